@@ -23,8 +23,8 @@ uint64_t mix64(uint64_t x) {
 Result<uint16_t> parse_port(std::string_view text) {
   unsigned v = 0;
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || p != text.data() + text.size() || v == 0 || v > 65535) {
-    return Status::invalid("expected a port number 1-65535, got '" + std::string(text) + "'");
+  if (ec != std::errc() || p != text.data() + text.size() || v > 65535) {
+    return Status::invalid("expected a port number 0-65535, got '" + std::string(text) + "'");
   }
   return static_cast<uint16_t>(v);
 }

@@ -30,7 +30,7 @@ class SocketAddress {
   SocketAddress() = default;
   SocketAddress(const sockaddr* sa, socklen_t len);
 
-  // "1.2.3.4:80", "[::1]:80". No name resolution.
+  // "1.2.3.4:80", "[::1]:80" (port 0 allowed: "any port"). No name resolution.
   static Result<SocketAddress> parse(std::string_view host_port);
   // A literal IP (v4 or v6, without brackets) and a port. No name resolution.
   static Result<SocketAddress> from_ip(std::string_view ip, uint16_t port);

@@ -1,0 +1,51 @@
+#pragma once
+// Pen's balancing rules as pure decisions over a registry snapshot, the
+// client table and the round-robin cursor. No sockets here: the TCP and UDP
+// relays ask, connect, and report failures back.
+#include <atomic>
+#include <cstdint>
+
+#include "dataplane/affinity/affinity_table.h"
+#include "dataplane/registry/backend_registry.h"
+
+namespace nib {
+
+struct Selection {
+  enum class Kind { kBackend, kEmergency, kReject };
+  enum class Reject { kNone, kNoBackend, kStubborn };
+
+  Kind kind = Kind::kReject;
+  int index = -1;             // into snapshot.backends when kBackend
+  bool returning = false;     // the client's remembered server
+  bool affinity_break = false;  // the remembered server could not take it
+  Reject reason = Reject::kNone;
+  int attempts = 0;           // regular servers tried so far, failover included
+
+  Backend* backend(const RegistrySnapshot& s) const {
+    if (kind == Kind::kBackend) return s.backends[index].get();
+    if (kind == Kind::kEmergency) return s.emergency.get();
+    return nullptr;
+  }
+};
+
+class Selector {
+ public:
+  // Any thread. Rules 1-3: the remembered server if usable (unless
+  // round-robin mode), else the mode's initial choice, else the emergency server.
+  static Selection choose(const RegistrySnapshot& snap, AffinityTable& table,
+                          std::atomic<uint32_t>& cursor, const IpKey& client, MonoTime now);
+
+  // Any thread. Rule 4, after `failed`'s connect failed (the caller has
+  // blacklisted it): stubborn closes; otherwise the next usable server after the
+  // failed one, once around, then the emergency server, then close.
+  static Selection after_failure(const RegistrySnapshot& snap, const Selection& failed, MonoTime now);
+
+  // Any thread. Rule 5: remember the server that now serves the client.
+  static void remember(const RegistrySnapshot& snap, AffinityTable& table, const Selection& served,
+                       const IpKey& client, MonoTime now);
+
+ private:
+  static Selection emergency_or_reject(const RegistrySnapshot& snap, MonoTime now, Selection s);
+};
+
+}  // namespace nib

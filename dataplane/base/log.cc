@@ -1,0 +1,34 @@
+#include "dataplane/base/log.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+
+namespace nib {
+
+void Log::write(LogLevel level, std::string_view message) {
+  static constexpr const char* kNames[] = {"DEBUG", "INFO", "WARN", "ERROR"};
+  auto now = std::chrono::system_clock::now();
+  auto secs = std::chrono::system_clock::to_time_t(now);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char stamp[40];
+  size_t n = std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::string line;
+  line.reserve(message.size() + 48);
+  line.append(stamp, n);
+  char frac[8];
+  std::snprintf(frac, sizeof frac, ".%03dZ ", static_cast<int>(ms));
+  line += frac;
+  line += kNames[static_cast<int>(level)];
+  line += ' ';
+  line += message;
+  line += '\n';
+  // One write() per line keeps lines from different threads whole.
+  ssize_t rc = ::write(STDERR_FILENO, line.data(), line.size());
+  (void)rc;
+}
+
+}  // namespace nib

@@ -1,0 +1,66 @@
+#include "dataplane/net/socket_ops.h"
+
+#include <netinet/tcp.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace nib {
+namespace {
+Status errno_status(const std::string& what) {
+  return Status::unavailable(what + ": " + std::strerror(errno));
+}
+}  // namespace
+
+Result<UniqueFd> make_tcp_listener(const SocketAddress& address, int backlog, bool reuse_port) {
+  UniqueFd fd(::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) return errno_status("socket");
+  int one = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (reuse_port && ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    return errno_status("setsockopt SO_REUSEPORT");
+  }
+  if (address.family() == AF_INET6) {
+    // [::]:port serves IPv6 only; an IPv4 service is declared separately.
+    ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  }
+  if (::bind(fd.get(), address.sockaddr_ptr(), address.length()) != 0) {
+    return errno_status("bind " + address.to_string());
+  }
+  if (::listen(fd.get(), backlog) != 0) return errno_status("listen " + address.to_string());
+  return fd;
+}
+
+Result<UniqueFd> make_tcp_socket(int family) {
+  UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) return errno_status("socket");
+  set_nodelay(fd.get());
+  return fd;
+}
+
+Result<SocketAddress> local_address(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return errno_status("getsockname");
+  return SocketAddress(reinterpret_cast<sockaddr*>(&ss), len);
+}
+
+void set_nodelay(int fd) {
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+uint64_t raise_fd_limit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+    ::getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  return rl.rlim_cur;
+}
+
+}  // namespace nib

@@ -1,0 +1,25 @@
+#pragma once
+// Socket factories and options (after seastar's posix file_desc factories):
+// descriptors come back owned, errors as values.
+#include "dataplane/base/status.h"
+#include "dataplane/base/unique_fd.h"
+#include "dataplane/net/socket_address.h"
+
+namespace nib {
+
+// A non-blocking TCP listener bound to `address`. reuse_port lets every worker
+// bind its own listener to the same address.
+Result<UniqueFd> make_tcp_listener(const SocketAddress& address, int backlog, bool reuse_port);
+
+// A non-blocking TCP socket for `family` with TCP_NODELAY.
+Result<UniqueFd> make_tcp_socket(int family);
+
+// The local address a socket is bound to.
+Result<SocketAddress> local_address(int fd);
+
+void set_nodelay(int fd);
+
+// Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit.
+uint64_t raise_fd_limit();
+
+}  // namespace nib

@@ -1,0 +1,83 @@
+#include "dataplane/registry/backend.h"
+
+namespace nib {
+namespace {
+int64_t to_ns(MonoTime t) { return t.time_since_epoch().count(); }
+}  // namespace
+
+const char* to_string(AdminState state) {
+  switch (state) {
+    case AdminState::kEnabled: return "enabled";
+    case AdminState::kDraining: return "draining";
+    case AdminState::kDisabled: return "disabled";
+  }
+  return "?";
+}
+
+Backend::Backend(uint32_t id, const BackendConfig& config, unsigned workers)
+    : id_(id),
+      address_(config.address),
+      host_(config.host.empty() ? config.address.ip_string() : config.host),
+      soft_limit_(config.soft_limit),
+      hard_limit_(config.hard_limit),
+      weight_(config.weight),
+      prio_(config.prio),
+      workers_(workers == 0 ? 1 : workers),
+      slots_(new Slot[workers_]) {}
+
+void Backend::apply(const BackendConfig& c) {
+  soft_limit_.store(c.soft_limit, std::memory_order_relaxed);
+  hard_limit_.store(c.hard_limit, std::memory_order_relaxed);
+  weight_.store(c.weight, std::memory_order_relaxed);
+  prio_.store(c.prio, std::memory_order_relaxed);
+}
+
+BackendConfig Backend::config() const {
+  BackendConfig c;
+  c.host = host_;
+  c.address = address_;
+  c.soft_limit = soft_limit();
+  c.hard_limit = hard_limit();
+  c.weight = weight();
+  c.prio = prio();
+  return c;
+}
+
+void Backend::blacklist_until(MonoTime until) {
+  blacklisted_until_.store(to_ns(until), std::memory_order_relaxed);
+}
+
+bool Backend::blacklisted(MonoTime now) const {
+  int64_t until = blacklisted_until_.load(std::memory_order_relaxed);
+  return until != 0 && to_ns(now) < until;
+}
+
+MonoTime Backend::blacklisted_until() const {
+  return MonoTime(Duration(blacklisted_until_.load(std::memory_order_relaxed)));
+}
+
+bool Backend::usable_for_new(MonoTime now) const {
+  if (admin_state() != AdminState::kEnabled || blacklisted(now)) return false;
+  uint32_t soft = soft_limit();
+  return soft == 0 || active() < soft;
+}
+
+bool Backend::usable_for_returning(MonoTime now) const {
+  if (admin_state() != AdminState::kEnabled || blacklisted(now)) return false;
+  uint32_t hard = hard_limit();
+  if (hard == 0) hard = soft_limit();
+  return hard == 0 || active() < hard;
+}
+
+BackendCounters Backend::counters() const {
+  BackendCounters sum;
+  for (unsigned i = 0; i < workers_; ++i) {
+    sum.connections += slots_[i].connections.load(std::memory_order_relaxed);
+    sum.connect_failures += slots_[i].connect_failures.load(std::memory_order_relaxed);
+    sum.bytes_in += slots_[i].bytes_in.load(std::memory_order_relaxed);
+    sum.bytes_out += slots_[i].bytes_out.load(std::memory_order_relaxed);
+  }
+  return sum;
+}
+
+}  // namespace nib

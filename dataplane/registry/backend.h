@@ -1,0 +1,98 @@
+#pragma once
+// One backend server of a service. Shared by every worker: identity is
+// immutable, settings are atomics updated in place (so counters survive a
+// reload), counters are per worker (one writer each, summed by readers) so no
+// cache line is written by two workers per request.
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "dataplane/base/clock.h"
+#include "dataplane/config/service_config.h"
+#include "dataplane/net/socket_address.h"
+
+namespace nib {
+
+enum class AdminState : uint8_t { kEnabled, kDraining, kDisabled };
+const char* to_string(AdminState state);
+
+struct BackendCounters {
+  uint64_t connections = 0;      // connects that succeeded
+  uint64_t connect_failures = 0; // refused, reset or timed out
+  uint64_t bytes_in = 0;         // client -> backend
+  uint64_t bytes_out = 0;        // backend -> client
+};
+
+class Backend {
+ public:
+  Backend(uint32_t id, const BackendConfig& config, unsigned workers);
+
+  uint32_t id() const { return id_; }
+  const SocketAddress& address() const { return address_; }
+  const std::string& host() const { return host_; }
+
+  // Settings. Any thread.
+  void apply(const BackendConfig& config);
+  BackendConfig config() const;
+  uint32_t soft_limit() const { return soft_limit_.load(std::memory_order_relaxed); }
+  uint32_t hard_limit() const { return hard_limit_.load(std::memory_order_relaxed); }
+  uint32_t weight() const { return weight_.load(std::memory_order_relaxed); }
+  uint32_t prio() const { return prio_.load(std::memory_order_relaxed); }
+  AdminState admin_state() const { return admin_state_.load(std::memory_order_relaxed); }
+  void set_admin_state(AdminState s) { admin_state_.store(s, std::memory_order_relaxed); }
+
+  // Pen's blacklist. Any thread.
+  void blacklist_until(MonoTime until);
+  void clear_blacklist() { blacklisted_until_.store(0, std::memory_order_relaxed); }
+  bool blacklisted(MonoTime now) const;
+  MonoTime blacklisted_until() const;
+
+  // Pen's usability rules. A new client needs room under the soft limit; a
+  // returning client under the hard limit (the soft limit when no hard limit is
+  // set: pen's "h:p:10" caps the server at 10 connections for everyone).
+  bool usable_for_new(MonoTime now) const;
+  bool usable_for_returning(MonoTime now) const;
+
+  // Open connections. Any thread.
+  int64_t active() const { return active_.load(std::memory_order_relaxed); }
+  void connection_opened() { active_.fetch_add(1, std::memory_order_relaxed); }
+  void connection_closed() { active_.fetch_sub(1, std::memory_order_relaxed); }
+
+  // Counters: `worker` only writes its own slot; readers sum.
+  void add_connection(unsigned worker) { bump(slot(worker).connections, 1); }
+  void add_failure(unsigned worker) { bump(slot(worker).connect_failures, 1); }
+  void add_bytes(unsigned worker, uint64_t in, uint64_t out) {
+    bump(slot(worker).bytes_in, in);
+    bump(slot(worker).bytes_out, out);
+  }
+  BackendCounters counters() const;  // any thread
+
+ private:
+  struct alignas(64) Slot {
+    std::atomic<uint64_t> connections{0};
+    std::atomic<uint64_t> connect_failures{0};
+    std::atomic<uint64_t> bytes_in{0};
+    std::atomic<uint64_t> bytes_out{0};
+  };
+  // Single writer per slot: a plain load+store, no locked instruction.
+  static void bump(std::atomic<uint64_t>& c, uint64_t n) {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  Slot& slot(unsigned worker) { return slots_[worker < workers_ ? worker : workers_ - 1]; }
+
+  const uint32_t id_;
+  const SocketAddress address_;
+  const std::string host_;
+  std::atomic<uint32_t> soft_limit_;
+  std::atomic<uint32_t> hard_limit_;
+  std::atomic<uint32_t> weight_;
+  std::atomic<uint32_t> prio_;
+  std::atomic<AdminState> admin_state_{AdminState::kEnabled};
+  std::atomic<int64_t> blacklisted_until_{0};  // steady-clock ns; 0 = not blacklisted
+  std::atomic<int64_t> active_{0};
+  const unsigned workers_;
+  std::unique_ptr<Slot[]> slots_;
+};
+
+}  // namespace nib

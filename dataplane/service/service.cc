@@ -1,0 +1,52 @@
+#include "dataplane/service/service.h"
+
+namespace nib {
+
+Service::Service(const ServiceConfig& config, unsigned workers)
+    : name_(config.name),
+      protocol_(config.protocol),
+      backlog_(config.backlog),
+      listen_(config.listen),
+      registry_(workers),
+      affinity_(config.policy.table_size, seconds_to_duration(config.policy.tracking_seconds)),
+      // Start "after" the last server so the first client goes to server 0, as in Pen.
+      cursor_(config.backends.empty() ? 0 : static_cast<uint32_t>(config.backends.size() - 1)) {
+  registry_.apply(config);
+}
+
+SocketAddress Service::listen_address() const {
+  std::lock_guard lock(address_mutex_);
+  return listen_;
+}
+
+void Service::set_bound_address(const SocketAddress& a) {
+  std::lock_guard lock(address_mutex_);
+  listen_ = a;
+}
+
+void Service::apply(const ServiceConfig& config) {
+  registry_.apply(config);
+  affinity_.set_tracking(seconds_to_duration(config.policy.tracking_seconds));
+  if (affinity_.capacity() != config.policy.table_size) affinity_.resize(config.policy.table_size);
+}
+
+bool Service::try_admit(uint32_t max_connections) {
+  int64_t now_active = active_.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (max_connections != 0 && now_active > static_cast<int64_t>(max_connections)) {
+    active_.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+  return true;
+}
+
+ServiceCounters Service::counters() const {
+  ServiceCounters c;
+  c.accepted = accepted_.load(std::memory_order_relaxed);
+  c.rejected_max_connections = rejected_max_.load(std::memory_order_relaxed);
+  c.rejected_no_backend = no_backend_.load(std::memory_order_relaxed);
+  c.rejected_stubborn = stubborn_.load(std::memory_order_relaxed);
+  c.affinity_breaks = breaks_.load(std::memory_order_relaxed);
+  return c;
+}
+
+}  // namespace nib

@@ -1,0 +1,68 @@
+#pragma once
+// A service's state shared by all workers: its registry, its client table, the
+// round-robin cursor and admission counters. Workers hold a pointer; the
+// Dataplane owns it.
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "dataplane/affinity/affinity_table.h"
+#include "dataplane/config/service_config.h"
+#include "dataplane/registry/backend_registry.h"
+
+namespace nib {
+
+struct ServiceCounters {
+  uint64_t accepted = 0;
+  uint64_t rejected_max_connections = 0;  // over -x
+  uint64_t rejected_no_backend = 0;       // no server (nor the emergency one) could take it
+  uint64_t rejected_stubborn = 0;         // stubborn mode and the chosen server failed
+  uint64_t affinity_breaks = 0;           // a remembered server could not take its client
+};
+
+class Service {
+ public:
+  Service(const ServiceConfig& config, unsigned workers);
+
+  const std::string& name() const { return name_; }
+  Protocol protocol() const { return protocol_; }
+  // The configured listen address; the bound one (port 0 resolved) once bound.
+  SocketAddress listen_address() const;
+  void set_bound_address(const SocketAddress& a);
+  int backlog() const { return backlog_; }
+
+  BackendRegistry& registry() { return registry_; }
+  const BackendRegistry& registry() const { return registry_; }
+  AffinityTable& affinity() { return affinity_; }
+  const AffinityTable& affinity() const { return affinity_; }
+  std::atomic<uint32_t>& cursor() { return cursor_; }
+
+  // Any thread. Backends and policy from a reloaded config (listen unchanged).
+  void apply(const ServiceConfig& config);
+
+  // Any thread. Admission against max_connections (0 = unlimited).
+  bool try_admit(uint32_t max_connections);
+  void release() { active_.fetch_sub(1, std::memory_order_relaxed); }
+  int64_t active() const { return active_.load(std::memory_order_relaxed); }
+
+  void count_accepted() { accepted_.fetch_add(1, std::memory_order_relaxed); }
+  void count_rejected_max() { rejected_max_.fetch_add(1, std::memory_order_relaxed); }
+  void count_no_backend() { no_backend_.fetch_add(1, std::memory_order_relaxed); }
+  void count_stubborn() { stubborn_.fetch_add(1, std::memory_order_relaxed); }
+  void count_affinity_break() { breaks_.fetch_add(1, std::memory_order_relaxed); }
+  ServiceCounters counters() const;
+
+ private:
+  const std::string name_;
+  const Protocol protocol_;
+  const int backlog_;
+  mutable std::mutex address_mutex_;
+  SocketAddress listen_;
+  BackendRegistry registry_;
+  AffinityTable affinity_;
+  std::atomic<uint32_t> cursor_;
+  std::atomic<int64_t> active_{0};
+  std::atomic<uint64_t> accepted_{0}, rejected_max_{0}, no_backend_{0}, stubborn_{0}, breaks_{0};
+};
+
+}  // namespace nib

@@ -1,0 +1,288 @@
+#include "dataplane/tcp/tcp_connection.h"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "dataplane/base/log.h"
+#include "dataplane/net/socket_ops.h"
+#include "dataplane/tcp/tcp_worker.h"
+
+namespace nib {
+namespace {
+
+constexpr uint32_t kSocketEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+
+bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
+
+void set_linger_reset(int fd) {
+  linger l{1, 0};  // close() sends RST: the peer learns the stream was cut short
+  ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+}
+
+}  // namespace
+
+void TcpConnection::Flow::reset() {
+  buf.reset();
+  off = len = 0;
+  src_readable = dst_writable = true;
+  src_hup = eof = shut = false;
+  bytes = 0;
+}
+
+TcpConnection::TcpConnection(TcpWorker& worker)
+    : worker_(worker), timer_([this] { on_timer(); }) {}
+
+void TcpConnection::start(UniqueFd client, const SocketAddress& peer, Service& service,
+                          std::shared_ptr<const RegistrySnapshot> snapshot) {
+  client_ = std::move(client);
+  peer_ = peer;
+  client_ip_ = peer.ip_key();
+  service_ = &service;
+  snap_ = std::move(snapshot);
+  up_.reset();
+  down_.reset();
+  state_ = State::kConnecting;
+  started_ = last_activity_ = worker_.loop().now();
+  set_nodelay(client_.get());
+  if (!worker_.loop().add(client_.get(), kSocketEvents, &client_side_).ok()) {
+    finish(false);
+    return;
+  }
+  sel_ = Selector::choose(*snap_, service.affinity(), service.cursor(), client_ip_, started_);
+  if (sel_.affinity_break) service.count_affinity_break();
+  connect_next();
+}
+
+void TcpConnection::connect_next() {
+  MonoTime now = worker_.loop().now();
+  while (sel_.kind != Selection::Kind::kReject) {
+    switch (try_connect(*sel_.backend(*snap_))) {
+      case Connect::kDone: on_connected(); return;
+      case Connect::kPending: worker_.loop().arm(timer_, now + snap_->connect_timeout); return;
+      case Connect::kFailed: on_connect_failed(); break;
+    }
+  }
+  if (sel_.reason == Selection::Reject::kStubborn) {
+    service_->count_stubborn();
+  } else {
+    service_->count_no_backend();
+  }
+  finish(false);
+}
+
+TcpConnection::Connect TcpConnection::try_connect(Backend& backend) {
+  auto sock = make_tcp_socket(backend.address().family());
+  if (!sock.ok()) return Connect::kFailed;
+  backend_ = std::move(*sock);
+  down_.src_readable = true;  // a fresh backend socket: forget the last attempt's edges
+  down_.src_hup = false;
+  up_.dst_writable = true;
+  if (::connect(backend_.get(), backend.address().sockaddr_ptr(), backend.address().length()) == 0) {
+    if (!worker_.loop().add(backend_.get(), kSocketEvents, &backend_side_).ok()) return Connect::kFailed;
+    return Connect::kDone;
+  }
+  if (errno != EINPROGRESS) return Connect::kFailed;
+  if (!worker_.loop().add(backend_.get(), kSocketEvents, &backend_side_).ok()) return Connect::kFailed;
+  return Connect::kPending;
+}
+
+void TcpConnection::on_connect_failed() {
+  MonoTime now = worker_.loop().now();
+  worker_.loop().cancel(timer_);
+  backend_.reset();  // closing also drops it from epoll
+  Backend* b = sel_.backend(*snap_);
+  b->add_failure(worker_.index());
+  Duration blacklist = seconds_to_duration(snap_->policy.blacklist_seconds);
+  if (blacklist > Duration::zero() && !b->blacklisted(now)) {
+    b->blacklist_until(now + blacklist);
+    log_warn("service " + service_->name() + ": backend " + b->address().to_string() +
+             " failed to connect; blacklisted for " +
+             std::to_string(snap_->policy.blacklist_seconds) + " s");
+  }
+  sel_ = Selector::after_failure(*snap_, sel_, now);
+}
+
+void TcpConnection::on_connected() {
+  MonoTime now = worker_.loop().now();
+  worker_.loop().cancel(timer_);
+  state_ = State::kRelaying;
+  Backend* b = sel_.backend(*snap_);
+  backend_ref_ = sel_.kind == Selection::Kind::kBackend ? snap_->backends[sel_.index] : snap_->emergency;
+  b->connection_opened();
+  b->add_connection(worker_.index());
+  Selector::remember(*snap_, service_->affinity(), sel_, client_ip_, now);
+  last_activity_ = now;
+  if (snap_->idle_timeout > Duration::zero()) worker_.loop().arm(timer_, now + snap_->idle_timeout);
+  relay();
+}
+
+void TcpConnection::on_event(bool client_side, uint32_t events) {
+  if (state_ != State::kConnecting && state_ != State::kRelaying) return;
+  // Edges are remembered even while connecting: a request sent with a FIN
+  // before the backend answers must still be relayed whole.
+  Flow& reading = client_side ? up_ : down_;
+  Flow& writing = client_side ? down_ : up_;
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) reading.src_readable = true;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) reading.src_hup = true;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writing.dst_writable = true;
+  if (state_ == State::kConnecting) {
+    if (client_side) {
+      // A client that vanishes while we connect costs nothing more.
+      if (events & (EPOLLHUP | EPOLLERR)) finish(false);
+      return;
+    }
+    int err = 0;
+    socklen_t len = sizeof err;
+    ::getsockopt(backend_.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err == 0 && (events & EPOLLOUT)) {
+      on_connected();
+    } else if (err != 0 || (events & (EPOLLERR | EPOLLHUP))) {
+      on_connect_failed();
+      connect_next();
+    }
+    return;
+  }
+  relay();
+}
+
+void TcpConnection::relay() {
+  if (pump(up_, client_.get(), backend_.get()) == Pump::kError ||
+      pump(down_, backend_.get(), client_.get()) == Pump::kError) {
+    finish(true);
+    return;
+  }
+  if (up_.done() && down_.done()) finish(false);
+}
+
+TcpConnection::Pump TcpConnection::pump(Flow& f, int src, int dst) {
+  uint64_t moved = 0;
+  Pump result = Pump::kOk;
+  for (;;) {
+    if (f.off < f.len) {
+      if (!f.dst_writable) break;
+      ssize_t n = ::send(dst, f.buf.get() + f.off, f.len - f.off, MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (would_block(errno)) {
+          f.dst_writable = false;
+          break;
+        }
+        result = Pump::kError;
+        break;
+      }
+      f.off += static_cast<uint32_t>(n);
+      moved += static_cast<uint64_t>(n);
+      if (f.off < f.len) {
+        f.dst_writable = false;  // a short write means the socket buffer is full
+        break;
+      }
+      f.off = f.len = 0;
+      continue;
+    }
+    if (f.eof) {
+      if (!f.shut) {
+        ::shutdown(dst, SHUT_WR);  // half-close travels on
+        f.shut = true;
+      }
+      break;
+    }
+    if (!f.src_readable) break;
+    if (!f.buf) f.buf = worker_.take_buffer();
+    ssize_t n = ::recv(src, f.buf.get(), TcpWorker::kBufferSize, 0);
+    if (n > 0) {
+      f.len = static_cast<uint32_t>(n);
+      f.off = 0;
+      last_activity_ = worker_.loop().now();
+      // A short read drained the socket; the next arrival raises a new edge.
+      if (static_cast<size_t>(n) < TcpWorker::kBufferSize && !f.src_hup) f.src_readable = false;
+      continue;
+    }
+    if (n == 0) {
+      f.eof = true;
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (would_block(errno)) {
+      f.src_readable = false;
+      break;
+    }
+    result = Pump::kError;
+    break;
+  }
+  if (f.off == f.len && f.buf) worker_.give_buffer(std::move(f.buf));
+  if (moved != 0) {
+    f.bytes += moved;
+    if (&f == &up_) {
+      backend_ref_->add_bytes(worker_.index(), moved, 0);
+    } else {
+      backend_ref_->add_bytes(worker_.index(), 0, moved);
+    }
+  }
+  return result;
+}
+
+void TcpConnection::on_timer() {
+  MonoTime now = worker_.loop().now();
+  if (state_ == State::kConnecting) {
+    on_connect_failed();  // connect timeout: Pen blacklists it like a refusal
+    connect_next();
+    return;
+  }
+  if (state_ != State::kRelaying || snap_->idle_timeout <= Duration::zero()) return;
+  MonoTime deadline = last_activity_ + snap_->idle_timeout;
+  if (now >= deadline) {
+    finish(false);
+  } else {
+    worker_.loop().arm(timer_, deadline);  // re-armed lazily: activity costs no timer work
+  }
+}
+
+void TcpConnection::finish(bool abort) {
+  if (state_ == State::kFree || state_ == State::kClosed) return;
+  worker_.loop().cancel(timer_);
+  if (state_ == State::kRelaying) {
+    backend_ref_->connection_closed();
+    if (sel_.kind == Selection::Kind::kBackend && snap_->policy.mode != BalanceMode::kRoundRobin) {
+      service_->affinity().add_bytes(client_ip_, up_.bytes, down_.bytes);
+    }
+  }
+  if (abort) {
+    if (client_) set_linger_reset(client_.get());
+    if (backend_) set_linger_reset(backend_.get());
+  }
+  state_ = State::kClosed;
+  client_.reset();
+  backend_.reset();
+  if (up_.buf) worker_.give_buffer(std::move(up_.buf));
+  if (down_.buf) worker_.give_buffer(std::move(down_.buf));
+  service_->release();
+  worker_.retire(this);
+}
+
+void TcpConnection::recycle() {
+  state_ = State::kFree;
+  snap_.reset();
+  backend_ref_.reset();
+  service_ = nullptr;
+  sel_ = Selection{};
+}
+
+ConnectionInfo TcpConnection::info(MonoTime now) const {
+  ConnectionInfo i;
+  i.service = service_ ? service_->name() : "";
+  i.worker = worker_.index();
+  i.client = peer_;
+  if (Backend* b = snap_ ? sel_.backend(*snap_) : nullptr) {
+    i.backend = b->address();
+    i.backend_id = b->id();
+  }
+  i.connecting = state_ == State::kConnecting;
+  i.age_seconds = std::chrono::duration<double>(now - started_).count();
+  i.bytes_in = up_.bytes;
+  i.bytes_out = down_.bytes;
+  return i;
+}
+
+}  // namespace nib

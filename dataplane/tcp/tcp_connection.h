@@ -1,0 +1,95 @@
+#pragma once
+// One client connection relayed to one backend: Pen's connect-and-fail-over
+// sequence, then a two-way relay with bounded buffers, back-pressure and
+// half-close. Owned and reused by its TcpWorker; every method runs on that
+// worker's loop thread.
+#include <memory>
+
+#include "dataplane/balancer/selector.h"
+#include "dataplane/base/unique_fd.h"
+#include "dataplane/event/event_loop.h"
+#include "dataplane/service/service.h"
+#include "dataplane/stats/dataplane_stats.h"
+
+namespace nib {
+
+class TcpWorker;
+
+class TcpConnection {
+ public:
+  explicit TcpConnection(TcpWorker& worker);
+  TcpConnection(const TcpConnection&) = delete;
+  TcpConnection& operator=(const TcpConnection&) = delete;
+
+  // Takes an accepted client (already admitted against the service's limit)
+  // and starts choosing and connecting a backend.
+  void start(UniqueFd client, const SocketAddress& peer, Service& service,
+             std::shared_ptr<const RegistrySnapshot> snapshot);
+
+  // Closes both sides now (shutdown after the grace period).
+  void close() { finish(false); }
+  bool in_use() const { return state_ == State::kConnecting || state_ == State::kRelaying; }
+  // Called by the worker once no event of this batch can still name us.
+  void recycle();
+  ConnectionInfo info(MonoTime now) const;
+
+ private:
+  enum class State { kFree, kConnecting, kRelaying, kClosed };
+
+  // One direction of the relay: bytes read from `src` wait in `buf` for `dst`.
+  struct Flow {
+    std::unique_ptr<char[]> buf;
+    uint32_t off = 0, len = 0;
+    bool src_readable = true;
+    bool dst_writable = true;
+    bool src_hup = false;  // the source's FIN was seen: read on to the end
+    bool eof = false;      // read returned 0
+    bool shut = false;     // dst's write side shut down after eof
+    uint64_t bytes = 0;
+    bool done() const { return shut && off == len; }
+    void reset();
+  };
+
+  class Side final : public EventHandler {
+   public:
+    Side(TcpConnection* c, bool client) : c_(c), client_(client) {}
+    void on_event(uint32_t events) override { c_->on_event(client_, events); }
+
+   private:
+    TcpConnection* c_;
+    bool client_;
+  };
+
+  enum class Pump { kOk, kError };
+
+  void on_event(bool client_side, uint32_t events);
+  void on_timer();
+  void connect_next();
+  enum class Connect { kDone, kPending, kFailed };
+  Connect try_connect(Backend& backend);
+  void on_connect_failed();
+  void on_connected();
+  void relay();
+  Pump pump(Flow& f, int src, int dst);
+  void finish(bool abort);
+
+  TcpWorker& worker_;
+  Side client_side_{this, true};
+  Side backend_side_{this, false};
+  Timer timer_;
+  State state_ = State::kFree;
+  UniqueFd client_;
+  UniqueFd backend_;
+  Service* service_ = nullptr;
+  std::shared_ptr<const RegistrySnapshot> snap_;
+  std::shared_ptr<Backend> backend_ref_;  // keeps a removed backend alive while in use
+  Selection sel_;
+  SocketAddress peer_;
+  IpKey client_ip_;
+  Flow up_;    // client -> backend
+  Flow down_;  // backend -> client
+  MonoTime started_{};
+  MonoTime last_activity_{};
+};
+
+}  // namespace nib

@@ -1,0 +1,211 @@
+#include "server/app.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+
+#include "admin/pages/pen_status_page.h"
+#include "dataplane/base/log.h"
+#include "dataplane/dataplane.h"
+#include "server/config/yaml_loader.h"
+#include "server/demo_backend.h"
+
+namespace nib {
+namespace {
+
+constexpr int kExitConfig = 2;
+
+sigset_t handled_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&set, s);
+  return set;
+}
+
+std::string wall_clock_text() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
+// Written to a temporary file and renamed, so a reader never sees half a page.
+bool write_file_atomically(const std::string& path, const std::string& content) {
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) return false;
+    out << content;
+    if (!out.flush()) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+}  // namespace
+
+App::App(CommandLine command_line) : command_line_(std::move(command_line)) {}
+App::~App() = default;
+
+int App::run() {
+  switch (command_line_.action) {
+    case CommandLine::Action::kHelp:
+      std::cout << PenArgs::usage();
+      return 0;
+    case CommandLine::Action::kVersion:
+      std::cout << "nib " << NIB_VERSION << "\n";
+      return 0;
+    case CommandLine::Action::kCheck:
+      std::cout << "configuration OK: " << command_line_.config.dataplane.services.size() << " service(s)\n";
+      return 0;
+    case CommandLine::Action::kDemo:
+      return run_demo();
+    case CommandLine::Action::kRun:
+      break;
+  }
+  return serve(command_line_.config);
+}
+
+int App::run_demo() {
+  DemoBackend one("1"), two("2");
+  for (DemoBackend* b : {&one, &two}) {
+    if (Status st = b->start(); !st.ok()) {
+      log_error("demo backend: " + st.message());
+      return 1;
+    }
+  }
+  AppConfig config = command_line_.config;
+  ServiceConfig demo;
+  demo.name = "demo";
+  demo.listen = *SocketAddress::parse("127.0.0.1:8080");
+  for (DemoBackend* b : {&one, &two}) {
+    BackendConfig bc;
+    bc.address = *SocketAddress::from_ip("127.0.0.1", b->port());
+    bc.host = "127.0.0.1";
+    demo.backends.push_back(bc);
+  }
+  config.dataplane.services = {demo};
+  log_info("demo: two backends on 127.0.0.1:" + std::to_string(one.port()) + " and 127.0.0.1:" +
+           std::to_string(two.port()) + ", nib in front of them on 127.0.0.1:8080");
+  log_info("demo: try  curl http://127.0.0.1:8080/  (the same client always gets the same backend; "
+           "curl --interface 127.0.0.2 http://127.0.0.1:8080/ is a second client). Ctrl-C stops.");
+  return serve(config);
+}
+
+int App::serve(AppConfig config) {
+  config_ = std::move(config);
+  Log::set_level(config_.verbosity > 0 ? LogLevel::kDebug : LogLevel::kInfo);
+  // Block before any thread starts: every thread inherits the mask, and the
+  // main thread takes the signals with sigwaitinfo.
+  sigset_t set = handled_signals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  dataplane_ = std::make_unique<Dataplane>(config_.dataplane);
+  if (Status st = dataplane_->start(); !st.ok()) {
+    log_error("cannot start: " + st.message());
+    dataplane_.reset();
+    return kExitConfig;
+  }
+  for (const auto& s : dataplane_->status()) {
+    log_info("service " + s.name + ": listening on " + s.listen.to_string() + " (" + to_string(s.protocol) +
+             ", mode " + to_string(s.policy.mode) + ", " + std::to_string(s.backends.size()) + " backend(s), " +
+             std::to_string(dataplane_->workers()) + " worker(s), max " + std::to_string(s.max_connections) +
+             " connections)");
+  }
+  write_pid_file();
+
+  for (;;) {
+    siginfo_t info{};
+    int sig = sigwaitinfo(&set, &info);
+    if (sig == SIGHUP) on_reload();
+    if (sig == SIGUSR1) on_status_request();
+    if (sig == SIGTERM || sig == SIGINT) break;
+  }
+  bool clean = drain_and_stop();
+  if (!config_.pid_file.empty()) ::unlink(config_.pid_file.c_str());
+  log_info(clean ? "stopped" : "stopped after the grace period; remaining connections were closed");
+  return 0;
+}
+
+bool App::drain_and_stop() {
+  int64_t open = dataplane_->open_connections();
+  log_info("shutting down: no new connections; waiting up to " +
+           std::to_string(static_cast<int>(config_.shutdown_grace_seconds)) + " s for " + std::to_string(open) +
+           " open connection(s)");
+  dataplane_->stop_accepting();
+  // A second SIGTERM/SIGINT during the grace period stops at once.
+  sigset_t set = handled_signals();
+  MonoTime deadline = MonoClock::now() + seconds_to_duration(config_.shutdown_grace_seconds);
+  bool clean = true;
+  while (dataplane_->open_connections() > 0) {
+    if (MonoClock::now() >= deadline) {
+      clean = false;
+      break;
+    }
+    timespec wait{0, 50 * 1000 * 1000};
+    int sig = sigtimedwait(&set, nullptr, &wait);
+    if (sig == SIGTERM || sig == SIGINT) {
+      clean = false;
+      break;
+    }
+    if (sig == SIGUSR1) on_status_request();
+  }
+  dataplane_->stop();
+  return clean;
+}
+
+void App::write_pid_file() {
+  if (config_.pid_file.empty()) return;
+  if (!write_file_atomically(config_.pid_file, std::to_string(::getpid()) + "\n")) {
+    log_error("cannot write pid file " + config_.pid_file);
+  }
+}
+
+void App::on_reload() {
+  if (config_.config_path.empty()) {
+    log_warn("SIGHUP: nib was started from the command line; there is no config file to reload");
+    return;
+  }
+  auto loaded = YamlLoader::load_file(config_.config_path);
+  if (!loaded.ok()) {
+    log_error("reload failed, keeping the running configuration: " + loaded.status().message());
+    return;
+  }
+  if (Status st = dataplane_->reload(loaded->dataplane); !st.ok()) {
+    log_error("reload failed, keeping the running configuration: " + st.message());
+    return;
+  }
+  config_.dataplane = loaded->dataplane;
+  config_.shutdown_grace_seconds = loaded->shutdown_grace_seconds;
+  log_info("reloaded " + config_.config_path);
+}
+
+void App::on_status_request() {
+  PenStatusInput in;
+  in.services = dataplane_->status();
+  for (const auto& s : in.services) in.clients.push_back(dataplane_->clients(s.name));
+  in.connections = dataplane_->connections();
+  in.now = MonoClock::now();
+  in.generated_at = wall_clock_text();
+  for (const auto& s : in.services) {
+    for (const auto& b : s.backends) {
+      log_info("service " + s.name + " server " + std::to_string(b.index) + " " + b.address.to_string() +
+               ": " + std::to_string(b.active) + " open, " + std::to_string(b.counters.connections) + " total, " +
+               std::to_string(b.counters.connect_failures) + " failed, " + std::to_string(b.counters.bytes_in) +
+               " bytes sent, " + std::to_string(b.counters.bytes_out) + " received" +
+               (b.blacklisted ? ", blacklisted" : ""));
+    }
+  }
+  if (config_.status_file.empty()) return;
+  if (!write_file_atomically(config_.status_file, render_pen_status_page(in))) {
+    log_error("cannot write status page " + config_.status_file);
+  }
+}
+
+}  // namespace nib

@@ -1,0 +1,35 @@
+#pragma once
+// Wires a parsed command line to the dataplane and runs until a signal says
+// stop. Signals are taken synchronously on the main thread (sigwaitinfo), so no
+// handler runs in async-signal context.
+#include <memory>
+
+#include "server/config/pen_args.h"
+
+namespace nib {
+
+class Dataplane;
+
+class App {
+ public:
+  explicit App(CommandLine command_line);
+  ~App();
+
+  // Returns the process exit status: 0 after a clean stop, 2 when the
+  // configuration or the start failed.
+  int run();
+
+ private:
+  int serve(AppConfig config);
+  int run_demo();
+  void on_reload();
+  void on_status_request();
+  bool drain_and_stop();
+  void write_pid_file();
+
+  CommandLine command_line_;
+  AppConfig config_;
+  std::unique_ptr<Dataplane> dataplane_;
+};
+
+}  // namespace nib

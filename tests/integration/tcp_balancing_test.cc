@@ -1,0 +1,399 @@
+// Pen's balancing over real loopback sockets: an in-process Dataplane in front
+// of real TestBackends; distinct clients are distinct source addresses.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "dataplane/dataplane.h"
+#include "tests/support/test_backend.h"
+#include "tests/support/test_client.h"
+
+namespace nib {
+namespace {
+
+using namespace std::chrono_literals;
+using test::BackendMode;
+using test::TestBackend;
+using test::TestClient;
+
+std::string client_ip(int n) { return "127.0." + std::to_string(n / 250) + "." + std::to_string(2 + n % 250); }
+
+class TcpBalancingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    service_.name = "test";
+    service_.listen = *SocketAddress::parse("127.0.0.1:0");
+    service_.connect_timeout_seconds = 2;
+  }
+  void TearDown() override { dp_.reset(); }
+
+  void add_backends(int n, BackendMode mode = BackendMode::kEcho) {
+    for (int i = 0; i < n; ++i) {
+      backends_.push_back(std::make_unique<TestBackend>("b" + std::to_string(backends_.size()), mode));
+      service_.backends.push_back(backend_config(*backends_.back()));
+    }
+  }
+  static BackendConfig backend_config(const TestBackend& b) {
+    BackendConfig c;
+    c.address = b.address();
+    c.host = "127.0.0.1";
+    return c;
+  }
+  DataplaneConfig config() const {
+    DataplaneConfig c;
+    c.workers = 2;
+    c.services = {service_};
+    return c;
+  }
+  void start() {
+    dp_ = std::make_unique<Dataplane>(config());
+    Status st = dp_->start();
+    ASSERT_TRUE(st.ok()) << st.message();
+    lb_ = *dp_->bound_address("test");
+  }
+  std::string who(int client) {
+    auto name = test::who_serves(lb_, client_ip(client));
+    return name.ok() ? *name : "closed";
+  }
+  TestClient connect(int client) {
+    auto c = TestClient::connect(lb_, client_ip(client));
+    EXPECT_TRUE(c.ok()) << c.status().message();
+    return std::move(*c);
+  }
+  // An open connection, with the name of the backend that serves it.
+  std::pair<TestClient, std::string> hold(int client) {
+    TestClient c = connect(client);
+    auto line = c.read_line();
+    return {std::move(c), line.ok() ? *line : "closed"};
+  }
+  const BackendStatus& backend_status(int i) {
+    status_ = dp_->status();
+    return status_[0].backends[i];
+  }
+
+  ServiceConfig service_;
+  std::vector<std::unique_ptr<TestBackend>> backends_;
+  std::unique_ptr<Dataplane> dp_;
+  SocketAddress lb_;
+  std::vector<ServiceStatus> status_;
+};
+
+TEST_F(TcpBalancingTest, TrackingSendsEachClientBackToItsServer) {
+  add_backends(2);
+  start();
+  EXPECT_EQ(who(1), "b0");
+  EXPECT_EQ(who(2), "b1");  // a second client goes to the next server
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(who(1), "b0");
+    EXPECT_EQ(who(2), "b1");
+  }
+  auto clients = dp_->clients("test");
+  ASSERT_EQ(clients.size(), 2u);
+  EXPECT_EQ(dp_->status()[0].affinity.hits, 10u);
+}
+
+TEST_F(TcpBalancingTest, RoundRobinAlternatesForOneClient) {
+  service_.policy.mode = BalanceMode::kRoundRobin;
+  add_backends(3);
+  start();
+  std::vector<std::string> seen;
+  for (int i = 0; i < 6; ++i) seen.push_back(who(1));
+  EXPECT_EQ(seen, (std::vector<std::string>{"b0", "b1", "b2", "b0", "b1", "b2"}));
+}
+
+TEST_F(TcpBalancingTest, FailoverHidesADeadServerFromClients) {
+  add_backends(3);
+  backends_[1]->stop();
+  start();
+  std::map<std::string, int> served;
+  for (int i = 0; i < 30; ++i) ++served[who(i)];
+  EXPECT_EQ(served.count("closed"), 0u) << "a client saw a failed connect";
+  EXPECT_EQ(served.count("b1"), 0u);
+  EXPECT_EQ(served["b0"] + served["b2"], 30);
+  const BackendStatus& b1 = backend_status(1);
+  EXPECT_TRUE(b1.blacklisted);
+  EXPECT_EQ(b1.counters.connect_failures, 1u);  // blacklisted after one failure, then skipped
+}
+
+TEST_F(TcpBalancingTest, BlacklistExpiresAndTheServerIsUsedAgain) {
+  service_.policy.blacklist_seconds = 0.3;
+  service_.policy.mode = BalanceMode::kRoundRobin;
+  add_backends(2);
+  backends_[0]->stop();
+  start();
+  EXPECT_EQ(who(1), "b1");
+  EXPECT_TRUE(backend_status(0).blacklisted);
+  ASSERT_TRUE(backends_[0]->start().ok());
+  ASSERT_TRUE(test::wait_until([&] { return !backend_status(0).blacklisted; }, 5s));
+  std::map<std::string, int> served;
+  for (int i = 0; i < 4; ++i) ++served[who(1)];
+  EXPECT_EQ(served["b0"], 2);
+  EXPECT_EQ(served["b1"], 2);
+}
+
+TEST_F(TcpBalancingTest, StubbornClosesTheClientInsteadOfFailingOver) {
+  service_.policy.stubborn = true;
+  add_backends(2);
+  start();
+  EXPECT_EQ(who(1), "b0");
+  backends_[0]->stop();
+  EXPECT_EQ(who(1), "closed");  // its server is down: closed, not moved
+  EXPECT_EQ(dp_->status()[0].counters.rejected_stubborn, 1u);
+}
+
+TEST_F(TcpBalancingTest, EmergencyServerTakesOverWhenAllAreDown) {
+  add_backends(2);
+  TestBackend emergency("emergency");
+  service_.emergency = backend_config(emergency);
+  start();
+  EXPECT_EQ(who(1), "b0");
+  backends_[0]->stop();
+  backends_[1]->stop();
+  EXPECT_EQ(who(1), "emergency");
+  EXPECT_EQ(who(2), "emergency");
+  ASSERT_TRUE(backends_[1]->start().ok());
+  // Server 1 is blacklisted for 30 s: still the emergency server.
+  EXPECT_EQ(who(3), "emergency");
+}
+
+TEST_F(TcpBalancingTest, SoftAndHardLimits) {
+  add_backends(2);
+  service_.backends[0].soft_limit = 1;
+  service_.backends[0].hard_limit = 2;
+  start();
+  auto [a1, s1] = hold(1);
+  EXPECT_EQ(s1, "b0");
+  EXPECT_EQ(who(2), "b1");       // b0 is at its soft limit: new clients go elsewhere
+  auto [a2, s2] = hold(1);
+  EXPECT_EQ(s2, "b0");           // a returning client may use it up to the hard limit
+  auto [a3, s3] = hold(1);
+  EXPECT_EQ(s3, "b1");           // hard limit reached
+}
+
+TEST_F(TcpBalancingTest, WeightDistributesOpenConnections) {
+  service_.policy.mode = BalanceMode::kWeight;
+  add_backends(2);
+  service_.backends[0].weight = 3;
+  service_.backends[1].weight = 1;
+  start();
+  std::vector<TestClient> open;
+  std::map<std::string, int> served;
+  for (int i = 0; i < 40; ++i) {
+    auto [c, name] = hold(i);
+    ++served[name];
+    open.push_back(std::move(c));
+    ASSERT_TRUE(test::wait_until([&] { return dp_->status()[0].active == i + 1; }));
+  }
+  EXPECT_EQ(served["b0"], 30);
+  EXPECT_EQ(served["b1"], 10);
+}
+
+TEST_F(TcpBalancingTest, PrioPrefersTheBestTierAndFallsBack) {
+  service_.policy.mode = BalanceMode::kPrio;
+  add_backends(3);
+  service_.backends[0].prio = 3;
+  service_.backends[1].prio = 1;
+  service_.backends[2].prio = 2;
+  start();
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(who(i), "b1");
+  backends_[1]->stop();
+  EXPECT_EQ(who(10), "b2");
+  for (int i = 20; i < 25; ++i) EXPECT_EQ(who(i), "b2");
+}
+
+TEST_F(TcpBalancingTest, HashIsStableAcrossRestarts) {
+  service_.policy.mode = BalanceMode::kHash;
+  add_backends(3);
+  start();
+  std::map<int, std::string> first;
+  std::map<std::string, int> spread;
+  for (int i = 0; i < 30; ++i) ++spread[first[i] = who(i)];
+  EXPECT_EQ(spread.size(), 3u) << "hash should spread loopback clients";
+  dp_.reset();
+  start();  // a new process would see the same: nothing of the hash is random
+  for (int i = 29; i >= 0; --i) EXPECT_EQ(who(i), first[i]) << "client " << i;
+}
+
+TEST_F(TcpBalancingTest, HalfCloseStillDeliversTheWholeReply) {
+  add_backends(1);
+  start();
+  TestClient c = connect(1);
+  ASSERT_TRUE(c.write_all("hello, world").ok());
+  c.shutdown_write();
+  auto all = c.read_until_eof();
+  ASSERT_TRUE(all.ok()) << all.status().message();
+  EXPECT_EQ(*all, "b0\nhello, world");
+}
+
+TEST_F(TcpBalancingTest, SixtyFourMebibytesArriveIntactBothWays) {
+  add_backends(1);
+  start();
+  TestClient c = connect(1);
+  ASSERT_EQ(*c.read_line(), "b0");
+  constexpr size_t kSize = 64u << 20;
+  std::string data(kSize, '\0');
+  std::mt19937_64 rng(42);
+  for (size_t i = 0; i < kSize; i += 8) {
+    uint64_t v = rng();
+    std::memcpy(&data[i], &v, 8);
+  }
+  c.set_timeout(60s);
+  Status write_status;
+  std::thread writer([&] {
+    write_status = c.write_all(data);
+    c.shutdown_write();
+  });
+  auto echoed = c.read_until_eof();
+  writer.join();
+  ASSERT_TRUE(write_status.ok()) << write_status.message();
+  ASSERT_TRUE(echoed.ok()) << echoed.status().message();
+  ASSERT_EQ(echoed->size(), kSize);
+  EXPECT_TRUE(*echoed == data) << "bytes lost or reordered";
+  ASSERT_TRUE(test::wait_until([&] { return backend_status(0).counters.bytes_out == kSize + 3; }));
+  EXPECT_EQ(backend_status(0).counters.bytes_in, kSize);
+}
+
+TEST_F(TcpBalancingTest, AThousandConcurrentConnections) {
+  add_backends(2);
+  start();
+  constexpr int kClients = 1000;
+  std::vector<TestClient> clients;
+  clients.reserve(kClients);
+  for (int i = 0; i < kClients; ++i) {
+    auto c = TestClient::connect(lb_, client_ip(i));
+    ASSERT_TRUE(c.ok()) << "client " << i << ": " << c.status().message();
+    clients.push_back(std::move(*c));
+  }
+  for (int i = 0; i < kClients; ++i) {
+    ASSERT_TRUE(clients[i].read_line().ok()) << "client " << i;
+    ASSERT_TRUE(clients[i].write_all("ping " + std::to_string(i) + "\n").ok());
+  }
+  for (int i = 0; i < kClients; ++i) {
+    auto line = clients[i].read_line();
+    ASSERT_TRUE(line.ok()) << "client " << i;
+    EXPECT_EQ(*line, "ping " + std::to_string(i));
+  }
+  EXPECT_EQ(dp_->open_connections(), kClients);
+  EXPECT_EQ(backends_[0]->active() + backends_[1]->active(), static_cast<uint64_t>(kClients));
+  clients.clear();
+  EXPECT_TRUE(test::wait_until([&] { return dp_->open_connections() == 0; }));
+}
+
+TEST_F(TcpBalancingTest, MaxConnectionsRejectsTheExcess) {
+  add_backends(1);
+  service_.max_connections = 2;
+  start();
+  auto [a, sa] = hold(1);
+  auto [b, sb] = hold(2);
+  EXPECT_EQ(sa, "b0");
+  EXPECT_EQ(sb, "b0");
+  EXPECT_EQ(who(3), "closed");
+  EXPECT_EQ(dp_->status()[0].counters.rejected_max_connections, 1u);
+  a.close();
+  ASSERT_TRUE(test::wait_until([&] { return dp_->status()[0].active == 1; }));
+  EXPECT_EQ(who(3), "b0");
+}
+
+TEST_F(TcpBalancingTest, IdleConnectionsAreClosed) {
+  add_backends(1);
+  service_.idle_timeout_seconds = 0.2;
+  start();
+  auto [c, name] = hold(1);
+  ASSERT_EQ(name, "b0");
+  auto rest = c.read_until_eof();  // nib closes it; bounded by the client's 5 s timeout
+  EXPECT_TRUE(rest.ok()) << rest.status().message();
+  EXPECT_TRUE(test::wait_until([&] { return dp_->open_connections() == 0; }));
+}
+
+TEST_F(TcpBalancingTest, ConnectTimeoutBlacklistsAndFailsOver) {
+  // A listener whose accept queue is full drops SYNs: the connect hangs.
+  auto blackhole = UniqueFd(::socket(AF_INET, SOCK_STREAM, 0));
+  SocketAddress any = *SocketAddress::parse("127.0.0.1:0");
+  ASSERT_EQ(::bind(blackhole.get(), any.sockaddr_ptr(), any.length()), 0);
+  ASSERT_EQ(::listen(blackhole.get(), 0), 0);
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  ::getsockname(blackhole.get(), reinterpret_cast<sockaddr*>(&ss), &len);
+  SocketAddress hole(reinterpret_cast<sockaddr*>(&ss), len);
+  std::vector<UniqueFd> fillers;
+  for (int i = 0; i < 2; ++i) {
+    UniqueFd f(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0));
+    ::connect(f.get(), hole.sockaddr_ptr(), hole.length());
+    fillers.push_back(std::move(f));
+  }
+  BackendConfig h;
+  h.address = hole;
+  service_.backends.push_back(h);
+  add_backends(1);
+  service_.connect_timeout_seconds = 0.3;
+  start();
+  EXPECT_EQ(who(1), "b0");  // waited 0.3 s on the dead one, then failed over
+  EXPECT_TRUE(backend_status(0).blacklisted);
+  EXPECT_EQ(backend_status(0).counters.connect_failures, 1u);
+}
+
+TEST_F(TcpBalancingTest, ReloadChangesBackendsWithoutDroppingConnections) {
+  add_backends(3);
+  service_.backends.pop_back();  // b2 joins later
+  start();
+  auto [old, name] = hold(1);
+  ASSERT_EQ(name, "b0");
+  DataplaneConfig next = config();
+  next.services[0].backends = {backend_config(*backends_[1]), backend_config(*backends_[2])};
+  ASSERT_TRUE(dp_->reload(next).ok());
+  // The open connection to the removed server keeps working.
+  ASSERT_TRUE(old.write_all("still here\n").ok());
+  EXPECT_EQ(*old.read_line(), "still here");
+  std::map<std::string, int> served;
+  for (int i = 10; i < 20; ++i) ++served[who(i)];
+  EXPECT_EQ(served["b1"] + served["b2"], 10);
+  EXPECT_NE(who(1), "b0") << "a client of a removed server chooses afresh";
+  // b1 kept its identity and counters across the reload.
+  EXPECT_GT(backend_status(0).counters.connections, 0u);
+}
+
+TEST_F(TcpBalancingTest, ReloadRejectsListenChangesAndKeepsRunning) {
+  add_backends(1);
+  start();
+  DataplaneConfig next = config();
+  next.services[0].listen = *SocketAddress::parse("127.0.0.1:1");
+  Status st = dp_->reload(next);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("listen address change needs a restart"), std::string::npos);
+  EXPECT_EQ(who(1), "b0");
+}
+
+TEST_F(TcpBalancingTest, ClientThatResetsCostsOneConnection) {
+  add_backends(1);
+  start();
+  for (int i = 0; i < 20; ++i) {
+    TestClient c = connect(1);
+    linger l{1, 0};
+    ::setsockopt(c.fd(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    c.close();  // RST mid-stream
+  }
+  EXPECT_TRUE(test::wait_until([&] { return dp_->open_connections() == 0; }));
+  EXPECT_EQ(who(1), "b0");
+}
+
+TEST_F(TcpBalancingTest, IPv6ClientsAndBackends) {
+  auto probe = TestClient::connect(*SocketAddress::parse("[::1]:1"), "");
+  if (!probe.ok() && probe.status().message().find("unreachable") != std::string::npos) {
+    GTEST_SKIP() << "no IPv6 loopback";
+  }
+  TestBackend b6("v6", BackendMode::kEcho, "::1");
+  BackendConfig c;
+  c.address = b6.address();
+  service_.backends.push_back(c);
+  service_.listen = *SocketAddress::parse("[::1]:0");
+  start();
+  auto name = test::who_serves(lb_, "::1");
+  ASSERT_TRUE(name.ok()) << name.status().message();
+  EXPECT_EQ(*name, "v6");
+}
+
+}  // namespace
+}  // namespace nib
