@@ -92,12 +92,12 @@ int App::run_demo() {
   config.dataplane.services = {demo};
   log_info("demo: two backends on 127.0.0.1:" + std::to_string(one.port()) + " and 127.0.0.1:" +
            std::to_string(two.port()) + ", nib in front of them on 127.0.0.1:8080");
-  log_info("demo: try  curl http://127.0.0.1:8080/  (the same client always gets the same backend; "
-           "curl --interface 127.0.0.2 http://127.0.0.1:8080/ is a second client). Ctrl-C stops.");
-  return serve(config);
+  return serve(config,
+               "demo: try  curl http://127.0.0.1:8080/  (the same client always gets the same backend; "
+               "curl --interface 127.0.0.2 http://127.0.0.1:8080/ is a second client). Ctrl-C stops.");
 }
 
-int App::serve(AppConfig config) {
+int App::serve(AppConfig config, const std::string& ready_message) {
   config_ = std::move(config);
   Log::set_level(config_.verbosity > 0 ? LogLevel::kDebug : LogLevel::kInfo);
   // Block before any thread starts: every thread inherits the mask, and the
@@ -119,6 +119,7 @@ int App::serve(AppConfig config) {
              " connections)");
   }
   write_pid_file();
+  if (!ready_message.empty()) log_info(ready_message);
 
   for (;;) {
     siginfo_t info{};

@@ -3,6 +3,7 @@
 // stop. Signals are taken synchronously on the main thread (sigwaitinfo), so no
 // handler runs in async-signal context.
 #include <memory>
+#include <string>
 
 #include "server/config/pen_args.h"
 
@@ -20,7 +21,8 @@ class App {
   int run();
 
  private:
-  int serve(AppConfig config);
+  // Runs the dataplane until SIGTERM/SIGINT; logs ready_message once listening.
+  int serve(AppConfig config, const std::string& ready_message = "");
   int run_demo();
   void on_reload();
   void on_status_request();
