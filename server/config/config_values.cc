@@ -1,0 +1,102 @@
+#include "server/config/config_values.h"
+
+#include <charconv>
+#include <cmath>
+
+namespace nib {
+namespace {
+
+std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
+
+// Shortest exact decimal, never scientific: "3600", "0.5", "1000000000".
+std::string format_number(double value) {
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value, std::chars_format::fixed);
+  return ec == std::errc() ? std::string(buf, end) : std::to_string(value);
+}
+
+Status port_error(std::string_view shape, std::string_view text) {
+  return Status::invalid("expected " + std::string(shape) + " with a port 1-65535, got " + quoted(text));
+}
+
+}  // namespace
+
+std::string describe(IntRange range) {
+  return "an integer " + std::to_string(range.min) + "-" + std::to_string(range.max);
+}
+
+std::string describe(SecondsRange range) {
+  std::string low = std::string(range.min_exclusive ? "> " : ">= ") + format_number(range.min);
+  if (range.max >= kMaxSeconds) return "seconds " + low;
+  return "seconds " + low + " and <= " + format_number(range.max);
+}
+
+Result<int64_t> parse_int(std::string_view text, IntRange range) {
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value < range.min ||
+      value > range.max) {
+    return Status::invalid("expected " + describe(range) + ", got " + quoted(text));
+  }
+  return value;
+}
+
+Result<double> parse_seconds(std::string_view text, SecondsRange range) {
+  double value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  bool parsed = !text.empty() && ec == std::errc() && end == text.data() + text.size() &&
+                std::isfinite(value);  // from_chars takes "inf" and "nan"
+  bool too_low = value < range.min || (range.min_exclusive && value == range.min);
+  if (!parsed || too_low || value > range.max) {
+    std::string message = "expected " + describe(range) + ", got " + quoted(text);
+    // The hidden ceiling of open-ended ranges would otherwise be a surprise.
+    if (parsed && !too_low && range.max >= kMaxSeconds) message += " (at most " + format_number(range.max) + ")";
+    return Status::invalid(message);
+  }
+  return value;
+}
+
+bool is_valid_service_name(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+              c == '.' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+Result<Endpoint> resolve_endpoint(std::string_view host, uint16_t port) {
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty()) return Status::invalid("expected a host name or IP address, got nothing");
+  auto address = SocketAddress::resolve(host, port);
+  if (!address.ok()) return address.status();
+  return Endpoint{std::string(host), *address};
+}
+
+Result<Endpoint> parse_listen_address(std::string_view text) {
+  constexpr std::string_view kShape = "[host:]port (IPv6 as [::1]:8080)";
+  if (!text.empty() && text.front() == '/') {
+    return Status::invalid("Unix domain socket listeners are not supported by nib; expected " +
+                           std::string(kShape) + ", got " + quoted(text));
+  }
+  HostPort hp;
+  if (!split_host_port(text, &hp)) return Status::invalid("expected " + std::string(kShape) + ", got " + quoted(text));
+  auto port = parse_int(hp.port, limits::kPort);
+  if (!port.ok()) return port_error("[host:]port", text);
+  if (hp.host.empty()) return Endpoint{"", SocketAddress::any(static_cast<uint16_t>(*port))};
+  return resolve_endpoint(hp.host, static_cast<uint16_t>(*port));
+}
+
+Result<Endpoint> parse_host_port(std::string_view text) {
+  constexpr std::string_view kShape = "host:port (IPv6 as [::1]:8080)";
+  HostPort hp;
+  if (!split_host_port(text, &hp) || hp.host.empty()) {
+    return Status::invalid("expected " + std::string(kShape) + ", got " + quoted(text));
+  }
+  auto port = parse_int(hp.port, limits::kPort);
+  if (!port.ok()) return port_error("host:port", text);
+  return resolve_endpoint(hp.host, static_cast<uint16_t>(*port));
+}
+
+}  // namespace nib

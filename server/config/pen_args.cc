@@ -1,0 +1,558 @@
+#include "server/config/pen_args.h"
+
+#include <algorithm>
+#include <optional>
+#include <sstream>
+#include <string_view>
+#include <variant>
+
+#include "server/config/config_values.h"
+#include "server/config/yaml_loader.h"
+
+namespace nib {
+namespace {
+
+// A numeric balancing setting reachable from the command line, either as a short
+// option (-b 30) or as a penctl word (-o "blacklist 30"). All integer ranges are
+// far below 2^53, so a double carries every value exactly to `store`.
+struct NumericSetting {
+  std::string_view yaml_key;  // where the setting lives in a --config file
+  std::variant<IntRange, SecondsRange> range;
+  void (*store)(ServiceConfig&, double);
+};
+
+constexpr NumericSetting kBlacklist{"policy.blacklist", limits::kSeconds,
+                                    [](ServiceConfig& s, double v) { s.policy.blacklist_seconds = v; }};
+constexpr NumericSetting kTracking{"policy.tracking", limits::kSeconds,
+                                   [](ServiceConfig& s, double v) { s.policy.tracking_seconds = v; }};
+constexpr NumericSetting kTableSize{"policy.table_size", limits::kTableSize,
+                                    [](ServiceConfig& s, double v) { s.policy.table_size = static_cast<uint64_t>(v); }};
+constexpr NumericSetting kConnectTimeout{"connect_timeout", limits::kConnectTimeout,
+                                         [](ServiceConfig& s, double v) { s.connect_timeout_seconds = v; }};
+constexpr NumericSetting kIdleTimeout{"idle_timeout", limits::kSeconds,
+                                      [](ServiceConfig& s, double v) { s.idle_timeout_seconds = v; }};
+constexpr NumericSetting kMaxConnections{"max_connections", limits::kMaxConnections,
+                                         [](ServiceConfig& s, double v) { s.max_connections = static_cast<uint32_t>(v); }};
+constexpr NumericSetting kBacklog{"backlog", limits::kBacklog,
+                                  [](ServiceConfig& s, double v) { s.backlog = static_cast<int>(v); }};
+
+// Pen's short options that carry a numeric setting.
+struct ShortSetting {
+  char letter;
+  const NumericSetting* setting;
+};
+constexpr ShortSetting kShortSettings[] = {
+    {'b', &kBlacklist}, {'c', &kTableSize}, {'t', &kConnectTimeout}, {'x', &kMaxConnections},
+    {'T', &kTracking},  {'q', &kBacklog},
+};
+
+// penctl words usable with -o/-O that carry a numeric setting.
+struct PenctlSetting {
+  std::string_view word;
+  const NumericSetting* setting;
+};
+constexpr PenctlSetting kPenctlSettings[] = {
+    {"blacklist", &kBlacklist},       {"tracking", &kTracking},   {"timeout", &kConnectTimeout},
+    {"idle_timeout", &kIdleTimeout},  {"clients_max", &kTableSize}, {"conn_max", &kMaxConnections},
+};
+
+// Mode switches: Pen's -r/-h/-W and the penctl words. The last one given wins.
+struct ModeSwitch {
+  char letter;  // 0: penctl word only
+  std::string_view word;
+  BalanceMode mode;
+};
+constexpr ModeSwitch kModeSwitches[] = {
+    {'r', "roundrobin", BalanceMode::kRoundRobin},
+    {'h', "hash", BalanceMode::kHash},
+    {'W', "weight", BalanceMode::kWeight},
+    {0, "prio", BalanceMode::kPrio},
+};
+
+// Pen options nib does not implement: an error naming them, never silently ignored.
+struct UnsupportedOption {
+  char letter;
+  std::string_view what;
+  std::string_view hint;
+};
+constexpr UnsupportedOption kUnsupported[] = {
+    {'C', "control port", "; it comes with the admin plane"},
+    {'H', "X-Forwarded-For headers", ""},
+    {'E', "SSL certificate", ""},
+    {'K', "SSL key", ""},
+    {'G', "SSL CA certificate", ""},
+    {'A', "SSL CA directory", ""},
+    {'Z', "SSL compatibility mode", ""},
+    {'R', "SSL peer verification", ""},
+    {'L', "SSL protocol", ""},
+    {'j', "chroot", ""},
+    {'u', "run as user", ""},
+    {'l', "log file", "; nib logs to stderr"},
+    {'F', "penctl configuration file", "; use --config with a YAML file"},
+    {'X', "exit command", ""},
+    {'S', "server table size", ""},
+    {'i', "Windows service", ""},
+};
+
+// Options taking a value ("-b 30", "-b30"); every other letter is a flag.
+constexpr std::string_view kValueLetters = "bcetxToOpwqm";
+
+constexpr std::string_view kHelpHint = "; see nib --help";
+
+Status option_error(std::string_view option, const std::string& message) {
+  return Status::invalid("option " + std::string(option) + ": " + message);
+}
+
+Result<double> parse_setting(const NumericSetting& setting, std::string_view text) {
+  if (const auto* ints = std::get_if<IntRange>(&setting.range)) {
+    auto value = parse_int(text, *ints);
+    if (!value.ok()) return value.status();
+    return static_cast<double>(*value);
+  }
+  return parse_seconds(text, std::get<SecondsRange>(setting.range));
+}
+
+std::string expected_value(const NumericSetting& setting) {
+  return std::visit([](const auto& range) { return describe(range); }, setting.range);
+}
+
+std::vector<std::string> split_words(const std::string& text) {
+  std::istringstream in(text);
+  std::vector<std::string> words;
+  for (std::string w; in >> w;) words.push_back(w);
+  return words;
+}
+
+// Splits Pen's "host[:port[:maxc[:hard[:weight[:prio]]]]]"; "[v6]" brackets the host.
+std::optional<std::vector<std::string>> split_server(std::string_view text) {
+  std::vector<std::string> fields;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    fields.emplace_back(text.substr(1, close - 1));
+    text.remove_prefix(close + 1);
+    if (text.empty()) return fields;
+    if (text.front() != ':') return std::nullopt;
+    text.remove_prefix(1);
+  } else {
+    auto colon = text.find(':');
+    fields.emplace_back(text.substr(0, colon));
+    if (colon == std::string_view::npos) return fields;
+    text.remove_prefix(colon + 1);
+  }
+  for (size_t colon; (colon = text.find(':')) != std::string_view::npos; text.remove_prefix(colon + 1)) {
+    fields.emplace_back(text.substr(0, colon));
+  }
+  fields.emplace_back(text);
+  return fields;
+}
+
+class Parser {
+ public:
+  explicit Parser(const std::vector<std::string>& args) : args_(args) {
+    service_.name = "default";
+  }
+  Result<CommandLine> run();
+
+ private:
+  Status parse_short_group(const std::string& arg);
+  Status parse_long(const std::string& arg);
+  Result<std::string> take_value(std::string_view option, std::string_view attached);
+  Status apply_short(char letter, const std::string& value);
+  Status apply_setting(std::string_view option, const NumericSetting& setting, std::string_view text);
+  Status apply_penctl(std::string_view option, const std::string& text);
+  Status apply_long_value(std::string_view name, const std::string& value);
+  void note_balancing(std::string_view option, std::string_view yaml_key);
+
+  Result<CommandLine> finish();
+  Status check_exclusive();
+  Result<CommandLine> finish_config();
+  Result<CommandLine> finish_pen();
+  Status add_server(const std::string& text);
+  void copy_process_settings(AppConfig* config) const;
+
+  const std::vector<std::string>& args_;
+  size_t next_ = 0;  // index of the argument after the one being parsed
+  bool stop_ = false;  // --help / --version seen
+  CommandLine result_;
+
+  ServiceConfig service_;
+  AppConfig process_;                   // pid/status file, verbosity, grace, workers
+  std::string first_balancing_option_;  // for "cannot be used with --config/--demo"
+  std::string first_balancing_key_;
+  std::vector<std::string> positional_;
+  std::optional<std::string> config_file_;
+  bool check_ = false;
+  bool demo_ = false;
+  bool process_overrides_ = false;  // --workers / --shutdown-grace given
+};
+
+Result<CommandLine> Parser::run() {
+  bool options_done = false;
+  while (next_ < args_.size() && !stop_) {
+    const std::string& arg = args_[next_++];
+    if (options_done || arg.size() < 2 || arg[0] != '-') {
+      positional_.push_back(arg);
+    } else if (arg == "--") {
+      options_done = true;
+    } else {
+      Status s = arg.starts_with("--") ? parse_long(arg) : parse_short_group(arg);
+      if (!s.ok()) return s;
+    }
+  }
+  if (stop_) return result_;
+  return finish();
+}
+
+// "-fdr", "-b30", "-b 30": getopt's rules. A value-taking letter ends the group.
+Status Parser::parse_short_group(const std::string& arg) {
+  for (size_t i = 1; i < arg.size(); ++i) {
+    char letter = arg[i];
+    std::string value;
+    if (kValueLetters.find(letter) != std::string_view::npos) {
+      auto v = take_value(std::string("-") + letter, std::string_view(arg).substr(i + 1));
+      if (!v.ok()) return v.status();
+      value = *v;
+      i = arg.size();
+    }
+    if (Status s = apply_short(letter, value); !s.ok()) return s;
+  }
+  return {};
+}
+
+Result<std::string> Parser::take_value(std::string_view option, std::string_view attached) {
+  if (!attached.empty()) return std::string(attached);
+  if (next_ < args_.size()) return args_[next_++];
+  return option_error(option, "expected a value");
+}
+
+Status Parser::apply_short(char letter, const std::string& value) {
+  const std::string option = std::string("-") + letter;
+  for (const auto& s : kShortSettings) {
+    if (s.letter == letter) return apply_setting(option, *s.setting, value);
+  }
+  for (const auto& m : kModeSwitches) {
+    if (m.letter == letter && letter != 0) {
+      service_.policy.mode = m.mode;
+      note_balancing(option, "policy.mode");
+      return {};
+    }
+  }
+  for (const auto& u : kUnsupported) {
+    if (u.letter == letter) {
+      return Status::invalid("option " + option + " (" + std::string(u.what) + ") is not yet supported by nib" +
+                             std::string(u.hint));
+    }
+  }
+  switch (letter) {
+    case 's': service_.policy.stubborn = true; note_balancing(option, "policy.stubborn"); return {};
+    case 'e': {
+      auto endpoint = parse_host_port(value);
+      if (!endpoint.ok()) return option_error(option, endpoint.status().message());
+      service_.emergency = BackendConfig{.host = endpoint->host, .address = endpoint->address};
+      note_balancing(option, "emergency");
+      return {};
+    }
+    case 'o':
+    case 'O': return apply_penctl(option, value);
+    case 'p':
+    case 'w':
+      if (value.empty()) return option_error(option, "expected a file name");
+      (letter == 'p' ? process_.pid_file : process_.status_file) = value;
+      return {};
+    case 'd': ++process_.verbosity; return {};
+    case 'm': {  // Pen's multi_accept: checked so a typo still fails, but nib has no such knob
+      auto n = parse_int(value, limits::kMultiAccept);
+      return n.ok() ? Status() : option_error(option, n.status().message());
+    }
+    case 'f':  // nib always stays in the foreground
+    case 'P':  // nib always uses epoll
+    case 'a':  // ascii dumps: nib has no -dd communication dumps
+      return {};
+    case 'U': return Status::invalid("option -U (UDP) is not yet supported by this nib build");
+  }
+  return Status::invalid("unknown option " + option + std::string(kHelpHint));
+}
+
+Status Parser::apply_setting(std::string_view option, const NumericSetting& setting, std::string_view text) {
+  auto value = parse_setting(setting, text);
+  if (!value.ok()) return option_error(option, value.status().message());
+  setting.store(service_, *value);
+  note_balancing(option, setting.yaml_key);
+  return {};
+}
+
+// One penctl command per -o, e.g. "tracking 60", "no hash", "stubborn".
+Status Parser::apply_penctl(std::string_view option, const std::string& text) {
+  auto words = split_words(text);
+  std::string where = std::string(option) + " '" + text + "'";
+  bool negate = !words.empty() && words[0] == "no";
+  if (negate) words.erase(words.begin());
+  if (words.empty()) return option_error(where, "expected a penctl command");
+  const std::string& word = words[0];
+  for (const auto& m : kModeSwitches) {
+    if (m.word != word || words.size() != 1) continue;
+    note_balancing(where, "policy.mode");
+    if (!negate) {
+      service_.policy.mode = m.mode;
+    } else if (service_.policy.mode == m.mode) {
+      service_.policy.mode = BalanceMode::kAffinity;  // Pen's default selection
+    }
+    return {};
+  }
+  if (word == "stubborn" && words.size() == 1) {
+    service_.policy.stubborn = !negate;
+    note_balancing(where, "policy.stubborn");
+    return {};
+  }
+  for (const auto& p : kPenctlSettings) {
+    if (p.word != word || negate) continue;
+    if (words.size() != 2) {
+      return option_error(where, "expected '" + word + " N' with N " + expected_value(*p.setting));
+    }
+    return apply_setting(where, *p.setting, words[1]);
+  }
+  return option_error(where,
+                      "penctl command not supported by nib; use one of: prio, weight, hash, roundrobin, "
+                      "stubborn (each also as 'no ...'), blacklist N, tracking N, timeout N, "
+                      "idle_timeout N, clients_max N, conn_max N");
+}
+
+void Parser::note_balancing(std::string_view option, std::string_view yaml_key) {
+  if (!first_balancing_option_.empty()) return;
+  first_balancing_option_ = option;
+  first_balancing_key_ = yaml_key;
+}
+
+// Long options: nib's own. Both "--opt value" and "--opt=value".
+Status Parser::parse_long(const std::string& arg) {
+  auto eq = arg.find('=');
+  std::string name = arg.substr(0, eq);
+  std::optional<std::string> attached;
+  if (eq != std::string::npos) attached = arg.substr(eq + 1);
+  constexpr std::string_view kFlags[] = {"--check", "--demo", "--help", "--version"};
+  constexpr std::string_view kValued[] = {"--config", "--workers", "--shutdown-grace", "--idle-timeout"};
+  if (std::ranges::find(kFlags, name) != std::end(kFlags)) {
+    if (attached) return option_error(name, "takes no value");
+    if (name == "--check") {
+      check_ = true;
+    } else if (name == "--demo") {
+      demo_ = true;
+    } else {  // --help, --version: the rest of the line no longer matters
+      result_.action = name == "--help" ? CommandLine::Action::kHelp : CommandLine::Action::kVersion;
+      stop_ = true;
+    }
+    return {};
+  }
+  if (std::ranges::find(kValued, name) == std::end(kValued)) {
+    return Status::invalid("unknown option " + name + std::string(kHelpHint));
+  }
+  std::string value;
+  if (attached) {
+    value = *attached;
+  } else if (next_ < args_.size()) {
+    value = args_[next_++];
+  } else {
+    return option_error(name, "expected a value");
+  }
+  return apply_long_value(name, value);
+}
+
+Status Parser::apply_long_value(std::string_view name, const std::string& value) {
+  if (name == "--config") {
+    if (config_file_) return option_error(name, "given twice");
+    if (value.empty()) return option_error(name, "expected a file name");
+    config_file_ = value;
+    return {};
+  }
+  if (name == "--idle-timeout") return apply_setting(name, kIdleTimeout, value);
+  process_overrides_ = true;
+  if (name == "--workers") {
+    auto n = parse_int(value, limits::kWorkers);
+    if (!n.ok()) return option_error(name, n.status().message());
+    process_.dataplane.workers = static_cast<int>(*n);
+    return {};
+  }
+  auto seconds = parse_seconds(value, limits::kSeconds);  // --shutdown-grace
+  if (!seconds.ok()) return option_error(name, seconds.status().message());
+  process_.shutdown_grace_seconds = *seconds;
+  return {};
+}
+
+Result<CommandLine> Parser::finish() {
+  if (Status s = check_exclusive(); !s.ok()) return s;
+  if (config_file_) return finish_config();
+  if (demo_) {
+    result_.action = CommandLine::Action::kDemo;
+    copy_process_settings(&result_.config);
+    return result_;
+  }
+  return finish_pen();
+}
+
+// --config and --demo bring their own services: balancing options and positional
+// arguments would be silently lost, so they are errors.
+Status Parser::check_exclusive() {
+  if (check_ && demo_) return Status::invalid("--check and --demo cannot be used together");
+  if (config_file_ && demo_) return Status::invalid("--config and --demo cannot be used together");
+  if (!config_file_ && !demo_) return {};
+  std::string mode = config_file_ ? "--config" : "--demo";
+  if (!first_balancing_option_.empty()) {
+    std::string msg = "option " + first_balancing_option_ + " cannot be used with " + mode;
+    if (config_file_) msg += "; set " + first_balancing_key_ + " in " + *config_file_ + " instead";
+    return Status::invalid(msg);
+  }
+  if (!positional_.empty()) {
+    std::string msg = "'" + positional_[0] + "': a listen address and servers cannot be given with " + mode;
+    if (config_file_) msg += "; list the services in " + *config_file_ + " instead";
+    return Status::invalid(msg);
+  }
+  // Reloading the file (SIGHUP) would quietly undo a command-line override.
+  if (config_file_ && process_overrides_) {
+    return Status::invalid("--workers and --shutdown-grace cannot be used with --config; set workers and "
+                           "shutdown_grace in " + *config_file_ + " instead");
+  }
+  return {};
+}
+
+Result<CommandLine> Parser::finish_config() {
+  auto loaded = YamlLoader::load_file(*config_file_);
+  if (!loaded.ok()) return loaded.status();
+  result_.action = check_ ? CommandLine::Action::kCheck : CommandLine::Action::kRun;
+  result_.config = std::move(*loaded);
+  result_.config.pid_file = process_.pid_file;
+  result_.config.status_file = process_.status_file;
+  result_.config.verbosity = process_.verbosity;
+  return result_;
+}
+
+Result<CommandLine> Parser::finish_pen() {
+  if (positional_.empty()) {
+    std::string message = "expected [host:]port and at least one server, or --config FILE" + std::string(kHelpHint);
+    // "nib -h" is the classic slip: in pen, -h is hash balancing, not help.
+    if (first_balancing_option_ == "-h") message += " (-h selects hash balancing, as in pen)";
+    return Status::invalid(message);
+  }
+  auto listen = parse_listen_address(positional_[0]);
+  if (!listen.ok()) return Status::invalid("listen address: " + listen.status().message());
+  service_.listen = listen->address;
+  if (positional_.size() < 2) {
+    return Status::invalid("expected at least one server after the listen address '" + positional_[0] + "'" +
+                           std::string(kHelpHint));
+  }
+  for (size_t i = 1; i < positional_.size(); ++i) {
+    if (Status s = add_server(positional_[i]); !s.ok()) return s;
+  }
+  result_.action = check_ ? CommandLine::Action::kCheck : CommandLine::Action::kRun;
+  copy_process_settings(&result_.config);
+  result_.config.dataplane.services = {service_};
+  if (Status s = validate(result_.config.dataplane); !s.ok()) return s;
+  return result_;
+}
+
+// host[:port[:maxc[:hard[:weight[:prio]]]]]; an empty field takes the default.
+Status Parser::add_server(const std::string& text) {
+  const std::string where = "server '" + text + "': ";
+  auto fields = split_server(text);
+  if (!fields || fields->size() > 6 || (*fields)[0].empty()) {
+    return Status::invalid(where + "expected host[:port[:maxc[:hard[:weight[:prio]]]]] (IPv6 as [::1]:80)");
+  }
+  auto field = [&](size_t i) { return i < fields->size() ? std::string_view((*fields)[i]) : std::string_view(); };
+  struct Part {
+    const char* name;
+    IntRange range;
+    int64_t value;
+  };
+  Part parts[] = {{"port", limits::kPort, service_.listen.port()},
+                  {"maxc", limits::kConnectionLimit, 0},
+                  {"hard", limits::kConnectionLimit, 0},
+                  {"weight", limits::kWeight, 1},
+                  {"prio", limits::kPrio, 0}};
+  for (size_t i = 0; i < std::size(parts); ++i) {
+    if (field(i + 1).empty()) continue;
+    auto value = parse_int(field(i + 1), parts[i].range);
+    if (!value.ok()) return Status::invalid(where + parts[i].name + ": " + value.status().message());
+    parts[i].value = *value;
+  }
+  auto endpoint = resolve_endpoint((*fields)[0], static_cast<uint16_t>(parts[0].value));
+  if (!endpoint.ok()) return Status::invalid(where + endpoint.status().message());
+  for (const auto& other : service_.backends) {
+    if (other.address == endpoint->address) {
+      return Status::invalid(where + endpoint->address.to_string() +
+                             " is already listed; list each server once (weight favours one)");
+    }
+  }
+  service_.backends.push_back(BackendConfig{.host = endpoint->host,
+                                            .address = endpoint->address,
+                                            .soft_limit = static_cast<uint32_t>(parts[1].value),
+                                            .hard_limit = static_cast<uint32_t>(parts[2].value),
+                                            .weight = static_cast<uint32_t>(parts[3].value),
+                                            .prio = static_cast<uint32_t>(parts[4].value)});
+  return {};
+}
+
+void Parser::copy_process_settings(AppConfig* config) const {
+  config->pid_file = process_.pid_file;
+  config->status_file = process_.status_file;
+  config->verbosity = process_.verbosity;
+  config->shutdown_grace_seconds = process_.shutdown_grace_seconds;
+  config->dataplane.workers = process_.dataplane.workers;
+}
+
+}  // namespace
+
+Result<CommandLine> PenArgs::parse(const std::vector<std::string>& args) { return Parser(args).run(); }
+
+std::string PenArgs::usage() {
+  return R"(Usage: nib [options] [host:]port h1[:p1[:maxc1[:hard1[:weight1[:prio1]]]]] [h2...]
+       nib --config FILE [--check] [-p file] [-w file] [-d] [-f]
+       nib --demo | --help | --version
+
+nib is a TCP load balancer with Pen's command line. Example:
+  nib 80 www1:8000:10 www2:80:10 www3
+
+Listen address: [host:]port; no host listens on 0.0.0.0, IPv6 as [::1]:8080.
+Servers: host[:port[:maxc[:hard[:weight[:prio]]]]]; port defaults to the listen
+port, an empty field (h::10) takes the default; maxc/hard are the connection
+limits for new/returning clients (0 = unlimited); IPv6 as [::1]:80:10.
+
+Pen options:
+  -b sec       blacklist servers that fail for sec seconds (30)
+  -c N         client table size (2048)
+  -e host:port emergency server, used when all others are unavailable
+  -t sec       connect timeout, > 0 and <= 3600 (5)
+  -x N         max simultaneous connections (0 = as many as descriptors allow)
+  -T sec       client tracking time (0 = never expire)
+  -q backlog   listen backlog (4096)
+  -r           round-robin, no client tracking
+  -h           hash of the client IP for the initial choice (-h is NOT help, as in pen)
+  -W           weight-based server selection
+  -s           stubborn: never fail over from the initial choice
+  -o command   a penctl command, one per -o (-O is the same): prio, weight, hash,
+               roundrobin, stubborn (each also "no ..."), "blacklist N",
+               "tracking N", "timeout N", "idle_timeout N", "clients_max N",
+               "conn_max N"
+  -p file      write the process id to file
+  -w file      write Pen's HTML status page to file on SIGUSR1
+  -d           more debug output (repeatable)
+  -f           accepted: nib always stays in the foreground
+  -P           accepted: nib always uses epoll
+  -a, -m N     accepted, no effect in nib
+  Short options bundle as in getopt (-fdr, -b30); -- ends the options.
+  Not yet supported (an error): -U (UDP), -C (control port), -H, -E, -K, -G, -A,
+  -Z, -R, -L, -j, -u, -l, -F, -X, -S, -i.
+
+nib options:
+  --config FILE         read services from a YAML file (no listen address,
+                        servers or balancing options on the command line then)
+  --check               validate the configuration and exit
+  --demo                run a self-contained demo (no other arguments needed)
+  --workers N           worker threads, 0-256 (0 = one per core)
+  --shutdown-grace SEC  on SIGTERM, how long open connections may finish (30)
+  --idle-timeout SEC    close connections idle this long (0 = never)
+  --help, --version
+  Long options take "--opt value" or "--opt=value".
+)";
+}
+
+}  // namespace nib

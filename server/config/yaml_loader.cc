@@ -1,0 +1,465 @@
+#include "server/config/yaml_loader.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "server/config/config_values.h"
+
+namespace nib {
+namespace {
+
+// Past this many, later errors are mostly echoes of the first ones.
+constexpr size_t kMaxErrors = 20;
+
+// The keys each mapping accepts, in the order the reference documents them (the
+// order "expected one of" lists them in).
+constexpr std::string_view kRootKeys[] = {"workers", "shutdown_grace", "services"};
+constexpr std::string_view kServiceKeys[] = {"name",      "listen",          "protocol",     "policy",
+                                             "backends",  "emergency",       "connect_timeout",
+                                             "idle_timeout", "max_connections", "backlog"};
+constexpr std::string_view kPolicyKeys[] = {"mode", "stubborn", "tracking", "blacklist", "table_size"};
+constexpr std::string_view kBackendKeys[] = {"address", "port",   "soft_limit",
+                                             "hard_limit", "weight", "prio"};
+constexpr std::string_view kListenKeys[] = {"address", "port"};
+
+using Keys = std::span<const std::string_view>;
+
+// A node and where to point at it. An empty value gets its key's mark: yaml-cpp
+// marks it at the *next* token, which may be lines further down.
+struct Item {
+  YAML::Node node;
+  std::string path;
+  YAML::Mark mark;
+};
+
+std::string child_path(const std::string& parent, std::string_view key) {
+  return parent.empty() ? std::string(key) : parent + "." + std::string(key);
+}
+
+std::string index_path(const std::string& parent, size_t index) {
+  return parent + "[" + std::to_string(index) + "]";
+}
+
+// "got ..." in messages.
+std::string describe_node(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Scalar: return "'" + node.Scalar() + "'";
+    case YAML::NodeType::Sequence: return "a sequence";
+    case YAML::NodeType::Map: return "a mapping";
+    default: return "an empty value";
+  }
+}
+
+std::string join(Keys keys) {
+  std::string out;
+  for (auto k : keys) out += (out.empty() ? "" : ", ") + std::string(k);
+  return out;
+}
+
+int line_of(const YAML::Mark& mark) { return mark.is_null() ? 1 : mark.line + 1; }
+int column_of(const YAML::Mark& mark) { return mark.is_null() ? 1 : mark.column + 1; }
+
+// The entries of one mapping that passed the key check.
+class Fields {
+ public:
+  void add(std::string key, Item item) { items_.emplace_back(std::move(key), std::move(item)); }
+  const Item* get(std::string_view key) const {
+    for (const auto& [k, item] : items_) {
+      if (k == key) return &item;
+    }
+    return nullptr;
+  }
+
+ private:
+  std::vector<std::pair<std::string, Item>> items_;
+};
+
+// What the cross-service checks remember: where each name and listener was first seen.
+struct SeenServices {
+  std::map<std::string, int> names;                            // name -> line
+  std::map<std::string, std::pair<std::string, int>> listens;  // protocol/address -> service, line
+};
+
+class Loader {
+ public:
+  explicit Loader(std::string source) : source_(std::move(source)) {}
+  Result<AppConfig> load(std::string_view text);
+
+ private:
+  void error(const YAML::Mark& mark, const std::string& path, const std::string& message);
+  void error_at(const Item& item, const std::string& message) { error(item.mark, item.path, message); }
+  Status collected_errors() const;
+
+  Fields fields(const Item& map, Keys allowed, Keys required);
+  std::vector<Item> sequence(const Item& item, const std::string& expected);
+  std::optional<std::string> scalar(const Item& item, const std::string& expected);
+  template <typename T>
+  void read_int(const Fields& f, std::string_view key, IntRange range, T* out);
+  void read_seconds(const Fields& f, std::string_view key, SecondsRange range, double* out);
+  void read_bool(const Fields& f, std::string_view key, bool* out);
+  std::optional<uint16_t> read_port(const Item& item);
+
+  void load_root(const Item& root, AppConfig* config);
+  void load_service(const Item& item, SeenServices* seen, DataplaneConfig* dataplane);
+  void load_name(const Item& item, SeenServices* seen, ServiceConfig* service);
+  void load_protocol(const Item& item, ServiceConfig* service);
+  std::optional<Endpoint> load_address(const Item& item, bool host_required);
+  void load_listen(const Item& item, SeenServices* seen, ServiceConfig* service);
+  void load_policy(const Item& item, PolicyConfig* policy);
+  void load_backends(const Item& item, ServiceConfig* service);
+  std::optional<BackendConfig> load_backend(const Item& item);
+
+  std::string source_;
+  std::vector<std::string> errors_;
+  size_t dropped_errors_ = 0;
+};
+
+void Loader::error(const YAML::Mark& mark, const std::string& path, const std::string& message) {
+  if (errors_.size() >= kMaxErrors) {
+    ++dropped_errors_;
+    return;
+  }
+  std::string where = source_ + ":" + std::to_string(line_of(mark)) + ":" + std::to_string(column_of(mark)) + ": ";
+  errors_.push_back(where + (path.empty() ? "" : path + ": ") + message);
+}
+
+Status Loader::collected_errors() const {
+  std::string text;
+  for (const auto& e : errors_) text += (text.empty() ? "" : "\n") + e;
+  if (dropped_errors_ > 0) text += "\n(" + std::to_string(dropped_errors_) + " more errors not shown)";
+  return Status::invalid(text);
+}
+
+Result<AppConfig> Loader::load(std::string_view text) {
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(std::string(text));
+  } catch (const YAML::Exception& e) {
+    error(e.mark, "", "invalid YAML: " + e.msg);
+    return collected_errors();
+  }
+  if (documents.empty() || documents[0].IsNull()) {
+    error(YAML::Mark::null_mark(), "", "the file is empty; expected a mapping with a 'services' list");
+    return collected_errors();
+  }
+  if (documents.size() > 1) {
+    error(documents[1].Mark(), "", "expected one YAML document, found " + std::to_string(documents.size()));
+  }
+  AppConfig config;
+  try {
+    load_root(Item{documents[0], "", documents[0].Mark()}, &config);
+  } catch (const YAML::Exception& e) {  // not expected: every node is type-checked before use
+    error(e.mark, "", e.msg);
+  }
+  if (!errors_.empty()) return collected_errors();
+  // Backstop for the cross-field rules; the checks above already name lines for them.
+  if (Status s = validate(config.dataplane); !s.ok()) return Status::invalid(source_ + ": " + s.message());
+  return config;
+}
+
+// Reports unknown, duplicate and missing keys; the returned fields hold the rest.
+Fields Loader::fields(const Item& map, Keys allowed, Keys required) {
+  Fields out;
+  if (map.node.IsNull()) {  // "policy:" with everything commented out means all defaults
+    for (auto key : required) error_at(map, "missing required key '" + std::string(key) + "'");
+    return out;
+  }
+  if (!map.node.IsMap()) {
+    error_at(map, "expected a mapping with keys " + join(allowed) + "; got " + describe_node(map.node));
+    return out;
+  }
+  std::map<std::string, int> seen;  // key -> line
+  for (const auto& entry : map.node) {
+    const YAML::Node& key = entry.first;
+    if (!key.IsScalar()) {
+      error(key.Mark(), map.path, "expected a key name, got " + describe_node(key));
+      continue;
+    }
+    const std::string& name = key.Scalar();
+    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+      error(key.Mark(), map.path, "unknown key '" + name + "', expected one of: " + join(allowed));
+      continue;
+    }
+    auto [it, inserted] = seen.emplace(name, line_of(key.Mark()));
+    if (!inserted) {
+      error(key.Mark(), map.path, "duplicate key '" + name + "' (first at line " + std::to_string(it->second) + ")");
+      continue;
+    }
+    YAML::Mark mark = entry.second.IsNull() ? key.Mark() : entry.second.Mark();
+    out.add(name, Item{entry.second, child_path(map.path, name), mark});
+  }
+  for (auto key : required) {
+    if (!seen.contains(std::string(key))) error_at(map, "missing required key '" + std::string(key) + "'");
+  }
+  return out;
+}
+
+// An empty value counts as an empty sequence, like an empty mapping above.
+std::vector<Item> Loader::sequence(const Item& item, const std::string& expected) {
+  std::vector<Item> out;
+  if (item.node.IsNull()) return out;
+  if (!item.node.IsSequence()) {
+    error_at(item, "expected " + expected + ", got " + describe_node(item.node));
+    return out;
+  }
+  for (size_t i = 0; i < item.node.size(); ++i) {
+    YAML::Node child = item.node[i];
+    out.push_back(Item{child, index_path(item.path, i), child.IsNull() ? item.mark : child.Mark()});
+  }
+  return out;
+}
+
+std::optional<std::string> Loader::scalar(const Item& item, const std::string& expected) {
+  if (item.node.IsScalar()) return item.node.Scalar();
+  error_at(item, "expected " + expected + ", got " + describe_node(item.node));
+  return std::nullopt;
+}
+
+// Numbers are read from the scalar's text, quoted or not: "8080" is as good as 8080.
+template <typename T>
+void Loader::read_int(const Fields& f, std::string_view key, IntRange range, T* out) {
+  const Item* item = f.get(key);
+  if (item == nullptr) return;
+  auto text = scalar(*item, describe(range));
+  if (!text) return;
+  auto value = parse_int(*text, range);
+  if (!value.ok()) return error_at(*item, value.status().message());
+  *out = static_cast<T>(*value);
+}
+
+void Loader::read_seconds(const Fields& f, std::string_view key, SecondsRange range, double* out) {
+  const Item* item = f.get(key);
+  if (item == nullptr) return;
+  auto text = scalar(*item, describe(range));
+  if (!text) return;
+  auto value = parse_seconds(*text, range);
+  if (!value.ok()) return error_at(*item, value.status().message());
+  *out = *value;
+}
+
+// Whatever yaml-cpp decodes as a bool (true/false, yes/no, on/off) is accepted.
+void Loader::read_bool(const Fields& f, std::string_view key, bool* out) {
+  const Item* item = f.get(key);
+  if (item == nullptr) return;
+  bool value = false;
+  if (!item->node.IsScalar() || !YAML::convert<bool>::decode(item->node, value)) {
+    return error_at(*item, "expected true or false, got " + describe_node(item->node));
+  }
+  *out = value;
+}
+
+std::optional<uint16_t> Loader::read_port(const Item& item) {
+  auto text = scalar(item, describe(limits::kPort));
+  if (!text) return std::nullopt;
+  auto port = parse_int(*text, limits::kPort);
+  if (!port.ok()) {
+    error_at(item, port.status().message());
+    return std::nullopt;
+  }
+  return static_cast<uint16_t>(*port);
+}
+
+void Loader::load_root(const Item& root, AppConfig* config) {
+  Fields f = fields(root, kRootKeys, std::array<std::string_view, 1>{"services"});
+  read_int(f, "workers", limits::kWorkers, &config->dataplane.workers);
+  read_seconds(f, "shutdown_grace", limits::kSeconds, &config->shutdown_grace_seconds);
+  const Item* services = f.get("services");
+  if (services == nullptr) return;
+  auto items = sequence(*services, "a sequence of services");
+  if (items.empty() && (services->node.IsNull() || services->node.IsSequence())) {
+    error_at(*services, "expected at least one service, got none");
+  }
+  SeenServices seen;
+  for (const auto& item : items) load_service(item, &seen, &config->dataplane);
+}
+
+void Loader::load_service(const Item& item, SeenServices* seen, DataplaneConfig* dataplane) {
+  Fields f = fields(item, kServiceKeys, std::array<std::string_view, 2>{"name", "listen"});
+  ServiceConfig service;
+  if (const Item* name = f.get("name")) load_name(*name, seen, &service);
+  if (const Item* protocol = f.get("protocol")) load_protocol(*protocol, &service);
+  if (const Item* listen = f.get("listen")) load_listen(*listen, seen, &service);
+  if (const Item* policy = f.get("policy")) load_policy(*policy, &service.policy);
+  if (const Item* backends = f.get("backends")) load_backends(*backends, &service);
+  if (const Item* emergency = f.get("emergency")) {
+    if (auto endpoint = load_address(*emergency, /*host_required=*/true)) {
+      service.emergency = BackendConfig{.host = endpoint->host, .address = endpoint->address};
+    }
+  }
+  read_seconds(f, "connect_timeout", limits::kConnectTimeout, &service.connect_timeout_seconds);
+  read_seconds(f, "idle_timeout", limits::kSeconds, &service.idle_timeout_seconds);
+  read_int(f, "max_connections", limits::kMaxConnections, &service.max_connections);
+  read_int(f, "backlog", limits::kBacklog, &service.backlog);
+  dataplane->services.push_back(std::move(service));
+}
+
+void Loader::load_name(const Item& item, SeenServices* seen, ServiceConfig* service) {
+  auto name = scalar(item, kServiceNameRule);
+  if (!name) return;
+  if (!is_valid_service_name(*name)) return error_at(item, std::string("expected ") + kServiceNameRule + ", got '" + *name + "'");
+  auto [it, inserted] = seen->names.emplace(*name, line_of(item.mark));
+  if (!inserted) {
+    return error_at(item, "duplicate service name '" + *name + "' (first used at line " + std::to_string(it->second) + ")");
+  }
+  service->name = *name;
+}
+
+void Loader::load_protocol(const Item& item, ServiceConfig* service) {
+  auto protocol = scalar(item, "tcp or udp");
+  if (!protocol) return;
+  if (*protocol == "tcp") {
+    service->protocol = Protocol::kTcp;
+  } else if (*protocol == "udp") {
+    error_at(item, "protocol 'udp' is not yet supported");
+  } else {
+    error_at(item, "expected tcp or udp, got '" + *protocol + "'");
+  }
+}
+
+// "[host:]port" / "host:port", or {address: ..., port: ...}.
+std::optional<Endpoint> Loader::load_address(const Item& item, bool host_required) {
+  if (item.node.IsScalar()) {
+    auto endpoint = host_required ? parse_host_port(item.node.Scalar()) : parse_listen_address(item.node.Scalar());
+    if (!endpoint.ok()) error_at(item, endpoint.status().message());
+    return endpoint.ok() ? std::optional(*endpoint) : std::nullopt;
+  }
+  if (!item.node.IsMap()) {
+    error_at(item, std::string("expected ") + (host_required ? "'host:port'" : "'[host:]port'") +
+                       " or a mapping with address and port, got " + describe_node(item.node));
+    return std::nullopt;
+  }
+  std::array<std::string_view, 2> required_with_host{"address", "port"};
+  std::array<std::string_view, 1> required_port{"port"};
+  Fields f = host_required ? fields(item, kListenKeys, required_with_host) : fields(item, kListenKeys, required_port);
+  const Item* port_item = f.get("port");
+  auto port = port_item ? read_port(*port_item) : std::nullopt;
+  const Item* address = f.get("address");
+  if (!port) return std::nullopt;
+  if (address == nullptr) return Endpoint{"", SocketAddress::any(*port)};
+  auto host = scalar(*address, "a host name or IP address");
+  if (!host) return std::nullopt;
+  auto endpoint = resolve_endpoint(*host, *port);
+  if (!endpoint.ok()) error_at(*address, endpoint.status().message());
+  return endpoint.ok() ? std::optional(*endpoint) : std::nullopt;
+}
+
+void Loader::load_listen(const Item& item, SeenServices* seen, ServiceConfig* service) {
+  auto endpoint = load_address(item, /*host_required=*/false);
+  if (!endpoint) return;
+  service->listen = endpoint->address;
+  // Keyed by protocol too: a TCP and a UDP service may share a port.
+  std::string key = std::string(to_string(service->protocol)) + "/" + endpoint->address.to_string();
+  std::string owner = service->name.empty() ? "another service" : "service '" + service->name + "'";
+  auto [it, inserted] = seen->listens.emplace(key, std::pair(owner, line_of(item.mark)));
+  if (!inserted) {
+    const auto& [first, line] = it->second;
+    error_at(item, "listen address " + endpoint->address.to_string() + " is already used by " + first +
+                       " (line " + std::to_string(line) + ")");
+  }
+}
+
+void Loader::load_policy(const Item& item, PolicyConfig* policy) {
+  Fields f = fields(item, kPolicyKeys, {});
+  if (const Item* mode = f.get("mode")) {
+    constexpr const char* kModes = "affinity, roundrobin, hash, weight, prio";
+    auto text = scalar(*mode, std::string("one of: ") + kModes);
+    auto parsed = text ? parse_balance_mode(*text) : std::nullopt;
+    if (parsed) {
+      policy->mode = *parsed;
+    } else if (text) {
+      error_at(*mode, std::string("expected one of: ") + kModes + "; got '" + *text + "'");
+    }
+  }
+  read_bool(f, "stubborn", &policy->stubborn);
+  read_seconds(f, "tracking", limits::kSeconds, &policy->tracking_seconds);
+  read_seconds(f, "blacklist", limits::kSeconds, &policy->blacklist_seconds);
+  read_int(f, "table_size", limits::kTableSize, &policy->table_size);
+}
+
+void Loader::load_backends(const Item& item, ServiceConfig* service) {
+  std::map<std::string, int> seen;  // address -> line
+  for (const auto& backend_item : sequence(item, "a sequence of backends")) {
+    auto backend = load_backend(backend_item);
+    if (!backend) continue;
+    std::string key = backend->address.to_string();
+    auto [it, inserted] = seen.emplace(key, line_of(backend_item.mark));
+    if (!inserted) {
+      error_at(backend_item, "backend " + key + " is listed twice (first at line " + std::to_string(it->second) + ")");
+      continue;
+    }
+    service->backends.push_back(std::move(*backend));
+  }
+}
+
+// "host:port", or a mapping with the limits, weight and prio as well.
+std::optional<BackendConfig> Loader::load_backend(const Item& item) {
+  if (item.node.IsScalar()) {
+    auto endpoint = load_address(item, /*host_required=*/true);
+    if (!endpoint) return std::nullopt;
+    return BackendConfig{.host = endpoint->host, .address = endpoint->address};
+  }
+  if (!item.node.IsMap()) {
+    error_at(item, "expected 'host:port' or a mapping with keys " + join(kBackendKeys) + "; got " +
+                       describe_node(item.node));
+    return std::nullopt;
+  }
+  Fields f = fields(item, kBackendKeys, std::array<std::string_view, 2>{"address", "port"});
+  BackendConfig backend;
+  read_int(f, "soft_limit", limits::kConnectionLimit, &backend.soft_limit);
+  read_int(f, "hard_limit", limits::kConnectionLimit, &backend.hard_limit);
+  read_int(f, "weight", limits::kWeight, &backend.weight);
+  read_int(f, "prio", limits::kPrio, &backend.prio);
+  const Item* port_item = f.get("port");
+  const Item* address = f.get("address");
+  auto port = port_item ? read_port(*port_item) : std::nullopt;
+  auto host = address ? scalar(*address, "a host name or IP address") : std::nullopt;
+  if (!port || !host) return std::nullopt;
+  auto endpoint = resolve_endpoint(*host, *port);
+  if (!endpoint.ok()) {
+    error_at(*address, endpoint.status().message());
+    return std::nullopt;
+  }
+  backend.host = endpoint->host;
+  backend.address = endpoint->address;
+  return backend;
+}
+
+// Reads a whole file; the error carries strerror for the reason.
+Result<std::string> read_file(const std::string& path) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) return Status::invalid("cannot read " + path + ": " + std::strerror(errno));
+  std::string text;
+  char buf[65536];
+  size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, file)) > 0) text.append(buf, n);
+  int read_errno = std::ferror(file) ? errno : 0;  // a directory opens fine and fails here (EISDIR)
+  std::fclose(file);
+  if (read_errno != 0) return Status::invalid("cannot read " + path + ": " + std::strerror(read_errno));
+  return text;
+}
+
+}  // namespace
+
+Result<AppConfig> YamlLoader::load_file(const std::string& path) {
+  auto text = read_file(path);
+  if (!text.ok()) return text.status();
+  auto config = load_string(*text, path);
+  if (config.ok()) config->config_path = path;
+  return config;
+}
+
+Result<AppConfig> YamlLoader::load_string(std::string_view text, const std::string& source_name) {
+  return Loader(source_name).load(text);
+}
+
+}  // namespace nib

@@ -1,0 +1,468 @@
+#include "server/config/pen_args.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace nib {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+using Action = CommandLine::Action;
+using Args = std::vector<std::string>;
+
+Result<CommandLine> parse(const Args& args) { return PenArgs::parse(args); }
+
+std::string error_of(const Args& args) {
+  auto result = parse(args);
+  EXPECT_FALSE(result.ok()) << "parsed unexpectedly";
+  return result.ok() ? "" : result.status().message();
+}
+
+// The one service of a Pen command line that must parse.
+ServiceConfig service_of(const Args& args) {
+  auto result = parse(args);
+  EXPECT_TRUE(result.ok()) << result.status().message();
+  if (!result.ok() || result->config.dataplane.services.size() != 1) return {};
+  return result->config.dataplane.services[0];
+}
+
+// Pen options go before "80 127.0.0.1:81".
+ServiceConfig with_options(Args options) {
+  options.insert(options.end(), {"80", "127.0.0.1:81"});
+  return service_of(options);
+}
+
+SocketAddress addr(const char* text) { return *SocketAddress::parse(text); }
+
+class TempFile {
+ public:
+  explicit TempFile(std::string_view content) {
+    char name[] = "/tmp/nib_args_test_XXXXXX";
+    int fd = mkstemp(name);
+    EXPECT_GE(fd, 0);
+    path_ = name;
+    EXPECT_EQ(write(fd, content.data(), content.size()), static_cast<ssize_t>(content.size()));
+    close(fd);
+  }
+  ~TempFile() { unlink(path_.c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+constexpr std::string_view kYaml = "workers: 3\nservices:\n  - name: web\n    listen: 127.0.0.1:8080\n";
+
+// ---- positional arguments ----
+
+TEST(PenArgsTest, PenManPageExample) {
+  // pen 80 www1:8000:10 www2:80:10 www3
+  auto result = parse({"80", "127.0.0.1:8000:10", "localhost:80:10", "127.0.0.3"});
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(result->action, Action::kRun);
+  ASSERT_EQ(result->config.dataplane.services.size(), 1u);
+  const ServiceConfig& s = result->config.dataplane.services[0];
+  EXPECT_EQ(s.name, "default");
+  EXPECT_EQ(s.listen, addr("0.0.0.0:80"));
+  ASSERT_EQ(s.backends.size(), 3u);
+  EXPECT_EQ(s.backends[0].address, addr("127.0.0.1:8000"));
+  EXPECT_EQ(s.backends[0].soft_limit, 10u);
+  EXPECT_EQ(s.backends[1].host, "localhost");
+  EXPECT_EQ(s.backends[1].address.port(), 80);
+  EXPECT_EQ(s.backends[1].soft_limit, 10u);
+  EXPECT_EQ(s.backends[2].address, addr("127.0.0.3:80"));  // port defaults to the listen port
+  EXPECT_EQ(s.backends[2].soft_limit, 0u);
+}
+
+TEST(PenArgsTest, DefaultsMatchPen) {
+  ServiceConfig s = service_of({"8080", "127.0.0.1"});
+  EXPECT_EQ(s.protocol, Protocol::kTcp);
+  EXPECT_EQ(s.policy, PolicyConfig{});
+  EXPECT_EQ(s.policy.mode, BalanceMode::kAffinity);
+  EXPECT_EQ(s.policy.blacklist_seconds, 30);
+  EXPECT_EQ(s.policy.table_size, 2048u);
+  EXPECT_EQ(s.connect_timeout_seconds, 5);
+  EXPECT_FALSE(s.emergency.has_value());
+  EXPECT_EQ(s.backends.at(0).weight, 1u);
+  EXPECT_EQ(s.backends.at(0).prio, 0u);
+  auto result = parse({"8080", "127.0.0.1"});
+  EXPECT_EQ(result->config.verbosity, 0);
+  EXPECT_EQ(result->config.shutdown_grace_seconds, 30);
+  EXPECT_EQ(result->config.pid_file, "");
+  EXPECT_EQ(result->config.config_path, "");
+}
+
+TEST(PenArgsTest, AllServerFields) {
+  ServiceConfig s = service_of({"80", "127.0.0.1:81:10:20:3:7"});
+  const BackendConfig& b = s.backends.at(0);
+  EXPECT_EQ(b.address, addr("127.0.0.1:81"));
+  EXPECT_EQ(b.soft_limit, 10u);
+  EXPECT_EQ(b.hard_limit, 20u);
+  EXPECT_EQ(b.weight, 3u);
+  EXPECT_EQ(b.prio, 7u);
+}
+
+TEST(PenArgsTest, EmptyServerFieldsTakeDefaults) {
+  ServiceConfig s = service_of({"80", "127.0.0.1::10", "127.0.0.2:::::5", "127.0.0.3:"});
+  EXPECT_EQ(s.backends.at(0).address, addr("127.0.0.1:80"));
+  EXPECT_EQ(s.backends.at(0).soft_limit, 10u);
+  EXPECT_EQ(s.backends.at(1).address, addr("127.0.0.2:80"));
+  EXPECT_EQ(s.backends.at(1).weight, 1u);
+  EXPECT_EQ(s.backends.at(1).prio, 5u);
+  EXPECT_EQ(s.backends.at(2).address, addr("127.0.0.3:80"));
+}
+
+TEST(PenArgsTest, ListenForms) {
+  EXPECT_EQ(service_of({"127.0.0.1:8080", "127.0.0.1:81"}).listen, addr("127.0.0.1:8080"));
+  EXPECT_EQ(service_of({"[::1]:8080", "127.0.0.1:81"}).listen, addr("[::1]:8080"));
+  EXPECT_EQ(service_of({":8080", "127.0.0.1:81"}).listen, addr("0.0.0.0:8080"));
+  EXPECT_EQ(service_of({"localhost:8080", "127.0.0.1:81"}).listen.port(), 8080);
+}
+
+TEST(PenArgsTest, Ipv6Servers) {
+  ServiceConfig s = service_of({"[::1]:8080", "[::1]", "[::1]:81:5", "[::2]:"});
+  EXPECT_EQ(s.backends.at(0).address, addr("[::1]:8080"));
+  EXPECT_EQ(s.backends.at(0).host, "::1");
+  EXPECT_EQ(s.backends.at(1).address, addr("[::1]:81"));
+  EXPECT_EQ(s.backends.at(1).soft_limit, 5u);
+  EXPECT_EQ(s.backends.at(2).address, addr("[::2]:8080"));
+}
+
+TEST(PenArgsTest, UnixSocketListenerIsNotSupported) {
+  EXPECT_THAT(error_of({"/tmp/pen.sock", "127.0.0.1:80"}),
+              StartsWith("listen address: Unix domain socket listeners are not supported by nib"));
+}
+
+TEST(PenArgsTest, PositionalErrors) {
+  EXPECT_THAT(error_of({}), StartsWith("expected [host:]port and at least one server, or --config FILE"));
+  EXPECT_THAT(error_of({"80"}), StartsWith("expected at least one server after the listen address '80'"));
+  EXPECT_THAT(error_of({"http", "127.0.0.1"}),
+              StartsWith("listen address: expected [host:]port with a port 1-65535, got 'http'"));
+  EXPECT_EQ(error_of({"80", "127.0.0.1:99999"}),
+            "server '127.0.0.1:99999': port: expected an integer 1-65535, got '99999'");
+  EXPECT_EQ(error_of({"80", "127.0.0.1:81:x"}), "server '127.0.0.1:81:x': maxc: expected an integer 0-1000000, got 'x'");
+  EXPECT_EQ(error_of({"80", "127.0.0.1:81:1:-1"}),
+            "server '127.0.0.1:81:1:-1': hard: expected an integer 0-1000000, got '-1'");
+  EXPECT_EQ(error_of({"80", "127.0.0.1:81:1:1:10001"}),
+            "server '127.0.0.1:81:1:1:10001': weight: expected an integer 0-10000, got '10001'");
+  EXPECT_EQ(error_of({"80", "127.0.0.1:81:1:1:1:1000001"}),
+            "server '127.0.0.1:81:1:1:1:1000001': prio: expected an integer 0-1000000, got '1000001'");
+  EXPECT_THAT(error_of({"80", "127.0.0.1:81:1:1:1:1:1"}),
+              StartsWith("server '127.0.0.1:81:1:1:1:1:1': expected host[:port[:maxc[:hard[:weight[:prio]]]]]"));
+  EXPECT_THAT(error_of({"80", ":81"}), StartsWith("server ':81': expected host[:port"));
+  EXPECT_THAT(error_of({"80", "[::1"}), StartsWith("server '[::1': expected host[:port"));
+  EXPECT_THAT(error_of({"80", "[::1]81"}), StartsWith("server '[::1]81': expected host[:port"));
+  EXPECT_THAT(error_of({"80", "nosuch.invalid"}), StartsWith("server 'nosuch.invalid': cannot resolve host 'nosuch.invalid'"));
+}
+
+TEST(PenArgsTest, DuplicateServerIsAnError) {
+  EXPECT_THAT(error_of({"80", "127.0.0.1", "127.0.0.1:80"}),
+              StartsWith("server '127.0.0.1:80': 127.0.0.1:80 is already listed"));
+}
+
+// ---- Pen options ----
+
+TEST(PenArgsTest, NumericOptions) {
+  ServiceConfig s = with_options({"-b", "10", "-c", "4096", "-t", "2.5", "-x", "100", "-T", "60", "-q", "64"});
+  EXPECT_EQ(s.policy.blacklist_seconds, 10);
+  EXPECT_EQ(s.policy.table_size, 4096u);
+  EXPECT_EQ(s.connect_timeout_seconds, 2.5);
+  EXPECT_EQ(s.max_connections, 100u);
+  EXPECT_EQ(s.policy.tracking_seconds, 60);
+  EXPECT_EQ(s.backlog, 64);
+}
+
+TEST(PenArgsTest, EmergencyServer) {
+  ServiceConfig s = with_options({"-e", "127.0.0.1:8089"});
+  ASSERT_TRUE(s.emergency.has_value());
+  EXPECT_EQ(s.emergency->address, addr("127.0.0.1:8089"));
+  EXPECT_EQ(with_options({"-e", "[::1]:8089"}).emergency->address, addr("[::1]:8089"));
+  EXPECT_EQ(error_of({"-e", "8089", "80", "127.0.0.1"}),
+            "option -e: expected host:port (IPv6 as [::1]:8080), got '8089'");
+}
+
+TEST(PenArgsTest, ModeFlagsLastOneWins) {
+  EXPECT_EQ(with_options({"-r"}).policy.mode, BalanceMode::kRoundRobin);
+  EXPECT_EQ(with_options({"-h"}).policy.mode, BalanceMode::kHash);
+  EXPECT_EQ(with_options({"-W"}).policy.mode, BalanceMode::kWeight);
+  EXPECT_EQ(with_options({"-r", "-h"}).policy.mode, BalanceMode::kHash);
+  EXPECT_EQ(with_options({"-h", "-r"}).policy.mode, BalanceMode::kRoundRobin);
+}
+
+TEST(PenArgsTest, Stubborn) { EXPECT_TRUE(with_options({"-s"}).policy.stubborn); }
+
+TEST(PenArgsTest, ProcessOptions) {
+  auto result = parse({"-p", "/run/nib.pid", "-w", "/tmp/status.html", "-d", "-d", "-f", "-P", "-a", "-m", "10",
+                       "80", "127.0.0.1"});
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(result->config.pid_file, "/run/nib.pid");
+  EXPECT_EQ(result->config.status_file, "/tmp/status.html");
+  EXPECT_EQ(result->config.verbosity, 2);
+}
+
+TEST(PenArgsTest, BundledFlags) {
+  auto result = parse({"-fdr", "-dd", "80", "127.0.0.1"});
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(result->config.verbosity, 3);
+  EXPECT_EQ(result->config.dataplane.services[0].policy.mode, BalanceMode::kRoundRobin);
+}
+
+TEST(PenArgsTest, AttachedAndSeparateValues) {
+  EXPECT_EQ(with_options({"-b30"}).policy.blacklist_seconds, 30);
+  EXPECT_EQ(with_options({"-b", "31"}).policy.blacklist_seconds, 31);
+  // A value-taking letter takes the rest of the group: -sb5 is -s -b 5.
+  ServiceConfig s = with_options({"-sb5"});
+  EXPECT_TRUE(s.policy.stubborn);
+  EXPECT_EQ(s.policy.blacklist_seconds, 5);
+  EXPECT_EQ(with_options({"-sT", "7"}).policy.tracking_seconds, 7);
+}
+
+TEST(PenArgsTest, OptionsMayFollowPositionals) {
+  auto result = parse({"80", "127.0.0.1", "-r", "-d"});
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(result->config.dataplane.services[0].policy.mode, BalanceMode::kRoundRobin);
+  EXPECT_EQ(result->config.verbosity, 1);
+}
+
+TEST(PenArgsTest, DoubleDashEndsOptions) {
+  EXPECT_EQ(service_of({"-r", "--", "80", "127.0.0.1"}).backends.size(), 1u);
+  EXPECT_THAT(error_of({"--", "80", "-r"}), StartsWith("server '-r': "));
+}
+
+TEST(PenArgsTest, NumericOptionErrors) {
+  struct Case {
+    Args args;
+    const char* message;
+  } cases[] = {
+      {{"-b", "abc"}, "option -b: expected seconds >= 0, got 'abc'"},
+      {{"-b", "-1"}, "option -b: expected seconds >= 0, got '-1'"},
+      {{"-c", "0"}, "option -c: expected an integer 1-100000000, got '0'"},
+      {{"-t", "0"}, "option -t: expected seconds > 0 and <= 3600, got '0'"},
+      {{"-t", "3601"}, "option -t: expected seconds > 0 and <= 3600, got '3601'"},
+      {{"-x", "10000001"}, "option -x: expected an integer 0-10000000, got '10000001'"},
+      {{"-T", "soon"}, "option -T: expected seconds >= 0, got 'soon'"},
+      {{"-q", "0"}, "option -q: expected an integer 1-65535, got '0'"},
+      {{"-m", "0"}, "option -m: expected an integer 1-1000000, got '0'"},
+      {{"-c2k"}, "option -c: expected an integer 1-100000000, got '2k'"},
+  };
+  for (auto& c : cases) {
+    Args args = c.args;
+    args.insert(args.end(), {"80", "127.0.0.1"});
+    EXPECT_EQ(error_of(args), c.message) << c.args[0];
+  }
+}
+
+TEST(PenArgsTest, MissingOptionValue) {
+  EXPECT_EQ(error_of({"80", "127.0.0.1", "-b"}), "option -b: expected a value");
+  EXPECT_EQ(error_of({"80", "127.0.0.1", "-p"}), "option -p: expected a value");
+  EXPECT_EQ(error_of({"80", "127.0.0.1", "--workers"}), "option --workers: expected a value");
+}
+
+TEST(PenArgsTest, UdpIsNotYetSupported) {
+  EXPECT_EQ(error_of({"-U", "53", "127.0.0.1"}), "option -U (UDP) is not yet supported by this nib build");
+  EXPECT_EQ(error_of({"-fU", "53", "127.0.0.1"}), "option -U (UDP) is not yet supported by this nib build");
+}
+
+TEST(PenArgsTest, PenOptionsNibLacksAreErrors) {
+  EXPECT_EQ(error_of({"-C", "8888", "80", "127.0.0.1"}),
+            "option -C (control port) is not yet supported by nib; it comes with the admin plane");
+  EXPECT_THAT(error_of({"-F", "pen.cfg", "80", "127.0.0.1"}),
+              StartsWith("option -F (penctl configuration file) is not yet supported by nib; use --config"));
+  for (char letter : std::string("HEKGAZRLjulXSi")) {
+    std::string option = std::string("-") + letter;
+    EXPECT_THAT(error_of({option, "80", "127.0.0.1"}), StartsWith("option " + option + " ("))
+        << option;
+    EXPECT_THAT(error_of({option, "80", "127.0.0.1"}), HasSubstr(") is not yet supported by nib")) << option;
+  }
+}
+
+TEST(PenArgsTest, UnknownOptions) {
+  EXPECT_EQ(error_of({"-y", "80", "127.0.0.1"}), "unknown option -y; see nib --help");
+  EXPECT_EQ(error_of({"-fy", "80", "127.0.0.1"}), "unknown option -y; see nib --help");
+  EXPECT_EQ(error_of({"--bogus", "80", "127.0.0.1"}), "unknown option --bogus; see nib --help");
+  EXPECT_EQ(error_of({"--help=1"}), "option --help: takes no value");
+}
+
+// ---- -o / -O penctl words ----
+
+TEST(PenArgsTest, PenctlModeWords) {
+  EXPECT_EQ(with_options({"-o", "prio"}).policy.mode, BalanceMode::kPrio);
+  EXPECT_EQ(with_options({"-o", "weight"}).policy.mode, BalanceMode::kWeight);
+  EXPECT_EQ(with_options({"-o", "hash"}).policy.mode, BalanceMode::kHash);
+  EXPECT_EQ(with_options({"-o", "roundrobin"}).policy.mode, BalanceMode::kRoundRobin);
+  EXPECT_EQ(with_options({"-O", "prio"}).policy.mode, BalanceMode::kPrio);
+  EXPECT_EQ(with_options({"-oprio"}).policy.mode, BalanceMode::kPrio);
+  EXPECT_EQ(with_options({"-o", "prio", "-o", "hash"}).policy.mode, BalanceMode::kHash);
+  EXPECT_EQ(with_options({"-h", "-o", "prio"}).policy.mode, BalanceMode::kPrio);
+}
+
+TEST(PenArgsTest, PenctlNoWordsResetOnlyTheirOwnMode) {
+  EXPECT_EQ(with_options({"-o", "hash", "-o", "no hash"}).policy.mode, BalanceMode::kAffinity);
+  EXPECT_EQ(with_options({"-r", "-o", "no roundrobin"}).policy.mode, BalanceMode::kAffinity);
+  EXPECT_EQ(with_options({"-W", "-o", "no weight"}).policy.mode, BalanceMode::kAffinity);
+  EXPECT_EQ(with_options({"-o", "prio", "-o", "no prio"}).policy.mode, BalanceMode::kAffinity);
+  EXPECT_EQ(with_options({"-o", "hash", "-o", "no prio"}).policy.mode, BalanceMode::kHash);
+}
+
+TEST(PenArgsTest, PenctlStubborn) {
+  EXPECT_TRUE(with_options({"-o", "stubborn"}).policy.stubborn);
+  EXPECT_FALSE(with_options({"-s", "-o", "no stubborn"}).policy.stubborn);
+}
+
+TEST(PenArgsTest, PenctlValueWords) {
+  ServiceConfig s = with_options({"-o", "blacklist 10", "-o", "tracking 60", "-o", "timeout 2", "-o",
+                                  "idle_timeout 300", "-o", "clients_max 5000", "-O", "conn_max 99"});
+  EXPECT_EQ(s.policy.blacklist_seconds, 10);
+  EXPECT_EQ(s.policy.tracking_seconds, 60);
+  EXPECT_EQ(s.connect_timeout_seconds, 2);
+  EXPECT_EQ(s.idle_timeout_seconds, 300);
+  EXPECT_EQ(s.policy.table_size, 5000u);
+  EXPECT_EQ(s.max_connections, 99u);
+  EXPECT_EQ(with_options({"-o", "  tracking   1.5 "}).policy.tracking_seconds, 1.5);
+}
+
+TEST(PenArgsTest, PenctlErrors) {
+  auto err = [](const std::string& words) { return error_of({"-o", words, "80", "127.0.0.1"}); };
+  EXPECT_EQ(err("tracking abc"), "option -o 'tracking abc': expected seconds >= 0, got 'abc'");
+  EXPECT_EQ(err("timeout 0"), "option -o 'timeout 0': expected seconds > 0 and <= 3600, got '0'");
+  EXPECT_EQ(err("clients_max 0"), "option -o 'clients_max 0': expected an integer 1-100000000, got '0'");
+  EXPECT_EQ(err("tracking"), "option -o 'tracking': expected 'tracking N' with N seconds >= 0");
+  EXPECT_EQ(err("conn_max 1 2"), "option -o 'conn_max 1 2': expected 'conn_max N' with N an integer 0-10000000");
+  EXPECT_THAT(err("http"), StartsWith("option -o 'http': penctl command not supported by nib; use one of: prio,"));
+  EXPECT_THAT(err("no blacklist"), StartsWith("option -o 'no blacklist': penctl command not supported"));
+  EXPECT_THAT(err("hash now"), StartsWith("option -o 'hash now': penctl command not supported"));
+  EXPECT_EQ(err(""), "option -o '': expected a penctl command");
+  EXPECT_EQ(err("no"), "option -o 'no': expected a penctl command");
+}
+
+// ---- long options ----
+
+TEST(PenArgsTest, HelpAndVersion) {
+  EXPECT_EQ(parse({"--help"})->action, Action::kHelp);
+  EXPECT_EQ(parse({"--version"})->action, Action::kVersion);
+  EXPECT_EQ(parse({"-r", "--help", "-y"})->action, Action::kHelp);  // nothing after --help matters
+  EXPECT_EQ(parse({"-h", "80", "127.0.0.1"})->action, Action::kRun);  // -h is Pen's hash
+  EXPECT_EQ(error_of({"-h"}), "expected [host:]port and at least one server, or --config FILE; see nib --help "
+                              "(-h selects hash balancing, as in pen)");
+}
+
+TEST(PenArgsTest, Check) {
+  auto result = parse({"--check", "80", "127.0.0.1"});
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(result->action, Action::kCheck);
+  EXPECT_EQ(result->config.dataplane.services.size(), 1u);
+}
+
+TEST(PenArgsTest, Demo) {
+  auto result = parse({"--demo"});
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(result->action, Action::kDemo);
+  EXPECT_TRUE(result->config.dataplane.services.empty());
+  result = parse({"--demo", "-d", "--workers", "2", "-p", "/tmp/x.pid"});
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(result->config.verbosity, 1);
+  EXPECT_EQ(result->config.dataplane.workers, 2);
+  EXPECT_EQ(result->config.pid_file, "/tmp/x.pid");
+  EXPECT_THAT(error_of({"--demo", "80", "127.0.0.1"}), HasSubstr("cannot be given with --demo"));
+  EXPECT_EQ(error_of({"--demo", "-r"}), "option -r cannot be used with --demo");
+  EXPECT_EQ(error_of({"--demo", "--check"}), "--check and --demo cannot be used together");
+}
+
+TEST(PenArgsTest, ProcessLongOptions) {
+  auto result = parse({"--workers", "4", "--shutdown-grace=2.5", "--idle-timeout", "60", "80", "127.0.0.1"});
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(result->config.dataplane.workers, 4);
+  EXPECT_EQ(result->config.shutdown_grace_seconds, 2.5);
+  EXPECT_EQ(result->config.dataplane.services[0].idle_timeout_seconds, 60);
+  EXPECT_EQ(error_of({"--workers=257", "80", "127.0.0.1"}), "option --workers: expected an integer 0-256, got '257'");
+  EXPECT_EQ(error_of({"--shutdown-grace", "x", "80", "127.0.0.1"}),
+            "option --shutdown-grace: expected seconds >= 0, got 'x'");
+  EXPECT_EQ(error_of({"--idle-timeout=-1", "80", "127.0.0.1"}), "option --idle-timeout: expected seconds >= 0, got '-1'");
+}
+
+TEST(PenArgsTest, ConfigFile) {
+  TempFile file(kYaml);
+  for (const Args& args : {Args{"--config", file.path()}, Args{"--config=" + file.path()}}) {
+    auto result = parse(args);
+    ASSERT_TRUE(result.ok()) << result.status().message();
+    EXPECT_EQ(result->action, Action::kRun);
+    EXPECT_EQ(result->config.config_path, file.path());
+    EXPECT_EQ(result->config.dataplane.workers, 3);
+    EXPECT_EQ(result->config.dataplane.services.at(0).name, "web");
+  }
+}
+
+TEST(PenArgsTest, ConfigFileKeepsProcessOptions) {
+  TempFile file(kYaml);
+  auto result = parse({"-fdd", "-p", "/tmp/nib.pid", "--config", file.path(), "-w", "/tmp/s.html", "-P", "--check"});
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(result->action, Action::kCheck);
+  EXPECT_EQ(result->config.verbosity, 2);
+  EXPECT_EQ(result->config.pid_file, "/tmp/nib.pid");
+  EXPECT_EQ(result->config.status_file, "/tmp/s.html");
+}
+
+TEST(PenArgsTest, ConfigFileRejectsBalancingOptions) {
+  TempFile file(kYaml);
+  EXPECT_EQ(error_of({"-b", "10", "--config", file.path()}),
+            "option -b cannot be used with --config; set policy.blacklist in " + file.path() + " instead");
+  EXPECT_EQ(error_of({"--config", file.path(), "-r"}),
+            "option -r cannot be used with --config; set policy.mode in " + file.path() + " instead");
+  EXPECT_EQ(error_of({"--config", file.path(), "-o", "conn_max 5"}),
+            "option -o 'conn_max 5' cannot be used with --config; set max_connections in " + file.path() +
+                " instead");
+  EXPECT_EQ(error_of({"--config", file.path(), "-e", "127.0.0.1:1"}),
+            "option -e cannot be used with --config; set emergency in " + file.path() + " instead");
+  EXPECT_EQ(error_of({"--config", file.path(), "80", "127.0.0.1"}),
+            "'80': a listen address and servers cannot be given with --config; list the services in " +
+                file.path() + " instead");
+  EXPECT_THAT(error_of({"--config", file.path(), "--workers", "2"}),
+              StartsWith("--workers and --shutdown-grace cannot be used with --config"));
+  EXPECT_EQ(error_of({"--config", file.path(), "--config", file.path()}), "option --config: given twice");
+  EXPECT_EQ(error_of({"--config", file.path(), "--demo"}), "--config and --demo cannot be used together");
+}
+
+TEST(PenArgsTest, ExampleFileCommentMatchesItsFirstService) {
+  // docs/examples/nib.yaml gives the Pen command line equivalent to service "web".
+  auto path = std::filesystem::path(__FILE__).parent_path() / "../../../docs/examples/nib.yaml";
+  auto yaml = parse({"--config", path.string()});
+  ASSERT_TRUE(yaml.ok()) << yaml.status().message();
+  ServiceConfig from_yaml = yaml->config.dataplane.services.at(0);
+  ServiceConfig from_pen = service_of({"-e", "127.0.0.1:8089", "127.0.0.1:8080", "10.0.0.1:8081:100:120:2",
+                                       "10.0.0.2:8082", "[::1]:8083"});
+  EXPECT_EQ(from_pen.listen, from_yaml.listen);
+  EXPECT_EQ(from_pen.policy, from_yaml.policy);
+  EXPECT_EQ(from_pen.backends, from_yaml.backends);
+  EXPECT_EQ(from_pen.emergency, from_yaml.emergency);
+  EXPECT_EQ(from_pen.connect_timeout_seconds, from_yaml.connect_timeout_seconds);
+  EXPECT_EQ(from_pen.idle_timeout_seconds, from_yaml.idle_timeout_seconds);
+  EXPECT_EQ(from_pen.max_connections, from_yaml.max_connections);
+  EXPECT_EQ(from_pen.backlog, from_yaml.backlog);
+}
+
+TEST(PenArgsTest, ConfigFileErrorsPassThrough) {
+  EXPECT_EQ(error_of({"--config", "/nonexistent/nib.yaml"}),
+            "cannot read /nonexistent/nib.yaml: No such file or directory");
+  TempFile file("services: []\n");
+  EXPECT_EQ(error_of({"--config", file.path()}), file.path() + ":1:11: services: expected at least one service, got none");
+}
+
+TEST(PenArgsTest, UsageMentionsEveryOption) {
+  std::string usage = PenArgs::usage();
+  for (const char* option : {"-b sec", "-c N", "-e host:port", "-t sec", "-x N", "-T sec", "-q backlog", "-r", "-h",
+                             "-W", "-s", "-o command", "-O", "-p file", "-w file", "-d", "-f", "-P", "-a", "-m N",
+                             "-U", "-C", "--config FILE", "--check", "--demo", "--workers N", "--shutdown-grace SEC",
+                             "--idle-timeout SEC", "--help", "--version"}) {
+    EXPECT_THAT(usage, HasSubstr(option));
+  }
+  EXPECT_THAT(usage, HasSubstr("-h is NOT help"));
+}
+
+}  // namespace
+}  // namespace nib

@@ -1,0 +1,578 @@
+#include "server/config/yaml_loader.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+namespace nib {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+Result<AppConfig> load(std::string_view yaml) { return YamlLoader::load_string(yaml, "nib.yaml"); }
+
+// The error text of a load that must fail.
+std::string error_of(std::string_view yaml) {
+  auto result = load(yaml);
+  EXPECT_FALSE(result.ok()) << "loaded unexpectedly:\n" << yaml;
+  return result.ok() ? "" : result.status().message();
+}
+
+SocketAddress addr(const char* text) { return *SocketAddress::parse(text); }
+
+// A file in /tmp that is removed when the test ends.
+class TempFile {
+ public:
+  explicit TempFile(std::string_view content) {
+    char name[] = "/tmp/nib_yaml_test_XXXXXX";
+    int fd = mkstemp(name);
+    EXPECT_GE(fd, 0);
+    path_ = name;
+    EXPECT_EQ(write(fd, content.data(), content.size()), static_cast<ssize_t>(content.size()));
+    close(fd);
+  }
+  ~TempFile() { unlink(path_.c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+constexpr std::string_view kMinimal = R"(services:
+  - name: web
+    listen: 8080
+)";
+
+// ---- what loads ----
+
+TEST(YamlLoaderTest, MinimalServiceTakesDefaults) {
+  auto config = load(kMinimal);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->dataplane.workers, 0);
+  EXPECT_EQ(config->shutdown_grace_seconds, 30);
+  ASSERT_EQ(config->dataplane.services.size(), 1u);
+  const ServiceConfig& s = config->dataplane.services[0];
+  EXPECT_EQ(s.name, "web");
+  EXPECT_EQ(s.listen, addr("0.0.0.0:8080"));
+  EXPECT_EQ(s.protocol, Protocol::kTcp);
+  EXPECT_EQ(s.policy, PolicyConfig{});
+  EXPECT_TRUE(s.backends.empty());
+  EXPECT_FALSE(s.emergency.has_value());
+  EXPECT_EQ(s.connect_timeout_seconds, 5);
+  EXPECT_EQ(s.idle_timeout_seconds, 0);
+  EXPECT_EQ(s.max_connections, 0u);
+  EXPECT_EQ(s.backlog, 4096);
+  EXPECT_EQ(config->config_path, "");
+}
+
+TEST(YamlLoaderTest, EveryKeyIsRead) {
+  auto config = load(R"(workers: 4
+shutdown_grace: 2.5
+services:
+  - name: web-1.a_b
+    listen: 127.0.0.1:8080
+    protocol: tcp
+    policy:
+      mode: weight
+      stubborn: true
+      tracking: 60
+      blacklist: 0.5
+      table_size: 100000
+    backends:
+      - address: 127.0.0.2
+        port: 8081
+        soft_limit: 10
+        hard_limit: 20
+        weight: 3
+        prio: 7
+    emergency: 127.0.0.1:8089
+    connect_timeout: 1.5
+    idle_timeout: 300
+    max_connections: 1000
+    backlog: 128
+)");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->dataplane.workers, 4);
+  EXPECT_EQ(config->shutdown_grace_seconds, 2.5);
+  const ServiceConfig& s = config->dataplane.services.at(0);
+  EXPECT_EQ(s.name, "web-1.a_b");
+  EXPECT_EQ(s.listen, addr("127.0.0.1:8080"));
+  EXPECT_EQ(s.policy.mode, BalanceMode::kWeight);
+  EXPECT_TRUE(s.policy.stubborn);
+  EXPECT_EQ(s.policy.tracking_seconds, 60);
+  EXPECT_EQ(s.policy.blacklist_seconds, 0.5);
+  EXPECT_EQ(s.policy.table_size, 100000u);
+  ASSERT_EQ(s.backends.size(), 1u);
+  const BackendConfig& b = s.backends[0];
+  EXPECT_EQ(b.host, "127.0.0.2");
+  EXPECT_EQ(b.address, addr("127.0.0.2:8081"));
+  EXPECT_EQ(b.soft_limit, 10u);
+  EXPECT_EQ(b.hard_limit, 20u);
+  EXPECT_EQ(b.weight, 3u);
+  EXPECT_EQ(b.prio, 7u);
+  ASSERT_TRUE(s.emergency.has_value());
+  EXPECT_EQ(s.emergency->address, addr("127.0.0.1:8089"));
+  EXPECT_EQ(s.connect_timeout_seconds, 1.5);
+  EXPECT_EQ(s.idle_timeout_seconds, 300);
+  EXPECT_EQ(s.max_connections, 1000u);
+  EXPECT_EQ(s.backlog, 128);
+}
+
+TEST(YamlLoaderTest, ListenStringForms) {
+  struct Case {
+    const char* listen;
+    const char* expected;
+  } cases[] = {
+      {"8080", "0.0.0.0:8080"},
+      {"\"8080\"", "0.0.0.0:8080"},
+      {":8080", "0.0.0.0:8080"},
+      {"127.0.0.1:8080", "127.0.0.1:8080"},
+      {"\"[::1]:8080\"", "[::1]:8080"},
+      {"\"[::]:8080\"", "[::]:8080"},
+  };
+  for (const auto& c : cases) {
+    std::string yaml = std::string("services:\n  - name: web\n    listen: ") + c.listen + "\n";
+    auto config = load(yaml);
+    ASSERT_TRUE(config.ok()) << c.listen << ": " << config.status().message();
+    EXPECT_EQ(config->dataplane.services[0].listen, addr(c.expected)) << c.listen;
+  }
+}
+
+TEST(YamlLoaderTest, ListenMappingForm) {
+  auto config = load(R"(services:
+  - name: a
+    listen: {address: 127.0.0.1, port: 81}
+  - name: b
+    listen:
+      port: 82
+  - name: c
+    listen: {address: "::1", port: 83}
+)");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->dataplane.services[0].listen, addr("127.0.0.1:81"));
+  EXPECT_EQ(config->dataplane.services[1].listen, addr("0.0.0.0:82"));
+  EXPECT_EQ(config->dataplane.services[2].listen, addr("[::1]:83"));
+}
+
+TEST(YamlLoaderTest, LocalhostResolves) {
+  auto config = load("services:\n  - name: web\n    listen: localhost:8080\n    backends: [localhost:81]\n");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->dataplane.services[0].listen.port(), 8080);
+  EXPECT_EQ(config->dataplane.services[0].backends[0].host, "localhost");
+  EXPECT_EQ(config->dataplane.services[0].backends[0].address.port(), 81);
+}
+
+TEST(YamlLoaderTest, BackendShorthandAndIpv6) {
+  auto config = load(R"(services:
+  - name: web
+    listen: 8080
+    backends:
+      - 127.0.0.1:81
+      - "[::1]:82"
+      - {address: "::1", port: 83}
+      - {address: "[::1]", port: 84}
+)");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  const auto& backends = config->dataplane.services[0].backends;
+  ASSERT_EQ(backends.size(), 4u);
+  EXPECT_EQ(backends[0].address, addr("127.0.0.1:81"));
+  EXPECT_EQ(backends[0].weight, 1u);
+  EXPECT_EQ(backends[1].address, addr("[::1]:82"));
+  EXPECT_EQ(backends[1].host, "::1");
+  EXPECT_EQ(backends[2].address, addr("[::1]:83"));
+  EXPECT_EQ(backends[3].address, addr("[::1]:84"));
+}
+
+TEST(YamlLoaderTest, EmergencyMappingForm) {
+  auto config = load(R"(services:
+  - name: web
+    listen: 8080
+    emergency: {address: 127.0.0.1, port: 8089}
+)");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->dataplane.services[0].emergency->address, addr("127.0.0.1:8089"));
+}
+
+TEST(YamlLoaderTest, EmptyCollectionsMeanDefaults) {
+  auto config = load("services:\n  - name: web\n    listen: 8080\n    policy:\n    backends:\n");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->dataplane.services[0].policy, PolicyConfig{});
+  EXPECT_TRUE(config->dataplane.services[0].backends.empty());
+}
+
+TEST(YamlLoaderTest, YamlBooleanSpellingsAreAccepted) {
+  for (const char* word : {"yes", "on", "true", "True"}) {
+    std::string yaml = std::string(kMinimal) + "    policy: {stubborn: " + word + "}\n";
+    auto config = load(yaml);
+    ASSERT_TRUE(config.ok()) << word << ": " << config.status().message();
+    EXPECT_TRUE(config->dataplane.services[0].policy.stubborn) << word;
+  }
+}
+
+TEST(YamlLoaderTest, EveryModeName) {
+  for (const char* mode : {"affinity", "roundrobin", "hash", "weight", "prio"}) {
+    std::string yaml = std::string(kMinimal) + "    policy: {mode: " + mode + "}\n";
+    auto config = load(yaml);
+    ASSERT_TRUE(config.ok()) << mode;
+    EXPECT_STREQ(to_string(config->dataplane.services[0].policy.mode), mode);
+  }
+}
+
+TEST(YamlLoaderTest, RangeBoundsAreInclusive) {
+  auto config = load(R"(workers: 256
+services:
+  - name: web
+    listen: 65535
+    policy: {table_size: 100000000, tracking: 0, blacklist: 0}
+    backends:
+      - {address: 127.0.0.1, port: 1, soft_limit: 1000000, hard_limit: 1000000, weight: 10000, prio: 1000000}
+      - {address: 127.0.0.1, port: 2, weight: 0}
+    connect_timeout: 3600
+    max_connections: 10000000
+    backlog: 65535
+)");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+}
+
+TEST(YamlLoaderTest, TwoServicesOnDifferentPorts) {
+  auto config = load(R"(services:
+  - name: a
+    listen: 8080
+  - name: b
+    listen: 8081
+)");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->dataplane.services.size(), 2u);
+}
+
+TEST(YamlLoaderTest, ExampleFileLoads) {
+  auto path = std::filesystem::path(__FILE__).parent_path() / "../../../docs/examples/nib.yaml";
+  auto config = YamlLoader::load_file(path.string());
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->config_path, path.string());
+  ASSERT_EQ(config->dataplane.services.size(), 2u);
+  EXPECT_EQ(config->dataplane.services[0].name, "web");
+  EXPECT_EQ(config->dataplane.services[0].backends.size(), 3u);
+  EXPECT_EQ(config->dataplane.services[1].policy.mode, BalanceMode::kHash);
+}
+
+TEST(YamlLoaderTest, LoadFileSetsConfigPath) {
+  TempFile file(kMinimal);
+  auto config = YamlLoader::load_file(file.path());
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->config_path, file.path());
+}
+
+// ---- errors: FILE:LINE:COL: PATH: MESSAGE ----
+
+TEST(YamlLoaderTest, PortNotANumber) {
+  EXPECT_EQ(error_of(R"(services:
+  - name: web
+    listen: 8080
+    backends:
+      - address: 127.0.0.1
+        weight: 1
+        port: http
+)"),
+            "nib.yaml:7:15: services[0].backends[0].port: expected an integer 1-65535, got 'http'");
+}
+
+TEST(YamlLoaderTest, UnknownKeyListsTheValidOnes) {
+  EXPECT_EQ(error_of(R"(services:
+  - name: web
+    listen: 8080
+    prot: tcp
+)"),
+            "nib.yaml:4:5: services[0]: unknown key 'prot', expected one of: name, listen, protocol, policy, "
+            "backends, emergency, connect_timeout, idle_timeout, max_connections, backlog");
+}
+
+TEST(YamlLoaderTest, UnknownTopLevelKey) {
+  EXPECT_THAT(error_of(std::string("worker: 2\n") + std::string(kMinimal)),
+              StartsWith("nib.yaml:1:1: unknown key 'worker', expected one of: workers, shutdown_grace, services"));
+}
+
+TEST(YamlLoaderTest, UnknownPolicyAndBackendKeys) {
+  std::string err = error_of(R"(services:
+  - name: web
+    listen: 8080
+    policy: {mode: hash, sticky: true}
+    backends:
+      - {address: 127.0.0.1, port: 81, maxc: 3}
+)");
+  EXPECT_THAT(err, HasSubstr("nib.yaml:4:26: services[0].policy: unknown key 'sticky', expected one of: mode, "
+                             "stubborn, tracking, blacklist, table_size"));
+  EXPECT_THAT(err, HasSubstr("nib.yaml:6:40: services[0].backends[0]: unknown key 'maxc', expected one of: "
+                             "address, port, soft_limit, hard_limit, weight, prio"));
+}
+
+TEST(YamlLoaderTest, DuplicateKey) {
+  EXPECT_EQ(error_of("services:\n  - name: web\n    listen: 8080\n    listen: 8081\n"),
+            "nib.yaml:4:5: services[0]: duplicate key 'listen' (first at line 3)");
+}
+
+TEST(YamlLoaderTest, SequenceWhereMappingExpected) {
+  EXPECT_THAT(error_of(std::string(kMinimal) + "    policy: [hash]\n"),
+              StartsWith("nib.yaml:4:13: services[0].policy: expected a mapping with keys mode, stubborn, "
+                         "tracking, blacklist, table_size; got a sequence"));
+}
+
+TEST(YamlLoaderTest, MappingWhereSequenceExpected) {
+  EXPECT_EQ(error_of("services:\n  name: web\n"),
+            "nib.yaml:2:3: services: expected a sequence of services, got a mapping");
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    backends: 127.0.0.1:81\n"),
+            "nib.yaml:4:15: services[0].backends: expected a sequence of backends, got '127.0.0.1:81'");
+}
+
+TEST(YamlLoaderTest, StringWhereNumberExpected) {
+  EXPECT_EQ(error_of("workers: many\n" + std::string(kMinimal)),
+            "nib.yaml:1:10: workers: expected an integer 0-256, got 'many'");
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    connect_timeout: soon\n"),
+            "nib.yaml:4:22: services[0].connect_timeout: expected seconds > 0 and <= 3600, got 'soon'");
+}
+
+TEST(YamlLoaderTest, SequenceWhereNumberExpected) {
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    backlog: [1]\n"),
+            "nib.yaml:4:14: services[0].backlog: expected an integer 1-65535, got a sequence");
+}
+
+TEST(YamlLoaderTest, EmptyValuePointsAtItsKey) {
+  // yaml-cpp marks an empty value at the next token; the message must not.
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    backlog:\n\n\n    idle_timeout: 1\n"),
+            "nib.yaml:4:5: services[0].backlog: expected an integer 1-65535, got an empty value");
+}
+
+TEST(YamlLoaderTest, NotABoolean) {
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    policy:\n      stubborn: maybe\n"),
+            "nib.yaml:5:17: services[0].policy.stubborn: expected true or false, got 'maybe'");
+}
+
+TEST(YamlLoaderTest, OutOfRangeValues) {
+  struct Case {
+    const char* line;
+    const char* message;
+  } cases[] = {
+      {"    backlog: 0", "nib.yaml:4:14: services[0].backlog: expected an integer 1-65535, got '0'"},
+      {"    backlog: 65536", "services[0].backlog: expected an integer 1-65535, got '65536'"},
+      {"    max_connections: 10000001", "expected an integer 0-10000000, got '10000001'"},
+      {"    max_connections: -1", "expected an integer 0-10000000, got '-1'"},
+      {"    connect_timeout: 0", "services[0].connect_timeout: expected seconds > 0 and <= 3600, got '0'"},
+      {"    connect_timeout: 3600.5", "expected seconds > 0 and <= 3600, got '3600.5'"},
+      {"    idle_timeout: -1", "services[0].idle_timeout: expected seconds >= 0, got '-1'"},
+      {"    idle_timeout: .inf", "expected seconds >= 0, got '.inf'"},
+      {"    idle_timeout: 1e12", "expected seconds >= 0, got '1e12' (at most 1000000000)"},
+      {"    policy: {table_size: 0}", "services[0].policy.table_size: expected an integer 1-100000000, got '0'"},
+      {"    policy: {tracking: -5}", "services[0].policy.tracking: expected seconds >= 0, got '-5'"},
+      {"    policy: {blacklist: x}", "services[0].policy.blacklist: expected seconds >= 0, got 'x'"},
+      {"    backends: [{address: 127.0.0.1, port: 0}]", "port: expected an integer 1-65535, got '0'"},
+      {"    backends: [{address: 127.0.0.1, port: 1, weight: 10001}]",
+       "services[0].backends[0].weight: expected an integer 0-10000, got '10001'"},
+      {"    backends: [{address: 127.0.0.1, port: 1, prio: 1000001}]", "expected an integer 0-1000000, got '1000001'"},
+      {"    backends: [{address: 127.0.0.1, port: 1, soft_limit: 1000001}]",
+       "services[0].backends[0].soft_limit: expected an integer 0-1000000"},
+      {"    backends: [{address: 127.0.0.1, port: 1, hard_limit: 2.5}]",
+       "services[0].backends[0].hard_limit: expected an integer 0-1000000, got '2.5'"},
+  };
+  for (const auto& c : cases) {
+    EXPECT_THAT(error_of(std::string(kMinimal) + c.line + "\n"), HasSubstr(c.message)) << c.line;
+  }
+  EXPECT_EQ(error_of("workers: 257\n" + std::string(kMinimal)),
+            "nib.yaml:1:10: workers: expected an integer 0-256, got '257'");
+  EXPECT_EQ(error_of("shutdown_grace: -1\n" + std::string(kMinimal)),
+            "nib.yaml:1:17: shutdown_grace: expected seconds >= 0, got '-1'");
+}
+
+TEST(YamlLoaderTest, MissingRequiredKeysPointAtTheMapping) {
+  EXPECT_EQ(error_of("services:\n  - name: web\n    protocol: tcp\n"),
+            "nib.yaml:2:5: services[0]: missing required key 'listen'");
+  EXPECT_EQ(error_of("services:\n  - listen: 80\n"), "nib.yaml:2:5: services[0]: missing required key 'name'");
+  EXPECT_EQ(error_of("workers: 2\n"), "nib.yaml:1:1: missing required key 'services'");
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    backends:\n      - {address: 127.0.0.1}\n"),
+            "nib.yaml:5:9: services[0].backends[0]: missing required key 'port'");
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    emergency: {port: 80}\n"),
+            "nib.yaml:4:16: services[0].emergency: missing required key 'address'");
+}
+
+TEST(YamlLoaderTest, NoServices) {
+  EXPECT_EQ(error_of("services: []\n"), "nib.yaml:1:11: services: expected at least one service, got none");
+  EXPECT_EQ(error_of("services:\n"), "nib.yaml:1:1: services: expected at least one service, got none");
+}
+
+TEST(YamlLoaderTest, DuplicateServiceNames) {
+  EXPECT_EQ(error_of(R"(services:
+  - name: web
+    listen: 8080
+  - name: web
+    listen: 8081
+)"),
+            "nib.yaml:4:11: services[1].name: duplicate service name 'web' (first used at line 2)");
+}
+
+TEST(YamlLoaderTest, DuplicateBackend) {
+  EXPECT_EQ(error_of(R"(services:
+  - name: web
+    listen: 8080
+    backends:
+      - 127.0.0.1:81
+      - {address: 127.0.0.1, port: 81}
+)"),
+            "nib.yaml:6:9: services[0].backends[1]: backend 127.0.0.1:81 is listed twice (first at line 5)");
+}
+
+TEST(YamlLoaderTest, SameBackendInTwoServicesIsFine) {
+  auto config = load(R"(services:
+  - name: a
+    listen: 8080
+    backends: [127.0.0.1:81]
+  - name: b
+    listen: 8081
+    backends: [127.0.0.1:81]
+)");
+  EXPECT_TRUE(config.ok()) << config.status().message();
+}
+
+TEST(YamlLoaderTest, TwoServicesOnTheSameListenAddress) {
+  EXPECT_EQ(error_of(R"(services:
+  - name: a
+    listen: 8080
+  - name: b
+    listen: {address: 0.0.0.0, port: 8080}
+)"),
+            "nib.yaml:5:13: services[1].listen: listen address 0.0.0.0:8080 is already used by service 'a' "
+            "(line 3)");
+}
+
+TEST(YamlLoaderTest, BadModeListsTheValidOnes) {
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    policy:\n      mode: rr\n"),
+            "nib.yaml:5:13: services[0].policy.mode: expected one of: affinity, roundrobin, hash, weight, prio; "
+            "got 'rr'");
+}
+
+TEST(YamlLoaderTest, UdpIsNotYetSupported) {
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    protocol: udp\n"),
+            "nib.yaml:4:15: services[0].protocol: protocol 'udp' is not yet supported");
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    protocol: sctp\n"),
+            "nib.yaml:4:15: services[0].protocol: expected tcp or udp, got 'sctp'");
+}
+
+TEST(YamlLoaderTest, BadServiceNames) {
+  for (const char* name : {"'my web'", "web/1", "''", "x0123456789012345678901234567890123456789012345678901234567890123"}) {
+    std::string yaml = std::string("services:\n  - name: ") + name + "\n    listen: 80\n";
+    EXPECT_THAT(error_of(yaml), StartsWith("nib.yaml:2:11: services[0].name: expected a name of 1-64 letters, "
+                                           "digits, '_', '.' or '-', got "))
+        << name;
+  }
+}
+
+TEST(YamlLoaderTest, BadListenAddresses) {
+  struct Case {
+    const char* listen;
+    const char* message;
+  } cases[] = {
+      {"web", "expected [host:]port with a port 1-65535, got 'web'"},
+      {"127.0.0.1:70000", "expected [host:]port with a port 1-65535, got '127.0.0.1:70000'"},
+      {"::1:8080", "expected [host:]port (IPv6 as [::1]:8080), got '::1:8080'"},
+      {"/tmp/nib.sock", "Unix domain socket listeners are not supported by nib"},
+      {"[1, 2]", "expected '[host:]port' or a mapping with address and port, got a sequence"},
+  };
+  for (const auto& c : cases) {
+    std::string yaml = std::string("services:\n  - name: web\n    listen: ") + c.listen + "\n";
+    EXPECT_THAT(error_of(yaml), StartsWith(std::string("nib.yaml:3:13: services[0].listen: ") + c.message))
+        << c.listen;
+  }
+}
+
+TEST(YamlLoaderTest, EmergencyNeedsAHost) {
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    emergency: 8089\n"),
+            "nib.yaml:4:16: services[0].emergency: expected host:port (IPv6 as [::1]:8080), got '8089'");
+}
+
+TEST(YamlLoaderTest, BackendShorthandNeedsAPort) {
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    backends: [127.0.0.1]\n"),
+            "nib.yaml:4:16: services[0].backends[0]: expected host:port (IPv6 as [::1]:8080), got '127.0.0.1'");
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    backends: [127.0.0.1:x]\n"),
+            "nib.yaml:4:16: services[0].backends[0]: expected host:port with a port 1-65535, got '127.0.0.1:x'");
+}
+
+TEST(YamlLoaderTest, UnresolvableHostIsAnErrorAtItsLine) {
+  std::string err = error_of(std::string(kMinimal) + "    backends:\n      - address: nosuch.invalid\n        port: 80\n");
+  EXPECT_THAT(err, StartsWith("nib.yaml:5:18: services[0].backends[0].address: cannot resolve host 'nosuch.invalid'"));
+}
+
+TEST(YamlLoaderTest, SyntaxErrorHasAPosition) {
+  EXPECT_THAT(error_of("services:\n  - name: web\n     listen: 8080\n"),
+              StartsWith("nib.yaml:3:12: invalid YAML: "));
+  EXPECT_THAT(error_of("services: [\n"), StartsWith("nib.yaml:"));
+}
+
+TEST(YamlLoaderTest, EmptyDocument) {
+  EXPECT_EQ(error_of(""), "nib.yaml:1:1: the file is empty; expected a mapping with a 'services' list");
+  EXPECT_EQ(error_of("# nothing yet\n\n"),
+            "nib.yaml:1:1: the file is empty; expected a mapping with a 'services' list");
+}
+
+TEST(YamlLoaderTest, RootMustBeAMapping) {
+  EXPECT_EQ(error_of("- web\n"),
+            "nib.yaml:1:1: expected a mapping with keys workers, shutdown_grace, services; got a sequence");
+}
+
+TEST(YamlLoaderTest, MoreThanOneDocument) {
+  EXPECT_EQ(error_of(std::string(kMinimal) + "---\nworkers: 1\n"),
+            "nib.yaml:5:1: expected one YAML document, found 2");
+}
+
+TEST(YamlLoaderTest, AllErrorsAreReportedOneALine) {
+  std::string err = error_of(R"(workers: -1
+services:
+  - name: web
+    listen: 8080
+    backlog: 0
+)");
+  EXPECT_EQ(err,
+            "nib.yaml:1:10: workers: expected an integer 0-256, got '-1'\n"
+            "nib.yaml:5:14: services[0].backlog: expected an integer 1-65535, got '0'");
+}
+
+TEST(YamlLoaderTest, ErrorFloodIsCapped) {
+  std::string yaml = "services:\n  - name: web\n    listen: 8080\n";
+  for (int i = 0; i < 30; ++i) yaml += "    bad" + std::to_string(i) + ": 1\n";
+  std::string err = error_of(yaml);
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 20);
+  EXPECT_THAT(err, HasSubstr("(10 more errors not shown)"));
+}
+
+TEST(YamlLoaderTest, MissingFile) {
+  auto config = YamlLoader::load_file("/nonexistent/nib.yaml");
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message(), "cannot read /nonexistent/nib.yaml: No such file or directory");
+}
+
+TEST(YamlLoaderTest, DirectoryIsUnreadable) {
+  auto config = YamlLoader::load_file("/tmp");
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message(), "cannot read /tmp: Is a directory");
+}
+
+TEST(YamlLoaderTest, FileErrorsNameTheFile) {
+  TempFile file("services:\n  - name: web\n    listen: 99999\n");
+  auto config = YamlLoader::load_file(file.path());
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), StartsWith(file.path() + ":3:13: services[0].listen: "));
+}
+
+TEST(YamlLoaderTest, EmptyFile) {
+  TempFile file("");
+  auto config = YamlLoader::load_file(file.path());
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message(),
+            file.path() + ":1:1: the file is empty; expected a mapping with a 'services' list");
+}
+
+}  // namespace
+}  // namespace nib
