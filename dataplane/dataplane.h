@@ -9,6 +9,7 @@
 
 #include "dataplane/base/status.h"
 #include "dataplane/config/service_config.h"
+#include "dataplane/events/event_bus.h"
 #include "dataplane/stats/dataplane_stats.h"
 
 namespace nib {
@@ -40,6 +41,45 @@ class Dataplane {
   // otherwise nothing is applied and the error says why.
   Status reload(const DataplaneConfig& config);
 
+  // ---- Runtime management (the admin plane's narrow interface). Any thread.
+  // Errors: kNotFound for an unknown service or backend id, kInvalidArgument
+  // for bad values, kAlreadyExists for a duplicate backend address; a failed
+  // call changes nothing. Every change is announced on events().
+
+  std::vector<std::string> service_names() const;
+  Result<ServiceStatus> service(const std::string& service) const;
+  // A new backend (fresh stable id), appended after the existing ones.
+  Result<BackendStatus> add_backend(const std::string& service, const BackendConfig& config);
+  Result<BackendStatus> update_backend(const std::string& service, uint32_t id, const BackendPatch& patch);
+  // Open connections to it finish; its remembered clients choose afresh.
+  Status remove_backend(const std::string& service, uint32_t id);
+  // No new clients; open connections finish; remembered clients move on their
+  // next connect. kDrainFinished is published when its last connection closes.
+  Result<BackendStatus> drain_backend(const std::string& service, uint32_t id);
+  // One backend, with remembered_clients counted (O(table size)).
+  Result<BackendStatus> backend(const std::string& service, uint32_t id) const;
+
+  // The client table, paged, optionally only the clients of one backend.
+  Result<std::vector<AffinityEntry>> list_clients(const std::string& service, uint64_t offset, uint64_t limit,
+                                                  std::optional<uint32_t> backend_id = std::nullopt) const;
+  Status forget_client(const std::string& service, const IpKey& client);
+  // Pins every client in `prefix` (an IP or CIDR) to a backend until unpinned;
+  // a pin outlives eviction and tracking expiry. A pinned client whose backend
+  // is unusable is treated like a client whose remembered server is down.
+  Status pin_clients(const std::string& service, const IpPrefix& prefix, uint32_t backend_id);
+  Status unpin_clients(const std::string& service, const IpPrefix& prefix);
+  Result<std::vector<ClientPin>> pins(const std::string& service) const;
+  // Moves every remembered client of `from` to `to`, or (no `to`) forgets them
+  // so they choose afresh. Returns how many moved.
+  Result<uint64_t> migrate_clients(const std::string& service, uint32_t from, std::optional<uint32_t> to);
+
+  Result<PolicyConfig> policy(const std::string& service) const;
+  // Mode, stubborn, tracking, blacklist and table size (a smaller table keeps
+  // the most recently used clients).
+  Status set_policy(const std::string& service, const PolicyConfig& policy);
+
+  EventBus& events() { return events_; }
+
   // Any thread. Read views.
   std::vector<ServiceStatus> status() const;
   std::vector<AffinityEntry> clients(const std::string& service, uint64_t limit = UINT64_MAX) const;
@@ -59,6 +99,7 @@ class Dataplane {
   std::vector<std::unique_ptr<Service>> services_;
   std::vector<std::unique_ptr<TcpWorker>> workers_;
   bool started_ = false;
+  EventBus events_;
 };
 
 }  // namespace nib

@@ -47,7 +47,7 @@ class TcpWorker {
   class Listener final : public EventHandler {
    public:
     Listener(TcpWorker& w, Service& s, UniqueFd fd);
-    void on_event(uint32_t events) override { worker_.accept_from(*this); }
+    void on_event(uint32_t /*events*/) override { worker_.accept_from(*this); }
     void pause();
     void resume();
 
