@@ -3,8 +3,11 @@
 // at capacity and optional expiry after a tracking time. Shared by all workers:
 // sharded by a hash of the client IP, one small lock per shard, nothing global
 // on the hot path. Every operation is O(1) whatever the size (10M entries work).
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <vector>
 
@@ -88,8 +91,28 @@ class AffinityTable {
 
  private:
   struct Shard;
+
+  uint64_t hash_of(const IpKey& key) const;
+  size_t shard_index(uint64_t hash) const;
+  Shard& shard_for(uint64_t hash) const;
+  uint64_t tracking_ms() const;
+  // Takes one unit of the global size for a new entry; false when full.
+  bool try_reserve();
+  // Evicts the LRU entry of some shard other than `except`, keeping its unit
+  // of global size for the caller. False when every other shard is empty.
+  bool steal_one(size_t except, uint64_t now_ms, uint64_t tracking_ms);
+  // Evicts LRU entries, spread over the shards in proportion to their sizes,
+  // until the table holds at most `capacity` entries.
+  void trim_to(uint64_t capacity);
+
   std::vector<std::unique_ptr<Shard>> shards_;
-  // private members are the implementation's choice
+  uint64_t seed_ = 0;  // per-table hash seed: client IPs cannot aim at buckets
+  std::atomic<uint64_t> capacity_{0};
+  std::atomic<int64_t> tracking_ns_{0};
+  std::mutex resize_mu_;  // serialises resize() (admin only)
+  // Live entries plus reserved-but-not-yet-inserted ones; never > capacity_.
+  // Own cache line: inserts and removals write it, everything else reads.
+  alignas(64) std::atomic<uint64_t> size_{0};
 };
 
 }  // namespace nib
