@@ -59,6 +59,7 @@ struct TestBackend::Conn {
   bool close_after_flush = false;  // kHttp "Connection: close"
   bool write_shut = false;
   bool peer_gone_counted = false;
+  bool closed = false;  // freed after the current epoll batch
 
   size_t pending() const { return out.size() - out_off; }
 };
@@ -134,6 +135,7 @@ void TestBackend::stop() {
   // here on connects are refused.
   listener_.reset();
   conns_.clear();
+  graveyard_.clear();
   active_.store(0);
   epoll_.reset();
   wake_.reset();
@@ -157,6 +159,7 @@ void TestBackend::run() {
         on_event(static_cast<Conn*>(events[i].data.ptr), events[i].events);
       }
     }
+    graveyard_.clear();
   }
 }
 
@@ -193,6 +196,7 @@ void TestBackend::accept_all() {
 }
 
 void TestBackend::on_event(Conn* c, uint32_t events) {
+  if (c->closed) return;
   // EPOLLHUP after the peer's EOF means our side is shut too (a reset):
   // nothing more can happen on this connection.
   if ((events & EPOLLERR) || ((events & EPOLLHUP) && c->peer_eof)) {
@@ -312,12 +316,19 @@ void TestBackend::note_peer_gone(Conn* c) {
 }
 
 void TestBackend::close_conn(Conn* c) {
+  // Explicitly leave the epoll set: a child forked at this moment holds a copy
+  // of the descriptor, and close() alone would keep it registered.
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c->fd.get(), nullptr);
   size_t i = c->index;
   if (i + 1 != conns_.size()) {
     std::swap(conns_[i], conns_.back());
     conns_[i]->index = i;
   }
-  conns_.pop_back();  // closes the fd, which also leaves the epoll set
+  c->fd.reset();
+  c->closed = true;
+  // Freed after the batch: a later event of the same batch may still name it.
+  graveyard_.push_back(std::move(conns_.back()));
+  conns_.pop_back();
   active_.fetch_sub(1);
 }
 

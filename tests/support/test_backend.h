@@ -80,6 +80,7 @@ class TestBackend {
   std::thread thread_;
   // Owned by the loop thread while it runs; cleared by stop() after the join.
   std::vector<std::unique_ptr<Conn>> conns_;
+  std::vector<std::unique_ptr<Conn>> graveyard_;  // closed during the current batch
 
   std::atomic<uint64_t> accepted_{0};
   std::atomic<uint64_t> active_{0};
