@@ -1,16 +1,23 @@
 #include "dataplane/dataplane.h"
 
+#include <algorithm>
+#include <sstream>
 #include <thread>
 
 #include "dataplane/base/log.h"
 #include "dataplane/net/socket_ops.h"
 #include "dataplane/service/service.h"
 #include "dataplane/tcp/tcp_worker.h"
+#include "dataplane/udp/udp_engine.h"
 
 namespace nib {
 namespace {
 
 constexpr uint64_t kReservedFds = 64;  // listeners, epoll, logs, admin plane
+
+// Runtime management helpers, defined with the management section below.
+void announce_drain_finished(EventBus& bus, const std::string& service, const Backend& b);
+void announce_reload(EventBus& bus, const std::string& service, const RegistryDiff& diff);
 
 unsigned pick_workers(int configured) {
   if (configured > 0) return static_cast<unsigned>(configured);
@@ -33,6 +40,7 @@ BackendStatus backend_status(const Backend& b, int index, MonoTime now) {
   s.prio = b.prio();
   s.active = b.active();
   s.counters = b.counters();
+  s.drain_finished = s.admin_state == AdminState::kDraining && s.active == 0;
   return s;
 }
 
@@ -47,8 +55,16 @@ Status Dataplane::start() {
   fd_limit_ = raise_fd_limit();
   // Each relayed connection holds two descriptors.
   const uint64_t fd_connections = fd_limit_ > 2 * kReservedFds ? (fd_limit_ - kReservedFds) / 2 : 1;
+  // ---- UDP (-U): UdpEngine binds and relays these; a session holds one descriptor.
+  udp_ = std::make_unique<UdpEngine>(workers_count_);
+  const uint64_t fd_sessions = fd_limit_ > 2 * kReservedFds ? fd_limit_ - kReservedFds : 1;
+  // ---- end UDP
   for (auto& sc : config_.services) {
-    if (sc.protocol != Protocol::kTcp) return Status::invalid("service '" + sc.name + "': only TCP is supported yet");
+    if (sc.protocol == Protocol::kUdp) {  // UDP
+      services_.push_back(std::make_unique<Service>(sc, workers_count_));
+      udp_->add_service(*services_.back(), sc, fd_sessions);
+      continue;
+    }
     if (sc.max_connections == 0) {
       sc.max_connections = static_cast<uint32_t>(fd_connections);
     } else if (sc.max_connections > fd_connections) {
@@ -58,12 +74,17 @@ Status Dataplane::start() {
     }
     services_.push_back(std::make_unique<Service>(sc, workers_count_));
   }
+  // Management: drains that finish on a worker are announced (set before any worker runs).
+  for (auto& s : services_) {
+    s->set_drain_finished_hook([this, name = s->name()](const Backend& b) { announce_drain_finished(events_, name, b); });
+  }
   for (unsigned i = 0; i < workers_count_; ++i) {
     auto w = std::make_unique<TcpWorker>(i);
     if (Status st = w->init(); !st.ok()) return st;
     workers_.push_back(std::move(w));
   }
   for (auto& service : services_) {
+    if (service->protocol() != Protocol::kTcp) continue;  // UDP: bound by udp_
     SocketAddress addr = service->listen_address();
     for (auto& w : workers_) {
       auto fd = make_tcp_listener(addr, service->backlog(), /*reuse_port=*/true);
@@ -78,6 +99,7 @@ Status Dataplane::start() {
     }
     service->set_bound_address(addr);
   }
+  if (Status st = udp_->start(); !st.ok()) return st;  // UDP
   for (auto& w : workers_) w->start();
   started_ = true;
   return {};
@@ -85,6 +107,7 @@ Status Dataplane::start() {
 
 void Dataplane::stop_accepting() {
   for (auto& w : workers_) w->stop_accepting();
+  if (udp_) udp_->shut_down();  // UDP: sessions are not connections; nothing waits for them
 }
 
 bool Dataplane::wait_idle(Duration timeout) {
@@ -99,6 +122,7 @@ bool Dataplane::wait_idle(Duration timeout) {
 void Dataplane::stop() {
   for (auto& w : workers_) w->stop();
   workers_.clear();
+  if (udp_) udp_->stop();  // UDP
 }
 
 int64_t Dataplane::open_connections() const {
@@ -137,7 +161,9 @@ Status Dataplane::reload(const DataplaneConfig& config) {
       if (applied.max_connections == 0) {
         applied.max_connections = static_cast<uint32_t>(fd_limit_ > 2 * kReservedFds ? (fd_limit_ - kReservedFds) / 2 : 1);
       }
-      s->apply(applied);
+      std::lock_guard lock(s->admin_mutex());  // management: one change at a time per service
+      announce_reload(events_, s->name(), s->apply(applied));
+      if (udp_) udp_->apply(applied);  // UDP: session timeout and limit
     }
   }
   for (auto& sc : config_.services) {
@@ -166,6 +192,7 @@ ServiceStatus Dataplane::service_status(const Service& s) const {
   st.active = s.active();
   st.counters = s.counters();
   st.affinity = s.affinity().stats();
+  if (udp_) udp_->fill_status(s, &st);  // UDP: sessions and datagram counters
   for (size_t i = 0; i < snap->backends.size(); ++i) {
     st.backends.push_back(backend_status(*snap->backends[i], static_cast<int>(i), now));
   }
@@ -192,6 +219,10 @@ std::vector<ConnectionInfo> Dataplane::connections() const {
     auto part = w->connections(std::chrono::seconds(1));
     out.insert(out.end(), part.begin(), part.end());
   }
+  if (udp_) {  // UDP sessions
+    auto sessions = udp_->sessions(std::chrono::seconds(1));
+    out.insert(out.end(), sessions.begin(), sessions.end());
+  }
   return out;
 }
 
@@ -200,6 +231,299 @@ std::optional<SocketAddress> Dataplane::bound_address(const std::string& service
     if (s->name() == service) return s->listen_address();
   }
   return std::nullopt;
+}
+
+}  // namespace nib
+
+// ---- Runtime management ---------------------------------------------------
+// Every method finds its service, then (for changes) holds the service's admin
+// mutex so validation, the registry change, the client table change and the
+// event happen as one step; workers never take that mutex. The registry
+// validates and changes nothing on error.
+
+namespace nib {
+namespace {
+
+Service* find_service(const std::vector<std::unique_ptr<Service>>& services, const std::string& name) {
+  for (const auto& s : services) {
+    if (s->name() == name) return s.get();
+  }
+  return nullptr;
+}
+
+Status no_service(const std::string& name) { return Status::not_found("no service named '" + name + "'"); }
+
+std::string format_seconds(double s) {
+  std::ostringstream out;
+  out << s << " s";
+  return out.str();
+}
+
+// Appends "field a -> b" when the values differ.
+template <typename T>
+void note_change(std::string& out, const char* field, const T& before, const T& after) {
+  if (before == after) return;
+  std::ostringstream text;
+  text << (out.empty() ? "" : ", ") << field << ' ' << before << " -> " << after;
+  out += text.str();
+}
+
+std::string describe(const BackendConfig& before, AdminState state_before, const Backend& after) {
+  std::string out;
+  note_change(out, "weight", before.weight, after.weight());
+  note_change(out, "prio", before.prio, after.prio());
+  note_change(out, "soft_limit", before.soft_limit, after.soft_limit());
+  note_change(out, "hard_limit", before.hard_limit, after.hard_limit());
+  note_change(out, "state", std::string(to_string(state_before)), std::string(to_string(after.admin_state())));
+  return out;
+}
+
+std::string describe(const PolicyConfig& before, const PolicyConfig& after) {
+  std::string out;
+  note_change(out, "mode", std::string(to_string(before.mode)), std::string(to_string(after.mode)));
+  note_change(out, "stubborn", std::string(before.stubborn ? "on" : "off"), std::string(after.stubborn ? "on" : "off"));
+  note_change(out, "tracking", format_seconds(before.tracking_seconds), format_seconds(after.tracking_seconds));
+  note_change(out, "blacklist", format_seconds(before.blacklist_seconds), format_seconds(after.blacklist_seconds));
+  note_change(out, "table_size", before.table_size, after.table_size);
+  return out;
+}
+
+// One INFO line and one event per change.
+void announce(EventBus& bus, DataplaneEvent::Kind kind, const std::string& service, uint32_t backend_id,
+              std::string detail) {
+  log_info("service " + service + ": " + to_string(kind) +
+           (backend_id != 0 ? " backend " + std::to_string(backend_id) : std::string()) + ": " + detail);
+  DataplaneEvent e;
+  e.kind = kind;
+  e.service = service;
+  e.backend_id = backend_id;
+  e.detail = std::move(detail);
+  bus.publish(std::move(e));
+}
+
+void announce_drain_finished(EventBus& bus, const std::string& service, const Backend& b) {
+  announce(bus, DataplaneEvent::Kind::kDrainFinished, service, b.id(),
+           b.address().to_string() + ": no connection left");
+}
+
+void announce_reload(EventBus& bus, const std::string& service, const RegistryDiff& diff) {
+  for (const auto& b : diff.added) {
+    announce(bus, DataplaneEvent::Kind::kBackendAdded, service, b->id(), b->address().to_string() + " (reload)");
+  }
+  for (const auto& b : diff.removed) {
+    announce(bus, DataplaneEvent::Kind::kBackendRemoved, service, b->id(), b->address().to_string() + " (reload)");
+  }
+  if (diff.policy_changed) announce(bus, DataplaneEvent::Kind::kPolicyChanged, service, 0, "reload");
+}
+
+// A regular backend of the snapshot, or why not (the registry's wording).
+Status check_backend(const RegistrySnapshot& snap, uint32_t id) {
+  if (snap.index_of(id) >= 0) return {};
+  if (snap.emergency && snap.emergency->id() == id) {
+    return Status::invalid("backend " + std::to_string(id) + " is the emergency server; change it in the configuration");
+  }
+  return Status::not_found("no backend with id " + std::to_string(id));
+}
+
+Result<BackendStatus> status_of(const Service& s, uint32_t id) {
+  auto snap = s.registry().snapshot();
+  MonoTime now = MonoClock::now();
+  int idx = snap->index_of(id);
+  if (idx >= 0) return backend_status(*snap->backends[idx], idx, now);
+  if (snap->emergency && snap->emergency->id() == id) return backend_status(*snap->emergency, -1, now);
+  return Status::not_found("no backend with id " + std::to_string(id));
+}
+
+// The clients of one backend, paged. The table lists in chunks (each list()
+// call walks from the start, so chunks are large enough to bound that to about
+// 64 walks); memory stays at one chunk plus the page.
+std::vector<AffinityEntry> clients_of(const AffinityTable& table, uint32_t id, uint64_t offset, uint64_t limit) {
+  std::vector<AffinityEntry> out;
+  const MonoTime now = MonoClock::now();
+  const uint64_t chunk = std::max<uint64_t>(4096, table.size() / 64);
+  uint64_t skip = offset;
+  for (uint64_t pos = 0; out.size() < limit; pos += chunk) {
+    auto part = table.list(now, pos, chunk);
+    for (const auto& e : part) {
+      if (e.backend_id != id) continue;
+      if (skip > 0) {
+        --skip;
+      } else if (out.size() < limit) {
+        out.push_back(e);
+      }
+    }
+    if (part.size() < chunk) break;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> Dataplane::service_names() const {
+  std::vector<std::string> out;
+  for (const auto& s : services_) out.push_back(s->name());
+  return out;
+}
+
+Result<ServiceStatus> Dataplane::service(const std::string& name) const {
+  Service* s = find_service(services_, name);
+  if (s == nullptr) return no_service(name);
+  return service_status(*s);
+}
+
+Result<BackendStatus> Dataplane::add_backend(const std::string& name, const BackendConfig& config) {
+  Service* s = find_service(services_, name);
+  if (s == nullptr) return no_service(name);
+  std::lock_guard lock(s->admin_mutex());
+  auto added = s->registry().add(config);
+  if (!added.ok()) return added.status();
+  const Backend& b = **added;
+  std::ostringstream detail;
+  detail << b.address().to_string() << " weight " << b.weight() << " prio " << b.prio() << " soft_limit "
+         << b.soft_limit() << " hard_limit " << b.hard_limit();
+  announce(events_, DataplaneEvent::Kind::kBackendAdded, name, b.id(), detail.str());
+  return status_of(*s, b.id());
+}
+
+Result<BackendStatus> Dataplane::update_backend(const std::string& name, uint32_t id, const BackendPatch& patch) {
+  Service* s = find_service(services_, name);
+  if (s == nullptr) return no_service(name);
+  std::lock_guard lock(s->admin_mutex());
+  auto patched = s->registry().update(id, patch);
+  if (!patched.ok()) return patched.status();
+  std::string detail = describe(patched->before, patched->state_before, *patched->backend);
+  if (!detail.empty()) announce(events_, DataplaneEvent::Kind::kBackendUpdated, name, id, detail);
+  return status_of(*s, id);
+}
+
+Status Dataplane::remove_backend(const std::string& name, uint32_t id) {
+  Service* s = find_service(services_, name);
+  if (s == nullptr) return no_service(name);
+  std::lock_guard lock(s->admin_mutex());
+  auto removed = s->registry().remove(id);
+  if (!removed.ok()) return removed.status();
+  // After the snapshot without it: a connection choosing from an older
+  // snapshot may still record the id, which the next lookup ignores.
+  uint64_t forgotten = s->affinity().forget_backend(id);
+  const Backend& b = *removed->backend;
+  announce(events_, DataplaneEvent::Kind::kBackendRemoved, name, id,
+           b.address().to_string() + ": " + std::to_string(forgotten) + " remembered clients forgotten, " +
+               std::to_string(removed->pins_dropped) + " pins dropped, " + std::to_string(b.active()) +
+               " open connections finish");
+  return {};
+}
+
+Result<BackendStatus> Dataplane::drain_backend(const std::string& name, uint32_t id) {
+  Service* s = find_service(services_, name);
+  if (s == nullptr) return no_service(name);
+  std::lock_guard lock(s->admin_mutex());
+  auto before = s->registry().set_admin_state(id, AdminState::kDraining);
+  if (!before.ok()) return before.status();
+  if (*before != AdminState::kDraining) {  // draining already: nothing changes
+    auto snap = s->registry().snapshot();
+    Backend& b = *snap->backends[snap->index_of(id)];
+    announce(events_, DataplaneEvent::Kind::kDrainStarted, name, id,
+             std::string(to_string(*before)) + " -> draining, " + std::to_string(b.active()) +
+                 " open connections");
+    // Armed only after the start is announced, so the finish never precedes it.
+    if (b.arm_drain()) announce_drain_finished(events_, name, b);
+  }
+  return status_of(*s, id);
+}
+
+Result<BackendStatus> Dataplane::backend(const std::string& name, uint32_t id) const {
+  Service* s = find_service(services_, name);
+  if (s == nullptr) return no_service(name);
+  auto st = status_of(*s, id);
+  if (st.ok()) st->remembered_clients = s->affinity().count_backend(id);
+  return st;
+}
+
+Result<std::vector<AffinityEntry>> Dataplane::list_clients(const std::string& name, uint64_t offset, uint64_t limit,
+                                                           std::optional<uint32_t> backend_id) const {
+  Service* s = find_service(services_, name);
+  if (s == nullptr) return no_service(name);
+  if (!backend_id) return s->affinity().list(MonoClock::now(), offset, limit);
+  if (!status_of(*s, *backend_id).ok()) return Status::not_found("no backend with id " + std::to_string(*backend_id));
+  return clients_of(s->affinity(), *backend_id, offset, limit);
+}
+
+Status Dataplane::forget_client(const std::string& name, const IpKey& client) {
+  Service* s = find_service(services_, name);
+  if (s == nullptr) return no_service(name);
+  std::lock_guard lock(s->admin_mutex());
+  if (!s->affinity().forget(client)) return Status::not_found("client " + client.to_string() + " is not remembered");
+  announce(events_, DataplaneEvent::Kind::kBackendUpdated, name, 0, "forgot client " + client.to_string());
+  return {};
+}
+
+Status Dataplane::pin_clients(const std::string& name, const IpPrefix& prefix, uint32_t backend_id) {
+  Service* s = find_service(services_, name);
+  if (s == nullptr) return no_service(name);
+  std::lock_guard lock(s->admin_mutex());
+  auto before = s->registry().pin(prefix, backend_id);
+  if (!before.ok()) return before.status();
+  if (*before == backend_id) return {};  // already so
+  std::string detail = "pinned clients " + prefix.to_string();
+  if (*before != 0) detail += " (were pinned to backend " + std::to_string(*before) + ")";
+  announce(events_, DataplaneEvent::Kind::kBackendUpdated, name, backend_id, detail);
+  return {};
+}
+
+Status Dataplane::unpin_clients(const std::string& name, const IpPrefix& prefix) {
+  Service* s = find_service(services_, name);
+  if (s == nullptr) return no_service(name);
+  std::lock_guard lock(s->admin_mutex());
+  auto was = s->registry().unpin(prefix);
+  if (!was.ok()) return was.status();
+  announce(events_, DataplaneEvent::Kind::kBackendUpdated, name, *was, "unpinned clients " + prefix.to_string());
+  return {};
+}
+
+Result<std::vector<ClientPin>> Dataplane::pins(const std::string& name) const {
+  Service* s = find_service(services_, name);
+  if (s == nullptr) return no_service(name);
+  auto snap = s->registry().snapshot();
+  if (!snap->pins) return std::vector<ClientPin>{};
+  return snap->pins->list();
+}
+
+Result<uint64_t> Dataplane::migrate_clients(const std::string& name, uint32_t from, std::optional<uint32_t> to) {
+  Service* s = find_service(services_, name);
+  if (s == nullptr) return no_service(name);
+  std::lock_guard lock(s->admin_mutex());
+  auto snap = s->registry().snapshot();
+  if (Status st = check_backend(*snap, from); !st.ok()) return st;
+  if (to) {
+    if (Status st = check_backend(*snap, *to); !st.ok()) return st;
+    if (*to == from) return Status::invalid("cannot migrate clients of backend " + std::to_string(from) + " to itself");
+  }
+  uint64_t moved = to ? s->affinity().reassign_backend(from, *to) : s->affinity().forget_backend(from);
+  if (moved != 0) {
+    announce(events_, DataplaneEvent::Kind::kBackendUpdated, name, from,
+             to ? "moved " + std::to_string(moved) + " remembered clients to backend " + std::to_string(*to)
+                : "forgot " + std::to_string(moved) + " remembered clients");
+  }
+  return moved;
+}
+
+Result<PolicyConfig> Dataplane::policy(const std::string& name) const {
+  Service* s = find_service(services_, name);
+  if (s == nullptr) return no_service(name);
+  return s->registry().snapshot()->policy;
+}
+
+Status Dataplane::set_policy(const std::string& name, const PolicyConfig& policy) {
+  Service* s = find_service(services_, name);
+  if (s == nullptr) return no_service(name);
+  std::lock_guard lock(s->admin_mutex());
+  auto before = s->registry().set_policy(policy);  // validates everything first
+  if (!before.ok()) return before.status();
+  s->affinity().set_tracking(seconds_to_duration(policy.tracking_seconds));
+  if (s->affinity().capacity() != policy.table_size) s->affinity().resize(policy.table_size);
+  std::string detail = describe(*before, policy);
+  if (!detail.empty()) announce(events_, DataplaneEvent::Kind::kPolicyChanged, name, 0, detail);
+  return {};
 }
 
 }  // namespace nib

@@ -16,6 +16,7 @@ namespace nib {
 
 class Service;
 class TcpWorker;
+class UdpEngine;
 
 class Dataplane {
  public:
@@ -98,6 +99,7 @@ class Dataplane {
   uint64_t fd_limit_ = 0;
   std::vector<std::unique_ptr<Service>> services_;
   std::vector<std::unique_ptr<TcpWorker>> workers_;
+  std::unique_ptr<UdpEngine> udp_;  // UDP services (-U); declared after services_, which it points at
   bool started_ = false;
   EventBus events_;
 };

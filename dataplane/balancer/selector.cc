@@ -14,28 +14,35 @@ Selection Selector::emergency_or_reject(const RegistrySnapshot& snap, MonoTime n
   return s;
 }
 
+bool Selector::try_remembered(const RegistrySnapshot& snap, int idx, MonoTime now, Selection& s) {
+  const Backend& b = *snap.backends[idx];
+  if (b.usable_for_returning(now)) {
+    s.kind = Selection::Kind::kBackend;
+    s.index = idx;
+    s.returning = true;
+    s.attempts = 1;
+    return true;
+  }
+  s.affinity_break = true;
+  if (snap.policy.stubborn && b.admin_state() != AdminState::kDraining) {
+    s.reason = Selection::Reject::kStubborn;
+    return true;
+  }
+  return false;
+}
+
 Selection Selector::choose(const RegistrySnapshot& snap, AffinityTable& table,
                            std::atomic<uint32_t>& cursor, const IpKey& client, MonoTime now) {
   Selection s;
-  const bool tracking = snap.policy.mode != BalanceMode::kRoundRobin;
-  if (tracking) {
-    if (auto id = table.lookup(client, now)) {
-      int idx = snap.index_of(*id);
-      if (idx >= 0) {
-        if (snap.backends[idx]->usable_for_returning(now)) {
-          s.kind = Selection::Kind::kBackend;
-          s.index = idx;
-          s.returning = true;
-          s.attempts = 1;
-          return s;
-        }
-        s.affinity_break = true;
-        if (snap.policy.stubborn) {
-          s.reason = Selection::Reject::kStubborn;
-          return s;
-        }
-      }
-    }
+  std::optional<uint32_t> remembered;
+  if (snap.pins) [[unlikely]] {
+    remembered = snap.pins->find(client);
+    s.pinned = remembered.has_value();
+  }
+  if (!s.pinned && snap.policy.mode != BalanceMode::kRoundRobin) remembered = table.lookup(client, now);
+  if (remembered) {
+    int idx = snap.index_of(*remembered);
+    if (idx >= 0 && try_remembered(snap, idx, now, s)) return s;
   }
   PickContext ctx{snap.backends, client.hash(), now, cursor};
   int idx = policy_for(snap.policy.mode).pick(ctx);
@@ -75,7 +82,7 @@ Selection Selector::after_failure(const RegistrySnapshot& snap, const Selection&
 
 void Selector::remember(const RegistrySnapshot& snap, AffinityTable& table, const Selection& served,
                         const IpKey& client, MonoTime now) {
-  if (snap.policy.mode == BalanceMode::kRoundRobin) return;
+  if (snap.policy.mode == BalanceMode::kRoundRobin || served.pinned) return;
   // The emergency server is a last resort: a client is not pinned to it.
   if (served.kind != Selection::Kind::kBackend) return;
   table.record(client, snap.backends[served.index]->id(), now);

@@ -18,6 +18,7 @@ struct Selection {
   int index = -1;             // into snapshot.backends when kBackend
   bool returning = false;     // the client's remembered server
   bool affinity_break = false;  // the remembered server could not take it
+  bool pinned = false;        // an operator pin chose (or failed to choose) the server
   Reject reason = Reject::kNone;
   int attempts = 0;           // regular servers tried so far, failover included
 
@@ -32,6 +33,10 @@ class Selector {
  public:
   // Any thread. Rules 1-3: the remembered server if usable (unless
   // round-robin mode), else the mode's initial choice, else the emergency server.
+  // A client in a pinned prefix (snap.pins, any mode) has its pinned server in
+  // place of a remembered one and skips the table. A remembered or pinned
+  // server that is draining lets its client choose afresh even when stubborn:
+  // stubborn keeps clients off failover, not on a server the operator empties.
   static Selection choose(const RegistrySnapshot& snap, AffinityTable& table,
                           std::atomic<uint32_t>& cursor, const IpKey& client, MonoTime now);
 
@@ -41,11 +46,16 @@ class Selector {
   static Selection after_failure(const RegistrySnapshot& snap, const Selection& failed, MonoTime now);
 
   // Any thread. Rule 5: remember the server that now serves the client.
+  // Pinned clients are not recorded: the pin is their memory, and they take
+  // no table slot from other clients.
   static void remember(const RegistrySnapshot& snap, AffinityTable& table, const Selection& served,
                        const IpKey& client, MonoTime now);
 
  private:
   static Selection emergency_or_reject(const RegistrySnapshot& snap, MonoTime now, Selection s);
+  // Rules 1-2 for the remembered (or pinned) server at `idx`: true when `s` is
+  // decided (served there, or closed as stubborn).
+  static bool try_remembered(const RegistrySnapshot& snap, int idx, MonoTime now, Selection& s);
 };
 
 }  // namespace nib

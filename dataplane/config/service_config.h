@@ -60,6 +60,10 @@ struct ServiceConfig {
   double idle_timeout_seconds = 0;      // 0 = never (Pen's default)
   uint32_t max_connections = 0;         // -x: 0 = as many as descriptors allow
   int backlog = 4096;                   // -q
+  // UDP (-U) only: a session (client address:port -> one upstream socket)
+  // silent this long ends; at the limit the least recently used one is evicted.
+  double udp_session_timeout_seconds = 60;
+  uint64_t udp_max_sessions = 0;        // 0 = as many as descriptors allow
 };
 
 struct DataplaneConfig {

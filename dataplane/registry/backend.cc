@@ -43,6 +43,16 @@ BackendConfig Backend::config() const {
   return c;
 }
 
+void Backend::set_admin_state(AdminState s) {
+  if (s != AdminState::kDraining) drain_armed_.store(false, std::memory_order_seq_cst);
+  admin_state_.store(s, std::memory_order_seq_cst);
+}
+
+bool Backend::arm_drain() {
+  drain_armed_.store(true, std::memory_order_seq_cst);
+  return active_.load(std::memory_order_seq_cst) == 0 && drain_armed_.exchange(false, std::memory_order_seq_cst);
+}
+
 void Backend::blacklist_until(MonoTime until) {
   blacklisted_until_.store(to_ns(until), std::memory_order_relaxed);
 }

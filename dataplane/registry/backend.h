@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "dataplane/base/clock.h"
@@ -16,6 +17,20 @@ namespace nib {
 
 enum class AdminState : uint8_t { kEnabled, kDraining, kDisabled };
 const char* to_string(AdminState state);
+
+// What an operator may change on a backend at runtime; unset fields stay.
+struct BackendPatch {
+  std::optional<uint32_t> weight;
+  std::optional<uint32_t> prio;
+  std::optional<uint32_t> soft_limit;
+  std::optional<uint32_t> hard_limit;
+  std::optional<bool> enabled;  // false = disabled by the operator, true = back in rotation
+};
+
+// Ranges of the settings (the config loaders use the same numbers).
+inline constexpr uint32_t kMaxWeight = 10'000;
+inline constexpr uint32_t kMaxPrio = 1'000'000;
+inline constexpr uint32_t kMaxConnectionLimit = 1'000'000;  // soft_limit, hard_limit
 
 struct BackendCounters {
   uint64_t connections = 0;      // connects that succeeded
@@ -40,7 +55,17 @@ class Backend {
   uint32_t weight() const { return weight_.load(std::memory_order_relaxed); }
   uint32_t prio() const { return prio_.load(std::memory_order_relaxed); }
   AdminState admin_state() const { return admin_state_.load(std::memory_order_relaxed); }
-  void set_admin_state(AdminState s) { admin_state_.store(s, std::memory_order_relaxed); }
+  // Admin side (the registry, serialised). Leaving kDraining cancels a drain
+  // whose finish was not announced yet.
+  void set_admin_state(AdminState s);
+
+  // Drain: the registry sets kDraining, the caller announces the start, then
+  // arm_drain(). From then on exactly one party sees the drain finish: the
+  // connection whose close leaves none open, or arm_drain() itself when none is
+  // open. seq_cst on the state, the flag and the count makes "closer saw no
+  // drain" and "arming saw connections" impossible at the same time.
+  // Returns true when the backend was already idle: the caller announces it.
+  bool arm_drain();
 
   // Pen's blacklist. Any thread.
   void blacklist_until(MonoTime until);
@@ -57,7 +82,13 @@ class Backend {
   // Open connections. Any thread.
   int64_t active() const { return active_.load(std::memory_order_relaxed); }
   void connection_opened() { active_.fetch_add(1, std::memory_order_relaxed); }
-  void connection_closed() { active_.fetch_sub(1, std::memory_order_relaxed); }
+  // True when this close ended a drain (rare): the caller announces it. The
+  // common case costs one atomic decrement and a well-predicted branch.
+  bool connection_closed() {
+    if (active_.fetch_sub(1, std::memory_order_seq_cst) != 1) return false;
+    return admin_state_.load(std::memory_order_seq_cst) == AdminState::kDraining &&
+           drain_armed_.exchange(false, std::memory_order_seq_cst);
+  }
 
   // Counters: `worker` only writes its own slot; readers sum.
   void add_connection(unsigned worker) { bump(slot(worker).connections, 1); }
@@ -91,6 +122,7 @@ class Backend {
   std::atomic<AdminState> admin_state_{AdminState::kEnabled};
   std::atomic<int64_t> blacklisted_until_{0};  // steady-clock ns; 0 = not blacklisted
   std::atomic<int64_t> active_{0};
+  std::atomic<bool> drain_armed_{false};  // a drain whose finish is not announced yet
   const unsigned workers_;
   std::unique_ptr<Slot[]> slots_;
 };

@@ -1,10 +1,86 @@
 #include "dataplane/registry/backend_registry.h"
 
+#include <cmath>
+
 namespace nib {
+namespace {
+
+constexpr double kMaxSeconds = 1e9;  // the config loaders' bound: int64 ns stay far from overflow
+constexpr uint64_t kMaxTableSize = 100'000'000;
+
+Status check_range(const char* field, uint32_t value, uint32_t max) {
+  if (value <= max) return {};
+  return Status::invalid(std::string(field) + " must be 0-" + std::to_string(max) + ", got " + std::to_string(value));
+}
+
+Status check_range(const char* field, const std::optional<uint32_t>& value, uint32_t max) {
+  return value ? check_range(field, *value, max) : Status();
+}
+
+Status check_seconds(const char* field, double value) {
+  if (std::isfinite(value) && value >= 0 && value <= kMaxSeconds) return {};
+  return Status::invalid(std::string(field) + " must be seconds 0-1e9, got " + std::to_string(value));
+}
+
+bool known_mode(BalanceMode m) {
+  switch (m) {
+    case BalanceMode::kAffinity:
+    case BalanceMode::kRoundRobin:
+    case BalanceMode::kHash:
+    case BalanceMode::kWeight:
+    case BalanceMode::kPrio: return true;
+  }
+  return false;
+}
+
+bool uses_address(const RegistrySnapshot& snap, const SocketAddress& a) {
+  for (const auto& b : snap.backends) {
+    if (b->address() == a) return true;
+  }
+  return snap.emergency && snap.emergency->address() == a;
+}
+
+std::shared_ptr<const ClientPins> or_null(ClientPins pins) {
+  if (pins.empty()) return nullptr;
+  return std::make_shared<const ClientPins>(std::move(pins));
+}
+
+}  // namespace
 
 int RegistrySnapshot::index_of(uint32_t id) const {
   auto it = index_by_id.find(id);
   return it == index_by_id.end() ? -1 : it->second;
+}
+
+Status BackendRegistry::check(const BackendConfig& c) {
+  if (!c.address.valid() || c.address.port() == 0) {
+    return Status::invalid("backend address must be an IP address with a port 1-65535");
+  }
+  for (Status st : {check_range("weight", c.weight, kMaxWeight), check_range("prio", c.prio, kMaxPrio),
+                    check_range("soft_limit", c.soft_limit, kMaxConnectionLimit),
+                    check_range("hard_limit", c.hard_limit, kMaxConnectionLimit)}) {
+    if (!st.ok()) return st;
+  }
+  return {};
+}
+
+Status BackendRegistry::check(const BackendPatch& p) {
+  for (Status st : {check_range("weight", p.weight, kMaxWeight), check_range("prio", p.prio, kMaxPrio),
+                    check_range("soft_limit", p.soft_limit, kMaxConnectionLimit),
+                    check_range("hard_limit", p.hard_limit, kMaxConnectionLimit)}) {
+    if (!st.ok()) return st;
+  }
+  return {};
+}
+
+Status BackendRegistry::check(const PolicyConfig& p) {
+  if (!known_mode(p.mode)) return Status::invalid("unknown balancing mode " + std::to_string(static_cast<int>(p.mode)));
+  if (Status st = check_seconds("tracking_seconds", p.tracking_seconds); !st.ok()) return st;
+  if (Status st = check_seconds("blacklist_seconds", p.blacklist_seconds); !st.ok()) return st;
+  if (p.table_size < 1 || p.table_size > kMaxTableSize) {
+    return Status::invalid("table_size must be 1-100000000, got " + std::to_string(p.table_size));
+  }
+  return {};
 }
 
 std::shared_ptr<Backend> BackendRegistry::reuse_or_create(const BackendConfig& config,
@@ -24,24 +100,162 @@ std::shared_ptr<Backend> BackendRegistry::reuse_or_create(const BackendConfig& c
   return std::make_shared<Backend>(next_id_++, config, workers_);
 }
 
-void BackendRegistry::apply(const ServiceConfig& config) {
-  std::lock_guard lock(mutex_);
+RegistryDiff BackendRegistry::apply(const ServiceConfig& config) {
+  std::lock_guard write(write_mu_);
+  auto old = snapshot();
   auto next = std::make_shared<RegistrySnapshot>();
-  const RegistrySnapshot* old = current_.get();
+  RegistryDiff diff;
   for (const auto& bc : config.backends) {
-    next->backends.push_back(reuse_or_create(bc, old));
+    next->backends.push_back(reuse_or_create(bc, old.get()));
+    if (old->index_of(next->backends.back()->id()) < 0) diff.added.push_back(next->backends.back());
   }
-  for (size_t i = 0; i < next->backends.size(); ++i) {
-    next->index_by_id[next->backends[i]->id()] = static_cast<int>(i);
-  }
-  if (config.emergency) next->emergency = reuse_or_create(*config.emergency, old);
+  if (config.emergency) next->emergency = reuse_or_create(*config.emergency, old.get());
   next->policy = config.policy;
   next->connect_timeout = seconds_to_duration(config.connect_timeout_seconds);
   next->idle_timeout = seconds_to_duration(config.idle_timeout_seconds);
   next->max_connections = config.max_connections;
+  index(*next);
+  next->pins = old->pins;
+  for (const auto& b : old->backends) {
+    if (next->index_of(b->id()) >= 0) continue;
+    diff.removed.push_back(b);
+    if (!next->pins) continue;
+    ClientPins pins = next->pins->without_backend(b->id());
+    if (pins.size() == next->pins->size()) continue;
+    diff.pins_dropped += next->pins->size() - pins.size();
+    next->pins = or_null(std::move(pins));
+  }
+  diff.policy_changed = old->generation != 0 && !(old->policy == next->policy);
+  publish(next);
+  return diff;
+}
+
+Result<std::shared_ptr<Backend>> BackendRegistry::add(const BackendConfig& config) {
+  if (Status st = check(config); !st.ok()) return st;
+  std::lock_guard write(write_mu_);
+  auto next = copy();
+  if (uses_address(*next, config.address)) {
+    return Status(StatusCode::kAlreadyExists, "backend " + config.address.to_string() + " already exists");
+  }
+  auto backend = std::make_shared<Backend>(next_id_++, config, workers_);
+  next->backends.push_back(backend);
+  publish(next);
+  return backend;
+}
+
+Result<BackendRegistry::Patched> BackendRegistry::update(uint32_t id, const BackendPatch& patch) {
+  if (Status st = check(patch); !st.ok()) return st;
+  std::lock_guard write(write_mu_);
+  auto found = find(id);
+  if (!found.ok()) return found.status();
+  Patched out{*found, (*found)->config(), (*found)->admin_state()};
+  BackendConfig c = out.before;
+  if (patch.weight) c.weight = *patch.weight;
+  if (patch.prio) c.prio = *patch.prio;
+  if (patch.soft_limit) c.soft_limit = *patch.soft_limit;
+  if (patch.hard_limit) c.hard_limit = *patch.hard_limit;
+  out.backend->apply(c);
+  if (patch.enabled) {
+    AdminState s = *patch.enabled ? AdminState::kEnabled : AdminState::kDisabled;
+    if (s != out.state_before) out.backend->set_admin_state(s);
+  }
+  publish(copy());
+  return out;
+}
+
+Result<BackendRegistry::Removed> BackendRegistry::remove(uint32_t id) {
+  std::lock_guard write(write_mu_);
+  auto found = find(id);
+  if (!found.ok()) return found.status();
+  auto next = copy();
+  next->backends.erase(next->backends.begin() + next->index_of(id));
+  Removed out{*found, 0};
+  if (next->pins) {
+    ClientPins pins = next->pins->without_backend(id);
+    out.pins_dropped = next->pins->size() - pins.size();
+    next->pins = or_null(std::move(pins));
+  }
+  publish(next);
+  return out;
+}
+
+Result<AdminState> BackendRegistry::set_admin_state(uint32_t id, AdminState state) {
+  if (state != AdminState::kEnabled && state != AdminState::kDraining && state != AdminState::kDisabled) {
+    return Status::invalid("unknown admin state");
+  }
+  std::lock_guard write(write_mu_);
+  auto found = find(id);
+  if (!found.ok()) return found.status();
+  AdminState before = (*found)->admin_state();
+  if (before != state) (*found)->set_admin_state(state);
+  publish(copy());
+  return before;
+}
+
+Result<PolicyConfig> BackendRegistry::set_policy(const PolicyConfig& policy) {
+  if (Status st = check(policy); !st.ok()) return st;
+  std::lock_guard write(write_mu_);
+  auto next = copy();
+  PolicyConfig before = next->policy;
+  next->policy = policy;
+  publish(next);
+  return before;
+}
+
+Result<uint32_t> BackendRegistry::pin(const IpPrefix& prefix, uint32_t id) {
+  if (!prefix.valid()) return Status::invalid("invalid prefix " + prefix.to_string());
+  std::lock_guard write(write_mu_);
+  auto found = find(id);
+  if (!found.ok()) return found.status();
+  auto next = copy();
+  const ClientPins empty;
+  const ClientPins& pins = next->pins ? *next->pins : empty;
+  uint32_t before = pins.exact(prefix).value_or(0);
+  next->pins = or_null(pins.with(prefix, id));
+  publish(next);
+  return before;
+}
+
+Result<uint32_t> BackendRegistry::unpin(const IpPrefix& prefix) {
+  std::lock_guard write(write_mu_);
+  auto next = copy();
+  auto before = next->pins ? next->pins->exact(prefix) : std::nullopt;
+  if (!before) return Status::not_found("no pin for " + prefix.to_string());
+  next->pins = or_null(next->pins->without(prefix));
+  publish(next);
+  return *before;
+}
+
+Result<std::shared_ptr<Backend>> BackendRegistry::find(uint32_t id) const {
+  auto snap = snapshot();
+  int idx = snap->index_of(id);
+  if (idx >= 0) return snap->backends[idx];
+  if (snap->emergency && snap->emergency->id() == id) {
+    return Status::invalid("backend " + std::to_string(id) +
+                           " is the emergency server; change it in the configuration");
+  }
+  return Status::not_found("no backend with id " + std::to_string(id));
+}
+
+std::shared_ptr<RegistrySnapshot> BackendRegistry::copy() const {
+  return std::make_shared<RegistrySnapshot>(*snapshot());
+}
+
+void BackendRegistry::index(RegistrySnapshot& snap) {
+  snap.index_by_id.clear();
+  for (size_t i = 0; i < snap.backends.size(); ++i) {
+    snap.index_by_id[snap.backends[i]->id()] = static_cast<int>(i);
+  }
+}
+
+void BackendRegistry::publish(std::shared_ptr<RegistrySnapshot> next) {
+  index(*next);
   next->generation = generation_.load(std::memory_order_relaxed) + 1;
-  current_ = std::move(next);
-  generation_.store(current_->generation, std::memory_order_release);
+  {
+    std::lock_guard lock(mutex_);
+    current_ = next;
+  }
+  generation_.store(next->generation, std::memory_order_release);
 }
 
 std::shared_ptr<const RegistrySnapshot> BackendRegistry::snapshot() const {

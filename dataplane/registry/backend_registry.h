@@ -1,13 +1,27 @@
 #pragma once
-// The sole owner of a service's backends and policy. Readers take an immutable
-// snapshot; every change publishes a new one and bumps the generation, so a
-// worker checks one atomic per new connection and refreshes only on change.
+// The sole owner of a service's backends, policy and client pins. Readers take
+// an immutable snapshot; every change publishes a new one and bumps the
+// generation, so a worker checks one atomic per new connection and refreshes
+// only on change. Backend settings and admin state are atomics in the Backend
+// itself (so counters and open connections survive); the snapshot says which
+// backends exist, in which order, under which policy and pins.
+//
+// Runtime changes and reloads: a reload (apply) makes the configuration file
+// the truth for the list of backends, their settings and the policy. Backends
+// added at runtime and missing from the file leave; backends the file keeps
+// (matched by address) keep their id, counters, open connections and admin
+// state: a drained or disabled backend stays so across a reload, since the file
+// cannot express that and the operator did not undo it. Pins to backends that
+// leave are dropped.
 #include <atomic>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
+#include "dataplane/affinity/client_pins.h"
 #include "dataplane/balancer/policy.h"
+#include "dataplane/base/status.h"
 #include "dataplane/config/service_config.h"
 #include "dataplane/registry/backend.h"
 
@@ -21,6 +35,7 @@ struct RegistrySnapshot {
   Duration connect_timeout{};
   Duration idle_timeout{};           // zero = never
   uint32_t max_connections = 0;      // zero = unlimited
+  std::shared_ptr<const ClientPins> pins;  // null when nothing is pinned
 
   // Index of backend `id` in `backends`, -1 when it is not there.
   int index_of(uint32_t id) const;
@@ -28,23 +43,82 @@ struct RegistrySnapshot {
   std::unordered_map<uint32_t, int> index_by_id;
 };
 
+// What apply() changed, for the events a reload announces.
+struct RegistryDiff {
+  std::vector<std::shared_ptr<Backend>> added;
+  std::vector<std::shared_ptr<Backend>> removed;
+  bool policy_changed = false;
+  size_t pins_dropped = 0;
+};
+
 class BackendRegistry {
  public:
   explicit BackendRegistry(unsigned workers) : workers_(workers) {}
 
-  // Any thread. Makes the registry match `config`: backends with the same
-  // address keep their id and counters, new ones get fresh ids, missing ones
-  // leave (their open connections finish).
-  void apply(const ServiceConfig& config);
+  // Any thread. Makes the registry match `config` (see the header comment):
+  // backends with the same address keep their id, counters and admin state,
+  // new ones get fresh ids, missing ones leave (their open connections finish).
+  RegistryDiff apply(const ServiceConfig& config);
+
+  // ---- Runtime changes. Any thread; serialised with each other and apply().
+  // Each validates first: an error (kInvalidArgument, kNotFound,
+  // kAlreadyExists) changes nothing; success publishes a new snapshot. Ids name
+  // regular backends; the emergency server changes only through the config.
+
+  // A new enabled backend with a fresh id, after the existing ones.
+  Result<std::shared_ptr<Backend>> add(const BackendConfig& config);
+
+  struct Patched {
+    std::shared_ptr<Backend> backend;
+    BackendConfig before;
+    AdminState state_before = AdminState::kEnabled;
+  };
+  // Settings and the enabled flag (enabling ends a drain).
+  Result<Patched> update(uint32_t id, const BackendPatch& patch);
+
+  struct Removed {
+    std::shared_ptr<Backend> backend;
+    size_t pins_dropped = 0;
+  };
+  // The backend leaves the snapshot, with its pins; it lives on while
+  // connections hold it.
+  Result<Removed> remove(uint32_t id);
+
+  // Returns the previous state.
+  Result<AdminState> set_admin_state(uint32_t id, AdminState state);
+
+  // Returns the previous policy.
+  Result<PolicyConfig> set_policy(const PolicyConfig& policy);
+
+  // Pins `prefix` to backend `id` (replacing its pin, if any). Returns the
+  // backend it was pinned to before, 0 when none.
+  Result<uint32_t> pin(const IpPrefix& prefix, uint32_t id);
+  // Returns the backend the prefix was pinned to.
+  Result<uint32_t> unpin(const IpPrefix& prefix);
 
   // Any thread.
   std::shared_ptr<const RegistrySnapshot> snapshot() const;
   uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
 
+  // Range checks the runtime changes apply (kInvalidArgument, naming the field).
+  static Status check(const BackendConfig& config);
+  static Status check(const BackendPatch& patch);
+  static Status check(const PolicyConfig& policy);
+
  private:
   std::shared_ptr<Backend> reuse_or_create(const BackendConfig& config, const RegistrySnapshot* old);
+  // The regular backend `id` in the current snapshot, or kNotFound. Writer only.
+  Result<std::shared_ptr<Backend>> find(uint32_t id) const;
+  // A copy of the current snapshot to change, then publish(). Writer only.
+  std::shared_ptr<RegistrySnapshot> copy() const;
+  static void index(RegistrySnapshot& snap);
+  // Publishes `next` (fills its index, bumps the generation). Writer only.
+  void publish(std::shared_ptr<RegistrySnapshot> next);
 
   const unsigned workers_;
+  // Writers hold write_mu_ while they build a snapshot; mutex_ guards only the
+  // pointer swap, so a worker refreshing its snapshot never waits for a build.
+  std::mutex write_mu_;
   mutable std::mutex mutex_;
   std::shared_ptr<const RegistrySnapshot> current_ = std::make_shared<RegistrySnapshot>();
   std::atomic<uint64_t> generation_{0};

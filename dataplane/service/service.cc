@@ -24,10 +24,12 @@ void Service::set_bound_address(const SocketAddress& a) {
   listen_ = a;
 }
 
-void Service::apply(const ServiceConfig& config) {
-  registry_.apply(config);
+RegistryDiff Service::apply(const ServiceConfig& config) {
+  RegistryDiff diff = registry_.apply(config);
+  for (const auto& b : diff.removed) affinity_.forget_backend(b->id());
   affinity_.set_tracking(seconds_to_duration(config.policy.tracking_seconds));
   if (affinity_.capacity() != config.policy.table_size) affinity_.resize(config.policy.table_size);
+  return diff;
 }
 
 bool Service::try_admit(uint32_t max_connections) {

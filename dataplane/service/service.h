@@ -4,6 +4,8 @@
 // Dataplane owns it.
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <mutex>
 #include <string>
 
 #include "dataplane/affinity/affinity_table.h"
@@ -38,7 +40,22 @@ class Service {
   std::atomic<uint32_t>& cursor() { return cursor_; }
 
   // Any thread. Backends and policy from a reloaded config (listen unchanged).
-  void apply(const ServiceConfig& config);
+  // Remembered clients of backends that leave are forgotten. Returns what changed.
+  RegistryDiff apply(const ServiceConfig& config);
+
+  // Serialises the admin plane's multi-step changes to this service (validate,
+  // change the registry, then the client table). Never taken by workers.
+  std::mutex& admin_mutex() { return admin_mu_; }
+
+  // Called with a backend whose drain just finished, on whichever thread saw it
+  // finish (a worker closing the last connection, or the admin thread). Set
+  // once, before workers start; it must only publish and log.
+  using DrainFinishedHook = std::function<void(const Backend&)>;
+  void set_drain_finished_hook(DrainFinishedHook hook) { drain_finished_ = std::move(hook); }
+  // Worker thread, rare: a closing connection ended `backend`'s drain.
+  void drain_finished(const Backend& backend) const {
+    if (drain_finished_) drain_finished_(backend);
+  }
 
   // Any thread. Admission against max_connections (0 = unlimited).
   bool try_admit(uint32_t max_connections);
@@ -60,6 +77,8 @@ class Service {
   SocketAddress listen_;
   BackendRegistry registry_;
   AffinityTable affinity_;
+  std::mutex admin_mu_;
+  DrainFinishedHook drain_finished_;
   std::atomic<uint32_t> cursor_;
   std::atomic<int64_t> active_{0};
   std::atomic<uint64_t> accepted_{0}, rejected_max_{0}, no_backend_{0}, stubborn_{0}, breaks_{0};

@@ -7,36 +7,17 @@
 #include <vector>
 
 #include "dataplane/affinity/affinity_table.h"
+#include "dataplane/affinity/client_pins.h"
 #include "dataplane/config/service_config.h"
+#include "dataplane/net/ip_prefix.h"
 #include "dataplane/registry/backend.h"
 #include "dataplane/service/service.h"
 
 namespace nib {
 
-// What an operator may change on a backend at runtime; unset fields stay.
-struct BackendPatch {
-  std::optional<uint32_t> weight;
-  std::optional<uint32_t> prio;
-  std::optional<uint32_t> soft_limit;
-  std::optional<uint32_t> hard_limit;
-  std::optional<bool> enabled;  // false = disabled by the operator, true = back in rotation
-};
-
-// An IPv4 or IPv6 address with a prefix length: "10.1.0.0/16", "::1/128", or
-// a bare address (a full-length prefix).
-struct IpPrefix {
-  IpKey address;       // masked to `length` bits (IPv4 as v4-mapped: length counts from bit 96)
-  uint8_t length = 128;
-  static Result<IpPrefix> parse(std::string_view text);
-  bool contains(const IpKey& ip) const;
-  std::string to_string() const;
-  bool operator==(const IpPrefix&) const = default;
-};
-
-struct ClientPin {
-  IpPrefix prefix;
-  uint32_t backend_id = 0;
-};
+// BackendPatch lives in registry/backend.h, IpPrefix in net/ip_prefix.h and
+// ClientPin in affinity/client_pins.h (the registry needs them); all are
+// visible through this header.
 
 struct BackendStatus {
   uint32_t id = 0;
@@ -53,6 +34,31 @@ struct BackendStatus {
   bool drain_finished = false;      // draining and no connection left
 };
 
+// A UDP service's datagram counters, summed over the workers.
+struct UdpCounters {
+  uint64_t sessions = 0;          // open now
+  uint64_t sessions_opened = 0;   // an upstream socket was connected (failovers included)
+  uint64_t sessions_expired = 0;  // silent for the session timeout
+  uint64_t sessions_evicted = 0;  // least recently used, pushed out at the session limit
+  uint64_t backend_refused = 0;   // ICMP port (or host) unreachable from a backend
+  uint64_t datagrams_in = 0;      // client -> backend, sent
+  uint64_t datagrams_out = 0;     // backend -> client, sent
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+  // Datagrams dropped, by reason.
+  uint64_t drops_no_backend = 0;  // no server (nor the emergency one) could take the client
+  uint64_t drops_stubborn = 0;    // stubborn, and the client's server is unavailable
+  uint64_t drops_no_socket = 0;   // no descriptor for a new session
+  uint64_t drops_to_backend = 0;  // sending to the backend failed (its socket buffer was full)
+  uint64_t drops_to_client = 0;   // sending to the client failed
+};
+
+struct UdpServiceStatus {
+  double session_timeout_seconds = 0;
+  uint64_t max_sessions = 0;  // in effect (the descriptor budget when configured as 0)
+  UdpCounters counters;
+};
+
 struct ServiceStatus {
   std::string name;
   Protocol protocol = Protocol::kTcp;
@@ -66,6 +72,7 @@ struct ServiceStatus {
   AffinityStats affinity;
   std::vector<BackendStatus> backends;
   std::optional<BackendStatus> emergency;
+  std::optional<UdpServiceStatus> udp;  // UDP only; `active` and `max_connections` then count sessions
 };
 
 struct ConnectionInfo {
@@ -78,6 +85,11 @@ struct ConnectionInfo {
   double age_seconds = 0;
   uint64_t bytes_in = 0;         // client -> backend
   uint64_t bytes_out = 0;        // backend -> client
+  // UDP sessions are listed too (never "connecting").
+  Protocol protocol = Protocol::kTcp;
+  uint64_t datagrams_in = 0;
+  uint64_t datagrams_out = 0;
+  uint64_t drops = 0;            // this session's datagrams dropped, either way
 };
 
 }  // namespace nib

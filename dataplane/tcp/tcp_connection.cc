@@ -243,7 +243,8 @@ void TcpConnection::finish(bool abort) {
   if (state_ == State::kFree || state_ == State::kClosed) return;
   worker_.loop().cancel(timer_);
   if (state_ == State::kRelaying) {
-    backend_ref_->connection_closed();
+    // Rarely true: this was the last connection of a draining backend.
+    if (backend_ref_->connection_closed()) [[unlikely]] service_->drain_finished(*backend_ref_);
     if (sel_.kind == Selection::Kind::kBackend && snap_->policy.mode != BalanceMode::kRoundRobin) {
       service_->affinity().add_bytes(client_ip_, up_.bytes, down_.bytes);
     }

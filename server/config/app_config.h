@@ -7,6 +7,19 @@
 
 namespace nib {
 
+// The admin plane's listeners (loopback by default: the admin API changes the
+// dataplane, so it is not exposed unless asked for). Read once at start; a
+// SIGHUP reload does not move them.
+struct AdminConfig {
+  bool enabled = true;                          // --no-admin, admin.enabled
+  std::string http_listen = "127.0.0.1:9901";   // --admin-http, admin.http_listen
+  std::string grpc_listen = "127.0.0.1:9902";   // --admin-grpc, admin.grpc_listen
+  // Bearer tokens ("admin <token>" / "readonly <token>" lines); empty = no
+  // auth. Only the path is kept here: the tokens are read when the admin
+  // plane starts and never logged.
+  std::string token_file;                       // --admin-token-file, admin.token_file
+};
+
 struct AppConfig {
   DataplaneConfig dataplane;
   std::string config_path;   // the YAML file, when there is one (SIGHUP reloads it)
@@ -14,6 +27,7 @@ struct AppConfig {
   std::string status_file;   // -w, Pen's HTML status page, written on SIGUSR1
   double shutdown_grace_seconds = 30;  // SIGTERM: how long open connections may finish
   int verbosity = 0;         // -d (repeatable)
+  AdminConfig admin;
 };
 
 }  // namespace nib

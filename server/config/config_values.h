@@ -39,6 +39,10 @@ inline constexpr IntRange kMultiAccept{1, 1'000'000};  // Pen's -m: checked, the
 // blacklist, tracking, idle_timeout, shutdown_grace
 inline constexpr SecondsRange kSeconds{0, false, kMaxSeconds};
 inline constexpr SecondsRange kConnectTimeout{0, true, 3600};
+// UDP: how long a silent session lives (0 would end every session at once),
+// and the session limit (0 = as many as file descriptors allow).
+inline constexpr SecondsRange kSessionTimeout{0, true, kMaxSeconds};
+inline constexpr IntRange kMaxSessions{0, 10'000'000};
 }  // namespace limits
 
 // "an integer 1-65535"

@@ -35,6 +35,11 @@ constexpr NumericSetting kMaxConnections{"max_connections", limits::kMaxConnecti
                                          [](ServiceConfig& s, double v) { s.max_connections = static_cast<uint32_t>(v); }};
 constexpr NumericSetting kBacklog{"backlog", limits::kBacklog,
                                   [](ServiceConfig& s, double v) { s.backlog = static_cast<int>(v); }};
+// UDP (-U) only.
+constexpr NumericSetting kSessionTimeout{"session_timeout", limits::kSessionTimeout,
+                                         [](ServiceConfig& s, double v) { s.udp_session_timeout_seconds = v; }};
+constexpr NumericSetting kMaxSessions{"max_sessions", limits::kMaxSessions,
+                                      [](ServiceConfig& s, double v) { s.udp_max_sessions = static_cast<uint64_t>(v); }};
 
 // Pen's short options that carry a numeric setting.
 struct ShortSetting {
@@ -76,7 +81,7 @@ struct UnsupportedOption {
   std::string_view hint;
 };
 constexpr UnsupportedOption kUnsupported[] = {
-    {'C', "control port", "; it comes with the admin plane"},
+    {'C', "control port", "; nib's admin plane replaces it: nibctl, --admin-grpc, --admin-http"},
     {'H', "X-Forwarded-For headers", ""},
     {'E', "SSL certificate", ""},
     {'K', "SSL key", ""},
@@ -101,6 +106,13 @@ constexpr std::string_view kHelpHint = "; see nib --help";
 
 Status option_error(std::string_view option, const std::string& message) {
   return Status::invalid("option " + std::string(option) + ": " + message);
+}
+
+// Admin listeners take an IP literal and a port (0: any free port, for tests):
+// the admin plane must never wait on DNS, and a typo should stop nib at once.
+Status check_admin_listen(std::string_view option, const std::string& value) {
+  if (SocketAddress::parse(value).ok()) return {};
+  return option_error(option, "expected IP:port such as 127.0.0.1:9902 ([::1]:9902 for IPv6), got '" + value + "'");
 }
 
 Result<double> parse_setting(const NumericSetting& setting, std::string_view text) {
@@ -170,6 +182,7 @@ class Parser {
   Result<CommandLine> finish_pen();
   Status add_server(const std::string& text);
   void copy_process_settings(AppConfig* config) const;
+  void apply_admin_overrides(AdminConfig* admin) const;
 
   const std::vector<std::string>& args_;
   size_t next_ = 0;  // index of the argument after the one being parsed
@@ -185,6 +198,13 @@ class Parser {
   bool check_ = false;
   bool demo_ = false;
   bool process_overrides_ = false;  // --workers / --shutdown-grace given
+  // --no-admin, --admin-http, --admin-grpc: override the YAML's admin section
+  // (which a reload never re-reads, so an override cannot be undone by SIGHUP).
+  std::optional<bool> admin_enabled_;
+  std::optional<std::string> admin_http_;
+  std::optional<std::string> admin_grpc_;
+  std::optional<std::string> admin_token_file_;
+  std::string udp_option_;  // the first UDP-only option given, which needs -U
 };
 
 Result<CommandLine> Parser::run() {
@@ -269,7 +289,10 @@ Status Parser::apply_short(char letter, const std::string& value) {
     case 'P':  // nib always uses epoll
     case 'a':  // ascii dumps: nib has no -dd communication dumps
       return {};
-    case 'U': return Status::invalid("option -U (UDP) is not yet supported by this nib build");
+    case 'U':
+      service_.protocol = Protocol::kUdp;
+      note_balancing(option, "protocol");
+      return {};
   }
   return Status::invalid("unknown option " + option + std::string(kHelpHint));
 }
@@ -330,14 +353,18 @@ Status Parser::parse_long(const std::string& arg) {
   std::string name = arg.substr(0, eq);
   std::optional<std::string> attached;
   if (eq != std::string::npos) attached = arg.substr(eq + 1);
-  constexpr std::string_view kFlags[] = {"--check", "--demo", "--help", "--version"};
-  constexpr std::string_view kValued[] = {"--config", "--workers", "--shutdown-grace", "--idle-timeout"};
+  constexpr std::string_view kFlags[] = {"--check", "--demo", "--help", "--version", "--no-admin"};
+  constexpr std::string_view kValued[] = {"--config",         "--workers",        "--shutdown-grace",
+                                          "--idle-timeout",   "--session-timeout", "--max-sessions",
+                                          "--admin-http",     "--admin-grpc",      "--admin-token-file"};
   if (std::ranges::find(kFlags, name) != std::end(kFlags)) {
     if (attached) return option_error(name, "takes no value");
     if (name == "--check") {
       check_ = true;
     } else if (name == "--demo") {
       demo_ = true;
+    } else if (name == "--no-admin") {
+      admin_enabled_ = false;
     } else {  // --help, --version: the rest of the line no longer matters
       result_.action = name == "--help" ? CommandLine::Action::kHelp : CommandLine::Action::kVersion;
       stop_ = true;
@@ -366,6 +393,20 @@ Status Parser::apply_long_value(std::string_view name, const std::string& value)
     return {};
   }
   if (name == "--idle-timeout") return apply_setting(name, kIdleTimeout, value);
+  if (name == "--admin-token-file") {
+    if (value.empty()) return option_error(name, "expected a file name");
+    admin_token_file_ = value;
+    return {};
+  }
+  if (name == "--admin-http" || name == "--admin-grpc") {
+    if (Status s = check_admin_listen(name, value); !s.ok()) return s;
+    (name == "--admin-http" ? admin_http_ : admin_grpc_) = value;
+    return {};
+  }
+  if (name == "--session-timeout" || name == "--max-sessions") {
+    if (udp_option_.empty()) udp_option_ = name;
+    return apply_setting(name, name == "--max-sessions" ? kMaxSessions : kSessionTimeout, value);
+  }
   process_overrides_ = true;
   if (name == "--workers") {
     auto n = parse_int(value, limits::kWorkers);
@@ -423,6 +464,7 @@ Result<CommandLine> Parser::finish_config() {
   result_.config.pid_file = process_.pid_file;
   result_.config.status_file = process_.status_file;
   result_.config.verbosity = process_.verbosity;
+  apply_admin_overrides(&result_.config.admin);
   return result_;
 }
 
@@ -432,6 +474,9 @@ Result<CommandLine> Parser::finish_pen() {
     // "nib -h" is the classic slip: in pen, -h is hash balancing, not help.
     if (first_balancing_option_ == "-h") message += " (-h selects hash balancing, as in pen)";
     return Status::invalid(message);
+  }
+  if (!udp_option_.empty() && service_.protocol != Protocol::kUdp) {
+    return option_error(udp_option_, "applies to UDP only; add -U");
   }
   auto listen = parse_listen_address(positional_[0]);
   if (!listen.ok()) return Status::invalid("listen address: " + listen.status().message());
@@ -497,6 +542,14 @@ void Parser::copy_process_settings(AppConfig* config) const {
   config->verbosity = process_.verbosity;
   config->shutdown_grace_seconds = process_.shutdown_grace_seconds;
   config->dataplane.workers = process_.dataplane.workers;
+  apply_admin_overrides(&config->admin);
+}
+
+void Parser::apply_admin_overrides(AdminConfig* admin) const {
+  if (admin_enabled_) admin->enabled = *admin_enabled_;
+  if (admin_http_) admin->http_listen = *admin_http_;
+  if (admin_grpc_) admin->grpc_listen = *admin_grpc_;
+  if (admin_token_file_) admin->token_file = *admin_token_file_;
 }
 
 }  // namespace
@@ -508,8 +561,9 @@ std::string PenArgs::usage() {
        nib --config FILE [--check] [-p file] [-w file] [-d] [-f]
        nib --demo | --help | --version
 
-nib is a TCP load balancer with Pen's command line. Example:
+nib is a TCP and UDP load balancer with Pen's command line. Examples:
   nib 80 www1:8000:10 www2:80:10 www3
+  nib -U 53 ns1 ns2
 
 Listen address: [host:]port; no host listens on 0.0.0.0, IPv6 as [::1]:8080.
 Servers: host[:port[:maxc[:hard[:weight[:prio]]]]]; port defaults to the listen
@@ -528,6 +582,8 @@ Pen options:
   -h           hash of the client IP for the initial choice (-h is NOT help, as in pen)
   -W           weight-based server selection
   -s           stubborn: never fail over from the initial choice
+  -U           UDP: relay datagrams; each client address:port is a session with
+               its own upstream socket; maxc/hard then limit sessions
   -o command   a penctl command, one per -o (-O is the same): prio, weight, hash,
                roundrobin, stubborn (each also "no ..."), "blacklist N",
                "tracking N", "timeout N", "idle_timeout N", "clients_max N",
@@ -539,8 +595,8 @@ Pen options:
   -P           accepted: nib always uses epoll
   -a, -m N     accepted, no effect in nib
   Short options bundle as in getopt (-fdr, -b30); -- ends the options.
-  Not yet supported (an error): -U (UDP), -C (control port), -H, -E, -K, -G, -A,
-  -Z, -R, -L, -j, -u, -l, -F, -X, -S, -i.
+  Not yet supported (an error): -C (control port), -H, -E, -K, -G, -A, -Z, -R,
+  -L, -j, -u, -l, -F, -X, -S, -i.
 
 nib options:
   --config FILE         read services from a YAML file (no listen address,
@@ -550,6 +606,15 @@ nib options:
   --workers N           worker threads, 0-256 (0 = one per core)
   --shutdown-grace SEC  on SIGTERM, how long open connections may finish (30)
   --idle-timeout SEC    close connections idle this long (0 = never)
+  --admin-http IP:PORT  admin HTTP API (127.0.0.1:9901)
+  --admin-grpc IP:PORT  admin gRPC API, what nibctl talks to (127.0.0.1:9902)
+  --no-admin            no admin listeners at all
+  --admin-token-file FILE  bearer tokens for the admin APIs, lines
+                        "admin <token>" or "readonly <token>" (GETs need
+                        either, changes an admin token); default: no auth
+  --session-timeout SEC with -U: end a session silent this long, > 0 (60)
+  --max-sessions N      with -U: session limit, 0-10000000; the least recently
+                        used is evicted when full (0 = as descriptors allow)
   --help, --version
   Long options take "--opt value" or "--opt=value".
 )";

@@ -23,10 +23,16 @@ constexpr size_t kMaxErrors = 20;
 
 // The keys each mapping accepts, in the order the reference documents them (the
 // order "expected one of" lists them in).
-constexpr std::string_view kRootKeys[] = {"workers", "shutdown_grace", "services"};
+constexpr std::string_view kRootKeys[] = {"workers", "shutdown_grace", "services", "admin"};
+constexpr std::string_view kAdminKeys[] = {"enabled", "http_listen", "grpc_listen", "token_file"};
 constexpr std::string_view kServiceKeys[] = {"name",      "listen",          "protocol",     "policy",
                                              "backends",  "emergency",       "connect_timeout",
-                                             "idle_timeout", "max_connections", "backlog"};
+                                             "idle_timeout", "max_connections", "backlog",
+                                             "session_timeout", "max_sessions"};
+// Keys that mean something for one protocol only: given for the other, they
+// would silently do nothing, so they are errors.
+constexpr std::string_view kTcpOnlyKeys[] = {"connect_timeout", "idle_timeout", "max_connections", "backlog"};
+constexpr std::string_view kUdpOnlyKeys[] = {"session_timeout", "max_sessions"};
 constexpr std::string_view kPolicyKeys[] = {"mode", "stubborn", "tracking", "blacklist", "table_size"};
 constexpr std::string_view kBackendKeys[] = {"address", "port",   "soft_limit",
                                              "hard_limit", "weight", "prio"};
@@ -110,9 +116,12 @@ class Loader {
   std::optional<uint16_t> read_port(const Item& item);
 
   void load_root(const Item& root, AppConfig* config);
+  void load_admin(const Item& item, AdminConfig* admin);
+  void read_admin_listen(const Fields& f, std::string_view key, std::string* out);
   void load_service(const Item& item, SeenServices* seen, DataplaneConfig* dataplane);
   void load_name(const Item& item, SeenServices* seen, ServiceConfig* service);
-  void load_protocol(const Item& item, ServiceConfig* service);
+  bool load_protocol(const Item& item, ServiceConfig* service);
+  void check_protocol_keys(const Fields& f, Protocol protocol);
   std::optional<Endpoint> load_address(const Item& item, bool host_required);
   void load_listen(const Item& item, SeenServices* seen, ServiceConfig* service);
   void load_policy(const Item& item, PolicyConfig* policy);
@@ -273,6 +282,7 @@ void Loader::load_root(const Item& root, AppConfig* config) {
   Fields f = fields(root, kRootKeys, std::array<std::string_view, 1>{"services"});
   read_int(f, "workers", limits::kWorkers, &config->dataplane.workers);
   read_seconds(f, "shutdown_grace", limits::kSeconds, &config->shutdown_grace_seconds);
+  if (const Item* admin = f.get("admin")) load_admin(*admin, &config->admin);
   const Item* services = f.get("services");
   if (services == nullptr) return;
   auto items = sequence(*services, "a sequence of services");
@@ -283,11 +293,37 @@ void Loader::load_root(const Item& root, AppConfig* config) {
   for (const auto& item : items) load_service(item, &seen, &config->dataplane);
 }
 
+void Loader::load_admin(const Item& item, AdminConfig* admin) {
+  Fields f = fields(item, kAdminKeys, {});
+  read_bool(f, "enabled", &admin->enabled);
+  read_admin_listen(f, "http_listen", &admin->http_listen);
+  read_admin_listen(f, "grpc_listen", &admin->grpc_listen);
+  if (const Item* token_file = f.get("token_file")) {
+    // Read when the admin plane starts (its errors name the file and line).
+    auto path = scalar(*token_file, "a file name");
+    if (path && path->empty()) error_at(*token_file, "expected a file name, got an empty value");
+    if (path && !path->empty()) admin->token_file = *path;
+  }
+}
+
+// An IP literal and a port (0: any free port): the admin plane never waits on DNS.
+void Loader::read_admin_listen(const Fields& f, std::string_view key, std::string* out) {
+  const Item* item = f.get(key);
+  if (item == nullptr) return;
+  constexpr const char* kExpected = "IP:port such as 127.0.0.1:9902 (\"[::1]:9902\" for IPv6)";
+  auto text = scalar(*item, kExpected);
+  if (!text) return;
+  if (!SocketAddress::parse(*text).ok()) return error_at(*item, std::string("expected ") + kExpected + ", got '" + *text + "'");
+  *out = *text;
+}
+
 void Loader::load_service(const Item& item, SeenServices* seen, DataplaneConfig* dataplane) {
   Fields f = fields(item, kServiceKeys, std::array<std::string_view, 2>{"name", "listen"});
   ServiceConfig service;
   if (const Item* name = f.get("name")) load_name(*name, seen, &service);
-  if (const Item* protocol = f.get("protocol")) load_protocol(*protocol, &service);
+  const Item* protocol = f.get("protocol");
+  // A protocol that did not parse would make every protocol-specific key an echo of that error.
+  if (protocol == nullptr || load_protocol(*protocol, &service)) check_protocol_keys(f, service.protocol);
   if (const Item* listen = f.get("listen")) load_listen(*listen, seen, &service);
   if (const Item* policy = f.get("policy")) load_policy(*policy, &service.policy);
   if (const Item* backends = f.get("backends")) load_backends(*backends, &service);
@@ -300,6 +336,8 @@ void Loader::load_service(const Item& item, SeenServices* seen, DataplaneConfig*
   read_seconds(f, "idle_timeout", limits::kSeconds, &service.idle_timeout_seconds);
   read_int(f, "max_connections", limits::kMaxConnections, &service.max_connections);
   read_int(f, "backlog", limits::kBacklog, &service.backlog);
+  read_seconds(f, "session_timeout", limits::kSessionTimeout, &service.udp_session_timeout_seconds);
+  read_int(f, "max_sessions", limits::kMaxSessions, &service.udp_max_sessions);
   dataplane->services.push_back(std::move(service));
 }
 
@@ -314,15 +352,27 @@ void Loader::load_name(const Item& item, SeenServices* seen, ServiceConfig* serv
   service->name = *name;
 }
 
-void Loader::load_protocol(const Item& item, ServiceConfig* service) {
+bool Loader::load_protocol(const Item& item, ServiceConfig* service) {
   auto protocol = scalar(item, "tcp or udp");
-  if (!protocol) return;
+  if (!protocol) return false;
   if (*protocol == "tcp") {
     service->protocol = Protocol::kTcp;
   } else if (*protocol == "udp") {
-    error_at(item, "protocol 'udp' is not yet supported");
+    service->protocol = Protocol::kUdp;
   } else {
     error_at(item, "expected tcp or udp, got '" + *protocol + "'");
+    return false;
+  }
+  return true;
+}
+
+void Loader::check_protocol_keys(const Fields& f, Protocol protocol) {
+  const bool udp = protocol == Protocol::kUdp;
+  for (auto key : udp ? Keys(kTcpOnlyKeys) : Keys(kUdpOnlyKeys)) {
+    if (const Item* item = f.get(key)) {
+      error_at(*item, udp ? "applies to tcp services only; a udp service has session_timeout and max_sessions"
+                          : "applies to udp services only (protocol: udp)");
+    }
   }
 }
 

@@ -26,9 +26,10 @@ class NibBinaryTest : public ::testing::Test {
     if (!test::nib_binary_exists()) GTEST_SKIP() << "nib binary not built";
   }
   // Starts nib and waits until it listens (its pid file is written after bind).
+  // No admin plane: tests run in parallel and would fight over 9901/9902.
   std::unique_ptr<NibProcess> start(std::vector<std::string> args) {
     pid_file_ = dir_.file("nib.pid");
-    args.insert(args.begin(), {"-p", pid_file_});
+    args.insert(args.begin(), {"--no-admin", "-p", pid_file_});
     auto p = NibProcess::start(args);
     EXPECT_TRUE(p.ok()) << p.status().message();
     if (!p.ok()) return nullptr;
@@ -57,9 +58,9 @@ TEST_F(NibBinaryTest, VersionAndHelp) {
 }
 
 TEST_F(NibBinaryTest, PenOptionsNotYetSupportedAreNamed) {
-  for (const std::string opt : {"-U", "-C", "-E"}) {
+  for (const std::string opt : {"-C", "-E"}) {
     std::vector<std::string> args = {opt};
-    if (opt != "-U") args.push_back(opt == "-C" ? "9999" : "cert.pem");
+    args.push_back(opt == "-C" ? "9999" : "cert.pem");
     args.insert(args.end(), {"8080", "127.0.0.1:80"});
     auto r = test::run_nib(args);
     EXPECT_EQ(r.exit_code, 2) << opt;
@@ -214,10 +215,81 @@ TEST_F(NibBinaryTest, PortInUseFailsTheStartWithStatusTwo) {
   EXPECT_NE(r.output.find("bind"), std::string::npos) << r.output;
 }
 
+TEST_F(NibBinaryTest, AdminPortInUseFailsTheStartWithStatusTwo) {
+  TestBackend taken("taken");
+  auto r = test::run_nib({"--admin-http", "127.0.0.1:0", "--admin-grpc", "127.0.0.1:" + std::to_string(taken.port()),
+                          "127.0.0.1:" + std::to_string(test::free_port()),
+                          "127.0.0.1:" + std::to_string(taken.port())});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("admin gRPC: cannot listen on 127.0.0.1:" + std::to_string(taken.port())),
+            std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--no-admin"), std::string::npos) << r.output;
+}
+
+TEST_F(NibBinaryTest, AdminHttpPortInUseFailsTheStartWithStatusTwo) {
+  TestBackend taken("taken");
+  auto r = test::run_nib({"--admin-grpc", "127.0.0.1:0", "--admin-http", "127.0.0.1:" + std::to_string(taken.port()),
+                          "127.0.0.1:" + std::to_string(test::free_port()),
+                          "127.0.0.1:" + std::to_string(taken.port())});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("admin HTTP: cannot listen on 127.0.0.1:" + std::to_string(taken.port()) +
+                          ": Address already in use"),
+            std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--no-admin"), std::string::npos) << r.output;
+}
+
+// One HTTP/1.1 request on its own connection to the admin plane.
+Result<test::HttpResponse> admin_get(uint16_t port, const std::string& path, const std::string& token = "") {
+  auto c = TestClient::connect(*SocketAddress::from_ip("127.0.0.1", port));
+  if (!c.ok()) return c.status();
+  std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+  if (!token.empty()) request += "Authorization: Bearer " + token + "\r\n";
+  if (Status st = c->write_all(request + "\r\n"); !st.ok()) return st;
+  return c->read_http_response();
+}
+
+TEST_F(NibBinaryTest, AdminHttpWithTokensServesTheRunningNib) {
+  TestBackend b0("b0");
+  uint16_t port = test::free_port();
+  uint16_t admin_port = test::free_port();
+  const std::string admin_token = "admin-token-0123456789", read_token = "read-token-0123456789";
+  std::string tokens = dir_.write_file("tokens", "# ops\nadmin " + admin_token + "\nreadonly " + read_token + "\n");
+  pid_file_ = dir_.file("nib.pid");
+  auto p = NibProcess::start({"-p", pid_file_, "--admin-grpc", "127.0.0.1:0", "--admin-http",
+                              "127.0.0.1:" + std::to_string(admin_port), "--admin-token-file", tokens,
+                              "127.0.0.1:" + std::to_string(port), "127.0.0.1:" + std::to_string(b0.port())});
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  auto& nib = *p;
+  ASSERT_TRUE(test::wait_until([&] { return test::read_file(pid_file_).ok() || !nib->running(); }, 10s));
+  ASSERT_TRUE(nib->running()) << nib->output();  // the pid file means the admin plane is up too
+
+  auto ready = admin_get(admin_port, "/readyz");  // probes need no token
+  ASSERT_TRUE(ready.ok()) << ready.status().message();
+  EXPECT_EQ(ready->status, 200) << ready->body;
+  auto denied = admin_get(admin_port, "/api/v1/stats");
+  ASSERT_TRUE(denied.ok());
+  EXPECT_EQ(denied->status, 401);
+  auto stats = admin_get(admin_port, "/api/v1/stats", read_token);
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->status, 200);
+  EXPECT_NE(stats->body.find("\"port\":" + std::to_string(b0.port())), std::string::npos) << stats->body;
+  ASSERT_TRUE(test::who_serves(*SocketAddress::from_ip("127.0.0.1", port), "127.0.0.2").ok());
+  auto metrics = admin_get(admin_port, "/metrics", admin_token);
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_NE(metrics->body.find("nib_service_accepted_connections_total{service=\"default\"} 1"), std::string::npos)
+      << metrics->body;
+
+  ASSERT_TRUE(nib->signal(SIGTERM).ok());
+  EXPECT_EQ(nib->wait_exit(10s), 0);
+  EXPECT_NE(nib->output().find("2 token(s) from " + tokens), std::string::npos) << nib->output();
+  EXPECT_EQ(nib->output().find(admin_token), std::string::npos) << "a token reached the log";
+  EXPECT_EQ(nib->output().find(read_token), std::string::npos) << "a token reached the log";
+}
+
 TEST_F(NibBinaryTest, DemoServesHttpThroughTwoBackends) {
   // The README's first command runs `nib --demo` on 127.0.0.1:8080; skip if that port is taken here.
   if (TestClient::connect(*SocketAddress::parse("127.0.0.1:8080"), "", 1s).ok()) GTEST_SKIP() << "8080 busy";
-  auto nib = NibProcess::start({"--demo"});
+  auto nib = NibProcess::start({"--demo", "--no-admin"});
   ASSERT_TRUE(nib.ok());
   ASSERT_TRUE((*nib)->wait_for_output("curl", 10s)) << (*nib)->output();
   SocketAddress lb = *SocketAddress::parse("127.0.0.1:8080");

@@ -264,14 +264,37 @@ TEST(PenArgsTest, MissingOptionValue) {
   EXPECT_EQ(error_of({"80", "127.0.0.1", "--workers"}), "option --workers: expected a value");
 }
 
-TEST(PenArgsTest, UdpIsNotYetSupported) {
-  EXPECT_EQ(error_of({"-U", "53", "127.0.0.1"}), "option -U (UDP) is not yet supported by this nib build");
-  EXPECT_EQ(error_of({"-fU", "53", "127.0.0.1"}), "option -U (UDP) is not yet supported by this nib build");
+TEST(PenArgsTest, UdpSetsTheProtocol) {
+  EXPECT_EQ(with_options({}).protocol, Protocol::kTcp);
+  EXPECT_EQ(with_options({"-U"}).protocol, Protocol::kUdp);
+  ServiceConfig s = with_options({"-fU", "-r"});
+  EXPECT_EQ(s.protocol, Protocol::kUdp);
+  EXPECT_EQ(s.policy.mode, BalanceMode::kRoundRobin);
+  EXPECT_EQ(s.udp_session_timeout_seconds, 60);
+  EXPECT_EQ(s.udp_max_sessions, 0u);
+}
+
+TEST(PenArgsTest, UdpSessionOptions) {
+  ServiceConfig s = with_options({"-U", "--session-timeout", "2.5", "--max-sessions=100"});
+  EXPECT_EQ(s.udp_session_timeout_seconds, 2.5);
+  EXPECT_EQ(s.udp_max_sessions, 100u);
+  EXPECT_EQ(error_of({"--max-sessions", "10", "80", "127.0.0.1"}), "option --max-sessions: applies to UDP only; add -U");
+  EXPECT_EQ(error_of({"-U", "--session-timeout", "0", "80", "127.0.0.1"}),
+            "option --session-timeout: expected seconds > 0, got '0'");
+  EXPECT_EQ(error_of({"-U", "--max-sessions", "x", "80", "127.0.0.1"}),
+            "option --max-sessions: expected an integer 0-10000000, got 'x'");
+  TempFile file(kYaml);
+  EXPECT_EQ(error_of({"-U", "--config", file.path()}),
+            "option -U cannot be used with --config; set protocol in " + file.path() + " instead");
+  EXPECT_EQ(error_of({"--config", file.path(), "--session-timeout", "5"}),
+            "option --session-timeout cannot be used with --config; set session_timeout in " + file.path() +
+                " instead");
 }
 
 TEST(PenArgsTest, PenOptionsNibLacksAreErrors) {
   EXPECT_EQ(error_of({"-C", "8888", "80", "127.0.0.1"}),
-            "option -C (control port) is not yet supported by nib; it comes with the admin plane");
+            "option -C (control port) is not yet supported by nib; nib's admin plane replaces it: nibctl, "
+            "--admin-grpc, --admin-http");
   EXPECT_THAT(error_of({"-F", "pen.cfg", "80", "127.0.0.1"}),
               StartsWith("option -F (penctl configuration file) is not yet supported by nib; use --config"));
   for (char letter : std::string("HEKGAZRLjulXSi")) {
@@ -386,6 +409,65 @@ TEST(PenArgsTest, ProcessLongOptions) {
   EXPECT_EQ(error_of({"--idle-timeout=-1", "80", "127.0.0.1"}), "option --idle-timeout: expected seconds >= 0, got '-1'");
 }
 
+// ---- admin plane listeners ----
+
+TEST(PenArgsTest, AdminIsOnByDefaultOnLoopback) {
+  auto result = parse({"80", "127.0.0.1"});
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_TRUE(result->config.admin.enabled);
+  EXPECT_EQ(result->config.admin.http_listen, "127.0.0.1:9901");
+  EXPECT_EQ(result->config.admin.grpc_listen, "127.0.0.1:9902");
+}
+
+TEST(PenArgsTest, AdminOptions) {
+  auto result = parse({"--admin-grpc", "127.0.0.1:0", "--admin-http=[::1]:8001", "80", "127.0.0.1"});
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_TRUE(result->config.admin.enabled);
+  EXPECT_EQ(result->config.admin.grpc_listen, "127.0.0.1:0");
+  EXPECT_EQ(result->config.admin.http_listen, "[::1]:8001");
+  result = parse({"--no-admin", "80", "127.0.0.1"});
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_FALSE(result->config.admin.enabled);
+  result = parse({"--demo", "--no-admin", "--admin-grpc", "127.0.0.1:7000"});
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_FALSE(result->config.admin.enabled);
+  EXPECT_EQ(result->config.admin.grpc_listen, "127.0.0.1:7000");
+}
+
+TEST(PenArgsTest, AdminOptionErrors) {
+  EXPECT_EQ(error_of({"--admin-grpc", "localhost:9902", "80", "127.0.0.1"}),
+            "option --admin-grpc: expected IP:port such as 127.0.0.1:9902 ([::1]:9902 for IPv6), got "
+            "'localhost:9902'");
+  EXPECT_THAT(error_of({"--admin-http=9901", "80", "127.0.0.1"}), StartsWith("option --admin-http: expected IP:port"));
+  EXPECT_EQ(error_of({"--admin-grpc"}), "option --admin-grpc: expected a value");
+  EXPECT_EQ(error_of({"--no-admin=1", "80", "127.0.0.1"}), "option --no-admin: takes no value");
+}
+
+TEST(PenArgsTest, AdminOptionsOverrideTheConfigFile) {
+  TempFile file(std::string(kYaml) + "admin:\n  grpc_listen: 127.0.0.1:7002\n  http_listen: 127.0.0.1:7001\n");
+  auto result = parse({"--config", file.path()});
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(result->config.admin.grpc_listen, "127.0.0.1:7002");
+  result = parse({"--config", file.path(), "--admin-grpc", "127.0.0.1:0", "--no-admin"});
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(result->config.admin.grpc_listen, "127.0.0.1:0");
+  EXPECT_EQ(result->config.admin.http_listen, "127.0.0.1:7001");
+  EXPECT_FALSE(result->config.admin.enabled);
+}
+
+TEST(PenArgsTest, AdminTokenFile) {
+  auto result = parse({"--admin-token-file", "/etc/nib/tokens", "80", "127.0.0.1"});
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(result->config.admin.token_file, "/etc/nib/tokens");
+  EXPECT_EQ(parse({"80", "127.0.0.1"})->config.admin.token_file, "");
+  EXPECT_EQ(error_of({"--admin-token-file=", "80", "127.0.0.1"}), "option --admin-token-file: expected a file name");
+  EXPECT_EQ(error_of({"--admin-token-file"}), "option --admin-token-file: expected a value");
+  // Overrides the config file's admin.token_file, like the other admin options.
+  TempFile file(std::string(kYaml) + "admin:\n  token_file: /from/yaml\n");
+  EXPECT_EQ(parse({"--config", file.path()})->config.admin.token_file, "/from/yaml");
+  EXPECT_EQ(parse({"--config", file.path(), "--admin-token-file=/from/flag"})->config.admin.token_file, "/from/flag");
+}
+
 TEST(PenArgsTest, ConfigFile) {
   TempFile file(kYaml);
   for (const Args& args : {Args{"--config", file.path()}, Args{"--config=" + file.path()}}) {
@@ -458,7 +540,9 @@ TEST(PenArgsTest, UsageMentionsEveryOption) {
   for (const char* option : {"-b sec", "-c N", "-e host:port", "-t sec", "-x N", "-T sec", "-q backlog", "-r", "-h",
                              "-W", "-s", "-o command", "-O", "-p file", "-w file", "-d", "-f", "-P", "-a", "-m N",
                              "-U", "-C", "--config FILE", "--check", "--demo", "--workers N", "--shutdown-grace SEC",
-                             "--idle-timeout SEC", "--help", "--version"}) {
+                             "--idle-timeout SEC", "--session-timeout SEC", "--max-sessions N", "--help",
+                             "--version", "--admin-http IP:PORT", "--admin-grpc IP:PORT", "--no-admin",
+                             "--admin-token-file FILE"}) {
     EXPECT_THAT(usage, HasSubstr(option));
   }
   EXPECT_THAT(usage, HasSubstr("-h is NOT help"));

@@ -290,7 +290,8 @@ TEST(YamlLoaderTest, UnknownKeyListsTheValidOnes) {
     prot: tcp
 )"),
             "nib.yaml:4:5: services[0]: unknown key 'prot', expected one of: name, listen, protocol, policy, "
-            "backends, emergency, connect_timeout, idle_timeout, max_connections, backlog");
+            "backends, emergency, connect_timeout, idle_timeout, max_connections, backlog, session_timeout, "
+            "max_sessions");
 }
 
 TEST(YamlLoaderTest, UnknownTopLevelKey) {
@@ -454,11 +455,49 @@ TEST(YamlLoaderTest, BadModeListsTheValidOnes) {
             "got 'rr'");
 }
 
-TEST(YamlLoaderTest, UdpIsNotYetSupported) {
-  EXPECT_EQ(error_of(std::string(kMinimal) + "    protocol: udp\n"),
-            "nib.yaml:4:15: services[0].protocol: protocol 'udp' is not yet supported");
+TEST(YamlLoaderTest, UdpServices) {
+  auto plain = load(std::string(kMinimal) + "    protocol: udp\n");
+  ASSERT_TRUE(plain.ok()) << plain.status().message();
+  const ServiceConfig& s = plain->dataplane.services[0];
+  EXPECT_EQ(s.protocol, Protocol::kUdp);
+  EXPECT_EQ(s.udp_session_timeout_seconds, 60);
+  EXPECT_EQ(s.udp_max_sessions, 0u);
+  auto tuned = load(std::string(kMinimal) + "    protocol: udp\n    session_timeout: 2.5\n    max_sessions: 1000\n");
+  ASSERT_TRUE(tuned.ok()) << tuned.status().message();
+  EXPECT_EQ(tuned->dataplane.services[0].udp_session_timeout_seconds, 2.5);
+  EXPECT_EQ(tuned->dataplane.services[0].udp_max_sessions, 1000u);
   EXPECT_EQ(error_of(std::string(kMinimal) + "    protocol: sctp\n"),
             "nib.yaml:4:15: services[0].protocol: expected tcp or udp, got 'sctp'");
+}
+
+TEST(YamlLoaderTest, UdpSettingsAreRangeChecked) {
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    protocol: udp\n    session_timeout: 0\n"),
+            "nib.yaml:5:22: services[0].session_timeout: expected seconds > 0, got '0'");
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    protocol: udp\n    max_sessions: -1\n"),
+            "nib.yaml:5:19: services[0].max_sessions: expected an integer 0-10000000, got '-1'");
+}
+
+TEST(YamlLoaderTest, ProtocolSpecificKeysAreErrorsForTheOtherProtocol) {
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    session_timeout: 5\n"),
+            "nib.yaml:4:22: services[0].session_timeout: applies to udp services only (protocol: udp)");
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    protocol: udp\n    idle_timeout: 5\n"),
+            "nib.yaml:5:19: services[0].idle_timeout: applies to tcp services only; a udp service has "
+            "session_timeout and max_sessions");
+  // An unparsable protocol is reported once, not echoed by every such key.
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    protocol: sctp\n    max_sessions: 5\n"),
+            "nib.yaml:4:15: services[0].protocol: expected tcp or udp, got 'sctp'");
+}
+
+TEST(YamlLoaderTest, TcpAndUdpServicesMayShareAPort) {
+  auto config = load(R"(services:
+  - name: dns-tcp
+    listen: 127.0.0.1:5353
+  - name: dns-udp
+    protocol: udp
+    listen: 127.0.0.1:5353
+)");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->dataplane.services[1].protocol, Protocol::kUdp);
 }
 
 TEST(YamlLoaderTest, BadServiceNames) {
@@ -519,7 +558,7 @@ TEST(YamlLoaderTest, EmptyDocument) {
 
 TEST(YamlLoaderTest, RootMustBeAMapping) {
   EXPECT_EQ(error_of("- web\n"),
-            "nib.yaml:1:1: expected a mapping with keys workers, shutdown_grace, services; got a sequence");
+            "nib.yaml:1:1: expected a mapping with keys workers, shutdown_grace, services, admin; got a sequence");
 }
 
 TEST(YamlLoaderTest, MoreThanOneDocument) {
@@ -557,6 +596,53 @@ TEST(YamlLoaderTest, DirectoryIsUnreadable) {
   auto config = YamlLoader::load_file("/tmp");
   ASSERT_FALSE(config.ok());
   EXPECT_EQ(config.status().message(), "cannot read /tmp: Is a directory");
+}
+
+// ---- the admin section ----
+
+TEST(YamlLoaderTest, AdminDefaultsWhenAbsent) {
+  auto config = load(kMinimal);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_TRUE(config->admin.enabled);
+  EXPECT_EQ(config->admin.http_listen, "127.0.0.1:9901");
+  EXPECT_EQ(config->admin.grpc_listen, "127.0.0.1:9902");
+}
+
+TEST(YamlLoaderTest, AdminKeysAreRead) {
+  auto config = load(std::string(kMinimal) + "admin:\n  enabled: no\n  http_listen: 0.0.0.0:8001\n"
+                                             "  grpc_listen: \"[::1]:8002\"\n");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_FALSE(config->admin.enabled);
+  EXPECT_EQ(config->admin.http_listen, "0.0.0.0:8001");
+  EXPECT_EQ(config->admin.grpc_listen, "[::1]:8002");
+  config = load(std::string(kMinimal) + "admin:\n");  // all commented out: defaults
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_TRUE(config->admin.enabled);
+}
+
+TEST(YamlLoaderTest, AdminErrors) {
+  EXPECT_EQ(error_of(std::string(kMinimal) + "admin:\n  grpc_listen: localhost:9902\n"),
+            "nib.yaml:5:16: admin.grpc_listen: expected IP:port such as 127.0.0.1:9902 (\"[::1]:9902\" for IPv6), "
+            "got 'localhost:9902'");
+  EXPECT_THAT(error_of(std::string(kMinimal) + "admin:\n  grpc: 127.0.0.1:1\n"),
+              StartsWith("nib.yaml:5:3: admin: unknown key 'grpc', expected one of: enabled, http_listen, grpc_listen"));
+  EXPECT_EQ(error_of(std::string(kMinimal) + "admin:\n  enabled: perhaps\n"),
+            "nib.yaml:5:12: admin.enabled: expected true or false, got 'perhaps'");
+  EXPECT_THAT(error_of(std::string(kMinimal) + "admin:\n  http_listen: [127.0.0.1]\n"),
+              HasSubstr("admin.http_listen: expected IP:port such as 127.0.0.1:9902"));
+  EXPECT_THAT(error_of(std::string(kMinimal) + "admin: 9902\n"),
+              StartsWith("nib.yaml:4:8: admin: expected a mapping with keys enabled, http_listen, grpc_listen"));
+}
+
+TEST(YamlLoaderTest, AdminTokenFile) {
+  EXPECT_EQ(load(kMinimal)->admin.token_file, "");  // no auth unless asked for
+  auto config = load(std::string(kMinimal) + "admin:\n  token_file: /etc/nib/tokens\n");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->admin.token_file, "/etc/nib/tokens");
+  EXPECT_EQ(error_of(std::string(kMinimal) + "admin:\n  token_file: \"\"\n"),
+            "nib.yaml:5:15: admin.token_file: expected a file name, got an empty value");
+  EXPECT_EQ(error_of(std::string(kMinimal) + "admin:\n  token_file: [a, b]\n"),
+            "nib.yaml:5:15: admin.token_file: expected a file name, got a sequence");
 }
 
 TEST(YamlLoaderTest, FileErrorsNameTheFile) {

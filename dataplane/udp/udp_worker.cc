@@ -1,0 +1,602 @@
+#include "dataplane/udp/udp_worker.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <future>
+
+#include "dataplane/base/log.h"
+
+namespace nib {
+namespace {
+
+constexpr int kReceiveRounds = 4;  // recvmmsg batches per wake-up, so one busy socket cannot starve the rest
+constexpr int kReplyRounds = 2;
+constexpr size_t kControlSize = 64;  // one IP_PKTINFO / IPV6_PKTINFO message
+static_assert(CMSG_SPACE(sizeof(in6_pktinfo)) <= kControlSize && CMSG_SPACE(sizeof(in_pktinfo)) <= kControlSize);
+
+// What a connected UDP socket reports after an ICMP error from the backend.
+bool is_unreachable(int err) {
+  return err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH || err == EHOSTDOWN;
+}
+
+// The destination a datagram was sent to, from a wildcard listener's control data.
+UdpLocalAddress local_from(const msghdr& h) {
+  UdpLocalAddress local;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+      in_pktinfo pi;
+      std::memcpy(&pi, CMSG_DATA(c), sizeof pi);
+      local.family = AF_INET;
+      local.v4.ipi_spec_dst = pi.ipi_addr;  // reply from the address the client used
+      local.v4.ipi_ifindex = 0;             // and let routing pick the interface
+    } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+      std::memcpy(&local.v6, CMSG_DATA(c), sizeof local.v6);  // the index matters for link-local
+      local.family = AF_INET6;
+    }
+  }
+  return local;
+}
+
+// Control data making a reply leave from `local`; the length to put in msg_controllen.
+size_t put_local(const UdpLocalAddress& local, char* buf) {
+  msghdr h{};
+  h.msg_control = buf;
+  h.msg_controllen = kControlSize;
+  cmsghdr* c = CMSG_FIRSTHDR(&h);
+  if (local.family == AF_INET) {
+    c->cmsg_level = IPPROTO_IP;
+    c->cmsg_type = IP_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof local.v4);
+    std::memcpy(CMSG_DATA(c), &local.v4, sizeof local.v4);
+    return CMSG_SPACE(sizeof local.v4);
+  }
+  c->cmsg_level = IPPROTO_IPV6;
+  c->cmsg_type = IPV6_PKTINFO;
+  c->cmsg_len = CMSG_LEN(sizeof local.v6);
+  std::memcpy(CMSG_DATA(c), &local.v6, sizeof local.v6);
+  return CMSG_SPACE(sizeof local.v6);
+}
+
+}  // namespace
+
+// ---- counters ----------------------------------------------------------------
+
+void UdpCounterCells::add_to(UdpCounters& s) const {
+  auto get = [](const std::atomic<uint64_t>& c) { return c.load(std::memory_order_relaxed); };
+  s.sessions += get(sessions);
+  s.sessions_opened += get(opened);
+  s.sessions_expired += get(expired);
+  s.sessions_evicted += get(evicted);
+  s.backend_refused += get(refused);
+  s.datagrams_in += get(datagrams_in);
+  s.datagrams_out += get(datagrams_out);
+  s.bytes_in += get(bytes_in);
+  s.bytes_out += get(bytes_out);
+  s.drops_no_backend += get(drops_no_backend);
+  s.drops_stubborn += get(drops_stubborn);
+  s.drops_no_socket += get(drops_no_socket);
+  s.drops_to_backend += get(drops_to_backend);
+  s.drops_to_client += get(drops_to_client);
+}
+
+// ---- session -------------------------------------------------------------------
+
+void UdpSession::on_event(uint32_t events) { worker_.on_session_event(*this, events); }
+
+void UdpSession::recycle() {
+  state = State::kFree;
+  listener = nullptr;
+  snap.reset();
+  sel = Selection{};
+  holds_backend = false;
+  local = UdpLocalAddress{};
+  datagrams_in = datagrams_out = bytes_in = bytes_out = drops = 0;
+}
+
+ConnectionInfo UdpSession::info(MonoTime now) const {
+  ConnectionInfo i;
+  i.service = listener ? listener->service.name() : "";
+  i.worker = worker_.index();
+  i.client = client;
+  if (state == State::kOpen && snap) {
+    if (Backend* b = sel.backend(*snap)) {
+      i.backend = b->address();
+      i.backend_id = b->id();
+    }
+  }
+  i.age_seconds = std::chrono::duration<double>(now - started).count();
+  i.bytes_in = bytes_in;
+  i.bytes_out = bytes_out;
+  i.protocol = Protocol::kUdp;
+  i.datagrams_in = datagrams_in;
+  i.datagrams_out = datagrams_out;
+  i.drops = drops;
+  return i;
+}
+
+// ---- listener ------------------------------------------------------------------
+
+UdpListener::UdpListener(UdpWorker& w, Service& s, UniqueFd f, bool wild, const UdpSessionSettings& st)
+    : worker(w), service(s), fd(std::move(f)), wildcard(wild), settings(st), expiry([this] { worker.expire(*this); }) {}
+
+void UdpListener::on_event(uint32_t /*events*/) { worker.receive(*this); }
+
+// ---- worker --------------------------------------------------------------------
+
+UdpWorker::UdpWorker(unsigned index) : index_(index) {}
+
+UdpWorker::~UdpWorker() { stop(); }
+
+Status UdpWorker::init() {
+  if (Status st = loop_.init(); !st.ok()) return st;
+  // Allocated once: every datagram after this is relayed through these.
+  in_buf_.reset(new char[kBatch * kMaxDatagram]);
+  in_iov_.reset(new iovec[kBatch]);
+  in_msgs_.reset(new mmsghdr[kBatch]());
+  in_send_.reset(new mmsghdr[kBatch]());
+  in_addr_.reset(new sockaddr_storage[kBatch]());
+  in_control_.reset(new char[kBatch * kControlSize]());
+  out_buf_.reset(new char[kBatch * kMaxDatagram]);
+  out_iov_.reset(new iovec[kBatch]);
+  out_msgs_.reset(new mmsghdr[kBatch]());
+  out_addr_.reset(new sockaddr_storage[kBatch]());
+  out_control_.reset(new char[kBatch * kControlSize]());
+  for (unsigned i = 0; i < kBatch; ++i) {
+    in_iov_[i] = {in_buf_.get() + i * kMaxDatagram, kMaxDatagram};
+    in_msgs_[i].msg_hdr.msg_iov = &in_iov_[i];
+    in_msgs_[i].msg_hdr.msg_iovlen = 1;
+    out_iov_[i] = {out_buf_.get() + i * kMaxDatagram, kMaxDatagram};
+    out_msgs_[i].msg_hdr.msg_iov = &out_iov_[i];
+    out_msgs_[i].msg_hdr.msg_iovlen = 1;
+  }
+  return {};
+}
+
+Status UdpWorker::add_listener(Service& service, UniqueFd socket, bool wildcard, const UdpSessionSettings& settings) {
+  auto l = std::make_unique<UdpListener>(*this, service, std::move(socket), wildcard, settings);
+  // Level-triggered: a batch limit leaves the rest of the queue for the next wake-up.
+  if (Status st = loop_.add(l->fd.get(), EPOLLIN, l.get()); !st.ok()) return st;
+  listeners_.push_back(std::move(l));
+  return {};
+}
+
+void UdpWorker::start() {
+  thread_ = std::thread([this] { loop_.run([this] { after_batch(); }); });
+}
+
+void UdpWorker::after_batch() {
+  flush_replies();
+  for (UdpSession* s : retired_) {
+    s->recycle();
+    free_.push_back(s);
+  }
+  retired_.clear();
+}
+
+UdpListener* UdpWorker::listener_for(const Service& service) const {
+  for (const auto& l : listeners_) {
+    if (&l->service == &service) return l.get();
+  }
+  return nullptr;
+}
+
+void UdpWorker::apply(const Service& service, const UdpSessionSettings& settings) {
+  UdpListener* l = listener_for(service);
+  if (l == nullptr) return;
+  loop_.post([this, l, settings] {
+    l->settings = settings;
+    while (l->table.size() > settings.max_sessions) {
+      close_session(*l, static_cast<UdpSession&>(*l->table.oldest()));
+      UdpCounterCells::add(l->counters.evicted, 1);
+    }
+    loop_.cancel(l->expiry);
+    expire(*l);  // re-arms for the oldest session under the new timeout
+  });
+}
+
+void UdpWorker::close_all(UdpListener& l) {
+  while (!l.table.empty()) close_session(l, static_cast<UdpSession&>(*l.table.oldest()));
+  loop_.cancel(l.expiry);
+}
+
+void UdpWorker::shut_down() {
+  loop_.post([this] {
+    flush_replies();
+    for (auto& l : listeners_) {
+      close_all(*l);
+      l->fd.reset();  // closing also drops it from epoll
+    }
+  });
+}
+
+void UdpWorker::stop() {
+  if (!thread_.joinable()) return;
+  loop_.stop();
+  thread_.join();
+  out_count_ = 0;  // replies not yet sent are dropped with the sockets
+  for (auto& l : listeners_) close_all(*l);
+  after_batch();
+}
+
+void UdpWorker::add_counters(const Service& service, UdpCounters& sum) const {
+  if (UdpListener* l = listener_for(service)) l->counters.add_to(sum);
+}
+
+std::vector<ConnectionInfo> UdpWorker::sessions(Duration timeout) {
+  auto promise = std::make_shared<std::promise<std::vector<ConnectionInfo>>>();
+  auto future = promise->get_future();
+  loop_.post([this, promise] {
+    std::vector<ConnectionInfo> out;
+    MonoTime now = MonoClock::now();
+    for (auto& l : listeners_) {
+      for (auto* e = l->table.newest(); e != nullptr; e = UdpSessionTable::older(e)) {
+        out.push_back(static_cast<UdpSession*>(e)->info(now));
+      }
+    }
+    promise->set_value(std::move(out));
+  });
+  if (future.wait_for(timeout) != std::future_status::ready) return {};
+  return future.get();
+}
+
+UdpSession* UdpWorker::acquire() {
+  if (free_.empty()) {
+    pool_.push_back(std::make_unique<UdpSession>(*this));
+    return pool_.back().get();
+  }
+  UdpSession* s = free_.back();
+  free_.pop_back();
+  return s;
+}
+
+void UdpWorker::refresh_snapshot(UdpListener& l) {
+  uint64_t gen = l.service.registry().generation();
+  if (!l.snapshot || gen != l.generation) {
+    l.snapshot = l.service.registry().snapshot();
+    l.generation = l.snapshot->generation;
+  }
+}
+
+// ---- client -> backend -------------------------------------------------------
+
+void UdpWorker::receive(UdpListener& l) {
+  for (int round = 0; round < kReceiveRounds; ++round) {
+    for (unsigned i = 0; i < kBatch; ++i) {
+      msghdr& h = in_msgs_[i].msg_hdr;
+      in_iov_[i].iov_len = kMaxDatagram;
+      h.msg_name = &in_addr_[i];
+      h.msg_namelen = sizeof(sockaddr_storage);
+      h.msg_control = l.wildcard ? in_control_.get() + i * kControlSize : nullptr;
+      h.msg_controllen = l.wildcard ? kControlSize : 0;
+      h.msg_flags = 0;
+    }
+    int n = ::recvmmsg(l.fd.get(), in_msgs_.get(), kBatch, MSG_DONTWAIT, nullptr);
+    if (n <= 0) return;  // drained (EAGAIN); an unconnected socket has no other error to report
+    forward(l, static_cast<unsigned>(n));
+    if (static_cast<unsigned>(n) < kBatch || !l.fd) return;
+  }
+}
+
+// Datagrams of one client in a row go out in one sendmmsg. A run is sent
+// before another session is opened, since opening may evict the run's session.
+void UdpWorker::forward(UdpListener& l, unsigned count) {
+  bool in_run = false;
+  UdpClientKey run_key;
+  UdpSession* run = nullptr;  // null: the run's datagrams are dropped for `run_drop`
+  Drop run_drop = Drop::kNone;
+  unsigned run_start = 0;
+  auto finish_run = [&](unsigned end) {
+    if (!in_run) return;
+    if (run != nullptr) {
+      send_run(l, *run, run_start, end - run_start);
+    } else {
+      count_drop(l, run_drop, end - run_start);
+    }
+    in_run = false;
+  };
+  for (unsigned i = 0; i < count; ++i) {
+    const msghdr& h = in_msgs_[i].msg_hdr;
+    UdpClientKey key;
+    if (!UdpClientKey::from_sockaddr(static_cast<const sockaddr*>(h.msg_name), h.msg_namelen, &key)) {
+      finish_run(i);  // not IPv4 or IPv6: cannot happen on an inet socket
+      continue;
+    }
+    if (in_run && run_key == key) continue;
+    finish_run(i);
+    in_run = true;
+    run_key = key;
+    run_start = i;
+    run = static_cast<UdpSession*>(l.table.find(key));
+    if (run == nullptr) run = open_session(l, key, h, &run_drop);
+  }
+  finish_run(count);
+}
+
+void UdpWorker::send_run(UdpListener& l, UdpSession& s, unsigned first, unsigned count) {
+  for (unsigned k = 0; k < count; ++k) {
+    in_iov_[first + k].iov_len = in_msgs_[first + k].msg_len;
+    msghdr& h = in_send_[k].msg_hdr;
+    h = msghdr{};
+    h.msg_iov = &in_iov_[first + k];
+    h.msg_iovlen = 1;
+  }
+  unsigned done = 0;
+  while (done < count) {
+    if (s.state == UdpSession::State::kFailed) {
+      if (Drop d = connect_upstream(l, s); d != Drop::kNone) {
+        count_drop(l, d, count - done);
+        close_session(l, s);
+        return;
+      }
+    }
+    if (s.state != UdpSession::State::kOpen) {  // closed by a refusal with nowhere left to go
+      return;
+    }
+    int n = ::sendmmsg(s.upstream.get(), &in_send_[done], count - done, MSG_DONTWAIT);
+    if (n > 0) {
+      uint64_t bytes = 0;
+      for (int k = 0; k < n; ++k) bytes += in_iov_[first + done + k].iov_len;
+      done += static_cast<unsigned>(n);
+      s.datagrams_in += static_cast<uint64_t>(n);
+      s.bytes_in += bytes;
+      UdpCounterCells::add(l.counters.datagrams_in, static_cast<uint64_t>(n));
+      UdpCounterCells::add(l.counters.bytes_in, bytes);
+      s.sel.backend(*s.snap)->add_bytes(index_, bytes, 0);
+      continue;
+    }
+    int err = errno;
+    if (err == EINTR) continue;
+    if (is_unreachable(err)) {
+      // The backend's ICMP error, reported on this send: the datagram was not
+      // sent, so it goes to the next server instead.
+      if (Drop d = on_refused(l, s); d != Drop::kNone) {
+        count_drop(l, d, count - done);
+        return;
+      }
+      continue;
+    }
+    // Buffer full (or anything else): this datagram is lost, as on any UDP hop.
+    ++s.drops;
+    count_drop(l, Drop::kToBackend, 1);
+    ++done;
+  }
+  if (UdpSessionTable::contains(&s)) l.table.touch(&s, loop_.now());
+}
+
+UdpSession* UdpWorker::open_session(UdpListener& l, const UdpClientKey& key, const msghdr& h, Drop* drop) {
+  MonoTime now = loop_.now();
+  refresh_snapshot(l);
+  SocketAddress client(static_cast<const sockaddr*>(h.msg_name), h.msg_namelen);
+  IpKey ip = client.ip_key();
+  Selection sel = Selector::choose(*l.snapshot, l.service.affinity(), l.service.cursor(), ip, now);
+  if (sel.affinity_break) l.service.count_affinity_break();
+  if (sel.kind == Selection::Kind::kReject) {
+    *drop = sel.reason == Selection::Reject::kStubborn ? Drop::kStubborn : Drop::kNoBackend;
+    return nullptr;
+  }
+  if (l.table.size() >= l.settings.max_sessions && !l.table.empty()) {
+    close_session(l, static_cast<UdpSession&>(*l.table.oldest()));
+    UdpCounterCells::add(l.counters.evicted, 1);
+  }
+  UdpSession* s = acquire();
+  s->key = key;
+  s->listener = &l;
+  s->client = client;
+  s->client_ip = ip;
+  if (l.wildcard) s->local = local_from(h);
+  s->snap = l.snapshot;
+  s->sel = sel;
+  s->started = now;
+  s->state = UdpSession::State::kFailed;  // not connected yet
+  if (Drop d = connect_upstream(l, *s); d != Drop::kNone) {
+    *drop = d;
+    s->recycle();  // never registered anywhere: straight back to the pool
+    free_.push_back(s);
+    return nullptr;
+  }
+  l.service.count_accepted();
+  l.table.insert(s, now);
+  l.counters.sessions.store(l.table.size(), std::memory_order_relaxed);
+  if (!l.expiry.armed()) loop_.arm(l.expiry, now + l.settings.timeout);
+  return s;
+}
+
+// Connects an upstream socket to s.sel's backend, failing over as Pen does
+// when a connect fails at once (no route, say): blacklist, then the next one.
+UdpWorker::Drop UdpWorker::connect_upstream(UdpListener& l, UdpSession& s) {
+  while (s.sel.kind != Selection::Kind::kReject) {
+    Backend& b = *s.sel.backend(*s.snap);
+    UniqueFd fd(::socket(b.address().family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) return Drop::kNoSocket;
+    if (::connect(fd.get(), b.address().sockaddr_ptr(), b.address().length()) != 0) {
+      note_failure(l, s, b);
+      s.sel = Selector::after_failure(*s.snap, s.sel, loop_.now());
+      continue;
+    }
+    if (!loop_.add(fd.get(), EPOLLIN, &s).ok()) return Drop::kNoSocket;
+    s.upstream = std::move(fd);
+    b.connection_opened();
+    b.add_connection(index_);
+    s.holds_backend = true;
+    Selector::remember(*s.snap, l.service.affinity(), s.sel, s.client_ip, loop_.now());
+    s.state = UdpSession::State::kOpen;
+    UdpCounterCells::add(l.counters.opened, 1);
+    return Drop::kNone;
+  }
+  return s.sel.reason == Selection::Reject::kStubborn ? Drop::kStubborn : Drop::kNoBackend;
+}
+
+void UdpWorker::note_failure(UdpListener& l, UdpSession& s, Backend& b) {
+  MonoTime now = loop_.now();
+  b.add_failure(index_);
+  UdpCounterCells::add(l.counters.refused, 1);
+  Duration blacklist = seconds_to_duration(s.snap->policy.blacklist_seconds);
+  if (blacklist > Duration::zero() && !b.blacklisted(now)) {
+    b.blacklist_until(now + blacklist);
+    log_warn("service " + l.service.name() + ": backend " + b.address().to_string() +
+             " is unreachable (udp); blacklisted for " + std::to_string(s.snap->policy.blacklist_seconds) + " s");
+  }
+}
+
+// The backend behind an open session answered with an ICMP error: blacklist
+// it and let the client's next datagram go to the next server (Pen's
+// failover). kNone when the session may go on; otherwise it was closed.
+UdpWorker::Drop UdpWorker::on_refused(UdpListener& l, UdpSession& s) {
+  Backend& b = *s.sel.backend(*s.snap);
+  note_failure(l, s, b);
+  s.upstream.reset();  // closing also drops it from epoll
+  release_backend(l, s);
+  s.sel = Selector::after_failure(*s.snap, s.sel, loop_.now());
+  if (s.sel.kind == Selection::Kind::kReject) {
+    Drop d = s.sel.reason == Selection::Reject::kStubborn ? Drop::kStubborn : Drop::kNoBackend;
+    close_session(l, s);
+    return d;
+  }
+  s.state = UdpSession::State::kFailed;
+  return Drop::kNone;
+}
+
+void UdpWorker::count_drop(UdpListener& l, Drop reason, uint64_t n) {
+  if (n == 0) return;
+  switch (reason) {
+    case Drop::kNone: return;
+    case Drop::kNoBackend: UdpCounterCells::add(l.counters.drops_no_backend, n); return;
+    case Drop::kStubborn: UdpCounterCells::add(l.counters.drops_stubborn, n); return;
+    case Drop::kNoSocket: UdpCounterCells::add(l.counters.drops_no_socket, n); return;
+    case Drop::kToBackend: UdpCounterCells::add(l.counters.drops_to_backend, n); return;
+  }
+}
+
+// ---- backend -> client -------------------------------------------------------
+
+void UdpWorker::on_session_event(UdpSession& s, uint32_t events) {
+  if (s.state != UdpSession::State::kOpen) return;  // closed earlier in this batch
+  UdpListener& l = *s.listener;
+  if (events & EPOLLERR) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    ::getsockopt(s.upstream.get(), SOL_SOCKET, SO_ERROR, &err, &len);  // reads and clears it
+    if (is_unreachable(err)) {
+      on_refused(l, s);
+      return;
+    }
+  }
+  if (events & EPOLLIN) read_replies(l, s);
+}
+
+void UdpWorker::read_replies(UdpListener& l, UdpSession& s) {
+  Backend* backend = s.sel.backend(*s.snap);
+  for (int round = 0; round < kReplyRounds; ++round) {
+    if (out_count_ == kBatch) flush_replies();
+    const unsigned room = kBatch - out_count_;
+    for (unsigned k = out_count_; k < kBatch; ++k) {
+      msghdr& h = out_msgs_[k].msg_hdr;
+      out_iov_[k].iov_len = kMaxDatagram;
+      h.msg_name = nullptr;
+      h.msg_namelen = 0;
+      h.msg_control = nullptr;
+      h.msg_controllen = 0;
+      h.msg_flags = 0;
+    }
+    int n = ::recvmmsg(s.upstream.get(), &out_msgs_[out_count_], room, MSG_DONTWAIT, nullptr);
+    if (n < 0) {
+      if (is_unreachable(errno)) on_refused(l, s);
+      return;  // EAGAIN: drained
+    }
+    for (unsigned k = out_count_; k < out_count_ + static_cast<unsigned>(n); ++k) {
+      msghdr& h = out_msgs_[k].msg_hdr;
+      out_iov_[k].iov_len = out_msgs_[k].msg_len;
+      std::memcpy(&out_addr_[k], s.client.sockaddr_ptr(), s.client.length());
+      h.msg_name = &out_addr_[k];
+      h.msg_namelen = s.client.length();
+      if (s.local.family != 0) {
+        h.msg_control = out_control_.get() + k * kControlSize;
+        h.msg_controllen = put_local(s.local, out_control_.get() + k * kControlSize);
+      }
+      out_session_[k] = &s;
+      out_backend_[k] = backend;
+    }
+    out_count_ += static_cast<unsigned>(n);
+    if (n > 0) l.table.touch(&s, loop_.now());
+    if (static_cast<unsigned>(n) < room) return;
+  }
+}
+
+// Runs of replies for one listening socket go out in one sendmmsg each.
+// Sessions closed in this batch are still intact: they are recycled after it.
+void UdpWorker::flush_replies() {
+  unsigned i = 0;
+  while (i < out_count_) {
+    UdpListener& l = *out_session_[i]->listener;
+    unsigned end = i + 1;
+    while (end < out_count_ && out_session_[end]->listener == &l) ++end;
+    while (i < end) {
+      int n = l.fd ? ::sendmmsg(l.fd.get(), &out_msgs_[i], end - i, MSG_DONTWAIT) : -1;
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {  // buffer full, or the listener is gone: this reply is lost
+        ++out_session_[i]->drops;
+        UdpCounterCells::add(l.counters.drops_to_client, 1);
+        ++i;
+        continue;
+      }
+      uint64_t total = 0;
+      for (unsigned k = i; k < i + static_cast<unsigned>(n); ++k) {
+        uint64_t bytes = out_msgs_[k].msg_len;
+        UdpSession& s = *out_session_[k];
+        ++s.datagrams_out;
+        s.bytes_out += bytes;
+        out_backend_[k]->add_bytes(index_, 0, bytes);
+        total += bytes;
+      }
+      UdpCounterCells::add(l.counters.datagrams_out, static_cast<uint64_t>(n));
+      UdpCounterCells::add(l.counters.bytes_out, total);
+      i += static_cast<unsigned>(n);
+    }
+  }
+  out_count_ = 0;
+}
+
+// ---- session lifetime ------------------------------------------------------
+
+// Sessions leave in LRU order, which is also idle order: the timer is armed
+// for the oldest only and re-armed lazily, so traffic costs no timer work.
+void UdpWorker::expire(UdpListener& l) {
+  MonoTime now = loop_.now();
+  while (UdpSessionTable::Entry* e = l.table.oldest()) {
+    MonoTime deadline = e->last_active + l.settings.timeout;
+    if (deadline > now) {
+      loop_.arm(l.expiry, deadline);
+      return;
+    }
+    close_session(l, static_cast<UdpSession&>(*e));
+    UdpCounterCells::add(l.counters.expired, 1);
+  }
+}
+
+void UdpWorker::release_backend(UdpListener& l, UdpSession& s) {
+  if (!s.holds_backend) return;
+  s.holds_backend = false;
+  Backend& b = *s.sel.backend(*s.snap);
+  // Rarely true: this was the last session of a draining backend.
+  if (b.connection_closed()) [[unlikely]] l.service.drain_finished(b);
+}
+
+void UdpWorker::close_session(UdpListener& l, UdpSession& s) {
+  if (s.state == UdpSession::State::kFree || s.state == UdpSession::State::kClosed) return;
+  if (UdpSessionTable::contains(&s)) {
+    l.table.erase(&s);
+    l.counters.sessions.store(l.table.size(), std::memory_order_relaxed);
+  }
+  release_backend(l, s);
+  if (s.sel.kind == Selection::Kind::kBackend && s.snap->policy.mode != BalanceMode::kRoundRobin) {
+    l.service.affinity().add_bytes(s.client_ip, s.bytes_in, s.bytes_out);
+  }
+  s.upstream.reset();
+  s.state = UdpSession::State::kClosed;
+  retired_.push_back(&s);
+}
+
+}  // namespace nib
