@@ -8,6 +8,8 @@
 #include <fstream>
 #include <iostream>
 
+#include "admin/grpc/grpc_admin_server.h"
+#include "admin/http/http_admin_server.h"
 #include "admin/pages/pen_status_page.h"
 #include "dataplane/base/log.h"
 #include "dataplane/dataplane.h"
@@ -118,6 +120,37 @@ int App::serve(AppConfig config, const std::string& ready_message) {
              std::to_string(dataplane_->workers()) + " worker(s), max " + std::to_string(s.max_connections) +
              " connections)");
   }
+  // ---- Admin plane: gRPC (nib.admin.v1, health, reflection). Up before the
+  // pid file, which tells scripts and tests that nib is ready.
+  if (Status st = start_grpc_admin(); !st.ok()) {
+    log_error("cannot start: " + st.message());
+    dataplane_->stop();
+    dataplane_.reset();
+    return kExitConfig;
+  }
+  // ---- end of the gRPC admin block
+  // ---- Admin plane: HTTP (REST API, events, /metrics, probes, pages), also
+  // before the pid file. A busy port or a bad token file stops nib here.
+  std::unique_ptr<admin::HttpAdminServer> http_admin;
+  if (config_.admin.enabled) {
+    admin::HttpAdminOptions options;
+    options.listen = config_.admin.http_listen;
+    options.token_file = config_.admin.token_file;
+    http_admin = std::make_unique<admin::HttpAdminServer>(*dataplane_, options);
+    if (Status st = http_admin->start(); !st.ok()) {
+      bool busy = st.code() == StatusCode::kUnavailable;  // the port, not the token file
+      log_error("cannot start: " + st.message() +
+                (busy ? "; choose another address with --admin-http IP:PORT (YAML: admin.http_listen) or turn "
+                        "the admin plane off with --no-admin"
+                      : ""));
+      http_admin.reset();
+      stop_grpc_admin();
+      dataplane_->stop();
+      dataplane_.reset();
+      return kExitConfig;
+    }
+  }
+  // ---- end of the HTTP admin block
   write_pid_file();
   if (!ready_message.empty()) log_info(ready_message);
 
@@ -128,7 +161,9 @@ int App::serve(AppConfig config, const std::string& ready_message) {
     if (sig == SIGUSR1) on_status_request();
     if (sig == SIGTERM || sig == SIGINT) break;
   }
+  if (http_admin) http_admin->set_shutting_down();  // HTTP admin: /readyz fails from now on
   bool clean = drain_and_stop();
+  if (http_admin) http_admin->stop();  // HTTP admin: kept through the drain, like gRPC
   if (!config_.pid_file.empty()) ::unlink(config_.pid_file.c_str());
   log_info(clean ? "stopped" : "stopped after the grace period; remaining connections were closed");
   return 0;
@@ -157,8 +192,34 @@ bool App::drain_and_stop() {
     }
     if (sig == SIGUSR1) on_status_request();
   }
+  stop_grpc_admin();  // kept through the grace period: operators watch the drain with it
   dataplane_->stop();
   return clean;
+}
+
+Status App::start_grpc_admin() {
+  if (!config_.admin.enabled) return {};
+  grpc_admin_ = std::make_unique<admin::GrpcAdminServer>(
+      *dataplane_, admin::GrpcAdminServerOptions{.listen = config_.admin.grpc_listen});
+  if (Status st = grpc_admin_->start(); !st.ok()) {
+    grpc_admin_.reset();
+    return Status(st.code(), st.message() + "; choose another address with --admin-grpc IP:PORT (YAML: "
+                                            "admin.grpc_listen) or turn the admin plane off with --no-admin");
+  }
+  log_info("admin gRPC API on " + grpc_admin_->address() + " (nibctl --addr " + grpc_admin_->address() + ")");
+  if (!config_.admin.token_file.empty()) {
+    // Until the gRPC server checks tokens, say so rather than let the token
+    // file suggest that every admin listener is protected.
+    log_warn("admin gRPC API on " + grpc_admin_->address() +
+             " does not check admin tokens yet: anyone who can reach it can change the dataplane");
+  }
+  return {};
+}
+
+void App::stop_grpc_admin() {
+  if (!grpc_admin_) return;
+  grpc_admin_->stop(std::chrono::seconds(1));
+  grpc_admin_.reset();
 }
 
 void App::write_pid_file() {

@@ -5,11 +5,15 @@
 #include <memory>
 #include <string>
 
+#include "dataplane/base/status.h"
 #include "server/config/pen_args.h"
 
 namespace nib {
 
 class Dataplane;
+namespace admin {
+class GrpcAdminServer;
+}
 
 class App {
  public:
@@ -28,10 +32,15 @@ class App {
   void on_status_request();
   bool drain_and_stop();
   void write_pid_file();
+  // The gRPC admin server (nibctl's endpoint), when config_.admin.enabled.
+  Status start_grpc_admin();
+  void stop_grpc_admin();
 
   CommandLine command_line_;
   AppConfig config_;
   std::unique_ptr<Dataplane> dataplane_;
+  // Declared after dataplane_: destroyed first, since it serves from it.
+  std::unique_ptr<admin::GrpcAdminServer> grpc_admin_;
 };
 
 }  // namespace nib

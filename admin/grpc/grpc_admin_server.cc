@@ -1,0 +1,75 @@
+#include "admin/grpc/grpc_admin_server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "admin/grpc/grpc_admin_service.h"
+#include "dataplane/net/socket_address.h"
+
+namespace nib::admin {
+namespace {
+
+// Each call in flight holds a thread of the synchronous server (a WatchEvents
+// stream holds one for its whole life): a bound keeps a flood of admin calls
+// from taking the process's threads. Past it, calls get RESOURCE_EXHAUSTED.
+constexpr int kMaxThreads = 64;
+
+constexpr const char* kAdminServiceName = "nib.admin.v1.Admin";
+
+}  // namespace
+
+GrpcAdminServer::GrpcAdminServer(Dataplane& dataplane, GrpcAdminServerOptions options)
+    : dataplane_(dataplane), options_(std::move(options)) {}
+
+GrpcAdminServer::~GrpcAdminServer() { stop(Duration::zero()); }
+
+Status GrpcAdminServer::start() {
+  auto listen = SocketAddress::parse(options_.listen);
+  if (!listen.ok()) {
+    return Status::invalid("admin gRPC listen address '" + options_.listen + "': " + listen.status().message());
+  }
+  // Both are process-wide switches read when a server is built.
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  service_ = std::make_unique<GrpcAdminService>(dataplane_);
+  grpc::ServerBuilder builder;
+  int bound_port = 0;
+  builder.AddListeningPort(listen->to_string(), grpc::InsecureServerCredentials(), &bound_port);
+  // gRPC sets SO_REUSEPORT by default: a second nib would then share the port
+  // silently instead of failing to start.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  grpc::ResourceQuota quota("nib-admin-grpc");
+  quota.SetMaxThreads(kMaxThreads);
+  builder.SetResourceQuota(quota);
+  builder.RegisterService(service_.get());
+  server_ = builder.BuildAndStart();
+  if (!server_ || bound_port == 0) {
+    server_.reset();
+    service_.reset();
+    return Status::unavailable("admin gRPC: cannot listen on " + listen->to_string() +
+                               " (address in use, or not permitted)");
+  }
+  host_ = listen->family() == AF_INET6 ? "[" + listen->ip_string() + "]" : listen->ip_string();
+  port_ = static_cast<uint16_t>(bound_port);
+  server_->GetHealthCheckService()->SetServingStatus(kAdminServiceName, true);
+  return {};
+}
+
+std::string GrpcAdminServer::address() const { return host_ + ":" + std::to_string(port_); }
+
+void GrpcAdminServer::stop(Duration grace) {
+  std::lock_guard lock(stop_mutex_);
+  if (!server_) return;
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  service_->shutdown();  // WatchEvents streams would otherwise outlast any grace
+  auto deadline = std::chrono::system_clock::now() +
+                  std::chrono::duration_cast<std::chrono::system_clock::duration>(grace);
+  server_->Shutdown(deadline);
+  server_->Wait();
+  server_.reset();
+  service_.reset();
+}
+
+}  // namespace nib::admin

@@ -1,0 +1,61 @@
+#pragma once
+// The admin plane's gRPC endpoint: nib.admin.v1.Admin, the standard
+// grpc.health.v1.Health service and server reflection (so grpcurl-style tools
+// can discover the API), on one listening address.
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "dataplane/base/clock.h"
+#include "dataplane/base/status.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace nib {
+class Dataplane;
+}
+
+namespace nib::admin {
+
+class GrpcAdminService;
+
+struct GrpcAdminServerOptions {
+  // "host:port" with an IP literal ("[::1]:9902" for IPv6). Port 0 picks a free
+  // port; port() tells which.
+  std::string listen = "127.0.0.1:9902";
+};
+
+class GrpcAdminServer {
+ public:
+  GrpcAdminServer(Dataplane& dataplane, GrpcAdminServerOptions options = {});
+  ~GrpcAdminServer();  // stop() with no grace
+  GrpcAdminServer(const GrpcAdminServer&) = delete;
+  GrpcAdminServer& operator=(const GrpcAdminServer&) = delete;
+
+  // Binds and starts serving. Errors: kInvalidArgument for a malformed listen
+  // address, kUnavailable when the port cannot be bound (in use, no permission).
+  // Call once, from one thread.
+  Status start();
+  // The bound port, once started (the chosen one when listen asked for 0).
+  uint16_t port() const { return port_; }
+  // "127.0.0.1:PORT" with the bound port, once started.
+  std::string address() const;
+
+  // Any thread; idempotent. Health turns NOT_SERVING, WatchEvents streams end,
+  // calls in flight get up to `grace` to finish, then are cancelled.
+  void stop(Duration grace = std::chrono::seconds(1));
+
+ private:
+  Dataplane& dataplane_;
+  const GrpcAdminServerOptions options_;
+  std::unique_ptr<GrpcAdminService> service_;
+  std::mutex stop_mutex_;  // stop() from a signal path and the destructor
+  std::unique_ptr<grpc::Server> server_;
+  std::string host_;
+  uint16_t port_ = 0;
+};
+
+}  // namespace nib::admin

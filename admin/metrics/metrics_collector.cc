@@ -1,0 +1,221 @@
+#include "admin/metrics/metrics_collector.h"
+
+#include <prometheus/text_serializer.h>
+
+#include <sstream>
+
+#include "admin/http/status_json.h"
+#include "dataplane/dataplane.h"
+
+namespace nib::admin {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+using Labels = std::vector<ClientMetric::Label>;
+
+constexpr const char* kStates[] = {"up", "down", "draining", "disabled"};
+
+MetricFamily family(std::string name, std::string help, MetricType type) {
+  MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = type;
+  return f;
+}
+
+void add(MetricFamily& f, Labels labels, double value) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  if (f.type == MetricType::Counter) {
+    m.counter.value = value;
+  } else {
+    m.gauge.value = value;
+  }
+  f.metric.push_back(std::move(m));
+}
+
+Labels with(Labels labels, std::string name, std::string value) {
+  labels.push_back({std::move(name), std::move(value)});
+  return labels;
+}
+
+// The backend families, in the order they are emitted.
+struct BackendFamilies {
+  MetricFamily up = family("nib_backend_up", "1 when the backend takes new clients (enabled, not blacklisted)",
+                           MetricType::Gauge);
+  MetricFamily state = family("nib_backend_state", "1 for the backend's current state, 0 for the others",
+                              MetricType::Gauge);
+  MetricFamily active = family("nib_backend_active_connections", "Open connections to the backend",
+                               MetricType::Gauge);
+  MetricFamily connections = family("nib_backend_connections_total", "Connections to the backend that succeeded",
+                                    MetricType::Counter);
+  MetricFamily failures = family("nib_backend_connect_failures_total",
+                                 "Connects to the backend that were refused, reset or timed out",
+                                 MetricType::Counter);
+  MetricFamily bytes_in = family("nib_backend_bytes_in_total", "Bytes relayed from clients to the backend",
+                                 MetricType::Counter);
+  MetricFamily bytes_out = family("nib_backend_bytes_out_total", "Bytes relayed from the backend to clients",
+                                  MetricType::Counter);
+  MetricFamily weight = family("nib_backend_weight", "The backend's configured weight", MetricType::Gauge);
+
+  void add_backend(const std::string& service, const BackendStatus& b) {
+    Labels l{{"service", service}, {"backend", std::to_string(b.id)}, {"address", b.address.to_string()}};
+    const char* current = backend_state(b);
+    add(up, l, backend_usable(b) ? 1 : 0);
+    for (const char* s : kStates) add(state, with(l, "state", s), std::string_view(s) == current ? 1 : 0);
+    add(active, l, static_cast<double>(b.active));
+    add(connections, l, static_cast<double>(b.counters.connections));
+    add(failures, l, static_cast<double>(b.counters.connect_failures));
+    add(bytes_in, l, static_cast<double>(b.counters.bytes_in));
+    add(bytes_out, l, static_cast<double>(b.counters.bytes_out));
+    add(weight, l, b.weight);
+  }
+
+  void move_to(std::vector<MetricFamily>* out) {
+    for (MetricFamily* f : {&up, &state, &active, &connections, &failures, &bytes_in, &bytes_out, &weight}) {
+      out->push_back(std::move(*f));
+    }
+  }
+};
+
+struct ServiceFamilies {
+  MetricFamily active = family("nib_service_active_connections", "Open client connections of the service",
+                               MetricType::Gauge);
+  MetricFamily accepted = family("nib_service_accepted_connections_total", "Client connections accepted",
+                                 MetricType::Counter);
+  MetricFamily rejected = family("nib_service_rejected_connections_total",
+                                 "Client connections closed without a backend, by reason", MetricType::Counter);
+  MetricFamily breaks = family("nib_service_affinity_breaks_total",
+                               "Returning clients whose remembered backend could not take them",
+                               MetricType::Counter);
+  MetricFamily table_size = family("nib_affinity_table_size", "Clients remembered in the affinity table",
+                                   MetricType::Gauge);
+  MetricFamily table_capacity = family("nib_affinity_table_capacity", "Slots of the affinity table",
+                                       MetricType::Gauge);
+  MetricFamily hits = family("nib_affinity_hits_total", "Lookups that found a remembered client",
+                             MetricType::Counter);
+  MetricFamily misses = family("nib_affinity_misses_total", "Lookups of unknown clients", MetricType::Counter);
+  MetricFamily evictions = family("nib_affinity_evictions_total",
+                                  "Clients pushed out of a full table (least recently used)", MetricType::Counter);
+  MetricFamily expirations = family("nib_affinity_expirations_total", "Clients forgotten after the tracking time",
+                                    MetricType::Counter);
+
+  void add_service(const ServiceStatus& s) {
+    Labels l{{"service", s.name}};
+    add(active, l, static_cast<double>(s.active));
+    add(accepted, l, static_cast<double>(s.counters.accepted));
+    add(rejected, with(l, "reason", "max_connections"), static_cast<double>(s.counters.rejected_max_connections));
+    add(rejected, with(l, "reason", "no_backend"), static_cast<double>(s.counters.rejected_no_backend));
+    add(rejected, with(l, "reason", "stubborn"), static_cast<double>(s.counters.rejected_stubborn));
+    add(breaks, l, static_cast<double>(s.counters.affinity_breaks));
+    add(table_size, l, static_cast<double>(s.affinity.size));
+    add(table_capacity, l, static_cast<double>(s.affinity.capacity));
+    add(hits, l, static_cast<double>(s.affinity.hits));
+    add(misses, l, static_cast<double>(s.affinity.misses));
+    add(evictions, l, static_cast<double>(s.affinity.evictions));
+    add(expirations, l, static_cast<double>(s.affinity.expirations));
+  }
+
+  void move_to(std::vector<MetricFamily>* out) {
+    for (MetricFamily* f : {&active, &accepted, &rejected, &breaks, &table_size, &table_capacity, &hits, &misses,
+                            &evictions, &expirations}) {
+      out->push_back(std::move(*f));
+    }
+  }
+};
+
+// UDP services only: sessions and datagrams, drops by reason.
+struct UdpFamilies {
+  MetricFamily sessions = family("nib_udp_sessions", "Open UDP sessions (client address:port to one upstream socket)",
+                                 MetricType::Gauge);
+  MetricFamily opened = family("nib_udp_sessions_opened_total", "UDP sessions opened (failovers included)",
+                               MetricType::Counter);
+  MetricFamily ended = family("nib_udp_sessions_ended_total",
+                              "UDP sessions ended, by reason (expired: silent too long; evicted: at the limit)",
+                              MetricType::Counter);
+  MetricFamily refused = family("nib_udp_backend_refused_total", "ICMP unreachable answers from backends",
+                                MetricType::Counter);
+  MetricFamily datagrams = family("nib_udp_datagrams_total", "Datagrams relayed, by direction (in: to backends)",
+                                  MetricType::Counter);
+  MetricFamily bytes = family("nib_udp_bytes_total", "Datagram payload bytes relayed, by direction",
+                              MetricType::Counter);
+  MetricFamily drops = family("nib_udp_dropped_datagrams_total", "Datagrams dropped, by reason", MetricType::Counter);
+
+  void add_service(const std::string& service, const UdpCounters& c) {
+    Labels l{{"service", service}};
+    auto n = [](uint64_t v) { return static_cast<double>(v); };
+    add(sessions, l, n(c.sessions));
+    add(opened, l, n(c.sessions_opened));
+    add(ended, with(l, "reason", "expired"), n(c.sessions_expired));
+    add(ended, with(l, "reason", "evicted"), n(c.sessions_evicted));
+    add(refused, l, n(c.backend_refused));
+    add(datagrams, with(l, "direction", "in"), n(c.datagrams_in));
+    add(datagrams, with(l, "direction", "out"), n(c.datagrams_out));
+    add(bytes, with(l, "direction", "in"), n(c.bytes_in));
+    add(bytes, with(l, "direction", "out"), n(c.bytes_out));
+    add(drops, with(l, "reason", "no_backend"), n(c.drops_no_backend));
+    add(drops, with(l, "reason", "stubborn"), n(c.drops_stubborn));
+    add(drops, with(l, "reason", "no_socket"), n(c.drops_no_socket));
+    add(drops, with(l, "reason", "to_backend"), n(c.drops_to_backend));
+    add(drops, with(l, "reason", "to_client"), n(c.drops_to_client));
+  }
+
+  void move_to(std::vector<MetricFamily>* out) {
+    for (MetricFamily* f : {&sessions, &opened, &ended, &refused, &datagrams, &bytes, &drops}) {
+      if (!f->metric.empty()) out->push_back(std::move(*f));  // no UDP service: no UDP families
+    }
+  }
+};
+
+}  // namespace
+
+MetricsCollector::MetricsCollector(const Dataplane& dataplane) : dataplane_(dataplane) {}
+
+std::vector<MetricFamily> MetricsCollector::Collect() const {
+  ServiceFamilies services;
+  BackendFamilies backends;
+  UdpFamilies udp;
+  for (const auto& s : dataplane_.status()) {
+    services.add_service(s);
+    if (s.udp) udp.add_service(s.name, s.udp->counters);
+    for (const auto& b : s.backends) backends.add_backend(s.name, b);
+    if (s.emergency) backends.add_backend(s.name, *s.emergency);
+  }
+  std::vector<MetricFamily> out;
+  MetricFamily info = family("nib_build_info", "Always 1; the version label says which nib runs", MetricType::Gauge);
+  add(info, {{"version", NIB_VERSION}}, 1);
+  out.push_back(std::move(info));
+  services.move_to(&out);
+  backends.move_to(&out);
+  udp.move_to(&out);
+  collect_requests(&out);
+  return out;
+}
+
+void MetricsCollector::count_request(const std::string& route, const std::string& method, int code) {
+  std::lock_guard lock(requests_mu_);
+  ++requests_[{route, method, code}];
+}
+
+void MetricsCollector::collect_requests(std::vector<MetricFamily>* out) const {
+  MetricFamily f = family("nib_admin_requests_total", "Admin HTTP requests answered, by route template and status",
+                          MetricType::Counter);
+  {
+    std::lock_guard lock(requests_mu_);
+    for (const auto& [key, count] : requests_) {
+      const auto& [route, method, code] = key;
+      add(f, {{"route", route}, {"method", method}, {"code", std::to_string(code)}}, static_cast<double>(count));
+    }
+  }
+  out->push_back(std::move(f));
+}
+
+std::string MetricsCollector::scrape() const {
+  std::ostringstream text;
+  prometheus::TextSerializer().Serialize(text, Collect());
+  return text.str();
+}
+
+}  // namespace nib::admin

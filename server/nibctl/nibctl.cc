@@ -1,0 +1,643 @@
+#include "server/nibctl/nibctl.h"
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <optional>
+#include <span>
+#include <sstream>
+#include <string_view>
+
+#include "dataplane/net/socket_address.h"
+#include "server/nibctl/output.h"
+
+namespace nib::nibctl {
+
+namespace v1 = admin::v1;
+
+// One command: its words, what follows them, the options it takes and who
+// runs it. The table is the dispatcher and the usage text's source.
+struct CommandSpec {
+  std::string_view words;      // "backends add"
+  std::string_view operands;   // "IP:PORT" (usage only)
+  size_t operand_count;
+  std::vector<std::string_view> options;
+  int (Nibctl::*handler)(const Nibctl::Args&);
+  std::string_view help;
+};
+
+namespace {
+
+// Options every command takes.
+constexpr std::string_view kGlobalValued[] = {"--addr", "--service", "-o", "--output", "--token-file", "--timeout"};
+// Options that take no value; every other option does.
+constexpr std::string_view kFlags[] = {"--enable", "--disable", "--stubborn", "--no-stubborn", "--help", "-h"};
+
+}  // namespace
+
+const std::vector<CommandSpec>& Nibctl::commands() {
+  static const std::vector<CommandSpec> table = {
+      {"backends list", "", 0, {}, &Nibctl::backends_list, "the backends, their state and counters"},
+      {"backends show", "ID", 1, {}, &Nibctl::backends_show, "one backend"},
+      {"backends add", "IP:PORT", 1, {"--weight", "--prio", "--soft-limit", "--hard-limit"}, &Nibctl::backends_add,
+       "add a backend ([::1]:80 for IPv6)"},
+      {"backends rm", "ID", 1, {}, &Nibctl::backends_rm, "remove a backend; its open connections finish"},
+      {"backends drain", "ID", 1, {}, &Nibctl::backends_drain,
+       "no new clients; open connections finish (see 'backends list')"},
+      {"backends set", "ID", 1, {"--weight", "--prio", "--soft-limit", "--hard-limit", "--enable", "--disable"},
+       &Nibctl::backends_set, "change a backend; --enable also ends a drain"},
+      {"services", "", 0, {}, &Nibctl::services, "the services nib runs"},
+      {"clients list", "", 0, {"--backend", "--limit"}, &Nibctl::clients_list,
+       "remembered clients (--limit N, default 100)"},
+      {"clients forget", "IP", 1, {}, &Nibctl::clients_forget, "the client chooses afresh"},
+      {"clients pin", "IP|CIDR ID", 2, {}, &Nibctl::clients_pin, "pin clients to backend ID until unpinned"},
+      {"clients unpin", "IP|CIDR", 1, {}, &Nibctl::clients_unpin, "remove a pin"},
+      {"clients pins", "", 0, {}, &Nibctl::clients_pins, "the pins"},
+      {"clients migrate", "FROM_ID", 1, {"--to"}, &Nibctl::clients_migrate,
+       "move the clients of a backend (--to ID), or let them choose afresh"},
+      {"stats", "", 0, {}, &Nibctl::stats, "service and backend counters, client table"},
+      {"policy show", "", 0, {}, &Nibctl::policy_show, "the balancing policy"},
+      {"policy set", "", 0, {"--mode", "--stubborn", "--no-stubborn", "--tracking", "--blacklist", "--table-size"},
+       &Nibctl::policy_set, "change it (mode: affinity|roundrobin|hash|weight|prio)"},
+      {"watch", "", 0, {}, &Nibctl::watch, "print events as they happen, until Ctrl-C"},
+  };
+  return table;
+}
+
+namespace {
+
+// "backends" alone means "backends list"; likewise clients and policy.
+constexpr std::pair<std::string_view, std::string_view> kDefaults[] = {
+    {"backends", "backends list"}, {"clients", "clients list"}, {"policy", "policy show"}};
+
+bool contains(std::span<const std::string_view> list, std::string_view item) {
+  return std::find(list.begin(), list.end(), item) != list.end();
+}
+
+std::vector<std::string> split_words(std::string_view text) {
+  std::vector<std::string> out;
+  std::istringstream in{std::string(text)};
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+std::optional<uint64_t> parse_uint(std::string_view text) {
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  return v;
+}
+
+std::optional<uint32_t> parse_u32(std::string_view text) {
+  auto v = parse_uint(text);
+  if (!v || *v > UINT32_MAX) return std::nullopt;
+  return static_cast<uint32_t>(*v);
+}
+
+std::optional<double> parse_seconds(const std::string& text) {
+  try {
+    size_t used = 0;
+    double v = std::stod(text, &used);
+    if (used != text.size()) return std::nullopt;
+    return v;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+const char* code_name(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK: return "OK";
+    case grpc::StatusCode::CANCELLED: return "CANCELLED";
+    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
+    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
+    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
+    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
+    default: return "ERROR";
+  }
+}
+
+std::optional<v1::BalanceMode> parse_mode(std::string_view text) {
+  constexpr std::pair<std::string_view, v1::BalanceMode> kModes[] = {
+      {"affinity", v1::BALANCE_MODE_AFFINITY}, {"roundrobin", v1::BALANCE_MODE_ROUND_ROBIN},
+      {"hash", v1::BALANCE_MODE_HASH},         {"weight", v1::BALANCE_MODE_WEIGHT},
+      {"prio", v1::BALANCE_MODE_PRIO}};
+  for (const auto& [name, mode] : kModes) {
+    if (name == text) return mode;
+  }
+  return std::nullopt;
+}
+
+// Splits argv into words and options; "--opt=value" and "--opt value" alike.
+std::optional<std::string> parse_args(const std::vector<std::string>& args, Nibctl::Args* out) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg.size() < 2 || arg[0] != '-' || (arg[1] != '-' && arg != "-o" && arg != "-h")) {
+      out->words.push_back(arg);
+      continue;
+    }
+    auto eq = arg.find('=');
+    std::string name = arg.substr(0, eq);
+    bool flag = contains(kFlags, name);
+    std::string value;
+    if (eq != std::string::npos) {
+      if (flag) return "option " + name + " takes no value";
+      value = arg.substr(eq + 1);
+    } else if (!flag) {
+      if (i + 1 >= args.size()) return "option " + name + ": expected a value";
+      value = args[++i];
+    }
+    if (name == "--output") name = "-o";
+    if (name == "-h") name = "--help";
+    if (out->options.contains(name)) return "option " + name + " given twice";
+    out->options[name] = value;
+  }
+  return std::nullopt;
+}
+
+const CommandSpec* find_command(const std::vector<CommandSpec>& commands, std::vector<std::string>* words) {
+  std::string joined;
+  for (const auto& w : *words) joined += (joined.empty() ? "" : " ") + w;
+  for (const auto& [alone, full] : kDefaults) {
+    if (joined == alone) *words = split_words(full);
+  }
+  for (const auto& spec : commands) {
+    auto spec_words = split_words(spec.words);
+    if (words->size() >= spec_words.size() && std::equal(spec_words.begin(), spec_words.end(), words->begin())) {
+      words->erase(words->begin(), words->begin() + static_cast<std::ptrdiff_t>(spec_words.size()));
+      return &spec;
+    }
+  }
+  return nullptr;
+}
+
+Result<std::string> read_token(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::invalid("--token-file: cannot read " + path);
+  std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto blank = [](unsigned char c) { return std::isspace(c) != 0; };
+  token.erase(token.begin(), std::find_if_not(token.begin(), token.end(), blank));
+  token.erase(std::find_if_not(token.rbegin(), token.rend(), blank).base(), token.end());
+  if (token.empty()) return Status::invalid("--token-file: " + path + " is empty");
+  if (token.find_first_of(" \t\r\n") != std::string::npos) {
+    return Status::invalid("--token-file: " + path + " must hold one token on one line");
+  }
+  return token;
+}
+
+// What an option's value is, for the usage text.
+std::string placeholder(std::string_view option) {
+  if (contains(kFlags, option)) return "";
+  if (option == "--backend" || option == "--to") return " ID";
+  if (option == "--mode") return " MODE";
+  if (option == "--tracking" || option == "--blacklist") return " SEC";
+  return " N";
+}
+
+}  // namespace
+
+std::string Nibctl::usage() {
+  std::string text =
+      "Usage: nibctl [options] COMMAND\n\n"
+      "nibctl talks to nib's gRPC admin API.\n\nCommands:\n";
+  for (const auto& spec : commands()) {
+    std::string head = "  " + std::string(spec.words) + (spec.operands.empty() ? "" : " " + std::string(spec.operands));
+    for (auto o : spec.options) head += " [" + std::string(o) + placeholder(o) + "]";
+    text += head + "\n      " + std::string(spec.help) + "\n";
+  }
+  text +=
+      "  ('backends', 'clients' and 'policy' alone mean list/show.)\n\n"
+      "Options:\n"
+      "  --addr HOST:PORT     nib's admin gRPC address (127.0.0.1:9902)\n"
+      "  --service NAME       the service; needed when nib runs several\n"
+      "  -o table|json        output format (table); json is the API's proto3 JSON\n"
+      "  --token-file FILE    send the token in FILE as 'authorization: Bearer ...'\n"
+      "  --timeout SEC        per-call deadline (10)\n"
+      "  --help\n\n"
+      "Exit status: 0 done, 1 nib refused or failed the request, 2 bad usage,\n"
+      "3 nib could not be reached.\n";
+  return text;
+}
+
+int Nibctl::usage_error(const std::string& message) {
+  err_ << "nibctl: " << message << "\n(nibctl --help lists the commands)\n";
+  return kExitUsage;
+}
+
+int Nibctl::rpc_error(const grpc::Status& status) {
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+      status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    err_ << "nibctl: cannot reach nib at " << addr_ << ": " << status.error_message()
+         << "\n(is nib running with its admin plane on? --addr sets where to look)\n";
+    return kExitUnreachable;
+  }
+  err_ << "nibctl: " << code_name(status.error_code()) << ": " << status.error_message() << "\n";
+  return kExitFailed;
+}
+
+std::unique_ptr<grpc::ClientContext> Nibctl::context() const {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                        std::chrono::duration<double>(timeout_seconds_)));
+  if (!token_.empty()) ctx->AddMetadata("authorization", "Bearer " + token_);
+  return ctx;
+}
+
+void Nibctl::print_json(const google::protobuf::Message& message) { out_ << to_json(message) << "\n"; }
+
+bool Nibctl::connect(const Args& args, int* exit_code) {
+  auto option = [&](const char* name) -> const std::string* {
+    auto it = args.options.find(name);
+    return it == args.options.end() ? nullptr : &it->second;
+  };
+  if (const std::string* a = option("--addr")) addr_ = *a;
+  if (const std::string* s = option("--service")) service_ = *s;
+  if (const std::string* o = option("-o")) {
+    if (*o != "json" && *o != "table") {
+      *exit_code = usage_error("-o: expected table or json, got '" + *o + "'");
+      return false;
+    }
+    json_ = *o == "json";
+  }
+  if (const std::string* t = option("--timeout")) {
+    auto seconds = parse_seconds(*t);
+    if (!seconds || *seconds <= 0) {
+      *exit_code = usage_error("--timeout: expected seconds > 0, got '" + *t + "'");
+      return false;
+    }
+    timeout_seconds_ = *seconds;
+  }
+  if (const std::string* f = option("--token-file")) {
+    auto token = read_token(*f);
+    if (!token.ok()) {
+      *exit_code = usage_error(token.status().message());
+      return false;
+    }
+    token_ = *token;
+  }
+  stub_ = v1::Admin::NewStub(grpc::CreateChannel(addr_, grpc::InsecureChannelCredentials()));
+  return true;
+}
+
+int Nibctl::run(const std::vector<std::string>& argv) {
+  Args args;
+  if (auto error = parse_args(argv, &args)) return usage_error(*error);
+  if (args.options.contains("--help") || args.words.empty() || args.words[0] == "help") {
+    (args.words.empty() && !args.options.contains("--help") ? err_ : out_) << usage();
+    return args.words.empty() && !args.options.contains("--help") ? kExitUsage : kExitOk;
+  }
+  std::vector<std::string> words = args.words;
+  const CommandSpec* spec = find_command(commands(), &words);
+  if (spec == nullptr) return usage_error("unknown command '" + args.words[0] + "'");
+  if (words.size() != spec->operand_count) {
+    return usage_error(std::string(spec->words) + ": expected " +
+                       (spec->operands.empty() ? "no arguments" : std::string(spec->operands)));
+  }
+  for (const auto& [name, value] : args.options) {
+    if (!contains(kGlobalValued, name) && !contains(spec->options, name)) {
+      return usage_error(std::string(spec->words) + ": unknown option " + name);
+    }
+  }
+  int exit_code = kExitOk;
+  if (!connect(args, &exit_code)) return exit_code;
+  args.words = std::move(words);  // the handlers see their operands only
+  return (this->*spec->handler)(args);
+}
+
+// ---- backends
+
+int Nibctl::backends_list(const Args&) {
+  v1::ListBackendsRequest r;
+  r.set_service(service_);
+  v1::ListBackendsResponse resp;
+  grpc::Status s = stub_->ListBackends(context().get(), r, &resp);
+  if (!s.ok()) return rpc_error(s);
+  if (json()) {
+    print_json(resp);
+    return kExitOk;
+  }
+  std::vector<const v1::Backend*> rows;
+  for (const auto& b : resp.backends()) rows.push_back(&b);
+  print_backends(out_, rows);
+  if (resp.has_emergency()) {
+    out_ << "emergency server: " << resp.emergency().address() << ":" << resp.emergency().port() << " ("
+         << state_name(resp.emergency()) << ")\n";
+  }
+  return kExitOk;
+}
+
+// Prints one backend the way the list does.
+namespace {
+void print_one(std::ostream& out, const v1::Backend& b) { print_backends(out, {&b}); }
+}  // namespace
+
+int Nibctl::backends_show(const Args& args) {
+  auto id = parse_u32(args.words[0]);
+  if (!id) return usage_error("backends show: expected a backend id, got '" + args.words[0] + "'");
+  v1::GetBackendRequest r;
+  r.set_service(service_);
+  r.set_id(*id);
+  v1::Backend b;
+  grpc::Status s = stub_->GetBackend(context().get(), r, &b);
+  if (!s.ok()) return rpc_error(s);
+  json() ? print_json(b) : print_one(out_, b);
+  return kExitOk;
+}
+
+namespace {
+// --weight, --prio, --soft-limit, --hard-limit: the numbers both add and set take.
+struct BackendNumbers {
+  std::optional<uint32_t> weight, prio, soft_limit, hard_limit;
+};
+std::optional<std::string> backend_numbers(const Nibctl::Args& args, BackendNumbers* out) {
+  std::pair<const char*, std::optional<uint32_t>*> fields[] = {
+      {"--weight", &out->weight}, {"--prio", &out->prio}, {"--soft-limit", &out->soft_limit},
+      {"--hard-limit", &out->hard_limit}};
+  for (auto [name, field] : fields) {
+    auto it = args.options.find(name);
+    if (it == args.options.end()) continue;
+    *field = parse_u32(it->second);
+    if (!*field) return std::string(name) + ": expected a non-negative integer, got '" + it->second + "'";
+  }
+  return std::nullopt;
+}
+}  // namespace
+
+int Nibctl::backends_add(const Args& args) {
+  HostPort hp;
+  auto port = split_host_port(args.words[0], &hp) ? parse_u32(hp.port) : std::nullopt;
+  if (!port || hp.host.empty()) {
+    return usage_error("backends add: expected IP:PORT ([::1]:80 for IPv6), got '" + args.words[0] + "'");
+  }
+  BackendNumbers n;
+  if (auto error = backend_numbers(args, &n)) return usage_error(*error);
+  v1::AddBackendRequest r;
+  r.set_service(service_);
+  r.set_address(hp.host);
+  r.set_port(*port);
+  if (n.weight) r.set_weight(*n.weight);
+  r.set_prio(n.prio.value_or(0));
+  r.set_soft_limit(n.soft_limit.value_or(0));
+  r.set_hard_limit(n.hard_limit.value_or(0));
+  v1::Backend b;
+  grpc::Status s = stub_->AddBackend(context().get(), r, &b);
+  if (!s.ok()) return rpc_error(s);
+  json() ? print_json(b) : print_one(out_, b);
+  return kExitOk;
+}
+
+int Nibctl::backends_rm(const Args& args) {
+  auto id = parse_u32(args.words[0]);
+  if (!id) return usage_error("backends rm: expected a backend id, got '" + args.words[0] + "'");
+  v1::RemoveBackendRequest r;
+  r.set_service(service_);
+  r.set_id(*id);
+  v1::RemoveBackendResponse resp;
+  grpc::Status s = stub_->RemoveBackend(context().get(), r, &resp);
+  if (!s.ok()) return rpc_error(s);
+  if (json()) {
+    print_json(resp);
+  } else {
+    out_ << "removed backend " << *id << "; its open connections finish\n";
+  }
+  return kExitOk;
+}
+
+int Nibctl::backends_drain(const Args& args) {
+  auto id = parse_u32(args.words[0]);
+  if (!id) return usage_error("backends drain: expected a backend id, got '" + args.words[0] + "'");
+  v1::DrainBackendRequest r;
+  r.set_service(service_);
+  r.set_id(*id);
+  v1::Backend b;
+  grpc::Status s = stub_->DrainBackend(context().get(), r, &b);
+  if (!s.ok()) return rpc_error(s);
+  if (json()) {
+    print_json(b);
+    return kExitOk;
+  }
+  print_one(out_, b);
+  out_ << "draining backend " << b.id() << ": " << b.active_connections() << " open connection(s) and "
+       << b.remembered_clients() << " remembered client(s) still point at it\n";
+  return kExitOk;
+}
+
+int Nibctl::backends_set(const Args& args) {
+  auto id = parse_u32(args.words[0]);
+  if (!id) return usage_error("backends set: expected a backend id, got '" + args.words[0] + "'");
+  BackendNumbers n;
+  if (auto error = backend_numbers(args, &n)) return usage_error(*error);
+  bool enable = args.options.contains("--enable"), disable = args.options.contains("--disable");
+  if (enable && disable) return usage_error("backends set: --enable and --disable together");
+  v1::UpdateBackendRequest r;
+  r.set_service(service_);
+  r.set_id(*id);
+  if (n.weight) r.set_weight(*n.weight);
+  if (n.prio) r.set_prio(*n.prio);
+  if (n.soft_limit) r.set_soft_limit(*n.soft_limit);
+  if (n.hard_limit) r.set_hard_limit(*n.hard_limit);
+  if (enable || disable) r.set_enabled(enable);
+  v1::Backend b;
+  grpc::Status s = stub_->UpdateBackend(context().get(), r, &b);
+  if (!s.ok()) return rpc_error(s);
+  json() ? print_json(b) : print_one(out_, b);
+  return kExitOk;
+}
+
+// ---- services, clients, stats, policy
+
+int Nibctl::services(const Args&) {
+  v1::ListServicesResponse resp;
+  grpc::Status s = stub_->ListServices(context().get(), v1::ListServicesRequest(), &resp);
+  if (!s.ok()) return rpc_error(s);
+  json() ? print_json(resp) : print_services(out_, resp);
+  return kExitOk;
+}
+
+int Nibctl::clients_list(const Args& args) {
+  uint64_t limit = 100;
+  if (auto it = args.options.find("--limit"); it != args.options.end()) {
+    auto n = parse_uint(it->second);
+    if (!n || *n == 0) return usage_error("--limit: expected an integer >= 1, got '" + it->second + "'");
+    limit = *n;
+  }
+  v1::ListClientsRequest r;
+  r.set_service(service_);
+  if (auto it = args.options.find("--backend"); it != args.options.end()) {
+    auto id = parse_u32(it->second);
+    if (!id) return usage_error("--backend: expected a backend id, got '" + it->second + "'");
+    r.set_backend_id(*id);
+  }
+  v1::ListClientsResponse all;
+  do {
+    r.set_page_size(static_cast<uint32_t>(std::min<uint64_t>(limit - all.clients_size(), 1000)));
+    v1::ListClientsResponse page;
+    grpc::Status s = stub_->ListClients(context().get(), r, &page);
+    if (!s.ok()) return rpc_error(s);
+    for (auto& c : *page.mutable_clients()) *all.add_clients() = std::move(c);
+    all.set_next_page_token(page.next_page_token());
+    r.set_page_token(page.next_page_token());
+  } while (!r.page_token().empty() && static_cast<uint64_t>(all.clients_size()) < limit);
+  if (json()) {
+    print_json(all);
+    return kExitOk;
+  }
+  print_clients(out_, {all.clients().begin(), all.clients().end()});
+  if (!all.next_page_token().empty()) out_ << "(more clients: --limit N shows more)\n";
+  return kExitOk;
+}
+
+int Nibctl::clients_forget(const Args& args) {
+  v1::ForgetClientRequest r;
+  r.set_service(service_);
+  r.set_address(args.words[0]);
+  v1::ForgetClientResponse resp;
+  grpc::Status s = stub_->ForgetClient(context().get(), r, &resp);
+  if (!s.ok()) return rpc_error(s);
+  json() ? print_json(resp) : void(out_ << "forgot " << args.words[0] << "\n");
+  return kExitOk;
+}
+
+int Nibctl::clients_pin(const Args& args) {
+  auto id = parse_u32(args.words[1]);
+  if (!id) return usage_error("clients pin: expected a backend id, got '" + args.words[1] + "'");
+  v1::PinClientRequest r;
+  r.set_service(service_);
+  r.set_prefix(args.words[0]);
+  r.set_backend_id(*id);
+  v1::PinClientResponse resp;
+  grpc::Status s = stub_->PinClient(context().get(), r, &resp);
+  if (!s.ok()) return rpc_error(s);
+  json() ? print_json(resp) : void(out_ << "pinned " << args.words[0] << " to backend " << *id << "\n");
+  return kExitOk;
+}
+
+int Nibctl::clients_unpin(const Args& args) {
+  v1::UnpinClientRequest r;
+  r.set_service(service_);
+  r.set_prefix(args.words[0]);
+  v1::UnpinClientResponse resp;
+  grpc::Status s = stub_->UnpinClient(context().get(), r, &resp);
+  if (!s.ok()) return rpc_error(s);
+  json() ? print_json(resp) : void(out_ << "unpinned " << args.words[0] << "\n");
+  return kExitOk;
+}
+
+int Nibctl::clients_pins(const Args&) {
+  v1::ListPinsRequest r;
+  r.set_service(service_);
+  v1::ListPinsResponse resp;
+  grpc::Status s = stub_->ListPins(context().get(), r, &resp);
+  if (!s.ok()) return rpc_error(s);
+  json() ? print_json(resp) : print_pins(out_, resp);
+  return kExitOk;
+}
+
+int Nibctl::clients_migrate(const Args& args) {
+  auto from = parse_u32(args.words[0]);
+  if (!from) return usage_error("clients migrate: expected a backend id, got '" + args.words[0] + "'");
+  v1::MigrateClientsRequest r;
+  r.set_service(service_);
+  r.set_from_backend_id(*from);
+  if (auto it = args.options.find("--to"); it != args.options.end()) {
+    auto to = parse_u32(it->second);
+    if (!to) return usage_error("--to: expected a backend id, got '" + it->second + "'");
+    r.set_to_backend_id(*to);
+  }
+  v1::MigrateClientsResponse resp;
+  grpc::Status s = stub_->MigrateClients(context().get(), r, &resp);
+  if (!s.ok()) return rpc_error(s);
+  if (json()) {
+    print_json(resp);
+  } else if (r.has_to_backend_id()) {
+    out_ << "moved " << resp.moved() << " client(s) to backend " << r.to_backend_id() << "\n";
+  } else {
+    out_ << "forgot " << resp.moved() << " client(s); they choose afresh\n";
+  }
+  return kExitOk;
+}
+
+int Nibctl::stats(const Args&) {
+  v1::GetStatsRequest r;
+  r.set_service(service_);
+  v1::Stats resp;
+  grpc::Status s = stub_->GetStats(context().get(), r, &resp);
+  if (!s.ok()) return rpc_error(s);
+  json() ? print_json(resp) : print_stats(out_, resp);
+  return kExitOk;
+}
+
+int Nibctl::policy_show(const Args&) {
+  v1::GetPolicyRequest r;
+  r.set_service(service_);
+  v1::Policy resp;
+  grpc::Status s = stub_->GetPolicy(context().get(), r, &resp);
+  if (!s.ok()) return rpc_error(s);
+  json() ? print_json(resp) : print_policy(out_, resp);
+  return kExitOk;
+}
+
+int Nibctl::policy_set(const Args& args) {
+  v1::SetPolicyRequest r;
+  r.set_service(service_);
+  const auto& o = args.options;
+  if (auto it = o.find("--mode"); it != o.end()) {
+    auto mode = parse_mode(it->second);
+    if (!mode) return usage_error("--mode: expected affinity, roundrobin, hash, weight or prio, got '" + it->second + "'");
+    r.set_mode(*mode);
+  }
+  if (o.contains("--stubborn") && o.contains("--no-stubborn")) return usage_error("--stubborn and --no-stubborn together");
+  if (o.contains("--stubborn") || o.contains("--no-stubborn")) r.set_stubborn(o.contains("--stubborn"));
+  for (auto [name, setter] : {std::pair{"--tracking", &v1::SetPolicyRequest::set_tracking_seconds},
+                              std::pair{"--blacklist", &v1::SetPolicyRequest::set_blacklist_seconds}}) {
+    auto it = o.find(name);
+    if (it == o.end()) continue;
+    auto seconds = parse_seconds(it->second);
+    if (!seconds) return usage_error(std::string(name) + ": expected seconds, got '" + it->second + "'");
+    (r.*setter)(*seconds);
+  }
+  if (auto it = o.find("--table-size"); it != o.end()) {
+    auto n = parse_uint(it->second);
+    if (!n) return usage_error("--table-size: expected an integer, got '" + it->second + "'");
+    r.set_table_size(*n);
+  }
+  v1::Policy resp;
+  grpc::Status s = stub_->SetPolicy(context().get(), r, &resp);
+  if (!s.ok()) return rpc_error(s);
+  json() ? print_json(resp) : print_policy(out_, resp);
+  return kExitOk;
+}
+
+// ---- watch
+
+int Nibctl::watch(const Args&) {
+  v1::WatchEventsRequest r;
+  r.set_service(service_);
+  grpc::ClientContext ctx;  // no deadline: a watch lasts until Ctrl-C
+  if (!token_.empty()) ctx.AddMetadata("authorization", "Bearer " + token_);
+  auto reader = stub_->WatchEvents(&ctx, r);
+  v1::Event event;
+  while (reader->Read(&event)) {
+    if (json()) {
+      out_ << to_json(event, /*compact=*/true) << std::endl;
+    } else {
+      print_event(out_, event);
+    }
+  }
+  grpc::Status s = reader->Finish();
+  if (s.ok()) return kExitOk;
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE && s.error_message().find("stopping") != std::string::npos) {
+    err_ << "nibctl: nib is shutting down; the watch ended\n";
+    return kExitFailed;
+  }
+  return rpc_error(s);
+}
+
+}  // namespace nib::nibctl

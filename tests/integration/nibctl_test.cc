@@ -1,0 +1,197 @@
+// The real nibctl against a real nib process: what an operator types, what
+// they see, and the exit statuses scripts rely on.
+#include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <set>
+
+#include "nib/admin/v1/admin.pb.h"
+#include "tests/support/nib_process.h"
+#include "tests/support/temp_file.h"
+#include "tests/support/test_backend.h"
+#include "tests/support/test_client.h"
+
+#ifndef NIBCTL_BINARY
+#define NIBCTL_BINARY "nibctl"
+#endif
+
+namespace nib {
+namespace {
+
+using namespace std::chrono_literals;
+using test::NibProcess;
+using test::TestBackend;
+using test::TestClient;
+namespace v1 = admin::v1;
+
+struct CtlResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+class NibctlTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!test::nib_binary_exists() || ::access(NIBCTL_BINARY, X_OK) != 0) GTEST_SKIP() << "binaries not built";
+    for (int i = 0; i < 2; ++i) backends_.push_back(std::make_unique<TestBackend>("b" + std::to_string(i)));
+    lb_port_ = test::free_port();
+    admin_addr_ = "127.0.0.1:" + std::to_string(test::free_port());
+    std::string pid_file = dir_.file("nib.pid");
+    std::vector<std::string> args = {"-p", pid_file, "--admin-grpc", admin_addr_, "--admin-http", "127.0.0.1:0",
+                                     "127.0.0.1:" + std::to_string(lb_port_)};
+    for (const auto& b : backends_) args.push_back("127.0.0.1:" + std::to_string(b->port()));
+    auto p = NibProcess::start(args);
+    ASSERT_TRUE(p.ok()) << p.status().message();
+    nib_ = std::move(*p);
+    bool up = test::wait_until([&] { return test::read_file(pid_file).ok() || !nib_->running(); }, 10s);
+    ASSERT_TRUE(up && nib_->running()) << nib_->output();
+  }
+
+  // Runs nibctl --addr <nib's admin address> args... to completion.
+  CtlResult nibctl(std::vector<std::string> args, bool with_addr = true) {
+    if (with_addr) args.insert(args.begin(), {"--addr", admin_addr_});
+    auto p = NibProcess::start_program(NIBCTL_BINARY, args);
+    if (!p.ok()) return {127, "", p.status().message()};
+    auto code = (*p)->wait_exit(20s);
+    (*p)->wait_output_closed(5s);
+    return {code.value_or(-9), (*p)->stdout_output(), (*p)->stderr_output()};
+  }
+
+  v1::ListBackendsResponse backends_json() {
+    CtlResult r = nibctl({"-o", "json", "backends", "list"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    v1::ListBackendsResponse parsed;
+    auto st = google::protobuf::util::JsonStringToMessage(r.out, &parsed);
+    EXPECT_TRUE(st.ok()) << st.ToString() << "\n" << r.out;
+    return parsed;
+  }
+
+  SocketAddress lb() const { return *SocketAddress::from_ip("127.0.0.1", lb_port_); }
+
+  // A client's whole visit: connect, read which backend greets, close; then
+  // wait until that backend closed its side too. Starting nibctl (a fork)
+  // while a TestBackend closes a socket races: the child briefly holds the
+  // descriptor, so epoll keeps reporting it after TestBackend freed its
+  // state (TestBackend::close_conn does not EPOLL_CTL_DEL).
+  std::string visit(const std::string& ip) {
+    std::vector<uint64_t> before = backend_actives();
+    auto name = test::who_serves(lb(), ip);
+    EXPECT_TRUE(test::wait_until([&] { return backend_actives() == before; }));
+    return name.ok() ? *name : "closed";
+  }
+  std::vector<uint64_t> backend_actives() const {
+    std::vector<uint64_t> out;
+    for (const auto& b : backends_) out.push_back(b->active());
+    return out;
+  }
+
+  test::TempDir dir_;
+  std::vector<std::unique_ptr<TestBackend>> backends_;
+  uint16_t lb_port_ = 0;
+  std::string admin_addr_;
+  std::unique_ptr<NibProcess> nib_;
+};
+
+TEST_F(NibctlTest, BackendsListIsATable) {
+  ASSERT_EQ(visit("127.0.0.2"), "b0");
+  CtlResult r = nibctl({"backends", "list"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("ID  ADDRESS", 0), 0u) << r.out;
+  for (const auto& b : backends_) {
+    EXPECT_NE(r.out.find("127.0.0.1:" + std::to_string(b->port()) + "  up"), std::string::npos) << r.out;
+  }
+  EXPECT_EQ(nibctl({"backends"}).out, nibctl({"backends", "list"}).out);  // "list" is the default
+}
+
+TEST_F(NibctlTest, JsonIsTheApisOwnMessage) {
+  v1::ListBackendsResponse list = backends_json();
+  ASSERT_EQ(list.backends_size(), 2);
+  EXPECT_EQ(list.backends(0).port(), backends_[0]->port());
+  EXPECT_EQ(list.backends(0).state(), v1::BACKEND_STATE_UP);
+  EXPECT_NE(list.backends(0).id(), list.backends(1).id());
+}
+
+TEST_F(NibctlTest, AddedBackendTakesClients) {
+  TestBackend b2("b2");
+  CtlResult r = nibctl({"backends", "add", "127.0.0.1:" + std::to_string(b2.port()), "--weight", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("127.0.0.1:" + std::to_string(b2.port())), std::string::npos) << r.out;
+  v1::ListBackendsResponse list = backends_json();
+  ASSERT_EQ(list.backends_size(), 3);
+  EXPECT_EQ(list.backends(2).weight(), 2u);
+  std::set<std::string> served;
+  for (const std::string ip : {"127.0.0.2", "127.0.0.3", "127.0.0.4"}) served.insert(visit(ip));
+  EXPECT_TRUE(served.contains("b2"));
+}
+
+TEST_F(NibctlTest, DrainShowsWhatStillPointsAtTheBackend) {
+  auto held = TestClient::connect(lb(), "127.0.0.2");
+  ASSERT_TRUE(held.ok());
+  ASSERT_EQ(*held->read_line(), "b0");
+  uint32_t id = backends_json().backends(0).id();
+  CtlResult r = nibctl({"backends", "drain", std::to_string(id)});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("draining backend " + std::to_string(id) + ": 1 open connection(s) and 1 remembered"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(visit("127.0.0.3"), "b1");
+  held->close();
+  ASSERT_TRUE(test::wait_until([&] { return backends_[0]->active() == 0; }));
+  ASSERT_TRUE(test::wait_until([&] { return backends_json().backends(0).drain_finished(); }, 10s));
+  EXPECT_NE(nibctl({"backends"}).out.find("draining (done)"), std::string::npos);
+}
+
+TEST_F(NibctlTest, ErrorsHaveMessagesAndExitStatuses) {
+  CtlResult r = nibctl({"backends", "rm", "999"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("NOT_FOUND"), std::string::npos) << r.err;
+  r = nibctl({"backends", "add", "127.0.0.1:70000"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("INVALID_ARGUMENT: port"), std::string::npos) << r.err;
+  r = nibctl({"backends", "frobnicate"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("unknown command"), std::string::npos) << r.err;
+  r = nibctl({"backends", "rm"});
+  EXPECT_EQ(r.exit_code, 2);
+  r = nibctl({"-o", "yaml", "stats"});
+  EXPECT_EQ(r.exit_code, 2);
+  r = nibctl({"--token-file", dir_.file("missing"), "stats"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--token-file"), std::string::npos) << r.err;
+  r = nibctl({"--addr", "127.0.0.1:" + std::to_string(test::free_port()), "stats"}, /*with_addr=*/false);
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("cannot reach nib"), std::string::npos) << r.err;
+  EXPECT_EQ(backends_json().backends_size(), 2);  // nothing changed
+}
+
+TEST_F(NibctlTest, StatsClientsAndToken) {
+  ASSERT_EQ(visit("127.0.0.2"), "b0");
+  std::string token = dir_.write_file("token", "s3cret\n");
+  CtlResult r = nibctl({"--token-file", token, "stats"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("client table: 1/2048"), std::string::npos) << r.out;
+  r = nibctl({"clients"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("127.0.0.2"), std::string::npos) << r.out;
+}
+
+TEST_F(NibctlTest, WatchPrintsEventsAsTheyHappen) {
+  auto watcher = NibProcess::start_program(NIBCTL_BINARY, {"--addr", admin_addr_, "watch"});
+  ASSERT_TRUE(watcher.ok());
+  // The watch subscribes asynchronously: repeat the change until it is seen.
+  uint32_t id = backends_json().backends(1).id();
+  bool seen = test::wait_until(
+      [&] {
+        nibctl({"backends", "set", std::to_string(id), "--weight", "3"});
+        nibctl({"backends", "set", std::to_string(id), "--weight", "1"});
+        return (*watcher)->stdout_output().find("backend_updated") != std::string::npos;
+      },
+      10s);
+  EXPECT_TRUE(seen) << (*watcher)->output();
+  EXPECT_NE((*watcher)->stdout_output().find("backend " + std::to_string(id)), std::string::npos);
+}
+
+}  // namespace
+}  // namespace nib
