@@ -1,0 +1,76 @@
+{{/* Chart name, truncated to 63 characters. */}}
+{{- define "nib.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name: release-chart unless the release name already contains the chart name. */}}
+{{- define "nib.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "nib.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "nib.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "nib.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "nib.labels" -}}
+helm.sh/chart: {{ include "nib.chart" . }}
+{{ include "nib.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "nib.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "nib.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret holding the admin tokens. */}}
+{{- define "nib.secretName" -}}
+{{- default (printf "%s-admin-tokens" (include "nib.fullname" .)) .Values.admin.existingSecret }}
+{{- end }}
+
+{{/* A Kubernetes protocol name from nib's (tcp/udp). */}}
+{{- define "nib.k8sProtocol" -}}
+{{- if eq (default "tcp" .) "udp" }}UDP{{ else }}TCP{{ end }}
+{{- end }}
+
+{{/*
+nib's YAML configuration (docs/configuration.md). The admin plane listens on
+every pod address, and therefore always with the token file from the Secret.
+*/}}
+{{- define "nib.config" -}}
+{{- $passthrough := list "policy" "emergency" "connect_timeout" "idle_timeout" "max_connections" "backlog" "session_timeout" "max_sessions" }}
+{{- $host := .Values.config.listenAddress }}
+{{- if and (contains ":" $host) (not (hasPrefix "[" $host)) }}{{ $host = printf "[%s]" $host }}{{ end }}
+{{- $services := list }}
+{{- range .Values.services }}
+{{- $svc := dict "name" .name "listen" (printf "%s:%d" $host (int .port)) "protocol" (default "tcp" .protocol) "backends" (default list .backends) }}
+{{- $src := . }}
+{{- range $key := $passthrough }}
+{{- if and (hasKey $src $key) (not (kindIs "invalid" (get $src $key))) }}
+{{- $_ := set $svc $key (get $src $key) }}
+{{- end }}
+{{- end }}
+{{- $services = append $services $svc }}
+{{- end }}
+{{- $admin := dict "enabled" true "http_listen" (printf "0.0.0.0:%d" (int .Values.admin.httpPort)) "grpc_listen" (printf "0.0.0.0:%d" (int .Values.admin.grpcPort)) "token_file" (printf "/etc/nib/tokens/%s" .Values.admin.secretKeys.tokenFile) }}
+{{- $config := dict "workers" (int .Values.config.workers) "shutdown_grace" .Values.config.shutdownGrace "admin" $admin "services" $services }}
+{{- toYaml $config }}
+{{- end }}

