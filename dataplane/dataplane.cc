@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "dataplane/base/log.h"
+#include "dataplane/health/health_checker.h"
 #include "dataplane/net/socket_ops.h"
 #include "dataplane/service/service.h"
 #include "dataplane/tcp/tcp_worker.h"
@@ -19,6 +20,21 @@ constexpr uint64_t kReservedFds = 64;  // listeners, epoll, logs, admin plane
 void announce_drain_finished(EventBus& bus, const std::string& service, const Backend& b);
 void announce_reload(EventBus& bus, const std::string& service, const RegistryDiff& diff);
 
+// A health change: one log line and one kHealthChanged event.
+void announce_health(EventBus& bus, const std::string& service, const Backend& b, bool up,
+                     const std::string& reason) {
+  std::string detail = std::string(up ? "down -> up: " : "up -> down: ") + reason;
+  std::string line = "service " + service + ": backend " + std::to_string(b.id()) + " (" +
+                     b.address().to_string() + ") " + detail;
+  if (up) {
+    log_info(line);
+  } else {
+    log_warn(line);
+  }
+  bus.publish(DataplaneEvent{.kind = DataplaneEvent::Kind::kHealthChanged, .service = service,
+                             .backend_id = b.id(), .detail = detail});
+}
+
 unsigned pick_workers(int configured) {
   if (configured > 0) return static_cast<unsigned>(configured);
   unsigned n = std::thread::hardware_concurrency();
@@ -32,6 +48,8 @@ BackendStatus backend_status(const Backend& b, int index, MonoTime now) {
   s.host = b.host();
   s.address = b.address();
   s.admin_state = b.admin_state();
+  s.state = b.state();
+  s.health = b.health();
   s.blacklisted = b.blacklisted(now);
   if (s.blacklisted) s.blacklist_remaining_seconds = std::chrono::duration<double>(b.blacklisted_until() - now).count();
   s.soft_limit = b.soft_limit();
@@ -77,6 +95,9 @@ Status Dataplane::start() {
   // Management: drains that finish on a worker are announced (set before any worker runs).
   for (auto& s : services_) {
     s->set_drain_finished_hook([this, name = s->name()](const Backend& b) { announce_drain_finished(events_, name, b); });
+    s->set_passive_down_hook([this, name = s->name()](const Backend& b, const std::string& reason) {
+      announce_health(events_, name, b, /*up=*/false, reason);
+    });
   }
   for (unsigned i = 0; i < workers_count_; ++i) {
     auto w = std::make_unique<TcpWorker>(i);
@@ -102,7 +123,48 @@ Status Dataplane::start() {
   if (Status st = udp_->start(); !st.ok()) return st;  // UDP
   for (auto& w : workers_) w->start();
   started_ = true;
+  refresh_health();
   return {};
+}
+
+void Dataplane::refresh_health() {
+  // Held until the targets are posted, so concurrent refreshes reach the
+  // checker in the order they read the registries.
+  std::lock_guard lock(health_mu_);
+  if (!started_) return;
+  std::vector<HealthChecker::Target> targets;
+  for (const auto& s : services_) {
+    auto sc = std::find_if(config_.services.begin(), config_.services.end(),
+                           [&](const ServiceConfig& c) { return c.name == s->name(); });
+    if (sc == config_.services.end()) continue;
+    auto snap = s->registry().snapshot();
+    auto add = [&](const std::shared_ptr<Backend>& b) {
+      std::optional<HealthCheckConfig> check = sc->health_check;
+      // A per-backend override, matched by address (ids are the registry's).
+      for (const auto& bc : sc->backends) {
+        if (bc.address == b->address() && bc.health_check) check = bc.health_check;
+      }
+      if (sc->emergency && sc->emergency->address == b->address() && sc->emergency->health_check) {
+        check = sc->emergency->health_check;
+      }
+      if (check) targets.push_back({s->name(), b, *check});
+    };
+    for (const auto& b : snap->backends) add(b);
+    if (snap->emergency) add(snap->emergency);
+  }
+  if (!health_) {
+    if (targets.empty()) return;  // no checks anywhere: no thread either
+    health_ = std::make_unique<HealthChecker>(
+        [this](const std::string& service, const Backend& b, bool up, const std::string& reason) {
+          announce_health(events_, service, b, up, reason);
+        });
+    if (Status st = health_->start(); !st.ok()) {
+      log_error("health checks disabled: " + st.message());
+      health_.reset();
+      return;
+    }
+  }
+  health_->set_targets(std::move(targets));
 }
 
 void Dataplane::stop_accepting() {
@@ -120,6 +182,7 @@ bool Dataplane::wait_idle(Duration timeout) {
 }
 
 void Dataplane::stop() {
+  if (health_) health_->stop();
   for (auto& w : workers_) w->stop();
   workers_.clear();
   if (udp_) udp_->stop();  // UDP
@@ -166,15 +229,19 @@ Status Dataplane::reload(const DataplaneConfig& config) {
       if (udp_) udp_->apply(applied);  // UDP: session timeout and limit
     }
   }
-  for (auto& sc : config_.services) {
-    for (const auto& nc : config.services) {
-      if (nc.name == sc.name) {
-        SocketAddress listen = sc.listen;
-        sc = nc;
-        sc.listen = listen;
+  {
+    std::lock_guard lock(health_mu_);  // refresh_health() reads config_
+    for (auto& sc : config_.services) {
+      for (const auto& nc : config.services) {
+        if (nc.name == sc.name) {
+          SocketAddress listen = sc.listen;
+          sc = nc;
+          sc.listen = listen;
+        }
       }
     }
   }
+  refresh_health();
   return {};
 }
 
@@ -382,6 +449,7 @@ Result<BackendStatus> Dataplane::add_backend(const std::string& name, const Back
   detail << b.address().to_string() << " weight " << b.weight() << " prio " << b.prio() << " soft_limit "
          << b.soft_limit() << " hard_limit " << b.hard_limit();
   announce(events_, DataplaneEvent::Kind::kBackendAdded, name, b.id(), detail.str());
+  refresh_health();
   return status_of(*s, b.id());
 }
 
@@ -410,6 +478,7 @@ Status Dataplane::remove_backend(const std::string& name, uint32_t id) {
            b.address().to_string() + ": " + std::to_string(forgotten) + " remembered clients forgotten, " +
                std::to_string(removed->pins_dropped) + " pins dropped, " + std::to_string(b.active()) +
                " open connections finish");
+  refresh_health();
   return {};
 }
 
@@ -429,6 +498,22 @@ Result<BackendStatus> Dataplane::drain_backend(const std::string& name, uint32_t
     if (b.arm_drain()) announce_drain_finished(events_, name, b);
   }
   return status_of(*s, id);
+}
+
+Status Dataplane::blacklist_backend(const std::string& name, uint32_t id, double seconds) {
+  Service* s = find_service(services_, name);
+  if (s == nullptr) return no_service(name);
+  if (!(seconds >= 0) || seconds > 1e9) return Status::invalid("blacklist: expected seconds 0-1000000000");
+  auto snap = s->registry().snapshot();
+  int index = snap->index_of(id);
+  if (index < 0) return Status::not_found("service '" + name + "' has no backend with id " + std::to_string(id));
+  Backend& b = *snap->backends[index];
+  if (seconds == 0) {
+    b.clear_blacklist();
+  } else {
+    b.blacklist_until(MonoClock::now() + seconds_to_duration(seconds));
+  }
+  return {};
 }
 
 Result<BackendStatus> Dataplane::backend(const std::string& name, uint32_t id) const {

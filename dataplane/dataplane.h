@@ -3,6 +3,7 @@
 // worker threads. Nothing outside dataplane/ sees workers, connections or the
 // registry's internals; reads go through the status views below.
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@
 
 namespace nib {
 
+class HealthChecker;
 class Service;
 class TcpWorker;
 class UdpEngine;
@@ -57,6 +59,9 @@ class Dataplane {
   // No new clients; open connections finish; remembered clients move on their
   // next connect. kDrainFinished is published when its last connection closes.
   Result<BackendStatus> drain_backend(const std::string& service, uint32_t id);
+  // Pen's "server N blacklist T": no new clients for `seconds` (0 clears it),
+  // as after a failed connect. Not an operator state: not announced, not saved.
+  Status blacklist_backend(const std::string& service, uint32_t id, double seconds);
   // One backend, with remembered_clients counted (O(table size)).
   Result<BackendStatus> backend(const std::string& service, uint32_t id) const;
 
@@ -93,6 +98,9 @@ class Dataplane {
  private:
   Status check_reload(const DataplaneConfig& config) const;
   ServiceStatus service_status(const Service& s) const;
+  // Hands the health checker the backends that have a check (from config_ and
+  // the registries), starting it on first need. After any change to either.
+  void refresh_health();
 
   DataplaneConfig config_;
   unsigned workers_count_;
@@ -102,6 +110,9 @@ class Dataplane {
   std::unique_ptr<UdpEngine> udp_;  // UDP services (-U); declared after services_, which it points at
   bool started_ = false;
   EventBus events_;
+  std::mutex health_mu_;  // refresh_health() and the config_ it reads
+  // Declared last: stopped first, while the services and the bus it reports to live.
+  std::unique_ptr<HealthChecker> health_;
 };
 
 }  // namespace nib

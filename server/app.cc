@@ -11,6 +11,8 @@
 #include "admin/grpc/grpc_admin_server.h"
 #include "admin/http/http_admin_server.h"
 #include "admin/pages/pen_status_page.h"
+#include "admin/penctl/penctl_server.h"
+#include "admin/state/state_store.h"
 #include "dataplane/base/log.h"
 #include "dataplane/dataplane.h"
 #include "server/config/yaml_loader.h"
@@ -108,12 +110,47 @@ int App::serve(AppConfig config, const std::string& ready_message) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  dataplane_ = std::make_unique<Dataplane>(config_.dataplane);
+  // ---- Saved runtime state (--state): read before anything binds, so a
+  // corrupt file stops nib with nothing touched.
+  std::optional<admin::SavedState> saved_state;
+  if (!config_.admin.state_file.empty()) {
+    auto loaded = admin::load_state_file(config_.admin.state_file);
+    if (!loaded.ok()) {
+      log_error("cannot start: " + loaded.status().message() + "; fix or remove the file");
+      return kExitConfig;
+    }
+    saved_state = std::move(*loaded);
+  }
+  DataplaneConfig dataplane_config = config_.dataplane;
+  if (saved_state) admin::apply_to_config(*saved_state, &dataplane_config);
+  // ---- end of the saved state block
+  dataplane_ = std::make_unique<Dataplane>(dataplane_config);
   if (Status st = dataplane_->start(); !st.ok()) {
     log_error("cannot start: " + st.message());
     dataplane_.reset();
     return kExitConfig;
   }
+  // ---- Saved runtime state: restored over the configuration, then saved on
+  // every change from here on.
+  if (saved_state) {
+    std::vector<std::string> skipped;
+    if (Status st = admin::restore_state(*dataplane_, *saved_state, &skipped); !st.ok()) {
+      log_error("cannot start: " + st.message() + " (" + config_.admin.state_file + ")");
+      dataplane_->stop();
+      dataplane_.reset();
+      return kExitConfig;
+    }
+    for (const auto& name : skipped) {
+      log_warn("state file " + config_.admin.state_file + ": service '" + name +
+               "' is not in the configuration; its saved state is dropped");
+    }
+    log_info("restored runtime state from " + config_.admin.state_file);
+  }
+  if (!config_.admin.state_file.empty()) {
+    state_writer_ = std::make_unique<admin::StateWriter>(*dataplane_, config_.admin.state_file);
+    state_writer_->start();
+  }
+  // ---- end of the saved state block
   for (const auto& s : dataplane_->status()) {
     log_info("service " + s.name + ": listening on " + s.listen.to_string() + " (" + to_string(s.protocol) +
              ", mode " + to_string(s.policy.mode) + ", " + std::to_string(s.backends.size()) + " backend(s), " +
@@ -129,6 +166,21 @@ int App::serve(AppConfig config, const std::string& ready_message) {
     return kExitConfig;
   }
   // ---- end of the gRPC admin block
+  // ---- Pen's control port (-C), also before the pid file.
+  if (!config_.admin.penctl_listen.empty()) {
+    penctl_ = std::make_unique<admin::PenctlServer>(*dataplane_,
+                                                    admin::PenctlServerOptions{.listen = config_.admin.penctl_listen});
+    if (Status st = penctl_->start(); !st.ok()) {
+      log_error("cannot start: " + st.message());
+      penctl_.reset();
+      stop_grpc_admin();
+      dataplane_->stop();
+      dataplane_.reset();
+      return kExitConfig;
+    }
+    log_info("control port (penctl) on " + config_.admin.penctl_listen + "; it has no authentication");
+  }
+  // ---- end of the control port block
   // ---- Admin plane: HTTP (REST API, events, /metrics, probes, pages), also
   // before the pid file. A busy port or a bad token file stops nib here.
   std::unique_ptr<admin::HttpAdminServer> http_admin;
@@ -193,6 +245,8 @@ bool App::drain_and_stop() {
     if (sig == SIGUSR1) on_status_request();
   }
   stop_grpc_admin();  // kept through the grace period: operators watch the drain with it
+  penctl_.reset();
+  state_writer_.reset();  // writes what is pending while the dataplane can still be read
   dataplane_->stop();
   return clean;
 }
@@ -200,19 +254,19 @@ bool App::drain_and_stop() {
 Status App::start_grpc_admin() {
   if (!config_.admin.enabled) return {};
   grpc_admin_ = std::make_unique<admin::GrpcAdminServer>(
-      *dataplane_, admin::GrpcAdminServerOptions{.listen = config_.admin.grpc_listen});
+      *dataplane_, admin::GrpcAdminServerOptions{.listen = config_.admin.grpc_listen,
+                                                 .token_file = config_.admin.token_file});
   if (Status st = grpc_admin_->start(); !st.ok()) {
     grpc_admin_.reset();
+    // A bad token file names its own fix; the hint is about the address.
+    if (st.message().rfind("admin token file", 0) == 0) return st;
     return Status(st.code(), st.message() + "; choose another address with --admin-grpc IP:PORT (YAML: "
                                             "admin.grpc_listen) or turn the admin plane off with --no-admin");
   }
-  log_info("admin gRPC API on " + grpc_admin_->address() + " (nibctl --addr " + grpc_admin_->address() + ")");
-  if (!config_.admin.token_file.empty()) {
-    // Until the gRPC server checks tokens, say so rather than let the token
-    // file suggest that every admin listener is protected.
-    log_warn("admin gRPC API on " + grpc_admin_->address() +
-             " does not check admin tokens yet: anyone who can reach it can change the dataplane");
-  }
+  log_info("admin gRPC API on " + grpc_admin_->address() + " (nibctl --addr " + grpc_admin_->address() + ", " +
+           (grpc_admin_->auth_enabled() ? "tokens from " + config_.admin.token_file
+                                        : std::string("no authentication")) +
+           ")");
   return {};
 }
 

@@ -13,6 +13,8 @@ namespace nib {
 class Dataplane;
 namespace admin {
 class GrpcAdminServer;
+class StateWriter;
+class PenctlServer;
 }
 
 class App {
@@ -41,6 +43,10 @@ class App {
   std::unique_ptr<Dataplane> dataplane_;
   // Declared after dataplane_: destroyed first, since it serves from it.
   std::unique_ptr<admin::GrpcAdminServer> grpc_admin_;
+  // --state: saves runtime changes; after dataplane_ for the same reason.
+  std::unique_ptr<admin::StateWriter> state_writer_;
+  // -C: Pen's control port; after dataplane_ for the same reason.
+  std::unique_ptr<admin::PenctlServer> penctl_;
 };
 
 }  // namespace nib

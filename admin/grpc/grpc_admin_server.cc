@@ -29,11 +29,18 @@ Status GrpcAdminServer::start() {
   if (!listen.ok()) {
     return Status::invalid("admin gRPC listen address '" + options_.listen + "': " + listen.status().message());
   }
+  GrpcAdminServiceOptions service_options;
+  if (!options_.token_file.empty()) {
+    auto auth = AdminAuth::load_file(options_.token_file);
+    if (!auth.ok()) return auth.status();
+    service_options.auth = std::move(*auth);
+  }
   // Both are process-wide switches read when a server is built.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
-  service_ = std::make_unique<GrpcAdminService>(dataplane_);
+  auth_enabled_ = service_options.auth.enabled();
+  service_ = std::make_unique<GrpcAdminService>(dataplane_, std::move(service_options));
   grpc::ServerBuilder builder;
   int bound_port = 0;
   builder.AddListeningPort(listen->to_string(), grpc::InsecureServerCredentials(), &bound_port);

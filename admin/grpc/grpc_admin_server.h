@@ -26,6 +26,9 @@ struct GrpcAdminServerOptions {
   // "host:port" with an IP literal ("[::1]:9902" for IPv6). Port 0 picks a free
   // port; port() tells which.
   std::string listen = "127.0.0.1:9902";
+  // The --admin-token-file the HTTP plane reads too (admin/common/admin_auth.h);
+  // empty: no authentication.
+  std::string token_file;
 };
 
 class GrpcAdminServer {
@@ -36,13 +39,15 @@ class GrpcAdminServer {
   GrpcAdminServer& operator=(const GrpcAdminServer&) = delete;
 
   // Binds and starts serving. Errors: kInvalidArgument for a malformed listen
-  // address, kUnavailable when the port cannot be bound (in use, no permission).
+  // address or a bad token file, kUnavailable when the port cannot be bound (in use, no permission).
   // Call once, from one thread.
   Status start();
   // The bound port, once started (the chosen one when listen asked for 0).
   uint16_t port() const { return port_; }
   // "127.0.0.1:PORT" with the bound port, once started.
   std::string address() const;
+  // Whether calls need a token (a token file was given), once started.
+  bool auth_enabled() const { return auth_enabled_; }
 
   // Any thread; idempotent. Health turns NOT_SERVING, WatchEvents streams end,
   // calls in flight get up to `grace` to finish, then are cancelled.
@@ -56,6 +61,7 @@ class GrpcAdminServer {
   std::unique_ptr<grpc::Server> server_;
   std::string host_;
   uint16_t port_ = 0;
+  bool auth_enabled_ = false;
 };
 
 }  // namespace nib::admin

@@ -107,7 +107,8 @@ v1::BackendState backend_state(const BackendStatus& b) {
     case AdminState::kDraining: return v1::BACKEND_STATE_DRAINING;
     case AdminState::kEnabled: break;
   }
-  return b.blacklisted ? v1::BACKEND_STATE_DOWN : v1::BACKEND_STATE_UP;
+  // Down by Pen's blacklist (passive) or by an active health check.
+  return b.blacklisted || b.state == BackendState::kDown ? v1::BACKEND_STATE_DOWN : v1::BACKEND_STATE_UP;
 }
 
 std::string state_reason(const BackendStatus& b) {
@@ -118,7 +119,8 @@ std::string state_reason(const BackendStatus& b) {
                               : "draining: " + std::to_string(b.active) + " connection(s) still open";
     case AdminState::kEnabled: break;
   }
-  if (!b.blacklisted) return "";
+  if (b.state == BackendState::kDown) return "health: " + b.health.reason + "; last check: " + b.health.last_check;
+  if (!b.blacklisted) return b.health.checked ? "health: last check: " + b.health.last_check : "";
   return "blacklisted after a failed connect; " + std::to_string(static_cast<int64_t>(std::ceil(
                                                       b.blacklist_remaining_seconds))) + " s left";
 }
@@ -359,6 +361,27 @@ void GrpcAdminService::shutdown() {
   for (const auto& q : streams_) q->close();
 }
 
+grpc::Status GrpcAdminService::authorize(const grpc::ServerContext* context, bool changes) const {
+  const AdminAuth& auth = options_.auth;
+  if (!auth.enabled()) return grpc::Status::OK;
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find("authorization");
+  std::string_view header =
+      it == metadata.end() ? std::string_view() : std::string_view(it->second.data(), it->second.size());
+  Role role = auth.authorize(header);
+  if (role == Role::kNone) {
+    // Same words as the REST API; the token itself is never echoed.
+    return to_grpc(Status(StatusCode::kUnauthenticated,
+                          header.empty() ? "this call needs a bearer token (metadata authorization: Bearer ...)"
+                                         : "the bearer token is not valid"));
+  }
+  if (changes && role != Role::kAdmin) {
+    return to_grpc(
+        Status(StatusCode::kPermissionDenied, "a read-only token cannot change anything; use an admin token"));
+  }
+  return grpc::Status::OK;
+}
+
 Result<std::string> GrpcAdminService::resolve_service(const std::string& requested) const {
   std::vector<std::string> names = dataplane_.service_names();
   if (requested.empty()) {
@@ -390,14 +413,16 @@ Status GrpcAdminService::check_backend_exists(const std::string& service, uint32
   return Status::not_found("service '" + service + "' has no backend with id " + std::to_string(id));
 }
 
-grpc::Status GrpcAdminService::ListServices(grpc::ServerContext*, const v1::ListServicesRequest*,
+grpc::Status GrpcAdminService::ListServices(grpc::ServerContext* context, const v1::ListServicesRequest*,
                                             v1::ListServicesResponse* out) {
+  if (grpc::Status denied = authorize(context, false); !denied.ok()) return denied;
   for (const auto& s : dataplane_.status()) fill(s, out->add_services());
   return grpc::Status::OK;
 }
 
-grpc::Status GrpcAdminService::ListBackends(grpc::ServerContext*, const v1::ListBackendsRequest* r,
+grpc::Status GrpcAdminService::ListBackends(grpc::ServerContext* context, const v1::ListBackendsRequest* r,
                                             v1::ListBackendsResponse* out) {
+  if (grpc::Status denied = authorize(context, false); !denied.ok()) return denied;
   auto service = resolve_service(r->service());
   if (!service.ok()) return to_grpc(service.status());
   auto status = dataplane_.service(*service);
@@ -411,14 +436,16 @@ grpc::Status GrpcAdminService::ListBackends(grpc::ServerContext*, const v1::List
   return grpc::Status::OK;
 }
 
-grpc::Status GrpcAdminService::GetBackend(grpc::ServerContext*, const v1::GetBackendRequest* r, v1::Backend* out) {
+grpc::Status GrpcAdminService::GetBackend(grpc::ServerContext* context, const v1::GetBackendRequest* r, v1::Backend* out) {
+  if (grpc::Status denied = authorize(context, false); !denied.ok()) return denied;
   auto service = resolve_service(r->service());
   if (!service.ok()) return to_grpc(service.status());
   if (Status s = check_id("id", r->id()); !s.ok()) return to_grpc(s);
   return to_grpc(fill_backend(*service, r->id(), out));
 }
 
-grpc::Status GrpcAdminService::AddBackend(grpc::ServerContext*, const v1::AddBackendRequest* r, v1::Backend* out) {
+grpc::Status GrpcAdminService::AddBackend(grpc::ServerContext* context, const v1::AddBackendRequest* r, v1::Backend* out) {
+  if (grpc::Status denied = authorize(context, true); !denied.ok()) return denied;
   auto service = resolve_service(r->service());
   if (!service.ok()) return to_grpc(service.status());
   auto config = backend_config(*r);
@@ -429,8 +456,9 @@ grpc::Status GrpcAdminService::AddBackend(grpc::ServerContext*, const v1::AddBac
   return grpc::Status::OK;
 }
 
-grpc::Status GrpcAdminService::UpdateBackend(grpc::ServerContext*, const v1::UpdateBackendRequest* r,
+grpc::Status GrpcAdminService::UpdateBackend(grpc::ServerContext* context, const v1::UpdateBackendRequest* r,
                                              v1::Backend* out) {
+  if (grpc::Status denied = authorize(context, true); !denied.ok()) return denied;
   auto service = resolve_service(r->service());
   if (!service.ok()) return to_grpc(service.status());
   if (Status s = check_id("id", r->id()); !s.ok()) return to_grpc(s);
@@ -441,16 +469,18 @@ grpc::Status GrpcAdminService::UpdateBackend(grpc::ServerContext*, const v1::Upd
   return to_grpc(fill_backend(*service, r->id(), out));
 }
 
-grpc::Status GrpcAdminService::RemoveBackend(grpc::ServerContext*, const v1::RemoveBackendRequest* r,
+grpc::Status GrpcAdminService::RemoveBackend(grpc::ServerContext* context, const v1::RemoveBackendRequest* r,
                                              v1::RemoveBackendResponse*) {
+  if (grpc::Status denied = authorize(context, true); !denied.ok()) return denied;
   auto service = resolve_service(r->service());
   if (!service.ok()) return to_grpc(service.status());
   if (Status s = check_id("id", r->id()); !s.ok()) return to_grpc(s);
   return to_grpc(dataplane_.remove_backend(*service, r->id()));
 }
 
-grpc::Status GrpcAdminService::DrainBackend(grpc::ServerContext*, const v1::DrainBackendRequest* r,
+grpc::Status GrpcAdminService::DrainBackend(grpc::ServerContext* context, const v1::DrainBackendRequest* r,
                                             v1::Backend* out) {
+  if (grpc::Status denied = authorize(context, true); !denied.ok()) return denied;
   auto service = resolve_service(r->service());
   if (!service.ok()) return to_grpc(service.status());
   if (Status s = check_id("id", r->id()); !s.ok()) return to_grpc(s);
@@ -459,8 +489,9 @@ grpc::Status GrpcAdminService::DrainBackend(grpc::ServerContext*, const v1::Drai
   return to_grpc(fill_backend(*service, r->id(), out));
 }
 
-grpc::Status GrpcAdminService::ListClients(grpc::ServerContext*, const v1::ListClientsRequest* r,
+grpc::Status GrpcAdminService::ListClients(grpc::ServerContext* context, const v1::ListClientsRequest* r,
                                            v1::ListClientsResponse* out) {
+  if (grpc::Status denied = authorize(context, false); !denied.ok()) return denied;
   auto service = resolve_service(r->service());
   if (!service.ok()) return to_grpc(service.status());
   auto size = page_size(r->page_size());
@@ -483,8 +514,9 @@ grpc::Status GrpcAdminService::ListClients(grpc::ServerContext*, const v1::ListC
   return grpc::Status::OK;
 }
 
-grpc::Status GrpcAdminService::ForgetClient(grpc::ServerContext*, const v1::ForgetClientRequest* r,
+grpc::Status GrpcAdminService::ForgetClient(grpc::ServerContext* context, const v1::ForgetClientRequest* r,
                                             v1::ForgetClientResponse*) {
+  if (grpc::Status denied = authorize(context, true); !denied.ok()) return denied;
   auto service = resolve_service(r->service());
   if (!service.ok()) return to_grpc(service.status());
   auto ip = client_ip("address", r->address());
@@ -492,8 +524,9 @@ grpc::Status GrpcAdminService::ForgetClient(grpc::ServerContext*, const v1::Forg
   return to_grpc(dataplane_.forget_client(*service, *ip));
 }
 
-grpc::Status GrpcAdminService::PinClient(grpc::ServerContext*, const v1::PinClientRequest* r,
+grpc::Status GrpcAdminService::PinClient(grpc::ServerContext* context, const v1::PinClientRequest* r,
                                          v1::PinClientResponse*) {
+  if (grpc::Status denied = authorize(context, true); !denied.ok()) return denied;
   auto service = resolve_service(r->service());
   if (!service.ok()) return to_grpc(service.status());
   auto prefix = client_prefix(r->prefix());
@@ -502,8 +535,9 @@ grpc::Status GrpcAdminService::PinClient(grpc::ServerContext*, const v1::PinClie
   return to_grpc(dataplane_.pin_clients(*service, *prefix, r->backend_id()));
 }
 
-grpc::Status GrpcAdminService::UnpinClient(grpc::ServerContext*, const v1::UnpinClientRequest* r,
+grpc::Status GrpcAdminService::UnpinClient(grpc::ServerContext* context, const v1::UnpinClientRequest* r,
                                            v1::UnpinClientResponse*) {
+  if (grpc::Status denied = authorize(context, true); !denied.ok()) return denied;
   auto service = resolve_service(r->service());
   if (!service.ok()) return to_grpc(service.status());
   auto prefix = client_prefix(r->prefix());
@@ -511,8 +545,9 @@ grpc::Status GrpcAdminService::UnpinClient(grpc::ServerContext*, const v1::Unpin
   return to_grpc(dataplane_.unpin_clients(*service, *prefix));
 }
 
-grpc::Status GrpcAdminService::ListPins(grpc::ServerContext*, const v1::ListPinsRequest* r,
+grpc::Status GrpcAdminService::ListPins(grpc::ServerContext* context, const v1::ListPinsRequest* r,
                                         v1::ListPinsResponse* out) {
+  if (grpc::Status denied = authorize(context, false); !denied.ok()) return denied;
   auto service = resolve_service(r->service());
   if (!service.ok()) return to_grpc(service.status());
   auto pins = dataplane_.pins(*service);
@@ -525,8 +560,9 @@ grpc::Status GrpcAdminService::ListPins(grpc::ServerContext*, const v1::ListPins
   return grpc::Status::OK;
 }
 
-grpc::Status GrpcAdminService::MigrateClients(grpc::ServerContext*, const v1::MigrateClientsRequest* r,
+grpc::Status GrpcAdminService::MigrateClients(grpc::ServerContext* context, const v1::MigrateClientsRequest* r,
                                               v1::MigrateClientsResponse* out) {
+  if (grpc::Status denied = authorize(context, true); !denied.ok()) return denied;
   auto service = resolve_service(r->service());
   if (!service.ok()) return to_grpc(service.status());
   if (Status s = check_id("from_backend_id", r->from_backend_id()); !s.ok()) return to_grpc(s);
@@ -544,7 +580,8 @@ grpc::Status GrpcAdminService::MigrateClients(grpc::ServerContext*, const v1::Mi
   return grpc::Status::OK;
 }
 
-grpc::Status GrpcAdminService::GetStats(grpc::ServerContext*, const v1::GetStatsRequest* r, v1::Stats* out) {
+grpc::Status GrpcAdminService::GetStats(grpc::ServerContext* context, const v1::GetStatsRequest* r, v1::Stats* out) {
+  if (grpc::Status denied = authorize(context, false); !denied.ok()) return denied;
   auto service = resolve_service(r->service());
   if (!service.ok()) return to_grpc(service.status());
   auto status = dataplane_.service(*service);
@@ -553,7 +590,8 @@ grpc::Status GrpcAdminService::GetStats(grpc::ServerContext*, const v1::GetStats
   return grpc::Status::OK;
 }
 
-grpc::Status GrpcAdminService::GetPolicy(grpc::ServerContext*, const v1::GetPolicyRequest* r, v1::Policy* out) {
+grpc::Status GrpcAdminService::GetPolicy(grpc::ServerContext* context, const v1::GetPolicyRequest* r, v1::Policy* out) {
+  if (grpc::Status denied = authorize(context, false); !denied.ok()) return denied;
   auto service = resolve_service(r->service());
   if (!service.ok()) return to_grpc(service.status());
   auto policy = dataplane_.policy(*service);
@@ -562,7 +600,8 @@ grpc::Status GrpcAdminService::GetPolicy(grpc::ServerContext*, const v1::GetPoli
   return grpc::Status::OK;
 }
 
-grpc::Status GrpcAdminService::SetPolicy(grpc::ServerContext*, const v1::SetPolicyRequest* r, v1::Policy* out) {
+grpc::Status GrpcAdminService::SetPolicy(grpc::ServerContext* context, const v1::SetPolicyRequest* r, v1::Policy* out) {
+  if (grpc::Status denied = authorize(context, true); !denied.ok()) return denied;
   auto service = resolve_service(r->service());
   if (!service.ok()) return to_grpc(service.status());
   std::lock_guard lock(policy_mutex_);
@@ -590,6 +629,7 @@ void GrpcAdminService::remove_stream(const std::shared_ptr<EventQueue>& queue) {
 
 grpc::Status GrpcAdminService::WatchEvents(grpc::ServerContext* context, const v1::WatchEventsRequest* r,
                                            grpc::ServerWriter<v1::Event>* writer) {
+  if (grpc::Status denied = authorize(context, false); !denied.ok()) return denied;
   std::string service;  // empty: every service
   if (!r->service().empty()) {
     auto resolved = resolve_service(r->service());

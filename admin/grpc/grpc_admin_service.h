@@ -13,6 +13,7 @@
 #include <set>
 #include <string>
 
+#include "admin/common/admin_auth.h"
 #include "dataplane/base/clock.h"
 #include "dataplane/base/status.h"
 #include "nib/admin/v1/admin.grpc.pb.h"
@@ -31,6 +32,10 @@ struct GrpcAdminServiceOptions {
   // How often a waiting WatchEvents stream checks whether its client left
   // (the synchronous API has no cancellation callback).
   Duration watch_poll_interval = std::chrono::milliseconds(100);
+  // Tokens from --admin-token-file, checked on every nib.admin.v1 call
+  // ("authorization: Bearer <token>" metadata). Default: no file, all let in.
+  // Health and reflection are other services and stay open.
+  AdminAuth auth;
 };
 
 class GrpcAdminService final : public v1::Admin::Service {
@@ -69,6 +74,10 @@ class GrpcAdminService final : public v1::Admin::Service {
                            grpc::ServerWriter<v1::Event>*) override;
 
  private:
+  // OK when the call's bearer token grants what it needs: any valid token for
+  // reads, an admin token for changes. UNAUTHENTICATED without a valid token,
+  // PERMISSION_DENIED for a read-only token on a change.
+  grpc::Status authorize(const grpc::ServerContext* context, bool changes) const;
   // The service a request means: its name, or the only one when it is empty.
   Result<std::string> resolve_service(const std::string& requested) const;
   // Fills out with backend `id`, remembered clients counted.

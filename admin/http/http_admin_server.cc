@@ -10,7 +10,7 @@
 #include <cstring>
 #include <thread>
 
-#include "admin/http/admin_auth.h"
+#include "admin/common/admin_auth.h"
 #include "admin/http/event_stream.h"
 #include "admin/http/rest_api.h"
 #include "admin/metrics/metrics_collector.h"

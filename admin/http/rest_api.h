@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "admin/http/admin_auth.h"
+#include "admin/common/admin_auth.h"
 #include "admin/http/json.h"
 #include "dataplane/base/status.h"
 

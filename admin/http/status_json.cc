@@ -59,12 +59,12 @@ json::Value udp_json(const UdpServiceStatus& u) {
 const char* backend_state(const BackendStatus& b) {
   if (b.admin_state == AdminState::kDisabled) return "disabled";
   if (b.admin_state == AdminState::kDraining) return "draining";
-  if (b.blacklisted) return "down";
+  if (b.blacklisted || b.state == BackendState::kDown) return "down";  // passive or active
   return "up";
 }
 
 bool backend_usable(const BackendStatus& b) {
-  return b.admin_state == AdminState::kEnabled && !b.blacklisted;
+  return b.admin_state == AdminState::kEnabled && !b.blacklisted && b.state == BackendState::kUp;
 }
 
 json::Value to_json(const BackendStatus& b) {
@@ -89,6 +89,21 @@ json::Value to_json(const BackendStatus& b) {
       .set("remembered_clients", b.remembered_clients)
       .set("drain_finished", b.drain_finished)
       .set("index", b.index);
+  // Active checks: why the state last changed, and the last check. Times are
+  // Unix seconds; 0 = never.
+  auto unix_seconds = [](std::chrono::system_clock::time_point t) {
+    return t.time_since_epoch().count() == 0 ? 0.0 : std::chrono::duration<double>(t.time_since_epoch()).count();
+  };
+  json::Value health = json::Value::object();
+  health.set("checked", b.health.checked)
+      .set("healthy", b.health.up)
+      .set("reason", b.health.reason)
+      .set("changed_unix", unix_seconds(b.health.changed))
+      .set("last_check", b.health.last_check)
+      .set("last_check_ok", b.health.last_check_ok)
+      .set("last_check_ms", b.health.last_check_ms)
+      .set("last_check_unix", unix_seconds(b.health.last_check_time));
+  o.set("health", std::move(health));
   return o;
 }
 

@@ -59,6 +59,9 @@ struct BackendFamilies {
   MetricFamily bytes_out = family("nib_backend_bytes_out_total", "Bytes relayed from the backend to clients",
                                   MetricType::Counter);
   MetricFamily weight = family("nib_backend_weight", "The backend's configured weight", MetricType::Gauge);
+  MetricFamily transitions = family("nib_backend_health_transitions_total",
+                                    "Health changes of the backend (up to down and back), from checks or failures",
+                                    MetricType::Counter);
 
   void add_backend(const std::string& service, const BackendStatus& b) {
     Labels l{{"service", service}, {"backend", std::to_string(b.id)}, {"address", b.address.to_string()}};
@@ -71,10 +74,11 @@ struct BackendFamilies {
     add(bytes_in, l, static_cast<double>(b.counters.bytes_in));
     add(bytes_out, l, static_cast<double>(b.counters.bytes_out));
     add(weight, l, b.weight);
+    add(transitions, l, static_cast<double>(b.health.transitions));
   }
 
   void move_to(std::vector<MetricFamily>* out) {
-    for (MetricFamily* f : {&up, &state, &active, &connections, &failures, &bytes_in, &bytes_out, &weight}) {
+    for (MetricFamily* f : {&up, &state, &active, &connections, &failures, &bytes_in, &bytes_out, &weight, &transitions}) {
       out->push_back(std::move(*f));
     }
   }

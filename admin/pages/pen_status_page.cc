@@ -21,7 +21,8 @@ std::string limit_text(uint32_t v) { return v == 0 ? "unlimited" : std::to_strin
 std::string backend_state(const BackendStatus& b) {
   if (b.admin_state != AdminState::kEnabled) return to_string(b.admin_state);
   if (b.blacklisted) return "blacklisted (" + seconds_text(b.blacklist_remaining_seconds) + " s)";
-  return "up";
+  if (b.state == BackendState::kDown) return "down (" + b.health.reason + ")";  // active check
+  return b.health.checked ? "up (" + b.health.last_check + ")" : "up";
 }
 
 void servers_table(std::string& out, const ServiceStatus& s) {

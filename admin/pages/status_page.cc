@@ -77,6 +77,15 @@ async function api(path) {
   if (!r.ok) throw new Error(body.error ? body.error.message : r.statusText);
   return body;
 }
+// The state, with the health check's reason and last result as a tooltip.
+function healthCell(b) {
+  const s = el("span", b.state, "state " + b.state);
+  if (b.health && b.health.checked) {
+    s.title = (b.health.reason ? b.health.reason + "; " : "") + "last check: " + b.health.last_check;
+    if (b.state === "down" && b.health.reason) s.textContent = b.state + " (" + b.health.reason + ")";
+  }
+  return s;
+}
 function backendTable(service) {
   const t = el("table");
   t.appendChild(row(["id", "address", "state", "active", "total", "failures", "in", "out", "weight", "prio",
@@ -86,7 +95,7 @@ function backendTable(service) {
   for (const b of list) {
     const addr = (b.address.includes(":") ? "[" + b.address + "]" : b.address) + ":" + b.port +
                  (b.emergency ? " (emergency)" : "");
-    t.appendChild(row([String(b.id), addr, el("span", b.state, "state " + b.state), b.active_connections,
+    t.appendChild(row([String(b.id), addr, healthCell(b), b.active_connections,
                        b.total_connections, b.connect_failures, bytes(b.bytes_in), bytes(b.bytes_out), b.weight,
                        b.prio, b.soft_limit || "-", b.hard_limit || "-"]));
   }

@@ -4,7 +4,7 @@ namespace nib {
 
 Selection Selector::emergency_or_reject(const RegistrySnapshot& snap, MonoTime now, Selection s) {
   if (snap.emergency && snap.emergency->admin_state() == AdminState::kEnabled &&
-      !snap.emergency->blacklisted(now)) {
+      snap.emergency->health_up() && !snap.emergency->blacklisted(now)) {
     s.kind = Selection::Kind::kEmergency;
     s.index = -1;
     return s;

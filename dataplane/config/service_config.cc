@@ -1,5 +1,6 @@
 #include "dataplane/config/service_config.h"
 
+#include <regex>
 #include <set>
 
 namespace nib {
@@ -25,6 +26,56 @@ std::optional<BalanceMode> parse_balance_mode(std::string_view text) {
   return std::nullopt;
 }
 
+const char* to_string(HealthCheckType type) {
+  switch (type) {
+    case HealthCheckType::kTcp: return "tcp";
+    case HealthCheckType::kHttp: return "http";
+    case HealthCheckType::kSendExpect: return "send-expect";
+  }
+  return "?";
+}
+
+Status check(const HealthCheckConfig& c) {
+  auto secs = [](double s) { return std::to_string(s); };
+  if (!(c.interval_seconds > 0) || c.interval_seconds > 86400) {
+    return Status::invalid("interval must be > 0 and <= 86400 seconds, got " + secs(c.interval_seconds));
+  }
+  if (!(c.timeout_seconds > 0)) return Status::invalid("timeout must be > 0 seconds, got " + secs(c.timeout_seconds));
+  if (c.timeout_seconds >= c.interval_seconds) {
+    return Status::invalid("timeout (" + secs(c.timeout_seconds) + " s) must be less than interval (" +
+                           secs(c.interval_seconds) + " s)");
+  }
+  if (c.rise < 1 || c.rise > 1000) return Status::invalid("rise must be 1-1000, got " + std::to_string(c.rise));
+  if (c.fall < 1 || c.fall > 1000) return Status::invalid("fall must be 1-1000, got " + std::to_string(c.fall));
+  if (!(c.jitter >= 0 && c.jitter <= 0.5)) return Status::invalid("jitter must be 0-0.5, got " + std::to_string(c.jitter));
+  if (c.type == HealthCheckType::kSendExpect) {
+    if (c.expect.empty()) return Status::invalid("expect must not be empty for a send-expect check");
+    if (c.expect_regex) {
+      try {
+        std::regex re(c.expect);
+      } catch (const std::regex_error& e) {
+        return Status::invalid("expect is not a valid regex: " + std::string(e.what()));
+      }
+    }
+  }
+  if (c.type == HealthCheckType::kHttp) {
+    if (c.method.empty() || c.method.find_first_of(" \r\n") != std::string::npos) {
+      return Status::invalid("method must be one token such as GET or HEAD, got '" + c.method + "'");
+    }
+    if (c.path.empty() || c.path[0] != '/' || c.path.find_first_of(" \r\n") != std::string::npos) {
+      return Status::invalid("path must start with '/' and hold no spaces, got '" + c.path + "'");
+    }
+    if (c.host_header.find_first_of(" \r\n") != std::string::npos) {
+      return Status::invalid("host must hold no spaces or line breaks");
+    }
+    if (c.status_min < 100 || c.status_max > 599 || c.status_min > c.status_max) {
+      return Status::invalid("expected status must be a code or range within 100-599, got " +
+                             std::to_string(c.status_min) + "-" + std::to_string(c.status_max));
+    }
+  }
+  return {};
+}
+
 Status validate(const DataplaneConfig& config) {
   if (config.services.empty()) return Status::invalid("no service is configured");
   std::set<std::string> names;
@@ -37,8 +88,24 @@ Status validate(const DataplaneConfig& config) {
       return Status::invalid("service '" + s.name + "': listen address " + s.listen.to_string() +
                              " is used by another service");
     }
+    if (s.protocol == Protocol::kUdp) {
+      bool any = s.health_check.has_value();
+      for (const auto& b : s.backends) any = any || b.health_check.has_value();
+      if (any) return Status::invalid("service '" + s.name + "': health checks are supported for tcp services only");
+    }
+    if (s.health_check) {
+      if (Status st = check(*s.health_check); !st.ok()) {
+        return Status::invalid("service '" + s.name + "': health_check: " + st.message());
+      }
+    }
     std::set<std::string> seen;
     for (const auto& b : s.backends) {
+      if (b.health_check) {
+        if (Status st = check(*b.health_check); !st.ok()) {
+          return Status::invalid("service '" + s.name + "': backend " + b.address.to_string() +
+                                 ": health_check: " + st.message());
+        }
+      }
       if (!seen.insert(b.address.to_string()).second) {
         return Status::invalid("service '" + s.name + "': backend " + b.address.to_string() +
                                " is listed twice");

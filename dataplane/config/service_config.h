@@ -38,6 +38,44 @@ struct PolicyConfig {
   bool operator==(const PolicyConfig&) const = default;
 };
 
+// Active health checks (issue: "know before a client pays for it"). Run by
+// health/health_checker on its own loop; a backend without a check is always
+// up as far as health goes (Pen's passive blacklist still applies).
+enum class HealthCheckType : uint8_t { kTcp, kHttp, kSendExpect };
+const char* to_string(HealthCheckType type);
+
+struct HealthCheckConfig {
+  HealthCheckType type = HealthCheckType::kTcp;
+  double interval_seconds = 2;
+  double timeout_seconds = 1;  // < interval, so one probe is in flight at a time
+  uint32_t rise = 2;           // consecutive successes that bring a down backend up
+  uint32_t fall = 3;           // consecutive failures that take an up backend down
+  // Each interval is stretched or shrunk by up to this fraction (0-0.5) at
+  // random, so checks of many backends do not march in step.
+  double jitter = 0;
+  // http: the request, and what counts as a pass.
+  std::string method = "GET";
+  std::string path = "/";
+  std::string host_header;      // empty: the backend's host as configured
+  uint16_t status_min = 200;    // accepted status codes, inclusive
+  uint16_t status_max = 399;
+  std::string body_contains;    // empty: the body is not looked at
+  // send-expect: bytes to send once connected (empty: just read, for servers
+  // that greet first), and what the reply must contain: these bytes, or a
+  // match of this ECMAScript regex when expect_regex.
+  std::string send;
+  std::string expect;
+  bool expect_regex = false;
+  // Probes bind here before connecting (port 0 = any); unset = kernel's choice.
+  std::optional<SocketAddress> source;
+
+  bool operator==(const HealthCheckConfig&) const = default;
+};
+
+// Field ranges and cross-field rules (timeout < interval, ...); the message
+// names the field. Loaders call it to put a line on the error.
+Status check(const HealthCheckConfig& config);
+
 struct BackendConfig {
   std::string host;       // as written (name or literal), for display
   SocketAddress address;  // resolved
@@ -45,6 +83,8 @@ struct BackendConfig {
   uint32_t hard_limit = 0;  // max connections for returning clients, 0 = unlimited
   uint32_t weight = 1;
   uint32_t prio = 0;        // lower is preferred
+  // Overrides the service's health_check for this backend.
+  std::optional<HealthCheckConfig> health_check;
 
   bool operator==(const BackendConfig&) const = default;
 };
@@ -64,6 +104,8 @@ struct ServiceConfig {
   // silent this long ends; at the limit the least recently used one is evicted.
   double udp_session_timeout_seconds = 60;
   uint64_t udp_max_sessions = 0;        // 0 = as many as descriptors allow
+  // Default active check for the backends (each may override); unset = none.
+  std::optional<HealthCheckConfig> health_check;
 };
 
 struct DataplaneConfig {

@@ -14,6 +14,16 @@ const char* to_string(AdminState state) {
   return "?";
 }
 
+const char* to_string(BackendState state) {
+  switch (state) {
+    case BackendState::kUp: return "up";
+    case BackendState::kDown: return "down";
+    case BackendState::kDraining: return "draining";
+    case BackendState::kDisabled: return "disabled";
+  }
+  return "?";
+}
+
 Backend::Backend(uint32_t id, const BackendConfig& config, unsigned workers)
     : id_(id),
       address_(config.address),
@@ -66,14 +76,70 @@ MonoTime Backend::blacklisted_until() const {
   return MonoTime(Duration(blacklisted_until_.load(std::memory_order_relaxed)));
 }
 
+bool Backend::set_health(bool up, const std::string& reason) {
+  std::lock_guard lock(health_mu_);
+  if (health_.up == up) return false;
+  health_.up = up;
+  ++health_.transitions;
+  health_.reason = reason;
+  health_.changed = std::chrono::system_clock::now();
+  health_down_.store(!up, std::memory_order_relaxed);
+  return true;
+}
+
+void Backend::record_check(bool ok, const std::string& result, double ms) {
+  std::lock_guard lock(health_mu_);
+  health_.last_check_ok = ok;
+  health_.last_check = result;
+  health_.last_check_ms = ms;
+  health_.last_check_time = std::chrono::system_clock::now();
+}
+
+bool Backend::set_checked(bool checked) {
+  std::lock_guard lock(health_mu_);
+  health_.checked = checked;
+  if (checked || health_.up) return false;
+  health_.up = true;
+  ++health_.transitions;
+  health_.reason = "health check removed";
+  health_.changed = std::chrono::system_clock::now();
+  health_down_.store(false, std::memory_order_relaxed);
+  return true;
+}
+
+bool Backend::passive_failure(const std::string& reason) {
+  std::lock_guard lock(health_mu_);
+  if (!health_.checked || !health_.up) return false;
+  health_.up = false;
+  ++health_.transitions;
+  health_.reason = reason;
+  health_.changed = std::chrono::system_clock::now();
+  health_down_.store(true, std::memory_order_relaxed);
+  return true;
+}
+
+HealthInfo Backend::health() const {
+  std::lock_guard lock(health_mu_);
+  return health_;
+}
+
+BackendState Backend::state() const {
+  switch (admin_state()) {
+    case AdminState::kDraining: return BackendState::kDraining;
+    case AdminState::kDisabled: return BackendState::kDisabled;
+    case AdminState::kEnabled: break;
+  }
+  return health_up() ? BackendState::kUp : BackendState::kDown;
+}
+
 bool Backend::usable_for_new(MonoTime now) const {
-  if (admin_state() != AdminState::kEnabled || blacklisted(now)) return false;
+  if (admin_state() != AdminState::kEnabled || !health_up() || blacklisted(now)) return false;
   uint32_t soft = soft_limit();
   return soft == 0 || active() < soft;
 }
 
 bool Backend::usable_for_returning(MonoTime now) const {
-  if (admin_state() != AdminState::kEnabled || blacklisted(now)) return false;
+  if (admin_state() != AdminState::kEnabled || !health_up() || blacklisted(now)) return false;
   uint32_t hard = hard_limit();
   if (hard == 0) hard = soft_limit();
   return hard == 0 || active() < hard;

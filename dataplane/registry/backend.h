@@ -4,8 +4,10 @@
 // reload), counters are per worker (one writer each, summed by readers) so no
 // cache line is written by two workers per request.
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -17,6 +19,25 @@ namespace nib {
 
 enum class AdminState : uint8_t { kEnabled, kDraining, kDisabled };
 const char* to_string(AdminState state);
+
+// The state the API shows: the admin state wins, then health.
+enum class BackendState : uint8_t { kUp, kDown, kDraining, kDisabled };
+const char* to_string(BackendState state);
+
+// Health as last decided, with why and when (written by the health checker,
+// read by status views). `changed` is the epoch when nothing ever changed.
+struct HealthInfo {
+  bool up = true;
+  bool checked = false;  // an active check runs for this backend
+  std::string reason;    // of the last change, e.g. "3 checks failed: connect refused"
+  std::chrono::system_clock::time_point changed{};
+  // The last check (checked only).
+  bool last_check_ok = false;
+  std::string last_check;  // "ok" or the failure, e.g. "status 500"
+  double last_check_ms = 0;
+  std::chrono::system_clock::time_point last_check_time{};
+  uint64_t transitions = 0;  // up <-> down changes since the backend was created
+};
 
 // What an operator may change on a backend at runtime; unset fields stay.
 struct BackendPatch {
@@ -73,6 +94,26 @@ class Backend {
   bool blacklisted(MonoTime now) const;
   MonoTime blacklisted_until() const;
 
+  // Health. health_up() is one relaxed load, so the selectors can afford it on
+  // every connect; the rest takes a mutex (checker and status views only).
+  bool health_up() const { return !health_down_.load(std::memory_order_relaxed); }
+  // Any thread. Returns true when the state changed (the caller announces it).
+  bool set_health(bool up, const std::string& reason);
+  // Any thread. Records a check's outcome (state unchanged).
+  void record_check(bool ok, const std::string& result, double ms);
+  // Any thread. Whether an active check runs; turning it off makes the backend
+  // healthy again (no check means up as far as health goes). Returns true when
+  // that changed the state.
+  bool set_checked(bool checked);
+  // Any thread (a worker's connect-failure path: rare, and it logs anyway).
+  // Pen's passive check feeding the same state machine: a checked backend that
+  // a client failed to reach goes down now, and only its active check's rise
+  // brings it back. Unchecked backends keep Pen's blacklist alone. Returns true
+  // when this changed the state (the caller announces it).
+  bool passive_failure(const std::string& reason);
+  HealthInfo health() const;
+  BackendState state() const;
+
   // Pen's usability rules. A new client needs room under the soft limit; a
   // returning client under the hard limit (the soft limit when no hard limit is
   // set: pen's "h:p:10" caps the server at 10 connections for everyone).
@@ -123,6 +164,9 @@ class Backend {
   std::atomic<int64_t> blacklisted_until_{0};  // steady-clock ns; 0 = not blacklisted
   std::atomic<int64_t> active_{0};
   std::atomic<bool> drain_armed_{false};  // a drain whose finish is not announced yet
+  std::atomic<bool> health_down_{false};
+  mutable std::mutex health_mu_;  // guards health_ (never taken by workers)
+  HealthInfo health_;
   const unsigned workers_;
   std::unique_ptr<Slot[]> slots_;
 };

@@ -57,6 +57,15 @@ class Service {
     if (drain_finished_) drain_finished_(backend);
   }
 
+  // Called when a client's failed connect took a checked backend down (see
+  // Backend::passive_failure), on that worker's thread. Set once, before
+  // workers start; it must only publish and log.
+  using HealthChangedHook = std::function<void(const Backend&, const std::string& reason)>;
+  void set_passive_down_hook(HealthChangedHook hook) { passive_down_ = std::move(hook); }
+  void passive_down(const Backend& backend, const std::string& reason) const {
+    if (passive_down_) passive_down_(backend, reason);
+  }
+
   // Any thread. Admission against max_connections (0 = unlimited).
   bool try_admit(uint32_t max_connections);
   void release() { active_.fetch_sub(1, std::memory_order_relaxed); }
@@ -79,6 +88,7 @@ class Service {
   AffinityTable affinity_;
   std::mutex admin_mu_;
   DrainFinishedHook drain_finished_;
+  HealthChangedHook passive_down_;
   std::atomic<uint32_t> cursor_;
   std::atomic<int64_t> active_{0};
   std::atomic<uint64_t> accepted_{0}, rejected_max_{0}, no_backend_{0}, stubborn_{0}, breaks_{0};

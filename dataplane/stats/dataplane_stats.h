@@ -25,6 +25,8 @@ struct BackendStatus {
   std::string host;
   SocketAddress address;
   AdminState admin_state = AdminState::kEnabled;
+  BackendState state = BackendState::kUp;  // admin state first, then health
+  HealthInfo health;                        // reason and time of the last change, last check
   bool blacklisted = false;
   double blacklist_remaining_seconds = 0;
   uint32_t soft_limit = 0, hard_limit = 0, weight = 0, prio = 0;

@@ -101,6 +101,7 @@ void TcpConnection::on_connect_failed() {
              " failed to connect; blacklisted for " +
              std::to_string(snap_->policy.blacklist_seconds) + " s");
   }
+  if (b->passive_failure("a client's connect failed")) service_->passive_down(*b, "a client's connect failed");
   sel_ = Selector::after_failure(*snap_, sel_, now);
 }
 

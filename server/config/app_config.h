@@ -18,6 +18,12 @@ struct AdminConfig {
   // auth. Only the path is kept here: the tokens are read when the admin
   // plane starts and never logged.
   std::string token_file;                       // --admin-token-file, admin.token_file
+  // Runtime changes made through the admin APIs, saved here and restored at
+  // start (admin/state/state_store.h); empty = not saved.
+  std::string state_file;                       // --state, admin.state_file
+  // Pen's control port (penctl protocol, no authentication); empty = none.
+  // "host:port"; Pen's bare "port" means 127.0.0.1:port here.
+  std::string penctl_listen;                    // -C, admin.penctl_listen
 };
 
 struct AppConfig {

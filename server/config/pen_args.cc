@@ -81,7 +81,6 @@ struct UnsupportedOption {
   std::string_view hint;
 };
 constexpr UnsupportedOption kUnsupported[] = {
-    {'C', "control port", "; nib's admin plane replaces it: nibctl, --admin-grpc, --admin-http"},
     {'H', "X-Forwarded-For headers", ""},
     {'E', "SSL certificate", ""},
     {'K', "SSL key", ""},
@@ -100,7 +99,7 @@ constexpr UnsupportedOption kUnsupported[] = {
 };
 
 // Options taking a value ("-b 30", "-b30"); every other letter is a flag.
-constexpr std::string_view kValueLetters = "bcetxToOpwqm";
+constexpr std::string_view kValueLetters = "bcetxToOpwqmC";
 
 constexpr std::string_view kHelpHint = "; see nib --help";
 
@@ -204,6 +203,8 @@ class Parser {
   std::optional<std::string> admin_http_;
   std::optional<std::string> admin_grpc_;
   std::optional<std::string> admin_token_file_;
+  std::optional<std::string> state_file_;
+  std::optional<std::string> penctl_listen_;  // -C
   std::string udp_option_;  // the first UDP-only option given, which needs -U
 };
 
@@ -265,6 +266,16 @@ Status Parser::apply_short(char letter, const std::string& value) {
     }
   }
   switch (letter) {
+    case 'C': {
+      // Pen's -C [host:]port. A bare port binds loopback, not every address
+      // as Pen does: the control port has no authentication.
+      std::string listen = value.find(':') == std::string::npos ? "127.0.0.1:" + value : value;
+      auto address = SocketAddress::parse(listen);
+      if (!address.ok()) return option_error(option, "expected [IP:]PORT, " + address.status().message());
+      if (address->port() == 0) return option_error(option, "expected a port 1-65535");
+      penctl_listen_ = address->to_string();
+      return {};
+    }
     case 's': service_.policy.stubborn = true; note_balancing(option, "policy.stubborn"); return {};
     case 'e': {
       auto endpoint = parse_host_port(value);
@@ -356,7 +367,7 @@ Status Parser::parse_long(const std::string& arg) {
   constexpr std::string_view kFlags[] = {"--check", "--demo", "--help", "--version", "--no-admin"};
   constexpr std::string_view kValued[] = {"--config",         "--workers",        "--shutdown-grace",
                                           "--idle-timeout",   "--session-timeout", "--max-sessions",
-                                          "--admin-http",     "--admin-grpc",      "--admin-token-file"};
+                                          "--admin-http",     "--admin-grpc",      "--admin-token-file", "--state"};
   if (std::ranges::find(kFlags, name) != std::end(kFlags)) {
     if (attached) return option_error(name, "takes no value");
     if (name == "--check") {
@@ -396,6 +407,11 @@ Status Parser::apply_long_value(std::string_view name, const std::string& value)
   if (name == "--admin-token-file") {
     if (value.empty()) return option_error(name, "expected a file name");
     admin_token_file_ = value;
+    return {};
+  }
+  if (name == "--state") {
+    if (value.empty()) return option_error(name, "expected a file name");
+    state_file_ = value;
     return {};
   }
   if (name == "--admin-http" || name == "--admin-grpc") {
@@ -550,6 +566,8 @@ void Parser::apply_admin_overrides(AdminConfig* admin) const {
   if (admin_http_) admin->http_listen = *admin_http_;
   if (admin_grpc_) admin->grpc_listen = *admin_grpc_;
   if (admin_token_file_) admin->token_file = *admin_token_file_;
+  if (state_file_) admin->state_file = *state_file_;
+  if (penctl_listen_) admin->penctl_listen = *penctl_listen_;
 }
 
 }  // namespace
@@ -590,12 +608,14 @@ Pen options:
                "conn_max N"
   -p file      write the process id to file
   -w file      write Pen's HTML status page to file on SIGUSR1
+  -C [IP:]port Pen's control port for penctl (no authentication; a bare
+               port listens on 127.0.0.1)
   -d           more debug output (repeatable)
   -f           accepted: nib always stays in the foreground
   -P           accepted: nib always uses epoll
   -a, -m N     accepted, no effect in nib
   Short options bundle as in getopt (-fdr, -b30); -- ends the options.
-  Not yet supported (an error): -C (control port), -H, -E, -K, -G, -A, -Z, -R,
+  Not yet supported (an error): -H, -E, -K, -G, -A, -Z, -R,
   -L, -j, -u, -l, -F, -X, -S, -i.
 
 nib options:
@@ -612,6 +632,8 @@ nib options:
   --admin-token-file FILE  bearer tokens for the admin APIs, lines
                         "admin <token>" or "readonly <token>" (GETs need
                         either, changes an admin token); default: no auth
+  --state FILE          save changes made through the admin APIs (backends,
+                        drains, pins, policy) to FILE and restore them at start
   --session-timeout SEC with -U: end a session silent this long, > 0 (60)
   --max-sessions N      with -U: session limit, 0-10000000; the least recently
                         used is evicted when full (0 = as descriptors allow)

@@ -24,18 +24,26 @@ constexpr size_t kMaxErrors = 20;
 // The keys each mapping accepts, in the order the reference documents them (the
 // order "expected one of" lists them in).
 constexpr std::string_view kRootKeys[] = {"workers", "shutdown_grace", "services", "admin"};
-constexpr std::string_view kAdminKeys[] = {"enabled", "http_listen", "grpc_listen", "token_file"};
+constexpr std::string_view kAdminKeys[] = {"enabled", "http_listen", "grpc_listen", "token_file", "state_file", "penctl_listen"};
 constexpr std::string_view kServiceKeys[] = {"name",      "listen",          "protocol",     "policy",
                                              "backends",  "emergency",       "connect_timeout",
                                              "idle_timeout", "max_connections", "backlog",
-                                             "session_timeout", "max_sessions"};
+                                             "session_timeout", "max_sessions", "health_check"};
 // Keys that mean something for one protocol only: given for the other, they
 // would silently do nothing, so they are errors.
-constexpr std::string_view kTcpOnlyKeys[] = {"connect_timeout", "idle_timeout", "max_connections", "backlog"};
+constexpr std::string_view kTcpOnlyKeys[] = {"connect_timeout", "idle_timeout", "max_connections", "backlog",
+                                             "health_check"};
 constexpr std::string_view kUdpOnlyKeys[] = {"session_timeout", "max_sessions"};
 constexpr std::string_view kPolicyKeys[] = {"mode", "stubborn", "tracking", "blacklist", "table_size"};
 constexpr std::string_view kBackendKeys[] = {"address", "port",   "soft_limit",
-                                             "hard_limit", "weight", "prio"};
+                                             "hard_limit", "weight", "prio", "health_check"};
+constexpr std::string_view kHealthCheckKeys[] = {"type", "interval", "timeout", "rise", "fall", "jitter",
+                                                 "method", "path", "host", "expect_status", "expect_body",
+                                                 "source", "send", "expect", "expect_regex"};
+// rise/fall: counts of consecutive checks; jitter: a fraction of the interval.
+constexpr IntRange kRiseFall{1, 1000};
+constexpr SecondsRange kCheckInterval{0, true, 86400};
+constexpr SecondsRange kCheckTimeout{0, true, 3600};
 constexpr std::string_view kListenKeys[] = {"address", "port"};
 
 using Keys = std::span<const std::string_view>;
@@ -126,7 +134,9 @@ class Loader {
   void load_listen(const Item& item, SeenServices* seen, ServiceConfig* service);
   void load_policy(const Item& item, PolicyConfig* policy);
   void load_backends(const Item& item, ServiceConfig* service);
-  std::optional<BackendConfig> load_backend(const Item& item);
+  std::optional<BackendConfig> load_backend(const Item& item, const std::optional<HealthCheckConfig>& service_check);
+  // `base` holds the defaults: the service's check when a backend overrides it.
+  std::optional<HealthCheckConfig> load_health_check(const Item& item, const HealthCheckConfig& base);
 
   std::string source_;
   std::vector<std::string> errors_;
@@ -304,6 +314,23 @@ void Loader::load_admin(const Item& item, AdminConfig* admin) {
     if (path && path->empty()) error_at(*token_file, "expected a file name, got an empty value");
     if (path && !path->empty()) admin->token_file = *path;
   }
+  if (const Item* state_file = f.get("state_file")) {
+    auto path = scalar(*state_file, "a file name");
+    if (path && path->empty()) error_at(*state_file, "expected a file name, got an empty value");
+    if (path && !path->empty()) admin->state_file = *path;
+  }
+  if (const Item* penctl = f.get("penctl_listen")) {
+    // Pen's control port: an IP literal and a port, like the other listeners.
+    auto text = scalar(*penctl, "IP:PORT");
+    if (text) {
+      auto address = SocketAddress::parse(*text);
+      if (!address.ok() || address->port() == 0) {
+        error_at(*penctl, "expected IP:PORT with a port 1-65535, got '" + *text + "'");
+      } else {
+        admin->penctl_listen = address->to_string();
+      }
+    }
+  }
 }
 
 // An IP literal and a port (0: any free port): the admin plane never waits on DNS.
@@ -326,6 +353,10 @@ void Loader::load_service(const Item& item, SeenServices* seen, DataplaneConfig*
   if (protocol == nullptr || load_protocol(*protocol, &service)) check_protocol_keys(f, service.protocol);
   if (const Item* listen = f.get("listen")) load_listen(*listen, seen, &service);
   if (const Item* policy = f.get("policy")) load_policy(*policy, &service.policy);
+  // Before the backends: their overrides start from it.
+  if (const Item* check = f.get("health_check")) {
+    if (service.protocol == Protocol::kTcp) service.health_check = load_health_check(*check, HealthCheckConfig{});
+  }
   if (const Item* backends = f.get("backends")) load_backends(*backends, &service);
   if (const Item* emergency = f.get("emergency")) {
     if (auto endpoint = load_address(*emergency, /*host_required=*/true)) {
@@ -370,6 +401,10 @@ void Loader::check_protocol_keys(const Fields& f, Protocol protocol) {
   const bool udp = protocol == Protocol::kUdp;
   for (auto key : udp ? Keys(kTcpOnlyKeys) : Keys(kUdpOnlyKeys)) {
     if (const Item* item = f.get(key)) {
+      if (key == "health_check") {
+        error_at(*item, "health checks apply to tcp services only (udp checks are not supported yet)");
+        continue;
+      }
       error_at(*item, udp ? "applies to tcp services only; a udp service has session_timeout and max_sessions"
                           : "applies to udp services only (protocol: udp)");
     }
@@ -439,7 +474,7 @@ void Loader::load_policy(const Item& item, PolicyConfig* policy) {
 void Loader::load_backends(const Item& item, ServiceConfig* service) {
   std::map<std::string, int> seen;  // address -> line
   for (const auto& backend_item : sequence(item, "a sequence of backends")) {
-    auto backend = load_backend(backend_item);
+    auto backend = load_backend(backend_item, service->health_check);
     if (!backend) continue;
     std::string key = backend->address.to_string();
     auto [it, inserted] = seen.emplace(key, line_of(backend_item.mark));
@@ -452,7 +487,8 @@ void Loader::load_backends(const Item& item, ServiceConfig* service) {
 }
 
 // "host:port", or a mapping with the limits, weight and prio as well.
-std::optional<BackendConfig> Loader::load_backend(const Item& item) {
+std::optional<BackendConfig> Loader::load_backend(const Item& item,
+                                                 const std::optional<HealthCheckConfig>& service_check) {
   if (item.node.IsScalar()) {
     auto endpoint = load_address(item, /*host_required=*/true);
     if (!endpoint) return std::nullopt;
@@ -469,6 +505,9 @@ std::optional<BackendConfig> Loader::load_backend(const Item& item) {
   read_int(f, "hard_limit", limits::kConnectionLimit, &backend.hard_limit);
   read_int(f, "weight", limits::kWeight, &backend.weight);
   read_int(f, "prio", limits::kPrio, &backend.prio);
+  if (const Item* check = f.get("health_check")) {
+    backend.health_check = load_health_check(*check, service_check.value_or(HealthCheckConfig{}));
+  }
   const Item* port_item = f.get("port");
   const Item* address = f.get("address");
   auto port = port_item ? read_port(*port_item) : std::nullopt;
@@ -482,6 +521,121 @@ std::optional<BackendConfig> Loader::load_backend(const Item& item) {
   backend.host = endpoint->host;
   backend.address = endpoint->address;
   return backend;
+}
+
+// health_check: {type: tcp|http, interval, timeout, rise, fall, jitter, and for
+// http method, path, host, expect_status (200 or "200-399"), expect_body; source}.
+std::optional<HealthCheckConfig> Loader::load_health_check(const Item& item, const HealthCheckConfig& base) {
+  const size_t errors_before = errors_.size() + dropped_errors_;
+  Fields f = fields(item, kHealthCheckKeys, {});
+  HealthCheckConfig c = base;
+  if (const Item* type = f.get("type")) {
+    auto text = scalar(*type, "tcp, http or send-expect");
+    if (text && *text == "tcp") {
+      c.type = HealthCheckType::kTcp;
+    } else if (text && *text == "http") {
+      c.type = HealthCheckType::kHttp;
+    } else if (text && *text == "send-expect") {
+      c.type = HealthCheckType::kSendExpect;
+    } else if (text) {
+      error_at(*type, "expected tcp, http or send-expect, got '" + *text + "'");
+    }
+  }
+  read_seconds(f, "interval", kCheckInterval, &c.interval_seconds);
+  read_seconds(f, "timeout", kCheckTimeout, &c.timeout_seconds);
+  read_int(f, "rise", kRiseFall, &c.rise);
+  read_int(f, "fall", kRiseFall, &c.fall);
+  if (const Item* jitter = f.get("jitter")) {
+    auto text = scalar(*jitter, "a fraction 0-0.5 of the interval");
+    if (text) {
+      auto value = parse_seconds(*text, SecondsRange{0, false, 0.5});
+      if (value.ok()) {
+        c.jitter = *value;
+      } else {
+        error_at(*jitter, "expected a fraction 0-0.5 of the interval, got '" + *text + "'");
+      }
+    }
+  }
+  auto read_text = [&](std::string_view key, const char* expected, std::string* out) {
+    const Item* it = f.get(key);
+    if (it == nullptr) return;
+    auto text = scalar(*it, expected);
+    if (!text) return;
+    if (text->empty()) return error_at(*it, std::string("expected ") + expected + ", got an empty value");
+    if (text->find_first_of("\r\n") != std::string::npos) return error_at(*it, "must be on one line");
+    *out = *text;
+  };
+  read_text("method", "an HTTP method such as GET or HEAD", &c.method);
+  read_text("path", "a path starting with '/'", &c.path);
+  read_text("host", "a Host header value", &c.host_header);
+  read_text("expect_body", "a non-empty substring of the body", &c.body_contains);
+  // send-expect: bytes as YAML gives them ("PING\r\n" in double quotes);
+  // send may be empty (read a greeting), expect may not.
+  if (const Item* send = f.get("send")) {
+    if (auto text = scalar(*send, "the bytes to send")) c.send = *text;
+  }
+  if (const Item* expect = f.get("expect")) {
+    constexpr const char* kExpected = "the bytes (or regex) the reply must contain";
+    auto text = scalar(*expect, kExpected);
+    if (text && text->empty()) error_at(*expect, std::string("expected ") + kExpected + ", got an empty value");
+    if (text && !text->empty()) c.expect = *text;
+  }
+  read_bool(f, "expect_regex", &c.expect_regex);
+  if (const Item* status = f.get("expect_status")) {
+    constexpr const char* kExpected = "a status code 100-599 or a range such as 200-399";
+    auto text = scalar(*status, kExpected);
+    if (text) {
+      size_t dash = text->find('-');
+      auto lo = parse_int(text->substr(0, dash), IntRange{100, 599});
+      auto hi = dash == std::string::npos ? lo : parse_int(text->substr(dash + 1), IntRange{100, 599});
+      if (!lo.ok() || !hi.ok() || *lo > *hi) {
+        error_at(*status, std::string("expected ") + kExpected + ", got '" + *text + "'");
+      } else {
+        c.status_min = static_cast<uint16_t>(*lo);
+        c.status_max = static_cast<uint16_t>(*hi);
+      }
+    }
+  }
+  if (const Item* source = f.get("source")) {
+    constexpr const char* kExpected = "an IP address, or IP:port (\"[::1]:0\" for IPv6)";
+    auto text = scalar(*source, kExpected);
+    if (text) {
+      auto addr = SocketAddress::parse(*text);
+      if (!addr.ok()) addr = SocketAddress::from_ip(*text, 0);
+      if (addr.ok()) {
+        c.source = *addr;
+      } else {
+        error_at(*source, std::string("expected ") + kExpected + ", got '" + *text + "'");
+      }
+    }
+  }
+  const bool http_only_given = f.get("method") || f.get("path") || f.get("host") || f.get("expect_status") ||
+                               f.get("expect_body");
+  if (c.type != HealthCheckType::kHttp && http_only_given) {
+    for (auto key : {"method", "path", "host", "expect_status", "expect_body"}) {
+      if (const Item* it = f.get(key)) error_at(*it, "applies to type: http checks only");
+    }
+  }
+  if (c.type != HealthCheckType::kSendExpect) {
+    for (auto key : {"send", "expect", "expect_regex"}) {
+      if (const Item* it = f.get(key)) error_at(*it, "applies to type: send-expect checks only");
+    }
+  } else if (c.expect.empty() && errors_.size() + dropped_errors_ == errors_before) {
+    error_at(f.get("type") ? *f.get("type") : item, "a send-expect check needs a non-empty 'expect'");
+  }
+  if (errors_.size() + dropped_errors_ != errors_before) return std::nullopt;
+  // Cross-field rules, at the line of the field that breaks them.
+  if (c.timeout_seconds >= c.interval_seconds) {
+    const Item* at = f.get("timeout") ? f.get("timeout") : f.get("interval") ? f.get("interval") : &item;
+    error_at(*at, "timeout (" + std::to_string(c.timeout_seconds) + " s) must be less than interval (" +
+                      std::to_string(c.interval_seconds) + " s)");
+    return std::nullopt;
+  }
+  if (Status st = check(c); !st.ok()) {
+    error_at(item, st.message());
+    return std::nullopt;
+  }
+  return c;
 }
 
 // Reads a whole file; the error carries strerror for the reason.

@@ -1,4 +1,4 @@
-#include "admin/http/admin_auth.h"
+#include "admin/common/admin_auth.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -219,5 +219,46 @@ TEST_F(MetricsTest, NoUdpFamiliesWithoutUdpServices) {
   EXPECT_EQ(get("/metrics").body.find("nib_udp_"), std::string::npos);
 }
 
+// Health checks: the state, reason and last check in the REST view, and every
+// up/down change counted in nib_backend_health_transitions_total.
+class HealthMetricsTest : public HttpAdminFixture {
+ protected:
+  void SetUp() override {
+    HttpAdminFixture::SetUp();
+    HealthCheckConfig c;
+    c.interval_seconds = 0.05;
+    c.timeout_seconds = 0.04;
+    c.rise = 1;
+    c.fall = 1;
+    service_.health_check = c;
+    add_backends(2);
+    start();
+  }
+  std::string state_of(size_t i) { return backends_json()[i].find("state")->as_string(); }
+  std::vector<Sample> scrape_metrics() { return parse_metrics(get("/metrics").body); }
+};
+
+TEST_F(HealthMetricsTest, StateReasonAndTransitionsAreVisible) {
+  ASSERT_TRUE(nib::test::wait_until([&] { return backends_json()[1].find("health")->find("last_check")->as_string() == "ok"; }));
+  backends_[1]->stop();
+  ASSERT_TRUE(nib::test::wait_until([&] { return state_of(1) == "down"; }));
+  json::Array list = backends_json();
+  const json::Value* health = list[1].find("health");
+  ASSERT_NE(health, nullptr);
+  EXPECT_TRUE(health->find("checked")->as_bool());
+  EXPECT_FALSE(health->find("healthy")->as_bool());
+  EXPECT_NE(health->find("reason")->as_string().find("check(s) failed"), std::string::npos);
+  EXPECT_GT(health->find("changed_unix")->as_double(), 0);
+  auto m = scrape_metrics();
+  std::string id = std::to_string(backend_id(1));
+  EXPECT_EQ(sum(m, "nib_backend_health_transitions_total", {{"backend", id}}), 1);
+  EXPECT_EQ(sum(m, "nib_backend_state", {{"backend", id}, {"state", "down"}}), 1);
+  EXPECT_EQ(sum(m, "nib_backend_up", {{"backend", id}}), 0);
+  ASSERT_TRUE(backends_[1]->start().ok());
+  ASSERT_TRUE(nib::test::wait_until([&] { return state_of(1) == "up"; }));
+  EXPECT_EQ(sum(scrape_metrics(), "nib_backend_health_transitions_total", {{"backend", id}}), 2);
+  EXPECT_EQ(sum(scrape_metrics(), "nib_backend_health_transitions_total", {{"backend", std::to_string(backend_id(0))}}), 0);
+}
+
 }  // namespace
 }  // namespace nib::admin::test

@@ -41,6 +41,7 @@ class NibctlTest : public ::testing::Test {
     std::string pid_file = dir_.file("nib.pid");
     std::vector<std::string> args = {"-p", pid_file, "--admin-grpc", admin_addr_, "--admin-http", "127.0.0.1:0",
                                      "127.0.0.1:" + std::to_string(lb_port_)};
+    args.insert(args.begin(), extra_args_.begin(), extra_args_.end());
     for (const auto& b : backends_) args.push_back("127.0.0.1:" + std::to_string(b->port()));
     auto p = NibProcess::start(args);
     ASSERT_TRUE(p.ok()) << p.status().message();
@@ -67,6 +68,8 @@ class NibctlTest : public ::testing::Test {
     EXPECT_TRUE(st.ok()) << st.ToString() << "\n" << r.out;
     return parsed;
   }
+
+  std::vector<std::string> extra_args_;  // set by a derived fixture before SetUp
 
   SocketAddress lb() const { return *SocketAddress::from_ip("127.0.0.1", lb_port_); }
 
@@ -191,6 +194,36 @@ TEST_F(NibctlTest, WatchPrintsEventsAsTheyHappen) {
       10s);
   EXPECT_TRUE(seen) << (*watcher)->output();
   EXPECT_NE((*watcher)->stdout_output().find("backend " + std::to_string(id)), std::string::npos);
+}
+
+// nib's token file holds "admin TOKEN" / "readonly TOKEN" lines; nibctl's
+// --token-file holds just the one token it sends.
+class NibctlTokenTest : public NibctlTest {
+ protected:
+  static constexpr const char* kAdminToken = "admin-token-0123456789abcdef";
+  static constexpr const char* kReadToken = "read-token-0123456789abcdef";
+  void SetUp() override {
+    std::string tokens =
+        dir_.write_file("tokens", std::string("admin ") + kAdminToken + "\nreadonly " + kReadToken + "\n");
+    extra_args_ = {"--admin-token-file", tokens};
+    NibctlTest::SetUp();
+  }
+};
+
+TEST_F(NibctlTokenTest, GrpcChecksTheTokenFile) {
+  CtlResult r = nibctl({"backends", "list"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("UNAUTHENTICATED"), std::string::npos) << r.err;
+  std::string read = dir_.write_file("read", std::string(kReadToken) + "\n");
+  r = nibctl({"--token-file", read, "backends", "list"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = nibctl({"--token-file", read, "backends", "add", "127.0.0.1:9"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("PERMISSION_DENIED"), std::string::npos) << r.err;
+  std::string admin = dir_.write_file("admin", std::string(kAdminToken) + "\n");
+  r = nibctl({"--token-file", admin, "backends", "add", "127.0.0.1:9"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nib_->output().find("does not check admin tokens"), std::string::npos) << nib_->output();
 }
 
 }  // namespace

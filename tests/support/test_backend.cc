@@ -237,6 +237,7 @@ void TestBackend::handle_input(Conn* c, const char* data, size_t n) {
       if (!c->write_shut) c->out.append(data, n);
       return;
     case BackendMode::kHttp:
+    case BackendMode::kHttpError:
       if (c->close_after_flush) return;  // draining after the last reply
       c->in.append(data, n);
       for (;;) {
@@ -247,7 +248,9 @@ void TestBackend::handle_input(Conn* c, const char* data, size_t n) {
         }
         bool close = wants_close(std::string_view(c->in).substr(0, end));
         std::string body = name_ + "\n";
-        c->out += "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
+        c->out += std::string(c->mode == BackendMode::kHttpError ? "HTTP/1.1 500 Internal Server Error"
+                                                                 : "HTTP/1.1 200 OK") +
+                  "\r\nContent-Type: text/plain\r\nContent-Length: " +
                   std::to_string(body.size()) + "\r\n" +
                   (close ? "Connection: close\r\n" : "") + "\r\n" + body;
         http_requests_.fetch_add(1);

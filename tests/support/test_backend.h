@@ -24,6 +24,9 @@ enum class BackendMode {
   kHttp,
   // Accepts, reads and discards, never writes and never closes until stop().
   kSilent,
+  // Like kHttp, but every reply is "500 Internal Server Error" (a sick app
+  // behind a live port, for health checks).
+  kHttpError,
 };
 
 class TestBackend {

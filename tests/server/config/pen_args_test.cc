@@ -292,9 +292,6 @@ TEST(PenArgsTest, UdpSessionOptions) {
 }
 
 TEST(PenArgsTest, PenOptionsNibLacksAreErrors) {
-  EXPECT_EQ(error_of({"-C", "8888", "80", "127.0.0.1"}),
-            "option -C (control port) is not yet supported by nib; nib's admin plane replaces it: nibctl, "
-            "--admin-grpc, --admin-http");
   EXPECT_THAT(error_of({"-F", "pen.cfg", "80", "127.0.0.1"}),
               StartsWith("option -F (penctl configuration file) is not yet supported by nib; use --config"));
   for (char letter : std::string("HEKGAZRLjulXSi")) {
@@ -468,6 +465,30 @@ TEST(PenArgsTest, AdminTokenFile) {
   EXPECT_EQ(parse({"--config", file.path(), "--admin-token-file=/from/flag"})->config.admin.token_file, "/from/flag");
 }
 
+TEST(PenArgsTest, ControlPort) {
+  auto result = parse({"-C", "8888", "80", "127.0.0.1"});
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(result->config.admin.penctl_listen, "127.0.0.1:8888");
+  EXPECT_EQ(parse({"-C", "0.0.0.0:8888", "80", "127.0.0.1"})->config.admin.penctl_listen, "0.0.0.0:8888");
+  EXPECT_EQ(parse({"-C8888", "80", "127.0.0.1"})->config.admin.penctl_listen, "127.0.0.1:8888");
+  EXPECT_EQ(parse({"80", "127.0.0.1"})->config.admin.penctl_listen, "");
+  EXPECT_FALSE(parse({"-C", "nowhere", "80", "127.0.0.1"}).ok());
+  EXPECT_FALSE(parse({"-C", "0", "80", "127.0.0.1"}).ok());
+  TempFile file(std::string(kYaml) + "admin:\n  penctl_listen: 127.0.0.1:9999\n");
+  EXPECT_EQ(parse({"--config", file.path()})->config.admin.penctl_listen, "127.0.0.1:9999");
+}
+
+TEST(PenArgsTest, StateFile) {
+  auto result = parse({"--state", "/var/lib/nib/state", "80", "127.0.0.1"});
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(result->config.admin.state_file, "/var/lib/nib/state");
+  EXPECT_EQ(parse({"80", "127.0.0.1"})->config.admin.state_file, "");
+  EXPECT_EQ(error_of({"--state=", "80", "127.0.0.1"}), "option --state: expected a file name");
+  TempFile file(std::string(kYaml) + "admin:\n  state_file: /from/yaml\n");
+  EXPECT_EQ(parse({"--config", file.path()})->config.admin.state_file, "/from/yaml");
+  EXPECT_EQ(parse({"--config", file.path(), "--state=/from/flag"})->config.admin.state_file, "/from/flag");
+}
+
 TEST(PenArgsTest, ConfigFile) {
   TempFile file(kYaml);
   for (const Args& args : {Args{"--config", file.path()}, Args{"--config=" + file.path()}}) {
@@ -542,7 +563,7 @@ TEST(PenArgsTest, UsageMentionsEveryOption) {
                              "-U", "-C", "--config FILE", "--check", "--demo", "--workers N", "--shutdown-grace SEC",
                              "--idle-timeout SEC", "--session-timeout SEC", "--max-sessions N", "--help",
                              "--version", "--admin-http IP:PORT", "--admin-grpc IP:PORT", "--no-admin",
-                             "--admin-token-file FILE"}) {
+                             "--admin-token-file FILE", "--state FILE"}) {
     EXPECT_THAT(usage, HasSubstr(option));
   }
   EXPECT_THAT(usage, HasSubstr("-h is NOT help"));

@@ -291,7 +291,7 @@ TEST(YamlLoaderTest, UnknownKeyListsTheValidOnes) {
 )"),
             "nib.yaml:4:5: services[0]: unknown key 'prot', expected one of: name, listen, protocol, policy, "
             "backends, emergency, connect_timeout, idle_timeout, max_connections, backlog, session_timeout, "
-            "max_sessions");
+            "max_sessions, health_check");
 }
 
 TEST(YamlLoaderTest, UnknownTopLevelKey) {
@@ -658,6 +658,140 @@ TEST(YamlLoaderTest, EmptyFile) {
   ASSERT_FALSE(config.ok());
   EXPECT_EQ(config.status().message(),
             file.path() + ":1:1: the file is empty; expected a mapping with a 'services' list");
+}
+
+}  // namespace
+}  // namespace nib
+
+// ---- health checks ----
+
+namespace nib {
+namespace {
+
+TEST(YamlLoaderHealthTest, ServiceCheckAndBackendOverride) {
+  auto config = load(R"(services:
+  - name: web
+    listen: 8080
+    health_check:
+      type: http
+      interval: 2
+      timeout: 0.5
+      rise: 3
+      fall: 4
+      jitter: 0.1
+      method: HEAD
+      path: /healthz
+      host: app.example
+      expect_status: 200-204
+      expect_body: ok
+      source: 127.0.0.9
+    backends:
+      - 127.0.0.1:81
+      - {address: 127.0.0.1, port: 82, health_check: {path: /other, fall: 1}}
+)");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  const ServiceConfig& s = config->dataplane.services[0];
+  ASSERT_TRUE(s.health_check);
+  const HealthCheckConfig& c = *s.health_check;
+  EXPECT_EQ(c.type, HealthCheckType::kHttp);
+  EXPECT_EQ(c.interval_seconds, 2);
+  EXPECT_EQ(c.timeout_seconds, 0.5);
+  EXPECT_EQ(c.rise, 3u);
+  EXPECT_EQ(c.fall, 4u);
+  EXPECT_EQ(c.jitter, 0.1);
+  EXPECT_EQ(c.method, "HEAD");
+  EXPECT_EQ(c.path, "/healthz");
+  EXPECT_EQ(c.host_header, "app.example");
+  EXPECT_EQ(c.status_min, 200);
+  EXPECT_EQ(c.status_max, 204);
+  EXPECT_EQ(c.body_contains, "ok");
+  ASSERT_TRUE(c.source);
+  EXPECT_EQ(c.source->ip_string(), "127.0.0.9");
+  EXPECT_FALSE(s.backends[0].health_check);  // inherits at run time
+  ASSERT_TRUE(s.backends[1].health_check);
+  // The override starts from the service's check.
+  EXPECT_EQ(s.backends[1].health_check->path, "/other");
+  EXPECT_EQ(s.backends[1].health_check->fall, 1u);
+  EXPECT_EQ(s.backends[1].health_check->rise, 3u);
+  EXPECT_EQ(s.backends[1].health_check->type, HealthCheckType::kHttp);
+}
+
+TEST(YamlLoaderHealthTest, DefaultsAreTcp) {
+  auto config = load("services:\n  - name: web\n    listen: 8080\n    health_check: {}\n");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  ASSERT_TRUE(config->dataplane.services[0].health_check);
+  EXPECT_EQ(config->dataplane.services[0].health_check->type, HealthCheckType::kTcp);
+  EXPECT_FALSE(load(kMinimal)->dataplane.services[0].health_check);
+}
+
+TEST(YamlLoaderHealthTest, BadChecksAreRejectedWithALine) {
+  EXPECT_EQ(error_of("services:\n  - name: web\n    listen: 8080\n    health_check: {interval: -1}\n"),
+            "nib.yaml:4:30: services[0].health_check.interval: expected seconds > 0 and <= 86400, got '-1'");
+  EXPECT_EQ(error_of("services:\n  - name: web\n    listen: 8080\n    health_check: {interval: 1, timeout: 1}\n"),
+            "nib.yaml:4:42: services[0].health_check.timeout: timeout (1.000000 s) must be less than interval "
+            "(1.000000 s)");
+  EXPECT_EQ(error_of("services:\n  - name: web\n    listen: 8080\n    health_check: {type: http, expect_body: ''}\n"),
+            "nib.yaml:4:45: services[0].health_check.expect_body: expected a non-empty substring of the body, "
+            "got an empty value");
+  std::string err = error_of(R"(services:
+  - name: web
+    listen: 8080
+    health_check:
+      type: smtp
+      rise: 0
+      jitter: 2
+      expect_status: 600
+      bogus: 1
+)");
+  EXPECT_THAT(err, HasSubstr("nib.yaml:5:13: services[0].health_check.type: expected tcp, http or send-expect, got 'smtp'"));
+  EXPECT_THAT(err, HasSubstr("nib.yaml:6:13: services[0].health_check.rise: expected an integer 1-1000"));
+  EXPECT_THAT(err, HasSubstr("nib.yaml:7:15: services[0].health_check.jitter: expected a fraction 0-0.5"));
+  EXPECT_THAT(err, HasSubstr("nib.yaml:8:22: services[0].health_check.expect_status: expected a status code"));
+  EXPECT_THAT(err, HasSubstr("nib.yaml:9:7: services[0].health_check: unknown key 'bogus'"));
+}
+
+TEST(YamlLoaderHealthTest, HttpKeysNeedAnHttpCheckAndUdpHasNoChecks) {
+  EXPECT_EQ(error_of("services:\n  - name: web\n    listen: 8080\n    health_check: {path: /x}\n"),
+            "nib.yaml:4:26: services[0].health_check.path: applies to type: http checks only");
+  EXPECT_EQ(error_of("services:\n  - name: dns\n    protocol: udp\n    listen: 53\n    health_check: {}\n"),
+            "nib.yaml:5:19: services[0].health_check: health checks apply to tcp services only (udp checks are "
+            "not supported yet)");
+}
+
+TEST(YamlLoaderHealthTest, SendExpectCheck) {
+  auto config = load(R"(services:
+  - name: redis
+    listen: 6380
+    health_check: {type: send-expect, send: "PING\r\n", expect: "^\\+PONG", expect_regex: true}
+)");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  const HealthCheckConfig& c = *config->dataplane.services[0].health_check;
+  EXPECT_EQ(c.type, HealthCheckType::kSendExpect);
+  EXPECT_EQ(c.send, "PING\r\n");
+  EXPECT_EQ(c.expect, "^\\+PONG");
+  EXPECT_TRUE(c.expect_regex);
+  EXPECT_EQ(error_of("services:\n  - name: web\n    listen: 8080\n    health_check: {type: send-expect, expect: ''}\n"),
+            "nib.yaml:4:47: services[0].health_check.expect: expected the bytes (or regex) the reply must contain, "
+            "got an empty value");
+  EXPECT_EQ(error_of("services:\n  - name: web\n    listen: 8080\n    health_check: {type: send-expect}\n"),
+            "nib.yaml:4:26: services[0].health_check.type: a send-expect check needs a non-empty 'expect'");
+  EXPECT_THAT(error_of("services:\n  - name: web\n    listen: 8080\n    health_check: {type: send-expect, "
+                       "expect: '(', expect_regex: true}\n"),
+              HasSubstr("nib.yaml:4:19: services[0].health_check: expect is not a valid regex"));
+  EXPECT_EQ(error_of("services:\n  - name: web\n    listen: 8080\n    health_check: {expect: x}\n"),
+            "nib.yaml:4:28: services[0].health_check.expect: applies to type: send-expect checks only");
+}
+
+TEST(YamlLoaderHealthTest, BackendOverrideErrorsNameTheBackend) {
+  std::string err = error_of(R"(services:
+  - name: web
+    listen: 8080
+    health_check: {interval: 1, timeout: 0.5}
+    backends:
+      - {address: 127.0.0.1, port: 81, health_check: {timeout: 3}}
+)");
+  EXPECT_THAT(err, HasSubstr("nib.yaml:6:64: services[0].backends[0].health_check.timeout: timeout (3.000000 s) "
+                             "must be less than interval (1.000000 s)"));
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 #pragma once
-// Bearer-token authentication for the admin HTTP plane. Tokens come from a
-// file of lines "admin <token>" or "readonly <token>" ('#' starts a comment).
+// Bearer-token authentication for the admin plane, shared by the REST API
+// (Authorization header) and the gRPC API (authorization metadata). Tokens come
+// from a file of lines "admin <token>" or "readonly <token>" ('#' starts a
+// comment).
 // Reads need a read-only or an admin token, changes need an admin token.
 // Token text never appears in errors or logs: messages name lines only.
 #include <string>

@@ -1,0 +1,282 @@
+#include "admin/penctl/penctl_server.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cmath>
+#include <ctime>
+#include <sstream>
+#include <vector>
+
+#include "admin/pages/pen_status_page.h"
+#include "dataplane/base/log.h"
+#include "dataplane/dataplane.h"
+#include "dataplane/net/socket_ops.h"
+
+namespace nib::admin {
+namespace {
+
+constexpr size_t kMaxCommand = 4096;  // penctl sends one short line
+// A client that connects and says nothing must not hold the (only) serving
+// thread for long.
+constexpr int kReadTimeoutSeconds = 2;
+
+std::vector<std::string> split_words(const std::string& line) {
+  std::vector<std::string> words;
+  std::istringstream in(line);
+  for (std::string w; in >> w;) words.push_back(w);
+  return words;
+}
+
+std::optional<uint64_t> parse_uint(const std::string& text) {
+  uint64_t v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || p != text.data() + text.size()) return std::nullopt;
+  return v;
+}
+
+// Pen prints its times as whole seconds.
+std::string seconds_text(double s) {
+  std::ostringstream o;
+  o << (s == std::floor(s) ? static_cast<double>(static_cast<int64_t>(s)) : s);
+  return o.str();
+}
+
+std::string error_line(const Status& st) { return "error: " + st.message() + "\n"; }
+
+}  // namespace
+
+PenctlServer::PenctlServer(Dataplane& dataplane, PenctlServerOptions options)
+    : dataplane_(dataplane), options_(std::move(options)) {}
+
+PenctlServer::~PenctlServer() { stop(); }
+
+Status PenctlServer::start() {
+  auto address = SocketAddress::parse(options_.listen);
+  if (!address.ok()) {
+    return Status::invalid("control port (-C) address '" + options_.listen + "': " + address.status().message());
+  }
+  auto fd = make_tcp_listener(*address, 16, /*reuse_port=*/false);
+  if (!fd.ok()) {
+    return Status::unavailable("control port (-C): cannot listen on " + address->to_string() + ": " +
+                               fd.status().message());
+  }
+  auto bound = local_address(fd->get());
+  if (!bound.ok()) return bound.status();
+  listener_ = std::move(*fd);
+  port_ = bound->port();
+  wake_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake_.valid()) return Status::unavailable("control port (-C): eventfd failed");
+  thread_ = std::thread([this] { serve(); });
+  return {};
+}
+
+void PenctlServer::stop() {
+  if (!thread_.joinable()) return;
+  uint64_t one = 1;
+  (void)!::write(wake_.get(), &one, sizeof one);
+  thread_.join();
+  listener_ = UniqueFd();
+}
+
+void PenctlServer::serve() {
+  for (;;) {
+    pollfd fds[2] = {{listener_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
+    int n = ::poll(fds, 2, -1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 || (fds[1].revents & POLLIN)) return;
+    if (!(fds[0].revents & POLLIN)) continue;
+    // Blocking client socket: one command, one reply, bounded by the timeout.
+    UniqueFd client(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!client.valid()) continue;
+    handle(std::move(client));
+  }
+}
+
+void PenctlServer::handle(UniqueFd client) {
+  timeval timeout{kReadTimeoutSeconds, 0};
+  ::setsockopt(client.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  ::setsockopt(client.get(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  std::string line;
+  char buf[512];
+  while (line.size() < kMaxCommand && line.find('\n') == std::string::npos) {
+    ssize_t n = ::recv(client.get(), buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // EOF ends a command too; a timeout drops it
+    line.append(buf, static_cast<size_t>(n));
+  }
+  if (size_t nl = line.find('\n'); nl != std::string::npos) line.resize(nl);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  std::string reply = execute(line);
+  size_t done = 0;
+  while (done < reply.size()) {
+    ssize_t n = ::send(client.get(), reply.data() + done, reply.size() - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+}
+
+std::string PenctlServer::execute(const std::string& line) {
+  std::vector<std::string> w = split_words(line);
+  if (w.empty()) return "";
+  std::vector<std::string> names = dataplane_.service_names();
+  if (names.empty()) return "error: no service\n";
+  const std::string& service = names.front();
+  const std::string& cmd = w[0];
+
+  if (cmd == "pid" && w.size() == 1) return std::to_string(::getpid()) + "\n";
+
+  if (cmd == "servers" && w.size() == 1) {
+    auto st = dataplane_.service(service);
+    if (!st.ok()) return error_line(st.status());
+    std::ostringstream o;
+    for (const auto& b : st->backends) {
+      o << b.index << " addr " << b.address.ip_string() << " port " << b.address.port() << " conn " << b.active
+        << " max " << b.soft_limit << " hard " << b.hard_limit << " weight " << b.weight << " prio " << b.prio
+        << " sx " << b.counters.bytes_in << " rx " << b.counters.bytes_out << "\n";
+    }
+    return o.str();
+  }
+
+  if (cmd == "server" && w.size() >= 4 && w.size() % 2 == 0) {
+    auto index = parse_uint(w[1]);
+    auto st = dataplane_.service(service);
+    if (!st.ok()) return error_line(st.status());
+    const BackendStatus* target = nullptr;
+    for (const auto& b : st->backends) {
+      if (index && b.index >= 0 && static_cast<uint64_t>(b.index) == *index) target = &b;
+    }
+    if (target == nullptr) return "error: no server " + w[1] + "\n";
+    BackendPatch patch;
+    std::optional<double> blacklist;
+    for (size_t i = 2; i < w.size(); i += 2) {
+      auto v = parse_uint(w[i + 1]);
+      if (!v || *v > UINT32_MAX) return "error: " + w[i] + ": expected a non-negative integer\n";
+      uint32_t value = static_cast<uint32_t>(*v);
+      if (w[i] == "weight") {
+        patch.weight = value;
+      } else if (w[i] == "prio") {
+        patch.prio = value;
+      } else if (w[i] == "max") {
+        patch.soft_limit = value;
+      } else if (w[i] == "hard") {
+        patch.hard_limit = value;
+      } else if (w[i] == "blacklist") {
+        blacklist = static_cast<double>(value);
+      } else {
+        return "error: server: '" + w[i] + "' is not supported by nib; use weight, prio, max, hard or blacklist\n";
+      }
+    }
+    if (patch.weight || patch.prio || patch.soft_limit || patch.hard_limit) {
+      auto updated = dataplane_.update_backend(service, target->id, patch);
+      if (!updated.ok()) return error_line(updated.status());
+    }
+    if (blacklist) {
+      if (Status s = dataplane_.blacklist_backend(service, target->id, *blacklist); !s.ok()) return error_line(s);
+    }
+    return "";
+  }
+
+  if (cmd == "status" && w.size() == 1) {
+    PenStatusInput in;
+    in.services = dataplane_.status();
+    for (const auto& s : in.services) in.clients.push_back(dataplane_.clients(s.name));
+    in.connections = dataplane_.connections();
+    in.now = MonoClock::now();
+    std::time_t t = std::time(nullptr);
+    char text[64];
+    std::tm tm{};
+    ::localtime_r(&t, &tm);
+    std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", &tm);
+    in.generated_at = text;
+    return render_pen_status_page(in);
+  }
+
+  if (cmd == "recent" && w.size() <= 2) {
+    double window = 300;  // Pen's default
+    if (w.size() == 2) {
+      auto v = parse_uint(w[1]);
+      if (!v) return "error: recent: expected seconds\n";
+      window = static_cast<double>(*v);
+    }
+    MonoTime now = MonoClock::now();
+    std::ostringstream o;
+    for (const auto& c : dataplane_.clients(service)) {
+      if (now - c.last_seen > seconds_to_duration(window)) continue;
+      o << c.client.to_string() << " connects " << c.connects << " sx " << c.bytes_in << " rx " << c.bytes_out
+        << "\n";
+    }
+    return o.str();
+  }
+
+  // The rest reads or patches the service's policy.
+  auto policy = dataplane_.policy(service);
+  if (!policy.ok()) return error_line(policy.status());
+  PolicyConfig p = *policy;
+  auto apply = [&]() -> std::string {
+    if (Status s = dataplane_.set_policy(service, p); !s.ok()) return error_line(s);
+    return "";
+  };
+
+  if (cmd == "mode" && w.size() == 1) {
+    auto flag = [](bool on, const char* name) { return std::string(on ? "" : "no ") + name; };
+    return flag(p.mode == BalanceMode::kHash, "hash") + " " + flag(p.mode == BalanceMode::kRoundRobin, "roundrobin") +
+           " " + flag(p.stubborn, "stubborn") + " " + flag(p.mode == BalanceMode::kWeight, "weight") + " " +
+           flag(p.mode == BalanceMode::kPrio, "prio") + "\n";
+  }
+
+  // Valued settings: without a value they print it, with one they set it and
+  // print the new value.
+  auto valued = [&](auto* field, bool whole) -> std::string {
+    if (w.size() == 2) {
+      auto v = parse_uint(w[1]);
+      if (!v) return "error: " + cmd + ": expected a non-negative integer\n";
+      *field = static_cast<std::remove_pointer_t<decltype(field)>>(*v);
+      if (std::string err = apply(); !err.empty()) return err;
+    }
+    return whole ? std::to_string(static_cast<uint64_t>(*field)) + "\n" : seconds_text(static_cast<double>(*field)) + "\n";
+  };
+  if (w.size() <= 2) {
+    if (cmd == "clients_max") return valued(&p.table_size, true);
+    if (cmd == "blacklist") return valued(&p.blacklist_seconds, false);
+    if (cmd == "tracking") return valued(&p.tracking_seconds, false);
+  }
+
+  // Mode switches. nib has one balancing mode where Pen has flags: turning a
+  // mode on selects it; turning the current mode off returns to Pen's default
+  // (client tracking with a round-robin first choice).
+  bool negate = cmd == "no" && w.size() == 2;
+  const std::string& sw = negate ? w[1] : cmd;
+  if (w.size() == (negate ? 2u : 1u)) {
+    if (sw == "stubborn") {
+      p.stubborn = !negate;
+      return apply();
+    }
+    struct Switch {
+      const char* word;
+      BalanceMode mode;
+    };
+    constexpr Switch kSwitches[] = {{"roundrobin", BalanceMode::kRoundRobin},
+                                    {"hash", BalanceMode::kHash},
+                                    {"weight", BalanceMode::kWeight},
+                                    {"prio", BalanceMode::kPrio}};
+    for (const auto& s : kSwitches) {
+      if (sw != s.word) continue;
+      if (!negate) {
+        p.mode = s.mode;
+      } else if (p.mode == s.mode) {
+        p.mode = BalanceMode::kAffinity;
+      }
+      return apply();
+    }
+  }
+  // Pen's own words for a command it does not know.
+  return "do_cmd: ignoring command starting with '" + cmd + "'\n";
+}
+
+}  // namespace nib::admin

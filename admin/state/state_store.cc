@@ -1,0 +1,400 @@
+#include "admin/state/state_store.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "dataplane/base/log.h"
+#include "dataplane/base/unique_fd.h"
+#include "dataplane/dataplane.h"
+
+namespace nib::admin {
+namespace {
+
+// Line format (one record per line, fields separated by single spaces):
+//   nib-state 1
+//   service NAME
+//   policy MODE STUBBORN(0|1) TRACKING_S BLACKLIST_S TABLE_SIZE
+//   backend IP:PORT HOST|- WEIGHT PRIO SOFT HARD enabled|draining|disabled
+//   pin PREFIX IP:PORT
+//   end
+constexpr std::string_view kMagic = "nib-state 1";
+
+std::vector<std::string_view> split(std::string_view line) {
+  std::vector<std::string_view> out;
+  size_t i = 0;
+  while (i < line.size()) {
+    size_t sp = line.find(' ', i);
+    if (sp == std::string_view::npos) sp = line.size();
+    if (sp > i) out.push_back(line.substr(i, sp - i));
+    i = sp + 1;
+  }
+  return out;
+}
+
+template <typename T>
+bool parse_number(std::string_view text, T* out) {
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
+  return ec == std::errc() && p == text.data() + text.size();
+}
+
+std::string format_double(double v) {
+  std::ostringstream o;
+  o.precision(17);
+  o << v;
+  return o.str();
+}
+
+std::optional<AdminState> parse_admin_state(std::string_view s) {
+  if (s == "enabled") return AdminState::kEnabled;
+  if (s == "draining") return AdminState::kDraining;
+  if (s == "disabled") return AdminState::kDisabled;
+  return std::nullopt;
+}
+
+Status errno_status(const std::string& what) { return Status::unavailable(what + ": " + std::strerror(errno)); }
+
+std::string directory_of(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+}  // namespace
+
+std::string serialize_state(const SavedState& state) {
+  std::ostringstream o;
+  o << kMagic << "\n";
+  for (const auto& s : state.services) {
+    o << "service " << s.name << "\n";
+    o << "policy " << to_string(s.policy.mode) << " " << (s.policy.stubborn ? 1 : 0) << " "
+      << format_double(s.policy.tracking_seconds) << " " << format_double(s.policy.blacklist_seconds) << " "
+      << s.policy.table_size << "\n";
+    for (const auto& b : s.backends) {
+      o << "backend " << b.address.to_string() << " " << (b.host.empty() ? "-" : b.host) << " " << b.weight << " "
+        << b.prio << " " << b.soft_limit << " " << b.hard_limit << " " << to_string(b.admin_state) << "\n";
+    }
+    for (const auto& p : s.pins) o << "pin " << p.prefix.to_string() << " " << p.backend.to_string() << "\n";
+  }
+  o << "end\n";
+  return o.str();
+}
+
+Result<SavedState> parse_state(std::string_view text, const std::string& source_name) {
+  SavedState state;
+  size_t line_no = 0;
+  bool ended = false;
+  while (!text.empty()) {
+    ++line_no;
+    size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+    std::string where = "state file " + source_name + ":" + std::to_string(line_no) + ": ";
+    if (ended) return Status::invalid(where + "text after 'end'");
+    if (line_no == 1) {
+      if (line != kMagic) return Status::invalid(where + "expected '" + std::string(kMagic) + "'");
+      continue;
+    }
+    auto f = split(line);
+    if (f.empty()) return Status::invalid(where + "empty line");
+    std::string_view kind = f[0];
+    if (kind == "end" && f.size() == 1) {
+      ended = true;
+      continue;
+    }
+    if (kind == "service" && f.size() == 2) {
+      state.services.emplace_back();
+      state.services.back().name = std::string(f[1]);
+      continue;
+    }
+    if (state.services.empty()) return Status::invalid(where + "expected 'service NAME' first");
+    SavedService& s = state.services.back();
+    if (kind == "policy" && f.size() == 6) {
+      auto mode = parse_balance_mode(f[1]);
+      int stubborn = 0;
+      if (!mode || !parse_number(f[2], &stubborn) || stubborn < 0 || stubborn > 1 ||
+          !parse_number(f[3], &s.policy.tracking_seconds) || !parse_number(f[4], &s.policy.blacklist_seconds) ||
+          !parse_number(f[5], &s.policy.table_size)) {
+        return Status::invalid(where + "malformed policy line");
+      }
+      s.policy.mode = *mode;
+      s.policy.stubborn = stubborn == 1;
+      continue;
+    }
+    if (kind == "backend" && f.size() == 8) {
+      SavedBackend b;
+      auto address = SocketAddress::parse(f[1]);
+      auto admin_state = parse_admin_state(f[7]);
+      if (!address.ok() || !admin_state || !parse_number(f[3], &b.weight) || !parse_number(f[4], &b.prio) ||
+          !parse_number(f[5], &b.soft_limit) || !parse_number(f[6], &b.hard_limit)) {
+        return Status::invalid(where + "malformed backend line");
+      }
+      b.address = *address;
+      b.host = f[2] == "-" ? "" : std::string(f[2]);
+      b.admin_state = *admin_state;
+      s.backends.push_back(b);
+      continue;
+    }
+    if (kind == "pin" && f.size() == 3) {
+      auto prefix = IpPrefix::parse(f[1]);
+      auto backend = SocketAddress::parse(f[2]);
+      if (!prefix.ok() || !backend.ok()) return Status::invalid(where + "malformed pin line");
+      s.pins.push_back(SavedPin{*prefix, *backend});
+      continue;
+    }
+    return Status::invalid(where + "unknown or malformed record '" + std::string(kind) + "'");
+  }
+  if (!ended) {
+    return Status::invalid("state file " + source_name + ": cut short (no final 'end' line)");
+  }
+  return state;
+}
+
+Result<std::optional<SavedState>> load_state_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    if (errno == ENOENT) return std::optional<SavedState>();
+    return Status::invalid("state file " + path + ": cannot read: " + std::strerror(errno));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return Status::invalid("state file " + path + ": cannot read: " + std::strerror(errno));
+  auto parsed = parse_state(text.str(), path);
+  if (!parsed.ok()) return parsed.status();
+  return std::optional<SavedState>(std::move(*parsed));
+}
+
+SavedState capture_state(const Dataplane& dataplane) {
+  SavedState state;
+  for (const auto& name : dataplane.service_names()) {
+    auto status = dataplane.service(name);
+    auto policy = dataplane.policy(name);
+    auto pins = dataplane.pins(name);
+    if (!status.ok() || !policy.ok()) continue;
+    SavedService s;
+    s.name = name;
+    s.policy = *policy;
+    std::map<uint32_t, SocketAddress> by_id;
+    for (const auto& b : status->backends) {
+      by_id[b.id] = b.address;
+      SavedBackend saved;
+      saved.host = b.host;
+      saved.address = b.address;
+      saved.weight = b.weight;
+      saved.prio = b.prio;
+      saved.soft_limit = b.soft_limit;
+      saved.hard_limit = b.hard_limit;
+      saved.admin_state = b.admin_state;
+      s.backends.push_back(saved);
+    }
+    if (pins.ok()) {
+      for (const auto& p : *pins) {
+        if (auto it = by_id.find(p.backend_id); it != by_id.end()) s.pins.push_back(SavedPin{p.prefix, it->second});
+      }
+    }
+    state.services.push_back(std::move(s));
+  }
+  return state;
+}
+
+void apply_to_config(const SavedState& state, DataplaneConfig* config) {
+  for (const auto& saved : state.services) {
+    auto it = std::find_if(config->services.begin(), config->services.end(),
+                           [&](const ServiceConfig& s) { return s.name == saved.name; });
+    if (it == config->services.end()) continue;
+    it->policy = saved.policy;
+    // No backend left: restore_state() removes them once running (a service
+    // may not start without one).
+    if (saved.backends.empty()) continue;
+    std::vector<BackendConfig> backends;
+    for (const auto& b : saved.backends) {
+      BackendConfig c;
+      auto configured = std::find_if(it->backends.begin(), it->backends.end(),
+                                     [&](const BackendConfig& k) { return k.address == b.address; });
+      if (configured != it->backends.end()) c = *configured;
+      if (configured == it->backends.end()) c.host = b.host;
+      c.address = b.address;
+      c.weight = b.weight;
+      c.prio = b.prio;
+      c.soft_limit = b.soft_limit;
+      c.hard_limit = b.hard_limit;
+      backends.push_back(c);
+    }
+    it->backends = std::move(backends);
+  }
+}
+
+Status restore_state(Dataplane& dataplane, const SavedState& state, std::vector<std::string>* skipped) {
+  std::vector<std::string> names = dataplane.service_names();
+  for (const auto& saved : state.services) {
+    if (std::find(names.begin(), names.end(), saved.name) == names.end()) {
+      if (skipped) skipped->push_back(saved.name);
+      continue;
+    }
+    auto status = dataplane.service(saved.name);
+    if (!status.ok()) return status.status();
+    std::string where = "state file, service '" + saved.name + "': ";
+    const std::vector<BackendStatus> configured = status->backends;
+    std::map<std::string, uint32_t> id_of;  // address -> id now
+    for (const auto& b : saved.backends) {
+      status = dataplane.service(saved.name);
+      if (!status.ok()) return status.status();
+      std::optional<uint32_t> id;
+      for (const auto& running : status->backends) {
+        if (running.address == b.address) id = running.id;
+      }
+      if (!id) {
+        BackendConfig config;
+        config.host = b.host;
+        config.address = b.address;
+        config.weight = b.weight;
+        config.prio = b.prio;
+        config.soft_limit = b.soft_limit;
+        config.hard_limit = b.hard_limit;
+        auto added = dataplane.add_backend(saved.name, config);
+        if (!added.ok()) return Status(added.status().code(), where + added.status().message());
+        id = added->id;
+      } else {
+        BackendPatch patch;
+        patch.weight = b.weight;
+        patch.prio = b.prio;
+        patch.soft_limit = b.soft_limit;
+        patch.hard_limit = b.hard_limit;
+        auto updated = dataplane.update_backend(saved.name, *id, patch);
+        if (!updated.ok()) return Status(updated.status().code(), where + updated.status().message());
+      }
+      if (b.admin_state == AdminState::kDraining) {
+        auto drained = dataplane.drain_backend(saved.name, *id);
+        if (!drained.ok()) return Status(drained.status().code(), where + drained.status().message());
+      } else if (b.admin_state == AdminState::kDisabled) {
+        BackendPatch disable;
+        disable.enabled = false;
+        auto updated = dataplane.update_backend(saved.name, *id, disable);
+        if (!updated.ok()) return Status(updated.status().code(), where + updated.status().message());
+      }
+      id_of[b.address.to_string()] = *id;
+    }
+    // Backends the API removed: gone from the saved list. Removed after the
+    // additions, so the service is never left without a backend on the way.
+    for (const auto& running : configured) {
+      bool kept = std::any_of(saved.backends.begin(), saved.backends.end(),
+                              [&](const SavedBackend& b) { return b.address == running.address; });
+      if (!kept) {
+        if (Status st = dataplane.remove_backend(saved.name, running.id); !st.ok()) {
+          return Status(st.code(), where + st.message());
+        }
+      }
+    }
+    if (Status st = dataplane.set_policy(saved.name, saved.policy); !st.ok()) {
+      return Status(st.code(), where + st.message());
+    }
+    for (const auto& p : saved.pins) {
+      auto it = id_of.find(p.backend.to_string());
+      if (it == id_of.end()) continue;  // its backend is gone: the pin went with it
+      if (Status st = dataplane.pin_clients(saved.name, p.prefix, it->second); !st.ok()) {
+        return Status(st.code(), where + st.message());
+      }
+    }
+  }
+  return {};
+}
+
+Status write_file_atomically(const std::string& path, std::string_view content,
+                             const std::function<void(WriteStep)>& after_step) {
+  const std::string temp = path + ".tmp";
+  {
+    UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!fd.valid()) return errno_status("state file " + temp + ": cannot create");
+    size_t done = 0;
+    while (done < content.size()) {
+      ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return errno_status("state file " + temp + ": cannot write");
+      done += static_cast<size_t>(n);
+    }
+    if (after_step) after_step(WriteStep::kTempWritten);
+    // Without this the rename can reach the disk before the data: a crash
+    // would then leave an empty or partial file under the real name.
+    if (::fsync(fd.get()) != 0) return errno_status("state file " + temp + ": cannot fsync");
+    if (after_step) after_step(WriteStep::kTempSynced);
+  }
+  if (::rename(temp.c_str(), path.c_str()) != 0) return errno_status("state file " + path + ": cannot rename");
+  if (after_step) after_step(WriteStep::kRenamed);
+  // The rename itself lives in the directory: sync it so it survives a crash.
+  std::string dir = directory_of(path);
+  UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dfd.valid()) return errno_status("state file directory " + dir + ": cannot open");
+  if (::fsync(dfd.get()) != 0) return errno_status("state file directory " + dir + ": cannot fsync");
+  return {};
+}
+
+StateWriter::StateWriter(Dataplane& dataplane, std::string path) : dataplane_(dataplane), path_(std::move(path)) {}
+
+StateWriter::~StateWriter() { stop(); }
+
+void StateWriter::start() {
+  subscription_ = dataplane_.events().subscribe([this](const DataplaneEvent& e) {
+    // Health changes and finished drains are not operator changes: nothing
+    // to save. The listener runs on the publisher's thread: only mark dirty.
+    if (e.kind == DataplaneEvent::Kind::kHealthChanged || e.kind == DataplaneEvent::Kind::kDrainFinished) return;
+    {
+      std::lock_guard lock(mu_);
+      dirty_ = true;
+    }
+    cv_.notify_one();
+  });
+  thread_ = std::thread([this] { run(); });
+}
+
+void StateWriter::run() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    cv_.wait(lock, [&] { return dirty_ || stopping_; });
+    if (stopping_) return;
+    dirty_ = false;
+    lock.unlock();
+    if (Status st = write_now(); !st.ok()) log_error(st.message());
+    lock.lock();
+  }
+}
+
+Status StateWriter::write_now() {
+  std::lock_guard lock(write_mu_);
+  last_ = write_file_atomically(path_, serialize_state(capture_state(dataplane_)));
+  return last_;
+}
+
+Status StateWriter::flush() {
+  bool pending;
+  {
+    std::lock_guard lock(mu_);
+    pending = dirty_;
+    dirty_ = false;
+  }
+  if (pending) return write_now();
+  std::lock_guard lock(write_mu_);
+  return last_;
+}
+
+void StateWriter::stop() {
+  if (subscription_ != 0) {
+    dataplane_.events().unsubscribe(subscription_);
+    subscription_ = 0;
+  }
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+  flush();
+}
+
+}  // namespace nib::admin

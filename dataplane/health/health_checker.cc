@@ -1,0 +1,300 @@
+#include "dataplane/health/health_checker.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+#include <regex>
+#include <utility>
+
+#include "dataplane/base/log.h"
+#include "dataplane/net/socket_ops.h"
+
+namespace nib {
+namespace {
+
+// An http check reads at most this much: a status line and a body substring
+// are expected near the start, and a check must not buffer a download.
+constexpr size_t kMaxResponse = 64 * 1024;
+
+double ms_between(MonoTime from, MonoTime to) {
+  return std::chrono::duration<double, std::milli>(to - from).count();
+}
+
+std::string errno_text(const char* what, int err) { return std::string(what) + ": " + std::strerror(err); }
+
+}  // namespace
+
+// One backend's checks. Loop thread only.
+class HealthChecker::Probe final : public EventHandler {
+ public:
+  Probe(HealthChecker& owner, HealthChecker::Target target)
+      : owner_(owner),
+        target_(std::move(target)),
+        interval_timer_([this] { begin(); }),
+        timeout_timer_([this] { finish(false, "timeout after " + format_ms(target_.config.timeout_seconds * 1000)); }) {
+    HealthInfo h = target_.backend->health();
+    // First sight of this backend: one failure takes it down (see the header).
+    if (!h.checked && h.up) {
+      fails_ = target_.config.fall - 1;
+      first_sight_ = true;
+    }
+    // Compiled once (config validation already proved it compiles).
+    if (target_.config.type == HealthCheckType::kSendExpect && target_.config.expect_regex) {
+      expect_re_.emplace(target_.config.expect);
+    }
+    target_.backend->set_checked(true);
+  }
+  ~Probe() override { close(); }
+
+  const Target& target() const { return target_; }
+
+  // Spreads the first checks over one interval so a large config does not
+  // probe every backend at once.
+  void schedule_first(MonoTime now, double fraction) {
+    owner_.loop_.arm(interval_timer_, now + seconds_to_duration(target_.config.interval_seconds * fraction));
+  }
+
+  void on_event(uint32_t events) override {
+    if (phase_ == Phase::kConnecting) {
+      int err = 0;
+      socklen_t len = sizeof err;
+      ::getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err != 0) return finish(false, errno_text("connect", err));
+      if (events & (EPOLLERR | EPOLLHUP)) return finish(false, "connect: connection reset");
+      return connected();
+    }
+    if (phase_ == Phase::kSending) return send_some();
+    if (phase_ == Phase::kReading) return read_some();
+  }
+
+ private:
+  enum class Phase { kIdle, kConnecting, kSending, kReading };
+
+  static std::string format_ms(double ms) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.0f ms", ms);
+    return buf;
+  }
+
+  void begin() {
+    EventLoop& loop = owner_.loop_;
+    started_ = loop.now();
+    // Next start: interval after this one, jittered.
+    double factor = 1;
+    if (target_.config.jitter > 0) {
+      std::uniform_real_distribution<double> d(-target_.config.jitter, target_.config.jitter);
+      factor += d(owner_.rng_);
+    }
+    loop.arm(interval_timer_, started_ + seconds_to_duration(target_.config.interval_seconds * factor));
+    if (phase_ != Phase::kIdle) finish(false, "previous check still running");  // cannot happen: timeout < interval
+    loop.arm(timeout_timer_, started_ + seconds_to_duration(target_.config.timeout_seconds));
+
+    const SocketAddress& to = target_.backend->address();
+    auto fd = make_tcp_socket(to.family());
+    if (!fd.ok()) return finish(false, fd.status().message());
+    fd_ = std::move(*fd);
+    if (target_.config.source) {
+      int one = 1;
+      ::setsockopt(fd_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      if (::bind(fd_.get(), target_.config.source->sockaddr_ptr(), target_.config.source->length()) != 0) {
+        return finish(false, errno_text("bind to source address", errno));
+      }
+    }
+    if (Status st = loop.add(fd_.get(), EPOLLOUT, this); !st.ok()) return finish(false, st.message());
+    registered_ = true;
+    phase_ = Phase::kConnecting;
+    if (::connect(fd_.get(), to.sockaddr_ptr(), to.length()) == 0) return connected();
+    if (errno != EINPROGRESS) return finish(false, errno_text("connect", errno));
+  }
+
+  void connected() {
+    if (target_.config.type == HealthCheckType::kTcp) return finish(true, "ok");
+    const HealthCheckConfig& c = target_.config;
+    response_.clear();
+    sent_ = 0;
+    if (c.type == HealthCheckType::kSendExpect) {
+      request_ = c.send;
+      phase_ = Phase::kSending;
+      return send_some();  // nothing to send: straight to reading
+    }
+    std::string host = c.host_header.empty() ? target_.backend->host() : c.host_header;
+    request_ = c.method + " " + c.path + " HTTP/1.1\r\nHost: " + host +
+               "\r\nUser-Agent: nib-health-check\r\nConnection: close\r\n\r\n";
+    sent_ = 0;
+    response_.clear();
+    phase_ = Phase::kSending;
+    send_some();
+  }
+
+  void send_some() {
+    while (sent_ < request_.size()) {
+      ssize_t n = ::send(fd_.get(), request_.data() + sent_, request_.size() - sent_, MSG_NOSIGNAL);
+      if (n < 0 && errno == EAGAIN) return;  // EPOLLOUT brings us back
+      if (n < 0) return finish(false, errno_text("send", errno));
+      sent_ += static_cast<size_t>(n);
+    }
+    phase_ = Phase::kReading;
+    if (Status st = owner_.loop_.modify(fd_.get(), EPOLLIN | EPOLLRDHUP, this); !st.ok()) finish(false, st.message());
+  }
+
+  void read_some() {
+    char buf[4096];
+    for (;;) {
+      ssize_t n = ::recv(fd_.get(), buf, sizeof buf, 0);
+      if (n < 0 && errno == EAGAIN) return judge(/*eof=*/false);
+      if (n < 0) return finish(false, errno_text("recv", errno));
+      if (n == 0) return judge(/*eof=*/true);
+      response_.append(buf, static_cast<size_t>(std::min<size_t>(n, kMaxResponse - response_.size())));
+      if (response_.size() >= kMaxResponse) return judge(/*eof=*/true);
+    }
+  }
+
+  // Decides as soon as the response allows it; waits for more otherwise.
+  void judge(bool eof) {
+    const HealthCheckConfig& c = target_.config;
+    if (c.type == HealthCheckType::kSendExpect) {
+      bool matched = expect_re_ ? std::regex_search(response_, *expect_re_)
+                                : response_.find(c.expect) != std::string::npos;
+      if (matched) return finish(true, "reply matched");
+      if (eof) finish(false, response_.empty() ? "connection closed without a reply" : "reply did not match");
+      return;
+    }
+    size_t line_end = response_.find("\r\n");
+    if (line_end == std::string::npos) {
+      if (eof) finish(false, response_.empty() ? "connection closed without a response" : "malformed status line");
+      return;
+    }
+    // "HTTP/1.1 200 OK"
+    int status = 0;
+    if (response_.compare(0, 5, "HTTP/") != 0 || std::sscanf(response_.c_str(), "HTTP/%*s %d", &status) != 1) {
+      return finish(false, "malformed status line");
+    }
+    if (status < c.status_min || status > c.status_max) return finish(false, "status " + std::to_string(status));
+    if (c.body_contains.empty()) return finish(true, "status " + std::to_string(status));
+    size_t body = response_.find("\r\n\r\n");
+    if (body != std::string::npos && response_.find(c.body_contains, body + 4) != std::string::npos) {
+      return finish(true, "status " + std::to_string(status) + ", body matched");
+    }
+    if (eof) finish(false, "body lacks '" + c.body_contains + "'");
+  }
+
+  void close() {
+    if (registered_) owner_.loop_.remove(fd_.get());
+    registered_ = false;
+    fd_.reset();
+    owner_.loop_.cancel(timeout_timer_);
+    phase_ = Phase::kIdle;
+  }
+
+  // One check's outcome: rise/fall, then the backend's state.
+  void finish(bool ok, const std::string& detail) {
+    close();
+    // Only the very first outcome may use the head start given at first sight.
+    const bool first_sight = std::exchange(first_sight_, false);
+    Backend& b = *target_.backend;
+    b.record_check(ok, detail, ms_between(started_, MonoClock::now()));
+    const bool up = b.health_up();
+    if (ok) {
+      fails_ = 0;
+      if (!up && ++passes_ >= target_.config.rise) {
+        passes_ = 0;
+        std::string why = std::to_string(target_.config.rise) + " check(s) passed: " + detail;
+        // The check decides the comeback, not Pen's blacklist timer.
+        b.clear_blacklist();
+        if (b.set_health(true, why)) owner_.announce(*this, true, why);
+      }
+    } else {
+      passes_ = 0;
+      if (up && ++fails_ >= target_.config.fall) {
+        fails_ = 0;
+        std::string why = first_sight ? "first check failed: " + detail
+                                       : std::to_string(target_.config.fall) + " check(s) failed: " + detail;
+        if (b.set_health(false, why)) owner_.announce(*this, false, why);
+      }
+    }
+  }
+
+  HealthChecker& owner_;
+  Target target_;
+  Timer interval_timer_;
+  Timer timeout_timer_;
+  UniqueFd fd_;
+  bool registered_ = false;
+  Phase phase_ = Phase::kIdle;
+  MonoTime started_{};
+  uint32_t fails_ = 0;   // consecutive, while up
+  uint32_t passes_ = 0;  // consecutive, while down
+  bool first_sight_ = false;  // no check has finished yet, and fails_ got a head start
+  std::string request_;
+  size_t sent_ = 0;
+  std::string response_;
+  std::optional<std::regex> expect_re_;  // send-expect with expect_regex
+};
+
+HealthChecker::HealthChecker(Listener on_change) : on_change_(std::move(on_change)) {}
+
+HealthChecker::~HealthChecker() { stop(); }
+
+Status HealthChecker::start() {
+  if (Status st = loop_.init(); !st.ok()) return st;
+  thread_ = std::thread([this] {
+    loop_.run();
+    probes_.clear();  // closes sockets and cancels timers on the loop thread
+  });
+  started_ = true;
+  return {};
+}
+
+void HealthChecker::stop() {
+  if (!started_) return;
+  started_ = false;
+  loop_.stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+void HealthChecker::set_targets(std::vector<Target> targets) {
+  loop_.post([this, targets = std::move(targets)]() mutable { apply_targets(std::move(targets)); });
+}
+
+void HealthChecker::apply_targets(std::vector<Target> targets) {
+  std::vector<std::unique_ptr<Probe>> next;
+  std::uniform_real_distribution<double> spread(0, 1);
+  for (auto& t : targets) {
+    auto same = std::find_if(probes_.begin(), probes_.end(), [&](const std::unique_ptr<Probe>& p) {
+      return p && p->target().backend == t.backend && p->target().config == t.config &&
+             p->target().service == t.service;
+    });
+    if (same != probes_.end()) {
+      next.push_back(std::move(*same));
+      continue;
+    }
+    // A changed config replaces the probe; the backend keeps its state.
+    auto old = std::find_if(probes_.begin(), probes_.end(), [&](const std::unique_ptr<Probe>& p) {
+      return p && p->target().backend == t.backend;
+    });
+    if (old != probes_.end()) old->reset();
+    next.push_back(std::make_unique<Probe>(*this, std::move(t)));
+    next.back()->schedule_first(loop_.now(), spread(rng_));
+  }
+  for (auto& p : probes_) {
+    if (!p) continue;
+    // No longer checked: healthy as far as health goes (unless it is still
+    // checked under another entry, which cannot happen: one target per backend).
+    std::shared_ptr<Backend> b = p->target().backend;
+    std::string service = p->target().service;
+    p.reset();
+    if (b->set_checked(false) && on_change_) on_change_(service, *b, true, "health check removed");
+  }
+  probes_ = std::move(next);
+}
+
+void HealthChecker::announce(const Probe& probe, bool up, const std::string& reason) {
+  if (on_change_) on_change_(probe.target().service, *probe.target().backend, up, reason);
+}
+
+}  // namespace nib

@@ -1,0 +1,87 @@
+#pragma once
+// Active health checks: one probe per checked backend, all on one EventLoop
+// thread of their own, so a slow or silent backend never stalls a worker and
+// a probe never blocks (non-blocking connect, timers for interval and timeout).
+//
+// State machine (HAProxy's rise/fall): an up backend goes down after `fall`
+// consecutive failed checks, a down one comes up after `rise` consecutive
+// passes. A backend seen by the checker for the first time is up, but its first
+// failure takes it down (as if `fall - 1` had already failed): at startup a
+// dead server leaves rotation after one timeout, not fall intervals. The
+// decision is written to the Backend (health_up(), one relaxed load for the
+// selectors) and announced through the listener.
+//
+// Checks start `interval` apart, measured from the start of the previous one
+// (timeout < interval, so at most one is in flight per backend): a failure is
+// detected within interval × fall (+ one timeout), recovery within
+// interval × rise.
+//
+// Check types: tcp (the connect succeeds), http (status in a range, optional
+// body substring; "Connection: close", at most 64 KiB read), send-expect
+// (optional bytes sent, then bytes or a regex expected in the reply).
+//
+// Passive failures (a client's connect refused or timed out) feed the same
+// state: Backend::passive_failure() takes a checked backend down at once, and
+// only this checker's rise brings it back (clearing Pen's blacklist then).
+//
+// Affinity: a client whose remembered server is down fails over and its entry
+// is updated (unless stubborn). When the server comes back the client stays
+// where it now is: moving it back would break its session a second time and
+// make a flapping server drag its clients with it.
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dataplane/base/status.h"
+#include "dataplane/config/service_config.h"
+#include "dataplane/event/event_loop.h"
+#include "dataplane/registry/backend.h"
+
+namespace nib {
+
+class HealthChecker {
+ public:
+  struct Target {
+    std::string service;
+    std::shared_ptr<Backend> backend;
+    HealthCheckConfig config;
+  };
+  // Called on the checker thread after a backend's health changed.
+  using Listener = std::function<void(const std::string& service, const Backend& backend, bool up,
+                                      const std::string& reason)>;
+
+  explicit HealthChecker(Listener on_change);
+  ~HealthChecker();  // stop()
+  HealthChecker(const HealthChecker&) = delete;
+  HealthChecker& operator=(const HealthChecker&) = delete;
+
+  // Creates the loop and starts its thread. Call once.
+  Status start();
+  // Any thread. Cancels every probe and joins the thread. Idempotent.
+  void stop();
+
+  // Any thread. Replaces the set of checked backends. A backend whose config is
+  // unchanged keeps its probe (and counters); a changed config restarts its
+  // probe but keeps the backend's current state; a backend no longer listed
+  // stops being checked and counts as healthy again.
+  void set_targets(std::vector<Target> targets);
+
+ private:
+  class Probe;
+  friend class Probe;
+  void apply_targets(std::vector<Target> targets);  // loop thread
+  // Loop thread: a probe's rise/fall decision changed the backend's state.
+  void announce(const Probe& probe, bool up, const std::string& reason);
+
+  Listener on_change_;
+  EventLoop loop_;
+  std::thread thread_;
+  bool started_ = false;
+  std::vector<std::unique_ptr<Probe>> probes_;  // loop thread only
+  std::minstd_rand rng_{std::random_device{}()};  // loop thread only (jitter)
+};
+
+}  // namespace nib

@@ -1,0 +1,223 @@
+#include "admin/state/state_store.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "dataplane/dataplane.h"
+#include "tests/support/temp_file.h"
+#include "tests/support/test_backend.h"
+#include "tests/support/test_client.h"
+
+namespace nib::admin {
+namespace {
+
+using namespace std::chrono_literals;
+
+SavedState sample() {
+  SavedState state;
+  SavedService s;
+  s.name = "web";
+  s.policy.mode = BalanceMode::kRoundRobin;
+  s.policy.stubborn = true;
+  s.policy.tracking_seconds = 1.5;
+  s.policy.table_size = 4096;
+  SavedBackend first, second;
+  first.host = "10.0.0.1";
+  first.address = *SocketAddress::parse("10.0.0.1:80");
+  first.weight = 3;
+  second.address = *SocketAddress::parse("[::1]:81");
+  second.prio = 2;
+  second.soft_limit = 5;
+  second.hard_limit = 9;
+  second.admin_state = AdminState::kDraining;
+  s.backends = {first, second};
+  s.pins.push_back(SavedPin{*IpPrefix::parse("192.168.0.0/24"), *SocketAddress::parse("10.0.0.1:80")});
+  state.services.push_back(s);
+  return state;
+}
+
+TEST(StateStoreTest, RoundTrips) {
+  std::string text = serialize_state(sample());
+  auto parsed = parse_state(text, "state");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  EXPECT_EQ(serialize_state(*parsed), text);
+  ASSERT_EQ(parsed->services.size(), 1u);
+  const SavedService& s = parsed->services[0];
+  EXPECT_EQ(s.policy, sample().services[0].policy);
+  ASSERT_EQ(s.backends.size(), 2u);
+  EXPECT_EQ(s.backends[0].host, "10.0.0.1");
+  EXPECT_EQ(s.backends[0].weight, 3u);
+  EXPECT_EQ(s.backends[1].host, "");
+  EXPECT_EQ(s.backends[1].admin_state, AdminState::kDraining);
+  EXPECT_EQ(s.backends[1].hard_limit, 9u);
+  ASSERT_EQ(s.pins.size(), 1u);
+  EXPECT_EQ(s.pins[0].prefix.to_string(), "192.168.0.0/24");
+}
+
+TEST(StateStoreTest, CorruptOrCutShortIsAnErrorNamingTheLine) {
+  std::string text = serialize_state(sample());
+  auto cut = parse_state(text.substr(0, text.size() - 4), "s.state");
+  EXPECT_EQ(cut.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(cut.status().message().find("cut short"), std::string::npos) << cut.status().message();
+  auto bad = parse_state("nib-state 1\nservice web\nbackend 10.0.0.1:80 - x 0 0 0 enabled\nend\n", "s.state");
+  EXPECT_NE(bad.status().message().find("s.state:3:"), std::string::npos) << bad.status().message();
+  EXPECT_FALSE(parse_state("garbage\n", "s").ok());
+  EXPECT_FALSE(parse_state("", "s").ok());
+  EXPECT_FALSE(parse_state("nib-state 1\nend\nservice web\n", "s").ok());
+}
+
+TEST(StateStoreTest, MissingFileIsAFirstStart) {
+  auto loaded = load_state_file("/nonexistent-dir/nib.state");
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_FALSE(loaded->has_value());
+}
+
+// A writer that dies after any step leaves a whole file under the real name:
+// the old one before the rename, the new one after.
+TEST(StateStoreTest, CrashBetweenWriteStepsKeepsAWholeFile) {
+  test::TempDir dir;
+  std::string path = dir.file("nib.state");
+  std::string old_text = serialize_state(sample());
+  ASSERT_TRUE(write_file_atomically(path, old_text).ok());
+  SavedState next = sample();
+  next.services[0].backends.pop_back();
+  std::string new_text = serialize_state(next);
+  for (WriteStep crash_at : {WriteStep::kTempWritten, WriteStep::kTempSynced, WriteStep::kRenamed}) {
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      (void)write_file_atomically(path, new_text, [&](WriteStep step) {
+        if (step == crash_at) ::_exit(0);  // no cleanup, like a crash
+      });
+      ::_exit(1);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    auto loaded = load_state_file(path);
+    ASSERT_TRUE(loaded.ok() && loaded->has_value()) << loaded.status().message();
+    EXPECT_EQ(serialize_state(**loaded), crash_at == WriteStep::kRenamed ? new_text : old_text);
+    if (crash_at != WriteStep::kRenamed) {
+      ASSERT_TRUE(write_file_atomically(path, old_text).ok());
+    }
+  }
+}
+
+class StateRestoreTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Dataplane> make_dataplane(const SavedState* saved = nullptr) {
+    ServiceConfig s;
+    s.name = "web";
+    s.listen = *SocketAddress::parse("127.0.0.1:0");
+    for (auto* b : {&b0_, &b1_}) {
+      BackendConfig c;
+      c.address = b->address();
+      c.host = "127.0.0.1";
+      s.backends.push_back(c);
+    }
+    DataplaneConfig config;
+    config.workers = 1;
+    config.services = {s};
+    if (saved) apply_to_config(*saved, &config);
+    auto dp = std::make_unique<Dataplane>(config);
+    EXPECT_TRUE(dp->start().ok());
+    return dp;
+  }
+  test::TestBackend b0_{"b0"}, b1_{"b1"}, b2_{"b2"};
+};
+
+TEST_F(StateRestoreTest, ChangesSurviveIntoAFreshDataplane) {
+  test::TempDir dir;
+  std::string path = dir.file("nib.state");
+  {
+    auto dp = make_dataplane();
+    StateWriter writer(*dp, path);
+    writer.start();
+    auto list = dp->service("web")->backends;
+    BackendConfig added;
+    added.address = b2_.address();
+    added.host = "127.0.0.1";
+    auto b2 = dp->add_backend("web", added);
+    ASSERT_TRUE(b2.ok());
+    ASSERT_TRUE(dp->remove_backend("web", list[0].id).ok());
+    ASSERT_TRUE(dp->drain_backend("web", list[1].id).ok());
+    BackendPatch heavier;
+    heavier.weight = 7;
+    ASSERT_TRUE(dp->update_backend("web", b2->id, heavier).ok());
+    ASSERT_TRUE(dp->pin_clients("web", *IpPrefix::parse("10.1.0.0/16"), b2->id).ok());
+    PolicyConfig policy = *dp->policy("web");
+    policy.mode = BalanceMode::kHash;
+    ASSERT_TRUE(dp->set_policy("web", policy).ok());
+    // The background thread writes on its own; wait for the last change.
+    ASSERT_TRUE(test::wait_until([&] {
+      auto text = test::read_file(path);
+      return text.ok() && text->find("hash") != std::string::npos && text->find("pin ") != std::string::npos;
+    }));
+    dp->stop();
+  }
+  auto loaded = load_state_file(path);
+  ASSERT_TRUE(loaded.ok() && loaded->has_value()) << loaded.status().message();
+  auto dp = make_dataplane();
+  std::vector<std::string> skipped;
+  Status st = restore_state(*dp, **loaded, &skipped);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_TRUE(skipped.empty());
+  auto backends = dp->service("web")->backends;
+  ASSERT_EQ(backends.size(), 2u);
+  EXPECT_EQ(backends[0].address, b1_.address());
+  EXPECT_EQ(backends[0].admin_state, AdminState::kDraining);
+  EXPECT_EQ(backends[1].address, b2_.address());
+  EXPECT_EQ(backends[1].weight, 7u);
+  EXPECT_EQ(dp->policy("web")->mode, BalanceMode::kHash);
+  auto pins = dp->pins("web");
+  ASSERT_TRUE(pins.ok());
+  ASSERT_EQ(pins->size(), 1u);
+  EXPECT_EQ((*pins)[0].backend_id, backends[1].id);
+  dp->stop();
+}
+
+// How nib starts: the saved backends and policy go into the configuration
+// (no window where a removed backend takes clients), drains and pins after.
+TEST_F(StateRestoreTest, AppliedToTheConfigurationBeforeStart) {
+  SavedState state;
+  SavedService s;
+  s.name = "web";
+  s.policy.mode = BalanceMode::kWeight;
+  SavedBackend kept, added;
+  kept.address = b1_.address();
+  kept.admin_state = AdminState::kDraining;
+  added.address = b2_.address();
+  added.host = "127.0.0.1";
+  added.weight = 5;
+  s.backends = {kept, added};
+  state.services = {s};
+  auto dp = make_dataplane(&state);
+  auto before = dp->service("web")->backends;
+  ASSERT_EQ(before.size(), 2u);
+  EXPECT_EQ(before[0].address, b1_.address());
+  EXPECT_EQ(before[0].host, "127.0.0.1") << "the configured host is kept";
+  EXPECT_EQ(before[1].weight, 5u);
+  EXPECT_EQ(dp->policy("web")->mode, BalanceMode::kWeight);
+  ASSERT_TRUE(restore_state(*dp, state).ok());
+  auto after = dp->service("web")->backends;
+  ASSERT_EQ(after.size(), 2u);
+  EXPECT_EQ(after[0].id, before[0].id) << "nothing re-added";
+  EXPECT_EQ(after[0].admin_state, AdminState::kDraining);
+  dp->stop();
+}
+
+TEST_F(StateRestoreTest, UnknownServicesAreSkipped) {
+  auto dp = make_dataplane();
+  SavedState state = sample();
+  state.services[0].name = "gone";
+  std::vector<std::string> skipped;
+  EXPECT_TRUE(restore_state(*dp, state, &skipped).ok());
+  EXPECT_EQ(skipped, std::vector<std::string>{"gone"});
+  EXPECT_EQ(dp->service("web")->backends.size(), 2u);
+  dp->stop();
+}
+
+}  // namespace
+}  // namespace nib::admin

@@ -1,0 +1,347 @@
+// Active checks against real loopback backends that the tests stop, start and
+// make answer 500 or never reply. Intervals are short (50 ms) and every wait is
+// wait_until, so a pass costs a few hundred milliseconds; the bounds checked
+// are the documented ones (interval × fall + one timeout, interval × rise)
+// with slack for a loaded CI machine.
+#include "dataplane/health/health_checker.h"
+
+#include <gtest/gtest.h>
+
+#include <mutex>
+
+#include "tests/support/test_backend.h"
+#include "tests/support/test_client.h"
+
+namespace nib {
+namespace {
+
+using namespace std::chrono_literals;
+using test::BackendMode;
+using test::TestBackend;
+using test::wait_until;
+
+constexpr double kInterval = 0.05;
+constexpr double kTimeout = 0.04;
+// Generous: the machine is shared; the point is "a few intervals", not "ever".
+constexpr Duration kSlack = 1s;
+
+struct Change {
+  std::string service;
+  uint32_t id;
+  bool up;
+  std::string reason;
+};
+
+class HealthCheckerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    checker_ = std::make_unique<HealthChecker>([this](const std::string& s, const Backend& b, bool up,
+                                                      const std::string& reason) {
+      std::lock_guard lock(mu_);
+      changes_.push_back({s, b.id(), up, reason});
+    });
+    ASSERT_TRUE(checker_->start().ok());
+  }
+  void TearDown() override { checker_.reset(); }
+
+  std::shared_ptr<Backend> make_backend(const TestBackend& tb) {
+    BackendConfig c;
+    c.address = tb.address();
+    c.host = "127.0.0.1";
+    return std::make_shared<Backend>(next_id_++, c, 1);
+  }
+  static HealthCheckConfig check(HealthCheckType type, uint32_t rise = 2, uint32_t fall = 2) {
+    HealthCheckConfig c;
+    c.type = type;
+    c.interval_seconds = kInterval;
+    c.timeout_seconds = kTimeout;
+    c.rise = rise;
+    c.fall = fall;
+    return c;
+  }
+  void watch(std::shared_ptr<Backend> b, HealthCheckConfig c) {
+    checker_->set_targets({{"svc", std::move(b), std::move(c)}});
+  }
+  std::vector<Change> changes() {
+    std::lock_guard lock(mu_);
+    return changes_;
+  }
+  // How long until pred holds (or kSlack + bound when it never does).
+  static Duration time_until(const std::function<bool()>& pred, Duration bound) {
+    MonoTime start = MonoClock::now();
+    wait_until(pred, bound + kSlack);
+    return MonoClock::now() - start;
+  }
+  static bool has_checked(const Backend& b) { return b.health().last_check_time.time_since_epoch().count() != 0; }
+
+  std::unique_ptr<HealthChecker> checker_;
+  std::mutex mu_;
+  std::vector<Change> changes_;
+  uint32_t next_id_ = 1;
+};
+
+Duration seconds(double s) { return seconds_to_duration(s); }
+
+TEST_F(HealthCheckerTest, TcpCheckPassesAgainstALiveBackend) {
+  TestBackend tb("a");
+  auto b = make_backend(tb);
+  watch(b, check(HealthCheckType::kTcp));
+  ASSERT_TRUE(wait_until([&] { return has_checked(*b); }));
+  HealthInfo h = b->health();
+  EXPECT_TRUE(h.checked);
+  EXPECT_TRUE(h.last_check_ok);
+  EXPECT_EQ(h.last_check, "ok");
+  EXPECT_TRUE(b->health_up());
+  EXPECT_EQ(b->state(), BackendState::kUp);
+  EXPECT_TRUE(changes().empty());
+}
+
+TEST_F(HealthCheckerTest, TcpCheckDetectsAStoppedBackendWithinFallAndRecoversWithinRise) {
+  TestBackend tb("a");
+  auto b = make_backend(tb);
+  auto c = check(HealthCheckType::kTcp, /*rise=*/3, /*fall=*/2);
+  watch(b, c);
+  ASSERT_TRUE(wait_until([&] { return has_checked(*b); }));
+  tb.stop();
+  Duration down = time_until([&] { return !b->health_up(); }, seconds(c.interval_seconds * c.fall + c.timeout_seconds));
+  ASSERT_FALSE(b->health_up());
+  EXPECT_LE(down, seconds(c.interval_seconds * c.fall + c.timeout_seconds) + kSlack);
+  EXPECT_EQ(b->state(), BackendState::kDown);
+  HealthInfo h = b->health();
+  EXPECT_NE(h.reason.find("2 check(s) failed: connect: Connection refused"), std::string::npos) << h.reason;
+  EXPECT_NE(h.changed.time_since_epoch().count(), 0);
+  EXPECT_FALSE(b->usable_for_new(MonoClock::now()));
+  EXPECT_FALSE(b->usable_for_returning(MonoClock::now()));
+
+  ASSERT_TRUE(tb.start().ok());
+  Duration up = time_until([&] { return b->health_up(); }, seconds(c.interval_seconds * c.rise));
+  ASSERT_TRUE(b->health_up());
+  EXPECT_LE(up, seconds(c.interval_seconds * c.rise) + kSlack);
+  EXPECT_NE(b->health().reason.find("3 check(s) passed"), std::string::npos);
+  EXPECT_TRUE(b->usable_for_new(MonoClock::now()));
+
+  auto seen = changes();
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_FALSE(seen[0].up);
+  EXPECT_TRUE(seen[1].up);
+  EXPECT_EQ(seen[0].service, "svc");
+  EXPECT_EQ(seen[0].id, b->id());
+}
+
+TEST_F(HealthCheckerTest, ABackendDeadAtStartLeavesAfterItsFirstFailedCheck) {
+  TestBackend tb("a");
+  tb.stop();
+  auto b = make_backend(tb);
+  watch(b, check(HealthCheckType::kTcp, 2, /*fall=*/5));
+  ASSERT_TRUE(wait_until([&] { return has_checked(*b); }));
+  // One failure suffices the first time (fall would need 5 × 50 ms).
+  EXPECT_TRUE(wait_until([&] { return !b->health_up(); }, 200ms));
+  EXPECT_EQ(b->health().reason, "first check failed: connect: Connection refused");
+}
+
+TEST_F(HealthCheckerTest, HttpCheckPassesOn200AndFailsOn500) {
+  TestBackend tb("web", BackendMode::kHttp);
+  auto b = make_backend(tb);
+  auto c = check(HealthCheckType::kHttp);
+  c.path = "/healthz";
+  watch(b, c);
+  ASSERT_TRUE(wait_until([&] { return has_checked(*b); }));
+  EXPECT_EQ(b->health().last_check, "status 200");
+  EXPECT_TRUE(b->health_up());
+  EXPECT_GE(tb.http_requests(), 1u);
+
+  tb.set_mode(BackendMode::kHttpError);
+  Duration down = time_until([&] { return !b->health_up(); }, seconds(kInterval * c.fall + kTimeout));
+  ASSERT_FALSE(b->health_up());
+  EXPECT_LE(down, seconds(kInterval * c.fall + kTimeout) + kSlack);
+  EXPECT_NE(b->health().reason.find("status 500"), std::string::npos) << b->health().reason;
+
+  tb.set_mode(BackendMode::kHttp);
+  EXPECT_LE(time_until([&] { return b->health_up(); }, seconds(kInterval * c.rise)),
+            seconds(kInterval * c.rise) + kSlack);
+  EXPECT_TRUE(b->health_up());
+}
+
+TEST_F(HealthCheckerTest, HttpExpectedStatusRangeIsConfigurable) {
+  TestBackend tb("web", BackendMode::kHttpError);
+  auto b = make_backend(tb);
+  auto c = check(HealthCheckType::kHttp);
+  c.status_min = 500;
+  c.status_max = 503;
+  watch(b, c);
+  ASSERT_TRUE(wait_until([&] { return b->health().last_check_ok; }));
+  EXPECT_TRUE(b->health_up());
+}
+
+TEST_F(HealthCheckerTest, HttpCheckTimesOutOnABackendThatAcceptsAndNeverReplies) {
+  TestBackend tb("mute", BackendMode::kSilent);
+  auto b = make_backend(tb);
+  auto c = check(HealthCheckType::kHttp);
+  watch(b, c);
+  ASSERT_TRUE(wait_until([&] { return !b->health_up(); }, seconds(kInterval * c.fall + kTimeout) + kSlack));
+  EXPECT_NE(b->health().reason.find("timeout after 40 ms"), std::string::npos) << b->health().reason;
+  EXPECT_GE(tb.accepted(), 1u);
+}
+
+TEST_F(HealthCheckerTest, TcpCheckPassesOnABackendThatAcceptsAndNeverReplies) {
+  // A tcp check only asks for the connect: documented, and this pins it.
+  TestBackend tb("mute", BackendMode::kSilent);
+  auto b = make_backend(tb);
+  watch(b, check(HealthCheckType::kTcp));
+  ASSERT_TRUE(wait_until([&] { return has_checked(*b); }));
+  EXPECT_TRUE(b->health().last_check_ok);
+}
+
+TEST_F(HealthCheckerTest, HttpBodySubstringDecides) {
+  TestBackend tb("alive-and-well", BackendMode::kHttp);
+  auto good = make_backend(tb);
+  auto c = check(HealthCheckType::kHttp);
+  c.body_contains = "and-well";
+  auto bad_cfg = c;
+  bad_cfg.body_contains = "sick";
+  auto bad = make_backend(tb);
+  checker_->set_targets({{"svc", good, c}, {"svc", bad, bad_cfg}});
+  ASSERT_TRUE(wait_until([&] { return !bad->health_up(); }, seconds(kInterval * c.fall + kTimeout) + kSlack));
+  EXPECT_NE(bad->health().reason.find("body lacks 'sick'"), std::string::npos) << bad->health().reason;
+  ASSERT_TRUE(wait_until([&] { return has_checked(*good); }));
+  EXPECT_TRUE(good->health_up());
+  EXPECT_EQ(good->health().last_check, "status 200, body matched");
+}
+
+TEST_F(HealthCheckerTest, HostHeaderAndMethodAreSent) {
+  // kHttp answers any method; a malformed request line would get no reply.
+  TestBackend tb("web", BackendMode::kHttp);
+  auto b = make_backend(tb);
+  auto c = check(HealthCheckType::kHttp);
+  c.method = "HEAD";
+  c.host_header = "app.example";
+  watch(b, c);
+  ASSERT_TRUE(wait_until([&] { return has_checked(*b); }));
+  EXPECT_TRUE(b->health().last_check_ok) << b->health().last_check;
+}
+
+TEST_F(HealthCheckerTest, SendExpectMatchesBytesOrARegex) {
+  // kEcho greets with "<name>\n", then echoes what it gets.
+  TestBackend tb("greeter");
+  auto echo = make_backend(tb);
+  auto banner = make_backend(tb);
+  auto wrong = make_backend(tb);
+  auto c = check(HealthCheckType::kSendExpect);
+  c.send = "PING\r\n";
+  c.expect = "PING\r\n";
+  auto banner_cfg = check(HealthCheckType::kSendExpect);
+  banner_cfg.expect = "^greet(er)?\n";  // nothing sent: the greeting is the reply
+  banner_cfg.expect_regex = true;
+  auto wrong_cfg = c;
+  wrong_cfg.expect = "PONG";
+  checker_->set_targets({{"svc", echo, c}, {"svc", banner, banner_cfg}, {"svc", wrong, wrong_cfg}});
+  ASSERT_TRUE(wait_until([&] { return has_checked(*echo) && has_checked(*banner) && has_checked(*wrong); }));
+  EXPECT_TRUE(echo->health().last_check_ok) << echo->health().last_check;
+  EXPECT_EQ(echo->health().last_check, "reply matched");
+  EXPECT_TRUE(banner->health().last_check_ok) << banner->health().last_check;
+  // The echo never says PONG and never closes: the timeout decides.
+  ASSERT_TRUE(wait_until([&] { return !wrong->health_up(); }));
+  EXPECT_NE(wrong->health().reason.find("timeout"), std::string::npos) << wrong->health().reason;
+  EXPECT_TRUE(echo->health_up());
+}
+
+TEST_F(HealthCheckerTest, SendExpectDetectsAStoppedBackend) {
+  TestBackend tb("a");
+  auto b = make_backend(tb);
+  auto c = check(HealthCheckType::kSendExpect);
+  c.expect = "a\n";
+  watch(b, c);
+  ASSERT_TRUE(wait_until([&] { return has_checked(*b); }));
+  EXPECT_TRUE(b->health().last_check_ok);
+  tb.stop();
+  EXPECT_LE(time_until([&] { return !b->health_up(); }, seconds(kInterval * c.fall + kTimeout)),
+            seconds(kInterval * c.fall + kTimeout) + kSlack);
+  ASSERT_TRUE(tb.start().ok());
+  EXPECT_LE(time_until([&] { return b->health_up(); }, seconds(kInterval * c.rise)), seconds(kInterval * c.rise) + kSlack);
+}
+
+TEST_F(HealthCheckerTest, RiseAndFallDampFlapping) {
+  // fall 1000: failures never add up within the test, whatever the timing;
+  // every check runs, none changes the state.
+  TestBackend tb("a");
+  auto b = make_backend(tb);
+  watch(b, check(HealthCheckType::kTcp, 2, /*fall=*/1000));
+  ASSERT_TRUE(wait_until([&] { return has_checked(*b); }));
+  for (int i = 0; i < 3; ++i) {
+    tb.stop();
+    ASSERT_TRUE(wait_until([&] { return !b->health().last_check_ok; }));
+    ASSERT_TRUE(tb.start().ok());
+    ASSERT_TRUE(wait_until([&] { return b->health().last_check_ok; }));
+  }
+  EXPECT_TRUE(b->health_up());
+  EXPECT_TRUE(changes().empty());
+}
+
+TEST_F(HealthCheckerTest, RemovingTheCheckBringsTheBackendBack) {
+  TestBackend tb("a");
+  tb.stop();
+  auto b = make_backend(tb);
+  watch(b, check(HealthCheckType::kTcp));
+  ASSERT_TRUE(wait_until([&] { return !b->health_up(); }));
+  checker_->set_targets({});
+  ASSERT_TRUE(wait_until([&] { return b->health_up(); }));
+  EXPECT_FALSE(b->health().checked);
+  EXPECT_EQ(b->health().reason, "health check removed");
+  auto seen = changes();
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_TRUE(seen[1].up);
+}
+
+TEST_F(HealthCheckerTest, AChangedConfigKeepsTheBackendsState) {
+  TestBackend tb("a");
+  tb.stop();
+  auto b = make_backend(tb);
+  auto c = check(HealthCheckType::kTcp);
+  watch(b, c);
+  ASSERT_TRUE(wait_until([&] { return !b->health_up(); }));
+  c.rise = 1000;  // never comes back within the test
+  watch(b, c);
+  ASSERT_TRUE(tb.start().ok());
+  ASSERT_TRUE(wait_until([&] { return b->health().last_check_ok; }));
+  EXPECT_FALSE(b->health_up());
+}
+
+TEST_F(HealthCheckerTest, SourceAddressIsUsed) {
+  TestBackend tb("a");
+  auto b = make_backend(tb);
+  auto c = check(HealthCheckType::kTcp);
+  c.source = *SocketAddress::parse("127.0.0.77:0");
+  watch(b, c);
+  ASSERT_TRUE(wait_until([&] { return has_checked(*b); }));
+  ASSERT_TRUE(wait_until([&] { return !tb.peer_ips().empty(); }));
+  EXPECT_EQ(tb.peer_ips()[0], "127.0.0.77");
+}
+
+TEST(HealthCheckConfigTest, RejectsBadValuesWithTheFieldName) {
+  HealthCheckConfig c;
+  EXPECT_TRUE(check(c).ok());
+  c.interval_seconds = -1;
+  EXPECT_NE(check(c).message().find("interval"), std::string::npos);
+  c.interval_seconds = 1;
+  c.timeout_seconds = 1;
+  EXPECT_NE(check(c).message().find("timeout (1.000000 s) must be less than interval"), std::string::npos);
+  c.timeout_seconds = 0.5;
+  c.fall = 0;
+  EXPECT_NE(check(c).message().find("fall"), std::string::npos);
+  c.fall = 3;
+  c.type = HealthCheckType::kHttp;
+  c.path = "healthz";
+  EXPECT_NE(check(c).message().find("path"), std::string::npos);
+  c.path = "/";
+  c.status_min = 400;
+  c.status_max = 300;
+  EXPECT_NE(check(c).message().find("status"), std::string::npos);
+  c.type = HealthCheckType::kSendExpect;
+  EXPECT_EQ(check(c).message(), "expect must not be empty for a send-expect check");
+  c.expect = "[";
+  c.expect_regex = true;
+  EXPECT_NE(check(c).message().find("not a valid regex"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace nib

@@ -1,0 +1,131 @@
+// --state with the real binary: changes made through the admin API outlive a
+// restart (and a SIGKILL), and a corrupt state file stops nib with exit 2
+// before anything is bound or rewritten.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include "nib/admin/v1/admin.grpc.pb.h"
+#include "tests/support/nib_process.h"
+#include "tests/support/temp_file.h"
+#include "tests/support/test_backend.h"
+#include "tests/support/test_client.h"
+
+namespace nib {
+namespace {
+
+using namespace std::chrono_literals;
+using test::NibProcess;
+namespace v1 = admin::v1;
+
+class StateFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!test::nib_binary_exists()) GTEST_SKIP() << "nib not built";
+    state_ = dir_.file("nib.state");
+  }
+
+  std::vector<std::string> args() {
+    return {"-p", dir_.file("nib.pid"), "--admin-grpc", admin_addr_, "--admin-http", "127.0.0.1:0",
+            "--state", state_, "127.0.0.1:" + std::to_string(lb_port_),
+            "127.0.0.1:" + std::to_string(b0_.port()), "127.0.0.1:" + std::to_string(b1_.port())};
+  }
+
+  void start_nib() {
+    ::unlink(dir_.file("nib.pid").c_str());
+    auto p = NibProcess::start(args());
+    ASSERT_TRUE(p.ok()) << p.status().message();
+    nib_ = std::move(*p);
+    bool up = test::wait_until([&] { return test::read_file(dir_.file("nib.pid")).ok() || !nib_->running(); }, 10s);
+    ASSERT_TRUE(up && nib_->running()) << nib_->output();
+    stub_ = v1::Admin::NewStub(grpc::CreateChannel(admin_addr_, grpc::InsecureChannelCredentials()));
+  }
+
+  std::unique_ptr<grpc::ClientContext> ctx() {
+    auto c = std::make_unique<grpc::ClientContext>();
+    c->set_deadline(std::chrono::system_clock::now() + 5s);
+    return c;
+  }
+
+  v1::ListBackendsResponse list() {
+    v1::ListBackendsResponse out;
+    auto c = ctx();
+    grpc::Status s = stub_->ListBackends(c.get(), v1::ListBackendsRequest(), &out);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return out;
+  }
+
+  // Adds b2 and drains the first backend; returns once the state file has both.
+  void change_things() {
+    v1::AddBackendRequest add;
+    add.set_address("127.0.0.1");
+    add.set_port(b2_.port());
+    add.set_weight(4);
+    v1::Backend added;
+    auto c1 = ctx();
+    ASSERT_TRUE(stub_->AddBackend(c1.get(), add, &added).ok());
+    v1::DrainBackendRequest drain;
+    drain.set_id(list().backends(0).id());
+    v1::Backend drained;
+    auto c2 = ctx();
+    ASSERT_TRUE(stub_->DrainBackend(c2.get(), drain, &drained).ok());
+    bool saved = test::wait_until([&] {
+      auto text = test::read_file(state_);
+      return text.ok() && text->find(std::to_string(b2_.port())) != std::string::npos &&
+             text->find("draining") != std::string::npos;
+    });
+    auto text = test::read_file(state_);
+    ASSERT_TRUE(saved) << (text.ok() ? *text : "(no file)");
+  }
+
+  void expect_restored() {
+    auto backends = list();
+    ASSERT_EQ(backends.backends_size(), 3) << backends.DebugString();
+    EXPECT_EQ(backends.backends(0).port(), b0_.port());
+    EXPECT_EQ(backends.backends(0).state(), v1::BACKEND_STATE_DRAINING) << backends.DebugString();
+    EXPECT_EQ(backends.backends(2).port(), b2_.port());
+    EXPECT_EQ(backends.backends(2).weight(), 4u);
+  }
+
+  test::TempDir dir_;
+  std::string state_;
+  test::TestBackend b0_{"b0"}, b1_{"b1"}, b2_{"b2"};
+  uint16_t lb_port_ = test::free_port();
+  std::string admin_addr_ = "127.0.0.1:" + std::to_string(test::free_port());
+  std::unique_ptr<NibProcess> nib_;
+  std::unique_ptr<v1::Admin::Stub> stub_;
+};
+
+TEST_F(StateFileTest, ChangesSurviveARestart) {
+  start_nib();
+  change_things();
+  ASSERT_TRUE(nib_->signal(SIGTERM).ok());
+  ASSERT_EQ(nib_->wait_exit(20s).value_or(-99), 0) << nib_->output();
+  start_nib();
+  expect_restored();
+  EXPECT_NE(nib_->output().find("restored runtime state"), std::string::npos) << nib_->output();
+}
+
+TEST_F(StateFileTest, ChangesSurviveSigkill) {
+  start_nib();
+  change_things();
+  ASSERT_TRUE(nib_->signal(SIGKILL).ok());
+  nib_->wait_exit(10s);
+  start_nib();
+  expect_restored();
+}
+
+TEST_F(StateFileTest, CorruptStateFileStopsNibAndIsLeftAlone) {
+  const std::string corrupt = "nib-state 1\nservice lb\nbackend nonsense\n";
+  ASSERT_TRUE(test::write_file(state_, corrupt).ok());
+  auto r = test::run_nib(args());
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find(state_ + ":3:"), std::string::npos) << r.output;
+  auto text = test::read_file(state_);
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(*text, corrupt);
+  EXPECT_FALSE(test::read_file(dir_.file("nib.pid")).ok()) << "nib never got as far as running";
+}
+
+}  // namespace
+}  // namespace nib
