@@ -29,6 +29,8 @@ Result<UniqueFd> make_tcp_listener(const SocketAddress& address, int backlog, bo
   if (::bind(fd.get(), address.sockaddr_ptr(), address.length()) != 0) {
     return errno_status("bind " + address.to_string());
   }
+  // Accepted sockets inherit TCP_NODELAY: set once here, not per connection.
+  set_nodelay(fd.get());
   if (::listen(fd.get(), backlog) != 0) return errno_status("listen " + address.to_string());
   return fd;
 }

@@ -7,8 +7,9 @@
 
 namespace nib {
 
-// A non-blocking TCP listener bound to `address`. reuse_port lets every worker
-// bind its own listener to the same address.
+// A non-blocking TCP listener bound to `address`, with TCP_NODELAY (which the
+// sockets it accepts inherit). reuse_port lets every worker bind its own
+// listener to the same address.
 Result<UniqueFd> make_tcp_listener(const SocketAddress& address, int backlog, bool reuse_port);
 
 // A non-blocking TCP socket for `family` with TCP_NODELAY.

@@ -45,7 +45,6 @@ void TcpConnection::start(UniqueFd client, const SocketAddress& peer, Service& s
   down_.reset();
   state_ = State::kConnecting;
   started_ = last_activity_ = worker_.loop().now();
-  set_nodelay(client_.get());
   if (!worker_.loop().add(client_.get(), kSocketEvents, &client_side_).ok()) {
     finish(false);
     return;
