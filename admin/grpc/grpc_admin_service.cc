@@ -146,6 +146,8 @@ void fill(const BackendStatus& b, v1::Backend* out) {
   out->set_bytes_in(b.counters.bytes_in);
   out->set_bytes_out(b.counters.bytes_out);
   out->set_remembered_clients(b.remembered_clients);
+  out->set_datagrams_in(b.counters.datagrams_in);
+  out->set_datagrams_out(b.counters.datagrams_out);
 }
 
 void fill(const BackendStatus& b, v1::BackendStats* out) {
@@ -157,6 +159,35 @@ void fill(const BackendStatus& b, v1::BackendStats* out) {
   out->set_connect_failures(b.counters.connect_failures);
   out->set_bytes_in(b.counters.bytes_in);
   out->set_bytes_out(b.counters.bytes_out);
+  out->set_datagrams_in(b.counters.datagrams_in);
+  out->set_datagrams_out(b.counters.datagrams_out);
+}
+
+void fill(const LatencyHistogram& h, v1::LatencyHistogram* out) {
+  for (double bound : kLatencyBoundsSeconds) out->add_upper_bounds_seconds(bound);
+  for (uint64_t n : h.buckets) out->add_counts(n);
+  out->set_count(h.count);
+  out->set_sum_seconds(h.sum_seconds);
+}
+
+void fill(const UdpServiceStatus& u, v1::UdpStats* out) {
+  const UdpCounters& c = u.counters;
+  out->set_session_timeout_seconds(u.session_timeout_seconds);
+  out->set_max_sessions(u.max_sessions);
+  out->set_sessions(c.sessions);
+  out->set_sessions_opened(c.sessions_opened);
+  out->set_sessions_expired(c.sessions_expired);
+  out->set_sessions_evicted(c.sessions_evicted);
+  out->set_backend_refused(c.backend_refused);
+  out->set_datagrams_in(c.datagrams_in);
+  out->set_datagrams_out(c.datagrams_out);
+  out->set_bytes_in(c.bytes_in);
+  out->set_bytes_out(c.bytes_out);
+  out->set_drops_no_backend(c.drops_no_backend);
+  out->set_drops_stubborn(c.drops_stubborn);
+  out->set_drops_no_socket(c.drops_no_socket);
+  out->set_drops_to_backend(c.drops_to_backend);
+  out->set_drops_to_client(c.drops_to_client);
 }
 
 v1::BalanceMode to_proto(BalanceMode mode) {
@@ -218,8 +249,13 @@ void fill(const ServiceStatus& s, v1::Stats* out) {
   a->set_misses(s.affinity.misses);
   a->set_evictions(s.affinity.evictions);
   a->set_expirations(s.affinity.expirations);
-  for (const auto& b : s.backends) fill(b, out->add_backends());
-  if (s.emergency) fill(*s.emergency, out->mutable_emergency());
+  auto fill_stats = [&s](const BackendStatus& b, v1::BackendStats* stats) {
+    fill(b, stats);
+    if (s.protocol == Protocol::kTcp) fill(b.counters.connect_latency, stats->mutable_connect_latency());
+  };
+  for (const auto& b : s.backends) fill_stats(b, out->add_backends());
+  if (s.emergency) fill_stats(*s.emergency, out->mutable_emergency());
+  if (s.udp) fill(*s.udp, out->mutable_udp());
 }
 
 double seconds_since(MonoTime then, MonoTime now) {

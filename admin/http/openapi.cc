@@ -194,6 +194,11 @@ constexpr const char* kDocument = R"json({
         "admin_state": {"type": "string"}, "blacklisted": {"type": "boolean"}, "blacklist_remaining_seconds": {"type": "number"},
         "active_connections": {"type": "integer"}, "total_connections": {"type": "integer"}, "connect_failures": {"type": "integer"},
         "bytes_in": {"type": "integer", "description": "client to backend"}, "bytes_out": {"type": "integer", "description": "backend to client"},
+        "datagrams_in": {"type": "integer", "description": "UDP services: client to backend"},
+        "datagrams_out": {"type": "integer", "description": "UDP services: backend to client"},
+        "connect_latency": {"type": "object", "description": "TCP: connect() to established; counts per bucket (not cumulative), the last one above every bound",
+          "properties": {"upper_bounds_seconds": {"type": "array", "items": {"type": "number"}}, "counts": {"type": "array", "items": {"type": "integer"}},
+            "count": {"type": "integer"}, "sum_seconds": {"type": "number"}}},
         "remembered_clients": {"type": "integer", "description": "filled by GET .../backends/{id} only"},
         "drain_finished": {"type": "boolean"}, "index": {"type": "integer", "description": "Pen's server number; -1 for the emergency server"}}},
       "BackendCreate": {"type": "object", "additionalProperties": false, "required": ["address", "port"], "properties": {

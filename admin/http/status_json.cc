@@ -54,6 +54,24 @@ json::Value udp_json(const UdpServiceStatus& u) {
   return o;
 }
 
+// GCC 12 reports a false "maybe uninitialized" inside std::variant's move when
+// the loops below are unrolled (GCC bug 107919); the code is plain.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+json::Value latency_json(const LatencyHistogram& h) {
+  json::Value bounds = json::Value::array();
+  for (double bound : kLatencyBoundsSeconds) bounds.push_back(bound);
+  json::Value counts = json::Value::array();
+  for (uint64_t n : h.buckets) counts.push_back(n);
+  json::Value o = json::Value::object();
+  o.set("upper_bounds_seconds", std::move(bounds))
+      .set("counts", std::move(counts))
+      .set("count", h.count)
+      .set("sum_seconds", h.sum_seconds);
+  return o;
+}
+#pragma GCC diagnostic pop
+
 }  // namespace
 
 const char* backend_state(const BackendStatus& b) {
@@ -86,6 +104,9 @@ json::Value to_json(const BackendStatus& b) {
       .set("connect_failures", b.counters.connect_failures)
       .set("bytes_in", b.counters.bytes_in)
       .set("bytes_out", b.counters.bytes_out)
+      .set("datagrams_in", b.counters.datagrams_in)
+      .set("datagrams_out", b.counters.datagrams_out)
+      .set("connect_latency", latency_json(b.counters.connect_latency))
       .set("remembered_clients", b.remembered_clients)
       .set("drain_finished", b.drain_finished)
       .set("index", b.index);

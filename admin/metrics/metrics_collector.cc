@@ -2,6 +2,7 @@
 
 #include <prometheus/text_serializer.h>
 
+#include <limits>
 #include <sstream>
 
 #include "admin/http/status_json.h"
@@ -36,6 +37,21 @@ void add(MetricFamily& f, Labels labels, double value) {
   f.metric.push_back(std::move(m));
 }
 
+void add(MetricFamily& f, Labels labels, const LatencyHistogram& h) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  m.histogram.sample_count = h.count;
+  m.histogram.sample_sum = h.sum_seconds;
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < kLatencyBuckets; ++i) {
+    cumulative += h.buckets[i];
+    double bound = i < kLatencyBoundsSeconds.size() ? kLatencyBoundsSeconds[i]
+                                                    : std::numeric_limits<double>::infinity();
+    m.histogram.bucket.push_back({cumulative, bound});
+  }
+  f.metric.push_back(std::move(m));
+}
+
 Labels with(Labels labels, std::string name, std::string value) {
   labels.push_back({std::move(name), std::move(value)});
   return labels;
@@ -58,12 +74,18 @@ struct BackendFamilies {
                                  MetricType::Counter);
   MetricFamily bytes_out = family("nib_backend_bytes_out_total", "Bytes relayed from the backend to clients",
                                   MetricType::Counter);
+  MetricFamily connect_latency = family("nib_backend_connect_duration_seconds",
+                                        "Time from connect() to an established backend connection (TCP)",
+                                        MetricType::Histogram);
+  MetricFamily datagrams = family("nib_backend_datagrams_total",
+                                  "Datagrams relayed, by direction (in: to the backend; UDP services)",
+                                  MetricType::Counter);
   MetricFamily weight = family("nib_backend_weight", "The backend's configured weight", MetricType::Gauge);
   MetricFamily transitions = family("nib_backend_health_transitions_total",
                                     "Health changes of the backend (up to down and back), from checks or failures",
                                     MetricType::Counter);
 
-  void add_backend(const std::string& service, const BackendStatus& b) {
+  void add_backend(const std::string& service, Protocol protocol, const BackendStatus& b) {
     Labels l{{"service", service}, {"backend", std::to_string(b.id)}, {"address", b.address.to_string()}};
     const char* current = backend_state(b);
     add(up, l, backend_usable(b) ? 1 : 0);
@@ -73,13 +95,20 @@ struct BackendFamilies {
     add(failures, l, static_cast<double>(b.counters.connect_failures));
     add(bytes_in, l, static_cast<double>(b.counters.bytes_in));
     add(bytes_out, l, static_cast<double>(b.counters.bytes_out));
+    if (protocol == Protocol::kTcp) {
+      add(connect_latency, l, b.counters.connect_latency);
+    } else {
+      add(datagrams, with(l, "direction", "in"), static_cast<double>(b.counters.datagrams_in));
+      add(datagrams, with(l, "direction", "out"), static_cast<double>(b.counters.datagrams_out));
+    }
     add(weight, l, b.weight);
     add(transitions, l, static_cast<double>(b.health.transitions));
   }
 
   void move_to(std::vector<MetricFamily>* out) {
-    for (MetricFamily* f : {&up, &state, &active, &connections, &failures, &bytes_in, &bytes_out, &weight, &transitions}) {
-      out->push_back(std::move(*f));
+    for (MetricFamily* f : {&up, &state, &active, &connections, &failures, &bytes_in, &bytes_out, &connect_latency,
+                            &datagrams, &weight, &transitions}) {
+      if (!f->metric.empty()) out->push_back(std::move(*f));
     }
   }
 };
@@ -184,8 +213,8 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   for (const auto& s : dataplane_.status()) {
     services.add_service(s);
     if (s.udp) udp.add_service(s.name, s.udp->counters);
-    for (const auto& b : s.backends) backends.add_backend(s.name, b);
-    if (s.emergency) backends.add_backend(s.name, *s.emergency);
+    for (const auto& b : s.backends) backends.add_backend(s.name, s.protocol, b);
+    if (s.emergency) backends.add_backend(s.name, s.protocol, *s.emergency);
   }
   std::vector<MetricFamily> out;
   MetricFamily info = family("nib_build_info", "Always 1; the version label says which nib runs", MetricType::Gauge);

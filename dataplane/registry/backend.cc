@@ -152,6 +152,9 @@ BackendCounters Backend::counters() const {
     sum.connect_failures += slots_[i].connect_failures.load(std::memory_order_relaxed);
     sum.bytes_in += slots_[i].bytes_in.load(std::memory_order_relaxed);
     sum.bytes_out += slots_[i].bytes_out.load(std::memory_order_relaxed);
+    sum.datagrams_in += slots_[i].datagrams_in.load(std::memory_order_relaxed);
+    sum.datagrams_out += slots_[i].datagrams_out.load(std::memory_order_relaxed);
+    slots_[i].connect_latency.add_to(sum.connect_latency);
   }
   return sum;
 }

@@ -14,6 +14,7 @@
 #include "dataplane/base/clock.h"
 #include "dataplane/config/service_config.h"
 #include "dataplane/net/socket_address.h"
+#include "dataplane/stats/latency_histogram.h"
 
 namespace nib {
 
@@ -58,6 +59,9 @@ struct BackendCounters {
   uint64_t connect_failures = 0; // refused, reset or timed out
   uint64_t bytes_in = 0;         // client -> backend
   uint64_t bytes_out = 0;        // backend -> client
+  uint64_t datagrams_in = 0;     // UDP: client -> backend
+  uint64_t datagrams_out = 0;    // UDP: backend -> client
+  LatencyHistogram connect_latency;  // TCP: connect() to established, successful connects
 };
 
 class Backend {
@@ -138,6 +142,11 @@ class Backend {
     bump(slot(worker).bytes_in, in);
     bump(slot(worker).bytes_out, out);
   }
+  void add_datagrams(unsigned worker, uint64_t in, uint64_t out) {
+    bump(slot(worker).datagrams_in, in);
+    bump(slot(worker).datagrams_out, out);
+  }
+  void record_connect_latency(unsigned worker, Duration d) { slot(worker).connect_latency.record(d); }
   BackendCounters counters() const;  // any thread
 
  private:
@@ -146,6 +155,9 @@ class Backend {
     std::atomic<uint64_t> connect_failures{0};
     std::atomic<uint64_t> bytes_in{0};
     std::atomic<uint64_t> bytes_out{0};
+    std::atomic<uint64_t> datagrams_in{0};
+    std::atomic<uint64_t> datagrams_out{0};
+    LatencyCells connect_latency;
   };
   // Single writer per slot: a plain load+store, no locked instruction.
   static void bump(std::atomic<uint64_t>& c, uint64_t n) {

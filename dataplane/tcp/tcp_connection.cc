@@ -78,6 +78,8 @@ TcpConnection::Connect TcpConnection::try_connect(Backend& backend) {
   down_.src_readable = true;  // a fresh backend socket: forget the last attempt's edges
   down_.src_hup = false;
   up_.dst_writable = true;
+  // The loop's cached time is when this batch woke up, not when we connect.
+  connect_started_ = MonoClock::now();
   if (::connect(backend_.get(), backend.address().sockaddr_ptr(), backend.address().length()) == 0) {
     if (!worker_.loop().add(backend_.get(), kSocketEvents, &backend_side_).ok()) return Connect::kFailed;
     return Connect::kDone;
@@ -112,6 +114,7 @@ void TcpConnection::on_connected() {
   backend_ref_ = sel_.kind == Selection::Kind::kBackend ? snap_->backends[sel_.index] : snap_->emergency;
   b->connection_opened();
   b->add_connection(worker_.index());
+  b->record_connect_latency(worker_.index(), MonoClock::now() - connect_started_);
   Selector::remember(*snap_, service_->affinity(), sel_, client_ip_, now);
   last_activity_ = now;
   if (snap_->idle_timeout > Duration::zero()) worker_.loop().arm(timer_, now + snap_->idle_timeout);

@@ -89,6 +89,7 @@ class TcpConnection {
   Flow up_;    // client -> backend
   Flow down_;  // backend -> client
   MonoTime started_{};
+  MonoTime connect_started_{};  // of the current attempt, for the latency histogram
   MonoTime last_activity_{};
 };
 

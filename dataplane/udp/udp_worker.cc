@@ -344,7 +344,9 @@ void UdpWorker::send_run(UdpListener& l, UdpSession& s, unsigned first, unsigned
       s.bytes_in += bytes;
       UdpCounterCells::add(l.counters.datagrams_in, static_cast<uint64_t>(n));
       UdpCounterCells::add(l.counters.bytes_in, bytes);
-      s.sel.backend(*s.snap)->add_bytes(index_, bytes, 0);
+      Backend* b = s.sel.backend(*s.snap);
+      b->add_bytes(index_, bytes, 0);
+      b->add_datagrams(index_, static_cast<uint64_t>(n), 0);
       continue;
     }
     int err = errno;
@@ -549,6 +551,7 @@ void UdpWorker::flush_replies() {
         ++s.datagrams_out;
         s.bytes_out += bytes;
         out_backend_[k]->add_bytes(index_, 0, bytes);
+        out_backend_[k]->add_datagrams(index_, 0, 1);
         total += bytes;
       }
       UdpCounterCells::add(l.counters.datagrams_out, static_cast<uint64_t>(n));

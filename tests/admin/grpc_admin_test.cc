@@ -10,6 +10,7 @@
 
 #include "admin/grpc/grpc_admin_server.h"
 #include "dataplane/dataplane.h"
+#include "dataplane/net/socket_ops.h"
 #include "nib/admin/v1/admin.grpc.pb.h"
 #include "tests/support/test_backend.h"
 #include "tests/support/test_client.h"
@@ -42,6 +43,7 @@ class GrpcAdminTest : public ::testing::Test {
     DataplaneConfig config;
     config.workers = 2;
     config.services = {service};
+    config_ = config;
     start(config);
   }
   void TearDown() override {
@@ -49,6 +51,8 @@ class GrpcAdminTest : public ::testing::Test {
     server_.reset();
     dp_.reset();
   }
+
+  DataplaneConfig config_;  // as SetUp started it
 
   void start(const DataplaneConfig& config) {
     dp_ = std::make_unique<Dataplane>(config);
@@ -522,10 +526,70 @@ TEST_F(GrpcAdminTest, GetStatsCountsTrafficAndAffinity) {
   EXPECT_EQ(stats.backends(1).total_connections(), 1u);
   EXPECT_EQ(stats.backends(0).address(), backends_[0]->address().to_string());
   EXPECT_EQ(stats.backends(0).state(), v1::BACKEND_STATE_UP);
+  const v1::LatencyHistogram& latency = stats.backends(0).connect_latency();
+  EXPECT_EQ(latency.count(), 2u) << "one sample per established connect";
+  ASSERT_EQ(latency.upper_bounds_seconds_size() + 1, latency.counts_size());
+  uint64_t in_buckets = 0;
+  for (uint64_t n : latency.counts()) in_buckets += n;
+  EXPECT_EQ(in_buckets, 2u);
+  EXPECT_FALSE(stats.has_udp()) << "a TCP service";
 
   v1::GetStatsRequest bad;
   bad.set_service("nope");
   EXPECT_EQ(stub_->GetStats(context().get(), bad, &stats).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(GrpcAdminTest, GetStatsOfAUdpServiceCountsSessionsAndDatagrams) {
+  // A UDP backend answered by this thread: one question, one answer.
+  UniqueFd backend(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  SocketAddress backend_addr = *SocketAddress::parse("127.0.0.1:0");
+  ASSERT_EQ(::bind(backend.get(), backend_addr.sockaddr_ptr(), backend_addr.length()), 0);
+  backend_addr = *local_address(backend.get());
+  ServiceConfig udp;
+  udp.name = "dns";
+  udp.protocol = Protocol::kUdp;
+  udp.listen = *SocketAddress::parse("127.0.0.1:0");
+  udp.backends.push_back(BackendConfig{.host = "127.0.0.1", .address = backend_addr});
+  DataplaneConfig config = config_;
+  config.services.push_back(udp);
+  TearDown();
+  start(config);
+
+  UniqueFd client(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  SocketAddress lb_udp = *dp_->bound_address("dns");
+  ASSERT_EQ(::connect(client.get(), lb_udp.sockaddr_ptr(), lb_udp.length()), 0);
+  timeval tv{.tv_sec = 5, .tv_usec = 0};
+  ::setsockopt(backend.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(client.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(::send(client.get(), "question", 8, 0), 8);
+    char buf[64];
+    sockaddr_storage from{};
+    socklen_t len = sizeof from;
+    ssize_t n = ::recvfrom(backend.get(), buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len);
+    ASSERT_EQ(n, 8);
+    ASSERT_EQ(::sendto(backend.get(), "answer", 6, 0, reinterpret_cast<sockaddr*>(&from), len), 6);
+    ASSERT_EQ(::recv(client.get(), buf, sizeof buf, 0), 6);
+  }
+
+  v1::GetStatsRequest r;
+  r.set_service("dns");
+  v1::Stats stats;
+  ASSERT_TRUE(test::wait_until([&] {
+    stats.Clear();
+    return stub_->GetStats(context().get(), r, &stats).ok() && stats.udp().datagrams_out() == 3;
+  }));
+  EXPECT_EQ(stats.udp().sessions(), 1u);
+  EXPECT_EQ(stats.udp().sessions_opened(), 1u);
+  EXPECT_EQ(stats.udp().datagrams_in(), 3u);
+  EXPECT_EQ(stats.udp().bytes_in(), 24u);
+  EXPECT_EQ(stats.udp().bytes_out(), 18u);
+  EXPECT_EQ(stats.udp().drops_no_backend(), 0u);
+  EXPECT_DOUBLE_EQ(stats.udp().session_timeout_seconds(), 60);
+  ASSERT_EQ(stats.backends_size(), 1);
+  EXPECT_EQ(stats.backends(0).datagrams_in(), 3u);
+  EXPECT_EQ(stats.backends(0).datagrams_out(), 3u);
+  EXPECT_FALSE(stats.backends(0).has_connect_latency()) << "no connects in UDP";
 }
 
 TEST_F(GrpcAdminTest, DownBackendIsReportedWithAReason) {

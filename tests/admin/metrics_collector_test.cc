@@ -117,7 +117,13 @@ TEST_F(MetricsTest, CountersMatchTheTrafficSent) {
     double connections = sum(m, "nib_backend_connections_total", {{"service", "web"}, {"backend", id}});
     EXPECT_EQ(connections, static_cast<double>(backends_[i]->accepted())) << "backend " << id;
     EXPECT_EQ(sum(m, "nib_backend_up", {{"backend", id}, {"address", backends_[i]->address().to_string()}}), 1);
+    // The connect latency histogram: one sample per established connect.
+    EXPECT_EQ(sum(m, "nib_backend_connect_duration_seconds_count", {{"backend", id}}), connections);
+    EXPECT_EQ(sum(m, "nib_backend_connect_duration_seconds_bucket", {{"backend", id}, {"le", "+Inf"}}), connections);
+    EXPECT_GE(sum(m, "nib_backend_connect_duration_seconds_bucket", {{"backend", id}, {"le", "5"}}),
+              sum(m, "nib_backend_connect_duration_seconds_bucket", {{"backend", id}, {"le", "0.0001"}}));
   }
+  EXPECT_EQ(count(m, "nib_backend_datagrams_total"), 0u) << "TCP backends carry no datagram series";
   // A returning client is an affinity hit.
   relay_once("127.0.0.2");
   EXPECT_EQ(sum(scrape(), "nib_affinity_hits_total"), 1);

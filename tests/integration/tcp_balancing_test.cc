@@ -335,6 +335,23 @@ TEST_F(TcpBalancingTest, ConnectTimeoutBlacklistsAndFailsOver) {
   EXPECT_EQ(backend_status(0).counters.connect_failures, 1u);
 }
 
+TEST_F(TcpBalancingTest, EveryEstablishedConnectIsTimedInTheLatencyHistogram) {
+  add_backends(2);
+  service_.policy.mode = BalanceMode::kRoundRobin;
+  start();
+  for (int i = 0; i < 6; ++i) who(1);
+  for (int b = 0; b < 2; ++b) {
+    BackendCounters c = backend_status(b).counters;
+    EXPECT_EQ(c.connections, 3u);
+    EXPECT_EQ(c.connect_latency.count, c.connections) << "one sample per established connect";
+    uint64_t in_buckets = 0;
+    for (uint64_t n : c.connect_latency.buckets) in_buckets += n;
+    EXPECT_EQ(in_buckets, c.connect_latency.count);
+    EXPECT_GE(c.connect_latency.sum_seconds, 0.0);
+    EXPECT_EQ(c.connect_latency.buckets.back(), 0u) << "no loopback connect takes over 5 s";
+  }
+}
+
 TEST_F(TcpBalancingTest, ReloadChangesBackendsWithoutDroppingConnections) {
   add_backends(3);
   service_.backends.pop_back();  // b2 joins later

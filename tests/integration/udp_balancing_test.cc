@@ -287,6 +287,9 @@ TEST_F(UdpBalancingTest, ASessionKeepsItsUpstreamSocket) {
   EXPECT_EQ(b0.counters.connections, 1u);
   EXPECT_EQ(b0.counters.bytes_in, s.bytes_in);
   EXPECT_EQ(b0.counters.bytes_out, s.bytes_out);
+  EXPECT_EQ(b0.counters.datagrams_in, 11u);
+  EXPECT_EQ(b0.counters.datagrams_out, 11u);
+  EXPECT_EQ(backend_status(1).counters.datagrams_in, 0u);
   auto sessions = dp_->connections();
   ASSERT_EQ(sessions.size(), 1u);
   EXPECT_EQ(sessions[0].protocol, Protocol::kUdp);
