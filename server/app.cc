@@ -188,6 +188,7 @@ int App::serve(AppConfig config, const std::string& ready_message) {
     admin::HttpAdminOptions options;
     options.listen = config_.admin.http_listen;
     options.token_file = config_.admin.token_file;
+    options.tls = {config_.admin.tls_cert_file, config_.admin.tls_key_file};
     http_admin = std::make_unique<admin::HttpAdminServer>(*dataplane_, options);
     if (Status st = http_admin->start(); !st.ok()) {
       bool busy = st.code() == StatusCode::kUnavailable;  // the port, not the token file
@@ -255,15 +256,17 @@ Status App::start_grpc_admin() {
   if (!config_.admin.enabled) return {};
   grpc_admin_ = std::make_unique<admin::GrpcAdminServer>(
       *dataplane_, admin::GrpcAdminServerOptions{.listen = config_.admin.grpc_listen,
-                                                 .token_file = config_.admin.token_file});
+                                                 .token_file = config_.admin.token_file,
+                                                 .tls = {config_.admin.tls_cert_file, config_.admin.tls_key_file}});
   if (Status st = grpc_admin_->start(); !st.ok()) {
     grpc_admin_.reset();
     // A bad token file names its own fix; the hint is about the address.
-    if (st.message().rfind("admin token file", 0) == 0) return st;
+    if (st.message().rfind("admin token file", 0) == 0 || st.message().rfind("admin TLS", 0) == 0) return st;
     return Status(st.code(), st.message() + "; choose another address with --admin-grpc IP:PORT (YAML: "
                                             "admin.grpc_listen) or turn the admin plane off with --no-admin");
   }
-  log_info("admin gRPC API on " + grpc_admin_->address() + " (nibctl --addr " + grpc_admin_->address() + ", " +
+  log_info("admin gRPC API on " + grpc_admin_->address() + " (nibctl --addr " + grpc_admin_->address() +
+           (grpc_admin_->tls_enabled() ? " --tls, " : ", ") +
            (grpc_admin_->auth_enabled() ? "tokens from " + config_.admin.token_file
                                         : std::string("no authentication")) +
            ")");

@@ -35,6 +35,14 @@ Status GrpcAdminServer::start() {
     if (!auth.ok()) return auth.status();
     service_options.auth = std::move(*auth);
   }
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (options_.tls.enabled()) {
+    auto material = load_tls(options_.tls);
+    if (!material.ok()) return material.status();
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs.push_back({material->private_key_pem, material->cert_chain_pem});
+    credentials = grpc::SslServerCredentials(ssl);
+  }
   // Both are process-wide switches read when a server is built.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -43,7 +51,7 @@ Status GrpcAdminServer::start() {
   service_ = std::make_unique<GrpcAdminService>(dataplane_, std::move(service_options));
   grpc::ServerBuilder builder;
   int bound_port = 0;
-  builder.AddListeningPort(listen->to_string(), grpc::InsecureServerCredentials(), &bound_port);
+  builder.AddListeningPort(listen->to_string(), credentials, &bound_port);
   // gRPC sets SO_REUSEPORT by default: a second nib would then share the port
   // silently instead of failing to start.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);

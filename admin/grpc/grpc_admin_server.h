@@ -7,6 +7,7 @@
 #include <mutex>
 #include <string>
 
+#include "admin/common/admin_tls.h"
 #include "dataplane/base/clock.h"
 #include "dataplane/base/status.h"
 
@@ -29,6 +30,7 @@ struct GrpcAdminServerOptions {
   // The --admin-token-file the HTTP plane reads too (admin/common/admin_auth.h);
   // empty: no authentication.
   std::string token_file;
+  TlsFiles tls;  // unset: plaintext
 };
 
 class GrpcAdminServer {
@@ -48,6 +50,7 @@ class GrpcAdminServer {
   std::string address() const;
   // Whether calls need a token (a token file was given), once started.
   bool auth_enabled() const { return auth_enabled_; }
+  bool tls_enabled() const { return options_.tls.enabled(); }
 
   // Any thread; idempotent. Health turns NOT_SERVING, WatchEvents streams end,
   // calls in flight get up to `grace` to finish, then are cancelled.

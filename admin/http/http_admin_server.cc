@@ -76,6 +76,7 @@ struct HttpAdminServer::Impl {
         streams(dp.events(), options.event_queue, options.max_event_streams) {}
 
   Status load_auth();
+  Status create_server();
   void configure();
   Status bind();
   void serve(const httplib::Request& req, httplib::Response& res, const std::string& body);
@@ -90,7 +91,7 @@ struct HttpAdminServer::Impl {
   std::unique_ptr<RestApi> api;
   SocketAddress bound;
   // After everything its pool threads use, so it is destroyed before them.
-  httplib::Server server;
+  std::unique_ptr<httplib::Server> server;  // an SSLServer with TLS
   std::thread thread;
   bool started = false;
 };
@@ -111,18 +112,31 @@ Status HttpAdminServer::Impl::load_auth() {
   return {};
 }
 
+Status HttpAdminServer::Impl::create_server() {
+  if (!options.tls.enabled()) {
+    server = std::make_unique<httplib::Server>();
+    return {};
+  }
+  // Checked here so a bad file is reported by name; httplib only says "invalid".
+  if (auto material = load_tls(options.tls); !material.ok()) return material.status();
+  auto tls = std::make_unique<httplib::SSLServer>(options.tls.cert_file.c_str(), options.tls.key_file.c_str());
+  if (!tls->is_valid()) return Status::invalid("admin TLS: the HTTP server could not use " + options.tls.cert_file);
+  server = std::move(tls);
+  return {};
+}
+
 void HttpAdminServer::Impl::configure() {
   api = std::make_unique<RestApi>(dataplane, auth, metrics, &streams,
                                   RestApiOptions{.max_body_bytes = options.max_body_bytes});
   size_t threads = options.threads;
-  server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  server.set_payload_max_length(options.max_body_bytes);
-  server.set_keep_alive_timeout(kKeepAliveSeconds);
-  server.set_read_timeout(kIoTimeoutSeconds, 0);
-  server.set_write_timeout(kIoTimeoutSeconds, 0);
+  server->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  server->set_payload_max_length(options.max_body_bytes);
+  server->set_keep_alive_timeout(kKeepAliveSeconds);
+  server->set_read_timeout(kIoTimeoutSeconds, 0);
+  server->set_write_timeout(kIoTimeoutSeconds, 0);
   // httplib's default also sets SO_REUSEPORT, which would let a second nib
   // share (and silently split) the admin port instead of failing to start.
-  server.set_socket_options([](int fd) {
+  server->set_socket_options([](int fd) {
     int yes = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   });
@@ -135,22 +149,22 @@ void HttpAdminServer::Impl::configure() {
   // One catch-all per method: RestApi routes, so 404/405, auth and request
   // counting are decided in one place.
   const std::string any = R"([\s\S]*)";
-  server.Get(any, handler);
-  server.Post(any, reading_handler);
-  server.Put(any, reading_handler);
-  server.Patch(any, reading_handler);
-  server.Delete(any, reading_handler);  // with a Content-Length
-  server.Delete(any, handler);          // without
-  server.Options(any, handler);
+  server->Get(any, handler);
+  server->Post(any, reading_handler);
+  server->Put(any, reading_handler);
+  server->Patch(any, reading_handler);
+  server->Delete(any, reading_handler);  // with a Content-Length
+  server->Delete(any, handler);          // without
+  server->Options(any, handler);
   // httplib's own errors (413 for a body over the limit, 400 for a malformed
   // request) get the JSON error body too. Our responses already have one.
-  server.set_error_handler(httplib::Server::HandlerWithResponse(
+  server->set_error_handler(httplib::Server::HandlerWithResponse(
       [this](const httplib::Request& req, httplib::Response& res) {
         if (!res.body.empty() || res.is_chunked_content_provider_) return httplib::Server::HandlerResponse::Unhandled;
         apply(api->transport_error(to_admin_request(req, ""), res.status), res);
         return httplib::Server::HandlerResponse::Handled;
       }));
-  server.set_exception_handler([this](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+  server->set_exception_handler([this](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
     std::string what = "unknown exception";
     try {
       std::rethrow_exception(ep);
@@ -168,11 +182,11 @@ Status HttpAdminServer::Impl::bind() {
   errno = 0;
   bool ok = false;
   if (bound.port() == 0) {
-    int port = server.bind_to_any_port(host);
+    int port = server->bind_to_any_port(host);
     ok = port > 0;
     if (ok) bound.set_port(static_cast<uint16_t>(port));
   } else {
-    ok = server.bind_to_port(host, bound.port());
+    ok = server->bind_to_port(host, bound.port());
   }
   if (!ok) {
     int err = errno;
@@ -256,17 +270,18 @@ Status HttpAdminServer::start() {
   if (!listen.ok()) return Status::invalid("admin HTTP listen address: " + listen.status().message());
   m.bound = *listen;
   if (Status st = m.load_auth(); !st.ok()) return st;
+  if (Status st = m.create_server(); !st.ok()) return st;
   m.configure();
   if (Status st = m.bind(); !st.ok()) return st;
-  m.thread = std::thread([&m] { m.server.listen_after_bind(); });
+  m.thread = std::thread([&m] { m.server->listen_after_bind(); });
   // stop() is a no-op until the accept loop runs; wait for it so a quick
   // stop() cannot leave the thread behind.
   auto deadline = MonoClock::now() + kStartTimeout;
-  while (!m.server.is_running() && MonoClock::now() < deadline) {
+  while (!m.server->is_running() && MonoClock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   m.started = true;
-  log_info("admin HTTP on http://" + m.bound.to_string() + "/ (" +
+  log_info("admin HTTP on " + std::string(m.options.tls.enabled() ? "https://" : "http://") + m.bound.to_string() + "/ (" +
            (m.auth.enabled() ? std::to_string(m.auth.token_count()) + " token(s) from " + m.options.token_file
                              : std::string("no authentication")) +
            ")");
@@ -281,7 +296,7 @@ void HttpAdminServer::stop() {
   // stopping, httplib drops a chunked response without its last chunk.
   m.streams.close_all();
   m.streams.wait_released(kStreamsEndTimeout);
-  m.server.stop();
+  m.server->stop();
   if (m.thread.joinable()) m.thread.join();
 }
 

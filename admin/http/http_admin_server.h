@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "admin/common/admin_tls.h"
 #include "dataplane/base/clock.h"
 #include "dataplane/base/status.h"
 #include "dataplane/net/socket_address.h"
@@ -24,6 +25,7 @@ struct HttpAdminOptions {
   // host:port; port 0 picks a free port (read it back with bound_address()).
   std::string listen = "127.0.0.1:9901";
   std::string token_file;  // empty: no authentication
+  TlsFiles tls;            // unset: plain HTTP
   size_t max_body_bytes = 64 * 1024;
   // SSE: a comment line this often, which is also how a vanished client is
   // noticed (the write fails).

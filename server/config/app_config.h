@@ -18,6 +18,10 @@ struct AdminConfig {
   // auth. Only the path is kept here: the tokens are read when the admin
   // plane starts and never logged.
   std::string token_file;                       // --admin-token-file, admin.token_file
+  // TLS for both admin APIs: a PEM certificate (chain) and its key; both or
+  // neither. Read and checked when the admin plane starts.
+  std::string tls_cert_file;                    // --admin-tls-cert, admin.tls_cert_file
+  std::string tls_key_file;                     // --admin-tls-key, admin.tls_key_file
   // Runtime changes made through the admin APIs, saved here and restored at
   // start (admin/state/state_store.h); empty = not saved.
   std::string state_file;                       // --state, admin.state_file

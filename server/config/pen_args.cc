@@ -182,6 +182,7 @@ class Parser {
   Status add_server(const std::string& text);
   void copy_process_settings(AppConfig* config) const;
   void apply_admin_overrides(AdminConfig* admin) const;
+  static Status check_admin_tls(const AdminConfig& admin);
 
   const std::vector<std::string>& args_;
   size_t next_ = 0;  // index of the argument after the one being parsed
@@ -203,6 +204,8 @@ class Parser {
   std::optional<std::string> admin_http_;
   std::optional<std::string> admin_grpc_;
   std::optional<std::string> admin_token_file_;
+  std::optional<std::string> admin_tls_cert_;
+  std::optional<std::string> admin_tls_key_;
   std::optional<std::string> state_file_;
   std::optional<std::string> penctl_listen_;  // -C
   std::string udp_option_;  // the first UDP-only option given, which needs -U
@@ -367,7 +370,8 @@ Status Parser::parse_long(const std::string& arg) {
   constexpr std::string_view kFlags[] = {"--check", "--demo", "--help", "--version", "--no-admin"};
   constexpr std::string_view kValued[] = {"--config",         "--workers",        "--shutdown-grace",
                                           "--idle-timeout",   "--session-timeout", "--max-sessions",
-                                          "--admin-http",     "--admin-grpc",      "--admin-token-file", "--state"};
+                                          "--admin-http",     "--admin-grpc",      "--admin-token-file", "--state",
+                                          "--admin-tls-cert", "--admin-tls-key"};
   if (std::ranges::find(kFlags, name) != std::end(kFlags)) {
     if (attached) return option_error(name, "takes no value");
     if (name == "--check") {
@@ -409,6 +413,11 @@ Status Parser::apply_long_value(std::string_view name, const std::string& value)
     admin_token_file_ = value;
     return {};
   }
+  if (name == "--admin-tls-cert" || name == "--admin-tls-key") {
+    if (value.empty()) return option_error(name, "expected a file name");
+    (name == "--admin-tls-cert" ? admin_tls_cert_ : admin_tls_key_) = value;
+    return {};
+  }
   if (name == "--state") {
     if (value.empty()) return option_error(name, "expected a file name");
     state_file_ = value;
@@ -438,13 +447,29 @@ Status Parser::apply_long_value(std::string_view name, const std::string& value)
 
 Result<CommandLine> Parser::finish() {
   if (Status s = check_exclusive(); !s.ok()) return s;
-  if (config_file_) return finish_config();
-  if (demo_) {
+  Result<CommandLine> out = result_;
+  if (config_file_) {
+    out = finish_config();
+  } else if (demo_) {
     result_.action = CommandLine::Action::kDemo;
     copy_process_settings(&result_.config);
-    return result_;
+    out = result_;
+  } else {
+    out = finish_pen();
   }
-  return finish_pen();
+  if (out.ok()) {
+    if (Status s = check_admin_tls(out->config.admin); !s.ok()) return s;
+  }
+  return out;
+}
+
+// The pair may come from the file, the command line or one from each.
+Status Parser::check_admin_tls(const AdminConfig& admin) {
+  if (admin.tls_cert_file.empty() == admin.tls_key_file.empty()) return {};
+  return Status::invalid(std::string("admin TLS needs both a certificate and a key: only the ") +
+                         (admin.tls_cert_file.empty() ? "key" : "certificate") +
+                         " was given (--admin-tls-cert FILE --admin-tls-key FILE, or admin.tls_cert_file and "
+                         "admin.tls_key_file in YAML)");
 }
 
 // --config and --demo bring their own services: balancing options and positional
@@ -566,6 +591,8 @@ void Parser::apply_admin_overrides(AdminConfig* admin) const {
   if (admin_http_) admin->http_listen = *admin_http_;
   if (admin_grpc_) admin->grpc_listen = *admin_grpc_;
   if (admin_token_file_) admin->token_file = *admin_token_file_;
+  if (admin_tls_cert_) admin->tls_cert_file = *admin_tls_cert_;
+  if (admin_tls_key_) admin->tls_key_file = *admin_tls_key_;
   if (state_file_) admin->state_file = *state_file_;
   if (penctl_listen_) admin->penctl_listen = *penctl_listen_;
 }
@@ -632,6 +659,9 @@ nib options:
   --admin-token-file FILE  bearer tokens for the admin APIs, lines
                         "admin <token>" or "readonly <token>" (GETs need
                         either, changes an admin token); default: no auth
+  --admin-tls-cert FILE, --admin-tls-key FILE
+                        serve both admin APIs over TLS with this PEM
+                        certificate (chain) and key (nibctl --tls)
   --state FILE          save changes made through the admin APIs (backends,
                         drains, pins, policy) to FILE and restore them at start
   --session-timeout SEC with -U: end a session silent this long, > 0 (60)

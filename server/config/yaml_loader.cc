@@ -24,7 +24,8 @@ constexpr size_t kMaxErrors = 20;
 // The keys each mapping accepts, in the order the reference documents them (the
 // order "expected one of" lists them in).
 constexpr std::string_view kRootKeys[] = {"workers", "shutdown_grace", "services", "admin"};
-constexpr std::string_view kAdminKeys[] = {"enabled", "http_listen", "grpc_listen", "token_file", "state_file", "penctl_listen"};
+constexpr std::string_view kAdminKeys[] = {"enabled",       "http_listen",  "grpc_listen", "token_file",
+                                           "tls_cert_file", "tls_key_file", "state_file",  "penctl_listen"};
 constexpr std::string_view kServiceKeys[] = {"name",      "listen",          "protocol",     "policy",
                                              "backends",  "emergency",       "connect_timeout",
                                              "idle_timeout", "max_connections", "backlog",
@@ -126,6 +127,8 @@ class Loader {
   void load_root(const Item& root, AppConfig* config);
   void load_admin(const Item& item, AdminConfig* admin);
   void read_admin_listen(const Fields& f, std::string_view key, std::string* out);
+  // A non-empty file name; the file itself is read by whoever uses it.
+  void read_file_name(const Fields& f, std::string_view key, std::string* out);
   void load_service(const Item& item, SeenServices* seen, DataplaneConfig* dataplane);
   void load_name(const Item& item, SeenServices* seen, ServiceConfig* service);
   bool load_protocol(const Item& item, ServiceConfig* service);
@@ -308,17 +311,15 @@ void Loader::load_admin(const Item& item, AdminConfig* admin) {
   read_bool(f, "enabled", &admin->enabled);
   read_admin_listen(f, "http_listen", &admin->http_listen);
   read_admin_listen(f, "grpc_listen", &admin->grpc_listen);
-  if (const Item* token_file = f.get("token_file")) {
-    // Read when the admin plane starts (its errors name the file and line).
-    auto path = scalar(*token_file, "a file name");
-    if (path && path->empty()) error_at(*token_file, "expected a file name, got an empty value");
-    if (path && !path->empty()) admin->token_file = *path;
+  // Read when the admin plane starts (their errors name the file).
+  read_file_name(f, "token_file", &admin->token_file);
+  read_file_name(f, "tls_cert_file", &admin->tls_cert_file);
+  read_file_name(f, "tls_key_file", &admin->tls_key_file);
+  if (admin->tls_cert_file.empty() != admin->tls_key_file.empty()) {
+    error_at(item, std::string("expected both tls_cert_file and tls_key_file for admin TLS, got only ") +
+                       (admin->tls_cert_file.empty() ? "tls_key_file" : "tls_cert_file"));
   }
-  if (const Item* state_file = f.get("state_file")) {
-    auto path = scalar(*state_file, "a file name");
-    if (path && path->empty()) error_at(*state_file, "expected a file name, got an empty value");
-    if (path && !path->empty()) admin->state_file = *path;
-  }
+  read_file_name(f, "state_file", &admin->state_file);
   if (const Item* penctl = f.get("penctl_listen")) {
     // Pen's control port: an IP literal and a port, like the other listeners.
     auto text = scalar(*penctl, "IP:PORT");
@@ -342,6 +343,14 @@ void Loader::read_admin_listen(const Fields& f, std::string_view key, std::strin
   if (!text) return;
   if (!SocketAddress::parse(*text).ok()) return error_at(*item, std::string("expected ") + kExpected + ", got '" + *text + "'");
   *out = *text;
+}
+
+void Loader::read_file_name(const Fields& f, std::string_view key, std::string* out) {
+  const Item* item = f.get(key);
+  if (item == nullptr) return;
+  auto path = scalar(*item, "a file name");
+  if (path && path->empty()) error_at(*item, "expected a file name, got an empty value");
+  if (path && !path->empty()) *out = *path;
 }
 
 void Loader::load_service(const Item& item, SeenServices* seen, DataplaneConfig* dataplane) {

@@ -29,9 +29,10 @@ struct CommandSpec {
 namespace {
 
 // Options every command takes.
-constexpr std::string_view kGlobalValued[] = {"--addr", "--service", "-o", "--output", "--token-file", "--timeout"};
+constexpr std::string_view kGlobalValued[] = {"--addr",    "--service", "-o",      "--output", "--token-file",
+                                             "--timeout", "--tls",     "--ca-file", "--tls-server-name"};
 // Options that take no value; every other option does.
-constexpr std::string_view kFlags[] = {"--enable", "--disable", "--stubborn", "--no-stubborn", "--help", "-h"};
+constexpr std::string_view kFlags[] = {"--enable", "--disable", "--stubborn", "--no-stubborn", "--help", "-h", "--tls"};
 
 }  // namespace
 
@@ -220,6 +221,10 @@ std::string Nibctl::usage() {
       "  --token-file FILE    send the token in FILE (just the token, one line) as\n"
       "                       'authorization: Bearer ...'\n"
       "  --timeout SEC        per-call deadline (10)\n"
+      "  --tls                TLS to nib (admin.tls_cert_file); trusts the system's CAs\n"
+      "  --ca-file FILE       TLS, trusting the PEM certificates in FILE instead\n"
+      "  --tls-server-name N  TLS: the name to verify in nib's certificate (the\n"
+      "                       --addr host by default)\n"
       "  --help\n\n"
       "Exit status: 0 done, 1 nib refused or failed the request, 2 bad usage,\n"
       "3 nib could not be reached.\n";
@@ -283,8 +288,33 @@ bool Nibctl::connect(const Args& args, int* exit_code) {
     }
     token_ = *token;
   }
-  stub_ = v1::Admin::NewStub(grpc::CreateChannel(addr_, grpc::InsecureChannelCredentials()));
+  auto channel = make_channel(option("--tls") != nullptr, option("--ca-file"), option("--tls-server-name"));
+  if (!channel.ok()) {
+    *exit_code = usage_error(channel.status().message());
+    return false;
+  }
+  stub_ = v1::Admin::NewStub(*channel);
   return true;
+}
+
+Result<std::shared_ptr<grpc::Channel>> Nibctl::make_channel(bool tls, const std::string* ca_file,
+                                                            const std::string* server_name) const {
+  if (!tls && ca_file == nullptr) {
+    if (server_name != nullptr) return Status::invalid("--tls-server-name needs --tls or --ca-file");
+    return grpc::CreateChannel(addr_, grpc::InsecureChannelCredentials());
+  }
+  grpc::SslCredentialsOptions ssl;
+  if (ca_file != nullptr) {
+    std::ifstream in(*ca_file);
+    if (!in) return Status::invalid("--ca-file: cannot read " + *ca_file);
+    ssl.pem_root_certs.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (ssl.pem_root_certs.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+      return Status::invalid("--ca-file: " + *ca_file + " holds no PEM certificate");
+    }
+  }
+  grpc::ChannelArguments arguments;
+  if (server_name != nullptr) arguments.SetSslTargetNameOverride(*server_name);
+  return grpc::CreateCustomChannel(addr_, grpc::SslCredentials(ssl), arguments);
 }
 
 int Nibctl::run(const std::vector<std::string>& argv) {

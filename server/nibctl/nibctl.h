@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/base/status.h"
 #include "nib/admin/v1/admin.grpc.pb.h"
 
 namespace nib::nibctl {
@@ -44,6 +45,9 @@ class Nibctl {
   int usage_error(const std::string& message);
   int rpc_error(const grpc::Status& status);
   bool connect(const Args& args, int* exit_code);
+  // Plaintext, or TLS when --tls or --ca-file is given.
+  Result<std::shared_ptr<grpc::Channel>> make_channel(bool tls, const std::string* ca_file,
+                                                      const std::string* server_name) const;
   std::unique_ptr<grpc::ClientContext> context() const;
   bool json() const { return json_; }
   void print_json(const google::protobuf::Message& message);

@@ -8,6 +8,7 @@
 
 #include "nib/admin/v1/admin.pb.h"
 #include "tests/support/nib_process.h"
+#include "tests/support/test_certificate.h"
 #include "tests/support/temp_file.h"
 #include "tests/support/test_backend.h"
 #include "tests/support/test_client.h"
@@ -224,6 +225,38 @@ TEST_F(NibctlTokenTest, GrpcChecksTheTokenFile) {
   r = nibctl({"--token-file", admin, "backends", "add", "127.0.0.1:9"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(nib_->output().find("does not check admin tokens"), std::string::npos) << nib_->output();
+}
+
+// Admin TLS from Pen's command line: nibctl needs --tls (or --ca-file) to talk
+// to it, and verifies nib's certificate.
+class NibctlTlsTest : public NibctlTest {
+ protected:
+  void SetUp() override {
+    test::TestCertificate c = test::make_self_signed_certificate();
+    cert_ = dir_.write_file("tls.crt", c.cert_pem);
+    std::string key = dir_.write_file("tls.key", c.key_pem);
+    extra_args_ = {"--admin-tls-cert", cert_, "--admin-tls-key", key};
+    NibctlTest::SetUp();
+  }
+  std::string cert_;
+};
+
+TEST_F(NibctlTlsTest, NibctlTalksTlsWithTheCaFile) {
+  CtlResult r = nibctl({"--ca-file", cert_, "backends", "list"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("127.0.0.1:" + std::to_string(backends_[0]->port())), std::string::npos) << r.out;
+  r = nibctl({"--ca-file", cert_, "--tls-server-name", "localhost", "services"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(nib_->output().find("--tls"), std::string::npos) << "the log says how to reach it";
+}
+
+TEST_F(NibctlTlsTest, PlaintextOrAnUntrustedCertificateCannotConnect) {
+  EXPECT_EQ(nibctl({"--timeout", "2", "backends", "list"}).exit_code, 3);
+  std::string other = dir_.write_file("other.crt", test::make_self_signed_certificate("other").cert_pem);
+  EXPECT_EQ(nibctl({"--timeout", "2", "--ca-file", other, "backends", "list"}).exit_code, 3);
+  CtlResult r = nibctl({"--ca-file", dir_.file("missing.crt"), "backends", "list"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--ca-file: cannot read"), std::string::npos) << r.err;
 }
 
 }  // namespace

@@ -465,6 +465,24 @@ TEST(PenArgsTest, AdminTokenFile) {
   EXPECT_EQ(parse({"--config", file.path(), "--admin-token-file=/from/flag"})->config.admin.token_file, "/from/flag");
 }
 
+TEST(PenArgsTest, AdminTls) {
+  auto result = parse({"--admin-tls-cert", "/c.pem", "--admin-tls-key=/k.pem", "80", "127.0.0.1"});
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(result->config.admin.tls_cert_file, "/c.pem");
+  EXPECT_EQ(result->config.admin.tls_key_file, "/k.pem");
+  EXPECT_EQ(error_of({"--admin-tls-cert", "/c.pem", "80", "127.0.0.1"}),
+            "admin TLS needs both a certificate and a key: only the certificate was given (--admin-tls-cert FILE "
+            "--admin-tls-key FILE, or admin.tls_cert_file and admin.tls_key_file in YAML)");
+  EXPECT_EQ(error_of({"--admin-tls-key="}), "option --admin-tls-key: expected a file name");
+  // One from the file, one from the command line: a pair.
+  TempFile file(std::string(kYaml) + "admin:\n  tls_cert_file: /from/yaml.pem\n  tls_key_file: /from/yaml.key\n");
+  result = parse({"--config", file.path(), "--admin-tls-key", "/from/flag.key"});
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(result->config.admin.tls_cert_file, "/from/yaml.pem");
+  EXPECT_EQ(result->config.admin.tls_key_file, "/from/flag.key");
+  EXPECT_FALSE(parse({"--demo", "--admin-tls-cert", "/c.pem"}).ok());
+}
+
 TEST(PenArgsTest, ControlPort) {
   auto result = parse({"-C", "8888", "80", "127.0.0.1"});
   ASSERT_TRUE(result.ok()) << result.status().message();

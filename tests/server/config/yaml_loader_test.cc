@@ -645,6 +645,18 @@ TEST(YamlLoaderTest, AdminTokenFile) {
             "nib.yaml:5:15: admin.token_file: expected a file name, got a sequence");
 }
 
+TEST(YamlLoaderTest, AdminTlsFiles) {
+  auto config = load(std::string(kMinimal) + "admin:\n  tls_cert_file: /etc/nib/tls.crt\n  tls_key_file: /etc/nib/tls.key\n");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->admin.tls_cert_file, "/etc/nib/tls.crt");
+  EXPECT_EQ(config->admin.tls_key_file, "/etc/nib/tls.key");
+  EXPECT_EQ(load(kMinimal)->admin.tls_cert_file, "");  // plaintext unless asked for
+  EXPECT_EQ(error_of(std::string(kMinimal) + "admin:\n  tls_cert_file: /etc/nib/tls.crt\n"),
+            "nib.yaml:5:3: admin: expected both tls_cert_file and tls_key_file for admin TLS, got only tls_cert_file");
+  EXPECT_EQ(error_of(std::string(kMinimal) + "admin:\n  tls_key_file: \"\"\n"),
+            "nib.yaml:5:17: admin.tls_key_file: expected a file name, got an empty value");
+}
+
 TEST(YamlLoaderTest, FileErrorsNameTheFile) {
   TempFile file("services:\n  - name: web\n    listen: 99999\n");
   auto config = YamlLoader::load_file(file.path());
