@@ -296,13 +296,40 @@ void App::on_reload() {
     log_error("reload failed, keeping the running configuration: " + loaded.status().message());
     return;
   }
-  if (Status st = dataplane_->reload(loaded->dataplane); !st.ok()) {
+  // With --state the runtime view (backends, policy) is what a restart would
+  // restore, so a reload keeps it too, as at start; the rest of the file applies.
+  DataplaneConfig next = loaded->dataplane;
+  std::string kept;
+  if (std::optional<admin::SavedState> runtime = saved_runtime_state()) {
+    admin::apply_to_config(*runtime, &next);
+    for (const auto& s : runtime->services) kept += (kept.empty() ? "" : ", ") + s.name;
+  }
+  if (Status st = dataplane_->reload(next); !st.ok()) {
     log_error("reload failed, keeping the running configuration: " + st.message());
     return;
   }
   config_.dataplane = loaded->dataplane;
   config_.shutdown_grace_seconds = loaded->shutdown_grace_seconds;
-  log_info("reloaded " + config_.config_path);
+  log_info("reloaded " + config_.config_path +
+           (kept.empty() ? std::string()
+                         : "; kept the runtime backends and policy of " + kept + " (--state " +
+                               config_.admin.state_file + "; delete it and restart to take the file's)"));
+}
+
+// What --state holds now (nothing before the first change through the API, so
+// until then the file's backend lists apply on reload).
+std::optional<admin::SavedState> App::saved_runtime_state() {
+  if (!state_writer_) return std::nullopt;
+  if (Status st = state_writer_->flush(); !st.ok()) {
+    log_warn("reload: cannot save the runtime state: " + st.message() + "; keeping what nib runs");
+    return admin::capture_state(*dataplane_);
+  }
+  auto saved = admin::load_state_file(config_.admin.state_file);
+  if (!saved.ok()) {
+    log_warn("reload: " + saved.status().message() + "; keeping what nib runs");
+    return admin::capture_state(*dataplane_);
+  }
+  return *saved;
 }
 
 void App::on_status_request() {

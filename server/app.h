@@ -3,6 +3,7 @@
 // stop. Signals are taken synchronously on the main thread (sigwaitinfo), so no
 // handler runs in async-signal context.
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "dataplane/base/status.h"
@@ -15,6 +16,7 @@ namespace admin {
 class GrpcAdminServer;
 class StateWriter;
 class PenctlServer;
+struct SavedState;
 }
 
 class App {
@@ -31,6 +33,7 @@ class App {
   int serve(AppConfig config, const std::string& ready_message = "");
   int run_demo();
   void on_reload();
+  std::optional<admin::SavedState> saved_runtime_state();
   void on_status_request();
   bool drain_and_stop();
   void write_pid_file();

@@ -26,6 +26,10 @@ class StateFileTest : public ::testing::Test {
   }
 
   std::vector<std::string> args() {
+    if (!config_.empty()) {
+      return {"-p", dir_.file("nib.pid"), "--admin-grpc", admin_addr_, "--admin-http", "127.0.0.1:0",
+              "--state", state_, "--config", config_};
+    }
     return {"-p", dir_.file("nib.pid"), "--admin-grpc", admin_addr_, "--admin-http", "127.0.0.1:0",
             "--state", state_, "127.0.0.1:" + std::to_string(lb_port_),
             "127.0.0.1:" + std::to_string(b0_.port()), "127.0.0.1:" + std::to_string(b1_.port())};
@@ -87,7 +91,21 @@ class StateFileTest : public ::testing::Test {
     EXPECT_EQ(backends.backends(2).weight(), 4u);
   }
 
+  // A YAML file for the service instead of Pen's command line.
+  std::string yaml(double idle_timeout) {
+    return "services:\n  - name: lb\n    listen: 127.0.0.1:" + std::to_string(lb_port_) +
+           "\n    idle_timeout: " + std::to_string(idle_timeout) + "\n    backends:\n      - 127.0.0.1:" +
+           std::to_string(b0_.port()) + "\n      - 127.0.0.1:" + std::to_string(b1_.port()) + "\n";
+  }
+  double idle_timeout() {
+    v1::ListServicesResponse out;
+    auto c = ctx();
+    EXPECT_TRUE(stub_->ListServices(c.get(), v1::ListServicesRequest(), &out).ok());
+    return out.services_size() == 1 ? out.services(0).idle_timeout_seconds() : -1;
+  }
+
   test::TempDir dir_;
+  std::string config_;  // set: start with --config
   std::string state_;
   test::TestBackend b0_{"b0"}, b1_{"b1"}, b2_{"b2"};
   uint16_t lb_port_ = test::free_port();
@@ -113,6 +131,17 @@ TEST_F(StateFileTest, ChangesSurviveSigkill) {
   nib_->wait_exit(10s);
   start_nib();
   expect_restored();
+}
+
+TEST_F(StateFileTest, AReloadKeepsTheRuntimeBackendsAndAppliesTheRestOfTheFile) {
+  config_ = dir_.write_file("nib.yaml", yaml(0));
+  start_nib();
+  change_things();
+  ASSERT_TRUE(test::write_file(config_, yaml(30)).ok());
+  ASSERT_TRUE(nib_->signal(SIGHUP).ok());
+  ASSERT_TRUE(test::wait_until([&] { return idle_timeout() == 30; })) << nib_->output();
+  expect_restored();  // the API's backends and drain, not the file's list
+  EXPECT_NE(nib_->output().find("kept the runtime backends"), std::string::npos) << nib_->output();
 }
 
 TEST_F(StateFileTest, CorruptStateFileStopsNibAndIsLeftAlone) {
