@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs every build and test dependency of nib from Debian 12's archive.
 # Idempotent: does nothing (and needs no network) when all are present.
+#   scripts/install-deps.sh          what building and running nib needs
+#   scripts/install-deps.sh --test   also what the tests start (a real Prometheus)
 set -euo pipefail
 
 packages=(
@@ -10,15 +12,25 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
   curl
 )
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -eq 0 ]; then
+# Started by tests; installed without recommends (Prometheus would bring a
+# whole node exporter set).
+test_packages=(prometheus)
+
+missing_of() {
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
+  done
+}
+mapfile -t missing < <(missing_of "${packages[@]}")
+test_missing=()
+if [ "${1:-}" = --test ]; then mapfile -t test_missing < <(missing_of "${test_packages[@]}"); fi
+if [ ${#missing[@]} -eq 0 ] && [ ${#test_missing[@]} -eq 0 ]; then
   exit 0
 fi
-echo "install-deps: installing ${missing[*]}" >&2
+echo "install-deps: installing ${missing[*]} ${test_missing[*]}" >&2
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 $SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${missing[@]}" >/dev/null
+apt_install() { DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq "$@" >/dev/null; }
+if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+if [ ${#test_missing[@]} -gt 0 ]; then apt_install --no-install-recommends "${test_missing[@]}"; fi
