@@ -7,25 +7,14 @@
 
 #include "admin/common/status_codes.h"
 #include "admin/grpc/event_queue.h"
+#include "dataplane/config/limits.h"
 #include "dataplane/dataplane.h"
 
 namespace nib::admin {
 namespace {
 
-// The same ranges the YAML loader and Pen's command line enforce
-// (server/config/config_values.h), which admin cannot depend on: the server
-// depends on admin. Keep the two in step.
-struct Range {
-  uint64_t min;
-  uint64_t max;
-};
-constexpr Range kPortRange{1, 65535};
-constexpr Range kWeightRange{0, 10'000};
-constexpr Range kPrioRange{0, 1'000'000};
-constexpr Range kConnectionLimitRange{0, 1'000'000};
-constexpr Range kTableSizeRange{1, 100'000'000};
-constexpr double kMaxSeconds = 1e9;
-
+// Ranges of the settings: dataplane/config/limits.h, shared with the config
+// loaders and the REST API.
 constexpr uint32_t kDefaultPageSize = 100;
 constexpr uint32_t kMaxPageSize = 10'000;
 
@@ -34,10 +23,9 @@ grpc::Status to_grpc(const Status& status) {
   return {static_cast<grpc::StatusCode>(grpc_code(status.code())), status.message()};
 }
 
-Status check_range(std::string_view field, uint64_t value, Range range) {
-  if (value >= range.min && value <= range.max) return {};
-  return Status::invalid(std::string(field) + ": expected an integer " + std::to_string(range.min) + "-" +
-                         std::to_string(range.max) + ", got " + std::to_string(value));
+Status check_range(std::string_view field, uint64_t value, IntRange range) {
+  if (range.contains_unsigned(value)) return {};
+  return Status::invalid(std::string(field) + ": expected " + describe(range) + ", got " + std::to_string(value));
 }
 
 Status check_seconds(std::string_view field, double value) {
@@ -56,7 +44,7 @@ Status check_id(std::string_view field, uint32_t id) {
 Result<SocketAddress> backend_address(std::string_view ip, uint32_t port) {
   if (ip.size() >= 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
   if (ip.empty()) return Status::invalid("address: required (an IPv4 or IPv6 literal)");
-  if (Status s = check_range("port", port, kPortRange); !s.ok()) return s;
+  if (Status s = check_range("port", port, limits::kPort); !s.ok()) return s;
   auto address = SocketAddress::from_ip(ip, static_cast<uint16_t>(port));
   if (!address.ok()) {
     return Status::invalid("address: expected an IPv4 or IPv6 literal, got '" + std::string(ip) + "'");
@@ -322,9 +310,9 @@ Result<BackendConfig> backend_config(const v1::AddBackendRequest& r) {
   c.prio = r.prio();
   c.soft_limit = r.soft_limit();
   c.hard_limit = r.hard_limit();
-  for (Status s : {check_range("weight", c.weight, kWeightRange), check_range("prio", c.prio, kPrioRange),
-                   check_range("soft_limit", c.soft_limit, kConnectionLimitRange),
-                   check_range("hard_limit", c.hard_limit, kConnectionLimitRange)}) {
+  for (Status s : {check_range("weight", c.weight, limits::kWeight), check_range("prio", c.prio, limits::kPrio),
+                   check_range("soft_limit", c.soft_limit, limits::kConnectionLimit),
+                   check_range("hard_limit", c.hard_limit, limits::kConnectionLimit)}) {
     if (!s.ok()) return s;
   }
   return c;
@@ -336,13 +324,13 @@ Result<BackendPatch> backend_patch(const v1::UpdateBackendRequest& r) {
     const char* name;
     bool set;
     uint32_t value;
-    Range range;
+    IntRange range;
     std::optional<uint32_t>* out;
   };
-  Field fields[] = {{"weight", r.has_weight(), r.weight(), kWeightRange, &p.weight},
-                    {"prio", r.has_prio(), r.prio(), kPrioRange, &p.prio},
-                    {"soft_limit", r.has_soft_limit(), r.soft_limit(), kConnectionLimitRange, &p.soft_limit},
-                    {"hard_limit", r.has_hard_limit(), r.hard_limit(), kConnectionLimitRange, &p.hard_limit}};
+  Field fields[] = {{"weight", r.has_weight(), r.weight(), limits::kWeight, &p.weight},
+                    {"prio", r.has_prio(), r.prio(), limits::kPrio, &p.prio},
+                    {"soft_limit", r.has_soft_limit(), r.soft_limit(), limits::kConnectionLimit, &p.soft_limit},
+                    {"hard_limit", r.has_hard_limit(), r.hard_limit(), limits::kConnectionLimit, &p.hard_limit}};
   for (const Field& f : fields) {
     if (!f.set) continue;
     if (Status s = check_range(f.name, f.value, f.range); !s.ok()) return s;
@@ -372,7 +360,7 @@ Result<PolicyConfig> patched_policy(PolicyConfig p, const v1::SetPolicyRequest& 
     p.blacklist_seconds = r.blacklist_seconds();
   }
   if (r.has_table_size()) {
-    if (Status s = check_range("table_size", r.table_size(), kTableSizeRange); !s.ok()) return s;
+    if (Status s = check_range("table_size", r.table_size(), limits::kTableSize); !s.ok()) return s;
     p.table_size = r.table_size();
   }
   return p;

@@ -15,25 +15,16 @@
 #include "admin/metrics/metrics_collector.h"
 #include "admin/pages/pen_status_page.h"
 #include "admin/pages/status_page.h"
+#include "dataplane/config/limits.h"
 #include "dataplane/dataplane.h"
 
 namespace nib::admin {
 namespace {
 
-// The ranges of server/config/config_values.h (limits::), which admin cannot
-// include: the server depends on admin, not the reverse. Keep them equal.
-struct UintRange {
-  uint64_t min;
-  uint64_t max;
-};
-constexpr UintRange kPort{1, 65535};
-constexpr UintRange kConnectionLimit{0, 1'000'000};
-constexpr UintRange kWeight{0, 10'000};
-constexpr UintRange kPrio{0, 1'000'000};
-constexpr UintRange kTableSize{1, 100'000'000};
-constexpr UintRange kBackendId{1, UINT32_MAX};
-constexpr double kMaxSeconds = 1e9;
-constexpr UintRange kPageLimit{1, 10'000};
+// Ranges of the settings: dataplane/config/limits.h, shared with the config
+// loaders. These two are the API's own.
+constexpr IntRange kBackendId{1, UINT32_MAX};
+constexpr IntRange kPageLimit{1, 10'000};
 constexpr uint64_t kDefaultPageLimit = 100;
 
 constexpr size_t kRequestMaxDepth = 16;  // no request body needs more
@@ -263,7 +254,6 @@ std::string describe(const json::Value& v) {
   return to_string(v.type());
 }
 
-std::string describe(UintRange r) { return "an integer " + std::to_string(r.min) + "-" + std::to_string(r.max); }
 
 // Reads typed fields of a request object, keeping the first error: handlers
 // read everything, then check status() once, before anything changes.
@@ -290,10 +280,10 @@ class Fields {
   }
 
   template <typename T>
-  std::optional<T> uint(std::string_view key, UintRange range) {
+  std::optional<T> uint(std::string_view key, IntRange range) {
     const json::Value* v = present(key);
     if (v == nullptr) return std::nullopt;
-    if (!v->is_integer() || !v->fits_uint64() || v->as_uint64() < range.min || v->as_uint64() > range.max) {
+    if (!v->is_integer() || !v->fits_uint64() || !range.contains_unsigned(v->as_uint64())) {
       fail("field " + json::quote(key) + ": expected " + describe(range) + ", got " + describe(*v));
       return std::nullopt;
     }
@@ -347,12 +337,12 @@ class Fields {
 };
 
 Result<uint64_t> query_uint(const std::vector<std::pair<std::string, std::string>>& query, std::string_view key,
-                            UintRange range, uint64_t fallback) {
+                            IntRange range, uint64_t fallback) {
   for (const auto& [k, v] : query) {
     if (k != key) continue;
     uint64_t n = 0;
     auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-    if (v.empty() || ec != std::errc() || end != v.data() + v.size() || n < range.min || n > range.max) {
+    if (v.empty() || ec != std::errc() || end != v.data() + v.size() || !range.contains_unsigned(n)) {
       return Status::invalid("query parameter " + quoted(key) + ": expected " + describe(range) + ", got " +
                              quoted(v));
     }
@@ -364,8 +354,7 @@ Result<uint64_t> query_uint(const std::vector<std::pair<std::string, std::string
 Result<uint32_t> parse_backend_id(std::string_view text) {
   uint64_t n = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || n < kBackendId.min ||
-      n > kBackendId.max) {
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || !kBackendId.contains_unsigned(n)) {
     return Status::invalid("backend id: expected " + describe(kBackendId) + ", got " + quoted(text));
   }
   return static_cast<uint32_t>(n);
@@ -721,12 +710,12 @@ AdminResponse RestApi::add_backend(const Call& c) {
   Fields f(c.body, {"address", "port", "weight", "prio", "soft_limit", "hard_limit"});
   f.require({"address", "port"});
   auto address = f.string("address");
-  auto port = f.uint<uint16_t>("port", kPort);
+  auto port = f.uint<uint16_t>("port", limits::kPort);
   BackendConfig config;
-  config.weight = f.uint<uint32_t>("weight", kWeight).value_or(config.weight);
-  config.prio = f.uint<uint32_t>("prio", kPrio).value_or(config.prio);
-  config.soft_limit = f.uint<uint32_t>("soft_limit", kConnectionLimit).value_or(config.soft_limit);
-  config.hard_limit = f.uint<uint32_t>("hard_limit", kConnectionLimit).value_or(config.hard_limit);
+  config.weight = f.uint<uint32_t>("weight", limits::kWeight).value_or(config.weight);
+  config.prio = f.uint<uint32_t>("prio", limits::kPrio).value_or(config.prio);
+  config.soft_limit = f.uint<uint32_t>("soft_limit", limits::kConnectionLimit).value_or(config.soft_limit);
+  config.hard_limit = f.uint<uint32_t>("hard_limit", limits::kConnectionLimit).value_or(config.hard_limit);
   if (!f.status().ok()) return error_response(f.status());
   std::string host = *address;
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
@@ -756,10 +745,10 @@ AdminResponse RestApi::patch_backend(const Call& c) {
   if (!id.ok()) return error_response(id.status());
   Fields f(c.body, {"weight", "prio", "soft_limit", "hard_limit", "enabled"});
   BackendPatch patch;
-  patch.weight = f.uint<uint32_t>("weight", kWeight);
-  patch.prio = f.uint<uint32_t>("prio", kPrio);
-  patch.soft_limit = f.uint<uint32_t>("soft_limit", kConnectionLimit);
-  patch.hard_limit = f.uint<uint32_t>("hard_limit", kConnectionLimit);
+  patch.weight = f.uint<uint32_t>("weight", limits::kWeight);
+  patch.prio = f.uint<uint32_t>("prio", limits::kPrio);
+  patch.soft_limit = f.uint<uint32_t>("soft_limit", limits::kConnectionLimit);
+  patch.hard_limit = f.uint<uint32_t>("hard_limit", limits::kConnectionLimit);
   patch.enabled = f.boolean("enabled");
   if (!f.status().ok()) return error_response(f.status());
   auto b = dataplane_.update_backend(c.service, *id, patch);
@@ -808,7 +797,7 @@ AdminResponse RestApi::migrate_backend(const Call& c) {
 AdminResponse RestApi::list_clients(const Call& c) {
   auto limit = query_uint(c.query, "limit", kPageLimit, kDefaultPageLimit);
   if (!limit.ok()) return error_response(limit.status());
-  auto offset = query_uint(c.query, "offset", {0, UINT64_MAX}, 0);
+  auto offset = query_uint(c.query, "offset", {0, INT64_MAX}, 0);
   if (!offset.ok()) return error_response(offset.status());
   auto backend = query_uint(c.query, "backend", kBackendId, 0);
   if (!backend.ok()) return error_response(backend.status());
@@ -883,7 +872,7 @@ AdminResponse RestApi::put_policy(const Call& c) {
   auto stubborn = f.boolean("stubborn");
   auto tracking = f.seconds("tracking_seconds");
   auto blacklist = f.seconds("blacklist_seconds");
-  auto table_size = f.uint<uint64_t>("table_size", kTableSize);
+  auto table_size = f.uint<uint64_t>("table_size", limits::kTableSize);
   if (!f.status().ok()) return error_response(f.status());
   std::optional<BalanceMode> mode;
   if (mode_text) {

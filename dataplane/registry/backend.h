@@ -12,6 +12,7 @@
 #include <string>
 
 #include "dataplane/base/clock.h"
+#include "dataplane/config/limits.h"
 #include "dataplane/config/service_config.h"
 #include "dataplane/net/socket_address.h"
 #include "dataplane/stats/latency_histogram.h"
@@ -49,10 +50,10 @@ struct BackendPatch {
   std::optional<bool> enabled;  // false = disabled by the operator, true = back in rotation
 };
 
-// Ranges of the settings (the config loaders use the same numbers).
-inline constexpr uint32_t kMaxWeight = 10'000;
-inline constexpr uint32_t kMaxPrio = 1'000'000;
-inline constexpr uint32_t kMaxConnectionLimit = 1'000'000;  // soft_limit, hard_limit
+// Ranges of the settings (dataplane/config/limits.h, as every front end).
+inline constexpr auto kMaxWeight = static_cast<uint32_t>(limits::kWeight.max);
+inline constexpr auto kMaxPrio = static_cast<uint32_t>(limits::kPrio.max);
+inline constexpr auto kMaxConnectionLimit = static_cast<uint32_t>(limits::kConnectionLimit.max);
 
 struct BackendCounters {
   uint64_t connections = 0;      // connects that succeeded

@@ -6,7 +6,7 @@ namespace nib {
 namespace {
 
 constexpr double kMaxSeconds = 1e9;  // the config loaders' bound: int64 ns stay far from overflow
-constexpr uint64_t kMaxTableSize = 100'000'000;
+constexpr auto kMaxTableSize = static_cast<uint64_t>(limits::kTableSize.max);
 
 Status check_range(const char* field, uint32_t value, uint32_t max) {
   if (value <= max) return {};

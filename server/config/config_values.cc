@@ -21,16 +21,6 @@ Status port_error(std::string_view shape, std::string_view text) {
 
 }  // namespace
 
-std::string describe(IntRange range) {
-  return "an integer " + std::to_string(range.min) + "-" + std::to_string(range.max);
-}
-
-std::string describe(SecondsRange range) {
-  std::string low = std::string(range.min_exclusive ? "> " : ">= ") + format_number(range.min);
-  if (range.max >= kMaxSeconds) return "seconds " + low;
-  return "seconds " + low + " and <= " + format_number(range.max);
-}
-
 Result<int64_t> parse_int(std::string_view text, IntRange range) {
   int64_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
