@@ -18,7 +18,7 @@ test_packages=(prometheus)
 
 missing_of() {
   for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
+    grep -q "install ok installed" <<<"$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" || echo "$p"
   done
 }
 mapfile -t missing < <(missing_of "${packages[@]}")

@@ -258,7 +258,7 @@ timeout 20 sh -e "$tmp/sc/register.sh" | sed 's/^/   registrar: /'
 timeout 20 sh -e "$tmp/sc/register.sh" | sed 's/^/   registrar again: /'   # 409s: idempotent
 listed=$(curl -fsS -H "Authorization: Bearer $admin_token" "http://127.0.0.1:$p_http/api/v1/services/cache/backends")
 for b in 10.0.0.11 10.0.0.12; do
-  echo "$listed" | grep -q "\"$b" || fail "backend $b not registered: $listed"
+  grep -q "\"$b" <<<"$listed" || fail "backend $b not registered: $listed"
 done
 [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -d '{"address": "10.0.0.13", "port": 1}' \
      -H 'Content-Type: application/json' "http://127.0.0.1:$p_http/api/v1/services/cache/backends")" = 401 ] \

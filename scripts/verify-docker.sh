@@ -83,9 +83,9 @@ printf 'admin docker-admin-token-0123456789\nreadonly docker-readonly-token-0123
 chmod 644 "$tmp/tokens/tokens"
 "${RUN[@]}" -d --name nib-verify-default --network none -v "$tmp/tokens:/etc/nib/tokens:ro" "$TAG" >/dev/null
 containers+=(nib-verify-default)
-for _ in $(seq 50); do "${P[@]}" logs nib-verify-default 2>&1 | grep -q "admin HTTP on" && break; sleep 0.2; done
+for _ in $(seq 50); do grep -q "admin HTTP on" <<<"$("${P[@]}" logs nib-verify-default 2>&1)" && break; sleep 0.2; done
 "${P[@]}" logs nib-verify-default 2>&1 | sed 's/^/   /'
-"${P[@]}" logs nib-verify-default 2>&1 | grep -q "admin HTTP on" || fail "nib did not start with the default config"
+grep -q "admin HTTP on" <<<"$("${P[@]}" logs nib-verify-default 2>&1)" || fail "nib did not start with the default config"
 timeout 60 "${P[@]}" stop -t 40 nib-verify-default >/dev/null
 rc=$("${P[@]}" inspect --format '{{.State.ExitCode}}' nib-verify-default)
 [ "$rc" = 0 ] || fail "nib exited $rc on SIGTERM"
@@ -128,7 +128,9 @@ body=$(curl -sf -m 5 "http://127.0.0.1:$p_svc/") || fail "no answer through nib"
 [ "$body" = "backend 1" ] || fail "unexpected answer through nib: $body"
 echo "   through nib: $body"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$admin/metrics")" = 401 ] || fail "/metrics answered without a token"
-curl -sf -H 'Authorization: Bearer docker-readonly-token-0123456789' "$admin/metrics" | grep -q '^nib_backend_up' \
+# Capture first: with pipefail, `curl | grep -q` fails when grep exits before curl finishes writing.
+metrics=$(curl -sf -H 'Authorization: Bearer docker-readonly-token-0123456789' "$admin/metrics") || fail "/metrics with the read-only token"
+grep -q '^nib_backend_up' <<<"$metrics" \
   || fail "/metrics with the read-only token"
 [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Authorization: Bearer docker-readonly-token-0123456789' \
       -H 'Content-Type: application/json' -d "{\"address\": \"127.0.0.1\", \"port\": $p_back2}" \

@@ -152,10 +152,10 @@ prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/prom" \
 pids+=($!)
 prom=http://127.0.0.1:$prom_port
 for _ in $(seq 100); do
-  curl -sf "$prom/api/v1/query" --data-urlencode 'query=nib_build_info' | grep -q '"nib_build_info"' && break
+  grep -q '"nib_build_info"' <<<"$(curl -sf "$prom/api/v1/query" --data-urlencode 'query=nib_build_info')" && break
   sleep 0.2
 done
-curl -sf "$prom/api/v1/query" --data-urlencode 'query=up{job="nib"} == 1' | grep -q '"value"' \
+grep -q '"value"' <<<"$(curl -sf "$prom/api/v1/query" --data-urlencode 'query=up{job="nib"} == 1')" \
   || { tail -20 "$tmp/prometheus.log"; fail "Prometheus does not scrape nib"; }
 sleep 2   # a few scrapes, so that rate() has two points
 # Dashboard queries must also return data (every metric has series here);
@@ -164,8 +164,8 @@ n=0
 while read -r kind q; do
   q=$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1]))' "$q")
   r=$(curl -s "$prom/api/v1/query" --data-urlencode "query=$q")
-  echo "$r" | grep -q '"status":"success"' || fail "query failed: $q -> $r"
-  if [ "$kind" = dashboard ] && echo "$r" | grep -q '"result":\[\]'; then
+  grep -q '"status":"success"' <<<"$r" || fail "query failed: $q -> $r"
+  if [ "$kind" = dashboard ] && grep -q '"result":\[\]' <<<"$r"; then
     fail "dashboard query returns no data: $q"
   fi
   n=$((n + 1))
