@@ -310,6 +310,13 @@ void UdpWorker::forward(UdpListener& l, unsigned count) {
     run_key = key;
     run_start = i;
     run = static_cast<UdpSession*>(l.table.find(key));
+    if (run != nullptr && run->state == UdpSession::State::kOpen && !run->sel.backend(*run->snap)->health_up())
+        [[unlikely]] {
+      // Its backend went down since: the session ends and the client chooses
+      // afresh, like a TCP client whose remembered server is down.
+      close_session(l, *run);
+      run = nullptr;
+    }
     if (run == nullptr) run = open_session(l, key, h, &run_drop);
   }
   finish_run(count);
@@ -439,6 +446,8 @@ void UdpWorker::note_failure(UdpListener& l, UdpSession& s, Backend& b) {
     log_warn("service " + l.service.name() + ": backend " + b.address().to_string() +
              " is unreachable (udp); blacklisted for " + std::to_string(s.snap->policy.blacklist_seconds) + " s");
   }
+  // Pen's passive check feeding the health state, as for a refused TCP connect.
+  if (b.passive_failure("a client's datagram was refused")) l.service.passive_down(b, "a client's datagram was refused");
 }
 
 // The backend behind an open session answered with an ICMP error: blacklist
