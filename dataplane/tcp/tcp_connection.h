@@ -60,14 +60,22 @@ class TcpConnection {
     bool client_;
   };
 
-  enum class Pump { kOk, kError };
+  // Which end of a flow failed: its source (read) or its destination (write).
+  enum class Pump { kOk, kSourceError, kSinkError };
 
   void on_event(bool client_side, uint32_t events);
   void on_timer();
   void connect_next();
   enum class Connect { kDone, kPending, kFailed };
   Connect try_connect(Backend& backend);
-  void on_connect_failed();
+  // Counts the failure against the backend (Pen's blacklist, the passive
+  // check), closes its socket and chooses the next server. `reset`: the
+  // backend accepted, then reset before its first byte.
+  void on_connect_failed(bool reset = false);
+  // The backend reset (or closed without a word after the client's bytes)
+  // before its first byte: a failure like a refused connect. With nothing of
+  // the client's forwarded yet, the client fails over; otherwise it is closed.
+  void on_backend_lost(bool reset);
   void on_connected();
   void relay();
   Pump pump(Flow& f, int src, int dst);
