@@ -110,6 +110,14 @@ Status validate(const DataplaneConfig& config) {
       return Status::invalid("service '" + s.name + "': listen address " + s.listen.to_string() +
                              " is used by another service");
     }
+    if (!(s.slow_start_seconds >= 0 && s.slow_start_seconds <= kMaxSlowStartSeconds)) {
+      return Status::invalid("service '" + s.name + "': slow_start must be 0-3600 seconds, got " +
+                             std::to_string(s.slow_start_seconds));
+    }
+    if (!(s.drain_timeout_seconds >= 0 && s.drain_timeout_seconds <= 1e9)) {
+      return Status::invalid("service '" + s.name + "': drain_timeout must be 0-1000000000 seconds, got " +
+                             std::to_string(s.drain_timeout_seconds));
+    }
     if (s.health_check) {
       if (Status st = check_for(*s.health_check, s.protocol); !st.ok()) {
         return Status::invalid("service '" + s.name + "': health_check: " + st.message());

@@ -116,7 +116,14 @@ struct ServiceConfig {
   uint64_t udp_max_sessions = 0;        // 0 = as many as descriptors allow
   // Default active check for the backends (each may override); unset = none.
   std::optional<HealthCheckConfig> health_check;
+  // A backend that comes up (health, operator, added at runtime) gets a share
+  // of new clients ramping from 1/16 to full over this long; 0 = off.
+  double slow_start_seconds = 0;
+  // A drain's stragglers are closed after this long; 0 = wait for them forever.
+  double drain_timeout_seconds = 0;
 };
+
+inline constexpr double kMaxSlowStartSeconds = 3600;
 
 struct DataplaneConfig {
   std::vector<ServiceConfig> services;

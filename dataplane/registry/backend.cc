@@ -55,6 +55,8 @@ BackendConfig Backend::config() const {
 
 void Backend::set_admin_state(AdminState s) {
   if (s != AdminState::kDraining) drain_armed_.store(false, std::memory_order_seq_cst);
+  // Back in rotation after a drain or a disable: it may be cold.
+  if (s == AdminState::kEnabled && admin_state() != AdminState::kEnabled) begin_slow_start(MonoClock::now());
   admin_state_.store(s, std::memory_order_seq_cst);
 }
 
@@ -84,6 +86,7 @@ bool Backend::set_health(bool up, const std::string& reason) {
   health_.reason = reason;
   health_.changed = std::chrono::system_clock::now();
   health_down_.store(!up, std::memory_order_relaxed);
+  if (up) begin_slow_start(MonoClock::now());
   return true;
 }
 
@@ -104,6 +107,7 @@ bool Backend::set_checked(bool checked) {
   health_.reason = "health check removed";
   health_.changed = std::chrono::system_clock::now();
   health_down_.store(false, std::memory_order_relaxed);
+  begin_slow_start(MonoClock::now());
   return true;
 }
 

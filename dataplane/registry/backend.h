@@ -88,6 +88,15 @@ class Backend {
   // Returns true when the backend was already idle: the caller announces it.
   bool arm_drain();
 
+  // Slow start: when the backend last came up (health down -> up, enabled by
+  // an operator, added at runtime); 0 = not since it was created, so the
+  // backends a service starts with take their full share at once. Any thread;
+  // the selectors read it with one relaxed load per candidate.
+  void begin_slow_start(MonoTime now) {
+    slow_start_began_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+  }
+  int64_t slow_start_began_ns() const { return slow_start_began_.load(std::memory_order_relaxed); }
+
   // Pen's blacklist. Any thread.
   void blacklist_until(MonoTime until);
   void clear_blacklist() { blacklisted_until_.store(0, std::memory_order_relaxed); }
@@ -162,6 +171,7 @@ class Backend {
   std::atomic<uint32_t> prio_;
   std::atomic<AdminState> admin_state_{AdminState::kEnabled};
   std::atomic<int64_t> blacklisted_until_{0};  // steady-clock ns; 0 = not blacklisted
+  std::atomic<int64_t> slow_start_began_{0};   // steady-clock ns; 0 = never
   std::atomic<int64_t> active_{0};
   std::atomic<bool> drain_armed_{false};  // a drain whose finish is not announced yet
   std::atomic<bool> health_down_{false};

@@ -28,7 +28,8 @@ constexpr std::string_view kAdminKeys[] = {"enabled", "http_listen", "grpc_liste
 constexpr std::string_view kServiceKeys[] = {"name",      "listen",          "protocol",     "policy",
                                              "backends",  "emergency",       "connect_timeout",
                                              "idle_timeout", "max_connections", "backlog",
-                                             "session_timeout", "max_sessions", "health_check"};
+                                             "session_timeout", "max_sessions", "health_check",
+                                             "slow_start",   "drain_timeout"};
 // Keys that mean something for one protocol only: given for the other, they
 // would silently do nothing, so they are errors.
 constexpr std::string_view kTcpOnlyKeys[] = {"connect_timeout", "idle_timeout", "max_connections", "backlog"};
@@ -377,6 +378,8 @@ void Loader::load_service(const Item& item, SeenServices* seen, DataplaneConfig*
   read_int(f, "backlog", limits::kBacklog, &service.backlog);
   read_seconds(f, "session_timeout", limits::kSessionTimeout, &service.udp_session_timeout_seconds);
   read_int(f, "max_sessions", limits::kMaxSessions, &service.udp_max_sessions);
+  read_seconds(f, "slow_start", limits::kSlowStart, &service.slow_start_seconds);
+  read_seconds(f, "drain_timeout", limits::kSeconds, &service.drain_timeout_seconds);
   dataplane->services.push_back(std::move(service));
 }
 

@@ -296,7 +296,7 @@ TEST(YamlLoaderTest, UnknownKeyListsTheValidOnes) {
 )"),
             "nib.yaml:4:5: services[0]: unknown key 'prot', expected one of: name, listen, protocol, policy, "
             "backends, emergency, connect_timeout, idle_timeout, max_connections, backlog, session_timeout, "
-            "max_sessions, health_check");
+            "max_sessions, health_check, slow_start, drain_timeout");
 }
 
 TEST(YamlLoaderTest, UnknownTopLevelKey) {
@@ -821,6 +821,19 @@ TEST(YamlLoaderHealthTest, SendExpectCheck) {
               HasSubstr("nib.yaml:4:19: services[0].health_check: expect is not a valid regex"));
   EXPECT_EQ(error_of("services:\n  - name: web\n    listen: 8080\n    health_check: {expect: x}\n"),
             "nib.yaml:4:28: services[0].health_check.expect: applies to type: send-expect and udp checks only");
+}
+
+TEST(YamlLoaderHealthTest, SlowStartAndDrainTimeout) {
+  auto config = load("services:\n  - name: web\n    listen: 8080\n    slow_start: 30\n    drain_timeout: 2.5\n");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->dataplane.services[0].slow_start_seconds, 30);
+  EXPECT_EQ(config->dataplane.services[0].drain_timeout_seconds, 2.5);
+  EXPECT_EQ(load(kMinimal)->dataplane.services[0].slow_start_seconds, 0);
+  EXPECT_EQ(load(kMinimal)->dataplane.services[0].drain_timeout_seconds, 0);
+  EXPECT_EQ(error_of("services:\n  - name: web\n    listen: 8080\n    slow_start: 3601\n"),
+            "nib.yaml:4:17: services[0].slow_start: expected seconds >= 0 and <= 3600, got '3601'");
+  EXPECT_EQ(error_of("services:\n  - name: web\n    listen: 8080\n    drain_timeout: -1\n"),
+            "nib.yaml:4:20: services[0].drain_timeout: expected seconds >= 0, got '-1'");
 }
 
 TEST(YamlLoaderHealthTest, BackendOverrideErrorsNameTheBackend) {
