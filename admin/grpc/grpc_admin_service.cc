@@ -484,7 +484,15 @@ grpc::Status GrpcAdminService::DrainBackend(grpc::ServerContext* context, const 
   auto service = resolve_service(r->service());
   if (!service.ok()) return to_grpc(service.status());
   if (Status s = check_id("id", r->id()); !s.ok()) return to_grpc(s);
-  auto drained = dataplane_.drain_backend(*service, r->id());
+  std::optional<double> timeout;
+  if (r->has_timeout_seconds()) {
+    if (!(r->timeout_seconds() >= 0 && r->timeout_seconds() <= 1e9)) {
+      return to_grpc(Status::invalid("timeout_seconds: expected seconds 0-1000000000, got " +
+                                     std::to_string(r->timeout_seconds())));
+    }
+    timeout = r->timeout_seconds();
+  }
+  auto drained = dataplane_.drain_backend(*service, r->id(), timeout);
   if (!drained.ok()) return to_grpc(drained.status());
   return to_grpc(fill_backend(*service, r->id(), out));
 }

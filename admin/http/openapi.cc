@@ -104,8 +104,10 @@ constexpr const char* kDocument = R"json({
     "/api/v1/services/{service}/backends/{id}/drain": {
       "parameters": [{"$ref": "#/components/parameters/service"}, {"$ref": "#/components/parameters/id"}],
       "post": {"summary": "Drain: no new clients, open connections finish, remembered clients move on their next connect",
-               "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false}}}},
+               "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false,
+                 "properties": {"timeout_seconds": {"type": "number", "minimum": 0, "description": "connections still open this long after the drain started are closed; 0 = wait forever; absent = the service's drain_timeout"}}}}}},
                "responses": {"200": {"description": "the draining backend", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Backend"}}}},
+                             "400": {"$ref": "#/components/responses/Error"},
                              "404": {"$ref": "#/components/responses/Error"}}}
     },
     "/api/v1/services/{service}/backends/{id}/migrate": {

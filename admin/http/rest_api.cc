@@ -777,11 +777,13 @@ AdminResponse RestApi::delete_backend(const Call& c) {
 AdminResponse RestApi::drain_backend(const Call& c) {
   auto id = parse_backend_id(c.param("id"));
   if (!id.ok()) return error_response(id.status());
+  std::optional<double> timeout;
   if (!c.body.is_null()) {
-    Fields f(c.body, {});
+    Fields f(c.body, {"timeout_seconds"});
+    timeout = f.seconds("timeout_seconds");
     if (!f.status().ok()) return error_response(f.status());
   }
-  auto b = dataplane_.drain_backend(c.service, *id);
+  auto b = dataplane_.drain_backend(c.service, *id, timeout);
   if (!b.ok()) return error_response(b.status());
   return json_response(200, to_json(*b));
 }

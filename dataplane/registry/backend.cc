@@ -61,6 +61,7 @@ void Backend::set_admin_state(AdminState s) {
 }
 
 bool Backend::arm_drain() {
+  drain_generation_.fetch_add(1, std::memory_order_seq_cst);
   drain_armed_.store(true, std::memory_order_seq_cst);
   return active_.load(std::memory_order_seq_cst) == 0 && drain_armed_.exchange(false, std::memory_order_seq_cst);
 }

@@ -87,6 +87,9 @@ class Backend {
   // drain" and "arming saw connections" impossible at the same time.
   // Returns true when the backend was already idle: the caller announces it.
   bool arm_drain();
+  // Counts arm_drain() calls: a drain deadline names the drain it belongs to,
+  // so a deadline of a drain the operator ended (or restarted) does nothing.
+  uint64_t drain_generation() const { return drain_generation_.load(std::memory_order_seq_cst); }
 
   // Slow start: when the backend last came up (health down -> up, enabled by
   // an operator, added at runtime); 0 = not since it was created, so the
@@ -174,6 +177,7 @@ class Backend {
   std::atomic<int64_t> slow_start_began_{0};   // steady-clock ns; 0 = never
   std::atomic<int64_t> active_{0};
   std::atomic<bool> drain_armed_{false};  // a drain whose finish is not announced yet
+  std::atomic<uint64_t> drain_generation_{0};
   std::atomic<bool> health_down_{false};
   mutable std::mutex health_mu_;  // guards health_ (never taken by workers)
   HealthInfo health_;

@@ -29,6 +29,8 @@ class TcpConnection {
   // Closes both sides now (shutdown after the grace period).
   void close() { finish(false); }
   bool in_use() const { return state_ == State::kConnecting || state_ == State::kRelaying; }
+  // The backend this connection relays to (counted in its active()), or null.
+  const Backend* relay_backend() const { return state_ == State::kRelaying ? backend_ref_.get() : nullptr; }
   // Called by the worker once no event of this batch can still name us.
   void recycle();
   ConnectionInfo info(MonoTime now) const;

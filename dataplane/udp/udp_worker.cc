@@ -608,4 +608,29 @@ void UdpWorker::close_session(UdpListener& l, UdpSession& s) {
   retired_.push_back(&s);
 }
 
+void UdpWorker::close_drain_stragglers_at(std::shared_ptr<Backend> backend, uint64_t generation,
+                                          MonoTime deadline) {
+  loop_.post([this, backend = std::move(backend), generation, deadline]() mutable {
+    auto d = std::make_unique<DrainDeadline>(*this, std::move(backend), generation);
+    loop_.arm(d->timer, deadline);
+    drain_deadlines_.push_back(std::move(d));
+  });
+}
+
+void UdpWorker::close_drain_stragglers(DrainDeadline* d) {
+  const Backend& b = *d->backend;
+  if (b.admin_state() == AdminState::kDraining && b.drain_generation() == d->generation) {
+    for (auto& l : listeners_) {
+      for (auto* e = l->table.newest(); e != nullptr;) {
+        auto& s = static_cast<UdpSession&>(*e);
+        e = UdpSessionTable::older(e);  // before closing takes s out of the table
+        if (s.holds_backend && s.sel.backend(*s.snap) == &b) close_session(*l, s);
+      }
+    }
+  }
+  loop_.post([this, d] {
+    std::erase_if(drain_deadlines_, [d](const std::unique_ptr<DrainDeadline>& p) { return p.get() == d; });
+  });
+}
+
 }  // namespace nib

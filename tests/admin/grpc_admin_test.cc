@@ -361,6 +361,26 @@ TEST_F(GrpcAdminTest, DrainKeepsOpenConnectionsAndReportsWhatStillPointsAtIt) {
   EXPECT_REJECTED(stub_->DrainBackend(context().get(), r, &drained), NOT_FOUND);
 }
 
+TEST_F(GrpcAdminTest, ADrainDeadlineClosesStragglers) {
+  auto [held, name] = hold(1);
+  ASSERT_EQ(name, "b0");
+  uint32_t id = id_of(0);
+  v1::DrainBackendRequest r;
+  r.set_id(id);
+  r.set_timeout_seconds(-1);
+  v1::Backend drained;
+  EXPECT_REJECTED(stub_->DrainBackend(context().get(), r, &drained), INVALID_ARGUMENT);
+  EXPECT_EQ(get_backend(id).state(), v1::BACKEND_STATE_UP);  // nothing changed
+  r.set_timeout_seconds(0.2);
+  grpc::Status s = stub_->DrainBackend(context().get(), r, &drained);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(drained.active_connections(), 1);
+  // The held connection idles: the deadline closes it and the drain finishes.
+  ASSERT_TRUE(test::wait_until([&] { return get_backend(id).drain_finished(); }));
+  auto rest = held.read_until_eof();
+  EXPECT_TRUE(!rest.ok() || rest->empty());
+}
+
 TEST_F(GrpcAdminTest, ListClientsPagesAndFilters) {
   for (int i = 0; i < 5; ++i) who(i);  // 0,2,4 -> b0; 1,3 -> b1
   auto all = list_clients();

@@ -263,8 +263,13 @@ TEST_F(RestApiTest, DeleteBackend) {
 TEST_F(RestApiTest, DrainBackend) {
   uint32_t id = backend_id(0);
   expect_rejected("POST", backend_path(id) + "/drain", R"({"now": true})", 400, "INVALID_ARGUMENT",
-                  "unknown field \"now\"; this request takes no fields");
-  Reply r = post(backend_path(id) + "/drain");
+                  "unknown field \"now\"; expected one of: timeout_seconds");
+  expect_rejected("POST", backend_path(id) + "/drain", R"({"timeout_seconds": -1})", 400, "INVALID_ARGUMENT",
+                  "field \"timeout_seconds\": expected seconds 0-1000000000, got -1");
+  expect_rejected("POST", backend_path(id) + "/drain", R"({"timeout_seconds": "5"})", 400, "INVALID_ARGUMENT",
+                  "field \"timeout_seconds\"");
+  EXPECT_EQ(get(backend_path(id)).json.find("state")->as_string(), "up");  // rejected: nothing changed
+  Reply r = post(backend_path(id) + "/drain", R"({"timeout_seconds": 30})");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.json.find("state")->as_string(), "draining");
   EXPECT_EQ(post(backend_path(backend_id(1)) + "/drain", "{}").status, 200);  // an empty object is fine
