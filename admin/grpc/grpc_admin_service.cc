@@ -125,6 +125,14 @@ std::string state_reason(const BackendStatus& b) {
                                                       b.blacklist_remaining_seconds))) + " s left";
 }
 
+bool is_never(std::chrono::system_clock::time_point t) { return t.time_since_epoch().count() == 0; }
+
+void set_time(std::chrono::system_clock::time_point t, google::protobuf::Timestamp* out) {
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  out->set_seconds(ns / 1'000'000'000);
+  out->set_nanos(static_cast<int32_t>(ns % 1'000'000'000));
+}
+
 void fill(const BackendStatus& b, v1::Backend* out) {
   out->set_id(b.id);
   out->set_address(b.address.ip_string());
@@ -146,6 +154,16 @@ void fill(const BackendStatus& b, v1::Backend* out) {
   out->set_bytes_in(b.counters.bytes_in);
   out->set_bytes_out(b.counters.bytes_out);
   out->set_remembered_clients(b.remembered_clients);
+  v1::BackendHealth* h = out->mutable_health();
+  h->set_checked(b.health.checked);
+  h->set_healthy(b.health.up);
+  h->set_reason(b.health.reason);
+  if (!is_never(b.health.changed)) set_time(b.health.changed, h->mutable_changed());
+  h->set_last_check_ok(b.health.last_check_ok);
+  h->set_last_check(b.health.last_check);
+  h->set_last_check_ms(b.health.last_check_ms);
+  if (!is_never(b.health.last_check_time)) set_time(b.health.last_check_time, h->mutable_last_check_time());
+  h->set_transitions(b.health.transitions);
 }
 
 void fill(const BackendStatus& b, v1::BackendStats* out) {

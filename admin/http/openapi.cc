@@ -197,7 +197,15 @@ constexpr const char* kDocument = R"json({
         "active_connections": {"type": "integer"}, "total_connections": {"type": "integer"}, "connect_failures": {"type": "integer"},
         "bytes_in": {"type": "integer", "description": "client to backend"}, "bytes_out": {"type": "integer", "description": "backend to client"},
         "remembered_clients": {"type": "integer", "description": "filled by GET .../backends/{id} only"},
-        "drain_finished": {"type": "boolean"}, "index": {"type": "integer", "description": "Pen's server number; -1 for the emergency server"}}},
+        "drain_finished": {"type": "boolean"}, "index": {"type": "integer", "description": "Pen's server number; -1 for the emergency server"},
+        "health": {"type": "object", "description": "active checks and passive failures", "properties": {
+          "checked": {"type": "boolean", "description": "an active check runs for this backend"},
+          "healthy": {"type": "boolean", "description": "as last decided; true when not checked"},
+          "reason": {"type": "string", "description": "of the last change"},
+          "changed_unix": {"type": "number", "description": "time of the last change, Unix seconds; 0 = never"},
+          "last_check": {"type": "string"}, "last_check_ok": {"type": "boolean"}, "last_check_ms": {"type": "number"},
+          "last_check_unix": {"type": "number", "description": "0 = no check yet"},
+          "transitions": {"type": "integer", "description": "up <-> down changes since the backend was added"}}}}},
       "BackendCreate": {"type": "object", "additionalProperties": false, "required": ["address", "port"], "properties": {
         "address": {"type": "string", "description": "IP literal or host name (resolved once)"},
         "port": {"type": "integer", "minimum": 1, "maximum": 65535},

@@ -361,6 +361,48 @@ TEST_F(GrpcAdminTest, DrainKeepsOpenConnectionsAndReportsWhatStillPointsAtIt) {
   EXPECT_REJECTED(stub_->DrainBackend(context().get(), r, &drained), NOT_FOUND);
 }
 
+TEST_F(GrpcAdminTest, BackendHealthCarriesTheLastCheck) {
+  TearDown();
+  backends_[1]->stop();  // b1 is dead: its first check takes it down
+  ServiceConfig service;
+  service.name = "web";
+  service.listen = *SocketAddress::parse("127.0.0.1:0");
+  for (const auto& b : backends_) service.backends.push_back(backend_config(*b));
+  HealthCheckConfig check;
+  check.interval_seconds = 0.05;
+  check.timeout_seconds = 0.04;
+  service.health_check = check;
+  DataplaneConfig config;
+  config.workers = 1;
+  config.services = {service};
+  start(config);
+  const uint32_t up_id = id_of(0), down_id = id_of(1);
+  ASSERT_TRUE(test::wait_until([&] { return !get_backend(down_id).health().healthy(); }));
+  ASSERT_TRUE(test::wait_until([&] { return get_backend(up_id).health().has_last_check_time(); }));
+
+  v1::BackendHealth down = get_backend(down_id).health();
+  EXPECT_TRUE(down.checked());
+  EXPECT_EQ(down.reason(), "first check failed: connect: Connection refused");
+  ASSERT_TRUE(down.has_changed());
+  EXPECT_GT(down.changed().seconds(), 1'600'000'000);
+  EXPECT_FALSE(down.last_check_ok());
+  EXPECT_EQ(down.last_check(), "connect: Connection refused");
+  EXPECT_GE(down.last_check_ms(), 0);
+  EXPECT_TRUE(down.has_last_check_time());
+  EXPECT_EQ(down.transitions(), 1u);
+  EXPECT_EQ(get_backend(down_id).state(), v1::BACKEND_STATE_DOWN);
+
+  v1::BackendHealth up = get_backend(up_id).health();
+  EXPECT_TRUE(up.checked());
+  EXPECT_TRUE(up.healthy());
+  EXPECT_FALSE(up.has_changed());  // never changed
+  EXPECT_TRUE(up.last_check_ok());
+  EXPECT_EQ(up.last_check(), "ok");
+  EXPECT_EQ(up.transitions(), 0u);
+  // ListBackends carries the same block.
+  EXPECT_EQ(list_backends().backends(1).health().reason(), down.reason());
+}
+
 TEST_F(GrpcAdminTest, ADrainDeadlineClosesStragglers) {
   auto [held, name] = hold(1);
   ASSERT_EQ(name, "b0");

@@ -209,6 +209,16 @@ TEST_F(RestApiTest, GetBackend) {
   EXPECT_EQ(r.json.find("id")->as_uint64(), id);
   EXPECT_EQ(r.json.find("port")->as_uint64(), backends_[1]->port());
   EXPECT_EQ(r.json.find("remembered_clients")->as_uint64(), 0u);
+  // Not checked: healthy, never changed, no check yet.
+  const json::Value* health = r.json.find("health");
+  ASSERT_NE(health, nullptr);
+  for (const char* key : {"checked", "healthy", "reason", "changed_unix", "last_check", "last_check_ok",
+                          "last_check_ms", "last_check_unix", "transitions"}) {
+    EXPECT_NE(health->find(key), nullptr) << key;
+  }
+  EXPECT_FALSE(health->find("checked")->as_bool());
+  EXPECT_TRUE(health->find("healthy")->as_bool());
+  EXPECT_EQ(health->find("transitions")->as_uint64(), 0u);
   expect_rejected("GET", backend_path(999), "", 404, "NOT_FOUND", "no backend with id 999");
   expect_rejected("GET", "/api/v1/services/web/backends/abc", "", 400, "INVALID_ARGUMENT",
                   "backend id: expected an integer 1-4294967295, got 'abc'");
