@@ -380,6 +380,49 @@ TEST_F(HealthCheckerTest, UdpCheckMatchesTheReplyAsBytesOrARegex) {
   EXPECT_TRUE(regex->health_up());
 }
 
+// A slow backend: it accepts and answers, but only after longer than the
+// check's timeout. Detected within interval × fall + timeout; recovery within
+// interval × rise once it is fast again.
+TEST_F(HealthCheckerTest, HttpCheckFindsASlowBackendDownAndFastAgainUp) {
+  TestBackend tb("web", BackendMode::kHttp);
+  auto b = make_backend(tb);
+  auto c = check(HealthCheckType::kHttp, /*rise=*/2, /*fall=*/3);
+  watch(b, c);
+  ASSERT_TRUE(wait_until([&] { return b->health().last_check_ok; }));
+  tb.set_reply_delay(std::chrono::milliseconds(150));  // > the 40 ms timeout
+  const Duration fall_bound = seconds(kInterval * c.fall + kTimeout);
+  EXPECT_LE(time_until([&] { return !b->health_up(); }, fall_bound), fall_bound + kSlack);
+  ASSERT_FALSE(b->health_up());
+  EXPECT_NE(b->health().reason.find("3 check(s) failed: timeout after 40 ms"), std::string::npos)
+      << b->health().reason;
+  EXPECT_GE(tb.accepted(), 3u);  // it did accept: slow, not dead
+
+  tb.set_reply_delay(Duration::zero());
+  const Duration rise_bound = seconds(kInterval * c.rise);
+  EXPECT_LE(time_until([&] { return b->health_up(); }, rise_bound), rise_bound + kSlack);
+  EXPECT_TRUE(b->health_up());
+  EXPECT_EQ(b->health().last_check, "status 200");
+}
+
+TEST_F(HealthCheckerTest, SendExpectCheckFindsASlowBackendDownAndFastAgainUp) {
+  TestBackend tb("slow");  // kEcho greets with "slow\n"
+  auto b = make_backend(tb);
+  auto c = check(HealthCheckType::kSendExpect, /*rise=*/2, /*fall=*/2);
+  c.expect = "slow\n";
+  watch(b, c);
+  ASSERT_TRUE(wait_until([&] { return b->health().last_check_ok; }));
+  tb.set_reply_delay(std::chrono::milliseconds(150));
+  const Duration fall_bound = seconds(kInterval * c.fall + kTimeout);
+  EXPECT_LE(time_until([&] { return !b->health_up(); }, fall_bound), fall_bound + kSlack);
+  ASSERT_FALSE(b->health_up());
+  EXPECT_NE(b->health().reason.find("timeout after 40 ms"), std::string::npos) << b->health().reason;
+
+  tb.set_reply_delay(Duration::zero());
+  const Duration rise_bound = seconds(kInterval * c.rise);
+  EXPECT_LE(time_until([&] { return b->health_up(); }, rise_bound), rise_bound + kSlack);
+  EXPECT_EQ(b->health().last_check, "reply matched");
+}
+
 TEST(HealthCheckConfigTest, UdpChecksAreForUdpServicesAndTheOthersForTcpServices) {
   HealthCheckConfig udp;
   udp.type = HealthCheckType::kUdp;
