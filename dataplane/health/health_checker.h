@@ -22,6 +22,8 @@
 // datagram from a connected socket; a reply, optionally matching, passes; an
 // ICMP port unreachable or the timeout fails).
 //
+// Probes close with a reset (SO_LINGER 0): no TIME_WAIT socket per check.
+//
 // Passive failures (a client's connect refused or timed out) feed the same
 // state: Backend::passive_failure() takes a checked backend down at once, and
 // only this checker's rise brings it back (clearing Pen's blacklist then).
