@@ -87,32 +87,37 @@ TcpConnection::Connect TcpConnection::try_connect(Backend& backend) {
   return Connect::kPending;
 }
 
-void TcpConnection::on_connect_failed(bool reset) {
+void TcpConnection::on_connect_failed(Failure failure) {
   MonoTime now = worker_.loop().now();
   worker_.loop().cancel(timer_);
   backend_.reset();  // closing also drops it from epoll
   Backend* b = sel_.backend(*snap_);
   b->add_failure(worker_.index());
-  const char* what = reset ? "reset a connection before its first byte" : "failed to connect";
+  const char* what = failure == Failure::kConnect ? "failed to connect"
+                     : failure == Failure::kReset ? "reset a connection before its first byte"
+                                                  : "closed a connection without answering";
   Duration blacklist = seconds_to_duration(snap_->policy.blacklist_seconds);
   if (blacklist > Duration::zero() && !b->blacklisted(now)) {
     b->blacklist_until(now + blacklist);
     log_warn("service " + service_->name() + ": backend " + b->address().to_string() + " " + what +
              "; blacklisted for " + std::to_string(snap_->policy.blacklist_seconds) + " s");
   }
-  const char* reason = reset ? "a client's connection was reset before the first byte" : "a client's connect failed";
+  const char* reason = failure == Failure::kConnect ? "a client's connect failed"
+                       : failure == Failure::kReset ? "a client's connection was reset before the first byte"
+                                                    : "a client's request was closed without an answer";
   if (b->passive_failure(reason)) service_->passive_down(*b, reason);
   sel_ = Selector::after_failure(*snap_, sel_, now);
 }
 
-void TcpConnection::on_backend_lost(bool reset) {
+void TcpConnection::on_backend_lost(Failure failure) {
   // Leave the relay: this backend no longer serves the client.
   worker_.loop().cancel(timer_);
   if (backend_ref_->connection_closed()) [[unlikely]] service_->drain_finished(*backend_ref_);
   backend_ref_.reset();
   state_ = State::kConnecting;
   const bool forwarded = up_.bytes != 0;
-  on_connect_failed(reset);
+  const bool reset = failure == Failure::kReset;
+  on_connect_failed(failure);
   if (forwarded || !reset) {
     // The client's request may have reached it (or it closed after reading
     // it): retrying elsewhere could do it twice.
@@ -184,9 +189,9 @@ void TcpConnection::relay() {
   // answered by nothing); a close with nothing said either way is a server
   // ending an idle connection, and counts for nothing.
   if (down_.bytes == 0 && down_.len == 0) {
-    if (up == Pump::kSinkError || down == Pump::kSourceError) return on_backend_lost(/*reset=*/true);
+    if (up == Pump::kSinkError || down == Pump::kSourceError) return on_backend_lost(Failure::kReset);
     if (down_.eof && !backend_eof_before && up_.bytes != 0 && !up_.eof && down == Pump::kOk) {
-      return on_backend_lost(/*reset=*/false);
+      return on_backend_lost(Failure::kClosedSilently);
     }
   }
   if (up != Pump::kOk || down != Pump::kOk) {

@@ -70,14 +70,15 @@ class TcpConnection {
   void connect_next();
   enum class Connect { kDone, kPending, kFailed };
   Connect try_connect(Backend& backend);
+  // How a backend failed a client: its connect, or after it (before its first byte).
+  enum class Failure { kConnect, kReset, kClosedSilently };
   // Counts the failure against the backend (Pen's blacklist, the passive
-  // check), closes its socket and chooses the next server. `reset`: the
-  // backend accepted, then reset before its first byte.
-  void on_connect_failed(bool reset = false);
+  // check), closes its socket and chooses the next server.
+  void on_connect_failed(Failure failure = Failure::kConnect);
   // The backend reset (or closed without a word after the client's bytes)
   // before its first byte: a failure like a refused connect. With nothing of
   // the client's forwarded yet, the client fails over; otherwise it is closed.
-  void on_backend_lost(bool reset);
+  void on_backend_lost(Failure failure);
   void on_connected();
   void relay();
   Pump pump(Flow& f, int src, int dst);
