@@ -320,6 +320,8 @@ Service* find_service(const std::vector<std::unique_ptr<Service>>& services, con
 
 Status no_service(const std::string& name) { return Status::not_found("no service named '" + name + "'"); }
 
+double duration_seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
+
 std::string format_seconds(double s) {
   std::ostringstream out;
   out << s << " s";
@@ -482,22 +484,41 @@ Status Dataplane::remove_backend(const std::string& name, uint32_t id) {
   return {};
 }
 
-Result<BackendStatus> Dataplane::drain_backend(const std::string& name, uint32_t id) {
+Result<BackendStatus> Dataplane::drain_backend(const std::string& name, uint32_t id,
+                                               std::optional<double> timeout_seconds) {
   Service* s = find_service(services_, name);
   if (s == nullptr) return no_service(name);
+  if (timeout_seconds && !(*timeout_seconds >= 0 && *timeout_seconds <= 1e9)) {
+    return Status::invalid("timeout_seconds: expected seconds 0-1000000000");
+  }
   std::lock_guard lock(s->admin_mutex());
   auto before = s->registry().set_admin_state(id, AdminState::kDraining);
   if (!before.ok()) return before.status();
-  if (*before != AdminState::kDraining) {  // draining already: nothing changes
-    auto snap = s->registry().snapshot();
-    Backend& b = *snap->backends[snap->index_of(id)];
+  auto snap = s->registry().snapshot();
+  const std::shared_ptr<Backend>& b = snap->backends[snap->index_of(id)];
+  const Duration timeout = timeout_seconds ? seconds_to_duration(*timeout_seconds) : snap->drain_timeout;
+  if (*before != AdminState::kDraining) {
     announce(events_, DataplaneEvent::Kind::kDrainStarted, name, id,
-             std::string(to_string(*before)) + " -> draining, " + std::to_string(b.active()) +
-                 " open connections");
+             std::string(to_string(*before)) + " -> draining, " + std::to_string(b->active()) +
+                 " open connections" +
+                 (timeout > Duration::zero() ? ", closed after " + format_seconds(duration_seconds(timeout)) : ""));
     // Armed only after the start is announced, so the finish never precedes it.
-    if (b.arm_drain()) announce_drain_finished(events_, name, b);
+    if (b->arm_drain()) {
+      announce_drain_finished(events_, name, *b);
+    } else if (timeout > Duration::zero()) {
+      schedule_drain_deadline(b, timeout);
+    }
+  } else if (timeout_seconds && timeout > Duration::zero() && b->active() > 0) {
+    schedule_drain_deadline(b, timeout);  // draining already: a new deadline for it
   }
   return status_of(*s, id);
+}
+
+void Dataplane::schedule_drain_deadline(const std::shared_ptr<Backend>& b, Duration timeout) {
+  const MonoTime deadline = MonoClock::now() + timeout;
+  const uint64_t generation = b->drain_generation();
+  for (auto& w : workers_) w->close_drain_stragglers_at(b, generation, deadline);
+  if (udp_) udp_->close_drain_stragglers_at(b, generation, deadline);
 }
 
 Status Dataplane::blacklist_backend(const std::string& name, uint32_t id, double seconds) {

@@ -58,7 +58,11 @@ class Dataplane {
   Status remove_backend(const std::string& service, uint32_t id);
   // No new clients; open connections finish; remembered clients move on their
   // next connect. kDrainFinished is published when its last connection closes.
-  Result<BackendStatus> drain_backend(const std::string& service, uint32_t id);
+  // Connections still open after `timeout_seconds` (unset: the service's
+  // drain_timeout; 0: never) are closed, each on its own worker. Draining a
+  // draining backend again with a timeout sets a new deadline for that drain.
+  Result<BackendStatus> drain_backend(const std::string& service, uint32_t id,
+                                      std::optional<double> timeout_seconds = std::nullopt);
   // Pen's "server N blacklist T": no new clients for `seconds` (0 clears it),
   // as after a failed connect. Not an operator state: not announced, not saved.
   Status blacklist_backend(const std::string& service, uint32_t id, double seconds);
@@ -101,6 +105,8 @@ class Dataplane {
   // Hands the health checker the backends that have a check (from config_ and
   // the registries), starting it on first need. After any change to either.
   void refresh_health();
+  // Closes the stragglers of `b`'s current drain after `timeout`.
+  void schedule_drain_deadline(const std::shared_ptr<Backend>& b, Duration timeout);
 
   DataplaneConfig config_;
   unsigned workers_count_;

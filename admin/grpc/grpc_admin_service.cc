@@ -29,8 +29,9 @@ Status check_range(std::string_view field, uint64_t value, IntRange range) {
 }
 
 Status check_seconds(std::string_view field, double value) {
-  if (std::isfinite(value) && value >= 0 && value <= kMaxSeconds) return {};
-  return Status::invalid(std::string(field) + ": expected seconds >= 0 and <= 1e9, got " + std::to_string(value));
+  if (limits::kSeconds.contains(value)) return {};
+  return Status::invalid(std::string(field) + ": expected " + describe(limits::kSeconds) + ", got " +
+                         std::to_string(value));
 }
 
 // Id 0 never names a backend (events use it for "no backend").
@@ -113,6 +114,14 @@ std::string state_reason(const BackendStatus& b) {
                                                       b.blacklist_remaining_seconds))) + " s left";
 }
 
+bool is_never(std::chrono::system_clock::time_point t) { return t.time_since_epoch().count() == 0; }
+
+void set_time(std::chrono::system_clock::time_point t, google::protobuf::Timestamp* out) {
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  out->set_seconds(ns / 1'000'000'000);
+  out->set_nanos(static_cast<int32_t>(ns % 1'000'000'000));
+}
+
 void fill(const BackendStatus& b, v1::Backend* out) {
   out->set_id(b.id);
   out->set_address(b.address.ip_string());
@@ -136,6 +145,16 @@ void fill(const BackendStatus& b, v1::Backend* out) {
   out->set_remembered_clients(b.remembered_clients);
   out->set_datagrams_in(b.counters.datagrams_in);
   out->set_datagrams_out(b.counters.datagrams_out);
+  v1::BackendHealth* h = out->mutable_health();
+  h->set_checked(b.health.checked);
+  h->set_healthy(b.health.up);
+  h->set_reason(b.health.reason);
+  if (!is_never(b.health.changed)) set_time(b.health.changed, h->mutable_changed());
+  h->set_last_check_ok(b.health.last_check_ok);
+  h->set_last_check(b.health.last_check);
+  h->set_last_check_ms(b.health.last_check_ms);
+  if (!is_never(b.health.last_check_time)) set_time(b.health.last_check_time, h->mutable_last_check_time());
+  h->set_transitions(b.health.transitions);
 }
 
 void fill(const BackendStatus& b, v1::BackendStats* out) {
@@ -508,7 +527,12 @@ grpc::Status GrpcAdminService::DrainBackend(grpc::ServerContext* context, const 
   auto service = resolve_service(r->service());
   if (!service.ok()) return to_grpc(service.status());
   if (Status s = check_id("id", r->id()); !s.ok()) return to_grpc(s);
-  auto drained = dataplane_.drain_backend(*service, r->id());
+  std::optional<double> timeout;
+  if (r->has_timeout_seconds()) {
+    if (Status s = check_seconds("timeout_seconds", r->timeout_seconds()); !s.ok()) return to_grpc(s);
+    timeout = r->timeout_seconds();
+  }
+  auto drained = dataplane_.drain_backend(*service, r->id(), timeout);
   if (!drained.ok()) return to_grpc(drained.status());
   return to_grpc(fill_backend(*service, r->id(), out));
 }

@@ -104,8 +104,10 @@ constexpr const char* kDocument = R"json({
     "/api/v1/services/{service}/backends/{id}/drain": {
       "parameters": [{"$ref": "#/components/parameters/service"}, {"$ref": "#/components/parameters/id"}],
       "post": {"summary": "Drain: no new clients, open connections finish, remembered clients move on their next connect",
-               "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false}}}},
+               "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false,
+                 "properties": {"timeout_seconds": {"type": "number", "minimum": 0, "description": "connections still open this long after the drain started are closed; 0 = wait forever; absent = the service's drain_timeout"}}}}}},
                "responses": {"200": {"description": "the draining backend", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Backend"}}}},
+                             "400": {"$ref": "#/components/responses/Error"},
                              "404": {"$ref": "#/components/responses/Error"}}}
     },
     "/api/v1/services/{service}/backends/{id}/migrate": {
@@ -200,7 +202,15 @@ constexpr const char* kDocument = R"json({
           "properties": {"upper_bounds_seconds": {"type": "array", "items": {"type": "number"}}, "counts": {"type": "array", "items": {"type": "integer"}},
             "count": {"type": "integer"}, "sum_seconds": {"type": "number"}}},
         "remembered_clients": {"type": "integer", "description": "filled by GET .../backends/{id} only"},
-        "drain_finished": {"type": "boolean"}, "index": {"type": "integer", "description": "Pen's server number; -1 for the emergency server"}}},
+        "drain_finished": {"type": "boolean"}, "index": {"type": "integer", "description": "Pen's server number; -1 for the emergency server"},
+        "health": {"type": "object", "description": "active checks and passive failures", "properties": {
+          "checked": {"type": "boolean", "description": "an active check runs for this backend"},
+          "healthy": {"type": "boolean", "description": "as last decided; true when not checked"},
+          "reason": {"type": "string", "description": "of the last change"},
+          "changed_unix": {"type": "number", "description": "time of the last change, Unix seconds; 0 = never"},
+          "last_check": {"type": "string"}, "last_check_ok": {"type": "boolean"}, "last_check_ms": {"type": "number"},
+          "last_check_unix": {"type": "number", "description": "0 = no check yet"},
+          "transitions": {"type": "integer", "description": "up <-> down changes since the backend was added"}}}}},
       "BackendCreate": {"type": "object", "additionalProperties": false, "required": ["address", "port"], "properties": {
         "address": {"type": "string", "description": "IP literal or host name (resolved once)"},
         "port": {"type": "integer", "minimum": 1, "maximum": 65535},

@@ -293,8 +293,8 @@ class Fields {
   std::optional<double> seconds(std::string_view key) {
     const json::Value* v = present(key);
     if (v == nullptr) return std::nullopt;
-    if (!v->is_number() || v->as_double() < 0 || v->as_double() > kMaxSeconds) {
-      fail("field " + json::quote(key) + ": expected seconds 0-1000000000, got " + describe(*v));
+    if (!v->is_number() || !limits::kSeconds.contains(v->as_double())) {
+      fail("field " + json::quote(key) + ": expected " + nib::describe(limits::kSeconds) + ", got " + describe(*v));
       return std::nullopt;
     }
     return v->as_double();
@@ -766,11 +766,13 @@ AdminResponse RestApi::delete_backend(const Call& c) {
 AdminResponse RestApi::drain_backend(const Call& c) {
   auto id = parse_backend_id(c.param("id"));
   if (!id.ok()) return error_response(id.status());
+  std::optional<double> timeout;
   if (!c.body.is_null()) {
-    Fields f(c.body, {});
+    Fields f(c.body, {"timeout_seconds"});
+    timeout = f.seconds("timeout_seconds");
     if (!f.status().ok()) return error_response(f.status());
   }
-  auto b = dataplane_.drain_backend(c.service, *id);
+  auto b = dataplane_.drain_backend(c.service, *id, timeout);
   if (!b.ok()) return error_response(b.status());
   return json_response(200, to_json(*b));
 }

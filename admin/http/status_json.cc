@@ -123,7 +123,8 @@ json::Value to_json(const BackendStatus& b) {
       .set("last_check", b.health.last_check)
       .set("last_check_ok", b.health.last_check_ok)
       .set("last_check_ms", b.health.last_check_ms)
-      .set("last_check_unix", unix_seconds(b.health.last_check_time));
+      .set("last_check_unix", unix_seconds(b.health.last_check_time))
+      .set("transitions", b.health.transitions);
   o.set("health", std::move(health));
   return o;
 }

@@ -8,7 +8,7 @@ int IpHashPolicy::pick(const PickContext& ctx) const {
   size_t first = ctx.client_hash % n;
   for (size_t step = 0; step < n; ++step) {
     size_t i = (first + step) % n;
-    if (ctx.backends[i]->usable_for_new(ctx.now)) return static_cast<int>(i);
+    if (ctx.usable(*ctx.backends[i])) return static_cast<int>(i);
   }
   return -1;
 }

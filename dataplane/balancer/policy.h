@@ -15,11 +15,33 @@ namespace nib {
 
 using BackendList = std::vector<std::shared_ptr<Backend>>;
 
+// Slow start: a backend that came up `began` (steady ns) ago takes a new
+// client when `roll` (uniform over 32 bits) falls within its share, which
+// ramps linearly from kSlowStartMinShare to 1 over `window`. Any thread.
+inline constexpr double kSlowStartMinShare = 1.0 / 16;
+inline bool slow_start_admits(int64_t began, MonoTime now, Duration window, uint32_t roll) {
+  if (began == 0) return true;
+  const int64_t elapsed = now.time_since_epoch().count() - began;
+  if (elapsed >= window.count()) return true;
+  double share = static_cast<double>(elapsed) / static_cast<double>(window.count());
+  if (share < kSlowStartMinShare) share = kSlowStartMinShare;
+  return static_cast<double>(roll) < share * 4294967296.0;
+}
+
 struct PickContext {
   const BackendList& backends;
   uint64_t client_hash;              // IpKey::hash() of the client
   MonoTime now;
   std::atomic<uint32_t>& cursor;     // the service's "last server chosen", shared by workers
+  Duration slow_start{};             // zero: off
+  uint32_t roll = 0;                 // this client's draw for slow start
+
+  // Usable for this new client: Pen's rules, then slow start (one relaxed
+  // load per candidate, and only when the service has slow start).
+  bool usable(const Backend& b) const {
+    if (!b.usable_for_new(now)) return false;
+    return slow_start == Duration::zero() || slow_start_admits(b.slow_start_began_ns(), now, slow_start, roll);
+  }
 };
 
 class BalancePolicy {

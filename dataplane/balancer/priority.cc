@@ -7,7 +7,7 @@ int PriorityPolicy::pick(const PickContext& ctx) const {
   uint32_t best_prio = 0;
   for (size_t i = 0; i < ctx.backends.size(); ++i) {
     const Backend& b = *ctx.backends[i];
-    if (!b.usable_for_new(ctx.now)) continue;
+    if (!ctx.usable(b)) continue;
     if (best < 0 || b.prio() < best_prio) {
       best = static_cast<int>(i);
       best_prio = b.prio();

@@ -8,7 +8,7 @@ int RoundRobinPolicy::pick(const PickContext& ctx) const {
   uint32_t last = ctx.cursor.load(std::memory_order_relaxed);
   for (uint32_t step = 1; step <= n; ++step) {
     uint32_t i = (last + step) % n;
-    if (ctx.backends[i]->usable_for_new(ctx.now)) {
+    if (ctx.usable(*ctx.backends[i])) {
       // Two workers racing here may both pick i; Pen's order is kept per
       // connection, and alternation holds whenever connections are sequential.
       ctx.cursor.store(i, std::memory_order_relaxed);

@@ -1,6 +1,19 @@
 #include "dataplane/balancer/selector.h"
 
 namespace nib {
+namespace {
+
+// Slow start's draw: xorshift32 per thread (each worker its own), no lock,
+// no shared cache line.
+uint32_t next_roll() {
+  thread_local uint32_t x = 2463534242u;
+  x ^= x << 13;
+  x ^= x >> 17;
+  x ^= x << 5;
+  return x;
+}
+
+}  // namespace
 
 Selection Selector::emergency_or_reject(const RegistrySnapshot& snap, MonoTime now, Selection s) {
   if (snap.emergency && snap.emergency->admin_state() == AdminState::kEnabled &&
@@ -45,7 +58,18 @@ Selection Selector::choose(const RegistrySnapshot& snap, AffinityTable& table,
     if (idx >= 0 && try_remembered(snap, idx, now, s)) return s;
   }
   PickContext ctx{snap.backends, client.hash(), now, cursor};
-  int idx = policy_for(snap.policy.mode).pick(ctx);
+  const BalancePolicy& policy = policy_for(snap.policy.mode);
+  if (snap.slow_start != Duration::zero()) {
+    ctx.slow_start = snap.slow_start;
+    ctx.roll = next_roll();
+  }
+  int idx = policy.pick(ctx);
+  if (idx < 0 && ctx.slow_start != Duration::zero()) {
+    // Every usable server is ramping up and none drew this client: slow
+    // start spreads clients, it never turns one away.
+    ctx.slow_start = Duration::zero();
+    idx = policy.pick(ctx);
+  }
   if (idx < 0) return emergency_or_reject(snap, now, s);
   s.kind = Selection::Kind::kBackend;
   s.index = idx;

@@ -37,6 +37,9 @@ class Selector {
   // place of a remembered one and skips the table. A remembered or pinned
   // server that is draining lets its client choose afresh even when stubborn:
   // stubborn keeps clients off failover, not on a server the operator empties.
+  // Slow start (snap.slow_start) thins out the new clients of a backend that
+  // came up recently (policy.h); returning and pinned clients, and failover,
+  // are not affected.
   static Selection choose(const RegistrySnapshot& snap, AffinityTable& table,
                           std::atomic<uint32_t>& cursor, const IpKey& client, MonoTime now);
 

@@ -8,7 +8,7 @@ int WeightedPolicy::pick(const PickContext& ctx) const {
   for (size_t i = 0; i < ctx.backends.size(); ++i) {
     const Backend& b = *ctx.backends[i];
     uint64_t w = b.weight();
-    if (w == 0 || !b.usable_for_new(ctx.now)) continue;
+    if (w == 0 || !ctx.usable(b)) continue;
     auto active = static_cast<uint64_t>(b.active() < 0 ? 0 : b.active());
     // active/w < best_active/best_weight, without division.
     if (best < 0 || active * best_weight < best_active * w) {

@@ -31,6 +31,7 @@ const char* to_string(HealthCheckType type) {
     case HealthCheckType::kTcp: return "tcp";
     case HealthCheckType::kHttp: return "http";
     case HealthCheckType::kSendExpect: return "send-expect";
+    case HealthCheckType::kUdp: return "udp";
   }
   return "?";
 }
@@ -48,8 +49,13 @@ Status check(const HealthCheckConfig& c) {
   if (c.rise < 1 || c.rise > 1000) return Status::invalid("rise must be 1-1000, got " + std::to_string(c.rise));
   if (c.fall < 1 || c.fall > 1000) return Status::invalid("fall must be 1-1000, got " + std::to_string(c.fall));
   if (!(c.jitter >= 0 && c.jitter <= 0.5)) return Status::invalid("jitter must be 0-0.5, got " + std::to_string(c.jitter));
-  if (c.type == HealthCheckType::kSendExpect) {
-    if (c.expect.empty()) return Status::invalid("expect must not be empty for a send-expect check");
+  if (c.type == HealthCheckType::kSendExpect && c.expect.empty()) {
+    return Status::invalid("expect must not be empty for a send-expect check");
+  }
+  if (c.type == HealthCheckType::kUdp && c.expect_regex && c.expect.empty()) {
+    return Status::invalid("expect_regex needs a non-empty expect");
+  }
+  if (c.type == HealthCheckType::kSendExpect || c.type == HealthCheckType::kUdp) {
     if (c.expect_regex) {
       try {
         std::regex re(c.expect);
@@ -76,6 +82,22 @@ Status check(const HealthCheckConfig& c) {
   return {};
 }
 
+Status check_for(const HealthCheckConfig& c, Protocol protocol) {
+  if (Status st = check_type(c.type, protocol); !st.ok()) return st;
+  return check(c);
+}
+
+Status check_type(HealthCheckType type, Protocol protocol) {
+  if (protocol == Protocol::kUdp && type != HealthCheckType::kUdp) {
+    return Status::invalid(std::string(type == HealthCheckType::kHttp ? "an " : "a ") + to_string(type) +
+                           " check connects over TCP; a udp service takes type: udp checks");
+  }
+  if (protocol == Protocol::kTcp && type == HealthCheckType::kUdp) {
+    return Status::invalid("type: udp checks apply to udp services only (protocol: udp)");
+  }
+  return {};
+}
+
 Status validate(const DataplaneConfig& config) {
   if (config.services.empty()) return Status::invalid("no service is configured");
   std::set<std::string> names;
@@ -88,20 +110,23 @@ Status validate(const DataplaneConfig& config) {
       return Status::invalid("service '" + s.name + "': listen address " + s.listen.to_string() +
                              " is used by another service");
     }
-    if (s.protocol == Protocol::kUdp) {
-      bool any = s.health_check.has_value();
-      for (const auto& b : s.backends) any = any || b.health_check.has_value();
-      if (any) return Status::invalid("service '" + s.name + "': health checks are supported for tcp services only");
+    if (!(s.slow_start_seconds >= 0 && s.slow_start_seconds <= kMaxSlowStartSeconds)) {
+      return Status::invalid("service '" + s.name + "': slow_start must be 0-3600 seconds, got " +
+                             std::to_string(s.slow_start_seconds));
+    }
+    if (!(s.drain_timeout_seconds >= 0 && s.drain_timeout_seconds <= 1e9)) {
+      return Status::invalid("service '" + s.name + "': drain_timeout must be 0-1000000000 seconds, got " +
+                             std::to_string(s.drain_timeout_seconds));
     }
     if (s.health_check) {
-      if (Status st = check(*s.health_check); !st.ok()) {
+      if (Status st = check_for(*s.health_check, s.protocol); !st.ok()) {
         return Status::invalid("service '" + s.name + "': health_check: " + st.message());
       }
     }
     std::set<std::string> seen;
     for (const auto& b : s.backends) {
       if (b.health_check) {
-        if (Status st = check(*b.health_check); !st.ok()) {
+        if (Status st = check_for(*b.health_check, s.protocol); !st.ok()) {
           return Status::invalid("service '" + s.name + "': backend " + b.address.to_string() +
                                  ": health_check: " + st.message());
         }

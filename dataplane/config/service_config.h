@@ -41,7 +41,9 @@ struct PolicyConfig {
 // Active health checks (issue: "know before a client pays for it"). Run by
 // health/health_checker on its own loop; a backend without a check is always
 // up as far as health goes (Pen's passive blacklist still applies).
-enum class HealthCheckType : uint8_t { kTcp, kHttp, kSendExpect };
+// kUdp is the only type for udp services; the others connect over TCP and
+// are for tcp services only (validate() enforces both).
+enum class HealthCheckType : uint8_t { kTcp, kHttp, kSendExpect, kUdp };
 const char* to_string(HealthCheckType type);
 
 struct HealthCheckConfig {
@@ -63,6 +65,9 @@ struct HealthCheckConfig {
   // send-expect: bytes to send once connected (empty: just read, for servers
   // that greet first), and what the reply must contain: these bytes, or a
   // match of this ECMAScript regex when expect_regex.
+  // udp: the one datagram sent (may be empty), and what the reply datagram
+  // must contain (empty: any reply passes; the check still needs a reply, as
+  // a UDP server that says nothing cannot be told from a dead one).
   std::string send;
   std::string expect;
   bool expect_regex = false;
@@ -75,6 +80,11 @@ struct HealthCheckConfig {
 // Field ranges and cross-field rules (timeout < interval, ...); the message
 // names the field. Loaders call it to put a line on the error.
 Status check(const HealthCheckConfig& config);
+// Whether a check of `type` makes sense for a service of `protocol`: udp
+// checks for udp services, the TCP-based types for tcp services.
+Status check_type(HealthCheckType type, Protocol protocol);
+// check_type() then check().
+Status check_for(const HealthCheckConfig& config, Protocol protocol);
 
 struct BackendConfig {
   std::string host;       // as written (name or literal), for display
@@ -106,7 +116,14 @@ struct ServiceConfig {
   uint64_t udp_max_sessions = 0;        // 0 = as many as descriptors allow
   // Default active check for the backends (each may override); unset = none.
   std::optional<HealthCheckConfig> health_check;
+  // A backend that comes up (health, operator, added at runtime) gets a share
+  // of new clients ramping from 1/16 to full over this long; 0 = off.
+  double slow_start_seconds = 0;
+  // A drain's stragglers are closed after this long; 0 = wait for them forever.
+  double drain_timeout_seconds = 0;
 };
+
+inline constexpr double kMaxSlowStartSeconds = 3600;
 
 struct DataplaneConfig {
   std::vector<ServiceConfig> services;

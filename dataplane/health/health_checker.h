@@ -18,7 +18,11 @@
 //
 // Check types: tcp (the connect succeeds), http (status in a range, optional
 // body substring; "Connection: close", at most 64 KiB read), send-expect
-// (optional bytes sent, then bytes or a regex expected in the reply).
+// (optional bytes sent, then bytes or a regex expected in the reply), udp (one
+// datagram from a connected socket; a reply, optionally matching, passes; an
+// ICMP port unreachable or the timeout fails).
+//
+// Probes close with a reset (SO_LINGER 0): no TIME_WAIT socket per check.
 //
 // Passive failures (a client's connect refused or timed out) feed the same
 // state: Backend::passive_failure() takes a checked backend down at once, and

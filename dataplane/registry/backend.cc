@@ -55,10 +55,13 @@ BackendConfig Backend::config() const {
 
 void Backend::set_admin_state(AdminState s) {
   if (s != AdminState::kDraining) drain_armed_.store(false, std::memory_order_seq_cst);
+  // Back in rotation after a drain or a disable: it may be cold.
+  if (s == AdminState::kEnabled && admin_state() != AdminState::kEnabled) begin_slow_start(MonoClock::now());
   admin_state_.store(s, std::memory_order_seq_cst);
 }
 
 bool Backend::arm_drain() {
+  drain_generation_.fetch_add(1, std::memory_order_seq_cst);
   drain_armed_.store(true, std::memory_order_seq_cst);
   return active_.load(std::memory_order_seq_cst) == 0 && drain_armed_.exchange(false, std::memory_order_seq_cst);
 }
@@ -84,6 +87,7 @@ bool Backend::set_health(bool up, const std::string& reason) {
   health_.reason = reason;
   health_.changed = std::chrono::system_clock::now();
   health_down_.store(!up, std::memory_order_relaxed);
+  if (up) begin_slow_start(MonoClock::now());
   return true;
 }
 
@@ -104,6 +108,7 @@ bool Backend::set_checked(bool checked) {
   health_.reason = "health check removed";
   health_.changed = std::chrono::system_clock::now();
   health_down_.store(false, std::memory_order_relaxed);
+  begin_slow_start(MonoClock::now());
   return true;
 }
 

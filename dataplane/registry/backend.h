@@ -92,6 +92,18 @@ class Backend {
   // drain" and "arming saw connections" impossible at the same time.
   // Returns true when the backend was already idle: the caller announces it.
   bool arm_drain();
+  // Counts arm_drain() calls: a drain deadline names the drain it belongs to,
+  // so a deadline of a drain the operator ended (or restarted) does nothing.
+  uint64_t drain_generation() const { return drain_generation_.load(std::memory_order_seq_cst); }
+
+  // Slow start: when the backend last came up (health down -> up, enabled by
+  // an operator, added at runtime); 0 = not since it was created, so the
+  // backends a service starts with take their full share at once. Any thread;
+  // the selectors read it with one relaxed load per candidate.
+  void begin_slow_start(MonoTime now) {
+    slow_start_began_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+  }
+  int64_t slow_start_began_ns() const { return slow_start_began_.load(std::memory_order_relaxed); }
 
   // Pen's blacklist. Any thread.
   void blacklist_until(MonoTime until);
@@ -175,8 +187,10 @@ class Backend {
   std::atomic<uint32_t> prio_;
   std::atomic<AdminState> admin_state_{AdminState::kEnabled};
   std::atomic<int64_t> blacklisted_until_{0};  // steady-clock ns; 0 = not blacklisted
+  std::atomic<int64_t> slow_start_began_{0};   // steady-clock ns; 0 = never
   std::atomic<int64_t> active_{0};
   std::atomic<bool> drain_armed_{false};  // a drain whose finish is not announced yet
+  std::atomic<uint64_t> drain_generation_{0};
   std::atomic<bool> health_down_{false};
   mutable std::mutex health_mu_;  // guards health_ (never taken by workers)
   HealthInfo health_;

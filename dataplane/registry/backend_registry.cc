@@ -105,15 +105,22 @@ RegistryDiff BackendRegistry::apply(const ServiceConfig& config) {
   auto old = snapshot();
   auto next = std::make_shared<RegistrySnapshot>();
   RegistryDiff diff;
+  const MonoTime now = MonoClock::now();
   for (const auto& bc : config.backends) {
     next->backends.push_back(reuse_or_create(bc, old.get()));
-    if (old->index_of(next->backends.back()->id()) < 0) diff.added.push_back(next->backends.back());
+    if (old->index_of(next->backends.back()->id()) < 0) {
+      diff.added.push_back(next->backends.back());
+      // Added by a reload: cold, like one added at runtime (not at startup).
+      if (old->generation != 0) next->backends.back()->begin_slow_start(now);
+    }
   }
   if (config.emergency) next->emergency = reuse_or_create(*config.emergency, old.get());
   next->policy = config.policy;
   next->connect_timeout = seconds_to_duration(config.connect_timeout_seconds);
   next->idle_timeout = seconds_to_duration(config.idle_timeout_seconds);
   next->max_connections = config.max_connections;
+  next->slow_start = seconds_to_duration(config.slow_start_seconds);
+  next->drain_timeout = seconds_to_duration(config.drain_timeout_seconds);
   index(*next);
   next->pins = old->pins;
   for (const auto& b : old->backends) {
@@ -138,6 +145,7 @@ Result<std::shared_ptr<Backend>> BackendRegistry::add(const BackendConfig& confi
     return Status(StatusCode::kAlreadyExists, "backend " + config.address.to_string() + " already exists");
   }
   auto backend = std::make_shared<Backend>(next_id_++, config, workers_);
+  backend->begin_slow_start(MonoClock::now());
   next->backends.push_back(backend);
   publish(next);
   return backend;

@@ -35,6 +35,8 @@ struct RegistrySnapshot {
   Duration connect_timeout{};
   Duration idle_timeout{};           // zero = never
   uint32_t max_connections = 0;      // zero = unlimited
+  Duration slow_start{};             // zero = off
+  Duration drain_timeout{};          // zero = a drain waits forever
   std::shared_ptr<const ClientPins> pins;  // null when nothing is pinned
 
   // Index of backend `id` in `backends`, -1 when it is not there.

@@ -89,21 +89,52 @@ TcpConnection::Connect TcpConnection::try_connect(Backend& backend) {
   return Connect::kPending;
 }
 
-void TcpConnection::on_connect_failed() {
+void TcpConnection::on_connect_failed(Failure failure) {
   MonoTime now = worker_.loop().now();
   worker_.loop().cancel(timer_);
   backend_.reset();  // closing also drops it from epoll
   Backend* b = sel_.backend(*snap_);
   b->add_failure(worker_.index());
+  const char* what = failure == Failure::kConnect ? "failed to connect"
+                     : failure == Failure::kReset ? "reset a connection before its first byte"
+                                                  : "closed a connection without answering";
   Duration blacklist = seconds_to_duration(snap_->policy.blacklist_seconds);
   if (blacklist > Duration::zero() && !b->blacklisted(now)) {
     b->blacklist_until(now + blacklist);
-    log_warn("service " + service_->name() + ": backend " + b->address().to_string() +
-             " failed to connect; blacklisted for " +
-             std::to_string(snap_->policy.blacklist_seconds) + " s");
+    log_warn("service " + service_->name() + ": backend " + b->address().to_string() + " " + what +
+             "; blacklisted for " + std::to_string(snap_->policy.blacklist_seconds) + " s");
   }
-  if (b->passive_failure("a client's connect failed")) service_->passive_down(*b, "a client's connect failed");
+  const char* reason = failure == Failure::kConnect ? "a client's connect failed"
+                       : failure == Failure::kReset ? "a client's connection was reset before the first byte"
+                                                    : "a client's request was closed without an answer";
+  if (b->passive_failure(reason)) service_->passive_down(*b, reason);
   sel_ = Selector::after_failure(*snap_, sel_, now);
+}
+
+void TcpConnection::on_backend_lost(Failure failure) {
+  // Leave the relay: this backend no longer serves the client.
+  worker_.loop().cancel(timer_);
+  if (backend_ref_->connection_closed()) [[unlikely]] service_->drain_finished(*backend_ref_);
+  backend_ref_.reset();
+  state_ = State::kConnecting;
+  const bool forwarded = up_.bytes != 0;
+  const bool reset = failure == Failure::kReset;
+  on_connect_failed(failure);
+  if (forwarded || !reset) {
+    // The client's request may have reached it (or it closed after reading
+    // it): retrying elsewhere could do it twice.
+    sel_.kind = Selection::Kind::kReject;
+    finish(reset);
+    return;
+  }
+  if (down_.buf) worker_.give_buffer(std::move(down_.buf));
+  down_.reset();
+  up_.shut = false;  // a FIN already passed on goes to the next server too
+  // Connect after this batch of events: one of them may still name the old
+  // socket, and must not be taken for the new one's.
+  worker_.loop().post([this] {
+    if (state_ == State::kConnecting && !backend_) connect_next();
+  });
 }
 
 void TcpConnection::on_connected() {
@@ -123,6 +154,7 @@ void TcpConnection::on_connected() {
 
 void TcpConnection::on_event(bool client_side, uint32_t events) {
   if (state_ != State::kConnecting && state_ != State::kRelaying) return;
+  if (!client_side && !backend_) return;  // the old socket's, after on_backend_lost()
   // Edges are remembered even while connecting: a request sent with a FIN
   // before the backend answers must still be relayed whole.
   Flow& reading = client_side ? up_ : down_;
@@ -151,8 +183,21 @@ void TcpConnection::on_event(bool client_side, uint32_t events) {
 }
 
 void TcpConnection::relay() {
-  if (pump(up_, client_.get(), backend_.get()) == Pump::kError ||
-      pump(down_, backend_.get(), client_.get()) == Pump::kError) {
+  const bool backend_eof_before = down_.eof;
+  Pump up = pump(up_, client_.get(), backend_.get());
+  Pump down = up == Pump::kOk ? pump(down_, backend_.get(), client_.get()) : Pump::kOk;
+  // Pen's passive check, extended: a backend that resets before its first
+  // byte failed like a refused connect. So does one that closes without a
+  // word after the client's bytes while the client still talks (a request
+  // answered by nothing); a close with nothing said either way is a server
+  // ending an idle connection, and counts for nothing.
+  if (down_.bytes == 0 && down_.len == 0) {
+    if (up == Pump::kSinkError || down == Pump::kSourceError) return on_backend_lost(Failure::kReset);
+    if (down_.eof && !backend_eof_before && up_.bytes != 0 && !up_.eof && down == Pump::kOk) {
+      return on_backend_lost(Failure::kClosedSilently);
+    }
+  }
+  if (up != Pump::kOk || down != Pump::kOk) {
     finish(true);
     return;
   }
@@ -172,7 +217,7 @@ TcpConnection::Pump TcpConnection::pump(Flow& f, int src, int dst) {
           f.dst_writable = false;
           break;
         }
-        result = Pump::kError;
+        result = Pump::kSinkError;
         break;
       }
       f.off += static_cast<uint32_t>(n);
@@ -211,7 +256,7 @@ TcpConnection::Pump TcpConnection::pump(Flow& f, int src, int dst) {
       f.src_readable = false;
       break;
     }
-    result = Pump::kError;
+    result = Pump::kSourceError;
     break;
   }
   if (f.off == f.len && f.buf) worker_.give_buffer(std::move(f.buf));

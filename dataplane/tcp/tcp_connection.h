@@ -29,6 +29,8 @@ class TcpConnection {
   // Closes both sides now (shutdown after the grace period).
   void close() { finish(false); }
   bool in_use() const { return state_ == State::kConnecting || state_ == State::kRelaying; }
+  // The backend this connection relays to (counted in its active()), or null.
+  const Backend* relay_backend() const { return state_ == State::kRelaying ? backend_ref_.get() : nullptr; }
   // Called by the worker once no event of this batch can still name us.
   void recycle();
   ConnectionInfo info(MonoTime now) const;
@@ -60,14 +62,23 @@ class TcpConnection {
     bool client_;
   };
 
-  enum class Pump { kOk, kError };
+  // Which end of a flow failed: its source (read) or its destination (write).
+  enum class Pump { kOk, kSourceError, kSinkError };
 
   void on_event(bool client_side, uint32_t events);
   void on_timer();
   void connect_next();
   enum class Connect { kDone, kPending, kFailed };
   Connect try_connect(Backend& backend);
-  void on_connect_failed();
+  // How a backend failed a client: its connect, or after it (before its first byte).
+  enum class Failure { kConnect, kReset, kClosedSilently };
+  // Counts the failure against the backend (Pen's blacklist, the passive
+  // check), closes its socket and chooses the next server.
+  void on_connect_failed(Failure failure = Failure::kConnect);
+  // The backend reset (or closed without a word after the client's bytes)
+  // before its first byte: a failure like a refused connect. With nothing of
+  // the client's forwarded yet, the client fails over; otherwise it is closed.
+  void on_backend_lost(Failure failure);
   void on_connected();
   void relay();
   Pump pump(Flow& f, int src, int dst);

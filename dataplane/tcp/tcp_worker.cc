@@ -162,4 +162,27 @@ void TcpWorker::admit(Listener& l, UniqueFd client, const SocketAddress& peer) {
   acquire()->start(std::move(client), peer, service, l.snapshot_);
 }
 
+void TcpWorker::close_drain_stragglers_at(std::shared_ptr<Backend> backend, uint64_t generation,
+                                          MonoTime deadline) {
+  loop_.post([this, backend = std::move(backend), generation, deadline]() mutable {
+    auto d = std::make_unique<DrainDeadline>(*this, std::move(backend), generation);
+    loop_.arm(d->timer, deadline);
+    drain_deadlines_.push_back(std::move(d));
+  });
+}
+
+void TcpWorker::close_drain_stragglers(DrainDeadline* d) {
+  const Backend& b = *d->backend;
+  if (b.admin_state() == AdminState::kDraining && b.drain_generation() == d->generation) {
+    // Each close may end the drain: the last one announces it, once.
+    for (auto& c : pool_) {
+      if (c->relay_backend() == &b) c->close();
+    }
+  }
+  // Freed after this callback has returned (the timer is running it).
+  loop_.post([this, d] {
+    std::erase_if(drain_deadlines_, [d](const std::unique_ptr<DrainDeadline>& p) { return p.get() == d; });
+  });
+}
+
 }  // namespace nib

@@ -35,6 +35,9 @@ class TcpWorker {
   int64_t open_connections() const { return open_.load(std::memory_order_relaxed); }
   // Any thread; waits for the loop to answer (empty after `timeout`).
   std::vector<ConnectionInfo> connections(Duration timeout);
+  // Any thread. At `deadline`, closes this worker's connections to `backend`
+  // if its drain number `generation` is still going on (drain_timeout).
+  void close_drain_stragglers_at(std::shared_ptr<Backend> backend, uint64_t generation, MonoTime deadline);
 
   // Loop thread: the services connections use.
   EventLoop& loop() { return loop_; }
@@ -60,6 +63,15 @@ class TcpWorker {
     uint64_t generation_ = 0;
   };
 
+  struct DrainDeadline {
+    DrainDeadline(TcpWorker& worker, std::shared_ptr<Backend> b, uint64_t g)
+        : timer([this, &worker] { worker.close_drain_stragglers(this); }), backend(std::move(b)), generation(g) {}
+    Timer timer;
+    std::shared_ptr<Backend> backend;
+    uint64_t generation = 0;
+  };
+  void close_drain_stragglers(DrainDeadline* d);
+
   void accept_from(Listener& l);
   void admit(Listener& l, UniqueFd client, const SocketAddress& peer);
   TcpConnection* acquire();
@@ -72,6 +84,7 @@ class TcpWorker {
   std::vector<TcpConnection*> free_;
   std::vector<TcpConnection*> retired_;               // closed in this batch; freed after it
   std::vector<std::unique_ptr<char[]>> buffers_;      // idle relay buffers
+  std::vector<std::unique_ptr<DrainDeadline>> drain_deadlines_;  // loop thread
   std::atomic<int64_t> open_{0};
   std::thread thread_;
 };

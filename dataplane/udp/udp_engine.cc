@@ -130,6 +130,12 @@ void UdpEngine::apply(const ServiceConfig& config) {
   }
 }
 
+void UdpEngine::close_drain_stragglers_at(const std::shared_ptr<Backend>& backend, uint64_t generation,
+                                          MonoTime deadline) {
+  std::lock_guard lock(mutex_);
+  for (auto& w : workers_) w->close_drain_stragglers_at(backend, generation, deadline);
+}
+
 void UdpEngine::shut_down() {
   std::lock_guard lock(mutex_);
   for (auto& w : workers_) w->shut_down();

@@ -13,6 +13,7 @@
 
 namespace nib {
 
+class Backend;
 class Service;
 class UdpWorker;
 
@@ -42,6 +43,9 @@ class UdpEngine {
   // Any thread. Fills status->udp, and status->active and max_connections
   // with sessions, when `service` is one of the engine's.
   void fill_status(const Service& service, ServiceStatus* status) const;
+  // Any thread. Closes the sessions on `backend` still open at `deadline`
+  // if its drain number `generation` is still going on.
+  void close_drain_stragglers_at(const std::shared_ptr<Backend>& backend, uint64_t generation, MonoTime deadline);
   // Any thread. Every open session, as connections.
   std::vector<ConnectionInfo> sessions(Duration timeout) const;
   bool empty() const { return services_.empty(); }

@@ -310,6 +310,13 @@ void UdpWorker::forward(UdpListener& l, unsigned count) {
     run_key = key;
     run_start = i;
     run = static_cast<UdpSession*>(l.table.find(key));
+    if (run != nullptr && run->state == UdpSession::State::kOpen && !run->sel.backend(*run->snap)->health_up())
+        [[unlikely]] {
+      // Its backend went down since: the session ends and the client chooses
+      // afresh, like a TCP client whose remembered server is down.
+      close_session(l, *run);
+      run = nullptr;
+    }
     if (run == nullptr) run = open_session(l, key, h, &run_drop);
   }
   finish_run(count);
@@ -441,6 +448,8 @@ void UdpWorker::note_failure(UdpListener& l, UdpSession& s, Backend& b) {
     log_warn("service " + l.service.name() + ": backend " + b.address().to_string() +
              " is unreachable (udp); blacklisted for " + std::to_string(s.snap->policy.blacklist_seconds) + " s");
   }
+  // Pen's passive check feeding the health state, as for a refused TCP connect.
+  if (b.passive_failure("a client's datagram was refused")) l.service.passive_down(b, "a client's datagram was refused");
 }
 
 // The backend behind an open session answered with an ICMP error: blacklist
@@ -600,6 +609,31 @@ void UdpWorker::close_session(UdpListener& l, UdpSession& s) {
   s.upstream.reset();
   s.state = UdpSession::State::kClosed;
   retired_.push_back(&s);
+}
+
+void UdpWorker::close_drain_stragglers_at(std::shared_ptr<Backend> backend, uint64_t generation,
+                                          MonoTime deadline) {
+  loop_.post([this, backend = std::move(backend), generation, deadline]() mutable {
+    auto d = std::make_unique<DrainDeadline>(*this, std::move(backend), generation);
+    loop_.arm(d->timer, deadline);
+    drain_deadlines_.push_back(std::move(d));
+  });
+}
+
+void UdpWorker::close_drain_stragglers(DrainDeadline* d) {
+  const Backend& b = *d->backend;
+  if (b.admin_state() == AdminState::kDraining && b.drain_generation() == d->generation) {
+    for (auto& l : listeners_) {
+      for (auto* e = l->table.newest(); e != nullptr;) {
+        auto& s = static_cast<UdpSession&>(*e);
+        e = UdpSessionTable::older(e);  // before closing takes s out of the table
+        if (s.holds_backend && s.sel.backend(*s.snap) == &b) close_session(*l, s);
+      }
+    }
+  }
+  loop_.post([this, d] {
+    std::erase_if(drain_deadlines_, [d](const std::unique_ptr<DrainDeadline>& p) { return p.get() == d; });
+  });
 }
 
 }  // namespace nib

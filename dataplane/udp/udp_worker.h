@@ -84,6 +84,9 @@ class UdpWorker {
   void add_counters(const Service& service, UdpCounters& sum) const;
   // Waits for the loop to answer (empty after `timeout`).
   std::vector<ConnectionInfo> sessions(Duration timeout);
+  // At `deadline`, closes this worker's sessions on `backend` if its drain
+  // number `generation` is still going on (drain_timeout).
+  void close_drain_stragglers_at(std::shared_ptr<Backend> backend, uint64_t generation, MonoTime deadline);
 
   unsigned index() const { return index_; }
 
@@ -113,6 +116,14 @@ class UdpWorker {
   UdpListener* listener_for(const Service& service) const;
   UdpSession* acquire();
   void after_batch();
+  struct DrainDeadline {
+    DrainDeadline(UdpWorker& worker, std::shared_ptr<Backend> b, uint64_t g)
+        : timer([this, &worker] { worker.close_drain_stragglers(this); }), backend(std::move(b)), generation(g) {}
+    Timer timer;
+    std::shared_ptr<Backend> backend;
+    uint64_t generation = 0;
+  };
+  void close_drain_stragglers(DrainDeadline* d);
 
   const unsigned index_;
   EventLoop loop_;
@@ -140,6 +151,7 @@ class UdpWorker {
   Backend* out_backend_[kBatch] = {};
   unsigned out_count_ = 0;
 
+  std::vector<std::unique_ptr<DrainDeadline>> drain_deadlines_;  // loop thread
   std::thread thread_;
 };
 

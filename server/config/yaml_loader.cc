@@ -29,11 +29,11 @@ constexpr std::string_view kAdminKeys[] = {"enabled",       "http_listen",  "grp
 constexpr std::string_view kServiceKeys[] = {"name",      "listen",          "protocol",     "policy",
                                              "backends",  "emergency",       "connect_timeout",
                                              "idle_timeout", "max_connections", "backlog",
-                                             "session_timeout", "max_sessions", "health_check"};
+                                             "session_timeout", "max_sessions", "health_check",
+                                             "slow_start",   "drain_timeout"};
 // Keys that mean something for one protocol only: given for the other, they
 // would silently do nothing, so they are errors.
-constexpr std::string_view kTcpOnlyKeys[] = {"connect_timeout", "idle_timeout", "max_connections", "backlog",
-                                             "health_check"};
+constexpr std::string_view kTcpOnlyKeys[] = {"connect_timeout", "idle_timeout", "max_connections", "backlog"};
 constexpr std::string_view kUdpOnlyKeys[] = {"session_timeout", "max_sessions"};
 constexpr std::string_view kPolicyKeys[] = {"mode", "stubborn", "tracking", "blacklist", "table_size"};
 constexpr std::string_view kBackendKeys[] = {"address", "port",   "soft_limit",
@@ -48,6 +48,13 @@ constexpr SecondsRange kCheckTimeout{0, true, 3600};
 constexpr std::string_view kListenKeys[] = {"address", "port"};
 
 using Keys = std::span<const std::string_view>;
+
+// A check's defaults: a udp service's check is a udp one unless it says otherwise.
+HealthCheckConfig default_check(Protocol protocol) {
+  HealthCheckConfig c;
+  if (protocol == Protocol::kUdp) c.type = HealthCheckType::kUdp;
+  return c;
+}
 
 // A node and where to point at it. An empty value gets its key's mark: yaml-cpp
 // marks it at the *next* token, which may be lines further down.
@@ -137,9 +144,11 @@ class Loader {
   void load_listen(const Item& item, SeenServices* seen, ServiceConfig* service);
   void load_policy(const Item& item, PolicyConfig* policy);
   void load_backends(const Item& item, ServiceConfig* service);
-  std::optional<BackendConfig> load_backend(const Item& item, const std::optional<HealthCheckConfig>& service_check);
+  std::optional<BackendConfig> load_backend(const Item& item, const std::optional<HealthCheckConfig>& service_check,
+                                            Protocol protocol);
   // `base` holds the defaults: the service's check when a backend overrides it.
-  std::optional<HealthCheckConfig> load_health_check(const Item& item, const HealthCheckConfig& base);
+  std::optional<HealthCheckConfig> load_health_check(const Item& item, const HealthCheckConfig& base,
+                                                     Protocol protocol);
 
   std::string source_;
   std::vector<std::string> errors_;
@@ -364,7 +373,7 @@ void Loader::load_service(const Item& item, SeenServices* seen, DataplaneConfig*
   if (const Item* policy = f.get("policy")) load_policy(*policy, &service.policy);
   // Before the backends: their overrides start from it.
   if (const Item* check = f.get("health_check")) {
-    if (service.protocol == Protocol::kTcp) service.health_check = load_health_check(*check, HealthCheckConfig{});
+    service.health_check = load_health_check(*check, default_check(service.protocol), service.protocol);
   }
   if (const Item* backends = f.get("backends")) load_backends(*backends, &service);
   if (const Item* emergency = f.get("emergency")) {
@@ -378,6 +387,8 @@ void Loader::load_service(const Item& item, SeenServices* seen, DataplaneConfig*
   read_int(f, "backlog", limits::kBacklog, &service.backlog);
   read_seconds(f, "session_timeout", limits::kSessionTimeout, &service.udp_session_timeout_seconds);
   read_int(f, "max_sessions", limits::kMaxSessions, &service.udp_max_sessions);
+  read_seconds(f, "slow_start", limits::kSlowStart, &service.slow_start_seconds);
+  read_seconds(f, "drain_timeout", limits::kSeconds, &service.drain_timeout_seconds);
   dataplane->services.push_back(std::move(service));
 }
 
@@ -410,10 +421,6 @@ void Loader::check_protocol_keys(const Fields& f, Protocol protocol) {
   const bool udp = protocol == Protocol::kUdp;
   for (auto key : udp ? Keys(kTcpOnlyKeys) : Keys(kUdpOnlyKeys)) {
     if (const Item* item = f.get(key)) {
-      if (key == "health_check") {
-        error_at(*item, "health checks apply to tcp services only (udp checks are not supported yet)");
-        continue;
-      }
       error_at(*item, udp ? "applies to tcp services only; a udp service has session_timeout and max_sessions"
                           : "applies to udp services only (protocol: udp)");
     }
@@ -483,7 +490,7 @@ void Loader::load_policy(const Item& item, PolicyConfig* policy) {
 void Loader::load_backends(const Item& item, ServiceConfig* service) {
   std::map<std::string, int> seen;  // address -> line
   for (const auto& backend_item : sequence(item, "a sequence of backends")) {
-    auto backend = load_backend(backend_item, service->health_check);
+    auto backend = load_backend(backend_item, service->health_check, service->protocol);
     if (!backend) continue;
     std::string key = backend->address.to_string();
     auto [it, inserted] = seen.emplace(key, line_of(backend_item.mark));
@@ -497,7 +504,8 @@ void Loader::load_backends(const Item& item, ServiceConfig* service) {
 
 // "host:port", or a mapping with the limits, weight and prio as well.
 std::optional<BackendConfig> Loader::load_backend(const Item& item,
-                                                 const std::optional<HealthCheckConfig>& service_check) {
+                                                 const std::optional<HealthCheckConfig>& service_check,
+                                                 Protocol protocol) {
   if (item.node.IsScalar()) {
     auto endpoint = load_address(item, /*host_required=*/true);
     if (!endpoint) return std::nullopt;
@@ -515,7 +523,7 @@ std::optional<BackendConfig> Loader::load_backend(const Item& item,
   read_int(f, "weight", limits::kWeight, &backend.weight);
   read_int(f, "prio", limits::kPrio, &backend.prio);
   if (const Item* check = f.get("health_check")) {
-    backend.health_check = load_health_check(*check, service_check.value_or(HealthCheckConfig{}));
+    backend.health_check = load_health_check(*check, service_check.value_or(default_check(protocol)), protocol);
   }
   const Item* port_item = f.get("port");
   const Item* address = f.get("address");
@@ -532,22 +540,29 @@ std::optional<BackendConfig> Loader::load_backend(const Item& item,
   return backend;
 }
 
-// health_check: {type: tcp|http, interval, timeout, rise, fall, jitter, and for
-// http method, path, host, expect_status (200 or "200-399"), expect_body; source}.
-std::optional<HealthCheckConfig> Loader::load_health_check(const Item& item, const HealthCheckConfig& base) {
+// health_check: {type: tcp|http|send-expect|udp, interval, timeout, rise, fall,
+// jitter, and for http method, path, host, expect_status (200 or "200-399"),
+// expect_body; for send-expect and udp send, expect, expect_regex; source}.
+std::optional<HealthCheckConfig> Loader::load_health_check(const Item& item, const HealthCheckConfig& base,
+                                                           Protocol protocol) {
   const size_t errors_before = errors_.size() + dropped_errors_;
   Fields f = fields(item, kHealthCheckKeys, {});
   HealthCheckConfig c = base;
   if (const Item* type = f.get("type")) {
-    auto text = scalar(*type, "tcp, http or send-expect");
+    auto text = scalar(*type, "tcp, http, send-expect or udp");
     if (text && *text == "tcp") {
       c.type = HealthCheckType::kTcp;
     } else if (text && *text == "http") {
       c.type = HealthCheckType::kHttp;
     } else if (text && *text == "send-expect") {
       c.type = HealthCheckType::kSendExpect;
+    } else if (text && *text == "udp") {
+      c.type = HealthCheckType::kUdp;
     } else if (text) {
-      error_at(*type, "expected tcp, http or send-expect, got '" + *text + "'");
+      error_at(*type, "expected tcp, http, send-expect or udp, got '" + *text + "'");
+    }
+    if (text && errors_.size() + dropped_errors_ == errors_before) {
+      if (Status st = check_type(c.type, protocol); !st.ok()) error_at(*type, st.message());
     }
   }
   read_seconds(f, "interval", kCheckInterval, &c.interval_seconds);
@@ -578,8 +593,9 @@ std::optional<HealthCheckConfig> Loader::load_health_check(const Item& item, con
   read_text("path", "a path starting with '/'", &c.path);
   read_text("host", "a Host header value", &c.host_header);
   read_text("expect_body", "a non-empty substring of the body", &c.body_contains);
-  // send-expect: bytes as YAML gives them ("PING\r\n" in double quotes);
-  // send may be empty (read a greeting), expect may not.
+  // send-expect and udp: bytes as YAML gives them ("PING\r\n" in double
+  // quotes); send may be empty (read a greeting, or an empty datagram);
+  // expect may not be empty for send-expect, and may be left out for udp.
   if (const Item* send = f.get("send")) {
     if (auto text = scalar(*send, "the bytes to send")) c.send = *text;
   }
@@ -625,11 +641,12 @@ std::optional<HealthCheckConfig> Loader::load_health_check(const Item& item, con
       if (const Item* it = f.get(key)) error_at(*it, "applies to type: http checks only");
     }
   }
-  if (c.type != HealthCheckType::kSendExpect) {
+  if (c.type != HealthCheckType::kSendExpect && c.type != HealthCheckType::kUdp) {
     for (auto key : {"send", "expect", "expect_regex"}) {
-      if (const Item* it = f.get(key)) error_at(*it, "applies to type: send-expect checks only");
+      if (const Item* it = f.get(key)) error_at(*it, "applies to type: send-expect and udp checks only");
     }
-  } else if (c.expect.empty() && errors_.size() + dropped_errors_ == errors_before) {
+  } else if (c.type == HealthCheckType::kSendExpect && c.expect.empty() &&
+             errors_.size() + dropped_errors_ == errors_before) {
     error_at(f.get("type") ? *f.get("type") : item, "a send-expect check needs a non-empty 'expect'");
   }
   if (errors_.size() + dropped_errors_ != errors_before) return std::nullopt;

@@ -43,8 +43,8 @@ const std::vector<CommandSpec>& Nibctl::commands() {
       {"backends add", "IP:PORT", 1, {"--weight", "--prio", "--soft-limit", "--hard-limit"}, &Nibctl::backends_add,
        "add a backend ([::1]:80 for IPv6)"},
       {"backends rm", "ID", 1, {}, &Nibctl::backends_rm, "remove a backend; its open connections finish"},
-      {"backends drain", "ID", 1, {}, &Nibctl::backends_drain,
-       "no new clients; open connections finish (see 'backends list')"},
+      {"backends drain", "ID", 1, {"--close-after"}, &Nibctl::backends_drain,
+       "no new clients; open connections finish (see 'backends list'), or are closed after --close-after SEC"},
       {"backends set", "ID", 1, {"--weight", "--prio", "--soft-limit", "--hard-limit", "--enable", "--disable"},
        &Nibctl::backends_set, "change a backend; --enable also ends a drain"},
       {"services", "", 0, {}, &Nibctl::services, "the services nib runs"},
@@ -197,7 +197,7 @@ std::string placeholder(std::string_view option) {
   if (contains(kFlags, option)) return "";
   if (option == "--backend" || option == "--to") return " ID";
   if (option == "--mode") return " MODE";
-  if (option == "--tracking" || option == "--blacklist") return " SEC";
+  if (option == "--tracking" || option == "--blacklist" || option == "--close-after") return " SEC";
   return " N";
 }
 
@@ -447,6 +447,13 @@ int Nibctl::backends_drain(const Args& args) {
   v1::DrainBackendRequest r;
   r.set_service(service_);
   r.set_id(*id);
+  if (auto it = args.options.find("--close-after"); it != args.options.end()) {
+    auto seconds = parse_seconds(it->second);
+    if (!seconds || !(*seconds >= 0)) {
+      return usage_error("--close-after: expected seconds >= 0, got '" + it->second + "'");
+    }
+    r.set_timeout_seconds(*seconds);
+  }
   v1::Backend b;
   grpc::Status s = stub_->DrainBackend(context().get(), r, &b);
   if (!s.ok()) return rpc_error(s);

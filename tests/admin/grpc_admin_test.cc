@@ -365,6 +365,68 @@ TEST_F(GrpcAdminTest, DrainKeepsOpenConnectionsAndReportsWhatStillPointsAtIt) {
   EXPECT_REJECTED(stub_->DrainBackend(context().get(), r, &drained), NOT_FOUND);
 }
 
+TEST_F(GrpcAdminTest, BackendHealthCarriesTheLastCheck) {
+  TearDown();
+  backends_[1]->stop();  // b1 is dead: its first check takes it down
+  ServiceConfig service;
+  service.name = "web";
+  service.listen = *SocketAddress::parse("127.0.0.1:0");
+  for (const auto& b : backends_) service.backends.push_back(backend_config(*b));
+  HealthCheckConfig check;
+  check.interval_seconds = 0.05;
+  check.timeout_seconds = 0.04;
+  service.health_check = check;
+  DataplaneConfig config;
+  config.workers = 1;
+  config.services = {service};
+  start(config);
+  const uint32_t up_id = id_of(0), down_id = id_of(1);
+  ASSERT_TRUE(test::wait_until([&] { return !get_backend(down_id).health().healthy(); }));
+  ASSERT_TRUE(test::wait_until([&] { return get_backend(up_id).health().has_last_check_time(); }));
+
+  v1::BackendHealth down = get_backend(down_id).health();
+  EXPECT_TRUE(down.checked());
+  EXPECT_EQ(down.reason(), "first check failed: connect: Connection refused");
+  ASSERT_TRUE(down.has_changed());
+  EXPECT_GT(down.changed().seconds(), 1'600'000'000);
+  EXPECT_FALSE(down.last_check_ok());
+  EXPECT_EQ(down.last_check(), "connect: Connection refused");
+  EXPECT_GE(down.last_check_ms(), 0);
+  EXPECT_TRUE(down.has_last_check_time());
+  EXPECT_EQ(down.transitions(), 1u);
+  EXPECT_EQ(get_backend(down_id).state(), v1::BACKEND_STATE_DOWN);
+
+  v1::BackendHealth up = get_backend(up_id).health();
+  EXPECT_TRUE(up.checked());
+  EXPECT_TRUE(up.healthy());
+  EXPECT_FALSE(up.has_changed());  // never changed
+  EXPECT_TRUE(up.last_check_ok());
+  EXPECT_EQ(up.last_check(), "ok");
+  EXPECT_EQ(up.transitions(), 0u);
+  // ListBackends carries the same block.
+  EXPECT_EQ(list_backends().backends(1).health().reason(), down.reason());
+}
+
+TEST_F(GrpcAdminTest, ADrainDeadlineClosesStragglers) {
+  auto [held, name] = hold(1);
+  ASSERT_EQ(name, "b0");
+  uint32_t id = id_of(0);
+  v1::DrainBackendRequest r;
+  r.set_id(id);
+  r.set_timeout_seconds(-1);
+  v1::Backend drained;
+  EXPECT_REJECTED(stub_->DrainBackend(context().get(), r, &drained), INVALID_ARGUMENT);
+  EXPECT_EQ(get_backend(id).state(), v1::BACKEND_STATE_UP);  // nothing changed
+  r.set_timeout_seconds(0.2);
+  grpc::Status s = stub_->DrainBackend(context().get(), r, &drained);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(drained.active_connections(), 1);
+  // The held connection idles: the deadline closes it and the drain finishes.
+  ASSERT_TRUE(test::wait_until([&] { return get_backend(id).drain_finished(); }));
+  auto rest = held.read_until_eof();
+  EXPECT_TRUE(!rest.ok() || rest->empty());
+}
+
 TEST_F(GrpcAdminTest, ListClientsPagesAndFilters) {
   for (int i = 0; i < 5; ++i) who(i);  // 0,2,4 -> b0; 1,3 -> b1
   auto all = list_clients();

@@ -147,6 +147,19 @@ TEST_F(NibctlTest, DrainShowsWhatStillPointsAtTheBackend) {
   EXPECT_NE(nibctl({"backends"}).out.find("draining (done)"), std::string::npos);
 }
 
+TEST_F(NibctlTest, DrainCloseAfterClosesStragglers) {
+  auto held = TestClient::connect(lb(), "127.0.0.2");
+  ASSERT_TRUE(held.ok());
+  ASSERT_EQ(*held->read_line(), "b0");
+  uint32_t id = backends_json().backends(0).id();
+  EXPECT_EQ(nibctl({"backends", "drain", std::to_string(id), "--close-after=-1"}).exit_code, 2);
+  CtlResult r = nibctl({"backends", "drain", std::to_string(id), "--close-after", "0.2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_TRUE(test::wait_until([&] { return backends_json().backends(0).drain_finished(); }, 10s));
+  auto rest = held->read_until_eof();
+  EXPECT_TRUE(!rest.ok() || rest->empty());
+}
+
 TEST_F(NibctlTest, ErrorsHaveMessagesAndExitStatuses) {
   CtlResult r = nibctl({"backends", "rm", "999"});
   EXPECT_EQ(r.exit_code, 1);

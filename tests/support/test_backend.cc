@@ -60,6 +60,8 @@ struct TestBackend::Conn {
   bool write_shut = false;
   bool peer_gone_counted = false;
   bool closed = false;  // freed after the current epoll batch
+  Duration delay{};           // set_reply_delay() at accept time
+  MonoTime hold_until{};      // output waits until then (delay > 0 only)
 
   size_t pending() const { return out.size() - out_off; }
 };
@@ -145,7 +147,7 @@ void TestBackend::stop() {
 void TestBackend::run() {
   epoll_event events[256];
   while (!stopping_.load()) {
-    int n = ::epoll_wait(epoll_.get(), events, 256, -1);
+    int n = ::epoll_wait(epoll_.get(), events, 256, release_held());
     if (n < 0) {
       if (errno == EINTR) continue;
       return;
@@ -173,6 +175,8 @@ void TestBackend::accept_all() {
     auto c = std::make_unique<Conn>();
     c->fd.reset(fd);
     c->mode = mode_.load();
+    c->delay = Duration(delay_ns_.load());
+    ever_delayed_ = ever_delayed_ || c->delay > Duration::zero();
     int one = 1;
     // Small echoes must not wait on Nagle + delayed ACK.
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -189,6 +193,10 @@ void TestBackend::accept_all() {
     ev.events = 0;
     ev.data.ptr = raw;
     ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev);
+    if (raw->mode == BackendMode::kReset) {
+      reset_conn(raw);
+      continue;
+    }
     if (raw->mode == BackendMode::kEcho) raw->out = name_ + "\n";
     if (!flush(raw)) continue;
     settle(raw);
@@ -212,6 +220,7 @@ void TestBackend::on_event(Conn* c, uint32_t events) {
       ssize_t n = ::recv(c->fd.get(), buf, sizeof buf, 0);
       if (n > 0) {
         handle_input(c, buf, static_cast<size_t>(n));
+        if (c->closed) return;  // kResetOnData, kCloseOnData
         continue;
       }
       if (n == 0) {
@@ -232,6 +241,13 @@ void TestBackend::on_event(Conn* c, uint32_t events) {
 void TestBackend::handle_input(Conn* c, const char* data, size_t n) {
   switch (c->mode) {
     case BackendMode::kSilent:
+    case BackendMode::kReset:
+      return;
+    case BackendMode::kResetOnData:
+      reset_conn(c);
+      return;
+    case BackendMode::kCloseOnData:
+      close_conn(c);
       return;
     case BackendMode::kEcho:
       if (!c->write_shut) c->out.append(data, n);
@@ -266,6 +282,14 @@ void TestBackend::handle_input(Conn* c, const char* data, size_t n) {
 
 // Writes what is pending; false when the connection was closed on an error.
 bool TestBackend::flush(Conn* c) {
+  if (c->closed) return false;
+  if (c->delay > Duration::zero() && c->pending() > 0) {
+    // A slow server: output that appears waits for the delay, counted from
+    // when it appeared (the first pending byte).
+    MonoTime now = MonoClock::now();
+    if (c->hold_until == MonoTime{}) c->hold_until = now + c->delay;
+    if (now < c->hold_until) return true;
+  }
   while (c->pending() > 0) {
     ssize_t n = ::send(c->fd.get(), c->out.data() + c->out_off, c->pending(), MSG_NOSIGNAL);
     if (n > 0) {
@@ -280,6 +304,7 @@ bool TestBackend::flush(Conn* c) {
   if (c->out_off == c->out.size()) {
     c->out.clear();
     c->out_off = 0;
+    c->hold_until = MonoTime{};
   } else if (c->out_off > c->out.size() / 2) {
     c->out.erase(0, c->out_off);
     c->out_off = 0;
@@ -289,6 +314,7 @@ bool TestBackend::flush(Conn* c) {
 
 // Decides what comes next for c once its input is consumed and output flushed.
 void TestBackend::settle(Conn* c) {
+  if (c->closed) return;
   if (c->mode != BackendMode::kSilent && c->pending() == 0 && !c->write_shut &&
       (c->peer_eof || c->close_after_flush)) {
     ::shutdown(c->fd.get(), SHUT_WR);
@@ -302,7 +328,10 @@ void TestBackend::settle(Conn* c) {
   }
   uint32_t want = 0;
   if (!c->peer_eof && (c->write_shut || c->pending() < kMaxPending)) want |= EPOLLIN;
-  if (c->pending() > 0) want |= EPOLLOUT;
+  // Held output asks for no EPOLLOUT (level-triggered: it would spin);
+  // release_held() sends it.
+  const bool held = c->hold_until != MonoTime{} && MonoClock::now() < c->hold_until;
+  if (c->pending() > 0 && !held) want |= EPOLLOUT;
   if (want != c->interest) {
     epoll_event ev{};
     ev.events = want;
@@ -333,6 +362,32 @@ void TestBackend::close_conn(Conn* c) {
   graveyard_.push_back(std::move(conns_.back()));
   conns_.pop_back();
   active_.fetch_sub(1);
+}
+
+void TestBackend::reset_conn(Conn* c) {
+  linger l{1, 0};  // close() sends RST
+  ::setsockopt(c->fd.get(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  close_conn(c);
+}
+
+int TestBackend::release_held() {
+  if (!ever_delayed_) return -1;  // the common case costs nothing
+  MonoTime now = MonoClock::now();
+  MonoTime next = MonoTime::max();
+  for (size_t i = 0; i < conns_.size(); ++i) {
+    Conn* c = conns_[i].get();
+    if (c->hold_until == MonoTime{}) continue;
+    if (c->hold_until <= now) {
+      if (flush(c)) settle(c);
+      if (c->closed) --i;  // swapped with the last one
+      continue;
+    }
+    next = std::min(next, c->hold_until);
+  }
+  graveyard_.clear();
+  if (next == MonoTime::max()) return -1;
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count() + 1;
+  return static_cast<int>(std::min<int64_t>(ms, 1000));
 }
 
 }  // namespace nib::test

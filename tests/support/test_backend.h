@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "dataplane/base/clock.h"
 #include "dataplane/base/status.h"
 #include "dataplane/base/unique_fd.h"
 #include "dataplane/net/socket_address.h"
@@ -27,6 +28,12 @@ enum class BackendMode {
   // Like kHttp, but every reply is "500 Internal Server Error" (a sick app
   // behind a live port, for health checks).
   kHttpError,
+  // Accepts and resets at once (SO_LINGER 0): a server that dies on accept.
+  kReset,
+  // Accepts, and resets when the first bytes arrive: a request that kills it.
+  kResetOnData,
+  // Accepts, and closes (FIN) when the first bytes arrive, never answering.
+  kCloseOnData,
 };
 
 class TestBackend {
@@ -57,6 +64,9 @@ class TestBackend {
   Status start();
   // Applies to connections accepted from now on.
   void set_mode(BackendMode mode) { mode_.store(mode); }
+  // Any thread. Every greeting and reply of connections accepted from now on
+  // waits this long before it is sent (a slow server); zero = at once.
+  void set_reply_delay(Duration delay) { delay_ns_.store(delay.count()); }
 
  private:
   struct Conn;
@@ -68,11 +78,15 @@ class TestBackend {
   void settle(Conn* c);
   void note_peer_gone(Conn* c);
   void close_conn(Conn* c);
+  void reset_conn(Conn* c);
+  // Sends what waited for its delay; returns the epoll timeout until the next.
+  int release_held();
 
   const std::string name_;
   const std::string ip_;
   uint16_t port_;
   std::atomic<BackendMode> mode_;
+  std::atomic<int64_t> delay_ns_{0};
 
   std::mutex control_mu_;  // serialises start()/stop()
   std::atomic<bool> running_{false};
@@ -84,6 +98,7 @@ class TestBackend {
   // Owned by the loop thread while it runs; cleared by stop() after the join.
   std::vector<std::unique_ptr<Conn>> conns_;
   std::vector<std::unique_ptr<Conn>> graveyard_;  // closed during the current batch
+  bool ever_delayed_ = false;  // loop thread: a connection with a reply delay was accepted
 
   std::atomic<uint64_t> accepted_{0};
   std::atomic<uint64_t> active_{0};

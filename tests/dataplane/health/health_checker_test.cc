@@ -11,6 +11,7 @@
 
 #include "tests/support/test_backend.h"
 #include "tests/support/test_client.h"
+#include "tests/support/test_udp_backend.h"
 
 namespace nib {
 namespace {
@@ -44,9 +45,11 @@ class HealthCheckerTest : public ::testing::Test {
   }
   void TearDown() override { checker_.reset(); }
 
-  std::shared_ptr<Backend> make_backend(const TestBackend& tb) {
+  std::shared_ptr<Backend> make_backend(const TestBackend& tb) { return make_backend(tb.address()); }
+  std::shared_ptr<Backend> make_backend(const test::TestUdpBackend& ub) { return make_backend(ub.address()); }
+  std::shared_ptr<Backend> make_backend(const SocketAddress& address) {
     BackendConfig c;
-    c.address = tb.address();
+    c.address = address;
     c.host = "127.0.0.1";
     return std::make_shared<Backend>(next_id_++, c, 1);
   }
@@ -315,6 +318,137 @@ TEST_F(HealthCheckerTest, SourceAddressIsUsed) {
   ASSERT_TRUE(wait_until([&] { return has_checked(*b); }));
   ASSERT_TRUE(wait_until([&] { return !tb.peer_ips().empty(); }));
   EXPECT_EQ(tb.peer_ips()[0], "127.0.0.77");
+}
+
+TEST_F(HealthCheckerTest, UdpCheckPassesOnAReplyAndFailsWhileThePortIsClosed) {
+  test::TestUdpBackend ub("u");
+  auto b = make_backend(ub);
+  auto c = check(HealthCheckType::kUdp);
+  c.send = "ping";
+  watch(b, c);
+  ASSERT_TRUE(wait_until([&] { return has_checked(*b); }));
+  EXPECT_TRUE(b->health().last_check_ok) << b->health().last_check;
+  EXPECT_EQ(b->health().last_check, "reply received");
+  EXPECT_GE(ub.received(), 1u);
+
+  ub.stop();  // datagrams now draw ICMP port unreachable
+  EXPECT_LE(time_until([&] { return !b->health_up(); }, seconds(kInterval * c.fall + kTimeout)),
+            seconds(kInterval * c.fall + kTimeout) + kSlack);
+  ASSERT_FALSE(b->health_up());
+  EXPECT_NE(b->health().reason.find("port unreachable"), std::string::npos) << b->health().reason;
+
+  ASSERT_TRUE(ub.start().ok());
+  EXPECT_LE(time_until([&] { return b->health_up(); }, seconds(kInterval * c.rise)), seconds(kInterval * c.rise) + kSlack);
+  EXPECT_TRUE(b->health_up());
+}
+
+TEST_F(HealthCheckerTest, UdpCheckTimesOutOnAServerThatNeverAnswers) {
+  test::TestUdpBackend ub("u", test::TestUdpBackend::Mode::kSilent);
+  auto b = make_backend(ub);
+  auto c = check(HealthCheckType::kUdp);
+  watch(b, c);
+  ASSERT_TRUE(wait_until([&] { return !b->health_up(); }, seconds(kInterval * c.fall + kTimeout) + kSlack));
+  EXPECT_NE(b->health().reason.find("timeout after 40 ms"), std::string::npos) << b->health().reason;
+  EXPECT_GE(ub.received(), 1u);  // the empty payload was sent all the same
+
+  ub.set_mode(test::TestUdpBackend::Mode::kReply);
+  EXPECT_TRUE(wait_until([&] { return b->health_up(); }, seconds(kInterval * c.rise) + kSlack));
+}
+
+TEST_F(HealthCheckerTest, UdpCheckMatchesTheReplyAsBytesOrARegex) {
+  // The backend answers "u <payload>".
+  test::TestUdpBackend ub("u");
+  auto bytes = make_backend(ub);
+  auto regex = make_backend(ub);
+  auto wrong = make_backend(ub);
+  auto c = check(HealthCheckType::kUdp);
+  c.send = "PING";
+  c.expect = "u PING";
+  auto regex_cfg = c;
+  regex_cfg.expect = "^u P[A-Z]+$";
+  regex_cfg.expect_regex = true;
+  auto wrong_cfg = c;
+  wrong_cfg.expect = "PONG";
+  checker_->set_targets({{"svc", bytes, c}, {"svc", regex, regex_cfg}, {"svc", wrong, wrong_cfg}});
+  ASSERT_TRUE(wait_until([&] { return has_checked(*bytes) && has_checked(*regex) && has_checked(*wrong); }));
+  EXPECT_EQ(bytes->health().last_check, "reply matched");
+  EXPECT_EQ(regex->health().last_check, "reply matched");
+  EXPECT_FALSE(wrong->health().last_check_ok);
+  EXPECT_EQ(wrong->health().last_check, "reply did not match");
+  ASSERT_TRUE(wait_until([&] { return !wrong->health_up(); }));
+  EXPECT_TRUE(bytes->health_up());
+  EXPECT_TRUE(regex->health_up());
+}
+
+// A slow backend: it accepts and answers, but only after longer than the
+// check's timeout. Detected within interval × fall + timeout; recovery within
+// interval × rise once it is fast again.
+TEST_F(HealthCheckerTest, HttpCheckFindsASlowBackendDownAndFastAgainUp) {
+  TestBackend tb("web", BackendMode::kHttp);
+  auto b = make_backend(tb);
+  auto c = check(HealthCheckType::kHttp, /*rise=*/2, /*fall=*/3);
+  watch(b, c);
+  ASSERT_TRUE(wait_until([&] { return b->health().last_check_ok; }));
+  tb.set_reply_delay(std::chrono::milliseconds(150));  // > the 40 ms timeout
+  const Duration fall_bound = seconds(kInterval * c.fall + kTimeout);
+  EXPECT_LE(time_until([&] { return !b->health_up(); }, fall_bound), fall_bound + kSlack);
+  ASSERT_FALSE(b->health_up());
+  EXPECT_NE(b->health().reason.find("3 check(s) failed: timeout after 40 ms"), std::string::npos)
+      << b->health().reason;
+  EXPECT_GE(tb.accepted(), 3u);  // it did accept: slow, not dead
+
+  tb.set_reply_delay(Duration::zero());
+  const Duration rise_bound = seconds(kInterval * c.rise);
+  EXPECT_LE(time_until([&] { return b->health_up(); }, rise_bound), rise_bound + kSlack);
+  EXPECT_TRUE(b->health_up());
+  EXPECT_EQ(b->health().last_check, "status 200");
+}
+
+TEST_F(HealthCheckerTest, SendExpectCheckFindsASlowBackendDownAndFastAgainUp) {
+  TestBackend tb("slow");  // kEcho greets with "slow\n"
+  auto b = make_backend(tb);
+  auto c = check(HealthCheckType::kSendExpect, /*rise=*/2, /*fall=*/2);
+  c.expect = "slow\n";
+  watch(b, c);
+  ASSERT_TRUE(wait_until([&] { return b->health().last_check_ok; }));
+  tb.set_reply_delay(std::chrono::milliseconds(150));
+  const Duration fall_bound = seconds(kInterval * c.fall + kTimeout);
+  EXPECT_LE(time_until([&] { return !b->health_up(); }, fall_bound), fall_bound + kSlack);
+  ASSERT_FALSE(b->health_up());
+  EXPECT_NE(b->health().reason.find("timeout after 40 ms"), std::string::npos) << b->health().reason;
+
+  tb.set_reply_delay(Duration::zero());
+  const Duration rise_bound = seconds(kInterval * c.rise);
+  EXPECT_LE(time_until([&] { return b->health_up(); }, rise_bound), rise_bound + kSlack);
+  EXPECT_EQ(b->health().last_check, "reply matched");
+}
+
+TEST(HealthCheckConfigTest, UdpChecksAreForUdpServicesAndTheOthersForTcpServices) {
+  HealthCheckConfig udp;
+  udp.type = HealthCheckType::kUdp;
+  EXPECT_TRUE(check(udp).ok());  // no payload, any reply: allowed
+  EXPECT_TRUE(check_for(udp, Protocol::kUdp).ok());
+  EXPECT_EQ(check_for(udp, Protocol::kTcp).message(), "type: udp checks apply to udp services only (protocol: udp)");
+  HealthCheckConfig http;
+  http.type = HealthCheckType::kHttp;
+  EXPECT_EQ(check_for(http, Protocol::kUdp).message(),
+            "an http check connects over TCP; a udp service takes type: udp checks");
+  EXPECT_TRUE(check_for(http, Protocol::kTcp).ok());
+  udp.expect_regex = true;
+  EXPECT_EQ(check(udp).message(), "expect_regex needs a non-empty expect");
+  udp.expect = "(";
+  EXPECT_NE(check(udp).message().find("not a valid regex"), std::string::npos);
+
+  DataplaneConfig dc;
+  ServiceConfig s;
+  s.name = "dns";
+  s.protocol = Protocol::kUdp;
+  s.health_check = HealthCheckConfig{};  // tcp
+  dc.services = {s};
+  EXPECT_EQ(validate(dc).message(),
+            "service 'dns': health_check: a tcp check connects over TCP; a udp service takes type: udp checks");
+  dc.services[0].health_check->type = HealthCheckType::kUdp;
+  EXPECT_TRUE(validate(dc).ok()) << validate(dc).message();
 }
 
 TEST(HealthCheckConfigTest, RejectsBadValuesWithTheFieldName) {

@@ -256,10 +256,15 @@ TEST(YamlLoaderTest, ExampleFileLoads) {
   auto config = YamlLoader::load_file(path.string());
   ASSERT_TRUE(config.ok()) << config.status().message();
   EXPECT_EQ(config->config_path, path.string());
-  ASSERT_EQ(config->dataplane.services.size(), 2u);
+  ASSERT_EQ(config->dataplane.services.size(), 3u);
   EXPECT_EQ(config->dataplane.services[0].name, "web");
   EXPECT_EQ(config->dataplane.services[0].backends.size(), 3u);
+  ASSERT_TRUE(config->dataplane.services[0].health_check);
+  EXPECT_EQ(config->dataplane.services[0].health_check->type, HealthCheckType::kHttp);
   EXPECT_EQ(config->dataplane.services[1].policy.mode, BalanceMode::kHash);
+  EXPECT_EQ(config->dataplane.services[2].protocol, Protocol::kUdp);
+  ASSERT_TRUE(config->dataplane.services[2].health_check);
+  EXPECT_EQ(config->dataplane.services[2].health_check->type, HealthCheckType::kUdp);
 }
 
 TEST(YamlLoaderTest, LoadFileSetsConfigPath) {
@@ -291,7 +296,7 @@ TEST(YamlLoaderTest, UnknownKeyListsTheValidOnes) {
 )"),
             "nib.yaml:4:5: services[0]: unknown key 'prot', expected one of: name, listen, protocol, policy, "
             "backends, emergency, connect_timeout, idle_timeout, max_connections, backlog, session_timeout, "
-            "max_sessions, health_check");
+            "max_sessions, health_check, slow_start, drain_timeout");
 }
 
 TEST(YamlLoaderTest, UnknownTopLevelKey) {
@@ -755,19 +760,55 @@ TEST(YamlLoaderHealthTest, BadChecksAreRejectedWithALine) {
       expect_status: 600
       bogus: 1
 )");
-  EXPECT_THAT(err, HasSubstr("nib.yaml:5:13: services[0].health_check.type: expected tcp, http or send-expect, got 'smtp'"));
+  EXPECT_THAT(err, HasSubstr("nib.yaml:5:13: services[0].health_check.type: expected tcp, http, send-expect or udp, got 'smtp'"));
   EXPECT_THAT(err, HasSubstr("nib.yaml:6:13: services[0].health_check.rise: expected an integer 1-1000"));
   EXPECT_THAT(err, HasSubstr("nib.yaml:7:15: services[0].health_check.jitter: expected a fraction 0-0.5"));
   EXPECT_THAT(err, HasSubstr("nib.yaml:8:22: services[0].health_check.expect_status: expected a status code"));
   EXPECT_THAT(err, HasSubstr("nib.yaml:9:7: services[0].health_check: unknown key 'bogus'"));
 }
 
-TEST(YamlLoaderHealthTest, HttpKeysNeedAnHttpCheckAndUdpHasNoChecks) {
+TEST(YamlLoaderHealthTest, HttpKeysNeedAnHttpCheck) {
   EXPECT_EQ(error_of("services:\n  - name: web\n    listen: 8080\n    health_check: {path: /x}\n"),
             "nib.yaml:4:26: services[0].health_check.path: applies to type: http checks only");
-  EXPECT_EQ(error_of("services:\n  - name: dns\n    protocol: udp\n    listen: 53\n    health_check: {}\n"),
-            "nib.yaml:5:19: services[0].health_check: health checks apply to tcp services only (udp checks are "
-            "not supported yet)");
+}
+
+TEST(YamlLoaderHealthTest, UdpServicesTakeUdpChecks) {
+  auto config = load(R"(services:
+  - name: dns
+    protocol: udp
+    listen: 5353
+    health_check: {send: "ping", expect: "^pong", expect_regex: true, interval: 1, timeout: 0.5}
+    backends:
+      - 127.0.0.1:53
+      - {address: 127.0.0.2, port: 53, health_check: {expect: other}}
+)");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  const ServiceConfig& s = config->dataplane.services[0];
+  ASSERT_TRUE(s.health_check);
+  EXPECT_EQ(s.health_check->type, HealthCheckType::kUdp);  // the default for a udp service
+  EXPECT_EQ(s.health_check->send, "ping");
+  EXPECT_EQ(s.health_check->expect, "^pong");
+  EXPECT_TRUE(s.health_check->expect_regex);
+  ASSERT_TRUE(s.backends[1].health_check);
+  EXPECT_EQ(s.backends[1].health_check->type, HealthCheckType::kUdp);
+  EXPECT_EQ(s.backends[1].health_check->expect, "other");
+  // No payload and no expected bytes: an empty datagram, and any reply passes.
+  auto bare = load("services:\n  - name: dns\n    protocol: udp\n    listen: 53\n    health_check: {type: udp}\n");
+  ASSERT_TRUE(bare.ok()) << bare.status().message();
+  EXPECT_TRUE(bare->dataplane.services[0].health_check->expect.empty());
+}
+
+TEST(YamlLoaderHealthTest, CheckTypesMustFitTheProtocol) {
+  EXPECT_EQ(error_of("services:\n  - name: dns\n    protocol: udp\n    listen: 53\n    health_check: {type: tcp}\n"),
+            "nib.yaml:5:26: services[0].health_check.type: a tcp check connects over TCP; a udp service takes "
+            "type: udp checks");
+  EXPECT_EQ(error_of("services:\n  - name: dns\n    protocol: udp\n    listen: 53\n    backends:\n"
+                     "      - {address: 127.0.0.1, port: 53, health_check: {type: http}}\n"),
+            "nib.yaml:6:61: services[0].backends[0].health_check.type: an http check connects over TCP; a udp "
+            "service takes type: udp checks");
+  EXPECT_EQ(error_of("services:\n  - name: web\n    listen: 80\n    health_check: {type: udp}\n"),
+            "nib.yaml:4:26: services[0].health_check.type: type: udp checks apply to udp services only "
+            "(protocol: udp)");
 }
 
 TEST(YamlLoaderHealthTest, SendExpectCheck) {
@@ -791,7 +832,20 @@ TEST(YamlLoaderHealthTest, SendExpectCheck) {
                        "expect: '(', expect_regex: true}\n"),
               HasSubstr("nib.yaml:4:19: services[0].health_check: expect is not a valid regex"));
   EXPECT_EQ(error_of("services:\n  - name: web\n    listen: 8080\n    health_check: {expect: x}\n"),
-            "nib.yaml:4:28: services[0].health_check.expect: applies to type: send-expect checks only");
+            "nib.yaml:4:28: services[0].health_check.expect: applies to type: send-expect and udp checks only");
+}
+
+TEST(YamlLoaderHealthTest, SlowStartAndDrainTimeout) {
+  auto config = load("services:\n  - name: web\n    listen: 8080\n    slow_start: 30\n    drain_timeout: 2.5\n");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->dataplane.services[0].slow_start_seconds, 30);
+  EXPECT_EQ(config->dataplane.services[0].drain_timeout_seconds, 2.5);
+  EXPECT_EQ(load(kMinimal)->dataplane.services[0].slow_start_seconds, 0);
+  EXPECT_EQ(load(kMinimal)->dataplane.services[0].drain_timeout_seconds, 0);
+  EXPECT_EQ(error_of("services:\n  - name: web\n    listen: 8080\n    slow_start: 3601\n"),
+            "nib.yaml:4:17: services[0].slow_start: expected seconds >= 0 and <= 3600, got '3601'");
+  EXPECT_EQ(error_of("services:\n  - name: web\n    listen: 8080\n    drain_timeout: -1\n"),
+            "nib.yaml:4:20: services[0].drain_timeout: expected seconds >= 0, got '-1'");
 }
 
 TEST(YamlLoaderHealthTest, BackendOverrideErrorsNameTheBackend) {
