@@ -1,5 +1,6 @@
 #include "dataplane/tcp/tcp_connection.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -13,6 +14,8 @@ namespace nib {
 namespace {
 
 constexpr uint32_t kSocketEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+constexpr unsigned kSpliceFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
+constexpr size_t kSpliceChunk = 64 * 1024;  // a default pipe's capacity
 
 bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
 
@@ -26,6 +29,9 @@ void set_linger_reset(int fd) {
 void TcpConnection::Flow::reset() {
   buf.reset();
   off = len = 0;
+  pipe = Pipe{};  // finish() gave it back already
+  piped = 0;
+  bulk = false;
   src_readable = dst_writable = true;
   src_hup = eof = shut = false;
   bytes = 0;
@@ -181,6 +187,26 @@ TcpConnection::Pump TcpConnection::pump(Flow& f, int src, int dst) {
       f.off = f.len = 0;
       continue;
     }
+    if (f.piped != 0) {
+      if (!f.dst_writable) break;
+      ssize_t n = ::splice(f.pipe.read_end.get(), nullptr, dst, nullptr, f.piped, kSpliceFlags);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (would_block(errno)) {
+          f.dst_writable = false;
+          break;
+        }
+        result = Pump::kError;
+        break;
+      }
+      f.piped -= static_cast<uint32_t>(n);
+      moved += static_cast<uint64_t>(n);
+      if (f.piped != 0) {
+        f.dst_writable = false;  // a short write means the socket buffer is full
+        break;
+      }
+      continue;
+    }
     if (f.eof) {
       if (!f.shut) {
         ::shutdown(dst, SHUT_WR);  // half-close travels on
@@ -189,14 +215,50 @@ TcpConnection::Pump TcpConnection::pump(Flow& f, int src, int dst) {
       break;
     }
     if (!f.src_readable) break;
+    if (f.bulk && !f.pipe) {
+      f.pipe = worker_.pipes().take();
+      if (!f.pipe) f.bulk = false;  // none to be had: copy, and ask again after the next full read
+    }
+    if (f.pipe) {
+      ssize_t n = ::splice(src, nullptr, f.pipe.write_end.get(), nullptr, kSpliceChunk, kSpliceFlags);
+      if (n > 0) {
+        // The pipe was empty, so only the source stops a read; but a short
+        // one may just have run out of pipe slots: read on until EAGAIN.
+        f.piped = static_cast<uint32_t>(n);
+        last_activity_ = worker_.loop().now();
+        continue;
+      }
+      if (n == 0) {
+        f.eof = true;
+        release_pipe(f);
+        continue;
+      }
+      if (errno == EINTR) continue;
+      if (would_block(errno)) {
+        f.src_readable = false;
+        release_pipe(f);  // idle: the pipe serves another flow meanwhile
+        break;
+      }
+      if (errno != EINVAL) {
+        result = Pump::kError;
+        break;
+      }
+      f.bulk = false;  // this source cannot be spliced: copy
+      release_pipe(f);
+    }
     if (!f.buf) f.buf = worker_.take_buffer();
     ssize_t n = ::recv(src, f.buf.get(), TcpWorker::kBufferSize, 0);
     if (n > 0) {
       f.len = static_cast<uint32_t>(n);
       f.off = 0;
       last_activity_ = worker_.loop().now();
-      // A short read drained the socket; the next arrival raises a new edge.
-      if (static_cast<size_t>(n) < TcpWorker::kBufferSize && !f.src_hup) f.src_readable = false;
+      if (static_cast<size_t>(n) < TcpWorker::kBufferSize) {
+        // A short read drained the socket; the next arrival raises a new edge.
+        if (!f.src_hup) f.src_readable = false;
+      } else if (!f.bulk) {
+        // A full buffer: a bulk transfer, cheaper spliced once this buffer is out.
+        f.bulk = worker_.pipes().limit() != 0;
+      }
       continue;
     }
     if (n == 0) {
@@ -221,6 +283,12 @@ TcpConnection::Pump TcpConnection::pump(Flow& f, int src, int dst) {
     }
   }
   return result;
+}
+
+void TcpConnection::release_pipe(Flow& f) {
+  if (f.pipe) worker_.pipes().give(std::move(f.pipe), f.piped == 0);
+  f.pipe = Pipe{};
+  f.piped = 0;
 }
 
 void TcpConnection::on_timer() {
@@ -258,6 +326,8 @@ void TcpConnection::finish(bool abort) {
   backend_.reset();
   if (up_.buf) worker_.give_buffer(std::move(up_.buf));
   if (down_.buf) worker_.give_buffer(std::move(down_.buf));
+  release_pipe(up_);
+  release_pipe(down_);
   service_->release();
   worker_.retire(this);
 }
