@@ -81,7 +81,10 @@ TcpConnection::Connect TcpConnection::try_connect(Backend& backend) {
   auto sock = make_tcp_socket(backend.address().family());
   if (!sock.ok()) return Connect::kFailed;
   backend_ = std::move(*sock);
-  down_.src_readable = true;  // a fresh backend socket: forget the last attempt's edges
+  // A fresh backend socket: forget the last attempt's edges. Its first bytes
+  // raise an edge (EPOLLET), so no read is tried before one: a recv that
+  // would only say EAGAIN is saved on every connection.
+  down_.src_readable = false;
   down_.src_hup = false;
   up_.dst_writable = true;
   if (::connect(backend_.get(), backend.address().sockaddr_ptr(), backend.address().length()) == 0) {
@@ -139,14 +142,13 @@ void TcpConnection::on_event(bool client_side, uint32_t events) {
       if (events & (EPOLLHUP | EPOLLERR)) finish(false);
       return;
     }
-    int err = 0;
-    socklen_t len = sizeof err;
-    ::getsockopt(backend_.get(), SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err == 0 && (events & EPOLLOUT)) {
-      on_connected();
-    } else if (err != 0 || (events & (EPOLLERR | EPOLLHUP))) {
+    // A failed connect raises EPOLLERR; EPOLLOUT without it means connected,
+    // so no getsockopt(SO_ERROR) is needed on the way.
+    if (events & (EPOLLERR | EPOLLHUP)) {
       on_connect_failed();
       connect_next();
+    } else if (events & EPOLLOUT) {
+      on_connected();
     }
     return;
   }
@@ -209,7 +211,10 @@ TcpConnection::Pump TcpConnection::pump(Flow& f, int src, int dst) {
     }
     if (f.eof) {
       if (!f.shut) {
-        ::shutdown(dst, SHUT_WR);  // half-close travels on
+        // Half-close travels on, unless the other way is finished too: then
+        // finish() closes both, and close() sends the same FIN.
+        const Flow& other = &f == &up_ ? down_ : up_;
+        if (!other.done()) ::shutdown(dst, SHUT_WR);
         f.shut = true;
       }
       break;
