@@ -8,7 +8,8 @@
 #   NIB=build-release/server/nib ROUNDS=5 bench/compare.sh
 #
 # Environment: NIB (default build/server/nib), ROUNDS, DURATION, CONNS, THREADS,
-# TARGETS (default "direct nib pen haproxy"), SCENARIOS (default "keepalive close"),
+# TARGETS (default "direct nib pen haproxy"), SCENARIOS (default "keepalive close";
+# "bulk" fetches a 1 MiB file over keep-alive),
 # NO_INSTALL=1 (never call apt-get). See bench/README.md.
 set -euo pipefail
 
@@ -124,6 +125,7 @@ start_nginx() {
   mkdir -p "$dir/html" "$dir/tmp"
   printf '<html><body>nib compare backend %s: a page of about one hundred bytes.</body></html>\n' \
     "$name" >"$dir/html/index.html"
+  head -c 1048576 /dev/urandom >"$dir/html/bulk.bin"
   cat >"$dir/nginx.conf" <<CONF
 worker_processes 1;
 events { worker_connections 20000; }
@@ -223,9 +225,11 @@ done
 run_wrk() {
   local port=$1 scenario=$2 out
   local extra=()
+  local path=/
   [[ $scenario == close ]] && extra=(-H 'Connection: close')
+  [[ $scenario == bulk ]] && path=/bulk.bin
   out=$(timeout 60 wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "${extra[@]}" \
-    "http://127.0.0.1:$port/" 2>&1) || true
+    "http://127.0.0.1:$port$path" 2>&1) || true
   awk '
     function ms(v) {
       if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0;
@@ -238,10 +242,14 @@ run_wrk() {
     END { printf "%.2f %.3f %.3f %d\n", rps + 0, p50 + 0, p99 + 0, errors + 0 }' <<<"$out"
 }
 
+# User plus system CPU of process $1 (all its threads) in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END {
   if (NR == 0) { print 0; exit } if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-declare -A RPS=() P50=() P99=() ERRS=()
+declare -A RPS=() P50=() P99=() ERRS=() CPU=()
 log "targets: ${ACTIVE[*]}; $ROUNDS interleaved rounds of wrk -t$THREADS -c$CONNS -d$DURATION per scenario"
 for scenario in $SCENARIOS; do
   for round in $(seq 1 "$ROUNDS"); do
@@ -251,8 +259,17 @@ for scenario in $SCENARIOS; do
         SKIPPED[$target]="died during the runs"
         continue
       fi
+      t0=0
+      [[ $target != direct ]] && t0=$(cpu_ticks "${PID[$target]}")
       read -r rps p50 p99 errs < <(run_wrk "${PORT[$target]}" "$scenario")
-      log "  $scenario round $round $target: $rps req/s, p50 ${p50} ms, p99 ${p99} ms, errors $errs"
+      # Balancer CPU per request: its ticks over the run / (req/s x seconds).
+      cpu=0
+      if [[ $target != direct ]]; then
+        cpu=$(awk -v t="$(( $(cpu_ticks "${PID[$target]}") - t0 ))" -v us="$TICK_US" -v r="$rps" \
+          -v d="${DURATION%s}" 'BEGIN { if (r > 0) printf "%.1f", t * us / (r * d); else print 0 }')
+      fi
+      log "  $scenario round $round $target: $rps req/s, p50 ${p50} ms, p99 ${p99} ms, errors $errs, cpu ${cpu} us/req"
+      CPU[$scenario,$target]="${CPU[$scenario,$target]:-} $cpu"
       RPS[$scenario,$target]="${RPS[$scenario,$target]:-} $rps"
       P50[$scenario,$target]="${P50[$scenario,$target]:-} $p50"
       P99[$scenario,$target]="${P99[$scenario,$target]:-} $p99"
@@ -273,13 +290,15 @@ done
 for scenario in $SCENARIOS; do
   label="keep-alive"
   [[ $scenario == close ]] && label="Connection: close"
+  [[ $scenario == bulk ]] && label="1 MiB bulk, keep-alive (req/s x 1 MiB = MiB/s)"
   printf '\n%s (wrk -t%s -c%s -d%s, %s rounds; median req/s)\n' "$label" "$THREADS" "$CONNS" "$DURATION" "$ROUNDS"
-  printf '%-8s %12s %9s %9s %10s  %-10s %s\n' target 'req/s' 'vs direct' 'vs pen' 'vs haproxy' 'p99 ms' 'rounds'
+  printf '%-8s %12s %9s %9s %10s  %-10s %-10s %s\n' target 'req/s' 'vs direct' 'vs pen' 'vs haproxy' 'p99 ms' 'cpu us/req' 'rounds'
   for target in "${ACTIVE[@]}"; do
     m=${MED[$scenario,$target]}
-    printf '%-8s %12.0f %9s %9s %10s  %-10s %s\n' "$target" "$m" \
+    printf '%-8s %12.0f %9s %9s %10s  %-10s %-10s %s\n' "$target" "$m" \
       "$(ratio "$m" "${MED[$scenario,direct]:-0}")" "$(ratio "$m" "${MED[$scenario,pen]:-0}")" \
       "$(ratio "$m" "${MED[$scenario,haproxy]:-0}")" "$(median <<<"${P99[$scenario,$target]:-}")" \
+      "$(median <<<"${CPU[$scenario,$target]:-}")" \
       "$(echo ${RPS[$scenario,$target]:-} | awk '{ for (i = 1; i <= NF; i++) printf "%s%.0f", (i > 1 ? " " : ""), $i }')"
   done
 done
@@ -324,10 +343,10 @@ version_of() {
     printf '%s    %s: {\n' "$ssep" "$(jstr "$scenario")"
     tsep=""
     for target in "${ACTIVE[@]}"; do
-      printf '%s      %s: {"median_rps": %s, "rps": %s, "p50_ms": %s, "p99_ms": %s, "errors": %s}' "$tsep" \
+      printf '%s      %s: {"median_rps": %s, "rps": %s, "p50_ms": %s, "p99_ms": %s, "errors": %s, "cpu_us_per_req": %s}' "$tsep" \
         "$(jstr "$target")" "${MED[$scenario,$target]}" "$(array "${RPS[$scenario,$target]:-}")" \
         "$(array "${P50[$scenario,$target]:-}")" "$(array "${P99[$scenario,$target]:-}")" \
-        "$(array "${ERRS[$scenario,$target]:-}")"
+        "$(array "${ERRS[$scenario,$target]:-}")" "$(array "${CPU[$scenario,$target]:-}")"
       tsep=$',\n'
     done
     printf '\n    }'

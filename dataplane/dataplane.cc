@@ -100,7 +100,7 @@ Status Dataplane::start() {
     });
   }
   for (unsigned i = 0; i < workers_count_; ++i) {
-    auto w = std::make_unique<TcpWorker>(i);
+    auto w = std::make_unique<TcpWorker>(i, static_cast<size_t>(std::max(0, config_.splice_pipes_per_worker)));
     if (Status st = w->init(); !st.ok()) return st;
     workers_.push_back(std::move(w));
   }

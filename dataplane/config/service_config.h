@@ -128,6 +128,8 @@ inline constexpr double kMaxSlowStartSeconds = 3600;
 struct DataplaneConfig {
   std::vector<ServiceConfig> services;
   int workers = 0;  // 0 = one per core
+  // Zero-copy relay: pipes each worker may hold for splice(); 0 = always copy.
+  int splice_pipes_per_worker = 64;
 };
 
 // Rules that span fields (names unique, listeners distinct, ...). Range checks on

@@ -1,5 +1,6 @@
 #include "dataplane/tcp/tcp_connection.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -13,6 +14,8 @@ namespace nib {
 namespace {
 
 constexpr uint32_t kSocketEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+constexpr unsigned kSpliceFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
+constexpr size_t kSpliceChunk = 64 * 1024;  // a default pipe's capacity
 
 bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
 
@@ -26,6 +29,9 @@ void set_linger_reset(int fd) {
 void TcpConnection::Flow::reset() {
   buf.reset();
   off = len = 0;
+  pipe = Pipe{};  // finish() gave it back already
+  piped = 0;
+  bulk = false;
   src_readable = dst_writable = true;
   src_hup = eof = shut = false;
   bytes = 0;
@@ -75,7 +81,10 @@ TcpConnection::Connect TcpConnection::try_connect(Backend& backend) {
   auto sock = make_tcp_socket(backend.address().family());
   if (!sock.ok()) return Connect::kFailed;
   backend_ = std::move(*sock);
-  down_.src_readable = true;  // a fresh backend socket: forget the last attempt's edges
+  // A fresh backend socket: forget the last attempt's edges. Its first bytes
+  // raise an edge (EPOLLET), so no read is tried before one: a recv that
+  // would only say EAGAIN is saved on every connection.
+  down_.src_readable = false;
   down_.src_hup = false;
   up_.dst_writable = true;
   // The loop's cached time is when this batch woke up, not when we connect.
@@ -168,14 +177,13 @@ void TcpConnection::on_event(bool client_side, uint32_t events) {
       if (events & (EPOLLHUP | EPOLLERR)) finish(false);
       return;
     }
-    int err = 0;
-    socklen_t len = sizeof err;
-    ::getsockopt(backend_.get(), SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err == 0 && (events & EPOLLOUT)) {
-      on_connected();
-    } else if (err != 0 || (events & (EPOLLERR | EPOLLHUP))) {
+    // A failed connect raises EPOLLERR; EPOLLOUT without it means connected,
+    // so no getsockopt(SO_ERROR) is needed on the way.
+    if (events & (EPOLLERR | EPOLLHUP)) {
       on_connect_failed();
       connect_next();
+    } else if (events & EPOLLOUT) {
+      on_connected();
     }
     return;
   }
@@ -229,22 +237,81 @@ TcpConnection::Pump TcpConnection::pump(Flow& f, int src, int dst) {
       f.off = f.len = 0;
       continue;
     }
+    if (f.piped != 0) {
+      if (!f.dst_writable) break;
+      ssize_t n = ::splice(f.pipe.read_end.get(), nullptr, dst, nullptr, f.piped, kSpliceFlags);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (would_block(errno)) {
+          f.dst_writable = false;
+          break;
+        }
+        result = Pump::kSinkError;
+        break;
+      }
+      f.piped -= static_cast<uint32_t>(n);
+      moved += static_cast<uint64_t>(n);
+      if (f.piped != 0) {
+        f.dst_writable = false;  // a short write means the socket buffer is full
+        break;
+      }
+      continue;
+    }
     if (f.eof) {
       if (!f.shut) {
-        ::shutdown(dst, SHUT_WR);  // half-close travels on
+        // Half-close travels on, unless the other way is finished too: then
+        // finish() closes both, and close() sends the same FIN.
+        const Flow& other = &f == &up_ ? down_ : up_;
+        if (!other.done()) ::shutdown(dst, SHUT_WR);
         f.shut = true;
       }
       break;
     }
     if (!f.src_readable) break;
+    if (f.bulk && !f.pipe) {
+      f.pipe = worker_.pipes().take();
+      if (!f.pipe) f.bulk = false;  // none to be had: copy, and ask again after the next full read
+    }
+    if (f.pipe) {
+      ssize_t n = ::splice(src, nullptr, f.pipe.write_end.get(), nullptr, kSpliceChunk, kSpliceFlags);
+      if (n > 0) {
+        // The pipe was empty, so only the source stops a read; but a short
+        // one may just have run out of pipe slots: read on until EAGAIN.
+        f.piped = static_cast<uint32_t>(n);
+        last_activity_ = worker_.loop().now();
+        continue;
+      }
+      if (n == 0) {
+        f.eof = true;
+        release_pipe(f);
+        continue;
+      }
+      if (errno == EINTR) continue;
+      if (would_block(errno)) {
+        f.src_readable = false;
+        release_pipe(f);  // idle: the pipe serves another flow meanwhile
+        break;
+      }
+      if (errno != EINVAL) {
+        result = Pump::kSourceError;
+        break;
+      }
+      f.bulk = false;  // this source cannot be spliced: copy
+      release_pipe(f);
+    }
     if (!f.buf) f.buf = worker_.take_buffer();
     ssize_t n = ::recv(src, f.buf.get(), TcpWorker::kBufferSize, 0);
     if (n > 0) {
       f.len = static_cast<uint32_t>(n);
       f.off = 0;
       last_activity_ = worker_.loop().now();
-      // A short read drained the socket; the next arrival raises a new edge.
-      if (static_cast<size_t>(n) < TcpWorker::kBufferSize && !f.src_hup) f.src_readable = false;
+      if (static_cast<size_t>(n) < TcpWorker::kBufferSize) {
+        // A short read drained the socket; the next arrival raises a new edge.
+        if (!f.src_hup) f.src_readable = false;
+      } else if (!f.bulk) {
+        // A full buffer: a bulk transfer, cheaper spliced once this buffer is out.
+        f.bulk = worker_.pipes().limit() != 0;
+      }
       continue;
     }
     if (n == 0) {
@@ -269,6 +336,12 @@ TcpConnection::Pump TcpConnection::pump(Flow& f, int src, int dst) {
     }
   }
   return result;
+}
+
+void TcpConnection::release_pipe(Flow& f) {
+  if (f.pipe) worker_.pipes().give(std::move(f.pipe), f.piped == 0);
+  f.pipe = Pipe{};
+  f.piped = 0;
 }
 
 void TcpConnection::on_timer() {
@@ -306,6 +379,8 @@ void TcpConnection::finish(bool abort) {
   backend_.reset();
   if (up_.buf) worker_.give_buffer(std::move(up_.buf));
   if (down_.buf) worker_.give_buffer(std::move(down_.buf));
+  release_pipe(up_);
+  release_pipe(down_);
   service_->release();
   worker_.retire(this);
 }

@@ -10,6 +10,7 @@
 #include "dataplane/event/event_loop.h"
 #include "dataplane/service/service.h"
 #include "dataplane/stats/dataplane_stats.h"
+#include "dataplane/tcp/pipe_pool.h"
 
 namespace nib {
 
@@ -38,17 +39,23 @@ class TcpConnection {
  private:
   enum class State { kFree, kConnecting, kRelaying, kClosed };
 
-  // One direction of the relay: bytes read from `src` wait in `buf` for `dst`.
+  // One direction of the relay: bytes read from `src` wait in `buf` (copy) or
+  // in `pipe` (splice, zero-copy) for `dst`. A flow starts copying, which is
+  // cheapest for small messages, and splices once one read has filled the
+  // buffer (`bulk`); it holds a pipe only while bytes are moving.
   struct Flow {
     std::unique_ptr<char[]> buf;
     uint32_t off = 0, len = 0;
+    Pipe pipe;
+    uint32_t piped = 0;  // bytes in `pipe`
+    bool bulk = false;
     bool src_readable = true;
     bool dst_writable = true;
     bool src_hup = false;  // the source's FIN was seen: read on to the end
     bool eof = false;      // read returned 0
     bool shut = false;     // dst's write side shut down after eof
     uint64_t bytes = 0;
-    bool done() const { return shut && off == len; }
+    bool done() const { return shut && off == len && piped == 0; }
     void reset();
   };
 
@@ -82,6 +89,7 @@ class TcpConnection {
   void on_connected();
   void relay();
   Pump pump(Flow& f, int src, int dst);
+  void release_pipe(Flow& f);
   void finish(bool abort);
 
   TcpWorker& worker_;

@@ -1,6 +1,9 @@
 #include "dataplane/tcp/tcp_worker.h"
 
+#include <pthread.h>
 #include <sys/socket.h>
+
+#include <csignal>
 
 #include <cerrno>
 #include <future>
@@ -29,7 +32,7 @@ void TcpWorker::Listener::resume() {
   registered_ = worker_.loop_.add(fd_.get(), EPOLLIN, this).ok();
 }
 
-TcpWorker::TcpWorker(unsigned index) : index_(index) {}
+TcpWorker::TcpWorker(unsigned index, size_t pipe_limit) : index_(index), pipes_(pipe_limit) {}
 
 TcpWorker::~TcpWorker() { stop(); }
 
@@ -46,7 +49,15 @@ Status TcpWorker::add_listener(Service& service, UniqueFd listener) {
 }
 
 void TcpWorker::start() {
-  thread_ = std::thread([this] { loop_.run([this] { recycle_retired(); }); });
+  thread_ = std::thread([this] {
+    // splice() into a socket the peer closed raises SIGPIPE (it has no
+    // MSG_NOSIGNAL): block it here, whatever the process does with it.
+    sigset_t pipe_signal;
+    sigemptyset(&pipe_signal);
+    sigaddset(&pipe_signal, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_signal, nullptr);
+    loop_.run([this] { recycle_retired(); });
+  });
 }
 
 void TcpWorker::stop_accepting() {

@@ -10,6 +10,7 @@
 #include "dataplane/event/event_loop.h"
 #include "dataplane/service/service.h"
 #include "dataplane/stats/dataplane_stats.h"
+#include "dataplane/tcp/pipe_pool.h"
 #include "dataplane/tcp/tcp_connection.h"
 
 namespace nib {
@@ -18,7 +19,8 @@ class TcpWorker {
  public:
   static constexpr size_t kBufferSize = 64 * 1024;
 
-  explicit TcpWorker(unsigned index);
+  // pipe_limit: pipes this worker may hold for the zero-copy relay (0 = copy only).
+  TcpWorker(unsigned index, size_t pipe_limit);
   ~TcpWorker();  // stops and joins
   TcpWorker(const TcpWorker&) = delete;
   TcpWorker& operator=(const TcpWorker&) = delete;
@@ -44,6 +46,7 @@ class TcpWorker {
   unsigned index() const { return index_; }
   std::unique_ptr<char[]> take_buffer();
   void give_buffer(std::unique_ptr<char[]> buffer);
+  PipePool& pipes() { return pipes_; }
   void retire(TcpConnection* connection);
 
  private:
@@ -85,6 +88,7 @@ class TcpWorker {
   std::vector<TcpConnection*> retired_;               // closed in this batch; freed after it
   std::vector<std::unique_ptr<char[]>> buffers_;      // idle relay buffers
   std::vector<std::unique_ptr<DrainDeadline>> drain_deadlines_;  // loop thread
+  PipePool pipes_;
   std::atomic<int64_t> open_{0};
   std::thread thread_;
 };

@@ -45,6 +45,7 @@ class TcpBalancingTest : public ::testing::Test {
   DataplaneConfig config() const {
     DataplaneConfig c;
     c.workers = 2;
+    c.splice_pipes_per_worker = splice_pipes_;
     c.services = {service_};
     return c;
   }
@@ -74,6 +75,49 @@ class TcpBalancingTest : public ::testing::Test {
     return status_[0].backends[i];
   }
 
+  // Sends `size` pseudo-random bytes to an echo backend, half-closes, and
+  // checks that every byte came back in order, then the EOF, then the counters
+  // (when `check_counters`: the only connection of backend 0).
+  void expect_echoed_intact(TestClient& c, size_t size, uint64_t seed, bool check_counters) {
+    std::string data(size, '\0');
+    std::mt19937_64 rng(seed);
+    for (size_t i = 0; i + 8 <= size; i += 8) {
+      uint64_t v = rng();
+      std::memcpy(&data[i], &v, 8);
+    }
+    c.set_timeout(60s);
+    Status write_status;
+    std::thread writer([&] {
+      write_status = c.write_all(data);
+      c.shutdown_write();
+    });
+    auto echoed = c.read_until_eof();
+    writer.join();
+    ASSERT_TRUE(write_status.ok()) << write_status.message();
+    ASSERT_TRUE(echoed.ok()) << echoed.status().message();
+    ASSERT_EQ(echoed->size(), size);
+    EXPECT_TRUE(*echoed == data) << "bytes lost or reordered";
+    if (!check_counters) return;
+    ASSERT_TRUE(test::wait_until([&] { return backend_status(0).counters.bytes_out == size + 3; }));
+    EXPECT_EQ(backend_status(0).counters.bytes_in, size);
+  }
+  // A client that sends `size` bytes to a silent backend, then resets: nib
+  // must reset the backend too and free the connection.
+  void expect_reset_travels(size_t size) {
+    add_backends(1, BackendMode::kSilent);
+    start();
+    TestClient c = connect(1);
+    ASSERT_TRUE(c.write_all(std::string(size, 'x')).ok());
+    ASSERT_TRUE(test::wait_until([&] { return backend_status(0).counters.bytes_in == size; }));
+    linger l{1, 0};
+    ::setsockopt(c.fd(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    c.close();
+    EXPECT_TRUE(test::wait_until([&] { return dp_->open_connections() == 0; }));
+    EXPECT_TRUE(test::wait_until([&] { return backends_[0]->active() == 0; }));
+    EXPECT_EQ(backends_[0]->closed_by_peer(), 1u);
+  }
+
+  int splice_pipes_ = DataplaneConfig{}.splice_pipes_per_worker;
   ServiceConfig service_;
   std::vector<std::unique_ptr<TestBackend>> backends_;
   std::unique_ptr<Dataplane> dp_;
@@ -228,32 +272,58 @@ TEST_F(TcpBalancingTest, HalfCloseStillDeliversTheWholeReply) {
   EXPECT_EQ(*all, "b0\nhello, world");
 }
 
+// Bulk flows are spliced (zero-copy) once a read fills the relay buffer.
 TEST_F(TcpBalancingTest, SixtyFourMebibytesArriveIntactBothWays) {
   add_backends(1);
   start();
   TestClient c = connect(1);
   ASSERT_EQ(*c.read_line(), "b0");
-  constexpr size_t kSize = 64u << 20;
-  std::string data(kSize, '\0');
-  std::mt19937_64 rng(42);
-  for (size_t i = 0; i < kSize; i += 8) {
-    uint64_t v = rng();
-    std::memcpy(&data[i], &v, 8);
+  expect_echoed_intact(c, 64u << 20, 42, true);
+}
+
+// No pipes: the relay copies through its buffers (splice's fallback).
+TEST_F(TcpBalancingTest, SixtyFourMebibytesArriveIntactWhenCopying) {
+  splice_pipes_ = 0;
+  add_backends(1);
+  start();
+  TestClient c = connect(1);
+  ASSERT_EQ(*c.read_line(), "b0");
+  expect_echoed_intact(c, 64u << 20, 43, true);
+}
+
+// More bulk flows than pipes: some splice, the rest copy, pipes are reused.
+TEST_F(TcpBalancingTest, ConcurrentBulkFlowsShareFewPipes) {
+  splice_pipes_ = 1;
+  add_backends(1);
+  start();
+  constexpr int kClients = 6;
+  std::vector<std::thread> threads;
+  std::vector<std::string> failures(kClients);
+  for (int i = 0; i < kClients; ++i) {
+    threads.emplace_back([&, i] {
+      auto c = TestClient::connect(lb_, client_ip(i));
+      if (!c.ok()) {
+        failures[i] = c.status().message();
+        return;
+      }
+      auto hello = c->read_line();
+      if (!hello.ok() || *hello != "b0") {
+        failures[i] = "no greeting";
+        return;
+      }
+      expect_echoed_intact(*c, 8u << 20, 100 + i, false);
+    });
   }
-  c.set_timeout(60s);
-  Status write_status;
-  std::thread writer([&] {
-    write_status = c.write_all(data);
-    c.shutdown_write();
-  });
-  auto echoed = c.read_until_eof();
-  writer.join();
-  ASSERT_TRUE(write_status.ok()) << write_status.message();
-  ASSERT_TRUE(echoed.ok()) << echoed.status().message();
-  ASSERT_EQ(echoed->size(), kSize);
-  EXPECT_TRUE(*echoed == data) << "bytes lost or reordered";
-  ASSERT_TRUE(test::wait_until([&] { return backend_status(0).counters.bytes_out == kSize + 3; }));
-  EXPECT_EQ(backend_status(0).counters.bytes_in, kSize);
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kClients; ++i) EXPECT_EQ(failures[i], "") << "client " << i;
+  EXPECT_TRUE(test::wait_until([&] { return dp_->open_connections() == 0; }));
+}
+
+TEST_F(TcpBalancingTest, ResetDuringASplicedTransferResetsTheBackend) { expect_reset_travels(8u << 20); }
+
+TEST_F(TcpBalancingTest, ResetDuringACopiedTransferResetsTheBackend) {
+  splice_pipes_ = 0;
+  expect_reset_travels(8u << 20);
 }
 
 TEST_F(TcpBalancingTest, AThousandConcurrentConnections) {
