@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Summarises bench/run.sh's measurements: medians per scenario and target,
+ratios to direct, pen and HAProxy, a table per scenario on stdout, and the
+whole as JSON.
+
+    report.py META.json RECORDS.jsonl OUT.json   (what run.sh does)
+    report.py --print OUT.json                  (the tables of an earlier run)
+"""
+import json
+import statistics
+import sys
+
+SCENARIO_TITLES = {
+    "keepalive": "1. keep-alive small requests (wrk)",
+    "close": "2. a new TCP connection per request (wrk, Connection: close)",
+    "bulk": "3. 1 MiB bulk transfers (wrk on a 1 MiB file)",
+    "udp": "4. UDP request/reply (udp_load, 64-byte datagrams)",
+}
+RATIO_TO = ["direct", "pen", "haproxy", "haproxy2"]
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def ratio(a, b):
+    if a is None or b is None or a <= 0 or b <= 0:
+        return None
+    return round(a / b, 2)
+
+
+def summarise(meta, records):
+    targets = meta["config"]["targets"].split()
+    order = []
+    for r in records:
+        if r.get("scenario") and r["scenario"] not in order:
+            order.append(r["scenario"])
+    scenarios = {}
+    for name in order:
+        if name.startswith("memory"):
+            continue
+        rows = [r for r in records if r["scenario"] == name]
+        out = {"unit": rows[0].get("unit", ""), "targets": {}}
+        for t in targets:
+            mine = [r for r in rows if r["target"] == t]
+            if not mine:
+                continue
+            entry = {
+                "rate": median([r["rate"] for r in mine]),
+                "rounds": [r["rate"] for r in mine],
+                "p50_ms": median([r.get("p50_ms") for r in mine]),
+                "p99_ms": median([r.get("p99_ms") for r in mine]),
+                "errors": sum(r.get("errors", 0) or 0 for r in mine),
+                "cpu_us_per_req": median([r.get("cpu_us_per_req") for r in mine]),
+            }
+            if name.startswith("clients-"):
+                for k in ("clients", "breaks", "revisits", "distinct", "complete", "elapsed_s", "bound_s",
+                          "rss_idle_kb", "rss_kb"):
+                    entry[k] = mine[-1].get(k)
+            out["targets"][t] = entry
+        for t, entry in out["targets"].items():
+            entry["ratio"] = {
+                ref: ratio(entry["rate"], out["targets"].get(ref, {}).get("rate")) for ref in RATIO_TO
+            }
+            entry["cpu_ratio"] = {
+                ref: ratio(entry["cpu_us_per_req"], out["targets"].get(ref, {}).get("cpu_us_per_req"))
+                for ref in RATIO_TO if ref != "direct"
+            }
+        scenarios[name] = out
+    memory = {
+        "connections": [r for r in records if r["scenario"] == "memory"],
+        "fill": [r for r in records if r["scenario"] == "memory-fill"],
+        "micro": [r for r in records if r["scenario"] == "memory-micro"],
+    }
+    for r in memory["connections"]:
+        if r.get("held"):
+            r["bytes_per_connection"] = round((r["rss_held_kb"] - r["rss_idle_kb"]) * 1024 / r["held"])
+    for r in memory["fill"]:
+        if r.get("entries"):
+            r["bytes_per_entry"] = round((r["rss_kb"] - r["rss_idle_kb"]) * 1024 / r["entries"], 1)
+        second = r.get("entries", 0) - r.get("entries_mid", 0)
+        if second > 0:
+            r["marginal_bytes_per_entry"] = round((r["rss_kb"] - r["rss_mid_kb"]) * 1024 / second, 1)
+    return {**meta, "scenarios": scenarios, "memory": memory, "records": records}
+
+
+def fmt(v, spec):
+    if v is None:
+        width = spec.split(".")[0].rstrip("fd")
+        return "-".rjust(int(width) if width else 0)
+    return format(v, spec)
+
+
+def print_tables(result):
+    cfg = result["config"]
+    print()
+    print(f"nib benchmark, {result['date']}, {result['host']['cpus']} CPUs ({result['host']['cpu']}), "
+          f"{cfg['rounds']} interleaved rounds of {cfg['duration_s']} s, medians; {result['elapsed_s']} s in all"
+          + (" [QUICK]" if result.get("quick") else ""))
+    for name, sc in result["scenarios"].items():
+        if name.startswith("clients-"):
+            n = int(name.split("-", 1)[1])
+            title = f"5. {n:,} distinct clients (conn_load, one source address each; affinity on)"
+        else:
+            title = SCENARIO_TITLES.get(name, name)
+        unit = sc["unit"]
+        print(f"\n{title}")
+        head = f"{'target':<9} {unit:>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'cpu us/req':>10}"
+        head += "".join(f" {'vs ' + ref:>11}" for ref in RATIO_TO)
+        if name.startswith("clients-"):
+            head += f" {'breaks/revisits':>16} {'distinct':>9} {'done':>4}"
+        print(head)
+        for t, e in sc["targets"].items():
+            line = (f"{t:<9} {fmt(e['rate'], '10.0f' if unit != 'MB/s' else '10.1f')} {fmt(e['p50_ms'], '8.3f')} "
+                    f"{fmt(e['p99_ms'], '8.3f')} {e['errors']:>6} {fmt(e['cpu_us_per_req'], '10.1f')}")
+            line += "".join(f" {fmt(e['ratio'][ref], '11.2f')}" for ref in RATIO_TO)
+            if name.startswith("clients-"):
+                line += f" {str(e['breaks']) + '/' + str(e['revisits']):>16} {e['distinct']:>9} " \
+                        f"{'yes' if e['complete'] == 1 else 'time':>4}"
+            print(line)
+    mem = result["memory"]
+    if mem["connections"] or mem["fill"] or mem["micro"]:
+        print("\n6. resident memory (VmRSS of the balancer's processes)")
+        if mem["connections"]:
+            print(f"{'target':<9} {'idle MB':>8} {'MB with N idle conns':>21} {'held':>6} {'bytes/conn':>10}")
+            for r in mem["connections"]:
+                print(f"{r['target']:<9} {r['rss_idle_kb'] / 1024:8.1f} {r['rss_held_kb'] / 1024:21.1f} "
+                      f"{r['held']:>6} {fmt(r.get('bytes_per_connection'), '10.0f')}")
+        for sc in result["scenarios"].values():
+            for t, e in sc["targets"].items():
+                if e.get("rss_kb") and e.get("clients", 0) >= 1000000:
+                    print(f"{t:<9} table for {e['clients']:,} clients: idle {e['rss_idle_kb'] / 1024:.1f} MB, "
+                          f"{e['rss_kb'] / 1024:.1f} MB after {e['distinct']:,} distinct clients")
+        for r in mem["fill"]:
+            print(f"nib -c {r['table']:,}, filled by real clients for {r['fill_s']} s "
+                  f"({r['conn_per_s_first']:.0f} then {r['conn_per_s_second']:.0f} new clients/s): idle "
+                  f"{r['rss_idle_kb'] / 1024:.1f} MB, {r['entries_mid']:,} entries {r['rss_mid_kb'] / 1024:.1f} MB, "
+                  f"{r['entries']:,} entries {r['rss_kb'] / 1024:.1f} MB")
+            print(f"          RSS growth per entry: {fmt(r.get('bytes_per_entry'), '.1f')} bytes overall, "
+                  f"{fmt(r.get('marginal_bytes_per_entry'), '.1f')} bytes in the second half "
+                  f"(fixed costs left out; page-granular, so rough below ~1M entries)")
+        for r in mem["micro"]:
+            print(f"affinity table at {r['entries']:,} entries: {r['bytes_per_entry']} bytes/entry "
+                  f"(affinity_table_bench, in-process, not through nib)")
+    for n in result.get("notes", []):
+        print(f"note: {n}")
+
+
+def main(argv):
+    if len(argv) == 3 and argv[1] == "--print":
+        with open(argv[2]) as f:
+            print_tables(json.load(f))
+        return 0
+    if len(argv) != 4:
+        print(__doc__, file=sys.stderr)
+        return 2
+    with open(argv[1]) as f:
+        meta = json.load(f)
+    with open(argv[2]) as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    result = summarise(meta, records)
+    with open(argv[3], "w") as f:
+        json.dump(result, f, indent=1)
+    print_tables(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
