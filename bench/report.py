@@ -82,7 +82,66 @@ def summarise(meta, records):
         second = r.get("entries", 0) - r.get("entries_mid", 0)
         if second > 0:
             r["marginal_bytes_per_entry"] = round((r["rss_kb"] - r["rss_mid_kb"]) * 1024 / second, 1)
-    return {**meta, "scenarios": scenarios, "memory": memory, "records": records}
+    result = {**meta, "scenarios": scenarios, "memory": memory}
+    result["targets_check"] = check_targets(result)
+    result["records"] = records
+    return result
+
+
+# Issue #6's targets, like for like: nib (1 worker) against HAProxy nbthread 1,
+# nib2 (2 workers) against HAProxy nbthread 2; pen and nginx run one thread.
+def check_targets(result):
+    sc = result["scenarios"]
+
+    def get(scenario, target, key="rate"):
+        return sc.get(scenario, {}).get("targets", {}).get(target, {}).get(key)
+
+    checks = []
+
+    def add(what, value, goal, ok):
+        if value is not None:
+            checks.append({"what": what, "value": round(value, 2), "goal": goal, "met": bool(ok)})
+
+    for nib, hap in (("nib", "haproxy"), ("nib2", "haproxy2")):
+        def r(scenario, ref, key="rate"):
+            a, b = get(scenario, nib, key), get(scenario, ref, key)
+            return a / b if a and b else None
+        v = r("close", hap)
+        add(f"close: {nib} / {hap} req/s", v, ">= 1.2", v is not None and v >= 1.2)
+        v = r("close", "pen")
+        add(f"close: {nib} / pen req/s", v, ">= 1.5", v is not None and v >= 1.5)
+        v = r("keepalive", hap)
+        add(f"keepalive: {nib} / {hap} req/s", v, ">= 1.1", v is not None and v >= 1.1)
+        v = r("bulk", hap)
+        add(f"bulk: {nib} / {hap} MB/s", v, ">= 1.5", v is not None and v >= 1.5)
+        for ref in ("pen", "nginx"):
+            v = r("udp", ref)
+            add(f"udp: {nib} / {ref} datagrams/s", v, ">= 1.5", v is not None and v >= 1.5)
+        for name in ("keepalive", "close"):
+            v = r(name, hap, "cpu_us_per_req")
+            add(f"{name}: {nib} / {hap} CPU per request", v, "<= 0.8", v is not None and v <= 0.8)
+        for name in sc:
+            v = r(name, hap, "p99_ms")
+            add(f"{name}: {nib} / {hap} p99", v, "<= 1.0", v is not None and v <= 1.0)
+        small = get("clients-1000", nib)
+        for name in sc:
+            if name.startswith("clients-") and int(name.split("-")[1]) >= 1000000 and small:
+                v = get(name, nib) / small if get(name, nib) else None
+                add(f"{name}: {nib} conn/s / its rate with 1K clients", v, ">= 0.95", v is not None and v >= 0.95)
+        for name in sc:
+            if name.startswith("clients-") and get(name, nib, "revisits"):
+                v = get(name, nib, "breaks")
+                add(f"{name}: {nib} affinity breaks (of {get(name, nib, 'revisits')} revisits)", v, "== 0", v == 0)
+    small = get("clients-1000", "nib")
+    for f in result["memory"]["fill"]:
+        if small and f.get("conn_per_s_second"):
+            v = f["conn_per_s_second"] / small
+            add(f"nib -c {f['table']:,} while filling ({f['entries']:,} entries): new clients/s / its rate with "
+                f"1K clients", v, ">= 0.95", v >= 0.95)
+    for m in result["memory"]["micro"]:
+        add(f"affinity table bytes/entry at {m['entries']:,} (micro benchmark)", m["bytes_per_entry"], "<= 64",
+            m["bytes_per_entry"] <= 64)
+    return checks
 
 
 def fmt(v, spec):
@@ -143,6 +202,11 @@ def print_tables(result):
         for r in mem["micro"]:
             print(f"affinity table at {r['entries']:,} entries: {r['bytes_per_entry']} bytes/entry "
                   f"(affinity_table_bench, in-process, not through nib)")
+    if result.get("targets_check"):
+        print("\nissue #6 targets (nib vs HAProxy nbthread 1, nib2 vs nbthread 2; one run, noisy)")
+        for c in result["targets_check"]:
+            print(f"  {'met   ' if c['met'] else 'MISSED'} {c['what']}: {c['value']} (goal {c['goal']})")
+        print("  not measured: a full 10M table through nib (filling one takes ~25 min at these rates)")
     for n in result.get("notes", []):
         print(f"note: {n}")
 
