@@ -5,6 +5,8 @@ whole as JSON.
 
     report.py META.json RECORDS.jsonl OUT.json   (what run.sh does)
     report.py --print OUT.json                  (the tables of an earlier run)
+    report.py --markdown OUT.json [OUT2.json...] (nib's ratios as a Markdown
+                                                 table, "run 1 / run 2" per cell)
 """
 import json
 import statistics
@@ -211,7 +213,49 @@ def print_tables(result):
         print(f"note: {n}")
 
 
+def markdown(results):
+    """nib's row per scenario: its rate, ratios and CPU, one value per run."""
+    def cell(values, spec):
+        return " / ".join("-" if v is None else format(v, spec) for v in values)
+
+    names = []
+    for r in results:
+        names += [n for n in r["scenarios"] if n not in names]
+    refs = ["direct", "pen", "haproxy", "haproxy2", "nginx"]
+    lines = ["| scenario | nib | vs direct | vs pen | vs HAProxy | vs HAProxy nbthread 2 | vs nginx | "
+             "nib CPU µs/req (HAProxy's) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name in names:
+        nib = [r["scenarios"].get(name, {}).get("targets", {}).get("nib") for r in results]
+        if not any(nib):
+            continue
+        hap = [r["scenarios"].get(name, {}).get("targets", {}).get("haproxy") for r in results]
+        unit = next(r["scenarios"][name]["unit"] for r in results if name in r["scenarios"])
+        label = SCENARIO_TITLES.get(name, name).split(" (")[0].split(". ", 1)[-1]
+        if name.startswith("clients-"):
+            label = f"{int(name.split('-')[1]):,} distinct clients, affinity"
+        rates = cell([e and e["rate"] for e in nib], ".0f" if unit != "MB/s" else ".0f")
+        row = f"| {label} | {rates} {unit} |"
+        for ref in refs:
+            vals = []
+            for r, e in zip(results, nib):
+                other = r["scenarios"].get(name, {}).get("targets", {}).get(ref)
+                vals.append(ratio(e["rate"], other["rate"]) if e and other else None)
+            row += f" {cell(vals, '.2f')} |"
+        cpu = [e and e["cpu_us_per_req"] for e in nib]
+        hcpu = [h and h["cpu_us_per_req"] for h in hap]
+        row += f" {cell(cpu, '.1f')} ({cell(hcpu, '.1f')}) |"
+        lines.append(row)
+    return "\n".join(lines)
+
+
 def main(argv):
+    if len(argv) >= 3 and argv[1] == "--markdown":
+        results = []
+        for path in argv[2:]:
+            with open(path) as f:
+                results.append(json.load(f))
+        print(markdown(results))
+        return 0
     if len(argv) == 3 and argv[1] == "--print":
         with open(argv[2]) as f:
             print_tables(json.load(f))
