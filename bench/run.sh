@@ -185,11 +185,15 @@ stop_targets() {
   for t in "${ACTIVE[@]}"; do [[ $t == direct ]] || stop "$t"; done
 }
 # usable TARGET: true while it runs (direct: always).
+declare -A DEAD=()
 usable() {
   [[ $1 == direct ]] && return 0
   [[ -n ${PID[$1]:-} ]] && alive "${PID[$1]}" && return 0
-  note "$1 is no longer running in $scenario; its remaining runs are skipped"
-  unset "PID[$1]"
+  if [[ -z ${DEAD[$scenario,$1]:-} ]]; then
+    note "$1 is no longer running in $scenario; its remaining runs are skipped"
+    DEAD[$scenario,$1]=1
+  fi
+  stop "$1"  # reaps it, and whatever of its group is left
   return 1
 }
 cpu_ticks() {
