@@ -1,5 +1,5 @@
 // udp_load: a small UDP request/reply load generator and echo server for
-// benchmarking UDP proxies on loopback (bench/udp_compare.sh). Standalone:
+// benchmarking UDP proxies on loopback (bench/run.sh, scenario udp). Standalone:
 // POSIX and the C++ standard library only.
 //
 //   udp_load --echo PORT [--bind IP] [--threads N]

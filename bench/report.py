@@ -1,0 +1,278 @@
+#!/usr/bin/env python3
+"""Summarises bench/run.sh's measurements: medians per scenario and target,
+ratios to direct, pen and HAProxy, a table per scenario on stdout, and the
+whole as JSON.
+
+    report.py META.json RECORDS.jsonl OUT.json   (what run.sh does)
+    report.py --print OUT.json                  (the tables of an earlier run)
+    report.py --markdown OUT.json [OUT2.json...] (nib's ratios as a Markdown
+                                                 table, "run 1 / run 2" per cell)
+"""
+import json
+import statistics
+import sys
+
+SCENARIO_TITLES = {
+    "keepalive": "1. keep-alive small requests (wrk)",
+    "close": "2. a new TCP connection per request (wrk, Connection: close)",
+    "bulk": "3. 1 MiB bulk transfers (wrk on a 1 MiB file)",
+    "udp": "4. UDP request/reply (udp_load, 64-byte datagrams)",
+}
+RATIO_TO = ["direct", "pen", "haproxy", "haproxy2"]
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def ratio(a, b):
+    if a is None or b is None or a <= 0 or b <= 0:
+        return None
+    return round(a / b, 2)
+
+
+def summarise(meta, records):
+    targets = meta["config"]["targets"].split()
+    order = []
+    for r in records:
+        if r.get("scenario") and r["scenario"] not in order:
+            order.append(r["scenario"])
+    scenarios = {}
+    for name in order:
+        if name.startswith("memory"):
+            continue
+        rows = [r for r in records if r["scenario"] == name]
+        out = {"unit": rows[0].get("unit", ""), "targets": {}}
+        for t in targets:
+            mine = [r for r in rows if r["target"] == t]
+            if not mine:
+                continue
+            entry = {
+                "rate": median([r["rate"] for r in mine]),
+                "rounds": [r["rate"] for r in mine],
+                "p50_ms": median([r.get("p50_ms") for r in mine]),
+                "p99_ms": median([r.get("p99_ms") for r in mine]),
+                "errors": sum(r.get("errors", 0) or 0 for r in mine),
+                "cpu_us_per_req": median([r.get("cpu_us_per_req") for r in mine]),
+            }
+            if name.startswith("clients-"):
+                for k in ("clients", "breaks", "revisits", "distinct", "complete", "elapsed_s", "bound_s",
+                          "rss_idle_kb", "rss_kb"):
+                    entry[k] = mine[-1].get(k)
+            out["targets"][t] = entry
+        for t, entry in out["targets"].items():
+            entry["ratio"] = {
+                ref: ratio(entry["rate"], out["targets"].get(ref, {}).get("rate")) for ref in RATIO_TO
+            }
+            entry["cpu_ratio"] = {
+                ref: ratio(entry["cpu_us_per_req"], out["targets"].get(ref, {}).get("cpu_us_per_req"))
+                for ref in RATIO_TO if ref != "direct"
+            }
+        scenarios[name] = out
+    memory = {
+        "connections": [r for r in records if r["scenario"] == "memory"],
+        "fill": [r for r in records if r["scenario"] == "memory-fill"],
+        "micro": [r for r in records if r["scenario"] == "memory-micro"],
+    }
+    for r in memory["connections"]:
+        if r.get("held"):
+            r["bytes_per_connection"] = round((r["rss_held_kb"] - r["rss_idle_kb"]) * 1024 / r["held"])
+    for r in memory["fill"]:
+        if r.get("entries"):
+            r["bytes_per_entry"] = round((r["rss_kb"] - r["rss_idle_kb"]) * 1024 / r["entries"], 1)
+        second = r.get("entries", 0) - r.get("entries_mid", 0)
+        if second > 0:
+            r["marginal_bytes_per_entry"] = round((r["rss_kb"] - r["rss_mid_kb"]) * 1024 / second, 1)
+    result = {**meta, "scenarios": scenarios, "memory": memory}
+    result["targets_check"] = check_targets(result)
+    result["records"] = records
+    return result
+
+
+# Issue #6's targets, like for like: nib (1 worker) against HAProxy nbthread 1,
+# nib2 (2 workers) against HAProxy nbthread 2; pen and nginx run one thread.
+def check_targets(result):
+    sc = result["scenarios"]
+
+    def get(scenario, target, key="rate"):
+        return sc.get(scenario, {}).get("targets", {}).get(target, {}).get(key)
+
+    checks = []
+
+    def add(what, value, goal, ok):
+        if value is not None:
+            checks.append({"what": what, "value": round(value, 2), "goal": goal, "met": bool(ok)})
+
+    for nib, hap in (("nib", "haproxy"), ("nib2", "haproxy2")):
+        def r(scenario, ref, key="rate"):
+            a, b = get(scenario, nib, key), get(scenario, ref, key)
+            return a / b if a and b else None
+        v = r("close", hap)
+        add(f"close: {nib} / {hap} req/s", v, ">= 1.2", v is not None and v >= 1.2)
+        v = r("close", "pen")
+        add(f"close: {nib} / pen req/s", v, ">= 1.5", v is not None and v >= 1.5)
+        v = r("keepalive", hap)
+        add(f"keepalive: {nib} / {hap} req/s", v, ">= 1.1", v is not None and v >= 1.1)
+        v = r("bulk", hap)
+        add(f"bulk: {nib} / {hap} MB/s", v, ">= 1.5", v is not None and v >= 1.5)
+        for ref in ("pen", "nginx"):
+            v = r("udp", ref)
+            add(f"udp: {nib} / {ref} datagrams/s", v, ">= 1.5", v is not None and v >= 1.5)
+        for name in ("keepalive", "close"):
+            v = r(name, hap, "cpu_us_per_req")
+            add(f"{name}: {nib} / {hap} CPU per request", v, "<= 0.8", v is not None and v <= 0.8)
+        for name in sc:
+            v = r(name, hap, "p99_ms")
+            add(f"{name}: {nib} / {hap} p99", v, "<= 1.0", v is not None and v <= 1.0)
+        small = get("clients-1000", nib)
+        for name in sc:
+            if name.startswith("clients-") and int(name.split("-")[1]) >= 1000000 and small:
+                v = get(name, nib) / small if get(name, nib) else None
+                add(f"{name}: {nib} conn/s / its rate with 1K clients", v, ">= 0.95", v is not None and v >= 0.95)
+        for name in sc:
+            if name.startswith("clients-") and get(name, nib, "revisits"):
+                v = get(name, nib, "breaks")
+                add(f"{name}: {nib} affinity breaks (of {get(name, nib, 'revisits')} revisits)", v, "== 0", v == 0)
+    small = get("clients-1000", "nib")
+    for f in result["memory"]["fill"]:
+        if small and f.get("conn_per_s_second"):
+            v = f["conn_per_s_second"] / small
+            add(f"nib -c {f['table']:,} while filling ({f['entries']:,} entries): new clients/s / its rate with "
+                f"1K clients", v, ">= 0.95", v >= 0.95)
+    for m in result["memory"]["micro"]:
+        add(f"affinity table bytes/entry at {m['entries']:,} (micro benchmark)", m["bytes_per_entry"], "<= 64",
+            m["bytes_per_entry"] <= 64)
+    return checks
+
+
+def fmt(v, spec):
+    if v is None:
+        width = spec.split(".")[0].rstrip("fd")
+        return "-".rjust(int(width) if width else 0)
+    return format(v, spec)
+
+
+def print_tables(result):
+    cfg = result["config"]
+    print()
+    print(f"nib benchmark, {result['date']}, {result['host']['cpus']} CPUs ({result['host']['cpu']}), "
+          f"{cfg['rounds']} interleaved rounds of {cfg['duration_s']} s, medians; {result['elapsed_s']} s in all"
+          + (" [QUICK]" if result.get("quick") else ""))
+    for name, sc in result["scenarios"].items():
+        if name.startswith("clients-"):
+            n = int(name.split("-", 1)[1])
+            title = f"5. {n:,} distinct clients (conn_load, one source address each; affinity on)"
+        else:
+            title = SCENARIO_TITLES.get(name, name)
+        unit = sc["unit"]
+        print(f"\n{title}")
+        head = f"{'target':<9} {unit:>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'cpu us/req':>10}"
+        head += "".join(f" {'vs ' + ref:>11}" for ref in RATIO_TO)
+        if name.startswith("clients-"):
+            head += f" {'breaks/revisits':>16} {'distinct':>9} {'done':>4}"
+        print(head)
+        for t, e in sc["targets"].items():
+            line = (f"{t:<9} {fmt(e['rate'], '10.0f' if unit != 'MB/s' else '10.1f')} {fmt(e['p50_ms'], '8.3f')} "
+                    f"{fmt(e['p99_ms'], '8.3f')} {e['errors']:>6} {fmt(e['cpu_us_per_req'], '10.1f')}")
+            line += "".join(f" {fmt(e['ratio'][ref], '11.2f')}" for ref in RATIO_TO)
+            if name.startswith("clients-"):
+                line += f" {str(e['breaks']) + '/' + str(e['revisits']):>16} {e['distinct']:>9} " \
+                        f"{'yes' if e['complete'] == 1 else 'time':>4}"
+            print(line)
+    mem = result["memory"]
+    if mem["connections"] or mem["fill"] or mem["micro"]:
+        print("\n6. resident memory (VmRSS of the balancer's processes)")
+        if mem["connections"]:
+            print(f"{'target':<9} {'idle MB':>8} {'MB with N idle conns':>21} {'held':>6} {'bytes/conn':>10}")
+            for r in mem["connections"]:
+                print(f"{r['target']:<9} {r['rss_idle_kb'] / 1024:8.1f} {r['rss_held_kb'] / 1024:21.1f} "
+                      f"{r['held']:>6} {fmt(r.get('bytes_per_connection'), '10.0f')}")
+        for sc in result["scenarios"].values():
+            for t, e in sc["targets"].items():
+                if e.get("rss_kb") and e.get("clients", 0) >= 1000000:
+                    print(f"{t:<9} table for {e['clients']:,} clients: idle {e['rss_idle_kb'] / 1024:.1f} MB, "
+                          f"{e['rss_kb'] / 1024:.1f} MB after {e['distinct']:,} distinct clients")
+        for r in mem["fill"]:
+            print(f"nib -c {r['table']:,}, filled by real clients for {r['fill_s']} s "
+                  f"({r['conn_per_s_first']:.0f} then {r['conn_per_s_second']:.0f} new clients/s): idle "
+                  f"{r['rss_idle_kb'] / 1024:.1f} MB, {r['entries_mid']:,} entries {r['rss_mid_kb'] / 1024:.1f} MB, "
+                  f"{r['entries']:,} entries {r['rss_kb'] / 1024:.1f} MB")
+            print(f"          RSS growth per entry: {fmt(r.get('bytes_per_entry'), '.1f')} bytes overall, "
+                  f"{fmt(r.get('marginal_bytes_per_entry'), '.1f')} bytes in the second half "
+                  f"(fixed costs left out; page-granular, so rough below ~1M entries)")
+        for r in mem["micro"]:
+            print(f"affinity table at {r['entries']:,} entries: {r['bytes_per_entry']} bytes/entry "
+                  f"(affinity_table_bench, in-process, not through nib)")
+    if result.get("targets_check"):
+        print("\nissue #6 targets (nib vs HAProxy nbthread 1, nib2 vs nbthread 2; one run, noisy)")
+        for c in result["targets_check"]:
+            print(f"  {'met   ' if c['met'] else 'MISSED'} {c['what']}: {c['value']} (goal {c['goal']})")
+        print("  not measured: a full 10M table through nib (filling one takes ~25 min at these rates)")
+    for n in result.get("notes", []):
+        print(f"note: {n}")
+
+
+def markdown(results):
+    """nib's row per scenario: its rate, ratios and CPU, one value per run."""
+    def cell(values, spec):
+        return " / ".join("-" if v is None else format(v, spec) for v in values)
+
+    names = []
+    for r in results:
+        names += [n for n in r["scenarios"] if n not in names]
+    refs = ["direct", "pen", "haproxy", "haproxy2", "nginx"]
+    lines = ["| scenario | nib | vs direct | vs pen | vs HAProxy | vs HAProxy nbthread 2 | vs nginx | "
+             "nib CPU µs/req (HAProxy's) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name in names:
+        nib = [r["scenarios"].get(name, {}).get("targets", {}).get("nib") for r in results]
+        if not any(nib):
+            continue
+        hap = [r["scenarios"].get(name, {}).get("targets", {}).get("haproxy") for r in results]
+        unit = next(r["scenarios"][name]["unit"] for r in results if name in r["scenarios"])
+        label = SCENARIO_TITLES.get(name, name).split(" (")[0].split(". ", 1)[-1]
+        if name.startswith("clients-"):
+            label = f"{int(name.split('-')[1]):,} distinct clients, affinity"
+        rates = cell([e and e["rate"] for e in nib], ".0f" if unit != "MB/s" else ".0f")
+        row = f"| {label} | {rates} {unit} |"
+        for ref in refs:
+            vals = []
+            for r, e in zip(results, nib):
+                other = r["scenarios"].get(name, {}).get("targets", {}).get(ref)
+                vals.append(ratio(e["rate"], other["rate"]) if e and other else None)
+            row += f" {cell(vals, '.2f')} |"
+        cpu = [e and e["cpu_us_per_req"] for e in nib]
+        hcpu = [h and h["cpu_us_per_req"] for h in hap]
+        row += f" {cell(cpu, '.1f')} ({cell(hcpu, '.1f')}) |"
+        lines.append(row)
+    return "\n".join(lines)
+
+
+def main(argv):
+    if len(argv) >= 3 and argv[1] == "--markdown":
+        results = []
+        for path in argv[2:]:
+            with open(path) as f:
+                results.append(json.load(f))
+        print(markdown(results))
+        return 0
+    if len(argv) == 3 and argv[1] == "--print":
+        with open(argv[2]) as f:
+            print_tables(json.load(f))
+        return 0
+    if len(argv) != 4:
+        print(__doc__, file=sys.stderr)
+        return 2
+    with open(argv[1]) as f:
+        meta = json.load(f)
+    with open(argv[2]) as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    result = summarise(meta, records)
+    with open(argv[3], "w") as f:
+        json.dump(result, f, indent=1)
+    print_tables(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

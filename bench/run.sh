@@ -1,0 +1,439 @@
+#!/usr/bin/env bash
+# nib next to pen, HAProxy and nginx on loopback: one command, every scenario
+# of issue #6, interleaved rounds, medians, a table per scenario, JSON and an
+# SVG chart of the ratios. See bench/README.md ("Benchmarks").
+#
+#   bench/run.sh                      # full run, about 8 minutes on 2 cores
+#   QUICK=1 bench/run.sh              # smoke run, about 2 minutes
+#   SCENARIOS="keepalive close" TARGETS="direct nib haproxy" ROUNDS=5 bench/run.sh
+#
+# Scenarios: keepalive close bulk udp clients memory. Targets: direct nib nib2
+# pen haproxy haproxy2 nginx (nib2 and haproxy2 run two threads; the rest one).
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=run.sh
+WORK_PREFIX=nib-bench
+# shellcheck source=bench/lib.sh
+source "$REPO/bench/lib.sh"
+
+QUICK=${QUICK:-0}
+if [[ $QUICK == 1 ]]; then
+  : "${ROUNDS:=1}" "${DURATION:=1}" "${CLIENTS_TIME:=4}" "${CLIENTS_1M_TIME:=3}" "${FILL_TIME:=3}"
+fi
+BUILD_DIR=${BUILD_DIR:-$REPO/build}
+NIB=${NIB:-}
+UDP_LOAD=${UDP_LOAD:-$BUILD_DIR/bench/udp_load}
+CONN_LOAD=${CONN_LOAD:-$BUILD_DIR/bench/conn_load}
+AFFINITY_BENCH=${AFFINITY_BENCH:-$BUILD_DIR/bench/affinity_table_bench}
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-3}            # seconds per wrk / udp_load run
+CONNS=${CONNS:-50}                 # wrk -c for keepalive and close
+BULK_CONNS=${BULK_CONNS:-8}        # wrk -c for bulk
+THREADS=${THREADS:-1}              # wrk -t
+UDP_CLIENTS=${UDP_CLIENTS:-32}
+UDP_OUTSTANDING=${UDP_OUTSTANDING:-8}
+UDP_SIZE=${UDP_SIZE:-64}
+CLIENT_COUNTS=${CLIENT_COUNTS:-1000 10000 1000000}
+CLIENTS_TIME=${CLIENTS_TIME:-20}        # bound per clients run below 1M
+CLIENTS_1M_TIME=${CLIENTS_1M_TIME:-12}  # bound per clients run at 1M and more
+CLIENTS_CONCURRENCY=${CLIENTS_CONCURRENCY:-32}
+HOLD=${HOLD:-5000}                      # idle connections for the memory scenario
+FILL=${FILL:-10000000}                  # nib's affinity table in the memory scenario
+FILL_TIME=${FILL_TIME:-15}              # how long to fill it with real clients
+TARGETS=${TARGETS:-direct nib nib2 pen haproxy haproxy2 nginx}
+SCENARIOS=${SCENARIOS:-keepalive close bulk udp clients memory}
+RESULTS_DIR=${RESULTS_DIR:-$REPO/bench/results}
+CHART=${CHART:-}                        # also copy the SVG here (e.g. docs/bench-ratios.svg)
+
+for s in $SCENARIOS; do
+  [[ " keepalive close bulk udp clients memory " == *" $s "* ]] || die "unknown scenario '$s'"
+done
+for t in $TARGETS; do
+  [[ " direct nib nib2 pen haproxy haproxy2 nginx " == *" $t "* ]] || die "unknown target '$t'"
+done
+has_scenario() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+START_TIME=$(date +%s)
+
+# --- tools and binaries -----------------------------------------------------------
+bench_install pen haproxy nginx libnginx-mod-stream wrk curl
+bench_init
+for tool in wrk nginx curl python3; do command -v $tool >/dev/null || die "$tool not found"; done
+if [[ -z $NIB ]]; then
+  NIB=$BUILD_DIR/server/nib
+  need=()
+  [[ -x $NIB ]] || need+=(nib)
+  [[ -x $UDP_LOAD ]] || need+=(udp_load)
+  [[ -x $CONN_LOAD ]] || need+=(conn_load)
+  if [[ ${#need[@]} -gt 0 ]]; then
+    log "building ${need[*]} in $BUILD_DIR (once)"
+    [[ -f $BUILD_DIR/CMakeCache.txt ]] ||
+      cmake -S "$REPO" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null || die "cmake configure failed"
+    cmake --build "$BUILD_DIR" -j2 --target "${need[@]}" >"$WORK/build.log" 2>&1 ||
+      { tail -n 20 "$WORK/build.log" >&2; die "build failed"; }
+  fi
+fi
+[[ -x $NIB ]] || die "nib not found at $NIB"
+for bin in "$UDP_LOAD" "$CONN_LOAD"; do
+  [[ -x $bin ]] || die "$bin not found (cmake --build $BUILD_DIR --target udp_load conn_load)"
+done
+PEN=$(command -v pen || true)
+HAPROXY=$(command -v haproxy || true)
+
+RECORDS=$WORK/records.jsonl
+: >"$RECORDS"
+NOTES=()
+# record KEY=VALUE...: one measurement as a JSON line (numbers bare, the rest quoted).
+record() {
+  local kv sep="" line="{"
+  for kv in "$@"; do
+    local k=${kv%%=*} v=${kv#*=}
+    if [[ $v =~ ^-?[0-9]+([.][0-9]+)?([eE][-+]?[0-9]+)?$ || $v == null ]]; then
+      line+="$sep\"$k\": $v"
+    else
+      line+="$sep\"$k\": \"${v//\"/\\\"}\""
+    fi
+    sep=", "
+  done
+  echo "$line}" >>"$RECORDS"
+}
+note() {
+  log "  note: $*"
+  NOTES+=("$*")
+}
+
+# --- backends ------------------------------------------------------------------------
+B1=$(free_port)
+B2=$(free_port)
+log "backends: nginx on 127.0.0.1:$B1 and 127.0.0.1:$B2"
+start_nginx_backend backend1 "$B1" || die "nginx backend1 did not start"
+start_nginx_backend backend2 "$B2" || die "nginx backend2 did not start"
+if has_scenario udp; then
+  U1=$(free_port)
+  U2=$(free_port)
+  log "UDP echo backends on 127.0.0.1:$U1 and 127.0.0.1:$U2"
+  start_udp_echo echo1 "$U1" || die "UDP echo backend1 did not start"
+  start_udp_echo echo2 "$U2" || die "UDP echo backend2 did not start"
+fi
+
+# --- balancers -------------------------------------------------------------------------
+declare -A PORT=()
+# start_target TARGET PROTO(tcp|udp) TABLE: starts TARGET in front of the two
+# backends and sets PORT[TARGET]. TABLE=0: round-robin without tracking (the
+# same for all: nib/pen -r, HAProxy roundrobin, nginx's default); TABLE=N:
+# client affinity with room for N clients (nib/pen -c N, HAProxy balance
+# source, nginx hash $remote_addr). False (with a note) when it cannot run.
+start_target() {
+  local target=$1 proto=$2 table=$3 port b1=$B1 b2=$B2 ready=http
+  [[ $proto == udp ]] && { b1=$U1; b2=$U2; ready=udp; }
+  if [[ $target == direct ]]; then
+    PORT[direct]=$b1
+    return 0
+  fi
+  port=$(free_port)
+  PORT[$target]=$port
+  local balance=(-r)
+  ((table > 0)) && balance=(-c "$table")
+  local udp=()
+  [[ $proto == udp ]] && udp=(-U)
+  case $target in
+    nib | nib2)
+      local workers=1
+      [[ $target == nib2 ]] && workers=2
+      start "$target" "$ready" "$port" "$NIB" -f --no-admin --workers "$workers" -x 10000 "${udp[@]}" \
+        "${balance[@]}" "127.0.0.1:$port" "127.0.0.1:$b1" "127.0.0.1:$b2"
+      ;;
+    pen)
+      [[ -n $PEN ]] || { note "pen not found"; return 1; }
+      start pen "$ready" "$port" "$PEN" -f -x 10000 "${udp[@]}" "${balance[@]}" "127.0.0.1:$port" \
+        "127.0.0.1:$b1" "127.0.0.1:$b2"
+      ;;
+    haproxy | haproxy2)
+      [[ $proto == tcp ]] || return 1
+      [[ -n $HAPROXY ]] || { note "haproxy not found"; return 1; }
+      local threads=1 algo=roundrobin
+      [[ $target == haproxy2 ]] && threads=2
+      ((table > 0)) && algo=source
+      haproxy_config "$WORK/$target.cfg" "$port" "$threads" "$algo" "$b1" "$b2"
+      start "$target" "$ready" "$port" "$HAPROXY" -db -f "$WORK/$target.cfg"
+      ;;
+    nginx)
+      [[ -f $NGINX_STREAM ]] || { note "$NGINX_STREAM not found"; return 1; }
+      local hash=0
+      ((table > 0)) && hash=1
+      nginx_stream_config "$WORK/nginx-$target" "$port" "$proto" "$hash" "$b1" "$b2"
+      start "$target" "$ready" "$port" nginx -p "$WORK/nginx-$target" -c "$WORK/nginx-$target/nginx.conf" \
+        -e stderr -g "daemon off; pid $WORK/nginx-$target/nginx.pid;"
+      ;;
+  esac
+}
+# start_targets PROTO TABLE: starts every target of TARGETS that applies; sets ACTIVE.
+start_targets() {
+  ACTIVE=()
+  local t
+  for t in $TARGETS; do
+    [[ $1 == udp && $t == haproxy* ]] && continue  # HAProxy has no UDP proxy
+    if start_target "$t" "$1" "$2"; then
+      ACTIVE+=("$t")
+    else
+      note "$t skipped in $scenario (failed to start)"
+    fi
+  done
+}
+stop_targets() {
+  local t
+  for t in "${ACTIVE[@]}"; do [[ $t == direct ]] || stop "$t"; done
+}
+# usable TARGET: true while it runs (direct: always).
+declare -A DEAD=()
+usable() {
+  [[ $1 == direct ]] && return 0
+  [[ -n ${PID[$1]:-} ]] && alive "${PID[$1]}" && return 0
+  if [[ -z ${DEAD[$scenario,$1]:-} ]]; then
+    note "$1 is no longer running in $scenario; its remaining runs are skipped"
+    DEAD[$scenario,$1]=1
+  fi
+  stop "$1"  # reaps it, and whatever of its group is left
+  return 1
+}
+cpu_ticks() {
+  if [[ $1 == direct ]]; then echo 0; else group_cpu_ticks "${PID[$1]}"; fi
+}
+# cpu_us_per TARGET TICKS_BEFORE COUNT: balancer CPU µs per request ("null" for direct).
+cpu_us_per() {
+  [[ $1 == direct ]] && { echo null; return; }
+  local after
+  after=$(cpu_ticks "$1")
+  awk -v a="$after" -v b="$2" -v n="$3" -v hz="$CLK_TCK" \
+    'BEGIN { if (n > 0) printf "%.2f", (a - b) * 1e6 / hz / n; else print "null" }'
+}
+
+# --- scenarios 1-3: wrk --------------------------------------------------------------
+# run_wrk PORT SCENARIO: prints "req_per_sec p50_ms p99_ms errors requests".
+run_wrk() {
+  local port=$1 scenario=$2 out conns=$CONNS path=/
+  local extra=()
+  [[ $scenario == close ]] && extra=(-H 'Connection: close')
+  [[ $scenario == bulk ]] && { conns=$BULK_CONNS; path=/1m; }
+  out=$(timeout $((DURATION + 30)) wrk -t"$THREADS" -c"$conns" -d"${DURATION}s" --latency "${extra[@]}" \
+    "http://127.0.0.1:$port$path" 2>&1) || true
+  awk '
+    function ms(v) {
+      if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0;
+      if (v ~ /s$/) return v * 1000; return v + 0 }
+    / requests in / { requests = $1 }
+    /Requests\/sec:/ { rps = $2 }
+    $1 == "50%" { p50 = ms($2) }
+    $1 == "99%" { p99 = ms($2) }
+    /Socket errors:/ { gsub(",", ""); errors += $4 + $6 + $8 + $10 }
+    /Non-2xx or 3xx responses:/ { errors += $5 }
+    END { printf "%.2f %.3f %.3f %d %d\n", rps + 0, p50 + 0, p99 + 0, errors + 0, requests + 0 }' <<<"$out"
+}
+
+wrk_scenario() {
+  local scenario=$1 round target before rps p50 p99 errs reqs cpu unit=req/s rate
+  [[ $scenario == bulk ]] && unit=MB/s
+  start_targets tcp 0
+  log "$scenario: ${ACTIVE[*]}; $ROUNDS interleaved rounds of ${DURATION}s"
+  for round in $(seq 1 "$ROUNDS"); do
+    for target in "${ACTIVE[@]}"; do
+      usable "$target" || continue
+      before=$(cpu_ticks "$target")
+      read -r rps p50 p99 errs reqs < <(run_wrk "${PORT[$target]}" "$scenario")
+      cpu=$(cpu_us_per "$target" "$before" "$reqs")
+      rate=$rps
+      [[ $scenario == bulk ]] && rate=$(awk -v r="$rps" 'BEGIN { printf "%.1f", r * 1.048576 }')
+      log "  $scenario round $round $target: $rate $unit, p50 $p50 ms, p99 $p99 ms, errors $errs, cpu ${cpu} us/req"
+      record scenario="$scenario" target="$target" round="$round" rate="$rate" unit="$unit" req_per_s="$rps" \
+        p50_ms="$p50" p99_ms="$p99" errors="$errs" requests="$reqs" cpu_us_per_req="$cpu"
+    done
+  done
+  stop_targets
+}
+
+# --- scenario 4: UDP request/reply ------------------------------------------------------
+udp_scenario() {
+  local round target before out dps p50 p99 lost count cpu
+  start_targets udp 0
+  log "udp: ${ACTIVE[*]}; $ROUNDS interleaved rounds of udp_load ${DURATION}s"
+  for round in $(seq 1 "$ROUNDS"); do
+    for target in "${ACTIVE[@]}"; do
+      usable "$target" || continue
+      before=$(cpu_ticks "$target")
+      out=$(timeout $((DURATION + 30)) "$UDP_LOAD" --target "127.0.0.1:${PORT[$target]}" --clients "$UDP_CLIENTS" \
+        --outstanding "$UDP_OUTSTANDING" --size "$UDP_SIZE" --source-ips 8 --duration "$DURATION" \
+        --warmup 0.5 2>&1) || true
+      read -r dps p50 p99 lost count < <(awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+        END { printf "%.0f %.3f %.3f %d %d\n", v["datagrams_per_s"] + 0, v["p50_us"] / 1000, v["p99_us"] / 1000,
+          v["lost"] + 0, v["sent"] + 0 }' <<<"$out")
+      # CPU over the warm-up and the measured window, per datagram sent in them.
+      cpu=$(cpu_us_per "$target" "$before" "$count")
+      log "  udp round $round $target: $dps datagrams/s, p50 $p50 ms, p99 $p99 ms, lost $lost, cpu ${cpu} us/req"
+      record scenario=udp target="$target" round="$round" rate="$dps" unit=req/s p50_ms="$p50" p99_ms="$p99" \
+        errors="$lost" requests="$count" cpu_us_per_req="$cpu"
+    done
+  done
+  stop_targets
+}
+
+# --- scenario 5: many distinct clients ------------------------------------------------------
+# Each (N, target) gets a fresh balancer with room for N clients, so that every
+# run starts from an empty table.
+kv() { awk -v k="$1" '{ for (i = 1; i <= NF; i++) { split($i, a, "="); if (a[1] == k) print a[2] } }' <<<"$2"; }
+clients_scenario() {
+  local n target round bound before out cpu rss idle table
+  for n in $CLIENT_COUNTS; do
+    bound=$CLIENTS_TIME
+    ((n >= 1000000)) && bound=$CLIENTS_1M_TIME
+    # Room for the N clients plus the readiness probes (from 127.0.0.1): a
+    # full table evicts, and nib's LRU is exact only within a shard.
+    table=$((n + 64))
+    ((table < 2048)) && table=2048
+    for round in $(seq 1 "${CLIENT_ROUNDS:-1}"); do
+      for target in $TARGETS; do
+        ACTIVE=()
+        start_target "$target" tcp "$table" || { note "$target skipped in clients/$n (failed to start)"; continue; }
+        ACTIVE=("$target")
+        idle=0
+        [[ $target != direct ]] && idle=$(group_rss_kb "${PID[$target]}")
+        before=$(cpu_ticks "$target")
+        out=$(timeout $((bound + 30)) "$CONN_LOAD" --target "127.0.0.1:${PORT[$target]}" --clients "$n" \
+          --concurrency "$CLIENTS_CONCURRENCY" --duration "$bound" 2>&1) || true
+        cpu=$(cpu_us_per "$target" "$before" "$(kv connections "$out")")
+        rss=0
+        [[ $target != direct ]] && usable "$target" && rss=$(group_rss_kb "${PID[$target]}")
+        stop_targets
+        if [[ -z $(kv connections "$out") ]]; then
+          note "conn_load failed against $target with $n clients: $out"
+          continue
+        fi
+        log "  clients $n $target: $(kv conn_per_s "$out") conn/s, breaks $(kv breaks "$out")/$(kv revisits "$out")," \
+          "distinct $(kv distinct "$out"), complete $(kv complete "$out"), errors $(kv errors "$out"), cpu $cpu us/conn"
+        record scenario="clients-$n" target="$target" round="$round" rate="$(kv conn_per_s "$out")" unit=conn/s \
+          p50_ms="$(kv p50_ms "$out")" p99_ms="$(kv p99_ms "$out")" errors="$(kv errors "$out")" \
+          requests="$(kv connections "$out")" cpu_us_per_req="$cpu" clients="$n" breaks="$(kv breaks "$out")" \
+          revisits="$(kv revisits "$out")" distinct="$(kv distinct "$out")" complete="$(kv complete "$out")" \
+          elapsed_s="$(kv elapsed_s "$out")" bound_s="$bound" rss_idle_kb="$idle" rss_kb="$rss"
+      done
+    done
+  done
+}
+
+# --- scenario 6 (memory): idle, with HOLD idle connections, nib with FILL entries -----------
+memory_scenario() {
+  local target idle held rss out
+  for target in $TARGETS; do
+    [[ $target == direct ]] && continue
+    ACTIVE=()
+    start_target "$target" tcp 0 || { note "$target skipped in memory (failed to start)"; continue; }
+    ACTIVE=("$target")
+    sleep 0.5
+    idle=$(group_rss_kb "${PID[$target]}")
+    spawn holder "$CONN_LOAD" --hold "$HOLD" --target "127.0.0.1:${PORT[$target]}" --duration 120
+    for _ in $(seq 1 600); do
+      grep -q '^held=' "$WORK/holder.log" 2>/dev/null && break
+      alive "${PID[holder]}" || break
+      sleep 0.05
+    done
+    held=$(sed -n 's/^held=\([0-9]*\).*/\1/p' "$WORK/holder.log")
+    rss=$(group_rss_kb "${PID[$target]}")
+    stop holder
+    stop_targets
+    log "  memory $target: idle $idle kB, with ${held:-0} idle connections $rss kB"
+    record scenario=memory target="$target" rss_idle_kb="$idle" rss_held_kb="$rss" held="${held:-0}" hold="$HOLD"
+  done
+  if [[ " $TARGETS " == *" nib "* ]]; then
+    # A table with room for FILL clients, filled by new clients only, in two
+    # halves of FILL_TIME: the second half's RSS growth per entry leaves out
+    # the fixed costs (first pages of the table's shards, buffers, ...).
+    ACTIVE=()
+    if start_target nib tcp "$FILL"; then
+      ACTIVE=(nib)
+      sleep 0.5
+      idle=$(group_rss_kb "${PID[nib]}")
+      local half mid e1 e2 rate1 rate2
+      half=$(awk -v t="$FILL_TIME" 'BEGIN { print t / 2 }')
+      out=$(timeout $((FILL_TIME + 30)) "$CONN_LOAD" --target "127.0.0.1:${PORT[nib]}" --clients "$FILL" \
+        --no-revisit --passes 1 --concurrency "$CLIENTS_CONCURRENCY" --duration "$half" 2>&1) || true
+      e1=$(kv distinct "$out")
+      rate1=$(kv conn_per_s "$out")
+      mid=$(group_rss_kb "${PID[nib]}")
+      out=$(timeout $((FILL_TIME + 30)) "$CONN_LOAD" --target "127.0.0.1:${PORT[nib]}" \
+        --clients "$((FILL - ${e1:-0}))" --first "${e1:-0}" --no-revisit --passes 1 \
+        --concurrency "$CLIENTS_CONCURRENCY" --duration "$half" 2>&1) || true
+      e2=$(kv distinct "$out")
+      rate2=$(kv conn_per_s "$out")
+      rss=$(group_rss_kb "${PID[nib]}")
+      stop_targets
+      log "  memory nib -c $FILL: idle $idle kB, $e1 clients: $mid kB, $((${e1:-0} + ${e2:-0})) clients: $rss kB"
+      record scenario=memory-fill target=nib table="$FILL" rss_idle_kb="$idle" rss_mid_kb="$mid" rss_kb="$rss" \
+        entries_mid="${e1:-0}" entries="$((${e1:-0} + ${e2:-0}))" conn_per_s_first="${rate1:-0}" \
+        conn_per_s_second="${rate2:-0}" fill_s="$FILL_TIME"
+    fi
+    # The table alone at 1M and 10M entries, in-process (Google Benchmark, when built).
+    if [[ -x $AFFINITY_BENCH ]]; then
+      out=$(timeout 120 "$AFFINITY_BENCH" --benchmark_filter='^BM_LookupHit/1048576/real_time$|BM_MemoryPerEntry10M' \
+        --benchmark_min_time=0.01 --benchmark_format=json 2>"$WORK/affinity_bench.err") || true
+      local bpe
+      bpe=$(python3 -c 'import json,sys; print([round(b["bytes_per_entry"], 1) for b in json.load(sys.stdin)["benchmarks"]
+        if "bytes_per_entry" in b][0])' <<<"$out" 2>/dev/null || true)
+      # The lookup benchmark's fill says "affinity table N entries: RSS +X MB, Y bytes/entry" on stderr.
+      read -r n1m bpe1m < <(awk '/^affinity table [0-9]+ entries:/ { n = $3; b = $(NF - 1) } END { print n + 0, b + 0 }' \
+        "$WORK/affinity_bench.err")
+      if [[ -n $bpe ]]; then
+        log "  memory affinity table (micro benchmark): $bpe1m bytes/entry at $n1m entries, $bpe at 10M"
+        record scenario=memory-micro target=nib entries="$n1m" bytes_per_entry="$bpe1m" source=affinity_table_bench
+        record scenario=memory-micro target=nib entries=10000000 bytes_per_entry="$bpe" source=affinity_table_bench
+      fi
+    else
+      note "affinity_table_bench not built: no in-process 10M figure"
+    fi
+  fi
+}
+
+# --- run -------------------------------------------------------------------------------------
+log "nib: $NIB; targets: $TARGETS; scenarios: $SCENARIOS; rounds $ROUNDS, ${DURATION}s each"
+for scenario in $SCENARIOS; do
+  case $scenario in
+    keepalive | close | bulk) wrk_scenario "$scenario" ;;
+    udp) udp_scenario ;;
+    clients) clients_scenario ;;
+    memory) memory_scenario ;;
+  esac
+done
+
+# --- report ----------------------------------------------------------------------------------
+mkdir -p "$RESULTS_DIR"
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+JSON=$RESULTS_DIR/run-$STAMP.json
+SVG=$RESULTS_DIR/run-$STAMP.svg
+META=$WORK/meta.json
+{
+  printf '{"date": "%s", "elapsed_s": %s, "quick": %s,\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    "$(($(date +%s) - START_TIME))" "$QUICK"
+  printf ' "host": {"kernel": "%s", "cpus": %s, "cpu": "%s"},\n' "$(uname -r)" "$(nproc)" \
+    "$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo | tr -d '"')"
+  printf ' "config": {"rounds": %s, "duration_s": %s, "conns": %s, "bulk_conns": %s, "wrk_threads": %s,' \
+    "$ROUNDS" "$DURATION" "$CONNS" "$BULK_CONNS" "$THREADS"
+  printf ' "udp_clients": %s, "udp_outstanding": %s, "udp_size": %s, "client_counts": "%s",' \
+    "$UDP_CLIENTS" "$UDP_OUTSTANDING" "$UDP_SIZE" "$CLIENT_COUNTS"
+  printf ' "clients_time_s": %s, "clients_1m_time_s": %s, "hold": %s, "fill": %s, "fill_time_s": %s,' \
+    "$CLIENTS_TIME" "$CLIENTS_1M_TIME" "$HOLD" "$FILL" "$FILL_TIME"
+  printf ' "targets": "%s", "scenarios": "%s", "nib": "%s", "nib_commit": "%s"},\n' "$TARGETS" "$SCENARIOS" "$NIB" \
+    "$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  printf ' "versions": {"nib": "%s", "pen": "%s", "haproxy": "%s", "nginx": "%s", "wrk": "%s"},\n' \
+    "$("$NIB" --version 2>&1 | head -1 | tr -d '"')" "$(dpkg-query -W -f '${Version}' pen 2>/dev/null)" \
+    "$(dpkg-query -W -f '${Version}' haproxy 2>/dev/null)" "$(dpkg-query -W -f '${Version}' nginx 2>/dev/null)" \
+    "$(dpkg-query -W -f '${Version}' wrk 2>/dev/null)"
+  printf ' "notes": ['
+  sep=""
+  for n in "${NOTES[@]}"; do
+    printf '%s"%s"' "$sep" "$(printf '%s' "$n" | tr -d '"\\\n')"
+    sep=", "
+  done
+  printf ']}\n'
+} >"$META"
+python3 "$REPO/bench/report.py" "$META" "$RECORDS" "$JSON"
+python3 "$REPO/bench/plot.py" "$JSON" "$SVG" && log "chart: $SVG"
+if [[ -n $CHART ]]; then cp "$SVG" "$CHART" && log "chart copied to $CHART"; fi
+printf '\nresults: %s\ntotal time: %s s\n' "$JSON" "$(($(date +%s) - START_TIME))"
