@@ -151,6 +151,9 @@ assert "admin-http" in sports
 if mode == "default":
     assert dep["spec"]["replicas"] == 2
 else:
+    web, dns = config["services"]
+    assert web["health_check"]["type"] == "http" and web["slow_start"] == 30 and web["drain_timeout"] == 120, web
+    assert web["backends"][1]["health_check"] == {"path": "/status"} and dns["health_check"]["type"] == "udp", config
     assert "replicas" not in dep["spec"], "replicas must be left to the HPA"
     hpa = one("HorizontalPodAutoscaler")
     assert hpa["spec"]["scaleTargetRef"]["name"] == dep["metadata"]["name"]
