@@ -76,6 +76,11 @@ int App::run() {
 }
 
 int App::run_demo() {
+  // The demo backends start threads before serve() does: block the signals
+  // first, or a SIGINT could land on a backend thread and kill the process
+  // instead of stopping it cleanly.
+  sigset_t set = handled_signals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
   DemoBackend one("1"), two("2");
   for (DemoBackend* b : {&one, &two}) {
     if (Status st = b->start(); !st.ok()) {
