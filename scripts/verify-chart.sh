@@ -117,8 +117,9 @@ sc, psc = c["securityContext"], pod["securityContext"]
 assert psc["runAsNonRoot"] is True and psc["runAsUser"] == 65532, psc
 assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False, sc
 assert sc["capabilities"]["drop"] == ["ALL"] and "add" not in sc["capabilities"], sc
-assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "admin-http"}, c["livenessProbe"]
-assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "admin-http"}, c["readinessProbe"]
+tls = {"scheme": "HTTPS"} if admin.get("tls_cert_file") else {}
+assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "admin-http", **tls}, c["livenessProbe"]
+assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "admin-http", **tls}, c["readinessProbe"]
 assert c["resources"]["requests"] and c["resources"]["limits"], c["resources"]
 assert c["args"][:2] == ["--config", "/etc/nib/config/nib.yaml"], c["args"]
 ports = {p["name"]: p for p in c["ports"]}
@@ -154,6 +155,12 @@ else:
     web, dns = config["services"]
     assert web["health_check"]["type"] == "http" and web["slow_start"] == 30 and web["drain_timeout"] == 120, web
     assert web["backends"][1]["health_check"] == {"path": "/status"} and dns["health_check"]["type"] == "udp", config
+    # admin TLS: the Secret mounted where the config points, HTTPS probes and scrape
+    assert (admin["tls_cert_file"], admin["tls_key_file"]) == ("/etc/nib/tls/tls.crt", "/etc/nib/tls/tls.key"), admin
+    assert mounts["admin-tls"] == "/etc/nib/tls" and vols["admin-tls"]["secret"]["secretName"] == "nib-admin-tls", vols
+    assert c["livenessProbe"]["httpGet"]["scheme"] == "HTTPS" and c["readinessProbe"]["httpGet"]["scheme"] == "HTTPS", c
+    ep = one("ServiceMonitor")["spec"]["endpoints"][0]
+    assert ep["scheme"] == "https" and ep["tlsConfig"]["serverName"] == "nib.lb.svc", ep
     assert "replicas" not in dep["spec"], "replicas must be left to the HPA"
     hpa = one("HorizontalPodAutoscaler")
     assert hpa["spec"]["scaleTargetRef"]["name"] == dep["metadata"]["name"]

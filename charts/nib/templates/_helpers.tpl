@@ -71,6 +71,23 @@ every pod address, and therefore always with the token file from the Secret.
 {{- $services = append $services $svc }}
 {{- end }}
 {{- $admin := dict "enabled" true "http_listen" (printf "0.0.0.0:%d" (int .Values.admin.httpPort)) "grpc_listen" (printf "0.0.0.0:%d" (int .Values.admin.grpcPort)) "token_file" (printf "/etc/nib/tokens/%s" .Values.admin.secretKeys.tokenFile) }}
+{{- if .Values.admin.tls.secretName }}
+{{- $_ := set $admin "tls_cert_file" "/etc/nib/tls/tls.crt" }}
+{{- $_ := set $admin "tls_key_file" "/etc/nib/tls/tls.key" }}
+{{- end }}
 {{- $config := dict "workers" (int .Values.config.workers) "shutdown_grace" .Values.config.shutdownGrace "admin" $admin "services" $services }}
 {{- toYaml $config }}
+{{- end }}
+
+{{/*
+A probe from values; with admin TLS its httpGet speaks HTTPS (the kubelet
+does not verify the certificate of an HTTPS probe).
+Usage: include "nib.probe" (list PROBE TLS_SECRET_NAME)
+*/}}
+{{- define "nib.probe" -}}
+{{- $probe := deepCopy (index . 0) }}
+{{- if and (index . 1) (hasKey $probe "httpGet") }}
+{{- $_ := set $probe.httpGet "scheme" "HTTPS" }}
+{{- end }}
+{{- toYaml $probe }}
 {{- end }}
