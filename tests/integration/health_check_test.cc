@@ -106,6 +106,8 @@ TEST_F(HealthCheckTest, ADownBackendCostsClientsNoFailedConnect) {
   EXPECT_EQ(served["b0"], 20);
   EXPECT_EQ(backend_status(1).counters.connect_failures, 0u) << "a client paid for the dead server";
 
+  // The event is published just after the state changes: wait for it.
+  ASSERT_TRUE(wait_until([&] { return health_events().size() >= 1; }));
   auto events = health_events();
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].service, "test");
@@ -117,6 +119,7 @@ TEST_F(HealthCheckTest, ADownBackendCostsClientsNoFailedConnect) {
   served.clear();
   for (int i = 0; i < 4; ++i) ++served[who(i)];
   EXPECT_EQ(served["b1"], 2);
+  ASSERT_TRUE(wait_until([&] { return health_events().size() >= 2; }));
   events = health_events();
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[1].detail.rfind("down -> up: ", 0), 0u) << events[1].detail;
@@ -221,6 +224,7 @@ TEST_F(HealthCheckTest, AFailedClientConnectTakesACheckedBackendDownUntilItsChec
   EXPECT_EQ(b1.state, BackendState::kDown);
   EXPECT_EQ(b1.health.reason, "a client's connect failed");
   EXPECT_EQ(b1.counters.connect_failures, 1u);
+  ASSERT_TRUE(wait_until([&] { return health_events().size() >= 1; }));
   auto events = health_events();
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].detail, "up -> down: a client's connect failed");

@@ -146,6 +146,7 @@ TEST_F(PassiveResetTest, AResetTakesACheckedBackendDown) {
   BackendStatus b0 = backend_status(0);
   EXPECT_EQ(b0.state, BackendState::kDown);
   EXPECT_EQ(b0.health.reason, "a client's connection was reset before the first byte");
+  ASSERT_TRUE(wait_until([&] { return health_events().size() >= 1; }));  // published just after the state
   auto events = health_events();
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0], "up -> down: a client's connection was reset before the first byte");

@@ -130,6 +130,7 @@ TEST_F(UdpHealthCheckTest, ASilentBackendLeavesRotationAndItsClientsMove) {
   ASSERT_TRUE(wait_until([&] { return state(hung) == BackendState::kUp; }, 3s));
   EXPECT_EQ(client.ask(), other);  // no flapping back
   EXPECT_EQ(spread(4)[first], 2);
+  ASSERT_TRUE(wait_until([&] { return health_events() >= 2; }));  // published just after the state
   EXPECT_EQ(health_events(), 2u);
 }
 
