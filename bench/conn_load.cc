@@ -70,7 +70,7 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  load::Options options("conn_load", kUsage);
+  load::OptionTable options("conn_load", kUsage);
   options.add("--target", &o.target);
   options.add("--clients", &o.clients);
   options.add("--concurrency", &o.concurrency);

@@ -30,7 +30,7 @@ inline uint64_t now_ns() {
       std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count());
 }
 
-// The tool's name in messages; set once by Options before anything can fail.
+// The tool's name in messages; set once by OptionTable before anything can fail.
 inline std::string g_program = "load";
 
 [[noreturn]] inline void die(const std::string& message) {
@@ -68,9 +68,9 @@ inline void install_stop_handlers() {
 // A table of options, each bound to where its value goes. The conversions are
 // the lenient C ones (atoi, atof, strtoul): the tools check ranges afterwards.
 // --help prints the usage text to stdout and exits 0.
-class Options {
+class OptionTable {
  public:
-  Options(std::string program, std::string usage) : usage_(std::move(usage)) { g_program = std::move(program); }
+  OptionTable(std::string program, std::string usage) : usage_(std::move(usage)) { g_program = std::move(program); }
 
   void add(std::string name, std::string* to) {
     with_value(std::move(name), [to](const std::string& v) { *to = v; });

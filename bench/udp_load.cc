@@ -48,7 +48,7 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  load::Options options("udp_load", kUsage);
+  load::OptionTable options("udp_load", kUsage);
   for (const char* mode : {"echo", "target", "probe"}) {
     options.with_value(std::string("--") + mode, [&o, mode](const std::string& address) {
       o.mode = mode;
