@@ -1,47 +1,19 @@
 // conn_load: many distinct clients through a TCP balancer (bench/run.sh,
 // scenario "clients"), and a holder of idle connections (scenario "memory").
 // Standalone: POSIX and the C++ standard library only, so it measures any
-// balancer the same way.
-//
-//   conn_load --target HOST:PORT --clients N [--concurrency C] [--duration SEC]
-//             [--passes P] [--path /who] [--no-revisit] [--first K]
-//       Short connections, each bound to one of N distinct source addresses in
-//       127.0.0.0/8 (bind before connect) and carrying one HTTP request with
-//       "Connection: close". The reply's body names the backend that served it.
-//       Order: while new clients remain, a new client alternates with a
-//       returning one (chosen at random among those served); then P-1 more
-//       passes over all N in order, so every client is visited at least P
-//       times when time allows (--no-revisit: new clients only, to fill a
-//       balancer's table fast; --first K: use addresses K.. so that a second
-//       run brings other clients). Stops at the time bound (--duration), then
-//       waits up to 2 s for connections in flight.
-//       Prints one line: connections=... conn_per_s=... distinct=... revisits=...
-//       breaks=... errors=... p50_ms=... p99_ms=... elapsed_s=... complete=0|1
-//       A break is a client served by another backend than on its previous visit.
-//   conn_load --hold N --target HOST:PORT [--duration SEC]
-//       Opens N connections (from 127.0.0.1), sends one keep-alive request on
-//       each and reads the start of its reply, prints "held=K failed=F" and
-//       keeps them open and idle until SIGINT/SIGTERM or the time bound.
-#include <arpa/inet.h>
+// balancer the same way. Usage: kUsage below (conn_load --help).
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
-#include <chrono>
-#include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <random>
-#include <string>
-#include <vector>
+
+#include "load_common.h"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
@@ -49,30 +21,31 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using load::die;
+using load::g_stop;
+using load::now_s;
+using load::parse_target;
 
-double now_s() { return std::chrono::duration<double>(Clock::now().time_since_epoch()).count(); }
-
-[[noreturn]] void die(const std::string& message) {
-  std::fprintf(stderr, "conn_load: %s\n", message.c_str());
-  std::exit(2);
-}
-
-sockaddr_in parse_target(const std::string& text) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  std::string host = "127.0.0.1", port = text;
-  if (auto colon = text.rfind(':'); colon != std::string::npos) {
-    host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-  }
-  int p = std::atoi(port.c_str());
-  if (p <= 0 || p > 65535 || ::inet_pton(AF_INET, host.c_str(), &a.sin_addr) != 1) {
-    die("expected an IPv4 host:port, got '" + text + "'");
-  }
-  a.sin_port = htons(static_cast<uint16_t>(p));
-  return a;
-}
+constexpr char kUsage[] = R"(conn_load --target HOST:PORT --clients N [--concurrency C] [--duration SEC]
+          [--passes P] [--path /who] [--no-revisit] [--first K]
+    Short connections, each bound to one of N distinct source addresses in
+    127.0.0.0/8 (bind before connect) and carrying one HTTP request with
+    "Connection: close". The reply's body names the backend that served it.
+    Order: while new clients remain, a new client alternates with a
+    returning one (chosen at random among those served); then P-1 more
+    passes over all N in order, so every client is visited at least P
+    times when time allows (--no-revisit: new clients only, to fill a
+    balancer's table fast; --first K: use addresses K.. so that a second
+    run brings other clients). Stops at the time bound (--duration), then
+    waits up to 2 s for connections in flight.
+    Prints one line: connections=... conn_per_s=... distinct=... revisits=...
+    breaks=... errors=... p50_ms=... p99_ms=... elapsed_s=... complete=0|1
+    A break is a client served by another backend than on its previous visit.
+conn_load --hold N --target HOST:PORT [--duration SEC]
+    Opens N connections (from 127.0.0.1), sends one keep-alive request on
+    each and reads the start of its reply, prints "held=K failed=F" and
+    keeps them open and idle until SIGINT/SIGTERM or the time bound.
+)";
 
 // Client i's source address: 127.(16+a).b.c with c in 1..254, so that no
 // address ends in .0 or .255 and none is 127.0.0.x (where the servers listen).
@@ -97,34 +70,17 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  auto value = [&](int& i) -> std::string {
-    if (i + 1 >= argc) die(std::string("option ") + argv[i] + ": expected a value");
-    return argv[++i];
-  };
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--target") {
-      o.target = value(i);
-    } else if (a == "--clients") {
-      o.clients = static_cast<uint32_t>(std::strtoul(value(i).c_str(), nullptr, 10));
-    } else if (a == "--concurrency") {
-      o.concurrency = std::atoi(value(i).c_str());
-    } else if (a == "--duration") {
-      o.duration = std::atof(value(i).c_str());
-    } else if (a == "--passes") {
-      o.passes = std::atoi(value(i).c_str());
-    } else if (a == "--path") {
-      o.path = value(i);
-    } else if (a == "--first") {
-      o.first = static_cast<uint32_t>(std::strtoul(value(i).c_str(), nullptr, 10));
-    } else if (a == "--no-revisit") {
-      o.revisit = false;
-    } else if (a == "--hold") {
-      o.hold = std::atoi(value(i).c_str());
-    } else {
-      die("unknown option '" + a + "' (see the comment at the top of bench/conn_load.cc)");
-    }
-  }
+  load::OptionTable options("conn_load", kUsage);
+  options.add("--target", &o.target);
+  options.add("--clients", &o.clients);
+  options.add("--concurrency", &o.concurrency);
+  options.add("--duration", &o.duration);
+  options.add("--passes", &o.passes);
+  options.add("--path", &o.path);
+  options.add("--first", &o.first);
+  options.flag("--no-revisit", [&] { o.revisit = false; });
+  options.add("--hold", &o.hold);
+  options.parse(argc, argv);
   if (o.target.empty()) die("expected --target HOST:PORT");
   // 16..239 in the second octet: 224 * 256 * 254 addresses.
   if (o.clients < 1 || o.first > 224u * 256 * 254 - o.clients) die("--first + --clients must be 1-14565376");
@@ -133,8 +89,6 @@ Options parse(int argc, char** argv) {
   }
   return o;
 }
-
-std::atomic<bool> g_stop{false};
 
 // ---- distinct clients ----------------------------------------------------------
 
@@ -417,10 +371,7 @@ int run_hold(const Options& o) {
 
 int main(int argc, char** argv) {
   Options o = parse(argc, argv);
-  struct sigaction sa {};
-  sa.sa_handler = [](int) { g_stop.store(true); };
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
+  load::install_stop_handlers();
   ::signal(SIGPIPE, SIG_IGN);
   return o.hold > 0 ? run_hold(o) : run_clients(o);
 }

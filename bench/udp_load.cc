@@ -1,66 +1,36 @@
 // udp_load: a small UDP request/reply load generator and echo server for
 // benchmarking UDP proxies on loopback (bench/run.sh, scenario udp). Standalone:
-// POSIX and the C++ standard library only.
-//
-//   udp_load --echo PORT [--bind IP] [--threads N]
-//       Echo server: N threads, each with its own SO_REUSEPORT socket, answering
-//       every datagram with itself (recvmmsg/sendmmsg). Runs until SIGINT/SIGTERM.
-//   udp_load --target HOST:PORT [--clients C] [--outstanding N] [--size BYTES]
-//            [--duration SEC] [--warmup SEC] [--source-ips K] [--timeout MS]
-//       C client sockets (one session each), spread over K source addresses
-//       127.0.0.2.. (K=0: 127.0.0.1 only), each keeping N requests in flight.
-//       Prints one line: datagrams_per_s=... p50_us=... p99_us=... lost=...
-//   udp_load --probe HOST:PORT [--timeout MS]
-//       Exit 0 when one datagram comes back within the timeout (readiness checks).
-#include <arpa/inet.h>
-#include <netinet/in.h>
+// POSIX and the C++ standard library only. Usage: kUsage below (udp_load --help).
 #include <poll.h>
-#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
-#include <chrono>
-#include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <string>
 #include <thread>
-#include <vector>
+
+#include "load_common.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using load::die;
+using load::g_stop;
+using load::now_ns;
+using load::parse_target;
 
-uint64_t now_ns() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count());
-}
-
-[[noreturn]] void die(const std::string& message) {
-  std::fprintf(stderr, "udp_load: %s\n", message.c_str());
-  std::exit(2);
-}
-
-// "host:port" with an IPv4 literal host; "port" alone means 127.0.0.1.
-sockaddr_in parse_target(const std::string& text) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  std::string host = "127.0.0.1", port = text;
-  if (auto colon = text.rfind(':'); colon != std::string::npos) {
-    host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-  }
-  int p = std::atoi(port.c_str());
-  if (p <= 0 || p > 65535 || ::inet_pton(AF_INET, host.c_str(), &a.sin_addr) != 1) {
-    die("expected an IPv4 host:port, got '" + text + "'");
-  }
-  a.sin_port = htons(static_cast<uint16_t>(p));
-  return a;
-}
+constexpr char kUsage[] = R"(udp_load --echo PORT [--bind IP] [--threads N]
+    Echo server: N threads, each with its own SO_REUSEPORT socket, answering
+    every datagram with itself (recvmmsg/sendmmsg). Runs until SIGINT/SIGTERM.
+udp_load --target HOST:PORT [--clients C] [--outstanding N] [--size BYTES]
+         [--duration SEC] [--warmup SEC] [--source-ips K] [--timeout MS]
+    C client sockets (one session each), spread over K source addresses
+    127.0.0.2.. (K=0: 127.0.0.1 only), each keeping N requests in flight.
+    Prints one line: datagrams_per_s=... p50_us=... p99_us=... lost=...
+udp_load --probe HOST:PORT [--timeout MS]
+    Exit 0 when one datagram comes back within the timeout (readiness checks).
+)";
 
 struct Options {
   std::string mode;  // echo, target, probe
@@ -78,37 +48,23 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  auto value = [&](int& i) -> std::string {
-    if (i + 1 >= argc) die(std::string("option ") + argv[i] + ": expected a value");
-    return argv[++i];
-  };
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--echo" || a == "--target" || a == "--probe") {
-      o.mode = a.substr(2);
-      o.address = value(i);
-    } else if (a == "--bind") {
-      o.bind_ip = value(i);
-    } else if (a == "--threads") {
-      o.threads = std::atoi(value(i).c_str());
-    } else if (a == "--clients") {
-      o.clients = std::atoi(value(i).c_str());
-    } else if (a == "--outstanding") {
-      o.outstanding = std::atoi(value(i).c_str());
-    } else if (a == "--size") {
-      o.size = std::atoi(value(i).c_str());
-    } else if (a == "--duration") {
-      o.duration = std::atof(value(i).c_str());
-    } else if (a == "--warmup") {
-      o.warmup = std::atof(value(i).c_str());
-    } else if (a == "--source-ips") {
-      o.source_ips = std::atoi(value(i).c_str());
-    } else if (a == "--timeout") {
-      o.timeout_ms = std::atoi(value(i).c_str());
-    } else {
-      die("unknown option '" + a + "' (see the comment at the top of bench/udp_load.cc)");
-    }
+  load::OptionTable options("udp_load", kUsage);
+  for (const char* mode : {"echo", "target", "probe"}) {
+    options.with_value(std::string("--") + mode, [&o, mode](const std::string& address) {
+      o.mode = mode;
+      o.address = address;
+    });
   }
+  options.add("--bind", &o.bind_ip);
+  options.add("--threads", &o.threads);
+  options.add("--clients", &o.clients);
+  options.add("--outstanding", &o.outstanding);
+  options.add("--size", &o.size);
+  options.add("--duration", &o.duration);
+  options.add("--warmup", &o.warmup);
+  options.add("--source-ips", &o.source_ips);
+  options.add("--timeout", &o.timeout_ms);
+  options.parse(argc, argv);
   if (o.mode.empty()) die("expected --echo PORT, --target HOST:PORT or --probe HOST:PORT");
   if (o.threads < 1 || o.clients < 1 || o.outstanding < 1 || o.duration <= 0 || o.warmup < 0 || o.source_ips < 0 ||
       o.timeout_ms < 1) {
@@ -119,8 +75,6 @@ Options parse(int argc, char** argv) {
 }
 
 // ---- echo ------------------------------------------------------------------
-
-std::atomic<bool> g_stop{false};
 
 void echo_thread(const sockaddr_in& at) {
   int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -164,10 +118,7 @@ void echo_thread(const sockaddr_in& at) {
 
 int run_echo(const Options& o) {
   sockaddr_in at = parse_target(o.bind_ip + ":" + o.address);
-  struct sigaction sa {};
-  sa.sa_handler = [](int) { g_stop.store(true); };
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
+  load::install_stop_handlers();
   std::vector<std::thread> threads;
   for (int i = 0; i < o.threads; ++i) threads.emplace_back(echo_thread, at);
   std::fprintf(stderr, "udp_load: echoing on %s:%s with %d thread(s)\n", o.bind_ip.c_str(), o.address.c_str(),

@@ -5,45 +5,29 @@
 #include <grpcpp/impl/client_unary_call.h>
 #include <gtest/gtest.h>
 
-#include "admin/grpc/grpc_admin_server.h"
-#include "dataplane/dataplane.h"
 #include "nib/admin/v1/admin.grpc.pb.h"
+#include "tests/admin/grpc_admin_fixture.h"
 #include "tests/support/temp_file.h"
-#include "tests/support/test_backend.h"
 
 namespace nib::admin {
 namespace {
 
 using namespace std::chrono_literals;
+using nib::test::TempFile;
 
 constexpr const char* kAdminToken = "admin-token-0123456789abcdef";
 constexpr const char* kReadToken = "read-token-0123456789abcdef";
 
-class GrpcAdminAuthTest : public ::testing::Test {
+class GrpcAdminAuthTest : public test::GrpcAdminFixture {
  protected:
   void SetUp() override {
-    ServiceConfig s;
-    s.name = "web";
-    s.listen = *SocketAddress::parse("127.0.0.1:0");
-    BackendConfig b;
-    b.address = backend_.address();
-    b.host = "127.0.0.1";
-    s.backends = {b};
-    DataplaneConfig config;
-    config.workers = 1;
-    config.services = {s};
-    dp_ = std::make_unique<Dataplane>(config);
-    ASSERT_TRUE(dp_->start().ok());
-    server_ = std::make_unique<GrpcAdminServer>(
-        *dp_, GrpcAdminServerOptions{.listen = "127.0.0.1:0", .token_file = tokens_.path()});
-    Status st = server_->start();
-    ASSERT_TRUE(st.ok()) << st.message();
+    GrpcAdminFixture::SetUp();
+    if (HasFatalFailure()) return;
     ASSERT_TRUE(server_->auth_enabled());
-    stub_ = v1::Admin::NewStub(grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
+    stub_ = v1::Admin::NewStub(channel_);
   }
-  void TearDown() override {
-    if (server_) server_->stop(0s);
-    if (dp_) dp_->stop();
+  GrpcAdminServerOptions admin_options() override {
+    return {.listen = "127.0.0.1:0", .token_file = tokens_.path()};
   }
 
   std::unique_ptr<grpc::ClientContext> context(const std::string& authorization) {
@@ -66,10 +50,7 @@ class GrpcAdminAuthTest : public ::testing::Test {
     return stub_->AddBackend(ctx.get(), r, &out);
   }
 
-  test::TestBackend backend_{"b0"};
-  test::TempFile tokens_{std::string("# tokens\nadmin ") + kAdminToken + "\nreadonly " + kReadToken + "\n"};
-  std::unique_ptr<Dataplane> dp_;
-  std::unique_ptr<GrpcAdminServer> server_;
+  TempFile tokens_{std::string("# tokens\nadmin ") + kAdminToken + "\nreadonly " + kReadToken + "\n"};
   std::unique_ptr<v1::Admin::Stub> stub_;
 };
 
@@ -135,7 +116,7 @@ TEST(GrpcAdminAuthStartTest, BadTokenFileStopsStart) {
   config.workers = 1;
   config.services = {s};
   Dataplane dp(config);
-  test::TempFile bad("superuser abcdefghijklmnopqrstuvwxyz\n");
+  TempFile bad("superuser abcdefghijklmnopqrstuvwxyz\n");
   GrpcAdminServer server(dp, GrpcAdminServerOptions{.listen = "127.0.0.1:0", .token_file = bad.path()});
   Status st = server.start();
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);

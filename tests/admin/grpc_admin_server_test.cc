@@ -16,8 +16,7 @@
 
 #include <set>
 
-#include "dataplane/dataplane.h"
-#include "tests/support/test_backend.h"
+#include "tests/admin/grpc_admin_fixture.h"
 
 namespace nib::admin {
 namespace {
@@ -38,27 +37,8 @@ std::string to_string(const grpc::ByteBuffer& buffer) {
   return out;
 }
 
-class GrpcAdminServerTest : public ::testing::Test {
+class GrpcAdminServerTest : public test::GrpcAdminFixture {
  protected:
-  void SetUp() override {
-    ServiceConfig s;
-    s.name = "web";
-    s.listen = *SocketAddress::parse("127.0.0.1:0");
-    BackendConfig b;
-    b.address = backend_.address();
-    b.host = "127.0.0.1";
-    s.backends = {b};
-    DataplaneConfig config;
-    config.workers = 1;
-    config.services = {s};
-    dp_ = std::make_unique<Dataplane>(config);
-    ASSERT_TRUE(dp_->start().ok());
-    server_ = std::make_unique<GrpcAdminServer>(*dp_, GrpcAdminServerOptions{.listen = "127.0.0.1:0"});
-    Status st = server_->start();
-    ASSERT_TRUE(st.ok()) << st.message();
-    channel_ = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
-  }
-
   // grpc.health.v1.Health/Check; the response's status field, or -1.
   int health(const std::string& service) {
     std::string request;
@@ -104,10 +84,6 @@ class GrpcAdminServerTest : public ::testing::Test {
     return response;
   }
 
-  test::TestBackend backend_{"b0"};
-  std::unique_ptr<Dataplane> dp_;
-  std::unique_ptr<GrpcAdminServer> server_;
-  std::shared_ptr<grpc::Channel> channel_;
   pb::DynamicMessageFactory factory_;
 };
 

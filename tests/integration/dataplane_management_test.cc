@@ -5,24 +5,22 @@
 
 #include <atomic>
 #include <map>
-#include <mutex>
 #include <sstream>
 #include <thread>
 
 #include "dataplane/base/log.h"
 #include "dataplane/dataplane.h"
-#include "tests/support/test_backend.h"
-#include "tests/support/test_client.h"
+#include "tests/support/dataplane_fixture.h"
 
 namespace nib {
 namespace {
 
 using namespace std::chrono_literals;
+using test::client_ip;
 using test::TestBackend;
 using test::TestClient;
 using Kind = DataplaneEvent::Kind;
 
-std::string client_ip(int n) { return "127.0." + std::to_string(n / 250) + "." + std::to_string(2 + n % 250); }
 IpKey client_key(int n) { return *IpKey::parse(client_ip(n)); }
 IpPrefix prefix(const std::string& text) { return *IpPrefix::parse(text); }
 
@@ -47,80 +45,13 @@ class Patch {
   BackendPatch p_;
 };
 
-// Every event, collected under a mutex (listeners run on admin and worker threads).
-struct EventLog {
-  std::mutex mu;
-  std::vector<DataplaneEvent> events;
-
-  void add(const DataplaneEvent& e) {
-    std::lock_guard lock(mu);
-    events.push_back(e);
-  }
-  std::vector<DataplaneEvent> all() {
-    std::lock_guard lock(mu);
-    return events;
-  }
-  std::vector<DataplaneEvent> of(Kind kind, std::optional<uint32_t> id = std::nullopt) {
-    std::vector<DataplaneEvent> out;
-    for (auto& e : all()) {
-      if (e.kind == kind && (!id || e.backend_id == *id)) out.push_back(e);
-    }
-    return out;
-  }
-  size_t count(Kind kind, std::optional<uint32_t> id = std::nullopt) { return of(kind, id).size(); }
-  size_t size() { return all().size(); }
-};
-
-class DataplaneManagementTest : public ::testing::Test {
+class DataplaneManagementTest : public test::DataplaneFixture<> {
  protected:
   void SetUp() override {
-    service_.name = "test";
-    service_.listen = *SocketAddress::parse("127.0.0.1:0");
+    DataplaneFixture::SetUp();
     service_.connect_timeout_seconds = 2;
   }
-  void TearDown() override {
-    if (dp_) dp_->events().unsubscribe(token_);
-    dp_.reset();
-  }
 
-  void add_backends(int n) {
-    for (int i = 0; i < n; ++i) service_.backends.push_back(backend_config(spare()));
-  }
-  // A running backend named "b<n>" not (yet) known to the balancer.
-  TestBackend& spare() {
-    backends_.push_back(std::make_unique<TestBackend>("b" + std::to_string(backends_.size())));
-    return *backends_.back();
-  }
-  static BackendConfig backend_config(const TestBackend& b) {
-    BackendConfig c;
-    c.address = b.address();
-    c.host = "127.0.0.1";
-    return c;
-  }
-  DataplaneConfig config() const {
-    DataplaneConfig c;
-    c.workers = 2;
-    c.services = {service_};
-    return c;
-  }
-  void start() {
-    dp_ = std::make_unique<Dataplane>(config());
-    Status st = dp_->start();
-    ASSERT_TRUE(st.ok()) << st.message();
-    lb_ = *dp_->bound_address("test");
-    token_ = dp_->events().subscribe([log = log_](const DataplaneEvent& e) { log->add(e); });
-  }
-  std::string who(int client) {
-    auto name = test::who_serves(lb_, client_ip(client));
-    return name.ok() ? *name : "closed";
-  }
-  // An open connection, with the name of the backend that serves it.
-  std::pair<TestClient, std::string> hold(int client) {
-    auto c = TestClient::connect(lb_, client_ip(client));
-    EXPECT_TRUE(c.ok()) << c.status().message();
-    auto line = c->read_line();
-    return {std::move(*c), line.ok() ? *line : "closed"};
-  }
   static bool echoes(TestClient& c) {
     if (!c.write_all("ping\n").ok()) return false;
     auto line = c.read_line();
@@ -150,13 +81,6 @@ class DataplaneManagementTest : public ::testing::Test {
     for (const auto& c : dp_->clients("test")) out << c.client.to_string() << "->" << c.backend_id << ';';
     return out.str();
   }
-
-  ServiceConfig service_;
-  std::vector<std::unique_ptr<TestBackend>> backends_;
-  std::unique_ptr<Dataplane> dp_;
-  SocketAddress lb_;
-  std::shared_ptr<EventLog> log_ = std::make_shared<EventLog>();
-  uint64_t token_ = 0;
 };
 
 TEST_F(DataplaneManagementTest, ListsServicesAndTheirState) {
@@ -196,7 +120,7 @@ TEST_F(DataplaneManagementTest, AddedBackendTakesNewClientsWhileTrafficFlows) {
   std::map<std::string, int> seen;
   for (int c = 1; c <= 6; ++c) ++seen[who(c)];  // new clients, round-robin over three
   EXPECT_EQ(seen["b2"], 2);
-  auto events = log_->of(Kind::kBackendAdded);
+  auto events = events_.of(Kind::kBackendAdded);
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].backend_id, added->id);
   EXPECT_EQ(events[0].service, "test");
@@ -223,7 +147,7 @@ TEST_F(DataplaneManagementTest, WeightUpdatesChangeTheShare) {
   }
   EXPECT_EQ(share["b0"], 6);
   EXPECT_EQ(share["b1"], 2);
-  auto events = log_->of(Kind::kBackendUpdated, id(0));
+  auto events = events_.of(Kind::kBackendUpdated, id(0));
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[0].detail, "weight 1 -> 0");
   EXPECT_EQ(events[1].detail, "weight 0 -> 3");
@@ -275,7 +199,7 @@ TEST_F(DataplaneManagementTest, DisableAndEnable) {
   std::map<std::string, int> seen;
   for (int c = 10; c < 14; ++c) ++seen[who(c)];
   EXPECT_EQ(seen["b0"], 2);
-  auto events = log_->of(Kind::kBackendUpdated, id(0));
+  auto events = events_.of(Kind::kBackendUpdated, id(0));
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[0].detail, "state enabled -> disabled");
   EXPECT_EQ(events[1].detail, "state disabled -> enabled");
@@ -295,7 +219,7 @@ TEST_F(DataplaneManagementTest, DrainKeepsOpenConnectionsAndFinishesWithTheLast)
   ASSERT_TRUE(drained.ok()) << drained.status().message();
   EXPECT_EQ(drained->admin_state, AdminState::kDraining);
   EXPECT_FALSE(drained->drain_finished);
-  EXPECT_EQ(log_->count(Kind::kDrainStarted, b0), 1u);
+  EXPECT_EQ(events_.count(Kind::kDrainStarted, b0), 1u);
   EXPECT_TRUE(echoes(held));  // open connections keep working
   EXPECT_EQ(who(3), "b1");    // no new clients
   EXPECT_EQ(who(1), "b1");    // a remembered client moves on its next connect
@@ -304,24 +228,24 @@ TEST_F(DataplaneManagementTest, DrainKeepsOpenConnectionsAndFinishesWithTheLast)
 
   held.close();
   ASSERT_TRUE(test::wait_until([&] { return backend(b0).active == 1; }));
-  EXPECT_EQ(log_->count(Kind::kDrainFinished), 0u);
+  EXPECT_EQ(events_.count(Kind::kDrainFinished), 0u);
   EXPECT_TRUE(echoes(held2));
   held2.close();
-  ASSERT_TRUE(test::wait_until([&] { return log_->count(Kind::kDrainFinished) >= 1; }));
+  ASSERT_TRUE(test::wait_until([&] { return events_.count(Kind::kDrainFinished) >= 1; }));
   BackendStatus done = backend(b0);
   EXPECT_TRUE(done.drain_finished);
   EXPECT_EQ(done.active, 0);
-  auto finished = log_->of(Kind::kDrainFinished);
+  auto finished = events_.of(Kind::kDrainFinished);
   ASSERT_EQ(finished.size(), 1u);
   EXPECT_EQ(finished[0].backend_id, b0);
-  EXPECT_GT(finished[0].sequence, log_->of(Kind::kDrainStarted)[0].sequence);
+  EXPECT_GT(finished[0].sequence, events_.of(Kind::kDrainStarted)[0].sequence);
 
   // Draining again changes nothing; more traffic announces nothing more.
   ASSERT_TRUE(dp_->drain_backend("test", b0).ok());
   for (int c = 20; c < 24; ++c) EXPECT_EQ(who(c), "b1");
   std::this_thread::sleep_for(50ms);  // would a late duplicate show up?
-  EXPECT_EQ(log_->count(Kind::kDrainStarted), 1u);
-  EXPECT_EQ(log_->count(Kind::kDrainFinished), 1u);
+  EXPECT_EQ(events_.count(Kind::kDrainStarted), 1u);
+  EXPECT_EQ(events_.count(Kind::kDrainFinished), 1u);
 
   // Enabling ends the drain.
   ASSERT_TRUE(dp_->update_backend("test", b0, Patch().enabled(true)).ok());
@@ -336,7 +260,7 @@ TEST_F(DataplaneManagementTest, DrainingAnIdleBackendFinishesAtOnce) {
   auto drained = dp_->drain_backend("test", b1);
   ASSERT_TRUE(drained.ok());
   EXPECT_TRUE(drained->drain_finished);
-  auto events = log_->all();
+  auto events = events_.all();
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[0].kind, Kind::kDrainStarted);
   EXPECT_EQ(events[1].kind, Kind::kDrainFinished);
@@ -363,7 +287,7 @@ TEST_F(DataplaneManagementTest, RemovedBackendKeepsItsOpenConnectionUntilClosed)
   EXPECT_EQ(backends_[0]->active(), 1u);
   held.close();
   ASSERT_TRUE(test::wait_until([&] { return backends_[0]->active() == 0; }));
-  auto events = log_->of(Kind::kBackendRemoved, b0);
+  auto events = events_.of(Kind::kBackendRemoved, b0);
   ASSERT_EQ(events.size(), 1u);
   EXPECT_NE(events[0].detail.find("1 remembered clients forgotten, 1 pins dropped"), std::string::npos)
       << events[0].detail;
@@ -389,7 +313,7 @@ TEST_F(DataplaneManagementTest, PinnedClientsStickEvenAfterEviction) {
   EXPECT_EQ((*pins)[0].prefix.to_string(), client_ip(1) + "/32");
   EXPECT_EQ((*pins)[0].backend_id, b2);
   EXPECT_EQ((*pins)[1].prefix.to_string(), "127.0.5.0/24");
-  EXPECT_EQ(log_->count(Kind::kBackendUpdated), 2u);
+  EXPECT_EQ(events_.count(Kind::kBackendUpdated), 2u);
 
   // A pinned client whose server is out chooses as usual, then returns.
   ASSERT_TRUE(dp_->update_backend("test", b2, Patch().enabled(false)).ok());
@@ -422,7 +346,7 @@ TEST_F(DataplaneManagementTest, MigrateClientsMovesOrForgetsThem) {
   auto listed = dp_->list_clients("test", 0, 100);
   ASSERT_TRUE(listed.ok());
   EXPECT_EQ(listed->size(), 1u);  // client 2 on b1
-  auto events = log_->of(Kind::kBackendUpdated);
+  auto events = events_.of(Kind::kBackendUpdated);
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[0].detail, "moved 2 remembered clients to backend " + std::to_string(id(2)));
   EXPECT_EQ(events[1].detail, "forgot 3 remembered clients");
@@ -451,7 +375,7 @@ TEST_F(DataplaneManagementTest, ListAndForgetClients) {
   ASSERT_TRUE(dp_->forget_client("test", client_key(1)).ok());
   EXPECT_EQ(dp_->list_clients("test", 0, 100)->size(), 5u);
   EXPECT_EQ(dp_->forget_client("test", client_key(1)).code(), StatusCode::kNotFound);
-  EXPECT_EQ(log_->count(Kind::kBackendUpdated), 1u);
+  EXPECT_EQ(events_.count(Kind::kBackendUpdated), 1u);
 }
 
 TEST_F(DataplaneManagementTest, SetPolicyChangesTheModeLive) {
@@ -481,12 +405,12 @@ TEST_F(DataplaneManagementTest, SetPolicyChangesTheModeLive) {
   ASSERT_EQ(left->size(), 2u);
   for (const auto& e : *left) EXPECT_TRUE(e.client == client_key(13) || e.client == client_key(14));
 
-  auto events = log_->of(Kind::kPolicyChanged);
+  auto events = events_.of(Kind::kPolicyChanged);
   ASSERT_EQ(events.size(), 3u);
   EXPECT_EQ(events[0].detail, "mode affinity -> roundrobin");
   EXPECT_EQ(events[2].detail, "tracking 0 s -> 60 s, table_size 2048 -> 2");
   ASSERT_TRUE(dp_->set_policy("test", tracked).ok());  // unchanged: nothing announced
-  EXPECT_EQ(log_->count(Kind::kPolicyChanged), 3u);
+  EXPECT_EQ(events_.count(Kind::kPolicyChanged), 3u);
 }
 
 TEST_F(DataplaneManagementTest, ReloadKeepsRuntimeStateOfBackendsItKeeps) {
@@ -503,7 +427,7 @@ TEST_F(DataplaneManagementTest, ReloadKeepsRuntimeStateOfBackendsItKeeps) {
   EXPECT_EQ(s.backends[0].id, b0);
   EXPECT_EQ(s.backends[1].id, b1);
   EXPECT_EQ(s.backends[1].admin_state, AdminState::kDraining);
-  EXPECT_EQ(log_->count(Kind::kBackendRemoved, added->id), 1u);
+  EXPECT_EQ(events_.count(Kind::kBackendRemoved, added->id), 1u);
 }
 
 TEST_F(DataplaneManagementTest, ErrorsChangeNothing) {
@@ -514,7 +438,7 @@ TEST_F(DataplaneManagementTest, ErrorsChangeNothing) {
   EXPECT_EQ(who(1), "b0");
   ASSERT_TRUE(dp_->pin_clients("test", prefix("10.0.0.0/8"), id(1)).ok());
   const std::string before = fingerprint();
-  const size_t events = log_->size();
+  const size_t events = events_.size();
   const uint32_t b0 = id(0), eid = status().emergency->id;
   constexpr uint32_t kNoSuch = 999;
   auto code = [](const auto& r) {
@@ -588,7 +512,7 @@ TEST_F(DataplaneManagementTest, ErrorsChangeNothing) {
   }
 
   EXPECT_EQ(fingerprint(), before);
-  EXPECT_EQ(log_->size(), events) << "a failed call announced a change";
+  EXPECT_EQ(events_.size(), events) << "a failed call announced a change";
   EXPECT_EQ(who(1), "b0");
 }
 
@@ -675,8 +599,8 @@ TEST_F(DataplaneManagementTest, ConcurrentChangesUnderTraffic) {
   EXPECT_EQ(admin_errors.load(), 0);
   EXPECT_GT(during, 100);
   RecordProperty("client_connections", served.load());
-  RecordProperty("events", static_cast<int>(log_->size()));
-  EXPECT_LE(log_->count(Kind::kDrainFinished), log_->count(Kind::kDrainStarted));
+  RecordProperty("events", static_cast<int>(events_.size()));
+  EXPECT_LE(events_.count(Kind::kDrainFinished), events_.count(Kind::kDrainStarted));
   ASSERT_TRUE(test::wait_until([&] { return dp_->open_connections() == 0; }));
   EXPECT_EQ(status().backends.size(), 3u);
   EXPECT_TRUE(dp_->pins("test")->empty());  // pins to the removed extras left with them

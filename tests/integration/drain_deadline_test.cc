@@ -6,11 +6,8 @@
 
 #include <gtest/gtest.h>
 
-#include <mutex>
-
 #include "dataplane/dataplane.h"
-#include "tests/support/test_backend.h"
-#include "tests/support/test_client.h"
+#include "tests/support/dataplane_fixture.h"
 #include "tests/support/test_udp_backend.h"
 
 namespace nib {
@@ -21,33 +18,13 @@ using test::TestBackend;
 using test::TestClient;
 using test::wait_until;
 
-class DrainDeadlineTest : public ::testing::Test {
+class DrainDeadlineTest : public test::DataplaneFixture<> {
  protected:
   void SetUp() override {
-    service_.name = "test";
-    service_.listen = *SocketAddress::parse("127.0.0.1:0");
+    DataplaneFixture::SetUp();
     service_.policy.mode = BalanceMode::kPrio;  // b0 first
-    for (int i = 0; i < 2; ++i) {
-      backends_.push_back(std::make_unique<TestBackend>("b" + std::to_string(i)));
-      service_.backends.push_back(BackendConfig{.host = "127.0.0.1", .address = backends_.back()->address(),
-                                                .prio = static_cast<uint32_t>(i)});
-    }
-  }
-  void TearDown() override {
-    if (dp_) dp_->events().unsubscribe(token_);
-    dp_.reset();
-  }
-  void start() {
-    DataplaneConfig c;
-    c.workers = 2;
-    c.services = {service_};
-    dp_ = std::make_unique<Dataplane>(c);
-    token_ = dp_->events().subscribe([this](const DataplaneEvent& e) {
-      std::lock_guard lock(mu_);
-      events_.push_back(e);
-    });
-    ASSERT_TRUE(dp_->start().ok());
-    lb_ = *dp_->bound_address(service_.name);
+    add_backends(2);
+    for (int i = 0; i < 2; ++i) service_.backends[i].prio = static_cast<uint32_t>(i);
   }
   // An idle client connection held open on b0.
   TestClient hold() {
@@ -57,27 +34,11 @@ class DrainDeadlineTest : public ::testing::Test {
     return std::move(*c);
   }
   uint32_t id(int i) { return dp_->status()[0].backends[i].id; }
-  int count(DataplaneEvent::Kind kind) {
-    std::lock_guard lock(mu_);
-    int n = 0;
-    for (const auto& e : events_) n += e.kind == kind;
-    return n;
-  }
+  int count(DataplaneEvent::Kind kind) { return static_cast<int>(events_.count(kind)); }
   std::string detail_of(DataplaneEvent::Kind kind) {
-    std::lock_guard lock(mu_);
-    for (const auto& e : events_) {
-      if (e.kind == kind) return e.detail;
-    }
-    return "";
+    auto events = events_.of(kind);
+    return events.empty() ? "" : events[0].detail;
   }
-
-  ServiceConfig service_;
-  std::vector<std::unique_ptr<TestBackend>> backends_;
-  std::unique_ptr<Dataplane> dp_;
-  SocketAddress lb_;
-  uint64_t token_ = 0;
-  std::mutex mu_;
-  std::vector<DataplaneEvent> events_;
 };
 
 TEST_F(DrainDeadlineTest, TheServicesDrainTimeoutClosesAnIdleStraggler) {

@@ -5,11 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <map>
-#include <mutex>
 
 #include "dataplane/dataplane.h"
-#include "tests/support/test_backend.h"
-#include "tests/support/test_client.h"
+#include "tests/support/dataplane_fixture.h"
 
 namespace nib {
 namespace {
@@ -19,13 +17,10 @@ using test::BackendMode;
 using test::TestBackend;
 using test::wait_until;
 
-std::string client_ip(int n) { return "127.0." + std::to_string(n / 250) + "." + std::to_string(2 + n % 250); }
-
-class HealthCheckTest : public ::testing::Test {
+class HealthCheckTest : public test::DataplaneFixture<> {
  protected:
   void SetUp() override {
-    service_.name = "test";
-    service_.listen = *SocketAddress::parse("127.0.0.1:0");
+    DataplaneFixture::SetUp();
     service_.connect_timeout_seconds = 2;
     HealthCheckConfig c;
     c.interval_seconds = 0.05;
@@ -34,57 +29,9 @@ class HealthCheckTest : public ::testing::Test {
     c.fall = 2;
     service_.health_check = c;
   }
-  void TearDown() override {
-    if (dp_) dp_->events().unsubscribe(token_);
-    dp_.reset();
-  }
-  void add_backends(int n, BackendMode mode = BackendMode::kEcho) {
-    for (int i = 0; i < n; ++i) {
-      backends_.push_back(std::make_unique<TestBackend>("b" + std::to_string(backends_.size()), mode));
-      BackendConfig c;
-      c.address = backends_.back()->address();
-      c.host = "127.0.0.1";
-      service_.backends.push_back(c);
-    }
-  }
-  DataplaneConfig config() const {
-    DataplaneConfig c;
-    c.workers = 2;
-    c.services = {service_};
-    return c;
-  }
-  void start() {
-    dp_ = std::make_unique<Dataplane>(config());
-    token_ = dp_->events().subscribe([this](const DataplaneEvent& e) {
-      std::lock_guard lock(mu_);
-      events_.push_back(e);
-    });
-    Status st = dp_->start();
-    ASSERT_TRUE(st.ok()) << st.message();
-    lb_ = *dp_->bound_address("test");
-  }
-  std::string who(int client) {
-    auto name = test::who_serves(lb_, client_ip(client));
-    return name.ok() ? *name : "closed";
-  }
   BackendStatus backend_status(int i) { return dp_->status()[0].backends[i]; }
   bool checked(int i) { return backend_status(i).health.last_check_time.time_since_epoch().count() != 0; }
-  std::vector<DataplaneEvent> health_events() {
-    std::lock_guard lock(mu_);
-    std::vector<DataplaneEvent> out;
-    for (const auto& e : events_) {
-      if (e.kind == DataplaneEvent::Kind::kHealthChanged) out.push_back(e);
-    }
-    return out;
-  }
-
-  ServiceConfig service_;
-  std::vector<std::unique_ptr<TestBackend>> backends_;
-  std::unique_ptr<Dataplane> dp_;
-  SocketAddress lb_;
-  uint64_t token_ = 0;
-  std::mutex mu_;
-  std::vector<DataplaneEvent> events_;
+  std::vector<DataplaneEvent> health_events() { return events_.of(DataplaneEvent::Kind::kHealthChanged); }
 };
 
 TEST_F(HealthCheckTest, ADownBackendCostsClientsNoFailedConnect) {

@@ -4,11 +4,8 @@
 // it fails over; one whose request did is closed.
 #include <gtest/gtest.h>
 
-#include <mutex>
-
 #include "dataplane/dataplane.h"
-#include "tests/support/test_backend.h"
-#include "tests/support/test_client.h"
+#include "tests/support/dataplane_fixture.h"
 
 namespace nib {
 namespace {
@@ -19,51 +16,22 @@ using test::TestBackend;
 using test::TestClient;
 using test::wait_until;
 
-class PassiveResetTest : public ::testing::Test {
+class PassiveResetTest : public test::DataplaneFixture<> {
  protected:
   void SetUp() override {
-    service_.name = "test";
-    service_.listen = *SocketAddress::parse("127.0.0.1:0");
+    DataplaneFixture::SetUp();
     service_.policy.mode = BalanceMode::kPrio;  // b0 first, while usable
   }
-  void TearDown() override {
-    if (dp_) dp_->events().unsubscribe(token_);
-    dp_.reset();
-  }
   void add_backend(BackendMode mode) {
-    backends_.push_back(std::make_unique<TestBackend>("b" + std::to_string(backends_.size()), mode));
-    BackendConfig c;
-    c.address = backends_.back()->address();
-    c.host = "127.0.0.1";
-    c.prio = static_cast<uint32_t>(backends_.size());
-    service_.backends.push_back(c);
-  }
-  void start() {
-    DataplaneConfig c;
-    c.workers = 2;
-    c.services = {service_};
-    dp_ = std::make_unique<Dataplane>(c);
-    token_ = dp_->events().subscribe([this](const DataplaneEvent& e) {
-      std::lock_guard lock(mu_);
-      if (e.kind == DataplaneEvent::Kind::kHealthChanged) health_.push_back(e.detail);
-    });
-    Status st = dp_->start();
-    ASSERT_TRUE(st.ok()) << st.message();
-    lb_ = *dp_->bound_address("test");
+    add_backends(1, mode);
+    service_.backends.back().prio = static_cast<uint32_t>(backends_.size());
   }
   BackendStatus backend_status(int i) { return dp_->status()[0].backends[i]; }
   std::vector<std::string> health_events() {
-    std::lock_guard lock(mu_);
-    return health_;
+    std::vector<std::string> out;
+    for (const auto& e : events_.of(DataplaneEvent::Kind::kHealthChanged)) out.push_back(e.detail);
+    return out;
   }
-
-  ServiceConfig service_;
-  std::vector<std::unique_ptr<TestBackend>> backends_;
-  std::unique_ptr<Dataplane> dp_;
-  SocketAddress lb_;
-  uint64_t token_ = 0;
-  std::mutex mu_;
-  std::vector<std::string> health_;
 };
 
 TEST_F(PassiveResetTest, AResetBeforeAnythingWasSentFailsOverToTheNextServer) {

@@ -8,67 +8,27 @@
 #include <thread>
 
 #include "dataplane/dataplane.h"
-#include "tests/support/test_backend.h"
-#include "tests/support/test_client.h"
+#include "tests/support/dataplane_fixture.h"
 
 namespace nib {
 namespace {
 
 using namespace std::chrono_literals;
 using test::BackendMode;
+using test::client_ip;
 using test::TestBackend;
 using test::TestClient;
 
-std::string client_ip(int n) { return "127.0." + std::to_string(n / 250) + "." + std::to_string(2 + n % 250); }
-
-class TcpBalancingTest : public ::testing::Test {
+class TcpBalancingTest : public test::DataplaneFixture<> {
  protected:
   void SetUp() override {
-    service_.name = "test";
-    service_.listen = *SocketAddress::parse("127.0.0.1:0");
+    DataplaneFixture::SetUp();
     service_.connect_timeout_seconds = 2;
   }
-  void TearDown() override { dp_.reset(); }
-
-  void add_backends(int n, BackendMode mode = BackendMode::kEcho) {
-    for (int i = 0; i < n; ++i) {
-      backends_.push_back(std::make_unique<TestBackend>("b" + std::to_string(backends_.size()), mode));
-      service_.backends.push_back(backend_config(*backends_.back()));
-    }
-  }
-  static BackendConfig backend_config(const TestBackend& b) {
-    BackendConfig c;
-    c.address = b.address();
-    c.host = "127.0.0.1";
-    return c;
-  }
-  DataplaneConfig config() const {
-    DataplaneConfig c;
-    c.workers = 2;
+  DataplaneConfig config() const override {
+    DataplaneConfig c = DataplaneFixture::config();
     c.splice_pipes_per_worker = splice_pipes_;
-    c.services = {service_};
     return c;
-  }
-  void start() {
-    dp_ = std::make_unique<Dataplane>(config());
-    Status st = dp_->start();
-    ASSERT_TRUE(st.ok()) << st.message();
-    lb_ = *dp_->bound_address("test");
-  }
-  std::string who(int client) {
-    auto name = test::who_serves(lb_, client_ip(client));
-    return name.ok() ? *name : "closed";
-  }
-  TestClient connect(int client) {
-    auto c = TestClient::connect(lb_, client_ip(client));
-    EXPECT_TRUE(c.ok()) << c.status().message();
-    return std::move(*c);
-  }
-  // An open connection, with the name of the backend that serves it.
-  std::pair<TestClient, std::string> hold(int client) {
-    TestClient c = connect(client);
-    auto line = c.read_line();
-    return {std::move(c), line.ok() ? *line : "closed"};
   }
   const BackendStatus& backend_status(int i) {
     status_ = dp_->status();
@@ -118,10 +78,6 @@ class TcpBalancingTest : public ::testing::Test {
   }
 
   int splice_pipes_ = DataplaneConfig{}.splice_pipes_per_worker;
-  ServiceConfig service_;
-  std::vector<std::unique_ptr<TestBackend>> backends_;
-  std::unique_ptr<Dataplane> dp_;
-  SocketAddress lb_;
   std::vector<ServiceStatus> status_;
 };
 

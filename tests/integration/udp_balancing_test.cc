@@ -2,7 +2,6 @@
 // UDP backends; distinct clients are distinct source addresses (and ports).
 #include <poll.h>
 #include <signal.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 
 #include <gtest/gtest.h>
@@ -22,95 +21,15 @@
 #include "tests/support/nib_process.h"
 #include "tests/support/temp_file.h"
 #include "tests/support/test_client.h"
+#include "tests/support/test_udp_backend.h"
 
 namespace nib {
 namespace {
 
 using namespace std::chrono_literals;
+using test::TestUdpBackend;
 
 std::string client_ip(int n) { return "127.0." + std::to_string(n / 250) + "." + std::to_string(2 + n % 250); }
-
-// A real UDP server on one thread. kWho answers "<name> <sender> <payload>"
-// (the sender is nib's upstream socket: one per session); kEcho answers with
-// the datagram unchanged.
-class UdpBackend {
- public:
-  enum class Mode { kWho, kEcho };
-
-  explicit UdpBackend(std::string name, Mode mode = Mode::kWho, std::string ip = "127.0.0.1")
-      : name_(std::move(name)), ip_(std::move(ip)), mode_(mode), buf_(65536) {
-    if (Status st = start(); !st.ok()) throw std::runtime_error("UdpBackend " + name_ + ": " + st.message());
-  }
-  ~UdpBackend() { stop(); }
-  UdpBackend(const UdpBackend&) = delete;
-  UdpBackend& operator=(const UdpBackend&) = delete;
-
-  const std::string& name() const { return name_; }
-  uint16_t port() const { return port_; }
-  SocketAddress address() const { return *SocketAddress::from_ip(ip_, port_); }
-  uint64_t received() const { return received_.load(); }
-
-  // Binds (the same port again after stop()) and serves.
-  Status start() {
-    if (thread_.joinable()) return {};
-    auto addr = SocketAddress::from_ip(ip_, port_);
-    if (!addr.ok()) return addr.status();
-    fd_.reset(::socket(addr->family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    int size = 1 << 20;
-    ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-    if (::bind(fd_.get(), addr->sockaddr_ptr(), addr->length()) != 0) {
-      return Status::unavailable(std::string("bind: ") + std::strerror(errno));
-    }
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    ::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&ss), &len);
-    port_ = SocketAddress(reinterpret_cast<sockaddr*>(&ss), len).port();
-    wake_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-    thread_ = std::thread([this] { run(); });
-    return {};
-  }
-  // Closes the socket: datagrams to the port now draw ICMP port unreachable.
-  void stop() {
-    if (!thread_.joinable()) return;
-    uint64_t one = 1;
-    (void)!::write(wake_.get(), &one, sizeof one);
-    thread_.join();
-    fd_.reset();
-  }
-
- private:
-  void run() {
-    for (;;) {
-      pollfd p[2] = {{fd_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
-      if (::poll(p, 2, -1) < 0 && errno != EINTR) return;
-      if (p[1].revents) return;
-      for (int i = 0; i < 256; ++i) {
-        sockaddr_storage from{};
-        socklen_t len = sizeof from;
-        ssize_t n = ::recvfrom(fd_.get(), buf_.data(), buf_.size(), 0, reinterpret_cast<sockaddr*>(&from), &len);
-        if (n < 0) break;
-        received_.fetch_add(1);
-        std::string reply;
-        if (mode_ == Mode::kWho) {
-          reply = name_ + " " + SocketAddress(reinterpret_cast<sockaddr*>(&from), len).to_string() + " " +
-                  std::string(buf_.data(), static_cast<size_t>(n));
-        } else {
-          reply.assign(buf_.data(), static_cast<size_t>(n));
-        }
-        ::sendto(fd_.get(), reply.data(), reply.size(), 0, reinterpret_cast<sockaddr*>(&from), len);
-      }
-    }
-  }
-
-  const std::string name_;
-  const std::string ip_;
-  const Mode mode_;
-  uint16_t port_ = 0;
-  std::vector<char> buf_;
-  UniqueFd fd_, wake_;
-  std::thread thread_;
-  std::atomic<uint64_t> received_{0};
-};
 
 // A UDP client bound to source_ip and connected to the balancer: the kernel
 // delivers only datagrams whose source is exactly the address it sent to.
@@ -190,13 +109,13 @@ class UdpBalancingTest : public ::testing::Test {
   }
   void TearDown() override { dp_.reset(); }
 
-  void add_backends(int n, UdpBackend::Mode mode = UdpBackend::Mode::kWho) {
+  void add_backends(int n, TestUdpBackend::Mode mode = TestUdpBackend::Mode::kWho) {
     for (int i = 0; i < n; ++i) {
-      backends_.push_back(std::make_unique<UdpBackend>("b" + std::to_string(backends_.size()), mode));
+      backends_.push_back(std::make_unique<TestUdpBackend>("b" + std::to_string(backends_.size()), mode));
       service_.backends.push_back(backend_config(*backends_.back()));
     }
   }
-  static BackendConfig backend_config(const UdpBackend& b) {
+  static BackendConfig backend_config(const TestUdpBackend& b) {
     BackendConfig c;
     c.address = b.address();
     c.host = "127.0.0.1";
@@ -245,7 +164,7 @@ class UdpBalancingTest : public ::testing::Test {
   }
 
   ServiceConfig service_;
-  std::vector<std::unique_ptr<UdpBackend>> backends_;
+  std::vector<std::unique_ptr<TestUdpBackend>> backends_;
   std::unique_ptr<Dataplane> dp_;
   SocketAddress lb_;
   uint64_t questions_ = 0;
@@ -323,7 +242,7 @@ TEST_F(UdpBalancingTest, SoftLimitCountsSessions) {
 
 TEST_F(UdpBalancingTest, EmergencyServerTakesOverWhenAllAreDown) {
   add_backends(2);
-  UdpBackend emergency("emergency");
+  TestUdpBackend emergency("emergency", TestUdpBackend::Mode::kWho);
   service_.emergency = backend_config(emergency);
   start();
   backends_[0]->stop();
@@ -479,7 +398,7 @@ TEST_F(UdpBalancingTest, ReloadAppliesTheSessionLimitAndTimeout) {
 // ---- datagrams ---------------------------------------------------------------
 
 TEST_F(UdpBalancingTest, TheLargestDatagramArrivesIntact) {
-  add_backends(1, UdpBackend::Mode::kEcho);
+  add_backends(1, TestUdpBackend::Mode::kEcho);
   start();
   constexpr size_t kMax = 65507;  // the largest UDP payload over IPv4
   std::string data(kMax, '\0');
@@ -497,7 +416,7 @@ TEST_F(UdpBalancingTest, TheLargestDatagramArrivesIntact) {
 }
 
 TEST_F(UdpBalancingTest, EmptyAndMalformedDatagramsAreRelayedWithoutHarm) {
-  add_backends(1, UdpBackend::Mode::kEcho);
+  add_backends(1, TestUdpBackend::Mode::kEcho);
   start();
   auto c = client(1);
   std::string all_bytes;
@@ -523,7 +442,7 @@ TEST_F(UdpBalancingTest, EmptyAndMalformedDatagramsAreRelayedWithoutHarm) {
 }
 
 TEST_F(UdpBalancingTest, HundredThousandDatagramsNoLossNoReordering) {
-  add_backends(2, UdpBackend::Mode::kEcho);
+  add_backends(2, TestUdpBackend::Mode::kEcho);
   start();
   // Four sessions, each with at most kWindow datagrams in flight: far below
   // what the loopback socket buffers hold, so any loss is nib's.
@@ -578,7 +497,7 @@ TEST_F(UdpBalancingTest, HundredThousandDatagramsNoLossNoReordering) {
 }
 
 TEST_F(UdpBalancingTest, RepliesReachTheRightClientAmongMany) {
-  add_backends(3, UdpBackend::Mode::kEcho);
+  add_backends(3, TestUdpBackend::Mode::kEcho);
   start();
   constexpr int kThreads = 4, kPerThread = 16, kRounds = 25;
   std::atomic<int> wrong{0}, missing{0};
@@ -623,9 +542,9 @@ TEST_F(UdpBalancingTest, AWildcardListenerAnswersFromTheAddressTheClientUsed) {
 }
 
 TEST_F(UdpBalancingTest, Ipv6) {
-  std::unique_ptr<UdpBackend> b;
+  std::unique_ptr<TestUdpBackend> b;
   try {
-    b = std::make_unique<UdpBackend>("v6", UdpBackend::Mode::kWho, "::1");
+    b = std::make_unique<TestUdpBackend>("v6", TestUdpBackend::Mode::kWho, "::1");
   } catch (const std::runtime_error& e) {
     GTEST_SKIP() << "no IPv6 loopback: " << e.what();
   }
@@ -674,7 +593,7 @@ TEST_F(UdpBalancingTest, TcpAndUdpServicesSideBySide) {
 
 TEST(UdpBinaryTest, PenCommandLineWithU) {
   if (!test::nib_binary_exists()) GTEST_SKIP() << "nib binary not built";
-  UdpBackend b0("b0"), b1("b1");
+  TestUdpBackend b0("b0", TestUdpBackend::Mode::kWho), b1("b1", TestUdpBackend::Mode::kWho);
   uint16_t port = test::free_port();
   test::TempDir dir;
   std::string pid_file = dir.file("nib.pid");

@@ -9,10 +9,9 @@
 
 #include <cstring>
 #include <map>
-#include <mutex>
 
 #include "dataplane/dataplane.h"
-#include "tests/support/test_client.h"
+#include "tests/support/dataplane_fixture.h"
 #include "tests/support/test_udp_backend.h"
 
 namespace nib {
@@ -44,12 +43,12 @@ class UdpClient {
   UniqueFd fd_;
 };
 
-class UdpHealthCheckTest : public ::testing::Test {
+class UdpHealthCheckTest : public test::DataplaneFixture<TestUdpBackend> {
  protected:
   void SetUp() override {
+    DataplaneFixture::SetUp();
     service_.name = "dns";
     service_.protocol = Protocol::kUdp;
-    service_.listen = *SocketAddress::parse("127.0.0.1:0");
     service_.policy.mode = BalanceMode::kRoundRobin;
     HealthCheckConfig c;
     c.type = HealthCheckType::kUdp;
@@ -60,49 +59,18 @@ class UdpHealthCheckTest : public ::testing::Test {
     c.rise = 2;
     c.fall = 2;
     service_.health_check = c;
-    for (int i = 0; i < 2; ++i) {
-      backends_.push_back(std::make_unique<TestUdpBackend>("b" + std::to_string(i)));
-      service_.backends.push_back(BackendConfig{.host = "127.0.0.1", .address = backends_.back()->address()});
-    }
-  }
-  void TearDown() override {
-    if (dp_) dp_->events().unsubscribe(token_);
-    dp_.reset();
-  }
-  void start() {
-    DataplaneConfig c;
-    c.workers = 2;
-    c.services = {service_};
-    dp_ = std::make_unique<Dataplane>(c);
-    token_ = dp_->events().subscribe([this](const DataplaneEvent& e) {
-      std::lock_guard lock(mu_);
-      if (e.kind == DataplaneEvent::Kind::kHealthChanged) health_events_.push_back(e);
-    });
-    Status st = dp_->start();
-    ASSERT_TRUE(st.ok()) << st.message();
-    lb_ = *dp_->bound_address("dns");
+    add_backends(2);
   }
   BackendStatus backend_status(int i) { return dp_->status()[0].backends[i]; }
   bool checked(int i) { return backend_status(i).health.last_check_time.time_since_epoch().count() != 0; }
   BackendState state(int i) { return backend_status(i).state; }
-  size_t health_events() {
-    std::lock_guard lock(mu_);
-    return health_events_.size();
-  }
+  size_t health_events() { return events_.count(DataplaneEvent::Kind::kHealthChanged); }
   // Which backends answer new clients (each a new session).
   std::map<std::string, int> spread(int clients) {
     std::map<std::string, int> out;
     for (int i = 0; i < clients; ++i) ++out[UdpClient(lb_).ask()];
     return out;
   }
-
-  ServiceConfig service_;
-  std::vector<std::unique_ptr<TestUdpBackend>> backends_;
-  std::unique_ptr<Dataplane> dp_;
-  SocketAddress lb_;
-  uint64_t token_ = 0;
-  std::mutex mu_;
-  std::vector<DataplaneEvent> health_events_;
 };
 
 TEST_F(UdpHealthCheckTest, ASilentBackendLeavesRotationAndItsClientsMove) {

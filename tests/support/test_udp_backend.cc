@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
+#include <string_view>
 #include <vector>
 
 namespace nib::test {
@@ -27,6 +28,8 @@ Status TestUdpBackend::start() {
   if (!addr.ok()) return addr.status();
   fd_.reset(::socket(addr->family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd_) return Status::unavailable(std::string("socket: ") + std::strerror(errno));
+  int size = 1 << 20;  // bursts of many clients' datagrams must not drop here
+  ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
   if (::bind(fd_.get(), addr->sockaddr_ptr(), addr->length()) != 0) {
     return Status::unavailable(std::string("bind: ") + std::strerror(errno));
   }
@@ -60,8 +63,22 @@ void TestUdpBackend::run() {
       ssize_t n = ::recvfrom(fd_.get(), buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &len);
       if (n < 0) break;
       received_.fetch_add(1);
-      if (mode_.load() == Mode::kSilent) continue;
-      std::string reply = name_ + " " + std::string(buf.data(), static_cast<size_t>(n));
+      const std::string_view payload(buf.data(), static_cast<size_t>(n));
+      std::string reply;
+      switch (mode_.load()) {
+        case Mode::kSilent:
+          continue;
+        case Mode::kReply:
+          reply = name_ + " " + std::string(payload);
+          break;
+        case Mode::kWho:
+          reply = name_ + " " + SocketAddress(reinterpret_cast<sockaddr*>(&from), len).to_string() + " " +
+                  std::string(payload);
+          break;
+        case Mode::kEcho:
+          reply = payload;
+          break;
+      }
       ::sendto(fd_.get(), reply.data(), reply.size(), 0, reinterpret_cast<sockaddr*>(&from), len);
     }
   }

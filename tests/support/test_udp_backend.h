@@ -1,9 +1,11 @@
 #pragma once
 // A real UDP server on loopback for tests: one thread polling one socket.
 // kReply answers every datagram with "<name> <payload>"; kSilent reads and
-// says nothing (a hung server behind an open port). stop() closes the socket,
-// so datagrams to the port draw an ICMP port unreachable; start() binds the
-// same port again.
+// says nothing (a hung server behind an open port); kWho answers
+// "<name> <sender> <payload>" (the sender is the balancer's upstream socket:
+// one per session); kEcho answers with the datagram unchanged. stop() closes
+// the socket, so datagrams to the port draw an ICMP port unreachable; start()
+// binds the same port again.
 #include <atomic>
 #include <cstdint>
 #include <string>
@@ -17,7 +19,7 @@ namespace nib::test {
 
 class TestUdpBackend {
  public:
-  enum class Mode { kReply, kSilent };
+  enum class Mode { kReply, kSilent, kWho, kEcho };
 
   // Binds at once; throws std::runtime_error when it cannot.
   explicit TestUdpBackend(std::string name, Mode mode = Mode::kReply, std::string ip = "127.0.0.1");

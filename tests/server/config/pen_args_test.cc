@@ -2,11 +2,12 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <string>
 #include <vector>
+
+#include "tests/support/temp_file.h"
 
 namespace nib {
 namespace {
@@ -40,22 +41,7 @@ ServiceConfig with_options(Args options) {
 
 SocketAddress addr(const char* text) { return *SocketAddress::parse(text); }
 
-class TempFile {
- public:
-  explicit TempFile(std::string_view content) {
-    char name[] = "/tmp/nib_args_test_XXXXXX";
-    int fd = mkstemp(name);
-    EXPECT_GE(fd, 0);
-    path_ = name;
-    EXPECT_EQ(write(fd, content.data(), content.size()), static_cast<ssize_t>(content.size()));
-    close(fd);
-  }
-  ~TempFile() { unlink(path_.c_str()); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using test::TempFile;
 
 constexpr std::string_view kYaml = "workers: 3\nservices:\n  - name: web\n    listen: 127.0.0.1:8080\n";
 

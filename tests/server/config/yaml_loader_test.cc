@@ -2,12 +2,12 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+
+#include "tests/support/temp_file.h"
 
 namespace nib {
 namespace {
@@ -26,23 +26,7 @@ std::string error_of(std::string_view yaml) {
 
 SocketAddress addr(const char* text) { return *SocketAddress::parse(text); }
 
-// A file in /tmp that is removed when the test ends.
-class TempFile {
- public:
-  explicit TempFile(std::string_view content) {
-    char name[] = "/tmp/nib_yaml_test_XXXXXX";
-    int fd = mkstemp(name);
-    EXPECT_GE(fd, 0);
-    path_ = name;
-    EXPECT_EQ(write(fd, content.data(), content.size()), static_cast<ssize_t>(content.size()));
-    close(fd);
-  }
-  ~TempFile() { unlink(path_.c_str()); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using test::TempFile;
 
 constexpr std::string_view kMinimal = R"(services:
   - name: web

@@ -1,0 +1,51 @@
+#pragma once
+// An in-process Dataplane with one service ("web") in front of one real
+// TestBackend, the real gRPC admin server on an ephemeral port, and a plain
+// channel to it. Fixtures that need a token file or TLS override
+// admin_options(); the server must start for any test to run.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include "admin/grpc/grpc_admin_server.h"
+#include "dataplane/dataplane.h"
+#include "tests/support/test_backend.h"
+
+namespace nib::admin::test {
+
+class GrpcAdminFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ServiceConfig s;
+    s.name = "web";
+    s.listen = *SocketAddress::parse("127.0.0.1:0");
+    BackendConfig b;
+    b.address = backend_.address();
+    b.host = "127.0.0.1";
+    s.backends = {b};
+    DataplaneConfig config;
+    config.workers = 1;
+    config.services = {s};
+    dp_ = std::make_unique<Dataplane>(config);
+    ASSERT_TRUE(dp_->start().ok());
+    server_ = std::make_unique<GrpcAdminServer>(*dp_, admin_options());
+    Status st = server_->start();
+    ASSERT_TRUE(st.ok()) << st.message();
+    channel_ = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
+  }
+  void TearDown() override {
+    if (server_) server_->stop(std::chrono::seconds(0));
+    if (dp_) dp_->stop();
+  }
+
+  // Called from SetUp, after the derived fixture's members are built.
+  virtual GrpcAdminServerOptions admin_options() { return {.listen = "127.0.0.1:0"}; }
+
+  nib::test::TestBackend backend_{"b0"};
+  std::unique_ptr<Dataplane> dp_;
+  std::unique_ptr<GrpcAdminServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+}  // namespace nib::admin::test

@@ -1,0 +1,31 @@
+#include "tests/support/dataplane_fixture.h"
+
+namespace nib::test {
+
+std::string client_ip(int n) { return "127.0." + std::to_string(n / 250) + "." + std::to_string(2 + n % 250); }
+
+void EventLog::add(const DataplaneEvent& e) {
+  std::lock_guard lock(mu_);
+  events_.push_back(e);
+}
+
+std::vector<DataplaneEvent> EventLog::all() const {
+  std::lock_guard lock(mu_);
+  return events_;
+}
+
+std::vector<DataplaneEvent> EventLog::of(DataplaneEvent::Kind kind, std::optional<uint32_t> backend_id) const {
+  std::vector<DataplaneEvent> out;
+  for (auto& e : all()) {
+    if (e.kind == kind && (!backend_id || e.backend_id == *backend_id)) out.push_back(e);
+  }
+  return out;
+}
+
+size_t EventLog::count(DataplaneEvent::Kind kind, std::optional<uint32_t> backend_id) const {
+  return of(kind, backend_id).size();
+}
+
+size_t EventLog::size() const { return all().size(); }
+
+}  // namespace nib::test

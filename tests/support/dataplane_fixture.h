@@ -1,0 +1,116 @@
+#pragma once
+// The fixture most integration tests share: an in-process Dataplane running
+// one service (service_) in front of real test backends on loopback, with
+// every event it publishes collected. A test fills service_ (SetUp names it
+// "test" and listens on an ephemeral port), adds backends, then calls start().
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "dataplane/dataplane.h"
+#include "tests/support/test_backend.h"
+#include "tests/support/test_client.h"
+
+namespace nib::test {
+
+// Distinct clients are distinct source addresses: 127.0.x.y, never 127.0.0.1.
+std::string client_ip(int n);
+
+// Events collected under a mutex: listeners run on admin and worker threads.
+// Any thread.
+class EventLog {
+ public:
+  void add(const DataplaneEvent& e);
+  std::vector<DataplaneEvent> all() const;
+  // Those of one kind (and one backend, when given), oldest first.
+  std::vector<DataplaneEvent> of(DataplaneEvent::Kind kind, std::optional<uint32_t> backend_id = std::nullopt) const;
+  size_t count(DataplaneEvent::Kind kind, std::optional<uint32_t> backend_id = std::nullopt) const;
+  size_t size() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<DataplaneEvent> events_;
+};
+
+// Backend is TestBackend or TestUdpBackend: anything built from a name (and
+// optional mode arguments) that has an address().
+template <typename Backend = TestBackend>
+class DataplaneFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    service_.name = "test";
+    service_.listen = *SocketAddress::parse("127.0.0.1:0");
+  }
+  // The Dataplane stops before the backends: no connection outlives its peer.
+  void TearDown() override {
+    if (dp_) dp_->events().unsubscribe(token_);
+    dp_.reset();
+  }
+
+  // What start() runs: service_ on two workers. Override for other settings.
+  virtual DataplaneConfig config() const {
+    DataplaneConfig c;
+    c.workers = 2;
+    c.services = {service_};
+    return c;
+  }
+  // Starts config() with events_ listening from the first event on, then finds
+  // service_'s address (lb_).
+  void start() {
+    dp_ = std::make_unique<Dataplane>(config());
+    token_ = dp_->events().subscribe([this](const DataplaneEvent& e) { events_.add(e); });
+    Status st = dp_->start();
+    ASSERT_TRUE(st.ok()) << st.message();
+    lb_ = *dp_->bound_address(service_.name);
+  }
+
+  // A running backend named "b<n>", not (yet) known to the balancer; `args`
+  // follow the name in Backend's constructor (a mode, ...).
+  template <typename... Args>
+  Backend& spare(const Args&... args) {
+    backends_.push_back(std::make_unique<Backend>("b" + std::to_string(backends_.size()), args...));
+    return *backends_.back();
+  }
+  // n spare backends, each added to service_.
+  template <typename... Args>
+  void add_backends(int n, const Args&... args) {
+    for (int i = 0; i < n; ++i) service_.backends.push_back(backend_config(spare(args...)));
+  }
+  static BackendConfig backend_config(const Backend& b) {
+    BackendConfig c;
+    c.address = b.address();
+    c.host = "127.0.0.1";
+    return c;
+  }
+
+  // TCP services: the name of the backend that greets client n, or "closed".
+  std::string who(int client) {
+    auto name = who_serves(lb_, client_ip(client));
+    return name.ok() ? *name : "closed";
+  }
+  TestClient connect(int client) {
+    auto c = TestClient::connect(lb_, client_ip(client));
+    EXPECT_TRUE(c.ok()) << c.status().message();
+    return std::move(*c);
+  }
+  // An open connection, with the name of the backend that serves it.
+  std::pair<TestClient, std::string> hold(int client) {
+    TestClient c = connect(client);
+    auto line = c.read_line();
+    return {std::move(c), line.ok() ? *line : "closed"};
+  }
+
+  ServiceConfig service_;
+  std::vector<std::unique_ptr<Backend>> backends_;
+  std::unique_ptr<Dataplane> dp_;
+  SocketAddress lb_;
+  EventLog events_;
+  uint64_t token_ = 0;
+};
+
+}  // namespace nib::test
