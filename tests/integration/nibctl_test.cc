@@ -126,8 +126,13 @@ TEST_F(NibctlTest, AddedBackendTakesClients) {
   ASSERT_EQ(list.backends_size(), 3);
   EXPECT_EQ(list.backends(2).weight(), 2u);
   std::set<std::string> served;
-  for (const std::string ip : {"127.0.0.2", "127.0.0.3", "127.0.0.4"}) served.insert(visit(ip));
-  EXPECT_TRUE(served.contains("b2"));
+  std::string seen;
+  for (const std::string ip : {"127.0.0.2", "127.0.0.3", "127.0.0.4"}) {
+    std::string name = visit(ip);
+    served.insert(name);
+    seen += ip + " -> " + name + "; ";
+  }
+  EXPECT_TRUE(served.contains("b2")) << seen << nib_->output();
 }
 
 TEST_F(NibctlTest, DrainShowsWhatStillPointsAtTheBackend) {
