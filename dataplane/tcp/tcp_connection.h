@@ -53,6 +53,7 @@ class TcpConnection {
     bool dst_writable = true;
     bool src_hup = false;  // the source's FIN was seen: read on to the end
     bool eof = false;      // read returned 0
+    bool src_error = false;  // a read failed while bytes still wait for dst
     bool shut = false;     // dst's write side shut down after eof
     uint64_t bytes = 0;
     bool done() const { return shut && off == len && piped == 0; }

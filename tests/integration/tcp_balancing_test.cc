@@ -272,6 +272,27 @@ TEST_F(TcpBalancingTest, HalfCloseStillDeliversTheWholeReply) {
   EXPECT_EQ(*all, "b0\nhello, world");
 }
 
+// A server that closes right after its reply (HTTP "Connection: close"): the
+// relay reads on to its FIN before sending and passes reply and FIN on
+// together; the client must still get the whole reply, then the EOF, each time.
+TEST_F(TcpBalancingTest, AReplyAndTheServersCloseArriveWholeAndInOrder) {
+  add_backends(2, BackendMode::kHttp);
+  start();
+  for (int i = 0; i < 50; ++i) {
+    TestClient c = connect(i);
+    ASSERT_TRUE(c.write_all("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok());
+    auto r = c.read_http_response();
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    EXPECT_EQ(r->status, 200);
+    EXPECT_TRUE(r->body == "b0\n" || r->body == "b1\n") << r->body;
+    auto rest = c.read_until_eof();
+    ASSERT_TRUE(rest.ok()) << rest.status().message();
+    EXPECT_EQ(*rest, "");
+  }
+  EXPECT_TRUE(test::wait_until([&] { return dp_->open_connections() == 0; }));
+  EXPECT_EQ(backends_[0]->http_requests() + backends_[1]->http_requests(), 50u);
+}
+
 // Bulk flows are spliced (zero-copy) once a read fills the relay buffer.
 TEST_F(TcpBalancingTest, SixtyFourMebibytesArriveIntactBothWays) {
   add_backends(1);
