@@ -76,6 +76,11 @@ int App::run() {
 }
 
 int App::run_demo() {
+  // Before the demo backends' threads start, as serve() does for its own: a
+  // thread without the mask would take a SIGINT with the default action and
+  // kill nib instead of stopping it.
+  sigset_t set = handled_signals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
   DemoBackend one("1"), two("2");
   for (DemoBackend* b : {&one, &two}) {
     if (Status st = b->start(); !st.ok()) {
