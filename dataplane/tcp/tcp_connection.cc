@@ -55,9 +55,35 @@ void TcpConnection::start(UniqueFd client, const SocketAddress& peer, Service& s
     finish(false);
     return;
   }
+  if (service.defer_accept() && !read_first_bytes()) return;
   sel_ = Selector::choose(*snap_, service.affinity(), service.cursor(), client_ip_, started_);
   if (sel_.affinity_break) service.count_affinity_break();
   connect_next();
+}
+
+bool TcpConnection::read_first_bytes() {
+  // With TCP_DEFER_ACCEPT the client's first bytes came with the accept: read
+  // them now, before connecting, instead of after the connect with a read that
+  // may find nothing yet. They wait in the buffer for the backend.
+  up_.buf = worker_.take_buffer();
+  ssize_t n = ::recv(client_.get(), up_.buf.get(), TcpWorker::kBufferSize, 0);
+  if (n > 0) {
+    up_.len = static_cast<uint32_t>(n);
+    // A short read drained it; the epoll registration reports what comes next.
+    if (static_cast<size_t>(n) < TcpWorker::kBufferSize) up_.src_readable = false;
+    return true;
+  }
+  if (n == 0) {
+    up_.eof = true;  // a FIN alone: passed on to the backend as usual
+    return true;
+  }
+  if (would_block(errno)) {
+    up_.src_readable = false;  // accepted silent, after the defer timeout
+    return true;
+  }
+  if (errno == EINTR) return true;
+  finish(false);  // the client is gone already: no backend is bothered
+  return false;
 }
 
 void TcpConnection::connect_next() {
