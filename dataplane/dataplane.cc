@@ -108,7 +108,7 @@ Status Dataplane::start() {
     if (service->protocol() != Protocol::kTcp) continue;  // UDP: bound by udp_
     SocketAddress addr = service->listen_address();
     for (auto& w : workers_) {
-      auto fd = make_tcp_listener(addr, service->backlog(), /*reuse_port=*/true);
+      auto fd = make_tcp_listener(addr, service->backlog(), /*reuse_port=*/true, service->defer_accept());
       if (!fd.ok()) return Status::unavailable("service '" + service->name() + "': " + fd.status().message());
       if (addr.port() == 0) {
         // Port 0: the first listener picks the port, the others join it.
@@ -210,6 +210,9 @@ Status Dataplane::check_reload(const DataplaneConfig& config) const {
                                    [&](const ServiceConfig& o) { return o.name == sc.name; });
     if (!(old->listen == sc.listen)) {
       return Status::invalid("service '" + sc.name + "': listen address change needs a restart");
+    }
+    if (old->defer_accept != sc.defer_accept) {
+      return Status::invalid("service '" + sc.name + "': defer_accept change needs a restart");
     }
   }
   return {};

@@ -110,6 +110,10 @@ struct ServiceConfig {
   double idle_timeout_seconds = 0;      // 0 = never (Pen's default)
   uint32_t max_connections = 0;         // -x: 0 = as many as descriptors allow
   int backlog = 4096;                   // -q
+  // TCP_DEFER_ACCEPT: a client is accepted once its first bytes are in, and
+  // they are read at once. Clients of protocols where the server speaks first
+  // (SMTP, FTP, MySQL) are accepted only after about a second.
+  bool defer_accept = false;            // --defer-accept
   // UDP (-U) only: a session (client address:port -> one upstream socket)
   // silent this long ends; at the limit the least recently used one is evicted.
   double udp_session_timeout_seconds = 60;

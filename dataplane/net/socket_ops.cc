@@ -14,7 +14,8 @@ Status errno_status(const std::string& what) {
 }
 }  // namespace
 
-Result<UniqueFd> make_tcp_listener(const SocketAddress& address, int backlog, bool reuse_port) {
+Result<UniqueFd> make_tcp_listener(const SocketAddress& address, int backlog, bool reuse_port,
+                                   bool defer_accept) {
   UniqueFd fd(::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) return errno_status("socket");
   int one = 1;
@@ -31,6 +32,14 @@ Result<UniqueFd> make_tcp_listener(const SocketAddress& address, int backlog, bo
   }
   // Accepted sockets inherit TCP_NODELAY: set once here, not per connection.
   set_nodelay(fd.get());
+  // The kernel accepts a client that stays silent after the timeout (it
+  // resends its SYN-ACK, the client's ACK completes the connection): 1 s, the
+  // shortest, is what a protocol where the server speaks first waits.
+  int defer_seconds = 1;
+  if (defer_accept &&
+      ::setsockopt(fd.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_seconds, sizeof defer_seconds) != 0) {
+    return errno_status("setsockopt TCP_DEFER_ACCEPT");
+  }
   if (::listen(fd.get(), backlog) != 0) return errno_status("listen " + address.to_string());
   return fd;
 }

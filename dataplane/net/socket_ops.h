@@ -9,8 +9,10 @@ namespace nib {
 
 // A non-blocking TCP listener bound to `address`, with TCP_NODELAY (which the
 // sockets it accepts inherit). reuse_port lets every worker bind its own
-// listener to the same address.
-Result<UniqueFd> make_tcp_listener(const SocketAddress& address, int backlog, bool reuse_port);
+// listener to the same address. defer_accept: wake for a client only once its
+// first bytes are in (TCP_DEFER_ACCEPT, 1 s; after that it is accepted anyway).
+Result<UniqueFd> make_tcp_listener(const SocketAddress& address, int backlog, bool reuse_port,
+                                   bool defer_accept = false);
 
 // A non-blocking TCP socket for `family` with TCP_NODELAY.
 Result<UniqueFd> make_tcp_socket(int family);

@@ -6,6 +6,7 @@ Service::Service(const ServiceConfig& config, unsigned workers)
     : name_(config.name),
       protocol_(config.protocol),
       backlog_(config.backlog),
+      defer_accept_(config.defer_accept),
       listen_(config.listen),
       registry_(workers),
       affinity_(config.policy.table_size, seconds_to_duration(config.policy.tracking_seconds)),

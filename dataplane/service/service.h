@@ -32,6 +32,7 @@ class Service {
   SocketAddress listen_address() const;
   void set_bound_address(const SocketAddress& a);
   int backlog() const { return backlog_; }
+  bool defer_accept() const { return defer_accept_; }
 
   BackendRegistry& registry() { return registry_; }
   const BackendRegistry& registry() const { return registry_; }
@@ -82,6 +83,7 @@ class Service {
   const std::string name_;
   const Protocol protocol_;
   const int backlog_;
+  const bool defer_accept_;
   mutable std::mutex address_mutex_;
   SocketAddress listen_;
   BackendRegistry registry_;

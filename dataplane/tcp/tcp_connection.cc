@@ -33,7 +33,7 @@ void TcpConnection::Flow::reset() {
   piped = 0;
   bulk = false;
   src_readable = dst_writable = true;
-  src_hup = eof = shut = false;
+  src_hup = eof = shut = src_error = false;
   bytes = 0;
 }
 
@@ -55,9 +55,35 @@ void TcpConnection::start(UniqueFd client, const SocketAddress& peer, Service& s
     finish(false);
     return;
   }
+  if (service.defer_accept() && !read_first_bytes()) return;
   sel_ = Selector::choose(*snap_, service.affinity(), service.cursor(), client_ip_, started_);
   if (sel_.affinity_break) service.count_affinity_break();
   connect_next();
+}
+
+bool TcpConnection::read_first_bytes() {
+  // With TCP_DEFER_ACCEPT the client's first bytes came with the accept: read
+  // them now, before connecting, instead of after the connect with a read that
+  // may find nothing yet. They wait in the buffer for the backend.
+  up_.buf = worker_.take_buffer();
+  ssize_t n = ::recv(client_.get(), up_.buf.get(), TcpWorker::kBufferSize, 0);
+  if (n > 0) {
+    up_.len = static_cast<uint32_t>(n);
+    // A short read drained it; the epoll registration reports what comes next.
+    if (static_cast<size_t>(n) < TcpWorker::kBufferSize) up_.src_readable = false;
+    return true;
+  }
+  if (n == 0) {
+    up_.eof = true;  // a FIN alone: passed on to the backend as usual
+    return true;
+  }
+  if (would_block(errno)) {
+    up_.src_readable = false;  // accepted silent, after the defer timeout
+    return true;
+  }
+  if (errno == EINTR) return true;
+  finish(false);  // the client is gone already: no backend is bothered
+  return false;
 }
 
 void TcpConnection::connect_next() {
@@ -218,7 +244,9 @@ TcpConnection::Pump TcpConnection::pump(Flow& f, int src, int dst) {
   for (;;) {
     if (f.off < f.len) {
       if (!f.dst_writable) break;
-      ssize_t n = ::send(dst, f.buf.get() + f.off, f.len - f.off, MSG_NOSIGNAL);
+      // After the source's end, the FIN (shutdown or close) follows at once:
+      // MSG_MORE holds the bytes back so that both leave in one segment.
+      ssize_t n = ::send(dst, f.buf.get() + f.off, f.len - f.off, f.eof ? MSG_NOSIGNAL | MSG_MORE : MSG_NOSIGNAL);
       if (n < 0) {
         if (errno == EINTR) continue;
         if (would_block(errno)) {
@@ -236,6 +264,10 @@ TcpConnection::Pump TcpConnection::pump(Flow& f, int src, int dst) {
       }
       f.off = f.len = 0;
       continue;
+    }
+    if (f.src_error) {
+      result = Pump::kSourceError;  // found by the look-ahead read, reported once its bytes are out
+      break;
     }
     if (f.piped != 0) {
       if (!f.dst_writable) break;
@@ -307,7 +339,23 @@ TcpConnection::Pump TcpConnection::pump(Flow& f, int src, int dst) {
       last_activity_ = worker_.loop().now();
       if (static_cast<size_t>(n) < TcpWorker::kBufferSize) {
         // A short read drained the socket; the next arrival raises a new edge.
-        if (!f.src_hup) f.src_readable = false;
+        if (!f.src_hup) {
+          f.src_readable = false;
+        } else {
+          // The source's FIN is in (a server closing after its reply): read
+          // on before sending, so the reply and the FIN travel together as one
+          // segment instead of two. No extra read: this one was due anyway.
+          ssize_t m = ::recv(src, f.buf.get() + f.len, TcpWorker::kBufferSize - f.len, 0);
+          if (m > 0) {
+            f.len += static_cast<uint32_t>(m);
+          } else if (m == 0) {
+            f.eof = true;
+          } else if (would_block(errno)) {
+            f.src_readable = false;
+          } else if (errno != EINTR) {
+            f.src_error = true;
+          }
+        }
       } else if (!f.bulk) {
         // A full buffer: a bulk transfer, cheaper spliced once this buffer is out.
         f.bulk = worker_.pipes().limit() != 0;

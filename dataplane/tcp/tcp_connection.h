@@ -53,6 +53,7 @@ class TcpConnection {
     bool dst_writable = true;
     bool src_hup = false;  // the source's FIN was seen: read on to the end
     bool eof = false;      // read returned 0
+    bool src_error = false;  // a read failed while bytes still wait for dst
     bool shut = false;     // dst's write side shut down after eof
     uint64_t bytes = 0;
     bool done() const { return shut && off == len && piped == 0; }
@@ -82,6 +83,9 @@ class TcpConnection {
   // Counts the failure against the backend (Pen's blacklist, the passive
   // check), closes its socket and chooses the next server.
   void on_connect_failed(Failure failure = Failure::kConnect);
+  // After accept with defer_accept: reads what the client sent; false when it
+  // closed the connection (the client is gone).
+  bool read_first_bytes();
   // The backend reset (or closed without a word after the client's bytes)
   // before its first byte: a failure like a refused connect. With nothing of
   // the client's forwarded yet, the client fails over; otherwise it is closed.

@@ -367,7 +367,7 @@ Status Parser::parse_long(const std::string& arg) {
   std::string name = arg.substr(0, eq);
   std::optional<std::string> attached;
   if (eq != std::string::npos) attached = arg.substr(eq + 1);
-  constexpr std::string_view kFlags[] = {"--check", "--demo", "--help", "--version", "--no-admin"};
+  constexpr std::string_view kFlags[] = {"--check", "--demo", "--help", "--version", "--no-admin", "--defer-accept"};
   constexpr std::string_view kValued[] = {"--config",         "--workers",        "--shutdown-grace",
                                           "--idle-timeout",   "--session-timeout", "--max-sessions",
                                           "--admin-http",     "--admin-grpc",      "--admin-token-file", "--state",
@@ -380,6 +380,9 @@ Status Parser::parse_long(const std::string& arg) {
       demo_ = true;
     } else if (name == "--no-admin") {
       admin_enabled_ = false;
+    } else if (name == "--defer-accept") {
+      service_.defer_accept = true;
+      note_balancing(name, "defer_accept");
     } else {  // --help, --version: the rest of the line no longer matters
       result_.action = name == "--help" ? CommandLine::Action::kHelp : CommandLine::Action::kVersion;
       stop_ = true;
@@ -519,6 +522,9 @@ Result<CommandLine> Parser::finish_pen() {
   if (!udp_option_.empty() && service_.protocol != Protocol::kUdp) {
     return option_error(udp_option_, "applies to UDP only; add -U");
   }
+  if (service_.defer_accept && service_.protocol == Protocol::kUdp) {
+    return option_error("--defer-accept", "applies to TCP only; not with -U");
+  }
   auto listen = parse_listen_address(positional_[0]);
   if (!listen.ok()) return Status::invalid("listen address: " + listen.status().message());
   service_.listen = listen->address;
@@ -653,6 +659,9 @@ nib options:
   --workers N           worker threads, 0-256 (0 = one per core)
   --shutdown-grace SEC  on SIGTERM, how long open connections may finish (30)
   --idle-timeout SEC    close connections idle this long (0 = never)
+  --defer-accept        accept a client once its first bytes are in
+                        (TCP_DEFER_ACCEPT); where the server speaks first
+                        (SMTP, FTP, MySQL) clients wait about 1 s more
   --admin-http IP:PORT  admin HTTP API (127.0.0.1:9901)
   --admin-grpc IP:PORT  admin gRPC API, what nibctl talks to (127.0.0.1:9902)
   --no-admin            no admin listeners at all

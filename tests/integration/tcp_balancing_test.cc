@@ -228,6 +228,27 @@ TEST_F(TcpBalancingTest, HalfCloseStillDeliversTheWholeReply) {
   EXPECT_EQ(*all, "b0\nhello, world");
 }
 
+// A server that closes right after its reply (HTTP "Connection: close"): the
+// relay reads on to its FIN before sending and passes reply and FIN on
+// together; the client must still get the whole reply, then the EOF, each time.
+TEST_F(TcpBalancingTest, AReplyAndTheServersCloseArriveWholeAndInOrder) {
+  add_backends(2, BackendMode::kHttp);
+  start();
+  for (int i = 0; i < 50; ++i) {
+    TestClient c = connect(i);
+    ASSERT_TRUE(c.write_all("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok());
+    auto r = c.read_http_response();
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    EXPECT_EQ(r->status, 200);
+    EXPECT_TRUE(r->body == "b0\n" || r->body == "b1\n") << r->body;
+    auto rest = c.read_until_eof();
+    ASSERT_TRUE(rest.ok()) << rest.status().message();
+    EXPECT_EQ(*rest, "");
+  }
+  EXPECT_TRUE(test::wait_until([&] { return dp_->open_connections() == 0; }));
+  EXPECT_EQ(backends_[0]->http_requests() + backends_[1]->http_requests(), 50u);
+}
+
 // Bulk flows are spliced (zero-copy) once a read fills the relay buffer.
 TEST_F(TcpBalancingTest, SixtyFourMebibytesArriveIntactBothWays) {
   add_backends(1);
@@ -406,6 +427,52 @@ TEST_F(TcpBalancingTest, ReloadRejectsListenChangesAndKeepsRunning) {
   Status st = dp_->reload(next);
   EXPECT_FALSE(st.ok());
   EXPECT_NE(st.message().find("listen address change needs a restart"), std::string::npos);
+  EXPECT_EQ(who(1), "b0");
+}
+
+// defer_accept: a client that speaks first is relayed as usual (its first
+// bytes read with the accept, before the backend is connected)...
+TEST_F(TcpBalancingTest, DeferAcceptRelaysClientsThatSpeakFirst) {
+  service_.defer_accept = true;
+  add_backends(1);
+  start();
+  for (int i = 0; i < 20; ++i) {
+    TestClient c = connect(i);
+    ASSERT_TRUE(c.write_all("ping " + std::to_string(i)).ok());
+    c.shutdown_write();
+    auto all = c.read_until_eof();
+    ASSERT_TRUE(all.ok()) << all.status().message();
+    EXPECT_EQ(*all, "b0\nping " + std::to_string(i));
+  }
+  EXPECT_TRUE(test::wait_until([&] { return dp_->open_connections() == 0; }));
+}
+
+// ... and one that waits for the server's greeting is accepted once the
+// kernel's defer period is over: late (about a second), never refused.
+TEST_F(TcpBalancingTest, DeferAcceptStillServesAServerThatSpeaksFirst) {
+  service_.defer_accept = true;
+  add_backends(1);  // greets with its name before reading anything
+  start();
+  TestClient c = connect(1);
+  c.set_timeout(15s);
+  auto greeting = c.read_line();
+  ASSERT_TRUE(greeting.ok()) << greeting.status().message();
+  EXPECT_EQ(*greeting, "b0");
+  ASSERT_TRUE(c.write_all("after the greeting").ok());
+  c.shutdown_write();
+  auto rest = c.read_until_eof();
+  ASSERT_TRUE(rest.ok()) << rest.status().message();
+  EXPECT_EQ(*rest, "after the greeting");
+}
+
+TEST_F(TcpBalancingTest, ReloadRejectsADeferAcceptChange) {
+  add_backends(1);
+  start();
+  DataplaneConfig next = config();
+  next.services[0].defer_accept = true;
+  Status st = dp_->reload(next);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("defer_accept change needs a restart"), std::string::npos);
   EXPECT_EQ(who(1), "b0");
 }
 

@@ -28,5 +28,40 @@ TEST(SocketOpsTest, AcceptedSocketsInheritNodelayFromTheListener) {
   EXPECT_NE(on, 0);
 }
 
+// defer_accept: a client that has sent is accepted at once, its bytes readable;
+// one that stays silent is not (the kernel holds it for the defer period).
+TEST(SocketOpsTest, DeferAcceptWakesForClientsThatSent) {
+  auto listener = make_tcp_listener(*SocketAddress::parse("127.0.0.1:0"), 16, false, /*defer_accept=*/true);
+  ASSERT_TRUE(listener.ok()) << listener.status().message();
+  int seconds = 0;
+  socklen_t len = sizeof seconds;
+  ASSERT_EQ(::getsockopt(listener->get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds, &len), 0);
+  EXPECT_GT(seconds, 0);
+  auto bound = local_address(listener->get());
+  ASSERT_TRUE(bound.ok());
+  UniqueFd silent(::socket(AF_INET, SOCK_STREAM, 0));
+  ASSERT_EQ(::connect(silent.get(), bound->sockaddr_ptr(), bound->length()), 0);
+  UniqueFd talking(::socket(AF_INET, SOCK_STREAM, 0));
+  ASSERT_EQ(::connect(talking.get(), bound->sockaddr_ptr(), bound->length()), 0);
+  ASSERT_EQ(::send(talking.get(), "hi", 2, 0), 2);
+  pollfd p{listener->get(), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 5000), 1);
+  UniqueFd accepted(::accept4(listener->get(), nullptr, nullptr, SOCK_NONBLOCK));
+  ASSERT_TRUE(accepted.valid());
+  char buf[4];
+  EXPECT_EQ(::recv(accepted.get(), buf, sizeof buf, 0), 2);  // the talking one, bytes there
+  UniqueFd next(::accept4(listener->get(), nullptr, nullptr, SOCK_NONBLOCK));
+  EXPECT_FALSE(next.valid());  // the silent one is still held
+}
+
+TEST(SocketOpsTest, NoDeferAcceptByDefault) {
+  auto listener = make_tcp_listener(*SocketAddress::parse("127.0.0.1:0"), 16, false);
+  ASSERT_TRUE(listener.ok()) << listener.status().message();
+  int seconds = -1;
+  socklen_t len = sizeof seconds;
+  ASSERT_EQ(::getsockopt(listener->get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds, &len), 0);
+  EXPECT_EQ(seconds, 0);
+}
+
 }  // namespace
 }  // namespace nib

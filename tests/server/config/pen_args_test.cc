@@ -277,6 +277,17 @@ TEST(PenArgsTest, UdpSessionOptions) {
                 " instead");
 }
 
+TEST(PenArgsTest, DeferAccept) {
+  EXPECT_FALSE(with_options({}).defer_accept);
+  EXPECT_TRUE(with_options({"--defer-accept"}).defer_accept);
+  EXPECT_EQ(error_of({"--defer-accept=1", "80", "127.0.0.1"}), "option --defer-accept: takes no value");
+  EXPECT_EQ(error_of({"-U", "--defer-accept", "80", "127.0.0.1"}),
+            "option --defer-accept: applies to TCP only; not with -U");
+  TempFile file(kYaml);
+  EXPECT_EQ(error_of({"--config", file.path(), "--defer-accept"}),
+            "option --defer-accept cannot be used with --config; set defer_accept in " + file.path() + " instead");
+}
+
 TEST(PenArgsTest, PenOptionsNibLacksAreErrors) {
   EXPECT_THAT(error_of({"-F", "pen.cfg", "80", "127.0.0.1"}),
               StartsWith("option -F (penctl configuration file) is not yet supported by nib; use --config"));

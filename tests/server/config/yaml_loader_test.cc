@@ -52,6 +52,7 @@ TEST(YamlLoaderTest, MinimalServiceTakesDefaults) {
   EXPECT_EQ(s.idle_timeout_seconds, 0);
   EXPECT_EQ(s.max_connections, 0u);
   EXPECT_EQ(s.backlog, 4096);
+  EXPECT_FALSE(s.defer_accept);
   EXPECT_EQ(config->config_path, "");
 }
 
@@ -80,6 +81,7 @@ services:
     idle_timeout: 300
     max_connections: 1000
     backlog: 128
+    defer_accept: true
 )");
   ASSERT_TRUE(config.ok()) << config.status().message();
   EXPECT_EQ(config->dataplane.workers, 4);
@@ -106,6 +108,7 @@ services:
   EXPECT_EQ(s.idle_timeout_seconds, 300);
   EXPECT_EQ(s.max_connections, 1000u);
   EXPECT_EQ(s.backlog, 128);
+  EXPECT_TRUE(s.defer_accept);
 }
 
 TEST(YamlLoaderTest, ListenStringForms) {
@@ -279,7 +282,7 @@ TEST(YamlLoaderTest, UnknownKeyListsTheValidOnes) {
     prot: tcp
 )"),
             "nib.yaml:4:5: services[0]: unknown key 'prot', expected one of: name, listen, protocol, policy, "
-            "backends, emergency, connect_timeout, idle_timeout, max_connections, backlog, session_timeout, "
+            "backends, emergency, connect_timeout, idle_timeout, max_connections, backlog, defer_accept, session_timeout, "
             "max_sessions, health_check, slow_start, drain_timeout");
 }
 
@@ -472,6 +475,11 @@ TEST(YamlLoaderTest, ProtocolSpecificKeysAreErrorsForTheOtherProtocol) {
   EXPECT_EQ(error_of(std::string(kMinimal) + "    protocol: udp\n    idle_timeout: 5\n"),
             "nib.yaml:5:19: services[0].idle_timeout: applies to tcp services only; a udp service has "
             "session_timeout and max_sessions");
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    protocol: udp\n    defer_accept: true\n"),
+            "nib.yaml:5:19: services[0].defer_accept: applies to tcp services only; a udp service has "
+            "session_timeout and max_sessions");
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    defer_accept: 1s\n"),
+            "nib.yaml:4:19: services[0].defer_accept: expected true or false, got '1s'");
   // An unparsable protocol is reported once, not echoed by every such key.
   EXPECT_EQ(error_of(std::string(kMinimal) + "    protocol: sctp\n    max_sessions: 5\n"),
             "nib.yaml:4:15: services[0].protocol: expected tcp or udp, got 'sctp'");
