@@ -211,8 +211,12 @@ Status Dataplane::check_reload(const DataplaneConfig& config) const {
     if (!(old->listen == sc.listen)) {
       return Status::invalid("service '" + sc.name + "': listen address change needs a restart");
     }
+    // Both are set on the listening sockets when they are made.
     if (old->defer_accept != sc.defer_accept) {
       return Status::invalid("service '" + sc.name + "': defer_accept change needs a restart");
+    }
+    if (sc.protocol == Protocol::kTcp && old->backlog != sc.backlog) {
+      return Status::invalid("service '" + sc.name + "': backlog change needs a restart");
     }
   }
   return {};

@@ -476,6 +476,17 @@ TEST_F(TcpBalancingTest, ReloadRejectsADeferAcceptChange) {
   EXPECT_EQ(who(1), "b0");
 }
 
+TEST_F(TcpBalancingTest, ReloadRejectsABacklogChange) {
+  add_backends(1);
+  start();
+  DataplaneConfig next = config();
+  next.services[0].backlog += 1;
+  Status st = dp_->reload(next);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("backlog change needs a restart"), std::string::npos);
+  EXPECT_EQ(who(1), "b0");
+}
+
 TEST_F(TcpBalancingTest, ClientThatResetsCostsOneConnection) {
   add_backends(1);
   start();
