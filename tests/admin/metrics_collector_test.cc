@@ -213,7 +213,7 @@ TEST_F(UdpMetricsTest, UdpServicesHaveSessionAndDatagramFamilies) {
   auto m = parse_metrics(r.body);
   EXPECT_EQ(count(m, "nib_udp_sessions"), 1u);  // dns only: web is TCP
   EXPECT_EQ(sum(m, "nib_udp_sessions", {{"service", "dns"}}), 0);
-  EXPECT_EQ(count(m, "nib_udp_dropped_datagrams_total"), 5u);
+  EXPECT_EQ(count(m, "nib_udp_dropped_datagrams_total"), 6u);
   EXPECT_EQ(count(m, "nib_udp_datagrams_total"), 2u);
   Reply stats = get("/api/v1/services/dns");
   ASSERT_EQ(stats.status, 200);
