@@ -36,8 +36,9 @@ AccessEntry AccessEntry::from_prefix(bool permit, const IpPrefix& prefix) {
 
 Result<AccessEntry> AccessEntry::parse_pen(bool permit, std::string_view ip, std::string_view mask) {
   const std::string quoted = "'" + std::string(ip) + "'";
-  if (ip.find(':') != std::string_view::npos) {
-    if (!mask.empty()) return Status::invalid("an IPv6 entry takes /length, not a mask: " + quoted);
+  // IPv6 as Pen writes it, and IPv4 in CIDR form as a convenience.
+  if (ip.find(':') != std::string_view::npos || ip.find('/') != std::string_view::npos) {
+    if (!mask.empty()) return Status::invalid("an entry with /length takes no mask: " + quoted);
     auto prefix = IpPrefix::parse(ip);
     if (!prefix.ok()) return prefix.status();
     return from_prefix(permit, *prefix);

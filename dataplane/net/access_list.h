@@ -26,7 +26,8 @@ struct AccessEntry {
   // From a prefix: "10.0.0.0/8", "::1/128" (the prefix's rules, host bits are an error).
   static AccessEntry from_prefix(bool permit, const IpPrefix& prefix);
   // Pen's "a.b.c.d [mask]" (mask defaults to 255.255.255.255; host bits are
-  // masked away, as Pen does) or "ipv6[/length]" (length defaults to 128).
+  // masked away, as Pen does) or "ipv6[/length]" (length defaults to 128);
+  // "a.b.c.d/len" (no mask) is accepted too.
   static Result<AccessEntry> parse_pen(bool permit, std::string_view ip, std::string_view mask);
   // "permit 10.0.0.0/8", "deny ::1/128": canonical text.
   std::string to_string() const;

@@ -57,6 +57,7 @@ TEST(AccessListTest, PensDottedMaskDefaultsToOneHostAndMasksHostBits) {
   EXPECT_TRUE(odd.permits(client("10.0.77.1")));
   EXPECT_FALSE(odd.permits(client("10.0.77.2")));
   EXPECT_EQ(odd.entries()[0].to_string(), "permit 10.0.0.1 255.255.0.255");
+  EXPECT_EQ(pen(true, "10.0.0.0/8").to_string(), "permit 10.0.0.0/8");  // CIDR works too
 }
 
 TEST(AccessListTest, Ipv6PrefixesDefaultToOneHost) {
@@ -87,6 +88,7 @@ TEST(AccessListTest, BadEntriesSayWhatWasExpected) {
   EXPECT_FALSE(AccessEntry::parse_pen(true, "10.0.0.1", "255.255.0").ok());
   EXPECT_FALSE(AccessEntry::parse_pen(true, "::1", "255.255.255.0").ok());
   EXPECT_FALSE(AccessEntry::parse_pen(true, "nope", "").ok());
+  EXPECT_FALSE(AccessEntry::parse_pen(true, "10.0.0.0/8", "255.0.0.0").ok());
   auto bad = parse_access_entry("permit 10.0.0.1/8");
   EXPECT_NE(bad.status().message().find("host bits"), std::string::npos) << bad.status().message();
 }
