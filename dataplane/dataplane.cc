@@ -639,4 +639,12 @@ Status Dataplane::set_policy(const std::string& name, const PolicyConfig& policy
   return {};
 }
 
+Status Dataplane::set_client_acl(const std::string& name, const AccessList& acl) {
+  Service* s = find_service(services_, name);
+  if (s == nullptr) return no_service(name);
+  std::lock_guard lock(s->admin_mutex());
+  s->registry().set_client_acl(acl);
+  return {};
+}
+
 }  // namespace nib

@@ -87,6 +87,10 @@ class Dataplane {
   // Mode, stubborn, tracking, blacklist and table size (a smaller table keeps
   // the most recently used clients).
   Status set_policy(const std::string& service, const PolicyConfig& policy);
+  // The clients the service serves from now on (open connections and UDP
+  // sessions are left alone); an empty list serves everyone. A reload sets it
+  // back to the configured one.
+  Status set_client_acl(const std::string& service, const AccessList& acl);
 
   EventBus& events() { return events_; }
 

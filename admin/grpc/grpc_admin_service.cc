@@ -195,6 +195,7 @@ void fill(const UdpServiceStatus& u, v1::UdpStats* out) {
   out->set_drops_no_socket(c.drops_no_socket);
   out->set_drops_to_backend(c.drops_to_backend);
   out->set_drops_to_client(c.drops_to_client);
+  out->set_drops_acl(c.drops_acl);
 }
 
 v1::BalanceMode to_proto(BalanceMode mode) {
@@ -247,6 +248,7 @@ void fill(const ServiceStatus& s, v1::Stats* out) {
   out->set_rejected_max_connections(s.counters.rejected_max_connections);
   out->set_rejected_no_backend(s.counters.rejected_no_backend);
   out->set_rejected_stubborn(s.counters.rejected_stubborn);
+  out->set_rejected_acl(s.counters.rejected_acl);
   out->set_affinity_breaks(s.counters.affinity_breaks);
   v1::AffinityStats* a = out->mutable_affinity();
   a->set_size(s.affinity.size);

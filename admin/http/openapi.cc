@@ -246,7 +246,7 @@ constexpr const char* kDocument = R"json({
         "max_connections": {"type": "integer"}, "active_connections": {"type": "integer"},
         "counters": {"type": "object", "properties": {
           "accepted": {"type": "integer"}, "rejected_max_connections": {"type": "integer"}, "rejected_no_backend": {"type": "integer"},
-          "rejected_stubborn": {"type": "integer"}, "affinity_breaks": {"type": "integer"}}},
+          "rejected_stubborn": {"type": "integer"}, "rejected_acl": {"type": "integer"}, "affinity_breaks": {"type": "integer"}}},
         "affinity": {"type": "object", "properties": {
           "size": {"type": "integer"}, "capacity": {"type": "integer"}, "hits": {"type": "integer"}, "misses": {"type": "integer"},
           "evictions": {"type": "integer"}, "expirations": {"type": "integer"}}},
@@ -260,7 +260,7 @@ constexpr const char* kDocument = R"json({
             "bytes_in": {"type": "integer"}, "bytes_out": {"type": "integer"},
             "drops": {"type": "object", "properties": {
               "no_backend": {"type": "integer"}, "stubborn": {"type": "integer"}, "no_socket": {"type": "integer"},
-              "to_backend": {"type": "integer"}, "to_client": {"type": "integer"}}}}}}},
+              "to_backend": {"type": "integer"}, "to_client": {"type": "integer"}, "acl": {"type": "integer"}}}}}}},
       "Stats": {"type": "object", "properties": {
         "version": {"type": "string"}, "workers": {"type": "integer"}, "open_connections": {"type": "integer"},
         "services": {"type": "array", "items": {"$ref": "#/components/schemas/Service"}}}},

@@ -26,6 +26,7 @@ json::Value counters_json(const ServiceCounters& c) {
       .set("rejected_max_connections", c.rejected_max_connections)
       .set("rejected_no_backend", c.rejected_no_backend)
       .set("rejected_stubborn", c.rejected_stubborn)
+      .set("rejected_acl", c.rejected_acl)
       .set("affinity_breaks", c.affinity_breaks);
   return o;
 }
@@ -37,7 +38,8 @@ json::Value udp_json(const UdpServiceStatus& u) {
       .set("stubborn", c.drops_stubborn)
       .set("no_socket", c.drops_no_socket)
       .set("to_backend", c.drops_to_backend)
-      .set("to_client", c.drops_to_client);
+      .set("to_client", c.drops_to_client)
+      .set("acl", c.drops_acl);
   json::Value o = json::Value::object();
   o.set("session_timeout_seconds", u.session_timeout_seconds)
       .set("max_sessions", u.max_sessions)

@@ -142,6 +142,7 @@ struct ServiceFamilies {
     add(rejected, with(l, "reason", "max_connections"), static_cast<double>(s.counters.rejected_max_connections));
     add(rejected, with(l, "reason", "no_backend"), static_cast<double>(s.counters.rejected_no_backend));
     add(rejected, with(l, "reason", "stubborn"), static_cast<double>(s.counters.rejected_stubborn));
+    add(rejected, with(l, "reason", "acl"), static_cast<double>(s.counters.rejected_acl));
     add(breaks, l, static_cast<double>(s.counters.affinity_breaks));
     add(table_size, l, static_cast<double>(s.affinity.size));
     add(table_capacity, l, static_cast<double>(s.affinity.capacity));
@@ -193,6 +194,7 @@ struct UdpFamilies {
     add(drops, with(l, "reason", "no_socket"), n(c.drops_no_socket));
     add(drops, with(l, "reason", "to_backend"), n(c.drops_to_backend));
     add(drops, with(l, "reason", "to_client"), n(c.drops_to_client));
+    add(drops, with(l, "reason", "acl"), n(c.drops_acl));
   }
 
   void move_to(std::vector<MetricFamily>* out) {

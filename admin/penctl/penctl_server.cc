@@ -91,8 +91,12 @@ void PenctlServer::serve() {
     if (n < 0 || (fds[1].revents & POLLIN)) return;
     if (!(fds[0].revents & POLLIN)) continue;
     // Blocking client socket: one command, one reply, bounded by the timeout.
-    UniqueFd client(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    UniqueFd client(::accept4(listener_.get(), reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC));
     if (!client.valid()) continue;
+    // control_acl: a denied client is closed at once, as Pen does.
+    if (!control_permits(SocketAddress(reinterpret_cast<sockaddr*>(&ss), len))) continue;
     handle(std::move(client));
   }
 }
@@ -128,6 +132,8 @@ std::string PenctlServer::execute(const std::string& line) {
   if (names.empty()) return "error: no service\n";
   const std::string& service = names.front();
   const std::string& cmd = w[0];
+
+  if (auto reply = execute_acl(w, service)) return *reply;
 
   if (cmd == "pid" && w.size() == 1) return std::to_string(::getpid()) + "\n";
 
@@ -277,6 +283,52 @@ std::string PenctlServer::execute(const std::string& line) {
   }
   // Pen's own words for a command it does not know.
   return "do_cmd: ignoring command starting with '" + cmd + "'\n";
+}
+
+bool PenctlServer::control_permits(const SocketAddress& peer) const {
+  std::lock_guard lock(acl_mu_);
+  return acls_[control_acl_].permits(peer);
+}
+
+std::optional<std::string> PenctlServer::execute_acl(const std::vector<std::string>& w, const std::string& service) {
+  const bool no_acl = w.size() >= 2 && w[0] == "no" && w[1] == "acl";
+  const std::string& cmd = w[0];
+  if (cmd != "acl" && cmd != "client_acl" && cmd != "control_acl" && !no_acl) return std::nullopt;
+  const std::string name = no_acl ? "no acl" : cmd;
+  const size_t index_at = no_acl ? 2 : 1;
+  if (w.size() <= index_at) return "error: " + name + ": expected a list number 0-9\n";
+  auto n = parse_uint(w[index_at]);
+  if (!n || *n >= kAccessLists) return "error: " + name + ": expected a list number 0-9, got '" + w[index_at] + "'\n";
+  const size_t list = static_cast<size_t>(*n);
+
+  std::unique_lock lock(acl_mu_);
+  if (cmd == "client_acl" || cmd == "control_acl") {
+    if (w.size() != 2) return "error: " + cmd + ": expected '" + cmd + " N'\n";
+    if (cmd == "control_acl") {
+      control_acl_ = list;
+      return std::string();
+    }
+    client_acl_ = list;
+  } else if (no_acl) {
+    if (w.size() != 3) return std::string("error: no acl: expected 'no acl N'\n");
+    acls_[list].clear();
+    if (list != client_acl_) return std::string();
+  } else {
+    if (w.size() >= 4 && w[3] == "country") {
+      return std::string("error: acl: country entries need GeoIP, which nib does not support\n");
+    }
+    if (w.size() < 4 || w.size() > 5 || (w[2] != "permit" && w[2] != "deny")) {
+      return std::string("error: acl: expected 'acl N permit|deny ipv4 [mask]' or 'acl N permit|deny ipv6[/length]'\n");
+    }
+    auto entry = AccessEntry::parse_pen(w[2] == "permit", w[3], w.size() == 5 ? w[4] : std::string());
+    if (!entry.ok()) return "error: acl: " + entry.status().message() + "\n";
+    acls_[list].add(*entry);
+    if (list != client_acl_) return std::string();
+  }
+  AccessList effective = acls_[client_acl_];
+  lock.unlock();  // the Dataplane takes its own locks
+  if (Status st = dataplane_.set_client_acl(service, effective); !st.ok()) return error_line(st);
+  return std::string();
 }
 
 }  // namespace nib::admin

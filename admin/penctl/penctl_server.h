@@ -7,15 +7,28 @@
 // Supported: servers; server N weight|prio|max|hard|blacklist V (several
 // pairs may follow N); status (the HTML page); clients_max [N]; blacklist [N];
 // tracking [N]; roundrobin, hash, weight, prio, stubborn and their "no"
-// forms; mode; recent [N]; pid. Anything else answers "ignoring command", as
-// Pen does.
+// forms; mode; recent [N]; pid; acl N permit|deny ip [mask] / ip6[/len];
+// no acl N; client_acl N; control_acl N. Anything else answers "ignoring
+// command", as Pen does.
+//
+// Access lists: the ten lists (0-9) live here. The one named by client_acl
+// (default 0) is pushed to the service through Dataplane::set_client_acl
+// whenever it or the choice changes (not before: list 0 starts empty and must
+// not override a configured acl). The one named by control_acl (default 0)
+// is checked here for each control connection; a denied one is closed
+// without a reply.
+#include <array>
 #include <atomic>
 #include <cstdint>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "dataplane/base/status.h"
 #include "dataplane/base/unique_fd.h"
+#include "dataplane/net/access_list.h"
 
 namespace nib {
 class Dataplane;
@@ -48,6 +61,15 @@ class PenctlServer {
  private:
   void serve();
   void handle(UniqueFd client);
+  // The acl, no acl, client_acl and control_acl commands; nullopt for other words.
+  std::optional<std::string> execute_acl(const std::vector<std::string>& w, const std::string& service);
+  bool control_permits(const SocketAddress& peer) const;
+
+  static constexpr size_t kAccessLists = 10;
+  mutable std::mutex acl_mu_;  // the lists and both choices; never held across a syscall
+  std::array<AccessList, kAccessLists> acls_;
+  size_t client_acl_ = 0;
+  size_t control_acl_ = 0;
 
   Dataplane& dataplane_;
   const PenctlServerOptions options_;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "dataplane/base/status.h"
+#include "dataplane/net/access_list.h"
 #include "dataplane/net/socket_address.h"
 
 namespace nib {
@@ -125,6 +126,11 @@ struct ServiceConfig {
   double slow_start_seconds = 0;
   // A drain's stragglers are closed after this long; 0 = wait for them forever.
   double drain_timeout_seconds = 0;
+  // Which clients are served (Pen's client_acl): first match decides, a
+  // non-empty list that nothing matches denies, an empty one permits all.
+  // A denied TCP client is closed right after accept; a UDP one's datagrams
+  // are dropped.
+  AccessList client_acl;
 };
 
 inline constexpr double kMaxSlowStartSeconds = 3600;

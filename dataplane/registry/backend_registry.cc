@@ -121,6 +121,7 @@ RegistryDiff BackendRegistry::apply(const ServiceConfig& config) {
   next->max_connections = config.max_connections;
   next->slow_start = seconds_to_duration(config.slow_start_seconds);
   next->drain_timeout = seconds_to_duration(config.drain_timeout_seconds);
+  if (!config.client_acl.empty()) next->client_acl = std::make_shared<const AccessList>(config.client_acl);
   index(*next);
   next->pins = old->pins;
   for (const auto& b : old->backends) {
@@ -208,6 +209,13 @@ Result<PolicyConfig> BackendRegistry::set_policy(const PolicyConfig& policy) {
   next->policy = policy;
   publish(next);
   return before;
+}
+
+void BackendRegistry::set_client_acl(const AccessList& acl) {
+  std::lock_guard write(write_mu_);
+  auto next = copy();
+  next->client_acl = acl.empty() ? nullptr : std::make_shared<const AccessList>(acl);
+  publish(next);
 }
 
 Result<uint32_t> BackendRegistry::pin(const IpPrefix& prefix, uint32_t id) {

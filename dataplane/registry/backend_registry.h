@@ -38,6 +38,7 @@ struct RegistrySnapshot {
   Duration slow_start{};             // zero = off
   Duration drain_timeout{};          // zero = a drain waits forever
   std::shared_ptr<const ClientPins> pins;  // null when nothing is pinned
+  std::shared_ptr<const AccessList> client_acl;  // null = everyone is served
 
   // Index of backend `id` in `backends`, -1 when it is not there.
   int index_of(uint32_t id) const;
@@ -91,6 +92,10 @@ class BackendRegistry {
 
   // Returns the previous policy.
   Result<PolicyConfig> set_policy(const PolicyConfig& policy);
+
+  // Which clients new connections (TCP) and new sessions (UDP) accept; open
+  // ones are left alone. A reload sets it back to the file's list.
+  void set_client_acl(const AccessList& acl);
 
   // Pins `prefix` to backend `id` (replacing its pin, if any). Returns the
   // backend it was pinned to before, 0 when none.

@@ -48,6 +48,7 @@ ServiceCounters Service::counters() const {
   c.rejected_max_connections = rejected_max_.load(std::memory_order_relaxed);
   c.rejected_no_backend = no_backend_.load(std::memory_order_relaxed);
   c.rejected_stubborn = stubborn_.load(std::memory_order_relaxed);
+  c.rejected_acl = rejected_acl_.load(std::memory_order_relaxed);
   c.affinity_breaks = breaks_.load(std::memory_order_relaxed);
   return c;
 }

@@ -19,6 +19,7 @@ struct ServiceCounters {
   uint64_t rejected_max_connections = 0;  // over -x
   uint64_t rejected_no_backend = 0;       // no server (nor the emergency one) could take it
   uint64_t rejected_stubborn = 0;         // stubborn mode and the chosen server failed
+  uint64_t rejected_acl = 0;              // the client ACL denied the client
   uint64_t affinity_breaks = 0;           // a remembered server could not take its client
 };
 
@@ -74,6 +75,7 @@ class Service {
 
   void count_accepted() { accepted_.fetch_add(1, std::memory_order_relaxed); }
   void count_rejected_max() { rejected_max_.fetch_add(1, std::memory_order_relaxed); }
+  void count_rejected_acl() { rejected_acl_.fetch_add(1, std::memory_order_relaxed); }
   void count_no_backend() { no_backend_.fetch_add(1, std::memory_order_relaxed); }
   void count_stubborn() { stubborn_.fetch_add(1, std::memory_order_relaxed); }
   void count_affinity_break() { breaks_.fetch_add(1, std::memory_order_relaxed); }
@@ -93,7 +95,7 @@ class Service {
   HealthChangedHook passive_down_;
   std::atomic<uint32_t> cursor_;
   std::atomic<int64_t> active_{0};
-  std::atomic<uint64_t> accepted_{0}, rejected_max_{0}, no_backend_{0}, stubborn_{0}, breaks_{0};
+  std::atomic<uint64_t> accepted_{0}, rejected_max_{0}, no_backend_{0}, stubborn_{0}, breaks_{0}, rejected_acl_{0};
 };
 
 }  // namespace nib

@@ -53,6 +53,7 @@ struct UdpCounters {
   uint64_t drops_no_socket = 0;   // no descriptor for a new session
   uint64_t drops_to_backend = 0;  // sending to the backend failed (its socket buffer was full)
   uint64_t drops_to_client = 0;   // sending to the client failed
+  uint64_t drops_acl = 0;         // the client ACL denied the client
 };
 
 struct UdpServiceStatus {

@@ -165,6 +165,10 @@ void TcpWorker::admit(Listener& l, UniqueFd client, const SocketAddress& peer) {
     l.generation_ = l.snapshot_->generation;
   }
   service.count_accepted();
+  if (l.snapshot_->client_acl && !l.snapshot_->client_acl->permits(peer)) {
+    service.count_rejected_acl();
+    return;  // closed right after accept, as Pen does with a denied client
+  }
   if (!service.try_admit(l.snapshot_->max_connections)) {
     service.count_rejected_max();
     return;  // the client is closed as `client` goes out of scope, as Pen does

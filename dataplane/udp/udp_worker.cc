@@ -80,6 +80,7 @@ void UdpCounterCells::add_to(UdpCounters& s) const {
   s.drops_no_socket += get(drops_no_socket);
   s.drops_to_backend += get(drops_to_backend);
   s.drops_to_client += get(drops_to_client);
+  s.drops_acl += get(drops_acl);
 }
 
 // ---- session -------------------------------------------------------------------
@@ -380,6 +381,10 @@ UdpSession* UdpWorker::open_session(UdpListener& l, const UdpClientKey& key, con
   refresh_snapshot(l);
   SocketAddress client(static_cast<const sockaddr*>(h.msg_name), h.msg_namelen);
   IpKey ip = client.ip_key();
+  if (l.snapshot->client_acl && !l.snapshot->client_acl->permits(ip)) {
+    *drop = Drop::kAcl;
+    return nullptr;
+  }
   Selection sel = Selector::choose(*l.snapshot, l.service.affinity(), l.service.cursor(), ip, now);
   if (sel.affinity_break) l.service.count_affinity_break();
   if (sel.kind == Selection::Kind::kReject) {
@@ -478,6 +483,7 @@ void UdpWorker::count_drop(UdpListener& l, Drop reason, uint64_t n) {
     case Drop::kStubborn: UdpCounterCells::add(l.counters.drops_stubborn, n); return;
     case Drop::kNoSocket: UdpCounterCells::add(l.counters.drops_no_socket, n); return;
     case Drop::kToBackend: UdpCounterCells::add(l.counters.drops_to_backend, n); return;
+    case Drop::kAcl: UdpCounterCells::add(l.counters.drops_acl, n); return;
   }
 }
 

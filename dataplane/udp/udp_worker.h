@@ -29,7 +29,7 @@ struct UdpCounterCells {
   std::atomic<uint64_t> sessions{0}, opened{0}, expired{0}, evicted{0}, refused{0};
   std::atomic<uint64_t> datagrams_in{0}, datagrams_out{0}, bytes_in{0}, bytes_out{0};
   std::atomic<uint64_t> drops_no_backend{0}, drops_stubborn{0}, drops_no_socket{0};
-  std::atomic<uint64_t> drops_to_backend{0}, drops_to_client{0};
+  std::atomic<uint64_t> drops_to_backend{0}, drops_to_client{0}, drops_acl{0};
 
   static void add(std::atomic<uint64_t>& c, uint64_t n) {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -93,7 +93,7 @@ class UdpWorker {
  private:
   friend class UdpListener;
   friend class UdpSession;
-  enum class Drop { kNone, kNoBackend, kStubborn, kNoSocket, kToBackend };
+  enum class Drop { kNone, kNoBackend, kStubborn, kNoSocket, kToBackend, kAcl };
 
   void receive(UdpListener& l);
   void forward(UdpListener& l, unsigned count);

@@ -30,7 +30,7 @@ constexpr std::string_view kServiceKeys[] = {"name",      "listen",          "pr
                                              "backends",  "emergency",       "connect_timeout",
                                              "idle_timeout", "max_connections", "backlog",
                                              "defer_accept", "session_timeout", "max_sessions", "health_check",
-                                             "slow_start",   "drain_timeout"};
+                                             "slow_start",   "drain_timeout", "acl"};
 // Keys that mean something for one protocol only: given for the other, they
 // would silently do nothing, so they are errors.
 constexpr std::string_view kTcpOnlyKeys[] = {"connect_timeout", "idle_timeout", "max_connections", "backlog",
@@ -145,6 +145,7 @@ class Loader {
   void load_listen(const Item& item, SeenServices* seen, ServiceConfig* service);
   void load_policy(const Item& item, PolicyConfig* policy);
   void load_backends(const Item& item, ServiceConfig* service);
+  void load_acl(const Item& item, AccessList* acl);
   std::optional<BackendConfig> load_backend(const Item& item, const std::optional<HealthCheckConfig>& service_check,
                                             Protocol protocol);
   // `base` holds the defaults: the service's check when a backend overrides it.
@@ -391,7 +392,26 @@ void Loader::load_service(const Item& item, SeenServices* seen, DataplaneConfig*
   read_int(f, "max_sessions", limits::kMaxSessions, &service.udp_max_sessions);
   read_seconds(f, "slow_start", limits::kSlowStart, &service.slow_start_seconds);
   read_seconds(f, "drain_timeout", limits::kSeconds, &service.drain_timeout_seconds);
+  if (const Item* acl = f.get("acl")) load_acl(*acl, &service.client_acl);
   dataplane->services.push_back(std::move(service));
+}
+
+// Pen's client ACL as a list of "permit CIDR" / "deny CIDR", first match decides.
+void Loader::load_acl(const Item& item, AccessList* acl) {
+  constexpr const char* kExpected = "'permit CIDR' or 'deny CIDR' such as 'deny 10.0.0.0/8'";
+  for (const auto& entry : sequence(item, std::string("a sequence of ") + kExpected)) {
+    auto text = scalar(entry, kExpected);
+    if (!text) continue;
+    auto parsed = parse_access_entry(*text);
+    if (!parsed.ok()) {
+      // The prefix's own complaint (host bits, length) helps; a bad first word needs no more.
+      const std::string detail = parsed.status().message();
+      std::string why = detail.starts_with("expected 'permit") ? "" : " (" + detail + ")";
+      error_at(entry, std::string("expected ") + kExpected + ", got '" + *text + "'" + why);
+      continue;
+    }
+    acl->add(*parsed);
+  }
 }
 
 void Loader::load_name(const Item& item, SeenServices* seen, ServiceConfig* service) {

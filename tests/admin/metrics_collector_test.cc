@@ -179,6 +179,25 @@ TEST_F(MetricsTest, RejectedConnectionsByReason) {
   EXPECT_EQ(sum(m, "nib_service_rejected_connections_total", {{"reason", "stubborn"}}), 0);
 }
 
+TEST_F(MetricsTest, ClientsDeniedByTheAclAreRejectedWithReasonAcl) {
+  AccessList acl;
+  acl.add(*parse_access_entry("deny 127.0.0.2"));
+  ASSERT_TRUE(dp_->set_client_acl("web", acl).ok());
+  auto c = TestClient::connect(lb_, "127.0.0.2");
+  ASSERT_TRUE(c.ok());
+  auto rest = c->read_until_eof();  // nib closes right after accept
+  EXPECT_TRUE(rest.ok() ? rest->empty() : nib::test::is_closed(rest.status()));
+  std::vector<Sample> m;
+  ASSERT_TRUE(nib::test::wait_until([&] {
+    m = scrape();
+    return sum(m, "nib_service_rejected_connections_total", {{"reason", "acl"}}) == 1;
+  }));
+  EXPECT_EQ(sum(m, "nib_service_rejected_connections_total", {{"reason", "no_backend"}}), 0);
+  Reply stats = get("/api/v1/services/web");
+  ASSERT_EQ(stats.status, 200);
+  EXPECT_EQ(stats.json.find("counters")->find("rejected_acl")->as_uint64(), 1u) << stats.body;
+}
+
 TEST_F(MetricsTest, AdminRequestsByRouteAndCode) {
   get("/api/v1/stats");
   get("/api/v1/stats");
@@ -213,7 +232,7 @@ TEST_F(UdpMetricsTest, UdpServicesHaveSessionAndDatagramFamilies) {
   auto m = parse_metrics(r.body);
   EXPECT_EQ(count(m, "nib_udp_sessions"), 1u);  // dns only: web is TCP
   EXPECT_EQ(sum(m, "nib_udp_sessions", {{"service", "dns"}}), 0);
-  EXPECT_EQ(count(m, "nib_udp_dropped_datagrams_total"), 5u);
+  EXPECT_EQ(count(m, "nib_udp_dropped_datagrams_total"), 6u);
   EXPECT_EQ(count(m, "nib_udp_datagrams_total"), 2u);
   Reply stats = get("/api/v1/services/dns");
   ASSERT_EQ(stats.status, 200);

@@ -171,6 +171,24 @@ TEST_F(NibBinaryTest, SighupReloadsYamlAndKeepsOpenConnections) {
   EXPECT_TRUE(nib->running());
 }
 
+TEST_F(NibBinaryTest, YamlAclDeniesClientsAndSighupChangesIt) {
+  TestBackend b0("b0");
+  uint16_t port = test::free_port();
+  std::string config =
+      dir_.write_file("nib.yaml", yaml(port, {&b0}, "    acl: [\"deny 127.0.0.2\", \"permit 0.0.0.0/0\"]\n"));
+  auto nib = start({"--config", config});
+  ASSERT_TRUE(nib);
+  SocketAddress lb = *SocketAddress::parse("127.0.0.1:" + std::to_string(port));
+  EXPECT_FALSE(test::who_serves(lb, "127.0.0.2").ok());
+  EXPECT_EQ(*test::who_serves(lb, "127.0.0.3"), "b0");
+
+  dir_.write_file("nib.yaml", yaml(port, {&b0}, "    acl: [\"deny 127.0.0.3\", \"permit 0.0.0.0/0\"]\n"));
+  ASSERT_TRUE(nib->signal(SIGHUP).ok());
+  ASSERT_TRUE(nib->wait_for_output("reloaded", 5s)) << nib->output();
+  EXPECT_EQ(*test::who_serves(lb, "127.0.0.2"), "b0");
+  EXPECT_FALSE(test::who_serves(lb, "127.0.0.3").ok());
+}
+
 TEST_F(NibBinaryTest, CheckValidatesWithoutStarting) {
   TestBackend b0("b0");
   uint16_t port = test::free_port();

@@ -301,6 +301,25 @@ TEST_F(UdpBalancingTest, StubbornDropsInsteadOfFailingOver) {
   EXPECT_EQ(backends_[1]->received(), 0u);
 }
 
+TEST_F(UdpBalancingTest, TheClientAclDropsDeniedDatagramsAndRelaysPermittedOnes) {
+  add_backends(1);
+  service_.client_acl.add(*parse_access_entry("deny 127.0.0.2"));
+  service_.client_acl.add(*parse_access_entry("permit 127.0.0.0/8"));
+  start();
+  auto denied = client(0);  // 127.0.0.2
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(denied->send("x" + std::to_string(i)));
+  EXPECT_EQ(who(1), "b0");  // 127.0.0.3
+  UdpCounters c = counters_when([](const UdpCounters& c) { return c.drops_acl == 3; });
+  EXPECT_EQ(c.sessions, 1u);
+  EXPECT_FALSE(denied->receive(100ms).has_value());
+  EXPECT_EQ(backends_[0]->received(), 1u);
+  // A reload that lifts the ACL: the same client is served from now on.
+  service_.client_acl = AccessList{};
+  ASSERT_TRUE(dp_->reload(config(2)).ok());
+  EXPECT_EQ(who(*denied).name, "b0");
+  EXPECT_EQ(udp().counters.drops_acl, 3u);
+}
+
 TEST_F(UdpBalancingTest, BlacklistExpiresAndTheServerIsUsedAgain) {
   service_.policy.blacklist_seconds = 0.3;
   service_.policy.mode = BalanceMode::kRoundRobin;

@@ -11,6 +11,7 @@
 
 #include "dataplane/dataplane.h"
 #include "tests/support/test_backend.h"
+#include "tests/support/test_client.h"
 
 namespace nib::admin {
 namespace {
@@ -56,6 +57,21 @@ class PenctlServerTest : public ::testing::Test {
     for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) reply.append(buf, static_cast<size_t>(n));
     ::close(fd);
     return reply;
+  }
+
+  // A command from source_ip (127.0.0.x); "" when the server closes without a reply.
+  std::string penctl_from(const std::string& source_ip, const std::string& command) {
+    auto to = SocketAddress::from_ip("127.0.0.1", server_->port());
+    auto c = test::TestClient::connect(*to, source_ip);
+    if (!c.ok()) return "connect failed";
+    (void)c->write_all(command + "\n");
+    auto reply = c->read_until_eof();
+    return reply.ok() ? *reply : "";
+  }
+  // The backend that greets a client from source_ip, or "closed".
+  std::string who(const std::string& source_ip) {
+    auto name = test::who_serves(*dp_->bound_address("web"), source_ip);
+    return name.ok() ? *name : "closed";
   }
 
   std::string line_of(uint16_t port, uint32_t index, const std::string& rest) {
@@ -141,5 +157,53 @@ TEST_F(PenctlServerTest, RecentListsClientsSeenInTheWindow) {
   EXPECT_EQ(reply.rfind("127.0.0.1 connects 1 ", 0), 0u) << reply;
 }
 
+TEST_F(PenctlServerTest, AclCommandsChangeWhoIsServed) {
+  EXPECT_EQ(who("127.0.0.2"), "b0");
+  // List 1 is not the client list yet: nothing changes.
+  EXPECT_EQ(penctl("acl 1 deny 127.0.0.2"), "");
+  EXPECT_EQ(penctl("acl 1 permit 127.0.0.0 255.0.0.0"), "");
+  EXPECT_NE(who("127.0.0.2"), "closed");
+  EXPECT_EQ(penctl("client_acl 1"), "");
+  EXPECT_EQ(who("127.0.0.2"), "closed");
+  EXPECT_NE(who("127.0.0.3"), "closed");
+  EXPECT_EQ(dp_->service("web")->counters.rejected_acl, 1u);
+  // Editing the client list applies at once; the first match decides.
+  EXPECT_EQ(penctl("no acl 1"), "");
+  EXPECT_NE(who("127.0.0.2"), "closed");  // an empty list permits all
+  EXPECT_EQ(penctl("acl 1 permit 127.0.0.2"), "");
+  EXPECT_NE(who("127.0.0.2"), "closed");
+  EXPECT_EQ(who("127.0.0.3"), "closed");  // the implicit deny at the end
+  EXPECT_EQ(penctl("client_acl 0"), "");   // list 0 is empty
+  EXPECT_NE(who("127.0.0.3"), "closed");
+}
+
+TEST_F(PenctlServerTest, ControlAclGuardsTheControlPort) {
+  EXPECT_EQ(penctl("acl 2 permit 127.0.0.1"), "");
+  EXPECT_EQ(penctl("acl 2 permit ::1/128"), "");
+  EXPECT_EQ(penctl_from("127.0.0.2", "pid"), std::to_string(::getpid()) + "\n");
+  EXPECT_EQ(penctl("control_acl 2"), "");
+  EXPECT_EQ(penctl_from("127.0.0.2", "pid"), "");  // closed without a reply
+  EXPECT_EQ(penctl_from("127.0.0.2", "control_acl 0"), "");
+  EXPECT_EQ(penctl("pid"), std::to_string(::getpid()) + "\n");
+  EXPECT_EQ(penctl("control_acl 0"), "");
+  EXPECT_EQ(penctl_from("127.0.0.2", "pid"), std::to_string(::getpid()) + "\n");
+  EXPECT_NE(who("127.0.0.2"), "closed") << "control_acl does not touch the service";
+}
+
+TEST_F(PenctlServerTest, BadAclCommandsAreErrorsAndChangeNothing) {
+  EXPECT_NE(penctl("acl 10 permit 127.0.0.1").find("expected a list number 0-9"), std::string::npos);
+  EXPECT_NE(penctl("acl x permit 127.0.0.1").find("error"), std::string::npos);
+  EXPECT_NE(penctl("acl 0 allow 127.0.0.1").find("error: acl: expected"), std::string::npos);
+  EXPECT_NE(penctl("acl 0 permit 127.0.0.1 255.255").find("mask"), std::string::npos);
+  EXPECT_NE(penctl("acl 0 permit ::1 255.0.0.0").find("error"), std::string::npos);
+  EXPECT_NE(penctl("acl 0 permit nowhere").find("error"), std::string::npos);
+  EXPECT_NE(penctl("acl 0 deny country SE").find("GeoIP"), std::string::npos);
+  EXPECT_NE(penctl("client_acl").find("error"), std::string::npos);
+  EXPECT_NE(penctl("no acl 11").find("error"), std::string::npos);
+  EXPECT_NE(who("127.0.0.2"), "closed");
+  EXPECT_EQ(dp_->service("web")->counters.rejected_acl, 0u);
+}
+
 }  // namespace
+
 }  // namespace nib::admin

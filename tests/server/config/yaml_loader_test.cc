@@ -283,7 +283,7 @@ TEST(YamlLoaderTest, UnknownKeyListsTheValidOnes) {
 )"),
             "nib.yaml:4:5: services[0]: unknown key 'prot', expected one of: name, listen, protocol, policy, "
             "backends, emergency, connect_timeout, idle_timeout, max_connections, backlog, defer_accept, session_timeout, "
-            "max_sessions, health_check, slow_start, drain_timeout");
+            "max_sessions, health_check, slow_start, drain_timeout, acl");
 }
 
 TEST(YamlLoaderTest, UnknownTopLevelKey) {
@@ -850,6 +850,43 @@ TEST(YamlLoaderHealthTest, BackendOverrideErrorsNameTheBackend) {
 )");
   EXPECT_THAT(err, HasSubstr("nib.yaml:6:64: services[0].backends[0].health_check.timeout: timeout (3.000000 s) "
                              "must be less than interval (1.000000 s)"));
+}
+
+}  // namespace
+}  // namespace nib
+
+// ---- acl ----
+
+namespace nib {
+namespace {
+
+TEST(YamlLoaderAclTest, EntriesLoadInOrder) {
+  auto config = load(std::string(kMinimal) + "    acl: [\"deny 10.0.0.7\", \"permit 10.0.0.0/8\", \"permit ::1\"]\n");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  const AccessList& acl = config->dataplane.services[0].client_acl;
+  ASSERT_EQ(acl.entries().size(), 3u);
+  EXPECT_EQ(acl.entries()[0].to_string(), "deny 10.0.0.7/32");
+  EXPECT_EQ(acl.entries()[1].to_string(), "permit 10.0.0.0/8");
+  EXPECT_EQ(acl.entries()[2].to_string(), "permit ::1/128");
+  EXPECT_FALSE(acl.permits(*SocketAddress::parse("10.0.0.7:1")));
+  EXPECT_TRUE(acl.permits(*SocketAddress::parse("10.9.0.7:1")));
+  EXPECT_FALSE(acl.permits(*SocketAddress::parse("192.168.0.1:1")));
+  auto none = load(kMinimal);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->dataplane.services[0].client_acl.empty());
+}
+
+TEST(YamlLoaderAclTest, BadEntriesNameTheirLine) {
+  EXPECT_THAT(error_of(std::string(kMinimal) + "    acl: \"permit 10.0.0.0/8\"\n"),
+              HasSubstr("nib.yaml:4:10: services[0].acl: expected a sequence of 'permit CIDR' or 'deny CIDR'"));
+  std::string err = error_of(std::string(kMinimal) + "    acl:\n      - permit 10.0.0.0/8\n      - allow 10.0.0.0/8\n" +
+                             "      - deny 10.0.0.1/8\n      - {permit: 10.0.0.0/8}\n");
+  EXPECT_THAT(err, HasSubstr("nib.yaml:6:9: services[0].acl[1]: expected 'permit CIDR' or 'deny CIDR'"));
+  EXPECT_THAT(err, HasSubstr("got 'allow 10.0.0.0/8'"));
+  EXPECT_THAT(err, HasSubstr("nib.yaml:7:9: services[0].acl[2]: expected 'permit CIDR' or 'deny CIDR' such as "
+                             "'deny 10.0.0.0/8', got 'deny 10.0.0.1/8' ('10.0.0.1/8' has host bits set"));
+  EXPECT_THAT(err, HasSubstr("nib.yaml:8:9: services[0].acl[3]: expected 'permit CIDR' or 'deny CIDR'"));
+  EXPECT_THAT(err, HasSubstr("got a mapping"));
 }
 
 }  // namespace

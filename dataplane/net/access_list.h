@@ -1,0 +1,63 @@
+#pragma once
+// Pen's access control list: which clients a service (or the control port)
+// talks to. Entries are checked in order and the first match decides; a list
+// with entries that nothing matches denies (an implicit deny at the end, as a
+// firewall has); an empty list permits everyone.
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dataplane/base/status.h"
+#include "dataplane/net/ip_prefix.h"
+#include "dataplane/net/socket_address.h"
+
+namespace nib {
+
+struct AccessEntry {
+  bool permit = true;
+  // A 16-byte key and mask (IPv4 as v4-mapped, its mask all ones in the first
+  // 96 bits), so Pen's dotted masks need not be contiguous. `address` is
+  // already masked.
+  IpKey address;
+  IpKey mask;
+
+  // From a prefix: "10.0.0.0/8", "::1/128" (the prefix's rules, host bits are an error).
+  static AccessEntry from_prefix(bool permit, const IpPrefix& prefix);
+  // Pen's "a.b.c.d [mask]" (mask defaults to 255.255.255.255; host bits are
+  // masked away, as Pen does) or "ipv6[/length]" (length defaults to 128);
+  // "a.b.c.d/len" (no mask) is accepted too.
+  static Result<AccessEntry> parse_pen(bool permit, std::string_view ip, std::string_view mask);
+  // "permit 10.0.0.0/8", "deny ::1/128": canonical text.
+  std::string to_string() const;
+  bool matches(const IpKey& ip) const;
+
+  bool operator==(const AccessEntry&) const = default;
+};
+
+class AccessList {
+ public:
+  AccessList() = default;
+  explicit AccessList(std::vector<AccessEntry> entries) : entries_(std::move(entries)) {}
+
+  void add(const AccessEntry& entry) { entries_.push_back(entry); }
+  void clear() { entries_.clear(); }
+  bool empty() const { return entries_.empty(); }
+  const std::vector<AccessEntry>& entries() const { return entries_; }
+
+  // Allocation-free; any thread, as long as nobody changes the list.
+  bool permits(const SocketAddress& client) const { return permits(client.ip_key()); }
+  bool permits(const IpKey& ip) const;
+
+  bool operator==(const AccessList&) const = default;
+
+ private:
+  std::vector<AccessEntry> entries_;
+};
+
+// "permit 10.0.0.0/8" / "deny ::1" (an IpPrefix after the word). Errors are
+// kInvalidArgument and say what was expected.
+Result<AccessEntry> parse_access_entry(std::string_view text);
+
+}  // namespace nib

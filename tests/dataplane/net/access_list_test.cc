@@ -1,0 +1,97 @@
+// Pen's access lists with nib's rule: first match decides, a non-empty list
+// that nothing matches denies, an empty one permits.
+#include "dataplane/net/access_list.h"
+
+#include <gtest/gtest.h>
+
+namespace nib {
+namespace {
+
+SocketAddress client(const char* ip) { return *SocketAddress::from_ip(ip, 40000); }
+
+AccessEntry entry(const char* text) {
+  auto e = parse_access_entry(text);
+  EXPECT_TRUE(e.ok()) << text << ": " << e.status().message();
+  return e.ok() ? *e : AccessEntry{};
+}
+
+AccessEntry pen(bool permit, const char* ip, const char* mask = "") {
+  auto e = AccessEntry::parse_pen(permit, ip, mask);
+  EXPECT_TRUE(e.ok()) << ip << " " << mask << ": " << e.status().message();
+  return e.ok() ? *e : AccessEntry{};
+}
+
+TEST(AccessListTest, AnEmptyListPermitsEveryone) {
+  AccessList acl;
+  EXPECT_TRUE(acl.permits(client("10.0.0.1")));
+  EXPECT_TRUE(acl.permits(client("::1")));
+}
+
+TEST(AccessListTest, TheFirstMatchDecides) {
+  AccessList acl({entry("deny 10.0.0.7"), entry("permit 10.0.0.0/8"), entry("deny 10.0.0.0/8")});
+  EXPECT_FALSE(acl.permits(client("10.0.0.7")));
+  EXPECT_TRUE(acl.permits(client("10.0.0.8")));
+  EXPECT_TRUE(acl.permits(client("10.200.1.1")));
+}
+
+TEST(AccessListTest, ANonEmptyListThatNothingMatchesDenies) {
+  AccessList permit_only({entry("permit 127.0.0.3")});
+  EXPECT_TRUE(permit_only.permits(client("127.0.0.3")));
+  EXPECT_FALSE(permit_only.permits(client("127.0.0.2")));
+  AccessList deny_only({entry("deny 127.0.0.2")});
+  EXPECT_FALSE(deny_only.permits(client("127.0.0.2")));
+  EXPECT_FALSE(deny_only.permits(client("127.0.0.3")));  // implicit deny: add "permit 0.0.0.0/0" to let others in
+}
+
+TEST(AccessListTest, PensDottedMaskDefaultsToOneHostAndMasksHostBits) {
+  AccessList host({pen(true, "192.168.1.5")});
+  EXPECT_TRUE(host.permits(client("192.168.1.5")));
+  EXPECT_FALSE(host.permits(client("192.168.1.6")));
+  AccessList net({pen(false, "192.168.1.5", "255.255.255.0"), pen(true, "0.0.0.0", "0.0.0.0")});
+  EXPECT_FALSE(net.permits(client("192.168.1.200")));
+  EXPECT_TRUE(net.permits(client("192.168.2.1")));
+  EXPECT_EQ(net.entries()[0].to_string(), "deny 192.168.1.0/24");
+  EXPECT_EQ(net.entries()[1].to_string(), "permit 0.0.0.0/0");
+  // A non-contiguous mask, as Pen allows: the third octet is ignored.
+  AccessList odd({pen(true, "10.0.0.1", "255.255.0.255")});
+  EXPECT_TRUE(odd.permits(client("10.0.77.1")));
+  EXPECT_FALSE(odd.permits(client("10.0.77.2")));
+  EXPECT_EQ(odd.entries()[0].to_string(), "permit 10.0.0.1 255.255.0.255");
+  EXPECT_EQ(pen(true, "10.0.0.0/8").to_string(), "permit 10.0.0.0/8");  // CIDR works too
+}
+
+TEST(AccessListTest, Ipv6PrefixesDefaultToOneHost) {
+  AccessList acl({pen(true, "2001:db8::/32"), pen(false, "::1")});
+  EXPECT_TRUE(acl.permits(client("2001:db8:1::5")));
+  EXPECT_FALSE(acl.permits(client("2001:db9::1")));
+  EXPECT_FALSE(acl.permits(client("::1")));
+  EXPECT_EQ(acl.entries()[0].to_string(), "permit 2001:db8::/32");
+  EXPECT_EQ(acl.entries()[1].to_string(), "deny ::1/128");
+  // An IPv4 entry never matches a native IPv6 client.
+  AccessList v4({entry("permit 0.0.0.0/0")});
+  EXPECT_FALSE(v4.permits(client("2001:db8::1")));
+}
+
+TEST(AccessListTest, V4MappedClientsMatchIpv4Entries) {
+  AccessList acl({entry("deny 127.0.0.2"), entry("permit 127.0.0.0/8")});
+  EXPECT_FALSE(acl.permits(client("::ffff:127.0.0.2")));
+  EXPECT_TRUE(acl.permits(client("::ffff:127.0.0.3")));
+  EXPECT_FALSE(acl.permits(client("::1")));
+}
+
+TEST(AccessListTest, BadEntriesSayWhatWasExpected) {
+  EXPECT_FALSE(parse_access_entry("allow 10.0.0.0/8").ok());
+  EXPECT_FALSE(parse_access_entry("permit").ok());
+  EXPECT_FALSE(parse_access_entry("permit 10.0.0.1/8").ok());  // host bits
+  EXPECT_FALSE(parse_access_entry("deny 10.0.0.0/33").ok());
+  EXPECT_FALSE(parse_access_entry("deny example.com").ok());
+  EXPECT_FALSE(AccessEntry::parse_pen(true, "10.0.0.1", "255.255.0").ok());
+  EXPECT_FALSE(AccessEntry::parse_pen(true, "::1", "255.255.255.0").ok());
+  EXPECT_FALSE(AccessEntry::parse_pen(true, "nope", "").ok());
+  EXPECT_FALSE(AccessEntry::parse_pen(true, "10.0.0.0/8", "255.0.0.0").ok());
+  auto bad = parse_access_entry("permit 10.0.0.1/8");
+  EXPECT_NE(bad.status().message().find("host bits"), std::string::npos) << bad.status().message();
+}
+
+}  // namespace
+}  // namespace nib
