@@ -51,14 +51,7 @@ TEST(TestBackendTest, EchoesEightMiBWithConcurrentWriteAndRead) {
   ASSERT_EQ(*c.read_line(), "big");
   // Both directions at once: the backend must apply back-pressure rather than
   // deadlock with full socket buffers on both sides.
-  Status write_status;
-  std::thread writer([&] {
-    write_status = c.write_all(data);
-    c.shutdown_write();
-  });
-  auto echoed = c.read_until_eof();
-  writer.join();
-  ASSERT_TRUE(write_status.ok()) << write_status.message();
+  auto echoed = c.write_all_and_read_until_eof(data);
   ASSERT_TRUE(echoed.ok()) << echoed.status().message();
   ASSERT_EQ(echoed->size(), data.size());
   EXPECT_TRUE(*echoed == data);

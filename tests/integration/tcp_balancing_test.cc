@@ -46,14 +46,7 @@ class TcpBalancingTest : public test::DataplaneFixture<> {
       std::memcpy(&data[i], &v, 8);
     }
     c.set_timeout(60s);
-    Status write_status;
-    std::thread writer([&] {
-      write_status = c.write_all(data);
-      c.shutdown_write();
-    });
-    auto echoed = c.read_until_eof();
-    writer.join();
-    ASSERT_TRUE(write_status.ok()) << write_status.message();
+    auto echoed = c.write_all_and_read_until_eof(data);
     ASSERT_TRUE(echoed.ok()) << echoed.status().message();
     ASSERT_EQ(echoed->size(), size);
     EXPECT_TRUE(*echoed == data) << "bytes lost or reordered";

@@ -159,6 +159,18 @@ Result<std::string> TestClient::read_exact(size_t n) {
   return out;
 }
 
+Result<std::string> TestClient::write_all_and_read_until_eof(std::string_view data) {
+  Status write_status;
+  std::thread writer([&] {
+    write_status = write_all(data);
+    shutdown_write();
+  });
+  auto read = read_until_eof();
+  writer.join();
+  if (!write_status.ok()) return write_status;
+  return read;
+}
+
 Result<std::string> TestClient::read_until_eof() {
   MonoTime deadline = MonoClock::now() + timeout_;
   for (;;) {

@@ -43,6 +43,9 @@ class TestClient {
   Result<std::string> read_exact(size_t n);
   // Everything up to the peer's EOF (a reset is an error).
   Result<std::string> read_until_eof();
+  // Writes `data` and half-closes from a second thread while reading until
+  // EOF, so an echoing peer cannot deadlock on full buffers both ways.
+  Result<std::string> write_all_and_read_until_eof(std::string_view data);
   // Whatever is available, waiting for at least one byte; "" at EOF.
   Result<std::string> read_some();
   // One HTTP/1.x response framed by Content-Length (or by EOF without one).
