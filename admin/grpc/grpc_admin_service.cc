@@ -665,16 +665,18 @@ grpc::Status GrpcAdminService::SetPolicy(grpc::ServerContext* context, const v1:
   if (grpc::Status denied = authorize(context, true); !denied.ok()) return denied;
   auto service = resolve_service(r->service());
   if (!service.ok()) return to_grpc(service.status());
-  std::lock_guard lock(policy_mutex_);
-  auto current = dataplane_.policy(*service);
-  if (!current.ok()) return to_grpc(current.status());
-  auto wanted = patched_policy(*current, *r);
-  if (!wanted.ok()) return to_grpc(wanted.status());
-  if (Status s = dataplane_.set_policy(*service, *wanted); !s.ok()) return to_grpc(s);
-  if (Status s = commit_change(dataplane_); !s.ok()) return to_grpc(s);
-  auto applied = dataplane_.policy(*service);
-  fill(applied.ok() ? *applied : *wanted, out);
-  return grpc::Status::OK;
+  {
+    std::lock_guard lock(policy_mutex_);
+    auto current = dataplane_.policy(*service);
+    if (!current.ok()) return to_grpc(current.status());
+    auto wanted = patched_policy(*current, *r);
+    if (!wanted.ok()) return to_grpc(wanted.status());
+    if (Status s = dataplane_.set_policy(*service, *wanted); !s.ok()) return to_grpc(s);
+    auto applied = dataplane_.policy(*service);
+    fill(applied.ok() ? *applied : *wanted, out);
+  }
+  // Outside the lock, so concurrent changes share one write.
+  return to_grpc(commit_change(dataplane_));
 }
 
 bool GrpcAdminService::add_stream(const std::shared_ptr<EventQueue>& queue) {

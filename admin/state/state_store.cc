@@ -76,7 +76,8 @@ Status check_policy(const SavedService& s) {
   return {};
 }
 
-Status check_backend(std::span<const SavedBackend> before, const SavedBackend& b) {
+// A saved backend as an add through the API would carry it.
+BackendConfig as_added(const SavedBackend& b) {
   BackendConfig c;
   c.host = b.host;
   c.address = b.address;
@@ -84,8 +85,12 @@ Status check_backend(std::span<const SavedBackend> before, const SavedBackend& b
   c.prio = b.prio;
   c.soft_limit = b.soft_limit;
   c.hard_limit = b.hard_limit;
+  return c;
+}
+
+Status check_backend(std::span<const SavedBackend> before, const SavedBackend& b) {
   std::string which = "backend " + b.address.to_string() + ": ";
-  if (Status st = BackendRegistry::check(c); !st.ok()) return Status::invalid(which + st.message());
+  if (Status st = BackendRegistry::check(as_added(b)); !st.ok()) return Status::invalid(which + st.message());
   for (const auto& other : before) {
     if (other.address == b.address) return Status::invalid(which + "listed twice in the service");
   }
@@ -316,14 +321,7 @@ Status restore_state(Dataplane& dataplane, const SavedState& state, std::vector<
         if (running.address == b.address) id = running.id;
       }
       if (!id) {
-        BackendConfig config;
-        config.host = b.host;
-        config.address = b.address;
-        config.weight = b.weight;
-        config.prio = b.prio;
-        config.soft_limit = b.soft_limit;
-        config.hard_limit = b.hard_limit;
-        auto added = dataplane.add_backend(saved.name, config);
+        auto added = dataplane.add_backend(saved.name, as_added(b));
         if (!added.ok()) return Status(added.status().code(), where + added.status().message());
         id = added->id;
       } else {
