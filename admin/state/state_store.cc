@@ -8,7 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
-#include <span>
+#include <set>
 #include <sstream>
 
 #include "dataplane/config/stored_text.h"
@@ -59,14 +59,14 @@ std::optional<AdminState> parse_admin_state(std::string_view s) {
   return std::nullopt;
 }
 
-// ---- The rules, one record at a time against the records before it, so the
-// parser can put a line on each error and the writer can check a whole state.
+// ---- The rules, one record at a time, so the parser can put a line on each
+// error and the writer can check a whole state. `seen` holds the keys of the
+// records before this one in the same scope (services in the file, backends
+// and pins in their service); a record that passes is added to it.
 
-Status check_service(std::span<const SavedService> before, const SavedService& s) {
+Status check_service(std::set<std::string>* seen, const SavedService& s) {
   if (Status st = check_service_name("service name", s.name); !st.ok()) return st;
-  for (const auto& other : before) {
-    if (other.name == s.name) return Status::invalid("service '" + s.name + "' is saved twice");
-  }
+  if (!seen->insert(s.name).second) return Status::invalid("service '" + s.name + "' is saved twice");
   return {};
 }
 
@@ -88,21 +88,17 @@ BackendConfig as_added(const SavedBackend& b) {
   return c;
 }
 
-Status check_backend(std::span<const SavedBackend> before, const SavedBackend& b) {
+Status check_backend(std::set<std::string>* seen, const SavedBackend& b) {
   std::string which = "backend " + b.address.to_string() + ": ";
   if (Status st = BackendRegistry::check(as_added(b)); !st.ok()) return Status::invalid(which + st.message());
-  for (const auto& other : before) {
-    if (other.address == b.address) return Status::invalid(which + "listed twice in the service");
-  }
+  if (!seen->insert(b.address.to_string()).second) return Status::invalid(which + "listed twice in the service");
   return {};
 }
 
-Status check_pin(std::span<const SavedPin> before, const SavedPin& p) {
+Status check_pin(std::set<std::string>* seen, const SavedPin& p) {
   std::string which = "pin " + p.prefix.to_string() + ": ";
   if (!p.prefix.valid()) return Status::invalid(which + "not a valid prefix");
-  for (const auto& other : before) {
-    if (other.prefix == p.prefix) return Status::invalid(which + "pinned twice");
-  }
+  if (!seen->insert(p.prefix.to_string()).second) return Status::invalid(which + "pinned twice");
   return {};
 }
 
@@ -128,6 +124,7 @@ std::string serialize_state(const SavedState& state) {
 
 Result<SavedState> parse_state(std::string_view text, const std::string& source_name) {
   SavedState state;
+  std::set<std::string> services_seen, backends_seen, pins_seen;
   size_t line_no = 0;
   bool ended = false;
   while (!text.empty()) {
@@ -151,8 +148,10 @@ Result<SavedState> parse_state(std::string_view text, const std::string& source_
     if (kind == "service" && f.size() == 2) {
       SavedService service;
       service.name = std::string(f[1]);
-      if (Status st = check_service(state.services, service); !st.ok()) return Status::invalid(where + st.message());
+      if (Status st = check_service(&services_seen, service); !st.ok()) return Status::invalid(where + st.message());
       state.services.push_back(std::move(service));
+      backends_seen.clear();
+      pins_seen.clear();
       continue;
     }
     if (state.services.empty()) return Status::invalid(where + "expected 'service NAME' first");
@@ -181,7 +180,7 @@ Result<SavedState> parse_state(std::string_view text, const std::string& source_
       b.address = *address;
       b.host = f[2] == "-" ? "" : std::string(f[2]);
       b.admin_state = *admin_state;
-      if (Status st = check_backend(s.backends, b); !st.ok()) return Status::invalid(where + st.message());
+      if (Status st = check_backend(&backends_seen, b); !st.ok()) return Status::invalid(where + st.message());
       s.backends.push_back(b);
       continue;
     }
@@ -190,7 +189,7 @@ Result<SavedState> parse_state(std::string_view text, const std::string& source_
       auto backend = SocketAddress::parse(f[2]);
       if (!prefix.ok() || !backend.ok()) return Status::invalid(where + "malformed pin line");
       SavedPin pin{*prefix, *backend};
-      if (Status st = check_pin(s.pins, pin); !st.ok()) return Status::invalid(where + st.message());
+      if (Status st = check_pin(&pins_seen, pin); !st.ok()) return Status::invalid(where + st.message());
       s.pins.push_back(pin);
       continue;
     }
@@ -203,21 +202,17 @@ Result<SavedState> parse_state(std::string_view text, const std::string& source_
 }
 
 Status check_state(const SavedState& state) {
-  std::span<const SavedService> services = state.services;
-  for (size_t i = 0; i < services.size(); ++i) {
-    const SavedService& s = services[i];
-    if (Status st = check_service(services.first(i), s); !st.ok()) return st;
+  std::set<std::string> services_seen;
+  for (const auto& s : state.services) {
+    if (Status st = check_service(&services_seen, s); !st.ok()) return st;
     std::string where = "service '" + s.name + "': ";
     if (Status st = check_policy(s); !st.ok()) return Status::invalid(where + st.message());
-    std::span<const SavedBackend> backends = s.backends;
-    for (size_t j = 0; j < backends.size(); ++j) {
-      if (Status st = check_backend(backends.first(j), backends[j]); !st.ok()) {
-        return Status::invalid(where + st.message());
-      }
+    std::set<std::string> backends_seen, pins_seen;
+    for (const auto& b : s.backends) {
+      if (Status st = check_backend(&backends_seen, b); !st.ok()) return Status::invalid(where + st.message());
     }
-    std::span<const SavedPin> pins = s.pins;
-    for (size_t j = 0; j < pins.size(); ++j) {
-      if (Status st = check_pin(pins.first(j), pins[j]); !st.ok()) return Status::invalid(where + st.message());
+    for (const auto& p : s.pins) {
+      if (Status st = check_pin(&pins_seen, p); !st.ok()) return Status::invalid(where + st.message());
     }
   }
   return {};

@@ -89,9 +89,9 @@ void StateWriter::run() {
       lock.unlock();
       Status st = save();
       lock.lock();
-      if (!st.ok() && j.last.ok()) {
-        log_error(st.message() + "; changes are applied but not saved; retrying every " +
-                  std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(options_.retry_interval).count()) +
+      if (!st.ok() && j.last.ok()) {  // one line per failure, not per retry
+        auto retry_ms = std::chrono::duration_cast<std::chrono::milliseconds>(options_.retry_interval).count();
+        log_error(st.message() + "; changes are applied but not saved; retrying every " + std::to_string(retry_ms) +
                   " ms");
       } else if (st.ok() && !j.last.ok()) {
         log_info("state file " + path_ + " saved again");

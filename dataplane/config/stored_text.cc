@@ -55,7 +55,9 @@ Status check_host(std::string_view field, std::string_view host) {
   for (size_t i = 0; i < host.size(); ++i) {
     auto c = static_cast<unsigned char>(host[i]);
     if (c > 0x20 && c < 0x7f) continue;
-    std::string what = c == ' ' ? "a space" : is_control(c) ? "control byte " + hex_byte(c) : "non-ASCII byte " + hex_byte(c);
+    std::string what = c == ' '          ? "a space"
+                       : is_control(c) ? "control byte " + hex_byte(c)
+                                       : "non-ASCII byte " + hex_byte(c);
     return Status::invalid(label(field) + "expected a host name or IP address, got " + printable(host) + " (" +
                            what + " at offset " + std::to_string(i) + ")");
   }

@@ -48,7 +48,8 @@ class StateFileTest : public ::testing::Test {
     // same address, and one to the killed nib would fail the first call.
     grpc::ChannelArguments channel_args;
     channel_args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    stub_ = v1::Admin::NewStub(grpc::CreateCustomChannel(admin_addr_, grpc::InsecureChannelCredentials(), channel_args));
+    stub_ = v1::Admin::NewStub(
+        grpc::CreateCustomChannel(admin_addr_, grpc::InsecureChannelCredentials(), channel_args));
   }
 
   std::unique_ptr<grpc::ClientContext> ctx() {

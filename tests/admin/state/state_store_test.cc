@@ -79,15 +79,21 @@ TEST(StateStoreTest, RecordsTheApiWouldRefuseAreRefusedWithTheirLine) {
     std::string body;  // from line 4 on
     std::string message;
   };
+  const std::string b80 = "backend 10.0.0.1:80 - 1 0 0 0 enabled\n";
   const std::vector<Case> cases = {
-      {"backend 10.0.0.1:80 - 1 0 0 0 enabled\nbackend 10.0.0.1:80 - 2 0 0 0 enabled\n", "s:5: backend 10.0.0.1:80: listed twice"},
-      {"backend 10.0.0.1:0 - 1 0 0 0 enabled\n", "s:4: backend 10.0.0.1:0: backend address must be an IP address with a port 1-65535"},
+      {b80 + b80, "s:5: backend 10.0.0.1:80: listed twice"},
+      {"backend 10.0.0.1:0 - 1 0 0 0 enabled\n",
+       "s:4: backend 10.0.0.1:0: backend address must be an IP address with a port 1-65535"},
       {"backend 10.0.0.1:80 - 10001 0 0 0 enabled\n", "s:4: backend 10.0.0.1:80: weight must be 0-10000"},
-      {"backend 10.0.0.1:80 10.0.0.1" + std::string(1, '\0') + "evil 1 0 0 0 enabled\n", "s:4: backend 10.0.0.1:80: host: expected a host name or IP address, got '10.0.0.1\\x00evil' (control byte 0x00 at offset 8)"},
-      {"backend 10.0.0.1:80 " + std::string(254, 'h') + " 1 0 0 0 enabled\n", "s:4: backend 10.0.0.1:80: host: at most 253 bytes, got 254"},
-      {"backend 10.0.0.1:80 - 1 0 0 0 enabled\npin 10.1.0.0/16 10.0.0.1:80\npin 10.1.0.0/16 10.0.0.1:80\n", "s:6: pin 10.1.0.0/16: pinned twice"},
+      {"backend 10.0.0.1:80 10.0.0.1" + std::string(1, '\0') + "evil 1 0 0 0 enabled\n",
+       "s:4: backend 10.0.0.1:80: host: expected a host name or IP address, got '10.0.0.1\\x00evil' "
+       "(control byte 0x00 at offset 8)"},
+      {"backend 10.0.0.1:80 " + std::string(254, 'h') + " 1 0 0 0 enabled\n",
+       "s:4: backend 10.0.0.1:80: host: at most 253 bytes, got 254"},
+      {b80 + "pin 10.1.0.0/16 10.0.0.1:80\npin 10.1.0.0/16 10.0.0.1:80\n", "s:6: pin 10.1.0.0/16: pinned twice"},
       {"service web\n", "s:4: service 'web' is saved twice"},
-      {"service b\x7f" "d\n", "s:4: service name: expected a name of 1-64 letters, digits, '_', '.' or '-', got 'b\\x7fd'"},
+      {"service b\x7f" "d\n",
+       "s:4: service name: expected a name of 1-64 letters, digits, '_', '.' or '-', got 'b\\x7fd'"},
       {"policy affinity 0 nan 30 2048\n", "s:4: policy: tracking_seconds must be seconds 0-1e9"},
       {"backend 10.0.0.1:80 - 1 0 0 0 enabled\r\n", "s:4: malformed backend line"},
   };
