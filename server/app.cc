@@ -3,9 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <ctime>
-#include <fstream>
 #include <iostream>
 
 #include "admin/grpc/grpc_admin_server.h"
@@ -13,10 +11,13 @@
 #include "admin/pages/pen_status_page.h"
 #include "admin/penctl/penctl_server.h"
 #include "admin/state/state_store.h"
+#include "admin/state/state_writer.h"
+#include "dataplane/base/atomic_file.h"
 #include "dataplane/base/log.h"
 #include "dataplane/dataplane.h"
 #include "server/config/yaml_loader.h"
 #include "server/demo_backend.h"
+#include "server/preflight.h"
 
 namespace nib {
 namespace {
@@ -39,18 +40,6 @@ std::string wall_clock_text() {
   return buf;
 }
 
-// Written to a temporary file and renamed, so a reader never sees half a page.
-bool write_file_atomically(const std::string& path, const std::string& content) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) return false;
-    out << content;
-    if (!out.flush()) return false;
-  }
-  return std::rename(tmp.c_str(), path.c_str()) == 0;
-}
-
 }  // namespace
 
 App::App(CommandLine command_line) : command_line_(std::move(command_line)) {}
@@ -65,6 +54,10 @@ int App::run() {
       std::cout << "nib " << NIB_VERSION << "\n";
       return 0;
     case CommandLine::Action::kCheck:
+      if (Status st = preflight(command_line_.config); !st.ok()) {
+        std::cerr << "nib: " << st.message() << "\n";
+        return kExitConfig;
+      }
       std::cout << "configuration OK: " << command_line_.config.dataplane.services.size() << " service(s)\n";
       return 0;
     case CommandLine::Action::kDemo:
@@ -125,6 +118,12 @@ int App::serve(AppConfig config, const std::string& ready_message) {
       return kExitConfig;
     }
     saved_state = std::move(*loaded);
+    // Every change will be saved here: a path that cannot be written must stop
+    // the start, not fail each change later.
+    if (Status st = check_writable(config_.admin.state_file); !st.ok()) {
+      log_error("cannot start: state file " + config_.admin.state_file + ": " + st.message());
+      return kExitConfig;
+    }
   }
   DataplaneConfig dataplane_config = config_.dataplane;
   if (saved_state) admin::apply_to_config(*saved_state, &dataplane_config);
@@ -286,8 +285,8 @@ void App::stop_grpc_admin() {
 
 void App::write_pid_file() {
   if (config_.pid_file.empty()) return;
-  if (!write_file_atomically(config_.pid_file, std::to_string(::getpid()) + "\n")) {
-    log_error("cannot write pid file " + config_.pid_file);
+  if (Status st = write_file_atomically(config_.pid_file, std::to_string(::getpid()) + "\n", 0644); !st.ok()) {
+    log_error("cannot write pid file " + config_.pid_file + ": " + st.message());
   }
 }
 
@@ -325,7 +324,7 @@ void App::on_reload() {
 // until then the file's backend lists apply on reload).
 std::optional<admin::SavedState> App::saved_runtime_state() {
   if (!state_writer_) return std::nullopt;
-  if (Status st = state_writer_->flush(); !st.ok()) {
+  if (Status st = state_writer_->commit(); !st.ok()) {
     log_warn("reload: cannot save the runtime state: " + st.message() + "; keeping what nib runs");
     return admin::capture_state(*dataplane_);
   }
@@ -354,8 +353,8 @@ void App::on_status_request() {
     }
   }
   if (config_.status_file.empty()) return;
-  if (!write_file_atomically(config_.status_file, render_pen_status_page(in))) {
-    log_error("cannot write status page " + config_.status_file);
+  if (Status st = write_file_atomically(config_.status_file, render_pen_status_page(in), 0644); !st.ok()) {
+    log_error("cannot write status page " + config_.status_file + ": " + st.message());
   }
 }
 

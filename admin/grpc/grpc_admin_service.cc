@@ -5,9 +5,11 @@
 #include <charconv>
 #include <string_view>
 
+#include "admin/common/commit_change.h"
 #include "admin/common/status_codes.h"
 #include "admin/grpc/event_queue.h"
 #include "dataplane/config/limits.h"
+#include "dataplane/config/stored_text.h"
 #include "dataplane/dataplane.h"
 
 namespace nib::admin {
@@ -45,6 +47,7 @@ Status check_id(std::string_view field, uint32_t id) {
 Result<SocketAddress> backend_address(std::string_view ip, uint32_t port) {
   if (ip.size() >= 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
   if (ip.empty()) return Status::invalid("address: required (an IPv4 or IPv6 literal)");
+  if (Status s = check_host("address", ip); !s.ok()) return s;
   if (Status s = check_range("port", port, limits::kPort); !s.ok()) return s;
   auto address = SocketAddress::from_ip(ip, static_cast<uint16_t>(port));
   if (!address.ok()) {
@@ -497,6 +500,7 @@ grpc::Status GrpcAdminService::AddBackend(grpc::ServerContext* context, const v1
   if (!config.ok()) return to_grpc(config.status());
   auto added = dataplane_.add_backend(*service, *config);
   if (!added.ok()) return to_grpc(added.status());
+  if (Status s = commit_change(dataplane_); !s.ok()) return to_grpc(s);
   fill(*added, out);
   return grpc::Status::OK;
 }
@@ -511,6 +515,7 @@ grpc::Status GrpcAdminService::UpdateBackend(grpc::ServerContext* context, const
   if (!patch.ok()) return to_grpc(patch.status());
   auto updated = dataplane_.update_backend(*service, r->id(), *patch);
   if (!updated.ok()) return to_grpc(updated.status());
+  if (Status s = commit_change(dataplane_); !s.ok()) return to_grpc(s);
   return to_grpc(fill_backend(*service, r->id(), out));
 }
 
@@ -520,7 +525,8 @@ grpc::Status GrpcAdminService::RemoveBackend(grpc::ServerContext* context, const
   auto service = resolve_service(r->service());
   if (!service.ok()) return to_grpc(service.status());
   if (Status s = check_id("id", r->id()); !s.ok()) return to_grpc(s);
-  return to_grpc(dataplane_.remove_backend(*service, r->id()));
+  if (Status s = dataplane_.remove_backend(*service, r->id()); !s.ok()) return to_grpc(s);
+  return to_grpc(commit_change(dataplane_));
 }
 
 grpc::Status GrpcAdminService::DrainBackend(grpc::ServerContext* context, const v1::DrainBackendRequest* r,
@@ -536,6 +542,7 @@ grpc::Status GrpcAdminService::DrainBackend(grpc::ServerContext* context, const 
   }
   auto drained = dataplane_.drain_backend(*service, r->id(), timeout);
   if (!drained.ok()) return to_grpc(drained.status());
+  if (Status s = commit_change(dataplane_); !s.ok()) return to_grpc(s);
   return to_grpc(fill_backend(*service, r->id(), out));
 }
 
@@ -571,7 +578,8 @@ grpc::Status GrpcAdminService::ForgetClient(grpc::ServerContext* context, const 
   if (!service.ok()) return to_grpc(service.status());
   auto ip = client_ip("address", r->address());
   if (!ip.ok()) return to_grpc(ip.status());
-  return to_grpc(dataplane_.forget_client(*service, *ip));
+  if (Status s = dataplane_.forget_client(*service, *ip); !s.ok()) return to_grpc(s);
+  return to_grpc(commit_change(dataplane_));
 }
 
 grpc::Status GrpcAdminService::PinClient(grpc::ServerContext* context, const v1::PinClientRequest* r,
@@ -582,7 +590,8 @@ grpc::Status GrpcAdminService::PinClient(grpc::ServerContext* context, const v1:
   auto prefix = client_prefix(r->prefix());
   if (!prefix.ok()) return to_grpc(prefix.status());
   if (Status s = check_id("backend_id", r->backend_id()); !s.ok()) return to_grpc(s);
-  return to_grpc(dataplane_.pin_clients(*service, *prefix, r->backend_id()));
+  if (Status s = dataplane_.pin_clients(*service, *prefix, r->backend_id()); !s.ok()) return to_grpc(s);
+  return to_grpc(commit_change(dataplane_));
 }
 
 grpc::Status GrpcAdminService::UnpinClient(grpc::ServerContext* context, const v1::UnpinClientRequest* r,
@@ -592,7 +601,8 @@ grpc::Status GrpcAdminService::UnpinClient(grpc::ServerContext* context, const v
   if (!service.ok()) return to_grpc(service.status());
   auto prefix = client_prefix(r->prefix());
   if (!prefix.ok()) return to_grpc(prefix.status());
-  return to_grpc(dataplane_.unpin_clients(*service, *prefix));
+  if (Status s = dataplane_.unpin_clients(*service, *prefix); !s.ok()) return to_grpc(s);
+  return to_grpc(commit_change(dataplane_));
 }
 
 grpc::Status GrpcAdminService::ListPins(grpc::ServerContext* context, const v1::ListPinsRequest* r,
@@ -626,6 +636,7 @@ grpc::Status GrpcAdminService::MigrateClients(grpc::ServerContext* context, cons
   }
   auto moved = dataplane_.migrate_clients(*service, r->from_backend_id(), to);
   if (!moved.ok()) return to_grpc(moved.status());
+  if (Status s = commit_change(dataplane_); !s.ok()) return to_grpc(s);
   out->set_moved(*moved);
   return grpc::Status::OK;
 }
@@ -654,15 +665,18 @@ grpc::Status GrpcAdminService::SetPolicy(grpc::ServerContext* context, const v1:
   if (grpc::Status denied = authorize(context, true); !denied.ok()) return denied;
   auto service = resolve_service(r->service());
   if (!service.ok()) return to_grpc(service.status());
-  std::lock_guard lock(policy_mutex_);
-  auto current = dataplane_.policy(*service);
-  if (!current.ok()) return to_grpc(current.status());
-  auto wanted = patched_policy(*current, *r);
-  if (!wanted.ok()) return to_grpc(wanted.status());
-  if (Status s = dataplane_.set_policy(*service, *wanted); !s.ok()) return to_grpc(s);
-  auto applied = dataplane_.policy(*service);
-  fill(applied.ok() ? *applied : *wanted, out);
-  return grpc::Status::OK;
+  {
+    std::lock_guard lock(policy_mutex_);
+    auto current = dataplane_.policy(*service);
+    if (!current.ok()) return to_grpc(current.status());
+    auto wanted = patched_policy(*current, *r);
+    if (!wanted.ok()) return to_grpc(wanted.status());
+    if (Status s = dataplane_.set_policy(*service, *wanted); !s.ok()) return to_grpc(s);
+    auto applied = dataplane_.policy(*service);
+    fill(applied.ok() ? *applied : *wanted, out);
+  }
+  // Outside the lock, so concurrent changes share one write.
+  return to_grpc(commit_change(dataplane_));
 }
 
 bool GrpcAdminService::add_stream(const std::shared_ptr<EventQueue>& queue) {

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <vector>
 
+#include "admin/common/commit_change.h"
 #include "admin/pages/pen_status_page.h"
 #include "dataplane/base/log.h"
 #include "dataplane/dataplane.h"
@@ -181,6 +182,7 @@ std::string PenctlServer::execute(const std::string& line) {
     if (patch.weight || patch.prio || patch.soft_limit || patch.hard_limit) {
       auto updated = dataplane_.update_backend(service, target->id, patch);
       if (!updated.ok()) return error_line(updated.status());
+      if (Status s = commit_change(dataplane_); !s.ok()) return error_line(s);
     }
     if (blacklist) {
       if (Status s = dataplane_.blacklist_backend(service, target->id, *blacklist); !s.ok()) return error_line(s);
@@ -226,6 +228,7 @@ std::string PenctlServer::execute(const std::string& line) {
   PolicyConfig p = *policy;
   auto apply = [&]() -> std::string {
     if (Status s = dataplane_.set_policy(service, p); !s.ok()) return error_line(s);
+    if (Status s = commit_change(dataplane_); !s.ok()) return error_line(s);
     return "";
   };
 

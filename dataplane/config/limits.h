@@ -3,6 +3,7 @@
 // command line, the REST and gRPC APIs and the registry all check against
 // these, so a value is accepted (and an error worded) the same way whichever
 // way it came in.
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -48,6 +49,13 @@ inline constexpr SecondsRange kSessionTimeout{0, true, kMaxSeconds};
 inline constexpr IntRange kMaxSessions{0, 10'000'000};
 // How long a backend that came up ramps to its full share (0 = off).
 inline constexpr SecondsRange kSlowStart{0, false, 3600};
+
+// Text nib keeps and writes back out (state file, events, logs, pages), in
+// bytes; dataplane/config/stored_text.h holds the rules.
+inline constexpr size_t kServiceNameBytes = 64;
+inline constexpr size_t kHostBytes = 253;  // the longest DNS name; IP literals are shorter
+// An http check's method, path and Host header (they go out in a request line).
+inline constexpr size_t kHttpCheckFieldBytes = 1024;
 }  // namespace limits
 
 // "an integer 1-65535"

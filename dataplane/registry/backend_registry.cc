@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "dataplane/config/stored_text.h"
+
 namespace nib {
 namespace {
 
@@ -56,8 +58,8 @@ Status BackendRegistry::check(const BackendConfig& c) {
   if (!c.address.valid() || c.address.port() == 0) {
     return Status::invalid("backend address must be an IP address with a port 1-65535");
   }
-  for (Status st : {check_range("weight", c.weight, kMaxWeight), check_range("prio", c.prio, kMaxPrio),
-                    check_range("soft_limit", c.soft_limit, kMaxConnectionLimit),
+  for (Status st : {check_host("host", c.host), check_range("weight", c.weight, kMaxWeight),
+                    check_range("prio", c.prio, kMaxPrio), check_range("soft_limit", c.soft_limit, kMaxConnectionLimit),
                     check_range("hard_limit", c.hard_limit, kMaxConnectionLimit)}) {
     if (!st.ok()) return st;
   }

@@ -46,19 +46,12 @@ Result<double> parse_seconds(std::string_view text, SecondsRange range) {
   return value;
 }
 
-bool is_valid_service_name(std::string_view name) {
-  if (name.empty() || name.size() > 64) return false;
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-              c == '.' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
+bool is_valid_service_name(std::string_view name) { return check_service_name("name", name).ok(); }
 
 Result<Endpoint> resolve_endpoint(std::string_view host, uint16_t port) {
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   if (host.empty()) return Status::invalid("expected a host name or IP address, got nothing");
+  if (Status st = check_host("host", host); !st.ok()) return st;  // before any DNS lookup
   auto address = SocketAddress::resolve(host, port);
   if (!address.ok()) return address.status();
   return Endpoint{std::string(host), *address};

@@ -9,6 +9,7 @@
 
 #include "dataplane/base/status.h"
 #include "dataplane/config/limits.h"
+#include "dataplane/config/stored_text.h"
 #include "dataplane/net/socket_address.h"
 
 namespace nib {
@@ -20,9 +21,9 @@ Result<int64_t> parse_int(std::string_view text, IntRange range);
 // Integers or decimals ("2.5"). Errors read "expected seconds >= 0, got 'abc'".
 Result<double> parse_seconds(std::string_view text, SecondsRange range);
 
-// Service names appear in URLs, metric labels and log lines: [A-Za-z0-9_.-]{1,64}.
+// Service names appear in URLs, metric labels, log lines and the state file:
+// kServiceNameRule (dataplane/config/stored_text.h, the rule every front end shares).
 bool is_valid_service_name(std::string_view name);
-inline constexpr const char* kServiceNameRule = "a name of 1-64 letters, digits, '_', '.' or '-'";
 
 struct Endpoint {
   std::string host;  // as written, brackets removed; empty for a wildcard listener

@@ -271,6 +271,18 @@ Result<std::string> who_serves(const SocketAddress& lb, const std::string& sourc
   return line;
 }
 
+Result<HttpResponse> http_request(const SocketAddress& to, const std::string& method, const std::string& target,
+                                  const std::string& body, Duration timeout) {
+  auto client = TestClient::connect(to, "127.0.0.1", timeout);
+  if (!client.ok()) return client.status();
+  std::string request = method + " " + target + " HTTP/1.1\r\nHost: " + to.to_string() + "\r\nConnection: close\r\n";
+  if (!body.empty()) {
+    request += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  if (Status st = client->write_all(request + "\r\n" + body); !st.ok()) return st;
+  return client->read_http_response();
+}
+
 bool wait_until(const std::function<bool()>& pred, Duration timeout) {
   MonoTime deadline = MonoClock::now() + timeout;
   auto pause = 1ms;

@@ -82,6 +82,11 @@ bool is_closed(const Status& s);
 Result<std::string> who_serves(const SocketAddress& lb, const std::string& source_ip = "127.0.0.1",
                                Duration timeout = 5s);
 
+// One HTTP/1.1 request on its own connection ("Connection: close"); a body is
+// sent as application/json.
+Result<HttpResponse> http_request(const SocketAddress& to, const std::string& method, const std::string& target,
+                                  const std::string& body = "", Duration timeout = 5s);
+
 // Polls pred with 1-5 ms waits until it holds or timeout passes; returns its
 // last value. The one place tests may sleep.
 bool wait_until(const std::function<bool()>& pred, Duration timeout = 5s);

@@ -5,11 +5,14 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include "admin/state/state_writer.h"
 #include "dataplane/dataplane.h"
+#include "tests/support/temp_file.h"
 #include "tests/support/test_backend.h"
 #include "tests/support/test_client.h"
 
@@ -100,6 +103,33 @@ TEST_F(PenctlServerTest, ServerChangesWeightPrioLimitsAndBlacklist) {
   EXPECT_EQ(penctl("server 9 weight 1"), "error: no server 9\n");
   EXPECT_NE(penctl("server 0 weight x").find("error"), std::string::npos);
   EXPECT_NE(penctl("server 0 acl 1").find("not supported"), std::string::npos);
+}
+
+// With a state writer, Pen's empty "done" reply means on disk; a failed save
+// is an error line with the reason.
+TEST_F(PenctlServerTest, ChangesAreAcknowledgedOnlyOnceSaved) {
+  test::TempDir dir;
+  const std::string path = dir.file("nib.state");
+  StateWriter writer(*dp_, path);
+  writer.start();
+  EXPECT_EQ(penctl("server 1 weight 3"), "");
+  auto text = test::read_file(path);
+  ASSERT_TRUE(text.ok());
+  EXPECT_NE(text->find(":" + std::to_string(b1_.port()) + " 127.0.0.1 3 "), std::string::npos) << *text;
+  EXPECT_EQ(penctl("hash"), "");
+  EXPECT_NE(test::read_file(path)->find("policy hash "), std::string::npos);
+
+  ASSERT_EQ(::mkdir((path + ".tmp").c_str(), 0700), 0);  // writes fail from now on
+  std::string reply = penctl("roundrobin");
+  EXPECT_EQ(reply.rfind("error: the change is applied but not saved", 0), 0u) << reply;
+  EXPECT_NE(reply.find("Is a directory (EISDIR)"), std::string::npos) << reply;
+  EXPECT_EQ(penctl("server 0 prio 2").rfind("error: the change is applied but not saved", 0), 0u);
+  ASSERT_EQ(::rmdir((path + ".tmp").c_str()), 0);
+  EXPECT_EQ(penctl("tracking 5"), "5\n");
+  text = test::read_file(path);
+  ASSERT_TRUE(text.ok());
+  EXPECT_NE(text->find("policy roundrobin 0 5 "), std::string::npos) << *text;
+  writer.stop();
 }
 
 TEST_F(PenctlServerTest, ModesAndTheirNoForms) {

@@ -275,6 +275,26 @@ TEST(YamlLoaderTest, PortNotANumber) {
             "nib.yaml:7:15: services[0].backends[0].port: expected an integer 1-65535, got 'http'");
 }
 
+// The stored-text gate, with the line: a YAML escape can put any byte in a host.
+TEST(YamlLoaderTest, HostsWithControlBytesOrSpacesAreRefused) {
+  EXPECT_EQ(error_of(R"(services:
+  - name: web
+    listen: 8080
+    backends:
+      - address: "127.0.0.1\0 evil\nservice x"
+        port: 81
+)"),
+            "nib.yaml:5:18: services[0].backends[0].address: host: expected a host name or IP address, got "
+            "'127.0.0.1\\x00 evil\\x0aservice x' (control byte 0x00 at offset 9)");
+  EXPECT_THAT(error_of(R"(services:
+  - name: web
+    listen: 8080
+    backends: ["local host:81"]
+)"),
+              HasSubstr("nib.yaml:4:16: services[0].backends[0]: host: expected a host name or IP address, got "
+                        "'local host' (a space at offset 5)"));
+}
+
 TEST(YamlLoaderTest, UnknownKeyListsTheValidOnes) {
   EXPECT_EQ(error_of(R"(services:
   - name: web
