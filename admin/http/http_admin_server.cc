@@ -26,7 +26,7 @@
 
 #include "admin/common/admin_auth.h"
 #include "admin/common/admin_plane_stats.h"
-#include "admin/http/bounded_worker_pool.h"
+#include "admin/common/bounded_worker_pool.h"
 #include "admin/http/event_stream.h"
 #include "admin/http/rest_api.h"
 #include "admin/metrics/metrics_collector.h"

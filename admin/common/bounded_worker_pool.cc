@@ -1,9 +1,10 @@
-#include "admin/http/bounded_worker_pool.h"
+#include "admin/common/bounded_worker_pool.h"
 
 namespace nib::admin {
 
-BoundedWorkerPool::BoundedWorkerPool(size_t threads, size_t max_queued, AdminPlaneStats* stats)
-    : max_queued_(max_queued), stats_(stats) {
+BoundedWorkerPool::BoundedWorkerPool(size_t threads, size_t max_queued, AdminPlaneStats* stats,
+                                     AdminGauge queued_gauge)
+    : max_queued_(max_queued), stats_(stats), queued_gauge_(queued_gauge) {
   for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
 }
 
@@ -14,7 +15,7 @@ bool BoundedWorkerPool::try_submit(std::function<void()> task) {
     std::lock_guard lock(mu_);
     if (stopping_ || queue_.size() >= max_queued_) return false;
     queue_.push_back(std::move(task));
-    if (stats_) stats_->add(AdminGauge::kHttpQueuedRequests, 1);
+    if (stats_) stats_->add(queued_gauge_, 1);
   }
   ready_.notify_one();
   return true;
@@ -26,7 +27,7 @@ void BoundedWorkerPool::stop() {
     std::lock_guard lock(mu_);
     stopping_ = true;
     dropped.swap(queue_);
-    if (stats_) stats_->add(AdminGauge::kHttpQueuedRequests, -static_cast<int64_t>(dropped.size()));
+    if (stats_) stats_->add(queued_gauge_, -static_cast<int64_t>(dropped.size()));
   }
   ready_.notify_all();
   for (auto& t : threads_) {
@@ -44,7 +45,7 @@ void BoundedWorkerPool::run() {
       if (queue_.empty()) return;  // stopping, nothing left to run
       task = std::move(queue_.front());
       queue_.pop_front();
-      if (stats_) stats_->add(AdminGauge::kHttpQueuedRequests, -1);
+      if (stats_) stats_->add(queued_gauge_, -1);
     }
     task();
   }

@@ -1,9 +1,11 @@
 #pragma once
-// A few threads for the admin HTTP handlers that can block (REST resolving a
-// host name, /metrics walking every backend), in front of a bounded queue:
-// when the queue is full the caller is told at once (and answers 503), so a
-// flood of requests costs requests, never memory or the probes, which the
-// I/O thread answers itself.
+// A few threads in front of a bounded queue. The admin HTTP server runs the
+// handlers that can block on it (REST resolving a host name, /metrics walking
+// every backend): when the queue is full the caller is told at once (and
+// answers 503), so a flood of requests costs requests, never memory or the
+// probes, which its I/O thread answers itself. The gRPC WatchEvents streams
+// use one thread of it to make their gRPC calls, since the EventBus publisher
+// may only enqueue.
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -18,8 +20,9 @@ namespace nib::admin {
 
 class BoundedWorkerPool {
  public:
-  // `stats` (may be null) gets the queue length as kHttpQueuedRequests.
-  BoundedWorkerPool(size_t threads, size_t max_queued, AdminPlaneStats* stats);
+  // `stats` (may be null) gets the queue length as `queued_gauge`.
+  BoundedWorkerPool(size_t threads, size_t max_queued, AdminPlaneStats* stats = nullptr,
+                    AdminGauge queued_gauge = AdminGauge::kHttpQueuedRequests);
   ~BoundedWorkerPool();  // stop()
   BoundedWorkerPool(const BoundedWorkerPool&) = delete;
   BoundedWorkerPool& operator=(const BoundedWorkerPool&) = delete;
@@ -37,6 +40,7 @@ class BoundedWorkerPool {
 
   const size_t max_queued_;
   AdminPlaneStats* stats_;
+  const AdminGauge queued_gauge_;
   std::mutex mu_;
   std::condition_variable ready_;
   std::deque<std::function<void()>> queue_;
