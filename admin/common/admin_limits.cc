@@ -31,7 +31,7 @@ const std::array kTable = {
     NIB_COUNT("http.max_header_count", http, max_header_count, (IntRange{8, 10'000}), Id::kHttpMaxHeaderCount),
     NIB_COUNT("http.max_body_bytes", http, max_body_bytes, (IntRange{1024, 64 * kMiB}), Id::kHttpMaxBodyBytes),
     NIB_COUNT("http.workers", http, workers, (IntRange{1, 64}), std::nullopt),
-    NIB_COUNT("http.max_queued_requests", http, max_queued_requests, kReserve, Id::kHttpMaxQueuedRequests),
+    NIB_COUNT("http.max_queued_requests", http, max_queued_requests, kCount, Id::kHttpMaxQueuedRequests),
     NIB_COUNT("http.max_event_streams", http, max_event_streams, kReserve, Id::kHttpMaxEventStreams),
     NIB_COUNT("grpc.max_watch_streams", grpc, max_watch_streams, kReserve, Id::kGrpcMaxWatchStreams),
     NIB_COUNT("grpc.max_threads", grpc, max_threads, (IntRange{2, 1024}), std::nullopt),

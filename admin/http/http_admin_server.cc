@@ -15,6 +15,7 @@
 #include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <future>
@@ -43,7 +44,7 @@ namespace http = boost::beast::http;
 using tcp = net::ip::tcp;
 using error_code = boost::system::error_code;
 
-constexpr auto kStreamsEndTimeout = std::chrono::seconds(2);
+constexpr auto kStreamsEndTimeout = std::chrono::milliseconds(500);
 constexpr auto kStopTimeout = std::chrono::seconds(2);
 // After the last response of a connection: how long (and how much) its
 // client's unread bytes are drained, so closing does not reset the
@@ -335,15 +336,19 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     // Pipelined bytes already here start the next request's clock.
     phase_ = buffer_.size() > 0 ? Phase::kReading : Phase::kIdle;
     arm(phase_ == Phase::kReading ? request_timeout() : idle_timeout());
-    read_some();
+    parse();
   }
 
+  // Raw bytes, so the first byte of a request is seen (Beast's own read of a
+  // message returns only once a whole header is in) and starts its deadline.
   void read_some() {
-    http::async_read_some(stream_, buffer_, *parser_,
-                          [self = this->shared_from_this()](const error_code& ec, size_t) { self->on_read(ec); });
+    size_t room = buffer_.max_size() - buffer_.size();
+    if (room == 0) return on_parse_error(http::error::buffer_overflow);
+    stream_.async_read_some(buffer_.prepare(std::min(room, kReadChunk)),
+                            [self = this->shared_from_this()](const error_code& ec, size_t n) { self->on_read(ec, n); });
   }
 
-  void on_read(const error_code& ec) {
+  void on_read(const error_code& ec, size_t n) {
     if (aborted_) return;
     if (timed_out_ && phase_ == Phase::kReading) {
       return fail(408, "REQUEST_TIMEOUT",
@@ -351,6 +356,37 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
                       std::to_string(std::chrono::duration_cast<std::chrono::seconds>(request_timeout()).count()) +
                       " s");
     }
+    if (ec) return abort();  // the client left (between requests, or mid-request), or the socket failed
+    buffer_.commit(n);
+    if (phase_ == Phase::kIdle && n > 0) {
+      phase_ = Phase::kReading;  // the first byte: the whole request has request_timeout from here
+      arm(request_timeout());
+    }
+    parse();
+  }
+
+  // Feeds the parser what is buffered; reads more, checks the header once it
+  // is in, or dispatches the request once it is whole.
+  void parse() {
+    while (buffer_.size() > 0 && !parser_->is_done()) {
+      error_code ec;
+      size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_more) break;
+      if (ec) return on_parse_error(ec);
+      if (parser_->is_header_done() && !header_checked_) {
+        header_checked_ = true;
+        if (!check_header()) return;
+        if (wants_continue()) return;  // parsing resumes once "100 Continue" is out
+      }
+      if (used == 0) break;
+    }
+    if (!parser_->is_done()) return read_some();
+    disarm();
+    dispatch();
+  }
+
+  void on_parse_error(const error_code& ec) {
     if (ec == http::error::header_limit || (ec == http::error::buffer_overflow && !parser_->is_header_done())) {
       server_.stats.hit(AdminLimitId::kHttpMaxHeaderBytes);
       return fail(431, "REQUEST_HEADER_FIELDS_TOO_LARGE",
@@ -360,26 +396,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       server_.stats.hit(AdminLimitId::kHttpMaxBodyBytes);
       return fail(413, "PAYLOAD_TOO_LARGE", "the request body is larger than " + describe_bytes(limits().max_body_bytes));
     }
-    if (ec == http::error::end_of_stream || ec == http::error::partial_message || ec == net::error::eof ||
-        ec == net::ssl::error::stream_truncated) {
-      return abort();  // the client left (between requests, or mid-request)
-    }
-    if (ec && ec.category() == make_error_code(http::error::end_of_stream).category()) {
-      return fail(400, "INVALID_ARGUMENT", "malformed HTTP request: " + ec.message());
-    }
-    if (ec) return abort();
-    if (phase_ == Phase::kIdle && (parser_->got_some() || buffer_.size() > 0)) {
-      phase_ = Phase::kReading;  // the first byte: the whole request has request_timeout from here
-      arm(request_timeout());
-    }
-    if (parser_->is_header_done() && !header_checked_) {
-      header_checked_ = true;
-      if (!check_header()) return;
-      if (wants_continue()) return;  // reading resumes once "100 Continue" is out
-    }
-    if (!parser_->is_done()) return read_some();
-    disarm();
-    dispatch();
+    fail(400, "INVALID_ARGUMENT", "malformed HTTP request: " + ec.message());
   }
 
   // The header is in: its line count, and the reserve's rule. False when
@@ -414,7 +431,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     net::async_write(stream_, net::buffer(kContinue),
                      [self = this->shared_from_this()](const error_code& ec, size_t) {
                        if (ec || self->aborted_) return self->abort();
-                       self->read_some();
+                       self->parse();
                      });
     return true;
   }
