@@ -571,6 +571,10 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   // draining what it sends until it closes too, or the linger time is up.
   void finish_stream() {
     heartbeat_.cancel();
+    // The stream is over (stop() waits for that); the connection may linger.
+    events_->set_waker(nullptr);
+    server_.streams.release(events_);
+    events_.reset();
     if constexpr (kTls) {
       abort();  // a TLS shutdown cannot run beside the pending read
     } else {
