@@ -8,10 +8,8 @@
 #include <vector>
 
 #include "admin/common/admin_plane_stats.h"
-#include "admin/grpc/grpc_admin_server.h"
-#include "dataplane/dataplane.h"
 #include "nib/admin/v1/admin.grpc.pb.h"
-#include "tests/support/test_backend.h"
+#include "tests/admin/grpc_admin_fixture.h"
 #include "tests/support/test_client.h"
 
 namespace nib::admin::test {
@@ -19,30 +17,13 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class GrpcAdminLimitsTest : public ::testing::Test {
+class GrpcAdminLimitsTest : public GrpcAdminFixture {
  protected:
-  void start(GrpcLimits limits) {
-    ServiceConfig s;
-    s.name = "web";
-    s.listen = *SocketAddress::parse("127.0.0.1:0");
-    BackendConfig b;
-    b.address = backend_.address();
-    b.host = "127.0.0.1";
-    s.backends = {b};
-    DataplaneConfig config;
-    config.workers = 1;
-    config.services = {s};
-    dp_ = std::make_unique<Dataplane>(config);
-    ASSERT_TRUE(dp_->start().ok());
-    server_ = std::make_unique<GrpcAdminServer>(
-        *dp_, GrpcAdminServerOptions{.listen = "127.0.0.1:0", .limits = limits, .stats = &stats_});
-    Status st = server_->start();
-    ASSERT_TRUE(st.ok()) << st.message();
+  GrpcAdminServerOptions admin_options() override {
+    return {.listen = "127.0.0.1:0", .limits = limits(), .stats = &stats_};
   }
-  void TearDown() override {
-    if (server_) server_->stop(0s);
-    if (dp_) dp_->stop();
-  }
+  virtual GrpcLimits limits() { return {}; }  // the defaults: what nib runs with
+
   // A channel of its own (gRPC would otherwise share one connection between
   // channels with the same arguments).
   std::unique_ptr<v1::Admin::Stub> stub(int n) {
@@ -62,16 +43,11 @@ class GrpcAdminLimitsTest : public ::testing::Test {
     std::unique_ptr<grpc::ClientReader<v1::Event>> reader;
   };
 
-  nib::test::TestBackend backend_{"b0"};
   AdminPlaneStats stats_;
-  std::unique_ptr<Dataplane> dp_;
-  std::unique_ptr<GrpcAdminServer> server_;
 };
 
 TEST_F(GrpcAdminLimitsTest, StreamsPastTheCapAreRefusedAndUnaryCallsGoOn) {
-  GrpcLimits limits;  // the defaults: the cap nib runs with
-  start(limits);
-  const size_t cap = limits.max_watch_streams;
+  const size_t cap = limits().max_watch_streams;
   const size_t extra = 20;
   // Ten streams per connection (under the per-connection stream limit).
   std::vector<std::unique_ptr<v1::Admin::Stub>> stubs;
@@ -137,10 +113,12 @@ TEST_F(GrpcAdminLimitsTest, StreamsPastTheCapAreRefusedAndUnaryCallsGoOn) {
   }
 }
 
-TEST_F(GrpcAdminLimitsTest, AMessageOverTheReceiveLimitIsRefused) {
-  GrpcLimits limits;
-  limits.max_receive_message_bytes = 4096;
-  start(limits);
+class GrpcSmallMessagesTest : public GrpcAdminLimitsTest {
+ protected:
+  GrpcLimits limits() override { return {.max_receive_message_bytes = 4096}; }
+};
+
+TEST_F(GrpcSmallMessagesTest, AMessageOverTheReceiveLimitIsRefused) {
   v1::AddBackendRequest add;
   add.set_address(std::string(8192, 'a'));
   add.set_port(80);

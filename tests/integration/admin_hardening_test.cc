@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "nib/admin/v1/admin.grpc.pb.h"
+#include "tests/support/dribbling_client.h"
 #include "tests/support/nib_process.h"
 #include "tests/support/temp_file.h"
 #include "tests/support/test_backend.h"
@@ -35,29 +36,6 @@ int64_t vm_rss_kib(int pid) {
   }
   return 0;
 }
-
-// Writes one byte of `text` every 100 ms until stopped or the peer closes.
-class Dribbler {
- public:
-  Dribbler(TestClient client, std::string text) : client_(std::move(client)), text_(std::move(text)) {
-    thread_ = std::thread([this] {
-      for (size_t i = 0; i < 3000 && !stop_.load(); ++i) {
-        if (!client_.write_all(text_.substr(i % text_.size(), 1)).ok()) return;
-        std::this_thread::sleep_for(100ms);  // the dribble itself, not synchronisation
-      }
-    });
-  }
-  ~Dribbler() {
-    stop_ = true;
-    thread_.join();
-  }
-
- private:
-  TestClient client_;
-  std::string text_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
 
 class AdminHardeningTest : public ::testing::Test {
  protected:
@@ -145,9 +123,9 @@ class AdminHardeningTest : public ::testing::Test {
 TEST_F(AdminHardeningTest, SlowAndManyConnectionsLeaveProbesMetricsAndRestAnswering) {
   start();
   expect_admin_plane_answers("idle");
-  std::vector<std::unique_ptr<Dribbler>> slow;
+  std::vector<std::unique_ptr<test::DribblingClient>> slow;
   for (int i = 0; i < 8; ++i) {
-    slow.push_back(std::make_unique<Dribbler>(open(http_, "127.0.2." + std::to_string(1 + i)),
+    slow.push_back(std::make_unique<test::DribblingClient>(open(http_, "127.0.2." + std::to_string(1 + i)),
                                               "GET /api/v1/services HTTP/1.1\r\nHost: nib\r\n"));
   }
   ASSERT_TRUE(test::wait_until([&] { return metric("nib_admin_http_connections") >= 9; }));
@@ -289,7 +267,7 @@ TEST_F(AdminHardeningTest, ControlPortAnswersWhileIdleAndDribblingClientsAreConn
   start();
   std::vector<TestClient> idle;
   for (int i = 0; i < 20; ++i) idle.push_back(open(penctl_, "127.0.6." + std::to_string(1 + i)));
-  Dribbler dribbling(open(penctl_, "127.0.7.1"), "servers");
+  test::DribblingClient dribbling(open(penctl_, "127.0.7.1"), "servers");
   ASSERT_TRUE(test::wait_until([&] { return metric("nib_admin_penctl_connections") == 21; }));
   auto begin = MonoClock::now();
   EXPECT_EQ(penctl("pid"), std::to_string(nib_->pid()) + "\n");
@@ -307,7 +285,7 @@ TEST_F(AdminHardeningTest, ControlPortAnswersWhileIdleAndDribblingClientsAreConn
 TEST_F(AdminHardeningTest, SigtermFinishesWithinTheGracePeriodWhateverAdminClientsDo) {
   constexpr double kGrace = 5;
   start("", kGrace);
-  Dribbler http_dribbler(open(http_, "127.0.8.1"), "GET /api/v1/services HTTP/1.1\r\nHost: nib\r\n");
+  test::DribblingClient http_dribbler(open(http_, "127.0.8.1"), "GET /api/v1/services HTTP/1.1\r\nHost: nib\r\n");
   TestClient keep_alive = open(http_, "127.0.8.2");
   ASSERT_TRUE(keep_alive.write_all("GET /healthz HTTP/1.1\r\nHost: nib\r\n\r\n").ok());
   ASSERT_TRUE(keep_alive.read_http_response().ok());  // and now idle, kept alive
@@ -323,7 +301,7 @@ TEST_F(AdminHardeningTest, SigtermFinishesWithinTheGracePeriodWhateverAdminClien
     reader->WaitForInitialMetadata();
     watches.emplace_back(std::move(ctx), std::move(reader));
   }
-  Dribbler control_dribbler(open(penctl_, "127.0.8.4"), "servers");
+  test::DribblingClient control_dribbler(open(penctl_, "127.0.8.4"), "servers");
   TestClient control_idle = open(penctl_, "127.0.8.5");
   ASSERT_TRUE(test::wait_until([&] { return metric("nib_admin_penctl_connections") == 2; }));
 

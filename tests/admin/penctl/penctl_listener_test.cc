@@ -6,12 +6,10 @@
 
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <thread>
-
 #include "admin/common/admin_plane_stats.h"
 #include "admin/penctl/penctl_server.h"
 #include "dataplane/dataplane.h"
+#include "tests/support/dribbling_client.h"
 #include "tests/support/test_backend.h"
 #include "tests/support/test_client.h"
 
@@ -66,33 +64,11 @@ class PenctlListenerTest : public ::testing::Test {
   SocketAddress address_;
 };
 
-// A client that sends one byte of a command every 100 ms until told to stop.
-class Dribbler {
- public:
-  explicit Dribbler(TestClient client) : client_(std::move(client)) {
-    thread_ = std::thread([this] {
-      for (int i = 0; i < 600 && !stop_.load(); ++i) {
-        if (!client_.write_all("s").ok()) return;
-        std::this_thread::sleep_for(100ms);  // the dribble itself, not synchronisation
-      }
-    });
-  }
-  ~Dribbler() {
-    stop_ = true;
-    thread_.join();
-  }
-
- private:
-  TestClient client_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
-
 TEST_F(PenctlListenerTest, IdleAndDribblingClientsDoNotDelayACommand) {
   start();
   std::vector<TestClient> idle;
   for (int i = 0; i < 20; ++i) idle.push_back(connect("127.0.0." + std::to_string(2 + i)));
-  Dribbler dribbler(connect("127.0.1.1"));
+  test::DribblingClient dribbler(connect("127.0.1.1"), "s");
   ASSERT_TRUE(test::wait_until([&] { return stats_.value(AdminGauge::kPenctlConnections) == 21; }));
   // One at a time, each of these waited for the idle ones before (34 s for 20).
   auto begin = MonoClock::now();
@@ -146,7 +122,7 @@ TEST_F(PenctlListenerTest, ConnectionsPastTheCapAreToldAndClosed) {
 TEST_F(PenctlListenerTest, StopClosesEveryConnectionWhateverItsClientDoes) {
   start();
   TestClient idle = connect();
-  Dribbler dribbler(connect());
+  test::DribblingClient dribbler(connect(), "s");
   ASSERT_TRUE(test::wait_until([&] { return stats_.value(AdminGauge::kPenctlConnections) == 2; }));
   auto begin = MonoClock::now();
   server_->stop();
