@@ -13,7 +13,9 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/stream_traits.hpp>
-#include <boost/beast/http.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/beast/http/string_body.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <algorithm>
 #include <charconv>
@@ -217,17 +219,62 @@ namespace {
 
 using Impl = HttpAdminServer::Impl;
 using SslStream = beast::ssl_stream<tcp::socket>;
+using IoHandler = std::function<void(const error_code&, size_t)>;
+
+// A connection's bytes, plain or TLS, behind one interface: the session
+// logic is then compiled once, not once per stream type (asio's templates
+// are most of this file's compile time). I/O thread only.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual bool tls() const = 0;
+  virtual void handshake(std::function<void(const error_code&)> done) = 0;  // TLS only
+  virtual void read_some(net::mutable_buffer into, IoHandler done) = 0;
+  virtual void write(net::const_buffer all, IoHandler done) = 0;  // all of it, or an error
+  virtual void shutdown(std::function<void()> done) = 0;  // TLS: close_notify; plain: FIN at once
+  virtual void cancel() = 0;  // pending operations end with operation_aborted
+  virtual void close() = 0;
+};
+
+template <class Stream>
+class StreamTransport final : public Transport {
+ public:
+  explicit StreamTransport(Stream stream) : stream_(std::move(stream)) {}
+  bool tls() const override { return !std::is_same_v<Stream, tcp::socket>; }
+  void handshake(std::function<void(const error_code&)> done) override {
+    if constexpr (std::is_same_v<Stream, SslStream>) stream_.async_handshake(ssl::stream_base::server, std::move(done));
+  }
+  void read_some(net::mutable_buffer into, IoHandler done) override { stream_.async_read_some(into, std::move(done)); }
+  void write(net::const_buffer all, IoHandler done) override { net::async_write(stream_, all, std::move(done)); }
+  void shutdown(std::function<void()> done) override {
+    if constexpr (std::is_same_v<Stream, SslStream>) {
+      stream_.async_shutdown([done = std::move(done)](const error_code&) { done(); });
+    } else {
+      error_code ignored;
+      stream_.shutdown(tcp::socket::shutdown_send, ignored);
+      done();
+    }
+  }
+  void cancel() override {
+    error_code ignored;
+    beast::get_lowest_layer(stream_).cancel(ignored);
+  }
+  void close() override {
+    error_code ignored;
+    beast::get_lowest_layer(stream_).close(ignored);
+  }
+
+ private:
+  Stream stream_;
+};
 
 // One connection, plain or TLS: requests in, responses out, or one event
 // stream. Runs on the I/O thread except the handler, which a worker runs.
-template <class Stream>
-class Session final : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
-  static constexpr bool kTls = !std::is_same_v<Stream, tcp::socket>;
-
+class Session final : public SessionBase, public std::enable_shared_from_this<Session> {
  public:
-  Session(Impl& server, Stream stream, net::ip::address client, Admission admission)
+  Session(Impl& server, std::unique_ptr<Transport> transport, net::ip::address client, Admission admission)
       : server_(server),
-        stream_(std::move(stream)),
+        stream_(std::move(transport)),
         client_(std::move(client)),
         admission_(admission),
         deadline_(server.ioc),
@@ -247,10 +294,10 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   }
 
   void start() {
-    if constexpr (kTls) {
+    if (stream_->tls()) {
       phase_ = Phase::kHandshake;
       arm(request_timeout());
-      stream_.async_handshake(ssl::stream_base::server, [self = this->shared_from_this()](const error_code& ec) {
+      stream_->handshake([self = shared_from_this()](const error_code& ec) {
         if (ec || self->timed_out_) return self->abort();
         self->read_request();
       });
@@ -264,8 +311,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     aborted_ = true;
     deadline_.cancel();
     heartbeat_.cancel();
-    error_code ignored;
-    beast::get_lowest_layer(stream_).close(ignored);
+    stream_->close();
   }
 
  private:
@@ -289,7 +335,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     timed_out_ = false;
     uint64_t generation = ++deadline_generation_;
     deadline_.expires_after(after);
-    deadline_.async_wait([self = this->shared_from_this(), generation](const error_code& ec) {
+    deadline_.async_wait([self = shared_from_this(), generation](const error_code& ec) {
       if (ec || generation != self->deadline_generation_ || self->aborted_) return;
       self->on_deadline();
     });
@@ -308,10 +354,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       case Phase::kReading:
         // Cancel the read; its handler answers 408.
         server_.stats.hit(AdminLimitId::kHttpRequestTimeout);
-        {
-          error_code ignored;
-          beast::get_lowest_layer(stream_).cancel(ignored);
-        }
+        stream_->cancel();
         return;
       case Phase::kHandshake:
         server_.stats.hit(AdminLimitId::kHttpRequestTimeout);
@@ -344,8 +387,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   void read_some() {
     size_t room = buffer_.max_size() - buffer_.size();
     if (room == 0) return on_parse_error(http::error::buffer_overflow);
-    stream_.async_read_some(buffer_.prepare(std::min(room, kReadChunk)),
-                            [self = this->shared_from_this()](const error_code& ec, size_t n) { self->on_read(ec, n); });
+    stream_->read_some(buffer_.prepare(std::min(room, kReadChunk)),
+                       [self = shared_from_this()](const error_code& ec, size_t n) { self->on_read(ec, n); });
   }
 
   void on_read(const error_code& ec, size_t n) {
@@ -428,11 +471,10 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     auto expect = req[http::field::expect];
     if (parser_->is_done() || !beast::iequals(expect, "100-continue")) return false;
     static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    net::async_write(stream_, net::buffer(kContinue),
-                     [self = this->shared_from_this()](const error_code& ec, size_t) {
-                       if (ec || self->aborted_) return self->abort();
-                       self->parse();
-                     });
+    stream_->write(net::buffer(kContinue), [self = shared_from_this()](const error_code& ec, size_t) {
+      if (ec || self->aborted_) return self->abort();
+      self->parse();
+    });
     return true;
   }
 
@@ -462,7 +504,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     if (is_probe(r.target)) return respond(handle(server_, r));  // here, never behind the workers
     phase_ = Phase::kHandling;
     AdminRequest refused{.method = r.method, .target = r.target};
-    bool queued = server_.pool->try_submit([self = this->shared_from_this(), r = std::move(r)]() mutable {
+    bool queued = server_.pool->try_submit([self = shared_from_this(), r = std::move(r)]() mutable {
       AdminResponse response = handle(self->server_, r);
       net::io_context& ioc = self->server_.ioc;
       // The session travels to the I/O thread: no worker keeps a reference.
@@ -501,40 +543,50 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   void respond(AdminResponse r) {
     if (aborted_) return;
     if (r.events) return start_events(std::move(r));
-    auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(r.status), version_);
-    for (const auto& [name, value] : r.headers) res->insert(name, value);
-    if (!r.content_type.empty()) res->set(http::field::content_type, r.content_type);
-    if (head_) {
-      res->content_length(r.body.size());  // the size a GET would send, and no body
-    } else {
-      res->body() = std::move(r.body);
-      res->prepare_payload();
+    // Written out here rather than by Beast's serializer: a response is a few
+    // lines, and the serializer's templates, instantiated for both stream
+    // types, were a large share of this file's compile time.
+    const bool has_body = r.status >= 200 && r.status != 204 && r.status != 304;
+    out_ = status_line(r.status);
+    for (const auto& [name, value] : r.headers) out_ += name + ": " + value + "\r\n";
+    if (!r.content_type.empty()) out_ += "Content-Type: " + r.content_type + "\r\n";
+    // HEAD: the length a GET would send, and no body.
+    if (has_body) out_ += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
+    if (!keep_alive_) {
+      out_ += "Connection: close\r\n";
+    } else if (version_ == 10) {
+      out_ += "Connection: keep-alive\r\n";
     }
-    res->keep_alive(keep_alive_);
+    out_ += "\r\n";
+    if (has_body && !head_) out_ += r.body;
     phase_ = Phase::kWriting;
     arm(request_timeout());
-    http::async_write(stream_, *res, [self = this->shared_from_this(), res](const error_code& ec, size_t) {
+    stream_->write(net::buffer(out_), [self = shared_from_this()](const error_code& ec, size_t) {
       if (ec || self->aborted_ || self->timed_out_) return self->abort();
       if (self->keep_alive_) return self->read_request();
       self->close();
     });
   }
 
+  std::string status_line(int status) const {
+    return std::string(version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ") + std::to_string(status) + " " +
+           std::string(http::obsolete_reason(static_cast<http::status>(status))) + "\r\n";
+  }
+
   // Ends the connection after its last response without resetting it.
   void close() {
     phase_ = Phase::kClosing;
     arm(kLingerTimeout);
-    if constexpr (kTls) {
-      stream_.async_shutdown([self = this->shared_from_this()](const error_code&) { self->abort(); });
+    if (stream_->tls()) {
+      stream_->shutdown([self = shared_from_this()] { self->abort(); });
     } else {
-      error_code ignored;
-      stream_.shutdown(tcp::socket::shutdown_send, ignored);
+      stream_->shutdown([] {});
       linger();
     }
   }
 
   void linger() {
-    stream_.async_read_some(net::buffer(discard_), [self = this->shared_from_this()](const error_code& ec, size_t n) {
+    stream_->read_some(net::buffer(discard_), [self = shared_from_this()](const error_code& ec, size_t n) {
       self->lingered_ += n;
       if (ec || self->aborted_ || self->lingered_ > kLingerBytes) return self->abort();
       self->linger();
@@ -547,14 +599,14 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     events_ = std::move(r.events);
     phase_ = Phase::kStreaming;
     disarm();
-    std::string head = "HTTP/1.1 200 OK\r\nContent-Type: " + r.content_type + "\r\n";
+    std::string head = status_line(200) + "Content-Type: " + r.content_type + "\r\n";
     for (const auto& [name, value] : r.headers) head += name + ": " + value + "\r\n";
     head += "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
     // At once, so the client knows it is subscribed before any event.
     pending_ = head + chunk("retry: 3000\n: nib events\n\n");
     // The publisher's thread only posts, at most one wake-up at a time.
     auto wake_pending = std::make_shared<std::atomic<bool>>(false);
-    std::weak_ptr<Session> weak = this->shared_from_this();
+    std::weak_ptr<Session> weak = shared_from_this();
     events_->set_waker([wake_pending, weak, executor = server_.ioc.get_executor()] {
       if (wake_pending->exchange(true)) return;
       net::post(executor, [wake_pending, weak] {
@@ -575,11 +627,10 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     events_->set_waker(nullptr);
     server_.streams.release(events_);
     events_.reset();
-    if constexpr (kTls) {
+    if (stream_->tls()) {
       abort();  // a TLS shutdown cannot run beside the pending read
     } else {
-      error_code ignored;
-      stream_.shutdown(tcp::socket::shutdown_send, ignored);
+      stream_->shutdown([] {});
       arm(kLingerTimeout);
     }
   }
@@ -592,7 +643,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   // Anything the client sends on an event stream is ignored; its end ends the stream.
   void watch_for_eof() {
-    stream_.async_read_some(net::buffer(discard_), [self = this->shared_from_this()](const error_code& ec, size_t) {
+    stream_->read_some(net::buffer(discard_), [self = shared_from_this()](const error_code& ec, size_t) {
       if (ec || self->aborted_) return self->abort();
       self->watch_for_eof();
     });
@@ -600,7 +651,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   void beat() {
     heartbeat_.expires_after(server_.options.event_heartbeat);
-    heartbeat_.async_wait([self = this->shared_from_this()](const error_code& ec) {
+    heartbeat_.async_wait([self = shared_from_this()](const error_code& ec) {
       if (ec || self->aborted_) return;
       if (self->writing_) {
         // A client that stopped reading: its write has waited too long.
@@ -631,7 +682,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     write_started_ = MonoClock::now();
     out_ = std::move(pending_);
     pending_.clear();
-    net::async_write(stream_, net::buffer(out_), [self = this->shared_from_this()](const error_code& ec, size_t) {
+    stream_->write(net::buffer(out_), [self = shared_from_this()](const error_code& ec, size_t) {
       self->writing_ = false;
       if (ec || self->aborted_) return self->abort();
       if (self->phase_ == Phase::kClosing) return self->finish_stream();
@@ -640,7 +691,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   }
 
   Impl& server_;
-  Stream stream_;
+  std::unique_ptr<Transport> stream_;
   const net::ip::address client_;
   const Admission admission_;
   net::steady_timer deadline_;
@@ -659,7 +710,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   std::array<char, 4096> discard_;
   // Event stream state.
   std::shared_ptr<EventStream> events_;
-  std::string pending_;  // the next write
+  std::string pending_;  // the next event-stream write
   std::string out_;      // the write in flight
   bool writing_ = false;
   MonoTime write_started_{};
@@ -739,9 +790,11 @@ void HttpAdminServer::Impl::on_accept(const error_code& ec, tcp::socket socket) 
   if (admission) {
     socket.set_option(tcp::no_delay(true), peer_ec);
     if (tls) {
-      std::make_shared<Session<SslStream>>(*this, SslStream(std::move(socket), *tls), client, *admission)->start();
+      auto transport = std::make_unique<StreamTransport<SslStream>>(SslStream(std::move(socket), *tls));
+      std::make_shared<Session>(*this, std::move(transport), client, *admission)->start();
     } else {
-      std::make_shared<Session<tcp::socket>>(*this, std::move(socket), client, *admission)->start();
+      auto transport = std::make_unique<StreamTransport<tcp::socket>>(std::move(socket));
+      std::make_shared<Session>(*this, std::move(transport), client, *admission)->start();
     }
   }
   // Without admission the socket closes here: not even the probe reserve has room.
