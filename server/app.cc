@@ -172,8 +172,10 @@ int App::serve(AppConfig config, const std::string& ready_message) {
   // ---- end of the gRPC admin block
   // ---- Pen's control port (-C), also before the pid file.
   if (!config_.admin.penctl_listen.empty()) {
-    penctl_ = std::make_unique<admin::PenctlServer>(*dataplane_,
-                                                    admin::PenctlServerOptions{.listen = config_.admin.penctl_listen});
+    penctl_ = std::make_unique<admin::PenctlServer>(
+        *dataplane_, admin::PenctlServerOptions{.listen = config_.admin.penctl_listen,
+                                                .limits = config_.admin.limits.penctl,
+                                                .stats = &admin_stats_});
     if (Status st = penctl_->start(); !st.ok()) {
       log_error("cannot start: " + st.message());
       penctl_.reset();
@@ -193,6 +195,8 @@ int App::serve(AppConfig config, const std::string& ready_message) {
     options.listen = config_.admin.http_listen;
     options.token_file = config_.admin.token_file;
     options.tls = {config_.admin.tls_cert_file, config_.admin.tls_key_file};
+    options.limits = config_.admin.limits.http;
+    options.stats = &admin_stats_;
     http_admin = std::make_unique<admin::HttpAdminServer>(*dataplane_, options);
     if (Status st = http_admin->start(); !st.ok()) {
       bool busy = st.code() == StatusCode::kUnavailable;  // the port, not the token file
@@ -261,7 +265,9 @@ Status App::start_grpc_admin() {
   grpc_admin_ = std::make_unique<admin::GrpcAdminServer>(
       *dataplane_, admin::GrpcAdminServerOptions{.listen = config_.admin.grpc_listen,
                                                  .token_file = config_.admin.token_file,
-                                                 .tls = {config_.admin.tls_cert_file, config_.admin.tls_key_file}});
+                                                 .tls = {config_.admin.tls_cert_file, config_.admin.tls_key_file},
+                                                 .limits = config_.admin.limits.grpc,
+                                                 .stats = &admin_stats_});
   if (Status st = grpc_admin_->start(); !st.ok()) {
     grpc_admin_.reset();
     // A bad token file names its own fix; the hint is about the address.

@@ -439,6 +439,20 @@ AdminResponse RestApi::handle(const AdminRequest& request) {
 }
 
 AdminResponse RestApi::transport_error(const AdminRequest& request, int status) {
+  switch (status) {
+    case 413:
+      return transport_error(request, 413, "PAYLOAD_TOO_LARGE",
+                             "the request body is larger than " + std::to_string(options_.max_body_bytes) + " bytes");
+    case 404: return transport_error(request, 404, "NOT_FOUND", "no route for " + request.method + " " + request.target);
+    case 414: return transport_error(request, 414, "URI_TOO_LONG", "the request target is too long");
+    default:
+      return transport_error(request, status, status >= 500 ? "INTERNAL" : "INVALID_ARGUMENT",
+                             status >= 500 ? "internal error" : "malformed HTTP request");
+  }
+}
+
+AdminResponse RestApi::transport_error(const AdminRequest& request, int status, std::string_view code,
+                                       std::string_view message) {
   std::string route = "unmatched";
   if (auto target = parse_target(request.target); target.ok()) {
     std::map<std::string, std::string> params;
@@ -449,21 +463,7 @@ AdminResponse RestApi::transport_error(const AdminRequest& request, int status) 
       }
     }
   }
-  AdminResponse response;
-  switch (status) {
-    case 413:
-      response = error_response(413, "PAYLOAD_TOO_LARGE",
-                                "the request body is larger than " + std::to_string(options_.max_body_bytes) +
-                                    " bytes");
-      break;
-    case 404:
-      response = error_response(404, "NOT_FOUND", "no route for " + request.method + " " + request.target);
-      break;
-    case 414: response = error_response(414, "URI_TOO_LONG", "the request target is too long"); break;
-    default:
-      response = error_response(status, status >= 500 ? "INTERNAL" : "INVALID_ARGUMENT",
-                                status >= 500 ? "internal error" : "malformed HTTP request");
-  }
+  AdminResponse response = error_response(status, code, message);
   metrics_.count_request(route, request.method, response.status);
   return response;
 }

@@ -5,6 +5,7 @@
 #include <limits>
 #include <sstream>
 
+#include "admin/common/admin_plane_stats.h"
 #include "admin/http/status_json.h"
 #include "dataplane/dataplane.h"
 
@@ -206,7 +207,8 @@ struct UdpFamilies {
 
 }  // namespace
 
-MetricsCollector::MetricsCollector(const Dataplane& dataplane) : dataplane_(dataplane) {}
+MetricsCollector::MetricsCollector(const Dataplane& dataplane, const AdminPlaneStats* admin_stats)
+    : dataplane_(dataplane), admin_stats_(admin_stats) {}
 
 std::vector<MetricFamily> MetricsCollector::Collect() const {
   ServiceFamilies services;
@@ -226,6 +228,7 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   backends.move_to(&out);
   udp.move_to(&out);
   collect_requests(&out);
+  collect_admin_limits(&out);
   return out;
 }
 
@@ -245,6 +248,24 @@ void MetricsCollector::collect_requests(std::vector<MetricFamily>* out) const {
     }
   }
   out->push_back(std::move(f));
+}
+
+void MetricsCollector::collect_admin_limits(std::vector<MetricFamily>* out) const {
+  if (admin_stats_ == nullptr) return;
+  MetricFamily hits = family("nib_admin_limit_hits_total",
+                             "Clients the admin plane turned away or cut off at one of its limits, by limit "
+                             "(docs/operations.md, Admin plane limits)",
+                             MetricType::Counter);
+  for (const auto& row : admin_limit_table()) {
+    if (row.counted) add(hits, {{"limit", std::string(row.key)}}, static_cast<double>(admin_stats_->hits(*row.counted)));
+  }
+  out->push_back(std::move(hits));
+  for (size_t g = 0; g < static_cast<size_t>(AdminGauge::kCount); ++g) {
+    AdminGaugeInfo info = AdminPlaneStats::info(static_cast<AdminGauge>(g));
+    MetricFamily f = family(std::string(info.name), std::string(info.help), MetricType::Gauge);
+    add(f, {}, static_cast<double>(admin_stats_->value(static_cast<AdminGauge>(g))));
+    out->push_back(std::move(f));
+  }
 }
 
 std::string MetricsCollector::scrape() const {

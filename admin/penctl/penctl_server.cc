@@ -1,9 +1,5 @@
 #include "admin/penctl/penctl_server.h"
 
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <charconv>
@@ -14,17 +10,18 @@
 
 #include "admin/common/commit_change.h"
 #include "admin/pages/pen_status_page.h"
-#include "dataplane/base/log.h"
+#include "admin/penctl/penctl_listener.h"
+#include "dataplane/config/limits.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/net/socket_ops.h"
 
 namespace nib::admin {
 namespace {
 
-constexpr size_t kMaxCommand = 4096;  // penctl sends one short line
-// A client that connects and says nothing must not hold the (only) serving
-// thread for long.
-constexpr int kReadTimeoutSeconds = 2;
+// Connections wait in the backlog only while the loop is between accepts.
+constexpr int kBacklog = 128;
+// `recent N`: seconds, as far as a duration can reach.
+constexpr IntRange kRecentSeconds{0, static_cast<int64_t>(kMaxSeconds)};
 
 std::vector<std::string> split_words(const std::string& line) {
   std::vector<std::string> words;
@@ -61,69 +58,23 @@ Status PenctlServer::start() {
   if (!address.ok()) {
     return Status::invalid("control port (-C) address '" + options_.listen + "': " + address.status().message());
   }
-  auto fd = make_tcp_listener(*address, 16, /*reuse_port=*/false);
+  auto fd = make_tcp_listener(*address, kBacklog, /*reuse_port=*/false);
   if (!fd.ok()) {
     return Status::unavailable("control port (-C): cannot listen on " + address->to_string() + ": " +
                                fd.status().message());
   }
   auto bound = local_address(fd->get());
   if (!bound.ok()) return bound.status();
-  listener_ = std::move(*fd);
   port_ = bound->port();
-  wake_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!wake_.valid()) return Status::unavailable("control port (-C): eventfd failed");
-  thread_ = std::thread([this] { serve(); });
-  return {};
+  listener_ = std::make_unique<PenctlListener>(
+      std::move(*fd), options_.limits, options_.stats,
+      [this](const SocketAddress& peer) { return control_permits(peer); },
+      [this](const std::string& line) { return execute(line); });
+  return listener_->start();
 }
 
 void PenctlServer::stop() {
-  if (!thread_.joinable()) return;
-  uint64_t one = 1;
-  (void)!::write(wake_.get(), &one, sizeof one);
-  thread_.join();
-  listener_ = UniqueFd();
-}
-
-void PenctlServer::serve() {
-  for (;;) {
-    pollfd fds[2] = {{listener_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
-    int n = ::poll(fds, 2, -1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 || (fds[1].revents & POLLIN)) return;
-    if (!(fds[0].revents & POLLIN)) continue;
-    // Blocking client socket: one command, one reply, bounded by the timeout.
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    UniqueFd client(::accept4(listener_.get(), reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC));
-    if (!client.valid()) continue;
-    // control_acl: a denied client is closed at once, as Pen does.
-    if (!control_permits(SocketAddress(reinterpret_cast<sockaddr*>(&ss), len))) continue;
-    handle(std::move(client));
-  }
-}
-
-void PenctlServer::handle(UniqueFd client) {
-  timeval timeout{kReadTimeoutSeconds, 0};
-  ::setsockopt(client.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  ::setsockopt(client.get(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-  std::string line;
-  char buf[512];
-  while (line.size() < kMaxCommand && line.find('\n') == std::string::npos) {
-    ssize_t n = ::recv(client.get(), buf, sizeof buf, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;  // EOF ends a command too; a timeout drops it
-    line.append(buf, static_cast<size_t>(n));
-  }
-  if (size_t nl = line.find('\n'); nl != std::string::npos) line.resize(nl);
-  if (!line.empty() && line.back() == '\r') line.pop_back();
-  std::string reply = execute(line);
-  size_t done = 0;
-  while (done < reply.size()) {
-    ssize_t n = ::send(client.get(), reply.data() + done, reply.size() - done, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
+  if (listener_) listener_->stop();
 }
 
 std::string PenctlServer::execute(const std::string& line) {
@@ -209,7 +160,9 @@ std::string PenctlServer::execute(const std::string& line) {
     double window = 300;  // Pen's default
     if (w.size() == 2) {
       auto v = parse_uint(w[1]);
-      if (!v) return "error: recent: expected seconds\n";
+      if (!v || !kRecentSeconds.contains_unsigned(*v)) {
+        return "error: recent: expected seconds, " + describe(kRecentSeconds) + ", got '" + w[1] + "'\n";
+      }
       window = static_cast<double>(*v);
     }
     MonoTime now = MonoClock::now();

@@ -1,6 +1,8 @@
 #pragma once
 // Pen's control port (-C [host:]port): the penctl text protocol, one command
-// per connection ("servers\n"), a reply, then close. Commands act on the
+// per connection ("servers\n"), a reply, then close. The connections are
+// served together by PenctlListener (penctl_listener.h, with the limits:
+// connections, the command line's deadline and length). Commands act on the
 // Dataplane's runtime-management interface, on the first service (Pen runs
 // exactly one). No authentication, like Pen: listen on loopback.
 //
@@ -21,13 +23,13 @@
 #include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "admin/common/admin_limits.h"
 #include "dataplane/base/status.h"
-#include "dataplane/base/unique_fd.h"
 #include "dataplane/net/access_list.h"
 
 namespace nib {
@@ -36,8 +38,13 @@ class Dataplane;
 
 namespace nib::admin {
 
+class AdminPlaneStats;
+class PenctlListener;
+
 struct PenctlServerOptions {
   std::string listen;  // "host:port" (an IP literal); port 0 picks a free one
+  PenctlLimits limits;
+  AdminPlaneStats* stats = nullptr;  // may be null; must outlive the server
 };
 
 class PenctlServer {
@@ -51,7 +58,8 @@ class PenctlServer {
   // address, kUnavailable when it cannot be bound. Call once.
   Status start();
   uint16_t port() const { return port_; }
-  // Any thread; idempotent.
+  // Any thread; idempotent. Closes every control connection, whatever its
+  // client is doing.
   void stop();
 
   // One command line (without the newline) -> the reply Pen would send.
@@ -59,8 +67,6 @@ class PenctlServer {
   std::string execute(const std::string& line);
 
  private:
-  void serve();
-  void handle(UniqueFd client);
   // The acl, no acl, client_acl and control_acl commands; nullopt for other words.
   std::optional<std::string> execute_acl(const std::vector<std::string>& w, const std::string& service);
   bool control_permits(const SocketAddress& peer) const;
@@ -73,10 +79,8 @@ class PenctlServer {
 
   Dataplane& dataplane_;
   const PenctlServerOptions options_;
-  UniqueFd listener_;
-  UniqueFd wake_;  // eventfd: stop() ends the poll
   uint16_t port_ = 0;
-  std::thread thread_;
+  std::unique_ptr<PenctlListener> listener_;  // last: it calls execute() until stopped
 };
 
 }  // namespace nib::admin

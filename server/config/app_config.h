@@ -3,6 +3,7 @@
 // process-level settings. Built from Pen's command line or from a YAML file.
 #include <string>
 
+#include "admin/common/admin_limits.h"
 #include "dataplane/config/service_config.h"
 
 namespace nib {
@@ -28,6 +29,9 @@ struct AdminConfig {
   // Pen's control port (penctl protocol, no authentication); empty = none.
   // "host:port"; Pen's bare "port" means 127.0.0.1:port here.
   std::string penctl_listen;                    // -C, admin.penctl_listen
+  // Connections, deadlines, sizes and streams of all three (admin.limits;
+  // docs/operations.md, "Admin plane limits").
+  admin::AdminLimits limits;                    // admin.limits
 };
 
 struct AppConfig {
