@@ -10,6 +10,7 @@
 #include "tests/support/temp_file.h"
 #include "tests/support/test_backend.h"
 #include "tests/support/test_client.h"
+#include "tests/support/prerequisites.h"
 
 namespace nib {
 namespace {
@@ -21,7 +22,7 @@ namespace v1 = admin::v1;
 class StateFileTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!test::nib_binary_exists()) GTEST_SKIP() << "nib not built";
+    NIB_REQUIRE(test::nib_binary_exists(), "nib not built");
     state_ = dir_.file("nib.state");
   }
 
@@ -30,7 +31,7 @@ class StateFileTest : public ::testing::Test {
       return {"-p", dir_.file("nib.pid"), "--admin-grpc", admin_addr_, "--admin-http", "127.0.0.1:0",
               "--state", state_, "--config", config_};
     }
-    return {"-p", dir_.file("nib.pid"), "--admin-grpc", admin_addr_, "--admin-http", "127.0.0.1:0",
+    return {"-f", "-p", dir_.file("nib.pid"), "--admin-grpc", admin_addr_, "--admin-http", "127.0.0.1:0",
             "--state", state_, "127.0.0.1:" + std::to_string(lb_port_),
             "127.0.0.1:" + std::to_string(b0_.port()), "127.0.0.1:" + std::to_string(b1_.port())};
   }
