@@ -107,8 +107,14 @@ Status Dataplane::start() {
   for (auto& service : services_) {
     if (service->protocol() != Protocol::kTcp) continue;  // UDP: bound by udp_
     SocketAddress addr = service->listen_address();
+    if (addr.port() != 0) {
+      if (Status st = check_port_free(addr, SOCK_STREAM); !st.ok()) {
+        return Status::unavailable("service '" + service->name() + "': " + st.message());
+      }
+    }
     for (auto& w : workers_) {
-      auto fd = make_tcp_listener(addr, service->backlog(), /*reuse_port=*/true, service->defer_accept());
+      auto fd = make_tcp_listener(addr, service->backlog(), /*reuse_port=*/true, service->defer_accept(),
+                                  service->tcp_nodelay());
       if (!fd.ok()) return Status::unavailable("service '" + service->name() + "': " + fd.status().message());
       if (addr.port() == 0) {
         // Port 0: the first listener picks the port, the others join it.
@@ -211,9 +217,12 @@ Status Dataplane::check_reload(const DataplaneConfig& config) const {
     if (!(old->listen == sc.listen)) {
       return Status::invalid("service '" + sc.name + "': listen address change needs a restart");
     }
-    // Both are set on the listening sockets when they are made.
+    // These are set on the listening sockets when they are made.
     if (old->defer_accept != sc.defer_accept) {
       return Status::invalid("service '" + sc.name + "': defer_accept change needs a restart");
+    }
+    if (old->tcp_nodelay != sc.tcp_nodelay) {
+      return Status::invalid("service '" + sc.name + "': tcp_nodelay change needs a restart");
     }
     if (sc.protocol == Protocol::kTcp && old->backlog != sc.backlog) {
       return Status::invalid("service '" + sc.name + "': backlog change needs a restart");

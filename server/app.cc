@@ -16,6 +16,7 @@
 #include "dataplane/base/log.h"
 #include "dataplane/dataplane.h"
 #include "server/config/yaml_loader.h"
+#include "server/daemon.h"
 #include "server/demo_backend.h"
 #include "server/preflight.h"
 
@@ -101,7 +102,21 @@ int App::run_demo() {
 
 int App::serve(AppConfig config, const std::string& ready_message) {
   config_ = std::move(config);
-  Log::set_level(config_.verbosity > 0 ? LogLevel::kDebug : LogLevel::kInfo);
+  Log::set_level(config_.verbosity >= 2 ? LogLevel::kTrace
+                 : config_.verbosity == 1 ? LogLevel::kDebug
+                                          : LogLevel::kInfo);
+  // Pen's background mode: fork before any thread starts; the parent waits
+  // until this process is ready or has failed, so a startup error still ends
+  // the command with status 2 (server/daemon.h).
+  std::optional<Daemon> daemon;
+  if (config_.daemonize) {
+    auto detached = Daemon::detach();
+    if (!detached.ok()) {
+      log_error("cannot start in the background: " + detached.status().message() + "; -f stays in the foreground");
+      return kExitConfig;
+    }
+    daemon.emplace(std::move(*detached));
+  }
   // Block before any thread starts: every thread inherits the mask, and the
   // main thread takes the signals with sigwaitinfo.
   sigset_t set = handled_signals();
@@ -160,6 +175,13 @@ int App::serve(AppConfig config, const std::string& ready_message) {
              ", mode " + to_string(s.policy.mode) + ", " + std::to_string(s.backends.size()) + " backend(s), " +
              std::to_string(dataplane_->workers()) + " worker(s), max " + std::to_string(s.max_connections) +
              " connections)");
+    if (debug_on()) {  // Pen's -d start-up listing
+      for (const auto& b : s.backends) {
+        log_debug("service " + s.name + " server " + std::to_string(b.index) + " " + b.address.to_string() + " max " +
+                  std::to_string(b.soft_limit) + " hard " + std::to_string(b.hard_limit) + " weight " +
+                  std::to_string(b.weight) + " prio " + std::to_string(b.prio));
+      }
+    }
   }
   // ---- Admin plane: gRPC (nib.admin.v1, health, reflection). Up before the
   // pid file, which tells scripts and tests that nib is ready.
@@ -190,7 +212,7 @@ int App::serve(AppConfig config, const std::string& ready_message) {
   // ---- Admin plane: HTTP (REST API, events, /metrics, probes, pages), also
   // before the pid file. A busy port or a bad token file stops nib here.
   std::unique_ptr<admin::HttpAdminServer> http_admin;
-  if (config_.admin.enabled) {
+  if (config_.admin.enabled && config_.admin.serve_http) {
     admin::HttpAdminOptions options;
     options.listen = config_.admin.http_listen;
     options.token_file = config_.admin.token_file;
@@ -214,6 +236,11 @@ int App::serve(AppConfig config, const std::string& ready_message) {
   // ---- end of the HTTP admin block
   write_pid_file();
   if (!ready_message.empty()) log_info(ready_message);
+  if (daemon) {
+    log_info("running in the background as process " + std::to_string(::getpid()) +
+             "; logging to syslog from now on (-f keeps nib in the foreground)");
+    daemon->ready();
+  }
 
   for (;;) {
     siginfo_t info{};
@@ -261,7 +288,7 @@ bool App::drain_and_stop() {
 }
 
 Status App::start_grpc_admin() {
-  if (!config_.admin.enabled) return {};
+  if (!config_.admin.enabled || !config_.admin.serve_grpc) return {};
   grpc_admin_ = std::make_unique<admin::GrpcAdminServer>(
       *dataplane_, admin::GrpcAdminServerOptions{.listen = config_.admin.grpc_listen,
                                                  .token_file = config_.admin.token_file,

@@ -38,7 +38,7 @@ class App {
   void on_status_request();
   bool drain_and_stop();
   void write_pid_file();
-  // The gRPC admin server (nibctl's endpoint), when config_.admin.enabled.
+  // The gRPC admin server (nibctl's endpoint), when config_.admin.enabled and serve_grpc.
   Status start_grpc_admin();
   void stop_grpc_admin();
 

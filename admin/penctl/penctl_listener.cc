@@ -1,5 +1,7 @@
 #include "admin/penctl/penctl_listener.h"
 
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -20,6 +22,10 @@ namespace {
 // hot loop.
 constexpr auto kAcceptPause = std::chrono::milliseconds(100);
 constexpr size_t kReadChunk = 4096;
+// A failed command's reset waits this long at most for the peer to take the
+// error line (a reset discards what is still unacknowledged), in steps.
+constexpr auto kResetWait = std::chrono::milliseconds(200);
+constexpr auto kResetWaitStep = std::chrono::milliseconds(2);
 
 std::string seconds_text(double s) {
   std::string t = std::to_string(s);
@@ -128,6 +134,7 @@ class PenctlListener::Loop::Connection final : public EventHandler {
       : owner_(owner),
         fd_(std::move(fd)),
         deadline_([this] { on_deadline(); }),
+        reset_wait_([this] { reset_when_delivered(); }),
         held_(owner.stats_, AdminGauge::kPenctlConnections) {}
 
   Status start() {
@@ -138,6 +145,7 @@ class PenctlListener::Loop::Connection final : public EventHandler {
   // Before the free: nothing of the loop points here any more.
   void detach() {
     owner_.loop_.cancel(deadline_);
+    owner_.loop_.cancel(reset_wait_);
     owner_.loop_.remove(fd_.get());
   }
 
@@ -169,7 +177,7 @@ class PenctlListener::Loop::Connection final : public EventHandler {
       }
       if (line_.size() > max) {
         owner_.stats_.hit(AdminLimitId::kPenctlMaxLineBytes);
-        return reply("error: the command line is longer than " + std::to_string(max) + " bytes\n");
+        return reply({"error: the command line is longer than " + std::to_string(max) + " bytes\n", true});
       }
     }
   }
@@ -182,15 +190,16 @@ class PenctlListener::Loop::Connection final : public EventHandler {
   void on_deadline() {
     if (writing_) return owner_.close(this);  // the client does not read its reply
     owner_.stats_.hit(AdminLimitId::kPenctlCommandTimeout);
-    reply("error: no complete command line within " + seconds_text(owner_.limits_.command_timeout_seconds) +
-          " s\n");
+    reply({"error: no complete command line within " + seconds_text(owner_.limits_.command_timeout_seconds) + " s\n",
+           true});
   }
 
   // The reply, then close. The deadline goes on: a client that does not read
   // cannot keep the connection either.
-  void reply(std::string text) {
+  void reply(PenctlReply r) {
     writing_ = true;
-    out_ = std::move(text);
+    out_ = std::move(r.text);
+    failed_ = r.failed;
     line_.clear();
     line_.shrink_to_fit();
     if (!owner_.loop_.modify(fd_.get(), EPOLLOUT, this).ok()) return owner_.close(this);
@@ -208,18 +217,40 @@ class PenctlListener::Loop::Connection final : public EventHandler {
       if (n < 0) return owner_.close(this);
       sent_ += static_cast<size_t>(n);
     }
+    if (failed_) {
+      (void)owner_.loop_.modify(fd_.get(), 0, this);
+      reset_from_ = owner_.loop_.now();
+      return reset_when_delivered();
+    }
     ::shutdown(fd_.get(), SHUT_WR);
+    owner_.close(this);
+  }
+
+  // A failed command: once the peer has acknowledged the error line (or after
+  // kResetWait), close with a reset. Polled on a timer, never blocking the loop.
+  void reset_when_delivered() {
+    int unacked = 0;
+    if (::ioctl(fd_.get(), SIOCOUTQ, &unacked) == 0 && unacked > 0 &&
+        owner_.loop_.now() - reset_from_ < kResetWait) {
+      owner_.loop_.arm(reset_wait_, owner_.loop_.now() + kResetWaitStep);
+      return;
+    }
+    linger reset{1, 0};
+    ::setsockopt(fd_.get(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
     owner_.close(this);
   }
 
   Loop& owner_;
   UniqueFd fd_;
   Timer deadline_;
+  Timer reset_wait_;
   AdminGaugeHold held_;
   std::string line_;
   std::string out_;
   size_t sent_ = 0;
   bool writing_ = false;
+  bool failed_ = false;  // reset after the reply (see PenctlReply)
+  MonoTime reset_from_{};
 };
 
 void PenctlListener::Loop::open(UniqueFd fd) {

@@ -22,13 +22,21 @@ namespace nib::admin {
 
 class AdminPlaneStats;
 
+// What a command answers. A failed one (its text one "error: ..." line) has
+// its connection reset once the text is delivered: penctl(1) exits non-zero
+// only when a read fails, so the reset is what tells a script it failed.
+struct PenctlReply {
+  std::string text;
+  bool failed = false;
+};
+
 class PenctlListener {
  public:
   // Loop thread. Whether a client may talk to the control port at all (a
   // refused one is closed without a reply, as Pen does).
   using Admit = std::function<bool(const SocketAddress& peer)>;
   // Loop thread. The reply to one command line (newline and "\r" removed).
-  using Execute = std::function<std::string(const std::string& line)>;
+  using Execute = std::function<PenctlReply(const std::string& line)>;
 
   // `listener`: a bound, listening, non-blocking socket. `stats` may be null
   // and must outlive the listener.

@@ -115,6 +115,11 @@ struct ServiceConfig {
   // they are read at once. Clients of protocols where the server speaks first
   // (SMTP, FTP, MySQL) are accepted only after about a second.
   bool defer_accept = false;            // --defer-accept
+  // TCP_NODELAY on client and backend sockets, so a relayed small write
+  // leaves at once instead of waiting for the previous segment's ACK. Pen's
+  // default is off ("no tcp_nodelay"); nib's is on (docs/pen-compat.md says
+  // why). Set on the listening sockets: a change needs a restart.
+  bool tcp_nodelay = true;              // -o "[no] tcp_nodelay", YAML tcp_nodelay
   // UDP (-U) only: a session (client address:port -> one upstream socket)
   // silent this long ends; at the limit the least recently used one is evicted.
   double udp_session_timeout_seconds = 60;
@@ -126,8 +131,9 @@ struct ServiceConfig {
   double slow_start_seconds = 0;
   // A drain's stragglers are closed after this long; 0 = wait for them forever.
   double drain_timeout_seconds = 0;
-  // Which clients are served (Pen's client_acl): first match decides, a
-  // non-empty list that nothing matches denies, an empty one permits all.
+  // Which clients are served (Pen's client_acl): first match decides; when
+  // nothing matches, the opposite of the last entry's action (Pen's rule); an
+  // empty list permits all.
   // A denied TCP client is closed right after accept; a UDP one's datagrams
   // are dropped.
   AccessList client_acl;

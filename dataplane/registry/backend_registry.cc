@@ -1,5 +1,6 @@
 #include "dataplane/registry/backend_registry.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "dataplane/config/stored_text.h"
@@ -85,11 +86,13 @@ Status BackendRegistry::check(const PolicyConfig& p) {
   return {};
 }
 
-std::shared_ptr<Backend> BackendRegistry::reuse_or_create(const BackendConfig& config,
-                                                          const RegistrySnapshot* old) {
+std::shared_ptr<Backend> BackendRegistry::reuse_or_create(const BackendConfig& config, const RegistrySnapshot* old,
+                                                          const BackendList& taken) {
   if (old != nullptr) {
     for (const auto& b : old->backends) {
-      if (b->address() == config.address) {
+      // A server listed twice (Pen's command line) is two backends: each
+      // listing takes its own.
+      if (b->address() == config.address && std::find(taken.begin(), taken.end(), b) == taken.end()) {
         b->apply(config);
         return b;
       }
@@ -109,14 +112,14 @@ RegistryDiff BackendRegistry::apply(const ServiceConfig& config) {
   RegistryDiff diff;
   const MonoTime now = MonoClock::now();
   for (const auto& bc : config.backends) {
-    next->backends.push_back(reuse_or_create(bc, old.get()));
+    next->backends.push_back(reuse_or_create(bc, old.get(), next->backends));
     if (old->index_of(next->backends.back()->id()) < 0) {
       diff.added.push_back(next->backends.back());
       // Added by a reload: cold, like one added at runtime (not at startup).
       if (old->generation != 0) next->backends.back()->begin_slow_start(now);
     }
   }
-  if (config.emergency) next->emergency = reuse_or_create(*config.emergency, old.get());
+  if (config.emergency) next->emergency = reuse_or_create(*config.emergency, old.get(), next->backends);
   next->policy = config.policy;
   next->connect_timeout = seconds_to_duration(config.connect_timeout_seconds);
   next->idle_timeout = seconds_to_duration(config.idle_timeout_seconds);

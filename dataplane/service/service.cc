@@ -7,6 +7,7 @@ Service::Service(const ServiceConfig& config, unsigned workers)
       protocol_(config.protocol),
       backlog_(config.backlog),
       defer_accept_(config.defer_accept),
+      tcp_nodelay_(config.tcp_nodelay),
       listen_(config.listen),
       registry_(workers),
       affinity_(config.policy.table_size, seconds_to_duration(config.policy.tracking_seconds)),

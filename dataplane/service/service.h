@@ -34,6 +34,7 @@ class Service {
   void set_bound_address(const SocketAddress& a);
   int backlog() const { return backlog_; }
   bool defer_accept() const { return defer_accept_; }
+  bool tcp_nodelay() const { return tcp_nodelay_; }
 
   BackendRegistry& registry() { return registry_; }
   const BackendRegistry& registry() const { return registry_; }
@@ -86,6 +87,7 @@ class Service {
   const Protocol protocol_;
   const int backlog_;
   const bool defer_accept_;
+  const bool tcp_nodelay_;
   mutable std::mutex address_mutex_;
   SocketAddress listen_;
   BackendRegistry registry_;

@@ -58,6 +58,7 @@ void TcpConnection::start(UniqueFd client, const SocketAddress& peer, Service& s
   if (service.defer_accept() && !read_first_bytes()) return;
   sel_ = Selector::choose(*snap_, service.affinity(), service.cursor(), client_ip_, started_);
   if (sel_.affinity_break) service.count_affinity_break();
+  if (debug_on()) [[unlikely]] log_event(LogLevel::kDebug, "chose " + Selector::describe(*snap_, sel_));
   connect_next();
 }
 
@@ -100,11 +101,12 @@ void TcpConnection::connect_next() {
   } else {
     service_->count_no_backend();
   }
+  if (debug_on()) [[unlikely]] log_event(LogLevel::kDebug, "closed: " + Selector::describe(*snap_, sel_));
   finish(false);
 }
 
 TcpConnection::Connect TcpConnection::try_connect(Backend& backend) {
-  auto sock = make_tcp_socket(backend.address().family());
+  auto sock = make_tcp_socket(backend.address().family(), service_->tcp_nodelay());
   if (!sock.ok()) return Connect::kFailed;
   backend_ = std::move(*sock);
   // A fresh backend socket: forget the last attempt's edges. Its first bytes
@@ -115,6 +117,7 @@ TcpConnection::Connect TcpConnection::try_connect(Backend& backend) {
   up_.dst_writable = true;
   // The loop's cached time is when this batch woke up, not when we connect.
   connect_started_ = MonoClock::now();
+  if (trace_on()) [[unlikely]] log_event(LogLevel::kTrace, "connecting to " + backend.address().to_string());
   if (::connect(backend_.get(), backend.address().sockaddr_ptr(), backend.address().length()) == 0) {
     if (!worker_.loop().add(backend_.get(), kSocketEvents, &backend_side_).ok()) return Connect::kFailed;
     return Connect::kDone;
@@ -143,7 +146,14 @@ void TcpConnection::on_connect_failed(Failure failure) {
                        : failure == Failure::kReset ? "a client's connection was reset before the first byte"
                                                     : "a client's request was closed without an answer";
   if (b->passive_failure(reason)) service_->passive_down(*b, reason);
+  const Selection failed = sel_;
   sel_ = Selector::after_failure(*snap_, sel_, now);
+  if (debug_on()) [[unlikely]] {
+    log_event(LogLevel::kDebug, Selector::describe(*snap_, failed) + " " + what + "; " +
+                                    (sel_.kind == Selection::Kind::kReject ? "giving up"
+                                                                           : "failing over to " +
+                                                                                 Selector::describe(*snap_, sel_)));
+  }
 }
 
 void TcpConnection::on_backend_lost(Failure failure) {
@@ -181,6 +191,10 @@ void TcpConnection::on_connected() {
   b->connection_opened();
   b->add_connection(worker_.index());
   b->record_connect_latency(worker_.index(), MonoClock::now() - connect_started_);
+  if (trace_on()) [[unlikely]] {
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(MonoClock::now() - connect_started_).count();
+    log_event(LogLevel::kTrace, "connected to " + b->address().to_string() + " in " + std::to_string(us) + " us");
+  }
   Selector::remember(*snap_, service_->affinity(), sel_, client_ip_, now);
   last_activity_ = now;
   if (snap_->idle_timeout > Duration::zero()) worker_.loop().arm(timer_, now + snap_->idle_timeout);
@@ -296,6 +310,9 @@ TcpConnection::Pump TcpConnection::pump(Flow& f, int src, int dst) {
         const Flow& other = &f == &up_ ? down_ : up_;
         if (!other.done()) ::shutdown(dst, SHUT_WR);
         f.shut = true;
+        if (trace_on()) [[unlikely]] {
+          log_event(LogLevel::kTrace, &f == &up_ ? "the client finished sending" : "the server finished sending");
+        }
       }
       break;
     }
@@ -411,6 +428,13 @@ void TcpConnection::on_timer() {
 void TcpConnection::finish(bool abort) {
   if (state_ == State::kFree || state_ == State::kClosed) return;
   worker_.loop().cancel(timer_);
+  if (debug_on() && state_ == State::kRelaying) [[unlikely]] {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(worker_.loop().now() - started_).count();
+    log_event(LogLevel::kDebug, std::string(abort ? "reset" : "closed") + " after " + std::to_string(ms) + " ms: " +
+                                    std::to_string(up_.bytes) + " bytes to " +
+                                    backend_ref_->address().to_string() + ", " + std::to_string(down_.bytes) +
+                                    " back");
+  }
   if (state_ == State::kRelaying) {
     // Rarely true: this was the last connection of a draining backend.
     if (backend_ref_->connection_closed()) [[unlikely]] service_->drain_finished(*backend_ref_);
@@ -431,6 +455,10 @@ void TcpConnection::finish(bool abort) {
   release_pipe(down_);
   service_->release();
   worker_.retire(this);
+}
+
+void TcpConnection::log_event(LogLevel level, const std::string& what) const {
+  Log::write(level, "service " + service_->name() + ": client " + peer_.to_string() + ": " + what);
 }
 
 void TcpConnection::recycle() {

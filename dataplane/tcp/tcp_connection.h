@@ -4,8 +4,10 @@
 // half-close. Owned and reused by its TcpWorker; every method runs on that
 // worker's loop thread.
 #include <memory>
+#include <string>
 
 #include "dataplane/balancer/selector.h"
+#include "dataplane/base/log.h"
 #include "dataplane/base/unique_fd.h"
 #include "dataplane/event/event_loop.h"
 #include "dataplane/service/service.h"
@@ -95,6 +97,8 @@ class TcpConnection {
   Pump pump(Flow& f, int src, int dst);
   void release_pipe(Flow& f);
   void finish(bool abort);
+  // -d / -d -d lines, built only behind debug_on() / trace_on() (cold).
+  void log_event(LogLevel level, const std::string& what) const;
 
   TcpWorker& worker_;
   Side client_side_{this, true};

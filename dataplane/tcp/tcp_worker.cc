@@ -167,10 +167,14 @@ void TcpWorker::admit(Listener& l, UniqueFd client, const SocketAddress& peer) {
   service.count_accepted();
   if (l.snapshot_->client_acl && !l.snapshot_->client_acl->permits(peer)) {
     service.count_rejected_acl();
+    if (debug_on()) [[unlikely]] log_debug("service " + service.name() + ": client " + peer.to_string() + ": denied by the acl");
     return;  // closed right after accept, as Pen does with a denied client
   }
   if (!service.try_admit(l.snapshot_->max_connections)) {
     service.count_rejected_max();
+    if (debug_on()) [[unlikely]] {
+      log_debug("service " + service.name() + ": client " + peer.to_string() + ": closed, at the connection limit");
+    }
     return;  // the client is closed as `client` goes out of scope, as Pen does
   }
   open_.fetch_add(1, std::memory_order_relaxed);

@@ -93,6 +93,11 @@ Status UdpEngine::start() {
   for (Entry& e : services_) {
     SocketAddress addr = e.service->listen_address();
     const bool wildcard = is_wildcard(addr);
+    if (addr.port() != 0) {
+      if (Status st = check_port_free(addr, SOCK_DGRAM); !st.ok()) {
+        return Status::unavailable("service '" + e.service->name() + "': " + st.message());
+      }
+    }
     for (unsigned i = 0; i < workers_count_; ++i) {
       auto fd = make_udp_listener(addr, wildcard);
       if (!fd.ok()) return Status::unavailable("service '" + e.service->name() + "': " + fd.status().message());

@@ -431,6 +431,7 @@ UdpWorker::Drop UdpWorker::connect_upstream(UdpListener& l, UdpSession& s) {
       continue;
     }
     if (!loop_.add(fd.get(), EPOLLIN, &s).ok()) return Drop::kNoSocket;
+    if (debug_on()) [[unlikely]] log_session(l, s, "session to " + Selector::describe(*s.snap, s.sel));
     s.upstream = std::move(fd);
     b.connection_opened();
     b.add_connection(index_);
@@ -465,6 +466,7 @@ UdpWorker::Drop UdpWorker::on_refused(UdpListener& l, UdpSession& s) {
   note_failure(l, s, b);
   s.upstream.reset();  // closing also drops it from epoll
   release_backend(l, s);
+  if (debug_on()) [[unlikely]] log_session(l, s, Selector::describe(*s.snap, s.sel) + " refused a datagram");
   s.sel = Selector::after_failure(*s.snap, s.sel, loop_.now());
   if (s.sel.kind == Selection::Kind::kReject) {
     Drop d = s.sel.reason == Selection::Reject::kStubborn ? Drop::kStubborn : Drop::kNoBackend;
@@ -602,8 +604,16 @@ void UdpWorker::release_backend(UdpListener& l, UdpSession& s) {
   if (b.connection_closed()) [[unlikely]] l.service.drain_finished(b);
 }
 
+void UdpWorker::log_session(const UdpListener& l, const UdpSession& s, const std::string& what) {
+  Log::write(LogLevel::kDebug, "service " + l.service.name() + ": client " + s.client.to_string() + ": " + what);
+}
+
 void UdpWorker::close_session(UdpListener& l, UdpSession& s) {
   if (s.state == UdpSession::State::kFree || s.state == UdpSession::State::kClosed) return;
+  if (debug_on()) [[unlikely]] {
+    log_session(l, s, "session closed: " + std::to_string(s.bytes_in) + " bytes in, " + std::to_string(s.bytes_out) +
+                          " bytes out");
+  }
   if (UdpSessionTable::contains(&s)) {
     l.table.erase(&s);
     l.counters.sessions.store(l.table.size(), std::memory_order_relaxed);

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -111,6 +112,8 @@ class UdpWorker {
   // Ends the session's claim on its backend (its active count, a drain).
   void release_backend(UdpListener& l, UdpSession& s);
   void close_session(UdpListener& l, UdpSession& s);
+  // A -d line about a session, built only behind debug_on() (cold).
+  static void log_session(const UdpListener& l, const UdpSession& s, const std::string& what);
   void close_all(UdpListener& l);
   void refresh_snapshot(UdpListener& l);
   UdpListener* listener_for(const Service& service) const;

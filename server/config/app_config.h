@@ -13,6 +13,10 @@ namespace nib {
 // SIGHUP reload does not move them.
 struct AdminConfig {
   bool enabled = true;                          // --no-admin, admin.enabled
+  // Which listeners run when enabled: both for YAML and --demo; with Pen's
+  // command line only those asked for (--admin-http, --admin-grpc, --admin).
+  bool serve_http = true;
+  bool serve_grpc = true;
   std::string http_listen = "127.0.0.1:9901";   // --admin-http, admin.http_listen
   std::string grpc_listen = "127.0.0.1:9902";   // --admin-grpc, admin.grpc_listen
   // Bearer tokens ("admin <token>" / "readonly <token>" lines); empty = no
@@ -40,7 +44,10 @@ struct AppConfig {
   std::string pid_file;      // -p, written once the listeners are bound
   std::string status_file;   // -w, Pen's HTML status page, written on SIGUSR1
   double shutdown_grace_seconds = 30;  // SIGTERM: how long open connections may finish
-  int verbosity = 0;         // -d (repeatable)
+  int verbosity = 0;         // -d (repeatable): 1 debug, 2 trace
+  // Pen's background mode (its command line without -f): fork once the
+  // listeners are bound, log to syslog. YAML and --demo stay in the foreground.
+  bool daemonize = false;
   AdminConfig admin;
 };
 

@@ -34,11 +34,11 @@ constexpr std::string_view kServiceKeys[] = {"name",      "listen",          "pr
                                              "backends",  "emergency",       "connect_timeout",
                                              "idle_timeout", "max_connections", "backlog",
                                              "defer_accept", "session_timeout", "max_sessions", "health_check",
-                                             "slow_start",   "drain_timeout", "acl"};
+                                             "slow_start",   "drain_timeout", "acl",          "tcp_nodelay"};
 // Keys that mean something for one protocol only: given for the other, they
 // would silently do nothing, so they are errors.
 constexpr std::string_view kTcpOnlyKeys[] = {"connect_timeout", "idle_timeout", "max_connections", "backlog",
-                                             "defer_accept"};
+                                             "defer_accept",    "tcp_nodelay"};
 constexpr std::string_view kUdpOnlyKeys[] = {"session_timeout", "max_sessions"};
 constexpr std::string_view kPolicyKeys[] = {"mode", "stubborn", "tracking", "blacklist", "table_size"};
 constexpr std::string_view kBackendKeys[] = {"address", "port",   "soft_limit",
@@ -415,6 +415,7 @@ void Loader::load_service(const Item& item, SeenServices* seen, DataplaneConfig*
   read_int(f, "max_connections", limits::kMaxConnections, &service.max_connections);
   read_int(f, "backlog", limits::kBacklog, &service.backlog);
   read_bool(f, "defer_accept", &service.defer_accept);
+  read_bool(f, "tcp_nodelay", &service.tcp_nodelay);
   read_seconds(f, "session_timeout", limits::kSessionTimeout, &service.udp_session_timeout_seconds);
   read_int(f, "max_sessions", limits::kMaxSessions, &service.udp_max_sessions);
   read_seconds(f, "slow_start", limits::kSlowStart, &service.slow_start_seconds);

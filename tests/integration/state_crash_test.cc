@@ -67,7 +67,7 @@ class StateCrashTest : public ::testing::Test {
   }
 
   std::vector<std::string> args() {
-    return {"-p", dir_.file("nib.pid"), "--admin-grpc", grpc_addr_, "--admin-http", http_addr_.to_string(),
+    return {"-f", "-p", dir_.file("nib.pid"), "--admin-grpc", grpc_addr_, "--admin-http", http_addr_.to_string(),
             "--state", state_, "127.0.0.1:" + std::to_string(lb_port_), "127.0.0.1:" + std::to_string(b0_.port())};
   }
 

@@ -12,6 +12,7 @@
 #include "tests/support/temp_file.h"
 #include "tests/support/test_backend.h"
 #include "tests/support/test_client.h"
+#include "tests/support/prerequisites.h"
 
 namespace nib {
 namespace {
@@ -23,7 +24,7 @@ namespace v1 = admin::v1;
 class StateFileTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!test::nib_binary_exists()) GTEST_SKIP() << "nib not built";
+    NIB_REQUIRE(test::nib_binary_exists(), "nib not built");
     state_ = dir_.file("nib.state");
   }
 
@@ -32,7 +33,7 @@ class StateFileTest : public ::testing::Test {
       return {"-p", dir_.file("nib.pid"), "--admin-grpc", admin_addr_, "--admin-http", http_addr_.to_string(),
               "--state", state_, "--config", config_};
     }
-    return {"-p", dir_.file("nib.pid"), "--admin-grpc", admin_addr_, "--admin-http", http_addr_.to_string(),
+    return {"-f", "-p", dir_.file("nib.pid"), "--admin-grpc", admin_addr_, "--admin-http", http_addr_.to_string(),
             "--state", state_, "127.0.0.1:" + std::to_string(lb_port_),
             "127.0.0.1:" + std::to_string(b0_.port()), "127.0.0.1:" + std::to_string(b1_.port())};
   }

@@ -181,6 +181,17 @@ Result<std::string> TestClient::read_until_eof() {
   }
 }
 
+Result<TestClient::Closed> TestClient::read_until_close() {
+  MonoTime deadline = MonoClock::now() + timeout_;
+  for (;;) {
+    bool eof = false;
+    Status st = fill(deadline, &eof);
+    if (!st.ok() && st.message().rfind(kResetPrefix, 0) == 0) return Closed{std::exchange(buffer_, {}), true};
+    if (!st.ok()) return st;
+    if (eof) return Closed{std::exchange(buffer_, {}), false};
+  }
+}
+
 Result<std::string> TestClient::read_some() {
   if (!buffer_.empty()) return std::exchange(buffer_, {});
   bool eof = false;
@@ -292,6 +303,14 @@ bool wait_until(const std::function<bool()>& pred, Duration timeout) {
     std::this_thread::sleep_for(pause);
     pause = std::min<std::chrono::milliseconds>(pause + 1ms, 5ms);
   }
+}
+
+Result<TestClient::Closed> control_command(const SocketAddress& to, std::string_view bytes,
+                                           const std::string& source_ip) {
+  auto c = TestClient::connect(to, source_ip);
+  if (!c.ok()) return c.status();
+  if (Status st = c->write_all(bytes); !st.ok()) return st;
+  return c->read_until_close();
 }
 
 }  // namespace nib::test

@@ -51,10 +51,12 @@ class PenctlListenerTest : public ::testing::Test {
     return std::move(*c);
   }
   // What penctl does: one line, then everything up to the server's close.
+  // An error line must come with a reset (that is how penctl notices it).
   std::string penctl(const std::string& bytes, const std::string& source_ip = "127.0.0.1") {
-    TestClient c = connect(source_ip);
-    auto reply = c.write_all_and_read_until_eof(bytes);
-    return reply.ok() ? *reply : "<" + reply.status().message() + ">";
+    auto reply = test::control_command(address_, bytes, source_ip);
+    if (!reply.ok()) return "<" + reply.status().message() + ">";
+    EXPECT_EQ(reply->reset, reply->text.rfind("error: ", 0) == 0) << reply->text;
+    return reply->text;
   }
 
   test::TestBackend b0_{"b0"};
@@ -99,9 +101,10 @@ TEST_F(PenctlListenerTest, AClientThatNeverEndsItsLineGetsAnErrorAtTheDeadline) 
   TestClient dribbling = connect();
   ASSERT_TRUE(dribbling.write_all("serv").ok());
   for (TestClient* c : {&silent, &dribbling}) {
-    auto reply = c->read_until_eof();
+    auto reply = c->read_until_close();
     ASSERT_TRUE(reply.ok()) << reply.status().message();
-    EXPECT_EQ(*reply, "error: no complete command line within 0.3 s\n");
+    EXPECT_EQ(reply->text, "error: no complete command line within 0.3 s\n");
+    EXPECT_TRUE(reply->reset);
   }
   EXPECT_EQ(stats_.hits(AdminLimitId::kPenctlCommandTimeout), 2u);
   EXPECT_EQ(penctl("pid\n"), std::to_string(::getpid()) + "\n");

@@ -65,3 +65,55 @@ TEST(SocketOpsTest, NoDeferAcceptByDefault) {
 
 }  // namespace
 }  // namespace nib
+
+namespace nib {
+namespace {
+
+int nodelay_of(int fd) {
+  int on = -1;
+  socklen_t len = sizeof on;
+  EXPECT_EQ(::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len), 0);
+  return on;
+}
+
+// tcp_nodelay off (Pen's default): neither the accepted client sockets nor the
+// backend sockets get TCP_NODELAY.
+TEST(SocketOpsTest, NodelayCanBeLeftOff) {
+  auto listener = make_tcp_listener(*SocketAddress::parse("127.0.0.1:0"), 16, false, false, /*nodelay=*/false);
+  ASSERT_TRUE(listener.ok()) << listener.status().message();
+  auto bound = local_address(listener->get());
+  ASSERT_TRUE(bound.ok());
+  auto client = make_tcp_socket(AF_INET, /*nodelay=*/false);
+  ASSERT_TRUE(client.ok());
+  EXPECT_EQ(nodelay_of(client->get()), 0);
+  ::connect(client->get(), bound->sockaddr_ptr(), bound->length());  // non-blocking: in progress
+  pollfd p{listener->get(), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 5000), 1);
+  UniqueFd accepted(::accept(listener->get(), nullptr, nullptr));
+  ASSERT_TRUE(accepted.valid());
+  EXPECT_EQ(nodelay_of(accepted.get()), 0);
+  EXPECT_NE(nodelay_of(make_tcp_socket(AF_INET)->get()), 0) << "on by default";
+}
+
+// Listeners share their port through SO_REUSEPORT; another process holding it
+// (a second nib, same user) must be found before nib joins it.
+TEST(SocketOpsTest, CheckPortFreeFindsAReuseportHolder) {
+  auto held = make_tcp_listener(*SocketAddress::parse("127.0.0.1:0"), 16, /*reuse_port=*/true);
+  ASSERT_TRUE(held.ok());
+  auto bound = local_address(held->get());
+  ASSERT_TRUE(bound.ok());
+  Status st = check_port_free(*bound, SOCK_STREAM);
+  EXPECT_EQ(st.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(st.message(), "tcp " + bound->to_string() + " is already in use (by another nib or another program)");
+  held->reset();
+  EXPECT_TRUE(check_port_free(*bound, SOCK_STREAM).ok());
+  UniqueFd udp(::socket(AF_INET, SOCK_DGRAM, 0));
+  int one = 1;
+  ::setsockopt(udp.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  ASSERT_EQ(::bind(udp.get(), bound->sockaddr_ptr(), bound->length()), 0);
+  EXPECT_FALSE(check_port_free(*bound, SOCK_DGRAM).ok());
+  EXPECT_TRUE(check_port_free(*bound, SOCK_STREAM).ok()) << "tcp and udp ports are apart";
+}
+
+}  // namespace
+}  // namespace nib

@@ -53,7 +53,19 @@ TEST(YamlLoaderTest, MinimalServiceTakesDefaults) {
   EXPECT_EQ(s.max_connections, 0u);
   EXPECT_EQ(s.backlog, 4096);
   EXPECT_FALSE(s.defer_accept);
+  EXPECT_TRUE(s.tcp_nodelay);
   EXPECT_EQ(config->config_path, "");
+}
+
+TEST(YamlLoaderTest, TcpNodelay) {
+  auto config = load(std::string(kMinimal) + "    tcp_nodelay: false\n");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_FALSE(config->dataplane.services[0].tcp_nodelay);
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    tcp_nodelay: off please\n"),
+            "nib.yaml:4:18: services[0].tcp_nodelay: expected true or false, got 'off please'");
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    protocol: udp\n    tcp_nodelay: true\n"),
+            "nib.yaml:5:18: services[0].tcp_nodelay: applies to tcp services only; a udp service has "
+            "session_timeout and max_sessions");
 }
 
 TEST(YamlLoaderTest, EveryKeyIsRead) {
@@ -303,7 +315,7 @@ TEST(YamlLoaderTest, UnknownKeyListsTheValidOnes) {
 )"),
             "nib.yaml:4:5: services[0]: unknown key 'prot', expected one of: name, listen, protocol, policy, "
             "backends, emergency, connect_timeout, idle_timeout, max_connections, backlog, defer_accept, session_timeout, "
-            "max_sessions, health_check, slow_start, drain_timeout, acl");
+            "max_sessions, health_check, slow_start, drain_timeout, acl, tcp_nodelay");
 }
 
 TEST(YamlLoaderTest, UnknownTopLevelKey) {
