@@ -127,6 +127,10 @@ int App::serve(AppConfig config, const std::string& ready_message) {
   // corrupt file stops nib with nothing touched.
   std::optional<admin::SavedState> saved_state;
   if (!config_.admin.state_file.empty()) {
+    if (Status st = check_savable(config_.dataplane); !st.ok()) {
+      log_error("cannot start: " + st.message());
+      return kExitConfig;
+    }
     auto loaded = admin::load_state_file(config_.admin.state_file);
     if (!loaded.ok()) {
       log_error("cannot start: " + loaded.status().message() + "; fix or remove the file");

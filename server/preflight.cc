@@ -1,5 +1,7 @@
 #include "server/preflight.h"
 
+#include <set>
+
 #include "admin/common/admin_auth.h"
 #include "admin/common/admin_tls.h"
 #include "admin/state/state_store.h"
@@ -16,6 +18,7 @@ Status preflight(const AppConfig& config) {
     if (auto tls = admin::load_tls({admin.tls_cert_file, admin.tls_key_file}); !tls.ok()) return tls.status();
   }
   if (!admin.state_file.empty()) {
+    if (Status st = check_savable(config.dataplane); !st.ok()) return st;
     auto saved = admin::load_state_file(admin.state_file);
     if (!saved.ok()) return saved.status();
     if (*saved) {
@@ -28,6 +31,20 @@ Status preflight(const AppConfig& config) {
     }
     if (Status st = check_writable(admin.state_file); !st.ok()) {
       return Status(st.code(), "state file " + admin.state_file + ": " + st.message());
+    }
+  }
+  return {};
+}
+
+Status check_savable(const DataplaneConfig& config) {
+  for (const auto& s : config.services) {
+    std::set<std::string> seen;
+    for (const auto& b : s.backends) {
+      if (!seen.insert(b.address.to_string()).second) {
+        return Status::invalid("service '" + s.name + "': server " + b.address.to_string() +
+                               " is listed twice; --state saves backends by address and cannot hold both "
+                               "(list it once, or run without --state)");
+      }
     }
   }
   return {};

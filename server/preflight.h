@@ -12,4 +12,8 @@ namespace nib {
 // The first problem, with the file it is about; kInvalidArgument or kUnavailable.
 Status preflight(const AppConfig& config);
 
+// With --state: what the state file cannot hold. It names backends by
+// address, so a server Pen's command line lists twice cannot be saved.
+Status check_savable(const DataplaneConfig& config);
+
 }  // namespace nib

@@ -209,6 +209,17 @@ TEST_F(PenCompatTest, DuplicateServersAndAnEmergencyServerWithoutAPort) {
   for (int i = 0; i < 6; ++i) seen.push_back(*test::who_serves(lb(port), "127.0.0.2"));
   EXPECT_EQ(seen, (std::vector<std::string>{"b0", "b0", "b1", "b0", "b0", "b1"}));
 
+  // The state file names backends by address: it cannot hold a server twice,
+  // so --state with a duplicate refuses to start (and --check says so).
+  std::string state = dir_.file("dup.state");
+  for (const char* check : {"", "--check"}) {
+    std::vector<std::string> args = {"-f", "--state", state, at(test::free_port()), at(b0), at(b0)};
+    if (*check) args.insert(args.begin(), check);
+    auto refused = test::run_nib(args);
+    EXPECT_EQ(refused.exit_code, 2) << check << refused.output;
+    EXPECT_NE(refused.output.find("listed twice"), std::string::npos) << refused.output;
+  }
+
   // The emergency server listens on 127.0.0.9:P; nib on 127.0.0.1:P.
   TestBackend e("e", test::BackendMode::kEcho, "127.0.0.9");
   auto emergency = start("e", {"-e", "127.0.0.9", at(e.port()), at(test::free_port())});
