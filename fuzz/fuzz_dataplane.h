@@ -1,0 +1,33 @@
+#pragma once
+// The running Dataplane the admin-plane fuzz targets (REST, penctl) drive:
+// service "web" on an ephemeral loopback port with two backends that are
+// never contacted (no health check), one worker. Starting a Dataplane per
+// input would cost more than the input; reset() instead puts back what the
+// configuration and the first capture said, so each input starts from about
+// the same state (the blacklist and the client table are not reset; no input
+// fills the client table: nothing connects).
+#include "admin/state/state_store.h"
+#include "dataplane/dataplane.h"
+
+namespace nib::fuzz {
+
+class FuzzDataplane {
+ public:
+  // Starts it on first use; aborts if it cannot (the target is useless then).
+  static FuzzDataplane& instance();
+
+  Dataplane& dataplane() { return dataplane_; }
+  // After each input. Aborts when the reset fails: an input the admin plane
+  // accepted left a state it cannot restore, which is a finding.
+  void reset();
+
+ private:
+  FuzzDataplane();
+  static DataplaneConfig make_config();
+
+  DataplaneConfig config_;
+  Dataplane dataplane_;
+  admin::SavedState baseline_;
+};
+
+}  // namespace nib::fuzz
