@@ -15,7 +15,9 @@ packages=(
 # Started by tests; installed without recommends (Prometheus would bring a
 # whole node exporter set). pen: Debian's real penctl drives nib's control
 # port. netbase: /etc/services, for Pen's port names (smtp, http).
-test_packages=(prometheus pen netbase)
+# clang-16 + libclang-rt-16-dev: libFuzzer and the sanitizer runtimes
+# (scripts/fuzz.sh); llvm-16: llvm-symbolizer, for the fuzzers' stack traces.
+test_packages=(prometheus pen netbase clang-16 libclang-rt-16-dev llvm-16)
 
 missing_of() {
   for p in "$@"; do
