@@ -1,9 +1,11 @@
 #include "server/config/yaml_loader.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <array>
+#include <sstream>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -178,9 +180,51 @@ Status Loader::collected_errors() const {
   return Status::invalid(text);
 }
 
+// Debian's yaml-cpp 0.7 never returns from some malformed input: a ',' at
+// the start of a block document (",\n" alone) makes its parser emit null
+// nodes forever, each one allocated (found by fuzz/yaml_loader_fuzzer: --check
+// or a SIGHUP reload spun a core and took a gigabyte a few seconds). A
+// document of n bytes has at most about 2n events (a "[" opens and closes a
+// sequence), so this dry run of the parser counts them and stops it past a
+// bound that only such a loop reaches, before the real load builds nodes.
+class EventBudget : public YAML::EventHandler {
+ public:
+  explicit EventBudget(size_t bytes) : left_(4 * bytes + 64) {}
+  void OnDocumentStart(const YAML::Mark& m) override { spend(m); }
+  void OnDocumentEnd() override { spend(last_); }
+  void OnNull(const YAML::Mark& m, YAML::anchor_t) override { spend(m); }
+  void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { spend(m); }
+  void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t, const std::string&) override { spend(m); }
+  void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    spend(m);
+  }
+  void OnSequenceEnd() override { spend(last_); }
+  void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    spend(m);
+  }
+  void OnMapEnd() override { spend(last_); }
+
+ private:
+  void spend(const YAML::Mark& m) {
+    last_ = m;
+    if (left_-- == 0) {
+      throw YAML::ParserException(m, "the parser does not advance here (a ',' outside [ ] or { }?)");
+    }
+  }
+  size_t left_;
+  YAML::Mark last_ = YAML::Mark::null_mark();
+};
+
 Result<AppConfig> Loader::load(std::string_view text) {
   std::vector<YAML::Node> documents;
   try {
+    {
+      std::istringstream in{std::string(text)};
+      YAML::Parser parser(in);
+      EventBudget budget(text.size());
+      while (parser.HandleNextDocument(budget)) {
+      }
+    }
     documents = YAML::LoadAll(std::string(text));
   } catch (const YAML::Exception& e) {
     error(e.mark, "", "invalid YAML: " + e.msg);

@@ -13,6 +13,7 @@ namespace nib {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 Result<AppConfig> load(std::string_view yaml) { return YamlLoader::load_string(yaml, "nib.yaml"); }
@@ -577,6 +578,18 @@ TEST(YamlLoaderTest, SyntaxErrorHasAPosition) {
   EXPECT_THAT(error_of("services:\n  - name: web\n     listen: 8080\n"),
               StartsWith("nib.yaml:3:12: invalid YAML: "));
   EXPECT_THAT(error_of("services: [\n"), StartsWith("nib.yaml:"));
+}
+
+// Found by fuzz/yaml_loader_fuzzer: yaml-cpp 0.7 loops forever, allocating,
+// on a ',' that starts a block document; the loader stops it and names the
+// place. (Before the fix this test never ended.)
+TEST(YamlLoaderTest, StrayCommaIsAnErrorNotAHang) {
+  EXPECT_THAT(error_of(",\n"), StartsWith("nib.yaml:1:1: invalid YAML: the parser does not advance here"));
+  EXPECT_THAT(error_of("# the example config, cut\n, name and\nservices: []\n"),
+              StartsWith("nib.yaml:2:1: invalid YAML: the parser does not advance here"));
+  // Deep but legitimate nesting stays within the parser's event budget.
+  std::string deep = "x: " + std::string(200, '[') + std::string(200, ']') + "\n";
+  EXPECT_THAT(error_of(deep), Not(HasSubstr("does not advance")));
 }
 
 TEST(YamlLoaderTest, EmptyDocument) {
