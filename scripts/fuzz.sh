@@ -19,18 +19,18 @@ targets=()
 for a in "$@"; do
   if [ "$a" = --build-only ]; then build_only=1; else targets+=("$a"); fi
 done
-if [ ${#targets[@]} -eq 0 ]; then
-  targets=()
-  for f in fuzz/*_fuzzer.cc; do
-    t="${f#fuzz/}"
-    targets+=("${t%_fuzzer.cc}")
-  done
-fi
-
+scripts/install-deps.sh --test
 CC=clang-16 CXX=clang++-16 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNIB_FUZZ=ON \
   -DNIB_BUILD_TESTS=OFF -DNIB_BUILD_BENCH=OFF >/dev/null
 cmake --build "$build_dir" -j"$jobs" --target nib_fuzzers
 [ "$build_only" = 1 ] && exit 0
+# Default: every target fuzz/CMakeLists.txt built.
+if [ ${#targets[@]} -eq 0 ]; then
+  for f in "$build_dir"/fuzz/*_fuzzer; do
+    t="${f##*/}"
+    targets+=("${t%_fuzzer}")
+  done
+fi
 
 mkdir -p "$build_dir/findings"
 summary=()
@@ -42,8 +42,10 @@ for t in "${targets[@]}"; do
   [ -f "fuzz/$t.dict" ] && dict=(-dict="fuzz/$t.dict")
   log="$build_dir/findings/$t.log"
   echo "fuzz: $t for ${seconds}s" >&2
-  # -rss_limit_mb: a parser that needs more than this for a small input is a finding.
-  if ! nice -n 19 "$bin" "${dict[@]}" -max_total_time="$seconds" -rss_limit_mb=1024 -timeout=10 \
+  # -rss_limit_mb: a parser that needs more than this for a small input is a
+  # finding. -timeout: generous, because a niced fuzzer on a busy machine can
+  # be starved for seconds (a penctl run timed out at 10 s that way).
+  if ! nice -n 19 "$bin" "${dict[@]}" -max_total_time="$seconds" -rss_limit_mb=1024 -timeout=25 \
       -max_len=4096 -print_final_stats=1 -artifact_prefix="$build_dir/findings/$t-" \
       "$work" "fuzz/corpus/$t" >"$log" 2>&1; then
     tail -n 60 "$log" >&2
