@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -97,6 +98,7 @@ class Stats:
         self.lock = threading.Lock()
         self.c = {}
         self.problems = []
+        self.start = time.monotonic()
 
     def add(self, key, n=1):
         with self.lock:
@@ -243,7 +245,8 @@ def client_loop(idx, lb, stop, backends, kills, stats, max_payload):
                 stats.add("failed_backend_killed_before_greeting")
                 continue
             stats.add("failed_other")
-            stats.problem("client %d: %s (greeting %r, %d bytes)" % (idx, e, greeting, len(sent_bytes)))
+            stats.problem("client %d at %.1f s: %s (greeting %r, %d bytes)" % (
+                idx, t1 - stats.start, e, greeting, len(sent_bytes)))
 
 
 class Admin:
@@ -312,21 +315,24 @@ def chaos_loop(args, stop, deadline, nib, admin, backends, kills, core_ports, sp
         use_rest = rnd.random() < 0.5
         listed = admin.backends()
         by_port = {b["port"]: b for b in listed if b.get("address") == "127.0.0.1"}
+        # The chaos is partial failure: at least two core backends stay alive
+        # and enabled after any kill or drain, so a client always has a
+        # backend (a client refused because the driver took them all would
+        # be the driver's fault, not nib's).
+        def usable_besides(port):
+            return [p for p in core_ports if p not in dead and p != port
+                    and by_port.get(p, {}).get("state", "") not in ("draining", "disabled")]
         if action == "kill":
-            # At least two core backends stay alive: the chaos is partial failure.
             alive = [p for p in core_ports if p not in dead]
-            if len(alive) > 2:
-                port = rnd.choice(alive)
+            port = rnd.choice(alive)
+            if len(usable_besides(port)) >= 2:
                 kills.mark()
                 if backends.kill(port):
                     stats.add("backend_kills")
                     dead[port] = now + rnd.uniform(0.3, 2.0)
         elif action == "drain" and by_port:
-            # Drain only with two other core backends enabled and alive.
             b = by_port[rnd.choice(sorted(by_port))]
-            usable = [p for p in core_ports if p not in dead and p != b["port"]
-                      and by_port.get(p, {}).get("state", "") not in ("draining", "disabled")]
-            if len(usable) >= 2:
+            if len(usable_besides(b["port"])) >= 2:
                 if use_rest:
                     admin.rest("POST", "/backends/%d/drain" % b["id"], {})
                 else:
@@ -427,6 +433,7 @@ def driver(args):
             raise RuntimeError("nib did not become ready (log: %s)" % nib_log.name)
 
         start = time.monotonic()
+        stats.start = start
         deadline = start + args.seconds
         threads.append(threading.Thread(target=sampler_loop, args=(nib.pid, stop, samples, args.sample_every)))
         for i in range(args.clients):
@@ -489,6 +496,10 @@ def driver(args):
         ok = not stats.problems
         print("soak: %s" % ("1 passed, 0 failed" if ok else "0 passed, 1 failed"))
         code = 0 if ok else 1
+        if ok:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print("soak: nib's log and state are in %s" % workdir)
     finally:
         stop.set()
         if nib is not None and nib.poll() is None:
