@@ -1,7 +1,8 @@
 #include "dataplane/config/service_config.h"
 
-#include <regex>
 #include <set>
+
+#include "dataplane/config/limits.h"
 
 namespace nib {
 
@@ -57,10 +58,8 @@ Status check(const HealthCheckConfig& c) {
   }
   if (c.type == HealthCheckType::kSendExpect || c.type == HealthCheckType::kUdp) {
     if (c.expect_regex) {
-      try {
-        std::regex re(c.expect);
-      } catch (const std::regex_error& e) {
-        return Status::invalid("expect is not a valid regex: " + std::string(e.what()));
+      if (auto re = compile_expect_regex(c.expect); !re.ok()) {
+        return Status::invalid("expect is not a valid regex: " + re.status().message());
       }
     }
   }
@@ -80,6 +79,13 @@ Status check(const HealthCheckConfig& c) {
     }
   }
   return {};
+}
+
+Result<LinearRegex> compile_expect_regex(std::string_view pattern) {
+  return LinearRegex::compile(pattern, {.max_pattern_bytes = limits::kMaxRegexPatternBytes,
+                                        .max_instructions = limits::kMaxRegexInstructions,
+                                        .max_depth = limits::kMaxRegexNesting,
+                                        .max_repeat = limits::kMaxRegexRepeat});
 }
 
 Status check_for(const HealthCheckConfig& c, Protocol protocol) {

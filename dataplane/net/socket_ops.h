@@ -14,6 +14,15 @@ namespace nib {
 Result<UniqueFd> make_tcp_listener(const SocketAddress& address, int backlog, bool reuse_port,
                                    bool defer_accept = false);
 
+// Whether a socket of another process holds `address` (TCP: one listening on
+// it; UDP: one bound to it). A probe is bound without SO_REUSEPORT, so the
+// kernel refuses any overlap, an SO_REUSEPORT group included, which nib's own
+// listeners would otherwise join without a word (issue 17, finding 10). The
+// TCP probe sets SO_REUSEADDR, so an earlier run's connections in TIME_WAIT
+// do not count. kAlreadyExists when the port is taken; other bind errors as
+// kUnavailable.
+Status check_port_free(const SocketAddress& address, bool tcp);
+
 // A non-blocking TCP socket for `family` with TCP_NODELAY.
 Result<UniqueFd> make_tcp_socket(int family);
 

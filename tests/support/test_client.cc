@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <random>
 #include <thread>
 
 namespace nib::test {
@@ -269,6 +270,16 @@ Result<std::string> who_serves(const SocketAddress& lb, const std::string& sourc
                                             lb.to_string() + ", source " + source_ip + ")");
   }
   return line;
+}
+
+std::string random_bytes(size_t size, uint64_t seed) {
+  std::string data(size, '\0');
+  std::mt19937_64 rng(seed);
+  for (size_t i = 0; i + 8 <= size; i += 8) {
+    uint64_t v = rng();
+    std::memcpy(&data[i], &v, 8);
+  }
+  return data;
 }
 
 bool wait_until(const std::function<bool()>& pred, Duration timeout) {

@@ -86,4 +86,8 @@ Result<std::string> who_serves(const SocketAddress& lb, const std::string& sourc
 // last value. The one place tests may sleep.
 bool wait_until(const std::function<bool()>& pred, Duration timeout = 5s);
 
+// `size` pseudo-random bytes from `seed`: a payload in which a lost or
+// reordered byte shows.
+std::string random_bytes(size_t size, uint64_t seed);
+
 }  // namespace nib::test
