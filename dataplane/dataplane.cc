@@ -209,6 +209,7 @@ void Dataplane::stop() {
   // UDP before the TCP workers go: its closing sessions give descriptors
   // back to the budget, which may call the TCP workers' wakers.
   if (udp_) udp_->stop();  // UDP
+  std::lock_guard lock(workers_mu_);  // resources() may be reading them (a scrape during shutdown)
   workers_.clear();
 }
 
@@ -219,6 +220,7 @@ ResourceStatus Dataplane::resources() const {
   r.fd_budget = budget_->capacity();
   r.fd_in_use = budget_->in_use();
   r.relay_memory_limit = relay_memory_;
+  std::lock_guard workers_lock(workers_mu_);
   for (const auto& w : workers_) {
     r.relay_memory_in_use += w->relay_buffers() * TcpWorker::kBufferSize;
     r.paused_listeners += w->paused_listeners();

@@ -127,6 +127,7 @@ class Dataplane {
   std::unique_ptr<FdBudget> budget_;
   std::vector<std::unique_ptr<Service>> services_;
   std::vector<std::unique_ptr<TcpWorker>> workers_;
+  mutable std::mutex workers_mu_;  // stop() clearing workers_ against resources() reading them
   std::unique_ptr<UdpEngine> udp_;  // UDP services (-U); declared after services_, which it points at
   bool started_ = false;
   EventBus events_;

@@ -37,7 +37,8 @@ class ResourceBudgetTest : public test::DataplaneFixture<> {
     EXPECT_TRUE(!line.ok() && test::is_timeout(line.status())) << "served: " << line.value_or("?");
   }
   void expect_no_backend_blamed() {
-    for (const auto& b : dp_->status()[0].backends) {
+    const std::vector<ServiceStatus> status = dp_->status();
+    for (const auto& b : status[0].backends) {
       EXPECT_EQ(b.counters.connect_failures, 0u) << b.address.to_string();
       EXPECT_FALSE(b.blacklisted) << b.address.to_string();
       EXPECT_EQ(b.state, BackendState::kUp) << b.address.to_string();
