@@ -1,5 +1,6 @@
 #include "dataplane/base/linear_regex.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace nib {
@@ -403,7 +404,7 @@ bool LinearRegex::search(std::string_view text) const {
   return s.feed(text) || s.finish();
 }
 
-// ---- the Pike VM -------------------------------------------------------------
+// ---- the Pike VM, cached as a lazy DFA ---------------------------------------
 
 namespace {
 
@@ -420,18 +421,44 @@ bool insert(std::vector<uint32_t>& dense, std::vector<uint32_t>& index, size_t& 
 
 LinearRegex::Search::Search(const LinearRegex& regex) : re_(regex) {
   const size_t m = re_.program_.size();
-  for (auto* v : {&kernel_, &kernel_index_, &run_, &run_index_, &next_, &next_index_}) v->assign(m, 0);
+  run_.assign(m, 0);
+  run_index_.assign(m, 0);
   stack_.reserve(m);
+  reset();
 }
 
 void LinearRegex::Search::reset() {
-  kernel_size_ = run_size_ = next_size_ = 0;
-  position_ = 0;
-  prev_ = -1;
   matched_ = false;
+  current_ = start_state();
 }
 
-void LinearRegex::Search::close_over(uint32_t start, int prev, int next, bool at_end) {
+int32_t LinearRegex::Search::start_state() {
+  std::vector<uint32_t> none;
+  return intern(none, /*begin=*/true, /*after_word=*/false);
+}
+
+int32_t LinearRegex::Search::intern(std::vector<uint32_t>& threads, bool begin, bool after_word) {
+  std::sort(threads.begin(), threads.end());
+  key_.assign(reinterpret_cast<const char*>(threads.data()), threads.size() * sizeof(uint32_t));
+  key_ += static_cast<char>((begin ? 1 : 0) | (after_word ? 2 : 0));
+  if (auto it = index_.find(key_); it != index_.end()) return it->second;
+  if (states_.size() >= kMaxStates) {
+    // Full: start over. Indices held by the caller are stale now (flushes_ says so).
+    states_.clear();
+    index_.clear();
+    ++flushes_;
+  }
+  State& s = states_.emplace_back();
+  s.threads = threads;
+  s.begin = begin;
+  s.after_word = after_word;
+  s.next.fill(kUnknownState);
+  const auto id = static_cast<int32_t>(states_.size() - 1);
+  index_.emplace(key_, id);
+  return id;
+}
+
+void LinearRegex::Search::close_over(uint32_t start, int prev, int next, bool at_end, bool begin) {
   stack_.push_back(start);
   while (!stack_.empty()) {
     uint32_t pc = stack_.back();
@@ -439,15 +466,16 @@ void LinearRegex::Search::close_over(uint32_t start, int prev, int next, bool at
     if (!insert(run_, run_index_, run_size_, pc)) continue;
     const Inst& inst = re_.program_[pc];
     switch (inst.op) {
-      case Op::kByte: break;  // waits for the next byte
-      case Op::kMatch: matched_ = true; break;
+      case Op::kByte:   // waits for the next byte
+      case Op::kMatch:  // seen by close_all
+        break;
       case Op::kJump: stack_.push_back(inst.x); break;
       case Op::kSplit:
         stack_.push_back(inst.y);
         stack_.push_back(inst.x);
         break;
       case Op::kBegin:
-        if (position_ == 0) stack_.push_back(pc + 1);
+        if (begin) stack_.push_back(pc + 1);
         break;
       case Op::kEnd:
         if (at_end) stack_.push_back(pc + 1);
@@ -462,39 +490,56 @@ void LinearRegex::Search::close_over(uint32_t start, int prev, int next, bool at
   }
 }
 
-void LinearRegex::Search::close_all(int next, bool at_end) {
+bool LinearRegex::Search::close_all(const std::vector<uint32_t>& threads, bool begin, bool after_word, int next,
+                                    bool at_end) {
+  const int prev = begin ? -1 : after_word ? 'a' : ' ';  // only its word-ness matters
   run_size_ = 0;
-  for (size_t i = 0; i < kernel_size_; ++i) close_over(kernel_[i], prev_, next, at_end);
-  close_over(0, prev_, next, at_end);  // a match may start at every position
+  for (uint32_t pc : threads) close_over(pc, prev, next, at_end, begin);
+  close_over(0, prev, next, at_end, begin);  // a match may start at every position
+  const auto match = static_cast<uint32_t>(re_.program_.size() - 1);
+  const uint32_t i = run_index_[match];
+  return i < run_size_ && run_[i] == match;
+}
+
+int32_t LinearRegex::Search::step(int32_t state, uint8_t byte) {
+  {
+    State& s = states_[state];  // not held across intern(), which may move states_
+    if (close_all(s.threads, s.begin, s.after_word, byte, /*at_end=*/false)) return s.next[byte] = kMatched;
+  }
+  std::vector<uint32_t> threads;
+  for (size_t i = 0; i < run_size_; ++i) {
+    const Inst& inst = re_.program_[run_[i]];
+    if (inst.op == Op::kByte && re_.sets_[inst.x].has(byte)) threads.push_back(run_[i] + 1);
+  }
+  const uint64_t flushes = flushes_;
+  const int32_t to = intern(threads, /*begin=*/false, is_word(byte));
+  if (flushes_ == flushes) states_[state].next[byte] = to;  // unless the cache was emptied, `state` with it
+  return to;
+}
+
+bool LinearRegex::Search::matches_here(int32_t state, bool at_end) {
+  State& s = states_[state];
+  int8_t& known = at_end ? s.match_if_end : s.match_before_more;
+  if (known < 0) known = close_all(s.threads, s.begin, s.after_word, at_end ? -1 : kUnknown, at_end) ? 1 : 0;
+  return known == 1;
 }
 
 bool LinearRegex::Search::feed(std::string_view bytes) {
   if (bytes.empty() || matched_) return matched_;
   for (char ch : bytes) {
-    if (matched_) return true;
     const auto b = static_cast<uint8_t>(ch);
-    close_all(b, /*at_end=*/false);
-    if (matched_) return true;
-    next_size_ = 0;
-    for (size_t i = 0; i < run_size_; ++i) {
-      const Inst& inst = re_.program_[run_[i]];
-      if (inst.op == Op::kByte && re_.sets_[inst.x].has(b)) insert(next_, next_index_, next_size_, run_[i] + 1);
-    }
-    std::swap(kernel_, next_);
-    std::swap(kernel_index_, next_index_);
-    kernel_size_ = next_size_;
-    prev_ = b;
-    ++position_;
+    int32_t to = states_[current_].next[b];
+    if (to == kUnknownState) to = step(current_, b);
+    if (to == kMatched) return matched_ = true;
+    current_ = to;
   }
   // A match that ends with the last byte fed is reported now, not when the
-  // next byte comes: the threads are followed once more with the next byte
-  // unknown (so \b, \B and $ do not pass yet).
-  close_all(kUnknown, /*at_end=*/false);
-  return matched_;
+  // next byte comes (so \b, \B and $ do not pass yet).
+  return matched_ = matches_here(current_, /*at_end=*/false);
 }
 
 bool LinearRegex::Search::finish() {
-  if (!matched_) close_all(-1, /*at_end=*/true);
+  if (!matched_) matched_ = matches_here(current_, /*at_end=*/true);
   return matched_;
 }
 

@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "dataplane/base/status.h"
@@ -56,6 +57,13 @@ class LinearRegex {
 
   // A search over input that arrives in pieces (a TCP reply read by read):
   // each byte is looked at once. Not thread-safe; the regex must outlive it.
+  //
+  // Speed: the threads' sets are turned into DFA states on first use and
+  // cached with their transitions (RE2's lazy DFA, without its refinements),
+  // so a byte usually costs one table lookup. The cache holds at most
+  // kMaxStates states (about 1 KiB each, kept across reset()); when it is full
+  // it is emptied and rebuilt, so a pattern that visits more states runs at
+  // the Pike VM's O(program) per byte, never worse.
   class Search {
    public:
     explicit Search(const LinearRegex& regex);
@@ -68,22 +76,47 @@ class LinearRegex {
     bool finish();
     bool matched() const { return matched_; }
 
+    static constexpr size_t kMaxStates = 256;
+
    private:
+    // A set of threads waiting at a position, with what the empty-width
+    // instructions there need to know of the past: the start of the input
+    // (for ^) and whether the byte before is a word byte (for \b).
+    struct State {
+      std::vector<uint32_t> threads;  // sorted program counters
+      bool begin = false;
+      bool after_word = false;
+      std::array<int32_t, 256> next;  // by byte: a state, kUnknown, or kMatched
+      int8_t match_if_end = -1;       // -1 not computed yet
+      int8_t match_before_more = -1;  // the next byte unknown (the end of a piece)
+    };
+    static constexpr int32_t kUnknownState = -1;
+    static constexpr int32_t kMatched = -2;
     // `next` when the byte after the position is not known yet.
     static constexpr int kUnknown = -2;
-    // Follows the empty-width instructions from `pc` into run_, with the
-    // bytes on either side of the current position (-1: none).
-    void close_over(uint32_t pc, int prev, int next, bool at_end);
-    void close_all(int next, bool at_end);
+
+    int32_t start_state();
+    int32_t intern(std::vector<uint32_t>& threads, bool begin, bool after_word);
+    // The state after `byte` from `state` (kMatched when a match ends before it).
+    int32_t step(int32_t state, uint8_t byte);
+    // Whether a match ends at `state`'s position: with the input's end there,
+    // or with more input to come.
+    bool matches_here(int32_t state, bool at_end);
+    // Follows the empty-width instructions from `pc` into run_.
+    void close_over(uint32_t pc, int prev, int next, bool at_end, bool begin);
+    // run_ := the closure of `threads` and of a new thread at pc 0; true when
+    // it reaches the match.
+    bool close_all(const std::vector<uint32_t>& threads, bool begin, bool after_word, int next, bool at_end);
 
     const LinearRegex& re_;
-    // Sparse sets of program counters: kernel_ holds the threads waiting at
-    // the current position, run_ the same after their empty-width closure.
-    std::vector<uint32_t> kernel_, kernel_index_, run_, run_index_, next_, next_index_;
-    std::vector<uint32_t> stack_;
-    size_t kernel_size_ = 0, run_size_ = 0, next_size_ = 0;
-    uint64_t position_ = 0;
-    int prev_ = -1;
+    std::vector<State> states_;
+    std::unordered_map<std::string, int32_t> index_;  // State::threads and flags as bytes -> states_ index
+    int32_t current_ = kUnknownState;
+    // Scratch for closures: a sparse set of program counters, and a stack.
+    std::vector<uint32_t> run_, run_index_, stack_;
+    size_t run_size_ = 0;
+    std::string key_;
+    uint64_t flushes_ = 0;  // times the state cache was emptied
     bool matched_ = false;
   };
 

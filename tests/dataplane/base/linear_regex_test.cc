@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <regex>
 #include <string>
 #include <vector>
@@ -108,6 +109,22 @@ TEST(LinearRegexTest, HugeInputsAndPathologicalPatternsTakeLinearTime) {
   EXPECT_TRUE(compiled("^(a+)+$").search(big));
   EXPECT_FALSE(compiled("(.*a){20}x").search(big));
   EXPECT_TRUE(compiled("a{100}$").search(big));
+}
+
+// "The ninth byte from the end is an a" needs 512 DFA states: more than the
+// cache holds, so it is emptied again and again, and the answers stay right.
+TEST(LinearRegexTest, AnswersStayRightWhenTheStateCacheOverflows) {
+  LinearRegex re = compiled("a[ab]{8}$");
+  LinearRegex::Search s(re);
+  std::mt19937 rng(7);
+  for (int round = 0; round < 200; ++round) {
+    std::string text(1 + rng() % 3000, 'b');
+    for (char& c : text) c = (rng() & 1) ? 'a' : 'b';
+    const bool expected = text.size() >= 9 && text[text.size() - 9] == 'a';
+    s.reset();
+    EXPECT_EQ(s.feed(text) || s.finish(), expected) << "round " << round;
+    EXPECT_EQ(re.search(text), expected) << "round " << round;
+  }
 }
 
 TEST(LinearRegexTest, SearchesInputThatArrivesInPieces) {
