@@ -10,10 +10,13 @@
 // ((a{1000}){1000} is a million nodes) and recurses over back-references
 // (CVE-2018-20796, CVE-2019-9192); and configs were written in ECMAScript
 // syntax, which POSIX ERE reads differently (\d, (?:...), lazy quantifiers).
-// This is Thompson's construction run as a Pike VM without captures: time is
-// O(input × program), memory O(program), the match loop keeps its work list on
-// the heap (no recursion per byte), and the compiler bounds the program size,
-// the nesting depth and every repetition count (dataplane/config/limits.h).
+// This is Thompson's construction run as a Pike VM without captures, its
+// thread sets cached as DFA states (Search): time is O(input × program) at
+// worst and about one table lookup per byte usually, memory O(program) plus a
+// bounded cache, the work lists live on the heap (no recursion per byte), and
+// the compiler bounds the program size, the nesting depth and every
+// repetition count (the caller's Bounds; health checks take theirs from
+// dataplane/config/limits.h).
 //
 // Syntax: an ECMAScript subset over bytes. Literals and \-escaped
 // punctuation; . (any byte but \n and \r); [...] and [^...] with ranges;
