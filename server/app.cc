@@ -223,6 +223,8 @@ Status App::start(Running& running) {
                "' is not in the configuration; its saved state is dropped");
     }
     log_info("restored runtime state from " + config_.admin.state_file);
+  }
+  if (!config_.admin.state_file.empty()) {  // a missing file is no saved state yet; changes create it
     running.state_writer = std::make_unique<admin::StateWriter>(dataplane, config_.admin.state_file);
     running.state_writer->start();
   }

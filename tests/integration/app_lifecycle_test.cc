@@ -126,6 +126,8 @@ TEST_F(AppLifecycleTest, SigtermDuringAStormOfAdminReadsExitsZeroWithinTheGraceP
   // A client connection open through the shutdown, so the drain has something to wait for.
   auto held = TestClient::connect(*SocketAddress::from_ip("127.0.0.1", lb_port_), "127.0.0.9");
   ASSERT_TRUE(held.ok()) << held.status().message();
+  // Relayed, not just queued on the listener, which the drain closes.
+  ASSERT_TRUE(test::wait_until([&] { return backend_.active() >= 1; }, 30s));
 
   std::atomic<bool> stop{false};
   std::atomic<int> answered{0};
