@@ -33,6 +33,15 @@ struct CtlResult {
   std::string err;
 };
 
+// Runs nibctl with args to completion.
+CtlResult run_nibctl_alone(const std::vector<std::string>& args) {
+  auto p = NibProcess::start_program(NIBCTL_BINARY, args);
+  if (!p.ok()) return {127, "", p.status().message()};
+  auto code = (*p)->wait_exit(20s);
+  (*p)->wait_output_closed(5s);
+  return {code.value_or(-9), (*p)->stdout_output(), (*p)->stderr_output()};
+}
+
 class NibctlTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -55,11 +64,7 @@ class NibctlTest : public ::testing::Test {
   // Runs nibctl --addr <nib's admin address> args... to completion.
   CtlResult nibctl(std::vector<std::string> args, bool with_addr = true) {
     if (with_addr) args.insert(args.begin(), {"--addr", admin_addr_});
-    auto p = NibProcess::start_program(NIBCTL_BINARY, args);
-    if (!p.ok()) return {127, "", p.status().message()};
-    auto code = (*p)->wait_exit(20s);
-    (*p)->wait_output_closed(5s);
-    return {code.value_or(-9), (*p)->stdout_output(), (*p)->stderr_output()};
+    return run_nibctl_alone(args);
   }
 
   v1::ListBackendsResponse backends_json() {
@@ -218,14 +223,6 @@ TEST_F(NibctlTest, WatchPrintsEventsAsTheyHappen) {
 
 // nibctl's command line on CLI11: every command has a --help of its own, and
 // usage errors need no running nib.
-CtlResult run_nibctl_alone(const std::vector<std::string>& args) {
-  auto p = NibProcess::start_program(NIBCTL_BINARY, args);
-  if (!p.ok()) return {127, "", p.status().message()};
-  auto code = (*p)->wait_exit(20s);
-  (*p)->wait_output_closed(5s);
-  return {code.value_or(-9), (*p)->stdout_output(), (*p)->stderr_output()};
-}
-
 TEST(NibctlCommandLineTest, EachCommandHasItsOwnHelp) {
   NIB_REQUIRE(::access(NIBCTL_BINARY, X_OK) == 0, "nibctl not built");
   CtlResult top = run_nibctl_alone({"--help"});
