@@ -35,9 +35,9 @@ RegistryDiff Service::apply(const ServiceConfig& config) {
 }
 
 bool Service::try_admit(uint32_t max_connections) {
-  int64_t now_active = active_.fetch_add(1, std::memory_order_relaxed) + 1;
+  int64_t now_active = active_.fetch_add(1) + 1;
   if (max_connections != 0 && now_active > static_cast<int64_t>(max_connections)) {
-    active_.fetch_sub(1, std::memory_order_relaxed);
+    active_.fetch_sub(1);
     return false;
   }
   return true;
@@ -51,6 +51,7 @@ ServiceCounters Service::counters() const {
   c.rejected_stubborn = stubborn_.load(std::memory_order_relaxed);
   c.rejected_acl = rejected_acl_.load(std::memory_order_relaxed);
   c.affinity_breaks = breaks_.load(std::memory_order_relaxed);
+  c.rejected_resources = rejected_resources_.load(std::memory_order_relaxed);
   return c;
 }
 

@@ -16,11 +16,12 @@ namespace nib {
 
 struct ServiceCounters {
   uint64_t accepted = 0;
-  uint64_t rejected_max_connections = 0;  // over -x
+  uint64_t rejected_max_connections = 0;  // over -x (UDP; a TCP listener at -x stops accepting instead)
   uint64_t rejected_no_backend = 0;       // no server (nor the emergency one) could take it
   uint64_t rejected_stubborn = 0;         // stubborn mode and the chosen server failed
   uint64_t rejected_acl = 0;              // the client ACL denied the client
   uint64_t affinity_breaks = 0;           // a remembered server could not take its client
+  uint64_t rejected_resources = 0;        // nib ran short (descriptors, memory, local ports)
 };
 
 class Service {
@@ -69,9 +70,12 @@ class Service {
     if (passive_down_) passive_down_(backend, reason);
   }
 
-  // Any thread. Admission against max_connections (0 = unlimited).
+  // Any thread. Admission against max_connections (0 = unlimited). seq_cst
+  // (the same cost as relaxed on x86): a TCP listener paused at the limit
+  // parks in the FdBudget, and a release followed by the budget's wake must
+  // be seen by its re-check (see FdBudget).
   bool try_admit(uint32_t max_connections);
-  void release() { active_.fetch_sub(1, std::memory_order_relaxed); }
+  void release() { active_.fetch_sub(1); }
   int64_t active() const { return active_.load(std::memory_order_relaxed); }
 
   void count_accepted() { accepted_.fetch_add(1, std::memory_order_relaxed); }
@@ -80,6 +84,7 @@ class Service {
   void count_no_backend() { no_backend_.fetch_add(1, std::memory_order_relaxed); }
   void count_stubborn() { stubborn_.fetch_add(1, std::memory_order_relaxed); }
   void count_affinity_break() { breaks_.fetch_add(1, std::memory_order_relaxed); }
+  void count_rejected_resources() { rejected_resources_.fetch_add(1, std::memory_order_relaxed); }
   ServiceCounters counters() const;
 
  private:
@@ -97,7 +102,8 @@ class Service {
   HealthChangedHook passive_down_;
   std::atomic<uint32_t> cursor_;
   std::atomic<int64_t> active_{0};
-  std::atomic<uint64_t> accepted_{0}, rejected_max_{0}, no_backend_{0}, stubborn_{0}, breaks_{0}, rejected_acl_{0};
+  std::atomic<uint64_t> accepted_{0}, rejected_max_{0}, no_backend_{0}, stubborn_{0}, breaks_{0}, rejected_acl_{0},
+      rejected_resources_{0};
 };
 
 }  // namespace nib

@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "dataplane/event/event_loop.h"
+#include "dataplane/resource/fd_budget.h"
+#include "dataplane/resource/shortage_counters.h"
 #include "dataplane/service/service.h"
 #include "dataplane/stats/dataplane_stats.h"
 #include "dataplane/udp/udp_session.h"
@@ -65,7 +67,10 @@ class UdpWorker {
   static constexpr size_t kMaxDatagram = 65536;
   static constexpr unsigned kBatch = 32;  // datagrams per recvmmsg / sendmmsg
 
-  explicit UdpWorker(unsigned index);
+  // A session's upstream socket is taken from `budget` first: when it is
+  // short, a new client's datagrams are dropped (drops_no_socket), while the
+  // sessions that exist go on.
+  UdpWorker(unsigned index, FdBudget& budget);
   ~UdpWorker();  // stops and joins
   UdpWorker(const UdpWorker&) = delete;
   UdpWorker& operator=(const UdpWorker&) = delete;
@@ -83,6 +88,7 @@ class UdpWorker {
   void stop();
   // Sums this worker's counters for `service` into `sum`.
   void add_counters(const Service& service, UdpCounters& sum) const;
+  void add_shortages(ShortageCounts& sum) const { shortages_.add_to(sum); }
   // Waits for the loop to answer (empty after `timeout`).
   std::vector<ConnectionInfo> sessions(Duration timeout);
   // At `deadline`, closes this worker's sessions on `backend` if its drain
@@ -102,6 +108,9 @@ class UdpWorker {
   // Null when the client's datagrams must be dropped, for *drop.
   UdpSession* open_session(UdpListener& l, const UdpClientKey& key, const msghdr& h, Drop* drop);
   Drop connect_upstream(UdpListener& l, UdpSession& s);
+  // nib could not have what a new session needs (`what` failed with `err`,
+  // or the budget was short: err 0): counted, logged once per burst.
+  void on_shortage(UdpListener& l, Resource resource, const char* what, int err);
   Drop on_refused(UdpListener& l, UdpSession& s);
   void note_failure(UdpListener& l, UdpSession& s, Backend& b);
   void count_drop(UdpListener& l, Drop reason, uint64_t n);
@@ -129,6 +138,8 @@ class UdpWorker {
   void close_drain_stragglers(DrainDeadline* d);
 
   const unsigned index_;
+  FdBudget& budget_;
+  ShortageCounters shortages_;  // written on the loop thread
   EventLoop loop_;
   std::vector<std::unique_ptr<UdpListener>> listeners_;  // fixed once started
   std::vector<std::unique_ptr<UdpSession>> pool_;         // every session object this worker made
