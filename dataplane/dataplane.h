@@ -10,8 +10,8 @@
 
 #include "dataplane/base/status.h"
 #include "dataplane/config/service_config.h"
-#include "dataplane/events/event_bus.h"
-#include "dataplane/stats/dataplane_stats.h"
+#include "dataplane/notify/event_bus.h"
+#include "dataplane/status_views.h"
 
 namespace nib {
 

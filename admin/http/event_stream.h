@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "dataplane/base/clock.h"
-#include "dataplane/events/event_bus.h"
+#include "dataplane/notify/event_bus.h"
 
 namespace nib::admin {
 

@@ -13,6 +13,8 @@
 #include <thread>
 #include <utility>
 
+#include "dataplane/base/hash.h"
+
 // Design
 // ------
 // Each shard owns:
@@ -64,15 +66,6 @@ constexpr unsigned kMaxShards = 4096;
 constexpr uint64_t kMaxShardNominal = uint64_t{1} << 27;
 constexpr uint64_t kMaxCapacity = uint64_t{1} << 32;
 constexpr uint64_t kSmallIndexCapacity = 65536;  // sparser index up to here
-
-uint64_t mix64(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
 
 // Milliseconds since the steady clock's epoch, clamped to the 40 bits stored.
 uint64_t to_ms(MonoTime t) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "dataplane/affinity/affinity_table.h"
+#include "dataplane/balancer/policy.h"
 #include "dataplane/registry/backend_registry.h"
 
 namespace nib {

@@ -10,12 +10,13 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "dataplane/base/clock.h"
+#include "dataplane/base/latency_histogram.h"
 #include "dataplane/config/limits.h"
 #include "dataplane/config/service_config.h"
 #include "dataplane/net/socket_address.h"
-#include "dataplane/stats/latency_histogram.h"
 
 namespace nib {
 
@@ -197,5 +198,9 @@ class Backend {
   const unsigned workers_;
   std::unique_ptr<Slot[]> slots_;
 };
+
+// A service's backends in configured order (Pen's server numbers), as a
+// registry snapshot holds them.
+using BackendList = std::vector<std::shared_ptr<Backend>>;
 
 }  // namespace nib

@@ -20,7 +20,6 @@
 #include <vector>
 
 #include "dataplane/affinity/client_pins.h"
-#include "dataplane/balancer/policy.h"
 #include "dataplane/base/status.h"
 #include "dataplane/config/service_config.h"
 #include "dataplane/registry/backend.h"

@@ -9,7 +9,7 @@
 
 #include "dataplane/event/event_loop.h"
 #include "dataplane/service/service.h"
-#include "dataplane/stats/dataplane_stats.h"
+#include "dataplane/status_views.h"
 #include "dataplane/tcp/pipe_pool.h"
 #include "dataplane/tcp/tcp_connection.h"
 

@@ -9,7 +9,7 @@
 
 #include "dataplane/base/status.h"
 #include "dataplane/config/service_config.h"
-#include "dataplane/stats/dataplane_stats.h"
+#include "dataplane/status_views.h"
 
 namespace nib {
 

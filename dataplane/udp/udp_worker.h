@@ -12,7 +12,7 @@
 
 #include "dataplane/event/event_loop.h"
 #include "dataplane/service/service.h"
-#include "dataplane/stats/dataplane_stats.h"
+#include "dataplane/status_views.h"
 #include "dataplane/udp/udp_session.h"
 #include "dataplane/udp/udp_session_table.h"
 
