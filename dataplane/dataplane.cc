@@ -64,8 +64,8 @@ BackendStatus backend_status(const Backend& b, int index, MonoTime now) {
 
 }  // namespace
 
-Dataplane::Dataplane(DataplaneConfig config)
-    : config_(std::move(config)), workers_count_(pick_workers(config_.workers)) {}
+Dataplane::Dataplane(DataplaneConfig config, Clock& clock)
+    : clock_(clock), config_(std::move(config)), workers_count_(pick_workers(config_.workers)) {}
 
 Dataplane::~Dataplane() { stop(); }
 
@@ -74,12 +74,12 @@ Status Dataplane::start() {
   // Each relayed connection holds two descriptors.
   const uint64_t fd_connections = fd_limit_ > 2 * kReservedFds ? (fd_limit_ - kReservedFds) / 2 : 1;
   // ---- UDP (-U): UdpEngine binds and relays these; a session holds one descriptor.
-  udp_ = std::make_unique<UdpEngine>(workers_count_);
+  udp_ = std::make_unique<UdpEngine>(workers_count_, clock_);
   const uint64_t fd_sessions = fd_limit_ > 2 * kReservedFds ? fd_limit_ - kReservedFds : 1;
   // ---- end UDP
   for (auto& sc : config_.services) {
     if (sc.protocol == Protocol::kUdp) {  // UDP
-      services_.push_back(std::make_unique<Service>(sc, workers_count_));
+      services_.push_back(std::make_unique<Service>(sc, workers_count_, clock_));
       udp_->add_service(*services_.back(), sc, fd_sessions);
       continue;
     }
@@ -90,7 +90,7 @@ Status Dataplane::start() {
                " exceeds what " + std::to_string(fd_limit_) + " file descriptors allow (about " +
                std::to_string(fd_connections) + "); raise the hard RLIMIT_NOFILE");
     }
-    services_.push_back(std::make_unique<Service>(sc, workers_count_));
+    services_.push_back(std::make_unique<Service>(sc, workers_count_, clock_));
   }
   // Management: drains that finish on a worker are announced (set before any worker runs).
   for (auto& s : services_) {
@@ -100,7 +100,7 @@ Status Dataplane::start() {
     });
   }
   for (unsigned i = 0; i < workers_count_; ++i) {
-    auto w = std::make_unique<TcpWorker>(i, static_cast<size_t>(std::max(0, config_.splice_pipes_per_worker)));
+    auto w = std::make_unique<TcpWorker>(i, static_cast<size_t>(std::max(0, config_.splice_pipes_per_worker)), clock_);
     if (Status st = w->init(); !st.ok()) return st;
     workers_.push_back(std::move(w));
   }
@@ -157,7 +157,8 @@ void Dataplane::refresh_health() {
     health_ = std::make_unique<HealthChecker>(
         [this](const std::string& service, const Backend& b, bool up, const std::string& reason) {
           announce_health(events_, service, b, up, reason);
-        });
+        },
+        clock_);
     if (Status st = health_->start(); !st.ok()) {
       log_error("health checks disabled: " + st.message());
       health_.reset();
@@ -253,7 +254,7 @@ Status Dataplane::reload(const DataplaneConfig& config) {
 }
 
 ServiceStatus Dataplane::service_status(const Service& s) const {
-  MonoTime now = MonoClock::now();
+  MonoTime now = clock_.now();
   auto snap = s.registry().snapshot();
   ServiceStatus st;
   st.name = s.name();
@@ -282,7 +283,7 @@ std::vector<ServiceStatus> Dataplane::status() const {
 
 std::vector<AffinityEntry> Dataplane::clients(const std::string& service, uint64_t limit) const {
   for (const auto& s : services_) {
-    if (s->name() == service) return s->affinity().list(MonoClock::now(), 0, limit);
+    if (s->name() == service) return s->affinity().list(clock_.now(), 0, limit);
   }
   return {};
 }
@@ -401,9 +402,8 @@ Status check_backend(const RegistrySnapshot& snap, uint32_t id) {
   return Status::not_found("no backend with id " + std::to_string(id));
 }
 
-Result<BackendStatus> status_of(const Service& s, uint32_t id) {
+Result<BackendStatus> status_of(const Service& s, uint32_t id, MonoTime now) {
   auto snap = s.registry().snapshot();
-  MonoTime now = MonoClock::now();
   int idx = snap->index_of(id);
   if (idx >= 0) return backend_status(*snap->backends[idx], idx, now);
   if (snap->emergency && snap->emergency->id() == id) return backend_status(*snap->emergency, -1, now);
@@ -413,9 +413,9 @@ Result<BackendStatus> status_of(const Service& s, uint32_t id) {
 // The clients of one backend, paged. The table lists in chunks (each list()
 // call walks from the start, so chunks are large enough to bound that to about
 // 64 walks); memory stays at one chunk plus the page.
-std::vector<AffinityEntry> clients_of(const AffinityTable& table, uint32_t id, uint64_t offset, uint64_t limit) {
+std::vector<AffinityEntry> clients_of(const AffinityTable& table, uint32_t id, uint64_t offset, uint64_t limit,
+                                      MonoTime now) {
   std::vector<AffinityEntry> out;
-  const MonoTime now = MonoClock::now();
   const uint64_t chunk = std::max<uint64_t>(4096, table.size() / 64);
   uint64_t skip = offset;
   for (uint64_t pos = 0; out.size() < limit; pos += chunk) {
@@ -459,7 +459,7 @@ Result<BackendStatus> Dataplane::add_backend(const std::string& name, const Back
          << b.soft_limit() << " hard_limit " << b.hard_limit();
   announce(events_, DataplaneEvent::Kind::kBackendAdded, name, b.id(), detail.str());
   refresh_health();
-  return status_of(*s, b.id());
+  return status_of(*s, b.id(), clock_.now());
 }
 
 Result<BackendStatus> Dataplane::update_backend(const std::string& name, uint32_t id, const BackendPatch& patch) {
@@ -470,7 +470,7 @@ Result<BackendStatus> Dataplane::update_backend(const std::string& name, uint32_
   if (!patched.ok()) return patched.status();
   std::string detail = describe(patched->before, patched->state_before, *patched->backend);
   if (!detail.empty()) announce(events_, DataplaneEvent::Kind::kBackendUpdated, name, id, detail);
-  return status_of(*s, id);
+  return status_of(*s, id, clock_.now());
 }
 
 Status Dataplane::remove_backend(const std::string& name, uint32_t id) {
@@ -518,11 +518,11 @@ Result<BackendStatus> Dataplane::drain_backend(const std::string& name, uint32_t
   } else if (timeout_seconds && timeout > Duration::zero() && b->active() > 0) {
     schedule_drain_deadline(b, timeout);  // draining already: a new deadline for it
   }
-  return status_of(*s, id);
+  return status_of(*s, id, clock_.now());
 }
 
 void Dataplane::schedule_drain_deadline(const std::shared_ptr<Backend>& b, Duration timeout) {
-  const MonoTime deadline = MonoClock::now() + timeout;
+  const MonoTime deadline = clock_.now() + timeout;
   const uint64_t generation = b->drain_generation();
   for (auto& w : workers_) w->close_drain_stragglers_at(b, generation, deadline);
   if (udp_) udp_->close_drain_stragglers_at(b, generation, deadline);
@@ -539,7 +539,7 @@ Status Dataplane::blacklist_backend(const std::string& name, uint32_t id, double
   if (seconds == 0) {
     b.clear_blacklist();
   } else {
-    b.blacklist_until(MonoClock::now() + seconds_to_duration(seconds));
+    b.blacklist_until(clock_.now() + seconds_to_duration(seconds));
   }
   return {};
 }
@@ -547,7 +547,7 @@ Status Dataplane::blacklist_backend(const std::string& name, uint32_t id, double
 Result<BackendStatus> Dataplane::backend(const std::string& name, uint32_t id) const {
   Service* s = find_service(services_, name);
   if (s == nullptr) return no_service(name);
-  auto st = status_of(*s, id);
+  auto st = status_of(*s, id, clock_.now());
   if (st.ok()) st->remembered_clients = s->affinity().count_backend(id);
   return st;
 }
@@ -556,9 +556,11 @@ Result<std::vector<AffinityEntry>> Dataplane::list_clients(const std::string& na
                                                            std::optional<uint32_t> backend_id) const {
   Service* s = find_service(services_, name);
   if (s == nullptr) return no_service(name);
-  if (!backend_id) return s->affinity().list(MonoClock::now(), offset, limit);
-  if (!status_of(*s, *backend_id).ok()) return Status::not_found("no backend with id " + std::to_string(*backend_id));
-  return clients_of(s->affinity(), *backend_id, offset, limit);
+  if (!backend_id) return s->affinity().list(clock_.now(), offset, limit);
+  if (!status_of(*s, *backend_id, clock_.now()).ok()) {
+    return Status::not_found("no backend with id " + std::to_string(*backend_id));
+  }
+  return clients_of(s->affinity(), *backend_id, offset, limit, clock_.now());
 }
 
 Status Dataplane::forget_client(const std::string& name, const IpKey& client) {

@@ -22,7 +22,10 @@ class UdpEngine;
 
 class Dataplane {
  public:
-  explicit Dataplane(DataplaneConfig config);
+  // Every decision on time (timers, health checks, blacklists, slow start,
+  // drain deadlines, idle and session timeouts, client expiry) reads `clock`;
+  // tests pass a manual one. wait_idle() alone waits in real time.
+  explicit Dataplane(DataplaneConfig config, Clock& clock = SystemClock::instance());
   ~Dataplane();
   Dataplane(const Dataplane&) = delete;
   Dataplane& operator=(const Dataplane&) = delete;
@@ -33,7 +36,8 @@ class Dataplane {
 
   // Any thread. Graceful stop: close the listeners; open connections go on.
   void stop_accepting();
-  // Any thread. True once no connection is open, false after `timeout`.
+  // Any thread. True once no connection is open, false after `timeout` (real
+  // time: this waits, it decides nothing).
   bool wait_idle(Duration timeout);
   // Any thread. Closes everything and joins the workers.
   void stop();
@@ -112,6 +116,7 @@ class Dataplane {
   // Closes the stragglers of `b`'s current drain after `timeout`.
   void schedule_drain_deadline(const std::shared_ptr<Backend>& b, Duration timeout);
 
+  Clock& clock_;
   DataplaneConfig config_;
   unsigned workers_count_;
   uint64_t fd_limit_ = 0;

@@ -24,8 +24,9 @@ const char* to_string(BackendState state) {
   return "?";
 }
 
-Backend::Backend(uint32_t id, const BackendConfig& config, unsigned workers)
+Backend::Backend(uint32_t id, const BackendConfig& config, unsigned workers, const Clock& clock)
     : id_(id),
+      clock_(clock),
       address_(config.address),
       host_(config.host.empty() ? config.address.ip_string() : config.host),
       soft_limit_(config.soft_limit),
@@ -56,7 +57,7 @@ BackendConfig Backend::config() const {
 void Backend::set_admin_state(AdminState s) {
   if (s != AdminState::kDraining) drain_armed_.store(false, std::memory_order_seq_cst);
   // Back in rotation after a drain or a disable: it may be cold.
-  if (s == AdminState::kEnabled && admin_state() != AdminState::kEnabled) begin_slow_start(MonoClock::now());
+  if (s == AdminState::kEnabled && admin_state() != AdminState::kEnabled) begin_slow_start(clock_.now());
   admin_state_.store(s, std::memory_order_seq_cst);
 }
 
@@ -87,7 +88,7 @@ bool Backend::set_health(bool up, const std::string& reason) {
   health_.reason = reason;
   health_.changed = std::chrono::system_clock::now();
   health_down_.store(!up, std::memory_order_relaxed);
-  if (up) begin_slow_start(MonoClock::now());
+  if (up) begin_slow_start(clock_.now());
   return true;
 }
 
@@ -97,6 +98,7 @@ void Backend::record_check(bool ok, const std::string& result, double ms) {
   health_.last_check = result;
   health_.last_check_ms = ms;
   health_.last_check_time = std::chrono::system_clock::now();
+  ++health_.checks;
 }
 
 bool Backend::set_checked(bool checked) {
@@ -108,7 +110,7 @@ bool Backend::set_checked(bool checked) {
   health_.reason = "health check removed";
   health_.changed = std::chrono::system_clock::now();
   health_down_.store(false, std::memory_order_relaxed);
-  begin_slow_start(MonoClock::now());
+  begin_slow_start(clock_.now());
   return true;
 }
 

@@ -39,6 +39,7 @@ struct HealthInfo {
   std::string last_check;  // "ok" or the failure, e.g. "status 500"
   double last_check_ms = 0;
   std::chrono::system_clock::time_point last_check_time{};
+  uint64_t checks = 0;       // checks finished since the backend was created
   uint64_t transitions = 0;  // up <-> down changes since the backend was created
 };
 
@@ -68,7 +69,9 @@ struct BackendCounters {
 
 class Backend {
  public:
-  Backend(uint32_t id, const BackendConfig& config, unsigned workers);
+  // `clock` dates what the backend decides on time: the slow start it begins
+  // when it comes up. Blacklist checks take `now` from the caller's loop.
+  Backend(uint32_t id, const BackendConfig& config, unsigned workers, const Clock& clock = SystemClock::instance());
 
   uint32_t id() const { return id_; }
   const SocketAddress& address() const { return address_; }
@@ -180,6 +183,7 @@ class Backend {
   Slot& slot(unsigned worker) { return slots_[worker < workers_ ? worker : workers_ - 1]; }
 
   const uint32_t id_;
+  const Clock& clock_;
   const SocketAddress address_;
   const std::string host_;
   std::atomic<uint32_t> soft_limit_;

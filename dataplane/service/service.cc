@@ -2,13 +2,13 @@
 
 namespace nib {
 
-Service::Service(const ServiceConfig& config, unsigned workers)
+Service::Service(const ServiceConfig& config, unsigned workers, const Clock& clock)
     : name_(config.name),
       protocol_(config.protocol),
       backlog_(config.backlog),
       defer_accept_(config.defer_accept),
       listen_(config.listen),
-      registry_(workers),
+      registry_(workers, clock),
       affinity_(config.policy.table_size, seconds_to_duration(config.policy.tracking_seconds)),
       // Start "after" the last server so the first client goes to server 0, as in Pen.
       cursor_(config.backends.empty() ? 0 : static_cast<uint32_t>(config.backends.size() - 1)) {

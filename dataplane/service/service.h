@@ -25,7 +25,8 @@ struct ServiceCounters {
 
 class Service {
  public:
-  Service(const ServiceConfig& config, unsigned workers);
+  // `clock` goes to the registry (slow starts of the backends it makes).
+  Service(const ServiceConfig& config, unsigned workers, const Clock& clock = SystemClock::instance());
 
   const std::string& name() const { return name_; }
   Protocol protocol() const { return protocol_; }

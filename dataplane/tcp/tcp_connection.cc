@@ -113,7 +113,8 @@ TcpConnection::Connect TcpConnection::try_connect(Backend& backend) {
   down_.src_readable = false;
   down_.src_hup = false;
   up_.dst_writable = true;
-  // The loop's cached time is when this batch woke up, not when we connect.
+  // The loop's cached time is when this batch woke up, not when we connect;
+  // and this measures real latency, whatever clock the loop decides on.
   connect_started_ = MonoClock::now();
   if (::connect(backend_.get(), backend.address().sockaddr_ptr(), backend.address().length()) == 0) {
     if (!worker_.loop().add(backend_.get(), kSocketEvents, &backend_side_).ok()) return Connect::kFailed;

@@ -32,7 +32,8 @@ void TcpWorker::Listener::resume() {
   registered_ = worker_.loop_.add(fd_.get(), EPOLLIN, this).ok();
 }
 
-TcpWorker::TcpWorker(unsigned index, size_t pipe_limit) : index_(index), pipes_(pipe_limit) {}
+TcpWorker::TcpWorker(unsigned index, size_t pipe_limit, Clock& clock)
+    : index_(index), loop_(clock), pipes_(pipe_limit) {}
 
 TcpWorker::~TcpWorker() { stop(); }
 
@@ -94,7 +95,7 @@ std::vector<ConnectionInfo> TcpWorker::connections(Duration timeout) {
   auto future = promise->get_future();
   loop_.post([this, promise] {
     std::vector<ConnectionInfo> out;
-    MonoTime now = MonoClock::now();
+    MonoTime now = loop_.clock().now();
     for (auto& c : pool_) {
       if (c->in_use()) out.push_back(c->info(now));
     }

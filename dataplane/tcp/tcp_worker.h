@@ -19,8 +19,9 @@ class TcpWorker {
  public:
   static constexpr size_t kBufferSize = 64 * 1024;
 
-  // pipe_limit: pipes this worker may hold for the zero-copy relay (0 = copy only).
-  TcpWorker(unsigned index, size_t pipe_limit);
+  // pipe_limit: pipes this worker may hold for the zero-copy relay (0 = copy
+  // only). Timers (connect and idle timeouts, drain deadlines) run on `clock`.
+  TcpWorker(unsigned index, size_t pipe_limit, Clock& clock = SystemClock::instance());
   ~TcpWorker();  // stops and joins
   TcpWorker(const TcpWorker&) = delete;
   TcpWorker& operator=(const TcpWorker&) = delete;

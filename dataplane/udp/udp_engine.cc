@@ -66,7 +66,7 @@ uint64_t share(uint64_t total, unsigned workers, unsigned i) {
 
 }  // namespace
 
-UdpEngine::UdpEngine(unsigned workers) : workers_count_(workers == 0 ? 1 : workers) {}
+UdpEngine::UdpEngine(unsigned workers, Clock& clock) : workers_count_(workers == 0 ? 1 : workers), clock_(clock) {}
 
 UdpEngine::~UdpEngine() { stop(); }
 
@@ -86,7 +86,7 @@ void UdpEngine::add_service(Service& service, const ServiceConfig& config, uint6
 Status UdpEngine::start() {
   if (services_.empty()) return {};
   for (unsigned i = 0; i < workers_count_; ++i) {
-    auto w = std::make_unique<UdpWorker>(i);
+    auto w = std::make_unique<UdpWorker>(i, clock_);
     if (Status st = w->init(); !st.ok()) return st;
     workers_.push_back(std::move(w));
   }

@@ -19,7 +19,8 @@ class UdpWorker;
 
 class UdpEngine {
  public:
-  explicit UdpEngine(unsigned workers);
+  // The workers' timers (session expiry, drain deadlines) run on `clock`.
+  explicit UdpEngine(unsigned workers, Clock& clock = SystemClock::instance());
   ~UdpEngine();  // stops and joins
   UdpEngine(const UdpEngine&) = delete;
   UdpEngine& operator=(const UdpEngine&) = delete;
@@ -59,6 +60,7 @@ class UdpEngine {
   Entry* find(const std::string& name);
 
   const unsigned workers_count_;
+  Clock& clock_;
   uint64_t fd_budget_ = 0;
   mutable std::mutex mutex_;  // guards the entries' settings and the worker list
   std::vector<Entry> services_;  // the set is fixed once started

@@ -127,7 +127,7 @@ void UdpListener::on_event(uint32_t /*events*/) { worker.receive(*this); }
 
 // ---- worker --------------------------------------------------------------------
 
-UdpWorker::UdpWorker(unsigned index) : index_(index) {}
+UdpWorker::UdpWorker(unsigned index, Clock& clock) : index_(index), loop_(clock) {}
 
 UdpWorker::~UdpWorker() { stop(); }
 
@@ -231,7 +231,7 @@ std::vector<ConnectionInfo> UdpWorker::sessions(Duration timeout) {
   auto future = promise->get_future();
   loop_.post([this, promise] {
     std::vector<ConnectionInfo> out;
-    MonoTime now = MonoClock::now();
+    MonoTime now = loop_.clock().now();
     for (auto& l : listeners_) {
       for (auto* e = l->table.newest(); e != nullptr; e = UdpSessionTable::older(e)) {
         out.push_back(static_cast<UdpSession*>(e)->info(now));

@@ -64,7 +64,8 @@ class UdpWorker {
   static constexpr size_t kMaxDatagram = 65536;
   static constexpr unsigned kBatch = 32;  // datagrams per recvmmsg / sendmmsg
 
-  explicit UdpWorker(unsigned index);
+  // Session expiry and drain deadlines run on `clock`.
+  explicit UdpWorker(unsigned index, Clock& clock = SystemClock::instance());
   ~UdpWorker();  // stops and joins
   UdpWorker(const UdpWorker&) = delete;
   UdpWorker& operator=(const UdpWorker&) = delete;

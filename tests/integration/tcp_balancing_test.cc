@@ -340,12 +340,19 @@ TEST_F(TcpBalancingTest, MaxConnectionsRejectsTheExcess) {
 TEST_F(TcpBalancingTest, IdleConnectionsAreClosed) {
   add_backends(1);
   service_.idle_timeout_seconds = 0.2;
+  manual_time_ = true;
   start();
   auto [c, name] = hold(1);
   ASSERT_EQ(name, "b0");
-  auto rest = c.read_until_eof();  // nib closes it; bounded by the client's 5 s timeout
+  clock_.advance(150ms);
+  ASSERT_TRUE(c.write_all("ping\n").ok());  // activity: idle from now on
+  EXPECT_EQ(*c.read_line(), "ping");
+  clock_.advance(199ms);
+  EXPECT_EQ(dp_->open_connections(), 1) << "closed before it was idle for 0.2 s";
+  clock_.advance(1ms);
+  EXPECT_EQ(dp_->open_connections(), 0);
+  auto rest = c.read_until_eof();  // nib closed it
   EXPECT_TRUE(rest.ok()) << rest.status().message();
-  EXPECT_TRUE(test::wait_until([&] { return dp_->open_connections() == 0; }));
 }
 
 TEST_F(TcpBalancingTest, ConnectTimeoutBlacklistsAndFailsOver) {
