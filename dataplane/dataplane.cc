@@ -8,7 +8,7 @@
 #include "dataplane/health/health_checker.h"
 #include "dataplane/net/socket_ops.h"
 #include "dataplane/service/service.h"
-#include "dataplane/tcp/tcp_worker.h"
+#include "dataplane/tcp/tcp_engine.h"
 #include "dataplane/udp/udp_engine.h"
 
 namespace nib {
@@ -73,6 +73,8 @@ Status Dataplane::start() {
   fd_limit_ = raise_fd_limit();
   // Each relayed connection holds two descriptors.
   const uint64_t fd_connections = fd_limit_ > 2 * kReservedFds ? (fd_limit_ - kReservedFds) / 2 : 1;
+  tcp_ = std::make_unique<TcpEngine>(workers_count_, static_cast<size_t>(std::max(0, config_.splice_pipes_per_worker)),
+                                     clock_);
   // ---- UDP (-U): UdpEngine binds and relays these; a session holds one descriptor.
   udp_ = std::make_unique<UdpEngine>(workers_count_, clock_);
   const uint64_t fd_sessions = fd_limit_ > 2 * kReservedFds ? fd_limit_ - kReservedFds : 1;
@@ -91,6 +93,7 @@ Status Dataplane::start() {
                std::to_string(fd_connections) + "); raise the hard RLIMIT_NOFILE");
     }
     services_.push_back(std::make_unique<Service>(sc, workers_count_, clock_));
+    tcp_->add_service(*services_.back());
   }
   // Management: drains that finish on a worker are announced (set before any worker runs).
   for (auto& s : services_) {
@@ -99,29 +102,9 @@ Status Dataplane::start() {
       announce_health(events_, name, b, /*up=*/false, reason);
     });
   }
-  for (unsigned i = 0; i < workers_count_; ++i) {
-    auto w = std::make_unique<TcpWorker>(i, static_cast<size_t>(std::max(0, config_.splice_pipes_per_worker)), clock_);
-    if (Status st = w->init(); !st.ok()) return st;
-    workers_.push_back(std::move(w));
-  }
-  for (auto& service : services_) {
-    if (service->protocol() != Protocol::kTcp) continue;  // UDP: bound by udp_
-    SocketAddress addr = service->listen_address();
-    for (auto& w : workers_) {
-      auto fd = make_tcp_listener(addr, service->backlog(), /*reuse_port=*/true, service->defer_accept());
-      if (!fd.ok()) return Status::unavailable("service '" + service->name() + "': " + fd.status().message());
-      if (addr.port() == 0) {
-        // Port 0: the first listener picks the port, the others join it.
-        auto bound = local_address(fd->get());
-        if (!bound.ok()) return bound.status();
-        addr = *bound;
-      }
-      if (Status st = w->add_listener(*service, std::move(*fd)); !st.ok()) return st;
-    }
-    service->set_bound_address(addr);
-  }
+  if (Status st = tcp_->bind(); !st.ok()) return st;
   if (Status st = udp_->start(); !st.ok()) return st;  // UDP
-  for (auto& w : workers_) w->start();
+  tcp_->start();
   started_ = true;
   refresh_health();
   return {};
@@ -169,7 +152,7 @@ void Dataplane::refresh_health() {
 }
 
 void Dataplane::stop_accepting() {
-  for (auto& w : workers_) w->stop_accepting();
+  if (tcp_) tcp_->stop_accepting();
   if (udp_) udp_->shut_down();  // UDP: sessions are not connections; nothing waits for them
 }
 
@@ -184,15 +167,12 @@ bool Dataplane::wait_idle(Duration timeout) {
 
 void Dataplane::stop() {
   if (health_) health_->stop();
-  for (auto& w : workers_) w->stop();
-  workers_.clear();
+  if (tcp_) tcp_->stop();
   if (udp_) udp_->stop();  // UDP
 }
 
 int64_t Dataplane::open_connections() const {
-  int64_t n = 0;
-  for (auto& w : workers_) n += w->open_connections();
-  return n;
+  return tcp_ ? tcp_->open_connections() : 0;
 }
 
 Status Dataplane::check_reload(const DataplaneConfig& config) const {
@@ -290,10 +270,7 @@ std::vector<AffinityEntry> Dataplane::clients(const std::string& service, uint64
 
 std::vector<ConnectionInfo> Dataplane::connections() const {
   std::vector<ConnectionInfo> out;
-  for (const auto& w : workers_) {
-    auto part = w->connections(std::chrono::seconds(1));
-    out.insert(out.end(), part.begin(), part.end());
-  }
+  if (tcp_) out = tcp_->connections(std::chrono::seconds(1));
   if (udp_) {  // UDP sessions
     auto sessions = udp_->sessions(std::chrono::seconds(1));
     out.insert(out.end(), sessions.begin(), sessions.end());
@@ -524,7 +501,8 @@ Result<BackendStatus> Dataplane::drain_backend(const std::string& name, uint32_t
 void Dataplane::schedule_drain_deadline(const std::shared_ptr<Backend>& b, Duration timeout) {
   const MonoTime deadline = clock_.now() + timeout;
   const uint64_t generation = b->drain_generation();
-  for (auto& w : workers_) w->close_drain_stragglers_at(b, generation, deadline);
+  // The same deadline on every worker of both engines: each closes its own.
+  if (tcp_) tcp_->close_drain_stragglers_at(b, generation, deadline);
   if (udp_) udp_->close_drain_stragglers_at(b, generation, deadline);
 }
 

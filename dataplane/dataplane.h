@@ -17,7 +17,7 @@ namespace nib {
 
 class HealthChecker;
 class Service;
-class TcpWorker;
+class TcpEngine;
 class UdpEngine;
 
 class Dataplane {
@@ -121,8 +121,9 @@ class Dataplane {
   unsigned workers_count_;
   uint64_t fd_limit_ = 0;
   std::vector<std::unique_ptr<Service>> services_;
-  std::vector<std::unique_ptr<TcpWorker>> workers_;
-  std::unique_ptr<UdpEngine> udp_;  // UDP services (-U); declared after services_, which it points at
+  // TCP and UDP services; declared after services_, which they point at.
+  std::unique_ptr<TcpEngine> tcp_;
+  std::unique_ptr<UdpEngine> udp_;  // (-U)
   bool started_ = false;
   EventBus events_;
   std::mutex health_mu_;  // refresh_health() and the config_ it reads

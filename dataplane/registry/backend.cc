@@ -33,8 +33,7 @@ Backend::Backend(uint32_t id, const BackendConfig& config, unsigned workers, con
       hard_limit_(config.hard_limit),
       weight_(config.weight),
       prio_(config.prio),
-      workers_(workers == 0 ? 1 : workers),
-      slots_(new Slot[workers_]) {}
+      slots_(workers) {}
 
 void Backend::apply(const BackendConfig& c) {
   soft_limit_.store(c.soft_limit, std::memory_order_relaxed);
@@ -154,7 +153,7 @@ bool Backend::usable_for_returning(MonoTime now) const {
 
 BackendCounters Backend::counters() const {
   BackendCounters sum;
-  for (unsigned i = 0; i < workers_; ++i) {
+  for (unsigned i = 0; i < slots_.size(); ++i) {
     sum.connections += slots_[i].connections.load(std::memory_order_relaxed);
     sum.connect_failures += slots_[i].connect_failures.load(std::memory_order_relaxed);
     sum.bytes_in += slots_[i].bytes_in.load(std::memory_order_relaxed);

@@ -14,6 +14,7 @@
 
 #include "dataplane/base/clock.h"
 #include "dataplane/base/latency_histogram.h"
+#include "dataplane/base/per_worker.h"
 #include "dataplane/config/limits.h"
 #include "dataplane/config/service_config.h"
 #include "dataplane/net/socket_address.h"
@@ -167,7 +168,7 @@ class Backend {
   BackendCounters counters() const;  // any thread
 
  private:
-  struct alignas(64) Slot {
+  struct Slot {
     std::atomic<uint64_t> connections{0};
     std::atomic<uint64_t> connect_failures{0};
     std::atomic<uint64_t> bytes_in{0};
@@ -176,11 +177,7 @@ class Backend {
     std::atomic<uint64_t> datagrams_out{0};
     LatencyCells connect_latency;
   };
-  // Single writer per slot: a plain load+store, no locked instruction.
-  static void bump(std::atomic<uint64_t>& c, uint64_t n) {
-    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-  Slot& slot(unsigned worker) { return slots_[worker < workers_ ? worker : workers_ - 1]; }
+  Slot& slot(unsigned worker) { return slots_[worker]; }
 
   const uint32_t id_;
   const Clock& clock_;
@@ -199,8 +196,7 @@ class Backend {
   std::atomic<bool> health_down_{false};
   mutable std::mutex health_mu_;  // guards health_ (never taken by workers)
   HealthInfo health_;
-  const unsigned workers_;
-  std::unique_ptr<Slot[]> slots_;
+  PerWorker<Slot> slots_;
 };
 
 // A service's backends in configured order (Pen's server numbers), as a

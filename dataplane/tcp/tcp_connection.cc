@@ -57,7 +57,7 @@ void TcpConnection::start(UniqueFd client, const SocketAddress& peer, Service& s
   }
   if (service.defer_accept() && !read_first_bytes()) return;
   sel_ = Selector::choose(*snap_, service.affinity(), service.cursor(), client_ip_, started_);
-  if (sel_.affinity_break) service.count_affinity_break();
+  if (sel_.affinity_break) service.count_affinity_break(worker_.index());
   connect_next();
 }
 
@@ -96,9 +96,9 @@ void TcpConnection::connect_next() {
     }
   }
   if (sel_.reason == Selection::Reject::kStubborn) {
-    service_->count_stubborn();
+    service_->count_stubborn(worker_.index());
   } else {
-    service_->count_no_backend();
+    service_->count_no_backend(worker_.index());
   }
   finish(false);
 }

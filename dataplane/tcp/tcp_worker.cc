@@ -33,7 +33,10 @@ void TcpWorker::Listener::resume() {
 }
 
 TcpWorker::TcpWorker(unsigned index, size_t pipe_limit, Clock& clock)
-    : index_(index), loop_(clock), pipes_(pipe_limit) {}
+    : index_(index),
+      loop_(clock),
+      drain_deadlines_(loop_, [this](const Backend& b) { close_connections_to(b); }),
+      pipes_(pipe_limit) {}
 
 TcpWorker::~TcpWorker() { stop(); }
 
@@ -165,13 +168,13 @@ void TcpWorker::admit(Listener& l, UniqueFd client, const SocketAddress& peer) {
     l.snapshot_ = service.registry().snapshot();
     l.generation_ = l.snapshot_->generation;
   }
-  service.count_accepted();
+  service.count_accepted(index_);
   if (l.snapshot_->client_acl && !l.snapshot_->client_acl->permits(peer)) {
-    service.count_rejected_acl();
+    service.count_rejected_acl(index_);
     return;  // closed right after accept, as Pen does with a denied client
   }
   if (!service.try_admit(l.snapshot_->max_connections)) {
-    service.count_rejected_max();
+    service.count_rejected_max(index_);
     return;  // the client is closed as `client` goes out of scope, as Pen does
   }
   open_.fetch_add(1, std::memory_order_relaxed);
@@ -180,25 +183,13 @@ void TcpWorker::admit(Listener& l, UniqueFd client, const SocketAddress& peer) {
 
 void TcpWorker::close_drain_stragglers_at(std::shared_ptr<Backend> backend, uint64_t generation,
                                           MonoTime deadline) {
-  loop_.post([this, backend = std::move(backend), generation, deadline]() mutable {
-    auto d = std::make_unique<DrainDeadline>(*this, std::move(backend), generation);
-    loop_.arm(d->timer, deadline);
-    drain_deadlines_.push_back(std::move(d));
-  });
+  drain_deadlines_.add(std::move(backend), generation, deadline);
 }
 
-void TcpWorker::close_drain_stragglers(DrainDeadline* d) {
-  const Backend& b = *d->backend;
-  if (b.admin_state() == AdminState::kDraining && b.drain_generation() == d->generation) {
-    // Each close may end the drain: the last one announces it, once.
-    for (auto& c : pool_) {
-      if (c->relay_backend() == &b) c->close();
-    }
+void TcpWorker::close_connections_to(const Backend& backend) {
+  for (auto& c : pool_) {
+    if (c->relay_backend() == &backend) c->close();
   }
-  // Freed after this callback has returned (the timer is running it).
-  loop_.post([this, d] {
-    std::erase_if(drain_deadlines_, [d](const std::unique_ptr<DrainDeadline>& p) { return p.get() == d; });
-  });
 }
 
 }  // namespace nib

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "dataplane/event/event_loop.h"
+#include "dataplane/service/drain_deadlines.h"
 #include "dataplane/service/service.h"
 #include "dataplane/status_views.h"
 #include "dataplane/tcp/pipe_pool.h"
@@ -67,14 +68,8 @@ class TcpWorker {
     uint64_t generation_ = 0;
   };
 
-  struct DrainDeadline {
-    DrainDeadline(TcpWorker& worker, std::shared_ptr<Backend> b, uint64_t g)
-        : timer([this, &worker] { worker.close_drain_stragglers(this); }), backend(std::move(b)), generation(g) {}
-    Timer timer;
-    std::shared_ptr<Backend> backend;
-    uint64_t generation = 0;
-  };
-  void close_drain_stragglers(DrainDeadline* d);
+  // Loop thread: a drain deadline passed.
+  void close_connections_to(const Backend& backend);
 
   void accept_from(Listener& l);
   void admit(Listener& l, UniqueFd client, const SocketAddress& peer);
@@ -88,7 +83,7 @@ class TcpWorker {
   std::vector<TcpConnection*> free_;
   std::vector<TcpConnection*> retired_;               // closed in this batch; freed after it
   std::vector<std::unique_ptr<char[]>> buffers_;      // idle relay buffers
-  std::vector<std::unique_ptr<DrainDeadline>> drain_deadlines_;  // loop thread
+  DrainDeadlines drain_deadlines_;
   PipePool pipes_;
   std::atomic<int64_t> open_{0};
   std::thread thread_;
