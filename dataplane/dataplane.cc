@@ -424,6 +424,18 @@ Result<ServiceStatus> Dataplane::service(const std::string& name) const {
   return service_status(*s);
 }
 
+Result<ServiceStatus> Dataplane::service_with_clients(const std::string& name) const {
+  Service* s = find_service(services_, name);
+  if (s == nullptr) return no_service(name);
+  ServiceStatus st = service_status(*s);
+  const auto counts = s->affinity().count_by_backend();
+  for (auto& b : st.backends) {
+    auto it = counts.find(b.id);
+    if (it != counts.end()) b.remembered_clients = it->second;
+  }
+  return st;
+}
+
 Result<BackendStatus> Dataplane::add_backend(const std::string& name, const BackendConfig& config) {
   Service* s = find_service(services_, name);
   if (s == nullptr) return no_service(name);

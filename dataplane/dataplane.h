@@ -55,6 +55,10 @@ class Dataplane {
 
   std::vector<std::string> service_names() const;
   Result<ServiceStatus> service(const std::string& service) const;
+  // service() with every backend's remembered_clients counted, in one pass
+  // over the client table (one shard lock at a time, never all at once):
+  // what backend listings show. O(table size).
+  Result<ServiceStatus> service_with_clients(const std::string& service) const;
   // A new backend (fresh stable id), appended after the existing ones.
   Result<BackendStatus> add_backend(const std::string& service, const BackendConfig& config);
   Result<BackendStatus> update_backend(const std::string& service, uint32_t id, const BackendPatch& patch);

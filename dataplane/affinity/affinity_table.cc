@@ -660,6 +660,30 @@ uint64_t AffinityTable::count_backend(uint32_t backend_id) const {
   return total;
 }
 
+std::unordered_map<uint32_t, uint64_t> AffinityTable::count_by_backend() const {
+  std::unordered_map<uint32_t, uint64_t> counts;
+  std::vector<uint32_t> ids;  // one shard's backend ids, reused
+  for (auto& shp : shards_) {
+    const Shard& sh = *shp;
+    std::unique_lock lock(sh.mu);
+    while (ids.capacity() < sh.high_water) {
+      // Room first, allocated without the lock (a resize may have grown the
+      // shard meanwhile: look again).
+      const size_t need = sh.high_water;
+      lock.unlock();
+      ids.reserve(need);
+      lock.lock();
+    }
+    ids.clear();
+    for (uint32_t s = 0; s < sh.high_water; ++s) {
+      if (sh.in_use(s)) ids.push_back(sh.slots[s].backend);
+    }
+    lock.unlock();
+    for (uint32_t id : ids) ++counts[id];
+  }
+  return counts;
+}
+
 void AffinityTable::set_tracking(Duration tracking) {
   tracking_ns_.store(std::max<int64_t>(0, tracking.count()), std::memory_order_relaxed);
 }
