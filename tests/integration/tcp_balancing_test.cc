@@ -114,13 +114,19 @@ TEST_F(TcpBalancingTest, FailoverHidesADeadServerFromClients) {
 TEST_F(TcpBalancingTest, BlacklistExpiresAndTheServerIsUsedAgain) {
   service_.policy.blacklist_seconds = 0.3;
   service_.policy.mode = BalanceMode::kRoundRobin;
+  manual_time_ = true;
   add_backends(2);
   backends_[0]->stop();
   start();
   EXPECT_EQ(who(1), "b1");
   EXPECT_TRUE(backend_status(0).blacklisted);
+  EXPECT_NEAR(backend_status(0).blacklist_remaining_seconds, 0.3, 1e-6);  // no time has passed
   ASSERT_TRUE(backends_[0]->start().ok());
-  ASSERT_TRUE(test::wait_until([&] { return !backend_status(0).blacklisted; }, 5s));
+  clock_.advance(299ms);
+  EXPECT_TRUE(backend_status(0).blacklisted);
+  EXPECT_EQ(who(2), "b1");
+  clock_.advance(1ms);
+  EXPECT_FALSE(backend_status(0).blacklisted);
   std::map<std::string, int> served;
   for (int i = 0; i < 4; ++i) ++served[who(1)];
   EXPECT_EQ(served["b0"], 2);
