@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "dataplane/net/socket_ops.h"
+#include "dataplane/resource/fd_budget.h"
 #include "dataplane/service/service.h"
 #include "dataplane/tcp/tcp_engine.h"
 
@@ -132,7 +133,7 @@ int main(int argc, char** argv) {
   const long rounds = arg(argc, argv, "--rounds", 3);
   const long every_ms = arg(argc, argv, "--every-ms", 0);
   const long workers = arg(argc, argv, "--workers", 2);
-  nib::raise_fd_limit();
+  const uint64_t fd_limit = nib::raise_fd_limit();
 
   std::vector<std::unique_ptr<OneByteBackend>> servers;
   nib::ServiceConfig config;
@@ -144,7 +145,8 @@ int main(int argc, char** argv) {
     config.backends.push_back(nib::BackendConfig{.host = "127.0.0.1", .address = servers.back()->address()});
   }
   nib::Service service(config, static_cast<unsigned>(workers));
-  nib::TcpEngine engine(static_cast<unsigned>(workers), 64);
+  nib::FdBudget budget(nib::fd_budget_for(fd_limit, nib::count_open_fds()));
+  nib::TcpEngine engine(static_cast<unsigned>(workers), 64, budget, uint64_t{1} << 30);
   engine.add_service(service);
   if (nib::Status st = engine.bind(); !st.ok()) {
     std::fprintf(stderr, "bind: %s\n", st.message().c_str());

@@ -7,14 +7,15 @@
 #include "dataplane/base/log.h"
 #include "dataplane/health/health_checker.h"
 #include "dataplane/net/socket_ops.h"
+#include "dataplane/resource/fd_budget.h"
+#include "dataplane/resource/memory_limit.h"
 #include "dataplane/service/service.h"
+#include "dataplane/tcp/tcp_connection.h"
 #include "dataplane/tcp/tcp_engine.h"
 #include "dataplane/udp/udp_engine.h"
 
 namespace nib {
 namespace {
-
-constexpr uint64_t kReservedFds = 64;  // listeners, epoll, logs, admin plane
 
 // Runtime management helpers, defined with the management section below.
 void announce_drain_finished(EventBus& bus, const std::string& service, const Backend& b);
@@ -71,13 +72,19 @@ Dataplane::~Dataplane() { stop(); }
 
 Status Dataplane::start() {
   fd_limit_ = raise_fd_limit();
+  // The descriptor budget: estimated now for the defaults below, set once the
+  // listeners are bound and the dataplane's own descriptors are known.
+  budget_ = std::make_unique<FdBudget>(config_.fd_budget != 0 ? config_.fd_budget
+                                                              : fd_budget_for(fd_limit_, count_open_fds()));
+  relay_memory_ = config_.relay_memory_bytes != 0 ? config_.relay_memory_bytes
+                                                   : relay_memory_budget(memory_limit_bytes());
   // Each relayed connection holds two descriptors.
-  const uint64_t fd_connections = fd_limit_ > 2 * kReservedFds ? (fd_limit_ - kReservedFds) / 2 : 1;
+  const uint64_t fd_connections = std::max<uint64_t>(1, budget_->capacity() / TcpConnection::kDescriptors);
   tcp_ = std::make_unique<TcpEngine>(workers_count_, static_cast<size_t>(std::max(0, config_.splice_pipes_per_worker)),
-                                     clock_);
+                                     *budget_, relay_memory_, clock_);
   // ---- UDP (-U): UdpEngine binds and relays these; a session holds one descriptor.
-  udp_ = std::make_unique<UdpEngine>(workers_count_, clock_);
-  const uint64_t fd_sessions = fd_limit_ > 2 * kReservedFds ? fd_limit_ - kReservedFds : 1;
+  udp_ = std::make_unique<UdpEngine>(workers_count_, *budget_, clock_);
+  const uint64_t fd_sessions = budget_->capacity();
   // ---- end UDP
   for (auto& sc : config_.services) {
     if (sc.protocol == Protocol::kUdp) {  // UDP
@@ -85,9 +92,8 @@ Status Dataplane::start() {
       udp_->add_service(*services_.back(), sc, fd_sessions);
       continue;
     }
-    if (sc.max_connections == 0) {
-      sc.max_connections = static_cast<uint32_t>(fd_connections);
-    } else if (sc.max_connections > fd_connections) {
+    // 0 stays 0: the descriptor budget is then the limit, shared by all services.
+    if (sc.max_connections > fd_connections) {
       log_warn("service " + sc.name + ": max connections " + std::to_string(sc.max_connections) +
                " exceeds what " + std::to_string(fd_limit_) + " file descriptors allow (about " +
                std::to_string(fd_connections) + "); raise the hard RLIMIT_NOFILE");
@@ -102,7 +108,22 @@ Status Dataplane::start() {
       announce_health(events_, name, b, /*up=*/false, reason);
     });
   }
+  // Another process on a port would silently take part of its traffic
+  // through SO_REUSEPORT: an error unless the service asks for it.
+  for (const auto& sc : config_.services) {
+    if (sc.reuse_port || sc.listen.port() == 0) continue;
+    if (Status st = check_port_free(sc.listen, sc.protocol == Protocol::kTcp); !st.ok()) {
+      std::string hint = st.code() == StatusCode::kAlreadyExists
+                             ? "; to share it on purpose, set reuse_port: true on the service (--reuse-port)"
+                             : "";
+      return Status(st.code(), "service '" + sc.name + "': " + st.message() + hint);
+    }
+  }
   if (Status st = tcp_->bind(); !st.ok()) return st;
+  if (config_.fd_budget == 0) budget_->set_capacity(fd_budget_for(fd_limit_, count_open_fds()));
+  log_info("resources: " + std::to_string(fd_limit_) + " file descriptors (RLIMIT_NOFILE), " +
+           std::to_string(budget_->capacity()) + " of them for clients' connections, pipes and sessions; " +
+           std::to_string(relay_memory_ >> 20) + " MiB for relay buffers");
   if (Status st = udp_->start(); !st.ok()) return st;  // UDP
   tcp_->start();
   started_ = true;
@@ -167,8 +188,24 @@ bool Dataplane::wait_idle(Duration timeout) {
 
 void Dataplane::stop() {
   if (health_) health_->stop();
-  if (tcp_) tcp_->stop();
+  // UDP before the TCP workers go: its closing sessions give descriptors
+  // back to the budget, which may call the TCP workers' wakers.
   if (udp_) udp_->stop();  // UDP
+  if (tcp_) tcp_->stop();
+}
+
+ResourceStatus Dataplane::resources() const {
+  ResourceStatus r;
+  r.fd_limit = fd_limit_;
+  if (!budget_) return r;
+  r.fd_budget = budget_->capacity();
+  r.fd_in_use = budget_->in_use();
+  r.relay_memory_limit = relay_memory_;
+  if (tcp_) tcp_->add_resources(r);
+  if (udp_) udp_->add_shortages(r.exhausted);
+  std::lock_guard lock(health_mu_);  // refresh_health() makes health_
+  if (health_) health_->add_shortages(r.exhausted);
+  return r;
 }
 
 int64_t Dataplane::open_connections() const {
@@ -192,13 +229,24 @@ Status Dataplane::check_reload(const DataplaneConfig& config) const {
     if (!(old->listen == sc.listen)) {
       return Status::invalid("service '" + sc.name + "': listen address change needs a restart");
     }
-    // Both are set on the listening sockets when they are made.
+    // These are set on the listening sockets when they are made.
     if (old->defer_accept != sc.defer_accept) {
       return Status::invalid("service '" + sc.name + "': defer_accept change needs a restart");
+    }
+    if (old->tcp_nodelay != sc.tcp_nodelay) {
+      return Status::invalid("service '" + sc.name + "': tcp_nodelay change needs a restart");
     }
     if (sc.protocol == Protocol::kTcp && old->backlog != sc.backlog) {
       return Status::invalid("service '" + sc.name + "': backlog change needs a restart");
     }
+    if (old->reuse_port != sc.reuse_port) {
+      return Status::invalid("service '" + sc.name + "': reuse_port change needs a restart");
+    }
+  }
+  // Workers are threads with their own listeners, made at start.
+  if (config.workers != config_.workers) {
+    return Status::invalid("workers change (" + std::to_string(config_.workers) + " -> " +
+                           std::to_string(config.workers) + ") needs a restart");
   }
   return {};
 }
@@ -208,13 +256,9 @@ Status Dataplane::reload(const DataplaneConfig& config) {
   for (const auto& sc : config.services) {
     for (auto& s : services_) {
       if (s->name() != sc.name) continue;
-      ServiceConfig applied = sc;
-      if (applied.max_connections == 0) {
-        applied.max_connections = static_cast<uint32_t>(fd_limit_ > 2 * kReservedFds ? (fd_limit_ - kReservedFds) / 2 : 1);
-      }
       std::lock_guard lock(s->admin_mutex());  // management: one change at a time per service
-      announce_reload(events_, s->name(), s->apply(applied));
-      if (udp_) udp_->apply(applied);  // UDP: session timeout and limit
+      announce_reload(events_, s->name(), s->apply(sc));
+      if (udp_) udp_->apply(sc);  // UDP: session timeout and limit
     }
   }
   {
@@ -243,7 +287,11 @@ ServiceStatus Dataplane::service_status(const Service& s) const {
   st.policy = snap->policy;
   st.connect_timeout_seconds = std::chrono::duration<double>(snap->connect_timeout).count();
   st.idle_timeout_seconds = std::chrono::duration<double>(snap->idle_timeout).count();
-  st.max_connections = snap->max_connections;
+  // 0 (no -x): as many as the descriptor budget allows.
+  st.max_connections = snap->max_connections != 0
+                           ? snap->max_connections
+                           : static_cast<uint32_t>(std::min<uint64_t>(
+                                 budget_ ? budget_->capacity() / TcpConnection::kDescriptors : 0, UINT32_MAX));
   st.active = s.active();
   st.counters = s.counters();
   st.affinity = s.affinity().stats();

@@ -15,6 +15,7 @@
 
 namespace nib {
 
+class FdBudget;
 class HealthChecker;
 class Service;
 class TcpEngine;
@@ -31,7 +32,9 @@ class Dataplane {
   Dataplane& operator=(const Dataplane&) = delete;
 
   // Binds every listener (errors come back here, before any thread starts) and
-  // starts the workers. Call once.
+  // starts the workers. Call once. A port another process holds is an error
+  // (kAlreadyExists, naming the port and the service) unless the service says
+  // reuse_port.
   Status start();
 
   // Any thread. Graceful stop: close the listeners; open connections go on.
@@ -44,8 +47,10 @@ class Dataplane {
 
   // Any thread. Applies changed backends and policy to the running services
   // without touching established connections. The set of services, their
-  // listen addresses and protocols must not change (that needs a restart);
-  // otherwise nothing is applied and the error says why.
+  // listen addresses and protocols, what is set on their listening sockets
+  // (backlog, defer_accept, reuse_port) and the number of workers must not
+  // change (that needs a restart); otherwise nothing is applied and the error
+  // says why.
   Status reload(const DataplaneConfig& config);
 
   // ---- Runtime management (the admin plane's narrow interface). Any thread.
@@ -110,6 +115,8 @@ class Dataplane {
   int64_t open_connections() const;
   unsigned workers() const { return workers_count_; }
   uint64_t fd_limit() const { return fd_limit_; }
+  // The descriptor budget, relay buffers and shortages (after start()).
+  ResourceStatus resources() const;
 
  private:
   Status check_reload(const DataplaneConfig& config) const;
@@ -124,13 +131,16 @@ class Dataplane {
   DataplaneConfig config_;
   unsigned workers_count_;
   uint64_t fd_limit_ = 0;
+  uint64_t relay_memory_ = 0;
+  // Declared before everything that takes from it: destroyed after them.
+  std::unique_ptr<FdBudget> budget_;
   std::vector<std::unique_ptr<Service>> services_;
   // TCP and UDP services; declared after services_, which they point at.
   std::unique_ptr<TcpEngine> tcp_;
   std::unique_ptr<UdpEngine> udp_;  // (-U)
   bool started_ = false;
   EventBus events_;
-  std::mutex health_mu_;  // refresh_health() and the config_ it reads
+  mutable std::mutex health_mu_;  // refresh_health(), the config_ it reads and health_
   // Declared last: stopped first, while the services and the bus it reports to live.
   std::unique_ptr<HealthChecker> health_;
 };

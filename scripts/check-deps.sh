@@ -27,15 +27,16 @@ declare -A allowed=(
   [notify]="base"
   [net]="base"
   [config]="base net"
+  [resource]="base net config"
   [affinity]="base net"
   [registry]="base net config affinity"
   [balancer]="base net config affinity registry"
-  [health]="base event net config registry"
+  [health]="base event net config registry resource"
   [service]="base event net config affinity registry"
-  [views]="base net config affinity registry service"
-  [tcp]="base event net config affinity registry balancer service views"
-  [udp]="base event net config affinity registry balancer service views"
-  [top]="base event notify net config affinity registry balancer health service views tcp udp top"
+  [views]="base net config affinity registry service resource"
+  [tcp]="base event net config affinity registry balancer service views resource"
+  [udp]="base event net config affinity registry balancer service views resource"
+  [top]="base event notify net config resource affinity registry balancer health service views tcp udp top"
 )
 
 # The folder (or views / top) a file or an include target belongs to.

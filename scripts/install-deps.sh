@@ -2,19 +2,20 @@
 # Installs every build and test dependency of nib from Debian 12's archive.
 # Idempotent: does nothing (and needs no network) when all are present.
 #   scripts/install-deps.sh          what building and running nib needs
-#   scripts/install-deps.sh --test   also what the tests start (a real Prometheus)
+#   scripts/install-deps.sh --test   also what the tests start (a real Prometheus, Debian's penctl)
 set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libcpp-httplib-dev prometheus-cpp-dev libyaml-cpp-dev
+  libboost-dev libcpp-httplib-dev prometheus-cpp-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
   curl
 )
 # Started by tests; installed without recommends (Prometheus would bring a
-# whole node exporter set).
-test_packages=(prometheus)
+# whole node exporter set). pen: Debian's real penctl drives nib's control
+# port. netbase: /etc/services, for Pen's port names (smtp, http).
+test_packages=(prometheus pen netbase)
 
 missing_of() {
   for p in "$@"; do

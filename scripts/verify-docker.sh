@@ -6,7 +6,8 @@
 # Checks:
 #   1. the image builds and `nib --version` runs in it (verify-dockerfile.sh);
 #   2. its configuration: user 65532, ENTRYPOINT ["nib"], CMD --config /etc/nib/nib.yaml;
-#   3. `nib --check --config /etc/nib/nib.yaml` (the default config) passes;
+#   3. `nib --check --config /etc/nib/nib.yaml` (the default config) names the
+#      missing token file, and passes with one mounted;
 #   4. the default config refuses to start without a token file (its admin plane
 #      listens on 0.0.0.0), and runs with one (isolated network, then SIGTERM -> exit 0);
 #   5. nib serves traffic with --network host: a mounted config and token file,
@@ -65,8 +66,22 @@ echo "   $cfg"
 size=$("${P[@]}" image inspect --format '{{.Size}}' "$TAG")
 echo "   size $(( size / 1024 / 1024 )) MiB"
 
-step "3. nib --check on the default config"
-timeout 60 "${RUN[@]}" --rm --network none "$TAG" --check --config /etc/nib/nib.yaml | tee "$tmp/check.out"
+step "3. nib --check on the default config: names the missing token file; passes with one"
+# --check checks the files the configuration names, so the image's default
+# config (which requires a mounted token file) fails it until one is mounted.
+mkdir -p "$tmp/tokens"
+printf 'admin docker-admin-token-0123456789\nreadonly docker-readonly-token-0123456789\n' >"$tmp/tokens/tokens"
+chmod 755 "$tmp/tokens"; chmod 644 "$tmp/tokens/tokens"
+set +e
+timeout 60 "${RUN[@]}" --rm --network none "$TAG" --check --config /etc/nib/nib.yaml >"$tmp/check-notoken.out" 2>&1
+rc=$?
+set -e
+sed 's/^/   /' "$tmp/check-notoken.out"
+if [ "$rc" -eq 0 ] || ! grep -q "/etc/nib/tokens/tokens" "$tmp/check-notoken.out"; then
+  fail "--check passed without the token file (rc=$rc)"
+fi
+timeout 60 "${RUN[@]}" --rm --network none -v "$tmp/tokens:/etc/nib/tokens:ro" "$TAG" \
+  --check --config /etc/nib/nib.yaml | tee "$tmp/check.out"
 grep -q "configuration OK" "$tmp/check.out" || fail "--check did not pass"
 
 step "4. default config: no token file -> refuses to start; with one -> runs, SIGTERM -> 0"
@@ -78,9 +93,6 @@ sed 's/^/   /' "$tmp/notoken.out"
 if [ "$rc" -eq 0 ] || ! grep -q "admin token file" "$tmp/notoken.out"; then
   fail "nib started an open admin plane (rc=$rc)"
 fi
-mkdir -p "$tmp/tokens"
-printf 'admin docker-admin-token-0123456789\nreadonly docker-readonly-token-0123456789\n' >"$tmp/tokens/tokens"
-chmod 644 "$tmp/tokens/tokens"
 "${RUN[@]}" -d --name nib-verify-default --network none -v "$tmp/tokens:/etc/nib/tokens:ro" "$TAG" >/dev/null
 containers+=(nib-verify-default)
 for _ in $(seq 50); do grep -q "admin HTTP on" <<<"$("${P[@]}" logs nib-verify-default 2>&1)" && break; sleep 0.2; done

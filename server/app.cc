@@ -3,9 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <ctime>
-#include <fstream>
 #include <iostream>
 
 #include "admin/grpc/grpc_admin_server.h"
@@ -13,10 +11,14 @@
 #include "admin/pages/pen_status_page.h"
 #include "admin/penctl/penctl_server.h"
 #include "admin/state/state_store.h"
+#include "admin/state/state_writer.h"
+#include "dataplane/base/atomic_file.h"
 #include "dataplane/base/log.h"
 #include "dataplane/dataplane.h"
 #include "server/config/yaml_loader.h"
+#include "server/daemon.h"
 #include "server/demo_backend.h"
+#include "server/preflight.h"
 
 namespace nib {
 namespace {
@@ -39,18 +41,6 @@ std::string wall_clock_text() {
   return buf;
 }
 
-// Written to a temporary file and renamed, so a reader never sees half a page.
-bool write_file_atomically(const std::string& path, const std::string& content) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) return false;
-    out << content;
-    if (!out.flush()) return false;
-  }
-  return std::rename(tmp.c_str(), path.c_str()) == 0;
-}
-
 }  // namespace
 
 App::App(CommandLine command_line) : command_line_(std::move(command_line)) {}
@@ -65,6 +55,10 @@ int App::run() {
       std::cout << "nib " << NIB_VERSION << "\n";
       return 0;
     case CommandLine::Action::kCheck:
+      if (Status st = preflight(command_line_.config); !st.ok()) {
+        std::cerr << "nib: " << st.message() << "\n";
+        return kExitConfig;
+      }
       std::cout << "configuration OK: " << command_line_.config.dataplane.services.size() << " service(s)\n";
       return 0;
     case CommandLine::Action::kDemo:
@@ -108,7 +102,21 @@ int App::run_demo() {
 
 int App::serve(AppConfig config, const std::string& ready_message) {
   config_ = std::move(config);
-  Log::set_level(config_.verbosity > 0 ? LogLevel::kDebug : LogLevel::kInfo);
+  Log::set_level(config_.verbosity >= 2 ? LogLevel::kTrace
+                 : config_.verbosity == 1 ? LogLevel::kDebug
+                                          : LogLevel::kInfo);
+  // Pen's background mode: fork before any thread starts; the parent waits
+  // until this process is ready or has failed, so a startup error still ends
+  // the command with status 2 (server/daemon.h).
+  std::optional<Daemon> daemon;
+  if (config_.daemonize) {
+    auto detached = Daemon::detach();
+    if (!detached.ok()) {
+      log_error("cannot start in the background: " + detached.status().message() + "; -f stays in the foreground");
+      return kExitConfig;
+    }
+    daemon.emplace(std::move(*detached));
+  }
   // Block before any thread starts: every thread inherits the mask, and the
   // main thread takes the signals with sigwaitinfo.
   sigset_t set = handled_signals();
@@ -119,12 +127,22 @@ int App::serve(AppConfig config, const std::string& ready_message) {
   // corrupt file stops nib with nothing touched.
   std::optional<admin::SavedState> saved_state;
   if (!config_.admin.state_file.empty()) {
+    if (Status st = check_savable(config_.dataplane); !st.ok()) {
+      log_error("cannot start: " + st.message());
+      return kExitConfig;
+    }
     auto loaded = admin::load_state_file(config_.admin.state_file);
     if (!loaded.ok()) {
       log_error("cannot start: " + loaded.status().message() + "; fix or remove the file");
       return kExitConfig;
     }
     saved_state = std::move(*loaded);
+    // Every change will be saved here: a path that cannot be written must stop
+    // the start, not fail each change later.
+    if (Status st = check_writable(config_.admin.state_file); !st.ok()) {
+      log_error("cannot start: state file " + config_.admin.state_file + ": " + st.message());
+      return kExitConfig;
+    }
   }
   DataplaneConfig dataplane_config = config_.dataplane;
   if (saved_state) admin::apply_to_config(*saved_state, &dataplane_config);
@@ -161,6 +179,13 @@ int App::serve(AppConfig config, const std::string& ready_message) {
              ", mode " + to_string(s.policy.mode) + ", " + std::to_string(s.backends.size()) + " backend(s), " +
              std::to_string(dataplane_->workers()) + " worker(s), max " + std::to_string(s.max_connections) +
              " connections)");
+    if (debug_on()) {  // Pen's -d start-up listing
+      for (const auto& b : s.backends) {
+        log_debug("service " + s.name + " server " + std::to_string(b.index) + " " + b.address.to_string() + " max " +
+                  std::to_string(b.soft_limit) + " hard " + std::to_string(b.hard_limit) + " weight " +
+                  std::to_string(b.weight) + " prio " + std::to_string(b.prio));
+      }
+    }
   }
   // ---- Admin plane: gRPC (nib.admin.v1, health, reflection). Up before the
   // pid file, which tells scripts and tests that nib is ready.
@@ -173,8 +198,10 @@ int App::serve(AppConfig config, const std::string& ready_message) {
   // ---- end of the gRPC admin block
   // ---- Pen's control port (-C), also before the pid file.
   if (!config_.admin.penctl_listen.empty()) {
-    penctl_ = std::make_unique<admin::PenctlServer>(*dataplane_,
-                                                    admin::PenctlServerOptions{.listen = config_.admin.penctl_listen});
+    penctl_ = std::make_unique<admin::PenctlServer>(
+        *dataplane_, admin::PenctlServerOptions{.listen = config_.admin.penctl_listen,
+                                                .limits = config_.admin.limits.penctl,
+                                                .stats = &admin_stats_});
     if (Status st = penctl_->start(); !st.ok()) {
       log_error("cannot start: " + st.message());
       penctl_.reset();
@@ -189,11 +216,13 @@ int App::serve(AppConfig config, const std::string& ready_message) {
   // ---- Admin plane: HTTP (REST API, events, /metrics, probes, pages), also
   // before the pid file. A busy port or a bad token file stops nib here.
   std::unique_ptr<admin::HttpAdminServer> http_admin;
-  if (config_.admin.enabled) {
+  if (config_.admin.enabled && config_.admin.serve_http) {
     admin::HttpAdminOptions options;
     options.listen = config_.admin.http_listen;
     options.token_file = config_.admin.token_file;
     options.tls = {config_.admin.tls_cert_file, config_.admin.tls_key_file};
+    options.limits = config_.admin.limits.http;
+    options.stats = &admin_stats_;
     http_admin = std::make_unique<admin::HttpAdminServer>(*dataplane_, options);
     if (Status st = http_admin->start(); !st.ok()) {
       bool busy = st.code() == StatusCode::kUnavailable;  // the port, not the token file
@@ -211,6 +240,11 @@ int App::serve(AppConfig config, const std::string& ready_message) {
   // ---- end of the HTTP admin block
   write_pid_file();
   if (!ready_message.empty()) log_info(ready_message);
+  if (daemon) {
+    log_info("running in the background as process " + std::to_string(::getpid()) +
+             "; logging to syslog from now on (-f keeps nib in the foreground)");
+    daemon->ready();
+  }
 
   for (;;) {
     siginfo_t info{};
@@ -258,11 +292,13 @@ bool App::drain_and_stop() {
 }
 
 Status App::start_grpc_admin() {
-  if (!config_.admin.enabled) return {};
+  if (!config_.admin.enabled || !config_.admin.serve_grpc) return {};
   grpc_admin_ = std::make_unique<admin::GrpcAdminServer>(
       *dataplane_, admin::GrpcAdminServerOptions{.listen = config_.admin.grpc_listen,
                                                  .token_file = config_.admin.token_file,
-                                                 .tls = {config_.admin.tls_cert_file, config_.admin.tls_key_file}});
+                                                 .tls = {config_.admin.tls_cert_file, config_.admin.tls_key_file},
+                                                 .limits = config_.admin.limits.grpc,
+                                                 .stats = &admin_stats_});
   if (Status st = grpc_admin_->start(); !st.ok()) {
     grpc_admin_.reset();
     // A bad token file names its own fix; the hint is about the address.
@@ -286,8 +322,8 @@ void App::stop_grpc_admin() {
 
 void App::write_pid_file() {
   if (config_.pid_file.empty()) return;
-  if (!write_file_atomically(config_.pid_file, std::to_string(::getpid()) + "\n")) {
-    log_error("cannot write pid file " + config_.pid_file);
+  if (Status st = write_file_atomically(config_.pid_file, std::to_string(::getpid()) + "\n", 0644); !st.ok()) {
+    log_error("cannot write pid file " + config_.pid_file + ": " + st.message());
   }
 }
 
@@ -325,7 +361,7 @@ void App::on_reload() {
 // until then the file's backend lists apply on reload).
 std::optional<admin::SavedState> App::saved_runtime_state() {
   if (!state_writer_) return std::nullopt;
-  if (Status st = state_writer_->flush(); !st.ok()) {
+  if (Status st = state_writer_->commit(); !st.ok()) {
     log_warn("reload: cannot save the runtime state: " + st.message() + "; keeping what nib runs");
     return admin::capture_state(*dataplane_);
   }
@@ -354,8 +390,8 @@ void App::on_status_request() {
     }
   }
   if (config_.status_file.empty()) return;
-  if (!write_file_atomically(config_.status_file, render_pen_status_page(in))) {
-    log_error("cannot write status page " + config_.status_file);
+  if (Status st = write_file_atomically(config_.status_file, render_pen_status_page(in), 0644); !st.ok()) {
+    log_error("cannot write status page " + config_.status_file + ": " + st.message());
   }
 }
 

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "admin/common/admin_plane_stats.h"
 #include "dataplane/base/status.h"
 #include "server/config/pen_args.h"
 
@@ -37,12 +38,15 @@ class App {
   void on_status_request();
   bool drain_and_stop();
   void write_pid_file();
-  // The gRPC admin server (nibctl's endpoint), when config_.admin.enabled.
+  // The gRPC admin server (nibctl's endpoint), when config_.admin.enabled and serve_grpc.
   Status start_grpc_admin();
   void stop_grpc_admin();
 
   CommandLine command_line_;
   AppConfig config_;
+  // The admin plane's limit hits and open connections, shared by its three
+  // servers and served on /metrics; before them, so it outlives them.
+  admin::AdminPlaneStats admin_stats_;
   std::unique_ptr<Dataplane> dataplane_;
   // Declared after dataplane_: destroyed first, since it serves from it.
   std::unique_ptr<admin::GrpcAdminServer> grpc_admin_;

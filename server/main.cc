@@ -13,5 +13,7 @@ int main(int argc, char** argv) {
     std::cerr << "nib: " << command_line.status().message() << "\n";
     return 2;
   }
+  // Before the start, so that they reach the terminal even in Pen's background mode.
+  for (const auto& warning : command_line->warnings) std::cerr << "nib: warning: " << warning << "\n";
   return nib::App(std::move(*command_line)).run();
 }

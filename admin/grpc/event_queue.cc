@@ -3,6 +3,7 @@
 namespace nib::admin {
 
 void EventQueue::push(const DataplaneEvent& event) {
+  std::function<void()> waker;
   {
     std::lock_guard lock(mutex_);
     if (closed_) return;
@@ -14,16 +15,26 @@ void EventQueue::push(const DataplaneEvent& event) {
     } else {
       items_.push_back(Item{std::nullopt, 1});
     }
+    waker = waker_;
   }
   ready_.notify_one();
+  if (waker) waker();
 }
 
 void EventQueue::close() {
+  std::function<void()> waker;
   {
     std::lock_guard lock(mutex_);
     closed_ = true;
+    waker = waker_;
   }
   ready_.notify_all();
+  if (waker) waker();
+}
+
+void EventQueue::set_waker(std::function<void()> waker) {
+  std::lock_guard lock(mutex_);
+  waker_ = std::move(waker);
 }
 
 EventQueue::Batch EventQueue::take(Duration timeout) {

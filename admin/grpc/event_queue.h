@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <vector>
@@ -34,8 +35,12 @@ class EventQueue {
   void push(const DataplaneEvent& event);
   // Any thread. Wakes take() for good.
   void close();
-  // The writer's thread. Waits up to `timeout` for something to send, then
-  // takes everything queued.
+  // Any thread. `waker` runs after each push() and on close(), on that
+  // thread and outside the queue's lock, for a writer that does not wait in
+  // take(). It must only enqueue (it runs on the EventBus publisher's thread).
+  void set_waker(std::function<void()> waker);
+  // The writer's thread. Waits up to `timeout` (zero: not at all) for
+  // something to send, then takes everything queued.
   Batch take(Duration timeout);
 
  private:
@@ -45,6 +50,7 @@ class EventQueue {
   std::deque<Item> items_;
   size_t events_ = 0;  // items holding an event; markers take no capacity
   bool closed_ = false;
+  std::function<void()> waker_;
 };
 
 }  // namespace nib::admin

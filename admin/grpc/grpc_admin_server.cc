@@ -10,12 +10,35 @@
 namespace nib::admin {
 namespace {
 
-// Each call in flight holds a thread of the synchronous server (a WatchEvents
-// stream holds one for its whole life): a bound keeps a flood of admin calls
-// from taking the process's threads. Past it, calls get RESOURCE_EXHAUSTED.
-constexpr int kMaxThreads = 64;
-
 constexpr const char* kAdminServiceName = "nib.admin.v1.Admin";
+// A client whose pings break the keepalive policy is sent GOAWAY after this
+// many (gRPC's default).
+constexpr int kMaxPingStrikes = 2;
+
+int milliseconds(double seconds) { return static_cast<int>(seconds * 1000); }
+
+// The limits that gRPC enforces itself. Unary calls each hold a thread of the
+// synchronous server while they run (WatchEvents streams hold none); past
+// max_threads calls get RESOURCE_EXHAUSTED, so a flood of calls cannot take
+// the process's threads.
+void apply_limits(const GrpcLimits& limits, grpc::ServerBuilder& builder, grpc::ResourceQuota& quota) {
+  quota.SetMaxThreads(static_cast<int>(limits.max_threads));
+  quota.Resize(limits.max_memory_bytes);
+  builder.SetResourceQuota(quota);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(limits.max_receive_message_bytes));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             static_cast<int>(limits.max_concurrent_streams_per_connection));
+  // Keepalive enforcement: pings more often than this, or with no call in
+  // flight, are strikes.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             milliseconds(limits.min_ping_interval_seconds));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 0);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, kMaxPingStrikes);
+  // gRPC 1.51 has no cap on connections: idle ones are closed, and a
+  // connection that does not finish its handshake is dropped.
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, milliseconds(limits.idle_timeout_seconds));
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, milliseconds(limits.handshake_timeout_seconds));
+}
 
 }  // namespace
 
@@ -30,6 +53,8 @@ Status GrpcAdminServer::start() {
     return Status::invalid("admin gRPC listen address '" + options_.listen + "': " + listen.status().message());
   }
   GrpcAdminServiceOptions service_options;
+  service_options.max_watch_streams = options_.limits.max_watch_streams;
+  service_options.stats = options_.stats;
   if (!options_.token_file.empty()) {
     auto auth = AdminAuth::load_file(options_.token_file);
     if (!auth.ok()) return auth.status();
@@ -56,8 +81,7 @@ Status GrpcAdminServer::start() {
   // silently instead of failing to start.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   grpc::ResourceQuota quota("nib-admin-grpc");
-  quota.SetMaxThreads(kMaxThreads);
-  builder.SetResourceQuota(quota);
+  apply_limits(options_.limits, builder, quota);
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
   if (!server_ || bound_port == 0) {

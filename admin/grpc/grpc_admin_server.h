@@ -7,6 +7,7 @@
 #include <mutex>
 #include <string>
 
+#include "admin/common/admin_limits.h"
 #include "admin/common/admin_tls.h"
 #include "dataplane/base/clock.h"
 #include "dataplane/base/status.h"
@@ -21,6 +22,7 @@ class Dataplane;
 
 namespace nib::admin {
 
+class AdminPlaneStats;
 class GrpcAdminService;
 
 struct GrpcAdminServerOptions {
@@ -31,6 +33,12 @@ struct GrpcAdminServerOptions {
   // empty: no authentication.
   std::string token_file;
   TlsFiles tls;  // unset: plaintext
+  // Streams, threads, memory, message size, keepalive enforcement and idle
+  // connections (admin/common/admin_limits.h), set as gRPC channel arguments.
+  GrpcLimits limits;
+  // The process's admin counters (served on /metrics); may be null. Must
+  // outlive the server.
+  AdminPlaneStats* stats = nullptr;
 };
 
 class GrpcAdminServer {

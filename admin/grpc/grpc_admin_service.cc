@@ -5,9 +5,12 @@
 #include <charconv>
 #include <string_view>
 
+#include "admin/common/commit_change.h"
 #include "admin/common/status_codes.h"
 #include "admin/grpc/event_queue.h"
+#include "admin/grpc/watch_events_reactor.h"
 #include "dataplane/config/limits.h"
+#include "dataplane/config/stored_text.h"
 #include "dataplane/dataplane.h"
 
 namespace nib::admin {
@@ -45,6 +48,7 @@ Status check_id(std::string_view field, uint32_t id) {
 Result<SocketAddress> backend_address(std::string_view ip, uint32_t port) {
   if (ip.size() >= 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
   if (ip.empty()) return Status::invalid("address: required (an IPv4 or IPv6 literal)");
+  if (Status s = check_host("address", ip); !s.ok()) return s;
   if (Status s = check_range("port", port, limits::kPort); !s.ok()) return s;
   auto address = SocketAddress::from_ip(ip, static_cast<uint16_t>(port));
   if (!address.ok()) {
@@ -284,41 +288,6 @@ void fill(const AffinityEntry& e, MonoTime now, const std::vector<ClientPin>& pi
   }
 }
 
-v1::EventType to_proto(DataplaneEvent::Kind kind) {
-  switch (kind) {
-    case DataplaneEvent::Kind::kBackendAdded: return v1::EVENT_TYPE_BACKEND_ADDED;
-    case DataplaneEvent::Kind::kBackendRemoved: return v1::EVENT_TYPE_BACKEND_REMOVED;
-    case DataplaneEvent::Kind::kBackendUpdated: return v1::EVENT_TYPE_BACKEND_UPDATED;
-    case DataplaneEvent::Kind::kHealthChanged: return v1::EVENT_TYPE_HEALTH_CHANGED;
-    case DataplaneEvent::Kind::kDrainStarted: return v1::EVENT_TYPE_DRAIN_STARTED;
-    case DataplaneEvent::Kind::kDrainFinished: return v1::EVENT_TYPE_DRAIN_FINISHED;
-    case DataplaneEvent::Kind::kPolicyChanged: return v1::EVENT_TYPE_POLICY_CHANGED;
-  }
-  return v1::EVENT_TYPE_UNSPECIFIED;
-}
-
-void fill(const EventQueue::Item& item, v1::Event* out) {
-  if (!item.event) {
-    out->set_type(v1::EVENT_TYPE_EVENTS_LOST);
-    out->set_lost_events(item.lost);
-    out->set_detail(std::to_string(item.lost) + " event(s) dropped: this stream did not keep up");
-    auto now = std::chrono::system_clock::now().time_since_epoch();
-    out->mutable_time()->set_seconds(std::chrono::duration_cast<std::chrono::seconds>(now).count());
-    return;
-  }
-  const DataplaneEvent& e = *item.event;
-  out->set_sequence(e.sequence);
-  auto since_epoch = e.time.time_since_epoch();
-  auto secs = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
-  out->mutable_time()->set_seconds(secs.count());
-  out->mutable_time()->set_nanos(
-      static_cast<int32_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch - secs).count()));
-  out->set_type(to_proto(e.kind));
-  out->set_service(e.service);
-  out->set_backend_id(e.backend_id);
-  out->set_detail(e.detail);
-}
-
 // ---- Requests -> dataplane inputs
 
 Result<BackendConfig> backend_config(const v1::AddBackendRequest& r) {
@@ -406,7 +375,7 @@ void GrpcAdminService::shutdown() {
   for (const auto& q : streams_) q->close();
 }
 
-grpc::Status GrpcAdminService::authorize(const grpc::ServerContext* context, bool changes) const {
+grpc::Status GrpcAdminService::authorize(const grpc::ServerContextBase* context, bool changes) const {
   const AdminAuth& auth = options_.auth;
   if (!auth.enabled()) return grpc::Status::OK;
   const auto& metadata = context->client_metadata();
@@ -493,6 +462,7 @@ grpc::Status GrpcAdminService::AddBackend(grpc::ServerContext* context, const v1
   if (!config.ok()) return to_grpc(config.status());
   auto added = dataplane_.add_backend(*service, *config);
   if (!added.ok()) return to_grpc(added.status());
+  if (Status s = commit_change(dataplane_); !s.ok()) return to_grpc(s);
   fill(*added, out);
   return grpc::Status::OK;
 }
@@ -507,6 +477,7 @@ grpc::Status GrpcAdminService::UpdateBackend(grpc::ServerContext* context, const
   if (!patch.ok()) return to_grpc(patch.status());
   auto updated = dataplane_.update_backend(*service, r->id(), *patch);
   if (!updated.ok()) return to_grpc(updated.status());
+  if (Status s = commit_change(dataplane_); !s.ok()) return to_grpc(s);
   return to_grpc(fill_backend(*service, r->id(), out));
 }
 
@@ -516,7 +487,8 @@ grpc::Status GrpcAdminService::RemoveBackend(grpc::ServerContext* context, const
   auto service = resolve_service(r->service());
   if (!service.ok()) return to_grpc(service.status());
   if (Status s = check_id("id", r->id()); !s.ok()) return to_grpc(s);
-  return to_grpc(dataplane_.remove_backend(*service, r->id()));
+  if (Status s = dataplane_.remove_backend(*service, r->id()); !s.ok()) return to_grpc(s);
+  return to_grpc(commit_change(dataplane_));
 }
 
 grpc::Status GrpcAdminService::DrainBackend(grpc::ServerContext* context, const v1::DrainBackendRequest* r,
@@ -532,6 +504,7 @@ grpc::Status GrpcAdminService::DrainBackend(grpc::ServerContext* context, const 
   }
   auto drained = dataplane_.drain_backend(*service, r->id(), timeout);
   if (!drained.ok()) return to_grpc(drained.status());
+  if (Status s = commit_change(dataplane_); !s.ok()) return to_grpc(s);
   return to_grpc(fill_backend(*service, r->id(), out));
 }
 
@@ -567,7 +540,8 @@ grpc::Status GrpcAdminService::ForgetClient(grpc::ServerContext* context, const 
   if (!service.ok()) return to_grpc(service.status());
   auto ip = client_ip("address", r->address());
   if (!ip.ok()) return to_grpc(ip.status());
-  return to_grpc(dataplane_.forget_client(*service, *ip));
+  if (Status s = dataplane_.forget_client(*service, *ip); !s.ok()) return to_grpc(s);
+  return to_grpc(commit_change(dataplane_));
 }
 
 grpc::Status GrpcAdminService::PinClient(grpc::ServerContext* context, const v1::PinClientRequest* r,
@@ -578,7 +552,8 @@ grpc::Status GrpcAdminService::PinClient(grpc::ServerContext* context, const v1:
   auto prefix = client_prefix(r->prefix());
   if (!prefix.ok()) return to_grpc(prefix.status());
   if (Status s = check_id("backend_id", r->backend_id()); !s.ok()) return to_grpc(s);
-  return to_grpc(dataplane_.pin_clients(*service, *prefix, r->backend_id()));
+  if (Status s = dataplane_.pin_clients(*service, *prefix, r->backend_id()); !s.ok()) return to_grpc(s);
+  return to_grpc(commit_change(dataplane_));
 }
 
 grpc::Status GrpcAdminService::UnpinClient(grpc::ServerContext* context, const v1::UnpinClientRequest* r,
@@ -588,7 +563,8 @@ grpc::Status GrpcAdminService::UnpinClient(grpc::ServerContext* context, const v
   if (!service.ok()) return to_grpc(service.status());
   auto prefix = client_prefix(r->prefix());
   if (!prefix.ok()) return to_grpc(prefix.status());
-  return to_grpc(dataplane_.unpin_clients(*service, *prefix));
+  if (Status s = dataplane_.unpin_clients(*service, *prefix); !s.ok()) return to_grpc(s);
+  return to_grpc(commit_change(dataplane_));
 }
 
 grpc::Status GrpcAdminService::ListPins(grpc::ServerContext* context, const v1::ListPinsRequest* r,
@@ -622,6 +598,7 @@ grpc::Status GrpcAdminService::MigrateClients(grpc::ServerContext* context, cons
   }
   auto moved = dataplane_.migrate_clients(*service, r->from_backend_id(), to);
   if (!moved.ok()) return to_grpc(moved.status());
+  if (Status s = commit_change(dataplane_); !s.ok()) return to_grpc(s);
   out->set_moved(*moved);
   return grpc::Status::OK;
 }
@@ -650,64 +627,56 @@ grpc::Status GrpcAdminService::SetPolicy(grpc::ServerContext* context, const v1:
   if (grpc::Status denied = authorize(context, true); !denied.ok()) return denied;
   auto service = resolve_service(r->service());
   if (!service.ok()) return to_grpc(service.status());
-  std::lock_guard lock(policy_mutex_);
-  auto current = dataplane_.policy(*service);
-  if (!current.ok()) return to_grpc(current.status());
-  auto wanted = patched_policy(*current, *r);
-  if (!wanted.ok()) return to_grpc(wanted.status());
-  if (Status s = dataplane_.set_policy(*service, *wanted); !s.ok()) return to_grpc(s);
-  auto applied = dataplane_.policy(*service);
-  fill(applied.ok() ? *applied : *wanted, out);
-  return grpc::Status::OK;
+  {
+    std::lock_guard lock(policy_mutex_);
+    auto current = dataplane_.policy(*service);
+    if (!current.ok()) return to_grpc(current.status());
+    auto wanted = patched_policy(*current, *r);
+    if (!wanted.ok()) return to_grpc(wanted.status());
+    if (Status s = dataplane_.set_policy(*service, *wanted); !s.ok()) return to_grpc(s);
+    auto applied = dataplane_.policy(*service);
+    fill(applied.ok() ? *applied : *wanted, out);
+  }
+  // Outside the lock, so concurrent changes share one write.
+  return to_grpc(commit_change(dataplane_));
 }
 
-bool GrpcAdminService::add_stream(const std::shared_ptr<EventQueue>& queue) {
+grpc::Status GrpcAdminService::add_stream(const std::shared_ptr<EventQueue>& queue) {
   std::lock_guard lock(streams_mutex_);
-  if (shut_down_) return false;
+  if (shut_down_) return {grpc::StatusCode::UNAVAILABLE, "the admin server is stopping"};
+  if (streams_.size() >= options_.max_watch_streams) {
+    if (options_.stats) options_.stats->hit(AdminLimitId::kGrpcMaxWatchStreams);
+    return {grpc::StatusCode::RESOURCE_EXHAUSTED,
+            "too many WatchEvents streams are open (" + std::to_string(options_.max_watch_streams) +
+                "); close one, or raise admin.limits.grpc.max_watch_streams"};
+  }
   streams_.insert(queue);
-  return true;
+  if (options_.stats) options_.stats->add(AdminGauge::kGrpcWatchStreams, 1);
+  return grpc::Status::OK;
 }
 
 void GrpcAdminService::remove_stream(const std::shared_ptr<EventQueue>& queue) {
   std::lock_guard lock(streams_mutex_);
-  streams_.erase(queue);
+  if (streams_.erase(queue) > 0 && options_.stats) options_.stats->add(AdminGauge::kGrpcWatchStreams, -1);
 }
 
-grpc::Status GrpcAdminService::WatchEvents(grpc::ServerContext* context, const v1::WatchEventsRequest* r,
-                                           grpc::ServerWriter<v1::Event>* writer) {
-  if (grpc::Status denied = authorize(context, false); !denied.ok()) return denied;
-  std::string service;  // empty: every service
-  if (!r->service().empty()) {
+grpc::ServerWriteReactor<v1::Event>* GrpcAdminService::WatchEvents(grpc::CallbackServerContext* context,
+                                                                   const v1::WatchEventsRequest* r) {
+  WatchEventsReactor::Setup setup{.bus = &dataplane_.events(),
+                                  .queue = std::make_shared<EventQueue>(options_.watch_queue_capacity),
+                                  .writer = &stream_writer_,
+                                  .on_done = [this](const std::shared_ptr<EventQueue>& q) { remove_stream(q); }};
+  grpc::Status refusal = authorize(context, false);
+  if (refusal.ok() && !r->service().empty()) {
     auto resolved = resolve_service(r->service());
-    if (!resolved.ok()) return to_grpc(resolved.status());
-    service = *resolved;
-  }
-  auto queue = std::make_shared<EventQueue>(options_.watch_queue_capacity);
-  if (!add_stream(queue)) return {grpc::StatusCode::UNAVAILABLE, "the admin server is stopping"};
-  // The listener runs on the publisher's thread: it only enqueues.
-  uint64_t token = dataplane_.events().subscribe([queue, service](const DataplaneEvent& e) {
-    if (service.empty() || e.service == service) queue->push(e);
-  });
-  writer->SendInitialMetadata();  // tells the client the subscription is in place
-  grpc::Status result = pump_events(context, *queue, writer);
-  // After unsubscribe() returns no publisher is inside the listener.
-  dataplane_.events().unsubscribe(token);
-  remove_stream(queue);
-  return result;
-}
-
-grpc::Status GrpcAdminService::pump_events(grpc::ServerContext* context, EventQueue& queue,
-                                           grpc::ServerWriter<v1::Event>* writer) {
-  for (;;) {
-    EventQueue::Batch batch = queue.take(options_.watch_poll_interval);
-    if (batch.closed) return {grpc::StatusCode::UNAVAILABLE, "the admin server is stopping"};
-    if (context->IsCancelled()) return grpc::Status::CANCELLED;
-    for (const auto& item : batch.items) {
-      v1::Event event;
-      fill(item, &event);
-      if (!writer->Write(event)) return grpc::Status::CANCELLED;  // the client went away
+    if (resolved.ok()) {
+      setup.service = *resolved;
+    } else {
+      refusal = to_grpc(resolved.status());
     }
   }
+  if (refusal.ok()) refusal = add_stream(setup.queue);
+  return new WatchEventsReactor(std::move(setup), refusal);
 }
 
 }  // namespace nib::admin

@@ -3,17 +3,22 @@
 // each request, calls the Dataplane, maps its views to messages. gRPC status
 // codes appear only here, at the boundary (one mapping: admin/common).
 //
-// Synchronous gRPC API: each call runs on one of gRPC's threads, and every
-// method may run on several threads at once (the Dataplane is thread-safe).
+// Synchronous gRPC API for the unary calls: each runs on one of gRPC's
+// threads, and every method may run on several threads at once (the Dataplane
+// is thread-safe). WatchEvents uses the callback API instead
+// (watch_events_reactor.h): an open stream holds no thread.
 #include <grpcpp/grpcpp.h>
 
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <cstdint>
 #include <set>
 #include <string>
 
 #include "admin/common/admin_auth.h"
+#include "admin/common/admin_plane_stats.h"
+#include "admin/common/bounded_worker_pool.h"
 #include "dataplane/base/clock.h"
 #include "dataplane/base/status.h"
 #include "nib/admin/v1/admin.grpc.pb.h"
@@ -29,16 +34,17 @@ class EventQueue;
 struct GrpcAdminServiceOptions {
   // Events one WatchEvents stream may have waiting before it drops some.
   size_t watch_queue_capacity = 1024;
-  // How often a waiting WatchEvents stream checks whether its client left
-  // (the synchronous API has no cancellation callback).
-  Duration watch_poll_interval = std::chrono::milliseconds(100);
+  // Open WatchEvents streams; more get RESOURCE_EXHAUSTED (admin_limits.h).
+  size_t max_watch_streams = GrpcLimits{}.max_watch_streams;
+  // Counts the streams and the refusals; may be null. Must outlive the service.
+  AdminPlaneStats* stats = nullptr;
   // Tokens from --admin-token-file, checked on every nib.admin.v1 call
   // ("authorization: Bearer <token>" metadata). Default: no file, all let in.
   // Health and reflection are other services and stay open.
   AdminAuth auth;
 };
 
-class GrpcAdminService final : public v1::Admin::Service {
+class GrpcAdminService final : public v1::Admin::WithCallbackMethod_WatchEvents<v1::Admin::Service> {
  public:
   explicit GrpcAdminService(Dataplane& dataplane, GrpcAdminServiceOptions options = {});
   ~GrpcAdminService() override;
@@ -70,24 +76,23 @@ class GrpcAdminService final : public v1::Admin::Service {
   grpc::Status GetStats(grpc::ServerContext*, const v1::GetStatsRequest*, v1::Stats*) override;
   grpc::Status GetPolicy(grpc::ServerContext*, const v1::GetPolicyRequest*, v1::Policy*) override;
   grpc::Status SetPolicy(grpc::ServerContext*, const v1::SetPolicyRequest*, v1::Policy*) override;
-  grpc::Status WatchEvents(grpc::ServerContext*, const v1::WatchEventsRequest*,
-                           grpc::ServerWriter<v1::Event>*) override;
+  grpc::ServerWriteReactor<v1::Event>* WatchEvents(grpc::CallbackServerContext*,
+                                                   const v1::WatchEventsRequest*) override;
 
  private:
   // OK when the call's bearer token grants what it needs: any valid token for
   // reads, an admin token for changes. UNAUTHENTICATED without a valid token,
   // PERMISSION_DENIED for a read-only token on a change.
-  grpc::Status authorize(const grpc::ServerContext* context, bool changes) const;
+  grpc::Status authorize(const grpc::ServerContextBase* context, bool changes) const;
   // The service a request means: its name, or the only one when it is empty.
   Result<std::string> resolve_service(const std::string& requested) const;
   // Fills out with backend `id`, remembered clients counted.
   Status fill_backend(const std::string& service, uint32_t id, v1::Backend* out) const;
   Status check_backend_exists(const std::string& service, uint32_t id) const;
-  // Registers a stream's queue; false once shutdown() ran.
-  bool add_stream(const std::shared_ptr<EventQueue>& queue);
+  // Registers a stream's queue: UNAVAILABLE once shutdown() ran,
+  // RESOURCE_EXHAUSTED when max_watch_streams are open.
+  grpc::Status add_stream(const std::shared_ptr<EventQueue>& queue);
   void remove_stream(const std::shared_ptr<EventQueue>& queue);
-  // Sends what the queue hands out until the stream should end; returns why.
-  grpc::Status pump_events(grpc::ServerContext* context, EventQueue& queue, grpc::ServerWriter<v1::Event>* writer);
 
   Dataplane& dataplane_;
   const GrpcAdminServiceOptions options_;
@@ -97,6 +102,9 @@ class GrpcAdminService final : public v1::Admin::Service {
   std::mutex streams_mutex_;
   std::set<std::shared_ptr<EventQueue>> streams_;
   bool shut_down_ = false;
+  // The one thread that writes to every WatchEvents stream. Last: it stops
+  // (and drops what it had queued) before the streams' state goes.
+  BoundedWorkerPool stream_writer_{1, SIZE_MAX};
 };
 
 }  // namespace nib::admin

@@ -8,16 +8,24 @@
 namespace nib::admin {
 
 void EventStream::push(const DataplaneEvent& event) {
+  std::function<void()> waker;
   {
     std::lock_guard lock(mu_);
     if (closed_) return;
     if (queue_.size() >= capacity_) {
       ++dropped_;
-      return;
+    } else {
+      queue_.push_back(event);
     }
-    queue_.push_back(event);
+    waker = waker_;
   }
   cv_.notify_one();
+  if (waker) waker();
+}
+
+void EventStream::set_waker(std::function<void()> waker) {
+  std::lock_guard lock(mu_);
+  waker_ = std::move(waker);
 }
 
 std::string EventStream::next_chunk(Duration timeout) {
@@ -45,11 +53,14 @@ std::string EventStream::next_chunk(Duration timeout) {
 }
 
 void EventStream::close() {
+  std::function<void()> waker;
   {
     std::lock_guard lock(mu_);
     closed_ = true;
+    waker = waker_;
   }
   cv_.notify_all();
+  if (waker) waker();
 }
 
 bool EventStream::closed() const {
@@ -61,9 +72,13 @@ std::shared_ptr<EventStream> EventStreams::open() {
   auto stream = std::make_shared<EventStream>(queue_capacity_);
   {
     std::lock_guard lock(mu_);
-    if (closed_ || streams_.size() >= max_streams_) return nullptr;
+    if (closed_ || streams_.size() >= max_streams_) {
+      if (stats_ && !closed_) stats_->hit(AdminLimitId::kHttpMaxEventStreams);
+      return nullptr;
+    }
     streams_.push_back(stream);
   }
+  if (stats_) stats_->add(AdminGauge::kHttpEventStreams, 1);
   // Outside mu_: subscribe takes the bus lock, which publish() holds while it
   // calls listeners; never hold both in the other order.
   stream->token_ = bus_.subscribe([stream](const DataplaneEvent& e) { stream->push(e); });
@@ -78,6 +93,7 @@ void EventStreams::release(const std::shared_ptr<EventStream>& stream) {
     if (it == streams_.end()) return;
     streams_.erase(it);
   }
+  if (stats_) stats_->add(AdminGauge::kHttpEventStreams, -1);
   stream->close();
   bus_.unsubscribe(stream->token_);
   released_.notify_all();

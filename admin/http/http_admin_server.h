@@ -1,13 +1,41 @@
 #pragma once
 // The admin plane's HTTP server: REST API, Server-Sent Events, /metrics,
-// /healthz, /readyz and the status pages, on one cpp-httplib server with its
-// own thread pool. httplib.h stays inside http_admin_server.cc.
+// /healthz, /readyz and the status pages, on Boost.Beast over asio (Boost
+// headers stay inside http_admin_server.cc: they are heavy to compile).
+//
+// Why Beast: the listener must survive hostile clients before they
+// authenticate. Debian's cpp-httplib 0.11 gives each connection a thread of a
+// fixed pool with an unbounded queue and no header-count limit, so 8 slow
+// clients took every thread. Beast (libboost-dev 1.74, header-only, TLS
+// through asio::ssl on the OpenSSL 3 nib already links) reads asynchronously:
+// a slow client holds a socket and a few KiB, never a thread, and its parser
+// has header and body limits. libmicrohttpd was the other candidate; it has
+// connection limits and timeouts of its own but only a per-connection
+// inactivity timeout (no whole-request deadline), a C callback API around
+// its own threads, and GnuTLS rather than OpenSSL for TLS.
+//
+// How load is bounded (every limit: admin/common/admin_limits.h, HttpLimits):
+// - One I/O thread runs every socket. Probes (/healthz, /readyz) are answered
+//   on it directly, so they never wait behind other admin traffic.
+// - Every other request runs on a small worker pool (handlers can block: a
+//   host name to resolve, a large /metrics) behind a bounded queue; a full
+//   queue answers 503 with Retry-After.
+// - A request has a whole-request deadline from its first byte (408, close);
+//   an idle keep-alive connection is closed after idle_timeout; header bytes
+//   and header lines are capped (431); bodies are capped (413).
+// - Connections are capped in total and per client address. Past a cap a
+//   connection lands in a small probe reserve that answers only probes
+//   (anything else: 503 + Retry-After) under a shorter deadline; past the
+//   reserve it is closed at once. So probes keep working while clients fill
+//   the listener, unless many addresses together fill the cap and the reserve.
+// - Event streams (SSE) are capped; each holds a socket, no thread.
 #include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
 #include <string_view>
 
+#include "admin/common/admin_limits.h"
 #include "admin/common/admin_tls.h"
 #include "dataplane/base/clock.h"
 #include "dataplane/base/status.h"
@@ -19,6 +47,7 @@ class Dataplane;
 
 namespace nib::admin {
 
+class AdminPlaneStats;
 class MetricsCollector;
 
 struct HttpAdminOptions {
@@ -26,13 +55,14 @@ struct HttpAdminOptions {
   std::string listen = "127.0.0.1:9901";
   std::string token_file;  // empty: no authentication
   TlsFiles tls;            // unset: plain HTTP
-  size_t max_body_bytes = 64 * 1024;
   // SSE: a comment line this often, which is also how a vanished client is
   // noticed (the write fails).
   Duration event_heartbeat = std::chrono::seconds(5);
-  size_t event_queue = 1024;    // per stream; beyond it events are dropped and counted
-  size_t max_event_streams = 4;  // each holds one of `threads` while open
-  size_t threads = 8;
+  size_t event_queue = 1024;  // per stream; beyond it events are dropped and counted
+  HttpLimits limits;
+  // The process's admin counters (shared with gRPC and the control port, all
+  // served on /metrics); null: the server keeps its own. Must outlive it.
+  AdminPlaneStats* stats = nullptr;
 };
 
 // "host:port" for an admin listener: an IP literal ("[::1]" for IPv6) or a
@@ -55,7 +85,9 @@ class HttpAdminServer {
   // address, unreadable token file, port in use) come back here and leave
   // nothing running. Call once.
   Status start();
-  // Any thread. Closes event streams, stops the listener, joins. Idempotent.
+  // Any thread. Ends event streams (each gets its last chunk), stops the
+  // listener, cuts every connection whatever its client does, lets requests
+  // already running on a worker finish, joins. Idempotent.
   void stop();
 
   // The bound address (the real port when the option asked for 0).
@@ -64,8 +96,9 @@ class HttpAdminServer {
   void set_shutting_down();
   MetricsCollector& metrics();
 
+  struct Impl;  // in the .cc, with the connections that use it
+
  private:
-  struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 

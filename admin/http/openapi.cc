@@ -85,7 +85,7 @@ constexpr const char* kDocument = R"json({
                              "404": {"$ref": "#/components/responses/Error"},
                              "409": {"description": "a backend with that address exists", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
                              "413": {"$ref": "#/components/responses/Error"},
-                             "415": {"$ref": "#/components/responses/Error"}}}
+                             "415": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/NotSaved"}}}
     },
     "/api/v1/services/{service}/backends/{id}": {
       "parameters": [{"$ref": "#/components/parameters/service"}, {"$ref": "#/components/parameters/id"}],
@@ -97,9 +97,9 @@ constexpr const char* kDocument = R"json({
                 "responses": {"200": {"description": "the updated backend", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Backend"}}}},
                               "400": {"$ref": "#/components/responses/Error"},
                               "404": {"$ref": "#/components/responses/Error"},
-                              "415": {"$ref": "#/components/responses/Error"}}},
+                              "415": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/NotSaved"}}},
       "delete": {"summary": "Remove a backend: open connections finish, its remembered clients choose afresh",
-                 "responses": {"204": {"description": "removed"}, "404": {"$ref": "#/components/responses/Error"}}}
+                 "responses": {"204": {"description": "removed"}, "404": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/NotSaved"}}}
     },
     "/api/v1/services/{service}/backends/{id}/drain": {
       "parameters": [{"$ref": "#/components/parameters/service"}, {"$ref": "#/components/parameters/id"}],
@@ -108,7 +108,7 @@ constexpr const char* kDocument = R"json({
                  "properties": {"timeout_seconds": {"type": "number", "minimum": 0, "description": "connections still open this long after the drain started are closed; 0 = wait forever; absent = the service's drain_timeout"}}}}}},
                "responses": {"200": {"description": "the draining backend", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Backend"}}}},
                              "400": {"$ref": "#/components/responses/Error"},
-                             "404": {"$ref": "#/components/responses/Error"}}}
+                             "404": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/NotSaved"}}}
     },
     "/api/v1/services/{service}/backends/{id}/migrate": {
       "parameters": [{"$ref": "#/components/parameters/service"}, {"$ref": "#/components/parameters/id"}],
@@ -119,7 +119,7 @@ constexpr const char* kDocument = R"json({
                "responses": {"200": {"description": "how many moved", "content": {"application/json": {"schema": {
                  "type": "object", "properties": {"from": {"type": "integer"}, "to": {"type": "integer", "nullable": true}, "moved": {"type": "integer"}}}}}},
                              "400": {"$ref": "#/components/responses/Error"},
-                             "404": {"$ref": "#/components/responses/Error"}}}
+                             "404": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/NotSaved"}}}
     },
     "/api/v1/services/{service}/clients": {
       "parameters": [{"$ref": "#/components/parameters/service"}],
@@ -140,7 +140,7 @@ constexpr const char* kDocument = R"json({
       "parameters": [{"$ref": "#/components/parameters/service"}, {"$ref": "#/components/parameters/ip"}],
       "delete": {"summary": "Forget one client: it chooses afresh on its next connect",
                  "responses": {"204": {"description": "forgotten"}, "400": {"$ref": "#/components/responses/Error"},
-                               "404": {"$ref": "#/components/responses/Error"}}}
+                               "404": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/NotSaved"}}}
     },
     "/api/v1/services/{service}/clients/{ip}/pin": {
       "parameters": [{"$ref": "#/components/parameters/service"}, {"$ref": "#/components/parameters/ip"}],
@@ -150,9 +150,9 @@ constexpr const char* kDocument = R"json({
                 "properties": {"backend_id": {"type": "integer", "minimum": 1, "maximum": 4294967295}}}}}},
               "responses": {"200": {"description": "the pin", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Pin"}}}},
                             "400": {"$ref": "#/components/responses/Error"},
-                            "404": {"$ref": "#/components/responses/Error"}}},
+                            "404": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/NotSaved"}}},
       "delete": {"summary": "Unpin a client IP or prefix",
-                 "responses": {"204": {"description": "unpinned"}, "404": {"$ref": "#/components/responses/Error"}}}
+                 "responses": {"204": {"description": "unpinned"}, "404": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/NotSaved"}}}
     },
     "/api/v1/services/{service}/pins": {
       "parameters": [{"$ref": "#/components/parameters/service"}],
@@ -170,7 +170,7 @@ constexpr const char* kDocument = R"json({
               "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PolicyUpdate"}}}},
               "responses": {"200": {"description": "the policy now in force", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Policy"}}}},
                             "400": {"$ref": "#/components/responses/Error"},
-                            "404": {"$ref": "#/components/responses/Error"}}}
+                            "404": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/NotSaved"}}}
     }
   },
   "components": {
@@ -181,7 +181,8 @@ constexpr const char* kDocument = R"json({
       "ip": {"name": "ip", "in": "path", "required": true, "description": "client IPv4 or IPv6 address (pin: also a CIDR prefix, '/' as %2F)", "schema": {"type": "string"}}
     },
     "responses": {
-      "Error": {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+      "Error": {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "NotSaved": {"description": "UNAVAILABLE: with --state, the change is applied but could not be saved (the message says why), so a restart would lose it; /readyz is not ready until a save succeeds", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     },
     "schemas": {
       "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <variant>
 
+#include "admin/common/commit_change.h"
 #include "admin/common/status_codes.h"
 #include "admin/http/event_stream.h"
 #include "admin/http/openapi.h"
@@ -16,6 +17,7 @@
 #include "admin/pages/pen_status_page.h"
 #include "admin/pages/status_page.h"
 #include "dataplane/config/limits.h"
+#include "dataplane/config/stored_text.h"
 #include "dataplane/dataplane.h"
 
 namespace nib::admin {
@@ -437,6 +439,20 @@ AdminResponse RestApi::handle(const AdminRequest& request) {
 }
 
 AdminResponse RestApi::transport_error(const AdminRequest& request, int status) {
+  switch (status) {
+    case 413:
+      return transport_error(request, 413, "PAYLOAD_TOO_LARGE",
+                             "the request body is larger than " + std::to_string(options_.max_body_bytes) + " bytes");
+    case 404: return transport_error(request, 404, "NOT_FOUND", "no route for " + request.method + " " + request.target);
+    case 414: return transport_error(request, 414, "URI_TOO_LONG", "the request target is too long");
+    default:
+      return transport_error(request, status, status >= 500 ? "INTERNAL" : "INVALID_ARGUMENT",
+                             status >= 500 ? "internal error" : "malformed HTTP request");
+  }
+}
+
+AdminResponse RestApi::transport_error(const AdminRequest& request, int status, std::string_view code,
+                                       std::string_view message) {
   std::string route = "unmatched";
   if (auto target = parse_target(request.target); target.ok()) {
     std::map<std::string, std::string> params;
@@ -447,21 +463,7 @@ AdminResponse RestApi::transport_error(const AdminRequest& request, int status) 
       }
     }
   }
-  AdminResponse response;
-  switch (status) {
-    case 413:
-      response = error_response(413, "PAYLOAD_TOO_LARGE",
-                                "the request body is larger than " + std::to_string(options_.max_body_bytes) +
-                                    " bytes");
-      break;
-    case 404:
-      response = error_response(404, "NOT_FOUND", "no route for " + request.method + " " + request.target);
-      break;
-    case 414: response = error_response(414, "URI_TOO_LONG", "the request target is too long"); break;
-    default:
-      response = error_response(status, status >= 500 ? "INTERNAL" : "INVALID_ARGUMENT",
-                                status >= 500 ? "internal error" : "malformed HTTP request");
-  }
+  AdminResponse response = error_response(status, code, message);
   metrics_.count_request(route, request.method, response.status);
   return response;
 }
@@ -580,7 +582,12 @@ AdminResponse RestApi::dispatch(const AdminRequest& request, std::string* route_
   if (route.per_service) {
     if (auto error = resolve_service(route, dataplane_.service_names(), &call)) return std::move(*error);
   }
-  return (this->*(route.handler))(call);
+  AdminResponse response = (this->*(route.handler))(call);
+  // A change is acknowledged only once it is kept (with --state: on disk).
+  if (route.access == Access::kWrite && response.status < 300) {
+    if (Status st = commit_change(dataplane_); !st.ok()) return error_response(st);
+  }
+  return response;
 }
 
 namespace {
@@ -637,6 +644,7 @@ AdminResponse RestApi::get_healthz(const Call&) {
 AdminResponse RestApi::get_readyz(const Call&) {
   json::Value reasons = json::Value::array();
   if (shutting_down_.load()) reasons.push_back("shutting down");
+  if (Status kept = dataplane_.events().keeper_health(); !kept.ok()) reasons.push_back(kept.message());
   for (const auto& s : dataplane_.status()) {
     auto bound = dataplane_.bound_address(s.name);
     if (!bound || bound->port() == 0) reasons.push_back("service " + s.name + ": listener not bound");
@@ -719,6 +727,7 @@ AdminResponse RestApi::add_backend(const Call& c) {
   if (!f.status().ok()) return error_response(f.status());
   std::string host = *address;
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (Status st = check_host("field \"address\"", host); !st.ok()) return error_response(st);  // before any DNS
   auto resolved = SocketAddress::resolve(host, *port);
   if (!resolved.ok()) {
     return error_response(Status::invalid("field \"address\": " + resolved.status().message()));

@@ -63,6 +63,10 @@ class RestApi {
   // oversized body, 400 for a malformed request): the JSON error body, counted
   // in the request metrics like any other answer.
   AdminResponse transport_error(const AdminRequest& request, int status);
+  // Any thread. The same for an answer the HTTP layer gives at one of its
+  // limits (408, 431, 503): the JSON error body with this code and message.
+  AdminResponse transport_error(const AdminRequest& request, int status, std::string_view code,
+                                std::string_view message);
 
   // Any thread. From now on /readyz answers 503: the process is shutting down.
   void set_shutting_down() { shutting_down_.store(true); }

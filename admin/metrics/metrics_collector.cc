@@ -5,6 +5,7 @@
 #include <limits>
 #include <sstream>
 
+#include "admin/common/admin_plane_stats.h"
 #include "admin/http/status_json.h"
 #include "dataplane/dataplane.h"
 
@@ -143,6 +144,7 @@ struct ServiceFamilies {
     add(rejected, with(l, "reason", "no_backend"), static_cast<double>(s.counters.rejected_no_backend));
     add(rejected, with(l, "reason", "stubborn"), static_cast<double>(s.counters.rejected_stubborn));
     add(rejected, with(l, "reason", "acl"), static_cast<double>(s.counters.rejected_acl));
+    add(rejected, with(l, "reason", "resources"), static_cast<double>(s.counters.rejected_resources));
     add(breaks, l, static_cast<double>(s.counters.affinity_breaks));
     add(table_size, l, static_cast<double>(s.affinity.size));
     add(table_capacity, l, static_cast<double>(s.affinity.capacity));
@@ -204,9 +206,29 @@ struct UdpFamilies {
   }
 };
 
+// The process's own resources (dataplane/resource): budgets, use, shortages.
+void add_resources(const ResourceStatus& r, std::vector<MetricFamily>* out) {
+  MetricFamily exhausted = family("nib_resource_exhausted_total",
+                                  "Times nib ran short of a resource of its own (never a backend's fault): fd, "
+                                  "memory, pipe (a relay copied instead of splicing), port (no local port)",
+                                  MetricType::Counter);
+  for (Resource k : kAllResources) add(exhausted, {{"resource", to_string(k)}}, static_cast<double>(r.exhausted[k]));
+  MetricFamily limit = family("nib_resource_limit", "What the dataplane may use: fd (descriptors for clients' "
+                              "connections, pipes and UDP sessions), memory (bytes of relay buffers)",
+                              MetricType::Gauge);
+  add(limit, {{"resource", "fd"}}, static_cast<double>(r.fd_budget));
+  add(limit, {{"resource", "memory"}}, static_cast<double>(r.relay_memory_limit));
+  MetricFamily in_use = family("nib_resource_in_use", "What the dataplane uses of nib_resource_limit now",
+                               MetricType::Gauge);
+  add(in_use, {{"resource", "fd"}}, static_cast<double>(r.fd_in_use));
+  add(in_use, {{"resource", "memory"}}, static_cast<double>(r.relay_memory_in_use));
+  for (MetricFamily* f : {&exhausted, &limit, &in_use}) out->push_back(std::move(*f));
+}
+
 }  // namespace
 
-MetricsCollector::MetricsCollector(const Dataplane& dataplane) : dataplane_(dataplane) {}
+MetricsCollector::MetricsCollector(const Dataplane& dataplane, const AdminPlaneStats* admin_stats)
+    : dataplane_(dataplane), admin_stats_(admin_stats) {}
 
 std::vector<MetricFamily> MetricsCollector::Collect() const {
   ServiceFamilies services;
@@ -225,7 +247,9 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   services.move_to(&out);
   backends.move_to(&out);
   udp.move_to(&out);
+  add_resources(dataplane_.resources(), &out);
   collect_requests(&out);
+  collect_admin_limits(&out);
   return out;
 }
 
@@ -245,6 +269,24 @@ void MetricsCollector::collect_requests(std::vector<MetricFamily>* out) const {
     }
   }
   out->push_back(std::move(f));
+}
+
+void MetricsCollector::collect_admin_limits(std::vector<MetricFamily>* out) const {
+  if (admin_stats_ == nullptr) return;
+  MetricFamily hits = family("nib_admin_limit_hits_total",
+                             "Clients the admin plane turned away or cut off at one of its limits, by limit "
+                             "(docs/operations.md, Admin plane limits)",
+                             MetricType::Counter);
+  for (const auto& row : admin_limit_table()) {
+    if (row.counted) add(hits, {{"limit", std::string(row.key)}}, static_cast<double>(admin_stats_->hits(*row.counted)));
+  }
+  out->push_back(std::move(hits));
+  for (size_t g = 0; g < static_cast<size_t>(AdminGauge::kCount); ++g) {
+    AdminGaugeInfo info = AdminPlaneStats::info(static_cast<AdminGauge>(g));
+    MetricFamily f = family(std::string(info.name), std::string(info.help), MetricType::Gauge);
+    add(f, {}, static_cast<double>(admin_stats_->value(static_cast<AdminGauge>(g))));
+    out->push_back(std::move(f));
+  }
 }
 
 std::string MetricsCollector::scrape() const {

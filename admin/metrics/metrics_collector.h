@@ -21,9 +21,13 @@ class Dataplane;
 
 namespace nib::admin {
 
+class AdminPlaneStats;
+
 class MetricsCollector : public prometheus::Collectable {
  public:
-  explicit MetricsCollector(const Dataplane& dataplane);
+  // `admin_stats` (may be null; must outlive the collector): the admin plane's
+  // limit hits and open connections and streams.
+  explicit MetricsCollector(const Dataplane& dataplane, const AdminPlaneStats* admin_stats = nullptr);
 
   // Any thread.
   std::vector<prometheus::MetricFamily> Collect() const override;
@@ -38,8 +42,10 @@ class MetricsCollector : public prometheus::Collectable {
 
  private:
   void collect_requests(std::vector<prometheus::MetricFamily>* out) const;
+  void collect_admin_limits(std::vector<prometheus::MetricFamily>* out) const;
 
   const Dataplane& dataplane_;
+  const AdminPlaneStats* admin_stats_;
   mutable std::mutex requests_mu_;
   std::map<std::tuple<std::string, std::string, int>, uint64_t> requests_;
 };

@@ -1,29 +1,29 @@
 #include "admin/penctl/penctl_server.h"
 
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <ctime>
 #include <sstream>
 #include <vector>
 
+#include "admin/common/commit_change.h"
 #include "admin/pages/pen_status_page.h"
+#include "admin/penctl/penctl_listener.h"
 #include "dataplane/base/log.h"
+#include "dataplane/config/limits.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/net/socket_ops.h"
 
 namespace nib::admin {
 namespace {
 
-constexpr size_t kMaxCommand = 4096;  // penctl sends one short line
-// A client that connects and says nothing must not hold the (only) serving
-// thread for long.
-constexpr int kReadTimeoutSeconds = 2;
+// Connections wait in the backlog only while the loop is between accepts.
+constexpr int kBacklog = 128;
+// `recent N`: seconds, as far as a duration can reach.
+constexpr IntRange kRecentSeconds{0, static_cast<int64_t>(kMaxSeconds)};
 
 std::vector<std::string> split_words(const std::string& line) {
   std::vector<std::string> words;
@@ -46,7 +46,9 @@ std::string seconds_text(double s) {
   return o.str();
 }
 
-std::string error_line(const Status& st) { return "error: " + st.message() + "\n"; }
+PenctlReply ok(std::string text) { return {std::move(text), false}; }
+PenctlReply fail(const std::string& message) { return {"error: " + message + "\n", true}; }
+PenctlReply fail(const Status& st) { return fail(st.message()); }
 
 }  // namespace
 
@@ -60,229 +62,314 @@ Status PenctlServer::start() {
   if (!address.ok()) {
     return Status::invalid("control port (-C) address '" + options_.listen + "': " + address.status().message());
   }
-  auto fd = make_tcp_listener(*address, 16, /*reuse_port=*/false);
+  auto fd = make_tcp_listener(*address, kBacklog, /*reuse_port=*/false);
   if (!fd.ok()) {
     return Status::unavailable("control port (-C): cannot listen on " + address->to_string() + ": " +
                                fd.status().message());
   }
   auto bound = local_address(fd->get());
   if (!bound.ok()) return bound.status();
-  listener_ = std::move(*fd);
+  bound_ = *bound;
   port_ = bound->port();
-  wake_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!wake_.valid()) return Status::unavailable("control port (-C): eventfd failed");
-  thread_ = std::thread([this] { serve(); });
-  return {};
+  listener_ = std::make_unique<PenctlListener>(
+      std::move(*fd), options_.limits, options_.stats,
+      [this](const SocketAddress& peer) { return control_permits(peer); },
+      [this](const std::string& line) { return execute(line); });
+  return listener_->start();
 }
 
 void PenctlServer::stop() {
-  if (!thread_.joinable()) return;
-  uint64_t one = 1;
-  (void)!::write(wake_.get(), &one, sizeof one);
-  thread_.join();
-  listener_ = UniqueFd();
+  if (listener_) listener_->stop();
 }
 
-void PenctlServer::serve() {
-  for (;;) {
-    pollfd fds[2] = {{listener_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
-    int n = ::poll(fds, 2, -1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 || (fds[1].revents & POLLIN)) return;
-    if (!(fds[0].revents & POLLIN)) continue;
-    // Blocking client socket: one command, one reply, bounded by the timeout.
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    UniqueFd client(::accept4(listener_.get(), reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC));
-    if (!client.valid()) continue;
-    // control_acl: a denied client is closed at once, as Pen does.
-    if (!control_permits(SocketAddress(reinterpret_cast<sockaddr*>(&ss), len))) continue;
-    handle(std::move(client));
-  }
+std::span<const PenctlServer::CommandEntry> PenctlServer::commands() {
+  // "Not yet": a later change implements it. "Not in nib": nib has no such
+  // feature, or has it another way (the text says which).
+  static constexpr std::string_view kNotYet = "not yet supported by nib";
+  static constexpr CommandEntry kCommands[] = {
+      {"abort_on_error", nullptr, kNotYet},
+      {"no abort_on_error", nullptr, kNotYet},
+      {"acl", &PenctlServer::cmd_acl, {}},
+      {"no acl", &PenctlServer::cmd_no_acl, {}},
+      {"ascii", nullptr, "not supported by nib: it does not dump traffic"},
+      {"no ascii", nullptr, "not supported by nib: it does not dump traffic"},
+      {"blacklist", &PenctlServer::cmd_valued, {}},
+      {"block", &PenctlServer::cmd_nothing, {}},  // obsolete in Pen 0.26.0, a no-op there too
+      {"no block", &PenctlServer::cmd_nothing, {}},
+      {"client_acl", &PenctlServer::cmd_client_acl, {}},
+      {"clients_max", &PenctlServer::cmd_valued, {}},
+      {"close", nullptr, kNotYet},
+      {"connection", nullptr, kNotYet},
+      {"conn_max", nullptr, kNotYet},
+      {"control", &PenctlServer::cmd_control, {}},
+      {"control_acl", &PenctlServer::cmd_control_acl, {}},
+      {"debug", nullptr, kNotYet},
+      {"delayed_forward", &PenctlServer::cmd_nothing, {}},  // obsolete in Pen 0.26.0, a no-op there too
+      {"no delayed_forward", &PenctlServer::cmd_nothing, {}},
+      {"dsr_if", nullptr, kNotYet},
+      {"dsr_ip", nullptr, kNotYet},
+      {"dummy", nullptr, kNotYet},
+      {"no dummy", nullptr, kNotYet},
+      {"epoll", &PenctlServer::cmd_nothing, {}},  // what nib always uses
+      {"exit", nullptr, kNotYet},
+      {"hash", &PenctlServer::cmd_flag, {}},
+      {"no hash", &PenctlServer::cmd_flag, {}},
+      {"http", nullptr, kNotYet},
+      {"no http", nullptr, kNotYet},
+      {"idle_timeout", nullptr, kNotYet},
+      {"idlers", nullptr, kNotYet},
+      {"include", nullptr, kNotYet},
+      {"keepalive", nullptr, kNotYet},
+      {"no keepalive", nullptr, kNotYet},
+      {"kqueue", nullptr, "not supported by nib: it always uses epoll"},
+      {"listen", &PenctlServer::cmd_listen, {}},
+      {"log", nullptr, kNotYet},
+      {"no log", nullptr, kNotYet},
+      {"mode", &PenctlServer::cmd_mode, {}},
+      {"pending_max", nullptr, kNotYet},
+      {"pid", &PenctlServer::cmd_pid, {}},
+      {"poll", nullptr, "not supported by nib: it always uses epoll"},
+      {"prio", &PenctlServer::cmd_flag, {}},
+      {"no prio", &PenctlServer::cmd_flag, {}},
+      {"recent", &PenctlServer::cmd_recent, {}},
+      {"roundrobin", &PenctlServer::cmd_flag, {}},
+      {"no roundrobin", &PenctlServer::cmd_flag, {}},
+      {"select", nullptr, "not supported by nib: it always uses epoll"},
+      {"server", &PenctlServer::cmd_server, {}},
+      {"servers", &PenctlServer::cmd_servers, {}},
+      {"socket", nullptr, "not supported by nib: its connections are not numbered by socket"},
+      {"source", nullptr, kNotYet},
+      {"ssl_ciphers", nullptr, kNotYet},
+      {"ssl_client_renegotiation_interval", nullptr, kNotYet},
+      {"ssl_ocsp_response", nullptr, kNotYet},
+      {"ssl_option", nullptr, kNotYet},
+      {"ssl_sni_path", nullptr, kNotYet},
+      {"status", &PenctlServer::cmd_status, {}},
+      {"stubborn", &PenctlServer::cmd_stubborn, {}},
+      {"no stubborn", &PenctlServer::cmd_stubborn, {}},
+      {"tarpit_acl", nullptr, kNotYet},
+      {"tcp_fastclose", nullptr, kNotYet},
+      {"tcp_nodelay", nullptr, "not yet supported at runtime by nib; start it with -o tcp_nodelay"},
+      {"no tcp_nodelay", nullptr, "not yet supported at runtime by nib; start it with -o 'no tcp_nodelay'"},
+      {"timeout", nullptr, kNotYet},
+      {"tracking", &PenctlServer::cmd_valued, {}},
+      {"transparent", nullptr, kNotYet},
+      {"no transparent", nullptr, kNotYet},
+      {"web_stats", nullptr, kNotYet},
+      {"no web_stats", nullptr, kNotYet},
+      {"weight", &PenctlServer::cmd_flag, {}},
+      {"no weight", &PenctlServer::cmd_flag, {}},
+      {"write", nullptr, kNotYet},
+  };
+  return kCommands;
 }
 
-void PenctlServer::handle(UniqueFd client) {
-  timeval timeout{kReadTimeoutSeconds, 0};
-  ::setsockopt(client.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  ::setsockopt(client.get(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-  std::string line;
-  char buf[512];
-  while (line.size() < kMaxCommand && line.find('\n') == std::string::npos) {
-    ssize_t n = ::recv(client.get(), buf, sizeof buf, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;  // EOF ends a command too; a timeout drops it
-    line.append(buf, static_cast<size_t>(n));
-  }
-  if (size_t nl = line.find('\n'); nl != std::string::npos) line.resize(nl);
-  if (!line.empty() && line.back() == '\r') line.pop_back();
-  std::string reply = execute(line);
-  size_t done = 0;
-  while (done < reply.size()) {
-    ssize_t n = ::send(client.get(), reply.data() + done, reply.size() - done, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
+PenctlReply PenctlServer::unsupported(std::string_view command, std::string_view why) {
+  return fail("'" + std::string(command) + "' is " + std::string(why));
 }
 
-std::string PenctlServer::execute(const std::string& line) {
+PenctlReply PenctlServer::execute(const std::string& line) {
   std::vector<std::string> w = split_words(line);
-  if (w.empty()) return "";
+  if (w.empty() || w[0].front() == '#') return {};  // Pen skips comments in its config files too
+  const std::string key = w[0] == "no" && w.size() >= 2 ? "no " + w[1] : w[0];
+  const CommandEntry* entry = nullptr;
+  for (const CommandEntry& e : commands()) {
+    if (e.key == key) entry = &e;
+  }
+  if (entry == nullptr) return fail("unknown command '" + key + "'; see penctl(1) and docs/pen-compat.md");
+  if (entry->handler == nullptr) return unsupported(key, entry->why);
   std::vector<std::string> names = dataplane_.service_names();
-  if (names.empty()) return "error: no service\n";
-  const std::string& service = names.front();
-  const std::string& cmd = w[0];
+  if (names.empty()) return fail("no service");
+  return (this->*entry->handler)(Command{w, names.front()});
+}
 
-  if (auto reply = execute_acl(w, service)) return *reply;
+PenctlReply PenctlServer::cmd_nothing(const Command&) { return {}; }
 
-  if (cmd == "pid" && w.size() == 1) return std::to_string(::getpid()) + "\n";
+PenctlReply PenctlServer::cmd_pid(const Command& c) {
+  if (c.w.size() != 1) return fail("pid: takes no argument");
+  return ok(std::to_string(::getpid()) + "\n");
+}
 
-  if (cmd == "servers" && w.size() == 1) {
-    auto st = dataplane_.service(service);
-    if (!st.ok()) return error_line(st.status());
-    std::ostringstream o;
-    for (const auto& b : st->backends) {
-      o << b.index << " addr " << b.address.ip_string() << " port " << b.address.port() << " conn " << b.active
-        << " max " << b.soft_limit << " hard " << b.hard_limit << " weight " << b.weight << " prio " << b.prio
-        << " sx " << b.counters.bytes_in << " rx " << b.counters.bytes_out << "\n";
-    }
-    return o.str();
+PenctlReply PenctlServer::cmd_control(const Command& c) {
+  if (c.w.size() != 1) return fail("control: takes no argument");
+  return ok(bound_.to_string() + "\n");
+}
+
+PenctlReply PenctlServer::cmd_listen(const Command& c) {
+  if (c.w.size() != 1) return unsupported("listen ADDRESS", "not yet supported by nib (moving the listener)");
+  auto bound = dataplane_.bound_address(c.service);
+  if (!bound) return fail("listen: the service is not listening");
+  return ok(bound->to_string() + "\n");
+}
+
+PenctlReply PenctlServer::cmd_servers(const Command& c) {
+  if (c.w.size() != 1) return fail("servers: takes no argument");
+  auto st = dataplane_.service(c.service);
+  if (!st.ok()) return fail(st.status());
+  std::ostringstream o;
+  for (const auto& b : st->backends) {
+    o << b.index << " addr " << b.address.ip_string() << " port " << b.address.port() << " conn " << b.active
+      << " max " << b.soft_limit << " hard " << b.hard_limit << " weight " << b.weight << " prio " << b.prio
+      << " sx " << b.counters.bytes_in << " rx " << b.counters.bytes_out << "\n";
   }
+  return ok(o.str());
+}
 
-  if (cmd == "server" && w.size() >= 4 && w.size() % 2 == 0) {
-    auto index = parse_uint(w[1]);
-    auto st = dataplane_.service(service);
-    if (!st.ok()) return error_line(st.status());
-    const BackendStatus* target = nullptr;
-    for (const auto& b : st->backends) {
-      if (index && b.index >= 0 && static_cast<uint64_t>(b.index) == *index) target = &b;
-    }
-    if (target == nullptr) return "error: no server " + w[1] + "\n";
-    BackendPatch patch;
-    std::optional<double> blacklist;
-    for (size_t i = 2; i < w.size(); i += 2) {
-      auto v = parse_uint(w[i + 1]);
-      if (!v || *v > UINT32_MAX) return "error: " + w[i] + ": expected a non-negative integer\n";
-      uint32_t value = static_cast<uint32_t>(*v);
-      if (w[i] == "weight") {
-        patch.weight = value;
-      } else if (w[i] == "prio") {
-        patch.prio = value;
-      } else if (w[i] == "max") {
-        patch.soft_limit = value;
-      } else if (w[i] == "hard") {
-        patch.hard_limit = value;
-      } else if (w[i] == "blacklist") {
-        blacklist = static_cast<double>(value);
-      } else {
-        return "error: server: '" + w[i] + "' is not supported by nib; use weight, prio, max, hard or blacklist\n";
-      }
-    }
-    if (patch.weight || patch.prio || patch.soft_limit || patch.hard_limit) {
-      auto updated = dataplane_.update_backend(service, target->id, patch);
-      if (!updated.ok()) return error_line(updated.status());
-    }
-    if (blacklist) {
-      if (Status s = dataplane_.blacklist_backend(service, target->id, *blacklist); !s.ok()) return error_line(s);
-    }
-    return "";
+PenctlReply PenctlServer::cmd_server(const Command& c) {
+  const auto& w = c.w;
+  if (w.size() < 4 || w.size() % 2 != 0) {
+    return fail("server: expected 'server N weight|prio|max|hard|blacklist VALUE ...'");
   }
-
-  if (cmd == "status" && w.size() == 1) {
-    PenStatusInput in;
-    in.services = dataplane_.status();
-    for (const auto& s : in.services) in.clients.push_back(dataplane_.clients(s.name));
-    in.connections = dataplane_.connections();
-    in.now = MonoClock::now();
-    std::time_t t = std::time(nullptr);
-    char text[64];
-    std::tm tm{};
-    ::localtime_r(&t, &tm);
-    std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", &tm);
-    in.generated_at = text;
-    return render_pen_status_page(in);
+  auto index = parse_uint(w[1]);
+  auto st = dataplane_.service(c.service);
+  if (!st.ok()) return fail(st.status());
+  const BackendStatus* target = nullptr;
+  for (const auto& b : st->backends) {
+    if (index && b.index >= 0 && static_cast<uint64_t>(b.index) == *index) target = &b;
   }
-
-  if (cmd == "recent" && w.size() <= 2) {
-    double window = 300;  // Pen's default
-    if (w.size() == 2) {
-      auto v = parse_uint(w[1]);
-      if (!v) return "error: recent: expected seconds\n";
-      window = static_cast<double>(*v);
+  if (target == nullptr) return fail("no server " + w[1]);
+  BackendPatch patch;
+  std::optional<double> blacklist;
+  // Every pair is checked before anything changes.
+  for (size_t i = 2; i < w.size(); i += 2) {
+    if (w[i] == "acl" || w[i] == "address" || w[i] == "port") {
+      return unsupported("server N " + w[i], "not yet supported by nib");
     }
-    MonoTime now = MonoClock::now();
-    std::ostringstream o;
-    for (const auto& c : dataplane_.clients(service)) {
-      if (now - c.last_seen > seconds_to_duration(window)) continue;
-      o << c.client.to_string() << " connects " << c.connects << " sx " << c.bytes_in << " rx " << c.bytes_out
-        << "\n";
+    constexpr std::string_view kSettings[] = {"weight", "prio", "max", "hard", "blacklist"};
+    if (std::find(std::begin(kSettings), std::end(kSettings), w[i]) == std::end(kSettings)) {
+      return fail("server: unknown setting '" + w[i] + "'; expected acl, address, port, max, hard, blacklist, "
+                  "weight or prio");
     }
-    return o.str();
+    auto v = parse_uint(w[i + 1]);
+    if (!v || *v > UINT32_MAX) return fail(w[i] + ": expected a non-negative integer");
+    uint32_t value = static_cast<uint32_t>(*v);
+    if (w[i] == "weight") {
+      patch.weight = value;
+    } else if (w[i] == "prio") {
+      patch.prio = value;
+    } else if (w[i] == "max") {
+      patch.soft_limit = value;
+    } else if (w[i] == "hard") {
+      patch.hard_limit = value;
+    } else {  // blacklist
+      blacklist = static_cast<double>(value);
+    }
   }
+  if (patch.weight || patch.prio || patch.soft_limit || patch.hard_limit) {
+    auto updated = dataplane_.update_backend(c.service, target->id, patch);
+    if (!updated.ok()) return fail(updated.status());
+    if (Status s = commit_change(dataplane_); !s.ok()) return fail(s);
+  }
+  if (blacklist) {
+    if (Status s = dataplane_.blacklist_backend(c.service, target->id, *blacklist); !s.ok()) return fail(s);
+  }
+  return {};
+}
 
-  // The rest reads or patches the service's policy.
-  auto policy = dataplane_.policy(service);
-  if (!policy.ok()) return error_line(policy.status());
+PenctlReply PenctlServer::cmd_status(const Command& c) {
+  if (c.w.size() != 1) return fail("status: takes no argument");
+  PenStatusInput in;
+  in.services = dataplane_.status();
+  for (const auto& s : in.services) in.clients.push_back(dataplane_.clients(s.name));
+  in.connections = dataplane_.connections();
+  in.now = MonoClock::now();
+  std::time_t t = std::time(nullptr);
+  char text[64];
+  std::tm tm{};
+  ::localtime_r(&t, &tm);
+  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", &tm);
+  in.generated_at = text;
+  return ok(render_pen_status_page(in));
+}
+
+PenctlReply PenctlServer::cmd_recent(const Command& c) {
+  if (c.w.size() > 2) return fail("recent: expected 'recent [SECONDS]'");
+  double window = 300;  // Pen's default
+  if (c.w.size() == 2) {
+    auto v = parse_uint(c.w[1]);
+    if (!v || !kRecentSeconds.contains_unsigned(*v)) {
+      return fail("recent: expected seconds, " + describe(kRecentSeconds) + ", got '" + c.w[1] + "'");
+    }
+    window = static_cast<double>(*v);
+  }
+  MonoTime now = MonoClock::now();
+  std::ostringstream o;
+  for (const auto& client : dataplane_.clients(c.service)) {
+    if (now - client.last_seen > seconds_to_duration(window)) continue;
+    o << client.client.to_string() << " connects " << client.connects << " sx " << client.bytes_in << " rx "
+      << client.bytes_out << "\n";
+  }
+  return ok(o.str());
+}
+
+PenModeFlags PenctlServer::current_flags(BalanceMode mode) {
+  std::lock_guard lock(flags_mu_);
+  if (flags_.mode() != mode) flags_ = PenModeFlags::from(mode);
+  return flags_;
+}
+
+PenctlReply PenctlServer::cmd_mode(const Command& c) {
+  if (c.w.size() != 1) return fail("mode: takes no argument");
+  auto policy = dataplane_.policy(c.service);
+  if (!policy.ok()) return fail(policy.status());
+  return ok(current_flags(policy->mode).describe(policy->stubborn) + "\n");
+}
+
+// Pen's flags: "hash" while weighting keeps weighting (prio > weight > hash >
+// roundrobin), and "no weight" then hashes.
+PenctlReply PenctlServer::cmd_flag(const Command& c) {
+  const bool negate = c.w[0] == "no";
+  const std::string& word = negate ? c.w[1] : c.w[0];
+  if (c.w.size() != (negate ? 2u : 1u)) return fail(c.w[0] + (negate ? " " + word : "") + ": takes no argument");
+  auto policy = dataplane_.policy(c.service);
+  if (!policy.ok()) return fail(policy.status());
+  PenModeFlags flags = current_flags(policy->mode);
+  flags.set(word, !negate);
   PolicyConfig p = *policy;
-  auto apply = [&]() -> std::string {
-    if (Status s = dataplane_.set_policy(service, p); !s.ok()) return error_line(s);
-    return "";
-  };
-
-  if (cmd == "mode" && w.size() == 1) {
-    auto flag = [](bool on, const char* name) { return std::string(on ? "" : "no ") + name; };
-    return flag(p.mode == BalanceMode::kHash, "hash") + " " + flag(p.mode == BalanceMode::kRoundRobin, "roundrobin") +
-           " " + flag(p.stubborn, "stubborn") + " " + flag(p.mode == BalanceMode::kWeight, "weight") + " " +
-           flag(p.mode == BalanceMode::kPrio, "prio") + "\n";
+  p.mode = flags.mode();
+  if (Status s = dataplane_.set_policy(c.service, p); !s.ok()) return fail(s);
+  {
+    std::lock_guard lock(flags_mu_);
+    flags_ = flags;
   }
+  if (Status s = commit_change(dataplane_); !s.ok()) return fail(s);
+  return {};
+}
 
-  // Valued settings: without a value they print it, with one they set it and
-  // print the new value.
-  auto valued = [&](auto* field, bool whole) -> std::string {
-    if (w.size() == 2) {
-      auto v = parse_uint(w[1]);
-      if (!v) return "error: " + cmd + ": expected a non-negative integer\n";
+PenctlReply PenctlServer::cmd_stubborn(const Command& c) {
+  const bool negate = c.w[0] == "no";
+  if (c.w.size() != (negate ? 2u : 1u)) return fail("stubborn: takes no argument");
+  auto policy = dataplane_.policy(c.service);
+  if (!policy.ok()) return fail(policy.status());
+  PolicyConfig p = *policy;
+  p.stubborn = !negate;
+  if (Status s = dataplane_.set_policy(c.service, p); !s.ok()) return fail(s);
+  if (Status s = commit_change(dataplane_); !s.ok()) return fail(s);
+  return {};
+}
+
+// Valued settings: without a value they print it, with one they set it and
+// print the new value, as Pen's do.
+PenctlReply PenctlServer::cmd_valued(const Command& c) {
+  const std::string& cmd = c.w[0];
+  if (c.w.size() > 2) return fail(cmd + ": expected '" + cmd + " [N]'");
+  auto policy = dataplane_.policy(c.service);
+  if (!policy.ok()) return fail(policy.status());
+  PolicyConfig p = *policy;
+  auto valued = [&](auto* field, bool whole) -> PenctlReply {
+    if (c.w.size() == 2) {
+      auto v = parse_uint(c.w[1]);
+      if (!v) return fail(cmd + ": expected a non-negative integer");
       *field = static_cast<std::remove_pointer_t<decltype(field)>>(*v);
-      if (std::string err = apply(); !err.empty()) return err;
+      if (Status s = dataplane_.set_policy(c.service, p); !s.ok()) return fail(s);
+      if (Status s = commit_change(dataplane_); !s.ok()) return fail(s);
     }
-    return whole ? std::to_string(static_cast<uint64_t>(*field)) + "\n" : seconds_text(static_cast<double>(*field)) + "\n";
+    return ok(whole ? std::to_string(static_cast<uint64_t>(*field)) + "\n"
+                    : seconds_text(static_cast<double>(*field)) + "\n");
   };
-  if (w.size() <= 2) {
-    if (cmd == "clients_max") return valued(&p.table_size, true);
-    if (cmd == "blacklist") return valued(&p.blacklist_seconds, false);
-    if (cmd == "tracking") return valued(&p.tracking_seconds, false);
-  }
-
-  // Mode switches. nib has one balancing mode where Pen has flags: turning a
-  // mode on selects it; turning the current mode off returns to Pen's default
-  // (client tracking with a round-robin first choice).
-  bool negate = cmd == "no" && w.size() == 2;
-  const std::string& sw = negate ? w[1] : cmd;
-  if (w.size() == (negate ? 2u : 1u)) {
-    if (sw == "stubborn") {
-      p.stubborn = !negate;
-      return apply();
-    }
-    struct Switch {
-      const char* word;
-      BalanceMode mode;
-    };
-    constexpr Switch kSwitches[] = {{"roundrobin", BalanceMode::kRoundRobin},
-                                    {"hash", BalanceMode::kHash},
-                                    {"weight", BalanceMode::kWeight},
-                                    {"prio", BalanceMode::kPrio}};
-    for (const auto& s : kSwitches) {
-      if (sw != s.word) continue;
-      if (!negate) {
-        p.mode = s.mode;
-      } else if (p.mode == s.mode) {
-        p.mode = BalanceMode::kAffinity;
-      }
-      return apply();
-    }
-  }
-  // Pen's own words for a command it does not know.
-  return "do_cmd: ignoring command starting with '" + cmd + "'\n";
+  if (cmd == "clients_max") return valued(&p.table_size, true);
+  if (cmd == "blacklist") return valued(&p.blacklist_seconds, false);
+  return valued(&p.tracking_seconds, false);  // tracking
 }
 
 bool PenctlServer::control_permits(const SocketAddress& peer) const {
@@ -290,45 +377,82 @@ bool PenctlServer::control_permits(const SocketAddress& peer) const {
   return acls_[control_acl_].permits(peer);
 }
 
-std::optional<std::string> PenctlServer::execute_acl(const std::vector<std::string>& w, const std::string& service) {
-  const bool no_acl = w.size() >= 2 && w[0] == "no" && w[1] == "acl";
-  const std::string& cmd = w[0];
-  if (cmd != "acl" && cmd != "client_acl" && cmd != "control_acl" && !no_acl) return std::nullopt;
-  const std::string name = no_acl ? "no acl" : cmd;
-  const size_t index_at = no_acl ? 2 : 1;
-  if (w.size() <= index_at) return "error: " + name + ": expected a list number 0-9\n";
-  auto n = parse_uint(w[index_at]);
-  if (!n || *n >= kAccessLists) return "error: " + name + ": expected a list number 0-9, got '" + w[index_at] + "'\n";
-  const size_t list = static_cast<size_t>(*n);
+namespace {
 
-  std::unique_lock lock(acl_mu_);
-  if (cmd == "client_acl" || cmd == "control_acl") {
-    if (w.size() != 2) return "error: " + cmd + ": expected '" + cmd + " N'\n";
-    if (cmd == "control_acl") {
-      control_acl_ = list;
-      return std::string();
-    }
-    client_acl_ = list;
-  } else if (no_acl) {
-    if (w.size() != 3) return std::string("error: no acl: expected 'no acl N'\n");
-    acls_[list].clear();
-    if (list != client_acl_) return std::string();
-  } else {
-    if (w.size() >= 4 && w[3] == "country") {
-      return std::string("error: acl: country entries need GeoIP, which nib does not support\n");
-    }
-    if (w.size() < 4 || w.size() > 5 || (w[2] != "permit" && w[2] != "deny")) {
-      return std::string("error: acl: expected 'acl N permit|deny ipv4 [mask]' or 'acl N permit|deny ipv6[/length]'\n");
-    }
-    auto entry = AccessEntry::parse_pen(w[2] == "permit", w[3], w.size() == 5 ? w[4] : std::string());
-    if (!entry.ok()) return "error: acl: " + entry.status().message() + "\n";
-    acls_[list].add(*entry);
-    if (list != client_acl_) return std::string();
+// "acl N ...", "no acl N", "client_acl [N]", "control_acl [N]": the list
+// number at `at`, 0-9.
+std::optional<size_t> list_number(const std::vector<std::string>& w, size_t at) {
+  if (w.size() <= at) return std::nullopt;
+  auto n = parse_uint(w[at]);
+  if (!n || *n >= 10) return std::nullopt;
+  return static_cast<size_t>(*n);
+}
+
+std::string list_error(const std::string& name, const std::vector<std::string>& w, size_t at) {
+  if (w.size() <= at) return name + ": expected a list number 0-9";
+  return name + ": expected a list number 0-9, got '" + w[at] + "'";
+}
+
+}  // namespace
+
+PenctlReply PenctlServer::cmd_acl(const Command& c) {
+  const auto& w = c.w;
+  auto list = list_number(w, 1);
+  if (!list) return fail(list_error("acl", w, 1));
+  if (w.size() >= 4 && w[3] == "country") {
+    return unsupported("acl N permit|deny country CC", "not yet supported by nib (GeoIP)");
   }
+  if (w.size() < 4 || w.size() > 5 || (w[2] != "permit" && w[2] != "deny")) {
+    return fail("acl: expected 'acl N permit|deny ipv4 [mask]' or 'acl N permit|deny ipv6[/length]'");
+  }
+  auto entry = AccessEntry::parse_pen(w[2] == "permit", w[3], w.size() == 5 ? w[4] : std::string());
+  if (!entry.ok()) return fail("acl: " + entry.status().message());
+  std::unique_lock lock(acl_mu_);
+  acls_[*list].add(*entry);
+  if (*list != client_acl_) return {};
+  return push_client_acl(std::move(lock), c.service);
+}
+
+PenctlReply PenctlServer::cmd_no_acl(const Command& c) {
+  auto list = list_number(c.w, 2);
+  if (!list) return fail(list_error("no acl", c.w, 2));
+  if (c.w.size() != 3) return fail("no acl: expected 'no acl N'");
+  std::unique_lock lock(acl_mu_);
+  acls_[*list].clear();
+  if (*list != client_acl_) return {};
+  return push_client_acl(std::move(lock), c.service);
+}
+
+// Pen's client_acl and control_acl print the list in use, after setting it
+// when a number is given.
+PenctlReply PenctlServer::cmd_client_acl(const Command& c) {
+  if (c.w.size() > 2) return fail("client_acl: expected 'client_acl [N]'");
+  std::unique_lock lock(acl_mu_);
+  if (c.w.size() == 1) return ok(std::to_string(client_acl_) + "\n");
+  auto list = list_number(c.w, 1);
+  if (!list) return fail(list_error("client_acl", c.w, 1));
+  client_acl_ = *list;
+  PenctlReply pushed = push_client_acl(std::move(lock), c.service);
+  if (pushed.failed) return pushed;
+  return ok(std::to_string(*list) + "\n");
+}
+
+PenctlReply PenctlServer::cmd_control_acl(const Command& c) {
+  if (c.w.size() > 2) return fail("control_acl: expected 'control_acl [N]'");
+  std::lock_guard lock(acl_mu_);
+  if (c.w.size() == 2) {
+    auto list = list_number(c.w, 1);
+    if (!list) return fail(list_error("control_acl", c.w, 1));
+    control_acl_ = *list;
+  }
+  return ok(std::to_string(control_acl_) + "\n");
+}
+
+PenctlReply PenctlServer::push_client_acl(std::unique_lock<std::mutex> lock, const std::string& service) {
   AccessList effective = acls_[client_acl_];
   lock.unlock();  // the Dataplane takes its own locks
-  if (Status st = dataplane_.set_client_acl(service, effective); !st.ok()) return error_line(st);
-  return std::string();
+  if (Status st = dataplane_.set_client_acl(service, effective); !st.ok()) return fail(st);
+  return {};
 }
 
 }  // namespace nib::admin

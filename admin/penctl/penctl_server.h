@@ -1,15 +1,20 @@
 #pragma once
 // Pen's control port (-C [host:]port): the penctl text protocol, one command
-// per connection ("servers\n"), a reply, then close. Commands act on the
+// per connection ("servers\n"), a reply, then close. The connections are
+// served together by PenctlListener (penctl_listener.h, with the limits:
+// connections, the command line's deadline and length). Commands act on the
 // Dataplane's runtime-management interface, on the first service (Pen runs
 // exactly one). No authentication, like Pen: listen on loopback.
 //
-// Supported: servers; server N weight|prio|max|hard|blacklist V (several
-// pairs may follow N); status (the HTML page); clients_max [N]; blacklist [N];
-// tracking [N]; roundrobin, hash, weight, prio, stubborn and their "no"
-// forms; mode; recent [N]; pid; acl N permit|deny ip [mask] / ip6[/len];
-// no acl N; client_acl N; control_acl N. Anything else answers "ignoring
-// command", as Pen does.
+// Every word of penctl(1) is in one table (kCommands in the .cc): it either
+// works or answers one "error: ..." line, and a failed command's connection
+// is then reset, because penctl exits non-zero only when its read fails
+// (penctl.c). Words penctl(1) does not know are errors too. Lines starting
+// with '#' are comments, as in Pen's config files. docs/pen-compat.md lists
+// each command's status.
+//
+// Pen's mode words (roundrobin, hash, weight, prio and their "no" forms) set
+// Pen's flags, which combine as Pen's do (dataplane/config/pen_mode_flags.h).
 //
 // Access lists: the ten lists (0-9) live here. The one named by client_acl
 // (default 0) is pushed to the service through Dataplane::set_client_acl
@@ -21,13 +26,17 @@
 #include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string>
-#include <thread>
+#include <string_view>
 #include <vector>
 
+#include "admin/common/admin_limits.h"
+#include "admin/penctl/penctl_listener.h"
 #include "dataplane/base/status.h"
-#include "dataplane/base/unique_fd.h"
+#include "dataplane/config/pen_mode_flags.h"
 #include "dataplane/net/access_list.h"
 
 namespace nib {
@@ -36,8 +45,12 @@ class Dataplane;
 
 namespace nib::admin {
 
+class AdminPlaneStats;
+
 struct PenctlServerOptions {
   std::string listen;  // "host:port" (an IP literal); port 0 picks a free one
+  PenctlLimits limits;
+  AdminPlaneStats* stats = nullptr;  // may be null; must outlive the server
 };
 
 class PenctlServer {
@@ -51,32 +64,70 @@ class PenctlServer {
   // address, kUnavailable when it cannot be bound. Call once.
   Status start();
   uint16_t port() const { return port_; }
-  // Any thread; idempotent.
+  // Any thread; idempotent. Closes every control connection, whatever its
+  // client is doing.
   void stop();
 
   // One command line (without the newline) -> the reply Pen would send.
   // Any thread (the Dataplane is thread-safe); public for tests.
-  std::string execute(const std::string& line);
+  PenctlReply execute(const std::string& line);
+
+  // A command's words and the service it acts on (the first; Pen runs one).
+  struct Command {
+    const std::vector<std::string>& w;
+    const std::string& service;
+  };
+  using Handler = PenctlReply (PenctlServer::*)(const Command&);
+  // A row of the command table: penctl(1)'s words (and Pen's few others).
+  struct CommandEntry {
+    std::string_view key;  // the first word, or "no WORD" for the negated forms
+    Handler handler;       // nullptr: not supported; `why` says so
+    std::string_view why;  // unsupported: why, and what to use instead
+  };
+  // The table, in penctl(1)'s order.
+  static std::span<const CommandEntry> commands();
+  // The one reply for what nib does not do (yet): an error naming the command.
+  static PenctlReply unsupported(std::string_view command, std::string_view why);
 
  private:
-  void serve();
-  void handle(UniqueFd client);
-  // The acl, no acl, client_acl and control_acl commands; nullopt for other words.
-  std::optional<std::string> execute_acl(const std::vector<std::string>& w, const std::string& service);
   bool control_permits(const SocketAddress& peer) const;
+
+  // One handler per command of the table; each checks its own arguments.
+  PenctlReply cmd_acl(const Command& c);
+  PenctlReply cmd_no_acl(const Command& c);
+  PenctlReply cmd_client_acl(const Command& c);
+  PenctlReply cmd_control_acl(const Command& c);
+  PenctlReply cmd_pid(const Command& c);
+  PenctlReply cmd_control(const Command& c);
+  PenctlReply cmd_listen(const Command& c);
+  PenctlReply cmd_servers(const Command& c);
+  PenctlReply cmd_server(const Command& c);
+  PenctlReply cmd_status(const Command& c);
+  PenctlReply cmd_recent(const Command& c);
+  PenctlReply cmd_mode(const Command& c);
+  PenctlReply cmd_valued(const Command& c);   // blacklist, tracking, clients_max
+  PenctlReply cmd_flag(const Command& c);     // roundrobin, hash, weight, prio and "no ..."
+  PenctlReply cmd_stubborn(const Command& c);  // and "no stubborn"
+  PenctlReply cmd_nothing(const Command& c);  // Pen's own no-ops (block, delayed_forward, epoll)
+  // Pushes the list client_acl names to the service, after a change to it.
+  PenctlReply push_client_acl(std::unique_lock<std::mutex> lock, const std::string& service);
+  // Pen's flags, or the flag of the current mode when it was changed
+  // elsewhere since (REST, gRPC, a reload).
+  PenModeFlags current_flags(BalanceMode mode);
 
   static constexpr size_t kAccessLists = 10;
   mutable std::mutex acl_mu_;  // the lists and both choices; never held across a syscall
   std::array<AccessList, kAccessLists> acls_;
   size_t client_acl_ = 0;
   size_t control_acl_ = 0;
+  std::mutex flags_mu_;
+  PenModeFlags flags_;
 
   Dataplane& dataplane_;
   const PenctlServerOptions options_;
-  UniqueFd listener_;
-  UniqueFd wake_;  // eventfd: stop() ends the poll
   uint16_t port_ = 0;
-  std::thread thread_;
+  SocketAddress bound_;  // the control port's address, for `control`
+  std::unique_ptr<PenctlListener> listener_;  // last: it calls execute() until stopped
 };
 
 }  // namespace nib::admin

@@ -1,7 +1,6 @@
 #include "admin/state/state_store.h"
 
-#include <fcntl.h>
-#include <unistd.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -9,11 +8,12 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
-#include "dataplane/base/log.h"
-#include "dataplane/base/unique_fd.h"
+#include "dataplane/config/stored_text.h"
 #include "dataplane/dataplane.h"
+#include "dataplane/registry/backend_registry.h"
 
 namespace nib::admin {
 namespace {
@@ -59,12 +59,47 @@ std::optional<AdminState> parse_admin_state(std::string_view s) {
   return std::nullopt;
 }
 
-Status errno_status(const std::string& what) { return Status::unavailable(what + ": " + std::strerror(errno)); }
+// ---- The rules, one record at a time, so the parser can put a line on each
+// error and the writer can check a whole state. `seen` holds the keys of the
+// records before this one in the same scope (services in the file, backends
+// and pins in their service); a record that passes is added to it.
 
-std::string directory_of(const std::string& path) {
-  size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
+Status check_service(std::set<std::string>* seen, const SavedService& s) {
+  if (Status st = check_service_name("service name", s.name); !st.ok()) return st;
+  if (!seen->insert(s.name).second) return Status::invalid("service '" + s.name + "' is saved twice");
+  return {};
+}
+
+// The registry's own checks: what a change through the API would be told.
+Status check_policy(const SavedService& s) {
+  if (Status st = BackendRegistry::check(s.policy); !st.ok()) return Status::invalid("policy: " + st.message());
+  return {};
+}
+
+// A saved backend as an add through the API would carry it.
+BackendConfig as_added(const SavedBackend& b) {
+  BackendConfig c;
+  c.host = b.host;
+  c.address = b.address;
+  c.weight = b.weight;
+  c.prio = b.prio;
+  c.soft_limit = b.soft_limit;
+  c.hard_limit = b.hard_limit;
+  return c;
+}
+
+Status check_backend(std::set<std::string>* seen, const SavedBackend& b) {
+  std::string which = "backend " + b.address.to_string() + ": ";
+  if (Status st = BackendRegistry::check(as_added(b)); !st.ok()) return Status::invalid(which + st.message());
+  if (!seen->insert(b.address.to_string()).second) return Status::invalid(which + "listed twice in the service");
+  return {};
+}
+
+Status check_pin(std::set<std::string>* seen, const SavedPin& p) {
+  std::string which = "pin " + p.prefix.to_string() + ": ";
+  if (!p.prefix.valid()) return Status::invalid(which + "not a valid prefix");
+  if (!seen->insert(p.prefix.to_string()).second) return Status::invalid(which + "pinned twice");
+  return {};
 }
 
 }  // namespace
@@ -89,6 +124,7 @@ std::string serialize_state(const SavedState& state) {
 
 Result<SavedState> parse_state(std::string_view text, const std::string& source_name) {
   SavedState state;
+  std::set<std::string> services_seen, backends_seen, pins_seen;
   size_t line_no = 0;
   bool ended = false;
   while (!text.empty()) {
@@ -110,8 +146,12 @@ Result<SavedState> parse_state(std::string_view text, const std::string& source_
       continue;
     }
     if (kind == "service" && f.size() == 2) {
-      state.services.emplace_back();
-      state.services.back().name = std::string(f[1]);
+      SavedService service;
+      service.name = std::string(f[1]);
+      if (Status st = check_service(&services_seen, service); !st.ok()) return Status::invalid(where + st.message());
+      state.services.push_back(std::move(service));
+      backends_seen.clear();
+      pins_seen.clear();
       continue;
     }
     if (state.services.empty()) return Status::invalid(where + "expected 'service NAME' first");
@@ -126,6 +166,7 @@ Result<SavedState> parse_state(std::string_view text, const std::string& source_
       }
       s.policy.mode = *mode;
       s.policy.stubborn = stubborn == 1;
+      if (Status st = check_policy(s); !st.ok()) return Status::invalid(where + st.message());
       continue;
     }
     if (kind == "backend" && f.size() == 8) {
@@ -139,6 +180,7 @@ Result<SavedState> parse_state(std::string_view text, const std::string& source_
       b.address = *address;
       b.host = f[2] == "-" ? "" : std::string(f[2]);
       b.admin_state = *admin_state;
+      if (Status st = check_backend(&backends_seen, b); !st.ok()) return Status::invalid(where + st.message());
       s.backends.push_back(b);
       continue;
     }
@@ -146,7 +188,9 @@ Result<SavedState> parse_state(std::string_view text, const std::string& source_
       auto prefix = IpPrefix::parse(f[1]);
       auto backend = SocketAddress::parse(f[2]);
       if (!prefix.ok() || !backend.ok()) return Status::invalid(where + "malformed pin line");
-      s.pins.push_back(SavedPin{*prefix, *backend});
+      SavedPin pin{*prefix, *backend};
+      if (Status st = check_pin(&pins_seen, pin); !st.ok()) return Status::invalid(where + st.message());
+      s.pins.push_back(pin);
       continue;
     }
     return Status::invalid(where + "unknown or malformed record '" + std::string(kind) + "'");
@@ -157,7 +201,28 @@ Result<SavedState> parse_state(std::string_view text, const std::string& source_
   return state;
 }
 
+Status check_state(const SavedState& state) {
+  std::set<std::string> services_seen;
+  for (const auto& s : state.services) {
+    if (Status st = check_service(&services_seen, s); !st.ok()) return st;
+    std::string where = "service '" + s.name + "': ";
+    if (Status st = check_policy(s); !st.ok()) return Status::invalid(where + st.message());
+    std::set<std::string> backends_seen, pins_seen;
+    for (const auto& b : s.backends) {
+      if (Status st = check_backend(&backends_seen, b); !st.ok()) return Status::invalid(where + st.message());
+    }
+    for (const auto& p : s.pins) {
+      if (Status st = check_pin(&pins_seen, p); !st.ok()) return Status::invalid(where + st.message());
+    }
+  }
+  return {};
+}
+
 Result<std::optional<SavedState>> load_state_file(const std::string& path) {
+  struct stat st{};
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    return Status::invalid("state file " + path + ": is a directory; expected a file name");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     if (errno == ENOENT) return std::optional<SavedState>();
@@ -251,14 +316,7 @@ Status restore_state(Dataplane& dataplane, const SavedState& state, std::vector<
         if (running.address == b.address) id = running.id;
       }
       if (!id) {
-        BackendConfig config;
-        config.host = b.host;
-        config.address = b.address;
-        config.weight = b.weight;
-        config.prio = b.prio;
-        config.soft_limit = b.soft_limit;
-        config.hard_limit = b.hard_limit;
-        auto added = dataplane.add_backend(saved.name, config);
+        auto added = dataplane.add_backend(saved.name, as_added(b));
         if (!added.ok()) return Status(added.status().code(), where + added.status().message());
         id = added->id;
       } else {
@@ -304,97 +362,6 @@ Status restore_state(Dataplane& dataplane, const SavedState& state, std::vector<
     }
   }
   return {};
-}
-
-Status write_file_atomically(const std::string& path, std::string_view content,
-                             const std::function<void(WriteStep)>& after_step) {
-  const std::string temp = path + ".tmp";
-  {
-    UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (!fd.valid()) return errno_status("state file " + temp + ": cannot create");
-    size_t done = 0;
-    while (done < content.size()) {
-      ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return errno_status("state file " + temp + ": cannot write");
-      done += static_cast<size_t>(n);
-    }
-    if (after_step) after_step(WriteStep::kTempWritten);
-    // Without this the rename can reach the disk before the data: a crash
-    // would then leave an empty or partial file under the real name.
-    if (::fsync(fd.get()) != 0) return errno_status("state file " + temp + ": cannot fsync");
-    if (after_step) after_step(WriteStep::kTempSynced);
-  }
-  if (::rename(temp.c_str(), path.c_str()) != 0) return errno_status("state file " + path + ": cannot rename");
-  if (after_step) after_step(WriteStep::kRenamed);
-  // The rename itself lives in the directory: sync it so it survives a crash.
-  std::string dir = directory_of(path);
-  UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dfd.valid()) return errno_status("state file directory " + dir + ": cannot open");
-  if (::fsync(dfd.get()) != 0) return errno_status("state file directory " + dir + ": cannot fsync");
-  return {};
-}
-
-StateWriter::StateWriter(Dataplane& dataplane, std::string path) : dataplane_(dataplane), path_(std::move(path)) {}
-
-StateWriter::~StateWriter() { stop(); }
-
-void StateWriter::start() {
-  subscription_ = dataplane_.events().subscribe([this](const DataplaneEvent& e) {
-    // Health changes and finished drains are not operator changes: nothing
-    // to save. The listener runs on the publisher's thread: only mark dirty.
-    if (e.kind == DataplaneEvent::Kind::kHealthChanged || e.kind == DataplaneEvent::Kind::kDrainFinished) return;
-    {
-      std::lock_guard lock(mu_);
-      dirty_ = true;
-    }
-    cv_.notify_one();
-  });
-  thread_ = std::thread([this] { run(); });
-}
-
-void StateWriter::run() {
-  std::unique_lock lock(mu_);
-  while (true) {
-    cv_.wait(lock, [&] { return dirty_ || stopping_; });
-    if (stopping_) return;
-    dirty_ = false;
-    lock.unlock();
-    if (Status st = write_now(); !st.ok()) log_error(st.message());
-    lock.lock();
-  }
-}
-
-Status StateWriter::write_now() {
-  std::lock_guard lock(write_mu_);
-  last_ = write_file_atomically(path_, serialize_state(capture_state(dataplane_)));
-  return last_;
-}
-
-Status StateWriter::flush() {
-  bool pending;
-  {
-    std::lock_guard lock(mu_);
-    pending = dirty_;
-    dirty_ = false;
-  }
-  if (pending) return write_now();
-  std::lock_guard lock(write_mu_);
-  return last_;
-}
-
-void StateWriter::stop() {
-  if (subscription_ != 0) {
-    dataplane_.events().unsubscribe(subscription_);
-    subscription_ = 0;
-  }
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_one();
-  if (thread_.joinable()) thread_.join();
-  flush();
 }
 
 }  // namespace nib::admin

@@ -6,17 +6,13 @@
 // names: for those services it wins over the configuration's backend list
 // (delete the file to start from the configuration alone).
 //
-// Writes are atomic (temp file, fsync, rename, fsync of the directory), so a
-// crash at any point leaves either the old file or the new one.
-#include <atomic>
-#include <condition_variable>
+// The file is written by StateWriter (state_writer.h) through
+// write_file_atomically (dataplane/base/atomic_file.h), so a crash at any
+// point leaves either the old file or the new one.
 #include <cstdint>
-#include <functional>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include "dataplane/base/status.h"
@@ -53,10 +49,18 @@ struct SavedState {
   std::vector<SavedService> services;
 };
 
-// The file's text; parse_state(serialize_state(s)) gives s back.
+// The file's text; parse_state(serialize_state(s)) gives s back for every s
+// that check_state() accepts.
 std::string serialize_state(const SavedState& state);
-// Errors (kInvalidArgument) name source_name and the line. A file cut short
-// (no final "end" line) is an error, never half a state.
+// The rules the admin API applies to what it stores, so the writer cannot
+// save what the reader would refuse: service names by kServiceNameRule, each
+// once; policies and backends as the registry checks them (ranges, a port
+// 1-65535, hosts by check_host()); no backend twice in a service, no prefix
+// pinned twice. kInvalidArgument naming the service and record.
+Status check_state(const SavedState& state);
+// Errors (kInvalidArgument) name source_name and the line: malformed records,
+// and records check_state() refuses. A file cut short (no final "end" line) is
+// an error, never half a state.
 Result<SavedState> parse_state(std::string_view text, const std::string& source_name);
 // Missing file: nullopt (first start). Unreadable or corrupt: an error.
 Result<std::optional<SavedState>> load_state_file(const std::string& path);
@@ -72,44 +76,5 @@ void apply_to_config(const SavedState& state, DataplaneConfig* config);
 // Makes each saved service's backends, drains, pins and policy what was saved.
 // Services the configuration no longer has are skipped (named in `skipped`).
 Status restore_state(Dataplane& dataplane, const SavedState& state, std::vector<std::string>* skipped = nullptr);
-
-// The steps of an atomic write, for tests that stop a writer between them.
-enum class WriteStep { kTempWritten, kTempSynced, kRenamed };
-// Writes `content` to path via path + ".tmp". `after_step` (tests only) runs
-// after each step.
-Status write_file_atomically(const std::string& path, std::string_view content,
-                             const std::function<void(WriteStep)>& after_step = {});
-
-// Saves the dataplane's state whenever it changes. The event listener only
-// marks the state dirty; a background thread captures and writes it.
-class StateWriter {
- public:
-  StateWriter(Dataplane& dataplane, std::string path);
-  ~StateWriter();  // stop()
-  StateWriter(const StateWriter&) = delete;
-  StateWriter& operator=(const StateWriter&) = delete;
-
-  // Subscribes and starts the thread. Call once.
-  void start();
-  // Any thread. Writes now if a change is pending; the last write's status.
-  Status flush();
-  // Any thread; idempotent. Unsubscribes, writes what is pending, joins.
-  void stop();
-
- private:
-  void run();
-  Status write_now();
-
-  Dataplane& dataplane_;
-  const std::string path_;
-  uint64_t subscription_ = 0;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool dirty_ = false;
-  bool stopping_ = false;
-  std::mutex write_mu_;  // one capture-and-write at a time (thread and flush())
-  Status last_;
-  std::thread thread_;
-};
 
 }  // namespace nib::admin

@@ -104,6 +104,19 @@ Selection Selector::after_failure(const RegistrySnapshot& snap, const Selection&
   return emergency_or_reject(snap, now, s);
 }
 
+std::string Selector::describe(const RegistrySnapshot& snap, const Selection& s) {
+  switch (s.kind) {
+    case Selection::Kind::kBackend: {
+      std::string how = s.pinned ? "pinned" : s.returning ? "returning" : s.attempts > 1 ? "failover" : "new";
+      return "server " + std::to_string(s.index) + " " + snap.backends[s.index]->address().to_string() + " (" + how +
+             ")";
+    }
+    case Selection::Kind::kEmergency: return "the emergency server " + snap.emergency->address().to_string();
+    case Selection::Kind::kReject: break;
+  }
+  return s.reason == Selection::Reject::kStubborn ? "no server (stubborn)" : "no server";
+}
+
 void Selector::remember(const RegistrySnapshot& snap, AffinityTable& table, const Selection& served,
                         const IpKey& client, MonoTime now) {
   if (snap.policy.mode == BalanceMode::kRoundRobin || served.pinned) return;

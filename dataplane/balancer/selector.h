@@ -4,6 +4,7 @@
 // relays ask, connect, and report failures back.
 #include <atomic>
 #include <cstdint>
+#include <string>
 
 #include "dataplane/affinity/affinity_table.h"
 #include "dataplane/balancer/policy.h"
@@ -54,6 +55,11 @@ class Selector {
   // no table slot from other clients.
   static void remember(const RegistrySnapshot& snap, AffinityTable& table, const Selection& served,
                        const IpKey& client, MonoTime now);
+
+  // Any thread. For debug lines (-d), never on the default path: "server 1
+  // 10.0.0.2:80 (returning)", "the emergency server 10.0.0.9:80", "no server
+  // (stubborn)".
+  static std::string describe(const RegistrySnapshot& snap, const Selection& s);
 
  private:
   static Selection emergency_or_reject(const RegistrySnapshot& snap, MonoTime now, Selection s);

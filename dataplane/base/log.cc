@@ -1,5 +1,6 @@
 #include "dataplane/base/log.h"
 
+#include <syslog.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -7,8 +8,18 @@
 
 namespace nib {
 
+void Log::use_syslog() {
+  ::openlog("nib", LOG_PID, LOG_USER);
+  syslog_.store(true, std::memory_order_release);
+}
+
 void Log::write(LogLevel level, std::string_view message) {
-  static constexpr const char* kNames[] = {"DEBUG", "INFO", "WARN", "ERROR"};
+  static constexpr const char* kNames[] = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR"};
+  if (syslog_.load(std::memory_order_acquire)) {
+    static constexpr int kPriorities[] = {LOG_DEBUG, LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR};
+    ::syslog(kPriorities[static_cast<int>(level)], "%.*s", static_cast<int>(message.size()), message.data());
+    return;
+  }
   auto now = std::chrono::system_clock::now();
   auto secs = std::chrono::system_clock::to_time_t(now);
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;

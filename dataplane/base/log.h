@@ -1,13 +1,18 @@
 #pragma once
-// One line per event to stderr: "2026-11-25T17:40:01.123Z INFO message".
-// Never called on the per-packet path. Any thread; a line is one write().
+// One line per event to stderr: "2026-11-25T17:40:01.123Z INFO message", or
+// to syslog once use_syslog() was called (Pen's background mode). Any thread;
+// a line is one write().
+//
+// Debug (-d) and trace (-d -d) lines come from the per-connection paths: build
+// them only behind Log::enabled(), an inline relaxed load, so that with the
+// default level those paths neither format nor allocate.
 #include <atomic>
 #include <string>
 #include <string_view>
 
 namespace nib {
 
-enum class LogLevel { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
+enum class LogLevel { kTrace = 0, kDebug = 1, kInfo = 2, kWarn = 3, kError = 4 };
 
 class Log {
  public:
@@ -15,11 +20,20 @@ class Log {
   static LogLevel level() { return level_.load(std::memory_order_relaxed); }
   static bool enabled(LogLevel level) { return level >= Log::level(); }
   static void write(LogLevel level, std::string_view message);
+  // From now on lines go to syslog (ident "nib", facility user, as Pen's),
+  // not stderr. Call once, before other threads log.
+  static void use_syslog();
 
  private:
   static inline std::atomic<LogLevel> level_{LogLevel::kInfo};
+  static inline std::atomic<bool> syslog_{false};
 };
 
+// The per-connection paths' guards: test one before building a debug line.
+inline bool debug_on() { return Log::enabled(LogLevel::kDebug); }
+inline bool trace_on() { return Log::enabled(LogLevel::kTrace); }
+
+inline void log_trace(std::string_view m) { if (Log::enabled(LogLevel::kTrace)) Log::write(LogLevel::kTrace, m); }
 inline void log_debug(std::string_view m) { if (Log::enabled(LogLevel::kDebug)) Log::write(LogLevel::kDebug, m); }
 inline void log_info(std::string_view m) { if (Log::enabled(LogLevel::kInfo)) Log::write(LogLevel::kInfo, m); }
 inline void log_warn(std::string_view m) { if (Log::enabled(LogLevel::kWarn)) Log::write(LogLevel::kWarn, m); }

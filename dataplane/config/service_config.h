@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/base/linear_regex.h"
 #include "dataplane/base/status.h"
 #include "dataplane/net/access_list.h"
 #include "dataplane/net/socket_address.h"
@@ -65,7 +66,9 @@ struct HealthCheckConfig {
   std::string body_contains;    // empty: the body is not looked at
   // send-expect: bytes to send once connected (empty: just read, for servers
   // that greet first), and what the reply must contain: these bytes, or a
-  // match of this ECMAScript regex when expect_regex.
+  // match of this pattern when expect_regex (an ECMAScript subset matched in
+  // linear time: dataplane/base/linear_regex.h). Either is looked for in the
+  // first limits::kMaxCheckReplyBytes of the reply.
   // udp: the one datagram sent (may be empty), and what the reply datagram
   // must contain (empty: any reply passes; the check still needs a reply, as
   // a UDP server that says nothing cannot be told from a dead one).
@@ -81,6 +84,8 @@ struct HealthCheckConfig {
 // Field ranges and cross-field rules (timeout < interval, ...); the message
 // names the field. Loaders call it to put a line on the error.
 Status check(const HealthCheckConfig& config);
+// An expect_regex pattern, compiled within the bounds of config/limits.h.
+Result<LinearRegex> compile_expect_regex(std::string_view pattern);
 // Whether a check of `type` makes sense for a service of `protocol`: udp
 // checks for udp services, the TCP-based types for tcp services.
 Status check_type(HealthCheckType type, Protocol protocol);
@@ -115,6 +120,15 @@ struct ServiceConfig {
   // they are read at once. Clients of protocols where the server speaks first
   // (SMTP, FTP, MySQL) are accepted only after about a second.
   bool defer_accept = false;            // --defer-accept
+  // TCP_NODELAY on client and backend sockets, so a relayed small write
+  // leaves at once instead of waiting for the previous segment's ACK. Pen's
+  // default is off ("no tcp_nodelay"); nib's is on (docs/pen-compat.md says
+  // why). Set on the listening sockets: a change needs a restart.
+  bool tcp_nodelay = true;              // -o "[no] tcp_nodelay", YAML tcp_nodelay
+  // Share the listen port with other processes' SO_REUSEPORT sockets (a
+  // second nib, say), which then take part of the traffic. Off: a port
+  // another process listens on is an error at start.
+  bool reuse_port = false;              // --reuse-port
   // UDP (-U) only: a session (client address:port -> one upstream socket)
   // silent this long ends; at the limit the least recently used one is evicted.
   double udp_session_timeout_seconds = 60;
@@ -126,8 +140,9 @@ struct ServiceConfig {
   double slow_start_seconds = 0;
   // A drain's stragglers are closed after this long; 0 = wait for them forever.
   double drain_timeout_seconds = 0;
-  // Which clients are served (Pen's client_acl): first match decides, a
-  // non-empty list that nothing matches denies, an empty one permits all.
+  // Which clients are served (Pen's client_acl): first match decides; when
+  // nothing matches, the opposite of the last entry's action (Pen's rule); an
+  // empty list permits all.
   // A denied TCP client is closed right after accept; a UDP one's datagrams
   // are dropped.
   AccessList client_acl;
@@ -140,6 +155,11 @@ struct DataplaneConfig {
   int workers = 0;  // 0 = one per core
   // Zero-copy relay: pipes each worker may hold for splice(); 0 = always copy.
   int splice_pipes_per_worker = 64;
+  // Tuning and tests; 0 = derived (dataplane/config/limits.h): descriptors
+  // the dataplane may hold for clients (from RLIMIT_NOFILE), and bytes all
+  // TCP workers' relay buffers may hold (from the memory limit).
+  uint64_t fd_budget = 0;
+  uint64_t relay_memory_bytes = 0;
 };
 
 // Rules that span fields (names unique, listeners distinct, ...). Range checks on

@@ -85,7 +85,8 @@ bool AccessList::permits(const IpKey& ip) const {
   for (const AccessEntry& e : entries_) {
     if (e.matches(ip)) return e.permit;
   }
-  return entries_.empty();
+  // Pen's rule: no match means the opposite of the last entry's action.
+  return entries_.empty() || !entries_.back().permit;
 }
 
 Result<AccessEntry> parse_access_entry(std::string_view text) {

@@ -1,8 +1,9 @@
 #pragma once
 // Pen's access control list: which clients a service (or the control port)
-// talks to. Entries are checked in order and the first match decides; a list
-// with entries that nothing matches denies (an implicit deny at the end, as a
-// firewall has); an empty list permits everyone.
+// talks to. Entries are checked in order and the first match decides. When
+// nothing matches, the answer is the opposite of the last entry's action, as
+// in Pen (acl.c): a list ending in "deny X" lets everyone else in, one ending
+// in "permit X" keeps everyone else out; an empty list permits everyone.
 #include <array>
 #include <cstdint>
 #include <string>

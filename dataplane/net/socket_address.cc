@@ -56,6 +56,8 @@ SocketAddress::SocketAddress(const sockaddr* sa, socklen_t len) {
 }
 
 Result<SocketAddress> SocketAddress::from_ip(std::string_view ip, uint16_t port) {
+  // inet_pton and getaddrinfo stop at a NUL: "10.0.0.1\0junk" must not pass as 10.0.0.1.
+  if (ip.find('\0') != std::string_view::npos) return Status::invalid("an IP address holds no NUL byte");
   std::string s(ip);
   SocketAddress a;
   auto* v4 = reinterpret_cast<sockaddr_in*>(&a.storage_);
@@ -77,6 +79,7 @@ Result<SocketAddress> SocketAddress::from_ip(std::string_view ip, uint16_t port)
 Result<SocketAddress> SocketAddress::resolve(std::string_view host, uint16_t port) {
   auto literal = from_ip(host, port);
   if (literal.ok()) return literal;
+  if (host.find('\0') != std::string_view::npos) return Status::invalid("a host name holds no NUL byte");
   std::string h(host);
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;

@@ -15,7 +15,7 @@ Status errno_status(const std::string& what) {
 }  // namespace
 
 Result<UniqueFd> make_tcp_listener(const SocketAddress& address, int backlog, bool reuse_port,
-                                   bool defer_accept) {
+                                   bool defer_accept, bool nodelay) {
   UniqueFd fd(::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) return errno_status("socket");
   int one = 1;
@@ -31,7 +31,7 @@ Result<UniqueFd> make_tcp_listener(const SocketAddress& address, int backlog, bo
     return errno_status("bind " + address.to_string());
   }
   // Accepted sockets inherit TCP_NODELAY: set once here, not per connection.
-  set_nodelay(fd.get());
+  if (nodelay) set_nodelay(fd.get());
   // The kernel accepts a client that stays silent after the timeout (it
   // resends its SYN-ACK, the client's ACK completes the connection): 1 s, the
   // shortest, is what a protocol where the server speaks first waits.
@@ -44,10 +44,25 @@ Result<UniqueFd> make_tcp_listener(const SocketAddress& address, int backlog, bo
   return fd;
 }
 
-Result<UniqueFd> make_tcp_socket(int family) {
+Status check_port_free(const SocketAddress& address, bool tcp) {
+  UniqueFd fd(::socket(address.family(), (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0));
+  if (!fd) return errno_status("socket");
+  int one = 1;
+  if (tcp) ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (address.family() == AF_INET6) ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (::bind(fd.get(), address.sockaddr_ptr(), address.length()) == 0) return {};
+  if (errno == EADDRINUSE) {
+    return Status(StatusCode::kAlreadyExists, "port " + std::to_string(address.port()) + " (" +
+                                                  std::string(tcp ? "tcp" : "udp") + " " + address.to_string() +
+                                                  ") is already in use by another process");
+  }
+  return errno_status("bind " + address.to_string());
+}
+
+Result<UniqueFd> make_tcp_socket(int family, bool nodelay) {
   UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) return errno_status("socket");
-  set_nodelay(fd.get());
+  if (nodelay) set_nodelay(fd.get());
   return fd;
 }
 

@@ -7,15 +7,25 @@
 
 namespace nib {
 
-// A non-blocking TCP listener bound to `address`, with TCP_NODELAY (which the
-// sockets it accepts inherit). reuse_port lets every worker bind its own
-// listener to the same address. defer_accept: wake for a client only once its
-// first bytes are in (TCP_DEFER_ACCEPT, 1 s; after that it is accepted anyway).
+// A non-blocking TCP listener bound to `address`, with TCP_NODELAY when
+// `nodelay` (the sockets it accepts inherit it). reuse_port lets every worker
+// bind its own listener to the same address. defer_accept: wake for a client
+// only once its first bytes are in (TCP_DEFER_ACCEPT, 1 s; after that it is
+// accepted anyway).
 Result<UniqueFd> make_tcp_listener(const SocketAddress& address, int backlog, bool reuse_port,
-                                   bool defer_accept = false);
+                                   bool defer_accept = false, bool nodelay = true);
 
-// A non-blocking TCP socket for `family` with TCP_NODELAY.
-Result<UniqueFd> make_tcp_socket(int family);
+// A non-blocking TCP socket for `family`, with TCP_NODELAY when `nodelay`.
+Result<UniqueFd> make_tcp_socket(int family, bool nodelay = true);
+
+// Whether a socket of another process holds `address` (TCP: one listening on
+// it; UDP: one bound to it). A probe is bound without SO_REUSEPORT, so the
+// kernel refuses any overlap, an SO_REUSEPORT group included, which nib's own
+// listeners would otherwise join without a word (issue 17, finding 10). The
+// TCP probe sets SO_REUSEADDR, so an earlier run's connections in TIME_WAIT
+// do not count. kAlreadyExists when the port is taken; other bind errors as
+// kUnavailable.
+Status check_port_free(const SocketAddress& address, bool tcp);
 
 // The local address a socket is bound to.
 Result<SocketAddress> local_address(int fd);

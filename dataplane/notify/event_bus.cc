@@ -33,4 +33,24 @@ void EventBus::publish(DataplaneEvent event) {
   for (auto& [token, listener] : listeners_) listener(event);
 }
 
+void EventBus::set_keeper(std::shared_ptr<EventKeeper> keeper) {
+  std::lock_guard lock(keeper_mutex_);
+  keeper_ = std::move(keeper);
+}
+
+std::shared_ptr<EventKeeper> EventBus::keeper() {
+  std::lock_guard lock(keeper_mutex_);
+  return keeper_;
+}
+
+Status EventBus::sync() {
+  auto k = keeper();
+  return k ? k->sync() : Status();
+}
+
+Status EventBus::keeper_health() {
+  auto k = keeper();
+  return k ? k->health() : Status();
+}
+
 }  // namespace nib

@@ -1,5 +1,7 @@
 #include "dataplane/registry/backend.h"
 
+#include <algorithm>
+
 namespace nib {
 namespace {
 int64_t to_ns(MonoTime t) { return t.time_since_epoch().count(); }
@@ -146,9 +148,10 @@ bool Backend::usable_for_new(MonoTime now) const {
 
 bool Backend::usable_for_returning(MonoTime now) const {
   if (admin_state() != AdminState::kEnabled || !health_up() || blacklisted(now)) return false;
-  uint32_t hard = hard_limit();
-  if (hard == 0) hard = soft_limit();
-  return hard == 0 || active() < hard;
+  // Pen's try_server(): no soft limit, no limit at all (hard alone means
+  // nothing); otherwise a returning client may go up to the larger of the two.
+  uint32_t soft = soft_limit();
+  return soft == 0 || active() < std::max(soft, hard_limit());
 }
 
 BackendCounters Backend::counters() const {

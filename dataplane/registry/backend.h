@@ -136,9 +136,10 @@ class Backend {
   HealthInfo health() const;
   BackendState state() const;
 
-  // Pen's usability rules. A new client needs room under the soft limit; a
-  // returning client under the hard limit (the soft limit when no hard limit is
-  // set: pen's "h:p:10" caps the server at 10 connections for everyone).
+  // Pen's usability rules (its try_server()). A new client needs room under
+  // the soft limit; a returning client under the larger of the soft and hard
+  // limits (so "h:p:10" caps the server at 10 connections for everyone). With
+  // no soft limit (0) there is no limit at all: a hard limit alone is ignored.
   bool usable_for_new(MonoTime now) const;
   bool usable_for_returning(MonoTime now) const;
 

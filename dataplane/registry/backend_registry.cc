@@ -1,6 +1,9 @@
 #include "dataplane/registry/backend_registry.h"
 
+#include <algorithm>
 #include <cmath>
+
+#include "dataplane/config/stored_text.h"
 
 namespace nib {
 namespace {
@@ -56,8 +59,8 @@ Status BackendRegistry::check(const BackendConfig& c) {
   if (!c.address.valid() || c.address.port() == 0) {
     return Status::invalid("backend address must be an IP address with a port 1-65535");
   }
-  for (Status st : {check_range("weight", c.weight, kMaxWeight), check_range("prio", c.prio, kMaxPrio),
-                    check_range("soft_limit", c.soft_limit, kMaxConnectionLimit),
+  for (Status st : {check_host("host", c.host), check_range("weight", c.weight, kMaxWeight),
+                    check_range("prio", c.prio, kMaxPrio), check_range("soft_limit", c.soft_limit, kMaxConnectionLimit),
                     check_range("hard_limit", c.hard_limit, kMaxConnectionLimit)}) {
     if (!st.ok()) return st;
   }
@@ -83,11 +86,13 @@ Status BackendRegistry::check(const PolicyConfig& p) {
   return {};
 }
 
-std::shared_ptr<Backend> BackendRegistry::reuse_or_create(const BackendConfig& config,
-                                                          const RegistrySnapshot* old) {
+std::shared_ptr<Backend> BackendRegistry::reuse_or_create(const BackendConfig& config, const RegistrySnapshot* old,
+                                                          const BackendList& taken) {
   if (old != nullptr) {
     for (const auto& b : old->backends) {
-      if (b->address() == config.address) {
+      // A server listed twice (Pen's command line) is two backends: each
+      // listing takes its own.
+      if (b->address() == config.address && std::find(taken.begin(), taken.end(), b) == taken.end()) {
         b->apply(config);
         return b;
       }
@@ -107,14 +112,14 @@ RegistryDiff BackendRegistry::apply(const ServiceConfig& config) {
   RegistryDiff diff;
   const MonoTime now = clock_.now();
   for (const auto& bc : config.backends) {
-    next->backends.push_back(reuse_or_create(bc, old.get()));
+    next->backends.push_back(reuse_or_create(bc, old.get(), next->backends));
     if (old->index_of(next->backends.back()->id()) < 0) {
       diff.added.push_back(next->backends.back());
       // Added by a reload: cold, like one added at runtime (not at startup).
       if (old->generation != 0) next->backends.back()->begin_slow_start(now);
     }
   }
-  if (config.emergency) next->emergency = reuse_or_create(*config.emergency, old.get());
+  if (config.emergency) next->emergency = reuse_or_create(*config.emergency, old.get(), next->backends);
   next->policy = config.policy;
   next->connect_timeout = seconds_to_duration(config.connect_timeout_seconds);
   next->idle_timeout = seconds_to_duration(config.idle_timeout_seconds);

@@ -115,7 +115,9 @@ class BackendRegistry {
   static Status check(const PolicyConfig& policy);
 
  private:
-  std::shared_ptr<Backend> reuse_or_create(const BackendConfig& config, const RegistrySnapshot* old);
+  // The old backend at config's address not already in `taken`, updated; or a new one.
+  std::shared_ptr<Backend> reuse_or_create(const BackendConfig& config, const RegistrySnapshot* old,
+                                           const BackendList& taken);
   // The regular backend `id` in the current snapshot, or kNotFound. Writer only.
   Result<std::shared_ptr<Backend>> find(uint32_t id) const;
   // A copy of the current snapshot to change, then publish(). Writer only.

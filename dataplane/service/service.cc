@@ -7,6 +7,7 @@ Service::Service(const ServiceConfig& config, unsigned workers, const Clock& clo
       protocol_(config.protocol),
       backlog_(config.backlog),
       defer_accept_(config.defer_accept),
+      tcp_nodelay_(config.tcp_nodelay),
       listen_(config.listen),
       registry_(workers, clock),
       affinity_(config.policy.table_size, seconds_to_duration(config.policy.tracking_seconds)),
@@ -35,9 +36,9 @@ RegistryDiff Service::apply(const ServiceConfig& config) {
 }
 
 bool Service::try_admit(uint32_t max_connections) {
-  int64_t now_active = active_.fetch_add(1, std::memory_order_relaxed) + 1;
+  int64_t now_active = active_.fetch_add(1) + 1;
   if (max_connections != 0 && now_active > static_cast<int64_t>(max_connections)) {
-    active_.fetch_sub(1, std::memory_order_relaxed);
+    active_.fetch_sub(1);
     return false;
   }
   return true;
@@ -54,6 +55,7 @@ ServiceCounters Service::counters() const {
     c.rejected_stubborn += get(w.stubborn);
     c.rejected_acl += get(w.rejected_acl);
     c.affinity_breaks += get(w.breaks);
+    c.rejected_resources += get(w.rejected_resources);
   }
   return c;
 }

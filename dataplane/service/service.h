@@ -17,11 +17,12 @@ namespace nib {
 
 struct ServiceCounters {
   uint64_t accepted = 0;
-  uint64_t rejected_max_connections = 0;  // over -x
+  uint64_t rejected_max_connections = 0;  // over -x (UDP; a TCP listener at -x stops accepting instead)
   uint64_t rejected_no_backend = 0;       // no server (nor the emergency one) could take it
   uint64_t rejected_stubborn = 0;         // stubborn mode and the chosen server failed
   uint64_t rejected_acl = 0;              // the client ACL denied the client
   uint64_t affinity_breaks = 0;           // a remembered server could not take its client
+  uint64_t rejected_resources = 0;        // nib ran short (descriptors, memory, local ports)
 };
 
 class Service {
@@ -36,6 +37,7 @@ class Service {
   void set_bound_address(const SocketAddress& a);
   int backlog() const { return backlog_; }
   bool defer_accept() const { return defer_accept_; }
+  bool tcp_nodelay() const { return tcp_nodelay_; }
 
   BackendRegistry& registry() { return registry_; }
   const BackendRegistry& registry() const { return registry_; }
@@ -70,9 +72,12 @@ class Service {
     if (passive_down_) passive_down_(backend, reason);
   }
 
-  // Any thread. Admission against max_connections (0 = unlimited).
+  // Any thread. Admission against max_connections (0 = unlimited). seq_cst
+  // (the same cost as relaxed on x86): a TCP listener paused at the limit
+  // parks in the FdBudget, and a release followed by the budget's wake must
+  // be seen by its re-check (see FdBudget).
   bool try_admit(uint32_t max_connections);
-  void release() { active_.fetch_sub(1, std::memory_order_relaxed); }
+  void release() { active_.fetch_sub(1); }
   int64_t active() const { return active_.load(std::memory_order_relaxed); }
 
   // Worker `worker` only (its own cells; see PerWorker). One per request
@@ -83,6 +88,7 @@ class Service {
   void count_no_backend(unsigned worker) { bump(cells_[worker].no_backend); }
   void count_stubborn(unsigned worker) { bump(cells_[worker].stubborn); }
   void count_affinity_break(unsigned worker) { bump(cells_[worker].breaks); }
+  void count_rejected_resources(unsigned worker) { bump(cells_[worker].rejected_resources); }
   ServiceCounters counters() const;  // any thread: the sum over the workers
 
  private:
@@ -90,6 +96,7 @@ class Service {
   const Protocol protocol_;
   const int backlog_;
   const bool defer_accept_;
+  const bool tcp_nodelay_;
   mutable std::mutex address_mutex_;
   SocketAddress listen_;
   BackendRegistry registry_;
@@ -100,7 +107,8 @@ class Service {
   std::atomic<uint32_t> cursor_;
   std::atomic<int64_t> active_{0};  // shared by design: -x is one limit for all workers
   struct Cells {
-    std::atomic<uint64_t> accepted{0}, rejected_max{0}, no_backend{0}, stubborn{0}, breaks{0}, rejected_acl{0};
+    std::atomic<uint64_t> accepted{0}, rejected_max{0}, no_backend{0}, stubborn{0}, breaks{0}, rejected_acl{0},
+        rejected_resources{0};
   };
   PerWorker<Cells> cells_;
 };

@@ -52,12 +52,15 @@ void TcpConnection::start(UniqueFd client, const SocketAddress& peer, Service& s
   state_ = State::kConnecting;
   started_ = last_activity_ = worker_.loop().now();
   if (!worker_.loop().add(client_.get(), kSocketEvents, &client_side_).ok()) {
+    failed_locally("epoll", ENOMEM, /*connecting=*/false);  // epoll_ctl fails for memory (or its watch limit)
+    service.count_rejected_resources(worker_.index());
     finish(false);
     return;
   }
   if (service.defer_accept() && !read_first_bytes()) return;
   sel_ = Selector::choose(*snap_, service.affinity(), service.cursor(), client_ip_, started_);
   if (sel_.affinity_break) service.count_affinity_break(worker_.index());
+  if (debug_on()) [[unlikely]] log_event(LogLevel::kDebug, "chose " + Selector::describe(*snap_, sel_));
   connect_next();
 }
 
@@ -93,6 +96,13 @@ void TcpConnection::connect_next() {
       case Connect::kDone: on_connected(); return;
       case Connect::kPending: worker_.loop().arm(timer_, now + snap_->connect_timeout); return;
       case Connect::kFailed: on_connect_failed(); break;
+      case Connect::kShortage:
+        // Not the backend's failure: no blacklist, no failover to a server
+        // that would fail the same way. This client is closed, counted.
+        backend_.reset();
+        service_->count_rejected_resources(worker_.index());
+        finish(false);
+        return;
     }
   }
   if (sel_.reason == Selection::Reject::kStubborn) {
@@ -100,13 +110,23 @@ void TcpConnection::connect_next() {
   } else {
     service_->count_no_backend(worker_.index());
   }
+  if (debug_on()) [[unlikely]] log_event(LogLevel::kDebug, "closed: " + Selector::describe(*snap_, sel_));
   finish(false);
 }
 
+TcpConnection::Connect TcpConnection::failed_locally(const char* what, int err, bool connecting) {
+  auto shortage = shortage_of(err, connecting);
+  if (!shortage) return Connect::kFailed;
+  worker_.on_shortage(*shortage, *service_, what, err);
+  return Connect::kShortage;
+}
+
 TcpConnection::Connect TcpConnection::try_connect(Backend& backend) {
-  auto sock = make_tcp_socket(backend.address().family());
-  if (!sock.ok()) return Connect::kFailed;
-  backend_ = std::move(*sock);
+  // socket() by hand rather than make_tcp_socket(): its errno decides whose
+  // failure this is.
+  backend_.reset(::socket(backend.address().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!backend_) return failed_locally("socket", errno, /*connecting=*/false);
+  if (service_->tcp_nodelay()) set_nodelay(backend_.get());
   // A fresh backend socket: forget the last attempt's edges. Its first bytes
   // raise an edge (EPOLLET), so no read is tried before one: a recv that
   // would only say EAGAIN is saved on every connection.
@@ -116,12 +136,17 @@ TcpConnection::Connect TcpConnection::try_connect(Backend& backend) {
   // The loop's cached time is when this batch woke up, not when we connect;
   // and this measures real latency, whatever clock the loop decides on.
   connect_started_ = MonoClock::now();
+  if (trace_on()) [[unlikely]] log_event(LogLevel::kTrace, "connecting to " + backend.address().to_string());
   if (::connect(backend_.get(), backend.address().sockaddr_ptr(), backend.address().length()) == 0) {
-    if (!worker_.loop().add(backend_.get(), kSocketEvents, &backend_side_).ok()) return Connect::kFailed;
+    if (!worker_.loop().add(backend_.get(), kSocketEvents, &backend_side_).ok()) {
+      return failed_locally("epoll", ENOMEM, /*connecting=*/false);
+    }
     return Connect::kDone;
   }
-  if (errno != EINPROGRESS) return Connect::kFailed;
-  if (!worker_.loop().add(backend_.get(), kSocketEvents, &backend_side_).ok()) return Connect::kFailed;
+  if (errno != EINPROGRESS) return failed_locally("connect", errno, /*connecting=*/true);
+  if (!worker_.loop().add(backend_.get(), kSocketEvents, &backend_side_).ok()) {
+    return failed_locally("epoll", ENOMEM, /*connecting=*/false);
+  }
   return Connect::kPending;
 }
 
@@ -144,7 +169,14 @@ void TcpConnection::on_connect_failed(Failure failure) {
                        : failure == Failure::kReset ? "a client's connection was reset before the first byte"
                                                     : "a client's request was closed without an answer";
   if (b->passive_failure(reason)) service_->passive_down(*b, reason);
+  const Selection failed = sel_;
   sel_ = Selector::after_failure(*snap_, sel_, now);
+  if (debug_on()) [[unlikely]] {
+    log_event(LogLevel::kDebug, Selector::describe(*snap_, failed) + " " + what + "; " +
+                                    (sel_.kind == Selection::Kind::kReject ? "giving up"
+                                                                           : "failing over to " +
+                                                                                 Selector::describe(*snap_, sel_)));
+  }
 }
 
 void TcpConnection::on_backend_lost(Failure failure) {
@@ -182,6 +214,10 @@ void TcpConnection::on_connected() {
   b->connection_opened();
   b->add_connection(worker_.index());
   b->record_connect_latency(worker_.index(), MonoClock::now() - connect_started_);
+  if (trace_on()) [[unlikely]] {
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(MonoClock::now() - connect_started_).count();
+    log_event(LogLevel::kTrace, "connected to " + b->address().to_string() + " in " + std::to_string(us) + " us");
+  }
   Selector::remember(*snap_, service_->affinity(), sel_, client_ip_, now);
   last_activity_ = now;
   if (snap_->idle_timeout > Duration::zero()) worker_.loop().arm(timer_, now + snap_->idle_timeout);
@@ -297,6 +333,9 @@ TcpConnection::Pump TcpConnection::pump(Flow& f, int src, int dst) {
         const Flow& other = &f == &up_ ? down_ : up_;
         if (!other.done()) ::shutdown(dst, SHUT_WR);
         f.shut = true;
+        if (trace_on()) [[unlikely]] {
+          log_event(LogLevel::kTrace, &f == &up_ ? "the client finished sending" : "the server finished sending");
+        }
       }
       break;
     }
@@ -412,6 +451,13 @@ void TcpConnection::on_timer() {
 void TcpConnection::finish(bool abort) {
   if (state_ == State::kFree || state_ == State::kClosed) return;
   worker_.loop().cancel(timer_);
+  if (debug_on() && state_ == State::kRelaying) [[unlikely]] {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(worker_.loop().now() - started_).count();
+    log_event(LogLevel::kDebug, std::string(abort ? "reset" : "closed") + " after " + std::to_string(ms) + " ms: " +
+                                    std::to_string(up_.bytes) + " bytes to " +
+                                    backend_ref_->address().to_string() + ", " + std::to_string(down_.bytes) +
+                                    " back");
+  }
   if (state_ == State::kRelaying) {
     // Rarely true: this was the last connection of a draining backend.
     if (backend_ref_->connection_closed()) [[unlikely]] service_->drain_finished(*backend_ref_);
@@ -431,7 +477,12 @@ void TcpConnection::finish(bool abort) {
   release_pipe(up_);
   release_pipe(down_);
   service_->release();
+  worker_.budget().release(kDescriptors);  // after the service slot: a listener woken for -x sees it free
   worker_.retire(this);
+}
+
+void TcpConnection::log_event(LogLevel level, const std::string& what) const {
+  Log::write(level, "service " + service_->name() + ": client " + peer_.to_string() + ": " + what);
 }
 
 void TcpConnection::recycle() {

@@ -6,8 +6,13 @@
 
 namespace nib {
 
-TcpEngine::TcpEngine(unsigned workers, size_t pipes_per_worker, Clock& clock)
-    : workers_count_(workers == 0 ? 1 : workers), pipes_per_worker_(pipes_per_worker), clock_(clock) {}
+TcpEngine::TcpEngine(unsigned workers, size_t pipes_per_worker, FdBudget& budget, uint64_t relay_memory,
+                     Clock& clock)
+    : workers_count_(workers == 0 ? 1 : workers),
+      pipes_per_worker_(pipes_per_worker),
+      budget_(budget),
+      relay_memory_(relay_memory),
+      clock_(clock) {}
 
 TcpEngine::~TcpEngine() { stop(); }
 
@@ -17,14 +22,16 @@ Status TcpEngine::bind() {
   if (services_.empty()) return {};
   std::lock_guard lock(mutex_);
   for (unsigned i = 0; i < workers_count_; ++i) {
-    auto w = std::make_unique<TcpWorker>(i, pipes_per_worker_, clock_);
+    const size_t buffers_per_worker = relay_memory_ / TcpWorker::kBufferSize / workers_count_;
+    auto w = std::make_unique<TcpWorker>(i, pipes_per_worker_, budget_, buffers_per_worker, clock_);
     if (Status st = w->init(); !st.ok()) return st;
     workers_.push_back(std::move(w));
   }
   for (Service* service : services_) {
     SocketAddress addr = service->listen_address();
     for (auto& w : workers_) {
-      auto fd = make_tcp_listener(addr, service->backlog(), /*reuse_port=*/true, service->defer_accept());
+      auto fd = make_tcp_listener(addr, service->backlog(), /*reuse_port=*/true, service->defer_accept(),
+                                  service->tcp_nodelay());
       if (!fd.ok()) return Status::unavailable("service '" + service->name() + "': " + fd.status().message());
       if (addr.port() == 0) {
         // Port 0: the first listener picks the port, the others join it.
@@ -70,6 +77,15 @@ std::vector<ConnectionInfo> TcpEngine::connections(Duration timeout) const {
     out.insert(out.end(), part.begin(), part.end());
   }
   return out;
+}
+
+void TcpEngine::add_resources(ResourceStatus& r) const {
+  std::lock_guard lock(mutex_);
+  for (const auto& w : workers_) {
+    r.relay_memory_in_use += w->relay_buffers() * TcpWorker::kBufferSize;
+    r.paused_listeners += w->paused_listeners();
+    w->add_shortages(r.exhausted);
+  }
 }
 
 void TcpEngine::close_drain_stragglers_at(const std::shared_ptr<Backend>& backend, uint64_t generation,

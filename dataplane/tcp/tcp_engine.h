@@ -14,15 +14,19 @@
 namespace nib {
 
 class Backend;
+class FdBudget;
 class Service;
 class TcpWorker;
 
 class TcpEngine {
  public:
   // pipes_per_worker: pipes each worker may hold for the zero-copy relay
-  // (0 = always copy). The workers' timers (connect and idle timeouts, drain
-  // deadlines) run on `clock`.
-  TcpEngine(unsigned workers, size_t pipes_per_worker, Clock& clock = SystemClock::instance());
+  // (0 = always copy). budget: the process's descriptors (outlives the
+  // engine); relay_memory: bytes of relay buffers all workers may hold, split
+  // evenly. The workers' timers (connect and idle timeouts, drain deadlines)
+  // run on `clock`.
+  TcpEngine(unsigned workers, size_t pipes_per_worker, FdBudget& budget, uint64_t relay_memory,
+            Clock& clock = SystemClock::instance());
   ~TcpEngine();  // stops and joins
   TcpEngine(const TcpEngine&) = delete;
   TcpEngine& operator=(const TcpEngine&) = delete;
@@ -49,10 +53,14 @@ class TcpEngine {
   // if its drain number `generation` is still going on.
   void close_drain_stragglers_at(const std::shared_ptr<Backend>& backend, uint64_t generation, MonoTime deadline);
   bool empty() const { return services_.empty(); }
+  // Any thread: the workers' relay memory, paused listeners and shortages.
+  void add_resources(ResourceStatus& r) const;
 
  private:
   const unsigned workers_count_;
   const size_t pipes_per_worker_;
+  FdBudget& budget_;
+  const uint64_t relay_memory_;
   Clock& clock_;
   std::vector<Service*> services_;  // the set is fixed once started
   mutable std::mutex mutex_;  // guards the worker list, so stop() is safe while others ask

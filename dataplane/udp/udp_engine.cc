@@ -66,7 +66,8 @@ uint64_t share(uint64_t total, unsigned workers, unsigned i) {
 
 }  // namespace
 
-UdpEngine::UdpEngine(unsigned workers, Clock& clock) : workers_count_(workers == 0 ? 1 : workers), clock_(clock) {}
+UdpEngine::UdpEngine(unsigned workers, FdBudget& budget, Clock& clock)
+    : workers_count_(workers == 0 ? 1 : workers), clock_(clock), budget_(budget) {}
 
 UdpEngine::~UdpEngine() { stop(); }
 
@@ -86,7 +87,7 @@ void UdpEngine::add_service(Service& service, const ServiceConfig& config, uint6
 Status UdpEngine::start() {
   if (services_.empty()) return {};
   for (unsigned i = 0; i < workers_count_; ++i) {
-    auto w = std::make_unique<UdpWorker>(i, clock_);
+    auto w = std::make_unique<UdpWorker>(i, budget_, clock_);
     if (Status st = w->init(); !st.ok()) return st;
     workers_.push_back(std::move(w));
   }
@@ -160,6 +161,11 @@ void UdpEngine::fill_status(const Service& service, ServiceStatus* status) const
     status->udp = udp;
     return;
   }
+}
+
+void UdpEngine::add_shortages(ShortageCounts& sum) const {
+  std::lock_guard lock(mutex_);
+  for (const auto& w : workers_) w->add_shortages(sum);
 }
 
 std::vector<ConnectionInfo> UdpEngine::sessions(Duration timeout) const {

@@ -14,13 +14,15 @@
 namespace nib {
 
 class Backend;
+class FdBudget;
 class Service;
 class UdpWorker;
 
 class UdpEngine {
  public:
-  // The workers' timers (session expiry, drain deadlines) run on `clock`.
-  explicit UdpEngine(unsigned workers, Clock& clock = SystemClock::instance());
+  // Sessions take their descriptor from `budget` (which outlives the engine);
+  // the workers' timers (session expiry, drain deadlines) run on `clock`.
+  UdpEngine(unsigned workers, FdBudget& budget, Clock& clock = SystemClock::instance());
   ~UdpEngine();  // stops and joins
   UdpEngine(const UdpEngine&) = delete;
   UdpEngine& operator=(const UdpEngine&) = delete;
@@ -49,6 +51,9 @@ class UdpEngine {
   void close_drain_stragglers_at(const std::shared_ptr<Backend>& backend, uint64_t generation, MonoTime deadline);
   // Any thread. Every open session, as connections.
   std::vector<ConnectionInfo> sessions(Duration timeout) const;
+  // Any thread. Shortages the workers ran into (a new client's datagram
+  // dropped for want of a descriptor, say).
+  void add_shortages(ShortageCounts& sum) const;
   bool empty() const { return services_.empty(); }
 
  private:
@@ -61,6 +66,7 @@ class UdpEngine {
 
   const unsigned workers_count_;
   Clock& clock_;
+  FdBudget& budget_;
   uint64_t fd_budget_ = 0;
   mutable std::mutex mutex_;  // guards the entries' settings and the worker list
   std::vector<Entry> services_;  // the set is fixed once started

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <future>
+#include <string>
 
 #include "dataplane/base/log.h"
 
@@ -93,6 +94,7 @@ void UdpSession::recycle() {
   snap.reset();
   sel = Selection{};
   holds_backend = false;
+  holds_fd = false;
   local = UdpLocalAddress{};
   datagrams_in = datagrams_out = bytes_in = bytes_out = drops = 0;
 }
@@ -127,8 +129,11 @@ void UdpListener::on_event(uint32_t /*events*/) { worker.receive(*this); }
 
 // ---- worker --------------------------------------------------------------------
 
-UdpWorker::UdpWorker(unsigned index, Clock& clock)
-    : index_(index), loop_(clock), drain_deadlines_(loop_, [this](const Backend& b) { close_sessions_to(b); }) {}
+UdpWorker::UdpWorker(unsigned index, FdBudget& budget, Clock& clock)
+    : index_(index),
+      budget_(budget),
+      loop_(clock),
+      drain_deadlines_(loop_, [this](const Backend& b) { close_sessions_to(b); }) {}
 
 UdpWorker::~UdpWorker() { stop(); }
 
@@ -396,7 +401,13 @@ UdpSession* UdpWorker::open_session(UdpListener& l, const UdpClientKey& key, con
     close_session(l, static_cast<UdpSession&>(*l.table.oldest()));
     UdpCounterCells::add(l.counters.evicted, 1);
   }
+  if (!budget_.try_acquire(1)) {
+    on_shortage(l, Resource::kFd, "new session", 0);
+    *drop = Drop::kNoSocket;
+    return nullptr;
+  }
   UdpSession* s = acquire();
+  s->holds_fd = true;
   s->key = key;
   s->listener = &l;
   s->client = client;
@@ -408,6 +419,7 @@ UdpSession* UdpWorker::open_session(UdpListener& l, const UdpClientKey& key, con
   s->state = UdpSession::State::kFailed;  // not connected yet
   if (Drop d = connect_upstream(l, *s); d != Drop::kNone) {
     *drop = d;
+    budget_.release(1);
     s->recycle();  // never registered anywhere: straight back to the pool
     free_.push_back(s);
     return nullptr;
@@ -425,13 +437,27 @@ UdpWorker::Drop UdpWorker::connect_upstream(UdpListener& l, UdpSession& s) {
   while (s.sel.kind != Selection::Kind::kReject) {
     Backend& b = *s.sel.backend(*s.snap);
     UniqueFd fd(::socket(b.address().family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!fd) return Drop::kNoSocket;
+    if (!fd) {
+      int err = errno;
+      on_shortage(l, shortage_of(err).value_or(Resource::kFd), "socket", err);
+      return Drop::kNoSocket;
+    }
     if (::connect(fd.get(), b.address().sockaddr_ptr(), b.address().length()) != 0) {
+      int err = errno;
+      if (auto shortage = shortage_of(err, /*connecting=*/true)) {
+        // No local port or memory: nib's shortage, not the backend's failure.
+        on_shortage(l, *shortage, "connect", err);
+        return Drop::kNoSocket;
+      }
       note_failure(l, s, b);
       s.sel = Selector::after_failure(*s.snap, s.sel, loop_.now());
       continue;
     }
-    if (!loop_.add(fd.get(), EPOLLIN, &s).ok()) return Drop::kNoSocket;
+    if (!loop_.add(fd.get(), EPOLLIN, &s).ok()) {
+      on_shortage(l, Resource::kMemory, "epoll", ENOMEM);
+      return Drop::kNoSocket;
+    }
+    if (debug_on()) [[unlikely]] log_session(l, s, "session to " + Selector::describe(*s.snap, s.sel));
     s.upstream = std::move(fd);
     b.connection_opened();
     b.add_connection(index_);
@@ -442,6 +468,15 @@ UdpWorker::Drop UdpWorker::connect_upstream(UdpListener& l, UdpSession& s) {
     return Drop::kNone;
   }
   return s.sel.reason == Selection::Reject::kStubborn ? Drop::kStubborn : Drop::kNoBackend;
+}
+
+void UdpWorker::on_shortage(UdpListener& l, Resource resource, const char* what, int err) {
+  if (!shortages_.record(resource)) return;
+  std::string why = err != 0 ? std::string(std::strerror(err))
+                             : "the " + std::to_string(budget_.capacity()) + " descriptors of the budget are in use";
+  log_warn("service " + l.service.name() + ": " + what + ": " + why + "; new clients' datagrams are dropped, " +
+           "open sessions go on (" + to_string(resource) + " short: not a backend's fault; counted in " +
+           "nib_resource_exhausted_total, logged once per burst)");
 }
 
 void UdpWorker::note_failure(UdpListener& l, UdpSession& s, Backend& b) {
@@ -466,6 +501,7 @@ UdpWorker::Drop UdpWorker::on_refused(UdpListener& l, UdpSession& s) {
   note_failure(l, s, b);
   s.upstream.reset();  // closing also drops it from epoll
   release_backend(l, s);
+  if (debug_on()) [[unlikely]] log_session(l, s, Selector::describe(*s.snap, s.sel) + " refused a datagram");
   s.sel = Selector::after_failure(*s.snap, s.sel, loop_.now());
   if (s.sel.kind == Selection::Kind::kReject) {
     Drop d = s.sel.reason == Selection::Reject::kStubborn ? Drop::kStubborn : Drop::kNoBackend;
@@ -603,8 +639,16 @@ void UdpWorker::release_backend(UdpListener& l, UdpSession& s) {
   if (b.connection_closed()) [[unlikely]] l.service.drain_finished(b);
 }
 
+void UdpWorker::log_session(const UdpListener& l, const UdpSession& s, const std::string& what) {
+  Log::write(LogLevel::kDebug, "service " + l.service.name() + ": client " + s.client.to_string() + ": " + what);
+}
+
 void UdpWorker::close_session(UdpListener& l, UdpSession& s) {
   if (s.state == UdpSession::State::kFree || s.state == UdpSession::State::kClosed) return;
+  if (debug_on()) [[unlikely]] {
+    log_session(l, s, "session closed: " + std::to_string(s.bytes_in) + " bytes in, " + std::to_string(s.bytes_out) +
+                          " bytes out");
+  }
   if (UdpSessionTable::contains(&s)) {
     l.table.erase(&s);
     l.counters.sessions.store(l.table.size(), std::memory_order_relaxed);
@@ -614,6 +658,8 @@ void UdpWorker::close_session(UdpListener& l, UdpSession& s) {
     l.service.affinity().add_bytes(s.client_ip, s.bytes_in, s.bytes_out);
   }
   s.upstream.reset();
+  if (s.holds_fd) budget_.release(1);
+  s.holds_fd = false;
   s.state = UdpSession::State::kClosed;
   retired_.push_back(&s);
 }

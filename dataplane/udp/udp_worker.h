@@ -7,10 +7,13 @@
 
 #include <atomic>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "dataplane/event/event_loop.h"
+#include "dataplane/resource/fd_budget.h"
+#include "dataplane/resource/shortage_counters.h"
 #include "dataplane/service/drain_deadlines.h"
 #include "dataplane/service/service.h"
 #include "dataplane/status_views.h"
@@ -63,8 +66,10 @@ class UdpWorker {
   static constexpr size_t kMaxDatagram = 65536;
   static constexpr unsigned kBatch = 32;  // datagrams per recvmmsg / sendmmsg
 
-  // Session expiry and drain deadlines run on `clock`.
-  explicit UdpWorker(unsigned index, Clock& clock = SystemClock::instance());
+  // A session's upstream socket is taken from `budget` first: when it is
+  // short, a new client's datagrams are dropped (drops_no_socket), while the
+  // sessions that exist go on. Session expiry and drain deadlines run on `clock`.
+  UdpWorker(unsigned index, FdBudget& budget, Clock& clock = SystemClock::instance());
   ~UdpWorker();  // stops and joins
   UdpWorker(const UdpWorker&) = delete;
   UdpWorker& operator=(const UdpWorker&) = delete;
@@ -82,6 +87,7 @@ class UdpWorker {
   void stop();
   // Sums this worker's counters for `service` into `sum`.
   void add_counters(const Service& service, UdpCounters& sum) const;
+  void add_shortages(ShortageCounts& sum) const { shortages_.add_to(sum); }
   // Waits for the loop to answer (empty after `timeout`).
   std::vector<ConnectionInfo> sessions(Duration timeout);
   // At `deadline`, closes this worker's sessions on `backend` if its drain
@@ -101,6 +107,9 @@ class UdpWorker {
   // Null when the client's datagrams must be dropped, for *drop.
   UdpSession* open_session(UdpListener& l, const UdpClientKey& key, const msghdr& h, Drop* drop);
   Drop connect_upstream(UdpListener& l, UdpSession& s);
+  // nib could not have what a new session needs (`what` failed with `err`,
+  // or the budget was short: err 0): counted, logged once per burst.
+  void on_shortage(UdpListener& l, Resource resource, const char* what, int err);
   Drop on_refused(UdpListener& l, UdpSession& s);
   void note_failure(UdpListener& l, UdpSession& s, Backend& b);
   void count_drop(UdpListener& l, Drop reason, uint64_t n);
@@ -111,6 +120,8 @@ class UdpWorker {
   // Ends the session's claim on its backend (its active count, a drain).
   void release_backend(UdpListener& l, UdpSession& s);
   void close_session(UdpListener& l, UdpSession& s);
+  // A -d line about a session, built only behind debug_on() (cold).
+  static void log_session(const UdpListener& l, const UdpSession& s, const std::string& what);
   void close_all(UdpListener& l);
   void refresh_snapshot(UdpListener& l);
   UdpListener* listener_for(const Service& service) const;
@@ -120,6 +131,8 @@ class UdpWorker {
   void close_sessions_to(const Backend& backend);
 
   const unsigned index_;
+  FdBudget& budget_;
+  ShortageCounters shortages_;  // written on the loop thread
   EventLoop loop_;
   std::vector<std::unique_ptr<UdpListener>> listeners_;  // fixed once started
   std::vector<std::unique_ptr<UdpSession>> pool_;         // every session object this worker made

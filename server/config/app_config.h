@@ -3,6 +3,7 @@
 // process-level settings. Built from Pen's command line or from a YAML file.
 #include <string>
 
+#include "admin/common/admin_limits.h"
 #include "dataplane/config/service_config.h"
 
 namespace nib {
@@ -12,6 +13,10 @@ namespace nib {
 // SIGHUP reload does not move them.
 struct AdminConfig {
   bool enabled = true;                          // --no-admin, admin.enabled
+  // Which listeners run when enabled: both for YAML and --demo; with Pen's
+  // command line only those asked for (--admin-http, --admin-grpc, --admin).
+  bool serve_http = true;
+  bool serve_grpc = true;
   std::string http_listen = "127.0.0.1:9901";   // --admin-http, admin.http_listen
   std::string grpc_listen = "127.0.0.1:9902";   // --admin-grpc, admin.grpc_listen
   // Bearer tokens ("admin <token>" / "readonly <token>" lines); empty = no
@@ -28,6 +33,9 @@ struct AdminConfig {
   // Pen's control port (penctl protocol, no authentication); empty = none.
   // "host:port"; Pen's bare "port" means 127.0.0.1:port here.
   std::string penctl_listen;                    // -C, admin.penctl_listen
+  // Connections, deadlines, sizes and streams of all three (admin.limits;
+  // docs/operations.md, "Admin plane limits").
+  admin::AdminLimits limits;                    // admin.limits
 };
 
 struct AppConfig {
@@ -36,7 +44,10 @@ struct AppConfig {
   std::string pid_file;      // -p, written once the listeners are bound
   std::string status_file;   // -w, Pen's HTML status page, written on SIGUSR1
   double shutdown_grace_seconds = 30;  // SIGTERM: how long open connections may finish
-  int verbosity = 0;         // -d (repeatable)
+  int verbosity = 0;         // -d (repeatable): 1 debug, 2 trace
+  // Pen's background mode (its command line without -f): fork once the
+  // listeners are bound, log to syslog. YAML and --demo stay in the foreground.
+  bool daemonize = false;
   AdminConfig admin;
 };
 

@@ -1,5 +1,8 @@
 #include "server/config/config_values.h"
 
+#include <netdb.h>
+#include <netinet/in.h>
+
 #include <charconv>
 #include <cmath>
 
@@ -15,8 +18,22 @@ std::string format_number(double value) {
   return ec == std::errc() ? std::string(buf, end) : std::to_string(value);
 }
 
-Status port_error(std::string_view shape, std::string_view text) {
-  return Status::invalid("expected " + std::string(shape) + " with a port 1-65535, got " + quoted(text));
+Status port_error(std::string_view shape, std::string_view text, ServiceNames names) {
+  return Status::invalid("expected " + std::string(shape) + " with a port 1-65535" +
+                         (names ? " or a service name from /etc/services" : "") + ", got " + quoted(text));
+}
+
+// getservbyname_r: the reentrant lookup (the parser may run on any thread).
+std::optional<uint16_t> service_port(std::string_view name, Protocol protocol) {
+  if (name.empty() || name.find_first_of("0123456789") == 0) return std::nullopt;
+  const std::string n(name);
+  servent entry{};
+  servent* found = nullptr;
+  char buf[1024];
+  if (::getservbyname_r(n.c_str(), to_string(protocol), &entry, buf, sizeof buf, &found) != 0 || found == nullptr) {
+    return std::nullopt;
+  }
+  return static_cast<uint16_t>(ntohs(static_cast<uint16_t>(found->s_port)));
 }
 
 }  // namespace
@@ -46,25 +63,29 @@ Result<double> parse_seconds(std::string_view text, SecondsRange range) {
   return value;
 }
 
-bool is_valid_service_name(std::string_view name) {
-  if (name.empty() || name.size() > 64) return false;
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-              c == '.' || c == '-';
-    if (!ok) return false;
+bool is_valid_service_name(std::string_view name) { return check_service_name("name", name).ok(); }
+
+Result<uint16_t> parse_port(std::string_view text, ServiceNames names) {
+  auto port = parse_int(text, limits::kPort);
+  if (port.ok()) return static_cast<uint16_t>(*port);
+  if (names) {
+    if (auto named = service_port(text, *names); named && *named != 0) return *named;
+    return Status::invalid("expected a port 1-65535 or a " + std::string(to_string(*names)) +
+                           " service name from /etc/services, got " + quoted(text));
   }
-  return true;
+  return port.status();
 }
 
 Result<Endpoint> resolve_endpoint(std::string_view host, uint16_t port) {
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   if (host.empty()) return Status::invalid("expected a host name or IP address, got nothing");
+  if (Status st = check_host("host", host); !st.ok()) return st;  // before any DNS lookup
   auto address = SocketAddress::resolve(host, port);
   if (!address.ok()) return address.status();
   return Endpoint{std::string(host), *address};
 }
 
-Result<Endpoint> parse_listen_address(std::string_view text) {
+Result<Endpoint> parse_listen_address(std::string_view text, ServiceNames names) {
   constexpr std::string_view kShape = "[host:]port (IPv6 as [::1]:8080)";
   if (!text.empty() && text.front() == '/') {
     return Status::invalid("Unix domain socket listeners are not supported by nib; expected " +
@@ -72,21 +93,21 @@ Result<Endpoint> parse_listen_address(std::string_view text) {
   }
   HostPort hp;
   if (!split_host_port(text, &hp)) return Status::invalid("expected " + std::string(kShape) + ", got " + quoted(text));
-  auto port = parse_int(hp.port, limits::kPort);
-  if (!port.ok()) return port_error("[host:]port", text);
-  if (hp.host.empty()) return Endpoint{"", SocketAddress::any(static_cast<uint16_t>(*port))};
-  return resolve_endpoint(hp.host, static_cast<uint16_t>(*port));
+  auto port = parse_port(hp.port, names);
+  if (!port.ok()) return port_error("[host:]port", text, names);
+  if (hp.host.empty()) return Endpoint{"", SocketAddress::any(*port)};
+  return resolve_endpoint(hp.host, *port);
 }
 
-Result<Endpoint> parse_host_port(std::string_view text) {
+Result<Endpoint> parse_host_port(std::string_view text, ServiceNames names) {
   constexpr std::string_view kShape = "host:port (IPv6 as [::1]:8080)";
   HostPort hp;
   if (!split_host_port(text, &hp) || hp.host.empty()) {
     return Status::invalid("expected " + std::string(kShape) + ", got " + quoted(text));
   }
-  auto port = parse_int(hp.port, limits::kPort);
-  if (!port.ok()) return port_error("host:port", text);
-  return resolve_endpoint(hp.host, static_cast<uint16_t>(*port));
+  auto port = parse_port(hp.port, names);
+  if (!port.ok()) return port_error("host:port", text, names);
+  return resolve_endpoint(hp.host, *port);
 }
 
 }  // namespace nib

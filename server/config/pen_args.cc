@@ -6,6 +6,7 @@
 #include <string_view>
 #include <variant>
 
+#include "dataplane/config/pen_mode_flags.h"
 #include "server/config/config_values.h"
 #include "server/config/yaml_loader.h"
 
@@ -61,17 +62,28 @@ constexpr PenctlSetting kPenctlSettings[] = {
     {"idle_timeout", &kIdleTimeout},  {"clients_max", &kTableSize}, {"conn_max", &kMaxConnections},
 };
 
-// Mode switches: Pen's -r/-h/-W and the penctl words. The last one given wins.
-struct ModeSwitch {
-  char letter;  // 0: penctl word only
+// Pen's mode flags as short options; "-o prio" and the other penctl words set
+// the same flags. They combine as Pen's do (PenModeFlags): prio over weight
+// over hash over roundrobin, whatever the order given.
+struct ModeLetter {
+  char letter;
   std::string_view word;
-  BalanceMode mode;
 };
-constexpr ModeSwitch kModeSwitches[] = {
-    {'r', "roundrobin", BalanceMode::kRoundRobin},
-    {'h', "hash", BalanceMode::kHash},
-    {'W', "weight", BalanceMode::kWeight},
-    {0, "prio", BalanceMode::kPrio},
+constexpr ModeLetter kModeLetters[] = {{'r', "roundrobin"}, {'h', "hash"}, {'W', "weight"}};
+
+// Options Pen still takes but that do nothing here: a warning, then on.
+struct IgnoredOption {
+  char letter;
+  std::string_view warning;
+};
+constexpr IgnoredOption kIgnored[] = {
+    {'D', "-D (delayed forward) is obsolete since Pen 0.26.0; ignored"},
+    {'Q', "-Q (kqueue) is obsolete: nib uses epoll; ignored"},
+    {'S', "-S (server table size) is obsolete: the server table grows as needed; ignored"},
+    {'n', "-n (nonblocking sockets) is obsolete: sockets are always nonblocking; ignored"},
+    {'P', "-P (poll) has no effect: nib uses epoll; ignored"},
+    {'a', "-a (ASCII communication dumps) has no effect: nib does not dump traffic; ignored"},
+    {'m', "-m (multi_accept) has no effect: nib's workers accept in batches of their own; ignored"},
 };
 
 // Pen options nib does not implement: an error naming them, never silently ignored.
@@ -94,12 +106,12 @@ constexpr UnsupportedOption kUnsupported[] = {
     {'l', "log file", "; nib logs to stderr"},
     {'F', "penctl configuration file", "; use --config with a YAML file"},
     {'X', "exit command", ""},
-    {'S', "server table size", ""},
+    {'B', "abuse server", ""},
     {'i', "Windows service", ""},
 };
 
 // Options taking a value ("-b 30", "-b30"); every other letter is a flag.
-constexpr std::string_view kValueLetters = "bcetxToOpwqmC";
+constexpr std::string_view kValueLetters = "bcetxToOpwqmCSBFjluEKGALi";
 
 constexpr std::string_view kHelpHint = "; see nib --help";
 
@@ -179,7 +191,9 @@ class Parser {
   Status check_exclusive();
   Result<CommandLine> finish_config();
   Result<CommandLine> finish_pen();
-  Status add_server(const std::string& text);
+  Status add_server(const std::string& text, ServiceNames names);
+  Status set_emergency(ServiceNames names);
+  Status set_mode_flag(std::string_view option, std::string_view word, bool on);
   void copy_process_settings(AppConfig* config) const;
   void apply_admin_overrides(AdminConfig* admin) const;
   static Status check_admin_tls(const AdminConfig& admin);
@@ -209,6 +223,14 @@ class Parser {
   std::optional<std::string> state_file_;
   std::optional<std::string> penctl_listen_;  // -C
   std::string udp_option_;  // the first UDP-only option given, which needs -U
+  // --admin: both admin listeners on their defaults. With Pen's command line
+  // the admin plane runs only when asked (--admin, --admin-http,
+  // --admin-grpc), so several nibs run side by side as pens do.
+  bool admin_asked_ = false;
+  bool foreground_ = false;  // -f
+  std::optional<std::string> emergency_;  // -e host[:port], resolved once the listen port is known
+  PenModeFlags mode_flags_;
+  std::vector<std::string> warnings_;
 };
 
 Result<CommandLine> Parser::run() {
@@ -255,12 +277,17 @@ Status Parser::apply_short(char letter, const std::string& value) {
   for (const auto& s : kShortSettings) {
     if (s.letter == letter) return apply_setting(option, *s.setting, value);
   }
-  for (const auto& m : kModeSwitches) {
-    if (m.letter == letter && letter != 0) {
-      service_.policy.mode = m.mode;
-      note_balancing(option, "policy.mode");
-      return {};
+  for (const auto& m : kModeLetters) {
+    if (m.letter == letter) return set_mode_flag(option, m.word, true);
+  }
+  for (const auto& ignored : kIgnored) {
+    if (ignored.letter != letter) continue;
+    if (letter == 'm' || letter == 'S') {  // a typo in the value still fails, as every malformed option does
+      auto n = parse_int(value, letter == 'm' ? limits::kMultiAccept : limits::kTableSize);
+      if (!n.ok()) return option_error(option, n.status().message());
     }
+    warnings_.push_back("option " + std::string(ignored.warning));
+    return {};
   }
   for (const auto& u : kUnsupported) {
     if (u.letter == letter) {
@@ -272,21 +299,23 @@ Status Parser::apply_short(char letter, const std::string& value) {
     case 'C': {
       // Pen's -C [host:]port. A bare port binds loopback, not every address
       // as Pen does: the control port has no authentication.
-      std::string listen = value.find(':') == std::string::npos ? "127.0.0.1:" + value : value;
-      auto address = SocketAddress::parse(listen);
+      // The port may be a service name, as Pen's; the host must be an IP.
+      HostPort hp;
+      if (!split_host_port(value, &hp)) return option_error(option, "expected [IP:]PORT, got '" + value + "'");
+      auto port = parse_port(hp.port, Protocol::kTcp);
+      if (!port.ok()) return option_error(option, port.status().message());
+      auto address = SocketAddress::from_ip(hp.host.empty() ? "127.0.0.1" : hp.host, *port);
       if (!address.ok()) return option_error(option, "expected [IP:]PORT, " + address.status().message());
-      if (address->port() == 0) return option_error(option, "expected a port 1-65535");
       penctl_listen_ = address->to_string();
       return {};
     }
     case 's': service_.policy.stubborn = true; note_balancing(option, "policy.stubborn"); return {};
-    case 'e': {
-      auto endpoint = parse_host_port(value);
-      if (!endpoint.ok()) return option_error(option, endpoint.status().message());
-      service_.emergency = BackendConfig{.host = endpoint->host, .address = endpoint->address};
+    case 'e':
+      // Resolved in finish_pen(): without a port it takes the listen port.
+      if (value.empty()) return option_error(option, "expected host[:port]");
+      emergency_ = value;
       note_balancing(option, "emergency");
       return {};
-    }
     case 'o':
     case 'O': return apply_penctl(option, value);
     case 'p':
@@ -295,14 +324,7 @@ Status Parser::apply_short(char letter, const std::string& value) {
       (letter == 'p' ? process_.pid_file : process_.status_file) = value;
       return {};
     case 'd': ++process_.verbosity; return {};
-    case 'm': {  // Pen's multi_accept: checked so a typo still fails, but nib has no such knob
-      auto n = parse_int(value, limits::kMultiAccept);
-      return n.ok() ? Status() : option_error(option, n.status().message());
-    }
-    case 'f':  // nib always stays in the foreground
-    case 'P':  // nib always uses epoll
-    case 'a':  // ascii dumps: nib has no -dd communication dumps
-      return {};
+    case 'f': foreground_ = true; return {};
     case 'U':
       service_.protocol = Protocol::kUdp;
       note_balancing(option, "protocol");
@@ -327,19 +349,15 @@ Status Parser::apply_penctl(std::string_view option, const std::string& text) {
   if (negate) words.erase(words.begin());
   if (words.empty()) return option_error(where, "expected a penctl command");
   const std::string& word = words[0];
-  for (const auto& m : kModeSwitches) {
-    if (m.word != word || words.size() != 1) continue;
-    note_balancing(where, "policy.mode");
-    if (!negate) {
-      service_.policy.mode = m.mode;
-    } else if (service_.policy.mode == m.mode) {
-      service_.policy.mode = BalanceMode::kAffinity;  // Pen's default selection
-    }
-    return {};
-  }
+  if (words.size() == 1 && PenModeFlags().set(word, true)) return set_mode_flag(where, word, !negate);
   if (word == "stubborn" && words.size() == 1) {
     service_.policy.stubborn = !negate;
     note_balancing(where, "policy.stubborn");
+    return {};
+  }
+  if (word == "tcp_nodelay" && words.size() == 1) {
+    service_.tcp_nodelay = !negate;
+    note_balancing(where, "tcp_nodelay");
     return {};
   }
   for (const auto& p : kPenctlSettings) {
@@ -351,8 +369,15 @@ Status Parser::apply_penctl(std::string_view option, const std::string& text) {
   }
   return option_error(where,
                       "penctl command not supported by nib; use one of: prio, weight, hash, roundrobin, "
-                      "stubborn (each also as 'no ...'), blacklist N, tracking N, timeout N, "
+                      "stubborn, tcp_nodelay (each also as 'no ...'), blacklist N, tracking N, timeout N, "
                       "idle_timeout N, clients_max N, conn_max N");
+}
+
+Status Parser::set_mode_flag(std::string_view option, std::string_view word, bool on) {
+  mode_flags_.set(word, on);
+  service_.policy.mode = mode_flags_.mode();
+  note_balancing(option, "policy.mode");
+  return {};
 }
 
 void Parser::note_balancing(std::string_view option, std::string_view yaml_key) {
@@ -367,7 +392,8 @@ Status Parser::parse_long(const std::string& arg) {
   std::string name = arg.substr(0, eq);
   std::optional<std::string> attached;
   if (eq != std::string::npos) attached = arg.substr(eq + 1);
-  constexpr std::string_view kFlags[] = {"--check", "--demo", "--help", "--version", "--no-admin", "--defer-accept"};
+  constexpr std::string_view kFlags[] = {"--check",    "--demo",  "--help",         "--version",
+                                         "--no-admin", "--admin", "--defer-accept", "--reuse-port"};
   constexpr std::string_view kValued[] = {"--config",         "--workers",        "--shutdown-grace",
                                           "--idle-timeout",   "--session-timeout", "--max-sessions",
                                           "--admin-http",     "--admin-grpc",      "--admin-token-file", "--state",
@@ -380,9 +406,14 @@ Status Parser::parse_long(const std::string& arg) {
       demo_ = true;
     } else if (name == "--no-admin") {
       admin_enabled_ = false;
+    } else if (name == "--admin") {
+      admin_asked_ = true;
     } else if (name == "--defer-accept") {
       service_.defer_accept = true;
       note_balancing(name, "defer_accept");
+    } else if (name == "--reuse-port") {
+      service_.reuse_port = true;
+      note_balancing(name, "reuse_port");
     } else {  // --help, --version: the rest of the line no longer matters
       result_.action = name == "--help" ? CommandLine::Action::kHelp : CommandLine::Action::kVersion;
       stop_ = true;
@@ -462,6 +493,7 @@ Result<CommandLine> Parser::finish() {
   }
   if (out.ok()) {
     if (Status s = check_admin_tls(out->config.admin); !s.ok()) return s;
+    out->warnings = warnings_;
   }
   return out;
 }
@@ -479,6 +511,7 @@ Status Parser::check_admin_tls(const AdminConfig& admin) {
 // arguments would be silently lost, so they are errors.
 Status Parser::check_exclusive() {
   if (check_ && demo_) return Status::invalid("--check and --demo cannot be used together");
+  if (admin_asked_ && admin_enabled_ == false) return Status::invalid("--admin and --no-admin cannot be used together");
   if (config_file_ && demo_) return Status::invalid("--config and --demo cannot be used together");
   if (!config_file_ && !demo_) return {};
   std::string mode = config_file_ ? "--config" : "--demo";
@@ -525,7 +558,9 @@ Result<CommandLine> Parser::finish_pen() {
   if (service_.defer_accept && service_.protocol == Protocol::kUdp) {
     return option_error("--defer-accept", "applies to TCP only; not with -U");
   }
-  auto listen = parse_listen_address(positional_[0]);
+  // Ports may be service names ("smtp"), looked up for the service's protocol.
+  const ServiceNames names = service_.protocol;
+  auto listen = parse_listen_address(positional_[0], names);
   if (!listen.ok()) return Status::invalid("listen address: " + listen.status().message());
   service_.listen = listen->address;
   if (positional_.size() < 2) {
@@ -533,17 +568,66 @@ Result<CommandLine> Parser::finish_pen() {
                            std::string(kHelpHint));
   }
   for (size_t i = 1; i < positional_.size(); ++i) {
-    if (Status s = add_server(positional_[i]); !s.ok()) return s;
+    if (Status s = add_server(positional_[i], names); !s.ok()) return s;
+  }
+  if (Status s = set_emergency(names); !s.ok()) return s;
+  if (service_.policy.mode == BalanceMode::kWeight) {
+    // Pen's default weight is 0, and weight 0 takes no new clients.
+    std::string unweighted;
+    for (size_t i = 1; i < positional_.size(); ++i) {
+      if (service_.backends[i - 1].weight == 0) unweighted += (unweighted.empty() ? "" : ", ") + positional_[i];
+    }
+    if (!unweighted.empty()) {
+      warnings_.push_back("weight mode (-W): no weight given for " + unweighted +
+                          ", so weight 0 (Pen's default), which takes no new clients; give one as "
+                          "host:port:maxc:hard:WEIGHT");
+    }
   }
   result_.action = check_ ? CommandLine::Action::kCheck : CommandLine::Action::kRun;
   copy_process_settings(&result_.config);
+  // Pen's command line: the admin plane only when asked, Pen's background mode unless -f.
+  result_.config.admin.enabled = admin_asked_ || admin_http_ || admin_grpc_;
+  result_.config.admin.serve_http = admin_asked_ || admin_http_;
+  result_.config.admin.serve_grpc = admin_asked_ || admin_grpc_;
+  if (admin_enabled_ == false) result_.config.admin.enabled = false;
+  if (!result_.config.admin.enabled) {
+    for (const auto& [given, name] : {std::pair{admin_token_file_.has_value(), "--admin-token-file"},
+                                      std::pair{admin_tls_cert_.has_value(), "--admin-tls-cert"},
+                                      std::pair{admin_tls_key_.has_value(), "--admin-tls-key"}}) {
+      if (given) {
+        return option_error(name, "with Pen's command line the admin plane runs only when asked: add --admin "
+                                  "(or --admin-http IP:PORT / --admin-grpc IP:PORT)");
+      }
+    }
+  }
+  result_.config.daemonize = !foreground_;
   result_.config.dataplane.services = {service_};
   if (Status s = validate(result_.config.dataplane); !s.ok()) return s;
   return result_;
 }
 
-// host[:port[:maxc[:hard[:weight[:prio]]]]]; an empty field takes the default.
-Status Parser::add_server(const std::string& text) {
+// Pen's -e host[:port]: the listen port when none is given.
+Status Parser::set_emergency(ServiceNames names) {
+  if (!emergency_) return {};
+  const std::string where = "option -e '" + *emergency_ + "': ";
+  auto fields = split_server(*emergency_);
+  if (!fields || fields->size() > 2 || (*fields)[0].empty()) return Status::invalid(where + "expected host[:port]");
+  uint16_t port = service_.listen.port();
+  if (fields->size() == 2) {
+    auto p = parse_port((*fields)[1], names);
+    if (!p.ok()) return Status::invalid(where + p.status().message());
+    port = *p;
+  }
+  auto endpoint = resolve_endpoint((*fields)[0], port);
+  if (!endpoint.ok()) return Status::invalid(where + endpoint.status().message());
+  service_.emergency = BackendConfig{.host = endpoint->host, .address = endpoint->address};
+  return {};
+}
+
+// host[:port[:maxc[:hard[:weight[:prio]]]]]; an empty field takes the default
+// (Pen's: the listen port, no limits, weight 0, prio 0). The same server may be
+// listed twice, as in Pen: each is a server of its own.
+Status Parser::add_server(const std::string& text, ServiceNames names) {
   const std::string where = "server '" + text + "': ";
   auto fields = split_server(text);
   if (!fields || fields->size() > 6 || (*fields)[0].empty()) {
@@ -558,9 +642,14 @@ Status Parser::add_server(const std::string& text) {
   Part parts[] = {{"port", limits::kPort, service_.listen.port()},
                   {"maxc", limits::kConnectionLimit, 0},
                   {"hard", limits::kConnectionLimit, 0},
-                  {"weight", limits::kWeight, 1},
+                  {"weight", limits::kWeight, 0},
                   {"prio", limits::kPrio, 0}};
-  for (size_t i = 0; i < std::size(parts); ++i) {
+  if (!field(1).empty()) {
+    auto port = parse_port(field(1), names);
+    if (!port.ok()) return Status::invalid(where + "port: " + port.status().message());
+    parts[0].value = *port;
+  }
+  for (size_t i = 1; i < std::size(parts); ++i) {
     if (field(i + 1).empty()) continue;
     auto value = parse_int(field(i + 1), parts[i].range);
     if (!value.ok()) return Status::invalid(where + parts[i].name + ": " + value.status().message());
@@ -568,12 +657,6 @@ Status Parser::add_server(const std::string& text) {
   }
   auto endpoint = resolve_endpoint((*fields)[0], static_cast<uint16_t>(parts[0].value));
   if (!endpoint.ok()) return Status::invalid(where + endpoint.status().message());
-  for (const auto& other : service_.backends) {
-    if (other.address == endpoint->address) {
-      return Status::invalid(where + endpoint->address.to_string() +
-                             " is already listed; list each server once (weight favours one)");
-    }
-  }
   service_.backends.push_back(BackendConfig{.host = endpoint->host,
                                             .address = endpoint->address,
                                             .soft_limit = static_cast<uint32_t>(parts[1].value),
@@ -593,6 +676,7 @@ void Parser::copy_process_settings(AppConfig* config) const {
 }
 
 void Parser::apply_admin_overrides(AdminConfig* admin) const {
+  if (admin_asked_) admin->enabled = admin->serve_http = admin->serve_grpc = true;
   if (admin_enabled_) admin->enabled = *admin_enabled_;
   if (admin_http_) admin->http_listen = *admin_http_;
   if (admin_grpc_) admin->grpc_listen = *admin_grpc_;
@@ -609,7 +693,7 @@ Result<CommandLine> PenArgs::parse(const std::vector<std::string>& args) { retur
 
 std::string PenArgs::usage() {
   return R"(Usage: nib [options] [host:]port h1[:p1[:maxc1[:hard1[:weight1[:prio1]]]]] [h2...]
-       nib --config FILE [--check] [-p file] [-w file] [-d] [-f]
+       nib --config FILE [--check] [-p file] [-w file] [-d]
        nib --demo | --help | --version
 
 nib is a TCP and UDP load balancer with Pen's command line. Examples:
@@ -619,37 +703,45 @@ nib is a TCP and UDP load balancer with Pen's command line. Examples:
 Listen address: [host:]port; no host listens on 0.0.0.0, IPv6 as [::1]:8080.
 Servers: host[:port[:maxc[:hard[:weight[:prio]]]]]; port defaults to the listen
 port, an empty field (h::10) takes the default; maxc/hard are the connection
-limits for new/returning clients (0 = unlimited); IPv6 as [::1]:80:10.
+limits for new/returning clients (maxc 0 = unlimited); weight defaults to 0 as
+in pen; IPv6 as [::1]:80:10; a server may be listed twice. Ports may be names
+from /etc/services (smtp, http).
+Without -f nib goes to the background once it listens and logs to syslog; the
+REST/gRPC admin plane runs only when asked (--admin, --admin-http, --admin-grpc).
 
 Pen options:
   -b sec       blacklist servers that fail for sec seconds (30)
   -c N         client table size (2048)
-  -e host:port emergency server, used when all others are unavailable
+  -e host[:port] emergency server, used when all others are unavailable
+               (port: the listen port)
   -t sec       connect timeout, > 0 and <= 3600 (5)
   -x N         max simultaneous connections (0 = as many as descriptors allow)
   -T sec       client tracking time (0 = never expire)
   -q backlog   listen backlog (4096)
   -r           round-robin, no client tracking
   -h           hash of the client IP for the initial choice (-h is NOT help, as in pen)
-  -W           weight-based server selection
+  -W           weight-based server selection (a server without a weight
+               has weight 0 and takes no new clients, as in pen)
   -s           stubborn: never fail over from the initial choice
   -U           UDP: relay datagrams; each client address:port is a session with
                its own upstream socket; maxc/hard then limit sessions
   -o command   a penctl command, one per -o (-O is the same): prio, weight, hash,
-               roundrobin, stubborn (each also "no ..."), "blacklist N",
-               "tracking N", "timeout N", "idle_timeout N", "clients_max N",
-               "conn_max N"
+               roundrobin, stubborn, tcp_nodelay (each also "no ..."),
+               "blacklist N", "tracking N", "timeout N", "idle_timeout N",
+               "clients_max N", "conn_max N". The mode flags combine as
+               pen's: prio over weight over hash over roundrobin
   -p file      write the process id to file
   -w file      write Pen's HTML status page to file on SIGUSR1
   -C [IP:]port Pen's control port for penctl (no authentication; a bare
                port listens on 127.0.0.1)
-  -d           more debug output (repeatable)
-  -f           accepted: nib always stays in the foreground
-  -P           accepted: nib always uses epoll
-  -a, -m N     accepted, no effect in nib
+  -d           log each connection's choice, failover and close; -d -d
+               also its connect and half-closes
+  -f           stay in the foreground (logs to stderr)
+  -P, -a, -m N accepted with a warning, no effect in nib (also pen's obsolete
+               -D, -Q, -S N, -n)
   Short options bundle as in getopt (-fdr, -b30); -- ends the options.
   Not yet supported (an error): -H, -E, -K, -G, -A, -Z, -R,
-  -L, -j, -u, -l, -F, -X, -S, -i.
+  -L, -j, -u, -l, -F, -X, -B, -i. See docs/pen-compat.md.
 
 nib options:
   --config FILE         read services from a YAML file (no listen address,
@@ -662,6 +754,12 @@ nib options:
   --defer-accept        accept a client once its first bytes are in
                         (TCP_DEFER_ACCEPT); where the server speaks first
                         (SMTP, FTP, MySQL) clients wait about 1 s more
+  --admin               both admin listeners on their defaults (with Pen's
+                        command line they run only when asked; with --config
+                        they run unless admin.enabled is false)
+  --reuse-port          share the listen port with other processes that
+                        bind it with SO_REUSEPORT (another nib, say); without
+                        it a port in use is an error at start
   --admin-http IP:PORT  admin HTTP API (127.0.0.1:9901)
   --admin-grpc IP:PORT  admin gRPC API, what nibctl talks to (127.0.0.1:9902)
   --no-admin            no admin listeners at all

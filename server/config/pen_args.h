@@ -13,6 +13,9 @@ struct CommandLine {
   enum class Action { kRun, kCheck, kHelp, kVersion, kDemo };
   Action action = Action::kRun;
   AppConfig config;  // for kRun / kCheck (already loaded from --config when given)
+  // Options accepted with no effect (Pen's obsolete ones, ...): one line each
+  // for stderr, printed before nib starts.
+  std::vector<std::string> warnings;
 };
 
 class PenArgs {

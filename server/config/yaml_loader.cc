@@ -24,17 +24,21 @@ constexpr size_t kMaxErrors = 20;
 // The keys each mapping accepts, in the order the reference documents them (the
 // order "expected one of" lists them in).
 constexpr std::string_view kRootKeys[] = {"workers", "shutdown_grace", "services", "admin"};
-constexpr std::string_view kAdminKeys[] = {"enabled",       "http_listen",  "grpc_listen", "token_file",
-                                           "tls_cert_file", "tls_key_file", "state_file",  "penctl_listen"};
+constexpr std::string_view kAdminKeys[] = {"enabled",      "http_listen", "grpc_listen",   "token_file",
+                                           "tls_cert_file", "tls_key_file", "state_file", "penctl_listen",
+                                           "limits"};
+// admin.limits: one mapping per plane; their keys are the rows of
+// admin/common/admin_limits.h's table ("http.max_connections").
+constexpr std::string_view kAdminLimitPlanes[] = {"http", "grpc", "penctl"};
 constexpr std::string_view kServiceKeys[] = {"name",      "listen",          "protocol",     "policy",
                                              "backends",  "emergency",       "connect_timeout",
                                              "idle_timeout", "max_connections", "backlog",
-                                             "defer_accept", "session_timeout", "max_sessions", "health_check",
-                                             "slow_start",   "drain_timeout", "acl"};
+                                             "defer_accept", "reuse_port", "session_timeout", "max_sessions",
+                                             "health_check", "slow_start", "drain_timeout", "acl", "tcp_nodelay"};
 // Keys that mean something for one protocol only: given for the other, they
 // would silently do nothing, so they are errors.
 constexpr std::string_view kTcpOnlyKeys[] = {"connect_timeout", "idle_timeout", "max_connections", "backlog",
-                                             "defer_accept"};
+                                             "defer_accept",    "tcp_nodelay"};
 constexpr std::string_view kUdpOnlyKeys[] = {"session_timeout", "max_sessions"};
 constexpr std::string_view kPolicyKeys[] = {"mode", "stubborn", "tracking", "blacklist", "table_size"};
 constexpr std::string_view kBackendKeys[] = {"address", "port",   "soft_limit",
@@ -134,6 +138,7 @@ class Loader {
 
   void load_root(const Item& root, AppConfig* config);
   void load_admin(const Item& item, AdminConfig* admin);
+  void load_admin_limits(const Item& item, admin::AdminLimits* limits);
   void read_admin_listen(const Fields& f, std::string_view key, std::string* out);
   // A non-empty file name; the file itself is read by whoever uses it.
   void read_file_name(const Fields& f, std::string_view key, std::string* out);
@@ -331,6 +336,7 @@ void Loader::load_admin(const Item& item, AdminConfig* admin) {
                        (admin->tls_cert_file.empty() ? "tls_key_file" : "tls_cert_file"));
   }
   read_file_name(f, "state_file", &admin->state_file);
+  if (const Item* limits = f.get("limits")) load_admin_limits(*limits, &admin->limits);
   if (const Item* penctl = f.get("penctl_listen")) {
     // Pen's control port: an IP literal and a port, like the other listeners.
     auto text = scalar(*penctl, "IP:PORT");
@@ -341,6 +347,27 @@ void Loader::load_admin(const Item& item, AdminConfig* admin) {
       } else {
         admin->penctl_listen = address->to_string();
       }
+    }
+  }
+}
+
+void Loader::load_admin_limits(const Item& item, admin::AdminLimits* limits) {
+  Fields planes = fields(item, kAdminLimitPlanes, {});
+  for (std::string_view plane : kAdminLimitPlanes) {
+    const Item* section = planes.get(plane);
+    if (section == nullptr) continue;
+    std::vector<std::pair<std::string_view, const admin::AdminLimitSpec*>> rows;  // the plane's, by key
+    for (const auto& row : admin::admin_limit_table()) {
+      if (row.key.size() > plane.size() && row.key.starts_with(plane) && row.key[plane.size()] == '.') {
+        rows.emplace_back(row.key.substr(plane.size() + 1), &row);
+      }
+    }
+    std::vector<std::string_view> keys;
+    for (const auto& [key, row] : rows) keys.push_back(key);
+    Fields f = fields(*section, keys, {});
+    for (const auto& [key, row] : rows) {
+      if (row->count) read_int(f, key, row->count_range, row->count(*limits));
+      if (row->seconds) read_seconds(f, key, row->seconds_range, row->seconds(*limits));
     }
   }
 }
@@ -388,6 +415,8 @@ void Loader::load_service(const Item& item, SeenServices* seen, DataplaneConfig*
   read_int(f, "max_connections", limits::kMaxConnections, &service.max_connections);
   read_int(f, "backlog", limits::kBacklog, &service.backlog);
   read_bool(f, "defer_accept", &service.defer_accept);
+  read_bool(f, "tcp_nodelay", &service.tcp_nodelay);
+  read_bool(f, "reuse_port", &service.reuse_port);
   read_seconds(f, "session_timeout", limits::kSessionTimeout, &service.udp_session_timeout_seconds);
   read_int(f, "max_sessions", limits::kMaxSessions, &service.udp_max_sessions);
   read_seconds(f, "slow_start", limits::kSlowStart, &service.slow_start_seconds);

@@ -5,13 +5,17 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <cmath>
 #include <set>
 
 #include "admin/grpc/grpc_admin_server.h"
+#include "admin/state/state_writer.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/net/socket_ops.h"
 #include "nib/admin/v1/admin.grpc.pb.h"
+#include "tests/support/temp_file.h"
 #include "tests/support/test_backend.h"
 #include "tests/support/test_client.h"
 
@@ -271,6 +275,66 @@ TEST_F(GrpcAdminTest, AddBackendRejectsBadArguments) {
   EXPECT_NE(s.error_message().find("port"), std::string::npos) << s.error_message();
   s = add("10.0.0.x", 80);
   EXPECT_NE(s.error_message().find("address"), std::string::npos) << s.error_message();
+}
+
+// Finding 5 of the hardening issue: text that would plant a record in the
+// state file never gets in.
+TEST_F(GrpcAdminTest, AddBackendRefusesControlBytesAndOverLongAddresses) {
+  auto add = [&](const std::string& address) {
+    v1::AddBackendRequest r;
+    r.set_address(address);
+    r.set_port(81);
+    v1::Backend out;
+    return stub_->AddBackend(context().get(), r, &out);
+  };
+  using namespace std::string_literals;
+  EXPECT_REJECTED(add("127.0.0.1\0 evil\nservice x"s), INVALID_ARGUMENT);
+  grpc::Status s = add("127.0.0.1\0 evil\nservice x"s);
+  EXPECT_EQ(s.error_message(), "address: expected a host name or IP address, got "
+                               "'127.0.0.1\\x00 evil\\x0aservice x' (control byte 0x00 at offset 9)");
+  EXPECT_REJECTED(add("127.0.0.1\n"), INVALID_ARGUMENT);
+  EXPECT_REJECTED(add(std::string(300, '1')), INVALID_ARGUMENT);
+  EXPECT_NE(add(std::string(300, '1')).error_message().find("address: at most 253 bytes"), std::string::npos);
+}
+
+// With a state writer, OK means on disk; a failed save is UNAVAILABLE with
+// the reason (the change itself is applied).
+TEST_F(GrpcAdminTest, ChangesAreAcknowledgedOnlyOnceSaved) {
+  test::TempDir dir;
+  const std::string path = dir.file("nib.state");
+  StateWriter writer(*dp_, path);
+  writer.start();
+  TestBackend b2("b2");
+  v1::AddBackendRequest add;
+  add.set_address("127.0.0.1");
+  add.set_port(b2.port());
+  v1::Backend added;
+  grpc::Status s = stub_->AddBackend(context().get(), add, &added);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  auto text = test::read_file(path);
+  ASSERT_TRUE(text.ok());
+  EXPECT_NE(text->find(":" + std::to_string(b2.port()) + " "), std::string::npos) << *text;
+
+  ASSERT_EQ(::mkdir((path + ".tmp").c_str(), 0700), 0);  // writes fail from now on
+  v1::RemoveBackendRequest remove;
+  remove.set_id(added.id());
+  v1::RemoveBackendResponse removed;
+  s = stub_->RemoveBackend(context().get(), remove, &removed);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_NE(s.error_message().find("the change is applied but not saved"), std::string::npos) << s.error_message();
+  EXPECT_NE(s.error_message().find("Is a directory (EISDIR)"), std::string::npos) << s.error_message();
+  EXPECT_EQ(list_backends().backends_size(), 2) << "applied in memory";
+  ASSERT_EQ(::rmdir((path + ".tmp").c_str()), 0);
+  v1::SetPolicyRequest policy;
+  policy.set_stubborn(true);
+  v1::Policy out;
+  s = stub_->SetPolicy(context().get(), policy, &out);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  text = test::read_file(path);
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(text->find(":" + std::to_string(b2.port()) + " "), std::string::npos) << "the removal is saved too";
+  EXPECT_NE(text->find("policy affinity 1 "), std::string::npos) << *text;
+  writer.stop();
 }
 
 TEST_F(GrpcAdminTest, UpdateBackendChangesOnlyWhatIsSet) {

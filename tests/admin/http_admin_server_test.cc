@@ -273,7 +273,7 @@ TEST_F(HttpAdminServerTest, EventStreamEndsWhenTheServerStops) {
 TEST_F(HttpAdminServerTest, TooManyEventStreamsAreRefused) {
   add_backends(1);
   HttpAdminOptions options;
-  options.max_event_streams = 1;
+  options.limits.max_event_streams = 1;
   start(options);
   EventReader first(admin_address_);
   ASSERT_TRUE(first.wait_for(": nib events\n\n"));

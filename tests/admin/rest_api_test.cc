@@ -4,11 +4,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <map>
 #include <set>
 
 #include "admin/http/rest_api.h"
+#include "admin/state/state_writer.h"
 #include "tests/admin/http_admin_fixture.h"
+#include "tests/support/temp_file.h"
 
 namespace nib::admin::test {
 namespace {
@@ -144,6 +148,60 @@ TEST_F(RestApiTest, AddBackendRejectsBadRequests) {
   expect_rejected("POST", path, R"({"address": "no.such.host.invalid", "port": 81})", 400, "INVALID_ARGUMENT",
                   "field \"address\": cannot resolve host 'no.such.host.invalid'");
   expect_rejected("POST", path, "", 400, "INVALID_ARGUMENT", "needs a JSON request body");
+}
+
+// Finding 5 of the hardening issue: this exact address was accepted (201) and
+// written raw into the state file, and the next start failed.
+TEST_F(RestApiTest, AddBackendRefusesControlBytesAndOverLongAddresses) {
+  const std::string path = "/api/v1/services/web/backends";
+  expect_rejected("POST", path, R"({"address": "127.0.0.1\u0000 evil\nservice x", "port": 81})", 400,
+                  "INVALID_ARGUMENT",
+                  "field \"address\": expected a host name or IP address, got "
+                  "'127.0.0.1\\x00 evil\\x0aservice x' (control byte 0x00 at offset 9)");
+  expect_rejected("POST", path, R"({"address": "localhost\r", "port": 81})", 400, "INVALID_ARGUMENT",
+                  "(control byte 0x0d at offset 9)");
+  expect_rejected("POST", path, R"({"address": "local host", "port": 81})", 400, "INVALID_ARGUMENT",
+                  "(a space at offset 5)");
+  expect_rejected("POST", path, R"({"address": ")" + std::string(254, 'a') + R"(", "port": 81})", 400,
+                  "INVALID_ARGUMENT", "field \"address\": at most 253 bytes, got 254");
+}
+
+// With a state writer, 2xx means on disk; a failed save answers 503 with the
+// reason and turns /readyz not ready until a save succeeds again.
+TEST_F(RestApiTest, ChangesAreAcknowledgedOnlyOnceSaved) {
+  nib::test::TempDir dir;
+  const std::string path = dir.file("nib.state");
+  StateWriter writer(*dp_, path, StateWriterOptions{.retry_interval = std::chrono::hours(1)});
+  writer.start();
+  TestBackend extra("extra");
+  Reply added = post("/api/v1/services/web/backends",
+                     R"({"address": "127.0.0.1", "port": )" + std::to_string(extra.port()) + "}");
+  ASSERT_EQ(added.status, 201) << added.body;
+  auto text = nib::test::read_file(path);
+  ASSERT_TRUE(text.ok());
+  EXPECT_NE(text->find(":" + std::to_string(extra.port()) + " "), std::string::npos) << *text;
+  EXPECT_EQ(get("/readyz").status, 200);
+
+  ASSERT_EQ(::mkdir((path + ".tmp").c_str(), 0700), 0);  // writes fail from now on
+  Reply patched = patch(backend_path(backend_id(0)), R"({"weight": 7})");
+  EXPECT_EQ(patched.status, 503) << patched.body;
+  EXPECT_EQ(patched.error_code(), "UNAVAILABLE");
+  EXPECT_THAT(patched.error_message(), HasSubstr("the change is applied but not saved, so a restart would lose it: "
+                                                 "state file " + path + ": cannot create " + path + ".tmp: "
+                                                 "Is a directory (EISDIR)"));
+  Reply ready = get("/readyz");
+  EXPECT_EQ(ready.status, 503) << ready.body;
+  EXPECT_THAT(ready.body, HasSubstr("state file " + path + ": cannot create")) << ready.body;
+  EXPECT_EQ(del(backend_path(backend_id(2))).status, 503) << "still failing";
+
+  ASSERT_EQ(::rmdir((path + ".tmp").c_str()), 0);
+  EXPECT_EQ(patch(backend_path(backend_id(0)), R"({"weight": 8})").status, 200);
+  EXPECT_EQ(get("/readyz").status, 200);
+  text = nib::test::read_file(path);
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(text->find(":" + std::to_string(extra.port()) + " "), std::string::npos) << "the delete is saved too";
+  EXPECT_NE(text->find(" 8 0 0 0 enabled"), std::string::npos) << *text;
+  writer.stop();
 }
 
 TEST_F(RestApiTest, AddBackendRejectsTheWrongContentType) {

@@ -35,7 +35,8 @@ TEST_F(ClientAclTest, ADeniedClientIsClosedAndCountedAndNeverReachesABackend) {
   EXPECT_TRUE(test::wait_until([&] { return dp_->open_connections() == 0; }));
 }
 
-TEST_F(ClientAclTest, ANonEmptyListDeniesWhatItDoesNotMatch) {
+// Pen's rule for a client nothing matches: the opposite of the last entry.
+TEST_F(ClientAclTest, AListEndingInPermitKeepsTheUnmatchedOut) {
   add_backends(1);
   service_.client_acl = acl({"permit 127.0.0.3"});
   start();
@@ -43,6 +44,16 @@ TEST_F(ClientAclTest, ANonEmptyListDeniesWhatItDoesNotMatch) {
   EXPECT_EQ(who(0), "closed");
   EXPECT_EQ(who(2), "closed");
   EXPECT_EQ(counters().rejected_acl, 2u);
+}
+
+TEST_F(ClientAclTest, AListEndingInDenyLetsTheUnmatchedIn) {
+  add_backends(1);
+  service_.client_acl = acl({"deny 127.0.0.3"});
+  start();
+  EXPECT_EQ(who(1), "closed");
+  EXPECT_EQ(who(0), "b0");
+  EXPECT_EQ(who(2), "b0");
+  EXPECT_EQ(counters().rejected_acl, 1u);
 }
 
 TEST_F(ClientAclTest, ReloadAndSetClientAclApplyToNewConnections) {

@@ -11,6 +11,7 @@
 #include "tests/support/temp_file.h"
 #include "tests/support/test_backend.h"
 #include "tests/support/test_client.h"
+#include "tests/support/prerequisites.h"
 
 namespace nib {
 namespace {
@@ -23,13 +24,14 @@ using test::TestClient;
 class NibBinaryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!test::nib_binary_exists()) GTEST_SKIP() << "nib binary not built";
+    NIB_REQUIRE(test::nib_binary_exists(), "nib binary not built");
   }
-  // Starts nib and waits until it listens (its pid file is written after bind).
-  // No admin plane: tests run in parallel and would fight over 9901/9902.
+  // Starts nib in the foreground (-f) and waits until it listens (its pid file
+  // is written after bind). No admin plane: tests run in parallel and would
+  // fight over 9901/9902 (YAML turns it on by default).
   std::unique_ptr<NibProcess> start(std::vector<std::string> args) {
     pid_file_ = dir_.file("nib.pid");
-    args.insert(args.begin(), {"--no-admin", "-p", pid_file_});
+    args.insert(args.begin(), {"-f", "--no-admin", "-p", pid_file_});
     auto p = NibProcess::start(args);
     EXPECT_TRUE(p.ok()) << p.status().message();
     if (!p.ok()) return nullptr;
@@ -230,7 +232,10 @@ TEST_F(NibBinaryTest, PortInUseFailsTheStartWithStatusTwo) {
   // A plain listener without SO_REUSEPORT: nib cannot share it.
   auto r = test::run_nib({"127.0.0.1:" + std::to_string(b0.port()), "127.0.0.1:" + std::to_string(b0.port())});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.output.find("bind"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("port " + std::to_string(b0.port()) + " (tcp 127.0.0.1:" + std::to_string(b0.port()) +
+                          ") is already in use by another process"),
+            std::string::npos)
+      << r.output;
 }
 
 TEST_F(NibBinaryTest, AdminPortInUseFailsTheStartWithStatusTwo) {
@@ -273,7 +278,7 @@ TEST_F(NibBinaryTest, AdminHttpWithTokensServesTheRunningNib) {
   const std::string admin_token = "admin-token-0123456789", read_token = "read-token-0123456789";
   std::string tokens = dir_.write_file("tokens", "# ops\nadmin " + admin_token + "\nreadonly " + read_token + "\n");
   pid_file_ = dir_.file("nib.pid");
-  auto p = NibProcess::start({"-p", pid_file_, "--admin-grpc", "127.0.0.1:0", "--admin-http",
+  auto p = NibProcess::start({"-f", "-p", pid_file_, "--admin-grpc", "127.0.0.1:0", "--admin-http",
                               "127.0.0.1:" + std::to_string(admin_port), "--admin-token-file", tokens,
                               "127.0.0.1:" + std::to_string(port), "127.0.0.1:" + std::to_string(b0.port())});
   ASSERT_TRUE(p.ok()) << p.status().message();
@@ -306,7 +311,7 @@ TEST_F(NibBinaryTest, AdminHttpWithTokensServesTheRunningNib) {
 
 TEST_F(NibBinaryTest, DemoServesHttpThroughTwoBackends) {
   // The README's first command runs `nib --demo` on 127.0.0.1:8080; skip if that port is taken here.
-  if (TestClient::connect(*SocketAddress::parse("127.0.0.1:8080"), "", 1s).ok()) GTEST_SKIP() << "8080 busy";
+  NIB_REQUIRE(!TestClient::connect(*SocketAddress::parse("127.0.0.1:8080"), "", 1s).ok(), "127.0.0.1:8080 busy");
   auto nib = NibProcess::start({"--demo", "--no-admin"});
   ASSERT_TRUE(nib.ok());
   ASSERT_TRUE((*nib)->wait_for_output("curl", 10s)) << (*nib)->output();

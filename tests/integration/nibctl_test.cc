@@ -12,6 +12,7 @@
 #include "tests/support/temp_file.h"
 #include "tests/support/test_backend.h"
 #include "tests/support/test_client.h"
+#include "tests/support/prerequisites.h"
 
 #ifndef NIBCTL_BINARY
 #define NIBCTL_BINARY "nibctl"
@@ -35,12 +36,12 @@ struct CtlResult {
 class NibctlTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!test::nib_binary_exists() || ::access(NIBCTL_BINARY, X_OK) != 0) GTEST_SKIP() << "binaries not built";
+    NIB_REQUIRE(test::nib_binary_exists() && ::access(NIBCTL_BINARY, X_OK) == 0, "nib and nibctl not built");
     for (int i = 0; i < 2; ++i) backends_.push_back(std::make_unique<TestBackend>("b" + std::to_string(i)));
     lb_port_ = test::free_port();
     admin_addr_ = "127.0.0.1:" + std::to_string(test::free_port());
     std::string pid_file = dir_.file("nib.pid");
-    std::vector<std::string> args = {"-p", pid_file, "--admin-grpc", admin_addr_, "--admin-http", "127.0.0.1:0",
+    std::vector<std::string> args = {"-f", "-p", pid_file, "--admin-grpc", admin_addr_, "--admin-http", "127.0.0.1:0",
                                      "127.0.0.1:" + std::to_string(lb_port_)};
     args.insert(args.begin(), extra_args_.begin(), extra_args_.end());
     for (const auto& b : backends_) args.push_back("127.0.0.1:" + std::to_string(b->port()));

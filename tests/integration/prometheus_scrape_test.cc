@@ -10,6 +10,7 @@
 #include "tests/support/temp_file.h"
 #include "tests/support/test_backend.h"
 #include "tests/support/test_client.h"
+#include "tests/support/prerequisites.h"
 
 namespace nib {
 namespace {
@@ -41,12 +42,12 @@ std::optional<double> query(uint16_t port, const std::string& promql) {
 }
 
 TEST(PrometheusScrapeTest, PrometheusReadsBackTheTrafficSentThroughNib) {
-  if (!test::nib_binary_exists()) GTEST_SKIP() << "nib not built";
-  if (::access(kPrometheus, X_OK) != 0) GTEST_SKIP() << "no " << kPrometheus << " (scripts/install-deps.sh --test)";
+  NIB_REQUIRE(test::nib_binary_exists(), "nib not built");
+  NIB_REQUIRE(::access(kPrometheus, X_OK) == 0, std::string("no ") + kPrometheus + " (scripts/install-deps.sh --test)");
   test::TempDir dir;
   test::TestBackend b0("b0"), b1("b1");
   uint16_t lb_port = test::free_port(), admin_port = test::free_port(), prom_port = test::free_port();
-  auto nib = NibProcess::start({"-p", dir.file("nib.pid"), "--admin-grpc", "127.0.0.1:0", "--admin-http",
+  auto nib = NibProcess::start({"-f", "-p", dir.file("nib.pid"), "--admin-grpc", "127.0.0.1:0", "--admin-http",
                                 "127.0.0.1:" + std::to_string(admin_port), "127.0.0.1:" + std::to_string(lb_port),
                                 "127.0.0.1:" + std::to_string(b0.port()), "127.0.0.1:" + std::to_string(b1.port())});
   ASSERT_TRUE(nib.ok()) << nib.status().message();

@@ -1,15 +1,18 @@
 // --state with the real binary: changes made through the admin API outlive a
-// restart (and a SIGKILL), and a corrupt state file stops nib with exit 2
-// before anything is bound or rewritten.
+// restart (and a SIGKILL), an acknowledged change is on disk already, and a
+// corrupt or unwritable state file stops nib with exit 2 before anything is
+// bound or rewritten.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include "nib/admin/v1/admin.grpc.pb.h"
 #include "tests/support/nib_process.h"
 #include "tests/support/temp_file.h"
 #include "tests/support/test_backend.h"
 #include "tests/support/test_client.h"
+#include "tests/support/prerequisites.h"
 
 namespace nib {
 namespace {
@@ -21,16 +24,16 @@ namespace v1 = admin::v1;
 class StateFileTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!test::nib_binary_exists()) GTEST_SKIP() << "nib not built";
+    NIB_REQUIRE(test::nib_binary_exists(), "nib not built");
     state_ = dir_.file("nib.state");
   }
 
   std::vector<std::string> args() {
     if (!config_.empty()) {
-      return {"-p", dir_.file("nib.pid"), "--admin-grpc", admin_addr_, "--admin-http", "127.0.0.1:0",
+      return {"-p", dir_.file("nib.pid"), "--admin-grpc", admin_addr_, "--admin-http", http_addr_.to_string(),
               "--state", state_, "--config", config_};
     }
-    return {"-p", dir_.file("nib.pid"), "--admin-grpc", admin_addr_, "--admin-http", "127.0.0.1:0",
+    return {"-f", "-p", dir_.file("nib.pid"), "--admin-grpc", admin_addr_, "--admin-http", http_addr_.to_string(),
             "--state", state_, "127.0.0.1:" + std::to_string(lb_port_),
             "127.0.0.1:" + std::to_string(b0_.port()), "127.0.0.1:" + std::to_string(b1_.port())};
   }
@@ -42,7 +45,12 @@ class StateFileTest : public ::testing::Test {
     nib_ = std::move(*p);
     bool up = test::wait_until([&] { return test::read_file(dir_.file("nib.pid")).ok() || !nib_->running(); }, 10s);
     ASSERT_TRUE(up && nib_->running()) << nib_->output();
-    stub_ = v1::Admin::NewStub(grpc::CreateChannel(admin_addr_, grpc::InsecureChannelCredentials()));
+    // A channel of its own: gRPC shares connections between channels to the
+    // same address, and one to the killed nib would fail the first call.
+    grpc::ChannelArguments channel_args;
+    channel_args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    stub_ = v1::Admin::NewStub(
+        grpc::CreateCustomChannel(admin_addr_, grpc::InsecureChannelCredentials(), channel_args));
   }
 
   std::unique_ptr<grpc::ClientContext> ctx() {
@@ -59,7 +67,7 @@ class StateFileTest : public ::testing::Test {
     return out;
   }
 
-  // Adds b2 and drains the first backend; returns once the state file has both.
+  // Adds b2 and drains the first backend; both are on disk once acknowledged.
   void change_things() {
     v1::AddBackendRequest add;
     add.set_address("127.0.0.1");
@@ -73,13 +81,10 @@ class StateFileTest : public ::testing::Test {
     v1::Backend drained;
     auto c2 = ctx();
     ASSERT_TRUE(stub_->DrainBackend(c2.get(), drain, &drained).ok());
-    bool saved = test::wait_until([&] {
-      auto text = test::read_file(state_);
-      return text.ok() && text->find(std::to_string(b2_.port())) != std::string::npos &&
-             text->find("draining") != std::string::npos;
-    });
     auto text = test::read_file(state_);
-    ASSERT_TRUE(saved) << (text.ok() ? *text : "(no file)");
+    ASSERT_TRUE(text.ok());
+    EXPECT_NE(text->find(std::to_string(b2_.port())), std::string::npos) << *text;
+    EXPECT_NE(text->find("draining"), std::string::npos) << *text;
   }
 
   void expect_restored() {
@@ -110,6 +115,7 @@ class StateFileTest : public ::testing::Test {
   test::TestBackend b0_{"b0"}, b1_{"b1"}, b2_{"b2"};
   uint16_t lb_port_ = test::free_port();
   std::string admin_addr_ = "127.0.0.1:" + std::to_string(test::free_port());
+  SocketAddress http_addr_ = *SocketAddress::from_ip("127.0.0.1", test::free_port());
   std::unique_ptr<NibProcess> nib_;
   std::unique_ptr<v1::Admin::Stub> stub_;
 };
@@ -154,6 +160,104 @@ TEST_F(StateFileTest, CorruptStateFileStopsNibAndIsLeftAlone) {
   ASSERT_TRUE(text.ok());
   EXPECT_EQ(*text, corrupt);
   EXPECT_FALSE(test::read_file(dir_.file("nib.pid")).ok()) << "nib never got as far as running";
+}
+
+// Hardening issue, finding 12: the reader applies the API's rules. A file with a
+// backend twice or a port 0 stops nib, naming the line, and is left alone.
+TEST_F(StateFileTest, AStateFileTheApiWouldRefuseStopsNibWithTheLine) {
+  const std::string b0 = "backend 127.0.0.1:" + std::to_string(b0_.port()) + " - 1 0 0 0 enabled\n";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"nib-state 1\nservice default\n" + b0 + b0 + "end\n", ":4: backend 127.0.0.1:" +
+                                                                   std::to_string(b0_.port()) + ": listed twice"},
+      {"nib-state 1\nservice default\nbackend 127.0.0.1:0 - 1 0 0 0 enabled\nend\n",
+       ":3: backend 127.0.0.1:0: backend address must be an IP address with a port 1-65535"},
+  };
+  for (const auto& [text, message] : cases) {
+    ASSERT_TRUE(test::write_file(state_, text).ok());
+    auto r = test::run_nib(args());
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find(state_ + message), std::string::npos) << r.output;
+    EXPECT_EQ(*test::read_file(state_), text);
+    EXPECT_FALSE(test::read_file(dir_.file("nib.pid")).ok()) << "nib never got as far as running";
+  }
+}
+
+// Finding 7: an unwritable --state path was accepted and every change lost.
+TEST_F(StateFileTest, AnUnwritableStatePathStopsTheStart) {
+  state_ = dir_.file("no-such-dir/nib.state");
+  auto r = test::run_nib(args());
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("cannot start: state file " + state_ + ": cannot create " + state_ +
+                          ".tmp: No such file or directory (ENOENT)"),
+            std::string::npos)
+      << r.output;
+  EXPECT_FALSE(test::read_file(dir_.file("nib.pid")).ok());
+}
+
+// A save that fails later: 503 with the reason, /readyz not ready, and both
+// recover with the next successful save.
+TEST_F(StateFileTest, AFailedSaveAnswers503AndTurnsReadyzNotReadyUntilASaveSucceeds) {
+  start_nib();
+  auto ready = test::http_request(http_addr_, "GET", "/readyz");
+  ASSERT_TRUE(ready.ok());
+  EXPECT_EQ(ready->status, 200) << ready->body;
+  ASSERT_EQ(::mkdir((state_ + ".tmp").c_str(), 0700), 0);  // writes fail from now on
+  const std::string add = R"({"address": "127.0.0.1", "port": )" + std::to_string(b2_.port()) + "}";
+  auto added = test::http_request(http_addr_, "POST", "/api/v1/backends", add);
+  ASSERT_TRUE(added.ok());
+  EXPECT_EQ(added->status, 503) << added->body;
+  EXPECT_NE(added->body.find("the change is applied but not saved"), std::string::npos) << added->body;
+  EXPECT_NE(added->body.find(state_ + ".tmp: Is a directory (EISDIR)"), std::string::npos) << added->body;
+  ready = test::http_request(http_addr_, "GET", "/readyz");
+  ASSERT_TRUE(ready.ok());
+  EXPECT_EQ(ready->status, 503) << ready->body;
+  EXPECT_NE(ready->body.find("state file " + state_ + ": cannot create"), std::string::npos) << ready->body;
+
+  ASSERT_EQ(::rmdir((state_ + ".tmp").c_str()), 0);
+  v1::SetPolicyRequest policy;
+  policy.set_stubborn(true);
+  v1::Policy out;
+  auto c = ctx();
+  grpc::Status s = stub_->SetPolicy(c.get(), policy, &out);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ready = test::http_request(http_addr_, "GET", "/readyz");
+  ASSERT_TRUE(ready.ok());
+  EXPECT_EQ(ready->status, 200) << ready->body;
+  ASSERT_TRUE(nib_->signal(SIGKILL).ok());
+  nib_->wait_exit(10s);
+  start_nib();
+  EXPECT_EQ(list().backends_size(), 3) << "the add that answered 503 was saved by the later write\n" << nib_->output();
+}
+
+// `nib --check` fails where the start would: the state file, the token file,
+// the TLS files.
+TEST_F(StateFileTest, CheckFailsWhereTheStartWould) {
+  auto check = [&](std::vector<std::string> extra) {
+    std::vector<std::string> a = args();
+    a.insert(a.begin(), "--check");
+    a.insert(a.end() - 3, extra.begin(), extra.end());  // options before the Pen-style operands
+    return test::run_nib(a);
+  };
+  auto ok = check({});
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  ASSERT_TRUE(test::write_file(state_, "nib-state 1\nservice default\nbackend 127.0.0.1:0 - 1 0 0 0 enabled\n"
+                                       "end\n").ok());
+  auto r = check({});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find(state_ + ":3: backend 127.0.0.1:0"), std::string::npos) << r.output;
+  ::unlink(state_.c_str());
+  r = check({"--admin-token-file", dir_.file("no-tokens")});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find(dir_.file("no-tokens")), std::string::npos) << r.output;
+  r = check({"--admin-tls-cert", dir_.file("no-cert.pem"), "--admin-tls-key", dir_.file("no-key.pem")});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("admin TLS: cannot read the certificate file " + dir_.file("no-cert.pem")),
+            std::string::npos)
+      << r.output;
+  state_ = dir_.file("no-such-dir/nib.state");
+  r = check({});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("No such file or directory (ENOENT)"), std::string::npos) << r.output;
 }
 
 }  // namespace

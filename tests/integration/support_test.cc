@@ -13,6 +13,7 @@
 #include "tests/support/temp_file.h"
 #include "tests/support/test_backend.h"
 #include "tests/support/test_client.h"
+#include "tests/support/prerequisites.h"
 
 namespace nib::test {
 namespace {
@@ -292,7 +293,7 @@ TEST(NibProcessTest, FdsOfTheTestDoNotLeakIntoTheChild) {
 }
 
 TEST(NibProcessTest, RunNibVersion) {
-  if (!nib_binary_exists()) GTEST_SKIP() << "nib binary not built yet: " << nib_binary();
+  NIB_REQUIRE(nib_binary_exists(), std::string("nib binary not built yet: ") + nib_binary());
   RunResult r = run_nib({"--version"});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find(NIB_VERSION), std::string::npos) << r.output;

@@ -23,6 +23,7 @@
 #include "tests/support/temp_file.h"
 #include "tests/support/test_client.h"
 #include "tests/support/test_udp_backend.h"
+#include "tests/support/prerequisites.h"
 
 namespace nib {
 namespace {
@@ -580,7 +581,7 @@ TEST_F(UdpBalancingTest, Ipv6) {
   try {
     b = std::make_unique<TestUdpBackend>("v6", TestUdpBackend::Mode::kWho, "::1");
   } catch (const std::runtime_error& e) {
-    GTEST_SKIP() << "no IPv6 loopback: " << e.what();
+    NIB_REQUIRE(false, std::string("no IPv6 loopback: ") + e.what());
   }
   service_.listen = *SocketAddress::parse("[::1]:0");
   service_.backends = {backend_config(*b)};
@@ -626,13 +627,13 @@ TEST_F(UdpBalancingTest, TcpAndUdpServicesSideBySide) {
 // ---- the binary ----------------------------------------------------------------
 
 TEST(UdpBinaryTest, PenCommandLineWithU) {
-  if (!test::nib_binary_exists()) GTEST_SKIP() << "nib binary not built";
+  NIB_REQUIRE(test::nib_binary_exists(), "nib binary not built");
   TestUdpBackend b0("b0", TestUdpBackend::Mode::kWho), b1("b1", TestUdpBackend::Mode::kWho);
   uint16_t port = test::free_port();
   test::TempDir dir;
   std::string pid_file = dir.file("nib.pid");
-  // --no-admin: tests run in parallel and would fight over the admin ports 9901/9902.
-  auto nib = test::NibProcess::start({"--no-admin", "-p", pid_file, "-U", "--workers", "2",
+  // -f: in the foreground, a child of the test (Pen's command line forks otherwise).
+  auto nib = test::NibProcess::start({"-f", "-p", pid_file, "-U", "--workers", "2",
                                       "127.0.0.1:" + std::to_string(port),
                                       "127.0.0.1:" + std::to_string(b0.port()),
                                       "127.0.0.1:" + std::to_string(b1.port())});

@@ -44,6 +44,14 @@ const char* nib_binary() { return NIB_BINARY; }
 bool nib_binary_exists() { return ::access(NIB_BINARY, X_OK) == 0; }
 
 Result<std::unique_ptr<NibProcess>> NibProcess::start(const std::vector<std::string>& args) {
+  // Without -f, Pen's command line forks nib into a session of its own, which
+  // this object could neither watch nor kill: a leak past the test run.
+  auto has = [&](std::string_view a) { return std::find(args.begin(), args.end(), a) != args.end(); };
+  if (!has("-f") && !has("--config") && !has("--demo")) {
+    return Status(StatusCode::kFailedPrecondition,
+                  "NibProcess::start: Pen's command line without -f would put nib in the background, out of the "
+                  "test's reach; pass -f (run_nib and a guard of its own for background tests)");
+  }
   return start_program(NIB_BINARY, args);
 }
 
@@ -249,7 +257,9 @@ bool NibProcess::wait_output_closed(Duration timeout) {
 }
 
 RunResult run_nib(const std::vector<std::string>& args, Duration timeout) {
-  auto p = NibProcess::start(args);
+  // Background starts are allowed here: the command returns once nib is ready
+  // (or failed), and such a test guards the background process itself.
+  auto p = NibProcess::start_program(NIB_BINARY, args);
   if (!p.ok()) return {127, p.status().message()};
   NibProcess& proc = **p;
   auto code = proc.wait_exit(timeout);

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <random>
 #include <thread>
 
 namespace nib::test {
@@ -181,6 +182,17 @@ Result<std::string> TestClient::read_until_eof() {
   }
 }
 
+Result<TestClient::Closed> TestClient::read_until_close() {
+  MonoTime deadline = MonoClock::now() + timeout_;
+  for (;;) {
+    bool eof = false;
+    Status st = fill(deadline, &eof);
+    if (!st.ok() && st.message().rfind(kResetPrefix, 0) == 0) return Closed{std::exchange(buffer_, {}), true};
+    if (!st.ok()) return st;
+    if (eof) return Closed{std::exchange(buffer_, {}), false};
+  }
+}
+
 Result<std::string> TestClient::read_some() {
   if (!buffer_.empty()) return std::exchange(buffer_, {});
   bool eof = false;
@@ -271,6 +283,28 @@ Result<std::string> who_serves(const SocketAddress& lb, const std::string& sourc
   return line;
 }
 
+Result<HttpResponse> http_request(const SocketAddress& to, const std::string& method, const std::string& target,
+                                  const std::string& body, Duration timeout) {
+  auto client = TestClient::connect(to, "127.0.0.1", timeout);
+  if (!client.ok()) return client.status();
+  std::string request = method + " " + target + " HTTP/1.1\r\nHost: " + to.to_string() + "\r\nConnection: close\r\n";
+  if (!body.empty()) {
+    request += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  if (Status st = client->write_all(request + "\r\n" + body); !st.ok()) return st;
+  return client->read_http_response();
+}
+
+std::string random_bytes(size_t size, uint64_t seed) {
+  std::string data(size, '\0');
+  std::mt19937_64 rng(seed);
+  for (size_t i = 0; i + 8 <= size; i += 8) {
+    uint64_t v = rng();
+    std::memcpy(&data[i], &v, 8);
+  }
+  return data;
+}
+
 bool wait_until(const std::function<bool()>& pred, Duration timeout) {
   MonoTime deadline = MonoClock::now() + timeout;
   auto pause = 1ms;
@@ -280,6 +314,14 @@ bool wait_until(const std::function<bool()>& pred, Duration timeout) {
     std::this_thread::sleep_for(pause);
     pause = std::min<std::chrono::milliseconds>(pause + 1ms, 5ms);
   }
+}
+
+Result<TestClient::Closed> control_command(const SocketAddress& to, std::string_view bytes,
+                                           const std::string& source_ip) {
+  auto c = TestClient::connect(to, source_ip);
+  if (!c.ok()) return c.status();
+  if (Status st = c->write_all(bytes); !st.ok()) return st;
+  return c->read_until_close();
 }
 
 }  // namespace nib::test

@@ -43,6 +43,13 @@ class TestClient {
   Result<std::string> read_exact(size_t n);
   // Everything up to the peer's EOF (a reset is an error).
   Result<std::string> read_until_eof();
+  // Everything up to the peer's close, and whether that close was a reset
+  // (how Pen's control port marks a failed command).
+  struct Closed {
+    std::string text;
+    bool reset = false;
+  };
+  Result<Closed> read_until_close();
   // Writes `data` and half-closes from a second thread while reading until
   // EOF, so an echoing peer cannot deadlock on full buffers both ways.
   Result<std::string> write_all_and_read_until_eof(std::string_view data);
@@ -82,8 +89,21 @@ bool is_closed(const Status& s);
 Result<std::string> who_serves(const SocketAddress& lb, const std::string& source_ip = "127.0.0.1",
                                Duration timeout = 5s);
 
+// One HTTP/1.1 request on its own connection ("Connection: close"); a body is
+// sent as application/json.
+Result<HttpResponse> http_request(const SocketAddress& to, const std::string& method, const std::string& target,
+                                  const std::string& body = "", Duration timeout = 5s);
+
 // Polls pred with 1-5 ms waits until it holds or timeout passes; returns its
 // last value. The one place tests may sleep.
 bool wait_until(const std::function<bool()>& pred, Duration timeout = 5s);
+
+// What penctl(1) does: connect from `source_ip`, send `bytes` (the command
+// line with its newline), read to the server's close.
+Result<TestClient::Closed> control_command(const SocketAddress& to, std::string_view bytes,
+                                           const std::string& source_ip = "127.0.0.1");
+// `size` pseudo-random bytes from `seed`: a payload in which a lost or
+// reordered byte shows.
+std::string random_bytes(size_t size, uint64_t seed);
 
 }  // namespace nib::test

@@ -5,11 +5,18 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <set>
+
+#include "admin/state/state_writer.h"
 #include "dataplane/dataplane.h"
+#include "tests/support/temp_file.h"
 #include "tests/support/test_backend.h"
 #include "tests/support/test_client.h"
 
@@ -42,8 +49,14 @@ class PenctlServerTest : public ::testing::Test {
     dp_->stop();
   }
 
-  // What penctl does: one command, then read until the server closes.
-  std::string penctl(const std::string& command) {
+  // What penctl does: one command, then read until the server closes. A
+  // failed command ends in a reset (the read fails), which makes penctl exit
+  // non-zero.
+  struct Answer {
+    std::string text;
+    bool reset = false;
+  };
+  Answer ask(const std::string& command) {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -52,11 +65,22 @@ class PenctlServerTest : public ::testing::Test {
     EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
     std::string line = command + "\n";
     EXPECT_EQ(::send(fd, line.data(), line.size(), MSG_NOSIGNAL), static_cast<ssize_t>(line.size()));
-    std::string reply;
+    Answer answer;
     char buf[4096];
-    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) reply.append(buf, static_cast<size_t>(n));
+    ssize_t n;
+    while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) answer.text.append(buf, static_cast<size_t>(n));
+    answer.reset = n < 0 && errno == ECONNRESET;
     ::close(fd);
-    return reply;
+    return answer;
+  }
+  std::string penctl(const std::string& command) { return ask(command).text; }
+  // A command that must fail the way penctl notices: one error line, then a reset.
+  std::string failure(const std::string& command) {
+    Answer a = ask(command);
+    EXPECT_TRUE(a.reset) << command << ": " << a.text;
+    EXPECT_EQ(a.text.rfind("error: ", 0), 0u) << command << ": " << a.text;
+    EXPECT_EQ(std::count(a.text.begin(), a.text.end(), '\n'), 1) << command << ": " << a.text;
+    return a.text;
   }
 
   // A command from source_ip (127.0.0.x); "" when the server closes without a reply.
@@ -97,9 +121,39 @@ TEST_F(PenctlServerTest, ServerChangesWeightPrioLimitsAndBlacklist) {
   EXPECT_TRUE(dp_->service("web")->backends[1].blacklisted);
   EXPECT_EQ(penctl("server 1 blacklist 0"), "");
   EXPECT_FALSE(dp_->service("web")->backends[1].blacklisted);
-  EXPECT_EQ(penctl("server 9 weight 1"), "error: no server 9\n");
-  EXPECT_NE(penctl("server 0 weight x").find("error"), std::string::npos);
-  EXPECT_NE(penctl("server 0 acl 1").find("not supported"), std::string::npos);
+  EXPECT_EQ(failure("server 9 weight 1"), "error: no server 9\n");
+  failure("server 0 weight x");
+  EXPECT_NE(failure("server 0 acl 1").find("not yet supported"), std::string::npos);
+  EXPECT_NE(failure("server 0 weight 2 colour blue").find("unknown setting 'colour'"), std::string::npos);
+  EXPECT_EQ(dp_->service("web")->backends[0].weight, 1u) << "a failed command changes nothing";
+}
+
+// With a state writer, Pen's empty "done" reply means on disk; a failed save
+// is an error line with the reason.
+TEST_F(PenctlServerTest, ChangesAreAcknowledgedOnlyOnceSaved) {
+  test::TempDir dir;
+  const std::string path = dir.file("nib.state");
+  StateWriter writer(*dp_, path);
+  writer.start();
+  EXPECT_EQ(penctl("server 1 weight 3"), "");
+  auto text = test::read_file(path);
+  ASSERT_TRUE(text.ok());
+  EXPECT_NE(text->find(":" + std::to_string(b1_.port()) + " 127.0.0.1 3 "), std::string::npos) << *text;
+  EXPECT_EQ(penctl("hash"), "");
+  EXPECT_NE(test::read_file(path)->find("policy hash "), std::string::npos);
+
+  ASSERT_EQ(::mkdir((path + ".tmp").c_str(), 0700), 0);  // writes fail from now on
+  // Pen's flags: hash outranks roundrobin, so "no hash" is what changes the mode.
+  std::string reply = failure("no hash");
+  EXPECT_EQ(reply.rfind("error: the change is applied but not saved", 0), 0u) << reply;
+  EXPECT_NE(reply.find("Is a directory (EISDIR)"), std::string::npos) << reply;
+  EXPECT_EQ(failure("server 0 prio 2").rfind("error: the change is applied but not saved", 0), 0u);
+  ASSERT_EQ(::rmdir((path + ".tmp").c_str()), 0);
+  EXPECT_EQ(penctl("tracking 5"), "5\n");
+  text = test::read_file(path);
+  ASSERT_TRUE(text.ok());
+  EXPECT_NE(text->find("policy affinity 0 5 "), std::string::npos) << *text;
+  writer.stop();
 }
 
 TEST_F(PenctlServerTest, ModesAndTheirNoForms) {
@@ -108,8 +162,10 @@ TEST_F(PenctlServerTest, ModesAndTheirNoForms) {
   EXPECT_EQ(penctl("mode"), "no hash roundrobin no stubborn no weight no prio\n");
   EXPECT_EQ(penctl("hash"), "");
   EXPECT_EQ(penctl("stubborn"), "");
-  EXPECT_EQ(penctl("mode"), "hash no roundrobin stubborn no weight no prio\n");
-  EXPECT_EQ(penctl("no roundrobin"), "");  // not the current mode: nothing changes
+  // Pen keeps the flags side by side; hash wins over roundrobin.
+  EXPECT_EQ(penctl("mode"), "hash roundrobin stubborn no weight no prio\n");
+  EXPECT_EQ(dp_->policy("web")->mode, BalanceMode::kHash);
+  EXPECT_EQ(penctl("no roundrobin"), "");
   EXPECT_EQ(dp_->policy("web")->mode, BalanceMode::kHash);
   EXPECT_EQ(penctl("no hash"), "");
   EXPECT_EQ(penctl("no stubborn"), "");
@@ -120,7 +176,32 @@ TEST_F(PenctlServerTest, ModesAndTheirNoForms) {
   EXPECT_EQ(penctl("prio"), "");
   EXPECT_EQ(dp_->policy("web")->mode, BalanceMode::kPrio);
   EXPECT_EQ(penctl("no prio"), "");
+  EXPECT_EQ(dp_->policy("web")->mode, BalanceMode::kWeight);  // the weight flag is still on
+  EXPECT_EQ(penctl("no weight"), "");
   EXPECT_EQ(dp_->policy("web")->mode, BalanceMode::kAffinity);
+  failure("hash now");
+}
+
+// Pen's initial_server(): prio over weight over hash over roundrobin,
+// whatever order the words came in.
+TEST_F(PenctlServerTest, ModeFlagsCombineAsPens) {
+  EXPECT_EQ(penctl("weight"), "");
+  EXPECT_EQ(penctl("hash"), "");
+  EXPECT_EQ(dp_->policy("web")->mode, BalanceMode::kWeight) << "hash does not override weight";
+  EXPECT_EQ(penctl("mode"), "hash no roundrobin no stubborn weight no prio\n");
+  EXPECT_EQ(penctl("no weight"), "");
+  EXPECT_EQ(dp_->policy("web")->mode, BalanceMode::kHash);
+  EXPECT_EQ(penctl("prio"), "");
+  EXPECT_EQ(penctl("roundrobin"), "");
+  EXPECT_EQ(dp_->policy("web")->mode, BalanceMode::kPrio);
+  // A mode set elsewhere (REST, gRPC) is the starting point of the next word.
+  PolicyConfig p = *dp_->policy("web");
+  p.mode = BalanceMode::kRoundRobin;
+  ASSERT_TRUE(dp_->set_policy("web", p).ok());
+  EXPECT_EQ(penctl("mode"), "no hash roundrobin no stubborn no weight no prio\n");
+  EXPECT_EQ(penctl("hash"), "");
+  EXPECT_EQ(penctl("no hash"), "");
+  EXPECT_EQ(dp_->policy("web")->mode, BalanceMode::kRoundRobin);
 }
 
 TEST_F(PenctlServerTest, ValuedSettingsPrintAndSet) {
@@ -133,7 +214,9 @@ TEST_F(PenctlServerTest, ValuedSettingsPrintAndSet) {
   EXPECT_EQ(penctl("clients_max"), "2048\n");
   EXPECT_EQ(penctl("clients_max 4096"), "4096\n");
   EXPECT_EQ(dp_->policy("web")->table_size, 4096u);
-  EXPECT_NE(penctl("tracking soon").find("error"), std::string::npos);
+  failure("tracking soon");
+  failure("tracking 1 2");
+  EXPECT_EQ(dp_->policy("web")->tracking_seconds, 30);
 }
 
 TEST_F(PenctlServerTest, StatusPidRecentAndUnknown) {
@@ -141,8 +224,47 @@ TEST_F(PenctlServerTest, StatusPidRecentAndUnknown) {
   EXPECT_EQ(penctl("pid"), std::to_string(::getpid()) + "\n");
   EXPECT_EQ(penctl("recent"), "");
   EXPECT_EQ(penctl("recent 60"), "");
-  EXPECT_EQ(penctl("bogus"), "do_cmd: ignoring command starting with 'bogus'\n");
+  EXPECT_EQ(failure("bogus"), "error: unknown command 'bogus'; see penctl(1) and docs/pen-compat.md\n");
+  EXPECT_EQ(failure("no bogus"), "error: unknown command 'no bogus'; see penctl(1) and docs/pen-compat.md\n");
   EXPECT_EQ(penctl(""), "");
+  EXPECT_EQ(penctl("# a comment, as in Pen's config files"), "");
+  EXPECT_FALSE(ask("pid").reset);
+  failure("pid 1");
+}
+
+// penctl(1)'s commands, each word as the manual lists it: it works (no reset)
+// or it fails loudly. Also checks that the table misses none of them.
+TEST_F(PenctlServerTest, EveryPenctlCommandWorksOrFails) {
+  const std::vector<std::string> manual = {
+      "abort_on_error", "no abort_on_error", "acl", "no acl", "ascii", "no ascii", "blacklist", "block", "no block",
+      "client_acl", "clients_max", "close", "connection", "conn_max", "control", "control_acl", "debug",
+      "delayed_forward", "no delayed_forward", "dsr_if", "dummy", "no dummy", "epoll", "exit", "hash", "no hash",
+      "http", "no http", "idle_timeout", "idlers", "include", "kqueue", "listen", "log", "no log", "mode",
+      "pending_max", "pid", "poll", "prio", "no prio", "recent", "roundrobin", "no roundrobin", "select", "server",
+      "servers", "socket", "source", "ssl_ciphers", "ssl_client_renegotiation_interval", "ssl_ocsp_response",
+      "ssl_option", "ssl_sni_path", "status", "stubborn", "no stubborn", "tarpit_acl", "tcp_fastclose",
+      "tcp_nodelay", "no tcp_nodelay", "timeout", "tracking", "transparent", "no transparent", "web_stats",
+      "no web_stats", "weight", "no weight", "write"};
+  std::set<std::string> keys;
+  for (const auto& c : PenctlServer::commands()) keys.insert(std::string(c.key));
+  for (const auto& word : manual) EXPECT_TRUE(keys.count(word)) << word << " is missing from the table";
+  for (const auto& c : PenctlServer::commands()) {
+    if (c.handler != nullptr) continue;
+    std::string reply = failure(std::string(c.key) + " 1");
+    EXPECT_NE(reply.find("'" + std::string(c.key) + "'"), std::string::npos) << reply;
+    EXPECT_NE(reply.find("not"), std::string::npos) << reply;
+  }
+  // The ones that work answer without a reset (arguments as penctl(1) shows them).
+  for (const char* ok : {"block", "no block", "delayed_forward", "no delayed_forward", "epoll", "control", "listen",
+                         "mode", "servers", "recent", "blacklist", "tracking", "clients_max", "client_acl",
+                         "control_acl", "status", "stubborn", "no stubborn"}) {
+    Answer a = ask(ok);
+    EXPECT_FALSE(a.reset) << ok << ": " << a.text;
+    EXPECT_EQ(a.text.rfind("error", 0), std::string::npos) << ok << ": " << a.text;
+  }
+  EXPECT_EQ(penctl("control"), "127.0.0.1:" + std::to_string(server_->port()) + "\n");
+  EXPECT_EQ(penctl("listen"), dp_->bound_address("web")->to_string() + "\n");
+  EXPECT_NE(failure("listen 127.0.0.1:9").find("'listen ADDRESS' is not yet supported"), std::string::npos);
 }
 
 TEST_F(PenctlServerTest, RecentListsClientsSeenInTheWindow) {
@@ -163,7 +285,8 @@ TEST_F(PenctlServerTest, AclCommandsChangeWhoIsServed) {
   EXPECT_EQ(penctl("acl 1 deny 127.0.0.2"), "");
   EXPECT_EQ(penctl("acl 1 permit 127.0.0.0 255.0.0.0"), "");
   EXPECT_NE(who("127.0.0.2"), "closed");
-  EXPECT_EQ(penctl("client_acl 1"), "");
+  EXPECT_EQ(penctl("client_acl 1"), "1\n");  // Pen prints the list in use
+  EXPECT_EQ(penctl("client_acl"), "1\n");
   EXPECT_EQ(who("127.0.0.2"), "closed");
   EXPECT_NE(who("127.0.0.3"), "closed");
   EXPECT_EQ(dp_->service("web")->counters.rejected_acl, 1u);
@@ -172,8 +295,12 @@ TEST_F(PenctlServerTest, AclCommandsChangeWhoIsServed) {
   EXPECT_NE(who("127.0.0.2"), "closed");  // an empty list permits all
   EXPECT_EQ(penctl("acl 1 permit 127.0.0.2"), "");
   EXPECT_NE(who("127.0.0.2"), "closed");
-  EXPECT_EQ(who("127.0.0.3"), "closed");  // the implicit deny at the end
-  EXPECT_EQ(penctl("client_acl 0"), "");   // list 0 is empty
+  EXPECT_EQ(who("127.0.0.3"), "closed");  // no match: the opposite of the last entry (permit)
+  EXPECT_EQ(penctl("no acl 1"), "");
+  EXPECT_EQ(penctl("acl 1 deny 127.0.0.2"), "");
+  EXPECT_EQ(who("127.0.0.2"), "closed");
+  EXPECT_NE(who("127.0.0.3"), "closed");  // no match: the opposite of the last entry (deny)
+  EXPECT_EQ(penctl("client_acl 0"), "0\n");   // list 0 is empty
   EXPECT_NE(who("127.0.0.3"), "closed");
 }
 
@@ -181,25 +308,28 @@ TEST_F(PenctlServerTest, ControlAclGuardsTheControlPort) {
   EXPECT_EQ(penctl("acl 2 permit 127.0.0.1"), "");
   EXPECT_EQ(penctl("acl 2 permit ::1/128"), "");
   EXPECT_EQ(penctl_from("127.0.0.2", "pid"), std::to_string(::getpid()) + "\n");
-  EXPECT_EQ(penctl("control_acl 2"), "");
+  EXPECT_EQ(penctl("control_acl 2"), "2\n");
   EXPECT_EQ(penctl_from("127.0.0.2", "pid"), "");  // closed without a reply
   EXPECT_EQ(penctl_from("127.0.0.2", "control_acl 0"), "");
   EXPECT_EQ(penctl("pid"), std::to_string(::getpid()) + "\n");
-  EXPECT_EQ(penctl("control_acl 0"), "");
+  EXPECT_EQ(penctl("control_acl 0"), "0\n");
   EXPECT_EQ(penctl_from("127.0.0.2", "pid"), std::to_string(::getpid()) + "\n");
   EXPECT_NE(who("127.0.0.2"), "closed") << "control_acl does not touch the service";
 }
 
 TEST_F(PenctlServerTest, BadAclCommandsAreErrorsAndChangeNothing) {
-  EXPECT_NE(penctl("acl 10 permit 127.0.0.1").find("expected a list number 0-9"), std::string::npos);
-  EXPECT_NE(penctl("acl x permit 127.0.0.1").find("error"), std::string::npos);
-  EXPECT_NE(penctl("acl 0 allow 127.0.0.1").find("error: acl: expected"), std::string::npos);
-  EXPECT_NE(penctl("acl 0 permit 127.0.0.1 255.255").find("mask"), std::string::npos);
-  EXPECT_NE(penctl("acl 0 permit ::1 255.0.0.0").find("error"), std::string::npos);
-  EXPECT_NE(penctl("acl 0 permit nowhere").find("error"), std::string::npos);
-  EXPECT_NE(penctl("acl 0 deny country SE").find("GeoIP"), std::string::npos);
-  EXPECT_NE(penctl("client_acl").find("error"), std::string::npos);
-  EXPECT_NE(penctl("no acl 11").find("error"), std::string::npos);
+  EXPECT_NE(failure("acl 10 permit 127.0.0.1").find("expected a list number 0-9"), std::string::npos);
+  failure("acl x permit 127.0.0.1");
+  EXPECT_NE(failure("acl 0 allow 127.0.0.1").find("error: acl: expected"), std::string::npos);
+  EXPECT_NE(failure("acl 0 permit 127.0.0.1 255.255").find("mask"), std::string::npos);
+  failure("acl 0 permit ::1 255.0.0.0");
+  failure("acl 0 permit nowhere");
+  EXPECT_NE(failure("acl 0 deny country SE").find("GeoIP"), std::string::npos);
+  failure("client_acl 10");
+  failure("client_acl 1 2");
+  failure("control_acl x");
+  failure("no acl 11");
+  EXPECT_EQ(penctl("client_acl"), "0\n");
   EXPECT_NE(who("127.0.0.2"), "closed");
   EXPECT_EQ(dp_->service("web")->counters.rejected_acl, 0u);
 }

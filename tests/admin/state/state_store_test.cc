@@ -1,10 +1,13 @@
 #include "admin/state/state_store.h"
 
+#include <math.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include "admin/state/state_writer.h"
+#include "dataplane/base/atomic_file.h"
 #include "dataplane/dataplane.h"
 #include "tests/support/temp_file.h"
 #include "tests/support/test_backend.h"
@@ -68,6 +71,68 @@ TEST(StateStoreTest, CorruptOrCutShortIsAnErrorNamingTheLine) {
   EXPECT_FALSE(parse_state("nib-state 1\nend\nservice web\n", "s").ok());
 }
 
+// The reader applies the API's rules, naming file:line; the writer's check
+// refuses the same states, so it cannot save what the reader would refuse.
+TEST(StateStoreTest, RecordsTheApiWouldRefuseAreRefusedWithTheirLine) {
+  const std::string head = "nib-state 1\nservice web\npolicy affinity 0 0 30 2048\n";
+  struct Case {
+    std::string body;  // from line 4 on
+    std::string message;
+  };
+  const std::string b80 = "backend 10.0.0.1:80 - 1 0 0 0 enabled\n";
+  const std::vector<Case> cases = {
+      {b80 + b80, "s:5: backend 10.0.0.1:80: listed twice"},
+      {"backend 10.0.0.1:0 - 1 0 0 0 enabled\n",
+       "s:4: backend 10.0.0.1:0: backend address must be an IP address with a port 1-65535"},
+      {"backend 10.0.0.1:80 - 10001 0 0 0 enabled\n", "s:4: backend 10.0.0.1:80: weight must be 0-10000"},
+      {"backend 10.0.0.1:80 10.0.0.1" + std::string(1, '\0') + "evil 1 0 0 0 enabled\n",
+       "s:4: backend 10.0.0.1:80: host: expected a host name or IP address, got '10.0.0.1\\x00evil' "
+       "(control byte 0x00 at offset 8)"},
+      {"backend 10.0.0.1:80 " + std::string(254, 'h') + " 1 0 0 0 enabled\n",
+       "s:4: backend 10.0.0.1:80: host: at most 253 bytes, got 254"},
+      {b80 + "pin 10.1.0.0/16 10.0.0.1:80\npin 10.1.0.0/16 10.0.0.1:80\n", "s:6: pin 10.1.0.0/16: pinned twice"},
+      {"service web\n", "s:4: service 'web' is saved twice"},
+      {"service b\x7f" "d\n",
+       "s:4: service name: expected a name of 1-64 letters, digits, '_', '.' or '-', got 'b\\x7fd'"},
+      {"policy affinity 0 nan 30 2048\n", "s:4: policy: tracking_seconds must be seconds 0-1e9"},
+      {"backend 10.0.0.1:80 - 1 0 0 0 enabled\r\n", "s:4: malformed backend line"},
+  };
+  for (const auto& c : cases) {
+    auto parsed = parse_state(head + c.body + "end\n", "s");
+    ASSERT_FALSE(parsed.ok()) << c.body;
+    EXPECT_EQ(parsed.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(parsed.status().message().find("state file " + c.message), std::string::npos)
+        << parsed.status().message();
+  }
+}
+
+TEST(StateStoreTest, CheckStateRefusesWhatTheReaderRefuses) {
+  EXPECT_TRUE(check_state(sample()).ok());
+  auto refused = [](auto change) {
+    SavedState s = sample();
+    change(s);
+    Status st = check_state(s);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+    // And what it refuses does not read back either.
+    EXPECT_FALSE(parse_state(serialize_state(s), "s").ok()) << serialize_state(s);
+    return st.message();
+  };
+  EXPECT_EQ(refused([](SavedState& s) { s.services[0].backends[0].host = "127.0.0.1\n service x"; }),
+            "service 'web': backend 10.0.0.1:80: host: expected a host name or IP address, got "
+            "'127.0.0.1\\x0a service x' (control byte 0x0a at offset 9)");
+  EXPECT_EQ(refused([](SavedState& s) { s.services[0].backends[1] = s.services[0].backends[0]; }),
+            "service 'web': backend 10.0.0.1:80: listed twice in the service");
+  EXPECT_EQ(refused([](SavedState& s) { s.services[0].backends[0].address.set_port(0); }),
+            "service 'web': backend 10.0.0.1:0: backend address must be an IP address with a port 1-65535");
+  EXPECT_EQ(refused([](SavedState& s) { s.services.push_back(s.services[0]); }), "service 'web' is saved twice");
+  EXPECT_EQ(refused([](SavedState& s) { s.services[0].name = "my web"; }),
+            "service name: expected a name of 1-64 letters, digits, '_', '.' or '-', got 'my web'");
+  EXPECT_EQ(refused([](SavedState& s) { s.services[0].pins.push_back(s.services[0].pins[0]); }),
+            "service 'web': pin 192.168.0.0/24: pinned twice");
+  EXPECT_EQ(refused([](SavedState& s) { s.services[0].policy.blacklist_seconds = NAN; }),
+            "service 'web': policy: blacklist_seconds must be seconds 0-1e9, got nan");
+}
+
 TEST(StateStoreTest, MissingFileIsAFirstStart) {
   auto loaded = load_state_file("/nonexistent-dir/nib.state");
   ASSERT_TRUE(loaded.ok());
@@ -88,7 +153,7 @@ TEST(StateStoreTest, CrashBetweenWriteStepsKeepsAWholeFile) {
     pid_t pid = ::fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
-      (void)write_file_atomically(path, new_text, [&](WriteStep step) {
+      (void)write_file_atomically(path, new_text, 0600, [&](WriteStep step) {
         if (step == crash_at) ::_exit(0);  // no cleanup, like a crash
       });
       ::_exit(1);
@@ -150,11 +215,12 @@ TEST_F(StateRestoreTest, ChangesSurviveIntoAFreshDataplane) {
     PolicyConfig policy = *dp->policy("web");
     policy.mode = BalanceMode::kHash;
     ASSERT_TRUE(dp->set_policy("web", policy).ok());
-    // The background thread writes on its own; wait for the last change.
-    ASSERT_TRUE(test::wait_until([&] {
-      auto text = test::read_file(path);
-      return text.ok() && text->find("hash") != std::string::npos && text->find("pin ") != std::string::npos;
-    }));
+    // Acknowledged means on disk: the file has the last change at once.
+    ASSERT_TRUE(writer.commit().ok());
+    auto text = test::read_file(path);
+    ASSERT_TRUE(text.ok());
+    EXPECT_NE(text->find("hash"), std::string::npos) << *text;
+    EXPECT_NE(text->find("pin "), std::string::npos) << *text;
     dp->stop();
   }
   auto loaded = load_state_file(path);

@@ -9,8 +9,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <mutex>
 
+#include "dataplane/config/limits.h"
 #include "tests/support/manual_clock.h"
 #include "tests/support/test_backend.h"
 #include "tests/support/test_client.h"
@@ -104,6 +106,41 @@ class HealthCheckerTest : public ::testing::Test {
     EXPECT_EQ(checks(b), n) << "decided before its timeout: " << b.health().last_check;
     clock_.advance(kTimeoutD);
     EXPECT_EQ(checks(b), n + 1);
+  }
+
+
+  struct PatternCase {
+    std::string send, expect;  // expect is a pattern
+    bool pass;
+  };
+  // One backend at `address` per case, checked with `base` and the case's
+  // send and expect: each first check ends as the case says.
+  void expect_pattern_outcomes(const SocketAddress& address, HealthCheckConfig base,
+                               const std::vector<PatternCase>& cases) {
+    base.expect_regex = true;
+    std::vector<std::shared_ptr<Backend>> backends;
+    std::vector<HealthChecker::Target> targets;
+    for (const auto& k : cases) {
+      HealthCheckConfig c = base;
+      c.send = k.send;
+      c.expect = k.expect;
+      ASSERT_TRUE(nib::check(c).ok()) << nib::check(c).message();
+      backends.push_back(make_backend(address));
+      targets.push_back({"svc", backends.back(), c});
+    }
+    set_targets(targets);
+    // The first checks go out; the clock stands still, so no timeout cuts a
+    // 64 KiB round trip short however slow the machine.
+    clock_.advance(kIntervalD);
+    auto all_checked = [&] {
+      return std::all_of(backends.begin(), backends.end(), [](const auto& b) { return checks(*b) > 0; });
+    };
+    ASSERT_TRUE(wait_until(all_checked, 10s));
+    for (size_t i = 0; i < cases.size(); ++i) {
+      HealthInfo h = backends[i]->health();
+      EXPECT_EQ(h.last_check_ok, cases[i].pass) << "case " << i << ": " << h.last_check;
+      EXPECT_EQ(h.last_check, cases[i].pass ? "reply matched" : "reply did not match") << "case " << i;
+    }
   }
 
   test::ManualClock clock_;
@@ -314,6 +351,36 @@ TEST_F(HealthCheckerTest, SendExpectMatchesBytesOrARegex) {
   EXPECT_FALSE(wrong->health_up());
   EXPECT_NE(wrong->health().reason.find("timeout"), std::string::npos) << wrong->health().reason;
   EXPECT_TRUE(echo->health_up());
+}
+
+// Issue 17, finding 1: std::regex_search recursed per byte and a 32 KiB
+// reply crashed nib. The reply is the echo of what the check sends, after
+// the greeting "big\n"; a check reads at most limits::kMaxCheckReplyBytes.
+TEST_F(HealthCheckerTest, SendExpectPatternsOnRepliesUpTo64KiB) {
+  TestBackend tb("big");
+  constexpr size_t kCap = limits::kMaxCheckReplyBytes;
+  expect_pattern_outcomes(tb.address(), check(HealthCheckType::kSendExpect),
+                          {
+                              {std::string(32 << 10, 'x') + "OK\n", ".*OK", true},
+                              {std::string(kCap - 100, 'x') + "OK", "^big\n(x|xx)+OK", true},
+                              // Past the cap the rest is never looked at: judged on 64 KiB, at once.
+                              {std::string(80 << 10, 'x'), "(x|xx)*y", false},
+                              {std::string(kCap, 'x') + "OK", "OK", false},
+                          });
+}
+
+// The same over UDP, up to the largest datagram IPv4 carries (65,507 bytes):
+// the whole datagram is read, and $ matches at its end.
+TEST_F(HealthCheckerTest, UdpPatternsOnDatagramsUpTo64KiB) {
+  test::TestUdpBackend ub("u", test::TestUdpBackend::Mode::kEcho);
+  constexpr size_t kLargest = 65507;
+  expect_pattern_outcomes(ub.address(), check(HealthCheckType::kUdp),
+                          {
+                              {std::string(32 << 10, 'x') + "OK", ".*OK", true},
+                              {std::string(kLargest - 2, 'x') + "OK", "^(x|xx)+OK$", true},
+                              {std::string(kLargest, 'x'), "(x|xx)*y", false},
+                              {std::string(kLargest, 'x'), "^x{1000}", true},
+                          });
 }
 
 TEST_F(HealthCheckerTest, SendExpectDetectsAStoppedBackend) {

@@ -1,5 +1,5 @@
-// Pen's access lists with nib's rule: first match decides, a non-empty list
-// that nothing matches denies, an empty one permits.
+// Pen's access lists with Pen's rule: the first match decides; when nothing
+// matches, the opposite of the last entry's action; an empty list permits.
 #include "dataplane/net/access_list.h"
 
 #include <gtest/gtest.h>
@@ -34,13 +34,28 @@ TEST(AccessListTest, TheFirstMatchDecides) {
   EXPECT_TRUE(acl.permits(client("10.200.1.1")));
 }
 
-TEST(AccessListTest, ANonEmptyListThatNothingMatchesDenies) {
+TEST(AccessListTest, AListEndingInPermitKeepsTheUnmatchedOut) {
   AccessList permit_only({entry("permit 127.0.0.3")});
   EXPECT_TRUE(permit_only.permits(client("127.0.0.3")));
   EXPECT_FALSE(permit_only.permits(client("127.0.0.2")));
+  AccessList mixed({entry("deny 10.0.0.7"), entry("permit 10.0.0.0/8")});
+  EXPECT_FALSE(mixed.permits(client("10.0.0.7")));
+  EXPECT_TRUE(mixed.permits(client("10.0.0.8")));
+  EXPECT_FALSE(mixed.permits(client("192.168.0.1")));
+  EXPECT_FALSE(mixed.permits(client("::1")));
+}
+
+TEST(AccessListTest, AListEndingInDenyLetsTheUnmatchedIn) {
   AccessList deny_only({entry("deny 127.0.0.2")});
   EXPECT_FALSE(deny_only.permits(client("127.0.0.2")));
-  EXPECT_FALSE(deny_only.permits(client("127.0.0.3")));  // implicit deny: add "permit 0.0.0.0/0" to let others in
+  EXPECT_TRUE(deny_only.permits(client("127.0.0.3")));
+  EXPECT_TRUE(deny_only.permits(client("::1")));
+  // Only the last entry counts, whatever came before it (Pen's acl.c).
+  AccessList mixed({entry("permit 10.0.0.0/8"), entry("deny 10.0.0.0/16")});
+  EXPECT_TRUE(mixed.permits(client("10.0.0.1")));  // the first match
+  EXPECT_TRUE(mixed.permits(client("192.168.0.1")));
+  AccessList v6_last({entry("permit 10.0.0.0/8"), entry("deny 2001:db8::/32")});
+  EXPECT_TRUE(v6_last.permits(client("192.168.0.1")));  // the last entry is IPv6, it still decides
 }
 
 TEST(AccessListTest, PensDottedMaskDefaultsToOneHostAndMasksHostBits) {
@@ -61,12 +76,12 @@ TEST(AccessListTest, PensDottedMaskDefaultsToOneHostAndMasksHostBits) {
 }
 
 TEST(AccessListTest, Ipv6PrefixesDefaultToOneHost) {
-  AccessList acl({pen(true, "2001:db8::/32"), pen(false, "::1")});
+  AccessList acl({pen(false, "::1"), pen(true, "2001:db8::/32")});
   EXPECT_TRUE(acl.permits(client("2001:db8:1::5")));
   EXPECT_FALSE(acl.permits(client("2001:db9::1")));
   EXPECT_FALSE(acl.permits(client("::1")));
-  EXPECT_EQ(acl.entries()[0].to_string(), "permit 2001:db8::/32");
-  EXPECT_EQ(acl.entries()[1].to_string(), "deny ::1/128");
+  EXPECT_EQ(acl.entries()[0].to_string(), "deny ::1/128");
+  EXPECT_EQ(acl.entries()[1].to_string(), "permit 2001:db8::/32");
   // An IPv4 entry never matches a native IPv6 client.
   AccessList v4({entry("permit 0.0.0.0/0")});
   EXPECT_FALSE(v4.permits(client("2001:db8::1")));

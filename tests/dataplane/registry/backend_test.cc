@@ -98,3 +98,32 @@ TEST(BackendSlowStartTest, ComingUpBeginsSlowStartAtTheClocksTime) {
 
 }  // namespace
 }  // namespace nib
+
+namespace nib {
+namespace {
+
+// Pen's try_server(): maxc 0 means no limit, whatever hard says; a hard limit
+// below maxc is maxc.
+TEST(BackendLimitsTest, ThePensRulesForSoftAndHardLimits) {
+  const MonoTime now = MonoTime{} + std::chrono::seconds(100);
+  auto backend = [](uint32_t soft, uint32_t hard, int active) {
+    BackendConfig c = config();
+    c.soft_limit = soft;
+    c.hard_limit = hard;
+    auto b = std::make_unique<Backend>(1, c, 1);
+    for (int i = 0; i < active; ++i) b->connection_opened();
+    return b;
+  };
+  EXPECT_TRUE(backend(0, 5, 9)->usable_for_returning(now)) << "maxc 0: hard is ignored";
+  EXPECT_TRUE(backend(0, 5, 9)->usable_for_new(now));
+  EXPECT_FALSE(backend(3, 0, 3)->usable_for_returning(now)) << "maxc alone caps everyone";
+  EXPECT_TRUE(backend(3, 0, 2)->usable_for_returning(now));
+  EXPECT_TRUE(backend(3, 5, 4)->usable_for_returning(now));
+  EXPECT_FALSE(backend(3, 5, 5)->usable_for_returning(now));
+  EXPECT_FALSE(backend(3, 5, 3)->usable_for_new(now));
+  EXPECT_TRUE(backend(5, 2, 4)->usable_for_returning(now)) << "a hard limit below maxc is maxc";
+  EXPECT_FALSE(backend(5, 2, 5)->usable_for_returning(now));
+}
+
+}  // namespace
+}  // namespace nib

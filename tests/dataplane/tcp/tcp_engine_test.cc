@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "dataplane/resource/fd_budget.h"
 #include "dataplane/service/service.h"
 #include "tests/support/test_backend.h"
 #include "tests/support/test_client.h"
@@ -32,7 +33,8 @@ class TcpEngineTest : public ::testing::Test {
 };
 
 TEST_F(TcpEngineTest, RelaysAServicesClientsAndCountsThem) {
-  TcpEngine engine(2, 4);
+  FdBudget budget(1000);
+  TcpEngine engine(2, 4, budget, uint64_t{64} << 20);
   engine.add_service(*service_);
   ASSERT_TRUE(engine.bind().ok());
   const SocketAddress lb = service_->listen_address();
@@ -52,7 +54,8 @@ TEST_F(TcpEngineTest, RelaysAServicesClientsAndCountsThem) {
 }
 
 TEST_F(TcpEngineTest, WithoutTcpServicesNoWorkerRuns) {
-  TcpEngine engine(2, 4);
+  FdBudget budget(1000);
+  TcpEngine engine(2, 4, budget, uint64_t{64} << 20);
   ASSERT_TRUE(engine.bind().ok());
   engine.start();
   EXPECT_TRUE(engine.empty());
@@ -60,7 +63,8 @@ TEST_F(TcpEngineTest, WithoutTcpServicesNoWorkerRuns) {
 }
 
 TEST_F(TcpEngineTest, StopIsSafeWhileOthersAsk) {
-  TcpEngine engine(2, 4);
+  FdBudget budget(1000);
+  TcpEngine engine(2, 4, budget, uint64_t{64} << 20);
   engine.add_service(*service_);
   ASSERT_TRUE(engine.bind().ok());
   engine.start();

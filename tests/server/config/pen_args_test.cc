@@ -75,10 +75,13 @@ TEST(PenArgsTest, DefaultsMatchPen) {
   EXPECT_EQ(s.policy.table_size, 2048u);
   EXPECT_EQ(s.connect_timeout_seconds, 5);
   EXPECT_FALSE(s.emergency.has_value());
-  EXPECT_EQ(s.backends.at(0).weight, 1u);
+  EXPECT_EQ(s.backends.at(0).weight, 0u);  // Pen's setaddress(): no weight field, weight 0
   EXPECT_EQ(s.backends.at(0).prio, 0u);
+  EXPECT_TRUE(s.tcp_nodelay);
   auto result = parse({"8080", "127.0.0.1"});
   EXPECT_EQ(result->config.verbosity, 0);
+  EXPECT_TRUE(result->config.daemonize);  // Pen's background mode, unless -f
+  EXPECT_TRUE(result->warnings.empty());
   EXPECT_EQ(result->config.shutdown_grace_seconds, 30);
   EXPECT_EQ(result->config.pid_file, "");
   EXPECT_EQ(result->config.config_path, "");
@@ -99,7 +102,7 @@ TEST(PenArgsTest, EmptyServerFieldsTakeDefaults) {
   EXPECT_EQ(s.backends.at(0).address, addr("127.0.0.1:80"));
   EXPECT_EQ(s.backends.at(0).soft_limit, 10u);
   EXPECT_EQ(s.backends.at(1).address, addr("127.0.0.2:80"));
-  EXPECT_EQ(s.backends.at(1).weight, 1u);
+  EXPECT_EQ(s.backends.at(1).weight, 0u);
   EXPECT_EQ(s.backends.at(1).prio, 5u);
   EXPECT_EQ(s.backends.at(2).address, addr("127.0.0.3:80"));
 }
@@ -128,10 +131,12 @@ TEST(PenArgsTest, UnixSocketListenerIsNotSupported) {
 TEST(PenArgsTest, PositionalErrors) {
   EXPECT_THAT(error_of({}), StartsWith("expected [host:]port and at least one server, or --config FILE"));
   EXPECT_THAT(error_of({"80"}), StartsWith("expected at least one server after the listen address '80'"));
-  EXPECT_THAT(error_of({"http", "127.0.0.1"}),
-              StartsWith("listen address: expected [host:]port with a port 1-65535, got 'http'"));
+  EXPECT_THAT(error_of({"nosuchservice", "127.0.0.1"}),
+              StartsWith("listen address: expected [host:]port with a port 1-65535 or a service name from "
+                         "/etc/services, got 'nosuchservice'"));
   EXPECT_EQ(error_of({"80", "127.0.0.1:99999"}),
-            "server '127.0.0.1:99999': port: expected an integer 1-65535, got '99999'");
+            "server '127.0.0.1:99999': port: expected a port 1-65535 or a tcp service name from /etc/services, "
+            "got '99999'");
   EXPECT_EQ(error_of({"80", "127.0.0.1:81:x"}), "server '127.0.0.1:81:x': maxc: expected an integer 0-1000000, got 'x'");
   EXPECT_EQ(error_of({"80", "127.0.0.1:81:1:-1"}),
             "server '127.0.0.1:81:1:-1': hard: expected an integer 0-1000000, got '-1'");
@@ -147,9 +152,42 @@ TEST(PenArgsTest, PositionalErrors) {
   EXPECT_THAT(error_of({"80", "nosuch.invalid"}), StartsWith("server 'nosuch.invalid': cannot resolve host 'nosuch.invalid'"));
 }
 
-TEST(PenArgsTest, DuplicateServerIsAnError) {
-  EXPECT_THAT(error_of({"80", "127.0.0.1", "127.0.0.1:80"}),
-              StartsWith("server '127.0.0.1:80': 127.0.0.1:80 is already listed"));
+// As in Pen, each listing is a server of its own (a crude weight without -W).
+TEST(PenArgsTest, DuplicateServersAreAllowed) {
+  ServiceConfig s = service_of({"80", "127.0.0.1", "127.0.0.1:80", "127.0.0.2"});
+  ASSERT_EQ(s.backends.size(), 3u);
+  EXPECT_EQ(s.backends[0].address, s.backends[1].address);
+}
+
+// getservbyname(), as Pen's getport(): "pen smtp mailhost1:smtp mailhost2:25".
+TEST(PenArgsTest, PortNamesResolveThroughEtcServices) {
+  ServiceConfig s = service_of({"127.0.0.1:smtp", "127.0.0.2:smtp", "127.0.0.3:http", "127.0.0.4"});
+  EXPECT_EQ(s.listen, addr("127.0.0.1:25"));
+  EXPECT_EQ(s.backends.at(0).address, addr("127.0.0.2:25"));
+  EXPECT_EQ(s.backends.at(1).address, addr("127.0.0.3:80"));
+  EXPECT_EQ(s.backends.at(2).address, addr("127.0.0.4:25"));  // the listen port
+  EXPECT_EQ(service_of({"http", "127.0.0.1"}).listen, addr("0.0.0.0:80"));
+  EXPECT_EQ(service_of({"-U", "domain", "127.0.0.1"}).listen, addr("0.0.0.0:53"));  // looked up as udp
+  EXPECT_EQ(with_options({"-e", "127.0.0.9:http"}).emergency->address, addr("127.0.0.9:80"));
+  auto control = parse({"-C", "127.0.0.1:http", "80", "127.0.0.1"});
+  ASSERT_TRUE(control.ok()) << control.status().message();
+  EXPECT_EQ(control->config.admin.penctl_listen, "127.0.0.1:80");
+  EXPECT_EQ(error_of({"80", "127.0.0.1:smpt"}),
+            "server '127.0.0.1:smpt': port: expected a port 1-65535 or a tcp service name from /etc/services, "
+            "got 'smpt'");
+}
+
+// Pen: a server listed without a weight has weight 0, which -W never chooses
+// for a new client. nib does the same and says so.
+TEST(PenArgsTest, ServersWithoutAWeightUnderWeightModeAreNamedInAWarning) {
+  auto result = parse({"-W", "80", "127.0.0.1:81", "127.0.0.2:81:0:0:2", "127.0.0.3:81::"});
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  const auto& backends = result->config.dataplane.services[0].backends;
+  EXPECT_EQ(backends.at(0).weight, 0u);
+  EXPECT_EQ(backends.at(1).weight, 2u);
+  ASSERT_EQ(result->warnings.size(), 1u);
+  EXPECT_THAT(result->warnings[0], HasSubstr("no weight given for 127.0.0.1:81, 127.0.0.3:81::"));
+  EXPECT_TRUE(parse({"80", "127.0.0.1:81"})->warnings.empty()) << "no warning without -W";
 }
 
 // ---- Pen options ----
@@ -169,27 +207,59 @@ TEST(PenArgsTest, EmergencyServer) {
   ASSERT_TRUE(s.emergency.has_value());
   EXPECT_EQ(s.emergency->address, addr("127.0.0.1:8089"));
   EXPECT_EQ(with_options({"-e", "[::1]:8089"}).emergency->address, addr("[::1]:8089"));
-  EXPECT_EQ(error_of({"-e", "8089", "80", "127.0.0.1"}),
-            "option -e: expected host:port (IPv6 as [::1]:8080), got '8089'");
+  // Without a port: the listen port, as Pen's setaddress() does.
+  EXPECT_EQ(with_options({"-e", "127.0.0.9"}).emergency->address, addr("127.0.0.9:80"));
+  EXPECT_EQ(with_options({"-e", "[::1]"}).emergency->address, addr("[::1]:80"));
+  EXPECT_EQ(error_of({"-e", "127.0.0.1:80:5", "80", "127.0.0.1"}), "option -e '127.0.0.1:80:5': expected host[:port]");
+  EXPECT_THAT(error_of({"-e", "127.0.0.1:x", "80", "127.0.0.1"}),
+              StartsWith("option -e '127.0.0.1:x': expected a port 1-65535"));
+  EXPECT_EQ(error_of({"-e", "", "80", "127.0.0.1"}), "option -e: expected host[:port]");
 }
 
-TEST(PenArgsTest, ModeFlagsLastOneWins) {
+// Pen's initial_server(): prio over weight over hash over roundrobin,
+// whatever the order the flags were given in.
+TEST(PenArgsTest, ModeFlagsCombineAsPens) {
   EXPECT_EQ(with_options({"-r"}).policy.mode, BalanceMode::kRoundRobin);
   EXPECT_EQ(with_options({"-h"}).policy.mode, BalanceMode::kHash);
   EXPECT_EQ(with_options({"-W"}).policy.mode, BalanceMode::kWeight);
   EXPECT_EQ(with_options({"-r", "-h"}).policy.mode, BalanceMode::kHash);
-  EXPECT_EQ(with_options({"-h", "-r"}).policy.mode, BalanceMode::kRoundRobin);
+  EXPECT_EQ(with_options({"-h", "-r"}).policy.mode, BalanceMode::kHash);
+  EXPECT_EQ(with_options({"-W", "-h"}).policy.mode, BalanceMode::kWeight);
+  EXPECT_EQ(with_options({"-h", "-W", "-r"}).policy.mode, BalanceMode::kWeight);
+  EXPECT_EQ(with_options({"-o", "prio", "-W", "-h"}).policy.mode, BalanceMode::kPrio);
+  EXPECT_EQ(with_options({"-W", "-o", "prio"}).policy.mode, BalanceMode::kPrio);
+  EXPECT_EQ(with_options({"-rhW", "-o", "no weight"}).policy.mode, BalanceMode::kHash);
 }
 
 TEST(PenArgsTest, Stubborn) { EXPECT_TRUE(with_options({"-s"}).policy.stubborn); }
 
 TEST(PenArgsTest, ProcessOptions) {
-  auto result = parse({"-p", "/run/nib.pid", "-w", "/tmp/status.html", "-d", "-d", "-f", "-P", "-a", "-m", "10",
-                       "80", "127.0.0.1"});
+  auto result = parse({"-p", "/run/nib.pid", "-w", "/tmp/status.html", "-d", "-d", "-f", "80", "127.0.0.1"});
   ASSERT_TRUE(result.ok()) << result.status().message();
   EXPECT_EQ(result->config.pid_file, "/run/nib.pid");
   EXPECT_EQ(result->config.status_file, "/tmp/status.html");
   EXPECT_EQ(result->config.verbosity, 2);
+  EXPECT_FALSE(result->config.daemonize);  // -f
+}
+
+// Options Pen takes but that do nothing here: one warning each, and nib runs.
+TEST(PenArgsTest, ObsoleteOptionsWarnAndContinue) {
+  auto result = parse({"-D", "-Q", "-S", "16", "-n", "-P", "-a", "-m", "10", "-fPa", "80", "127.0.0.1"});
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(result->action, Action::kRun);
+  const auto& w = result->warnings;
+  ASSERT_EQ(w.size(), 9u);
+  for (std::string option : {"-D", "-Q", "-S", "-n", "-P", "-a", "-m"}) {
+    EXPECT_EQ(std::count_if(w.begin(), w.end(), [&](const std::string& x) { return x.starts_with("option " + option + " ("); }),
+              option == "-P" || option == "-a" ? 2 : 1)
+        << option;
+  }
+  EXPECT_THAT(w[0], HasSubstr("obsolete"));
+  EXPECT_EQ(result->config.dataplane.services.at(0).backends.size(), 1u) << "-S took its value, not a server";
+  // -S takes a value, as in Pen: here "80", which leaves "127.0.0.1" as the listen address.
+  EXPECT_THAT(error_of({"-S", "80", "127.0.0.1"}), StartsWith("listen address: "));
+  EXPECT_EQ(error_of({"-S", "many", "80", "127.0.0.1"}), "option -S: expected an integer 1-100000000, got 'many'");
+  EXPECT_EQ(error_of({"80", "127.0.0.1", "-m"}), "option -m: expected a value");
 }
 
 TEST(PenArgsTest, BundledFlags) {
@@ -288,10 +358,20 @@ TEST(PenArgsTest, DeferAccept) {
             "option --defer-accept cannot be used with --config; set defer_accept in " + file.path() + " instead");
 }
 
+TEST(PenArgsTest, ReusePort) {
+  EXPECT_FALSE(with_options({}).reuse_port);
+  EXPECT_TRUE(with_options({"--reuse-port"}).reuse_port);
+  EXPECT_TRUE(with_options({"-U", "--reuse-port"}).reuse_port);  // UDP services share ports the same way
+  EXPECT_EQ(error_of({"--reuse-port=1", "80", "127.0.0.1"}), "option --reuse-port: takes no value");
+  TempFile file(kYaml);
+  EXPECT_EQ(error_of({"--config", file.path(), "--reuse-port"}),
+            "option --reuse-port cannot be used with --config; set reuse_port in " + file.path() + " instead");
+}
+
 TEST(PenArgsTest, PenOptionsNibLacksAreErrors) {
   EXPECT_THAT(error_of({"-F", "pen.cfg", "80", "127.0.0.1"}),
               StartsWith("option -F (penctl configuration file) is not yet supported by nib; use --config"));
-  for (char letter : std::string("HEKGAZRLjulXSi")) {
+  for (char letter : std::string("HEKGAZRLjulXiB")) {
     std::string option = std::string("-") + letter;
     EXPECT_THAT(error_of({option, "80", "127.0.0.1"}), StartsWith("option " + option + " ("))
         << option;
@@ -315,7 +395,7 @@ TEST(PenArgsTest, PenctlModeWords) {
   EXPECT_EQ(with_options({"-o", "roundrobin"}).policy.mode, BalanceMode::kRoundRobin);
   EXPECT_EQ(with_options({"-O", "prio"}).policy.mode, BalanceMode::kPrio);
   EXPECT_EQ(with_options({"-oprio"}).policy.mode, BalanceMode::kPrio);
-  EXPECT_EQ(with_options({"-o", "prio", "-o", "hash"}).policy.mode, BalanceMode::kHash);
+  EXPECT_EQ(with_options({"-o", "prio", "-o", "hash"}).policy.mode, BalanceMode::kPrio);  // prio wins, as in Pen
   EXPECT_EQ(with_options({"-h", "-o", "prio"}).policy.mode, BalanceMode::kPrio);
 }
 
@@ -325,6 +405,13 @@ TEST(PenArgsTest, PenctlNoWordsResetOnlyTheirOwnMode) {
   EXPECT_EQ(with_options({"-W", "-o", "no weight"}).policy.mode, BalanceMode::kAffinity);
   EXPECT_EQ(with_options({"-o", "prio", "-o", "no prio"}).policy.mode, BalanceMode::kAffinity);
   EXPECT_EQ(with_options({"-o", "hash", "-o", "no prio"}).policy.mode, BalanceMode::kHash);
+}
+
+TEST(PenArgsTest, PenctlTcpNodelay) {
+  EXPECT_TRUE(with_options({}).tcp_nodelay);
+  EXPECT_FALSE(with_options({"-o", "no tcp_nodelay"}).tcp_nodelay);
+  EXPECT_TRUE(with_options({"-o", "no tcp_nodelay", "-o", "tcp_nodelay"}).tcp_nodelay);
+  EXPECT_THAT(error_of({"-o", "tcp_nodelay on", "80", "127.0.0.1"}), HasSubstr("penctl command not supported"));
 }
 
 TEST(PenArgsTest, PenctlStubborn) {
@@ -405,18 +492,58 @@ TEST(PenArgsTest, ProcessLongOptions) {
 
 // ---- admin plane listeners ----
 
-TEST(PenArgsTest, AdminIsOnByDefaultOnLoopback) {
+// Pen users run one pen per service: with Pen's command line the admin plane
+// starts only when asked, so several nibs run side by side.
+TEST(PenArgsTest, AdminIsOffWithPensCommandLineUnlessAsked) {
   auto result = parse({"80", "127.0.0.1"});
   ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_FALSE(result->config.admin.enabled);
+  result = parse({"--admin", "80", "127.0.0.1"});
+  ASSERT_TRUE(result.ok()) << result.status().message();
   EXPECT_TRUE(result->config.admin.enabled);
+  EXPECT_TRUE(result->config.admin.serve_http);
+  EXPECT_TRUE(result->config.admin.serve_grpc);
   EXPECT_EQ(result->config.admin.http_listen, "127.0.0.1:9901");
   EXPECT_EQ(result->config.admin.grpc_listen, "127.0.0.1:9902");
+  result = parse({"--admin-http", "127.0.0.1:7001", "80", "127.0.0.1"});
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_TRUE(result->config.admin.enabled);
+  EXPECT_TRUE(result->config.admin.serve_http);
+  EXPECT_FALSE(result->config.admin.serve_grpc) << "only the listener asked for";
+  result = parse({"--admin-grpc", "127.0.0.1:7002", "80", "127.0.0.1"});
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_FALSE(result->config.admin.serve_http);
+  EXPECT_TRUE(result->config.admin.serve_grpc);
+  result = parse({"--admin", "--admin-grpc", "127.0.0.1:7002", "80", "127.0.0.1"});
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_TRUE(result->config.admin.serve_http);
+  EXPECT_EQ(result->config.admin.grpc_listen, "127.0.0.1:7002");
+  EXPECT_EQ(error_of({"--admin", "--no-admin", "80", "127.0.0.1"}), "--admin and --no-admin cannot be used together");
+  EXPECT_EQ(error_of({"--admin=1", "80", "127.0.0.1"}), "option --admin: takes no value");
+  EXPECT_THAT(error_of({"--admin-token-file", "/t", "80", "127.0.0.1"}),
+              StartsWith("option --admin-token-file: with Pen's command line the admin plane runs only when asked: "
+                         "add --admin"));
+}
+
+TEST(PenArgsTest, YamlAndDemoKeepTheAdminDefaults) {
+  TempFile file(kYaml);
+  auto result = parse({"--config", file.path()});
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_TRUE(result->config.admin.enabled);
+  EXPECT_TRUE(result->config.admin.serve_http);
+  EXPECT_TRUE(result->config.admin.serve_grpc);
+  EXPECT_FALSE(result->config.daemonize) << "YAML mode stays in the foreground";
+  result = parse({"--demo"});
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_TRUE(result->config.admin.enabled);
+  EXPECT_FALSE(result->config.daemonize);
 }
 
 TEST(PenArgsTest, AdminOptions) {
   auto result = parse({"--admin-grpc", "127.0.0.1:0", "--admin-http=[::1]:8001", "80", "127.0.0.1"});
   ASSERT_TRUE(result.ok()) << result.status().message();
   EXPECT_TRUE(result->config.admin.enabled);
+  EXPECT_TRUE(result->config.admin.serve_http && result->config.admin.serve_grpc);
   EXPECT_EQ(result->config.admin.grpc_listen, "127.0.0.1:0");
   EXPECT_EQ(result->config.admin.http_listen, "[::1]:8001");
   result = parse({"--no-admin", "80", "127.0.0.1"});
@@ -450,7 +577,7 @@ TEST(PenArgsTest, AdminOptionsOverrideTheConfigFile) {
 }
 
 TEST(PenArgsTest, AdminTokenFile) {
-  auto result = parse({"--admin-token-file", "/etc/nib/tokens", "80", "127.0.0.1"});
+  auto result = parse({"--admin", "--admin-token-file", "/etc/nib/tokens", "80", "127.0.0.1"});
   ASSERT_TRUE(result.ok()) << result.status().message();
   EXPECT_EQ(result->config.admin.token_file, "/etc/nib/tokens");
   EXPECT_EQ(parse({"80", "127.0.0.1"})->config.admin.token_file, "");
@@ -463,11 +590,11 @@ TEST(PenArgsTest, AdminTokenFile) {
 }
 
 TEST(PenArgsTest, AdminTls) {
-  auto result = parse({"--admin-tls-cert", "/c.pem", "--admin-tls-key=/k.pem", "80", "127.0.0.1"});
+  auto result = parse({"--admin", "--admin-tls-cert", "/c.pem", "--admin-tls-key=/k.pem", "80", "127.0.0.1"});
   ASSERT_TRUE(result.ok()) << result.status().message();
   EXPECT_EQ(result->config.admin.tls_cert_file, "/c.pem");
   EXPECT_EQ(result->config.admin.tls_key_file, "/k.pem");
-  EXPECT_EQ(error_of({"--admin-tls-cert", "/c.pem", "80", "127.0.0.1"}),
+  EXPECT_EQ(error_of({"--admin", "--admin-tls-cert", "/c.pem", "80", "127.0.0.1"}),
             "admin TLS needs both a certificate and a key: only the certificate was given (--admin-tls-cert FILE "
             "--admin-tls-key FILE, or admin.tls_cert_file and admin.tls_key_file in YAML)");
   EXPECT_EQ(error_of({"--admin-tls-key="}), "option --admin-tls-key: expected a file name");
@@ -553,7 +680,7 @@ TEST(PenArgsTest, ExampleFileCommentMatchesItsFirstService) {
   ASSERT_TRUE(yaml.ok()) << yaml.status().message();
   ServiceConfig from_yaml = yaml->config.dataplane.services.at(0);
   ServiceConfig from_pen = service_of({"-e", "127.0.0.1:8089", "127.0.0.1:8080", "10.0.0.1:8081:100:120:2",
-                                       "10.0.0.2:8082", "[::1]:8083"});
+                                       "10.0.0.2:8082:0:0:1", "[::1]:8083:0:0:1"});
   EXPECT_EQ(from_pen.listen, from_yaml.listen);
   EXPECT_EQ(from_pen.policy, from_yaml.policy);
   EXPECT_EQ(from_pen.backends, from_yaml.backends);
@@ -573,11 +700,11 @@ TEST(PenArgsTest, ConfigFileErrorsPassThrough) {
 
 TEST(PenArgsTest, UsageMentionsEveryOption) {
   std::string usage = PenArgs::usage();
-  for (const char* option : {"-b sec", "-c N", "-e host:port", "-t sec", "-x N", "-T sec", "-q backlog", "-r", "-h",
+  for (const char* option : {"-b sec", "-c N", "-e host[:port]", "-t sec", "-x N", "-T sec", "-q backlog", "-r", "-h",
                              "-W", "-s", "-o command", "-O", "-p file", "-w file", "-d", "-f", "-P", "-a", "-m N",
                              "-U", "-C", "--config FILE", "--check", "--demo", "--workers N", "--shutdown-grace SEC",
                              "--idle-timeout SEC", "--session-timeout SEC", "--max-sessions N", "--help",
-                             "--version", "--admin-http IP:PORT", "--admin-grpc IP:PORT", "--no-admin",
+                             "--version", "--admin ", "--admin-http IP:PORT", "--admin-grpc IP:PORT", "--no-admin",
                              "--admin-token-file FILE", "--state FILE"}) {
     EXPECT_THAT(usage, HasSubstr(option));
   }

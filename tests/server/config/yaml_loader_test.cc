@@ -53,7 +53,19 @@ TEST(YamlLoaderTest, MinimalServiceTakesDefaults) {
   EXPECT_EQ(s.max_connections, 0u);
   EXPECT_EQ(s.backlog, 4096);
   EXPECT_FALSE(s.defer_accept);
+  EXPECT_TRUE(s.tcp_nodelay);
   EXPECT_EQ(config->config_path, "");
+}
+
+TEST(YamlLoaderTest, TcpNodelay) {
+  auto config = load(std::string(kMinimal) + "    tcp_nodelay: false\n");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_FALSE(config->dataplane.services[0].tcp_nodelay);
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    tcp_nodelay: off please\n"),
+            "nib.yaml:4:18: services[0].tcp_nodelay: expected true or false, got 'off please'");
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    protocol: udp\n    tcp_nodelay: true\n"),
+            "nib.yaml:5:18: services[0].tcp_nodelay: applies to tcp services only; a udp service has "
+            "session_timeout and max_sessions");
 }
 
 TEST(YamlLoaderTest, EveryKeyIsRead) {
@@ -82,6 +94,7 @@ services:
     max_connections: 1000
     backlog: 128
     defer_accept: true
+    reuse_port: true
 )");
   ASSERT_TRUE(config.ok()) << config.status().message();
   EXPECT_EQ(config->dataplane.workers, 4);
@@ -109,6 +122,7 @@ services:
   EXPECT_EQ(s.max_connections, 1000u);
   EXPECT_EQ(s.backlog, 128);
   EXPECT_TRUE(s.defer_accept);
+  EXPECT_TRUE(s.reuse_port);
 }
 
 TEST(YamlLoaderTest, ListenStringForms) {
@@ -275,6 +289,26 @@ TEST(YamlLoaderTest, PortNotANumber) {
             "nib.yaml:7:15: services[0].backends[0].port: expected an integer 1-65535, got 'http'");
 }
 
+// The stored-text gate, with the line: a YAML escape can put any byte in a host.
+TEST(YamlLoaderTest, HostsWithControlBytesOrSpacesAreRefused) {
+  EXPECT_EQ(error_of(R"(services:
+  - name: web
+    listen: 8080
+    backends:
+      - address: "127.0.0.1\0 evil\nservice x"
+        port: 81
+)"),
+            "nib.yaml:5:18: services[0].backends[0].address: host: expected a host name or IP address, got "
+            "'127.0.0.1\\x00 evil\\x0aservice x' (control byte 0x00 at offset 9)");
+  EXPECT_THAT(error_of(R"(services:
+  - name: web
+    listen: 8080
+    backends: ["local host:81"]
+)"),
+              HasSubstr("nib.yaml:4:16: services[0].backends[0]: host: expected a host name or IP address, got "
+                        "'local host' (a space at offset 5)"));
+}
+
 TEST(YamlLoaderTest, UnknownKeyListsTheValidOnes) {
   EXPECT_EQ(error_of(R"(services:
   - name: web
@@ -282,8 +316,8 @@ TEST(YamlLoaderTest, UnknownKeyListsTheValidOnes) {
     prot: tcp
 )"),
             "nib.yaml:4:5: services[0]: unknown key 'prot', expected one of: name, listen, protocol, policy, "
-            "backends, emergency, connect_timeout, idle_timeout, max_connections, backlog, defer_accept, session_timeout, "
-            "max_sessions, health_check, slow_start, drain_timeout, acl");
+            "backends, emergency, connect_timeout, idle_timeout, max_connections, backlog, defer_accept, reuse_port, "
+            "session_timeout, max_sessions, health_check, slow_start, drain_timeout, acl, tcp_nodelay");
 }
 
 TEST(YamlLoaderTest, UnknownTopLevelKey) {

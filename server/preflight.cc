@@ -1,0 +1,53 @@
+#include "server/preflight.h"
+
+#include <set>
+
+#include "admin/common/admin_auth.h"
+#include "admin/common/admin_tls.h"
+#include "admin/state/state_store.h"
+#include "dataplane/base/atomic_file.h"
+
+namespace nib {
+
+Status preflight(const AppConfig& config) {
+  const AdminConfig& admin = config.admin;
+  if (admin.enabled && !admin.token_file.empty()) {
+    if (auto auth = admin::AdminAuth::load_file(admin.token_file); !auth.ok()) return auth.status();
+  }
+  if (admin.enabled && admin::TlsFiles{admin.tls_cert_file, admin.tls_key_file}.enabled()) {
+    if (auto tls = admin::load_tls({admin.tls_cert_file, admin.tls_key_file}); !tls.ok()) return tls.status();
+  }
+  if (!admin.state_file.empty()) {
+    if (Status st = check_savable(config.dataplane); !st.ok()) return st;
+    auto saved = admin::load_state_file(admin.state_file);
+    if (!saved.ok()) return saved.status();
+    if (*saved) {
+      // As at start: the saved backends and policy go into the configuration.
+      DataplaneConfig applied = config.dataplane;
+      admin::apply_to_config(**saved, &applied);
+      if (Status st = validate(applied); !st.ok()) {
+        return Status::invalid("state file " + admin.state_file + " with the configuration: " + st.message());
+      }
+    }
+    if (Status st = check_writable(admin.state_file); !st.ok()) {
+      return Status(st.code(), "state file " + admin.state_file + ": " + st.message());
+    }
+  }
+  return {};
+}
+
+Status check_savable(const DataplaneConfig& config) {
+  for (const auto& s : config.services) {
+    std::set<std::string> seen;
+    for (const auto& b : s.backends) {
+      if (!seen.insert(b.address.to_string()).second) {
+        return Status::invalid("service '" + s.name + "': server " + b.address.to_string() +
+                               " is listed twice; --state saves backends by address and cannot hold both "
+                               "(list it once, or run without --state)");
+      }
+    }
+  }
+  return {};
+}
+
+}  // namespace nib
