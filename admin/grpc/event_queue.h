@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "dataplane/base/clock.h"
-#include "dataplane/events/event_bus.h"
+#include "dataplane/notify/event_bus.h"
 
 namespace nib::admin {
 

@@ -439,13 +439,9 @@ grpc::Status GrpcAdminService::ListBackends(grpc::ServerContext* context, const 
   if (grpc::Status denied = authorize(context, false); !denied.ok()) return denied;
   auto service = resolve_service(r->service());
   if (!service.ok()) return to_grpc(service.status());
-  auto status = dataplane_.service(*service);
+  auto status = dataplane_.service_with_clients(*service);
   if (!status.ok()) return to_grpc(status.status());
-  for (const auto& listed : status->backends) {
-    // backend() counts remembered clients; the list view does not.
-    auto b = dataplane_.backend(*service, listed.id);
-    fill(b.ok() ? *b : listed, out->add_backends());
-  }
+  for (const auto& b : status->backends) fill(b, out->add_backends());
   if (status->emergency) fill(*status->emergency, out->mutable_emergency());
   return grpc::Status::OK;
 }

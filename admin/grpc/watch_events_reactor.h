@@ -18,7 +18,7 @@
 
 #include "admin/common/bounded_worker_pool.h"
 #include "admin/grpc/event_queue.h"
-#include "dataplane/events/event_bus.h"
+#include "dataplane/notify/event_bus.h"
 #include "nib/admin/v1/admin.grpc.pb.h"
 
 namespace nib::admin {

@@ -703,7 +703,7 @@ AdminResponse RestApi::get_service(const Call& c) {
 }
 
 AdminResponse RestApi::list_backends(const Call& c) {
-  auto s = dataplane_.service(c.service);
+  auto s = dataplane_.service_with_clients(c.service);
   if (!s.ok()) return error_response(s.status());
   json::Value backends = json::Value::array();
   for (const auto& b : s->backends) backends.push_back(to_json(b));

@@ -6,8 +6,8 @@
 
 #include "admin/http/json.h"
 #include "dataplane/base/clock.h"
-#include "dataplane/events/event_bus.h"
-#include "dataplane/stats/dataplane_stats.h"
+#include "dataplane/notify/event_bus.h"
+#include "dataplane/status_views.h"
 
 namespace nib::admin {
 

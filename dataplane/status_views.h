@@ -33,7 +33,8 @@ struct BackendStatus {
   uint32_t soft_limit = 0, hard_limit = 0, weight = 0, prio = 0;
   int64_t active = 0;
   BackendCounters counters;
-  uint64_t remembered_clients = 0;  // filled by Dataplane::backend() only (O(table size))
+  // Filled by Dataplane::backend() and service_with_clients() only (O(table size)).
+  uint64_t remembered_clients = 0;
   bool drain_finished = false;      // draining and no connection left
 };
 
