@@ -6,6 +6,7 @@
 #include <ctime>
 #include <iostream>
 
+#include "admin/core/admin_api.h"
 #include "admin/grpc/grpc_admin_server.h"
 #include "admin/http/http_admin_server.h"
 #include "admin/pages/pen_status_page.h"
@@ -174,6 +175,10 @@ int App::serve(AppConfig config, const std::string& ready_message) {
     state_writer_->start();
   }
   // ---- end of the saved state block
+  // ---- The admin core: every front end below acts through it; it keeps
+  // each change in the state file (when there is one) before answering.
+  admin_api_ = std::make_unique<admin::AdminApi>(*dataplane_, state_writer_.get());
+  // ---- end of the admin core block
   for (const auto& s : dataplane_->status()) {
     log_info("service " + s.name + ": listening on " + s.listen.to_string() + " (" + to_string(s.protocol) +
              ", mode " + to_string(s.policy.mode) + ", " + std::to_string(s.backends.size()) + " backend(s), " +
@@ -199,7 +204,7 @@ int App::serve(AppConfig config, const std::string& ready_message) {
   // ---- Pen's control port (-C), also before the pid file.
   if (!config_.admin.penctl_listen.empty()) {
     penctl_ = std::make_unique<admin::PenctlServer>(
-        *dataplane_, admin::PenctlServerOptions{.listen = config_.admin.penctl_listen,
+        *admin_api_, admin::PenctlServerOptions{.listen = config_.admin.penctl_listen,
                                                 .limits = config_.admin.limits.penctl,
                                                 .stats = &admin_stats_});
     if (Status st = penctl_->start(); !st.ok()) {
@@ -223,7 +228,7 @@ int App::serve(AppConfig config, const std::string& ready_message) {
     options.tls = {config_.admin.tls_cert_file, config_.admin.tls_key_file};
     options.limits = config_.admin.limits.http;
     options.stats = &admin_stats_;
-    http_admin = std::make_unique<admin::HttpAdminServer>(*dataplane_, options);
+    http_admin = std::make_unique<admin::HttpAdminServer>(*admin_api_, options);
     if (Status st = http_admin->start(); !st.ok()) {
       bool busy = st.code() == StatusCode::kUnavailable;  // the port, not the token file
       log_error("cannot start: " + st.message() +
@@ -286,6 +291,7 @@ bool App::drain_and_stop() {
   }
   stop_grpc_admin();  // kept through the grace period: operators watch the drain with it
   penctl_.reset();
+  if (admin_api_) admin_api_->set_state_writer(nullptr);
   state_writer_.reset();  // writes what is pending while the dataplane can still be read
   dataplane_->stop();
   return clean;
@@ -294,7 +300,7 @@ bool App::drain_and_stop() {
 Status App::start_grpc_admin() {
   if (!config_.admin.enabled || !config_.admin.serve_grpc) return {};
   grpc_admin_ = std::make_unique<admin::GrpcAdminServer>(
-      *dataplane_, admin::GrpcAdminServerOptions{.listen = config_.admin.grpc_listen,
+      *admin_api_, admin::GrpcAdminServerOptions{.listen = config_.admin.grpc_listen,
                                                  .token_file = config_.admin.token_file,
                                                  .tls = {config_.admin.tls_cert_file, config_.admin.tls_key_file},
                                                  .limits = config_.admin.limits.grpc,

@@ -14,6 +14,7 @@ namespace nib {
 
 class Dataplane;
 namespace admin {
+class AdminApi;
 class GrpcAdminServer;
 class StateWriter;
 class PenctlServer;
@@ -48,6 +49,9 @@ class App {
   // servers and served on /metrics; before them, so it outlives them.
   admin::AdminPlaneStats admin_stats_;
   std::unique_ptr<Dataplane> dataplane_;
+  // The admin core every admin front end (gRPC, HTTP, penctl) calls; after
+  // dataplane_ and before the front ends, so it outlives them.
+  std::unique_ptr<admin::AdminApi> admin_api_;
   // Declared after dataplane_: destroyed first, since it serves from it.
   std::unique_ptr<admin::GrpcAdminServer> grpc_admin_;
   // --state: saves runtime changes; after dataplane_ for the same reason.

@@ -34,6 +34,7 @@
 #include "admin/http/rest_api.h"
 #include "admin/metrics/metrics_collector.h"
 #include "dataplane/base/log.h"
+#include "admin/core/admin_api.h"
 #include "dataplane/dataplane.h"
 
 namespace nib::admin {
@@ -178,12 +179,13 @@ bool is_loopback(const SocketAddress& address) {
 }
 
 struct HttpAdminServer::Impl {
-  Impl(Dataplane& dp, HttpAdminOptions opts)
-      : dataplane(dp),
+  Impl(AdminApi& core, HttpAdminOptions opts)
+      : core(core),
+        dataplane(core.dataplane()),
         options(std::move(opts)),
         stats(options.stats ? *options.stats : own_stats),
-        metrics(dp, &stats),
-        streams(dp.events(), options.event_queue, options.limits.max_event_streams, &stats),
+        metrics(dataplane, &stats),
+        streams(dataplane.events(), options.event_queue, options.limits.max_event_streams, &stats),
         budget(options.limits, stats) {}
 
   Status load_auth();
@@ -192,6 +194,7 @@ struct HttpAdminServer::Impl {
   void accept();
   void on_accept(const error_code& ec, tcp::socket socket);
 
+  AdminApi& core;
   Dataplane& dataplane;
   const HttpAdminOptions options;
   AdminPlaneStats own_stats;
@@ -763,7 +766,14 @@ Status HttpAdminServer::Impl::bind() {
     acceptor.close(ignored);
     return Status::unavailable("admin HTTP: cannot listen on " + bound.to_string() + ": " + ec.message());
   }
-  bound.set_port(acceptor.local_endpoint(ec).port());
+  tcp::endpoint local = acceptor.local_endpoint(ec);
+  if (ec) {
+    error_code ignored;
+    acceptor.close(ignored);
+    return Status::unavailable("admin HTTP: cannot read the bound address of " + bound.to_string() + ": " +
+                               ec.message());
+  }
+  bound.set_port(local.port());
   return {};
 }
 
@@ -801,8 +811,8 @@ void HttpAdminServer::Impl::on_accept(const error_code& ec, tcp::socket socket) 
   accept();
 }
 
-HttpAdminServer::HttpAdminServer(Dataplane& dataplane, HttpAdminOptions options)
-    : impl_(std::make_unique<Impl>(dataplane, std::move(options))) {}
+HttpAdminServer::HttpAdminServer(AdminApi& api, HttpAdminOptions options)
+    : impl_(std::make_unique<Impl>(api, std::move(options))) {}
 
 HttpAdminServer::~HttpAdminServer() { stop(); }
 
@@ -813,7 +823,7 @@ Status HttpAdminServer::start() {
   m.bound = *listen;
   if (Status st = m.load_auth(); !st.ok()) return st;
   if (Status st = m.create_tls(); !st.ok()) return st;
-  m.api = std::make_unique<RestApi>(m.dataplane, m.auth, m.metrics, &m.streams,
+  m.api = std::make_unique<RestApi>(m.core, m.auth, m.metrics, &m.streams,
                                     RestApiOptions{.max_body_bytes = m.options.limits.max_body_bytes});
   if (Status st = m.bind(); !st.ok()) return st;
   m.pool = std::make_unique<BoundedWorkerPool>(m.options.limits.workers, m.options.limits.max_queued_requests,

@@ -4,12 +4,13 @@
 #include <charconv>
 #include <cmath>
 #include <ctime>
+#include <limits>
 #include <map>
 #include <optional>
 #include <variant>
 
-#include "admin/common/commit_change.h"
 #include "admin/common/status_codes.h"
+#include "admin/core/admin_api.h"
 #include "admin/http/event_stream.h"
 #include "admin/http/openapi.h"
 #include "admin/http/status_json.h"
@@ -22,12 +23,6 @@
 
 namespace nib::admin {
 namespace {
-
-// Ranges of the settings: dataplane/config/limits.h, shared with the config
-// loaders. These two are the API's own.
-constexpr IntRange kBackendId{1, UINT32_MAX};
-constexpr IntRange kPageLimit{1, 10'000};
-constexpr uint64_t kDefaultPageLimit = 100;
 
 constexpr size_t kRequestMaxDepth = 16;  // no request body needs more
 
@@ -281,12 +276,16 @@ class Fields {
     }
   }
 
+  // An unsigned integer that fits T; its range is the core's to check
+  // (admin_api.h), but a value T cannot hold is refused here in the core's
+  // words. `rule` names the request field when the JSON key differs.
   template <typename T>
-  std::optional<T> uint(std::string_view key, IntRange range) {
+  std::optional<T> uint(std::string_view key, std::string_view rule = {}) {
     const json::Value* v = present(key);
     if (v == nullptr) return std::nullopt;
-    if (!v->is_integer() || !v->fits_uint64() || !range.contains_unsigned(v->as_uint64())) {
-      fail("field " + json::quote(key) + ": expected " + describe(range) + ", got " + describe(*v));
+    if (!v->is_integer() || !v->fits_uint64() || v->as_uint64() > std::numeric_limits<T>::max()) {
+      const FieldRule* r = field_rule(rule.empty() ? key : rule);
+      fail(field_error(key, r && r->integer ? describe(*r->integer) : "an unsigned integer", describe(*v)));
       return std::nullopt;
     }
     return static_cast<T>(v->as_uint64());
@@ -295,8 +294,8 @@ class Fields {
   std::optional<double> seconds(std::string_view key) {
     const json::Value* v = present(key);
     if (v == nullptr) return std::nullopt;
-    if (!v->is_number() || !limits::kSeconds.contains(v->as_double())) {
-      fail("field " + json::quote(key) + ": expected " + nib::describe(limits::kSeconds) + ", got " + describe(*v));
+    if (!v->is_number()) {
+      fail(field_error(key, nib::describe(limits::kSeconds), describe(*v)));
       return std::nullopt;
     }
     return v->as_double();
@@ -330,8 +329,9 @@ class Fields {
     if (!status_.ok()) return nullptr;
     return body_.find(key);
   }
-  void fail(std::string message) {
-    if (status_.ok()) status_ = Status::invalid(std::move(message));
+  void fail(std::string message) { fail(Status::invalid(std::move(message))); }
+  void fail(Status st) {
+    if (status_.ok()) status_ = std::move(st);
   }
 
   const json::Value& body_;
@@ -356,8 +356,9 @@ Result<uint64_t> query_uint(const std::vector<std::pair<std::string, std::string
 Result<uint32_t> parse_backend_id(std::string_view text) {
   uint64_t n = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || !kBackendId.contains_unsigned(n)) {
-    return Status::invalid("backend id: expected " + describe(kBackendId) + ", got " + quoted(text));
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() ||
+      !limits::kBackendId.contains_unsigned(n)) {
+    return Status::invalid("backend id: expected " + describe(limits::kBackendId) + ", got " + quoted(text));
   }
   return static_cast<uint32_t>(n);
 }
@@ -421,9 +422,9 @@ struct RestApi::Call {
   const std::string& param(const std::string& name) const { return params.at(name); }
 };
 
-RestApi::RestApi(Dataplane& dataplane, const AdminAuth& auth, MetricsCollector& metrics, EventStreams* streams,
+RestApi::RestApi(AdminApi& api, const AdminAuth& auth, MetricsCollector& metrics, EventStreams* streams,
                  RestApiOptions options)
-    : dataplane_(dataplane), auth_(auth), metrics_(metrics), streams_(streams), options_(options) {}
+    : api_(api), dataplane_(api.dataplane()), auth_(auth), metrics_(metrics), streams_(streams), options_(options) {}
 
 std::vector<RestApi::RouteInfo> RestApi::routes() {
   std::vector<RouteInfo> out;
@@ -563,8 +564,7 @@ std::optional<AdminResponse> read_body(const Route& route, const AdminRequest& r
 }
 
 // {service} from the path, or the only service for the shorthand routes.
-std::optional<AdminResponse> resolve_service(const Route& route, const std::vector<std::string>& names,
-                                             RestApi::Call* call);
+std::optional<AdminResponse> resolve_service(const Route& route, const AdminApi& api, RestApi::Call* call);
 
 }  // namespace
 
@@ -580,36 +580,24 @@ AdminResponse RestApi::dispatch(const AdminRequest& request, std::string* route_
   if (auto error = check_query(route, call.query)) return std::move(*error);
   if (auto error = read_body(route, request, options_.max_body_bytes, &call.body)) return std::move(*error);
   if (route.per_service) {
-    if (auto error = resolve_service(route, dataplane_.service_names(), &call)) return std::move(*error);
+    if (auto error = resolve_service(route, api_, &call)) return std::move(*error);
   }
-  AdminResponse response = (this->*(route.handler))(call);
-  // A change is acknowledged only once it is kept (with --state: on disk).
-  if (route.access == Access::kWrite && response.status < 300) {
-    if (Status st = commit_change(dataplane_); !st.ok()) return error_response(st);
-  }
-  return response;
+  return (this->*(route.handler))(call);
 }
 
 namespace {
 
-std::optional<AdminResponse> resolve_service(const Route& route, const std::vector<std::string>& names,
-                                             RestApi::Call* call) {
+std::optional<AdminResponse> resolve_service(const Route& route, const AdminApi& api, RestApi::Call* call) {
   auto it = call->params.find("service");
-  if (it == call->params.end()) {
-    if (names.size() != 1) {
-      return error_response(Status::invalid("the service-less route " + route.pattern +
-                                            " needs exactly one service, but nib runs " +
-                                            std::to_string(names.size()) + " (" + join(names) +
-                                            "); use /api/v1/services/{service}/..."));
-    }
-    call->service = names[0];
+  auto resolved = api.resolve_service(it == call->params.end() ? std::string() : it->second);
+  if (resolved.ok()) {
+    call->service = *resolved;
     return std::nullopt;
   }
-  if (std::find(names.begin(), names.end(), it->second) == names.end()) {
-    return error_response(Status::not_found("no service " + quoted(it->second) + "; services: " + join(names)));
-  }
-  call->service = it->second;
-  return std::nullopt;
+  if (it != call->params.end()) return error_response(resolved.status());
+  return error_response(Status(resolved.status().code(), "the service-less route " + route.pattern + ": " +
+                                                             resolved.status().message() +
+                                                             "; use /api/v1/services/{service}/..."));
 }
 
 }  // namespace
@@ -644,12 +632,12 @@ AdminResponse RestApi::get_healthz(const Call&) {
 AdminResponse RestApi::get_readyz(const Call&) {
   json::Value reasons = json::Value::array();
   if (shutting_down_.load()) reasons.push_back("shutting down");
-  if (Status kept = dataplane_.events().keeper_health(); !kept.ok()) reasons.push_back(kept.message());
+  if (Status kept = api_.state_health(); !kept.ok()) reasons.push_back(kept.message());
   for (const auto& s : dataplane_.status()) {
     auto bound = dataplane_.bound_address(s.name);
     if (!bound || bound->port() == 0) reasons.push_back("service " + s.name + ": listener not bound");
     bool usable = s.emergency.has_value();
-    for (const auto& b : s.backends) usable = usable || backend_usable(b);
+    for (const auto& b : s.backends) usable = usable || b.usable();
     if (!usable) reasons.push_back("service " + s.name + ": no usable backend and no emergency backend");
   }
   json::Value body = json::Value::object();
@@ -676,10 +664,12 @@ AdminResponse RestApi::get_events(const Call&) {
 }
 
 // ---- the JSON API ----
+// Each handler reads its request (path, query, body) into the core's request
+// message, calls the core once, and renders the answer.
 
 AdminResponse RestApi::get_stats(const Call&) {
   json::Value services = json::Value::array();
-  for (const auto& s : dataplane_.status()) services.push_back(to_json(s));
+  for (const auto& s : api_.list_services({})) services.push_back(to_json(s));
   json::Value body = json::Value::object();
   body.set("version", NIB_VERSION)
       .set("workers", dataplane_.workers())
@@ -690,20 +680,47 @@ AdminResponse RestApi::get_stats(const Call&) {
 
 AdminResponse RestApi::list_services(const Call&) {
   json::Value names = json::Value::array();
-  for (const auto& n : dataplane_.service_names()) names.push_back(n);
+  for (const auto& s : api_.list_services({})) names.push_back(s.name);
   json::Value body = json::Value::object();
   body.set("services", std::move(names));
   return json_response(200, body);
 }
 
+namespace {
+
+template <typename Request>
+Request for_service(const std::string& service) {
+  Request r;
+  r.set_service(service);
+  return r;
+}
+
+// A request naming the service and the backend {id} of the path.
+template <typename Request>
+Result<Request> for_backend(const RestApi::Call& c) {
+  auto id = parse_backend_id(c.param("id"));
+  if (!id.ok()) return id.status();
+  Request r = for_service<Request>(c.service);
+  r.set_id(*id);
+  return r;
+}
+
+template <typename T>
+AdminResponse answer(const Result<T>& result, int status = 200) {
+  if (!result.ok()) return error_response(result.status());
+  return json_response(status, to_json(*result));
+}
+
+AdminResponse answer(const Status& st) { return st.ok() ? no_content() : error_response(st); }
+
+}  // namespace
+
 AdminResponse RestApi::get_service(const Call& c) {
-  auto s = dataplane_.service(c.service);
-  if (!s.ok()) return error_response(s.status());
-  return json_response(200, to_json(*s));
+  return answer(api_.get_stats(for_service<v1::GetStatsRequest>(c.service)));
 }
 
 AdminResponse RestApi::list_backends(const Call& c) {
-  auto s = dataplane_.service(c.service);
+  auto s = api_.list_backends(for_service<v1::ListBackendsRequest>(c.service));
   if (!s.ok()) return error_response(s.status());
   json::Value backends = json::Value::array();
   for (const auto& b : s->backends) backends.push_back(to_json(b));
@@ -717,150 +734,125 @@ AdminResponse RestApi::list_backends(const Call& c) {
 AdminResponse RestApi::add_backend(const Call& c) {
   Fields f(c.body, {"address", "port", "weight", "prio", "soft_limit", "hard_limit"});
   f.require({"address", "port"});
-  auto address = f.string("address");
-  auto port = f.uint<uint16_t>("port", limits::kPort);
-  BackendConfig config;
-  config.weight = f.uint<uint32_t>("weight", limits::kWeight).value_or(config.weight);
-  config.prio = f.uint<uint32_t>("prio", limits::kPrio).value_or(config.prio);
-  config.soft_limit = f.uint<uint32_t>("soft_limit", limits::kConnectionLimit).value_or(config.soft_limit);
-  config.hard_limit = f.uint<uint32_t>("hard_limit", limits::kConnectionLimit).value_or(config.hard_limit);
+  auto r = for_service<v1::AddBackendRequest>(c.service);
+  if (auto v = f.string("address")) r.set_address(*v);
+  if (auto v = f.uint<uint32_t>("port")) r.set_port(*v);
+  if (auto v = f.uint<uint32_t>("weight")) r.set_weight(*v);
+  if (auto v = f.uint<uint32_t>("prio")) r.set_prio(*v);
+  if (auto v = f.uint<uint32_t>("soft_limit")) r.set_soft_limit(*v);
+  if (auto v = f.uint<uint32_t>("hard_limit")) r.set_hard_limit(*v);
   if (!f.status().ok()) return error_response(f.status());
-  std::string host = *address;
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (Status st = check_host("field \"address\"", host); !st.ok()) return error_response(st);  // before any DNS
-  auto resolved = SocketAddress::resolve(host, *port);
-  if (!resolved.ok()) {
-    return error_response(Status::invalid("field \"address\": " + resolved.status().message()));
+  auto added = api_.add_backend(r);
+  AdminResponse response = answer(added, 201);
+  if (added.ok()) {
+    response.headers.emplace_back("Location",
+                                  "/api/v1/services/" + c.service + "/backends/" + std::to_string(added->id));
   }
-  config.host = host;
-  config.address = *resolved;
-  auto added = dataplane_.add_backend(c.service, config);
-  if (!added.ok()) return error_response(added.status());
-  AdminResponse r = json_response(201, to_json(*added));
-  r.headers.emplace_back("Location", "/api/v1/services/" + c.service + "/backends/" + std::to_string(added->id));
-  return r;
+  return response;
 }
 
 AdminResponse RestApi::get_backend(const Call& c) {
-  auto id = parse_backend_id(c.param("id"));
-  if (!id.ok()) return error_response(id.status());
-  auto b = dataplane_.backend(c.service, *id);
-  if (!b.ok()) return error_response(b.status());
-  return json_response(200, to_json(*b));
+  auto r = for_backend<v1::GetBackendRequest>(c);
+  if (!r.ok()) return error_response(r.status());
+  return answer(api_.get_backend(*r));
 }
 
 AdminResponse RestApi::patch_backend(const Call& c) {
-  auto id = parse_backend_id(c.param("id"));
-  if (!id.ok()) return error_response(id.status());
+  auto r = for_backend<v1::UpdateBackendRequest>(c);
+  if (!r.ok()) return error_response(r.status());
   Fields f(c.body, {"weight", "prio", "soft_limit", "hard_limit", "enabled"});
-  BackendPatch patch;
-  patch.weight = f.uint<uint32_t>("weight", limits::kWeight);
-  patch.prio = f.uint<uint32_t>("prio", limits::kPrio);
-  patch.soft_limit = f.uint<uint32_t>("soft_limit", limits::kConnectionLimit);
-  patch.hard_limit = f.uint<uint32_t>("hard_limit", limits::kConnectionLimit);
-  patch.enabled = f.boolean("enabled");
+  if (auto v = f.uint<uint32_t>("weight")) r->set_weight(*v);
+  if (auto v = f.uint<uint32_t>("prio")) r->set_prio(*v);
+  if (auto v = f.uint<uint32_t>("soft_limit")) r->set_soft_limit(*v);
+  if (auto v = f.uint<uint32_t>("hard_limit")) r->set_hard_limit(*v);
+  if (auto v = f.boolean("enabled")) r->set_enabled(*v);
   if (!f.status().ok()) return error_response(f.status());
-  auto b = dataplane_.update_backend(c.service, *id, patch);
-  if (!b.ok()) return error_response(b.status());
-  return json_response(200, to_json(*b));
+  return answer(api_.update_backend(*r));
 }
 
 AdminResponse RestApi::delete_backend(const Call& c) {
-  auto id = parse_backend_id(c.param("id"));
-  if (!id.ok()) return error_response(id.status());
-  if (Status st = dataplane_.remove_backend(c.service, *id); !st.ok()) return error_response(st);
-  return no_content();
+  auto r = for_backend<v1::RemoveBackendRequest>(c);
+  if (!r.ok()) return error_response(r.status());
+  return answer(api_.remove_backend(*r));
 }
 
 AdminResponse RestApi::drain_backend(const Call& c) {
-  auto id = parse_backend_id(c.param("id"));
-  if (!id.ok()) return error_response(id.status());
-  std::optional<double> timeout;
+  auto r = for_backend<v1::DrainBackendRequest>(c);
+  if (!r.ok()) return error_response(r.status());
   if (!c.body.is_null()) {
     Fields f(c.body, {"timeout_seconds"});
-    timeout = f.seconds("timeout_seconds");
+    if (auto v = f.seconds("timeout_seconds")) r->set_timeout_seconds(*v);
     if (!f.status().ok()) return error_response(f.status());
   }
-  auto b = dataplane_.drain_backend(c.service, *id, timeout);
-  if (!b.ok()) return error_response(b.status());
-  return json_response(200, to_json(*b));
+  return answer(api_.drain_backend(*r));
 }
 
 AdminResponse RestApi::migrate_backend(const Call& c) {
   auto id = parse_backend_id(c.param("id"));
   if (!id.ok()) return error_response(id.status());
-  std::optional<uint32_t> to;
+  auto r = for_service<v1::MigrateClientsRequest>(c.service);
+  r.set_from_backend_id(*id);
   if (!c.body.is_null()) {
     Fields f(c.body, {"to"});
-    to = f.uint<uint32_t>("to", kBackendId);
+    if (auto v = f.uint<uint32_t>("to", "to_backend_id")) r.set_to_backend_id(*v);
     if (!f.status().ok()) return error_response(f.status());
   }
-  if (to && *to == *id) {
-    return error_response(Status::invalid("field \"to\": cannot migrate a backend's clients to itself"));
-  }
-  auto moved = dataplane_.migrate_clients(c.service, *id, to);
+  auto moved = api_.migrate_clients(r);
   if (!moved.ok()) return error_response(moved.status());
   json::Value body = json::Value::object();
-  body.set("from", *id).set("to", to ? json::Value(*to) : json::Value()).set("moved", *moved);
+  body.set("from", moved->from).set("to", moved->to ? json::Value(*moved->to) : json::Value()).set("moved", moved->moved);
   return json_response(200, body);
 }
 
 AdminResponse RestApi::list_clients(const Call& c) {
-  auto limit = query_uint(c.query, "limit", kPageLimit, kDefaultPageLimit);
+  auto limit = query_uint(c.query, "limit", limits::kPageSize, limits::kDefaultPageSize);
   if (!limit.ok()) return error_response(limit.status());
   auto offset = query_uint(c.query, "offset", {0, INT64_MAX}, 0);
   if (!offset.ok()) return error_response(offset.status());
-  auto backend = query_uint(c.query, "backend", kBackendId, 0);
+  auto backend = query_uint(c.query, "backend", limits::kBackendId, 0);
   if (!backend.ok()) return error_response(backend.status());
-  std::optional<uint32_t> backend_id;
-  if (*backend != 0) backend_id = static_cast<uint32_t>(*backend);
-  auto clients = dataplane_.list_clients(c.service, *offset, *limit, backend_id);
-  if (!clients.ok()) return error_response(clients.status());
-  MonoTime now = MonoClock::now();
+  auto r = for_service<v1::ListClientsRequest>(c.service);
+  r.set_page_size(static_cast<uint32_t>(*limit));
+  r.set_page_token(std::to_string(*offset));
+  if (*backend != 0) r.set_backend_id(static_cast<uint32_t>(*backend));
+  auto page = api_.list_clients(r);
+  if (!page.ok()) return error_response(page.status());
   json::Value list = json::Value::array();
-  for (const auto& e : *clients) list.push_back(to_json(e, now));
+  for (const auto& e : page->clients) list.push_back(to_json(e, page->now));
   json::Value body = json::Value::object();
   body.set("service", c.service)
-      .set("offset", *offset)
-      .set("limit", *limit)
-      .set("backend", backend_id ? json::Value(*backend_id) : json::Value())
-      .set("count", clients->size())
+      .set("offset", page->offset)
+      .set("limit", page->limit)
+      .set("backend", page->backend_id ? json::Value(*page->backend_id) : json::Value())
+      .set("count", page->clients.size())
       .set("clients", std::move(list));
   return json_response(200, body);
 }
 
 AdminResponse RestApi::forget_client(const Call& c) {
-  auto ip = IpKey::parse(c.param("ip"));
-  if (!ip.ok()) return error_response(Status::invalid("expected a client IP address, got " + quoted(c.param("ip"))));
-  if (Status st = dataplane_.forget_client(c.service, *ip); !st.ok()) return error_response(st);
-  return no_content();
+  auto r = for_service<v1::ForgetClientRequest>(c.service);
+  r.set_address(c.param("ip"));
+  return answer(api_.forget_client(r));
 }
 
 AdminResponse RestApi::pin_client(const Call& c) {
-  auto prefix = IpPrefix::parse(c.param("ip"));
-  if (!prefix.ok()) {
-    return error_response(Status::invalid(
-        "expected a client IP address or CIDR prefix (10.1.0.0%2F16 in a path), got " + quoted(c.param("ip"))));
-  }
+  auto r = for_service<v1::PinClientRequest>(c.service);
+  r.set_prefix(c.param("ip"));
   Fields f(c.body, {"backend_id"});
   f.require({"backend_id"});
-  auto backend_id = f.uint<uint32_t>("backend_id", kBackendId);
+  if (auto v = f.uint<uint32_t>("backend_id")) r.set_backend_id(*v);
   if (!f.status().ok()) return error_response(f.status());
-  if (Status st = dataplane_.pin_clients(c.service, *prefix, *backend_id); !st.ok()) return error_response(st);
-  return json_response(200, to_json(ClientPin{*prefix, *backend_id}));
+  return answer(api_.pin_client(r));
 }
 
 AdminResponse RestApi::unpin_client(const Call& c) {
-  auto prefix = IpPrefix::parse(c.param("ip"));
-  if (!prefix.ok()) {
-    return error_response(Status::invalid("expected a client IP address or CIDR prefix, got " + quoted(c.param("ip"))));
-  }
-  if (Status st = dataplane_.unpin_clients(c.service, *prefix); !st.ok()) return error_response(st);
-  return no_content();
+  auto r = for_service<v1::UnpinClientRequest>(c.service);
+  r.set_prefix(c.param("ip"));
+  return answer(api_.unpin_client(r));
 }
 
 AdminResponse RestApi::list_pins(const Call& c) {
-  auto pins = dataplane_.pins(c.service);
+  auto pins = api_.list_pins(for_service<v1::ListPinsRequest>(c.service));
   if (!pins.ok()) return error_response(pins.status());
   json::Value list = json::Value::array();
   for (const auto& p : *pins) list.push_back(to_json(p));
@@ -870,40 +862,29 @@ AdminResponse RestApi::list_pins(const Call& c) {
 }
 
 AdminResponse RestApi::get_policy(const Call& c) {
-  auto p = dataplane_.policy(c.service);
-  if (!p.ok()) return error_response(p.status());
-  return json_response(200, to_json(*p));
+  return answer(api_.get_policy(for_service<v1::GetPolicyRequest>(c.service)));
 }
 
 // Fields left out keep their current value, so a client can change one
 // setting without knowing the others.
 AdminResponse RestApi::put_policy(const Call& c) {
   Fields f(c.body, {"mode", "stubborn", "tracking_seconds", "blacklist_seconds", "table_size"});
+  auto r = for_service<v1::SetPolicyRequest>(c.service);
   auto mode_text = f.string("mode");
-  auto stubborn = f.boolean("stubborn");
-  auto tracking = f.seconds("tracking_seconds");
-  auto blacklist = f.seconds("blacklist_seconds");
-  auto table_size = f.uint<uint64_t>("table_size", limits::kTableSize);
+  if (auto v = f.boolean("stubborn")) r.set_stubborn(*v);
+  if (auto v = f.seconds("tracking_seconds")) r.set_tracking_seconds(*v);
+  if (auto v = f.seconds("blacklist_seconds")) r.set_blacklist_seconds(*v);
+  if (auto v = f.uint<uint64_t>("table_size")) r.set_table_size(*v);
   if (!f.status().ok()) return error_response(f.status());
-  std::optional<BalanceMode> mode;
   if (mode_text) {
-    mode = parse_balance_mode(*mode_text);
+    auto mode = parse_balance_mode(*mode_text);
     if (!mode) {
       return error_response(Status::invalid(
           "field \"mode\": expected one of affinity, roundrobin, hash, weight, prio; got " + json::quote(*mode_text)));
     }
+    r.set_mode(to_proto(*mode));
   }
-  auto current = dataplane_.policy(c.service);
-  if (!current.ok()) return error_response(current.status());
-  PolicyConfig p = *current;
-  if (mode) p.mode = *mode;
-  if (stubborn) p.stubborn = *stubborn;
-  if (tracking) p.tracking_seconds = *tracking;
-  if (blacklist) p.blacklist_seconds = *blacklist;
-  if (table_size) p.table_size = *table_size;
-  if (Status st = dataplane_.set_policy(c.service, p); !st.ok()) return error_response(st);
-  auto applied = dataplane_.policy(c.service);
-  return json_response(200, to_json(applied.ok() ? *applied : p));
+  return answer(api_.set_policy(r));
 }
 
 }  // namespace nib::admin

@@ -76,17 +76,6 @@ json::Value latency_json(const LatencyHistogram& h) {
 
 }  // namespace
 
-const char* backend_state(const BackendStatus& b) {
-  if (b.admin_state == AdminState::kDisabled) return "disabled";
-  if (b.admin_state == AdminState::kDraining) return "draining";
-  if (b.blacklisted || b.state == BackendState::kDown) return "down";  // passive or active
-  return "up";
-}
-
-bool backend_usable(const BackendStatus& b) {
-  return b.admin_state == AdminState::kEnabled && !b.blacklisted && b.state == BackendState::kUp;
-}
-
 json::Value to_json(const BackendStatus& b) {
   json::Value o = json::Value::object();
   o.set("id", b.id)
@@ -97,7 +86,7 @@ json::Value to_json(const BackendStatus& b) {
       .set("prio", b.prio)
       .set("soft_limit", b.soft_limit)
       .set("hard_limit", b.hard_limit)
-      .set("state", backend_state(b))
+      .set("state", to_string(b.state))
       .set("admin_state", to_string(b.admin_state))
       .set("blacklisted", b.blacklisted)
       .set("blacklist_remaining_seconds", b.blacklist_remaining_seconds)

@@ -11,12 +11,6 @@
 
 namespace nib::admin {
 
-// "up", "down" (blacklisted after failures), "draining" or "disabled": one
-// word for what an operator asks first. Also the metrics' state label.
-const char* backend_state(const BackendStatus& b);
-// True when the backend takes new clients now (the readiness rule).
-bool backend_usable(const BackendStatus& b);
-
 json::Value to_json(const BackendStatus& b);
 json::Value to_json(const PolicyConfig& p);
 json::Value to_json(const ServiceStatus& s);

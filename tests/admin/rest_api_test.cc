@@ -160,6 +160,7 @@ TEST_F(RestApiTest, ChangesAreAcknowledgedOnlyOnceSaved) {
   const std::string path = dir.file("nib.state");
   StateWriter writer(*dp_, path, StateWriterOptions{.retry_interval = std::chrono::hours(1)});
   writer.start();
+  core_->set_state_writer(&writer);  // the core keeps each change before answering
   TestBackend extra("extra");
   Reply added = post("/api/v1/services/web/backends",
                      R"({"address": "127.0.0.1", "port": )" + std::to_string(extra.port()) + "}");
@@ -188,6 +189,7 @@ TEST_F(RestApiTest, ChangesAreAcknowledgedOnlyOnceSaved) {
   ASSERT_TRUE(text.ok());
   EXPECT_EQ(text->find(":" + std::to_string(extra.port()) + " "), std::string::npos) << "the delete is saved too";
   EXPECT_NE(text->find(" 8 0 0 0 enabled"), std::string::npos) << *text;
+  core_->set_state_writer(nullptr);
   writer.stop();
 }
 
@@ -573,8 +575,8 @@ TEST_F(RestApiTwoServicesTest, ShorthandNeedsExactlyOneService) {
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(r.error_code(), "INVALID_ARGUMENT");
   EXPECT_EQ(r.error_message(),
-            "the service-less route /api/v1/backends needs exactly one service, but nib runs 2 (web, api); use "
-            "/api/v1/services/{service}/...");
+            "the service-less route /api/v1/backends: the request names no service, but nib runs 2 (web, api); "
+            "name one; use /api/v1/services/{service}/...");
   EXPECT_EQ(get("/api/v1/services/api/backends").status, 200);
   EXPECT_EQ(get("/api/v1/stats").json.find("services")->as_array().size(), 2u);
 }

@@ -1,5 +1,6 @@
 // Pen's control port over real TCP, the way penctl talks: connect, send one
 // command line, read the reply until the server closes.
+#include "tests/admin/admin_core_holder.h"
 #include "admin/penctl/penctl_server.h"
 
 #include <arpa/inet.h>
@@ -40,7 +41,7 @@ class PenctlServerTest : public ::testing::Test {
     config.services = {s};
     dp_ = std::make_unique<Dataplane>(config);
     ASSERT_TRUE(dp_->start().ok());
-    server_ = std::make_unique<PenctlServer>(*dp_, PenctlServerOptions{.listen = "127.0.0.1:0"});
+    server_ = std::make_unique<PenctlServer>(core_.get(*dp_), PenctlServerOptions{.listen = "127.0.0.1:0"});
     Status st = server_->start();
     ASSERT_TRUE(st.ok()) << st.message();
   }
@@ -104,6 +105,7 @@ class PenctlServerTest : public ::testing::Test {
 
   test::TestBackend b0_{"b0"}, b1_{"b1"};
   std::unique_ptr<Dataplane> dp_;
+  AdminCoreHolder core_;  // before the server: outlives it
   std::unique_ptr<PenctlServer> server_;
 };
 
@@ -135,6 +137,7 @@ TEST_F(PenctlServerTest, ChangesAreAcknowledgedOnlyOnceSaved) {
   const std::string path = dir.file("nib.state");
   StateWriter writer(*dp_, path);
   writer.start();
+  core_->set_state_writer(&writer);  // the core keeps each change before answering
   EXPECT_EQ(penctl("server 1 weight 3"), "");
   auto text = test::read_file(path);
   ASSERT_TRUE(text.ok());
@@ -153,6 +156,7 @@ TEST_F(PenctlServerTest, ChangesAreAcknowledgedOnlyOnceSaved) {
   text = test::read_file(path);
   ASSERT_TRUE(text.ok());
   EXPECT_NE(text->find("policy affinity 0 5 "), std::string::npos) << *text;
+  core_->set_state_writer(nullptr);
   writer.stop();
 }
 
