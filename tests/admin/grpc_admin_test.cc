@@ -9,13 +9,14 @@
 
 #include <cmath>
 #include <set>
+#include <thread>
 
-#include "tests/admin/admin_core_holder.h"
 #include "admin/grpc/grpc_admin_server.h"
 #include "admin/state/state_writer.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/net/socket_ops.h"
 #include "nib/admin/v1/admin.grpc.pb.h"
+#include "tests/admin/admin_core_holder.h"
 #include "tests/support/temp_file.h"
 #include "tests/support/test_backend.h"
 #include "tests/support/test_client.h"
@@ -245,6 +246,46 @@ TEST_F(GrpcAdminTest, AddBackendAcceptsIpv6Literals) {
   grpc::Status s = stub_->AddBackend(context().get(), r, &added);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(added.address(), "::1");
+}
+
+// The one DNS policy (admin/core/admin_api.h): a name is resolved once, at
+// the call, as REST does; the backend keeps the address and shows the name.
+TEST_F(GrpcAdminTest, AddBackendResolvesAHostNameOnce) {
+  TestBackend extra("extra");
+  v1::AddBackendRequest r;
+  r.set_address("localhost");
+  r.set_port(extra.port());
+  v1::Backend added;
+  grpc::Status s = stub_->AddBackend(context().get(), r, &added);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(added.host(), "localhost");
+  EXPECT_TRUE(added.address() == "127.0.0.1" || added.address() == "::1") << added.address();
+}
+
+// As the REST test of the same name: concurrent SetPolicy calls, each with
+// one field, never revert one another's acknowledged field.
+TEST_F(GrpcAdminTest, ConcurrentPartialPolicyUpdatesKeepEveryAcknowledgedField) {
+  for (int round = 1; round <= 200; ++round) {
+    v1::SetPolicyRequest requests[3];
+    requests[0].set_stubborn(round % 2 == 0);
+    requests[1].set_tracking_seconds(round);
+    requests[2].set_table_size(1000 + round);
+    grpc::Status statuses[3];
+    std::vector<std::thread> clients;
+    for (int i = 0; i < 3; ++i) {
+      clients.emplace_back([&, i] {
+        v1::Policy out;
+        statuses[i] = stub_->SetPolicy(context().get(), requests[i], &out);
+      });
+    }
+    for (auto& t : clients) t.join();
+    for (const auto& st : statuses) ASSERT_TRUE(st.ok()) << "round " << round << ": " << st.error_message();
+    v1::Policy policy;
+    ASSERT_TRUE(stub_->GetPolicy(context().get(), v1::GetPolicyRequest(), &policy).ok());
+    ASSERT_EQ(policy.stubborn(), round % 2 == 0) << "round " << round;
+    ASSERT_EQ(policy.tracking_seconds(), round) << "round " << round;
+    ASSERT_EQ(policy.table_size(), 1000u + round) << "round " << round;
+  }
 }
 
 TEST_F(GrpcAdminTest, AddBackendRejectsBadArguments) {

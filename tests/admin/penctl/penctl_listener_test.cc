@@ -2,7 +2,6 @@
 // clients: idle and dribbling connections cost nobody else's time, a line
 // over the cap or late gets an error line, connections past the cap are told
 // so, and stop() closes whatever is open. Real sockets throughout.
-#include "tests/admin/admin_core_holder.h"
 #include "admin/penctl/penctl_listener.h"
 
 #include <gtest/gtest.h>
@@ -10,6 +9,7 @@
 #include "admin/common/admin_plane_stats.h"
 #include "admin/penctl/penctl_server.h"
 #include "dataplane/dataplane.h"
+#include "tests/admin/admin_core_holder.h"
 #include "tests/support/dribbling_client.h"
 #include "tests/support/test_backend.h"
 #include "tests/support/test_client.h"

@@ -1,6 +1,5 @@
 // Pen's control port over real TCP, the way penctl talks: connect, send one
 // command line, read the reply until the server closes.
-#include "tests/admin/admin_core_holder.h"
 #include "admin/penctl/penctl_server.h"
 
 #include <arpa/inet.h>
@@ -11,12 +10,17 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <future>
+#include <mutex>
+
 #include <algorithm>
 #include <cerrno>
 #include <set>
 
 #include "admin/state/state_writer.h"
 #include "dataplane/dataplane.h"
+#include "tests/admin/admin_core_holder.h"
 #include "tests/support/temp_file.h"
 #include "tests/support/test_backend.h"
 #include "tests/support/test_client.h"
@@ -128,6 +132,60 @@ TEST_F(PenctlServerTest, ServerChangesWeightPrioLimitsAndBlacklist) {
   EXPECT_NE(failure("server 0 acl 1").find("not yet supported"), std::string::npos);
   EXPECT_NE(failure("server 0 weight 2 colour blue").find("unknown setting 'colour'"), std::string::npos);
   EXPECT_EQ(dp_->service("web")->backends[0].weight, 1u) << "a failed command changes nothing";
+}
+
+// A change waits for its durable write on the command thread, not on the
+// listener's loop: while a write is held up, the control port still accepts
+// and reads other connections, and the change is answered once the write is done.
+TEST_F(PenctlServerTest, ADurableWaitDoesNotHoldTheListenerLoop) {
+  test::TempDir dir;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool writing = false, release = false;
+  StateWriter writer(*dp_, dir.file("nib.state"), StateWriterOptions{.after_step = [&](WriteStep) {
+                       std::unique_lock lock(mu);
+                       writing = true;
+                       cv.notify_all();
+                       cv.wait(lock, [&] { return release; });
+                     }});
+  writer.start();
+  core_->set_state_writer(&writer);
+  auto change = std::async(std::launch::async, [&] { return penctl("server 1 weight 3"); });
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return writing; });
+  }
+  // The write is held, and with it the command thread. The loop still
+  // accepts and reads: an over-long line is refused by the loop itself.
+  Answer refused = ask(std::string(5000, 'x'));
+  EXPECT_NE(refused.text.find("longer than 4096 bytes"), std::string::npos) << refused.text;
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  EXPECT_EQ(change.get(), "");
+  EXPECT_EQ(dp_->service("web")->backends[1].weight, 3u);
+  core_->set_state_writer(nullptr);
+  writer.stop();
+}
+
+// penctl's acl commands replace the service's client ACL: announced on the
+// event bus like every other change (WatchEvents and SSE see it).
+TEST_F(PenctlServerTest, ClientAclChangesAreAnnounced) {
+  std::mutex mu;
+  std::vector<DataplaneEvent> heard;
+  uint64_t token = dp_->events().subscribe([&](const DataplaneEvent& e) {
+    std::lock_guard lock(mu);
+    heard.push_back(e);
+  });
+  EXPECT_EQ(penctl("acl 0 deny 127.0.0.9"), "");
+  dp_->events().unsubscribe(token);
+  std::lock_guard lock(mu);
+  ASSERT_EQ(heard.size(), 1u);
+  EXPECT_EQ(heard[0].kind, DataplaneEvent::Kind::kAclChanged);
+  EXPECT_EQ(heard[0].service, "web");
+  EXPECT_EQ(heard[0].detail, "client ACL set: 1 entries");
 }
 
 // With a state writer, Pen's empty "done" reply means on disk; a failed save
