@@ -6,7 +6,6 @@
 #include <string_view>
 
 #include "admin/common/status_codes.h"
-#include "admin/grpc/event_queue.h"
 #include "admin/grpc/watch_events_reactor.h"
 #include "dataplane/dataplane.h"
 
@@ -218,15 +217,19 @@ grpc::Status reply(const Result<T>& result, Out* out) {
 }  // namespace
 
 GrpcAdminService::GrpcAdminService(AdminApi& api, GrpcAdminServiceOptions options)
-    : api_(api), options_(options) {}
+    : api_(api),
+      options_(options),
+      watches_(api.dataplane().events(),
+               EventSubscriptionLimits{.max_open = options_.max_watch_streams,
+                                       .queue_capacity = options_.watch_queue_capacity,
+                                       .limit = AdminLimitId::kGrpcMaxWatchStreams,
+                                       .gauge = AdminGauge::kGrpcWatchStreams,
+                                       .what = "WatchEvents streams"},
+               options_.stats) {}
 
 GrpcAdminService::~GrpcAdminService() { shutdown(); }
 
-void GrpcAdminService::shutdown() {
-  std::lock_guard lock(streams_mutex_);
-  shut_down_ = true;
-  for (const auto& q : streams_) q->close();
-}
+void GrpcAdminService::shutdown() { watches_.close_all(); }
 
 grpc::Status GrpcAdminService::authorize(const grpc::ServerContextBase* context, bool changes) const {
   const AdminAuth& auth = options_.auth;
@@ -352,41 +355,30 @@ grpc::Status GrpcAdminService::SetPolicy(grpc::ServerContext* c, const v1::SetPo
 #undef NIB_READ
 #undef NIB_CHANGE
 
-grpc::Status GrpcAdminService::add_stream(const std::shared_ptr<EventQueue>& queue) {
-  std::lock_guard lock(streams_mutex_);
-  if (shut_down_) return {grpc::StatusCode::UNAVAILABLE, "the admin server is stopping"};
-  if (streams_.size() >= options_.max_watch_streams) {
-    if (options_.stats) options_.stats->hit(AdminLimitId::kGrpcMaxWatchStreams);
-    return {grpc::StatusCode::RESOURCE_EXHAUSTED,
-            "too many WatchEvents streams are open (" + std::to_string(options_.max_watch_streams) +
-                "); close one, or raise admin.limits.grpc.max_watch_streams"};
-  }
-  streams_.insert(queue);
-  if (options_.stats) options_.stats->add(AdminGauge::kGrpcWatchStreams, 1);
-  return grpc::Status::OK;
-}
-
-void GrpcAdminService::remove_stream(const std::shared_ptr<EventQueue>& queue) {
-  std::lock_guard lock(streams_mutex_);
-  if (streams_.erase(queue) > 0 && options_.stats) options_.stats->add(AdminGauge::kGrpcWatchStreams, -1);
-}
-
 grpc::ServerWriteReactor<v1::Event>* GrpcAdminService::WatchEvents(grpc::CallbackServerContext* context,
                                                                    const v1::WatchEventsRequest* r) {
-  WatchEventsReactor::Setup setup{.bus = &api_.dataplane().events(),
-                                  .queue = std::make_shared<EventQueue>(options_.watch_queue_capacity),
-                                  .writer = &stream_writer_,
-                                  .on_done = [this](const std::shared_ptr<EventQueue>& q) { remove_stream(q); }};
+  WatchEventsReactor::Setup setup{.writer = &stream_writer_,
+                                  .on_done = [this](const std::shared_ptr<EventSubscription>& s) {
+                                    watches_.release(s);
+                                  }};
   grpc::Status refusal = authorize(context, false);
+  std::string service;
   if (refusal.ok() && !r->service().empty()) {
     auto resolved = api_.resolve_service(r->service());
     if (resolved.ok()) {
-      setup.service = *resolved;
+      service = *resolved;
     } else {
       refusal = to_grpc(resolved.status());
     }
   }
-  if (refusal.ok()) refusal = add_stream(setup.queue);
+  if (refusal.ok()) {
+    auto opened = watches_.open(service);
+    if (opened.ok()) {
+      setup.events = std::move(*opened);
+    } else {
+      refusal = to_grpc(opened.status());
+    }
+  }
   return new WatchEventsReactor(std::move(setup), refusal);
 }
 

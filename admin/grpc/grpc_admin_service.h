@@ -21,13 +21,12 @@
 #include "admin/common/admin_plane_stats.h"
 #include "admin/common/bounded_worker_pool.h"
 #include "admin/core/admin_api.h"
+#include "admin/core/event_subscription.h"
 #include "dataplane/base/clock.h"
 #include "dataplane/base/status.h"
 #include "nib/admin/v1/admin.grpc.pb.h"
 
 namespace nib::admin {
-
-class EventQueue;
 
 struct GrpcAdminServiceOptions {
   // Events one WatchEvents stream may have waiting before it drops some.
@@ -82,16 +81,12 @@ class GrpcAdminService final : public v1::Admin::WithCallbackMethod_WatchEvents<
   // reads, an admin token for changes. UNAUTHENTICATED without a valid token,
   // PERMISSION_DENIED for a read-only token on a change.
   grpc::Status authorize(const grpc::ServerContextBase* context, bool changes) const;
-  // Registers a stream's queue: UNAVAILABLE once shutdown() ran,
-  // RESOURCE_EXHAUSTED when max_watch_streams are open.
-  grpc::Status add_stream(const std::shared_ptr<EventQueue>& queue);
-  void remove_stream(const std::shared_ptr<EventQueue>& queue);
 
   AdminApi& api_;
   const GrpcAdminServiceOptions options_;
-  std::mutex streams_mutex_;
-  std::set<std::shared_ptr<EventQueue>> streams_;
-  bool shut_down_ = false;
+  // The open WatchEvents streams: UNAVAILABLE once shutdown() ran,
+  // RESOURCE_EXHAUSTED at max_watch_streams.
+  EventSubscriptions watches_;
   // The one thread that writes to every WatchEvents stream. Last: it stops
   // (and drops what it had queued) before the streams' state goes.
   BoundedWorkerPool stream_writer_{1, SIZE_MAX};

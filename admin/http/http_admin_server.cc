@@ -185,7 +185,13 @@ struct HttpAdminServer::Impl {
         options(std::move(opts)),
         stats(options.stats ? *options.stats : own_stats),
         metrics(dataplane, &stats),
-        streams(dataplane.events(), options.event_queue, options.limits.max_event_streams, &stats),
+        streams(dataplane.events(),
+                EventSubscriptionLimits{.max_open = options.limits.max_event_streams,
+                                        .queue_capacity = options.event_queue,
+                                        .limit = AdminLimitId::kHttpMaxEventStreams,
+                                        .gauge = AdminGauge::kHttpEventStreams,
+                                        .what = "event streams"},
+                &stats),
         budget(options.limits, stats) {}
 
   Status load_auth();
@@ -201,7 +207,7 @@ struct HttpAdminServer::Impl {
   AdminPlaneStats& stats;
   AdminAuth auth;
   MetricsCollector metrics;
-  EventStreams streams;
+  EventSubscriptions streams;
   std::unique_ptr<RestApi> api;
   SocketAddress bound;
   ConnectionBudget budget;
@@ -290,7 +296,6 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   ~Session() override {
     server_.sessions.remove(this);
     if (events_) {
-      events_->set_waker(nullptr);
       server_.streams.release(events_);
     }
     server_.budget.release(client_, admission_);
@@ -627,7 +632,6 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   void finish_stream() {
     heartbeat_.cancel();
     // The stream is over (stop() waits for that); the connection may linger.
-    events_->set_waker(nullptr);
     server_.streams.release(events_);
     events_.reset();
     if (stream_->tls()) {
@@ -669,8 +673,9 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   void pump_events() {
     if (aborted_ || writing_ || phase_ != Phase::kStreaming) return;
-    std::string text = events_->next_chunk(Duration::zero());
-    if (events_->closed()) {  // the server is stopping: end the response properly
+    EventSubscription::Batch batch = events_->take(Duration::zero());
+    std::string text = sse_chunk(batch);
+    if (batch.closed) {  // the server is stopping: end the response properly
       phase_ = Phase::kClosing;
       pending_ = text.empty() ? "0\r\n\r\n" : chunk(text) + "0\r\n\r\n";
       return write_pending();
@@ -712,7 +717,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   size_t lingered_ = 0;
   std::array<char, 4096> discard_;
   // Event stream state.
-  std::shared_ptr<EventStream> events_;
+  std::shared_ptr<EventSubscription> events_;
   std::string pending_;  // the next event-stream write
   std::string out_;      // the write in flight
   bool writing_ = false;

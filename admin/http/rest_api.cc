@@ -422,7 +422,7 @@ struct RestApi::Call {
   const std::string& param(const std::string& name) const { return params.at(name); }
 };
 
-RestApi::RestApi(AdminApi& api, const AdminAuth& auth, MetricsCollector& metrics, EventStreams* streams,
+RestApi::RestApi(AdminApi& api, const AdminAuth& auth, MetricsCollector& metrics, EventSubscriptions* streams,
                  RestApiOptions options)
     : api_(api), dataplane_(api.dataplane()), auth_(auth), metrics_(metrics), streams_(streams), options_(options) {}
 
@@ -651,13 +651,12 @@ AdminResponse RestApi::get_openapi(const Call&) {
 }
 
 AdminResponse RestApi::get_events(const Call&) {
-  auto stream = streams_ ? streams_->open() : nullptr;
-  if (!stream) {
-    return error_response(Status(StatusCode::kUnavailable,
-                                 "too many event streams are open (or the server is stopping); try again later"));
-  }
+  if (streams_ == nullptr) return error_response(Status::unavailable("event streams are not served here"));
+  auto opened = streams_->open();
+  // 503 either way: the client may try again later.
+  if (!opened.ok()) return error_response(Status::unavailable(opened.status().message()));
   AdminResponse r;
-  r.events = std::move(stream);
+  r.events = std::move(*opened);
   r.content_type = "text/event-stream";
   r.headers.emplace_back("Cache-Control", "no-cache");
   return r;

@@ -29,8 +29,8 @@ class AdminApi;
 
 namespace nib::admin {
 
-class EventStream;
-class EventStreams;
+class EventSubscription;
+class EventSubscriptions;
 class MetricsCollector;
 
 struct AdminRequest {
@@ -48,7 +48,7 @@ struct AdminResponse {
   std::vector<std::pair<std::string, std::string>> headers;
   // GET /api/v1/events, authorised and subscribed: the server streams it and
   // releases it when the client goes away.
-  std::shared_ptr<EventStream> events;
+  std::shared_ptr<EventSubscription> events;
 };
 
 struct RestApiOptions {
@@ -58,7 +58,7 @@ struct RestApiOptions {
 class RestApi {
  public:
   // `streams` may be null: /api/v1/events then answers 503.
-  RestApi(AdminApi& api, const AdminAuth& auth, MetricsCollector& metrics, EventStreams* streams,
+  RestApi(AdminApi& api, const AdminAuth& auth, MetricsCollector& metrics, EventSubscriptions* streams,
           RestApiOptions options = {});
 
   // Any thread (the HTTP server's pool threads), concurrently.
@@ -123,7 +123,7 @@ class RestApi {
   Dataplane& dataplane_;  // the pages' and probes' read views
   const AdminAuth& auth_;
   MetricsCollector& metrics_;
-  EventStreams* streams_;
+  EventSubscriptions* streams_;
   RestApiOptions options_;
   std::atomic<bool> shutting_down_{false};
 };
