@@ -168,7 +168,7 @@ TEST_F(RestApiTest, ChangesAreAcknowledgedOnlyOnceSaved) {
   ASSERT_EQ(added.status, 201) << added.body;
   auto text = nib::test::read_file(path);
   ASSERT_TRUE(text.ok());
-  EXPECT_NE(text->find(":" + std::to_string(extra.port()) + " "), std::string::npos) << *text;
+  EXPECT_NE(text->find(":" + std::to_string(extra.port()) + "\""), std::string::npos) << *text;
   EXPECT_EQ(get("/readyz").status, 200);
 
   ASSERT_EQ(::mkdir((path + ".tmp").c_str(), 0700), 0);  // writes fail from now on
@@ -188,8 +188,8 @@ TEST_F(RestApiTest, ChangesAreAcknowledgedOnlyOnceSaved) {
   EXPECT_EQ(get("/readyz").status, 200);
   text = nib::test::read_file(path);
   ASSERT_TRUE(text.ok());
-  EXPECT_EQ(text->find(":" + std::to_string(extra.port()) + " "), std::string::npos) << "the delete is saved too";
-  EXPECT_NE(text->find(" 8 0 0 0 enabled"), std::string::npos) << *text;
+  EXPECT_EQ(text->find(":" + std::to_string(extra.port()) + "\""), std::string::npos) << "the delete is saved too";
+  EXPECT_NE(text->find("\"weight\": 8,"), std::string::npos) << *text;
   core_->set_state_writer(nullptr);
   writer.stop();
 }

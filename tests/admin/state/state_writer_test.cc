@@ -59,7 +59,7 @@ class StateWriterTest : public ::testing::Test {
     return text.ok() ? *text : "(no file)";
   }
   static bool has(const std::string& text, int n) {
-    return text.find("127.0.0.1:" + std::to_string(20000 + n) + " ") != std::string::npos;
+    return text.find("\"127.0.0.1:" + std::to_string(20000 + n) + "\"") != std::string::npos;
   }
   // Writes fail while the temporary file's name is taken by a directory.
   void break_disk() { ASSERT_EQ(::mkdir((path_ + ".tmp").c_str(), 0700), 0); }
