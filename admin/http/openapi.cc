@@ -202,7 +202,7 @@ constexpr const char* kDocument = R"json({
         "connect_latency": {"type": "object", "description": "TCP: connect() to established; counts per bucket (not cumulative), the last one above every bound",
           "properties": {"upper_bounds_seconds": {"type": "array", "items": {"type": "number"}}, "counts": {"type": "array", "items": {"type": "integer"}},
             "count": {"type": "integer"}, "sum_seconds": {"type": "number"}}},
-        "remembered_clients": {"type": "integer", "description": "filled by GET .../backends/{id} only"},
+        "remembered_clients": {"type": "integer", "description": "filled by the backend listing and GET .../backends/{id}"},
         "drain_finished": {"type": "boolean"}, "index": {"type": "integer", "description": "Pen's server number; -1 for the emergency server"},
         "health": {"type": "object", "description": "active checks and passive failures", "properties": {
           "checked": {"type": "boolean", "description": "an active check runs for this backend"},

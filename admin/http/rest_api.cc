@@ -20,6 +20,7 @@
 #include "dataplane/config/limits.h"
 #include "dataplane/config/stored_text.h"
 #include "dataplane/dataplane.h"
+#include "nib/admin/v1/admin.pb.h"
 
 namespace nib::admin {
 namespace {
@@ -337,6 +338,87 @@ class Fields {
   const json::Value& body_;
   Status status_;
 };
+
+// A JSON word for an enum value: its name without the enum's prefix, in
+// lower case, without underscores (BALANCE_MODE_ROUND_ROBIN: "roundrobin").
+std::string enum_word(const google::protobuf::EnumValueDescriptor& v) {
+  std::string prefix;
+  for (char ch : v.type()->name()) {
+    if (ch >= 'A' && ch <= 'Z' && !prefix.empty()) prefix += '_';
+    prefix += static_cast<char>(ch >= 'a' && ch <= 'z' ? ch - 'a' + 'A' : ch);
+  }
+  std::string_view name = v.name();
+  if (name.starts_with(prefix + "_")) name.remove_prefix(prefix.size() + 1);
+  std::string word;
+  for (char ch : name) {
+    if (ch != '_') word += static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
+  }
+  return word;
+}
+
+// A request body read into the core's request message by the message's own
+// field names (`renamed`: v1 JSON keys that differ), strictly: unknown and
+// missing fields, wrong JSON types and values the field cannot hold are
+// refused here; ranges are the core's. So a new route needs no reading code.
+struct BodyFields {
+  std::vector<std::string> allowed;                          // JSON keys
+  std::vector<std::string_view> required = {};               // JSON keys
+  std::vector<std::pair<std::string, std::string>> renamed = {};  // JSON key -> proto field
+};
+
+Status read_body_into(const json::Value& body, const BodyFields& spec, google::protobuf::Message* out) {
+  using google::protobuf::FieldDescriptor;
+  Fields f(body, spec.allowed);
+  for (auto key : spec.required) f.require({key});
+  if (!f.status().ok()) return f.status();
+  const google::protobuf::Reflection* reflection = out->GetReflection();
+  for (const std::string& key : spec.allowed) {
+    std::string name = key;
+    for (const auto& [from, to] : spec.renamed) {
+      if (from == key) name = to;
+    }
+    const FieldDescriptor* field = out->GetDescriptor()->FindFieldByName(name);
+    if (field == nullptr) return Status::internal("REST: no request field " + name);
+    switch (field->cpp_type()) {
+      case FieldDescriptor::CPPTYPE_UINT32:
+        if (auto v = f.uint<uint32_t>(key, name)) reflection->SetUInt32(out, field, *v);
+        break;
+      case FieldDescriptor::CPPTYPE_UINT64:
+        if (auto v = f.uint<uint64_t>(key, name)) reflection->SetUInt64(out, field, *v);
+        break;
+      case FieldDescriptor::CPPTYPE_DOUBLE:
+        if (auto v = f.seconds(key)) reflection->SetDouble(out, field, *v);
+        break;
+      case FieldDescriptor::CPPTYPE_BOOL:
+        if (auto v = f.boolean(key)) reflection->SetBool(out, field, *v);
+        break;
+      case FieldDescriptor::CPPTYPE_STRING:
+        if (auto v = f.string(key)) reflection->SetString(out, field, *v);
+        break;
+      case FieldDescriptor::CPPTYPE_ENUM: {
+        auto v = f.string(key);
+        if (!v) break;
+        std::vector<std::string> words;
+        const google::protobuf::EnumValueDescriptor* found = nullptr;
+        for (int i = 0; i < field->enum_type()->value_count(); ++i) {
+          const auto* value = field->enum_type()->value(i);
+          if (value->number() == 0) continue;  // UNSPECIFIED
+          words.push_back(enum_word(*value));
+          if (words.back() == *v) found = value;
+        }
+        if (found == nullptr) {
+          return Status::invalid("field " + json::quote(key) + ": expected one of " + join(words) + "; got " +
+                                 json::quote(*v));
+        }
+        reflection->SetEnum(out, field, found);
+        break;
+      }
+      default: return Status::internal("REST: field " + name + " has a type the REST reader does not map");
+    }
+    if (!f.status().ok()) return f.status();
+  }
+  return f.status();
+}
 
 Result<uint64_t> query_uint(const std::vector<std::pair<std::string, std::string>>& query, std::string_view key,
                             IntRange range, uint64_t fallback) {
@@ -731,16 +813,9 @@ AdminResponse RestApi::list_backends(const Call& c) {
 }
 
 AdminResponse RestApi::add_backend(const Call& c) {
-  Fields f(c.body, {"address", "port", "weight", "prio", "soft_limit", "hard_limit"});
-  f.require({"address", "port"});
   auto r = for_service<v1::AddBackendRequest>(c.service);
-  if (auto v = f.string("address")) r.set_address(*v);
-  if (auto v = f.uint<uint32_t>("port")) r.set_port(*v);
-  if (auto v = f.uint<uint32_t>("weight")) r.set_weight(*v);
-  if (auto v = f.uint<uint32_t>("prio")) r.set_prio(*v);
-  if (auto v = f.uint<uint32_t>("soft_limit")) r.set_soft_limit(*v);
-  if (auto v = f.uint<uint32_t>("hard_limit")) r.set_hard_limit(*v);
-  if (!f.status().ok()) return error_response(f.status());
+  BodyFields spec{{"address", "port", "weight", "prio", "soft_limit", "hard_limit"}, {"address", "port"}};
+  if (Status st = read_body_into(c.body, spec, &r); !st.ok()) return error_response(st);
   auto added = api_.add_backend(r);
   AdminResponse response = answer(added, 201);
   if (added.ok()) {
@@ -759,13 +834,8 @@ AdminResponse RestApi::get_backend(const Call& c) {
 AdminResponse RestApi::patch_backend(const Call& c) {
   auto r = for_backend<v1::UpdateBackendRequest>(c);
   if (!r.ok()) return error_response(r.status());
-  Fields f(c.body, {"weight", "prio", "soft_limit", "hard_limit", "enabled"});
-  if (auto v = f.uint<uint32_t>("weight")) r->set_weight(*v);
-  if (auto v = f.uint<uint32_t>("prio")) r->set_prio(*v);
-  if (auto v = f.uint<uint32_t>("soft_limit")) r->set_soft_limit(*v);
-  if (auto v = f.uint<uint32_t>("hard_limit")) r->set_hard_limit(*v);
-  if (auto v = f.boolean("enabled")) r->set_enabled(*v);
-  if (!f.status().ok()) return error_response(f.status());
+  BodyFields spec{{"weight", "prio", "soft_limit", "hard_limit", "enabled"}};
+  if (Status st = read_body_into(c.body, spec, &*r); !st.ok()) return error_response(st);
   return answer(api_.update_backend(*r));
 }
 
@@ -779,9 +849,7 @@ AdminResponse RestApi::drain_backend(const Call& c) {
   auto r = for_backend<v1::DrainBackendRequest>(c);
   if (!r.ok()) return error_response(r.status());
   if (!c.body.is_null()) {
-    Fields f(c.body, {"timeout_seconds"});
-    if (auto v = f.seconds("timeout_seconds")) r->set_timeout_seconds(*v);
-    if (!f.status().ok()) return error_response(f.status());
+    if (Status st = read_body_into(c.body, {{"timeout_seconds"}}, &*r); !st.ok()) return error_response(st);
   }
   return answer(api_.drain_backend(*r));
 }
@@ -792,9 +860,8 @@ AdminResponse RestApi::migrate_backend(const Call& c) {
   auto r = for_service<v1::MigrateClientsRequest>(c.service);
   r.set_from_backend_id(*id);
   if (!c.body.is_null()) {
-    Fields f(c.body, {"to"});
-    if (auto v = f.uint<uint32_t>("to", "to_backend_id")) r.set_to_backend_id(*v);
-    if (!f.status().ok()) return error_response(f.status());
+    BodyFields spec{{"to"}, {}, {{"to", "to_backend_id"}}};
+    if (Status st = read_body_into(c.body, spec, &r); !st.ok()) return error_response(st);
   }
   auto moved = api_.migrate_clients(r);
   if (!moved.ok()) return error_response(moved.status());
@@ -837,10 +904,7 @@ AdminResponse RestApi::forget_client(const Call& c) {
 AdminResponse RestApi::pin_client(const Call& c) {
   auto r = for_service<v1::PinClientRequest>(c.service);
   r.set_prefix(c.param("ip"));
-  Fields f(c.body, {"backend_id"});
-  f.require({"backend_id"});
-  if (auto v = f.uint<uint32_t>("backend_id")) r.set_backend_id(*v);
-  if (!f.status().ok()) return error_response(f.status());
+  if (Status st = read_body_into(c.body, {{"backend_id"}, {"backend_id"}}, &r); !st.ok()) return error_response(st);
   return answer(api_.pin_client(r));
 }
 
@@ -867,22 +931,9 @@ AdminResponse RestApi::get_policy(const Call& c) {
 // Fields left out keep their current value, so a client can change one
 // setting without knowing the others.
 AdminResponse RestApi::put_policy(const Call& c) {
-  Fields f(c.body, {"mode", "stubborn", "tracking_seconds", "blacklist_seconds", "table_size"});
   auto r = for_service<v1::SetPolicyRequest>(c.service);
-  auto mode_text = f.string("mode");
-  if (auto v = f.boolean("stubborn")) r.set_stubborn(*v);
-  if (auto v = f.seconds("tracking_seconds")) r.set_tracking_seconds(*v);
-  if (auto v = f.seconds("blacklist_seconds")) r.set_blacklist_seconds(*v);
-  if (auto v = f.uint<uint64_t>("table_size")) r.set_table_size(*v);
-  if (!f.status().ok()) return error_response(f.status());
-  if (mode_text) {
-    auto mode = parse_balance_mode(*mode_text);
-    if (!mode) {
-      return error_response(Status::invalid(
-          "field \"mode\": expected one of affinity, roundrobin, hash, weight, prio; got " + json::quote(*mode_text)));
-    }
-    r.set_mode(to_proto(*mode));
-  }
+  BodyFields spec{{"mode", "stubborn", "tracking_seconds", "blacklist_seconds", "table_size"}};
+  if (Status st = read_body_into(c.body, spec, &r); !st.ok()) return error_response(st);
   return answer(api_.set_policy(r));
 }
 
