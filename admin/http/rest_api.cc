@@ -13,7 +13,8 @@
 #include "admin/core/admin_api.h"
 #include "admin/http/event_stream.h"
 #include "admin/http/openapi.h"
-#include "admin/http/status_json.h"
+#include "admin/core/admin_views.h"
+#include "admin/http/v1_json.h"
 #include "admin/metrics/metrics_collector.h"
 #include "admin/pages/pen_status_page.h"
 #include "admin/pages/status_page.h"
@@ -338,23 +339,6 @@ class Fields {
   const json::Value& body_;
   Status status_;
 };
-
-// A JSON word for an enum value: its name without the enum's prefix, in
-// lower case, without underscores (BALANCE_MODE_ROUND_ROBIN: "roundrobin").
-std::string enum_word(const google::protobuf::EnumValueDescriptor& v) {
-  std::string prefix;
-  for (char ch : v.type()->name()) {
-    if (ch >= 'A' && ch <= 'Z' && !prefix.empty()) prefix += '_';
-    prefix += static_cast<char>(ch >= 'a' && ch <= 'z' ? ch - 'a' + 'A' : ch);
-  }
-  std::string_view name = v.name();
-  if (name.starts_with(prefix + "_")) name.remove_prefix(prefix.size() + 1);
-  std::string word;
-  for (char ch : name) {
-    if (ch != '_') word += static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
-  }
-  return word;
-}
 
 // A request body read into the core's request message by the message's own
 // field names (`renamed`: v1 JSON keys that differ), strictly: unknown and
@@ -750,7 +734,7 @@ AdminResponse RestApi::get_events(const Call&) {
 
 AdminResponse RestApi::get_stats(const Call&) {
   json::Value services = json::Value::array();
-  for (const auto& s : api_.list_services({})) services.push_back(to_json(s));
+  for (const auto& s : api_.list_services({})) services.push_back(v1_json(to_message<v1::Service>(s)));
   json::Value body = json::Value::object();
   body.set("version", NIB_VERSION)
       .set("workers", dataplane_.workers())
@@ -786,10 +770,30 @@ Result<Request> for_backend(const RestApi::Call& c) {
   return r;
 }
 
+// The message each view is rendered as.
+template <typename View>
+struct MessageOf;
+template <>
+struct MessageOf<BackendStatus> {
+  using type = v1::Backend;
+};
+template <>
+struct MessageOf<ServiceStatus> {
+  using type = v1::Service;
+};
+template <>
+struct MessageOf<PolicyConfig> {
+  using type = v1::Policy;
+};
+template <>
+struct MessageOf<ClientPin> {
+  using type = v1::Pin;
+};
+
 template <typename T>
 AdminResponse answer(const Result<T>& result, int status = 200) {
   if (!result.ok()) return error_response(result.status());
-  return json_response(status, to_json(*result));
+  return json_response(status, v1_json(to_message<typename MessageOf<T>::type>(*result)));
 }
 
 AdminResponse answer(const Status& st) { return st.ok() ? no_content() : error_response(st); }
@@ -804,11 +808,11 @@ AdminResponse RestApi::list_backends(const Call& c) {
   auto s = api_.list_backends(for_service<v1::ListBackendsRequest>(c.service));
   if (!s.ok()) return error_response(s.status());
   json::Value backends = json::Value::array();
-  for (const auto& b : s->backends) backends.push_back(to_json(b));
+  for (const auto& b : s->backends) backends.push_back(v1_json(to_message<v1::Backend>(b)));
   json::Value body = json::Value::object();
   body.set("service", c.service)
       .set("backends", std::move(backends))
-      .set("emergency", s->emergency ? to_json(*s->emergency) : json::Value());
+      .set("emergency", s->emergency ? v1_json(to_message<v1::Backend>(*s->emergency)) : json::Value());
   return json_response(200, body);
 }
 
@@ -884,7 +888,11 @@ AdminResponse RestApi::list_clients(const Call& c) {
   auto page = api_.list_clients(r);
   if (!page.ok()) return error_response(page.status());
   json::Value list = json::Value::array();
-  for (const auto& e : page->clients) list.push_back(to_json(e, page->now));
+  for (const auto& e : page->clients) {
+    v1::Client client;
+    fill(e, page->now, page->pins, &client);
+    list.push_back(v1_json(client));
+  }
   json::Value body = json::Value::object();
   body.set("service", c.service)
       .set("offset", page->offset)
@@ -918,7 +926,7 @@ AdminResponse RestApi::list_pins(const Call& c) {
   auto pins = api_.list_pins(for_service<v1::ListPinsRequest>(c.service));
   if (!pins.ok()) return error_response(pins.status());
   json::Value list = json::Value::array();
-  for (const auto& p : *pins) list.push_back(to_json(p));
+  for (const auto& p : *pins) list.push_back(v1_json(to_message<v1::Pin>(p)));
   json::Value body = json::Value::object();
   body.set("service", c.service).set("pins", std::move(list));
   return json_response(200, body);

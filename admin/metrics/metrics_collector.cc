@@ -6,7 +6,6 @@
 #include <sstream>
 
 #include "admin/common/admin_plane_stats.h"
-#include "admin/http/status_json.h"
 #include "dataplane/dataplane.h"
 
 namespace nib::admin {
