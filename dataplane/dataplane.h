@@ -11,38 +11,47 @@
 
 #include "dataplane/base/status.h"
 #include "dataplane/config/service_config.h"
-#include "dataplane/events/event_bus.h"
-#include "dataplane/stats/dataplane_stats.h"
+#include "dataplane/notify/event_bus.h"
+#include "dataplane/status_views.h"
 
 namespace nib {
 
+class FdBudget;
 class HealthChecker;
 class Service;
-class TcpWorker;
+class TcpEngine;
 class UdpEngine;
 
 class Dataplane {
  public:
-  explicit Dataplane(DataplaneConfig config);
+  // Every decision on time (timers, health checks, blacklists, slow start,
+  // drain deadlines, idle and session timeouts, client expiry) reads `clock`;
+  // tests pass a manual one. wait_idle() alone waits in real time.
+  explicit Dataplane(DataplaneConfig config, Clock& clock = SystemClock::instance());
   ~Dataplane();
   Dataplane(const Dataplane&) = delete;
   Dataplane& operator=(const Dataplane&) = delete;
 
   // Binds every listener (errors come back here, before any thread starts) and
-  // starts the workers. Call once.
+  // starts the workers. Call once. A port another process holds is an error
+  // (kAlreadyExists, naming the port and the service) unless the service says
+  // reuse_port.
   Status start();
 
   // Any thread. Graceful stop: close the listeners; open connections go on.
   void stop_accepting();
-  // Any thread. True once no connection is open, false after `timeout`.
+  // Any thread. True once no connection is open, false after `timeout` (real
+  // time: this waits, it decides nothing).
   bool wait_idle(Duration timeout);
   // Any thread. Closes everything and joins the workers.
   void stop();
 
   // Any thread. Applies changed backends and policy to the running services
   // without touching established connections. The set of services, their
-  // listen addresses and protocols must not change (that needs a restart);
-  // otherwise nothing is applied and the error says why.
+  // listen addresses and protocols, what is set on their listening sockets
+  // (backlog, defer_accept, reuse_port) and the number of workers must not
+  // change (that needs a restart); otherwise nothing is applied and the error
+  // says why.
   Status reload(const DataplaneConfig& config);
 
   // ---- Runtime management (the admin plane's narrow interface). Any thread.
@@ -52,6 +61,10 @@ class Dataplane {
 
   std::vector<std::string> service_names() const;
   Result<ServiceStatus> service(const std::string& service) const;
+  // service() with every backend's remembered_clients counted, in one pass
+  // over the client table (one shard lock at a time, never all at once):
+  // what backend listings show. O(table size).
+  Result<ServiceStatus> service_with_clients(const std::string& service) const;
   // A new backend (fresh stable id), appended after the existing ones.
   Result<BackendStatus> add_backend(const std::string& service, const BackendConfig& config);
   Result<BackendStatus> update_backend(const std::string& service, uint32_t id, const BackendPatch& patch);
@@ -110,6 +123,8 @@ class Dataplane {
   int64_t open_connections() const;
   unsigned workers() const { return workers_count_; }
   uint64_t fd_limit() const { return fd_limit_; }
+  // The descriptor budget, relay buffers and shortages (after start()).
+  ResourceStatus resources() const;
 
  private:
   Status check_reload(const DataplaneConfig& config) const;
@@ -120,15 +135,20 @@ class Dataplane {
   // Closes the stragglers of `b`'s current drain after `timeout`.
   void schedule_drain_deadline(const std::shared_ptr<Backend>& b, Duration timeout);
 
+  Clock& clock_;
   DataplaneConfig config_;
   unsigned workers_count_;
   uint64_t fd_limit_ = 0;
+  uint64_t relay_memory_ = 0;
+  // Declared before everything that takes from it: destroyed after them.
+  std::unique_ptr<FdBudget> budget_;
   std::vector<std::unique_ptr<Service>> services_;
-  std::vector<std::unique_ptr<TcpWorker>> workers_;
-  std::unique_ptr<UdpEngine> udp_;  // UDP services (-U); declared after services_, which it points at
+  // TCP and UDP services; declared after services_, which they point at.
+  std::unique_ptr<TcpEngine> tcp_;
+  std::unique_ptr<UdpEngine> udp_;  // (-U)
   bool started_ = false;
   EventBus events_;
-  std::mutex health_mu_;  // refresh_health() and the config_ it reads
+  mutable std::mutex health_mu_;  // refresh_health(), the config_ it reads and health_
   // Declared last: stopped first, while the services and the bus it reports to live.
   std::unique_ptr<HealthChecker> health_;
 };

@@ -237,13 +237,7 @@ Result<ServiceStatus> AdminApi::get_stats(const v1::GetStatsRequest& r) const {
 Result<ServiceStatus> AdminApi::list_backends(const v1::ListBackendsRequest& r) const {
   auto service = service_of(r);
   if (!service.ok()) return service.status();
-  auto status = dataplane_.service(*service);
-  if (!status.ok()) return status.status();
-  for (auto& listed : status->backends) {
-    auto counted = dataplane_.backend(*service, listed.id);  // remembered clients counted
-    if (counted.ok()) listed = std::move(*counted);
-  }
-  return status;
+  return dataplane_.service_with_clients(*service);  // remembered clients counted in one pass
 }
 
 Result<BackendStatus> AdminApi::get_backend(const v1::GetBackendRequest& r) const {

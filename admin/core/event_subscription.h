@@ -24,7 +24,7 @@
 #include "admin/common/admin_plane_stats.h"
 #include "dataplane/base/clock.h"
 #include "dataplane/base/status.h"
-#include "dataplane/events/event_bus.h"
+#include "dataplane/notify/event_bus.h"
 
 namespace nib::admin {
 

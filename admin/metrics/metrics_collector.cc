@@ -143,6 +143,7 @@ struct ServiceFamilies {
     add(rejected, with(l, "reason", "no_backend"), static_cast<double>(s.counters.rejected_no_backend));
     add(rejected, with(l, "reason", "stubborn"), static_cast<double>(s.counters.rejected_stubborn));
     add(rejected, with(l, "reason", "acl"), static_cast<double>(s.counters.rejected_acl));
+    add(rejected, with(l, "reason", "resources"), static_cast<double>(s.counters.rejected_resources));
     add(breaks, l, static_cast<double>(s.counters.affinity_breaks));
     add(table_size, l, static_cast<double>(s.affinity.size));
     add(table_capacity, l, static_cast<double>(s.affinity.capacity));
@@ -204,6 +205,25 @@ struct UdpFamilies {
   }
 };
 
+// The process's own resources (dataplane/resource): budgets, use, shortages.
+void add_resources(const ResourceStatus& r, std::vector<MetricFamily>* out) {
+  MetricFamily exhausted = family("nib_resource_exhausted_total",
+                                  "Times nib ran short of a resource of its own (never a backend's fault): fd, "
+                                  "memory, pipe (a relay copied instead of splicing), port (no local port)",
+                                  MetricType::Counter);
+  for (Resource k : kAllResources) add(exhausted, {{"resource", to_string(k)}}, static_cast<double>(r.exhausted[k]));
+  MetricFamily limit = family("nib_resource_limit", "What the dataplane may use: fd (descriptors for clients' "
+                              "connections, pipes and UDP sessions), memory (bytes of relay buffers)",
+                              MetricType::Gauge);
+  add(limit, {{"resource", "fd"}}, static_cast<double>(r.fd_budget));
+  add(limit, {{"resource", "memory"}}, static_cast<double>(r.relay_memory_limit));
+  MetricFamily in_use = family("nib_resource_in_use", "What the dataplane uses of nib_resource_limit now",
+                               MetricType::Gauge);
+  add(in_use, {{"resource", "fd"}}, static_cast<double>(r.fd_in_use));
+  add(in_use, {{"resource", "memory"}}, static_cast<double>(r.relay_memory_in_use));
+  for (MetricFamily* f : {&exhausted, &limit, &in_use}) out->push_back(std::move(*f));
+}
+
 }  // namespace
 
 MetricsCollector::MetricsCollector(const Dataplane& dataplane, const AdminPlaneStats* admin_stats)
@@ -226,6 +246,7 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   services.move_to(&out);
   backends.move_to(&out);
   udp.move_to(&out);
+  add_resources(dataplane_.resources(), &out);
   collect_requests(&out);
   collect_admin_limits(&out);
   return out;

@@ -55,6 +55,8 @@ class Result {
   T& operator*() & { return value(); }
   const T* operator->() const { return &value(); }
   T* operator->() { return &value(); }
+  // The value, or `fallback` for an error.
+  T value_or(T fallback) const& { return ok() ? value() : std::move(fallback); }
   // The error; an ok Result reports an ok Status.
   Status status() const { return ok() ? Status() : std::get<Status>(v_); }
 

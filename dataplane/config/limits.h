@@ -60,6 +60,51 @@ inline constexpr size_t kServiceNameBytes = 64;
 inline constexpr size_t kHostBytes = 253;  // the longest DNS name; IP literals are shorter
 // An http check's method, path and Host header (they go out in a request line).
 inline constexpr size_t kHttpCheckFieldBytes = 1024;
+// ---- Dataplane limits: what the process lets itself use. Each is described,
+// with its default and its metric, in docs/operations.md ("Dataplane limits").
+
+// Active checks read and examine at most this much of a reply (an http
+// check's status line and body, a send-expect reply, a udp datagram, which
+// is at most 65,527 bytes): a check never buffers a download, and a pattern
+// never sees more. A reply cut here has no end: `$` does not match in it.
+inline constexpr size_t kMaxCheckReplyBytes = 64 * 1024;
+// expect_regex patterns (dataplane/base/linear_regex.h): the matcher's work
+// per reply byte grows with the program, so the pattern's size is bounded.
+inline constexpr size_t kMaxRegexPatternBytes = 1024;
+inline constexpr size_t kMaxRegexInstructions = 2000;
+inline constexpr uint32_t kMaxRegexNesting = 32;
+inline constexpr uint32_t kMaxRegexRepeat = 1000;
+
+// The descriptor budget (dataplane/resource/fd_budget.h): of RLIMIT_NOFILE,
+// what is open once the listeners are bound and this headroom are kept from
+// the dataplane's per-client descriptors (two per relayed TCP connection, two
+// per splice pipe, one per UDP session). The headroom serves the admin
+// plane's connections (HTTP, gRPC, penctl), health-check probes, the state
+// and status files and logs: limit / kFdHeadroomDivisor, within
+// [kFdHeadroomMin, kFdHeadroomMax].
+inline constexpr uint64_t kFdHeadroomMin = 64;
+inline constexpr uint64_t kFdHeadroomMax = 1024;
+inline constexpr uint64_t kFdHeadroomDivisor = 8;
+// A splice pipe is opened only while more than budget / kPipeFreeDivisor
+// descriptors are free: when descriptors run short, relays copy through their
+// buffers and the descriptors go to clients.
+inline constexpr uint64_t kPipeFreeDivisor = 4;
+// Relay buffers (64 KiB each, held while bytes wait for a slow reader, two
+// per connection at most): all TCP workers together hold at most
+// 1/kRelayMemoryDivisor of the memory nib may use (physical memory, or the
+// cgroup's memory.max when smaller), and at least kRelayMemoryMinBytes. A
+// connection is admitted only with room for its two, so a worker whose share
+// is taken stops accepting until one of its connections closes.
+inline constexpr uint64_t kRelayMemoryDivisor = 4;
+inline constexpr uint64_t kRelayMemoryMinBytes = uint64_t{64} << 20;
+// After the kernel refused a descriptor or memory (EMFILE, ENFILE, ENOBUFS,
+// ENOMEM), a listener waits this long before accepting again, doubling up to
+// the max while the shortage lasts; a connection closing wakes it earlier.
+inline constexpr int64_t kAcceptRetryMinMs = 100;
+inline constexpr int64_t kAcceptRetryMaxMs = 2000;
+// One WARN line per burst of shortages of one resource: a burst ends after
+// this long without one (each is still counted in nib_resource_exhausted_total).
+inline constexpr int64_t kShortageQuietMs = 10'000;
 }  // namespace limits
 
 // "an integer 1-65535"

@@ -1,6 +1,5 @@
 #include "dataplane/config/service_config.h"
 
-#include <regex>
 #include <set>
 
 #include "dataplane/config/limits.h"
@@ -60,10 +59,8 @@ Status check(const HealthCheckConfig& c) {
   }
   if (c.type == HealthCheckType::kSendExpect || c.type == HealthCheckType::kUdp) {
     if (c.expect_regex) {
-      try {
-        std::regex re(c.expect);
-      } catch (const std::regex_error& e) {
-        return Status::invalid("expect is not a valid regex: " + std::string(e.what()));
+      if (auto re = compile_expect_regex(c.expect); !re.ok()) {
+        return Status::invalid("expect is not a valid regex: " + re.status().message());
       }
     }
   }
@@ -84,6 +81,13 @@ Status check(const HealthCheckConfig& c) {
     }
   }
   return {};
+}
+
+Result<LinearRegex> compile_expect_regex(std::string_view pattern) {
+  return LinearRegex::compile(pattern, {.max_pattern_bytes = limits::kMaxRegexPatternBytes,
+                                        .max_instructions = limits::kMaxRegexInstructions,
+                                        .max_depth = limits::kMaxRegexNesting,
+                                        .max_repeat = limits::kMaxRegexRepeat});
 }
 
 Status check_for(const HealthCheckConfig& c, Protocol protocol) {

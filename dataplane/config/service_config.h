@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/base/linear_regex.h"
 #include "dataplane/base/status.h"
 #include "dataplane/net/access_list.h"
 #include "dataplane/net/socket_address.h"
@@ -65,7 +66,9 @@ struct HealthCheckConfig {
   std::string body_contains;    // empty: the body is not looked at
   // send-expect: bytes to send once connected (empty: just read, for servers
   // that greet first), and what the reply must contain: these bytes, or a
-  // match of this ECMAScript regex when expect_regex.
+  // match of this pattern when expect_regex (an ECMAScript subset matched in
+  // linear time: dataplane/base/linear_regex.h). Either is looked for in the
+  // first limits::kMaxCheckReplyBytes of the reply.
   // udp: the one datagram sent (may be empty), and what the reply datagram
   // must contain (empty: any reply passes; the check still needs a reply, as
   // a UDP server that says nothing cannot be told from a dead one).
@@ -81,6 +84,8 @@ struct HealthCheckConfig {
 // Field ranges and cross-field rules (timeout < interval, ...); the message
 // names the field. Loaders call it to put a line on the error.
 Status check(const HealthCheckConfig& config);
+// An expect_regex pattern, compiled within the bounds of config/limits.h.
+Result<LinearRegex> compile_expect_regex(std::string_view pattern);
 // Whether a check of `type` makes sense for a service of `protocol`: udp
 // checks for udp services, the TCP-based types for tcp services.
 Status check_type(HealthCheckType type, Protocol protocol);
@@ -120,6 +125,10 @@ struct ServiceConfig {
   // default is off ("no tcp_nodelay"); nib's is on (docs/pen-compat.md says
   // why). Set on the listening sockets: a change needs a restart.
   bool tcp_nodelay = true;              // -o "[no] tcp_nodelay", YAML tcp_nodelay
+  // Share the listen port with other processes' SO_REUSEPORT sockets (a
+  // second nib, say), which then take part of the traffic. Off: a port
+  // another process listens on is an error at start.
+  bool reuse_port = false;              // --reuse-port
   // UDP (-U) only: a session (client address:port -> one upstream socket)
   // silent this long ends; at the limit the least recently used one is evicted.
   double udp_session_timeout_seconds = 60;
@@ -146,6 +155,11 @@ struct DataplaneConfig {
   int workers = 0;  // 0 = one per core
   // Zero-copy relay: pipes each worker may hold for splice(); 0 = always copy.
   int splice_pipes_per_worker = 64;
+  // Tuning and tests; 0 = derived (dataplane/config/limits.h): descriptors
+  // the dataplane may hold for clients (from RLIMIT_NOFILE), and bytes all
+  // TCP workers' relay buffers may hold (from the memory limit).
+  uint64_t fd_budget = 0;
+  uint64_t relay_memory_bytes = 0;
 };
 
 // Rules that span fields (names unique, listeners distinct, ...). Range checks on

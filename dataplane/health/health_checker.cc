@@ -8,19 +8,21 @@
 #include <cstdio>
 #include <cstring>
 #include <optional>
-#include <regex>
 #include <string_view>
 #include <utility>
 
+#include "dataplane/base/linear_regex.h"
 #include "dataplane/base/log.h"
+#include "dataplane/config/limits.h"
 #include "dataplane/net/socket_ops.h"
 
 namespace nib {
 namespace {
 
-// An http check reads at most this much: a status line and a body substring
-// are expected near the start, and a check must not buffer a download.
-constexpr size_t kMaxResponse = 64 * 1024;
+// A check reads at most this much: a status line, a body substring or the
+// expected reply are expected near the start, and a check must not buffer a
+// download.
+constexpr size_t kMaxResponse = limits::kMaxCheckReplyBytes;
 
 double ms_between(MonoTime from, MonoTime to) {
   return std::chrono::duration<double, std::milli>(to - from).count();
@@ -47,7 +49,10 @@ class HealthChecker::Probe final : public EventHandler {
     // Compiled once (config validation already proved it compiles).
     if ((target_.config.type == HealthCheckType::kSendExpect || target_.config.type == HealthCheckType::kUdp) &&
         target_.config.expect_regex) {
-      expect_re_.emplace(target_.config.expect);
+      if (auto re = compile_expect_regex(target_.config.expect); re.ok()) {
+        expect_re_ = std::make_unique<LinearRegex>(std::move(*re));
+        expect_search_ = std::make_unique<LinearRegex::Search>(*expect_re_);
+      }
     }
     target_.backend->set_checked(true);
   }
@@ -99,21 +104,36 @@ class HealthChecker::Probe final : public EventHandler {
 
     if (target_.config.type == HealthCheckType::kUdp) return begin_udp();
     const SocketAddress& to = target_.backend->address();
-    auto fd = make_tcp_socket(to.family());
-    if (!fd.ok()) return finish(false, fd.status().message());
-    fd_ = std::move(*fd);
+    fd_.reset(::socket(to.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd_) return failed_locally("socket", errno);
+    set_nodelay(fd_.get());
     if (target_.config.source) {
       int one = 1;
       ::setsockopt(fd_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
       if (::bind(fd_.get(), target_.config.source->sockaddr_ptr(), target_.config.source->length()) != 0) {
-        return finish(false, errno_text("bind to source address", errno));
+        return failed_locally("bind to source address", errno);
       }
     }
-    if (Status st = loop.add(fd_.get(), EPOLLOUT, this); !st.ok()) return finish(false, st.message());
+    if (Status st = loop.add(fd_.get(), EPOLLOUT, this); !st.ok()) return failed_locally("epoll", ENOMEM);
     registered_ = true;
     phase_ = Phase::kConnecting;
     if (::connect(fd_.get(), to.sockaddr_ptr(), to.length()) == 0) return connected();
-    if (errno != EINPROGRESS) return finish(false, errno_text("connect", errno));
+    if (errno != EINPROGRESS) return failed_locally("connect", errno, /*connecting=*/true);
+  }
+
+  // A call failed before the backend had a say. nib's own shortage (no
+  // descriptor, memory or local port) is no verdict on the backend: the check
+  // is skipped, neither pass nor failure, and counted. Anything else is the
+  // check failing as before.
+  void failed_locally(const char* what, int err, bool connecting = false) {
+    auto shortage = shortage_of(err, connecting);
+    if (!shortage) return finish(false, errno_text(what, err));
+    close();
+    if (owner_.shortages_.record(*shortage)) {
+      log_warn(std::string("health checks: ") + what + ": " + std::strerror(err) + "; checks are skipped (no "
+               "verdict on any backend) while " + to_string(*shortage) + " is short; counted in "
+               "nib_resource_exhausted_total, logged once per burst");
+    }
   }
 
   // udp: one datagram from a connected socket, so the kernel hands us the
@@ -121,32 +141,45 @@ class HealthChecker::Probe final : public EventHandler {
   void begin_udp() {
     const SocketAddress& to = target_.backend->address();
     fd_.reset(::socket(to.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!fd_) return finish(false, errno_text("socket", errno));
+    if (!fd_) return failed_locally("socket", errno);
     if (target_.config.source &&
         ::bind(fd_.get(), target_.config.source->sockaddr_ptr(), target_.config.source->length()) != 0) {
-      return finish(false, errno_text("bind to source address", errno));
+      return failed_locally("bind to source address", errno);
     }
-    if (::connect(fd_.get(), to.sockaddr_ptr(), to.length()) != 0) return finish(false, errno_text("connect", errno));
-    if (Status st = owner_.loop_.add(fd_.get(), EPOLLIN, this); !st.ok()) return finish(false, st.message());
+    if (::connect(fd_.get(), to.sockaddr_ptr(), to.length()) != 0) {
+      return failed_locally("connect", errno, /*connecting=*/true);
+    }
+    if (Status st = owner_.loop_.add(fd_.get(), EPOLLIN, this); !st.ok()) return failed_locally("epoll", ENOMEM);
     registered_ = true;
     phase_ = Phase::kReading;
     const std::string& payload = target_.config.send;
-    if (::send(fd_.get(), payload.data(), payload.size(), 0) < 0) return finish(false, errno_text("send", errno));
+    if (::send(fd_.get(), payload.data(), payload.size(), 0) < 0) {
+      // ECONNREFUSED: an ICMP error from an earlier probe of this backend.
+      return errno == ECONNREFUSED ? finish(false, "port unreachable (connection refused)")
+                                   : failed_locally("send", errno);
+    }
   }
 
   void read_datagram() {
     if (phase_ != Phase::kReading) return;
-    char buf[2048];
-    // One datagram decides; a longer one is judged on its first bytes.
-    ssize_t n = ::recv(fd_.get(), buf, sizeof buf, 0);
+    // One datagram decides, judged on its first kMaxResponse bytes (all of
+    // any UDP payload); MSG_TRUNC returns its real length.
+    char* buf = owner_.datagram_.get();
+    ssize_t n = ::recv(fd_.get(), buf, kMaxResponse, MSG_TRUNC);
     if (n < 0 && errno == EAGAIN) return;  // the timeout decides
     if (n < 0 && errno == ECONNREFUSED) return finish(false, "port unreachable (connection refused)");
     if (n < 0) return finish(false, errno_text("recv", errno));
     const HealthCheckConfig& c = target_.config;
     if (c.expect.empty()) return finish(true, "reply received");
-    std::string_view reply(buf, static_cast<size_t>(n));
-    bool matched = expect_re_ ? std::regex_search(reply.begin(), reply.end(), *expect_re_)
-                              : reply.find(c.expect) != std::string_view::npos;
+    const bool whole = static_cast<size_t>(n) <= kMaxResponse;
+    std::string_view reply(buf, std::min(static_cast<size_t>(n), kMaxResponse));
+    bool matched = false;
+    if (expect_search_) {
+      expect_search_->reset();
+      matched = expect_search_->feed(reply) || (whole && expect_search_->finish());
+    } else {
+      matched = reply.find(c.expect) != std::string_view::npos;
+    }
     finish(matched, matched ? "reply matched" : "reply did not match");
   }
 
@@ -155,6 +188,8 @@ class HealthChecker::Probe final : public EventHandler {
     const HealthCheckConfig& c = target_.config;
     response_.clear();
     sent_ = 0;
+    searched_ = 0;
+    if (expect_search_) expect_search_->reset();
     if (c.type == HealthCheckType::kSendExpect) {
       request_ = c.send;
       phase_ = Phase::kSending;
@@ -188,17 +223,17 @@ class HealthChecker::Probe final : public EventHandler {
       if (n < 0) return finish(false, errno_text("recv", errno));
       if (n == 0) return judge(/*eof=*/true);
       response_.append(buf, static_cast<size_t>(std::min<size_t>(n, kMaxResponse - response_.size())));
-      if (response_.size() >= kMaxResponse) return judge(/*eof=*/true);
+      if (response_.size() >= kMaxResponse) return judge(/*eof=*/true, /*cut=*/true);
     }
   }
 
   // Decides as soon as the response allows it; waits for more otherwise.
-  void judge(bool eof) {
+  // `cut`: the reply reached kMaxResponse and is judged on that much (its
+  // end unknown: a pattern's $ does not match there).
+  void judge(bool eof, bool cut = false) {
     const HealthCheckConfig& c = target_.config;
     if (c.type == HealthCheckType::kSendExpect) {
-      bool matched = expect_re_ ? std::regex_search(response_, *expect_re_)
-                                : response_.find(c.expect) != std::string::npos;
-      if (matched) return finish(true, "reply matched");
+      if (expect_matched(eof && !cut)) return finish(true, "reply matched");
       if (eof) finish(false, response_.empty() ? "connection closed without a reply" : "reply did not match");
       return;
     }
@@ -219,6 +254,21 @@ class HealthChecker::Probe final : public EventHandler {
       return finish(true, "status " + std::to_string(status) + ", body matched");
     }
     if (eof) finish(false, "body lacks '" + c.body_contains + "'");
+  }
+
+  // Looks at the bytes that came since the last call only: a reply read in
+  // many pieces is searched once, not once per piece.
+  bool expect_matched(bool ended) {
+    std::string_view fresh = std::string_view(response_).substr(searched_);
+    const std::string& expect = target_.config.expect;
+    if (expect_search_) {
+      searched_ = response_.size();
+      return expect_search_->feed(fresh) || (ended && expect_search_->finish());
+    }
+    // Bytes: the new ones, with enough before them for a match across the seam.
+    size_t from = searched_ >= expect.size() ? searched_ - expect.size() + 1 : 0;
+    searched_ = response_.size();
+    return response_.find(expect, from) != std::string::npos;
   }
 
   void close() {
@@ -242,7 +292,7 @@ class HealthChecker::Probe final : public EventHandler {
     // Only the very first outcome may use the head start given at first sight.
     const bool first_sight = std::exchange(first_sight_, false);
     Backend& b = *target_.backend;
-    b.record_check(ok, detail, ms_between(started_, MonoClock::now()));
+    const double ms = ms_between(started_, owner_.loop_.clock().now());
     const bool up = b.health_up();
     if (ok) {
       fails_ = 0;
@@ -262,6 +312,8 @@ class HealthChecker::Probe final : public EventHandler {
         if (b.set_health(false, why)) owner_.announce(*this, false, why);
       }
     }
+    // Recorded after the decision: whoever sees this check sees its effect.
+    b.record_check(ok, detail, ms);
   }
 
   HealthChecker& owner_;
@@ -278,15 +330,19 @@ class HealthChecker::Probe final : public EventHandler {
   std::string request_;
   size_t sent_ = 0;
   std::string response_;
-  std::optional<std::regex> expect_re_;  // send-expect with expect_regex
+  size_t searched_ = 0;  // bytes of response_ already searched for expect
+  // send-expect and udp with expect_regex; the search is reused by every check.
+  std::unique_ptr<LinearRegex> expect_re_;
+  std::unique_ptr<LinearRegex::Search> expect_search_;
 };
 
-HealthChecker::HealthChecker(Listener on_change) : on_change_(std::move(on_change)) {}
+HealthChecker::HealthChecker(Listener on_change, Clock& clock) : on_change_(std::move(on_change)), loop_(clock) {}
 
 HealthChecker::~HealthChecker() { stop(); }
 
 Status HealthChecker::start() {
   if (Status st = loop_.init(); !st.ok()) return st;
+  datagram_ = std::make_unique<char[]>(kMaxResponse);
   thread_ = std::thread([this] {
     loop_.run();
     probes_.clear();  // closes sockets and cancels timers on the loop thread

@@ -17,10 +17,16 @@
 // interval × rise.
 //
 // Check types: tcp (the connect succeeds), http (status in a range, optional
-// body substring; "Connection: close", at most 64 KiB read), send-expect
-// (optional bytes sent, then bytes or a regex expected in the reply), udp (one
-// datagram from a connected socket; a reply, optionally matching, passes; an
-// ICMP port unreachable or the timeout fails).
+// body substring; "Connection: close"), send-expect (optional bytes sent, then
+// bytes or a pattern expected in the reply), udp (one datagram from a
+// connected socket; a reply, optionally matching, passes; an ICMP port
+// unreachable or the timeout fails). Every check reads and examines at most
+// limits::kMaxCheckReplyBytes of a reply; patterns run on a linear-time
+// matcher (dataplane/base/linear_regex.h), whatever a backend sends.
+//
+// nib's own shortage (no descriptor, memory or local port for a probe) is no
+// verdict: that check is skipped and counted (shortages()), the backend's
+// state stays.
 //
 // Probes close with a reset (SO_LINGER 0): no TIME_WAIT socket per check.
 //
@@ -43,6 +49,7 @@
 #include "dataplane/config/service_config.h"
 #include "dataplane/event/event_loop.h"
 #include "dataplane/registry/backend.h"
+#include "dataplane/resource/shortage_counters.h"
 
 namespace nib {
 
@@ -57,7 +64,8 @@ class HealthChecker {
   using Listener = std::function<void(const std::string& service, const Backend& backend, bool up,
                                       const std::string& reason)>;
 
-  explicit HealthChecker(Listener on_change);
+  // Intervals, timeouts and check durations are measured on `clock`.
+  explicit HealthChecker(Listener on_change, Clock& clock = SystemClock::instance());
   ~HealthChecker();  // stop()
   HealthChecker(const HealthChecker&) = delete;
   HealthChecker& operator=(const HealthChecker&) = delete;
@@ -66,6 +74,9 @@ class HealthChecker {
   Status start();
   // Any thread. Cancels every probe and joins the thread. Idempotent.
   void stop();
+
+  // Any thread. Checks skipped for nib's own shortages.
+  void add_shortages(ShortageCounts& sum) const { shortages_.add_to(sum); }
 
   // Any thread. Replaces the set of checked backends. A backend whose config is
   // unchanged keeps its probe (and counters); a changed config restarts its
@@ -86,6 +97,8 @@ class HealthChecker {
   bool started_ = false;
   std::vector<std::unique_ptr<Probe>> probes_;  // loop thread only
   std::minstd_rand rng_{std::random_device{}()};  // loop thread only (jitter)
+  std::unique_ptr<char[]> datagram_;  // loop thread only: udp replies are read here
+  ShortageCounters shortages_;        // written on the loop thread
 };
 
 }  // namespace nib

@@ -44,27 +44,26 @@ Result<UniqueFd> make_tcp_listener(const SocketAddress& address, int backlog, bo
   return fd;
 }
 
+Status check_port_free(const SocketAddress& address, bool tcp) {
+  UniqueFd fd(::socket(address.family(), (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0));
+  if (!fd) return errno_status("socket");
+  int one = 1;
+  if (tcp) ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (address.family() == AF_INET6) ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (::bind(fd.get(), address.sockaddr_ptr(), address.length()) == 0) return {};
+  if (errno == EADDRINUSE) {
+    return Status(StatusCode::kAlreadyExists, "port " + std::to_string(address.port()) + " (" +
+                                                  std::string(tcp ? "tcp" : "udp") + " " + address.to_string() +
+                                                  ") is already in use by another process");
+  }
+  return errno_status("bind " + address.to_string());
+}
+
 Result<UniqueFd> make_tcp_socket(int family, bool nodelay) {
   UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) return errno_status("socket");
   if (nodelay) set_nodelay(fd.get());
   return fd;
-}
-
-Status check_port_free(const SocketAddress& address, int type) {
-  UniqueFd probe(::socket(address.family(), type | SOCK_CLOEXEC, 0));
-  if (!probe) return errno_status("socket");
-  int one = 1;
-  // TCP: SO_REUSEADDR still fails on a listening port, but not on the
-  // TIME_WAIT connections a previous run left behind.
-  if (type == SOCK_STREAM) ::setsockopt(probe.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (address.family() == AF_INET6) ::setsockopt(probe.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  if (::bind(probe.get(), address.sockaddr_ptr(), address.length()) == 0) return {};
-  if (errno == EADDRINUSE) {
-    return Status::unavailable(std::string(type == SOCK_STREAM ? "tcp " : "udp ") + address.to_string() +
-                               " is already in use (by another nib or another program)");
-  }
-  return errno_status("bind " + address.to_string());
 }
 
 Result<SocketAddress> local_address(int fd) {

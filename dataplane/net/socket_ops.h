@@ -18,12 +18,14 @@ Result<UniqueFd> make_tcp_listener(const SocketAddress& address, int backlog, bo
 // A non-blocking TCP socket for `family`, with TCP_NODELAY when `nodelay`.
 Result<UniqueFd> make_tcp_socket(int family, bool nodelay = true);
 
-// kUnavailable when `address` (port != 0) is taken by another process. The
-// listeners share a port through SO_REUSEPORT, which would let a second nib
-// (same user) join the first one's port and split its clients unseen; a
-// probe bound without SO_REUSEPORT fails there first. `type`: SOCK_STREAM or
-// SOCK_DGRAM.
-Status check_port_free(const SocketAddress& address, int type);
+// Whether a socket of another process holds `address` (TCP: one listening on
+// it; UDP: one bound to it). A probe is bound without SO_REUSEPORT, so the
+// kernel refuses any overlap, an SO_REUSEPORT group included, which nib's own
+// listeners would otherwise join without a word (issue 17, finding 10). The
+// TCP probe sets SO_REUSEADDR, so an earlier run's connections in TIME_WAIT
+// do not count. kAlreadyExists when the port is taken; other bind errors as
+// kUnavailable.
+Status check_port_free(const SocketAddress& address, bool tcp);
 
 // The local address a socket is bound to.
 Result<SocketAddress> local_address(int fd);

@@ -1,7 +1,7 @@
 #pragma once
 // A service's state shared by all workers: its registry, its client table, the
-// round-robin cursor and admission counters. Workers hold a pointer; the
-// Dataplane owns it.
+// round-robin cursor, the admission count and per-worker counters. Workers
+// hold a pointer; the Dataplane owns it.
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -9,6 +9,7 @@
 #include <string>
 
 #include "dataplane/affinity/affinity_table.h"
+#include "dataplane/base/per_worker.h"
 #include "dataplane/config/service_config.h"
 #include "dataplane/registry/backend_registry.h"
 
@@ -16,16 +17,18 @@ namespace nib {
 
 struct ServiceCounters {
   uint64_t accepted = 0;
-  uint64_t rejected_max_connections = 0;  // over -x
+  uint64_t rejected_max_connections = 0;  // over -x (UDP; a TCP listener at -x stops accepting instead)
   uint64_t rejected_no_backend = 0;       // no server (nor the emergency one) could take it
   uint64_t rejected_stubborn = 0;         // stubborn mode and the chosen server failed
   uint64_t rejected_acl = 0;              // the client ACL denied the client
   uint64_t affinity_breaks = 0;           // a remembered server could not take its client
+  uint64_t rejected_resources = 0;        // nib ran short (descriptors, memory, local ports)
 };
 
 class Service {
  public:
-  Service(const ServiceConfig& config, unsigned workers);
+  // `clock` goes to the registry (slow starts of the backends it makes).
+  Service(const ServiceConfig& config, unsigned workers, const Clock& clock = SystemClock::instance());
 
   const std::string& name() const { return name_; }
   Protocol protocol() const { return protocol_; }
@@ -69,18 +72,24 @@ class Service {
     if (passive_down_) passive_down_(backend, reason);
   }
 
-  // Any thread. Admission against max_connections (0 = unlimited).
+  // Any thread. Admission against max_connections (0 = unlimited). seq_cst
+  // (the same cost as relaxed on x86): a TCP listener paused at the limit
+  // parks in the FdBudget, and a release followed by the budget's wake must
+  // be seen by its re-check (see FdBudget).
   bool try_admit(uint32_t max_connections);
-  void release() { active_.fetch_sub(1, std::memory_order_relaxed); }
+  void release() { active_.fetch_sub(1); }
   int64_t active() const { return active_.load(std::memory_order_relaxed); }
 
-  void count_accepted() { accepted_.fetch_add(1, std::memory_order_relaxed); }
-  void count_rejected_max() { rejected_max_.fetch_add(1, std::memory_order_relaxed); }
-  void count_rejected_acl() { rejected_acl_.fetch_add(1, std::memory_order_relaxed); }
-  void count_no_backend() { no_backend_.fetch_add(1, std::memory_order_relaxed); }
-  void count_stubborn() { stubborn_.fetch_add(1, std::memory_order_relaxed); }
-  void count_affinity_break() { breaks_.fetch_add(1, std::memory_order_relaxed); }
-  ServiceCounters counters() const;
+  // Worker `worker` only (its own cells; see PerWorker). One per request
+  // each: per-worker cells, so workers never write a shared cache line.
+  void count_accepted(unsigned worker) { bump(cells_[worker].accepted); }
+  void count_rejected_max(unsigned worker) { bump(cells_[worker].rejected_max); }
+  void count_rejected_acl(unsigned worker) { bump(cells_[worker].rejected_acl); }
+  void count_no_backend(unsigned worker) { bump(cells_[worker].no_backend); }
+  void count_stubborn(unsigned worker) { bump(cells_[worker].stubborn); }
+  void count_affinity_break(unsigned worker) { bump(cells_[worker].breaks); }
+  void count_rejected_resources(unsigned worker) { bump(cells_[worker].rejected_resources); }
+  ServiceCounters counters() const;  // any thread: the sum over the workers
 
  private:
   const std::string name_;
@@ -96,8 +105,12 @@ class Service {
   DrainFinishedHook drain_finished_;
   HealthChangedHook passive_down_;
   std::atomic<uint32_t> cursor_;
-  std::atomic<int64_t> active_{0};
-  std::atomic<uint64_t> accepted_{0}, rejected_max_{0}, no_backend_{0}, stubborn_{0}, breaks_{0}, rejected_acl_{0};
+  std::atomic<int64_t> active_{0};  // shared by design: -x is one limit for all workers
+  struct Cells {
+    std::atomic<uint64_t> accepted{0}, rejected_max{0}, no_backend{0}, stubborn{0}, breaks{0}, rejected_acl{0},
+        rejected_resources{0};
+  };
+  PerWorker<Cells> cells_;
 };
 
 }  // namespace nib

@@ -52,12 +52,14 @@ void TcpConnection::start(UniqueFd client, const SocketAddress& peer, Service& s
   state_ = State::kConnecting;
   started_ = last_activity_ = worker_.loop().now();
   if (!worker_.loop().add(client_.get(), kSocketEvents, &client_side_).ok()) {
+    failed_locally("epoll", ENOMEM, /*connecting=*/false);  // epoll_ctl fails for memory (or its watch limit)
+    service.count_rejected_resources(worker_.index());
     finish(false);
     return;
   }
   if (service.defer_accept() && !read_first_bytes()) return;
   sel_ = Selector::choose(*snap_, service.affinity(), service.cursor(), client_ip_, started_);
-  if (sel_.affinity_break) service.count_affinity_break();
+  if (sel_.affinity_break) service.count_affinity_break(worker_.index());
   if (debug_on()) [[unlikely]] log_event(LogLevel::kDebug, "chose " + Selector::describe(*snap_, sel_));
   connect_next();
 }
@@ -94,36 +96,57 @@ void TcpConnection::connect_next() {
       case Connect::kDone: on_connected(); return;
       case Connect::kPending: worker_.loop().arm(timer_, now + snap_->connect_timeout); return;
       case Connect::kFailed: on_connect_failed(); break;
+      case Connect::kShortage:
+        // Not the backend's failure: no blacklist, no failover to a server
+        // that would fail the same way. This client is closed, counted.
+        backend_.reset();
+        service_->count_rejected_resources(worker_.index());
+        finish(false);
+        return;
     }
   }
   if (sel_.reason == Selection::Reject::kStubborn) {
-    service_->count_stubborn();
+    service_->count_stubborn(worker_.index());
   } else {
-    service_->count_no_backend();
+    service_->count_no_backend(worker_.index());
   }
   if (debug_on()) [[unlikely]] log_event(LogLevel::kDebug, "closed: " + Selector::describe(*snap_, sel_));
   finish(false);
 }
 
+TcpConnection::Connect TcpConnection::failed_locally(const char* what, int err, bool connecting) {
+  auto shortage = shortage_of(err, connecting);
+  if (!shortage) return Connect::kFailed;
+  worker_.on_shortage(*shortage, *service_, what, err);
+  return Connect::kShortage;
+}
+
 TcpConnection::Connect TcpConnection::try_connect(Backend& backend) {
-  auto sock = make_tcp_socket(backend.address().family(), service_->tcp_nodelay());
-  if (!sock.ok()) return Connect::kFailed;
-  backend_ = std::move(*sock);
+  // socket() by hand rather than make_tcp_socket(): its errno decides whose
+  // failure this is.
+  backend_.reset(::socket(backend.address().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!backend_) return failed_locally("socket", errno, /*connecting=*/false);
+  if (service_->tcp_nodelay()) set_nodelay(backend_.get());
   // A fresh backend socket: forget the last attempt's edges. Its first bytes
   // raise an edge (EPOLLET), so no read is tried before one: a recv that
   // would only say EAGAIN is saved on every connection.
   down_.src_readable = false;
   down_.src_hup = false;
   up_.dst_writable = true;
-  // The loop's cached time is when this batch woke up, not when we connect.
+  // The loop's cached time is when this batch woke up, not when we connect;
+  // and this measures real latency, whatever clock the loop decides on.
   connect_started_ = MonoClock::now();
   if (trace_on()) [[unlikely]] log_event(LogLevel::kTrace, "connecting to " + backend.address().to_string());
   if (::connect(backend_.get(), backend.address().sockaddr_ptr(), backend.address().length()) == 0) {
-    if (!worker_.loop().add(backend_.get(), kSocketEvents, &backend_side_).ok()) return Connect::kFailed;
+    if (!worker_.loop().add(backend_.get(), kSocketEvents, &backend_side_).ok()) {
+      return failed_locally("epoll", ENOMEM, /*connecting=*/false);
+    }
     return Connect::kDone;
   }
-  if (errno != EINPROGRESS) return Connect::kFailed;
-  if (!worker_.loop().add(backend_.get(), kSocketEvents, &backend_side_).ok()) return Connect::kFailed;
+  if (errno != EINPROGRESS) return failed_locally("connect", errno, /*connecting=*/true);
+  if (!worker_.loop().add(backend_.get(), kSocketEvents, &backend_side_).ok()) {
+    return failed_locally("epoll", ENOMEM, /*connecting=*/false);
+  }
   return Connect::kPending;
 }
 
@@ -454,6 +477,7 @@ void TcpConnection::finish(bool abort) {
   release_pipe(up_);
   release_pipe(down_);
   service_->release();
+  worker_.budget().release(kDescriptors);  // after the service slot: a listener woken for -x sees it free
   worker_.retire(this);
 }
 

@@ -11,7 +11,7 @@
 #include "dataplane/base/unique_fd.h"
 #include "dataplane/event/event_loop.h"
 #include "dataplane/service/service.h"
-#include "dataplane/stats/dataplane_stats.h"
+#include "dataplane/status_views.h"
 #include "dataplane/tcp/pipe_pool.h"
 
 namespace nib {
@@ -20,6 +20,10 @@ class TcpWorker;
 
 class TcpConnection {
  public:
+  // Descriptors one connection holds at most (the client's and the
+  // backend's), reserved from the budget before accept(), given back at finish.
+  static constexpr uint64_t kDescriptors = 2;
+
   explicit TcpConnection(TcpWorker& worker);
   TcpConnection(const TcpConnection&) = delete;
   TcpConnection& operator=(const TcpConnection&) = delete;
@@ -36,6 +40,7 @@ class TcpConnection {
   const Backend* relay_backend() const { return state_ == State::kRelaying ? backend_ref_.get() : nullptr; }
   // Called by the worker once no event of this batch can still name us.
   void recycle();
+
   ConnectionInfo info(MonoTime now) const;
 
  private:
@@ -78,8 +83,13 @@ class TcpConnection {
   void on_event(bool client_side, uint32_t events);
   void on_timer();
   void connect_next();
-  enum class Connect { kDone, kPending, kFailed };
+  // kFailed: the backend's failure; kShortage: nib's own (no descriptor,
+  // memory or local port), reported already: the client is closed.
+  enum class Connect { kDone, kPending, kFailed, kShortage };
   Connect try_connect(Backend& backend);
+  // A call for this client failed with `err`: kShortage when that is nib's
+  // shortage (counted and reported to the worker), kFailed otherwise.
+  Connect failed_locally(const char* what, int err, bool connecting);
   // How a backend failed a client: its connect, or after it (before its first byte).
   enum class Failure { kConnect, kReset, kClosedSilently };
   // Counts the failure against the backend (Pen's blacklist, the passive

@@ -6,33 +6,65 @@
 #include <csignal>
 
 #include <cerrno>
+#include <cstring>
 #include <future>
 
 #include "dataplane/base/log.h"
+#include "dataplane/config/limits.h"
 
 namespace nib {
 namespace {
 constexpr int kAcceptBatch = 64;      // per wake-up, so one busy listener cannot starve the rest
 constexpr size_t kIdleBuffers = 256;  // idle relay buffers kept for reuse
-constexpr auto kAcceptPause = std::chrono::milliseconds(100);
+constexpr auto kRetryMin = std::chrono::milliseconds(limits::kAcceptRetryMinMs);
+constexpr auto kRetryMax = std::chrono::milliseconds(limits::kAcceptRetryMaxMs);
+// A listener waiting to be woken (a connection closing, buffers back) also
+// tries again after this long: a safety net, never the expected path.
+constexpr auto kWakeFallback = std::chrono::seconds(1);
 }  // namespace
 
 TcpWorker::Listener::Listener(TcpWorker& w, Service& s, UniqueFd fd)
-    : worker_(w), service_(s), fd_(std::move(fd)), resume_timer_([this] { resume(); }) {}
+    : worker_(w), service_(s), fd_(std::move(fd)), resume_timer_([this] { resume(); }), backoff_(kRetryMin) {}
 
-void TcpWorker::Listener::pause() {
-  if (!registered_) return;
-  worker_.loop_.remove(fd_.get());
+void TcpWorker::Listener::pause(Pause why, bool parked) {
+  if (parked_ && !parked) worker_.budget_.unpark();
+  parked_ = parked;
+  if (paused_ == Pause::kNone) worker_.paused_count_.fetch_add(1, std::memory_order_relaxed);
+  paused_ = why;
+  if (registered_) worker_.loop_.remove(fd_.get());
   registered_ = false;
-  worker_.loop_.arm(resume_timer_, worker_.loop_.now() + kAcceptPause);
+  Duration retry = kWakeFallback;
+  if (why == Pause::kKernel) {
+    retry = backoff_;  // the kernel says nothing when it has room again: try, less and less often
+    backoff_ = std::min<Duration>(backoff_ * 2, kRetryMax);
+  }
+  worker_.loop_.arm(resume_timer_, worker_.loop_.now() + retry);
+}
+
+void TcpWorker::Listener::clear_pause() {
+  worker_.loop_.cancel(resume_timer_);
+  if (parked_) worker_.budget_.unpark();
+  parked_ = false;
+  if (paused_ != Pause::kNone) worker_.paused_count_.fetch_sub(1, std::memory_order_relaxed);
+  paused_ = Pause::kNone;
 }
 
 void TcpWorker::Listener::resume() {
+  clear_pause();
   if (registered_ || !fd_) return;
+  // Level-triggered: clients waiting in the backlog raise an event at once.
   registered_ = worker_.loop_.add(fd_.get(), EPOLLIN, this).ok();
 }
 
-TcpWorker::TcpWorker(unsigned index, size_t pipe_limit) : index_(index), pipes_(pipe_limit) {}
+TcpWorker::TcpWorker(unsigned index, size_t pipe_limit, FdBudget& budget, size_t buffer_limit, Clock& clock)
+    : index_(index),
+      loop_(clock),
+      buffer_limit_(std::max<size_t>(buffer_limit, 2)),
+      drain_deadlines_(loop_, [this](const Backend& b) { close_connections_to(b); }),
+      budget_(budget),
+      pipes_(pipe_limit, &budget, &shortages_) {
+  budget_.add_waker([this] { wake_accepting(); });
+}
 
 TcpWorker::~TcpWorker() { stop(); }
 
@@ -63,12 +95,28 @@ void TcpWorker::start() {
 void TcpWorker::stop_accepting() {
   loop_.post([this] {
     for (auto& l : listeners_) {
-      loop_.cancel(l->resume_timer_);
+      l->clear_pause();
       if (l->registered_) loop_.remove(l->fd_.get());
       l->registered_ = false;
       l->fd_.reset();
     }
   });
+}
+
+void TcpWorker::wake_accepting() {
+  // No look at paused_count_ first: a listener counts itself paused only
+  // after it parked, and this wake may be the one it parked for.
+  if (wake_posted_.exchange(true, std::memory_order_acq_rel)) return;  // one task on its way is enough
+  loop_.post([this] {
+    wake_posted_.store(false, std::memory_order_release);
+    resume_paused(Pause::kNone);
+  });
+}
+
+void TcpWorker::resume_paused(Pause only) {
+  for (auto& l : listeners_) {
+    if (l->paused_ != Pause::kNone && (only == Pause::kNone || l->paused_ == only)) l->resume();
+  }
 }
 
 void TcpWorker::close_all() {
@@ -87,6 +135,8 @@ void TcpWorker::stop() {
     if (c->in_use()) c->close();
   }
   recycle_retired();
+  for (auto& l : listeners_) l->clear_pause();  // gives back its park
+  pipes_.trim();
 }
 
 std::vector<ConnectionInfo> TcpWorker::connections(Duration timeout) {
@@ -94,7 +144,7 @@ std::vector<ConnectionInfo> TcpWorker::connections(Duration timeout) {
   auto future = promise->get_future();
   loop_.post([this, promise] {
     std::vector<ConnectionInfo> out;
-    MonoTime now = MonoClock::now();
+    MonoTime now = loop_.clock().now();
     for (auto& c : pool_) {
       if (c->in_use()) out.push_back(c->info(now));
     }
@@ -104,20 +154,45 @@ std::vector<ConnectionInfo> TcpWorker::connections(Duration timeout) {
   return future.get();
 }
 
+// The admission rule (two buffers per open connection within buffer_limit_)
+// means a buffer is always to be had: allocated when none is idle, while the
+// idle ones never take the total past the limit.
 std::unique_ptr<char[]> TcpWorker::take_buffer() {
-  if (buffers_.empty()) return std::unique_ptr<char[]>(new char[kBufferSize]);
+  if (buffers_.empty()) {
+    buffers_total_.store(buffers_total_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    return std::unique_ptr<char[]>(new char[kBufferSize]);
+  }
   auto b = std::move(buffers_.back());
   buffers_.pop_back();
   return b;
 }
 
 void TcpWorker::give_buffer(std::unique_ptr<char[]> buffer) {
-  if (buffers_.size() < kIdleBuffers) buffers_.push_back(std::move(buffer));
+  const size_t total = buffers_total_.load(std::memory_order_relaxed);
+  if (buffers_.size() < kIdleBuffers && total <= buffer_limit_) {
+    buffers_.push_back(std::move(buffer));
+  } else {
+    buffers_total_.store(total - 1, std::memory_order_relaxed);  // single writer
+  }
+}
+
+void TcpWorker::on_shortage(Resource resource, const Service& service, const char* what, int err) {
+  if (shortages_.record(resource)) {
+    log_warn("service " + service.name() + ": " + what + ": " + std::strerror(err) + "; the client is closed and " +
+             "accepting pauses (" + to_string(resource) + " short: not the backend's fault; counted in " +
+             "nib_resource_exhausted_total, logged once per burst)");
+  }
+  for (auto& l : listeners_) {
+    if (l->fd_ && l->paused_ == Pause::kNone) l->pause(Pause::kKernel, /*parked=*/false);
+  }
+  pipes_.trim();  // idle pipes are descriptors a client can use
 }
 
 void TcpWorker::retire(TcpConnection* connection) {
   retired_.push_back(connection);
   open_.fetch_sub(1, std::memory_order_relaxed);
+  // Its relay memory is free again (the FdBudget's release wakes the rest).
+  if (paused_count_.load(std::memory_order_relaxed) != 0) resume_paused(Pause::kMemory);
 }
 
 void TcpWorker::recycle_retired() {
@@ -140,42 +215,90 @@ TcpConnection* TcpWorker::acquire() {
 
 void TcpWorker::accept_from(Listener& l) {
   for (int i = 0; i < kAcceptBatch; ++i) {
+    Pause why = reserve(l);
+    const bool parks = why == Pause::kLimit || why == Pause::kDescriptors;
+    if (parks) {
+      // Parked before trying again: a close in between wakes us, it is not lost.
+      budget_.park();
+      why = reserve(l);
+      if (why == Pause::kNone) budget_.unpark();
+    }
+    if (why != Pause::kNone) {
+      if (why == Pause::kDescriptors) on_budget_short(l.service_);
+      if (why == Pause::kMemory) on_memory_short(l.service_);  // this worker's own: retire() wakes it
+      return l.pause(why, parks);
+    }
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     int fd = ::accept4(l.fd_.get(), reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-        // Out of descriptors: stop accepting briefly instead of spinning on the
-        // level-triggered listener; queued clients wait in the backlog.
-        log_warn("service " + l.service_.name() + ": accept: out of file descriptors; pausing accepts");
-        l.pause();
+      const int err = errno;
+      unreserve(l);
+      if (err == EINTR || err == ECONNABORTED) continue;
+      if (auto shortage = shortage_of(err)) {
+        // Clients wait in the backlog rather than spin the level-triggered listener.
+        if (shortages_.record(*shortage)) {
+          log_warn("service " + l.service_.name() + ": accept: " + std::strerror(err) + "; accepting pauses (" +
+                   to_string(*shortage) + " short: counted in nib_resource_exhausted_total, logged once per burst)");
+        }
+        l.pause(Pause::kKernel, /*parked=*/false);
+        pipes_.trim();
       }
-      return;
+      return;  // EAGAIN: the backlog is empty
     }
+    l.backoff_ = kRetryMin;
     admit(l, UniqueFd(fd), SocketAddress(reinterpret_cast<sockaddr*>(&ss), len));
   }
 }
 
-void TcpWorker::admit(Listener& l, UniqueFd client, const SocketAddress& peer) {
+TcpWorker::Pause TcpWorker::reserve(Listener& l) {
   Service& service = l.service_;
   uint64_t gen = service.registry().generation();
   if (!l.snapshot_ || gen != l.generation_) {
     l.snapshot_ = service.registry().snapshot();
     l.generation_ = l.snapshot_->generation;
   }
-  service.count_accepted();
-  if (l.snapshot_->client_acl && !l.snapshot_->client_acl->permits(peer)) {
-    service.count_rejected_acl();
-    if (debug_on()) [[unlikely]] log_debug("service " + service.name() + ": client " + peer.to_string() + ": denied by the acl");
-    return;  // closed right after accept, as Pen does with a denied client
+  // Room for its two relay buffers (single thread: open_ is ours).
+  if (static_cast<size_t>(open_.load(std::memory_order_relaxed)) >= buffer_limit_ / 2) return Pause::kMemory;
+  if (!service.try_admit(l.snapshot_->max_connections)) return Pause::kLimit;
+  if (!budget_.try_acquire(TcpConnection::kDescriptors)) {
+    service.release();
+    return Pause::kDescriptors;
   }
-  if (!service.try_admit(l.snapshot_->max_connections)) {
-    service.count_rejected_max();
-    if (debug_on()) [[unlikely]] {
-      log_debug("service " + service.name() + ": client " + peer.to_string() + ": closed, at the connection limit");
-    }
-    return;  // the client is closed as `client` goes out of scope, as Pen does
+  return Pause::kNone;
+}
+
+void TcpWorker::on_memory_short(const Service& service) {
+  if (shortages_.record(Resource::kMemory)) {
+    log_warn("service " + service.name() + ": worker " + std::to_string(index_) + " holds the " +
+             std::to_string(buffer_limit_ / 2) + " connections its share of the relay memory allows; accepting " +
+             "pauses until one closes (memory short: counted in nib_resource_exhausted_total, logged once per "
+             "burst)");
+  }
+}
+
+void TcpWorker::on_budget_short(const Service& service) {
+  if (shortages_.record(Resource::kFd)) {
+    log_warn("service " + service.name() + ": the " + std::to_string(budget_.capacity()) +
+             " descriptors of the budget are in use; accepting pauses until connections close (fd short: "
+             "counted in nib_resource_exhausted_total, logged once per burst)");
+  }
+  pipes_.trim();  // idle pipes are descriptors a client can use
+}
+
+void TcpWorker::unreserve(Listener& l) {
+  l.service_.release();
+  budget_.release(TcpConnection::kDescriptors);
+}
+
+void TcpWorker::admit(Listener& l, UniqueFd client, const SocketAddress& peer) {
+  Service& service = l.service_;
+  service.count_accepted(index_);
+  if (l.snapshot_->client_acl && !l.snapshot_->client_acl->permits(peer)) {
+    service.count_rejected_acl(index_);
+    if (debug_on()) [[unlikely]] log_debug("service " + service.name() + ": client " + peer.to_string() + ": denied by the acl");
+    unreserve(l);
+    return;  // closed right after accept, as Pen does with a denied client
   }
   open_.fetch_add(1, std::memory_order_relaxed);
   acquire()->start(std::move(client), peer, service, l.snapshot_);
@@ -183,25 +306,13 @@ void TcpWorker::admit(Listener& l, UniqueFd client, const SocketAddress& peer) {
 
 void TcpWorker::close_drain_stragglers_at(std::shared_ptr<Backend> backend, uint64_t generation,
                                           MonoTime deadline) {
-  loop_.post([this, backend = std::move(backend), generation, deadline]() mutable {
-    auto d = std::make_unique<DrainDeadline>(*this, std::move(backend), generation);
-    loop_.arm(d->timer, deadline);
-    drain_deadlines_.push_back(std::move(d));
-  });
+  drain_deadlines_.add(std::move(backend), generation, deadline);
 }
 
-void TcpWorker::close_drain_stragglers(DrainDeadline* d) {
-  const Backend& b = *d->backend;
-  if (b.admin_state() == AdminState::kDraining && b.drain_generation() == d->generation) {
-    // Each close may end the drain: the last one announces it, once.
-    for (auto& c : pool_) {
-      if (c->relay_backend() == &b) c->close();
-    }
+void TcpWorker::close_connections_to(const Backend& backend) {
+  for (auto& c : pool_) {
+    if (c->relay_backend() == &backend) c->close();
   }
-  // Freed after this callback has returned (the timer is running it).
-  loop_.post([this, d] {
-    std::erase_if(drain_deadlines_, [d](const std::unique_ptr<DrainDeadline>& p) { return p.get() == d; });
-  });
 }
 
 }  // namespace nib

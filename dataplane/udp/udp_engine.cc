@@ -66,7 +66,8 @@ uint64_t share(uint64_t total, unsigned workers, unsigned i) {
 
 }  // namespace
 
-UdpEngine::UdpEngine(unsigned workers) : workers_count_(workers == 0 ? 1 : workers) {}
+UdpEngine::UdpEngine(unsigned workers, FdBudget& budget, Clock& clock)
+    : workers_count_(workers == 0 ? 1 : workers), clock_(clock), budget_(budget) {}
 
 UdpEngine::~UdpEngine() { stop(); }
 
@@ -86,18 +87,13 @@ void UdpEngine::add_service(Service& service, const ServiceConfig& config, uint6
 Status UdpEngine::start() {
   if (services_.empty()) return {};
   for (unsigned i = 0; i < workers_count_; ++i) {
-    auto w = std::make_unique<UdpWorker>(i);
+    auto w = std::make_unique<UdpWorker>(i, budget_, clock_);
     if (Status st = w->init(); !st.ok()) return st;
     workers_.push_back(std::move(w));
   }
   for (Entry& e : services_) {
     SocketAddress addr = e.service->listen_address();
     const bool wildcard = is_wildcard(addr);
-    if (addr.port() != 0) {
-      if (Status st = check_port_free(addr, SOCK_DGRAM); !st.ok()) {
-        return Status::unavailable("service '" + e.service->name() + "': " + st.message());
-      }
-    }
     for (unsigned i = 0; i < workers_count_; ++i) {
       auto fd = make_udp_listener(addr, wildcard);
       if (!fd.ok()) return Status::unavailable("service '" + e.service->name() + "': " + fd.status().message());
@@ -165,6 +161,11 @@ void UdpEngine::fill_status(const Service& service, ServiceStatus* status) const
     status->udp = udp;
     return;
   }
+}
+
+void UdpEngine::add_shortages(ShortageCounts& sum) const {
+  std::lock_guard lock(mutex_);
+  for (const auto& w : workers_) w->add_shortages(sum);
 }
 
 std::vector<ConnectionInfo> UdpEngine::sessions(Duration timeout) const {

@@ -9,17 +9,20 @@
 
 #include "dataplane/base/status.h"
 #include "dataplane/config/service_config.h"
-#include "dataplane/stats/dataplane_stats.h"
+#include "dataplane/status_views.h"
 
 namespace nib {
 
 class Backend;
+class FdBudget;
 class Service;
 class UdpWorker;
 
 class UdpEngine {
  public:
-  explicit UdpEngine(unsigned workers);
+  // Sessions take their descriptor from `budget` (which outlives the engine);
+  // the workers' timers (session expiry, drain deadlines) run on `clock`.
+  UdpEngine(unsigned workers, FdBudget& budget, Clock& clock = SystemClock::instance());
   ~UdpEngine();  // stops and joins
   UdpEngine(const UdpEngine&) = delete;
   UdpEngine& operator=(const UdpEngine&) = delete;
@@ -48,6 +51,9 @@ class UdpEngine {
   void close_drain_stragglers_at(const std::shared_ptr<Backend>& backend, uint64_t generation, MonoTime deadline);
   // Any thread. Every open session, as connections.
   std::vector<ConnectionInfo> sessions(Duration timeout) const;
+  // Any thread. Shortages the workers ran into (a new client's datagram
+  // dropped for want of a descriptor, say).
+  void add_shortages(ShortageCounts& sum) const;
   bool empty() const { return services_.empty(); }
 
  private:
@@ -59,6 +65,8 @@ class UdpEngine {
   Entry* find(const std::string& name);
 
   const unsigned workers_count_;
+  Clock& clock_;
+  FdBudget& budget_;
   uint64_t fd_budget_ = 0;
   mutable std::mutex mutex_;  // guards the entries' settings and the worker list
   std::vector<Entry> services_;  // the set is fixed once started

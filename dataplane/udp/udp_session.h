@@ -12,7 +12,7 @@
 #include "dataplane/balancer/selector.h"
 #include "dataplane/base/unique_fd.h"
 #include "dataplane/event/event_loop.h"
-#include "dataplane/stats/dataplane_stats.h"
+#include "dataplane/status_views.h"
 #include "dataplane/udp/udp_session_table.h"
 
 namespace nib {
@@ -56,6 +56,7 @@ class UdpSession final : public UdpSessionTable::Entry, public EventHandler {
   std::shared_ptr<const RegistrySnapshot> snap;  // keeps every backend it names alive
   Selection sel;
   bool holds_backend = false;  // counted in sel.backend()'s active sessions
+  bool holds_fd = false;       // its descriptor is taken from the FdBudget
   MonoTime started{};
   uint64_t datagrams_in = 0, datagrams_out = 0, bytes_in = 0, bytes_out = 0, drops = 0;
 

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <future>
+#include <string>
 
 #include "dataplane/base/log.h"
 
@@ -93,6 +94,7 @@ void UdpSession::recycle() {
   snap.reset();
   sel = Selection{};
   holds_backend = false;
+  holds_fd = false;
   local = UdpLocalAddress{};
   datagrams_in = datagrams_out = bytes_in = bytes_out = drops = 0;
 }
@@ -127,7 +129,11 @@ void UdpListener::on_event(uint32_t /*events*/) { worker.receive(*this); }
 
 // ---- worker --------------------------------------------------------------------
 
-UdpWorker::UdpWorker(unsigned index) : index_(index) {}
+UdpWorker::UdpWorker(unsigned index, FdBudget& budget, Clock& clock)
+    : index_(index),
+      budget_(budget),
+      loop_(clock),
+      drain_deadlines_(loop_, [this](const Backend& b) { close_sessions_to(b); }) {}
 
 UdpWorker::~UdpWorker() { stop(); }
 
@@ -231,7 +237,7 @@ std::vector<ConnectionInfo> UdpWorker::sessions(Duration timeout) {
   auto future = promise->get_future();
   loop_.post([this, promise] {
     std::vector<ConnectionInfo> out;
-    MonoTime now = MonoClock::now();
+    MonoTime now = loop_.clock().now();
     for (auto& l : listeners_) {
       for (auto* e = l->table.newest(); e != nullptr; e = UdpSessionTable::older(e)) {
         out.push_back(static_cast<UdpSession*>(e)->info(now));
@@ -386,7 +392,7 @@ UdpSession* UdpWorker::open_session(UdpListener& l, const UdpClientKey& key, con
     return nullptr;
   }
   Selection sel = Selector::choose(*l.snapshot, l.service.affinity(), l.service.cursor(), ip, now);
-  if (sel.affinity_break) l.service.count_affinity_break();
+  if (sel.affinity_break) l.service.count_affinity_break(index_);
   if (sel.kind == Selection::Kind::kReject) {
     *drop = sel.reason == Selection::Reject::kStubborn ? Drop::kStubborn : Drop::kNoBackend;
     return nullptr;
@@ -395,7 +401,13 @@ UdpSession* UdpWorker::open_session(UdpListener& l, const UdpClientKey& key, con
     close_session(l, static_cast<UdpSession&>(*l.table.oldest()));
     UdpCounterCells::add(l.counters.evicted, 1);
   }
+  if (!budget_.try_acquire(1)) {
+    on_shortage(l, Resource::kFd, "new session", 0);
+    *drop = Drop::kNoSocket;
+    return nullptr;
+  }
   UdpSession* s = acquire();
+  s->holds_fd = true;
   s->key = key;
   s->listener = &l;
   s->client = client;
@@ -407,11 +419,12 @@ UdpSession* UdpWorker::open_session(UdpListener& l, const UdpClientKey& key, con
   s->state = UdpSession::State::kFailed;  // not connected yet
   if (Drop d = connect_upstream(l, *s); d != Drop::kNone) {
     *drop = d;
+    budget_.release(1);
     s->recycle();  // never registered anywhere: straight back to the pool
     free_.push_back(s);
     return nullptr;
   }
-  l.service.count_accepted();
+  l.service.count_accepted(index_);
   l.table.insert(s, now);
   l.counters.sessions.store(l.table.size(), std::memory_order_relaxed);
   if (!l.expiry.armed()) loop_.arm(l.expiry, now + l.settings.timeout);
@@ -424,13 +437,26 @@ UdpWorker::Drop UdpWorker::connect_upstream(UdpListener& l, UdpSession& s) {
   while (s.sel.kind != Selection::Kind::kReject) {
     Backend& b = *s.sel.backend(*s.snap);
     UniqueFd fd(::socket(b.address().family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!fd) return Drop::kNoSocket;
+    if (!fd) {
+      int err = errno;
+      on_shortage(l, shortage_of(err).value_or(Resource::kFd), "socket", err);
+      return Drop::kNoSocket;
+    }
     if (::connect(fd.get(), b.address().sockaddr_ptr(), b.address().length()) != 0) {
+      int err = errno;
+      if (auto shortage = shortage_of(err, /*connecting=*/true)) {
+        // No local port or memory: nib's shortage, not the backend's failure.
+        on_shortage(l, *shortage, "connect", err);
+        return Drop::kNoSocket;
+      }
       note_failure(l, s, b);
       s.sel = Selector::after_failure(*s.snap, s.sel, loop_.now());
       continue;
     }
-    if (!loop_.add(fd.get(), EPOLLIN, &s).ok()) return Drop::kNoSocket;
+    if (!loop_.add(fd.get(), EPOLLIN, &s).ok()) {
+      on_shortage(l, Resource::kMemory, "epoll", ENOMEM);
+      return Drop::kNoSocket;
+    }
     if (debug_on()) [[unlikely]] log_session(l, s, "session to " + Selector::describe(*s.snap, s.sel));
     s.upstream = std::move(fd);
     b.connection_opened();
@@ -442,6 +468,15 @@ UdpWorker::Drop UdpWorker::connect_upstream(UdpListener& l, UdpSession& s) {
     return Drop::kNone;
   }
   return s.sel.reason == Selection::Reject::kStubborn ? Drop::kStubborn : Drop::kNoBackend;
+}
+
+void UdpWorker::on_shortage(UdpListener& l, Resource resource, const char* what, int err) {
+  if (!shortages_.record(resource)) return;
+  std::string why = err != 0 ? std::string(std::strerror(err))
+                             : "the " + std::to_string(budget_.capacity()) + " descriptors of the budget are in use";
+  log_warn("service " + l.service.name() + ": " + what + ": " + why + "; new clients' datagrams are dropped, " +
+           "open sessions go on (" + to_string(resource) + " short: not a backend's fault; counted in " +
+           "nib_resource_exhausted_total, logged once per burst)");
 }
 
 void UdpWorker::note_failure(UdpListener& l, UdpSession& s, Backend& b) {
@@ -623,33 +658,25 @@ void UdpWorker::close_session(UdpListener& l, UdpSession& s) {
     l.service.affinity().add_bytes(s.client_ip, s.bytes_in, s.bytes_out);
   }
   s.upstream.reset();
+  if (s.holds_fd) budget_.release(1);
+  s.holds_fd = false;
   s.state = UdpSession::State::kClosed;
   retired_.push_back(&s);
 }
 
 void UdpWorker::close_drain_stragglers_at(std::shared_ptr<Backend> backend, uint64_t generation,
                                           MonoTime deadline) {
-  loop_.post([this, backend = std::move(backend), generation, deadline]() mutable {
-    auto d = std::make_unique<DrainDeadline>(*this, std::move(backend), generation);
-    loop_.arm(d->timer, deadline);
-    drain_deadlines_.push_back(std::move(d));
-  });
+  drain_deadlines_.add(std::move(backend), generation, deadline);
 }
 
-void UdpWorker::close_drain_stragglers(DrainDeadline* d) {
-  const Backend& b = *d->backend;
-  if (b.admin_state() == AdminState::kDraining && b.drain_generation() == d->generation) {
-    for (auto& l : listeners_) {
-      for (auto* e = l->table.newest(); e != nullptr;) {
-        auto& s = static_cast<UdpSession&>(*e);
-        e = UdpSessionTable::older(e);  // before closing takes s out of the table
-        if (s.holds_backend && s.sel.backend(*s.snap) == &b) close_session(*l, s);
-      }
+void UdpWorker::close_sessions_to(const Backend& backend) {
+  for (auto& l : listeners_) {
+    for (auto* e = l->table.newest(); e != nullptr;) {
+      auto& s = static_cast<UdpSession&>(*e);
+      e = UdpSessionTable::older(e);  // before closing takes s out of the table
+      if (s.holds_backend && s.sel.backend(*s.snap) == &backend) close_session(*l, s);
     }
   }
-  loop_.post([this, d] {
-    std::erase_if(drain_deadlines_, [d](const std::unique_ptr<DrainDeadline>& p) { return p.get() == d; });
-  });
 }
 
 }  // namespace nib

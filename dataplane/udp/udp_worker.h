@@ -12,8 +12,11 @@
 #include <vector>
 
 #include "dataplane/event/event_loop.h"
+#include "dataplane/resource/fd_budget.h"
+#include "dataplane/resource/shortage_counters.h"
+#include "dataplane/service/drain_deadlines.h"
 #include "dataplane/service/service.h"
-#include "dataplane/stats/dataplane_stats.h"
+#include "dataplane/status_views.h"
 #include "dataplane/udp/udp_session.h"
 #include "dataplane/udp/udp_session_table.h"
 
@@ -32,9 +35,7 @@ struct UdpCounterCells {
   std::atomic<uint64_t> drops_no_backend{0}, drops_stubborn{0}, drops_no_socket{0};
   std::atomic<uint64_t> drops_to_backend{0}, drops_to_client{0}, drops_acl{0};
 
-  static void add(std::atomic<uint64_t>& c, uint64_t n) {
-    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
+  static void add(std::atomic<uint64_t>& c, uint64_t n) { bump(c, n); }
   void add_to(UdpCounters& sum) const;  // any thread
 };
 
@@ -65,7 +66,10 @@ class UdpWorker {
   static constexpr size_t kMaxDatagram = 65536;
   static constexpr unsigned kBatch = 32;  // datagrams per recvmmsg / sendmmsg
 
-  explicit UdpWorker(unsigned index);
+  // A session's upstream socket is taken from `budget` first: when it is
+  // short, a new client's datagrams are dropped (drops_no_socket), while the
+  // sessions that exist go on. Session expiry and drain deadlines run on `clock`.
+  UdpWorker(unsigned index, FdBudget& budget, Clock& clock = SystemClock::instance());
   ~UdpWorker();  // stops and joins
   UdpWorker(const UdpWorker&) = delete;
   UdpWorker& operator=(const UdpWorker&) = delete;
@@ -83,6 +87,7 @@ class UdpWorker {
   void stop();
   // Sums this worker's counters for `service` into `sum`.
   void add_counters(const Service& service, UdpCounters& sum) const;
+  void add_shortages(ShortageCounts& sum) const { shortages_.add_to(sum); }
   // Waits for the loop to answer (empty after `timeout`).
   std::vector<ConnectionInfo> sessions(Duration timeout);
   // At `deadline`, closes this worker's sessions on `backend` if its drain
@@ -102,6 +107,9 @@ class UdpWorker {
   // Null when the client's datagrams must be dropped, for *drop.
   UdpSession* open_session(UdpListener& l, const UdpClientKey& key, const msghdr& h, Drop* drop);
   Drop connect_upstream(UdpListener& l, UdpSession& s);
+  // nib could not have what a new session needs (`what` failed with `err`,
+  // or the budget was short: err 0): counted, logged once per burst.
+  void on_shortage(UdpListener& l, Resource resource, const char* what, int err);
   Drop on_refused(UdpListener& l, UdpSession& s);
   void note_failure(UdpListener& l, UdpSession& s, Backend& b);
   void count_drop(UdpListener& l, Drop reason, uint64_t n);
@@ -119,16 +127,12 @@ class UdpWorker {
   UdpListener* listener_for(const Service& service) const;
   UdpSession* acquire();
   void after_batch();
-  struct DrainDeadline {
-    DrainDeadline(UdpWorker& worker, std::shared_ptr<Backend> b, uint64_t g)
-        : timer([this, &worker] { worker.close_drain_stragglers(this); }), backend(std::move(b)), generation(g) {}
-    Timer timer;
-    std::shared_ptr<Backend> backend;
-    uint64_t generation = 0;
-  };
-  void close_drain_stragglers(DrainDeadline* d);
+  // A drain deadline passed.
+  void close_sessions_to(const Backend& backend);
 
   const unsigned index_;
+  FdBudget& budget_;
+  ShortageCounters shortages_;  // written on the loop thread
   EventLoop loop_;
   std::vector<std::unique_ptr<UdpListener>> listeners_;  // fixed once started
   std::vector<std::unique_ptr<UdpSession>> pool_;         // every session object this worker made
@@ -154,7 +158,7 @@ class UdpWorker {
   Backend* out_backend_[kBatch] = {};
   unsigned out_count_ = 0;
 
-  std::vector<std::unique_ptr<DrainDeadline>> drain_deadlines_;  // loop thread
+  DrainDeadlines drain_deadlines_;
   std::thread thread_;
 };
 

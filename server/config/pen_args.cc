@@ -392,8 +392,8 @@ Status Parser::parse_long(const std::string& arg) {
   std::string name = arg.substr(0, eq);
   std::optional<std::string> attached;
   if (eq != std::string::npos) attached = arg.substr(eq + 1);
-  constexpr std::string_view kFlags[] = {"--check",    "--demo",    "--help",        "--version",
-                                         "--no-admin", "--admin",   "--defer-accept"};
+  constexpr std::string_view kFlags[] = {"--check",    "--demo",  "--help",         "--version",
+                                         "--no-admin", "--admin", "--defer-accept", "--reuse-port"};
   constexpr std::string_view kValued[] = {"--config",         "--workers",        "--shutdown-grace",
                                           "--idle-timeout",   "--session-timeout", "--max-sessions",
                                           "--admin-http",     "--admin-grpc",      "--admin-token-file", "--state",
@@ -411,6 +411,9 @@ Status Parser::parse_long(const std::string& arg) {
     } else if (name == "--defer-accept") {
       service_.defer_accept = true;
       note_balancing(name, "defer_accept");
+    } else if (name == "--reuse-port") {
+      service_.reuse_port = true;
+      note_balancing(name, "reuse_port");
     } else {  // --help, --version: the rest of the line no longer matters
       result_.action = name == "--help" ? CommandLine::Action::kHelp : CommandLine::Action::kVersion;
       stop_ = true;
@@ -754,6 +757,9 @@ nib options:
   --admin               both admin listeners on their defaults (with Pen's
                         command line they run only when asked; with --config
                         they run unless admin.enabled is false)
+  --reuse-port          share the listen port with other processes that
+                        bind it with SO_REUSEPORT (another nib, say); without
+                        it a port in use is an error at start
   --admin-http IP:PORT  admin HTTP API (127.0.0.1:9901)
   --admin-grpc IP:PORT  admin gRPC API, what nibctl talks to (127.0.0.1:9902)
   --no-admin            no admin listeners at all

@@ -33,8 +33,8 @@ constexpr std::string_view kAdminLimitPlanes[] = {"http", "grpc", "penctl"};
 constexpr std::string_view kServiceKeys[] = {"name",      "listen",          "protocol",     "policy",
                                              "backends",  "emergency",       "connect_timeout",
                                              "idle_timeout", "max_connections", "backlog",
-                                             "defer_accept", "session_timeout", "max_sessions", "health_check",
-                                             "slow_start",   "drain_timeout", "acl",          "tcp_nodelay"};
+                                             "defer_accept", "reuse_port", "session_timeout", "max_sessions",
+                                             "health_check", "slow_start", "drain_timeout", "acl", "tcp_nodelay"};
 // Keys that mean something for one protocol only: given for the other, they
 // would silently do nothing, so they are errors.
 constexpr std::string_view kTcpOnlyKeys[] = {"connect_timeout", "idle_timeout", "max_connections", "backlog",
@@ -416,6 +416,7 @@ void Loader::load_service(const Item& item, SeenServices* seen, DataplaneConfig*
   read_int(f, "backlog", limits::kBacklog, &service.backlog);
   read_bool(f, "defer_accept", &service.defer_accept);
   read_bool(f, "tcp_nodelay", &service.tcp_nodelay);
+  read_bool(f, "reuse_port", &service.reuse_port);
   read_seconds(f, "session_timeout", limits::kSessionTimeout, &service.udp_session_timeout_seconds);
   read_int(f, "max_sessions", limits::kMaxSessions, &service.udp_max_sessions);
   read_seconds(f, "slow_start", limits::kSlowStart, &service.slow_start_seconds);

@@ -196,6 +196,10 @@ TEST_F(GrpcAdminTest, ListAndGetBackends) {
   }));
   EXPECT_EQ(b0.total_connections(), 1u);
   EXPECT_EQ(b0.remembered_clients(), 1u);
+  // The listing counts them too, in one pass over the table.
+  list = list_backends();
+  EXPECT_EQ(list.backends(0).remembered_clients(), 1u);
+  EXPECT_EQ(list.backends(1).remembered_clients(), 0u);
 }
 
 TEST_F(GrpcAdminTest, GetBackendErrors) {

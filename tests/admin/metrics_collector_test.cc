@@ -179,6 +179,22 @@ TEST_F(MetricsTest, RejectedConnectionsByReason) {
   EXPECT_EQ(sum(m, "nib_service_rejected_connections_total", {{"reason", "stubborn"}}), 0);
 }
 
+// The process's own resources: one series per resource, budgets and use.
+TEST_F(MetricsTest, ResourceFamiliesShowBudgetsUseAndShortages) {
+  auto m = scrape();
+  EXPECT_EQ(count(m, "nib_resource_exhausted_total"), 4u);
+  for (const char* r : {"fd", "memory", "pipe", "port"}) {
+    EXPECT_EQ(sum(m, "nib_resource_exhausted_total", {{"resource", r}}), 0) << r;
+  }
+  EXPECT_GT(sum(m, "nib_resource_limit", {{"resource", "fd"}}), 0);
+  EXPECT_GT(sum(m, "nib_resource_limit", {{"resource", "memory"}}), 0);
+  auto held = TestClient::connect(lb_, "127.0.0.2");
+  ASSERT_TRUE(held.ok());
+  ASSERT_TRUE(held->read_line().ok());
+  EXPECT_EQ(sum(scrape(), "nib_resource_in_use", {{"resource", "fd"}}), 2);  // the client's and the backend's
+  EXPECT_EQ(sum(m, "nib_service_rejected_connections_total", {{"reason", "resources"}}), 0);
+}
+
 TEST_F(MetricsTest, ClientsDeniedByTheAclAreRejectedWithReasonAcl) {
   AccessList acl;
   acl.add(*parse_access_entry("deny 127.0.0.2"));

@@ -85,6 +85,19 @@ TEST_F(RestApiTest, ListBackends) {
   EXPECT_TRUE(r.json.find("emergency")->is_null());
 }
 
+TEST_F(RestApiTest, ListBackendsCountsRememberedClients) {
+  std::map<std::string, uint64_t> served;
+  for (int i = 2; i <= 4; ++i) ++served[relay_once("127.0.0." + std::to_string(i))];
+  Reply r = get("/api/v1/services/web/backends");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const auto& list = r.json.find("backends")->as_array();
+  ASSERT_EQ(list.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(list[i].find("remembered_clients")->as_uint64(), served[backends_[i]->name()]) << i;
+  }
+  EXPECT_EQ(served.size(), 2u) << "both backends took clients";
+}
+
 TEST_F(RestApiTest, AddBackendNeedsOnlyAddressAndPort) {
   TestBackend extra("extra");
   Reply r = post("/api/v1/services/web/backends", R"({"address": "127.0.0.1", "port": )" +

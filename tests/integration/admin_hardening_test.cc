@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "nib/admin/v1/admin.grpc.pb.h"
+#include "tests/support/prerequisites.h"
 #include "tests/support/dribbling_client.h"
 #include "tests/support/nib_process.h"
 #include "tests/support/temp_file.h"
@@ -40,7 +41,7 @@ int64_t vm_rss_kib(int pid) {
 class AdminHardeningTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!test::nib_binary_exists()) GTEST_SKIP() << "nib binary not built";
+    NIB_REQUIRE(test::nib_binary_exists(), "nib binary not built");
   }
 
   // nib from YAML with its three admin listeners on free ports; `limits` goes

@@ -232,7 +232,9 @@ TEST_F(NibBinaryTest, PortInUseFailsTheStartWithStatusTwo) {
   // A plain listener without SO_REUSEPORT: nib cannot share it.
   auto r = test::run_nib({"127.0.0.1:" + std::to_string(b0.port()), "127.0.0.1:" + std::to_string(b0.port())});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.output.find("tcp 127.0.0.1:" + std::to_string(b0.port()) + " is already in use"), std::string::npos)
+  EXPECT_NE(r.output.find("port " + std::to_string(b0.port()) + " (tcp 127.0.0.1:" + std::to_string(b0.port()) +
+                          ") is already in use by another process"),
+            std::string::npos)
       << r.output;
 }
 

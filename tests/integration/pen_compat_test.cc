@@ -96,7 +96,7 @@ TEST_F(PenCompatTest, TwoNibsRunSideBySide) {
 
   auto same_port = test::run_nib({"-f", at(port_a), at(b0)});
   EXPECT_EQ(same_port.exit_code, 2);
-  EXPECT_NE(same_port.output.find("tcp " + at(port_a) + " is already in use"), std::string::npos)
+  EXPECT_NE(same_port.output.find("(tcp " + at(port_a) + ") is already in use"), std::string::npos)
       << same_port.output;
   auto admin_taken = test::run_nib({"-f", "--admin-http", at(b0), at(test::free_port()), at(b0)});
   EXPECT_EQ(admin_taken.exit_code, 2);
@@ -140,7 +140,7 @@ TEST_F(PenCompatTest, ABackgroundStartThatFailsExitsTwoInTheForeground) {
   std::string pid_file = dir_.file("bg.pid");
   auto r = test::run_nib({"-p", pid_file, at(taken), at(taken)});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.output.find("tcp " + at(taken) + " is already in use"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("(tcp " + at(taken) + ") is already in use"), std::string::npos) << r.output;
   EXPECT_FALSE(test::read_file(pid_file).ok());
 }
 

@@ -25,6 +25,7 @@
 
 #include "admin/http/json.h"
 #include "nib/admin/v1/admin.grpc.pb.h"
+#include "tests/support/prerequisites.h"
 #include "tests/support/nib_process.h"
 #include "tests/support/temp_file.h"
 #include "tests/support/test_backend.h"
@@ -62,7 +63,7 @@ class StateCrashTest : public ::testing::Test {
   static constexpr size_t kMaxOwned = 12;
 
   void SetUp() override {
-    if (!test::nib_binary_exists()) GTEST_SKIP() << "nib not built";
+    NIB_REQUIRE(test::nib_binary_exists(), "nib not built");
     state_ = dir_.file("nib.state");
   }
 

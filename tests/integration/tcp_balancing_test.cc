@@ -40,12 +40,7 @@ class TcpBalancingTest : public test::DataplaneFixture<> {
   // checks that every byte came back in order, then the EOF, then the counters
   // (when `check_counters`: the only connection of backend 0).
   void expect_echoed_intact(TestClient& c, size_t size, uint64_t seed, bool check_counters) {
-    std::string data(size, '\0');
-    std::mt19937_64 rng(seed);
-    for (size_t i = 0; i + 8 <= size; i += 8) {
-      uint64_t v = rng();
-      std::memcpy(&data[i], &v, 8);
-    }
+    const std::string data = test::random_bytes(size, seed);
     c.set_timeout(60s);
     auto echoed = c.write_all_and_read_until_eof(data);
     ASSERT_TRUE(echoed.ok()) << echoed.status().message();
@@ -115,13 +110,19 @@ TEST_F(TcpBalancingTest, FailoverHidesADeadServerFromClients) {
 TEST_F(TcpBalancingTest, BlacklistExpiresAndTheServerIsUsedAgain) {
   service_.policy.blacklist_seconds = 0.3;
   service_.policy.mode = BalanceMode::kRoundRobin;
+  manual_time_ = true;
   add_backends(2);
   backends_[0]->stop();
   start();
   EXPECT_EQ(who(1), "b1");
   EXPECT_TRUE(backend_status(0).blacklisted);
+  EXPECT_NEAR(backend_status(0).blacklist_remaining_seconds, 0.3, 1e-6);  // no time has passed
   ASSERT_TRUE(backends_[0]->start().ok());
-  ASSERT_TRUE(test::wait_until([&] { return !backend_status(0).blacklisted; }, 5s));
+  clock_.advance(299ms);
+  EXPECT_TRUE(backend_status(0).blacklisted);
+  EXPECT_EQ(who(2), "b1");
+  clock_.advance(1ms);
+  EXPECT_FALSE(backend_status(0).blacklisted);
   std::map<std::string, int> served;
   for (int i = 0; i < 4; ++i) ++served[who(1)];
   EXPECT_EQ(served["b0"], 2);
@@ -323,7 +324,9 @@ TEST_F(TcpBalancingTest, AThousandConcurrentConnections) {
   EXPECT_TRUE(test::wait_until([&] { return dp_->open_connections() == 0; }));
 }
 
-TEST_F(TcpBalancingTest, MaxConnectionsRejectsTheExcess) {
+// At -x the listeners stop accepting: the excess waits in the listen backlog
+// (as with Pen) and is served when a connection closes, on either worker.
+TEST_F(TcpBalancingTest, MaxConnectionsMakesTheExcessWait) {
   add_backends(1);
   service_.max_connections = 2;
   start();
@@ -331,22 +334,35 @@ TEST_F(TcpBalancingTest, MaxConnectionsRejectsTheExcess) {
   auto [b, sb] = hold(2);
   EXPECT_EQ(sa, "b0");
   EXPECT_EQ(sb, "b0");
-  EXPECT_EQ(who(3), "closed");
-  EXPECT_EQ(dp_->status()[0].counters.rejected_max_connections, 1u);
+  TestClient c = connect(3);  // the kernel completed it; nib did not accept it
+  c.set_timeout(200ms);
+  auto early = c.read_line();
+  EXPECT_TRUE(!early.ok() && test::is_timeout(early.status()));
+  EXPECT_EQ(backends_[0]->accepted(), 2u);
+  EXPECT_EQ(dp_->status()[0].counters.rejected_max_connections, 0u);
+  EXPECT_GE(dp_->resources().paused_listeners, 1);
   a.close();
-  ASSERT_TRUE(test::wait_until([&] { return dp_->status()[0].active == 1; }));
-  EXPECT_EQ(who(3), "b0");
+  c.set_timeout(5s);
+  EXPECT_EQ(c.read_line().value_or("closed"), "b0");
+  EXPECT_EQ(dp_->status()[0].active, 2);
 }
 
 TEST_F(TcpBalancingTest, IdleConnectionsAreClosed) {
   add_backends(1);
   service_.idle_timeout_seconds = 0.2;
+  manual_time_ = true;
   start();
   auto [c, name] = hold(1);
   ASSERT_EQ(name, "b0");
-  auto rest = c.read_until_eof();  // nib closes it; bounded by the client's 5 s timeout
+  clock_.advance(150ms);
+  ASSERT_TRUE(c.write_all("ping\n").ok());  // activity: idle from now on
+  EXPECT_EQ(*c.read_line(), "ping");
+  clock_.advance(199ms);
+  EXPECT_EQ(dp_->open_connections(), 1) << "closed before it was idle for 0.2 s";
+  clock_.advance(1ms);
+  EXPECT_EQ(dp_->open_connections(), 0);
+  auto rest = c.read_until_eof();  // nib closed it
   EXPECT_TRUE(rest.ok()) << rest.status().message();
-  EXPECT_TRUE(test::wait_until([&] { return dp_->open_connections() == 0; }));
 }
 
 TEST_F(TcpBalancingTest, ConnectTimeoutBlacklistsAndFailsOver) {
@@ -479,6 +495,21 @@ TEST_F(TcpBalancingTest, ReloadRejectsABacklogChange) {
   EXPECT_FALSE(st.ok());
   EXPECT_NE(st.message().find("backlog change needs a restart"), std::string::npos);
   EXPECT_EQ(who(1), "b0");
+}
+
+TEST_F(TcpBalancingTest, ReloadRejectsAReusePortOrWorkersChange) {
+  add_backends(1);
+  start();
+  DataplaneConfig next = config();
+  next.services[0].reuse_port = true;
+  Status st = dp_->reload(next);
+  EXPECT_EQ(st.message(), "service 'test': reuse_port change needs a restart");
+  next = config();
+  next.workers = 3;
+  st = dp_->reload(next);
+  EXPECT_EQ(st.message(), "workers change (2 -> 3) needs a restart");
+  EXPECT_EQ(who(1), "b0");
+  EXPECT_TRUE(dp_->reload(config()).ok());
 }
 
 TEST_F(TcpBalancingTest, ClientThatResetsCostsOneConnection) {

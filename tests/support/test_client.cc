@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <random>
 #include <thread>
 
 namespace nib::test {
@@ -292,6 +293,16 @@ Result<HttpResponse> http_request(const SocketAddress& to, const std::string& me
   }
   if (Status st = client->write_all(request + "\r\n" + body); !st.ok()) return st;
   return client->read_http_response();
+}
+
+std::string random_bytes(size_t size, uint64_t seed) {
+  std::string data(size, '\0');
+  std::mt19937_64 rng(seed);
+  for (size_t i = 0; i + 8 <= size; i += 8) {
+    uint64_t v = rng();
+    std::memcpy(&data[i], &v, 8);
+  }
+  return data;
 }
 
 bool wait_until(const std::function<bool()>& pred, Duration timeout) {

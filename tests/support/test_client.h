@@ -102,5 +102,8 @@ bool wait_until(const std::function<bool()>& pred, Duration timeout = 5s);
 // line with its newline), read to the server's close.
 Result<TestClient::Closed> control_command(const SocketAddress& to, std::string_view bytes,
                                            const std::string& source_ip = "127.0.0.1");
+// `size` pseudo-random bytes from `seed`: a payload in which a lost or
+// reordered byte shows.
+std::string random_bytes(size_t size, uint64_t seed);
 
 }  // namespace nib::test

@@ -63,6 +63,35 @@ TEST(SocketOpsTest, NoDeferAcceptByDefault) {
   EXPECT_EQ(seconds, 0);
 }
 
+// Another process's SO_REUSEPORT listener would let nib's own listeners join
+// its group without a word: the probe (no SO_REUSEPORT) finds it.
+TEST(SocketOpsTest, CheckPortFreeFindsAnotherListenerEvenWithReusePort) {
+  auto other = make_tcp_listener(*SocketAddress::parse("127.0.0.1:0"), 16, /*reuse_port=*/true);
+  ASSERT_TRUE(other.ok()) << other.status().message();
+  SocketAddress taken = *local_address(other->get());
+  Status st = check_port_free(taken, /*tcp=*/true);
+  EXPECT_EQ(st.code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(st.message(), "port " + std::to_string(taken.port()) + " (tcp " + taken.to_string() +
+                              ") is already in use by another process");
+  EXPECT_TRUE(check_port_free(taken, /*tcp=*/false).ok());  // UDP's ports are another space
+  // The wildcard address overlaps every local one.
+  EXPECT_EQ(check_port_free(SocketAddress::any(taken.port()), true).code(), StatusCode::kAlreadyExists);
+
+  UniqueFd udp(::socket(AF_INET, SOCK_DGRAM, 0));
+  int one = 1;
+  ::setsockopt(udp.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  ::setsockopt(udp.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  auto any = SocketAddress::parse("127.0.0.1:0");
+  ASSERT_EQ(::bind(udp.get(), any->sockaddr_ptr(), any->length()), 0);
+  SocketAddress udp_taken = *local_address(udp.get());
+  EXPECT_EQ(check_port_free(udp_taken, false).code(), StatusCode::kAlreadyExists);
+
+  other->reset();
+  udp.reset();
+  EXPECT_TRUE(check_port_free(taken, true).ok());
+  EXPECT_TRUE(check_port_free(udp_taken, false).ok());
+}
+
 }  // namespace
 }  // namespace nib
 
@@ -102,17 +131,17 @@ TEST(SocketOpsTest, CheckPortFreeFindsAReuseportHolder) {
   ASSERT_TRUE(held.ok());
   auto bound = local_address(held->get());
   ASSERT_TRUE(bound.ok());
-  Status st = check_port_free(*bound, SOCK_STREAM);
-  EXPECT_EQ(st.code(), StatusCode::kUnavailable);
-  EXPECT_EQ(st.message(), "tcp " + bound->to_string() + " is already in use (by another nib or another program)");
+  Status st = check_port_free(*bound, /*tcp=*/true);
+  EXPECT_EQ(st.code(), StatusCode::kAlreadyExists);
+  EXPECT_NE(st.message().find("is already in use by another process"), std::string::npos) << st.message();
   held->reset();
-  EXPECT_TRUE(check_port_free(*bound, SOCK_STREAM).ok());
+  EXPECT_TRUE(check_port_free(*bound, true).ok());
   UniqueFd udp(::socket(AF_INET, SOCK_DGRAM, 0));
   int one = 1;
   ::setsockopt(udp.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   ASSERT_EQ(::bind(udp.get(), bound->sockaddr_ptr(), bound->length()), 0);
-  EXPECT_FALSE(check_port_free(*bound, SOCK_DGRAM).ok());
-  EXPECT_TRUE(check_port_free(*bound, SOCK_STREAM).ok()) << "tcp and udp ports are apart";
+  EXPECT_FALSE(check_port_free(*bound, false).ok());
+  EXPECT_TRUE(check_port_free(*bound, true).ok()) << "tcp and udp ports are apart";
 }
 
 }  // namespace

@@ -61,5 +61,37 @@ TEST(PipePoolTest, LimitZeroDisablesSplice) {
   EXPECT_EQ(pool.open(), 0u);
 }
 
+// Pipes come out of the process's descriptor budget, and give way to clients:
+// one is opened only while a quarter of the budget stays free.
+TEST(PipePoolTest, TakesFromTheDescriptorBudgetAndGivesWayWhenItRunsShort) {
+  FdBudget budget(16);  // pipes need 2 + 16 / 4 free
+  ShortageCounters shortages;
+  {
+    PipePool pool(8, &budget, &shortages);
+    Pipe a = pool.take();
+    ASSERT_TRUE(a);
+    EXPECT_EQ(budget.in_use(), 2u);
+    ASSERT_TRUE(budget.try_acquire(8));  // clients: 10 in use, 6 free
+    Pipe b = pool.take();
+    ASSERT_TRUE(b);                       // 12 in use, 4 free
+    EXPECT_FALSE(pool.take());            // would leave 2 < 4
+    ShortageCounts sum;
+    shortages.add_to(sum);
+    EXPECT_EQ(sum[Resource::kPipe], 1u);
+    pool.give(std::move(a), /*empty=*/false);  // closed: its descriptors go back
+    EXPECT_EQ(budget.in_use(), 10u);
+    pool.give(std::move(b), /*empty=*/true);  // idle: still open, still counted
+    EXPECT_EQ(budget.in_use(), 10u);
+    pool.trim();
+    EXPECT_EQ(budget.in_use(), 8u);
+    EXPECT_EQ(pool.open(), 0u);
+    Pipe c = pool.take();
+    EXPECT_TRUE(c);
+    pool.give(std::move(c), /*empty=*/true);
+    EXPECT_EQ(budget.in_use(), 10u);
+  }
+  EXPECT_EQ(budget.in_use(), 8u);  // the pool's destructor closed its idle pipe
+}
+
 }  // namespace
 }  // namespace nib

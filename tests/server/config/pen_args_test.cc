@@ -358,6 +358,16 @@ TEST(PenArgsTest, DeferAccept) {
             "option --defer-accept cannot be used with --config; set defer_accept in " + file.path() + " instead");
 }
 
+TEST(PenArgsTest, ReusePort) {
+  EXPECT_FALSE(with_options({}).reuse_port);
+  EXPECT_TRUE(with_options({"--reuse-port"}).reuse_port);
+  EXPECT_TRUE(with_options({"-U", "--reuse-port"}).reuse_port);  // UDP services share ports the same way
+  EXPECT_EQ(error_of({"--reuse-port=1", "80", "127.0.0.1"}), "option --reuse-port: takes no value");
+  TempFile file(kYaml);
+  EXPECT_EQ(error_of({"--config", file.path(), "--reuse-port"}),
+            "option --reuse-port cannot be used with --config; set reuse_port in " + file.path() + " instead");
+}
+
 TEST(PenArgsTest, PenOptionsNibLacksAreErrors) {
   EXPECT_THAT(error_of({"-F", "pen.cfg", "80", "127.0.0.1"}),
               StartsWith("option -F (penctl configuration file) is not yet supported by nib; use --config"));

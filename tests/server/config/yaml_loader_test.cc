@@ -94,6 +94,7 @@ services:
     max_connections: 1000
     backlog: 128
     defer_accept: true
+    reuse_port: true
 )");
   ASSERT_TRUE(config.ok()) << config.status().message();
   EXPECT_EQ(config->dataplane.workers, 4);
@@ -121,6 +122,7 @@ services:
   EXPECT_EQ(s.max_connections, 1000u);
   EXPECT_EQ(s.backlog, 128);
   EXPECT_TRUE(s.defer_accept);
+  EXPECT_TRUE(s.reuse_port);
 }
 
 TEST(YamlLoaderTest, ListenStringForms) {
@@ -314,8 +316,8 @@ TEST(YamlLoaderTest, UnknownKeyListsTheValidOnes) {
     prot: tcp
 )"),
             "nib.yaml:4:5: services[0]: unknown key 'prot', expected one of: name, listen, protocol, policy, "
-            "backends, emergency, connect_timeout, idle_timeout, max_connections, backlog, defer_accept, session_timeout, "
-            "max_sessions, health_check, slow_start, drain_timeout, acl, tcp_nodelay");
+            "backends, emergency, connect_timeout, idle_timeout, max_connections, backlog, defer_accept, reuse_port, "
+            "session_timeout, max_sessions, health_check, slow_start, drain_timeout, acl, tcp_nodelay");
 }
 
 TEST(YamlLoaderTest, UnknownTopLevelKey) {

@@ -1,4 +1,4 @@
-#include "dataplane/events/event_bus.h"
+#include "dataplane/notify/event_bus.h"
 
 namespace nib {
 

@@ -11,6 +11,7 @@
 #include "dataplane/config/service_config.h"
 #include "dataplane/net/ip_prefix.h"
 #include "dataplane/registry/backend.h"
+#include "dataplane/resource/shortage_counters.h"
 #include "dataplane/service/service.h"
 
 namespace nib {
@@ -36,7 +37,8 @@ struct BackendStatus {
   uint32_t soft_limit = 0, hard_limit = 0, weight = 0, prio = 0;
   int64_t active = 0;
   BackendCounters counters;
-  uint64_t remembered_clients = 0;  // filled by Dataplane::backend() only (O(table size))
+  // Filled by Dataplane::backend() and service_with_clients() only (O(table size)).
+  uint64_t remembered_clients = 0;
   bool drain_finished = false;      // draining and no connection left
 
   // Takes new clients now (the readiness rule, nib_backend_up).
@@ -83,6 +85,20 @@ struct ServiceStatus {
   std::vector<BackendStatus> backends;
   std::optional<BackendStatus> emergency;
   std::optional<UdpServiceStatus> udp;  // UDP only; `active` and `max_connections` then count sessions
+};
+
+// The process's own resources (issue 17, finding 2): the descriptor budget,
+// the relay buffers, and how often nib ran short (each shortage paused
+// accepting, closed a client, dropped a new UDP client's datagram, skipped a
+// health check or made a relay copy instead of splice: never a backend's fault).
+struct ResourceStatus {
+  uint64_t fd_limit = 0;        // RLIMIT_NOFILE
+  uint64_t fd_budget = 0;       // what the dataplane may hold for clients
+  uint64_t fd_in_use = 0;       // of the budget
+  uint64_t relay_memory_limit = 0;  // bytes, all TCP workers
+  uint64_t relay_memory_in_use = 0;
+  int64_t paused_listeners = 0;     // TCP listeners not accepting right now
+  ShortageCounts exhausted;         // by resource
 };
 
 struct ConnectionInfo {
