@@ -1,6 +1,7 @@
 #include "dataplane/dataplane.h"
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 #include <thread>
 
@@ -42,6 +43,23 @@ unsigned pick_workers(int configured) {
   return n == 0 ? 1 : n;
 }
 
+// Why the backend is in its state, for people ("" when up and unchecked).
+std::string state_reason(const BackendStatus& b) {
+  switch (b.admin_state) {
+    case AdminState::kDisabled: return "disabled by an operator";
+    case AdminState::kDraining:
+      return b.drain_finished ? "draining: finished, no connection left"
+                              : "draining: " + std::to_string(b.active) + " connection(s) still open";
+    case AdminState::kEnabled: break;
+  }
+  if (!b.health.up) return "health: " + b.health.reason + "; last check: " + b.health.last_check;
+  if (b.blacklisted) {
+    return "blacklisted after a failed connect; " +
+           std::to_string(static_cast<int64_t>(std::ceil(b.blacklist_remaining_seconds))) + " s left";
+  }
+  return b.health.checked ? "health: last check: " + b.health.last_check : "";
+}
+
 BackendStatus backend_status(const Backend& b, int index, MonoTime now) {
   BackendStatus s;
   s.id = b.id();
@@ -49,10 +67,13 @@ BackendStatus backend_status(const Backend& b, int index, MonoTime now) {
   s.host = b.host();
   s.address = b.address();
   s.admin_state = b.admin_state();
-  s.state = b.state();
   s.health = b.health();
   s.blacklisted = b.blacklisted(now);
   if (s.blacklisted) s.blacklist_remaining_seconds = std::chrono::duration<double>(b.blacklisted_until() - now).count();
+  // The one state every view shows (API, metrics, pages, readiness): the
+  // admin state wins, then health and Pen's blacklist, both "down".
+  s.state = b.state();
+  if (s.state == BackendState::kUp && s.blacklisted) s.state = BackendState::kDown;
   s.soft_limit = b.soft_limit();
   s.hard_limit = b.hard_limit();
   s.weight = b.weight();
@@ -60,6 +81,7 @@ BackendStatus backend_status(const Backend& b, int index, MonoTime now) {
   s.active = b.active();
   s.counters = b.counters();
   s.drain_finished = s.admin_state == AdminState::kDraining && s.active == 0;
+  s.state_reason = state_reason(s);
   return s;
 }
 
@@ -667,16 +689,28 @@ Result<PolicyConfig> Dataplane::policy(const std::string& name) const {
 }
 
 Status Dataplane::set_policy(const std::string& name, const PolicyConfig& policy) {
+  auto applied = update_policy(name, [&policy](PolicyConfig& p) {
+    p = policy;
+    return Status();
+  });
+  return applied.ok() ? Status() : applied.status();
+}
+
+Result<PolicyConfig> Dataplane::update_policy(const std::string& name, const PolicyEdit& edit) {
   Service* s = find_service(services_, name);
   if (s == nullptr) return no_service(name);
+  // Read, edit and write under the one lock: two partial updates at once
+  // each keep the other's fields.
   std::lock_guard lock(s->admin_mutex());
+  PolicyConfig policy = s->registry().snapshot()->policy;
+  if (Status st = edit(policy); !st.ok()) return st;
   auto before = s->registry().set_policy(policy);  // validates everything first
   if (!before.ok()) return before.status();
   s->affinity().set_tracking(seconds_to_duration(policy.tracking_seconds));
   if (s->affinity().capacity() != policy.table_size) s->affinity().resize(policy.table_size);
   std::string detail = describe(*before, policy);
   if (!detail.empty()) announce(events_, DataplaneEvent::Kind::kPolicyChanged, name, 0, detail);
-  return {};
+  return policy;
 }
 
 Status Dataplane::set_client_acl(const std::string& name, const AccessList& acl) {
@@ -684,6 +718,9 @@ Status Dataplane::set_client_acl(const std::string& name, const AccessList& acl)
   if (s == nullptr) return no_service(name);
   std::lock_guard lock(s->admin_mutex());
   s->registry().set_client_acl(acl);
+  announce(events_, DataplaneEvent::Kind::kAclChanged, name, 0,
+           acl.empty() ? std::string("client ACL cleared: every client is served")
+                       : "client ACL set: " + std::to_string(acl.entries().size()) + " entries");
   return {};
 }
 

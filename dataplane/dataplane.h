@@ -2,6 +2,7 @@
 // The facade the server and the admin plane use: owns the services and the
 // worker threads. Nothing outside dataplane/ sees workers, connections or the
 // registry's internals; reads go through the status views below.
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -100,9 +101,16 @@ class Dataplane {
   // Mode, stubborn, tracking, blacklist and table size (a smaller table keeps
   // the most recently used clients).
   Status set_policy(const std::string& service, const PolicyConfig& policy);
+  // A partial change: `edit` runs on the current policy under the service's
+  // admin lock (so concurrent edits never lose one another's fields), then
+  // the result is validated and applied as set_policy() does. An error from
+  // `edit` changes nothing. Returns the policy applied. `edit` must not call
+  // back into the Dataplane.
+  using PolicyEdit = std::function<Status(PolicyConfig&)>;
+  Result<PolicyConfig> update_policy(const std::string& service, const PolicyEdit& edit);
   // The clients the service serves from now on (open connections and UDP
   // sessions are left alone); an empty list serves everyone. A reload sets it
-  // back to the configured one.
+  // back to the configured one. Announced (kAclChanged), not saved.
   Status set_client_acl(const std::string& service, const AccessList& acl);
 
   EventBus& events() { return events_; }

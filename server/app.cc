@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "admin/common/admin_plane_stats.h"
+#include "admin/core/admin_api.h"
 #include "admin/grpc/grpc_admin_server.h"
 #include "admin/http/http_admin_server.h"
 #include "admin/pages/pen_status_page.h"
@@ -124,6 +125,9 @@ struct App::Running {
   // --state: the front ends commit changes through it, so it stops after them,
   // and writes what is pending while the dataplane can still be read.
   std::unique_ptr<admin::StateWriter> state_writer;
+  // The admin core every front end below calls; it commits changes to
+  // state_writer, so it comes after it and before the front ends.
+  std::unique_ptr<admin::AdminApi> admin_api;
   // gRPC (nibctl's endpoint): calls in flight get a second to finish.
   std::unique_ptr<admin::GrpcAdminServer, StopGrpcWithGrace> grpc_admin;
   // -C: Pen's control port.
@@ -229,6 +233,11 @@ Status App::start(Running& running) {
     running.state_writer->start();
   }
   // ---- end of the saved state block
+  // ---- The admin core: every front end below acts through it; it keeps
+  // each change in the state file (when there is one) before answering.
+  running.admin_api = std::make_unique<admin::AdminApi>(dataplane, running.state_writer.get());
+  admin::AdminApi& api = *running.admin_api;
+  // ---- end of the admin core block
   for (const auto& s : dataplane.status()) {
     log_info("service " + s.name + ": listening on " + s.listen.to_string() + " (" + to_string(s.protocol) +
              ", mode " + to_string(s.policy.mode) + ", " + std::to_string(s.backends.size()) + " backend(s), " +
@@ -249,7 +258,7 @@ Status App::start(Running& running) {
   // ---- Admin plane: gRPC (nib.admin.v1, health, reflection).
   if (admin_on && config_.admin.serve_grpc) {
     running.grpc_admin.reset(new admin::GrpcAdminServer(
-        dataplane, admin::GrpcAdminServerOptions{.listen = config_.admin.grpc_listen,
+        api, admin::GrpcAdminServerOptions{.listen = config_.admin.grpc_listen,
                                                  .token_file = config_.admin.token_file,
                                                  .tls = tls,
                                                  .limits = config_.admin.limits.grpc,
@@ -270,7 +279,7 @@ Status App::start(Running& running) {
   // ---- Pen's control port (-C).
   if (!config_.admin.penctl_listen.empty()) {
     running.penctl = std::make_unique<admin::PenctlServer>(
-        dataplane, admin::PenctlServerOptions{.listen = config_.admin.penctl_listen,
+        api, admin::PenctlServerOptions{.listen = config_.admin.penctl_listen,
                                               .limits = config_.admin.limits.penctl,
                                               .stats = &running.admin_stats});
     if (Status st = running.penctl->start(); !st.ok()) return st;
@@ -286,7 +295,7 @@ Status App::start(Running& running) {
     options.tls = tls;
     options.limits = config_.admin.limits.http;
     options.stats = &running.admin_stats;
-    running.http_admin = std::make_unique<admin::HttpAdminServer>(dataplane, options);
+    running.http_admin = std::make_unique<admin::HttpAdminServer>(api, options);
     if (Status st = running.http_admin->start(); !st.ok()) {
       if (st.code() != StatusCode::kUnavailable) return st;  // the token or TLS file, not the port
       return Status(st.code(), st.message() +

@@ -267,7 +267,7 @@ constexpr const char* kDocument = R"json({
         "services": {"type": "array", "items": {"$ref": "#/components/schemas/Service"}}}},
       "Event": {"type": "object", "properties": {
         "sequence": {"type": "integer"}, "time": {"type": "string", "format": "date-time"},
-        "kind": {"type": "string", "enum": ["backend_added", "backend_removed", "backend_updated", "health_changed", "drain_started", "drain_finished", "policy_changed"]},
+        "kind": {"type": "string", "enum": ["backend_added", "backend_removed", "backend_updated", "health_changed", "drain_started", "drain_finished", "policy_changed", "acl_changed"]},
         "service": {"type": "string"}, "backend_id": {"type": "integer", "description": "0 when not about one backend"},
         "detail": {"type": "string"}}}
     }

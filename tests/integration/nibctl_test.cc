@@ -177,7 +177,7 @@ TEST_F(NibctlTest, ErrorsHaveMessagesAndExitStatuses) {
   EXPECT_NE(r.err.find("NOT_FOUND"), std::string::npos) << r.err;
   r = nibctl({"backends", "add", "127.0.0.1:70000"});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("INVALID_ARGUMENT: port"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("INVALID_ARGUMENT: field \"port\""), std::string::npos) << r.err;
   r = nibctl({"backends", "frobnicate"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("unknown command"), std::string::npos) << r.err;
