@@ -1,6 +1,7 @@
 #include "dataplane/dataplane.h"
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 #include <thread>
 
@@ -10,7 +11,8 @@
 #include "dataplane/resource/fd_budget.h"
 #include "dataplane/resource/memory_limit.h"
 #include "dataplane/service/service.h"
-#include "dataplane/tcp/tcp_worker.h"
+#include "dataplane/tcp/tcp_connection.h"
+#include "dataplane/tcp/tcp_engine.h"
 #include "dataplane/udp/udp_engine.h"
 
 namespace nib {
@@ -41,6 +43,23 @@ unsigned pick_workers(int configured) {
   return n == 0 ? 1 : n;
 }
 
+// Why the backend is in its state, for people ("" when up and unchecked).
+std::string state_reason(const BackendStatus& b) {
+  switch (b.admin_state) {
+    case AdminState::kDisabled: return "disabled by an operator";
+    case AdminState::kDraining:
+      return b.drain_finished ? "draining: finished, no connection left"
+                              : "draining: " + std::to_string(b.active) + " connection(s) still open";
+    case AdminState::kEnabled: break;
+  }
+  if (!b.health.up) return "health: " + b.health.reason + "; last check: " + b.health.last_check;
+  if (b.blacklisted) {
+    return "blacklisted after a failed connect; " +
+           std::to_string(static_cast<int64_t>(std::ceil(b.blacklist_remaining_seconds))) + " s left";
+  }
+  return b.health.checked ? "health: last check: " + b.health.last_check : "";
+}
+
 BackendStatus backend_status(const Backend& b, int index, MonoTime now) {
   BackendStatus s;
   s.id = b.id();
@@ -48,10 +67,13 @@ BackendStatus backend_status(const Backend& b, int index, MonoTime now) {
   s.host = b.host();
   s.address = b.address();
   s.admin_state = b.admin_state();
-  s.state = b.state();
   s.health = b.health();
   s.blacklisted = b.blacklisted(now);
   if (s.blacklisted) s.blacklist_remaining_seconds = std::chrono::duration<double>(b.blacklisted_until() - now).count();
+  // The one state every view shows (API, metrics, pages, readiness): the
+  // admin state wins, then health and Pen's blacklist, both "down".
+  s.state = b.state();
+  if (s.state == BackendState::kUp && s.blacklisted) s.state = BackendState::kDown;
   s.soft_limit = b.soft_limit();
   s.hard_limit = b.hard_limit();
   s.weight = b.weight();
@@ -59,13 +81,14 @@ BackendStatus backend_status(const Backend& b, int index, MonoTime now) {
   s.active = b.active();
   s.counters = b.counters();
   s.drain_finished = s.admin_state == AdminState::kDraining && s.active == 0;
+  s.state_reason = state_reason(s);
   return s;
 }
 
 }  // namespace
 
-Dataplane::Dataplane(DataplaneConfig config)
-    : config_(std::move(config)), workers_count_(pick_workers(config_.workers)) {}
+Dataplane::Dataplane(DataplaneConfig config, Clock& clock)
+    : clock_(clock), config_(std::move(config)), workers_count_(pick_workers(config_.workers)) {}
 
 Dataplane::~Dataplane() { stop(); }
 
@@ -79,13 +102,15 @@ Status Dataplane::start() {
                                                    : relay_memory_budget(memory_limit_bytes());
   // Each relayed connection holds two descriptors.
   const uint64_t fd_connections = std::max<uint64_t>(1, budget_->capacity() / TcpConnection::kDescriptors);
+  tcp_ = std::make_unique<TcpEngine>(workers_count_, static_cast<size_t>(std::max(0, config_.splice_pipes_per_worker)),
+                                     *budget_, relay_memory_, clock_);
   // ---- UDP (-U): UdpEngine binds and relays these; a session holds one descriptor.
-  udp_ = std::make_unique<UdpEngine>(workers_count_, *budget_);
+  udp_ = std::make_unique<UdpEngine>(workers_count_, *budget_, clock_);
   const uint64_t fd_sessions = budget_->capacity();
   // ---- end UDP
   for (auto& sc : config_.services) {
     if (sc.protocol == Protocol::kUdp) {  // UDP
-      services_.push_back(std::make_unique<Service>(sc, workers_count_));
+      services_.push_back(std::make_unique<Service>(sc, workers_count_, clock_));
       udp_->add_service(*services_.back(), sc, fd_sessions);
       continue;
     }
@@ -95,7 +120,8 @@ Status Dataplane::start() {
                " exceeds what " + std::to_string(fd_limit_) + " file descriptors allow (about " +
                std::to_string(fd_connections) + "); raise the hard RLIMIT_NOFILE");
     }
-    services_.push_back(std::make_unique<Service>(sc, workers_count_));
+    services_.push_back(std::make_unique<Service>(sc, workers_count_, clock_));
+    tcp_->add_service(*services_.back());
   }
   // Management: drains that finish on a worker are announced (set before any worker runs).
   for (auto& s : services_) {
@@ -103,13 +129,6 @@ Status Dataplane::start() {
     s->set_passive_down_hook([this, name = s->name()](const Backend& b, const std::string& reason) {
       announce_health(events_, name, b, /*up=*/false, reason);
     });
-  }
-  const size_t buffers_per_worker = relay_memory_ / TcpWorker::kBufferSize / workers_count_;
-  for (unsigned i = 0; i < workers_count_; ++i) {
-    auto w = std::make_unique<TcpWorker>(i, static_cast<size_t>(std::max(0, config_.splice_pipes_per_worker)),
-                                         *budget_, buffers_per_worker);
-    if (Status st = w->init(); !st.ok()) return st;
-    workers_.push_back(std::move(w));
   }
   // Another process on a port would silently take part of its traffic
   // through SO_REUSEPORT: an error unless the service asks for it.
@@ -122,29 +141,13 @@ Status Dataplane::start() {
       return Status(st.code(), "service '" + sc.name + "': " + st.message() + hint);
     }
   }
-  for (auto& service : services_) {
-    if (service->protocol() != Protocol::kTcp) continue;  // UDP: bound by udp_
-    SocketAddress addr = service->listen_address();
-    for (auto& w : workers_) {
-      auto fd = make_tcp_listener(addr, service->backlog(), /*reuse_port=*/true, service->defer_accept(),
-                                  service->tcp_nodelay());
-      if (!fd.ok()) return Status::unavailable("service '" + service->name() + "': " + fd.status().message());
-      if (addr.port() == 0) {
-        // Port 0: the first listener picks the port, the others join it.
-        auto bound = local_address(fd->get());
-        if (!bound.ok()) return bound.status();
-        addr = *bound;
-      }
-      if (Status st = w->add_listener(*service, std::move(*fd)); !st.ok()) return st;
-    }
-    service->set_bound_address(addr);
-  }
+  if (Status st = tcp_->bind(); !st.ok()) return st;
   if (config_.fd_budget == 0) budget_->set_capacity(fd_budget_for(fd_limit_, count_open_fds()));
   log_info("resources: " + std::to_string(fd_limit_) + " file descriptors (RLIMIT_NOFILE), " +
            std::to_string(budget_->capacity()) + " of them for clients' connections, pipes and sessions; " +
            std::to_string(relay_memory_ >> 20) + " MiB for relay buffers");
   if (Status st = udp_->start(); !st.ok()) return st;  // UDP
-  for (auto& w : workers_) w->start();
+  tcp_->start();
   started_ = true;
   refresh_health();
   return {};
@@ -180,7 +183,8 @@ void Dataplane::refresh_health() {
     health_ = std::make_unique<HealthChecker>(
         [this](const std::string& service, const Backend& b, bool up, const std::string& reason) {
           announce_health(events_, service, b, up, reason);
-        });
+        },
+        clock_);
     if (Status st = health_->start(); !st.ok()) {
       log_error("health checks disabled: " + st.message());
       health_.reset();
@@ -191,7 +195,7 @@ void Dataplane::refresh_health() {
 }
 
 void Dataplane::stop_accepting() {
-  for (auto& w : workers_) w->stop_accepting();
+  if (tcp_) tcp_->stop_accepting();
   if (udp_) udp_->shut_down();  // UDP: sessions are not connections; nothing waits for them
 }
 
@@ -206,12 +210,10 @@ bool Dataplane::wait_idle(Duration timeout) {
 
 void Dataplane::stop() {
   if (health_) health_->stop();
-  for (auto& w : workers_) w->stop();
   // UDP before the TCP workers go: its closing sessions give descriptors
   // back to the budget, which may call the TCP workers' wakers.
   if (udp_) udp_->stop();  // UDP
-  std::lock_guard lock(workers_mu_);  // resources() may be reading them (a scrape during shutdown)
-  workers_.clear();
+  if (tcp_) tcp_->stop();
 }
 
 ResourceStatus Dataplane::resources() const {
@@ -221,12 +223,7 @@ ResourceStatus Dataplane::resources() const {
   r.fd_budget = budget_->capacity();
   r.fd_in_use = budget_->in_use();
   r.relay_memory_limit = relay_memory_;
-  std::lock_guard workers_lock(workers_mu_);
-  for (const auto& w : workers_) {
-    r.relay_memory_in_use += w->relay_buffers() * TcpWorker::kBufferSize;
-    r.paused_listeners += w->paused_listeners();
-    w->add_shortages(r.exhausted);
-  }
+  if (tcp_) tcp_->add_resources(r);
   if (udp_) udp_->add_shortages(r.exhausted);
   std::lock_guard lock(health_mu_);  // refresh_health() makes health_
   if (health_) health_->add_shortages(r.exhausted);
@@ -234,9 +231,7 @@ ResourceStatus Dataplane::resources() const {
 }
 
 int64_t Dataplane::open_connections() const {
-  int64_t n = 0;
-  for (auto& w : workers_) n += w->open_connections();
-  return n;
+  return tcp_ ? tcp_->open_connections() : 0;
 }
 
 Status Dataplane::check_reload(const DataplaneConfig& config) const {
@@ -305,7 +300,7 @@ Status Dataplane::reload(const DataplaneConfig& config) {
 }
 
 ServiceStatus Dataplane::service_status(const Service& s) const {
-  MonoTime now = MonoClock::now();
+  MonoTime now = clock_.now();
   auto snap = s.registry().snapshot();
   ServiceStatus st;
   st.name = s.name();
@@ -338,17 +333,14 @@ std::vector<ServiceStatus> Dataplane::status() const {
 
 std::vector<AffinityEntry> Dataplane::clients(const std::string& service, uint64_t limit) const {
   for (const auto& s : services_) {
-    if (s->name() == service) return s->affinity().list(MonoClock::now(), 0, limit);
+    if (s->name() == service) return s->affinity().list(clock_.now(), 0, limit);
   }
   return {};
 }
 
 std::vector<ConnectionInfo> Dataplane::connections() const {
   std::vector<ConnectionInfo> out;
-  for (const auto& w : workers_) {
-    auto part = w->connections(std::chrono::seconds(1));
-    out.insert(out.end(), part.begin(), part.end());
-  }
+  if (tcp_) out = tcp_->connections(std::chrono::seconds(1));
   if (udp_) {  // UDP sessions
     auto sessions = udp_->sessions(std::chrono::seconds(1));
     out.insert(out.end(), sessions.begin(), sessions.end());
@@ -457,9 +449,8 @@ Status check_backend(const RegistrySnapshot& snap, uint32_t id) {
   return Status::not_found("no backend with id " + std::to_string(id));
 }
 
-Result<BackendStatus> status_of(const Service& s, uint32_t id) {
+Result<BackendStatus> status_of(const Service& s, uint32_t id, MonoTime now) {
   auto snap = s.registry().snapshot();
-  MonoTime now = MonoClock::now();
   int idx = snap->index_of(id);
   if (idx >= 0) return backend_status(*snap->backends[idx], idx, now);
   if (snap->emergency && snap->emergency->id() == id) return backend_status(*snap->emergency, -1, now);
@@ -469,9 +460,9 @@ Result<BackendStatus> status_of(const Service& s, uint32_t id) {
 // The clients of one backend, paged. The table lists in chunks (each list()
 // call walks from the start, so chunks are large enough to bound that to about
 // 64 walks); memory stays at one chunk plus the page.
-std::vector<AffinityEntry> clients_of(const AffinityTable& table, uint32_t id, uint64_t offset, uint64_t limit) {
+std::vector<AffinityEntry> clients_of(const AffinityTable& table, uint32_t id, uint64_t offset, uint64_t limit,
+                                      MonoTime now) {
   std::vector<AffinityEntry> out;
-  const MonoTime now = MonoClock::now();
   const uint64_t chunk = std::max<uint64_t>(4096, table.size() / 64);
   uint64_t skip = offset;
   for (uint64_t pos = 0; out.size() < limit; pos += chunk) {
@@ -503,6 +494,18 @@ Result<ServiceStatus> Dataplane::service(const std::string& name) const {
   return service_status(*s);
 }
 
+Result<ServiceStatus> Dataplane::service_with_clients(const std::string& name) const {
+  Service* s = find_service(services_, name);
+  if (s == nullptr) return no_service(name);
+  ServiceStatus st = service_status(*s);
+  const auto counts = s->affinity().count_by_backend();
+  for (auto& b : st.backends) {
+    auto it = counts.find(b.id);
+    if (it != counts.end()) b.remembered_clients = it->second;
+  }
+  return st;
+}
+
 Result<BackendStatus> Dataplane::add_backend(const std::string& name, const BackendConfig& config) {
   Service* s = find_service(services_, name);
   if (s == nullptr) return no_service(name);
@@ -515,7 +518,7 @@ Result<BackendStatus> Dataplane::add_backend(const std::string& name, const Back
          << b.soft_limit() << " hard_limit " << b.hard_limit();
   announce(events_, DataplaneEvent::Kind::kBackendAdded, name, b.id(), detail.str());
   refresh_health();
-  return status_of(*s, b.id());
+  return status_of(*s, b.id(), clock_.now());
 }
 
 Result<BackendStatus> Dataplane::update_backend(const std::string& name, uint32_t id, const BackendPatch& patch) {
@@ -526,7 +529,7 @@ Result<BackendStatus> Dataplane::update_backend(const std::string& name, uint32_
   if (!patched.ok()) return patched.status();
   std::string detail = describe(patched->before, patched->state_before, *patched->backend);
   if (!detail.empty()) announce(events_, DataplaneEvent::Kind::kBackendUpdated, name, id, detail);
-  return status_of(*s, id);
+  return status_of(*s, id, clock_.now());
 }
 
 Status Dataplane::remove_backend(const std::string& name, uint32_t id) {
@@ -574,13 +577,14 @@ Result<BackendStatus> Dataplane::drain_backend(const std::string& name, uint32_t
   } else if (timeout_seconds && timeout > Duration::zero() && b->active() > 0) {
     schedule_drain_deadline(b, timeout);  // draining already: a new deadline for it
   }
-  return status_of(*s, id);
+  return status_of(*s, id, clock_.now());
 }
 
 void Dataplane::schedule_drain_deadline(const std::shared_ptr<Backend>& b, Duration timeout) {
-  const MonoTime deadline = MonoClock::now() + timeout;
+  const MonoTime deadline = clock_.now() + timeout;
   const uint64_t generation = b->drain_generation();
-  for (auto& w : workers_) w->close_drain_stragglers_at(b, generation, deadline);
+  // The same deadline on every worker of both engines: each closes its own.
+  if (tcp_) tcp_->close_drain_stragglers_at(b, generation, deadline);
   if (udp_) udp_->close_drain_stragglers_at(b, generation, deadline);
 }
 
@@ -595,7 +599,7 @@ Status Dataplane::blacklist_backend(const std::string& name, uint32_t id, double
   if (seconds == 0) {
     b.clear_blacklist();
   } else {
-    b.blacklist_until(MonoClock::now() + seconds_to_duration(seconds));
+    b.blacklist_until(clock_.now() + seconds_to_duration(seconds));
   }
   return {};
 }
@@ -603,7 +607,7 @@ Status Dataplane::blacklist_backend(const std::string& name, uint32_t id, double
 Result<BackendStatus> Dataplane::backend(const std::string& name, uint32_t id) const {
   Service* s = find_service(services_, name);
   if (s == nullptr) return no_service(name);
-  auto st = status_of(*s, id);
+  auto st = status_of(*s, id, clock_.now());
   if (st.ok()) st->remembered_clients = s->affinity().count_backend(id);
   return st;
 }
@@ -612,9 +616,11 @@ Result<std::vector<AffinityEntry>> Dataplane::list_clients(const std::string& na
                                                            std::optional<uint32_t> backend_id) const {
   Service* s = find_service(services_, name);
   if (s == nullptr) return no_service(name);
-  if (!backend_id) return s->affinity().list(MonoClock::now(), offset, limit);
-  if (!status_of(*s, *backend_id).ok()) return Status::not_found("no backend with id " + std::to_string(*backend_id));
-  return clients_of(s->affinity(), *backend_id, offset, limit);
+  if (!backend_id) return s->affinity().list(clock_.now(), offset, limit);
+  if (!status_of(*s, *backend_id, clock_.now()).ok()) {
+    return Status::not_found("no backend with id " + std::to_string(*backend_id));
+  }
+  return clients_of(s->affinity(), *backend_id, offset, limit, clock_.now());
 }
 
 Status Dataplane::forget_client(const std::string& name, const IpKey& client) {
@@ -683,16 +689,28 @@ Result<PolicyConfig> Dataplane::policy(const std::string& name) const {
 }
 
 Status Dataplane::set_policy(const std::string& name, const PolicyConfig& policy) {
+  auto applied = update_policy(name, [&policy](PolicyConfig& p) {
+    p = policy;
+    return Status();
+  });
+  return applied.ok() ? Status() : applied.status();
+}
+
+Result<PolicyConfig> Dataplane::update_policy(const std::string& name, const PolicyEdit& edit) {
   Service* s = find_service(services_, name);
   if (s == nullptr) return no_service(name);
+  // Read, edit and write under the one lock: two partial updates at once
+  // each keep the other's fields.
   std::lock_guard lock(s->admin_mutex());
+  PolicyConfig policy = s->registry().snapshot()->policy;
+  if (Status st = edit(policy); !st.ok()) return st;
   auto before = s->registry().set_policy(policy);  // validates everything first
   if (!before.ok()) return before.status();
   s->affinity().set_tracking(seconds_to_duration(policy.tracking_seconds));
   if (s->affinity().capacity() != policy.table_size) s->affinity().resize(policy.table_size);
   std::string detail = describe(*before, policy);
   if (!detail.empty()) announce(events_, DataplaneEvent::Kind::kPolicyChanged, name, 0, detail);
-  return {};
+  return policy;
 }
 
 Status Dataplane::set_client_acl(const std::string& name, const AccessList& acl) {
@@ -700,6 +718,9 @@ Status Dataplane::set_client_acl(const std::string& name, const AccessList& acl)
   if (s == nullptr) return no_service(name);
   std::lock_guard lock(s->admin_mutex());
   s->registry().set_client_acl(acl);
+  announce(events_, DataplaneEvent::Kind::kAclChanged, name, 0,
+           acl.empty() ? std::string("client ACL cleared: every client is served")
+                       : "client ACL set: " + std::to_string(acl.entries().size()) + " entries");
   return {};
 }
 

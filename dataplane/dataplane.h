@@ -2,6 +2,7 @@
 // The facade the server and the admin plane use: owns the services and the
 // worker threads. Nothing outside dataplane/ sees workers, connections or the
 // registry's internals; reads go through the status views below.
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -10,20 +11,23 @@
 
 #include "dataplane/base/status.h"
 #include "dataplane/config/service_config.h"
-#include "dataplane/events/event_bus.h"
-#include "dataplane/stats/dataplane_stats.h"
+#include "dataplane/notify/event_bus.h"
+#include "dataplane/status_views.h"
 
 namespace nib {
 
 class FdBudget;
 class HealthChecker;
 class Service;
-class TcpWorker;
+class TcpEngine;
 class UdpEngine;
 
 class Dataplane {
  public:
-  explicit Dataplane(DataplaneConfig config);
+  // Every decision on time (timers, health checks, blacklists, slow start,
+  // drain deadlines, idle and session timeouts, client expiry) reads `clock`;
+  // tests pass a manual one. wait_idle() alone waits in real time.
+  explicit Dataplane(DataplaneConfig config, Clock& clock = SystemClock::instance());
   ~Dataplane();
   Dataplane(const Dataplane&) = delete;
   Dataplane& operator=(const Dataplane&) = delete;
@@ -36,7 +40,8 @@ class Dataplane {
 
   // Any thread. Graceful stop: close the listeners; open connections go on.
   void stop_accepting();
-  // Any thread. True once no connection is open, false after `timeout`.
+  // Any thread. True once no connection is open, false after `timeout` (real
+  // time: this waits, it decides nothing).
   bool wait_idle(Duration timeout);
   // Any thread. Closes everything and joins the workers.
   void stop();
@@ -56,6 +61,10 @@ class Dataplane {
 
   std::vector<std::string> service_names() const;
   Result<ServiceStatus> service(const std::string& service) const;
+  // service() with every backend's remembered_clients counted, in one pass
+  // over the client table (one shard lock at a time, never all at once):
+  // what backend listings show. O(table size).
+  Result<ServiceStatus> service_with_clients(const std::string& service) const;
   // A new backend (fresh stable id), appended after the existing ones.
   Result<BackendStatus> add_backend(const std::string& service, const BackendConfig& config);
   Result<BackendStatus> update_backend(const std::string& service, uint32_t id, const BackendPatch& patch);
@@ -92,9 +101,16 @@ class Dataplane {
   // Mode, stubborn, tracking, blacklist and table size (a smaller table keeps
   // the most recently used clients).
   Status set_policy(const std::string& service, const PolicyConfig& policy);
+  // A partial change: `edit` runs on the current policy under the service's
+  // admin lock (so concurrent edits never lose one another's fields), then
+  // the result is validated and applied as set_policy() does. An error from
+  // `edit` changes nothing. Returns the policy applied. `edit` must not call
+  // back into the Dataplane.
+  using PolicyEdit = std::function<Status(PolicyConfig&)>;
+  Result<PolicyConfig> update_policy(const std::string& service, const PolicyEdit& edit);
   // The clients the service serves from now on (open connections and UDP
   // sessions are left alone); an empty list serves everyone. A reload sets it
-  // back to the configured one.
+  // back to the configured one. Announced (kAclChanged), not saved.
   Status set_client_acl(const std::string& service, const AccessList& acl);
 
   EventBus& events() { return events_; }
@@ -119,6 +135,7 @@ class Dataplane {
   // Closes the stragglers of `b`'s current drain after `timeout`.
   void schedule_drain_deadline(const std::shared_ptr<Backend>& b, Duration timeout);
 
+  Clock& clock_;
   DataplaneConfig config_;
   unsigned workers_count_;
   uint64_t fd_limit_ = 0;
@@ -126,9 +143,9 @@ class Dataplane {
   // Declared before everything that takes from it: destroyed after them.
   std::unique_ptr<FdBudget> budget_;
   std::vector<std::unique_ptr<Service>> services_;
-  std::vector<std::unique_ptr<TcpWorker>> workers_;
-  mutable std::mutex workers_mu_;  // stop() clearing workers_ against resources() reading them
-  std::unique_ptr<UdpEngine> udp_;  // UDP services (-U); declared after services_, which it points at
+  // TCP and UDP services; declared after services_, which they point at.
+  std::unique_ptr<TcpEngine> tcp_;
+  std::unique_ptr<UdpEngine> udp_;  // (-U)
   bool started_ = false;
   EventBus events_;
   mutable std::mutex health_mu_;  // refresh_health(), the config_ it reads and health_

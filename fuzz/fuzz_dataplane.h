@@ -1,11 +1,12 @@
 #pragma once
-// The running Dataplane the admin-plane fuzz targets (REST, penctl) drive:
+// The running Dataplane (and the admin core over it) the admin-plane fuzz targets (REST, penctl) drive:
 // service "web" on an ephemeral loopback port with two backends that are
 // never contacted (no health check), one worker. Starting a Dataplane per
 // input would cost more than the input; reset() instead puts back what the
 // configuration and the first capture said, so each input starts from about
 // the same state (the blacklist and the client table are not reset; no input
 // fills the client table: nothing connects).
+#include "admin/core/admin_api.h"
 #include "admin/state/state_store.h"
 #include "dataplane/dataplane.h"
 
@@ -17,6 +18,8 @@ class FuzzDataplane {
   static FuzzDataplane& instance();
 
   Dataplane& dataplane() { return dataplane_; }
+  // The admin core over it (no state file), what every front end calls.
+  admin::AdminApi& api() { return api_; }
   // After each input. Aborts when the reset fails: an input the admin plane
   // accepted left a state it cannot restore, which is a finding.
   void reset();
@@ -27,6 +30,7 @@ class FuzzDataplane {
 
   DataplaneConfig config_;
   Dataplane dataplane_;
+  admin::AdminApi api_{dataplane_};
   admin::SavedState baseline_;
 };
 

@@ -13,7 +13,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto& dp = nib::fuzz::FuzzDataplane::instance();
   {
-    nib::admin::PenctlServer server(dp.dataplane(), {.listen = "127.0.0.1:0"});  // never started
+    nib::admin::PenctlServer server(dp.api(), {.listen = "127.0.0.1:0"});  // never started
     std::string_view text(reinterpret_cast<const char*>(data), size);
     while (!text.empty()) {
       size_t end = text.find('\n');

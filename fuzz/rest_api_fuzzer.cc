@@ -19,7 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto& dp = nib::fuzz::FuzzDataplane::instance();
   static nib::admin::AdminAuth auth;  // no token file: everyone is admin
   static nib::admin::MetricsCollector metrics(dp.dataplane());
-  static nib::admin::RestApi api(dp.dataplane(), auth, metrics, /*streams=*/nullptr);
+  static nib::admin::RestApi api(dp.api(), auth, metrics, /*streams=*/nullptr);
 
   std::string_view text(reinterpret_cast<const char*>(data), size);
   size_t eol = text.find('\n');

@@ -6,6 +6,8 @@
 #include <ctime>
 #include <iostream>
 
+#include "admin/common/admin_plane_stats.h"
+#include "admin/core/admin_api.h"
 #include "admin/grpc/grpc_admin_server.h"
 #include "admin/http/http_admin_server.h"
 #include "admin/pages/pen_status_page.h"
@@ -18,6 +20,7 @@
 #include "server/config/yaml_loader.h"
 #include "server/daemon.h"
 #include "server/demo_backend.h"
+#include "server/pid_file.h"
 #include "server/preflight.h"
 
 namespace nib {
@@ -31,6 +34,15 @@ sigset_t handled_signals() {
   for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&set, s);
   return set;
 }
+
+// At shutdown, calls in flight get a second to finish (the destructor alone
+// would cancel them at once).
+struct StopGrpcWithGrace {
+  void operator()(admin::GrpcAdminServer* server) const {
+    server->stop(std::chrono::seconds(1));
+    delete server;
+  }
+};
 
 std::string wall_clock_text() {
   std::time_t t = std::time(nullptr);
@@ -100,6 +112,31 @@ int App::run_demo() {
                "curl --interface 127.0.0.2 http://127.0.0.1:8080/ is a second client). Ctrl-C stops.");
 }
 
+// The components of a running nib, in start order: App::start() starts them
+// top to bottom, and the members' destruction stops them bottom to top (each
+// destructor stops its component). Put a new component below everything it
+// uses; nothing else is needed for a failed start or the shutdown.
+struct App::Running {
+  // The admin plane's limit hits and open connections, shared by its three
+  // servers and served on /metrics: first, so it outlives them.
+  admin::AdminPlaneStats admin_stats;
+  // First component: outlives every reader (its destructor stops the workers).
+  std::unique_ptr<Dataplane> dataplane;
+  // --state: the front ends commit changes through it, so it stops after them,
+  // and writes what is pending while the dataplane can still be read.
+  std::unique_ptr<admin::StateWriter> state_writer;
+  // The admin core every front end below calls; it commits changes to
+  // state_writer, so it comes after it and before the front ends.
+  std::unique_ptr<admin::AdminApi> admin_api;
+  // gRPC (nibctl's endpoint): calls in flight get a second to finish.
+  std::unique_ptr<admin::GrpcAdminServer, StopGrpcWithGrace> grpc_admin;
+  // -C: Pen's control port.
+  std::unique_ptr<admin::PenctlServer> penctl;
+  // REST, events, /metrics, probes and pages: last, so /readyz answers for as
+  // long as anything else runs.
+  std::unique_ptr<admin::HttpAdminServer> http_admin;
+};
+
 int App::serve(AppConfig config, const std::string& ready_message) {
   config_ = std::move(config);
   Log::set_level(config_.verbosity >= 2 ? LogLevel::kTrace
@@ -123,45 +160,67 @@ int App::serve(AppConfig config, const std::string& ready_message) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
+  bool clean = true;
+  {
+    PidFile pid_file(config_.pid_file);  // before `running`: removed after it stopped
+    Running running;
+    if (Status st = start(running); !st.ok()) {
+      log_error("cannot start: " + st.message());
+      return kExitConfig;  // `running` stops what started, newest first
+    }
+    pid_file.write();
+    if (!ready_message.empty()) log_info(ready_message);
+    if (daemon) {
+      log_info("running in the background as process " + std::to_string(::getpid()) +
+               "; logging to syslog from now on (-f keeps nib in the foreground)");
+      daemon->ready();
+    }
+
+    for (;;) {
+      siginfo_t info{};
+      int sig = sigwaitinfo(&set, &info);
+      if (sig == SIGHUP) on_reload(running);
+      if (sig == SIGUSR1) on_status_request(running);
+      if (sig == SIGTERM || sig == SIGINT) break;
+    }
+    if (running.http_admin) running.http_admin->set_shutting_down();  // /readyz fails from now on
+    // Every admin front end stays up through the grace period: operators
+    // watch the drain with them.
+    clean = drain(running);
+  }  // `running` stops every component, newest first; then the pid file goes
+  log_info(clean ? "stopped" : "stopped after the grace period; remaining connections were closed");
+  return 0;
+}
+
+Status App::start(Running& running) {
   // ---- Saved runtime state (--state): read before anything binds, so a
   // corrupt file stops nib with nothing touched.
   std::optional<admin::SavedState> saved_state;
   if (!config_.admin.state_file.empty()) {
-    if (Status st = check_savable(config_.dataplane); !st.ok()) {
-      log_error("cannot start: " + st.message());
-      return kExitConfig;
-    }
+    if (Status st = check_savable(config_.dataplane); !st.ok()) return st;
     auto loaded = admin::load_state_file(config_.admin.state_file);
     if (!loaded.ok()) {
-      log_error("cannot start: " + loaded.status().message() + "; fix or remove the file");
-      return kExitConfig;
+      return Status(loaded.status().code(), loaded.status().message() + "; fix or remove the file");
     }
     saved_state = std::move(*loaded);
     // Every change will be saved here: a path that cannot be written must stop
     // the start, not fail each change later.
     if (Status st = check_writable(config_.admin.state_file); !st.ok()) {
-      log_error("cannot start: state file " + config_.admin.state_file + ": " + st.message());
-      return kExitConfig;
+      return Status(st.code(), "state file " + config_.admin.state_file + ": " + st.message());
     }
   }
   DataplaneConfig dataplane_config = config_.dataplane;
   if (saved_state) admin::apply_to_config(*saved_state, &dataplane_config);
   // ---- end of the saved state block
-  dataplane_ = std::make_unique<Dataplane>(dataplane_config);
-  if (Status st = dataplane_->start(); !st.ok()) {
-    log_error("cannot start: " + st.message());
-    dataplane_.reset();
-    return kExitConfig;
-  }
+  running.dataplane = std::make_unique<Dataplane>(dataplane_config);
+  Dataplane& dataplane = *running.dataplane;
+  if (Status st = dataplane.start(); !st.ok()) return st;
   // ---- Saved runtime state: restored over the configuration, then saved on
   // every change from here on.
   if (saved_state) {
     std::vector<std::string> skipped;
-    if (Status st = admin::restore_state(*dataplane_, *saved_state, &skipped); !st.ok()) {
-      log_error("cannot start: " + st.message() + " (" + config_.admin.state_file + ")");
-      dataplane_->stop();
-      dataplane_.reset();
-      return kExitConfig;
+    if (Status st = admin::restore_state(dataplane, *saved_state, &skipped); !st.ok()) {
+      return Status(st.code(), st.message() + " (" + config_.admin.state_file + ")");
     }
     for (const auto& name : skipped) {
       log_warn("state file " + config_.admin.state_file + ": service '" + name +
@@ -169,15 +228,20 @@ int App::serve(AppConfig config, const std::string& ready_message) {
     }
     log_info("restored runtime state from " + config_.admin.state_file);
   }
-  if (!config_.admin.state_file.empty()) {
-    state_writer_ = std::make_unique<admin::StateWriter>(*dataplane_, config_.admin.state_file);
-    state_writer_->start();
+  if (!config_.admin.state_file.empty()) {  // a missing file is no saved state yet; changes create it
+    running.state_writer = std::make_unique<admin::StateWriter>(dataplane, config_.admin.state_file);
+    running.state_writer->start();
   }
   // ---- end of the saved state block
-  for (const auto& s : dataplane_->status()) {
+  // ---- The admin core: every front end below acts through it; it keeps
+  // each change in the state file (when there is one) before answering.
+  running.admin_api = std::make_unique<admin::AdminApi>(dataplane, running.state_writer.get());
+  admin::AdminApi& api = *running.admin_api;
+  // ---- end of the admin core block
+  for (const auto& s : dataplane.status()) {
     log_info("service " + s.name + ": listening on " + s.listen.to_string() + " (" + to_string(s.protocol) +
              ", mode " + to_string(s.policy.mode) + ", " + std::to_string(s.backends.size()) + " backend(s), " +
-             std::to_string(dataplane_->workers()) + " worker(s), max " + std::to_string(s.max_connections) +
+             std::to_string(dataplane.workers()) + " worker(s), max " + std::to_string(s.max_connections) +
              " connections)");
     if (debug_on()) {  // Pen's -d start-up listing
       for (const auto& b : s.backends) {
@@ -187,147 +251,83 @@ int App::serve(AppConfig config, const std::string& ready_message) {
       }
     }
   }
-  // ---- Admin plane: gRPC (nib.admin.v1, health, reflection). Up before the
-  // pid file, which tells scripts and tests that nib is ready.
-  if (Status st = start_grpc_admin(); !st.ok()) {
-    log_error("cannot start: " + st.message());
-    dataplane_->stop();
-    dataplane_.reset();
-    return kExitConfig;
+  // Every admin front end is up before the pid file, which tells scripts and
+  // tests that nib is ready.
+  const bool admin_on = config_.admin.enabled;
+  const admin::TlsFiles tls{config_.admin.tls_cert_file, config_.admin.tls_key_file};
+  // ---- Admin plane: gRPC (nib.admin.v1, health, reflection).
+  if (admin_on && config_.admin.serve_grpc) {
+    running.grpc_admin.reset(new admin::GrpcAdminServer(
+        api, admin::GrpcAdminServerOptions{.listen = config_.admin.grpc_listen,
+                                                 .token_file = config_.admin.token_file,
+                                                 .tls = tls,
+                                                 .limits = config_.admin.limits.grpc,
+                                                 .stats = &running.admin_stats}));
+    admin::GrpcAdminServer& grpc = *running.grpc_admin;
+    if (Status st = grpc.start(); !st.ok()) {
+      // A bad token or TLS file names its own fix; the hint is about the address.
+      if (st.message().rfind("admin token file", 0) == 0 || st.message().rfind("admin TLS", 0) == 0) return st;
+      return Status(st.code(), st.message() + "; choose another address with --admin-grpc IP:PORT (YAML: "
+                                              "admin.grpc_listen) or turn the admin plane off with --no-admin");
+    }
+    log_info("admin gRPC API on " + grpc.address() + " (nibctl --addr " + grpc.address() +
+             (grpc.tls_enabled() ? " --tls, " : ", ") +
+             (grpc.auth_enabled() ? "tokens from " + config_.admin.token_file : std::string("no authentication")) +
+             ")");
   }
   // ---- end of the gRPC admin block
-  // ---- Pen's control port (-C), also before the pid file.
+  // ---- Pen's control port (-C).
   if (!config_.admin.penctl_listen.empty()) {
-    penctl_ = std::make_unique<admin::PenctlServer>(
-        *dataplane_, admin::PenctlServerOptions{.listen = config_.admin.penctl_listen,
-                                                .limits = config_.admin.limits.penctl,
-                                                .stats = &admin_stats_});
-    if (Status st = penctl_->start(); !st.ok()) {
-      log_error("cannot start: " + st.message());
-      penctl_.reset();
-      stop_grpc_admin();
-      dataplane_->stop();
-      dataplane_.reset();
-      return kExitConfig;
-    }
+    running.penctl = std::make_unique<admin::PenctlServer>(
+        api, admin::PenctlServerOptions{.listen = config_.admin.penctl_listen,
+                                              .limits = config_.admin.limits.penctl,
+                                              .stats = &running.admin_stats});
+    if (Status st = running.penctl->start(); !st.ok()) return st;
     log_info("control port (penctl) on " + config_.admin.penctl_listen + "; it has no authentication");
   }
   // ---- end of the control port block
-  // ---- Admin plane: HTTP (REST API, events, /metrics, probes, pages), also
-  // before the pid file. A busy port or a bad token file stops nib here.
-  std::unique_ptr<admin::HttpAdminServer> http_admin;
-  if (config_.admin.enabled && config_.admin.serve_http) {
+  // ---- Admin plane: HTTP (REST API, events, /metrics, probes, pages). A busy
+  // port or a bad token file stops nib here.
+  if (admin_on && config_.admin.serve_http) {
     admin::HttpAdminOptions options;
     options.listen = config_.admin.http_listen;
     options.token_file = config_.admin.token_file;
-    options.tls = {config_.admin.tls_cert_file, config_.admin.tls_key_file};
+    options.tls = tls;
     options.limits = config_.admin.limits.http;
-    options.stats = &admin_stats_;
-    http_admin = std::make_unique<admin::HttpAdminServer>(*dataplane_, options);
-    if (Status st = http_admin->start(); !st.ok()) {
-      bool busy = st.code() == StatusCode::kUnavailable;  // the port, not the token file
-      log_error("cannot start: " + st.message() +
-                (busy ? "; choose another address with --admin-http IP:PORT (YAML: admin.http_listen) or turn "
-                        "the admin plane off with --no-admin"
-                      : ""));
-      http_admin.reset();
-      stop_grpc_admin();
-      dataplane_->stop();
-      dataplane_.reset();
-      return kExitConfig;
+    options.stats = &running.admin_stats;
+    running.http_admin = std::make_unique<admin::HttpAdminServer>(api, options);
+    if (Status st = running.http_admin->start(); !st.ok()) {
+      if (st.code() != StatusCode::kUnavailable) return st;  // the token or TLS file, not the port
+      return Status(st.code(), st.message() +
+                                   "; choose another address with --admin-http IP:PORT (YAML: admin.http_listen) or "
+                                   "turn the admin plane off with --no-admin");
     }
   }
   // ---- end of the HTTP admin block
-  write_pid_file();
-  if (!ready_message.empty()) log_info(ready_message);
-  if (daemon) {
-    log_info("running in the background as process " + std::to_string(::getpid()) +
-             "; logging to syslog from now on (-f keeps nib in the foreground)");
-    daemon->ready();
-  }
-
-  for (;;) {
-    siginfo_t info{};
-    int sig = sigwaitinfo(&set, &info);
-    if (sig == SIGHUP) on_reload();
-    if (sig == SIGUSR1) on_status_request();
-    if (sig == SIGTERM || sig == SIGINT) break;
-  }
-  if (http_admin) http_admin->set_shutting_down();  // HTTP admin: /readyz fails from now on
-  bool clean = drain_and_stop();
-  if (http_admin) http_admin->stop();  // HTTP admin: kept through the drain, like gRPC
-  if (!config_.pid_file.empty()) ::unlink(config_.pid_file.c_str());
-  log_info(clean ? "stopped" : "stopped after the grace period; remaining connections were closed");
-  return 0;
-}
-
-bool App::drain_and_stop() {
-  int64_t open = dataplane_->open_connections();
-  log_info("shutting down: no new connections; waiting up to " +
-           std::to_string(static_cast<int>(config_.shutdown_grace_seconds)) + " s for " + std::to_string(open) +
-           " open connection(s)");
-  dataplane_->stop_accepting();
-  // A second SIGTERM/SIGINT during the grace period stops at once.
-  sigset_t set = handled_signals();
-  MonoTime deadline = MonoClock::now() + seconds_to_duration(config_.shutdown_grace_seconds);
-  bool clean = true;
-  while (dataplane_->open_connections() > 0) {
-    if (MonoClock::now() >= deadline) {
-      clean = false;
-      break;
-    }
-    timespec wait{0, 50 * 1000 * 1000};
-    int sig = sigtimedwait(&set, nullptr, &wait);
-    if (sig == SIGTERM || sig == SIGINT) {
-      clean = false;
-      break;
-    }
-    if (sig == SIGUSR1) on_status_request();
-  }
-  stop_grpc_admin();  // kept through the grace period: operators watch the drain with it
-  penctl_.reset();
-  state_writer_.reset();  // writes what is pending while the dataplane can still be read
-  dataplane_->stop();
-  return clean;
-}
-
-Status App::start_grpc_admin() {
-  if (!config_.admin.enabled || !config_.admin.serve_grpc) return {};
-  grpc_admin_ = std::make_unique<admin::GrpcAdminServer>(
-      *dataplane_, admin::GrpcAdminServerOptions{.listen = config_.admin.grpc_listen,
-                                                 .token_file = config_.admin.token_file,
-                                                 .tls = {config_.admin.tls_cert_file, config_.admin.tls_key_file},
-                                                 .limits = config_.admin.limits.grpc,
-                                                 .stats = &admin_stats_});
-  if (Status st = grpc_admin_->start(); !st.ok()) {
-    grpc_admin_.reset();
-    // A bad token file names its own fix; the hint is about the address.
-    if (st.message().rfind("admin token file", 0) == 0 || st.message().rfind("admin TLS", 0) == 0) return st;
-    return Status(st.code(), st.message() + "; choose another address with --admin-grpc IP:PORT (YAML: "
-                                            "admin.grpc_listen) or turn the admin plane off with --no-admin");
-  }
-  log_info("admin gRPC API on " + grpc_admin_->address() + " (nibctl --addr " + grpc_admin_->address() +
-           (grpc_admin_->tls_enabled() ? " --tls, " : ", ") +
-           (grpc_admin_->auth_enabled() ? "tokens from " + config_.admin.token_file
-                                        : std::string("no authentication")) +
-           ")");
   return {};
 }
 
-void App::stop_grpc_admin() {
-  if (!grpc_admin_) return;
-  grpc_admin_->stop(std::chrono::seconds(1));
-  grpc_admin_.reset();
-}
-
-void App::write_pid_file() {
-  if (config_.pid_file.empty()) return;
-  if (Status st = write_file_atomically(config_.pid_file, std::to_string(::getpid()) + "\n", 0644); !st.ok()) {
-    log_error("cannot write pid file " + config_.pid_file + ": " + st.message());
+bool App::drain(Running& running) {
+  Dataplane& dataplane = *running.dataplane;
+  int64_t open = dataplane.open_connections();
+  log_info("shutting down: no new connections; waiting up to " +
+           std::to_string(static_cast<int>(config_.shutdown_grace_seconds)) + " s for " + std::to_string(open) +
+           " open connection(s)");
+  dataplane.stop_accepting();
+  // A second SIGTERM/SIGINT during the grace period stops at once.
+  sigset_t set = handled_signals();
+  MonoTime deadline = MonoClock::now() + seconds_to_duration(config_.shutdown_grace_seconds);
+  while (dataplane.open_connections() > 0) {
+    if (MonoClock::now() >= deadline) return false;
+    timespec wait{0, 50 * 1000 * 1000};
+    int sig = sigtimedwait(&set, nullptr, &wait);
+    if (sig == SIGTERM || sig == SIGINT) return false;
+    if (sig == SIGUSR1) on_status_request(running);
   }
+  return true;
 }
 
-void App::on_reload() {
+void App::on_reload(Running& running) {
   if (config_.config_path.empty()) {
     log_warn("SIGHUP: nib was started from the command line; there is no config file to reload");
     return;
@@ -341,11 +341,11 @@ void App::on_reload() {
   // restore, so a reload keeps it too, as at start; the rest of the file applies.
   DataplaneConfig next = loaded->dataplane;
   std::string kept;
-  if (std::optional<admin::SavedState> runtime = saved_runtime_state()) {
+  if (std::optional<admin::SavedState> runtime = saved_runtime_state(running)) {
     admin::apply_to_config(*runtime, &next);
     for (const auto& s : runtime->services) kept += (kept.empty() ? "" : ", ") + s.name;
   }
-  if (Status st = dataplane_->reload(next); !st.ok()) {
+  if (Status st = running.dataplane->reload(next); !st.ok()) {
     log_error("reload failed, keeping the running configuration: " + st.message());
     return;
   }
@@ -359,25 +359,26 @@ void App::on_reload() {
 
 // What --state holds now (nothing before the first change through the API, so
 // until then the file's backend lists apply on reload).
-std::optional<admin::SavedState> App::saved_runtime_state() {
-  if (!state_writer_) return std::nullopt;
-  if (Status st = state_writer_->commit(); !st.ok()) {
+std::optional<admin::SavedState> App::saved_runtime_state(Running& running) {
+  if (!running.state_writer) return std::nullopt;
+  if (Status st = running.state_writer->commit(); !st.ok()) {
     log_warn("reload: cannot save the runtime state: " + st.message() + "; keeping what nib runs");
-    return admin::capture_state(*dataplane_);
+    return admin::capture_state(*running.dataplane);
   }
   auto saved = admin::load_state_file(config_.admin.state_file);
   if (!saved.ok()) {
     log_warn("reload: " + saved.status().message() + "; keeping what nib runs");
-    return admin::capture_state(*dataplane_);
+    return admin::capture_state(*running.dataplane);
   }
   return *saved;
 }
 
-void App::on_status_request() {
+void App::on_status_request(Running& running) {
+  const Dataplane& dataplane = *running.dataplane;
   PenStatusInput in;
-  in.services = dataplane_->status();
-  for (const auto& s : in.services) in.clients.push_back(dataplane_->clients(s.name));
-  in.connections = dataplane_->connections();
+  in.services = dataplane.status();
+  for (const auto& s : in.services) in.clients.push_back(dataplane.clients(s.name));
+  in.connections = dataplane.connections();
   in.now = MonoClock::now();
   in.generated_at = wall_clock_text();
   for (const auto& s : in.services) {

@@ -2,21 +2,23 @@
 // Wires a parsed command line to the dataplane and runs until a signal says
 // stop. Signals are taken synchronously on the main thread (sigwaitinfo), so no
 // handler runs in async-signal context.
+//
+// Lifetimes: what serve() starts is one App::Running, a struct whose members
+// are the components in start order (dataplane first, then what reads it).
+// They are started top to bottom and, being members, destroyed bottom to top;
+// each component's destructor stops it. So every admin front end stops before
+// the dataplane it reads, and a start that fails half way stops exactly what
+// had started, without rollback code.
 #include <memory>
 #include <optional>
 #include <string>
 
-#include "admin/common/admin_plane_stats.h"
 #include "dataplane/base/status.h"
 #include "server/config/pen_args.h"
 
 namespace nib {
 
-class Dataplane;
 namespace admin {
-class GrpcAdminServer;
-class StateWriter;
-class PenctlServer;
 struct SavedState;
 }
 
@@ -30,30 +32,25 @@ class App {
   int run();
 
  private:
+  struct Running;  // the started components, in start order (app.cc)
+
   // Runs the dataplane until SIGTERM/SIGINT; logs ready_message once listening.
   int serve(AppConfig config, const std::string& ready_message = "");
   int run_demo();
-  void on_reload();
-  std::optional<admin::SavedState> saved_runtime_state();
-  void on_status_request();
-  bool drain_and_stop();
-  void write_pid_file();
-  // The gRPC admin server (nibctl's endpoint), when config_.admin.enabled and serve_grpc.
-  Status start_grpc_admin();
-  void stop_grpc_admin();
+  // Starts the components of `running` in declaration order; the first error
+  // (with its operator hint) comes back, and what started stays in `running`
+  // for its destructor to stop.
+  Status start(Running& running);
+  // Main thread only, like the three below: they run between signals.
+  void on_reload(Running& running);
+  std::optional<admin::SavedState> saved_runtime_state(Running& running);
+  void on_status_request(Running& running);
+  // Stops accepting and waits for open connections, up to the grace period or
+  // a second signal. True when every connection finished.
+  bool drain(Running& running);
 
   CommandLine command_line_;
   AppConfig config_;
-  // The admin plane's limit hits and open connections, shared by its three
-  // servers and served on /metrics; before them, so it outlives them.
-  admin::AdminPlaneStats admin_stats_;
-  std::unique_ptr<Dataplane> dataplane_;
-  // Declared after dataplane_: destroyed first, since it serves from it.
-  std::unique_ptr<admin::GrpcAdminServer> grpc_admin_;
-  // --state: saves runtime changes; after dataplane_ for the same reason.
-  std::unique_ptr<admin::StateWriter> state_writer_;
-  // -C: Pen's control port; after dataplane_ for the same reason.
-  std::unique_ptr<admin::PenctlServer> penctl_;
 };
 
 }  // namespace nib

@@ -1,16 +1,21 @@
 #pragma once
-// The HTTP backends `nib --demo` balances over: a tiny HTTP/1.1 server on
+// The HTTP backends `nib --demo` balances over: a small HTTP/1.1 server on
 // 127.0.0.1 that answers every request with a line naming itself, so a user
-// can watch the balancing with curl. One thread, one epoll loop, std + POSIX.
+// can watch the balancing with curl. On cpp-httplib (Debian's libcpp-httplib,
+// included only in demo_backend.cc), so the nib binary carries no HTTP parser
+// of its own; httplib serves each connection on a thread of a small pool,
+// which is plenty for a demo.
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <thread>
-#include <vector>
 
 #include "dataplane/base/status.h"
-#include "dataplane/base/unique_fd.h"
+
+namespace httplib {
+class Server;
+}
 
 namespace nib {
 
@@ -22,10 +27,10 @@ class DemoBackend {
   DemoBackend(const DemoBackend&) = delete;
   DemoBackend& operator=(const DemoBackend&) = delete;
 
-  // Listens on 127.0.0.1:port and starts the thread. No-op when running; after
-  // stop() it listens again on the same port.
+  // Listens on 127.0.0.1:port and serves from a thread; returns once it
+  // serves. No-op when running; after stop() it listens again on the same port.
   Status start();
-  // Closes the listener and every connection, joins the thread.
+  // Closes the listener and every connection, joins the threads.
   void stop();
 
   uint16_t port() const { return port_; }
@@ -34,28 +39,10 @@ class DemoBackend {
   uint64_t requests() const { return requests_.load(std::memory_order_relaxed); }
 
  private:
-  struct Conn;
-  void run();
-  void accept_all();
-  void on_event(Conn* c, uint32_t events);
-  void parse_requests(Conn* c);
-  bool flush(Conn* c);
-  void settle(Conn* c);
-  void close_conn(Conn* c);
-  void set_listener_interest(bool on);
-
   const std::string name_;
   uint16_t port_;
-  std::string body_;  // the same for every reply once the port is known
-
-  UniqueFd listener_;
-  UniqueFd epoll_;
-  UniqueFd wake_;  // eventfd: stop() wakes the loop through it
-  std::thread thread_;
-  std::atomic<bool> stopping_{false};
-  bool listener_paused_ = false;  // out of fds: accept again once one closes
-  // Loop-thread state; stop() clears it after the join.
-  std::vector<std::unique_ptr<Conn>> conns_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;  // runs server_->listen_after_bind()
   std::atomic<uint64_t> requests_{0};
 };
 

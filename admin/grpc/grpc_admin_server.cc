@@ -42,8 +42,8 @@ void apply_limits(const GrpcLimits& limits, grpc::ServerBuilder& builder, grpc::
 
 }  // namespace
 
-GrpcAdminServer::GrpcAdminServer(Dataplane& dataplane, GrpcAdminServerOptions options)
-    : dataplane_(dataplane), options_(std::move(options)) {}
+GrpcAdminServer::GrpcAdminServer(AdminApi& api, GrpcAdminServerOptions options)
+    : api_(api), options_(std::move(options)) {}
 
 GrpcAdminServer::~GrpcAdminServer() { stop(Duration::zero()); }
 
@@ -73,7 +73,7 @@ Status GrpcAdminServer::start() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   auth_enabled_ = service_options.auth.enabled();
-  service_ = std::make_unique<GrpcAdminService>(dataplane_, std::move(service_options));
+  service_ = std::make_unique<GrpcAdminService>(api_, std::move(service_options));
   grpc::ServerBuilder builder;
   int bound_port = 0;
   builder.AddListeningPort(listen->to_string(), credentials, &bound_port);

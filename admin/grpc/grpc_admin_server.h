@@ -23,6 +23,7 @@ class Dataplane;
 namespace nib::admin {
 
 class AdminPlaneStats;
+class AdminApi;
 class GrpcAdminService;
 
 struct GrpcAdminServerOptions {
@@ -43,7 +44,7 @@ struct GrpcAdminServerOptions {
 
 class GrpcAdminServer {
  public:
-  GrpcAdminServer(Dataplane& dataplane, GrpcAdminServerOptions options = {});
+  GrpcAdminServer(AdminApi& api, GrpcAdminServerOptions options = {});
   ~GrpcAdminServer();  // stop() with no grace
   GrpcAdminServer(const GrpcAdminServer&) = delete;
   GrpcAdminServer& operator=(const GrpcAdminServer&) = delete;
@@ -65,7 +66,7 @@ class GrpcAdminServer {
   void stop(Duration grace = std::chrono::seconds(1));
 
  private:
-  Dataplane& dataplane_;
+  AdminApi& api_;
   const GrpcAdminServerOptions options_;
   std::unique_ptr<GrpcAdminService> service_;
   std::mutex stop_mutex_;  // stop() from a signal path and the destructor

@@ -1,7 +1,8 @@
 #pragma once
-// nib.admin.v1.Admin over the Dataplane's runtime-management interface: checks
-// each request, calls the Dataplane, maps its views to messages. gRPC status
-// codes appear only here, at the boundary (one mapping: admin/common).
+// nib.admin.v1.Admin: a transcoder over the admin core (admin/core/admin_api.h),
+// which validates and performs every operation; here each call is
+// authorised, handed to the core, and its views mapped to messages. gRPC
+// status codes appear only here, at the boundary (one mapping: admin/common).
 //
 // Synchronous gRPC API for the unary calls: each runs on one of gRPC's
 // threads, and every method may run on several threads at once (the Dataplane
@@ -19,17 +20,13 @@
 #include "admin/common/admin_auth.h"
 #include "admin/common/admin_plane_stats.h"
 #include "admin/common/bounded_worker_pool.h"
+#include "admin/core/admin_api.h"
+#include "admin/core/event_subscription.h"
 #include "dataplane/base/clock.h"
 #include "dataplane/base/status.h"
 #include "nib/admin/v1/admin.grpc.pb.h"
 
-namespace nib {
-class Dataplane;
-}
-
 namespace nib::admin {
-
-class EventQueue;
 
 struct GrpcAdminServiceOptions {
   // Events one WatchEvents stream may have waiting before it drops some.
@@ -46,7 +43,7 @@ struct GrpcAdminServiceOptions {
 
 class GrpcAdminService final : public v1::Admin::WithCallbackMethod_WatchEvents<v1::Admin::Service> {
  public:
-  explicit GrpcAdminService(Dataplane& dataplane, GrpcAdminServiceOptions options = {});
+  explicit GrpcAdminService(AdminApi& api, GrpcAdminServiceOptions options = {});
   ~GrpcAdminService() override;
   GrpcAdminService(const GrpcAdminService&) = delete;
   GrpcAdminService& operator=(const GrpcAdminService&) = delete;
@@ -84,24 +81,12 @@ class GrpcAdminService final : public v1::Admin::WithCallbackMethod_WatchEvents<
   // reads, an admin token for changes. UNAUTHENTICATED without a valid token,
   // PERMISSION_DENIED for a read-only token on a change.
   grpc::Status authorize(const grpc::ServerContextBase* context, bool changes) const;
-  // The service a request means: its name, or the only one when it is empty.
-  Result<std::string> resolve_service(const std::string& requested) const;
-  // Fills out with backend `id`, remembered clients counted.
-  Status fill_backend(const std::string& service, uint32_t id, v1::Backend* out) const;
-  Status check_backend_exists(const std::string& service, uint32_t id) const;
-  // Registers a stream's queue: UNAVAILABLE once shutdown() ran,
-  // RESOURCE_EXHAUSTED when max_watch_streams are open.
-  grpc::Status add_stream(const std::shared_ptr<EventQueue>& queue);
-  void remove_stream(const std::shared_ptr<EventQueue>& queue);
 
-  Dataplane& dataplane_;
+  AdminApi& api_;
   const GrpcAdminServiceOptions options_;
-  // SetPolicy reads, patches and writes the whole policy: two at once would
-  // otherwise lose one's fields.
-  std::mutex policy_mutex_;
-  std::mutex streams_mutex_;
-  std::set<std::shared_ptr<EventQueue>> streams_;
-  bool shut_down_ = false;
+  // The open WatchEvents streams: UNAVAILABLE once shutdown() ran,
+  // RESOURCE_EXHAUSTED at max_watch_streams.
+  EventSubscriptions watches_;
   // The one thread that writes to every WatchEvents stream. Last: it stops
   // (and drops what it had queued) before the streams' state goes.
   BoundedWorkerPool stream_writer_{1, SIZE_MAX};

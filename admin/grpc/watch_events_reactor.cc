@@ -15,11 +15,12 @@ v1::EventType to_proto(DataplaneEvent::Kind kind) {
     case DataplaneEvent::Kind::kDrainStarted: return v1::EVENT_TYPE_DRAIN_STARTED;
     case DataplaneEvent::Kind::kDrainFinished: return v1::EVENT_TYPE_DRAIN_FINISHED;
     case DataplaneEvent::Kind::kPolicyChanged: return v1::EVENT_TYPE_POLICY_CHANGED;
+    case DataplaneEvent::Kind::kAclChanged: return v1::EVENT_TYPE_ACL_CHANGED;
   }
   return v1::EVENT_TYPE_UNSPECIFIED;
 }
 
-void fill(const EventQueue::Item& item, v1::Event* out) {
+void fill(const EventSubscription::Item& item, v1::Event* out) {
   out->Clear();
   if (!item.event) {
     out->set_type(v1::EVENT_TYPE_EVENTS_LOST);
@@ -63,12 +64,8 @@ WatchEventsReactor::WatchEventsReactor(Setup setup, const grpc::Status& refusal)
     return;
   }
   std::weak_ptr<Link> weak = link_;
-  setup_.queue->set_waker([weak] {
+  setup_.events->set_waker([weak] {
     if (auto link = weak.lock()) schedule(link);
-  });
-  // The listener runs on the publisher's thread: it only enqueues.
-  token_ = setup_.bus->subscribe([queue = setup_.queue, service = setup_.service](const DataplaneEvent& e) {
-    if (service.empty() || e.service == service) queue->push(e);
   });
   StartSendInitialMetadata();
 }
@@ -95,7 +92,7 @@ void WatchEventsReactor::step(Link& link) {
   if (cancelled) {
     end = grpc::Status::CANCELLED;
   } else {
-    EventQueue::Batch batch = r.setup_.queue->take(Duration::zero());
+    EventSubscription::Batch batch = r.setup_.events->take(Duration::zero());
     for (auto& item : batch.items) r.pending_.push_back(std::move(item));
     if (batch.closed) {
       ending = true;
@@ -138,13 +135,9 @@ void WatchEventsReactor::OnCancel() {
 }
 
 void WatchEventsReactor::OnDone() {
-  // A gRPC thread, never the publisher's: unsubscribing (which takes the bus
-  // lock) is safe here. After it returns no publisher is inside the listener.
-  if (token_ != 0) {
-    setup_.bus->unsubscribe(token_);
-    setup_.queue->set_waker(nullptr);
-    if (setup_.on_done) setup_.on_done(setup_.queue);
-  }
+  // A gRPC thread, never the publisher's: releasing (which unsubscribes,
+  // taking the bus lock) is safe here.
+  if (setup_.events && setup_.on_done) setup_.on_done(setup_.events);
   delete this;
 }
 

@@ -3,8 +3,8 @@
 // holds no thread (the synchronous API held one per stream, so about 63 open
 // streams took every thread and all other calls failed).
 //
-// Events reach the stream through its EventQueue, which the EventBus listener
-// fills (and which only enqueues). The queue's waker schedules a step on the
+// Events reach the stream through its EventSubscription (admin/core), which
+// the EventBus listener fills (and which only enqueues). The queue's waker schedules a step on the
 // `writer` pool's one thread, shared by every stream; gRPC's reactions (a
 // write done, the call cancelled) only record what happened and schedule the
 // same step. So StartWrite and Finish are always called from that thread, one
@@ -17,8 +17,7 @@
 #include <string>
 
 #include "admin/common/bounded_worker_pool.h"
-#include "admin/grpc/event_queue.h"
-#include "dataplane/events/event_bus.h"
+#include "admin/core/event_subscription.h"
 #include "nib/admin/v1/admin.grpc.pb.h"
 
 namespace nib::admin {
@@ -26,17 +25,15 @@ namespace nib::admin {
 class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::Event> {
  public:
   struct Setup {
-    EventBus* bus = nullptr;
-    std::string service;  // empty: every service
-    std::shared_ptr<EventQueue> queue;
+    std::shared_ptr<EventSubscription> events;  // subscribed; null when refused
     BoundedWorkerPool* writer = nullptr;  // one thread; outlives every stream
-    // Called from OnDone, once the stream is over (the service forgets it).
-    std::function<void(const std::shared_ptr<EventQueue>&)> on_done;
+    // Called from OnDone, once the stream is over (the service releases it).
+    std::function<void(const std::shared_ptr<EventSubscription>&)> on_done;
   };
 
   // The gRPC handler's thread. Not OK `refusal`: the call finishes with it
-  // at once. Otherwise subscribes, sends the initial metadata (the client
-  // knows it is subscribed) and streams until the client leaves (CANCELLED)
+  // at once. Otherwise (subscribed already) sends the initial metadata (the
+  // client knows it is subscribed) and streams until the client leaves (CANCELLED)
   // or the queue is closed (UNAVAILABLE: the server is stopping).
   // Deletes itself in OnDone.
   WatchEventsReactor(Setup setup, const grpc::Status& refusal);
@@ -56,9 +53,8 @@ class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::Event> {
 
   Setup setup_;
   std::shared_ptr<Link> link_;
-  uint64_t token_ = 0;  // the EventBus subscription; 0 when refused
-  // The writer thread's own: items taken from the queue, the message in flight.
-  std::deque<EventQueue::Item> pending_;
+  // The writer thread's own: items taken from the buffer, the message in flight.
+  std::deque<EventSubscription::Item> pending_;
   v1::Event event_;
 };
 

@@ -1,128 +1,52 @@
 #include "admin/http/event_stream.h"
 
-#include <algorithm>
+#include <ctime>
 
 #include "admin/http/json.h"
-#include "admin/http/status_json.h"
 
 namespace nib::admin {
+namespace {
 
-void EventStream::push(const DataplaneEvent& event) {
-  std::function<void()> waker;
-  {
-    std::lock_guard lock(mu_);
-    if (closed_) return;
-    if (queue_.size() >= capacity_) {
-      ++dropped_;
-    } else {
-      queue_.push_back(event);
-    }
-    waker = waker_;
-  }
-  cv_.notify_one();
-  if (waker) waker();
+// RFC 3339 UTC with milliseconds: "2026-11-25T17:40:01.123Z".
+std::string rfc3339(std::chrono::system_clock::time_point t) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms % 1000));
+  return buf;
 }
 
-void EventStream::set_waker(std::function<void()> waker) {
-  std::lock_guard lock(mu_);
-  waker_ = std::move(waker);
+// The SSE record's data (v1's event shape, older than the proto's Event).
+json::Value to_json(const DataplaneEvent& e) {
+  json::Value o = json::Value::object();
+  o.set("sequence", e.sequence)
+      .set("time", rfc3339(e.time))
+      .set("kind", to_string(e.kind))
+      .set("service", e.service)
+      .set("backend_id", e.backend_id)
+      .set("detail", e.detail);
+  return o;
 }
 
-std::string EventStream::next_chunk(Duration timeout) {
-  std::deque<DataplaneEvent> events;
-  uint64_t dropped = 0;
-  {
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, timeout, [&] { return closed_ || !queue_.empty() || dropped_ > 0; });
-    if (closed_) return "";
-    events.swap(queue_);
-    std::swap(dropped, dropped_);
-  }
+}  // namespace
+
+std::string sse_chunk(const EventSubscription::Batch& batch) {
   std::string out;
-  for (const auto& e : events) {
-    out += "id: " + std::to_string(e.sequence) + "\nevent: " + to_string(e.kind) + "\ndata: " +
-           json::serialize(to_json(e)) + "\n\n";
-  }
-  // The dropped events were newer than the queued ones: report them after.
-  if (dropped > 0) {
-    json::Value lost = json::Value::object();
-    lost.set("dropped", dropped);
-    out += "event: lost\ndata: " + json::serialize(lost) + "\n\n";
+  for (const auto& item : batch.items) {
+    if (item.event) {
+      const DataplaneEvent& e = *item.event;
+      out += "id: " + std::to_string(e.sequence) + "\nevent: " + to_string(e.kind) + "\ndata: " +
+             json::serialize(to_json(e)) + "\n\n";
+    } else {
+      json::Value lost = json::Value::object();
+      lost.set("dropped", item.lost);
+      out += "event: lost\ndata: " + json::serialize(lost) + "\n\n";
+    }
   }
   return out;
-}
-
-void EventStream::close() {
-  std::function<void()> waker;
-  {
-    std::lock_guard lock(mu_);
-    closed_ = true;
-    waker = waker_;
-  }
-  cv_.notify_all();
-  if (waker) waker();
-}
-
-bool EventStream::closed() const {
-  std::lock_guard lock(mu_);
-  return closed_;
-}
-
-std::shared_ptr<EventStream> EventStreams::open() {
-  auto stream = std::make_shared<EventStream>(queue_capacity_);
-  {
-    std::lock_guard lock(mu_);
-    if (closed_ || streams_.size() >= max_streams_) {
-      if (stats_ && !closed_) stats_->hit(AdminLimitId::kHttpMaxEventStreams);
-      return nullptr;
-    }
-    streams_.push_back(stream);
-  }
-  if (stats_) stats_->add(AdminGauge::kHttpEventStreams, 1);
-  // Outside mu_: subscribe takes the bus lock, which publish() holds while it
-  // calls listeners; never hold both in the other order.
-  stream->token_ = bus_.subscribe([stream](const DataplaneEvent& e) { stream->push(e); });
-  return stream;
-}
-
-void EventStreams::release(const std::shared_ptr<EventStream>& stream) {
-  if (!stream) return;
-  {
-    std::lock_guard lock(mu_);
-    auto it = std::find(streams_.begin(), streams_.end(), stream);
-    if (it == streams_.end()) return;
-    streams_.erase(it);
-  }
-  if (stats_) stats_->add(AdminGauge::kHttpEventStreams, -1);
-  stream->close();
-  bus_.unsubscribe(stream->token_);
-  released_.notify_all();
-}
-
-bool EventStreams::wait_released(Duration timeout) {
-  std::unique_lock lock(mu_);
-  return released_.wait_for(lock, timeout, [&] { return streams_.empty(); });
-}
-
-void EventStreams::close_all() {
-  std::vector<std::shared_ptr<EventStream>> streams;
-  {
-    std::lock_guard lock(mu_);
-    closed_ = true;
-    streams = streams_;
-  }
-  // Closing wakes each reader, whose release() then unsubscribes.
-  for (auto& s : streams) s->close();
-}
-
-EventStreams::~EventStreams() {
-  close_all();
-  for (auto& s : streams_) bus_.unsubscribe(s->token_);
-}
-
-size_t EventStreams::open_count() const {
-  std::lock_guard lock(mu_);
-  return streams_.size();
 }
 
 }  // namespace nib::admin

@@ -34,6 +34,7 @@
 #include "admin/http/rest_api.h"
 #include "admin/metrics/metrics_collector.h"
 #include "dataplane/base/log.h"
+#include "admin/core/admin_api.h"
 #include "dataplane/dataplane.h"
 
 namespace nib::admin {
@@ -178,12 +179,19 @@ bool is_loopback(const SocketAddress& address) {
 }
 
 struct HttpAdminServer::Impl {
-  Impl(Dataplane& dp, HttpAdminOptions opts)
-      : dataplane(dp),
+  Impl(AdminApi& core, HttpAdminOptions opts)
+      : core(core),
+        dataplane(core.dataplane()),
         options(std::move(opts)),
         stats(options.stats ? *options.stats : own_stats),
-        metrics(dp, &stats),
-        streams(dp.events(), options.event_queue, options.limits.max_event_streams, &stats),
+        metrics(dataplane, &stats),
+        streams(dataplane.events(),
+                EventSubscriptionLimits{.max_open = options.limits.max_event_streams,
+                                        .queue_capacity = options.event_queue,
+                                        .limit = AdminLimitId::kHttpMaxEventStreams,
+                                        .gauge = AdminGauge::kHttpEventStreams,
+                                        .what = "event streams"},
+                &stats),
         budget(options.limits, stats) {}
 
   Status load_auth();
@@ -192,13 +200,14 @@ struct HttpAdminServer::Impl {
   void accept();
   void on_accept(const error_code& ec, tcp::socket socket);
 
+  AdminApi& core;
   Dataplane& dataplane;
   const HttpAdminOptions options;
   AdminPlaneStats own_stats;
   AdminPlaneStats& stats;
   AdminAuth auth;
   MetricsCollector metrics;
-  EventStreams streams;
+  EventSubscriptions streams;
   std::unique_ptr<RestApi> api;
   SocketAddress bound;
   ConnectionBudget budget;
@@ -287,7 +296,6 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   ~Session() override {
     server_.sessions.remove(this);
     if (events_) {
-      events_->set_waker(nullptr);
       server_.streams.release(events_);
     }
     server_.budget.release(client_, admission_);
@@ -624,7 +632,6 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   void finish_stream() {
     heartbeat_.cancel();
     // The stream is over (stop() waits for that); the connection may linger.
-    events_->set_waker(nullptr);
     server_.streams.release(events_);
     events_.reset();
     if (stream_->tls()) {
@@ -666,8 +673,9 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   void pump_events() {
     if (aborted_ || writing_ || phase_ != Phase::kStreaming) return;
-    std::string text = events_->next_chunk(Duration::zero());
-    if (events_->closed()) {  // the server is stopping: end the response properly
+    EventSubscription::Batch batch = events_->take(Duration::zero());
+    std::string text = sse_chunk(batch);
+    if (batch.closed) {  // the server is stopping: end the response properly
       phase_ = Phase::kClosing;
       pending_ = text.empty() ? "0\r\n\r\n" : chunk(text) + "0\r\n\r\n";
       return write_pending();
@@ -709,7 +717,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   size_t lingered_ = 0;
   std::array<char, 4096> discard_;
   // Event stream state.
-  std::shared_ptr<EventStream> events_;
+  std::shared_ptr<EventSubscription> events_;
   std::string pending_;  // the next event-stream write
   std::string out_;      // the write in flight
   bool writing_ = false;
@@ -763,7 +771,14 @@ Status HttpAdminServer::Impl::bind() {
     acceptor.close(ignored);
     return Status::unavailable("admin HTTP: cannot listen on " + bound.to_string() + ": " + ec.message());
   }
-  bound.set_port(acceptor.local_endpoint(ec).port());
+  tcp::endpoint local = acceptor.local_endpoint(ec);
+  if (ec) {
+    error_code ignored;
+    acceptor.close(ignored);
+    return Status::unavailable("admin HTTP: cannot read the bound address of " + bound.to_string() + ": " +
+                               ec.message());
+  }
+  bound.set_port(local.port());
   return {};
 }
 
@@ -801,8 +816,8 @@ void HttpAdminServer::Impl::on_accept(const error_code& ec, tcp::socket socket) 
   accept();
 }
 
-HttpAdminServer::HttpAdminServer(Dataplane& dataplane, HttpAdminOptions options)
-    : impl_(std::make_unique<Impl>(dataplane, std::move(options))) {}
+HttpAdminServer::HttpAdminServer(AdminApi& api, HttpAdminOptions options)
+    : impl_(std::make_unique<Impl>(api, std::move(options))) {}
 
 HttpAdminServer::~HttpAdminServer() { stop(); }
 
@@ -813,7 +828,7 @@ Status HttpAdminServer::start() {
   m.bound = *listen;
   if (Status st = m.load_auth(); !st.ok()) return st;
   if (Status st = m.create_tls(); !st.ok()) return st;
-  m.api = std::make_unique<RestApi>(m.dataplane, m.auth, m.metrics, &m.streams,
+  m.api = std::make_unique<RestApi>(m.core, m.auth, m.metrics, &m.streams,
                                     RestApiOptions{.max_body_bytes = m.options.limits.max_body_bytes});
   if (Status st = m.bind(); !st.ok()) return st;
   m.pool = std::make_unique<BoundedWorkerPool>(m.options.limits.workers, m.options.limits.max_queued_requests,

@@ -47,6 +47,7 @@ class Dataplane;
 
 namespace nib::admin {
 
+class AdminApi;
 class AdminPlaneStats;
 class MetricsCollector;
 
@@ -75,8 +76,8 @@ bool is_loopback(const SocketAddress& address);
 
 class HttpAdminServer {
  public:
-  // `dataplane` must outlive the server.
-  HttpAdminServer(Dataplane& dataplane, HttpAdminOptions options);
+  // `api` (the admin core, and its Dataplane) must outlive the server.
+  HttpAdminServer(AdminApi& api, HttpAdminOptions options);
   ~HttpAdminServer();  // stop()
   HttpAdminServer(const HttpAdminServer&) = delete;
   HttpAdminServer& operator=(const HttpAdminServer&) = delete;

@@ -202,7 +202,7 @@ constexpr const char* kDocument = R"json({
         "connect_latency": {"type": "object", "description": "TCP: connect() to established; counts per bucket (not cumulative), the last one above every bound",
           "properties": {"upper_bounds_seconds": {"type": "array", "items": {"type": "number"}}, "counts": {"type": "array", "items": {"type": "integer"}},
             "count": {"type": "integer"}, "sum_seconds": {"type": "number"}}},
-        "remembered_clients": {"type": "integer", "description": "filled by GET .../backends/{id} only"},
+        "remembered_clients": {"type": "integer", "description": "filled by the backend listing and GET .../backends/{id}"},
         "drain_finished": {"type": "boolean"}, "index": {"type": "integer", "description": "Pen's server number; -1 for the emergency server"},
         "health": {"type": "object", "description": "active checks and passive failures", "properties": {
           "checked": {"type": "boolean", "description": "an active check runs for this backend"},
@@ -267,7 +267,7 @@ constexpr const char* kDocument = R"json({
         "services": {"type": "array", "items": {"$ref": "#/components/schemas/Service"}}}},
       "Event": {"type": "object", "properties": {
         "sequence": {"type": "integer"}, "time": {"type": "string", "format": "date-time"},
-        "kind": {"type": "string", "enum": ["backend_added", "backend_removed", "backend_updated", "health_changed", "drain_started", "drain_finished", "policy_changed"]},
+        "kind": {"type": "string", "enum": ["backend_added", "backend_removed", "backend_updated", "health_changed", "drain_started", "drain_finished", "policy_changed", "acl_changed"]},
         "service": {"type": "string"}, "backend_id": {"type": "integer", "description": "0 when not about one backend"},
         "detail": {"type": "string"}}}
     }

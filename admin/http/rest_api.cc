@@ -4,30 +4,27 @@
 #include <charconv>
 #include <cmath>
 #include <ctime>
+#include <limits>
 #include <map>
 #include <optional>
 #include <variant>
 
-#include "admin/common/commit_change.h"
 #include "admin/common/status_codes.h"
+#include "admin/core/admin_api.h"
 #include "admin/http/event_stream.h"
 #include "admin/http/openapi.h"
-#include "admin/http/status_json.h"
+#include "admin/core/admin_views.h"
+#include "admin/http/v1_json.h"
 #include "admin/metrics/metrics_collector.h"
 #include "admin/pages/pen_status_page.h"
 #include "admin/pages/status_page.h"
 #include "dataplane/config/limits.h"
 #include "dataplane/config/stored_text.h"
 #include "dataplane/dataplane.h"
+#include "nib/admin/v1/admin.pb.h"
 
 namespace nib::admin {
 namespace {
-
-// Ranges of the settings: dataplane/config/limits.h, shared with the config
-// loaders. These two are the API's own.
-constexpr IntRange kBackendId{1, UINT32_MAX};
-constexpr IntRange kPageLimit{1, 10'000};
-constexpr uint64_t kDefaultPageLimit = 100;
 
 constexpr size_t kRequestMaxDepth = 16;  // no request body needs more
 
@@ -281,12 +278,16 @@ class Fields {
     }
   }
 
+  // An unsigned integer that fits T; its range is the core's to check
+  // (admin_api.h), but a value T cannot hold is refused here in the core's
+  // words. `rule` names the request field when the JSON key differs.
   template <typename T>
-  std::optional<T> uint(std::string_view key, IntRange range) {
+  std::optional<T> uint(std::string_view key, std::string_view rule = {}) {
     const json::Value* v = present(key);
     if (v == nullptr) return std::nullopt;
-    if (!v->is_integer() || !v->fits_uint64() || !range.contains_unsigned(v->as_uint64())) {
-      fail("field " + json::quote(key) + ": expected " + describe(range) + ", got " + describe(*v));
+    if (!v->is_integer() || !v->fits_uint64() || v->as_uint64() > std::numeric_limits<T>::max()) {
+      const FieldRule* r = field_rule(rule.empty() ? key : rule);
+      fail(field_error(key, r && r->integer ? describe(*r->integer) : "an unsigned integer", describe(*v)));
       return std::nullopt;
     }
     return static_cast<T>(v->as_uint64());
@@ -295,8 +296,8 @@ class Fields {
   std::optional<double> seconds(std::string_view key) {
     const json::Value* v = present(key);
     if (v == nullptr) return std::nullopt;
-    if (!v->is_number() || !limits::kSeconds.contains(v->as_double())) {
-      fail("field " + json::quote(key) + ": expected " + nib::describe(limits::kSeconds) + ", got " + describe(*v));
+    if (!v->is_number()) {
+      fail(field_error(key, nib::describe(limits::kSeconds), describe(*v)));
       return std::nullopt;
     }
     return v->as_double();
@@ -330,13 +331,78 @@ class Fields {
     if (!status_.ok()) return nullptr;
     return body_.find(key);
   }
-  void fail(std::string message) {
-    if (status_.ok()) status_ = Status::invalid(std::move(message));
+  void fail(std::string message) { fail(Status::invalid(std::move(message))); }
+  void fail(Status st) {
+    if (status_.ok()) status_ = std::move(st);
   }
 
   const json::Value& body_;
   Status status_;
 };
+
+// A request body read into the core's request message by the message's own
+// field names (`renamed`: v1 JSON keys that differ), strictly: unknown and
+// missing fields, wrong JSON types and values the field cannot hold are
+// refused here; ranges are the core's. So a new route needs no reading code.
+struct BodyFields {
+  std::vector<std::string> allowed;                          // JSON keys
+  std::vector<std::string_view> required = {};               // JSON keys
+  std::vector<std::pair<std::string, std::string>> renamed = {};  // JSON key -> proto field
+};
+
+Status read_body_into(const json::Value& body, const BodyFields& spec, google::protobuf::Message* out) {
+  using google::protobuf::FieldDescriptor;
+  Fields f(body, spec.allowed);
+  for (auto key : spec.required) f.require({key});
+  if (!f.status().ok()) return f.status();
+  const google::protobuf::Reflection* reflection = out->GetReflection();
+  for (const std::string& key : spec.allowed) {
+    std::string name = key;
+    for (const auto& [from, to] : spec.renamed) {
+      if (from == key) name = to;
+    }
+    const FieldDescriptor* field = out->GetDescriptor()->FindFieldByName(name);
+    if (field == nullptr) return Status::internal("REST: no request field " + name);
+    switch (field->cpp_type()) {
+      case FieldDescriptor::CPPTYPE_UINT32:
+        if (auto v = f.uint<uint32_t>(key, name)) reflection->SetUInt32(out, field, *v);
+        break;
+      case FieldDescriptor::CPPTYPE_UINT64:
+        if (auto v = f.uint<uint64_t>(key, name)) reflection->SetUInt64(out, field, *v);
+        break;
+      case FieldDescriptor::CPPTYPE_DOUBLE:
+        if (auto v = f.seconds(key)) reflection->SetDouble(out, field, *v);
+        break;
+      case FieldDescriptor::CPPTYPE_BOOL:
+        if (auto v = f.boolean(key)) reflection->SetBool(out, field, *v);
+        break;
+      case FieldDescriptor::CPPTYPE_STRING:
+        if (auto v = f.string(key)) reflection->SetString(out, field, *v);
+        break;
+      case FieldDescriptor::CPPTYPE_ENUM: {
+        auto v = f.string(key);
+        if (!v) break;
+        std::vector<std::string> words;
+        const google::protobuf::EnumValueDescriptor* found = nullptr;
+        for (int i = 0; i < field->enum_type()->value_count(); ++i) {
+          const auto* value = field->enum_type()->value(i);
+          if (value->number() == 0) continue;  // UNSPECIFIED
+          words.push_back(enum_word(*value));
+          if (words.back() == *v) found = value;
+        }
+        if (found == nullptr) {
+          return Status::invalid("field " + json::quote(key) + ": expected one of " + join(words) + "; got " +
+                                 json::quote(*v));
+        }
+        reflection->SetEnum(out, field, found);
+        break;
+      }
+      default: return Status::internal("REST: field " + name + " has a type the REST reader does not map");
+    }
+    if (!f.status().ok()) return f.status();
+  }
+  return f.status();
+}
 
 Result<uint64_t> query_uint(const std::vector<std::pair<std::string, std::string>>& query, std::string_view key,
                             IntRange range, uint64_t fallback) {
@@ -356,8 +422,9 @@ Result<uint64_t> query_uint(const std::vector<std::pair<std::string, std::string
 Result<uint32_t> parse_backend_id(std::string_view text) {
   uint64_t n = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || !kBackendId.contains_unsigned(n)) {
-    return Status::invalid("backend id: expected " + describe(kBackendId) + ", got " + quoted(text));
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() ||
+      !limits::kBackendId.contains_unsigned(n)) {
+    return Status::invalid("backend id: expected " + describe(limits::kBackendId) + ", got " + quoted(text));
   }
   return static_cast<uint32_t>(n);
 }
@@ -421,9 +488,9 @@ struct RestApi::Call {
   const std::string& param(const std::string& name) const { return params.at(name); }
 };
 
-RestApi::RestApi(Dataplane& dataplane, const AdminAuth& auth, MetricsCollector& metrics, EventStreams* streams,
+RestApi::RestApi(AdminApi& api, const AdminAuth& auth, MetricsCollector& metrics, EventSubscriptions* streams,
                  RestApiOptions options)
-    : dataplane_(dataplane), auth_(auth), metrics_(metrics), streams_(streams), options_(options) {}
+    : api_(api), dataplane_(api.dataplane()), auth_(auth), metrics_(metrics), streams_(streams), options_(options) {}
 
 std::vector<RestApi::RouteInfo> RestApi::routes() {
   std::vector<RouteInfo> out;
@@ -563,8 +630,7 @@ std::optional<AdminResponse> read_body(const Route& route, const AdminRequest& r
 }
 
 // {service} from the path, or the only service for the shorthand routes.
-std::optional<AdminResponse> resolve_service(const Route& route, const std::vector<std::string>& names,
-                                             RestApi::Call* call);
+std::optional<AdminResponse> resolve_service(const Route& route, const AdminApi& api, RestApi::Call* call);
 
 }  // namespace
 
@@ -580,36 +646,24 @@ AdminResponse RestApi::dispatch(const AdminRequest& request, std::string* route_
   if (auto error = check_query(route, call.query)) return std::move(*error);
   if (auto error = read_body(route, request, options_.max_body_bytes, &call.body)) return std::move(*error);
   if (route.per_service) {
-    if (auto error = resolve_service(route, dataplane_.service_names(), &call)) return std::move(*error);
+    if (auto error = resolve_service(route, api_, &call)) return std::move(*error);
   }
-  AdminResponse response = (this->*(route.handler))(call);
-  // A change is acknowledged only once it is kept (with --state: on disk).
-  if (route.access == Access::kWrite && response.status < 300) {
-    if (Status st = commit_change(dataplane_); !st.ok()) return error_response(st);
-  }
-  return response;
+  return (this->*(route.handler))(call);
 }
 
 namespace {
 
-std::optional<AdminResponse> resolve_service(const Route& route, const std::vector<std::string>& names,
-                                             RestApi::Call* call) {
+std::optional<AdminResponse> resolve_service(const Route& route, const AdminApi& api, RestApi::Call* call) {
   auto it = call->params.find("service");
-  if (it == call->params.end()) {
-    if (names.size() != 1) {
-      return error_response(Status::invalid("the service-less route " + route.pattern +
-                                            " needs exactly one service, but nib runs " +
-                                            std::to_string(names.size()) + " (" + join(names) +
-                                            "); use /api/v1/services/{service}/..."));
-    }
-    call->service = names[0];
+  auto resolved = api.resolve_service(it == call->params.end() ? std::string() : it->second);
+  if (resolved.ok()) {
+    call->service = *resolved;
     return std::nullopt;
   }
-  if (std::find(names.begin(), names.end(), it->second) == names.end()) {
-    return error_response(Status::not_found("no service " + quoted(it->second) + "; services: " + join(names)));
-  }
-  call->service = it->second;
-  return std::nullopt;
+  if (it != call->params.end()) return error_response(resolved.status());
+  return error_response(Status(resolved.status().code(), "the service-less route " + route.pattern + ": " +
+                                                             resolved.status().message() +
+                                                             "; use /api/v1/services/{service}/..."));
 }
 
 }  // namespace
@@ -644,12 +698,12 @@ AdminResponse RestApi::get_healthz(const Call&) {
 AdminResponse RestApi::get_readyz(const Call&) {
   json::Value reasons = json::Value::array();
   if (shutting_down_.load()) reasons.push_back("shutting down");
-  if (Status kept = dataplane_.events().keeper_health(); !kept.ok()) reasons.push_back(kept.message());
+  if (Status kept = api_.state_health(); !kept.ok()) reasons.push_back(kept.message());
   for (const auto& s : dataplane_.status()) {
     auto bound = dataplane_.bound_address(s.name);
     if (!bound || bound->port() == 0) reasons.push_back("service " + s.name + ": listener not bound");
     bool usable = s.emergency.has_value();
-    for (const auto& b : s.backends) usable = usable || backend_usable(b);
+    for (const auto& b : s.backends) usable = usable || b.usable();
     if (!usable) reasons.push_back("service " + s.name + ": no usable backend and no emergency backend");
   }
   json::Value body = json::Value::object();
@@ -663,23 +717,24 @@ AdminResponse RestApi::get_openapi(const Call&) {
 }
 
 AdminResponse RestApi::get_events(const Call&) {
-  auto stream = streams_ ? streams_->open() : nullptr;
-  if (!stream) {
-    return error_response(Status(StatusCode::kUnavailable,
-                                 "too many event streams are open (or the server is stopping); try again later"));
-  }
+  if (streams_ == nullptr) return error_response(Status::unavailable("event streams are not served here"));
+  auto opened = streams_->open();
+  // 503 either way: the client may try again later.
+  if (!opened.ok()) return error_response(Status::unavailable(opened.status().message()));
   AdminResponse r;
-  r.events = std::move(stream);
+  r.events = std::move(*opened);
   r.content_type = "text/event-stream";
   r.headers.emplace_back("Cache-Control", "no-cache");
   return r;
 }
 
 // ---- the JSON API ----
+// Each handler reads its request (path, query, body) into the core's request
+// message, calls the core once, and renders the answer.
 
 AdminResponse RestApi::get_stats(const Call&) {
   json::Value services = json::Value::array();
-  for (const auto& s : dataplane_.status()) services.push_back(to_json(s));
+  for (const auto& s : api_.list_services({})) services.push_back(v1_json(to_message<v1::Service>(s)));
   json::Value body = json::Value::object();
   body.set("version", NIB_VERSION)
       .set("workers", dataplane_.workers())
@@ -690,220 +745,204 @@ AdminResponse RestApi::get_stats(const Call&) {
 
 AdminResponse RestApi::list_services(const Call&) {
   json::Value names = json::Value::array();
-  for (const auto& n : dataplane_.service_names()) names.push_back(n);
+  for (const auto& s : api_.list_services({})) names.push_back(s.name);
   json::Value body = json::Value::object();
   body.set("services", std::move(names));
   return json_response(200, body);
 }
 
+namespace {
+
+template <typename Request>
+Request for_service(const std::string& service) {
+  Request r;
+  r.set_service(service);
+  return r;
+}
+
+// A request naming the service and the backend {id} of the path.
+template <typename Request>
+Result<Request> for_backend(const RestApi::Call& c) {
+  auto id = parse_backend_id(c.param("id"));
+  if (!id.ok()) return id.status();
+  Request r = for_service<Request>(c.service);
+  r.set_id(*id);
+  return r;
+}
+
+// The message each view is rendered as.
+template <typename View>
+struct MessageOf;
+template <>
+struct MessageOf<BackendStatus> {
+  using type = v1::Backend;
+};
+template <>
+struct MessageOf<ServiceStatus> {
+  using type = v1::Service;
+};
+template <>
+struct MessageOf<PolicyConfig> {
+  using type = v1::Policy;
+};
+template <>
+struct MessageOf<ClientPin> {
+  using type = v1::Pin;
+};
+
+template <typename T>
+AdminResponse answer(const Result<T>& result, int status = 200) {
+  if (!result.ok()) return error_response(result.status());
+  return json_response(status, v1_json(to_message<typename MessageOf<T>::type>(*result)));
+}
+
+AdminResponse answer(const Status& st) { return st.ok() ? no_content() : error_response(st); }
+
+}  // namespace
+
 AdminResponse RestApi::get_service(const Call& c) {
-  auto s = dataplane_.service(c.service);
-  if (!s.ok()) return error_response(s.status());
-  return json_response(200, to_json(*s));
+  return answer(api_.get_stats(for_service<v1::GetStatsRequest>(c.service)));
 }
 
 AdminResponse RestApi::list_backends(const Call& c) {
-  auto s = dataplane_.service(c.service);
+  auto s = api_.list_backends(for_service<v1::ListBackendsRequest>(c.service));
   if (!s.ok()) return error_response(s.status());
   json::Value backends = json::Value::array();
-  for (const auto& b : s->backends) backends.push_back(to_json(b));
+  for (const auto& b : s->backends) backends.push_back(v1_json(to_message<v1::Backend>(b)));
   json::Value body = json::Value::object();
   body.set("service", c.service)
       .set("backends", std::move(backends))
-      .set("emergency", s->emergency ? to_json(*s->emergency) : json::Value());
+      .set("emergency", s->emergency ? v1_json(to_message<v1::Backend>(*s->emergency)) : json::Value());
   return json_response(200, body);
 }
 
 AdminResponse RestApi::add_backend(const Call& c) {
-  Fields f(c.body, {"address", "port", "weight", "prio", "soft_limit", "hard_limit"});
-  f.require({"address", "port"});
-  auto address = f.string("address");
-  auto port = f.uint<uint16_t>("port", limits::kPort);
-  BackendConfig config;
-  config.weight = f.uint<uint32_t>("weight", limits::kWeight).value_or(config.weight);
-  config.prio = f.uint<uint32_t>("prio", limits::kPrio).value_or(config.prio);
-  config.soft_limit = f.uint<uint32_t>("soft_limit", limits::kConnectionLimit).value_or(config.soft_limit);
-  config.hard_limit = f.uint<uint32_t>("hard_limit", limits::kConnectionLimit).value_or(config.hard_limit);
-  if (!f.status().ok()) return error_response(f.status());
-  std::string host = *address;
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (Status st = check_host("field \"address\"", host); !st.ok()) return error_response(st);  // before any DNS
-  auto resolved = SocketAddress::resolve(host, *port);
-  if (!resolved.ok()) {
-    return error_response(Status::invalid("field \"address\": " + resolved.status().message()));
+  auto r = for_service<v1::AddBackendRequest>(c.service);
+  BodyFields spec{{"address", "port", "weight", "prio", "soft_limit", "hard_limit"}, {"address", "port"}};
+  if (Status st = read_body_into(c.body, spec, &r); !st.ok()) return error_response(st);
+  auto added = api_.add_backend(r);
+  AdminResponse response = answer(added, 201);
+  if (added.ok()) {
+    response.headers.emplace_back("Location",
+                                  "/api/v1/services/" + c.service + "/backends/" + std::to_string(added->id));
   }
-  config.host = host;
-  config.address = *resolved;
-  auto added = dataplane_.add_backend(c.service, config);
-  if (!added.ok()) return error_response(added.status());
-  AdminResponse r = json_response(201, to_json(*added));
-  r.headers.emplace_back("Location", "/api/v1/services/" + c.service + "/backends/" + std::to_string(added->id));
-  return r;
+  return response;
 }
 
 AdminResponse RestApi::get_backend(const Call& c) {
-  auto id = parse_backend_id(c.param("id"));
-  if (!id.ok()) return error_response(id.status());
-  auto b = dataplane_.backend(c.service, *id);
-  if (!b.ok()) return error_response(b.status());
-  return json_response(200, to_json(*b));
+  auto r = for_backend<v1::GetBackendRequest>(c);
+  if (!r.ok()) return error_response(r.status());
+  return answer(api_.get_backend(*r));
 }
 
 AdminResponse RestApi::patch_backend(const Call& c) {
-  auto id = parse_backend_id(c.param("id"));
-  if (!id.ok()) return error_response(id.status());
-  Fields f(c.body, {"weight", "prio", "soft_limit", "hard_limit", "enabled"});
-  BackendPatch patch;
-  patch.weight = f.uint<uint32_t>("weight", limits::kWeight);
-  patch.prio = f.uint<uint32_t>("prio", limits::kPrio);
-  patch.soft_limit = f.uint<uint32_t>("soft_limit", limits::kConnectionLimit);
-  patch.hard_limit = f.uint<uint32_t>("hard_limit", limits::kConnectionLimit);
-  patch.enabled = f.boolean("enabled");
-  if (!f.status().ok()) return error_response(f.status());
-  auto b = dataplane_.update_backend(c.service, *id, patch);
-  if (!b.ok()) return error_response(b.status());
-  return json_response(200, to_json(*b));
+  auto r = for_backend<v1::UpdateBackendRequest>(c);
+  if (!r.ok()) return error_response(r.status());
+  BodyFields spec{{"weight", "prio", "soft_limit", "hard_limit", "enabled"}};
+  if (Status st = read_body_into(c.body, spec, &*r); !st.ok()) return error_response(st);
+  return answer(api_.update_backend(*r));
 }
 
 AdminResponse RestApi::delete_backend(const Call& c) {
-  auto id = parse_backend_id(c.param("id"));
-  if (!id.ok()) return error_response(id.status());
-  if (Status st = dataplane_.remove_backend(c.service, *id); !st.ok()) return error_response(st);
-  return no_content();
+  auto r = for_backend<v1::RemoveBackendRequest>(c);
+  if (!r.ok()) return error_response(r.status());
+  return answer(api_.remove_backend(*r));
 }
 
 AdminResponse RestApi::drain_backend(const Call& c) {
-  auto id = parse_backend_id(c.param("id"));
-  if (!id.ok()) return error_response(id.status());
-  std::optional<double> timeout;
+  auto r = for_backend<v1::DrainBackendRequest>(c);
+  if (!r.ok()) return error_response(r.status());
   if (!c.body.is_null()) {
-    Fields f(c.body, {"timeout_seconds"});
-    timeout = f.seconds("timeout_seconds");
-    if (!f.status().ok()) return error_response(f.status());
+    if (Status st = read_body_into(c.body, {{"timeout_seconds"}}, &*r); !st.ok()) return error_response(st);
   }
-  auto b = dataplane_.drain_backend(c.service, *id, timeout);
-  if (!b.ok()) return error_response(b.status());
-  return json_response(200, to_json(*b));
+  return answer(api_.drain_backend(*r));
 }
 
 AdminResponse RestApi::migrate_backend(const Call& c) {
   auto id = parse_backend_id(c.param("id"));
   if (!id.ok()) return error_response(id.status());
-  std::optional<uint32_t> to;
+  auto r = for_service<v1::MigrateClientsRequest>(c.service);
+  r.set_from_backend_id(*id);
   if (!c.body.is_null()) {
-    Fields f(c.body, {"to"});
-    to = f.uint<uint32_t>("to", kBackendId);
-    if (!f.status().ok()) return error_response(f.status());
+    BodyFields spec{{"to"}, {}, {{"to", "to_backend_id"}}};
+    if (Status st = read_body_into(c.body, spec, &r); !st.ok()) return error_response(st);
   }
-  if (to && *to == *id) {
-    return error_response(Status::invalid("field \"to\": cannot migrate a backend's clients to itself"));
-  }
-  auto moved = dataplane_.migrate_clients(c.service, *id, to);
+  auto moved = api_.migrate_clients(r);
   if (!moved.ok()) return error_response(moved.status());
   json::Value body = json::Value::object();
-  body.set("from", *id).set("to", to ? json::Value(*to) : json::Value()).set("moved", *moved);
+  body.set("from", moved->from).set("to", moved->to ? json::Value(*moved->to) : json::Value()).set("moved", moved->moved);
   return json_response(200, body);
 }
 
 AdminResponse RestApi::list_clients(const Call& c) {
-  auto limit = query_uint(c.query, "limit", kPageLimit, kDefaultPageLimit);
+  auto limit = query_uint(c.query, "limit", limits::kPageSize, limits::kDefaultPageSize);
   if (!limit.ok()) return error_response(limit.status());
   auto offset = query_uint(c.query, "offset", {0, INT64_MAX}, 0);
   if (!offset.ok()) return error_response(offset.status());
-  auto backend = query_uint(c.query, "backend", kBackendId, 0);
+  auto backend = query_uint(c.query, "backend", limits::kBackendId, 0);
   if (!backend.ok()) return error_response(backend.status());
-  std::optional<uint32_t> backend_id;
-  if (*backend != 0) backend_id = static_cast<uint32_t>(*backend);
-  auto clients = dataplane_.list_clients(c.service, *offset, *limit, backend_id);
-  if (!clients.ok()) return error_response(clients.status());
-  MonoTime now = MonoClock::now();
+  auto r = for_service<v1::ListClientsRequest>(c.service);
+  r.set_page_size(static_cast<uint32_t>(*limit));
+  r.set_page_token(std::to_string(*offset));
+  if (*backend != 0) r.set_backend_id(static_cast<uint32_t>(*backend));
+  auto page = api_.list_clients(r);
+  if (!page.ok()) return error_response(page.status());
   json::Value list = json::Value::array();
-  for (const auto& e : *clients) list.push_back(to_json(e, now));
+  for (const auto& e : page->clients) {
+    v1::Client client;
+    fill(e, page->now, page->pins, &client);
+    list.push_back(v1_json(client));
+  }
   json::Value body = json::Value::object();
   body.set("service", c.service)
-      .set("offset", *offset)
-      .set("limit", *limit)
-      .set("backend", backend_id ? json::Value(*backend_id) : json::Value())
-      .set("count", clients->size())
+      .set("offset", page->offset)
+      .set("limit", page->limit)
+      .set("backend", page->backend_id ? json::Value(*page->backend_id) : json::Value())
+      .set("count", page->clients.size())
       .set("clients", std::move(list));
   return json_response(200, body);
 }
 
 AdminResponse RestApi::forget_client(const Call& c) {
-  auto ip = IpKey::parse(c.param("ip"));
-  if (!ip.ok()) return error_response(Status::invalid("expected a client IP address, got " + quoted(c.param("ip"))));
-  if (Status st = dataplane_.forget_client(c.service, *ip); !st.ok()) return error_response(st);
-  return no_content();
+  auto r = for_service<v1::ForgetClientRequest>(c.service);
+  r.set_address(c.param("ip"));
+  return answer(api_.forget_client(r));
 }
 
 AdminResponse RestApi::pin_client(const Call& c) {
-  auto prefix = IpPrefix::parse(c.param("ip"));
-  if (!prefix.ok()) {
-    return error_response(Status::invalid(
-        "expected a client IP address or CIDR prefix (10.1.0.0%2F16 in a path), got " + quoted(c.param("ip"))));
-  }
-  Fields f(c.body, {"backend_id"});
-  f.require({"backend_id"});
-  auto backend_id = f.uint<uint32_t>("backend_id", kBackendId);
-  if (!f.status().ok()) return error_response(f.status());
-  if (Status st = dataplane_.pin_clients(c.service, *prefix, *backend_id); !st.ok()) return error_response(st);
-  return json_response(200, to_json(ClientPin{*prefix, *backend_id}));
+  auto r = for_service<v1::PinClientRequest>(c.service);
+  r.set_prefix(c.param("ip"));
+  if (Status st = read_body_into(c.body, {{"backend_id"}, {"backend_id"}}, &r); !st.ok()) return error_response(st);
+  return answer(api_.pin_client(r));
 }
 
 AdminResponse RestApi::unpin_client(const Call& c) {
-  auto prefix = IpPrefix::parse(c.param("ip"));
-  if (!prefix.ok()) {
-    return error_response(Status::invalid("expected a client IP address or CIDR prefix, got " + quoted(c.param("ip"))));
-  }
-  if (Status st = dataplane_.unpin_clients(c.service, *prefix); !st.ok()) return error_response(st);
-  return no_content();
+  auto r = for_service<v1::UnpinClientRequest>(c.service);
+  r.set_prefix(c.param("ip"));
+  return answer(api_.unpin_client(r));
 }
 
 AdminResponse RestApi::list_pins(const Call& c) {
-  auto pins = dataplane_.pins(c.service);
+  auto pins = api_.list_pins(for_service<v1::ListPinsRequest>(c.service));
   if (!pins.ok()) return error_response(pins.status());
   json::Value list = json::Value::array();
-  for (const auto& p : *pins) list.push_back(to_json(p));
+  for (const auto& p : *pins) list.push_back(v1_json(to_message<v1::Pin>(p)));
   json::Value body = json::Value::object();
   body.set("service", c.service).set("pins", std::move(list));
   return json_response(200, body);
 }
 
 AdminResponse RestApi::get_policy(const Call& c) {
-  auto p = dataplane_.policy(c.service);
-  if (!p.ok()) return error_response(p.status());
-  return json_response(200, to_json(*p));
+  return answer(api_.get_policy(for_service<v1::GetPolicyRequest>(c.service)));
 }
 
 // Fields left out keep their current value, so a client can change one
 // setting without knowing the others.
 AdminResponse RestApi::put_policy(const Call& c) {
-  Fields f(c.body, {"mode", "stubborn", "tracking_seconds", "blacklist_seconds", "table_size"});
-  auto mode_text = f.string("mode");
-  auto stubborn = f.boolean("stubborn");
-  auto tracking = f.seconds("tracking_seconds");
-  auto blacklist = f.seconds("blacklist_seconds");
-  auto table_size = f.uint<uint64_t>("table_size", limits::kTableSize);
-  if (!f.status().ok()) return error_response(f.status());
-  std::optional<BalanceMode> mode;
-  if (mode_text) {
-    mode = parse_balance_mode(*mode_text);
-    if (!mode) {
-      return error_response(Status::invalid(
-          "field \"mode\": expected one of affinity, roundrobin, hash, weight, prio; got " + json::quote(*mode_text)));
-    }
-  }
-  auto current = dataplane_.policy(c.service);
-  if (!current.ok()) return error_response(current.status());
-  PolicyConfig p = *current;
-  if (mode) p.mode = *mode;
-  if (stubborn) p.stubborn = *stubborn;
-  if (tracking) p.tracking_seconds = *tracking;
-  if (blacklist) p.blacklist_seconds = *blacklist;
-  if (table_size) p.table_size = *table_size;
-  if (Status st = dataplane_.set_policy(c.service, p); !st.ok()) return error_response(st);
-  auto applied = dataplane_.policy(c.service);
-  return json_response(200, to_json(applied.ok() ? *applied : p));
+  auto r = for_service<v1::SetPolicyRequest>(c.service);
+  BodyFields spec{{"mode", "stubborn", "tracking_seconds", "blacklist_seconds", "table_size"}};
+  if (Status st = read_body_into(c.body, spec, &r); !st.ok()) return error_response(st);
+  return answer(api_.set_policy(r));
 }
 
 }  // namespace nib::admin

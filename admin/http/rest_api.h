@@ -1,8 +1,9 @@
 #pragma once
 // The admin plane's HTTP routes, independent of the HTTP library: a request in,
-// a response out. Routes map to Dataplane calls; requests are validated
-// strictly (unknown fields, wrong types, content type, body size, ranges)
-// before anything changes, and every error is {"error": {"code", "message"}}
+// a response out. A transcoder over the admin core (admin/core/admin_api.h):
+// each route reads its JSON strictly (unknown fields, wrong types, content
+// type, body size) into the core's request message, and the core validates
+// ranges and performs the operation before anything is answered, and every error is {"error": {"code", "message"}}
 // with the status from admin/common/status_codes.h. Also serves the pages,
 // /metrics, /healthz and /readyz, so auth and request counting live in one
 // place. The event stream is only authorised here; HttpAdminServer streams it.
@@ -23,9 +24,13 @@ class Dataplane;
 }
 
 namespace nib::admin {
+class AdminApi;
+}
 
-class EventStream;
-class EventStreams;
+namespace nib::admin {
+
+class EventSubscription;
+class EventSubscriptions;
 class MetricsCollector;
 
 struct AdminRequest {
@@ -43,7 +48,7 @@ struct AdminResponse {
   std::vector<std::pair<std::string, std::string>> headers;
   // GET /api/v1/events, authorised and subscribed: the server streams it and
   // releases it when the client goes away.
-  std::shared_ptr<EventStream> events;
+  std::shared_ptr<EventSubscription> events;
 };
 
 struct RestApiOptions {
@@ -53,7 +58,7 @@ struct RestApiOptions {
 class RestApi {
  public:
   // `streams` may be null: /api/v1/events then answers 503.
-  RestApi(Dataplane& dataplane, const AdminAuth& auth, MetricsCollector& metrics, EventStreams* streams,
+  RestApi(AdminApi& api, const AdminAuth& auth, MetricsCollector& metrics, EventSubscriptions* streams,
           RestApiOptions options = {});
 
   // Any thread (the HTTP server's pool threads), concurrently.
@@ -114,10 +119,11 @@ class RestApi {
   AdminResponse get_policy(const Call& c);
   AdminResponse put_policy(const Call& c);
 
-  Dataplane& dataplane_;
+  AdminApi& api_;
+  Dataplane& dataplane_;  // the pages' and probes' read views
   const AdminAuth& auth_;
   MetricsCollector& metrics_;
-  EventStreams* streams_;
+  EventSubscriptions* streams_;
   RestApiOptions options_;
   std::atomic<bool> shutting_down_{false};
 };

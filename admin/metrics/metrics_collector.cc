@@ -6,7 +6,6 @@
 #include <sstream>
 
 #include "admin/common/admin_plane_stats.h"
-#include "admin/http/status_json.h"
 #include "dataplane/dataplane.h"
 
 namespace nib::admin {
@@ -88,8 +87,8 @@ struct BackendFamilies {
 
   void add_backend(const std::string& service, Protocol protocol, const BackendStatus& b) {
     Labels l{{"service", service}, {"backend", std::to_string(b.id)}, {"address", b.address.to_string()}};
-    const char* current = backend_state(b);
-    add(up, l, backend_usable(b) ? 1 : 0);
+    const char* current = to_string(b.state);
+    add(up, l, b.usable() ? 1 : 0);
     for (const char* s : kStates) add(state, with(l, "state", s), std::string_view(s) == current ? 1 : 0);
     add(active, l, static_cast<double>(b.active));
     add(connections, l, static_cast<double>(b.counters.connections));

@@ -1,6 +1,9 @@
 #include "admin/pages/pen_status_page.h"
 
+#include "admin/pages/page_files.h"
+
 #include <cstdio>
+#include <string_view>
 #include <unordered_map>
 
 namespace nib {
@@ -94,11 +97,11 @@ std::string html_escape(const std::string& text) {
 }
 
 std::string render_pen_status_page(const PenStatusInput& in) {
-  std::string out =
-      "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>nib status</title>\n"
-      "<style>body{font-family:sans-serif}table{border-collapse:collapse;margin-bottom:1em}"
-      "td,th{border:1px solid #999;padding:2px 6px;text-align:right}th{background:#eee}</style>\n"
-      "</head><body>\n<h1>nib status</h1>\n<p>Generated " + html_escape(in.generated_at) + "</p>\n";
+  std::string_view css = pages::pen_status_page_css;  // one line (pen_status_page.css); its newline dropped
+  if (css.ends_with('\n')) css.remove_suffix(1);
+  std::string out = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>nib status</title>\n<style>";
+  out += css;
+  out += "</style>\n</head><body>\n<h1>nib status</h1>\n<p>Generated " + html_escape(in.generated_at) + "</p>\n";
   for (size_t i = 0; i < in.services.size(); ++i) {
     servers_table(out, in.services[i]);
     static const std::vector<AffinityEntry> kNone;

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "dataplane/affinity/affinity_table.h"
-#include "dataplane/stats/dataplane_stats.h"
+#include "dataplane/status_views.h"
 
 namespace nib {
 

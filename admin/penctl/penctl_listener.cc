@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "admin/common/admin_plane_stats.h"
+#include "admin/common/bounded_worker_pool.h"
 #include "dataplane/base/log.h"
 #include "dataplane/event/event_loop.h"
 
@@ -44,7 +45,8 @@ class PenctlListener::Loop final : public EventHandler {
         stats_(stats ? *stats : own_stats_),
         admit_(std::move(admit)),
         execute_(std::move(execute)),
-        accept_pause_([this] { resume_accepting(); }) {}
+        accept_pause_([this] { resume_accepting(); }),
+        commands_(1, limits_.max_connections) {}
 
   ~Loop() override { stop(); }
 
@@ -57,6 +59,7 @@ class PenctlListener::Loop final : public EventHandler {
 
   void stop() {
     if (!thread_.joinable()) return;
+    commands_.stop();  // a running command finishes; its reply is posted to the loop, which drops it
     loop_.stop();
     thread_.join();
     graveyard_.clear();
@@ -112,6 +115,10 @@ class PenctlListener::Loop final : public EventHandler {
   void open(UniqueFd fd);
   // The connection is done: closed now, freed after the batch.
   void close(Connection* c);
+  // Runs the command on the command thread; its reply comes back to the loop.
+  void run(Connection* c, std::string line);
+  // The loop again: the reply, if its connection still waits for it.
+  void deliver(uint64_t id, PenctlReply reply);
 
   EventLoop loop_;
   UniqueFd listener_;
@@ -123,15 +130,23 @@ class PenctlListener::Loop final : public EventHandler {
   Timer accept_pause_;
   bool accept_failing_ = false;  // one log line per burst of accept errors
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
+  std::unordered_map<uint64_t, Connection*> by_id_;  // for replies coming back from the command thread
+  uint64_t next_id_ = 1;
   std::vector<std::unique_ptr<Connection>> graveyard_;  // freed after each batch
   std::thread thread_;
+  // Commands run here, off the loop: a change waits for its durable write
+  // (fsync), and a status page takes a while; the loop keeps serving the other
+  // connections meanwhile. One thread, as Pen runs one command at a time; at
+  // most one command per connection waits. Last: stopped first.
+  BoundedWorkerPool commands_;
 };
 
 // One client: reading its command line, then writing the reply.
 class PenctlListener::Loop::Connection final : public EventHandler {
  public:
-  Connection(Loop& owner, UniqueFd fd)
-      : owner_(owner),
+  Connection(Loop& owner, UniqueFd fd, uint64_t id)
+      : id_(id),
+        owner_(owner),
         fd_(std::move(fd)),
         deadline_([this] { on_deadline(); }),
         reset_wait_([this] { reset_when_delivered(); }),
@@ -149,7 +164,32 @@ class PenctlListener::Loop::Connection final : public EventHandler {
     owner_.loop_.remove(fd_.get());
   }
 
+  uint64_t id() const { return id_; }
+  bool waiting() const { return running_ && !writing_; }
+
+  // The loop thread: the reply, then close.
+  void reply(PenctlReply r) {
+    running_ = false;
+    writing_ = true;
+    out_ = std::move(r.text);
+    failed_ = r.failed;
+    line_.clear();
+    line_.shrink_to_fit();
+    if (!owner_.loop_.modify(fd_.get(), EPOLLOUT, this).ok()) return owner_.close(this);
+    if (!deadline_.armed()) {
+      owner_.loop_.arm(deadline_, owner_.loop_.now() + seconds_to_duration(owner_.limits_.command_timeout_seconds));
+    }
+    write_more();
+  }
+
   void on_event(uint32_t events) override {
+    if (running_) {
+      // Nothing is read while the command runs (the descriptor listens for
+      // nothing); only a hang-up or error still reports: the client is gone,
+      // and its reply will find no connection.
+      if (events & (EPOLLERR | EPOLLHUP)) owner_.close(this);
+      return;
+    }
     if (writing_) {
       if (events & (EPOLLERR | EPOLLHUP)) return owner_.close(this);
       return write_more();
@@ -184,29 +224,23 @@ class PenctlListener::Loop::Connection final : public EventHandler {
 
   void run_command() {
     if (!line_.empty() && line_.back() == '\r') line_.pop_back();
-    reply(owner_.execute_(line_));
+    running_ = true;
+    (void)owner_.loop_.modify(fd_.get(), 0, this);
+    owner_.run(this, std::move(line_));
   }
 
   void on_deadline() {
     if (writing_) return owner_.close(this);  // the client does not read its reply
+    if (running_) {
+      // The command goes on (a change is applied and will be kept); the
+      // client is told it did not see the end of it.
+      return reply({"error: the command did not finish within " +
+                        seconds_text(owner_.limits_.command_timeout_seconds) + " s; it may still take effect\n",
+                    true});
+    }
     owner_.stats_.hit(AdminLimitId::kPenctlCommandTimeout);
     reply({"error: no complete command line within " + seconds_text(owner_.limits_.command_timeout_seconds) + " s\n",
            true});
-  }
-
-  // The reply, then close. The deadline goes on: a client that does not read
-  // cannot keep the connection either.
-  void reply(PenctlReply r) {
-    writing_ = true;
-    out_ = std::move(r.text);
-    failed_ = r.failed;
-    line_.clear();
-    line_.shrink_to_fit();
-    if (!owner_.loop_.modify(fd_.get(), EPOLLOUT, this).ok()) return owner_.close(this);
-    if (!deadline_.armed()) {
-      owner_.loop_.arm(deadline_, owner_.loop_.now() + seconds_to_duration(owner_.limits_.command_timeout_seconds));
-    }
-    write_more();
   }
 
   void write_more() {
@@ -240,6 +274,7 @@ class PenctlListener::Loop::Connection final : public EventHandler {
     owner_.close(this);
   }
 
+  const uint64_t id_;
   Loop& owner_;
   UniqueFd fd_;
   Timer deadline_;
@@ -248,24 +283,44 @@ class PenctlListener::Loop::Connection final : public EventHandler {
   std::string line_;
   std::string out_;
   size_t sent_ = 0;
+  bool running_ = false;  // the command thread has the line
   bool writing_ = false;
   bool failed_ = false;  // reset after the reply (see PenctlReply)
   MonoTime reset_from_{};
 };
 
 void PenctlListener::Loop::open(UniqueFd fd) {
-  auto c = std::make_unique<Connection>(*this, std::move(fd));
+  auto c = std::make_unique<Connection>(*this, std::move(fd), next_id_++);
   Connection* raw = c.get();
   connections_.emplace(raw, std::move(c));
+  by_id_.emplace(raw->id(), raw);
   if (!raw->start().ok()) close(raw);
 }
 
 void PenctlListener::Loop::close(Connection* c) {
   auto it = connections_.find(c);
   if (it == connections_.end()) return;
+  by_id_.erase(c->id());
   c->detach();
   graveyard_.push_back(std::move(it->second));
   connections_.erase(it);
+}
+
+void PenctlListener::Loop::run(Connection* c, std::string line) {
+  const uint64_t id = c->id();
+  bool queued = commands_.try_submit([this, id, line = std::move(line)] {
+    PenctlReply reply = execute_(line);
+    loop_.post([this, id, reply = std::move(reply)]() mutable { deliver(id, std::move(reply)); });
+  });
+  // Cannot happen while connections are capped at the queue's size; if it
+  // does, the client is told rather than left waiting.
+  if (!queued) c->reply({"error: the control port is busy; try again\n", true});
+}
+
+void PenctlListener::Loop::deliver(uint64_t id, PenctlReply reply) {
+  auto it = by_id_.find(id);
+  if (it == by_id_.end() || !it->second->waiting()) return;  // closed, or timed out meanwhile
+  it->second->reply(std::move(reply));
 }
 
 PenctlListener::PenctlListener(UniqueFd listener, PenctlLimits limits, AdminPlaneStats* stats, Admit admit,

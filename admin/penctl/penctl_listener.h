@@ -2,8 +2,9 @@
 // The control port's transport: one command line in, one reply out, then
 // close (what penctl does). Every connection is served at once by one epoll
 // loop (dataplane/event/event_loop.h), so an idle or dribbling client costs a
-// descriptor and a few KiB, never the other clients' time; the command itself
-// (PenctlServer::execute) runs on the loop thread.
+// descriptor and a few KiB, never the other clients' time. The command itself
+// (PenctlServer::execute) runs on one command thread, off the loop: a change
+// waits there for its durable write (fsync) while the loop serves the others.
 //
 // Limits (admin/common/admin_limits.h, PenctlLimits): a connection past
 // max_connections is told so and closed; a command line must end (newline, or
@@ -35,7 +36,8 @@ class PenctlListener {
   // Loop thread. Whether a client may talk to the control port at all (a
   // refused one is closed without a reply, as Pen does).
   using Admit = std::function<bool(const SocketAddress& peer)>;
-  // Loop thread. The reply to one command line (newline and "\r" removed).
+  // The command thread (one, so commands run one at a time). The reply to one
+  // command line (newline and "\r" removed).
   using Execute = std::function<PenctlReply(const std::string& line)>;
 
   // `listener`: a bound, listening, non-blocking socket. `stats` may be null

@@ -9,7 +9,7 @@
 #include <sstream>
 #include <vector>
 
-#include "admin/common/commit_change.h"
+#include "admin/core/admin_api.h"
 #include "admin/pages/pen_status_page.h"
 #include "admin/penctl/penctl_listener.h"
 #include "dataplane/base/log.h"
@@ -52,8 +52,8 @@ PenctlReply fail(const Status& st) { return fail(st.message()); }
 
 }  // namespace
 
-PenctlServer::PenctlServer(Dataplane& dataplane, PenctlServerOptions options)
-    : dataplane_(dataplane), options_(std::move(options)) {}
+PenctlServer::PenctlServer(AdminApi& api, PenctlServerOptions options)
+    : api_(api), dataplane_(api.dataplane()), options_(std::move(options)) {}
 
 PenctlServer::~PenctlServer() { stop(); }
 
@@ -228,7 +228,7 @@ PenctlReply PenctlServer::cmd_server(const Command& c) {
     if (index && b.index >= 0 && static_cast<uint64_t>(b.index) == *index) target = &b;
   }
   if (target == nullptr) return fail("no server " + w[1]);
-  BackendPatch patch;
+  v1::UpdateBackendRequest patch;
   std::optional<double> blacklist;
   // Every pair is checked before anything changes.
   for (size_t i = 2; i < w.size(); i += 2) {
@@ -244,24 +244,24 @@ PenctlReply PenctlServer::cmd_server(const Command& c) {
     if (!v || *v > UINT32_MAX) return fail(w[i] + ": expected a non-negative integer");
     uint32_t value = static_cast<uint32_t>(*v);
     if (w[i] == "weight") {
-      patch.weight = value;
+      patch.set_weight(value);
     } else if (w[i] == "prio") {
-      patch.prio = value;
+      patch.set_prio(value);
     } else if (w[i] == "max") {
-      patch.soft_limit = value;
+      patch.set_soft_limit(value);
     } else if (w[i] == "hard") {
-      patch.hard_limit = value;
+      patch.set_hard_limit(value);
     } else {  // blacklist
       blacklist = static_cast<double>(value);
     }
   }
-  if (patch.weight || patch.prio || patch.soft_limit || patch.hard_limit) {
-    auto updated = dataplane_.update_backend(c.service, target->id, patch);
-    if (!updated.ok()) return fail(updated.status());
-    if (Status s = commit_change(dataplane_); !s.ok()) return fail(s);
+  if (patch.has_weight() || patch.has_prio() || patch.has_soft_limit() || patch.has_hard_limit()) {
+    patch.set_service(c.service);
+    patch.set_id(target->id);
+    if (auto updated = api_.update_backend(patch); !updated.ok()) return fail(updated.status());
   }
   if (blacklist) {
-    if (Status s = dataplane_.blacklist_backend(c.service, target->id, *blacklist); !s.ok()) return fail(s);
+    if (Status s = api_.blacklist_backend(c.service, target->id, *blacklist); !s.ok()) return fail(s);
   }
   return {};
 }
@@ -321,30 +321,26 @@ PenctlReply PenctlServer::cmd_flag(const Command& c) {
   const bool negate = c.w[0] == "no";
   const std::string& word = negate ? c.w[1] : c.w[0];
   if (c.w.size() != (negate ? 2u : 1u)) return fail(c.w[0] + (negate ? " " + word : "") + ": takes no argument");
-  auto policy = dataplane_.policy(c.service);
-  if (!policy.ok()) return fail(policy.status());
-  PenModeFlags flags = current_flags(policy->mode);
-  flags.set(word, !negate);
-  PolicyConfig p = *policy;
-  p.mode = flags.mode();
-  if (Status s = dataplane_.set_policy(c.service, p); !s.ok()) return fail(s);
-  {
+  // The flags combine with the current mode under the service's admin lock.
+  auto applied = api_.edit_policy(c.service, [&](PolicyConfig& p) {
+    PenModeFlags flags = current_flags(p.mode);
+    flags.set(word, !negate);
+    p.mode = flags.mode();
     std::lock_guard lock(flags_mu_);
     flags_ = flags;
-  }
-  if (Status s = commit_change(dataplane_); !s.ok()) return fail(s);
+    return Status();
+  });
+  if (!applied.ok()) return fail(applied.status());
   return {};
 }
 
 PenctlReply PenctlServer::cmd_stubborn(const Command& c) {
   const bool negate = c.w[0] == "no";
   if (c.w.size() != (negate ? 2u : 1u)) return fail("stubborn: takes no argument");
-  auto policy = dataplane_.policy(c.service);
-  if (!policy.ok()) return fail(policy.status());
-  PolicyConfig p = *policy;
-  p.stubborn = !negate;
-  if (Status s = dataplane_.set_policy(c.service, p); !s.ok()) return fail(s);
-  if (Status s = commit_change(dataplane_); !s.ok()) return fail(s);
+  v1::SetPolicyRequest r;
+  r.set_service(c.service);
+  r.set_stubborn(!negate);
+  if (auto applied = api_.set_policy(r); !applied.ok()) return fail(applied.status());
   return {};
 }
 
@@ -353,23 +349,28 @@ PenctlReply PenctlServer::cmd_stubborn(const Command& c) {
 PenctlReply PenctlServer::cmd_valued(const Command& c) {
   const std::string& cmd = c.w[0];
   if (c.w.size() > 2) return fail(cmd + ": expected '" + cmd + " [N]'");
-  auto policy = dataplane_.policy(c.service);
-  if (!policy.ok()) return fail(policy.status());
-  PolicyConfig p = *policy;
-  auto valued = [&](auto* field, bool whole) -> PenctlReply {
-    if (c.w.size() == 2) {
-      auto v = parse_uint(c.w[1]);
-      if (!v) return fail(cmd + ": expected a non-negative integer");
-      *field = static_cast<std::remove_pointer_t<decltype(field)>>(*v);
-      if (Status s = dataplane_.set_policy(c.service, p); !s.ok()) return fail(s);
-      if (Status s = commit_change(dataplane_); !s.ok()) return fail(s);
+  Result<PolicyConfig> policy = Status();
+  if (c.w.size() == 2) {
+    auto v = parse_uint(c.w[1]);
+    if (!v) return fail(cmd + ": expected a non-negative integer");
+    v1::SetPolicyRequest r;
+    r.set_service(c.service);
+    if (cmd == "clients_max") {
+      r.set_table_size(*v);
+    } else if (cmd == "blacklist") {
+      r.set_blacklist_seconds(static_cast<double>(*v));
+    } else {
+      r.set_tracking_seconds(static_cast<double>(*v));
     }
-    return ok(whole ? std::to_string(static_cast<uint64_t>(*field)) + "\n"
-                    : seconds_text(static_cast<double>(*field)) + "\n");
-  };
-  if (cmd == "clients_max") return valued(&p.table_size, true);
-  if (cmd == "blacklist") return valued(&p.blacklist_seconds, false);
-  return valued(&p.tracking_seconds, false);  // tracking
+    policy = api_.set_policy(r);
+  } else {
+    v1::GetPolicyRequest r;
+    r.set_service(c.service);
+    policy = api_.get_policy(r);
+  }
+  if (!policy.ok()) return fail(policy.status());
+  if (cmd == "clients_max") return ok(std::to_string(policy->table_size) + "\n");
+  return ok(seconds_text(cmd == "blacklist" ? policy->blacklist_seconds : policy->tracking_seconds) + "\n");
 }
 
 bool PenctlServer::control_permits(const SocketAddress& peer) const {
@@ -451,7 +452,7 @@ PenctlReply PenctlServer::cmd_control_acl(const Command& c) {
 PenctlReply PenctlServer::push_client_acl(std::unique_lock<std::mutex> lock, const std::string& service) {
   AccessList effective = acls_[client_acl_];
   lock.unlock();  // the Dataplane takes its own locks
-  if (Status st = dataplane_.set_client_acl(service, effective); !st.ok()) return fail(st);
+  if (Status st = api_.set_client_acl(service, effective); !st.ok()) return fail(st);
   return {};
 }
 

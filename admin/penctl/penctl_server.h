@@ -45,6 +45,7 @@ class Dataplane;
 
 namespace nib::admin {
 
+class AdminApi;
 class AdminPlaneStats;
 
 struct PenctlServerOptions {
@@ -55,7 +56,9 @@ struct PenctlServerOptions {
 
 class PenctlServer {
  public:
-  PenctlServer(Dataplane& dataplane, PenctlServerOptions options);
+  // Commands act through the admin core (validation, changes, the durable
+  // commit); reads of the pages come from its Dataplane.
+  PenctlServer(AdminApi& api, PenctlServerOptions options);
   ~PenctlServer();  // stop()
   PenctlServer(const PenctlServer&) = delete;
   PenctlServer& operator=(const PenctlServer&) = delete;
@@ -69,7 +72,8 @@ class PenctlServer {
   void stop();
 
   // One command line (without the newline) -> the reply Pen would send.
-  // Any thread (the Dataplane is thread-safe); public for tests.
+  // Any thread but the listener's loop: a change waits for its durable
+  // commit (the listener runs commands on its command thread). Public for tests.
   PenctlReply execute(const std::string& line);
 
   // A command's words and the service it acts on (the first; Pen runs one).
@@ -123,7 +127,8 @@ class PenctlServer {
   std::mutex flags_mu_;
   PenModeFlags flags_;
 
-  Dataplane& dataplane_;
+  AdminApi& api_;
+  Dataplane& dataplane_;  // read views for the pages and listings
   const PenctlServerOptions options_;
   uint16_t port_ = 0;
   SocketAddress bound_;  // the control port's address, for `control`

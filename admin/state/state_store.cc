@@ -11,14 +11,19 @@
 #include <set>
 #include <sstream>
 
+#include <google/protobuf/util/json_util.h>
+
 #include "dataplane/config/stored_text.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/registry/backend_registry.h"
+#include "nib/admin/v1/state.pb.h"
 
 namespace nib::admin {
 namespace {
 
-// Line format (one record per line, fields separated by single spaces):
+// Version 2 (written): nib.admin.v1.StateFile (proto/nib/admin/v1/state.proto)
+// as JSON. Version 1 (still read), a line format, one record per line, fields
+// separated by single spaces:
 //   nib-state 1
 //   service NAME
 //   policy MODE STUBBORN(0|1) TRACKING_S BLACKLIST_S TABLE_SIZE
@@ -26,6 +31,7 @@ namespace {
 //   pin PREFIX IP:PORT
 //   end
 constexpr std::string_view kMagic = "nib-state 1";
+constexpr uint32_t kVersion = 2;
 
 std::vector<std::string_view> split(std::string_view line) {
   std::vector<std::string_view> out;
@@ -105,24 +111,123 @@ Status check_pin(std::set<std::string>* seen, const SavedPin& p) {
 }  // namespace
 
 std::string serialize_state(const SavedState& state) {
-  std::ostringstream o;
-  o << kMagic << "\n";
+  v1::StateFile file;
+  file.set_version(kVersion);
   for (const auto& s : state.services) {
-    o << "service " << s.name << "\n";
-    o << "policy " << to_string(s.policy.mode) << " " << (s.policy.stubborn ? 1 : 0) << " "
-      << format_double(s.policy.tracking_seconds) << " " << format_double(s.policy.blacklist_seconds) << " "
-      << s.policy.table_size << "\n";
+    v1::StateService* out = file.add_services();
+    out->set_name(s.name);
+    v1::StatePolicy* p = out->mutable_policy();
+    p->set_mode(to_string(s.policy.mode));
+    p->set_stubborn(s.policy.stubborn);
+    p->set_tracking_seconds(s.policy.tracking_seconds);
+    p->set_blacklist_seconds(s.policy.blacklist_seconds);
+    p->set_table_size(s.policy.table_size);
     for (const auto& b : s.backends) {
-      o << "backend " << b.address.to_string() << " " << (b.host.empty() ? "-" : b.host) << " " << b.weight << " "
-        << b.prio << " " << b.soft_limit << " " << b.hard_limit << " " << to_string(b.admin_state) << "\n";
+      v1::StateBackend* sb = out->add_backends();
+      sb->set_address(b.address.to_string());
+      sb->set_host(b.host);
+      sb->set_weight(b.weight);
+      sb->set_prio(b.prio);
+      sb->set_soft_limit(b.soft_limit);
+      sb->set_hard_limit(b.hard_limit);
+      sb->set_admin_state(to_string(b.admin_state));
     }
-    for (const auto& p : s.pins) o << "pin " << p.prefix.to_string() << " " << p.backend.to_string() << "\n";
+    for (const auto& pin : s.pins) {
+      v1::StatePin* sp = out->add_pins();
+      sp->set_prefix(pin.prefix.to_string());
+      sp->set_backend(pin.backend.to_string());
+    }
   }
-  o << "end\n";
-  return o.str();
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;  // people read it when something went wrong
+  options.always_print_primitive_fields = true;
+  options.preserve_proto_field_names = true;
+  std::string text;
+  // Printing a message built above cannot fail (its strings are checked text).
+  (void)google::protobuf::util::MessageToJsonString(file, &text, options);
+  return text;
 }
 
+namespace {
+
+// Version 2: the JSON text, then every record through the same rules as
+// version 1 (check_state()'s), each error naming its service and record.
+Result<SavedState> parse_json_state(std::string_view text, const std::string& source_name) {
+  const std::string where = "state file " + source_name + ": ";
+  v1::StateFile file;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;  // a field this nib does not know: a newer file, refused
+  auto parsed = google::protobuf::util::JsonStringToMessage(google::protobuf::StringPiece(text.data(), text.size()),
+                                                            &file, options);
+  if (!parsed.ok()) return Status::invalid(where + "not a state file: " + std::string(parsed.message()));
+  if (file.version() != kVersion) {
+    return Status::invalid(where + "version " + std::to_string(file.version()) + ", expected " +
+                           std::to_string(kVersion) + " (or a version 1 file, '" + std::string(kMagic) + "')");
+  }
+  SavedState state;
+  std::set<std::string> services_seen;
+  for (const auto& in : file.services()) {
+    SavedService s;
+    s.name = in.name();
+    if (Status st = check_service(&services_seen, s); !st.ok()) return Status::invalid(where + st.message());
+    const std::string in_service = where + "service '" + s.name + "': ";
+    if (in.has_policy()) {
+      const v1::StatePolicy& p = in.policy();
+      auto mode = parse_balance_mode(p.mode());
+      if (!mode) return Status::invalid(in_service + "policy: unknown mode '" + p.mode() + "'");
+      s.policy = PolicyConfig{.mode = *mode,
+                              .stubborn = p.stubborn(),
+                              .tracking_seconds = p.tracking_seconds(),
+                              .blacklist_seconds = p.blacklist_seconds(),
+                              .table_size = p.table_size()};
+      if (Status st = check_policy(s); !st.ok()) return Status::invalid(in_service + st.message());
+    }
+    std::set<std::string> backends_seen, pins_seen;
+    for (int i = 0; i < in.backends_size(); ++i) {
+      const v1::StateBackend& sb = in.backends(i);
+      const std::string which = in_service + "backend " + std::to_string(i + 1) + ": ";
+      auto address = SocketAddress::parse(sb.address());
+      auto admin_state = parse_admin_state(sb.admin_state());
+      if (!address.ok()) return Status::invalid(which + "address: " + address.status().message());
+      if (!admin_state) return Status::invalid(which + "unknown admin_state '" + sb.admin_state() + "'");
+      SavedBackend b{.host = sb.host(),
+                     .address = *address,
+                     .weight = sb.weight(),
+                     .prio = sb.prio(),
+                     .soft_limit = sb.soft_limit(),
+                     .hard_limit = sb.hard_limit(),
+                     .admin_state = *admin_state};
+      if (Status st = check_backend(&backends_seen, b); !st.ok()) return Status::invalid(which + st.message());
+      s.backends.push_back(std::move(b));
+    }
+    for (int i = 0; i < in.pins_size(); ++i) {
+      const v1::StatePin& sp = in.pins(i);
+      const std::string which = in_service + "pin " + std::to_string(i + 1) + ": ";
+      auto prefix = IpPrefix::parse(sp.prefix());
+      auto backend = SocketAddress::parse(sp.backend());
+      if (!prefix.ok() || !backend.ok()) return Status::invalid(which + "malformed prefix or backend address");
+      SavedPin pin{*prefix, *backend};
+      if (Status st = check_pin(&pins_seen, pin); !st.ok()) return Status::invalid(which + st.message());
+      s.pins.push_back(pin);
+    }
+    state.services.push_back(std::move(s));
+  }
+  return state;
+}
+
+Result<SavedState> parse_line_state(std::string_view text, const std::string& source_name);
+
+}  // namespace
+
 Result<SavedState> parse_state(std::string_view text, const std::string& source_name) {
+  if (text.substr(0, text.find('\n')) == kMagic) return parse_line_state(text, source_name);
+  return parse_json_state(text, source_name);
+}
+
+namespace {
+
+// Version 1, line by line: each error names its line.
+Result<SavedState> parse_line_state(std::string_view text, const std::string& source_name) {
   SavedState state;
   std::set<std::string> services_seen, backends_seen, pins_seen;
   size_t line_no = 0;
@@ -200,6 +305,8 @@ Result<SavedState> parse_state(std::string_view text, const std::string& source_
   }
   return state;
 }
+
+}  // namespace
 
 Status check_state(const SavedState& state) {
   std::set<std::string> services_seen;

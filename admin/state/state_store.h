@@ -1,7 +1,8 @@
 #pragma once
 // Runtime changes that survive a restart (--state FILE, admin.state_file):
 // the backends, drains, pins and policy an operator set through the admin
-// APIs are saved to a small text file and put back when nib starts, after the
+// APIs are saved to a small JSON file (nib.admin.v1.StateFile, version 2, in
+// proto/nib/admin/v1/state.proto) and put back when nib starts, after the
 // configuration is loaded. The file is the runtime view of each service it
 // names: for those services it wins over the configuration's backend list
 // (delete the file to start from the configuration alone).
@@ -49,8 +50,8 @@ struct SavedState {
   std::vector<SavedService> services;
 };
 
-// The file's text; parse_state(serialize_state(s)) gives s back for every s
-// that check_state() accepts.
+// The file's text (version 2, JSON); parse_state(serialize_state(s)) gives s
+// back for every s that check_state() accepts.
 std::string serialize_state(const SavedState& state);
 // The rules the admin API applies to what it stores, so the writer cannot
 // save what the reader would refuse: service names by kServiceNameRule, each
@@ -58,9 +59,11 @@ std::string serialize_state(const SavedState& state);
 // 1-65535, hosts by check_host()); no backend twice in a service, no prefix
 // pinned twice. kInvalidArgument naming the service and record.
 Status check_state(const SavedState& state);
-// Errors (kInvalidArgument) name source_name and the line: malformed records,
-// and records check_state() refuses. A file cut short (no final "end" line) is
-// an error, never half a state.
+// Reads version 2 (JSON) and version 1 (the line format of earlier nibs,
+// starting "nib-state 1"). Errors (kInvalidArgument) name source_name and the
+// record (version 1: the line): malformed records, and records check_state()
+// refuses. A file cut short is an error, never half a state (JSON that does
+// not parse; version 1 without its final "end" line).
 Result<SavedState> parse_state(std::string_view text, const std::string& source_name);
 // Missing file: nullopt (first start). Unreadable or corrupt: an error.
 Result<std::optional<SavedState>> load_state_file(const std::string& path);

@@ -11,10 +11,10 @@ namespace nib::admin {
 
 // Counts are of operator changes heard; each write records the count it began
 // at, which is the set of changes it covers.
-struct StateWriter::Journal final : EventKeeper {
+struct StateWriter::Journal {
   explicit Journal(std::string path) : path(std::move(path)) {}
 
-  Status sync() override {
+  Status sync() {
     std::unique_lock lock(mu);
     // Once closed, changes are no longer counted: none can be vouched for.
     if (closed) return stopped();
@@ -32,7 +32,7 @@ struct StateWriter::Journal final : EventKeeper {
     return Status::unavailable("nib is stopping: the change is applied but not saved to " + path);
   }
 
-  Status health() const override {
+  Status health() const {
     std::lock_guard lock(mu);
     return last;
   }
@@ -62,14 +62,16 @@ void StateWriter::start() {
   subscription_ = dataplane_.events().subscribe([journal = journal_](const DataplaneEvent& e) {
     // Health changes and finished drains are not operator changes: nothing
     // to save. The listener runs on the publisher's thread: only count.
-    if (e.kind == DataplaneEvent::Kind::kHealthChanged || e.kind == DataplaneEvent::Kind::kDrainFinished) return;
+    if (e.kind == DataplaneEvent::Kind::kHealthChanged || e.kind == DataplaneEvent::Kind::kDrainFinished ||
+        e.kind == DataplaneEvent::Kind::kAclChanged) {
+      return;
+    }
     {
       std::lock_guard lock(journal->mu);
       ++journal->changes;
     }
     journal->wake.notify_one();
   });
-  dataplane_.events().set_keeper(journal_);
   thread_ = std::thread([this] { run(); });
 }
 

@@ -1,8 +1,7 @@
 #pragma once
 // Saves the dataplane's runtime state (state_store.h) to the --state file and
-// makes acknowledgements durable: the admin front ends call commit_change()
-// (admin/common/commit_change.h) after a successful change, which reaches
-// commit() here through the event bus's keeper, and answer only once it
+// makes acknowledgements durable: the admin core (admin/core/admin_api.h)
+// calls commit() after each successful change and answers only once it
 // returns. OK means the change is in a file that was fsynced and renamed into
 // place, with its directory fsynced.
 //
@@ -45,7 +44,7 @@ class StateWriter {
   StateWriter(const StateWriter&) = delete;
   StateWriter& operator=(const StateWriter&) = delete;
 
-  // Subscribes, becomes the bus's keeper and starts the thread. Call once.
+  // Subscribes and starts the thread. Call once.
   void start();
   // Any thread. Blocks until everything changed before the call is on disk;
   // kUnavailable with the reason when the write that should have kept it
@@ -56,13 +55,12 @@ class StateWriter {
   // Any thread. Writes that reached the disk (a state equal to the file's is
   // not written again).
   uint64_t writes() const { return writes_.load(); }
-  // Any thread; idempotent. Writes what is pending and joins. The bus keeps a
-  // closed keeper: changes after this answer kUnavailable, as nothing would
-  // save them.
+  // Any thread; idempotent. Writes what is pending and joins. commit() after
+  // this answers kUnavailable, as nothing would save the change.
   void stop();
 
  private:
-  struct Journal;  // shared with the bus, which may hold it longer than we live
+  struct Journal;  // shared with the bus listener
   void run();
   // Writer thread only. Captures, checks and writes the state.
   Status save();

@@ -13,6 +13,8 @@
 #include <thread>
 #include <utility>
 
+#include "dataplane/base/hash.h"
+
 // Design
 // ------
 // Each shard owns:
@@ -64,15 +66,6 @@ constexpr unsigned kMaxShards = 4096;
 constexpr uint64_t kMaxShardNominal = uint64_t{1} << 27;
 constexpr uint64_t kMaxCapacity = uint64_t{1} << 32;
 constexpr uint64_t kSmallIndexCapacity = 65536;  // sparser index up to here
-
-uint64_t mix64(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
 
 // Milliseconds since the steady clock's epoch, clamped to the 40 bits stored.
 uint64_t to_ms(MonoTime t) {
@@ -665,6 +658,30 @@ uint64_t AffinityTable::count_backend(uint32_t backend_id) const {
     }
   }
   return total;
+}
+
+std::unordered_map<uint32_t, uint64_t> AffinityTable::count_by_backend() const {
+  std::unordered_map<uint32_t, uint64_t> counts;
+  std::vector<uint32_t> ids;  // one shard's backend ids, reused
+  for (auto& shp : shards_) {
+    const Shard& sh = *shp;
+    std::unique_lock lock(sh.mu);
+    while (ids.capacity() < sh.high_water) {
+      // Room first, allocated without the lock (a resize may have grown the
+      // shard meanwhile: look again).
+      const size_t need = sh.high_water;
+      lock.unlock();
+      ids.reserve(need);
+      lock.lock();
+    }
+    ids.clear();
+    for (uint32_t s = 0; s < sh.high_water; ++s) {
+      if (sh.in_use(s)) ids.push_back(sh.slots[s].backend);
+    }
+    lock.unlock();
+    for (uint32_t id : ids) ++counts[id];
+  }
+  return counts;
 }
 
 void AffinityTable::set_tracking(Duration tracking) {

@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <unordered_map>
 #include <vector>
 
 #include "dataplane/base/clock.h"
@@ -70,6 +71,11 @@ class AffinityTable {
 
   // Any thread. How many entries point at backend_id. O(size).
   uint64_t count_backend(uint32_t backend_id) const;
+
+  // Any thread. How many entries point at each backend, in one pass: one
+  // shard lock at a time, held only to copy that shard's backend ids (the
+  // counting happens outside it). O(size): for listings of every backend.
+  std::unordered_map<uint32_t, uint64_t> count_by_backend() const;
 
   // Any thread. Applies a new tracking time to every entry from now on.
   void set_tracking(Duration tracking);

@@ -13,8 +13,6 @@
 
 namespace nib {
 
-using BackendList = std::vector<std::shared_ptr<Backend>>;
-
 // Slow start: a backend that came up `began` (steady ns) ago takes a new
 // client when `roll` (uniform over 32 bits) falls within its share, which
 // ramps linearly from kSlowStartMinShare to 1 over `window`. Any thread.

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "dataplane/affinity/affinity_table.h"
+#include "dataplane/balancer/policy.h"
 #include "dataplane/registry/backend_registry.h"
 
 namespace nib {

@@ -40,6 +40,10 @@ inline constexpr IntRange kPrio{0, 1'000'000};
 inline constexpr IntRange kMaxConnections{0, 10'000'000};
 inline constexpr IntRange kBacklog{1, 65535};
 inline constexpr IntRange kMultiAccept{1, 1'000'000};  // Pen's -m: checked, then ignored
+// The admin APIs' own: backend ids (0 names none) and a page of clients.
+inline constexpr IntRange kBackendId{1, UINT32_MAX};
+inline constexpr IntRange kPageSize{1, 10'000};
+inline constexpr uint32_t kDefaultPageSize = 100;
 // blacklist, tracking, idle_timeout, shutdown_grace
 inline constexpr SecondsRange kSeconds{0, false, kMaxSeconds};
 inline constexpr SecondsRange kConnectTimeout{0, true, 3600};

@@ -2,6 +2,7 @@
 
 #include <sys/eventfd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -11,8 +12,14 @@ Timer::~Timer() {
   if (armed() && loop_ != nullptr) loop_->cancel(*this);
 }
 
-EventLoop::EventLoop() = default;
+namespace {
+// A bound on clock_moved()'s wait, should the loop stop while it waits.
+constexpr auto kClockMovedWait = std::chrono::seconds(10);
+}  // namespace
+
+EventLoop::EventLoop(Clock& clock) : clock_(clock) {}
 EventLoop::~EventLoop() {
+  if (registered_) clock_.remove_sleeper(this);
   for (Timer* t : heap_) t->heap_index_ = Timer::kNotArmed;
 }
 
@@ -27,7 +34,13 @@ Status EventLoop::init() {
   if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev) != 0) {
     return Status::internal(std::string("epoll_ctl: ") + std::strerror(errno));
   }
-  now_ = MonoClock::now();
+  now_ = clock_.now();
+  {
+    std::lock_guard lock(posted_mutex_);
+    runs_posted_ = true;
+  }
+  clock_.add_sleeper(this);
+  registered_ = true;
   return {};
 }
 
@@ -136,9 +149,10 @@ void EventLoop::run_posted() {
 void EventLoop::run(const std::function<void()>& after_batch) {
   constexpr int kMaxEvents = 256;
   epoll_event events[kMaxEvents];
+  loop_thread_.store(std::this_thread::get_id(), std::memory_order_relaxed);
   while (!stop_requested_.load(std::memory_order_acquire)) {
     int n = ::epoll_wait(epoll_.get(), events, kMaxEvents, next_timeout_ms());
-    now_ = MonoClock::now();
+    now_ = clock_.now();
     for (int i = 0; i < n; ++i) {
       auto* handler = static_cast<EventHandler*>(events[i].data.ptr);
       if (handler == nullptr) {
@@ -154,6 +168,11 @@ void EventLoop::run(const std::function<void()>& after_batch) {
     run_posted();
     if (after_batch) after_batch();
   }
+  {
+    std::lock_guard lock(posted_mutex_);
+    runs_posted_ = false;  // tasks posted from now on never run
+  }
+  clock_moved_cv_.notify_all();
 }
 
 void EventLoop::post(std::function<void()> task) {
@@ -161,16 +180,42 @@ void EventLoop::post(std::function<void()> task) {
     std::lock_guard lock(posted_mutex_);
     posted_.push_back(std::move(task));
   }
+  wake();
+}
+
+void EventLoop::stop() {
+  stop_requested_.store(true, std::memory_order_release);
+  wake();
+}
+
+void EventLoop::wake() {
   uint64_t one = 1;
   ssize_t rc = ::write(wake_.get(), &one, sizeof one);
   (void)rc;
 }
 
-void EventLoop::stop() {
-  stop_requested_.store(true, std::memory_order_release);
-  uint64_t one = 1;
-  ssize_t rc = ::write(wake_.get(), &one, sizeof one);
-  (void)rc;
+void EventLoop::clock_moved() {
+  if (loop_thread_.load(std::memory_order_relaxed) == std::this_thread::get_id()) return wake();
+  std::unique_lock lock(posted_mutex_);
+  if (!runs_posted_) {
+    lock.unlock();
+    return wake();
+  }
+  // Two hops: the inner task runs in an iteration that began after the clock
+  // moved (its epoll_wait returned after the outer one ran), so that
+  // iteration read the new time and fired the timers due by it first.
+  const uint64_t ticket = ++clock_moves_;
+  posted_.push_back([this, ticket] {
+    post([this, ticket] {
+      {
+        std::lock_guard done(posted_mutex_);
+        clock_moves_done_ = std::max(clock_moves_done_, ticket);
+      }
+      clock_moved_cv_.notify_all();
+    });
+  });
+  wake();
+  clock_moved_cv_.wait_for(lock, kClockMovedWait, [&] { return clock_moves_done_ >= ticket || !runs_posted_; });
 }
 
 }  // namespace nib

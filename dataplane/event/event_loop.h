@@ -2,12 +2,19 @@
 // One epoll loop per worker thread (after muduo's EventLoop: each method's
 // thread contract is on its line). Timers are intrusive and heap-ordered, so a
 // connection's timer costs no allocation and re-arming is O(log n).
+//
+// Time comes from the Clock the loop was given: timers fire by it, and the
+// epoll_wait timeout is computed from it. A clock that jumps (a test's manual
+// clock) wakes the loop through clock_moved(), so a test advances time and
+// the due timers fire at once, with no wall time spent.
 #include <sys/epoll.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "dataplane/base/clock.h"
@@ -45,14 +52,16 @@ class Timer {
   EventLoop* loop_ = nullptr;
 };
 
-class EventLoop {
+class EventLoop final : public Clock::Sleeper {
  public:
-  EventLoop();
-  ~EventLoop();
+  explicit EventLoop(Clock& clock = SystemClock::instance());
+  ~EventLoop() override;
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
 
-  Status init();  // creates the epoll and wake-up descriptors; call before use
+  // Creates the epoll and wake-up descriptors and registers with the clock;
+  // call before use.
+  Status init();
 
   // Loop thread (or before run()).
   Status add(int fd, uint32_t events, EventHandler* handler);
@@ -68,13 +77,22 @@ class EventLoop {
   void run(const std::function<void()>& after_batch = {});
   // Loop thread. Time of the current iteration (cheap, cached).
   MonoTime now() const { return now_; }
+  // Any thread.
+  Clock& clock() const { return clock_; }
 
   // Any thread.
   void post(std::function<void()> task);
   void stop();
 
+  // The clock jumped (Clock::Sleeper). Called on the thread that moved it:
+  // wakes the loop and, unless called on the loop thread or after run()
+  // returned, returns once the loop has fired the timers due by the new time
+  // (a loop initialised but not yet running is waited for).
+  void clock_moved() override;
+
  private:
   class Waker;
+  void wake();
   void fire_timers();
   void run_posted();
   int next_timeout_ms() const;
@@ -83,12 +101,21 @@ class EventLoop {
   void sift_down(size_t i);
   void heap_remove(size_t i);
 
+  Clock& clock_;
+  bool registered_ = false;  // with clock_, by init()
   UniqueFd epoll_;
   UniqueFd wake_;
   std::vector<Timer*> heap_;
   MonoTime now_{};
   std::mutex posted_mutex_;
   std::vector<std::function<void()>> posted_;
+  // Guarded by posted_mutex_: posted tasks will run (from init() until run()
+  // returns); clock_moved() calls numbered, and the last one the loop caught up with.
+  bool runs_posted_ = false;
+  uint64_t clock_moves_ = 0;
+  uint64_t clock_moves_done_ = 0;
+  std::condition_variable clock_moved_cv_;
+  std::atomic<std::thread::id> loop_thread_{};
   std::atomic<bool> stop_requested_{false};
 };
 

@@ -292,7 +292,7 @@ class HealthChecker::Probe final : public EventHandler {
     // Only the very first outcome may use the head start given at first sight.
     const bool first_sight = std::exchange(first_sight_, false);
     Backend& b = *target_.backend;
-    b.record_check(ok, detail, ms_between(started_, MonoClock::now()));
+    const double ms = ms_between(started_, owner_.loop_.clock().now());
     const bool up = b.health_up();
     if (ok) {
       fails_ = 0;
@@ -312,6 +312,8 @@ class HealthChecker::Probe final : public EventHandler {
         if (b.set_health(false, why)) owner_.announce(*this, false, why);
       }
     }
+    // Recorded after the decision: whoever sees this check sees its effect.
+    b.record_check(ok, detail, ms);
   }
 
   HealthChecker& owner_;
@@ -334,7 +336,7 @@ class HealthChecker::Probe final : public EventHandler {
   std::unique_ptr<LinearRegex::Search> expect_search_;
 };
 
-HealthChecker::HealthChecker(Listener on_change) : on_change_(std::move(on_change)) {}
+HealthChecker::HealthChecker(Listener on_change, Clock& clock) : on_change_(std::move(on_change)), loop_(clock) {}
 
 HealthChecker::~HealthChecker() { stop(); }
 

@@ -64,7 +64,8 @@ class HealthChecker {
   using Listener = std::function<void(const std::string& service, const Backend& backend, bool up,
                                       const std::string& reason)>;
 
-  explicit HealthChecker(Listener on_change);
+  // Intervals, timeouts and check durations are measured on `clock`.
+  explicit HealthChecker(Listener on_change, Clock& clock = SystemClock::instance());
   ~HealthChecker();  // stop()
   HealthChecker(const HealthChecker&) = delete;
   HealthChecker& operator=(const HealthChecker&) = delete;

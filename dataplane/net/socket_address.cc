@@ -6,19 +6,10 @@
 #include <charconv>
 #include <cstring>
 
+#include "dataplane/base/hash.h"
+
 namespace nib {
 namespace {
-
-uint64_t mix64(uint64_t x) {
-  // splitmix64 finaliser: spreads neighbouring addresses (127.0.0.2, .3, ...)
-  // over the whole range, unlike Pen's address-modulo-count.
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
 
 Result<uint16_t> parse_port(std::string_view text) {
   unsigned v = 0;

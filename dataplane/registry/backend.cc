@@ -26,16 +26,16 @@ const char* to_string(BackendState state) {
   return "?";
 }
 
-Backend::Backend(uint32_t id, const BackendConfig& config, unsigned workers)
+Backend::Backend(uint32_t id, const BackendConfig& config, unsigned workers, const Clock& clock)
     : id_(id),
+      clock_(clock),
       address_(config.address),
       host_(config.host.empty() ? config.address.ip_string() : config.host),
       soft_limit_(config.soft_limit),
       hard_limit_(config.hard_limit),
       weight_(config.weight),
       prio_(config.prio),
-      workers_(workers == 0 ? 1 : workers),
-      slots_(new Slot[workers_]) {}
+      slots_(workers) {}
 
 void Backend::apply(const BackendConfig& c) {
   soft_limit_.store(c.soft_limit, std::memory_order_relaxed);
@@ -58,7 +58,7 @@ BackendConfig Backend::config() const {
 void Backend::set_admin_state(AdminState s) {
   if (s != AdminState::kDraining) drain_armed_.store(false, std::memory_order_seq_cst);
   // Back in rotation after a drain or a disable: it may be cold.
-  if (s == AdminState::kEnabled && admin_state() != AdminState::kEnabled) begin_slow_start(MonoClock::now());
+  if (s == AdminState::kEnabled && admin_state() != AdminState::kEnabled) begin_slow_start(clock_.now());
   admin_state_.store(s, std::memory_order_seq_cst);
 }
 
@@ -89,7 +89,7 @@ bool Backend::set_health(bool up, const std::string& reason) {
   health_.reason = reason;
   health_.changed = std::chrono::system_clock::now();
   health_down_.store(!up, std::memory_order_relaxed);
-  if (up) begin_slow_start(MonoClock::now());
+  if (up) begin_slow_start(clock_.now());
   return true;
 }
 
@@ -99,6 +99,7 @@ void Backend::record_check(bool ok, const std::string& result, double ms) {
   health_.last_check = result;
   health_.last_check_ms = ms;
   health_.last_check_time = std::chrono::system_clock::now();
+  ++health_.checks;
 }
 
 bool Backend::set_checked(bool checked) {
@@ -110,7 +111,7 @@ bool Backend::set_checked(bool checked) {
   health_.reason = "health check removed";
   health_.changed = std::chrono::system_clock::now();
   health_down_.store(false, std::memory_order_relaxed);
-  begin_slow_start(MonoClock::now());
+  begin_slow_start(clock_.now());
   return true;
 }
 
@@ -155,7 +156,7 @@ bool Backend::usable_for_returning(MonoTime now) const {
 
 BackendCounters Backend::counters() const {
   BackendCounters sum;
-  for (unsigned i = 0; i < workers_; ++i) {
+  for (unsigned i = 0; i < slots_.size(); ++i) {
     sum.connections += slots_[i].connections.load(std::memory_order_relaxed);
     sum.connect_failures += slots_[i].connect_failures.load(std::memory_order_relaxed);
     sum.bytes_in += slots_[i].bytes_in.load(std::memory_order_relaxed);

@@ -10,12 +10,14 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "dataplane/base/clock.h"
+#include "dataplane/base/latency_histogram.h"
+#include "dataplane/base/per_worker.h"
 #include "dataplane/config/limits.h"
 #include "dataplane/config/service_config.h"
 #include "dataplane/net/socket_address.h"
-#include "dataplane/stats/latency_histogram.h"
 
 namespace nib {
 
@@ -38,6 +40,7 @@ struct HealthInfo {
   std::string last_check;  // "ok" or the failure, e.g. "status 500"
   double last_check_ms = 0;
   std::chrono::system_clock::time_point last_check_time{};
+  uint64_t checks = 0;       // checks finished since the backend was created
   uint64_t transitions = 0;  // up <-> down changes since the backend was created
 };
 
@@ -67,7 +70,9 @@ struct BackendCounters {
 
 class Backend {
  public:
-  Backend(uint32_t id, const BackendConfig& config, unsigned workers);
+  // `clock` dates what the backend decides on time: the slow start it begins
+  // when it comes up. Blacklist checks take `now` from the caller's loop.
+  Backend(uint32_t id, const BackendConfig& config, unsigned workers, const Clock& clock = SystemClock::instance());
 
   uint32_t id() const { return id_; }
   const SocketAddress& address() const { return address_; }
@@ -164,7 +169,7 @@ class Backend {
   BackendCounters counters() const;  // any thread
 
  private:
-  struct alignas(64) Slot {
+  struct Slot {
     std::atomic<uint64_t> connections{0};
     std::atomic<uint64_t> connect_failures{0};
     std::atomic<uint64_t> bytes_in{0};
@@ -173,13 +178,10 @@ class Backend {
     std::atomic<uint64_t> datagrams_out{0};
     LatencyCells connect_latency;
   };
-  // Single writer per slot: a plain load+store, no locked instruction.
-  static void bump(std::atomic<uint64_t>& c, uint64_t n) {
-    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-  Slot& slot(unsigned worker) { return slots_[worker < workers_ ? worker : workers_ - 1]; }
+  Slot& slot(unsigned worker) { return slots_[worker]; }
 
   const uint32_t id_;
+  const Clock& clock_;
   const SocketAddress address_;
   const std::string host_;
   std::atomic<uint32_t> soft_limit_;
@@ -195,8 +197,11 @@ class Backend {
   std::atomic<bool> health_down_{false};
   mutable std::mutex health_mu_;  // guards health_ (never taken by workers)
   HealthInfo health_;
-  const unsigned workers_;
-  std::unique_ptr<Slot[]> slots_;
+  PerWorker<Slot> slots_;
 };
+
+// A service's backends in configured order (Pen's server numbers), as a
+// registry snapshot holds them.
+using BackendList = std::vector<std::shared_ptr<Backend>>;
 
 }  // namespace nib

@@ -102,7 +102,7 @@ std::shared_ptr<Backend> BackendRegistry::reuse_or_create(const BackendConfig& c
       return old->emergency;
     }
   }
-  return std::make_shared<Backend>(next_id_++, config, workers_);
+  return std::make_shared<Backend>(next_id_++, config, workers_, clock_);
 }
 
 RegistryDiff BackendRegistry::apply(const ServiceConfig& config) {
@@ -110,7 +110,7 @@ RegistryDiff BackendRegistry::apply(const ServiceConfig& config) {
   auto old = snapshot();
   auto next = std::make_shared<RegistrySnapshot>();
   RegistryDiff diff;
-  const MonoTime now = MonoClock::now();
+  const MonoTime now = clock_.now();
   for (const auto& bc : config.backends) {
     next->backends.push_back(reuse_or_create(bc, old.get(), next->backends));
     if (old->index_of(next->backends.back()->id()) < 0) {
@@ -150,8 +150,8 @@ Result<std::shared_ptr<Backend>> BackendRegistry::add(const BackendConfig& confi
   if (uses_address(*next, config.address)) {
     return Status(StatusCode::kAlreadyExists, "backend " + config.address.to_string() + " already exists");
   }
-  auto backend = std::make_shared<Backend>(next_id_++, config, workers_);
-  backend->begin_slow_start(MonoClock::now());
+  auto backend = std::make_shared<Backend>(next_id_++, config, workers_, clock_);
+  backend->begin_slow_start(clock_.now());
   next->backends.push_back(backend);
   publish(next);
   return backend;

@@ -20,7 +20,6 @@
 #include <vector>
 
 #include "dataplane/affinity/client_pins.h"
-#include "dataplane/balancer/policy.h"
 #include "dataplane/base/status.h"
 #include "dataplane/config/service_config.h"
 #include "dataplane/registry/backend.h"
@@ -56,7 +55,10 @@ struct RegistryDiff {
 
 class BackendRegistry {
  public:
-  explicit BackendRegistry(unsigned workers) : workers_(workers) {}
+  // `clock` dates slow starts (backends added at runtime or by a reload) and
+  // is handed to every Backend the registry makes.
+  explicit BackendRegistry(unsigned workers, const Clock& clock = SystemClock::instance())
+      : workers_(workers), clock_(clock) {}
 
   // Any thread. Makes the registry match `config` (see the header comment):
   // backends with the same address keep their id, counters and admin state,
@@ -125,6 +127,7 @@ class BackendRegistry {
   void publish(std::shared_ptr<RegistrySnapshot> next);
 
   const unsigned workers_;
+  const Clock& clock_;
   // Writers hold write_mu_ while they build a snapshot; mutex_ guards only the
   // pointer swap, so a worker refreshing its snapshot never waits for a build.
   std::mutex write_mu_;

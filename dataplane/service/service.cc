@@ -2,17 +2,18 @@
 
 namespace nib {
 
-Service::Service(const ServiceConfig& config, unsigned workers)
+Service::Service(const ServiceConfig& config, unsigned workers, const Clock& clock)
     : name_(config.name),
       protocol_(config.protocol),
       backlog_(config.backlog),
       defer_accept_(config.defer_accept),
       tcp_nodelay_(config.tcp_nodelay),
       listen_(config.listen),
-      registry_(workers),
+      registry_(workers, clock),
       affinity_(config.policy.table_size, seconds_to_duration(config.policy.tracking_seconds)),
       // Start "after" the last server so the first client goes to server 0, as in Pen.
-      cursor_(config.backends.empty() ? 0 : static_cast<uint32_t>(config.backends.size() - 1)) {
+      cursor_(config.backends.empty() ? 0 : static_cast<uint32_t>(config.backends.size() - 1)),
+      cells_(workers) {
   registry_.apply(config);
 }
 
@@ -45,13 +46,17 @@ bool Service::try_admit(uint32_t max_connections) {
 
 ServiceCounters Service::counters() const {
   ServiceCounters c;
-  c.accepted = accepted_.load(std::memory_order_relaxed);
-  c.rejected_max_connections = rejected_max_.load(std::memory_order_relaxed);
-  c.rejected_no_backend = no_backend_.load(std::memory_order_relaxed);
-  c.rejected_stubborn = stubborn_.load(std::memory_order_relaxed);
-  c.rejected_acl = rejected_acl_.load(std::memory_order_relaxed);
-  c.affinity_breaks = breaks_.load(std::memory_order_relaxed);
-  c.rejected_resources = rejected_resources_.load(std::memory_order_relaxed);
+  auto get = [](const std::atomic<uint64_t>& v) { return v.load(std::memory_order_relaxed); };
+  for (unsigned i = 0; i < cells_.size(); ++i) {
+    const Cells& w = cells_[i];
+    c.accepted += get(w.accepted);
+    c.rejected_max_connections += get(w.rejected_max);
+    c.rejected_no_backend += get(w.no_backend);
+    c.rejected_stubborn += get(w.stubborn);
+    c.rejected_acl += get(w.rejected_acl);
+    c.affinity_breaks += get(w.breaks);
+    c.rejected_resources += get(w.rejected_resources);
+  }
   return c;
 }
 

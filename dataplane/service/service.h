@@ -1,7 +1,7 @@
 #pragma once
 // A service's state shared by all workers: its registry, its client table, the
-// round-robin cursor and admission counters. Workers hold a pointer; the
-// Dataplane owns it.
+// round-robin cursor, the admission count and per-worker counters. Workers
+// hold a pointer; the Dataplane owns it.
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -9,6 +9,7 @@
 #include <string>
 
 #include "dataplane/affinity/affinity_table.h"
+#include "dataplane/base/per_worker.h"
 #include "dataplane/config/service_config.h"
 #include "dataplane/registry/backend_registry.h"
 
@@ -26,7 +27,8 @@ struct ServiceCounters {
 
 class Service {
  public:
-  Service(const ServiceConfig& config, unsigned workers);
+  // `clock` goes to the registry (slow starts of the backends it makes).
+  Service(const ServiceConfig& config, unsigned workers, const Clock& clock = SystemClock::instance());
 
   const std::string& name() const { return name_; }
   Protocol protocol() const { return protocol_; }
@@ -78,14 +80,16 @@ class Service {
   void release() { active_.fetch_sub(1); }
   int64_t active() const { return active_.load(std::memory_order_relaxed); }
 
-  void count_accepted() { accepted_.fetch_add(1, std::memory_order_relaxed); }
-  void count_rejected_max() { rejected_max_.fetch_add(1, std::memory_order_relaxed); }
-  void count_rejected_acl() { rejected_acl_.fetch_add(1, std::memory_order_relaxed); }
-  void count_no_backend() { no_backend_.fetch_add(1, std::memory_order_relaxed); }
-  void count_stubborn() { stubborn_.fetch_add(1, std::memory_order_relaxed); }
-  void count_affinity_break() { breaks_.fetch_add(1, std::memory_order_relaxed); }
-  void count_rejected_resources() { rejected_resources_.fetch_add(1, std::memory_order_relaxed); }
-  ServiceCounters counters() const;
+  // Worker `worker` only (its own cells; see PerWorker). One per request
+  // each: per-worker cells, so workers never write a shared cache line.
+  void count_accepted(unsigned worker) { bump(cells_[worker].accepted); }
+  void count_rejected_max(unsigned worker) { bump(cells_[worker].rejected_max); }
+  void count_rejected_acl(unsigned worker) { bump(cells_[worker].rejected_acl); }
+  void count_no_backend(unsigned worker) { bump(cells_[worker].no_backend); }
+  void count_stubborn(unsigned worker) { bump(cells_[worker].stubborn); }
+  void count_affinity_break(unsigned worker) { bump(cells_[worker].breaks); }
+  void count_rejected_resources(unsigned worker) { bump(cells_[worker].rejected_resources); }
+  ServiceCounters counters() const;  // any thread: the sum over the workers
 
  private:
   const std::string name_;
@@ -101,9 +105,12 @@ class Service {
   DrainFinishedHook drain_finished_;
   HealthChangedHook passive_down_;
   std::atomic<uint32_t> cursor_;
-  std::atomic<int64_t> active_{0};
-  std::atomic<uint64_t> accepted_{0}, rejected_max_{0}, no_backend_{0}, stubborn_{0}, breaks_{0}, rejected_acl_{0},
-      rejected_resources_{0};
+  std::atomic<int64_t> active_{0};  // shared by design: -x is one limit for all workers
+  struct Cells {
+    std::atomic<uint64_t> accepted{0}, rejected_max{0}, no_backend{0}, stubborn{0}, breaks{0}, rejected_acl{0},
+        rejected_resources{0};
+  };
+  PerWorker<Cells> cells_;
 };
 
 }  // namespace nib

@@ -53,13 +53,13 @@ void TcpConnection::start(UniqueFd client, const SocketAddress& peer, Service& s
   started_ = last_activity_ = worker_.loop().now();
   if (!worker_.loop().add(client_.get(), kSocketEvents, &client_side_).ok()) {
     failed_locally("epoll", ENOMEM, /*connecting=*/false);  // epoll_ctl fails for memory (or its watch limit)
-    service.count_rejected_resources();
+    service.count_rejected_resources(worker_.index());
     finish(false);
     return;
   }
   if (service.defer_accept() && !read_first_bytes()) return;
   sel_ = Selector::choose(*snap_, service.affinity(), service.cursor(), client_ip_, started_);
-  if (sel_.affinity_break) service.count_affinity_break();
+  if (sel_.affinity_break) service.count_affinity_break(worker_.index());
   if (debug_on()) [[unlikely]] log_event(LogLevel::kDebug, "chose " + Selector::describe(*snap_, sel_));
   connect_next();
 }
@@ -100,15 +100,15 @@ void TcpConnection::connect_next() {
         // Not the backend's failure: no blacklist, no failover to a server
         // that would fail the same way. This client is closed, counted.
         backend_.reset();
-        service_->count_rejected_resources();
+        service_->count_rejected_resources(worker_.index());
         finish(false);
         return;
     }
   }
   if (sel_.reason == Selection::Reject::kStubborn) {
-    service_->count_stubborn();
+    service_->count_stubborn(worker_.index());
   } else {
-    service_->count_no_backend();
+    service_->count_no_backend(worker_.index());
   }
   if (debug_on()) [[unlikely]] log_event(LogLevel::kDebug, "closed: " + Selector::describe(*snap_, sel_));
   finish(false);
@@ -133,7 +133,8 @@ TcpConnection::Connect TcpConnection::try_connect(Backend& backend) {
   down_.src_readable = false;
   down_.src_hup = false;
   up_.dst_writable = true;
-  // The loop's cached time is when this batch woke up, not when we connect.
+  // The loop's cached time is when this batch woke up, not when we connect;
+  // and this measures real latency, whatever clock the loop decides on.
   connect_started_ = MonoClock::now();
   if (trace_on()) [[unlikely]] log_event(LogLevel::kTrace, "connecting to " + backend.address().to_string());
   if (::connect(backend_.get(), backend.address().sockaddr_ptr(), backend.address().length()) == 0) {

@@ -11,7 +11,7 @@
 #include "dataplane/base/unique_fd.h"
 #include "dataplane/event/event_loop.h"
 #include "dataplane/service/service.h"
-#include "dataplane/stats/dataplane_stats.h"
+#include "dataplane/status_views.h"
 #include "dataplane/tcp/pipe_pool.h"
 
 namespace nib {

@@ -56,9 +56,11 @@ void TcpWorker::Listener::resume() {
   registered_ = worker_.loop_.add(fd_.get(), EPOLLIN, this).ok();
 }
 
-TcpWorker::TcpWorker(unsigned index, size_t pipe_limit, FdBudget& budget, size_t buffer_limit)
+TcpWorker::TcpWorker(unsigned index, size_t pipe_limit, FdBudget& budget, size_t buffer_limit, Clock& clock)
     : index_(index),
+      loop_(clock),
       buffer_limit_(std::max<size_t>(buffer_limit, 2)),
+      drain_deadlines_(loop_, [this](const Backend& b) { close_connections_to(b); }),
       budget_(budget),
       pipes_(pipe_limit, &budget, &shortages_) {
   budget_.add_waker([this] { wake_accepting(); });
@@ -142,7 +144,7 @@ std::vector<ConnectionInfo> TcpWorker::connections(Duration timeout) {
   auto future = promise->get_future();
   loop_.post([this, promise] {
     std::vector<ConnectionInfo> out;
-    MonoTime now = MonoClock::now();
+    MonoTime now = loop_.clock().now();
     for (auto& c : pool_) {
       if (c->in_use()) out.push_back(c->info(now));
     }
@@ -291,9 +293,9 @@ void TcpWorker::unreserve(Listener& l) {
 
 void TcpWorker::admit(Listener& l, UniqueFd client, const SocketAddress& peer) {
   Service& service = l.service_;
-  service.count_accepted();
+  service.count_accepted(index_);
   if (l.snapshot_->client_acl && !l.snapshot_->client_acl->permits(peer)) {
-    service.count_rejected_acl();
+    service.count_rejected_acl(index_);
     if (debug_on()) [[unlikely]] log_debug("service " + service.name() + ": client " + peer.to_string() + ": denied by the acl");
     unreserve(l);
     return;  // closed right after accept, as Pen does with a denied client
@@ -304,25 +306,13 @@ void TcpWorker::admit(Listener& l, UniqueFd client, const SocketAddress& peer) {
 
 void TcpWorker::close_drain_stragglers_at(std::shared_ptr<Backend> backend, uint64_t generation,
                                           MonoTime deadline) {
-  loop_.post([this, backend = std::move(backend), generation, deadline]() mutable {
-    auto d = std::make_unique<DrainDeadline>(*this, std::move(backend), generation);
-    loop_.arm(d->timer, deadline);
-    drain_deadlines_.push_back(std::move(d));
-  });
+  drain_deadlines_.add(std::move(backend), generation, deadline);
 }
 
-void TcpWorker::close_drain_stragglers(DrainDeadline* d) {
-  const Backend& b = *d->backend;
-  if (b.admin_state() == AdminState::kDraining && b.drain_generation() == d->generation) {
-    // Each close may end the drain: the last one announces it, once.
-    for (auto& c : pool_) {
-      if (c->relay_backend() == &b) c->close();
-    }
+void TcpWorker::close_connections_to(const Backend& backend) {
+  for (auto& c : pool_) {
+    if (c->relay_backend() == &backend) c->close();
   }
-  // Freed after this callback has returned (the timer is running it).
-  loop_.post([this, d] {
-    std::erase_if(drain_deadlines_, [d](const std::unique_ptr<DrainDeadline>& p) { return p.get() == d; });
-  });
 }
 
 }  // namespace nib

@@ -27,8 +27,9 @@
 #include "dataplane/event/event_loop.h"
 #include "dataplane/resource/fd_budget.h"
 #include "dataplane/resource/shortage_counters.h"
+#include "dataplane/service/drain_deadlines.h"
 #include "dataplane/service/service.h"
-#include "dataplane/stats/dataplane_stats.h"
+#include "dataplane/status_views.h"
 #include "dataplane/tcp/pipe_pool.h"
 #include "dataplane/tcp/tcp_connection.h"
 
@@ -42,7 +43,9 @@ class TcpWorker {
   // only); budget: the process's descriptors (outlives the worker);
   // buffer_limit: relay buffers this worker may hold, idle ones included
   // (two per connection: it admits at most buffer_limit / 2 at once).
-  TcpWorker(unsigned index, size_t pipe_limit, FdBudget& budget, size_t buffer_limit);
+  // Timers (connect and idle timeouts, drain deadlines) run on `clock`.
+  TcpWorker(unsigned index, size_t pipe_limit, FdBudget& budget, size_t buffer_limit,
+            Clock& clock = SystemClock::instance());
   ~TcpWorker();  // stops and joins
   TcpWorker(const TcpWorker&) = delete;
   TcpWorker& operator=(const TcpWorker&) = delete;
@@ -117,14 +120,8 @@ class TcpWorker {
     uint64_t generation_ = 0;
   };
 
-  struct DrainDeadline {
-    DrainDeadline(TcpWorker& worker, std::shared_ptr<Backend> b, uint64_t g)
-        : timer([this, &worker] { worker.close_drain_stragglers(this); }), backend(std::move(b)), generation(g) {}
-    Timer timer;
-    std::shared_ptr<Backend> backend;
-    uint64_t generation = 0;
-  };
-  void close_drain_stragglers(DrainDeadline* d);
+  // Loop thread: a drain deadline passed.
+  void close_connections_to(const Backend& backend);
 
   void accept_from(Listener& l);
   // Reserves a client's service slot and descriptors before accept(): kNone
@@ -150,7 +147,7 @@ class TcpWorker {
   std::vector<std::unique_ptr<char[]>> buffers_;      // idle relay buffers
   const size_t buffer_limit_;
   std::atomic<size_t> buffers_total_{0};              // allocated, idle and in use (written on the loop thread)
-  std::vector<std::unique_ptr<DrainDeadline>> drain_deadlines_;  // loop thread
+  DrainDeadlines drain_deadlines_;
   FdBudget& budget_;
   ShortageCounters shortages_;  // written on the loop thread
   PipePool pipes_;

@@ -66,8 +66,8 @@ uint64_t share(uint64_t total, unsigned workers, unsigned i) {
 
 }  // namespace
 
-UdpEngine::UdpEngine(unsigned workers, FdBudget& budget)
-    : workers_count_(workers == 0 ? 1 : workers), budget_(budget) {}
+UdpEngine::UdpEngine(unsigned workers, FdBudget& budget, Clock& clock)
+    : workers_count_(workers == 0 ? 1 : workers), clock_(clock), budget_(budget) {}
 
 UdpEngine::~UdpEngine() { stop(); }
 
@@ -87,7 +87,7 @@ void UdpEngine::add_service(Service& service, const ServiceConfig& config, uint6
 Status UdpEngine::start() {
   if (services_.empty()) return {};
   for (unsigned i = 0; i < workers_count_; ++i) {
-    auto w = std::make_unique<UdpWorker>(i, budget_);
+    auto w = std::make_unique<UdpWorker>(i, budget_, clock_);
     if (Status st = w->init(); !st.ok()) return st;
     workers_.push_back(std::move(w));
   }

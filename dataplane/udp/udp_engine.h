@@ -9,7 +9,7 @@
 
 #include "dataplane/base/status.h"
 #include "dataplane/config/service_config.h"
-#include "dataplane/stats/dataplane_stats.h"
+#include "dataplane/status_views.h"
 
 namespace nib {
 
@@ -20,8 +20,9 @@ class UdpWorker;
 
 class UdpEngine {
  public:
-  // Sessions take their descriptor from `budget` (which outlives the engine).
-  UdpEngine(unsigned workers, FdBudget& budget);
+  // Sessions take their descriptor from `budget` (which outlives the engine);
+  // the workers' timers (session expiry, drain deadlines) run on `clock`.
+  UdpEngine(unsigned workers, FdBudget& budget, Clock& clock = SystemClock::instance());
   ~UdpEngine();  // stops and joins
   UdpEngine(const UdpEngine&) = delete;
   UdpEngine& operator=(const UdpEngine&) = delete;
@@ -64,6 +65,7 @@ class UdpEngine {
   Entry* find(const std::string& name);
 
   const unsigned workers_count_;
+  Clock& clock_;
   FdBudget& budget_;
   uint64_t fd_budget_ = 0;
   mutable std::mutex mutex_;  // guards the entries' settings and the worker list

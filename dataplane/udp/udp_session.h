@@ -12,7 +12,7 @@
 #include "dataplane/balancer/selector.h"
 #include "dataplane/base/unique_fd.h"
 #include "dataplane/event/event_loop.h"
-#include "dataplane/stats/dataplane_stats.h"
+#include "dataplane/status_views.h"
 #include "dataplane/udp/udp_session_table.h"
 
 namespace nib {

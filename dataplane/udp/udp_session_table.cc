@@ -5,19 +5,12 @@
 #include <cstring>
 #include <random>
 
+#include "dataplane/base/hash.h"
+
 namespace nib {
 namespace {
 
 constexpr size_t kInitialBuckets = 64;
-
-uint64_t mix(uint64_t x) {  // murmur3's finaliser: every input bit reaches every output bit
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ULL;
-  x ^= x >> 33;
-  return x;
-}
 
 uint64_t random_seed() {
   std::random_device rd;
@@ -53,9 +46,9 @@ uint64_t UdpSessionTable::hash(const UdpClientKey& key) const {
   uint64_t lo, hi;
   std::memcpy(&lo, key.ip.data(), 8);
   std::memcpy(&hi, key.ip.data() + 8, 8);
-  uint64_t h = mix(seed_ ^ (static_cast<uint64_t>(key.family) << 16 | key.port));
-  h = mix(h ^ lo);
-  return mix(h ^ hi);
+  uint64_t h = mix64(seed_ ^ (static_cast<uint64_t>(key.family) << 16 | key.port));
+  h = mix64(h ^ lo);
+  return mix64(h ^ hi);
 }
 
 UdpSessionTable::Entry* UdpSessionTable::find(const UdpClientKey& key) const {

@@ -129,7 +129,11 @@ void UdpListener::on_event(uint32_t /*events*/) { worker.receive(*this); }
 
 // ---- worker --------------------------------------------------------------------
 
-UdpWorker::UdpWorker(unsigned index, FdBudget& budget) : index_(index), budget_(budget) {}
+UdpWorker::UdpWorker(unsigned index, FdBudget& budget, Clock& clock)
+    : index_(index),
+      budget_(budget),
+      loop_(clock),
+      drain_deadlines_(loop_, [this](const Backend& b) { close_sessions_to(b); }) {}
 
 UdpWorker::~UdpWorker() { stop(); }
 
@@ -233,7 +237,7 @@ std::vector<ConnectionInfo> UdpWorker::sessions(Duration timeout) {
   auto future = promise->get_future();
   loop_.post([this, promise] {
     std::vector<ConnectionInfo> out;
-    MonoTime now = MonoClock::now();
+    MonoTime now = loop_.clock().now();
     for (auto& l : listeners_) {
       for (auto* e = l->table.newest(); e != nullptr; e = UdpSessionTable::older(e)) {
         out.push_back(static_cast<UdpSession*>(e)->info(now));
@@ -388,7 +392,7 @@ UdpSession* UdpWorker::open_session(UdpListener& l, const UdpClientKey& key, con
     return nullptr;
   }
   Selection sel = Selector::choose(*l.snapshot, l.service.affinity(), l.service.cursor(), ip, now);
-  if (sel.affinity_break) l.service.count_affinity_break();
+  if (sel.affinity_break) l.service.count_affinity_break(index_);
   if (sel.kind == Selection::Kind::kReject) {
     *drop = sel.reason == Selection::Reject::kStubborn ? Drop::kStubborn : Drop::kNoBackend;
     return nullptr;
@@ -420,7 +424,7 @@ UdpSession* UdpWorker::open_session(UdpListener& l, const UdpClientKey& key, con
     free_.push_back(s);
     return nullptr;
   }
-  l.service.count_accepted();
+  l.service.count_accepted(index_);
   l.table.insert(s, now);
   l.counters.sessions.store(l.table.size(), std::memory_order_relaxed);
   if (!l.expiry.armed()) loop_.arm(l.expiry, now + l.settings.timeout);
@@ -662,27 +666,17 @@ void UdpWorker::close_session(UdpListener& l, UdpSession& s) {
 
 void UdpWorker::close_drain_stragglers_at(std::shared_ptr<Backend> backend, uint64_t generation,
                                           MonoTime deadline) {
-  loop_.post([this, backend = std::move(backend), generation, deadline]() mutable {
-    auto d = std::make_unique<DrainDeadline>(*this, std::move(backend), generation);
-    loop_.arm(d->timer, deadline);
-    drain_deadlines_.push_back(std::move(d));
-  });
+  drain_deadlines_.add(std::move(backend), generation, deadline);
 }
 
-void UdpWorker::close_drain_stragglers(DrainDeadline* d) {
-  const Backend& b = *d->backend;
-  if (b.admin_state() == AdminState::kDraining && b.drain_generation() == d->generation) {
-    for (auto& l : listeners_) {
-      for (auto* e = l->table.newest(); e != nullptr;) {
-        auto& s = static_cast<UdpSession&>(*e);
-        e = UdpSessionTable::older(e);  // before closing takes s out of the table
-        if (s.holds_backend && s.sel.backend(*s.snap) == &b) close_session(*l, s);
-      }
+void UdpWorker::close_sessions_to(const Backend& backend) {
+  for (auto& l : listeners_) {
+    for (auto* e = l->table.newest(); e != nullptr;) {
+      auto& s = static_cast<UdpSession&>(*e);
+      e = UdpSessionTable::older(e);  // before closing takes s out of the table
+      if (s.holds_backend && s.sel.backend(*s.snap) == &backend) close_session(*l, s);
     }
   }
-  loop_.post([this, d] {
-    std::erase_if(drain_deadlines_, [d](const std::unique_ptr<DrainDeadline>& p) { return p.get() == d; });
-  });
 }
 
 }  // namespace nib

@@ -14,8 +14,9 @@
 #include "dataplane/event/event_loop.h"
 #include "dataplane/resource/fd_budget.h"
 #include "dataplane/resource/shortage_counters.h"
+#include "dataplane/service/drain_deadlines.h"
 #include "dataplane/service/service.h"
-#include "dataplane/stats/dataplane_stats.h"
+#include "dataplane/status_views.h"
 #include "dataplane/udp/udp_session.h"
 #include "dataplane/udp/udp_session_table.h"
 
@@ -34,9 +35,7 @@ struct UdpCounterCells {
   std::atomic<uint64_t> drops_no_backend{0}, drops_stubborn{0}, drops_no_socket{0};
   std::atomic<uint64_t> drops_to_backend{0}, drops_to_client{0}, drops_acl{0};
 
-  static void add(std::atomic<uint64_t>& c, uint64_t n) {
-    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
+  static void add(std::atomic<uint64_t>& c, uint64_t n) { bump(c, n); }
   void add_to(UdpCounters& sum) const;  // any thread
 };
 
@@ -69,8 +68,8 @@ class UdpWorker {
 
   // A session's upstream socket is taken from `budget` first: when it is
   // short, a new client's datagrams are dropped (drops_no_socket), while the
-  // sessions that exist go on.
-  UdpWorker(unsigned index, FdBudget& budget);
+  // sessions that exist go on. Session expiry and drain deadlines run on `clock`.
+  UdpWorker(unsigned index, FdBudget& budget, Clock& clock = SystemClock::instance());
   ~UdpWorker();  // stops and joins
   UdpWorker(const UdpWorker&) = delete;
   UdpWorker& operator=(const UdpWorker&) = delete;
@@ -128,14 +127,8 @@ class UdpWorker {
   UdpListener* listener_for(const Service& service) const;
   UdpSession* acquire();
   void after_batch();
-  struct DrainDeadline {
-    DrainDeadline(UdpWorker& worker, std::shared_ptr<Backend> b, uint64_t g)
-        : timer([this, &worker] { worker.close_drain_stragglers(this); }), backend(std::move(b)), generation(g) {}
-    Timer timer;
-    std::shared_ptr<Backend> backend;
-    uint64_t generation = 0;
-  };
-  void close_drain_stragglers(DrainDeadline* d);
+  // A drain deadline passed.
+  void close_sessions_to(const Backend& backend);
 
   const unsigned index_;
   FdBudget& budget_;
@@ -165,7 +158,7 @@ class UdpWorker {
   Backend* out_backend_[kBatch] = {};
   unsigned out_count_ = 0;
 
-  std::vector<std::unique_ptr<DrainDeadline>> drain_deadlines_;  // loop thread
+  DrainDeadlines drain_deadlines_;
   std::thread thread_;
 };
 

@@ -1,10 +1,11 @@
 #include "server/nibctl/nibctl.h"
 
+#include <CLI/CLI.hpp>
+
 #include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <optional>
-#include <span>
 #include <sstream>
 #include <string_view>
 
@@ -15,65 +16,96 @@ namespace nib::nibctl {
 
 namespace v1 = admin::v1;
 
-// One command: its words, what follows them, the options it takes and who
-// runs it. The table is the dispatcher and the usage text's source.
+// One operand of a command: its name and how --help shows it.
+struct Operand {
+  std::string_view name;  // "id"
+  std::string_view shown;  // "ID"
+  std::string_view help;
+};
+
+// One command: its words, its operands, the options it takes and who runs
+// it. The table is the source of the command line parser (CLI11) and of its
+// --help texts; the handlers see the operands and options given.
 struct CommandSpec {
-  std::string_view words;      // "backends add"
-  std::string_view operands;   // "IP:PORT" (usage only)
-  size_t operand_count;
-  std::vector<std::string_view> options;
+  std::string_view words;  // "backends add"
+  std::vector<Operand> operands;
+  std::vector<std::string_view> options;  // keys of kOptions
   int (Nibctl::*handler)(const Nibctl::Args&);
   std::string_view help;
 };
 
 namespace {
 
-// Options every command takes.
-constexpr std::string_view kGlobalValued[] = {"--addr",    "--service", "-o",      "--output", "--token-file",
-                                             "--timeout", "--tls",     "--ca-file", "--tls-server-name"};
-// Options that take no value; every other option does.
-constexpr std::string_view kFlags[] = {"--enable", "--disable", "--stubborn", "--no-stubborn", "--help", "-h", "--tls"};
+// Every option a command may take: its value's name ("" for a flag) and help.
+struct OptionSpec {
+  std::string_view name;
+  std::string_view value;
+  std::string_view help;
+};
+constexpr OptionSpec kOptions[] = {
+    {"--weight", "N", "its share of new clients in the weight mode (default 1)"},
+    {"--prio", "N", "priority: the prio mode prefers the lowest value"},
+    {"--soft-limit", "N", "most connections for new clients (0: no limit)"},
+    {"--hard-limit", "N", "most connections for returning clients (0: no limit)"},
+    {"--enable", "", "take new clients again; also ends a drain"},
+    {"--disable", "", "take no new clients"},
+    {"--close-after", "SEC", "close the connections still open after SEC seconds"},
+    {"--backend", "ID", "only the clients of backend ID"},
+    {"--limit", "N", "show at most N clients (default 100)"},
+    {"--to", "ID", "the backend that takes them (default: they choose afresh)"},
+    {"--mode", "MODE", "affinity, roundrobin, hash, weight or prio"},
+    {"--stubborn", "", "never fail over from a client's first choice (Pen's -s)"},
+    {"--no-stubborn", "", "fail over (the default)"},
+    {"--tracking", "SEC", "forget a client idle this long (Pen's -T; 0: never)"},
+    {"--blacklist", "SEC", "skip a failed backend this long (Pen's -b)"},
+    {"--table-size", "N", "client table slots (Pen's -c)"},
+};
 
-}  // namespace
-
-const std::vector<CommandSpec>& Nibctl::commands() {
-  static const std::vector<CommandSpec> table = {
-      {"backends list", "", 0, {}, &Nibctl::backends_list, "the backends, their state and counters"},
-      {"backends show", "ID", 1, {}, &Nibctl::backends_show, "one backend"},
-      {"backends add", "IP:PORT", 1, {"--weight", "--prio", "--soft-limit", "--hard-limit"}, &Nibctl::backends_add,
-       "add a backend ([::1]:80 for IPv6)"},
-      {"backends rm", "ID", 1, {}, &Nibctl::backends_rm, "remove a backend; its open connections finish"},
-      {"backends drain", "ID", 1, {"--close-after"}, &Nibctl::backends_drain,
-       "no new clients; open connections finish (see 'backends list'), or are closed after --close-after SEC"},
-      {"backends set", "ID", 1, {"--weight", "--prio", "--soft-limit", "--hard-limit", "--enable", "--disable"},
-       &Nibctl::backends_set, "change a backend; --enable also ends a drain"},
-      {"services", "", 0, {}, &Nibctl::services, "the services nib runs"},
-      {"clients list", "", 0, {"--backend", "--limit"}, &Nibctl::clients_list,
-       "remembered clients (--limit N, default 100)"},
-      {"clients forget", "IP", 1, {}, &Nibctl::clients_forget, "the client chooses afresh"},
-      {"clients pin", "IP|CIDR ID", 2, {}, &Nibctl::clients_pin, "pin clients to backend ID until unpinned"},
-      {"clients unpin", "IP|CIDR", 1, {}, &Nibctl::clients_unpin, "remove a pin"},
-      {"clients pins", "", 0, {}, &Nibctl::clients_pins, "the pins"},
-      {"clients migrate", "FROM_ID", 1, {"--to"}, &Nibctl::clients_migrate,
-       "move the clients of a backend (--to ID), or let them choose afresh"},
-      {"stats", "", 0, {}, &Nibctl::stats, "service and backend counters, client table"},
-      {"policy show", "", 0, {}, &Nibctl::policy_show, "the balancing policy"},
-      {"policy set", "", 0, {"--mode", "--stubborn", "--no-stubborn", "--tracking", "--blacklist", "--table-size"},
-       &Nibctl::policy_set, "change it (mode: affinity|roundrobin|hash|weight|prio)"},
-      {"watch", "", 0, {}, &Nibctl::watch, "print events as they happen, until Ctrl-C"},
-  };
-  return table;
+const OptionSpec& option_spec(std::string_view name) {
+  for (const auto& o : kOptions) {
+    if (o.name == name) return o;
+  }
+  std::abort();  // the command table names an option kOptions lacks
 }
 
-namespace {
+// Options every command takes (the root's; CLI11's fallthrough lets them come
+// after the command words too). The key is what Args::options holds.
+struct GlobalOption {
+  std::string_view names;  // CLI11's "-o,--output"
+  std::string_view key;
+  std::string_view value;  // "" for a flag
+  std::string_view help;
+};
+constexpr GlobalOption kGlobals[] = {
+    {"--addr", "--addr", "HOST:PORT", "nib's admin gRPC address (127.0.0.1:9902)"},
+    {"--service", "--service", "NAME", "the service; needed when nib runs several"},
+    {"-o,--output", "-o", "FORMAT", "table (default) or json, the API's proto3 JSON"},
+    {"--token-file", "--token-file", "FILE",
+     "send the token in FILE (just the token, one line) as 'authorization: Bearer ...'"},
+    {"--timeout", "--timeout", "SEC", "per-call deadline (10)"},
+    {"--tls", "--tls", "", "TLS to nib (admin.tls_cert_file); trusts the system's CAs"},
+    {"--ca-file", "--ca-file", "FILE", "TLS, trusting the PEM certificates in FILE instead"},
+    {"--tls-server-name", "--tls-server-name", "NAME",
+     "TLS: the name to verify in nib's certificate (the --addr host by default)"},
+};
 
-// "backends" alone means "backends list"; likewise clients and policy.
-constexpr std::pair<std::string_view, std::string_view> kDefaults[] = {
-    {"backends", "backends list"}, {"clients", "clients list"}, {"policy", "policy show"}};
+// The commands of two words, grouped by the first; "backends" alone means
+// "backends list", likewise clients and policy.
+struct Group {
+  std::string_view name;
+  std::string_view default_command;
+  std::string_view help;
+};
+constexpr Group kGroups[] = {
+    {"backends", "list", "list and change the backends"},
+    {"clients", "list", "the client table: list, forget, pin, migrate"},
+    {"policy", "show", "the balancing policy"},
+};
 
-bool contains(std::span<const std::string_view> list, std::string_view item) {
-  return std::find(list.begin(), list.end(), item) != list.end();
-}
+constexpr std::string_view kFooter =
+    "'backends', 'clients' and 'policy' alone mean list/show; each command has its own --help.\n\n"
+    "Exit status: 0 done, 1 nib refused or failed the request, 2 bad usage,\n"
+    "3 nib could not be reached.";
 
 std::vector<std::string> split_words(std::string_view text) {
   std::vector<std::string> out;
@@ -81,6 +113,116 @@ std::vector<std::string> split_words(std::string_view text) {
   for (std::string w; in >> w;) out.push_back(w);
   return out;
 }
+
+
+}  // namespace
+
+const std::vector<CommandSpec>& Nibctl::commands() {
+  constexpr Operand kId{"id", "ID", "the backend's id (see 'backends list')"};
+  static const std::vector<CommandSpec> table = {
+      {"backends list", {}, {}, &Nibctl::backends_list, "the backends, their state and counters"},
+      {"backends show", {kId}, {}, &Nibctl::backends_show, "one backend"},
+      {"backends add",
+       {{"address", "IP:PORT", "the backend's address ([::1]:80 for IPv6)"}},
+       {"--weight", "--prio", "--soft-limit", "--hard-limit"},
+       &Nibctl::backends_add,
+       "add a backend ([::1]:80 for IPv6)"},
+      {"backends rm", {kId}, {}, &Nibctl::backends_rm, "remove a backend; its open connections finish"},
+      {"backends drain", {kId}, {"--close-after"}, &Nibctl::backends_drain,
+       "no new clients; open connections finish (see 'backends list'), or are closed after --close-after SEC"},
+      {"backends set", {kId}, {"--weight", "--prio", "--soft-limit", "--hard-limit", "--enable", "--disable"},
+       &Nibctl::backends_set, "change a backend; --enable also ends a drain"},
+      {"services", {}, {}, &Nibctl::services, "the services nib runs"},
+      {"clients list", {}, {"--backend", "--limit"}, &Nibctl::clients_list,
+       "remembered clients (--limit N, default 100)"},
+      {"clients forget", {{"ip", "IP", "the client's address"}}, {}, &Nibctl::clients_forget,
+       "the client chooses afresh"},
+      {"clients pin",
+       {{"prefix", "IP|CIDR", "a client address or a prefix (10.0.0.0/8)"}, kId},
+       {},
+       &Nibctl::clients_pin,
+       "pin clients to backend ID until unpinned"},
+      {"clients unpin", {{"prefix", "IP|CIDR", "the pin's address or prefix"}}, {}, &Nibctl::clients_unpin,
+       "remove a pin"},
+      {"clients pins", {}, {}, &Nibctl::clients_pins, "the pins"},
+      {"clients migrate", {{"from_id", "FROM_ID", "the backend whose clients move"}}, {"--to"},
+       &Nibctl::clients_migrate, "move the clients of a backend (--to ID), or let them choose afresh"},
+      {"stats", {}, {}, &Nibctl::stats, "service and backend counters, client table"},
+      {"policy show", {}, {}, &Nibctl::policy_show, "the balancing policy"},
+      {"policy set", {}, {"--mode", "--stubborn", "--no-stubborn", "--tracking", "--blacklist", "--table-size"},
+       &Nibctl::policy_set, "change it (mode: affinity|roundrobin|hash|weight|prio)"},
+      {"watch", {}, {}, &Nibctl::watch, "print events as they happen, until Ctrl-C"},
+  };
+  return table;
+}
+
+// The command line parser, built from the command table: one CLI11
+// subcommand per command word; each leaf knows its CommandSpec.
+struct Nibctl::Cli {
+  CLI::App app{"nibctl talks to nib's gRPC admin API (nib.admin.v1).", "nibctl"};
+  std::map<const CLI::App*, const CommandSpec*> specs;  // leaf -> its command
+  std::map<const CLI::App*, CLI::App*> defaults;        // "backends" -> "backends list"
+  CLI::App* help = nullptr;                             // "nibctl help"
+};
+
+std::unique_ptr<Nibctl::Cli> Nibctl::make_cli() {
+  auto cli = std::make_unique<Cli>();
+  CLI::App& app = cli->app;
+  // Inherited by every subcommand made below: global options may follow the
+  // command words, and run() names unknown words itself (as "unknown command").
+  app.fallthrough();
+  app.allow_extras();
+  app.require_subcommand(0, 1);
+  app.footer(std::string(kFooter));
+  for (const auto& g : kGlobals) {
+    if (g.value.empty()) {
+      app.add_flag(std::string(g.names))->description(std::string(g.help));
+    } else {
+      app.add_option(std::string(g.names))->description(std::string(g.help))->type_name(std::string(g.value));
+    }
+  }
+  cli->help = app.add_subcommand("help", "the usage text")->group("");  // hidden: same as --help
+  std::map<std::string, CLI::App*> groups;
+  for (const auto& spec : commands()) {
+    std::vector<std::string> words = split_words(spec.words);
+    CLI::App* parent = &app;
+    if (words.size() == 2) {
+      CLI::App*& group = groups[words[0]];
+      if (group == nullptr) {
+        auto g = std::find_if(std::begin(kGroups), std::end(kGroups),
+                              [&](const Group& candidate) { return candidate.name == words[0]; });
+        group = app.add_subcommand(words[0], std::string(g->help));
+        group->require_subcommand(0, 1);
+        group->footer("'" + words[0] + "' alone means '" + words[0] + " " + std::string(g->default_command) + "'.");
+      }
+      parent = group;
+    }
+    CLI::App* leaf = parent->add_subcommand(words.back(), std::string(spec.help));
+    leaf->footer("Also nibctl's global options (nibctl --help).");
+    for (const auto& operand : spec.operands) {
+      leaf->add_option(std::string(operand.name))
+          ->description(std::string(operand.help))
+          ->type_name(std::string(operand.shown))
+          ->required();
+    }
+    for (std::string_view name : spec.options) {
+      const OptionSpec& o = option_spec(name);
+      if (o.value.empty()) {
+        leaf->add_flag(std::string(o.name))->description(std::string(o.help));
+      } else {
+        leaf->add_option(std::string(o.name))->description(std::string(o.help))->type_name(std::string(o.value));
+      }
+    }
+    cli->specs[leaf] = &spec;
+  }
+  for (const auto& g : kGroups) {
+    CLI::App* group = groups.at(std::string(g.name));
+    cli->defaults[group] = group->get_subcommand(std::string(g.default_command));
+  }
+  return cli;
+}
+
+namespace {
 
 std::optional<uint64_t> parse_uint(std::string_view text) {
   uint64_t v = 0;
@@ -135,49 +277,6 @@ std::optional<v1::BalanceMode> parse_mode(std::string_view text) {
   return std::nullopt;
 }
 
-// Splits argv into words and options; "--opt=value" and "--opt value" alike.
-std::optional<std::string> parse_args(const std::vector<std::string>& args, Nibctl::Args* out) {
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    if (arg.size() < 2 || arg[0] != '-' || (arg[1] != '-' && arg != "-o" && arg != "-h")) {
-      out->words.push_back(arg);
-      continue;
-    }
-    auto eq = arg.find('=');
-    std::string name = arg.substr(0, eq);
-    bool flag = contains(kFlags, name);
-    std::string value;
-    if (eq != std::string::npos) {
-      if (flag) return "option " + name + " takes no value";
-      value = arg.substr(eq + 1);
-    } else if (!flag) {
-      if (i + 1 >= args.size()) return "option " + name + ": expected a value";
-      value = args[++i];
-    }
-    if (name == "--output") name = "-o";
-    if (name == "-h") name = "--help";
-    if (out->options.contains(name)) return "option " + name + " given twice";
-    out->options[name] = value;
-  }
-  return std::nullopt;
-}
-
-const CommandSpec* find_command(const std::vector<CommandSpec>& commands, std::vector<std::string>* words) {
-  std::string joined;
-  for (const auto& w : *words) joined += (joined.empty() ? "" : " ") + w;
-  for (const auto& [alone, full] : kDefaults) {
-    if (joined == alone) *words = split_words(full);
-  }
-  for (const auto& spec : commands) {
-    auto spec_words = split_words(spec.words);
-    if (words->size() >= spec_words.size() && std::equal(spec_words.begin(), spec_words.end(), words->begin())) {
-      words->erase(words->begin(), words->begin() + static_cast<std::ptrdiff_t>(spec_words.size()));
-      return &spec;
-    }
-  }
-  return nullptr;
-}
-
 Result<std::string> read_token(const std::string& path) {
   std::ifstream in(path);
   if (!in) return Status::invalid("--token-file: cannot read " + path);
@@ -192,44 +291,32 @@ Result<std::string> read_token(const std::string& path) {
   return token;
 }
 
-// What an option's value is, for the usage text.
-std::string placeholder(std::string_view option) {
-  if (contains(kFlags, option)) return "";
-  if (option == "--backend" || option == "--to") return " ID";
-  if (option == "--mode") return " MODE";
-  if (option == "--tracking" || option == "--blacklist" || option == "--close-after") return " SEC";
-  return " N";
+// The command the parse selected: the deepest subcommand.
+const CLI::App* selected(const CLI::App& app) {
+  const CLI::App* at = &app;
+  while (!at->get_subcommands().empty()) at = at->get_subcommands().front();
+  return at;
+}
+
+// "backends rm: expected ID", for a command given too few or too many operands.
+std::string expected_operands(const CommandSpec& spec) {
+  std::string operands;
+  for (const auto& o : spec.operands) operands += (operands.empty() ? "" : " ") + std::string(o.shown);
+  return std::string(spec.words) + ": expected " + (operands.empty() ? "no arguments" : operands);
+}
+
+// "backends add" for a selected subcommand; "" for the root.
+std::string words_of(const CLI::App* command) {
+  std::string words;
+  for (; command != nullptr && command->get_parent() != nullptr; command = command->get_parent()) {
+    words = command->get_name() + (words.empty() ? "" : " " + words);
+  }
+  return words;
 }
 
 }  // namespace
 
-std::string Nibctl::usage() {
-  std::string text =
-      "Usage: nibctl [options] COMMAND\n\n"
-      "nibctl talks to nib's gRPC admin API.\n\nCommands:\n";
-  for (const auto& spec : commands()) {
-    std::string head = "  " + std::string(spec.words) + (spec.operands.empty() ? "" : " " + std::string(spec.operands));
-    for (auto o : spec.options) head += " [" + std::string(o) + placeholder(o) + "]";
-    text += head + "\n      " + std::string(spec.help) + "\n";
-  }
-  text +=
-      "  ('backends', 'clients' and 'policy' alone mean list/show.)\n\n"
-      "Options:\n"
-      "  --addr HOST:PORT     nib's admin gRPC address (127.0.0.1:9902)\n"
-      "  --service NAME       the service; needed when nib runs several\n"
-      "  -o table|json        output format (table); json is the API's proto3 JSON\n"
-      "  --token-file FILE    send the token in FILE (just the token, one line) as\n"
-      "                       'authorization: Bearer ...'\n"
-      "  --timeout SEC        per-call deadline (10)\n"
-      "  --tls                TLS to nib (admin.tls_cert_file); trusts the system's CAs\n"
-      "  --ca-file FILE       TLS, trusting the PEM certificates in FILE instead\n"
-      "  --tls-server-name N  TLS: the name to verify in nib's certificate (the\n"
-      "                       --addr host by default)\n"
-      "  --help\n\n"
-      "Exit status: 0 done, 1 nib refused or failed the request, 2 bad usage,\n"
-      "3 nib could not be reached.\n";
-  return text;
-}
+std::string Nibctl::usage() { return make_cli()->app.help(); }
 
 int Nibctl::usage_error(const std::string& message) {
   err_ << "nibctl: " << message << "\n(nibctl --help lists the commands)\n";
@@ -318,28 +405,61 @@ Result<std::shared_ptr<grpc::Channel>> Nibctl::make_channel(bool tls, const std:
 }
 
 int Nibctl::run(const std::vector<std::string>& argv) {
-  Args args;
-  if (auto error = parse_args(argv, &args)) return usage_error(*error);
-  if (args.options.contains("--help") || args.words.empty() || args.words[0] == "help") {
-    (args.words.empty() && !args.options.contains("--help") ? err_ : out_) << usage();
-    return args.words.empty() && !args.options.contains("--help") ? kExitUsage : kExitOk;
-  }
-  std::vector<std::string> words = args.words;
-  const CommandSpec* spec = find_command(commands(), &words);
-  if (spec == nullptr) return usage_error("unknown command '" + args.words[0] + "'");
-  if (words.size() != spec->operand_count) {
-    return usage_error(std::string(spec->words) + ": expected " +
-                       (spec->operands.empty() ? "no arguments" : std::string(spec->operands)));
-  }
-  for (const auto& [name, value] : args.options) {
-    if (!contains(kGlobalValued, name) && !contains(spec->options, name)) {
-      return usage_error(std::string(spec->words) + ": unknown option " + name);
+  std::unique_ptr<Cli> cli = make_cli();
+  CLI::App& app = cli->app;
+  try {
+    app.parse(std::vector<std::string>(argv.rbegin(), argv.rend()));  // CLI11 takes them reversed
+  } catch (const CLI::CallForHelp&) {
+    out_ << app.help();  // the selected command's
+    return kExitOk;
+  } catch (const CLI::RequiredError& e) {  // an operand is missing
+    if (auto spec = cli->specs.find(selected(app)); spec != cli->specs.end()) {
+      return usage_error(expected_operands(*spec->second));
     }
+    return usage_error(e.what());
+  } catch (const CLI::ParseError& e) {
+    std::string words = words_of(selected(app));
+    return usage_error((words.empty() ? "" : words + ": ") + e.what());
   }
+  const CLI::App* command = selected(app);
+  if (command == cli->help) {
+    out_ << usage();
+    return kExitOk;
+  }
+  if (command == &app) {  // no command, perhaps options
+    std::vector<std::string> extras = app.remaining(true);
+    if (extras.empty()) {
+      err_ << usage();
+      return kExitUsage;
+    }
+    const std::string& what = extras.front();
+    return usage_error(what[0] == '-' ? "unknown option " + what : "unknown command '" + what + "'");
+  }
+  if (auto d = cli->defaults.find(command); d != cli->defaults.end()) {
+    std::vector<std::string> extras = app.remaining(true);
+    if (!extras.empty() && extras.front()[0] != '-') {
+      return usage_error("unknown command '" + words_of(command) + " " + extras.front() + "'");
+    }
+    command = d->second;
+  }
+  const CommandSpec& spec = *cli->specs.at(command);
+  if (std::vector<std::string> extras = app.remaining(true); !extras.empty()) {
+    if (extras.front()[0] == '-') return usage_error(std::string(spec.words) + ": unknown option " + extras.front());
+    return usage_error(expected_operands(spec) + ", got '" + extras.front() + "' too");
+  }
+  // What the handlers see: the operands in order, and the options given.
+  Args args;
+  for (const auto& o : spec.operands) args.words.push_back(command->get_option(std::string(o.name))->as<std::string>());
+  auto take = [&args](const CLI::Option* option, std::string_view key, bool flag) {
+    if (option->count() > 0) args.options[std::string(key)] = flag ? "" : option->as<std::string>();
+  };
+  for (std::string_view name : spec.options) {
+    take(command->get_option(std::string(name)), name, option_spec(name).value.empty());
+  }
+  for (const auto& g : kGlobals) take(app.get_option(std::string(g.key)), g.key, g.value.empty());
   int exit_code = kExitOk;
   if (!connect(args, &exit_code)) return exit_code;
-  args.words = std::move(words);  // the handlers see their operands only
-  return (this->*spec->handler)(args);
+  return (this->*spec.handler)(args);
 }
 
 // ---- backends

@@ -17,6 +17,8 @@ namespace nib::nibctl {
 struct CommandSpec;
 
 // Exit statuses, also listed in usage().
+// The command line is parsed by CLI11 (libcli11-dev): each command has its own
+// --help; global options may come before or after the command words.
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;       // nib refused or failed the request
 inline constexpr int kExitUsage = 2;        // bad command line or token file
@@ -39,8 +41,10 @@ class Nibctl {
   };
 
  private:
-  // Every command with its handler: the dispatcher and the usage text's source.
+  // Every command with its handler: the source of the parser and the --help texts.
   static const std::vector<CommandSpec>& commands();
+  struct Cli;  // the CLI11 parser made from commands() (nibctl.cc)
+  static std::unique_ptr<Cli> make_cli();
 
   int usage_error(const std::string& message);
   int rpc_error(const grpc::Status& status);

@@ -1,6 +1,7 @@
 // TLS on both admin APIs: the files are checked at start (each error names the
 // file), HTTPS and gRPC over TLS answer a client that trusts the certificate,
 // and a plaintext client gets nothing.
+#include "tests/admin/admin_core_holder.h"
 #include "admin/common/admin_tls.h"
 
 #include <gmock/gmock.h>
@@ -98,7 +99,7 @@ TEST_F(HttpsAdminTest, ABadKeyStopsTheStartWithTheFileNamed) {
   TestCertificateFiles other(make_self_signed_certificate("other"));
   dp_ = std::make_unique<Dataplane>(config());
   ASSERT_TRUE(dp_->start().ok());
-  HttpAdminServer server(*dp_, HttpAdminOptions{.listen = "127.0.0.1:0",
+  HttpAdminServer server(core_.get(*dp_), HttpAdminOptions{.listen = "127.0.0.1:0",
                                                 .tls = {files_.cert.path(), other.key.path()}});
   Status st = server.start();
   ASSERT_FALSE(st.ok());
@@ -113,7 +114,7 @@ class GrpcTlsTest : public HttpAdminFixture {
     dp_ = std::make_unique<Dataplane>(config());
     ASSERT_TRUE(dp_->start().ok());
     grpc_ = std::make_unique<GrpcAdminServer>(
-        *dp_, GrpcAdminServerOptions{.listen = "127.0.0.1:0", .tls = {files_.cert.path(), files_.key.path()}});
+        core_.get(*dp_), GrpcAdminServerOptions{.listen = "127.0.0.1:0", .tls = {files_.cert.path(), files_.key.path()}});
     Status st = grpc_->start();
     ASSERT_TRUE(st.ok()) << st.message();
   }
@@ -131,6 +132,7 @@ class GrpcTlsTest : public HttpAdminFixture {
   }
 
   TestCertificateFiles files_{certificate()};
+  AdminCoreHolder core_;  // before the server: outlives it
   std::unique_ptr<GrpcAdminServer> grpc_;
 };
 
@@ -160,7 +162,8 @@ TEST_F(GrpcTlsTest, APlaintextClientIsRefused) {
 TEST(GrpcTlsStartTest, AMissingCertificateStopsTheStart) {
   DataplaneConfig config;
   Dataplane dp(config);
-  GrpcAdminServer server(dp, GrpcAdminServerOptions{.listen = "127.0.0.1:0",
+  AdminApi api(dp);
+  GrpcAdminServer server(api, GrpcAdminServerOptions{.listen = "127.0.0.1:0",
                                                     .tls = {"/nonexistent/cert.pem", "/nonexistent/key.pem"}});
   Status st = server.start();
   ASSERT_FALSE(st.ok());

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <thread>
 
+#include "tests/admin/admin_core_holder.h"
 #include "admin/grpc/grpc_admin_server.h"
 #include "dataplane/base/log.h"
 #include "nib/admin/v1/admin.grpc.pb.h"
@@ -70,7 +71,7 @@ class AdminUnderLoadTest : public HttpAdminFixture {
     HttpAdminFixture::SetUp();
     add_backends(2);
     start();
-    grpc_ = std::make_unique<GrpcAdminServer>(*dp_, GrpcAdminServerOptions{.listen = "127.0.0.1:0"});
+    grpc_ = std::make_unique<GrpcAdminServer>(core_.get(*dp_), GrpcAdminServerOptions{.listen = "127.0.0.1:0"});
     ASSERT_TRUE(grpc_->start().ok());
     stub_ = v1::Admin::NewStub(grpc::CreateChannel(grpc_->address(), grpc::InsecureChannelCredentials()));
   }
@@ -86,6 +87,7 @@ class AdminUnderLoadTest : public HttpAdminFixture {
   }
   json::Value backend(uint32_t id) { return get("/api/v1/backends/" + std::to_string(id)).json; }
 
+  AdminCoreHolder core_;  // before the server: outlives it
   std::unique_ptr<GrpcAdminServer> grpc_;
   std::unique_ptr<v1::Admin::Stub> stub_;
 };

@@ -117,7 +117,8 @@ TEST(GrpcAdminAuthStartTest, BadTokenFileStopsStart) {
   config.services = {s};
   Dataplane dp(config);
   TempFile bad("superuser abcdefghijklmnopqrstuvwxyz\n");
-  GrpcAdminServer server(dp, GrpcAdminServerOptions{.listen = "127.0.0.1:0", .token_file = bad.path()});
+  AdminApi api(dp);
+  GrpcAdminServer server(api, GrpcAdminServerOptions{.listen = "127.0.0.1:0", .token_file = bad.path()});
   Status st = server.start();
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(st.message().find(":1:"), std::string::npos) << st.message();

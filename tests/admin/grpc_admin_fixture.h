@@ -8,6 +8,7 @@
 
 #include <memory>
 
+#include "tests/admin/admin_core_holder.h"
 #include "admin/grpc/grpc_admin_server.h"
 #include "dataplane/dataplane.h"
 #include "tests/support/test_backend.h"
@@ -29,7 +30,7 @@ class GrpcAdminFixture : public ::testing::Test {
     config.services = {s};
     dp_ = std::make_unique<Dataplane>(config);
     ASSERT_TRUE(dp_->start().ok());
-    server_ = std::make_unique<GrpcAdminServer>(*dp_, admin_options());
+    server_ = std::make_unique<GrpcAdminServer>(core_.get(*dp_), admin_options());
     Status st = server_->start();
     ASSERT_TRUE(st.ok()) << st.message();
     channel_ = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
@@ -44,6 +45,7 @@ class GrpcAdminFixture : public ::testing::Test {
 
   nib::test::TestBackend backend_{"b0"};
   std::unique_ptr<Dataplane> dp_;
+  AdminCoreHolder core_;  // before the server: outlives it
   std::unique_ptr<GrpcAdminServer> server_;
   std::shared_ptr<grpc::Channel> channel_;
 };

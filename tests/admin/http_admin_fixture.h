@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/admin/admin_core_holder.h"
 #include "admin/http/http_admin_server.h"
 #include "admin/http/json.h"
 #include "dataplane/dataplane.h"
@@ -99,7 +100,7 @@ class HttpAdminFixture : public ::testing::Test {
     lb_ = *dp_->bound_address(service_.name);
     options.listen = "127.0.0.1:0";
     options.event_heartbeat = 100ms;
-    admin_ = std::make_unique<HttpAdminServer>(*dp_, options);
+    admin_ = std::make_unique<HttpAdminServer>(core_.get(*dp_), options);
     st = admin_->start();
     ASSERT_TRUE(st.ok()) << st.message();
     admin_address_ = admin_->bound_address();
@@ -177,6 +178,7 @@ class HttpAdminFixture : public ::testing::Test {
   ServiceConfig service_;
   std::vector<std::unique_ptr<TestBackend>> backends_;
   std::unique_ptr<Dataplane> dp_;
+  AdminCoreHolder core_;  // before the server: outlives it
   std::unique_ptr<HttpAdminServer> admin_;
   SocketAddress lb_;
   SocketAddress admin_address_;

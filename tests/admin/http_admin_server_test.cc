@@ -105,7 +105,7 @@ TEST_F(HttpAdminServerTest, EphemeralPortIsReadable) {
 
 TEST_F(HttpAdminServerTest, PortInUseIsAStartError) {
   start_default();
-  HttpAdminServer second(*dp_, options_with(admin_address_.to_string()));
+  HttpAdminServer second(core_.get(*dp_), options_with(admin_address_.to_string()));
   Status st = second.start();
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.code(), StatusCode::kUnavailable);
@@ -116,7 +116,7 @@ TEST_F(HttpAdminServerTest, PortInUseIsAStartError) {
 TEST_F(HttpAdminServerTest, BadListenAddressIsAStartError) {
   start_default();
   for (const char* bad : {"9901", "127.0.0.1", "127.0.0.1:99999", "::1:80", "127.0.0.1:http"}) {
-    HttpAdminServer s(*dp_, options_with(bad));
+    HttpAdminServer s(core_.get(*dp_), options_with(bad));
     Status st = s.start();
     EXPECT_FALSE(st.ok()) << bad;
     EXPECT_THAT(st.message(), StartsWith("admin HTTP listen address: expected host:port")) << bad;
@@ -149,7 +149,7 @@ TEST_F(HttpAdminServerTest, NonLoopbackWithoutTokensWarnsLoudly) {
   dp_ = std::make_unique<Dataplane>(config());
   ASSERT_TRUE(dp_->start().ok());
   testing::internal::CaptureStderr();
-  HttpAdminServer open(*dp_, options_with("0.0.0.0:0"));
+  HttpAdminServer open(core_.get(*dp_), options_with("0.0.0.0:0"));
   Status st = open.start();
   open.stop();
   std::string log = testing::internal::GetCapturedStderr();
@@ -442,12 +442,12 @@ TEST_F(HttpAdminFixture, BadTokenFileIsAStartError) {
   dp_ = std::make_unique<Dataplane>(config());
   ASSERT_TRUE(dp_->start().ok());
   nib::test::TempFile bad(std::string("admin ") + kAdminToken + "\nsuperuser " + kReadToken + "\n");
-  HttpAdminServer s(*dp_, options_with("127.0.0.1:0", bad.path()));
+  HttpAdminServer s(core_.get(*dp_), options_with("127.0.0.1:0", bad.path()));
   Status st = s.start();
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.message(), "admin token file " + bad.path() +
                               ":2: expected a line 'admin <token>' or 'readonly <token>'");
-  HttpAdminServer missing(*dp_, options_with("127.0.0.1:0", "/nonexistent/tokens"));
+  HttpAdminServer missing(core_.get(*dp_), options_with("127.0.0.1:0", "/nonexistent/tokens"));
   EXPECT_THAT(missing.start().message(), HasSubstr("/nonexistent/tokens: cannot read"));
 }
 

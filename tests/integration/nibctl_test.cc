@@ -33,6 +33,15 @@ struct CtlResult {
   std::string err;
 };
 
+// Runs nibctl with args to completion.
+CtlResult run_nibctl_alone(const std::vector<std::string>& args) {
+  auto p = NibProcess::start_program(NIBCTL_BINARY, args);
+  if (!p.ok()) return {127, "", p.status().message()};
+  auto code = (*p)->wait_exit(20s);
+  (*p)->wait_output_closed(5s);
+  return {code.value_or(-9), (*p)->stdout_output(), (*p)->stderr_output()};
+}
+
 class NibctlTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -55,11 +64,7 @@ class NibctlTest : public ::testing::Test {
   // Runs nibctl --addr <nib's admin address> args... to completion.
   CtlResult nibctl(std::vector<std::string> args, bool with_addr = true) {
     if (with_addr) args.insert(args.begin(), {"--addr", admin_addr_});
-    auto p = NibProcess::start_program(NIBCTL_BINARY, args);
-    if (!p.ok()) return {127, "", p.status().message()};
-    auto code = (*p)->wait_exit(20s);
-    (*p)->wait_output_closed(5s);
-    return {code.value_or(-9), (*p)->stdout_output(), (*p)->stderr_output()};
+    return run_nibctl_alone(args);
   }
 
   v1::ListBackendsResponse backends_json() {
@@ -172,7 +177,7 @@ TEST_F(NibctlTest, ErrorsHaveMessagesAndExitStatuses) {
   EXPECT_NE(r.err.find("NOT_FOUND"), std::string::npos) << r.err;
   r = nibctl({"backends", "add", "127.0.0.1:70000"});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("INVALID_ARGUMENT: port"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("INVALID_ARGUMENT: field \"port\""), std::string::npos) << r.err;
   r = nibctl({"backends", "frobnicate"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("unknown command"), std::string::npos) << r.err;
@@ -214,6 +219,66 @@ TEST_F(NibctlTest, WatchPrintsEventsAsTheyHappen) {
       10s);
   EXPECT_TRUE(seen) << (*watcher)->output();
   EXPECT_NE((*watcher)->stdout_output().find("backend " + std::to_string(id)), std::string::npos);
+}
+
+// nibctl's command line on CLI11: every command has a --help of its own, and
+// usage errors need no running nib.
+TEST(NibctlCommandLineTest, EachCommandHasItsOwnHelp) {
+  NIB_REQUIRE(::access(NIBCTL_BINARY, X_OK) == 0, "nibctl not built");
+  CtlResult top = run_nibctl_alone({"--help"});
+  EXPECT_EQ(top.exit_code, 0) << top.err;
+  for (const char* word : {"backends", "clients", "policy", "services", "stats", "watch", "--addr", "--token-file",
+                           "--ca-file", "Exit status"}) {
+    EXPECT_NE(top.out.find(word), std::string::npos) << word << "\n" << top.out;
+  }
+  EXPECT_EQ(run_nibctl_alone({"help"}).out, top.out);
+  struct Case {
+    std::vector<std::string> args;
+    std::vector<std::string> expected;
+  };
+  const Case cases[] = {
+      {{"backends", "--help"}, {"list", "show", "add", "rm", "drain", "set", "'backends' alone means 'backends list'"}},
+      {{"backends", "add", "--help"}, {"IP:PORT", "--weight", "--prio", "--soft-limit", "--hard-limit"}},
+      {{"backends", "set", "-h"}, {"ID", "--enable", "--disable", "ends a drain"}},
+      {{"backends", "drain", "--help"}, {"--close-after", "SEC"}},
+      {{"clients", "pin", "--help"}, {"IP|CIDR", "ID"}},
+      {{"clients", "migrate", "--help"}, {"FROM_ID", "--to"}},
+      {{"policy", "set", "--help"}, {"--mode", "--stubborn", "--no-stubborn", "--tracking", "--blacklist",
+                                     "--table-size"}},
+      {{"--addr", "127.0.0.1:1", "watch", "--help"}, {"print events", "global options"}},
+  };
+  for (const auto& c : cases) {
+    CtlResult r = run_nibctl_alone(c.args);
+    EXPECT_EQ(r.exit_code, 0) << c.args[0] << " " << c.args[1] << ": " << r.err;
+    for (const auto& e : c.expected) EXPECT_NE(r.out.find(e), std::string::npos) << e << "\n" << r.out;
+    EXPECT_NE(r.out, top.out) << c.args[0] << " " << c.args[1];
+  }
+}
+
+TEST(NibctlCommandLineTest, UsageErrorsExitTwoWithAMessage) {
+  NIB_REQUIRE(::access(NIBCTL_BINARY, X_OK) == 0, "nibctl not built");
+  CtlResult none = run_nibctl_alone({});
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_NE(none.err.find("backends"), std::string::npos) << "the usage goes to stderr: " << none.err;
+  const std::pair<std::vector<std::string>, std::string> cases[] = {
+      {{"frobnicate"}, "unknown command 'frobnicate'"},
+      {{"backends", "frobnicate"}, "unknown command 'backends frobnicate'"},
+      {{"backends", "rm"}, "backends rm: expected ID"},
+      {{"backends", "rm", "1", "2"}, "backends rm: expected ID, got '2' too"},
+      {{"clients", "pin", "10.0.0.0/8"}, "clients pin: expected IP|CIDR ID"},
+      {{"backends", "add", "127.0.0.1:80", "--colour", "red"}, "backends add: unknown option --colour"},
+      {{"services", "--weight", "3"}, "services: unknown option --weight"},
+      {{"backends", "add", "127.0.0.1:80", "--weight"}, "backends add: --weight"},
+      {{"backends", "set", "1", "--weight", "x"}, "--weight: expected a non-negative integer, got 'x'"},
+      {{"policy", "set", "--mode", "fastest"}, "--mode: expected affinity, roundrobin, hash, weight or prio"},
+      {{"-o", "yaml", "stats"}, "-o: expected table or json, got 'yaml'"},
+      {{"stats", "--timeout", "0"}, "--timeout: expected seconds > 0"},
+  };
+  for (const auto& [args, message] : cases) {
+    CtlResult r = run_nibctl_alone(args);
+    EXPECT_EQ(r.exit_code, 2) << args[0] << ": " << r.err;
+    EXPECT_NE(r.err.find("nibctl: " + message), std::string::npos) << r.err;
+  }
 }
 
 // nib's token file holds "admin TOKEN" / "readonly TOKEN" lines; nibctl's

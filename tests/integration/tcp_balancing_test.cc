@@ -110,13 +110,19 @@ TEST_F(TcpBalancingTest, FailoverHidesADeadServerFromClients) {
 TEST_F(TcpBalancingTest, BlacklistExpiresAndTheServerIsUsedAgain) {
   service_.policy.blacklist_seconds = 0.3;
   service_.policy.mode = BalanceMode::kRoundRobin;
+  manual_time_ = true;
   add_backends(2);
   backends_[0]->stop();
   start();
   EXPECT_EQ(who(1), "b1");
   EXPECT_TRUE(backend_status(0).blacklisted);
+  EXPECT_NEAR(backend_status(0).blacklist_remaining_seconds, 0.3, 1e-6);  // no time has passed
   ASSERT_TRUE(backends_[0]->start().ok());
-  ASSERT_TRUE(test::wait_until([&] { return !backend_status(0).blacklisted; }, 5s));
+  clock_.advance(299ms);
+  EXPECT_TRUE(backend_status(0).blacklisted);
+  EXPECT_EQ(who(2), "b1");
+  clock_.advance(1ms);
+  EXPECT_FALSE(backend_status(0).blacklisted);
   std::map<std::string, int> served;
   for (int i = 0; i < 4; ++i) ++served[who(1)];
   EXPECT_EQ(served["b0"], 2);
@@ -344,12 +350,19 @@ TEST_F(TcpBalancingTest, MaxConnectionsMakesTheExcessWait) {
 TEST_F(TcpBalancingTest, IdleConnectionsAreClosed) {
   add_backends(1);
   service_.idle_timeout_seconds = 0.2;
+  manual_time_ = true;
   start();
   auto [c, name] = hold(1);
   ASSERT_EQ(name, "b0");
-  auto rest = c.read_until_eof();  // nib closes it; bounded by the client's 5 s timeout
+  clock_.advance(150ms);
+  ASSERT_TRUE(c.write_all("ping\n").ok());  // activity: idle from now on
+  EXPECT_EQ(*c.read_line(), "ping");
+  clock_.advance(199ms);
+  EXPECT_EQ(dp_->open_connections(), 1) << "closed before it was idle for 0.2 s";
+  clock_.advance(1ms);
+  EXPECT_EQ(dp_->open_connections(), 0);
+  auto rest = c.read_until_eof();  // nib closed it
   EXPECT_TRUE(rest.ok()) << rest.status().message();
-  EXPECT_TRUE(test::wait_until([&] { return dp_->open_connections() == 0; }));
 }
 
 TEST_F(TcpBalancingTest, ConnectTimeoutBlacklistsAndFailsOver) {

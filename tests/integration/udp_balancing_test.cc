@@ -18,6 +18,7 @@
 
 #include "dataplane/base/unique_fd.h"
 #include "dataplane/dataplane.h"
+#include "tests/support/manual_clock.h"
 #include "tests/support/nib_process.h"
 #include "tests/support/temp_file.h"
 #include "tests/support/test_client.h"
@@ -129,7 +130,7 @@ class UdpBalancingTest : public ::testing::Test {
     return c;
   }
   void start(int workers = 2) {
-    dp_ = std::make_unique<Dataplane>(config(workers));
+    dp_ = std::make_unique<Dataplane>(config(workers), manual_time_ ? static_cast<Clock&>(clock_) : SystemClock::instance());
     Status st = dp_->start();
     ASSERT_TRUE(st.ok()) << st.message();
     lb_ = *dp_->bound_address("udp");
@@ -165,6 +166,8 @@ class UdpBalancingTest : public ::testing::Test {
   }
 
   ServiceConfig service_;
+  bool manual_time_ = false;  // set before start(): the Dataplane runs on clock_
+  test::ManualClock clock_;
   std::vector<std::unique_ptr<TestUdpBackend>> backends_;
   std::unique_ptr<Dataplane> dp_;
   SocketAddress lb_;
@@ -324,13 +327,17 @@ TEST_F(UdpBalancingTest, TheClientAclDropsDeniedDatagramsAndRelaysPermittedOnes)
 TEST_F(UdpBalancingTest, BlacklistExpiresAndTheServerIsUsedAgain) {
   service_.policy.blacklist_seconds = 0.3;
   service_.policy.mode = BalanceMode::kRoundRobin;
+  manual_time_ = true;
   add_backends(2);
   backends_[0]->stop();
   start();
   EXPECT_EQ(parse_who(client(1)->ask_until_answered("x")).name, "b1");
   EXPECT_TRUE(backend_status(0).blacklisted);
   ASSERT_TRUE(backends_[0]->start().ok());
-  ASSERT_TRUE(test::wait_until([&] { return !backend_status(0).blacklisted; }));
+  clock_.advance(299ms);
+  EXPECT_TRUE(backend_status(0).blacklisted);
+  clock_.advance(1ms);
+  EXPECT_FALSE(backend_status(0).blacklisted);
   std::map<std::string, int> served;
   for (int i = 0; i < 4; ++i) ++served[who(1)];
   EXPECT_EQ(served["b0"], 2);
@@ -341,12 +348,16 @@ TEST_F(UdpBalancingTest, BlacklistExpiresAndTheServerIsUsedAgain) {
 
 TEST_F(UdpBalancingTest, SilentSessionsExpire) {
   service_.udp_session_timeout_seconds = 0.2;
+  manual_time_ = true;
   add_backends(1);
   start();
   auto c = client(1);
   ASSERT_EQ(who(*c).name, "b0");
   EXPECT_EQ(udp().counters.sessions, 1u);
-  ASSERT_TRUE(test::wait_until([&] { return udp().counters.sessions == 0; }));
+  clock_.advance(199ms);
+  EXPECT_EQ(udp().counters.sessions, 1u) << "expired before its timeout";
+  clock_.advance(1ms);
+  EXPECT_EQ(udp().counters.sessions, 0u);
   EXPECT_EQ(udp().counters.sessions_expired, 1u);
   EXPECT_EQ(backend_status(0).active, 0);
   EXPECT_EQ(who(*c).name, "b0");  // a new session, the same server (tracking)
@@ -355,19 +366,21 @@ TEST_F(UdpBalancingTest, SilentSessionsExpire) {
 
 TEST_F(UdpBalancingTest, TrafficKeepsASessionAlive) {
   service_.udp_session_timeout_seconds = 1;
+  manual_time_ = true;
   add_backends(1);
   start();
   auto c = client(1);
-  MonoTime until = MonoClock::now() + 2500ms;
-  int asked = 0;
-  while (MonoClock::now() < until) {  // 2.5 timeouts' worth of traffic, a datagram per 0.1 s
+  for (int i = 0; i < 25; ++i) {  // 2.5 timeouts' worth of traffic, a datagram per 0.1 s
     ASSERT_EQ(who(*c).name, "b0");
-    ++asked;
-    std::this_thread::sleep_for(100ms);  // pacing, not waiting for a condition
+    clock_.advance(100ms);
   }
-  EXPECT_GT(asked, 5);
   EXPECT_EQ(udp().counters.sessions_expired, 0u);
   EXPECT_EQ(udp().counters.sessions_opened, 1u);
+  // Then silence: it ends exactly one timeout after the last datagram.
+  clock_.advance(900ms - 1ns);
+  EXPECT_EQ(udp().counters.sessions, 1u);
+  clock_.advance(1ns);
+  EXPECT_EQ(udp().counters.sessions_expired, 1u);
 }
 
 TEST_F(UdpBalancingTest, SessionLimitEvictsTheLeastRecentlyUsed) {
@@ -394,6 +407,7 @@ TEST_F(UdpBalancingTest, SessionLimitEvictsTheLeastRecentlyUsed) {
 
 TEST_F(UdpBalancingTest, ReloadAppliesTheSessionLimitAndTimeout) {
   service_.udp_max_sessions = 10;
+  manual_time_ = true;
   add_backends(1);
   start(/*workers=*/1);
   std::vector<std::unique_ptr<UdpClient>> clients;
@@ -412,7 +426,8 @@ TEST_F(UdpBalancingTest, ReloadAppliesTheSessionLimitAndTimeout) {
   ASSERT_TRUE(test::wait_until([&] { return udp().counters.sessions_evicted == 2; }));
   EXPECT_EQ(udp().max_sessions, 2u);
   EXPECT_EQ(udp().session_timeout_seconds, 0.2);
-  ASSERT_TRUE(test::wait_until([&] { return udp().counters.sessions == 0; }));  // the new timeout
+  clock_.advance(200ms);  // the new timeout
+  EXPECT_EQ(udp().counters.sessions, 0u);
 }
 
 // ---- datagrams ---------------------------------------------------------------

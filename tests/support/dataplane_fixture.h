@@ -3,6 +3,8 @@
 // one service (service_) in front of real test backends on loopback, with
 // every event it publishes collected. A test fills service_ (SetUp names it
 // "test" and listens on an ephemeral port), adds backends, then calls start().
+// A test that sets manual_time_ first runs the Dataplane on clock_, which
+// moves only by clock_.advance().
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "dataplane/dataplane.h"
+#include "tests/support/manual_clock.h"
 #include "tests/support/test_backend.h"
 #include "tests/support/test_client.h"
 
@@ -62,7 +65,7 @@ class DataplaneFixture : public ::testing::Test {
   // Starts config() with events_ listening from the first event on, then finds
   // service_'s address (lb_).
   void start() {
-    dp_ = std::make_unique<Dataplane>(config());
+    dp_ = std::make_unique<Dataplane>(config(), manual_time_ ? static_cast<Clock&>(clock_) : SystemClock::instance());
     token_ = dp_->events().subscribe([this](const DataplaneEvent& e) { events_.add(e); });
     Status st = dp_->start();
     ASSERT_TRUE(st.ok()) << st.message();
@@ -106,6 +109,8 @@ class DataplaneFixture : public ::testing::Test {
   }
 
   ServiceConfig service_;
+  bool manual_time_ = false;
+  ManualClock clock_;  // declared before dp_, which may run on it
   std::vector<std::unique_ptr<Backend>> backends_;
   std::unique_ptr<Dataplane> dp_;
   SocketAddress lb_;

@@ -265,7 +265,8 @@ RunResult run_nib(const std::vector<std::string>& args, Duration timeout) {
   auto code = proc.wait_exit(timeout);
   std::string note;
   if (!code) {
-    proc.signal(SIGKILL);
+    // An error only when it exited meanwhile: the wait below reaps it either way.
+    (void)proc.signal(SIGKILL);
     code = proc.wait_exit(std::chrono::seconds(5));
     note = "\n[run_nib: killed after the timeout]\n";
   }

@@ -9,6 +9,7 @@
 #include "admin/common/admin_plane_stats.h"
 #include "admin/penctl/penctl_server.h"
 #include "dataplane/dataplane.h"
+#include "tests/admin/admin_core_holder.h"
 #include "tests/support/dribbling_client.h"
 #include "tests/support/test_backend.h"
 #include "tests/support/test_client.h"
@@ -35,7 +36,7 @@ class PenctlListenerTest : public ::testing::Test {
     dp_ = std::make_unique<Dataplane>(config);
     ASSERT_TRUE(dp_->start().ok());
     server_ = std::make_unique<PenctlServer>(
-        *dp_, PenctlServerOptions{.listen = "127.0.0.1:0", .limits = limits, .stats = &stats_});
+        core_.get(*dp_), PenctlServerOptions{.listen = "127.0.0.1:0", .limits = limits, .stats = &stats_});
     Status st = server_->start();
     ASSERT_TRUE(st.ok()) << st.message();
     address_ = *SocketAddress::from_ip("127.0.0.1", server_->port());
@@ -62,6 +63,7 @@ class PenctlListenerTest : public ::testing::Test {
   test::TestBackend b0_{"b0"};
   AdminPlaneStats stats_;
   std::unique_ptr<Dataplane> dp_;
+  AdminCoreHolder core_;  // before the server: outlives it
   std::unique_ptr<PenctlServer> server_;
   SocketAddress address_;
 };

@@ -10,12 +10,17 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <future>
+#include <mutex>
+
 #include <algorithm>
 #include <cerrno>
 #include <set>
 
 #include "admin/state/state_writer.h"
 #include "dataplane/dataplane.h"
+#include "tests/admin/admin_core_holder.h"
 #include "tests/support/temp_file.h"
 #include "tests/support/test_backend.h"
 #include "tests/support/test_client.h"
@@ -40,7 +45,7 @@ class PenctlServerTest : public ::testing::Test {
     config.services = {s};
     dp_ = std::make_unique<Dataplane>(config);
     ASSERT_TRUE(dp_->start().ok());
-    server_ = std::make_unique<PenctlServer>(*dp_, PenctlServerOptions{.listen = "127.0.0.1:0"});
+    server_ = std::make_unique<PenctlServer>(core_.get(*dp_), PenctlServerOptions{.listen = "127.0.0.1:0"});
     Status st = server_->start();
     ASSERT_TRUE(st.ok()) << st.message();
   }
@@ -104,6 +109,7 @@ class PenctlServerTest : public ::testing::Test {
 
   test::TestBackend b0_{"b0"}, b1_{"b1"};
   std::unique_ptr<Dataplane> dp_;
+  AdminCoreHolder core_;  // before the server: outlives it
   std::unique_ptr<PenctlServer> server_;
 };
 
@@ -128,6 +134,60 @@ TEST_F(PenctlServerTest, ServerChangesWeightPrioLimitsAndBlacklist) {
   EXPECT_EQ(dp_->service("web")->backends[0].weight, 1u) << "a failed command changes nothing";
 }
 
+// A change waits for its durable write on the command thread, not on the
+// listener's loop: while a write is held up, the control port still accepts
+// and reads other connections, and the change is answered once the write is done.
+TEST_F(PenctlServerTest, ADurableWaitDoesNotHoldTheListenerLoop) {
+  test::TempDir dir;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool writing = false, release = false;
+  StateWriter writer(*dp_, dir.file("nib.state"), StateWriterOptions{.after_step = [&](WriteStep) {
+                       std::unique_lock lock(mu);
+                       writing = true;
+                       cv.notify_all();
+                       cv.wait(lock, [&] { return release; });
+                     }});
+  writer.start();
+  core_->set_state_writer(&writer);
+  auto change = std::async(std::launch::async, [&] { return penctl("server 1 weight 3"); });
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return writing; });
+  }
+  // The write is held, and with it the command thread. The loop still
+  // accepts and reads: an over-long line is refused by the loop itself.
+  Answer refused = ask(std::string(5000, 'x'));
+  EXPECT_NE(refused.text.find("longer than 4096 bytes"), std::string::npos) << refused.text;
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  EXPECT_EQ(change.get(), "");
+  EXPECT_EQ(dp_->service("web")->backends[1].weight, 3u);
+  core_->set_state_writer(nullptr);
+  writer.stop();
+}
+
+// penctl's acl commands replace the service's client ACL: announced on the
+// event bus like every other change (WatchEvents and SSE see it).
+TEST_F(PenctlServerTest, ClientAclChangesAreAnnounced) {
+  std::mutex mu;
+  std::vector<DataplaneEvent> heard;
+  uint64_t token = dp_->events().subscribe([&](const DataplaneEvent& e) {
+    std::lock_guard lock(mu);
+    heard.push_back(e);
+  });
+  EXPECT_EQ(penctl("acl 0 deny 127.0.0.9"), "");
+  dp_->events().unsubscribe(token);
+  std::lock_guard lock(mu);
+  ASSERT_EQ(heard.size(), 1u);
+  EXPECT_EQ(heard[0].kind, DataplaneEvent::Kind::kAclChanged);
+  EXPECT_EQ(heard[0].service, "web");
+  EXPECT_EQ(heard[0].detail, "client ACL set: 1 entries");
+}
+
 // With a state writer, Pen's empty "done" reply means on disk; a failed save
 // is an error line with the reason.
 TEST_F(PenctlServerTest, ChangesAreAcknowledgedOnlyOnceSaved) {
@@ -135,12 +195,14 @@ TEST_F(PenctlServerTest, ChangesAreAcknowledgedOnlyOnceSaved) {
   const std::string path = dir.file("nib.state");
   StateWriter writer(*dp_, path);
   writer.start();
+  core_->set_state_writer(&writer);  // the core keeps each change before answering
   EXPECT_EQ(penctl("server 1 weight 3"), "");
   auto text = test::read_file(path);
   ASSERT_TRUE(text.ok());
-  EXPECT_NE(text->find(":" + std::to_string(b1_.port()) + " 127.0.0.1 3 "), std::string::npos) << *text;
+  EXPECT_NE(text->find(":" + std::to_string(b1_.port()) + "\""), std::string::npos) << *text;
+  EXPECT_NE(text->find("\"weight\": 3,"), std::string::npos) << *text;
   EXPECT_EQ(penctl("hash"), "");
-  EXPECT_NE(test::read_file(path)->find("policy hash "), std::string::npos);
+  EXPECT_NE(test::read_file(path)->find("\"mode\": \"hash\""), std::string::npos);
 
   ASSERT_EQ(::mkdir((path + ".tmp").c_str(), 0700), 0);  // writes fail from now on
   // Pen's flags: hash outranks roundrobin, so "no hash" is what changes the mode.
@@ -152,7 +214,8 @@ TEST_F(PenctlServerTest, ChangesAreAcknowledgedOnlyOnceSaved) {
   EXPECT_EQ(penctl("tracking 5"), "5\n");
   text = test::read_file(path);
   ASSERT_TRUE(text.ok());
-  EXPECT_NE(text->find("policy affinity 0 5 "), std::string::npos) << *text;
+  EXPECT_NE(text->find("\"tracking_seconds\": 5,"), std::string::npos) << *text;
+  core_->set_state_writer(nullptr);
   writer.stop();
 }
 

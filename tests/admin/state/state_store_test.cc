@@ -59,11 +59,63 @@ TEST(StateStoreTest, RoundTrips) {
   EXPECT_EQ(s.pins[0].prefix.to_string(), "192.168.0.0/24");
 }
 
+TEST(StateStoreTest, WritesVersionTwoAsJson) {
+  std::string text = serialize_state(sample());
+  EXPECT_EQ(text.rfind("{", 0), 0u) << text;
+  EXPECT_NE(text.find("\"version\": 2"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"mode\": \"roundrobin\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"address\": \"[::1]:81\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"admin_state\": \"draining\""), std::string::npos) << text;
+}
+
+// A file an earlier nib wrote (version 1, the line format) still loads, and
+// means exactly what the same state written now means.
+TEST(StateStoreTest, AVersionOneFileLoads) {
+  const std::string v1 =
+      "nib-state 1\n"
+      "service web\n"
+      "policy roundrobin 1 1.5 30 4096\n"
+      "backend 10.0.0.1:80 10.0.0.1 3 0 0 0 enabled\n"
+      "backend [::1]:81 - 1 2 5 9 draining\n"
+      "pin 192.168.0.0/24 10.0.0.1:80\n"
+      "end\n";
+  test::TempDir dir;
+  const std::string path = dir.file("old.state");
+  ASSERT_TRUE(write_file_atomically(path, v1).ok());
+  auto loaded = load_state_file(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  ASSERT_TRUE(loaded->has_value());
+  EXPECT_EQ(serialize_state(**loaded), serialize_state(sample()));
+}
+
+TEST(StateStoreTest, VersionTwoRecordsAreCheckedAndNamed) {
+  auto bad_version = parse_state(R"({"version": 3, "services": []})", "s.state");
+  EXPECT_EQ(bad_version.status().message(),
+            "state file s.state: version 3, expected 2 (or a version 1 file, 'nib-state 1')");
+  auto unknown = parse_state(R"({"version": 2, "colour": "blue"})", "s.state");
+  EXPECT_NE(unknown.status().message().find("state file s.state: not a state file: "), std::string::npos)
+      << unknown.status().message();
+  auto bad_backend = parse_state(
+      R"({"version": 2, "services": [{"name": "web", "backends": [{"address": "10.0.0.1:80", "weight": 1,)"
+      R"( "admin_state": "enabled"}, {"address": "10.0.0.1:80", "weight": 1, "admin_state": "enabled"}]}]})",
+      "s.state");
+  EXPECT_NE(bad_backend.status().message().find("state file s.state: service 'web': backend 2: "),
+            std::string::npos)
+      << bad_backend.status().message();
+  auto bad_state = parse_state(
+      R"({"version": 2, "services": [{"name": "web", "backends": [{"address": "10.0.0.1:80", "admin_state": "x"}]}]})",
+      "s.state");
+  EXPECT_EQ(bad_state.status().message(), "state file s.state: service 'web': backend 1: unknown admin_state 'x'");
+}
+
 TEST(StateStoreTest, CorruptOrCutShortIsAnErrorNamingTheLine) {
   std::string text = serialize_state(sample());
   auto cut = parse_state(text.substr(0, text.size() - 4), "s.state");
   EXPECT_EQ(cut.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(cut.status().message().find("cut short"), std::string::npos) << cut.status().message();
+  EXPECT_NE(cut.status().message().find("state file s.state: not a state file: "), std::string::npos)
+      << cut.status().message();
+  auto cut_v1 = parse_state("nib-state 1\nservice web\n", "s.state");
+  EXPECT_NE(cut_v1.status().message().find("cut short"), std::string::npos) << cut_v1.status().message();
   auto bad = parse_state("nib-state 1\nservice web\nbackend 10.0.0.1:80 - x 0 0 0 enabled\nend\n", "s.state");
   EXPECT_NE(bad.status().message().find("s.state:3:"), std::string::npos) << bad.status().message();
   EXPECT_FALSE(parse_state("garbage\n", "s").ok());
@@ -220,7 +272,7 @@ TEST_F(StateRestoreTest, ChangesSurviveIntoAFreshDataplane) {
     auto text = test::read_file(path);
     ASSERT_TRUE(text.ok());
     EXPECT_NE(text->find("hash"), std::string::npos) << *text;
-    EXPECT_NE(text->find("pin "), std::string::npos) << *text;
+    EXPECT_NE(text->find("\"prefix\": \"10.1.0.0/16\""), std::string::npos) << *text;
     dp->stop();
   }
   auto loaded = load_state_file(path);

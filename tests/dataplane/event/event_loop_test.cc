@@ -2,9 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <future>
 #include <thread>
 #include <vector>
+
+#include "tests/support/manual_clock.h"
 
 namespace nib {
 namespace {
@@ -45,6 +48,27 @@ TEST(EventLoopTest, CancelledAndRearmedTimers) {
   loop.run();
   EXPECT_EQ(fired, (std::vector<int>{2}));
   EXPECT_FALSE(a.armed());
+}
+
+// On a manual clock a timer fires when the clock passes its deadline, not
+// before, and advance() returns once it has.
+TEST(EventLoopTest, TimersFireWhenTheClockIsAdvancedPastTheirDeadline) {
+  test::ManualClock clock;
+  EventLoop loop(clock);
+  ASSERT_TRUE(loop.init().ok());
+  std::thread t([&] { loop.run(); });
+  std::atomic<int> fired{0};
+  Timer timer([&] { fired.fetch_add(1); });
+  const MonoTime start = clock.now();
+  loop.post([&] { loop.arm(timer, start + milliseconds(100)); });
+  clock.advance(milliseconds(99));
+  EXPECT_EQ(fired.load(), 0);
+  clock.advance(milliseconds(1));
+  EXPECT_EQ(fired.load(), 1);
+  clock.advance(std::chrono::hours(1));
+  EXPECT_EQ(fired.load(), 1);  // one-shot
+  loop.stop();
+  t.join();
 }
 
 TEST(EventLoopTest, PostRunsOnTheLoopThread) {

@@ -8,6 +8,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/manual_clock.h"
+
 namespace nib {
 namespace {
 
@@ -74,6 +76,24 @@ TEST(BackendDrainTest, ExactlyOneFinishUnderRaces) {
     ASSERT_EQ(finishes.load(), 1) << "round " << round;
     ASSERT_EQ(b.active(), 0);
   }
+}
+
+// Slow start is dated by the backend's clock whichever way it comes up.
+TEST(BackendSlowStartTest, ComingUpBeginsSlowStartAtTheClocksTime) {
+  test::ManualClock clock;
+  Backend b(1, config(), 1, clock);
+  EXPECT_EQ(b.slow_start_began_ns(), 0) << "a backend the service starts with takes its share at once";
+  b.set_admin_state(AdminState::kDisabled);
+  clock.advance(std::chrono::seconds(3));
+  b.set_admin_state(AdminState::kEnabled);
+  EXPECT_EQ(b.slow_start_began_ns(), clock.now().time_since_epoch().count());
+
+  b.set_checked(true);
+  b.passive_failure("refused");
+  ASSERT_FALSE(b.health_up());
+  clock.advance(std::chrono::seconds(5));
+  ASSERT_TRUE(b.set_health(true, "2 check(s) passed"));
+  EXPECT_EQ(b.slow_start_began_ns(), clock.now().time_since_epoch().count());
 }
 
 }  // namespace

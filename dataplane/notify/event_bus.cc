@@ -1,4 +1,4 @@
-#include "dataplane/events/event_bus.h"
+#include "dataplane/notify/event_bus.h"
 
 namespace nib {
 
@@ -11,6 +11,7 @@ const char* to_string(DataplaneEvent::Kind kind) {
     case DataplaneEvent::Kind::kDrainStarted: return "drain_started";
     case DataplaneEvent::Kind::kDrainFinished: return "drain_finished";
     case DataplaneEvent::Kind::kPolicyChanged: return "policy_changed";
+    case DataplaneEvent::Kind::kAclChanged: return "acl_changed";
   }
   return "?";
 }
@@ -31,26 +32,6 @@ void EventBus::publish(DataplaneEvent event) {
   event.sequence = ++sequence_;
   event.time = std::chrono::system_clock::now();
   for (auto& [token, listener] : listeners_) listener(event);
-}
-
-void EventBus::set_keeper(std::shared_ptr<EventKeeper> keeper) {
-  std::lock_guard lock(keeper_mutex_);
-  keeper_ = std::move(keeper);
-}
-
-std::shared_ptr<EventKeeper> EventBus::keeper() {
-  std::lock_guard lock(keeper_mutex_);
-  return keeper_;
-}
-
-Status EventBus::sync() {
-  auto k = keeper();
-  return k ? k->sync() : Status();
-}
-
-Status EventBus::keeper_health() {
-  auto k = keeper();
-  return k ? k->health() : Status();
 }
 
 }  // namespace nib

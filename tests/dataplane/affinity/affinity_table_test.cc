@@ -230,6 +230,28 @@ TEST(AffinityTableTest, BackendAdminOperations) {
   EXPECT_EQ(t.stats().evictions, 0u);
 }
 
+// One pass counts what count_backend() counts for each backend, with freed
+// slots (forgotten, reassigned) and many shards in the way.
+TEST(AffinityTableTest, CountByBackendMatchesCountBackend) {
+  AffinityTable t(20000, Duration::zero(), 16);
+  for (uint32_t i = 0; i < 10000; ++i) t.record(v4(i), 1 + i % 7, at(0));
+  t.forget_backend(3);
+  t.reassign_backend(5, 6);
+  for (uint32_t i = 0; i < 1000; ++i) t.forget(v4(i * 7));
+  const auto counts = t.count_by_backend();
+  uint64_t total = 0;
+  for (uint32_t id = 1; id <= 7; ++id) {
+    const uint64_t expected = t.count_backend(id);
+    auto it = counts.find(id);
+    EXPECT_EQ(it == counts.end() ? 0 : it->second, expected) << id;
+    EXPECT_EQ(counts.count(id), expected == 0 ? 0u : 1u) << "only backends with clients are listed: " << id;
+    total += expected;
+  }
+  EXPECT_EQ(total, t.size());
+  EXPECT_EQ(counts.size(), 5u);  // 3 forgotten, 5 moved to 6
+  EXPECT_TRUE(AffinityTable(10, Duration::zero()).count_by_backend().empty());
+}
+
 TEST(AffinityTableTest, AddBytesOnlyToExistingAndKeepsLruOrder) {
   AffinityTable t(2, Duration::zero());
   t.add_bytes(v4(9), 1, 1);  // no entry: nothing created

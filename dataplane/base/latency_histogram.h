@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "dataplane/base/per_worker.h"
+
 namespace nib {
 
 // Upper bounds in seconds: 100 µs (loopback) up to 5 s (the default connect
@@ -60,11 +62,6 @@ class LatencyCells {
     while (i < kBoundsNs.size() && ns > kBoundsNs[i]) ++i;
     return i;
   }
-  // Single writer: a plain load+store, no locked instruction.
-  static void bump(std::atomic<uint64_t>& c, uint64_t n) {
-    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-
   std::array<std::atomic<uint64_t>, kLatencyBuckets> buckets_{};
   std::atomic<uint64_t> sum_ns_{0};
 };

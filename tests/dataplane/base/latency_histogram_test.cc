@@ -1,4 +1,4 @@
-#include "dataplane/stats/latency_histogram.h"
+#include "dataplane/base/latency_histogram.h"
 
 #include <gtest/gtest.h>
 

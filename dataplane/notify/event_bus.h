@@ -6,12 +6,10 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
-#include "dataplane/base/status.h"
 
 namespace nib {
 
@@ -24,6 +22,7 @@ struct DataplaneEvent {
     kDrainStarted,
     kDrainFinished,
     kPolicyChanged,
+    kAclChanged,  // a service's client ACL was replaced (penctl); not saved
   };
   Kind kind = Kind::kBackendUpdated;
   uint64_t sequence = 0;  // increasing per bus, set by publish()
@@ -34,20 +33,6 @@ struct DataplaneEvent {
 };
 
 const char* to_string(DataplaneEvent::Kind kind);
-
-// A subscriber that keeps what it hears on disk (admin's state writer, with
-// --state). The admin front ends acknowledge a change only once sync() says it
-// is kept, and /readyz reports health(). Lives on the bus so that every front
-// end reaches it through the Dataplane it already holds.
-class EventKeeper {
- public:
-  virtual ~EventKeeper() = default;
-  // Any thread. Blocks until every event published before the call is kept;
-  // otherwise why not.
-  virtual Status sync() = 0;
-  // Any thread. OK while keeping works; the last failure otherwise.
-  virtual Status health() const = 0;
-};
 
 class EventBus {
  public:
@@ -60,17 +45,7 @@ class EventBus {
   // Any thread. Stamps sequence and time, then calls every listener in turn.
   void publish(DataplaneEvent event);
 
-  // Any thread. At most one keeper: a later call replaces it, nullptr removes it.
-  void set_keeper(std::shared_ptr<EventKeeper> keeper);
-  // Any thread. The keeper's sync() and health(); OK without a keeper.
-  Status sync();
-  Status keeper_health();
-
  private:
-  std::shared_ptr<EventKeeper> keeper();
-
-  std::mutex keeper_mutex_;  // never held while the keeper works
-  std::shared_ptr<EventKeeper> keeper_;
   std::mutex mutex_;
   std::vector<std::pair<uint64_t, Listener>> listeners_;
   uint64_t next_token_ = 1;

@@ -26,15 +26,23 @@ struct BackendStatus {
   std::string host;
   SocketAddress address;
   AdminState admin_state = AdminState::kEnabled;
-  BackendState state = BackendState::kUp;  // admin state first, then health
+  // The one state every view shows: the admin state first (draining,
+  // disabled), then down when an active check or Pen's blacklist keeps new
+  // clients away, else up. Computed here only.
+  BackendState state = BackendState::kUp;
+  std::string state_reason;                 // why, for people; "" when up and unchecked
   HealthInfo health;                        // reason and time of the last change, last check
   bool blacklisted = false;
   double blacklist_remaining_seconds = 0;
   uint32_t soft_limit = 0, hard_limit = 0, weight = 0, prio = 0;
   int64_t active = 0;
   BackendCounters counters;
-  uint64_t remembered_clients = 0;  // filled by Dataplane::backend() only (O(table size))
+  // Filled by Dataplane::backend() and service_with_clients() only (O(table size)).
+  uint64_t remembered_clients = 0;
   bool drain_finished = false;      // draining and no connection left
+
+  // Takes new clients now (the readiness rule, nib_backend_up).
+  bool usable() const { return state == BackendState::kUp; }
 };
 
 // A UDP service's datagram counters, summed over the workers.

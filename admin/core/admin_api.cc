@@ -1,0 +1,415 @@
+#include "admin/core/admin_api.h"
+
+#include <algorithm>
+#include <charconv>
+#include <sstream>
+
+#include "admin/state/state_writer.h"
+#include "dataplane/config/stored_text.h"
+
+namespace nib::admin {
+namespace {
+
+// Every numeric request field the core checks, by its proto name. The ranges
+// are limits.h's; REST reads its rules here too, so a value is refused in the
+// same words whichever way it came.
+constexpr FieldRule kRules[] = {
+    {"port", limits::kPort, {}},
+    {"weight", limits::kWeight, {}},
+    {"prio", limits::kPrio, {}},
+    {"soft_limit", limits::kConnectionLimit, {}},
+    {"hard_limit", limits::kConnectionLimit, {}},
+    {"id", limits::kBackendId, {}},
+    {"backend_id", limits::kBackendId, {}},
+    {"from_backend_id", limits::kBackendId, {}},
+    {"to_backend_id", limits::kBackendId, {}},
+    {"page_size", limits::kPageSize, {}},
+    {"table_size", limits::kTableSize, {}},
+    {"timeout_seconds", {}, limits::kSeconds},
+    {"tracking_seconds", {}, limits::kSeconds},
+    {"blacklist_seconds", {}, limits::kSeconds},
+};
+
+std::string quoted_field(std::string_view field) { return "field \"" + std::string(field) + "\""; }
+
+std::string number_text(double v) {
+  std::ostringstream o;
+  o << v;
+  return o.str();
+}
+
+Status check_int(std::string_view field, uint64_t value) {
+  const FieldRule* rule = field_rule(field);
+  if (rule == nullptr || !rule->integer || rule->integer->contains_unsigned(value)) return {};
+  return field_error(field, describe(*rule->integer), std::to_string(value));
+}
+
+Status check_seconds(std::string_view field, double value) {
+  const FieldRule* rule = field_rule(field);
+  if (rule == nullptr || !rule->seconds || rule->seconds->contains(value)) return {};
+  return field_error(field, describe(*rule->seconds), number_text(value));
+}
+
+// The first error of several checks.
+Status first_error(std::initializer_list<Status> checks) {
+  for (const Status& s : checks) {
+    if (!s.ok()) return s;
+  }
+  return {};
+}
+
+// The DNS policy (admin_api.h): an IP literal or a name, resolved now.
+Result<BackendConfig> backend_config(const v1::AddBackendRequest& r) {
+  std::string_view host = r.address();
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty()) return Status::invalid("missing required field \"address\"");
+  BackendConfig c;
+  c.weight = r.has_weight() ? r.weight() : c.weight;
+  c.prio = r.prio();
+  c.soft_limit = r.soft_limit();
+  c.hard_limit = r.hard_limit();
+  if (Status st = first_error({check_host(quoted_field("address"), host), check_int("port", r.port()),
+                               check_int("weight", c.weight), check_int("prio", c.prio),
+                               check_int("soft_limit", c.soft_limit), check_int("hard_limit", c.hard_limit)});
+      !st.ok()) {
+    return st;  // before any lookup
+  }
+  auto resolved = SocketAddress::resolve(host, static_cast<uint16_t>(r.port()));
+  if (!resolved.ok()) return Status::invalid(quoted_field("address") + ": " + resolved.status().message());
+  c.host = std::string(host);
+  c.address = *resolved;
+  return c;
+}
+
+Result<BackendPatch> backend_patch(const v1::UpdateBackendRequest& r) {
+  if (!r.has_weight() && !r.has_prio() && !r.has_soft_limit() && !r.has_hard_limit() && !r.has_enabled()) {
+    return Status::invalid("nothing to update: set at least one of weight, prio, soft_limit, hard_limit, enabled");
+  }
+  BackendPatch p;
+  if (r.has_weight()) p.weight = r.weight();
+  if (r.has_prio()) p.prio = r.prio();
+  if (r.has_soft_limit()) p.soft_limit = r.soft_limit();
+  if (r.has_hard_limit()) p.hard_limit = r.hard_limit();
+  if (r.has_enabled()) p.enabled = r.enabled();
+  if (Status st = first_error({check_int("id", r.id()), check_int("weight", p.weight.value_or(0)),
+                               check_int("prio", p.prio.value_or(0)), check_int("soft_limit", p.soft_limit.value_or(0)),
+                               check_int("hard_limit", p.hard_limit.value_or(0))});
+      !st.ok()) {
+    return st;
+  }
+  return p;
+}
+
+// The request's fields, checked; applied later, under the service's lock.
+struct PolicyPatch {
+  std::optional<BalanceMode> mode;
+  std::optional<bool> stubborn;
+  std::optional<double> tracking_seconds, blacklist_seconds;
+  std::optional<uint64_t> table_size;
+
+  void apply(PolicyConfig& p) const {
+    if (mode) p.mode = *mode;
+    if (stubborn) p.stubborn = *stubborn;
+    if (tracking_seconds) p.tracking_seconds = *tracking_seconds;
+    if (blacklist_seconds) p.blacklist_seconds = *blacklist_seconds;
+    if (table_size) p.table_size = *table_size;
+  }
+};
+
+Result<PolicyPatch> policy_patch(const v1::SetPolicyRequest& r) {
+  PolicyPatch p;
+  if (r.has_mode()) {
+    auto mode = balance_mode_from_proto(r.mode());
+    if (!mode.ok()) return mode.status();
+    p.mode = *mode;
+  }
+  if (r.has_stubborn()) p.stubborn = r.stubborn();
+  if (r.has_tracking_seconds()) p.tracking_seconds = r.tracking_seconds();
+  if (r.has_blacklist_seconds()) p.blacklist_seconds = r.blacklist_seconds();
+  if (r.has_table_size()) p.table_size = r.table_size();
+  if (Status st = first_error({check_seconds("tracking_seconds", p.tracking_seconds.value_or(0)),
+                               check_seconds("blacklist_seconds", p.blacklist_seconds.value_or(0)),
+                               check_int("table_size", p.table_size.value_or(1))});
+      !st.ok()) {
+    return st;
+  }
+  return p;
+}
+
+Result<IpPrefix> client_prefix(const std::string& text) {
+  auto prefix = IpPrefix::parse(text);
+  if (!prefix.ok()) {
+    return Status::invalid(quoted_field("prefix") +
+                           ": expected a client IP address or CIDR prefix such as 10.1.0.0/16, got '" + text + "'");
+  }
+  return prefix;
+}
+
+// Page tokens are offsets into the table, as decimal text; opaque to clients.
+Result<uint64_t> page_offset(const std::string& token) {
+  if (token.empty()) return uint64_t{0};
+  uint64_t offset = 0;
+  auto [end, ec] = std::from_chars(token.data(), token.data() + token.size(), offset);
+  if (ec != std::errc() || end != token.data() + token.size()) {
+    return Status::invalid(quoted_field("page_token") + ": not a token from next_page_token");
+  }
+  return offset;
+}
+
+std::string join_names(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+}  // namespace
+
+const FieldRule* field_rule(std::string_view field) {
+  for (const FieldRule& r : kRules) {
+    if (r.field == field) return &r;
+  }
+  return nullptr;
+}
+
+Status field_error(std::string_view field, std::string_view expected, std::string_view got) {
+  return Status::invalid(quoted_field(field) + ": expected " + std::string(expected) + ", got " + std::string(got));
+}
+
+v1::BalanceMode to_proto(BalanceMode mode) {
+  switch (mode) {
+    case BalanceMode::kAffinity: return v1::BALANCE_MODE_AFFINITY;
+    case BalanceMode::kRoundRobin: return v1::BALANCE_MODE_ROUND_ROBIN;
+    case BalanceMode::kHash: return v1::BALANCE_MODE_HASH;
+    case BalanceMode::kWeight: return v1::BALANCE_MODE_WEIGHT;
+    case BalanceMode::kPrio: return v1::BALANCE_MODE_PRIO;
+  }
+  return v1::BALANCE_MODE_UNSPECIFIED;
+}
+
+Result<BalanceMode> balance_mode_from_proto(int mode) {
+  switch (mode) {
+    case v1::BALANCE_MODE_AFFINITY: return BalanceMode::kAffinity;
+    case v1::BALANCE_MODE_ROUND_ROBIN: return BalanceMode::kRoundRobin;
+    case v1::BALANCE_MODE_HASH: return BalanceMode::kHash;
+    case v1::BALANCE_MODE_WEIGHT: return BalanceMode::kWeight;
+    case v1::BALANCE_MODE_PRIO: return BalanceMode::kPrio;
+  }
+  return field_error("mode", "one of affinity, roundrobin, hash, weight, prio", std::to_string(mode));
+}
+
+AdminApi::AdminApi(Dataplane& dataplane, StateWriter* state) : dataplane_(dataplane), state_(state) {}
+
+Status AdminApi::commit() {
+  StateWriter* w = state_.load();
+  return w ? w->commit() : Status();
+}
+
+Status AdminApi::state_health() const {
+  StateWriter* w = state_.load();
+  return w ? w->health() : Status();
+}
+
+Result<std::string> AdminApi::resolve_service(const std::string& requested) const {
+  std::vector<std::string> names = dataplane_.service_names();
+  if (requested.empty()) {
+    if (names.size() == 1) return names[0];
+    return Status::invalid("the request names no service, but nib runs " + std::to_string(names.size()) +
+                           " (" + join_names(names) + "); name one");
+  }
+  if (std::find(names.begin(), names.end(), requested) == names.end()) {
+    return Status::not_found("no service '" + requested + "'; services: " + join_names(names));
+  }
+  return requested;
+}
+
+// ---- Reads
+
+std::vector<ServiceStatus> AdminApi::list_services(const v1::ListServicesRequest&) const {
+  return dataplane_.status();
+}
+
+Result<ServiceStatus> AdminApi::get_stats(const v1::GetStatsRequest& r) const {
+  auto service = service_of(r);
+  if (!service.ok()) return service.status();
+  return dataplane_.service(*service);
+}
+
+Result<ServiceStatus> AdminApi::list_backends(const v1::ListBackendsRequest& r) const {
+  auto service = service_of(r);
+  if (!service.ok()) return service.status();
+  return dataplane_.service_with_clients(*service);  // remembered clients counted in one pass
+}
+
+Result<BackendStatus> AdminApi::get_backend(const v1::GetBackendRequest& r) const {
+  auto service = service_of(r);
+  if (!service.ok()) return service.status();
+  if (Status st = check_int("id", r.id()); !st.ok()) return st;
+  return dataplane_.backend(*service, r.id());
+}
+
+Result<ClientPage> AdminApi::list_clients(const v1::ListClientsRequest& r) const {
+  auto service = service_of(r);
+  if (!service.ok()) return service.status();
+  ClientPage page;
+  page.service = *service;
+  page.limit = r.page_size() == 0 ? limits::kDefaultPageSize : r.page_size();
+  if (Status st = check_int("page_size", page.limit); !st.ok()) return st;
+  auto offset = page_offset(r.page_token());
+  if (!offset.ok()) return offset.status();
+  page.offset = *offset;
+  if (r.has_backend_id()) {
+    if (Status st = check_int("backend_id", r.backend_id()); !st.ok()) return st;
+    page.backend_id = r.backend_id();
+  }
+  // One more than a page tells whether another page follows.
+  auto clients = dataplane_.list_clients(*service, page.offset, uint64_t{page.limit} + 1, page.backend_id);
+  if (!clients.ok()) return clients.status();
+  page.now = MonoClock::now();
+  page.clients = std::move(*clients);
+  if (page.clients.size() > page.limit) {
+    page.clients.resize(page.limit);
+    page.next_offset = page.offset + page.limit;
+  }
+  auto pins = dataplane_.pins(*service);
+  if (pins.ok()) page.pins = std::move(*pins);
+  return page;
+}
+
+Result<std::vector<ClientPin>> AdminApi::list_pins(const v1::ListPinsRequest& r) const {
+  auto service = service_of(r);
+  if (!service.ok()) return service.status();
+  return dataplane_.pins(*service);
+}
+
+Result<PolicyConfig> AdminApi::get_policy(const v1::GetPolicyRequest& r) const {
+  auto service = service_of(r);
+  if (!service.ok()) return service.status();
+  return dataplane_.policy(*service);
+}
+
+// ---- Changes
+
+Result<BackendStatus> AdminApi::add_backend(const v1::AddBackendRequest& r) {
+  auto service = service_of(r);
+  if (!service.ok()) return service.status();
+  auto config = backend_config(r);
+  if (!config.ok()) return config.status();
+  auto added = dataplane_.add_backend(*service, *config);
+  if (!added.ok()) return added.status();
+  if (Status st = commit(); !st.ok()) return st;
+  return added;
+}
+
+Result<BackendStatus> AdminApi::update_backend(const v1::UpdateBackendRequest& r) {
+  auto service = service_of(r);
+  if (!service.ok()) return service.status();
+  auto patch = backend_patch(r);
+  if (!patch.ok()) return patch.status();
+  auto updated = dataplane_.update_backend(*service, r.id(), *patch);
+  if (!updated.ok()) return updated.status();
+  if (Status st = commit(); !st.ok()) return st;
+  return dataplane_.backend(*service, r.id());
+}
+
+Status AdminApi::remove_backend(const v1::RemoveBackendRequest& r) {
+  auto service = service_of(r);
+  if (!service.ok()) return service.status();
+  if (Status st = check_int("id", r.id()); !st.ok()) return st;
+  if (Status st = dataplane_.remove_backend(*service, r.id()); !st.ok()) return st;
+  return commit();
+}
+
+Result<BackendStatus> AdminApi::drain_backend(const v1::DrainBackendRequest& r) {
+  auto service = service_of(r);
+  if (!service.ok()) return service.status();
+  std::optional<double> timeout;
+  if (r.has_timeout_seconds()) timeout = r.timeout_seconds();
+  if (Status st = first_error({check_int("id", r.id()), check_seconds("timeout_seconds", timeout.value_or(0))});
+      !st.ok()) {
+    return st;
+  }
+  auto drained = dataplane_.drain_backend(*service, r.id(), timeout);
+  if (!drained.ok()) return drained.status();
+  if (Status st = commit(); !st.ok()) return st;
+  return dataplane_.backend(*service, r.id());
+}
+
+Status AdminApi::forget_client(const v1::ForgetClientRequest& r) {
+  auto service = service_of(r);
+  if (!service.ok()) return service.status();
+  auto ip = IpKey::parse(r.address());
+  if (!ip.ok()) {
+    return Status::invalid(quoted_field("address") + ": expected a client IP address, got '" + r.address() + "'");
+  }
+  if (Status st = dataplane_.forget_client(*service, *ip); !st.ok()) return st;
+  return commit();
+}
+
+Result<ClientPin> AdminApi::pin_client(const v1::PinClientRequest& r) {
+  auto service = service_of(r);
+  if (!service.ok()) return service.status();
+  auto prefix = client_prefix(r.prefix());
+  if (!prefix.ok()) return prefix.status();
+  if (Status st = check_int("backend_id", r.backend_id()); !st.ok()) return st;
+  if (Status st = dataplane_.pin_clients(*service, *prefix, r.backend_id()); !st.ok()) return st;
+  if (Status st = commit(); !st.ok()) return st;
+  return ClientPin{*prefix, r.backend_id()};
+}
+
+Status AdminApi::unpin_client(const v1::UnpinClientRequest& r) {
+  auto service = service_of(r);
+  if (!service.ok()) return service.status();
+  auto prefix = client_prefix(r.prefix());
+  if (!prefix.ok()) return prefix.status();
+  if (Status st = dataplane_.unpin_clients(*service, *prefix); !st.ok()) return st;
+  return commit();
+}
+
+Result<MigrateResult> AdminApi::migrate_clients(const v1::MigrateClientsRequest& r) {
+  auto service = service_of(r);
+  if (!service.ok()) return service.status();
+  MigrateResult result{.from = r.from_backend_id()};
+  if (Status st = check_int("from_backend_id", r.from_backend_id()); !st.ok()) return st;
+  if (r.has_to_backend_id()) {
+    if (Status st = check_int("to_backend_id", r.to_backend_id()); !st.ok()) return st;
+    if (r.to_backend_id() == r.from_backend_id()) {
+      return Status::invalid(quoted_field("to_backend_id") + ": cannot migrate a backend's clients to itself");
+    }
+    result.to = r.to_backend_id();
+  }
+  auto moved = dataplane_.migrate_clients(*service, result.from, result.to);
+  if (!moved.ok()) return moved.status();
+  if (Status st = commit(); !st.ok()) return st;
+  result.moved = *moved;
+  return result;
+}
+
+Result<PolicyConfig> AdminApi::set_policy(const v1::SetPolicyRequest& r) {
+  auto service = service_of(r);
+  if (!service.ok()) return service.status();
+  auto patch = policy_patch(r);
+  if (!patch.ok()) return patch.status();
+  return edit_policy(*service, [&patch](PolicyConfig& p) {
+    patch->apply(p);
+    return Status();
+  });
+}
+
+Result<PolicyConfig> AdminApi::edit_policy(const std::string& service, const Dataplane::PolicyEdit& edit) {
+  auto applied = dataplane_.update_policy(service, edit);
+  if (!applied.ok()) return applied.status();
+  // Outside the service's lock, so concurrent changes share one write.
+  if (Status st = commit(); !st.ok()) return st;
+  return applied;
+}
+
+Status AdminApi::blacklist_backend(const std::string& service, uint32_t id, double seconds) {
+  if (Status st = check_seconds("blacklist_seconds", seconds); !st.ok()) return st;
+  return dataplane_.blacklist_backend(service, id, seconds);
+}
+
+Status AdminApi::set_client_acl(const std::string& service, const AccessList& acl) {
+  return dataplane_.set_client_acl(service, acl);
+}
+
+}  // namespace nib::admin

@@ -1,0 +1,97 @@
+#include "dataplane/tcp/tcp_engine.h"
+
+#include "dataplane/net/socket_ops.h"
+#include "dataplane/service/service.h"
+#include "dataplane/tcp/tcp_worker.h"
+
+namespace nib {
+
+TcpEngine::TcpEngine(unsigned workers, size_t pipes_per_worker, FdBudget& budget, uint64_t relay_memory,
+                     Clock& clock)
+    : workers_count_(workers == 0 ? 1 : workers),
+      pipes_per_worker_(pipes_per_worker),
+      budget_(budget),
+      relay_memory_(relay_memory),
+      clock_(clock) {}
+
+TcpEngine::~TcpEngine() { stop(); }
+
+void TcpEngine::add_service(Service& service) { services_.push_back(&service); }
+
+Status TcpEngine::bind() {
+  if (services_.empty()) return {};
+  std::lock_guard lock(mutex_);
+  for (unsigned i = 0; i < workers_count_; ++i) {
+    const size_t buffers_per_worker = relay_memory_ / TcpWorker::kBufferSize / workers_count_;
+    auto w = std::make_unique<TcpWorker>(i, pipes_per_worker_, budget_, buffers_per_worker, clock_);
+    if (Status st = w->init(); !st.ok()) return st;
+    workers_.push_back(std::move(w));
+  }
+  for (Service* service : services_) {
+    SocketAddress addr = service->listen_address();
+    for (auto& w : workers_) {
+      auto fd = make_tcp_listener(addr, service->backlog(), /*reuse_port=*/true, service->defer_accept(),
+                                  service->tcp_nodelay());
+      if (!fd.ok()) return Status::unavailable("service '" + service->name() + "': " + fd.status().message());
+      if (addr.port() == 0) {
+        // Port 0: the first listener picks the port, the others join it.
+        auto bound = local_address(fd->get());
+        if (!bound.ok()) return bound.status();
+        addr = *bound;
+      }
+      if (Status st = w->add_listener(*service, std::move(*fd)); !st.ok()) return st;
+    }
+    service->set_bound_address(addr);
+  }
+  return {};
+}
+
+void TcpEngine::start() {
+  std::lock_guard lock(mutex_);
+  for (auto& w : workers_) w->start();
+}
+
+void TcpEngine::stop_accepting() {
+  std::lock_guard lock(mutex_);
+  for (auto& w : workers_) w->stop_accepting();
+}
+
+void TcpEngine::stop() {
+  std::lock_guard lock(mutex_);
+  for (auto& w : workers_) w->stop();
+  workers_.clear();
+}
+
+int64_t TcpEngine::open_connections() const {
+  std::lock_guard lock(mutex_);
+  int64_t n = 0;
+  for (const auto& w : workers_) n += w->open_connections();
+  return n;
+}
+
+std::vector<ConnectionInfo> TcpEngine::connections(Duration timeout) const {
+  std::lock_guard lock(mutex_);
+  std::vector<ConnectionInfo> out;
+  for (const auto& w : workers_) {
+    auto part = w->connections(timeout);
+    out.insert(out.end(), part.begin(), part.end());
+  }
+  return out;
+}
+
+void TcpEngine::add_resources(ResourceStatus& r) const {
+  std::lock_guard lock(mutex_);
+  for (const auto& w : workers_) {
+    r.relay_memory_in_use += w->relay_buffers() * TcpWorker::kBufferSize;
+    r.paused_listeners += w->paused_listeners();
+    w->add_shortages(r.exhausted);
+  }
+}
+
+void TcpEngine::close_drain_stragglers_at(const std::shared_ptr<Backend>& backend, uint64_t generation,
+                                          MonoTime deadline) {
+  std::lock_guard lock(mutex_);
+  for (auto& w : workers_) w->close_drain_stragglers_at(backend, generation, deadline);
+}
+
+}  // namespace nib

@@ -1,0 +1,70 @@
+#pragma once
+// The TCP half of the dataplane (UdpEngine's sibling): the TCP workers, each
+// with its own SO_REUSEPORT listener per TCP service, and the Dataplane's
+// questions about them. The Dataplane owns the Services; the engine only
+// points at them.
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "dataplane/base/clock.h"
+#include "dataplane/base/status.h"
+#include "dataplane/status_views.h"
+
+namespace nib {
+
+class Backend;
+class FdBudget;
+class Service;
+class TcpWorker;
+
+class TcpEngine {
+ public:
+  // pipes_per_worker: pipes each worker may hold for the zero-copy relay
+  // (0 = always copy). budget: the process's descriptors (outlives the
+  // engine); relay_memory: bytes of relay buffers all workers may hold, split
+  // evenly. The workers' timers (connect and idle timeouts, drain deadlines)
+  // run on `clock`.
+  TcpEngine(unsigned workers, size_t pipes_per_worker, FdBudget& budget, uint64_t relay_memory,
+            Clock& clock = SystemClock::instance());
+  ~TcpEngine();  // stops and joins
+  TcpEngine(const TcpEngine&) = delete;
+  TcpEngine& operator=(const TcpEngine&) = delete;
+
+  // Before bind(). `service` (protocol tcp) is accepted on every worker.
+  void add_service(Service& service);
+  // Makes the workers and binds every service on every one (errors come back
+  // here, before any thread starts). Call once, then start().
+  Status bind();
+  // Starts the workers' threads.
+  void start();
+
+  // Any thread. Graceful stop: closes the listeners; open connections go on.
+  void stop_accepting();
+  // Any thread. Closes everything and joins the workers.
+  void stop();
+
+  // Any thread.
+  int64_t open_connections() const;
+  // Any thread. Every open connection (empty from a worker that does not
+  // answer within `timeout`).
+  std::vector<ConnectionInfo> connections(Duration timeout) const;
+  // Any thread. Closes the connections to `backend` still open at `deadline`
+  // if its drain number `generation` is still going on.
+  void close_drain_stragglers_at(const std::shared_ptr<Backend>& backend, uint64_t generation, MonoTime deadline);
+  bool empty() const { return services_.empty(); }
+  // Any thread: the workers' relay memory, paused listeners and shortages.
+  void add_resources(ResourceStatus& r) const;
+
+ private:
+  const unsigned workers_count_;
+  const size_t pipes_per_worker_;
+  FdBudget& budget_;
+  const uint64_t relay_memory_;
+  Clock& clock_;
+  std::vector<Service*> services_;  // the set is fixed once started
+  mutable std::mutex mutex_;  // guards the worker list, so stop() is safe while others ask
+  std::vector<std::unique_ptr<TcpWorker>> workers_;
+};
+
+}  // namespace nib
