@@ -152,7 +152,7 @@ void fill(const ServiceStatus& s, v1::Service* out) {
   const ServiceCounters& c = s.counters;
   v1::ServiceCounters* counters = out->mutable_counters();
   counters->set_accepted(c.accepted);
-  counters->set_rejected_max_connections(c.rejected_max_connections);
+  counters->set_limit_waits(c.limit_waits);
   counters->set_rejected_no_backend(c.rejected_no_backend);
   counters->set_rejected_stubborn(c.rejected_stubborn);
   counters->set_rejected_acl(c.rejected_acl);
@@ -176,7 +176,7 @@ void fill(const ServiceStatus& s, v1::Stats* out) {
   out->set_service(s.name);
   out->set_active_connections(s.active);
   out->set_accepted(s.counters.accepted);
-  out->set_rejected_max_connections(s.counters.rejected_max_connections);
+  out->set_limit_waits(s.counters.limit_waits);
   out->set_rejected_no_backend(s.counters.rejected_no_backend);
   out->set_rejected_stubborn(s.counters.rejected_stubborn);
   out->set_rejected_acl(s.counters.rejected_acl);

@@ -246,7 +246,7 @@ constexpr const char* kDocument = R"json({
         "connect_timeout_seconds": {"type": "number"}, "idle_timeout_seconds": {"type": "number"},
         "max_connections": {"type": "integer"}, "active_connections": {"type": "integer"},
         "counters": {"type": "object", "properties": {
-          "accepted": {"type": "integer"}, "rejected_max_connections": {"type": "integer"}, "rejected_no_backend": {"type": "integer"},
+          "accepted": {"type": "integer"}, "rejected_max_connections": {"type": "integer", "deprecated": true}, "limit_waits": {"type": "integer"}, "rejected_no_backend": {"type": "integer"},
           "rejected_stubborn": {"type": "integer"}, "rejected_acl": {"type": "integer"}, "affinity_breaks": {"type": "integer"}}},
         "affinity": {"type": "object", "properties": {
           "size": {"type": "integer"}, "capacity": {"type": "integer"}, "hits": {"type": "integer"}, "misses": {"type": "integer"},

@@ -120,6 +120,10 @@ struct ServiceFamilies {
                                  MetricType::Counter);
   MetricFamily rejected = family("nib_service_rejected_connections_total",
                                  "Client connections closed without a backend, by reason", MetricType::Counter);
+  MetricFamily limit_waits = family("nib_service_limit_waits_total",
+                                    "Times accepting paused because the service held max_connections (-x); the "
+                                    "clients waited in the backlog, none was refused",
+                                    MetricType::Counter);
   MetricFamily breaks = family("nib_service_affinity_breaks_total",
                                "Returning clients whose remembered backend could not take them",
                                MetricType::Counter);
@@ -139,7 +143,7 @@ struct ServiceFamilies {
     Labels l{{"service", s.name}};
     add(active, l, static_cast<double>(s.active));
     add(accepted, l, static_cast<double>(s.counters.accepted));
-    add(rejected, with(l, "reason", "max_connections"), static_cast<double>(s.counters.rejected_max_connections));
+    add(limit_waits, l, static_cast<double>(s.counters.limit_waits));
     add(rejected, with(l, "reason", "no_backend"), static_cast<double>(s.counters.rejected_no_backend));
     add(rejected, with(l, "reason", "stubborn"), static_cast<double>(s.counters.rejected_stubborn));
     add(rejected, with(l, "reason", "acl"), static_cast<double>(s.counters.rejected_acl));
@@ -154,7 +158,7 @@ struct ServiceFamilies {
   }
 
   void move_to(std::vector<MetricFamily>* out) {
-    for (MetricFamily* f : {&active, &accepted, &rejected, &breaks, &table_size, &table_capacity, &hits, &misses,
+    for (MetricFamily* f : {&active, &accepted, &rejected, &limit_waits, &breaks, &table_size, &table_capacity, &hits, &misses,
                             &evictions, &expirations}) {
       out->push_back(std::move(*f));
     }

@@ -79,7 +79,7 @@ async function refresh() {
       const a = s.affinity, c = s.counters;
       const cards = el("div", null, "cards");
       for (const text of ["active " + s.active_connections, "accepted " + c.accepted,
-                          "rejected " + (c.rejected_max_connections + c.rejected_no_backend + c.rejected_stubborn + c.rejected_acl),
+                          "rejected " + (c.rejected_no_backend + c.rejected_stubborn + c.rejected_acl),
                           "clients " + a.size + " / " + a.capacity, "hits " + a.hits, "misses " + a.misses,
                           "evictions " + a.evictions]) {
         cards.appendChild(el("span", text));

@@ -50,7 +50,7 @@ ServiceCounters Service::counters() const {
   for (unsigned i = 0; i < cells_.size(); ++i) {
     const Cells& w = cells_[i];
     c.accepted += get(w.accepted);
-    c.rejected_max_connections += get(w.rejected_max);
+    c.limit_waits += get(w.limit_waits);
     c.rejected_no_backend += get(w.no_backend);
     c.rejected_stubborn += get(w.stubborn);
     c.rejected_acl += get(w.rejected_acl);

@@ -17,7 +17,9 @@ namespace nib {
 
 struct ServiceCounters {
   uint64_t accepted = 0;
-  uint64_t rejected_max_connections = 0;  // over -x (UDP; a TCP listener at -x stops accepting instead)
+  // Times a worker stopped accepting because the service held max_connections
+  // (-x): nobody is refused, the clients wait in the kernel's backlog as in Pen.
+  uint64_t limit_waits = 0;
   uint64_t rejected_no_backend = 0;       // no server (nor the emergency one) could take it
   uint64_t rejected_stubborn = 0;         // stubborn mode and the chosen server failed
   uint64_t rejected_acl = 0;              // the client ACL denied the client
@@ -83,7 +85,7 @@ class Service {
   // Worker `worker` only (its own cells; see PerWorker). One per request
   // each: per-worker cells, so workers never write a shared cache line.
   void count_accepted(unsigned worker) { bump(cells_[worker].accepted); }
-  void count_rejected_max(unsigned worker) { bump(cells_[worker].rejected_max); }
+  void count_limit_wait(unsigned worker) { bump(cells_[worker].limit_waits); }
   void count_rejected_acl(unsigned worker) { bump(cells_[worker].rejected_acl); }
   void count_no_backend(unsigned worker) { bump(cells_[worker].no_backend); }
   void count_stubborn(unsigned worker) { bump(cells_[worker].stubborn); }
@@ -107,7 +109,7 @@ class Service {
   std::atomic<uint32_t> cursor_;
   std::atomic<int64_t> active_{0};  // shared by design: -x is one limit for all workers
   struct Cells {
-    std::atomic<uint64_t> accepted{0}, rejected_max{0}, no_backend{0}, stubborn{0}, breaks{0}, rejected_acl{0},
+    std::atomic<uint64_t> accepted{0}, limit_waits{0}, no_backend{0}, stubborn{0}, breaks{0}, rejected_acl{0},
         rejected_resources{0};
   };
   PerWorker<Cells> cells_;

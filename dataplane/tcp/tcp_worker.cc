@@ -226,6 +226,7 @@ void TcpWorker::accept_from(Listener& l) {
     if (why != Pause::kNone) {
       if (why == Pause::kDescriptors) on_budget_short(l.service_);
       if (why == Pause::kMemory) on_memory_short(l.service_);  // this worker's own: retire() wakes it
+      if (why == Pause::kLimit) l.service_.count_limit_wait(index_);
       return l.pause(why, parks);
     }
     sockaddr_storage ss{};

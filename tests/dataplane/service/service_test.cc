@@ -22,7 +22,7 @@ TEST(ServiceCountersTest, WorkersCountInTheirOwnCellsAndReadersSeeTheSum) {
     workers.emplace_back([&s, w] {
       for (int i = 0; i < kEach; ++i) {
         s.count_accepted(w);
-        if (i % 10 == 0) s.count_rejected_max(w);
+        if (i % 10 == 0) s.count_limit_wait(w);
         if (i % 100 == 0) s.count_affinity_break(w);
       }
     });
@@ -32,7 +32,7 @@ TEST(ServiceCountersTest, WorkersCountInTheirOwnCellsAndReadersSeeTheSum) {
   for (auto& t : workers) t.join();
   ServiceCounters sum = s.counters();
   EXPECT_EQ(sum.accepted, uint64_t{kWorkers} * kEach);
-  EXPECT_EQ(sum.rejected_max_connections, uint64_t{kWorkers} * kEach / 10);
+  EXPECT_EQ(sum.limit_waits, uint64_t{kWorkers} * kEach / 10);
   EXPECT_EQ(sum.affinity_breaks, uint64_t{kWorkers} * kEach / 100);
   EXPECT_EQ(sum.rejected_no_backend, 0u);
 }
