@@ -11,6 +11,7 @@
 #include "tests/admin/admin_core_holder.h"
 #include "admin/grpc/grpc_admin_server.h"
 #include "dataplane/dataplane.h"
+#include "tests/support/dataplane_fixture.h"
 #include "tests/support/test_backend.h"
 
 namespace nib::admin::test {
@@ -18,17 +19,7 @@ namespace nib::admin::test {
 class GrpcAdminFixture : public ::testing::Test {
  protected:
   void SetUp() override {
-    ServiceConfig s;
-    s.name = "web";
-    s.listen = *SocketAddress::parse("127.0.0.1:0");
-    BackendConfig b;
-    b.address = backend_.address();
-    b.host = "127.0.0.1";
-    s.backends = {b};
-    DataplaneConfig config;
-    config.workers = 1;
-    config.services = {s};
-    dp_ = std::make_unique<Dataplane>(config);
+    dp_ = std::make_unique<Dataplane>(nib::test::one_backend_config(backend_.address()));
     ASSERT_TRUE(dp_->start().ok());
     server_ = std::make_unique<GrpcAdminServer>(core_.get(*dp_), admin_options());
     Status st = server_->start();

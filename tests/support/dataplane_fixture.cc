@@ -2,6 +2,20 @@
 
 namespace nib::test {
 
+DataplaneConfig one_backend_config(const SocketAddress& backend) {
+  ServiceConfig s;
+  s.name = "web";
+  s.listen = *SocketAddress::parse("127.0.0.1:0");
+  BackendConfig b;
+  b.address = backend;
+  b.host = "127.0.0.1";
+  s.backends = {b};
+  DataplaneConfig config;
+  config.workers = 1;
+  config.services = {s};
+  return config;
+}
+
 std::string client_ip(int n) { return "127.0." + std::to_string(n / 250) + "." + std::to_string(2 + n % 250); }
 
 void EventLog::add(const DataplaneEvent& e) {

@@ -24,6 +24,10 @@ namespace nib::test {
 // Distinct clients are distinct source addresses: 127.0.x.y, never 127.0.0.1.
 std::string client_ip(int n);
 
+// The admin tests' dataplane: service "web" on an ephemeral loopback port in
+// front of `backend` alone, on one worker.
+DataplaneConfig one_backend_config(const SocketAddress& backend);
+
 // Events collected under a mutex: listeners run on admin and worker threads.
 // Any thread.
 class EventLog {

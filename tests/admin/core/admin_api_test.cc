@@ -7,6 +7,7 @@
 
 #include "admin/state/state_writer.h"
 #include "dataplane/dataplane.h"
+#include "tests/support/dataplane_fixture.h"
 #include "tests/support/temp_file.h"
 #include "tests/support/test_backend.h"
 
@@ -16,17 +17,7 @@ namespace {
 class AdminApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ServiceConfig s;
-    s.name = "web";
-    s.listen = *SocketAddress::parse("127.0.0.1:0");
-    BackendConfig b;
-    b.address = backend_.address();
-    b.host = "127.0.0.1";
-    s.backends = {b};
-    DataplaneConfig config;
-    config.workers = 1;
-    config.services = {s};
-    dp_ = std::make_unique<Dataplane>(config);
+    dp_ = std::make_unique<Dataplane>(nib::test::one_backend_config(backend_.address()));
     ASSERT_TRUE(dp_->start().ok());
     api_ = std::make_unique<AdminApi>(*dp_);
   }
