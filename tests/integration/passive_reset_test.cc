@@ -111,9 +111,11 @@ TEST_F(PassiveResetTest, AResetTakesACheckedBackendDown) {
   ASSERT_TRUE(client->write_all("x").ok());
   ASSERT_TRUE(wait_until([&] { return backend_status(0).counters.connect_failures == 1; }));
   EXPECT_EQ(*test::who_serves(lb_), "b1");
-  BackendStatus b0 = backend_status(0);
-  EXPECT_EQ(b0.state, BackendState::kDown);
-  EXPECT_EQ(b0.health.reason, "a client's connection was reset before the first byte");
+  // The blacklist is immediate; the health checker records the reason on its
+  // own thread just after, so wait for it rather than race it.
+  const std::string reason = "a client's connection was reset before the first byte";
+  ASSERT_TRUE(wait_until([&] { return backend_status(0).health.reason == reason; }));
+  EXPECT_EQ(backend_status(0).state, BackendState::kDown);
   ASSERT_TRUE(wait_until([&] { return health_events().size() >= 1; }));  // published just after the state
   auto events = health_events();
   ASSERT_EQ(events.size(), 1u);

@@ -190,7 +190,8 @@ TEST_F(PenCompatTest, ObsoleteOptionsWarnAndNibRuns) {
   ASSERT_TRUE(nib);
   EXPECT_EQ(*test::who_serves(lb(port), "127.0.0.2"), "b0");
   for (const char* option : {"-D", "-Q", "-S", "-n", "-P", "-a", "-m"}) {
-    EXPECT_NE(nib->output().find(std::string("nib: warning: option ") + option + " ("), std::string::npos)
+    // The pid file can appear before the reader thread has taken the warnings from the pipe.
+    EXPECT_TRUE(nib->wait_for_output(std::string("nib: warning: option ") + option + " (", 10s))
         << option << "\n" << nib->output();
   }
   auto bad = test::run_nib({"-f", "-m", "none", at(port), at(b0)});

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "admin/state/state_store.h"
+#include "tests/support/dataplane_fixture.h"
 #include "tests/support/temp_file.h"
 #include "tests/support/test_certificate.h"
 
@@ -16,13 +17,7 @@ namespace {
 class PreflightTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ServiceConfig s;
-    s.name = "web";
-    s.listen = *SocketAddress::parse("127.0.0.1:8080");
-    BackendConfig b;
-    b.address = *SocketAddress::parse("127.0.0.1:81");
-    s.backends = {b};
-    config_.dataplane.services = {s};
+    config_.dataplane = test::one_backend_config(*SocketAddress::parse("127.0.0.1:81"));
   }
   std::string message() {
     Status st = preflight(config_);

@@ -10,6 +10,7 @@
 #include "admin/penctl/penctl_server.h"
 #include "dataplane/dataplane.h"
 #include "tests/admin/admin_core_holder.h"
+#include "tests/support/dataplane_fixture.h"
 #include "tests/support/dribbling_client.h"
 #include "tests/support/test_backend.h"
 #include "tests/support/test_client.h"
@@ -23,17 +24,7 @@ using test::TestClient;
 class PenctlListenerTest : public ::testing::Test {
  protected:
   void start(PenctlLimits limits = {}) {
-    ServiceConfig s;
-    s.name = "web";
-    s.listen = *SocketAddress::parse("127.0.0.1:0");
-    BackendConfig c;
-    c.address = b0_.address();
-    c.host = "127.0.0.1";
-    s.backends.push_back(c);
-    DataplaneConfig config;
-    config.workers = 1;
-    config.services = {s};
-    dp_ = std::make_unique<Dataplane>(config);
+    dp_ = std::make_unique<Dataplane>(test::one_backend_config(b0_.address()));
     ASSERT_TRUE(dp_->start().ok());
     server_ = std::make_unique<PenctlServer>(
         core_.get(*dp_), PenctlServerOptions{.listen = "127.0.0.1:0", .limits = limits, .stats = &stats_});
