@@ -3,13 +3,18 @@
 #include <cstdlib>
 
 #include "admin/http/json.h"
+#include "admin/http/v1_schema.h"
 #include "dataplane/base/log.h"
+#include "nib/admin/v1/admin.pb.h"
 
 namespace nib::admin {
 namespace {
 
-// The per-service paths are written once; the service-less shorthand copies
+// The routes, written once per service; the service-less shorthand copies
 // (/api/v1/backends, ...) are derived below by the same rule RestApi uses.
+// The schemas of the admin data model (Service, Backend, Policy, Client, Pin)
+// and of the request bodies are not written here: add_generated_schemas()
+// derives them from admin.proto and the core's ranges.
 constexpr const char* kDocument = R"json({
   "openapi": "3.0.3",
   "info": {
@@ -104,8 +109,7 @@ constexpr const char* kDocument = R"json({
     "/api/v1/services/{service}/backends/{id}/drain": {
       "parameters": [{"$ref": "#/components/parameters/service"}, {"$ref": "#/components/parameters/id"}],
       "post": {"summary": "Drain: no new clients, open connections finish, remembered clients move on their next connect",
-               "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false,
-                 "properties": {"timeout_seconds": {"type": "number", "minimum": 0, "description": "connections still open this long after the drain started are closed; 0 = wait forever; absent = the service's drain_timeout"}}}}}},
+               "requestBody": {"required": false, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DrainRequest"}}}},
                "responses": {"200": {"description": "the draining backend", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Backend"}}}},
                              "400": {"$ref": "#/components/responses/Error"},
                              "404": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/NotSaved"}}}
@@ -113,9 +117,7 @@ constexpr const char* kDocument = R"json({
     "/api/v1/services/{service}/backends/{id}/migrate": {
       "parameters": [{"$ref": "#/components/parameters/service"}, {"$ref": "#/components/parameters/id"}],
       "post": {"summary": "Move the backend's remembered clients to another backend, or (no 'to') forget them",
-               "requestBody": {"required": false, "content": {"application/json": {"schema": {
-                 "type": "object", "additionalProperties": false,
-                 "properties": {"to": {"type": "integer", "minimum": 1, "maximum": 4294967295}}}}}},
+               "requestBody": {"required": false, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MigrateRequest"}}}},
                "responses": {"200": {"description": "how many moved", "content": {"application/json": {"schema": {
                  "type": "object", "properties": {"from": {"type": "integer"}, "to": {"type": "integer", "nullable": true}, "moved": {"type": "integer"}}}}}},
                              "400": {"$ref": "#/components/responses/Error"},
@@ -145,9 +147,7 @@ constexpr const char* kDocument = R"json({
     "/api/v1/services/{service}/clients/{ip}/pin": {
       "parameters": [{"$ref": "#/components/parameters/service"}, {"$ref": "#/components/parameters/ip"}],
       "put": {"summary": "Pin a client IP or CIDR prefix (10.1.0.0%2F16) to a backend until unpinned",
-              "requestBody": {"required": true, "content": {"application/json": {"schema": {
-                "type": "object", "additionalProperties": false, "required": ["backend_id"],
-                "properties": {"backend_id": {"type": "integer", "minimum": 1, "maximum": 4294967295}}}}}},
+              "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PinRequest"}}}},
               "responses": {"200": {"description": "the pin", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Pin"}}}},
                             "400": {"$ref": "#/components/responses/Error"},
                             "404": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/NotSaved"}}},
@@ -189,79 +189,6 @@ constexpr const char* kDocument = R"json({
         "code": {"type": "string", "enum": ["INVALID_ARGUMENT", "UNAUTHENTICATED", "PERMISSION_DENIED", "NOT_FOUND", "ALREADY_EXISTS", "FAILED_PRECONDITION", "RESOURCE_EXHAUSTED", "UNAVAILABLE", "INTERNAL", "METHOD_NOT_ALLOWED", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "URI_TOO_LONG"]},
         "message": {"type": "string"}}}}},
       "Probe": {"type": "object", "properties": {"status": {"type": "string"}, "reasons": {"type": "array", "items": {"type": "string"}}}},
-      "Backend": {"type": "object", "properties": {
-        "id": {"type": "integer"}, "address": {"type": "string", "description": "IP address"}, "port": {"type": "integer"},
-        "host": {"type": "string", "description": "as configured (name or literal)"},
-        "weight": {"type": "integer"}, "prio": {"type": "integer"}, "soft_limit": {"type": "integer"}, "hard_limit": {"type": "integer"},
-        "state": {"type": "string", "enum": ["up", "down", "draining", "disabled"]},
-        "admin_state": {"type": "string"}, "blacklisted": {"type": "boolean"}, "blacklist_remaining_seconds": {"type": "number"},
-        "active_connections": {"type": "integer"}, "total_connections": {"type": "integer"}, "connect_failures": {"type": "integer"},
-        "bytes_in": {"type": "integer", "description": "client to backend"}, "bytes_out": {"type": "integer", "description": "backend to client"},
-        "datagrams_in": {"type": "integer", "description": "UDP services: client to backend"},
-        "datagrams_out": {"type": "integer", "description": "UDP services: backend to client"},
-        "connect_latency": {"type": "object", "description": "TCP: connect() to established; counts per bucket (not cumulative), the last one above every bound",
-          "properties": {"upper_bounds_seconds": {"type": "array", "items": {"type": "number"}}, "counts": {"type": "array", "items": {"type": "integer"}},
-            "count": {"type": "integer"}, "sum_seconds": {"type": "number"}}},
-        "remembered_clients": {"type": "integer", "description": "filled by the backend listing and GET .../backends/{id}"},
-        "drain_finished": {"type": "boolean"}, "index": {"type": "integer", "description": "Pen's server number; -1 for the emergency server"},
-        "health": {"type": "object", "description": "active checks and passive failures", "properties": {
-          "checked": {"type": "boolean", "description": "an active check runs for this backend"},
-          "healthy": {"type": "boolean", "description": "as last decided; true when not checked"},
-          "reason": {"type": "string", "description": "of the last change"},
-          "changed_unix": {"type": "number", "description": "time of the last change, Unix seconds; 0 = never"},
-          "last_check": {"type": "string"}, "last_check_ok": {"type": "boolean"}, "last_check_ms": {"type": "number"},
-          "last_check_unix": {"type": "number", "description": "0 = no check yet"},
-          "transitions": {"type": "integer", "description": "up <-> down changes since the backend was added"}}}}},
-      "BackendCreate": {"type": "object", "additionalProperties": false, "required": ["address", "port"], "properties": {
-        "address": {"type": "string", "description": "IP literal or host name (resolved once)"},
-        "port": {"type": "integer", "minimum": 1, "maximum": 65535},
-        "weight": {"type": "integer", "minimum": 0, "maximum": 10000, "default": 1},
-        "prio": {"type": "integer", "minimum": 0, "maximum": 1000000, "default": 0},
-        "soft_limit": {"type": "integer", "minimum": 0, "maximum": 1000000, "default": 0},
-        "hard_limit": {"type": "integer", "minimum": 0, "maximum": 1000000, "default": 0}}},
-      "BackendPatch": {"type": "object", "additionalProperties": false, "properties": {
-        "weight": {"type": "integer", "minimum": 0, "maximum": 10000},
-        "prio": {"type": "integer", "minimum": 0, "maximum": 1000000},
-        "soft_limit": {"type": "integer", "minimum": 0, "maximum": 1000000},
-        "hard_limit": {"type": "integer", "minimum": 0, "maximum": 1000000},
-        "enabled": {"type": "boolean", "description": "false: disabled by the operator; true: back in rotation"}}},
-      "Policy": {"type": "object", "properties": {
-        "mode": {"type": "string", "enum": ["affinity", "roundrobin", "hash", "weight", "prio"]},
-        "stubborn": {"type": "boolean"}, "tracking_seconds": {"type": "number"}, "blacklist_seconds": {"type": "number"},
-        "table_size": {"type": "integer"}}},
-      "PolicyUpdate": {"type": "object", "additionalProperties": false, "properties": {
-        "mode": {"type": "string", "enum": ["affinity", "roundrobin", "hash", "weight", "prio"]},
-        "stubborn": {"type": "boolean"},
-        "tracking_seconds": {"type": "number", "minimum": 0, "maximum": 1000000000},
-        "blacklist_seconds": {"type": "number", "minimum": 0, "maximum": 1000000000},
-        "table_size": {"type": "integer", "minimum": 1, "maximum": 100000000}}},
-      "Client": {"type": "object", "properties": {
-        "ip": {"type": "string"}, "backend_id": {"type": "integer"}, "connects": {"type": "integer"},
-        "bytes_in": {"type": "integer"}, "bytes_out": {"type": "integer"},
-        "first_seen_seconds_ago": {"type": "number"}, "last_seen_seconds_ago": {"type": "number"}}},
-      "Pin": {"type": "object", "properties": {"prefix": {"type": "string"}, "backend_id": {"type": "integer"}}},
-      "Service": {"type": "object", "properties": {
-        "name": {"type": "string"}, "protocol": {"type": "string"}, "listen": {"type": "string"},
-        "policy": {"$ref": "#/components/schemas/Policy"},
-        "connect_timeout_seconds": {"type": "number"}, "idle_timeout_seconds": {"type": "number"},
-        "max_connections": {"type": "integer"}, "active_connections": {"type": "integer"},
-        "counters": {"type": "object", "properties": {
-          "accepted": {"type": "integer"}, "rejected_max_connections": {"type": "integer", "deprecated": true}, "limit_waits": {"type": "integer"}, "rejected_no_backend": {"type": "integer"},
-          "rejected_stubborn": {"type": "integer"}, "rejected_acl": {"type": "integer"}, "affinity_breaks": {"type": "integer"}}},
-        "affinity": {"type": "object", "properties": {
-          "size": {"type": "integer"}, "capacity": {"type": "integer"}, "hits": {"type": "integer"}, "misses": {"type": "integer"},
-          "evictions": {"type": "integer"}, "expirations": {"type": "integer"}}},
-        "backends": {"type": "array", "items": {"$ref": "#/components/schemas/Backend"}},
-        "emergency": {"allOf": [{"$ref": "#/components/schemas/Backend"}], "nullable": true},
-        "udp": {"type": "object", "nullable": true, "description": "UDP services only (null for TCP): sessions and datagram counters",
-          "properties": {
-            "session_timeout_seconds": {"type": "number"}, "max_sessions": {"type": "integer"}, "sessions": {"type": "integer"},
-            "sessions_opened": {"type": "integer"}, "sessions_expired": {"type": "integer"}, "sessions_evicted": {"type": "integer"},
-            "backend_refused": {"type": "integer"}, "datagrams_in": {"type": "integer"}, "datagrams_out": {"type": "integer"},
-            "bytes_in": {"type": "integer"}, "bytes_out": {"type": "integer"},
-            "drops": {"type": "object", "properties": {
-              "no_backend": {"type": "integer"}, "stubborn": {"type": "integer"}, "no_socket": {"type": "integer"},
-              "to_backend": {"type": "integer"}, "to_client": {"type": "integer"}, "acl": {"type": "integer"}}}}}}},
       "Stats": {"type": "object", "properties": {
         "version": {"type": "string"}, "workers": {"type": "integer"}, "open_connections": {"type": "integer"},
         "services": {"type": "array", "items": {"$ref": "#/components/schemas/Service"}}}},
@@ -290,17 +217,30 @@ json::Value without_service_parameter(json::Value item) {
   return item;
 }
 
+json::Value& member(json::Value& object, std::string_view key) {
+  for (auto& [k, value] : object.as_object()) {
+    if (k == key) return value;
+  }
+  log_error("openapi document: no member " + std::string(key));  // a broken literal above
+  std::abort();
+}
+
+// The schemas of what REST reads and prints, from admin.proto (v1_schema.h).
+void add_generated_schemas(json::Value& schemas) {
+  for (const auto* type : {v1::Service::descriptor(), v1::Client::descriptor(), v1::Pin::descriptor()}) {
+    add_response_schemas(*type, &schemas);
+  }
+  for (const RequestBody& body : request_bodies()) schemas.set(std::string(body.name), request_schema(body));
+}
+
 std::string build() {
   auto doc = json::parse(kDocument);
   if (!doc.ok()) {  // a broken literal above; the unit test catches it first
     log_error("openapi document: " + doc.status().message());
     std::abort();
   }
-  json::Value* paths_member = nullptr;
-  for (auto& [key, value] : doc->as_object()) {
-    if (key == "paths") paths_member = &value;
-  }
-  json::Value& paths = *paths_member;
+  add_generated_schemas(member(member(*doc, "components"), "schemas"));
+  json::Value& paths = member(*doc, "paths");
   json::Object shorthand;
   for (const auto& [path, item] : paths.as_object()) {
     if (!path.starts_with(kServicePrefix)) continue;

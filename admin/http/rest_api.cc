@@ -15,6 +15,7 @@
 #include "admin/http/openapi.h"
 #include "admin/core/admin_views.h"
 #include "admin/http/v1_json.h"
+#include "admin/http/v1_schema.h"
 #include "admin/metrics/metrics_collector.h"
 #include "admin/pages/pen_status_page.h"
 #include "admin/pages/status_page.h"
@@ -341,26 +342,19 @@ class Fields {
 };
 
 // A request body read into the core's request message by the message's own
-// field names (`renamed`: v1 JSON keys that differ), strictly: unknown and
+// field names (v1_schema.h: the keys each body takes), strictly: unknown and
 // missing fields, wrong JSON types and values the field cannot hold are
-// refused here; ranges are the core's. So a new route needs no reading code.
-struct BodyFields {
-  std::vector<std::string> allowed;                          // JSON keys
-  std::vector<std::string_view> required = {};               // JSON keys
-  std::vector<std::pair<std::string, std::string>> renamed = {};  // JSON key -> proto field
-};
-
-Status read_body_into(const json::Value& body, const BodyFields& spec, google::protobuf::Message* out) {
+// refused here; ranges are the core's. So a new route needs no reading code,
+// and the OpenAPI document describes exactly what is read.
+Status read_body_into(const json::Value& body, std::string_view name, google::protobuf::Message* out) {
   using google::protobuf::FieldDescriptor;
+  const BodyFields& spec = request_body(name).fields;
   Fields f(body, spec.allowed);
   for (auto key : spec.required) f.require({key});
   if (!f.status().ok()) return f.status();
   const google::protobuf::Reflection* reflection = out->GetReflection();
   for (const std::string& key : spec.allowed) {
-    std::string name = key;
-    for (const auto& [from, to] : spec.renamed) {
-      if (from == key) name = to;
-    }
+    const std::string name = spec.field_of(key);
     const FieldDescriptor* field = out->GetDescriptor()->FindFieldByName(name);
     if (field == nullptr) return Status::internal("REST: no request field " + name);
     switch (field->cpp_type()) {
@@ -818,8 +812,7 @@ AdminResponse RestApi::list_backends(const Call& c) {
 
 AdminResponse RestApi::add_backend(const Call& c) {
   auto r = for_service<v1::AddBackendRequest>(c.service);
-  BodyFields spec{{"address", "port", "weight", "prio", "soft_limit", "hard_limit"}, {"address", "port"}};
-  if (Status st = read_body_into(c.body, spec, &r); !st.ok()) return error_response(st);
+  if (Status st = read_body_into(c.body, "BackendCreate", &r); !st.ok()) return error_response(st);
   auto added = api_.add_backend(r);
   AdminResponse response = answer(added, 201);
   if (added.ok()) {
@@ -838,8 +831,7 @@ AdminResponse RestApi::get_backend(const Call& c) {
 AdminResponse RestApi::patch_backend(const Call& c) {
   auto r = for_backend<v1::UpdateBackendRequest>(c);
   if (!r.ok()) return error_response(r.status());
-  BodyFields spec{{"weight", "prio", "soft_limit", "hard_limit", "enabled"}};
-  if (Status st = read_body_into(c.body, spec, &*r); !st.ok()) return error_response(st);
+  if (Status st = read_body_into(c.body, "BackendPatch", &*r); !st.ok()) return error_response(st);
   return answer(api_.update_backend(*r));
 }
 
@@ -853,7 +845,7 @@ AdminResponse RestApi::drain_backend(const Call& c) {
   auto r = for_backend<v1::DrainBackendRequest>(c);
   if (!r.ok()) return error_response(r.status());
   if (!c.body.is_null()) {
-    if (Status st = read_body_into(c.body, {{"timeout_seconds"}}, &*r); !st.ok()) return error_response(st);
+    if (Status st = read_body_into(c.body, "DrainRequest", &*r); !st.ok()) return error_response(st);
   }
   return answer(api_.drain_backend(*r));
 }
@@ -864,8 +856,7 @@ AdminResponse RestApi::migrate_backend(const Call& c) {
   auto r = for_service<v1::MigrateClientsRequest>(c.service);
   r.set_from_backend_id(*id);
   if (!c.body.is_null()) {
-    BodyFields spec{{"to"}, {}, {{"to", "to_backend_id"}}};
-    if (Status st = read_body_into(c.body, spec, &r); !st.ok()) return error_response(st);
+    if (Status st = read_body_into(c.body, "MigrateRequest", &r); !st.ok()) return error_response(st);
   }
   auto moved = api_.migrate_clients(r);
   if (!moved.ok()) return error_response(moved.status());
@@ -912,7 +903,7 @@ AdminResponse RestApi::forget_client(const Call& c) {
 AdminResponse RestApi::pin_client(const Call& c) {
   auto r = for_service<v1::PinClientRequest>(c.service);
   r.set_prefix(c.param("ip"));
-  if (Status st = read_body_into(c.body, {{"backend_id"}, {"backend_id"}}, &r); !st.ok()) return error_response(st);
+  if (Status st = read_body_into(c.body, "PinRequest", &r); !st.ok()) return error_response(st);
   return answer(api_.pin_client(r));
 }
 
@@ -940,8 +931,7 @@ AdminResponse RestApi::get_policy(const Call& c) {
 // setting without knowing the others.
 AdminResponse RestApi::put_policy(const Call& c) {
   auto r = for_service<v1::SetPolicyRequest>(c.service);
-  BodyFields spec{{"mode", "stubborn", "tracking_seconds", "blacklist_seconds", "table_size"}};
-  if (Status st = read_body_into(c.body, spec, &r); !st.ok()) return error_response(st);
+  if (Status st = read_body_into(c.body, "PolicyUpdate", &r); !st.ok()) return error_response(st);
   return answer(api_.set_policy(r));
 }
 

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 #include <set>
@@ -352,6 +353,84 @@ TEST_F(HttpAdminServerTest, EveryDocumentedRouteAnswers) {
     }
   }
   EXPECT_EQ(checked, static_cast<int>(RestApi::routes().size()));
+}
+
+// Checks `value` against `schema` (resolving $ref and allOf in `doc`):
+// objects have exactly the schema's properties, nulls only where nullable,
+// enum strings among the words, numbers typed. Failures name the JSON path.
+void expect_matches(const json::Value& doc, const json::Value& schema, const json::Value& value,
+                    const std::string& path) {
+  const json::Value* s = &schema;
+  bool nullable = s->find("nullable") && s->find("nullable")->as_bool();
+  if (const json::Value* all = s->find("allOf")) s = &all->as_array()[0];
+  if (const json::Value* ref = s->find("$ref")) {
+    std::string name = ref->as_string().substr(std::string("#/components/schemas/").size());
+    s = doc.find("components")->find("schemas")->find(name);
+    ASSERT_NE(s, nullptr) << path << ": no schema " << name;
+  }
+  if (value.is_null()) {
+    EXPECT_TRUE(nullable) << path << " is null but not nullable";
+    return;
+  }
+  const std::string type = s->find("type") ? s->find("type")->as_string() : "";
+  if (type == "object" && s->find("properties")) {
+    ASSERT_TRUE(value.is_object()) << path;
+    std::set<std::string> documented, served;
+    for (const auto& [k, v] : s->find("properties")->as_object()) documented.insert(k);
+    for (const auto& [k, v] : value.as_object()) {
+      served.insert(k);
+      if (const json::Value* p = s->find("properties")->find(k)) expect_matches(doc, *p, v, path + "." + k);
+    }
+    EXPECT_EQ(served, documented) << path;
+  } else if (type == "array") {
+    ASSERT_TRUE(value.is_array()) << path;
+    for (const auto& item : value.as_array()) expect_matches(doc, *s->find("items"), item, path + "[]");
+  } else if (type == "string") {
+    ASSERT_TRUE(value.is_string()) << path;
+    if (const json::Value* words = s->find("enum")) {
+      EXPECT_NE(std::find(words->as_array().begin(), words->as_array().end(), value), words->as_array().end())
+          << path << ": " << value.as_string();
+    }
+  } else if (type == "integer") {
+    EXPECT_TRUE(value.is_integer()) << path;
+  } else if (type == "number") {
+    EXPECT_TRUE(value.is_number()) << path;
+  } else if (type == "boolean") {
+    EXPECT_TRUE(value.is_bool()) << path;
+  }
+}
+
+// The schemas are derived from admin.proto, so they describe exactly what
+// the routes print, with the .proto's comments and the core's ranges.
+TEST_F(HttpAdminServerTest, OpenApiSchemasDescribeWhatTheRoutesServe) {
+  start_default();
+  relay_once("127.0.0.2");
+  auto doc = json::parse(openapi_document());
+  ASSERT_TRUE(doc.ok());
+  const std::string id = std::to_string(backend_id(0));
+  ASSERT_EQ(put("/api/v1/services/web/clients/127.0.0.9/pin", "{\"backend_id\": " + id + "}").status, 200);
+  const json::Value& schemas = *doc->find("components")->find("schemas");
+  auto ref = [](const std::string& name) { return *json::parse("{\"$ref\": \"#/components/schemas/" + name + "\"}"); };
+  expect_matches(*doc, ref("Service"), get("/api/v1/services/web").json, "service");
+  expect_matches(*doc, ref("Backend"), get("/api/v1/services/web/backends/" + id).json, "backend");
+  expect_matches(*doc, ref("Policy"), get("/api/v1/services/web/policy").json, "policy");
+  expect_matches(*doc, ref("Stats"), get("/api/v1/stats").json, "stats");
+  const json::Value clients = get("/api/v1/services/web/clients").json;
+  ASSERT_FALSE(clients.find("clients")->as_array().empty());
+  expect_matches(*doc, ref("Client"), clients.find("clients")->as_array()[0], "client");
+  expect_matches(*doc, ref("Pin"), get("/api/v1/services/web/pins").json.find("pins")->as_array()[0], "pin");
+
+  // Descriptions are admin.proto's comments; ranges are limits.h's.
+  EXPECT_EQ(schemas.find("Backend")->find("properties")->find("prio")->find("description")->as_string(),
+            "lower is preferred");
+  const json::Value& weight = *schemas.find("BackendCreate")->find("properties")->find("weight");
+  EXPECT_EQ(weight.find("minimum")->as_int64(), limits::kWeight.min);
+  EXPECT_EQ(weight.find("maximum")->as_int64(), limits::kWeight.max);
+  EXPECT_EQ(weight.find("description")->as_string(), "default 1");
+  const json::Value& stubborn = *schemas.find("PolicyUpdate")->find("properties")->find("stubborn");
+  EXPECT_EQ(stubborn.find("description")->as_string(), "-s: never fail over from the initial choice");
+  EXPECT_THAT(schemas.find("Backend")->find("properties")->find("state")->find("description")->as_string(),
+              testing::HasSubstr("up: in rotation"));
 }
 
 // ---- auth ----
