@@ -79,7 +79,7 @@ struct GlobalOption {
 constexpr GlobalOption kGlobals[] = {
     {"--addr", "--addr", "HOST:PORT", "nib's admin gRPC address (127.0.0.1:9902)"},
     {"--service", "--service", "NAME", "the service; needed when nib runs several"},
-    {"-o,--output", "-o", "FORMAT", "table (default) or json, the API's proto3 JSON"},
+    {"-o,--output", "-o", "FORMAT", "table (default) or json, in the REST API's shape (/api/v1)"},
     {"--token-file", "--token-file", "FILE",
      "send the token in FILE (just the token, one line) as 'authorization: Bearer ...'"},
     {"--timeout", "--timeout", "SEC", "per-call deadline (10)"},

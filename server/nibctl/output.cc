@@ -1,11 +1,11 @@
 #include "server/nibctl/output.h"
 
-#include <google/protobuf/util/json_util.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <ctime>
+
+#include "admin/http/v1_json.h"
 
 namespace nib::nibctl {
 
@@ -28,14 +28,11 @@ void Table::print(std::ostream& out) const {
 }
 
 std::string to_json(const google::protobuf::Message& message, bool compact) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = !compact;
-  options.always_print_primitive_fields = true;  // a zero counter is still a counter
-  options.preserve_proto_field_names = true;
-  std::string json;
-  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
-  if (!compact && !json.empty() && json.back() == '\n') json.pop_back();
-  return json;
+  json::Value v = admin::v1_json(message);
+  if (compact) return json::serialize(v);
+  std::string text = json::serialize_pretty(v);
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  return text;
 }
 
 std::string human_bytes(uint64_t bytes) {

@@ -23,7 +23,9 @@ class Table {
   std::vector<std::vector<std::string>> rows_;
 };
 
-// Pretty JSON for one answer; `compact` puts it on one line (watch streams).
+// One answer as JSON in the REST API's shape (admin/http/v1_json.h: the same
+// keys, enum words and numbers as /api/v1), pretty; `compact` puts it on one
+// line (watch streams).
 std::string to_json(const google::protobuf::Message& message, bool compact = false);
 
 // "1.5K", "12.0M": byte counts people can read at a glance.
