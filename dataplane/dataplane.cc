@@ -92,7 +92,18 @@ Dataplane::Dataplane(DataplaneConfig config, Clock& clock)
 
 Dataplane::~Dataplane() { stop(); }
 
+Status Dataplane::prepare_acl(const AccessList& acl) const {
+  if (!acl.has_country_entries()) return {};
+  if (config_.countries == nullptr) {
+    return Status::invalid("the ACL has country entries, and nib has no country database to answer them");
+  }
+  return config_.countries->prepare();
+}
+
 Status Dataplane::start() {
+  for (const auto& sc : config_.services) {
+    if (Status st = prepare_acl(sc.client_acl); !st.ok()) return Status::invalid("service '" + sc.name + "': " + st.message());
+  }
   fd_limit_ = raise_fd_limit();
   // The descriptor budget: estimated now for the defaults below, set once the
   // listeners are bound and the dataplane's own descriptors are known.
@@ -110,7 +121,7 @@ Status Dataplane::start() {
   // ---- end UDP
   for (auto& sc : config_.services) {
     if (sc.protocol == Protocol::kUdp) {  // UDP
-      services_.push_back(std::make_unique<Service>(sc, workers_count_, clock_));
+      services_.push_back(std::make_unique<Service>(sc, workers_count_, clock_, config_.countries.get()));
       udp_->add_service(*services_.back(), sc, fd_sessions);
       continue;
     }
@@ -120,7 +131,7 @@ Status Dataplane::start() {
                " exceeds what " + std::to_string(fd_limit_) + " file descriptors allow (about " +
                std::to_string(fd_connections) + "); raise the hard RLIMIT_NOFILE");
     }
-    services_.push_back(std::make_unique<Service>(sc, workers_count_, clock_));
+    services_.push_back(std::make_unique<Service>(sc, workers_count_, clock_, config_.countries.get()));
     tcp_->add_service(*services_.back());
   }
   // Management: drains that finish on a worker are announced (set before any worker runs).
@@ -236,6 +247,9 @@ int64_t Dataplane::open_connections() const {
 
 Status Dataplane::check_reload(const DataplaneConfig& config) const {
   if (Status st = validate(config); !st.ok()) return st;
+  for (const auto& sc : config.services) {
+    if (Status st = prepare_acl(sc.client_acl); !st.ok()) return Status::invalid("service '" + sc.name + "': " + st.message());
+  }
   if (config.services.size() != services_.size()) {
     return Status::invalid("the set of services changed; adding or removing services needs a restart");
   }
@@ -716,6 +730,7 @@ Result<PolicyConfig> Dataplane::update_policy(const std::string& name, const Pol
 Status Dataplane::set_client_acl(const std::string& name, const AccessList& acl) {
   Service* s = find_service(services_, name);
   if (s == nullptr) return no_service(name);
+  if (Status st = prepare_acl(acl); !st.ok()) return st;
   std::lock_guard lock(s->admin_mutex());
   s->registry().set_client_acl(acl);
   announce(events_, DataplaneEvent::Kind::kAclChanged, name, 0,

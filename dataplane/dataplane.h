@@ -111,7 +111,14 @@ class Dataplane {
   // The clients the service serves from now on (open connections and UDP
   // sessions are left alone); an empty list serves everyone. A reload sets it
   // back to the configured one. Announced (kAclChanged), not saved.
+  // A list with country entries needs the country lookup (DataplaneConfig::
+  // countries), prepared first: without one it is refused.
   Status set_client_acl(const std::string& service, const AccessList& acl);
+  // Any thread: the lookup for country entries, or null. For lists kept
+  // outside the dataplane (Pen's control ACL), which call prepare_acl() first.
+  const CountryLookup* countries() const { return config_.countries.get(); }
+  // Admin and main threads: ready to answer `acl`'s country entries, or why not.
+  Status prepare_acl(const AccessList& acl) const;
 
   EventBus& events() { return events_; }
 

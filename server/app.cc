@@ -20,6 +20,7 @@
 #include "server/config/yaml_loader.h"
 #include "server/daemon.h"
 #include "server/demo_backend.h"
+#include "server/geoip_country_lookup.h"
 #include "server/pid_file.h"
 #include "server/preflight.h"
 
@@ -211,6 +212,8 @@ Status App::start(Running& running) {
   }
   DataplaneConfig dataplane_config = config_.dataplane;
   if (saved_state) admin::apply_to_config(*saved_state, &dataplane_config);
+  // Opens its databases only when an ACL gets a country entry.
+  dataplane_config.countries = std::make_shared<GeoIpCountryLookup>();
   // ---- end of the saved state block
   running.dataplane = std::make_unique<Dataplane>(dataplane_config);
   Dataplane& dataplane = *running.dataplane;

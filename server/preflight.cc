@@ -6,6 +6,7 @@
 #include "admin/common/admin_tls.h"
 #include "admin/state/state_store.h"
 #include "dataplane/base/atomic_file.h"
+#include "server/geoip_country_lookup.h"
 
 namespace nib {
 
@@ -16,6 +17,13 @@ Status preflight(const AppConfig& config) {
   }
   if (admin.enabled && admin::TlsFiles{admin.tls_cert_file, admin.tls_key_file}.enabled()) {
     if (auto tls = admin::load_tls({admin.tls_cert_file, admin.tls_key_file}); !tls.ok()) return tls.status();
+  }
+  for (const auto& s : config.dataplane.services) {
+    if (!s.client_acl.has_country_entries()) continue;
+    // As at start: the country entries need the GeoIP database.
+    if (Status st = GeoIpCountryLookup().prepare(); !st.ok()) {
+      return Status(st.code(), "service '" + s.name + "': acl: " + st.message());
+    }
   }
   if (!admin.state_file.empty()) {
     if (Status st = check_savable(config.dataplane); !st.ok()) return st;

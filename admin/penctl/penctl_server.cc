@@ -375,7 +375,7 @@ PenctlReply PenctlServer::cmd_valued(const Command& c) {
 
 bool PenctlServer::control_permits(const SocketAddress& peer) const {
   std::lock_guard lock(acl_mu_);
-  return acls_[control_acl_].permits(peer);
+  return acls_[control_acl_].permits(peer, dataplane_.countries());
 }
 
 namespace {
@@ -389,6 +389,14 @@ std::optional<size_t> list_number(const std::vector<std::string>& w, size_t at) 
   return static_cast<size_t>(*n);
 }
 
+// The entry of "acl N permit|deny WHAT [MORE]": "country CC", an IPv4
+// address and mask, or an IPv6 address and length.
+Result<AccessEntry> pen_acl_entry(bool permit, const std::string& what, const std::string& more) {
+  if (what != "country") return AccessEntry::parse_pen(permit, what, more);
+  if (more.empty()) return Status::invalid("expected a country code after 'country', such as SE");
+  return AccessEntry::from_country(permit, more);
+}
+
 std::string list_error(const std::string& name, const std::vector<std::string>& w, size_t at) {
   if (w.size() <= at) return name + ": expected a list number 0-9";
   return name + ": expected a list number 0-9, got '" + w[at] + "'";
@@ -400,14 +408,15 @@ PenctlReply PenctlServer::cmd_acl(const Command& c) {
   const auto& w = c.w;
   auto list = list_number(w, 1);
   if (!list) return fail(list_error("acl", w, 1));
-  if (w.size() >= 4 && w[3] == "country") {
-    return unsupported("acl N permit|deny country CC", "not yet supported by nib (GeoIP)");
-  }
   if (w.size() < 4 || w.size() > 5 || (w[2] != "permit" && w[2] != "deny")) {
-    return fail("acl: expected 'acl N permit|deny ipv4 [mask]' or 'acl N permit|deny ipv6[/length]'");
+    return fail("acl: expected 'acl N permit|deny ipv4 [mask]', 'acl N permit|deny ipv6[/length]' or "
+                "'acl N permit|deny country CC'");
   }
-  auto entry = AccessEntry::parse_pen(w[2] == "permit", w[3], w.size() == 5 ? w[4] : std::string());
+  auto entry = pen_acl_entry(w[2] == "permit", w[3], w.size() == 5 ? w[4] : std::string());
   if (!entry.ok()) return fail("acl: " + entry.status().message());
+  // Any list may become the client or the control list: a country entry is
+  // checked now, while the command can still fail and change nothing.
+  if (Status st = dataplane_.prepare_acl(AccessList({*entry})); !st.ok()) return fail("acl: " + st.message());
   std::unique_lock lock(acl_mu_);
   acls_[*list].add(*entry);
   if (*list != client_acl_) return {};

@@ -3,6 +3,7 @@
 // command line (exactly one service), and later by the admin API. Plain data;
 // parsing and source positions live in server/config.
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "dataplane/base/linear_regex.h"
 #include "dataplane/base/status.h"
 #include "dataplane/net/access_list.h"
+#include "dataplane/net/country_lookup.h"
 #include "dataplane/net/socket_address.h"
 
 namespace nib {
@@ -160,6 +162,10 @@ struct DataplaneConfig {
   // TCP workers' relay buffers may hold (from the memory limit).
   uint64_t fd_budget = 0;
   uint64_t relay_memory_bytes = 0;
+  // Answers Pen's "country CC" ACL entries; set by whoever holds a database
+  // (the server, a test), never read from a file. Null: such entries are
+  // refused. The dataplane keeps the one it started with across reloads.
+  std::shared_ptr<CountryLookup> countries;
 };
 
 // Rules that span fields (names unique, listeners distinct, ...). Range checks on

@@ -61,6 +61,17 @@ Result<AccessEntry> AccessEntry::parse_pen(bool permit, std::string_view ip, std
   return e;
 }
 
+Result<AccessEntry> AccessEntry::from_country(bool permit, std::string_view code) {
+  auto letter = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); };
+  if (code.size() != 2 || !letter(code[0]) || !letter(code[1])) {
+    return Status::invalid("expected a two-letter country code such as SE, got '" + std::string(code) + "'");
+  }
+  AccessEntry e;
+  e.permit = permit;
+  for (size_t i = 0; i < 2; ++i) e.country[i] = static_cast<char>(code[i] & ~0x20);  // upper case
+  return e;
+}
+
 bool AccessEntry::matches(const IpKey& ip) const {
   for (size_t i = 0; i < ip.bytes.size(); ++i) {
     if ((ip.bytes[i] & mask.bytes[i]) != address.bytes[i]) return false;
@@ -70,6 +81,7 @@ bool AccessEntry::matches(const IpKey& ip) const {
 
 std::string AccessEntry::to_string() const {
   std::string out = permit ? "permit " : "deny ";
+  if (is_country()) return out + "country " + std::string(country.data(), country.size());
   int bits = contiguous_bits(mask);
   if (bits < 0) {
     // Only Pen's dotted IPv4 masks can be non-contiguous.
@@ -81,12 +93,27 @@ std::string AccessEntry::to_string() const {
   return out + address.to_string() + "/" + std::to_string(bits);
 }
 
-bool AccessList::permits(const IpKey& ip) const {
+bool AccessList::permits(const IpKey& ip, const CountryLookup* countries) const {
+  std::string_view country;
+  bool looked_up = false;  // a database lookup costs more than every address entry
   for (const AccessEntry& e : entries_) {
-    if (e.matches(ip)) return e.permit;
+    if (!e.is_country()) {
+      if (e.matches(ip)) return e.permit;
+      continue;
+    }
+    if (!looked_up && countries != nullptr) country = countries->country(ip);
+    looked_up = true;
+    if (country == std::string_view(e.country.data(), e.country.size())) return e.permit;
   }
   // Pen's rule: no match means the opposite of the last entry's action.
   return entries_.empty() || !entries_.back().permit;
+}
+
+bool AccessList::has_country_entries() const {
+  for (const AccessEntry& e : entries_) {
+    if (e.is_country()) return true;
+  }
+  return false;
 }
 
 Result<AccessEntry> parse_access_entry(std::string_view text) {
@@ -94,12 +121,17 @@ Result<AccessEntry> parse_access_entry(std::string_view text) {
   size_t space = text.find(' ');
   std::string_view word = text.substr(0, space);
   if (word != "permit" && word != "deny") {
-    return Status::invalid("expected 'permit CIDR' or 'deny CIDR', got " + quoted);
+    return Status::invalid("expected 'permit CIDR', 'deny CIDR' or 'permit|deny country CC', got " + quoted);
   }
   std::string_view rest = space == std::string_view::npos ? std::string_view{} : text.substr(space + 1);
   while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
   while (!rest.empty() && rest.back() == ' ') rest.remove_suffix(1);
   if (rest.empty()) return Status::invalid("expected an IP address or CIDR prefix after '" + std::string(word) + "' in " + quoted);
+  if (rest.starts_with("country ")) {
+    std::string_view code = rest.substr(8);
+    while (!code.empty() && code.front() == ' ') code.remove_prefix(1);
+    return AccessEntry::from_country(word == "permit", code);
+  }
   auto prefix = IpPrefix::parse(rest);
   if (!prefix.ok()) return prefix.status();
   return AccessEntry::from_prefix(word == "permit", *prefix);

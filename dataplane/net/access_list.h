@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "dataplane/base/status.h"
+#include "dataplane/net/country_lookup.h"
 #include "dataplane/net/ip_prefix.h"
 #include "dataplane/net/socket_address.h"
 
@@ -23,6 +24,11 @@ struct AccessEntry {
   // already masked.
   IpKey address;
   IpKey mask;
+  // Pen's "country CC" entry instead of an address: two upper-case letters
+  // ("SE"); both zero for an address entry.
+  std::array<char, 2> country{};
+
+  bool is_country() const { return country[0] != 0; }
 
   // From a prefix: "10.0.0.0/8", "::1/128" (the prefix's rules, host bits are an error).
   static AccessEntry from_prefix(bool permit, const IpPrefix& prefix);
@@ -30,8 +36,11 @@ struct AccessEntry {
   // masked away, as Pen does) or "ipv6[/length]" (length defaults to 128);
   // "a.b.c.d/len" (no mask) is accepted too.
   static Result<AccessEntry> parse_pen(bool permit, std::string_view ip, std::string_view mask);
-  // "permit 10.0.0.0/8", "deny ::1/128": canonical text.
+  // Pen's "country CC": an ISO 3166 code of two letters, either case.
+  static Result<AccessEntry> from_country(bool permit, std::string_view code);
+  // "permit 10.0.0.0/8", "deny ::1/128", "deny country SE": canonical text.
   std::string to_string() const;
+  // Address entries only.
   bool matches(const IpKey& ip) const;
 
   bool operator==(const AccessEntry&) const = default;
@@ -47,9 +56,15 @@ class AccessList {
   bool empty() const { return entries_.empty(); }
   const std::vector<AccessEntry>& entries() const { return entries_; }
 
-  // Allocation-free; any thread, as long as nobody changes the list.
-  bool permits(const SocketAddress& client) const { return permits(client.ip_key()); }
-  bool permits(const IpKey& ip) const;
+  // Allocation-free; any thread, as long as nobody changes the list. Country
+  // entries ask `countries` (once per call, and only when one is reached);
+  // without a lookup they match no client.
+  bool permits(const SocketAddress& client, const CountryLookup* countries = nullptr) const {
+    return permits(client.ip_key(), countries);
+  }
+  bool permits(const IpKey& ip, const CountryLookup* countries = nullptr) const;
+  // True when an entry is a country: the list then needs a CountryLookup.
+  bool has_country_entries() const;
 
   bool operator==(const AccessList&) const = default;
 
@@ -57,8 +72,8 @@ class AccessList {
   std::vector<AccessEntry> entries_;
 };
 
-// "permit 10.0.0.0/8" / "deny ::1" (an IpPrefix after the word). Errors are
-// kInvalidArgument and say what was expected.
+// "permit 10.0.0.0/8" / "deny ::1" (an IpPrefix after the word), or
+// "deny country SE". Errors are kInvalidArgument and say what was expected.
 Result<AccessEntry> parse_access_entry(std::string_view text);
 
 }  // namespace nib

@@ -2,9 +2,10 @@
 
 namespace nib {
 
-Service::Service(const ServiceConfig& config, unsigned workers, const Clock& clock)
+Service::Service(const ServiceConfig& config, unsigned workers, const Clock& clock, const CountryLookup* countries)
     : name_(config.name),
       protocol_(config.protocol),
+      countries_(countries),
       backlog_(config.backlog),
       defer_accept_(config.defer_accept),
       tcp_nodelay_(config.tcp_nodelay),

@@ -30,7 +30,9 @@ struct ServiceCounters {
 class Service {
  public:
   // `clock` goes to the registry (slow starts of the backends it makes).
-  Service(const ServiceConfig& config, unsigned workers, const Clock& clock = SystemClock::instance());
+  // `countries` answers the client ACL's country entries (null: none can match).
+  Service(const ServiceConfig& config, unsigned workers, const Clock& clock = SystemClock::instance(),
+          const CountryLookup* countries = nullptr);
 
   const std::string& name() const { return name_; }
   Protocol protocol() const { return protocol_; }
@@ -40,6 +42,11 @@ class Service {
   int backlog() const { return backlog_; }
   bool defer_accept() const { return defer_accept_; }
   bool tcp_nodelay() const { return tcp_nodelay_; }
+
+  // Any thread: does the client ACL in `snapshot` let `client` in?
+  bool admits(const RegistrySnapshot& snapshot, const IpKey& client) const {
+    return snapshot.client_acl == nullptr || snapshot.client_acl->permits(client, countries_);
+  }
 
   BackendRegistry& registry() { return registry_; }
   const BackendRegistry& registry() const { return registry_; }
@@ -96,6 +103,7 @@ class Service {
  private:
   const std::string name_;
   const Protocol protocol_;
+  const CountryLookup* const countries_;
   const int backlog_;
   const bool defer_accept_;
   const bool tcp_nodelay_;

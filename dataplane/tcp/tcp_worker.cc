@@ -295,7 +295,7 @@ void TcpWorker::unreserve(Listener& l) {
 void TcpWorker::admit(Listener& l, UniqueFd client, const SocketAddress& peer) {
   Service& service = l.service_;
   service.count_accepted(index_);
-  if (l.snapshot_->client_acl && !l.snapshot_->client_acl->permits(peer)) {
+  if (!service.admits(*l.snapshot_, peer.ip_key())) {
     service.count_rejected_acl(index_);
     if (debug_on()) [[unlikely]] log_debug("service " + service.name() + ": client " + peer.to_string() + ": denied by the acl");
     unreserve(l);

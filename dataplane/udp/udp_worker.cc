@@ -387,7 +387,7 @@ UdpSession* UdpWorker::open_session(UdpListener& l, const UdpClientKey& key, con
   refresh_snapshot(l);
   SocketAddress client(static_cast<const sockaddr*>(h.msg_name), h.msg_namelen);
   IpKey ip = client.ip_key();
-  if (l.snapshot->client_acl && !l.snapshot->client_acl->permits(ip)) {
+  if (!l.service.admits(*l.snapshot, ip)) {
     *drop = Drop::kAcl;
     return nullptr;
   }

@@ -469,9 +469,11 @@ void Loader::load_service(const Item& item, SeenServices* seen, DataplaneConfig*
   dataplane->services.push_back(std::move(service));
 }
 
-// Pen's client ACL as a list of "permit CIDR" / "deny CIDR", first match decides.
+// Pen's client ACL as a list of "permit CIDR" / "deny CIDR" / "deny country
+// CC", first match decides.
 void Loader::load_acl(const Item& item, AccessList* acl) {
-  constexpr const char* kExpected = "'permit CIDR' or 'deny CIDR' such as 'deny 10.0.0.0/8'";
+  constexpr const char* kExpected =
+      "'permit CIDR', 'deny CIDR' or 'permit|deny country CC' such as 'deny 10.0.0.0/8'";
   for (const auto& entry : sequence(item, std::string("a sequence of ") + kExpected)) {
     auto text = scalar(entry, kExpected);
     if (!text) continue;

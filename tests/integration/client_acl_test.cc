@@ -2,8 +2,11 @@
 // distinct source addresses (client_ip(0) = 127.0.0.2, client_ip(1) = 127.0.0.3).
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "dataplane/dataplane.h"
 #include "tests/support/dataplane_fixture.h"
+#include "tests/support/table_country_lookup.h"
 
 namespace nib {
 namespace {
@@ -54,6 +57,41 @@ TEST_F(ClientAclTest, AListEndingInDenyLetsTheUnmatchedIn) {
   EXPECT_EQ(who(0), "b0");
   EXPECT_EQ(who(2), "b0");
   EXPECT_EQ(counters().rejected_acl, 1u);
+}
+
+// Pen's "country CC" entries over real sockets, countries from a table;
+// TCP here, the same Service::admits() for UDP sessions.
+class CountryAclTest : public ClientAclTest {
+ protected:
+  DataplaneConfig config() const override {
+    DataplaneConfig c = ClientAclTest::config();
+    c.countries = countries_;
+    return c;
+  }
+  std::shared_ptr<test::TableCountryLookup> countries_ = std::make_shared<test::TableCountryLookup>(
+      std::map<std::string, std::string>{{client_ip(0), "SE"}, {client_ip(1), "NO"}});
+};
+
+TEST_F(CountryAclTest, ACountrysClientsAreKeptOut) {
+  add_backends(1);
+  service_.client_acl = acl({"deny country SE"});
+  start();
+  EXPECT_EQ(who(0), "closed");
+  EXPECT_EQ(who(1), "b0");
+  EXPECT_EQ(who(2), "b0") << "in no country: the opposite of the last entry";
+  EXPECT_EQ(counters().rejected_acl, 1u);
+  ASSERT_TRUE(dp_->set_client_acl("test", acl({"permit country NO"})).ok());
+  EXPECT_EQ(who(1), "b0");
+  EXPECT_EQ(who(0), "closed");
+}
+
+TEST(CountryAclStartTest, CountryEntriesWithoutALookupAreRefused) {
+  DataplaneConfig c = test::one_backend_config(*SocketAddress::parse("127.0.0.1:9"));
+  c.services[0].client_acl = acl({"deny country SE"});
+  Dataplane dp(c);
+  Status st = dp.start();
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("no country database"), std::string::npos) << st.message();
 }
 
 TEST_F(ClientAclTest, ReloadAndSetClientAclApplyToNewConnections) {

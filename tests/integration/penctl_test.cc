@@ -29,8 +29,8 @@ class PenctlTest : public ::testing::Test {
     NIB_REQUIRE(test::nib_binary_exists(), "nib binary not built");
     NIB_REQUIRE(::access(kPenctl, X_OK) == 0, "no /usr/bin/penctl (Debian's pen: scripts/install-deps.sh --test)");
     control_ = "127.0.0.1:" + std::to_string(test::free_port());
-    auto nib = NibProcess::start({"-f", "-p", dir_.file("nib.pid"), "-C", control_,
-                                  "127.0.0.1:" + std::to_string(test::free_port()),
+    listen_ = "127.0.0.1:" + std::to_string(test::free_port());
+    auto nib = NibProcess::start({"-f", "-p", dir_.file("nib.pid"), "-C", control_, listen_,
                                   "127.0.0.1:" + std::to_string(b0_.port()), "127.0.0.1:" + std::to_string(b1_.port())});
     ASSERT_TRUE(nib.ok()) << nib.status().message();
     nib_ = std::move(*nib);
@@ -51,6 +51,7 @@ class PenctlTest : public ::testing::Test {
   test::TempDir dir_;
   test::TestBackend b0_{"b0"}, b1_{"b1"};
   std::string control_;
+  std::string listen_;
   std::unique_ptr<NibProcess> nib_;
 };
 
@@ -74,6 +75,24 @@ TEST_F(PenctlTest, PensPenctlDrivesNib) {
   EXPECT_EQ(ok({"control"}), control_ + "\n");
 }
 
+// Pen's GeoIP entries through the real binary and Debian's GeoIP database:
+// a loopback client is in no country, so a list of one "permit country SE"
+// keeps it out (no match: the opposite of the last entry) and one of
+// "deny country SE" lets it in.
+TEST_F(PenctlTest, CountryAclsUseTheGeoIpDatabase) {
+  NIB_REQUIRE(::access("/usr/share/GeoIP/GeoIP.dat", R_OK) == 0, "no GeoIP database (geoip-database)");
+  const SocketAddress lb = *SocketAddress::parse(listen_);
+  using Args = std::vector<std::string>;
+  for (const Args& args : {Args{"acl", "1", "permit", "country", "SE"}, Args{"acl", "2", "deny", "country", "se"}}) {
+    Penctl r = penctl(args);
+    ASSERT_EQ(r.exit_code, 0) << args[2] << ": " << r.out;
+  }
+  ASSERT_EQ(penctl({"client_acl", "1"}).out, "1\n");
+  EXPECT_FALSE(test::who_serves(lb, "127.0.0.2").ok()) << "closed: a loopback client is not in SE";
+  ASSERT_EQ(penctl({"client_acl", "2"}).out, "2\n");
+  EXPECT_TRUE(test::who_serves(lb, "127.0.0.2").ok());
+}
+
 // Unsupported, unknown and malformed commands: one error line on stdout, and
 // penctl exits non-zero, so `penctl host:port cmd || ...` works in scripts.
 TEST_F(PenctlTest, FailedCommandsMakePenctlExitNonZero) {
@@ -87,7 +106,7 @@ TEST_F(PenctlTest, FailedCommandsMakePenctlExitNonZero) {
       {{"bogus"}, "error: unknown command 'bogus'"},
       {{"server", "9", "weight", "1"}, "error: no server 9"},
       {{"tracking", "soon"}, "error: tracking: expected a non-negative integer"},
-      {{"acl", "0", "deny", "country", "SE"}, "error: 'acl N permit|deny country CC' is not yet supported"},
+      {{"acl", "0", "deny", "country", "S3"}, "error: acl: expected a two-letter country code such as SE"},
   };
   for (const auto& c : cases) {
     Penctl r = penctl(c.args);

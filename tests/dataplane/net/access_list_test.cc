@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/table_country_lookup.h"
+
 namespace nib {
 namespace {
 
@@ -106,6 +108,36 @@ TEST(AccessListTest, BadEntriesSayWhatWasExpected) {
   EXPECT_FALSE(AccessEntry::parse_pen(true, "10.0.0.0/8", "255.0.0.0").ok());
   auto bad = parse_access_entry("permit 10.0.0.1/8");
   EXPECT_NE(bad.status().message().find("host bits"), std::string::npos) << bad.status().message();
+}
+
+// Pen's "acl N deny country CC": the client's country from a lookup, asked
+// once per check and only when a country entry is reached.
+TEST(AccessListTest, CountryEntriesAskTheLookupOnce) {
+  test::TableCountryLookup countries({{"127.0.0.2", "SE"}, {"127.0.0.3", "NO"}});
+  ASSERT_TRUE(countries.prepare().ok());
+  AccessList acl({entry("permit 127.0.0.9/32"), entry("deny country se"), entry("deny country DK")});
+  EXPECT_TRUE(acl.has_country_entries());
+  EXPECT_EQ(acl.entries()[1].to_string(), "deny country SE");
+  EXPECT_FALSE(acl.permits(client("127.0.0.2"), &countries));
+  EXPECT_EQ(countries.lookups(), 1u);
+  EXPECT_TRUE(acl.permits(client("127.0.0.3"), &countries));  // no match: the opposite of the last (deny)
+  EXPECT_EQ(countries.lookups(), 2u);
+  EXPECT_TRUE(acl.permits(client("127.0.0.9"), &countries));  // decided before any country entry
+  EXPECT_EQ(countries.lookups(), 2u);
+  // Without a lookup no client is in a country: only the no-match rule applies.
+  EXPECT_TRUE(acl.permits(client("127.0.0.2")));
+  EXPECT_FALSE(AccessList({entry("permit country SE")}).permits(client("127.0.0.2")));
+  EXPECT_FALSE(AccessList({entry("permit 10.0.0.0/8")}).has_country_entries());
+}
+
+TEST(AccessListTest, BadCountryCodesSayWhatWasExpected) {
+  for (const char* code : {"S", "SWE", "S3", "", "-- "}) {
+    auto e = AccessEntry::from_country(false, code);
+    ASSERT_FALSE(e.ok()) << code;
+    EXPECT_NE(e.status().message().find("two-letter country code"), std::string::npos) << e.status().message();
+  }
+  EXPECT_FALSE(parse_access_entry("deny country").ok());
+  EXPECT_FALSE(parse_access_entry("deny country XYZ").ok());
 }
 
 }  // namespace

@@ -923,16 +923,29 @@ TEST(YamlLoaderAclTest, EntriesLoadInOrder) {
   EXPECT_TRUE(none->dataplane.services[0].client_acl.empty());
 }
 
+TEST(YamlLoaderAclTest, CountryEntriesAsInPen) {
+  auto config = load(std::string(kMinimal) + "    acl: [\"permit 10.0.0.0/8\", \"deny country se\"]\n");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  const AccessList& acl = config->dataplane.services[0].client_acl;
+  ASSERT_EQ(acl.entries().size(), 2u);
+  EXPECT_EQ(acl.entries()[1].to_string(), "deny country SE");
+  EXPECT_THAT(error_of(std::string(kMinimal) + "    acl: [\"deny country SWE\"]\n"),
+              HasSubstr("got 'deny country SWE' (expected a two-letter country code such as SE"));
+}
+
 TEST(YamlLoaderAclTest, BadEntriesNameTheirLine) {
   EXPECT_THAT(error_of(std::string(kMinimal) + "    acl: \"permit 10.0.0.0/8\"\n"),
-              HasSubstr("nib.yaml:4:10: services[0].acl: expected a sequence of 'permit CIDR' or 'deny CIDR'"));
+              HasSubstr("nib.yaml:4:10: services[0].acl: expected a sequence of 'permit CIDR', 'deny CIDR'"));
   std::string err = error_of(std::string(kMinimal) + "    acl:\n      - permit 10.0.0.0/8\n      - allow 10.0.0.0/8\n" +
                              "      - deny 10.0.0.1/8\n      - {permit: 10.0.0.0/8}\n");
-  EXPECT_THAT(err, HasSubstr("nib.yaml:6:9: services[0].acl[1]: expected 'permit CIDR' or 'deny CIDR'"));
+  EXPECT_THAT(err, HasSubstr("nib.yaml:6:9: services[0].acl[1]: expected 'permit CIDR', 'deny CIDR' or "
+                             "'permit|deny country CC'"));
   EXPECT_THAT(err, HasSubstr("got 'allow 10.0.0.0/8'"));
-  EXPECT_THAT(err, HasSubstr("nib.yaml:7:9: services[0].acl[2]: expected 'permit CIDR' or 'deny CIDR' such as "
+  EXPECT_THAT(err, HasSubstr("nib.yaml:7:9: services[0].acl[2]: expected 'permit CIDR', 'deny CIDR' or "
+                             "'permit|deny country CC' such as "
                              "'deny 10.0.0.0/8', got 'deny 10.0.0.1/8' ('10.0.0.1/8' has host bits set"));
-  EXPECT_THAT(err, HasSubstr("nib.yaml:8:9: services[0].acl[3]: expected 'permit CIDR' or 'deny CIDR'"));
+  EXPECT_THAT(err, HasSubstr("nib.yaml:8:9: services[0].acl[3]: expected 'permit CIDR', 'deny CIDR' or "
+                             "'permit|deny country CC'"));
   EXPECT_THAT(err, HasSubstr("got a mapping"));
 }
 
