@@ -51,13 +51,6 @@ bool parse_number(std::string_view text, T* out) {
   return ec == std::errc() && p == text.data() + text.size();
 }
 
-std::string format_double(double v) {
-  std::ostringstream o;
-  o.precision(17);
-  o << v;
-  return o.str();
-}
-
 std::optional<AdminState> parse_admin_state(std::string_view s) {
   if (s == "enabled") return AdminState::kEnabled;
   if (s == "draining") return AdminState::kDraining;
