@@ -1,5 +1,6 @@
 #include "admin/penctl/penctl_server.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -58,6 +59,16 @@ PenctlServer::PenctlServer(AdminApi& api, PenctlServerOptions options)
 PenctlServer::~PenctlServer() { stop(); }
 
 Status PenctlServer::start() {
+  auto fd = unix_path() ? listen_unix() : listen_tcp();
+  if (!fd.ok()) return fd.status();
+  listener_ = std::make_unique<PenctlListener>(
+      std::move(*fd), options_.limits, options_.stats,
+      [this](const SocketAddress& peer) { return control_permits(peer); },
+      [this](const std::string& line) { return execute(line); });
+  return listener_->start();
+}
+
+Result<UniqueFd> PenctlServer::listen_tcp() {
   auto address = SocketAddress::parse(options_.listen);
   if (!address.ok()) {
     return Status::invalid("control port (-C) address '" + options_.listen + "': " + address.status().message());
@@ -69,17 +80,24 @@ Status PenctlServer::start() {
   }
   auto bound = local_address(fd->get());
   if (!bound.ok()) return bound.status();
-  bound_ = *bound;
+  control_text_ = bound->to_string();
   port_ = bound->port();
-  listener_ = std::make_unique<PenctlListener>(
-      std::move(*fd), options_.limits, options_.stats,
-      [this](const SocketAddress& peer) { return control_permits(peer); },
-      [this](const std::string& line) { return execute(line); });
-  return listener_->start();
+  return fd;
+}
+
+Result<UniqueFd> PenctlServer::listen_unix() {
+  auto fd = make_unix_listener(options_.listen, kBacklog);
+  if (!fd.ok()) return Status(fd.status().code(), "control socket (-C): " + fd.status().message());
+  control_text_ = options_.listen;
+  socket_path_ = options_.listen;
+  return fd;
 }
 
 void PenctlServer::stop() {
   if (listener_) listener_->stop();
+  // Ours since start() bound it: a later nib must not find it stale-but-there.
+  if (!socket_path_.empty()) ::unlink(socket_path_.c_str());
+  socket_path_.clear();
 }
 
 std::span<const PenctlServer::CommandEntry> PenctlServer::commands() {
@@ -192,7 +210,7 @@ PenctlReply PenctlServer::cmd_pid(const Command& c) {
 
 PenctlReply PenctlServer::cmd_control(const Command& c) {
   if (c.w.size() != 1) return fail("control: takes no argument");
-  return ok(bound_.to_string() + "\n");
+  return ok(control_text_ + "\n");
 }
 
 PenctlReply PenctlServer::cmd_listen(const Command& c) {
@@ -374,6 +392,9 @@ PenctlReply PenctlServer::cmd_valued(const Command& c) {
 }
 
 bool PenctlServer::control_permits(const SocketAddress& peer) const {
+  // A Unix socket's peers have no address to check: its file mode (0600)
+  // decides who may connect.
+  if (peer.family() == AF_UNIX) return true;
   std::lock_guard lock(acl_mu_);
   return acls_[control_acl_].permits(peer, dataplane_.countries());
 }

@@ -36,6 +36,7 @@
 #include "admin/common/admin_limits.h"
 #include "admin/penctl/penctl_listener.h"
 #include "dataplane/base/status.h"
+#include "dataplane/base/unique_fd.h"
 #include "dataplane/config/pen_mode_flags.h"
 #include "dataplane/net/access_list.h"
 
@@ -63,10 +64,12 @@ class PenctlServer {
   PenctlServer(const PenctlServer&) = delete;
   PenctlServer& operator=(const PenctlServer&) = delete;
 
-  // Binds and starts the serving thread. kInvalidArgument for a malformed
-  // address, kUnavailable when it cannot be bound. Call once.
+  // Binds and starts the serving thread: options.listen is "[IP:]port" or,
+  // as in Pen, a Unix socket path (starting with '/'). kInvalidArgument for a
+  // malformed address, kUnavailable when it cannot be bound, kAlreadyExists
+  // for a socket path another process serves. Call once.
   Status start();
-  uint16_t port() const { return port_; }
+  uint16_t port() const { return port_; }  // 0 for a Unix socket
   // Any thread; idempotent. Closes every control connection, whatever its
   // client is doing.
   void stop();
@@ -94,6 +97,9 @@ class PenctlServer {
   static PenctlReply unsupported(std::string_view command, std::string_view why);
 
  private:
+  bool unix_path() const { return options_.listen.starts_with('/'); }
+  Result<UniqueFd> listen_tcp();
+  Result<UniqueFd> listen_unix();
   bool control_permits(const SocketAddress& peer) const;
 
   // One handler per command of the table; each checks its own arguments.
@@ -130,8 +136,9 @@ class PenctlServer {
   AdminApi& api_;
   Dataplane& dataplane_;  // read views for the pages and listings
   const PenctlServerOptions options_;
-  uint16_t port_ = 0;
-  SocketAddress bound_;  // the control port's address, for `control`
+  uint16_t port_ = 0;           // TCP: the bound port
+  std::string control_text_;    // the bound address or the socket path, for `control`
+  std::string socket_path_;     // a Unix socket this server made; unlinked by stop()
   std::unique_ptr<PenctlListener> listener_;  // last: it calls execute() until stopped
 };
 

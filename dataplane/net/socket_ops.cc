@@ -3,6 +3,9 @@
 #include <netinet/tcp.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -41,6 +44,36 @@ Result<UniqueFd> make_tcp_listener(const SocketAddress& address, int backlog, bo
     return errno_status("setsockopt TCP_DEFER_ACCEPT");
   }
   if (::listen(fd.get(), backlog) != 0) return errno_status("listen " + address.to_string());
+  return fd;
+}
+
+Result<UniqueFd> make_unix_listener(const std::string& path, int backlog) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof a.sun_path || path.find('\0') != std::string::npos) {
+    return Status::invalid("a Unix socket path of 1-" + std::to_string(sizeof a.sun_path - 1) + " bytes, got '" +
+                           path + "'");
+  }
+  std::memcpy(a.sun_path, path.data(), path.size());
+  const auto* sa = reinterpret_cast<const sockaddr*>(&a);
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) return Status(StatusCode::kAlreadyExists, path + " exists and is not a socket");
+    UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (probe && ::connect(probe.get(), sa, sizeof a) == 0) {
+      return Status(StatusCode::kAlreadyExists, path + " is in use by another process");
+    }
+    ::unlink(path.c_str());  // stale: its listener is gone
+  }
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) return errno_status("socket");
+  if (::bind(fd.get(), sa, sizeof a) != 0) return errno_status("bind " + path);
+  // Owner only, set before listen(): until then nobody can connect at all.
+  if (::chmod(path.c_str(), 0600) != 0 || ::listen(fd.get(), backlog) != 0) {
+    Status failed = errno_status("listen " + path);
+    ::unlink(path.c_str());
+    return failed;
+  }
   return fd;
 }
 

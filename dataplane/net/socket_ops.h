@@ -1,6 +1,8 @@
 #pragma once
 // Socket factories and options (after seastar's posix file_desc factories):
 // descriptors come back owned, errors as values.
+#include <string>
+
 #include "dataplane/base/status.h"
 #include "dataplane/base/unique_fd.h"
 #include "dataplane/net/socket_address.h"
@@ -14,6 +16,13 @@ namespace nib {
 // accepted anyway).
 Result<UniqueFd> make_tcp_listener(const SocketAddress& address, int backlog, bool reuse_port,
                                    bool defer_accept = false, bool nodelay = true);
+
+// A non-blocking Unix stream listener at `path` (Pen's -C /path/to/socket).
+// A socket file nobody answers on (left by a process that died) is replaced;
+// one a live process listens on is kAlreadyExists; any other file there is
+// left alone and refused. Mode 0600: whoever can connect controls the
+// balancer, so only its owner may. The caller unlinks `path` when done.
+Result<UniqueFd> make_unix_listener(const std::string& path, int backlog);
 
 // A non-blocking TCP socket for `family`, with TCP_NODELAY when `nodelay`.
 Result<UniqueFd> make_tcp_socket(int family, bool nodelay = true);

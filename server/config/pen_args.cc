@@ -300,8 +300,15 @@ Status Parser::apply_short(char letter, const std::string& value) {
       // Pen's -C [host:]port. A bare port binds loopback, not every address
       // as Pen does: the control port has no authentication.
       // The port may be a service name, as Pen's; the host must be an IP.
+      // A path is a Unix socket, as in Pen (penctl /path/to/socket ...).
+      if (value.starts_with('/')) {
+        penctl_listen_ = value;
+        return {};
+      }
       HostPort hp;
-      if (!split_host_port(value, &hp)) return option_error(option, "expected [IP:]PORT, got '" + value + "'");
+      if (!split_host_port(value, &hp)) {
+        return option_error(option, "expected [IP:]PORT or /path/to/socket, got '" + value + "'");
+      }
       auto port = parse_port(hp.port, Protocol::kTcp);
       if (!port.ok()) return option_error(option, port.status().message());
       auto address = SocketAddress::from_ip(hp.host.empty() ? "127.0.0.1" : hp.host, *port);
@@ -732,8 +739,9 @@ Pen options:
                pen's: prio over weight over hash over roundrobin
   -p file      write the process id to file
   -w file      write Pen's HTML status page to file on SIGUSR1
-  -C [IP:]port Pen's control port for penctl (no authentication; a bare
-               port listens on 127.0.0.1)
+  -C [IP:]port|/path
+               Pen's control port for penctl (no authentication; a bare
+               port listens on 127.0.0.1; a path is a Unix socket, mode 0600)
   -d           log each connection's choice, failover and close; -d -d
                also its connect and half-closes
   -f           stay in the foreground (logs to stderr)

@@ -382,12 +382,15 @@ void Loader::load_admin(const Item& item, AdminConfig* admin) {
   read_file_name(f, "state_file", &admin->state_file);
   if (const Item* limits = f.get("limits")) load_admin_limits(*limits, &admin->limits);
   if (const Item* penctl = f.get("penctl_listen")) {
-    // Pen's control port: an IP literal and a port, like the other listeners.
-    auto text = scalar(*penctl, "IP:PORT");
-    if (text) {
+    // Pen's control port: an IP literal and a port, like the other listeners,
+    // or a Unix socket path as Pen's -C allows.
+    auto text = scalar(*penctl, "IP:PORT or /path/to/socket");
+    if (text && text->starts_with('/')) {
+      admin->penctl_listen = *text;
+    } else if (text) {
       auto address = SocketAddress::parse(*text);
       if (!address.ok() || address->port() == 0) {
-        error_at(*penctl, "expected IP:PORT with a port 1-65535, got '" + *text + "'");
+        error_at(*penctl, "expected IP:PORT with a port 1-65535 or a /path/to/socket, got '" + *text + "'");
       } else {
         admin->penctl_listen = address->to_string();
       }

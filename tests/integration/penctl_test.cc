@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <csignal>
+
 #include "tests/support/nib_process.h"
 #include "tests/support/prerequisites.h"
 #include "tests/support/temp_file.h"
@@ -91,6 +93,40 @@ TEST_F(PenctlTest, CountryAclsUseTheGeoIpDatabase) {
   EXPECT_FALSE(test::who_serves(lb, "127.0.0.2").ok()) << "closed: a loopback client is not in SE";
   ASSERT_EQ(penctl({"client_acl", "2"}).out, "2\n");
   EXPECT_TRUE(test::who_serves(lb, "127.0.0.2").ok());
+}
+
+// Pen's -C /path: Debian's penctl talks to the Unix socket as it does to a port.
+TEST(PenctlUnixSocketBinaryTest, PensPenctlDrivesNibOverAUnixSocket) {
+  NIB_REQUIRE(test::nib_binary_exists(), "nib binary not built");
+  NIB_REQUIRE(::access(kPenctl, X_OK) == 0, "no /usr/bin/penctl (Debian's pen: scripts/install-deps.sh --test)");
+  test::TempDir dir;
+  test::TestBackend b0("b0");
+  const std::string socket = dir.file("ctl");
+  auto nib = NibProcess::start({"-f", "-p", dir.file("nib.pid"), "-C", socket,
+                                "127.0.0.1:" + std::to_string(test::free_port()),
+                                "127.0.0.1:" + std::to_string(b0.port())});
+  ASSERT_TRUE(nib.ok()) << nib.status().message();
+  ASSERT_TRUE(test::wait_until([&] { return test::read_file(dir.file("nib.pid")).ok() || !(*nib)->running(); }, 10s));
+  auto penctl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), socket);
+    auto p = NibProcess::start_program(kPenctl, args);
+    EXPECT_TRUE(p.ok());
+    if (!p.ok()) return Penctl{};
+    auto code = (*p)->wait_exit(10s);
+    (*p)->wait_output_closed(5s);
+    return Penctl{code.value_or(-9), (*p)->stdout_output()};
+  };
+  Penctl control = penctl({"control"});
+  EXPECT_EQ(control.exit_code, 0);
+  EXPECT_EQ(control.out, socket + "\n");
+  EXPECT_EQ(penctl({"server", "0", "weight", "4"}).exit_code, 0);
+  EXPECT_NE(penctl({"servers"}).out.find("weight 4"), std::string::npos);
+  // penctl fails only when its read fails; a Unix socket has no reset to make
+  // it fail with, so there the error line is all a script gets.
+  EXPECT_EQ(penctl({"bogus"}).out.rfind("error: unknown command 'bogus'", 0), 0u);
+  ASSERT_EQ(::kill((*nib)->pid(), SIGTERM), 0);
+  EXPECT_EQ((*nib)->wait_exit(10s), 0);
+  EXPECT_NE(::access(socket.c_str(), F_OK), 0) << "nib removes its socket when it stops";
 }
 
 // Unsupported, unknown and malformed commands: one error line on stdout, and

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -16,12 +17,14 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <map>
 #include <set>
 
 #include "admin/state/state_writer.h"
 #include "dataplane/dataplane.h"
 #include "tests/admin/admin_core_holder.h"
+#include "tests/support/dataplane_fixture.h"
 #include "tests/support/table_country_lookup.h"
 #include "tests/support/temp_file.h"
 #include "tests/support/test_backend.h"
@@ -382,6 +385,76 @@ TEST_F(PenctlServerTest, ControlAclGuardsTheControlPort) {
   EXPECT_EQ(penctl("control_acl 0"), "0\n");
   EXPECT_EQ(penctl_from("127.0.0.2", "pid"), std::to_string(::getpid()) + "\n");
   EXPECT_NE(who("127.0.0.2"), "closed") << "control_acl does not touch the service";
+}
+
+// Pen's -C /path/to/socket: the control port on a Unix socket (owner only).
+class PenctlUnixSocketTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dp_ = std::make_unique<Dataplane>(test::one_backend_config(b0_.address()));
+    ASSERT_TRUE(dp_->start().ok());
+  }
+  void TearDown() override { dp_->stop(); }
+  std::unique_ptr<PenctlServer> server(const std::string& path) {
+    return std::make_unique<PenctlServer>(core_.get(*dp_), PenctlServerOptions{.listen = path});
+  }
+  // One command over the socket, read until the server closes.
+  static std::string ask(const std::string& path, const std::string& command) {
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::memcpy(a.sun_path, path.data(), path.size());
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return "connect failed";
+    std::string line = command + "\n";
+    EXPECT_EQ(::send(fd.get(), line.data(), line.size(), MSG_NOSIGNAL), static_cast<ssize_t>(line.size()));
+    std::string text;
+    char buf[4096];
+    for (ssize_t n; (n = ::recv(fd.get(), buf, sizeof buf, 0)) > 0;) text.append(buf, static_cast<size_t>(n));
+    return text;
+  }
+
+  test::TestBackend b0_{"b0"};
+  std::unique_ptr<Dataplane> dp_;
+  AdminCoreHolder core_;
+  test::TempDir dir_;
+};
+
+TEST_F(PenctlUnixSocketTest, ServesOnAnOwnerOnlySocketAndRemovesItOnStop) {
+  const std::string path = dir_.file("ctl");
+  auto s = server(path);
+  ASSERT_TRUE(s->start().ok());
+  struct stat st {};
+  ASSERT_EQ(::lstat(path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(ask(path, "control"), path + "\n");
+  EXPECT_NE(ask(path, "servers").find("0 addr 127.0.0.1"), std::string::npos);
+  // A second nib on the same live socket is refused and leaves it working.
+  Status taken = server(path)->start();
+  EXPECT_EQ(taken.code(), StatusCode::kAlreadyExists) << taken.message();
+  EXPECT_EQ(ask(path, "control"), path + "\n");
+  s.reset();
+  EXPECT_NE(::lstat(path.c_str(), &st), 0) << "stop() removes the socket";
+}
+
+TEST_F(PenctlUnixSocketTest, AStaleSocketIsReplacedAndAnyOtherFileIsLeftAlone) {
+  const std::string path = dir_.file("stale");
+  {
+    UniqueFd dead(::socket(AF_UNIX, SOCK_STREAM, 0));  // bound, never listening: what a killed nib leaves
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::memcpy(a.sun_path, path.data(), path.size());
+    ASSERT_EQ(::bind(dead.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  }
+  auto s = server(path);
+  ASSERT_TRUE(s->start().ok());
+  EXPECT_EQ(ask(path, "control"), path + "\n");
+
+  const std::string file = dir_.write_file("not-a-socket", "keep me\n");
+  Status refused = server(file)->start();
+  EXPECT_FALSE(refused.ok());
+  EXPECT_NE(refused.message().find("is not a socket"), std::string::npos) << refused.message();
+  EXPECT_EQ(*test::read_file(file), "keep me\n");
 }
 
 // Pen's GeoIP entries: "acl N permit|deny country CC", here answered from a

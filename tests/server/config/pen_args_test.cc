@@ -612,6 +612,7 @@ TEST(PenArgsTest, ControlPort) {
   ASSERT_TRUE(result.ok()) << result.status().message();
   EXPECT_EQ(result->config.admin.penctl_listen, "127.0.0.1:8888");
   EXPECT_EQ(parse({"-C", "0.0.0.0:8888", "80", "127.0.0.1"})->config.admin.penctl_listen, "0.0.0.0:8888");
+  EXPECT_EQ(parse({"-C", "/run/nib/ctl", "80", "127.0.0.1"})->config.admin.penctl_listen, "/run/nib/ctl");
   EXPECT_EQ(parse({"-C8888", "80", "127.0.0.1"})->config.admin.penctl_listen, "127.0.0.1:8888");
   EXPECT_EQ(parse({"80", "127.0.0.1"})->config.admin.penctl_listen, "");
   EXPECT_FALSE(parse({"-C", "nowhere", "80", "127.0.0.1"}).ok());

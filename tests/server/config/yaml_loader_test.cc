@@ -662,6 +662,11 @@ TEST(YamlLoaderTest, AdminKeysAreRead) {
   config = load(std::string(kMinimal) + "admin:\n");  // all commented out: defaults
   ASSERT_TRUE(config.ok()) << config.status().message();
   EXPECT_TRUE(config->admin.enabled);
+  config = load(std::string(kMinimal) + "admin:\n  penctl_listen: /run/nib/ctl\n");  // a Unix socket, as Pen's -C
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->admin.penctl_listen, "/run/nib/ctl");
+  EXPECT_THAT(error_of(std::string(kMinimal) + "admin:\n  penctl_listen: ctl\n"),
+              HasSubstr("admin.penctl_listen: expected IP:PORT with a port 1-65535 or a /path/to/socket, got 'ctl'"));
 }
 
 TEST(YamlLoaderTest, AdminErrors) {
