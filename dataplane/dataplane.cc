@@ -115,8 +115,8 @@ Status Dataplane::start() {
       continue;
     }
     // 0 stays 0: the descriptor budget is then the limit, shared by all services.
-    if (sc.max_connections > fd_connections) {
-      log_warn("service " + sc.name + ": max connections " + std::to_string(sc.max_connections) +
+    if (sc.policy.max_connections > fd_connections) {
+      log_warn("service " + sc.name + ": max connections " + std::to_string(sc.policy.max_connections) +
                " exceeds what " + std::to_string(fd_limit_) + " file descriptors allow (about " +
                std::to_string(fd_connections) + "); raise the hard RLIMIT_NOFILE");
     }
@@ -307,6 +307,7 @@ ServiceStatus Dataplane::service_status(const Service& s) const {
   st.protocol = s.protocol();
   st.listen = s.listen_address();
   st.policy = snap->policy;
+  st.tcp_nodelay = s.tcp_nodelay();
   st.connect_timeout_seconds = std::chrono::duration<double>(snap->connect_timeout).count();
   st.idle_timeout_seconds = std::chrono::duration<double>(snap->idle_timeout).count();
   // 0 (no -x): as many as the descriptor budget allows.
@@ -409,6 +410,11 @@ std::string describe(const PolicyConfig& before, const PolicyConfig& after) {
   note_change(out, "tracking", format_seconds(before.tracking_seconds), format_seconds(after.tracking_seconds));
   note_change(out, "blacklist", format_seconds(before.blacklist_seconds), format_seconds(after.blacklist_seconds));
   note_change(out, "table_size", before.table_size, after.table_size);
+  note_change(out, "connect_timeout", format_seconds(before.connect_timeout_seconds),
+              format_seconds(after.connect_timeout_seconds));
+  note_change(out, "idle_timeout", format_seconds(before.idle_timeout_seconds),
+              format_seconds(after.idle_timeout_seconds));
+  note_change(out, "max_connections", before.max_connections, after.max_connections);
   return out;
 }
 

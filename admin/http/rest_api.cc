@@ -940,7 +940,8 @@ AdminResponse RestApi::get_policy(const Call& c) {
 // setting without knowing the others.
 AdminResponse RestApi::put_policy(const Call& c) {
   auto r = for_service<v1::SetPolicyRequest>(c.service);
-  BodyFields spec{{"mode", "stubborn", "tracking_seconds", "blacklist_seconds", "table_size"}};
+  BodyFields spec{{"mode", "stubborn", "tracking_seconds", "blacklist_seconds", "table_size",
+                   "connect_timeout_seconds", "idle_timeout_seconds", "max_connections"}};
   if (Status st = read_body_into(c.body, spec, &r); !st.ok()) return error_response(st);
   return answer(api_.set_policy(r));
 }

@@ -244,7 +244,7 @@ TEST(NibctlCommandLineTest, EachCommandHasItsOwnHelp) {
       {{"clients", "pin", "--help"}, {"IP|CIDR", "ID"}},
       {{"clients", "migrate", "--help"}, {"FROM_ID", "--to"}},
       {{"policy", "set", "--help"}, {"--mode", "--stubborn", "--no-stubborn", "--tracking", "--blacklist",
-                                     "--table-size"}},
+                                     "--table-size", "--connect-timeout", "--idle-timeout", "--max-connections"}},
       {{"--addr", "127.0.0.1:1", "watch", "--help"}, {"print events", "global options"}},
   };
   for (const auto& c : cases) {

@@ -24,7 +24,7 @@ class TcpBalancingTest : public test::DataplaneFixture<> {
  protected:
   void SetUp() override {
     DataplaneFixture::SetUp();
-    service_.connect_timeout_seconds = 2;
+    service_.policy.connect_timeout_seconds = 2;
   }
   DataplaneConfig config() const override {
     DataplaneConfig c = DataplaneFixture::config();
@@ -328,7 +328,7 @@ TEST_F(TcpBalancingTest, AThousandConcurrentConnections) {
 // (as with Pen) and is served when a connection closes, on either worker.
 TEST_F(TcpBalancingTest, MaxConnectionsMakesTheExcessWait) {
   add_backends(1);
-  service_.max_connections = 2;
+  service_.policy.max_connections = 2;
   start();
   auto [a, sa] = hold(1);
   auto [b, sb] = hold(2);
@@ -350,7 +350,7 @@ TEST_F(TcpBalancingTest, MaxConnectionsMakesTheExcessWait) {
 
 TEST_F(TcpBalancingTest, IdleConnectionsAreClosed) {
   add_backends(1);
-  service_.idle_timeout_seconds = 0.2;
+  service_.policy.idle_timeout_seconds = 0.2;
   manual_time_ = true;
   start();
   auto [c, name] = hold(1);
@@ -364,6 +364,32 @@ TEST_F(TcpBalancingTest, IdleConnectionsAreClosed) {
   EXPECT_EQ(dp_->open_connections(), 0);
   auto rest = c.read_until_eof();  // nib closed it
   EXPECT_TRUE(rest.ok()) << rest.status().message();
+}
+
+// A runtime change of the idle timeout (penctl idle_timeout, SetPolicy)
+// applies to connections accepted after it; open ones keep the timeout they
+// started with, as across a reload.
+TEST_F(TcpBalancingTest, IdleTimeoutChangeAppliesToNewConnections) {
+  add_backends(1);
+  service_.policy.idle_timeout_seconds = 0.2;
+  manual_time_ = true;
+  start();
+  auto [before, name_before] = hold(1);
+  ASSERT_EQ(name_before, "b0");
+  PolicyConfig policy = *dp_->policy(service_.name);
+  policy.idle_timeout_seconds = 10;
+  ASSERT_TRUE(dp_->set_policy(service_.name, policy).ok());
+  auto [after, name_after] = hold(2);
+  ASSERT_EQ(name_after, "b0");
+  clock_.advance(200ms);
+  EXPECT_EQ(dp_->open_connections(), 1) << "the one from before the change idled out at 0.2 s";
+  EXPECT_TRUE(before.read_until_eof().ok());
+  ASSERT_TRUE(after.write_all("ping\n").ok());  // the other one still relays
+  EXPECT_EQ(*after.read_line(), "ping");
+  clock_.advance(9999ms);
+  EXPECT_EQ(dp_->open_connections(), 1) << "closed before it was idle for 10 s";
+  clock_.advance(1ms);
+  EXPECT_EQ(dp_->open_connections(), 0);
 }
 
 TEST_F(TcpBalancingTest, ConnectTimeoutBlacklistsAndFailsOver) {
@@ -386,7 +412,7 @@ TEST_F(TcpBalancingTest, ConnectTimeoutBlacklistsAndFailsOver) {
   h.address = hole;
   service_.backends.push_back(h);
   add_backends(1);
-  service_.connect_timeout_seconds = 0.3;
+  service_.policy.connect_timeout_seconds = 0.3;
   start();
   EXPECT_EQ(who(1), "b0");  // waited 0.3 s on the dead one, then failed over
   EXPECT_TRUE(backend_status(0).blacklisted);
