@@ -714,6 +714,8 @@ Result<PolicyConfig> Dataplane::update_policy(const std::string& name, const Pol
   if (!before.ok()) return before.status();
   s->affinity().set_tracking(seconds_to_duration(policy.tracking_seconds));
   if (s->affinity().capacity() != policy.table_size) s->affinity().resize(policy.table_size);
+  // A listener paused at the old -x waits for a close otherwise.
+  if (policy.max_connections != before->max_connections && budget_) budget_->wake_parked();
   std::string detail = describe(*before, policy);
   if (!detail.empty()) announce(events_, DataplaneEvent::Kind::kPolicyChanged, name, 0, detail);
   return policy;

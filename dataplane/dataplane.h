@@ -99,7 +99,9 @@ class Dataplane {
 
   Result<PolicyConfig> policy(const std::string& service) const;
   // Mode, stubborn, tracking, blacklist and table size (a smaller table keeps
-  // the most recently used clients).
+  // the most recently used clients); connect and idle timeouts for the
+  // connections accepted from now on (open ones keep theirs); max connections
+  // at once (a listener paused at the old limit is woken).
   Status set_policy(const std::string& service, const PolicyConfig& policy);
   // A partial change: `edit` runs on the current policy under the service's
   // admin lock (so concurrent edits never lose one another's fields), then

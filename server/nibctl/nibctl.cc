@@ -59,6 +59,9 @@ constexpr OptionSpec kOptions[] = {
     {"--tracking", "SEC", "forget a client idle this long (Pen's -T; 0: never)"},
     {"--blacklist", "SEC", "skip a failed backend this long (Pen's -b)"},
     {"--table-size", "N", "client table slots (Pen's -c)"},
+    {"--connect-timeout", "SEC", "wait this long for a backend to accept (Pen's -t); new connections"},
+    {"--idle-timeout", "SEC", "close a connection silent this long (0: never); new connections"},
+    {"--max-connections", "N", "at most N connections, then clients wait (Pen's -x; 0: no limit)"},
 };
 
 const OptionSpec& option_spec(std::string_view name) {

@@ -348,6 +348,30 @@ TEST_F(TcpBalancingTest, MaxConnectionsMakesTheExcessWait) {
   EXPECT_EQ(dp_->status()[0].active, 2);
 }
 
+// -x changed at runtime (penctl conn_max, SetPolicy): raised, the waiting
+// client is taken without waiting for a close; lowered, the next one waits.
+TEST_F(TcpBalancingTest, MaxConnectionsChangeAppliesAtRuntime) {
+  add_backends(1);
+  service_.policy.max_connections = 1;
+  start();
+  auto [a, sa] = hold(1);
+  EXPECT_EQ(sa, "b0");
+  TestClient b = connect(2);
+  ASSERT_TRUE(test::wait_until([&] { return dp_->status()[0].counters.limit_waits >= 1; }));
+  PolicyConfig policy = *dp_->policy(service_.name);
+  policy.max_connections = 2;
+  ASSERT_TRUE(dp_->set_policy(service_.name, policy).ok());
+  b.set_timeout(5s);
+  EXPECT_EQ(b.read_line().value_or("closed"), "b0") << "taken while the first stays open";
+  const uint64_t waits = dp_->status()[0].counters.limit_waits;
+  TestClient c = connect(3);
+  ASSERT_TRUE(test::wait_until([&] { return dp_->status()[0].counters.limit_waits > waits; }));
+  EXPECT_EQ(dp_->status()[0].max_connections, 2u);
+  a.close();
+  c.set_timeout(5s);
+  EXPECT_EQ(c.read_line().value_or("closed"), "b0");
+}
+
 TEST_F(TcpBalancingTest, IdleConnectionsAreClosed) {
   add_backends(1);
   service_.policy.idle_timeout_seconds = 0.2;
