@@ -607,6 +607,12 @@ TEST(PenArgsTest, AdminTls) {
   EXPECT_FALSE(parse({"--demo", "--admin-tls-cert", "/c.pem"}).ok());
 }
 
+TEST(PenArgsTest, DashXEnablesTheExitCommand) {
+  EXPECT_TRUE(parse({"-X", "-C", "8888", "80", "127.0.0.1"})->config.admin.penctl_exit);
+  EXPECT_TRUE(parse({"-fX", "80", "127.0.0.1"})->config.admin.penctl_exit);
+  EXPECT_FALSE(parse({"-C", "8888", "80", "127.0.0.1"})->config.admin.penctl_exit);
+}
+
 TEST(PenArgsTest, ControlPort) {
   auto result = parse({"-C", "8888", "80", "127.0.0.1"});
   ASSERT_TRUE(result.ok()) << result.status().message();
