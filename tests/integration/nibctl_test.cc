@@ -194,6 +194,18 @@ TEST_F(NibctlTest, ErrorsHaveMessagesAndExitStatuses) {
   EXPECT_EQ(backends_json().backends_size(), 2);  // nothing changed
 }
 
+TEST_F(NibctlTest, PolicySetChangesTheConnectionSettings) {
+  CtlResult r = nibctl({"policy", "set", "--connect-timeout", "7", "--idle-timeout", "30", "--max-connections", "12"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("connect timeout  7s"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("idle timeout     30s"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("max connections  12"), std::string::npos) << r.out;
+  r = nibctl({"policy", "set", "--connect-timeout", "0"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("INVALID_ARGUMENT: field \"connect_timeout_seconds\""), std::string::npos) << r.err;
+  EXPECT_NE(nibctl({"policy"}).out.find("connect timeout  7s"), std::string::npos) << "nothing changed";
+}
+
 TEST_F(NibctlTest, StatsClientsAndToken) {
   ASSERT_EQ(visit("127.0.0.2"), "b0");
   std::string token = dir_.write_file("token", "s3cret\n");
