@@ -281,6 +281,12 @@ Status Dataplane::reload(const DataplaneConfig& config) {
       std::lock_guard lock(s->admin_mutex());  // management: one change at a time per service
       announce_reload(events_, s->name(), s->apply(sc));
       if (udp_) udp_->apply(sc);  // UDP: session timeout and limit
+      // The policy's connection settings reach open connections and paused
+      // listeners as a runtime change does (update_policy()).
+      if (tcp_ && sc.protocol == Protocol::kTcp) {
+        tcp_->set_idle_timeout(*s, seconds_to_duration(sc.policy.idle_timeout_seconds));
+      }
+      if (budget_) budget_->wake_parked();
     }
   }
   {
@@ -716,6 +722,10 @@ Result<PolicyConfig> Dataplane::update_policy(const std::string& name, const Pol
   if (s->affinity().capacity() != policy.table_size) s->affinity().resize(policy.table_size);
   // A listener paused at the old -x waits for a close otherwise.
   if (policy.max_connections != before->max_connections && budget_) budget_->wake_parked();
+  // Open connections too: an operator lowers it to reclaim idle ones now.
+  if (policy.idle_timeout_seconds != before->idle_timeout_seconds && tcp_ && s->protocol() == Protocol::kTcp) {
+    tcp_->set_idle_timeout(*s, seconds_to_duration(policy.idle_timeout_seconds));
+  }
   std::string detail = describe(*before, policy);
   if (!detail.empty()) announce(events_, DataplaneEvent::Kind::kPolicyChanged, name, 0, detail);
   return policy;

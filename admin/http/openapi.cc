@@ -241,7 +241,7 @@ constexpr const char* kDocument = R"json({
         "connect_timeout_seconds": {"type": "number", "minimum": 0, "exclusiveMinimum": true, "maximum": 3600,
           "description": "for connections accepted after the change"},
         "idle_timeout_seconds": {"type": "number", "minimum": 0, "maximum": 1000000000,
-          "description": "0 = never; for connections accepted after the change (open ones keep theirs)"},
+          "description": "0 = never; reaches open connections too, counted from their last activity"},
         "max_connections": {"type": "integer", "minimum": 0, "maximum": 10000000,
           "description": "at the limit accepting pauses and clients wait in the backlog; 0 = as many as descriptors allow"}}},
       "Client": {"type": "object", "properties": {

@@ -37,9 +37,10 @@ struct PolicyConfig {
   double blacklist_seconds = 30;   // -b
   uint64_t table_size = 2048;      // -c: affinity table slots
   // TCP connection settings, changeable at runtime (penctl timeout,
-  // idle_timeout, conn_max; SetPolicy). A change applies to connections
-  // accepted after it: open ones keep the timeouts they started with, as
-  // across a reload.
+  // idle_timeout, conn_max; SetPolicy) and by a reload. The connect timeout
+  // applies to connections accepted after the change; the idle timeout to
+  // open ones too, counted from each one's last activity (an operator lowers
+  // it to reclaim idle connections now, as with Pen's global setting).
   double connect_timeout_seconds = 5;  // -t
   double idle_timeout_seconds = 0;     // 0 = never (Pen's default)
   uint32_t max_connections = 0;        // -x: 0 = as many as descriptors allow

@@ -391,29 +391,40 @@ TEST_F(TcpBalancingTest, IdleConnectionsAreClosed) {
 }
 
 // A runtime change of the idle timeout (penctl idle_timeout, SetPolicy)
-// applies to connections accepted after it; open ones keep the timeout they
-// started with, as across a reload.
-TEST_F(TcpBalancingTest, IdleTimeoutChangeAppliesToNewConnections) {
+// reaches open connections too, counted from each one's last activity:
+// lowered, idle ones close at once; from 0 (never), an open one gets a timer.
+TEST_F(TcpBalancingTest, IdleTimeoutChangeReachesOpenConnections) {
   add_backends(1);
-  service_.policy.idle_timeout_seconds = 0.2;
+  service_.policy.idle_timeout_seconds = 100;
   manual_time_ = true;
   start();
-  auto [before, name_before] = hold(1);
-  ASSERT_EQ(name_before, "b0");
+  auto [idle, name_idle] = hold(1);
+  ASSERT_EQ(name_idle, "b0");
+  clock_.advance(5s);
+  auto [busy, name_busy] = hold(2);  // active 5 s later
+  ASSERT_EQ(name_busy, "b0");
   PolicyConfig policy = *dp_->policy(service_.name);
-  policy.idle_timeout_seconds = 10;
+  policy.idle_timeout_seconds = 3;
   ASSERT_TRUE(dp_->set_policy(service_.name, policy).ok());
-  auto [after, name_after] = hold(2);
-  ASSERT_EQ(name_after, "b0");
-  clock_.advance(200ms);
-  EXPECT_EQ(dp_->open_connections(), 1) << "the one from before the change idled out at 0.2 s";
-  EXPECT_TRUE(before.read_until_eof().ok());
-  ASSERT_TRUE(after.write_all("ping\n").ok());  // the other one still relays
-  EXPECT_EQ(*after.read_line(), "ping");
-  clock_.advance(9999ms);
-  EXPECT_EQ(dp_->open_connections(), 1) << "closed before it was idle for 10 s";
+  EXPECT_TRUE(idle.read_until_eof().ok()) << "idle for 5 s, over the new 3 s: closed at once";
+  EXPECT_TRUE(test::wait_until([&] { return dp_->open_connections() == 1; }));
+  clock_.advance(2999ms);
+  EXPECT_EQ(dp_->open_connections(), 1) << "closed before it was idle for 3 s";
   clock_.advance(1ms);
   EXPECT_EQ(dp_->open_connections(), 0);
+
+  policy.idle_timeout_seconds = 0;
+  ASSERT_TRUE(dp_->set_policy(service_.name, policy).ok());
+  auto [kept, name_kept] = hold(3);
+  ASSERT_EQ(name_kept, "b0");
+  policy.idle_timeout_seconds = 1;
+  ASSERT_TRUE(dp_->set_policy(service_.name, policy).ok());
+  ASSERT_TRUE(kept.write_all("ping\n").ok());  // activity after the change: the timer runs from here
+  EXPECT_EQ(*kept.read_line(), "ping");
+  clock_.advance(999ms);
+  EXPECT_EQ(dp_->open_connections(), 1);
+  clock_.advance(1ms);
+  EXPECT_EQ(dp_->open_connections(), 0) << "started without a timeout, it got one";
 }
 
 TEST_F(TcpBalancingTest, ConnectTimeoutBlacklistsAndFailsOver) {
