@@ -126,8 +126,8 @@ Status Dataplane::start() {
       continue;
     }
     // 0 stays 0: the descriptor budget is then the limit, shared by all services.
-    if (sc.max_connections > fd_connections) {
-      log_warn("service " + sc.name + ": max connections " + std::to_string(sc.max_connections) +
+    if (sc.policy.max_connections > fd_connections) {
+      log_warn("service " + sc.name + ": max connections " + std::to_string(sc.policy.max_connections) +
                " exceeds what " + std::to_string(fd_limit_) + " file descriptors allow (about " +
                std::to_string(fd_connections) + "); raise the hard RLIMIT_NOFILE");
     }
@@ -295,6 +295,12 @@ Status Dataplane::reload(const DataplaneConfig& config) {
       std::lock_guard lock(s->admin_mutex());  // management: one change at a time per service
       announce_reload(events_, s->name(), s->apply(sc));
       if (udp_) udp_->apply(sc);  // UDP: session timeout and limit
+      // The policy's connection settings reach open connections and paused
+      // listeners as a runtime change does (update_policy()).
+      if (tcp_ && sc.protocol == Protocol::kTcp) {
+        tcp_->set_idle_timeout(*s, seconds_to_duration(sc.policy.idle_timeout_seconds));
+      }
+      if (budget_) budget_->wake_parked();
     }
   }
   {
@@ -321,6 +327,7 @@ ServiceStatus Dataplane::service_status(const Service& s) const {
   st.protocol = s.protocol();
   st.listen = s.listen_address();
   st.policy = snap->policy;
+  st.tcp_nodelay = s.tcp_nodelay();
   st.connect_timeout_seconds = std::chrono::duration<double>(snap->connect_timeout).count();
   st.idle_timeout_seconds = std::chrono::duration<double>(snap->idle_timeout).count();
   // 0 (no -x): as many as the descriptor budget allows.
@@ -423,6 +430,11 @@ std::string describe(const PolicyConfig& before, const PolicyConfig& after) {
   note_change(out, "tracking", format_seconds(before.tracking_seconds), format_seconds(after.tracking_seconds));
   note_change(out, "blacklist", format_seconds(before.blacklist_seconds), format_seconds(after.blacklist_seconds));
   note_change(out, "table_size", before.table_size, after.table_size);
+  note_change(out, "connect_timeout", format_seconds(before.connect_timeout_seconds),
+              format_seconds(after.connect_timeout_seconds));
+  note_change(out, "idle_timeout", format_seconds(before.idle_timeout_seconds),
+              format_seconds(after.idle_timeout_seconds));
+  note_change(out, "max_connections", before.max_connections, after.max_connections);
   return out;
 }
 
@@ -722,6 +734,12 @@ Result<PolicyConfig> Dataplane::update_policy(const std::string& name, const Pol
   if (!before.ok()) return before.status();
   s->affinity().set_tracking(seconds_to_duration(policy.tracking_seconds));
   if (s->affinity().capacity() != policy.table_size) s->affinity().resize(policy.table_size);
+  // A listener paused at the old -x waits for a close otherwise.
+  if (policy.max_connections != before->max_connections && budget_) budget_->wake_parked();
+  // Open connections too: an operator lowers it to reclaim idle ones now.
+  if (policy.idle_timeout_seconds != before->idle_timeout_seconds && tcp_ && s->protocol() == Protocol::kTcp) {
+    tcp_->set_idle_timeout(*s, seconds_to_duration(policy.idle_timeout_seconds));
+  }
   std::string detail = describe(*before, policy);
   if (!detail.empty()) announce(events_, DataplaneEvent::Kind::kPolicyChanged, name, 0, detail);
   return policy;

@@ -99,7 +99,10 @@ class Dataplane {
 
   Result<PolicyConfig> policy(const std::string& service) const;
   // Mode, stubborn, tracking, blacklist and table size (a smaller table keeps
-  // the most recently used clients).
+  // the most recently used clients); the connect timeout for connections
+  // accepted from now on; the idle timeout for open connections too (counted
+  // from each one's last activity); max connections at once (a listener
+  // paused at the old limit is woken).
   Status set_policy(const std::string& service, const PolicyConfig& policy);
   // A partial change: `edit` runs on the current policy under the service's
   // admin lock (so concurrent edits never lose one another's fields), then

@@ -79,6 +79,7 @@ struct ServiceStatus {
   double connect_timeout_seconds = 0;
   double idle_timeout_seconds = 0;
   uint32_t max_connections = 0;
+  bool tcp_nodelay = true;  // set at start: a change needs a restart
   int64_t active = 0;
   ServiceCounters counters;
   AffinityStats affinity;

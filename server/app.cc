@@ -140,9 +140,7 @@ struct App::Running {
 
 int App::serve(AppConfig config, const std::string& ready_message) {
   config_ = std::move(config);
-  Log::set_level(config_.verbosity >= 2 ? LogLevel::kTrace
-                 : config_.verbosity == 1 ? LogLevel::kDebug
-                                          : LogLevel::kInfo);
+  Log::set_level(log_level_for_verbosity(config_.verbosity));
   // Pen's background mode: fork before any thread starts; the parent waits
   // until this process is ready or has failed, so a startup error still ends
   // the command with status 2 (server/daemon.h).
@@ -244,7 +242,7 @@ Status App::start(Running& running) {
   for (const auto& s : dataplane.status()) {
     log_info("service " + s.name + ": listening on " + s.listen.to_string() + " (" + to_string(s.protocol) +
              ", mode " + to_string(s.policy.mode) + ", " + std::to_string(s.backends.size()) + " backend(s), " +
-             std::to_string(dataplane.workers()) + " worker(s), max " + std::to_string(s.max_connections) +
+             std::to_string(dataplane.workers()) + " worker(s), max " + std::to_string(s.policy.max_connections) +
              " connections)");
     if (debug_on()) {  // Pen's -d start-up listing
       for (const auto& b : s.backends) {
@@ -283,6 +281,10 @@ Status App::start(Running& running) {
   if (!config_.admin.penctl_listen.empty()) {
     running.penctl = std::make_unique<admin::PenctlServer>(
         api, admin::PenctlServerOptions{.listen = config_.admin.penctl_listen,
+                                              // -X: the main thread takes it as any SIGTERM.
+                                              .exit = config_.admin.penctl_exit
+                                                          ? std::function<void()>([] { ::kill(::getpid(), SIGTERM); })
+                                                          : nullptr,
                                               .limits = config_.admin.limits.penctl,
                                               .stats = &running.admin_stats});
     if (Status st = running.penctl->start(); !st.ok()) return st;

@@ -28,6 +28,9 @@ constexpr FieldRule kRules[] = {
     {"timeout_seconds", {}, limits::kSeconds},
     {"tracking_seconds", {}, limits::kSeconds},
     {"blacklist_seconds", {}, limits::kSeconds},
+    {"connect_timeout_seconds", {}, limits::kConnectTimeout},
+    {"idle_timeout_seconds", {}, limits::kSeconds},
+    {"max_connections", limits::kMaxConnections, {}},
 };
 
 std::string quoted_field(std::string_view field) { return "field \"" + std::string(field) + "\""; }
@@ -106,6 +109,8 @@ struct PolicyPatch {
   std::optional<bool> stubborn;
   std::optional<double> tracking_seconds, blacklist_seconds;
   std::optional<uint64_t> table_size;
+  std::optional<double> connect_timeout_seconds, idle_timeout_seconds;
+  std::optional<uint32_t> max_connections;
 
   void apply(PolicyConfig& p) const {
     if (mode) p.mode = *mode;
@@ -113,6 +118,9 @@ struct PolicyPatch {
     if (tracking_seconds) p.tracking_seconds = *tracking_seconds;
     if (blacklist_seconds) p.blacklist_seconds = *blacklist_seconds;
     if (table_size) p.table_size = *table_size;
+    if (connect_timeout_seconds) p.connect_timeout_seconds = *connect_timeout_seconds;
+    if (idle_timeout_seconds) p.idle_timeout_seconds = *idle_timeout_seconds;
+    if (max_connections) p.max_connections = *max_connections;
   }
 };
 
@@ -127,9 +135,15 @@ Result<PolicyPatch> policy_patch(const v1::SetPolicyRequest& r) {
   if (r.has_tracking_seconds()) p.tracking_seconds = r.tracking_seconds();
   if (r.has_blacklist_seconds()) p.blacklist_seconds = r.blacklist_seconds();
   if (r.has_table_size()) p.table_size = r.table_size();
+  if (r.has_connect_timeout_seconds()) p.connect_timeout_seconds = r.connect_timeout_seconds();
+  if (r.has_idle_timeout_seconds()) p.idle_timeout_seconds = r.idle_timeout_seconds();
+  if (r.has_max_connections()) p.max_connections = r.max_connections();
   if (Status st = first_error({check_seconds("tracking_seconds", p.tracking_seconds.value_or(0)),
                                check_seconds("blacklist_seconds", p.blacklist_seconds.value_or(0)),
-                               check_int("table_size", p.table_size.value_or(1))});
+                               check_int("table_size", p.table_size.value_or(1)),
+                               check_seconds("connect_timeout_seconds", p.connect_timeout_seconds.value_or(1)),
+                               check_seconds("idle_timeout_seconds", p.idle_timeout_seconds.value_or(0)),
+                               check_int("max_connections", p.max_connections.value_or(0))});
       !st.ok()) {
     return st;
   }
@@ -406,6 +420,19 @@ Result<PolicyConfig> AdminApi::edit_policy(const std::string& service, const Dat
 Status AdminApi::blacklist_backend(const std::string& service, uint32_t id, double seconds) {
   if (Status st = check_seconds("blacklist_seconds", seconds); !st.ok()) return st;
   return dataplane_.blacklist_backend(service, id, seconds);
+}
+
+LogLevel AdminApi::log_level() { return Log::level(); }
+
+Status AdminApi::set_log_level(LogLevel level) {
+  if (level != LogLevel::kTrace && level != LogLevel::kDebug && level != LogLevel::kInfo) {
+    return Status::invalid("log level: expected trace, debug or info");
+  }
+  LogLevel before = Log::level();
+  Log::set_level(level);
+  // Logged at warn so that the change shows whatever the level becomes.
+  if (before != level) log_warn(std::string("log level now ") + to_string(level) + " (was " + to_string(before) + ")");
+  return {};
 }
 
 Status AdminApi::set_client_acl(const std::string& service, const AccessList& acl) {

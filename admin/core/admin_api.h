@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "dataplane/base/clock.h"
+#include "dataplane/base/log.h"
 #include "dataplane/base/status.h"
 #include "dataplane/config/limits.h"
 #include "dataplane/dataplane.h"
@@ -127,6 +128,11 @@ class AdminApi {
   Status blacklist_backend(const std::string& service, uint32_t id, double seconds);
   // The client ACL; announced, not saved (Pen's lists live in the control port).
   Status set_client_acl(const std::string& service, const AccessList& acl);
+  // The process's log level (Pen's -d, penctl debug N); any thread. Not
+  // saved: a restart takes it from the command line again. kTrace..kInfo
+  // only (warn and error are always logged).
+  static LogLevel log_level();
+  Status set_log_level(LogLevel level);
 
  private:
   // After a successful change: blocks until it is on disk (with a writer).

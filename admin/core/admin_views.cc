@@ -136,6 +136,9 @@ void fill(const PolicyConfig& p, v1::Policy* out) {
   out->set_tracking_seconds(p.tracking_seconds);
   out->set_blacklist_seconds(p.blacklist_seconds);
   out->set_table_size(p.table_size);
+  out->set_connect_timeout_seconds(p.connect_timeout_seconds);
+  out->set_idle_timeout_seconds(p.idle_timeout_seconds);
+  out->set_max_connections(p.max_connections);
 }
 
 void fill(const ServiceStatus& s, v1::Service* out) {

@@ -173,7 +173,9 @@ std::span<const RequestBody> request_bodies() {
       {"MigrateRequest", v1::MigrateClientsRequest::descriptor(), {{"to"}, {}, {{"to", "to_backend_id"}}}},
       {"PinRequest", v1::PinClientRequest::descriptor(), {{"backend_id"}, {"backend_id"}}},
       {"PolicyUpdate", v1::SetPolicyRequest::descriptor(),
-       {{"mode", "stubborn", "tracking_seconds", "blacklist_seconds", "table_size"}}, v1::Policy::descriptor()},
+       {{"mode", "stubborn", "tracking_seconds", "blacklist_seconds", "table_size", "connect_timeout_seconds",
+         "idle_timeout_seconds", "max_connections"}},
+       v1::Policy::descriptor()},
   };
   return kBodies;
 }

@@ -1,5 +1,6 @@
 #include "admin/penctl/penctl_server.h"
 
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include "admin/core/admin_api.h"
 #include "admin/pages/pen_status_page.h"
 #include "admin/penctl/penctl_listener.h"
+#include "dataplane/base/atomic_file.h"
 #include "dataplane/base/log.h"
 #include "dataplane/config/limits.h"
 #include "dataplane/dataplane.h"
@@ -23,8 +25,8 @@ namespace {
 
 // Connections wait in the backlog only while the loop is between accepts.
 constexpr int kBacklog = 128;
-// `recent N`: seconds, as far as a duration can reach.
-constexpr IntRange kRecentSeconds{0, static_cast<int64_t>(kMaxSeconds)};
+// `recent N`, `blacklist N`, ...: whole seconds, as far as a duration can reach.
+constexpr IntRange kWholeSeconds{0, static_cast<int64_t>(kMaxSeconds)};
 
 std::vector<std::string> split_words(const std::string& line) {
   std::vector<std::string> words;
@@ -118,10 +120,10 @@ std::span<const PenctlServer::CommandEntry> PenctlServer::commands() {
       {"clients_max", &PenctlServer::cmd_valued, {}},
       {"close", nullptr, kNotYet},
       {"connection", nullptr, kNotYet},
-      {"conn_max", nullptr, kNotYet},
+      {"conn_max", &PenctlServer::cmd_valued, {}},
       {"control", &PenctlServer::cmd_control, {}},
       {"control_acl", &PenctlServer::cmd_control_acl, {}},
-      {"debug", nullptr, kNotYet},
+      {"debug", &PenctlServer::cmd_debug, {}},
       {"delayed_forward", &PenctlServer::cmd_nothing, {}},  // obsolete in Pen 0.26.0, a no-op there too
       {"no delayed_forward", &PenctlServer::cmd_nothing, {}},
       {"dsr_if", nullptr, kNotYet},
@@ -129,12 +131,12 @@ std::span<const PenctlServer::CommandEntry> PenctlServer::commands() {
       {"dummy", nullptr, kNotYet},
       {"no dummy", nullptr, kNotYet},
       {"epoll", &PenctlServer::cmd_nothing, {}},  // what nib always uses
-      {"exit", nullptr, kNotYet},
+      {"exit", &PenctlServer::cmd_exit, {}},
       {"hash", &PenctlServer::cmd_flag, {}},
       {"no hash", &PenctlServer::cmd_flag, {}},
       {"http", nullptr, kNotYet},
       {"no http", nullptr, kNotYet},
-      {"idle_timeout", nullptr, kNotYet},
+      {"idle_timeout", &PenctlServer::cmd_valued, {}},
       {"idlers", nullptr, kNotYet},
       {"include", nullptr, kNotYet},
       {"keepalive", nullptr, kNotYet},
@@ -167,9 +169,9 @@ std::span<const PenctlServer::CommandEntry> PenctlServer::commands() {
       {"no stubborn", &PenctlServer::cmd_stubborn, {}},
       {"tarpit_acl", nullptr, kNotYet},
       {"tcp_fastclose", nullptr, kNotYet},
-      {"tcp_nodelay", nullptr, "not yet supported at runtime by nib; start it with -o tcp_nodelay"},
-      {"no tcp_nodelay", nullptr, "not yet supported at runtime by nib; start it with -o 'no tcp_nodelay'"},
-      {"timeout", nullptr, kNotYet},
+      {"tcp_nodelay", &PenctlServer::cmd_tcp_nodelay, {}},
+      {"no tcp_nodelay", &PenctlServer::cmd_tcp_nodelay, {}},
+      {"timeout", &PenctlServer::cmd_valued, {}},
       {"tracking", &PenctlServer::cmd_valued, {}},
       {"transparent", nullptr, kNotYet},
       {"no transparent", nullptr, kNotYet},
@@ -177,7 +179,7 @@ std::span<const PenctlServer::CommandEntry> PenctlServer::commands() {
       {"no web_stats", nullptr, kNotYet},
       {"weight", &PenctlServer::cmd_flag, {}},
       {"no weight", &PenctlServer::cmd_flag, {}},
-      {"write", nullptr, kNotYet},
+      {"write", &PenctlServer::cmd_write, {}},
   };
   return kCommands;
 }
@@ -250,6 +252,11 @@ PenctlReply PenctlServer::cmd_server(const Command& c) {
   std::optional<double> blacklist;
   // Every pair is checked before anything changes.
   for (size_t i = 2; i < w.size(); i += 2) {
+    // The address and port it has already: a line of `write`'s file replayed.
+    if ((w[i] == "address" && w[i + 1] == target->address.ip_string()) ||
+        (w[i] == "port" && w[i + 1] == std::to_string(target->address.port()))) {
+      continue;
+    }
     if (w[i] == "acl" || w[i] == "address" || w[i] == "port") {
       return unsupported("server N " + w[i], "not yet supported by nib");
     }
@@ -305,8 +312,8 @@ PenctlReply PenctlServer::cmd_recent(const Command& c) {
   double window = 300;  // Pen's default
   if (c.w.size() == 2) {
     auto v = parse_uint(c.w[1]);
-    if (!v || !kRecentSeconds.contains_unsigned(*v)) {
-      return fail("recent: expected seconds, " + describe(kRecentSeconds) + ", got '" + c.w[1] + "'");
+    if (!v || !kWholeSeconds.contains_unsigned(*v)) {
+      return fail("recent: expected seconds, " + describe(kWholeSeconds) + ", got '" + c.w[1] + "'");
     }
     window = static_cast<double>(*v);
   }
@@ -362,24 +369,60 @@ PenctlReply PenctlServer::cmd_stubborn(const Command& c) {
   return {};
 }
 
-// Valued settings: without a value they print it, with one they set it and
-// print the new value, as Pen's do.
+namespace {
+
+// Pen's valued settings: the word alone prints the value, with a whole
+// number it sets it and prints the new value. All are policy fields, set
+// through the admin core.
+struct ValuedSetting {
+  std::string_view word;
+  IntRange range;
+  void (*set)(v1::SetPolicyRequest& r, uint64_t v);
+  double (*get)(const PolicyConfig& p);
+  std::string_view reply_prefix, reply_suffix;  // Pen's words around the value
+};
+
+constexpr IntRange kConnectSeconds{1, static_cast<int64_t>(limits::kConnectTimeout.max)};
+
+constexpr ValuedSetting kValued[] = {
+    {"blacklist", kWholeSeconds, [](v1::SetPolicyRequest& r, uint64_t v) { r.set_blacklist_seconds(double(v)); },
+     [](const PolicyConfig& p) { return p.blacklist_seconds; }, "", ""},
+    {"clients_max", limits::kTableSize, [](v1::SetPolicyRequest& r, uint64_t v) { r.set_table_size(v); },
+     [](const PolicyConfig& p) { return double(p.table_size); }, "", ""},
+    {"conn_max", limits::kMaxConnections,
+     [](v1::SetPolicyRequest& r, uint64_t v) { r.set_max_connections(static_cast<uint32_t>(v)); },
+     [](const PolicyConfig& p) { return double(p.max_connections); }, "", ""},
+    {"idle_timeout", kWholeSeconds, [](v1::SetPolicyRequest& r, uint64_t v) { r.set_idle_timeout_seconds(double(v)); },
+     [](const PolicyConfig& p) { return p.idle_timeout_seconds; }, "Idle timeout: ", " seconds"},
+    {"timeout", kConnectSeconds,
+     [](v1::SetPolicyRequest& r, uint64_t v) { r.set_connect_timeout_seconds(double(v)); },
+     [](const PolicyConfig& p) { return p.connect_timeout_seconds; }, "", ""},
+    {"tracking", kWholeSeconds, [](v1::SetPolicyRequest& r, uint64_t v) { r.set_tracking_seconds(double(v)); },
+     [](const PolicyConfig& p) { return p.tracking_seconds; }, "", ""},
+};
+
+// Pen's debug levels: 0 info, 1 debug, 2 and more trace (log.h).
+constexpr IntRange kDebugLevels{0, 9};
+
+}  // namespace
+
 PenctlReply PenctlServer::cmd_valued(const Command& c) {
   const std::string& cmd = c.w[0];
+  const ValuedSetting* setting = nullptr;
+  for (const ValuedSetting& v : kValued) {
+    if (v.word == cmd) setting = &v;
+  }
+  if (setting == nullptr) return fail(cmd + ": not a valued setting");
   if (c.w.size() > 2) return fail(cmd + ": expected '" + cmd + " [N]'");
   Result<PolicyConfig> policy = Status();
   if (c.w.size() == 2) {
     auto v = parse_uint(c.w[1]);
-    if (!v) return fail(cmd + ": expected a non-negative integer");
+    if (!v || !setting->range.contains_unsigned(*v)) {
+      return fail(cmd + ": expected " + describe(setting->range) + ", got '" + c.w[1] + "'");
+    }
     v1::SetPolicyRequest r;
     r.set_service(c.service);
-    if (cmd == "clients_max") {
-      r.set_table_size(*v);
-    } else if (cmd == "blacklist") {
-      r.set_blacklist_seconds(static_cast<double>(*v));
-    } else {
-      r.set_tracking_seconds(static_cast<double>(*v));
-    }
+    setting->set(r, *v);
     policy = api_.set_policy(r);
   } else {
     v1::GetPolicyRequest r;
@@ -387,8 +430,128 @@ PenctlReply PenctlServer::cmd_valued(const Command& c) {
     policy = api_.get_policy(r);
   }
   if (!policy.ok()) return fail(policy.status());
-  if (cmd == "clients_max") return ok(std::to_string(policy->table_size) + "\n");
-  return ok(seconds_text(cmd == "blacklist" ? policy->blacklist_seconds : policy->tracking_seconds) + "\n");
+  return ok(std::string(setting->reply_prefix) + seconds_text(setting->get(*policy)) +
+            std::string(setting->reply_suffix) + "\n");
+}
+
+PenctlReply PenctlServer::cmd_debug(const Command& c) {
+  if (c.w.size() > 2) return fail("debug: expected 'debug [N]'");
+  if (c.w.size() == 2) {
+    auto v = parse_uint(c.w[1]);
+    if (!v || !kDebugLevels.contains_unsigned(*v)) {
+      return fail("debug: expected " + describe(kDebugLevels) + ", got '" + c.w[1] + "'");
+    }
+    if (Status st = api_.set_log_level(log_level_for_verbosity(static_cast<int>(*v))); !st.ok()) return fail(st);
+  }
+  return ok(std::to_string(verbosity_of(AdminApi::log_level())) + "\n");
+}
+
+// Pen quits without a reply; penctl then exits 0.
+PenctlReply PenctlServer::cmd_exit(const Command& c) {
+  if (c.w.size() != 1) return fail("exit: takes no argument");
+  if (!options_.exit) return fail("exit: not enabled; restart nib with -X");
+  log_info("control port: exit");
+  options_.exit();
+  return {};
+}
+
+// The option applies where sockets are made (the listener's, each
+// connection's): asking for what is in force is fine, a change is not.
+PenctlReply PenctlServer::cmd_tcp_nodelay(const Command& c) {
+  const bool negate = c.w[0] == "no";
+  if (c.w.size() != (negate ? 2u : 1u)) return fail("tcp_nodelay: takes no argument");
+  auto st = dataplane_.service(c.service);
+  if (!st.ok()) return fail(st.status());
+  if (st->tcp_nodelay == !negate) return {};
+  return fail(std::string(negate ? "no tcp_nodelay" : "tcp_nodelay") +
+              ": cannot change at runtime: TCP_NODELAY is set when the listener and each connection are set up; "
+              "restart nib with -o '" + (negate ? "no tcp_nodelay" : "tcp_nodelay") + "'");
+}
+
+PenctlReply PenctlServer::cmd_write(const Command& c) {
+  if (c.w.size() > 2) return fail("write: expected 'write [FILE]'");
+  const std::string path = c.w.size() == 2 ? c.w[1] : options_.config_file;
+  if (path.empty()) return fail("write: no file: nib was started without -F; give one: 'write FILE'");
+  auto text = running_config(c.service, path);
+  if (!text.ok()) return fail(text.status());
+  if (Status st = write_file_atomically(path, *text, 0644); !st.ok()) return fail("write: " + st.message());
+  return {};
+}
+
+namespace {
+
+// Pen's acl lines: IPv4 with a dotted mask, IPv6 with a length.
+std::string pen_acl_line(size_t list, const AccessEntry& e) {
+  std::string text = e.to_string();  // "permit 10.0.0.0/8", "deny 10.0.0.0 255.0.255.0"
+  if (e.address.is_v4()) {
+    char mask[INET_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET, &e.mask.bytes[12], mask, sizeof mask);
+    text = std::string(e.permit ? "permit " : "deny ") + e.address.to_string() + " " + mask;
+  }
+  return "acl " + std::to_string(list) + " " + text + "\n";
+}
+
+}  // namespace
+
+// Pen's write: the same lines in the same order, so the file replays line by
+// line to a control port (or is read with Pen's -F). Two lines Pen leaves
+// out follow its own words: conn_max and idle_timeout (Pen keeps -x only in
+// the comment line, and no idle timeout at all). A server line has no `acl`
+// pair: nib has no per-server ACL.
+Result<std::string> PenctlServer::running_config(const std::string& service, const std::string& path) {
+  auto st = dataplane_.service(service);
+  if (!st.ok()) return st.status();
+  const PolicyConfig& p = st->policy;
+  PenModeFlags flags = current_flags(p.mode);
+  std::ostringstream o;
+  std::time_t t = std::time(nullptr);
+  char when[64];
+  std::tm tm{};
+  ::localtime_r(&t, &tm);
+  std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+  o << "# Generated by nib " << when << "\n";
+  o << "# pen";
+  if (st->protocol == Protocol::kUdp) o << " -U";
+  if (options_.exit) o << " -X";
+  if (p.table_size != PolicyConfig{}.table_size) o << " -c " << p.table_size;
+  if (st->emergency) o << " -e " << st->emergency->address.to_string();
+  if (p.max_connections != 0) o << " -x " << p.max_connections;
+  o << " -F '" << path << "' -C " << control_text_ << " " << st->listen.to_string() << "\n";
+  {
+    std::lock_guard lock(acl_mu_);
+    for (size_t i = 0; i < kAccessLists; ++i) {
+      if (acls_[i].empty()) continue;
+      o << "no acl " << i << "\n";
+      for (const AccessEntry& e : acls_[i].entries()) o << pen_acl_line(i, e);
+    }
+    o << "no ascii\n";
+    o << "blacklist " << seconds_text(p.blacklist_seconds) << "\n";
+    o << "client_acl " << client_acl_ << "\n";
+    o << "control_acl " << control_acl_ << "\n";
+  }
+  o << "conn_max " << p.max_connections << "\n";
+  o << "debug " << verbosity_of(AdminApi::log_level()) << "\n";
+  o << (flags.has("hash") ? "" : "no ") << "hash\n";
+  o << "no http\n";
+  o << "idle_timeout " << seconds_text(p.idle_timeout_seconds) << "\n";
+  o << "no log\n";
+  o << (flags.has("roundrobin") ? "" : "no ") << "roundrobin\n";
+  for (const auto& b : st->backends) {
+    o << "server " << b.index << " address " << b.address.ip_string() << " port " << b.address.port() << " max "
+      << b.soft_limit << " hard " << b.hard_limit;
+    if (flags.has("weight")) o << " weight " << b.weight;
+    if (flags.has("prio")) o << " prio " << b.prio;
+    o << "\n";
+  }
+  o << (p.stubborn ? "" : "no ") << "stubborn\n";
+  o << "tcp_fastclose off\n";
+  o << (st->tcp_nodelay ? "" : "no ") << "tcp_nodelay\n";
+  o << "timeout " << seconds_text(p.connect_timeout_seconds) << "\n";
+  o << "tracking " << seconds_text(p.tracking_seconds) << "\n";
+  o << "no web_stats\n";
+  o << (flags.has("weight") ? "" : "no ") << "weight\n";
+  o << (flags.has("prio") ? "" : "no ") << "prio\n";
+  return o.str();
 }
 
 bool PenctlServer::control_permits(const SocketAddress& peer) const {

@@ -25,6 +25,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <memory>
 #include <optional>
@@ -51,6 +52,11 @@ class AdminPlaneStats;
 
 struct PenctlServerOptions {
   std::string listen;  // "host:port" (an IP literal); port 0 picks a free one
+  // Pen's -X: `exit` calls this (on the command thread; it must return: the
+  // App raises SIGTERM). Unset: `exit` is an error.
+  std::function<void()> exit;
+  // Pen's -F file: where `write` without a FILE writes. Empty: nib has none.
+  std::string config_file;
   PenctlLimits limits;
   AdminPlaneStats* stats = nullptr;  // may be null; must outlive the server
 };
@@ -115,7 +121,13 @@ class PenctlServer {
   PenctlReply cmd_status(const Command& c);
   PenctlReply cmd_recent(const Command& c);
   PenctlReply cmd_mode(const Command& c);
-  PenctlReply cmd_valued(const Command& c);   // blacklist, tracking, clients_max
+  PenctlReply cmd_valued(const Command& c);   // blacklist, tracking, clients_max, timeout, idle_timeout, conn_max
+  PenctlReply cmd_debug(const Command& c);
+  PenctlReply cmd_exit(const Command& c);
+  PenctlReply cmd_tcp_nodelay(const Command& c);  // and "no tcp_nodelay"
+  PenctlReply cmd_write(const Command& c);
+  // Pen's `write` text for `service`; `path` goes in its comment line.
+  Result<std::string> running_config(const std::string& service, const std::string& path);
   PenctlReply cmd_flag(const Command& c);     // roundrobin, hash, weight, prio and "no ..."
   PenctlReply cmd_stubborn(const Command& c);  // and "no stubborn"
   PenctlReply cmd_nothing(const Command& c);  // Pen's own no-ops (block, delayed_forward, epoll)

@@ -115,6 +115,9 @@ std::string serialize_state(const SavedState& state) {
     p->set_tracking_seconds(s.policy.tracking_seconds);
     p->set_blacklist_seconds(s.policy.blacklist_seconds);
     p->set_table_size(s.policy.table_size);
+    if (s.has_connect_timeout) p->set_connect_timeout_seconds(s.policy.connect_timeout_seconds);
+    if (s.has_idle_timeout) p->set_idle_timeout_seconds(s.policy.idle_timeout_seconds);
+    if (s.has_max_connections) p->set_max_connections(s.policy.max_connections);
     for (const auto& b : s.backends) {
       v1::StateBackend* sb = out->add_backends();
       sb->set_address(b.address.to_string());
@@ -164,6 +167,7 @@ Result<SavedState> parse_json_state(std::string_view text, const std::string& so
     s.name = in.name();
     if (Status st = check_service(&services_seen, s); !st.ok()) return Status::invalid(where + st.message());
     const std::string in_service = where + "service '" + s.name + "': ";
+    s.has_connect_timeout = s.has_idle_timeout = s.has_max_connections = false;
     if (in.has_policy()) {
       const v1::StatePolicy& p = in.policy();
       auto mode = parse_balance_mode(p.mode());
@@ -173,6 +177,12 @@ Result<SavedState> parse_json_state(std::string_view text, const std::string& so
                               .tracking_seconds = p.tracking_seconds(),
                               .blacklist_seconds = p.blacklist_seconds(),
                               .table_size = p.table_size()};
+      s.has_connect_timeout = p.has_connect_timeout_seconds();
+      s.has_idle_timeout = p.has_idle_timeout_seconds();
+      s.has_max_connections = p.has_max_connections();
+      if (s.has_connect_timeout) s.policy.connect_timeout_seconds = p.connect_timeout_seconds();
+      if (s.has_idle_timeout) s.policy.idle_timeout_seconds = p.idle_timeout_seconds();
+      if (s.has_max_connections) s.policy.max_connections = p.max_connections();
       if (Status st = check_policy(s); !st.ok()) return Status::invalid(in_service + st.message());
     }
     std::set<std::string> backends_seen, pins_seen;
@@ -246,6 +256,7 @@ Result<SavedState> parse_line_state(std::string_view text, const std::string& so
     if (kind == "service" && f.size() == 2) {
       SavedService service;
       service.name = std::string(f[1]);
+      service.has_connect_timeout = service.has_idle_timeout = service.has_max_connections = false;  // not in version 1
       if (Status st = check_service(&services_seen, service); !st.ok()) return Status::invalid(where + st.message());
       state.services.push_back(std::move(service));
       backends_seen.clear();
@@ -336,6 +347,14 @@ Result<std::optional<SavedState>> load_state_file(const std::string& path) {
   return std::optional<SavedState>(std::move(*parsed));
 }
 
+PolicyConfig saved_policy(const SavedService& saved, const PolicyConfig& current) {
+  PolicyConfig p = saved.policy;
+  if (!saved.has_connect_timeout) p.connect_timeout_seconds = current.connect_timeout_seconds;
+  if (!saved.has_idle_timeout) p.idle_timeout_seconds = current.idle_timeout_seconds;
+  if (!saved.has_max_connections) p.max_connections = current.max_connections;
+  return p;
+}
+
 SavedState capture_state(const Dataplane& dataplane) {
   SavedState state;
   for (const auto& name : dataplane.service_names()) {
@@ -374,7 +393,7 @@ void apply_to_config(const SavedState& state, DataplaneConfig* config) {
     auto it = std::find_if(config->services.begin(), config->services.end(),
                            [&](const ServiceConfig& s) { return s.name == saved.name; });
     if (it == config->services.end()) continue;
-    it->policy = saved.policy;
+    it->policy = saved_policy(saved, it->policy);
     // No backend left: restore_state() removes them once running (a service
     // may not start without one).
     if (saved.backends.empty()) continue;
@@ -450,7 +469,9 @@ Status restore_state(Dataplane& dataplane, const SavedState& state, std::vector<
         }
       }
     }
-    if (Status st = dataplane.set_policy(saved.name, saved.policy); !st.ok()) {
+    auto running = dataplane.policy(saved.name);
+    if (!running.ok()) return running.status();
+    if (Status st = dataplane.set_policy(saved.name, saved_policy(saved, *running)); !st.ok()) {
       return Status(st.code(), where + st.message());
     }
     for (const auto& p : saved.pins) {

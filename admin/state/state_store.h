@@ -42,9 +42,16 @@ struct SavedPin {
 struct SavedService {
   std::string name;
   PolicyConfig policy;
+  // Whether the file had the policy's connection settings: files of earlier
+  // nibs do not, and the configuration's values then stay (saved_policy()).
+  bool has_connect_timeout = true, has_idle_timeout = true, has_max_connections = true;
   std::vector<SavedBackend> backends;
   std::vector<SavedPin> pins;
 };
+
+// The saved policy over `current` (the configuration's or the running one):
+// connection settings the file lacks keep their value in `current`.
+PolicyConfig saved_policy(const SavedService& saved, const PolicyConfig& current);
 
 struct SavedState {
   std::vector<SavedService> services;

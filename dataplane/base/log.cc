@@ -8,6 +8,19 @@
 
 namespace nib {
 
+const char* to_string(LogLevel level) {
+  static constexpr const char* kNames[] = {"trace", "debug", "info", "warn", "error"};
+  return kNames[static_cast<int>(level)];
+}
+
+LogLevel log_level_for_verbosity(int verbosity) {
+  return verbosity >= 2 ? LogLevel::kTrace : verbosity == 1 ? LogLevel::kDebug : LogLevel::kInfo;
+}
+
+int verbosity_of(LogLevel level) {
+  return level == LogLevel::kTrace ? 2 : level == LogLevel::kDebug ? 1 : 0;
+}
+
 void Log::use_syslog() {
   ::openlog("nib", LOG_PID, LOG_USER);
   syslog_.store(true, std::memory_order_release);

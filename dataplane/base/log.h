@@ -29,6 +29,13 @@ class Log {
   static inline std::atomic<bool> syslog_{false};
 };
 
+// "trace", "debug", "info", "warn", "error".
+const char* to_string(LogLevel level);
+// Pen's debug levels (-d counted, penctl debug N): 0 info, 1 debug, 2 and
+// more trace; and back (warn and error read as 0).
+LogLevel log_level_for_verbosity(int verbosity);
+int verbosity_of(LogLevel level);
+
 // The per-connection paths' guards: test one before building a debug line.
 inline bool debug_on() { return Log::enabled(LogLevel::kDebug); }
 inline bool trace_on() { return Log::enabled(LogLevel::kTrace); }

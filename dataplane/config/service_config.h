@@ -38,6 +38,14 @@ struct PolicyConfig {
   double tracking_seconds = 0;     // -T: 0 = remembered clients never expire
   double blacklist_seconds = 30;   // -b
   uint64_t table_size = 2048;      // -c: affinity table slots
+  // TCP connection settings, changeable at runtime (penctl timeout,
+  // idle_timeout, conn_max; SetPolicy) and by a reload. The connect timeout
+  // applies to connections accepted after the change; the idle timeout to
+  // open ones too, counted from each one's last activity (an operator lowers
+  // it to reclaim idle connections now, as with Pen's global setting).
+  double connect_timeout_seconds = 5;  // -t
+  double idle_timeout_seconds = 0;     // 0 = never (Pen's default)
+  uint32_t max_connections = 0;        // -x: 0 = as many as descriptors allow
 
   bool operator==(const PolicyConfig&) const = default;
 };
@@ -114,9 +122,6 @@ struct ServiceConfig {
   PolicyConfig policy;
   std::vector<BackendConfig> backends;
   std::optional<BackendConfig> emergency;
-  double connect_timeout_seconds = 5;   // -t
-  double idle_timeout_seconds = 0;      // 0 = never (Pen's default)
-  uint32_t max_connections = 0;         // -x: 0 = as many as descriptors allow
   int backlog = 4096;                   // -q
   // TCP_DEFER_ACCEPT: a client is accepted once its first bytes are in, and
   // they are read at once. Clients of protocols where the server speaks first

@@ -83,7 +83,26 @@ Status BackendRegistry::check(const PolicyConfig& p) {
   if (p.table_size < 1 || p.table_size > kMaxTableSize) {
     return Status::invalid("table_size must be 1-100000000, got " + std::to_string(p.table_size));
   }
+  if (!limits::kConnectTimeout.contains(p.connect_timeout_seconds)) {
+    return Status::invalid("connect_timeout_seconds must be " + describe(limits::kConnectTimeout) + ", got " +
+                           std::to_string(p.connect_timeout_seconds));
+  }
+  if (!limits::kSeconds.contains(p.idle_timeout_seconds)) {
+    return Status::invalid("idle_timeout_seconds must be " + describe(limits::kSeconds) + ", got " +
+                           std::to_string(p.idle_timeout_seconds));
+  }
+  if (!limits::kMaxConnections.contains_unsigned(p.max_connections)) {
+    return Status::invalid("max_connections must be " + describe(limits::kMaxConnections) + ", got " +
+                           std::to_string(p.max_connections));
+  }
   return {};
+}
+
+void BackendRegistry::set_policy_fields(RegistrySnapshot& snap, const PolicyConfig& policy) {
+  snap.policy = policy;
+  snap.connect_timeout = seconds_to_duration(policy.connect_timeout_seconds);
+  snap.idle_timeout = seconds_to_duration(policy.idle_timeout_seconds);
+  snap.max_connections = policy.max_connections;
 }
 
 std::shared_ptr<Backend> BackendRegistry::reuse_or_create(const BackendConfig& config, const RegistrySnapshot* old,
@@ -120,10 +139,7 @@ RegistryDiff BackendRegistry::apply(const ServiceConfig& config) {
     }
   }
   if (config.emergency) next->emergency = reuse_or_create(*config.emergency, old.get(), next->backends);
-  next->policy = config.policy;
-  next->connect_timeout = seconds_to_duration(config.connect_timeout_seconds);
-  next->idle_timeout = seconds_to_duration(config.idle_timeout_seconds);
-  next->max_connections = config.max_connections;
+  set_policy_fields(*next, config.policy);
   next->slow_start = seconds_to_duration(config.slow_start_seconds);
   next->drain_timeout = seconds_to_duration(config.drain_timeout_seconds);
   if (!config.client_acl.empty()) next->client_acl = std::make_shared<const AccessList>(config.client_acl);
@@ -211,7 +227,7 @@ Result<PolicyConfig> BackendRegistry::set_policy(const PolicyConfig& policy) {
   std::lock_guard write(write_mu_);
   auto next = copy();
   PolicyConfig before = next->policy;
-  next->policy = policy;
+  set_policy_fields(*next, policy);
   publish(next);
   return before;
 }

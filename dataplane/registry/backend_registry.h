@@ -123,6 +123,8 @@ class BackendRegistry {
   // A copy of the current snapshot to change, then publish(). Writer only.
   std::shared_ptr<RegistrySnapshot> copy() const;
   static void index(RegistrySnapshot& snap);
+  // The policy and the durations derived from it, which workers read per connection.
+  static void set_policy_fields(RegistrySnapshot& snap, const PolicyConfig& policy);
   // Publishes `next` (fills its index, bumps the generation). Writer only.
   void publish(std::shared_ptr<RegistrySnapshot> next);
 

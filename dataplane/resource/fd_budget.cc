@@ -18,6 +18,10 @@ bool FdBudget::try_acquire(uint64_t n, uint64_t keep_free) {
 
 void FdBudget::release(uint64_t n) {
   used_.fetch_sub(n, std::memory_order_seq_cst);
+  wake_parked();
+}
+
+void FdBudget::wake_parked() {
   if (parked_.load(std::memory_order_seq_cst) > 0) [[unlikely]] {
     for (const auto& wake : wakers_) wake();
   }

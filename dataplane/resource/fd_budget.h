@@ -35,6 +35,9 @@ class FdBudget {
   bool try_acquire(uint64_t n, uint64_t keep_free = 0);
   // Any thread. Gives n back; wakes the parked.
   void release(uint64_t n);
+  // Any thread. Wakes the parked: room may have come another way (a
+  // service's -x raised at runtime).
+  void wake_parked();
 
   uint64_t capacity() const { return capacity_.load(std::memory_order_relaxed); }
   uint64_t in_use() const { return used_.load(std::memory_order_relaxed); }

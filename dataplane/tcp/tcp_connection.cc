@@ -47,6 +47,7 @@ void TcpConnection::start(UniqueFd client, const SocketAddress& peer, Service& s
   client_ip_ = peer.ip_key();
   service_ = &service;
   snap_ = std::move(snapshot);
+  idle_timeout_ = snap_->idle_timeout;
   up_.reset();
   down_.reset();
   state_ = State::kConnecting;
@@ -220,7 +221,7 @@ void TcpConnection::on_connected() {
   }
   Selector::remember(*snap_, service_->affinity(), sel_, client_ip_, now);
   last_activity_ = now;
-  if (snap_->idle_timeout > Duration::zero()) worker_.loop().arm(timer_, now + snap_->idle_timeout);
+  if (idle_timeout_ > Duration::zero()) worker_.loop().arm(timer_, now + idle_timeout_);
   relay();
 }
 
@@ -439,12 +440,23 @@ void TcpConnection::on_timer() {
     connect_next();
     return;
   }
-  if (state_ != State::kRelaying || snap_->idle_timeout <= Duration::zero()) return;
-  MonoTime deadline = last_activity_ + snap_->idle_timeout;
+  if (state_ != State::kRelaying || idle_timeout_ <= Duration::zero()) return;
+  MonoTime deadline = last_activity_ + idle_timeout_;
   if (now >= deadline) {
     finish(false);
   } else {
     worker_.loop().arm(timer_, deadline);  // re-armed lazily: activity costs no timer work
+  }
+}
+
+void TcpConnection::set_idle_timeout(const Service& service, Duration timeout) {
+  if (service_ != &service || !in_use()) return;
+  idle_timeout_ = timeout;
+  if (state_ != State::kRelaying) return;  // connecting: the timer is the connect timeout's
+  if (timeout <= Duration::zero()) {
+    worker_.loop().cancel(timer_);
+  } else {
+    worker_.loop().arm(timer_, last_activity_ + timeout);  // already past: fires at once
   }
 }
 

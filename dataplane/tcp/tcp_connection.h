@@ -42,6 +42,10 @@ class TcpConnection {
   void recycle();
 
   ConnectionInfo info(MonoTime now) const;
+  // Loop thread. The service's idle timeout changed (policy, reload): an open
+  // connection of `service` idles out by the new one, counted from its last
+  // activity (zero: never).
+  void set_idle_timeout(const Service& service, Duration timeout);
 
  private:
   enum class State { kFree, kConnecting, kRelaying, kClosed };
@@ -128,6 +132,7 @@ class TcpConnection {
   MonoTime started_{};
   MonoTime connect_started_{};  // of the current attempt, for the latency histogram
   MonoTime last_activity_{};
+  Duration idle_timeout_{};  // the snapshot's at start, then set_idle_timeout()'s
 };
 
 }  // namespace nib

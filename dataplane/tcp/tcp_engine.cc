@@ -94,4 +94,9 @@ void TcpEngine::close_drain_stragglers_at(const std::shared_ptr<Backend>& backen
   for (auto& w : workers_) w->close_drain_stragglers_at(backend, generation, deadline);
 }
 
+void TcpEngine::set_idle_timeout(const Service& service, Duration timeout) {
+  std::lock_guard lock(mutex_);
+  for (auto& w : workers_) w->set_idle_timeout(service, timeout);
+}
+
 }  // namespace nib

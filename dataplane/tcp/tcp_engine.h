@@ -52,6 +52,9 @@ class TcpEngine {
   // Any thread. Closes the connections to `backend` still open at `deadline`
   // if its drain number `generation` is still going on.
   void close_drain_stragglers_at(const std::shared_ptr<Backend>& backend, uint64_t generation, MonoTime deadline);
+  // Any thread. The open connections of `service` idle out by `timeout` from
+  // now on (zero: never), counted from their last activity.
+  void set_idle_timeout(const Service& service, Duration timeout);
   bool empty() const { return services_.empty(); }
   // Any thread: the workers' relay memory, paused listeners and shortages.
   void add_resources(ResourceStatus& r) const;

@@ -119,6 +119,12 @@ void TcpWorker::resume_paused(Pause only) {
   }
 }
 
+void TcpWorker::set_idle_timeout(const Service& service, Duration timeout) {
+  loop_.post([this, &service, timeout] {
+    for (auto& c : pool_) c->set_idle_timeout(service, timeout);
+  });
+}
+
 void TcpWorker::close_all() {
   loop_.post([this] {
     for (auto& c : pool_) {

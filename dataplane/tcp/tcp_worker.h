@@ -65,6 +65,8 @@ class TcpWorker {
   // Any thread. At `deadline`, closes this worker's connections to `backend`
   // if its drain number `generation` is still going on (drain_timeout).
   void close_drain_stragglers_at(std::shared_ptr<Backend> backend, uint64_t generation, MonoTime deadline);
+  // Any thread. The open connections of `service` take the new idle timeout.
+  void set_idle_timeout(const Service& service, Duration timeout);
   // Any thread: something was released (a connection closed, descriptors
   // were given back); paused listeners try again. Posts at most one task.
   void wake_accepting();

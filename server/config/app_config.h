@@ -33,6 +33,8 @@ struct AdminConfig {
   // Pen's control port (penctl protocol, no authentication); empty = none.
   // "host:port"; Pen's bare "port" means 127.0.0.1:port here.
   std::string penctl_listen;                    // -C, admin.penctl_listen
+  // Pen's -X: the control port's `exit` command stops nib as SIGTERM does.
+  bool penctl_exit = false;                     // -X
   // Connections, deadlines, sizes and streams of all three (admin.limits;
   // docs/operations.md, "Admin plane limits").
   admin::AdminLimits limits;                    // admin.limits

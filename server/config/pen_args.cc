@@ -29,11 +29,11 @@ constexpr NumericSetting kTracking{"policy.tracking", limits::kSeconds,
 constexpr NumericSetting kTableSize{"policy.table_size", limits::kTableSize,
                                     [](ServiceConfig& s, double v) { s.policy.table_size = static_cast<uint64_t>(v); }};
 constexpr NumericSetting kConnectTimeout{"connect_timeout", limits::kConnectTimeout,
-                                         [](ServiceConfig& s, double v) { s.connect_timeout_seconds = v; }};
+                                         [](ServiceConfig& s, double v) { s.policy.connect_timeout_seconds = v; }};
 constexpr NumericSetting kIdleTimeout{"idle_timeout", limits::kSeconds,
-                                      [](ServiceConfig& s, double v) { s.idle_timeout_seconds = v; }};
+                                      [](ServiceConfig& s, double v) { s.policy.idle_timeout_seconds = v; }};
 constexpr NumericSetting kMaxConnections{"max_connections", limits::kMaxConnections,
-                                         [](ServiceConfig& s, double v) { s.max_connections = static_cast<uint32_t>(v); }};
+                                         [](ServiceConfig& s, double v) { s.policy.max_connections = static_cast<uint32_t>(v); }};
 constexpr NumericSetting kBacklog{"backlog", limits::kBacklog,
                                   [](ServiceConfig& s, double v) { s.backlog = static_cast<int>(v); }};
 // UDP (-U) only.
@@ -105,7 +105,6 @@ constexpr UnsupportedOption kUnsupported[] = {
     {'u', "run as user", ""},
     {'l', "log file", "; nib logs to stderr"},
     {'F', "penctl configuration file", "; use --config with a YAML file"},
-    {'X', "exit command", ""},
     {'B', "abuse server", ""},
     {'i', "Windows service", ""},
 };
@@ -222,6 +221,7 @@ class Parser {
   std::optional<std::string> admin_tls_key_;
   std::optional<std::string> state_file_;
   std::optional<std::string> penctl_listen_;  // -C
+  bool penctl_exit_ = false;                  // -X: the control port's exit command
   std::string udp_option_;  // the first UDP-only option given, which needs -U
   // --admin: both admin listeners on their defaults. With Pen's command line
   // the admin plane runs only when asked (--admin, --admin-http,
@@ -332,6 +332,7 @@ Status Parser::apply_short(char letter, const std::string& value) {
       return {};
     case 'd': ++process_.verbosity; return {};
     case 'f': foreground_ = true; return {};
+    case 'X': penctl_exit_ = true; return {};
     case 'U':
       service_.protocol = Protocol::kUdp;
       note_balancing(option, "protocol");
@@ -692,6 +693,7 @@ void Parser::apply_admin_overrides(AdminConfig* admin) const {
   if (admin_tls_key_) admin->tls_key_file = *admin_tls_key_;
   if (state_file_) admin->state_file = *state_file_;
   if (penctl_listen_) admin->penctl_listen = *penctl_listen_;
+  if (penctl_exit_) admin->penctl_exit = true;
 }
 
 }  // namespace
@@ -742,6 +744,7 @@ Pen options:
   -C [IP:]port|/path
                Pen's control port for penctl (no authentication; a bare
                port listens on 127.0.0.1; a path is a Unix socket, mode 0600)
+  -X           enable the control port's exit command (stops nib as SIGTERM does)
   -d           log each connection's choice, failover and close; -d -d
                also its connect and half-closes
   -f           stay in the foreground (logs to stderr)
@@ -749,7 +752,7 @@ Pen options:
                -D, -Q, -S N, -n)
   Short options bundle as in getopt (-fdr, -b30); -- ends the options.
   Not yet supported (an error): -H, -E, -K, -G, -A, -Z, -R,
-  -L, -j, -u, -l, -F, -X, -B, -i. See docs/pen-compat.md.
+  -L, -j, -u, -l, -F, -B, -i. See docs/pen-compat.md.
 
 nib options:
   --config FILE         read services from a YAML file (no listen address,

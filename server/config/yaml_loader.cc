@@ -457,9 +457,9 @@ void Loader::load_service(const Item& item, SeenServices* seen, DataplaneConfig*
       service.emergency = BackendConfig{.host = endpoint->host, .address = endpoint->address};
     }
   }
-  read_seconds(f, "connect_timeout", limits::kConnectTimeout, &service.connect_timeout_seconds);
-  read_seconds(f, "idle_timeout", limits::kSeconds, &service.idle_timeout_seconds);
-  read_int(f, "max_connections", limits::kMaxConnections, &service.max_connections);
+  read_seconds(f, "connect_timeout", limits::kConnectTimeout, &service.policy.connect_timeout_seconds);
+  read_seconds(f, "idle_timeout", limits::kSeconds, &service.policy.idle_timeout_seconds);
+  read_int(f, "max_connections", limits::kMaxConnections, &service.policy.max_connections);
   read_int(f, "backlog", limits::kBacklog, &service.backlog);
   read_bool(f, "defer_accept", &service.defer_accept);
   read_bool(f, "tcp_nodelay", &service.tcp_nodelay);

@@ -59,6 +59,9 @@ constexpr OptionSpec kOptions[] = {
     {"--tracking", "SEC", "forget a client idle this long (Pen's -T; 0: never)"},
     {"--blacklist", "SEC", "skip a failed backend this long (Pen's -b)"},
     {"--table-size", "N", "client table slots (Pen's -c)"},
+    {"--connect-timeout", "SEC", "wait this long for a backend to accept (Pen's -t); new connections"},
+    {"--idle-timeout", "SEC", "close a connection silent this long (0: never); new connections"},
+    {"--max-connections", "N", "at most N connections, then clients wait (Pen's -x; 0: no limit)"},
 };
 
 const OptionSpec& option_spec(std::string_view name) {
@@ -149,7 +152,8 @@ const std::vector<CommandSpec>& Nibctl::commands() {
        &Nibctl::clients_migrate, "move the clients of a backend (--to ID), or let them choose afresh"},
       {"stats", {}, {}, &Nibctl::stats, "service and backend counters, client table"},
       {"policy show", {}, {}, &Nibctl::policy_show, "the balancing policy"},
-      {"policy set", {}, {"--mode", "--stubborn", "--no-stubborn", "--tracking", "--blacklist", "--table-size"},
+      {"policy set", {}, {"--mode", "--stubborn", "--no-stubborn", "--tracking", "--blacklist", "--table-size",
+                        "--connect-timeout", "--idle-timeout", "--max-connections"},
        &Nibctl::policy_set, "change it (mode: affinity|roundrobin|hash|weight|prio)"},
       {"watch", {}, {}, &Nibctl::watch, "print events as they happen, until Ctrl-C"},
   };
@@ -754,7 +758,9 @@ int Nibctl::policy_set(const Args& args) {
   if (o.contains("--stubborn") && o.contains("--no-stubborn")) return usage_error("--stubborn and --no-stubborn together");
   if (o.contains("--stubborn") || o.contains("--no-stubborn")) r.set_stubborn(o.contains("--stubborn"));
   for (auto [name, setter] : {std::pair{"--tracking", &v1::SetPolicyRequest::set_tracking_seconds},
-                              std::pair{"--blacklist", &v1::SetPolicyRequest::set_blacklist_seconds}}) {
+                              std::pair{"--blacklist", &v1::SetPolicyRequest::set_blacklist_seconds},
+                              std::pair{"--connect-timeout", &v1::SetPolicyRequest::set_connect_timeout_seconds},
+                              std::pair{"--idle-timeout", &v1::SetPolicyRequest::set_idle_timeout_seconds}}) {
     auto it = o.find(name);
     if (it == o.end()) continue;
     auto seconds = parse_seconds(it->second);
@@ -765,6 +771,11 @@ int Nibctl::policy_set(const Args& args) {
     auto n = parse_uint(it->second);
     if (!n) return usage_error("--table-size: expected an integer, got '" + it->second + "'");
     r.set_table_size(*n);
+  }
+  if (auto it = o.find("--max-connections"); it != o.end()) {
+    auto n = parse_uint(it->second);
+    if (!n || *n > UINT32_MAX) return usage_error("--max-connections: expected an integer, got '" + it->second + "'");
+    r.set_max_connections(static_cast<uint32_t>(*n));
   }
   v1::Policy resp;
   grpc::Status s = stub_->SetPolicy(context().get(), r, &resp);

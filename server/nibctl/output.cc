@@ -138,7 +138,13 @@ void print_policy(std::ostream& out, const v1::Policy& p) {
       << "stubborn    " << (p.stubborn() ? "yes" : "no") << "\n"
       << "tracking    " << (p.tracking_seconds() == 0 ? "never expires" : seconds_text(p.tracking_seconds())) << "\n"
       << "blacklist   " << seconds_text(p.blacklist_seconds()) << "\n"
-      << "table size  " << p.table_size() << "\n";
+      << "table size  " << p.table_size() << "\n"
+      << "connect timeout  " << seconds_text(p.connect_timeout_seconds()) << "\n"
+      << "idle timeout     " << (p.idle_timeout_seconds() == 0 ? "never" : seconds_text(p.idle_timeout_seconds()))
+      << "\n"
+      << "max connections  " << (p.max_connections() == 0 ? "as many as descriptors allow"
+                                                           : std::to_string(p.max_connections()))
+      << "\n";
 }
 
 void print_pins(std::ostream& out, const v1::ListPinsResponse& pins) {

@@ -44,7 +44,7 @@ class GrpcAdminTest : public ::testing::Test {
     ServiceConfig service;
     service.name = "web";
     service.listen = *SocketAddress::parse("127.0.0.1:0");
-    service.connect_timeout_seconds = 2;
+    service.policy.connect_timeout_seconds = 2;
     for (const auto& b : backends_) service.backends.push_back(backend_config(*b));
     DataplaneConfig config;
     config.workers = 2;
@@ -379,6 +379,28 @@ TEST_F(GrpcAdminTest, ChangesAreAcknowledgedOnlyOnceSaved) {
   EXPECT_NE(text->find("\"stubborn\": true"), std::string::npos) << *text;
   core_->set_state_writer(nullptr);
   writer.stop();
+}
+
+TEST_F(GrpcAdminTest, SetPolicySetsConnectionSettingsAndRejectsBadOnes) {
+  v1::SetPolicyRequest r;
+  r.set_connect_timeout_seconds(9);
+  r.set_max_connections(20);
+  v1::Policy out;
+  grpc::Status s = stub_->SetPolicy(context().get(), r, &out);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_DOUBLE_EQ(out.connect_timeout_seconds(), 9);
+  EXPECT_EQ(out.max_connections(), 20u);
+  EXPECT_DOUBLE_EQ(out.idle_timeout_seconds(), 0) << "left out, kept";
+  v1::SetPolicyRequest bad;
+  bad.set_connect_timeout_seconds(3601);
+  bad.set_max_connections(1);
+  s = stub_->SetPolicy(context().get(), bad, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_NE(s.error_message().find("connect_timeout_seconds"), std::string::npos) << s.error_message();
+  v1::Policy now;
+  ASSERT_TRUE(stub_->GetPolicy(context().get(), v1::GetPolicyRequest(), &now).ok());
+  EXPECT_DOUBLE_EQ(now.connect_timeout_seconds(), 9) << "nothing changed";
+  EXPECT_EQ(now.max_connections(), 20u);
 }
 
 TEST_F(GrpcAdminTest, UpdateBackendChangesOnlyWhatIsSet) {

@@ -70,7 +70,7 @@ class HttpAdminFixture : public ::testing::Test {
     ServiceConfig s;
     s.name = name;
     s.listen = *SocketAddress::parse("127.0.0.1:0");
-    s.connect_timeout_seconds = 2;
+    s.policy.connect_timeout_seconds = 2;
     return s;
   }
 

@@ -520,6 +520,23 @@ TEST_F(RestApiTest, ConcurrentPartialPolicyUpdatesKeepEveryAcknowledgedField) {
   }
 }
 
+// The TCP connection settings are policy fields: set, answered, and shown in
+// the service's view too.
+TEST_F(RestApiTest, PutPolicySetsConnectionSettings) {
+  Reply r = put("/api/v1/services/web/policy",
+                R"({"connect_timeout_seconds": 7, "idle_timeout_seconds": 30.5, "max_connections": 12})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_DOUBLE_EQ(r.json.find("connect_timeout_seconds")->as_double(), 7);
+  EXPECT_DOUBLE_EQ(r.json.find("idle_timeout_seconds")->as_double(), 30.5);
+  EXPECT_EQ(r.json.find("max_connections")->as_uint64(), 12u);
+  EXPECT_EQ(r.json.find("mode")->as_string(), "affinity");  // left out, kept
+  Reply service = get("/api/v1/services/web");
+  ASSERT_EQ(service.status, 200) << service.body;
+  EXPECT_DOUBLE_EQ(service.json.find("connect_timeout_seconds")->as_double(), 7);
+  EXPECT_EQ(service.json.find("max_connections")->as_uint64(), 12u);
+  EXPECT_EQ(dp_->policy("web")->idle_timeout_seconds, 30.5);
+}
+
 TEST_F(RestApiTest, PutPolicyRejectsBadRequests) {
   const std::string path = "/api/v1/services/web/policy";
   expect_rejected("PUT", path, R"({"mode": "random"})", 400, "INVALID_ARGUMENT",
@@ -528,6 +545,14 @@ TEST_F(RestApiTest, PutPolicyRejectsBadRequests) {
                   "field \"table_size\": expected an integer 1-100000000, got 0");
   expect_rejected("PUT", path, R"({"blacklist_seconds": -1})", 400, "INVALID_ARGUMENT",
                   "field \"blacklist_seconds\": expected seconds >= 0, got -1");
+  expect_rejected("PUT", path, R"({"connect_timeout_seconds": 0})", 400, "INVALID_ARGUMENT",
+                  "field \"connect_timeout_seconds\": expected seconds > 0 and <= 3600, got 0");
+  expect_rejected("PUT", path, R"({"idle_timeout_seconds": -1})", 400, "INVALID_ARGUMENT",
+                  "field \"idle_timeout_seconds\": expected seconds >= 0, got -1");
+  expect_rejected("PUT", path, R"({"max_connections": 10000001})", 400, "INVALID_ARGUMENT",
+                  "field \"max_connections\": expected an integer 0-10000000, got 10000001");
+  expect_rejected("PUT", path, R"({"max_connections": -1})", 400, "INVALID_ARGUMENT",
+                  "field \"max_connections\": expected an integer 0-10000000, got -1");
   expect_rejected("PUT", path, R"({"stubborn": 1})", 400, "INVALID_ARGUMENT",
                   "field \"stubborn\": expected true or false, got 1");
   expect_rejected("PUT", path, R"({"mode": "hash", "tracking": 5})", 400, "INVALID_ARGUMENT",

@@ -49,7 +49,7 @@ class DataplaneManagementTest : public test::DataplaneFixture<> {
  protected:
   void SetUp() override {
     DataplaneFixture::SetUp();
-    service_.connect_timeout_seconds = 2;
+    service_.policy.connect_timeout_seconds = 2;
   }
 
   static bool echoes(TestClient& c) {

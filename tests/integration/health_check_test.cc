@@ -24,7 +24,7 @@ class HealthCheckTest : public test::DataplaneFixture<> {
   void SetUp() override {
     DataplaneFixture::SetUp();
     manual_time_ = true;
-    service_.connect_timeout_seconds = 2;
+    service_.policy.connect_timeout_seconds = 2;
     service_.health_check = check_config();
   }
   static HealthCheckConfig check_config() {

@@ -207,6 +207,18 @@ TEST_F(NibctlTest, ErrorsHaveMessagesAndExitStatuses) {
   EXPECT_EQ(backends_json().size(), 2u);  // nothing changed
 }
 
+TEST_F(NibctlTest, PolicySetChangesTheConnectionSettings) {
+  CtlResult r = nibctl({"policy", "set", "--connect-timeout", "7", "--idle-timeout", "30", "--max-connections", "12"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("connect timeout  7s"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("idle timeout     30s"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("max connections  12"), std::string::npos) << r.out;
+  r = nibctl({"policy", "set", "--connect-timeout", "0"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("INVALID_ARGUMENT: field \"connect_timeout_seconds\""), std::string::npos) << r.err;
+  EXPECT_NE(nibctl({"policy"}).out.find("connect timeout  7s"), std::string::npos) << "nothing changed";
+}
+
 TEST_F(NibctlTest, StatsClientsAndToken) {
   ASSERT_EQ(visit("127.0.0.2"), "b0");
   std::string token = dir_.write_file("token", "s3cret\n");
@@ -257,7 +269,7 @@ TEST(NibctlCommandLineTest, EachCommandHasItsOwnHelp) {
       {{"clients", "pin", "--help"}, {"IP|CIDR", "ID"}},
       {{"clients", "migrate", "--help"}, {"FROM_ID", "--to"}},
       {{"policy", "set", "--help"}, {"--mode", "--stubborn", "--no-stubborn", "--tracking", "--blacklist",
-                                     "--table-size"}},
+                                     "--table-size", "--connect-timeout", "--idle-timeout", "--max-connections"}},
       {{"--addr", "127.0.0.1:1", "watch", "--help"}, {"print events", "global options"}},
   };
   for (const auto& c : cases) {

@@ -97,16 +97,19 @@ class StateFileTest : public ::testing::Test {
   }
 
   // A YAML file for the service instead of Pen's command line.
-  std::string yaml(double idle_timeout) {
+  // With `emergency`, b1 is also the emergency server.
+  std::string yaml(double idle_timeout, bool emergency = false) {
     return "services:\n  - name: lb\n    listen: 127.0.0.1:" + std::to_string(lb_port_) +
-           "\n    idle_timeout: " + std::to_string(idle_timeout) + "\n    backends:\n      - 127.0.0.1:" +
-           std::to_string(b0_.port()) + "\n      - 127.0.0.1:" + std::to_string(b1_.port()) + "\n";
+           "\n    idle_timeout: " + std::to_string(idle_timeout) +
+           (emergency ? "\n    emergency: 127.0.0.1:" + std::to_string(b1_.port()) : std::string()) +
+           "\n    backends:\n      - 127.0.0.1:" + std::to_string(b0_.port()) + "\n      - 127.0.0.1:" +
+           std::to_string(b1_.port()) + "\n";
   }
-  double idle_timeout() {
+  v1::Service service() {
     v1::ListServicesResponse out;
     auto c = ctx();
     EXPECT_TRUE(stub_->ListServices(c.get(), v1::ListServicesRequest(), &out).ok());
-    return out.services_size() == 1 ? out.services(0).idle_timeout_seconds() : -1;
+    return out.services_size() == 1 ? out.services(0) : v1::Service();
   }
 
   test::TempDir dir_;
@@ -139,13 +142,17 @@ TEST_F(StateFileTest, ChangesSurviveSigkill) {
   expect_restored();
 }
 
+// The idle timeout is policy (like the connect timeout and max connections):
+// with --state the runtime value is kept, as the mode is.
 TEST_F(StateFileTest, AReloadKeepsTheRuntimeBackendsAndAppliesTheRestOfTheFile) {
   config_ = dir_.write_file("nib.yaml", yaml(0));
   start_nib();
   change_things();
-  ASSERT_TRUE(test::write_file(config_, yaml(30)).ok());
+  ASSERT_TRUE(test::write_file(config_, yaml(30, /*emergency=*/true)).ok());
   ASSERT_TRUE(nib_->signal(SIGHUP).ok());
-  ASSERT_TRUE(test::wait_until([&] { return idle_timeout() == 30; })) << nib_->output();
+  ASSERT_TRUE(test::wait_until([&] { return service().has_emergency(); })) << nib_->output();
+  EXPECT_EQ(service().emergency().port(), b1_.port());
+  EXPECT_EQ(service().idle_timeout_seconds(), 0) << "the runtime policy, kept in --state";
   expect_restored();  // the API's backends and drain, not the file's list
   // nib logs the reload after applying it: wait for the line, not only the effect.
   EXPECT_TRUE(test::wait_until([&] { return nib_->output().find("kept the runtime backends") != std::string::npos; }))

@@ -24,7 +24,7 @@ class TcpBalancingTest : public test::DataplaneFixture<> {
  protected:
   void SetUp() override {
     DataplaneFixture::SetUp();
-    service_.connect_timeout_seconds = 2;
+    service_.policy.connect_timeout_seconds = 2;
   }
   DataplaneConfig config() const override {
     DataplaneConfig c = DataplaneFixture::config();
@@ -328,7 +328,7 @@ TEST_F(TcpBalancingTest, AThousandConcurrentConnections) {
 // (as with Pen) and is served when a connection closes, on either worker.
 TEST_F(TcpBalancingTest, MaxConnectionsMakesTheExcessWait) {
   add_backends(1);
-  service_.max_connections = 2;
+  service_.policy.max_connections = 2;
   start();
   auto [a, sa] = hold(1);
   auto [b, sb] = hold(2);
@@ -348,9 +348,33 @@ TEST_F(TcpBalancingTest, MaxConnectionsMakesTheExcessWait) {
   EXPECT_EQ(dp_->status()[0].active, 2);
 }
 
+// -x changed at runtime (penctl conn_max, SetPolicy): raised, the waiting
+// client is taken without waiting for a close; lowered, the next one waits.
+TEST_F(TcpBalancingTest, MaxConnectionsChangeAppliesAtRuntime) {
+  add_backends(1);
+  service_.policy.max_connections = 1;
+  start();
+  auto [a, sa] = hold(1);
+  EXPECT_EQ(sa, "b0");
+  TestClient b = connect(2);
+  ASSERT_TRUE(test::wait_until([&] { return dp_->status()[0].counters.limit_waits >= 1; }));
+  PolicyConfig policy = *dp_->policy(service_.name);
+  policy.max_connections = 2;
+  ASSERT_TRUE(dp_->set_policy(service_.name, policy).ok());
+  b.set_timeout(5s);
+  EXPECT_EQ(b.read_line().value_or("closed"), "b0") << "taken while the first stays open";
+  const uint64_t waits = dp_->status()[0].counters.limit_waits;
+  TestClient c = connect(3);
+  ASSERT_TRUE(test::wait_until([&] { return dp_->status()[0].counters.limit_waits > waits; }));
+  EXPECT_EQ(dp_->status()[0].max_connections, 2u);
+  a.close();
+  c.set_timeout(5s);
+  EXPECT_EQ(c.read_line().value_or("closed"), "b0");
+}
+
 TEST_F(TcpBalancingTest, IdleConnectionsAreClosed) {
   add_backends(1);
-  service_.idle_timeout_seconds = 0.2;
+  service_.policy.idle_timeout_seconds = 0.2;
   manual_time_ = true;
   start();
   auto [c, name] = hold(1);
@@ -364,6 +388,43 @@ TEST_F(TcpBalancingTest, IdleConnectionsAreClosed) {
   EXPECT_EQ(dp_->open_connections(), 0);
   auto rest = c.read_until_eof();  // nib closed it
   EXPECT_TRUE(rest.ok()) << rest.status().message();
+}
+
+// A runtime change of the idle timeout (penctl idle_timeout, SetPolicy)
+// reaches open connections too, counted from each one's last activity:
+// lowered, idle ones close at once; from 0 (never), an open one gets a timer.
+TEST_F(TcpBalancingTest, IdleTimeoutChangeReachesOpenConnections) {
+  add_backends(1);
+  service_.policy.idle_timeout_seconds = 100;
+  manual_time_ = true;
+  start();
+  auto [idle, name_idle] = hold(1);
+  ASSERT_EQ(name_idle, "b0");
+  clock_.advance(5s);
+  auto [busy, name_busy] = hold(2);  // active 5 s later
+  ASSERT_EQ(name_busy, "b0");
+  PolicyConfig policy = *dp_->policy(service_.name);
+  policy.idle_timeout_seconds = 3;
+  ASSERT_TRUE(dp_->set_policy(service_.name, policy).ok());
+  EXPECT_TRUE(idle.read_until_eof().ok()) << "idle for 5 s, over the new 3 s: closed at once";
+  EXPECT_TRUE(test::wait_until([&] { return dp_->open_connections() == 1; }));
+  clock_.advance(2999ms);
+  EXPECT_EQ(dp_->open_connections(), 1) << "closed before it was idle for 3 s";
+  clock_.advance(1ms);
+  EXPECT_EQ(dp_->open_connections(), 0);
+
+  policy.idle_timeout_seconds = 0;
+  ASSERT_TRUE(dp_->set_policy(service_.name, policy).ok());
+  auto [kept, name_kept] = hold(3);
+  ASSERT_EQ(name_kept, "b0");
+  policy.idle_timeout_seconds = 1;
+  ASSERT_TRUE(dp_->set_policy(service_.name, policy).ok());
+  ASSERT_TRUE(kept.write_all("ping\n").ok());  // activity after the change: the timer runs from here
+  EXPECT_EQ(*kept.read_line(), "ping");
+  clock_.advance(999ms);
+  EXPECT_EQ(dp_->open_connections(), 1);
+  clock_.advance(1ms);
+  EXPECT_EQ(dp_->open_connections(), 0) << "started without a timeout, it got one";
 }
 
 TEST_F(TcpBalancingTest, ConnectTimeoutBlacklistsAndFailsOver) {
@@ -386,7 +447,7 @@ TEST_F(TcpBalancingTest, ConnectTimeoutBlacklistsAndFailsOver) {
   h.address = hole;
   service_.backends.push_back(h);
   add_backends(1);
-  service_.connect_timeout_seconds = 0.3;
+  service_.policy.connect_timeout_seconds = 0.3;
   start();
   EXPECT_EQ(who(1), "b0");  // waited 0.3 s on the dead one, then failed over
   EXPECT_TRUE(backend_status(0).blacklisted);

@@ -54,6 +54,32 @@ TEST_F(AdminApiTest, RangesComeFromTheLimitsTableInOneWording) {
   EXPECT_EQ(field_rule("port")->integer->max, limits::kPort.max);
 }
 
+TEST_F(AdminApiTest, ConnectionSettingsArePolicyFieldsCheckedTogether) {
+  v1::SetPolicyRequest p;
+  p.set_connect_timeout_seconds(0);
+  p.set_max_connections(5);
+  EXPECT_EQ(api_->set_policy(p).status().message(),
+            "field \"connect_timeout_seconds\": expected seconds > 0 and <= 3600, got 0");
+  EXPECT_EQ(dp_->policy("web")->max_connections, 0u) << "one bad field: nothing changes";
+  p.set_connect_timeout_seconds(2.5);
+  p.set_idle_timeout_seconds(60);
+  auto applied = api_->set_policy(p);
+  ASSERT_TRUE(applied.ok()) << applied.status().message();
+  EXPECT_EQ(applied->connect_timeout_seconds, 2.5);
+  EXPECT_EQ(applied->idle_timeout_seconds, 60);
+  EXPECT_EQ(applied->max_connections, 5u);
+  EXPECT_EQ(dp_->service("web")->connect_timeout_seconds, 2.5);
+}
+
+TEST_F(AdminApiTest, LogLevelTakesTraceDebugOrInfo) {
+  const LogLevel before = AdminApi::log_level();
+  ASSERT_TRUE(api_->set_log_level(LogLevel::kDebug).ok());
+  EXPECT_EQ(AdminApi::log_level(), LogLevel::kDebug);
+  EXPECT_EQ(api_->set_log_level(LogLevel::kError).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(AdminApi::log_level(), LogLevel::kDebug) << "nothing changed";
+  ASSERT_TRUE(api_->set_log_level(before).ok());
+}
+
 TEST_F(AdminApiTest, ResolvesTheServiceOrSaysWhichExist) {
   EXPECT_EQ(*api_->resolve_service(""), "web");
   EXPECT_EQ(*api_->resolve_service("web"), "web");

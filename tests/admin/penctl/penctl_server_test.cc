@@ -16,12 +16,14 @@
 #include <mutex>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <map>
 #include <set>
 
 #include "admin/state/state_writer.h"
+#include "dataplane/base/log.h"
 #include "dataplane/dataplane.h"
 #include "tests/admin/admin_core_holder.h"
 #include "tests/support/dataplane_fixture.h"
@@ -289,6 +291,105 @@ TEST_F(PenctlServerTest, ValuedSettingsPrintAndSet) {
   EXPECT_EQ(dp_->policy("web")->tracking_seconds, 30);
 }
 
+// timeout, idle_timeout and conn_max are the service's policy: what the
+// dataplane applies to the next connection, and what the status shows.
+TEST_F(PenctlServerTest, ConnectionSettingsAreThePolicy) {
+  EXPECT_EQ(penctl("timeout"), "5\n");
+  EXPECT_EQ(penctl("timeout 7"), "7\n");
+  EXPECT_EQ(penctl("idle_timeout 30"), "Idle timeout: 30 seconds\n");
+  EXPECT_EQ(penctl("conn_max 4"), "4\n");
+  auto policy = dp_->policy("web");
+  EXPECT_EQ(policy->connect_timeout_seconds, 7);
+  EXPECT_EQ(policy->idle_timeout_seconds, 30);
+  EXPECT_EQ(policy->max_connections, 4u);
+  auto status = dp_->service("web");
+  EXPECT_EQ(status->connect_timeout_seconds, 7);
+  EXPECT_EQ(status->idle_timeout_seconds, 30);
+  EXPECT_EQ(status->max_connections, 4u);
+  EXPECT_EQ(failure("timeout 0"), "error: timeout: expected an integer 1-3600, got '0'\n");
+  failure("timeout -1");
+  failure("idle_timeout 1.5");
+  failure("conn_max 99999999");
+  failure("conn_max 1 2");
+  EXPECT_EQ(*dp_->policy("web"), *policy) << "nothing changed";
+}
+
+TEST_F(PenctlServerTest, DebugSetsTheLogLevelAsPensDashD) {
+  EXPECT_EQ(penctl("debug"), "0\n");
+  EXPECT_EQ(penctl("debug 1"), "1\n");
+  EXPECT_EQ(Log::level(), LogLevel::kDebug);
+  EXPECT_EQ(penctl("debug 3"), "2\n") << "2 and more: nib's deepest level";
+  EXPECT_EQ(Log::level(), LogLevel::kTrace);
+  failure("debug -1");
+  failure("debug 10");
+  failure("debug x");
+  EXPECT_EQ(Log::level(), LogLevel::kTrace) << "nothing changed";
+  EXPECT_EQ(penctl("debug 0"), "0\n");
+  EXPECT_EQ(Log::level(), LogLevel::kInfo);
+}
+
+TEST_F(PenctlServerTest, ExitOnlyWhenEnabled) {
+  EXPECT_EQ(failure("exit"), "error: exit: not enabled; restart nib with -X\n");
+  std::atomic<int> exits{0};
+  PenctlServer with_x(core_.get(*dp_), PenctlServerOptions{.listen = "127.0.0.1:0", .exit = [&] { ++exits; }});
+  ASSERT_TRUE(with_x.start().ok());
+  EXPECT_EQ(with_x.execute("exit").text, "");
+  EXPECT_FALSE(with_x.execute("exit").failed);
+  EXPECT_EQ(exits.load(), 2);
+  EXPECT_TRUE(with_x.execute("exit now").failed);
+  EXPECT_EQ(exits.load(), 2);
+}
+
+TEST_F(PenctlServerTest, TcpNodelayAnswersTheSettingInForceAndRefusesAChange) {
+  EXPECT_EQ(penctl("tcp_nodelay"), "");  // nib's default
+  std::string reply = failure("no tcp_nodelay");
+  EXPECT_NE(reply.find("cannot change at runtime"), std::string::npos) << reply;
+  EXPECT_NE(reply.find("restart nib with -o 'no tcp_nodelay'"), std::string::npos) << reply;
+}
+
+// write: Pen's lines, in Pen's order; to -F's file when no FILE is given.
+TEST_F(PenctlServerTest, WriteWritesTheRunningConfigurationInPensFormat) {
+  test::TempDir dir;
+  EXPECT_NE(failure("write").find("no file"), std::string::npos);
+  penctl("server 1 weight 3");
+  penctl("weight");
+  penctl("timeout 9");
+  penctl("acl 3 permit 10.0.0.0 255.0.0.0");
+  penctl("acl 3 deny ::1");
+  const std::string file = dir.file("written.cfg");
+  EXPECT_EQ(penctl("write " + file), "");
+  auto text = test::read_file(file);
+  ASSERT_TRUE(text.ok());
+  auto b = [](const test::TestBackend& t) { return "address 127.0.0.1 port " + std::to_string(t.port()); };
+  const std::string body = text->substr(text->find("\n", text->find("# pen")) + 1);
+  EXPECT_EQ(body,
+            "no acl 3\n"
+            "acl 3 permit 10.0.0.0 255.0.0.0\n"
+            "acl 3 deny ::1/128\n"
+            "no ascii\nblacklist 30\nclient_acl 0\ncontrol_acl 0\nconn_max 0\ndebug 0\nno hash\nno http\n"
+            "idle_timeout 0\nno log\nno roundrobin\n"
+            "server 0 " + b(b0_) + " max 0 hard 0 weight 1\n"
+            "server 1 " + b(b1_) + " max 0 hard 0 weight 3\n"
+            "no stubborn\ntcp_fastclose off\ntcp_nodelay\ntimeout 9\ntracking 0\nno web_stats\nweight\nno prio\n");
+  EXPECT_NE(text->find("# pen -F '" + file + "' -C 127.0.0.1:" + std::to_string(server_->port()) + " " +
+                       dp_->bound_address("web")->to_string() + "\n"),
+            std::string::npos)
+      << *text;
+  // Replayed, every server line is taken (its address and port are the ones it has).
+  EXPECT_EQ(penctl("server 0 " + b(b0_) + " max 2 hard 3 weight 1"), "");
+  EXPECT_EQ(dp_->service("web")->backends[0].soft_limit, 2u);
+  EXPECT_NE(failure("server 0 address 10.9.9.9").find("not yet supported"), std::string::npos);
+
+  const std::string dash_f = dir.file("dash-f.cfg");
+  PenctlServer with_f(core_.get(*dp_), PenctlServerOptions{.listen = "127.0.0.1:0", .config_file = dash_f});
+  ASSERT_TRUE(with_f.start().ok());
+  EXPECT_FALSE(with_f.execute("write").failed);
+  EXPECT_TRUE(test::read_file(dash_f).ok());
+  PenctlReply bad = with_f.execute("write " + dir.file("no-such-dir/x.cfg"));
+  EXPECT_TRUE(bad.failed);
+  EXPECT_EQ(bad.text.rfind("error: write: cannot create", 0), 0u) << bad.text;
+}
+
 TEST_F(PenctlServerTest, StatusPidRecentAndUnknown) {
   EXPECT_NE(penctl("status").find("<html"), std::string::npos);
   EXPECT_EQ(penctl("pid"), std::to_string(::getpid()) + "\n");
@@ -327,7 +428,8 @@ TEST_F(PenctlServerTest, EveryPenctlCommandWorksOrFails) {
   // The ones that work answer without a reset (arguments as penctl(1) shows them).
   for (const char* ok : {"block", "no block", "delayed_forward", "no delayed_forward", "epoll", "control", "listen",
                          "mode", "servers", "recent", "blacklist", "tracking", "clients_max", "client_acl",
-                         "control_acl", "status", "stubborn", "no stubborn"}) {
+                         "control_acl", "status", "stubborn", "no stubborn", "timeout", "idle_timeout", "conn_max",
+                         "debug", "tcp_nodelay"}) {
     Answer a = ask(ok);
     EXPECT_FALSE(a.reset) << ok << ": " << a.text;
     EXPECT_EQ(a.text.rfind("error", 0), std::string::npos) << ok << ": " << a.text;

@@ -26,6 +26,9 @@ SavedState sample() {
   s.policy.stubborn = true;
   s.policy.tracking_seconds = 1.5;
   s.policy.table_size = 4096;
+  s.policy.connect_timeout_seconds = 7;
+  s.policy.idle_timeout_seconds = 45;
+  s.policy.max_connections = 9;
   SavedBackend first, second;
   first.host = "10.0.0.1";
   first.address = *SocketAddress::parse("10.0.0.1:80");
@@ -39,6 +42,34 @@ SavedState sample() {
   s.pins.push_back(SavedPin{*IpPrefix::parse("192.168.0.0/24"), *SocketAddress::parse("10.0.0.1:80")});
   state.services.push_back(s);
   return state;
+}
+
+// A file of an earlier nib has no connection settings: the configuration's
+// (or the running) values stay; a newer file's win.
+TEST(StateStoreTest, ConnectionSettingsMissingFromTheFileKeepTheConfiguredOnes) {
+  PolicyConfig configured;
+  configured.connect_timeout_seconds = 2;
+  configured.idle_timeout_seconds = 60;
+  configured.max_connections = 100;
+  // As an earlier nib wrote it: no connection settings in the policy.
+  const std::string text = R"({"version": 2, "services": [{"name": "web",
+      "policy": {"mode": "roundrobin", "stubborn": true, "tracking_seconds": 1.5, "blacklist_seconds": 30,
+                 "table_size": 4096},
+      "backends": [{"address": "10.0.0.1:80", "host": "", "weight": 1, "prio": 0, "soft_limit": 0,
+                    "hard_limit": 0, "admin_state": "enabled"}], "pins": []}]})";
+  auto parsed = parse_state(text, "old");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message() << "\n" << text;
+  const SavedService& s = parsed->services[0];
+  EXPECT_FALSE(s.has_connect_timeout || s.has_idle_timeout || s.has_max_connections);
+  PolicyConfig p = saved_policy(s, configured);
+  EXPECT_EQ(p.connect_timeout_seconds, 2);
+  EXPECT_EQ(p.idle_timeout_seconds, 60);
+  EXPECT_EQ(p.max_connections, 100u);
+  EXPECT_EQ(p.mode, BalanceMode::kRoundRobin) << "the rest of the saved policy applies";
+  PolicyConfig from_new = saved_policy(sample().services[0], configured);
+  EXPECT_EQ(from_new.connect_timeout_seconds, 7);
+  EXPECT_EQ(from_new.idle_timeout_seconds, 45);
+  EXPECT_EQ(from_new.max_connections, 9u);
 }
 
 TEST(StateStoreTest, RoundTrips) {
@@ -85,7 +116,10 @@ TEST(StateStoreTest, AVersionOneFileLoads) {
   auto loaded = load_state_file(path);
   ASSERT_TRUE(loaded.ok()) << loaded.status().message();
   ASSERT_TRUE(loaded->has_value());
-  EXPECT_EQ(serialize_state(**loaded), serialize_state(sample()));
+  SavedState expected = sample();  // less the connection settings, which version 1 did not have
+  SavedService& e = expected.services[0];
+  e.has_connect_timeout = e.has_idle_timeout = e.has_max_connections = false;
+  EXPECT_EQ(serialize_state(**loaded), serialize_state(expected));
 }
 
 TEST(StateStoreTest, VersionTwoRecordsAreCheckedAndNamed) {

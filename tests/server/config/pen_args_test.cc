@@ -73,7 +73,7 @@ TEST(PenArgsTest, DefaultsMatchPen) {
   EXPECT_EQ(s.policy.mode, BalanceMode::kAffinity);
   EXPECT_EQ(s.policy.blacklist_seconds, 30);
   EXPECT_EQ(s.policy.table_size, 2048u);
-  EXPECT_EQ(s.connect_timeout_seconds, 5);
+  EXPECT_EQ(s.policy.connect_timeout_seconds, 5);
   EXPECT_FALSE(s.emergency.has_value());
   EXPECT_EQ(s.backends.at(0).weight, 0u);  // Pen's setaddress(): no weight field, weight 0
   EXPECT_EQ(s.backends.at(0).prio, 0u);
@@ -196,8 +196,8 @@ TEST(PenArgsTest, NumericOptions) {
   ServiceConfig s = with_options({"-b", "10", "-c", "4096", "-t", "2.5", "-x", "100", "-T", "60", "-q", "64"});
   EXPECT_EQ(s.policy.blacklist_seconds, 10);
   EXPECT_EQ(s.policy.table_size, 4096u);
-  EXPECT_EQ(s.connect_timeout_seconds, 2.5);
-  EXPECT_EQ(s.max_connections, 100u);
+  EXPECT_EQ(s.policy.connect_timeout_seconds, 2.5);
+  EXPECT_EQ(s.policy.max_connections, 100u);
   EXPECT_EQ(s.policy.tracking_seconds, 60);
   EXPECT_EQ(s.backlog, 64);
 }
@@ -371,7 +371,7 @@ TEST(PenArgsTest, ReusePort) {
 TEST(PenArgsTest, PenOptionsNibLacksAreErrors) {
   EXPECT_THAT(error_of({"-F", "pen.cfg", "80", "127.0.0.1"}),
               StartsWith("option -F (penctl configuration file) is not yet supported by nib; use --config"));
-  for (char letter : std::string("HEKGAZRLjulXiB")) {
+  for (char letter : std::string("HEKGAZRLjuliB")) {
     std::string option = std::string("-") + letter;
     EXPECT_THAT(error_of({option, "80", "127.0.0.1"}), StartsWith("option " + option + " ("))
         << option;
@@ -424,10 +424,10 @@ TEST(PenArgsTest, PenctlValueWords) {
                                   "idle_timeout 300", "-o", "clients_max 5000", "-O", "conn_max 99"});
   EXPECT_EQ(s.policy.blacklist_seconds, 10);
   EXPECT_EQ(s.policy.tracking_seconds, 60);
-  EXPECT_EQ(s.connect_timeout_seconds, 2);
-  EXPECT_EQ(s.idle_timeout_seconds, 300);
+  EXPECT_EQ(s.policy.connect_timeout_seconds, 2);
+  EXPECT_EQ(s.policy.idle_timeout_seconds, 300);
   EXPECT_EQ(s.policy.table_size, 5000u);
-  EXPECT_EQ(s.max_connections, 99u);
+  EXPECT_EQ(s.policy.max_connections, 99u);
   EXPECT_EQ(with_options({"-o", "  tracking   1.5 "}).policy.tracking_seconds, 1.5);
 }
 
@@ -483,7 +483,7 @@ TEST(PenArgsTest, ProcessLongOptions) {
   ASSERT_TRUE(result.ok()) << result.status().message();
   EXPECT_EQ(result->config.dataplane.workers, 4);
   EXPECT_EQ(result->config.shutdown_grace_seconds, 2.5);
-  EXPECT_EQ(result->config.dataplane.services[0].idle_timeout_seconds, 60);
+  EXPECT_EQ(result->config.dataplane.services[0].policy.idle_timeout_seconds, 60);
   EXPECT_EQ(error_of({"--workers=257", "80", "127.0.0.1"}), "option --workers: expected an integer 0-256, got '257'");
   EXPECT_EQ(error_of({"--shutdown-grace", "x", "80", "127.0.0.1"}),
             "option --shutdown-grace: expected seconds >= 0, got 'x'");
@@ -607,6 +607,12 @@ TEST(PenArgsTest, AdminTls) {
   EXPECT_FALSE(parse({"--demo", "--admin-tls-cert", "/c.pem"}).ok());
 }
 
+TEST(PenArgsTest, DashXEnablesTheExitCommand) {
+  EXPECT_TRUE(parse({"-X", "-C", "8888", "80", "127.0.0.1"})->config.admin.penctl_exit);
+  EXPECT_TRUE(parse({"-fX", "80", "127.0.0.1"})->config.admin.penctl_exit);
+  EXPECT_FALSE(parse({"-C", "8888", "80", "127.0.0.1"})->config.admin.penctl_exit);
+}
+
 TEST(PenArgsTest, ControlPort) {
   auto result = parse({"-C", "8888", "80", "127.0.0.1"});
   ASSERT_TRUE(result.ok()) << result.status().message();
@@ -686,9 +692,9 @@ TEST(PenArgsTest, ExampleFileCommentMatchesItsFirstService) {
   EXPECT_EQ(from_pen.policy, from_yaml.policy);
   EXPECT_EQ(from_pen.backends, from_yaml.backends);
   EXPECT_EQ(from_pen.emergency, from_yaml.emergency);
-  EXPECT_EQ(from_pen.connect_timeout_seconds, from_yaml.connect_timeout_seconds);
-  EXPECT_EQ(from_pen.idle_timeout_seconds, from_yaml.idle_timeout_seconds);
-  EXPECT_EQ(from_pen.max_connections, from_yaml.max_connections);
+  EXPECT_EQ(from_pen.policy.connect_timeout_seconds, from_yaml.policy.connect_timeout_seconds);
+  EXPECT_EQ(from_pen.policy.idle_timeout_seconds, from_yaml.policy.idle_timeout_seconds);
+  EXPECT_EQ(from_pen.policy.max_connections, from_yaml.policy.max_connections);
   EXPECT_EQ(from_pen.backlog, from_yaml.backlog);
 }
 

@@ -49,9 +49,9 @@ TEST(YamlLoaderTest, MinimalServiceTakesDefaults) {
   EXPECT_EQ(s.policy, PolicyConfig{});
   EXPECT_TRUE(s.backends.empty());
   EXPECT_FALSE(s.emergency.has_value());
-  EXPECT_EQ(s.connect_timeout_seconds, 5);
-  EXPECT_EQ(s.idle_timeout_seconds, 0);
-  EXPECT_EQ(s.max_connections, 0u);
+  EXPECT_EQ(s.policy.connect_timeout_seconds, 5);
+  EXPECT_EQ(s.policy.idle_timeout_seconds, 0);
+  EXPECT_EQ(s.policy.max_connections, 0u);
   EXPECT_EQ(s.backlog, 4096);
   EXPECT_FALSE(s.defer_accept);
   EXPECT_TRUE(s.tcp_nodelay);
@@ -118,9 +118,9 @@ services:
   EXPECT_EQ(b.prio, 7u);
   ASSERT_TRUE(s.emergency.has_value());
   EXPECT_EQ(s.emergency->address, addr("127.0.0.1:8089"));
-  EXPECT_EQ(s.connect_timeout_seconds, 1.5);
-  EXPECT_EQ(s.idle_timeout_seconds, 300);
-  EXPECT_EQ(s.max_connections, 1000u);
+  EXPECT_EQ(s.policy.connect_timeout_seconds, 1.5);
+  EXPECT_EQ(s.policy.idle_timeout_seconds, 300);
+  EXPECT_EQ(s.policy.max_connections, 1000u);
   EXPECT_EQ(s.backlog, 128);
   EXPECT_TRUE(s.defer_accept);
   EXPECT_TRUE(s.reuse_port);
