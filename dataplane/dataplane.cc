@@ -7,6 +7,7 @@
 
 #include "dataplane/base/log.h"
 #include "dataplane/health/health_checker.h"
+#include "dataplane/log/access_log.h"
 #include "dataplane/net/socket_ops.h"
 #include "dataplane/resource/fd_budget.h"
 #include "dataplane/resource/memory_limit.h"
@@ -141,12 +142,23 @@ Status Dataplane::start() {
       return Status(st.code(), "service '" + sc.name + "': " + st.message() + hint);
     }
   }
+  if (config_.access_log.enabled()) {
+    // One ring per TCP worker. Opened before binding: a bad path stops the start.
+    auto log = AccessLog::open(config_.access_log, workers_count_);
+    if (!log.ok()) return log.status();
+    access_log_ = std::move(*log);
+    tcp_->set_access_log(access_log_.get());
+  }
   if (Status st = tcp_->bind(); !st.ok()) return st;
   if (config_.fd_budget == 0) budget_->set_capacity(fd_budget_for(fd_limit_, count_open_fds()));
   log_info("resources: " + std::to_string(fd_limit_) + " file descriptors (RLIMIT_NOFILE), " +
            std::to_string(budget_->capacity()) + " of them for clients' connections, pipes and sessions; " +
            std::to_string(relay_memory_ >> 20) + " MiB for relay buffers");
   if (Status st = udp_->start(); !st.ok()) return st;  // UDP
+  if (access_log_) {
+    access_log_->start();
+    log_info("access log: " + access_log_->destination() + " (" + to_string(config_.access_log.format) + ")");
+  }
   tcp_->start();
   started_ = true;
   refresh_health();
@@ -214,6 +226,23 @@ void Dataplane::stop() {
   // back to the budget, which may call the TCP workers' wakers.
   if (udp_) udp_->stop();  // UDP
   if (tcp_) tcp_->stop();
+  if (access_log_) access_log_->stop();  // after the workers: their last lines are in the rings
+}
+
+AccessLogStatus Dataplane::access_log() const {
+  AccessLogStatus s;
+  if (!access_log_) return s;
+  s.enabled = true;
+  s.destination = access_log_->destination();
+  s.lines = access_log_->lines_written();
+  s.dropped = access_log_->lines_dropped();
+  return s;
+}
+
+bool Dataplane::reopen_access_log() {
+  if (!access_log_ || config_.access_log.path.empty()) return false;
+  access_log_->reopen();
+  return true;
 }
 
 ResourceStatus Dataplane::resources() const {

@@ -16,6 +16,7 @@
 
 namespace nib {
 
+class AccessLog;
 class FdBudget;
 class HealthChecker;
 class Service;
@@ -125,6 +126,12 @@ class Dataplane {
   uint64_t fd_limit() const { return fd_limit_; }
   // The descriptor budget, relay buffers and shortages (after start()).
   ResourceStatus resources() const;
+  // The access log's destination and counters (zeros when there is none).
+  AccessLogStatus access_log() const;
+  // Any thread. Reopens the access log's file (after logrotate renamed it);
+  // returns at once, the writer thread reopens between two batches. False
+  // when there is no access log file.
+  bool reopen_access_log();
 
  private:
   Status check_reload(const DataplaneConfig& config) const;
@@ -143,6 +150,10 @@ class Dataplane {
   // Declared before everything that takes from it: destroyed after them.
   std::unique_ptr<FdBudget> budget_;
   std::vector<std::unique_ptr<Service>> services_;
+  // After the services (its records name them), before the engines (their
+  // workers fill its rings): stopped after the workers, so their last
+  // connections are written.
+  std::unique_ptr<AccessLog> access_log_;
   // TCP and UDP services; declared after services_, which they point at.
   std::unique_ptr<TcpEngine> tcp_;
   std::unique_ptr<UdpEngine> udp_;  // (-U)

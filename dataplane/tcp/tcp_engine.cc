@@ -1,5 +1,6 @@
 #include "dataplane/tcp/tcp_engine.h"
 
+#include "dataplane/log/access_log.h"
 #include "dataplane/net/socket_ops.h"
 #include "dataplane/service/service.h"
 #include "dataplane/tcp/tcp_worker.h"
@@ -25,6 +26,7 @@ Status TcpEngine::bind() {
     const size_t buffers_per_worker = relay_memory_ / TcpWorker::kBufferSize / workers_count_;
     auto w = std::make_unique<TcpWorker>(i, pipes_per_worker_, budget_, buffers_per_worker, clock_);
     if (Status st = w->init(); !st.ok()) return st;
+    if (access_log_) w->set_access_ring(&access_log_->ring(i));
     workers_.push_back(std::move(w));
   }
   for (Service* service : services_) {
