@@ -434,7 +434,13 @@ void Loader::load_access_log(const Item& item, AccessLogConfig* log) {
   if (log->format == AccessLogFormat::kTemplate) {
     // The dataplane's own parser: the same errors here, with a line number, as at start.
     auto parsed = AccessLineFormat::make(log->format, log->template_text, false);
-    if (!parsed.ok()) error_at(tmpl ? *tmpl : item, parsed.status().message());
+    if (!parsed.ok()) {
+      // The path names the key already: drop the message's own "access_log: template: ".
+      std::string message = parsed.status().message();
+      constexpr std::string_view kPrefix = "access_log: template: ";
+      if (message.starts_with(kPrefix)) message.erase(0, kPrefix.size());
+      error_at(tmpl ? *tmpl : item, message);
+    }
   }
   read_int(f, "ring_size", limits::kAccessLogRing, &log->ring_size);
 }
