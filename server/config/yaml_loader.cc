@@ -26,7 +26,7 @@ constexpr size_t kMaxErrors = 20;
 
 // The keys each mapping accepts, in the order the reference documents them (the
 // order "expected one of" lists them in).
-constexpr std::string_view kRootKeys[] = {"workers", "shutdown_grace", "access_log", "services", "admin"};
+constexpr std::string_view kRootKeys[] = {"workers", "shutdown_grace", "services", "admin", "access_log"};
 constexpr std::string_view kAccessLogKeys[] = {"path", "udp", "format", "template", "ring_size"};
 constexpr std::string_view kAdminKeys[] = {"enabled",      "http_listen", "grpc_listen",   "token_file",
                                            "tls_cert_file", "tls_key_file", "state_file", "penctl_listen",

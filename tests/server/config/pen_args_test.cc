@@ -371,7 +371,7 @@ TEST(PenArgsTest, ReusePort) {
 TEST(PenArgsTest, PenOptionsNibLacksAreErrors) {
   EXPECT_THAT(error_of({"-F", "pen.cfg", "80", "127.0.0.1"}),
               StartsWith("option -F (penctl configuration file) is not yet supported by nib; use --config"));
-  for (char letter : std::string("HEKGAZRLjulXiB")) {
+  for (char letter : std::string("HEKGAZRLjuXiB")) {
     std::string option = std::string("-") + letter;
     EXPECT_THAT(error_of({option, "80", "127.0.0.1"}), StartsWith("option " + option + " ("))
         << option;
