@@ -156,6 +156,7 @@ Status Dataplane::start() {
            std::to_string(relay_memory_ >> 20) + " MiB for relay buffers");
   if (Status st = udp_->start(); !st.ok()) return st;  // UDP
   if (access_log_) {
+    access_log_on_ = true;
     access_log_->start();
     log_info("access log: " + access_log_->destination() + " (" + to_string(config_.access_log.format) + ")");
   }
@@ -226,13 +227,15 @@ void Dataplane::stop() {
   // back to the budget, which may call the TCP workers' wakers.
   if (udp_) udp_->stop();  // UDP
   if (tcp_) tcp_->stop();
+  std::lock_guard lock(access_log_mu_);
   if (access_log_) access_log_->stop();  // after the workers: their last lines are in the rings
 }
 
 AccessLogStatus Dataplane::access_log() const {
+  std::lock_guard lock(access_log_mu_);
   AccessLogStatus s;
   if (!access_log_) return s;
-  s.enabled = true;
+  s.enabled = access_log_on_;
   s.destination = access_log_->destination();
   s.lines = access_log_->lines_written();
   s.dropped = access_log_->lines_dropped();
@@ -240,9 +243,35 @@ AccessLogStatus Dataplane::access_log() const {
 }
 
 bool Dataplane::reopen_access_log() {
-  if (!access_log_ || config_.access_log.path.empty()) return false;
+  std::lock_guard lock(access_log_mu_);
+  if (!access_log_ || !access_log_->to_file()) return false;
   access_log_->reopen();
   return true;
+}
+
+Status Dataplane::set_access_log_file(const std::optional<std::string>& path) {
+  std::lock_guard lock(access_log_mu_);
+  if (!started_ || !tcp_) return Status::unavailable("the dataplane is not running");
+  if (!path) {
+    tcp_->set_access_log(nullptr);  // the writer goes on: what the rings hold is written
+    access_log_on_ = false;
+    return {};
+  }
+  if (path->empty()) return Status::invalid("log: expected a file name");
+  if (access_log_) {
+    if (Status st = access_log_->retarget(*path); !st.ok()) return st;
+  } else {
+    AccessLogConfig config;
+    config.path = *path;
+    auto log = AccessLog::open(config, workers_count_);
+    if (!log.ok()) return log.status();
+    access_log_ = std::move(*log);
+    access_log_->start();
+  }
+  tcp_->set_access_log(access_log_.get());
+  access_log_on_ = true;
+  log_info("access log: " + *path + " (penctl)");
+  return {};
 }
 
 ResourceStatus Dataplane::resources() const {

@@ -132,6 +132,12 @@ class Dataplane {
   // returns at once, the writer thread reopens between two batches. False
   // when there is no access log file.
   bool reopen_access_log();
+  // Any thread (penctl's `log FILE` / `no log`). A path: lines go to that
+  // file from now on (an access log that was off starts, in Pen's format);
+  // nullopt: no more lines (what the rings hold is still written). A path
+  // that cannot be opened, or a UDP log, is an error and changes nothing.
+  // Not kept across a restart.
+  Status set_access_log_file(const std::optional<std::string>& path);
 
  private:
   Status check_reload(const DataplaneConfig& config) const;
@@ -154,6 +160,8 @@ class Dataplane {
   // workers fill its rings): stopped after the workers, so their last
   // connections are written.
   std::unique_ptr<AccessLog> access_log_;
+  mutable std::mutex access_log_mu_;  // access_log_ and access_log_on_ after start()
+  bool access_log_on_ = false;        // the workers have its rings (no `no log`)
   // TCP and UDP services; declared after services_, which they point at.
   std::unique_ptr<TcpEngine> tcp_;
   std::unique_ptr<UdpEngine> udp_;  // (-U)

@@ -127,6 +127,8 @@ class AdminApi {
   Status blacklist_backend(const std::string& service, uint32_t id, double seconds);
   // The client ACL; announced, not saved (Pen's lists live in the control port).
   Status set_client_acl(const std::string& service, const AccessList& acl);
+  // Pen's `log FILE` / `no log` (nullopt): the access log's file; not saved.
+  Status set_access_log_file(const std::optional<std::string>& path);
 
  private:
   // After a successful change: blocks until it is on disk (with a writer).

@@ -228,9 +228,10 @@ void add_resources(const ResourceStatus& r, std::vector<MetricFamily>* out) {
   for (MetricFamily* f : {&exhausted, &limit, &in_use}) out->push_back(std::move(*f));
 }
 
-// The access log (dataplane/log): lines written and lines lost. Only with one.
+// The access log (dataplane/log): lines written and lines lost. Only once
+// there is one (counters stay after penctl's `no log`).
 void add_access_log(const AccessLogStatus& log, std::vector<MetricFamily>* out) {
-  if (!log.enabled) return;
+  if (log.destination.empty()) return;
   MetricFamily lines = family("nib_access_log_lines_total", "Access log lines written (one per finished connection)",
                               MetricType::Counter);
   add(lines, {}, static_cast<double>(log.lines));

@@ -47,9 +47,7 @@ Result<std::unique_ptr<AccessLog>> AccessLog::open(const AccessLogConfig& config
 }
 
 AccessLog::AccessLog(const AccessLogConfig& config, AccessLineFormat format, unsigned producers)
-    : config_(config),
-      format_(std::move(format)),
-      destination_(config.path.empty() ? "udp:" + config.udp : config.path) {
+    : config_(config), format_(std::move(format)), path_(config.path) {
   for (unsigned i = 0; i < producers; ++i) rings_.push_back(std::make_unique<AccessRing>(config.ring_size));
   batch_.reserve(kBatchBytes * 2);
 }
@@ -75,6 +73,26 @@ void AccessLog::reopen() {
   wake_.notify_one();
 }
 
+Status AccessLog::retarget(const std::string& path) {
+  if (!to_file()) return Status::invalid("the access log goes to udp:" + config_.udp + "; a file needs a restart");
+  AccessLogConfig next = config_;
+  next.path = path;
+  auto fd = open_destination(next);
+  if (!fd.ok()) return fd.status();
+  {
+    std::lock_guard lock(mu_);
+    path_ = path;
+    next_fd_ = std::move(*fd);
+  }
+  wake_.notify_one();
+  return {};
+}
+
+std::string AccessLog::destination() const {
+  std::lock_guard lock(mu_);
+  return path_.empty() ? "udp:" + config_.udp : path_;
+}
+
 uint64_t AccessLog::lines_dropped() const {
   uint64_t sum = write_failures_.load(std::memory_order_relaxed);
   for (const auto& r : rings_) sum += r->dropped();
@@ -85,6 +103,10 @@ void AccessLog::run() {
   for (;;) {
     const uint64_t taken = drain_rings();
     std::unique_lock lock(mu_);
+    if (next_fd_) {
+      fd_ = std::move(next_fd_);  // retarget(): what was taken before went to the old file
+      continue;
+    }
     if (reopen_wanted_) {
       // Everything taken before the signal went to the old file (drained
       // above); everything after goes to the new one.
@@ -94,7 +116,9 @@ void AccessLog::run() {
       continue;
     }
     if (stopping_) break;
-    if (taken == 0) wake_.wait_for(lock, kPollInterval, [this] { return stopping_ || reopen_wanted_; });
+    if (taken == 0) {
+      wake_.wait_for(lock, kPollInterval, [this] { return stopping_ || reopen_wanted_ || next_fd_; });
+    }
   }
   // Stopping: the producers are stopped; what they left is written.
   drain_rings();
@@ -152,23 +176,25 @@ void AccessLog::flush(uint64_t lines) {
   }
   batch_.clear();
   if (!ok && !failing_) {
-    log_error("access log " + destination_ + ": " + std::strerror(err) +
+    log_error("access log " + destination() + ": " + std::strerror(err) +
               "; lines are dropped (nib_access_log_dropped_total) until writes succeed again");
   } else if (ok && failing_) {
-    log_info("access log " + destination_ + ": writing again");
+    log_info("access log " + destination() + ": writing again");
   }
   failing_ = !ok;
 }
 
 void AccessLog::reopen_now() {
-  if (config_.path.empty()) return;  // a datagram socket has nothing to rotate
-  auto fd = open_destination(config_);
+  if (!to_file()) return;  // a datagram socket has nothing to rotate
+  AccessLogConfig now = config_;
+  now.path = destination();
+  auto fd = open_destination(now);
   if (!fd.ok()) {
     log_error(fd.status().message() + "; still writing to the file opened before");
     return;
   }
   fd_ = std::move(*fd);
-  log_info("access log " + destination_ + " reopened");
+  log_info("access log " + now.path + " reopened");
 }
 
 }  // namespace nib

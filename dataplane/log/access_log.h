@@ -17,8 +17,10 @@
 // the old file or the new one, never lost. If the new file cannot be opened
 // the old one is kept and the error logged.
 //
-// Lifetime: the Dataplane makes it before its engines and stops it after
-// them, so the last connections (closed at shutdown) are written too.
+// Lifetime: the Dataplane makes it before its engines (or at penctl's `log
+// FILE`) and stops it after them, so the last connections (closed at
+// shutdown) are written too. Workers may still hold a ring after `no log`
+// detached it: the log is never destroyed while they run.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -61,11 +63,16 @@ class AccessLog {
   // Any thread. Asks the writer to reopen the file (after logrotate's rename);
   // for a UDP destination there is nothing to reopen.
   void reopen();
+  // Any thread. Lines go to `path` from the next batch on (penctl's `log
+  // FILE`); opened now, so a bad path is an error and changes nothing. Only
+  // for a file log: a UDP log's lines have another shape.
+  Status retarget(const std::string& path);
 
   // Any thread.
   uint64_t lines_written() const { return lines_.load(std::memory_order_relaxed); }
   uint64_t lines_dropped() const;
-  const std::string& destination() const { return destination_; }
+  std::string destination() const;
+  bool to_file() const { return config_.udp.empty(); }
 
  private:
   AccessLog(const AccessLogConfig& config, AccessLineFormat format, unsigned producers);
@@ -78,9 +85,8 @@ class AccessLog {
   void flush(uint64_t lines);
   void reopen_now();
 
-  const AccessLogConfig config_;
+  const AccessLogConfig config_;   // its path is the first; path_ the current
   const AccessLineFormat format_;
-  const std::string destination_;  // the path, or "udp:IP:PORT"
   std::vector<std::unique_ptr<AccessRing>> rings_;
   UniqueFd fd_;                     // writer thread, once started
   std::string batch_;               // writer thread
@@ -88,8 +94,10 @@ class AccessLog {
   std::atomic<uint64_t> write_failures_{0};  // writer writes: lines lost to a failed write
   bool failing_ = false;            // writer thread: logged the current run of write errors
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable wake_;
+  std::string path_;            // under mu_: the file, or empty for UDP
+  UniqueFd next_fd_;            // under mu_: retarget()'s file, taken by the writer
   bool stopping_ = false;       // under mu_
   bool reopen_wanted_ = false;  // under mu_
   std::thread thread_;

@@ -470,7 +470,7 @@ void TcpConnection::on_timer() {
 void TcpConnection::finish(bool abort, CloseReason why) {
   if (state_ == State::kFree || state_ == State::kClosed) return;
   worker_.loop().cancel(timer_);
-  if (worker_.access_ring()) log_access(why);
+  if (AccessRing* ring = worker_.access_ring()) log_access(*ring, why);
   if (debug_on() && state_ == State::kRelaying) [[unlikely]] {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(worker_.loop().now() - started_).count();
     log_event(LogLevel::kDebug, std::string(abort ? "reset" : "closed") + " after " + std::to_string(ms) + " ms: " +
@@ -512,9 +512,9 @@ void TcpConnection::note_request(const char* data, size_t n) {
   request_len_ = static_cast<uint8_t>(len);
 }
 
-void TcpConnection::log_access(CloseReason why) {
+void TcpConnection::log_access(AccessRing& ring, CloseReason why) {
   // Filled in place in the worker's ring: no allocation, no formatting here.
-  AccessRecord* r = worker_.access_ring()->claim();
+  AccessRecord* r = ring.claim();
   if (!r) return;  // the ring is full: counted as dropped, the relay goes on
   r->unix_ns = wall_clock_ns();
   r->duration_us = std::chrono::duration_cast<std::chrono::microseconds>(worker_.loop().now() - started_).count();
@@ -530,7 +530,7 @@ void TcpConnection::log_access(CloseReason why) {
   r->protocol = Protocol::kTcp;
   r->request_len = request_len_;
   std::memcpy(r->request, request_, request_len_);
-  worker_.access_ring()->publish();
+  ring.publish();
 }
 
 void TcpConnection::log_event(LogLevel level, const std::string& what) const {

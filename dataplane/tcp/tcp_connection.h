@@ -10,7 +10,7 @@
 #include "dataplane/base/log.h"
 #include "dataplane/base/unique_fd.h"
 #include "dataplane/event/event_loop.h"
-#include "dataplane/log/access_record.h"
+#include "dataplane/log/access_ring.h"
 #include "dataplane/service/service.h"
 #include "dataplane/status_views.h"
 #include "dataplane/tcp/pipe_pool.h"
@@ -112,7 +112,7 @@ class TcpConnection {
   // Access log (only with one): keeps the first line of the client's first
   // bytes, and writes the record into the worker's ring.
   void note_request(const char* data, size_t n);
-  void log_access(CloseReason why);
+  void log_access(AccessRing& ring, CloseReason why);
   // -d / -d -d lines, built only behind debug_on() / trace_on() (cold).
   void log_event(LogLevel level, const std::string& what) const;
 

@@ -48,6 +48,12 @@ Status TcpEngine::bind() {
   return {};
 }
 
+void TcpEngine::set_access_log(AccessLog* log) {
+  std::lock_guard lock(mutex_);
+  access_log_ = log;
+  for (unsigned i = 0; i < workers_.size(); ++i) workers_[i]->set_access_ring(log ? &log->ring(i) : nullptr);
+}
+
 void TcpEngine::start() {
   std::lock_guard lock(mutex_);
   for (auto& w : workers_) w->start();

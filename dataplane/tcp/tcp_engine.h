@@ -34,8 +34,9 @@ class TcpEngine {
 
   // Before bind(). `service` (protocol tcp) is accepted on every worker.
   void add_service(Service& service);
-  // Before bind(). Worker i logs into `log`'s ring i (it has one per worker).
-  void set_access_log(AccessLog* log) { access_log_ = log; }
+  // Any thread. Worker i logs into `log`'s ring i (it has one per worker);
+  // null stops logging. `log` must outlive the workers.
+  void set_access_log(AccessLog* log);
   // Makes the workers and binds every service on every one (errors come back
   // here, before any thread starts). Call once, then start().
   Status bind();

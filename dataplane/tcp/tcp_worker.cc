@@ -298,7 +298,7 @@ void TcpWorker::admit(Listener& l, UniqueFd client, const SocketAddress& peer) {
   if (l.snapshot_->client_acl && !l.snapshot_->client_acl->permits(peer)) {
     service.count_rejected_acl(index_);
     if (debug_on()) [[unlikely]] log_debug("service " + service.name() + ": client " + peer.to_string() + ": denied by the acl");
-    if (access_ring_) log_denied(service, peer);
+    if (AccessRing* ring = access_ring()) log_denied(*ring, service, peer);
     unreserve(l);
     return;  // closed right after accept, as Pen does with a denied client
   }
@@ -306,8 +306,8 @@ void TcpWorker::admit(Listener& l, UniqueFd client, const SocketAddress& peer) {
   acquire()->start(std::move(client), peer, service, l.snapshot_);
 }
 
-void TcpWorker::log_denied(const Service& service, const SocketAddress& peer) {
-  AccessRecord* r = access_ring_->claim();
+void TcpWorker::log_denied(AccessRing& ring, const Service& service, const SocketAddress& peer) {
+  AccessRecord* r = ring.claim();
   if (!r) return;  // counted as dropped
   r->unix_ns = wall_clock_ns();
   r->duration_us = 0;
@@ -320,7 +320,7 @@ void TcpWorker::log_denied(const Service& service, const SocketAddress& peer) {
   r->reason = CloseReason::kAcl;
   r->protocol = Protocol::kTcp;
   r->request_len = 0;
-  access_ring_->publish();
+  ring.publish();
 }
 
 void TcpWorker::close_drain_stragglers_at(std::shared_ptr<Backend> backend, uint64_t generation,

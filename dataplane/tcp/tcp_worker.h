@@ -54,9 +54,11 @@ class TcpWorker {
   Status init();
   // Before start(). The worker accepts `service`'s clients on `listener`.
   Status add_listener(Service& service, UniqueFd listener);
-  // Before start(). Finished connections are logged there (this worker is
-  // its only producer); null: no access log.
-  void set_access_ring(AccessRing* ring) { access_ring_ = ring; }
+  // Any thread. Finished connections are logged there (this worker is its
+  // only producer); null: no access log. A ring set once stays alive while
+  // the worker runs (see AccessLog), so a worker still filling the old one
+  // when it changes is harmless.
+  void set_access_ring(AccessRing* ring) { access_ring_.store(ring, std::memory_order_release); }
   void start();
 
   // Any thread.
@@ -92,7 +94,8 @@ class TcpWorker {
   void on_shortage(Resource resource, const Service& service, const char* what, int err);
   void retire(TcpConnection* connection);
   // The access log's ring, or null when there is none.
-  AccessRing* access_ring() const { return access_ring_; }
+  // Loop thread: read once per connection (a plain load on x86).
+  AccessRing* access_ring() const { return access_ring_.load(std::memory_order_acquire); }
 
  private:
   // Why a listener is out of epoll.
@@ -138,7 +141,7 @@ class TcpWorker {
   // relay memory had no room for one.
   void on_budget_short(const Service& service);
   // A client the ACL denied: one access log line (reason acl).
-  void log_denied(const Service& service, const SocketAddress& peer);
+  void log_denied(AccessRing& ring, const Service& service, const SocketAddress& peer);
   void on_memory_short(const Service& service);
   void admit(Listener& l, UniqueFd client, const SocketAddress& peer);
   // Puts paused listeners back (all, or those paused for `only`).
@@ -162,7 +165,7 @@ class TcpWorker {
   std::atomic<int64_t> open_{0};
   std::atomic<int64_t> paused_count_{0};  // listeners out of epoll (written on the loop thread)
   std::atomic<bool> wake_posted_{false};
-  AccessRing* access_ring_ = nullptr;
+  std::atomic<AccessRing*> access_ring_{nullptr};
   std::thread thread_;
 };
 

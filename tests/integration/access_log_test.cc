@@ -346,6 +346,36 @@ TEST_F(AccessLogTest, UdpDestinationGetsOneDatagramPerLineAsPenSends) {
   stop(*nib);
 }
 
+TEST_F(AccessLogTest, DebiansPenctlTurnsTheLogOnAndOff) {
+  NIB_REQUIRE(::access("/usr/bin/penctl", X_OK) == 0, "Debian's penctl (package pen) not installed");
+  TestBackend web("web", BackendMode::kHttp);
+  const uint16_t port = test::free_port();
+  const uint16_t control = test::free_port();
+  const std::string log = dir_.file("from-penctl.log");
+  auto nib = start({"-C", at(control), at(port), at(web.port())});
+  ASSERT_TRUE(nib);
+  auto penctl = [&](std::vector<std::string> words) {
+    words.insert(words.begin(), at(control));
+    auto p = NibProcess::start_program("/usr/bin/penctl", words);
+    EXPECT_TRUE(p.ok());
+    if (!p.ok()) return std::string("(not run)");
+    EXPECT_EQ((*p)->wait_exit(10s), 0) << (*p)->output();
+    (*p)->wait_output_closed(10s);
+    return (*p)->stdout_output();
+  };
+  EXPECT_EQ(penctl({"log"}), "");  // off: nothing to name
+  http_get(port, "/before");        // not logged
+  EXPECT_EQ(penctl({"log", log}), "");
+  EXPECT_EQ(penctl({"log"}), log + "\n");
+  http_get(port, "/during");
+  EXPECT_EQ(penctl({"no", "log"}), "");
+  http_get(port, "/after");  // not logged: the workers left the log when penctl got its answer
+  stop(*nib);
+  auto lines = lines_of(log);
+  ASSERT_EQ(lines.size(), 1u) << test::read_file(log).value_or("(no file)");
+  EXPECT_NE(lines[0].find(" GET /during HTTP/1.0"), std::string::npos) << lines[0];
+}
+
 TEST_F(AccessLogTest, DebiansPenlogdPutsTheClientBackIntoTheWebServersLine) {
   NIB_REQUIRE(::access("/usr/bin/penlogd", X_OK) == 0, "Debian's penlogd (package pen) not installed");
   TestBackend web("web", BackendMode::kHttp);

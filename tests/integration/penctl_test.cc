@@ -82,7 +82,7 @@ TEST_F(PenctlTest, FailedCommandsMakePenctlExitNonZero) {
     std::string says;
   } cases[] = {
       {{"close", "0"}, "error: 'close' is not yet supported by nib"},
-      {{"no", "log"}, "error: 'no log' is not yet supported by nib"},
+      {{"no", "http"}, "error: 'no http' is not yet supported by nib"},
       {{"kqueue"}, "error: 'kqueue' is not supported by nib: it always uses epoll"},
       {{"bogus"}, "error: unknown command 'bogus'"},
       {{"server", "9", "weight", "1"}, "error: no server 9"},

@@ -320,7 +320,7 @@ TEST_F(PenctlServerTest, EveryPenctlCommandWorksOrFails) {
   // The ones that work answer without a reset (arguments as penctl(1) shows them).
   for (const char* ok : {"block", "no block", "delayed_forward", "no delayed_forward", "epoll", "control", "listen",
                          "mode", "servers", "recent", "blacklist", "tracking", "clients_max", "client_acl",
-                         "control_acl", "status", "stubborn", "no stubborn"}) {
+                         "control_acl", "status", "stubborn", "no stubborn", "log", "no log"}) {
     Answer a = ask(ok);
     EXPECT_FALSE(a.reset) << ok << ": " << a.text;
     EXPECT_EQ(a.text.rfind("error", 0), std::string::npos) << ok << ": " << a.text;
