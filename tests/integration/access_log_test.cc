@@ -84,12 +84,7 @@ class AccessLogTest : public ::testing::Test {
     std::string pid_file = dir_.file("nib.pid");
     ::unlink(pid_file.c_str());
     args.insert(args.begin(), {"-f", "-p", pid_file});
-    auto p = NibProcess::start(args);
-    EXPECT_TRUE(p.ok()) << p.status().message();
-    if (!p.ok()) return nullptr;
-    bool up = test::wait_until([&] { return test::read_file(pid_file).ok() || !(*p)->running(); }, 10s);
-    EXPECT_TRUE(up && (*p)->running()) << (*p)->output();
-    return std::move(*p);
+    return test::start_until_pid_file(args, pid_file);
   }
 
   // A YAML nib: one service on `port` to `backend`, the given access_log
