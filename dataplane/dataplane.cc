@@ -143,11 +143,11 @@ Status Dataplane::start() {
     }
   }
   if (config_.access_log.enabled()) {
-    // One ring per TCP worker. Opened before binding: a bad path stops the start.
-    auto log = AccessLog::open(config_.access_log, workers_count_);
+    // Opened before binding: a bad path stops the start.
+    auto log = AccessLog::open(config_.access_log, access_log_rings());
     if (!log.ok()) return log.status();
     access_log_ = std::move(*log);
-    tcp_->set_access_log(access_log_.get());
+    attach_access_log(access_log_.get());
   }
   if (Status st = tcp_->bind(); !st.ok()) return st;
   if (config_.fd_budget == 0) budget_->set_capacity(fd_budget_for(fd_limit_, count_open_fds()));
@@ -231,6 +231,11 @@ void Dataplane::stop() {
   if (access_log_) access_log_->stop();  // after the workers: their last lines are in the rings
 }
 
+void Dataplane::attach_access_log(AccessLog* log) {
+  tcp_->set_access_log(log);
+  udp_->set_access_log(log, workers_count_);
+}
+
 AccessLogStatus Dataplane::access_log() const {
   std::lock_guard lock(access_log_mu_);
   AccessLogStatus s;
@@ -253,7 +258,7 @@ Status Dataplane::set_access_log_file(const std::optional<std::string>& path) {
   std::lock_guard lock(access_log_mu_);
   if (!started_ || !tcp_) return Status::unavailable("the dataplane is not running");
   if (!path) {
-    tcp_->set_access_log(nullptr);  // the writer goes on: what the rings hold is written
+    attach_access_log(nullptr);  // the writer goes on: what the rings hold is written
     access_log_on_ = false;
     return {};
   }
@@ -263,12 +268,12 @@ Status Dataplane::set_access_log_file(const std::optional<std::string>& path) {
   } else {
     AccessLogConfig config;
     config.path = *path;
-    auto log = AccessLog::open(config, workers_count_);
+    auto log = AccessLog::open(config, access_log_rings());
     if (!log.ok()) return log.status();
     access_log_ = std::move(*log);
     access_log_->start();
   }
-  tcp_->set_access_log(access_log_.get());
+  attach_access_log(access_log_.get());
   access_log_on_ = true;
   log_info("access log: " + *path + " (penctl)");
   return {};

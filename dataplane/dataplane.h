@@ -145,6 +145,11 @@ class Dataplane {
   // Hands the health checker the backends that have a check (from config_ and
   // the registries), starting it on first need. After any change to either.
   void refresh_health();
+  // The access log's rings: one per TCP worker, then one per UDP worker
+  // (each ring has a single producer).
+  unsigned access_log_rings() const { return 2 * workers_count_; }
+  // Hands every worker its ring of `log` (null: no more lines).
+  void attach_access_log(AccessLog* log);
   // Closes the stragglers of `b`'s current drain after `timeout`.
   void schedule_drain_deadline(const std::shared_ptr<Backend>& b, Duration timeout);
 

@@ -150,7 +150,7 @@ struct ServiceConfig {
 
 inline constexpr double kMaxSlowStartSeconds = 3600;
 
-// The access log (issue 14): one line per finished TCP connection, written by
+// The access log (issue 14): one line per finished connection or UDP session, written by
 // one thread from per-worker rings (dataplane/log/access_log.h). Off when
 // neither path nor udp is set. Read at start; a reload reopens the
 // destination but keeps these settings.

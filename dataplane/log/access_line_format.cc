@@ -18,6 +18,7 @@ const char* to_string(CloseReason reason) {
     case CloseReason::kAcl: return "acl";
     case CloseReason::kNoBackend: return "no_backend";
     case CloseReason::kShortage: return "shortage";
+    case CloseReason::kLimit: return "limit";
     case CloseReason::kShutdown: return "shutdown";
   }
   return "?";

@@ -1,9 +1,9 @@
 #pragma once
-// The access log (issue 14): one line per finished connection, written
-// without ever making a worker wait.
+// The access log (issue 14): one line per finished connection or UDP
+// session, written without ever making a worker wait.
 //
-// Each producer (a TCP worker) owns one AccessRing and fills a record in it
-// when a connection closes; one writer thread drains every ring, formats the
+// Each producer (a TCP or UDP worker) owns one AccessRing and fills a record in it
+// when a connection or session ends; one writer thread drains every ring, formats the
 // records (AccessLineFormat) into one buffer and writes it with one write()
 // per batch to a file (O_APPEND), or sends one datagram per line to
 // host:port (Pen's -l host:port, for penlogd or a syslog collector). A full

@@ -23,6 +23,7 @@ enum class CloseReason : uint8_t {
   kAcl,            // the client ACL denied the client (closed after accept)
   kNoBackend,      // no server could take it (all failed, stubborn, none usable)
   kShortage,       // nib ran short of a descriptor, memory or a local port
+  kLimit,          // a UDP session evicted to make room under max_sessions
   kShutdown,       // nib stopped with the connection open
 };
 const char* to_string(CloseReason reason);

@@ -25,6 +25,7 @@
 #include "tests/support/temp_file.h"
 #include "tests/support/test_backend.h"
 #include "tests/support/test_client.h"
+#include "tests/support/test_udp_backend.h"
 
 namespace nib {
 namespace {
@@ -313,6 +314,7 @@ class UdpSink {
     ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   }
   uint16_t port() const { return port_; }
+  int fd() const { return fd_.get(); }
   std::optional<std::string> receive() {
     char buf[2048];
     ssize_t n = ::recv(fd_.get(), buf, sizeof buf, 0);
@@ -339,6 +341,47 @@ TEST_F(AccessLogTest, UdpDestinationGetsOneDatagramPerLineAsPenSends) {
   EXPECT_EQ(got, (std::vector<std::string>{"+ 127.0.0.1 127.0.0.1 GET /a HTTP/1.0\n",
                                            "+ 127.0.0.1 127.0.0.1 GET /b HTTP/1.0\n"}));
   stop(*nib);
+}
+
+TEST_F(AccessLogTest, AnExpiredUdpSessionIsOneLine) {
+  test::TestUdpBackend backend("udp-1");  // answers every datagram
+  const uint16_t port = test::free_port();
+  const std::string log = dir_.file("udp.json");
+  const std::string config = dir_.file("nib.yaml");
+  ASSERT_TRUE(test::write_file(config, "workers: 1\n"
+                                       "access_log: {path: " + log + ", format: json}\n"
+                                       "services:\n"
+                                       "  - name: dns\n"
+                                       "    protocol: udp\n"
+                                       "    listen: " + at(port) + "\n"
+                                       "    session_timeout: 0.2\n"
+                                       "    backends: [" + at(backend.port()) + "]\n"
+                                       "admin: {enabled: false}\n")
+                  .ok());
+  auto nib = start({"--config", config});
+  ASSERT_TRUE(nib);
+  UdpSink client;  // one client address:port: one session
+  SocketAddress to = lb(port);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(::sendto(client.fd(), "ping", 4, 0, to.sockaddr_ptr(), to.length()), 4);
+    ASSERT_TRUE(client.receive().has_value()) << "no reply " << i;
+  }
+  // Silent past session_timeout: the session ends, and its line is written.
+  ASSERT_TRUE(test::wait_until([&] { return !lines_of(log).empty(); }, 10s)) << nib->output();
+  stop(*nib);
+  auto lines = lines_of(log);
+  ASSERT_EQ(lines.size(), 1u);
+  google::protobuf::Struct parsed;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(lines[0], &parsed).ok()) << lines[0];
+  const auto& f = parsed.fields();
+  EXPECT_EQ(f.at("protocol").string_value(), "udp");
+  EXPECT_EQ(f.at("service").string_value(), "dns");
+  EXPECT_EQ(f.at("client").string_value(), at(client.port()));
+  EXPECT_EQ(f.at("backend").string_value(), at(backend.port()));
+  EXPECT_EQ(f.at("bytes_in").number_value(), 12);
+  EXPECT_GT(f.at("bytes_out").number_value(), 0);
+  EXPECT_EQ(f.at("reason").string_value(), "idle") << lines[0];
+  EXPECT_TRUE(f.at("connect_ms").has_null_value());
 }
 
 TEST_F(AccessLogTest, DebiansPenctlTurnsTheLogOnAndOff) {
