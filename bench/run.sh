@@ -8,7 +8,9 @@
 #   SCENARIOS="keepalive close" TARGETS="direct nib haproxy" ROUNDS=5 bench/run.sh
 #
 # Scenarios: keepalive close bulk udp clients memory. Targets: direct nib nib2
-# pen haproxy haproxy2 nginx (nib2 and haproxy2 run two threads; the rest one).
+# pen haproxy haproxy2 nginx (nib2 and haproxy2 run two threads; the rest one),
+# and niblog: nib with its access log on (-l FILE), for the log's cost
+#   SCENARIOS=close TARGETS="nib niblog" ROUNDS=5 bench/run.sh
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -50,7 +52,7 @@ for s in $SCENARIOS; do
   [[ " keepalive close bulk udp clients memory " == *" $s "* ]] || die "unknown scenario '$s'"
 done
 for t in $TARGETS; do
-  [[ " direct nib nib2 pen haproxy haproxy2 nginx " == *" $t "* ]] || die "unknown target '$t'"
+  [[ " direct nib nib2 niblog pen haproxy haproxy2 nginx " == *" $t "* ]] || die "unknown target '$t'"
 done
 has_scenario() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 START_TIME=$(date +%s)
@@ -137,11 +139,13 @@ start_target() {
   local udp=()
   [[ $proto == udp ]] && udp=(-U)
   case $target in
-    nib | nib2)
-      local workers=1
+    nib | nib2 | niblog)
+      local workers=1 log=()
       [[ $target == nib2 ]] && workers=2
+      # The access log in Pen's format, one line per connection, to a file.
+      [[ $target == niblog ]] && log=(-l "$WORK/niblog-access.log")
       start "$target" "$ready" "$port" "$NIB" -f --no-admin --workers "$workers" -x 10000 "${udp[@]}" \
-        "${balance[@]}" "127.0.0.1:$port" "127.0.0.1:$b1" "127.0.0.1:$b2"
+        "${log[@]}" "${balance[@]}" "127.0.0.1:$port" "127.0.0.1:$b1" "127.0.0.1:$b2"
       ;;
     pen)
       [[ -n $PEN ]] || { note "pen not found"; return 1; }

@@ -7,6 +7,7 @@
 
 #include "dataplane/base/log.h"
 #include "dataplane/health/health_checker.h"
+#include "dataplane/log/access_log.h"
 #include "dataplane/net/socket_ops.h"
 #include "dataplane/resource/fd_budget.h"
 #include "dataplane/resource/memory_limit.h"
@@ -152,12 +153,24 @@ Status Dataplane::start() {
       return Status(st.code(), "service '" + sc.name + "': " + st.message() + hint);
     }
   }
+  if (config_.access_log.enabled()) {
+    // Opened before binding: a bad path stops the start.
+    auto log = AccessLog::open(config_.access_log, access_log_rings());
+    if (!log.ok()) return log.status();
+    access_log_ = std::move(*log);
+    attach_access_log(access_log_.get());
+  }
   if (Status st = tcp_->bind(); !st.ok()) return st;
   if (config_.fd_budget == 0) budget_->set_capacity(fd_budget_for(fd_limit_, count_open_fds()));
   log_info("resources: " + std::to_string(fd_limit_) + " file descriptors (RLIMIT_NOFILE), " +
            std::to_string(budget_->capacity()) + " of them for clients' connections, pipes and sessions; " +
            std::to_string(relay_memory_ >> 20) + " MiB for relay buffers");
   if (Status st = udp_->start(); !st.ok()) return st;  // UDP
+  if (access_log_) {
+    access_log_on_ = true;
+    access_log_->start();
+    log_info("access log: " + access_log_->destination() + " (" + to_string(config_.access_log.format) + ")");
+  }
   tcp_->start();
   started_ = true;
   refresh_health();
@@ -225,6 +238,56 @@ void Dataplane::stop() {
   // back to the budget, which may call the TCP workers' wakers.
   if (udp_) udp_->stop();  // UDP
   if (tcp_) tcp_->stop();
+  std::lock_guard lock(access_log_mu_);
+  if (access_log_) access_log_->stop();  // after the workers: their last lines are in the rings
+}
+
+void Dataplane::attach_access_log(AccessLog* log) {
+  tcp_->set_access_log(log);
+  udp_->set_access_log(log, workers_count_);
+}
+
+AccessLogStatus Dataplane::access_log() const {
+  std::lock_guard lock(access_log_mu_);
+  AccessLogStatus s;
+  if (!access_log_) return s;
+  s.enabled = access_log_on_;
+  s.destination = access_log_->destination();
+  s.lines = access_log_->lines_written();
+  s.dropped = access_log_->lines_dropped();
+  return s;
+}
+
+bool Dataplane::reopen_access_log() {
+  std::lock_guard lock(access_log_mu_);
+  if (!access_log_ || !access_log_->to_file()) return false;
+  access_log_->reopen();
+  return true;
+}
+
+Status Dataplane::set_access_log_file(const std::optional<std::string>& path) {
+  std::lock_guard lock(access_log_mu_);
+  if (!started_ || !tcp_) return Status::unavailable("the dataplane is not running");
+  if (!path) {
+    attach_access_log(nullptr);  // the writer goes on: what the rings hold is written
+    access_log_on_ = false;
+    return {};
+  }
+  if (path->empty()) return Status::invalid("log: expected a file name");
+  if (access_log_) {
+    if (Status st = access_log_->retarget(*path); !st.ok()) return st;
+  } else {
+    AccessLogConfig config;
+    config.path = *path;
+    auto log = AccessLog::open(config, access_log_rings());
+    if (!log.ok()) return log.status();
+    access_log_ = std::move(*log);
+    access_log_->start();
+  }
+  attach_access_log(access_log_.get());
+  access_log_on_ = true;
+  log_info("access log: " + *path + " (penctl)");
+  return {};
 }
 
 ResourceStatus Dataplane::resources() const {

@@ -16,6 +16,7 @@
 
 namespace nib {
 
+class AccessLog;
 class FdBudget;
 class HealthChecker;
 class Service;
@@ -135,6 +136,18 @@ class Dataplane {
   uint64_t fd_limit() const { return fd_limit_; }
   // The descriptor budget, relay buffers and shortages (after start()).
   ResourceStatus resources() const;
+  // The access log's destination and counters (zeros when there is none).
+  AccessLogStatus access_log() const;
+  // Any thread. Reopens the access log's file (after logrotate renamed it);
+  // returns at once, the writer thread reopens between two batches. False
+  // when there is no access log file.
+  bool reopen_access_log();
+  // Any thread (penctl's `log FILE` / `no log`). A path: lines go to that
+  // file from now on (an access log that was off starts, in Pen's format);
+  // nullopt: no more lines (what the rings hold is still written). A path
+  // that cannot be opened, or a UDP log, is an error and changes nothing.
+  // Not kept across a restart.
+  Status set_access_log_file(const std::optional<std::string>& path);
 
  private:
   Status check_reload(const DataplaneConfig& config) const;
@@ -142,6 +155,11 @@ class Dataplane {
   // Hands the health checker the backends that have a check (from config_ and
   // the registries), starting it on first need. After any change to either.
   void refresh_health();
+  // The access log's rings: one per TCP worker, then one per UDP worker
+  // (each ring has a single producer).
+  unsigned access_log_rings() const { return 2 * workers_count_; }
+  // Hands every worker its ring of `log` (null: no more lines).
+  void attach_access_log(AccessLog* log);
   // Closes the stragglers of `b`'s current drain after `timeout`.
   void schedule_drain_deadline(const std::shared_ptr<Backend>& b, Duration timeout);
 
@@ -153,6 +171,12 @@ class Dataplane {
   // Declared before everything that takes from it: destroyed after them.
   std::unique_ptr<FdBudget> budget_;
   std::vector<std::unique_ptr<Service>> services_;
+  // After the services (its records name them), before the engines (their
+  // workers fill its rings): stopped after the workers, so their last
+  // connections are written.
+  std::unique_ptr<AccessLog> access_log_;
+  mutable std::mutex access_log_mu_;  // access_log_ and access_log_on_ after start()
+  bool access_log_on_ = false;        // the workers have its rings (no `no log`)
   // TCP and UDP services; declared after services_, which they point at.
   std::unique_ptr<TcpEngine> tcp_;
   std::unique_ptr<UdpEngine> udp_;  // (-U)

@@ -102,6 +102,14 @@ struct ResourceStatus {
   ShortageCounts exhausted;         // by resource
 };
 
+// The access log (issue 14), for metrics and status.
+struct AccessLogStatus {
+  bool enabled = false;      // lines are being taken (false after penctl's `no log`)
+  std::string destination;  // the file, or "udp:IP:PORT"; empty: never had one
+  uint64_t lines = 0;       // written
+  uint64_t dropped = 0;     // a full ring, or a failed write
+};
+
 struct ConnectionInfo {
   std::string service;
   unsigned worker = 0;

@@ -28,15 +28,16 @@ declare -A allowed=(
   [net]="base"
   [config]="base net"
   [resource]="base net config"
+  [log]="base net config"
   [affinity]="base net"
   [registry]="base net config affinity"
   [balancer]="base net config affinity registry"
   [health]="base event net config registry resource"
   [service]="base event net config affinity registry"
   [views]="base net config affinity registry service resource"
-  [tcp]="base event net config affinity registry balancer service views resource"
-  [udp]="base event net config affinity registry balancer service views resource"
-  [top]="base event notify net config resource affinity registry balancer health service views tcp udp top"
+  [tcp]="base event net config affinity registry balancer service views resource log"
+  [udp]="base event net config affinity registry balancer service views resource log"
+  [top]="base event notify net config resource log affinity registry balancer health service views tcp udp top"
 )
 
 # The folder (or views / top) a file or an include target belongs to.

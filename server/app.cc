@@ -178,6 +178,9 @@ int App::serve(AppConfig config, const std::string& ready_message) {
     for (;;) {
       siginfo_t info{};
       int sig = sigwaitinfo(&set, &info);
+      // Both reopen the access log, as Pen's SIGHUP does and as logrotate
+      // scripts written for either signal expect (rename, then signal).
+      if (sig == SIGHUP || sig == SIGUSR1) running.dataplane->reopen_access_log();
       if (sig == SIGHUP) on_reload(running);
       if (sig == SIGUSR1) on_status_request(running);
       if (sig == SIGTERM || sig == SIGINT) break;
@@ -327,6 +330,7 @@ bool App::drain(Running& running) {
     timespec wait{0, 50 * 1000 * 1000};
     int sig = sigtimedwait(&set, nullptr, &wait);
     if (sig == SIGTERM || sig == SIGINT) return false;
+    if (sig == SIGHUP || sig == SIGUSR1) dataplane.reopen_access_log();  // logrotate may run during a drain
     if (sig == SIGUSR1) on_status_request(running);
   }
   return true;
@@ -354,7 +358,16 @@ void App::on_reload(Running& running) {
     log_error("reload failed, keeping the running configuration: " + st.message());
     return;
   }
+  // The access log is opened once, at start (a -l on the command line
+  // outranks the file's): a reload only reopens it.
+  const AccessLogConfig now = config_.dataplane.access_log;
+  const AccessLogConfig& asked = loaded->dataplane.access_log;
+  if (asked.enabled() && (now.path != asked.path || now.udp != asked.udp || now.format != asked.format ||
+      now.template_text != asked.template_text || now.ring_size != asked.ring_size)) {
+    log_warn("reload: access_log changes need a restart; the access log goes on as it was (reopened)");
+  }
   config_.dataplane = loaded->dataplane;
+  config_.dataplane.access_log = now;
   config_.shutdown_grace_seconds = loaded->shutdown_grace_seconds;
   log_info("reloaded " + config_.config_path +
            (kept.empty() ? std::string()

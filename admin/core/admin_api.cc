@@ -439,4 +439,8 @@ Status AdminApi::set_client_acl(const std::string& service, const AccessList& ac
   return dataplane_.set_client_acl(service, acl);
 }
 
+Status AdminApi::set_access_log_file(const std::optional<std::string>& path) {
+  return dataplane_.set_access_log_file(path);
+}
+
 }  // namespace nib::admin

@@ -133,6 +133,8 @@ class AdminApi {
   // only (warn and error are always logged).
   static LogLevel log_level();
   Status set_log_level(LogLevel level);
+  // Pen's `log FILE` / `no log` (nullopt): the access log's file; not saved.
+  Status set_access_log_file(const std::optional<std::string>& path);
 
  private:
   // After a successful change: blocks until it is on disk (with a writer).

@@ -228,6 +228,22 @@ void add_resources(const ResourceStatus& r, std::vector<MetricFamily>* out) {
   for (MetricFamily* f : {&exhausted, &limit, &in_use}) out->push_back(std::move(*f));
 }
 
+// The access log (dataplane/log): lines written and lines lost. Only once
+// there is one (counters stay after penctl's `no log`).
+void add_access_log(const AccessLogStatus& log, std::vector<MetricFamily>* out) {
+  if (log.destination.empty()) return;
+  MetricFamily lines = family("nib_access_log_lines_total", "Access log lines written (one per finished connection)",
+                              MetricType::Counter);
+  add(lines, {}, static_cast<double>(log.lines));
+  MetricFamily dropped = family("nib_access_log_dropped_total",
+                                "Access log lines lost: a worker's ring was full (the writer fell behind; traffic "
+                                "never waits for it) or a write failed",
+                                MetricType::Counter);
+  add(dropped, {}, static_cast<double>(log.dropped));
+  out->push_back(std::move(lines));
+  out->push_back(std::move(dropped));
+}
+
 }  // namespace
 
 MetricsCollector::MetricsCollector(const Dataplane& dataplane, const AdminPlaneStats* admin_stats)
@@ -251,6 +267,7 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   backends.move_to(&out);
   udp.move_to(&out);
   add_resources(dataplane_.resources(), &out);
+  add_access_log(dataplane_.access_log(), &out);
   collect_requests(&out);
   collect_admin_limits(&out);
   return out;

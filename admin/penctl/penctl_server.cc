@@ -143,8 +143,8 @@ std::span<const PenctlServer::CommandEntry> PenctlServer::commands() {
       {"no keepalive", nullptr, kNotYet},
       {"kqueue", nullptr, "not supported by nib: it always uses epoll"},
       {"listen", &PenctlServer::cmd_listen, {}},
-      {"log", nullptr, kNotYet},
-      {"no log", nullptr, kNotYet},
+      {"log", &PenctlServer::cmd_log, {}},
+      {"no log", &PenctlServer::cmd_log, {}},
       {"mode", &PenctlServer::cmd_mode, {}},
       {"pending_max", nullptr, kNotYet},
       {"pid", &PenctlServer::cmd_pid, {}},
@@ -331,6 +331,22 @@ PenModeFlags PenctlServer::current_flags(BalanceMode mode) {
   std::lock_guard lock(flags_mu_);
   if (flags_.mode() != mode) flags_ = PenModeFlags::from(mode);
   return flags_;
+}
+
+PenctlReply PenctlServer::cmd_log(const Command& c) {
+  // Pen's "log" prints the log file, "log FILE" logs there, "no log" stops.
+  if (c.w[0] == "no") {
+    if (c.w.size() != 2) return fail("no log: takes no argument");
+    if (Status st = api_.set_access_log_file(std::nullopt); !st.ok()) return fail(st);
+    return ok("");
+  }
+  if (c.w.size() == 1) {
+    AccessLogStatus log = dataplane_.access_log();
+    return ok(log.enabled ? log.destination + "\n" : "");
+  }
+  if (c.w.size() != 2) return fail("log: expected one file name");
+  if (Status st = api_.set_access_log_file(c.w[1]); !st.ok()) return fail(st);
+  return ok("");
 }
 
 PenctlReply PenctlServer::cmd_mode(const Command& c) {
@@ -534,7 +550,12 @@ Result<std::string> PenctlServer::running_config(const std::string& service, con
   o << (flags.has("hash") ? "" : "no ") << "hash\n";
   o << "no http\n";
   o << "idle_timeout " << seconds_text(p.idle_timeout_seconds) << "\n";
-  o << "no log\n";
+  // A file log is restored by `log FILE`; a UDP one only by -l at start.
+  if (AccessLogStatus log = dataplane_.access_log(); log.enabled && !log.destination.starts_with("udp:")) {
+    o << "log " << log.destination << "\n";
+  } else {
+    o << "no log\n";
+  }
   o << (flags.has("roundrobin") ? "" : "no ") << "roundrobin\n";
   for (const auto& b : st->backends) {
     o << "server " << b.index << " address " << b.address.ip_string() << " port " << b.address.port() << " max "

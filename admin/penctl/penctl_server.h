@@ -130,7 +130,8 @@ class PenctlServer {
   Result<std::string> running_config(const std::string& service, const std::string& path);
   PenctlReply cmd_flag(const Command& c);     // roundrobin, hash, weight, prio and "no ..."
   PenctlReply cmd_stubborn(const Command& c);  // and "no stubborn"
-  PenctlReply cmd_nothing(const Command& c);  // Pen's own no-ops (block, delayed_forward, epoll)
+  PenctlReply cmd_nothing(const Command& c);
+  PenctlReply cmd_log(const Command& c);      // and "no log"  // Pen's own no-ops (block, delayed_forward, epoll)
   // Pushes the list client_acl names to the service, after a change to it.
   PenctlReply push_client_acl(std::unique_lock<std::mutex> lock, const std::string& service);
   // Pen's flags, or the flag of the current mode when it was changed

@@ -51,6 +51,8 @@ inline constexpr SecondsRange kConnectTimeout{0, true, 3600};
 // and the session limit (0 = as many as file descriptors allow).
 inline constexpr SecondsRange kSessionTimeout{0, true, kMaxSeconds};
 inline constexpr IntRange kMaxSessions{0, 10'000'000};
+// Records each worker's access log ring holds (rounded up to a power of two).
+inline constexpr IntRange kAccessLogRing{1, 1'048'576};
 // How long a backend that came up ramps to its full share (0 = off).
 inline constexpr SecondsRange kSlowStart{0, false, 3600};
 

@@ -20,6 +20,15 @@ const char* to_string(BalanceMode mode) {
 
 const char* to_string(Protocol protocol) { return protocol == Protocol::kTcp ? "tcp" : "udp"; }
 
+const char* to_string(AccessLogFormat format) {
+  switch (format) {
+    case AccessLogFormat::kPen: return "pen";
+    case AccessLogFormat::kJson: return "json";
+    case AccessLogFormat::kTemplate: return "template";
+  }
+  return "?";
+}
+
 std::optional<BalanceMode> parse_balance_mode(std::string_view text) {
   for (auto m : {BalanceMode::kAffinity, BalanceMode::kRoundRobin, BalanceMode::kHash,
                  BalanceMode::kWeight, BalanceMode::kPrio}) {

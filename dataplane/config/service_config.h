@@ -157,8 +157,31 @@ struct ServiceConfig {
 
 inline constexpr double kMaxSlowStartSeconds = 3600;
 
+// The access log (issue 14): one line per finished connection or UDP session, written by
+// one thread from per-worker rings (dataplane/log/access_log.h). Off when
+// neither path nor udp is set. Read at start; a reload reopens the
+// destination but keeps these settings.
+enum class AccessLogFormat : uint8_t {
+  kPen,       // Pen's -l lines: what mergelogs (file) and penlogd (UDP) read
+  kJson,      // one JSON object per line
+  kTemplate,  // `template`, with {field} placeholders
+};
+const char* to_string(AccessLogFormat format);
+
+struct AccessLogConfig {
+  std::string path;  // a file, opened O_APPEND (reopened on SIGHUP/SIGUSR1)
+  std::string udp;   // "IP:PORT": one datagram per line, as Pen's -l host:port
+  AccessLogFormat format = AccessLogFormat::kPen;
+  std::string template_text;  // kTemplate only
+  // Records each worker may hold before the writer takes them; past that
+  // lines are dropped and counted. Workers never wait for the writer.
+  uint32_t ring_size = 1024;
+  bool enabled() const { return !path.empty() || !udp.empty(); }
+};
+
 struct DataplaneConfig {
   std::vector<ServiceConfig> services;
+  AccessLogConfig access_log;
   int workers = 0;  // 0 = one per core
   // Zero-copy relay: pipes each worker may hold for splice(); 0 = always copy.
   int splice_pipes_per_worker = 64;

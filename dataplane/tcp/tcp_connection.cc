@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -52,10 +53,15 @@ void TcpConnection::start(UniqueFd client, const SocketAddress& peer, Service& s
   down_.reset();
   state_ = State::kConnecting;
   started_ = last_activity_ = worker_.loop().now();
+  connect_us_ = -1;
+  failovers_ = 0;
+  eof_seen_ = client_eof_first_ = false;
+  request_noted_ = false;
+  request_len_ = 0;
   if (!worker_.loop().add(client_.get(), kSocketEvents, &client_side_).ok()) {
     failed_locally("epoll", ENOMEM, /*connecting=*/false);  // epoll_ctl fails for memory (or its watch limit)
     service.count_rejected_resources(worker_.index());
-    finish(false);
+    finish(false, CloseReason::kShortage);
     return;
   }
   if (service.defer_accept() && !read_first_bytes()) return;
@@ -73,6 +79,7 @@ bool TcpConnection::read_first_bytes() {
   ssize_t n = ::recv(client_.get(), up_.buf.get(), TcpWorker::kBufferSize, 0);
   if (n > 0) {
     up_.len = static_cast<uint32_t>(n);
+    if (worker_.access_ring()) note_request(up_.buf.get(), up_.len);
     // A short read drained it; the epoll registration reports what comes next.
     if (static_cast<size_t>(n) < TcpWorker::kBufferSize) up_.src_readable = false;
     return true;
@@ -86,7 +93,7 @@ bool TcpConnection::read_first_bytes() {
     return true;
   }
   if (errno == EINTR) return true;
-  finish(false);  // the client is gone already: no backend is bothered
+  finish(false, CloseReason::kClientReset);  // the client is gone already: no backend is bothered
   return false;
 }
 
@@ -102,7 +109,7 @@ void TcpConnection::connect_next() {
         // that would fail the same way. This client is closed, counted.
         backend_.reset();
         service_->count_rejected_resources(worker_.index());
-        finish(false);
+        finish(false, CloseReason::kShortage);
         return;
     }
   }
@@ -112,7 +119,7 @@ void TcpConnection::connect_next() {
     service_->count_no_backend(worker_.index());
   }
   if (debug_on()) [[unlikely]] log_event(LogLevel::kDebug, "closed: " + Selector::describe(*snap_, sel_));
-  finish(false);
+  finish(false, CloseReason::kNoBackend);
 }
 
 TcpConnection::Connect TcpConnection::failed_locally(const char* what, int err, bool connecting) {
@@ -157,6 +164,7 @@ void TcpConnection::on_connect_failed(Failure failure) {
   backend_.reset();  // closing also drops it from epoll
   Backend* b = sel_.backend(*snap_);
   b->add_failure(worker_.index());
+  ++failovers_;
   const char* what = failure == Failure::kConnect ? "failed to connect"
                      : failure == Failure::kReset ? "reset a connection before its first byte"
                                                   : "closed a connection without answering";
@@ -193,7 +201,7 @@ void TcpConnection::on_backend_lost(Failure failure) {
     // The client's request may have reached it (or it closed after reading
     // it): retrying elsewhere could do it twice.
     sel_.kind = Selection::Kind::kReject;
-    finish(reset);
+    finish(reset, reset ? CloseReason::kBackendReset : CloseReason::kBackendClosed);
     return;
   }
   if (down_.buf) worker_.give_buffer(std::move(down_.buf));
@@ -215,6 +223,7 @@ void TcpConnection::on_connected() {
   b->connection_opened();
   b->add_connection(worker_.index());
   b->record_connect_latency(worker_.index(), MonoClock::now() - connect_started_);
+  connect_us_ = std::chrono::duration_cast<std::chrono::microseconds>(now - started_).count();
   if (trace_on()) [[unlikely]] {
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(MonoClock::now() - connect_started_).count();
     log_event(LogLevel::kTrace, "connected to " + b->address().to_string() + " in " + std::to_string(us) + " us");
@@ -238,7 +247,7 @@ void TcpConnection::on_event(bool client_side, uint32_t events) {
   if (state_ == State::kConnecting) {
     if (client_side) {
       // A client that vanishes while we connect costs nothing more.
-      if (events & (EPOLLHUP | EPOLLERR)) finish(false);
+      if (events & (EPOLLHUP | EPOLLERR)) finish(false, CloseReason::kClientClosed);
       return;
     }
     // A failed connect raises EPOLLERR; EPOLLOUT without it means connected,
@@ -269,11 +278,20 @@ void TcpConnection::relay() {
       return on_backend_lost(Failure::kClosedSilently);
     }
   }
+  if (!eof_seen_ && (up_.eof || down_.eof)) {
+    eof_seen_ = true;
+    client_eof_first_ = up_.eof;  // both in one batch: the client's counts as first
+  }
   if (up != Pump::kOk || down != Pump::kOk) {
-    finish(true);
+    // A failed read or write names its side: up reads the client and writes
+    // the backend, down the other way round.
+    const bool client_failed = up == Pump::kSourceError || down == Pump::kSinkError;
+    finish(true, client_failed ? CloseReason::kClientReset : CloseReason::kBackendReset);
     return;
   }
-  if (up_.done() && down_.done()) finish(false);
+  if (up_.done() && down_.done()) {
+    finish(false, client_eof_first_ ? CloseReason::kClientClosed : CloseReason::kBackendClosed);
+  }
 }
 
 TcpConnection::Pump TcpConnection::pump(Flow& f, int src, int dst) {
@@ -378,6 +396,7 @@ TcpConnection::Pump TcpConnection::pump(Flow& f, int src, int dst) {
       f.len = static_cast<uint32_t>(n);
       f.off = 0;
       last_activity_ = worker_.loop().now();
+      if (!request_noted_ && &f == &up_ && worker_.access_ring()) note_request(f.buf.get(), f.len);
       if (static_cast<size_t>(n) < TcpWorker::kBufferSize) {
         // A short read drained the socket; the next arrival raises a new edge.
         if (!f.src_hup) {
@@ -443,7 +462,7 @@ void TcpConnection::on_timer() {
   if (state_ != State::kRelaying || idle_timeout_ <= Duration::zero()) return;
   MonoTime deadline = last_activity_ + idle_timeout_;
   if (now >= deadline) {
-    finish(false);
+    finish(false, CloseReason::kIdle);
   } else {
     worker_.loop().arm(timer_, deadline);  // re-armed lazily: activity costs no timer work
   }
@@ -460,9 +479,10 @@ void TcpConnection::set_idle_timeout(const Service& service, Duration timeout) {
   }
 }
 
-void TcpConnection::finish(bool abort) {
+void TcpConnection::finish(bool abort, CloseReason why) {
   if (state_ == State::kFree || state_ == State::kClosed) return;
   worker_.loop().cancel(timer_);
+  if (AccessRing* ring = worker_.access_ring()) log_access(*ring, why);
   if (debug_on() && state_ == State::kRelaying) [[unlikely]] {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(worker_.loop().now() - started_).count();
     log_event(LogLevel::kDebug, std::string(abort ? "reset" : "closed") + " after " + std::to_string(ms) + " ms: " +
@@ -491,6 +511,38 @@ void TcpConnection::finish(bool abort) {
   service_->release();
   worker_.budget().release(kDescriptors);  // after the service slot: a listener woken for -x sees it free
   worker_.retire(this);
+}
+
+void TcpConnection::note_request(const char* data, size_t n) {
+  // Only the first line, as Pen logs it: what penlogd matches the web
+  // server's "request" field against. One bounded memchr per connection.
+  request_noted_ = true;
+  size_t len = std::min(n, AccessRecord::kRequestMax);
+  if (const void* nl = std::memchr(data, '\n', len)) len = static_cast<size_t>(static_cast<const char*>(nl) - data);
+  if (len > 0 && data[len - 1] == '\r') --len;
+  std::memcpy(request_, data, len);
+  request_len_ = static_cast<uint8_t>(len);
+}
+
+void TcpConnection::log_access(AccessRing& ring, CloseReason why) {
+  // Filled in place in the worker's ring: no allocation, no formatting here.
+  AccessRecord* r = ring.claim();
+  if (!r) return;  // the ring is full: counted as dropped, the relay goes on
+  r->unix_ns = wall_clock_ns();
+  r->duration_us = std::chrono::duration_cast<std::chrono::microseconds>(worker_.loop().now() - started_).count();
+  r->connect_us = connect_us_;
+  r->bytes_in = up_.bytes;
+  r->bytes_out = down_.bytes;
+  r->service = &service_->name();
+  r->client = peer_;
+  const Backend* b = state_ == State::kRelaying ? backend_ref_.get() : nullptr;
+  r->backend = b ? b->address() : SocketAddress();
+  r->failovers = failovers_;
+  r->reason = why;
+  r->protocol = Protocol::kTcp;
+  r->request_len = request_len_;
+  std::memcpy(r->request, request_, request_len_);
+  ring.publish();
 }
 
 void TcpConnection::log_event(LogLevel level, const std::string& what) const {

@@ -10,6 +10,7 @@
 #include "dataplane/base/log.h"
 #include "dataplane/base/unique_fd.h"
 #include "dataplane/event/event_loop.h"
+#include "dataplane/log/access_ring.h"
 #include "dataplane/service/service.h"
 #include "dataplane/status_views.h"
 #include "dataplane/tcp/pipe_pool.h"
@@ -33,8 +34,8 @@ class TcpConnection {
   void start(UniqueFd client, const SocketAddress& peer, Service& service,
              std::shared_ptr<const RegistrySnapshot> snapshot);
 
-  // Closes both sides now (shutdown after the grace period).
-  void close() { finish(false); }
+  // Closes both sides now (shutdown, a drain deadline); `why` goes to the access log.
+  void close(CloseReason why) { finish(false, why); }
   bool in_use() const { return state_ == State::kConnecting || state_ == State::kRelaying; }
   // The backend this connection relays to (counted in its active()), or null.
   const Backend* relay_backend() const { return state_ == State::kRelaying ? backend_ref_.get() : nullptr; }
@@ -110,7 +111,12 @@ class TcpConnection {
   void relay();
   Pump pump(Flow& f, int src, int dst);
   void release_pipe(Flow& f);
-  void finish(bool abort);
+  // Closes both sides (`abort`: with a reset) and logs the connection.
+  void finish(bool abort, CloseReason why);
+  // Access log (only with one): keeps the first line of the client's first
+  // bytes, and writes the record into the worker's ring.
+  void note_request(const char* data, size_t n);
+  void log_access(AccessRing& ring, CloseReason why);
   // -d / -d -d lines, built only behind debug_on() / trace_on() (cold).
   void log_event(LogLevel level, const std::string& what) const;
 
@@ -133,6 +139,14 @@ class TcpConnection {
   MonoTime connect_started_{};  // of the current attempt, for the latency histogram
   MonoTime last_activity_{};
   Duration idle_timeout_{};  // the snapshot's at start, then set_idle_timeout()'s
+  // For the access log.
+  int64_t connect_us_ = -1;      // accept to connected; -1 until then
+  uint16_t failovers_ = 0;       // servers that failed this client
+  bool eof_seen_ = false;        // a FIN came in from either side
+  bool client_eof_first_ = false;
+  bool request_noted_ = false;
+  uint8_t request_len_ = 0;
+  char request_[AccessRecord::kRequestMax];
 };
 
 }  // namespace nib

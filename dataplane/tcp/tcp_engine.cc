@@ -1,5 +1,6 @@
 #include "dataplane/tcp/tcp_engine.h"
 
+#include "dataplane/log/access_log.h"
 #include "dataplane/net/socket_ops.h"
 #include "dataplane/service/service.h"
 #include "dataplane/tcp/tcp_worker.h"
@@ -25,6 +26,7 @@ Status TcpEngine::bind() {
     const size_t buffers_per_worker = relay_memory_ / TcpWorker::kBufferSize / workers_count_;
     auto w = std::make_unique<TcpWorker>(i, pipes_per_worker_, budget_, buffers_per_worker, clock_);
     if (Status st = w->init(); !st.ok()) return st;
+    if (access_log_) w->set_access_ring(&access_log_->ring(i));
     workers_.push_back(std::move(w));
   }
   for (Service* service : services_) {
@@ -44,6 +46,12 @@ Status TcpEngine::bind() {
     service->set_bound_address(addr);
   }
   return {};
+}
+
+void TcpEngine::set_access_log(AccessLog* log) {
+  std::lock_guard lock(mutex_);
+  access_log_ = log;
+  for (unsigned i = 0; i < workers_.size(); ++i) workers_[i]->set_access_ring(log ? &log->ring(i) : nullptr);
 }
 
 void TcpEngine::start() {

@@ -13,6 +13,7 @@
 
 namespace nib {
 
+class AccessLog;
 class Backend;
 class FdBudget;
 class Service;
@@ -33,6 +34,9 @@ class TcpEngine {
 
   // Before bind(). `service` (protocol tcp) is accepted on every worker.
   void add_service(Service& service);
+  // Any thread. Worker i logs into `log`'s ring i (it has one per worker);
+  // null stops logging. `log` must outlive the workers.
+  void set_access_log(AccessLog* log);
   // Makes the workers and binds every service on every one (errors come back
   // here, before any thread starts). Call once, then start().
   Status bind();
@@ -65,6 +69,7 @@ class TcpEngine {
   FdBudget& budget_;
   const uint64_t relay_memory_;
   Clock& clock_;
+  AccessLog* access_log_ = nullptr;
   std::vector<Service*> services_;  // the set is fixed once started
   mutable std::mutex mutex_;  // guards the worker list, so stop() is safe while others ask
   std::vector<std::unique_ptr<TcpWorker>> workers_;

@@ -128,7 +128,7 @@ void TcpWorker::set_idle_timeout(const Service& service, Duration timeout) {
 void TcpWorker::close_all() {
   loop_.post([this] {
     for (auto& c : pool_) {
-      if (c->in_use()) c->close();
+      if (c->in_use()) c->close(CloseReason::kShutdown);
     }
   });
 }
@@ -138,7 +138,7 @@ void TcpWorker::stop() {
   loop_.stop();
   thread_.join();
   for (auto& c : pool_) {
-    if (c->in_use()) c->close();
+    if (c->in_use()) c->close(CloseReason::kShutdown);
   }
   recycle_retired();
   for (auto& l : listeners_) l->clear_pause();  // gives back its park
@@ -304,11 +304,29 @@ void TcpWorker::admit(Listener& l, UniqueFd client, const SocketAddress& peer) {
   if (!service.admits(*l.snapshot_, peer.ip_key())) {
     service.count_rejected_acl(index_);
     if (debug_on()) [[unlikely]] log_debug("service " + service.name() + ": client " + peer.to_string() + ": denied by the acl");
+    if (AccessRing* ring = access_ring()) log_denied(*ring, service, peer);
     unreserve(l);
     return;  // closed right after accept, as Pen does with a denied client
   }
   open_.fetch_add(1, std::memory_order_relaxed);
   acquire()->start(std::move(client), peer, service, l.snapshot_);
+}
+
+void TcpWorker::log_denied(AccessRing& ring, const Service& service, const SocketAddress& peer) {
+  AccessRecord* r = ring.claim();
+  if (!r) return;  // counted as dropped
+  r->unix_ns = wall_clock_ns();
+  r->duration_us = 0;
+  r->connect_us = -1;
+  r->bytes_in = r->bytes_out = 0;
+  r->service = &service.name();
+  r->client = peer;
+  r->backend = SocketAddress();
+  r->failovers = 0;
+  r->reason = CloseReason::kAcl;
+  r->protocol = Protocol::kTcp;
+  r->request_len = 0;
+  ring.publish();
 }
 
 void TcpWorker::close_drain_stragglers_at(std::shared_ptr<Backend> backend, uint64_t generation,
@@ -318,7 +336,7 @@ void TcpWorker::close_drain_stragglers_at(std::shared_ptr<Backend> backend, uint
 
 void TcpWorker::close_connections_to(const Backend& backend) {
   for (auto& c : pool_) {
-    if (c->relay_backend() == &backend) c->close();
+    if (c->relay_backend() == &backend) c->close(CloseReason::kDrained);
   }
 }
 

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "dataplane/event/event_loop.h"
+#include "dataplane/log/access_ring.h"
 #include "dataplane/resource/fd_budget.h"
 #include "dataplane/resource/shortage_counters.h"
 #include "dataplane/service/drain_deadlines.h"
@@ -53,6 +54,11 @@ class TcpWorker {
   Status init();
   // Before start(). The worker accepts `service`'s clients on `listener`.
   Status add_listener(Service& service, UniqueFd listener);
+  // Any thread. Finished connections are logged there (this worker is its
+  // only producer); null: no access log. A ring set once stays alive while
+  // the worker runs (see AccessLog), so a worker still filling the old one
+  // when it changes is harmless.
+  void set_access_ring(AccessRing* ring) { access_ring_.store(ring, std::memory_order_release); }
   void start();
 
   // Any thread.
@@ -89,6 +95,9 @@ class TcpWorker {
   // and this worker's listeners back off.
   void on_shortage(Resource resource, const Service& service, const char* what, int err);
   void retire(TcpConnection* connection);
+  // The access log's ring, or null when there is none.
+  // Loop thread: read once per connection (a plain load on x86).
+  AccessRing* access_ring() const { return access_ring_.load(std::memory_order_acquire); }
 
  private:
   // Why a listener is out of epoll.
@@ -133,6 +142,8 @@ class TcpWorker {
   // The budget had no descriptors for a client of `service`; this worker's
   // relay memory had no room for one.
   void on_budget_short(const Service& service);
+  // A client the ACL denied: one access log line (reason acl).
+  void log_denied(AccessRing& ring, const Service& service, const SocketAddress& peer);
   void on_memory_short(const Service& service);
   void admit(Listener& l, UniqueFd client, const SocketAddress& peer);
   // Puts paused listeners back (all, or those paused for `only`).
@@ -156,6 +167,7 @@ class TcpWorker {
   std::atomic<int64_t> open_{0};
   std::atomic<int64_t> paused_count_{0};  // listeners out of epoll (written on the loop thread)
   std::atomic<bool> wake_posted_{false};
+  std::atomic<AccessRing*> access_ring_{nullptr};
   std::thread thread_;
 };
 

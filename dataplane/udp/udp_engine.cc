@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "dataplane/base/log.h"
+#include "dataplane/log/access_log.h"
 #include "dataplane/net/socket_ops.h"
 #include "dataplane/service/service.h"
 #include "dataplane/udp/udp_worker.h"
@@ -84,11 +85,21 @@ void UdpEngine::add_service(Service& service, const ServiceConfig& config, uint6
   services_.push_back(Entry{&service, config.udp_session_timeout_seconds, max});
 }
 
+void UdpEngine::set_access_log(AccessLog* log, unsigned first_ring) {
+  std::lock_guard lock(mutex_);
+  access_log_ = log;
+  first_ring_ = first_ring;
+  for (unsigned i = 0; i < workers_.size(); ++i) {
+    workers_[i]->set_access_ring(log ? &log->ring(first_ring + i) : nullptr);
+  }
+}
+
 Status UdpEngine::start() {
   if (services_.empty()) return {};
   for (unsigned i = 0; i < workers_count_; ++i) {
     auto w = std::make_unique<UdpWorker>(i, budget_, clock_);
     if (Status st = w->init(); !st.ok()) return st;
+    if (access_log_) w->set_access_ring(&access_log_->ring(first_ring_ + i));
     workers_.push_back(std::move(w));
   }
   for (Entry& e : services_) {

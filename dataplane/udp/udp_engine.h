@@ -13,6 +13,7 @@
 
 namespace nib {
 
+class AccessLog;
 class Backend;
 class FdBudget;
 class Service;
@@ -30,6 +31,9 @@ class UdpEngine {
   // Before start(). `service` (protocol udp) is served as `config` says; a
   // udp_max_sessions of 0 becomes `fd_budget`, one descriptor per session.
   void add_service(Service& service, const ServiceConfig& config, uint64_t fd_budget);
+  // Any thread. Worker i logs its sessions into `log`'s ring first_ring + i;
+  // null stops logging. `log` must outlive the workers.
+  void set_access_log(AccessLog* log, unsigned first_ring);
   // Binds every service on every worker (errors come back here, before any
   // thread starts) and starts the workers. Call once.
   Status start();
@@ -68,6 +72,8 @@ class UdpEngine {
   Clock& clock_;
   FdBudget& budget_;
   uint64_t fd_budget_ = 0;
+  AccessLog* access_log_ = nullptr;  // under mutex_
+  unsigned first_ring_ = 0;
   mutable std::mutex mutex_;  // guards the entries' settings and the worker list
   std::vector<Entry> services_;  // the set is fixed once started
   std::vector<std::unique_ptr<UdpWorker>> workers_;

@@ -196,7 +196,7 @@ void UdpWorker::apply(const Service& service, const UdpSessionSettings& settings
   loop_.post([this, l, settings] {
     l->settings = settings;
     while (l->table.size() > settings.max_sessions) {
-      close_session(*l, static_cast<UdpSession&>(*l->table.oldest()));
+      close_session(*l, static_cast<UdpSession&>(*l->table.oldest()), CloseReason::kLimit);
       UdpCounterCells::add(l->counters.evicted, 1);
     }
     loop_.cancel(l->expiry);
@@ -205,7 +205,7 @@ void UdpWorker::apply(const Service& service, const UdpSessionSettings& settings
 }
 
 void UdpWorker::close_all(UdpListener& l) {
-  while (!l.table.empty()) close_session(l, static_cast<UdpSession&>(*l.table.oldest()));
+  while (!l.table.empty()) close_session(l, static_cast<UdpSession&>(*l.table.oldest()), CloseReason::kShutdown);
   loop_.cancel(l.expiry);
 }
 
@@ -321,7 +321,7 @@ void UdpWorker::forward(UdpListener& l, unsigned count) {
         [[unlikely]] {
       // Its backend went down since: the session ends and the client chooses
       // afresh, like a TCP client whose remembered server is down.
-      close_session(l, *run);
+      close_session(l, *run, CloseReason::kBackendClosed);
       run = nullptr;
     }
     if (run == nullptr) run = open_session(l, key, h, &run_drop);
@@ -342,7 +342,7 @@ void UdpWorker::send_run(UdpListener& l, UdpSession& s, unsigned first, unsigned
     if (s.state == UdpSession::State::kFailed) {
       if (Drop d = connect_upstream(l, s); d != Drop::kNone) {
         count_drop(l, d, count - done);
-        close_session(l, s);
+        close_session(l, s, CloseReason::kNoBackend);
         return;
       }
     }
@@ -398,7 +398,7 @@ UdpSession* UdpWorker::open_session(UdpListener& l, const UdpClientKey& key, con
     return nullptr;
   }
   if (l.table.size() >= l.settings.max_sessions && !l.table.empty()) {
-    close_session(l, static_cast<UdpSession&>(*l.table.oldest()));
+    close_session(l, static_cast<UdpSession&>(*l.table.oldest()), CloseReason::kLimit);
     UdpCounterCells::add(l.counters.evicted, 1);
   }
   if (!budget_.try_acquire(1)) {
@@ -505,7 +505,7 @@ UdpWorker::Drop UdpWorker::on_refused(UdpListener& l, UdpSession& s) {
   s.sel = Selector::after_failure(*s.snap, s.sel, loop_.now());
   if (s.sel.kind == Selection::Kind::kReject) {
     Drop d = s.sel.reason == Selection::Reject::kStubborn ? Drop::kStubborn : Drop::kNoBackend;
-    close_session(l, s);
+    close_session(l, s, CloseReason::kNoBackend);
     return d;
   }
   s.state = UdpSession::State::kFailed;
@@ -626,7 +626,7 @@ void UdpWorker::expire(UdpListener& l) {
       loop_.arm(l.expiry, deadline);
       return;
     }
-    close_session(l, static_cast<UdpSession&>(*e));
+    close_session(l, static_cast<UdpSession&>(*e), CloseReason::kIdle);
     UdpCounterCells::add(l.counters.expired, 1);
   }
 }
@@ -643,8 +643,9 @@ void UdpWorker::log_session(const UdpListener& l, const UdpSession& s, const std
   Log::write(LogLevel::kDebug, "service " + l.service.name() + ": client " + s.client.to_string() + ": " + what);
 }
 
-void UdpWorker::close_session(UdpListener& l, UdpSession& s) {
+void UdpWorker::close_session(UdpListener& l, UdpSession& s, CloseReason why) {
   if (s.state == UdpSession::State::kFree || s.state == UdpSession::State::kClosed) return;
+  if (AccessRing* ring = access_ring_.load(std::memory_order_acquire)) log_access(*ring, l, s, why);
   if (debug_on()) [[unlikely]] {
     log_session(l, s, "session closed: " + std::to_string(s.bytes_in) + " bytes in, " + std::to_string(s.bytes_out) +
                           " bytes out");
@@ -664,6 +665,26 @@ void UdpWorker::close_session(UdpListener& l, UdpSession& s) {
   retired_.push_back(&s);
 }
 
+void UdpWorker::log_access(AccessRing& ring, const UdpListener& l, const UdpSession& s, CloseReason why) {
+  // As TcpConnection::log_access: filled in place, formatted by the writer.
+  AccessRecord* r = ring.claim();
+  if (!r) return;  // the ring is full: counted as dropped
+  r->unix_ns = wall_clock_ns();
+  r->duration_us = std::chrono::duration_cast<std::chrono::microseconds>(loop_.now() - s.started).count();
+  r->connect_us = -1;  // a UDP "connect" only names the peer
+  r->bytes_in = s.bytes_in;
+  r->bytes_out = s.bytes_out;
+  r->service = &l.service.name();
+  r->client = s.client;
+  const Backend* b = s.holds_backend && s.snap ? s.sel.backend(*s.snap) : nullptr;
+  r->backend = b ? b->address() : SocketAddress();
+  r->failovers = 0;
+  r->reason = why;
+  r->protocol = Protocol::kUdp;
+  r->request_len = 0;
+  ring.publish();
+}
+
 void UdpWorker::close_drain_stragglers_at(std::shared_ptr<Backend> backend, uint64_t generation,
                                           MonoTime deadline) {
   drain_deadlines_.add(std::move(backend), generation, deadline);
@@ -674,7 +695,7 @@ void UdpWorker::close_sessions_to(const Backend& backend) {
     for (auto* e = l->table.newest(); e != nullptr;) {
       auto& s = static_cast<UdpSession&>(*e);
       e = UdpSessionTable::older(e);  // before closing takes s out of the table
-      if (s.holds_backend && s.sel.backend(*s.snap) == &backend) close_session(*l, s);
+      if (s.holds_backend && s.sel.backend(*s.snap) == &backend) close_session(*l, s, CloseReason::kDrained);
     }
   }
 }

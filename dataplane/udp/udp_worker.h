@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "dataplane/event/event_loop.h"
+#include "dataplane/log/access_ring.h"
 #include "dataplane/resource/fd_budget.h"
 #include "dataplane/resource/shortage_counters.h"
 #include "dataplane/service/drain_deadlines.h"
@@ -77,6 +78,8 @@ class UdpWorker {
   Status init();
   // Before start(). The worker relays `service`'s datagrams arriving on `socket`.
   Status add_listener(Service& service, UniqueFd socket, bool wildcard, const UdpSessionSettings& settings);
+  // Any thread: the access log's ring for this worker's sessions, or null.
+  void set_access_ring(AccessRing* ring) { access_ring_.store(ring, std::memory_order_release); }
   void start();
 
   // Any thread.
@@ -119,7 +122,9 @@ class UdpWorker {
   void expire(UdpListener& l);
   // Ends the session's claim on its backend (its active count, a drain).
   void release_backend(UdpListener& l, UdpSession& s);
-  void close_session(UdpListener& l, UdpSession& s);
+  // `why` goes to the access log (one line per session).
+  void close_session(UdpListener& l, UdpSession& s, CloseReason why);
+  void log_access(AccessRing& ring, const UdpListener& l, const UdpSession& s, CloseReason why);
   // A -d line about a session, built only behind debug_on() (cold).
   static void log_session(const UdpListener& l, const UdpSession& s, const std::string& what);
   void close_all(UdpListener& l);
@@ -159,6 +164,7 @@ class UdpWorker {
   unsigned out_count_ = 0;
 
   DrainDeadlines drain_deadlines_;
+  std::atomic<AccessRing*> access_ring_{nullptr};  // see TcpWorker::set_access_ring
   std::thread thread_;
 };
 

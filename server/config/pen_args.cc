@@ -103,7 +103,6 @@ constexpr UnsupportedOption kUnsupported[] = {
     {'L', "SSL protocol", ""},
     {'j', "chroot", ""},
     {'u', "run as user", ""},
-    {'l', "log file", "; nib logs to stderr"},
     {'F', "penctl configuration file", "; use --config with a YAML file"},
     {'B', "abuse server", ""},
     {'i', "Windows service", ""},
@@ -330,6 +329,26 @@ Status Parser::apply_short(char letter, const std::string& value) {
       if (value.empty()) return option_error(option, "expected a file name");
       (letter == 'p' ? process_.pid_file : process_.status_file) = value;
       return {};
+    case 'l': {
+      // Pen's -l file|host:port: the access log. host:port (a name is
+      // resolved once, now) sends each line as a UDP datagram, to penlogd.
+      if (value.empty()) return option_error(option, "expected a file name or host:port");
+      AccessLogConfig& log = process_.dataplane.access_log;
+      log = AccessLogConfig{};
+      HostPort hp;
+      const bool looks_remote = value.find('/') == std::string::npos && split_host_port(value, &hp) &&
+                                !hp.host.empty() && !hp.port.empty();
+      if (!looks_remote) {
+        log.path = value;
+        return {};
+      }
+      auto port = parse_port(hp.port, Protocol::kUdp);
+      if (!port.ok()) return option_error(option, port.status().message());
+      auto address = SocketAddress::resolve(hp.host, *port);
+      if (!address.ok()) return option_error(option, address.status().message());
+      log.udp = address->to_string();
+      return {};
+    }
     case 'd': ++process_.verbosity; return {};
     case 'f': foreground_ = true; return {};
     case 'X': penctl_exit_ = true; return {};
@@ -549,6 +568,8 @@ Result<CommandLine> Parser::finish_config() {
   result_.config.pid_file = process_.pid_file;
   result_.config.status_file = process_.status_file;
   result_.config.verbosity = process_.verbosity;
+  // -l with --config: the command line's log replaces the file's access_log.
+  if (process_.dataplane.access_log.enabled()) result_.config.dataplane.access_log = process_.dataplane.access_log;
   apply_admin_overrides(&result_.config.admin);
   return result_;
 }
@@ -680,6 +701,7 @@ void Parser::copy_process_settings(AppConfig* config) const {
   config->verbosity = process_.verbosity;
   config->shutdown_grace_seconds = process_.shutdown_grace_seconds;
   config->dataplane.workers = process_.dataplane.workers;
+  config->dataplane.access_log = process_.dataplane.access_log;
   apply_admin_overrides(&config->admin);
 }
 
@@ -741,6 +763,9 @@ Pen options:
                pen's: prio over weight over hash over roundrobin
   -p file      write the process id to file
   -w file      write Pen's HTML status page to file on SIGUSR1
+  -l file|host:port  the access log: one line per finished connection in
+               Pen's format, appended to file, or sent as UDP datagrams to
+               host:port (penlogd). SIGHUP and SIGUSR1 reopen the file
   -C [IP:]port|/path
                Pen's control port for penctl (no authentication; a bare
                port listens on 127.0.0.1; a path is a Unix socket, mode 0600)
@@ -752,7 +777,7 @@ Pen options:
                -D, -Q, -S N, -n)
   Short options bundle as in getopt (-fdr, -b30); -- ends the options.
   Not yet supported (an error): -H, -E, -K, -G, -A, -Z, -R,
-  -L, -j, -u, -l, -F, -B, -i. See docs/pen-compat.md.
+  -L, -j, -u, -F, -B, -i. See docs/pen-compat.md.
 
 nib options:
   --config FILE         read services from a YAML file (no listen address,

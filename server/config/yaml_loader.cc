@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "dataplane/log/access_line_format.h"
 #include "server/config/config_values.h"
 
 namespace nib {
@@ -25,7 +26,8 @@ constexpr size_t kMaxErrors = 20;
 
 // The keys each mapping accepts, in the order the reference documents them (the
 // order "expected one of" lists them in).
-constexpr std::string_view kRootKeys[] = {"workers", "shutdown_grace", "services", "admin"};
+constexpr std::string_view kRootKeys[] = {"workers", "shutdown_grace", "services", "admin", "access_log"};
+constexpr std::string_view kAccessLogKeys[] = {"path", "udp", "format", "template", "ring_size"};
 constexpr std::string_view kAdminKeys[] = {"enabled",      "http_listen", "grpc_listen",   "token_file",
                                            "tls_cert_file", "tls_key_file", "state_file", "penctl_listen",
                                            "limits"};
@@ -140,6 +142,7 @@ class Loader {
 
   void load_root(const Item& root, AppConfig* config);
   void load_admin(const Item& item, AdminConfig* admin);
+  void load_access_log(const Item& item, AccessLogConfig* log);
   void load_admin_limits(const Item& item, admin::AdminLimits* limits);
   void read_admin_listen(const Fields& f, std::string_view key, std::string* out);
   // A non-empty file name; the file itself is read by whoever uses it.
@@ -356,6 +359,7 @@ void Loader::load_root(const Item& root, AppConfig* config) {
   read_int(f, "workers", limits::kWorkers, &config->dataplane.workers);
   read_seconds(f, "shutdown_grace", limits::kSeconds, &config->shutdown_grace_seconds);
   if (const Item* admin = f.get("admin")) load_admin(*admin, &config->admin);
+  if (const Item* log = f.get("access_log")) load_access_log(*log, &config->dataplane.access_log);
   const Item* services = f.get("services");
   if (services == nullptr) return;
   auto items = sequence(*services, "a sequence of services");
@@ -396,6 +400,52 @@ void Loader::load_admin(const Item& item, AdminConfig* admin) {
       }
     }
   }
+}
+
+void Loader::load_access_log(const Item& item, AccessLogConfig* log) {
+  Fields f = fields(item, kAccessLogKeys, {});
+  read_file_name(f, "path", &log->path);
+  if (const Item* udp = f.get("udp")) {
+    // An IP literal: the writer thread sends to it without resolving names.
+    auto text = scalar(*udp, "IP:PORT");
+    auto address = text ? SocketAddress::parse(*text) : Result<SocketAddress>(Status::invalid(""));
+    if (text && (!address.ok() || address->port() == 0)) {
+      error_at(*udp, "expected IP:PORT with a port 1-65535, got '" + *text + "'");
+    } else if (text) {
+      log->udp = address->to_string();
+    }
+  }
+  if (!log->path.empty() && !log->udp.empty()) error_at(item, "expected path or udp, got both");
+  if (log->path.empty() && log->udp.empty()) error_at(item, "expected path (a file) or udp (IP:PORT)");
+  if (const Item* format = f.get("format")) {
+    auto text = scalar(*format, "pen, json or template");
+    if (text == "pen") {
+      log->format = AccessLogFormat::kPen;
+    } else if (text == "json") {
+      log->format = AccessLogFormat::kJson;
+    } else if (text == "template") {
+      log->format = AccessLogFormat::kTemplate;
+    } else if (text) {
+      error_at(*format, "expected pen, json or template, got '" + *text + "'");
+    }
+  }
+  const Item* tmpl = f.get("template");
+  if (tmpl) {
+    if (auto text = scalar(*tmpl, "a line with {field} placeholders")) log->template_text = *text;
+    if (log->format != AccessLogFormat::kTemplate) error_at(*tmpl, "a template needs format: template");
+  }
+  if (log->format == AccessLogFormat::kTemplate) {
+    // The dataplane's own parser: the same errors here, with a line number, as at start.
+    auto parsed = AccessLineFormat::make(log->format, log->template_text, false);
+    if (!parsed.ok()) {
+      // The path names the key already: drop the message's own "access_log: template: ".
+      std::string message = parsed.status().message();
+      constexpr std::string_view kPrefix = "access_log: template: ";
+      if (message.starts_with(kPrefix)) message.erase(0, kPrefix.size());
+      error_at(tmpl ? *tmpl : item, message);
+    }
+  }
+  read_int(f, "ring_size", limits::kAccessLogRing, &log->ring_size);
 }
 
 void Loader::load_admin_limits(const Item& item, admin::AdminLimits* limits) {

@@ -32,12 +32,7 @@ class NibBinaryTest : public ::testing::Test {
   std::unique_ptr<NibProcess> start(std::vector<std::string> args) {
     pid_file_ = dir_.file("nib.pid");
     args.insert(args.begin(), {"-f", "--no-admin", "-p", pid_file_});
-    auto p = NibProcess::start(args);
-    EXPECT_TRUE(p.ok()) << p.status().message();
-    if (!p.ok()) return nullptr;
-    bool up = test::wait_until([&] { return test::read_file(pid_file_).ok() || !(*p)->running(); }, 10s);
-    EXPECT_TRUE(up && (*p)->running()) << (*p)->output();
-    return std::move(*p);
+    return test::start_until_pid_file(args, pid_file_);
   }
   std::string yaml(uint16_t port, const std::vector<const TestBackend*>& backends, const std::string& extra = "") {
     std::string y = "services:\n  - name: web\n    listen: 127.0.0.1:" + std::to_string(port) + "\n" + extra +

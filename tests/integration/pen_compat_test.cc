@@ -70,12 +70,7 @@ class PenCompatTest : public ::testing::Test {
   std::unique_ptr<NibProcess> start(const std::string& name, std::vector<std::string> args) {
     std::string pid_file = dir_.file(name + ".pid");
     args.insert(args.begin(), {"-f", "-p", pid_file});
-    auto p = NibProcess::start(args);
-    EXPECT_TRUE(p.ok()) << p.status().message();
-    if (!p.ok()) return nullptr;
-    bool up = test::wait_until([&] { return test::read_file(pid_file).ok() || !(*p)->running(); }, 10s);
-    EXPECT_TRUE(up && (*p)->running()) << (*p)->output();
-    return std::move(*p);
+    return test::start_until_pid_file(args, pid_file);
   }
 
   test::TempDir dir_;

@@ -162,7 +162,7 @@ TEST_F(PenctlTest, FailedCommandsMakePenctlExitNonZero) {
     std::string says;
   } cases[] = {
       {{"close", "0"}, "error: 'close' is not yet supported by nib"},
-      {{"no", "log"}, "error: 'no log' is not yet supported by nib"},
+      {{"no", "http"}, "error: 'no http' is not yet supported by nib"},
       {{"kqueue"}, "error: 'kqueue' is not supported by nib: it always uses epoll"},
       {{"bogus"}, "error: unknown command 'bogus'"},
       {{"server", "9", "weight", "1"}, "error: no server 9"},
@@ -245,6 +245,7 @@ TEST_F(PenctlTest, WrittenConfigurationReplaysIntoAFreshNib) {
   ok({"conn_max", "40"});
   ok({"idle_timeout", "120"});
   ok({"acl", "2", "deny", "10.1.0.0", "255.255.0.0"});
+  ok({"log", dir_.file("access.log")});
   const std::string file = dir_.file("pen.cfg");
   EXPECT_EQ(ok({"write", file}), "");
   auto text = test::read_file(file);
@@ -257,13 +258,13 @@ TEST_F(PenctlTest, WrittenConfigurationReplaysIntoAFreshNib) {
       << *text;
   EXPECT_NE(text->find("\ntimeout 9\ntracking 60\n"), std::string::npos) << *text;
   const std::vector<std::string> queries = {"servers", "mode", "timeout", "tracking", "blacklist", "conn_max",
-                                            "idle_timeout"};
+                                            "idle_timeout", "log"};
   std::vector<std::string> before;
   for (const auto& q : queries) before.push_back(ok({q}));
 
   stop_nib();
   start_nib({});
-  const std::set<std::string> nib_lacks = {"no ascii", "no http", "no log", "tcp_fastclose off", "no web_stats"};
+  const std::set<std::string> nib_lacks = {"no ascii", "no http", "tcp_fastclose off", "no web_stats"};
   std::istringstream lines(*text);
   for (std::string line; std::getline(lines, line);) {
     if (line.empty() || line[0] == '#') continue;

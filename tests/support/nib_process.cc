@@ -15,7 +15,11 @@
 #include <cerrno>
 #include <cstring>
 
+#include <gtest/gtest.h>
+
 #include "dataplane/net/socket_address.h"
+#include "tests/support/temp_file.h"
+#include "tests/support/test_client.h"
 
 #ifndef NIB_BINARY
 #define NIB_BINARY "nib"
@@ -273,6 +277,15 @@ RunResult run_nib(const std::vector<std::string>& args, Duration timeout) {
   // The output may still be in the pipes when the exit is seen.
   proc.wait_output_closed(std::chrono::seconds(2));
   return {code.value_or(-SIGKILL), proc.output() + note};
+}
+
+std::unique_ptr<NibProcess> start_until_pid_file(const std::vector<std::string>& args, const std::string& pid_file) {
+  auto p = NibProcess::start(args);
+  EXPECT_TRUE(p.ok()) << p.status().message();
+  if (!p.ok()) return nullptr;
+  bool up = wait_until([&] { return read_file(pid_file).ok() || !(*p)->running(); }, std::chrono::seconds(10));
+  EXPECT_TRUE(up && (*p)->running()) << (*p)->output();
+  return std::move(*p);
 }
 
 uint16_t free_port() {

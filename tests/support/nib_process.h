@@ -80,6 +80,11 @@ struct RunResult {
 // Runs nib to completion; after timeout it is killed (exit_code -SIGKILL).
 RunResult run_nib(const std::vector<std::string>& args, Duration timeout = std::chrono::seconds(10));
 
+// nib with `args` (which should say -f and -p pid_file), ready once its pid
+// file is written (after bind); null, with a test failure, when it exits
+// first or takes over 10 s.
+std::unique_ptr<NibProcess> start_until_pid_file(const std::vector<std::string>& args, const std::string& pid_file);
+
 // A port that was free a moment ago on 127.0.0.1 (callers accept the race).
 uint16_t free_port();
 

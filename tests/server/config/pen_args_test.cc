@@ -371,7 +371,7 @@ TEST(PenArgsTest, ReusePort) {
 TEST(PenArgsTest, PenOptionsNibLacksAreErrors) {
   EXPECT_THAT(error_of({"-F", "pen.cfg", "80", "127.0.0.1"}),
               StartsWith("option -F (penctl configuration file) is not yet supported by nib; use --config"));
-  for (char letter : std::string("HEKGAZRLjuliB")) {
+  for (char letter : std::string("HEKGAZRLjuiB")) {
     std::string option = std::string("-") + letter;
     EXPECT_THAT(error_of({option, "80", "127.0.0.1"}), StartsWith("option " + option + " ("))
         << option;
@@ -716,6 +716,39 @@ TEST(PenArgsTest, UsageMentionsEveryOption) {
     EXPECT_THAT(usage, HasSubstr(option));
   }
   EXPECT_THAT(usage, HasSubstr("-h is NOT help"));
+}
+
+}  // namespace
+}  // namespace nib
+
+namespace nib {
+namespace {
+
+// ---- -l: the access log ----
+
+TEST(PenArgsTest, LogToAFileOrToHostPortOverUdp) {
+  auto file = parse({"-l", "/var/log/pen.log", "80", "127.0.0.1:81"});
+  ASSERT_TRUE(file.ok()) << file.status().message();
+  EXPECT_EQ(file->config.dataplane.access_log.path, "/var/log/pen.log");
+  EXPECT_EQ(file->config.dataplane.access_log.format, AccessLogFormat::kPen);
+  auto relative = parse({"-l", "pen.log", "80", "127.0.0.1:81"});
+  ASSERT_TRUE(relative.ok());
+  EXPECT_EQ(relative->config.dataplane.access_log.path, "pen.log");
+  auto udp = parse({"-l", "localhost:10000", "80", "127.0.0.1:81"});
+  ASSERT_TRUE(udp.ok()) << udp.status().message();
+  EXPECT_TRUE(udp->config.dataplane.access_log.path.empty());
+  EXPECT_EQ(udp->config.dataplane.access_log.udp, "127.0.0.1:10000");
+  EXPECT_THAT(error_of({"-l", "127.0.0.1:99999", "80", "127.0.0.1:81"}), HasSubstr("option -l"));
+}
+
+TEST(PenArgsTest, LogOverridesTheConfigFilesAccessLog) {
+  TempFile yaml(std::string(kYaml) + "    backends: [127.0.0.1:81]\naccess_log: {path: from-file.log}\n");
+  auto result = parse({"--config", yaml.path(), "-l", "from-command-line.log"});
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(result->config.dataplane.access_log.path, "from-command-line.log");
+  auto kept = parse({"--config", yaml.path()});
+  ASSERT_TRUE(kept.ok()) << kept.status().message();
+  EXPECT_EQ(kept->config.dataplane.access_log.path, "from-file.log");
 }
 
 }  // namespace

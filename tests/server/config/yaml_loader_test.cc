@@ -602,7 +602,7 @@ TEST(YamlLoaderTest, EmptyDocument) {
 
 TEST(YamlLoaderTest, RootMustBeAMapping) {
   EXPECT_EQ(error_of("- web\n"),
-            "nib.yaml:1:1: expected a mapping with keys workers, shutdown_grace, services, admin; got a sequence");
+            "nib.yaml:1:1: expected a mapping with keys workers, shutdown_grace, services, admin, access_log; got a sequence");
 }
 
 TEST(YamlLoaderTest, MoreThanOneDocument) {
@@ -952,6 +952,49 @@ TEST(YamlLoaderAclTest, BadEntriesNameTheirLine) {
   EXPECT_THAT(err, HasSubstr("nib.yaml:8:9: services[0].acl[3]: expected 'permit CIDR', 'deny CIDR' or "
                              "'permit|deny country CC'"));
   EXPECT_THAT(err, HasSubstr("got a mapping"));
+}
+
+}  // namespace
+}  // namespace nib
+
+namespace nib {
+namespace {
+
+// ---- access_log ----
+
+TEST(YamlLoaderTest, AccessLogKeys) {
+  auto config = load(std::string("access_log:\n  path: /var/log/nib/access.log\n  format: template\n"
+                                 "  template: \"{client} {backend} {reason}\"\n  ring_size: 64\n") +
+                     std::string(kMinimal));
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  const AccessLogConfig& log = config->dataplane.access_log;
+  EXPECT_EQ(log.path, "/var/log/nib/access.log");
+  EXPECT_EQ(log.format, AccessLogFormat::kTemplate);
+  EXPECT_EQ(log.template_text, "{client} {backend} {reason}");
+  EXPECT_EQ(log.ring_size, 64u);
+  auto udp = load(std::string("access_log: {udp: 127.0.0.1:10000, format: json}\n") + std::string(kMinimal));
+  ASSERT_TRUE(udp.ok()) << udp.status().message();
+  EXPECT_EQ(udp->dataplane.access_log.udp, "127.0.0.1:10000");
+  EXPECT_EQ(udp->dataplane.access_log.format, AccessLogFormat::kJson);
+  EXPECT_FALSE(load(kMinimal)->dataplane.access_log.enabled());
+}
+
+TEST(YamlLoaderTest, AccessLogErrorsNameTheLine) {
+  EXPECT_THAT(error_of(std::string("access_log: {path: a, udp: 127.0.0.1:1}\n") + std::string(kMinimal)),
+              HasSubstr("nib.yaml:1:13: access_log: expected path or udp, got both"));
+  EXPECT_THAT(error_of(std::string("access_log: {format: json}\n") + std::string(kMinimal)),
+              HasSubstr("access_log: expected path (a file) or udp (IP:PORT)"));
+  EXPECT_THAT(error_of(std::string("access_log: {udp: loghost:10000}\n") + std::string(kMinimal)),
+              HasSubstr("expected IP:PORT with a port 1-65535, got 'loghost:10000'"));
+  EXPECT_THAT(error_of(std::string("access_log: {path: a, format: clf}\n") + std::string(kMinimal)),
+              HasSubstr("expected pen, json or template, got 'clf'"));
+  EXPECT_THAT(error_of(std::string("access_log: {path: a, format: template, template: \"{nope}\"}\n") +
+                       std::string(kMinimal)),
+              HasSubstr("nib.yaml:1:51: access_log.template: unknown placeholder {nope}"));
+  EXPECT_THAT(error_of(std::string("access_log: {path: a, template: \"{client}\"}\n") + std::string(kMinimal)),
+              HasSubstr("a template needs format: template"));
+  EXPECT_THAT(error_of(std::string("access_log: {path: a, ring_size: 0}\n") + std::string(kMinimal)),
+              HasSubstr("ring_size"));
 }
 
 }  // namespace
