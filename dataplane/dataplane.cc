@@ -335,6 +335,12 @@ Status Dataplane::check_reload(const DataplaneConfig& config) const {
     if (old->tcp_nodelay != sc.tcp_nodelay) {
       return Status::invalid("service '" + sc.name + "': tcp_nodelay change needs a restart");
     }
+    if (old->tcp_fastclose != sc.tcp_fastclose) {
+      return Status::invalid("service '" + sc.name + "': tcp_fastclose change needs a restart");
+    }
+    if (old->keepalive != sc.keepalive) {
+      return Status::invalid("service '" + sc.name + "': keepalive change needs a restart");
+    }
     if (sc.protocol == Protocol::kTcp && old->backlog != sc.backlog) {
       return Status::invalid("service '" + sc.name + "': backlog change needs a restart");
     }
@@ -391,6 +397,8 @@ ServiceStatus Dataplane::service_status(const Service& s) const {
   st.listen = s.listen_address();
   st.policy = snap->policy;
   st.tcp_nodelay = s.tcp_nodelay();
+  st.tcp_fastclose = s.tcp_fastclose();
+  st.keepalive = s.keepalive();
   st.connect_timeout_seconds = std::chrono::duration<double>(snap->connect_timeout).count();
   st.idle_timeout_seconds = std::chrono::duration<double>(snap->idle_timeout).count();
   // 0 (no -x): as many as the descriptor budget allows.

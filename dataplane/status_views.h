@@ -80,6 +80,8 @@ struct ServiceStatus {
   double idle_timeout_seconds = 0;
   uint32_t max_connections = 0;
   bool tcp_nodelay = true;  // set at start: a change needs a restart
+  FastClose tcp_fastclose = FastClose::kOff;  // the same
+  bool keepalive = false;                     // the same
   int64_t active = 0;
   ServiceCounters counters;
   AffinityStats affinity;

@@ -139,8 +139,8 @@ std::span<const PenctlServer::CommandEntry> PenctlServer::commands() {
       {"idle_timeout", &PenctlServer::cmd_valued, {}},
       {"idlers", nullptr, kNotYet},
       {"include", nullptr, kNotYet},
-      {"keepalive", nullptr, kNotYet},
-      {"no keepalive", nullptr, kNotYet},
+      {"keepalive", &PenctlServer::cmd_socket_option, {}},
+      {"no keepalive", &PenctlServer::cmd_socket_option, {}},
       {"kqueue", nullptr, "not supported by nib: it always uses epoll"},
       {"listen", &PenctlServer::cmd_listen, {}},
       {"log", &PenctlServer::cmd_log, {}},
@@ -168,9 +168,9 @@ std::span<const PenctlServer::CommandEntry> PenctlServer::commands() {
       {"stubborn", &PenctlServer::cmd_stubborn, {}},
       {"no stubborn", &PenctlServer::cmd_stubborn, {}},
       {"tarpit_acl", nullptr, kNotYet},
-      {"tcp_fastclose", nullptr, kNotYet},
-      {"tcp_nodelay", &PenctlServer::cmd_tcp_nodelay, {}},
-      {"no tcp_nodelay", &PenctlServer::cmd_tcp_nodelay, {}},
+      {"tcp_fastclose", &PenctlServer::cmd_socket_option, {}},
+      {"tcp_nodelay", &PenctlServer::cmd_socket_option, {}},
+      {"no tcp_nodelay", &PenctlServer::cmd_socket_option, {}},
       {"timeout", &PenctlServer::cmd_valued, {}},
       {"tracking", &PenctlServer::cmd_valued, {}},
       {"transparent", nullptr, kNotYet},
@@ -471,17 +471,30 @@ PenctlReply PenctlServer::cmd_exit(const Command& c) {
   return {};
 }
 
-// The option applies where sockets are made (the listener's, each
-// connection's): asking for what is in force is fine, a change is not.
-PenctlReply PenctlServer::cmd_tcp_nodelay(const Command& c) {
+// tcp_nodelay, keepalive and tcp_fastclose are fixed when the service's
+// sockets are set up (nib keeps them out of the hot path's shared state):
+// asking for what is in force is fine, a change is not. `tcp_fastclose`
+// alone prints the mode in force.
+PenctlReply PenctlServer::cmd_socket_option(const Command& c) {
   const bool negate = c.w[0] == "no";
-  if (c.w.size() != (negate ? 2u : 1u)) return fail("tcp_nodelay: takes no argument");
+  const std::string& word = c.w[negate ? 1 : 0];
   auto st = dataplane_.service(c.service);
   if (!st.ok()) return fail(st.status());
-  if (st->tcp_nodelay == !negate) return {};
-  return fail(std::string(negate ? "no tcp_nodelay" : "tcp_nodelay") +
-              ": cannot change at runtime: TCP_NODELAY is set when the listener and each connection are set up; "
-              "restart nib with -o '" + (negate ? "no tcp_nodelay" : "tcp_nodelay") + "'");
+  std::string wanted, current;  // each as -o takes it
+  if (word == "tcp_fastclose") {
+    current = std::string("tcp_fastclose ") + to_string(st->tcp_fastclose);
+    if (c.w.size() == 1) return ok(std::string(to_string(st->tcp_fastclose)) + "\n");
+    if (c.w.size() != 2 || !parse_fast_close(c.w[1])) return fail("tcp_fastclose: expected 'tcp_fastclose up|down|both|off'");
+    wanted = "tcp_fastclose " + c.w[1];
+  } else {
+    if (c.w.size() != (negate ? 2u : 1u)) return fail(word + ": takes no argument");
+    const bool on = word == "tcp_nodelay" ? st->tcp_nodelay : st->keepalive;
+    wanted = (negate ? "no " : "") + word;
+    current = (on ? "" : "no ") + word;
+  }
+  if (wanted == current) return {};
+  return fail(wanted + ": cannot change at runtime: it is set on each socket as the listener and each connection are "
+                       "set up; restart nib with -o '" + wanted + "'");
 }
 
 PenctlReply PenctlServer::cmd_write(const Command& c) {
@@ -565,7 +578,7 @@ Result<std::string> PenctlServer::running_config(const std::string& service, con
     o << "\n";
   }
   o << (p.stubborn ? "" : "no ") << "stubborn\n";
-  o << "tcp_fastclose off\n";
+  o << "tcp_fastclose " << to_string(st->tcp_fastclose) << "\n";
   o << (st->tcp_nodelay ? "" : "no ") << "tcp_nodelay\n";
   o << "timeout " << seconds_text(p.connect_timeout_seconds) << "\n";
   o << "tracking " << seconds_text(p.tracking_seconds) << "\n";

@@ -124,7 +124,7 @@ class PenctlServer {
   PenctlReply cmd_valued(const Command& c);   // blacklist, tracking, clients_max, timeout, idle_timeout, conn_max
   PenctlReply cmd_debug(const Command& c);
   PenctlReply cmd_exit(const Command& c);
-  PenctlReply cmd_tcp_nodelay(const Command& c);  // and "no tcp_nodelay"
+  PenctlReply cmd_socket_option(const Command& c);  // [no] tcp_nodelay, [no] keepalive, tcp_fastclose
   PenctlReply cmd_write(const Command& c);
   // Pen's `write` text for `service`; `path` goes in its comment line.
   Result<std::string> running_config(const std::string& service, const std::string& path);

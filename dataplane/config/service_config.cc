@@ -20,6 +20,23 @@ const char* to_string(BalanceMode mode) {
 
 const char* to_string(Protocol protocol) { return protocol == Protocol::kTcp ? "tcp" : "udp"; }
 
+const char* to_string(FastClose mode) {
+  switch (mode) {
+    case FastClose::kOff: return "off";
+    case FastClose::kUp: return "up";
+    case FastClose::kDown: return "down";
+    case FastClose::kBoth: return "both";
+  }
+  return "?";
+}
+
+std::optional<FastClose> parse_fast_close(std::string_view word) {
+  for (FastClose m : {FastClose::kOff, FastClose::kUp, FastClose::kDown, FastClose::kBoth}) {
+    if (word == to_string(m)) return m;
+  }
+  return std::nullopt;
+}
+
 const char* to_string(AccessLogFormat format) {
   switch (format) {
     case AccessLogFormat::kPen: return "pen";

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dataplane/base/linear_regex.h"
@@ -115,6 +116,16 @@ struct BackendConfig {
   bool operator==(const BackendConfig&) const = default;
 };
 
+// Pen's tcp_fastclose sides: "up" is the backend (upstream), "down" the
+// client (downstream). A bit each, so kBoth is both.
+enum class FastClose : uint8_t { kOff = 0, kUp = 1, kDown = 2, kBoth = 3 };
+inline bool closes_on(FastClose mode, FastClose side) {
+  return (static_cast<uint8_t>(mode) & static_cast<uint8_t>(side)) != 0;
+}
+// Pen's words: "off", "up", "down", "both"; parse_fast_close: nullopt for others.
+const char* to_string(FastClose mode);
+std::optional<FastClose> parse_fast_close(std::string_view word);
+
 struct ServiceConfig {
   std::string name;
   SocketAddress listen;
@@ -132,6 +143,16 @@ struct ServiceConfig {
   // default is off ("no tcp_nodelay"); nib's is on (docs/pen-compat.md says
   // why). Set on the listening sockets: a change needs a restart.
   bool tcp_nodelay = true;              // -o "[no] tcp_nodelay", YAML tcp_nodelay
+  // Pen's tcp_fastclose: when the named side closes its sending half, close
+  // the whole connection at once instead of passing the half-close on and
+  // waiting for the other side's FIN. For peers that never close their end
+  // (clients that linger after the reply). Set at start: a change needs a
+  // restart.
+  FastClose tcp_fastclose = FastClose::kOff;  // -o "tcp_fastclose up|down|both|off"
+  // Pen's keepalive: SO_KEEPALIVE on client and backend sockets, so the
+  // kernel finds a peer that vanished without a FIN on an idle connection.
+  // Set at start: a change needs a restart.
+  bool keepalive = false;               // -o "[no] keepalive", YAML keepalive
   // Share the listen port with other processes' SO_REUSEPORT sockets (a
   // second nib, say), which then take part of the traffic. Off: a port
   // another process listens on is an error at start.

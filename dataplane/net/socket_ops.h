@@ -40,6 +40,8 @@ Status check_port_free(const SocketAddress& address, bool tcp);
 Result<SocketAddress> local_address(int fd);
 
 void set_nodelay(int fd);
+// SO_KEEPALIVE, with the kernel's probe timings (net.ipv4.tcp_keepalive_*).
+void set_keepalive(int fd);
 
 // Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit.
 uint64_t raise_fd_limit();

@@ -9,6 +9,8 @@ Service::Service(const ServiceConfig& config, unsigned workers, const Clock& clo
       backlog_(config.backlog),
       defer_accept_(config.defer_accept),
       tcp_nodelay_(config.tcp_nodelay),
+      tcp_fastclose_(config.tcp_fastclose),
+      keepalive_(config.keepalive),
       listen_(config.listen),
       registry_(workers, clock),
       affinity_(config.policy.table_size, seconds_to_duration(config.policy.tracking_seconds)),

@@ -42,6 +42,8 @@ class Service {
   int backlog() const { return backlog_; }
   bool defer_accept() const { return defer_accept_; }
   bool tcp_nodelay() const { return tcp_nodelay_; }
+  FastClose tcp_fastclose() const { return tcp_fastclose_; }
+  bool keepalive() const { return keepalive_; }
 
   // Any thread: does the client ACL in `snapshot` let `client` in?
   bool admits(const RegistrySnapshot& snapshot, const IpKey& client) const {
@@ -107,6 +109,8 @@ class Service {
   const int backlog_;
   const bool defer_accept_;
   const bool tcp_nodelay_;
+  const FastClose tcp_fastclose_;
+  const bool keepalive_;
   mutable std::mutex address_mutex_;
   SocketAddress listen_;
   BackendRegistry registry_;

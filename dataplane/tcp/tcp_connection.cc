@@ -64,6 +64,7 @@ void TcpConnection::start(UniqueFd client, const SocketAddress& peer, Service& s
     finish(false, CloseReason::kShortage);
     return;
   }
+  if (service.keepalive()) set_keepalive(client_.get());
   if (service.defer_accept() && !read_first_bytes()) return;
   sel_ = Selector::choose(*snap_, service.affinity(), service.cursor(), client_ip_, started_);
   if (sel_.affinity_break) service.count_affinity_break(worker_.index());
@@ -135,6 +136,7 @@ TcpConnection::Connect TcpConnection::try_connect(Backend& backend) {
   backend_.reset(::socket(backend.address().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!backend_) return failed_locally("socket", errno, /*connecting=*/false);
   if (service_->tcp_nodelay()) set_nodelay(backend_.get());
+  if (service_->keepalive()) set_keepalive(backend_.get());
   // A fresh backend socket: forget the last attempt's edges. Its first bytes
   // raise an edge (EPOLLET), so no read is tried before one: a recv that
   // would only say EAGAIN is saved on every connection.
@@ -291,6 +293,16 @@ void TcpConnection::relay() {
   }
   if (up_.done() && down_.done()) {
     finish(false, client_eof_first_ ? CloseReason::kClientClosed : CloseReason::kBackendClosed);
+    return;
+  }
+  // Pen's tcp_fastclose: once a side's half-close has been passed on (its
+  // bytes delivered first), the other direction is not waited for.
+  const FastClose fast = service_->tcp_fastclose();
+  if (fast == FastClose::kOff) [[likely]] return;
+  if (up_.done() && closes_on(fast, FastClose::kDown)) {
+    finish(false, CloseReason::kClientClosed);
+  } else if (down_.done() && closes_on(fast, FastClose::kUp)) {
+    finish(false, CloseReason::kBackendClosed);
   }
 }
 

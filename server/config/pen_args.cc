@@ -387,6 +387,18 @@ Status Parser::apply_penctl(std::string_view option, const std::string& text) {
     note_balancing(where, "tcp_nodelay");
     return {};
   }
+  if (word == "keepalive" && words.size() == 1) {
+    service_.keepalive = !negate;
+    note_balancing(where, "keepalive");
+    return {};
+  }
+  if (word == "tcp_fastclose" && !negate) {
+    auto mode = words.size() == 2 ? parse_fast_close(words[1]) : std::nullopt;
+    if (!mode) return option_error(where, "expected 'tcp_fastclose up|down|both|off'");
+    service_.tcp_fastclose = *mode;
+    note_balancing(where, "tcp_fastclose");
+    return {};
+  }
   for (const auto& p : kPenctlSettings) {
     if (p.word != word || negate) continue;
     if (words.size() != 2) {
@@ -396,7 +408,7 @@ Status Parser::apply_penctl(std::string_view option, const std::string& text) {
   }
   return option_error(where,
                       "penctl command not supported by nib; use one of: prio, weight, hash, roundrobin, "
-                      "stubborn, tcp_nodelay (each also as 'no ...'), blacklist N, tracking N, timeout N, "
+                      "stubborn, tcp_nodelay, keepalive (each also as 'no ...'), tcp_fastclose up|down|both|off, blacklist N, tracking N, timeout N, "
                       "idle_timeout N, clients_max N, conn_max N");
 }
 
@@ -757,7 +769,8 @@ Pen options:
   -U           UDP: relay datagrams; each client address:port is a session with
                its own upstream socket; maxc/hard then limit sessions
   -o command   a penctl command, one per -o (-O is the same): prio, weight, hash,
-               roundrobin, stubborn, tcp_nodelay (each also "no ..."),
+               roundrobin, stubborn, tcp_nodelay, keepalive (each also "no ..."),
+               "tcp_fastclose up|down|both|off",
                "blacklist N", "tracking N", "timeout N", "idle_timeout N",
                "clients_max N", "conn_max N". The mode flags combine as
                pen's: prio over weight over hash over roundrobin

@@ -38,11 +38,13 @@ constexpr std::string_view kServiceKeys[] = {"name",      "listen",          "pr
                                              "backends",  "emergency",       "connect_timeout",
                                              "idle_timeout", "max_connections", "backlog",
                                              "defer_accept", "reuse_port", "session_timeout", "max_sessions",
-                                             "health_check", "slow_start", "drain_timeout", "acl", "tcp_nodelay"};
+                                             "health_check", "slow_start", "drain_timeout", "acl", "tcp_nodelay",
+                                             "tcp_fastclose", "keepalive"};
 // Keys that mean something for one protocol only: given for the other, they
 // would silently do nothing, so they are errors.
 constexpr std::string_view kTcpOnlyKeys[] = {"connect_timeout", "idle_timeout", "max_connections", "backlog",
-                                             "defer_accept",    "tcp_nodelay"};
+                                             "defer_accept",    "tcp_nodelay",     "tcp_fastclose",
+                                             "keepalive"};
 constexpr std::string_view kUdpOnlyKeys[] = {"session_timeout", "max_sessions"};
 constexpr std::string_view kPolicyKeys[] = {"mode", "stubborn", "tracking", "blacklist", "table_size"};
 constexpr std::string_view kBackendKeys[] = {"address", "port",   "soft_limit",
@@ -513,6 +515,17 @@ void Loader::load_service(const Item& item, SeenServices* seen, DataplaneConfig*
   read_int(f, "backlog", limits::kBacklog, &service.backlog);
   read_bool(f, "defer_accept", &service.defer_accept);
   read_bool(f, "tcp_nodelay", &service.tcp_nodelay);
+  read_bool(f, "keepalive", &service.keepalive);
+  if (const Item* fast = f.get("tcp_fastclose")) {
+    constexpr const char* kSides = "off, up, down, both";
+    auto text = scalar(*fast, std::string("one of: ") + kSides);
+    auto parsed = text ? parse_fast_close(*text) : std::nullopt;
+    if (parsed) {
+      service.tcp_fastclose = *parsed;
+    } else if (text) {
+      error_at(*fast, std::string("expected one of: ") + kSides + "; got '" + *text + "'");
+    }
+  }
   read_bool(f, "reuse_port", &service.reuse_port);
   read_seconds(f, "session_timeout", limits::kSessionTimeout, &service.udp_session_timeout_seconds);
   read_int(f, "max_sessions", limits::kMaxSessions, &service.udp_max_sessions);

@@ -1,6 +1,7 @@
 // Pen's balancing over real loopback sockets: an in-process Dataplane in front
 // of real TestBackends; distinct clients are distinct source addresses.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
 #include <cstring>
 #include <map>
@@ -599,6 +600,75 @@ TEST_F(TcpBalancingTest, IPv6ClientsAndBackends) {
   auto name = test::who_serves(lb_, "::1");
   ASSERT_TRUE(name.ok()) << name.status().message();
   EXPECT_EQ(*name, "v6");
+}
+
+// Pen's tcp_fastclose down: the client's half-close ends the whole
+// connection; what the backend might still say is not waited for.
+TEST_F(TcpBalancingTest, FastCloseDownEndsTheConnectionOnTheClientsHalfClose) {
+  add_backends(1, BackendMode::kSilent);
+  service_.tcp_fastclose = FastClose::kDown;
+  start();
+  TestClient c = connect(1);
+  ASSERT_TRUE(c.write_all("bye").ok());
+  c.shutdown_write();
+  EXPECT_TRUE(c.read_until_eof().ok()) << "the backend never closes: only nib can have";
+  EXPECT_TRUE(test::wait_until([&] { return dp_->open_connections() == 0; }));
+  EXPECT_TRUE(test::wait_until([&] { return backends_[0]->closed_by_peer() == 1; }));
+}
+
+// Without it (Pen's default) the half-close travels on and the connection
+// stays open for the backend's answer.
+TEST_F(TcpBalancingTest, WithoutFastCloseAHalfCloseWaitsForTheBackend) {
+  add_backends(1, BackendMode::kSilent);
+  start();
+  TestClient c = connect(1);
+  ASSERT_TRUE(c.write_all("bye").ok());
+  c.shutdown_write();
+  ASSERT_TRUE(test::wait_until([&] { return backends_[0]->closed_by_peer() == 1; })) << "the FIN travels";
+  EXPECT_EQ(dp_->open_connections(), 1);
+  char byte = 0;
+  EXPECT_EQ(::recv(c.fd(), &byte, 1, MSG_DONTWAIT), -1) << "no EOF while the backend may still answer";
+}
+
+// tcp_fastclose up: the backend's close ends the connection although the
+// client keeps its sending side open; its reply is delivered first.
+TEST_F(TcpBalancingTest, FastCloseUpEndsTheConnectionWhenTheBackendCloses) {
+  add_backends(1, BackendMode::kHttp);
+  service_.tcp_fastclose = FastClose::kUp;
+  start();
+  TestClient c = connect(1);
+  ASSERT_TRUE(c.write_all("GET / HTTP/1.1\r\nHost: nib\r\nConnection: close\r\n\r\n").ok());
+  auto reply = c.read_until_eof();
+  ASSERT_TRUE(reply.ok()) << reply.status().message();
+  EXPECT_NE(reply->find("200 OK"), std::string::npos) << *reply;
+  EXPECT_TRUE(test::wait_until([&] { return dp_->open_connections() == 0; })) << "the client never closed";
+}
+
+// Pen's keepalive: SO_KEEPALIVE on both of nib's sockets of a connection
+// (found among this process's descriptors by their peers).
+TEST_F(TcpBalancingTest, KeepaliveSetsSoKeepaliveOnBothSockets) {
+  add_backends(1);
+  service_.keepalive = true;
+  start();
+  auto [c, name] = hold(1);
+  ASSERT_EQ(name, "b0");
+  int to_backend = -1, from_client = -1;
+  for (int fd = 0; fd < 4096; ++fd) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) continue;
+    SocketAddress peer(reinterpret_cast<sockaddr*>(&ss), len);
+    if (peer == backends_[0]->address()) to_backend = fd;
+    if (peer == c.local_address()) from_client = fd;
+  }
+  ASSERT_NE(to_backend, -1);
+  ASSERT_NE(from_client, -1);
+  for (int fd : {to_backend, from_client}) {
+    int on = 0;
+    socklen_t len = sizeof on;
+    ASSERT_EQ(::getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, &len), 0);
+    EXPECT_EQ(on, 1) << (fd == to_backend ? "backend socket" : "client socket");
+  }
 }
 
 }  // namespace

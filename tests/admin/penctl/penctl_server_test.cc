@@ -347,6 +347,19 @@ TEST_F(PenctlServerTest, TcpNodelayAnswersTheSettingInForceAndRefusesAChange) {
   EXPECT_NE(reply.find("restart nib with -o 'no tcp_nodelay'"), std::string::npos) << reply;
 }
 
+TEST_F(PenctlServerTest, KeepaliveAndFastCloseAnswerTheSettingInForceAndRefuseAChange) {
+  EXPECT_EQ(penctl("no keepalive"), "");  // the default
+  EXPECT_EQ(penctl("tcp_fastclose"), "off\n");
+  EXPECT_EQ(penctl("tcp_fastclose off"), "");
+  std::string reply = failure("keepalive");
+  EXPECT_NE(reply.find("restart nib with -o 'keepalive'"), std::string::npos) << reply;
+  reply = failure("tcp_fastclose both");
+  EXPECT_NE(reply.find("restart nib with -o 'tcp_fastclose both'"), std::string::npos) << reply;
+  reply = failure("tcp_fastclose sideways");
+  EXPECT_NE(reply.find("expected 'tcp_fastclose up|down|both|off'"), std::string::npos) << reply;
+  EXPECT_EQ(penctl("tcp_fastclose"), "off\n") << "nothing changed";
+}
+
 // write: Pen's lines, in Pen's order; to -F's file when no FILE is given.
 TEST_F(PenctlServerTest, WriteWritesTheRunningConfigurationInPensFormat) {
   test::TempDir dir;

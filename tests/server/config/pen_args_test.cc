@@ -414,6 +414,20 @@ TEST(PenArgsTest, PenctlTcpNodelay) {
   EXPECT_THAT(error_of({"-o", "tcp_nodelay on", "80", "127.0.0.1"}), HasSubstr("penctl command not supported"));
 }
 
+TEST(PenArgsTest, PenctlKeepaliveAndFastClose) {
+  EXPECT_FALSE(with_options({}).keepalive);
+  EXPECT_TRUE(with_options({"-o", "keepalive"}).keepalive);
+  EXPECT_FALSE(with_options({"-o", "keepalive", "-o", "no keepalive"}).keepalive);
+  EXPECT_EQ(with_options({}).tcp_fastclose, FastClose::kOff);
+  EXPECT_EQ(with_options({"-o", "tcp_fastclose up"}).tcp_fastclose, FastClose::kUp);
+  EXPECT_EQ(with_options({"-o", "tcp_fastclose down"}).tcp_fastclose, FastClose::kDown);
+  EXPECT_EQ(with_options({"-o", "tcp_fastclose both", "-o", "tcp_fastclose off"}).tcp_fastclose, FastClose::kOff);
+  EXPECT_EQ(with_options({"-o", "tcp_fastclose both"}).tcp_fastclose, FastClose::kBoth);
+  for (const char* bad : {"tcp_fastclose", "tcp_fastclose sideways", "tcp_fastclose up down", "no tcp_fastclose"}) {
+    EXPECT_THAT(error_of({"-o", bad, "80", "127.0.0.1"}), HasSubstr("tcp_fastclose")) << bad;
+  }
+}
+
 TEST(PenArgsTest, PenctlStubborn) {
   EXPECT_TRUE(with_options({"-o", "stubborn"}).policy.stubborn);
   EXPECT_FALSE(with_options({"-s", "-o", "no stubborn"}).policy.stubborn);

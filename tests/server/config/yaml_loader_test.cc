@@ -69,6 +69,22 @@ TEST(YamlLoaderTest, TcpNodelay) {
             "session_timeout and max_sessions");
 }
 
+TEST(YamlLoaderTest, KeepaliveAndFastClose) {
+  auto config = load(std::string(kMinimal) + "    keepalive: true\n    tcp_fastclose: both\n");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_TRUE(config->dataplane.services[0].keepalive);
+  EXPECT_EQ(config->dataplane.services[0].tcp_fastclose, FastClose::kBoth);
+  auto defaults = load(kMinimal);
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_FALSE(defaults->dataplane.services[0].keepalive);
+  EXPECT_EQ(defaults->dataplane.services[0].tcp_fastclose, FastClose::kOff);
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    tcp_fastclose: sideways\n"),
+            "nib.yaml:4:20: services[0].tcp_fastclose: expected one of: off, up, down, both; got 'sideways'");
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    protocol: udp\n    keepalive: true\n"),
+            "nib.yaml:5:16: services[0].keepalive: applies to tcp services only; a udp service has "
+            "session_timeout and max_sessions");
+}
+
 TEST(YamlLoaderTest, EveryKeyIsRead) {
   auto config = load(R"(workers: 4
 shutdown_grace: 2.5
@@ -318,7 +334,8 @@ TEST(YamlLoaderTest, UnknownKeyListsTheValidOnes) {
 )"),
             "nib.yaml:4:5: services[0]: unknown key 'prot', expected one of: name, listen, protocol, policy, "
             "backends, emergency, connect_timeout, idle_timeout, max_connections, backlog, defer_accept, reuse_port, "
-            "session_timeout, max_sessions, health_check, slow_start, drain_timeout, acl, tcp_nodelay");
+            "session_timeout, max_sessions, health_check, slow_start, drain_timeout, acl, tcp_nodelay, "
+            "tcp_fastclose, keepalive");
 }
 
 TEST(YamlLoaderTest, UnknownTopLevelKey) {
