@@ -163,8 +163,8 @@ struct ServiceFamilies {
   }
 
   void move_to(std::vector<MetricFamily>* out) {
-    for (MetricFamily* f : {&active, &accepted, &rejected, &limit_waits, &breaks, &table_size, &table_capacity, &hits, &misses,
-                            &evictions, &expirations}) {
+    for (MetricFamily* f : {&active, &accepted, &rejected, &abuse, &limit_waits, &breaks, &table_size,
+                            &table_capacity, &hits, &misses, &evictions, &expirations}) {
       out->push_back(std::move(*f));
     }
   }
