@@ -414,6 +414,7 @@ ServiceStatus Dataplane::service_status(const Service& s) const {
     st.backends.push_back(backend_status(*snap->backends[i], static_cast<int>(i), now));
   }
   if (snap->emergency) st.emergency = backend_status(*snap->emergency, -1, now);
+  if (snap->abuse) st.abuse = backend_status(*snap->abuse, -1, now);
   return st;
 }
 

@@ -87,6 +87,7 @@ struct ServiceStatus {
   AffinityStats affinity;
   std::vector<BackendStatus> backends;
   std::optional<BackendStatus> emergency;
+  std::optional<BackendStatus> abuse;   // Pen's -B; index -1 like the emergency server
   std::optional<UdpServiceStatus> udp;  // UDP only; `active` and `max_connections` then count sessions
 };
 

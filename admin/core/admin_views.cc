@@ -152,6 +152,7 @@ void fill(const ServiceStatus& s, v1::Service* out) {
   out->set_connect_timeout_seconds(s.connect_timeout_seconds);
   out->set_idle_timeout_seconds(s.idle_timeout_seconds);
   if (s.emergency) fill(*s.emergency, out->mutable_emergency());
+  if (s.abuse) fill(*s.abuse, out->mutable_abuse());
   const ServiceCounters& c = s.counters;
   v1::ServiceCounters* counters = out->mutable_counters();
   counters->set_accepted(c.accepted);
@@ -159,6 +160,7 @@ void fill(const ServiceStatus& s, v1::Service* out) {
   counters->set_rejected_no_backend(c.rejected_no_backend);
   counters->set_rejected_stubborn(c.rejected_stubborn);
   counters->set_rejected_acl(c.rejected_acl);
+  counters->set_abuse(c.abuse);
   counters->set_affinity_breaks(c.affinity_breaks);
   fill(s.affinity, out->mutable_affinity());
   for (const auto& b : s.backends) fill(b, out->add_backends());
@@ -183,6 +185,7 @@ void fill(const ServiceStatus& s, v1::Stats* out) {
   out->set_rejected_no_backend(s.counters.rejected_no_backend);
   out->set_rejected_stubborn(s.counters.rejected_stubborn);
   out->set_rejected_acl(s.counters.rejected_acl);
+  out->set_abuse(s.counters.abuse);
   out->set_affinity_breaks(s.counters.affinity_breaks);
   fill(s.affinity, out->mutable_affinity());
   auto fill_stats = [&s](const BackendStatus& b, v1::BackendStats* stats) {

@@ -120,6 +120,10 @@ struct ServiceFamilies {
                                  MetricType::Counter);
   MetricFamily rejected = family("nib_service_rejected_connections_total",
                                  "Client connections closed without a backend, by reason", MetricType::Counter);
+  MetricFamily abuse = family("nib_service_abuse_total",
+                              "Clients the client ACL denied that the abuse server (-B) took (TCP connections, UDP "
+                              "sessions); denied clients it did not take are rejected with reason acl",
+                              MetricType::Counter);
   MetricFamily limit_waits = family("nib_service_limit_waits_total",
                                     "Times accepting paused because the service held max_connections (-x); the "
                                     "clients waited in the backlog, none was refused",
@@ -148,6 +152,7 @@ struct ServiceFamilies {
     add(rejected, with(l, "reason", "stubborn"), static_cast<double>(s.counters.rejected_stubborn));
     add(rejected, with(l, "reason", "acl"), static_cast<double>(s.counters.rejected_acl));
     add(rejected, with(l, "reason", "resources"), static_cast<double>(s.counters.rejected_resources));
+    add(abuse, l, static_cast<double>(s.counters.abuse));
     add(breaks, l, static_cast<double>(s.counters.affinity_breaks));
     add(table_size, l, static_cast<double>(s.affinity.size));
     add(table_capacity, l, static_cast<double>(s.affinity.capacity));
@@ -158,8 +163,8 @@ struct ServiceFamilies {
   }
 
   void move_to(std::vector<MetricFamily>* out) {
-    for (MetricFamily* f : {&active, &accepted, &rejected, &limit_waits, &breaks, &table_size, &table_capacity, &hits, &misses,
-                            &evictions, &expirations}) {
+    for (MetricFamily* f : {&active, &accepted, &rejected, &abuse, &limit_waits, &breaks, &table_size,
+                            &table_capacity, &hits, &misses, &evictions, &expirations}) {
       out->push_back(std::move(*f));
     }
   }

@@ -43,6 +43,7 @@ void servers_table(std::string& out, const ServiceStatus& s) {
   };
   for (const auto& b : s.backends) row(b, std::to_string(b.index));
   if (s.emergency) row(*s.emergency, "emergency");
+  if (s.abuse) row(*s.abuse, "abuse");
   out += "</table>\n";
 }
 

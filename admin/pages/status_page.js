@@ -47,10 +47,11 @@ function backendTable(service) {
   t.appendChild(row(["id", "address", "state", "active", "total", "failures", "in", "out", "weight", "prio",
                      "soft", "hard"], true));
   const list = service.backends.slice();
-  if (service.emergency) list.push(Object.assign({ emergency: true }, service.emergency));
+  if (service.emergency) list.push(Object.assign({ role: "emergency" }, service.emergency));
+  if (service.abuse) list.push(Object.assign({ role: "abuse" }, service.abuse));
   for (const b of list) {
     const addr = (b.address.includes(":") ? "[" + b.address + "]" : b.address) + ":" + b.port +
-                 (b.emergency ? " (emergency)" : "");
+                 (b.role ? " (" + b.role + ")" : "");
     t.appendChild(row([String(b.id), addr, healthCell(b), b.active_connections,
                        b.total_connections, b.connect_failures, bytes(b.bytes_in), bytes(b.bytes_out), b.weight,
                        b.prio, b.soft_limit || "-", b.hard_limit || "-"]));

@@ -27,6 +27,17 @@ Selection Selector::emergency_or_reject(const RegistrySnapshot& snap, MonoTime n
   return s;
 }
 
+Selection Selector::abuse(const RegistrySnapshot& snap, MonoTime now) {
+  Selection s;
+  // No health check runs on it; Pen's blacklist after a failed connect does.
+  if (snap.abuse && snap.abuse->admin_state() == AdminState::kEnabled && !snap.abuse->blacklisted(now)) {
+    s.kind = Selection::Kind::kAbuse;
+    return s;
+  }
+  s.reason = Selection::Reject::kDenied;
+  return s;
+}
+
 bool Selector::try_remembered(const RegistrySnapshot& snap, int idx, MonoTime now, Selection& s) {
   const Backend& b = *snap.backends[idx];
   if (b.usable_for_returning(now)) {
@@ -81,8 +92,10 @@ Selection Selector::after_failure(const RegistrySnapshot& snap, const Selection&
   Selection s = failed;
   s.returning = false;
   if (failed.kind != Selection::Kind::kBackend) {
+    // No failover from the emergency server (the last resort) nor from the
+    // abuse server (Pen's: its clients are denied the real ones).
     s.kind = Selection::Kind::kReject;
-    s.reason = Selection::Reject::kNoBackend;
+    s.reason = failed.kind == Selection::Kind::kAbuse ? Selection::Reject::kDenied : Selection::Reject::kNoBackend;
     return s;
   }
   if (snap.policy.stubborn) {
@@ -112,15 +125,18 @@ std::string Selector::describe(const RegistrySnapshot& snap, const Selection& s)
              ")";
     }
     case Selection::Kind::kEmergency: return "the emergency server " + snap.emergency->address().to_string();
+    case Selection::Kind::kAbuse: return "the abuse server " + snap.abuse->address().to_string();
     case Selection::Kind::kReject: break;
   }
+  if (s.reason == Selection::Reject::kDenied) return "no server (denied by the acl)";
   return s.reason == Selection::Reject::kStubborn ? "no server (stubborn)" : "no server";
 }
 
 void Selector::remember(const RegistrySnapshot& snap, AffinityTable& table, const Selection& served,
                         const IpKey& client, MonoTime now) {
   if (snap.policy.mode == BalanceMode::kRoundRobin || served.pinned) return;
-  // The emergency server is a last resort: a client is not pinned to it.
+  // The emergency server is a last resort: a client is not pinned to it; nor
+  // to the abuse server, which only the ACL decides.
   if (served.kind != Selection::Kind::kBackend) return;
   table.record(client, snap.backends[served.index]->id(), now);
 }

@@ -13,8 +13,10 @@
 namespace nib {
 
 struct Selection {
-  enum class Kind { kBackend, kEmergency, kReject };
-  enum class Reject { kNone, kNoBackend, kStubborn };
+  enum class Kind { kBackend, kEmergency, kAbuse, kReject };
+  // kDenied: the client ACL denied the client and no abuse server would take
+  // it (none set, blacklisted, or it failed): counted as rejected_acl only.
+  enum class Reject { kNone, kNoBackend, kStubborn, kDenied };
 
   Kind kind = Kind::kReject;
   int index = -1;             // into snapshot.backends when kBackend
@@ -27,6 +29,7 @@ struct Selection {
   Backend* backend(const RegistrySnapshot& s) const {
     if (kind == Kind::kBackend) return s.backends[index].get();
     if (kind == Kind::kEmergency) return s.emergency.get();
+    if (kind == Kind::kAbuse) return s.abuse.get();
     return nullptr;
   }
 };
@@ -45,6 +48,12 @@ class Selector {
   static Selection choose(const RegistrySnapshot& snap, AffinityTable& table,
                           std::atomic<uint32_t>& cursor, const IpKey& client, MonoTime now);
 
+  // Any thread. For a client the ACL denied: Pen's abuse server (-B) when the
+  // snapshot has one that is enabled and not blacklisted, else kReject
+  // (kDenied). Nothing else is tried, then or after it fails (after_failure
+  // rejects anything but a regular backend), and remember() skips it.
+  static Selection abuse(const RegistrySnapshot& snap, MonoTime now);
+
   // Any thread. Rule 4, after `failed`'s connect failed (the caller has
   // blacklisted it): stubborn closes; otherwise the next usable server after the
   // failed one, once around, then the emergency server, then close.
@@ -57,8 +66,8 @@ class Selector {
                        const IpKey& client, MonoTime now);
 
   // Any thread. For debug lines (-d), never on the default path: "server 1
-  // 10.0.0.2:80 (returning)", "the emergency server 10.0.0.9:80", "no server
-  // (stubborn)".
+  // 10.0.0.2:80 (returning)", "the emergency server 10.0.0.9:80", "the abuse
+  // server 10.0.0.8:80", "no server (stubborn)".
   static std::string describe(const RegistrySnapshot& snap, const Selection& s);
 
  private:

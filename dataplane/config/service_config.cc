@@ -157,10 +157,14 @@ Status validate(const DataplaneConfig& config) {
         return Status::invalid("service '" + s.name + "': health_check: " + st.message());
       }
     }
-    if (s.emergency) {
-      if (Status st = check_host("emergency host", s.emergency->host); !st.ok()) {
+    for (const auto& [what, server] : {std::pair{"emergency", &s.emergency}, std::pair{"abuse", &s.abuse}}) {
+      if (!*server) continue;
+      if (Status st = check_host(std::string(what) + " host", (*server)->host); !st.ok()) {
         return Status::invalid("service '" + s.name + "': " + st.message());
       }
+    }
+    if (s.abuse && (!s.abuse->address.valid() || s.abuse->address.port() == 0)) {
+      return Status::invalid("service '" + s.name + "': the abuse server must be an IP address with a port 1-65535");
     }
     // The same address may be listed twice, as Pen's command line allows
     // (each is a server of its own); the YAML loader refuses it, naming lines.

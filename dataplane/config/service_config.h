@@ -133,6 +133,11 @@ struct ServiceConfig {
   PolicyConfig policy;
   std::vector<BackendConfig> backends;
   std::optional<BackendConfig> emergency;
+  // Pen's abuse server (-B): clients the client ACL denies are relayed here
+  // instead of being closed. Never a failover target nor a failover source
+  // (it failing closes the client), never remembered in the client table,
+  // never counted against a regular backend. Unset: denied clients are closed.
+  std::optional<BackendConfig> abuse;
   int backlog = 4096;                   // -q
   // TCP_DEFER_ACCEPT: a client is accepted once its first bytes are in, and
   // they are read at once. Clients of protocols where the server speaks first
@@ -172,7 +177,7 @@ struct ServiceConfig {
   // nothing matches, the opposite of the last entry's action (Pen's rule); an
   // empty list permits all.
   // A denied TCP client is closed right after accept; a UDP one's datagrams
-  // are dropped.
+  // are dropped; with an abuse server, either is relayed there instead.
   AccessList client_acl;
 };
 

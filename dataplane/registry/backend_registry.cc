@@ -139,6 +139,16 @@ RegistryDiff BackendRegistry::apply(const ServiceConfig& config) {
     }
   }
   if (config.emergency) next->emergency = reuse_or_create(*config.emergency, old.get(), next->backends);
+  if (config.abuse) {
+    // Not through reuse_or_create(): never shared with a regular backend.
+    // Kept across a reload at the same address (its counters with it).
+    if (old->abuse && old->abuse->address() == config.abuse->address) {
+      next->abuse = old->abuse;
+      next->abuse->apply(*config.abuse);
+    } else {
+      next->abuse = std::make_shared<Backend>(next_id_++, *config.abuse, workers_, clock_);
+    }
+  }
   set_policy_fields(*next, config.policy);
   next->slow_start = seconds_to_duration(config.slow_start_seconds);
   next->drain_timeout = seconds_to_duration(config.drain_timeout_seconds);

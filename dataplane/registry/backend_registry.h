@@ -30,6 +30,10 @@ struct RegistrySnapshot {
   uint64_t generation = 0;
   BackendList backends;              // in configured order (Pen's server numbers)
   std::shared_ptr<Backend> emergency;  // may be null
+  // Pen's abuse server (-B), for clients the ACL denies; may be null. A
+  // Backend of its own even when its address is a regular backend's, so its
+  // connections and bytes never count against that one.
+  std::shared_ptr<Backend> abuse;
   PolicyConfig policy;
   Duration connect_timeout{};
   Duration idle_timeout{};           // zero = never

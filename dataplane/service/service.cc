@@ -57,6 +57,7 @@ ServiceCounters Service::counters() const {
     c.rejected_no_backend += get(w.no_backend);
     c.rejected_stubborn += get(w.stubborn);
     c.rejected_acl += get(w.rejected_acl);
+    c.abuse += get(w.abuse);
     c.affinity_breaks += get(w.breaks);
     c.rejected_resources += get(w.rejected_resources);
   }

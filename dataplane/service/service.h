@@ -22,7 +22,12 @@ struct ServiceCounters {
   uint64_t limit_waits = 0;
   uint64_t rejected_no_backend = 0;       // no server (nor the emergency one) could take it
   uint64_t rejected_stubborn = 0;         // stubborn mode and the chosen server failed
-  uint64_t rejected_acl = 0;              // the client ACL denied the client
+  // The client ACL denied the client and it was closed: no abuse server
+  // (-B), or the abuse server did not take it.
+  uint64_t rejected_acl = 0;
+  // Denied clients the abuse server took instead: TCP connections it
+  // accepted, UDP sessions opened to it.
+  uint64_t abuse = 0;
   uint64_t affinity_breaks = 0;           // a remembered server could not take its client
   uint64_t rejected_resources = 0;        // nib ran short (descriptors, memory, local ports)
 };
@@ -96,6 +101,7 @@ class Service {
   void count_accepted(unsigned worker) { bump(cells_[worker].accepted); }
   void count_limit_wait(unsigned worker) { bump(cells_[worker].limit_waits); }
   void count_rejected_acl(unsigned worker) { bump(cells_[worker].rejected_acl); }
+  void count_abuse(unsigned worker) { bump(cells_[worker].abuse); }
   void count_no_backend(unsigned worker) { bump(cells_[worker].no_backend); }
   void count_stubborn(unsigned worker) { bump(cells_[worker].stubborn); }
   void count_affinity_break(unsigned worker) { bump(cells_[worker].breaks); }
@@ -122,7 +128,7 @@ class Service {
   std::atomic<int64_t> active_{0};  // shared by design: -x is one limit for all workers
   struct Cells {
     std::atomic<uint64_t> accepted{0}, limit_waits{0}, no_backend{0}, stubborn{0}, breaks{0}, rejected_acl{0},
-        rejected_resources{0};
+        rejected_resources{0}, abuse{0};
   };
   PerWorker<Cells> cells_;
 };

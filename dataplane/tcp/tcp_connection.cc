@@ -42,7 +42,7 @@ TcpConnection::TcpConnection(TcpWorker& worker)
     : worker_(worker), timer_([this] { on_timer(); }) {}
 
 void TcpConnection::start(UniqueFd client, const SocketAddress& peer, Service& service,
-                          std::shared_ptr<const RegistrySnapshot> snapshot) {
+                          std::shared_ptr<const RegistrySnapshot> snapshot, bool denied) {
   client_ = std::move(client);
   peer_ = peer;
   client_ip_ = peer.ip_key();
@@ -66,8 +66,12 @@ void TcpConnection::start(UniqueFd client, const SocketAddress& peer, Service& s
   }
   if (service.keepalive()) set_keepalive(client_.get());
   if (service.defer_accept() && !read_first_bytes()) return;
-  sel_ = Selector::choose(*snap_, service.affinity(), service.cursor(), client_ip_, started_);
-  if (sel_.affinity_break) service.count_affinity_break(worker_.index());
+  if (denied) [[unlikely]] {
+    sel_ = Selector::abuse(*snap_, started_);
+  } else {
+    sel_ = Selector::choose(*snap_, service.affinity(), service.cursor(), client_ip_, started_);
+    if (sel_.affinity_break) service.count_affinity_break(worker_.index());
+  }
   if (debug_on()) [[unlikely]] log_event(LogLevel::kDebug, "chose " + Selector::describe(*snap_, sel_));
   connect_next();
 }
@@ -116,11 +120,13 @@ void TcpConnection::connect_next() {
   }
   if (sel_.reason == Selection::Reject::kStubborn) {
     service_->count_stubborn(worker_.index());
+  } else if (sel_.reason == Selection::Reject::kDenied) {
+    service_->count_rejected_acl(worker_.index());  // the abuse server did not take it
   } else {
     service_->count_no_backend(worker_.index());
   }
   if (debug_on()) [[unlikely]] log_event(LogLevel::kDebug, "closed: " + Selector::describe(*snap_, sel_));
-  finish(false, CloseReason::kNoBackend);
+  finish(false, sel_.reason == Selection::Reject::kDenied ? CloseReason::kAcl : CloseReason::kNoBackend);
 }
 
 TcpConnection::Connect TcpConnection::failed_locally(const char* what, int err, bool connecting) {
@@ -173,7 +179,8 @@ void TcpConnection::on_connect_failed(Failure failure) {
   Duration blacklist = seconds_to_duration(snap_->policy.blacklist_seconds);
   if (blacklist > Duration::zero() && !b->blacklisted(now)) {
     b->blacklist_until(now + blacklist);
-    log_warn("service " + service_->name() + ": backend " + b->address().to_string() + " " + what +
+    const char* who = sel_.kind == Selection::Kind::kAbuse ? ": the abuse server " : ": backend ";
+    log_warn("service " + service_->name() + who + b->address().to_string() + " " + what +
              "; blacklisted for " + std::to_string(snap_->policy.blacklist_seconds) + " s");
   }
   const char* reason = failure == Failure::kConnect ? "a client's connect failed"
@@ -221,7 +228,15 @@ void TcpConnection::on_connected() {
   worker_.loop().cancel(timer_);
   state_ = State::kRelaying;
   Backend* b = sel_.backend(*snap_);
-  backend_ref_ = sel_.kind == Selection::Kind::kBackend ? snap_->backends[sel_.index] : snap_->emergency;
+  switch (sel_.kind) {
+    case Selection::Kind::kBackend: backend_ref_ = snap_->backends[sel_.index]; break;
+    case Selection::Kind::kEmergency: backend_ref_ = snap_->emergency; break;
+    case Selection::Kind::kAbuse:
+      backend_ref_ = snap_->abuse;
+      service_->count_abuse(worker_.index());
+      break;
+    case Selection::Kind::kReject: break;  // never connected
+  }
   b->connection_opened();
   b->add_connection(worker_.index());
   b->record_connect_latency(worker_.index(), MonoClock::now() - connect_started_);

@@ -30,9 +30,10 @@ class TcpConnection {
   TcpConnection& operator=(const TcpConnection&) = delete;
 
   // Takes an accepted client (already admitted against the service's limit)
-  // and starts choosing and connecting a backend.
+  // and starts choosing and connecting a backend; `denied` (the client ACL
+  // said no): the snapshot's abuse server only, or close.
   void start(UniqueFd client, const SocketAddress& peer, Service& service,
-             std::shared_ptr<const RegistrySnapshot> snapshot);
+             std::shared_ptr<const RegistrySnapshot> snapshot, bool denied = false);
 
   // Closes both sides now (shutdown, a drain deadline); `why` goes to the access log.
   void close(CloseReason why) { finish(false, why); }

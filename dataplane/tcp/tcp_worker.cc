@@ -301,15 +301,25 @@ void TcpWorker::unreserve(Listener& l) {
 void TcpWorker::admit(Listener& l, UniqueFd client, const SocketAddress& peer) {
   Service& service = l.service_;
   service.count_accepted(index_);
-  if (!service.admits(*l.snapshot_, peer.ip_key())) {
-    service.count_rejected_acl(index_);
-    if (debug_on()) [[unlikely]] log_debug("service " + service.name() + ": client " + peer.to_string() + ": denied by the acl");
-    if (AccessRing* ring = access_ring()) log_denied(*ring, service, peer);
-    unreserve(l);
-    return;  // closed right after accept, as Pen does with a denied client
+  bool denied = false;
+  if (!service.admits(*l.snapshot_, peer.ip_key())) [[unlikely]] {
+    denied = true;
+    if (debug_on()) [[unlikely]] {
+      log_debug("service " + service.name() + ": client " + peer.to_string() + ": denied by the acl" +
+                (l.snapshot_->abuse ? "; to the abuse server" : ""));
+    }
+    if (!l.snapshot_->abuse) {
+      service.count_rejected_acl(index_);
+      if (AccessRing* ring = access_ring()) log_denied(*ring, service, peer);
+      unreserve(l);
+      return;  // closed right after accept, as Pen does with a denied client
+    }
+    // Pen's -B: relayed to the abuse server like any connection (it holds the
+    // slot and descriptors reserved for it), but to that server only. Counted
+    // as abuse once it connects, as rejected_acl if it does not.
   }
   open_.fetch_add(1, std::memory_order_relaxed);
-  acquire()->start(std::move(client), peer, service, l.snapshot_);
+  acquire()->start(std::move(client), peer, service, l.snapshot_, denied);
 }
 
 void TcpWorker::log_denied(AccessRing& ring, const Service& service, const SocketAddress& peer) {

@@ -342,7 +342,7 @@ void UdpWorker::send_run(UdpListener& l, UdpSession& s, unsigned first, unsigned
     if (s.state == UdpSession::State::kFailed) {
       if (Drop d = connect_upstream(l, s); d != Drop::kNone) {
         count_drop(l, d, count - done);
-        close_session(l, s, CloseReason::kNoBackend);
+        close_session(l, s, d == Drop::kAcl ? CloseReason::kAcl : CloseReason::kNoBackend);
         return;
       }
     }
@@ -387,14 +387,16 @@ UdpSession* UdpWorker::open_session(UdpListener& l, const UdpClientKey& key, con
   refresh_snapshot(l);
   SocketAddress client(static_cast<const sockaddr*>(h.msg_name), h.msg_namelen);
   IpKey ip = client.ip_key();
-  if (!l.service.admits(*l.snapshot, ip)) {
-    *drop = Drop::kAcl;
-    return nullptr;
+  Selection sel;
+  if (l.service.admits(*l.snapshot, ip)) [[likely]] {
+    sel = Selector::choose(*l.snapshot, l.service.affinity(), l.service.cursor(), ip, now);
+    if (sel.affinity_break) l.service.count_affinity_break(index_);
+  } else {
+    // Pen's -B: a session to the abuse server, if there is one to take it.
+    sel = Selector::abuse(*l.snapshot, now);
   }
-  Selection sel = Selector::choose(*l.snapshot, l.service.affinity(), l.service.cursor(), ip, now);
-  if (sel.affinity_break) l.service.count_affinity_break(index_);
   if (sel.kind == Selection::Kind::kReject) {
-    *drop = sel.reason == Selection::Reject::kStubborn ? Drop::kStubborn : Drop::kNoBackend;
+    *drop = drop_for(sel.reason);
     return nullptr;
   }
   if (l.table.size() >= l.settings.max_sessions && !l.table.empty()) {
@@ -463,11 +465,12 @@ UdpWorker::Drop UdpWorker::connect_upstream(UdpListener& l, UdpSession& s) {
     b.add_connection(index_);
     s.holds_backend = true;
     Selector::remember(*s.snap, l.service.affinity(), s.sel, s.client_ip, loop_.now());
+    if (s.sel.kind == Selection::Kind::kAbuse) [[unlikely]] l.service.count_abuse(index_);
     s.state = UdpSession::State::kOpen;
     UdpCounterCells::add(l.counters.opened, 1);
     return Drop::kNone;
   }
-  return s.sel.reason == Selection::Reject::kStubborn ? Drop::kStubborn : Drop::kNoBackend;
+  return drop_for(s.sel.reason);
 }
 
 void UdpWorker::on_shortage(UdpListener& l, Resource resource, const char* what, int err) {
@@ -486,7 +489,8 @@ void UdpWorker::note_failure(UdpListener& l, UdpSession& s, Backend& b) {
   Duration blacklist = seconds_to_duration(s.snap->policy.blacklist_seconds);
   if (blacklist > Duration::zero() && !b.blacklisted(now)) {
     b.blacklist_until(now + blacklist);
-    log_warn("service " + l.service.name() + ": backend " + b.address().to_string() +
+    const char* who = s.sel.kind == Selection::Kind::kAbuse ? ": the abuse server " : ": backend ";
+    log_warn("service " + l.service.name() + who + b.address().to_string() +
              " is unreachable (udp); blacklisted for " + std::to_string(s.snap->policy.blacklist_seconds) + " s");
   }
   // Pen's passive check feeding the health state, as for a refused TCP connect.
@@ -504,8 +508,8 @@ UdpWorker::Drop UdpWorker::on_refused(UdpListener& l, UdpSession& s) {
   if (debug_on()) [[unlikely]] log_session(l, s, Selector::describe(*s.snap, s.sel) + " refused a datagram");
   s.sel = Selector::after_failure(*s.snap, s.sel, loop_.now());
   if (s.sel.kind == Selection::Kind::kReject) {
-    Drop d = s.sel.reason == Selection::Reject::kStubborn ? Drop::kStubborn : Drop::kNoBackend;
-    close_session(l, s, CloseReason::kNoBackend);
+    Drop d = drop_for(s.sel.reason);
+    close_session(l, s, d == Drop::kAcl ? CloseReason::kAcl : CloseReason::kNoBackend);
     return d;
   }
   s.state = UdpSession::State::kFailed;

@@ -103,6 +103,12 @@ class UdpWorker {
   friend class UdpListener;
   friend class UdpSession;
   enum class Drop { kNone, kNoBackend, kStubborn, kNoSocket, kToBackend, kAcl };
+  // Why a client had no server: kAcl for a denied client with no abuse server
+  // to take it (its datagrams count as drops_acl, as without -B).
+  static Drop drop_for(Selection::Reject reason) {
+    if (reason == Selection::Reject::kDenied) return Drop::kAcl;
+    return reason == Selection::Reject::kStubborn ? Drop::kStubborn : Drop::kNoBackend;
+  }
 
   void receive(UdpListener& l);
   void forward(UdpListener& l, unsigned count);

@@ -4,6 +4,7 @@
 #include <optional>
 #include <sstream>
 #include <string_view>
+#include <tuple>
 #include <variant>
 
 #include "dataplane/config/pen_mode_flags.h"
@@ -104,7 +105,6 @@ constexpr UnsupportedOption kUnsupported[] = {
     {'j', "chroot", ""},
     {'u', "run as user", ""},
     {'F', "penctl configuration file", "; use --config with a YAML file"},
-    {'B', "abuse server", ""},
     {'i', "Windows service", ""},
 };
 
@@ -190,7 +190,8 @@ class Parser {
   Result<CommandLine> finish_config();
   Result<CommandLine> finish_pen();
   Status add_server(const std::string& text, ServiceNames names);
-  Status set_emergency(ServiceNames names);
+  // -e / -B: host[:port], the listen port when none is given.
+  Result<BackendConfig> extra_server(char letter, const std::string& text, ServiceNames names) const;
   Status set_mode_flag(std::string_view option, std::string_view word, bool on);
   void copy_process_settings(AppConfig* config) const;
   void apply_admin_overrides(AdminConfig* admin) const;
@@ -228,6 +229,7 @@ class Parser {
   bool admin_asked_ = false;
   bool foreground_ = false;  // -f
   std::optional<std::string> emergency_;  // -e host[:port], resolved once the listen port is known
+  std::optional<std::string> abuse_;      // -B host[:port], likewise
   PenModeFlags mode_flags_;
   std::vector<std::string> warnings_;
 };
@@ -321,6 +323,13 @@ Status Parser::apply_short(char letter, const std::string& value) {
       if (value.empty()) return option_error(option, "expected host[:port]");
       emergency_ = value;
       note_balancing(option, "emergency");
+      return {};
+    case 'B':
+      // Pen's abuse server: clients the client ACL denies go there. Resolved
+      // in finish_pen(), as -e.
+      if (value.empty()) return option_error(option, "expected host[:port]");
+      abuse_ = value;
+      note_balancing(option, "abuse");
       return {};
     case 'o':
     case 'O': return apply_penctl(option, value);
@@ -611,7 +620,13 @@ Result<CommandLine> Parser::finish_pen() {
   for (size_t i = 1; i < positional_.size(); ++i) {
     if (Status s = add_server(positional_[i], names); !s.ok()) return s;
   }
-  if (Status s = set_emergency(names); !s.ok()) return s;
+  for (auto [letter, text, server] : {std::tuple{'e', &emergency_, &service_.emergency},
+                                      std::tuple{'B', &abuse_, &service_.abuse}}) {
+    if (!*text) continue;
+    auto resolved = extra_server(letter, **text, names);
+    if (!resolved.ok()) return resolved.status();
+    *server = *resolved;
+  }
   if (service_.policy.mode == BalanceMode::kWeight) {
     // Pen's default weight is 0, and weight 0 takes no new clients.
     std::string unweighted;
@@ -647,11 +662,11 @@ Result<CommandLine> Parser::finish_pen() {
   return result_;
 }
 
-// Pen's -e host[:port]: the listen port when none is given.
-Status Parser::set_emergency(ServiceNames names) {
-  if (!emergency_) return {};
-  const std::string where = "option -e '" + *emergency_ + "': ";
-  auto fields = split_server(*emergency_);
+// Pen's -e and -B host[:port]: the listen port when none is given; the host
+// is resolved once, here.
+Result<BackendConfig> Parser::extra_server(char letter, const std::string& text, ServiceNames names) const {
+  const std::string where = std::string("option -") + letter + " '" + text + "': ";
+  auto fields = split_server(text);
   if (!fields || fields->size() > 2 || (*fields)[0].empty()) return Status::invalid(where + "expected host[:port]");
   uint16_t port = service_.listen.port();
   if (fields->size() == 2) {
@@ -661,8 +676,7 @@ Status Parser::set_emergency(ServiceNames names) {
   }
   auto endpoint = resolve_endpoint((*fields)[0], port);
   if (!endpoint.ok()) return Status::invalid(where + endpoint.status().message());
-  service_.emergency = BackendConfig{.host = endpoint->host, .address = endpoint->address};
-  return {};
+  return BackendConfig{.host = endpoint->host, .address = endpoint->address};
 }
 
 // host[:port[:maxc[:hard[:weight[:prio]]]]]; an empty field takes the default
@@ -757,6 +771,8 @@ Pen options:
   -c N         client table size (2048)
   -e host[:port] emergency server, used when all others are unavailable
                (port: the listen port)
+  -B host[:port] abuse server: clients the client ACL denies are relayed
+               there instead of being closed (port: the listen port)
   -t sec       connect timeout, > 0 and <= 3600 (5)
   -x N         max simultaneous connections (0 = as many as descriptors allow)
   -T sec       client tracking time (0 = never expire)

@@ -39,7 +39,7 @@ constexpr std::string_view kServiceKeys[] = {"name",      "listen",          "pr
                                              "idle_timeout", "max_connections", "backlog",
                                              "defer_accept", "reuse_port", "session_timeout", "max_sessions",
                                              "health_check", "slow_start", "drain_timeout", "acl", "tcp_nodelay",
-                                             "tcp_fastclose", "keepalive"};
+                                             "tcp_fastclose", "keepalive", "abuse"};
 // Keys that mean something for one protocol only: given for the other, they
 // would silently do nothing, so they are errors.
 constexpr std::string_view kTcpOnlyKeys[] = {"connect_timeout", "idle_timeout", "max_connections", "backlog",
@@ -504,9 +504,13 @@ void Loader::load_service(const Item& item, SeenServices* seen, DataplaneConfig*
     service.health_check = load_health_check(*check, default_check(service.protocol), service.protocol);
   }
   if (const Item* backends = f.get("backends")) load_backends(*backends, &service);
-  if (const Item* emergency = f.get("emergency")) {
-    if (auto endpoint = load_address(*emergency, /*host_required=*/true)) {
-      service.emergency = BackendConfig{.host = endpoint->host, .address = endpoint->address};
+  // The emergency server and Pen's abuse server (-B, for clients the acl
+  // denies): each an address with a host, resolved once.
+  for (auto [key, server] : {std::pair{"emergency", &service.emergency}, std::pair{"abuse", &service.abuse}}) {
+    const Item* item = f.get(key);
+    if (item == nullptr) continue;
+    if (auto endpoint = load_address(*item, /*host_required=*/true)) {
+      *server = BackendConfig{.host = endpoint->host, .address = endpoint->address};
     }
   }
   read_seconds(f, "connect_timeout", limits::kConnectTimeout, &service.policy.connect_timeout_seconds);

@@ -119,7 +119,8 @@ void print_stats(std::ostream& out, const v1::Stats& s) {
   std::snprintf(fill, sizeof fill, "%.1f%%", a.fill_ratio() * 100);
   out << "service " << s.service() << ": " << s.active_connections() << " open, " << s.accepted() << " accepted; "
       << s.limit_waits() << " waits at max connections; rejected: " << s.rejected_no_backend()
-      << " no backend, " << s.rejected_stubborn() << " stubborn, " << s.rejected_acl() << " acl; " << s.affinity_breaks() << " affinity breaks\n";
+      << " no backend, " << s.rejected_stubborn() << " stubborn, " << s.rejected_acl() << " acl; " << s.abuse()
+      << " to the abuse server; " << s.affinity_breaks() << " affinity breaks\n";
   out << "client table: " << a.size() << "/" << a.capacity() << " (" << fill << "), " << a.hits() << " hits, "
       << a.misses() << " misses, " << a.evictions() << " evictions, " << a.expirations() << " expirations\n\n";
   Table t({"ID", "ADDRESS", "STATE", "ACTIVE", "TOTAL", "FAILED", "IN", "OUT"});

@@ -214,6 +214,29 @@ TEST_F(MetricsTest, ClientsDeniedByTheAclAreRejectedWithReasonAcl) {
   EXPECT_EQ(stats.json.find("counters")->find("rejected_acl")->as_uint64(), 1u) << stats.body;
 }
 
+// Pen's -B: a denied client the abuse server takes is counted there, not as rejected.
+TEST_F(MetricsTest, ClientsSentToTheAbuseServerAreCountedAsAbuse) {
+  backends_.push_back(std::make_unique<TestBackend>("abuse"));
+  service_.abuse = BackendConfig{.host = "127.0.0.1", .address = backends_.back()->address()};
+  ASSERT_TRUE(dp_->reload(config()).ok());
+  AccessList acl;
+  acl.add(*parse_access_entry("deny 127.0.0.2"));
+  ASSERT_TRUE(dp_->set_client_acl("web", acl).ok());
+  EXPECT_EQ(*nib::test::who_serves(lb_, "127.0.0.2"), "abuse");
+  std::vector<Sample> m;
+  ASSERT_TRUE(nib::test::wait_until([&] {
+    m = scrape();
+    return sum(m, "nib_service_abuse_total", {{"service", "web"}}) == 1;
+  }));
+  EXPECT_EQ(sum(m, "nib_service_rejected_connections_total", {{"reason", "acl"}}), 0);
+  Reply service = get("/api/v1/services/web");
+  ASSERT_EQ(service.status, 200);
+  EXPECT_EQ(service.json.find("counters")->find("abuse")->as_uint64(), 1u) << service.body;
+  const auto* abuse = service.json.find("abuse");  // the abuse server itself
+  ASSERT_NE(abuse, nullptr) << service.body;
+  EXPECT_EQ(abuse->find("port")->as_uint64(), backends_.back()->port()) << service.body;
+}
+
 TEST_F(MetricsTest, AdminRequestsByRouteAndCode) {
   get("/api/v1/stats");
   get("/api/v1/stats");

@@ -324,6 +324,45 @@ TEST_F(UdpBalancingTest, TheClientAclDropsDeniedDatagramsAndRelaysPermittedOnes)
   EXPECT_EQ(udp().counters.drops_acl, 3u);
 }
 
+// Pen's -B: a denied client's session goes to the abuse server; a permitted
+// client's to a regular one.
+TEST_F(UdpBalancingTest, ADeniedClientsSessionGoesToTheAbuseServer) {
+  add_backends(1);
+  backends_.push_back(std::make_unique<TestUdpBackend>("abuse", TestUdpBackend::Mode::kWho));
+  service_.abuse = backend_config(*backends_.back());
+  service_.client_acl.add(*parse_access_entry("deny 127.0.0.2"));
+  start();
+  auto denied = client(0);  // 127.0.0.2
+  EXPECT_EQ(who(*denied).name, "abuse");
+  EXPECT_EQ(who(*denied).name, "abuse");
+  EXPECT_EQ(who(1), "b0");  // 127.0.0.3
+  EXPECT_EQ(backends_[0]->received(), 1u);
+  UdpCounters c = counters_when([](const UdpCounters& c) { return c.datagrams_in == 3; });
+  EXPECT_EQ(c.drops_acl, 0u);
+  ServiceStatus st = dp_->status()[0];
+  EXPECT_EQ(st.counters.abuse, 1u) << "one session";
+  EXPECT_EQ(st.backends[0].counters.connections, 1u) << "the regular backend's one session only";
+  auto clients = dp_->clients("udp");
+  ASSERT_EQ(clients.size(), 1u) << "a client sent to the abuse server is not remembered";
+  EXPECT_EQ(clients[0].client, *IpKey::parse("127.0.0.3"));
+}
+
+TEST_F(UdpBalancingTest, AnAbuseServerThatIsDownDropsTheDeniedClientWithNoFailover) {
+  add_backends(2);
+  auto abuse = std::make_unique<TestUdpBackend>("abuse", TestUdpBackend::Mode::kWho);
+  service_.abuse = backend_config(*abuse);
+  abuse->stop();  // its port answers with ICMP port unreachable
+  service_.client_acl.add(*parse_access_entry("deny 127.0.0.2"));
+  start();
+  auto denied = client(0);
+  EXPECT_FALSE(denied->ask_until_answered("x", 5).has_value());
+  EXPECT_EQ(backends_[0]->received() + backends_[1]->received(), 0u) << "no failover to a real backend";
+  UdpCounters c = counters_when([](const UdpCounters& c) { return c.drops_acl >= 1; });
+  EXPECT_EQ(c.drops_no_backend, 0u);
+  EXPECT_EQ(who(1), "b0");
+  EXPECT_EQ(dp_->clients("udp").size(), 1u);
+}
+
 TEST_F(UdpBalancingTest, BlacklistExpiresAndTheServerIsUsedAgain) {
   service_.policy.blacklist_seconds = 0.3;
   service_.policy.mode = BalanceMode::kRoundRobin;

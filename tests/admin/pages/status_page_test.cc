@@ -38,5 +38,35 @@ TEST(StatusPageTest, PenPageCarriesItsStyleFile) {
   EXPECT_NE(css.find("border-collapse"), std::string::npos);
 }
 
+// Pen's page lists the emergency and abuse servers after the regular ones.
+TEST(StatusPageTest, PenPageShowsTheEmergencyAndAbuseServers) {
+  PenStatusInput in;
+  ServiceStatus s;
+  s.name = "web";
+  s.listen = *SocketAddress::parse("127.0.0.1:80");
+  BackendStatus b;
+  b.host = "10.0.0.1";
+  b.address = *SocketAddress::parse("10.0.0.1:80");
+  b.index = 0;
+  s.backends.push_back(b);
+  b.host = "10.0.0.8";
+  b.address = *SocketAddress::parse("10.0.0.8:8080");
+  b.index = -1;
+  s.abuse = b;
+  b.host = "10.0.0.9";
+  b.address = *SocketAddress::parse("10.0.0.9:80");
+  s.emergency = b;
+  in.services = {s};
+  in.clients = {{}};
+  std::string page = render_pen_status_page(in);
+  size_t regular = page.find("<td>0</td><td>10.0.0.1</td>");
+  size_t emergency = page.find("<td>emergency</td><td>10.0.0.9</td>");
+  size_t abuse = page.find("<td>abuse</td><td>10.0.0.8</td>");
+  ASSERT_NE(abuse, std::string::npos) << page;
+  EXPECT_LT(regular, emergency) << page;
+  EXPECT_LT(emergency, abuse) << page;
+  EXPECT_NE(page.find("<td>8080</td>", abuse), std::string::npos) << page;
+}
+
 }  // namespace
 }  // namespace nib

@@ -296,5 +296,59 @@ TEST_F(SelectorTest, RemovedServerClientsChooseAfresh) {
   EXPECT_FALSE(s.affinity_break);
 }
 
+// Pen's -B: the abuse server, for clients the ACL denied (the relay decides
+// who is denied; the selector only where they go).
+class AbuseSelectorTest : public SelectorTest {
+ protected:
+  void configure_abuse(const char* address) {
+    configure(2);
+    BackendConfig a;
+    a.address = *SocketAddress::parse(address);
+    config_.abuse = a;
+    apply();
+  }
+};
+
+TEST_F(AbuseSelectorTest, WithoutOneADeniedClientHasNoServer) {
+  configure(2);
+  Selection s = Selector::abuse(*snap_, kT0);
+  EXPECT_EQ(s.kind, Selection::Kind::kReject);
+  EXPECT_EQ(s.reason, Selection::Reject::kDenied);
+  EXPECT_EQ(Selector::describe(*snap_, s), "no server (denied by the acl)");
+}
+
+TEST_F(AbuseSelectorTest, ADeniedClientGoesThereAndIsNotRemembered) {
+  configure_abuse("127.0.3.1:80");
+  Selection s = Selector::abuse(*snap_, kT0);
+  ASSERT_EQ(s.kind, Selection::Kind::kAbuse);
+  EXPECT_EQ(s.backend(*snap_), snap_->abuse.get());
+  EXPECT_EQ(Selector::describe(*snap_, s), "the abuse server 127.0.3.1:80");
+  Selector::remember(*snap_, table_, s, client(2), kT0);
+  EXPECT_EQ(table_.size(), 0u);
+}
+
+TEST_F(AbuseSelectorTest, NoFailoverFromTheAbuseServer) {
+  configure_abuse("127.0.3.1:80");
+  Selection failed = Selector::abuse(*snap_, kT0);
+  snap_->abuse->blacklist_until(kT0 + seconds(30));
+  Selection next = Selector::after_failure(*snap_, failed, kT0);
+  EXPECT_EQ(next.kind, Selection::Kind::kReject);
+  EXPECT_EQ(next.reason, Selection::Reject::kDenied);
+  // Blacklisted, as Pen's try_server: the next denied client is closed too.
+  EXPECT_EQ(Selector::abuse(*snap_, kT0).kind, Selection::Kind::kReject);
+  EXPECT_EQ(Selector::abuse(*snap_, kT0 + seconds(31)).kind, Selection::Kind::kAbuse);
+}
+
+TEST_F(AbuseSelectorTest, ItIsABackendOfItsOwnEvenAtARegularBackendsAddress) {
+  configure_abuse("127.0.1.1:80");  // server 0's address
+  ASSERT_NE(snap_->abuse, nullptr);
+  EXPECT_NE(snap_->abuse.get(), snap_->backends[0].get());
+  EXPECT_LT(snap_->index_of(snap_->abuse->id()), 0) << "not one of the regular servers";
+  // A reload at the same address keeps it (and its counters).
+  const Backend* before = snap_->abuse.get();
+  apply();
+  EXPECT_EQ(snap_->abuse.get(), before);
+}
+
 }  // namespace
 }  // namespace nib

@@ -216,6 +216,26 @@ TEST(PenArgsTest, EmergencyServer) {
   EXPECT_EQ(error_of({"-e", "", "80", "127.0.0.1"}), "option -e: expected host[:port]");
 }
 
+// Pen's -B: where clients the client ACL denies go; host[:port] like -e.
+TEST(PenArgsTest, AbuseServer) {
+  ServiceConfig s = with_options({"-B", "127.0.0.1:8090"});
+  ASSERT_TRUE(s.abuse.has_value());
+  EXPECT_EQ(s.abuse->address, addr("127.0.0.1:8090"));
+  EXPECT_EQ(s.abuse->host, "127.0.0.1");
+  EXPECT_FALSE(s.emergency.has_value());
+  EXPECT_FALSE(with_options({}).abuse.has_value());
+  EXPECT_EQ(with_options({"-B127.0.0.1:8090"}).abuse->address, addr("127.0.0.1:8090"));
+  EXPECT_EQ(with_options({"-B", "127.0.0.9"}).abuse->address, addr("127.0.0.9:80")) << "the listen port";
+  EXPECT_EQ(with_options({"-B", "[::1]:http"}).abuse->address, addr("[::1]:80")) << "a port name";
+  EXPECT_EQ(with_options({"-B", "localhost:8090"}).abuse->host, "localhost") << "resolved once, name kept";
+  EXPECT_EQ(error_of({"-B", "127.0.0.1:80:5", "80", "127.0.0.1"}), "option -B '127.0.0.1:80:5': expected host[:port]");
+  EXPECT_THAT(error_of({"-B", "127.0.0.1:x", "80", "127.0.0.1"}),
+              StartsWith("option -B '127.0.0.1:x': expected a port 1-65535"));
+  EXPECT_EQ(error_of({"-B", "", "80", "127.0.0.1"}), "option -B: expected host[:port]");
+  EXPECT_THAT(error_of({"-B", "no-such-host.invalid:80", "80", "127.0.0.1"}),
+              StartsWith("option -B 'no-such-host.invalid:80': "));
+}
+
 // Pen's initial_server(): prio over weight over hash over roundrobin,
 // whatever the order the flags were given in.
 TEST(PenArgsTest, ModeFlagsCombineAsPens) {
@@ -371,7 +391,7 @@ TEST(PenArgsTest, ReusePort) {
 TEST(PenArgsTest, PenOptionsNibLacksAreErrors) {
   EXPECT_THAT(error_of({"-F", "pen.cfg", "80", "127.0.0.1"}),
               StartsWith("option -F (penctl configuration file) is not yet supported by nib; use --config"));
-  for (char letter : std::string("HEKGAZRLjuiB")) {
+  for (char letter : std::string("HEKGAZRLjui")) {
     std::string option = std::string("-") + letter;
     EXPECT_THAT(error_of({option, "80", "127.0.0.1"}), StartsWith("option " + option + " ("))
         << option;
@@ -685,6 +705,8 @@ TEST(PenArgsTest, ConfigFileRejectsBalancingOptions) {
                 " instead");
   EXPECT_EQ(error_of({"--config", file.path(), "-e", "127.0.0.1:1"}),
             "option -e cannot be used with --config; set emergency in " + file.path() + " instead");
+  EXPECT_EQ(error_of({"--config", file.path(), "-B", "127.0.0.1:1"}),
+            "option -B cannot be used with --config; set abuse in " + file.path() + " instead");
   EXPECT_EQ(error_of({"--config", file.path(), "80", "127.0.0.1"}),
             "'80': a listen address and servers cannot be given with --config; list the services in " +
                 file.path() + " instead");

@@ -335,7 +335,7 @@ TEST(YamlLoaderTest, UnknownKeyListsTheValidOnes) {
             "nib.yaml:4:5: services[0]: unknown key 'prot', expected one of: name, listen, protocol, policy, "
             "backends, emergency, connect_timeout, idle_timeout, max_connections, backlog, defer_accept, reuse_port, "
             "session_timeout, max_sessions, health_check, slow_start, drain_timeout, acl, tcp_nodelay, "
-            "tcp_fastclose, keepalive");
+            "tcp_fastclose, keepalive, abuse");
 }
 
 TEST(YamlLoaderTest, UnknownTopLevelKey) {
@@ -579,6 +579,33 @@ TEST(YamlLoaderTest, BadListenAddresses) {
 TEST(YamlLoaderTest, EmergencyNeedsAHost) {
   EXPECT_EQ(error_of(std::string(kMinimal) + "    emergency: 8089\n"),
             "nib.yaml:4:16: services[0].emergency: expected host:port (IPv6 as [::1]:8080), got '8089'");
+}
+
+// Pen's -B: the abuse server, for clients the acl denies; host:port or a
+// mapping, as the emergency server.
+TEST(YamlLoaderTest, AbuseServer) {
+  auto config = load(std::string(kMinimal) + "    abuse: 127.0.0.1:8090\n    acl: [deny 127.0.0.2]\n");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  const ServiceConfig& s = config->dataplane.services[0];
+  ASSERT_TRUE(s.abuse.has_value());
+  EXPECT_EQ(s.abuse->address, addr("127.0.0.1:8090"));
+  EXPECT_FALSE(s.emergency.has_value());
+  auto mapped = load(std::string(kMinimal) + "    abuse: {address: localhost, port: 8090}\n");
+  ASSERT_TRUE(mapped.ok()) << mapped.status().message();
+  EXPECT_EQ(mapped->dataplane.services[0].abuse->address.port(), 8090);
+  EXPECT_EQ(mapped->dataplane.services[0].abuse->host, "localhost");
+  auto udp = load("services:\n  - name: dns\n    protocol: udp\n    listen: 5353\n    abuse: 127.0.0.1:53\n");
+  ASSERT_TRUE(udp.ok()) << udp.status().message();
+  EXPECT_TRUE(udp->dataplane.services[0].abuse.has_value());
+  EXPECT_FALSE(load(kMinimal)->dataplane.services[0].abuse.has_value());
+}
+
+TEST(YamlLoaderTest, AbuseServerErrorsNameTheLine) {
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    abuse: 8090\n"),
+            "nib.yaml:4:12: services[0].abuse: expected host:port (IPv6 as [::1]:8080), got '8090'");
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    abuse: {port: 80}\n"),
+            "nib.yaml:4:12: services[0].abuse: missing required key 'address'");
+  EXPECT_THAT(error_of(std::string(kMinimal) + "    abuse: [1, 2]\n"), StartsWith("nib.yaml:4:12: services[0].abuse: "));
 }
 
 TEST(YamlLoaderTest, BackendShorthandNeedsAPort) {
