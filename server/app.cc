@@ -287,8 +287,10 @@ Status App::start(Running& running) {
              ")");
   }
   // ---- end of the gRPC admin block
-  // ---- Pen's control port (-C) and its command file (-F, applied before
-  // the control port listens, as Pen reads it before serving).
+  // ---- Pen's control port (-C) and its command file (-F). The file applies
+  // before the control port listens and before nib reports ready (pid file,
+  // the background parent); the service's listener is bound already, so a
+  // bad file stops nib within moments of the bind.
   if (!config_.admin.penctl_listen.empty() || !config_.admin.penctl_file.empty()) {
     running.penctl = std::make_unique<admin::PenctlServer>(
         api, admin::PenctlServerOptions{.listen = config_.admin.penctl_listen,
@@ -357,7 +359,9 @@ void App::on_reload(Running& running) {
   // edit leaves the running settings as they were.
   if (const std::string& f = config_.admin.penctl_file; !f.empty() && running.penctl) {
     if (Status st = running.penctl->run_file(f); !st.ok()) {
-      log_error("SIGHUP: " + st.message() + "; keeping the running settings");
+      // A line the check passed but the apply refused: the lines before it are in (the message says so).
+      log_error("SIGHUP: " + st.message() +
+                (st.code() == StatusCode::kInvalidArgument ? "; keeping the running settings" : ""));
     } else {
       log_info("SIGHUP: applied the penctl commands of " + f + " (-F)");
     }

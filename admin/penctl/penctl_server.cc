@@ -215,16 +215,21 @@ const PenctlServer::CommandEntry* PenctlServer::find_command(const std::vector<s
   return nullptr;
 }
 
+PenctlReply PenctlServer::word_refusal(const std::vector<std::string>& w, const CommandEntry* entry) {
+  if (entry == nullptr) {
+    return fail("unknown command '" + command_key(w) + "'; see penctl(1) and docs/pen-compat.md");
+  }
+  if (entry->handler == nullptr) return unsupported(command_key(w), entry->why);
+  return {};
+}
+
 PenctlReply PenctlServer::execute(const std::string& line) { return dispatch(line, /*check=*/false); }
 
 PenctlReply PenctlServer::dispatch(const std::string& line, bool check) {
   std::vector<std::string> w = split_words(line);
   if (w.empty() || w[0].front() == '#') return {};  // Pen skips comments in its config files too
   const CommandEntry* entry = find_command(w);
-  if (entry == nullptr) {
-    return fail("unknown command '" + command_key(w) + "'; see penctl(1) and docs/pen-compat.md");
-  }
-  if (entry->handler == nullptr) return unsupported(command_key(w), entry->why);
+  if (PenctlReply refused = word_refusal(w, entry); refused.failed) return refused;
   std::vector<std::string> names = dataplane_.service_names();
   if (names.empty()) return fail("no service");
   return (this->*entry->handler)(Command{w, names.front(), check});
@@ -264,14 +269,9 @@ Status PenctlServer::check_file_words(const std::string& path) {
   if (Status st = read_file_lines(path, 0, &lines); !st.ok()) return st;
   for (const FileLine& l : lines) {
     std::vector<std::string> w = split_words(l.text);
-    const CommandEntry* entry = find_command(w);
-    std::string why;
-    if (entry == nullptr) {
-      why = reply_error(fail("unknown command '" + command_key(w) + "'; see penctl(1) and docs/pen-compat.md"));
-    } else if (entry->handler == nullptr) {
-      why = reply_error(unsupported(command_key(w), entry->why));
+    if (PenctlReply refused = word_refusal(w, find_command(w)); refused.failed) {
+      return Status::invalid(l.file + ":" + std::to_string(l.number) + ": " + reply_error(refused));
     }
-    if (!why.empty()) return Status::invalid(l.file + ":" + std::to_string(l.number) + ": " + why);
   }
   return {};
 }
@@ -288,8 +288,9 @@ Status PenctlServer::run_file(const std::string& path, int depth) {
   }
   for (size_t i = 0; i < lines.size(); ++i) {
     if (PenctlReply r = dispatch(lines[i].text, /*check=*/false); r.failed) {
-      return Status::invalid(lines[i].file + ":" + std::to_string(lines[i].number) + ": " + reply_error(r) +
-                             " (it passed the check; the " + std::to_string(i) + " line(s) before it are applied)");
+      return Status(StatusCode::kFailedPrecondition,
+                    lines[i].file + ":" + std::to_string(lines[i].number) + ": " + reply_error(r) +
+                        " (it passed the check; the " + std::to_string(i) + " line(s) before it are applied)");
     }
   }
   return {};

@@ -99,7 +99,7 @@ class PenctlServer {
   // kInvalidArgument "FILE:LINE: <error>", and nothing changed. What check
   // mode cannot foresee (a refusal by the admin core once earlier lines are
   // in, or a change made meanwhile through another front end) stops the apply
-  // at that line: the error says so and how many lines were already applied.
+  // at that line: kFailedPrecondition, saying how many lines were applied.
   // Replies of reading commands (servers, mode, ...) are dropped, as Pen
   // prints them to its stdout. Any thread but the listener's loop.
   Status run_file(const std::string& path);
@@ -148,6 +148,9 @@ class PenctlServer {
   // counts the includes that led here.
   static Status read_file_lines(const std::string& path, int depth, std::vector<FileLine>* out);
   Status run_file(const std::string& path, int depth);
+  // The error for a word penctl(1) does not know (entry null) or nib does not
+  // run (no handler); an empty reply otherwise.
+  static PenctlReply word_refusal(const std::vector<std::string>& w, const CommandEntry* entry);
   PenctlReply dispatch(const std::string& line, bool check);
 
   // One handler per command of the table; each checks its own arguments.
