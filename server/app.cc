@@ -72,6 +72,13 @@ int App::run() {
         std::cerr << "nib: " << st.message() << "\n";
         return kExitConfig;
       }
+      // -F: the words only; the arguments are checked against the services at start.
+      if (const std::string& f = command_line_.config.admin.penctl_file; !f.empty()) {
+        if (Status st = admin::PenctlServer::check_file_words(f); !st.ok()) {
+          std::cerr << "nib: " << st.message() << "\n";
+          return kExitConfig;
+        }
+      }
       std::cout << "configuration OK: " << command_line_.config.dataplane.services.size() << " service(s)\n";
       return 0;
     case CommandLine::Action::kDemo:
@@ -280,16 +287,27 @@ Status App::start(Running& running) {
              ")");
   }
   // ---- end of the gRPC admin block
-  // ---- Pen's control port (-C).
-  if (!config_.admin.penctl_listen.empty()) {
+  // ---- Pen's control port (-C) and its command file (-F). The file applies
+  // before the control port listens and before nib reports ready (pid file,
+  // the background parent); the service's listener is bound already, so a
+  // bad file stops nib within moments of the bind.
+  if (!config_.admin.penctl_listen.empty() || !config_.admin.penctl_file.empty()) {
     running.penctl = std::make_unique<admin::PenctlServer>(
         api, admin::PenctlServerOptions{.listen = config_.admin.penctl_listen,
                                               // -X: the main thread takes it as any SIGTERM.
                                               .exit = config_.admin.penctl_exit
                                                           ? std::function<void()>([] { ::kill(::getpid(), SIGTERM); })
                                                           : nullptr,
+                                              .config_file = config_.admin.penctl_file,
+                                              .status_file = config_.status_file,
                                               .limits = config_.admin.limits.penctl,
                                               .stats = &running.admin_stats});
+    if (!config_.admin.penctl_file.empty()) {
+      if (Status st = running.penctl->run_file(config_.admin.penctl_file); !st.ok()) return st;
+      log_info("applied the penctl commands of " + config_.admin.penctl_file + " (-F)");
+    }
+  }
+  if (!config_.admin.penctl_listen.empty()) {
     if (Status st = running.penctl->start(); !st.ok()) return st;
     log_info("control port (penctl) on " + config_.admin.penctl_listen + "; it has no authentication");
   }
@@ -337,6 +355,18 @@ bool App::drain(Running& running) {
 }
 
 void App::on_reload(Running& running) {
+  // Pen's -F: the file is checked whole before any line applies, so a bad
+  // edit leaves the running settings as they were.
+  if (const std::string& f = config_.admin.penctl_file; !f.empty() && running.penctl) {
+    if (Status st = running.penctl->run_file(f); !st.ok()) {
+      // A line the check passed but the apply refused: the lines before it are in (the message says so).
+      log_error("SIGHUP: " + st.message() +
+                (st.code() == StatusCode::kInvalidArgument ? "; keeping the running settings" : ""));
+    } else {
+      log_info("SIGHUP: applied the penctl commands of " + f + " (-F)");
+    }
+    return;
+  }
   if (config_.config_path.empty()) {
     log_warn("SIGHUP: nib was started from the command line; there is no config file to reload");
     return;

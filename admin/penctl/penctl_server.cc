@@ -7,7 +7,10 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cerrno>
+#include <cstring>
 #include <ctime>
+#include <fstream>
 #include <sstream>
 #include <vector>
 
@@ -112,7 +115,7 @@ std::span<const PenctlServer::CommandEntry> PenctlServer::commands() {
       {"acl", &PenctlServer::cmd_acl, {}},
       {"no acl", &PenctlServer::cmd_no_acl, {}},
       {"ascii", nullptr, "not supported by nib: it does not dump traffic"},
-      {"no ascii", nullptr, "not supported by nib: it does not dump traffic"},
+      {"no ascii", &PenctlServer::cmd_in_force, {}},
       {"blacklist", &PenctlServer::cmd_valued, {}},
       {"block", &PenctlServer::cmd_nothing, {}},  // obsolete in Pen 0.26.0, a no-op there too
       {"no block", &PenctlServer::cmd_nothing, {}},
@@ -135,12 +138,12 @@ std::span<const PenctlServer::CommandEntry> PenctlServer::commands() {
       {"hash", &PenctlServer::cmd_flag, {}},
       {"no hash", &PenctlServer::cmd_flag, {}},
       {"http", nullptr, kNotYet},
-      {"no http", nullptr, kNotYet},
+      {"no http", &PenctlServer::cmd_in_force, {}},
       {"idle_timeout", &PenctlServer::cmd_valued, {}},
       {"idlers", nullptr, kNotYet},
-      {"include", nullptr, kNotYet},
       {"keepalive", &PenctlServer::cmd_socket_option, {}},
       {"no keepalive", &PenctlServer::cmd_socket_option, {}},
+      {"include", &PenctlServer::cmd_include, {}},
       {"kqueue", nullptr, "not supported by nib: it always uses epoll"},
       {"listen", &PenctlServer::cmd_listen, {}},
       {"log", &PenctlServer::cmd_log, {}},
@@ -176,7 +179,7 @@ std::span<const PenctlServer::CommandEntry> PenctlServer::commands() {
       {"transparent", nullptr, kNotYet},
       {"no transparent", nullptr, kNotYet},
       {"web_stats", nullptr, kNotYet},
-      {"no web_stats", nullptr, kNotYet},
+      {"no web_stats", &PenctlServer::cmd_in_force, {}},
       {"weight", &PenctlServer::cmd_flag, {}},
       {"no weight", &PenctlServer::cmd_flag, {}},
       {"write", &PenctlServer::cmd_write, {}},
@@ -188,19 +191,130 @@ PenctlReply PenctlServer::unsupported(std::string_view command, std::string_view
   return fail("'" + std::string(command) + "' is " + std::string(why));
 }
 
-PenctlReply PenctlServer::execute(const std::string& line) {
+namespace {
+
+std::string command_key(const std::vector<std::string>& w) {
+  return w[0] == "no" && w.size() >= 2 ? "no " + w[1] : w[0];
+}
+
+// The reason of a failed reply: its text without "error: " and the newline.
+std::string reply_error(const PenctlReply& r) {
+  std::string text = r.text;
+  if (text.starts_with("error: ")) text.erase(0, 7);
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  return text;
+}
+
+}  // namespace
+
+const PenctlServer::CommandEntry* PenctlServer::find_command(const std::vector<std::string>& w) {
+  const std::string key = command_key(w);
+  for (const CommandEntry& e : commands()) {
+    if (e.key == key) return &e;
+  }
+  return nullptr;
+}
+
+PenctlReply PenctlServer::word_refusal(const std::vector<std::string>& w, const CommandEntry* entry) {
+  if (entry == nullptr) {
+    return fail("unknown command '" + command_key(w) + "'; see penctl(1) and docs/pen-compat.md");
+  }
+  if (entry->handler == nullptr) return unsupported(command_key(w), entry->why);
+  return {};
+}
+
+PenctlReply PenctlServer::execute(const std::string& line) { return dispatch(line, /*check=*/false); }
+
+PenctlReply PenctlServer::dispatch(const std::string& line, bool check) {
   std::vector<std::string> w = split_words(line);
   if (w.empty() || w[0].front() == '#') return {};  // Pen skips comments in its config files too
-  const std::string key = w[0] == "no" && w.size() >= 2 ? "no " + w[1] : w[0];
-  const CommandEntry* entry = nullptr;
-  for (const CommandEntry& e : commands()) {
-    if (e.key == key) entry = &e;
-  }
-  if (entry == nullptr) return fail("unknown command '" + key + "'; see penctl(1) and docs/pen-compat.md");
-  if (entry->handler == nullptr) return unsupported(key, entry->why);
+  const CommandEntry* entry = find_command(w);
+  if (PenctlReply refused = word_refusal(w, entry); refused.failed) return refused;
   std::vector<std::string> names = dataplane_.service_names();
   if (names.empty()) return fail("no service");
-  return (this->*entry->handler)(Command{w, names.front()});
+  return (this->*entry->handler)(Command{w, names.front(), check});
+}
+
+Status PenctlServer::read_file_lines(const std::string& path, int depth, std::vector<FileLine>* out) {
+  std::ifstream in(path);
+  if (!in) return Status::invalid("cannot read " + path + ": " + std::strerror(errno));
+  size_t number = 0;
+  for (std::string text; std::getline(in, text);) {
+    ++number;
+    if (!text.empty() && text.back() == '\r') text.pop_back();
+    std::vector<std::string> w = split_words(text);
+    if (w.empty() || w[0].front() == '#') continue;
+    const std::string where = path + ":" + std::to_string(number) + ": ";
+    if (w[0] != "include") {
+      out->push_back({path, number, std::move(text)});
+      continue;
+    }
+    if (w.size() != 2) return Status::invalid(where + "include: expected 'include FILE'");
+    if (depth + 1 > kMaxIncludeDepth) {
+      return Status::invalid(where + "include: nested more than " + std::to_string(kMaxIncludeDepth) +
+                             " deep (does a file include itself?)");
+    }
+    if (Status st = read_file_lines(w[1], depth + 1, out); !st.ok()) {
+      // A file that cannot be read is this line's fault; a bad line inside it names itself.
+      if (st.message().starts_with("cannot read ")) return Status::invalid(where + "include: " + st.message());
+      return st;
+    }
+  }
+  if (in.bad()) return Status::invalid("cannot read " + path + ": " + std::strerror(errno));
+  return {};
+}
+
+Status PenctlServer::check_file_words(const std::string& path) {
+  std::vector<FileLine> lines;
+  if (Status st = read_file_lines(path, 0, &lines); !st.ok()) return st;
+  for (const FileLine& l : lines) {
+    std::vector<std::string> w = split_words(l.text);
+    if (PenctlReply refused = word_refusal(w, find_command(w)); refused.failed) {
+      return Status::invalid(l.file + ":" + std::to_string(l.number) + ": " + reply_error(refused));
+    }
+  }
+  return {};
+}
+
+Status PenctlServer::run_file(const std::string& path) { return run_file(path, 0); }
+
+Status PenctlServer::run_file(const std::string& path, int depth) {
+  std::vector<FileLine> lines;
+  if (Status st = read_file_lines(path, depth, &lines); !st.ok()) return st;
+  for (const FileLine& l : lines) {
+    if (PenctlReply r = dispatch(l.text, /*check=*/true); r.failed) {
+      return Status::invalid(l.file + ":" + std::to_string(l.number) + ": " + reply_error(r));
+    }
+  }
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (PenctlReply r = dispatch(lines[i].text, /*check=*/false); r.failed) {
+      return Status(StatusCode::kFailedPrecondition,
+                    lines[i].file + ":" + std::to_string(lines[i].number) + ": " + reply_error(r) +
+                        " (it passed the check; the " + std::to_string(i) + " line(s) before it are applied)");
+    }
+  }
+  return {};
+}
+
+// Pen's defaults that nib always has (no traffic dumps, no HTTP rewriting,
+// no status file without -w). Pen's `write` lists them, so the line stating the default is accepted
+// and a written file replays; asking for anything else is not supported.
+PenctlReply PenctlServer::cmd_in_force(const Command& c) {
+  std::string line;
+  for (const std::string& word : c.w) line += (line.empty() ? "" : " ") + word;
+  if (line == "no ascii" || line == "no http") return {};
+  if (line == "no web_stats" && options_.status_file.empty()) return {};
+  if (line == "no web_stats") return unsupported(line, "not supported at runtime: the -w status file is set at start");
+  return fail(command_key(c.w) + ": takes no argument");
+}
+
+// Lines of a file expand their includes as they are read (read_file_lines);
+// this is `include` sent to the control port.
+PenctlReply PenctlServer::cmd_include(const Command& c) {
+  if (c.w.size() != 2) return fail("include: expected 'include FILE'");
+  if (c.check) return {};
+  if (Status st = run_file(c.w[1], 1); !st.ok()) return fail("include: " + st.message());
+  return {};
 }
 
 PenctlReply PenctlServer::cmd_nothing(const Command&) { return {}; }
@@ -280,6 +394,7 @@ PenctlReply PenctlServer::cmd_server(const Command& c) {
       blacklist = static_cast<double>(value);
     }
   }
+  if (c.check) return {};
   if (patch.has_weight() || patch.has_prio() || patch.has_soft_limit() || patch.has_hard_limit()) {
     patch.set_service(c.service);
     patch.set_id(target->id);
@@ -337,6 +452,7 @@ PenctlReply PenctlServer::cmd_log(const Command& c) {
   // Pen's "log" prints the log file, "log FILE" logs there, "no log" stops.
   if (c.w[0] == "no") {
     if (c.w.size() != 2) return fail("no log: takes no argument");
+    if (c.check) return {};
     if (Status st = api_.set_access_log_file(std::nullopt); !st.ok()) return fail(st);
     return ok("");
   }
@@ -345,6 +461,7 @@ PenctlReply PenctlServer::cmd_log(const Command& c) {
     return ok(log.enabled ? log.destination + "\n" : "");
   }
   if (c.w.size() != 2) return fail("log: expected one file name");
+  if (c.check) return {};
   if (Status st = api_.set_access_log_file(c.w[1]); !st.ok()) return fail(st);
   return ok("");
 }
@@ -362,6 +479,7 @@ PenctlReply PenctlServer::cmd_flag(const Command& c) {
   const bool negate = c.w[0] == "no";
   const std::string& word = negate ? c.w[1] : c.w[0];
   if (c.w.size() != (negate ? 2u : 1u)) return fail(c.w[0] + (negate ? " " + word : "") + ": takes no argument");
+  if (c.check) return {};
   // The flags combine with the current mode under the service's admin lock.
   auto applied = api_.edit_policy(c.service, [&](PolicyConfig& p) {
     PenModeFlags flags = current_flags(p.mode);
@@ -378,6 +496,7 @@ PenctlReply PenctlServer::cmd_flag(const Command& c) {
 PenctlReply PenctlServer::cmd_stubborn(const Command& c) {
   const bool negate = c.w[0] == "no";
   if (c.w.size() != (negate ? 2u : 1u)) return fail("stubborn: takes no argument");
+  if (c.check) return {};
   v1::SetPolicyRequest r;
   r.set_service(c.service);
   r.set_stubborn(!negate);
@@ -436,6 +555,7 @@ PenctlReply PenctlServer::cmd_valued(const Command& c) {
     if (!v || !setting->range.contains_unsigned(*v)) {
       return fail(cmd + ": expected " + describe(setting->range) + ", got '" + c.w[1] + "'");
     }
+    if (c.check) return {};
     v1::SetPolicyRequest r;
     r.set_service(c.service);
     setting->set(r, *v);
@@ -457,6 +577,7 @@ PenctlReply PenctlServer::cmd_debug(const Command& c) {
     if (!v || !kDebugLevels.contains_unsigned(*v)) {
       return fail("debug: expected " + describe(kDebugLevels) + ", got '" + c.w[1] + "'");
     }
+    if (c.check) return {};
     if (Status st = api_.set_log_level(log_level_for_verbosity(static_cast<int>(*v))); !st.ok()) return fail(st);
   }
   return ok(std::to_string(verbosity_of(AdminApi::log_level())) + "\n");
@@ -466,6 +587,7 @@ PenctlReply PenctlServer::cmd_debug(const Command& c) {
 PenctlReply PenctlServer::cmd_exit(const Command& c) {
   if (c.w.size() != 1) return fail("exit: takes no argument");
   if (!options_.exit) return fail("exit: not enabled; restart nib with -X");
+  if (c.check) return {};
   log_info("control port: exit");
   options_.exit();
   return {};
@@ -501,6 +623,7 @@ PenctlReply PenctlServer::cmd_write(const Command& c) {
   if (c.w.size() > 2) return fail("write: expected 'write [FILE]'");
   const std::string path = c.w.size() == 2 ? c.w[1] : options_.config_file;
   if (path.empty()) return fail("write: no file: nib was started without -F; give one: 'write FILE'");
+  if (c.check) return {};
   auto text = running_config(c.service, path);
   if (!text.ok()) return fail(text.status());
   if (Status st = write_file_atomically(path, *text, 0644); !st.ok()) return fail("write: " + st.message());
@@ -582,7 +705,7 @@ Result<std::string> PenctlServer::running_config(const std::string& service, con
   o << (st->tcp_nodelay ? "" : "no ") << "tcp_nodelay\n";
   o << "timeout " << seconds_text(p.connect_timeout_seconds) << "\n";
   o << "tracking " << seconds_text(p.tracking_seconds) << "\n";
-  o << "no web_stats\n";
+  if (options_.status_file.empty()) o << "no web_stats\n";  // -w's file stays with the command line
   o << (flags.has("weight") ? "" : "no ") << "weight\n";
   o << (flags.has("prio") ? "" : "no ") << "prio\n";
   return o.str();
@@ -635,6 +758,7 @@ PenctlReply PenctlServer::cmd_acl(const Command& c) {
   // Any list may become the client or the control list: a country entry is
   // checked now, while the command can still fail and change nothing.
   if (Status st = dataplane_.prepare_acl(AccessList({*entry})); !st.ok()) return fail("acl: " + st.message());
+  if (c.check) return {};
   std::unique_lock lock(acl_mu_);
   acls_[*list].add(*entry);
   if (*list != client_acl_) return {};
@@ -645,6 +769,7 @@ PenctlReply PenctlServer::cmd_no_acl(const Command& c) {
   auto list = list_number(c.w, 2);
   if (!list) return fail(list_error("no acl", c.w, 2));
   if (c.w.size() != 3) return fail("no acl: expected 'no acl N'");
+  if (c.check) return {};
   std::unique_lock lock(acl_mu_);
   acls_[*list].clear();
   if (*list != client_acl_) return {};
@@ -659,6 +784,7 @@ PenctlReply PenctlServer::cmd_client_acl(const Command& c) {
   if (c.w.size() == 1) return ok(std::to_string(client_acl_) + "\n");
   auto list = list_number(c.w, 1);
   if (!list) return fail(list_error("client_acl", c.w, 1));
+  if (c.check) return {};
   client_acl_ = *list;
   PenctlReply pushed = push_client_acl(std::move(lock), c.service);
   if (pushed.failed) return pushed;
@@ -671,6 +797,7 @@ PenctlReply PenctlServer::cmd_control_acl(const Command& c) {
   if (c.w.size() == 2) {
     auto list = list_number(c.w, 1);
     if (!list) return fail(list_error("control_acl", c.w, 1));
+    if (c.check) return {};
     control_acl_ = *list;
   }
   return ok(std::to_string(control_acl_) + "\n");

@@ -57,6 +57,8 @@ struct PenctlServerOptions {
   std::function<void()> exit;
   // Pen's -F file: where `write` without a FILE writes. Empty: nib has none.
   std::string config_file;
+  // Pen's -w: with one, `no web_stats` is refused (nib cannot drop it at runtime).
+  std::string status_file;
   PenctlLimits limits;
   AdminPlaneStats* stats = nullptr;  // may be null; must outlive the server
 };
@@ -85,10 +87,35 @@ class PenctlServer {
   // commit (the listener runs commands on its command thread). Public for tests.
   PenctlReply execute(const std::string& line);
 
+  // Pen's -F file and `include FILE`: a file of command lines, run through
+  // execute()'s interpreter. Blank lines and '#' comments are skipped; an
+  // `include FILE` line reads that file in its place (paths as given, relative
+  // to nib's working directory, as Pen's), at most kMaxIncludeDepth deep, so a
+  // file that includes itself is an error, not a loop.
+  //
+  // Validate, then apply: every line is first checked by its own handler in
+  // check mode (the word, the arguments, the server it names; nothing
+  // changes), and only when all pass are they applied in order. A bad line:
+  // kInvalidArgument "FILE:LINE: <error>", and nothing changed. What check
+  // mode cannot foresee (a refusal by the admin core once earlier lines are
+  // in, or a change made meanwhile through another front end) stops the apply
+  // at that line: kFailedPrecondition, saying how many lines were applied.
+  // Replies of reading commands (servers, mode, ...) are dropped, as Pen
+  // prints them to its stdout. Any thread but the listener's loop.
+  Status run_file(const std::string& path);
+  // Without a running nib (nib --check): reads the file and its includes and
+  // checks each line's command word (known to penctl(1), supported by nib).
+  // The arguments are checked at start, by run_file().
+  static Status check_file_words(const std::string& path);
+  static constexpr int kMaxIncludeDepth = 8;
+
   // A command's words and the service it acts on (the first; Pen runs one).
+  // `check`: validate only (run_file's first pass); a handler returns before
+  // it changes anything.
   struct Command {
     const std::vector<std::string>& w;
     const std::string& service;
+    bool check = false;
   };
   using Handler = PenctlReply (PenctlServer::*)(const Command&);
   // A row of the command table: penctl(1)'s words (and Pen's few others).
@@ -99,6 +126,9 @@ class PenctlServer {
   };
   // The table, in penctl(1)'s order.
   static std::span<const CommandEntry> commands();
+  // The row for a line's words (w[0], or "no w[1]"); null for a word penctl(1)
+  // does not know.
+  static const CommandEntry* find_command(const std::vector<std::string>& w);
   // The one reply for what nib does not do (yet): an error naming the command.
   static PenctlReply unsupported(std::string_view command, std::string_view why);
 
@@ -107,6 +137,21 @@ class PenctlServer {
   Result<UniqueFd> listen_tcp();
   Result<UniqueFd> listen_unix();
   bool control_permits(const SocketAddress& peer) const;
+
+  // One line of a command file, where it came from.
+  struct FileLine {
+    std::string file;
+    size_t number;
+    std::string text;
+  };
+  // Appends `path`'s command lines, its includes expanded in place; `depth`
+  // counts the includes that led here.
+  static Status read_file_lines(const std::string& path, int depth, std::vector<FileLine>* out);
+  Status run_file(const std::string& path, int depth);
+  // The error for a word penctl(1) does not know (entry null) or nib does not
+  // run (no handler); an empty reply otherwise.
+  static PenctlReply word_refusal(const std::vector<std::string>& w, const CommandEntry* entry);
+  PenctlReply dispatch(const std::string& line, bool check);
 
   // One handler per command of the table; each checks its own arguments.
   PenctlReply cmd_acl(const Command& c);
@@ -126,6 +171,8 @@ class PenctlServer {
   PenctlReply cmd_exit(const Command& c);
   PenctlReply cmd_socket_option(const Command& c);  // [no] tcp_nodelay, [no] keepalive, tcp_fastclose
   PenctlReply cmd_write(const Command& c);
+  PenctlReply cmd_include(const Command& c);
+  PenctlReply cmd_in_force(const Command& c);  // no ascii, no http, tcp_fastclose off, no web_stats
   // Pen's `write` text for `service`; `path` goes in its comment line.
   Result<std::string> running_config(const std::string& service, const std::string& path);
   PenctlReply cmd_flag(const Command& c);     // roundrobin, hash, weight, prio and "no ..."

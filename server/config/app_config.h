@@ -35,6 +35,10 @@ struct AdminConfig {
   std::string penctl_listen;                    // -C, admin.penctl_listen
   // Pen's -X: the control port's `exit` command stops nib as SIGTERM does.
   bool penctl_exit = false;                     // -X
+  // Pen's -F: a file of penctl commands applied at start (after the command
+  // line) and re-read on SIGHUP; `write` without a FILE writes it. Pen's
+  // command line only.
+  std::string penctl_file;                      // -F
   // Connections, deadlines, sizes and streams of all three (admin.limits;
   // docs/operations.md, "Admin plane limits").
   admin::AdminLimits limits;                    // admin.limits

@@ -104,7 +104,6 @@ constexpr UnsupportedOption kUnsupported[] = {
     {'L', "SSL protocol", ""},
     {'j', "chroot", ""},
     {'u', "run as user", ""},
-    {'F', "penctl configuration file", "; use --config with a YAML file"},
     {'i', "Windows service", ""},
 };
 
@@ -222,6 +221,7 @@ class Parser {
   std::optional<std::string> state_file_;
   std::optional<std::string> penctl_listen_;  // -C
   bool penctl_exit_ = false;                  // -X: the control port's exit command
+  std::optional<std::string> penctl_file_;    // -F
   std::string udp_option_;  // the first UDP-only option given, which needs -U
   // --admin: both admin listeners on their defaults. With Pen's command line
   // the admin plane runs only when asked (--admin, --admin-http,
@@ -361,6 +361,10 @@ Status Parser::apply_short(char letter, const std::string& value) {
     case 'd': ++process_.verbosity; return {};
     case 'f': foreground_ = true; return {};
     case 'X': penctl_exit_ = true; return {};
+    case 'F':
+      if (value.empty()) return option_error(option, "expected a file of penctl commands");
+      penctl_file_ = value;
+      return {};
     case 'U':
       service_.protocol = Protocol::kUdp;
       note_balancing(option, "protocol");
@@ -561,6 +565,10 @@ Status Parser::check_exclusive() {
   if (check_ && demo_) return Status::invalid("--check and --demo cannot be used together");
   if (admin_asked_ && admin_enabled_ == false) return Status::invalid("--admin and --no-admin cannot be used together");
   if (config_file_ && demo_) return Status::invalid("--config and --demo cannot be used together");
+  if (penctl_file_ && (config_file_ || demo_)) {
+    return option_error("-F", std::string("Pen's penctl file works with Pen's command line, not with ") +
+                                  (config_file_ ? "--config" : "--demo"));
+  }
   if (!config_file_ && !demo_) return {};
   std::string mode = config_file_ ? "--config" : "--demo";
   if (!first_balancing_option_.empty()) {
@@ -742,6 +750,7 @@ void Parser::apply_admin_overrides(AdminConfig* admin) const {
   if (state_file_) admin->state_file = *state_file_;
   if (penctl_listen_) admin->penctl_listen = *penctl_listen_;
   if (penctl_exit_) admin->penctl_exit = true;
+  if (penctl_file_) admin->penctl_file = *penctl_file_;
 }
 
 }  // namespace
@@ -795,6 +804,11 @@ Pen options:
   -l file|host:port  the access log: one line per finished connection in
                Pen's format, appended to file, or sent as UDP datagrams to
                host:port (penlogd). SIGHUP and SIGUSR1 reopen the file
+  -F file      a file of penctl commands (penctl(1)), applied at start after
+               the command line and again on SIGHUP; every line is checked
+               before any applies, a bad one is named as FILE:LINE (exit 2 at
+               start; on SIGHUP the running settings stay). `write` without a
+               file writes here; `include FILE` lines nest up to 8 deep
   -C [IP:]port|/path
                Pen's control port for penctl (no authentication; a bare
                port listens on 127.0.0.1; a path is a Unix socket, mode 0600)
@@ -806,7 +820,7 @@ Pen options:
                -D, -Q, -S N, -n)
   Short options bundle as in getopt (-fdr, -b30); -- ends the options.
   Not yet supported (an error): -H, -E, -K, -G, -A, -Z, -R,
-  -L, -j, -u, -F, -B, -i. See docs/pen-compat.md.
+  -L, -j, -u, -i. See docs/pen-compat.md.
 
 nib options:
   --config FILE         read services from a YAML file (no listen address,

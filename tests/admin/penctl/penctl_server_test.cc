@@ -403,6 +403,132 @@ TEST_F(PenctlServerTest, WriteWritesTheRunningConfigurationInPensFormat) {
   EXPECT_EQ(bad.text.rfind("error: write: cannot create", 0), 0u) << bad.text;
 }
 
+// Pen's -F file: the interpreter of the control port, line by line.
+TEST_F(PenctlServerTest, RunFileAppliesEachLineSkippingCommentsAndBlankLines) {
+  test::TempDir dir;
+  const std::string file = dir.write_file("pen.cfg",
+                                          "# Pen's configuration\n"
+                                          "\n"
+                                          "tracking 60\r\n"
+                                          "   # indented comment\n"
+                                          "server 1 weight 4 prio 2\n"
+                                          "servers\n"
+                                          "acl 2 deny 10.0.0.1\n"
+                                          "no hash\n");
+  Status st = server_->run_file(file);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(dp_->policy("web")->tracking_seconds, 60);
+  EXPECT_EQ(dp_->service("web")->backends[1].weight, 4u);
+  EXPECT_EQ(dp_->service("web")->backends[1].prio, 2u);
+  EXPECT_EQ(penctl("tracking"), "60\n");
+}
+
+// Every line is checked before any applies: a bad one is named FILE:LINE and
+// what came before it in the file did not change anything.
+TEST_F(PenctlServerTest, ABadLineIsNamedAndNothingOfTheFileApplies) {
+  test::TempDir dir;
+  const std::map<std::string, std::string> bad = {
+      {"timeout abc", ":3: timeout: expected an integer 1-3600, got 'abc'"},
+      {"frobnicate", ":3: unknown command 'frobnicate'"},
+      {"server 9 weight 1", ":3: no server 9"},
+      {"server 0 weight x", ":3: weight: expected a non-negative integer"},
+      {"acl 11 deny 10.0.0.1", ":3: acl: expected a list number 0-9, got '11'"},
+      {"dummy", ":3: 'dummy' is not yet supported by nib"},
+      {"debug 99", ":3: debug: expected"},
+      {"tcp_fastclose both", ":3: tcp_fastclose both: cannot change at runtime"},
+  };
+  for (const auto& [line, error] : bad) {
+    const std::string file = dir.write_file("bad.cfg", "tracking 60\nserver 1 weight 4\n" + line + "\n");
+    Status st = server_->run_file(file);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << line;
+    EXPECT_EQ(st.message().rfind(file + error, 0), 0u) << line << ": " << st.message();
+    EXPECT_EQ(dp_->policy("web")->tracking_seconds, 0) << line;
+    EXPECT_EQ(dp_->service("web")->backends[1].weight, 1u) << line;
+  }
+  Status missing = server_->run_file(dir.file("missing.cfg"));
+  EXPECT_EQ(missing.message(), "cannot read " + dir.file("missing.cfg") + ": No such file or directory");
+}
+
+TEST_F(PenctlServerTest, IncludeReadsItsFileInPlaceBoundedInDepth) {
+  test::TempDir dir;
+  const std::string inner = dir.write_file("inner.cfg", "# inner\ntracking 45\n");
+  const std::string outer = dir.write_file("outer.cfg", "blacklist 7\ninclude " + inner + "\nserver 0 weight 3\n");
+  Status st = server_->run_file(outer);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(dp_->policy("web")->tracking_seconds, 45);
+  EXPECT_EQ(dp_->policy("web")->blacklist_seconds, 7);
+
+  // Over the control port, as penctl sends it.
+  dir.write_file("inner.cfg", "tracking 46\n");
+  EXPECT_EQ(penctl("include " + inner), "");
+  EXPECT_EQ(dp_->policy("web")->tracking_seconds, 46);
+  // A bad line inside names itself, and nothing applies.
+  dir.write_file("inner.cfg", "tracking 47\nstubborn 1\n");
+  EXPECT_EQ(failure("include " + outer), "error: include: " + inner + ":2: stubborn: takes no argument\n");
+  EXPECT_EQ(dp_->policy("web")->tracking_seconds, 46);
+  EXPECT_EQ(failure("include"), "error: include: expected 'include FILE'\n");
+  const std::string missing = dir.write_file("missing.cfg", "include " + dir.file("nowhere.cfg") + "\n");
+  EXPECT_EQ(server_->run_file(missing).message(),
+            missing + ":1: include: cannot read " + dir.file("nowhere.cfg") + ": No such file or directory");
+
+  // A chain of kMaxIncludeDepth includes is read; one more is refused, as is
+  // a file that includes itself.
+  auto chain = [&](int includes) {
+    std::string next = dir.write_file("end.cfg", "tracking " + std::to_string(includes) + "\n");
+    for (int i = includes; i >= 1; --i) {
+      next = dir.write_file("chain" + std::to_string(i) + ".cfg", "include " + next + "\n");
+    }
+    return next;
+  };
+  const int max = PenctlServer::kMaxIncludeDepth;
+  st = server_->run_file(chain(max));
+  EXPECT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(dp_->policy("web")->tracking_seconds, max);
+  st = server_->run_file(chain(max + 1));
+  EXPECT_NE(st.message().find(":1: include: nested more than 8 deep"), std::string::npos) << st.message();
+  const std::string loop = dir.write_file("loop.cfg", "tracking 1\ninclude " + dir.file("loop.cfg") + "\n");
+  st = server_->run_file(loop);
+  EXPECT_EQ(st.message(), loop + ":2: include: nested more than 8 deep (does a file include itself?)");
+  EXPECT_EQ(dp_->policy("web")->tracking_seconds, max);
+}
+
+// nib --check: the words, without a running nib.
+TEST_F(PenctlServerTest, CheckFileWordsNamesUnknownAndUnsupportedCommands) {
+  test::TempDir dir;
+  EXPECT_TRUE(PenctlServer::check_file_words(dir.write_file("ok.cfg", "# c\ntracking 5\nno hash\n")).ok());
+  const std::string unknown = dir.write_file("unknown.cfg", "tracking 5\n\nfrobnicate 3\n");
+  EXPECT_EQ(PenctlServer::check_file_words(unknown).message().rfind(unknown + ":3: unknown command 'frobnicate'", 0),
+            0u);
+  const std::string unsupported = dir.write_file("unsupported.cfg", "dummy\n");
+  EXPECT_EQ(PenctlServer::check_file_words(unsupported).message().rfind(unsupported + ":1: 'dummy' is not yet", 0),
+            0u);
+}
+
+// The lines Pen's `write` adds for its defaults, which nib always has: a file
+// Pen or nib wrote replays.
+TEST_F(PenctlServerTest, PensDefaultLinesAreAcceptedAndOtherValuesRefused) {
+  for (const char* line : {"no ascii", "no http", "tcp_fastclose off", "no web_stats"}) {
+    Answer a = ask(line);
+    EXPECT_FALSE(a.reset) << line << ": " << a.text;
+    EXPECT_EQ(a.text, "") << line;
+  }
+  EXPECT_NE(failure("tcp_fastclose up").find("restart nib with -o 'tcp_fastclose up'"), std::string::npos);
+  EXPECT_NE(failure("no http 1").find("no http: takes no argument"), std::string::npos);
+  EXPECT_NE(failure("ascii").find("does not dump traffic"), std::string::npos);
+  PenctlServer with_w(core_.get(*dp_), PenctlServerOptions{.listen = "127.0.0.1:0", .status_file = "/tmp/x.html"});
+  EXPECT_TRUE(with_w.execute("no web_stats").failed);
+
+  test::TempDir dir;
+  penctl("server 1 weight 3");
+  penctl("tracking 30");
+  const std::string file = dir.file("written.cfg");
+  ASSERT_EQ(penctl("write " + file), "");
+  penctl("tracking 0");
+  Status st = server_->run_file(file);
+  EXPECT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(dp_->policy("web")->tracking_seconds, 30);
+}
+
 TEST_F(PenctlServerTest, StatusPidRecentAndUnknown) {
   EXPECT_NE(penctl("status").find("<html"), std::string::npos);
   EXPECT_EQ(penctl("pid"), std::to_string(::getpid()) + "\n");

@@ -389,8 +389,6 @@ TEST(PenArgsTest, ReusePort) {
 }
 
 TEST(PenArgsTest, PenOptionsNibLacksAreErrors) {
-  EXPECT_THAT(error_of({"-F", "pen.cfg", "80", "127.0.0.1"}),
-              StartsWith("option -F (penctl configuration file) is not yet supported by nib; use --config"));
   for (char letter : std::string("HEKGAZRLjui")) {
     std::string option = std::string("-") + letter;
     EXPECT_THAT(error_of({option, "80", "127.0.0.1"}), StartsWith("option " + option + " ("))
@@ -645,6 +643,21 @@ TEST(PenArgsTest, DashXEnablesTheExitCommand) {
   EXPECT_TRUE(parse({"-X", "-C", "8888", "80", "127.0.0.1"})->config.admin.penctl_exit);
   EXPECT_TRUE(parse({"-fX", "80", "127.0.0.1"})->config.admin.penctl_exit);
   EXPECT_FALSE(parse({"-C", "8888", "80", "127.0.0.1"})->config.admin.penctl_exit);
+}
+
+// Pen's -F: read by the App at start (PenctlServer::run_file); the parser
+// keeps the path, with Pen's command line only.
+TEST(PenArgsTest, DashFNamesThePenctlFile) {
+  EXPECT_EQ(parse({"-F", "pen.cfg", "80", "127.0.0.1"})->config.admin.penctl_file, "pen.cfg");
+  EXPECT_EQ(parse({"-fFpen.cfg", "80", "127.0.0.1"})->config.admin.penctl_file, "pen.cfg");
+  EXPECT_EQ(parse({"80", "127.0.0.1"})->config.admin.penctl_file, "");
+  EXPECT_EQ(error_of({"-F", "", "80", "127.0.0.1"}), "option -F: expected a file of penctl commands");
+  EXPECT_EQ(error_of({"80", "127.0.0.1", "-F"}), "option -F: expected a value");
+  TempFile file(kYaml);
+  EXPECT_EQ(error_of({"--config", file.path(), "-F", "pen.cfg"}),
+            "option -F: Pen's penctl file works with Pen's command line, not with --config");
+  EXPECT_EQ(error_of({"--demo", "-F", "pen.cfg"}),
+            "option -F: Pen's penctl file works with Pen's command line, not with --demo");
 }
 
 TEST(PenArgsTest, ControlPort) {
