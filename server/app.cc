@@ -23,6 +23,7 @@
 #include "server/geoip_country_lookup.h"
 #include "server/pid_file.h"
 #include "server/preflight.h"
+#include "server/privilege_drop.h"
 
 namespace nib {
 namespace {
@@ -44,6 +45,10 @@ struct StopGrpcWithGrace {
     delete server;
   }
 };
+
+Result<PrivilegeDrop> prepare_privilege_drop(const AppConfig& config) {
+  return PrivilegeDrop::prepare(PrivilegeOptions{.user = config.user, .jail = config.jail});
+}
 
 std::string wall_clock_text() {
   std::time_t t = std::time(nullptr);
@@ -68,6 +73,11 @@ int App::run() {
       std::cout << "nib " << NIB_VERSION << "\n";
       return 0;
     case CommandLine::Action::kCheck:
+      // -u and -j as at start: the user must exist; relative paths are in the jail.
+      if (auto drop = prepare_privilege_drop(command_line_.config); !drop.ok()) {
+        std::cerr << "nib: " << drop.status().message() << "\n";
+        return kExitConfig;
+      }
       if (Status st = preflight(command_line_.config); !st.ok()) {
         std::cerr << "nib: " << st.message() << "\n";
         return kExitConfig;
@@ -141,6 +151,18 @@ struct App::Running {
 int App::serve(AppConfig config, const std::string& ready_message) {
   config_ = std::move(config);
   Log::set_level(log_level_for_verbosity(config_.verbosity));
+  // -u and -j: the user is looked up and the jail entered before anything is
+  // opened, so a typo stops nib with nothing served (and on the terminal,
+  // before the fork to the background).
+  if (Status st = check_root_control(config_); !st.ok()) {
+    log_error("cannot start: " + st.message());
+    return kExitConfig;
+  }
+  auto privileges = prepare_privilege_drop(config_);
+  if (!privileges.ok()) {
+    log_error("cannot start: " + privileges.status().message());
+    return kExitConfig;
+  }
   // Pen's background mode: fork before any thread starts; the parent waits
   // until this process is ready or has failed, so a startup error still ends
   // the command with status 2 (server/daemon.h).
@@ -168,6 +190,14 @@ int App::serve(AppConfig config, const std::string& ready_message) {
       return kExitConfig;  // `running` stops what started, newest first
     }
     pid_file.write();
+    // Every port is bound and every file nib keeps is open: drop to -u's user
+    // inside -j's jail before anything is served to an operator.
+    if (privileges->enabled()) {
+      if (Status st = drop_privileges(*privileges); !st.ok()) {
+        log_error("cannot drop privileges: " + st.message());
+        return kExitConfig;
+      }
+    }
     if (!ready_message.empty()) log_info(ready_message);
     if (daemon) {
       log_info("running in the background as process " + std::to_string(::getpid()) +
@@ -312,6 +342,21 @@ Status App::start(Running& running) {
     }
   }
   // ---- end of the HTTP admin block
+  return {};
+}
+
+Status App::drop_privileges(PrivilegeDrop& privileges) {
+  if (Status st = privileges.apply(); !st.ok()) return st;
+  log_info("running as " + privileges.describe());
+  // Every change is saved from now on as the new user: a directory it cannot
+  // write stops nib now rather than failing each change later.
+  if (!config_.admin.state_file.empty()) {
+    if (Status st = check_writable(config_.admin.state_file); !st.ok()) {
+      return Status(st.code(), "state file " + config_.admin.state_file + ": " + st.message() +
+                                   "; its directory must be writable by " +
+                                   (config_.user.empty() ? std::string("nib") : config_.user));
+    }
+  }
   return {};
 }
 
