@@ -203,6 +203,38 @@ TEST_F(PrivilegesTest, AChrootedNibServesTraffic) {
   EXPECT_EQ(nib->wait_exit(30s), 0) << nib->output();
 }
 
+// Pen's usual way: in the background (no -f), in a jail that has no /dev:
+// the syslog socket and /dev/null were opened before the chroot.
+TEST_F(PrivilegesTest, InTheBackgroundInAJail) {
+  const std::string jail = nobody_dir("jail");
+  const uint16_t port = test::free_port();
+  auto r = test::run_nib({"-p", pid_file_, "-u", "nobody", "-j", jail, at(port), at(b0_.port())});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto text = test::read_file(pid_file_);
+  ASSERT_TRUE(text.ok());
+  const int pid = std::stoi(*text);
+  // Not the test's child: stopped on every exit path.
+  struct Stop {
+    int pid;
+    ~Stop() { ::kill(pid, SIGKILL); }
+  } stop{pid};
+  const std::string proc = "/proc/" + std::to_string(pid);
+  ASSERT_TRUE(test::wait_until([&] { return task_status(proc + "/status")["Uid"].rfind(std::to_string(uid_), 0) == 0; },
+                               10s));
+  char target[PATH_MAX] = {};
+  ASSERT_GT(::readlink((proc + "/fd/2").c_str(), target, sizeof target - 1), 0);
+  EXPECT_EQ(std::string(target), "/dev/null");
+  expect_every_thread_unprivileged(pid);
+  auto served = test::who_serves(lb(port));
+  ASSERT_TRUE(served.ok()) << served.status().message();
+  EXPECT_EQ(*served, "b0");
+  ASSERT_EQ(::kill(pid, SIGTERM), 0);
+  EXPECT_TRUE(test::wait_until([&] {
+    auto state = task_status(proc + "/status")["State"];
+    return state.empty() || state[0] == 'Z';
+  }, 10s));
+}
+
 TEST_F(PrivilegesTest, AnUnknownUserExits2WithNothingServed) {
   const uint16_t port = test::free_port();
   auto r = test::run_nib({"-f", "-p", pid_file_, "-u", "no-such-user-for-nib", at(port), at(b0_.port())});
