@@ -24,6 +24,22 @@ Status errno_error(const std::string& what) {
 
 cap_value_t to_cap(Capability c) { return c == Capability::kNetAdmin ? CAP_NET_ADMIN : CAP_NET_RAW; }
 
+// Exactly `keep`, permitted and effective; null when libcap has no memory.
+cap_t capabilities_of(const std::vector<Capability>& keep) {
+  cap_t caps = ::cap_init();
+  std::vector<cap_value_t> values;
+  for (Capability c : keep) values.push_back(to_cap(c));
+  if (caps != nullptr && !values.empty()) {
+    const int n = static_cast<int>(values.size());
+    if (::cap_set_flag(caps, CAP_PERMITTED, n, values.data(), CAP_SET) != 0 ||
+        ::cap_set_flag(caps, CAP_EFFECTIVE, n, values.data(), CAP_SET) != 0) {
+      ::cap_free(caps);
+      return nullptr;
+    }
+  }
+  return caps;
+}
+
 std::string join_ids(const std::vector<gid_t>& ids) {
   std::string out;
   for (gid_t id : ids) out += (out.empty() ? "" : ",") + std::to_string(id);
@@ -108,16 +124,9 @@ Status PrivilegeDrop::apply() {
     if (::setuid(uid_) != 0) return errno_error("setuid(" + std::to_string(uid_) + ")");
     // Whatever the user's ids: the capability sets are exactly `keep` (empty:
     // none, even for a user whose uid is 0).
-    cap_t caps = ::cap_init();
+    cap_t caps = capabilities_of(options_.keep);
     if (caps == nullptr) return errno_error("cap_init");
-    std::vector<cap_value_t> values;
-    for (Capability c : options_.keep) values.push_back(to_cap(c));
-    int rc = 0;
-    if (!values.empty()) {
-      rc = ::cap_set_flag(caps, CAP_PERMITTED, static_cast<int>(values.size()), values.data(), CAP_SET);
-      if (rc == 0) rc = ::cap_set_flag(caps, CAP_EFFECTIVE, static_cast<int>(values.size()), values.data(), CAP_SET);
-    }
-    if (rc == 0) rc = ::cap_set_proc(caps);
+    int rc = ::cap_set_proc(caps);
     int saved = errno;
     ::cap_free(caps);
     errno = saved;
@@ -129,28 +138,20 @@ Status PrivilegeDrop::apply() {
 
 // Trust nothing the calls above said: read the credentials back.
 Status PrivilegeDrop::verify() const {
-  if (!options_.user.empty()) {
-    uid_t r = 0, e = 0, s = 0;
-    gid_t rg = 0, eg = 0, sg = 0;
-    ::getresuid(&r, &e, &s);
-    ::getresgid(&rg, &eg, &sg);
-    if (r != uid_ || e != uid_ || s != uid_ || rg != gid_ || eg != gid_ || sg != gid_) {
-      return Status::internal("after the drop the process runs as uid " + std::to_string(e) + " gid " +
-                              std::to_string(eg) + ", not " + std::to_string(uid_) + "/" + std::to_string(gid_));
-    }
-    if (uid_ != 0 && ::setuid(0) == 0) return Status::internal("after the drop setuid(0) still succeeds");
-  }
   if (options_.user.empty()) return {};  // -j alone: root stays root (documented)
+  uid_t r = 0, e = 0, s = 0;
+  gid_t rg = 0, eg = 0, sg = 0;
+  ::getresuid(&r, &e, &s);
+  ::getresgid(&rg, &eg, &sg);
+  if (r != uid_ || e != uid_ || s != uid_ || rg != gid_ || eg != gid_ || sg != gid_) {
+    return Status::internal("after the drop the process runs as uid " + std::to_string(e) + " gid " +
+                            std::to_string(eg) + ", not " + std::to_string(uid_) + "/" + std::to_string(gid_));
+  }
+  if (uid_ != 0 && ::setuid(0) == 0) return Status::internal("after the drop setuid(0) still succeeds");
   cap_t have = ::cap_get_proc();
   if (have == nullptr) return errno_error("cap_get_proc");
-  cap_t want = ::cap_init();
-  std::vector<cap_value_t> values;
-  for (Capability c : options_.keep) values.push_back(to_cap(c));
-  if (!values.empty()) {
-    ::cap_set_flag(want, CAP_PERMITTED, static_cast<int>(values.size()), values.data(), CAP_SET);
-    ::cap_set_flag(want, CAP_EFFECTIVE, static_cast<int>(values.size()), values.data(), CAP_SET);
-  }
-  const bool same = ::cap_compare(have, want) == 0;
+  cap_t want = capabilities_of(options_.keep);
+  const bool same = want != nullptr && ::cap_compare(have, want) == 0;
   char* text = same ? nullptr : ::cap_to_text(have, nullptr);
   std::string have_text = text != nullptr ? text : "";
   if (text != nullptr) ::cap_free(text);
