@@ -3,6 +3,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <iostream>
 
@@ -16,6 +19,7 @@
 #include "admin/state/state_writer.h"
 #include "dataplane/base/atomic_file.h"
 #include "dataplane/base/log.h"
+#include "dataplane/base/unique_fd.h"
 #include "dataplane/dataplane.h"
 #include "server/config/yaml_loader.h"
 #include "server/daemon.h"
@@ -45,6 +49,22 @@ struct StopGrpcWithGrace {
     delete server;
   }
 };
+
+// Whether `dir` takes new files now, through a name of its own: check_writable()
+// would use the state writer's temporary file, which the writer thread may be
+// writing at this very moment.
+Status check_directory_writable(const std::string& dir) {
+  std::string probe = dir + "/.nib-write-check-XXXXXX";
+  UniqueFd fd(::mkstemp(probe.data()));
+  if (!fd) {
+    const int e = errno;
+    const char* name = ::strerrorname_np(e);
+    return Status::unavailable("cannot create a file in " + dir + ": " + std::strerror(e) + " (" +
+                               (name != nullptr ? name : std::to_string(e)) + ")");
+  }
+  ::unlink(probe.c_str());
+  return {};
+}
 
 Result<PrivilegeDrop> prepare_privilege_drop(const AppConfig& config) {
   return PrivilegeDrop::prepare(PrivilegeOptions{.user = config.user, .jail = config.jail});
@@ -351,7 +371,7 @@ Status App::drop_privileges(PrivilegeDrop& privileges) {
   // Every change is saved from now on as the new user: a directory it cannot
   // write stops nib now rather than failing each change later.
   if (!config_.admin.state_file.empty()) {
-    if (Status st = check_writable(config_.admin.state_file); !st.ok()) {
+    if (Status st = check_directory_writable(directory_of(config_.admin.state_file)); !st.ok()) {
       return Status(st.code(), "state file " + config_.admin.state_file + ": " + st.message() +
                                    "; its directory must be writable by " +
                                    (config_.user.empty() ? std::string("nib") : config_.user));
