@@ -10,7 +10,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libboost-dev libcpp-httplib-dev prometheus-cpp-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev libcli11-dev
-  libgeoip-dev geoip-database
+  libgeoip-dev geoip-database libcap-dev
   curl
 )
 # Started by tests; installed without recommends (Prometheus would bring a

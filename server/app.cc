@@ -3,6 +3,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <iostream>
 
@@ -16,6 +19,7 @@
 #include "admin/state/state_writer.h"
 #include "dataplane/base/atomic_file.h"
 #include "dataplane/base/log.h"
+#include "dataplane/base/unique_fd.h"
 #include "dataplane/dataplane.h"
 #include "server/config/yaml_loader.h"
 #include "server/daemon.h"
@@ -23,6 +27,7 @@
 #include "server/geoip_country_lookup.h"
 #include "server/pid_file.h"
 #include "server/preflight.h"
+#include "server/privilege_drop.h"
 
 namespace nib {
 namespace {
@@ -44,6 +49,26 @@ struct StopGrpcWithGrace {
     delete server;
   }
 };
+
+// Whether `dir` takes new files now, through a name of its own: check_writable()
+// would use the state writer's temporary file, which the writer thread may be
+// writing at this very moment.
+Status check_directory_writable(const std::string& dir) {
+  std::string probe = dir + "/.nib-write-check-XXXXXX";
+  UniqueFd fd(::mkstemp(probe.data()));
+  if (!fd) {
+    const int e = errno;
+    const char* name = ::strerrorname_np(e);
+    return Status::unavailable("cannot create a file in " + dir + ": " + std::strerror(e) + " (" +
+                               (name != nullptr ? name : std::to_string(e)) + ")");
+  }
+  ::unlink(probe.c_str());
+  return {};
+}
+
+Result<PrivilegeDrop> prepare_privilege_drop(const AppConfig& config) {
+  return PrivilegeDrop::prepare(PrivilegeOptions{.user = config.user, .jail = config.jail});
+}
 
 std::string wall_clock_text() {
   std::time_t t = std::time(nullptr);
@@ -68,6 +93,11 @@ int App::run() {
       std::cout << "nib " << NIB_VERSION << "\n";
       return 0;
     case CommandLine::Action::kCheck:
+      // -u and -j as at start: the user must exist; relative paths are in the jail.
+      if (auto drop = prepare_privilege_drop(command_line_.config); !drop.ok()) {
+        std::cerr << "nib: " << drop.status().message() << "\n";
+        return kExitConfig;
+      }
       if (Status st = preflight(command_line_.config); !st.ok()) {
         std::cerr << "nib: " << st.message() << "\n";
         return kExitConfig;
@@ -148,6 +178,18 @@ struct App::Running {
 int App::serve(AppConfig config, const std::string& ready_message) {
   config_ = std::move(config);
   Log::set_level(log_level_for_verbosity(config_.verbosity));
+  // -u and -j: the user is looked up and the jail entered before anything is
+  // opened, so a typo stops nib with nothing served (and on the terminal,
+  // before the fork to the background).
+  if (Status st = check_root_control(config_); !st.ok()) {
+    log_error("cannot start: " + st.message());
+    return kExitConfig;
+  }
+  auto privileges = prepare_privilege_drop(config_);
+  if (!privileges.ok()) {
+    log_error("cannot start: " + privileges.status().message());
+    return kExitConfig;
+  }
   // Pen's background mode: fork before any thread starts; the parent waits
   // until this process is ready or has failed, so a startup error still ends
   // the command with status 2 (server/daemon.h).
@@ -175,6 +217,14 @@ int App::serve(AppConfig config, const std::string& ready_message) {
       return kExitConfig;  // `running` stops what started, newest first
     }
     pid_file.write();
+    // Every port is bound and every file nib keeps is open: drop to -u's user
+    // inside -j's jail before anything is served to an operator.
+    if (privileges->enabled()) {
+      if (Status st = drop_privileges(*privileges); !st.ok()) {
+        log_error("cannot drop privileges: " + st.message());
+        return kExitConfig;
+      }
+    }
     if (!ready_message.empty()) log_info(ready_message);
     if (daemon) {
       log_info("running in the background as process " + std::to_string(::getpid()) +
@@ -330,6 +380,21 @@ Status App::start(Running& running) {
     }
   }
   // ---- end of the HTTP admin block
+  return {};
+}
+
+Status App::drop_privileges(PrivilegeDrop& privileges) {
+  if (Status st = privileges.apply(); !st.ok()) return st;
+  log_info("running as " + privileges.describe());
+  // Every change is saved from now on as the new user: a directory it cannot
+  // write stops nib now rather than failing each change later.
+  if (!config_.admin.state_file.empty()) {
+    if (Status st = check_directory_writable(directory_of(config_.admin.state_file)); !st.ok()) {
+      return Status(st.code(), "state file " + config_.admin.state_file + ": " + st.message() +
+                                   "; its directory must be writable by " +
+                                   (config_.user.empty() ? std::string("nib") : config_.user));
+    }
+  }
   return {};
 }
 

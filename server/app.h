@@ -21,6 +21,7 @@ namespace nib {
 namespace admin {
 struct SavedState;
 }
+class PrivilegeDrop;
 
 class App {
  public:
@@ -41,6 +42,9 @@ class App {
   // (with its operator hint) comes back, and what started stays in `running`
   // for its destructor to stop.
   Status start(Running& running);
+  // Main thread, once everything is bound and open: -u/-j, then a check that
+  // the state file can still be written.
+  Status drop_privileges(PrivilegeDrop& privileges);
   // Main thread only, like the three below: they run between signals.
   void on_reload(Running& running);
   std::optional<admin::SavedState> saved_runtime_state(Running& running);

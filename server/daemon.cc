@@ -47,16 +47,17 @@ Result<Daemon> Daemon::detach() {
   }
   read_end.reset();
   ::setsid();  // no controlling terminal: a closed shell's SIGHUP does not reach us
-  return Daemon(std::move(write_end));
+  Log::connect_syslog();
+  return Daemon(std::move(write_end), UniqueFd(::open("/dev/null", O_RDWR | O_CLOEXEC)));
 }
 
 void Daemon::ready() {
   if (!ready_) return;
   Log::use_syslog();
-  UniqueFd null(::open("/dev/null", O_RDWR | O_CLOEXEC));
-  if (null) {
-    for (int fd : {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO}) ::dup2(null.get(), fd);
+  if (null_) {
+    for (int fd : {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO}) ::dup2(null_.get(), fd);
   }
+  null_.reset();
   ssize_t n;
   do {
     n = ::write(ready_.get(), &kReady, 1);

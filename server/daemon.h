@@ -22,8 +22,11 @@ class Daemon {
   void ready();
 
  private:
-  explicit Daemon(UniqueFd ready) : ready_(std::move(ready)) {}
+  explicit Daemon(UniqueFd ready, UniqueFd null) : ready_(std::move(ready)), null_(std::move(null)) {}
   UniqueFd ready_;  // write end: one byte means ready; EOF without it means failed
+  // /dev/null and the syslog socket are opened at detach(): ready() comes
+  // after the chroot (-j), where neither may exist.
+  UniqueFd null_;
 };
 
 }  // namespace nib

@@ -5,13 +5,18 @@
 // a script that restarts nib once the file disappears finds the ports free.
 #include <string>
 
+#include "dataplane/base/unique_fd.h"
+
 namespace nib {
 
 class PidFile {
  public:
   // Empty path: no file (Pen without -p).
   explicit PidFile(std::string path) : path_(std::move(path)) {}
-  ~PidFile();  // removes the file if write() created it
+  // Removes the file if write() created it: through its directory, opened at
+  // write(), so a chroot since (-j) cannot make the path name another file.
+  // After -u the user may lack the right to: then a warning, and it stays.
+  ~PidFile();
   PidFile(const PidFile&) = delete;
   PidFile& operator=(const PidFile&) = delete;
 
@@ -22,6 +27,7 @@ class PidFile {
  private:
   const std::string path_;
   bool written_ = false;
+  UniqueFd directory_;
 };
 
 }  // namespace nib

@@ -1,5 +1,7 @@
 #include "server/preflight.h"
 
+#include <unistd.h>
+
 #include <set>
 
 #include "admin/common/admin_auth.h"
@@ -12,6 +14,7 @@ namespace nib {
 
 Status preflight(const AppConfig& config) {
   const AdminConfig& admin = config.admin;
+  if (Status st = check_root_control(config); !st.ok()) return st;
   if (admin.enabled && !admin.token_file.empty()) {
     if (auto auth = admin::AdminAuth::load_file(admin.token_file); !auth.ok()) return auth.status();
   }
@@ -42,6 +45,14 @@ Status preflight(const AppConfig& config) {
     }
   }
   return {};
+}
+
+Status check_root_control(const AppConfig& config) {
+  if (config.admin.penctl_listen.empty() || !config.user.empty() || config.admin.allow_root_control) return {};
+  if (::geteuid() != 0) return {};
+  return Status::invalid("will not open the control port (-C " + config.admin.penctl_listen +
+                         ") running as root: it has no authentication. Add -u USER to run as that user once "
+                         "it is bound (as pen asks), or --allow-root-control");
 }
 
 Status check_savable(const DataplaneConfig& config) {

@@ -12,6 +12,11 @@ namespace nib {
 // The first problem, with the file it is about; kInvalidArgument or kUnavailable.
 Status preflight(const AppConfig& config);
 
+// As Pen: the control port (-C; no authentication) is not opened by root
+// unless nib drops to -u USER once it is bound, or --allow-root-control says
+// so. Pen starts without the port (a debug line); nib refuses to start.
+Status check_root_control(const AppConfig& config);
+
 // With --state: what the state file cannot hold. It names backends by
 // address, so a server Pen's command line lists twice cannot be saved.
 Status check_savable(const DataplaneConfig& config);

@@ -21,8 +21,12 @@ int verbosity_of(LogLevel level) {
   return level == LogLevel::kTrace ? 2 : level == LogLevel::kDebug ? 1 : 0;
 }
 
+void Log::connect_syslog() { ::openlog("nib", LOG_PID | LOG_NDELAY, LOG_USER); }
+
 void Log::use_syslog() {
-  ::openlog("nib", LOG_PID, LOG_USER);
+  // An open connection (connect_syslog()) is kept: openlog() only connects
+  // when there is none.
+  ::openlog("nib", LOG_PID | LOG_NDELAY, LOG_USER);
   syslog_.store(true, std::memory_order_release);
 }
 

@@ -23,6 +23,9 @@ class Log {
   // From now on lines go to syslog (ident "nib", facility user, as Pen's),
   // not stderr. Call once, before other threads log.
   static void use_syslog();
+  // Connects to the syslog socket now, while lines still go to stderr: a
+  // chroot (-j) before use_syslog() would hide /dev/log. Main thread.
+  static void connect_syslog();
 
  private:
   static inline std::atomic<LogLevel> level_{LogLevel::kInfo};

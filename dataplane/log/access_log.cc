@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -188,6 +189,15 @@ void AccessLog::reopen_now() {
   if (!to_file()) return;  // a datagram socket has nothing to rotate
   AccessLogConfig now = config_;
   now.path = destination();
+  // The path still names the open file (a reload, not a rotation): keep it.
+  // Opening it again could fail where writing to it does not: after -u the
+  // user may not open the file root created at start.
+  struct stat open_file{}, at_path{};
+  if (fd_.valid() && ::fstat(fd_.get(), &open_file) == 0 && ::stat(now.path.c_str(), &at_path) == 0 &&
+      open_file.st_dev == at_path.st_dev && open_file.st_ino == at_path.st_ino) {
+    log_info("access log " + now.path + " reopened (the same file, kept open)");
+    return;
+  }
   auto fd = open_destination(now);
   if (!fd.ok()) {
     log_error(fd.status().message() + "; still writing to the file opened before");

@@ -39,6 +39,9 @@ struct AdminConfig {
   // line) and re-read on SIGHUP; `write` without a FILE writes it. Pen's
   // command line only.
   std::string penctl_file;                      // -F
+  // As Pen, nib will not open the control port as root without -u (it has no
+  // authentication); this allows it.
+  bool allow_root_control = false;              // --allow-root-control (command line only)
   // Connections, deadlines, sizes and streams of all three (admin.limits;
   // docs/operations.md, "Admin plane limits").
   admin::AdminLimits limits;                    // admin.limits
@@ -54,6 +57,10 @@ struct AppConfig {
   // Pen's background mode (its command line without -f): fork once the
   // listeners are bound, log to syslog. YAML and --demo stay in the foreground.
   bool daemonize = false;
+  // Least privilege (server/privilege_drop.h): once every port is bound and
+  // every file open, chroot to `jail` and run as `user`. Read once at start.
+  std::string user;          // -u, --user, YAML user
+  std::string jail;          // -j, --chroot, YAML chroot
   AdminConfig admin;
 };
 

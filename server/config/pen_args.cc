@@ -102,8 +102,6 @@ constexpr UnsupportedOption kUnsupported[] = {
     {'Z', "SSL compatibility mode", ""},
     {'R', "SSL peer verification", ""},
     {'L', "SSL protocol", ""},
-    {'j', "chroot", ""},
-    {'u', "run as user", ""},
     {'i', "Windows service", ""},
 };
 
@@ -195,6 +193,7 @@ class Parser {
   void copy_process_settings(AppConfig* config) const;
   void apply_admin_overrides(AdminConfig* admin) const;
   static Status check_admin_tls(const AdminConfig& admin);
+  static Status check_jail_paths(const AppConfig& config);
 
   const std::vector<std::string>& args_;
   size_t next_ = 0;  // index of the argument after the one being parsed
@@ -222,6 +221,7 @@ class Parser {
   std::optional<std::string> penctl_listen_;  // -C
   bool penctl_exit_ = false;                  // -X: the control port's exit command
   std::optional<std::string> penctl_file_;    // -F
+  bool allow_root_control_ = false;           // --allow-root-control
   std::string udp_option_;  // the first UDP-only option given, which needs -U
   // --admin: both admin listeners on their defaults. With Pen's command line
   // the admin plane runs only when asked (--admin, --admin-http,
@@ -358,6 +358,12 @@ Status Parser::apply_short(char letter, const std::string& value) {
       log.udp = address->to_string();
       return {};
     }
+    case 'u':
+    case 'j':
+      // Pen's -u user / -j dir: least privilege once every port is bound.
+      if (value.empty()) return option_error(option, letter == 'u' ? "expected a user name" : "expected a directory");
+      (letter == 'u' ? process_.user : process_.jail) = value;
+      return {};
     case 'd': ++process_.verbosity; return {};
     case 'f': foreground_ = true; return {};
     case 'X': penctl_exit_ = true; return {};
@@ -445,11 +451,12 @@ Status Parser::parse_long(const std::string& arg) {
   std::optional<std::string> attached;
   if (eq != std::string::npos) attached = arg.substr(eq + 1);
   constexpr std::string_view kFlags[] = {"--check",    "--demo",  "--help",         "--version",
-                                         "--no-admin", "--admin", "--defer-accept", "--reuse-port"};
+                                         "--no-admin", "--admin", "--defer-accept", "--reuse-port",
+                                         "--allow-root-control"};
   constexpr std::string_view kValued[] = {"--config",         "--workers",        "--shutdown-grace",
                                           "--idle-timeout",   "--session-timeout", "--max-sessions",
                                           "--admin-http",     "--admin-grpc",      "--admin-token-file", "--state",
-                                          "--admin-tls-cert", "--admin-tls-key"};
+                                          "--admin-tls-cert", "--admin-tls-key", "--user",  "--chroot"};
   if (std::ranges::find(kFlags, name) != std::end(kFlags)) {
     if (attached) return option_error(name, "takes no value");
     if (name == "--check") {
@@ -463,6 +470,8 @@ Status Parser::parse_long(const std::string& arg) {
     } else if (name == "--defer-accept") {
       service_.defer_accept = true;
       note_balancing(name, "defer_accept");
+    } else if (name == "--allow-root-control") {
+      allow_root_control_ = true;
     } else if (name == "--reuse-port") {
       service_.reuse_port = true;
       note_balancing(name, "reuse_port");
@@ -494,6 +503,8 @@ Status Parser::apply_long_value(std::string_view name, const std::string& value)
     return {};
   }
   if (name == "--idle-timeout") return apply_setting(name, kIdleTimeout, value);
+  if (name == "--user") return apply_short('u', value);
+  if (name == "--chroot") return apply_short('j', value);
   if (name == "--admin-token-file") {
     if (value.empty()) return option_error(name, "expected a file name");
     admin_token_file_ = value;
@@ -545,6 +556,7 @@ Result<CommandLine> Parser::finish() {
   }
   if (out.ok()) {
     if (Status s = check_admin_tls(out->config.admin); !s.ok()) return s;
+    if (Status s = check_jail_paths(out->config); !s.ok()) return s;
     out->warnings = warnings_;
   }
   return out;
@@ -557,6 +569,16 @@ Status Parser::check_admin_tls(const AdminConfig& admin) {
                          (admin.tls_cert_file.empty() ? "key" : "certificate") +
                          " was given (--admin-tls-cert FILE --admin-tls-key FILE, or admin.tls_cert_file and "
                          "admin.tls_key_file in YAML)");
+}
+
+// With -j the state file is read before the chroot and written after it: a
+// path relative to the jail (nib works in it from the start) names the same
+// file both times; an absolute one would not.
+Status Parser::check_jail_paths(const AppConfig& config) {
+  if (config.jail.empty() || !config.admin.state_file.starts_with('/')) return {};
+  return Status::invalid("state file " + config.admin.state_file + " with -j " + config.jail +
+                         ": give the state file relative to the jail (it is written after the chroot), e.g. "
+                         "--state state/nib.state for " + config.jail + "/state/nib.state");
 }
 
 // --config and --demo bring their own services: balancing options and positional
@@ -597,6 +619,8 @@ Result<CommandLine> Parser::finish_config() {
   result_.config.pid_file = process_.pid_file;
   result_.config.status_file = process_.status_file;
   result_.config.verbosity = process_.verbosity;
+  if (!process_.user.empty()) result_.config.user = process_.user;
+  if (!process_.jail.empty()) result_.config.jail = process_.jail;
   // -l with --config: the command line's log replaces the file's access_log.
   if (process_.dataplane.access_log.enabled()) result_.config.dataplane.access_log = process_.dataplane.access_log;
   apply_admin_overrides(&result_.config.admin);
@@ -733,6 +757,8 @@ void Parser::copy_process_settings(AppConfig* config) const {
   config->pid_file = process_.pid_file;
   config->status_file = process_.status_file;
   config->verbosity = process_.verbosity;
+  config->user = process_.user;
+  config->jail = process_.jail;
   config->shutdown_grace_seconds = process_.shutdown_grace_seconds;
   config->dataplane.workers = process_.dataplane.workers;
   config->dataplane.access_log = process_.dataplane.access_log;
@@ -751,6 +777,7 @@ void Parser::apply_admin_overrides(AdminConfig* admin) const {
   if (penctl_listen_) admin->penctl_listen = *penctl_listen_;
   if (penctl_exit_) admin->penctl_exit = true;
   if (penctl_file_) admin->penctl_file = *penctl_file_;
+  if (allow_root_control_) admin->allow_root_control = true;
 }
 
 }  // namespace
@@ -813,6 +840,12 @@ Pen options:
                Pen's control port for penctl (no authentication; a bare
                port listens on 127.0.0.1; a path is a Unix socket, mode 0600)
   -X           enable the control port's exit command (stops nib as SIGTERM does)
+  -u user      once every port is bound and every file open, run as user
+               (its uid, gid and groups; no capabilities). As in pen, the
+               control port (-C) is refused to root without -u
+  -j dir       chroot to dir once every port is bound and every file open
+               (nib works in dir from the start: relative paths are in it;
+               --state must be one)
   -d           log each connection's choice, failover and close; -d -d
                also its connect and half-closes
   -f           stay in the foreground (logs to stderr)
@@ -820,7 +853,7 @@ Pen options:
                -D, -Q, -S N, -n)
   Short options bundle as in getopt (-fdr, -b30); -- ends the options.
   Not yet supported (an error): -H, -E, -K, -G, -A, -Z, -R,
-  -L, -j, -u, -i. See docs/pen-compat.md.
+  -L, -i. See docs/pen-compat.md.
 
 nib options:
   --config FILE         read services from a YAML file (no listen address,
@@ -850,6 +883,8 @@ nib options:
                         certificate (chain) and key (nibctl --tls)
   --state FILE          save changes made through the admin APIs (backends,
                         drains, pins, policy) to FILE and restore them at start
+  --user USER, --chroot DIR  the same as -u USER, -j DIR
+  --allow-root-control  open the control port (-C) even as root without -u
   --session-timeout SEC with -U: end a session silent this long, > 0 (60)
   --max-sessions N      with -U: session limit, 0-10000000; the least recently
                         used is evicted when full (0 = as descriptors allow)

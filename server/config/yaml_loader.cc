@@ -26,7 +26,8 @@ constexpr size_t kMaxErrors = 20;
 
 // The keys each mapping accepts, in the order the reference documents them (the
 // order "expected one of" lists them in).
-constexpr std::string_view kRootKeys[] = {"workers", "shutdown_grace", "services", "admin", "access_log"};
+constexpr std::string_view kRootKeys[] = {"workers", "shutdown_grace", "services", "admin", "access_log",
+                                          "user",    "chroot"};
 constexpr std::string_view kAccessLogKeys[] = {"path", "udp", "format", "template", "ring_size"};
 constexpr std::string_view kAdminKeys[] = {"enabled",      "http_listen", "grpc_listen",   "token_file",
                                            "tls_cert_file", "tls_key_file", "state_file", "penctl_listen",
@@ -148,7 +149,9 @@ class Loader {
   void load_admin_limits(const Item& item, admin::AdminLimits* limits);
   void read_admin_listen(const Fields& f, std::string_view key, std::string* out);
   // A non-empty file name; the file itself is read by whoever uses it.
-  void read_file_name(const Fields& f, std::string_view key, std::string* out);
+  // A non-empty scalar: "a file name", "a user name", "a directory".
+  void read_file_name(const Fields& f, std::string_view key, std::string* out,
+                      const std::string& what = "a file name");
   void load_service(const Item& item, SeenServices* seen, DataplaneConfig* dataplane);
   void load_name(const Item& item, SeenServices* seen, ServiceConfig* service);
   bool load_protocol(const Item& item, ServiceConfig* service);
@@ -362,6 +365,9 @@ void Loader::load_root(const Item& root, AppConfig* config) {
   read_seconds(f, "shutdown_grace", limits::kSeconds, &config->shutdown_grace_seconds);
   if (const Item* admin = f.get("admin")) load_admin(*admin, &config->admin);
   if (const Item* log = f.get("access_log")) load_access_log(*log, &config->dataplane.access_log);
+  // Pen's -u and -j (server/privilege_drop.h); the command line's win.
+  read_file_name(f, "user", &config->user, "a user name");
+  read_file_name(f, "chroot", &config->jail, "a directory");
   const Item* services = f.get("services");
   if (services == nullptr) return;
   auto items = sequence(*services, "a sequence of services");
@@ -482,11 +488,11 @@ void Loader::read_admin_listen(const Fields& f, std::string_view key, std::strin
   *out = *text;
 }
 
-void Loader::read_file_name(const Fields& f, std::string_view key, std::string* out) {
+void Loader::read_file_name(const Fields& f, std::string_view key, std::string* out, const std::string& what) {
   const Item* item = f.get(key);
   if (item == nullptr) return;
-  auto path = scalar(*item, "a file name");
-  if (path && path->empty()) error_at(*item, "expected a file name, got an empty value");
+  auto path = scalar(*item, what);
+  if (path && path->empty()) error_at(*item, "expected " + what + ", got an empty value");
   if (path && !path->empty()) *out = *path;
 }
 

@@ -117,7 +117,7 @@ class PenAbuseServerTest : public ::testing::Test {
   std::unique_ptr<test::NibProcess> start(const std::string& name, std::vector<std::string> args) {
     std::string pid_file = dir_.file(name + ".pid");
     control_ = at(test::free_port());
-    args.insert(args.begin(), {"-f", "-d", "-p", pid_file, "-C", control_});
+    args.insert(args.begin(), {"-f", "-d", "-p", pid_file, "--allow-root-control", "-C", control_});
     auto nib = test::start_until_pid_file(args, pid_file);
     if (nib) {
       penctl({"acl", "1", "deny", "127.0.0.2"});

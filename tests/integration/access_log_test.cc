@@ -390,7 +390,7 @@ TEST_F(AccessLogTest, DebiansPenctlTurnsTheLogOnAndOff) {
   const uint16_t port = test::free_port();
   const uint16_t control = test::free_port();
   const std::string log = dir_.file("from-penctl.log");
-  auto nib = start({"-C", at(control), at(port), at(web.port())});
+  auto nib = start({"--allow-root-control", "-C", at(control), at(port), at(web.port())});
   ASSERT_TRUE(nib);
   auto penctl = [&](std::vector<std::string> words) {
     words.insert(words.begin(), at(control));

@@ -57,7 +57,7 @@ class AdminHardeningTest : public ::testing::Test {
                        penctl_.to_string() + "\n" + (limits.empty() ? "" : "  limits:\n" + limits);
     std::string config = dir_.write_file("nib.yaml", yaml);
     std::string pid_file = dir_.file("nib.pid");
-    auto p = NibProcess::start({"--config", config, "-p", pid_file});
+    auto p = NibProcess::start({"--config", config, "-p", pid_file, "--allow-root-control"});
     ASSERT_TRUE(p.ok()) << p.status().message();
     nib_ = std::move(*p);
     bool up = test::wait_until([&] { return test::read_file(pid_file).ok() || !nib_->running(); }, 10s);

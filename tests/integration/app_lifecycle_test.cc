@@ -46,9 +46,11 @@ class AppLifecycleTest : public ::testing::Test {
   void SetUp() override { NIB_REQUIRE(test::nib_binary_exists(), "nib binary not built"); }
 
   // Pen's command line with every component on: --state, gRPC, the control
-  // port and HTTP, each on a free port unless `override` names it.
+  // port and HTTP, each on a free port unless `override` names it. The tests
+  // run as root: the control port needs --allow-root-control.
   std::vector<std::string> args(const std::vector<std::string>& extra) {
-    std::vector<std::string> a = {"-f", "--shutdown-grace", std::to_string(kGraceSeconds), "--state", state_, "-p", pid_file_};
+    std::vector<std::string> a = {"-f", "--shutdown-grace", std::to_string(kGraceSeconds), "--state", state_, "-p", pid_file_,
+                                  "--allow-root-control"};
     a.insert(a.end(), extra.begin(), extra.end());
     a.insert(a.end(), {loopback(lb_port_), loopback(backend_.port())});
     return a;

@@ -41,7 +41,7 @@ class PenctlTest : public ::testing::Test {
   // listener and both backends. Waits for the pid file, written once it listens.
   void start_nib(const std::vector<std::string>& extra) {
     (void)::unlink(dir_.file("nib.pid").c_str());
-    std::vector<std::string> args = {"-f", "-p", dir_.file("nib.pid"), "-C", control_};
+    std::vector<std::string> args = {"-f", "-p", dir_.file("nib.pid"), "--allow-root-control", "-C", control_};
     args.insert(args.end(), extra.begin(), extra.end());
     for (const std::string& a : {listen_, "127.0.0.1:" + std::to_string(b0_.port()),
                                  "127.0.0.1:" + std::to_string(b1_.port())}) {
@@ -127,7 +127,7 @@ TEST(PenctlUnixSocketBinaryTest, PensPenctlDrivesNibOverAUnixSocket) {
   test::TempDir dir;
   test::TestBackend b0("b0");
   const std::string socket = dir.file("ctl");
-  auto nib = NibProcess::start({"-f", "-p", dir.file("nib.pid"), "-C", socket,
+  auto nib = NibProcess::start({"-f", "-p", dir.file("nib.pid"), "--allow-root-control", "-C", socket,
                                 "127.0.0.1:" + std::to_string(test::free_port()),
                                 "127.0.0.1:" + std::to_string(b0.port())});
   ASSERT_TRUE(nib.ok()) << nib.status().message();

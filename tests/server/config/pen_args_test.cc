@@ -389,7 +389,7 @@ TEST(PenArgsTest, ReusePort) {
 }
 
 TEST(PenArgsTest, PenOptionsNibLacksAreErrors) {
-  for (char letter : std::string("HEKGAZRLjui")) {
+  for (char letter : std::string("HEKGAZRLi")) {
     std::string option = std::string("-") + letter;
     EXPECT_THAT(error_of({option, "80", "127.0.0.1"}), StartsWith("option " + option + " ("))
         << option;
@@ -798,6 +798,58 @@ TEST(PenArgsTest, LogOverridesTheConfigFilesAccessLog) {
   auto kept = parse({"--config", yaml.path()});
   ASSERT_TRUE(kept.ok()) << kept.status().message();
   EXPECT_EQ(kept->config.dataplane.access_log.path, "from-file.log");
+}
+
+// ---- -u, -j: least privilege (server/privilege_drop.h) ----
+
+TEST(PenArgsTest, UserAndChrootFromPenOptionsAndLongOptions) {
+  auto pen = parse({"-u", "nobody", "-j", "/srv/nib", "80", "127.0.0.1:81"});
+  ASSERT_TRUE(pen.ok()) << pen.status().message();
+  EXPECT_EQ(pen->config.user, "nobody");
+  EXPECT_EQ(pen->config.jail, "/srv/nib");
+  auto bundled = parse({"-fu", "nobody", "-j/srv/nib", "80", "127.0.0.1:81"});
+  ASSERT_TRUE(bundled.ok()) << bundled.status().message();
+  EXPECT_EQ(bundled->config.user, "nobody");
+  EXPECT_EQ(bundled->config.jail, "/srv/nib");
+  auto long_form = parse({"--user=nobody", "--chroot", "/srv/nib", "80", "127.0.0.1:81"});
+  ASSERT_TRUE(long_form.ok()) << long_form.status().message();
+  EXPECT_EQ(long_form->config.user, "nobody");
+  EXPECT_EQ(long_form->config.jail, "/srv/nib");
+  auto none = parse({"80", "127.0.0.1:81"});
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->config.user.empty());
+  EXPECT_TRUE(none->config.jail.empty());
+  EXPECT_EQ(error_of({"-u"}), "option -u: expected a value");
+  EXPECT_EQ(error_of({"--user="}), "option -u: expected a user name");
+  EXPECT_EQ(error_of({"--chroot="}), "option -j: expected a directory");
+}
+
+TEST(PenArgsTest, UserAndChrootOverrideTheConfigFiles) {
+  TempFile yaml(std::string(kYaml) + "    backends: [127.0.0.1:81]\nuser: daemon\nchroot: /from/file\n");
+  auto kept = parse({"--config", yaml.path()});
+  ASSERT_TRUE(kept.ok()) << kept.status().message();
+  EXPECT_EQ(kept->config.user, "daemon");
+  EXPECT_EQ(kept->config.jail, "/from/file");
+  auto overridden = parse({"--config", yaml.path(), "-u", "nobody", "-j", "/from/flag"});
+  ASSERT_TRUE(overridden.ok()) << overridden.status().message();
+  EXPECT_EQ(overridden->config.user, "nobody");
+  EXPECT_EQ(overridden->config.jail, "/from/flag");
+}
+
+// The state file is written after the chroot: only a path relative to the
+// jail names the same file before and after it.
+TEST(PenArgsTest, ChrootNeedsARelativeStatePath) {
+  EXPECT_EQ(error_of({"-j", "/srv/nib", "--state", "/srv/nib/nib.state", "80", "127.0.0.1:81"}),
+            "state file /srv/nib/nib.state with -j /srv/nib: give the state file relative to the jail (it is "
+            "written after the chroot), e.g. --state state/nib.state for /srv/nib/state/nib.state");
+  EXPECT_TRUE(parse({"-j", "/srv/nib", "--state", "nib.state", "80", "127.0.0.1:81"}).ok());
+  EXPECT_TRUE(parse({"--state", "/var/lib/nib.state", "80", "127.0.0.1:81"}).ok());
+}
+
+TEST(PenArgsTest, AllowRootControl) {
+  EXPECT_FALSE(parse({"-C", "8888", "80", "127.0.0.1"})->config.admin.allow_root_control);
+  EXPECT_TRUE(parse({"--allow-root-control", "-C", "8888", "80", "127.0.0.1"})->config.admin.allow_root_control);
+  EXPECT_EQ(error_of({"--allow-root-control=yes"}), "option --allow-root-control: takes no value");
 }
 
 }  // namespace

@@ -338,6 +338,20 @@ TEST(YamlLoaderTest, UnknownKeyListsTheValidOnes) {
             "tcp_fastclose, keepalive, abuse");
 }
 
+TEST(YamlLoaderTest, UserAndChroot) {
+  auto config = load(std::string(kMinimal) + "user: nobody\nchroot: /srv/nib\n");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->user, "nobody");
+  EXPECT_EQ(config->jail, "/srv/nib");
+  auto none = load(kMinimal);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->user.empty());
+  EXPECT_TRUE(none->jail.empty());
+  EXPECT_THAT(error_of(std::string(kMinimal) + "user: [a, b]\n"), HasSubstr("user: expected a user name, got"));
+  EXPECT_THAT(error_of(std::string(kMinimal) + "chroot: \"\"\n"),
+              HasSubstr("chroot: expected a directory, got an empty value"));
+}
+
 TEST(YamlLoaderTest, UnknownTopLevelKey) {
   EXPECT_THAT(error_of(std::string("worker: 2\n") + std::string(kMinimal)),
               StartsWith("nib.yaml:1:1: unknown key 'worker', expected one of: workers, shutdown_grace, services"));
@@ -646,7 +660,8 @@ TEST(YamlLoaderTest, EmptyDocument) {
 
 TEST(YamlLoaderTest, RootMustBeAMapping) {
   EXPECT_EQ(error_of("- web\n"),
-            "nib.yaml:1:1: expected a mapping with keys workers, shutdown_grace, services, admin, access_log; got a sequence");
+            "nib.yaml:1:1: expected a mapping with keys workers, shutdown_grace, services, admin, access_log, user, "
+            "chroot; got a sequence");
 }
 
 TEST(YamlLoaderTest, MoreThanOneDocument) {

@@ -1,0 +1,121 @@
+#include "server/privilege_drop.h"
+
+#include <linux/capability.h>
+#include <pwd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <functional>
+#include <string>
+
+#include "tests/support/temp_file.h"
+
+namespace nib {
+namespace {
+
+using ::testing::HasSubstr;
+
+// A drop cannot be undone, so each runs in a forked child; its exit code is
+// the number of the first check that failed (0: all passed).
+int in_child(const std::function<int()>& body) {
+  pid_t pid = ::fork();
+  if (pid == 0) ::_exit(body());
+  int status = 0;
+  if (pid < 0 || ::waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 200;
+}
+
+// The value of a /proc/self/status line ("Uid", "CapEff"), tabs and all.
+std::string status_line(const std::string& key) {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(key + ":\t", 0) == 0) return line.substr(key.size() + 2);
+  }
+  return "";
+}
+
+bool nobody_exists() { return ::getpwnam("nobody") != nullptr; }
+
+TEST(PrivilegeDropTest, NothingAskedDoesNothing) {
+  auto drop = PrivilegeDrop::prepare({});
+  ASSERT_TRUE(drop.ok()) << drop.status().message();
+  EXPECT_FALSE(drop->enabled());
+  EXPECT_TRUE(drop->apply().ok());
+}
+
+TEST(PrivilegeDropTest, AnUnknownUserIsAnErrorThatNamesIt) {
+  auto drop = PrivilegeDrop::prepare({.user = "no-such-user-for-nib"});
+  ASSERT_FALSE(drop.ok());
+  EXPECT_EQ(drop.status().message(),
+            "-u no-such-user-for-nib: no such user (the password database has no 'no-such-user-for-nib')");
+}
+
+TEST(PrivilegeDropTest, AJailMustBeAnExistingDirectory) {
+  test::TempDir dir;
+  const std::string file = dir.write_file("f", "x");
+  for (const std::string& jail : {dir.file("missing"), file}) {
+    auto drop = PrivilegeDrop::prepare({.jail = jail});
+    ASSERT_FALSE(drop.ok()) << jail;
+    EXPECT_THAT(drop.status().message(), HasSubstr("-j " + jail + ": ")) << jail;
+  }
+}
+
+TEST(PrivilegeDropTest, DropsToTheUserItsGroupsAndNoCapability) {
+  if (::geteuid() != 0 || !nobody_exists()) GTEST_SKIP() << "needs root and the user nobody";
+  const passwd* pw = ::getpwnam("nobody");
+  const std::string uid = std::to_string(pw->pw_uid), gid = std::to_string(pw->pw_gid);
+  EXPECT_EQ(in_child([&] {
+              auto drop = PrivilegeDrop::prepare({.user = "nobody"});
+              if (!drop.ok()) return 1;
+              if (!drop->apply().ok()) return 2;
+              if (status_line("Uid") != uid + "\t" + uid + "\t" + uid + "\t" + uid) return 3;
+              if (status_line("Gid") != gid + "\t" + gid + "\t" + gid + "\t" + gid) return 4;
+              if (status_line("CapEff") != "0000000000000000") return 5;
+              if (status_line("CapPrm") != "0000000000000000") return 6;
+              if (::setuid(0) == 0 || ::seteuid(0) == 0) return 7;  // no way back
+              if (drop->describe().find("user nobody (uid " + uid + ", gid " + gid) != 0) return 8;
+              return 0;
+            }),
+            0);
+}
+
+// The seam a transparent or DSR mode would use: only what is asked stays.
+TEST(PrivilegeDropTest, KeepsOnlyTheCapabilitiesAskedFor) {
+  if (::geteuid() != 0 || !nobody_exists()) GTEST_SKIP() << "needs root and the user nobody";
+  EXPECT_EQ(in_child([&] {
+              auto drop = PrivilegeDrop::prepare({.user = "nobody", .keep = {Capability::kNetRaw}});
+              if (!drop.ok()) return 1;
+              if (!drop->apply().ok()) return 2;
+              char expected[32];
+              std::snprintf(expected, sizeof expected, "%016llx", 1ULL << CAP_NET_RAW);
+              if (status_line("CapEff") != expected) return 3;
+              if (status_line("CapPrm") != expected) return 4;
+              if (::setuid(0) == 0) return 5;
+              return 0;
+            }),
+            0);
+}
+
+TEST(PrivilegeDropTest, ChrootEntersTheJail) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  test::TempDir jail;
+  jail.write_file("inside", "x");
+  EXPECT_EQ(in_child([&] {
+              auto drop = PrivilegeDrop::prepare({.jail = jail.path()});
+              if (!drop.ok()) return 1;
+              // prepare() moved into the jail: relative paths already are in it.
+              if (::access("inside", F_OK) != 0) return 2;
+              if (!drop->apply().ok()) return 3;
+              if (::access("/inside", F_OK) != 0) return 4;
+              if (::access(jail.file("inside").c_str(), F_OK) == 0) return 5;  // the outside path is gone
+              return 0;
+            }),
+            0);
+}
+
+}  // namespace
+}  // namespace nib
