@@ -104,6 +104,9 @@ Status Dataplane::prepare_acl(const AccessList& acl) const {
 Status Dataplane::start() {
   for (const auto& sc : config_.services) {
     if (Status st = prepare_acl(sc.client_acl); !st.ok()) return Status::invalid("service '" + sc.name + "': " + st.message());
+    if (sc.source) {
+      if (Status st = check_source(*sc.source); !st.ok()) return Status::invalid("service '" + sc.name + "': " + st.message());
+    }
   }
   fd_limit_ = raise_fd_limit();
   // The descriptor budget: estimated now for the defaults below, set once the
@@ -197,7 +200,11 @@ void Dataplane::refresh_health() {
       if (sc->emergency && sc->emergency->address == b->address() && sc->emergency->health_check) {
         check = sc->emergency->health_check;
       }
-      if (check) targets.push_back({s->name(), b, *check});
+      if (!check) return;
+      // Probes leave from the service's source (Pen's `source IP`) unless
+      // the check names its own: a backend that admits one address admits them.
+      if (!check->source && s->source_for(b->address()) != nullptr) check->source = s->source();
+      targets.push_back({s->name(), b, *check});
     };
     for (const auto& b : snap->backends) add(b);
     if (snap->emergency) add(snap->emergency);
@@ -341,6 +348,9 @@ Status Dataplane::check_reload(const DataplaneConfig& config) const {
     if (old->keepalive != sc.keepalive) {
       return Status::invalid("service '" + sc.name + "': keepalive change needs a restart");
     }
+    if (old->source != sc.source) {
+      return Status::invalid("service '" + sc.name + "': source change needs a restart");
+    }
     if (sc.protocol == Protocol::kTcp && old->backlog != sc.backlog) {
       return Status::invalid("service '" + sc.name + "': backlog change needs a restart");
     }
@@ -399,6 +409,7 @@ ServiceStatus Dataplane::service_status(const Service& s) const {
   st.tcp_nodelay = s.tcp_nodelay();
   st.tcp_fastclose = s.tcp_fastclose();
   st.keepalive = s.keepalive();
+  st.source = s.source();
   st.connect_timeout_seconds = std::chrono::duration<double>(snap->connect_timeout).count();
   st.idle_timeout_seconds = std::chrono::duration<double>(snap->idle_timeout).count();
   // 0 (no -x): as many as the descriptor budget allows.

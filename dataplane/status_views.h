@@ -82,6 +82,7 @@ struct ServiceStatus {
   bool tcp_nodelay = true;  // set at start: a change needs a restart
   FastClose tcp_fastclose = FastClose::kOff;  // the same
   bool keepalive = false;                     // the same
+  std::optional<SocketAddress> source;        // the same (Pen's `source IP`)
   int64_t active = 0;
   ServiceCounters counters;
   AffinityStats affinity;

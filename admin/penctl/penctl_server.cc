@@ -161,7 +161,7 @@ std::span<const PenctlServer::CommandEntry> PenctlServer::commands() {
       {"server", &PenctlServer::cmd_server, {}},
       {"servers", &PenctlServer::cmd_servers, {}},
       {"socket", nullptr, "not supported by nib: its connections are not numbered by socket"},
-      {"source", nullptr, kNotYet},
+      {"source", &PenctlServer::cmd_socket_option, {}},
       {"ssl_ciphers", nullptr, kNotYet},
       {"ssl_client_renegotiation_interval", nullptr, kNotYet},
       {"ssl_ocsp_response", nullptr, kNotYet},
@@ -593,17 +593,24 @@ PenctlReply PenctlServer::cmd_exit(const Command& c) {
   return {};
 }
 
-// tcp_nodelay, keepalive and tcp_fastclose are fixed when the service's
-// sockets are set up (nib keeps them out of the hot path's shared state):
-// asking for what is in force is fine, a change is not. `tcp_fastclose`
-// alone prints the mode in force.
+// tcp_nodelay, keepalive, tcp_fastclose and source are fixed when the
+// service's sockets are set up (nib keeps them out of the hot path's shared
+// state): asking for what is in force is fine, a change is not.
+// `tcp_fastclose` and `source` alone print the setting in force.
 PenctlReply PenctlServer::cmd_socket_option(const Command& c) {
   const bool negate = c.w[0] == "no";
   const std::string& word = c.w[negate ? 1 : 0];
   auto st = dataplane_.service(c.service);
   if (!st.ok()) return fail(st.status());
   std::string wanted, current;  // each as -o takes it
-  if (word == "tcp_fastclose") {
+  if (word == "source") {
+    if (c.w.size() > 2) return fail("source: expected 'source [IP]'");
+    current = st->source ? "source " + st->source->ip_string() : "no source";
+    if (c.w.size() == 1) return ok(st->source ? st->source->ip_string() + "\n" : std::string());
+    auto ip = SocketAddress::from_ip(c.w[1], 0);
+    if (!ip.ok()) return fail("source: expected an IPv4 or IPv6 address, got '" + c.w[1] + "'");
+    wanted = "source " + ip->ip_string();
+  } else if (word == "tcp_fastclose") {
     current = std::string("tcp_fastclose ") + to_string(st->tcp_fastclose);
     if (c.w.size() == 1) return ok(std::string(to_string(st->tcp_fastclose)) + "\n");
     if (c.w.size() != 2 || !parse_fast_close(c.w[1])) return fail("tcp_fastclose: expected 'tcp_fastclose up|down|both|off'");
@@ -700,6 +707,7 @@ Result<std::string> PenctlServer::running_config(const std::string& service, con
     if (flags.has("prio")) o << " prio " << b.prio;
     o << "\n";
   }
+  if (st->source) o << "source " << st->source->ip_string() << "\n";
   o << (p.stubborn ? "" : "no ") << "stubborn\n";
   o << "tcp_fastclose " << to_string(st->tcp_fastclose) << "\n";
   o << (st->tcp_nodelay ? "" : "no ") << "tcp_nodelay\n";

@@ -166,6 +166,9 @@ Status validate(const DataplaneConfig& config) {
     if (s.abuse && (!s.abuse->address.valid() || s.abuse->address.port() == 0)) {
       return Status::invalid("service '" + s.name + "': the abuse server must be an IP address with a port 1-65535");
     }
+    if (s.source && (!s.source->valid() || s.source->port() != 0)) {
+      return Status::invalid("service '" + s.name + "': source must be an IP address without a port");
+    }
     // The same address may be listed twice, as Pen's command line allows
     // (each is a server of its own); the YAML loader refuses it, naming lines.
     for (const auto& b : s.backends) {

@@ -158,6 +158,12 @@ struct ServiceConfig {
   // kernel finds a peer that vanished without a FIN on an idle connection.
   // Set at start: a change needs a restart.
   bool keepalive = false;               // -o "[no] keepalive", YAML keepalive
+  // Pen's `source IP`: the local address of connections to the backends
+  // (TCP and UDP; health checks too, unless their own `source` says
+  // otherwise), for a multi-homed host whose backends or firewalls expect
+  // one address. Applies to backends of its family; port 0 (the kernel
+  // picks one at connect). Set at start: a change needs a restart.
+  std::optional<SocketAddress> source;  // -o "source IP", YAML source
   // Share the listen port with other processes' SO_REUSEPORT sockets (a
   // second nib, say), which then take part of the traffic. Off: a port
   // another process listens on is an error at start.

@@ -1,5 +1,6 @@
 #include "dataplane/net/socket_ops.h"
 
+#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -114,6 +115,24 @@ void set_nodelay(int fd) {
 void set_keepalive(int fd) {
   int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+}
+
+bool bind_source(int fd, const SocketAddress& source) {
+  int one = 1;
+  // Not fatal where the kernel lacks it (before 4.2): bind() then picks a
+  // port, as Pen's source does.
+  ::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+  return ::bind(fd, source.sockaddr_ptr(), source.length()) == 0;
+}
+
+Status check_source(const SocketAddress& source) {
+  UniqueFd fd(::socket(source.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd) return errno_status("socket");
+  if (bind_source(fd.get(), source)) return {};
+  if (errno == EADDRNOTAVAIL) {
+    return Status::invalid("source " + source.ip_string() + " is not an address of this host");
+  }
+  return errno_status("bind to source " + source.ip_string());
 }
 
 uint64_t raise_fd_limit() {

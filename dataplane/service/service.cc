@@ -11,6 +11,7 @@ Service::Service(const ServiceConfig& config, unsigned workers, const Clock& clo
       tcp_nodelay_(config.tcp_nodelay),
       tcp_fastclose_(config.tcp_fastclose),
       keepalive_(config.keepalive),
+      source_(config.source),
       listen_(config.listen),
       registry_(workers, clock),
       affinity_(config.policy.table_size, seconds_to_duration(config.policy.tracking_seconds)),

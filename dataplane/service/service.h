@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "dataplane/affinity/affinity_table.h"
@@ -49,6 +50,12 @@ class Service {
   bool tcp_nodelay() const { return tcp_nodelay_; }
   FastClose tcp_fastclose() const { return tcp_fastclose_; }
   bool keepalive() const { return keepalive_; }
+  // Pen's `source IP` for connections to `to`: null when unset or when `to`
+  // is of the other family (its connections keep the kernel's choice).
+  const SocketAddress* source_for(const SocketAddress& to) const {
+    return source_ && source_->family() == to.family() ? &*source_ : nullptr;
+  }
+  const std::optional<SocketAddress>& source() const { return source_; }
 
   // Any thread: does the client ACL in `snapshot` let `client` in?
   bool admits(const RegistrySnapshot& snapshot, const IpKey& client) const {
@@ -117,6 +124,7 @@ class Service {
   const bool tcp_nodelay_;
   const FastClose tcp_fastclose_;
   const bool keepalive_;
+  const std::optional<SocketAddress> source_;
   mutable std::mutex address_mutex_;
   SocketAddress listen_;
   BackendRegistry registry_;

@@ -143,6 +143,12 @@ TcpConnection::Connect TcpConnection::try_connect(Backend& backend) {
   if (!backend_) return failed_locally("socket", errno, /*connecting=*/false);
   if (service_->tcp_nodelay()) set_nodelay(backend_.get());
   if (service_->keepalive()) set_keepalive(backend_.get());
+  // A source that is gone (an address removed from the host) is nib's
+  // setting, not the backend's failure: counted as a local port shortage.
+  if (const SocketAddress* source = service_->source_for(backend.address());
+      source != nullptr && !bind_source(backend_.get(), *source)) {
+    return failed_locally("bind to source", errno, /*connecting=*/true);
+  }
   // A fresh backend socket: forget the last attempt's edges. Its first bytes
   // raise an edge (EPOLLET), so no read is tried before one: a recv that
   // would only say EAGAIN is saved on every connection.

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "dataplane/base/log.h"
+#include "dataplane/net/socket_ops.h"
 
 namespace nib {
 namespace {
@@ -444,7 +445,9 @@ UdpWorker::Drop UdpWorker::connect_upstream(UdpListener& l, UdpSession& s) {
       on_shortage(l, shortage_of(err).value_or(Resource::kFd), "socket", err);
       return Drop::kNoSocket;
     }
-    if (::connect(fd.get(), b.address().sockaddr_ptr(), b.address().length()) != 0) {
+    const SocketAddress* source = l.service.source_for(b.address());
+    if ((source != nullptr && !bind_source(fd.get(), *source)) ||
+        ::connect(fd.get(), b.address().sockaddr_ptr(), b.address().length()) != 0) {
       int err = errno;
       if (auto shortage = shortage_of(err, /*connecting=*/true)) {
         // No local port or memory: nib's shortage, not the backend's failure.

@@ -418,6 +418,14 @@ Status Parser::apply_penctl(std::string_view option, const std::string& text) {
     note_balancing(where, "tcp_fastclose");
     return {};
   }
+  if (word == "source" && !negate) {
+    Result<SocketAddress> ip = Status::invalid("");
+    if (words.size() == 2) ip = SocketAddress::from_ip(words[1], 0);
+    if (!ip.ok()) return option_error(where, "expected 'source IP' with an IPv4 or IPv6 address");
+    service_.source = *ip;
+    note_balancing(where, "source");
+    return {};
+  }
   for (const auto& p : kPenctlSettings) {
     if (p.word != word || negate) continue;
     if (words.size() != 2) {
@@ -427,7 +435,7 @@ Status Parser::apply_penctl(std::string_view option, const std::string& text) {
   }
   return option_error(where,
                       "penctl command not supported by nib; use one of: prio, weight, hash, roundrobin, "
-                      "stubborn, tcp_nodelay, keepalive (each also as 'no ...'), tcp_fastclose up|down|both|off, blacklist N, tracking N, timeout N, "
+                      "stubborn, tcp_nodelay, keepalive (each also as 'no ...'), tcp_fastclose up|down|both|off, source IP, blacklist N, tracking N, timeout N, "
                       "idle_timeout N, clients_max N, conn_max N");
 }
 
@@ -822,7 +830,8 @@ Pen options:
                its own upstream socket; maxc/hard then limit sessions
   -o command   a penctl command, one per -o (-O is the same): prio, weight, hash,
                roundrobin, stubborn, tcp_nodelay, keepalive (each also "no ..."),
-               "tcp_fastclose up|down|both|off",
+               "tcp_fastclose up|down|both|off", "source IP" (connections to the
+               servers leave from IP),
                "blacklist N", "tracking N", "timeout N", "idle_timeout N",
                "clients_max N", "conn_max N". The mode flags combine as
                pen's: prio over weight over hash over roundrobin

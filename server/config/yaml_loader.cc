@@ -40,7 +40,7 @@ constexpr std::string_view kServiceKeys[] = {"name",      "listen",          "pr
                                              "idle_timeout", "max_connections", "backlog",
                                              "defer_accept", "reuse_port", "session_timeout", "max_sessions",
                                              "health_check", "slow_start", "drain_timeout", "acl", "tcp_nodelay",
-                                             "tcp_fastclose", "keepalive", "abuse"};
+                                             "tcp_fastclose", "keepalive", "abuse", "source"};
 // Keys that mean something for one protocol only: given for the other, they
 // would silently do nothing, so they are errors.
 constexpr std::string_view kTcpOnlyKeys[] = {"connect_timeout", "idle_timeout", "max_connections", "backlog",
@@ -534,6 +534,17 @@ void Loader::load_service(const Item& item, SeenServices* seen, DataplaneConfig*
       service.tcp_fastclose = *parsed;
     } else if (text) {
       error_at(*fast, std::string("expected one of: ") + kSides + "; got '" + *text + "'");
+    }
+  }
+  if (const Item* source = f.get("source")) {
+    constexpr const char* kExpected = "an IPv4 or IPv6 address (no port)";
+    auto text = scalar(*source, kExpected);
+    Result<SocketAddress> ip = Status::invalid("");
+    if (text) ip = SocketAddress::from_ip(*text, 0);
+    if (ip.ok()) {
+      service.source = *ip;
+    } else if (text) {
+      error_at(*source, std::string("expected ") + kExpected + ", got '" + *text + "'");
     }
   }
   read_bool(f, "reuse_port", &service.reuse_port);

@@ -360,6 +360,15 @@ TEST_F(PenctlServerTest, KeepaliveAndFastCloseAnswerTheSettingInForceAndRefuseAC
   EXPECT_EQ(penctl("tcp_fastclose"), "off\n") << "nothing changed";
 }
 
+TEST_F(PenctlServerTest, SourceAnswersTheAddressInForceAndRefusesAChange) {
+  EXPECT_EQ(penctl("source"), "") << "none set: the kernel chooses";
+  std::string reply = failure("source 127.0.0.9");
+  EXPECT_NE(reply.find("restart nib with -o 'source 127.0.0.9'"), std::string::npos) << reply;
+  EXPECT_NE(failure("source 127.0.0.300").find("expected an IPv4 or IPv6 address"), std::string::npos);
+  EXPECT_NE(failure("no source").find("unknown command 'no source'"), std::string::npos) << "not pen's either";
+  EXPECT_NE(failure("source 127.0.0.9 80").find("expected 'source [IP]'"), std::string::npos);
+}
+
 // write: Pen's lines, in Pen's order; to -F's file when no FILE is given.
 TEST_F(PenctlServerTest, WriteWritesTheRunningConfigurationInPensFormat) {
   test::TempDir dir;
@@ -568,7 +577,7 @@ TEST_F(PenctlServerTest, EveryPenctlCommandWorksOrFails) {
   for (const char* ok : {"block", "no block", "delayed_forward", "no delayed_forward", "epoll", "control", "listen",
                          "mode", "servers", "recent", "blacklist", "tracking", "clients_max", "client_acl",
                          "control_acl", "status", "stubborn", "no stubborn", "timeout", "idle_timeout", "conn_max",
-                         "debug", "tcp_nodelay", "log", "no log"}) {
+                         "debug", "tcp_nodelay", "log", "no log", "source"}) {
     Answer a = ask(ok);
     EXPECT_FALSE(a.reset) << ok << ": " << a.text;
     EXPECT_EQ(a.text.rfind("error", 0), std::string::npos) << ok << ": " << a.text;

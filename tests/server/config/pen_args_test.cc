@@ -446,6 +446,19 @@ TEST(PenArgsTest, PenctlKeepaliveAndFastClose) {
   }
 }
 
+TEST(PenArgsTest, PenctlSource) {
+  EXPECT_FALSE(with_options({}).source.has_value());
+  auto v4 = with_options({"-o", "source 127.0.0.9"}).source;
+  ASSERT_TRUE(v4.has_value());
+  EXPECT_EQ(v4->to_string(), "127.0.0.9:0");
+  auto v6 = with_options({"-o", "source ::1"}).source;
+  ASSERT_TRUE(v6.has_value());
+  EXPECT_EQ(v6->ip_string(), "::1");
+  for (const char* bad : {"source", "source 127.0.0.300", "source host.example", "source 127.0.0.1 80", "no source"}) {
+    EXPECT_THAT(error_of({"-o", bad, "80", "127.0.0.1"}), HasSubstr("source")) << bad;
+  }
+}
+
 TEST(PenArgsTest, PenctlStubborn) {
   EXPECT_TRUE(with_options({"-o", "stubborn"}).policy.stubborn);
   EXPECT_FALSE(with_options({"-s", "-o", "no stubborn"}).policy.stubborn);

@@ -85,6 +85,16 @@ TEST(YamlLoaderTest, KeepaliveAndFastClose) {
             "session_timeout and max_sessions");
 }
 
+TEST(YamlLoaderTest, SourceIsAnAddressWithoutAPort) {
+  auto config = load(std::string(kMinimal) + "    source: 127.0.0.9\n");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  ASSERT_TRUE(config->dataplane.services[0].source.has_value());
+  EXPECT_EQ(config->dataplane.services[0].source->ip_string(), "127.0.0.9");
+  EXPECT_FALSE(load(kMinimal)->dataplane.services[0].source.has_value());
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    source: 127.0.0.9:80\n"),
+            "nib.yaml:4:13: services[0].source: expected an IPv4 or IPv6 address (no port), got '127.0.0.9:80'");
+}
+
 TEST(YamlLoaderTest, EveryKeyIsRead) {
   auto config = load(R"(workers: 4
 shutdown_grace: 2.5
@@ -335,7 +345,7 @@ TEST(YamlLoaderTest, UnknownKeyListsTheValidOnes) {
             "nib.yaml:4:5: services[0]: unknown key 'prot', expected one of: name, listen, protocol, policy, "
             "backends, emergency, connect_timeout, idle_timeout, max_connections, backlog, defer_accept, reuse_port, "
             "session_timeout, max_sessions, health_check, slow_start, drain_timeout, acl, tcp_nodelay, "
-            "tcp_fastclose, keepalive, abuse");
+            "tcp_fastclose, keepalive, abuse, source");
 }
 
 TEST(YamlLoaderTest, UserAndChroot) {
