@@ -158,6 +158,8 @@ struct App::Running {
   // The admin plane's limit hits and open connections, shared by its three
   // servers and served on /metrics: first, so it outlives them.
   admin::AdminPlaneStats admin_stats;
+  // -w: where SIGUSR1 writes Pen's status page; penctl web_stats changes it.
+  admin::StatusFileSetting status_file;
   // First component: outlives every reader (its destructor stops the workers).
   std::unique_ptr<Dataplane> dataplane;
   // --state: the front ends commit changes through it, so it stops after them,
@@ -252,6 +254,7 @@ int App::serve(AppConfig config, const std::string& ready_message) {
 }
 
 Status App::start(Running& running) {
+  running.status_file.set(config_.status_file);
   // ---- Saved runtime state (--state): read before anything binds, so a
   // corrupt file stops nib with nothing touched.
   std::optional<admin::SavedState> saved_state;
@@ -349,7 +352,7 @@ Status App::start(Running& running) {
                                                           ? std::function<void()>([] { ::kill(::getpid(), SIGTERM); })
                                                           : nullptr,
                                               .config_file = config_.admin.penctl_file,
-                                              .status_file = config_.status_file,
+                                              .status_file = &running.status_file,
                                               .limits = config_.admin.limits.penctl,
                                               .stats = &running.admin_stats});
     if (!config_.admin.penctl_file.empty()) {
@@ -503,9 +506,10 @@ void App::on_status_request(Running& running) {
                (b.blacklisted ? ", blacklisted" : ""));
     }
   }
-  if (config_.status_file.empty()) return;
-  if (Status st = write_file_atomically(config_.status_file, render_pen_status_page(in), 0644); !st.ok()) {
-    log_error("cannot write status page " + config_.status_file + ": " + st.message());
+  const std::string path = running.status_file.get();
+  if (path.empty()) return;
+  if (Status st = write_file_atomically(path, render_pen_status_page(in), 0644); !st.ok()) {
+    log_error("cannot write status page " + path + ": " + st.message());
   }
 }
 

@@ -178,8 +178,8 @@ std::span<const PenctlServer::CommandEntry> PenctlServer::commands() {
       {"tracking", &PenctlServer::cmd_valued, {}},
       {"transparent", nullptr, kNotYet},
       {"no transparent", nullptr, kNotYet},
-      {"web_stats", nullptr, kNotYet},
-      {"no web_stats", &PenctlServer::cmd_in_force, {}},
+      {"web_stats", &PenctlServer::cmd_web_stats, {}},
+      {"no web_stats", &PenctlServer::cmd_web_stats, {}},
       {"weight", &PenctlServer::cmd_flag, {}},
       {"no weight", &PenctlServer::cmd_flag, {}},
       {"write", &PenctlServer::cmd_write, {}},
@@ -296,16 +296,41 @@ Status PenctlServer::run_file(const std::string& path, int depth) {
   return {};
 }
 
-// Pen's defaults that nib always has (no traffic dumps, no HTTP rewriting,
-// no status file without -w). Pen's `write` lists them, so the line stating the default is accepted
-// and a written file replays; asking for anything else is not supported.
+// Pen's defaults that nib always has (no traffic dumps, no HTTP rewriting).
+// Pen's `write` lists them, so the line stating the default is accepted and a
+// written file replays; asking for anything else is not supported.
 PenctlReply PenctlServer::cmd_in_force(const Command& c) {
   std::string line;
   for (const std::string& word : c.w) line += (line.empty() ? "" : " ") + word;
   if (line == "no ascii" || line == "no http") return {};
-  if (line == "no web_stats" && options_.status_file.empty()) return {};
-  if (line == "no web_stats") return unsupported(line, "not supported at runtime: the -w status file is set at start");
   return fail(command_key(c.w) + ": takes no argument");
+}
+
+// Pen's "web_stats" prints the status file, "web_stats FILE" sets it (the
+// next SIGUSR1 writes there), "no web_stats" stops writing one. A FILE whose
+// directory nib cannot write in is refused now rather than at every SIGUSR1.
+PenctlReply PenctlServer::cmd_web_stats(const Command& c) {
+  const bool negate = c.w[0] == "no";
+  if (c.w.size() > 2 || (negate && c.w.size() != 2)) return fail(command_key(c.w) + ": expected 'web_stats [FILE]'");
+  StatusFileSetting* setting = options_.status_file;
+  if (!negate && c.w.size() == 1) return ok(setting != nullptr && !setting->get().empty() ? setting->get() + "\n" : "");
+  if (negate) {
+    if (setting != nullptr && !c.check) setting->set({});
+    return {};
+  }
+  if (setting == nullptr) return unsupported(command_key(c.w), "not available here: this nib writes no status page");
+  const std::string& path = c.w[1];
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  if (path.back() == '/') return fail("web_stats: cannot write " + path + ": a directory");
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    const int err = errno;
+    return fail("web_stats: cannot write in " + dir + ": " + std::strerror(err));
+  }
+  if (c.check) return {};
+  setting->set(path);
+  log_info("control port: the status page goes to " + path + " on SIGUSR1");
+  return {};
 }
 
 // Lines of a file expand their includes as they are read (read_file_lines);
@@ -713,7 +738,8 @@ Result<std::string> PenctlServer::running_config(const std::string& service, con
   o << (st->tcp_nodelay ? "" : "no ") << "tcp_nodelay\n";
   o << "timeout " << seconds_text(p.connect_timeout_seconds) << "\n";
   o << "tracking " << seconds_text(p.tracking_seconds) << "\n";
-  if (options_.status_file.empty()) o << "no web_stats\n";  // -w's file stays with the command line
+  const std::string status_file = options_.status_file != nullptr ? options_.status_file->get() : "";
+  o << (status_file.empty() ? "no web_stats" : "web_stats " + status_file) << "\n";
   o << (flags.has("weight") ? "" : "no ") << "weight\n";
   o << (flags.has("prio") ? "" : "no ") << "prio\n";
   return o.str();

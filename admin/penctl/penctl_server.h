@@ -36,6 +36,7 @@
 
 #include "admin/common/admin_limits.h"
 #include "admin/penctl/penctl_listener.h"
+#include "admin/penctl/status_file_setting.h"
 #include "dataplane/base/status.h"
 #include "dataplane/base/unique_fd.h"
 #include "dataplane/config/pen_mode_flags.h"
@@ -57,8 +58,9 @@ struct PenctlServerOptions {
   std::function<void()> exit;
   // Pen's -F file: where `write` without a FILE writes. Empty: nib has none.
   std::string config_file;
-  // Pen's -w: with one, `no web_stats` is refused (nib cannot drop it at runtime).
-  std::string status_file;
+  // Pen's -w status file, which `web_stats FILE` and `no web_stats` change;
+  // owned by the App, it must outlive the server. Null: web_stats is refused.
+  StatusFileSetting* status_file = nullptr;
   PenctlLimits limits;
   AdminPlaneStats* stats = nullptr;  // may be null; must outlive the server
 };
@@ -172,7 +174,8 @@ class PenctlServer {
   PenctlReply cmd_socket_option(const Command& c);  // [no] tcp_nodelay, [no] keepalive, tcp_fastclose
   PenctlReply cmd_write(const Command& c);
   PenctlReply cmd_include(const Command& c);
-  PenctlReply cmd_in_force(const Command& c);  // no ascii, no http, tcp_fastclose off, no web_stats
+  PenctlReply cmd_in_force(const Command& c);  // no ascii, no http
+  PenctlReply cmd_web_stats(const Command& c);  // and "no web_stats"
   // Pen's `write` text for `service`; `path` goes in its comment line.
   Result<std::string> running_config(const std::string& service, const std::string& path);
   PenctlReply cmd_flag(const Command& c);     // roundrobin, hash, weight, prio and "no ..."

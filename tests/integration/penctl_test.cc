@@ -444,5 +444,32 @@ TEST_F(PenctlTest, TcpNodelayCannotChangeAtRuntime) {
   EXPECT_NE(r.out.find("restart nib with -o 'no tcp_nodelay'"), std::string::npos) << r.out;
 }
 
+// Pen's web_stats at runtime: a nib started without -w writes the status page
+// where penctl says, on each SIGUSR1; `no web_stats` stops it. Signals are
+// handled in order by one thread, so a page written for a later SIGUSR1 says
+// the earlier one was handled.
+TEST_F(PenctlTest, WebStatsSetsTheStatusPageFileAtRuntime) {
+  const std::string page = dir_.file("status.html"), later = dir_.file("later.html");
+  EXPECT_EQ(ok({"web_stats"}), "") << "none without -w";
+  EXPECT_EQ(ok({"web_stats", page}), "");
+  EXPECT_EQ(ok({"web_stats"}), page + "\n");
+  ASSERT_TRUE(nib_->signal(SIGUSR1).ok());
+  ASSERT_TRUE(test::wait_until([&] { return test::read_file(page).ok(); }, 10s)) << nib_->output();
+  EXPECT_NE(test::read_file(page)->find("<table class=\"servers\">"), std::string::npos);
+
+  EXPECT_EQ(ok({"no", "web_stats"}), "");
+  EXPECT_EQ(ok({"web_stats"}), "");
+  ASSERT_EQ(::unlink(page.c_str()), 0);
+  ASSERT_TRUE(nib_->signal(SIGUSR1).ok());  // writes nothing
+  EXPECT_EQ(ok({"web_stats", later}), "");
+  ASSERT_TRUE(nib_->signal(SIGUSR1).ok());
+  ASSERT_TRUE(test::wait_until([&] { return test::read_file(later).ok(); }, 10s)) << nib_->output();
+  EXPECT_FALSE(test::read_file(page).ok()) << "written after no web_stats";
+
+  Penctl r = penctl({"web_stats", dir_.file("no-such-dir/status.html")});
+  EXPECT_NE(r.exit_code, 0) << r.out;
+  EXPECT_EQ(ok({"web_stats"}), later + "\n") << "a refused file changes nothing";
+}
+
 }  // namespace
 }  // namespace nib

@@ -369,6 +369,32 @@ TEST_F(PenctlServerTest, SourceAnswersTheAddressInForceAndRefusesAChange) {
   EXPECT_NE(failure("source 127.0.0.9 80").find("expected 'source [IP]'"), std::string::npos);
 }
 
+TEST_F(PenctlServerTest, WebStatsPrintsSetsAndClearsTheStatusFile) {
+  test::TempDir dir;
+  StatusFileSetting setting(dir.file("start.html"));  // as -w gives it
+  PenctlServer with_w(core_.get(*dp_), PenctlServerOptions{.listen = "127.0.0.1:0", .status_file = &setting});
+  auto run = [&](const std::string& line) { return with_w.execute(line); };
+  EXPECT_EQ(run("web_stats").text, dir.file("start.html") + "\n");
+  EXPECT_FALSE(run("web_stats " + dir.file("page.html")).failed);
+  EXPECT_EQ(setting.get(), dir.file("page.html"));
+  const std::string written = dir.file("written.cfg");
+  EXPECT_FALSE(run("write " + written).failed);
+  EXPECT_NE(test::read_file(written)->find("\nweb_stats " + dir.file("page.html") + "\n"), std::string::npos);
+  for (const std::string& bad : {dir.file("missing/page.html"), dir.file("sub/"), std::string("a b c")}) {
+    EXPECT_TRUE(run("web_stats " + bad).failed) << bad;
+  }
+  EXPECT_TRUE(run("no web_stats now").failed);
+  EXPECT_EQ(setting.get(), dir.file("page.html")) << "refusals change nothing";
+  EXPECT_FALSE(run("no web_stats").failed);
+  EXPECT_EQ(setting.get(), "");
+  EXPECT_EQ(run("web_stats").text, "");
+  // Without a setting (a server made without one): asked for, there is none;
+  // a file is refused; `no web_stats` states what is in force.
+  EXPECT_EQ(penctl("web_stats"), "");
+  EXPECT_NE(failure("web_stats /tmp/x.html").find("not available here"), std::string::npos);
+  EXPECT_EQ(penctl("no web_stats"), "");
+}
+
 // write: Pen's lines, in Pen's order; to -F's file when no FILE is given.
 TEST_F(PenctlServerTest, WriteWritesTheRunningConfigurationInPensFormat) {
   test::TempDir dir;
@@ -524,8 +550,6 @@ TEST_F(PenctlServerTest, PensDefaultLinesAreAcceptedAndOtherValuesRefused) {
   EXPECT_NE(failure("tcp_fastclose up").find("restart nib with -o 'tcp_fastclose up'"), std::string::npos);
   EXPECT_NE(failure("no http 1").find("no http: takes no argument"), std::string::npos);
   EXPECT_NE(failure("ascii").find("does not dump traffic"), std::string::npos);
-  PenctlServer with_w(core_.get(*dp_), PenctlServerOptions{.listen = "127.0.0.1:0", .status_file = "/tmp/x.html"});
-  EXPECT_TRUE(with_w.execute("no web_stats").failed);
 
   test::TempDir dir;
   penctl("server 1 weight 3");
