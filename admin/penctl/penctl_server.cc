@@ -374,59 +374,121 @@ PenctlReply PenctlServer::cmd_servers(const Command& c) {
   return ok(o.str());
 }
 
+// The pairs of one `server N KEY VALUE ...` line, parsed and range-checked.
+struct PenctlServer::ServerLine {
+  std::optional<std::string> address, port;  // as written: compared or resolved later
+  std::optional<uint32_t> weight, prio, soft_limit, hard_limit, blacklist;
+  bool acl = false;  // Pen's per-server ACL: not in nib yet
+};
+
+Result<PenctlServer::ServerLine> PenctlServer::parse_server_line(const std::vector<std::string>& w) {
+  ServerLine line;
+  for (size_t i = 2; i < w.size(); i += 2) {
+    const std::string& key = w[i];
+    const std::string& value = w[i + 1];
+    if (key == "address") {
+      line.address = value;
+      continue;
+    }
+    if (key == "port") {
+      line.port = value;
+      continue;
+    }
+    if (key == "acl") {
+      line.acl = true;
+      continue;
+    }
+    std::optional<uint32_t>* slot = key == "weight"      ? &line.weight
+                                    : key == "prio"      ? &line.prio
+                                    : key == "max"       ? &line.soft_limit
+                                    : key == "hard"      ? &line.hard_limit
+                                    : key == "blacklist" ? &line.blacklist
+                                                         : nullptr;
+    if (slot == nullptr) {
+      return Status::invalid("server: unknown setting '" + key +
+                             "'; expected acl, address, port, max, hard, blacklist, weight or prio");
+    }
+    auto v = parse_uint(value);
+    if (!v || *v > UINT32_MAX) return Status::invalid(key + ": expected a non-negative integer");
+    *slot = static_cast<uint32_t>(*v);
+  }
+  return line;
+}
+
+// Pen's `server N ...`: settings of server N, or, with the next free N and
+// an address, a new server (Pen's way to add one; the port defaults to the
+// listen port, as for -e). A file checked before it applies may add several
+// in a row, so the check accepts any N past the last.
 PenctlReply PenctlServer::cmd_server(const Command& c) {
   const auto& w = c.w;
   if (w.size() < 4 || w.size() % 2 != 0) {
-    return fail("server: expected 'server N weight|prio|max|hard|blacklist VALUE ...'");
+    return fail("server: expected 'server N address|port|weight|prio|max|hard|blacklist VALUE ...'");
   }
   auto index = parse_uint(w[1]);
+  if (!index) return fail("server: expected a server number, got '" + w[1] + "'");
   auto st = dataplane_.service(c.service);
   if (!st.ok()) return fail(st.status());
+  auto line = parse_server_line(w);
+  if (!line.ok()) return fail(line.status());
+  if (line->acl) return unsupported("server N acl", "not yet supported by nib");
   const BackendStatus* target = nullptr;
+  size_t servers = 0;
   for (const auto& b : st->backends) {
-    if (index && b.index >= 0 && static_cast<uint64_t>(b.index) == *index) target = &b;
+    if (b.index < 0) continue;
+    ++servers;
+    if (static_cast<uint64_t>(b.index) == *index) target = &b;
   }
-  if (target == nullptr) return fail("no server " + w[1]);
-  v1::UpdateBackendRequest patch;
-  std::optional<double> blacklist;
-  // Every pair is checked before anything changes.
-  for (size_t i = 2; i < w.size(); i += 2) {
-    // The address and port it has already: a line of `write`'s file replayed.
-    if ((w[i] == "address" && w[i + 1] == target->address.ip_string()) ||
-        (w[i] == "port" && w[i + 1] == std::to_string(target->address.port()))) {
-      continue;
-    }
-    if (w[i] == "acl" || w[i] == "address" || w[i] == "port") {
-      return unsupported("server N " + w[i], "not yet supported by nib");
-    }
-    constexpr std::string_view kSettings[] = {"weight", "prio", "max", "hard", "blacklist"};
-    if (std::find(std::begin(kSettings), std::end(kSettings), w[i]) == std::end(kSettings)) {
-      return fail("server: unknown setting '" + w[i] + "'; expected acl, address, port, max, hard, blacklist, "
-                  "weight or prio");
-    }
-    auto v = parse_uint(w[i + 1]);
-    if (!v || *v > UINT32_MAX) return fail(w[i] + ": expected a non-negative integer");
-    uint32_t value = static_cast<uint32_t>(*v);
-    if (w[i] == "weight") {
-      patch.set_weight(value);
-    } else if (w[i] == "prio") {
-      patch.set_prio(value);
-    } else if (w[i] == "max") {
-      patch.set_soft_limit(value);
-    } else if (w[i] == "hard") {
-      patch.set_hard_limit(value);
-    } else {  // blacklist
-      blacklist = static_cast<double>(value);
-    }
+  if (target == nullptr) return add_server(c, *index, servers, *line, st->listen.port());
+  // The address and port it has already: a line of `write`'s file replayed.
+  if ((line->address && *line->address != target->address.ip_string()) ||
+      (line->port && *line->port != std::to_string(target->address.port()))) {
+    return unsupported(line->address ? "server N address" : "server N port",
+                       "not yet supported by nib for an existing server (remove it and add it: 'server " +
+                           std::to_string(servers) + " address A port P' adds one)");
   }
   if (c.check) return {};
+  v1::UpdateBackendRequest patch;
+  if (line->weight) patch.set_weight(*line->weight);
+  if (line->prio) patch.set_prio(*line->prio);
+  if (line->soft_limit) patch.set_soft_limit(*line->soft_limit);
+  if (line->hard_limit) patch.set_hard_limit(*line->hard_limit);
   if (patch.has_weight() || patch.has_prio() || patch.has_soft_limit() || patch.has_hard_limit()) {
     patch.set_service(c.service);
     patch.set_id(target->id);
     if (auto updated = api_.update_backend(patch); !updated.ok()) return fail(updated.status());
   }
-  if (blacklist) {
-    if (Status s = api_.blacklist_backend(c.service, target->id, *blacklist); !s.ok()) return fail(s);
+  if (line->blacklist) {
+    if (Status s = api_.blacklist_backend(c.service, target->id, *line->blacklist); !s.ok()) return fail(s);
+  }
+  return {};
+}
+
+PenctlReply PenctlServer::add_server(const Command& c, uint64_t index, size_t servers, const ServerLine& line,
+                                     uint16_t listen_port) {
+  const std::string n = std::to_string(index);
+  if (!line.address) return fail("no server " + n);
+  if (index != servers && !(c.check && index > servers)) {
+    return fail("no server " + n + "; the next new server is " + std::to_string(servers));
+  }
+  uint32_t port = listen_port;
+  if (line.port) {
+    auto p = parse_uint(*line.port);
+    if (!p || *p < 1 || *p > 65535) return fail("port: expected 1-65535, got '" + *line.port + "'");
+    port = static_cast<uint32_t>(*p);
+  }
+  if (c.check) return {};
+  v1::AddBackendRequest r;
+  r.set_service(c.service);
+  r.set_address(*line.address);
+  r.set_port(port);
+  if (line.weight) r.set_weight(*line.weight);
+  if (line.prio) r.set_prio(*line.prio);
+  if (line.soft_limit) r.set_soft_limit(*line.soft_limit);
+  if (line.hard_limit) r.set_hard_limit(*line.hard_limit);
+  auto added = api_.add_backend(r);
+  if (!added.ok()) return fail(added.status());
+  if (line.blacklist) {
+    if (Status s = api_.blacklist_backend(c.service, added->id, *line.blacklist); !s.ok()) return fail(s);
   }
   return {};
 }

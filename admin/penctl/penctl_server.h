@@ -165,6 +165,11 @@ class PenctlServer {
   PenctlReply cmd_listen(const Command& c);
   PenctlReply cmd_servers(const Command& c);
   PenctlReply cmd_server(const Command& c);
+  // `server N address A ...` with the next free N.
+  struct ServerLine;  // the line's pairs, parsed
+  static Result<ServerLine> parse_server_line(const std::vector<std::string>& w);
+  PenctlReply add_server(const Command& c, uint64_t index, size_t servers, const ServerLine& line,
+                         uint16_t listen_port);
   PenctlReply cmd_status(const Command& c);
   PenctlReply cmd_recent(const Command& c);
   PenctlReply cmd_mode(const Command& c);

@@ -471,5 +471,19 @@ TEST_F(PenctlTest, WebStatsSetsTheStatusPageFileAtRuntime) {
   EXPECT_EQ(ok({"web_stats"}), later + "\n") << "a refused file changes nothing";
 }
 
+// Pen's way to add a server, through Debian's penctl: the next number and an
+// address. Round-robin without tracking shows it takes clients.
+TEST_F(PenctlTest, ServerWithANewNumberAddsAServerThatTakesClients) {
+  test::TestBackend b2("b2");
+  EXPECT_EQ(ok({"server", "2", "address", "127.0.0.1", "port", std::to_string(b2.port())}), "");
+  EXPECT_NE(ok({"servers"}).find("2 addr 127.0.0.1 port " + std::to_string(b2.port())), std::string::npos);
+  EXPECT_EQ(ok({"roundrobin"}), "");
+  SocketAddress lb = *SocketAddress::parse(listen_);
+  std::set<std::string> seen;
+  for (int i = 0; i < 6; ++i) seen.insert(test::who_serves(lb, "127.0.0.2").value_or("none"));
+  EXPECT_EQ(seen, (std::set<std::string>{"b0", "b1", "b2"}));
+  EXPECT_NE(penctl({"server", "4", "address", "127.0.0.1"}).exit_code, 0) << "not the next number";
+}
+
 }  // namespace
 }  // namespace nib

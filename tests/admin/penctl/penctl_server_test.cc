@@ -395,6 +395,31 @@ TEST_F(PenctlServerTest, WebStatsPrintsSetsAndClearsTheStatusFile) {
   EXPECT_EQ(penctl("no web_stats"), "");
 }
 
+// Pen adds a server with `server N address A port P` and the next free N.
+TEST_F(PenctlServerTest, ServerWithTheNextNumberAndAnAddressAddsAServer) {
+  test::TestBackend b2("b2");
+  const std::string port = std::to_string(b2.port());
+  EXPECT_EQ(failure("server 3 address 127.0.0.1 port " + port), "error: no server 3; the next new server is 2\n");
+  EXPECT_NE(failure("server 2 address 127.0.0.1 port 0").find("port: expected 1-65535"), std::string::npos);
+  EXPECT_NE(failure("server 2 address 127.0.0.1 port " + port + " acl 1").find("not yet supported"),
+            std::string::npos);
+  ASSERT_EQ(dp_->service("web")->backends.size(), 2u) << "refusals add nothing";
+  EXPECT_EQ(penctl("server 2 address 127.0.0.1 port " + port + " weight 4 max 5 hard 6"), "");
+  auto st = dp_->service("web");
+  ASSERT_EQ(st->backends.size(), 3u);
+  EXPECT_EQ(st->backends[2].index, 2);
+  EXPECT_EQ(st->backends[2].address, b2.address());
+  EXPECT_EQ(st->backends[2].weight, 4u);
+  EXPECT_EQ(st->backends[2].soft_limit, 5u);
+  EXPECT_EQ(st->backends[2].hard_limit, 6u);
+  EXPECT_NE(penctl("servers").find("2 addr 127.0.0.1 port " + port), std::string::npos);
+  // Without a port, the listen port (as for -e); an address it has is a replayed line.
+  EXPECT_EQ(penctl("server 3 address 127.0.0.2"), "");
+  EXPECT_EQ(dp_->service("web")->backends[3].address.port(), dp_->bound_address("web")->port());
+  EXPECT_EQ(penctl("server 2 address 127.0.0.1 port " + port + " weight 2"), "");
+  EXPECT_EQ(dp_->service("web")->backends[2].weight, 2u);
+}
+
 // write: Pen's lines, in Pen's order; to -F's file when no FILE is given.
 TEST_F(PenctlServerTest, WriteWritesTheRunningConfigurationInPensFormat) {
   test::TempDir dir;
