@@ -180,6 +180,9 @@ struct App::Running {
 int App::serve(AppConfig config, const std::string& ready_message) {
   config_ = std::move(config);
   Log::set_level(log_level_for_verbosity(config_.verbosity));
+  Log::set_format(config_.log_format);
+  // Before -j hides /dev/log; the background mode switches to syslog anyway.
+  if (config_.syslog) Log::use_syslog();
   // -u and -j: the user is looked up and the jail entered before anything is
   // opened, so a typo stops nib with nothing served (and on the terminal,
   // before the fork to the background).

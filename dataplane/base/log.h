@@ -7,12 +7,18 @@
 // them only behind Log::enabled(), an inline relaxed load, so that with the
 // default level those paths neither format nor allocate.
 #include <atomic>
+#include <optional>
 #include <string>
 #include <string_view>
 
 namespace nib {
 
 enum class LogLevel { kTrace = 0, kDebug = 1, kInfo = 2, kWarn = 3, kError = 4 };
+// kText: "2026-11-25T17:40:01.123Z INFO message". kJson (--log-format json, for
+// log collectors): {"time":"2026-11-25T17:40:01.123Z","level":"info","msg":"message"},
+// one object per line, the message escaped (invalid UTF-8 as U+FFFD).
+// Syslog lines carry the bare message either way: syslog stamps its own.
+enum class LogFormat { kText, kJson };
 
 class Log {
  public:
@@ -20,6 +26,10 @@ class Log {
   static LogLevel level() { return level_.load(std::memory_order_relaxed); }
   static bool enabled(LogLevel level) { return level >= Log::level(); }
   static void write(LogLevel level, std::string_view message);
+  // Main thread, before other threads log.
+  static void set_format(LogFormat format) { format_.store(format, std::memory_order_relaxed); }
+  // The stderr line for `message` (its newline included), as write() prints it.
+  static std::string format_line(LogLevel level, std::string_view message);
   // From now on lines go to syslog (ident "nib", facility user, as Pen's),
   // not stderr. Call once, before other threads log.
   static void use_syslog();
@@ -30,10 +40,13 @@ class Log {
  private:
   static inline std::atomic<LogLevel> level_{LogLevel::kInfo};
   static inline std::atomic<bool> syslog_{false};
+  static inline std::atomic<LogFormat> format_{LogFormat::kText};
 };
 
 // "trace", "debug", "info", "warn", "error".
 const char* to_string(LogLevel level);
+const char* to_string(LogFormat format);  // "text", "json"
+std::optional<LogFormat> parse_log_format(std::string_view text);
 // Pen's debug levels (-d counted, penctl debug N): 0 info, 1 debug, 2 and
 // more trace; and back (warn and error read as 0).
 LogLevel log_level_for_verbosity(int verbosity);

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "admin/common/admin_limits.h"
+#include "dataplane/base/log.h"
 #include "dataplane/config/service_config.h"
 
 namespace nib {
@@ -57,6 +58,10 @@ struct AppConfig {
   // Pen's background mode (its command line without -f): fork once the
   // listeners are bound, log to syslog. YAML and --demo stay in the foreground.
   bool daemonize = false;
+  // The event log: to syslog in the foreground too (--syslog), and its stderr
+  // lines as text or JSON objects (--log-format). dataplane/base/log.h.
+  bool syslog = false;
+  LogFormat log_format = LogFormat::kText;
   // Least privilege (server/privilege_drop.h): once every port is bound and
   // every file open, chroot to `jail` and run as `user`. Read once at start.
   std::string user;          // -u, --user, YAML user

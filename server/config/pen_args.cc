@@ -460,11 +460,12 @@ Status Parser::parse_long(const std::string& arg) {
   if (eq != std::string::npos) attached = arg.substr(eq + 1);
   constexpr std::string_view kFlags[] = {"--check",    "--demo",  "--help",         "--version",
                                          "--no-admin", "--admin", "--defer-accept", "--reuse-port",
-                                         "--allow-root-control"};
+                                         "--allow-root-control", "--syslog"};
   constexpr std::string_view kValued[] = {"--config",         "--workers",        "--shutdown-grace",
                                           "--idle-timeout",   "--session-timeout", "--max-sessions",
                                           "--admin-http",     "--admin-grpc",      "--admin-token-file", "--state",
-                                          "--admin-tls-cert", "--admin-tls-key", "--user",  "--chroot"};
+                                          "--admin-tls-cert", "--admin-tls-key", "--user",  "--chroot",
+                                          "--log-format"};
   if (std::ranges::find(kFlags, name) != std::end(kFlags)) {
     if (attached) return option_error(name, "takes no value");
     if (name == "--check") {
@@ -480,6 +481,8 @@ Status Parser::parse_long(const std::string& arg) {
       note_balancing(name, "defer_accept");
     } else if (name == "--allow-root-control") {
       allow_root_control_ = true;
+    } else if (name == "--syslog") {
+      process_.syslog = true;
     } else if (name == "--reuse-port") {
       service_.reuse_port = true;
       note_balancing(name, "reuse_port");
@@ -511,6 +514,12 @@ Status Parser::apply_long_value(std::string_view name, const std::string& value)
     return {};
   }
   if (name == "--idle-timeout") return apply_setting(name, kIdleTimeout, value);
+  if (name == "--log-format") {
+    auto format = parse_log_format(value);
+    if (!format) return option_error(name, "expected text or json, got '" + value + "'");
+    process_.log_format = *format;
+    return {};
+  }
   if (name == "--user") return apply_short('u', value);
   if (name == "--chroot") return apply_short('j', value);
   if (name == "--admin-token-file") {
@@ -627,6 +636,8 @@ Result<CommandLine> Parser::finish_config() {
   result_.config.pid_file = process_.pid_file;
   result_.config.status_file = process_.status_file;
   result_.config.verbosity = process_.verbosity;
+  result_.config.syslog = process_.syslog;
+  result_.config.log_format = process_.log_format;
   if (!process_.user.empty()) result_.config.user = process_.user;
   if (!process_.jail.empty()) result_.config.jail = process_.jail;
   // -l with --config: the command line's log replaces the file's access_log.
@@ -765,6 +776,8 @@ void Parser::copy_process_settings(AppConfig* config) const {
   config->pid_file = process_.pid_file;
   config->status_file = process_.status_file;
   config->verbosity = process_.verbosity;
+  config->syslog = process_.syslog;
+  config->log_format = process_.log_format;
   config->user = process_.user;
   config->jail = process_.jail;
   config->shutdown_grace_seconds = process_.shutdown_grace_seconds;
@@ -894,6 +907,10 @@ nib options:
                         drains, pins, policy) to FILE and restore them at start
   --user USER, --chroot DIR  the same as -u USER, -j DIR
   --allow-root-control  open the control port (-C) even as root without -u
+  --syslog              log events to syslog also in the foreground (Pen's
+                        background mode always does)
+  --log-format FMT      text (default) or json: one JSON object per stderr
+                        line, {"time", "level", "msg"}, for log collectors
   --session-timeout SEC with -U: end a session silent this long, > 0 (60)
   --max-sessions N      with -U: session limit, 0-10000000; the least recently
                         used is evicted when full (0 = as descriptors allow)

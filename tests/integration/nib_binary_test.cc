@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <sstream>
 #include <thread>
 
+#include "admin/http/json.h"
 #include "tests/support/nib_process.h"
 #include "tests/support/temp_file.h"
 #include "tests/support/test_backend.h"
@@ -104,6 +106,50 @@ TEST_F(NibBinaryTest, StatusPageOnSigusr1) {
   EXPECT_NE(html.find("<td>" + std::to_string(b1.port()) + "</td>"), std::string::npos);
   EXPECT_NE(html.find("<td>10</td><td>20</td>"), std::string::npos) << "soft/hard limits missing";
   EXPECT_TRUE(nib->wait_for_output("server 1", 5s));  // SIGUSR1 also logs statistics, as pen does
+}
+
+// --log-format json: every stderr line is one JSON object with time, level
+// and msg, through start, a debug line per connection and shutdown.
+TEST_F(NibBinaryTest, JsonLogFormatPrintsOneObjectPerLine) {
+  TestBackend b0("b0");
+  uint16_t port = test::free_port();
+  auto nib = start({"-d", "--log-format", "json", "127.0.0.1:" + std::to_string(port),
+                    "127.0.0.1:" + std::to_string(b0.port())});
+  ASSERT_TRUE(nib);
+  SocketAddress lb = *SocketAddress::parse("127.0.0.1:" + std::to_string(port));
+  EXPECT_EQ(*test::who_serves(lb, "127.0.0.2"), "b0");
+  ASSERT_TRUE(nib->wait_for_output("closed", 5s)) << nib->output();
+  ASSERT_TRUE(nib->signal(SIGTERM).ok());
+  EXPECT_EQ(nib->wait_exit(10s), 0);
+  ASSERT_TRUE(nib->wait_output_closed(10s));
+  std::istringstream lines(nib->stderr_output());
+  int parsed = 0;
+  std::set<std::string> levels;
+  for (std::string line; std::getline(lines, line);) {
+    auto v = json::parse(line);
+    ASSERT_TRUE(v.ok()) << v.status().message() << ": " << line;
+    ASSERT_TRUE(v->is_object()) << line;
+    for (const char* key : {"time", "level", "msg"}) {
+      ASSERT_NE(v->find(key), nullptr) << key << " missing: " << line;
+      EXPECT_TRUE(v->find(key)->is_string()) << line;
+    }
+    levels.insert(v->find("level")->as_string());
+    ++parsed;
+  }
+  EXPECT_GE(parsed, 3) << nib->stderr_output();
+  EXPECT_TRUE(levels.count("info") && levels.count("debug")) << nib->stderr_output();
+}
+
+// --syslog: the event lines leave stderr for syslog in the foreground too.
+TEST_F(NibBinaryTest, SyslogTakesTheEventLinesOffStderr) {
+  TestBackend b0("b0");
+  uint16_t port = test::free_port();
+  auto nib = start({"--syslog", "127.0.0.1:" + std::to_string(port), "127.0.0.1:" + std::to_string(b0.port())});
+  ASSERT_TRUE(nib);
+  ASSERT_TRUE(nib->signal(SIGTERM).ok());
+  EXPECT_EQ(nib->wait_exit(10s), 0);
+  ASSERT_TRUE(nib->wait_output_closed(10s));
+  EXPECT_EQ(nib->stderr_output().find(" INFO "), std::string::npos) << nib->stderr_output();
 }
 
 TEST_F(NibBinaryTest, GracefulShutdownLetsOpenConnectionsFinish) {

@@ -815,6 +815,19 @@ TEST(PenArgsTest, LogOverridesTheConfigFilesAccessLog) {
 
 // ---- -u, -j: least privilege (server/privilege_drop.h) ----
 
+TEST(PenArgsTest, SyslogAndLogFormat) {
+  auto defaults = parse({"80", "127.0.0.1:81"});
+  ASSERT_TRUE(defaults.ok()) << defaults.status().message();
+  EXPECT_FALSE(defaults->config.syslog);
+  EXPECT_EQ(defaults->config.log_format, LogFormat::kText);
+  auto set = parse({"--syslog", "--log-format=json", "-f", "80", "127.0.0.1:81"});
+  ASSERT_TRUE(set.ok()) << set.status().message();
+  EXPECT_TRUE(set->config.syslog);
+  EXPECT_EQ(set->config.log_format, LogFormat::kJson);
+  EXPECT_THAT(error_of({"--log-format", "xml", "80", "127.0.0.1:81"}), HasSubstr("expected text or json, got 'xml'"));
+  EXPECT_THAT(error_of({"--syslog=yes", "80", "127.0.0.1:81"}), HasSubstr("takes no value"));
+}
+
 TEST(PenArgsTest, UserAndChrootFromPenOptionsAndLongOptions) {
   auto pen = parse({"-u", "nobody", "-j", "/srv/nib", "80", "127.0.0.1:81"});
   ASSERT_TRUE(pen.ok()) << pen.status().message();
