@@ -79,9 +79,9 @@ class PrivilegesTest : public ::testing::Test {
  protected:
   void SetUp() override {
     NIB_REQUIRE(test::nib_binary_exists(), "nib binary not built");
-    if (::geteuid() != 0) GTEST_SKIP() << "-u and -j need nib to start as root";
+    NIB_REQUIRE(::geteuid() == 0, "-u and -j need nib to start as root");
     const passwd* pw = ::getpwnam("nobody");
-    if (pw == nullptr) GTEST_SKIP() << "no user nobody";
+    NIB_REQUIRE(pw != nullptr, "no user nobody");
     uid_ = pw->pw_uid;
     gid_ = pw->pw_gid;
     // The user must reach its directories: the temporary directory is 0700.
@@ -128,6 +128,18 @@ class PrivilegesTest : public ::testing::Test {
     EXPECT_GT(threads, 1u) << "workers run beside the main thread";
   }
 
+  // Adds b1 through the REST API; the state file at `state` then has it,
+  // written by the unprivileged nib.
+  void add_b1_and_expect_it_saved(uint16_t admin_port, const std::string& state) {
+    const std::string add = R"({"address": "127.0.0.1", "port": )" + std::to_string(b1_.port()) + "}";
+    auto added = test::http_request(lb(admin_port), "POST", "/api/v1/backends", add);
+    ASSERT_TRUE(added.ok()) << added.status().message();
+    EXPECT_LT(added->status, 300) << added->body;
+    auto saved = test::read_file(state);
+    ASSERT_TRUE(saved.ok()) << saved.status().message();
+    EXPECT_NE(saved->find(std::to_string(b1_.port())), std::string::npos) << *saved;
+  }
+
   uid_t owner_of(const std::string& path) {
     struct stat st{};
     return ::stat(path.c_str(), &st) == 0 ? st.st_uid : static_cast<uid_t>(-1);
@@ -166,13 +178,7 @@ TEST_F(PrivilegesTest, RunsAsTheUserWithNoCapabilityAndKeepsReloadStateAndLogWor
   EXPECT_EQ(*served, "b0");
 
   // A change through the admin API is saved, by the user.
-  const std::string add = R"({"address": "127.0.0.1", "port": )" + std::to_string(b1_.port()) + "}";
-  auto added = test::http_request(lb(admin_port), "POST", "/api/v1/backends", add);
-  ASSERT_TRUE(added.ok()) << added.status().message();
-  EXPECT_LT(added->status, 300) << added->body;
-  auto saved = test::read_file(state);
-  ASSERT_TRUE(saved.ok()) << saved.status().message();
-  EXPECT_NE(saved->find(std::to_string(b1_.port())), std::string::npos) << *saved;
+  ASSERT_NO_FATAL_FAILURE(add_b1_and_expect_it_saved(admin_port, state));
   EXPECT_EQ(owner_of(state), uid_);
 
   // SIGHUP reloads the file (and reopens the log).
@@ -218,13 +224,7 @@ TEST_F(PrivilegesTest, AChrootedNibServesTraffic) {
   auto served = test::who_serves(lb(port));
   ASSERT_TRUE(served.ok()) << served.status().message();
   EXPECT_EQ(*served, "b0");
-  const std::string add = R"({"address": "127.0.0.1", "port": )" + std::to_string(b1_.port()) + "}";
-  auto added = test::http_request(lb(admin_port), "POST", "/api/v1/backends", add);
-  ASSERT_TRUE(added.ok()) << added.status().message();
-  EXPECT_LT(added->status, 300) << added->body;
-  auto saved = test::read_file(jail + "/state/nib.state");
-  ASSERT_TRUE(saved.ok()) << saved.status().message();
-  EXPECT_NE(saved->find(std::to_string(b1_.port())), std::string::npos) << *saved;
+  ASSERT_NO_FATAL_FAILURE(add_b1_and_expect_it_saved(admin_port, jail + "/state/nib.state"));
 
   ASSERT_TRUE(nib->signal(SIGTERM).ok());
   EXPECT_EQ(nib->wait_exit(30s), 0) << nib->output();

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "tests/support/temp_file.h"
+#include "tests/support/prerequisites.h"
 
 namespace nib {
 namespace {
@@ -65,7 +66,7 @@ TEST(PrivilegeDropTest, AJailMustBeAnExistingDirectory) {
 }
 
 TEST(PrivilegeDropTest, DropsToTheUserItsGroupsAndNoCapability) {
-  if (::geteuid() != 0 || !nobody_exists()) GTEST_SKIP() << "needs root and the user nobody";
+  NIB_REQUIRE(::geteuid() == 0 && nobody_exists(), "needs root and the user nobody");
   const passwd* pw = ::getpwnam("nobody");
   const std::string uid = std::to_string(pw->pw_uid), gid = std::to_string(pw->pw_gid);
   EXPECT_EQ(in_child([&] {
@@ -85,7 +86,7 @@ TEST(PrivilegeDropTest, DropsToTheUserItsGroupsAndNoCapability) {
 
 // The seam a transparent or DSR mode would use: only what is asked stays.
 TEST(PrivilegeDropTest, KeepsOnlyTheCapabilitiesAskedFor) {
-  if (::geteuid() != 0 || !nobody_exists()) GTEST_SKIP() << "needs root and the user nobody";
+  NIB_REQUIRE(::geteuid() == 0 && nobody_exists(), "needs root and the user nobody");
   EXPECT_EQ(in_child([&] {
               auto drop = PrivilegeDrop::prepare({.user = "nobody", .keep = {Capability::kNetRaw}});
               if (!drop.ok()) return 1;
@@ -101,7 +102,7 @@ TEST(PrivilegeDropTest, KeepsOnlyTheCapabilitiesAskedFor) {
 }
 
 TEST(PrivilegeDropTest, ChrootEntersTheJail) {
-  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  NIB_REQUIRE(::geteuid() == 0, "needs root");
   test::TempDir jail;
   jail.write_file("inside", "x");
   EXPECT_EQ(in_child([&] {
