@@ -101,6 +101,10 @@ Status check_pin(std::set<std::string>* seen, const SavedPin& p) {
   return {};
 }
 
+// -0 (a hand-edited "-0") would be printed as -0 and read back as 0: store
+// plain zero so that what is written reads back to the same text.
+double without_negative_zero(double seconds) { return seconds + 0.0; }
+
 }  // namespace
 
 std::string serialize_state(const SavedState& state) {
@@ -112,11 +116,11 @@ std::string serialize_state(const SavedState& state) {
     v1::StatePolicy* p = out->mutable_policy();
     p->set_mode(to_string(s.policy.mode));
     p->set_stubborn(s.policy.stubborn);
-    p->set_tracking_seconds(s.policy.tracking_seconds);
-    p->set_blacklist_seconds(s.policy.blacklist_seconds);
+    p->set_tracking_seconds(without_negative_zero(s.policy.tracking_seconds));
+    p->set_blacklist_seconds(without_negative_zero(s.policy.blacklist_seconds));
     p->set_table_size(s.policy.table_size);
-    if (s.has_connect_timeout) p->set_connect_timeout_seconds(s.policy.connect_timeout_seconds);
-    if (s.has_idle_timeout) p->set_idle_timeout_seconds(s.policy.idle_timeout_seconds);
+    if (s.has_connect_timeout) p->set_connect_timeout_seconds(without_negative_zero(s.policy.connect_timeout_seconds));
+    if (s.has_idle_timeout) p->set_idle_timeout_seconds(without_negative_zero(s.policy.idle_timeout_seconds));
     if (s.has_max_connections) p->set_max_connections(s.policy.max_connections);
     for (const auto& b : s.backends) {
       v1::StateBackend* sb = out->add_backends();

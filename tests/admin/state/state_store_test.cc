@@ -90,6 +90,23 @@ TEST(StateStoreTest, RoundTrips) {
   EXPECT_EQ(s.pins[0].prefix.to_string(), "192.168.0.0/24");
 }
 
+// Found by the fuzzer: a hand-edited "-0" read as negative zero was written
+// as -0 and read back as 0, so the file changed on its next write.
+TEST(StateStoreTest, NegativeZeroSecondsRoundTripAsZero) {
+  const std::string v1 =
+      "nib-state 1\n"
+      "service web\n"
+      "policy roundrobin 1 -0 -0 40\n"
+      "end\n";
+  auto parsed = parse_state(v1, "state");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  std::string once = serialize_state(*parsed);
+  EXPECT_EQ(once.find("-0"), std::string::npos) << once;
+  auto again = parse_state(once, "state");
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  EXPECT_EQ(serialize_state(*again), once);
+}
+
 TEST(StateStoreTest, WritesVersionTwoAsJson) {
   std::string text = serialize_state(sample());
   EXPECT_EQ(text.rfind("{", 0), 0u) << text;
