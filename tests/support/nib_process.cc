@@ -12,8 +12,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <random>
 
 #include <gtest/gtest.h>
 
@@ -288,15 +290,33 @@ std::unique_ptr<NibProcess> start_until_pid_file(const std::vector<std::string>&
   return std::move(*p);
 }
 
+namespace {
+
+// True when nothing holds `port` on 127.0.0.1 for TCP or for UDP.
+bool bindable(uint16_t port) {
+  auto addr = SocketAddress::from_ip("127.0.0.1", port);
+  for (int type : {SOCK_STREAM, SOCK_DGRAM}) {
+    UniqueFd fd(::socket(AF_INET, type | SOCK_CLOEXEC, 0));
+    if (!fd || ::bind(fd.get(), addr->sockaddr_ptr(), addr->length()) != 0) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+// Below the kernel's ephemeral range (32768 and up by default): a port the
+// kernel handed out for bind(0) can be taken by any test's next outgoing
+// connection before nib binds it, and ctest runs many suites at once. Here
+// only another test's free_port() could pick the same port, and each
+// process walks the range from its own random start.
 uint16_t free_port() {
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return 0;
-  auto addr = SocketAddress::from_ip("127.0.0.1", 0);
-  if (::bind(fd.get(), addr->sockaddr_ptr(), addr->length()) != 0) return 0;
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&ss), &len);
-  return SocketAddress(reinterpret_cast<sockaddr*>(&ss), len).port();
+  constexpr uint16_t kFirst = 20000, kCount = 12000;
+  static std::atomic<uint32_t> next{static_cast<uint32_t>(std::random_device{}())};
+  for (int tries = 0; tries < kCount; ++tries) {
+    const auto port = static_cast<uint16_t>(kFirst + next.fetch_add(1, std::memory_order_relaxed) % kCount);
+    if (bindable(port)) return port;
+  }
+  return 0;
 }
 
 }  // namespace nib::test
