@@ -204,7 +204,7 @@ void Dataplane::refresh_health() {
       // Probes leave from the service's source (Pen's `source IP`) unless
       // the check names its own: a backend that admits one address admits them.
       if (!check->source && s->source_for(b->address()) != nullptr) check->source = s->source();
-      targets.push_back({s->name(), b, *check});
+      targets.push_back({s->name(), b, *check, s->proxy_protocol()});
     };
     for (const auto& b : snap->backends) add(b);
     if (snap->emergency) add(snap->emergency);
@@ -351,6 +351,12 @@ Status Dataplane::check_reload(const DataplaneConfig& config) const {
     if (old->source != sc.source) {
       return Status::invalid("service '" + sc.name + "': source change needs a restart");
     }
+    if (old->proxy_protocol != sc.proxy_protocol) {
+      return Status::invalid("service '" + sc.name + "': proxy_protocol change needs a restart");
+    }
+    if (old->accept_proxy_from != sc.accept_proxy_from) {
+      return Status::invalid("service '" + sc.name + "': accept_proxy_protocol change needs a restart");
+    }
     if (sc.protocol == Protocol::kTcp && old->backlog != sc.backlog) {
       return Status::invalid("service '" + sc.name + "': backlog change needs a restart");
     }
@@ -410,6 +416,8 @@ ServiceStatus Dataplane::service_status(const Service& s) const {
   st.tcp_fastclose = s.tcp_fastclose();
   st.keepalive = s.keepalive();
   st.source = s.source();
+  st.proxy_protocol = s.proxy_protocol();
+  st.accept_proxy_from = s.accept_proxy_from();
   st.connect_timeout_seconds = std::chrono::duration<double>(snap->connect_timeout).count();
   st.idle_timeout_seconds = std::chrono::duration<double>(snap->idle_timeout).count();
   // 0 (no -x): as many as the descriptor budget allows.

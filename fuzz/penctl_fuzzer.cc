@@ -2,7 +2,8 @@
 // few command lines ("server 0 weight 3\n", "recent 10\n"), executed as the
 // listener executes one per connection, against a running Dataplane. Every
 // line gets a reply; none crashes, hangs or leaves a state reset() cannot
-// undo.
+// undo, and none touches the file system (`web_stats` has no setting to
+// change, `write` does not write).
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -13,7 +14,8 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto& dp = nib::fuzz::FuzzDataplane::instance();
   {
-    nib::admin::PenctlServer server(dp.api(), {.listen = "127.0.0.1:0"});  // never started
+    // Never started; `write FILE` renders but writes nothing (inputs name any path).
+    nib::admin::PenctlServer server(dp.api(), {.listen = "127.0.0.1:0", .write_files = false});
     std::string_view text(reinterpret_cast<const char*>(data), size);
     while (!text.empty()) {
       size_t end = text.find('\n');

@@ -124,6 +124,10 @@ struct ServiceFamilies {
                               "Clients the client ACL denied that the abuse server (-B) took (TCP connections, UDP "
                               "sessions); denied clients it did not take are rejected with reason acl",
                               MetricType::Counter);
+  MetricFamily proxy_errors = family("nib_proxy_protocol_errors_total",
+                                     "Clients from a trusted balancer (accept_proxy_protocol) closed for a missing, "
+                                     "malformed or late PROXY header",
+                                     MetricType::Counter);
   MetricFamily limit_waits = family("nib_service_limit_waits_total",
                                     "Times accepting paused because the service held max_connections (-x); the "
                                     "clients waited in the backlog, none was refused",
@@ -153,6 +157,7 @@ struct ServiceFamilies {
     add(rejected, with(l, "reason", "acl"), static_cast<double>(s.counters.rejected_acl));
     add(rejected, with(l, "reason", "resources"), static_cast<double>(s.counters.rejected_resources));
     add(abuse, l, static_cast<double>(s.counters.abuse));
+    add(proxy_errors, l, static_cast<double>(s.counters.proxy_protocol_errors));
     add(breaks, l, static_cast<double>(s.counters.affinity_breaks));
     add(table_size, l, static_cast<double>(s.affinity.size));
     add(table_capacity, l, static_cast<double>(s.affinity.capacity));
@@ -163,7 +168,7 @@ struct ServiceFamilies {
   }
 
   void move_to(std::vector<MetricFamily>* out) {
-    for (MetricFamily* f : {&active, &accepted, &rejected, &abuse, &limit_waits, &breaks, &table_size,
+    for (MetricFamily* f : {&active, &accepted, &rejected, &abuse, &proxy_errors, &limit_waits, &breaks, &table_size,
                             &table_capacity, &hits, &misses, &evictions, &expirations}) {
       out->push_back(std::move(*f));
     }

@@ -548,7 +548,7 @@ PenctlReply PenctlServer::cmd_log(const Command& c) {
     return ok(log.enabled ? log.destination + "\n" : "");
   }
   if (c.w.size() != 2) return fail("log: expected one file name");
-  if (c.check) return {};
+  if (c.check || !options_.write_files) return {};
   if (Status st = api_.set_access_log_file(c.w[1]); !st.ok()) return fail(st);
   return ok("");
 }
@@ -720,6 +720,7 @@ PenctlReply PenctlServer::cmd_write(const Command& c) {
   if (c.check) return {};
   auto text = running_config(c.service, path);
   if (!text.ok()) return fail(text.status());
+  if (!options_.write_files) return {};
   if (Status st = write_file_atomically(path, *text, 0644); !st.ok()) return fail("write: " + st.message());
   return {};
 }

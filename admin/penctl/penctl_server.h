@@ -61,6 +61,9 @@ struct PenctlServerOptions {
   // Pen's -w status file, which `web_stats FILE` and `no web_stats` change;
   // owned by the App, it must outlive the server. Null: web_stats is refused.
   StatusFileSetting* status_file = nullptr;
+  // False: `write` renders the running configuration but writes no file,
+  // and `log FILE` opens none. The fuzzer's inputs name any path.
+  bool write_files = true;
   PenctlLimits limits;
   AdminPlaneStats* stats = nullptr;  // may be null; must outlive the server
 };

@@ -169,6 +169,12 @@ Status validate(const DataplaneConfig& config) {
     if (s.source && (!s.source->valid() || s.source->port() != 0)) {
       return Status::invalid("service '" + s.name + "': source must be an IP address without a port");
     }
+    if (s.protocol == Protocol::kUdp && (s.proxy_protocol != ProxyProtocol::kOff || !s.accept_proxy_from.empty())) {
+      return Status::invalid("service '" + s.name + "': the PROXY protocol is for TCP services only");
+    }
+    for (const IpPrefix& p : s.accept_proxy_from) {
+      if (!p.valid()) return Status::invalid("service '" + s.name + "': accept_proxy_protocol: invalid prefix");
+    }
     // The same address may be listed twice, as Pen's command line allows
     // (each is a server of its own); the YAML loader refuses it, naming lines.
     for (const auto& b : s.backends) {

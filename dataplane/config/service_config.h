@@ -13,6 +13,8 @@
 #include "dataplane/base/status.h"
 #include "dataplane/net/access_list.h"
 #include "dataplane/net/country_lookup.h"
+#include "dataplane/net/ip_prefix.h"
+#include "dataplane/net/proxy_protocol.h"
 #include "dataplane/net/socket_address.h"
 
 namespace nib {
@@ -164,6 +166,16 @@ struct ServiceConfig {
   // one address. Applies to backends of its family; port 0 (the kernel
   // picks one at connect). Set at start: a change needs a restart.
   std::optional<SocketAddress> source;  // -o "source IP", YAML source
+  // The PROXY protocol header (v1 text or v2 binary) sent to the backends
+  // ahead of each client's bytes, so that they see the real client. TCP
+  // only. Set at start: a change needs a restart.
+  ProxyProtocol proxy_protocol = ProxyProtocol::kOff;  // YAML proxy_protocol, -o "proxy_protocol v1|v2"
+  // Clients from these networks (a fronting balancer) must open with a PROXY
+  // header (v1 or v2), whose client then counts as the client for affinity,
+  // the client ACL and the logs. A connection from elsewhere is served as
+  // is; a trusted one without a valid header within the connect timeout is
+  // closed and counted. Empty: headers are not read. TCP only; set at start.
+  std::vector<IpPrefix> accept_proxy_from;  // YAML accept_proxy_protocol, -o "accept_proxy_protocol CIDR..."
   // Share the listen port with other processes' SO_REUSEPORT sockets (a
   // second nib, say), which then take part of the traffic. Off: a port
   // another process listens on is an error at start.

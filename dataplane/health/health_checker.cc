@@ -190,14 +190,16 @@ class HealthChecker::Probe final : public EventHandler {
     sent_ = 0;
     searched_ = 0;
     if (expect_search_) expect_search_->reset();
+    char header[kProxyHeaderMax];
+    request_.assign(header, write_proxy_local_header(target_.proxy_protocol, header));
     if (c.type == HealthCheckType::kSendExpect) {
-      request_ = c.send;
+      request_ += c.send;
       phase_ = Phase::kSending;
       return send_some();  // nothing to send: straight to reading
     }
     std::string host = c.host_header.empty() ? target_.backend->host() : c.host_header;
-    request_ = c.method + " " + c.path + " HTTP/1.1\r\nHost: " + host +
-               "\r\nUser-Agent: nib-health-check\r\nConnection: close\r\n\r\n";
+    request_ += c.method + " " + c.path + " HTTP/1.1\r\nHost: " + host +
+                "\r\nUser-Agent: nib-health-check\r\nConnection: close\r\n\r\n";
     sent_ = 0;
     response_.clear();
     phase_ = Phase::kSending;

@@ -59,6 +59,9 @@ class HealthChecker {
     std::string service;
     std::shared_ptr<Backend> backend;
     HealthCheckConfig config;
+    // The service's PROXY protocol: an HTTP or send/expect check opens with
+    // its LOCAL form, as a backend that requires a header expects.
+    ProxyProtocol proxy_protocol = ProxyProtocol::kOff;
   };
   // Called on the checker thread after a backend's health changed.
   using Listener = std::function<void(const std::string& service, const Backend& backend, bool up,

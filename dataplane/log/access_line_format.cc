@@ -20,6 +20,7 @@ const char* to_string(CloseReason reason) {
     case CloseReason::kShortage: return "shortage";
     case CloseReason::kLimit: return "limit";
     case CloseReason::kShutdown: return "shutdown";
+    case CloseReason::kProxyHeader: return "proxy_header";
   }
   return "?";
 }

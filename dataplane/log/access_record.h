@@ -25,6 +25,7 @@ enum class CloseReason : uint8_t {
   kShortage,       // nib ran short of a descriptor, memory or a local port
   kLimit,          // a UDP session evicted to make room under max_sessions
   kShutdown,       // nib stopped with the connection open
+  kProxyHeader,    // a trusted balancer's client sent no valid PROXY header in time
 };
 const char* to_string(CloseReason reason);
 

@@ -12,6 +12,8 @@ Service::Service(const ServiceConfig& config, unsigned workers, const Clock& clo
       tcp_fastclose_(config.tcp_fastclose),
       keepalive_(config.keepalive),
       source_(config.source),
+      proxy_protocol_(config.proxy_protocol),
+      accept_proxy_from_(config.accept_proxy_from),
       listen_(config.listen),
       registry_(workers, clock),
       affinity_(config.policy.table_size, seconds_to_duration(config.policy.tracking_seconds)),
@@ -19,6 +21,13 @@ Service::Service(const ServiceConfig& config, unsigned workers, const Clock& clo
       cursor_(config.backends.empty() ? 0 : static_cast<uint32_t>(config.backends.size() - 1)),
       cells_(workers) {
   registry_.apply(config);
+}
+
+bool Service::expects_proxy_header(const IpKey& ip) const {
+  for (const IpPrefix& p : accept_proxy_from_) {
+    if (p.contains(ip)) return true;
+  }
+  return false;
 }
 
 SocketAddress Service::listen_address() const {
@@ -61,6 +70,7 @@ ServiceCounters Service::counters() const {
     c.abuse += get(w.abuse);
     c.affinity_breaks += get(w.breaks);
     c.rejected_resources += get(w.rejected_resources);
+    c.proxy_protocol_errors += get(w.proxy_protocol_errors);
   }
   return c;
 }

@@ -31,6 +31,9 @@ struct ServiceCounters {
   uint64_t abuse = 0;
   uint64_t affinity_breaks = 0;           // a remembered server could not take its client
   uint64_t rejected_resources = 0;        // nib ran short (descriptors, memory, local ports)
+  // Trusted clients (accept_proxy_from) closed for a missing, malformed or
+  // late PROXY header.
+  uint64_t proxy_protocol_errors = 0;
 };
 
 class Service {
@@ -56,6 +59,10 @@ class Service {
     return source_ && source_->family() == to.family() ? &*source_ : nullptr;
   }
   const std::optional<SocketAddress>& source() const { return source_; }
+  ProxyProtocol proxy_protocol() const { return proxy_protocol_; }
+  // Must a client from `ip` open with a PROXY header (accept_proxy_from)?
+  bool expects_proxy_header(const IpKey& ip) const;
+  const std::vector<IpPrefix>& accept_proxy_from() const { return accept_proxy_from_; }
 
   // Any thread: does the client ACL in `snapshot` let `client` in?
   bool admits(const RegistrySnapshot& snapshot, const IpKey& client) const {
@@ -113,6 +120,7 @@ class Service {
   void count_stubborn(unsigned worker) { bump(cells_[worker].stubborn); }
   void count_affinity_break(unsigned worker) { bump(cells_[worker].breaks); }
   void count_rejected_resources(unsigned worker) { bump(cells_[worker].rejected_resources); }
+  void count_proxy_protocol_error(unsigned worker) { bump(cells_[worker].proxy_protocol_errors); }
   ServiceCounters counters() const;  // any thread: the sum over the workers
 
  private:
@@ -125,6 +133,8 @@ class Service {
   const FastClose tcp_fastclose_;
   const bool keepalive_;
   const std::optional<SocketAddress> source_;
+  const ProxyProtocol proxy_protocol_;
+  const std::vector<IpPrefix> accept_proxy_from_;
   mutable std::mutex address_mutex_;
   SocketAddress listen_;
   BackendRegistry registry_;
@@ -136,7 +146,7 @@ class Service {
   std::atomic<int64_t> active_{0};  // shared by design: -x is one limit for all workers
   struct Cells {
     std::atomic<uint64_t> accepted{0}, limit_waits{0}, no_backend{0}, stubborn{0}, breaks{0}, rejected_acl{0},
-        rejected_resources{0}, abuse{0};
+        rejected_resources{0}, abuse{0}, proxy_protocol_errors{0};
   };
   PerWorker<Cells> cells_;
 };

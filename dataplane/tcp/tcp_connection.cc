@@ -42,9 +42,10 @@ TcpConnection::TcpConnection(TcpWorker& worker)
     : worker_(worker), timer_([this] { on_timer(); }) {}
 
 void TcpConnection::start(UniqueFd client, const SocketAddress& peer, Service& service,
-                          std::shared_ptr<const RegistrySnapshot> snapshot, bool denied) {
+                          std::shared_ptr<const RegistrySnapshot> snapshot, bool denied, bool proxy_header) {
   client_ = std::move(client);
   peer_ = peer;
+  local_ = SocketAddress();
   client_ip_ = peer.ip_key();
   service_ = &service;
   snap_ = std::move(snapshot);
@@ -65,15 +66,98 @@ void TcpConnection::start(UniqueFd client, const SocketAddress& peer, Service& s
     return;
   }
   if (service.keepalive()) set_keepalive(client_.get());
+  if (proxy_header) [[unlikely]] {
+    // The header's bytes raise an edge, also when they came with the accept
+    // (a new registration reports what is already there). The connect
+    // timeout bounds the wait: a trusted peer that says nothing costs a slot
+    // for that long only.
+    state_ = State::kHeader;
+    worker_.loop().arm(timer_, started_ + snap_->connect_timeout);
+    return;
+  }
   if (service.defer_accept() && !read_first_bytes()) return;
+  choose(denied);
+}
+
+void TcpConnection::choose(bool denied) {
   if (denied) [[unlikely]] {
     sel_ = Selector::abuse(*snap_, started_);
   } else {
-    sel_ = Selector::choose(*snap_, service.affinity(), service.cursor(), client_ip_, started_);
-    if (sel_.affinity_break) service.count_affinity_break(worker_.index());
+    sel_ = Selector::choose(*snap_, service_->affinity(), service_->cursor(), client_ip_, started_);
+    if (sel_.affinity_break) service_->count_affinity_break(worker_.index());
   }
   if (debug_on()) [[unlikely]] log_event(LogLevel::kDebug, "chose " + Selector::describe(*snap_, sel_));
   connect_next();
+}
+
+void TcpConnection::read_proxy_header() {
+  if (!up_.buf) up_.buf = worker_.take_buffer();
+  for (;;) {
+    const size_t room = TcpWorker::kBufferSize - up_.len;
+    ssize_t n = ::recv(client_.get(), up_.buf.get() + up_.len, room, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (would_block(errno)) return;  // the rest comes with the next edge
+      return reject_proxy_header("the connection failed before its PROXY header ended");
+    }
+    if (n == 0) return reject_proxy_header("the client closed before its PROXY header ended");
+    up_.len += static_cast<uint32_t>(n);
+    const ProxyHeader header = parse_proxy_header(up_.buf.get(), up_.len);
+    if (header.result == ProxyHeader::Result::kInvalid) return reject_proxy_header(header.error);
+    const bool drained = static_cast<size_t>(n) < room;  // a short read: the next bytes raise an edge
+    if (header.result == ProxyHeader::Result::kDone) {
+      up_.src_readable = !drained || up_.src_hup;
+      return accept_proxy_header(header);
+    }
+    if (drained) return;
+  }
+}
+
+void TcpConnection::accept_proxy_header(const ProxyHeader& header) {
+  worker_.loop().cancel(timer_);
+  // What followed the header is the client's: it waits for the backend.
+  up_.len -= static_cast<uint32_t>(header.length);
+  std::memmove(up_.buf.get(), up_.buf.get() + header.length, up_.len);
+  if (!header.local) {  // LOCAL / UNKNOWN: the balancer's own connection, as it is
+    peer_ = header.client;
+    client_ip_ = peer_.ip_key();
+    local_ = header.destination;
+  }
+  if (up_.len != 0 && worker_.access_ring()) note_request(up_.buf.get(), up_.len);
+  if (trace_on()) [[unlikely]] log_event(LogLevel::kTrace, "PROXY header read");
+  state_ = State::kConnecting;
+  bool denied = false;
+  if (!service_->admits(*snap_, client_ip_)) [[unlikely]] {
+    if (debug_on()) [[unlikely]] log_event(LogLevel::kDebug, "denied by the acl");
+    if (!snap_->abuse) {
+      service_->count_rejected_acl(worker_.index());
+      return finish(false, CloseReason::kAcl);
+    }
+    denied = true;
+  }
+  choose(denied);
+}
+
+void TcpConnection::reject_proxy_header(const char* why) {
+  service_->count_proxy_protocol_error(worker_.index());
+  if (debug_on()) [[unlikely]] log_event(LogLevel::kDebug, std::string("closed: ") + why);
+  finish(false, CloseReason::kProxyHeader);
+}
+
+bool TcpConnection::send_proxy_header() {
+  const ProxyProtocol version = service_->proxy_protocol();
+  if (!local_.valid()) {
+    auto local = local_address(client_.get());
+    if (local.ok()) local_ = *local;
+  }
+  char header[kProxyHeaderMax];
+  const size_t n = local_.valid() ? write_proxy_header(version, peer_, local_, header)
+                                  : write_proxy_local_header(version, header);
+  // The first bytes on a fresh connection, whose send buffer is empty: they
+  // go whole or the connection failed. With the client's bytes waiting,
+  // MSG_MORE lets both leave in one segment.
+  const int more = up_.off < up_.len ? MSG_MORE : 0;
+  return ::send(backend_.get(), header, n, MSG_NOSIGNAL | more) == static_cast<ssize_t>(n);
 }
 
 bool TcpConnection::read_first_bytes() {
@@ -247,6 +331,9 @@ void TcpConnection::on_connected() {
   b->add_connection(worker_.index());
   b->record_connect_latency(worker_.index(), MonoClock::now() - connect_started_);
   connect_us_ = std::chrono::duration_cast<std::chrono::microseconds>(now - started_).count();
+  if (service_->proxy_protocol() != ProxyProtocol::kOff && !send_proxy_header()) [[unlikely]] {
+    return on_backend_lost(Failure::kReset);
+  }
   if (trace_on()) [[unlikely]] {
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(MonoClock::now() - connect_started_).count();
     log_event(LogLevel::kTrace, "connected to " + b->address().to_string() + " in " + std::to_string(us) + " us");
@@ -258,6 +345,13 @@ void TcpConnection::on_connected() {
 }
 
 void TcpConnection::on_event(bool client_side, uint32_t events) {
+  if (state_ == State::kHeader) [[unlikely]] {
+    if (!client_side) return;
+    // A FIN right behind the header raises no edge of its own later.
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) up_.src_hup = true;
+    read_proxy_header();  // a read sees a hang-up or an error too
+    return;
+  }
   if (state_ != State::kConnecting && state_ != State::kRelaying) return;
   if (!client_side && !backend_) return;  // the old socket's, after on_backend_lost()
   // Edges are remembered even while connecting: a request sent with a FIN
@@ -487,6 +581,7 @@ void TcpConnection::release_pipe(Flow& f) {
 
 void TcpConnection::on_timer() {
   MonoTime now = worker_.loop().now();
+  if (state_ == State::kHeader) return reject_proxy_header("no PROXY header within the connect timeout");
   if (state_ == State::kConnecting) {
     on_connect_failed();  // connect timeout: Pen blacklists it like a refusal
     connect_next();
@@ -599,7 +694,7 @@ ConnectionInfo TcpConnection::info(MonoTime now) const {
     i.backend = b->address();
     i.backend_id = b->id();
   }
-  i.connecting = state_ == State::kConnecting;
+  i.connecting = state_ == State::kConnecting || state_ == State::kHeader;
   i.age_seconds = std::chrono::duration<double>(now - started_).count();
   i.bytes_in = up_.bytes;
   i.bytes_out = down_.bytes;

@@ -11,6 +11,7 @@
 #include "dataplane/base/unique_fd.h"
 #include "dataplane/event/event_loop.h"
 #include "dataplane/log/access_ring.h"
+#include "dataplane/net/proxy_protocol.h"
 #include "dataplane/service/service.h"
 #include "dataplane/status_views.h"
 #include "dataplane/tcp/pipe_pool.h"
@@ -31,13 +32,17 @@ class TcpConnection {
 
   // Takes an accepted client (already admitted against the service's limit)
   // and starts choosing and connecting a backend; `denied` (the client ACL
-  // said no): the snapshot's abuse server only, or close.
+  // said no): the snapshot's abuse server only, or close. `proxy_header`: a
+  // trusted balancer's connection, whose PROXY header names the client; it
+  // is read first, and the client ACL applies to that client.
   void start(UniqueFd client, const SocketAddress& peer, Service& service,
-             std::shared_ptr<const RegistrySnapshot> snapshot, bool denied = false);
+             std::shared_ptr<const RegistrySnapshot> snapshot, bool denied = false, bool proxy_header = false);
 
   // Closes both sides now (shutdown, a drain deadline); `why` goes to the access log.
   void close(CloseReason why) { finish(false, why); }
-  bool in_use() const { return state_ == State::kConnecting || state_ == State::kRelaying; }
+  bool in_use() const {
+    return state_ == State::kHeader || state_ == State::kConnecting || state_ == State::kRelaying;
+  }
   // The backend this connection relays to (counted in its active()), or null.
   const Backend* relay_backend() const { return state_ == State::kRelaying ? backend_ref_.get() : nullptr; }
   // Called by the worker once no event of this batch can still name us.
@@ -50,7 +55,8 @@ class TcpConnection {
   void set_idle_timeout(const Service& service, Duration timeout);
 
  private:
-  enum class State { kFree, kConnecting, kRelaying, kClosed };
+  // kHeader: reading a trusted balancer's PROXY header, before any choice.
+  enum class State { kFree, kHeader, kConnecting, kRelaying, kClosed };
 
   // One direction of the relay: bytes read from `src` wait in `buf` (copy) or
   // in `pipe` (splice, zero-copy) for `dst`. A flow starts copying, which is
@@ -87,6 +93,16 @@ class TcpConnection {
   enum class Pump { kOk, kSourceError, kSinkError };
 
   void on_event(bool client_side, uint32_t events);
+  // Chooses a server for the client (Pen's rules) and starts connecting.
+  void choose(bool denied);
+  // kHeader: reads what the client sent until its PROXY header is whole,
+  // then takes the client it names and chooses; a bad header closes it.
+  void read_proxy_header();
+  void accept_proxy_header(const ProxyHeader& header);
+  void reject_proxy_header(const char* why);
+  // The service's PROXY header to the just-connected backend; false when
+  // the backend's socket failed.
+  bool send_proxy_header();
   void on_timer();
   void connect_next();
   // kFailed: the backend's failure; kShortage: nib's own (no descriptor,
@@ -133,6 +149,7 @@ class TcpConnection {
   std::shared_ptr<Backend> backend_ref_;  // keeps a removed backend alive while in use
   Selection sel_;
   SocketAddress peer_;
+  SocketAddress local_;  // where the client connected (a PROXY header's destination); unset until needed
   IpKey client_ip_;
   Flow up_;    // client -> backend
   Flow down_;  // backend -> client

@@ -302,7 +302,10 @@ void TcpWorker::admit(Listener& l, UniqueFd client, const SocketAddress& peer) {
   Service& service = l.service_;
   service.count_accepted(index_);
   bool denied = false;
-  if (!service.admits(*l.snapshot_, peer.ip_key())) [[unlikely]] {
+  // A trusted balancer's connection: the client ACL applies to the client
+  // its PROXY header names, once read.
+  const bool proxy_header = service.expects_proxy_header(peer.ip_key());
+  if (!proxy_header && !service.admits(*l.snapshot_, peer.ip_key())) [[unlikely]] {
     denied = true;
     if (debug_on()) [[unlikely]] {
       log_debug("service " + service.name() + ": client " + peer.to_string() + ": denied by the acl" +
@@ -319,7 +322,7 @@ void TcpWorker::admit(Listener& l, UniqueFd client, const SocketAddress& peer) {
     // as abuse once it connects, as rejected_acl if it does not.
   }
   open_.fetch_add(1, std::memory_order_relaxed);
-  acquire()->start(std::move(client), peer, service, l.snapshot_, denied);
+  acquire()->start(std::move(client), peer, service, l.snapshot_, denied, proxy_header);
 }
 
 void TcpWorker::log_denied(AccessRing& ring, const Service& service, const SocketAddress& peer) {

@@ -426,6 +426,23 @@ Status Parser::apply_penctl(std::string_view option, const std::string& text) {
     note_balancing(where, "source");
     return {};
   }
+  if (word == "proxy_protocol" && !negate) {
+    auto version = words.size() == 2 ? parse_proxy_protocol(words[1]) : std::nullopt;
+    if (!version) return option_error(where, "expected 'proxy_protocol v1|v2|off'");
+    service_.proxy_protocol = *version;
+    note_balancing(where, "proxy_protocol");
+    return {};
+  }
+  if (word == "accept_proxy_protocol" && !negate) {
+    if (words.size() < 2) return option_error(where, "expected 'accept_proxy_protocol CIDR...'");
+    for (size_t i = 1; i < words.size(); ++i) {
+      auto prefix = IpPrefix::parse(words[i]);
+      if (!prefix.ok()) return option_error(where, "accept_proxy_protocol: " + prefix.status().message());
+      service_.accept_proxy_from.push_back(*prefix);
+    }
+    note_balancing(where, "accept_proxy_protocol");
+    return {};
+  }
   for (const auto& p : kPenctlSettings) {
     if (p.word != word || negate) continue;
     if (words.size() != 2) {
@@ -435,7 +452,7 @@ Status Parser::apply_penctl(std::string_view option, const std::string& text) {
   }
   return option_error(where,
                       "penctl command not supported by nib; use one of: prio, weight, hash, roundrobin, "
-                      "stubborn, tcp_nodelay, keepalive (each also as 'no ...'), tcp_fastclose up|down|both|off, source IP, blacklist N, tracking N, timeout N, "
+                      "stubborn, tcp_nodelay, keepalive (each also as 'no ...'), tcp_fastclose up|down|both|off, source IP, proxy_protocol v1|v2|off, accept_proxy_protocol CIDR..., blacklist N, tracking N, timeout N, "
                       "idle_timeout N, clients_max N, conn_max N");
 }
 
@@ -844,7 +861,9 @@ Pen options:
   -o command   a penctl command, one per -o (-O is the same): prio, weight, hash,
                roundrobin, stubborn, tcp_nodelay, keepalive (each also "no ..."),
                "tcp_fastclose up|down|both|off", "source IP" (connections to the
-               servers leave from IP),
+               servers leave from IP), "proxy_protocol v1|v2" (a PROXY header
+               to the servers), "accept_proxy_protocol CIDR..." (balancers in
+               front whose PROXY headers name the client),
                "blacklist N", "tracking N", "timeout N", "idle_timeout N",
                "clients_max N", "conn_max N". The mode flags combine as
                pen's: prio over weight over hash over roundrobin

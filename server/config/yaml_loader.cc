@@ -40,12 +40,13 @@ constexpr std::string_view kServiceKeys[] = {"name",      "listen",          "pr
                                              "idle_timeout", "max_connections", "backlog",
                                              "defer_accept", "reuse_port", "session_timeout", "max_sessions",
                                              "health_check", "slow_start", "drain_timeout", "acl", "tcp_nodelay",
-                                             "tcp_fastclose", "keepalive", "abuse", "source"};
+                                             "tcp_fastclose", "keepalive", "abuse", "source", "proxy_protocol",
+                                             "accept_proxy_protocol"};
 // Keys that mean something for one protocol only: given for the other, they
 // would silently do nothing, so they are errors.
 constexpr std::string_view kTcpOnlyKeys[] = {"connect_timeout", "idle_timeout", "max_connections", "backlog",
                                              "defer_accept",    "tcp_nodelay",     "tcp_fastclose",
-                                             "keepalive"};
+                                             "keepalive",       "proxy_protocol",  "accept_proxy_protocol"};
 constexpr std::string_view kUdpOnlyKeys[] = {"session_timeout", "max_sessions"};
 constexpr std::string_view kPolicyKeys[] = {"mode", "stubborn", "tracking", "blacklist", "table_size"};
 constexpr std::string_view kBackendKeys[] = {"address", "port",   "soft_limit",
@@ -161,6 +162,7 @@ class Loader {
   void load_policy(const Item& item, PolicyConfig* policy);
   void load_backends(const Item& item, ServiceConfig* service);
   void load_acl(const Item& item, AccessList* acl);
+  void load_proxy_protocol(const Fields& f, ServiceConfig* service);
   std::optional<BackendConfig> load_backend(const Item& item, const std::optional<HealthCheckConfig>& service_check,
                                             Protocol protocol);
   // `base` holds the defaults: the service's check when a backend overrides it.
@@ -553,7 +555,36 @@ void Loader::load_service(const Item& item, SeenServices* seen, DataplaneConfig*
   read_seconds(f, "slow_start", limits::kSlowStart, &service.slow_start_seconds);
   read_seconds(f, "drain_timeout", limits::kSeconds, &service.drain_timeout_seconds);
   if (const Item* acl = f.get("acl")) load_acl(*acl, &service.client_acl);
+  load_proxy_protocol(f, &service);
   dataplane->services.push_back(std::move(service));
+}
+
+// proxy_protocol: v1|v2|off (sent to the backends); accept_proxy_protocol: the
+// networks of the balancers in front whose PROXY headers are believed.
+void Loader::load_proxy_protocol(const Fields& f, ServiceConfig* service) {
+  if (const Item* version = f.get("proxy_protocol")) {
+    constexpr const char* kVersions = "v1, v2, off";
+    auto text = scalar(*version, std::string("one of: ") + kVersions);
+    auto parsed = text ? parse_proxy_protocol(*text) : std::nullopt;
+    if (parsed) {
+      service->proxy_protocol = *parsed;
+    } else if (text) {
+      error_at(*version, std::string("expected one of: ") + kVersions + "; got '" + *text + "'");
+    }
+  }
+  const Item* from = f.get("accept_proxy_protocol");
+  if (from == nullptr) return;
+  constexpr const char* kExpected = "a network such as 10.0.0.0/8 or an address";
+  for (const auto& entry : sequence(*from, std::string("a sequence of networks (") + kExpected + ")")) {
+    auto text = scalar(entry, kExpected);
+    if (!text) continue;
+    auto prefix = IpPrefix::parse(*text);
+    if (prefix.ok()) {
+      service->accept_proxy_from.push_back(*prefix);
+    } else {
+      error_at(entry, std::string("expected ") + kExpected + ": " + prefix.status().message());
+    }
+  }
 }
 
 // Pen's client ACL as a list of "permit CIDR" / "deny CIDR" / "deny country

@@ -102,8 +102,7 @@ class AccessLogTest : public ::testing::Test {
   std::unique_ptr<NibProcess> start(std::vector<std::string> args) {
     std::string pid_file = dir_.file("nib.pid");
     ::unlink(pid_file.c_str());
-    args.insert(args.begin(), {"-f", "-p", pid_file});
-    return test::start_until_pid_file(args, pid_file);
+    return test::start_foreground(std::move(args), pid_file);
   }
 
   // A YAML nib: one service on `port` to `backend`, the given access_log

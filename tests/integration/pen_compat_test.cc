@@ -68,9 +68,7 @@ class PenCompatTest : public ::testing::Test {
 
   // nib in the foreground (-f) with Pen's command line; waits for its pid file.
   std::unique_ptr<NibProcess> start(const std::string& name, std::vector<std::string> args) {
-    std::string pid_file = dir_.file(name + ".pid");
-    args.insert(args.begin(), {"-f", "-p", pid_file});
-    return test::start_until_pid_file(args, pid_file);
+    return test::start_foreground(std::move(args), dir_.file(name + ".pid"));
   }
 
   test::TempDir dir_;

@@ -98,8 +98,7 @@ class PrivilegesTest : public ::testing::Test {
 
   // nib in the foreground, started as root, ready once it dropped privileges.
   std::unique_ptr<NibProcess> start(std::vector<std::string> args) {
-    args.insert(args.begin(), {"-f", "-p", pid_file_});
-    auto nib = test::start_until_pid_file(args, pid_file_);
+    auto nib = test::start_foreground(std::move(args), pid_file_);
     if (nib && !nib->wait_for_output("running as ", 10s)) {
       ADD_FAILURE() << "no privilege drop: " << nib->output();
       return nullptr;

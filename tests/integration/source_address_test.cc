@@ -32,9 +32,7 @@ class SourceAddressTest : public ::testing::Test {
   void SetUp() override { NIB_REQUIRE(test::nib_binary_exists(), "nib binary not built"); }
   // nib -f -p PIDFILE `args`, ready once its pid file is written.
   std::unique_ptr<test::NibProcess> start(std::vector<std::string> args) {
-    const std::string pid_file = dir_.file("nib.pid");
-    args.insert(args.begin(), {"-f", "-p", pid_file});
-    return test::start_until_pid_file(args, pid_file);
+    return test::start_foreground(std::move(args), dir_.file("nib.pid"));
   }
   // Debian's penctl against `control`: its exit status and what it printed.
   std::pair<int, std::string> penctl(const std::string& control, std::vector<std::string> words) {

@@ -309,6 +309,11 @@ bool bindable(uint16_t port) {
 // connection before nib binds it, and ctest runs many suites at once. Here
 // only another test's free_port() could pick the same port, and each
 // process walks the range from its own random start.
+std::unique_ptr<NibProcess> start_foreground(std::vector<std::string> args, const std::string& pid_file) {
+  args.insert(args.begin(), {"-f", "-p", pid_file});
+  return start_until_pid_file(args, pid_file);
+}
+
 uint16_t free_port() {
   constexpr uint16_t kFirst = 20000, kCount = 12000;
   static std::atomic<uint32_t> next{static_cast<uint32_t>(std::random_device{}())};

@@ -84,6 +84,9 @@ RunResult run_nib(const std::vector<std::string>& args, Duration timeout = std::
 // file is written (after bind); null, with a test failure, when it exits
 // first or takes over 10 s.
 std::unique_ptr<NibProcess> start_until_pid_file(const std::vector<std::string>& args, const std::string& pid_file);
+// nib -f -p `pid_file` `args` (Pen's command line without -f would
+// daemonize, out of the test's reach): start_until_pid_file's wait.
+std::unique_ptr<NibProcess> start_foreground(std::vector<std::string> args, const std::string& pid_file);
 
 // A port that was free a moment ago on 127.0.0.1 (callers accept the race).
 uint16_t free_port();

@@ -345,7 +345,7 @@ TEST(YamlLoaderTest, UnknownKeyListsTheValidOnes) {
             "nib.yaml:4:5: services[0]: unknown key 'prot', expected one of: name, listen, protocol, policy, "
             "backends, emergency, connect_timeout, idle_timeout, max_connections, backlog, defer_accept, reuse_port, "
             "session_timeout, max_sessions, health_check, slow_start, drain_timeout, acl, tcp_nodelay, "
-            "tcp_fastclose, keepalive, abuse, source");
+            "tcp_fastclose, keepalive, abuse, source, proxy_protocol, accept_proxy_protocol");
 }
 
 TEST(YamlLoaderTest, UserAndChroot) {

@@ -1,0 +1,203 @@
+// The PROXY protocol (issue 12) through the real nib binary: backends get a
+// v1 or v2 header naming the real client ahead of its bytes; a trusted
+// balancer's header names the client for affinity, the client ACL and the
+// logs; a trusted peer without a valid header is closed and counted;
+// anyone else is relayed as is. curl --haproxy-protocol is a real client.
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "dataplane/net/proxy_protocol.h"
+#include "tests/support/nib_process.h"
+#include "tests/support/prerequisites.h"
+#include "tests/support/temp_file.h"
+#include "tests/support/test_backend.h"
+#include "tests/support/test_client.h"
+
+namespace nib {
+namespace {
+
+using namespace std::chrono_literals;
+using test::TestBackend;
+using test::TestClient;
+
+std::string at(uint16_t port) { return "127.0.0.1:" + std::to_string(port); }
+SocketAddress lb(uint16_t port) { return *SocketAddress::from_ip("127.0.0.1", port); }
+
+class ProxyProtocolTest : public ::testing::Test {
+ protected:
+  void SetUp() override { NIB_REQUIRE(test::nib_binary_exists(), "nib binary not built"); }
+  std::unique_ptr<test::NibProcess> start(std::vector<std::string> args) {
+    return test::start_foreground(std::move(args), dir_.file("nib.pid"));
+  }
+  // A service on `port` with `extra` YAML lines, one echoing backend, and the
+  // REST admin plane on `admin_port_`.
+  std::unique_ptr<test::NibProcess> start_yaml(uint16_t port, const std::string& extra, uint16_t backend_port) {
+    const std::string config = dir_.file("nib.yaml");
+    const std::string yaml = "services:\n  - name: web\n    listen: " + at(port) + "\n" + extra +
+                             "    backends:\n      - " + at(backend_port) + "\nadmin:\n  http_listen: " +
+                             at(admin_port_) + "\n  grpc_listen: 127.0.0.1:0\n";
+    EXPECT_TRUE(test::write_file(config, yaml).ok());
+    return start({"--config", config});
+  }
+  // What the echoing backend got from nib when `source_ip` sent `bytes`
+  // (its greeting line taken off: it greets once nib connected, which with
+  // a PROXY header to read is after the client's first bytes).
+  std::string echoed(uint16_t port, const std::string& bytes, const std::string& source_ip = "127.0.0.1") {
+    auto c = TestClient::connect(lb(port), source_ip);
+    if (!c.ok()) return "connect: " + c.status().message();
+    auto all = c->write_all_and_read_until_eof(bytes);
+    if (!all.ok()) return "read: " + all.status().message();
+    size_t nl = all->find('\n');
+    return nl == std::string::npos ? "no greeting: " + *all : all->substr(nl + 1);
+  }
+  double metric(const std::string& name) {
+    auto r = test::http_request(lb(admin_port_), "GET", "/metrics");
+    if (!r.ok()) return -1;
+    size_t at = r->body.find("\n" + name);
+    if (at == std::string::npos) return -1;
+    size_t sp = r->body.find(' ', at + 1);
+    return std::stod(r->body.substr(sp + 1));
+  }
+  test::TempDir dir_;
+  const uint16_t admin_port_ = test::free_port();
+};
+
+TEST_F(ProxyProtocolTest, BackendsGetAV1HeaderNamingTheClient) {
+  TestBackend b0("b0");
+  const uint16_t port = test::free_port();
+  auto nib = start({"-o", "proxy_protocol v1", at(port), at(b0.port())});
+  ASSERT_TRUE(nib);
+  const std::string got = echoed(port, "hello\n", "127.0.0.7");
+  const std::string prefix = "PROXY TCP4 127.0.0.7 127.0.0.1 ";
+  ASSERT_EQ(got.rfind(prefix, 0), 0u) << got;
+  EXPECT_NE(got.find(" " + std::to_string(port) + "\r\nhello\n"), std::string::npos) << got;
+}
+
+TEST_F(ProxyProtocolTest, BackendsGetAV2HeaderAndEveryConnectionItsOwn) {
+  TestBackend b0("b0");
+  const uint16_t port = test::free_port();
+  auto nib = start_yaml(port, "    proxy_protocol: v2\n", b0.port());
+  ASSERT_TRUE(nib);
+  for (const char* ip : {"127.0.0.2", "127.0.0.3"}) {
+    const std::string got = echoed(port, "payload", ip);
+    ProxyHeader h = parse_proxy_header(got.data(), got.size());
+    ASSERT_EQ(h.result, ProxyHeader::Result::kDone) << h.error;
+    EXPECT_FALSE(h.local);
+    EXPECT_EQ(h.client.ip_string(), ip);
+    EXPECT_EQ(h.destination, lb(port));
+    EXPECT_EQ(got.substr(h.length), "payload");
+  }
+}
+
+// A balancer in front (here: whatever connects from 127.0.0.1) names the
+// client; nib passes that client on in its own header, remembers it, and
+// applies the client ACL to it. Others (127.0.0.5) are relayed as they are.
+TEST_F(ProxyProtocolTest, ATrustedBalancersHeaderNamesTheClient) {
+  TestBackend b0("b0");
+  const uint16_t port = test::free_port();
+  auto nib = start_yaml(port,
+                        "    proxy_protocol: v1\n    accept_proxy_protocol: [127.0.0.1/32]\n"
+                        "    acl: [deny 10.66.0.0/16]\n",
+                        b0.port());
+  ASSERT_TRUE(nib);
+  EXPECT_EQ(echoed(port, "PROXY TCP4 10.9.8.7 10.0.0.1 5555 80\r\nGET /\n"),
+            "PROXY TCP4 10.9.8.7 10.0.0.1 5555 80\r\nGET /\n");
+  // v2 in, v1 out: the same client.
+  char v2[kProxyHeaderMax];
+  size_t n = write_proxy_header(ProxyProtocol::kV2, *SocketAddress::parse("[2001:db8::5]:4000"),
+                                *SocketAddress::parse("[2001:db8::1]:443"), v2);
+  EXPECT_EQ(echoed(port, std::string(v2, n) + "x"), "PROXY TCP6 2001:db8::5 2001:db8::1 4000 443\r\nx");
+  // The named client is the one remembered.
+  auto clients = test::http_request(lb(admin_port_), "GET", "/api/v1/services/web/clients");
+  ASSERT_TRUE(clients.ok());
+  EXPECT_NE(clients->body.find("10.9.8.7"), std::string::npos) << clients->body;
+  EXPECT_EQ(clients->body.find("\"127.0.0.1\""), std::string::npos) << clients->body;
+  // The ACL judges the named client, not the balancer.
+  auto denied = TestClient::connect(lb(port));
+  ASSERT_TRUE(denied.ok());
+  ASSERT_TRUE(denied->write_all("PROXY TCP4 10.66.1.1 10.0.0.1 1 80\r\n").ok());
+  auto closed = denied->read_until_eof();
+  ASSERT_TRUE(closed.ok()) << closed.status().message();
+  EXPECT_EQ(*closed, "");
+  // Not trusted: the bytes are the client's, header-like or not.
+  const std::string got = echoed(port, "PROXY TCP4 10.9.8.7 10.0.0.1 5555 80\r\n", "127.0.0.5");
+  EXPECT_EQ(got.rfind("PROXY TCP4 127.0.0.5 127.0.0.1 ", 0), 0u) << got;
+  EXPECT_NE(got.find("\r\nPROXY TCP4 10.9.8.7 "), std::string::npos) << got;
+  EXPECT_EQ(metric("nib_proxy_protocol_errors_total"), 0);
+}
+
+TEST_F(ProxyProtocolTest, ATrustedPeerWithoutAValidHeaderIsClosedAndCounted) {
+  TestBackend b0("b0");
+  const uint16_t port = test::free_port();
+  auto nib = start_yaml(port, "    connect_timeout: 0.5\n    accept_proxy_protocol: [127.0.0.0/8]\n", b0.port());
+  ASSERT_TRUE(nib);
+  for (const std::string& bad : {std::string("GET / HTTP/1.1\r\n\r\n"), std::string("PROXY TCP4 nonsense\r\n"),
+                                 std::string("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n")}) {
+    auto c = TestClient::connect(lb(port));
+    ASSERT_TRUE(c.ok());
+    ASSERT_TRUE(c->write_all(bad).ok());
+    auto r = c->read_until_close();
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    EXPECT_EQ(r->text, "") << bad;
+  }
+  // Silent past the deadline (the connect timeout).
+  auto silent = TestClient::connect(lb(port));
+  ASSERT_TRUE(silent.ok());
+  auto r = silent->read_until_close();
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(b0.accepted(), 0u) << "no backend was bothered";
+  EXPECT_TRUE(test::wait_until([&] { return metric("nib_proxy_protocol_errors_total") == 4; }, 5s))
+      << metric("nib_proxy_protocol_errors_total");
+  // And a good one still goes through.
+  EXPECT_EQ(echoed(port, "PROXY UNKNOWN\r\nok"), "ok");
+}
+
+TEST_F(ProxyProtocolTest, CurlsHaproxyProtocolHeaderIsTaken) {
+  NIB_REQUIRE(::access("/usr/bin/curl", X_OK) == 0, "no curl (scripts/install-deps.sh --test)");
+  TestBackend web("web", test::BackendMode::kHttp);
+  const uint16_t port = test::free_port();
+  auto nib = start({"-o", "accept_proxy_protocol 127.0.0.1", at(port), at(web.port())});
+  ASSERT_TRUE(nib);
+  auto curl = test::NibProcess::start_program(
+      "/usr/bin/curl", {"-sS", "--max-time", "10", "--haproxy-protocol", "http://" + at(port) + "/"});
+  ASSERT_TRUE(curl.ok()) << curl.status().message();
+  EXPECT_EQ((*curl)->wait_exit(15s).value_or(-1), 0) << (*curl)->output();
+  (*curl)->wait_output_closed(5s);
+  EXPECT_EQ((*curl)->stdout_output(), "web\n");
+  EXPECT_EQ(web.http_requests(), 1u);
+}
+
+// A backend that wants a header gets one from the health checks too: the
+// LOCAL form (v1 "PROXY UNKNOWN"), which names no client.
+TEST_F(ProxyProtocolTest, HealthChecksOpenWithTheLocalHeader) {
+  TestBackend b0("b0");
+  const uint16_t port = test::free_port();
+  auto nib = start_yaml(port,
+                        "    proxy_protocol: v1\n    health_check: {type: send-expect, send: \"ping\", "
+                        "expect: \"PROXY UNKNOWN\\r\\nping\", interval: 0.2, timeout: 0.15, rise: 1, fall: 1}\n",
+                        b0.port());
+  ASSERT_TRUE(nib);
+  std::string body;
+  EXPECT_TRUE(test::wait_until([&] {
+    auto r = test::http_request(lb(admin_port_), "GET", "/api/v1/services/web/backends");
+    body = r.ok() ? r->body : "";
+    return body.find("\"last_check_ok\": true") != std::string::npos ||
+           body.find("\"last_check_ok\":true") != std::string::npos;
+  }, 10s)) << body;
+  EXPECT_EQ(nib->output().find("up -> down"), std::string::npos) << nib->output();
+}
+
+TEST_F(ProxyProtocolTest, BadSettingsStopTheStart) {
+  auto udp = test::run_nib({"-f", "-U", "-o", "proxy_protocol v2", "127.0.0.1:" + std::to_string(test::free_port()), "127.0.0.1:9"});
+  EXPECT_EQ(udp.exit_code, 2) << udp.output;
+  EXPECT_NE(udp.output.find("PROXY protocol is for TCP services only"), std::string::npos) << udp.output;
+  auto word = test::run_nib({"-f", "-o", "proxy_protocol v3", "127.0.0.1:" + std::to_string(test::free_port()), "127.0.0.1:9"});
+  EXPECT_EQ(word.exit_code, 2) << word.output;
+  EXPECT_NE(word.output.find("proxy_protocol v1|v2|off"), std::string::npos) << word.output;
+  auto prefix = test::run_nib({"-f", "-o", "accept_proxy_protocol 10.0.0.1/8", "127.0.0.1:" + std::to_string(test::free_port()), "127.0.0.1:9"});
+  EXPECT_EQ(prefix.exit_code, 2) << prefix.output;
+}
+
+}  // namespace
+}  // namespace nib
