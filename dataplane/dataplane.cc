@@ -460,6 +460,13 @@ std::vector<ConnectionInfo> Dataplane::connections() const {
   return out;
 }
 
+Status Dataplane::close_connection(uint64_t id) {
+  if (!tcp_ || !tcp_->close_connection(id, std::chrono::seconds(1))) {
+    return Status::not_found("no open connection " + std::to_string(id));
+  }
+  return {};
+}
+
 std::optional<SocketAddress> Dataplane::bound_address(const std::string& service) const {
   for (const auto& s : services_) {
     if (s->name() == service) return s->listen_address();

@@ -117,6 +117,9 @@ struct AccessLogStatus {
 };
 
 struct ConnectionInfo {
+  // TCP: the number Pen's control port names a connection by (`connection
+  // N`, `close N`), unique while nib runs; 0 for a UDP session.
+  uint64_t id = 0;
   std::string service;
   unsigned worker = 0;
   SocketAddress client;

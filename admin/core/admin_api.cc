@@ -435,6 +435,12 @@ Status AdminApi::set_log_level(LogLevel level) {
   return {};
 }
 
+Status AdminApi::close_connection(uint64_t id) {
+  if (Status st = dataplane_.close_connection(id); !st.ok()) return st;
+  log_info("connection " + std::to_string(id) + " closed by an operator");
+  return {};
+}
+
 Status AdminApi::set_client_acl(const std::string& service, const AccessList& acl) {
   return dataplane_.set_client_acl(service, acl);
 }

@@ -126,6 +126,9 @@ class AdminApi {
   Result<PolicyConfig> edit_policy(const std::string& service, const Dataplane::PolicyEdit& edit);
   // Pen's "server N blacklist T": not an operator state, not saved.
   Status blacklist_backend(const std::string& service, uint32_t id, double seconds);
+  // Pen's "close N": closes open TCP connection `id` (as the pages and
+  // penctl's "connection N" number it), logged; kNotFound when none is open.
+  Status close_connection(uint64_t id);
   // The client ACL; announced, not saved (Pen's lists live in the control port).
   Status set_client_acl(const std::string& service, const AccessList& acl);
   // The process's log level (Pen's -d, penctl debug N); any thread. Not

@@ -70,9 +70,9 @@ void connections_table(std::string& out, const std::vector<ConnectionInfo>& conn
   out += "<h2>Active connections (" + std::to_string(connections.size()) + ")</h2>\n";
   out += "<table class=\"connections\">\n<tr><th>#</th><th>Service</th><th>Client</th><th>Server</th>"
          "<th>State</th><th>Age (s)</th><th>Sent</th><th>Received</th></tr>\n";
-  uint64_t i = 0;
+  // "#" is the number penctl's "connection N" and "close N" take (UDP sessions have none).
   for (const auto& c : connections) {
-    out += "<tr>" + cell(i++) + cell(c.service) + cell(c.client.to_string()) +
+    out += "<tr>" + cell(c.id != 0 ? std::to_string(c.id) : std::string("-")) + cell(c.service) + cell(c.client.to_string()) +
            cell(c.backend.valid() ? c.backend.to_string() : "-") + cell(c.connecting ? "connecting" : "open") +
            cell(seconds_text(c.age_seconds)) + cell(c.bytes_in) + cell(c.bytes_out) + "</tr>\n";
   }

@@ -121,8 +121,8 @@ std::span<const PenctlServer::CommandEntry> PenctlServer::commands() {
       {"no block", &PenctlServer::cmd_nothing, {}},
       {"client_acl", &PenctlServer::cmd_client_acl, {}},
       {"clients_max", &PenctlServer::cmd_valued, {}},
-      {"close", nullptr, kNotYet},
-      {"connection", nullptr, kNotYet},
+      {"close", &PenctlServer::cmd_close, {}},
+      {"connection", &PenctlServer::cmd_connection, {}},
       {"conn_max", &PenctlServer::cmd_valued, {}},
       {"control", &PenctlServer::cmd_control, {}},
       {"control_acl", &PenctlServer::cmd_control_acl, {}},
@@ -507,6 +507,33 @@ PenctlReply PenctlServer::cmd_status(const Command& c) {
   std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", &tm);
   in.generated_at = text;
   return ok(render_pen_status_page(in));
+}
+
+// Pen's "connection N": one line about open connection N, numbered as the
+// status page numbers them.
+PenctlReply PenctlServer::cmd_connection(const Command& c) {
+  auto id = c.w.size() == 2 ? parse_uint(c.w[1]) : std::nullopt;
+  if (!id) return fail("connection: expected 'connection N' with N a connection number from the status page");
+  for (const ConnectionInfo& conn : dataplane_.connections()) {
+    if (conn.protocol != Protocol::kTcp || conn.id != *id) continue;
+    std::ostringstream o;
+    o << "connection " << conn.id << " service " << conn.service << " client " << conn.client.to_string()
+      << " server " << (conn.backend.valid() ? conn.backend.to_string() : "-") << " state "
+      << (conn.connecting ? "connecting" : "open") << " age " << static_cast<uint64_t>(conn.age_seconds)
+      << " sx " << conn.bytes_in << " rx " << conn.bytes_out << "\n";
+    return ok(o.str());
+  }
+  return fail("connection: no open connection " + c.w[1]);
+}
+
+// Pen's "close N": closes open connection N (both sides), as an operator's
+// decision: logged, and its access-log line says so.
+PenctlReply PenctlServer::cmd_close(const Command& c) {
+  auto id = c.w.size() == 2 ? parse_uint(c.w[1]) : std::nullopt;
+  if (!id) return fail("close: expected 'close N' with N a connection number from the status page");
+  if (c.check) return {};
+  if (Status st = api_.close_connection(*id); !st.ok()) return fail("close: " + st.message());
+  return {};
 }
 
 PenctlReply PenctlServer::cmd_recent(const Command& c) {

@@ -175,6 +175,8 @@ class PenctlServer {
                          uint16_t listen_port);
   PenctlReply cmd_status(const Command& c);
   PenctlReply cmd_recent(const Command& c);
+  PenctlReply cmd_connection(const Command& c);  // connection N
+  PenctlReply cmd_close(const Command& c);       // close N
   PenctlReply cmd_mode(const Command& c);
   PenctlReply cmd_valued(const Command& c);   // blacklist, tracking, clients_max, timeout, idle_timeout, conn_max
   PenctlReply cmd_debug(const Command& c);

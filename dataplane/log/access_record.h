@@ -26,6 +26,7 @@ enum class CloseReason : uint8_t {
   kLimit,          // a UDP session evicted to make room under max_sessions
   kShutdown,       // nib stopped with the connection open
   kProxyHeader,    // a trusted balancer's client sent no valid PROXY header in time
+  kOperator,       // closed on an operator's command (penctl close N)
 };
 const char* to_string(CloseReason reason);
 

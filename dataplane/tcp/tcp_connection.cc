@@ -44,6 +44,7 @@ TcpConnection::TcpConnection(TcpWorker& worker)
 void TcpConnection::start(UniqueFd client, const SocketAddress& peer, Service& service,
                           std::shared_ptr<const RegistrySnapshot> snapshot, bool denied, bool proxy_header) {
   client_ = std::move(client);
+  id_ = worker_.next_connection_id();
   peer_ = peer;
   local_ = SocketAddress();
   client_ip_ = peer.ip_key();
@@ -687,6 +688,7 @@ void TcpConnection::recycle() {
 
 ConnectionInfo TcpConnection::info(MonoTime now) const {
   ConnectionInfo i;
+  i.id = id_;
   i.service = service_ ? service_->name() : "";
   i.worker = worker_.index();
   i.client = peer_;

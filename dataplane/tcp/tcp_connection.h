@@ -49,6 +49,7 @@ class TcpConnection {
   void recycle();
 
   ConnectionInfo info(MonoTime now) const;
+  uint64_t id() const { return id_; }
   // Loop thread. The service's idle timeout changed (policy, reload): an open
   // connection of `service` idles out by the new one, counted from its last
   // activity (zero: never).
@@ -142,6 +143,7 @@ class TcpConnection {
   Side backend_side_{this, false};
   Timer timer_;
   State state_ = State::kFree;
+  uint64_t id_ = 0;  // ConnectionInfo::id, from the worker at start
   UniqueFd client_;
   UniqueFd backend_;
   Service* service_ = nullptr;

@@ -24,7 +24,7 @@ Status TcpEngine::bind() {
   std::lock_guard lock(mutex_);
   for (unsigned i = 0; i < workers_count_; ++i) {
     const size_t buffers_per_worker = relay_memory_ / TcpWorker::kBufferSize / workers_count_;
-    auto w = std::make_unique<TcpWorker>(i, pipes_per_worker_, budget_, buffers_per_worker, clock_);
+    auto w = std::make_unique<TcpWorker>(i, workers_count_, pipes_per_worker_, budget_, buffers_per_worker, clock_);
     if (Status st = w->init(); !st.ok()) return st;
     if (access_log_) w->set_access_ring(&access_log_->ring(i));
     workers_.push_back(std::move(w));
@@ -85,6 +85,12 @@ std::vector<ConnectionInfo> TcpEngine::connections(Duration timeout) const {
     out.insert(out.end(), part.begin(), part.end());
   }
   return out;
+}
+
+bool TcpEngine::close_connection(uint64_t id, Duration timeout) const {
+  std::lock_guard lock(mutex_);
+  if (workers_.empty()) return false;
+  return workers_[id % workers_.size()]->close_connection(id, timeout);
 }
 
 void TcpEngine::add_resources(ResourceStatus& r) const {

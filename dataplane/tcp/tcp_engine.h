@@ -53,6 +53,9 @@ class TcpEngine {
   // Any thread. Every open connection (empty from a worker that does not
   // answer within `timeout`).
   std::vector<ConnectionInfo> connections(Duration timeout) const;
+  // Any thread. Closes open connection `id` (ConnectionInfo::id); false when
+  // none is open under it.
+  bool close_connection(uint64_t id, Duration timeout) const;
   // Any thread. Closes the connections to `backend` still open at `deadline`
   // if its drain number `generation` is still going on.
   void close_drain_stragglers_at(const std::shared_ptr<Backend>& backend, uint64_t generation, MonoTime deadline);

@@ -56,8 +56,10 @@ void TcpWorker::Listener::resume() {
   registered_ = worker_.loop_.add(fd_.get(), EPOLLIN, this).ok();
 }
 
-TcpWorker::TcpWorker(unsigned index, size_t pipe_limit, FdBudget& budget, size_t buffer_limit, Clock& clock)
+TcpWorker::TcpWorker(unsigned index, unsigned workers, size_t pipe_limit, FdBudget& budget, size_t buffer_limit,
+                     Clock& clock)
     : index_(index),
+      workers_(std::max(workers, 1u)),
       loop_(clock),
       buffer_limit_(std::max<size_t>(buffer_limit, 2)),
       drain_deadlines_(loop_, [this](const Backend& b) { close_connections_to(b); }),
@@ -158,6 +160,21 @@ std::vector<ConnectionInfo> TcpWorker::connections(Duration timeout) {
   });
   if (future.wait_for(timeout) != std::future_status::ready) return {};
   return future.get();
+}
+
+bool TcpWorker::close_connection(uint64_t id, Duration timeout) {
+  auto promise = std::make_shared<std::promise<bool>>();
+  auto future = promise->get_future();
+  loop_.post([this, promise, id] {
+    for (auto& c : pool_) {
+      if (c->in_use() && c->id() == id) {
+        c->close(CloseReason::kOperator);
+        return promise->set_value(true);
+      }
+    }
+    promise->set_value(false);
+  });
+  return future.wait_for(timeout) == std::future_status::ready && future.get();
 }
 
 // The admission rule (two buffers per open connection within buffer_limit_)

@@ -45,7 +45,9 @@ class TcpWorker {
   // buffer_limit: relay buffers this worker may hold, idle ones included
   // (two per connection: it admits at most buffer_limit / 2 at once).
   // Timers (connect and idle timeouts, drain deadlines) run on `clock`.
-  TcpWorker(unsigned index, size_t pipe_limit, FdBudget& budget, size_t buffer_limit,
+  // `workers`: how many the engine runs; connection ids are numbered so that
+  // id % workers names the worker.
+  TcpWorker(unsigned index, unsigned workers, size_t pipe_limit, FdBudget& budget, size_t buffer_limit,
             Clock& clock = SystemClock::instance());
   ~TcpWorker();  // stops and joins
   TcpWorker(const TcpWorker&) = delete;
@@ -68,6 +70,10 @@ class TcpWorker {
   int64_t open_connections() const { return open_.load(std::memory_order_relaxed); }
   // Any thread; waits for the loop to answer (empty after `timeout`).
   std::vector<ConnectionInfo> connections(Duration timeout);
+  // Any thread; waits for the loop's answer. Closes this worker's open
+  // connection `id` (reason kOperator); false when there is none (or the
+  // loop did not answer within `timeout`).
+  bool close_connection(uint64_t id, Duration timeout);
   // Any thread. At `deadline`, closes this worker's connections to `backend`
   // if its drain number `generation` is still going on (drain_timeout).
   void close_drain_stragglers_at(std::shared_ptr<Backend> backend, uint64_t generation, MonoTime deadline);
@@ -84,6 +90,8 @@ class TcpWorker {
   // Loop thread: the services connections use.
   EventLoop& loop() { return loop_; }
   unsigned index() const { return index_; }
+  // Loop thread: the id of a connection starting now.
+  uint64_t next_connection_id() { return ++serial_ * workers_ + index_; }
   // A relay buffer; a connection never holds more than two.
   std::unique_ptr<char[]> take_buffer();
   void give_buffer(std::unique_ptr<char[]> buffer);
@@ -152,6 +160,8 @@ class TcpWorker {
   void recycle_retired();
 
   const unsigned index_;
+  const unsigned workers_;
+  uint64_t serial_ = 0;  // loop thread
   EventLoop loop_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::vector<std::unique_ptr<TcpConnection>> pool_;  // every connection object this worker made

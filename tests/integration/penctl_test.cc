@@ -161,7 +161,7 @@ TEST_F(PenctlTest, FailedCommandsMakePenctlExitNonZero) {
     std::vector<std::string> args;
     std::string says;
   } cases[] = {
-      {{"close", "0"}, "error: 'close' is not yet supported by nib"},
+      {{"close", "0"}, "error: close: no open connection 0"},
       {{"http"}, "error: 'http' is not yet supported by nib"},
       {{"kqueue"}, "error: 'kqueue' is not supported by nib: it always uses epoll"},
       {{"bogus"}, "error: unknown command 'bogus'"},
@@ -176,6 +176,31 @@ TEST_F(PenctlTest, FailedCommandsMakePenctlExitNonZero) {
   }
   EXPECT_EQ(penctl({"tracking"}).out, "0\n") << "nothing changed";
   EXPECT_TRUE(nib_->running()) << nib_->output();
+}
+
+// An operator finds a stuck connection on the status page and closes it
+// with Debian's penctl; nib logs that an operator closed it.
+TEST_F(PenctlTest, StatusNumbersConnectionsThatCloseCloses) {
+  auto lb = SocketAddress::parse(listen_);
+  ASSERT_TRUE(lb.ok());
+  auto client = test::TestClient::connect(*lb);
+  ASSERT_TRUE(client.ok()) << client.status().message();
+  ASSERT_TRUE(client->read_line().ok());  // a backend's greeting: relaying
+  const std::string page = ok({"status"});
+  const std::string table = "<table class=\"connections\">";
+  size_t at = page.find(table);
+  ASSERT_NE(at, std::string::npos) << page;
+  at = page.find("<tr><td>", at);
+  ASSERT_NE(at, std::string::npos) << page;
+  at += 8;
+  const std::string n = page.substr(at, page.find('<', at) - at);
+  ASSERT_FALSE(n.empty());
+  EXPECT_EQ(ok({"connection", n}).rfind("connection " + n + " service default client 127.0.0.1:", 0), 0u);
+  EXPECT_EQ(ok({"close", n}), "");
+  auto rest = client->read_until_eof();
+  EXPECT_TRUE(rest.ok()) << rest.status().message();
+  EXPECT_NE(penctl({"close", n}).exit_code, 0) << "closed already";
+  EXPECT_TRUE(nib_->wait_for_output("connection " + n + " closed by an operator", 5s)) << nib_->output();
 }
 
 // timeout, idle_timeout, conn_max and debug: the word alone prints the value,

@@ -648,6 +648,33 @@ TEST_F(PenctlServerTest, RecentListsClientsSeenInTheWindow) {
   EXPECT_EQ(reply.rfind("127.0.0.1 connects 1 ", 0), 0u) << reply;
 }
 
+// Pen's "connection N" and "close N", N as the status page numbers open
+// connections: the client sees its connection end, and a number no longer
+// open is an error.
+TEST_F(PenctlServerTest, ConnectionDescribesAndCloseClosesAnOpenConnection) {
+  auto lb = dp_->bound_address("web");
+  ASSERT_TRUE(lb.has_value());
+  auto client = test::TestClient::connect(*lb);
+  ASSERT_TRUE(client.ok()) << client.status().message();
+  ASSERT_TRUE(client->read_line().ok());  // the backend's greeting: relaying
+  uint64_t id = 0;
+  for (const ConnectionInfo& c : dp_->connections()) {
+    if (c.protocol == Protocol::kTcp) id = c.id;
+  }
+  ASSERT_NE(id, 0u);
+  const std::string n = std::to_string(id);
+  const std::string described = penctl("connection " + n);
+  EXPECT_EQ(described.rfind("connection " + n + " service web client 127.0.0.1:", 0), 0u) << described;
+  EXPECT_NE(described.find(" state open "), std::string::npos) << described;
+  EXPECT_EQ(penctl("close " + n), "");
+  auto rest = client->read_until_eof();
+  EXPECT_TRUE(rest.ok()) << rest.status().message();
+  EXPECT_NE(failure("close " + n).find("no open connection " + n), std::string::npos);
+  EXPECT_NE(failure("connection " + n).find("no open connection " + n), std::string::npos);
+  EXPECT_NE(failure("close x").find("expected 'close N'"), std::string::npos);
+  EXPECT_NE(failure("connection").find("expected 'connection N'"), std::string::npos);
+}
+
 TEST_F(PenctlServerTest, AclCommandsChangeWhoIsServed) {
   EXPECT_EQ(who("127.0.0.2"), "b0");
   // List 1 is not the client list yet: nothing changes.
