@@ -21,6 +21,8 @@
 #include "dataplane/base/log.h"
 #include "dataplane/config/limits.h"
 #include "dataplane/dataplane.h"
+#include "dataplane/net/ip_prefix.h"
+#include "dataplane/net/proxy_protocol.h"
 #include "dataplane/net/socket_ops.h"
 
 namespace nib::admin {
@@ -112,6 +114,7 @@ std::span<const PenctlServer::CommandEntry> PenctlServer::commands() {
   static constexpr CommandEntry kCommands[] = {
       {"abort_on_error", nullptr, kNotYet},
       {"no abort_on_error", nullptr, kNotYet},
+      {"accept_proxy_protocol", &PenctlServer::cmd_socket_option, {}},
       {"acl", &PenctlServer::cmd_acl, {}},
       {"no acl", &PenctlServer::cmd_no_acl, {}},
       {"ascii", nullptr, "not supported by nib: it does not dump traffic"},
@@ -153,6 +156,7 @@ std::span<const PenctlServer::CommandEntry> PenctlServer::commands() {
       {"pid", &PenctlServer::cmd_pid, {}},
       {"poll", nullptr, "not supported by nib: it always uses epoll"},
       {"prio", &PenctlServer::cmd_flag, {}},
+      {"proxy_protocol", &PenctlServer::cmd_socket_option, {}},
       {"no prio", &PenctlServer::cmd_flag, {}},
       {"recent", &PenctlServer::cmd_recent, {}},
       {"roundrobin", &PenctlServer::cmd_flag, {}},
@@ -707,10 +711,23 @@ PenctlReply PenctlServer::cmd_exit(const Command& c) {
   return {};
 }
 
-// tcp_nodelay, keepalive, tcp_fastclose and source are fixed when the
+namespace {
+
+// "accept_proxy_protocol 10.0.0.0/8 ::1/128" as -o takes it; "" for none.
+std::string accept_proxy_line(const std::vector<IpPrefix>& trusted) {
+  if (trusted.empty()) return {};
+  std::string line = "accept_proxy_protocol";
+  for (const auto& p : trusted) line += " " + p.to_string();
+  return line;
+}
+
+}  // namespace
+
+// tcp_nodelay, keepalive, tcp_fastclose, source and the PROXY protocol are fixed when the
 // service's sockets are set up (nib keeps them out of the hot path's shared
 // state): asking for what is in force is fine, a change is not.
-// `tcp_fastclose` and `source` alone print the setting in force.
+// `tcp_fastclose`, `source`, `proxy_protocol` and `accept_proxy_protocol`
+// alone print the setting in force.
 PenctlReply PenctlServer::cmd_socket_option(const Command& c) {
   const bool negate = c.w[0] == "no";
   const std::string& word = c.w[negate ? 1 : 0];
@@ -724,6 +741,21 @@ PenctlReply PenctlServer::cmd_socket_option(const Command& c) {
     auto ip = SocketAddress::from_ip(c.w[1], 0);
     if (!ip.ok()) return fail("source: expected an IPv4 or IPv6 address, got '" + c.w[1] + "'");
     wanted = "source " + ip->ip_string();
+  } else if (word == "proxy_protocol") {
+    current = std::string("proxy_protocol ") + to_string(st->proxy_protocol);
+    if (c.w.size() == 1) return ok(std::string(to_string(st->proxy_protocol)) + "\n");
+    if (c.w.size() != 2 || !parse_proxy_protocol(c.w[1])) return fail("proxy_protocol: expected 'proxy_protocol v1|v2|off'");
+    wanted = "proxy_protocol " + c.w[1];
+  } else if (word == "accept_proxy_protocol") {
+    current = accept_proxy_line(st->accept_proxy_from);
+    if (c.w.size() == 1) return ok(current.empty() ? std::string() : current.substr(word.size() + 1) + "\n");
+    std::vector<IpPrefix> prefixes;
+    for (size_t i = 1; i < c.w.size(); ++i) {
+      auto prefix = IpPrefix::parse(c.w[i]);
+      if (!prefix.ok()) return fail("accept_proxy_protocol: " + prefix.status().message());
+      prefixes.push_back(*prefix);
+    }
+    wanted = accept_proxy_line(prefixes);
   } else if (word == "tcp_fastclose") {
     current = std::string("tcp_fastclose ") + to_string(st->tcp_fastclose);
     if (c.w.size() == 1) return ok(std::string(to_string(st->tcp_fastclose)) + "\n");
@@ -823,6 +855,9 @@ Result<std::string> PenctlServer::running_config(const std::string& service, con
     o << "\n";
   }
   if (st->source) o << "source " << st->source->ip_string() << "\n";
+  // nib's own words, only when set: a file for Pen stays Pen's.
+  if (st->proxy_protocol != ProxyProtocol::kOff) o << "proxy_protocol " << to_string(st->proxy_protocol) << "\n";
+  if (!st->accept_proxy_from.empty()) o << accept_proxy_line(st->accept_proxy_from) << "\n";
   o << (p.stubborn ? "" : "no ") << "stubborn\n";
   o << "tcp_fastclose " << to_string(st->tcp_fastclose) << "\n";
   o << (st->tcp_nodelay ? "" : "no ") << "tcp_nodelay\n";

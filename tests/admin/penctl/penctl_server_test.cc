@@ -369,6 +369,38 @@ TEST_F(PenctlServerTest, SourceAnswersTheAddressInForceAndRefusesAChange) {
   EXPECT_NE(failure("source 127.0.0.9 80").find("expected 'source [IP]'"), std::string::npos);
 }
 
+TEST_F(PenctlServerTest, ProxyProtocolWordsAnswerTheSettingInForceAndRefuseAChange) {
+  EXPECT_EQ(penctl("proxy_protocol"), "off\n");
+  EXPECT_EQ(penctl("accept_proxy_protocol"), "") << "no trusted balancer";
+  EXPECT_NE(failure("proxy_protocol v2").find("restart nib with -o 'proxy_protocol v2'"), std::string::npos);
+  EXPECT_NE(failure("proxy_protocol v3").find("expected 'proxy_protocol v1|v2|off'"), std::string::npos);
+  EXPECT_NE(failure("accept_proxy_protocol 10.1.2.3/8").find("accept_proxy_protocol: "), std::string::npos);
+
+  ServiceConfig s;
+  s.name = "fronted";
+  s.listen = *SocketAddress::parse("127.0.0.1:0");
+  s.proxy_protocol = ProxyProtocol::kV2;
+  s.accept_proxy_from = {*IpPrefix::parse("10.0.0.0/8"), *IpPrefix::parse("::1")};
+  DataplaneConfig config;
+  config.workers = 1;
+  config.services = {s};
+  Dataplane dp(config);
+  ASSERT_TRUE(dp.start().ok());
+  test::TempDir dir;
+  PenctlServer server(core_.get(dp), PenctlServerOptions{.listen = "127.0.0.1:0"});
+  EXPECT_EQ(server.execute("proxy_protocol").text, "v2\n");
+  EXPECT_EQ(server.execute("accept_proxy_protocol").text, "10.0.0.0/8 ::1/128\n");
+  EXPECT_FALSE(server.execute("proxy_protocol v2").failed) << "a replayed line of write's file";
+  EXPECT_FALSE(server.execute("accept_proxy_protocol 10.0.0.0/8 ::1").failed);
+  EXPECT_TRUE(server.execute("accept_proxy_protocol 10.0.0.0/8").failed);
+  const std::string file = dir.file("written.cfg");
+  EXPECT_FALSE(server.execute("write " + file).failed);
+  auto text = test::read_file(file);
+  ASSERT_TRUE(text.ok());
+  EXPECT_NE(text->find("\nproxy_protocol v2\naccept_proxy_protocol 10.0.0.0/8 ::1/128\n"), std::string::npos) << *text;
+  dp.stop();
+}
+
 TEST_F(PenctlServerTest, WebStatsPrintsSetsAndClearsTheStatusFile) {
   test::TempDir dir;
   StatusFileSetting setting(dir.file("start.html"));  // as -w gives it
