@@ -460,6 +460,10 @@ std::vector<ConnectionInfo> Dataplane::connections() const {
   return out;
 }
 
+std::optional<ConnectionInfo> Dataplane::connection(uint64_t id) const {
+  return tcp_ ? tcp_->connection(id, std::chrono::seconds(1)) : std::nullopt;
+}
+
 Status Dataplane::close_connection(uint64_t id) {
   if (!tcp_ || !tcp_->close_connection(id, std::chrono::seconds(1))) {
     return Status::not_found("no open connection " + std::to_string(id));

@@ -130,6 +130,8 @@ class Dataplane {
   std::vector<ServiceStatus> status() const;
   std::vector<AffinityEntry> clients(const std::string& service, uint64_t limit = UINT64_MAX) const;
   std::vector<ConnectionInfo> connections() const;
+  // Any thread. Open TCP connection `id` (ConnectionInfo::id), or nullopt.
+  std::optional<ConnectionInfo> connection(uint64_t id) const;
   // Any thread. Closes open TCP connection `id` (ConnectionInfo::id) as its
   // worker would at a deadline; kNotFound when none is open under it.
   [[nodiscard]] Status close_connection(uint64_t id);

@@ -518,16 +518,14 @@ PenctlReply PenctlServer::cmd_status(const Command& c) {
 PenctlReply PenctlServer::cmd_connection(const Command& c) {
   auto id = c.w.size() == 2 ? parse_uint(c.w[1]) : std::nullopt;
   if (!id) return fail("connection: expected 'connection N' with N a connection number from the status page");
-  for (const ConnectionInfo& conn : dataplane_.connections()) {
-    if (conn.protocol != Protocol::kTcp || conn.id != *id) continue;
-    std::ostringstream o;
-    o << "connection " << conn.id << " service " << conn.service << " client " << conn.client.to_string()
-      << " server " << (conn.backend.valid() ? conn.backend.to_string() : "-") << " state "
-      << (conn.connecting ? "connecting" : "open") << " age " << static_cast<uint64_t>(conn.age_seconds)
-      << " sx " << conn.bytes_in << " rx " << conn.bytes_out << "\n";
-    return ok(o.str());
-  }
-  return fail("connection: no open connection " + c.w[1]);
+  const std::optional<ConnectionInfo> conn = dataplane_.connection(*id);
+  if (!conn) return fail("connection: no open connection " + c.w[1]);
+  std::ostringstream o;
+  o << "connection " << conn->id << " service " << conn->service << " client " << conn->client.to_string()
+    << " server " << (conn->backend.valid() ? conn->backend.to_string() : "-") << " state "
+    << (conn->connecting ? "connecting" : "open") << " age " << static_cast<uint64_t>(conn->age_seconds)
+    << " sx " << conn->bytes_in << " rx " << conn->bytes_out << "\n";
+  return ok(o.str());
 }
 
 // Pen's "close N": closes open connection N (both sides), as an operator's

@@ -69,6 +69,17 @@ class Service {
     return snapshot.client_acl == nullptr || snapshot.client_acl->permits(client, countries_);
   }
 
+  // Pen's verdict on a TCP client, for the worker `worker` (any thread, its
+  // own counters): let in; denied but relayed to the abuse server (-B), which
+  // counts it once connected; or refused, counted here as rejected_acl.
+  enum class Admission : uint8_t { kAdmit, kAbuse, kRefuse };
+  Admission screen(const RegistrySnapshot& snapshot, const IpKey& client, unsigned worker) {
+    if (admits(snapshot, client)) [[likely]] return Admission::kAdmit;
+    if (snapshot.abuse) return Admission::kAbuse;
+    count_rejected_acl(worker);
+    return Admission::kRefuse;
+  }
+
   BackendRegistry& registry() { return registry_; }
   const BackendRegistry& registry() const { return registry_; }
   AffinityTable& affinity() { return affinity_; }

@@ -127,16 +127,12 @@ void TcpConnection::accept_proxy_header(const ProxyHeader& header) {
   if (up_.len != 0 && worker_.access_ring()) note_request(up_.buf.get(), up_.len);
   if (trace_on()) [[unlikely]] log_event(LogLevel::kTrace, "PROXY header read");
   state_ = State::kConnecting;
-  bool denied = false;
-  if (!service_->admits(*snap_, client_ip_)) [[unlikely]] {
+  const auto verdict = service_->screen(*snap_, client_ip_, worker_.index());
+  if (verdict != Service::Admission::kAdmit) [[unlikely]] {
     if (debug_on()) [[unlikely]] log_event(LogLevel::kDebug, "denied by the acl");
-    if (!snap_->abuse) {
-      service_->count_rejected_acl(worker_.index());
-      return finish(false, CloseReason::kAcl);
-    }
-    denied = true;
+    if (verdict == Service::Admission::kRefuse) return finish(false, CloseReason::kAcl);
   }
-  choose(denied);
+  choose(verdict == Service::Admission::kAbuse);
 }
 
 void TcpConnection::reject_proxy_header(const char* why) {

@@ -87,6 +87,12 @@ std::vector<ConnectionInfo> TcpEngine::connections(Duration timeout) const {
   return out;
 }
 
+std::optional<ConnectionInfo> TcpEngine::connection(uint64_t id, Duration timeout) const {
+  std::lock_guard lock(mutex_);
+  if (workers_.empty()) return std::nullopt;
+  return workers_[id % workers_.size()]->connection(id, timeout);
+}
+
 bool TcpEngine::close_connection(uint64_t id, Duration timeout) const {
   std::lock_guard lock(mutex_);
   if (workers_.empty()) return false;

@@ -5,6 +5,7 @@
 // points at them.
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "dataplane/base/clock.h"
@@ -53,6 +54,8 @@ class TcpEngine {
   // Any thread. Every open connection (empty from a worker that does not
   // answer within `timeout`).
   std::vector<ConnectionInfo> connections(Duration timeout) const;
+  // Any thread. Open connection `id`, asked of the one worker that owns it.
+  std::optional<ConnectionInfo> connection(uint64_t id, Duration timeout) const;
   // Any thread. Closes open connection `id` (ConnectionInfo::id); false when
   // none is open under it.
   bool close_connection(uint64_t id, Duration timeout) const;

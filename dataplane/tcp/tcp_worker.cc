@@ -162,6 +162,19 @@ std::vector<ConnectionInfo> TcpWorker::connections(Duration timeout) {
   return future.get();
 }
 
+std::optional<ConnectionInfo> TcpWorker::connection(uint64_t id, Duration timeout) {
+  auto promise = std::make_shared<std::promise<std::optional<ConnectionInfo>>>();
+  auto future = promise->get_future();
+  loop_.post([this, promise, id] {
+    for (auto& c : pool_) {
+      if (c->in_use() && c->id() == id) return promise->set_value(c->info(loop_.clock().now()));
+    }
+    promise->set_value(std::nullopt);
+  });
+  if (future.wait_for(timeout) != std::future_status::ready) return std::nullopt;
+  return future.get();
+}
+
 bool TcpWorker::close_connection(uint64_t id, Duration timeout) {
   auto promise = std::make_shared<std::promise<bool>>();
   auto future = promise->get_future();
@@ -318,18 +331,17 @@ void TcpWorker::unreserve(Listener& l) {
 void TcpWorker::admit(Listener& l, UniqueFd client, const SocketAddress& peer) {
   Service& service = l.service_;
   service.count_accepted(index_);
-  bool denied = false;
   // A trusted balancer's connection: the client ACL applies to the client
   // its PROXY header names, once read.
   const bool proxy_header = service.expects_proxy_header(peer.ip_key());
-  if (!proxy_header && !service.admits(*l.snapshot_, peer.ip_key())) [[unlikely]] {
-    denied = true;
+  const auto verdict =
+      proxy_header ? Service::Admission::kAdmit : service.screen(*l.snapshot_, peer.ip_key(), index_);
+  if (verdict != Service::Admission::kAdmit) [[unlikely]] {
     if (debug_on()) [[unlikely]] {
       log_debug("service " + service.name() + ": client " + peer.to_string() + ": denied by the acl" +
-                (l.snapshot_->abuse ? "; to the abuse server" : ""));
+                (verdict == Service::Admission::kAbuse ? "; to the abuse server" : ""));
     }
-    if (!l.snapshot_->abuse) {
-      service.count_rejected_acl(index_);
+    if (verdict == Service::Admission::kRefuse) {
       if (AccessRing* ring = access_ring()) log_denied(*ring, service, peer);
       unreserve(l);
       return;  // closed right after accept, as Pen does with a denied client
@@ -339,7 +351,8 @@ void TcpWorker::admit(Listener& l, UniqueFd client, const SocketAddress& peer) {
     // as abuse once it connects, as rejected_acl if it does not.
   }
   open_.fetch_add(1, std::memory_order_relaxed);
-  acquire()->start(std::move(client), peer, service, l.snapshot_, denied, proxy_header);
+  acquire()->start(std::move(client), peer, service, l.snapshot_, verdict == Service::Admission::kAbuse,
+                   proxy_header);
 }
 
 void TcpWorker::log_denied(AccessRing& ring, const Service& service, const SocketAddress& peer) {

@@ -21,6 +21,7 @@
 // back-pressure only (a full buffer stops reading its source).
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -70,6 +71,8 @@ class TcpWorker {
   int64_t open_connections() const { return open_.load(std::memory_order_relaxed); }
   // Any thread; waits for the loop to answer (empty after `timeout`).
   std::vector<ConnectionInfo> connections(Duration timeout);
+  // Any thread; the same for open connection `id` alone (nullopt when none).
+  std::optional<ConnectionInfo> connection(uint64_t id, Duration timeout);
   // Any thread; waits for the loop's answer. Closes this worker's open
   // connection `id` (reason kOperator); false when there is none (or the
   // loop did not answer within `timeout`).
