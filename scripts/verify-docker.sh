@@ -42,8 +42,16 @@ tmp=$(mktemp -d /tmp/nib-verify-docker-files.XXXXXX)
 chmod 755 "$tmp"
 containers=()
 pids=()
+# Mounts left under $WORK by a run that was killed mid-debootstrap (its
+# rootfs/proc, rootfs/sys): rm -rf would descend into them, debootstrap fails.
+unmount_stale() {
+  awk -v w="$WORK/" 'index($2, w) == 1 { print $2 }' /proc/self/mounts | sort -r | while read -r m; do
+    umount -l "$m" 2>/dev/null || true
+  done
+}
 cleanup() {
   set +e
+  unmount_stale
   for c in "${containers[@]}"; do "${P[@]}" rm -f -t 0 "$c" >/dev/null 2>&1; done
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   if [ "$KEEP" != 1 ] && [ -d "$WORK/storage" ]; then
@@ -53,6 +61,7 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+unmount_stale
 
 step "1. build docker/Dockerfile and run nib --version ($VERIFY_DOCKERFILE)"
 KEEP=1 timeout "$BUILD_TIMEOUT" "$VERIFY_DOCKERFILE" -f docker/Dockerfile -C . -e '^nib [0-9]' -- --version \
