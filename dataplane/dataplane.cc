@@ -107,6 +107,9 @@ Status Dataplane::start() {
     if (sc.source) {
       if (Status st = check_source(*sc.source); !st.ok()) return Status::invalid("service '" + sc.name + "': " + st.message());
     }
+    if (sc.transparent) {
+      if (Status st = check_transparent(); !st.ok()) return Status::invalid("service '" + sc.name + "': " + st.message());
+    }
   }
   fd_limit_ = raise_fd_limit();
   // The descriptor budget: estimated now for the defaults below, set once the
@@ -351,6 +354,9 @@ Status Dataplane::check_reload(const DataplaneConfig& config) const {
     if (old->source != sc.source) {
       return Status::invalid("service '" + sc.name + "': source change needs a restart");
     }
+    if (old->transparent != sc.transparent) {
+      return Status::invalid("service '" + sc.name + "': transparent change needs a restart");
+    }
     if (old->proxy_protocol != sc.proxy_protocol) {
       return Status::invalid("service '" + sc.name + "': proxy_protocol change needs a restart");
     }
@@ -416,6 +422,7 @@ ServiceStatus Dataplane::service_status(const Service& s) const {
   st.tcp_fastclose = s.tcp_fastclose();
   st.keepalive = s.keepalive();
   st.source = s.source();
+  st.transparent = s.transparent();
   st.proxy_protocol = s.proxy_protocol();
   st.accept_proxy_from = s.accept_proxy_from();
   st.connect_timeout_seconds = std::chrono::duration<double>(snap->connect_timeout).count();

@@ -83,6 +83,7 @@ struct ServiceStatus {
   FastClose tcp_fastclose = FastClose::kOff;  // the same
   bool keepalive = false;                     // the same
   std::optional<SocketAddress> source;        // the same (Pen's `source IP`)
+  bool transparent = false;                   // the same (Pen's `transparent`)
   ProxyProtocol proxy_protocol = ProxyProtocol::kOff;  // the same
   std::vector<IpPrefix> accept_proxy_from;             // the same
   int64_t active = 0;

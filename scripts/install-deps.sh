@@ -18,7 +18,8 @@ packages=(
 # port. netbase: /etc/services, for Pen's port names (smtp, http).
 # clang-16 + libclang-rt-16-dev: libFuzzer and the sanitizer runtimes
 # (scripts/fuzz.sh); llvm-16: llvm-symbolizer, for the fuzzers' stack traces.
-test_packages=(prometheus pen netbase clang-16 libclang-rt-16-dev llvm-16)
+# iproute2: `ip netns`, for the tests that build their own networks (transparent mode).
+test_packages=(prometheus pen netbase clang-16 libclang-rt-16-dev llvm-16 iproute2)
 
 missing_of() {
   for p in "$@"; do

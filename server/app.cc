@@ -67,6 +67,14 @@ Status check_directory_writable(const std::string& dir) {
 }
 
 Result<PrivilegeDrop> prepare_privilege_drop(const AppConfig& config) {
+  // Transparent sockets are made by the workers, whose capabilities the uid
+  // change clears (only the main thread could keep one).
+  for (const auto& s : config.dataplane.services) {
+    if (s.transparent && !config.user.empty()) {
+      return Status::invalid("service '" + s.name + "': transparent mode needs CAP_NET_ADMIN in every worker, which "
+                             "running as '" + config.user + "' (-u) takes away; nib does not support both together yet");
+    }
+  }
   return PrivilegeDrop::prepare(PrivilegeOptions{.user = config.user, .jail = config.jail});
 }
 

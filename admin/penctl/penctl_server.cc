@@ -180,8 +180,8 @@ std::span<const PenctlServer::CommandEntry> PenctlServer::commands() {
       {"no tcp_nodelay", &PenctlServer::cmd_socket_option, {}},
       {"timeout", &PenctlServer::cmd_valued, {}},
       {"tracking", &PenctlServer::cmd_valued, {}},
-      {"transparent", nullptr, kNotYet},
-      {"no transparent", nullptr, kNotYet},
+      {"transparent", &PenctlServer::cmd_socket_option, {}},
+      {"no transparent", &PenctlServer::cmd_socket_option, {}},
       {"web_stats", &PenctlServer::cmd_web_stats, {}},
       {"no web_stats", &PenctlServer::cmd_web_stats, {}},
       {"weight", &PenctlServer::cmd_flag, {}},
@@ -721,7 +721,7 @@ std::string accept_proxy_line(const std::vector<IpPrefix>& trusted) {
 
 }  // namespace
 
-// tcp_nodelay, keepalive, tcp_fastclose, source and the PROXY protocol are fixed when the
+// tcp_nodelay, keepalive, tcp_fastclose, source, transparent and the PROXY protocol are fixed when the
 // service's sockets are set up (nib keeps them out of the hot path's shared
 // state): asking for what is in force is fine, a change is not.
 // `tcp_fastclose`, `source`, `proxy_protocol` and `accept_proxy_protocol`
@@ -761,7 +761,7 @@ PenctlReply PenctlServer::cmd_socket_option(const Command& c) {
     wanted = "tcp_fastclose " + c.w[1];
   } else {
     if (c.w.size() != (negate ? 2u : 1u)) return fail(word + ": takes no argument");
-    const bool on = word == "tcp_nodelay" ? st->tcp_nodelay : st->keepalive;
+    const bool on = word == "tcp_nodelay" ? st->tcp_nodelay : word == "keepalive" ? st->keepalive : st->transparent;
     wanted = (negate ? "no " : "") + word;
     current = (on ? "" : "no ") + word;
   }
@@ -853,6 +853,7 @@ Result<std::string> PenctlServer::running_config(const std::string& service, con
     o << "\n";
   }
   if (st->source) o << "source " << st->source->ip_string() << "\n";
+  if (st->transparent) o << "transparent\n";
   // nib's own words, only when set: a file for Pen stays Pen's.
   if (st->proxy_protocol != ProxyProtocol::kOff) o << "proxy_protocol " << to_string(st->proxy_protocol) << "\n";
   if (!st->accept_proxy_from.empty()) o << accept_proxy_line(st->accept_proxy_from) << "\n";

@@ -181,7 +181,7 @@ class PenctlServer {
   PenctlReply cmd_valued(const Command& c);   // blacklist, tracking, clients_max, timeout, idle_timeout, conn_max
   PenctlReply cmd_debug(const Command& c);
   PenctlReply cmd_exit(const Command& c);
-  PenctlReply cmd_socket_option(const Command& c);  // [no] tcp_nodelay, [no] keepalive, tcp_fastclose, source, [accept_]proxy_protocol
+  PenctlReply cmd_socket_option(const Command& c);  // [no] tcp_nodelay, [no] keepalive, [no] transparent, tcp_fastclose, source, [accept_]proxy_protocol
   PenctlReply cmd_write(const Command& c);
   PenctlReply cmd_include(const Command& c);
   PenctlReply cmd_in_force(const Command& c);  // no ascii, no http

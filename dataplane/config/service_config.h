@@ -166,6 +166,13 @@ struct ServiceConfig {
   // one address. Applies to backends of its family; port 0 (the kernel
   // picks one at connect). Set at start: a change needs a restart.
   std::optional<SocketAddress> source;  // -o "source IP", YAML source
+  // Pen's Transparent Reverse Proxy: connections to the backends (TCP and
+  // UDP) leave from the client's own IP, so the backends see the client
+  // (IP_TRANSPARENT, needs CAP_NET_ADMIN; the backends' replies must route
+  // back through nib: docs/transparent-proxy.md). Overrides `source`, which
+  // still applies to a client of the other family than its backend.
+  // Health checks leave from nib's address. Set at start.
+  bool transparent = false;  // -O transparent, YAML transparent
   // The PROXY protocol header (v1 text or v2 binary) sent to the backends
   // ahead of each client's bytes, so that they see the real client. TCP
   // only. Set at start: a change needs a restart.

@@ -125,6 +125,43 @@ bool bind_source(int fd, const SocketAddress& source) {
   return ::bind(fd, source.sockaddr_ptr(), source.length()) == 0;
 }
 
+bool bind_transparent(int fd, const SocketAddress& client, int family) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  const IpKey key = client.ip_key();  // 16 bytes, IPv4 v4-mapped
+  if (family == AF_INET && key.is_v4()) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+    in->sin_family = AF_INET;
+    std::memcpy(&in->sin_addr, key.bytes.data() + 12, 4);
+    len = sizeof(sockaddr_in);
+  } else if (family == AF_INET6 && client.family() == AF_INET6 && !key.is_v4()) {
+    std::memcpy(&ss, client.sockaddr_ptr(), client.length());
+    reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port = 0;
+    len = sizeof(sockaddr_in6);
+  } else {
+    errno = EAFNOSUPPORT;
+    return false;
+  }
+  int one = 1;
+  const bool v4 = family == AF_INET;
+  if (::setsockopt(fd, v4 ? IPPROTO_IP : IPPROTO_IPV6, v4 ? IP_TRANSPARENT : IPV6_TRANSPARENT, &one, sizeof one) != 0) {
+    return false;
+  }
+  ::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+  return ::bind(fd, reinterpret_cast<const sockaddr*>(&ss), len) == 0;
+}
+
+Status check_transparent() {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return errno_status("socket");
+  int one = 1;
+  if (::setsockopt(fd.get(), IPPROTO_IP, IP_TRANSPARENT, &one, sizeof one) == 0) return {};
+  if (errno == EPERM) {
+    return Status::invalid("transparent needs the CAP_NET_ADMIN capability (run nib as root, or grant it)");
+  }
+  return errno_status("transparent: setsockopt IP_TRANSPARENT");
+}
+
 Status check_source(const SocketAddress& source) {
   UniqueFd fd(::socket(source.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (!fd) return errno_status("socket");

@@ -50,6 +50,18 @@ void set_keepalive(int fd);
 // no allocation (worker hot path).
 bool bind_source(int fd, const SocketAddress& source);
 
+// Pen's transparent mode: makes `fd`, a socket of `family` not yet
+// connected, connect from `client`'s IP (port left to connect()), an address
+// not of this host (IP_TRANSPARENT; needs CAP_NET_ADMIN). An IPv4 client seen
+// as ::ffff:a.b.c.d binds as a.b.c.d. False with errno set: EAFNOSUPPORT for
+// a client of the other family. No allocation (worker hot path).
+bool bind_transparent(int fd, const SocketAddress& client, int family);
+
+// Whether nib may make transparent sockets: kInvalidArgument saying what is
+// missing (CAP_NET_ADMIN) when it may not. At start, so a missing privilege
+// is an error there rather than every connection failing.
+Status check_transparent();
+
 // Whether connections can leave from `source`: kInvalidArgument naming it
 // when it is not an address of this host. At start, so a typo is an error
 // there rather than every connection failing.

@@ -1,5 +1,9 @@
 #include "dataplane/service/service.h"
 
+#include <cerrno>
+
+#include "dataplane/net/socket_ops.h"
+
 namespace nib {
 
 Service::Service(const ServiceConfig& config, unsigned workers, const Clock& clock, const CountryLookup* countries)
@@ -12,6 +16,7 @@ Service::Service(const ServiceConfig& config, unsigned workers, const Clock& clo
       tcp_fastclose_(config.tcp_fastclose),
       keepalive_(config.keepalive),
       source_(config.source),
+      transparent_(config.transparent),
       proxy_protocol_(config.proxy_protocol),
       accept_proxy_from_(config.accept_proxy_from),
       listen_(config.listen),
@@ -55,6 +60,15 @@ bool Service::try_admit(uint32_t max_connections) {
     return false;
   }
   return true;
+}
+
+bool Service::bind_upstream(int fd, const SocketAddress& client, const SocketAddress& to) const {
+  if (transparent_) {
+    if (bind_transparent(fd, client, to.family())) return true;
+    if (errno != EAFNOSUPPORT) return false;
+  }
+  const SocketAddress* source = source_for(to);
+  return source == nullptr || bind_source(fd, *source);
 }
 
 ServiceCounters Service::counters() const {

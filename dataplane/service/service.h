@@ -59,6 +59,14 @@ class Service {
     return source_ && source_->family() == to.family() ? &*source_ : nullptr;
   }
   const std::optional<SocketAddress>& source() const { return source_; }
+  // Pen's transparent mode: connections to the backends leave from the client's IP.
+  bool transparent() const { return transparent_; }
+  // Any thread (a worker's hot path: no allocation). Binds `fd`, a fresh
+  // socket for a connection to `to`, where it must leave from: `client`'s IP
+  // (transparent), else Pen's `source`, else nothing (the kernel chooses).
+  // A client of the other family than `to` goes out as without transparent
+  // mode. False with errno set.
+  [[nodiscard]] bool bind_upstream(int fd, const SocketAddress& client, const SocketAddress& to) const;
   ProxyProtocol proxy_protocol() const { return proxy_protocol_; }
   // Must a client from `ip` open with a PROXY header (accept_proxy_from)?
   bool expects_proxy_header(const IpKey& ip) const;
@@ -144,6 +152,7 @@ class Service {
   const FastClose tcp_fastclose_;
   const bool keepalive_;
   const std::optional<SocketAddress> source_;
+  const bool transparent_;
   const ProxyProtocol proxy_protocol_;
   const std::vector<IpPrefix> accept_proxy_from_;
   mutable std::mutex address_mutex_;

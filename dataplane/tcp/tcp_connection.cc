@@ -226,8 +226,7 @@ TcpConnection::Connect TcpConnection::try_connect(Backend& backend) {
   if (service_->keepalive()) set_keepalive(backend_.get());
   // A source that is gone (an address removed from the host) is nib's
   // setting, not the backend's failure: counted as a local port shortage.
-  if (const SocketAddress* source = service_->source_for(backend.address());
-      source != nullptr && !bind_source(backend_.get(), *source)) {
+  if (!service_->bind_upstream(backend_.get(), peer_, backend.address())) {
     return failed_locally("bind to source", errno, /*connecting=*/true);
   }
   // A fresh backend socket: forget the last attempt's edges. Its first bytes

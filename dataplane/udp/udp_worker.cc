@@ -445,8 +445,7 @@ UdpWorker::Drop UdpWorker::connect_upstream(UdpListener& l, UdpSession& s) {
       on_shortage(l, shortage_of(err).value_or(Resource::kFd), "socket", err);
       return Drop::kNoSocket;
     }
-    const SocketAddress* source = l.service.source_for(b.address());
-    if ((source != nullptr && !bind_source(fd.get(), *source)) ||
+    if (!l.service.bind_upstream(fd.get(), s.client, b.address()) ||
         ::connect(fd.get(), b.address().sockaddr_ptr(), b.address().length()) != 0) {
       int err = errno;
       if (auto shortage = shortage_of(err, /*connecting=*/true)) {

@@ -406,6 +406,11 @@ Status Parser::apply_penctl(std::string_view option, const std::string& text) {
     note_balancing(where, "tcp_nodelay");
     return {};
   }
+  if (word == "transparent" && words.size() == 1) {
+    service_.transparent = !negate;
+    note_balancing(where, "transparent");
+    return {};
+  }
   if (word == "keepalive" && words.size() == 1) {
     service_.keepalive = !negate;
     note_balancing(where, "keepalive");
@@ -452,7 +457,7 @@ Status Parser::apply_penctl(std::string_view option, const std::string& text) {
   }
   return option_error(where,
                       "penctl command not supported by nib; use one of: prio, weight, hash, roundrobin, "
-                      "stubborn, tcp_nodelay, keepalive (each also as 'no ...'), tcp_fastclose up|down|both|off, source IP, proxy_protocol v1|v2|off, accept_proxy_protocol CIDR..., blacklist N, tracking N, timeout N, "
+                      "stubborn, tcp_nodelay, keepalive (each also as 'no ...'), tcp_fastclose up|down|both|off, source IP, [no] transparent, proxy_protocol v1|v2|off, accept_proxy_protocol CIDR..., blacklist N, tracking N, timeout N, "
                       "idle_timeout N, clients_max N, conn_max N");
 }
 

@@ -40,8 +40,8 @@ constexpr std::string_view kServiceKeys[] = {"name",      "listen",          "pr
                                              "idle_timeout", "max_connections", "backlog",
                                              "defer_accept", "reuse_port", "session_timeout", "max_sessions",
                                              "health_check", "slow_start", "drain_timeout", "acl", "tcp_nodelay",
-                                             "tcp_fastclose", "keepalive", "abuse", "source", "proxy_protocol",
-                                             "accept_proxy_protocol"};
+                                             "tcp_fastclose", "keepalive", "abuse", "source", "transparent",
+                                             "proxy_protocol", "accept_proxy_protocol"};
 // Keys that mean something for one protocol only: given for the other, they
 // would silently do nothing, so they are errors.
 constexpr std::string_view kTcpOnlyKeys[] = {"connect_timeout", "idle_timeout", "max_connections", "backlog",
@@ -549,6 +549,7 @@ void Loader::load_service(const Item& item, SeenServices* seen, DataplaneConfig*
       error_at(*source, std::string("expected ") + kExpected + ", got '" + *text + "'");
     }
   }
+  read_bool(f, "transparent", &service.transparent);
   read_bool(f, "reuse_port", &service.reuse_port);
   read_seconds(f, "session_timeout", limits::kSessionTimeout, &service.udp_session_timeout_seconds);
   read_int(f, "max_sessions", limits::kMaxSessions, &service.udp_max_sessions);

@@ -281,13 +281,20 @@ RunResult run_nib(const std::vector<std::string>& args, Duration timeout) {
   return {code.value_or(-SIGKILL), proc.output() + note};
 }
 
-std::unique_ptr<NibProcess> start_until_pid_file(const std::vector<std::string>& args, const std::string& pid_file) {
-  auto p = NibProcess::start(args);
+namespace {
+
+std::unique_ptr<NibProcess> wait_for_pid_file(Result<std::unique_ptr<NibProcess>> p, const std::string& pid_file) {
   EXPECT_TRUE(p.ok()) << p.status().message();
   if (!p.ok()) return nullptr;
   bool up = wait_until([&] { return read_file(pid_file).ok() || !(*p)->running(); }, std::chrono::seconds(10));
   EXPECT_TRUE(up && (*p)->running()) << (*p)->output();
   return std::move(*p);
+}
+
+}  // namespace
+
+std::unique_ptr<NibProcess> start_until_pid_file(const std::vector<std::string>& args, const std::string& pid_file) {
+  return wait_for_pid_file(NibProcess::start(args), pid_file);
 }
 
 namespace {
@@ -312,6 +319,12 @@ bool bindable(uint16_t port) {
 std::unique_ptr<NibProcess> start_foreground(std::vector<std::string> args, const std::string& pid_file) {
   args.insert(args.begin(), {"-f", "-p", pid_file});
   return start_until_pid_file(args, pid_file);
+}
+
+std::unique_ptr<NibProcess> start_foreground_in(const std::string& netns, std::vector<std::string> args,
+                                                const std::string& pid_file) {
+  args.insert(args.begin(), {"netns", "exec", netns, nib_binary(), "-f", "-p", pid_file});
+  return wait_for_pid_file(NibProcess::start_program("/bin/ip", args), pid_file);
 }
 
 uint16_t free_port() {

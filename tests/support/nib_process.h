@@ -87,6 +87,10 @@ std::unique_ptr<NibProcess> start_until_pid_file(const std::vector<std::string>&
 // nib -f -p `pid_file` `args` (Pen's command line without -f would
 // daemonize, out of the test's reach): start_until_pid_file's wait.
 std::unique_ptr<NibProcess> start_foreground(std::vector<std::string> args, const std::string& pid_file);
+// The same inside network namespace `netns` (`ip netns exec` execs nib: the
+// process is nib's own).
+std::unique_ptr<NibProcess> start_foreground_in(const std::string& netns, std::vector<std::string> args,
+                                                const std::string& pid_file);
 
 // A port that was free a moment ago on 127.0.0.1 (callers accept the race).
 uint16_t free_port();

@@ -369,6 +369,13 @@ TEST_F(PenctlServerTest, SourceAnswersTheAddressInForceAndRefusesAChange) {
   EXPECT_NE(failure("source 127.0.0.9 80").find("expected 'source [IP]'"), std::string::npos);
 }
 
+TEST_F(PenctlServerTest, TransparentAnswersTheSettingInForceAndRefusesAChange) {
+  EXPECT_EQ(penctl("no transparent"), "");  // the default
+  std::string reply = failure("transparent");
+  EXPECT_NE(reply.find("restart nib with -o 'transparent'"), std::string::npos) << reply;
+  EXPECT_NE(failure("transparent now").find("transparent: takes no argument"), std::string::npos);
+}
+
 TEST_F(PenctlServerTest, ProxyProtocolWordsAnswerTheSettingInForceAndRefuseAChange) {
   EXPECT_EQ(penctl("proxy_protocol"), "off\n");
   EXPECT_EQ(penctl("accept_proxy_protocol"), "") << "no trusted balancer";

@@ -459,6 +459,14 @@ TEST(PenArgsTest, PenctlSource) {
   }
 }
 
+TEST(PenArgsTest, PenctlTransparent) {
+  EXPECT_FALSE(with_options({}).transparent);
+  EXPECT_TRUE(with_options({"-O", "transparent"}).transparent);
+  EXPECT_TRUE(with_options({"-o", "transparent"}).transparent);
+  EXPECT_FALSE(with_options({"-O", "transparent", "-o", "no transparent"}).transparent);
+  EXPECT_THAT(error_of({"-o", "transparent yes", "80", "127.0.0.1"}), HasSubstr("not supported"));
+}
+
 TEST(PenArgsTest, PenctlStubborn) {
   EXPECT_TRUE(with_options({"-o", "stubborn"}).policy.stubborn);
   EXPECT_FALSE(with_options({"-s", "-o", "no stubborn"}).policy.stubborn);

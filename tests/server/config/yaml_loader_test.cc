@@ -85,6 +85,18 @@ TEST(YamlLoaderTest, KeepaliveAndFastClose) {
             "session_timeout and max_sessions");
 }
 
+TEST(YamlLoaderTest, TransparentIsABooleanForTcpAndUdp) {
+  EXPECT_FALSE(load(kMinimal)->dataplane.services[0].transparent);
+  auto config = load(std::string(kMinimal) + "    transparent: true\n");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_TRUE(config->dataplane.services[0].transparent);
+  auto udp = load(std::string(kMinimal) + "    protocol: udp\n    transparent: true\n");
+  ASSERT_TRUE(udp.ok()) << udp.status().message();
+  EXPECT_TRUE(udp->dataplane.services[0].transparent);
+  EXPECT_NE(error_of(std::string(kMinimal) + "    transparent: maybe\n").find("nib.yaml:4:18: services[0].transparent"),
+            std::string::npos);
+}
+
 TEST(YamlLoaderTest, SourceIsAnAddressWithoutAPort) {
   auto config = load(std::string(kMinimal) + "    source: 127.0.0.9\n");
   ASSERT_TRUE(config.ok()) << config.status().message();
@@ -345,7 +357,7 @@ TEST(YamlLoaderTest, UnknownKeyListsTheValidOnes) {
             "nib.yaml:4:5: services[0]: unknown key 'prot', expected one of: name, listen, protocol, policy, "
             "backends, emergency, connect_timeout, idle_timeout, max_connections, backlog, defer_accept, reuse_port, "
             "session_timeout, max_sessions, health_check, slow_start, drain_timeout, acl, tcp_nodelay, "
-            "tcp_fastclose, keepalive, abuse, source, proxy_protocol, accept_proxy_protocol");
+            "tcp_fastclose, keepalive, abuse, source, transparent, proxy_protocol, accept_proxy_protocol");
 }
 
 TEST(YamlLoaderTest, UserAndChroot) {

@@ -1,0 +1,173 @@
+// Pen's Transparent Reverse Proxy (issue 12) through the real nib binary, on
+// networks the test builds: a client namespace, nib's namespace and two
+// backend namespaces, each backend on its own veth with nib as its default
+// gateway, nib's side routed by scripts/transparent-routing.sh (the script
+// docs/transparent-proxy.md gives operators). The backends must see the
+// client's own address; Pen's affinity and failover must hold as without
+// transparent mode. Every namespace is deleted, with its interfaces, when
+// the test ends, however it ends.
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "tests/support/net_namespace.h"
+#include "tests/support/nib_process.h"
+#include "tests/support/prerequisites.h"
+#include "tests/support/temp_file.h"
+#include "tests/support/test_backend.h"
+#include "tests/support/test_client.h"
+#include "tests/support/test_udp_backend.h"
+
+namespace nib {
+namespace {
+
+using namespace std::chrono_literals;
+using test::NetNamespace;
+using test::TestBackend;
+using test::TestClient;
+using test::TestUdpBackend;
+
+// Private addresses that exist only inside the test's namespaces.
+constexpr const char* kClient = "10.213.1.2";
+constexpr const char* kClient2 = "10.213.1.3";
+constexpr const char* kNib = "10.213.1.1";
+constexpr const char* kBackendIp[2] = {"10.213.2.2", "10.213.3.2"};
+constexpr uint16_t kPort = 8080;
+
+class TransparentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    NIB_REQUIRE(test::nib_binary_exists(), "nib binary not built");
+    NIB_REQUIRE(test::can_build_namespaces(), "root and iproute2 (ip netns)");
+    client_ = make("c");
+    nib_ns_ = make("n");
+    for (int i = 0; i < 2; ++i) backend_ns_[i] = make("b" + std::to_string(i));
+    ASSERT_FALSE(HasFatalFailure());
+    ok(client_->link("c0", std::string(kClient) + "/24", *nib_ns_, "n0", std::string(kNib) + "/24"));
+    ok(client_->ip(std::string("addr add ") + kClient2 + "/24 dev c0"));
+    ok(client_->ip(std::string("route add default via ") + kNib));
+    for (int i = 0; i < 2; ++i) {
+      const std::string net = "10.213." + std::to_string(i + 2);
+      ok(nib_ns_->link("n" + std::to_string(i + 1), net + ".1/24", *backend_ns_[i], "b0", net + ".2/24"));
+      ok(backend_ns_[i]->ip("route add default via " + net + ".1"));
+    }
+    ok(test::run_command("ip netns exec " + nib_ns_->name() + " " NIB_SOURCE_DIR
+                         "/scripts/transparent-routing.sh up n1 n2"));
+  }
+
+  std::unique_ptr<NetNamespace> make(const std::string& tag) {
+    auto ns = NetNamespace::create(tag);
+    EXPECT_TRUE(ns.ok()) << ns.status().message();
+    return ns.ok() ? std::move(*ns) : nullptr;
+  }
+  static void ok(const Status& st) { ASSERT_TRUE(st.ok()) << st.message(); }
+
+  std::unique_ptr<test::NibProcess> start_nib(std::vector<std::string> args) {
+    return test::start_foreground_in(nib_ns_->name(), std::move(args), dir_.file("nib.pid"));
+  }
+  // A TCP backend listening inside backend namespace `i`.
+  std::unique_ptr<TestBackend> tcp_backend(int i) {
+    NetNamespace::Enter in(*backend_ns_[i]);
+    EXPECT_TRUE(in.ok());
+    return std::make_unique<TestBackend>("b" + std::to_string(i), test::BackendMode::kEcho, kBackendIp[i]);
+  }
+  std::string at(int i, uint16_t port) { return std::string(kBackendIp[i]) + ":" + std::to_string(port); }
+  // The backend that greets a client from `source_ip` in the client namespace.
+  std::string who(const std::string& source_ip) {
+    NetNamespace::Enter in(*client_);
+    auto name = test::who_serves(*SocketAddress::from_ip(kNib, kPort), source_ip);
+    return name.ok() ? *name : "error: " + name.status().message();
+  }
+
+  test::TempDir dir_;
+  // Declared before the processes and sockets that live in them: deleted last.
+  std::unique_ptr<NetNamespace> client_, nib_ns_, backend_ns_[2];
+};
+
+TEST_F(TransparentTest, BackendsSeeTheClientsAddressAffinityAndFailoverHold) {
+  auto b0 = tcp_backend(0);
+  auto b1 = tcp_backend(1);
+  auto nib = start_nib({"-O", "transparent", "-b", "30", std::string(kNib) + ":" + std::to_string(kPort),
+                        at(0, b0->port()), at(1, b1->port())});
+  ASSERT_TRUE(nib);
+
+  const std::string first = who(kClient);
+  ASSERT_TRUE(first == "b0" || first == "b1") << first << "\n" << nib->output();
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(who(kClient), first) << "Pen's client table: the same server";
+  TestBackend& chosen = first == "b0" ? *b0 : *b1;
+  TestBackend& other = first == "b0" ? *b1 : *b0;
+  auto ips = chosen.peer_ips();
+  ASSERT_EQ(ips.size(), 6u);
+  EXPECT_TRUE(std::all_of(ips.begin(), ips.end(), [](const std::string& ip) { return ip == kClient; }))
+      << "the backend sees the client, not nib: " << ips.front();
+
+  // A second client is seen as itself too, wherever it goes.
+  const std::string second = who(kClient2);
+  TestBackend& its = second == "b0" ? *b0 : *b1;
+  ASSERT_FALSE(its.peer_ips().empty()) << second;
+  EXPECT_EQ(its.peer_ips().back(), kClient2);
+
+  // The client's server dies: Pen fails over to the other one, and the
+  // client is still itself there.
+  chosen.stop();
+  EXPECT_EQ(who(kClient), other.name()) << nib->output();
+  EXPECT_EQ(other.peer_ips().back(), kClient);
+  EXPECT_EQ(who(kClient), other.name()) << "remembered at its new server";
+}
+
+TEST_F(TransparentTest, UdpSessionsLeaveFromTheClientsAddress) {
+  std::unique_ptr<TestUdpBackend> b0;
+  {
+    NetNamespace::Enter in(*backend_ns_[0]);
+    ASSERT_TRUE(in.ok());
+    b0 = std::make_unique<TestUdpBackend>("u0", TestUdpBackend::Mode::kWho, kBackendIp[0]);
+  }
+  auto nib = start_nib({"-U", "-O", "transparent", std::string(kNib) + ":" + std::to_string(kPort),
+                        at(0, b0->port())});
+  ASSERT_TRUE(nib);
+  NetNamespace::Enter in(*client_);
+  ASSERT_TRUE(in.ok());
+  UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  auto from = SocketAddress::from_ip(kClient, 0);
+  ASSERT_EQ(::bind(fd.get(), from->sockaddr_ptr(), from->length()), 0);
+  auto to = SocketAddress::from_ip(kNib, kPort);
+  timeval tv{.tv_sec = 1, .tv_usec = 0};
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string reply;
+  // Bounded: the first datagram can race nib's start on a fresh network.
+  for (int attempt = 0; attempt < 10 && reply.empty(); ++attempt) {
+    ASSERT_EQ(::sendto(fd.get(), "hi", 2, 0, to->sockaddr_ptr(), to->length()), 2);
+    char buf[512];
+    ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+    if (n > 0) reply.assign(buf, static_cast<size_t>(n));
+  }
+  // "<name> <sender> <payload>": the sender is nib's upstream socket, bound
+  // to the client's address.
+  EXPECT_EQ(reply.rfind(std::string("u0 ") + kClient + ":", 0), 0u) << reply << "\n" << nib->output();
+}
+
+TEST_F(TransparentTest, WithoutTheRoutingTheBackendsRepliesNeverReachNib) {
+  // The routing is what makes it work: without it the backend's SYN-ACK to
+  // the client's address never reaches nib's socket; the connect times out
+  // and counts as the server's failure, as any unreachable server's would.
+  ok(test::run_command("ip netns exec " + nib_ns_->name() + " " NIB_SOURCE_DIR
+                       "/scripts/transparent-routing.sh down n1 n2"));
+  auto b0 = tcp_backend(0);
+  auto nib = start_nib({"-O", "transparent", "-t", "1", std::string(kNib) + ":" + std::to_string(kPort),
+                        at(0, b0->port())});
+  ASSERT_TRUE(nib);
+  EXPECT_EQ(who(kClient).rfind("error", 0), 0u);
+  EXPECT_EQ(b0->accepted(), 0u);
+}
+
+TEST_F(TransparentTest, TransparentWithADropToAUserIsRefusedAtStart) {
+  auto r = test::run_nib({"-f", "-u", "nobody", "-O", "transparent", "127.0.0.1:" + std::to_string(test::free_port()),
+                          "127.0.0.1:1"});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("transparent mode needs CAP_NET_ADMIN"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace nib
