@@ -354,6 +354,9 @@ Status Dataplane::check_reload(const DataplaneConfig& config) const {
     if (old->source != sc.source) {
       return Status::invalid("service '" + sc.name + "': source change needs a restart");
     }
+    if (old->http != sc.http || old->http_forwarded != sc.http_forwarded) {
+      return Status::invalid("service '" + sc.name + "': http change needs a restart");
+    }
     if (old->transparent != sc.transparent) {
       return Status::invalid("service '" + sc.name + "': transparent change needs a restart");
     }
@@ -423,6 +426,8 @@ ServiceStatus Dataplane::service_status(const Service& s) const {
   st.keepalive = s.keepalive();
   st.source = s.source();
   st.transparent = s.transparent();
+  st.http = s.http();
+  st.http_forwarded = s.http_forwarded();
   st.proxy_protocol = s.proxy_protocol();
   st.accept_proxy_from = s.accept_proxy_from();
   st.connect_timeout_seconds = std::chrono::duration<double>(snap->connect_timeout).count();

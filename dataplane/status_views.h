@@ -84,6 +84,8 @@ struct ServiceStatus {
   bool keepalive = false;                     // the same
   std::optional<SocketAddress> source;        // the same (Pen's `source IP`)
   bool transparent = false;                   // the same (Pen's `transparent`)
+  bool http = false;                          // the same (Pen's -H)
+  bool http_forwarded = false;                // the same
   ProxyProtocol proxy_protocol = ProxyProtocol::kOff;  // the same
   std::vector<IpPrefix> accept_proxy_from;             // the same
   int64_t active = 0;

@@ -140,8 +140,8 @@ std::span<const PenctlServer::CommandEntry> PenctlServer::commands() {
       {"exit", &PenctlServer::cmd_exit, {}},
       {"hash", &PenctlServer::cmd_flag, {}},
       {"no hash", &PenctlServer::cmd_flag, {}},
-      {"http", nullptr, kNotYet},
-      {"no http", &PenctlServer::cmd_in_force, {}},
+      {"http", &PenctlServer::cmd_socket_option, {}},
+      {"no http", &PenctlServer::cmd_socket_option, {}},
       {"idle_timeout", &PenctlServer::cmd_valued, {}},
       {"idlers", nullptr, kNotYet},
       {"keepalive", &PenctlServer::cmd_socket_option, {}},
@@ -300,13 +300,13 @@ Status PenctlServer::run_file(const std::string& path, int depth) {
   return {};
 }
 
-// Pen's defaults that nib always has (no traffic dumps, no HTTP rewriting).
-// Pen's `write` lists them, so the line stating the default is accepted and a
+// Pen's default that nib always has (no traffic dumps).
+// Pen's `write` lists it, so the line stating the default is accepted and a
 // written file replays; asking for anything else is not supported.
 PenctlReply PenctlServer::cmd_in_force(const Command& c) {
   std::string line;
   for (const std::string& word : c.w) line += (line.empty() ? "" : " ") + word;
-  if (line == "no ascii" || line == "no http") return {};
+  if (line == "no ascii") return {};
   return fail(command_key(c.w) + ": takes no argument");
 }
 
@@ -761,7 +761,10 @@ PenctlReply PenctlServer::cmd_socket_option(const Command& c) {
     wanted = "tcp_fastclose " + c.w[1];
   } else {
     if (c.w.size() != (negate ? 2u : 1u)) return fail(word + ": takes no argument");
-    const bool on = word == "tcp_nodelay" ? st->tcp_nodelay : word == "keepalive" ? st->keepalive : st->transparent;
+    const bool on = word == "tcp_nodelay" ? st->tcp_nodelay
+                    : word == "keepalive" ? st->keepalive
+                    : word == "http"      ? st->http
+                                          : st->transparent;
     wanted = (negate ? "no " : "") + word;
     current = (on ? "" : "no ") + word;
   }
@@ -836,7 +839,7 @@ Result<std::string> PenctlServer::running_config(const std::string& service, con
   o << "conn_max " << p.max_connections << "\n";
   o << "debug " << verbosity_of(AdminApi::log_level()) << "\n";
   o << (flags.has("hash") ? "" : "no ") << "hash\n";
-  o << "no http\n";
+  o << (st->http ? "" : "no ") << "http\n";
   o << "idle_timeout " << seconds_text(p.idle_timeout_seconds) << "\n";
   // A file log is restored by `log FILE`; a UDP one only by -l at start.
   if (AccessLogStatus log = dataplane_.access_log(); log.enabled && !log.destination.starts_with("udp:")) {

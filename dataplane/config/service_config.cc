@@ -172,6 +172,12 @@ Status validate(const DataplaneConfig& config) {
     if (s.protocol == Protocol::kUdp && (s.proxy_protocol != ProxyProtocol::kOff || !s.accept_proxy_from.empty())) {
       return Status::invalid("service '" + s.name + "': the PROXY protocol is for TCP services only");
     }
+    if (s.protocol == Protocol::kUdp && (s.http || s.http_forwarded)) {
+      return Status::invalid("service '" + s.name + "': http (X-Forwarded-For) is for TCP services only");
+    }
+    if (s.http_forwarded && !s.http) {
+      return Status::invalid("service '" + s.name + "': http_forwarded needs http: true");
+    }
     for (const IpPrefix& p : s.accept_proxy_from) {
       if (!p.valid()) return Status::invalid("service '" + s.name + "': accept_proxy_protocol: invalid prefix");
     }

@@ -166,6 +166,13 @@ struct ServiceConfig {
   // one address. Applies to backends of its family; port 0 (the kernel
   // picks one at connect). Set at start: a change needs a restart.
   std::optional<SocketAddress> source;  // -o "source IP", YAML source
+  // Pen's -H: the service speaks HTTP/1.x, and every request (each one on a
+  // keep-alive connection) gets X-Forwarded-For (the client's IP) and
+  // X-Forwarded-Proto: http, last in its header block. A malformed request
+  // (or one a server could read differently: request smuggling) closes the
+  // connection, with a 400 when it was the first. TCP only; set at start.
+  bool http = false;            // -H, -o http, YAML http
+  bool http_forwarded = false;  // YAML http_forwarded: also RFC 7239's Forwarded
   // Pen's Transparent Reverse Proxy: connections to the backends (TCP and
   // UDP) leave from the client's own IP, so the backends see the client
   // (IP_TRANSPARENT, needs CAP_NET_ADMIN; the backends' replies must route

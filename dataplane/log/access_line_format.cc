@@ -22,6 +22,7 @@ const char* to_string(CloseReason reason) {
     case CloseReason::kShutdown: return "shutdown";
     case CloseReason::kProxyHeader: return "proxy_header";
     case CloseReason::kOperator: return "operator";
+    case CloseReason::kBadRequest: return "bad_request";
   }
   return "?";
 }

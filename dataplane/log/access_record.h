@@ -27,6 +27,7 @@ enum class CloseReason : uint8_t {
   kShutdown,       // nib stopped with the connection open
   kProxyHeader,    // a trusted balancer's client sent no valid PROXY header in time
   kOperator,       // closed on an operator's command (penctl close N)
+  kBadRequest,     // an HTTP service's client sent a malformed request (-H)
 };
 const char* to_string(CloseReason reason);
 

@@ -17,6 +17,8 @@ Service::Service(const ServiceConfig& config, unsigned workers, const Clock& clo
       keepalive_(config.keepalive),
       source_(config.source),
       transparent_(config.transparent),
+      http_(config.http),
+      http_forwarded_(config.http_forwarded),
       proxy_protocol_(config.proxy_protocol),
       accept_proxy_from_(config.accept_proxy_from),
       listen_(config.listen),
@@ -85,6 +87,7 @@ ServiceCounters Service::counters() const {
     c.affinity_breaks += get(w.breaks);
     c.rejected_resources += get(w.rejected_resources);
     c.proxy_protocol_errors += get(w.proxy_protocol_errors);
+    c.bad_requests += get(w.bad_requests);
   }
   return c;
 }

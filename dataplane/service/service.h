@@ -34,6 +34,8 @@ struct ServiceCounters {
   // Trusted clients (accept_proxy_from) closed for a missing, malformed or
   // late PROXY header.
   uint64_t proxy_protocol_errors = 0;
+  // HTTP services (-H): clients closed for a malformed request.
+  uint64_t bad_requests = 0;
 };
 
 class Service {
@@ -59,6 +61,9 @@ class Service {
     return source_ && source_->family() == to.family() ? &*source_ : nullptr;
   }
   const std::optional<SocketAddress>& source() const { return source_; }
+  // Pen's -H: forwarding headers in every HTTP/1.x request (and RFC 7239's Forwarded).
+  bool http() const { return http_; }
+  bool http_forwarded() const { return http_forwarded_; }
   // Pen's transparent mode: connections to the backends leave from the client's IP.
   bool transparent() const { return transparent_; }
   // Any thread (a worker's hot path: no allocation). Binds `fd`, a fresh
@@ -140,6 +145,7 @@ class Service {
   void count_affinity_break(unsigned worker) { bump(cells_[worker].breaks); }
   void count_rejected_resources(unsigned worker) { bump(cells_[worker].rejected_resources); }
   void count_proxy_protocol_error(unsigned worker) { bump(cells_[worker].proxy_protocol_errors); }
+  void count_bad_request(unsigned worker) { bump(cells_[worker].bad_requests); }
   ServiceCounters counters() const;  // any thread: the sum over the workers
 
  private:
@@ -153,6 +159,8 @@ class Service {
   const bool keepalive_;
   const std::optional<SocketAddress> source_;
   const bool transparent_;
+  const bool http_;
+  const bool http_forwarded_;
   const ProxyProtocol proxy_protocol_;
   const std::vector<IpPrefix> accept_proxy_from_;
   mutable std::mutex address_mutex_;
@@ -166,7 +174,7 @@ class Service {
   std::atomic<int64_t> active_{0};  // shared by design: -x is one limit for all workers
   struct Cells {
     std::atomic<uint64_t> accepted{0}, limit_waits{0}, no_backend{0}, stubborn{0}, breaks{0}, rejected_acl{0},
-        rejected_resources{0}, abuse{0}, proxy_protocol_errors{0};
+        rejected_resources{0}, abuse{0}, proxy_protocol_errors{0}, bad_requests{0};
   };
   PerWorker<Cells> cells_;
 };

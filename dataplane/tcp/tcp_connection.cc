@@ -1,11 +1,14 @@
 #include "dataplane/tcp/tcp_connection.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <string_view>
 
 #include "dataplane/base/log.h"
 #include "dataplane/net/socket_ops.h"
@@ -29,7 +32,7 @@ void set_linger_reset(int fd) {
 
 void TcpConnection::Flow::reset() {
   buf.reset();
-  off = len = 0;
+  off = len = ready = 0;
   pipe = Pipe{};  // finish() gave it back already
   piped = 0;
   bulk = false;
@@ -60,6 +63,8 @@ void TcpConnection::start(UniqueFd client, const SocketAddress& peer, Service& s
   eof_seen_ = client_eof_first_ = false;
   request_noted_ = false;
   request_len_ = 0;
+  http_.reset();
+  forward_len_ = 0;
   if (!worker_.loop().add(client_.get(), kSocketEvents, &client_side_).ok()) {
     failed_locally("epoll", ENOMEM, /*connecting=*/false);  // epoll_ctl fails for memory (or its watch limit)
     service.count_rejected_resources(worker_.index());
@@ -335,6 +340,7 @@ void TcpConnection::on_connected() {
     log_event(LogLevel::kTrace, "connected to " + b->address().to_string() + " in " + std::to_string(us) + " us");
   }
   Selector::remember(*snap_, service_->affinity(), sel_, client_ip_, now);
+  if (service_->http() && forward_len_ == 0) prepare_forward_headers();
   last_activity_ = now;
   if (idle_timeout_ > Duration::zero()) worker_.loop().arm(timer_, now + idle_timeout_);
   relay();
@@ -378,7 +384,8 @@ void TcpConnection::on_event(bool client_side, uint32_t events) {
 
 void TcpConnection::relay() {
   const bool backend_eof_before = down_.eof;
-  Pump up = pump(up_, client_.get(), backend_.get());
+  Pump up = service_->http() ? pump_http(up_) : pump(up_, client_.get(), backend_.get());
+  if (up == Pump::kBadRequest) [[unlikely]] return reject_request();
   Pump down = up == Pump::kOk ? pump(down_, backend_.get(), client_.get()) : Pump::kOk;
   // Pen's passive check, extended: a backend that resets before its first
   // byte failed like a refused connect. So does one that closes without a
@@ -422,25 +429,11 @@ TcpConnection::Pump TcpConnection::pump(Flow& f, int src, int dst) {
   Pump result = Pump::kOk;
   for (;;) {
     if (f.off < f.len) {
-      if (!f.dst_writable) break;
       // After the source's end, the FIN (shutdown or close) follows at once:
       // MSG_MORE holds the bytes back so that both leave in one segment.
-      ssize_t n = ::send(dst, f.buf.get() + f.off, f.len - f.off, f.eof ? MSG_NOSIGNAL | MSG_MORE : MSG_NOSIGNAL);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        if (would_block(errno)) {
-          f.dst_writable = false;
-          break;
-        }
-        result = Pump::kSinkError;
-        break;
-      }
-      f.off += static_cast<uint32_t>(n);
-      moved += static_cast<uint64_t>(n);
-      if (f.off < f.len) {
-        f.dst_writable = false;  // a short write means the socket buffer is full
-        break;
-      }
+      const Sent sent = send_buffered(f, dst, f.len, f.eof ? MSG_MORE : 0, &moved);
+      if (sent == Sent::kFailed) result = Pump::kSinkError;
+      if (sent != Sent::kAll) break;
       f.off = f.len = 0;
       continue;
     }
@@ -469,16 +462,7 @@ TcpConnection::Pump TcpConnection::pump(Flow& f, int src, int dst) {
       continue;
     }
     if (f.eof) {
-      if (!f.shut) {
-        // Half-close travels on, unless the other way is finished too: then
-        // finish() closes both, and close() sends the same FIN.
-        const Flow& other = &f == &up_ ? down_ : up_;
-        if (!other.done()) ::shutdown(dst, SHUT_WR);
-        f.shut = true;
-        if (trace_on()) [[unlikely]] {
-          log_event(LogLevel::kTrace, &f == &up_ ? "the client finished sending" : "the server finished sending");
-        }
-      }
+      pass_half_close(f, dst);
       break;
     }
     if (!f.src_readable) break;
@@ -557,16 +541,145 @@ TcpConnection::Pump TcpConnection::pump(Flow& f, int src, int dst) {
     result = Pump::kSourceError;
     break;
   }
-  if (f.off == f.len && f.buf) worker_.give_buffer(std::move(f.buf));
-  if (moved != 0) {
-    f.bytes += moved;
-    if (&f == &up_) {
-      backend_ref_->add_bytes(worker_.index(), moved, 0);
-    } else {
-      backend_ref_->add_bytes(worker_.index(), 0, moved);
-    }
-  }
+  end_pump(f, moved);
   return result;
+}
+
+TcpConnection::Sent TcpConnection::send_buffered(Flow& f, int dst, uint32_t end, int flags, uint64_t* moved) {
+  while (f.dst_writable) {
+    ssize_t n = ::send(dst, f.buf.get() + f.off, end - f.off, MSG_NOSIGNAL | flags);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (!would_block(errno)) return Sent::kFailed;
+      f.dst_writable = false;
+      break;
+    }
+    f.off += static_cast<uint32_t>(n);
+    *moved += static_cast<uint64_t>(n);
+    if (f.off == end) return Sent::kAll;
+    f.dst_writable = false;  // a short write means the socket buffer is full
+  }
+  return Sent::kBlocked;
+}
+
+void TcpConnection::pass_half_close(Flow& f, int dst) {
+  if (f.shut) return;
+  // Half-close travels on, unless the other way is finished too: then
+  // finish() closes both, and close() sends the same FIN.
+  const Flow& other = &f == &up_ ? down_ : up_;
+  if (!other.done()) ::shutdown(dst, SHUT_WR);
+  f.shut = true;
+  if (trace_on()) [[unlikely]] {
+    log_event(LogLevel::kTrace, &f == &up_ ? "the client finished sending" : "the server finished sending");
+  }
+}
+
+void TcpConnection::end_pump(Flow& f, uint64_t moved) {
+  if (f.off == f.len && f.buf) {
+    worker_.give_buffer(std::move(f.buf));
+    f.off = f.ready = f.len = 0;
+  }
+  if (moved == 0) return;
+  f.bytes += moved;
+  if (&f == &up_) {
+    backend_ref_->add_bytes(worker_.index(), moved, 0);
+  } else {
+    backend_ref_->add_bytes(worker_.index(), 0, moved);
+  }
+}
+
+TcpConnection::Pump TcpConnection::pump_http(Flow& f) {
+  // Room kept free after what was read, for the headers one request gets
+  // (the forwarder inserts them where its header block ends).
+  constexpr uint32_t kReserve = 256;
+  static_assert(kForwardMax <= kReserve && HttpForwarder::kMaxLine + 2 < TcpWorker::kBufferSize - kReserve);
+  const int src = client_.get(), dst = backend_.get();
+  uint64_t moved = 0;
+  Pump result = Pump::kOk;
+  for (;;) {
+    if (f.off < f.ready) {
+      const Sent sent = send_buffered(f, dst, f.ready, 0, &moved);
+      if (sent == Sent::kFailed) result = Pump::kSinkError;
+      if (sent != Sent::kAll) break;
+      continue;
+    }
+    if (f.off != 0) {  // all that was ready is out: the rest moves to the front
+      std::memmove(f.buf.get(), f.buf.get() + f.off, f.len - f.off);
+      f.len -= f.off;
+      f.ready = f.off = 0;
+    }
+    if (f.ready < f.len) {
+      const auto step = http_.advance(f.buf.get(), &f.ready, &f.len, TcpWorker::kBufferSize,
+                                      std::string_view(forward_, forward_len_));
+      if (step == HttpForwarder::Step::kBadRequest) {
+        result = Pump::kBadRequest;
+        break;
+      }
+      if (f.ready != 0) continue;
+      // Only an incomplete line is left (at most kMaxLine bytes): read on.
+    }
+    if (f.src_error) {
+      result = Pump::kSourceError;
+      break;
+    }
+    if (f.eof) {
+      if (f.ready < f.len) {  // a request cut short by the client's end goes as it is
+        f.ready = f.len;
+        continue;
+      }
+      pass_half_close(f, dst);
+      break;
+    }
+    if (!f.src_readable) break;
+    if (!f.buf) f.buf = worker_.take_buffer();
+    ssize_t n = ::recv(src, f.buf.get() + f.len, TcpWorker::kBufferSize - kReserve - f.len, 0);
+    if (n > 0) {
+      if (!request_noted_ && worker_.access_ring()) note_request(f.buf.get() + f.len, static_cast<size_t>(n));
+      f.len += static_cast<uint32_t>(n);
+      last_activity_ = worker_.loop().now();
+      continue;
+    }
+    if (n == 0) {
+      f.eof = true;
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (would_block(errno)) {
+      f.src_readable = false;
+      break;
+    }
+    result = Pump::kSourceError;
+    break;
+  }
+  end_pump(f, moved);
+  return result;
+}
+
+void TcpConnection::prepare_forward_headers() {
+  char ip[INET6_ADDRSTRLEN] = "";
+  const IpKey key = peer_.ip_key();
+  const bool v4 = key.is_v4();  // an IPv4 client on a dual-stack listener is named as IPv4
+  ::inet_ntop(v4 ? AF_INET : AF_INET6, key.bytes.data() + (v4 ? 12 : 0), ip, sizeof ip);
+  int n = std::snprintf(forward_, sizeof forward_, "X-Forwarded-For: %s\r\nX-Forwarded-Proto: http\r\n", ip);
+  if (service_->http_forwarded()) {
+    // RFC 7239: an IPv6 node is quoted and bracketed.
+    n += std::snprintf(forward_ + n, sizeof forward_ - static_cast<size_t>(n),
+                       v4 ? "Forwarded: for=%s;proto=http\r\n" : "Forwarded: for=\"[%s]\";proto=http\r\n", ip);
+  }
+  forward_len_ = static_cast<uint32_t>(n);
+}
+
+void TcpConnection::reject_request() {
+  service_->count_bad_request(worker_.index());
+  if (debug_on()) [[unlikely]] log_event(LogLevel::kDebug, std::string("closed: ") + http_.error());
+  // The first request: nothing of the server's can be on its way, so the
+  // client may be told. Later, a 400 could land inside a reply: just close.
+  if (http_.requests() == 0 && down_.bytes == 0 && down_.len == 0 && down_.piped == 0) {
+    static constexpr std::string_view k400 =
+        "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    (void)!::send(client_.get(), k400.data(), k400.size(), MSG_NOSIGNAL);
+  }
+  finish(false, CloseReason::kBadRequest);
 }
 
 void TcpConnection::release_pipe(Flow& f) {

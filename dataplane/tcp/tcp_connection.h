@@ -11,6 +11,7 @@
 #include "dataplane/base/unique_fd.h"
 #include "dataplane/event/event_loop.h"
 #include "dataplane/log/access_ring.h"
+#include "dataplane/net/http_forwarder.h"
 #include "dataplane/net/proxy_protocol.h"
 #include "dataplane/service/service.h"
 #include "dataplane/status_views.h"
@@ -66,6 +67,7 @@ class TcpConnection {
   struct Flow {
     std::unique_ptr<char[]> buf;
     uint32_t off = 0, len = 0;
+    uint32_t ready = 0;  // HTTP (-H) only: [off, ready) may be sent, [ready, len) is still to parse
     Pipe pipe;
     uint32_t piped = 0;  // bytes in `pipe`
     bool bulk = false;
@@ -90,8 +92,9 @@ class TcpConnection {
     bool client_;
   };
 
-  // Which end of a flow failed: its source (read) or its destination (write).
-  enum class Pump { kOk, kSourceError, kSinkError };
+  // Which end of a flow failed: its source (read) or its destination (write),
+  // or (HTTP, -H) what the client sent is not a valid request.
+  enum class Pump { kOk, kSourceError, kSinkError, kBadRequest };
 
   void on_event(bool client_side, uint32_t events);
   // Chooses a server for the client (Pen's rules) and starts connecting.
@@ -128,6 +131,21 @@ class TcpConnection {
   void on_connected();
   void relay();
   Pump pump(Flow& f, int src, int dst);
+  // Sends f.buf[f.off, end) (with `flags`, MSG_NOSIGNAL added): kAll when all
+  // went, kBlocked when the socket buffer filled (dst_writable cleared).
+  enum class Sent { kAll, kBlocked, kFailed };
+  Sent send_buffered(Flow& f, int dst, uint32_t end, int flags, uint64_t* moved);
+  // The source's end seen and its bytes out: the FIN goes on to `dst`, once.
+  void pass_half_close(Flow& f, int dst);
+  // After a pass: an empty buffer goes back to the worker, `moved` is counted.
+  void end_pump(Flow& f, uint64_t moved);
+  // Pen's -H: the client's bytes through http_, which adds forward_ to
+  // every request; copied, never spliced.
+  Pump pump_http(Flow& f);
+  // The header lines each request of this client gets (-H).
+  void prepare_forward_headers();
+  // A malformed request (-H): counted, answered 400 when nothing else was, closed.
+  void reject_request();
   void release_pipe(Flow& f);
   // Closes both sides (`abort`: with a reset) and logs the connection.
   void finish(bool abort, CloseReason why);
@@ -167,6 +185,11 @@ class TcpConnection {
   bool request_noted_ = false;
   uint8_t request_len_ = 0;
   char request_[AccessRecord::kRequestMax];
+  // Pen's -H.
+  static constexpr uint32_t kForwardMax = 192;
+  HttpForwarder http_;
+  uint32_t forward_len_ = 0;
+  char forward_[kForwardMax];
 };
 
 }  // namespace nib

@@ -94,7 +94,6 @@ struct UnsupportedOption {
   std::string_view hint;
 };
 constexpr UnsupportedOption kUnsupported[] = {
-    {'H', "X-Forwarded-For headers", ""},
     {'E', "SSL certificate", ""},
     {'K', "SSL key", ""},
     {'G', "SSL CA certificate", ""},
@@ -318,6 +317,7 @@ Status Parser::apply_short(char letter, const std::string& value) {
       return {};
     }
     case 's': service_.policy.stubborn = true; note_balancing(option, "policy.stubborn"); return {};
+    case 'H': service_.http = true; note_balancing(option, "http"); return {};
     case 'e':
       // Resolved in finish_pen(): without a port it takes the listen port.
       if (value.empty()) return option_error(option, "expected host[:port]");
@@ -406,6 +406,11 @@ Status Parser::apply_penctl(std::string_view option, const std::string& text) {
     note_balancing(where, "tcp_nodelay");
     return {};
   }
+  if (word == "http" && words.size() == 1) {
+    service_.http = !negate;
+    note_balancing(where, "http");
+    return {};
+  }
   if (word == "transparent" && words.size() == 1) {
     service_.transparent = !negate;
     note_balancing(where, "transparent");
@@ -457,7 +462,7 @@ Status Parser::apply_penctl(std::string_view option, const std::string& text) {
   }
   return option_error(where,
                       "penctl command not supported by nib; use one of: prio, weight, hash, roundrobin, "
-                      "stubborn, tcp_nodelay, keepalive (each also as 'no ...'), tcp_fastclose up|down|both|off, source IP, [no] transparent, proxy_protocol v1|v2|off, accept_proxy_protocol CIDR..., blacklist N, tracking N, timeout N, "
+                      "stubborn, tcp_nodelay, keepalive (each also as 'no ...'), tcp_fastclose up|down|both|off, source IP, [no] transparent, [no] http, proxy_protocol v1|v2|off, accept_proxy_protocol CIDR..., blacklist N, tracking N, timeout N, "
                       "idle_timeout N, clients_max N, conn_max N");
 }
 
@@ -861,10 +866,14 @@ Pen options:
   -W           weight-based server selection (a server without a weight
                has weight 0 and takes no new clients, as in pen)
   -s           stubborn: never fail over from the initial choice
+  -H           HTTP/1.x: every request gets X-Forwarded-For (the client's IP)
+               and X-Forwarded-Proto; a malformed request is answered 400
   -U           UDP: relay datagrams; each client address:port is a session with
                its own upstream socket; maxc/hard then limit sessions
   -o command   a penctl command, one per -o (-O is the same): prio, weight, hash,
-               roundrobin, stubborn, tcp_nodelay, keepalive (each also "no ..."),
+               roundrobin, stubborn, tcp_nodelay, keepalive, http, transparent
+               (each also "no ..."; transparent: connections to the servers
+               leave from the client's IP),
                "tcp_fastclose up|down|both|off", "source IP" (connections to the
                servers leave from IP), "proxy_protocol v1|v2" (a PROXY header
                to the servers), "accept_proxy_protocol CIDR..." (balancers in
@@ -898,8 +907,8 @@ Pen options:
   -P, -a, -m N accepted with a warning, no effect in nib (also pen's obsolete
                -D, -Q, -S N, -n)
   Short options bundle as in getopt (-fdr, -b30); -- ends the options.
-  Not yet supported (an error): -H, -E, -K, -G, -A, -Z, -R,
-  -L, -i. See docs/pen-compat.md.
+  Not yet supported (an error): -E, -K, -G, -A, -Z, -R, -L,
+  -i. See docs/pen-compat.md.
 
 nib options:
   --config FILE         read services from a YAML file (no listen address,

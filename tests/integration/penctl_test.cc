@@ -162,7 +162,8 @@ TEST_F(PenctlTest, FailedCommandsMakePenctlExitNonZero) {
     std::string says;
   } cases[] = {
       {{"close", "0"}, "error: close: no open connection 0"},
-      {{"http"}, "error: 'http' is not yet supported by nib"},
+      {{"dummy"}, "error: 'dummy' is not yet supported by nib"},
+      {{"http"}, "error: http: cannot change at runtime"},
       {{"kqueue"}, "error: 'kqueue' is not supported by nib: it always uses epoll"},
       {{"bogus"}, "error: unknown command 'bogus'"},
       {{"server", "9", "weight", "1"}, "error: no server 9"},

@@ -612,7 +612,8 @@ TEST_F(PenctlServerTest, PensDefaultLinesAreAcceptedAndOtherValuesRefused) {
     EXPECT_EQ(a.text, "") << line;
   }
   EXPECT_NE(failure("tcp_fastclose up").find("restart nib with -o 'tcp_fastclose up'"), std::string::npos);
-  EXPECT_NE(failure("no http 1").find("no http: takes no argument"), std::string::npos);
+  EXPECT_NE(failure("no http 1").find("http: takes no argument"), std::string::npos);
+  EXPECT_NE(failure("http").find("restart nib with -o 'http'"), std::string::npos) << "-H is set at start";
   EXPECT_NE(failure("ascii").find("does not dump traffic"), std::string::npos);
 
   test::TempDir dir;

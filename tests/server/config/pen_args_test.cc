@@ -389,7 +389,7 @@ TEST(PenArgsTest, ReusePort) {
 }
 
 TEST(PenArgsTest, PenOptionsNibLacksAreErrors) {
-  for (char letter : std::string("HEKGAZRLi")) {
+  for (char letter : std::string("EKGAZRLi")) {
     std::string option = std::string("-") + letter;
     EXPECT_THAT(error_of({option, "80", "127.0.0.1"}), StartsWith("option " + option + " ("))
         << option;
@@ -459,6 +459,13 @@ TEST(PenArgsTest, PenctlSource) {
   }
 }
 
+TEST(PenArgsTest, DashHAndPenctlHttp) {
+  EXPECT_FALSE(with_options({}).http);
+  EXPECT_TRUE(with_options({"-H"}).http);
+  EXPECT_TRUE(with_options({"-o", "http"}).http);
+  EXPECT_FALSE(with_options({"-H", "-o", "no http"}).http);
+}
+
 TEST(PenArgsTest, PenctlTransparent) {
   EXPECT_FALSE(with_options({}).transparent);
   EXPECT_TRUE(with_options({"-O", "transparent"}).transparent);
@@ -491,7 +498,7 @@ TEST(PenArgsTest, PenctlErrors) {
   EXPECT_EQ(err("clients_max 0"), "option -o 'clients_max 0': expected an integer 1-100000000, got '0'");
   EXPECT_EQ(err("tracking"), "option -o 'tracking': expected 'tracking N' with N seconds >= 0");
   EXPECT_EQ(err("conn_max 1 2"), "option -o 'conn_max 1 2': expected 'conn_max N' with N an integer 0-10000000");
-  EXPECT_THAT(err("http"), StartsWith("option -o 'http': penctl command not supported by nib; use one of: prio,"));
+  EXPECT_THAT(err("dummy"), StartsWith("option -o 'dummy': penctl command not supported by nib; use one of: prio,"));
   EXPECT_THAT(err("no blacklist"), StartsWith("option -o 'no blacklist': penctl command not supported"));
   EXPECT_THAT(err("hash now"), StartsWith("option -o 'hash now': penctl command not supported"));
   EXPECT_EQ(err(""), "option -o '': expected a penctl command");

@@ -85,6 +85,18 @@ TEST(YamlLoaderTest, KeepaliveAndFastClose) {
             "session_timeout and max_sessions");
 }
 
+TEST(YamlLoaderTest, HttpAndForwardedAreForTcp) {
+  auto config = load(std::string(kMinimal) + "    http: true\n    http_forwarded: true\n");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_TRUE(config->dataplane.services[0].http);
+  EXPECT_TRUE(config->dataplane.services[0].http_forwarded);
+  EXPECT_FALSE(load(kMinimal)->dataplane.services[0].http);
+  EXPECT_NE(error_of(std::string(kMinimal) + "    protocol: udp\n    http: true\n").find("applies to tcp services only"),
+            std::string::npos);
+  EXPECT_NE(error_of(std::string(kMinimal) + "    http_forwarded: true\n").find("http_forwarded needs http: true"),
+            std::string::npos);
+}
+
 TEST(YamlLoaderTest, TransparentIsABooleanForTcpAndUdp) {
   EXPECT_FALSE(load(kMinimal)->dataplane.services[0].transparent);
   auto config = load(std::string(kMinimal) + "    transparent: true\n");
@@ -357,7 +369,8 @@ TEST(YamlLoaderTest, UnknownKeyListsTheValidOnes) {
             "nib.yaml:4:5: services[0]: unknown key 'prot', expected one of: name, listen, protocol, policy, "
             "backends, emergency, connect_timeout, idle_timeout, max_connections, backlog, defer_accept, reuse_port, "
             "session_timeout, max_sessions, health_check, slow_start, drain_timeout, acl, tcp_nodelay, "
-            "tcp_fastclose, keepalive, abuse, source, transparent, proxy_protocol, accept_proxy_protocol");
+            "tcp_fastclose, keepalive, abuse, source, transparent, http, http_forwarded, proxy_protocol, "
+            "accept_proxy_protocol");
 }
 
 TEST(YamlLoaderTest, UserAndChroot) {
