@@ -156,6 +156,7 @@ else:
     assert web["health_check"]["type"] == "http" and web["slow_start"] == 30 and web["drain_timeout"] == 120, web
     assert web["acl"] == ["deny 10.1.2.3", "permit 10.0.0.0/8", "permit 2001:db8::/32"], web
     assert web["proxy_protocol"] == "v2" and web["accept_proxy_protocol"] == ["10.0.0.0/8"], web
+    assert web["http"] is True and web["http_forwarded"] is True, web
     assert web["backends"][1]["health_check"] == {"path": "/status"} and dns["health_check"]["type"] == "udp", config
     # admin TLS: the Secret mounted where the config points, HTTPS probes and scrape
     assert (admin["tls_cert_file"], admin["tls_key_file"]) == ("/etc/nib/tls/tls.crt", "/etc/nib/tls/tls.key"), admin
