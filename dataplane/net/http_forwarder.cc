@@ -61,11 +61,10 @@ HttpForwarder::Step HttpForwarder::advance(char* buf, uint32_t* ready, uint32_t*
       *ready = *len;
       break;
     }
-    if (state_ == State::kBody || state_ == State::kChunkData) {
-      const auto n = static_cast<uint32_t>(std::min<uint64_t>(body_left_, avail));
+    if (const uint64_t due = body_due(); due != 0) {
+      const auto n = static_cast<uint32_t>(std::min<uint64_t>(due, avail));
       *ready += n;
-      body_left_ -= n;
-      if (body_left_ == 0) state_ = state_ == State::kBody ? State::kRequestLine : State::kChunkEnd;
+      passed(n);
       continue;
     }
     char* start = buf + *ready;
@@ -130,6 +129,11 @@ HttpForwarder::Step HttpForwarder::advance(char* buf, uint32_t* ready, uint32_t*
     *ready += full;
   }
   return Step::kNeedData;
+}
+
+void HttpForwarder::passed(uint64_t n) {
+  body_left_ -= n;
+  if (body_left_ == 0) state_ = state_ == State::kBody ? State::kRequestLine : State::kChunkEnd;
 }
 
 bool HttpForwarder::request_line(std::string_view line) {

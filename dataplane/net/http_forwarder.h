@@ -41,10 +41,16 @@ class HttpForwarder {
 
   // Why the last kBadRequest (a static string).
   const char* error() const { return error_; }
-  // The client's bytes are past every request's headers: only a body,
-  // a tunnel, or nothing follows. False mid-headers (a client's EOF there
-  // leaves a request cut short).
+  // The rest of the stream is no longer HTTP (after CONNECT or an Upgrade):
+  // it passes as it is.
   bool in_tunnel() const { return state_ == State::kTunnel; }
+  // Body bytes (of a Content-Length body or of a chunk) due next, which may
+  // pass around the parser (spliced) once the buffer is empty; 0 when the
+  // next bytes must be parsed. passed(n) takes n <= body_due() of them.
+  uint64_t body_due() const {
+    return state_ == State::kBody || state_ == State::kChunkData ? body_left_ : 0;
+  }
+  void passed(uint64_t n);
   // Requests whose header block was complete (and got the headers).
   uint32_t requests() const { return requests_; }
 

@@ -442,23 +442,9 @@ TcpConnection::Pump TcpConnection::pump(Flow& f, int src, int dst) {
       break;
     }
     if (f.piped != 0) {
-      if (!f.dst_writable) break;
-      ssize_t n = ::splice(f.pipe.read_end.get(), nullptr, dst, nullptr, f.piped, kSpliceFlags);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        if (would_block(errno)) {
-          f.dst_writable = false;
-          break;
-        }
-        result = Pump::kSinkError;
-        break;
-      }
-      f.piped -= static_cast<uint32_t>(n);
-      moved += static_cast<uint64_t>(n);
-      if (f.piped != 0) {
-        f.dst_writable = false;  // a short write means the socket buffer is full
-        break;
-      }
+      const Sent sent = send_piped(f, dst, &moved);
+      if (sent == Sent::kFailed) result = Pump::kSinkError;
+      if (sent != Sent::kAll) break;
       continue;
     }
     if (f.eof) {
@@ -562,6 +548,23 @@ TcpConnection::Sent TcpConnection::send_buffered(Flow& f, int dst, uint32_t end,
   return Sent::kBlocked;
 }
 
+TcpConnection::Sent TcpConnection::send_piped(Flow& f, int dst, uint64_t* moved) {
+  while (f.dst_writable) {
+    ssize_t n = ::splice(f.pipe.read_end.get(), nullptr, dst, nullptr, f.piped, kSpliceFlags);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (!would_block(errno)) return Sent::kFailed;
+      f.dst_writable = false;
+      break;
+    }
+    f.piped -= static_cast<uint32_t>(n);
+    *moved += static_cast<uint64_t>(n);
+    if (f.piped == 0) return Sent::kAll;
+    f.dst_writable = false;  // a short write means the socket buffer is full
+  }
+  return Sent::kBlocked;
+}
+
 void TcpConnection::pass_half_close(Flow& f, int dst) {
   if (f.shut) return;
   // Half-close travels on, unless the other way is finished too: then
@@ -594,9 +597,21 @@ TcpConnection::Pump TcpConnection::pump_http(Flow& f) {
   constexpr uint32_t kReserve = 256;
   static_assert(kForwardMax <= kReserve && HttpForwarder::kMaxLine + 2 < TcpWorker::kBufferSize - kReserve);
   const int src = client_.get(), dst = backend_.get();
+  // After CONNECT or an Upgrade the stream is no longer HTTP: relayed as
+  // without -H (spliced when bulky), all that is buffered included.
+  if (http_.in_tunnel()) {
+    f.ready = f.len;
+    return pump(f, src, dst);
+  }
   uint64_t moved = 0;
   Pump result = Pump::kOk;
   for (;;) {
+    if (f.piped != 0) {  // body bytes, after everything buffered
+      const Sent sent = send_piped(f, dst, &moved);
+      if (sent == Sent::kFailed) result = Pump::kSinkError;
+      if (sent != Sent::kAll) break;
+      continue;
+    }
     if (f.off < f.ready) {
       const Sent sent = send_buffered(f, dst, f.ready, 0, &moved);
       if (sent == Sent::kFailed) result = Pump::kSinkError;
@@ -631,6 +646,38 @@ TcpConnection::Pump TcpConnection::pump_http(Flow& f) {
       break;
     }
     if (!f.src_readable) break;
+    if (f.len == 0 && http_.body_due() >= kSpliceChunk) {
+      // A large body and nothing buffered: spliced, never more than is due,
+      // so the next request's headers are read (and parsed) as ever.
+      if (!f.pipe) f.pipe = worker_.pipes().take();
+      if (f.pipe) {
+        const size_t want = static_cast<size_t>(std::min<uint64_t>(http_.body_due(), kSpliceChunk));
+        ssize_t n = ::splice(src, nullptr, f.pipe.write_end.get(), nullptr, want, kSpliceFlags);
+        if (n > 0) {
+          f.piped = static_cast<uint32_t>(n);
+          http_.passed(static_cast<uint64_t>(n));
+          last_activity_ = worker_.loop().now();
+          continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        const int err = errno;
+        release_pipe(f);
+        if (n == 0) {
+          f.eof = true;
+          continue;
+        }
+        if (would_block(err)) {
+          f.src_readable = false;
+          break;
+        }
+        if (err != EINVAL) {
+          result = Pump::kSourceError;
+          break;
+        }
+        // EINVAL: this source cannot be spliced; copy.
+      }
+    }
+    if (f.pipe) release_pipe(f);  // empty: it serves another flow meanwhile
     if (!f.buf) f.buf = worker_.take_buffer();
     ssize_t n = ::recv(src, f.buf.get() + f.len, TcpWorker::kBufferSize - kReserve - f.len, 0);
     if (n > 0) {

@@ -137,10 +137,12 @@ class TcpConnection {
   Sent send_buffered(Flow& f, int dst, uint32_t end, int flags, uint64_t* moved);
   // The source's end seen and its bytes out: the FIN goes on to `dst`, once.
   void pass_half_close(Flow& f, int dst);
+  // Sends what f.pipe holds (f.piped bytes), as send_buffered.
+  Sent send_piped(Flow& f, int dst, uint64_t* moved);
   // After a pass: an empty buffer goes back to the worker, `moved` is counted.
   void end_pump(Flow& f, uint64_t moved);
   // Pen's -H: the client's bytes through http_, which adds forward_ to
-  // every request; copied, never spliced.
+  // every request; header blocks are copied, large bodies and tunnels spliced.
   Pump pump_http(Flow& f);
   // The header lines each request of this client gets (-H).
   void prepare_forward_headers();

@@ -5,6 +5,8 @@
 // exactly what it received, so the test sees what the server saw.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include "tests/support/nib_process.h"
 #include "tests/support/prerequisites.h"
 #include "tests/support/temp_file.h"
@@ -78,6 +80,31 @@ TEST_F(XForwardedForTest, EveryRequestOnAConnectionGetsTheClientsAddress) {
   EXPECT_EQ(read_bytes(*c, want_expect.size()), want_expect);
   ASSERT_TRUE(c->write_all("ok").ok());
   EXPECT_EQ(read_bytes(*c, 2), "ok");
+}
+
+TEST_F(XForwardedForTest, LargeBodiesPassWholeAndTheNextRequestStillGetsTheHeaders) {
+  // Bodies of megabytes (spliced past the parser, never more than is due)
+  // and a large chunk, each followed by a request the parser must find.
+  TestBackend b0("b0");
+  const uint16_t port = test::free_port();
+  auto nib = start({"-H", at(port), at(b0.port())});
+  ASSERT_TRUE(nib);
+  const std::string body = test::random_bytes(3 * 1024 * 1024 + 17, 7);
+  const std::string chunk = test::random_bytes(1024 * 1024 + 3, 8);
+  char size[32];
+  std::snprintf(size, sizeof size, "%zx", chunk.size());
+  const std::string put = "PUT /big HTTP/1.1\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  const std::string post = std::string("POST /chunks HTTP/1.1\r\nTransfer-Encoding: chunked\r\n");
+  const std::string chunked = std::string(size) + "\r\n" + chunk + "\r\n0\r\n\r\n";
+  const std::string get = "GET /after HTTP/1.1\r\n";
+  auto c = TestClient::connect(lb(port), "127.0.0.9", 20s);
+  ASSERT_TRUE(c.ok());
+  auto all = c->write_all_and_read_until_eof(put + "\r\n" + body + post + "\r\n" + chunked + get + "\r\n");
+  ASSERT_TRUE(all.ok()) << all.status().message();
+  const std::string h(kHeaders);
+  const std::string want = "b0\n" + put + h + "\r\n" + body + post + h + "\r\n" + chunked + get + h + "\r\n";
+  ASSERT_EQ(all->size(), want.size());
+  EXPECT_TRUE(*all == want) << "the bytes differ";
 }
 
 TEST_F(XForwardedForTest, AMalformedRequestIsAnswered400ClosedAndCounted) {
