@@ -162,7 +162,7 @@ void fill(const ServiceStatus& s, v1::Service* out) {
   counters->set_rejected_acl(c.rejected_acl);
   counters->set_abuse(c.abuse);
   counters->set_proxy_protocol_errors(c.proxy_protocol_errors);
-  counters->set_bad_requests(c.bad_requests);
+  counters->set_http_header_errors(c.http_header_errors);
   counters->set_affinity_breaks(c.affinity_breaks);
   fill(s.affinity, out->mutable_affinity());
   for (const auto& b : s.backends) fill(b, out->add_backends());
@@ -189,7 +189,7 @@ void fill(const ServiceStatus& s, v1::Stats* out) {
   out->set_rejected_acl(s.counters.rejected_acl);
   out->set_abuse(s.counters.abuse);
   out->set_proxy_protocol_errors(s.counters.proxy_protocol_errors);
-  out->set_bad_requests(s.counters.bad_requests);
+  out->set_http_header_errors(s.counters.http_header_errors);
   out->set_affinity_breaks(s.counters.affinity_breaks);
   fill(s.affinity, out->mutable_affinity());
   auto fill_stats = [&s](const BackendStatus& b, v1::BackendStats* stats) {

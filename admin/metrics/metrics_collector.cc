@@ -128,10 +128,10 @@ struct ServiceFamilies {
                                      "Clients from a trusted balancer (accept_proxy_protocol) closed for a missing, "
                                      "malformed or late PROXY header",
                                      MetricType::Counter);
-  MetricFamily bad_requests = family("nib_http_bad_requests_total",
-                                     "Clients of an HTTP service (-H) closed for a malformed request, or one a server "
-                                     "could read differently (request smuggling)",
-                                     MetricType::Counter);
+  MetricFamily http_errors = family("nib_http_header_errors_total",
+                                    "Clients of an HTTP service (-H) closed for a malformed request, or one a server "
+                                    "could read differently (request smuggling)",
+                                    MetricType::Counter);
   MetricFamily limit_waits = family("nib_service_limit_waits_total",
                                     "Times accepting paused because the service held max_connections (-x); the "
                                     "clients waited in the backlog, none was refused",
@@ -162,7 +162,7 @@ struct ServiceFamilies {
     add(rejected, with(l, "reason", "resources"), static_cast<double>(s.counters.rejected_resources));
     add(abuse, l, static_cast<double>(s.counters.abuse));
     add(proxy_errors, l, static_cast<double>(s.counters.proxy_protocol_errors));
-    if (s.http) add(bad_requests, l, static_cast<double>(s.counters.bad_requests));
+    if (s.http) add(http_errors, l, static_cast<double>(s.counters.http_header_errors));
     add(breaks, l, static_cast<double>(s.counters.affinity_breaks));
     add(table_size, l, static_cast<double>(s.affinity.size));
     add(table_capacity, l, static_cast<double>(s.affinity.capacity));
@@ -173,7 +173,7 @@ struct ServiceFamilies {
   }
 
   void move_to(std::vector<MetricFamily>* out) {
-    for (MetricFamily* f : {&active, &accepted, &rejected, &abuse, &proxy_errors, &bad_requests, &limit_waits, &breaks,
+    for (MetricFamily* f : {&active, &accepted, &rejected, &abuse, &proxy_errors, &http_errors, &limit_waits, &breaks,
                             &table_size, &table_capacity, &hits, &misses, &evictions, &expirations}) {
       out->push_back(std::move(*f));
     }

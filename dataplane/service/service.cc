@@ -87,7 +87,7 @@ ServiceCounters Service::counters() const {
     c.affinity_breaks += get(w.breaks);
     c.rejected_resources += get(w.rejected_resources);
     c.proxy_protocol_errors += get(w.proxy_protocol_errors);
-    c.bad_requests += get(w.bad_requests);
+    c.http_header_errors += get(w.http_header_errors);
   }
   return c;
 }

@@ -35,7 +35,7 @@ struct ServiceCounters {
   // late PROXY header.
   uint64_t proxy_protocol_errors = 0;
   // HTTP services (-H): clients closed for a malformed request.
-  uint64_t bad_requests = 0;
+  uint64_t http_header_errors = 0;
 };
 
 class Service {
@@ -145,7 +145,7 @@ class Service {
   void count_affinity_break(unsigned worker) { bump(cells_[worker].breaks); }
   void count_rejected_resources(unsigned worker) { bump(cells_[worker].rejected_resources); }
   void count_proxy_protocol_error(unsigned worker) { bump(cells_[worker].proxy_protocol_errors); }
-  void count_bad_request(unsigned worker) { bump(cells_[worker].bad_requests); }
+  void count_http_header_error(unsigned worker) { bump(cells_[worker].http_header_errors); }
   ServiceCounters counters() const;  // any thread: the sum over the workers
 
  private:
@@ -174,7 +174,7 @@ class Service {
   std::atomic<int64_t> active_{0};  // shared by design: -x is one limit for all workers
   struct Cells {
     std::atomic<uint64_t> accepted{0}, limit_waits{0}, no_backend{0}, stubborn{0}, breaks{0}, rejected_acl{0},
-        rejected_resources{0}, abuse{0}, proxy_protocol_errors{0}, bad_requests{0};
+        rejected_resources{0}, abuse{0}, proxy_protocol_errors{0}, http_header_errors{0};
   };
   PerWorker<Cells> cells_;
 };

@@ -717,7 +717,7 @@ void TcpConnection::prepare_forward_headers() {
 }
 
 void TcpConnection::reject_request() {
-  service_->count_bad_request(worker_.index());
+  service_->count_http_header_error(worker_.index());
   if (debug_on()) [[unlikely]] log_event(LogLevel::kDebug, std::string("closed: ") + http_.error());
   // The first request: nothing of the server's can be on its way, so the
   // client may be told. Later, a 400 could land inside a reply: just close.

@@ -112,7 +112,7 @@ TEST_F(XForwardedForTest, AMalformedRequestIsAnswered400ClosedAndCounted) {
   const uint16_t port = test::free_port();
   auto nib = start({"-H", "--admin-http", at(admin_port_), at(port), at(b0.port())});
   ASSERT_TRUE(nib);
-  EXPECT_EQ(metric("nib_http_bad_requests_total"), 0);
+  EXPECT_EQ(metric("nib_http_header_errors_total"), 0);
   {  // Smuggling-shaped: both a length and chunked.
     auto c = TestClient::connect(lb(port));
     ASSERT_TRUE(c.ok());
@@ -128,8 +128,8 @@ TEST_F(XForwardedForTest, AMalformedRequestIsAnswered400ClosedAndCounted) {
     ASSERT_TRUE(all.ok()) << all.status().message();
     EXPECT_EQ(all->find("400 Bad Request"), std::string::npos) << *all;
   }
-  EXPECT_TRUE(test::wait_until([&] { return metric("nib_http_bad_requests_total") == 2; }, 5s))
-      << metric("nib_http_bad_requests_total");
+  EXPECT_TRUE(test::wait_until([&] { return metric("nib_http_header_errors_total") == 2; }, 5s))
+      << metric("nib_http_header_errors_total");
   EXPECT_EQ(b0.http_requests(), 0u) << "no malformed bytes reached the server";
   // The server is fine: a bad request is the client's fault, not the server's.
   auto c = TestClient::connect(lb(port));
