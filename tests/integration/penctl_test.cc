@@ -458,6 +458,8 @@ TEST_F(PenctlTest, ExitWithDashXStopsNibCleanly) {
   start_nib({"-X"});
   EXPECT_EQ(ok({"exit"}), "");
   EXPECT_EQ(nib_->wait_exit(10s), 0) << nib_->output();
+  // Exited: its last lines may still be in the pipe.
+  ASSERT_TRUE(nib_->wait_output_closed(10s));
   EXPECT_NE(nib_->output().find("stopped"), std::string::npos) << nib_->output();
 }
 
