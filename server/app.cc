@@ -355,7 +355,8 @@ Status App::start(Running& running) {
   // before the control port listens and before nib reports ready (pid file,
   // the background parent); the service's listener is bound already, so a
   // bad file stops nib within moments of the bind.
-  if (!config_.admin.penctl_listen.empty() || !config_.admin.penctl_file.empty()) {
+  if (!config_.admin.penctl_listen.empty() || !config_.admin.penctl_file.empty() ||
+      !config_.admin.penctl_commands.empty()) {
     running.penctl = std::make_unique<admin::PenctlServer>(
         api, admin::PenctlServerOptions{.listen = config_.admin.penctl_listen,
                                               // -X: the main thread takes it as any SIGTERM.
@@ -366,6 +367,9 @@ Status App::start(Running& running) {
                                               .status_file = &running.status_file,
                                               .limits = config_.admin.limits.penctl,
                                               .stats = &running.admin_stats});
+    if (!config_.admin.penctl_commands.empty()) {
+      if (Status st = running.penctl->run_commands(config_.admin.penctl_commands); !st.ok()) return st;
+    }
     if (!config_.admin.penctl_file.empty()) {
       if (Status st = running.penctl->run_file(config_.admin.penctl_file); !st.ok()) return st;
       log_info("applied the penctl commands of " + config_.admin.penctl_file + " (-F)");

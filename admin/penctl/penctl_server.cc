@@ -285,15 +285,27 @@ Status PenctlServer::run_file(const std::string& path) { return run_file(path, 0
 Status PenctlServer::run_file(const std::string& path, int depth) {
   std::vector<FileLine> lines;
   if (Status st = read_file_lines(path, depth, &lines); !st.ok()) return st;
+  return run_lines(lines);
+}
+
+Status PenctlServer::run_commands(const std::vector<std::string>& lines) {
+  std::vector<FileLine> named;
+  for (const std::string& line : lines) named.push_back({.file = "-o '" + line + "'", .number = 0, .text = line});
+  return run_lines(named);
+}
+
+Status PenctlServer::run_lines(const std::vector<FileLine>& lines) {
+  // "FILE:LINE" for a file's line, "-o 'acl ...'" for the command line's.
+  auto where = [](const FileLine& l) { return l.number == 0 ? l.file : l.file + ":" + std::to_string(l.number); };
   for (const FileLine& l : lines) {
     if (PenctlReply r = dispatch(l.text, /*check=*/true); r.failed) {
-      return Status::invalid(l.file + ":" + std::to_string(l.number) + ": " + reply_error(r));
+      return Status::invalid(where(l) + ": " + reply_error(r));
     }
   }
   for (size_t i = 0; i < lines.size(); ++i) {
     if (PenctlReply r = dispatch(lines[i].text, /*check=*/false); r.failed) {
       return Status(StatusCode::kFailedPrecondition,
-                    lines[i].file + ":" + std::to_string(lines[i].number) + ": " + reply_error(r) +
+                    where(lines[i]) + ": " + reply_error(r) +
                         " (it passed the check; the " + std::to_string(i) + " line(s) before it are applied)");
     }
   }

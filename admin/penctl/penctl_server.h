@@ -108,6 +108,10 @@ class PenctlServer {
   // Replies of reading commands (servers, mode, ...) are dropped, as Pen
   // prints them to its stdout. Any thread but the listener's loop.
   Status run_file(const std::string& path);
+  // Pen's -o/-O lines nib's command line leaves to the control port's
+  // interpreter (ACLs): checked whole, then applied, as a -F file; errors
+  // name "-o 'LINE'".
+  Status run_commands(const std::vector<std::string>& lines);
   // Without a running nib (nib --check): reads the file and its includes and
   // checks each line's command word (known to penctl(1), supported by nib).
   // The arguments are checked at start, by run_file().
@@ -153,6 +157,8 @@ class PenctlServer {
   // counts the includes that led here.
   static Status read_file_lines(const std::string& path, int depth, std::vector<FileLine>* out);
   Status run_file(const std::string& path, int depth);
+  // Checks every line, then applies them in order (run_file's two passes).
+  Status run_lines(const std::vector<FileLine>& lines);
   // The error for a word penctl(1) does not know (entry null) or nib does not
   // run (no handler); an empty reply otherwise.
   static PenctlReply word_refusal(const std::vector<std::string>& w, const CommandEntry* entry);

@@ -2,6 +2,7 @@
 // Everything the nib binary is told: the dataplane's services plus the
 // process-level settings. Built from Pen's command line or from a YAML file.
 #include <string>
+#include <vector>
 
 #include "admin/common/admin_limits.h"
 #include "dataplane/base/log.h"
@@ -40,6 +41,10 @@ struct AdminConfig {
   // line) and re-read on SIGHUP; `write` without a FILE writes it. Pen's
   // command line only.
   std::string penctl_file;                      // -F
+  // Pen's -o/-O ACL commands ("acl N ...", "no acl N", "client_acl N",
+  // "control_acl N"), applied through the control port's interpreter at
+  // start, before -F. Pen's command line only.
+  std::vector<std::string> penctl_commands;     // -o "acl ..."
   // As Pen, nib will not open the control port as root without -u (it has no
   // authentication); this allows it.
   bool allow_root_control = false;              // --allow-root-control (command line only)

@@ -220,6 +220,7 @@ class Parser {
   std::optional<std::string> penctl_listen_;  // -C
   bool penctl_exit_ = false;                  // -X: the control port's exit command
   std::optional<std::string> penctl_file_;    // -F
+  std::vector<std::string> penctl_commands_;  // -o "acl ...", applied by the control port's interpreter
   bool allow_root_control_ = false;           // --allow-root-control
   std::string udp_option_;  // the first UDP-only option given, which needs -U
   // --admin: both admin listeners on their defaults. With Pen's command line
@@ -396,6 +397,16 @@ Status Parser::apply_penctl(std::string_view option, const std::string& text) {
   if (words.empty()) return option_error(where, "expected a penctl command");
   const std::string& word = words[0];
   if (words.size() == 1 && PenModeFlags().set(word, true)) return set_mode_flag(where, word, !negate);
+  if (word == "acl" || word == "client_acl" || word == "control_acl") {
+    // Pen's access lists: applied at start by the control port's own
+    // interpreter (App), which checks them against the services, before -F.
+    if (!std::all_of(text.begin(), text.end(), [](unsigned char c) { return c >= 0x20 && c != 0x7f; })) {
+      return option_error(where, "a control character in the command");
+    }
+    penctl_commands_.push_back(text);
+    note_balancing(where, "acl");
+    return {};
+  }
   if (word == "stubborn" && words.size() == 1) {
     service_.policy.stubborn = !negate;
     note_balancing(where, "policy.stubborn");
@@ -462,7 +473,7 @@ Status Parser::apply_penctl(std::string_view option, const std::string& text) {
   }
   return option_error(where,
                       "penctl command not supported by nib; use one of: prio, weight, hash, roundrobin, "
-                      "stubborn, tcp_nodelay, keepalive (each also as 'no ...'), tcp_fastclose up|down|both|off, source IP, [no] transparent, [no] http, proxy_protocol v1|v2|off, accept_proxy_protocol CIDR..., blacklist N, tracking N, timeout N, "
+                      "stubborn, tcp_nodelay, keepalive (each also as 'no ...'), tcp_fastclose up|down|both|off, source IP, [no] transparent, [no] http, acl N ..., no acl N, client_acl N, control_acl N, proxy_protocol v1|v2|off, accept_proxy_protocol CIDR..., blacklist N, tracking N, timeout N, "
                       "idle_timeout N, clients_max N, conn_max N");
 }
 
@@ -825,6 +836,7 @@ void Parser::apply_admin_overrides(AdminConfig* admin) const {
   if (penctl_listen_) admin->penctl_listen = *penctl_listen_;
   if (penctl_exit_) admin->penctl_exit = true;
   if (penctl_file_) admin->penctl_file = *penctl_file_;
+  admin->penctl_commands = penctl_commands_;
   if (allow_root_control_) admin->allow_root_control = true;
 }
 
@@ -874,6 +886,8 @@ Pen options:
                roundrobin, stubborn, tcp_nodelay, keepalive, http, transparent
                (each also "no ..."; transparent: connections to the servers
                leave from the client's IP),
+               "acl N permit|deny ...", "client_acl N", "control_acl N" (Pen's
+               access lists, applied before -F),
                "tcp_fastclose up|down|both|off", "source IP" (connections to the
                servers leave from IP), "proxy_protocol v1|v2" (a PROXY header
                to the servers), "accept_proxy_protocol CIDR..." (balancers in

@@ -446,6 +446,22 @@ TEST_F(PenctlTest, WriteWithoutAFileWritesTheDashFFileAndARestartReadsIt) {
   for (size_t i = 0; i < queries.size(); ++i) EXPECT_EQ(ok({queries[i]}), before[i]) << queries[i];
 }
 
+// Pen's ACLs on the command line: -o "acl ..." and -o "client_acl N" apply
+// at start through the control port's interpreter; a bad one stops nib.
+TEST_F(PenctlTest, AclsGivenWithDashOApplyAtStart) {
+  stop_nib();
+  start_nib({"-o", "acl 1 deny 127.0.0.5", "-o", "client_acl 1"});
+  EXPECT_EQ(ok({"client_acl"}), "1\n");
+  auto lb = SocketAddress::parse(listen_);
+  EXPECT_EQ(test::who_serves(*lb, "127.0.0.5").ok(), false) << "denied";
+  EXPECT_TRUE(test::who_serves(*lb, "127.0.0.6").ok()) << "Pen's rule: a list ending in deny lets the rest in";
+  stop_nib();
+  auto bad = test::run_nib({"-f", "-o", "acl 1 deny 127.0.0.300", listen_, "127.0.0.1:1"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("-o 'acl 1 deny 127.0.0.300': "), std::string::npos) << bad.output;
+  start_nib({});  // for TearDown
+}
+
 TEST_F(PenctlTest, ExitWithoutDashXFailsAndNibRuns) {
   Penctl r = penctl({"exit"});
   EXPECT_NE(r.exit_code, 0) << r.out;

@@ -459,6 +459,17 @@ TEST(PenArgsTest, PenctlSource) {
   }
 }
 
+TEST(PenArgsTest, AclCommandsGoToTheControlPortsInterpreterInOrder) {
+  auto r = parse({"-o", "acl 1 deny 127.0.0.5", "-O", "client_acl 1", "-o", "no acl 2", "-o", "control_acl 3", "80",
+                  "127.0.0.1"});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->config.admin.penctl_commands,
+            (std::vector<std::string>{"acl 1 deny 127.0.0.5", "client_acl 1", "no acl 2", "control_acl 3"}));
+  EXPECT_TRUE(parse({"80", "127.0.0.1"})->config.admin.penctl_commands.empty());
+  EXPECT_THAT(error_of({"-o", std::string("acl 1 deny 127.0.0.5\nexit"), "80", "127.0.0.1"}),
+              HasSubstr("a control character"));
+}
+
 TEST(PenArgsTest, DashHAndPenctlHttp) {
   EXPECT_FALSE(with_options({}).http);
   EXPECT_TRUE(with_options({"-H"}).http);
