@@ -87,10 +87,10 @@ HttpForwarder::Step HttpForwarder::advance(char* buf, uint32_t* ready, uint32_t*
         }
         break;
       case State::kHeader:
-        block_size_ += full;
-        if (block_size_ > kMaxHeaderBlock) return bad("a header block larger than 64 KiB");
+        if (block_size_ + full > kMaxHeaderBlock) return bad("a header block larger than 64 KiB");
         if (!line.empty()) {
           if (!header(line)) return Step::kBadRequest;
+          block_size_ += full;  // counted once passed: a kNeedRoom retry reads its line again
           break;
         }
         // Its end: nib's headers go in before this empty line.

@@ -125,6 +125,29 @@ TEST(HttpForwarderTest, WhatAServerCouldReadDifferentlyIsABadRequest) {
   EXPECT_EQ(forward(many + "\r\n"), "400: a header block larger than 64 KiB");
 }
 
+TEST(HttpForwarderTest, AHeaderBlockAtTheLimitPassesAlsoWhenItsHeadersWaitForRoom) {
+  std::string block = "GET / HTTP/1.1\r\n";
+  auto line = [](char name, size_t size) { return std::string("X-") + name + ": " + std::string(size - 7, 'v') + "\r\n"; };
+  for (char c = 'a'; c < 'a' + 8; ++c) block += line(c, 8000);
+  block += line('z', HttpForwarder::kMaxHeaderBlock - block.size() - 2);
+  block += "\r\n";
+  ASSERT_EQ(block.size(), HttpForwarder::kMaxHeaderBlock);
+  std::vector<char> buf(block.begin(), block.end());
+  buf.resize(block.size() + kXff.size());
+  uint32_t ready = 0, len = static_cast<uint32_t>(block.size());
+  HttpForwarder fwd;
+  // No room for the headers: the block waits, whole, at its end...
+  ASSERT_EQ(fwd.advance(buf.data(), &ready, &len, len, kXff), HttpForwarder::Step::kNeedRoom);
+  // ... and with room the same end line is read again, counted once.
+  EXPECT_EQ(fwd.advance(buf.data(), &ready, &len, static_cast<uint32_t>(buf.size()), kXff),
+            HttpForwarder::Step::kNeedData)
+      << fwd.error();
+  EXPECT_EQ(fwd.requests(), 1u);
+  std::string over = block;
+  over.insert(20, "v");  // one byte more, inside X-a's value
+  EXPECT_EQ(forward(over), "400: a header block larger than 64 KiB");
+}
+
 TEST(HttpForwarderTest, ResetStartsAFreshConnection) {
   HttpForwarder fwd;
   EXPECT_EQ(forward("GET / HTTP/1.1\r\nContent-Length: 10\r\n\r\nab", 1 << 20, 64 * 1024, &fwd).substr(0, 3), "GET");
