@@ -11,7 +11,9 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <iterator>
 #include <sstream>
+#include <utility>
 #include <vector>
 
 #include "admin/core/admin_api.h"
@@ -773,10 +775,16 @@ PenctlReply PenctlServer::cmd_socket_option(const Command& c) {
     wanted = "tcp_fastclose " + c.w[1];
   } else {
     if (c.w.size() != (negate ? 2u : 1u)) return fail(word + ": takes no argument");
-    const bool on = word == "tcp_nodelay" ? st->tcp_nodelay
-                    : word == "keepalive" ? st->keepalive
-                    : word == "http"      ? st->http
-                                          : st->transparent;
+    // The on/off words this handler is registered for, and what each reads.
+    static constexpr std::pair<std::string_view, bool ServiceStatus::*> kSwitches[] = {
+        {"tcp_nodelay", &ServiceStatus::tcp_nodelay},
+        {"keepalive", &ServiceStatus::keepalive},
+        {"http", &ServiceStatus::http},
+        {"transparent", &ServiceStatus::transparent},
+    };
+    const auto sw =
+        std::find_if(std::begin(kSwitches), std::end(kSwitches), [&](const auto& e) { return e.first == word; });
+    const bool on = sw != std::end(kSwitches) && (*st).*(sw->second);
     wanted = (negate ? "no " : "") + word;
     current = (on ? "" : "no ") + word;
   }

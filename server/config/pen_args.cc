@@ -4,6 +4,7 @@
 #include <optional>
 #include <sstream>
 #include <string_view>
+#include <utility>
 #include <tuple>
 #include <variant>
 
@@ -412,24 +413,17 @@ Status Parser::apply_penctl(std::string_view option, const std::string& text) {
     note_balancing(where, "policy.stubborn");
     return {};
   }
-  if (word == "tcp_nodelay" && words.size() == 1) {
-    service_.tcp_nodelay = !negate;
-    note_balancing(where, "tcp_nodelay");
-    return {};
-  }
-  if (word == "http" && words.size() == 1) {
-    service_.http = !negate;
-    note_balancing(where, "http");
-    return {};
-  }
-  if (word == "transparent" && words.size() == 1) {
-    service_.transparent = !negate;
-    note_balancing(where, "transparent");
-    return {};
-  }
-  if (word == "keepalive" && words.size() == 1) {
-    service_.keepalive = !negate;
-    note_balancing(where, "keepalive");
+  // On/off words of a service ("no ..." turns them off), each a YAML key of the same name.
+  static constexpr std::pair<std::string_view, bool ServiceConfig::*> kSwitches[] = {
+      {"tcp_nodelay", &ServiceConfig::tcp_nodelay},
+      {"keepalive", &ServiceConfig::keepalive},
+      {"http", &ServiceConfig::http},
+      {"transparent", &ServiceConfig::transparent},
+  };
+  for (const auto& [name, member] : kSwitches) {
+    if (word != name || words.size() != 1) continue;
+    service_.*member = !negate;
+    note_balancing(where, name);
     return {};
   }
   if (word == "tcp_fastclose" && !negate) {
