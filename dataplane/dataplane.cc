@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "dataplane/base/log.h"
+#include "dataplane/dsr/dsr_engine.h"
 #include "dataplane/health/health_checker.h"
 #include "dataplane/log/access_log.h"
 #include "dataplane/net/socket_ops.h"
@@ -36,6 +37,15 @@ void announce_health(EventBus& bus, const std::string& service, const Backend& b
   }
   bus.publish(DataplaneEvent{.kind = DataplaneEvent::Kind::kHealthChanged, .service = service,
                              .backend_id = b.id(), .detail = detail});
+}
+
+// How long a silent direct-server-return flow is kept: UDP's session
+// timeout, TCP's idle timeout, else 5 minutes (nib never sees the replies,
+// so a TCP flow's end is seen only in the client's RST or FIN).
+Duration dsr_flow_timeout(const ServiceConfig& sc) {
+  if (sc.protocol == Protocol::kUdp) return seconds_to_duration(sc.udp_session_timeout_seconds);
+  if (sc.policy.idle_timeout_seconds > 0) return seconds_to_duration(sc.policy.idle_timeout_seconds);
+  return std::chrono::minutes(5);
 }
 
 unsigned pick_workers(int configured) {
@@ -127,6 +137,12 @@ Status Dataplane::start() {
   const uint64_t fd_sessions = budget_->capacity();
   // ---- end UDP
   for (auto& sc : config_.services) {
+    if (!sc.dsr_interface.empty()) {  // frames, not sockets: no descriptors per client
+      services_.push_back(std::make_unique<Service>(sc, workers_count_, clock_, config_.countries.get()));
+      dsr_.push_back(std::make_unique<DsrEngine>(*services_.back(), sc.dsr_interface, dsr_flow_timeout(sc), sc.tarpit,
+                                                 clock_));
+      continue;
+    }
     if (sc.protocol == Protocol::kUdp) {  // UDP
       services_.push_back(std::make_unique<Service>(sc, workers_count_, clock_, config_.countries.get()));
       udp_->add_service(*services_.back(), sc, fd_sessions);
@@ -151,7 +167,7 @@ Status Dataplane::start() {
   // Another process on a port would silently take part of its traffic
   // through SO_REUSEPORT: an error unless the service asks for it.
   for (const auto& sc : config_.services) {
-    if (sc.reuse_port || sc.listen.port() == 0) continue;
+    if (sc.reuse_port || sc.listen.port() == 0 || !sc.dsr_interface.empty()) continue;
     if (Status st = check_port_free(sc.listen, sc.protocol == Protocol::kTcp); !st.ok()) {
       std::string hint = st.code() == StatusCode::kAlreadyExists
                              ? "; to share it on purpose, set reuse_port: true on the service (--reuse-port)"
@@ -172,6 +188,9 @@ Status Dataplane::start() {
            std::to_string(budget_->capacity()) + " of them for clients' connections, pipes and sessions; " +
            std::to_string(relay_memory_ >> 20) + " MiB for relay buffers");
   if (Status st = udp_->start(); !st.ok()) return st;  // UDP
+  for (auto& d : dsr_) {
+    if (Status st = d->start(); !st.ok()) return Status(st.code(), "service '" + d->service().name() + "': " + st.message());
+  }
   if (access_log_) {
     access_log_on_ = true;
     access_log_->start();
@@ -248,6 +267,7 @@ void Dataplane::stop() {
   // back to the budget, which may call the TCP workers' wakers.
   if (udp_) udp_->stop();  // UDP
   if (tcp_) tcp_->stop();
+  for (auto& d : dsr_) d->stop();
   std::lock_guard lock(access_log_mu_);
   if (access_log_) access_log_->stop();  // after the workers: their last lines are in the rings
 }
@@ -441,6 +461,12 @@ ServiceStatus Dataplane::service_status(const Service& s) const {
   st.counters = s.counters();
   st.affinity = s.affinity().stats();
   if (udp_) udp_->fill_status(s, &st);  // UDP: sessions and datagram counters
+  for (const auto& d : dsr_) {
+    if (&d->service() != &s) continue;
+    st.dsr_interface = d->interface();
+    st.active = d->open_flows();
+    st.dsr = d->counters();
+  }
   for (size_t i = 0; i < snap->backends.size(); ++i) {
     st.backends.push_back(backend_status(*snap->backends[i], static_cast<int>(i), now));
   }
@@ -869,6 +895,20 @@ Status Dataplane::set_client_acl(const std::string& name, const AccessList& acl)
            acl.empty() ? std::string("client ACL cleared: every client is served")
                        : "client ACL set: " + std::to_string(acl.entries().size()) + " entries");
   return {};
+}
+
+Status Dataplane::set_tarpit_acl(const std::string& name, const AccessList& acl) {
+  Service* s = find_service(services_, name);
+  if (s == nullptr) return no_service(name);
+  for (auto& d : dsr_) {
+    if (&d->service() != s) continue;
+    d->set_tarpit(acl);
+    log_info("service " + name + ": tarpit " +
+             (acl.empty() ? std::string("off") : "on for " + std::to_string(acl.entries().size()) + " entries"));
+    return {};
+  }
+  return Status::invalid("tarpit_acl works with direct server return (dsr_if) only; service '" + name +
+                         "' has none");
 }
 
 }  // namespace nib

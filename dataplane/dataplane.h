@@ -17,6 +17,7 @@
 namespace nib {
 
 class AccessLog;
+class DsrEngine;
 class FdBudget;
 class HealthChecker;
 class Service;
@@ -118,6 +119,9 @@ class Dataplane {
   // A list with country entries needs the country lookup (DataplaneConfig::
   // countries), prepared first: without one it is refused.
   Status set_client_acl(const std::string& service, const AccessList& acl);
+  // Any thread. Pen's tarpit_acl for a direct-server-return service (empty:
+  // none); kInvalidArgument for any other service. Not saved.
+  Status set_tarpit_acl(const std::string& service, const AccessList& acl);
   // Any thread: the lookup for country entries, or null. For lists kept
   // outside the dataplane (Pen's control ACL), which call prepare_acl() first.
   const CountryLookup* countries() const { return config_.countries.get(); }
@@ -185,6 +189,7 @@ class Dataplane {
   // TCP and UDP services; declared after services_, which they point at.
   std::unique_ptr<TcpEngine> tcp_;
   std::unique_ptr<UdpEngine> udp_;  // (-U)
+  std::vector<std::unique_ptr<DsrEngine>> dsr_;  // one per direct server return service (dsr_if)
   bool started_ = false;
   EventBus events_;
   mutable std::mutex health_mu_;  // refresh_health(), the config_ it reads and health_

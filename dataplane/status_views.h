@@ -71,6 +71,21 @@ struct UdpServiceStatus {
   UdpCounters counters;
 };
 
+// Direct Server Return (Pen's dsr_if): what the frame forwarder did.
+struct DsrCounters {
+  uint64_t frames_forwarded = 0;
+  uint64_t bytes_forwarded = 0;
+  uint64_t flows_opened = 0;
+  uint64_t arp_replies = 0;     // ARP requests for the service (or a tarpit) address answered
+  uint64_t tarpitted = 0;       // SYNs answered for the tarpit ACL
+  // Frames dropped: no backend would take the flow (or the client ACL denied
+  // it), the backend's MAC address is not known yet (an ARP request went
+  // out), or the interface refused the frame (too large: see the docs on GRO).
+  uint64_t dropped_no_backend = 0;
+  uint64_t dropped_unresolved = 0;
+  uint64_t dropped_send = 0;
+};
+
 struct ServiceStatus {
   std::string name;
   Protocol protocol = Protocol::kTcp;
@@ -84,6 +99,7 @@ struct ServiceStatus {
   bool keepalive = false;                     // the same
   std::optional<SocketAddress> source;        // the same (Pen's `source IP`)
   bool transparent = false;                   // the same (Pen's `transparent`)
+  std::string dsr_interface;                  // the same (Pen's `dsr_if`); empty: none
   bool http = false;                          // the same (Pen's -H)
   bool http_forwarded = false;                // the same
   ProxyProtocol proxy_protocol = ProxyProtocol::kOff;  // the same
@@ -95,6 +111,7 @@ struct ServiceStatus {
   std::optional<BackendStatus> emergency;
   std::optional<BackendStatus> abuse;   // Pen's -B; index -1 like the emergency server
   std::optional<UdpServiceStatus> udp;  // UDP only; `active` and `max_connections` then count sessions
+  std::optional<DsrCounters> dsr;       // direct server return only; `active` then counts open flows
 };
 
 // The process's own resources (issue 17, finding 2): the descriptor budget,

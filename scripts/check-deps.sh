@@ -37,7 +37,8 @@ declare -A allowed=(
   [views]="base net config affinity registry service resource"
   [tcp]="base event net config affinity registry balancer service views resource log"
   [udp]="base event net config affinity registry balancer service views resource log"
-  [top]="base event notify net config resource log affinity registry balancer health service views tcp udp top"
+  [dsr]="base net config affinity registry balancer service views resource"
+  [top]="base event notify net config resource log affinity registry balancer health service views tcp udp dsr top"
 )
 
 # The folder (or views / top) a file or an include target belongs to.

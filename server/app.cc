@@ -314,10 +314,13 @@ Status App::start(Running& running) {
   admin::AdminApi& api = *running.admin_api;
   // ---- end of the admin core block
   for (const auto& s : dataplane.status()) {
-    log_info("service " + s.name + ": listening on " + s.listen.to_string() + " (" + to_string(s.protocol) +
-             ", mode " + to_string(s.policy.mode) + ", " + std::to_string(s.backends.size()) + " backend(s), " +
-             std::to_string(dataplane.workers()) + " worker(s), max " + std::to_string(s.policy.max_connections) +
-             " connections)");
+    // A direct-server-return service has one frame thread, not the workers.
+    const std::string how = s.dsr_interface.empty() ? std::to_string(dataplane.workers()) + " worker(s)"
+                                                    : "direct server return on " + s.dsr_interface;
+    log_info("service " + s.name + ": " + (s.dsr_interface.empty() ? "listening on " : "serving ") +
+             s.listen.to_string() + " (" + to_string(s.protocol) + ", mode " + to_string(s.policy.mode) + ", " +
+             std::to_string(s.backends.size()) + " backend(s), " + how + ", max " +
+             std::to_string(s.policy.max_connections) + " connections)");
     if (debug_on()) {  // Pen's -d start-up listing
       for (const auto& b : s.backends) {
         log_debug("service " + s.name + " server " + std::to_string(b.index) + " " + b.address.to_string() + " max " +

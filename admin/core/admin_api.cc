@@ -441,6 +441,10 @@ Status AdminApi::close_connection(uint64_t id) {
   return {};
 }
 
+Status AdminApi::set_tarpit_acl(const std::string& service, const AccessList& acl) {
+  return dataplane_.set_tarpit_acl(service, acl);
+}
+
 Status AdminApi::set_client_acl(const std::string& service, const AccessList& acl) {
   return dataplane_.set_client_acl(service, acl);
 }

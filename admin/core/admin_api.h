@@ -131,6 +131,8 @@ class AdminApi {
   Status close_connection(uint64_t id);
   // The client ACL; announced, not saved (Pen's lists live in the control port).
   Status set_client_acl(const std::string& service, const AccessList& acl);
+  // Pen's tarpit_acl (direct server return only); not saved, like the client ACL.
+  Status set_tarpit_acl(const std::string& service, const AccessList& acl);
   // The process's log level (Pen's -d, penctl debug N); any thread. Not
   // saved: a restart takes it from the command line again. kTrace..kInfo
   // only (warn and error are always logged).

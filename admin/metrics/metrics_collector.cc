@@ -259,6 +259,45 @@ void add_access_log(const AccessLogStatus& log, std::vector<MetricFamily>* out) 
   out->push_back(std::move(dropped));
 }
 
+// Direct server return (Pen's dsr_if): frames, not connections.
+struct DsrFamilies {
+  MetricFamily flows = family("nib_dsr_flows", "Open direct-server-return flows (client address:port on a backend)",
+                              MetricType::Gauge);
+  MetricFamily opened = family("nib_dsr_flows_opened_total", "Direct-server-return flows opened (failovers included)",
+                               MetricType::Counter);
+  MetricFamily frames = family("nib_dsr_frames_total", "Client frames forwarded to backends", MetricType::Counter);
+  MetricFamily bytes = family("nib_dsr_bytes_total", "Bytes of client frames forwarded to backends",
+                              MetricType::Counter);
+  MetricFamily arp = family("nib_dsr_arp_replies_total", "ARP requests answered for the service (or tarpit) addresses",
+                            MetricType::Counter);
+  MetricFamily tarpitted = family("nib_dsr_tarpitted_total", "SYNs answered by the tarpit (tarpit_acl)",
+                                  MetricType::Counter);
+  MetricFamily drops = family("nib_dsr_dropped_frames_total",
+                              "Client frames dropped, by reason (no_backend; unresolved: the backend's MAC "
+                              "address not known yet; send: the interface refused the frame)",
+                              MetricType::Counter);
+
+  void add_service(const std::string& service, int64_t open, const DsrCounters& c) {
+    Labels l{{"service", service}};
+    auto n = [](uint64_t v) { return static_cast<double>(v); };
+    add(flows, l, static_cast<double>(open));
+    add(opened, l, n(c.flows_opened));
+    add(frames, l, n(c.frames_forwarded));
+    add(bytes, l, n(c.bytes_forwarded));
+    add(arp, l, n(c.arp_replies));
+    add(tarpitted, l, n(c.tarpitted));
+    add(drops, with(l, "reason", "no_backend"), n(c.dropped_no_backend));
+    add(drops, with(l, "reason", "unresolved"), n(c.dropped_unresolved));
+    add(drops, with(l, "reason", "send"), n(c.dropped_send));
+  }
+
+  void move_to(std::vector<MetricFamily>* out) {
+    for (MetricFamily* f : {&flows, &opened, &frames, &bytes, &arp, &tarpitted, &drops}) {
+      if (!f->metric.empty()) out->push_back(std::move(*f));  // no DSR service: no DSR families
+    }
+  }
+};
+
 }  // namespace
 
 MetricsCollector::MetricsCollector(const Dataplane& dataplane, const AdminPlaneStats* admin_stats)
@@ -268,9 +307,11 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   ServiceFamilies services;
   BackendFamilies backends;
   UdpFamilies udp;
+  DsrFamilies dsr;
   for (const auto& s : dataplane_.status()) {
     services.add_service(s);
     if (s.udp) udp.add_service(s.name, s.udp->counters);
+    if (s.dsr) dsr.add_service(s.name, s.active, *s.dsr);
     for (const auto& b : s.backends) backends.add_backend(s.name, s.protocol, b);
     if (s.emergency) backends.add_backend(s.name, s.protocol, *s.emergency);
   }
@@ -281,6 +322,7 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   services.move_to(&out);
   backends.move_to(&out);
   udp.move_to(&out);
+  dsr.move_to(&out);
   add_resources(dataplane_.resources(), &out);
   add_access_log(dataplane_.access_log(), &out);
   collect_requests(&out);

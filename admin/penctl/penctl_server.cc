@@ -134,7 +134,7 @@ std::span<const PenctlServer::CommandEntry> PenctlServer::commands() {
       {"debug", &PenctlServer::cmd_debug, {}},
       {"delayed_forward", &PenctlServer::cmd_nothing, {}},  // obsolete in Pen 0.26.0, a no-op there too
       {"no delayed_forward", &PenctlServer::cmd_nothing, {}},
-      {"dsr_if", nullptr, kNotYet},
+      {"dsr_if", &PenctlServer::cmd_socket_option, {}},
       {"dsr_ip", nullptr, kNotYet},
       {"dummy", nullptr, kNotYet},
       {"no dummy", nullptr, kNotYet},
@@ -176,7 +176,7 @@ std::span<const PenctlServer::CommandEntry> PenctlServer::commands() {
       {"status", &PenctlServer::cmd_status, {}},
       {"stubborn", &PenctlServer::cmd_stubborn, {}},
       {"no stubborn", &PenctlServer::cmd_stubborn, {}},
-      {"tarpit_acl", nullptr, kNotYet},
+      {"tarpit_acl", &PenctlServer::cmd_tarpit_acl, {}},
       {"tcp_fastclose", &PenctlServer::cmd_socket_option, {}},
       {"tcp_nodelay", &PenctlServer::cmd_socket_option, {}},
       {"no tcp_nodelay", &PenctlServer::cmd_socket_option, {}},
@@ -735,10 +735,10 @@ std::string accept_proxy_line(const std::vector<IpPrefix>& trusted) {
 
 }  // namespace
 
-// tcp_nodelay, keepalive, tcp_fastclose, source, transparent and the PROXY protocol are fixed when the
+// tcp_nodelay, keepalive, tcp_fastclose, source, transparent, dsr_if and the PROXY protocol are fixed when the
 // service's sockets are set up (nib keeps them out of the hot path's shared
 // state): asking for what is in force is fine, a change is not.
-// `tcp_fastclose`, `source`, `proxy_protocol` and `accept_proxy_protocol`
+// `tcp_fastclose`, `source`, `dsr_if`, `proxy_protocol` and `accept_proxy_protocol`
 // alone print the setting in force.
 PenctlReply PenctlServer::cmd_socket_option(const Command& c) {
   const bool negate = c.w[0] == "no";
@@ -753,6 +753,11 @@ PenctlReply PenctlServer::cmd_socket_option(const Command& c) {
     auto ip = SocketAddress::from_ip(c.w[1], 0);
     if (!ip.ok()) return fail("source: expected an IPv4 or IPv6 address, got '" + c.w[1] + "'");
     wanted = "source " + ip->ip_string();
+  } else if (word == "dsr_if") {
+    if (c.w.size() > 2) return fail("dsr_if: expected 'dsr_if [IF]'");
+    current = st->dsr_interface.empty() ? "no dsr_if" : "dsr_if " + st->dsr_interface;
+    if (c.w.size() == 1) return ok(st->dsr_interface.empty() ? std::string() : st->dsr_interface + "\n");
+    wanted = "dsr_if " + c.w[1];
   } else if (word == "proxy_protocol") {
     current = std::string("proxy_protocol ") + to_string(st->proxy_protocol);
     if (c.w.size() == 1) return ok(std::string(to_string(st->proxy_protocol)) + "\n");
@@ -855,6 +860,7 @@ Result<std::string> PenctlServer::running_config(const std::string& service, con
     o << "blacklist " << seconds_text(p.blacklist_seconds) << "\n";
     o << "client_acl " << client_acl_ << "\n";
     o << "control_acl " << control_acl_ << "\n";
+    if (tarpit_acl_) o << "tarpit_acl " << *tarpit_acl_ << "\n";
   }
   o << "conn_max " << p.max_connections << "\n";
   o << "debug " << verbosity_of(AdminApi::log_level()) << "\n";
@@ -877,6 +883,7 @@ Result<std::string> PenctlServer::running_config(const std::string& service, con
   }
   if (st->source) o << "source " << st->source->ip_string() << "\n";
   if (st->transparent) o << "transparent\n";
+  if (!st->dsr_interface.empty()) o << "dsr_if " << st->dsr_interface << "\n";
   // nib's own words, only when set: a file for Pen stays Pen's.
   if (st->proxy_protocol != ProxyProtocol::kOff) o << "proxy_protocol " << to_string(st->proxy_protocol) << "\n";
   if (!st->accept_proxy_from.empty()) o << accept_proxy_line(st->accept_proxy_from) << "\n";
@@ -942,8 +949,7 @@ PenctlReply PenctlServer::cmd_acl(const Command& c) {
   if (c.check) return {};
   std::unique_lock lock(acl_mu_);
   acls_[*list].add(*entry);
-  if (*list != client_acl_) return {};
-  return push_client_acl(std::move(lock), c.service);
+  return push_changed_list(std::move(lock), c.service, *list);
 }
 
 PenctlReply PenctlServer::cmd_no_acl(const Command& c) {
@@ -953,8 +959,7 @@ PenctlReply PenctlServer::cmd_no_acl(const Command& c) {
   if (c.check) return {};
   std::unique_lock lock(acl_mu_);
   acls_[*list].clear();
-  if (*list != client_acl_) return {};
-  return push_client_acl(std::move(lock), c.service);
+  return push_changed_list(std::move(lock), c.service, *list);
 }
 
 // Pen's client_acl and control_acl print the list in use, after setting it
@@ -982,6 +987,48 @@ PenctlReply PenctlServer::cmd_control_acl(const Command& c) {
     control_acl_ = *list;
   }
   return ok(std::to_string(control_acl_) + "\n");
+}
+
+// Pen's tarpit_acl (direct server return): alone it prints the list in use
+// as Pen does ("tarpit_acl = N", -1 for none); N 0-9 sets it, -1 clears it.
+PenctlReply PenctlServer::cmd_tarpit_acl(const Command& c) {
+  if (c.w.size() > 2) return fail("tarpit_acl: expected 'tarpit_acl [N]'");
+  std::unique_lock lock(acl_mu_);
+  auto shown = [](std::optional<size_t> n) { return "tarpit_acl = " + (n ? std::to_string(*n) : "-1") + "\n"; };
+  if (c.w.size() == 1) return ok(shown(tarpit_acl_));
+  std::optional<size_t> list;
+  if (c.w[1] != "-1") {
+    list = list_number(c.w, 1);
+    if (!list) return fail(list_error("tarpit_acl", c.w, 1) + " (or -1: none)");
+  }
+  const AccessList effective = list ? acls_[*list] : AccessList();
+  lock.unlock();  // the Dataplane takes its own locks
+  // The service decides first: only a direct-server-return one has a tarpit.
+  if (c.check) {
+    auto st = dataplane_.service(c.service);
+    if (!st.ok()) return fail(st.status());
+    if (st->dsr_interface.empty()) return fail("tarpit_acl works with direct server return (dsr_if) only");
+    return {};
+  }
+  if (Status st = api_.set_tarpit_acl(c.service, effective); !st.ok()) return fail(st);
+  lock.lock();
+  tarpit_acl_ = list;
+  return ok(shown(list));
+}
+
+PenctlReply PenctlServer::push_changed_list(std::unique_lock<std::mutex> lock, const std::string& service,
+                                            size_t list) {
+  std::optional<AccessList> client, tarpit;
+  if (list == client_acl_) client = acls_[list];
+  if (tarpit_acl_ == list) tarpit = acls_[list];
+  lock.unlock();  // the Dataplane takes its own locks
+  if (client) {
+    if (Status st = api_.set_client_acl(service, *client); !st.ok()) return fail(st);
+  }
+  if (tarpit) {
+    if (Status st = api_.set_tarpit_acl(service, *tarpit); !st.ok()) return fail(st);
+  }
+  return {};
 }
 
 PenctlReply PenctlServer::push_client_acl(std::unique_lock<std::mutex> lock, const std::string& service) {

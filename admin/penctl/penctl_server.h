@@ -168,6 +168,7 @@ class PenctlServer {
   PenctlReply cmd_acl(const Command& c);
   PenctlReply cmd_no_acl(const Command& c);
   PenctlReply cmd_client_acl(const Command& c);
+  PenctlReply cmd_tarpit_acl(const Command& c);  // direct server return only
   PenctlReply cmd_control_acl(const Command& c);
   PenctlReply cmd_pid(const Command& c);
   PenctlReply cmd_control(const Command& c);
@@ -200,6 +201,8 @@ class PenctlServer {
   PenctlReply cmd_log(const Command& c);      // and "no log"  // Pen's own no-ops (block, delayed_forward, epoll)
   // Pushes the list client_acl names to the service, after a change to it.
   PenctlReply push_client_acl(std::unique_lock<std::mutex> lock, const std::string& service);
+  // After list `list` changed: pushes it where it is in use (client, tarpit).
+  PenctlReply push_changed_list(std::unique_lock<std::mutex> lock, const std::string& service, size_t list);
   // Pen's flags, or the flag of the current mode when it was changed
   // elsewhere since (REST, gRPC, a reload).
   PenModeFlags current_flags(BalanceMode mode);
@@ -209,6 +212,7 @@ class PenctlServer {
   std::array<AccessList, kAccessLists> acls_;
   size_t client_acl_ = 0;
   size_t control_acl_ = 0;
+  std::optional<size_t> tarpit_acl_;  // Pen's -1: none
   std::mutex flags_mu_;
   PenModeFlags flags_;
 

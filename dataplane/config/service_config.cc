@@ -132,6 +132,38 @@ Status check_type(HealthCheckType type, Protocol protocol) {
   return {};
 }
 
+namespace {
+
+// Direct Server Return forwards frames: nothing that reads or writes the
+// byte stream, or binds sockets for it, can apply.
+Status check_dsr(const ServiceConfig& s) {
+  if (s.dsr_interface.empty()) {
+    if (!s.tarpit.empty()) return Status::invalid("tarpit_acl works with direct server return (dsr_if) only");
+    return {};
+  }
+  if (s.listen.family() != AF_INET || s.listen.ip_string() == "0.0.0.0") {
+    return Status::invalid("direct server return needs the service's own IPv4 address as the listen address, got " +
+                           s.listen.to_string());
+  }
+  const std::pair<bool, const char*> conflicts[] = {
+      {s.transparent, "transparent"},         {s.http, "http (X-Forwarded-For)"},
+      {s.proxy_protocol != ProxyProtocol::kOff, "proxy_protocol"},
+      {!s.accept_proxy_from.empty(), "accept_proxy_protocol"},
+      {s.source.has_value(), "source"},       {s.abuse.has_value(), "an abuse server (-B)"}};
+  for (const auto& [set, what] : conflicts) {
+    if (set) return Status::invalid(std::string("direct server return forwards frames; ") + what + " cannot apply");
+  }
+  for (const auto& b : s.backends) {
+    if (b.address.family() != AF_INET) {
+      return Status::invalid("direct server return reaches backends by ARP: backend " + b.address.to_string() +
+                             " is not IPv4");
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
 Status validate(const DataplaneConfig& config) {
   if (config.services.empty()) return Status::invalid("no service is configured");
   std::set<std::string> names;
@@ -175,6 +207,7 @@ Status validate(const DataplaneConfig& config) {
     if (s.protocol == Protocol::kUdp && (s.http || s.http_forwarded)) {
       return Status::invalid("service '" + s.name + "': http (X-Forwarded-For) is for TCP services only");
     }
+    if (Status st = check_dsr(s); !st.ok()) return Status::invalid("service '" + s.name + "': " + st.message());
     if (s.http_forwarded && !s.http) {
       return Status::invalid("service '" + s.name + "': http_forwarded needs http: true");
     }

@@ -180,6 +180,18 @@ struct ServiceConfig {
   // still applies to a client of the other family than its backend.
   // Health checks leave from nib's address. Set at start.
   bool transparent = false;  // -O transparent, YAML transparent
+  // Pen's Direct Server Return: the service is not a socket but an IPv4
+  // address (the listen address; port 0 = every port) nib answers ARP for on
+  // this interface; the clients' frames go to the chosen backend with only
+  // their MAC addresses changed, and the backends (holding the address
+  // themselves, on nib's segment) answer the clients directly. Needs
+  // CAP_NET_RAW; docs/configuration.md#direct-server-return. Set at start.
+  std::string dsr_interface;  // -O "dsr_if IF", YAML dsr_interface
+  // Pen's tarpit_acl, with dsr_interface: nib also answers ARP for the
+  // addresses this list permits, and a SYN to them with a SYN-ACK that leads
+  // nowhere, so a scanner of the network finds many open ports that hold it.
+  // Empty: no tarpit. Set at start.
+  AccessList tarpit;  // -O "tarpit_acl N" (the list `acl N` made), YAML tarpit
   // The PROXY protocol header (v1 text or v2 binary) sent to the backends
   // ahead of each client's bytes, so that they see the real client. TCP
   // only. Set at start: a change needs a restart.

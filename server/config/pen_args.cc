@@ -398,7 +398,7 @@ Status Parser::apply_penctl(std::string_view option, const std::string& text) {
   if (words.empty()) return option_error(where, "expected a penctl command");
   const std::string& word = words[0];
   if (words.size() == 1 && PenModeFlags().set(word, true)) return set_mode_flag(where, word, !negate);
-  if (word == "acl" || word == "client_acl" || word == "control_acl") {
+  if (word == "acl" || word == "client_acl" || word == "control_acl" || word == "tarpit_acl") {
     // Pen's access lists: applied at start by the control port's own
     // interpreter (App), which checks them against the services, before -F.
     if (!std::all_of(text.begin(), text.end(), [](unsigned char c) { return c >= 0x20 && c != 0x7f; })) {
@@ -431,6 +431,14 @@ Status Parser::apply_penctl(std::string_view option, const std::string& text) {
     if (!mode) return option_error(where, "expected 'tcp_fastclose up|down|both|off'");
     service_.tcp_fastclose = *mode;
     note_balancing(where, "tcp_fastclose");
+    return {};
+  }
+  if (word == "dsr_if" && !negate) {
+    if (words.size() != 2 || words[1].empty() || words[1].size() >= 16) {
+      return option_error(where, "expected 'dsr_if IF' with an interface name");
+    }
+    service_.dsr_interface = words[1];
+    note_balancing(where, "dsr_interface");
     return {};
   }
   if (word == "source" && !negate) {
@@ -467,7 +475,7 @@ Status Parser::apply_penctl(std::string_view option, const std::string& text) {
   }
   return option_error(where,
                       "penctl command not supported by nib; use one of: prio, weight, hash, roundrobin, "
-                      "stubborn, tcp_nodelay, keepalive (each also as 'no ...'), tcp_fastclose up|down|both|off, source IP, [no] transparent, [no] http, acl N ..., no acl N, client_acl N, control_acl N, proxy_protocol v1|v2|off, accept_proxy_protocol CIDR..., blacklist N, tracking N, timeout N, "
+                      "stubborn, tcp_nodelay, keepalive (each also as 'no ...'), tcp_fastclose up|down|both|off, source IP, [no] transparent, [no] http, dsr_if IF, acl N ..., no acl N, client_acl N, control_acl N, tarpit_acl N, proxy_protocol v1|v2|off, accept_proxy_protocol CIDR..., blacklist N, tracking N, timeout N, "
                       "idle_timeout N, clients_max N, conn_max N");
 }
 
@@ -882,6 +890,10 @@ Pen options:
                leave from the client's IP),
                "acl N permit|deny ...", "client_acl N", "control_acl N" (Pen's
                access lists, applied before -F),
+               "dsr_if IF" (Direct Server Return: the listen address is the
+               service's IPv4 address, served by ARP on IF; the servers answer
+               the clients directly), "tarpit_acl N" (with dsr_if: answer ARP
+               and SYNs for the addresses ACL N permits),
                "tcp_fastclose up|down|both|off", "source IP" (connections to the
                servers leave from IP), "proxy_protocol v1|v2" (a PROXY header
                to the servers), "accept_proxy_protocol CIDR..." (balancers in

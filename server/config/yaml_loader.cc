@@ -41,6 +41,7 @@ constexpr std::string_view kServiceKeys[] = {"name",      "listen",          "pr
                                              "defer_accept", "reuse_port", "session_timeout", "max_sessions",
                                              "health_check", "slow_start", "drain_timeout", "acl", "tcp_nodelay",
                                              "tcp_fastclose", "keepalive", "abuse", "source", "transparent",
+                                             "dsr_interface", "tarpit",
                                              "http", "http_forwarded", "proxy_protocol", "accept_proxy_protocol"};
 // Keys that mean something for one protocol only: given for the other, they
 // would silently do nothing, so they are errors.
@@ -559,6 +560,16 @@ void Loader::load_service(const Item& item, SeenServices* seen, DataplaneConfig*
   read_seconds(f, "slow_start", limits::kSlowStart, &service.slow_start_seconds);
   read_seconds(f, "drain_timeout", limits::kSeconds, &service.drain_timeout_seconds);
   if (const Item* acl = f.get("acl")) load_acl(*acl, &service.client_acl);
+  if (const Item* tarpit = f.get("tarpit")) load_acl(*tarpit, &service.tarpit);
+  if (const Item* dsr = f.get("dsr_interface")) {
+    if (auto name = scalar(*dsr, "an interface name")) {
+      if (name->empty() || name->size() >= 16) {
+        error_at(*dsr, "expected an interface name (1-15 characters), got '" + *name + "'");
+      } else {
+        service.dsr_interface = *name;
+      }
+    }
+  }
   load_proxy_protocol(f, &service);
   dataplane->services.push_back(std::move(service));
 }

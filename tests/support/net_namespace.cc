@@ -75,6 +75,21 @@ Status NetNamespace::link(const std::string& name, const std::string& cidr, cons
   return peer.ip("link set " + peer_name + " up");
 }
 
+Status NetNamespace::plug(const std::string& name, const std::string& cidr, const NetNamespace& sw,
+                          const std::string& bridge) const {
+  if (!sw.ip("link show " + bridge).ok()) {
+    if (Status st = sw.ip("link add " + bridge + " type bridge"); !st.ok()) return st;
+    if (Status st = sw.ip("link set " + bridge + " up"); !st.ok()) return st;
+  }
+  // The switch side is named after this namespace's tag, unique on the bridge.
+  const std::string port = "p" + name_.substr(name_.rfind('-') + 1);
+  if (Status st = ip("link add " + name + " type veth peer name " + port + " netns " + sw.name()); !st.ok()) return st;
+  if (Status st = ip("addr add " + cidr + " dev " + name); !st.ok()) return st;
+  if (Status st = ip("link set " + name + " up"); !st.ok()) return st;
+  if (Status st = sw.ip("link set " + port + " master " + bridge); !st.ok()) return st;
+  return sw.ip("link set " + port + " up");
+}
+
 NetNamespace::Enter::Enter(const NetNamespace& ns) : home_(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) {
   UniqueFd target(::open(("/run/netns/" + ns.name()).c_str(), O_RDONLY | O_CLOEXEC));
   ok_ = home_ && target && ::setns(target.get(), CLONE_NEWNET) == 0;

@@ -35,6 +35,12 @@ class NetNamespace {
   [[nodiscard]] Status link(const std::string& name, const std::string& cidr, const NetNamespace& peer,
                             const std::string& peer_name, const std::string& peer_cidr) const;
 
+  // A veth from this namespace (`name`, with `cidr`) to a port of `bridge` in
+  // `sw`, which is created (up) the first time: namespaces plugged into one
+  // bridge share a segment, as hosts on one switch do.
+  [[nodiscard]] Status plug(const std::string& name, const std::string& cidr, const NetNamespace& sw,
+                            const std::string& bridge) const;
+
   // While an Enter lives, the calling thread is inside the namespace: the
   // sockets it makes meanwhile belong there (and stay there afterwards).
   class Enter {

@@ -13,8 +13,9 @@
 
 namespace nib::test {
 
-TestUdpBackend::TestUdpBackend(std::string name, Mode mode, std::string ip)
+TestUdpBackend::TestUdpBackend(std::string name, Mode mode, std::string ip, uint16_t port)
     : name_(std::move(name)), ip_(std::move(ip)), mode_(mode) {
+  port_ = port;
   if (Status st = start(); !st.ok()) throw std::runtime_error("TestUdpBackend " + name_ + ": " + st.message());
 }
 

@@ -22,7 +22,8 @@ class TestUdpBackend {
   enum class Mode { kReply, kSilent, kWho, kEcho };
 
   // Binds at once; throws std::runtime_error when it cannot.
-  explicit TestUdpBackend(std::string name, Mode mode = Mode::kReply, std::string ip = "127.0.0.1");
+  // Port 0: one the kernel picks.
+  explicit TestUdpBackend(std::string name, Mode mode = Mode::kReply, std::string ip = "127.0.0.1", uint16_t port = 0);
   ~TestUdpBackend();  // stops and joins
   TestUdpBackend(const TestUdpBackend&) = delete;
   TestUdpBackend& operator=(const TestUdpBackend&) = delete;

@@ -376,6 +376,19 @@ TEST_F(PenctlServerTest, TransparentAnswersTheSettingInForceAndRefusesAChange) {
   EXPECT_NE(failure("transparent now").find("transparent: takes no argument"), std::string::npos);
 }
 
+TEST_F(PenctlServerTest, DsrIfAndTarpitAclBelongToADirectServerReturnService) {
+  // dsr_if is set at start; alone it prints the interface in force (none here).
+  EXPECT_EQ(penctl("dsr_if"), "");
+  EXPECT_NE(failure("dsr_if eth1").find("restart nib with -o 'dsr_if eth1'"), std::string::npos);
+  // Pen's form: -1 for none. This service relays sockets: it has no tarpit.
+  EXPECT_EQ(penctl("tarpit_acl"), "tarpit_acl = -1\n");
+  EXPECT_NE(failure("tarpit_acl 1").find("tarpit_acl works with direct server return (dsr_if) only"),
+            std::string::npos);
+  EXPECT_NE(failure("tarpit_acl 10").find("expected a list number 0-9"), std::string::npos);
+  EXPECT_EQ(penctl("tarpit_acl"), "tarpit_acl = -1\n") << "a refused change changes nothing";
+  EXPECT_EQ(penctl("acl 1 permit 10.0.0.9"), "") << "a list no tarpit uses is not pushed to one";
+}
+
 TEST_F(PenctlServerTest, ProxyProtocolWordsAnswerTheSettingInForceAndRefuseAChange) {
   EXPECT_EQ(penctl("proxy_protocol"), "off\n");
   EXPECT_EQ(penctl("accept_proxy_protocol"), "") << "no trusted balancer";

@@ -12,6 +12,7 @@
 namespace nib {
 namespace {
 
+using ::testing::AnyOf;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 using Action = CommandLine::Action;
@@ -483,6 +484,19 @@ TEST(PenArgsTest, PenctlTransparent) {
   EXPECT_TRUE(with_options({"-o", "transparent"}).transparent);
   EXPECT_FALSE(with_options({"-O", "transparent", "-o", "no transparent"}).transparent);
   EXPECT_THAT(error_of({"-o", "transparent yes", "80", "127.0.0.1"}), HasSubstr("not supported"));
+}
+
+TEST(PenArgsTest, PenctlDsrIfAndTarpitAcl) {
+  EXPECT_EQ(with_options({}).dsr_interface, "");
+  EXPECT_EQ(service_of({"-O", "dsr_if eth1", "10.0.0.1:80", "10.0.0.2"}).dsr_interface, "eth1");
+  EXPECT_THAT(error_of({"-O", "dsr_if eth1", "80", "10.0.0.2"}), HasSubstr("the service's own IPv4 address"));
+  for (const char* bad : {"dsr_if", "dsr_if a b", "dsr_if name-longer-than-15", "no dsr_if"}) {
+    EXPECT_THAT(error_of({"-o", bad, "80", "127.0.0.1"}), AnyOf(HasSubstr("dsr_if"), HasSubstr("not supported"))) << bad;
+  }
+  // The tarpit names an access list: the control port's interpreter applies it, in order.
+  auto r = parse({"-O", "dsr_if eth1", "-O", "acl 1 permit 10.0.0.9", "-O", "tarpit_acl 1", "10.0.0.1:80", "10.0.0.2"});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->config.admin.penctl_commands, (std::vector<std::string>{"acl 1 permit 10.0.0.9", "tarpit_acl 1"}));
 }
 
 TEST(PenArgsTest, PenctlStubborn) {

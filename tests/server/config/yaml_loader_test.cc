@@ -109,6 +109,21 @@ TEST(YamlLoaderTest, TransparentIsABooleanForTcpAndUdp) {
             std::string::npos);
 }
 
+TEST(YamlLoaderTest, DsrInterfaceAndTarpitForDirectServerReturn) {
+  const std::string dsr = "services:\n  - name: web\n    listen: 10.0.0.1:80\n    backends: [10.0.0.2:80]\n";
+  auto config = load(dsr + "    dsr_interface: eth1\n    tarpit: [permit 10.0.0.0/24, deny 10.0.0.1]\n");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->dataplane.services[0].dsr_interface, "eth1");
+  EXPECT_EQ(config->dataplane.services[0].tarpit.entries().size(), 2u);
+  EXPECT_NE(error_of(dsr + "    dsr_interface: \"\"\n").find("services[0].dsr_interface: expected an interface name"),
+            std::string::npos);
+  EXPECT_NE(error_of(dsr + "    tarpit: [permit 10.0.0.9]\n").find("tarpit_acl works with direct server return"),
+            std::string::npos);
+  EXPECT_NE(error_of(std::string(kMinimal) + "    dsr_interface: eth1\n")
+                .find("direct server return needs the service's own IPv4 address"),
+            std::string::npos);
+}
+
 TEST(YamlLoaderTest, SourceIsAnAddressWithoutAPort) {
   auto config = load(std::string(kMinimal) + "    source: 127.0.0.9\n");
   ASSERT_TRUE(config.ok()) << config.status().message();
@@ -369,7 +384,7 @@ TEST(YamlLoaderTest, UnknownKeyListsTheValidOnes) {
             "nib.yaml:4:5: services[0]: unknown key 'prot', expected one of: name, listen, protocol, policy, "
             "backends, emergency, connect_timeout, idle_timeout, max_connections, backlog, defer_accept, reuse_port, "
             "session_timeout, max_sessions, health_check, slow_start, drain_timeout, acl, tcp_nodelay, "
-            "tcp_fastclose, keepalive, abuse, source, transparent, http, http_forwarded, proxy_protocol, "
+            "tcp_fastclose, keepalive, abuse, source, transparent, dsr_interface, tarpit, http, http_forwarded, proxy_protocol, "
             "accept_proxy_protocol");
 }
 
