@@ -89,12 +89,7 @@ class AdminHardeningTest : public ::testing::Test {
     }
   }
   // A gauge or counter line's value from /metrics (-1 when missing).
-  double metric(const std::string& series) {
-    test::HttpResponse r = get("/metrics");
-    size_t at = r.body.find("\n" + series + " ");
-    if (at == std::string::npos) return -1;
-    return std::stod(r.body.substr(at + series.size() + 2));
-  }
+  double metric(const std::string& series) { return test::metric_sample(get("/metrics").body, series); }
   std::string penctl(const std::string& command, const std::string& source_ip = "127.0.0.1") {
     auto reply = test::control_command(penctl_, command + "\n", source_ip);
     if (!reply.ok()) return "<" + reply.status().message() + ">";

@@ -95,13 +95,7 @@ class DataplaneLimitsTest : public ::testing::Test {
 
   // One value of /metrics, or -1.
   static double metric(const SocketAddress& admin, const std::string& series) {
-    auto c = TestClient::connect(admin);
-    if (!c.ok() || !c->write_all("GET /metrics HTTP/1.1\r\nHost: nib\r\nConnection: close\r\n\r\n").ok()) return -1;
-    auto r = c->read_http_response();
-    if (!r.ok()) return -1;
-    size_t at = r->body.find("\n" + series + " ");
-    if (at == std::string::npos) return -1;
-    return std::stod(r->body.substr(at + series.size() + 2));
+    return test::scrape_metric(admin, series);
   }
 
   // nib under a 256-descriptor limit on port_, in front of `a` and `b`, which

@@ -119,12 +119,7 @@ class DsrTest : public ::testing::Test {
   // namespace); -1 when it is not there.
   double metric(const std::string& series) {
     NetNamespace::Enter in(*nib_ns_);
-    auto c = TestClient::connect(*SocketAddress::from_ip("127.0.0.1", 9901));
-    if (!c.ok() || !c->write_all("GET /metrics HTTP/1.1\r\nHost: nib\r\nConnection: close\r\n\r\n").ok()) return -1;
-    auto r = c->read_http_response();
-    if (!r.ok()) return -1;
-    const size_t at = r->body.find("\n" + series + " ");
-    return at == std::string::npos ? -1 : std::stod(r->body.substr(at + series.size() + 2));
+    return test::scrape_metric(*SocketAddress::from_ip("127.0.0.1", 9901), series);
   }
 
   test::TempDir dir_;
@@ -210,20 +205,8 @@ TEST_F(DsrTest, UdpDatagramsGoToTheBackendWhichAnswersDirectly) {
   ASSERT_TRUE(nib);
   NetNamespace::Enter in(*client_);
   ASSERT_TRUE(in.ok());
-  UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  auto from = SocketAddress::from_ip(kClient, 0);
-  ASSERT_EQ(::bind(fd.get(), from->sockaddr_ptr(), from->length()), 0);
-  auto to = SocketAddress::from_ip(kService, kPort);
-  timeval tv{.tv_sec = 1, .tv_usec = 0};
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  std::string reply;
-  // Bounded: the first datagrams go nowhere until nib has the backend's MAC.
-  for (int attempt = 0; attempt < 10 && reply.empty(); ++attempt) {
-    ASSERT_EQ(::sendto(fd.get(), "hi", 2, 0, to->sockaddr_ptr(), to->length()), 2);
-    char buf[512];
-    ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
-    if (n > 0) reply.assign(buf, static_cast<size_t>(n));
-  }
+  // The first datagrams go nowhere until nib has the backend's MAC.
+  const std::string reply = test::udp_exchange(kClient, *SocketAddress::from_ip(kService, kPort), "hi");
   // "<name> <sender> <payload>": the backend saw the client itself.
   EXPECT_EQ(reply.rfind(std::string("u0 ") + kClient + ":", 0), 0u) << reply << "\n" << nib->output();
 }

@@ -51,14 +51,7 @@ class ProxyProtocolTest : public ::testing::Test {
     size_t nl = all->find('\n');
     return nl == std::string::npos ? "no greeting: " + *all : all->substr(nl + 1);
   }
-  double metric(const std::string& name) {
-    auto r = test::http_request(lb(admin_port_), "GET", "/metrics");
-    if (!r.ok()) return -1;
-    size_t at = r->body.find("\n" + name);
-    if (at == std::string::npos) return -1;
-    size_t sp = r->body.find(' ', at + 1);
-    return std::stod(r->body.substr(sp + 1));
-  }
+  double metric(const std::string& name) { return test::scrape_metric(lb(admin_port_), name); }
   test::TempDir dir_;
   const uint16_t admin_port_ = test::free_port();
 };

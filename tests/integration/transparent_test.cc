@@ -129,20 +129,7 @@ TEST_F(TransparentTest, UdpSessionsLeaveFromTheClientsAddress) {
   ASSERT_TRUE(nib);
   NetNamespace::Enter in(*client_);
   ASSERT_TRUE(in.ok());
-  UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  auto from = SocketAddress::from_ip(kClient, 0);
-  ASSERT_EQ(::bind(fd.get(), from->sockaddr_ptr(), from->length()), 0);
-  auto to = SocketAddress::from_ip(kNib, kPort);
-  timeval tv{.tv_sec = 1, .tv_usec = 0};
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  std::string reply;
-  // Bounded: the first datagram can race nib's start on a fresh network.
-  for (int attempt = 0; attempt < 10 && reply.empty(); ++attempt) {
-    ASSERT_EQ(::sendto(fd.get(), "hi", 2, 0, to->sockaddr_ptr(), to->length()), 2);
-    char buf[512];
-    ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
-    if (n > 0) reply.assign(buf, static_cast<size_t>(n));
-  }
+  const std::string reply = test::udp_exchange(kClient, *SocketAddress::from_ip(kNib, kPort), "hi");
   // "<name> <sender> <payload>": the sender is nib's upstream socket, bound
   // to the client's address.
   EXPECT_EQ(reply.rfind(std::string("u0 ") + kClient + ":", 0), 0u) << reply << "\n" << nib->output();

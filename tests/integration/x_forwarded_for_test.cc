@@ -34,13 +34,7 @@ class XForwardedForTest : public ::testing::Test {
     auto got = c.read_exact(want);
     return got.ok() ? *got : "read: " + got.status().message();
   }
-  double metric(const std::string& name) {
-    auto r = test::http_request(lb(admin_port_), "GET", "/metrics");
-    if (!r.ok()) return -1;
-    size_t at = r->body.find("\n" + name);
-    if (at == std::string::npos) return -1;
-    return std::stod(r->body.substr(r->body.find(' ', at + 1) + 1));
-  }
+  double metric(const std::string& name) { return test::scrape_metric(lb(admin_port_), name); }
   test::TempDir dir_;
   const uint16_t admin_port_ = test::free_port();
 };

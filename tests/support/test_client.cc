@@ -270,6 +270,38 @@ SocketAddress TestClient::local_address() const {
   return SocketAddress(reinterpret_cast<sockaddr*>(&ss), len);
 }
 
+std::string udp_exchange(const std::string& source_ip, const SocketAddress& to, std::string_view payload,
+                         int attempts) {
+  UniqueFd fd(::socket(to.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  auto from = SocketAddress::from_ip(source_ip, 0);
+  if (!fd || !from.ok() || ::bind(fd.get(), from->sockaddr_ptr(), from->length()) != 0) return "";
+  timeval tv{.tv_sec = 1, .tv_usec = 0};
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  for (int attempt = 0; attempt < attempts; ++attempt) {
+    if (::sendto(fd.get(), payload.data(), payload.size(), 0, to.sockaddr_ptr(), to.length()) < 0) return "";
+    char buf[65536];
+    const ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+    if (n > 0) return std::string(buf, static_cast<size_t>(n));
+  }
+  return "";
+}
+
+double metric_sample(std::string_view body, const std::string& series) {
+  for (size_t at = body.find(series); at != std::string_view::npos; at = body.find(series, at + 1)) {
+    const size_t after = at + series.size();
+    if ((at != 0 && body[at - 1] != '\n') || after >= body.size() || (body[after] != ' ' && body[after] != '{')) continue;
+    const size_t end = std::min(body.find('\n', after), body.size());
+    const size_t space = body.rfind(' ', end);
+    return std::stod(std::string(body.substr(space + 1, end - space - 1)));
+  }
+  return -1;
+}
+
+double scrape_metric(const SocketAddress& admin, const std::string& series) {
+  auto r = http_request(admin, "GET", "/metrics");
+  return r.ok() ? metric_sample(r->body, series) : -1;
+}
+
 Result<std::string> who_serves(const SocketAddress& lb, const std::string& source_ip,
                                Duration timeout) {
   auto client = TestClient::connect(lb, source_ip, timeout);

@@ -86,6 +86,21 @@ bool is_closed(const Status& s);
 
 // Connects from source_ip, reads the greeting line and returns the backend
 // name. An error when the connection closes without a greeting.
+// Sends `payload` from `source_ip` (port 0) to `to` until a datagram comes
+// back, at most `attempts` times, waiting up to a second each: the reply, or
+// "" when none came (the first datagrams may race a balancer's start, or
+// wait for its ARP).
+std::string udp_exchange(const std::string& source_ip, const SocketAddress& to, std::string_view payload,
+                         int attempts = 10);
+
+// The value of `series` in a Prometheus text body: a metric name alone (its
+// first sample, whatever its labels) or with its labels as /metrics writes
+// them. -1 when it is not there.
+double metric_sample(std::string_view body, const std::string& series);
+// GET /metrics from the admin HTTP at `admin`, then metric_sample(); -1 when
+// nib does not answer.
+double scrape_metric(const SocketAddress& admin, const std::string& series);
+
 Result<std::string> who_serves(const SocketAddress& lb, const std::string& source_ip = "127.0.0.1",
                                Duration timeout = 5s);
 
