@@ -114,8 +114,8 @@ std::span<const PenctlServer::CommandEntry> PenctlServer::commands() {
   // feature, or has it another way (the text says which).
   static constexpr std::string_view kNotYet = "not yet supported by nib";
   static constexpr CommandEntry kCommands[] = {
-      {"abort_on_error", nullptr, kNotYet},
-      {"no abort_on_error", nullptr, kNotYet},
+      {"abort_on_error", &PenctlServer::cmd_abort_on_error, {}},
+      {"no abort_on_error", &PenctlServer::cmd_abort_on_error, {}},
       {"accept_proxy_protocol", &PenctlServer::cmd_socket_option, {}},
       {"acl", &PenctlServer::cmd_acl, {}},
       {"no acl", &PenctlServer::cmd_no_acl, {}},
@@ -713,6 +713,15 @@ PenctlReply PenctlServer::cmd_debug(const Command& c) {
   return ok(std::to_string(verbosity_of(AdminApi::log_level())) + "\n");
 }
 
+// Pen's abort_on_error: from now on a fatal error (nib exiting with a
+// failure) calls abort(), for a core file.
+PenctlReply PenctlServer::cmd_abort_on_error(const Command& c) {
+  const bool on = c.w[0] != "no";
+  if (c.w.size() != (on ? 1u : 2u)) return fail(std::string(on ? "" : "no ") + "abort_on_error: takes no argument");
+  if (!c.check) Log::set_abort_on_fatal(on);
+  return {};
+}
+
 // Pen quits without a reply; penctl then exits 0.
 PenctlReply PenctlServer::cmd_exit(const Command& c) {
   if (c.w.size() != 1) return fail("exit: takes no argument");
@@ -864,6 +873,7 @@ Result<std::string> PenctlServer::running_config(const std::string& service, con
   }
   o << "conn_max " << p.max_connections << "\n";
   o << "debug " << verbosity_of(AdminApi::log_level()) << "\n";
+  if (Log::abort_on_fatal()) o << "abort_on_error\n";
   o << (flags.has("hash") ? "" : "no ") << "hash\n";
   o << (st->http ? "" : "no ") << "http\n";
   o << "idle_timeout " << seconds_text(p.idle_timeout_seconds) << "\n";

@@ -169,6 +169,7 @@ class PenctlServer {
   PenctlReply cmd_no_acl(const Command& c);
   PenctlReply cmd_client_acl(const Command& c);
   PenctlReply cmd_tarpit_acl(const Command& c);  // direct server return only
+  PenctlReply cmd_abort_on_error(const Command& c);  // and "no abort_on_error"
   PenctlReply cmd_control_acl(const Command& c);
   PenctlReply cmd_pid(const Command& c);
   PenctlReply cmd_control(const Command& c);

@@ -36,11 +36,16 @@ class Log {
   // Connects to the syslog socket now, while lines still go to stderr: a
   // chroot (-j) before use_syslog() would hide /dev/log. Main thread.
   static void connect_syslog();
+  // Pen's abort_on_error: a fatal error (nib about to exit with a failure)
+  // calls abort() instead, leaving a core file for troubleshooting. Any thread.
+  static void set_abort_on_fatal(bool on) { abort_on_fatal_.store(on, std::memory_order_relaxed); }
+  static bool abort_on_fatal() { return abort_on_fatal_.load(std::memory_order_relaxed); }
 
  private:
   static inline std::atomic<LogLevel> level_{LogLevel::kInfo};
   static inline std::atomic<bool> syslog_{false};
   static inline std::atomic<LogFormat> format_{LogFormat::kText};
+  static inline std::atomic<bool> abort_on_fatal_{false};
 };
 
 // "trace", "debug", "info", "warn", "error".

@@ -63,6 +63,9 @@ struct AppConfig {
   // Pen's background mode (its command line without -f): fork once the
   // listeners are bound, log to syslog. YAML and --demo stay in the foreground.
   bool daemonize = false;
+  // Pen's abort_on_error (-o abort_on_error): exit with a failure by abort(),
+  // for a core file. penctl turns it on and off at runtime.
+  bool abort_on_error = false;
   // The event log: to syslog in the foreground too (--syslog), and its stderr
   // lines as text or JSON objects (--log-format). dataplane/base/log.h.
   bool syslog = false;

@@ -408,6 +408,10 @@ Status Parser::apply_penctl(std::string_view option, const std::string& text) {
     note_balancing(where, "acl");
     return {};
   }
+  if (word == "abort_on_error" && words.size() == 1) {
+    process_.abort_on_error = !negate;
+    return {};
+  }
   if (word == "stubborn" && words.size() == 1) {
     service_.policy.stubborn = !negate;
     note_balancing(where, "policy.stubborn");
@@ -475,7 +479,7 @@ Status Parser::apply_penctl(std::string_view option, const std::string& text) {
   }
   return option_error(where,
                       "penctl command not supported by nib; use one of: prio, weight, hash, roundrobin, "
-                      "stubborn, tcp_nodelay, keepalive (each also as 'no ...'), tcp_fastclose up|down|both|off, source IP, [no] transparent, [no] http, dsr_if IF, acl N ..., no acl N, client_acl N, control_acl N, tarpit_acl N, proxy_protocol v1|v2|off, accept_proxy_protocol CIDR..., blacklist N, tracking N, timeout N, "
+                      "stubborn, abort_on_error, tcp_nodelay, keepalive (each also as 'no ...'), tcp_fastclose up|down|both|off, source IP, [no] transparent, [no] http, dsr_if IF, acl N ..., no acl N, client_acl N, control_acl N, tarpit_acl N, proxy_protocol v1|v2|off, accept_proxy_protocol CIDR..., blacklist N, tracking N, timeout N, "
                       "idle_timeout N, clients_max N, conn_max N");
 }
 
@@ -816,6 +820,7 @@ void Parser::copy_process_settings(AppConfig* config) const {
   config->pid_file = process_.pid_file;
   config->status_file = process_.status_file;
   config->verbosity = process_.verbosity;
+  config->abort_on_error = process_.abort_on_error;
   config->syslog = process_.syslog;
   config->log_format = process_.log_format;
   config->user = process_.user;

@@ -2,6 +2,7 @@
 // with Pen's command line, several side by side, in the background without
 // -f, with -d, and with Pen's obsolete options. docs/pen-compat.md points here.
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -135,6 +136,20 @@ TEST_F(PenCompatTest, ABackgroundStartThatFailsExitsTwoInTheForeground) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("(tcp " + at(taken) + ") is already in use"), std::string::npos) << r.output;
   EXPECT_FALSE(test::read_file(pid_file).ok());
+}
+
+// Pen's abort_on_error: a fatal error ends nib by abort() (a core file for
+// troubleshooting) instead of an exit status.
+TEST_F(PenCompatTest, AbortOnErrorTurnsAFatalErrorIntoAbort) {
+  // No core file from this test: nib may raise the soft limit only up to this hard one.
+  rlimit none{0, 0};
+  ASSERT_EQ(::setrlimit(RLIMIT_CORE, &none), 0);
+  TestBackend taken("taken");
+  auto r = test::run_nib({"-f", "-O", "abort_on_error", at(taken), at(taken)});
+  EXPECT_EQ(r.exit_code, -SIGABRT) << r.output;
+  EXPECT_NE(r.output.find("abort_on_error: exiting with status 2 by abort()"), std::string::npos) << r.output;
+  r = test::run_nib({"-f", "-O", "abort_on_error", "-O", "no abort_on_error", at(taken), at(taken)});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
 }
 
 // -d: each connection's choice, failover and close; -d -d: more (trace).

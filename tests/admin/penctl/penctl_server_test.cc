@@ -376,6 +376,15 @@ TEST_F(PenctlServerTest, TransparentAnswersTheSettingInForceAndRefusesAChange) {
   EXPECT_NE(failure("transparent now").find("transparent: takes no argument"), std::string::npos);
 }
 
+TEST_F(PenctlServerTest, AbortOnErrorTurnsAbortOnAFatalErrorOnAndOff) {
+  EXPECT_EQ(penctl("abort_on_error"), "");
+  EXPECT_TRUE(Log::abort_on_fatal());
+  EXPECT_EQ(penctl("no abort_on_error"), "");
+  EXPECT_FALSE(Log::abort_on_fatal());
+  EXPECT_NE(failure("abort_on_error now").find("abort_on_error: takes no argument"), std::string::npos);
+  EXPECT_FALSE(Log::abort_on_fatal()) << "a refused command changes nothing";
+}
+
 TEST_F(PenctlServerTest, DsrIfAndTarpitAclBelongToADirectServerReturnService) {
   // dsr_if is set at start; alone it prints the interface in force (none here).
   EXPECT_EQ(penctl("dsr_if"), "");

@@ -486,6 +486,13 @@ TEST(PenArgsTest, PenctlTransparent) {
   EXPECT_THAT(error_of({"-o", "transparent yes", "80", "127.0.0.1"}), HasSubstr("not supported"));
 }
 
+TEST(PenArgsTest, PenctlAbortOnError) {
+  EXPECT_FALSE(parse({"80", "127.0.0.1"})->config.abort_on_error);
+  EXPECT_TRUE(parse({"-o", "abort_on_error", "80", "127.0.0.1"})->config.abort_on_error);
+  EXPECT_FALSE(parse({"-o", "abort_on_error", "-O", "no abort_on_error", "80", "127.0.0.1"})->config.abort_on_error);
+  EXPECT_THAT(error_of({"-o", "abort_on_error 1", "80", "127.0.0.1"}), HasSubstr("not supported"));
+}
+
 TEST(PenArgsTest, PenctlDsrIfAndTarpitAcl) {
   EXPECT_EQ(with_options({}).dsr_interface, "");
   EXPECT_EQ(service_of({"-O", "dsr_if eth1", "10.0.0.1:80", "10.0.0.2"}).dsr_interface, "eth1");
