@@ -380,6 +380,9 @@ Status Dataplane::check_reload(const DataplaneConfig& config) const {
     if (old->transparent != sc.transparent) {
       return Status::invalid("service '" + sc.name + "': transparent change needs a restart");
     }
+    if (old->dsr_interface != sc.dsr_interface) {
+      return Status::invalid("service '" + sc.name + "': dsr_interface change needs a restart");
+    }
     if (old->proxy_protocol != sc.proxy_protocol) {
       return Status::invalid("service '" + sc.name + "': proxy_protocol change needs a restart");
     }
@@ -409,6 +412,10 @@ Status Dataplane::reload(const DataplaneConfig& config) {
       std::lock_guard lock(s->admin_mutex());  // management: one change at a time per service
       announce_reload(events_, s->name(), s->apply(sc));
       if (udp_) udp_->apply(sc);  // UDP: session timeout and limit
+      // The tarpit goes back to the file's list, as the client ACL does.
+      for (auto& d : dsr_) {
+        if (&d->service() == s.get()) d->set_tarpit(sc.tarpit);
+      }
       // The policy's connection settings reach open connections and paused
       // listeners as a runtime change does (update_policy()).
       if (tcp_ && sc.protocol == Protocol::kTcp) {

@@ -549,6 +549,16 @@ TEST_F(TcpBalancingTest, ReloadRejectsADeferAcceptChange) {
   EXPECT_EQ(who(1), "b0");
 }
 
+TEST_F(TcpBalancingTest, ReloadRejectsADsrInterfaceChange) {
+  add_backends(1);
+  start();
+  DataplaneConfig next = config();
+  next.services[0].dsr_interface = "eth1";
+  Status st = dp_->reload(next);
+  EXPECT_EQ(st.message(), "service 'test': dsr_interface change needs a restart");
+  EXPECT_EQ(who(1), "b0");
+}
+
 TEST_F(TcpBalancingTest, ReloadRejectsABacklogChange) {
   add_backends(1);
   start();
