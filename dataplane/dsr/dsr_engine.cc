@@ -236,6 +236,8 @@ void DsrEngine::handle_ipv4(const dsr::Ipv4Flow& f, size_t length) {
     flows_.erase(it);
   } else if (f.protocol == IPPROTO_TCP && f.fin()) {
     it->second.closing = true;
+  } else if (f.protocol == IPPROTO_TCP && f.syn()) {
+    it->second.closing = false;  // the client's port serves a new connection: a flow again
   }
 }
 
