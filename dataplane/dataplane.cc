@@ -918,4 +918,30 @@ Status Dataplane::set_tarpit_acl(const std::string& name, const AccessList& acl)
                          "' has none");
 }
 
+Status Dataplane::set_listen(const std::string& name, const SocketAddress& address) {
+  Service* s = find_service(services_, name);
+  if (s == nullptr) return no_service(name);
+  if (!address.valid()) return Status::invalid("listen: expected an IP address and a port");
+  const bool dsr = std::any_of(dsr_.begin(), dsr_.end(), [&](const auto& d) { return &d->service() == s; });
+  if (s->protocol() != Protocol::kTcp || dsr || !tcp_) {
+    return Status::invalid("listen: service '" + name + "' is not a TCP relay; restart nib to move it");
+  }
+  std::lock_guard lock(s->admin_mutex());
+  const SocketAddress before = s->listen_address();
+  if (address == before) return {};
+  auto sc = std::find_if(config_.services.begin(), config_.services.end(),
+                         [&](const ServiceConfig& c) { return c.name == name; });
+  if (!sc->reuse_port && address.port() != 0) {
+    if (Status st = check_port_free(address, /*tcp=*/true); !st.ok()) return Status(st.code(), "listen: " + st.message());
+  }
+  if (Status st = tcp_->rebind(*s, address); !st.ok()) return st;
+  {
+    std::lock_guard config_lock(health_mu_);  // guards config_, which a reload compares with
+    sc->listen = s->listen_address();
+  }
+  log_info("service " + name + ": listening on " + s->listen_address().to_string() + " (was " + before.to_string() +
+           "); open connections go on");
+  return {};
+}
+
 }  // namespace nib

@@ -122,6 +122,13 @@ class Dataplane {
   // Any thread. Pen's tarpit_acl for a direct-server-return service (empty:
   // none); kInvalidArgument for any other service. Not saved.
   Status set_tarpit_acl(const std::string& service, const AccessList& acl);
+  // Any thread. Pen's `listen [addr:]port`: a TCP service listens on
+  // `address` from now on; its open connections go on (TcpEngine::rebind).
+  // A port another process holds is an error unless the service has
+  // reuse_port, as at start; UDP and direct-server-return services are
+  // kInvalidArgument (a restart moves them). Not saved: a reload compares
+  // the file's listen address with the new one.
+  Status set_listen(const std::string& service, const SocketAddress& address);
   // Any thread: the lookup for country entries, or null. For lists kept
   // outside the dataplane (Pen's control ACL), which call prepare_acl() first.
   const CountryLookup* countries() const { return config_.countries.get(); }

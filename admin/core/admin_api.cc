@@ -441,6 +441,10 @@ Status AdminApi::close_connection(uint64_t id) {
   return {};
 }
 
+Status AdminApi::set_listen(const std::string& service, const SocketAddress& address) {
+  return dataplane_.set_listen(service, address);
+}
+
 Status AdminApi::set_tarpit_acl(const std::string& service, const AccessList& acl) {
   return dataplane_.set_tarpit_acl(service, acl);
 }

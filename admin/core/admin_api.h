@@ -133,6 +133,8 @@ class AdminApi {
   Status set_client_acl(const std::string& service, const AccessList& acl);
   // Pen's tarpit_acl (direct server return only); not saved, like the client ACL.
   Status set_tarpit_acl(const std::string& service, const AccessList& acl);
+  // Pen's `listen [addr:]port` (Dataplane::set_listen); not saved.
+  Status set_listen(const std::string& service, const SocketAddress& address);
   // The process's log level (Pen's -d, penctl debug N); any thread. Not
   // saved: a restart takes it from the command line again. kTrace..kInfo
   // only (warn and error are always logged).

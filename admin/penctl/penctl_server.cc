@@ -372,11 +372,26 @@ PenctlReply PenctlServer::cmd_control(const Command& c) {
   return ok(control_text_ + "\n");
 }
 
+// Pen's listen: alone it prints where the service listens; `listen
+// [addr:]port` moves the listener there (the address defaults to the one in
+// use), its open connections going on.
 PenctlReply PenctlServer::cmd_listen(const Command& c) {
-  if (c.w.size() != 1) return unsupported("listen ADDRESS", "not yet supported by nib (moving the listener)");
+  if (c.w.size() > 2) return fail("listen: expected 'listen [[address]:port]'");
   auto bound = dataplane_.bound_address(c.service);
   if (!bound) return fail("listen: the service is not listening");
-  return ok(bound->to_string() + "\n");
+  if (c.w.size() == 1) return ok(bound->to_string() + "\n");
+  HostPort hp;
+  uint16_t port = 0;
+  const bool shaped = split_host_port(c.w[1], &hp) && !hp.port.empty() &&
+                      std::from_chars(hp.port.data(), hp.port.data() + hp.port.size(), port).ec == std::errc() &&
+                      std::to_string(port) == hp.port;
+  auto address = shaped ? SocketAddress::from_ip(hp.host.empty() ? bound->ip_string() : hp.host, port)
+                        : Result<SocketAddress>(Status::invalid(""));
+  if (!address.ok()) return fail("listen: expected '[address:]port' with an IP address and a port 0-65535, got '" + c.w[1] + "'");
+  if (c.check) return {};
+  if (Status st = api_.set_listen(c.service, *address); !st.ok()) return fail(st);
+  auto now = dataplane_.bound_address(c.service);
+  return ok((now ? now->to_string() : address->to_string()) + "\n");
 }
 
 PenctlReply PenctlServer::cmd_servers(const Command& c) {

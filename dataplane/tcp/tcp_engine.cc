@@ -54,6 +54,26 @@ void TcpEngine::set_access_log(AccessLog* log) {
   for (unsigned i = 0; i < workers_.size(); ++i) workers_[i]->set_access_ring(log ? &log->ring(i) : nullptr);
 }
 
+Status TcpEngine::rebind(Service& service, const SocketAddress& address) {
+  std::lock_guard lock(mutex_);
+  SocketAddress addr = address;
+  std::vector<UniqueFd> fds;
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    auto fd = make_tcp_listener(addr, service.backlog(), /*reuse_port=*/true, service.defer_accept(),
+                                service.tcp_nodelay());
+    if (!fd.ok()) return Status::unavailable("service '" + service.name() + "': " + fd.status().message());
+    if (addr.port() == 0) {
+      auto bound = local_address(fd->get());
+      if (!bound.ok()) return bound.status();
+      addr = *bound;
+    }
+    fds.push_back(std::move(*fd));
+  }
+  for (size_t i = 0; i < workers_.size(); ++i) workers_[i]->replace_listener(service, std::move(fds[i]));
+  service.set_bound_address(addr);
+  return {};
+}
+
 void TcpEngine::start() {
   std::lock_guard lock(mutex_);
   for (auto& w : workers_) w->start();

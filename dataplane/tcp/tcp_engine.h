@@ -44,6 +44,13 @@ class TcpEngine {
   // Starts the workers' threads.
   void start();
 
+  // Any thread. Pen's `listen [addr:]port`: `service` listens on `address`
+  // from now on (port 0: one the kernel picks). Every worker's new socket is
+  // bound first, so an error (the port is taken, say) changes nothing; then
+  // the workers swap listeners and close the old ones, whose open
+  // connections go on (clients still in their accept queue are reset, as
+  // with Pen's close and reopen).
+  [[nodiscard]] Status rebind(Service& service, const SocketAddress& address);
   // Any thread. Graceful stop: closes the listeners; open connections go on.
   void stop_accepting();
   // Any thread. Closes everything and joins the workers.

@@ -82,6 +82,18 @@ Status TcpWorker::add_listener(Service& service, UniqueFd listener) {
   return {};
 }
 
+void TcpWorker::replace_listener(const Service& service, UniqueFd listener) {
+  auto fd = std::make_shared<UniqueFd>(std::move(listener));  // a task must be copyable
+  loop_.post([this, &service, fd] {
+    for (auto& l : listeners_) {
+      if (&l->service_ != &service || !l->fd_) continue;  // closed: nib is stopping
+      if (l->registered_) loop_.remove(l->fd_.get());
+      l->fd_ = std::move(*fd);
+      if (l->registered_) l->registered_ = loop_.add(l->fd_.get(), EPOLLIN, l.get()).ok();
+    }
+  });
+}
+
 void TcpWorker::start() {
   thread_ = std::thread([this] {
     // splice() into a socket the peer closed raises SIGPIPE (it has no

@@ -57,6 +57,11 @@ class TcpWorker {
   Status init();
   // Before start(). The worker accepts `service`'s clients on `listener`.
   Status add_listener(Service& service, UniqueFd listener);
+  // Any thread. `service`'s listener becomes `listener` (Pen's `listen`): the
+  // old one closes on the loop thread, connections accepted from it go on.
+  // A paused listener stays paused on the new socket; after stop_accepting()
+  // the new one is closed.
+  void replace_listener(const Service& service, UniqueFd listener);
   // Any thread. Finished connections are logged there (this worker is its
   // only producer); null: no access log. A ring set once stays alive while
   // the worker runs (see AccessLog), so a worker still filling the old one

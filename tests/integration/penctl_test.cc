@@ -492,6 +492,16 @@ TEST_F(PenctlTest, TcpNodelayCannotChangeAtRuntime) {
 // where penctl says, on each SIGUSR1; `no web_stats` stops it. Signals are
 // handled in order by one thread, so a page written for a later SIGUSR1 says
 // the earlier one was handled.
+TEST_F(PenctlTest, ListenMovesTheServiceToAnotherPort) {
+  const std::string moved = "127.0.0.1:" + std::to_string(test::free_port());
+  EXPECT_EQ(ok({"listen"}), listen_ + "\n");
+  EXPECT_EQ(ok({"listen", moved}), moved + "\n");
+  EXPECT_TRUE(test::who_serves(*SocketAddress::parse(moved)).ok()) << nib_->output();
+  EXPECT_FALSE(test::TestClient::connect(*SocketAddress::parse(listen_), "127.0.0.1", 1s).ok());
+  EXPECT_NE(penctl({"listen", "127.0.0.1:99999"}).exit_code, 0);
+  EXPECT_EQ(ok({"listen"}), moved + "\n");
+}
+
 TEST_F(PenctlTest, WebStatsSetsTheStatusPageFileAtRuntime) {
   const std::string page = dir_.file("status.html"), later = dir_.file("later.html");
   EXPECT_EQ(ok({"web_stats"}), "") << "none without -w";
