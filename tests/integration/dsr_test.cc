@@ -78,7 +78,7 @@ class DsrTest : public ::testing::Test {
     const std::string path = dir_.file("nib.yaml");
     std::ofstream(path) << "services:\n  - name: web\n    listen: " << kService << ":" << kPort
                         << "\n    dsr_interface: n0\n"
-                        << "    health_check: {type: tcp, interval: 0.2, timeout: 0.15, fall: 1, rise: 1}\n"
+                        << "    health_check: {type: tcp, interval: 0.5, timeout: 0.4, fall: 1, rise: 1}\n"
                         << "    backends: [" << kBackendIp[0] << ":" << kPort << ", " << kBackendIp[1] << ":" << kPort
                         << "]\n";
     return start_nib({"--no-admin", "--config", path});
