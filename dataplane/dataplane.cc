@@ -937,7 +937,7 @@ Status Dataplane::set_listen(const std::string& name, const SocketAddress& addre
   if (Status st = tcp_->rebind(*s, address); !st.ok()) return st;
   {
     std::lock_guard config_lock(health_mu_);  // guards config_, which a reload compares with
-    sc->listen = s->listen_address();
+    sc->listen = address;  // as asked (port 0 stays 0), as a file would say it
   }
   log_info("service " + name + ": listening on " + s->listen_address().to_string() + " (was " + before.to_string() +
            "); open connections go on");

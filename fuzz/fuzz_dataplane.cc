@@ -40,9 +40,15 @@ FuzzDataplane::FuzzDataplane() : config_(make_config()), dataplane_(config_) {
   Log::set_level(LogLevel::kError);  // every accepted change logs a line
   if (Status st = dataplane_.start(); !st.ok()) die("start", st);
   baseline_ = admin::capture_state(dataplane_);
+  bound_ = dataplane_.bound_address("web");
 }
 
 void FuzzDataplane::reset() {
+  if (dataplane_.bound_address("web") != bound_) {
+    // Back to the configured address (port 0: a fresh port), which the reload compares with.
+    if (Status st = dataplane_.set_listen("web", config_.services[0].listen); !st.ok()) die("listen", st);
+    bound_ = dataplane_.bound_address("web");
+  }
   if (Status st = dataplane_.reload(config_); !st.ok()) die("reload", st);
   if (Status st = admin::restore_state(dataplane_, baseline_); !st.ok()) die("restore_state", st);
 }

@@ -6,6 +6,8 @@
 // configuration and the first capture said, so each input starts from about
 // the same state (the blacklist and the client table are not reset; no input
 // fills the client table: nothing connects).
+#include <optional>
+
 #include "admin/core/admin_api.h"
 #include "admin/state/state_store.h"
 #include "dataplane/dataplane.h"
@@ -32,6 +34,9 @@ class FuzzDataplane {
   Dataplane dataplane_;
   admin::AdminApi api_{dataplane_};
   admin::SavedState baseline_;
+  // Where "web" listens after the last reset: penctl's `listen` may move it,
+  // and a reload refuses a listen change, so reset() moves it back first.
+  std::optional<SocketAddress> bound_;
 };
 
 }  // namespace nib::fuzz
