@@ -211,55 +211,57 @@ void DsrEngine::handle_ipv4(const dsr::Ipv4Flow& f, size_t length) {
   if (f.protocol != protocol_ || (service_port_ != 0 && f.destination_port != service_port_)) return;
   const MonoTime now = clock_.now();
   const uint64_t key = uint64_t{f.source} << 16 | f.source_port;
-  Backend* b = backend_for(key, f, now);
-  if (b == nullptr) {
+  const Route r = route_for(key, f, now);
+  if (r.backend == nullptr) {
     bump(cells_.dropped_no_backend);
     return;
   }
-  const uint32_t to = ipv4_of(b->address());
-  Neighbour& n = neighbours_[to];
-  if (!n.known) {
+  if (!r.neighbour->known) {
     bump(cells_.dropped_unresolved);  // the client retransmits; the answer will be in by then
-    ask(to, n, now);
+    ask(ipv4_of(r.backend->address()), *r.neighbour, now);
     return;
   }
-  dsr::readdress(std::span(buffer_.data() + kVnetHeader, length - kVnetHeader), n.mac, own_mac_);
+  dsr::readdress(std::span(buffer_.data() + kVnetHeader, length - kVnetHeader), r.neighbour->mac, own_mac_);
   if (!send(buffer_.data(), length)) return;
   const uint64_t bytes = length - kVnetHeader;
   bump(cells_.frames_forwarded);
   bump(cells_.bytes_forwarded, bytes);
-  b->add_bytes(0, bytes, 0);
-  auto it = flows_.find(key);
-  if (it == flows_.end()) return;
-  if (f.protocol == IPPROTO_TCP && f.rst()) {
-    close_flow(it->second);
-    flows_.erase(it);
-  } else if (f.protocol == IPPROTO_TCP && f.fin()) {
-    it->second.closing = true;
-  } else if (f.protocol == IPPROTO_TCP && f.syn()) {
-    it->second.closing = false;  // the client's port serves a new connection: a flow again
+  r.backend->add_bytes(0, bytes, 0);
+  if (r.flow == nullptr || f.protocol != IPPROTO_TCP) return;
+  if (f.rst()) {
+    close_flow(*r.flow);
+    flows_.erase(key);
+  } else if (f.fin()) {
+    r.flow->closing = true;
+  } else if (f.syn()) {
+    r.flow->closing = false;  // the client's port serves a new connection: a flow again
   }
 }
 
-Backend* DsrEngine::backend_for(uint64_t key, const dsr::Ipv4Flow& f, MonoTime now) {
+DsrEngine::Route DsrEngine::route_for(uint64_t key, const dsr::Ipv4Flow& f, MonoTime now) {
   if (service_.registry().generation() != generation_) {
     generation_ = service_.registry().generation();
     snapshot_ = service_.registry().snapshot();
   }
   auto it = flows_.find(key);
   if (it != flows_.end()) {
-    if (still_serves(*it->second.backend, now)) {
-      it->second.last_seen = now;
-      return it->second.backend.get();
+    Flow& flow = it->second;
+    if (still_serves(flow, now)) {
+      flow.last_seen = now;
+      return {flow.backend.get(), flow.neighbour, &flow};
     }
-    close_flow(it->second);  // its backend left, died or was blacklisted: the next choice is Pen's failover
+    close_flow(flow);  // its backend left, died or was blacklisted: the next choice is Pen's failover
     flows_.erase(it);
   }
+  return choose(key, f, now);
+}
+
+DsrEngine::Route DsrEngine::choose(uint64_t key, const dsr::Ipv4Flow& f, MonoTime now) {
   const IpKey client = key_of(f.source);
   const RegistrySnapshot& snap = *snapshot_;
   if (!service_.admits(snap, client)) {
     service_.count_rejected_acl(0);
-    return nullptr;
+    return {};
   }
   Selection sel = Selector::choose(snap, service_.affinity(), service_.cursor(), client, now);
   if (sel.affinity_break) service_.count_affinity_break(0);
@@ -272,10 +274,12 @@ Backend* DsrEngine::backend_for(uint64_t key, const dsr::Ipv4Flow& f, MonoTime n
     } else {
       service_.count_no_backend(0);
     }
-    return nullptr;
+    return {};
   }
   Selector::remember(snap, service_.affinity(), sel, client, now);
-  if (flows_.size() >= kMaxFlows) [[unlikely]] return chosen.get();  // the snapshot keeps it alive
+  Neighbour* neighbour = &neighbours_[ipv4_of(chosen->address())];
+  // Beyond kMaxFlows the snapshot keeps the backend alive for this frame.
+  if (flows_.size() >= kMaxFlows) [[unlikely]] return {chosen.get(), neighbour, nullptr};
   service_.count_accepted(0);
   chosen->add_connection(0);
   chosen->connection_opened();
@@ -286,13 +290,20 @@ Backend* DsrEngine::backend_for(uint64_t key, const dsr::Ipv4Flow& f, MonoTime n
               " to " + Selector::describe(snap, sel) + " (direct server return)");
   }
   Backend* b = chosen.get();
-  flows_.emplace(key, Flow{std::move(chosen), now, false});
-  return b;
+  Flow& flow = flows_.emplace(key, Flow{std::move(chosen), neighbour, generation_, now, false}).first->second;
+  return {b, neighbour, &flow};
 }
 
-bool DsrEngine::still_serves(const Backend& b, MonoTime now) const {
-  const bool listed = snapshot_->index_of(b.id()) >= 0 || snapshot_->emergency.get() == &b;
-  return listed && b.health_up() && !b.blacklisted(now);
+bool DsrEngine::still_serves(Flow& flow, MonoTime now) const {
+  if (flow.generation != generation_) {
+    const Backend* b = flow.backend.get();
+    const int i = snapshot_->index_of(b->id());
+    if ((i < 0 || snapshot_->backends[static_cast<size_t>(i)].get() != b) && snapshot_->emergency.get() != b) {
+      return false;
+    }
+    flow.generation = generation_;
+  }
+  return flow.backend->health_up() && !flow.backend->blacklisted(now);
 }
 
 void DsrEngine::close_flow(Flow& flow) {

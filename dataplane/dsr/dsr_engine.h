@@ -76,16 +76,26 @@ class DsrEngine {
   int64_t open_flows() const { return open_flows_.load(std::memory_order_relaxed); }
 
  private:
-  struct Flow {
-    std::shared_ptr<Backend> backend;
-    MonoTime last_seen;
-    bool closing = false;  // the client sent FIN: kept a little for its last ACKs
-  };
+  // Neighbours are never forgotten (a backend's address, re-asked every
+  // minute), so a Flow may keep a pointer to one: unordered_map nodes stay put.
   struct Neighbour {
     dsr::Mac mac{};
     bool known = false;
     MonoTime learned{};
     MonoTime asked{};
+  };
+  struct Flow {
+    std::shared_ptr<Backend> backend;
+    Neighbour* neighbour = nullptr;  // the backend's
+    uint64_t generation = 0;         // of the registry when its backend was last seen listed
+    MonoTime last_seen;
+    bool closing = false;  // the client sent FIN: kept a little for its last ACKs
+  };
+  // Where a frame goes; `flow` is null beyond kMaxFlows (forwarded, not remembered).
+  struct Route {
+    Backend* backend = nullptr;
+    Neighbour* neighbour = nullptr;
+    Flow* flow = nullptr;
   };
 
   void run();
@@ -93,10 +103,13 @@ class DsrEngine {
   void handle(size_t length);
   void handle_arp(const dsr::Arp& arp, size_t length);
   void handle_ipv4(const dsr::Ipv4Flow& flow, size_t length);
-  // The backend for the flow `key` from `client`, choosing (and counting) a
-  // new one when there is none or the old one cannot serve; null: dropped.
-  Backend* backend_for(uint64_t key, const dsr::Ipv4Flow& f, MonoTime now);
-  bool still_serves(const Backend& b, MonoTime now) const;
+  // Where the flow `key` goes: its backend, or a new one chosen (and counted)
+  // when there is none or the old one cannot serve; no backend: dropped.
+  Route route_for(uint64_t key, const dsr::Ipv4Flow& f, MonoTime now);
+  Route choose(uint64_t key, const dsr::Ipv4Flow& f, MonoTime now);
+  // One lookup of the listing per registry generation; health and the
+  // blacklist are read each frame (atomics).
+  bool still_serves(Flow& flow, MonoTime now) const;
   void close_flow(Flow& flow);
   void tick(MonoTime now);  // once a second: ARP for the backends, expire flows
   void ask(uint32_t ip, Neighbour& n, MonoTime now);
