@@ -338,6 +338,41 @@ int64_t Dataplane::open_connections() const {
   return tcp_ ? tcp_->open_connections() : 0;
 }
 
+namespace {
+
+// What a service's sockets, threads and relays are made with at start, so a
+// reload cannot change it (each named as the error says it).
+struct StartTimeSetting {
+  const char* name;
+  bool (*changed)(const ServiceConfig& old, const ServiceConfig& now);
+};
+template <auto Field>
+bool differs(const ServiceConfig& o, const ServiceConfig& n) {
+  return !(o.*Field == n.*Field);
+}
+constexpr StartTimeSetting kStartTimeSettings[] = {
+    {"protocol", &differs<&ServiceConfig::protocol>},
+    {"listen address", &differs<&ServiceConfig::listen>},
+    {"defer_accept", &differs<&ServiceConfig::defer_accept>},
+    {"tcp_nodelay", &differs<&ServiceConfig::tcp_nodelay>},
+    {"tcp_fastclose", &differs<&ServiceConfig::tcp_fastclose>},
+    {"keepalive", &differs<&ServiceConfig::keepalive>},
+    {"source", &differs<&ServiceConfig::source>},
+    {"http", &differs<&ServiceConfig::http>},
+    {"http", &differs<&ServiceConfig::http_forwarded>},
+    {"transparent", &differs<&ServiceConfig::transparent>},
+    {"dsr_interface", &differs<&ServiceConfig::dsr_interface>},
+    {"proxy_protocol", &differs<&ServiceConfig::proxy_protocol>},
+    {"accept_proxy_protocol", &differs<&ServiceConfig::accept_proxy_from>},
+    {"reuse_port", &differs<&ServiceConfig::reuse_port>},
+    // A UDP service has no backlog.
+    {"backlog", [](const ServiceConfig& o, const ServiceConfig& n) {
+       return n.protocol == Protocol::kTcp && o.backlog != n.backlog;
+     }},
+};
+
+}  // namespace
+
 Status Dataplane::check_reload(const DataplaneConfig& config) const {
   if (Status st = validate(config); !st.ok()) return st;
   for (const auto& sc : config.services) {
@@ -352,48 +387,12 @@ Status Dataplane::check_reload(const DataplaneConfig& config) const {
       if (s->name() == sc.name) match = s.get();
     }
     if (match == nullptr) return Status::invalid("service '" + sc.name + "' is new; adding services needs a restart");
-    if (sc.protocol != match->protocol()) return Status::invalid("service '" + sc.name + "': protocol change needs a restart");
     const auto& old = std::find_if(config_.services.begin(), config_.services.end(),
                                    [&](const ServiceConfig& o) { return o.name == sc.name; });
-    if (!(old->listen == sc.listen)) {
-      return Status::invalid("service '" + sc.name + "': listen address change needs a restart");
-    }
-    // These are set on the listening sockets when they are made.
-    if (old->defer_accept != sc.defer_accept) {
-      return Status::invalid("service '" + sc.name + "': defer_accept change needs a restart");
-    }
-    if (old->tcp_nodelay != sc.tcp_nodelay) {
-      return Status::invalid("service '" + sc.name + "': tcp_nodelay change needs a restart");
-    }
-    if (old->tcp_fastclose != sc.tcp_fastclose) {
-      return Status::invalid("service '" + sc.name + "': tcp_fastclose change needs a restart");
-    }
-    if (old->keepalive != sc.keepalive) {
-      return Status::invalid("service '" + sc.name + "': keepalive change needs a restart");
-    }
-    if (old->source != sc.source) {
-      return Status::invalid("service '" + sc.name + "': source change needs a restart");
-    }
-    if (old->http != sc.http || old->http_forwarded != sc.http_forwarded) {
-      return Status::invalid("service '" + sc.name + "': http change needs a restart");
-    }
-    if (old->transparent != sc.transparent) {
-      return Status::invalid("service '" + sc.name + "': transparent change needs a restart");
-    }
-    if (old->dsr_interface != sc.dsr_interface) {
-      return Status::invalid("service '" + sc.name + "': dsr_interface change needs a restart");
-    }
-    if (old->proxy_protocol != sc.proxy_protocol) {
-      return Status::invalid("service '" + sc.name + "': proxy_protocol change needs a restart");
-    }
-    if (old->accept_proxy_from != sc.accept_proxy_from) {
-      return Status::invalid("service '" + sc.name + "': accept_proxy_protocol change needs a restart");
-    }
-    if (sc.protocol == Protocol::kTcp && old->backlog != sc.backlog) {
-      return Status::invalid("service '" + sc.name + "': backlog change needs a restart");
-    }
-    if (old->reuse_port != sc.reuse_port) {
-      return Status::invalid("service '" + sc.name + "': reuse_port change needs a restart");
+    for (const auto& setting : kStartTimeSettings) {
+      if (setting.changed(*old, sc)) {
+        return Status::invalid("service '" + sc.name + "': " + setting.name + " change needs a restart");
+      }
     }
   }
   // Workers are threads with their own listeners, made at start.
@@ -413,9 +412,7 @@ Status Dataplane::reload(const DataplaneConfig& config) {
       announce_reload(events_, s->name(), s->apply(sc));
       if (udp_) udp_->apply(sc);  // UDP: session timeout and limit
       // The tarpit goes back to the file's list, as the client ACL does.
-      for (auto& d : dsr_) {
-        if (&d->service() == s.get()) d->set_tarpit(sc.tarpit);
-      }
+      if (DsrEngine* d = dsr_of(*s)) d->set_tarpit(sc.tarpit);
       // The policy's connection settings reach open connections and paused
       // listeners as a runtime change does (update_policy()).
       if (tcp_ && sc.protocol == Protocol::kTcp) {
@@ -905,25 +902,33 @@ Status Dataplane::set_client_acl(const std::string& name, const AccessList& acl)
 }
 
 Status Dataplane::set_tarpit_acl(const std::string& name, const AccessList& acl) {
-  Service* s = find_service(services_, name);
+  if (Status st = check_tarpit_acl(name); !st.ok()) return st;
+  dsr_of(*find_service(services_, name))->set_tarpit(acl);
+  log_info("service " + name + ": tarpit " +
+           (acl.empty() ? std::string("off") : "on for " + std::to_string(acl.entries().size()) + " entries"));
+  return {};
+}
+
+Status Dataplane::check_tarpit_acl(const std::string& name) const {
+  const Service* s = find_service(services_, name);
   if (s == nullptr) return no_service(name);
-  for (auto& d : dsr_) {
-    if (&d->service() != s) continue;
-    d->set_tarpit(acl);
-    log_info("service " + name + ": tarpit " +
-             (acl.empty() ? std::string("off") : "on for " + std::to_string(acl.entries().size()) + " entries"));
-    return {};
-  }
+  if (dsr_of(*s) != nullptr) return {};
   return Status::invalid("tarpit_acl works with direct server return (dsr_if) only; service '" + name +
                          "' has none");
+}
+
+DsrEngine* Dataplane::dsr_of(const Service& service) const {
+  for (const auto& d : dsr_) {
+    if (&d->service() == &service) return d.get();
+  }
+  return nullptr;
 }
 
 Status Dataplane::set_listen(const std::string& name, const SocketAddress& address) {
   Service* s = find_service(services_, name);
   if (s == nullptr) return no_service(name);
   if (!address.valid()) return Status::invalid("listen: expected an IP address and a port");
-  const bool dsr = std::any_of(dsr_.begin(), dsr_.end(), [&](const auto& d) { return &d->service() == s; });
-  if (s->protocol() != Protocol::kTcp || dsr || !tcp_) {
+  if (s->protocol() != Protocol::kTcp || dsr_of(*s) != nullptr || !tcp_) {
     return Status::invalid("listen: service '" + name + "' is not a TCP relay; restart nib to move it");
   }
   std::lock_guard lock(s->admin_mutex());

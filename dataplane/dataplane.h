@@ -122,6 +122,8 @@ class Dataplane {
   // Any thread. Pen's tarpit_acl for a direct-server-return service (empty:
   // none); kInvalidArgument for any other service. Not saved.
   Status set_tarpit_acl(const std::string& service, const AccessList& acl);
+  // Any thread: whether set_tarpit_acl would accept the service (its error, if not).
+  Status check_tarpit_acl(const std::string& service) const;
   // Any thread. Pen's `listen [addr:]port`: a TCP service listens on
   // `address` from now on; its open connections go on (TcpEngine::rebind).
   // A port another process holds is an error unless the service has
@@ -166,6 +168,8 @@ class Dataplane {
   Status set_access_log_file(const std::optional<std::string>& path);
 
  private:
+  // The direct-server-return engine serving `service`, or null.
+  DsrEngine* dsr_of(const Service& service) const;
   Status check_reload(const DataplaneConfig& config) const;
   ServiceStatus service_status(const Service& s) const;
   // Hands the health checker the backends that have a check (from config_ and

@@ -997,7 +997,7 @@ PenctlReply PenctlServer::cmd_client_acl(const Command& c) {
   if (!list) return fail(list_error("client_acl", c.w, 1));
   if (c.check) return {};
   client_acl_ = *list;
-  PenctlReply pushed = push_client_acl(std::move(lock), c.service);
+  PenctlReply pushed = push_changed_list(std::move(lock), c.service, *list);
   if (pushed.failed) return pushed;
   return ok(std::to_string(*list) + "\n");
 }
@@ -1030,9 +1030,7 @@ PenctlReply PenctlServer::cmd_tarpit_acl(const Command& c) {
   lock.unlock();  // the Dataplane takes its own locks
   // The service decides first: only a direct-server-return one has a tarpit.
   if (c.check) {
-    auto st = dataplane_.service(c.service);
-    if (!st.ok()) return fail(st.status());
-    if (st->dsr_interface.empty()) return fail("tarpit_acl works with direct server return (dsr_if) only");
+    if (Status st = dataplane_.check_tarpit_acl(c.service); !st.ok()) return fail(st);
     return {};
   }
   if (Status st = api_.set_tarpit_acl(c.service, effective); !st.ok()) return fail(st);
@@ -1053,13 +1051,6 @@ PenctlReply PenctlServer::push_changed_list(std::unique_lock<std::mutex> lock, c
   if (tarpit) {
     if (Status st = api_.set_tarpit_acl(service, *tarpit); !st.ok()) return fail(st);
   }
-  return {};
-}
-
-PenctlReply PenctlServer::push_client_acl(std::unique_lock<std::mutex> lock, const std::string& service) {
-  AccessList effective = acls_[client_acl_];
-  lock.unlock();  // the Dataplane takes its own locks
-  if (Status st = api_.set_client_acl(service, effective); !st.ok()) return fail(st);
   return {};
 }
 

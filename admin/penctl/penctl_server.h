@@ -200,9 +200,8 @@ class PenctlServer {
   PenctlReply cmd_stubborn(const Command& c);  // and "no stubborn"
   PenctlReply cmd_nothing(const Command& c);
   PenctlReply cmd_log(const Command& c);      // and "no log"  // Pen's own no-ops (block, delayed_forward, epoll)
-  // Pushes the list client_acl names to the service, after a change to it.
-  PenctlReply push_client_acl(std::unique_lock<std::mutex> lock, const std::string& service);
-  // After list `list` changed: pushes it where it is in use (client, tarpit).
+  // After list `list` changed, or became the client or tarpit list: pushes it
+  // where it is in use.
   PenctlReply push_changed_list(std::unique_lock<std::mutex> lock, const std::string& service, size_t list);
   // Pen's flags, or the flag of the current mode when it was changed
   // elsewhere since (REST, gRPC, a reload).
