@@ -1,6 +1,7 @@
 #include "server/app.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -78,6 +79,16 @@ Result<PrivilegeDrop> prepare_privilege_drop(const AppConfig& config) {
   return PrivilegeDrop::prepare(PrivilegeOptions{.user = config.user, .jail = config.jail});
 }
 
+[[noreturn]] void abort_with_core(const std::string& why) {
+  log_error(why);
+  rlimit core{};  // as Pen: the core may be as large as the hard limit allows
+  if (::getrlimit(RLIMIT_CORE, &core) == 0 && core.rlim_cur < core.rlim_max) {
+    core.rlim_cur = core.rlim_max;
+    (void)::setrlimit(RLIMIT_CORE, &core);
+  }
+  std::abort();
+}
+
 std::string wall_clock_text() {
   std::time_t t = std::time(nullptr);
   std::tm tm{};
@@ -93,6 +104,16 @@ App::App(CommandLine command_line) : command_line_(std::move(command_line)) {}
 App::~App() = default;
 
 int App::run() {
+  Log::set_abort_on_fatal(command_line_.config.abort_on_error);  // penctl may change it while nib runs
+  const int code = run_action();
+  // Pen's abort_on_error: a failure leaves a core file instead of a status.
+  if (code != 0 && Log::abort_on_fatal()) {
+    abort_with_core("abort_on_error: exiting with status " + std::to_string(code) + " by abort()");
+  }
+  return code;
+}
+
+int App::run_action() {
   switch (command_line_.action) {
     case CommandLine::Action::kHelp:
       std::cout << PenArgs::usage();

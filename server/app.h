@@ -29,7 +29,8 @@ class App {
   ~App();
 
   // Returns the process exit status: 0 after a clean stop, 2 when the
-  // configuration or the start failed.
+  // configuration or the start failed. With Pen's abort_on_error (set at
+  // start or since by penctl) a non-zero status aborts instead, for a core.
   int run();
 
  private:
@@ -37,6 +38,7 @@ class App {
 
   // Runs the dataplane until SIGTERM/SIGINT; logs ready_message once listening.
   int serve(AppConfig config, const std::string& ready_message = "");
+  int run_action();  // help, version, check, demo or run
   int run_demo();
   // Starts the components of `running` in declaration order; the first error
   // (with its operator hint) comes back, and what started stays in `running`
