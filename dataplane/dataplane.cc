@@ -559,6 +559,7 @@ void note_change(std::string& out, const char* field, const T& before, const T& 
 
 std::string describe(const BackendConfig& before, AdminState state_before, const Backend& after) {
   std::string out;
+  note_change(out, "address", before.address.to_string(), after.address().to_string());
   note_change(out, "weight", before.weight, after.weight());
   note_change(out, "prio", before.prio, after.prio());
   note_change(out, "soft_limit", before.soft_limit, after.soft_limit());
@@ -698,7 +699,11 @@ Result<BackendStatus> Dataplane::update_backend(const std::string& name, uint32_
   auto patched = s->registry().update(id, patch);
   if (!patched.ok()) return patched.status();
   std::string detail = describe(patched->before, patched->state_before, *patched->backend);
+  if (const auto& old = patched->replaced) {
+    detail += "; " + std::to_string(old->active()) + " open connections finish on " + old->address().to_string();
+  }
   if (!detail.empty()) announce(events_, DataplaneEvent::Kind::kBackendUpdated, name, id, detail);
+  if (patched->replaced) refresh_health();  // the new address is checked afresh
   return status_of(*s, id, clock_.now());
 }
 

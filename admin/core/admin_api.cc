@@ -62,9 +62,14 @@ Status first_error(std::initializer_list<Status> checks) {
 }
 
 // The DNS policy (admin_api.h): an IP literal or a name, resolved now.
-Result<BackendConfig> backend_config(const v1::AddBackendRequest& r) {
-  std::string_view host = r.address();
+// "[::1]" as "::1": a literal IPv6 address may come in brackets.
+std::string_view bare_host(std::string_view host) {
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return host;
+}
+
+Result<BackendConfig> backend_config(const v1::AddBackendRequest& r) {
+  std::string_view host = bare_host(r.address());
   if (host.empty()) return Status::invalid("missing required field \"address\"");
   BackendConfig c;
   c.weight = r.has_weight() ? r.weight() : c.weight;
@@ -84,9 +89,12 @@ Result<BackendConfig> backend_config(const v1::AddBackendRequest& r) {
   return c;
 }
 
+// The fields, checked; a new address is resolved by new_address().
 Result<BackendPatch> backend_patch(const v1::UpdateBackendRequest& r) {
-  if (!r.has_weight() && !r.has_prio() && !r.has_soft_limit() && !r.has_hard_limit() && !r.has_enabled()) {
-    return Status::invalid("nothing to update: set at least one of weight, prio, soft_limit, hard_limit, enabled");
+  if (!r.has_weight() && !r.has_prio() && !r.has_soft_limit() && !r.has_hard_limit() && !r.has_enabled() &&
+      !r.has_address() && !r.has_port()) {
+    return Status::invalid(
+        "nothing to update: set at least one of weight, prio, soft_limit, hard_limit, enabled, address, port");
   }
   BackendPatch p;
   if (r.has_weight()) p.weight = r.weight();
@@ -94,6 +102,13 @@ Result<BackendPatch> backend_patch(const v1::UpdateBackendRequest& r) {
   if (r.has_soft_limit()) p.soft_limit = r.soft_limit();
   if (r.has_hard_limit()) p.hard_limit = r.hard_limit();
   if (r.has_enabled()) p.enabled = r.enabled();
+  if (r.has_address()) {
+    if (bare_host(r.address()).empty()) return Status::invalid(quoted_field("address") + ": expected a host name or IP address");
+    if (Status st = check_host(quoted_field("address"), bare_host(r.address())); !st.ok()) return st;
+  }
+  if (r.has_port()) {
+    if (Status st = check_int("port", r.port()); !st.ok()) return st;
+  }
   if (Status st = first_error({check_int("id", r.id()), check_int("weight", p.weight.value_or(0)),
                                check_int("prio", p.prio.value_or(0)), check_int("soft_limit", p.soft_limit.value_or(0)),
                                check_int("hard_limit", p.hard_limit.value_or(0))});
@@ -319,10 +334,33 @@ Result<BackendStatus> AdminApi::update_backend(const v1::UpdateBackendRequest& r
   if (!service.ok()) return service.status();
   auto patch = backend_patch(r);
   if (!patch.ok()) return patch.status();
+  if (r.has_address() || r.has_port()) {
+    if (Status st = new_address(*service, r, *patch); !st.ok()) return st;
+  }
   auto updated = dataplane_.update_backend(*service, r.id(), *patch);
   if (!updated.ok()) return updated.status();
   if (Status st = commit(); !st.ok()) return st;
   return dataplane_.backend(*service, r.id());
+}
+
+// The half of the address the request leaves out is the backend's own: a
+// port alone keeps its IP address (no new lookup), an address alone its port.
+Status AdminApi::new_address(const std::string& service, const v1::UpdateBackendRequest& r, BackendPatch& patch) {
+  auto current = dataplane_.backend(service, r.id());
+  if (!current.ok()) return current.status();
+  const auto port = static_cast<uint16_t>(r.has_port() ? r.port() : current->address.port());
+  if (!r.has_address()) {
+    patch.address = current->address;
+    patch.address->set_port(port);
+    patch.host = current->host;
+    return {};
+  }
+  const std::string_view host = bare_host(r.address());
+  auto resolved = SocketAddress::resolve(host, port);
+  if (!resolved.ok()) return Status::invalid(quoted_field("address") + ": " + resolved.status().message());
+  patch.address = *resolved;
+  patch.host = std::string(host);
+  return {};
 }
 
 Status AdminApi::remove_backend(const v1::RemoveBackendRequest& r) {

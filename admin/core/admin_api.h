@@ -144,6 +144,8 @@ class AdminApi {
   Status set_access_log_file(const std::optional<std::string>& path);
 
  private:
+  // update_backend's address or port: the new address, resolved, into `patch`.
+  Status new_address(const std::string& service, const v1::UpdateBackendRequest& r, BackendPatch& patch);
   // After a successful change: blocks until it is on disk (with a writer).
   Status commit();
   // `r` has a `service`: resolved, or the error.

@@ -97,7 +97,7 @@ constexpr const char* kDocument = R"json({
       "get": {"summary": "One backend, with remembered_clients counted",
               "responses": {"200": {"description": "backend", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Backend"}}}},
                             "404": {"$ref": "#/components/responses/Error"}}},
-      "patch": {"summary": "Change weight, prio, limits, or enable/disable; fields left out stay",
+      "patch": {"summary": "Change weight, prio, limits, address or port, or enable/disable; fields left out stay",
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BackendPatch"}}}},
                 "responses": {"200": {"description": "the updated backend", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Backend"}}}},
                               "400": {"$ref": "#/components/responses/Error"},

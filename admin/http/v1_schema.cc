@@ -168,7 +168,7 @@ std::span<const RequestBody> request_bodies() {
        {{"address", "port", "weight", "prio", "soft_limit", "hard_limit"}, {"address", "port"}},
        v1::Backend::descriptor()},
       {"BackendPatch", v1::UpdateBackendRequest::descriptor(),
-       {{"weight", "prio", "soft_limit", "hard_limit", "enabled"}}, v1::Backend::descriptor()},
+       {{"weight", "prio", "soft_limit", "hard_limit", "enabled", "address", "port"}}, v1::Backend::descriptor()},
       {"DrainRequest", v1::DrainBackendRequest::descriptor(), {{"timeout_seconds"}}},
       {"MigrateRequest", v1::MigrateClientsRequest::descriptor(), {{"to"}, {}, {{"to", "to_backend_id"}}}},
       {"PinRequest", v1::PinClientRequest::descriptor(), {{"backend_id"}, {"backend_id"}}},

@@ -448,6 +448,12 @@ Result<PenctlServer::ServerLine> PenctlServer::parse_server_line(const std::vect
   return line;
 }
 
+Result<uint32_t> PenctlServer::parse_port(const std::string& text) {
+  auto p = parse_uint(text);
+  if (!p || *p < 1 || *p > 65535) return Status::invalid("port: expected 1-65535, got '" + text + "'");
+  return static_cast<uint32_t>(*p);
+}
+
 // Pen's `server N ...`: settings of server N, or, with the next free N and
 // an address, a new server (Pen's way to add one; the port defaults to the
 // listen port, as for -e). A file checked before it applies may add several
@@ -472,12 +478,11 @@ PenctlReply PenctlServer::cmd_server(const Command& c) {
     if (static_cast<uint64_t>(b.index) == *index) target = &b;
   }
   if (target == nullptr) return add_server(c, *index, servers, *line, st->listen.port());
-  // The address and port it has already: a line of `write`'s file replayed.
-  if ((line->address && *line->address != target->address.ip_string()) ||
-      (line->port && *line->port != std::to_string(target->address.port()))) {
-    return unsupported(line->address ? "server N address" : "server N port",
-                       "not yet supported by nib for an existing server (remove it and add it: 'server " +
-                           std::to_string(servers) + " address A port P' adds one)");
+  std::optional<uint32_t> port;
+  if (line->port) {
+    auto p = parse_port(*line->port);
+    if (!p.ok()) return fail(p.status());
+    port = *p;
   }
   if (c.check) return {};
   v1::UpdateBackendRequest patch;
@@ -485,7 +490,13 @@ PenctlReply PenctlServer::cmd_server(const Command& c) {
   if (line->prio) patch.set_prio(*line->prio);
   if (line->soft_limit) patch.set_soft_limit(*line->soft_limit);
   if (line->hard_limit) patch.set_hard_limit(*line->hard_limit);
-  if (patch.has_weight() || patch.has_prio() || patch.has_soft_limit() || patch.has_hard_limit()) {
+  // What the server has already (a replayed `write` file) is no change.
+  if (line->address && *line->address != target->address.ip_string() && *line->address != target->host) {
+    patch.set_address(*line->address);
+  }
+  if (port && *port != target->address.port()) patch.set_port(*port);
+  if (patch.has_weight() || patch.has_prio() || patch.has_soft_limit() || patch.has_hard_limit() ||
+      patch.has_address() || patch.has_port()) {
     patch.set_service(c.service);
     patch.set_id(target->id);
     if (auto updated = api_.update_backend(patch); !updated.ok()) return fail(updated.status());
@@ -505,9 +516,9 @@ PenctlReply PenctlServer::add_server(const Command& c, uint64_t index, size_t se
   }
   uint32_t port = listen_port;
   if (line.port) {
-    auto p = parse_uint(*line.port);
-    if (!p || *p < 1 || *p > 65535) return fail("port: expected 1-65535, got '" + *line.port + "'");
-    port = static_cast<uint32_t>(*p);
+    auto p = parse_port(*line.port);
+    if (!p.ok()) return fail(p.status());
+    port = *p;
   }
   if (c.check) return {};
   v1::AddBackendRequest r;

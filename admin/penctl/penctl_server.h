@@ -179,6 +179,7 @@ class PenctlServer {
   // `server N address A ...` with the next free N.
   struct ServerLine;  // the line's pairs, parsed
   static Result<ServerLine> parse_server_line(const std::vector<std::string>& w);
+  static Result<uint32_t> parse_port(const std::string& text);
   PenctlReply add_server(const Command& c, uint64_t index, size_t servers, const ServerLine& line,
                          uint16_t listen_port);
   PenctlReply cmd_status(const Command& c);

@@ -51,6 +51,9 @@ struct BackendPatch {
   std::optional<uint32_t> soft_limit;
   std::optional<uint32_t> hard_limit;
   std::optional<bool> enabled;  // false = disabled by the operator, true = back in rotation
+  // A new address (resolved by the caller) and the host it was given as.
+  std::optional<SocketAddress> address;
+  std::string host;
 };
 
 // Ranges of the settings (dataplane/config/limits.h, as every front end).

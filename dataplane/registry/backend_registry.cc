@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "dataplane/config/stored_text.h"
 
@@ -188,19 +189,42 @@ Result<BackendRegistry::Patched> BackendRegistry::update(uint32_t id, const Back
   std::lock_guard write(write_mu_);
   auto found = find(id);
   if (!found.ok()) return found.status();
-  Patched out{*found, (*found)->config(), (*found)->admin_state()};
+  Patched out{*found, (*found)->config(), (*found)->admin_state(), nullptr};
   BackendConfig c = out.before;
   if (patch.weight) c.weight = *patch.weight;
   if (patch.prio) c.prio = *patch.prio;
   if (patch.soft_limit) c.soft_limit = *patch.soft_limit;
   if (patch.hard_limit) c.hard_limit = *patch.hard_limit;
+  std::shared_ptr<RegistrySnapshot> next = copy();
+  if (patch.address && !(*patch.address == c.address)) {
+    if (Status st = readdress(*next, out, c, patch); !st.ok()) return st;
+  }
   out.backend->apply(c);
   if (patch.enabled) {
     AdminState s = *patch.enabled ? AdminState::kEnabled : AdminState::kDisabled;
-    if (s != out.state_before) out.backend->set_admin_state(s);
+    if (s != out.backend->admin_state()) out.backend->set_admin_state(s);
   }
-  publish(copy());
+  publish(next);
   return out;
+}
+
+Status BackendRegistry::readdress(RegistrySnapshot& next, Patched& out, BackendConfig& c, const BackendPatch& patch) {
+  if (out.state_before == AdminState::kDraining && patch.enabled != true) {
+    return Status::invalid("backend " + std::to_string(out.backend->id()) +
+                           " is draining: its address changes once the drain ends or it is enabled again");
+  }
+  if (uses_address(next, *patch.address)) {
+    return Status(StatusCode::kAlreadyExists, "backend " + patch.address->to_string() + " already exists");
+  }
+  c.address = *patch.address;
+  c.host = patch.host;
+  if (Status st = check(c); !st.ok()) return st;
+  auto fresh = std::make_shared<Backend>(out.backend->id(), c, workers_, clock_);
+  if (out.state_before != AdminState::kDraining) fresh->set_admin_state(out.state_before);
+  fresh->begin_slow_start(clock_.now());  // a new server behind an old number
+  next.backends[static_cast<size_t>(next.index_of(out.backend->id()))] = fresh;
+  out.replaced = std::exchange(out.backend, std::move(fresh));
+  return {};
 }
 
 Result<BackendRegistry::Removed> BackendRegistry::remove(uint32_t id) {

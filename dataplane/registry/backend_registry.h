@@ -81,8 +81,11 @@ class BackendRegistry {
     std::shared_ptr<Backend> backend;
     BackendConfig before;
     AdminState state_before = AdminState::kEnabled;
+    // A new address makes a new Backend with the same id in the same place
+    // (identity is immutable); the old one lives on while its connections do.
+    std::shared_ptr<Backend> replaced;
   };
-  // Settings and the enabled flag (enabling ends a drain).
+  // Settings, the enabled flag (enabling ends a drain) and the address.
   Result<Patched> update(uint32_t id, const BackendPatch& patch);
 
   struct Removed {
@@ -122,6 +125,9 @@ class BackendRegistry {
   // The old backend at config's address not already in `taken`, updated; or a new one.
   std::shared_ptr<Backend> reuse_or_create(const BackendConfig& config, const RegistrySnapshot* old,
                                            const BackendList& taken);
+  // update()'s address change: a new Backend for `out.backend` in `next`
+  // (`c`: its settings, completed here). Writer only.
+  Status readdress(RegistrySnapshot& next, Patched& out, BackendConfig& c, const BackendPatch& patch);
   // The regular backend `id` in the current snapshot, or kNotFound. Writer only.
   Result<std::shared_ptr<Backend>> find(uint32_t id) const;
   // A copy of the current snapshot to change, then publish(). Writer only.

@@ -47,6 +47,8 @@ constexpr OptionSpec kOptions[] = {
     {"--prio", "N", "priority: the prio mode prefers the lowest value"},
     {"--soft-limit", "N", "most connections for new clients (0: no limit)"},
     {"--hard-limit", "N", "most connections for returning clients (0: no limit)"},
+    {"--address", "HOST", "a new address (open connections finish on the old one)"},
+    {"--port", "N", "a new port (open connections finish on the old one)"},
     {"--enable", "", "take new clients again; also ends a drain"},
     {"--disable", "", "take no new clients"},
     {"--close-after", "SEC", "close the connections still open after SEC seconds"},
@@ -133,7 +135,8 @@ const std::vector<CommandSpec>& Nibctl::commands() {
       {"backends rm", {kId}, {}, &Nibctl::backends_rm, "remove a backend; its open connections finish"},
       {"backends drain", {kId}, {"--close-after"}, &Nibctl::backends_drain,
        "no new clients; open connections finish (see 'backends list'), or are closed after --close-after SEC"},
-      {"backends set", {kId}, {"--weight", "--prio", "--soft-limit", "--hard-limit", "--enable", "--disable"},
+      {"backends set", {kId},
+       {"--weight", "--prio", "--soft-limit", "--hard-limit", "--address", "--port", "--enable", "--disable"},
        &Nibctl::backends_set, "change a backend; --enable also ends a drain"},
       {"services", {}, {}, &Nibctl::services, "the services nib runs"},
       {"clients list", {}, {"--backend", "--limit"}, &Nibctl::clients_list,
@@ -598,6 +601,11 @@ int Nibctl::backends_set(const Args& args) {
   if (auto error = backend_numbers(args, &n)) return usage_error(*error);
   bool enable = args.options.contains("--enable"), disable = args.options.contains("--disable");
   if (enable && disable) return usage_error("backends set: --enable and --disable together");
+  std::optional<uint32_t> port;
+  if (auto it = args.options.find("--port"); it != args.options.end()) {
+    port = parse_u32(it->second);
+    if (!port) return usage_error("--port: expected a port number, got '" + it->second + "'");
+  }
   v1::UpdateBackendRequest r;
   r.set_service(service_);
   r.set_id(*id);
@@ -606,6 +614,8 @@ int Nibctl::backends_set(const Args& args) {
   if (n.soft_limit) r.set_soft_limit(*n.soft_limit);
   if (n.hard_limit) r.set_hard_limit(*n.hard_limit);
   if (enable || disable) r.set_enabled(enable);
+  if (auto it = args.options.find("--address"); it != args.options.end()) r.set_address(it->second);
+  if (port) r.set_port(*port);
   v1::Backend b;
   grpc::Status s = stub_->UpdateBackend(context().get(), r, &b);
   if (!s.ok()) return rpc_error(s);

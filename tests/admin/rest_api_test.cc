@@ -14,6 +14,7 @@
 #include "admin/state/state_writer.h"
 #include "tests/admin/http_admin_fixture.h"
 #include "tests/support/temp_file.h"
+#include "tests/support/test_client.h"
 
 namespace nib::admin::test {
 namespace {
@@ -316,14 +317,46 @@ TEST_F(RestApiTest, PatchBackend) {
   EXPECT_EQ(r.json.find("state")->as_string(), "up");
 }
 
+// Pen's `server N address A port P` through REST: the backend keeps its id,
+// number and settings; new connections reach the new address.
+TEST_F(RestApiTest, PatchBackendAddressMovesIt) {
+  uint32_t id = backend_id(0);
+  TestBackend moved("moved");
+  ASSERT_EQ(patch(backend_path(id), R"({"weight": 7})").status, 200);
+  Reply r = patch(backend_path(id), R"({"address": "[127.0.0.1]", "port": )" + std::to_string(moved.port()) + "}");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json.find("id")->as_uint64(), id);
+  EXPECT_EQ(r.json.find("index")->as_uint64(), 0u);
+  EXPECT_EQ(r.json.find("port")->as_uint64(), moved.port());
+  EXPECT_EQ(r.json.find("weight")->as_uint64(), 7u);
+  ASSERT_EQ(patch(backend_path(backend_id(1)), R"({"enabled": false})").status, 200);
+  EXPECT_EQ(nib::test::who_serves(dp_->bound_address("web").value()).value_or("none"), "moved");
+  // A port alone keeps the address.
+  TestBackend again("again");
+  r = patch(backend_path(id), R"({"port": )" + std::to_string(again.port()) + "}");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json.find("address")->as_string(), "127.0.0.1");
+  EXPECT_EQ(nib::test::who_serves(dp_->bound_address("web").value()).value_or("none"), "again");
+}
+
 TEST_F(RestApiTest, PatchBackendRejectsBadRequests) {
   uint32_t id = backend_id(0);
   expect_rejected("PATCH", backend_path(id), R"({"weight": 10001})", 400, "INVALID_ARGUMENT",
                   "field \"weight\": expected an integer 0-10000, got 10001");
   expect_rejected("PATCH", backend_path(id), R"({"enabled": "no"})", 400, "INVALID_ARGUMENT",
                   "field \"enabled\": expected true or false, got a string");
-  expect_rejected("PATCH", backend_path(id), R"({"weight": 2, "port": 9})", 400, "INVALID_ARGUMENT",
-                  "unknown field \"port\"; expected one of: weight, prio, soft_limit, hard_limit, enabled");
+  expect_rejected("PATCH", backend_path(id), R"({"weight": 2, "colour": 9})", 400, "INVALID_ARGUMENT",
+                  "unknown field \"colour\"; expected one of: weight, prio, soft_limit, hard_limit, enabled, "
+                  "address, port");
+  expect_rejected("PATCH", backend_path(id), R"({"weight": 2, "port": 0})", 400, "INVALID_ARGUMENT", "port");
+  expect_rejected("PATCH", backend_path(id), R"({"weight": 2, "address": ""})", 400, "INVALID_ARGUMENT",
+                  "field \"address\": expected a non-empty string");
+  expect_rejected("PATCH", backend_path(id), R"({"address": "a b"})", 400, "INVALID_ARGUMENT", "a space");
+  expect_rejected("PATCH", backend_path(id), R"({"address": "no-such-host.invalid"})", 400, "INVALID_ARGUMENT",
+                  "field \"address\"");
+  // Another backend's address.
+  expect_rejected("PATCH", backend_path(id), R"({"weight": 2, "port": )" + std::to_string(backends_[1]->port()) + "}",
+                  409, "ALREADY_EXISTS", "already exists");
   // A valid field before an invalid one is not applied either.
   expect_rejected("PATCH", backend_path(id), R"({"weight": 2, "prio": -1})", 400, "INVALID_ARGUMENT",
                   "field \"prio\"");

@@ -154,6 +154,19 @@ TEST_F(NibctlTest, AddedBackendTakesClients) {
   EXPECT_TRUE(served.contains("b2")) << seen << nib_->output();
 }
 
+TEST_F(NibctlTest, SetAddressAndPortMovesABackend) {
+  ASSERT_EQ(visit("127.0.0.2"), "b0");
+  TestBackend moved("moved");
+  const std::string id = std::to_string(backend_number(0, "id"));
+  CtlResult r = nibctl({"backends", "set", id, "--address", "127.0.0.1", "--port", std::to_string(moved.port())});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("127.0.0.1:" + std::to_string(moved.port())), std::string::npos) << r.out;
+  EXPECT_EQ(visit("127.0.0.2"), "moved") << "its client follows server 0";
+  EXPECT_NE(nibctl({"backends", "set", id, "--port", "x"}).exit_code, 0);
+  EXPECT_NE(nibctl({"backends", "set", id, "--port", "70000"}).exit_code, 0);
+  EXPECT_EQ(backend_number(0, "port"), moved.port());
+}
+
 TEST_F(NibctlTest, DrainShowsWhatStillPointsAtTheBackend) {
   auto held = TestClient::connect(lb(), "127.0.0.2");
   ASSERT_TRUE(held.ok());

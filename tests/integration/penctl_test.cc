@@ -539,5 +539,35 @@ TEST_F(PenctlTest, ServerWithANewNumberAddsAServerThatTakesClients) {
   EXPECT_NE(penctl({"server", "4", "address", "127.0.0.1"}).exit_code, 0) << "not the next number";
 }
 
+// Pen's `server N address A port P`: server 0 moves; a connection open on
+// it finishes on the old address, its client's next connection (remembered
+// as server 0) reaches the new one; a bad address changes nothing.
+TEST_F(PenctlTest, ServerAddressAndPortMoveAServerWhileItsOpenConnectionsFinish) {
+  test::TestBackend b2("b2");
+  SocketAddress lb = *SocketAddress::parse(listen_);
+  std::string client;
+  for (int i = 2; i < 40 && client.empty(); ++i) {
+    const std::string ip = "127.0.0." + std::to_string(i);
+    if (test::who_serves(lb, ip).value_or("") == "b0") client = ip;
+  }
+  ASSERT_FALSE(client.empty()) << "no client chose server 0";
+  auto open = test::TestClient::connect(lb, client);
+  ASSERT_TRUE(open.ok());
+  ASSERT_EQ(open->read_line().value_or(""), "b0");
+
+  EXPECT_EQ(ok({"server", "0", "address", "127.0.0.1", "port", std::to_string(b2.port())}), "");
+  EXPECT_NE(ok({"servers"}).find("0 addr 127.0.0.1 port " + std::to_string(b2.port())), std::string::npos);
+  EXPECT_EQ(test::who_serves(lb, client).value_or("none"), "b2");
+  ASSERT_TRUE(open->write_all("still here\n").ok());
+  EXPECT_EQ(open->read_line().value_or(""), "still here") << "the open connection goes on with b0";
+
+  const std::string before = ok({"servers"});
+  EXPECT_NE(penctl({"server", "0", "port", "0"}).exit_code, 0);
+  EXPECT_NE(penctl({"server", "0", "address", "no-such-host.invalid"}).exit_code, 0);
+  EXPECT_NE(penctl({"server", "0", "address", "127.0.0.1", "port", std::to_string(b1_.port())}).exit_code, 0)
+      << "server 1's address";
+  EXPECT_EQ(ok({"servers"}), before);
+}
+
 }  // namespace
 }  // namespace nib

@@ -122,6 +122,53 @@ TEST_F(BackendRegistryTest, UpdateEnabledFlagSetsTheAdminState) {
   EXPECT_EQ(snap()->backends[1]->admin_state(), AdminState::kEnabled);
 }
 
+// Pen's `server N address A`: a new Backend with the same id in the same
+// place; the old one (its open connections) lives on outside the snapshot.
+TEST_F(BackendRegistryTest, UpdateAddressReplacesTheBackendInPlace) {
+  const uint32_t first = id(0);
+  std::shared_ptr<Backend> old = snap()->backends[0];
+  old->add_connection(0);
+  old->connection_opened();
+  ASSERT_TRUE(registry_.update(first, patch(&BackendPatch::weight, 4)).ok());
+  ASSERT_TRUE(registry_.set_admin_state(first, AdminState::kDisabled).ok());
+  BackendPatch moved;
+  moved.address = backend(9).address;
+  moved.host = "nine";
+  auto patched = registry_.update(first, moved);
+  ASSERT_TRUE(patched.ok()) << patched.status().message();
+  EXPECT_EQ(patched->replaced, old);
+  const auto& now = snap()->backends[0];
+  EXPECT_EQ(now, patched->backend);
+  EXPECT_NE(now, old);
+  EXPECT_EQ(now->id(), first);
+  EXPECT_EQ(now->address(), backend(9).address);
+  EXPECT_EQ(now->host(), "nine");
+  EXPECT_EQ(now->weight(), 4u);
+  EXPECT_EQ(now->admin_state(), AdminState::kDisabled);
+  EXPECT_EQ(now->active(), 0);
+  EXPECT_EQ(old->active(), 1) << "its connection finishes on the old address";
+  EXPECT_EQ(snap()->index_of(first), 0);
+}
+
+TEST_F(BackendRegistryTest, UpdateAddressRefusesATakenAddressAndADrain) {
+  Fingerprint before = fingerprint();
+  BackendPatch taken;
+  taken.address = backend(2).address;
+  taken.weight = 5;
+  EXPECT_EQ(registry_.update(id(0), taken).status().code(), StatusCode::kAlreadyExists);
+  ASSERT_TRUE(registry_.set_admin_state(id(0), AdminState::kDraining).ok());
+  before = fingerprint();
+  BackendPatch moved;
+  moved.address = backend(9).address;
+  EXPECT_EQ(registry_.update(id(0), moved).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(fingerprint(), before);
+  EXPECT_EQ(snap()->backends[0]->weight(), 1u);
+  moved.enabled = true;  // ends the drain: then it may move
+  ASSERT_TRUE(registry_.update(id(0), moved).ok());
+  EXPECT_EQ(snap()->backends[0]->admin_state(), AdminState::kEnabled);
+  EXPECT_EQ(snap()->backends[0]->address(), backend(9).address);
+}
+
 TEST_F(BackendRegistryTest, UpdateRejectsBadValuesAndUnknownIds) {
   Fingerprint before = fingerprint();
   for (auto bad : {patch(&BackendPatch::weight, 10'001), patch(&BackendPatch::prio, 2'000'000),
