@@ -507,16 +507,18 @@ TEST_F(GrpcAdminTest, BackendHealthCarriesTheLastCheck) {
   service.listen = *SocketAddress::parse("127.0.0.1:0");
   for (const auto& b : backends_) service.backends.push_back(backend_config(*b));
   HealthCheckConfig check;
-  check.interval_seconds = 0.5;  // timeouts with room: a loaded CI machine once took 40 ms
-  check.timeout_seconds = 0.4;
+  // Room for a loaded sanitizer build: a live backend's check that times out
+  // would take it down and fail the test (it did once under ASan, with 0.4 s).
+  check.interval_seconds = 2;
+  check.timeout_seconds = 1.9;
   service.health_check = check;
   DataplaneConfig config;
   config.workers = 1;
   config.services = {service};
   start(config);
   const uint32_t up_id = id_of(0), down_id = id_of(1);
-  ASSERT_TRUE(test::wait_until([&] { return !get_backend(down_id).health().healthy(); }));
-  ASSERT_TRUE(test::wait_until([&] { return get_backend(up_id).health().has_last_check_time(); }));
+  ASSERT_TRUE(test::wait_until([&] { return !get_backend(down_id).health().healthy(); }, 15s));
+  ASSERT_TRUE(test::wait_until([&] { return get_backend(up_id).health().has_last_check_time(); }, 15s));
 
   v1::BackendHealth down = get_backend(down_id).health();
   EXPECT_TRUE(down.checked());
