@@ -14,10 +14,7 @@
 #include <sstream>
 #include <thread>
 
-#include "tests/support/net_namespace.h"
-#include "tests/support/nib_process.h"
-#include "tests/support/prerequisites.h"
-#include "tests/support/temp_file.h"
+#include "tests/support/namespace_fixture.h"
 #include "tests/support/test_backend.h"
 #include "tests/support/test_client.h"
 #include "tests/support/test_udp_backend.h"
@@ -39,16 +36,13 @@ constexpr const char* kNib = "10.214.0.2";
 constexpr const char* kBackendIp[2] = {"10.214.0.3", "10.214.0.4"};
 constexpr uint16_t kPort = 8080;
 
-class DsrTest : public ::testing::Test {
+class DsrTest : public test::NamespaceFixture {
  protected:
   void SetUp() override {
-    NIB_REQUIRE(test::nib_binary_exists(), "nib binary not built");
-    NIB_REQUIRE(test::can_build_namespaces(), "root and iproute2 (ip netns)");
+    NamespaceFixture::SetUp();
+    if (unready()) return;
     switch_ = make("s");
-    client_ = make("c");
-    nib_ns_ = make("n");
-    for (int i = 0; i < 2; ++i) backend_ns_[i] = make("b" + std::to_string(i));
-    ASSERT_FALSE(HasFatalFailure());
+    ASSERT_TRUE(switch_);
     ok(client_->plug("c0", std::string(kClient) + "/24", *switch_, "br0"));
     ok(client_->ip(std::string("addr add ") + kClient2 + "/24 dev c0"));
     ok(nib_ns_->plug("n0", std::string(kNib) + "/24", *switch_, "br0"));
@@ -63,22 +57,12 @@ class DsrTest : public ::testing::Test {
     }
   }
 
-  std::unique_ptr<NetNamespace> make(const std::string& tag) {
-    auto ns = NetNamespace::create(tag);
-    EXPECT_TRUE(ns.ok()) << ns.status().message();
-    return ns.ok() ? std::move(*ns) : nullptr;
-  }
-  static void ok(const Status& st) { ASSERT_TRUE(st.ok()) << st.message(); }
-
-  std::unique_ptr<test::NibProcess> start_nib(std::vector<std::string> args) {
-    return test::start_foreground_in(nib_ns_->name(), std::move(args), dir_.file("nib.pid"));
-  }
   // nib from a YAML file: DSR with a TCP health check on both backends.
   std::unique_ptr<test::NibProcess> start_checked_nib() {
     const std::string path = dir_.file("nib.yaml");
     std::ofstream(path) << "services:\n  - name: web\n    listen: " << kService << ":" << kPort
                         << "\n    dsr_interface: n0\n"
-                        << "    health_check: {type: tcp, interval: 0.5, timeout: 0.4, fall: 1, rise: 1}\n"
+                        << "    health_check: {type: tcp, interval: 1, timeout: 0.9, fall: 1, rise: 1}\n"
                         << "    backends: [" << kBackendIp[0] << ":" << kPort << ", " << kBackendIp[1] << ":" << kPort
                         << "]\n";
     return start_nib({"--no-admin", "--config", path});
@@ -122,9 +106,8 @@ class DsrTest : public ::testing::Test {
     return test::scrape_metric(*SocketAddress::from_ip("127.0.0.1", 9901), series);
   }
 
-  test::TempDir dir_;
-  // Declared before the processes and sockets that live in them: deleted last.
-  std::unique_ptr<NetNamespace> switch_, client_, nib_ns_, backend_ns_[2];
+  // The segment's bridge; the base fixture's namespaces plug into it.
+  std::unique_ptr<NetNamespace> switch_;
 };
 
 TEST_F(DsrTest, BackendsAnswerTheClientDirectlyAndPensAffinityHolds) {

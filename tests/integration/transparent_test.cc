@@ -12,10 +12,7 @@
 
 #include <algorithm>
 
-#include "tests/support/net_namespace.h"
-#include "tests/support/nib_process.h"
-#include "tests/support/prerequisites.h"
-#include "tests/support/temp_file.h"
+#include "tests/support/namespace_fixture.h"
 #include "tests/support/test_backend.h"
 #include "tests/support/test_client.h"
 #include "tests/support/test_udp_backend.h"
@@ -36,15 +33,11 @@ constexpr const char* kNib = "10.213.1.1";
 constexpr const char* kBackendIp[2] = {"10.213.2.2", "10.213.3.2"};
 constexpr uint16_t kPort = 8080;
 
-class TransparentTest : public ::testing::Test {
+class TransparentTest : public test::NamespaceFixture {
  protected:
   void SetUp() override {
-    NIB_REQUIRE(test::nib_binary_exists(), "nib binary not built");
-    NIB_REQUIRE(test::can_build_namespaces(), "root and iproute2 (ip netns)");
-    client_ = make("c");
-    nib_ns_ = make("n");
-    for (int i = 0; i < 2; ++i) backend_ns_[i] = make("b" + std::to_string(i));
-    ASSERT_FALSE(HasFatalFailure());
+    NamespaceFixture::SetUp();
+    if (unready()) return;
     ok(client_->link("c0", std::string(kClient) + "/24", *nib_ns_, "n0", std::string(kNib) + "/24"));
     ok(client_->ip(std::string("addr add ") + kClient2 + "/24 dev c0"));
     ok(client_->ip(std::string("route add default via ") + kNib));
@@ -57,16 +50,6 @@ class TransparentTest : public ::testing::Test {
                          "/scripts/transparent-routing.sh up n1 n2"));
   }
 
-  std::unique_ptr<NetNamespace> make(const std::string& tag) {
-    auto ns = NetNamespace::create(tag);
-    EXPECT_TRUE(ns.ok()) << ns.status().message();
-    return ns.ok() ? std::move(*ns) : nullptr;
-  }
-  static void ok(const Status& st) { ASSERT_TRUE(st.ok()) << st.message(); }
-
-  std::unique_ptr<test::NibProcess> start_nib(std::vector<std::string> args) {
-    return test::start_foreground_in(nib_ns_->name(), std::move(args), dir_.file("nib.pid"));
-  }
   // A TCP backend listening inside backend namespace `i`.
   std::unique_ptr<TestBackend> tcp_backend(int i) {
     NetNamespace::Enter in(*backend_ns_[i]);
@@ -80,10 +63,6 @@ class TransparentTest : public ::testing::Test {
     auto name = test::who_serves(*SocketAddress::from_ip(kNib, kPort), source_ip);
     return name.ok() ? *name : "error: " + name.status().message();
   }
-
-  test::TempDir dir_;
-  // Declared before the processes and sockets that live in them: deleted last.
-  std::unique_ptr<NetNamespace> client_, nib_ns_, backend_ns_[2];
 };
 
 TEST_F(TransparentTest, BackendsSeeTheClientsAddressAffinityAndFailoverHold) {
