@@ -409,10 +409,15 @@ Status Dataplane::reload(const DataplaneConfig& config) {
     for (auto& s : services_) {
       if (s->name() != sc.name) continue;
       std::lock_guard lock(s->admin_mutex());  // management: one change at a time per service
+      // Lists set at runtime (API, control port) stay while the file says
+      // what it said before; a list the file changed is the file's.
+      const ServiceConfig& before = *std::find_if(config_.services.begin(), config_.services.end(),
+                                                  [&](const ServiceConfig& o) { return o.name == sc.name; });
+      const std::shared_ptr<const AccessList> runtime_acl = s->registry().snapshot()->client_acl;
       announce_reload(events_, s->name(), s->apply(sc));
+      if (before.client_acl == sc.client_acl) s->registry().set_client_acl(runtime_acl ? *runtime_acl : AccessList());
       if (udp_) udp_->apply(sc);  // UDP: session timeout and limit
-      // The tarpit goes back to the file's list, as the client ACL does.
-      if (DsrEngine* d = dsr_of(*s)) d->set_tarpit(sc.tarpit);
+      if (DsrEngine* d = dsr_of(*s); d != nullptr && !(before.tarpit == sc.tarpit)) d->set_tarpit(sc.tarpit);
       // The policy's connection settings reach open connections and paused
       // listeners as a runtime change does (update_policy()).
       if (tcp_ && sc.protocol == Protocol::kTcp) {
@@ -892,6 +897,13 @@ Result<PolicyConfig> Dataplane::update_policy(const std::string& name, const Pol
   std::string detail = describe(*before, policy);
   if (!detail.empty()) announce(events_, DataplaneEvent::Kind::kPolicyChanged, name, 0, detail);
   return policy;
+}
+
+Result<AccessList> Dataplane::client_acl(const std::string& name) const {
+  Service* s = find_service(services_, name);
+  if (s == nullptr) return no_service(name);
+  auto acl = s->registry().snapshot()->client_acl;
+  return acl ? *acl : AccessList();
 }
 
 Status Dataplane::set_client_acl(const std::string& name, const AccessList& acl) {

@@ -113,14 +113,17 @@ class Dataplane {
   // back into the Dataplane.
   using PolicyEdit = std::function<Status(PolicyConfig&)>;
   Result<PolicyConfig> update_policy(const std::string& service, const PolicyEdit& edit);
+  // Any thread: the client ACL in force (empty: everyone is served).
+  Result<AccessList> client_acl(const std::string& service) const;
   // The clients the service serves from now on (open connections and UDP
-  // sessions are left alone); an empty list serves everyone. A reload sets it
-  // back to the configured one. Announced (kAclChanged), not saved.
+  // sessions are left alone); an empty list serves everyone. It stays across
+  // a reload unless the file's list changed. Announced (kAclChanged).
   // A list with country entries needs the country lookup (DataplaneConfig::
   // countries), prepared first: without one it is refused.
   Status set_client_acl(const std::string& service, const AccessList& acl);
   // Any thread. Pen's tarpit_acl for a direct-server-return service (empty:
-  // none); kInvalidArgument for any other service. Not saved.
+  // none); kInvalidArgument for any other service. Not saved; stays across a
+  // reload unless the file's list changed.
   Status set_tarpit_acl(const std::string& service, const AccessList& acl);
   // Any thread: whether set_tarpit_acl would accept the service (its error, if not).
   Status check_tarpit_acl(const std::string& service) const;

@@ -488,7 +488,41 @@ Status AdminApi::set_tarpit_acl(const std::string& service, const AccessList& ac
 }
 
 Status AdminApi::set_client_acl(const std::string& service, const AccessList& acl) {
-  return dataplane_.set_client_acl(service, acl);
+  if (Status st = dataplane_.set_client_acl(service, acl); !st.ok()) return st;
+  return commit();
+}
+
+namespace {
+constexpr size_t kMaxAclEntryBytes = 128;
+}  // namespace
+
+Result<AccessList> AdminApi::get_client_acl(const v1::GetClientAclRequest& r) const {
+  auto service = service_of(r);
+  if (!service.ok()) return service.status();
+  return dataplane_.client_acl(*service);
+}
+
+Result<AccessList> AdminApi::set_client_acl(const v1::SetClientAclRequest& r) {
+  auto service = service_of(r);
+  if (!service.ok()) return service.status();
+  if (static_cast<size_t>(r.entries_size()) > limits::kAclEntries) {
+    return Status::invalid(quoted_field("entries") + ": at most " + std::to_string(limits::kAclEntries) +
+                           " entries, got " + std::to_string(r.entries_size()));
+  }
+  AccessList acl;
+  for (int i = 0; i < r.entries_size(); ++i) {
+    const std::string field = "entries[" + std::to_string(i) + "]";
+    // The longest entry is "permit " and an IPv6 prefix, or a dotted mask:
+    // anything far longer is refused before its text is echoed in an error.
+    if (r.entries(i).size() > kMaxAclEntryBytes) {
+      return Status::invalid(quoted_field(field) + ": longer than " + std::to_string(kMaxAclEntryBytes) + " bytes");
+    }
+    auto entry = parse_access_entry(r.entries(i));
+    if (!entry.ok()) return Status::invalid(quoted_field(field) + ": " + entry.status().message());
+    acl.add(*entry);
+  }
+  if (Status st = set_client_acl(*service, acl); !st.ok()) return st;
+  return acl;
 }
 
 Status AdminApi::set_access_log_file(const std::optional<std::string>& path) {

@@ -120,6 +120,12 @@ class AdminApi {
   // Only the fields set change, under the service's admin lock.
   Result<PolicyConfig> set_policy(const v1::SetPolicyRequest& r);
 
+  // The service's client ACL (empty: everyone is served).
+  Result<AccessList> get_client_acl(const v1::GetClientAclRequest& r) const;
+  // Replaces it: every entry parsed first (a bad one names its index and
+  // changes nothing), then set, announced and saved.
+  Result<AccessList> set_client_acl(const v1::SetClientAclRequest& r);
+
   // ---- Pen's control port only (no gRPC or REST call of their own yet).
   // A policy edit under the service's admin lock (Pen's mode flags combine
   // with the current mode), validated, applied and kept.
@@ -129,9 +135,9 @@ class AdminApi {
   // Pen's "close N": closes open TCP connection `id` (as the pages and
   // penctl's "connection N" number it), logged; kNotFound when none is open.
   Status close_connection(uint64_t id);
-  // The client ACL; announced, not saved (Pen's lists live in the control port).
+  // The client ACL from Pen's lists (the control port keeps them); announced and saved.
   Status set_client_acl(const std::string& service, const AccessList& acl);
-  // Pen's tarpit_acl (direct server return only); not saved, like the client ACL.
+  // Pen's tarpit_acl (direct server return only); not saved.
   Status set_tarpit_acl(const std::string& service, const AccessList& acl);
   // Pen's `listen [addr:]port` (Dataplane::set_listen); not saved.
   Status set_listen(const std::string& service, const SocketAddress& address);

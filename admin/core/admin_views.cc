@@ -241,4 +241,8 @@ void fill(const ClientPin& p, v1::Pin* out) {
   out->set_backend_id(p.backend_id);
 }
 
+void fill(const AccessList& acl, v1::ClientAcl* out) {
+  for (const AccessEntry& e : acl.entries()) out->add_entries(e.to_string());
+}
+
 }  // namespace nib::admin

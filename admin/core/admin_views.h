@@ -23,6 +23,7 @@ void fill(const ServiceStatus& s, v1::Stats* out);
 // `pins` marks the clients a pin covers; ages are relative to `now`.
 void fill(const AffinityEntry& e, MonoTime now, const std::vector<ClientPin>& pins, v1::Client* out);
 void fill(const ClientPin& p, v1::Pin* out);
+void fill(const AccessList& acl, v1::ClientAcl* out);
 
 // The answers of whole operations.
 void fill(const std::vector<ServiceStatus>& services, v1::ListServicesResponse* out);

@@ -167,6 +167,18 @@ grpc::Status GrpcAdminService::SetPolicy(grpc::ServerContext* c, const v1::SetPo
   return reply(api_.set_policy(*r), out);
 }
 
+grpc::Status GrpcAdminService::GetClientAcl(grpc::ServerContext* c, const v1::GetClientAclRequest* r,
+                                            v1::ClientAcl* out) {
+  NIB_READ(c);
+  return reply(api_.get_client_acl(*r), out);
+}
+
+grpc::Status GrpcAdminService::SetClientAcl(grpc::ServerContext* c, const v1::SetClientAclRequest* r,
+                                            v1::ClientAcl* out) {
+  NIB_CHANGE(c);
+  return reply(api_.set_client_acl(*r), out);
+}
+
 #undef NIB_READ
 #undef NIB_CHANGE
 

@@ -73,6 +73,8 @@ class GrpcAdminService final : public v1::Admin::WithCallbackMethod_WatchEvents<
   grpc::Status GetStats(grpc::ServerContext*, const v1::GetStatsRequest*, v1::Stats*) override;
   grpc::Status GetPolicy(grpc::ServerContext*, const v1::GetPolicyRequest*, v1::Policy*) override;
   grpc::Status SetPolicy(grpc::ServerContext*, const v1::SetPolicyRequest*, v1::Policy*) override;
+  grpc::Status GetClientAcl(grpc::ServerContext*, const v1::GetClientAclRequest*, v1::ClientAcl*) override;
+  grpc::Status SetClientAcl(grpc::ServerContext*, const v1::SetClientAclRequest*, v1::ClientAcl*) override;
   grpc::ServerWriteReactor<v1::Event>* WatchEvents(grpc::CallbackServerContext*,
                                                    const v1::WatchEventsRequest*) override;
 

@@ -171,6 +171,17 @@ constexpr const char* kDocument = R"json({
               "responses": {"200": {"description": "the policy now in force", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Policy"}}}},
                             "400": {"$ref": "#/components/responses/Error"},
                             "404": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/NotSaved"}}}
+    },
+    "/api/v1/services/{service}/acl": {
+      "parameters": [{"$ref": "#/components/parameters/service"}],
+      "get": {"summary": "The client ACL: which clients new connections serve",
+              "responses": {"200": {"description": "the list in force", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ClientAcl"}}}},
+                            "404": {"$ref": "#/components/responses/Error"}}},
+      "put": {"summary": "Replace the client ACL (open connections are left alone); [] serves everyone",
+              "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ClientAclUpdate"}}}},
+              "responses": {"200": {"description": "the list now in force", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ClientAcl"}}}},
+                            "400": {"$ref": "#/components/responses/Error"},
+                            "404": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/NotSaved"}}}
     }
   },
   "components": {
@@ -227,7 +238,8 @@ json::Value& member(json::Value& object, std::string_view key) {
 
 // The schemas of what REST reads and prints, from admin.proto (v1_schema.h).
 void add_generated_schemas(json::Value& schemas) {
-  for (const auto* type : {v1::Service::descriptor(), v1::Client::descriptor(), v1::Pin::descriptor()}) {
+  for (const auto* type : {v1::Service::descriptor(), v1::Client::descriptor(), v1::Pin::descriptor(),
+                           v1::ClientAcl::descriptor()}) {
     add_response_schemas(*type, &schemas);
   }
   for (const RequestBody& body : request_bodies()) schemas.set(std::string(body.name), request_schema(body));

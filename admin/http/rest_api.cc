@@ -111,6 +111,8 @@ std::vector<Route> RestApiRoutes::build() {
       {"GET", "/api/v1/services/{service}/pins", Access::kRead, Body::kNone, {}, &R::list_pins},
       {"GET", "/api/v1/services/{service}/policy", Access::kRead, Body::kNone, {}, &R::get_policy},
       {"PUT", "/api/v1/services/{service}/policy", Access::kWrite, Body::kRequired, {}, &R::put_policy},
+      {"GET", "/api/v1/services/{service}/acl", Access::kRead, Body::kNone, {}, &R::get_acl},
+      {"PUT", "/api/v1/services/{service}/acl", Access::kWrite, Body::kRequired, {}, &R::put_acl},
   };
   std::vector<Route> all;
   for (const auto& spec : base) {
@@ -325,6 +327,26 @@ class Fields {
     return v->as_string();
   }
 
+  // An array of non-empty strings (a repeated string field).
+  std::optional<std::vector<std::string>> strings(std::string_view key) {
+    const json::Value* v = present(key);
+    if (v == nullptr) return std::nullopt;
+    if (!v->is_array()) {
+      fail("field " + json::quote(key) + ": expected an array of strings, got " + describe(*v));
+      return std::nullopt;
+    }
+    std::vector<std::string> out;
+    for (const json::Value& item : v->as_array()) {
+      if (!item.is_string() || item.as_string().empty()) {
+        fail("field " + json::quote(std::string(key) + "[" + std::to_string(out.size()) + "]") +
+             ": expected a non-empty string, got " + (item.is_string() ? "an empty string" : describe(item)));
+        return std::nullopt;
+      }
+      out.push_back(item.as_string());
+    }
+    return out;
+  }
+
   const Status& status() const { return status_; }
 
  private:
@@ -371,7 +393,13 @@ Status read_body_into(const json::Value& body, std::string_view name, google::pr
         if (auto v = f.boolean(key)) reflection->SetBool(out, field, *v);
         break;
       case FieldDescriptor::CPPTYPE_STRING:
-        if (auto v = f.string(key)) reflection->SetString(out, field, *v);
+        if (field->is_repeated()) {
+          if (auto v = f.strings(key)) {
+            for (auto& item : *v) reflection->AddString(out, field, std::move(item));
+          }
+        } else if (auto v = f.string(key)) {
+          reflection->SetString(out, field, *v);
+        }
         break;
       case FieldDescriptor::CPPTYPE_ENUM: {
         auto v = f.string(key);
@@ -783,6 +811,10 @@ template <>
 struct MessageOf<ClientPin> {
   using type = v1::Pin;
 };
+template <>
+struct MessageOf<AccessList> {
+  using type = v1::ClientAcl;
+};
 
 template <typename T>
 AdminResponse answer(const Result<T>& result, int status = 200) {
@@ -933,6 +965,17 @@ AdminResponse RestApi::put_policy(const Call& c) {
   auto r = for_service<v1::SetPolicyRequest>(c.service);
   if (Status st = read_body_into(c.body, "PolicyUpdate", &r); !st.ok()) return error_response(st);
   return answer(api_.set_policy(r));
+}
+
+AdminResponse RestApi::get_acl(const Call& c) {
+  return answer(api_.get_client_acl(for_service<v1::GetClientAclRequest>(c.service)));
+}
+
+// The whole list: what the body says replaces what was there.
+AdminResponse RestApi::put_acl(const Call& c) {
+  auto r = for_service<v1::SetClientAclRequest>(c.service);
+  if (Status st = read_body_into(c.body, "ClientAclUpdate", &r); !st.ok()) return error_response(st);
+  return answer(api_.set_client_acl(r));
 }
 
 }  // namespace nib::admin

@@ -118,6 +118,8 @@ class RestApi {
   AdminResponse list_pins(const Call& c);
   AdminResponse get_policy(const Call& c);
   AdminResponse put_policy(const Call& c);
+  AdminResponse get_acl(const Call& c);
+  AdminResponse put_acl(const Call& c);
 
   AdminApi& api_;
   Dataplane& dataplane_;  // the pages' and probes' read views

@@ -172,6 +172,7 @@ std::span<const RequestBody> request_bodies() {
       {"DrainRequest", v1::DrainBackendRequest::descriptor(), {{"timeout_seconds"}}},
       {"MigrateRequest", v1::MigrateClientsRequest::descriptor(), {{"to"}, {}, {{"to", "to_backend_id"}}}},
       {"PinRequest", v1::PinClientRequest::descriptor(), {{"backend_id"}, {"backend_id"}}},
+      {"ClientAclUpdate", v1::SetClientAclRequest::descriptor(), {{"entries"}, {"entries"}}, v1::ClientAcl::descriptor()},
       {"PolicyUpdate", v1::SetPolicyRequest::descriptor(),
        {{"mode", "stubborn", "tracking_seconds", "blacklist_seconds", "table_size", "connect_timeout_seconds",
          "idle_timeout_seconds", "max_connections"}},

@@ -884,6 +884,7 @@ Result<std::string> PenctlServer::running_config(const std::string& service, con
   if (st->emergency) o << " -e " << st->emergency->address.to_string();
   if (p.max_connections != 0) o << " -x " << p.max_connections;
   o << " -F '" << path << "' -C " << control_text_ << " " << st->listen.to_string() << "\n";
+  sync_client_list(service);
   {
     std::lock_guard lock(acl_mu_);
     for (size_t i = 0; i < kAccessLists; ++i) {
@@ -983,9 +984,17 @@ PenctlReply PenctlServer::cmd_acl(const Command& c) {
   // checked now, while the command can still fail and change nothing.
   if (Status st = dataplane_.prepare_acl(AccessList({*entry})); !st.ok()) return fail("acl: " + st.message());
   if (c.check) return {};
+  sync_client_list(c.service);
   std::unique_lock lock(acl_mu_);
   acls_[*list].add(*entry);
   return push_changed_list(std::move(lock), c.service, *list);
+}
+
+void PenctlServer::sync_client_list(const std::string& service) {
+  auto live = dataplane_.client_acl(service);  // outside acl_mu_: the Dataplane takes its own locks
+  if (!live.ok()) return;
+  std::lock_guard lock(acl_mu_);
+  acls_[client_acl_] = std::move(*live);
 }
 
 PenctlReply PenctlServer::cmd_no_acl(const Command& c) {

@@ -17,9 +17,11 @@
 // Pen's flags, which combine as Pen's do (dataplane/config/pen_mode_flags.h).
 //
 // Access lists: the ten lists (0-9) live here. The one named by client_acl
-// (default 0) is pushed to the service through Dataplane::set_client_acl
-// whenever it or the choice changes (not before: list 0 starts empty and must
-// not override a configured acl). The one named by control_acl (default 0)
+// (default 0) is the service's ACL: pushed to the service through the admin
+// core (announced, saved) whenever it or the choice changes, and taken from
+// the service before an entry is added to it or it is written out, so that
+// what REST, gRPC, a reload or a restart set is what it holds (it starts
+// empty and does not override a configured acl until then). The one named by control_acl (default 0)
 // is checked here for each control connection; a denied one is closed
 // without a reply.
 #include <array>
@@ -201,6 +203,9 @@ class PenctlServer {
   PenctlReply cmd_stubborn(const Command& c);  // and "no stubborn"
   PenctlReply cmd_nothing(const Command& c);
   PenctlReply cmd_log(const Command& c);      // and "no log"  // Pen's own no-ops (block, delayed_forward, epoll)
+  // The list client_acl names becomes the service's ACL in force, which the
+  // APIs, a reload or a restart (--state) may have set since.
+  void sync_client_list(const std::string& service);
   // After list `list` changed, or became the client or tarpit list: pushes it
   // where it is in use.
   PenctlReply push_changed_list(std::unique_lock<std::mutex> lock, const std::string& service, size_t list);

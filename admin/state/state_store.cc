@@ -13,6 +13,7 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include "dataplane/config/limits.h"
 #include "dataplane/config/stored_text.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/registry/backend_registry.h"
@@ -94,6 +95,14 @@ Status check_backend(std::set<std::string>* seen, const SavedBackend& b) {
   return {};
 }
 
+Status check_acl(const SavedService& s) {
+  if (s.client_acl && s.client_acl->entries().size() > limits::kAclEntries) {
+    return Status::invalid("client_acl: at most " + std::to_string(limits::kAclEntries) + " entries, got " +
+                           std::to_string(s.client_acl->entries().size()));
+  }
+  return {};
+}
+
 Status check_pin(std::set<std::string>* seen, const SavedPin& p) {
   std::string which = "pin " + p.prefix.to_string() + ": ";
   if (!p.prefix.valid()) return Status::invalid(which + "not a valid prefix");
@@ -136,6 +145,10 @@ std::string serialize_state(const SavedState& state) {
       v1::StatePin* sp = out->add_pins();
       sp->set_prefix(pin.prefix.to_string());
       sp->set_backend(pin.backend.to_string());
+    }
+    if (s.client_acl) {
+      v1::StateAcl* acl = out->mutable_client_acl();
+      for (const AccessEntry& e : s.client_acl->entries()) acl->add_entries(e.to_string());
     }
   }
   google::protobuf::util::JsonPrintOptions options;
@@ -216,6 +229,19 @@ Result<SavedState> parse_json_state(std::string_view text, const std::string& so
       SavedPin pin{*prefix, *backend};
       if (Status st = check_pin(&pins_seen, pin); !st.ok()) return Status::invalid(which + st.message());
       s.pins.push_back(pin);
+    }
+    if (in.has_client_acl()) {
+      AccessList acl;
+      for (int i = 0; i < in.client_acl().entries_size(); ++i) {
+        auto entry = parse_access_entry(in.client_acl().entries(i));
+        if (!entry.ok()) {
+          return Status::invalid(in_service + "client_acl entry " + std::to_string(i + 1) + ": " +
+                                 entry.status().message());
+        }
+        acl.add(*entry);
+      }
+      s.client_acl = std::move(acl);
+      if (Status st = check_acl(s); !st.ok()) return Status::invalid(in_service + st.message());
     }
     state.services.push_back(std::move(s));
   }
@@ -329,6 +355,7 @@ Status check_state(const SavedState& state) {
     for (const auto& p : s.pins) {
       if (Status st = check_pin(&pins_seen, p); !st.ok()) return Status::invalid(where + st.message());
     }
+    if (Status st = check_acl(s); !st.ok()) return Status::invalid(where + st.message());
   }
   return {};
 }
@@ -387,6 +414,7 @@ SavedState capture_state(const Dataplane& dataplane) {
         if (auto it = by_id.find(p.backend_id); it != by_id.end()) s.pins.push_back(SavedPin{p.prefix, it->second});
       }
     }
+    if (auto acl = dataplane.client_acl(name); acl.ok()) s.client_acl = std::move(*acl);
     state.services.push_back(std::move(s));
   }
   return state;
@@ -398,6 +426,7 @@ void apply_to_config(const SavedState& state, DataplaneConfig* config) {
                            [&](const ServiceConfig& s) { return s.name == saved.name; });
     if (it == config->services.end()) continue;
     it->policy = saved_policy(saved, it->policy);
+    if (saved.client_acl) it->client_acl = *saved.client_acl;
     // No backend left: restore_state() removes them once running (a service
     // may not start without one).
     if (saved.backends.empty()) continue;
@@ -482,6 +511,12 @@ Status restore_state(Dataplane& dataplane, const SavedState& state, std::vector<
       auto it = id_of.find(p.backend.to_string());
       if (it == id_of.end()) continue;  // its backend is gone: the pin went with it
       if (Status st = dataplane.pin_clients(saved.name, p.prefix, it->second); !st.ok()) {
+        return Status(st.code(), where + st.message());
+      }
+    }
+    // Already in force when apply_to_config() put it in the configuration.
+    if (saved.client_acl && dataplane.client_acl(saved.name).value_or(AccessList()) != *saved.client_acl) {
+      if (Status st = dataplane.set_client_acl(saved.name, *saved.client_acl); !st.ok()) {
         return Status(st.code(), where + st.message());
       }
     }

@@ -18,6 +18,7 @@
 
 #include "dataplane/base/status.h"
 #include "dataplane/config/service_config.h"
+#include "dataplane/net/access_list.h"
 #include "dataplane/net/ip_prefix.h"
 #include "dataplane/registry/backend.h"
 
@@ -47,6 +48,9 @@ struct SavedService {
   bool has_connect_timeout = true, has_idle_timeout = true, has_max_connections = true;
   std::vector<SavedBackend> backends;
   std::vector<SavedPin> pins;
+  // The client ACL in force; nullopt in files of earlier nibs (the
+  // configuration's list stays).
+  std::optional<AccessList> client_acl;
 };
 
 // The saved policy over `current` (the configuration's or the running one):
@@ -77,13 +81,13 @@ Result<std::optional<SavedState>> load_state_file(const std::string& path);
 
 // What the dataplane runs now (the emergency server is config-only: not saved).
 SavedState capture_state(const Dataplane& dataplane);
-// Before the dataplane starts: each saved service's backend list and policy go
-// into its configuration, so no client ever reaches a backend the API removed.
+// Before the dataplane starts: each saved service's backend list, policy and
+// client ACL go into its configuration, so no client ever reaches a backend the API removed.
 // Backends kept from the configuration keep its settings (health check, host)
 // under the saved weight, prio and limits. Drains and pins need the running
 // dataplane: restore_state() applies them after start.
 void apply_to_config(const SavedState& state, DataplaneConfig* config);
-// Makes each saved service's backends, drains, pins and policy what was saved.
+// Makes each saved service's backends, drains, pins, policy and client ACL what was saved.
 // Services the configuration no longer has are skipped (named in `skipped`).
 Status restore_state(Dataplane& dataplane, const SavedState& state, std::vector<std::string>* skipped = nullptr);
 

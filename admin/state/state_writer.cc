@@ -62,10 +62,7 @@ void StateWriter::start() {
   subscription_ = dataplane_.events().subscribe([journal = journal_](const DataplaneEvent& e) {
     // Health changes and finished drains are not operator changes: nothing
     // to save. The listener runs on the publisher's thread: only count.
-    if (e.kind == DataplaneEvent::Kind::kHealthChanged || e.kind == DataplaneEvent::Kind::kDrainFinished ||
-        e.kind == DataplaneEvent::Kind::kAclChanged) {
-      return;
-    }
+    if (e.kind == DataplaneEvent::Kind::kHealthChanged || e.kind == DataplaneEvent::Kind::kDrainFinished) return;
     {
       std::lock_guard lock(journal->mu);
       ++journal->changes;

@@ -60,6 +60,8 @@ inline constexpr SecondsRange kSlowStart{0, false, 3600};
 // bytes; dataplane/config/stored_text.h holds the rules.
 inline constexpr size_t kServiceNameBytes = 64;
 inline constexpr size_t kHostBytes = 253;  // the longest DNS name; IP literals are shorter
+// Entries of a client ACL set through the admin APIs (and saved with them).
+inline constexpr size_t kAclEntries = 1000;
 // An http check's method, path and Host header (they go out in a request line).
 inline constexpr size_t kHttpCheckFieldBytes = 1024;
 // ---- Dataplane limits: what the process lets itself use. Each is described,

@@ -132,6 +132,12 @@ Result<AccessEntry> parse_access_entry(std::string_view text) {
     while (!code.empty() && code.front() == ' ') code.remove_prefix(1);
     return AccessEntry::from_country(word == "permit", code);
   }
+  // Pen's "a.b.c.d MASK", as to_string() writes a non-contiguous mask.
+  if (size_t gap = rest.find(' '); gap != std::string_view::npos) {
+    std::string_view mask = rest.substr(gap + 1);
+    while (!mask.empty() && mask.front() == ' ') mask.remove_prefix(1);
+    return AccessEntry::parse_pen(word == "permit", rest.substr(0, gap), mask);
+  }
   auto prefix = IpPrefix::parse(rest);
   if (!prefix.ok()) return prefix.status();
   return AccessEntry::from_prefix(word == "permit", *prefix);

@@ -72,8 +72,10 @@ class AccessList {
   std::vector<AccessEntry> entries_;
 };
 
-// "permit 10.0.0.0/8" / "deny ::1" (an IpPrefix after the word), or
-// "deny country SE". Errors are kInvalidArgument and say what was expected.
+// "permit 10.0.0.0/8" / "deny ::1" (an IpPrefix after the word), Pen's
+// "permit 10.0.0.0 255.0.255.0" (a dotted mask), or "deny country SE": what
+// AccessEntry::to_string() writes. Errors are kInvalidArgument and say what
+// was expected.
 Result<AccessEntry> parse_access_entry(std::string_view text);
 
 }  // namespace nib

@@ -242,6 +242,35 @@ TEST_F(GrpcAdminTest, AddBackendTakesTrafficWithAFreshId) {
   EXPECT_EQ(served, (std::set<std::string>{"b0", "b1", "b2"}));
 }
 
+TEST_F(GrpcAdminTest, SetClientAclDecidesWhoIsServed) {
+  v1::SetClientAclRequest r;
+  r.add_entries("deny " + client_ip(1));
+  r.add_entries("deny 10.0.0.0 255.0.255.0");  // Pen's dotted mask, shown as given
+  v1::ClientAcl acl;
+  grpc::Status s = stub_->SetClientAcl(context().get(), r, &acl);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(acl.entries_size(), 2);
+  EXPECT_EQ(acl.entries(0), "deny " + client_ip(1) + "/32");
+  EXPECT_EQ(acl.entries(1), "deny 10.0.0.0 255.0.255.0");
+  EXPECT_EQ(who(1), "closed");
+  EXPECT_NE(who(2), "closed") << "a list ending in deny lets the others in";
+  v1::ClientAcl got;
+  ASSERT_TRUE(stub_->GetClientAcl(context().get(), v1::GetClientAclRequest(), &got).ok());
+  EXPECT_EQ(got.SerializeAsString(), acl.SerializeAsString());
+
+  v1::SetClientAclRequest bad;
+  bad.add_entries("deny 127.0.0.0/8");
+  bad.add_entries("allow 10.0.0.1");
+  s = stub_->SetClientAcl(context().get(), bad, &acl);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("entries[1]"), std::string::npos) << s.error_message();
+  ASSERT_TRUE(stub_->GetClientAcl(context().get(), v1::GetClientAclRequest(), &got).ok());
+  EXPECT_EQ(got.entries_size(), 2) << "a bad entry changes nothing";
+  ASSERT_TRUE(stub_->SetClientAcl(context().get(), v1::SetClientAclRequest(), &acl).ok());
+  EXPECT_EQ(acl.entries_size(), 0);
+  EXPECT_NE(who(1), "closed") << "an empty list serves everyone";
+}
+
 TEST_F(GrpcAdminTest, AddBackendAcceptsIpv6Literals) {
   v1::AddBackendRequest r;
   r.set_address("[::1]");

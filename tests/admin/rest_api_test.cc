@@ -44,7 +44,8 @@ class RestApiTest : public HttpAdminFixture {
         clients_list.push_back(json::Value(c).set("last_seen_seconds_ago", 0).set("first_seen_seconds_ago", 0));
       }
     }
-    return json::serialize(s) + json::serialize(pins.json) + json::serialize(clients_list);
+    return json::serialize(s) + json::serialize(pins.json) + json::serialize(clients_list) +
+           get("/api/v1/services/web/acl").body;
   }
 
   // The request must fail with `status`/`code`, a message containing
@@ -337,6 +338,39 @@ TEST_F(RestApiTest, PatchBackendAddressMovesIt) {
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.json.find("address")->as_string(), "127.0.0.1");
   EXPECT_EQ(nib::test::who_serves(dp_->bound_address("web").value()).value_or("none"), "again");
+}
+
+TEST_F(RestApiTest, PutAclReplacesTheClientAcl) {
+  Reply r = get("/api/v1/services/web/acl");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, "{\"entries\":[]}\n");
+  r = put("/api/v1/services/web/acl", R"({"entries": ["deny 127.0.0.1", "deny country SE"]})");
+  EXPECT_EQ(r.status, 400) << "no country database in this test";
+  r = put("/api/v1/acl", R"({"entries": ["deny 127.0.0.1", "permit ::/0"]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, "{\"entries\":[\"deny 127.0.0.1/32\",\"permit ::/0\"]}\n");
+  EXPECT_EQ(nib::test::who_serves(dp_->bound_address("web").value()).status().ok(), false)
+      << "127.0.0.1 is denied";
+  EXPECT_EQ(get("/api/v1/services/web/acl").body, r.body);
+  r = put("/api/v1/acl", R"({"entries": []})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(nib::test::who_serves(dp_->bound_address("web").value()).ok());
+}
+
+TEST_F(RestApiTest, PutAclRejectsBadRequests) {
+  ASSERT_EQ(put("/api/v1/acl", R"({"entries": ["deny 10.0.0.0/8"]})").status, 200);
+  const std::string path = "/api/v1/services/web/acl";
+  expect_rejected("PUT", path, R"({"entries": ["deny 10.0.0.1", "allow 10.0.0.2"]})", 400, "INVALID_ARGUMENT",
+                  "field \"entries[1]\": expected 'permit CIDR'");
+  expect_rejected("PUT", path, R"({"entries": ["deny 10.0.0.1/33"]})", 400, "INVALID_ARGUMENT", "entries[0]");
+  expect_rejected("PUT", path, R"({"entries": ["deny 10.0.0.1\u0000x"]})", 400, "INVALID_ARGUMENT", "entries[0]");
+  expect_rejected("PUT", path, R"({"entries": "deny 10.0.0.1"})", 400, "INVALID_ARGUMENT", "entries");
+  expect_rejected("PUT", path, R"({})", 400, "INVALID_ARGUMENT", "entries");
+  expect_rejected("PUT", path, R"({"entries": [], "extra": 1})", 400, "INVALID_ARGUMENT", "unknown field");
+  std::string many = R"({"entries": [)";
+  for (int i = 0; i < 1001; ++i) many += std::string(i ? "," : "") + "\"deny 10.0.0.1\"";
+  expect_rejected("PUT", path, many + "]}", 400, "INVALID_ARGUMENT", "at most 1000 entries");
+  expect_rejected("PUT", "/api/v1/services/nope/acl", R"({"entries": []})", 404, "NOT_FOUND", "no service");
 }
 
 TEST_F(RestApiTest, PatchBackendRejectsBadRequests) {

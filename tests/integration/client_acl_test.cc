@@ -119,5 +119,25 @@ TEST_F(ClientAclTest, ReloadAndSetClientAclApplyToNewConnections) {
   EXPECT_FALSE(dp_->set_client_acl("nope", AccessList{}).ok());
 }
 
+// A list set at runtime stays across a reload whose file says what it said
+// before; a file that changed its list wins.
+TEST_F(ClientAclTest, ARuntimeListSurvivesAReloadUntilTheFileChangesItsOwn) {
+  add_backends(1);
+  service_.client_acl = acl({"deny 127.0.0.4"});
+  start();
+  const AccessList runtime = acl({"deny 127.0.0.2"});
+  ASSERT_TRUE(dp_->set_client_acl("test", runtime).ok());
+  ASSERT_TRUE(dp_->reload(config()).ok());
+  EXPECT_EQ(dp_->client_acl("test").value(), runtime);
+  EXPECT_EQ(who(0), "closed");
+  EXPECT_EQ(who(1), "b0");
+  service_.client_acl = acl({"deny 127.0.0.3"});
+  ASSERT_TRUE(dp_->reload(config()).ok());
+  EXPECT_EQ(dp_->client_acl("test").value(), service_.client_acl);
+  EXPECT_EQ(who(0), "b0");
+  EXPECT_EQ(who(1), "closed");
+  EXPECT_FALSE(dp_->client_acl("nope").ok());
+}
+
 }  // namespace
 }  // namespace nib

@@ -159,6 +159,37 @@ TEST_F(StateFileTest, AReloadKeepsTheRuntimeBackendsAndAppliesTheRestOfTheFile) 
       << nib_->output();
 }
 
+// A client ACL set through the API is saved, kept by a reload (as the
+// runtime backends are) and put back by a restart.
+TEST_F(StateFileTest, TheClientAclSurvivesAReloadAndARestart) {
+  config_ = dir_.write_file("nib.yaml", yaml(0));
+  start_nib();
+  const SocketAddress lb = *SocketAddress::from_ip("127.0.0.1", lb_port_);
+  v1::SetClientAclRequest set;
+  set.add_entries("deny 127.0.0.5");
+  v1::ClientAcl acl;
+  auto c = ctx();
+  ASSERT_TRUE(stub_->SetClientAcl(c.get(), set, &acl).ok());
+  EXPECT_FALSE(test::who_serves(lb, "127.0.0.5", 2s).ok());
+  EXPECT_TRUE(test::who_serves(lb, "127.0.0.6").ok());
+  auto entries = [&] {
+    v1::ClientAcl now;
+    auto cc = ctx();
+    EXPECT_TRUE(stub_->GetClientAcl(cc.get(), v1::GetClientAclRequest(), &now).ok());
+    return now.entries_size() == 1 ? now.entries(0) : now.DebugString();
+  };
+  ASSERT_TRUE(nib_->signal(SIGHUP).ok());
+  ASSERT_TRUE(test::wait_until([&] { return nib_->output().find("reloaded") != std::string::npos; }))
+      << nib_->output();
+  EXPECT_EQ(entries(), "deny 127.0.0.5/32");
+  ASSERT_TRUE(nib_->signal(SIGTERM).ok());
+  ASSERT_EQ(nib_->wait_exit(20s).value_or(-99), 0) << nib_->output();
+  start_nib();
+  EXPECT_EQ(entries(), "deny 127.0.0.5/32");
+  EXPECT_FALSE(test::who_serves(lb, "127.0.0.5", 2s).ok());
+  EXPECT_TRUE(test::who_serves(lb, "127.0.0.6").ok());
+}
+
 TEST_F(StateFileTest, CorruptStateFileStopsNibAndIsLeftAlone) {
   const std::string corrupt = "nib-state 1\nservice lb\nbackend nonsense\n";
   ASSERT_TRUE(test::write_file(state_, corrupt).ok());

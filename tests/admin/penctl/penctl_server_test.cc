@@ -792,6 +792,29 @@ TEST_F(PenctlServerTest, AclCommandsChangeWhoIsServed) {
   EXPECT_NE(who("127.0.0.3"), "closed");
 }
 
+// The list in use is the service's ACL: what the API set is what an added
+// entry extends and what `write` writes.
+TEST_F(PenctlServerTest, TheClientListIsTheServicesAclWhoeverSetIt) {
+  admin::v1::SetClientAclRequest set;
+  set.set_service("web");
+  set.add_entries("deny 127.0.0.2");
+  ASSERT_TRUE(core_->set_client_acl(set).ok());
+  EXPECT_EQ(penctl("acl 0 deny 127.0.0.3"), "");
+  const AccessList acl = dp_->client_acl("web").value();
+  ASSERT_EQ(acl.entries().size(), 2u);
+  EXPECT_EQ(acl.entries()[0].to_string(), "deny 127.0.0.2/32");
+  EXPECT_EQ(acl.entries()[1].to_string(), "deny 127.0.0.3/32");
+  EXPECT_EQ(who("127.0.0.2"), "closed");
+  EXPECT_EQ(who("127.0.0.3"), "closed");
+  EXPECT_NE(who("127.0.0.4"), "closed");
+  test::TempDir dir;
+  ASSERT_EQ(penctl("write " + dir.file("pen.cfg")), "");
+  const std::string text = test::read_file(dir.file("pen.cfg")).value_or("");
+  EXPECT_NE(text.find("no acl 0\nacl 0 deny 127.0.0.2 255.255.255.255\nacl 0 deny 127.0.0.3 255.255.255.255\n"),
+            std::string::npos)
+      << text;
+}
+
 TEST_F(PenctlServerTest, ControlAclGuardsTheControlPort) {
   EXPECT_EQ(penctl("acl 2 permit 127.0.0.1"), "");
   EXPECT_EQ(penctl("acl 2 permit ::1/128"), "");

@@ -40,6 +40,8 @@ SavedState sample() {
   second.admin_state = AdminState::kDraining;
   s.backends = {first, second};
   s.pins.push_back(SavedPin{*IpPrefix::parse("192.168.0.0/24"), *SocketAddress::parse("10.0.0.1:80")});
+  s.client_acl = AccessList({*parse_access_entry("deny 10.1.0.0 255.255.0.255"), *parse_access_entry("permit ::/0"),
+                             *parse_access_entry("deny country SE")});
   state.services.push_back(s);
   return state;
 }
@@ -88,6 +90,33 @@ TEST(StateStoreTest, RoundTrips) {
   EXPECT_EQ(s.backends[1].hard_limit, 9u);
   ASSERT_EQ(s.pins.size(), 1u);
   EXPECT_EQ(s.pins[0].prefix.to_string(), "192.168.0.0/24");
+  EXPECT_EQ(s.client_acl, sample().services[0].client_acl);
+}
+
+// The client ACL: absent in files of earlier nibs (the configuration's list
+// stays), present and empty when everyone is served; a bad entry is named.
+TEST(StateStoreTest, TheClientAclIsKeptAndItsEntriesChecked) {
+  auto old = parse_state(R"({"version": 2, "services": [{"name": "web"}]})", "s.state");
+  ASSERT_TRUE(old.ok()) << old.status().message();
+  EXPECT_FALSE(old->services[0].client_acl.has_value());
+  auto empty = parse_state(R"({"version": 2, "services": [{"name": "web", "client_acl": {}}]})", "s.state");
+  ASSERT_TRUE(empty.ok()) << empty.status().message();
+  ASSERT_TRUE(empty->services[0].client_acl.has_value());
+  EXPECT_TRUE(empty->services[0].client_acl->empty());
+  auto bad = parse_state(
+      R"({"version": 2, "services": [{"name": "web", "client_acl": {"entries": ["deny 10.0.0.0/8", "deny x"]}}]})",
+      "s.state");
+  EXPECT_NE(bad.status().message().find("state file s.state: service 'web': client_acl entry 2: "), std::string::npos)
+      << bad.status().message();
+  SavedState huge = sample();
+  huge.services[0].client_acl = AccessList(std::vector<AccessEntry>(1001, *parse_access_entry("deny 10.0.0.1")));
+  EXPECT_NE(check_state(huge).message().find("at most 1000 entries"), std::string::npos);
+  DataplaneConfig config;
+  config.services.resize(1);
+  config.services[0].name = "web";
+  config.services[0].client_acl = AccessList({*parse_access_entry("deny 10.9.9.9")});
+  apply_to_config(*empty, &config);
+  EXPECT_TRUE(config.services[0].client_acl.empty()) << "the saved list wins";
 }
 
 // Found by the fuzzer: a hand-edited "-0" read as negative zero was written
@@ -133,9 +162,10 @@ TEST(StateStoreTest, AVersionOneFileLoads) {
   auto loaded = load_state_file(path);
   ASSERT_TRUE(loaded.ok()) << loaded.status().message();
   ASSERT_TRUE(loaded->has_value());
-  SavedState expected = sample();  // less the connection settings, which version 1 did not have
+  SavedState expected = sample();  // less the connection settings and ACL, which version 1 did not have
   SavedService& e = expected.services[0];
   e.has_connect_timeout = e.has_idle_timeout = e.has_max_connections = false;
+  e.client_acl.reset();
   EXPECT_EQ(serialize_state(**loaded), serialize_state(expected));
 }
 

@@ -96,6 +96,21 @@ TEST(AccessListTest, V4MappedClientsMatchIpv4Entries) {
   EXPECT_FALSE(acl.permits(client("::1")));
 }
 
+// What to_string() writes, parse_access_entry() reads back as the same entry
+// (the state file and the admin APIs rely on it).
+TEST(AccessListTest, EntriesRoundTripThroughTheirText) {
+  for (const AccessEntry& e : {pen(true, "10.0.0.1", "255.255.0.255"), pen(false, "192.168.1.5", "255.255.255.0"),
+                               pen(true, "::1"), pen(false, "2001:db8::/32"), pen(true, "0.0.0.0", "0.0.0.0"),
+                               *AccessEntry::from_country(false, "se")}) {
+    auto back = parse_access_entry(e.to_string());
+    ASSERT_TRUE(back.ok()) << e.to_string() << ": " << back.status().message();
+    EXPECT_EQ(*back, e) << e.to_string();
+  }
+  EXPECT_TRUE(parse_access_entry("deny 10.0.0.0  255.0.255.0").ok()) << "spaces between the words";
+  EXPECT_FALSE(parse_access_entry("deny 10.0.0.0 255.0.255").ok());
+  EXPECT_FALSE(parse_access_entry("deny ::1 255.0.0.0").ok());
+}
+
 TEST(AccessListTest, BadEntriesSayWhatWasExpected) {
   EXPECT_FALSE(parse_access_entry("allow 10.0.0.0/8").ok());
   EXPECT_FALSE(parse_access_entry("permit").ok());
