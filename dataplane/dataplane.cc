@@ -918,6 +918,18 @@ Status Dataplane::set_client_acl(const std::string& name, const AccessList& acl)
   return {};
 }
 
+Status Dataplane::set_server_acl(const std::string& name, uint32_t id, const AccessList& acl) {
+  Service* s = find_service(services_, name);
+  if (s == nullptr) return no_service(name);
+  if (Status st = prepare_acl(acl); !st.ok()) return st;
+  std::lock_guard lock(s->admin_mutex());
+  if (Status st = s->registry().set_server_acl(id, acl); !st.ok()) return st;
+  announce(events_, DataplaneEvent::Kind::kBackendUpdated, name, id,
+           acl.empty() ? std::string("server acl cleared: every client")
+                       : "server acl set: " + std::to_string(acl.entries().size()) + " entries");
+  return {};
+}
+
 Status Dataplane::set_tarpit_acl(const std::string& name, const AccessList& acl) {
   if (Status st = check_tarpit_acl(name); !st.ok()) return st;
   dsr_of(*find_service(services_, name))->set_tarpit(acl);

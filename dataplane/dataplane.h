@@ -121,6 +121,10 @@ class Dataplane {
   // A list with country entries needs the country lookup (DataplaneConfig::
   // countries), prepared first: without one it is refused.
   Status set_client_acl(const std::string& service, const AccessList& acl);
+  // Any thread. Pen's `server N acl A`: backend `id` takes only the clients
+  // `acl` permits (empty: everyone), in every rule (new, returning,
+  // failover); kept across a reload while the backend stays; not saved.
+  Status set_server_acl(const std::string& service, uint32_t id, const AccessList& acl);
   // Any thread. Pen's tarpit_acl for a direct-server-return service (empty:
   // none); kInvalidArgument for any other service. Not saved; stays across a
   // reload unless the file's list changed.

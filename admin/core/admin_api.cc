@@ -483,6 +483,10 @@ Status AdminApi::set_listen(const std::string& service, const SocketAddress& add
   return dataplane_.set_listen(service, address);
 }
 
+Status AdminApi::set_server_acl(const std::string& service, uint32_t id, const AccessList& acl) {
+  return dataplane_.set_server_acl(service, id, acl);
+}
+
 Status AdminApi::set_tarpit_acl(const std::string& service, const AccessList& acl) {
   return dataplane_.set_tarpit_acl(service, acl);
 }

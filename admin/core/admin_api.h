@@ -137,6 +137,8 @@ class AdminApi {
   Status close_connection(uint64_t id);
   // The client ACL from Pen's lists (the control port keeps them); announced and saved.
   Status set_client_acl(const std::string& service, const AccessList& acl);
+  // Pen's `server N acl A` (Dataplane::set_server_acl); not saved.
+  Status set_server_acl(const std::string& service, uint32_t id, const AccessList& acl);
   // Pen's tarpit_acl (direct server return only); not saved.
   Status set_tarpit_acl(const std::string& service, const AccessList& acl);
   // Pen's `listen [addr:]port` (Dataplane::set_listen); not saved.

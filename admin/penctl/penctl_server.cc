@@ -411,7 +411,7 @@ PenctlReply PenctlServer::cmd_servers(const Command& c) {
 struct PenctlServer::ServerLine {
   std::optional<std::string> address, port;  // as written: compared or resolved later
   std::optional<uint32_t> weight, prio, soft_limit, hard_limit, blacklist;
-  bool acl = false;  // Pen's per-server ACL: not in nib yet
+  std::optional<size_t> acl;  // Pen's per-server ACL: a list number 0-9
 };
 
 Result<PenctlServer::ServerLine> PenctlServer::parse_server_line(const std::vector<std::string>& w) {
@@ -428,7 +428,9 @@ Result<PenctlServer::ServerLine> PenctlServer::parse_server_line(const std::vect
       continue;
     }
     if (key == "acl") {
-      line.acl = true;
+      auto n = parse_uint(value);
+      if (!n || *n >= kAccessLists) return Status::invalid("acl: expected a list number 0-9, got '" + value + "'");
+      line.acl = static_cast<size_t>(*n);
       continue;
     }
     std::optional<uint32_t>* slot = key == "weight"      ? &line.weight
@@ -469,7 +471,6 @@ PenctlReply PenctlServer::cmd_server(const Command& c) {
   if (!st.ok()) return fail(st.status());
   auto line = parse_server_line(w);
   if (!line.ok()) return fail(line.status());
-  if (line->acl) return unsupported("server N acl", "not yet supported by nib");
   const BackendStatus* target = nullptr;
   size_t servers = 0;
   for (const auto& b : st->backends) {
@@ -504,6 +505,16 @@ PenctlReply PenctlServer::cmd_server(const Command& c) {
   if (line->blacklist) {
     if (Status s = api_.blacklist_backend(c.service, target->id, *line->blacklist); !s.ok()) return fail(s);
   }
+  if (line->acl) return set_server_acl(c.service, target->id, *line->acl);
+  return {};
+}
+
+PenctlReply PenctlServer::set_server_acl(const std::string& service, uint32_t id, size_t list) {
+  std::unique_lock lock(acl_mu_);
+  server_acls_[{service, id}] = list;
+  const AccessList acl = acls_[list];
+  lock.unlock();  // the Dataplane takes its own locks
+  if (Status st = api_.set_server_acl(service, id, acl); !st.ok()) return fail(st);
   return {};
 }
 
@@ -534,6 +545,7 @@ PenctlReply PenctlServer::add_server(const Command& c, uint64_t index, size_t se
   if (line.blacklist) {
     if (Status s = api_.blacklist_backend(c.service, added->id, *line.blacklist); !s.ok()) return fail(s);
   }
+  if (line.acl) return set_server_acl(c.service, added->id, *line.acl);
   return {};
 }
 
@@ -911,8 +923,17 @@ Result<std::string> PenctlServer::running_config(const std::string& service, con
     o << "no log\n";
   }
   o << (flags.has("roundrobin") ? "" : "no ") << "roundrobin\n";
+  std::map<uint32_t, size_t> server_acl;
+  {
+    std::lock_guard lock(acl_mu_);
+    for (const auto& [key, list] : server_acls_) {
+      if (key.first == service) server_acl[key.second] = list;
+    }
+  }
   for (const auto& b : st->backends) {
-    o << "server " << b.index << " address " << b.address.ip_string() << " port " << b.address.port() << " max "
+    o << "server " << b.index;
+    if (auto it = server_acl.find(b.id); it != server_acl.end()) o << " acl " << it->second;
+    o << " address " << b.address.ip_string() << " port " << b.address.port() << " max "
       << b.soft_limit << " hard " << b.hard_limit;
     if (flags.has("weight")) o << " weight " << b.weight;
     if (flags.has("prio")) o << " prio " << b.prio;
@@ -1064,7 +1085,18 @@ PenctlReply PenctlServer::push_changed_list(std::unique_lock<std::mutex> lock, c
   std::optional<AccessList> client, tarpit;
   if (list == client_acl_) client = acls_[list];
   if (tarpit_acl_ == list) tarpit = acls_[list];
+  std::vector<uint32_t> servers;  // of this service whose acl is this list
+  for (const auto& [key, l] : server_acls_) {
+    if (l == list && key.first == service) servers.push_back(key.second);
+  }
+  const AccessList changed = acls_[list];
   lock.unlock();  // the Dataplane takes its own locks
+  for (uint32_t id : servers) {
+    // A server that left since: its list went with it.
+    if (Status st = api_.set_server_acl(service, id, changed); !st.ok() && st.code() != StatusCode::kNotFound) {
+      return fail(st);
+    }
+  }
   if (client) {
     if (Status st = api_.set_client_acl(service, *client); !st.ok()) return fail(st);
   }

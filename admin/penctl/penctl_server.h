@@ -28,6 +28,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <memory>
 #include <optional>
@@ -182,6 +183,9 @@ class PenctlServer {
   struct ServerLine;  // the line's pairs, parsed
   static Result<ServerLine> parse_server_line(const std::vector<std::string>& w);
   static Result<uint32_t> parse_port(const std::string& text);
+  // Server `id` of `service` takes the clients list `list` permits, from now
+  // on and whenever the list changes.
+  PenctlReply set_server_acl(const std::string& service, uint32_t id, size_t list);
   PenctlReply add_server(const Command& c, uint64_t index, size_t servers, const ServerLine& line,
                          uint16_t listen_port);
   PenctlReply cmd_status(const Command& c);
@@ -219,6 +223,9 @@ class PenctlServer {
   size_t client_acl_ = 0;
   size_t control_acl_ = 0;
   std::optional<size_t> tarpit_acl_;  // Pen's -1: none
+  // Pen's `server N acl A`: the list of each server that has one, by service
+  // and backend id; pushed again when the list changes.
+  std::map<std::pair<std::string, uint32_t>, size_t> server_acls_;
   std::mutex flags_mu_;
   PenModeFlags flags_;
 

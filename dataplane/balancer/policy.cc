@@ -22,11 +22,12 @@ const BalancePolicy& policy_for(BalanceMode mode) {
   return round_robin;
 }
 
-int failover_after(const BackendList& backends, int failed, MonoTime now) {
+int failover_after(const RegistrySnapshot& snap, int failed, const IpKey& client, MonoTime now) {
+  const BackendList& backends = snap.backends;
   const int n = static_cast<int>(backends.size());
   for (int step = 1; step < n; ++step) {
     int i = (failed + step) % n;
-    if (backends[i]->usable_for_new(now)) return i;
+    if (backends[i]->usable_for_new(now) && snap.server_permits(*backends[i], client)) return i;
   }
   return -1;
 }

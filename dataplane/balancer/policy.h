@@ -10,6 +10,7 @@
 #include "dataplane/base/clock.h"
 #include "dataplane/config/service_config.h"
 #include "dataplane/registry/backend.h"
+#include "dataplane/registry/backend_registry.h"
 
 namespace nib {
 
@@ -33,11 +34,15 @@ struct PickContext {
   std::atomic<uint32_t>& cursor;     // the service's "last server chosen", shared by workers
   Duration slow_start{};             // zero: off
   uint32_t roll = 0;                 // this client's draw for slow start
+  // Set only when some server has an ACL (Pen's `server N acl A`).
+  const RegistrySnapshot* server_acls = nullptr;
+  const IpKey* client = nullptr;
 
-  // Usable for this new client: Pen's rules, then slow start (one relaxed
-  // load per candidate, and only when the service has slow start).
+  // Usable for this new client: Pen's rules, the server's ACL, then slow
+  // start (one relaxed load per candidate, and only when the service has slow start).
   bool usable(const Backend& b) const {
     if (!b.usable_for_new(now)) return false;
+    if (server_acls != nullptr && !server_acls->server_permits(b, *client)) return false;
     return slow_start == Duration::zero() || slow_start_admits(b.slow_start_began_ns(), now, slow_start, roll);
   }
 };
@@ -54,8 +59,9 @@ class BalancePolicy {
 // kRoundRobin both choose round-robin; they differ in tracking, not here.
 const BalancePolicy& policy_for(BalanceMode mode);
 
-// Pen's failover: the first server usable for a new client scanning once around
-// from the one after `failed` (the failed one is not retried). -1 when none.
-int failover_after(const BackendList& backends, int failed, MonoTime now);
+// Pen's failover: the first server usable for `client` as a new client,
+// scanning once around from the one after `failed` (the failed one is not
+// retried). -1 when none.
+int failover_after(const RegistrySnapshot& snap, int failed, const IpKey& client, MonoTime now);
 
 }  // namespace nib

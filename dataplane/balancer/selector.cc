@@ -38,9 +38,10 @@ Selection Selector::abuse(const RegistrySnapshot& snap, MonoTime now) {
   return s;
 }
 
-bool Selector::try_remembered(const RegistrySnapshot& snap, int idx, MonoTime now, Selection& s) {
+bool Selector::try_remembered(const RegistrySnapshot& snap, int idx, const IpKey& client, MonoTime now,
+                              Selection& s) {
   const Backend& b = *snap.backends[idx];
-  if (b.usable_for_returning(now)) {
+  if (b.usable_for_returning(now) && snap.server_permits(b, client)) {
     s.kind = Selection::Kind::kBackend;
     s.index = idx;
     s.returning = true;
@@ -66,9 +67,13 @@ Selection Selector::choose(const RegistrySnapshot& snap, AffinityTable& table,
   if (!s.pinned && snap.policy.mode != BalanceMode::kRoundRobin) remembered = table.lookup(client, now);
   if (remembered) {
     int idx = snap.index_of(*remembered);
-    if (idx >= 0 && try_remembered(snap, idx, now, s)) return s;
+    if (idx >= 0 && try_remembered(snap, idx, client, now, s)) return s;
   }
   PickContext ctx{snap.backends, client.hash(), now, cursor};
+  if (snap.server_acls) [[unlikely]] {
+    ctx.server_acls = &snap;
+    ctx.client = &client;
+  }
   const BalancePolicy& policy = policy_for(snap.policy.mode);
   if (snap.slow_start != Duration::zero()) {
     ctx.slow_start = snap.slow_start;
@@ -88,7 +93,8 @@ Selection Selector::choose(const RegistrySnapshot& snap, AffinityTable& table,
   return s;
 }
 
-Selection Selector::after_failure(const RegistrySnapshot& snap, const Selection& failed, MonoTime now) {
+Selection Selector::after_failure(const RegistrySnapshot& snap, const Selection& failed, const IpKey& client,
+                                  MonoTime now) {
   Selection s = failed;
   s.returning = false;
   if (failed.kind != Selection::Kind::kBackend) {
@@ -106,7 +112,7 @@ Selection Selector::after_failure(const RegistrySnapshot& snap, const Selection&
   // Each regular server is tried at most once, even with no blacklisting.
   const int n = static_cast<int>(snap.backends.size());
   if (failed.attempts < n) {
-    int idx = failover_after(snap.backends, failed.index, now);
+    int idx = failover_after(snap, failed.index, client, now);
     if (idx >= 0) {
       s.kind = Selection::Kind::kBackend;
       s.index = idx;

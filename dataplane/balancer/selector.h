@@ -44,7 +44,9 @@ class Selector {
   // stubborn keeps clients off failover, not on a server the operator empties.
   // Slow start (snap.slow_start) thins out the new clients of a backend that
   // came up recently (policy.h); returning and pinned clients, and failover,
-  // are not affected.
+  // are not affected. A server whose ACL (snap.server_acls, Pen's
+  // `server N acl A`) does not permit the client is not usable for it, in
+  // every rule, as in Pen.
   static Selection choose(const RegistrySnapshot& snap, AffinityTable& table,
                           std::atomic<uint32_t>& cursor, const IpKey& client, MonoTime now);
 
@@ -57,7 +59,8 @@ class Selector {
   // Any thread. Rule 4, after `failed`'s connect failed (the caller has
   // blacklisted it): stubborn closes; otherwise the next usable server after the
   // failed one, once around, then the emergency server, then close.
-  static Selection after_failure(const RegistrySnapshot& snap, const Selection& failed, MonoTime now);
+  static Selection after_failure(const RegistrySnapshot& snap, const Selection& failed, const IpKey& client,
+                                 MonoTime now);
 
   // Any thread. Rule 5: remember the server that now serves the client.
   // Pinned clients are not recorded: the pin is their memory, and they take
@@ -74,7 +77,7 @@ class Selector {
   static Selection emergency_or_reject(const RegistrySnapshot& snap, MonoTime now, Selection s);
   // Rules 1-2 for the remembered (or pinned) server at `idx`: true when `s` is
   // decided (served there, or closed as stubborn).
-  static bool try_remembered(const RegistrySnapshot& snap, int idx, MonoTime now, Selection& s);
+  static bool try_remembered(const RegistrySnapshot& snap, int idx, const IpKey& client, MonoTime now, Selection& s);
 };
 
 }  // namespace nib

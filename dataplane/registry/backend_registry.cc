@@ -156,6 +156,7 @@ RegistryDiff BackendRegistry::apply(const ServiceConfig& config) {
   if (!config.client_acl.empty()) next->client_acl = std::make_shared<const AccessList>(config.client_acl);
   index(*next);
   next->pins = old->pins;
+  next->server_acls = old->server_acls;  // runtime settings of the servers that stay (publish() drops the rest)
   for (const auto& b : old->backends) {
     if (next->index_of(b->id()) >= 0) continue;
     diff.removed.push_back(b);
@@ -266,6 +267,21 @@ Result<PolicyConfig> BackendRegistry::set_policy(const PolicyConfig& policy) {
   return before;
 }
 
+Status BackendRegistry::set_server_acl(uint32_t id, const AccessList& acl) {
+  std::lock_guard write(write_mu_);
+  if (auto found = find(id); !found.ok()) return found.status();
+  auto next = copy();
+  auto acls = next->server_acls ? *next->server_acls : std::unordered_map<uint32_t, AccessList>();
+  if (acl.empty()) {
+    acls.erase(id);
+  } else {
+    acls[id] = acl;
+  }
+  next->server_acls = acls.empty() ? nullptr : std::make_shared<const std::unordered_map<uint32_t, AccessList>>(acls);
+  publish(next);
+  return {};
+}
+
 void BackendRegistry::set_client_acl(const AccessList& acl) {
   std::lock_guard write(write_mu_);
   auto next = copy();
@@ -321,6 +337,15 @@ void BackendRegistry::index(RegistrySnapshot& snap) {
 
 void BackendRegistry::publish(std::shared_ptr<RegistrySnapshot> next) {
   index(*next);
+  next->countries = countries_;
+  // A server that left takes its ACL with it.
+  if (next->server_acls) {
+    auto acls = *next->server_acls;
+    std::erase_if(acls, [&](const auto& entry) { return next->index_of(entry.first) < 0; });
+    if (acls.size() != next->server_acls->size()) {
+      next->server_acls = acls.empty() ? nullptr : std::make_shared<const std::unordered_map<uint32_t, AccessList>>(acls);
+    }
+  }
   next->generation = generation_.load(std::memory_order_relaxed) + 1;
   {
     std::lock_guard lock(mutex_);

@@ -42,6 +42,18 @@ struct RegistrySnapshot {
   Duration drain_timeout{};          // zero = a drain waits forever
   std::shared_ptr<const ClientPins> pins;  // null when nothing is pinned
   std::shared_ptr<const AccessList> client_acl;  // null = everyone is served
+  // Pen's per-server ACLs (`server N acl A`), by backend id: a server takes
+  // only the clients its list permits. Null when no server has one, so the
+  // selectors pay one null check.
+  std::shared_ptr<const std::unordered_map<uint32_t, AccessList>> server_acls;
+  const CountryLookup* countries = nullptr;  // for their country entries
+
+  // Whether `b` may take `client` (its server ACL, if any).
+  bool server_permits(const Backend& b, const IpKey& client) const {
+    if (!server_acls) return true;
+    auto it = server_acls->find(b.id());
+    return it == server_acls->end() || it->second.permits(client, countries);
+  }
 
   // Index of backend `id` in `backends`, -1 when it is not there.
   int index_of(uint32_t id) const;
@@ -61,8 +73,10 @@ class BackendRegistry {
  public:
   // `clock` dates slow starts (backends added at runtime or by a reload) and
   // is handed to every Backend the registry makes.
-  explicit BackendRegistry(unsigned workers, const Clock& clock = SystemClock::instance())
-      : workers_(workers), clock_(clock) {}
+  // `countries` answers the server ACLs' country entries (null: they match no one).
+  explicit BackendRegistry(unsigned workers, const Clock& clock = SystemClock::instance(),
+                           const CountryLookup* countries = nullptr)
+      : workers_(workers), clock_(clock), countries_(countries) {}
 
   // Any thread. Makes the registry match `config` (see the header comment):
   // backends with the same address keep their id, counters and admin state,
@@ -106,6 +120,11 @@ class BackendRegistry {
   // ones are left alone. A reload sets it back to the file's list.
   void set_client_acl(const AccessList& acl);
 
+  // Pen's `server N acl A`: backend `id` takes only the clients `acl`
+  // permits from now on (empty: everyone). Kept across a reload while the
+  // backend stays; not saved.
+  Status set_server_acl(uint32_t id, const AccessList& acl);
+
   // Pins `prefix` to backend `id` (replacing its pin, if any). Returns the
   // backend it was pinned to before, 0 when none.
   Result<uint32_t> pin(const IpPrefix& prefix, uint32_t id);
@@ -140,6 +159,7 @@ class BackendRegistry {
 
   const unsigned workers_;
   const Clock& clock_;
+  const CountryLookup* const countries_;
   // Writers hold write_mu_ while they build a snapshot; mutex_ guards only the
   // pointer swap, so a worker refreshing its snapshot never waits for a build.
   std::mutex write_mu_;

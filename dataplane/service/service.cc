@@ -22,7 +22,7 @@ Service::Service(const ServiceConfig& config, unsigned workers, const Clock& clo
       proxy_protocol_(config.proxy_protocol),
       accept_proxy_from_(config.accept_proxy_from),
       listen_(config.listen),
-      registry_(workers, clock),
+      registry_(workers, clock, countries),
       affinity_(config.policy.table_size, seconds_to_duration(config.policy.tracking_seconds)),
       // Start "after" the last server so the first client goes to server 0, as in Pen.
       cursor_(config.backends.empty() ? 0 : static_cast<uint32_t>(config.backends.size() - 1)),

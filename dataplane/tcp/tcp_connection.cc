@@ -279,7 +279,7 @@ void TcpConnection::on_connect_failed(Failure failure) {
                                                     : "a client's request was closed without an answer";
   if (b->passive_failure(reason)) service_->passive_down(*b, reason);
   const Selection failed = sel_;
-  sel_ = Selector::after_failure(*snap_, sel_, now);
+  sel_ = Selector::after_failure(*snap_, sel_, client_ip_, now);
   if (debug_on()) [[unlikely]] {
     log_event(LogLevel::kDebug, Selector::describe(*snap_, failed) + " " + what + "; " +
                                     (sel_.kind == Selection::Kind::kReject ? "giving up"

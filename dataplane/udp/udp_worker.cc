@@ -454,7 +454,7 @@ UdpWorker::Drop UdpWorker::connect_upstream(UdpListener& l, UdpSession& s) {
         return Drop::kNoSocket;
       }
       note_failure(l, s, b);
-      s.sel = Selector::after_failure(*s.snap, s.sel, loop_.now());
+      s.sel = Selector::after_failure(*s.snap, s.sel, s.client_ip, loop_.now());
       continue;
     }
     if (!loop_.add(fd.get(), EPOLLIN, &s).ok()) {
@@ -508,7 +508,7 @@ UdpWorker::Drop UdpWorker::on_refused(UdpListener& l, UdpSession& s) {
   s.upstream.reset();  // closing also drops it from epoll
   release_backend(l, s);
   if (debug_on()) [[unlikely]] log_session(l, s, Selector::describe(*s.snap, s.sel) + " refused a datagram");
-  s.sel = Selector::after_failure(*s.snap, s.sel, loop_.now());
+  s.sel = Selector::after_failure(*s.snap, s.sel, s.client_ip, loop_.now());
   if (s.sel.kind == Selection::Kind::kReject) {
     Drop d = drop_for(s.sel.reason);
     close_session(l, s, d == Drop::kAcl ? CloseReason::kAcl : CloseReason::kNoBackend);

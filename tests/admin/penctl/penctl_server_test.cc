@@ -141,7 +141,7 @@ TEST_F(PenctlServerTest, ServerChangesWeightPrioLimitsAndBlacklist) {
   EXPECT_FALSE(dp_->service("web")->backends[1].blacklisted);
   EXPECT_EQ(failure("server 9 weight 1"), "error: no server 9\n");
   failure("server 0 weight x");
-  EXPECT_NE(failure("server 0 acl 1").find("not yet supported"), std::string::npos);
+  EXPECT_NE(failure("server 0 weight 2 acl 10").find("acl: expected a list number 0-9, got '10'"), std::string::npos);
   EXPECT_NE(failure("server 0 weight 2 colour blue").find("unknown setting 'colour'"), std::string::npos);
   EXPECT_EQ(dp_->service("web")->backends[0].weight, 1u) << "a failed command changes nothing";
 }
@@ -494,7 +494,7 @@ TEST_F(PenctlServerTest, ServerWithTheNextNumberAndAnAddressAddsAServer) {
   const std::string port = std::to_string(b2.port());
   EXPECT_EQ(failure("server 3 address 127.0.0.1 port " + port), "error: no server 3; the next new server is 2\n");
   EXPECT_NE(failure("server 2 address 127.0.0.1 port 0").find("port: expected 1-65535"), std::string::npos);
-  EXPECT_NE(failure("server 2 address 127.0.0.1 port " + port + " acl 1").find("not yet supported"),
+  EXPECT_NE(failure("server 2 address 127.0.0.1 port " + port + " acl x").find("acl: expected a list number"),
             std::string::npos);
   ASSERT_EQ(dp_->service("web")->backends.size(), 2u) << "refusals add nothing";
   EXPECT_EQ(penctl("server 2 address 127.0.0.1 port " + port + " weight 4 max 5 hard 6"), "");
@@ -813,6 +813,26 @@ TEST_F(PenctlServerTest, TheClientListIsTheServicesAclWhoeverSetIt) {
   EXPECT_NE(text.find("no acl 0\nacl 0 deny 127.0.0.2 255.255.255.255\nacl 0 deny 127.0.0.3 255.255.255.255\n"),
             std::string::npos)
       << text;
+}
+
+// Pen's `server N acl A`: server 0 takes only the clients list 5 permits,
+// from the command on and whenever list 5 changes; `write` keeps the pair.
+TEST_F(PenctlServerTest, AServersAclLimitsTheClientsItTakes) {
+  EXPECT_EQ(penctl("acl 5 permit 127.0.0.2"), "");
+  EXPECT_EQ(penctl("server 0 acl 5"), "");
+  for (const char* ip : {"127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6"}) EXPECT_EQ(who(ip), "b1") << ip;
+  EXPECT_EQ(penctl("acl 5 permit 127.0.0.7"), "") << "the server follows its list";
+  EXPECT_EQ(dp_->service("web")->backends.size(), 2u);
+  test::TempDir dir;
+  ASSERT_EQ(penctl("write " + dir.file("pen.cfg")), "");
+  const std::string text = test::read_file(dir.file("pen.cfg")).value_or("");
+  EXPECT_NE(text.find("server 0 acl 5 address 127.0.0.1 port " + std::to_string(b0_.port())), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("server 1 address "), std::string::npos) << text;
+  EXPECT_EQ(penctl("no acl 5"), "");  // an empty list: everyone again
+  std::set<std::string> seen;
+  for (int i = 10; i < 30 && seen.size() < 2; ++i) seen.insert(who("127.0.0." + std::to_string(i)));
+  EXPECT_EQ(seen, (std::set<std::string>{"b0", "b1"}));
 }
 
 TEST_F(PenctlServerTest, ControlAclGuardsTheControlPort) {

@@ -115,7 +115,7 @@ TEST_F(SelectorTest, FailoverScansFromTheServerAfterTheFailedOne) {
   ASSERT_EQ(s.index, 0);
   server(0).blacklist_until(kT0 + seconds(30));
   server(1).blacklist_until(kT0 + seconds(30));
-  Selection next = Selector::after_failure(*snap_, s, kT0);
+  Selection next = Selector::after_failure(*snap_, s, client(2), kT0);
   EXPECT_EQ(next.kind, Selection::Kind::kBackend);
   EXPECT_EQ(next.index, 2);
   EXPECT_EQ(next.attempts, 2);
@@ -127,7 +127,7 @@ TEST_F(SelectorTest, FailoverWrapsAroundOnce) {
   Selection s = choose(2);
   ASSERT_EQ(s.index, 2);
   server(2).blacklist_until(kT0 + seconds(30));
-  EXPECT_EQ(Selector::after_failure(*snap_, s, kT0).index, 0);
+  EXPECT_EQ(Selector::after_failure(*snap_, s, client(2), kT0).index, 0);
 }
 
 TEST_F(SelectorTest, FailoverTriesEachServerOnceEvenWithoutBlacklisting) {
@@ -135,7 +135,7 @@ TEST_F(SelectorTest, FailoverTriesEachServerOnceEvenWithoutBlacklisting) {
   Selection s = choose(2);
   int tried = 1;
   while (true) {
-    s = Selector::after_failure(*snap_, s, kT0);  // nothing blacklisted
+    s = Selector::after_failure(*snap_, s, client(2), kT0);  // nothing blacklisted
     if (s.kind != Selection::Kind::kBackend) break;
     ++tried;
     ASSERT_LE(tried, 3);
@@ -148,7 +148,7 @@ TEST_F(SelectorTest, StubbornDoesNotFailOver) {
   configure(3, BalanceMode::kAffinity, /*stubborn=*/true);
   Selection s = choose(2);
   server(s.index).blacklist_until(kT0 + seconds(30));
-  Selection next = Selector::after_failure(*snap_, s, kT0);
+  Selection next = Selector::after_failure(*snap_, s, client(2), kT0);
   EXPECT_EQ(next.kind, Selection::Kind::kReject);
   EXPECT_EQ(next.reason, Selection::Reject::kStubborn);
 }
@@ -170,12 +170,12 @@ TEST_F(SelectorTest, FailoverEndsAtTheEmergencyServer) {
   configure(2, BalanceMode::kAffinity, false, /*emergency=*/true);
   Selection s = choose(2);
   server(0).blacklist_until(kT0 + seconds(30));
-  s = Selector::after_failure(*snap_, s, kT0);
+  s = Selector::after_failure(*snap_, s, client(2), kT0);
   ASSERT_EQ(s.index, 1);
   server(1).blacklist_until(kT0 + seconds(30));
-  s = Selector::after_failure(*snap_, s, kT0);
+  s = Selector::after_failure(*snap_, s, client(2), kT0);
   EXPECT_EQ(s.kind, Selection::Kind::kEmergency);
-  EXPECT_EQ(Selector::after_failure(*snap_, s, kT0).kind, Selection::Kind::kReject);
+  EXPECT_EQ(Selector::after_failure(*snap_, s, client(2), kT0).kind, Selection::Kind::kReject);
 }
 
 TEST_F(SelectorTest, NoServerAndNoEmergencyRejects) {
@@ -331,7 +331,7 @@ TEST_F(AbuseSelectorTest, NoFailoverFromTheAbuseServer) {
   configure_abuse("127.0.3.1:80");
   Selection failed = Selector::abuse(*snap_, kT0);
   snap_->abuse->blacklist_until(kT0 + seconds(30));
-  Selection next = Selector::after_failure(*snap_, failed, kT0);
+  Selection next = Selector::after_failure(*snap_, failed, client(2), kT0);
   EXPECT_EQ(next.kind, Selection::Kind::kReject);
   EXPECT_EQ(next.reason, Selection::Reject::kDenied);
   // Blacklisted, as Pen's try_server: the next denied client is closed too.
@@ -348,6 +348,39 @@ TEST_F(AbuseSelectorTest, ItIsABackendOfItsOwnEvenAtARegularBackendsAddress) {
   const Backend* before = snap_->abuse.get();
   apply();
   EXPECT_EQ(snap_->abuse.get(), before);
+}
+
+// Pen's `server N acl A`: a server its ACL does not permit is not usable for
+// the client, whether new, returning or failing over.
+TEST_F(SelectorTest, AServersAclKeepsOtherClientsAway) {
+  configure(3);
+  ASSERT_TRUE(registry_.set_server_acl(server(0).id(), AccessList({*parse_access_entry("permit 127.0.0.2")})).ok());
+  ASSERT_TRUE(registry_.set_server_acl(server(1).id(), AccessList({*parse_access_entry("deny 127.0.0.3")})).ok());
+  snap_ = registry_.snapshot();
+  for (int round = 0; round < 6; ++round) {
+    for (int c : {3, 4, 5}) {
+      Selection s = choose(c);
+      ASSERT_EQ(s.kind, Selection::Kind::kBackend);
+      EXPECT_NE(s.index, 0) << "client " << c << " is not on server 0's list";
+      if (c == 3) EXPECT_EQ(s.index, 2) << "server 1 denies client 3";
+    }
+  }
+  // Remembered on server 0 before the list: a returning client the list denies chooses afresh.
+  table_.record(client(4), server(0).id(), kT0);
+  EXPECT_NE(choose(4).index, 0);
+  // Failover from server 2 skips server 0 for client 3 and server 1 denies it: none left.
+  Selection on2;
+  on2.kind = Selection::Kind::kBackend;
+  on2.index = 2;
+  on2.attempts = 1;
+  EXPECT_EQ(Selector::after_failure(*snap_, on2, client(3), kT0).kind, Selection::Kind::kReject);
+  EXPECT_EQ(Selector::after_failure(*snap_, on2, client(2), kT0).index, 0);
+  // An empty list lifts it; a server that leaves takes its list with it.
+  ASSERT_TRUE(registry_.set_server_acl(server(0).id(), AccessList()).ok());
+  ASSERT_TRUE(registry_.remove(server(1).id()).ok());
+  snap_ = registry_.snapshot();
+  EXPECT_EQ(snap_->server_acls, nullptr);
+  EXPECT_EQ(registry_.set_server_acl(999, AccessList()).code(), StatusCode::kNotFound);
 }
 
 }  // namespace
