@@ -51,6 +51,13 @@ void FuzzDataplane::reset() {
   }
   if (Status st = dataplane_.reload(config_); !st.ok()) die("reload", st);
   if (Status st = admin::restore_state(dataplane_, baseline_); !st.ok()) die("restore_state", st);
+  // Runtime settings a reload keeps and the state file does not hold.
+  auto status = dataplane_.service("web");
+  if (!status.ok()) die("service", status.status());
+  for (const auto& b : status->backends) {
+    if (b.index < 0) continue;
+    if (Status st = dataplane_.set_server_acl("web", b.id, AccessList()); !st.ok()) die("server acl", st);
+  }
 }
 
 }  // namespace nib::fuzz
