@@ -221,7 +221,11 @@ Status BackendRegistry::readdress(RegistrySnapshot& next, Patched& out, BackendC
   c.host = patch.host;
   if (Status st = check(c); !st.ok()) return st;
   auto fresh = std::make_shared<Backend>(out.backend->id(), c, workers_, clock_);
-  if (out.state_before != AdminState::kDraining) fresh->set_admin_state(out.state_before);
+  if (out.state_before != AdminState::kDraining) {
+    fresh->set_admin_state(out.state_before);
+  } else {
+    out.backend->set_admin_state(AdminState::kEnabled);  // the request ends the drain: the old one's too
+  }
   fresh->begin_slow_start(clock_.now());  // a new server behind an old number
   next.backends[static_cast<size_t>(next.index_of(out.backend->id()))] = fresh;
   out.replaced = std::exchange(out.backend, std::move(fresh));

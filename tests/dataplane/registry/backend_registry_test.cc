@@ -164,7 +164,11 @@ TEST_F(BackendRegistryTest, UpdateAddressRefusesATakenAddressAndADrain) {
   EXPECT_EQ(fingerprint(), before);
   EXPECT_EQ(snap()->backends[0]->weight(), 1u);
   moved.enabled = true;  // ends the drain: then it may move
-  ASSERT_TRUE(registry_.update(id(0), moved).ok());
+  std::shared_ptr<Backend> old = snap()->backends[0];
+  auto patched = registry_.update(id(0), moved);
+  ASSERT_TRUE(patched.ok());
+  EXPECT_EQ(patched->replaced, old);
+  EXPECT_EQ(old->admin_state(), AdminState::kEnabled) << "the old one's drain ends too";
   EXPECT_EQ(snap()->backends[0]->admin_state(), AdminState::kEnabled);
   EXPECT_EQ(snap()->backends[0]->address(), backend(9).address);
 }
