@@ -1,6 +1,7 @@
 #include "dataplane/dataplane.h"
 
 #include <algorithm>
+#include <utility>
 #include <cmath>
 #include <sstream>
 #include <thread>
@@ -209,9 +210,8 @@ void Dataplane::refresh_health() {
   if (!started_) return;
   std::vector<HealthChecker::Target> targets;
   for (const auto& s : services_) {
-    auto sc = std::find_if(config_.services.begin(), config_.services.end(),
-                           [&](const ServiceConfig& c) { return c.name == s->name(); });
-    if (sc == config_.services.end()) continue;
+    const ServiceConfig* sc = configured(s->name());
+    if (sc == nullptr) continue;
     auto snap = s->registry().snapshot();
     auto add = [&](const std::shared_ptr<Backend>& b) {
       std::optional<HealthCheckConfig> check = sc->health_check;
@@ -387,8 +387,7 @@ Status Dataplane::check_reload(const DataplaneConfig& config) const {
       if (s->name() == sc.name) match = s.get();
     }
     if (match == nullptr) return Status::invalid("service '" + sc.name + "' is new; adding services needs a restart");
-    const auto& old = std::find_if(config_.services.begin(), config_.services.end(),
-                                   [&](const ServiceConfig& o) { return o.name == sc.name; });
+    const ServiceConfig* old = configured(sc.name);
     for (const auto& setting : kStartTimeSettings) {
       if (setting.changed(*old, sc)) {
         return Status::invalid("service '" + sc.name + "': " + setting.name + " change needs a restart");
@@ -411,11 +410,10 @@ Status Dataplane::reload(const DataplaneConfig& config) {
       std::lock_guard lock(s->admin_mutex());  // management: one change at a time per service
       // Lists set at runtime (API, control port) stay while the file says
       // what it said before; a list the file changed is the file's.
-      const ServiceConfig& before = *std::find_if(config_.services.begin(), config_.services.end(),
-                                                  [&](const ServiceConfig& o) { return o.name == sc.name; });
-      const std::shared_ptr<const AccessList> runtime_acl = s->registry().snapshot()->client_acl;
-      announce_reload(events_, s->name(), s->apply(sc));
-      if (before.client_acl == sc.client_acl) s->registry().set_client_acl(runtime_acl ? *runtime_acl : AccessList());
+      const ServiceConfig& before = *configured(sc.name);
+      ServiceConfig next = sc;  // applied in one snapshot: no moment under the file's list
+      if (before.client_acl == sc.client_acl) next.client_acl = client_acl(sc.name).value_or(AccessList());
+      announce_reload(events_, s->name(), s->apply(next));
       if (udp_) udp_->apply(sc);  // UDP: session timeout and limit
       if (DsrEngine* d = dsr_of(*s); d != nullptr && !(before.tarpit == sc.tarpit)) d->set_tarpit(sc.tarpit);
       // The policy's connection settings reach open connections and paused
@@ -946,6 +944,17 @@ Status Dataplane::check_tarpit_acl(const std::string& name) const {
                          "' has none");
 }
 
+const ServiceConfig* Dataplane::configured(const std::string& name) const {
+  for (const auto& sc : config_.services) {
+    if (sc.name == name) return &sc;
+  }
+  return nullptr;
+}
+
+ServiceConfig* Dataplane::configured(const std::string& name) {
+  return const_cast<ServiceConfig*>(std::as_const(*this).configured(name));
+}
+
 DsrEngine* Dataplane::dsr_of(const Service& service) const {
   for (const auto& d : dsr_) {
     if (&d->service() == &service) return d.get();
@@ -963,8 +972,7 @@ Status Dataplane::set_listen(const std::string& name, const SocketAddress& addre
   std::lock_guard lock(s->admin_mutex());
   const SocketAddress before = s->listen_address();
   if (address == before) return {};
-  auto sc = std::find_if(config_.services.begin(), config_.services.end(),
-                         [&](const ServiceConfig& c) { return c.name == name; });
+  ServiceConfig* sc = configured(name);
   if (!sc->reuse_port && address.port() != 0) {
     if (Status st = check_port_free(address, /*tcp=*/true); !st.ok()) return Status(st.code(), "listen: " + st.message());
   }

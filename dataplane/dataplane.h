@@ -175,6 +175,9 @@ class Dataplane {
   Status set_access_log_file(const std::optional<std::string>& path);
 
  private:
+  // The configuration service `name` runs with (config_), or null.
+  const ServiceConfig* configured(const std::string& name) const;
+  ServiceConfig* configured(const std::string& name);
   // The direct-server-return engine serving `service`, or null.
   DsrEngine* dsr_of(const Service& service) const;
   Status check_reload(const DataplaneConfig& config) const;

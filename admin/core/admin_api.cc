@@ -496,10 +496,6 @@ Status AdminApi::set_client_acl(const std::string& service, const AccessList& ac
   return commit();
 }
 
-namespace {
-constexpr size_t kMaxAclEntryBytes = 128;
-}  // namespace
-
 Result<AccessList> AdminApi::get_client_acl(const v1::GetClientAclRequest& r) const {
   auto service = service_of(r);
   if (!service.ok()) return service.status();
@@ -516,10 +512,8 @@ Result<AccessList> AdminApi::set_client_acl(const v1::SetClientAclRequest& r) {
   AccessList acl;
   for (int i = 0; i < r.entries_size(); ++i) {
     const std::string field = "entries[" + std::to_string(i) + "]";
-    // The longest entry is "permit " and an IPv6 prefix, or a dotted mask:
-    // anything far longer is refused before its text is echoed in an error.
-    if (r.entries(i).size() > kMaxAclEntryBytes) {
-      return Status::invalid(quoted_field(field) + ": longer than " + std::to_string(kMaxAclEntryBytes) + " bytes");
+    if (r.entries(i).size() > limits::kAclEntryBytes) {
+      return Status::invalid(quoted_field(field) + ": longer than " + std::to_string(limits::kAclEntryBytes) + " bytes");
     }
     auto entry = parse_access_entry(r.entries(i));
     if (!entry.ok()) return Status::invalid(quoted_field(field) + ": " + entry.status().message());

@@ -62,6 +62,9 @@ inline constexpr size_t kServiceNameBytes = 64;
 inline constexpr size_t kHostBytes = 253;  // the longest DNS name; IP literals are shorter
 // Entries of a client ACL set through the admin APIs (and saved with them).
 inline constexpr size_t kAclEntries = 1000;
+// One entry's text: "permit " and an IPv6 prefix or a dotted mask fit with
+// room; anything far longer is refused before its text is echoed in an error.
+inline constexpr size_t kAclEntryBytes = 128;
 // An http check's method, path and Host header (they go out in a request line).
 inline constexpr size_t kHttpCheckFieldBytes = 1024;
 // ---- Dataplane limits: what the process lets itself use. Each is described,
