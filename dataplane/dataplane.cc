@@ -583,6 +583,7 @@ std::string describe(const PolicyConfig& before, const PolicyConfig& after) {
   note_change(out, "idle_timeout", format_seconds(before.idle_timeout_seconds),
               format_seconds(after.idle_timeout_seconds));
   note_change(out, "max_connections", before.max_connections, after.max_connections);
+  note_change(out, "pending_max", before.pending_max, after.pending_max);
   return out;
 }
 
@@ -886,8 +887,10 @@ Result<PolicyConfig> Dataplane::update_policy(const std::string& name, const Pol
   if (!before.ok()) return before.status();
   s->affinity().set_tracking(seconds_to_duration(policy.tracking_seconds));
   if (s->affinity().capacity() != policy.table_size) s->affinity().resize(policy.table_size);
-  // A listener paused at the old -x waits for a close otherwise.
-  if (policy.max_connections != before->max_connections && budget_) budget_->wake_parked();
+  // A listener paused at the old -x or pending_max waits for a close (or a connect) otherwise.
+  const bool limit_changed =
+      policy.max_connections != before->max_connections || policy.pending_max != before->pending_max;
+  if (limit_changed && budget_) budget_->wake_parked();
   // Open connections too: an operator lowers it to reclaim idle ones now.
   if (policy.idle_timeout_seconds != before->idle_timeout_seconds && tcp_ && s->protocol() == Protocol::kTcp) {
     tcp_->set_idle_timeout(*s, seconds_to_duration(policy.idle_timeout_seconds));

@@ -31,6 +31,7 @@ constexpr FieldRule kRules[] = {
     {"connect_timeout_seconds", {}, limits::kConnectTimeout},
     {"idle_timeout_seconds", {}, limits::kSeconds},
     {"max_connections", limits::kMaxConnections, {}},
+    {"pending_max", limits::kPendingMax, {}},
 };
 
 std::string quoted_field(std::string_view field) { return "field \"" + std::string(field) + "\""; }
@@ -125,7 +126,7 @@ struct PolicyPatch {
   std::optional<double> tracking_seconds, blacklist_seconds;
   std::optional<uint64_t> table_size;
   std::optional<double> connect_timeout_seconds, idle_timeout_seconds;
-  std::optional<uint32_t> max_connections;
+  std::optional<uint32_t> max_connections, pending_max;
 
   void apply(PolicyConfig& p) const {
     if (mode) p.mode = *mode;
@@ -136,6 +137,7 @@ struct PolicyPatch {
     if (connect_timeout_seconds) p.connect_timeout_seconds = *connect_timeout_seconds;
     if (idle_timeout_seconds) p.idle_timeout_seconds = *idle_timeout_seconds;
     if (max_connections) p.max_connections = *max_connections;
+    if (pending_max) p.pending_max = *pending_max;
   }
 };
 
@@ -153,12 +155,14 @@ Result<PolicyPatch> policy_patch(const v1::SetPolicyRequest& r) {
   if (r.has_connect_timeout_seconds()) p.connect_timeout_seconds = r.connect_timeout_seconds();
   if (r.has_idle_timeout_seconds()) p.idle_timeout_seconds = r.idle_timeout_seconds();
   if (r.has_max_connections()) p.max_connections = r.max_connections();
+  if (r.has_pending_max()) p.pending_max = r.pending_max();
   if (Status st = first_error({check_seconds("tracking_seconds", p.tracking_seconds.value_or(0)),
                                check_seconds("blacklist_seconds", p.blacklist_seconds.value_or(0)),
                                check_int("table_size", p.table_size.value_or(1)),
                                check_seconds("connect_timeout_seconds", p.connect_timeout_seconds.value_or(1)),
                                check_seconds("idle_timeout_seconds", p.idle_timeout_seconds.value_or(0)),
-                               check_int("max_connections", p.max_connections.value_or(0))});
+                               check_int("max_connections", p.max_connections.value_or(0)),
+                               check_int("pending_max", p.pending_max.value_or(0))});
       !st.ok()) {
     return st;
   }

@@ -139,6 +139,7 @@ void fill(const PolicyConfig& p, v1::Policy* out) {
   out->set_connect_timeout_seconds(p.connect_timeout_seconds);
   out->set_idle_timeout_seconds(p.idle_timeout_seconds);
   out->set_max_connections(p.max_connections);
+  out->set_pending_max(p.pending_max);
 }
 
 void fill(const ServiceStatus& s, v1::Service* out) {
@@ -157,6 +158,7 @@ void fill(const ServiceStatus& s, v1::Service* out) {
   v1::ServiceCounters* counters = out->mutable_counters();
   counters->set_accepted(c.accepted);
   counters->set_limit_waits(c.limit_waits);
+  counters->set_pending_waits(c.pending_waits);
   counters->set_rejected_no_backend(c.rejected_no_backend);
   counters->set_rejected_stubborn(c.rejected_stubborn);
   counters->set_rejected_acl(c.rejected_acl);
@@ -184,6 +186,7 @@ void fill(const ServiceStatus& s, v1::Stats* out) {
   out->set_active_connections(s.active);
   out->set_accepted(s.counters.accepted);
   out->set_limit_waits(s.counters.limit_waits);
+  out->set_pending_waits(s.counters.pending_waits);
   out->set_rejected_no_backend(s.counters.rejected_no_backend);
   out->set_rejected_stubborn(s.counters.rejected_stubborn);
   out->set_rejected_acl(s.counters.rejected_acl);

@@ -136,6 +136,10 @@ struct ServiceFamilies {
                                     "Times accepting paused because the service held max_connections (-x); the "
                                     "clients waited in the backlog, none was refused",
                                     MetricType::Counter);
+  MetricFamily pending_waits = family("nib_service_pending_waits_total",
+                                      "Times accepting paused because pending_max clients of the service were "
+                                      "still connecting to backends; the clients waited in the backlog",
+                                      MetricType::Counter);
   MetricFamily breaks = family("nib_service_affinity_breaks_total",
                                "Returning clients whose remembered backend could not take them",
                                MetricType::Counter);
@@ -156,6 +160,7 @@ struct ServiceFamilies {
     add(active, l, static_cast<double>(s.active));
     add(accepted, l, static_cast<double>(s.counters.accepted));
     add(limit_waits, l, static_cast<double>(s.counters.limit_waits));
+    add(pending_waits, l, static_cast<double>(s.counters.pending_waits));
     add(rejected, with(l, "reason", "no_backend"), static_cast<double>(s.counters.rejected_no_backend));
     add(rejected, with(l, "reason", "stubborn"), static_cast<double>(s.counters.rejected_stubborn));
     add(rejected, with(l, "reason", "acl"), static_cast<double>(s.counters.rejected_acl));
@@ -173,7 +178,7 @@ struct ServiceFamilies {
   }
 
   void move_to(std::vector<MetricFamily>* out) {
-    for (MetricFamily* f : {&active, &accepted, &rejected, &abuse, &proxy_errors, &http_errors, &limit_waits, &breaks,
+    for (MetricFamily* f : {&active, &accepted, &rejected, &abuse, &proxy_errors, &http_errors, &limit_waits, &pending_waits, &breaks,
                             &table_size, &table_capacity, &hits, &misses, &evictions, &expirations}) {
       out->push_back(std::move(*f));
     }

@@ -154,7 +154,7 @@ std::span<const PenctlServer::CommandEntry> PenctlServer::commands() {
       {"log", &PenctlServer::cmd_log, {}},
       {"no log", &PenctlServer::cmd_log, {}},
       {"mode", &PenctlServer::cmd_mode, {}},
-      {"pending_max", nullptr, kNotYet},
+      {"pending_max", &PenctlServer::cmd_valued, {}},
       {"pid", &PenctlServer::cmd_pid, {}},
       {"poll", nullptr, "not supported by nib: it always uses epoll"},
       {"prio", &PenctlServer::cmd_flag, {}},
@@ -697,6 +697,9 @@ constexpr ValuedSetting kValued[] = {
      [](const PolicyConfig& p) { return double(p.max_connections); }, "", ""},
     {"idle_timeout", kWholeSeconds, [](v1::SetPolicyRequest& r, uint64_t v) { r.set_idle_timeout_seconds(double(v)); },
      [](const PolicyConfig& p) { return p.idle_timeout_seconds; }, "Idle timeout: ", " seconds"},
+    {"pending_max", limits::kPendingMax,
+     [](v1::SetPolicyRequest& r, uint64_t v) { r.set_pending_max(static_cast<uint32_t>(v)); },
+     [](const PolicyConfig& p) { return double(p.pending_max); }, "", ""},
     {"timeout", kConnectSeconds,
      [](v1::SetPolicyRequest& r, uint64_t v) { r.set_connect_timeout_seconds(double(v)); },
      [](const PolicyConfig& p) { return p.connect_timeout_seconds; }, "", ""},
@@ -922,6 +925,7 @@ Result<std::string> PenctlServer::running_config(const std::string& service, con
   } else {
     o << "no log\n";
   }
+  if (p.pending_max != 0) o << "pending_max " << p.pending_max << "\n";
   o << (flags.has("roundrobin") ? "" : "no ") << "roundrobin\n";
   std::map<uint32_t, size_t> server_acl;
   {

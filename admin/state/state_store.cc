@@ -131,6 +131,7 @@ std::string serialize_state(const SavedState& state) {
     if (s.has_connect_timeout) p->set_connect_timeout_seconds(without_negative_zero(s.policy.connect_timeout_seconds));
     if (s.has_idle_timeout) p->set_idle_timeout_seconds(without_negative_zero(s.policy.idle_timeout_seconds));
     if (s.has_max_connections) p->set_max_connections(s.policy.max_connections);
+    if (s.has_pending_max) p->set_pending_max(s.policy.pending_max);
     for (const auto& b : s.backends) {
       v1::StateBackend* sb = out->add_backends();
       sb->set_address(b.address.to_string());
@@ -184,7 +185,7 @@ Result<SavedState> parse_json_state(std::string_view text, const std::string& so
     s.name = in.name();
     if (Status st = check_service(&services_seen, s); !st.ok()) return Status::invalid(where + st.message());
     const std::string in_service = where + "service '" + s.name + "': ";
-    s.has_connect_timeout = s.has_idle_timeout = s.has_max_connections = false;
+    s.has_connect_timeout = s.has_idle_timeout = s.has_max_connections = s.has_pending_max = false;
     if (in.has_policy()) {
       const v1::StatePolicy& p = in.policy();
       auto mode = parse_balance_mode(p.mode());
@@ -197,9 +198,11 @@ Result<SavedState> parse_json_state(std::string_view text, const std::string& so
       s.has_connect_timeout = p.has_connect_timeout_seconds();
       s.has_idle_timeout = p.has_idle_timeout_seconds();
       s.has_max_connections = p.has_max_connections();
+      s.has_pending_max = p.has_pending_max();
       if (s.has_connect_timeout) s.policy.connect_timeout_seconds = p.connect_timeout_seconds();
       if (s.has_idle_timeout) s.policy.idle_timeout_seconds = p.idle_timeout_seconds();
       if (s.has_max_connections) s.policy.max_connections = p.max_connections();
+      if (s.has_pending_max) s.policy.pending_max = p.pending_max();
       if (Status st = check_policy(s); !st.ok()) return Status::invalid(in_service + st.message());
     }
     std::set<std::string> backends_seen, pins_seen;
@@ -287,6 +290,7 @@ Result<SavedState> parse_line_state(std::string_view text, const std::string& so
       SavedService service;
       service.name = std::string(f[1]);
       service.has_connect_timeout = service.has_idle_timeout = service.has_max_connections = false;  // not in version 1
+      service.has_pending_max = false;
       if (Status st = check_service(&services_seen, service); !st.ok()) return Status::invalid(where + st.message());
       state.services.push_back(std::move(service));
       backends_seen.clear();
@@ -383,6 +387,7 @@ PolicyConfig saved_policy(const SavedService& saved, const PolicyConfig& current
   if (!saved.has_connect_timeout) p.connect_timeout_seconds = current.connect_timeout_seconds;
   if (!saved.has_idle_timeout) p.idle_timeout_seconds = current.idle_timeout_seconds;
   if (!saved.has_max_connections) p.max_connections = current.max_connections;
+  if (!saved.has_pending_max) p.pending_max = current.pending_max;
   return p;
 }
 

@@ -49,6 +49,12 @@ struct PolicyConfig {
   double connect_timeout_seconds = 5;  // -t
   double idle_timeout_seconds = 0;     // 0 = never (Pen's default)
   uint32_t max_connections = 0;        // -x: 0 = as many as descriptors allow
+  // Pen's pending_max: clients accepted but not yet connected to a backend
+  // (connecting, or awaiting a PROXY header). At the limit accepting pauses
+  // until one connects or fails; the rest wait in the backlog. It bounds the
+  // connects a flood of clients (or a backend that answers SYNs slowly) can
+  // have in flight at once. 0 = no limit.
+  uint32_t pending_max = 0;
 
   bool operator==(const PolicyConfig&) const = default;
 };

@@ -96,6 +96,10 @@ Status BackendRegistry::check(const PolicyConfig& p) {
     return Status::invalid("max_connections must be " + describe(limits::kMaxConnections) + ", got " +
                            std::to_string(p.max_connections));
   }
+  if (!limits::kPendingMax.contains_unsigned(p.pending_max)) {
+    return Status::invalid("pending_max must be " + describe(limits::kPendingMax) + ", got " +
+                           std::to_string(p.pending_max));
+  }
   return {};
 }
 

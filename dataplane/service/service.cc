@@ -64,6 +64,14 @@ bool Service::try_admit(uint32_t max_connections) {
   return true;
 }
 
+bool Service::try_begin_pending(uint32_t pending_max) {
+  if (pending_.fetch_add(1) + 1 > static_cast<int64_t>(pending_max)) {
+    pending_.fetch_sub(1);
+    return false;
+  }
+  return true;
+}
+
 bool Service::bind_upstream(int fd, const SocketAddress& client, const SocketAddress& to) const {
   if (transparent_) {
     if (bind_transparent(fd, client, to.family())) return true;
@@ -80,6 +88,7 @@ ServiceCounters Service::counters() const {
     const Cells& w = cells_[i];
     c.accepted += get(w.accepted);
     c.limit_waits += get(w.limit_waits);
+    c.pending_waits += get(w.pending_waits);
     c.rejected_no_backend += get(w.no_backend);
     c.rejected_stubborn += get(w.stubborn);
     c.rejected_acl += get(w.rejected_acl);

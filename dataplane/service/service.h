@@ -21,6 +21,9 @@ struct ServiceCounters {
   // Times a worker stopped accepting because the service held max_connections
   // (-x): nobody is refused, the clients wait in the kernel's backlog as in Pen.
   uint64_t limit_waits = 0;
+  // Times a worker stopped accepting because pending_max clients were still
+  // connecting to backends; they waited in the backlog too.
+  uint64_t pending_waits = 0;
   uint64_t rejected_no_backend = 0;       // no server (nor the emergency one) could take it
   uint64_t rejected_stubborn = 0;         // stubborn mode and the chosen server failed
   // The client ACL denied the client and it was closed: no abuse server
@@ -133,11 +136,17 @@ class Service {
   bool try_admit(uint32_t max_connections);
   void release() { active_.fetch_sub(1); }
   int64_t active() const { return active_.load(std::memory_order_relaxed); }
+  // Any thread. The same for pending_max (0 = unlimited: then nothing is
+  // counted and no shared line is written); seq_cst for the same reason.
+  bool try_begin_pending(uint32_t pending_max);
+  void end_pending() { pending_.fetch_sub(1); }
+  int64_t pending() const { return pending_.load(std::memory_order_relaxed); }
 
   // Worker `worker` only (its own cells; see PerWorker). One per request
   // each: per-worker cells, so workers never write a shared cache line.
   void count_accepted(unsigned worker) { bump(cells_[worker].accepted); }
   void count_limit_wait(unsigned worker) { bump(cells_[worker].limit_waits); }
+  void count_pending_wait(unsigned worker) { bump(cells_[worker].pending_waits); }
   void count_rejected_acl(unsigned worker) { bump(cells_[worker].rejected_acl); }
   void count_abuse(unsigned worker) { bump(cells_[worker].abuse); }
   void count_no_backend(unsigned worker) { bump(cells_[worker].no_backend); }
@@ -172,8 +181,9 @@ class Service {
   HealthChangedHook passive_down_;
   std::atomic<uint32_t> cursor_;
   std::atomic<int64_t> active_{0};  // shared by design: -x is one limit for all workers
+  std::atomic<int64_t> pending_{0};  // so is pending_max; counted only while one is set
   struct Cells {
-    std::atomic<uint64_t> accepted{0}, limit_waits{0}, no_backend{0}, stubborn{0}, breaks{0}, rejected_acl{0},
+    std::atomic<uint64_t> accepted{0}, limit_waits{0}, pending_waits{0}, no_backend{0}, stubborn{0}, breaks{0}, rejected_acl{0},
         rejected_resources{0}, abuse{0}, proxy_protocol_errors{0}, http_header_errors{0};
   };
   PerWorker<Cells> cells_;

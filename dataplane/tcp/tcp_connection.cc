@@ -45,7 +45,7 @@ TcpConnection::TcpConnection(TcpWorker& worker)
     : worker_(worker), timer_([this] { on_timer(); }) {}
 
 void TcpConnection::start(UniqueFd client, const SocketAddress& peer, Service& service,
-                          std::shared_ptr<const RegistrySnapshot> snapshot, bool denied, bool proxy_header) {
+                          std::shared_ptr<const RegistrySnapshot> snapshot, Start how) {
   client_ = std::move(client);
   id_ = worker_.next_connection_id();
   peer_ = peer;
@@ -65,6 +65,7 @@ void TcpConnection::start(UniqueFd client, const SocketAddress& peer, Service& s
   request_len_ = 0;
   http_.reset();
   forward_len_ = 0;
+  pending_ = how.pending;
   if (!worker_.loop().add(client_.get(), kSocketEvents, &client_side_).ok()) {
     failed_locally("epoll", ENOMEM, /*connecting=*/false);  // epoll_ctl fails for memory (or its watch limit)
     service.count_rejected_resources(worker_.index());
@@ -72,7 +73,7 @@ void TcpConnection::start(UniqueFd client, const SocketAddress& peer, Service& s
     return;
   }
   if (service.keepalive()) set_keepalive(client_.get());
-  if (proxy_header) [[unlikely]] {
+  if (how.proxy_header) [[unlikely]] {
     // The header's bytes raise an edge, also when they came with the accept
     // (a new registration reports what is already there). The connect
     // timeout bounds the wait: a trusted peer that says nothing costs a slot
@@ -82,7 +83,14 @@ void TcpConnection::start(UniqueFd client, const SocketAddress& peer, Service& s
     return;
   }
   if (service.defer_accept() && !read_first_bytes()) return;
-  choose(denied);
+  choose(how.denied);
+}
+
+void TcpConnection::end_pending() {
+  if (!pending_) [[likely]] return;
+  pending_ = false;
+  service_->end_pending();
+  worker_.budget().wake_parked();  // a listener paused at pending_max takes the next client
 }
 
 void TcpConnection::choose(bool denied) {
@@ -317,6 +325,7 @@ void TcpConnection::on_backend_lost(Failure failure) {
 void TcpConnection::on_connected() {
   MonoTime now = worker_.loop().now();
   worker_.loop().cancel(timer_);
+  end_pending();
   state_ = State::kRelaying;
   Backend* b = sel_.backend(*snap_);
   switch (sel_.kind) {
@@ -792,6 +801,7 @@ void TcpConnection::finish(bool abort, CloseReason why) {
   if (down_.buf) worker_.give_buffer(std::move(down_.buf));
   release_pipe(up_);
   release_pipe(down_);
+  end_pending();
   service_->release();
   worker_.budget().release(kDescriptors);  // after the service slot: a listener woken for -x sees it free
   worker_.retire(this);

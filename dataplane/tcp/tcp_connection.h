@@ -31,13 +31,20 @@ class TcpConnection {
   TcpConnection(const TcpConnection&) = delete;
   TcpConnection& operator=(const TcpConnection&) = delete;
 
-  // Takes an accepted client (already admitted against the service's limit)
-  // and starts choosing and connecting a backend; `denied` (the client ACL
-  // said no): the snapshot's abuse server only, or close. `proxy_header`: a
-  // trusted balancer's connection, whose PROXY header names the client; it
-  // is read first, and the client ACL applies to that client.
+  struct Start {
+    // The client ACL said no: the snapshot's abuse server only, or close.
+    bool denied = false;
+    // A trusted balancer's connection, whose PROXY header names the client;
+    // it is read first, and the client ACL applies to that client.
+    bool proxy_header = false;
+    // Counted in the service's pending (pending_max): given back once
+    // connected to a backend, or closed before.
+    bool pending = false;
+  };
+  // Takes an accepted client (already admitted against the service's limits)
+  // and starts choosing and connecting a backend.
   void start(UniqueFd client, const SocketAddress& peer, Service& service,
-             std::shared_ptr<const RegistrySnapshot> snapshot, bool denied = false, bool proxy_header = false);
+             std::shared_ptr<const RegistrySnapshot> snapshot, Start how);
 
   // Closes both sides now (shutdown, a drain deadline); `why` goes to the access log.
   void close(CloseReason why) { finish(false, why); }
@@ -99,6 +106,8 @@ class TcpConnection {
   void on_event(bool client_side, uint32_t events);
   // Chooses a server for the client (Pen's rules) and starts connecting.
   void choose(bool denied);
+  // Gives the service's pending slot back (if this one holds it).
+  void end_pending();
   // kHeader: reads what the client sent until its PROXY header is whole,
   // then takes the client it names and chooses; a bad header closes it.
   void read_proxy_header();
@@ -185,6 +194,7 @@ class TcpConnection {
   bool eof_seen_ = false;        // a FIN came in from either side
   bool client_eof_first_ = false;
   bool request_noted_ = false;
+  bool pending_ = false;  // holds a pending_max slot
   uint8_t request_len_ = 0;
   char request_[AccessRecord::kRequestMax];
   // Pen's -H.

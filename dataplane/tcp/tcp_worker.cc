@@ -264,7 +264,8 @@ TcpConnection* TcpWorker::acquire() {
 void TcpWorker::accept_from(Listener& l) {
   for (int i = 0; i < kAcceptBatch; ++i) {
     Pause why = reserve(l);
-    const bool parks = why == Pause::kLimit || why == Pause::kDescriptors;
+    // Each of these ends with a release on some worker, which wakes the parked.
+    const bool parks = why == Pause::kLimit || why == Pause::kPending || why == Pause::kDescriptors;
     if (parks) {
       // Parked before trying again: a close in between wakes us, it is not lost.
       budget_.park();
@@ -275,6 +276,7 @@ void TcpWorker::accept_from(Listener& l) {
       if (why == Pause::kDescriptors) on_budget_short(l.service_);
       if (why == Pause::kMemory) on_memory_short(l.service_);  // this worker's own: retire() wakes it
       if (why == Pause::kLimit) l.service_.count_limit_wait(index_);
+      if (why == Pause::kPending) l.service_.count_pending_wait(index_);
       return l.pause(why, parks);
     }
     sockaddr_storage ss{};
@@ -310,7 +312,15 @@ TcpWorker::Pause TcpWorker::reserve(Listener& l) {
   // Room for its two relay buffers (single thread: open_ is ours).
   if (static_cast<size_t>(open_.load(std::memory_order_relaxed)) >= buffer_limit_ / 2) return Pause::kMemory;
   if (!service.try_admit(l.snapshot_->max_connections)) return Pause::kLimit;
+  if (const uint32_t pending_max = l.snapshot_->policy.pending_max; pending_max != 0) {
+    if (!service.try_begin_pending(pending_max)) {
+      service.release();
+      return Pause::kPending;
+    }
+    l.pending_held_ = true;
+  }
   if (!budget_.try_acquire(TcpConnection::kDescriptors)) {
+    unreserve_pending(l);
     service.release();
     return Pause::kDescriptors;
   }
@@ -335,7 +345,15 @@ void TcpWorker::on_budget_short(const Service& service) {
   pipes_.trim();  // idle pipes are descriptors a client can use
 }
 
+void TcpWorker::unreserve_pending(Listener& l) {
+  if (!l.pending_held_) return;
+  l.pending_held_ = false;
+  l.service_.end_pending();
+  budget_.wake_parked();  // a listener elsewhere may wait for this one
+}
+
 void TcpWorker::unreserve(Listener& l) {
+  unreserve_pending(l);
   l.service_.release();
   budget_.release(TcpConnection::kDescriptors);
 }
@@ -363,8 +381,11 @@ void TcpWorker::admit(Listener& l, UniqueFd client, const SocketAddress& peer) {
     // as abuse once it connects, as rejected_acl if it does not.
   }
   open_.fetch_add(1, std::memory_order_relaxed);
-  acquire()->start(std::move(client), peer, service, l.snapshot_, verdict == Service::Admission::kAbuse,
-                   proxy_header);
+  const TcpConnection::Start how{.denied = verdict == Service::Admission::kAbuse,
+                                 .proxy_header = proxy_header,
+                                 .pending = l.pending_held_};
+  l.pending_held_ = false;  // the connection ends it
+  acquire()->start(std::move(client), peer, service, l.snapshot_, how);
 }
 
 void TcpWorker::log_denied(AccessRing& ring, const Service& service, const SocketAddress& peer) {

@@ -120,6 +120,7 @@ class TcpWorker {
   enum class Pause : uint8_t {
     kNone,
     kLimit,        // its service is at max_connections (-x)
+    kPending,      // its service has pending_max clients connecting
     kDescriptors,  // the descriptor budget is short
     kMemory,       // this worker's relay memory is taken by its connections
     kKernel,       // the kernel refused a descriptor or memory
@@ -142,6 +143,7 @@ class TcpWorker {
     bool registered_ = false;
     Pause paused_ = Pause::kNone;
     bool parked_ = false;
+    bool pending_held_ = false;  // reserve() counted a pending client, not yet handed on
     Duration backoff_{};  // kKernel: the next retry delay
     std::shared_ptr<const RegistrySnapshot> snapshot_;
     uint64_t generation_ = 0;
@@ -155,6 +157,7 @@ class TcpWorker {
   // when both were had, otherwise why not (nothing is held then).
   Pause reserve(Listener& l);
   void unreserve(Listener& l);
+  void unreserve_pending(Listener& l);
   // The budget had no descriptors for a client of `service`; this worker's
   // relay memory had no room for one.
   void on_budget_short(const Service& service);

@@ -36,6 +36,8 @@ constexpr NumericSetting kIdleTimeout{"idle_timeout", limits::kSeconds,
                                       [](ServiceConfig& s, double v) { s.policy.idle_timeout_seconds = v; }};
 constexpr NumericSetting kMaxConnections{"max_connections", limits::kMaxConnections,
                                          [](ServiceConfig& s, double v) { s.policy.max_connections = static_cast<uint32_t>(v); }};
+constexpr NumericSetting kPendingMax{"pending_max", limits::kPendingMax,
+                                     [](ServiceConfig& s, double v) { s.policy.pending_max = static_cast<uint32_t>(v); }};
 constexpr NumericSetting kBacklog{"backlog", limits::kBacklog,
                                   [](ServiceConfig& s, double v) { s.backlog = static_cast<int>(v); }};
 // UDP (-U) only.
@@ -62,6 +64,7 @@ struct PenctlSetting {
 constexpr PenctlSetting kPenctlSettings[] = {
     {"blacklist", &kBlacklist},       {"tracking", &kTracking},   {"timeout", &kConnectTimeout},
     {"idle_timeout", &kIdleTimeout},  {"clients_max", &kTableSize}, {"conn_max", &kMaxConnections},
+    {"pending_max", &kPendingMax},
 };
 
 // Pen's mode flags as short options; "-o prio" and the other penctl words set

@@ -64,6 +64,7 @@ constexpr OptionSpec kOptions[] = {
     {"--connect-timeout", "SEC", "wait this long for a backend to accept (Pen's -t); new connections"},
     {"--idle-timeout", "SEC", "close a connection silent this long (0: never); new connections"},
     {"--max-connections", "N", "at most N connections, then clients wait (Pen's -x; 0: no limit)"},
+    {"--pending-max", "N", "at most N clients connecting to backends, then clients wait (Pen's pending_max; 0: no limit)"},
 };
 
 const OptionSpec& option_spec(std::string_view name) {
@@ -156,7 +157,7 @@ const std::vector<CommandSpec>& Nibctl::commands() {
       {"stats", {}, {}, &Nibctl::stats, "service and backend counters, client table"},
       {"policy show", {}, {}, &Nibctl::policy_show, "the balancing policy"},
       {"policy set", {}, {"--mode", "--stubborn", "--no-stubborn", "--tracking", "--blacklist", "--table-size",
-                        "--connect-timeout", "--idle-timeout", "--max-connections"},
+                        "--connect-timeout", "--idle-timeout", "--max-connections", "--pending-max"},
        &Nibctl::policy_set, "change it (mode: affinity|roundrobin|hash|weight|prio)"},
       {"watch", {}, {}, &Nibctl::watch, "print events as they happen, until Ctrl-C"},
   };
@@ -782,10 +783,13 @@ int Nibctl::policy_set(const Args& args) {
     if (!n) return usage_error("--table-size: expected an integer, got '" + it->second + "'");
     r.set_table_size(*n);
   }
-  if (auto it = o.find("--max-connections"); it != o.end()) {
+  for (auto [name, setter] : {std::pair{"--max-connections", &v1::SetPolicyRequest::set_max_connections},
+                              std::pair{"--pending-max", &v1::SetPolicyRequest::set_pending_max}}) {
+    auto it = o.find(name);
+    if (it == o.end()) continue;
     auto n = parse_uint(it->second);
-    if (!n || *n > UINT32_MAX) return usage_error("--max-connections: expected an integer, got '" + it->second + "'");
-    r.set_max_connections(static_cast<uint32_t>(*n));
+    if (!n || *n > UINT32_MAX) return usage_error(std::string(name) + ": expected an integer, got '" + it->second + "'");
+    (r.*setter)(static_cast<uint32_t>(*n));
   }
   v1::Policy resp;
   grpc::Status s = stub_->SetPolicy(context().get(), r, &resp);

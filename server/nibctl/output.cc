@@ -118,7 +118,7 @@ void print_stats(std::ostream& out, const v1::Stats& s) {
   char fill[32];
   std::snprintf(fill, sizeof fill, "%.1f%%", a.fill_ratio() * 100);
   out << "service " << s.service() << ": " << s.active_connections() << " open, " << s.accepted() << " accepted; "
-      << s.limit_waits() << " waits at max connections; rejected: " << s.rejected_no_backend()
+      << s.limit_waits() << " waits at max connections, " << s.pending_waits() << " at pending max; rejected: " << s.rejected_no_backend()
       << " no backend, " << s.rejected_stubborn() << " stubborn, " << s.rejected_acl() << " acl; " << s.abuse()
       << " to the abuse server; " << s.affinity_breaks() << " affinity breaks\n";
   out << "client table: " << a.size() << "/" << a.capacity() << " (" << fill << "), " << a.hits() << " hits, "
@@ -145,7 +145,8 @@ void print_policy(std::ostream& out, const v1::Policy& p) {
       << "\n"
       << "max connections  " << (p.max_connections() == 0 ? "as many as descriptors allow"
                                                            : std::to_string(p.max_connections()))
-      << "\n";
+      << "\n"
+      << "pending max      " << (p.pending_max() == 0 ? "no limit" : std::to_string(p.pending_max())) << "\n";
 }
 
 void print_pins(std::ostream& out, const v1::ListPinsResponse& pins) {

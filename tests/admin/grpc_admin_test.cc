@@ -414,11 +414,13 @@ TEST_F(GrpcAdminTest, SetPolicySetsConnectionSettingsAndRejectsBadOnes) {
   v1::SetPolicyRequest r;
   r.set_connect_timeout_seconds(9);
   r.set_max_connections(20);
+  r.set_pending_max(30);
   v1::Policy out;
   grpc::Status s = stub_->SetPolicy(context().get(), r, &out);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_DOUBLE_EQ(out.connect_timeout_seconds(), 9);
   EXPECT_EQ(out.max_connections(), 20u);
+  EXPECT_EQ(out.pending_max(), 30u);
   EXPECT_DOUBLE_EQ(out.idle_timeout_seconds(), 0) << "left out, kept";
   v1::SetPolicyRequest bad;
   bad.set_connect_timeout_seconds(3601);
@@ -430,6 +432,13 @@ TEST_F(GrpcAdminTest, SetPolicySetsConnectionSettingsAndRejectsBadOnes) {
   ASSERT_TRUE(stub_->GetPolicy(context().get(), v1::GetPolicyRequest(), &now).ok());
   EXPECT_DOUBLE_EQ(now.connect_timeout_seconds(), 9) << "nothing changed";
   EXPECT_EQ(now.max_connections(), 20u);
+  bad.Clear();
+  bad.set_pending_max(10'000'001);
+  s = stub_->SetPolicy(context().get(), bad, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_NE(s.error_message().find("pending_max"), std::string::npos) << s.error_message();
+  ASSERT_TRUE(stub_->GetPolicy(context().get(), v1::GetPolicyRequest(), &now).ok());
+  EXPECT_EQ(now.pending_max(), 30u) << "nothing changed";
 }
 
 TEST_F(GrpcAdminTest, UpdateBackendChangesOnlyWhatIsSet) {

@@ -204,7 +204,7 @@ TEST_F(PenctlTest, StatusNumbersConnectionsThatCloseCloses) {
   EXPECT_TRUE(nib_->wait_for_output("connection " + n + " closed by an operator", 5s)) << nib_->output();
 }
 
-// timeout, idle_timeout, conn_max and debug: the word alone prints the value,
+// timeout, idle_timeout, conn_max, pending_max and debug: the word alone prints the value,
 // with a number it sets it; a bad value is one error line, penctl fails, and
 // nothing changes.
 TEST_F(PenctlTest, RuntimeSettingsReadBackAndBadValuesChangeNothing) {
@@ -215,6 +215,8 @@ TEST_F(PenctlTest, RuntimeSettingsReadBackAndBadValuesChangeNothing) {
   EXPECT_EQ(ok({"idle_timeout"}), "Idle timeout: 30 seconds\n");
   EXPECT_EQ(ok({"conn_max", "3"}), "3\n");
   EXPECT_EQ(ok({"conn_max"}), "3\n");
+  EXPECT_EQ(ok({"pending_max"}), "0\n");  // no limit unless set (pen's default: 100)
+  EXPECT_EQ(ok({"pending_max", "50"}), "50\n");
   EXPECT_EQ(ok({"debug"}), "0\n");
   EXPECT_EQ(ok({"debug", "1"}), "1\n");
   EXPECT_TRUE(nib_->wait_for_output("log level now debug", 10s)) << nib_->output();
@@ -227,6 +229,8 @@ TEST_F(PenctlTest, RuntimeSettingsReadBackAndBadValuesChangeNothing) {
                                        {"idle_timeout", "1e99"},
                                        {"conn_max", "10000001"},
                                        {"conn_max", "many"},
+                                       {"pending_max", "-1"},
+                                       {"pending_max", "10000001"},
                                        {"debug", "-1"},
                                        {"debug", "99"},
                                        {"timeout", "1", "2"}}) {
@@ -238,6 +242,7 @@ TEST_F(PenctlTest, RuntimeSettingsReadBackAndBadValuesChangeNothing) {
   EXPECT_EQ(ok({"timeout"}), "7\n") << "nothing changed";
   EXPECT_EQ(ok({"idle_timeout"}), "Idle timeout: 30 seconds\n");
   EXPECT_EQ(ok({"conn_max"}), "3\n");
+  EXPECT_EQ(ok({"pending_max"}), "50\n");
   EXPECT_EQ(ok({"debug"}), "1\n");
 }
 
@@ -249,11 +254,13 @@ TEST_F(PenctlTest, ConnectionSettingsSurviveARestartWithState) {
   EXPECT_EQ(ok({"timeout", "7"}), "7\n");
   EXPECT_EQ(ok({"idle_timeout", "45"}), "Idle timeout: 45 seconds\n");
   EXPECT_EQ(ok({"conn_max", "9"}), "9\n");
+  EXPECT_EQ(ok({"pending_max", "11"}), "11\n");
   stop_nib();
   start_nib({"--state", state});
   EXPECT_EQ(ok({"timeout"}), "7\n");
   EXPECT_EQ(ok({"idle_timeout"}), "Idle timeout: 45 seconds\n");
   EXPECT_EQ(ok({"conn_max"}), "9\n");
+  EXPECT_EQ(ok({"pending_max"}), "11\n");
 }
 
 // write FILE: the running configuration in Pen's penctl format. Replayed line

@@ -428,31 +428,79 @@ TEST_F(TcpBalancingTest, IdleTimeoutChangeReachesOpenConnections) {
   EXPECT_EQ(dp_->open_connections(), 0) << "started without a timeout, it got one";
 }
 
-TEST_F(TcpBalancingTest, ConnectTimeoutBlacklistsAndFailsOver) {
-  // A listener whose accept queue is full drops SYNs: the connect hangs.
-  auto blackhole = UniqueFd(::socket(AF_INET, SOCK_STREAM, 0));
-  SocketAddress any = *SocketAddress::parse("127.0.0.1:0");
-  ASSERT_EQ(::bind(blackhole.get(), any.sockaddr_ptr(), any.length()), 0);
-  ASSERT_EQ(::listen(blackhole.get(), 0), 0);
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  ::getsockname(blackhole.get(), reinterpret_cast<sockaddr*>(&ss), &len);
-  SocketAddress hole(reinterpret_cast<sockaddr*>(&ss), len);
-  std::vector<UniqueFd> fillers;
-  for (int i = 0; i < 2; ++i) {
-    UniqueFd f(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0));
-    ::connect(f.get(), hole.sockaddr_ptr(), hole.length());
-    fillers.push_back(std::move(f));
+// A listener whose accept queue is full drops SYNs: a connect to it hangs
+// until its timeout.
+class Blackhole {
+ public:
+  Blackhole() {
+    SocketAddress any = *SocketAddress::parse("127.0.0.1:0");
+    EXPECT_EQ(::bind(listener_.get(), any.sockaddr_ptr(), any.length()), 0);
+    EXPECT_EQ(::listen(listener_.get(), 0), 0);
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    ::getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&ss), &len);
+    address_ = SocketAddress(reinterpret_cast<sockaddr*>(&ss), len);
+    for (int i = 0; i < 2; ++i) {
+      UniqueFd f(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0));
+      ::connect(f.get(), address_.sockaddr_ptr(), address_.length());
+      fillers_.push_back(std::move(f));
+    }
   }
-  BackendConfig h;
-  h.address = hole;
-  service_.backends.push_back(h);
+  BackendConfig backend() const {
+    BackendConfig c;
+    c.address = address_;
+    return c;
+  }
+
+ private:
+  UniqueFd listener_{::socket(AF_INET, SOCK_STREAM, 0)};
+  SocketAddress address_;
+  std::vector<UniqueFd> fillers_;
+};
+
+TEST_F(TcpBalancingTest, ConnectTimeoutBlacklistsAndFailsOver) {
+  Blackhole hole;
+  service_.backends.push_back(hole.backend());
   add_backends(1);
   service_.policy.connect_timeout_seconds = 0.3;
   start();
   EXPECT_EQ(who(1), "b0");  // waited 0.3 s on the dead one, then failed over
   EXPECT_TRUE(backend_status(0).blacklisted);
   EXPECT_EQ(backend_status(0).counters.connect_failures, 1u);
+}
+
+// Pen's pending_max: at the limit of clients still connecting to a backend,
+// accepting pauses (the excess waits in the backlog, counted, not refused)
+// until one connects or gives up, on either worker; raised at runtime, the
+// waiting client is taken at once.
+TEST_F(TcpBalancingTest, PendingMaxMakesTheExcessWaitForConnects) {
+  Blackhole hole;
+  service_.backends.push_back(hole.backend());
+  service_.policy.connect_timeout_seconds = 60;  // they stay connecting for the whole test
+  service_.policy.pending_max = 2;
+  start();
+  auto counters = [&] { return dp_->status()[0].counters; };
+  TestClient a = connect(1);
+  TestClient b = connect(2);
+  ASSERT_TRUE(test::wait_until([&] { return counters().accepted == 2; }));
+  TestClient c = connect(3);  // the kernel completed it; nib does not take it while two connect
+  ASSERT_TRUE(test::wait_until([&] { return counters().pending_waits >= 1; }));
+  EXPECT_EQ(counters().accepted, 2u);
+  EXPECT_EQ(counters().rejected_resources, 0u);
+  EXPECT_GE(dp_->resources().paused_listeners, 1);
+  linger l{1, 0};  // a waiting client gives up: its slot is the next one's
+  ::setsockopt(a.fd(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  a.close();
+  EXPECT_TRUE(test::wait_until([&] { return counters().accepted == 3; }));
+  const uint64_t waits = counters().pending_waits;
+  TestClient d = connect(4);
+  ASSERT_TRUE(test::wait_until([&] { return counters().pending_waits > waits; }));
+  EXPECT_EQ(counters().accepted, 3u);
+  PolicyConfig policy = *dp_->policy(service_.name);
+  policy.pending_max = 3;
+  ASSERT_TRUE(dp_->set_policy(service_.name, policy).ok());
+  EXPECT_TRUE(test::wait_until([&] { return counters().accepted == 4; }));
+  EXPECT_EQ(dp_->policy(service_.name)->pending_max, 3u);
 }
 
 TEST_F(TcpBalancingTest, EveryEstablishedConnectIsTimedInTheLatencyHistogram) {

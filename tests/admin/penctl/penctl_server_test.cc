@@ -719,7 +719,7 @@ TEST_F(PenctlServerTest, EveryPenctlCommandWorksOrFails) {
   for (const char* ok : {"block", "no block", "delayed_forward", "no delayed_forward", "epoll", "control", "listen",
                          "mode", "servers", "recent", "blacklist", "tracking", "clients_max", "client_acl",
                          "control_acl", "status", "stubborn", "no stubborn", "timeout", "idle_timeout", "conn_max",
-                         "debug", "tcp_nodelay", "log", "no log", "source"}) {
+                         "debug", "tcp_nodelay", "log", "no log", "source", "pending_max"}) {
     Answer a = ask(ok);
     EXPECT_FALSE(a.reset) << ok << ": " << a.text;
     EXPECT_EQ(a.text.rfind("error", 0), std::string::npos) << ok << ": " << a.text;

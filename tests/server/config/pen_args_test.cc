@@ -513,13 +513,15 @@ TEST(PenArgsTest, PenctlStubborn) {
 
 TEST(PenArgsTest, PenctlValueWords) {
   ServiceConfig s = with_options({"-o", "blacklist 10", "-o", "tracking 60", "-o", "timeout 2", "-o",
-                                  "idle_timeout 300", "-o", "clients_max 5000", "-O", "conn_max 99"});
+                                  "idle_timeout 300", "-o", "clients_max 5000", "-O", "conn_max 99", "-o",
+                                  "pending_max 20"});
   EXPECT_EQ(s.policy.blacklist_seconds, 10);
   EXPECT_EQ(s.policy.tracking_seconds, 60);
   EXPECT_EQ(s.policy.connect_timeout_seconds, 2);
   EXPECT_EQ(s.policy.idle_timeout_seconds, 300);
   EXPECT_EQ(s.policy.table_size, 5000u);
   EXPECT_EQ(s.policy.max_connections, 99u);
+  EXPECT_EQ(s.policy.pending_max, 20u);
   EXPECT_EQ(with_options({"-o", "  tracking   1.5 "}).policy.tracking_seconds, 1.5);
 }
 

@@ -158,6 +158,7 @@ services:
     connect_timeout: 1.5
     idle_timeout: 300
     max_connections: 1000
+    pending_max: 64
     backlog: 128
     defer_accept: true
     reuse_port: true
@@ -186,6 +187,7 @@ services:
   EXPECT_EQ(s.policy.connect_timeout_seconds, 1.5);
   EXPECT_EQ(s.policy.idle_timeout_seconds, 300);
   EXPECT_EQ(s.policy.max_connections, 1000u);
+  EXPECT_EQ(s.policy.pending_max, 64u);
   EXPECT_EQ(s.backlog, 128);
   EXPECT_TRUE(s.defer_accept);
   EXPECT_TRUE(s.reuse_port);
@@ -382,7 +384,8 @@ TEST(YamlLoaderTest, UnknownKeyListsTheValidOnes) {
     prot: tcp
 )"),
             "nib.yaml:4:5: services[0]: unknown key 'prot', expected one of: name, listen, protocol, policy, "
-            "backends, emergency, connect_timeout, idle_timeout, max_connections, backlog, defer_accept, reuse_port, "
+            "backends, emergency, connect_timeout, idle_timeout, max_connections, pending_max, backlog, defer_accept, "
+            "reuse_port, "
             "session_timeout, max_sessions, health_check, slow_start, drain_timeout, acl, tcp_nodelay, "
             "tcp_fastclose, keepalive, abuse, source, transparent, dsr_interface, tarpit, http, http_forwarded, proxy_protocol, "
             "accept_proxy_protocol");
@@ -471,6 +474,7 @@ TEST(YamlLoaderTest, OutOfRangeValues) {
       {"    backlog: 65536", "services[0].backlog: expected an integer 1-65535, got '65536'"},
       {"    max_connections: 10000001", "expected an integer 0-10000000, got '10000001'"},
       {"    max_connections: -1", "expected an integer 0-10000000, got '-1'"},
+      {"    pending_max: 10000001", "expected an integer 0-10000000, got '10000001'"},
       {"    connect_timeout: 0", "services[0].connect_timeout: expected seconds > 0 and <= 3600, got '0'"},
       {"    connect_timeout: 3600.5", "expected seconds > 0 and <= 3600, got '3600.5'"},
       {"    idle_timeout: -1", "services[0].idle_timeout: expected seconds >= 0, got '-1'"},
