@@ -360,6 +360,7 @@ constexpr StartTimeSetting kStartTimeSettings[] = {
     {"source", &differs<&ServiceConfig::source>},
     {"http", &differs<&ServiceConfig::http>},
     {"http", &differs<&ServiceConfig::http_forwarded>},
+    {"dummy", &differs<&ServiceConfig::dummy>},
     {"transparent", &differs<&ServiceConfig::transparent>},
     {"dsr_interface", &differs<&ServiceConfig::dsr_interface>},
     {"proxy_protocol", &differs<&ServiceConfig::proxy_protocol>},
@@ -454,6 +455,7 @@ ServiceStatus Dataplane::service_status(const Service& s) const {
   st.source = s.source();
   st.transparent = s.transparent();
   st.http = s.http();
+  st.dummy = s.dummy();
   st.http_forwarded = s.http_forwarded();
   st.proxy_protocol = s.proxy_protocol();
   st.accept_proxy_from = s.accept_proxy_from();

@@ -102,6 +102,7 @@ struct ServiceStatus {
   std::string dsr_interface;                  // the same (Pen's `dsr_if`); empty: none
   bool http = false;                          // the same (Pen's -H)
   bool http_forwarded = false;                // the same
+  bool dummy = false;                         // the same (Pen's dummy)
   ProxyProtocol proxy_protocol = ProxyProtocol::kOff;  // the same
   std::vector<IpPrefix> accept_proxy_from;             // the same
   int64_t active = 0;

@@ -136,8 +136,8 @@ std::span<const PenctlServer::CommandEntry> PenctlServer::commands() {
       {"no delayed_forward", &PenctlServer::cmd_nothing, {}},
       {"dsr_if", &PenctlServer::cmd_socket_option, {}},
       {"dsr_ip", nullptr, kNotYet},
-      {"dummy", nullptr, kNotYet},
-      {"no dummy", nullptr, kNotYet},
+      {"dummy", &PenctlServer::cmd_socket_option, {}},
+      {"no dummy", &PenctlServer::cmd_socket_option, {}},
       {"epoll", &PenctlServer::cmd_nothing, {}},  // what nib always uses
       {"exit", &PenctlServer::cmd_exit, {}},
       {"hash", &PenctlServer::cmd_flag, {}},
@@ -785,7 +785,7 @@ std::string accept_proxy_line(const std::vector<IpPrefix>& trusted) {
 
 }  // namespace
 
-// tcp_nodelay, keepalive, tcp_fastclose, source, transparent, dsr_if and the PROXY protocol are fixed when the
+// tcp_nodelay, keepalive, tcp_fastclose, source, transparent, dsr_if, dummy and the PROXY protocol are fixed when the
 // service's sockets are set up (nib keeps them out of the hot path's shared
 // state): asking for what is in force is fine, a change is not.
 // `tcp_fastclose`, `source`, `dsr_if`, `proxy_protocol` and `accept_proxy_protocol`
@@ -836,6 +836,7 @@ PenctlReply PenctlServer::cmd_socket_option(const Command& c) {
         {"keepalive", &ServiceStatus::keepalive},
         {"http", &ServiceStatus::http},
         {"transparent", &ServiceStatus::transparent},
+        {"dummy", &ServiceStatus::dummy},
     };
     const auto sw =
         std::find_if(std::begin(kSwitches), std::end(kSwitches), [&](const auto& e) { return e.first == word; });
@@ -844,7 +845,7 @@ PenctlReply PenctlServer::cmd_socket_option(const Command& c) {
     current = (on ? "" : "no ") + word;
   }
   if (wanted == current) return {};
-  return fail(wanted + ": cannot change at runtime: it is set on each socket as the listener and each connection are "
+  return fail(wanted + ": cannot change at runtime: it is fixed when the service's listener and connections are "
                        "set up; restart nib with -o '" + wanted + "'");
 }
 
@@ -945,6 +946,7 @@ Result<std::string> PenctlServer::running_config(const std::string& service, con
   }
   if (st->source) o << "source " << st->source->ip_string() << "\n";
   if (st->transparent) o << "transparent\n";
+  if (st->dummy) o << "dummy\n";
   if (!st->dsr_interface.empty()) o << "dsr_if " << st->dsr_interface << "\n";
   // nib's own words, only when set: a file for Pen stays Pen's.
   if (st->proxy_protocol != ProxyProtocol::kOff) o << "proxy_protocol " << to_string(st->proxy_protocol) << "\n";

@@ -146,7 +146,7 @@ Status check_dsr(const ServiceConfig& s) {
                            s.listen.to_string());
   }
   const std::pair<bool, const char*> conflicts[] = {
-      {s.transparent, "transparent"},         {s.http, "http (X-Forwarded-For)"},
+      {s.transparent, "transparent"},         {s.http, "http (X-Forwarded-For)"}, {s.dummy, "dummy"},
       {s.proxy_protocol != ProxyProtocol::kOff, "proxy_protocol"},
       {!s.accept_proxy_from.empty(), "accept_proxy_protocol"},
       {s.source.has_value(), "source"},       {s.abuse.has_value(), "an abuse server (-B)"}};
@@ -203,6 +203,9 @@ Status validate(const DataplaneConfig& config) {
     }
     if (s.protocol == Protocol::kUdp && (s.proxy_protocol != ProxyProtocol::kOff || !s.accept_proxy_from.empty())) {
       return Status::invalid("service '" + s.name + "': the PROXY protocol is for TCP services only");
+    }
+    if (s.protocol == Protocol::kUdp && s.dummy) {
+      return Status::invalid("service '" + s.name + "': dummy (a test web server) is for TCP services only");
     }
     if (s.protocol == Protocol::kUdp && (s.http || s.http_forwarded)) {
       return Status::invalid("service '" + s.name + "': http (X-Forwarded-For) is for TCP services only");

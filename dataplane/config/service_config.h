@@ -179,6 +179,11 @@ struct ServiceConfig {
   // connection, with a 400 when it was the first. TCP only; set at start.
   bool http = false;            // -H, -o http, YAML http
   bool http_forwarded = false;  // YAML http_forwarded: also RFC 7239's Forwarded
+  // Pen's dummy: nib itself answers every HTTP request with a small fixed
+  // 200 page and no backend is contacted, to measure the balancer alone
+  // (only useful for testing). A request ends at its blank line; bodies are
+  // not understood. TCP only; set at start.
+  bool dummy = false;  // -o dummy, YAML dummy
   // Pen's Transparent Reverse Proxy: connections to the backends (TCP and
   // UDP) leave from the client's own IP, so the backends see the client
   // (IP_TRANSPARENT, needs CAP_NET_ADMIN; the backends' replies must route

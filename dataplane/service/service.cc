@@ -19,6 +19,7 @@ Service::Service(const ServiceConfig& config, unsigned workers, const Clock& clo
       transparent_(config.transparent),
       http_(config.http),
       http_forwarded_(config.http_forwarded),
+      dummy_(config.dummy),
       proxy_protocol_(config.proxy_protocol),
       accept_proxy_from_(config.accept_proxy_from),
       listen_(config.listen),

@@ -66,6 +66,7 @@ class Service {
   const std::optional<SocketAddress>& source() const { return source_; }
   // Pen's -H: forwarding headers in every HTTP/1.x request (and RFC 7239's Forwarded).
   bool http() const { return http_; }
+  bool dummy() const { return dummy_; }
   bool http_forwarded() const { return http_forwarded_; }
   // Pen's transparent mode: connections to the backends leave from the client's IP.
   bool transparent() const { return transparent_; }
@@ -170,6 +171,7 @@ class Service {
   const bool transparent_;
   const bool http_;
   const bool http_forwarded_;
+  const bool dummy_;
   const ProxyProtocol proxy_protocol_;
   const std::vector<IpPrefix> accept_proxy_from_;
   mutable std::mutex address_mutex_;

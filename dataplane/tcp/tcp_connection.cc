@@ -23,6 +23,10 @@ constexpr size_t kSpliceChunk = 64 * 1024;  // a default pipe's capacity
 
 bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
 
+// Pen's dummy answer, in nib's words: small, keep-alive (HTTP/1.1).
+constexpr std::string_view kDummyReply =
+    "HTTP/1.1 200 OK\r\nContent-Length: 16\r\nContent-Type: text/plain\r\n\r\nnib dummy reply\n";
+
 void set_linger_reset(int fd) {
   linger l{1, 0};  // close() sends RST: the peer learns the stream was cut short
   ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
@@ -66,6 +70,8 @@ void TcpConnection::start(UniqueFd client, const SocketAddress& peer, Service& s
   http_.reset();
   forward_len_ = 0;
   pending_ = how.pending;
+  dummy_owed_ = dummy_sent_ = 0;
+  dummy_line_ = dummy_request_ = false;
   if (!worker_.loop().add(client_.get(), kSocketEvents, &client_side_).ok()) {
     failed_locally("epoll", ENOMEM, /*connecting=*/false);  // epoll_ctl fails for memory (or its watch limit)
     service.count_rejected_resources(worker_.index());
@@ -94,6 +100,7 @@ void TcpConnection::end_pending() {
 }
 
 void TcpConnection::choose(bool denied) {
+  if (service_->dummy()) [[unlikely]] return start_dummy(denied);
   if (denied) [[unlikely]] {
     sel_ = Selector::abuse(*snap_, started_);
   } else {
@@ -102,6 +109,86 @@ void TcpConnection::choose(bool denied) {
   }
   if (debug_on()) [[unlikely]] log_event(LogLevel::kDebug, "chose " + Selector::describe(*snap_, sel_));
   connect_next();
+}
+
+void TcpConnection::start_dummy(bool denied) {
+  if (denied) {
+    service_->count_rejected_acl(worker_.index());
+    return finish(false, CloseReason::kAcl);
+  }
+  end_pending();
+  state_ = State::kDummy;
+  if (up_.len != 0) {  // read with the accept (defer_accept) or behind a PROXY header
+    dummy_owed_ = count_request_ends(up_.buf.get() + up_.off, up_.len - up_.off);
+    up_.bytes += up_.len - up_.off;
+    up_.off = up_.len = 0;
+  }
+  last_activity_ = worker_.loop().now();
+  if (idle_timeout_ > Duration::zero()) worker_.loop().arm(timer_, last_activity_ + idle_timeout_);
+  serve_dummy();
+}
+
+void TcpConnection::serve_dummy() {
+  for (;;) {
+    // Replies first: a client that does not read its answers is not read
+    // either, so what a connection holds stays bounded by one buffer.
+    while (dummy_owed_ != 0) {
+      const ssize_t n = ::send(client_.get(), kDummyReply.data() + dummy_sent_, kDummyReply.size() - dummy_sent_,
+                               MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (would_block(errno)) return;  // EPOLLOUT's edge brings us back
+        return finish(true, CloseReason::kClientReset);
+      }
+      down_.bytes += static_cast<uint64_t>(n);
+      dummy_sent_ += static_cast<uint32_t>(n);
+      if (dummy_sent_ == kDummyReply.size()) {
+        dummy_sent_ = 0;
+        --dummy_owed_;
+      }
+    }
+    if (up_.eof) return finish(false, CloseReason::kClientClosed);
+    if (!up_.src_readable) return;
+    if (!up_.buf) up_.buf = worker_.take_buffer();
+    const ssize_t n = ::recv(client_.get(), up_.buf.get(), TcpWorker::kBufferSize, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (would_block(errno)) {
+        up_.src_readable = false;
+        return;
+      }
+      return finish(true, CloseReason::kClientReset);
+    }
+    if (n == 0) {
+      up_.eof = true;
+      continue;
+    }
+    if (!request_noted_ && worker_.access_ring()) note_request(up_.buf.get(), static_cast<size_t>(n));
+    up_.bytes += static_cast<uint64_t>(n);
+    last_activity_ = worker_.loop().now();
+    dummy_owed_ += count_request_ends(up_.buf.get(), static_cast<size_t>(n));
+  }
+}
+
+uint32_t TcpConnection::count_request_ends(const char* data, size_t n) {
+  uint32_t ends = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const char c = data[i];
+    if (c == '\n') {
+      // A blank line ends a request's header block; blank lines before a
+      // request line are skipped, as servers do.
+      if (!dummy_line_ && dummy_request_) {
+        ++ends;
+        dummy_request_ = false;
+      } else if (dummy_line_) {
+        dummy_request_ = true;
+      }
+      dummy_line_ = false;
+    } else if (c != '\r') {
+      dummy_line_ = true;
+    }
+  }
+  return ends;
 }
 
 void TcpConnection::read_proxy_header() {
@@ -356,6 +443,11 @@ void TcpConnection::on_connected() {
 }
 
 void TcpConnection::on_event(bool client_side, uint32_t events) {
+  if (state_ == State::kDummy) [[unlikely]] {
+    if (!client_side) return;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) up_.src_readable = true;
+    return serve_dummy();
+  }
   if (state_ == State::kHeader) [[unlikely]] {
     if (!client_side) return;
     // A FIN right behind the header raises no edge of its own later.
@@ -752,7 +844,7 @@ void TcpConnection::on_timer() {
     connect_next();
     return;
   }
-  if (state_ != State::kRelaying || idle_timeout_ <= Duration::zero()) return;
+  if ((state_ != State::kRelaying && state_ != State::kDummy) || idle_timeout_ <= Duration::zero()) return;
   MonoTime deadline = last_activity_ + idle_timeout_;
   if (now >= deadline) {
     finish(false, CloseReason::kIdle);
@@ -764,7 +856,7 @@ void TcpConnection::on_timer() {
 void TcpConnection::set_idle_timeout(const Service& service, Duration timeout) {
   if (service_ != &service || !in_use()) return;
   idle_timeout_ = timeout;
-  if (state_ != State::kRelaying) return;  // connecting: the timer is the connect timeout's
+  if (state_ != State::kRelaying && state_ != State::kDummy) return;  // connecting: the timer is the connect timeout's
   if (timeout <= Duration::zero()) {
     worker_.loop().cancel(timer_);
   } else {

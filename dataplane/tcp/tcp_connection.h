@@ -49,7 +49,8 @@ class TcpConnection {
   // Closes both sides now (shutdown, a drain deadline); `why` goes to the access log.
   void close(CloseReason why) { finish(false, why); }
   bool in_use() const {
-    return state_ == State::kHeader || state_ == State::kConnecting || state_ == State::kRelaying;
+    return state_ == State::kHeader || state_ == State::kConnecting || state_ == State::kRelaying ||
+           state_ == State::kDummy;
   }
   // The backend this connection relays to (counted in its active()), or null.
   const Backend* relay_backend() const { return state_ == State::kRelaying ? backend_ref_.get() : nullptr; }
@@ -65,7 +66,8 @@ class TcpConnection {
 
  private:
   // kHeader: reading a trusted balancer's PROXY header, before any choice.
-  enum class State { kFree, kHeader, kConnecting, kRelaying, kClosed };
+  // kDummy: Pen's dummy, nib answers the client itself (no backend).
+  enum class State { kFree, kHeader, kConnecting, kRelaying, kDummy, kClosed };
 
   // One direction of the relay: bytes read from `src` wait in `buf` (copy) or
   // in `pipe` (splice, zero-copy) for `dst`. A flow starts copying, which is
@@ -108,6 +110,14 @@ class TcpConnection {
   void choose(bool denied);
   // Gives the service's pending slot back (if this one holds it).
   void end_pending();
+  // Pen's dummy: instead of choosing, answers each request of the client
+  // (bytes already read count) with a fixed page; `denied` clients are closed.
+  void start_dummy(bool denied);
+  // Sends the replies owed, then reads on, until the socket would block.
+  void serve_dummy();
+  // Requests whose header block ends in data[0, n) (a blank line), carried
+  // across reads.
+  uint32_t count_request_ends(const char* data, size_t n);
   // kHeader: reads what the client sent until its PROXY header is whole,
   // then takes the client it names and chooses; a bad header closes it.
   void read_proxy_header();
@@ -195,6 +205,12 @@ class TcpConnection {
   bool client_eof_first_ = false;
   bool request_noted_ = false;
   bool pending_ = false;  // holds a pending_max slot
+  // kDummy: replies owed, bytes of the first one sent, and where the parse
+  // is (the current line has more than CR; a request line was seen).
+  uint32_t dummy_owed_ = 0;
+  uint32_t dummy_sent_ = 0;
+  bool dummy_line_ = false;
+  bool dummy_request_ = false;
   uint8_t request_len_ = 0;
   char request_[AccessRecord::kRequestMax];
   // Pen's -H.

@@ -426,6 +426,7 @@ Status Parser::apply_penctl(std::string_view option, const std::string& text) {
       {"keepalive", &ServiceConfig::keepalive},
       {"http", &ServiceConfig::http},
       {"transparent", &ServiceConfig::transparent},
+      {"dummy", &ServiceConfig::dummy},
   };
   for (const auto& [name, member] : kSwitches) {
     if (word != name || words.size() != 1) continue;

@@ -42,13 +42,14 @@ constexpr std::string_view kServiceKeys[] = {"name",      "listen",          "pr
                                              "health_check", "slow_start", "drain_timeout", "acl", "tcp_nodelay",
                                              "tcp_fastclose", "keepalive", "abuse", "source", "transparent",
                                              "dsr_interface", "tarpit",
-                                             "http", "http_forwarded", "proxy_protocol", "accept_proxy_protocol"};
+                                             "http", "http_forwarded", "proxy_protocol", "accept_proxy_protocol",
+                                             "dummy"};
 // Keys that mean something for one protocol only: given for the other, they
 // would silently do nothing, so they are errors.
 constexpr std::string_view kTcpOnlyKeys[] = {"connect_timeout", "idle_timeout", "max_connections", "pending_max", "backlog",
                                              "defer_accept",    "tcp_nodelay",     "tcp_fastclose",
                                              "keepalive",       "proxy_protocol",  "accept_proxy_protocol",
-                                             "http",            "http_forwarded"};
+                                             "http",            "http_forwarded",  "dummy"};
 constexpr std::string_view kUdpOnlyKeys[] = {"session_timeout", "max_sessions"};
 constexpr std::string_view kPolicyKeys[] = {"mode", "stubborn", "tracking", "blacklist", "table_size"};
 constexpr std::string_view kBackendKeys[] = {"address", "port",   "soft_limit",
@@ -554,6 +555,7 @@ void Loader::load_service(const Item& item, SeenServices* seen, DataplaneConfig*
   }
   read_bool(f, "transparent", &service.transparent);
   read_bool(f, "http", &service.http);
+  read_bool(f, "dummy", &service.dummy);
   read_bool(f, "http_forwarded", &service.http_forwarded);
   read_bool(f, "reuse_port", &service.reuse_port);
   read_seconds(f, "session_timeout", limits::kSessionTimeout, &service.udp_session_timeout_seconds);

@@ -24,6 +24,8 @@ using test::NibProcess;
 using test::TestBackend;
 using test::TestClient;
 
+constexpr const char* kPenctl = "/usr/bin/penctl";
+
 std::string at(uint16_t port) { return "127.0.0.1:" + std::to_string(port); }
 std::string at(const TestBackend& b) { return at(b.port()); }
 SocketAddress lb(uint16_t port) { return *SocketAddress::from_ip("127.0.0.1", port); }
@@ -251,6 +253,45 @@ TEST_F(PenCompatTest, RoundRobinIsStrictWithFourWorkers) {
   }
   EXPECT_EQ(breaks, 0);
   EXPECT_NE(nib->output().find("4 worker(s)"), std::string::npos) << nib->output();
+}
+
+// Pen's dummy (-o dummy): nib answers every request itself, pipelined ones
+// and one whose blank line is split across reads included, and never
+// contacts a backend; a half-close after the requests still gets every
+// answer. penctl's dummy word reads it back; changing it needs a restart.
+TEST_F(PenCompatTest, DummyAnswersEveryRequestItself) {
+  TestBackend b0("b0");
+  uint16_t port = test::free_port(), control = test::free_port();
+  auto nib = start("dummy", {"-o", "dummy", "-C", at(control), "--allow-root-control", at(port), at(b0)});
+  ASSERT_TRUE(nib);
+  auto c = TestClient::connect(lb(port), "127.0.0.2");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  ASSERT_TRUE(c->write_all("GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\n\r").ok());
+  auto first = c->read_http_response();
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  EXPECT_EQ(first->status, 200);
+  EXPECT_EQ(first->body, "nib dummy reply\n");
+  ASSERT_TRUE(c->write_all("\n\r\nHEAD /3 HTTP/1.1\r\n\r\n").ok());
+  c->shutdown_write();
+  auto rest = c->read_until_eof();
+  ASSERT_TRUE(rest.ok()) << rest.status().message();
+  const std::string one = "HTTP/1.1 200 OK\r\nContent-Length: 16\r\nContent-Type: text/plain\r\n\r\nnib dummy reply\n";
+  EXPECT_EQ(*rest, one + one) << "the second and third requests, each answered once";
+  EXPECT_EQ(b0.accepted(), 0u) << "no backend is contacted";
+  NIB_REQUIRE(::access(kPenctl, X_OK) == 0, "no /usr/bin/penctl (Debian's pen: scripts/install-deps.sh --test)");
+  auto penctl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), at(control));
+    auto p = NibProcess::start_program(kPenctl, args);
+    EXPECT_TRUE(p.ok());
+    if (!p.ok()) return std::pair{-1, std::string()};
+    auto code = (*p)->wait_exit(10s);
+    (*p)->wait_output_closed(5s);
+    return std::pair{code.value_or(-9), (*p)->stdout_output()};
+  };
+  EXPECT_EQ(penctl({"dummy"}).first, 0);
+  auto [code, out] = penctl({"no", "dummy"});
+  EXPECT_NE(code, 0) << out;
+  EXPECT_NE(out.find("cannot change at runtime"), std::string::npos) << out;
 }
 
 // Pen's rule when no entry matches: the opposite of the last entry's action.

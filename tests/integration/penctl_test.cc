@@ -162,7 +162,8 @@ TEST_F(PenctlTest, FailedCommandsMakePenctlExitNonZero) {
     std::string says;
   } cases[] = {
       {{"close", "0"}, "error: close: no open connection 0"},
-      {{"dummy"}, "error: 'dummy' is not yet supported by nib"},
+      {{"idlers", "2"}, "error: 'idlers' is not yet supported by nib"},
+      {{"dummy"}, "error: dummy: cannot change at runtime"},
       {{"http"}, "error: http: cannot change at runtime"},
       {{"kqueue"}, "error: 'kqueue' is not supported by nib: it always uses epoll"},
       {{"bogus"}, "error: unknown command 'bogus'"},

@@ -585,7 +585,8 @@ TEST_F(PenctlServerTest, ABadLineIsNamedAndNothingOfTheFileApplies) {
       {"server 9 weight 1", ":3: no server 9"},
       {"server 0 weight x", ":3: weight: expected a non-negative integer"},
       {"acl 11 deny 10.0.0.1", ":3: acl: expected a list number 0-9, got '11'"},
-      {"dummy", ":3: 'dummy' is not yet supported by nib"},
+      {"idlers 2", ":3: 'idlers' is not yet supported by nib"},
+      {"dummy", ":3: dummy: cannot change at runtime"},
       {"debug 99", ":3: debug: expected"},
       {"tcp_fastclose both", ":3: tcp_fastclose both: cannot change at runtime"},
   };
@@ -651,8 +652,8 @@ TEST_F(PenctlServerTest, CheckFileWordsNamesUnknownAndUnsupportedCommands) {
   const std::string unknown = dir.write_file("unknown.cfg", "tracking 5\n\nfrobnicate 3\n");
   EXPECT_EQ(PenctlServer::check_file_words(unknown).message().rfind(unknown + ":3: unknown command 'frobnicate'", 0),
             0u);
-  const std::string unsupported = dir.write_file("unsupported.cfg", "dummy\n");
-  EXPECT_EQ(PenctlServer::check_file_words(unsupported).message().rfind(unsupported + ":1: 'dummy' is not yet", 0),
+  const std::string unsupported = dir.write_file("unsupported.cfg", "idlers 3\n");
+  EXPECT_EQ(PenctlServer::check_file_words(unsupported).message().rfind(unsupported + ":1: 'idlers' is not yet", 0),
             0u);
 }
 
@@ -719,7 +720,7 @@ TEST_F(PenctlServerTest, EveryPenctlCommandWorksOrFails) {
   for (const char* ok : {"block", "no block", "delayed_forward", "no delayed_forward", "epoll", "control", "listen",
                          "mode", "servers", "recent", "blacklist", "tracking", "clients_max", "client_acl",
                          "control_acl", "status", "stubborn", "no stubborn", "timeout", "idle_timeout", "conn_max",
-                         "debug", "tcp_nodelay", "log", "no log", "source", "pending_max"}) {
+                         "debug", "tcp_nodelay", "log", "no log", "source", "pending_max", "no dummy"}) {
     Answer a = ask(ok);
     EXPECT_FALSE(a.reset) << ok << ": " << a.text;
     EXPECT_EQ(a.text.rfind("error", 0), std::string::npos) << ok << ": " << a.text;

@@ -483,6 +483,8 @@ TEST(PenArgsTest, PenctlTransparent) {
   EXPECT_TRUE(with_options({"-O", "transparent"}).transparent);
   EXPECT_TRUE(with_options({"-o", "transparent"}).transparent);
   EXPECT_FALSE(with_options({"-O", "transparent", "-o", "no transparent"}).transparent);
+  EXPECT_TRUE(with_options({"-o", "dummy"}).dummy);
+  EXPECT_FALSE(with_options({"-o", "dummy", "-o", "no dummy"}).dummy);
   EXPECT_THAT(error_of({"-o", "transparent yes", "80", "127.0.0.1"}), HasSubstr("not supported"));
 }
 
@@ -532,7 +534,8 @@ TEST(PenArgsTest, PenctlErrors) {
   EXPECT_EQ(err("clients_max 0"), "option -o 'clients_max 0': expected an integer 1-100000000, got '0'");
   EXPECT_EQ(err("tracking"), "option -o 'tracking': expected 'tracking N' with N seconds >= 0");
   EXPECT_EQ(err("conn_max 1 2"), "option -o 'conn_max 1 2': expected 'conn_max N' with N an integer 0-10000000");
-  EXPECT_THAT(err("dummy"), StartsWith("option -o 'dummy': penctl command not supported by nib; use one of: prio,"));
+  EXPECT_THAT(err("idlers 2"), StartsWith("option -o 'idlers 2': penctl command not supported by nib; use one of: prio,"));
+  EXPECT_THAT(err("dummy now"), StartsWith("option -o 'dummy now': penctl command not supported"));
   EXPECT_THAT(err("no blacklist"), StartsWith("option -o 'no blacklist': penctl command not supported"));
   EXPECT_THAT(err("hash now"), StartsWith("option -o 'hash now': penctl command not supported"));
   EXPECT_EQ(err(""), "option -o '': expected a penctl command");

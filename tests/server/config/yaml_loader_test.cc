@@ -159,6 +159,7 @@ services:
     idle_timeout: 300
     max_connections: 1000
     pending_max: 64
+    dummy: true
     backlog: 128
     defer_accept: true
     reuse_port: true
@@ -188,6 +189,7 @@ services:
   EXPECT_EQ(s.policy.idle_timeout_seconds, 300);
   EXPECT_EQ(s.policy.max_connections, 1000u);
   EXPECT_EQ(s.policy.pending_max, 64u);
+  EXPECT_TRUE(s.dummy);
   EXPECT_EQ(s.backlog, 128);
   EXPECT_TRUE(s.defer_accept);
   EXPECT_TRUE(s.reuse_port);
@@ -388,7 +390,7 @@ TEST(YamlLoaderTest, UnknownKeyListsTheValidOnes) {
             "reuse_port, "
             "session_timeout, max_sessions, health_check, slow_start, drain_timeout, acl, tcp_nodelay, "
             "tcp_fastclose, keepalive, abuse, source, transparent, dsr_interface, tarpit, http, http_forwarded, proxy_protocol, "
-            "accept_proxy_protocol");
+            "accept_proxy_protocol, dummy");
 }
 
 TEST(YamlLoaderTest, UserAndChroot) {
