@@ -69,7 +69,7 @@ void TcpConnection::start(UniqueFd client, const SocketAddress& peer, Service& s
   request_len_ = 0;
   http_.reset();
   forward_len_ = 0;
-  pending_ = how.pending;
+  pending_ = std::move(how.pending);
   dummy_owed_ = dummy_sent_ = 0;
   dummy_line_ = dummy_request_ = false;
   if (!worker_.loop().add(client_.get(), kSocketEvents, &client_side_).ok()) {
@@ -92,13 +92,6 @@ void TcpConnection::start(UniqueFd client, const SocketAddress& peer, Service& s
   choose(how.denied);
 }
 
-void TcpConnection::end_pending() {
-  if (!pending_) [[likely]] return;
-  pending_ = false;
-  service_->end_pending();
-  worker_.budget().wake_parked();  // a listener paused at pending_max takes the next client
-}
-
 void TcpConnection::choose(bool denied) {
   if (service_->dummy()) [[unlikely]] return start_dummy(denied);
   if (denied) [[unlikely]] {
@@ -116,7 +109,7 @@ void TcpConnection::start_dummy(bool denied) {
     service_->count_rejected_acl(worker_.index());
     return finish(false, CloseReason::kAcl);
   }
-  end_pending();
+  pending_.release();
   state_ = State::kDummy;
   if (up_.len != 0) {  // read with the accept (defer_accept) or behind a PROXY header
     dummy_owed_ = count_request_ends(up_.buf.get() + up_.off, up_.len - up_.off);
@@ -412,7 +405,7 @@ void TcpConnection::on_backend_lost(Failure failure) {
 void TcpConnection::on_connected() {
   MonoTime now = worker_.loop().now();
   worker_.loop().cancel(timer_);
-  end_pending();
+  pending_.release();
   state_ = State::kRelaying;
   Backend* b = sel_.backend(*snap_);
   switch (sel_.kind) {
@@ -442,20 +435,23 @@ void TcpConnection::on_connected() {
   relay();
 }
 
-void TcpConnection::on_event(bool client_side, uint32_t events) {
-  if (state_ == State::kDummy) [[unlikely]] {
-    if (!client_side) return;
+void TcpConnection::on_client_only_event(uint32_t events) {
+  if (state_ == State::kDummy) {
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) up_.src_readable = true;
     return serve_dummy();
   }
-  if (state_ == State::kHeader) [[unlikely]] {
-    if (!client_side) return;
+  if (state_ == State::kHeader) {
     // A FIN right behind the header raises no edge of its own later.
     if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) up_.src_hup = true;
     read_proxy_header();  // a read sees a hang-up or an error too
+  }
+}
+
+void TcpConnection::on_event(bool client_side, uint32_t events) {
+  if (state_ != State::kConnecting && state_ != State::kRelaying) [[unlikely]] {
+    if (client_side) on_client_only_event(events);
     return;
   }
-  if (state_ != State::kConnecting && state_ != State::kRelaying) return;
   if (!client_side && !backend_) return;  // the old socket's, after on_backend_lost()
   // Edges are remembered even while connecting: a request sent with a FIN
   // before the backend answers must still be relayed whole.
@@ -893,7 +889,7 @@ void TcpConnection::finish(bool abort, CloseReason why) {
   if (down_.buf) worker_.give_buffer(std::move(down_.buf));
   release_pipe(up_);
   release_pipe(down_);
-  end_pending();
+  pending_.release();
   service_->release();
   worker_.budget().release(kDescriptors);  // after the service slot: a listener woken for -x sees it free
   worker_.retire(this);

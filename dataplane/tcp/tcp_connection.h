@@ -15,6 +15,7 @@
 #include "dataplane/net/proxy_protocol.h"
 #include "dataplane/service/service.h"
 #include "dataplane/status_views.h"
+#include "dataplane/tcp/pending_slot.h"
 #include "dataplane/tcp/pipe_pool.h"
 
 namespace nib {
@@ -39,7 +40,7 @@ class TcpConnection {
     bool proxy_header = false;
     // Counted in the service's pending (pending_max): given back once
     // connected to a backend, or closed before.
-    bool pending = false;
+    PendingSlot pending;
   };
   // Takes an accepted client (already admitted against the service's limits)
   // and starts choosing and connecting a backend.
@@ -106,10 +107,10 @@ class TcpConnection {
   enum class Pump { kOk, kSourceError, kSinkError, kBadRequest };
 
   void on_event(bool client_side, uint32_t events);
+  // The states with a client and no backend (kHeader, kDummy); others ignore it.
+  void on_client_only_event(uint32_t events);
   // Chooses a server for the client (Pen's rules) and starts connecting.
   void choose(bool denied);
-  // Gives the service's pending slot back (if this one holds it).
-  void end_pending();
   // Pen's dummy: instead of choosing, answers each request of the client
   // (bytes already read count) with a fixed page; `denied` clients are closed.
   void start_dummy(bool denied);
@@ -204,7 +205,7 @@ class TcpConnection {
   bool eof_seen_ = false;        // a FIN came in from either side
   bool client_eof_first_ = false;
   bool request_noted_ = false;
-  bool pending_ = false;  // holds a pending_max slot
+  PendingSlot pending_;  // held from accept until connected or closed
   // kDummy: replies owed, bytes of the first one sent, and where the parse
   // is (the current line has more than CR; a request line was seen).
   uint32_t dummy_owed_ = 0;

@@ -317,10 +317,10 @@ TcpWorker::Pause TcpWorker::reserve(Listener& l) {
       service.release();
       return Pause::kPending;
     }
-    l.pending_held_ = true;
+    l.pending_ = PendingSlot(service, budget_);
   }
   if (!budget_.try_acquire(TcpConnection::kDescriptors)) {
-    unreserve_pending(l);
+    l.pending_.release();
     service.release();
     return Pause::kDescriptors;
   }
@@ -345,15 +345,8 @@ void TcpWorker::on_budget_short(const Service& service) {
   pipes_.trim();  // idle pipes are descriptors a client can use
 }
 
-void TcpWorker::unreserve_pending(Listener& l) {
-  if (!l.pending_held_) return;
-  l.pending_held_ = false;
-  l.service_.end_pending();
-  budget_.wake_parked();  // a listener elsewhere may wait for this one
-}
-
 void TcpWorker::unreserve(Listener& l) {
-  unreserve_pending(l);
+  l.pending_.release();
   l.service_.release();
   budget_.release(TcpConnection::kDescriptors);
 }
@@ -381,11 +374,10 @@ void TcpWorker::admit(Listener& l, UniqueFd client, const SocketAddress& peer) {
     // as abuse once it connects, as rejected_acl if it does not.
   }
   open_.fetch_add(1, std::memory_order_relaxed);
-  const TcpConnection::Start how{.denied = verdict == Service::Admission::kAbuse,
-                                 .proxy_header = proxy_header,
-                                 .pending = l.pending_held_};
-  l.pending_held_ = false;  // the connection ends it
-  acquire()->start(std::move(client), peer, service, l.snapshot_, how);
+  TcpConnection::Start how{.denied = verdict == Service::Admission::kAbuse,
+                           .proxy_header = proxy_header,
+                           .pending = std::move(l.pending_)};  // the connection gives it back
+  acquire()->start(std::move(client), peer, service, l.snapshot_, std::move(how));
 }
 
 void TcpWorker::log_denied(AccessRing& ring, const Service& service, const SocketAddress& peer) {

@@ -143,7 +143,7 @@ class TcpWorker {
     bool registered_ = false;
     Pause paused_ = Pause::kNone;
     bool parked_ = false;
-    bool pending_held_ = false;  // reserve() counted a pending client, not yet handed on
+    PendingSlot pending_;  // reserve() counted a pending client, not yet handed on
     Duration backoff_{};  // kKernel: the next retry delay
     std::shared_ptr<const RegistrySnapshot> snapshot_;
     uint64_t generation_ = 0;
@@ -157,7 +157,6 @@ class TcpWorker {
   // when both were had, otherwise why not (nothing is held then).
   Pause reserve(Listener& l);
   void unreserve(Listener& l);
-  void unreserve_pending(Listener& l);
   // The budget had no descriptors for a client of `service`; this worker's
   // relay memory had no room for one.
   void on_budget_short(const Service& service);
