@@ -19,7 +19,8 @@ packages=(
 # clang-16 + libclang-rt-16-dev: libFuzzer and the sanitizer runtimes
 # (scripts/fuzz.sh); llvm-16: llvm-symbolizer, for the fuzzers' stack traces.
 # iproute2: `ip netns`, for the tests that build their own networks (transparent mode).
-test_packages=(prometheus pen netbase clang-16 libclang-rt-16-dev llvm-16 iproute2)
+# nginx: a real web server whose access logs nib-logd merges (its service is not started).
+test_packages=(prometheus pen netbase clang-16 libclang-rt-16-dev llvm-16 iproute2 nginx)
 
 missing_of() {
   for p in "$@"; do

@@ -36,7 +36,7 @@ struct FieldName {
   Field field;
 };
 
-constexpr std::array<FieldName, 17> kFields = {{
+constexpr std::array<FieldName, 18> kFields = {{
     {"time", Field::kTime},           {"unix", Field::kUnix},
     {"service", Field::kService},     {"client", Field::kClient},
     {"client_ip", Field::kClientIp},  {"client_port", Field::kClientPort},
@@ -45,7 +45,7 @@ constexpr std::array<FieldName, 17> kFields = {{
     {"bytes_out", Field::kBytesOut},  {"duration_ms", Field::kDurationMs},
     {"connect_ms", Field::kConnectMs}, {"reason", Field::kReason},
     {"failovers", Field::kFailovers}, {"request", Field::kRequest},
-    {"protocol", Field::kProtocol},
+    {"protocol", Field::kProtocol},   {"backend_source_port", Field::kBackendSourcePort},
 }};
 
 // Pen's two line shapes, as templates: one formatter for all three formats.
@@ -141,6 +141,13 @@ void append_field(std::string& out, const AccessRecord& r, Field f, bool json) {
       }
       return;
     case Field::kProtocol: out += to_string(r.protocol); return;
+    case Field::kBackendSourcePort:
+      if (r.backend_source_port == 0 && !json) {
+        out.push_back('-');
+      } else {
+        append_number(out, r.backend_source_port);
+      }
+      return;
   }
 }
 
@@ -202,6 +209,12 @@ void AccessLineFormat::append(const AccessRecord& r, std::string& out) const {
       out += "\"" + r.backend.to_string() + "\"";
     } else {
       out += "null";
+    }
+    out += ",\"backend_source_port\":";
+    if (r.backend_source_port == 0) {
+      out += "null";
+    } else {
+      append_number(out, r.backend_source_port);
     }
     out += ",\"bytes_in\":";
     append_number(out, static_cast<int64_t>(r.bytes_in));

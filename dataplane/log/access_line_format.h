@@ -23,7 +23,7 @@ class AccessLineFormat {
   // The template's placeholders, in the order `nib --help` and the docs list them.
   enum class Field : uint8_t {
     kTime, kUnix, kService, kClient, kClientIp, kClientPort, kBackend, kBackendIp, kBackendPort,
-    kBytesIn, kBytesOut, kDurationMs, kConnectMs, kReason, kFailovers, kRequest, kProtocol,
+    kBytesIn, kBytesOut, kDurationMs, kConnectMs, kReason, kFailovers, kRequest, kProtocol, kBackendSourcePort,
   };
 
   // `udp`: the destination is a datagram socket (Pen's format then takes its

@@ -54,6 +54,10 @@ struct AccessRecord {
   const std::string* service = nullptr;
   SocketAddress client;
   SocketAddress backend;     // invalid when none was connected
+  // nib's own port on its connection (TCP) or session socket (UDP) to the
+  // backend: what the backend logs as its client's port, so a backend's log
+  // line can be matched to the client (nib-logd). 0 when not connected.
+  uint16_t backend_source_port = 0;
   uint16_t failovers = 0;    // servers that failed this client before the last
   CloseReason reason = CloseReason::kClientClosed;
   Protocol protocol = Protocol::kTcp;

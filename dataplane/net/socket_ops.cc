@@ -107,6 +107,11 @@ Result<SocketAddress> local_address(int fd) {
   return SocketAddress(reinterpret_cast<sockaddr*>(&ss), len);
 }
 
+uint16_t local_port(int fd) {
+  auto local = local_address(fd);
+  return local.ok() ? local->port() : 0;
+}
+
 void set_nodelay(int fd) {
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

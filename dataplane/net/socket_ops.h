@@ -38,6 +38,8 @@ Status check_port_free(const SocketAddress& address, bool tcp);
 
 // The local address a socket is bound to.
 Result<SocketAddress> local_address(int fd);
+// Its port; 0 when it has none or the call fails.
+uint16_t local_port(int fd);
 
 void set_nodelay(int fd);
 // SO_KEEPALIVE, with the kernel's probe timings (net.ipv4.tcp_keepalive_*).

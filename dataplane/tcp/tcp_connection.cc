@@ -919,6 +919,9 @@ void TcpConnection::log_access(AccessRing& ring, CloseReason why) {
   r->client = peer_;
   const Backend* b = state_ == State::kRelaying ? backend_ref_.get() : nullptr;
   r->backend = b ? b->address() : SocketAddress();
+  // One getsockname() per logged connection, only with a log on: the port
+  // the kernel chose at connect() is what the backend's own log shows.
+  r->backend_source_port = b && backend_ ? local_port(backend_.get()) : 0;
   r->failovers = failovers_;
   r->reason = why;
   r->protocol = Protocol::kTcp;

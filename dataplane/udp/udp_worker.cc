@@ -684,6 +684,7 @@ void UdpWorker::log_access(AccessRing& ring, const UdpListener& l, const UdpSess
   r->client = s.client;
   const Backend* b = s.holds_backend && s.snap ? s.sel.backend(*s.snap) : nullptr;
   r->backend = b ? b->address() : SocketAddress();
+  r->backend_source_port = b && s.upstream ? local_port(s.upstream.get()) : 0;
   r->failovers = 0;
   r->reason = why;
   r->protocol = Protocol::kUdp;

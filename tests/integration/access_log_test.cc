@@ -192,6 +192,7 @@ TEST_F(AccessLogTest, JsonLinesParseAndCarryEveryField) {
     EXPECT_EQ(f.num("bytes_out"), 7 + 6);                      // "echo-1\n" + the echo
     EXPECT_EQ(f.str("reason"), "client_closed") << line;      // its FIN came first
     EXPECT_EQ(f.num("failovers"), 0);
+    EXPECT_GT(f.num("backend_source_port"), 0);  // what the backend saw as its peer's port
     EXPECT_EQ(f.str("request"), "hello");
     EXPECT_GE(f.num("connect_ms"), 0);
     EXPECT_GE(f.num("duration_ms"), f.num("connect_ms"));
@@ -417,6 +418,7 @@ TEST_F(AccessLogTest, AnExpiredUdpSessionIsOneLine) {
   EXPECT_EQ(f.num("bytes_in"), 12);
   EXPECT_GT(f.num("bytes_out"), 0);
   EXPECT_EQ(f.str("reason"), "idle") << lines[0];
+  EXPECT_GT(f.num("backend_source_port"), 0);  // the session socket's own port
   ASSERT_NE(f.line.find("connect_ms"), nullptr);
   EXPECT_TRUE(f.line.find("connect_ms")->is_null());
 }

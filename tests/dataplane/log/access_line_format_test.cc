@@ -22,6 +22,7 @@ AccessRecord sample() {
   r.service = &kService;
   r.client = *SocketAddress::parse("10.0.0.9:40000");
   r.backend = *SocketAddress::parse("10.0.1.1:80");
+  r.backend_source_port = 51000;
   r.failovers = 1;
   r.reason = CloseReason::kBackendClosed;
   const char* req = "GET /a\"b\\ HTTP/1.1";
@@ -56,7 +57,7 @@ TEST(AccessLineFormatTest, PenLineWithoutBackendOrRequestKeepsFourFields) {
 TEST(AccessLineFormatTest, JsonHasEveryFieldEscaped) {
   EXPECT_EQ(line(AccessLogFormat::kJson, "", sample()),
             "{\"time\":\"2026-12-04T05:46:19.123Z\",\"service\":\"web\",\"protocol\":\"tcp\","
-            "\"client\":\"10.0.0.9:40000\",\"backend\":\"10.0.1.1:80\",\"bytes_in\":10,\"bytes_out\":2000,"
+            "\"client\":\"10.0.0.9:40000\",\"backend\":\"10.0.1.1:80\",\"backend_source_port\":51000,\"bytes_in\":10,\"bytes_out\":2000,"
             "\"duration_ms\":12.345,\"connect_ms\":0.678,\"reason\":\"backend_closed\",\"failovers\":1,"
             "\"request\":\"GET /a\\\"b\\\\ HTTP/1.1\"}\n");
 }
@@ -64,9 +65,11 @@ TEST(AccessLineFormatTest, JsonHasEveryFieldEscaped) {
 TEST(AccessLineFormatTest, JsonNullsWhatNeverHappened) {
   AccessRecord r = sample();
   r.backend = SocketAddress();
+  r.backend_source_port = 0;
   r.connect_us = -1;
   std::string out = line(AccessLogFormat::kJson, "", r);
   EXPECT_THAT(out, HasSubstr("\"backend\":null"));
+  EXPECT_THAT(out, HasSubstr("\"backend_source_port\":null"));
   EXPECT_THAT(out, HasSubstr("\"connect_ms\":null"));
 }
 
@@ -74,10 +77,10 @@ TEST(AccessLineFormatTest, TemplateFillsEveryPlaceholder) {
   EXPECT_EQ(line(AccessLogFormat::kTemplate,
                  "{time} {unix} {service} {client} {client_ip}:{client_port} {backend} {backend_ip}:{backend_port} "
                  "in={bytes_in} out={bytes_out} {duration_ms}ms {connect_ms}ms {reason} {failovers} {protocol} "
-                 "\"{request}\"",
+                 "\"{request}\" from {backend_source_port}",
                  sample()),
             "2026-12-04T05:46:19.123Z 1796363179 web 10.0.0.9:40000 10.0.0.9:40000 10.0.1.1:80 10.0.1.1:80 "
-            "in=10 out=2000 12.345ms 0.678ms backend_closed 1 tcp \"GET /a\"b\\ HTTP/1.1\"\n");
+            "in=10 out=2000 12.345ms 0.678ms backend_closed 1 tcp \"GET /a\"b\\ HTTP/1.1\" from 51000\n");
 }
 
 TEST(AccessLineFormatTest, ClientBytesCannotBreakALine) {

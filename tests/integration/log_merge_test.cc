@@ -1,0 +1,143 @@
+// nib-logd merge (issue 14) over real logs: clients from distinct loopback
+// addresses reach two real nginx servers through the real nib binary, then
+// nib-logd puts each client back into nginx's own access log lines — by port
+// for the server that logs $remote_port (every request of a keep-alive
+// connection), by request line for the one that logs plain Combined format.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <regex>
+#include <sstream>
+
+#include "tests/support/nib_process.h"
+#include "tests/support/prerequisites.h"
+#include "tests/support/temp_file.h"
+#include "tests/support/test_client.h"
+
+#ifndef NIB_LOGD_BINARY
+#define NIB_LOGD_BINARY "nib-logd"
+#endif
+
+namespace nib {
+namespace {
+
+using namespace std::chrono_literals;
+using test::NibProcess;
+using test::TestClient;
+
+constexpr const char* kNginx = "/usr/sbin/nginx";
+
+std::string at(uint16_t port) { return "127.0.0.1:" + std::to_string(port); }
+SocketAddress lb(uint16_t port) { return *SocketAddress::from_ip("127.0.0.1", port); }
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+class LogMergeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    NIB_REQUIRE(test::nib_binary_exists(), "nib binary not built");
+    NIB_REQUIRE(::access(kNginx, X_OK) == 0, "nginx not installed (scripts/install-deps.sh --test)");
+    NIB_REQUIRE(::access(NIB_LOGD_BINARY, X_OK) == 0, "nib-logd not built");
+  }
+
+  // One nginx, in the foreground, its files in dir_: server A on port_a_ logs
+  // "$remote_addr:$remote_port" first, server B on port_b_ plain Combined.
+  std::unique_ptr<NibProcess> start_nginx() {
+    port_a_ = test::free_port();
+    port_b_ = test::free_port();
+    const std::string d = dir_.path();
+    const std::string conf = dir_.file("nginx.conf");
+    EXPECT_TRUE(test::write_file(
+                    conf, "daemon off;\nmaster_process off;\nworker_processes 1;\npid " + d + "/nginx.pid;\n" +
+                              "error_log " + d + "/error.log;\nevents { worker_connections 64; }\nhttp {\n"
+                              "  client_body_temp_path " + d + "/body;\n  proxy_temp_path " + d + "/proxy;\n"
+                              "  fastcgi_temp_path " + d + "/fastcgi;\n  uwsgi_temp_path " + d + "/uwsgi;\n"
+                              "  scgi_temp_path " + d + "/scgi;\n"
+                              "  log_format withport '$remote_addr:$remote_port - $remote_user [$time_local] "
+                              "\"$request\" $status $body_bytes_sent';\n"
+                              "  server { listen " + at(port_a_) + "; access_log " + d + "/a.log withport;\n"
+                              "    location / { return 200 \"a\\n\"; } }\n"
+                              "  server { listen " + at(port_b_) + "; access_log " + d + "/b.log combined;\n"
+                              "    location / { return 200 \"b\\n\"; } }\n"
+                              "}\n")
+                    .ok());
+    auto nginx = NibProcess::start_program(kNginx, {"-c", conf, "-p", d, "-e", d + "/error.log"});
+    EXPECT_TRUE(nginx.ok()) << nginx.status().message();
+    if (!nginx.ok()) return nullptr;
+    // A connection that sends nothing leaves no line in nginx's logs.
+    bool up = test::wait_until(
+        [&] { return TestClient::connect(lb(port_a_)).ok() && TestClient::connect(lb(port_b_)).ok(); }, 10s);
+    EXPECT_TRUE(up) << (*nginx)->output() << test::read_file(d + "/error.log").value_or("");
+    return up ? std::move(*nginx) : nullptr;
+  }
+
+  test::TempDir dir_;
+  uint16_t port_a_ = 0, port_b_ = 0;
+};
+
+TEST_F(LogMergeTest, NibLogdPutsEveryClientBackIntoNginxsLines) {
+  auto nginx = start_nginx();
+  ASSERT_TRUE(nginx);
+  const uint16_t port = test::free_port();
+  const std::string nib_log = dir_.file("nib.json");
+  const std::string config = dir_.file("nib.yaml");
+  ASSERT_TRUE(test::write_file(config, "workers: 1\naccess_log: {path: " + nib_log +
+                                           ", format: json}\nservices:\n  - name: web\n    listen: " + at(port) +
+                                           "\n    policy: {mode: roundrobin}\n    backends: [" + at(port_a_) + ", " +
+                                           at(port_b_) + "]\nadmin: {http_listen: 127.0.0.1:0, grpc_listen: 127.0.0.1:0}\n")
+                  .ok());
+  auto nib = test::start_foreground({"--config", config}, dir_.file("nib.pid"));
+  ASSERT_TRUE(nib);
+  // Clients 127.0.0.2-5, one keep-alive connection each with two pipelined
+  // requests; round-robin gives A, B, A, B.
+  for (int c = 2; c <= 5; ++c) {
+    auto client = TestClient::connect(lb(port), "127.0.0." + std::to_string(c));
+    ASSERT_TRUE(client.ok()) << client.status().message();
+    const std::string tag = "/c" + std::to_string(c);
+    auto reply = client->write_all_and_read_until_eof("GET " + tag + "-1 HTTP/1.1\r\nHost: x\r\n\r\nGET " + tag +
+                                                      "-2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    ASSERT_TRUE(reply.ok()) << reply.status().message();
+  }
+  ASSERT_TRUE(nib->signal(SIGTERM).ok());  // every ring is written once it exits
+  ASSERT_EQ(nib->wait_exit(30s), 0) << nib->output();
+  ASSERT_TRUE(nginx->signal(SIGQUIT).ok());  // nginx's graceful stop: its logs are complete
+  nginx->wait_exit(30s);
+
+  const std::string merged = dir_.file("merged.log");
+  auto logd = NibProcess::start_program(
+      NIB_LOGD_BINARY, {"merge", "--nib-log", nib_log, "--server", at(port_a_) + "=" + dir_.file("a.log"), "--server",
+                        at(port_b_) + "=" + dir_.file("b.log"), "--output", merged});
+  ASSERT_TRUE(logd.ok()) << logd.status().message();
+  ASSERT_EQ((*logd)->wait_exit(30s), 0) << (*logd)->output();
+  ASSERT_TRUE((*logd)->wait_output_closed(10s));
+  EXPECT_NE((*logd)->output().find("8 lines: 4 matched by port, 2 by request, 2 unmatched"), std::string::npos)
+      << (*logd)->output() << test::read_file(nib_log).value_or("") << test::read_file(merged).value_or("");
+
+  const std::regex request_line(R"re(^(\S+) - - \[[^\]]+\] "GET /c(\d)-(\d) HTTP/1.1".*)re");
+  int seen = 0;
+  for (const std::string& line : lines_of(test::read_file(merged).value_or(""))) {
+    std::smatch m;
+    ASSERT_TRUE(std::regex_match(line, m, request_line)) << line;
+    ++seen;
+    const std::string client_ip = "127.0.0." + m[2].str();
+    const bool via_a = m[2] == "2" || m[2] == "4";
+    if (via_a) {
+      // By port: both requests of the connection, with the client's own port.
+      EXPECT_EQ(m[1].str().rfind(client_ip + ":", 0), 0u) << line;
+    } else if (m[3] == "1") {
+      EXPECT_EQ(m[1].str(), client_ip) << line;  // by request: nib logged the first request line
+    } else {
+      EXPECT_EQ(m[1].str(), "127.0.0.1") << line;  // a later request: nothing to match it by
+    }
+  }
+  EXPECT_EQ(seen, 8);
+}
+
+}  // namespace
+}  // namespace nib
