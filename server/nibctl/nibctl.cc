@@ -106,10 +106,11 @@ constexpr Group kGroups[] = {
     {"backends", "list", "list and change the backends"},
     {"clients", "list", "the client table: list, forget, pin, migrate"},
     {"policy", "show", "the balancing policy"},
+    {"acl", "show", "the service's client ACL"},
 };
 
 constexpr std::string_view kFooter =
-    "'backends', 'clients' and 'policy' alone mean list/show; each command has its own --help.\n\n"
+    "'backends', 'clients', 'policy' and 'acl' alone mean list/show; each command has its own --help.\n\n"
     "Exit status: 0 done, 1 nib refused or failed the request, 2 bad usage,\n"
     "3 nib could not be reached.";
 
@@ -159,6 +160,14 @@ const std::vector<CommandSpec>& Nibctl::commands() {
       {"policy set", {}, {"--mode", "--stubborn", "--no-stubborn", "--tracking", "--blacklist", "--table-size",
                         "--connect-timeout", "--idle-timeout", "--max-connections", "--pending-max"},
        &Nibctl::policy_set, "change it (mode: affinity|roundrobin|hash|weight|prio)"},
+      {"acl show", {}, {}, &Nibctl::acl_show, "the client ACL: entries in order, the first match decides"},
+      {"acl set",
+       {{"entries", "ENTRIES", "entries separated by commas: 'permit 10.0.0.0/8, deny 0.0.0.0/0'"}},
+       {},
+       &Nibctl::acl_set,
+       "replace the client ACL (Pen's entries: permit|deny IP[/LEN] | IP MASK | country CC); when none "
+       "matches, the opposite of the last entry's action"},
+      {"acl clear", {}, {}, &Nibctl::acl_clear, "empty the client ACL: every client is served"},
       {"watch", {}, {}, &Nibctl::watch, "print events as they happen, until Ctrl-C"},
   };
   return table;
@@ -795,6 +804,45 @@ int Nibctl::policy_set(const Args& args) {
   grpc::Status s = stub_->SetPolicy(context().get(), r, &resp);
   if (!s.ok()) return rpc_error(s);
   json() ? print_json(resp) : print_policy(out_, resp);
+  return kExitOk;
+}
+
+// ---- acl
+
+int Nibctl::acl_show(const Args&) {
+  v1::GetClientAclRequest r;
+  r.set_service(service_);
+  v1::ClientAcl resp;
+  grpc::Status s = stub_->GetClientAcl(context().get(), r, &resp);
+  if (!s.ok()) return rpc_error(s);
+  json() ? print_json(resp) : print_acl(out_, resp);
+  return kExitOk;
+}
+
+int Nibctl::acl_set(const Args& args) {
+  std::vector<std::string> entries;
+  std::istringstream in(args.words[0]);
+  for (std::string entry; std::getline(in, entry, ',');) {
+    auto words = split_words(entry);  // trimmed, single spaces: what nib parses
+    if (words.empty()) return usage_error("acl set: an empty entry in '" + args.words[0] + "' (use 'acl clear')");
+    std::string joined;
+    for (const auto& w : words) joined += (joined.empty() ? "" : " ") + w;
+    entries.push_back(std::move(joined));
+  }
+  if (entries.empty()) return usage_error("acl set: no entries (use 'acl clear' to serve every client)");
+  return set_acl(entries);
+}
+
+int Nibctl::acl_clear(const Args&) { return set_acl({}); }
+
+int Nibctl::set_acl(const std::vector<std::string>& entries) {
+  v1::SetClientAclRequest r;
+  r.set_service(service_);
+  for (const auto& e : entries) r.add_entries(e);
+  v1::ClientAcl resp;
+  grpc::Status s = stub_->SetClientAcl(context().get(), r, &resp);
+  if (!s.ok()) return rpc_error(s);
+  json() ? print_json(resp) : print_acl(out_, resp);
   return kExitOk;
 }
 

@@ -72,6 +72,10 @@ class Nibctl {
   int stats(const Args& args);
   int policy_show(const Args& args);
   int policy_set(const Args& args);
+  int acl_show(const Args& args);
+  int acl_set(const Args& args);
+  int acl_clear(const Args& args);
+  int set_acl(const std::vector<std::string>& entries);
   int watch(const Args& args);
 
   std::ostream& out_;

@@ -149,6 +149,19 @@ void print_policy(std::ostream& out, const v1::Policy& p) {
       << "pending max      " << (p.pending_max() == 0 ? "no limit" : std::to_string(p.pending_max())) << "\n";
 }
 
+void print_acl(std::ostream& out, const v1::ClientAcl& acl) {
+  if (acl.entries().empty()) {
+    out << "no entries: every client is served\n";
+    return;
+  }
+  Table t({"#", "ENTRY"});
+  for (int i = 0; i < acl.entries_size(); ++i) t.add({std::to_string(i + 1), acl.entries(i)});
+  t.print(out);
+  // Pen's rule for a client no entry matches: the opposite of the last entry.
+  const bool last_permits = acl.entries(acl.entries_size() - 1).rfind("permit", 0) == 0;
+  out << "no match: " << (last_permits ? "denied" : "served") << "\n";
+}
+
 void print_pins(std::ostream& out, const v1::ListPinsResponse& pins) {
   Table t({"PREFIX", "BACKEND"});
   for (const auto& p : pins.pins()) t.add({p.prefix(), std::to_string(p.backend_id())});

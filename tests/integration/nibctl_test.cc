@@ -232,6 +232,30 @@ TEST_F(NibctlTest, PolicySetChangesTheConnectionSettings) {
   EXPECT_NE(nibctl({"policy"}).out.find("connect timeout  7s"), std::string::npos) << "nothing changed";
 }
 
+TEST_F(NibctlTest, AclSetShowAndClearDecideWhoIsServed) {
+  CtlResult r = nibctl({"acl"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "no entries: every client is served\n");
+  // Pen's rule: nothing matches 127.0.0.2, so the opposite of the last entry (deny) serves it.
+  r = nibctl({"acl", "set", "permit 127.0.0.4,  deny  127.0.0.3/32"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("1  permit 127.0.0.4"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("2  deny 127.0.0.3/32"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("no match: served"), std::string::npos) << r.out;
+  EXPECT_EQ(visit("127.0.0.3"), "closed");
+  EXPECT_NE(visit("127.0.0.2"), "closed");
+  // A bad entry is refused and changes nothing.
+  r = nibctl({"acl", "set", "permit 127.0.0.300"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("INVALID_ARGUMENT"), std::string::npos) << r.err;
+  r = nibctl({"-o", "json", "acl", "show"});
+  EXPECT_NE(r.out.find("\"permit 127.0.0.4/32\""), std::string::npos) << r.out << r.err;  // as nib keeps it
+  EXPECT_EQ(nibctl({"acl", "set", "permit 127.0.0.4,,deny 127.0.0.3"}).exit_code, 2);  // an empty entry
+  r = nibctl({"acl", "clear"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(visit("127.0.0.3"), "closed");
+}
+
 TEST_F(NibctlTest, StatsClientsAndToken) {
   ASSERT_EQ(visit("127.0.0.2"), "b0");
   std::string token = dir_.write_file("token", "s3cret\n");
@@ -265,7 +289,7 @@ TEST(NibctlCommandLineTest, EachCommandHasItsOwnHelp) {
   NIB_REQUIRE(::access(NIBCTL_BINARY, X_OK) == 0, "nibctl not built");
   CtlResult top = run_nibctl_alone({"--help"});
   EXPECT_EQ(top.exit_code, 0) << top.err;
-  for (const char* word : {"backends", "clients", "policy", "services", "stats", "watch", "--addr", "--token-file",
+  for (const char* word : {"backends", "clients", "policy", "acl", "services", "stats", "watch", "--addr", "--token-file",
                            "--ca-file", "Exit status"}) {
     EXPECT_NE(top.out.find(word), std::string::npos) << word << "\n" << top.out;
   }
@@ -281,6 +305,7 @@ TEST(NibctlCommandLineTest, EachCommandHasItsOwnHelp) {
       {{"backends", "drain", "--help"}, {"--close-after", "SEC"}},
       {{"clients", "pin", "--help"}, {"IP|CIDR", "ID"}},
       {{"clients", "migrate", "--help"}, {"FROM_ID", "--to"}},
+      {{"acl", "set", "--help"}, {"ENTRIES", "commas", "opposite of the last entry"}},
       {{"policy", "set", "--help"}, {"--mode", "--stubborn", "--no-stubborn", "--tracking", "--blacklist",
                                      "--table-size", "--connect-timeout", "--idle-timeout", "--max-connections"}},
       {{"--addr", "127.0.0.1:1", "watch", "--help"}, {"print events", "global options"}},
