@@ -12,8 +12,10 @@
 #      listens on 0.0.0.0), and runs with one (isolated network, then SIGTERM -> exit 0);
 #   5. nib serves traffic with --network host: a mounted config and token file,
 #      a backend on the host, /healthz, /metrics with and without a token, a
-#      backend added through the admin API, and `podman stop` (SIGTERM to PID 1)
-#      ending with exit status 0.
+#      backend added through the admin API, an HTTP health check, a SIGHUP
+#      reload, and `podman stop` (SIGTERM to PID 1) ending with exit status 0.
+#   Steps 4 and 5 run under docker/seccomp.json, the allow-list of nib's
+#   system calls (anything else would fail with EPERM and show up here).
 # Env: VERIFY_DOCKERFILE=/work/shared/tools/verify-dockerfile.sh  WORK=/tmp/nib-verify-docker
 #      KEEP=1 (keep podman storage and base images: the next run skips debootstrap
 #      and reuses the build cache)  BUILD_TIMEOUT=3600 (seconds for step 1).
@@ -38,6 +40,7 @@ P=(podman --root "$WORK/storage" --runroot "$WORK/run" --tmpdir "$WORK/run/libpo
    --cgroup-manager cgroupfs --events-backend file)
 hn=$(ulimit -Hn); hu=$(ulimit -Hu); [ "$hu" = unlimited ] || [ "$hu" -gt 32768 ] && hu=32768
 RUN=("${P[@]}" --runtime runc run --ulimit "nofile=$hn:$hn" --ulimit "nproc=$hu:$hu")
+SECCOMP=(--security-opt "seccomp=$PWD/docker/seccomp.json")
 tmp=$(mktemp -d /tmp/nib-verify-docker-files.XXXXXX)
 chmod 755 "$tmp"
 containers=()
@@ -102,8 +105,10 @@ sed 's/^/   /' "$tmp/notoken.out"
 if [ "$rc" -eq 0 ] || ! grep -q "admin token file" "$tmp/notoken.out"; then
   fail "nib started an open admin plane (rc=$rc)"
 fi
-"${RUN[@]}" -d --name nib-verify-default --network none -v "$tmp/tokens:/etc/nib/tokens:ro" "$TAG" >/dev/null
+# Listed before it runs: a run that fails half-way still leaves a container to remove.
 containers+=(nib-verify-default)
+"${P[@]}" rm -f -t 0 nib-verify-default >/dev/null 2>&1 || true  # left by an interrupted run (KEEP=1)
+"${RUN[@]}" -d --name nib-verify-default --network none "${SECCOMP[@]}" -v "$tmp/tokens:/etc/nib/tokens:ro" "$TAG" >/dev/null
 for _ in $(seq 50); do grep -q "admin HTTP on" <<<"$("${P[@]}" logs nib-verify-default 2>&1)" && break; sleep 0.2; done
 "${P[@]}" logs nib-verify-default 2>&1 | sed 's/^/   /'
 grep -q "admin HTTP on" <<<"$("${P[@]}" logs nib-verify-default 2>&1)" || fail "nib did not start with the default config"
@@ -134,13 +139,15 @@ services:
   - name: web
     listen: 127.0.0.1:$p_svc
     policy: {mode: roundrobin}
+    health_check: {type: http, path: /, interval: 0.5, timeout: 0.4}
     backends: [127.0.0.1:$p_back1]
 YAML
 chmod -R a+rX "$tmp/conf" "$tmp/tokens"
-"${RUN[@]}" -d --name nib-verify-host --network host \
+containers+=(nib-verify-host)
+"${P[@]}" rm -f -t 0 nib-verify-host >/dev/null 2>&1 || true
+"${RUN[@]}" -d --name nib-verify-host --network host "${SECCOMP[@]}" \
   -v "$tmp/conf:/etc/nib/conf:ro" -v "$tmp/tokens:/etc/nib/tokens:ro" \
   "$TAG" --config /etc/nib/conf/nib.yaml >/dev/null
-containers+=(nib-verify-host)
 admin=http://127.0.0.1:$p_http
 for _ in $(seq 50); do curl -sf "$admin/readyz" >/dev/null && break; sleep 0.2; done
 curl -sf "$admin/healthz" >/dev/null || { "${P[@]}" logs nib-verify-host; fail "/healthz does not answer"; }
@@ -163,6 +170,19 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Authorization: Bearer 
 seen=$(for _ in 1 2 3 4; do curl -sf -m 5 "http://127.0.0.1:$p_svc/"; done | sort -u | tr '\n' ',')
 [ "$seen" = "backend 1,backend 2," ] || fail "round-robin over both backends, got: $seen"
 echo "   backend added through the admin API; round-robin answers: $seen"
+"${P[@]}" kill -s HUP nib-verify-host >/dev/null
+for _ in $(seq 50); do grep -q "reloaded" <<<"$("${P[@]}" logs nib-verify-host 2>&1)" && break; sleep 0.2; done
+grep -q "reloaded" <<<"$("${P[@]}" logs nib-verify-host 2>&1)" || fail "no reload logged after SIGHUP"
+body=$(curl -sf -m 5 "http://127.0.0.1:$p_svc/") || fail "no answer through nib after the reload"
+curl -sf "$admin/readyz" >/dev/null || fail "/readyz is not 200 after the reload"
+health=$(curl -sf -H 'Authorization: Bearer docker-readonly-token-0123456789' "$admin/metrics" | grep '^nib_backend_up' \
+  | grep -c ' 1$' || true)
+[ "$health" -ge 1 ] || fail "no backend up by its health check after the reload"
+if "${P[@]}" logs nib-verify-host 2>&1 | grep -q "Operation not permitted"; then
+  "${P[@]}" logs nib-verify-host 2>&1 | grep "Operation not permitted" | sed 's/^/   /'
+  fail "a system call outside docker/seccomp.json (EPERM)"
+fi
+echo "   SIGHUP reload, health checks and traffic under docker/seccomp.json"
 timeout 60 "${P[@]}" stop -t 30 nib-verify-host >/dev/null
 rc=$("${P[@]}" inspect --format '{{.State.ExitCode}}' nib-verify-host)
 "${P[@]}" logs nib-verify-host 2>&1 | tail -3 | sed 's/^/   /'

@@ -98,11 +98,20 @@ Result<std::optional<NibConnection>> parse_json_line(std::string_view line) {
   c.client_ip = client_at->first;
   c.client_port = client_at->second;
   c.backend = *backend_at;
-  if (const json::Value* port = v.find("backend_source_port"); port != nullptr && port->is_integer()) {
+  if (const json::Value* port = v.find("backend_source_port"); port != nullptr && !port->is_null()) {
+    if (!port->is_integer() || !port->fits_int64() || port->as_int64() < 1 || port->as_int64() > 65535) {
+      return Status::invalid("backend_source_port: expected a port 1-65535 or null");
+    }
     c.source_port = static_cast<uint16_t>(port->as_int64());
   }
+  // A connection nib held for over a year is not a line nib wrote.
+  constexpr double kMaxDurationMs = 366.0 * 24 * 3600 * 1000;
+  const double duration_ms = duration->as_double();
+  if (!(duration_ms >= 0 && duration_ms <= kMaxDurationMs)) {
+    return Status::invalid("duration_ms: expected 0 to a year of milliseconds");
+  }
   c.end_ms = *end;
-  c.start_ms = *end - static_cast<int64_t>(duration->as_double());
+  c.start_ms = *end - static_cast<int64_t>(duration_ms);
   if (request) c.request = *request;
   return std::optional<NibConnection>(std::move(c));
 }
@@ -117,7 +126,8 @@ Result<std::optional<NibConnection>> parse_pen_line(std::string_view line) {
   };
   std::string_view client = field(), unix = field(), backend = field();
   auto seconds = number<int64_t>(unix);
-  if (!IpKey::parse(client).ok() || !seconds || backend.empty()) {
+  // Seconds since 1970, before the year 5000 (milliseconds must fit).
+  if (!IpKey::parse(client).ok() || !seconds || *seconds < 0 || *seconds > 100'000'000'000 || backend.empty()) {
     return Status::invalid("neither a json line nor Pen's 'CLIENT_IP UNIX_TIME BACKEND_IP REQUEST'");
   }
   if (backend == "-") return std::optional<NibConnection>();
@@ -207,7 +217,9 @@ Status LogMerger::add_server_log(const SocketAddress& backend, std::istream& in,
 const NibConnection* LogMerger::by_port(const Pending& p) const {
   const NibConnection* best = nullptr;
   int64_t best_distance = window_ms_ + 1;
-  for (uint32_t i : from_port_[*p.parsed->remote_port]) {
+  auto from = from_port_.find(*p.parsed->remote_port);
+  if (from == from_port_.end()) return nullptr;
+  for (uint32_t i : from->second) {
     const NibConnection& c = connections_[i];
     if (!same_backend(c.backend, p.backend)) continue;
     // Whole seconds: the line's second may begin up to 999 ms before the event.
@@ -252,7 +264,7 @@ MergeReport LogMerger::merge(std::ostream& out) {
   std::stable_sort(connections_.begin(), connections_.end(),
                    [](const NibConnection& a, const NibConnection& b) { return a.start_ms < b.start_ms; });
   used_.assign(connections_.size(), false);
-  from_port_.assign(65536, {});
+  from_port_.clear();
   with_request_.clear();
   for (uint32_t i = 0; i < connections_.size(); ++i) {
     const NibConnection& c = connections_[i];

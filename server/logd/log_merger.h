@@ -26,6 +26,7 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "dataplane/base/status.h"
@@ -100,7 +101,7 @@ class LogMerger {
   std::vector<Pending> lines_;
   // Built by merge(), over connections_ sorted oldest first: which
   // connections came from a source port, and which began with a request.
-  std::vector<std::vector<uint32_t>> from_port_;
+  std::unordered_map<uint16_t, std::vector<uint32_t>> from_port_;
   std::map<std::string, std::vector<uint32_t>, std::less<>> with_request_;
   std::vector<bool> used_;  // by_request() answers each connection once
 };

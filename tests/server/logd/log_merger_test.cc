@@ -50,6 +50,11 @@ TEST(LogMergerTest, ParsesNibsJsonAndPensLines) {
   ASSERT_TRUE(none.ok());
   EXPECT_FALSE(none->has_value());  // nothing was relayed
   EXPECT_FALSE(parse_nib_line("{\"time\":3}").ok());
+  // Numbers no nib writes (found by fuzz/log_merger_fuzzer.cc: a huge duration overflowed).
+  EXPECT_FALSE(parse_nib_line(nib_json("127.0.0.9:4000", "10.0.0.5:80", 51000, 3e23, "x")).ok());
+  EXPECT_FALSE(parse_nib_line(nib_json("127.0.0.9:4000", "10.0.0.5:80", 51000, -1, "x")).ok());
+  EXPECT_FALSE(parse_nib_line(nib_json("127.0.0.9:4000", "10.0.0.5:80", 70000, 5, "x")).ok());
+  EXPECT_FALSE(parse_nib_line("10.1.1.1 179630641736940160 10.0.0.5 GET /").ok());
   EXPECT_FALSE(parse_nib_line("hello world").ok());
 }
 
