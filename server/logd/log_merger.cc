@@ -171,7 +171,7 @@ std::optional<ServerLine> parse_server_line(std::string_view line) {
     if (!IpKey::parse(remote).ok()) return std::nullopt;
     s.remote_ip = std::string(remote);
   }
-  if (size_t open = line.find('['); open != std::string_view::npos && open > remote.size()) {
+  if (size_t open = line.find('[', remote.size()); open != std::string_view::npos) {
     if (size_t close = line.find(']', open); close != std::string_view::npos) {
       s.unix_ms = parse_clf_ms(line.substr(open + 1, close - open - 1));
     }

@@ -72,6 +72,7 @@ TEST(LogMergerTest, ParsesServerLinesWithAndWithoutAPort) {
   ASSERT_TRUE(v6);
   EXPECT_EQ(v6->remote_ip, "::1");
   EXPECT_EQ(v6->remote_port, 51000);
+  EXPECT_EQ(v6->unix_ms, 1796360410000);  // its own brackets are not the time's
   auto bare_v6 = parse_server_line("::1 - - [04/Dec/2026:05:00:10 +0000] \"GET / HTTP/1.1\" 200 5");
   ASSERT_TRUE(bare_v6);
   EXPECT_FALSE(bare_v6->remote_port);
