@@ -19,6 +19,8 @@ command -v strace >/dev/null || { echo "seccomp-trace: install strace" >&2; exit
 tmp=$(mktemp -d /tmp/nib-seccomp.XXXXXX)
 pids=()
 cleanup() {
+  # nib itself first: a killed strace detaches and would leave it running.
+  [ -s "$tmp/nib.pid" ] && kill "$(cat "$tmp/nib.pid")" 2>/dev/null
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   rm -rf "$tmp"
 }
