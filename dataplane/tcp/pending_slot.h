@@ -34,7 +34,6 @@ class PendingSlot {
     std::exchange(service_, nullptr)->end_pending();
     budget_->wake_parked();  // a listener paused at pending_max takes the next client
   }
-  bool held() const { return service_ != nullptr; }
 
  private:
   Service* service_ = nullptr;
