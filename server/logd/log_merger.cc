@@ -146,9 +146,10 @@ bool same_backend(const SocketAddress& a, const SocketAddress& b) {
   return a.ip_string() == b.ip_string() && (a.port() == 0 || b.port() == 0 || a.port() == b.port());
 }
 
-// How far t lies outside [start, end]; 0 inside.
+// How far a line logged in whole second `t` (the event lies in [t, t+999])
+// falls outside the connection's [start, end]; 0 when they overlap.
 int64_t distance(const NibConnection& c, int64_t t) {
-  return t < c.start_ms ? c.start_ms - t : (t > c.end_ms ? t - c.end_ms : 0);
+  return t + 999 < c.start_ms ? c.start_ms - (t + 999) : (t > c.end_ms ? t - c.end_ms : 0);
 }
 
 }  // namespace
@@ -222,8 +223,7 @@ const NibConnection* LogMerger::by_port(const Pending& p) const {
   for (uint32_t i : from->second) {
     const NibConnection& c = connections_[i];
     if (!same_backend(c.backend, p.backend)) continue;
-    // Whole seconds: the line's second may begin up to 999 ms before the event.
-    int64_t d = std::min(distance(c, p.unix_ms), distance(c, p.unix_ms + 999));
+    int64_t d = distance(c, p.unix_ms);
     if (d < best_distance) {
       best = &c;
       best_distance = d;
@@ -239,7 +239,7 @@ const NibConnection* LogMerger::by_request(const Pending& p) {
     const NibConnection& c = connections_[i];
     if (c.start_ms - window_ms_ > p.unix_ms + 999) break;  // oldest first: none later fits
     if (used_[i] || !same_backend(c.backend, p.backend)) continue;
-    if (std::min(distance(c, p.unix_ms), distance(c, p.unix_ms + 999)) > window_ms_) continue;
+    if (distance(c, p.unix_ms) > window_ms_) continue;
     used_[i] = true;
     return &c;
   }
@@ -249,7 +249,8 @@ const NibConnection* LogMerger::by_request(const Pending& p) {
 std::string LogMerger::with_client(const Pending& p, const NibConnection& c) {
   std::string out;
   const bool v6 = c.client_ip.find(':') != std::string::npos;
-  if (p.parsed->remote_port) {
+  // The line's shape, IP or IP:PORT, unless nib's line had no port (Pen's format).
+  if (p.parsed->remote_port && c.client_port != 0) {
     out = (v6 ? "[" + c.client_ip + "]" : c.client_ip) + ":" + std::to_string(c.client_port);
   } else {
     out = c.client_ip;

@@ -133,6 +133,15 @@ TEST(LogMergerTest, WithoutPortsEachConnectionAnswersOneLineByRequest) {
   EXPECT_EQ(report.unmatched, 2u);
 }
 
+TEST(LogMergerTest, AClientWithoutAPortIsWrittenAsItsAddressAlone) {
+  LogMerger m(2000);
+  std::istringstream nib("127.0.0.2 1796360410 10.0.0.5 GET /a HTTP/1.0\n");  // Pen's format: no ports
+  ASSERT_TRUE(m.add_nib_log(nib, "pen.log").ok());
+  std::istringstream web("10.0.0.1:51000 - - [04/Dec/2026:05:00:10 +0000] \"GET /a HTTP/1.0\" 200 5\n");
+  ASSERT_TRUE(m.add_server_log(addr("10.0.0.5:80"), web, "web.log").ok());
+  EXPECT_EQ(merged(m), "127.0.0.2 - - [04/Dec/2026:05:00:10 +0000] \"GET /a HTTP/1.0\" 200 5\n");
+}
+
 TEST(LogMergerTest, OutsideTheWindowNothingMatches) {
   LogMerger m(2000);
   std::istringstream nib(nib_json("127.0.0.7:1", "10.0.0.5:80", 51000, 500, "GET / HTTP/1.1"));
