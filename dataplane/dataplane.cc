@@ -90,6 +90,7 @@ BackendStatus backend_status(const Backend& b, int index, MonoTime now) {
   s.hard_limit = b.hard_limit();
   s.weight = b.weight();
   s.prio = b.prio();
+  s.proxy_protocol = b.proxy_protocol();
   s.active = b.active();
   s.counters = b.counters();
   s.drain_finished = s.admin_state == AdminState::kDraining && s.active == 0;
@@ -226,7 +227,7 @@ void Dataplane::refresh_health() {
       // Probes leave from the service's source (Pen's `source IP`) unless
       // the check names its own: a backend that admits one address admits them.
       if (!check->source && s->source_for(b->address()) != nullptr) check->source = s->source();
-      targets.push_back({s->name(), b, *check, s->proxy_protocol()});
+      targets.push_back({s->name(), b, *check, s->proxy_protocol()});  // the backend's own wins at each check
     };
     for (const auto& b : snap->backends) add(b);
     if (snap->emergency) add(snap->emergency);
@@ -553,6 +554,9 @@ std::string format_seconds(double s) {
   return out.str();
 }
 
+// A backend's PROXY setting as the API words it.
+std::string proxy_text(std::optional<ProxyProtocol> version) { return version ? to_string(*version) : "service"; }
+
 // Appends "field a -> b" when the values differ.
 template <typename T>
 void note_change(std::string& out, const char* field, const T& before, const T& after) {
@@ -569,6 +573,7 @@ std::string describe(const BackendConfig& before, AdminState state_before, const
   note_change(out, "prio", before.prio, after.prio());
   note_change(out, "soft_limit", before.soft_limit, after.soft_limit());
   note_change(out, "hard_limit", before.hard_limit, after.hard_limit());
+  note_change(out, "proxy_protocol", proxy_text(before.proxy_protocol), proxy_text(after.proxy_protocol()));
   note_change(out, "state", std::string(to_string(state_before)), std::string(to_string(after.admin_state())));
   return out;
 }
@@ -686,6 +691,7 @@ Result<ServiceStatus> Dataplane::service_with_clients(const std::string& name) c
 Result<BackendStatus> Dataplane::add_backend(const std::string& name, const BackendConfig& config) {
   Service* s = find_service(services_, name);
   if (s == nullptr) return no_service(name);
+  if (Status st = check_proxy_protocol(s->protocol(), config.proxy_protocol); !st.ok()) return st;
   std::lock_guard lock(s->admin_mutex());
   auto added = s->registry().add(config);
   if (!added.ok()) return added.status();
@@ -693,6 +699,7 @@ Result<BackendStatus> Dataplane::add_backend(const std::string& name, const Back
   std::ostringstream detail;
   detail << b.address().to_string() << " weight " << b.weight() << " prio " << b.prio() << " soft_limit "
          << b.soft_limit() << " hard_limit " << b.hard_limit();
+  if (b.proxy_protocol()) detail << " proxy_protocol " << to_string(*b.proxy_protocol());
   announce(events_, DataplaneEvent::Kind::kBackendAdded, name, b.id(), detail.str());
   refresh_health();
   return status_of(*s, b.id(), clock_.now());
@@ -701,6 +708,9 @@ Result<BackendStatus> Dataplane::add_backend(const std::string& name, const Back
 Result<BackendStatus> Dataplane::update_backend(const std::string& name, uint32_t id, const BackendPatch& patch) {
   Service* s = find_service(services_, name);
   if (s == nullptr) return no_service(name);
+  if (patch.proxy_protocol) {
+    if (Status st = check_proxy_protocol(s->protocol(), *patch.proxy_protocol); !st.ok()) return st;
+  }
   std::lock_guard lock(s->admin_mutex());
   auto patched = s->registry().update(id, patch);
   if (!patched.ok()) return patched.status();

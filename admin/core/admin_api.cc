@@ -77,12 +77,17 @@ Result<BackendConfig> backend_config(const v1::AddBackendRequest& r) {
   c.prio = r.prio();
   c.soft_limit = r.soft_limit();
   c.hard_limit = r.hard_limit();
+  // Unset on an add: the service's.
+  auto proxy = r.proxy_protocol() == v1::PROXY_PROTOCOL_UNSPECIFIED ? std::optional<ProxyProtocol>()
+                                                                     : proxy_protocol_from_proto(r.proxy_protocol());
   if (Status st = first_error({check_host(quoted_field("address"), host), check_int("port", r.port()),
                                check_int("weight", c.weight), check_int("prio", c.prio),
-                               check_int("soft_limit", c.soft_limit), check_int("hard_limit", c.hard_limit)});
+                               check_int("soft_limit", c.soft_limit), check_int("hard_limit", c.hard_limit),
+                               proxy.status()});
       !st.ok()) {
     return st;  // before any lookup
   }
+  c.proxy_protocol = *proxy;
   auto resolved = SocketAddress::resolve(host, static_cast<uint16_t>(r.port()));
   if (!resolved.ok()) return Status::invalid(quoted_field("address") + ": " + resolved.status().message());
   c.host = std::string(host);
@@ -93,9 +98,10 @@ Result<BackendConfig> backend_config(const v1::AddBackendRequest& r) {
 // The fields, checked; a new address is resolved by new_address().
 Result<BackendPatch> backend_patch(const v1::UpdateBackendRequest& r) {
   if (!r.has_weight() && !r.has_prio() && !r.has_soft_limit() && !r.has_hard_limit() && !r.has_enabled() &&
-      !r.has_address() && !r.has_port()) {
+      !r.has_address() && !r.has_port() && !r.has_proxy_protocol()) {
     return Status::invalid(
-        "nothing to update: set at least one of weight, prio, soft_limit, hard_limit, enabled, address, port");
+        "nothing to update: set at least one of weight, prio, soft_limit, hard_limit, enabled, address, port, "
+        "proxy_protocol");
   }
   BackendPatch p;
   if (r.has_weight()) p.weight = r.weight();
@@ -103,6 +109,11 @@ Result<BackendPatch> backend_patch(const v1::UpdateBackendRequest& r) {
   if (r.has_soft_limit()) p.soft_limit = r.soft_limit();
   if (r.has_hard_limit()) p.hard_limit = r.hard_limit();
   if (r.has_enabled()) p.enabled = r.enabled();
+  if (r.has_proxy_protocol()) {
+    auto proxy = proxy_protocol_from_proto(r.proxy_protocol());
+    if (!proxy.ok()) return proxy.status();
+    p.proxy_protocol = *proxy;
+  }
   if (r.has_address()) {
     if (bare_host(r.address()).empty()) return Status::invalid(quoted_field("address") + ": expected a host name or IP address");
     if (Status st = check_host(quoted_field("address"), bare_host(r.address())); !st.ok()) return st;
@@ -228,6 +239,26 @@ Result<BalanceMode> balance_mode_from_proto(int mode) {
     case v1::BALANCE_MODE_PRIO: return BalanceMode::kPrio;
   }
   return field_error("mode", "one of affinity, roundrobin, hash, weight, prio", std::to_string(mode));
+}
+
+v1::ProxyProtocol to_proto(std::optional<ProxyProtocol> version) {
+  if (!version) return v1::PROXY_PROTOCOL_SERVICE;
+  switch (*version) {
+    case ProxyProtocol::kOff: return v1::PROXY_PROTOCOL_OFF;
+    case ProxyProtocol::kV1: return v1::PROXY_PROTOCOL_V1;
+    case ProxyProtocol::kV2: return v1::PROXY_PROTOCOL_V2;
+  }
+  return v1::PROXY_PROTOCOL_SERVICE;
+}
+
+Result<std::optional<ProxyProtocol>> proxy_protocol_from_proto(int version) {
+  switch (version) {
+    case v1::PROXY_PROTOCOL_SERVICE: return std::optional<ProxyProtocol>();
+    case v1::PROXY_PROTOCOL_OFF: return std::optional(ProxyProtocol::kOff);
+    case v1::PROXY_PROTOCOL_V1: return std::optional(ProxyProtocol::kV1);
+    case v1::PROXY_PROTOCOL_V2: return std::optional(ProxyProtocol::kV2);
+  }
+  return field_error("proxy_protocol", "one of service, off, v1, v2", std::to_string(version));
 }
 
 AdminApi::AdminApi(Dataplane& dataplane, StateWriter* state) : dataplane_(dataplane), state_(state) {}

@@ -79,6 +79,9 @@ Status field_error(std::string_view field, std::string_view expected, std::strin
 // BalanceMode <-> nib.admin.v1.BalanceMode.
 v1::BalanceMode to_proto(BalanceMode mode);
 Result<BalanceMode> balance_mode_from_proto(int mode);
+// A backend's PROXY setting (nullopt: the service's) <-> nib.admin.v1.ProxyProtocol.
+v1::ProxyProtocol to_proto(std::optional<ProxyProtocol> version);
+Result<std::optional<ProxyProtocol>> proxy_protocol_from_proto(int version);
 
 class AdminApi {
  public:

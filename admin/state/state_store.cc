@@ -85,6 +85,7 @@ BackendConfig as_added(const SavedBackend& b) {
   c.prio = b.prio;
   c.soft_limit = b.soft_limit;
   c.hard_limit = b.hard_limit;
+  c.proxy_protocol = b.proxy_protocol;
   return c;
 }
 
@@ -141,6 +142,7 @@ std::string serialize_state(const SavedState& state) {
       sb->set_soft_limit(b.soft_limit);
       sb->set_hard_limit(b.hard_limit);
       sb->set_admin_state(to_string(b.admin_state));
+      if (b.proxy_protocol) sb->set_proxy_protocol(to_string(*b.proxy_protocol));
     }
     for (const auto& pin : s.pins) {
       v1::StatePin* sp = out->add_pins();
@@ -213,12 +215,18 @@ Result<SavedState> parse_json_state(std::string_view text, const std::string& so
       auto admin_state = parse_admin_state(sb.admin_state());
       if (!address.ok()) return Status::invalid(which + "address: " + address.status().message());
       if (!admin_state) return Status::invalid(which + "unknown admin_state '" + sb.admin_state() + "'");
+      std::optional<ProxyProtocol> proxy;
+      if (sb.has_proxy_protocol()) {
+        proxy = parse_proxy_protocol(sb.proxy_protocol());
+        if (!proxy) return Status::invalid(which + "unknown proxy_protocol '" + sb.proxy_protocol() + "'");
+      }
       SavedBackend b{.host = sb.host(),
                      .address = *address,
                      .weight = sb.weight(),
                      .prio = sb.prio(),
                      .soft_limit = sb.soft_limit(),
                      .hard_limit = sb.hard_limit(),
+                     .proxy_protocol = proxy,
                      .admin_state = *admin_state};
       if (Status st = check_backend(&backends_seen, b); !st.ok()) return Status::invalid(which + st.message());
       s.backends.push_back(std::move(b));
@@ -411,6 +419,7 @@ SavedState capture_state(const Dataplane& dataplane) {
       saved.prio = b.prio;
       saved.soft_limit = b.soft_limit;
       saved.hard_limit = b.hard_limit;
+      saved.proxy_protocol = b.proxy_protocol;
       saved.admin_state = b.admin_state;
       s.backends.push_back(saved);
     }
@@ -447,6 +456,7 @@ void apply_to_config(const SavedState& state, DataplaneConfig* config) {
       c.prio = b.prio;
       c.soft_limit = b.soft_limit;
       c.hard_limit = b.hard_limit;
+      c.proxy_protocol = b.proxy_protocol;
       backends.push_back(c);
     }
     it->backends = std::move(backends);
@@ -482,6 +492,7 @@ Status restore_state(Dataplane& dataplane, const SavedState& state, std::vector<
         patch.prio = b.prio;
         patch.soft_limit = b.soft_limit;
         patch.hard_limit = b.hard_limit;
+        patch.proxy_protocol = b.proxy_protocol;
         auto updated = dataplane.update_backend(saved.name, *id, patch);
         if (!updated.ok()) return Status(updated.status().code(), where + updated.status().message());
       }

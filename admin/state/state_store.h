@@ -32,6 +32,7 @@ struct SavedBackend {
   std::string host;
   SocketAddress address;
   uint32_t weight = 1, prio = 0, soft_limit = 0, hard_limit = 0;
+  std::optional<ProxyProtocol> proxy_protocol;  // nullopt: the service's
   AdminState admin_state = AdminState::kEnabled;
 };
 

@@ -132,6 +132,13 @@ Status check_type(HealthCheckType type, Protocol protocol) {
   return {};
 }
 
+Status check_proxy_protocol(Protocol protocol, std::optional<ProxyProtocol> version) {
+  if (protocol == Protocol::kUdp && version && *version != ProxyProtocol::kOff) {
+    return Status::invalid("the PROXY protocol is for TCP services only");
+  }
+  return {};
+}
+
 namespace {
 
 // Direct Server Return forwards frames: nothing that reads or writes the
@@ -157,6 +164,10 @@ Status check_dsr(const ServiceConfig& s) {
     if (b.address.family() != AF_INET) {
       return Status::invalid("direct server return reaches backends by ARP: backend " + b.address.to_string() +
                              " is not IPv4");
+    }
+    if (b.proxy_protocol && *b.proxy_protocol != ProxyProtocol::kOff) {
+      return Status::invalid("direct server return forwards frames; backend " + b.address.to_string() +
+                             "'s proxy_protocol cannot apply");
     }
   }
   return {};
@@ -201,8 +212,11 @@ Status validate(const DataplaneConfig& config) {
     if (s.source && (!s.source->valid() || s.source->port() != 0)) {
       return Status::invalid("service '" + s.name + "': source must be an IP address without a port");
     }
-    if (s.protocol == Protocol::kUdp && (s.proxy_protocol != ProxyProtocol::kOff || !s.accept_proxy_from.empty())) {
-      return Status::invalid("service '" + s.name + "': the PROXY protocol is for TCP services only");
+    if (Status st = check_proxy_protocol(s.protocol, s.proxy_protocol); !st.ok()) {
+      return Status::invalid("service '" + s.name + "': " + st.message());
+    }
+    if (s.protocol == Protocol::kUdp && !s.accept_proxy_from.empty()) {
+      return Status::invalid("service '" + s.name + "': accept_proxy_protocol is for TCP services only");
     }
     if (s.protocol == Protocol::kUdp && s.dummy) {
       return Status::invalid("service '" + s.name + "': dummy (a test web server) is for TCP services only");
@@ -220,8 +234,10 @@ Status validate(const DataplaneConfig& config) {
     // The same address may be listed twice, as Pen's command line allows
     // (each is a server of its own); the YAML loader refuses it, naming lines.
     for (const auto& b : s.backends) {
-      if (Status st = check_host("host", b.host); !st.ok()) {
-        return Status::invalid("service '" + s.name + "': backend " + b.address.to_string() + ": " + st.message());
+      for (Status st : {check_host("host", b.host), check_proxy_protocol(s.protocol, b.proxy_protocol)}) {
+        if (!st.ok()) {
+          return Status::invalid("service '" + s.name + "': backend " + b.address.to_string() + ": " + st.message());
+        }
       }
       if (b.health_check) {
         if (Status st = check_for(*b.health_check, s.protocol); !st.ok()) {

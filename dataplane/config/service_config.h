@@ -110,6 +110,9 @@ Result<LinearRegex> compile_expect_regex(std::string_view pattern);
 Status check_type(HealthCheckType type, Protocol protocol);
 // check_type() then check().
 Status check_for(const HealthCheckConfig& config, Protocol protocol);
+// Whether a service of `protocol`, or one of its backends, may send PROXY
+// headers of `version` (nullopt: a backend taking the service's).
+Status check_proxy_protocol(Protocol protocol, std::optional<ProxyProtocol> version);
 
 struct BackendConfig {
   std::string host;       // as written (name or literal), for display
@@ -118,6 +121,9 @@ struct BackendConfig {
   uint32_t hard_limit = 0;  // max connections for returning clients, 0 = unlimited
   uint32_t weight = 1;
   uint32_t prio = 0;        // lower is preferred
+  // Its own PROXY header version (a backend behind a listener that wants one
+  // while its peers do not); nullopt: the service's proxy_protocol.
+  std::optional<ProxyProtocol> proxy_protocol;
   // Overrides the service's health_check for this backend.
   std::optional<HealthCheckConfig> health_check;
 

@@ -191,7 +191,7 @@ class HealthChecker::Probe final : public EventHandler {
     searched_ = 0;
     if (expect_search_) expect_search_->reset();
     char header[kProxyHeaderMax];
-    request_.assign(header, write_proxy_local_header(target_.proxy_protocol, header));
+    request_.assign(header, write_proxy_local_header(target_.backend->proxy_protocol_or(target_.proxy_protocol), header));
     if (c.type == HealthCheckType::kSendExpect) {
       request_ += c.send;
       phase_ = Phase::kSending;

@@ -59,8 +59,9 @@ class HealthChecker {
     std::string service;
     std::shared_ptr<Backend> backend;
     HealthCheckConfig config;
-    // The service's PROXY protocol: an HTTP or send/expect check opens with
-    // its LOCAL form, as a backend that requires a header expects.
+    // The service's PROXY protocol (the backend's own, read at each check,
+    // wins): an HTTP or send/expect check opens with its LOCAL form, as a
+    // backend that requires a header expects.
     ProxyProtocol proxy_protocol = ProxyProtocol::kOff;
   };
   // Called on the checker thread after a backend's health changed.

@@ -35,6 +35,7 @@ Backend::Backend(uint32_t id, const BackendConfig& config, unsigned workers, con
       hard_limit_(config.hard_limit),
       weight_(config.weight),
       prio_(config.prio),
+      proxy_protocol_(encode(config.proxy_protocol)),
       slots_(workers) {}
 
 void Backend::apply(const BackendConfig& c) {
@@ -42,6 +43,17 @@ void Backend::apply(const BackendConfig& c) {
   hard_limit_.store(c.hard_limit, std::memory_order_relaxed);
   weight_.store(c.weight, std::memory_order_relaxed);
   prio_.store(c.prio, std::memory_order_relaxed);
+  proxy_protocol_.store(encode(c.proxy_protocol), std::memory_order_relaxed);
+}
+
+std::optional<ProxyProtocol> Backend::proxy_protocol() const {
+  const uint8_t v = proxy_protocol_.load(std::memory_order_relaxed);
+  if (v == kServiceProxyProtocol) return std::nullopt;
+  return static_cast<ProxyProtocol>(v);
+}
+
+uint8_t Backend::encode(std::optional<ProxyProtocol> version) {
+  return version ? static_cast<uint8_t>(*version) : kServiceProxyProtocol;
 }
 
 BackendConfig Backend::config() const {
@@ -52,6 +64,7 @@ BackendConfig Backend::config() const {
   c.hard_limit = hard_limit();
   c.weight = weight();
   c.prio = prio();
+  c.proxy_protocol = proxy_protocol();
   return c;
 }
 

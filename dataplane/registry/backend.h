@@ -51,6 +51,9 @@ struct BackendPatch {
   std::optional<uint32_t> soft_limit;
   std::optional<uint32_t> hard_limit;
   std::optional<bool> enabled;  // false = disabled by the operator, true = back in rotation
+  // Set: the backend's own PROXY version from now on, nullopt inside meaning
+  // "the service's" again.
+  std::optional<std::optional<ProxyProtocol>> proxy_protocol;
   // A new address (resolved by the caller) and the host it was given as.
   std::optional<SocketAddress> address;
   std::string host;
@@ -88,6 +91,13 @@ class Backend {
   uint32_t hard_limit() const { return hard_limit_.load(std::memory_order_relaxed); }
   uint32_t weight() const { return weight_.load(std::memory_order_relaxed); }
   uint32_t prio() const { return prio_.load(std::memory_order_relaxed); }
+  // Its own PROXY version; nullopt: the service's.
+  std::optional<ProxyProtocol> proxy_protocol() const;
+  // The version a connection to it sends: one relaxed load on the connect path.
+  ProxyProtocol proxy_protocol_or(ProxyProtocol service) const {
+    const uint8_t v = proxy_protocol_.load(std::memory_order_relaxed);
+    return v == kServiceProxyProtocol ? service : static_cast<ProxyProtocol>(v);
+  }
   AdminState admin_state() const { return admin_state_.load(std::memory_order_relaxed); }
   // Admin side (the registry, serialised). Leaving kDraining cancels a drain
   // whose finish was not announced yet.
@@ -182,6 +192,7 @@ class Backend {
     LatencyCells connect_latency;
   };
   Slot& slot(unsigned worker) { return slots_[worker]; }
+  static uint8_t encode(std::optional<ProxyProtocol> version);
 
   const uint32_t id_;
   const Clock& clock_;
@@ -191,6 +202,8 @@ class Backend {
   std::atomic<uint32_t> hard_limit_;
   std::atomic<uint32_t> weight_;
   std::atomic<uint32_t> prio_;
+  static constexpr uint8_t kServiceProxyProtocol = 0xff;  // proxy_protocol_: none of its own
+  std::atomic<uint8_t> proxy_protocol_;
   std::atomic<AdminState> admin_state_{AdminState::kEnabled};
   std::atomic<int64_t> blacklisted_until_{0};  // steady-clock ns; 0 = not blacklisted
   std::atomic<int64_t> slow_start_began_{0};   // steady-clock ns; 0 = never

@@ -200,6 +200,7 @@ Result<BackendRegistry::Patched> BackendRegistry::update(uint32_t id, const Back
   if (patch.prio) c.prio = *patch.prio;
   if (patch.soft_limit) c.soft_limit = *patch.soft_limit;
   if (patch.hard_limit) c.hard_limit = *patch.hard_limit;
+  if (patch.proxy_protocol) c.proxy_protocol = *patch.proxy_protocol;
   std::shared_ptr<RegistrySnapshot> next = copy();
   if (patch.address && !(*patch.address == c.address)) {
     if (Status st = readdress(*next, out, c, patch); !st.ok()) return st;

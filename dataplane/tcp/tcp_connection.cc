@@ -234,8 +234,7 @@ void TcpConnection::reject_proxy_header(const char* why) {
   finish(false, CloseReason::kProxyHeader);
 }
 
-bool TcpConnection::send_proxy_header() {
-  const ProxyProtocol version = service_->proxy_protocol();
+bool TcpConnection::send_proxy_header(ProxyProtocol version) {
   if (!local_.valid()) {
     auto local = local_address(client_.get());
     if (local.ok()) local_ = *local;
@@ -421,7 +420,8 @@ void TcpConnection::on_connected() {
   b->add_connection(worker_.index());
   b->record_connect_latency(worker_.index(), MonoClock::now() - connect_started_);
   connect_us_ = std::chrono::duration_cast<std::chrono::microseconds>(now - started_).count();
-  if (service_->proxy_protocol() != ProxyProtocol::kOff && !send_proxy_header()) [[unlikely]] {
+  const ProxyProtocol proxy = b->proxy_protocol_or(service_->proxy_protocol());
+  if (proxy != ProxyProtocol::kOff && !send_proxy_header(proxy)) [[unlikely]] {
     return on_backend_lost(Failure::kReset);
   }
   if (trace_on()) [[unlikely]] {

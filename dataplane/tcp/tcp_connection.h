@@ -124,9 +124,9 @@ class TcpConnection {
   void read_proxy_header();
   void accept_proxy_header(const ProxyHeader& header);
   void reject_proxy_header(const char* why);
-  // The service's PROXY header to the just-connected backend; false when
-  // the backend's socket failed.
-  bool send_proxy_header();
+  // A PROXY header of `version` (the backend's, else the service's) to the
+  // just-connected backend; false when the backend's socket failed.
+  bool send_proxy_header(ProxyProtocol version);
   void on_timer();
   void connect_next();
   // kFailed: the backend's failure; kShortage: nib's own (no descriptor,

@@ -53,7 +53,7 @@ constexpr std::string_view kTcpOnlyKeys[] = {"connect_timeout", "idle_timeout", 
 constexpr std::string_view kUdpOnlyKeys[] = {"session_timeout", "max_sessions"};
 constexpr std::string_view kPolicyKeys[] = {"mode", "stubborn", "tracking", "blacklist", "table_size"};
 constexpr std::string_view kBackendKeys[] = {"address", "port",   "soft_limit",
-                                             "hard_limit", "weight", "prio", "health_check"};
+                                             "hard_limit", "weight", "prio", "proxy_protocol", "health_check"};
 constexpr std::string_view kHealthCheckKeys[] = {"type", "interval", "timeout", "rise", "fall", "jitter",
                                                  "method", "path", "host", "expect_status", "expect_body",
                                                  "source", "send", "expect", "expect_regex"};
@@ -166,6 +166,7 @@ class Loader {
   void load_backends(const Item& item, ServiceConfig* service);
   void load_acl(const Item& item, AccessList* acl);
   void load_proxy_protocol(const Fields& f, ServiceConfig* service);
+  std::optional<ProxyProtocol> read_proxy_protocol(const Item& item);
   std::optional<BackendConfig> load_backend(const Item& item, const std::optional<HealthCheckConfig>& service_check,
                                             Protocol protocol);
   // `base` holds the defaults: the service's check when a backend overrides it.
@@ -577,18 +578,19 @@ void Loader::load_service(const Item& item, SeenServices* seen, DataplaneConfig*
   dataplane->services.push_back(std::move(service));
 }
 
+std::optional<ProxyProtocol> Loader::read_proxy_protocol(const Item& item) {
+  constexpr const char* kVersions = "v1, v2, off";
+  auto text = scalar(item, std::string("one of: ") + kVersions);
+  auto parsed = text ? parse_proxy_protocol(*text) : std::nullopt;
+  if (!parsed && text) error_at(item, std::string("expected one of: ") + kVersions + "; got '" + *text + "'");
+  return parsed;
+}
+
 // proxy_protocol: v1|v2|off (sent to the backends); accept_proxy_protocol: the
 // networks of the balancers in front whose PROXY headers are believed.
 void Loader::load_proxy_protocol(const Fields& f, ServiceConfig* service) {
   if (const Item* version = f.get("proxy_protocol")) {
-    constexpr const char* kVersions = "v1, v2, off";
-    auto text = scalar(*version, std::string("one of: ") + kVersions);
-    auto parsed = text ? parse_proxy_protocol(*text) : std::nullopt;
-    if (parsed) {
-      service->proxy_protocol = *parsed;
-    } else if (text) {
-      error_at(*version, std::string("expected one of: ") + kVersions + "; got '" + *text + "'");
-    }
+    if (auto parsed = read_proxy_protocol(*version)) service->proxy_protocol = *parsed;
   }
   const Item* from = f.get("accept_proxy_protocol");
   if (from == nullptr) return;
@@ -755,6 +757,13 @@ std::optional<BackendConfig> Loader::load_backend(const Item& item,
   read_int(f, "hard_limit", limits::kConnectionLimit, &backend.hard_limit);
   read_int(f, "weight", limits::kWeight, &backend.weight);
   read_int(f, "prio", limits::kPrio, &backend.prio);
+  if (const Item* version = f.get("proxy_protocol")) {
+    if (protocol == Protocol::kUdp) {
+      error_at(*version, "applies to tcp services only");
+    } else {
+      backend.proxy_protocol = read_proxy_protocol(*version);
+    }
+  }
   if (const Item* check = f.get("health_check")) {
     backend.health_check = load_health_check(*check, service_check.value_or(default_check(protocol)), protocol);
   }

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <fstream>
 #include <optional>
@@ -47,6 +48,7 @@ constexpr OptionSpec kOptions[] = {
     {"--prio", "N", "priority: the prio mode prefers the lowest value"},
     {"--soft-limit", "N", "most connections for new clients (0: no limit)"},
     {"--hard-limit", "N", "most connections for returning clients (0: no limit)"},
+    {"--proxy-protocol", "V", "PROXY header to it: v1, v2, off, or service (the service's setting)"},
     {"--address", "HOST", "a new address (open connections finish on the old one)"},
     {"--port", "N", "a new port (open connections finish on the old one)"},
     {"--enable", "", "take new clients again; also ends a drain"},
@@ -131,14 +133,15 @@ const std::vector<CommandSpec>& Nibctl::commands() {
       {"backends show", {kId}, {}, &Nibctl::backends_show, "one backend"},
       {"backends add",
        {{"address", "IP:PORT", "the backend's address ([::1]:80 for IPv6)"}},
-       {"--weight", "--prio", "--soft-limit", "--hard-limit"},
+       {"--weight", "--prio", "--soft-limit", "--hard-limit", "--proxy-protocol"},
        &Nibctl::backends_add,
        "add a backend ([::1]:80 for IPv6)"},
       {"backends rm", {kId}, {}, &Nibctl::backends_rm, "remove a backend; its open connections finish"},
       {"backends drain", {kId}, {"--close-after"}, &Nibctl::backends_drain,
        "no new clients; open connections finish (see 'backends list'), or are closed after --close-after SEC"},
       {"backends set", {kId},
-       {"--weight", "--prio", "--soft-limit", "--hard-limit", "--address", "--port", "--enable", "--disable"},
+       {"--weight", "--prio", "--soft-limit", "--hard-limit", "--proxy-protocol", "--address", "--port", "--enable",
+        "--disable"},
        &Nibctl::backends_set, "change a backend; --enable also ends a drain"},
       {"services", {}, {}, &Nibctl::services, "the services nib runs"},
       {"clients list", {}, {"--backend", "--limit"}, &Nibctl::clients_list,
@@ -520,11 +523,22 @@ int Nibctl::backends_show(const Args& args) {
 }
 
 namespace {
-// --weight, --prio, --soft-limit, --hard-limit: the numbers both add and set take.
+// --weight, --prio, --soft-limit, --hard-limit and --proxy-protocol: the
+// settings both add and set take.
 struct BackendNumbers {
   std::optional<uint32_t> weight, prio, soft_limit, hard_limit;
+  std::optional<v1::ProxyProtocol> proxy_protocol;
 };
 std::optional<std::string> backend_numbers(const Nibctl::Args& args, BackendNumbers* out) {
+  if (auto it = args.options.find("--proxy-protocol"); it != args.options.end()) {
+    v1::ProxyProtocol version{};
+    std::string name = "PROXY_PROTOCOL_";
+    for (char ch : it->second) name += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    if (!v1::ProxyProtocol_Parse(name, &version)) {
+      return "--proxy-protocol: expected v1, v2, off or service, got '" + it->second + "'";
+    }
+    out->proxy_protocol = version;
+  }
   std::pair<const char*, std::optional<uint32_t>*> fields[] = {
       {"--weight", &out->weight}, {"--prio", &out->prio}, {"--soft-limit", &out->soft_limit},
       {"--hard-limit", &out->hard_limit}};
@@ -554,6 +568,7 @@ int Nibctl::backends_add(const Args& args) {
   r.set_prio(n.prio.value_or(0));
   r.set_soft_limit(n.soft_limit.value_or(0));
   r.set_hard_limit(n.hard_limit.value_or(0));
+  if (n.proxy_protocol) r.set_proxy_protocol(*n.proxy_protocol);
   v1::Backend b;
   grpc::Status s = stub_->AddBackend(context().get(), r, &b);
   if (!s.ok()) return rpc_error(s);
@@ -623,6 +638,7 @@ int Nibctl::backends_set(const Args& args) {
   if (n.prio) r.set_prio(*n.prio);
   if (n.soft_limit) r.set_soft_limit(*n.soft_limit);
   if (n.hard_limit) r.set_hard_limit(*n.hard_limit);
+  if (n.proxy_protocol) r.set_proxy_protocol(*n.proxy_protocol);
   if (enable || disable) r.set_enabled(enable);
   if (auto it = args.options.find("--address"); it != args.options.end()) r.set_address(it->second);
   if (port) r.set_port(*port);

@@ -91,6 +91,10 @@ void print_backends(std::ostream& out, const std::vector<const v1::Backend*>& ba
   t.print(out);
   for (const v1::Backend* b : backends) {
     if (!b->state_reason().empty()) out << "backend " << b->id() << ": " << b->state_reason() << "\n";
+    if (b->proxy_protocol() != v1::PROXY_PROTOCOL_SERVICE) {
+      out << "backend " << b->id() << ": proxy_protocol "
+          << enum_word(v1::ProxyProtocol_Name(b->proxy_protocol()), "PROXY_PROTOCOL_") << " (its own)\n";
+    }
   }
 }
 

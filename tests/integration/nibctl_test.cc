@@ -167,6 +167,20 @@ TEST_F(NibctlTest, SetAddressAndPortMovesABackend) {
   EXPECT_EQ(backend_number(0, "port"), moved.port());
 }
 
+TEST_F(NibctlTest, ProxyProtocolIsABackendSetting) {
+  const std::string id = std::to_string(backend_number(0, "id"));
+  CtlResult r = nibctl({"backends", "set", id, "--proxy-protocol", "v2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("backend " + id + ": proxy_protocol v2 (its own)"), std::string::npos) << r.out;
+  r = nibctl({"backends", "set", id, "--proxy-protocol", "v3"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--proxy-protocol: expected v1, v2, off or service, got 'v3'"), std::string::npos) << r.err;
+  EXPECT_EQ(backends_json()[0].find("proxy_protocol")->as_string(), "v2");
+  r = nibctl({"backends", "set", id, "--proxy-protocol", "service"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.find("proxy_protocol"), std::string::npos) << r.out;
+}
+
 TEST_F(NibctlTest, DrainShowsWhatStillPointsAtTheBackend) {
   auto held = TestClient::connect(lb(), "127.0.0.2");
   ASSERT_TRUE(held.ok());

@@ -5,6 +5,8 @@
 // anyone else is relayed as is. curl --haproxy-protocol is a real client.
 #include <unistd.h>
 
+#include <map>
+
 #include <gtest/gtest.h>
 
 #include "dataplane/net/proxy_protocol.h"
@@ -179,6 +181,64 @@ TEST_F(ProxyProtocolTest, HealthChecksOpenWithTheLocalHeader) {
            body.find("\"last_check_ok\":true") != std::string::npos;
   }, 10s)) << body;
   EXPECT_EQ(nib->output().find("up -> down"), std::string::npos) << nib->output();
+}
+
+// One backend behind a listener that wants a header, its peers not: the
+// backend's own proxy_protocol wins over the service's, from the YAML and at
+// runtime by REST (new connections), and "service" hands it back.
+TEST_F(ProxyProtocolTest, ABackendsOwnSettingWinsOverTheServices) {
+  TestBackend b0("b0"), b1("b1");
+  const uint16_t port = test::free_port();
+  const std::string config = dir_.file("nib.yaml");
+  ASSERT_TRUE(test::write_file(config, "services:\n  - name: web\n    listen: " + at(port) +
+                                           "\n    policy: {mode: roundrobin}\n    backends:\n      - {address: 127.0.0.1, "
+                                           "port: " + std::to_string(b0.port()) + ", proxy_protocol: v2}\n      - " +
+                                           at(b1.port()) + "\nadmin:\n  http_listen: " + at(admin_port_) +
+                                           "\n  grpc_listen: 127.0.0.1:0\n")
+                  .ok());
+  auto nib = start({"--config", config});
+  ASSERT_TRUE(nib);
+  // What each backend got, by its greeting, over a round of connections.
+  auto round = [&](const char* ip) {
+    std::map<std::string, std::string> got;
+    for (int i = 0; i < 2; ++i) {
+      auto c = TestClient::connect(lb(port), ip);
+      if (!c.ok()) continue;
+      auto all = c->write_all_and_read_until_eof("data");
+      if (!all.ok()) continue;
+      size_t nl = all->find('\n');
+      if (nl != std::string::npos) got[all->substr(0, nl)] = all->substr(nl + 1);
+    }
+    return got;
+  };
+  auto got = round("127.0.0.4");
+  ASSERT_EQ(got.size(), 2u);
+  ProxyHeader h = parse_proxy_header(got["b0"].data(), got["b0"].size());
+  ASSERT_EQ(h.result, ProxyHeader::Result::kDone) << got["b0"];
+  EXPECT_EQ(h.client.ip_string(), "127.0.0.4");
+  EXPECT_EQ(got["b0"].substr(h.length), "data");
+  EXPECT_EQ(got["b1"], "data") << "the service sends none";
+
+  auto b1_view = test::http_request(lb(admin_port_), "GET", "/api/v1/services/web/backends/2");
+  ASSERT_TRUE(b1_view.ok());
+  ASSERT_NE(b1_view->body.find(std::to_string(b1.port())), std::string::npos) << b1_view->body;
+  EXPECT_NE(b1_view->body.find("\"proxy_protocol\":\"service\""), std::string::npos) << b1_view->body;
+  auto bad = test::http_request(lb(admin_port_), "PATCH", "/api/v1/services/web/backends/2", R"({"proxy_protocol": "v3"})");
+  ASSERT_TRUE(bad.ok());
+  EXPECT_EQ(bad->status, 400) << bad->body;
+  auto patched = test::http_request(lb(admin_port_), "PATCH", "/api/v1/services/web/backends/2", R"({"proxy_protocol": "v1"})");
+  ASSERT_TRUE(patched.ok());
+  EXPECT_EQ(patched->status, 200) << patched->body;
+  EXPECT_NE(patched->body.find("\"proxy_protocol\":\"v1\""), std::string::npos) << patched->body;
+  got = round("127.0.0.5");
+  EXPECT_EQ(got["b1"].rfind("PROXY TCP4 127.0.0.5 127.0.0.1 ", 0), 0u) << got["b1"];
+
+  auto back = test::http_request(lb(admin_port_), "PATCH", "/api/v1/services/web/backends/1",
+                                 R"({"proxy_protocol": "service"})");
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->status, 200) << back->body;
+  got = round("127.0.0.6");
+  EXPECT_EQ(got["b0"], "data") << "back to the service's: none";
 }
 
 TEST_F(ProxyProtocolTest, BadSettingsStopTheStart) {

@@ -110,6 +110,36 @@ TEST_F(AdminApiTest, AddBackendTakesLiteralsAndNames) {
   EXPECT_EQ(api_->add_backend(r).status().message().rfind("field \"address\": cannot resolve host", 0), 0u);
 }
 
+TEST_F(AdminApiTest, ABackendsProxyProtocolIsItsOwnOrTheServices) {
+  test::TestBackend a("a");
+  v1::AddBackendRequest r;
+  r.set_address("127.0.0.1");
+  r.set_port(a.port());
+  r.set_proxy_protocol(v1::PROXY_PROTOCOL_V2);
+  auto added = api_->add_backend(r);
+  ASSERT_TRUE(added.ok()) << added.status().message();
+  EXPECT_EQ(added->proxy_protocol, ProxyProtocol::kV2);
+  EXPECT_EQ(dp_->service("web")->backends[0].proxy_protocol, std::nullopt) << "unset on an add: the service's";
+
+  v1::UpdateBackendRequest u;
+  u.set_id(added->id);
+  u.set_proxy_protocol(v1::PROXY_PROTOCOL_UNSPECIFIED);
+  EXPECT_EQ(api_->update_backend(u).status().message(),
+            "field \"proxy_protocol\": expected one of service, off, v1, v2, got 0");
+  u.set_proxy_protocol(static_cast<v1::ProxyProtocol>(9));
+  EXPECT_EQ(api_->update_backend(u).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(dp_->service("web")->backends[1].proxy_protocol, ProxyProtocol::kV2) << "a refused call changes nothing";
+  u.set_proxy_protocol(v1::PROXY_PROTOCOL_OFF);
+  auto off = api_->update_backend(u);
+  ASSERT_TRUE(off.ok()) << off.status().message();
+  EXPECT_EQ(off->proxy_protocol, ProxyProtocol::kOff);
+  u.set_proxy_protocol(v1::PROXY_PROTOCOL_SERVICE);
+  auto service = api_->update_backend(u);
+  ASSERT_TRUE(service.ok()) << service.status().message();
+  EXPECT_EQ(service->proxy_protocol, std::nullopt);
+  EXPECT_EQ(to_proto(service->proxy_protocol), v1::PROXY_PROTOCOL_SERVICE);
+}
+
 TEST_F(AdminApiTest, ChangesWaitForTheStateWriterWhenThereIsOne) {
   v1::UpdateBackendRequest r;
   r.set_id(first_id());

@@ -38,6 +38,7 @@ SavedState sample() {
   second.prio = 2;
   second.soft_limit = 5;
   second.hard_limit = 9;
+  second.proxy_protocol = ProxyProtocol::kV2;
   second.admin_state = AdminState::kDraining;
   s.backends = {first, second};
   s.pins.push_back(SavedPin{*IpPrefix::parse("192.168.0.0/24"), *SocketAddress::parse("10.0.0.1:80")});
@@ -92,6 +93,8 @@ TEST(StateStoreTest, RoundTrips) {
   EXPECT_EQ(s.backends[1].host, "");
   EXPECT_EQ(s.backends[1].admin_state, AdminState::kDraining);
   EXPECT_EQ(s.backends[1].hard_limit, 9u);
+  EXPECT_EQ(s.backends[0].proxy_protocol, std::nullopt) << "the service's";
+  EXPECT_EQ(s.backends[1].proxy_protocol, ProxyProtocol::kV2);
   ASSERT_EQ(s.pins.size(), 1u);
   EXPECT_EQ(s.pins[0].prefix.to_string(), "192.168.0.0/24");
   EXPECT_EQ(s.client_acl, sample().services[0].client_acl);
@@ -170,6 +173,7 @@ TEST(StateStoreTest, AVersionOneFileLoads) {
   SavedService& e = expected.services[0];
   e.has_connect_timeout = e.has_idle_timeout = e.has_max_connections = e.has_pending_max = false;
   e.client_acl.reset();
+  e.backends[1].proxy_protocol.reset();
   EXPECT_EQ(serialize_state(**loaded), serialize_state(expected));
 }
 
@@ -191,6 +195,11 @@ TEST(StateStoreTest, VersionTwoRecordsAreCheckedAndNamed) {
       R"({"version": 2, "services": [{"name": "web", "backends": [{"address": "10.0.0.1:80", "admin_state": "x"}]}]})",
       "s.state");
   EXPECT_EQ(bad_state.status().message(), "state file s.state: service 'web': backend 1: unknown admin_state 'x'");
+  auto bad_proxy = parse_state(
+      R"({"version": 2, "services": [{"name": "web", "backends": [{"address": "10.0.0.1:80", "admin_state": )"
+      R"("enabled", "proxy_protocol": "v9"}]}]})",
+      "s.state");
+  EXPECT_EQ(bad_proxy.status().message(), "state file s.state: service 'web': backend 1: unknown proxy_protocol 'v9'");
 }
 
 TEST(StateStoreTest, CorruptOrCutShortIsAnErrorNamingTheLine) {
@@ -347,6 +356,7 @@ TEST_F(StateRestoreTest, ChangesSurviveIntoAFreshDataplane) {
     ASSERT_TRUE(dp->drain_backend("web", list[1].id).ok());
     BackendPatch heavier;
     heavier.weight = 7;
+    heavier.proxy_protocol = ProxyProtocol::kV1;
     ASSERT_TRUE(dp->update_backend("web", b2->id, heavier).ok());
     ASSERT_TRUE(dp->pin_clients("web", *IpPrefix::parse("10.1.0.0/16"), b2->id).ok());
     PolicyConfig policy = *dp->policy("web");
@@ -373,6 +383,8 @@ TEST_F(StateRestoreTest, ChangesSurviveIntoAFreshDataplane) {
   EXPECT_EQ(backends[0].admin_state, AdminState::kDraining);
   EXPECT_EQ(backends[1].address, b2_.address());
   EXPECT_EQ(backends[1].weight, 7u);
+  EXPECT_EQ(backends[1].proxy_protocol, ProxyProtocol::kV1);
+  EXPECT_EQ(backends[0].proxy_protocol, std::nullopt);
   EXPECT_EQ(dp->policy("web")->mode, BalanceMode::kHash);
   auto pins = dp->pins("web");
   ASSERT_TRUE(pins.ok());

@@ -19,6 +19,20 @@ BackendConfig config() {
   return c;
 }
 
+TEST(BackendSettingsTest, ItsOwnProxyProtocolWinsOverTheServices) {
+  Backend b(1, config(), 1);
+  EXPECT_EQ(b.proxy_protocol(), std::nullopt);
+  EXPECT_EQ(b.proxy_protocol_or(ProxyProtocol::kV1), ProxyProtocol::kV1);
+  BackendConfig own = config();
+  own.proxy_protocol = ProxyProtocol::kOff;
+  b.apply(own);
+  EXPECT_EQ(b.proxy_protocol_or(ProxyProtocol::kV1), ProxyProtocol::kOff);
+  EXPECT_EQ(b.config().proxy_protocol, ProxyProtocol::kOff);
+  own.proxy_protocol = ProxyProtocol::kV2;
+  b.apply(own);
+  EXPECT_EQ(b.proxy_protocol_or(ProxyProtocol::kOff), ProxyProtocol::kV2);
+}
+
 TEST(BackendDrainTest, ClosingTheLastConnectionFinishesAnArmedDrain) {
   Backend b(1, config(), 1);
   b.connection_opened();

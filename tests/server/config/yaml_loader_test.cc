@@ -607,6 +607,23 @@ TEST(YamlLoaderTest, ProtocolSpecificKeysAreErrorsForTheOtherProtocol) {
             "nib.yaml:4:15: services[0].protocol: expected tcp or udp, got 'sctp'");
 }
 
+TEST(YamlLoaderTest, ABackendMayHaveItsOwnProxyProtocol) {
+  const std::string backends = "    backends:\n      - {address: 10.0.0.1, port: 80, proxy_protocol: v2}\n"
+                               "      - {address: 10.0.0.2, port: 80, proxy_protocol: off}\n      - 10.0.0.3:80\n";
+  auto config = load(std::string(kMinimal) + "    proxy_protocol: v1\n" + backends);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  const auto& b = config->dataplane.services[0].backends;
+  ASSERT_EQ(b.size(), 3u);
+  EXPECT_EQ(b[0].proxy_protocol, ProxyProtocol::kV2);
+  EXPECT_EQ(b[1].proxy_protocol, ProxyProtocol::kOff);
+  EXPECT_EQ(b[2].proxy_protocol, std::nullopt) << "the service's";
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    backends:\n      - {address: 10.0.0.1, port: 80, proxy_protocol: v3}\n"),
+            "nib.yaml:5:55: services[0].backends[0].proxy_protocol: expected one of: v1, v2, off; got 'v3'");
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    protocol: udp\n    backends:\n"
+                                             "      - {address: 10.0.0.1, port: 80, proxy_protocol: v2}\n"),
+            "nib.yaml:6:55: services[0].backends[0].proxy_protocol: applies to tcp services only");
+}
+
 TEST(YamlLoaderTest, TcpAndUdpServicesMayShareAPort) {
   auto config = load(R"(services:
   - name: dns-tcp
