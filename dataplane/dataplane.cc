@@ -114,6 +114,12 @@ Status Dataplane::prepare_acl(const AccessList& acl) const {
 }
 
 Status Dataplane::start() {
+  if (Status st = open(); !st.ok()) return st;
+  start_workers();
+  return {};
+}
+
+Status Dataplane::open() {
   for (const auto& sc : config_.services) {
     if (Status st = prepare_acl(sc.client_acl); !st.ok()) return Status::invalid("service '" + sc.name + "': " + st.message());
     if (sc.source) {
@@ -189,7 +195,7 @@ Status Dataplane::start() {
   log_info("resources: " + std::to_string(fd_limit_) + " file descriptors (RLIMIT_NOFILE), " +
            std::to_string(budget_->capacity()) + " of them for clients' connections, pipes and sessions; " +
            std::to_string(relay_memory_ >> 20) + " MiB for relay buffers");
-  if (Status st = udp_->start(); !st.ok()) return st;  // UDP
+  if (Status st = udp_->bind(); !st.ok()) return st;  // UDP
   for (auto& d : dsr_) {
     if (Status st = d->start(); !st.ok()) return Status(st.code(), "service '" + d->service().name() + "': " + st.message());
   }
@@ -198,10 +204,14 @@ Status Dataplane::start() {
     access_log_->start();
     log_info("access log: " + access_log_->destination() + " (" + to_string(config_.access_log.format) + ")");
   }
-  tcp_->start();
   started_ = true;
   refresh_health();
   return {};
+}
+
+void Dataplane::start_workers() {
+  udp_->start();  // UDP
+  tcp_->start();
 }
 
 void Dataplane::refresh_health() {

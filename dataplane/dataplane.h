@@ -37,8 +37,18 @@ class Dataplane {
   // Binds every listener (errors come back here, before any thread starts) and
   // starts the workers. Call once. A port another process holds is an error
   // (kAlreadyExists, naming the port and the service) unless the service says
-  // reuse_port.
+  // reuse_port. The same as open() then start_workers().
   Status start();
+  // start() in two steps, for a process that changes its user in between
+  // (-u): open() binds and opens everything and starts the threads that make
+  // no socket of their own (DSR, access log, health checks); clients wait in
+  // the listeners' queues until start_workers() starts the TCP and UDP
+  // workers. A thread is created with its creator's credentials and
+  // capabilities: the workers hold what the calling thread holds then, and
+  // they are the threads that make transparent sockets (CAP_NET_ADMIN).
+  // Both once, on the same thread; start_workers() only after open() succeeded.
+  Status open();
+  void start_workers();
 
   // Any thread. Graceful stop: close the listeners; open connections go on.
   void stop_accepting();

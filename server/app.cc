@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -68,15 +69,16 @@ Status check_directory_writable(const std::string& dir) {
 }
 
 Result<PrivilegeDrop> prepare_privilege_drop(const AppConfig& config) {
-  // Transparent sockets are made by the workers, whose capabilities the uid
-  // change clears (only the main thread could keep one).
-  for (const auto& s : config.dataplane.services) {
-    if (s.transparent && !config.user.empty()) {
-      return Status::invalid("service '" + s.name + "': transparent mode needs CAP_NET_ADMIN in every worker, which "
-                             "running as '" + config.user + "' (-u) takes away; nib does not support both together yet");
-    }
+  PrivilegeOptions options{.user = config.user, .jail = config.jail};
+  // Transparent sockets are made by the workers for every upstream connection
+  // and UDP session, long after the drop: they keep CAP_NET_ADMIN (see
+  // start_workers_after_drop). DSR's packet socket is open before the drop.
+  const auto& services = config.dataplane.services;
+  if (!config.user.empty() &&
+      std::any_of(services.begin(), services.end(), [](const ServiceConfig& s) { return s.transparent; })) {
+    options.keep.push_back(Capability::kNetAdmin);
   }
-  return PrivilegeDrop::prepare(PrivilegeOptions{.user = config.user, .jail = config.jail});
+  return PrivilegeDrop::prepare(std::move(options));
 }
 
 [[noreturn]] void abort_with_core(const std::string& why) {
@@ -252,12 +254,11 @@ int App::serve(AppConfig config, const std::string& ready_message) {
     }
     pid_file.write();
     // Every port is bound and every file nib keeps is open: drop to -u's user
-    // inside -j's jail before anything is served to an operator.
-    if (privileges->enabled()) {
-      if (Status st = drop_privileges(*privileges); !st.ok()) {
-        log_error("cannot drop privileges: " + st.message());
-        return kExitConfig;
-      }
+    // inside -j's jail before anything is served to an operator, then start
+    // the workers (clients connecting since the pid file wait in the queues).
+    if (Status st = start_workers_after_drop(*privileges, *running.dataplane); !st.ok()) {
+      log_error("cannot drop privileges: " + st.message());
+      return kExitConfig;
     }
     if (!ready_message.empty()) log_info(ready_message);
     if (daemon) {
@@ -310,7 +311,8 @@ Status App::start(Running& running) {
   // ---- end of the saved state block
   running.dataplane = std::make_unique<Dataplane>(dataplane_config);
   Dataplane& dataplane = *running.dataplane;
-  if (Status st = dataplane.start(); !st.ok()) return st;
+  // The workers start after the drop (start_workers_after_drop).
+  if (Status st = dataplane.open(); !st.ok()) return st;
   // ---- Saved runtime state: restored over the configuration, then saved on
   // every change from here on.
   if (saved_state) {
@@ -425,9 +427,26 @@ Status App::start(Running& running) {
   return {};
 }
 
+// The TCP and UDP workers start after the drop, as the user: a thread is
+// created with its creator's credentials, so they hold exactly what the drop
+// kept (CAP_NET_ADMIN for transparent mode). Workers started before it would
+// hold nothing: glibc's setuid empties the capabilities of every thread
+// running then, and no thread can take back one its permitted set lost.
+// Clients that came meanwhile waited in the listeners' queues.
+Status App::start_workers_after_drop(PrivilegeDrop& privileges, Dataplane& dataplane) {
+  if (privileges.enabled()) {
+    if (Status st = drop_privileges(privileges); !st.ok()) return st;
+  }
+  dataplane.start_workers();
+  // The main thread needs no capability itself, and the threads it starts
+  // from now on (a health checker after a reload) get none.
+  return privileges.release_kept();
+}
+
 Status App::drop_privileges(PrivilegeDrop& privileges) {
   if (Status st = privileges.apply(); !st.ok()) return st;
-  log_info("running as " + privileges.describe());
+  log_info("running as " + privileges.describe() +
+           (privileges.keeps_capabilities() ? " for transparent mode (the workers' upstream sockets)" : ""));
   // Every change is saved from now on as the new user: a directory it cannot
   // write stops nib now rather than failing each change later.
   if (!config_.admin.state_file.empty()) {

@@ -21,6 +21,7 @@ namespace nib {
 namespace admin {
 struct SavedState;
 }
+class Dataplane;
 class PrivilegeDrop;
 
 class App {
@@ -44,8 +45,10 @@ class App {
   // (with its operator hint) comes back, and what started stays in `running`
   // for its destructor to stop.
   Status start(Running& running);
-  // Main thread, once everything is bound and open: -u/-j, then a check that
-  // the state file can still be written.
+  // Main thread, once everything is bound and open: -u/-j (when asked), then
+  // the dataplane's workers, which inherit what the drop kept.
+  Status start_workers_after_drop(PrivilegeDrop& privileges, Dataplane& dataplane);
+  // Main thread: -u/-j, then a check that the state file can still be written.
   Status drop_privileges(PrivilegeDrop& privileges);
   // Main thread only, like the three below: they run between signals.
   void on_reload(Running& running);

@@ -23,6 +23,29 @@ Status errno_error(const std::string& what) {
 }
 
 cap_value_t to_cap(Capability c) { return c == Capability::kNetAdmin ? CAP_NET_ADMIN : CAP_NET_RAW; }
+const char* name_of(Capability c) { return c == Capability::kNetAdmin ? "CAP_NET_ADMIN" : "CAP_NET_RAW"; }
+
+// "CAP_NET_ADMIN and CAP_NET_RAW".
+std::string names_of(const std::vector<Capability>& caps) {
+  std::string out;
+  for (size_t i = 0; i < caps.size(); ++i) out += (i == 0 ? "" : " and ") + std::string(name_of(caps[i]));
+  return out;
+}
+
+// "cap_net_raw", as getpcaps writes it.
+std::string cap_name(cap_value_t c) {
+  char* name = ::cap_to_name(c);
+  std::string out = name != nullptr ? name : std::to_string(c);
+  if (name != nullptr) ::cap_free(name);
+  return out;
+}
+
+bool kept(const std::vector<Capability>& keep, cap_value_t value) {
+  for (Capability c : keep) {
+    if (to_cap(c) == value) return true;
+  }
+  return false;
+}
 
 // Exactly `keep`, permitted and effective; null when libcap has no memory.
 cap_t capabilities_of(const std::vector<Capability>& keep) {
@@ -38,6 +61,32 @@ cap_t capabilities_of(const std::vector<Capability>& keep) {
     }
   }
   return caps;
+}
+
+// The calling thread's permitted and effective sets become exactly `keep`
+// (inheritable empty, which also empties the ambient set).
+Status set_capabilities(const std::vector<Capability>& keep) {
+  cap_t caps = capabilities_of(keep);
+  if (caps == nullptr) return errno_error("cap_init");
+  int rc = ::cap_set_proc(caps);
+  int saved = errno;
+  ::cap_free(caps);
+  errno = saved;
+  if (rc != 0) return errno_error("cap_set_proc");
+  return {};
+}
+
+// A thread that keeps a capability could gain every other one by executing a
+// setuid-root or file-capability program; with the bounding set reduced to
+// what it keeps it gains none (needs CAP_SETPCAP: before the uid change).
+// The threads it starts inherit the reduced set.
+Status limit_bounding_set(const std::vector<Capability>& keep) {
+  for (cap_value_t c = 0; c < ::cap_max_bits(); ++c) {
+    if (!kept(keep, c) && ::cap_get_bound(c) == 1 && ::cap_drop_bound(c) != 0) {
+      return errno_error("dropping " + cap_name(c) + " from the bounding set");
+    }
+  }
+  return {};
 }
 
 std::string join_ids(const std::vector<gid_t>& ids) {
@@ -112,32 +161,35 @@ Status PrivilegeDrop::apply() {
     // directory, and now no path leads out of it.
     if (::chdir("/") != 0) return errno_error("chdir(/) in the jail");
   }
-  if (options_.user.empty()) return verify();
+  if (options_.user.empty()) return verify(options_.keep);
   if (::geteuid() == 0) {
     if (::setgroups(groups_.size(), groups_.data()) != 0) return errno_error("setgroups(" + join_ids(groups_) + ")");
     if (::setgid(gid_) != 0) return errno_error("setgid(" + std::to_string(gid_) + ")");
-    // Capabilities to keep survive the uid change only with KEEPCAPS, and
-    // only in this thread (the other threads' setuid clears theirs).
-    if (!options_.keep.empty() && ::prctl(PR_SET_KEEPCAPS, 1L, 0L, 0L, 0L) != 0) {
-      return errno_error("prctl(PR_SET_KEEPCAPS)");
+    if (!options_.keep.empty()) {
+      if (Status st = limit_bounding_set(options_.keep); !st.ok()) return st;
+      bounding_limited_ = true;
+      // Capabilities to keep survive the uid change only with KEEPCAPS, and
+      // only in this thread (the other threads' setuid clears theirs).
+      if (::prctl(PR_SET_KEEPCAPS, 1L, 0L, 0L, 0L) != 0) return errno_error("prctl(PR_SET_KEEPCAPS)");
     }
     if (::setuid(uid_) != 0) return errno_error("setuid(" + std::to_string(uid_) + ")");
     // Whatever the user's ids: the capability sets are exactly `keep` (empty:
-    // none, even for a user whose uid is 0).
-    cap_t caps = capabilities_of(options_.keep);
-    if (caps == nullptr) return errno_error("cap_init");
-    int rc = ::cap_set_proc(caps);
-    int saved = errno;
-    ::cap_free(caps);
-    errno = saved;
-    if (rc != 0) return errno_error("cap_set_proc");
+    // none, even for a user whose uid is 0). KEEPCAPS kept the whole permitted
+    // set and the uid change emptied the effective one: both become `keep`.
+    if (Status st = set_capabilities(options_.keep); !st.ok()) return st;
     if (!options_.keep.empty()) ::prctl(PR_SET_KEEPCAPS, 0L, 0L, 0L, 0L);
   }
-  return verify();
+  return verify(options_.keep);
+}
+
+Status PrivilegeDrop::release_kept() {
+  if (!keeps_capabilities()) return {};
+  if (Status st = set_capabilities({}); !st.ok()) return st;
+  return verify({});
 }
 
 // Trust nothing the calls above said: read the credentials back.
-Status PrivilegeDrop::verify() const {
+Status PrivilegeDrop::verify(const std::vector<Capability>& caps) const {
   if (options_.user.empty()) return {};  // -j alone: root stays root (documented)
   uid_t r = 0, e = 0, s = 0;
   gid_t rg = 0, eg = 0, sg = 0;
@@ -150,14 +202,27 @@ Status PrivilegeDrop::verify() const {
   if (uid_ != 0 && ::setuid(0) == 0) return Status::internal("after the drop setuid(0) still succeeds");
   cap_t have = ::cap_get_proc();
   if (have == nullptr) return errno_error("cap_get_proc");
-  cap_t want = capabilities_of(options_.keep);
+  cap_t want = capabilities_of(caps);
   const bool same = want != nullptr && ::cap_compare(have, want) == 0;
   char* text = same ? nullptr : ::cap_to_text(have, nullptr);
   std::string have_text = text != nullptr ? text : "";
   if (text != nullptr) ::cap_free(text);
   ::cap_free(have);
   ::cap_free(want);
-  if (!same) return Status::internal("after the drop the process still has capabilities: " + have_text);
+  if (!same && caps.empty()) return Status::internal("after the drop the process still has capabilities: " + have_text);
+  if (!same) {
+    return Status::internal("after the drop this thread holds the capabilities '" + have_text + "', not " +
+                            names_of(caps) + " alone");
+  }
+  // The ambient set needs no check: the kernel keeps it within permitted and
+  // inheritable, and the inheritable set is empty.
+  if (bounding_limited_) {
+    for (cap_value_t c = 0; c < ::cap_max_bits(); ++c) {
+      if (!kept(options_.keep, c) && ::cap_get_bound(c) == 1) {
+        return Status::internal("after the drop the bounding set still has " + cap_name(c));
+      }
+    }
+  }
   return {};
 }
 
@@ -168,6 +233,7 @@ std::string PrivilegeDrop::describe() const {
           join_ids(groups_) + ")";
   }
   if (!options_.jail.empty()) out += (out.empty() ? "" : ", ") + std::string("chroot ") + options_.jail;
+  if (keeps_capabilities()) out += ", keeping " + names_of(options_.keep);
   return out;
 }
 

@@ -94,7 +94,7 @@ void UdpEngine::set_access_log(AccessLog* log, unsigned first_ring) {
   }
 }
 
-Status UdpEngine::start() {
+Status UdpEngine::bind() {
   if (services_.empty()) return {};
   for (unsigned i = 0; i < workers_count_; ++i) {
     auto w = std::make_unique<UdpWorker>(i, budget_, clock_);
@@ -119,8 +119,12 @@ Status UdpEngine::start() {
     }
     e.service->set_bound_address(addr);
   }
-  for (auto& w : workers_) w->start();
   return {};
+}
+
+void UdpEngine::start() {
+  std::lock_guard lock(mutex_);
+  for (auto& w : workers_) w->start();
 }
 
 UdpEngine::Entry* UdpEngine::find(const std::string& name) {

@@ -34,9 +34,11 @@ class UdpEngine {
   // Any thread. Worker i logs its sessions into `log`'s ring first_ring + i;
   // null stops logging. `log` must outlive the workers.
   void set_access_log(AccessLog* log, unsigned first_ring);
-  // Binds every service on every worker (errors come back here, before any
-  // thread starts) and starts the workers. Call once.
-  Status start();
+  // Makes the workers and binds every service on every one (errors come back
+  // here, before any thread starts). Call once, then start().
+  Status bind();
+  // Starts the workers' threads.
+  void start();
 
   // Any thread. Session timeout and limit from a reloaded config; other
   // services are ignored.

@@ -71,6 +71,27 @@ class TcpBalancingTest : public test::DataplaneFixture<> {
   std::vector<ServiceStatus> status_;
 };
 
+// start() in two steps (how nib starts its workers after -u's drop): open()
+// binds, and a client that connects before start_workers() waits in the
+// listener's queue, then is served.
+TEST_F(TcpBalancingTest, AClientQueuedBeforeTheWorkersStartIsServedOnceTheyDo) {
+  add_backends(1);
+  dp_ = std::make_unique<Dataplane>(config());
+  Status st = dp_->open();
+  ASSERT_TRUE(st.ok()) << st.message();
+  lb_ = *dp_->bound_address(service_.name);
+  TestClient c = connect(1);  // the kernel completes the handshake alone
+  c.set_timeout(200ms);
+  auto early = c.read_line();
+  EXPECT_TRUE(!early.ok() && test::is_timeout(early.status())) << "no worker yet";
+  dp_->start_workers();
+  c.set_timeout(5s);
+  auto greeting = c.read_line();
+  ASSERT_TRUE(greeting.ok()) << greeting.status().message();
+  EXPECT_EQ(*greeting, "b0");
+  EXPECT_EQ(who(2), "b0");
+}
+
 TEST_F(TcpBalancingTest, TrackingSendsEachClientBackToItsServer) {
   add_backends(2);
   start();

@@ -4,13 +4,21 @@
 // gateway, nib's side routed by scripts/transparent-routing.sh (the script
 // docs/transparent-proxy.md gives operators). The backends must see the
 // client's own address; Pen's affinity and failover must hold as without
-// transparent mode. Every namespace is deleted, with its interfaces, when
+// transparent mode, with -u too. Every namespace is deleted, with its interfaces, when
 // the test ends, however it ends.
+#include <linux/capability.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <thread>
 
 #include "tests/support/namespace_fixture.h"
 #include "tests/support/test_backend.h"
@@ -33,6 +41,17 @@ constexpr const char* kNib = "10.213.1.1";
 constexpr const char* kBackendIp[2] = {"10.213.2.2", "10.213.3.2"};
 constexpr uint16_t kPort = 8080;
 
+// The lines of /proc/PID/task/TID/status, by key.
+std::map<std::string, std::string> task_status(const std::string& status_path) {
+  std::map<std::string, std::string> out;
+  std::ifstream in(status_path);
+  for (std::string line; std::getline(in, line);) {
+    auto colon = line.find(":\t");
+    if (colon != std::string::npos) out[line.substr(0, colon)] = line.substr(colon + 2);
+  }
+  return out;
+}
+
 class TransparentTest : public test::NamespaceFixture {
  protected:
   void SetUp() override {
@@ -48,6 +67,62 @@ class TransparentTest : public test::NamespaceFixture {
     }
     ok(test::run_command("ip netns exec " + nib_ns_->name() + " " NIB_SOURCE_DIR
                          "/scripts/transparent-routing.sh up n1 n2"));
+  }
+
+  // nib as -u nobody, once it dropped its privileges (the pid file comes
+  // before the drop).
+  std::unique_ptr<test::NibProcess> start_as_nobody(std::vector<std::string> args) {
+    args.insert(args.begin(), {"-u", "nobody"});
+    auto nib = start_nib(std::move(args));
+    if (nib && !nib->wait_for_output("running as user nobody", 10s)) {
+      ADD_FAILURE() << "no privilege drop: " << nib->output();
+      return nullptr;
+    }
+    return nib;
+  }
+
+  // Every thread of the nib whose pid file is the fixture's runs as nobody;
+  // exactly `workers` threads hold CAP_NET_ADMIN, permitted and effective,
+  // with a bounding set of it alone; all the others (the main thread first)
+  // hold no capability. The workers start right after the drop's log line:
+  // waited for.
+  void expect_only_the_workers_keep_net_admin(size_t workers) {
+    auto pid_text = test::read_file(dir_.file("nib.pid"));
+    ASSERT_TRUE(pid_text.ok()) << pid_text.status().message();
+    const std::string pid = std::to_string(std::stoi(*pid_text));
+    const passwd* pw = ::getpwnam("nobody");
+    ASSERT_NE(pw, nullptr);
+    const std::string uid = std::to_string(pw->pw_uid), uids = uid + "\t" + uid + "\t" + uid + "\t" + uid;
+    char admin_text[32];
+    std::snprintf(admin_text, sizeof admin_text, "%016llx", 1ULL << CAP_NET_ADMIN);
+    const std::string admin = admin_text, none = "0000000000000000";
+    // Until the workers started and the main thread gave CAP_NET_ADMIN up:
+    // the last look is the one that counts.
+    std::string problems, report;
+    size_t keeping = 0;
+    for (auto deadline = std::chrono::steady_clock::now() + 5s;; std::this_thread::sleep_for(20ms)) {
+      problems.clear();
+      report.clear();
+      keeping = 0;
+      for (const auto& task : std::filesystem::directory_iterator("/proc/" + pid + "/task")) {
+        auto s = task_status(task.path().string() + "/status");
+        if (s.empty()) continue;  // a thread that just ended
+        const std::string tid = task.path().filename().string();
+        report += "thread " + tid + (tid == pid ? " (main)" : "") + ": Uid " + s["Uid"] + ", CapEff " + s["CapEff"] +
+                  ", CapPrm " + s["CapPrm"] + ", CapBnd " + s["CapBnd"] + ", CapInh " + s["CapInh"] + ", CapAmb " +
+                  s["CapAmb"] + "\n";
+        const bool keeps = s["CapEff"] == admin && s["CapPrm"] == admin && s["CapBnd"] == admin;
+        const bool holds_nothing = s["CapEff"] == none && s["CapPrm"] == none;
+        if (s["Uid"] != uids || s["CapInh"] != none || s["CapAmb"] != none || !(keeps || holds_nothing) ||
+            (tid == pid && !holds_nothing)) {
+          problems += "thread " + tid + " ";
+        }
+        if (keeps) ++keeping;
+      }
+      if ((problems.empty() && keeping == workers) || std::chrono::steady_clock::now() > deadline) break;
+    }
+    EXPECT_EQ(problems, "") << report;
+    EXPECT_EQ(keeping, workers) << "threads with CAP_NET_ADMIN alone\n" << report;
   }
 
   // A TCP backend listening inside backend namespace `i`.
@@ -128,11 +203,40 @@ TEST_F(TransparentTest, WithoutTheRoutingTheBackendsRepliesNeverReachNib) {
   EXPECT_EQ(b0->accepted(), 0u);
 }
 
-TEST_F(TransparentTest, TransparentWithADropToAUserIsRefusedAtStart) {
-  auto r = test::run_nib({"-f", "-u", "nobody", "-O", "transparent", "127.0.0.1:" + std::to_string(test::free_port()),
-                          "127.0.0.1:1"});
-  EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_NE(r.output.find("transparent mode needs CAP_NET_ADMIN"), std::string::npos) << r.output;
+// -u with transparent mode: nib runs as nobody, the workers (the threads
+// that make the transparent sockets) keep CAP_NET_ADMIN and nothing else, and
+// every other thread, the main one included, keeps nothing. TCP and UDP.
+TEST_F(TransparentTest, AsNobodyTheWorkersKeepOnlyCapNetAdminAndTheBackendsSeeTheClient) {
+  NIB_REQUIRE(::getpwnam("nobody") != nullptr, "no user nobody");
+  auto b0 = tcp_backend(0);
+  auto nib = start_as_nobody({"--workers", "2", "-O", "transparent", std::string(kNib) + ":" + std::to_string(kPort),
+                              at(0, b0->port())});
+  ASSERT_TRUE(nib);
+  EXPECT_NE(nib->output().find("keeping CAP_NET_ADMIN for transparent mode"), std::string::npos) << nib->output();
+  EXPECT_EQ(who(kClient), "b0") << nib->output();
+  ASSERT_FALSE(b0->peer_ips().empty());
+  EXPECT_EQ(b0->peer_ips().back(), kClient) << "the backend sees the client, not nib";
+  expect_only_the_workers_keep_net_admin(2);
+}
+
+TEST_F(TransparentTest, AsNobodyUdpSessionsStillLeaveFromTheClientsAddress) {
+  NIB_REQUIRE(::getpwnam("nobody") != nullptr, "no user nobody");
+  std::unique_ptr<TestUdpBackend> b0;
+  {
+    NetNamespace::Enter in(*backend_ns_[0]);
+    ASSERT_TRUE(in.ok());
+    b0 = std::make_unique<TestUdpBackend>("u0", TestUdpBackend::Mode::kWho, kBackendIp[0]);
+  }
+  auto nib = start_as_nobody({"-U", "--workers", "2", "-O", "transparent",
+                              std::string(kNib) + ":" + std::to_string(kPort), at(0, b0->port())});
+  ASSERT_TRUE(nib);
+  {
+    NetNamespace::Enter in(*client_);
+    ASSERT_TRUE(in.ok());
+    const std::string reply = test::udp_exchange(kClient, *SocketAddress::from_ip(kNib, kPort), "hi");
+    EXPECT_EQ(reply.rfind(std::string("u0 ") + kClient + ":", 0), 0u) << reply << "\n" << nib->output();
+  }
+  expect_only_the_workers_keep_net_admin(2);
 }
 
 }  // namespace

@@ -8,9 +8,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <cstdio>
 #include <fstream>
 #include <functional>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "tests/support/temp_file.h"
 #include "tests/support/prerequisites.h"
@@ -84,7 +88,7 @@ TEST(PrivilegeDropTest, DropsToTheUserItsGroupsAndNoCapability) {
             0);
 }
 
-// The seam a transparent or DSR mode would use: only what is asked stays.
+// Only what is asked stays.
 TEST(PrivilegeDropTest, KeepsOnlyTheCapabilitiesAskedFor) {
   NIB_REQUIRE(::geteuid() == 0 && nobody_exists(), "needs root and the user nobody");
   EXPECT_EQ(in_child([&] {
@@ -99,6 +103,89 @@ TEST(PrivilegeDropTest, KeepsOnlyTheCapabilitiesAskedFor) {
               return 0;
             }),
             0);
+}
+
+// The value of a line of thread `tid`'s status.
+std::string task_status_line(pid_t tid, const std::string& key) {
+  std::ifstream in("/proc/self/task/" + std::to_string(tid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(key + ":\t", 0) == 0) return line.substr(key.size() + 2);
+  }
+  return "";
+}
+
+// A thread parked until released, as nib's admin threads are across the drop.
+class ParkedThread {
+ public:
+  ParkedThread() : thread_([this] {
+      std::unique_lock lock(mu_);
+      tid_ = ::gettid();
+      cv_.notify_all();
+      cv_.wait(lock, [this] { return done_; });
+    }) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return tid_ != 0; });
+  }
+  ~ParkedThread() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  pid_t tid() const { return tid_; }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  pid_t tid_ = 0;  // under mu_ until the constructor returns; then constant
+  bool done_ = false;
+  std::thread thread_;
+};
+
+// How transparent mode keeps CAP_NET_ADMIN in its workers: a thread running
+// at the drop loses every capability, one started between apply() and
+// release_kept() holds exactly what was kept (so does its bounding set), and
+// the main thread ends with none.
+TEST(PrivilegeDropTest, KeptCapabilitiesReachOnlyTheThreadsStartedBeforeReleaseKept) {
+  NIB_REQUIRE(::geteuid() == 0 && nobody_exists(), "needs root and the user nobody");
+  char admin[32];
+  std::snprintf(admin, sizeof admin, "%016llx", 1ULL << CAP_NET_ADMIN);
+  const std::string none = "0000000000000000";
+  EXPECT_EQ(in_child([&] {
+              auto drop = PrivilegeDrop::prepare({.user = "nobody", .keep = {Capability::kNetAdmin}});
+              if (!drop.ok()) return 1;
+              if (!drop->keeps_capabilities()) return 2;
+              ParkedThread before;  // an admin thread: running at the drop
+              if (!drop->apply().ok()) return 3;
+              if (status_line("CapEff") != admin || status_line("CapPrm") != admin) return 4;
+              if (status_line("CapBnd") != admin) return 5;
+              if (task_status_line(before.tid(), "CapEff") != none) return 6;
+              if (task_status_line(before.tid(), "CapPrm") != none) return 7;
+              ParkedThread worker;  // a worker: started after the drop
+              if (!drop->release_kept().ok()) return 8;
+              if (status_line("CapEff") != none || status_line("CapPrm") != none) return 9;
+              for (const char* set : {"CapEff", "CapPrm", "CapBnd"}) {
+                if (task_status_line(worker.tid(), set) != admin) return 10;
+              }
+              for (const char* set : {"CapInh", "CapAmb"}) {
+                if (task_status_line(worker.tid(), set) != none) return 11;
+              }
+              ParkedThread after;  // started once the main thread gave them up
+              if (task_status_line(after.tid(), "CapEff") != none) return 12;
+              if (drop->describe().find(", keeping CAP_NET_ADMIN") == std::string::npos) return 13;
+              if (::setuid(0) == 0) return 14;
+              return 0;
+            }),
+            0);
+}
+
+TEST(PrivilegeDropTest, NothingKeptWithoutAUser) {
+  auto drop = PrivilegeDrop::prepare({.keep = {Capability::kNetAdmin}});
+  ASSERT_TRUE(drop.ok()) << drop.status().message();
+  EXPECT_FALSE(drop->keeps_capabilities());
+  EXPECT_TRUE(drop->release_kept().ok());
 }
 
 TEST(PrivilegeDropTest, ChrootEntersTheJail) {
