@@ -133,8 +133,8 @@ Status check_type(HealthCheckType type, Protocol protocol) {
 }
 
 Status check_proxy_protocol(Protocol protocol, std::optional<ProxyProtocol> version) {
-  if (protocol == Protocol::kUdp && version && *version != ProxyProtocol::kOff) {
-    return Status::invalid("the PROXY protocol is for TCP services only");
+  if (protocol == Protocol::kUdp && version == ProxyProtocol::kV1) {
+    return Status::invalid("PROXY protocol v1 has no UDP form; a UDP service sends v2");
   }
   return {};
 }

@@ -152,8 +152,11 @@ class HealthChecker::Probe final : public EventHandler {
     if (Status st = owner_.loop_.add(fd_.get(), EPOLLIN, this); !st.ok()) return failed_locally("epoll", ENOMEM);
     registered_ = true;
     phase_ = Phase::kReading;
-    const std::string& payload = target_.config.send;
-    if (::send(fd_.get(), payload.data(), payload.size(), 0) < 0) {
+    // A backend that wants PROXY v2 on every datagram gets the LOCAL form.
+    char header[kProxyHeaderMax];
+    request_.assign(header, write_proxy_local_header(target_.backend->proxy_protocol_or(target_.proxy_protocol), header));
+    request_ += target_.config.send;
+    if (::send(fd_.get(), request_.data(), request_.size(), 0) < 0) {
       // ECONNREFUSED: an ICMP error from an earlier probe of this backend.
       return errno == ECONNREFUSED ? finish(false, "port unreachable (connection refused)")
                                    : failed_locally("send", errno);

@@ -15,7 +15,7 @@ constexpr std::string_view kV1Prefix = "PROXY ";
 constexpr size_t kV1LineMax = 107;  // the specification's longest line, CRLF included
 constexpr size_t kV2Fixed = 16;
 constexpr uint8_t kV2Local = 0x20, kV2Proxy = 0x21;
-constexpr uint8_t kV2Tcp4 = 0x11, kV2Tcp6 = 0x21, kV2Unspec = 0x00;
+constexpr uint8_t kV2Tcp4 = 0x11, kV2Tcp6 = 0x21, kV2Udp4 = 0x12, kV2Udp6 = 0x22, kV2Unspec = 0x00;
 
 // Both ends as IPv4 when both are (v4-mapped counts as IPv4); otherwise as
 // IPv6, an IPv4 end in its v4-mapped form.
@@ -43,10 +43,11 @@ uint16_t get16(const char* at) {
   return static_cast<uint16_t>((static_cast<uint8_t>(at[0]) << 8) | static_cast<uint8_t>(at[1]));
 }
 
-size_t write_v2(const SocketAddress& client, const SocketAddress& local, bool v4, char (&out)[kProxyHeaderMax]) {
+size_t write_v2(const SocketAddress& client, const SocketAddress& local, bool v4, bool datagram,
+                char (&out)[kProxyHeaderMax]) {
   std::memcpy(out, kV2Signature, sizeof kV2Signature);
   out[12] = static_cast<char>(kV2Proxy);
-  out[13] = static_cast<char>(v4 ? kV2Tcp4 : kV2Tcp6);
+  out[13] = static_cast<char>(datagram ? (v4 ? kV2Udp4 : kV2Udp6) : (v4 ? kV2Tcp4 : kV2Tcp6));
   const size_t addr_len = v4 ? 4 : 16, skip = v4 ? 12 : 0;
   char* p = out + kV2Fixed;
   std::memcpy(p, client.ip_key().bytes.data() + skip, addr_len);
@@ -219,7 +220,13 @@ size_t write_proxy_header(ProxyProtocol version, const SocketAddress& client, co
                           char (&out)[kProxyHeaderMax]) {
   if (version == ProxyProtocol::kOff) return 0;
   const bool v4 = both_v4(client, local);
-  return version == ProxyProtocol::kV1 ? write_v1(client, local, v4, out) : write_v2(client, local, v4, out);
+  return version == ProxyProtocol::kV1 ? write_v1(client, local, v4, out)
+                                        : write_v2(client, local, v4, /*datagram=*/false, out);
+}
+
+size_t write_proxy_datagram_header(const SocketAddress& client, const SocketAddress& local,
+                                   char (&out)[kProxyHeaderMax]) {
+  return write_v2(client, local, both_v4(client, local), /*datagram=*/true, out);
 }
 
 size_t write_proxy_local_header(ProxyProtocol version, char (&out)[kProxyHeaderMax]) {

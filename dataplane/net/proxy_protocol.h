@@ -1,7 +1,8 @@
 #pragma once
 // The PROXY protocol (HAProxy's, versions 1 and 2): a header at the start of
 // a TCP stream that says which client a proxied connection is for. nib sends
-// one to backends that want the real client (a service's `proxy_protocol`)
+// one to backends that want the real client (a service's or a backend's
+// `proxy_protocol`; over UDP, v2 in front of every datagram)
 // and reads one from a fronting balancer it trusts (`accept_proxy_protocol`).
 // Pure functions over bytes, no allocation on the paths a connection takes.
 #include <cstddef>
@@ -30,6 +31,11 @@ inline constexpr size_t kProxyHeaderReadMax = 1024;
 // counts), else TCP6 with an IPv4 end in its v4-mapped form. Returns its length.
 size_t write_proxy_header(ProxyProtocol version, const SocketAddress& client, const SocketAddress& local,
                           char (&out)[kProxyHeaderMax]);
+// The v2 header (v1 has no UDP form) of a UDP datagram from `client` that
+// reached `local`: DGRAM over IPv4 or IPv6, as write_proxy_header chooses.
+// It goes in front of every datagram, since each may reach the backend alone.
+size_t write_proxy_datagram_header(const SocketAddress& client, const SocketAddress& local,
+                                   char (&out)[kProxyHeaderMax]);
 // The header of a connection nib makes on its own behalf (a health check):
 // v1 "PROXY UNKNOWN", v2 LOCAL. The backend then uses the real peer.
 size_t write_proxy_local_header(ProxyProtocol version, char (&out)[kProxyHeaderMax]);

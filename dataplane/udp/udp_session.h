@@ -12,6 +12,7 @@
 #include "dataplane/balancer/selector.h"
 #include "dataplane/base/unique_fd.h"
 #include "dataplane/event/event_loop.h"
+#include "dataplane/net/proxy_protocol.h"
 #include "dataplane/status_views.h"
 #include "dataplane/udp/udp_session_table.h"
 
@@ -57,6 +58,10 @@ class UdpSession final : public UdpSessionTable::Entry, public EventHandler {
   Selection sel;
   bool holds_backend = false;  // counted in sel.backend()'s active sessions
   bool holds_fd = false;       // its descriptor is taken from the FdBudget
+  // The PROXY v2 header in front of each datagram to the backend (the
+  // backend's or the service's setting when it connected); 0: none.
+  uint8_t proxy_len = 0;
+  char proxy_header[kProxyHeaderMax];
   MonoTime started{};
   uint64_t datagrams_in = 0, datagrams_out = 0, bytes_in = 0, bytes_out = 0, drops = 0;
 

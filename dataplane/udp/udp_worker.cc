@@ -24,6 +24,30 @@ bool is_unreachable(int err) {
   return err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH || err == EHOSTDOWN;
 }
 
+SocketAddress bound_address_of(int fd) {
+  auto a = local_address(fd);
+  return a.ok() ? *a : SocketAddress();
+}
+
+// The address a session's client reached: the listener's, or for a wildcard
+// listener the one its first datagram's control data named.
+SocketAddress reached(const UdpListener& l, const UdpSession& s) {
+  if (s.local.family == 0 || !l.address.valid()) return l.address;
+  sockaddr_storage ss{};
+  if (s.local.family == AF_INET) {
+    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+    sin->sin_family = AF_INET;
+    sin->sin_addr = s.local.v4.ipi_spec_dst;
+    sin->sin_port = htons(l.address.port());
+    return SocketAddress(reinterpret_cast<sockaddr*>(&ss), sizeof(sockaddr_in));
+  }
+  auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  sin6->sin6_family = AF_INET6;
+  sin6->sin6_addr = s.local.v6.ipi6_addr;
+  sin6->sin6_port = htons(l.address.port());
+  return SocketAddress(reinterpret_cast<sockaddr*>(&ss), sizeof(sockaddr_in6));
+}
+
 // The destination a datagram was sent to, from a wildcard listener's control data.
 UdpLocalAddress local_from(const msghdr& h) {
   UdpLocalAddress local;
@@ -124,7 +148,13 @@ ConnectionInfo UdpSession::info(MonoTime now) const {
 // ---- listener ------------------------------------------------------------------
 
 UdpListener::UdpListener(UdpWorker& w, Service& s, UniqueFd f, bool wild, const UdpSessionSettings& st)
-    : worker(w), service(s), fd(std::move(f)), wildcard(wild), settings(st), expiry([this] { worker.expire(*this); }) {}
+    : worker(w),
+      service(s),
+      fd(std::move(f)),
+      wildcard(wild),
+      address(bound_address_of(fd.get())),
+      settings(st),
+      expiry([this] { worker.expire(*this); }) {}
 
 void UdpListener::on_event(uint32_t /*events*/) { worker.receive(*this); }
 
@@ -145,6 +175,7 @@ Status UdpWorker::init() {
   in_iov_.reset(new iovec[kBatch]);
   in_msgs_.reset(new mmsghdr[kBatch]());
   in_send_.reset(new mmsghdr[kBatch]());
+  in_send_iov_.reset(new iovec[2 * kBatch]());
   in_addr_.reset(new sockaddr_storage[kBatch]());
   in_control_.reset(new char[kBatch * kControlSize]());
   out_buf_.reset(new char[kBatch * kMaxDatagram]);
@@ -330,14 +361,27 @@ void UdpWorker::forward(UdpListener& l, unsigned count) {
   finish_run(count);
 }
 
-void UdpWorker::send_run(UdpListener& l, UdpSession& s, unsigned first, unsigned count) {
-  for (unsigned k = 0; k < count; ++k) {
-    in_iov_[first + k].iov_len = in_msgs_[first + k].msg_len;
+// The messages of a run's datagrams [from, count) as s sends them: each alone,
+// or behind its PROXY header (which a failover to another backend may change).
+void UdpWorker::prepare_sends(const UdpSession& s, unsigned first, unsigned from, unsigned count) {
+  for (unsigned k = from; k < count; ++k) {
     msghdr& h = in_send_[k].msg_hdr;
     h = msghdr{};
-    h.msg_iov = &in_iov_[first + k];
-    h.msg_iovlen = 1;
+    if (s.proxy_len == 0) [[likely]] {
+      h.msg_iov = &in_iov_[first + k];
+      h.msg_iovlen = 1;
+      continue;
+    }
+    iovec* pair = &in_send_iov_[2 * k];
+    pair[0] = {const_cast<char*>(s.proxy_header), s.proxy_len};
+    pair[1] = in_iov_[first + k];
+    h.msg_iov = pair;
+    h.msg_iovlen = 2;
   }
+}
+
+void UdpWorker::send_run(UdpListener& l, UdpSession& s, unsigned first, unsigned count) {
+  for (unsigned k = 0; k < count; ++k) in_iov_[first + k].iov_len = in_msgs_[first + k].msg_len;
   unsigned done = 0;
   while (done < count) {
     if (s.state == UdpSession::State::kFailed) {
@@ -350,6 +394,7 @@ void UdpWorker::send_run(UdpListener& l, UdpSession& s, unsigned first, unsigned
     if (s.state != UdpSession::State::kOpen) {  // closed by a refusal with nowhere left to go
       return;
     }
+    prepare_sends(s, first, done, count);
     int n = ::sendmmsg(s.upstream.get(), &in_send_[done], count - done, MSG_DONTWAIT);
     if (n > 0) {
       uint64_t bytes = 0;
@@ -469,6 +514,9 @@ UdpWorker::Drop UdpWorker::connect_upstream(UdpListener& l, UdpSession& s) {
     Selector::remember(*s.snap, l.service.affinity(), s.sel, s.client_ip, loop_.now());
     if (s.sel.kind == Selection::Kind::kAbuse) [[unlikely]] l.service.count_abuse(index_);
     s.state = UdpSession::State::kOpen;
+    // v2 only: v1 has no UDP form, and the configuration refuses it here.
+    const bool proxy = b.proxy_protocol_or(l.service.proxy_protocol()) == ProxyProtocol::kV2;
+    s.proxy_len = proxy ? static_cast<uint8_t>(write_proxy_datagram_header(s.client, reached(l, s), s.proxy_header)) : 0;
     UdpCounterCells::add(l.counters.opened, 1);
     return Drop::kNone;
   }

@@ -52,6 +52,7 @@ class UdpListener final : public EventHandler {
   Service& service;
   UniqueFd fd;
   const bool wildcard;  // bound to 0.0.0.0 / [::]: replies carry the client's destination address
+  const SocketAddress address;  // as bound (a PROXY header's destination)
   UdpSessionSettings settings;
   UdpSessionTable table;
   Timer expiry;
@@ -113,6 +114,7 @@ class UdpWorker {
   void receive(UdpListener& l);
   void forward(UdpListener& l, unsigned count);
   void send_run(UdpListener& l, UdpSession& s, unsigned first, unsigned count);
+  void prepare_sends(const UdpSession& s, unsigned first, unsigned from, unsigned count);
   // Null when the client's datagrams must be dropped, for *drop.
   UdpSession* open_session(UdpListener& l, const UdpClientKey& key, const msghdr& h, Drop* drop);
   Drop connect_upstream(UdpListener& l, UdpSession& s);
@@ -155,6 +157,7 @@ class UdpWorker {
   std::unique_ptr<iovec[]> in_iov_;
   std::unique_ptr<mmsghdr[]> in_msgs_;
   std::unique_ptr<mmsghdr[]> in_send_;  // the same iovecs, addressless, for connected sockets
+  std::unique_ptr<iovec[]> in_send_iov_;  // 2 per datagram: a session's PROXY header, then the datagram
   std::unique_ptr<sockaddr_storage[]> in_addr_;
   std::unique_ptr<char[]> in_control_;
 

@@ -48,7 +48,7 @@ constexpr std::string_view kServiceKeys[] = {"name",      "listen",          "pr
 // would silently do nothing, so they are errors.
 constexpr std::string_view kTcpOnlyKeys[] = {"connect_timeout", "idle_timeout", "max_connections", "pending_max", "backlog",
                                              "defer_accept",    "tcp_nodelay",     "tcp_fastclose",
-                                             "keepalive",       "proxy_protocol",  "accept_proxy_protocol",
+                                             "keepalive",       "accept_proxy_protocol",
                                              "http",            "http_forwarded",  "dummy"};
 constexpr std::string_view kUdpOnlyKeys[] = {"session_timeout", "max_sessions"};
 constexpr std::string_view kPolicyKeys[] = {"mode", "stubborn", "tracking", "blacklist", "table_size"};
@@ -166,7 +166,7 @@ class Loader {
   void load_backends(const Item& item, ServiceConfig* service);
   void load_acl(const Item& item, AccessList* acl);
   void load_proxy_protocol(const Fields& f, ServiceConfig* service);
-  std::optional<ProxyProtocol> read_proxy_protocol(const Item& item);
+  std::optional<ProxyProtocol> read_proxy_protocol(const Item& item, Protocol protocol);
   std::optional<BackendConfig> load_backend(const Item& item, const std::optional<HealthCheckConfig>& service_check,
                                             Protocol protocol);
   // `base` holds the defaults: the service's check when a backend overrides it.
@@ -578,11 +578,15 @@ void Loader::load_service(const Item& item, SeenServices* seen, DataplaneConfig*
   dataplane->services.push_back(std::move(service));
 }
 
-std::optional<ProxyProtocol> Loader::read_proxy_protocol(const Item& item) {
+std::optional<ProxyProtocol> Loader::read_proxy_protocol(const Item& item, Protocol protocol) {
   constexpr const char* kVersions = "v1, v2, off";
   auto text = scalar(item, std::string("one of: ") + kVersions);
   auto parsed = text ? parse_proxy_protocol(*text) : std::nullopt;
   if (!parsed && text) error_at(item, std::string("expected one of: ") + kVersions + "; got '" + *text + "'");
+  if (parsed == ProxyProtocol::kV1 && protocol == Protocol::kUdp) {
+    error_at(item, "v1 has no UDP form; a udp service sends v2 (or off)");
+    return std::nullopt;
+  }
   return parsed;
 }
 
@@ -590,7 +594,7 @@ std::optional<ProxyProtocol> Loader::read_proxy_protocol(const Item& item) {
 // networks of the balancers in front whose PROXY headers are believed.
 void Loader::load_proxy_protocol(const Fields& f, ServiceConfig* service) {
   if (const Item* version = f.get("proxy_protocol")) {
-    if (auto parsed = read_proxy_protocol(*version)) service->proxy_protocol = *parsed;
+    if (auto parsed = read_proxy_protocol(*version, service->protocol)) service->proxy_protocol = *parsed;
   }
   const Item* from = f.get("accept_proxy_protocol");
   if (from == nullptr) return;
@@ -757,13 +761,7 @@ std::optional<BackendConfig> Loader::load_backend(const Item& item,
   read_int(f, "hard_limit", limits::kConnectionLimit, &backend.hard_limit);
   read_int(f, "weight", limits::kWeight, &backend.weight);
   read_int(f, "prio", limits::kPrio, &backend.prio);
-  if (const Item* version = f.get("proxy_protocol")) {
-    if (protocol == Protocol::kUdp) {
-      error_at(*version, "applies to tcp services only");
-    } else {
-      backend.proxy_protocol = read_proxy_protocol(*version);
-    }
-  }
+  if (const Item* version = f.get("proxy_protocol")) backend.proxy_protocol = read_proxy_protocol(*version, protocol);
   if (const Item* check = f.get("health_check")) {
     backend.health_check = load_health_check(*check, service_check.value_or(default_check(protocol)), protocol);
   }

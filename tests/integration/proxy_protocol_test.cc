@@ -15,6 +15,8 @@
 #include "tests/support/temp_file.h"
 #include "tests/support/test_backend.h"
 #include "tests/support/test_client.h"
+#include "tests/support/test_udp_backend.h"
+#include "tests/support/test_udp_client.h"
 
 namespace nib {
 namespace {
@@ -241,10 +243,46 @@ TEST_F(ProxyProtocolTest, ABackendsOwnSettingWinsOverTheServices) {
   EXPECT_EQ(got["b0"], "data") << "back to the service's: none";
 }
 
+// UDP: v2 in front of every datagram to the backend (each may arrive alone),
+// DGRAM over IPv4, naming the client and the address it reached; the
+// backend's replies go back as they are. A backend of its own: none.
+TEST_F(ProxyProtocolTest, UdpBackendsGetAV2HeaderOnEveryDatagram) {
+  test::TestUdpBackend echo("echo", test::TestUdpBackend::Mode::kEcho);
+  const uint16_t port = test::free_port();
+  const std::string config = dir_.file("nib.yaml");
+  ASSERT_TRUE(test::write_file(config, "services:\n  - name: dns\n    protocol: udp\n    listen: " + at(port) +
+                                           "\n    proxy_protocol: v2\n    backends: [" + at(echo.port()) +
+                                           "]\nadmin:\n  http_listen: " + at(admin_port_) +
+                                           "\n  grpc_listen: 127.0.0.1:0\n")
+                  .ok());
+  auto nib = start({"--config", config});
+  ASSERT_TRUE(nib);
+  test::TestUdpClient client(lb(port), "127.0.0.8");
+  for (const std::string payload : {"first", "second"}) {
+    auto reply = client.ask(payload);
+    ASSERT_TRUE(reply) << payload;
+    ProxyHeader h = parse_proxy_header(reply->data(), reply->size());
+    ASSERT_EQ(h.result, ProxyHeader::Result::kDone) << h.error;
+    EXPECT_EQ(static_cast<uint8_t>((*reply)[13]), 0x12) << "UDP over IPv4";
+    EXPECT_EQ(h.client, client.local());
+    EXPECT_EQ(h.destination, lb(port));
+    EXPECT_EQ(reply->substr(h.length), payload);
+  }
+  auto v1 = test::http_request(lb(admin_port_), "PATCH", "/api/v1/services/dns/backends/1", R"({"proxy_protocol": "v1"})");
+  ASSERT_TRUE(v1.ok());
+  EXPECT_EQ(v1->status, 400) << v1->body;
+  EXPECT_NE(v1->body.find("no UDP form"), std::string::npos) << v1->body;
+  auto off = test::http_request(lb(admin_port_), "PATCH", "/api/v1/services/dns/backends/1", R"({"proxy_protocol": "off"})");
+  ASSERT_TRUE(off.ok());
+  EXPECT_EQ(off->status, 200) << off->body;
+  test::TestUdpClient other(lb(port), "127.0.0.9");  // a new session takes the new setting
+  EXPECT_EQ(other.ask("plain").value_or("none"), "plain");
+}
+
 TEST_F(ProxyProtocolTest, BadSettingsStopTheStart) {
-  auto udp = test::run_nib({"-f", "-U", "-o", "proxy_protocol v2", "127.0.0.1:" + std::to_string(test::free_port()), "127.0.0.1:9"});
+  auto udp = test::run_nib({"-f", "-U", "-o", "proxy_protocol v1", "127.0.0.1:" + std::to_string(test::free_port()), "127.0.0.1:9"});
   EXPECT_EQ(udp.exit_code, 2) << udp.output;
-  EXPECT_NE(udp.output.find("PROXY protocol is for TCP services only"), std::string::npos) << udp.output;
+  EXPECT_NE(udp.output.find("PROXY protocol v1 has no UDP form"), std::string::npos) << udp.output;
   auto word = test::run_nib({"-f", "-o", "proxy_protocol v3", "127.0.0.1:" + std::to_string(test::free_port()), "127.0.0.1:9"});
   EXPECT_EQ(word.exit_code, 2) << word.output;
   EXPECT_NE(word.output.find("proxy_protocol v1|v2|off"), std::string::npos) << word.output;

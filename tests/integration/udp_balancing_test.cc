@@ -23,6 +23,7 @@
 #include "tests/support/temp_file.h"
 #include "tests/support/test_client.h"
 #include "tests/support/test_udp_backend.h"
+#include "tests/support/test_udp_client.h"
 #include "tests/support/prerequisites.h"
 
 namespace nib {
@@ -33,61 +34,7 @@ using test::TestUdpBackend;
 
 std::string client_ip(int n) { return "127.0." + std::to_string(n / 250) + "." + std::to_string(2 + n % 250); }
 
-// A UDP client bound to source_ip and connected to the balancer: the kernel
-// delivers only datagrams whose source is exactly the address it sent to.
-class UdpClient {
- public:
-  UdpClient(const SocketAddress& to, const std::string& source_ip) {
-    auto from = SocketAddress::from_ip(source_ip, 0);
-    fd_.reset(::socket(to.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0));
-    if (!from.ok() || ::bind(fd_.get(), from->sockaddr_ptr(), from->length()) != 0 ||
-        ::connect(fd_.get(), to.sockaddr_ptr(), to.length()) != 0) {
-      ADD_FAILURE() << "UdpClient " << source_ip << " -> " << to.to_string() << ": " << std::strerror(errno);
-      fd_.reset();
-    }
-  }
-
-  int fd() const { return fd_.get(); }
-  SocketAddress local() const {
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    ::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&ss), &len);
-    return SocketAddress(reinterpret_cast<sockaddr*>(&ss), len);
-  }
-  bool send(std::string_view data) { return ::send(fd_.get(), data.data(), data.size(), 0) == ssize_t(data.size()); }
-  // The next datagram ("" is an empty one); nullopt after `timeout` or on an error.
-  std::optional<std::string> receive(Duration timeout = 2s) {
-    pollfd p{fd_.get(), POLLIN, 0};
-    int ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count());
-    if (::poll(&p, 1, ms) != 1) return std::nullopt;
-    std::string buf(65536, '\0');
-    ssize_t n = ::recv(fd_.get(), buf.data(), buf.size(), MSG_DONTWAIT);
-    if (n < 0) return std::nullopt;
-    buf.resize(static_cast<size_t>(n));
-    return buf;
-  }
-  std::optional<std::string> ask(std::string_view data, Duration timeout = 2s) {
-    if (!send(data)) return std::nullopt;
-    return receive(timeout);
-  }
-  // Resends until an answer to *this* datagram (a kWho reply ending in it)
-  // arrives: the datagram that discovers a dead server is lost, as in UDP.
-  std::optional<std::string> ask_until_answered(const std::string& payload, int tries = 25,
-                                                Duration interval = 200ms) {
-    for (int i = 0; i < tries; ++i) {
-      if (!send(payload)) return std::nullopt;
-      MonoTime until = MonoClock::now() + interval;
-      while (MonoClock::now() < until) {
-        auto reply = receive(until - MonoClock::now());
-        if (reply && reply->ends_with(" " + payload)) return reply;
-      }
-    }
-    return std::nullopt;
-  }
-
- private:
-  UniqueFd fd_;
-};
+using UdpClient = test::TestUdpClient;
 
 struct Who {
   std::string name;      // "none" when no answer came

@@ -39,6 +39,21 @@ TEST(ProxyProtocolTest, V2IsTheSpecificationsBinaryBlock) {
   EXPECT_EQ(header(ProxyProtocol::kV2, "[2001:db8::1]:1", "[::1]:2").size(), 16u + 36u);
 }
 
+TEST(ProxyProtocolTest, ADatagramsHeaderIsV2OverUdp) {
+  char out[kProxyHeaderMax];
+  size_t n = write_proxy_datagram_header(addr("10.1.2.3:5555"), addr("192.168.0.1:53"), out);
+  const std::string expected("\r\n\r\n\0\r\nQUIT\n\x21\x12\x00\x0c"
+                             "\x0a\x01\x02\x03\xc0\xa8\x00\x01\x15\xb3\x00\x35",
+                             28);
+  EXPECT_EQ(std::string(out, n), expected);
+  n = write_proxy_datagram_header(addr("[2001:db8::1]:1"), addr("[::1]:2"), out);
+  ASSERT_EQ(n, 16u + 36u);
+  EXPECT_EQ(static_cast<uint8_t>(out[13]), 0x22) << "UDP over IPv6";
+  ProxyHeader h = parse_proxy_header(out, n);
+  ASSERT_EQ(h.result, ProxyHeader::Result::kDone);
+  EXPECT_EQ(h.client, addr("[2001:db8::1]:1"));
+}
+
 TEST(ProxyProtocolTest, WhatIsWrittenReadsBack) {
   for (ProxyProtocol v : {ProxyProtocol::kV1, ProxyProtocol::kV2}) {
     for (auto [client, local] : {std::pair{"10.1.2.3:5555", "192.168.0.1:80"},

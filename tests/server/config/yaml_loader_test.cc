@@ -620,8 +620,15 @@ TEST(YamlLoaderTest, ABackendMayHaveItsOwnProxyProtocol) {
   EXPECT_EQ(error_of(std::string(kMinimal) + "    backends:\n      - {address: 10.0.0.1, port: 80, proxy_protocol: v3}\n"),
             "nib.yaml:5:55: services[0].backends[0].proxy_protocol: expected one of: v1, v2, off; got 'v3'");
   EXPECT_EQ(error_of(std::string(kMinimal) + "    protocol: udp\n    backends:\n"
-                                             "      - {address: 10.0.0.1, port: 80, proxy_protocol: v2}\n"),
-            "nib.yaml:6:55: services[0].backends[0].proxy_protocol: applies to tcp services only");
+                                             "      - {address: 10.0.0.1, port: 80, proxy_protocol: v1}\n"),
+            "nib.yaml:6:55: services[0].backends[0].proxy_protocol: v1 has no UDP form; a udp service sends v2 (or off)");
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    protocol: udp\n    proxy_protocol: v1\n"),
+            "nib.yaml:5:21: services[0].proxy_protocol: v1 has no UDP form; a udp service sends v2 (or off)");
+  auto udp = load(std::string(kMinimal) + "    protocol: udp\n    proxy_protocol: v2\n    backends:\n"
+                                         "      - {address: 10.0.0.1, port: 53, proxy_protocol: off}\n");
+  ASSERT_TRUE(udp.ok()) << udp.status().message();
+  EXPECT_EQ(udp->dataplane.services[0].proxy_protocol, ProxyProtocol::kV2);
+  EXPECT_EQ(udp->dataplane.services[0].backends[0].proxy_protocol, ProxyProtocol::kOff);
 }
 
 TEST(YamlLoaderTest, TcpAndUdpServicesMayShareAPort) {
