@@ -5,7 +5,9 @@
 // anyone else is relayed as is. curl --haproxy-protocol is a real client.
 #include <unistd.h>
 
+#include <csignal>
 #include <map>
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -15,6 +17,7 @@
 #include "tests/support/temp_file.h"
 #include "tests/support/test_backend.h"
 #include "tests/support/test_client.h"
+#include "tests/support/test_nginx.h"
 #include "tests/support/test_udp_backend.h"
 #include "tests/support/test_udp_client.h"
 
@@ -277,6 +280,44 @@ TEST_F(ProxyProtocolTest, UdpBackendsGetAV2HeaderOnEveryDatagram) {
   EXPECT_EQ(off->status, 200) << off->body;
   test::TestUdpClient other(lb(port), "127.0.0.9");  // a new session takes the new setting
   EXPECT_EQ(other.ask("plain").value_or("none"), "plain");
+}
+
+// A real parser at the other end: nginx with `listen ... proxy_protocol`
+// answers with the client its PROXY header named. One backend takes v1, the
+// other v2, each as its own setting.
+TEST_F(ProxyProtocolTest, NginxReadsTheClientFromEitherVersion) {
+  NIB_REQUIRE(::access(test::kNginxBinary, X_OK) == 0, "nginx not installed (scripts/install-deps.sh --test)");
+  const uint16_t v1_port = test::free_port(), v2_port = test::free_port();
+  auto server = [](uint16_t port, const char* name) {
+    return "  server { listen " + at(port) + " proxy_protocol; access_log off;\n    location / { return 200 \"" +
+           name + " $proxy_protocol_addr $remote_addr\\n\"; } }\n";
+  };
+  auto nginx = test::start_nginx(dir_.path(), server(v1_port, "v1") + server(v2_port, "v2"), {});
+  ASSERT_TRUE(nginx.ok()) << nginx.status().message();
+  const uint16_t port = test::free_port();
+  const std::string config = dir_.file("nib.yaml");
+  ASSERT_TRUE(test::write_file(config, "services:\n  - name: web\n    listen: " + at(port) +
+                                           "\n    policy: {mode: roundrobin}\n    backends:\n"
+                                           "      - {address: 127.0.0.1, port: " + std::to_string(v1_port) +
+                                           ", proxy_protocol: v1}\n      - {address: 127.0.0.1, port: " +
+                                           std::to_string(v2_port) + ", proxy_protocol: v2}\n")
+                  .ok());
+  auto nib = start({"--config", config});
+  ASSERT_TRUE(nib);
+  std::set<std::string> answers;
+  for (const char* ip : {"127.0.0.31", "127.0.0.32"}) {
+    auto c = TestClient::connect(lb(port), ip);
+    ASSERT_TRUE(c.ok()) << c.status().message();
+    auto reply = c->write_all_and_read_until_eof("GET / HTTP/1.0\r\n\r\n");
+    ASSERT_TRUE(reply.ok()) << reply.status().message();
+    const size_t body = reply->find("\r\n\r\n");
+    ASSERT_NE(body, std::string::npos) << *reply;
+    answers.insert(reply->substr(body + 4));
+  }
+  // $remote_addr is the peer, nib; the header names the client.
+  EXPECT_EQ(answers, (std::set<std::string>{"v1 127.0.0.31 127.0.0.1\n", "v2 127.0.0.32 127.0.0.1\n"}));
+  ASSERT_TRUE((*nginx)->signal(SIGQUIT).ok());
+  (*nginx)->wait_exit(std::chrono::seconds(30));
 }
 
 TEST_F(ProxyProtocolTest, BadSettingsStopTheStart) {
