@@ -412,6 +412,7 @@ struct PenctlServer::ServerLine {
   std::optional<std::string> address, port;  // as written: compared or resolved later
   std::optional<uint32_t> weight, prio, soft_limit, hard_limit, blacklist;
   std::optional<size_t> acl;  // Pen's per-server ACL: a list number 0-9
+  std::optional<v1::ProxyProtocol> proxy_protocol;  // nib's own key: the server's PROXY header
 };
 
 Result<PenctlServer::ServerLine> PenctlServer::parse_server_line(const std::vector<std::string>& w) {
@@ -425,6 +426,13 @@ Result<PenctlServer::ServerLine> PenctlServer::parse_server_line(const std::vect
     }
     if (key == "port") {
       line.port = value;
+      continue;
+    }
+    if (key == "proxy_protocol") {
+      auto version = value == "service" ? std::optional(v1::PROXY_PROTOCOL_SERVICE) : std::nullopt;
+      if (auto word = parse_proxy_protocol(value)) version = to_proto(*word);
+      if (!version) return Status::invalid("proxy_protocol: expected v1, v2, off or service, got '" + value + "'");
+      line.proxy_protocol = *version;
       continue;
     }
     if (key == "acl") {
@@ -441,7 +449,7 @@ Result<PenctlServer::ServerLine> PenctlServer::parse_server_line(const std::vect
                                                          : nullptr;
     if (slot == nullptr) {
       return Status::invalid("server: unknown setting '" + key +
-                             "'; expected acl, address, port, max, hard, blacklist, weight or prio");
+                             "'; expected acl, address, port, max, hard, blacklist, weight, prio or proxy_protocol");
     }
     auto v = parse_uint(value);
     if (!v || *v > UINT32_MAX) return Status::invalid(key + ": expected a non-negative integer");
@@ -463,7 +471,7 @@ Result<uint32_t> PenctlServer::parse_port(const std::string& text) {
 PenctlReply PenctlServer::cmd_server(const Command& c) {
   const auto& w = c.w;
   if (w.size() < 4 || w.size() % 2 != 0) {
-    return fail("server: expected 'server N address|port|weight|prio|max|hard|blacklist VALUE ...'");
+    return fail("server: expected 'server N address|port|weight|prio|max|hard|blacklist|proxy_protocol VALUE ...'");
   }
   auto index = parse_uint(w[1]);
   if (!index) return fail("server: expected a server number, got '" + w[1] + "'");
@@ -496,8 +504,11 @@ PenctlReply PenctlServer::cmd_server(const Command& c) {
     patch.set_address(*line->address);
   }
   if (port && *port != target->address.port()) patch.set_port(*port);
+  if (line->proxy_protocol && *line->proxy_protocol != to_proto(target->proxy_protocol)) {
+    patch.set_proxy_protocol(*line->proxy_protocol);
+  }
   if (patch.has_weight() || patch.has_prio() || patch.has_soft_limit() || patch.has_hard_limit() ||
-      patch.has_address() || patch.has_port()) {
+      patch.has_address() || patch.has_port() || patch.has_proxy_protocol()) {
     patch.set_service(c.service);
     patch.set_id(target->id);
     if (auto updated = api_.update_backend(patch); !updated.ok()) return fail(updated.status());
@@ -540,6 +551,7 @@ PenctlReply PenctlServer::add_server(const Command& c, uint64_t index, size_t se
   if (line.prio) r.set_prio(*line.prio);
   if (line.soft_limit) r.set_soft_limit(*line.soft_limit);
   if (line.hard_limit) r.set_hard_limit(*line.hard_limit);
+  if (line.proxy_protocol) r.set_proxy_protocol(*line.proxy_protocol);
   auto added = api_.add_backend(r);
   if (!added.ok()) return fail(added.status());
   if (line.blacklist) {
@@ -942,6 +954,7 @@ Result<std::string> PenctlServer::running_config(const std::string& service, con
       << b.soft_limit << " hard " << b.hard_limit;
     if (flags.has("weight")) o << " weight " << b.weight;
     if (flags.has("prio")) o << " prio " << b.prio;
+    if (b.proxy_protocol) o << " proxy_protocol " << to_string(*b.proxy_protocol);
     o << "\n";
   }
   if (st->source) o << "source " << st->source->ip_string() << "\n";

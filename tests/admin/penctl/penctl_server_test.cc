@@ -146,6 +146,25 @@ TEST_F(PenctlServerTest, ServerChangesWeightPrioLimitsAndBlacklist) {
   EXPECT_EQ(dp_->service("web")->backends[0].weight, 1u) << "a failed command changes nothing";
 }
 
+// nib's own key of `server N`: the server's PROXY header, kept by `write`
+// (a replayed line of it is no change).
+TEST_F(PenctlServerTest, ServerTakesItsOwnProxyProtocol) {
+  EXPECT_EQ(penctl("server 1 proxy_protocol v2"), "");
+  EXPECT_EQ(dp_->service("web")->backends[1].proxy_protocol, ProxyProtocol::kV2);
+  EXPECT_NE(failure("server 1 proxy_protocol v3").find("proxy_protocol: expected v1, v2, off or service, got 'v3'"),
+            std::string::npos);
+  EXPECT_EQ(dp_->service("web")->backends[1].proxy_protocol, ProxyProtocol::kV2) << "a failed command changes nothing";
+  test::TempDir dir;
+  const std::string file = dir.file("pen.cfg");
+  EXPECT_EQ(penctl("write " + file), "");
+  auto text = test::read_file(file);
+  ASSERT_TRUE(text.ok());
+  EXPECT_NE(text->find(" port " + std::to_string(b1_.port()) + " max 0 hard 0 proxy_protocol v2\n"), std::string::npos)
+      << *text;
+  EXPECT_EQ(penctl("server 1 proxy_protocol service"), "");
+  EXPECT_EQ(dp_->service("web")->backends[1].proxy_protocol, std::nullopt);
+}
+
 // A change waits for its durable write on the command thread, not on the
 // listener's loop: while a write is held up, the control port still accepts
 // and reads other connections, and the change is answered once the write is done.
