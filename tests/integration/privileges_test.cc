@@ -39,16 +39,6 @@ size_t occurrences(const std::string& text, const std::string& needle) {
   return n;
 }
 
-// The lines of /proc/PID/task/TID/status this test reads, by key.
-std::map<std::string, std::string> task_status(const std::string& status_path) {
-  std::map<std::string, std::string> out;
-  std::ifstream in(status_path);
-  for (std::string line; std::getline(in, line);) {
-    auto colon = line.find(":\t");
-    if (colon != std::string::npos) out[line.substr(0, colon)] = line.substr(colon + 2);
-  }
-  return out;
-}
 
 // LeakSanitizer reads /proc/PID/task when an ASan build exits; a jail has
 // no /proc, so the exit would fail for that alone. Leak checks stay on for
@@ -112,7 +102,7 @@ class PrivilegesTest : public ::testing::Test {
     const std::string uid = std::to_string(uid_), gid = std::to_string(gid_);
     size_t threads = 0;
     for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
-      auto s = task_status(task.path().string() + "/status");
+      auto s = test::proc_status(task.path().string() + "/status");
       if (s.empty()) continue;  // a thread that just ended
       ++threads;
       const std::string tid = task.path().filename().string();
@@ -246,7 +236,7 @@ TEST_F(PrivilegesTest, InTheBackgroundInAJail) {
     ~Stop() { ::kill(pid, SIGKILL); }
   } stop{pid};
   const std::string proc = "/proc/" + std::to_string(pid);
-  ASSERT_TRUE(test::wait_until([&] { return task_status(proc + "/status")["Uid"].rfind(std::to_string(uid_), 0) == 0; },
+  ASSERT_TRUE(test::wait_until([&] { return test::proc_status(proc + "/status")["Uid"].rfind(std::to_string(uid_), 0) == 0; },
                                10s));
   char target[PATH_MAX] = {};
   ASSERT_GT(::readlink((proc + "/fd/2").c_str(), target, sizeof target - 1), 0);
@@ -257,7 +247,7 @@ TEST_F(PrivilegesTest, InTheBackgroundInAJail) {
   EXPECT_EQ(*served, "b0");
   ASSERT_EQ(::kill(pid, SIGTERM), 0);
   EXPECT_TRUE(test::wait_until([&] {
-    auto state = task_status(proc + "/status")["State"];
+    auto state = test::proc_status(proc + "/status")["State"];
     return state.empty() || state[0] == 'Z';
   }, 10s));
 }

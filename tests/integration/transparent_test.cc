@@ -41,16 +41,6 @@ constexpr const char* kNib = "10.213.1.1";
 constexpr const char* kBackendIp[2] = {"10.213.2.2", "10.213.3.2"};
 constexpr uint16_t kPort = 8080;
 
-// The lines of /proc/PID/task/TID/status, by key.
-std::map<std::string, std::string> task_status(const std::string& status_path) {
-  std::map<std::string, std::string> out;
-  std::ifstream in(status_path);
-  for (std::string line; std::getline(in, line);) {
-    auto colon = line.find(":\t");
-    if (colon != std::string::npos) out[line.substr(0, colon)] = line.substr(colon + 2);
-  }
-  return out;
-}
 
 class TransparentTest : public test::NamespaceFixture {
  protected:
@@ -105,7 +95,7 @@ class TransparentTest : public test::NamespaceFixture {
       report.clear();
       keeping = 0;
       for (const auto& task : std::filesystem::directory_iterator("/proc/" + pid + "/task")) {
-        auto s = task_status(task.path().string() + "/status");
+        auto s = test::proc_status(task.path().string() + "/status");
         if (s.empty()) continue;  // a thread that just ended
         const std::string tid = task.path().filename().string();
         report += "thread " + tid + (tid == pid ? " (main)" : "") + ": Uid " + s["Uid"] + ", CapEff " + s["CapEff"] +

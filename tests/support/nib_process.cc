@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <random>
 
 #include <gtest/gtest.h>
@@ -335,6 +336,16 @@ uint16_t free_port() {
     if (bindable(port)) return port;
   }
   return 0;
+}
+
+std::map<std::string, std::string> proc_status(const std::string& status_path) {
+  std::map<std::string, std::string> out;
+  std::ifstream in(status_path);
+  for (std::string line; std::getline(in, line);) {
+    auto colon = line.find(":\t");
+    if (colon != std::string::npos) out[line.substr(0, colon)] = line.substr(colon + 2);
+  }
+  return out;
 }
 
 }  // namespace nib::test

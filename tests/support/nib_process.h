@@ -6,6 +6,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -94,5 +95,9 @@ std::unique_ptr<NibProcess> start_foreground_in(const std::string& netns, std::v
 
 // A port that was free a moment ago on 127.0.0.1 (callers accept the race).
 uint16_t free_port();
+
+// The lines of a /proc/PID/status or /proc/PID/task/TID/status, by key
+// ("Uid", "CapEff", ...); empty when it cannot be read.
+std::map<std::string, std::string> proc_status(const std::string& status_path);
 
 }  // namespace nib::test
