@@ -96,6 +96,10 @@ void TcpWorker::replace_listener(const Service& service, UniqueFd listener) {
 
 void TcpWorker::start() {
   thread_ = std::thread([this] {
+    // Named for operators (top -H, /proc/PID/task/TID/comm) and the tests
+    // that tell the workers' capabilities from the other threads'.
+    const std::string name = "nib-tcp-" + std::to_string(index_);
+    pthread_setname_np(pthread_self(), name.c_str());
     // splice() into a socket the peer closed raises SIGPIPE (it has no
     // MSG_NOSIGNAL): block it here, whatever the process does with it.
     sigset_t pipe_signal;

@@ -1,6 +1,7 @@
 #include "dataplane/udp/udp_worker.h"
 
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -203,7 +204,11 @@ Status UdpWorker::add_listener(Service& service, UniqueFd socket, bool wildcard,
 }
 
 void UdpWorker::start() {
-  thread_ = std::thread([this] { loop_.run([this] { after_batch(); }); });
+  thread_ = std::thread([this] {
+    const std::string name = "nib-udp-" + std::to_string(index_);  // as the TCP workers
+    pthread_setname_np(pthread_self(), name.c_str());
+    loop_.run([this] { after_batch(); });
+  });
 }
 
 void UdpWorker::after_batch() {
