@@ -18,6 +18,7 @@
 #include "tests/support/prerequisites.h"
 #include "tests/support/temp_file.h"
 #include "tests/support/test_client.h"
+#include "tests/support/test_nginx.h"
 
 #ifndef NIB_LOGD_BINARY
 #define NIB_LOGD_BINARY "nib-logd"
@@ -30,7 +31,7 @@ using namespace std::chrono_literals;
 using test::NibProcess;
 using test::TestClient;
 
-constexpr const char* kNginx = "/usr/sbin/nginx";
+constexpr const char* kNginx = test::kNginxBinary;
 constexpr const char* kPenlog = "/usr/bin/penlog";
 
 std::string at(uint16_t port) { return "127.0.0.1:" + std::to_string(port); }
@@ -57,29 +58,16 @@ class LogMergeTest : public ::testing::Test {
     port_a_ = test::free_port();
     port_b_ = test::free_port();
     const std::string d = dir_.path();
-    const std::string conf = dir_.file("nginx.conf");
-    EXPECT_TRUE(test::write_file(
-                    conf, "daemon off;\nmaster_process off;\nworker_processes 1;\npid " + d + "/nginx.pid;\n" +
-                              "error_log " + d + "/error.log;\nevents { worker_connections 64; }\nhttp {\n"
-                              "  client_body_temp_path " + d + "/body;\n  proxy_temp_path " + d + "/proxy;\n"
-                              "  fastcgi_temp_path " + d + "/fastcgi;\n  uwsgi_temp_path " + d + "/uwsgi;\n"
-                              "  scgi_temp_path " + d + "/scgi;\n"
-                              "  log_format withport '$remote_addr:$remote_port - $remote_user [$time_local] "
-                              "\"$request\" $status $body_bytes_sent';\n"
-                              "  server { listen " + at(port_a_) + "; access_log " + d + "/a.log withport;\n"
-                              "    location / { return 200 \"a\\n\"; } }\n"
-                              "  server { listen " + at(port_b_) + "; access_log " + d + "/b.log combined;\n"
-                              "    location / { return 200 \"b\\n\"; } }\n"
-                              "}\n")
-                    .ok());
-    auto nginx = NibProcess::start_program(kNginx, {"-c", conf, "-p", d, "-e", d + "/error.log"});
+    auto nginx = test::start_nginx(d,
+                                   "  log_format withport '$remote_addr:$remote_port - $remote_user [$time_local] "
+                                   "\"$request\" $status $body_bytes_sent';\n"
+                                   "  server { listen " + at(port_a_) + "; access_log " + d + "/a.log withport;\n"
+                                   "    location / { return 200 \"a\\n\"; } }\n"
+                                   "  server { listen " + at(port_b_) + "; access_log " + d + "/b.log combined;\n"
+                                   "    location / { return 200 \"b\\n\"; } }\n",
+                                   {port_a_, port_b_});
     EXPECT_TRUE(nginx.ok()) << nginx.status().message();
-    if (!nginx.ok()) return nullptr;
-    // A connection that sends nothing leaves no line in nginx's logs.
-    bool up = test::wait_until(
-        [&] { return TestClient::connect(lb(port_a_)).ok() && TestClient::connect(lb(port_b_)).ok(); }, 10s);
-    EXPECT_TRUE(up) << (*nginx)->output() << test::read_file(d + "/error.log").value_or("");
-    return up ? std::move(*nginx) : nullptr;
+    return nginx.ok() ? std::move(*nginx) : nullptr;
   }
 
   // nib-logd serve on a port of its choosing, appending to `output`; null
