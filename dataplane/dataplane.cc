@@ -14,6 +14,7 @@
 #include "dataplane/resource/fd_budget.h"
 #include "dataplane/resource/memory_limit.h"
 #include "dataplane/service/service.h"
+#include "dataplane/tcp/idler_pool.h"
 #include "dataplane/tcp/tcp_connection.h"
 #include "dataplane/tcp/tcp_engine.h"
 #include "dataplane/udp/udp_engine.h"
@@ -206,12 +207,34 @@ Status Dataplane::open() {
   }
   started_ = true;
   refresh_health();
+  refresh_idlers();
   return {};
 }
 
 void Dataplane::start_workers() {
   udp_->start();  // UDP
   tcp_->start();
+}
+
+void Dataplane::refresh_idlers() {
+  // Held until the targets are posted, as refresh_health().
+  std::lock_guard lock(idlers_mu_);
+  if (!started_) return;
+  std::vector<IdlerPool::Target> targets;
+  for (const auto& s : services_) {
+    if (s->protocol() != Protocol::kTcp || dsr_of(*s) != nullptr) continue;
+    if (uint32_t wanted = s->registry().snapshot()->policy.idlers; wanted > 0) targets.push_back({s.get(), wanted});
+  }
+  if (!idlers_) {
+    if (targets.empty()) return;  // nobody wants idlers: no thread either
+    idlers_ = std::make_unique<IdlerPool>(budget_.get(), clock_);
+    if (Status st = idlers_->start(); !st.ok()) {
+      log_error("idlers disabled: " + st.message());
+      idlers_.reset();
+      return;
+    }
+  }
+  idlers_->set_targets(std::move(targets));
 }
 
 void Dataplane::refresh_health() {
@@ -273,6 +296,10 @@ bool Dataplane::wait_idle(Duration timeout) {
 }
 
 void Dataplane::stop() {
+  {
+    std::lock_guard lock(idlers_mu_);
+    if (idlers_) idlers_->stop();
+  }
   if (health_) health_->stop();
   // UDP before the TCP workers go: its closing sessions give descriptors
   // back to the budget, which may call the TCP workers' wakers.
@@ -342,6 +369,8 @@ ResourceStatus Dataplane::resources() const {
   if (udp_) udp_->add_shortages(r.exhausted);
   std::lock_guard lock(health_mu_);  // refresh_health() makes health_
   if (health_) health_->add_shortages(r.exhausted);
+  std::lock_guard idlers_lock(idlers_mu_);
+  if (idlers_) idlers_->add_shortages(r.exhausted);
   return r;
 }
 
@@ -449,6 +478,7 @@ Status Dataplane::reload(const DataplaneConfig& config) {
     }
   }
   refresh_health();
+  refresh_idlers();
   return {};
 }
 
@@ -478,6 +508,7 @@ ServiceStatus Dataplane::service_status(const Service& s) const {
                            : static_cast<uint32_t>(std::min<uint64_t>(
                                  budget_ ? budget_->capacity() / TcpConnection::kDescriptors : 0, UINT32_MAX));
   st.active = s.active();
+  st.idlers_open = s.idlers_open();
   st.counters = s.counters();
   st.affinity = s.affinity().stats();
   if (udp_) udp_->fill_status(s, &st);  // UDP: sessions and datagram counters
@@ -601,6 +632,7 @@ std::string describe(const PolicyConfig& before, const PolicyConfig& after) {
               format_seconds(after.idle_timeout_seconds));
   note_change(out, "max_connections", before.max_connections, after.max_connections);
   note_change(out, "pending_max", before.pending_max, after.pending_max);
+  note_change(out, "idlers", before.idlers, after.idlers);
   return out;
 }
 
@@ -712,6 +744,7 @@ Result<BackendStatus> Dataplane::add_backend(const std::string& name, const Back
   if (b.proxy_protocol()) detail << " proxy_protocol " << to_string(*b.proxy_protocol());
   announce(events_, DataplaneEvent::Kind::kBackendAdded, name, b.id(), detail.str());
   refresh_health();
+  refresh_idlers();
   return status_of(*s, b.id(), clock_.now());
 }
 
@@ -730,6 +763,7 @@ Result<BackendStatus> Dataplane::update_backend(const std::string& name, uint32_
   }
   if (!detail.empty()) announce(events_, DataplaneEvent::Kind::kBackendUpdated, name, id, detail);
   if (patched->replaced) refresh_health();  // the new address is checked afresh
+  refresh_idlers();  // idlers leave a disabled backend, or its old address
   return status_of(*s, id, clock_.now());
 }
 
@@ -748,6 +782,7 @@ Status Dataplane::remove_backend(const std::string& name, uint32_t id) {
                std::to_string(removed->pins_dropped) + " pins dropped, " + std::to_string(b.active()) +
                " open connections finish");
   refresh_health();
+  refresh_idlers();
   return {};
 }
 
@@ -778,6 +813,7 @@ Result<BackendStatus> Dataplane::drain_backend(const std::string& name, uint32_t
   } else if (timeout_seconds && timeout > Duration::zero() && b->active() > 0) {
     schedule_drain_deadline(b, timeout);  // draining already: a new deadline for it
   }
+  refresh_idlers();  // its idlers move at once
   return status_of(*s, id, clock_.now());
 }
 
@@ -905,6 +941,7 @@ Result<PolicyConfig> Dataplane::update_policy(const std::string& name, const Pol
   std::lock_guard lock(s->admin_mutex());
   PolicyConfig policy = s->registry().snapshot()->policy;
   if (Status st = edit(policy); !st.ok()) return st;
+  if (Status st = check_idlers(s->protocol(), dsr_of(*s) != nullptr, policy.idlers); !st.ok()) return st;
   auto before = s->registry().set_policy(policy);  // validates everything first
   if (!before.ok()) return before.status();
   s->affinity().set_tracking(seconds_to_duration(policy.tracking_seconds));
@@ -919,6 +956,7 @@ Result<PolicyConfig> Dataplane::update_policy(const std::string& name, const Pol
   }
   std::string detail = describe(*before, policy);
   if (!detail.empty()) announce(events_, DataplaneEvent::Kind::kPolicyChanged, name, 0, detail);
+  if (policy.idlers != before->idlers) refresh_idlers();
   return policy;
 }
 

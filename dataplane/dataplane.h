@@ -20,6 +20,7 @@ class AccessLog;
 class DsrEngine;
 class FdBudget;
 class HealthChecker;
+class IdlerPool;
 class Service;
 class TcpEngine;
 class UdpEngine;
@@ -195,6 +196,10 @@ class Dataplane {
   // Hands the health checker the backends that have a check (from config_ and
   // the registries), starting it on first need. After any change to either.
   void refresh_health();
+  // Hands the idler pool the TCP services that want idlers (policy.idlers),
+  // starting it on first need; it re-reads their backends then. After a
+  // policy or backend change.
+  void refresh_idlers();
   // The access log's rings: one per TCP worker, then one per UDP worker
   // (each ring has a single producer).
   unsigned access_log_rings() const { return 2 * workers_count_; }
@@ -223,6 +228,9 @@ class Dataplane {
   std::vector<std::unique_ptr<DsrEngine>> dsr_;  // one per direct server return service (dsr_if)
   bool started_ = false;
   EventBus events_;
+  mutable std::mutex idlers_mu_;  // refresh_idlers() and idlers_
+  // Before health_: stopped after it. Points at services_ (declared before).
+  std::unique_ptr<IdlerPool> idlers_;
   mutable std::mutex health_mu_;  // refresh_health(), the config_ it reads and health_
   // Declared last: stopped first, while the services and the bus it reports to live.
   std::unique_ptr<HealthChecker> health_;

@@ -107,6 +107,7 @@ struct ServiceStatus {
   ProxyProtocol proxy_protocol = ProxyProtocol::kOff;  // the same
   std::vector<IpPrefix> accept_proxy_from;             // the same
   int64_t active = 0;
+  uint32_t idlers_open = 0;  // Pen's idlers connected now (policy.idlers wanted)
   ServiceCounters counters;
   AffinityStats affinity;
   std::vector<BackendStatus> backends;

@@ -32,6 +32,7 @@ constexpr FieldRule kRules[] = {
     {"idle_timeout_seconds", {}, limits::kSeconds},
     {"max_connections", limits::kMaxConnections, {}},
     {"pending_max", limits::kPendingMax, {}},
+    {"idlers", limits::kIdlers, {}},
 };
 
 std::string quoted_field(std::string_view field) { return "field \"" + std::string(field) + "\""; }
@@ -137,7 +138,7 @@ struct PolicyPatch {
   std::optional<double> tracking_seconds, blacklist_seconds;
   std::optional<uint64_t> table_size;
   std::optional<double> connect_timeout_seconds, idle_timeout_seconds;
-  std::optional<uint32_t> max_connections, pending_max;
+  std::optional<uint32_t> max_connections, pending_max, idlers;
 
   void apply(PolicyConfig& p) const {
     if (mode) p.mode = *mode;
@@ -149,6 +150,7 @@ struct PolicyPatch {
     if (idle_timeout_seconds) p.idle_timeout_seconds = *idle_timeout_seconds;
     if (max_connections) p.max_connections = *max_connections;
     if (pending_max) p.pending_max = *pending_max;
+    if (idlers) p.idlers = *idlers;
   }
 };
 
@@ -167,13 +169,15 @@ Result<PolicyPatch> policy_patch(const v1::SetPolicyRequest& r) {
   if (r.has_idle_timeout_seconds()) p.idle_timeout_seconds = r.idle_timeout_seconds();
   if (r.has_max_connections()) p.max_connections = r.max_connections();
   if (r.has_pending_max()) p.pending_max = r.pending_max();
+  if (r.has_idlers()) p.idlers = r.idlers();
   if (Status st = first_error({check_seconds("tracking_seconds", p.tracking_seconds.value_or(0)),
                                check_seconds("blacklist_seconds", p.blacklist_seconds.value_or(0)),
                                check_int("table_size", p.table_size.value_or(1)),
                                check_seconds("connect_timeout_seconds", p.connect_timeout_seconds.value_or(1)),
                                check_seconds("idle_timeout_seconds", p.idle_timeout_seconds.value_or(0)),
                                check_int("max_connections", p.max_connections.value_or(0)),
-                               check_int("pending_max", p.pending_max.value_or(0))});
+                               check_int("pending_max", p.pending_max.value_or(0)),
+                               check_int("idlers", p.idlers.value_or(0))});
       !st.ok()) {
     return st;
   }

@@ -141,6 +141,7 @@ void fill(const PolicyConfig& p, v1::Policy* out) {
   out->set_idle_timeout_seconds(p.idle_timeout_seconds);
   out->set_max_connections(p.max_connections);
   out->set_pending_max(p.pending_max);
+  out->set_idlers(p.idlers);
 }
 
 void fill(const ServiceStatus& s, v1::Service* out) {
@@ -148,6 +149,7 @@ void fill(const ServiceStatus& s, v1::Service* out) {
   out->set_protocol(s.protocol == Protocol::kTcp ? v1::PROTOCOL_TCP : v1::PROTOCOL_UDP);
   out->set_listen(s.listen.to_string());
   fill(s.policy, out->mutable_policy());
+  out->set_idlers_open(s.idlers_open);
   out->set_backend_count(static_cast<uint32_t>(s.backends.size()));
   out->set_active_connections(s.active);
   out->set_max_connections(s.max_connections);

@@ -176,7 +176,7 @@ std::span<const RequestBody> request_bodies() {
       {"ClientAclUpdate", v1::SetClientAclRequest::descriptor(), {{"entries"}, {"entries"}}, v1::ClientAcl::descriptor()},
       {"PolicyUpdate", v1::SetPolicyRequest::descriptor(),
        {{"mode", "stubborn", "tracking_seconds", "blacklist_seconds", "table_size", "connect_timeout_seconds",
-         "idle_timeout_seconds", "max_connections", "pending_max"}},
+         "idle_timeout_seconds", "max_connections", "pending_max", "idlers"}},
        v1::Policy::descriptor()},
   };
   return kBodies;

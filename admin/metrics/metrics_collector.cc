@@ -140,6 +140,10 @@ struct ServiceFamilies {
                                       "Times accepting paused because pending_max clients of the service were "
                                       "still connecting to backends; the clients waited in the backlog",
                                       MetricType::Counter);
+  MetricFamily idlers = family("nib_service_idlers",
+                               "Pen's idlers: idle connections to the backends, by state (open now, wanted by "
+                               "the policy); TCP services with idlers only",
+                               MetricType::Gauge);
   MetricFamily breaks = family("nib_service_affinity_breaks_total",
                                "Returning clients whose remembered backend could not take them",
                                MetricType::Counter);
@@ -161,6 +165,10 @@ struct ServiceFamilies {
     add(accepted, l, static_cast<double>(s.counters.accepted));
     add(limit_waits, l, static_cast<double>(s.counters.limit_waits));
     add(pending_waits, l, static_cast<double>(s.counters.pending_waits));
+    if (s.policy.idlers > 0 || s.idlers_open > 0) {
+      add(idlers, with(l, "state", "open"), static_cast<double>(s.idlers_open));
+      add(idlers, with(l, "state", "wanted"), static_cast<double>(s.policy.idlers));
+    }
     add(rejected, with(l, "reason", "no_backend"), static_cast<double>(s.counters.rejected_no_backend));
     add(rejected, with(l, "reason", "stubborn"), static_cast<double>(s.counters.rejected_stubborn));
     add(rejected, with(l, "reason", "acl"), static_cast<double>(s.counters.rejected_acl));
@@ -178,8 +186,8 @@ struct ServiceFamilies {
   }
 
   void move_to(std::vector<MetricFamily>* out) {
-    for (MetricFamily* f : {&active, &accepted, &rejected, &abuse, &proxy_errors, &http_errors, &limit_waits, &pending_waits, &breaks,
-                            &table_size, &table_capacity, &hits, &misses, &evictions, &expirations}) {
+    for (MetricFamily* f : {&active, &accepted, &rejected, &abuse, &proxy_errors, &http_errors, &limit_waits, &pending_waits, &idlers,
+                            &breaks, &table_size, &table_capacity, &hits, &misses, &evictions, &expirations}) {
       out->push_back(std::move(*f));
     }
   }

@@ -145,7 +145,7 @@ std::span<const PenctlServer::CommandEntry> PenctlServer::commands() {
       {"http", &PenctlServer::cmd_socket_option, {}},
       {"no http", &PenctlServer::cmd_socket_option, {}},
       {"idle_timeout", &PenctlServer::cmd_valued, {}},
-      {"idlers", nullptr, kNotYet},
+      {"idlers", &PenctlServer::cmd_valued, {}},
       {"keepalive", &PenctlServer::cmd_socket_option, {}},
       {"no keepalive", &PenctlServer::cmd_socket_option, {}},
       {"include", &PenctlServer::cmd_include, {}},
@@ -709,6 +709,8 @@ constexpr ValuedSetting kValued[] = {
      [](const PolicyConfig& p) { return double(p.max_connections); }, "", ""},
     {"idle_timeout", kWholeSeconds, [](v1::SetPolicyRequest& r, uint64_t v) { r.set_idle_timeout_seconds(double(v)); },
      [](const PolicyConfig& p) { return p.idle_timeout_seconds; }, "Idle timeout: ", " seconds"},
+    {"idlers", limits::kIdlers, [](v1::SetPolicyRequest& r, uint64_t v) { r.set_idlers(static_cast<uint32_t>(v)); },
+     [](const PolicyConfig& p) { return double(p.idlers); }, "", ""},
     {"pending_max", limits::kPendingMax,
      [](v1::SetPolicyRequest& r, uint64_t v) { r.set_pending_max(static_cast<uint32_t>(v)); },
      [](const PolicyConfig& p) { return double(p.pending_max); }, "", ""},
@@ -749,6 +751,11 @@ PenctlReply PenctlServer::cmd_valued(const Command& c) {
     policy = api_.get_policy(r);
   }
   if (!policy.ok()) return fail(policy.status());
+  if (cmd == "idlers") {  // Pen's "Idlers: open/wanted"
+    auto st = dataplane_.service(c.service);
+    if (!st.ok()) return fail(st.status());
+    return ok("Idlers: " + std::to_string(st->idlers_open) + "/" + std::to_string(policy->idlers) + "\n");
+  }
   return ok(std::string(setting->reply_prefix) + seconds_text(setting->get(*policy)) +
             std::string(setting->reply_suffix) + "\n");
 }
@@ -938,6 +945,7 @@ Result<std::string> PenctlServer::running_config(const std::string& service, con
   } else {
     o << "no log\n";
   }
+  if (p.idlers != 0) o << "idlers " << p.idlers << "\n";
   if (p.pending_max != 0) o << "pending_max " << p.pending_max << "\n";
   o << (flags.has("roundrobin") ? "" : "no ") << "roundrobin\n";
   std::map<uint32_t, size_t> server_acl;

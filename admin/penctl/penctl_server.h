@@ -193,7 +193,8 @@ class PenctlServer {
   PenctlReply cmd_connection(const Command& c);  // connection N
   PenctlReply cmd_close(const Command& c);       // close N
   PenctlReply cmd_mode(const Command& c);
-  PenctlReply cmd_valued(const Command& c);   // blacklist, tracking, clients_max, timeout, idle_timeout, conn_max
+  // blacklist, tracking, clients_max, timeout, idle_timeout, conn_max, pending_max, idlers
+  PenctlReply cmd_valued(const Command& c);
   PenctlReply cmd_debug(const Command& c);
   PenctlReply cmd_exit(const Command& c);
   PenctlReply cmd_socket_option(const Command& c);  // [no] tcp_nodelay, [no] keepalive, [no] transparent, tcp_fastclose, source, [accept_]proxy_protocol

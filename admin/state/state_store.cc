@@ -133,6 +133,7 @@ std::string serialize_state(const SavedState& state) {
     if (s.has_idle_timeout) p->set_idle_timeout_seconds(without_negative_zero(s.policy.idle_timeout_seconds));
     if (s.has_max_connections) p->set_max_connections(s.policy.max_connections);
     if (s.has_pending_max) p->set_pending_max(s.policy.pending_max);
+    if (s.has_idlers) p->set_idlers(s.policy.idlers);
     for (const auto& b : s.backends) {
       v1::StateBackend* sb = out->add_backends();
       sb->set_address(b.address.to_string());
@@ -187,7 +188,7 @@ Result<SavedState> parse_json_state(std::string_view text, const std::string& so
     s.name = in.name();
     if (Status st = check_service(&services_seen, s); !st.ok()) return Status::invalid(where + st.message());
     const std::string in_service = where + "service '" + s.name + "': ";
-    s.has_connect_timeout = s.has_idle_timeout = s.has_max_connections = s.has_pending_max = false;
+    s.has_connect_timeout = s.has_idle_timeout = s.has_max_connections = s.has_pending_max = s.has_idlers = false;
     if (in.has_policy()) {
       const v1::StatePolicy& p = in.policy();
       auto mode = parse_balance_mode(p.mode());
@@ -201,10 +202,12 @@ Result<SavedState> parse_json_state(std::string_view text, const std::string& so
       s.has_idle_timeout = p.has_idle_timeout_seconds();
       s.has_max_connections = p.has_max_connections();
       s.has_pending_max = p.has_pending_max();
+      s.has_idlers = p.has_idlers();
       if (s.has_connect_timeout) s.policy.connect_timeout_seconds = p.connect_timeout_seconds();
       if (s.has_idle_timeout) s.policy.idle_timeout_seconds = p.idle_timeout_seconds();
       if (s.has_max_connections) s.policy.max_connections = p.max_connections();
       if (s.has_pending_max) s.policy.pending_max = p.pending_max();
+      if (s.has_idlers) s.policy.idlers = p.idlers();
       if (Status st = check_policy(s); !st.ok()) return Status::invalid(in_service + st.message());
     }
     std::set<std::string> backends_seen, pins_seen;
@@ -298,7 +301,7 @@ Result<SavedState> parse_line_state(std::string_view text, const std::string& so
       SavedService service;
       service.name = std::string(f[1]);
       service.has_connect_timeout = service.has_idle_timeout = service.has_max_connections = false;  // not in version 1
-      service.has_pending_max = false;
+      service.has_pending_max = service.has_idlers = false;
       if (Status st = check_service(&services_seen, service); !st.ok()) return Status::invalid(where + st.message());
       state.services.push_back(std::move(service));
       backends_seen.clear();
@@ -396,6 +399,7 @@ PolicyConfig saved_policy(const SavedService& saved, const PolicyConfig& current
   if (!saved.has_idle_timeout) p.idle_timeout_seconds = current.idle_timeout_seconds;
   if (!saved.has_max_connections) p.max_connections = current.max_connections;
   if (!saved.has_pending_max) p.pending_max = current.pending_max;
+  if (!saved.has_idlers) p.idlers = current.idlers;
   return p;
 }
 

@@ -46,7 +46,8 @@ struct SavedService {
   PolicyConfig policy;
   // Whether the file had the policy's connection settings: files of earlier
   // nibs do not, and the configuration's values then stay (saved_policy()).
-  bool has_connect_timeout = true, has_idle_timeout = true, has_max_connections = true, has_pending_max = true;
+  bool has_connect_timeout = true, has_idle_timeout = true, has_max_connections = true, has_pending_max = true,
+       has_idlers = true;
   std::vector<SavedBackend> backends;
   std::vector<SavedPin> pins;
   // The client ACL in force; nullopt in files of earlier nibs (the

@@ -40,6 +40,8 @@ inline constexpr IntRange kPrio{0, 1'000'000};
 inline constexpr IntRange kMaxConnections{0, 10'000'000};
 // Pen's pending_max: client connections not yet connected to a backend. 0 = no limit.
 inline constexpr IntRange kPendingMax{0, 10'000'000};
+// Pen's idlers: idle connections a TCP service keeps open to its backends.
+inline constexpr IntRange kIdlers{0, 10'000};
 inline constexpr IntRange kBacklog{1, 65535};
 inline constexpr IntRange kMultiAccept{1, 1'000'000};  // Pen's -m: checked, then ignored
 // The admin APIs' own: backend ids (0 names none) and a page of clients.

@@ -139,6 +139,13 @@ Status check_proxy_protocol(Protocol protocol, std::optional<ProxyProtocol> vers
   return {};
 }
 
+Status check_idlers(Protocol protocol, bool dsr, uint32_t idlers) {
+  if (idlers == 0) return {};
+  if (protocol != Protocol::kTcp) return Status::invalid("idlers (idle TCP connections) are for TCP services only");
+  if (dsr) return Status::invalid("direct server return forwards frames; idlers cannot apply");
+  return {};
+}
+
 namespace {
 
 // Direct Server Return forwards frames: nothing that reads or writes the
@@ -213,6 +220,9 @@ Status validate(const DataplaneConfig& config) {
       return Status::invalid("service '" + s.name + "': source must be an IP address without a port");
     }
     if (Status st = check_proxy_protocol(s.protocol, s.proxy_protocol); !st.ok()) {
+      return Status::invalid("service '" + s.name + "': " + st.message());
+    }
+    if (Status st = check_idlers(s.protocol, !s.dsr_interface.empty(), s.policy.idlers); !st.ok()) {
       return Status::invalid("service '" + s.name + "': " + st.message());
     }
     if (s.protocol == Protocol::kUdp && !s.accept_proxy_from.empty()) {

@@ -55,6 +55,9 @@ struct PolicyConfig {
   // connects a flood of clients (or a backend that answers SYNs slowly) can
   // have in flight at once. 0 = no limit.
   uint32_t pending_max = 0;
+  // Pen's idlers (TCP): idle connections kept open to the backends
+  // (tcp/idler_pool.h). 0 = none.
+  uint32_t idlers = 0;
 
   bool operator==(const PolicyConfig&) const = default;
 };
@@ -113,6 +116,9 @@ Status check_for(const HealthCheckConfig& config, Protocol protocol);
 // Whether a service of `protocol`, or one of its backends, may send PROXY
 // headers of `version` (nullopt: a backend taking the service's).
 Status check_proxy_protocol(Protocol protocol, std::optional<ProxyProtocol> version);
+// Pen's idlers are TCP connections: a UDP or direct-server-return service
+// (dsr) takes none.
+Status check_idlers(Protocol protocol, bool dsr, uint32_t idlers);
 
 struct BackendConfig {
   std::string host;       // as written (name or literal), for display

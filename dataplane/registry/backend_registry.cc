@@ -100,6 +100,9 @@ Status BackendRegistry::check(const PolicyConfig& p) {
     return Status::invalid("pending_max must be " + describe(limits::kPendingMax) + ", got " +
                            std::to_string(p.pending_max));
   }
+  if (!limits::kIdlers.contains_unsigned(p.idlers)) {
+    return Status::invalid("idlers must be " + describe(limits::kIdlers) + ", got " + std::to_string(p.idlers));
+  }
   return {};
 }
 

@@ -158,6 +158,11 @@ class Service {
   void count_http_header_error(unsigned worker) { bump(cells_[worker].http_header_errors); }
   ServiceCounters counters() const;  // any thread: the sum over the workers
 
+  // Pen's idlers (IdlerPool): idle connections open now. Written by the
+  // pool's thread, read by any.
+  void set_idlers_open(uint32_t n) { idlers_open_.store(n, std::memory_order_relaxed); }
+  uint32_t idlers_open() const { return idlers_open_.load(std::memory_order_relaxed); }
+
  private:
   const std::string name_;
   const Protocol protocol_;
@@ -184,6 +189,7 @@ class Service {
   std::atomic<uint32_t> cursor_;
   std::atomic<int64_t> active_{0};  // shared by design: -x is one limit for all workers
   std::atomic<int64_t> pending_{0};  // so is pending_max; counted only while one is set
+  std::atomic<uint32_t> idlers_open_{0};
   struct Cells {
     std::atomic<uint64_t> accepted{0}, limit_waits{0}, pending_waits{0}, no_backend{0}, stubborn{0}, breaks{0}, rejected_acl{0},
         rejected_resources{0}, abuse{0}, proxy_protocol_errors{0}, http_header_errors{0};

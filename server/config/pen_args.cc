@@ -38,6 +38,8 @@ constexpr NumericSetting kMaxConnections{"max_connections", limits::kMaxConnecti
                                          [](ServiceConfig& s, double v) { s.policy.max_connections = static_cast<uint32_t>(v); }};
 constexpr NumericSetting kPendingMax{"pending_max", limits::kPendingMax,
                                      [](ServiceConfig& s, double v) { s.policy.pending_max = static_cast<uint32_t>(v); }};
+constexpr NumericSetting kIdlers{"idlers", limits::kIdlers,
+                                 [](ServiceConfig& s, double v) { s.policy.idlers = static_cast<uint32_t>(v); }};
 constexpr NumericSetting kBacklog{"backlog", limits::kBacklog,
                                   [](ServiceConfig& s, double v) { s.backlog = static_cast<int>(v); }};
 // UDP (-U) only.
@@ -64,7 +66,7 @@ struct PenctlSetting {
 constexpr PenctlSetting kPenctlSettings[] = {
     {"blacklist", &kBlacklist},       {"tracking", &kTracking},   {"timeout", &kConnectTimeout},
     {"idle_timeout", &kIdleTimeout},  {"clients_max", &kTableSize}, {"conn_max", &kMaxConnections},
-    {"pending_max", &kPendingMax},
+    {"pending_max", &kPendingMax},    {"idlers", &kIdlers},
 };
 
 // Pen's mode flags as short options; "-o prio" and the other penctl words set

@@ -37,7 +37,7 @@ constexpr std::string_view kAdminKeys[] = {"enabled",      "http_listen", "grpc_
 constexpr std::string_view kAdminLimitPlanes[] = {"http", "grpc", "penctl"};
 constexpr std::string_view kServiceKeys[] = {"name",      "listen",          "protocol",     "policy",
                                              "backends",  "emergency",       "connect_timeout",
-                                             "idle_timeout", "max_connections", "pending_max", "backlog",
+                                             "idle_timeout", "max_connections", "pending_max", "idlers", "backlog",
                                              "defer_accept", "reuse_port", "session_timeout", "max_sessions",
                                              "health_check", "slow_start", "drain_timeout", "acl", "tcp_nodelay",
                                              "tcp_fastclose", "keepalive", "abuse", "source", "transparent",
@@ -46,7 +46,7 @@ constexpr std::string_view kServiceKeys[] = {"name",      "listen",          "pr
                                              "dummy"};
 // Keys that mean something for one protocol only: given for the other, they
 // would silently do nothing, so they are errors.
-constexpr std::string_view kTcpOnlyKeys[] = {"connect_timeout", "idle_timeout", "max_connections", "pending_max", "backlog",
+constexpr std::string_view kTcpOnlyKeys[] = {"connect_timeout", "idle_timeout", "max_connections", "pending_max", "idlers", "backlog",
                                              "defer_accept",    "tcp_nodelay",     "tcp_fastclose",
                                              "keepalive",       "accept_proxy_protocol",
                                              "http",            "http_forwarded",  "dummy"};
@@ -529,6 +529,7 @@ void Loader::load_service(const Item& item, SeenServices* seen, DataplaneConfig*
   read_seconds(f, "idle_timeout", limits::kSeconds, &service.policy.idle_timeout_seconds);
   read_int(f, "max_connections", limits::kMaxConnections, &service.policy.max_connections);
   read_int(f, "pending_max", limits::kPendingMax, &service.policy.pending_max);
+  read_int(f, "idlers", limits::kIdlers, &service.policy.idlers);
   read_int(f, "backlog", limits::kBacklog, &service.backlog);
   read_bool(f, "defer_accept", &service.defer_accept);
   read_bool(f, "tcp_nodelay", &service.tcp_nodelay);

@@ -67,6 +67,7 @@ constexpr OptionSpec kOptions[] = {
     {"--idle-timeout", "SEC", "close a connection silent this long (0: never); new connections"},
     {"--max-connections", "N", "at most N connections, then clients wait (Pen's -x; 0: no limit)"},
     {"--pending-max", "N", "at most N clients connecting to backends, then clients wait (Pen's pending_max; 0: no limit)"},
+    {"--idlers", "N", "keep N idle connections open to the backends (Pen's idlers; 0: none)"},
 };
 
 const OptionSpec& option_spec(std::string_view name) {
@@ -809,7 +810,8 @@ int Nibctl::policy_set(const Args& args) {
     r.set_table_size(*n);
   }
   for (auto [name, setter] : {std::pair{"--max-connections", &v1::SetPolicyRequest::set_max_connections},
-                              std::pair{"--pending-max", &v1::SetPolicyRequest::set_pending_max}}) {
+                              std::pair{"--pending-max", &v1::SetPolicyRequest::set_pending_max},
+                              std::pair{"--idlers", &v1::SetPolicyRequest::set_idlers}}) {
     auto it = o.find(name);
     if (it == o.end()) continue;
     auto n = parse_uint(it->second);

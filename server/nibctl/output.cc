@@ -150,7 +150,8 @@ void print_policy(std::ostream& out, const v1::Policy& p) {
       << "max connections  " << (p.max_connections() == 0 ? "as many as descriptors allow"
                                                            : std::to_string(p.max_connections()))
       << "\n"
-      << "pending max      " << (p.pending_max() == 0 ? "no limit" : std::to_string(p.pending_max())) << "\n";
+      << "pending max      " << (p.pending_max() == 0 ? "no limit" : std::to_string(p.pending_max())) << "\n"
+      << "idlers           " << (p.idlers() == 0 ? "none" : std::to_string(p.idlers())) << "\n";
 }
 
 void print_acl(std::ostream& out, const v1::ClientAcl& acl) {

@@ -161,6 +161,23 @@ TEST_F(MetricsTest, BackendStateIsOneOfFour) {
   EXPECT_EQ(sum(m, "nib_backend_up", {{"backend", std::to_string(id)}}), 0);
 }
 
+// Pen's idlers through the REST policy: the family appears with the wanted
+// number and the open ones; a bad value is a 400 that changes nothing.
+TEST_F(MetricsTest, IdlersSetThroughTheApiShowOpenAndWanted) {
+  EXPECT_EQ(count(scrape(), "nib_service_idlers"), 0u) << "only for services with idlers";
+  ASSERT_EQ(put("/api/v1/services/web/policy", R"({"idlers": 2})").status, 200);
+  std::vector<Sample> m;
+  ASSERT_TRUE(nib::test::wait_until([&] {
+    m = scrape();
+    return sum(m, "nib_service_idlers", {{"state", "open"}}) == 2;
+  }));
+  EXPECT_EQ(sum(m, "nib_service_idlers", {{"service", "web"}, {"state", "wanted"}}), 2);
+  Reply bad = put("/api/v1/services/web/policy", R"({"idlers": 10001})");
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_NE(bad.body.find("idlers"), std::string::npos) << bad.body;
+  EXPECT_EQ(get("/api/v1/services/web/policy").json.find("idlers")->as_uint64(), 2u) << "nothing changed";
+}
+
 TEST_F(MetricsTest, RejectedConnectionsByReason) {
   for (size_t i = 0; i < 2; ++i) {
     ASSERT_EQ(patch("/api/v1/services/web/backends/" + std::to_string(backend_id(i)), R"({"enabled": false})").status,

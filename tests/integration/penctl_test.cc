@@ -162,7 +162,7 @@ TEST_F(PenctlTest, FailedCommandsMakePenctlExitNonZero) {
     std::string says;
   } cases[] = {
       {{"close", "0"}, "error: close: no open connection 0"},
-      {{"idlers", "2"}, "error: 'idlers' is not yet supported by nib"},
+      {{"ssl_ciphers", "HIGH"}, "error: 'ssl_ciphers' is not yet supported by nib"},
       {{"dummy"}, "error: dummy: cannot change at runtime"},
       {{"http"}, "error: http: cannot change at runtime"},
       {{"kqueue"}, "error: 'kqueue' is not supported by nib: it always uses epoll"},
@@ -256,12 +256,42 @@ TEST_F(PenctlTest, ConnectionSettingsSurviveARestartWithState) {
   EXPECT_EQ(ok({"idle_timeout", "45"}), "Idle timeout: 45 seconds\n");
   EXPECT_EQ(ok({"conn_max", "9"}), "9\n");
   EXPECT_EQ(ok({"pending_max", "11"}), "11\n");
+  EXPECT_EQ(ok({"idlers", "2"}).substr(0, 8), "Idlers: ");
   stop_nib();
   start_nib({"--state", state});
   EXPECT_EQ(ok({"timeout"}), "7\n");
   EXPECT_EQ(ok({"idle_timeout"}), "Idle timeout: 45 seconds\n");
   EXPECT_EQ(ok({"conn_max"}), "9\n");
   EXPECT_EQ(ok({"pending_max"}), "11\n");
+  EXPECT_TRUE(test::wait_until([&] { return ok({"idlers"}) == "Idlers: 2/2\n"; })) << "open again after the restart";
+}
+
+// Pen's idlers: N idle connections kept open to the servers, round-robin;
+// `idlers` alone answers Pen's "Idlers: open/wanted".
+TEST_F(PenctlTest, IdlersKeepIdleConnectionsOpenToTheServers) {
+  EXPECT_EQ(ok({"idlers"}), "Idlers: 0/0\n");
+  EXPECT_EQ(ok({"idlers", "3"}).substr(0, 8), "Idlers: ");
+  ASSERT_TRUE(test::wait_until([&] { return b0_.active() + b1_.active() == 3; }));
+  EXPECT_GE(b0_.active(), 1u);
+  EXPECT_GE(b1_.active(), 1u);
+  EXPECT_TRUE(test::wait_until([&] { return ok({"idlers"}) == "Idlers: 3/3\n"; }));
+  // A client is served as before, beside them.
+  auto c = test::TestClient::connect(*SocketAddress::parse(listen_));
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(c->read_line().ok());
+  c->close();
+  for (std::vector<std::string> bad : {std::vector<std::string>{"idlers", "-1"},
+                                       {"idlers", "10001"},
+                                       {"idlers", "many"},
+                                       {"idlers", "1", "2"}}) {
+    Penctl r = penctl(bad);
+    EXPECT_NE(r.exit_code, 0) << bad[1] << ": " << r.out;
+    EXPECT_EQ(r.out.rfind("error: idlers: expected", 0), 0u) << r.out;
+  }
+  EXPECT_EQ(ok({"idlers"}), "Idlers: 3/3\n") << "nothing changed";
+  EXPECT_EQ(ok({"idlers", "0"}).substr(0, 8), "Idlers: ");
+  EXPECT_TRUE(test::wait_until([&] { return b0_.active() + b1_.active() == 0; }));
+  EXPECT_EQ(ok({"idlers"}), "Idlers: 0/0\n");
 }
 
 // write FILE: the running configuration in Pen's penctl format. Replayed line

@@ -56,7 +56,7 @@ nib's YAML configuration (docs/configuration.md). The admin plane listens on
 every pod address, and therefore always with the token file from the Secret.
 */}}
 {{- define "nib.config" -}}
-{{- $passthrough := list "policy" "emergency" "connect_timeout" "idle_timeout" "max_connections" "pending_max" "backlog" "defer_accept" "session_timeout" "max_sessions" "health_check" "slow_start" "drain_timeout" "acl" "http" "http_forwarded" "proxy_protocol" "accept_proxy_protocol" }}
+{{- $passthrough := list "policy" "emergency" "connect_timeout" "idle_timeout" "max_connections" "pending_max" "idlers" "backlog" "defer_accept" "session_timeout" "max_sessions" "health_check" "slow_start" "drain_timeout" "acl" "http" "http_forwarded" "proxy_protocol" "accept_proxy_protocol" }}
 {{- $host := .Values.config.listenAddress }}
 {{- if and (contains ":" $host) (not (hasPrefix "[" $host)) }}{{ $host = printf "[%s]" $host }}{{ end }}
 {{- $services := list }}

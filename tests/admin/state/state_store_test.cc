@@ -30,6 +30,7 @@ SavedState sample() {
   s.policy.idle_timeout_seconds = 45;
   s.policy.max_connections = 9;
   s.policy.pending_max = 12;
+  s.policy.idlers = 3;
   SavedBackend first, second;
   first.host = "10.0.0.1";
   first.address = *SocketAddress::parse("10.0.0.1:80");
@@ -56,6 +57,7 @@ TEST(StateStoreTest, ConnectionSettingsMissingFromTheFileKeepTheConfiguredOnes) 
   configured.idle_timeout_seconds = 60;
   configured.max_connections = 100;
   configured.pending_max = 50;
+  configured.idlers = 2;
   // As an earlier nib wrote it: no connection settings in the policy.
   const std::string text = R"({"version": 2, "services": [{"name": "web",
       "policy": {"mode": "roundrobin", "stubborn": true, "tracking_seconds": 1.5, "blacklist_seconds": 30,
@@ -65,18 +67,21 @@ TEST(StateStoreTest, ConnectionSettingsMissingFromTheFileKeepTheConfiguredOnes) 
   auto parsed = parse_state(text, "old");
   ASSERT_TRUE(parsed.ok()) << parsed.status().message() << "\n" << text;
   const SavedService& s = parsed->services[0];
-  EXPECT_FALSE(s.has_connect_timeout || s.has_idle_timeout || s.has_max_connections || s.has_pending_max);
+  EXPECT_FALSE(s.has_connect_timeout || s.has_idle_timeout || s.has_max_connections || s.has_pending_max ||
+               s.has_idlers);
   PolicyConfig p = saved_policy(s, configured);
   EXPECT_EQ(p.connect_timeout_seconds, 2);
   EXPECT_EQ(p.idle_timeout_seconds, 60);
   EXPECT_EQ(p.max_connections, 100u);
   EXPECT_EQ(p.pending_max, 50u);
+  EXPECT_EQ(p.idlers, 2u);
   EXPECT_EQ(p.mode, BalanceMode::kRoundRobin) << "the rest of the saved policy applies";
   PolicyConfig from_new = saved_policy(sample().services[0], configured);
   EXPECT_EQ(from_new.connect_timeout_seconds, 7);
   EXPECT_EQ(from_new.idle_timeout_seconds, 45);
   EXPECT_EQ(from_new.max_connections, 9u);
   EXPECT_EQ(from_new.pending_max, 12u);
+  EXPECT_EQ(from_new.idlers, 3u);
 }
 
 TEST(StateStoreTest, RoundTrips) {
@@ -171,7 +176,7 @@ TEST(StateStoreTest, AVersionOneFileLoads) {
   ASSERT_TRUE(loaded->has_value());
   SavedState expected = sample();  // less the connection settings and ACL, which version 1 did not have
   SavedService& e = expected.services[0];
-  e.has_connect_timeout = e.has_idle_timeout = e.has_max_connections = e.has_pending_max = false;
+  e.has_connect_timeout = e.has_idle_timeout = e.has_max_connections = e.has_pending_max = e.has_idlers = false;
   e.client_acl.reset();
   e.backends[1].proxy_protocol.reset();
   EXPECT_EQ(serialize_state(**loaded), serialize_state(expected));

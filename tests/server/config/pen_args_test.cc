@@ -516,7 +516,7 @@ TEST(PenArgsTest, PenctlStubborn) {
 TEST(PenArgsTest, PenctlValueWords) {
   ServiceConfig s = with_options({"-o", "blacklist 10", "-o", "tracking 60", "-o", "timeout 2", "-o",
                                   "idle_timeout 300", "-o", "clients_max 5000", "-O", "conn_max 99", "-o",
-                                  "pending_max 20"});
+                                  "pending_max 20", "-o", "idlers 4"});
   EXPECT_EQ(s.policy.blacklist_seconds, 10);
   EXPECT_EQ(s.policy.tracking_seconds, 60);
   EXPECT_EQ(s.policy.connect_timeout_seconds, 2);
@@ -524,6 +524,7 @@ TEST(PenArgsTest, PenctlValueWords) {
   EXPECT_EQ(s.policy.table_size, 5000u);
   EXPECT_EQ(s.policy.max_connections, 99u);
   EXPECT_EQ(s.policy.pending_max, 20u);
+  EXPECT_EQ(s.policy.idlers, 4u);
   EXPECT_EQ(with_options({"-o", "  tracking   1.5 "}).policy.tracking_seconds, 1.5);
 }
 
@@ -534,7 +535,9 @@ TEST(PenArgsTest, PenctlErrors) {
   EXPECT_EQ(err("clients_max 0"), "option -o 'clients_max 0': expected an integer 1-100000000, got '0'");
   EXPECT_EQ(err("tracking"), "option -o 'tracking': expected 'tracking N' with N seconds >= 0");
   EXPECT_EQ(err("conn_max 1 2"), "option -o 'conn_max 1 2': expected 'conn_max N' with N an integer 0-10000000");
-  EXPECT_THAT(err("idlers 2"), StartsWith("option -o 'idlers 2': penctl command not supported by nib; use one of: prio,"));
+  EXPECT_THAT(err("ssl_ciphers HIGH"),
+              StartsWith("option -o 'ssl_ciphers HIGH': penctl command not supported by nib; use one of: prio,"));
+  EXPECT_EQ(err("idlers 10001"), "option -o 'idlers 10001': expected an integer 0-10000, got '10001'");
   EXPECT_THAT(err("dummy now"), StartsWith("option -o 'dummy now': penctl command not supported"));
   EXPECT_THAT(err("no blacklist"), StartsWith("option -o 'no blacklist': penctl command not supported"));
   EXPECT_THAT(err("hash now"), StartsWith("option -o 'hash now': penctl command not supported"));

@@ -58,6 +58,16 @@ TEST(YamlLoaderTest, MinimalServiceTakesDefaults) {
   EXPECT_EQ(config->config_path, "");
 }
 
+// Pen's idlers are idle TCP connections: a UDP service refuses them.
+TEST(YamlLoaderTest, IdlersAreForTcpServices) {
+  auto config = load(std::string(kMinimal) + "    idlers: 2\n");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->dataplane.services[0].policy.idlers, 2u);
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    protocol: udp\n    idlers: 2\n"),
+            "nib.yaml:5:13: services[0].idlers: applies to tcp services only; a udp service has "
+            "session_timeout and max_sessions");
+}
+
 TEST(YamlLoaderTest, TcpNodelay) {
   auto config = load(std::string(kMinimal) + "    tcp_nodelay: false\n");
   ASSERT_TRUE(config.ok()) << config.status().message();
@@ -159,6 +169,7 @@ services:
     idle_timeout: 300
     max_connections: 1000
     pending_max: 64
+    idlers: 3
     dummy: true
     backlog: 128
     defer_accept: true
@@ -189,6 +200,7 @@ services:
   EXPECT_EQ(s.policy.idle_timeout_seconds, 300);
   EXPECT_EQ(s.policy.max_connections, 1000u);
   EXPECT_EQ(s.policy.pending_max, 64u);
+  EXPECT_EQ(s.policy.idlers, 3u);
   EXPECT_TRUE(s.dummy);
   EXPECT_EQ(s.backlog, 128);
   EXPECT_TRUE(s.defer_accept);
@@ -386,7 +398,7 @@ TEST(YamlLoaderTest, UnknownKeyListsTheValidOnes) {
     prot: tcp
 )"),
             "nib.yaml:4:5: services[0]: unknown key 'prot', expected one of: name, listen, protocol, policy, "
-            "backends, emergency, connect_timeout, idle_timeout, max_connections, pending_max, backlog, defer_accept, "
+            "backends, emergency, connect_timeout, idle_timeout, max_connections, pending_max, idlers, backlog, defer_accept, "
             "reuse_port, "
             "session_timeout, max_sessions, health_check, slow_start, drain_timeout, acl, tcp_nodelay, "
             "tcp_fastclose, keepalive, abuse, source, transparent, dsr_interface, tarpit, http, http_forwarded, proxy_protocol, "
@@ -477,6 +489,7 @@ TEST(YamlLoaderTest, OutOfRangeValues) {
       {"    max_connections: 10000001", "expected an integer 0-10000000, got '10000001'"},
       {"    max_connections: -1", "expected an integer 0-10000000, got '-1'"},
       {"    pending_max: 10000001", "expected an integer 0-10000000, got '10000001'"},
+      {"    idlers: 10001", "services[0].idlers: expected an integer 0-10000, got '10001'"},
       {"    connect_timeout: 0", "services[0].connect_timeout: expected seconds > 0 and <= 3600, got '0'"},
       {"    connect_timeout: 3600.5", "expected seconds > 0 and <= 3600, got '3600.5'"},
       {"    idle_timeout: -1", "services[0].idle_timeout: expected seconds >= 0, got '-1'"},
