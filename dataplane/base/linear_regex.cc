@@ -1,6 +1,7 @@
 #include "dataplane/base/linear_regex.h"
 
 #include <algorithm>
+#include <cctype>
 #include <utility>
 
 namespace nib {
@@ -296,11 +297,13 @@ class RegexCompiler {
     return set;
   }
 
-  // One member of a class: a byte (returned, and put in *set) or a class
-  // escape such as \d (-1, its bytes in *set).
+  // One member of a class: a byte (returned, and put in *set), or a class
+  // escape such as \d or a POSIX class such as [:digit:] (-1, its bytes in
+  // *set).
   int class_atom(ByteSet* set) {
     const size_t at = pos_;
     char c = p_[pos_++];
+    if (c == '[' && !done() && (peek() == ':' || peek() == '=' || peek() == '.')) return bracket_item(at, set);
     if (c != '\\') {
       set->add(static_cast<uint8_t>(c));
       return static_cast<uint8_t>(c);
@@ -313,6 +316,49 @@ class RegexCompiler {
     uint8_t b = escaped_byte(at, /*in_class=*/true);
     set->add(b);
     return b;
+  }
+
+  // POSIX's items inside a class, as libstdc++'s ECMAScript grammar reads
+  // them (pos_ is past the '['): [:name:] a character class, [=c=] an
+  // equivalence class and [.c.] a collating element, each of one byte in the
+  // C locale. Read as plain bytes they would silently mean something else
+  // ("[[:digit:]]" the bytes [:dgit followed by a literal ']').
+  int bracket_item(size_t at, ByteSet* set) {
+    const char kind = p_[pos_++];
+    const size_t end = p_.find(std::string{kind, ']'}, pos_);
+    if (end == std::string_view::npos) fail(std::string("unterminated '[") + kind + "' in a class", at);
+    const std::string_view name = p_.substr(pos_, end - pos_);
+    pos_ = end + 2;
+    if (kind == ':') {
+      if (!posix_class(name, set)) fail("unknown character class '[:" + std::string(name) + ":]'", at);
+      return -1;
+    }
+    if (name.size() != 1) {
+      fail(std::string("'[") + kind + std::string(name) + kind + "]': only a single byte is supported", at);
+    }
+    set->add(static_cast<uint8_t>(name[0]));
+    return kind == '.' ? static_cast<uint8_t>(name[0]) : -1;  // an equivalence class ends no range
+  }
+
+  // The C locale's classes (and libstdc++'s d, w and s), named in any case as
+  // libstdc++ takes them; false for another name.
+  static bool posix_class(std::string_view given, ByteSet* out) {
+    std::string name(given);
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (name == "d" || name == "w" || name == "s") return class_escape(name[0], out);
+    using Test = int (*)(int);
+    static constexpr std::pair<std::string_view, Test> kClasses[] = {
+        {"alnum", ::isalnum}, {"alpha", ::isalpha}, {"blank", ::isblank}, {"cntrl", ::iscntrl},
+        {"digit", ::isdigit}, {"graph", ::isgraph}, {"lower", ::islower}, {"print", ::isprint},
+        {"punct", ::ispunct}, {"space", ::isspace}, {"upper", ::isupper}, {"xdigit", ::isxdigit}};
+    for (const auto& [n, test] : kClasses) {
+      if (n != name) continue;
+      for (int b = 0; b < 128; ++b) {  // ASCII: nib never sets a locale, bytes above are no class's
+        if (test(b)) out->add(static_cast<uint8_t>(b));
+      }
+      return true;
+    }
+    return false;
   }
 
   // ---- code generation

@@ -19,7 +19,8 @@
 // dataplane/config/limits.h).
 //
 // Syntax: an ECMAScript subset over bytes. Literals and \-escaped
-// punctuation; . (any byte but \n and \r); [...] and [^...] with ranges;
+// punctuation; . (any byte but \n and \r); [...] and [^...] with ranges,
+// and in them POSIX's [:alpha:] (the C locale's classes), [=c=] and [.c.];
 // \d \D \w \W \s \S; \n \r \t \f \v \0 \xHH; ^ and $ (the reply's start and
 // end, not lines); \b \B; groups (...) and (?:...); alternation |;
 // * + ? {n} {n,} {n,m}, each optionally lazy (a trailing ?, which changes

@@ -50,6 +50,27 @@ TEST(LinearRegexTest, AgreesWithEcmaScriptOnItsSubset) {
   }
 }
 
+// POSIX's bracket items, which libstdc++'s ECMAScript grammar also reads;
+// "[[=f=]]?" was a fuzzer's finding (taken as the bytes "[=f" then "]?").
+TEST(LinearRegexTest, PosixItemsInClassesMeanWhatStdRegexSays) {
+  const std::vector<std::string> patterns = {
+      "[[:digit:]]+", "^[[:alpha:]]+$", "[[:space:]]", "[^[:alnum:]]", "[[:upper:][:digit:]]", "[[:xdigit:]]+$",
+      "[[:punct:]]", "[[:d:]]", "[[:w:]]+", "[[=f=]]?", "x[[=f=]]", "[[.a.]-c]", "[[:DIGIT:]]", "[[:blank:]]",
+      "[[:print:]]", "[[:graph:]]", "[[:cntrl:]]", "[[:lower:]]", "[a[:digit:]]", "[[:digit:]-]"};
+  const std::vector<std::string> texts = {"",    "f",   "x",   "xf",  "b",  "-",   "abc", "a1", "A", " ",
+                                          "\t", "\x01", "9",   "_",   "!",  "Ab9", "ff",  "d",  "[", "]"};
+  for (const auto& p : patterns) {
+    LinearRegex ours = compiled(p);
+    std::regex theirs(p, std::regex::ECMAScript);
+    for (const auto& t : texts) {
+      EXPECT_EQ(ours.search(t), std::regex_search(t, theirs)) << "pattern '" << p << "' on '" << t << "'";
+    }
+  }
+  EXPECT_EQ(refusal("[[:digits:]]"), "unknown character class '[:digits:]' at offset 1");
+  EXPECT_EQ(refusal("[[:digit]"), "unterminated '[:' in a class at offset 1");
+  EXPECT_EQ(refusal("[[.ab.]]"), "'[.ab.]': only a single byte is supported at offset 1");
+}
+
 TEST(LinearRegexTest, DotStopsAtLineBreaks) {
   LinearRegex re = compiled("a.b");
   EXPECT_TRUE(re.search("a-b"));
