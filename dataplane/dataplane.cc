@@ -248,14 +248,9 @@ void Dataplane::refresh_health() {
     if (sc == nullptr) continue;
     auto snap = s->registry().snapshot();
     auto add = [&](const std::shared_ptr<Backend>& b) {
-      std::optional<HealthCheckConfig> check = sc->health_check;
-      // A per-backend override, matched by address (ids are the registry's).
-      for (const auto& bc : sc->backends) {
-        if (bc.address == b->address() && bc.health_check) check = bc.health_check;
-      }
-      if (sc->emergency && sc->emergency->address == b->address() && sc->emergency->health_check) {
-        check = sc->emergency->health_check;
-      }
+      // Its own (a YAML backend's, kept when it moves to a new address), else the service's.
+      std::optional<HealthCheckConfig> check = b->health_check();
+      if (!check) check = sc->health_check;
       if (!check) return;
       // Probes leave from the service's source (Pen's `source IP`) unless
       // the check names its own: a backend that admits one address admits them.

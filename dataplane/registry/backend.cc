@@ -36,6 +36,7 @@ Backend::Backend(uint32_t id, const BackendConfig& config, unsigned workers, con
       weight_(config.weight),
       prio_(config.prio),
       proxy_protocol_(encode(config.proxy_protocol)),
+      health_check_(config.health_check),
       slots_(workers) {}
 
 void Backend::apply(const BackendConfig& c) {
@@ -44,6 +45,13 @@ void Backend::apply(const BackendConfig& c) {
   weight_.store(c.weight, std::memory_order_relaxed);
   prio_.store(c.prio, std::memory_order_relaxed);
   proxy_protocol_.store(encode(c.proxy_protocol), std::memory_order_relaxed);
+  std::lock_guard lock(health_mu_);
+  health_check_ = c.health_check;
+}
+
+std::optional<HealthCheckConfig> Backend::health_check() const {
+  std::lock_guard lock(health_mu_);
+  return health_check_;
 }
 
 std::optional<ProxyProtocol> Backend::proxy_protocol() const {
@@ -65,6 +73,7 @@ BackendConfig Backend::config() const {
   c.weight = weight();
   c.prio = prio();
   c.proxy_protocol = proxy_protocol();
+  c.health_check = health_check();
   return c;
 }
 

@@ -93,6 +93,10 @@ class Backend {
   uint32_t prio() const { return prio_.load(std::memory_order_relaxed); }
   // Its own PROXY version; nullopt: the service's.
   std::optional<ProxyProtocol> proxy_protocol() const;
+  // Admin side (the health checker's targets). Its own health check, which
+  // overrides the service's (a YAML backend's health_check); nullopt: the
+  // service's. It moves with the backend to a new address (BackendPatch).
+  std::optional<HealthCheckConfig> health_check() const;
   // The version a connection to it sends: one relaxed load on the connect path.
   ProxyProtocol proxy_protocol_or(ProxyProtocol service) const {
     const uint8_t v = proxy_protocol_.load(std::memory_order_relaxed);
@@ -211,8 +215,9 @@ class Backend {
   std::atomic<bool> drain_armed_{false};  // a drain whose finish is not announced yet
   std::atomic<uint64_t> drain_generation_{0};
   std::atomic<bool> health_down_{false};
-  mutable std::mutex health_mu_;  // guards health_ (never taken by workers)
+  mutable std::mutex health_mu_;  // guards health_ and health_check_ (never taken by workers)
   HealthInfo health_;
+  std::optional<HealthCheckConfig> health_check_;
   PerWorker<Slot> slots_;
 };
 

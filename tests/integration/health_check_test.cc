@@ -192,6 +192,27 @@ TEST_F(HealthCheckTest, APerBackendOverrideAndAReloadAreHonoured) {
 }
 
 
+// A backend's own check is the backend's: moved to a new address (penctl
+// `server N address`, REST PATCH address), it is checked there with it.
+TEST_F(HealthCheckTest, APerBackendCheckMovesWithItsBackend) {
+  service_.health_check.reset();
+  add_backends(2);
+  service_.backends[1].health_check = check_config();
+  start();
+  next_checks();
+  ASSERT_EQ(checks(1), 1u);
+  test::TestBackend& moved = spare();
+  const uint64_t probes_before = moved.accepted();
+  BackendPatch patch;
+  patch.address = moved.address();
+  patch.host = "127.0.0.1";
+  ASSERT_TRUE(dp_->update_backend("test", backend_status(1).id, patch).ok());
+  next_checks();
+  EXPECT_TRUE(backend_status(1).health.checked) << "the check moved with it";
+  EXPECT_TRUE(wait_until([&] { return moved.accepted() > probes_before; })) << "probed at its new address";
+  EXPECT_FALSE(backend_status(0).health.checked);
+}
+
 // Pen's passive check feeds the same state machine: a client's failed connect
 // takes a checked backend down at once, and the active check (not the 30 s
 // blacklist) decides when it returns.
