@@ -488,21 +488,15 @@ int Nibctl::run(const std::vector<std::string>& argv) {
 int Nibctl::backends_list(const Args&) {
   v1::ListBackendsRequest r;
   r.set_service(service_);
-  v1::ListBackendsResponse resp;
-  grpc::Status s = stub_->ListBackends(context().get(), r, &resp);
-  if (!s.ok()) return rpc_error(s);
-  if (json()) {
-    print_json(resp);
-    return kExitOk;
-  }
-  std::vector<const v1::Backend*> rows;
-  for (const auto& b : resp.backends()) rows.push_back(&b);
-  print_backends(out_, rows);
-  if (resp.has_emergency()) {
-    out_ << "emergency server: " << resp.emergency().address() << ":" << resp.emergency().port() << " ("
-         << state_name(resp.emergency()) << ")\n";
-  }
-  return kExitOk;
+  return call(&v1::Admin::Stub::ListBackends, r, [&](const v1::ListBackendsResponse& resp) {
+    std::vector<const v1::Backend*> rows;
+    for (const auto& b : resp.backends()) rows.push_back(&b);
+    print_backends(out_, rows);
+    if (resp.has_emergency()) {
+      out_ << "emergency server: " << resp.emergency().address() << ":" << resp.emergency().port() << " ("
+           << state_name(resp.emergency()) << ")\n";
+    }
+  });
 }
 
 // Prints one backend the way the list does.
@@ -516,11 +510,7 @@ int Nibctl::backends_show(const Args& args) {
   v1::GetBackendRequest r;
   r.set_service(service_);
   r.set_id(*id);
-  v1::Backend b;
-  grpc::Status s = stub_->GetBackend(context().get(), r, &b);
-  if (!s.ok()) return rpc_error(s);
-  json() ? print_json(b) : print_one(out_, b);
-  return kExitOk;
+  return call(&v1::Admin::Stub::GetBackend, r, [&](const v1::Backend& b) { print_one(out_, b); });
 }
 
 namespace {
@@ -570,11 +560,7 @@ int Nibctl::backends_add(const Args& args) {
   r.set_soft_limit(n.soft_limit.value_or(0));
   r.set_hard_limit(n.hard_limit.value_or(0));
   if (n.proxy_protocol) r.set_proxy_protocol(*n.proxy_protocol);
-  v1::Backend b;
-  grpc::Status s = stub_->AddBackend(context().get(), r, &b);
-  if (!s.ok()) return rpc_error(s);
-  json() ? print_json(b) : print_one(out_, b);
-  return kExitOk;
+  return call(&v1::Admin::Stub::AddBackend, r, [&](const v1::Backend& b) { print_one(out_, b); });
 }
 
 int Nibctl::backends_rm(const Args& args) {
@@ -583,15 +569,9 @@ int Nibctl::backends_rm(const Args& args) {
   v1::RemoveBackendRequest r;
   r.set_service(service_);
   r.set_id(*id);
-  v1::RemoveBackendResponse resp;
-  grpc::Status s = stub_->RemoveBackend(context().get(), r, &resp);
-  if (!s.ok()) return rpc_error(s);
-  if (json()) {
-    print_json(resp);
-  } else {
+  return call(&v1::Admin::Stub::RemoveBackend, r, [&](const v1::RemoveBackendResponse&) {
     out_ << "removed backend " << *id << "; its open connections finish\n";
-  }
-  return kExitOk;
+  });
 }
 
 int Nibctl::backends_drain(const Args& args) {
@@ -607,17 +587,11 @@ int Nibctl::backends_drain(const Args& args) {
     }
     r.set_timeout_seconds(*seconds);
   }
-  v1::Backend b;
-  grpc::Status s = stub_->DrainBackend(context().get(), r, &b);
-  if (!s.ok()) return rpc_error(s);
-  if (json()) {
-    print_json(b);
-    return kExitOk;
-  }
-  print_one(out_, b);
-  out_ << "draining backend " << b.id() << ": " << b.active_connections() << " open connection(s) and "
-       << b.remembered_clients() << " remembered client(s) still point at it\n";
-  return kExitOk;
+  return call(&v1::Admin::Stub::DrainBackend, r, [&](const v1::Backend& b) {
+    print_one(out_, b);
+    out_ << "draining backend " << b.id() << ": " << b.active_connections() << " open connection(s) and "
+         << b.remembered_clients() << " remembered client(s) still point at it\n";
+  });
 }
 
 int Nibctl::backends_set(const Args& args) {
@@ -643,21 +617,15 @@ int Nibctl::backends_set(const Args& args) {
   if (enable || disable) r.set_enabled(enable);
   if (auto it = args.options.find("--address"); it != args.options.end()) r.set_address(it->second);
   if (port) r.set_port(*port);
-  v1::Backend b;
-  grpc::Status s = stub_->UpdateBackend(context().get(), r, &b);
-  if (!s.ok()) return rpc_error(s);
-  json() ? print_json(b) : print_one(out_, b);
-  return kExitOk;
+  return call(&v1::Admin::Stub::UpdateBackend, r, [&](const v1::Backend& b) { print_one(out_, b); });
 }
 
 // ---- services, clients, stats, policy
 
 int Nibctl::services(const Args&) {
-  v1::ListServicesResponse resp;
-  grpc::Status s = stub_->ListServices(context().get(), v1::ListServicesRequest(), &resp);
-  if (!s.ok()) return rpc_error(s);
-  json() ? print_json(resp) : print_services(out_, resp);
-  return kExitOk;
+  return call(&v1::Admin::Stub::ListServices, v1::ListServicesRequest(), [&](const v1::ListServicesResponse& resp) {
+    print_services(out_, resp);
+  });
 }
 
 int Nibctl::clients_list(const Args& args) {
@@ -697,11 +665,9 @@ int Nibctl::clients_forget(const Args& args) {
   v1::ForgetClientRequest r;
   r.set_service(service_);
   r.set_address(args.words[0]);
-  v1::ForgetClientResponse resp;
-  grpc::Status s = stub_->ForgetClient(context().get(), r, &resp);
-  if (!s.ok()) return rpc_error(s);
-  json() ? print_json(resp) : void(out_ << "forgot " << args.words[0] << "\n");
-  return kExitOk;
+  return call(&v1::Admin::Stub::ForgetClient, r, [&](const v1::ForgetClientResponse&) {
+    out_ << "forgot " << args.words[0] << "\n";
+  });
 }
 
 int Nibctl::clients_pin(const Args& args) {
@@ -711,32 +677,24 @@ int Nibctl::clients_pin(const Args& args) {
   r.set_service(service_);
   r.set_prefix(args.words[0]);
   r.set_backend_id(*id);
-  v1::PinClientResponse resp;
-  grpc::Status s = stub_->PinClient(context().get(), r, &resp);
-  if (!s.ok()) return rpc_error(s);
-  json() ? print_json(resp) : void(out_ << "pinned " << args.words[0] << " to backend " << *id << "\n");
-  return kExitOk;
+  return call(&v1::Admin::Stub::PinClient, r, [&](const v1::PinClientResponse&) {
+    out_ << "pinned " << args.words[0] << " to backend " << *id << "\n";
+  });
 }
 
 int Nibctl::clients_unpin(const Args& args) {
   v1::UnpinClientRequest r;
   r.set_service(service_);
   r.set_prefix(args.words[0]);
-  v1::UnpinClientResponse resp;
-  grpc::Status s = stub_->UnpinClient(context().get(), r, &resp);
-  if (!s.ok()) return rpc_error(s);
-  json() ? print_json(resp) : void(out_ << "unpinned " << args.words[0] << "\n");
-  return kExitOk;
+  return call(&v1::Admin::Stub::UnpinClient, r, [&](const v1::UnpinClientResponse&) {
+    out_ << "unpinned " << args.words[0] << "\n";
+  });
 }
 
 int Nibctl::clients_pins(const Args&) {
   v1::ListPinsRequest r;
   r.set_service(service_);
-  v1::ListPinsResponse resp;
-  grpc::Status s = stub_->ListPins(context().get(), r, &resp);
-  if (!s.ok()) return rpc_error(s);
-  json() ? print_json(resp) : print_pins(out_, resp);
-  return kExitOk;
+  return call(&v1::Admin::Stub::ListPins, r, [&](const v1::ListPinsResponse& resp) { print_pins(out_, resp); });
 }
 
 int Nibctl::clients_migrate(const Args& args) {
@@ -750,37 +708,25 @@ int Nibctl::clients_migrate(const Args& args) {
     if (!to) return usage_error("--to: expected a backend id, got '" + it->second + "'");
     r.set_to_backend_id(*to);
   }
-  v1::MigrateClientsResponse resp;
-  grpc::Status s = stub_->MigrateClients(context().get(), r, &resp);
-  if (!s.ok()) return rpc_error(s);
-  if (json()) {
-    print_json(resp);
-  } else if (r.has_to_backend_id()) {
-    out_ << "moved " << resp.moved() << " client(s) to backend " << r.to_backend_id() << "\n";
-  } else {
-    out_ << "forgot " << resp.moved() << " client(s); they choose afresh\n";
-  }
-  return kExitOk;
+  return call(&v1::Admin::Stub::MigrateClients, r, [&](const v1::MigrateClientsResponse& resp) {
+    if (r.has_to_backend_id()) {
+      out_ << "moved " << resp.moved() << " client(s) to backend " << r.to_backend_id() << "\n";
+    } else {
+      out_ << "forgot " << resp.moved() << " client(s); they choose afresh\n";
+    }
+  });
 }
 
 int Nibctl::stats(const Args&) {
   v1::GetStatsRequest r;
   r.set_service(service_);
-  v1::Stats resp;
-  grpc::Status s = stub_->GetStats(context().get(), r, &resp);
-  if (!s.ok()) return rpc_error(s);
-  json() ? print_json(resp) : print_stats(out_, resp);
-  return kExitOk;
+  return call(&v1::Admin::Stub::GetStats, r, [&](const v1::Stats& resp) { print_stats(out_, resp); });
 }
 
 int Nibctl::policy_show(const Args&) {
   v1::GetPolicyRequest r;
   r.set_service(service_);
-  v1::Policy resp;
-  grpc::Status s = stub_->GetPolicy(context().get(), r, &resp);
-  if (!s.ok()) return rpc_error(s);
-  json() ? print_json(resp) : print_policy(out_, resp);
-  return kExitOk;
+  return call(&v1::Admin::Stub::GetPolicy, r, [&](const v1::Policy& resp) { print_policy(out_, resp); });
 }
 
 int Nibctl::policy_set(const Args& args) {
@@ -818,11 +764,7 @@ int Nibctl::policy_set(const Args& args) {
     if (!n || *n > UINT32_MAX) return usage_error(std::string(name) + ": expected an integer, got '" + it->second + "'");
     (r.*setter)(static_cast<uint32_t>(*n));
   }
-  v1::Policy resp;
-  grpc::Status s = stub_->SetPolicy(context().get(), r, &resp);
-  if (!s.ok()) return rpc_error(s);
-  json() ? print_json(resp) : print_policy(out_, resp);
-  return kExitOk;
+  return call(&v1::Admin::Stub::SetPolicy, r, [&](const v1::Policy& resp) { print_policy(out_, resp); });
 }
 
 // ---- acl
@@ -830,11 +772,7 @@ int Nibctl::policy_set(const Args& args) {
 int Nibctl::acl_show(const Args&) {
   v1::GetClientAclRequest r;
   r.set_service(service_);
-  v1::ClientAcl resp;
-  grpc::Status s = stub_->GetClientAcl(context().get(), r, &resp);
-  if (!s.ok()) return rpc_error(s);
-  json() ? print_json(resp) : print_acl(out_, resp);
-  return kExitOk;
+  return call(&v1::Admin::Stub::GetClientAcl, r, [&](const v1::ClientAcl& resp) { print_acl(out_, resp); });
 }
 
 int Nibctl::acl_set(const Args& args) {
@@ -857,11 +795,7 @@ int Nibctl::set_acl(const std::vector<std::string>& entries) {
   v1::SetClientAclRequest r;
   r.set_service(service_);
   for (const auto& e : entries) r.add_entries(e);
-  v1::ClientAcl resp;
-  grpc::Status s = stub_->SetClientAcl(context().get(), r, &resp);
-  if (!s.ok()) return rpc_error(s);
-  json() ? print_json(resp) : print_acl(out_, resp);
-  return kExitOk;
+  return call(&v1::Admin::Stub::SetClientAcl, r, [&](const v1::ClientAcl& resp) { print_acl(out_, resp); });
 }
 
 // ---- watch

@@ -55,6 +55,21 @@ class Nibctl {
   std::unique_ptr<grpc::ClientContext> context() const;
   bool json() const { return json_; }
   void print_json(const google::protobuf::Message& message);
+  // One unary call to `method`: a failure is rpc_error()'s exit status; the
+  // response is printed as JSON (--json) or by `print`, and the exit is 0.
+  template <typename Request, typename Response, typename Print>
+  int call(grpc::Status (admin::v1::Admin::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+           const Request& request, Print&& print) {
+    Response response;
+    grpc::Status s = (stub_.get()->*method)(context().get(), request, &response);
+    if (!s.ok()) return rpc_error(s);
+    if (json()) {
+      print_json(response);
+    } else {
+      print(response);
+    }
+    return kExitOk;
+  }
 
   int backends_list(const Args& args);
   int backends_show(const Args& args);
