@@ -145,8 +145,9 @@ class Dataplane {
   // `address` from now on; its open connections go on (TcpEngine::rebind).
   // A port another process holds is an error unless the service has
   // reuse_port, as at start; UDP and direct-server-return services are
-  // kInvalidArgument (a restart moves them). Not saved: a reload compares
-  // the file's listen address with the new one.
+  // kInvalidArgument (a restart moves them), and so are Unix socket path
+  // services. Not saved: a reload compares the file's listen address with
+  // the new one.
   Status set_listen(const std::string& service, const SocketAddress& address);
   // Any thread: the lookup for country entries, or null. For lists kept
   // outside the dataplane (Pen's control ACL), which call prepare_acl() first.

@@ -22,6 +22,7 @@ Service::Service(const ServiceConfig& config, unsigned workers, const Clock& clo
       dummy_(config.dummy),
       proxy_protocol_(config.proxy_protocol),
       accept_proxy_from_(config.accept_proxy_from),
+      listen_path_(config.listen_path),
       listen_(config.listen),
       registry_(workers, clock, countries),
       affinity_(config.policy.table_size, seconds_to_duration(config.policy.tracking_seconds)),
@@ -41,6 +42,10 @@ bool Service::expects_proxy_header(const IpKey& ip) const {
 SocketAddress Service::listen_address() const {
   std::lock_guard lock(address_mutex_);
   return listen_;
+}
+
+std::string Service::listen_text() const {
+  return listen_path_.empty() ? listen_address().to_string() : listen_path_;
 }
 
 void Service::set_bound_address(const SocketAddress& a) {
