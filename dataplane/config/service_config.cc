@@ -190,7 +190,10 @@ Status check_listen_path(const ServiceConfig& s) {
                                                     {!s.dsr_interface.empty(), "direct server return (dsr_if)"},
                                                     {s.defer_accept, "defer_accept (TCP_DEFER_ACCEPT)"}};
   for (const auto& [set, what] : conflicts) {
-    if (set) return Status::invalid(std::string("a Unix socket listen path (") + s.listen_path + ") cannot be used with " + what);
+    if (set) {
+      return Status::invalid(std::string("a Unix socket listen path (") + s.listen_path + ") cannot be used with " +
+                             what);
+    }
   }
   return {};
 }

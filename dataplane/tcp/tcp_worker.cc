@@ -24,7 +24,12 @@ constexpr auto kWakeFallback = std::chrono::seconds(1);
 }  // namespace
 
 TcpWorker::Listener::Listener(TcpWorker& w, Service& s, UniqueFd fd, bool shared)
-    : worker_(w), service_(s), fd_(std::move(fd)), shared_(shared), resume_timer_([this] { resume(); }), backoff_(kRetryMin) {}
+    : worker_(w),
+      service_(s),
+      fd_(std::move(fd)),
+      shared_(shared),
+      resume_timer_([this] { resume(); }),
+      backoff_(kRetryMin) {}
 
 void TcpWorker::Listener::pause(Pause why, bool parked) {
   if (parked_ && !parked) worker_.budget_.unpark();

@@ -316,14 +316,26 @@ TEST_F(PenCompatTest, AclListsEndingInDenyAndInPermit) {
 
 // Pen's `pen [options] /path/to/socket h1:p1 ...`: clients connect over a
 // Unix socket, the servers are TCP as ever. A second nib on the same path is
-// refused (exit 2, naming it), as are -U and transparent with a path; penctl's
-// `listen` prints the path and will not move it; SIGTERM removes the file.
+// refused (exit 2, naming it), as are -U and transparent with a path; the
+// admin views and penctl's `listen` print the path, which `listen` will not
+// move; SIGTERM removes the file.
 TEST_F(PenCompatTest, ListensOnAUnixSocketPath) {
   TestBackend b0("b0"), b1("b1");
   const std::string path = dir_.file("pen.sock");
-  const uint16_t control = test::free_port();
-  auto nib = start("unix", {"-r", "--workers", "2", "--allow-root-control", "-C", at(control), path, at(b0), at(b1)});
+  const uint16_t control = test::free_port(), admin = test::free_port();
+  auto nib = start("unix", {"-r", "--workers", "2", "--allow-root-control", "-C", at(control), "--admin-http",
+                            at(admin), path, at(b0), at(b1)});
   ASSERT_TRUE(nib);
+  // The admin views name the path where an IP listener shows its address.
+  auto ready = test::http_request(lb(admin), "GET", "/readyz");
+  ASSERT_TRUE(ready.ok()) << ready.status().message();
+  EXPECT_EQ(ready->status, 200) << ready->body;
+  for (const char* page : {"/api/v1/services/default", "/stats.html"}) {
+    auto view = test::http_request(lb(admin), "GET", page);
+    ASSERT_TRUE(view.ok()) << page << ": " << view.status().message();
+    EXPECT_NE(view->body.find(path), std::string::npos) << page << ": " << view->body;
+    EXPECT_EQ(view->body.find("0.0.0.0:0"), std::string::npos) << page << ": " << view->body;
+  }
   for (const char* expected : {"b0", "b1", "b0", "b1"}) {
     auto c = TestClient::connect_unix(path);
     ASSERT_TRUE(c.ok()) << c.status().message();

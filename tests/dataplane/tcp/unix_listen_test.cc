@@ -100,6 +100,35 @@ TEST_P(UnixListenTest, TheClientAclSeesZeroZeroZeroZero) {
   EXPECT_EQ(greeted(), "b0");
 }
 
+// What names the client to the backends: X-Forwarded-For says 0.0.0.0, and
+// a PROXY header says nothing (v1 UNKNOWN: the backend uses its own peer).
+TEST_P(UnixListenTest, HeadersToTheBackendsNameNoClient) {
+  add_backends(1);
+  service_.http = true;
+  service_.proxy_protocol = ProxyProtocol::kV1;
+  start();
+  TestClient c = unix_client();
+  ASSERT_TRUE(c.write_all("GET / HTTP/1.1\r\nHost: x\r\n\r\n").ok());
+  const std::string want = "b0\nPROXY UNKNOWN\r\nGET / HTTP/1.1\r\nHost: x\r\n"
+                           "X-Forwarded-For: 0.0.0.0\r\nX-Forwarded-Proto: http\r\n\r\n";
+  auto got = c.read_exact(want.size());
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  EXPECT_EQ(*got, want);
+}
+
+// The path is a setting of the listening socket: a reload cannot change it.
+TEST_P(UnixListenTest, AReloadCannotChangeThePath) {
+  add_backends(1);
+  start();
+  DataplaneConfig moved = config();
+  moved.services[0].listen_path = dir_.file("other.sock");
+  Status st = dp_->reload(moved);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("listen address change needs a restart"), std::string::npos) << st.message();
+  EXPECT_TRUE(dp_->reload(config()).ok()) << "the same path reloads";
+  EXPECT_EQ(greeted(), "b0");
+}
+
 // The socket follows the umask (clients of other users connect to it), and
 // the file goes away when the dataplane stops.
 TEST_P(UnixListenTest, TheSocketFollowsTheUmaskAndIsRemovedAtStop) {

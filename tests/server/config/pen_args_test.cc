@@ -136,7 +136,8 @@ TEST(PenArgsTest, UnixSocketListenPath) {
               HasSubstr("a Unix socket listen path (/tmp/pen.sock) cannot be used with transparent"));
   EXPECT_THAT(error_of({"-O", "dsr_if eth0", "/tmp/pen.sock", "127.0.0.1:80"}),
               HasSubstr("a Unix socket listen path (/tmp/pen.sock) cannot be used with direct server return (dsr_if)"));
-  EXPECT_THAT(error_of({"--defer-accept", "/tmp/pen.sock", "127.0.0.1:80"}), HasSubstr("cannot be used with defer_accept"));
+  EXPECT_THAT(error_of({"--defer-accept", "/tmp/pen.sock", "127.0.0.1:80"}),
+              HasSubstr("cannot be used with defer_accept"));
   // No listen port for a server to default to.
   EXPECT_THAT(error_of({"/tmp/pen.sock", "127.0.0.1"}),
               HasSubstr("server '127.0.0.1': a port is needed (the listen address is a Unix socket"));
