@@ -39,6 +39,7 @@ class UnixListenTest : public test::DataplaneFixture<>, public ::testing::WithPa
   DataplaneConfig config() const override {
     DataplaneConfig c = DataplaneFixture::config();
     c.workers = GetParam();
+    c.access_log.path = access_log_;
     return c;
   }
   TestClient unix_client() {
@@ -55,6 +56,7 @@ class UnixListenTest : public test::DataplaneFixture<>, public ::testing::WithPa
 
   test::TempDir dir_;  // TearDown() stops the dataplane before it goes
   std::string path_;
+  std::string access_log_;  // empty: none
 };
 
 INSTANTIATE_TEST_SUITE_P(Workers, UnixListenTest, ::testing::Values(1, 3));
@@ -114,6 +116,26 @@ TEST_P(UnixListenTest, HeadersToTheBackendsNameNoClient) {
   auto got = c.read_exact(want.size());
   ASSERT_TRUE(got.ok()) << got.status().message();
   EXPECT_EQ(*got, want);
+}
+
+// Pen's -l line names the client 0.0.0.0 (what mergelogs and penlogd read).
+TEST_P(UnixListenTest, TheAccessLogNamesZeroZeroZeroZero) {
+  add_backends(1);
+  access_log_ = dir_.file("access.log");
+  start();
+  {
+    TestClient c = unix_client();
+    EXPECT_EQ(*c.read_line(), "b0");
+    ASSERT_TRUE(c.write_all("hello\n").ok());
+  }  // closed: the connection ends and is logged
+  std::string text;
+  EXPECT_TRUE(test::wait_until([&] {
+    auto log = test::read_file(access_log_);
+    text = log.ok() ? *log : "";
+    return !text.empty();
+  }));
+  EXPECT_EQ(text.rfind("0.0.0.0 ", 0), 0u) << text;
+  EXPECT_NE(text.find(" 127.0.0.1 hello"), std::string::npos) << text;
 }
 
 // The path is a setting of the listening socket: a reload cannot change it.
