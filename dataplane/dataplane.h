@@ -166,6 +166,9 @@ class Dataplane {
   // Any thread. Closes open TCP connection `id` (ConnectionInfo::id) as its
   // worker would at a deadline; kNotFound when none is open under it.
   [[nodiscard]] Status close_connection(uint64_t id);
+  // Any thread. The address `service` listens on (port 0 resolved); for a
+  // Unix socket path service an unset SocketAddress (ServiceStatus::listen_path
+  // names the path); nullopt for an unknown service.
   std::optional<SocketAddress> bound_address(const std::string& service) const;
   int64_t open_connections() const;
   unsigned workers() const { return workers_count_; }

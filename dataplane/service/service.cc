@@ -44,10 +44,6 @@ SocketAddress Service::listen_address() const {
   return listen_;
 }
 
-std::string Service::listen_text() const {
-  return listen_path_.empty() ? listen_address().to_string() : listen_path_;
-}
-
 void Service::set_bound_address(const SocketAddress& a) {
   std::lock_guard lock(address_mutex_);
   listen_ = a;

@@ -56,8 +56,6 @@ class Service {
   // Any thread. The Unix socket path it listens on instead (set at start,
   // never changes); empty for an IP listener.
   const std::string& listen_path() const { return listen_path_; }
-  // Any thread. Where clients connect, for people: the path, or the bound address.
-  std::string listen_text() const;
   int backlog() const { return backlog_; }
   bool defer_accept() const { return defer_accept_; }
   bool tcp_nodelay() const { return tcp_nodelay_; }
