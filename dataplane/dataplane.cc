@@ -176,7 +176,7 @@ Status Dataplane::open() {
   // Another process on a port would silently take part of its traffic
   // through SO_REUSEPORT: an error unless the service asks for it.
   for (const auto& sc : config_.services) {
-    if (sc.reuse_port || sc.listen.port() == 0 || !sc.dsr_interface.empty()) continue;
+    if (sc.reuse_port || sc.listen.port() == 0 || !sc.dsr_interface.empty() || !sc.listen_path.empty()) continue;
     if (Status st = check_port_free(sc.listen, sc.protocol == Protocol::kTcp); !st.ok()) {
       std::string hint = st.code() == StatusCode::kAlreadyExists
                              ? "; to share it on purpose, set reuse_port: true on the service (--reuse-port)"
@@ -388,6 +388,7 @@ bool differs(const ServiceConfig& o, const ServiceConfig& n) {
 constexpr StartTimeSetting kStartTimeSettings[] = {
     {"protocol", &differs<&ServiceConfig::protocol>},
     {"listen address", &differs<&ServiceConfig::listen>},
+    {"listen address", &differs<&ServiceConfig::listen_path>},
     {"defer_accept", &differs<&ServiceConfig::defer_accept>},
     {"tcp_nodelay", &differs<&ServiceConfig::tcp_nodelay>},
     {"tcp_fastclose", &differs<&ServiceConfig::tcp_fastclose>},
@@ -484,6 +485,7 @@ ServiceStatus Dataplane::service_status(const Service& s) const {
   st.name = s.name();
   st.protocol = s.protocol();
   st.listen = s.listen_address();
+  st.listen_path = s.listen_path();
   st.policy = snap->policy;
   st.tcp_nodelay = s.tcp_nodelay();
   st.tcp_fastclose = s.tcp_fastclose();
@@ -1026,6 +1028,10 @@ Status Dataplane::set_listen(const std::string& name, const SocketAddress& addre
   if (!address.valid()) return Status::invalid("listen: expected an IP address and a port");
   if (s->protocol() != Protocol::kTcp || dsr_of(*s) != nullptr || !tcp_) {
     return Status::invalid("listen: service '" + name + "' is not a TCP relay; restart nib to move it");
+  }
+  if (!s->listen_path().empty()) {
+    return Status::invalid("listen: service '" + name + "' listens on the Unix socket " + s->listen_path() +
+                           "; restart nib to change it");
   }
   std::lock_guard lock(s->admin_mutex());
   const SocketAddress before = s->listen_address();

@@ -146,8 +146,9 @@ class Dataplane {
   // `address` from now on; its open connections go on (TcpEngine::rebind).
   // A port another process holds is an error unless the service has
   // reuse_port, as at start; UDP and direct-server-return services are
-  // kInvalidArgument (a restart moves them). Not saved: a reload compares
-  // the file's listen address with the new one.
+  // kInvalidArgument (a restart moves them), and so are Unix socket path
+  // services. Not saved: a reload compares the file's listen address with
+  // the new one.
   Status set_listen(const std::string& service, const SocketAddress& address);
   // Any thread: the lookup for country entries, or null. For lists kept
   // outside the dataplane (Pen's control ACL), which call prepare_acl() first.
@@ -166,6 +167,9 @@ class Dataplane {
   // Any thread. Closes open TCP connection `id` (ConnectionInfo::id) as its
   // worker would at a deadline; kNotFound when none is open under it.
   [[nodiscard]] Status close_connection(uint64_t id);
+  // Any thread. The address `service` listens on (port 0 resolved); for a
+  // Unix socket path service an unset SocketAddress (ServiceStatus::listen_path
+  // names the path); nullopt for an unknown service.
   std::optional<SocketAddress> bound_address(const std::string& service) const;
   int64_t open_connections() const;
   unsigned workers() const { return workers_count_; }

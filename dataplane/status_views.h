@@ -91,6 +91,9 @@ struct ServiceStatus {
   std::string name;
   Protocol protocol = Protocol::kTcp;
   SocketAddress listen;
+  std::string listen_path;  // a Unix socket's path; `listen` is then unused
+  // Where clients connect, for people: the path, or the address.
+  std::string listen_text() const { return listen_path.empty() ? listen.to_string() : listen_path; }
   PolicyConfig policy;
   double connect_timeout_seconds = 0;
   double idle_timeout_seconds = 0;

@@ -341,7 +341,7 @@ Status App::start(Running& running) {
     const std::string how = s.dsr_interface.empty() ? std::to_string(dataplane.workers()) + " worker(s)"
                                                     : "direct server return on " + s.dsr_interface;
     log_info("service " + s.name + ": " + (s.dsr_interface.empty() ? "listening on " : "serving ") +
-             s.listen.to_string() + " (" + to_string(s.protocol) + ", mode " + to_string(s.policy.mode) + ", " +
+             s.listen_text() + " (" + to_string(s.protocol) + ", mode " + to_string(s.policy.mode) + ", " +
              std::to_string(s.backends.size()) + " backend(s), " + how + ", max " +
              std::to_string(s.policy.max_connections) + " connections)");
     if (debug_on()) {  // Pen's -d start-up listing

@@ -147,7 +147,7 @@ void fill(const PolicyConfig& p, v1::Policy* out) {
 void fill(const ServiceStatus& s, v1::Service* out) {
   out->set_name(s.name);
   out->set_protocol(s.protocol == Protocol::kTcp ? v1::PROTOCOL_TCP : v1::PROTOCOL_UDP);
-  out->set_listen(s.listen.to_string());
+  out->set_listen(s.listen_text());
   fill(s.policy, out->mutable_policy());
   out->set_idlers_open(s.idlers_open);
   out->set_backend_count(static_cast<uint32_t>(s.backends.size()));

@@ -723,7 +723,8 @@ AdminResponse RestApi::get_readyz(const Call&) {
   if (Status kept = api_.state_health(); !kept.ok()) reasons.push_back(kept.message());
   for (const auto& s : dataplane_.status()) {
     auto bound = dataplane_.bound_address(s.name);
-    if (!bound || bound->port() == 0) reasons.push_back("service " + s.name + ": listener not bound");
+    const bool unbound = s.listen_path.empty() && (!bound || bound->port() == 0);  // a path is bound or nib stopped
+    if (unbound) reasons.push_back("service " + s.name + ": listener not bound");
     bool usable = s.emergency.has_value();
     for (const auto& b : s.backends) usable = usable || b.usable();
     if (!usable) reasons.push_back("service " + s.name + ": no usable backend and no emergency backend");

@@ -379,6 +379,11 @@ PenctlReply PenctlServer::cmd_listen(const Command& c) {
   if (c.w.size() > 2) return fail("listen: expected 'listen [[address]:port]'");
   auto bound = dataplane_.bound_address(c.service);
   if (!bound) return fail("listen: the service is not listening");
+  // A Unix socket path service: printed as such, and not moved at runtime.
+  if (auto st = dataplane_.service(c.service); st.ok() && !st->listen_path.empty()) {
+    if (c.w.size() == 1) return ok(st->listen_path + "\n");
+    return fail("listen: the service listens on the Unix socket " + st->listen_path + "; restart nib to change it");
+  }
   if (c.w.size() == 1) return ok(bound->to_string() + "\n");
   HostPort hp;
   uint16_t port = 0;
@@ -918,7 +923,7 @@ Result<std::string> PenctlServer::running_config(const std::string& service, con
   if (p.table_size != PolicyConfig{}.table_size) o << " -c " << p.table_size;
   if (st->emergency) o << " -e " << st->emergency->address.to_string();
   if (p.max_connections != 0) o << " -x " << p.max_connections;
-  o << " -F '" << path << "' -C " << control_text_ << " " << st->listen.to_string() << "\n";
+  o << " -F '" << path << "' -C " << control_text_ << " " << st->listen_text() << "\n";
   sync_client_list(service);
   {
     std::lock_guard lock(acl_mu_);

@@ -57,14 +57,14 @@ bool Selector::try_remembered(const RegistrySnapshot& snap, int idx, const IpKey
 }
 
 Selection Selector::choose(const RegistrySnapshot& snap, AffinityTable& table,
-                           std::atomic<uint32_t>& cursor, const IpKey& client, MonoTime now) {
+                           std::atomic<uint32_t>& cursor, const IpKey& client, MonoTime now, bool tracked) {
   Selection s;
   std::optional<uint32_t> remembered;
   if (snap.pins) [[unlikely]] {
     remembered = snap.pins->find(client);
     s.pinned = remembered.has_value();
   }
-  if (!s.pinned && snap.policy.mode != BalanceMode::kRoundRobin) remembered = table.lookup(client, now);
+  if (!s.pinned && tracked && snap.policy.mode != BalanceMode::kRoundRobin) remembered = table.lookup(client, now);
   if (remembered) {
     int idx = snap.index_of(*remembered);
     if (idx >= 0 && try_remembered(snap, idx, client, now, s)) return s;

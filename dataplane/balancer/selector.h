@@ -46,9 +46,12 @@ class Selector {
   // came up recently (policy.h); returning and pinned clients, and failover,
   // are not affected. A server whose ACL (snap.server_acls, Pen's
   // `server N acl A`) does not permit the client is not usable for it, in
-  // every rule, as in Pen.
+  // every rule, as in Pen. `tracked` false: a client without an address of
+  // its own (a Unix socket's, seen as 0.0.0.0), which the table is not asked
+  // about (its caller does not remember() it either), so every such client
+  // is placed by the mode alone rather than all following the first.
   static Selection choose(const RegistrySnapshot& snap, AffinityTable& table,
-                          std::atomic<uint32_t>& cursor, const IpKey& client, MonoTime now);
+                          std::atomic<uint32_t>& cursor, const IpKey& client, MonoTime now, bool tracked = true);
 
   // Any thread. For a client the ACL denied: Pen's abuse server (-B) when the
   // snapshot has one that is enabled and not blacklisted, else kReject

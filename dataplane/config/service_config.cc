@@ -182,6 +182,29 @@ Status check_dsr(const ServiceConfig& s) {
 
 }  // namespace
 
+Status check_listen_path(const ServiceConfig& s) {
+  if (s.listen_path.empty()) return {};
+  if (s.listen_path.front() != '/') {
+    return Status::invalid("a Unix socket listen path must be absolute (start with /), got '" + s.listen_path + "'");
+  }
+  // sockaddr_un's sun_path holds 108 bytes with the terminating NUL.
+  if (s.listen_path.size() > 107 || s.listen_path.find('\0') != std::string::npos) {
+    return Status::invalid("a Unix socket listen path must be 1-107 bytes, got '" + s.listen_path + "'");
+  }
+  // Each of these needs the client's IP, which a Unix socket's client has not.
+  const std::pair<bool, const char*> conflicts[] = {{s.protocol == Protocol::kUdp, "UDP (-U)"},
+                                                    {s.transparent, "transparent"},
+                                                    {!s.dsr_interface.empty(), "direct server return (dsr_if)"},
+                                                    {s.defer_accept, "defer_accept (TCP_DEFER_ACCEPT)"}};
+  for (const auto& [set, what] : conflicts) {
+    if (set) {
+      return Status::invalid(std::string("a Unix socket listen path (") + s.listen_path + ") cannot be used with " +
+                             what);
+    }
+  }
+  return {};
+}
+
 Status validate(const DataplaneConfig& config) {
   if (config.services.empty()) return Status::invalid("no service is configured");
   std::set<std::string> names;
@@ -189,11 +212,12 @@ Status validate(const DataplaneConfig& config) {
   for (const auto& s : config.services) {
     if (Status st = check_service_name("service name", s.name); !st.ok()) return st;
     if (!names.insert(s.name).second) return Status::invalid("service name '" + s.name + "' is used twice");
-    std::string key = std::string(to_string(s.protocol)) + "/" + s.listen.to_string();
+    const std::string where = s.listen_path.empty() ? s.listen.to_string() : s.listen_path;
+    std::string key = std::string(to_string(s.protocol)) + "/" + where;
     if (!listeners.insert(key).second) {
-      return Status::invalid("service '" + s.name + "': listen address " + s.listen.to_string() +
-                             " is used by another service");
+      return Status::invalid("service '" + s.name + "': listen address " + where + " is used by another service");
     }
+    if (Status st = check_listen_path(s); !st.ok()) return Status::invalid("service '" + s.name + "': " + st.message());
     if (!(s.slow_start_seconds >= 0 && s.slow_start_seconds <= kMaxSlowStartSeconds)) {
       return Status::invalid("service '" + s.name + "': slow_start must be 0-3600 seconds, got " +
                              std::to_string(s.slow_start_seconds));

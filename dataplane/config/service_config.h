@@ -149,6 +149,16 @@ std::optional<FastClose> parse_fast_close(std::string_view word);
 struct ServiceConfig {
   std::string name;
   SocketAddress listen;
+  // Pen's `/path/to/socket` listen argument: a TCP service whose clients
+  // connect over a Unix stream socket at this path (the backends stay TCP);
+  // `listen` is then not used. Empty: the IP listener `listen`. The socket
+  // follows the process umask (as Pen's does), since clients of other users
+  // may connect; a stale socket file is replaced, a live one refused, and
+  // the file is removed at exit. Such clients have no IP: they are seen as
+  // 0.0.0.0 port 0 (ACL, logs, PROXY headers, X-Forwarded-For) and are never
+  // remembered in the client table. Not with udp, transparent or
+  // dsr_interface. Set at start: a change needs a restart.
+  std::string listen_path;  // Pen's [host:]port|/path, YAML listen: /path
   Protocol protocol = Protocol::kTcp;
   PolicyConfig policy;
   std::vector<BackendConfig> backends;
@@ -288,6 +298,11 @@ struct DataplaneConfig {
   // refused. The dataplane keeps the one it started with across reloads.
   std::shared_ptr<CountryLookup> countries;
 };
+
+// A Unix socket listen path's rules: absolute, fits sockaddr_un, and not
+// with what needs the client's IP or a UDP/IP socket (udp, transparent,
+// dsr_interface, defer_accept). OK when the service has no path.
+Status check_listen_path(const ServiceConfig& s);
 
 // Rules that span fields (names unique, listeners distinct, ...). Range checks on
 // single fields are the loaders' job, where they can name a line.

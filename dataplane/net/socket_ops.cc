@@ -48,7 +48,7 @@ Result<UniqueFd> make_tcp_listener(const SocketAddress& address, int backlog, bo
   return fd;
 }
 
-Result<UniqueFd> make_unix_listener(const std::string& path, int backlog) {
+Result<UniqueFd> make_unix_listener(const std::string& path, int backlog, int mode) {
   sockaddr_un a{};
   a.sun_family = AF_UNIX;
   if (path.empty() || path.size() >= sizeof a.sun_path || path.find('\0') != std::string::npos) {
@@ -69,8 +69,8 @@ Result<UniqueFd> make_unix_listener(const std::string& path, int backlog) {
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) return errno_status("socket");
   if (::bind(fd.get(), sa, sizeof a) != 0) return errno_status("bind " + path);
-  // Owner only, set before listen(): until then nobody can connect at all.
-  if (::chmod(path.c_str(), 0600) != 0 || ::listen(fd.get(), backlog) != 0) {
+  // Set before listen(): until then nobody can connect at all.
+  if ((mode != kUmask && ::chmod(path.c_str(), static_cast<mode_t>(mode)) != 0) || ::listen(fd.get(), backlog) != 0) {
     Status failed = errno_status("listen " + path);
     ::unlink(path.c_str());
     return failed;

@@ -17,12 +17,17 @@ namespace nib {
 Result<UniqueFd> make_tcp_listener(const SocketAddress& address, int backlog, bool reuse_port,
                                    bool defer_accept = false, bool nodelay = true);
 
-// A non-blocking Unix stream listener at `path` (Pen's -C /path/to/socket).
-// A socket file nobody answers on (left by a process that died) is replaced;
-// one a live process listens on is kAlreadyExists; any other file there is
-// left alone and refused. Mode 0600: whoever can connect controls the
-// balancer, so only its owner may. The caller unlinks `path` when done.
-Result<UniqueFd> make_unix_listener(const std::string& path, int backlog);
+// A non-blocking Unix stream listener at `path` (Pen's -C /path/to/socket,
+// and a service's listen path). A socket file nobody answers on (left by a
+// process that died) is replaced; one a live process listens on is
+// kAlreadyExists; any other file there is left alone and refused.
+// `mode`: the file's permissions, set before listen() (nobody can connect
+// until then); the default 0600 is the control port's: whoever can connect
+// controls the balancer, so only its owner may. kUmask leaves what bind()
+// made (0777 less the umask), as Pen does for a service's socket, whose
+// clients may be other users. The caller unlinks `path` when done.
+inline constexpr int kUmask = -1;
+Result<UniqueFd> make_unix_listener(const std::string& path, int backlog, int mode = 0600);
 
 // A non-blocking TCP socket for `family`, with TCP_NODELAY when `nodelay`.
 Result<UniqueFd> make_tcp_socket(int family, bool nodelay = true);

@@ -22,6 +22,7 @@ Service::Service(const ServiceConfig& config, unsigned workers, const Clock& clo
       dummy_(config.dummy),
       proxy_protocol_(config.proxy_protocol),
       accept_proxy_from_(config.accept_proxy_from),
+      listen_path_(config.listen_path),
       listen_(config.listen),
       registry_(workers, clock, countries),
       affinity_(config.policy.table_size, seconds_to_duration(config.policy.tracking_seconds)),

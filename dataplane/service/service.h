@@ -53,6 +53,9 @@ class Service {
   // The configured listen address; the bound one (port 0 resolved) once bound.
   SocketAddress listen_address() const;
   void set_bound_address(const SocketAddress& a);
+  // Any thread. The Unix socket path it listens on instead (set at start,
+  // never changes); empty for an IP listener.
+  const std::string& listen_path() const { return listen_path_; }
   int backlog() const { return backlog_; }
   bool defer_accept() const { return defer_accept_; }
   bool tcp_nodelay() const { return tcp_nodelay_; }
@@ -179,6 +182,7 @@ class Service {
   const bool dummy_;
   const ProxyProtocol proxy_protocol_;
   const std::vector<IpPrefix> accept_proxy_from_;
+  const std::string listen_path_;
   mutable std::mutex address_mutex_;
   SocketAddress listen_;
   BackendRegistry registry_;

@@ -55,6 +55,7 @@ void TcpConnection::start(UniqueFd client, const SocketAddress& peer, Service& s
   peer_ = peer;
   local_ = SocketAddress();
   client_ip_ = peer.ip_key();
+  tracked_ = !how.anonymous;
   service_ = &service;
   snap_ = std::move(snapshot);
   idle_timeout_ = snap_->idle_timeout;
@@ -97,7 +98,7 @@ void TcpConnection::choose(bool denied) {
   if (denied) [[unlikely]] {
     sel_ = Selector::abuse(*snap_, started_);
   } else {
-    sel_ = Selector::choose(*snap_, service_->affinity(), service_->cursor(), client_ip_, started_);
+    sel_ = Selector::choose(*snap_, service_->affinity(), service_->cursor(), client_ip_, started_, tracked_);
     if (sel_.affinity_break) service_->count_affinity_break(worker_.index());
   }
   if (debug_on()) [[unlikely]] log_event(LogLevel::kDebug, "chose " + Selector::describe(*snap_, sel_));
@@ -215,6 +216,7 @@ void TcpConnection::accept_proxy_header(const ProxyHeader& header) {
   if (!header.local) {  // LOCAL / UNKNOWN: the balancer's own connection, as it is
     peer_ = header.client;
     client_ip_ = peer_.ip_key();
+    tracked_ = true;  // a real client now, also behind a Unix socket
     local_ = header.destination;
   }
   if (up_.len != 0 && worker_.access_ring()) note_request(up_.buf.get(), up_.len);
@@ -428,7 +430,7 @@ void TcpConnection::on_connected() {
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(MonoClock::now() - connect_started_).count();
     log_event(LogLevel::kTrace, "connected to " + b->address().to_string() + " in " + std::to_string(us) + " us");
   }
-  Selector::remember(*snap_, service_->affinity(), sel_, client_ip_, now);
+  if (tracked_) Selector::remember(*snap_, service_->affinity(), sel_, client_ip_, now);
   if (service_->http() && forward_len_ == 0) prepare_forward_headers();
   last_activity_ = now;
   if (idle_timeout_ > Duration::zero()) worker_.loop().arm(timer_, now + idle_timeout_);
@@ -874,7 +876,7 @@ void TcpConnection::finish(bool abort, CloseReason why) {
   if (state_ == State::kRelaying) {
     // Rarely true: this was the last connection of a draining backend.
     if (backend_ref_->connection_closed()) [[unlikely]] service_->drain_finished(*backend_ref_);
-    if (sel_.kind == Selection::Kind::kBackend && snap_->policy.mode != BalanceMode::kRoundRobin) {
+    if (tracked_ && sel_.kind == Selection::Kind::kBackend && snap_->policy.mode != BalanceMode::kRoundRobin) {
       service_->affinity().add_bytes(client_ip_, up_.bytes, down_.bytes);
     }
   }

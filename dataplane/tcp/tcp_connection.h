@@ -41,6 +41,9 @@ class TcpConnection {
     // Counted in the service's pending (pending_max): given back once
     // connected to a backend, or closed before.
     PendingSlot pending;
+    // A client without an address (from a Unix socket listener; `peer` is
+    // 0.0.0.0 port 0): not looked up in nor remembered in the client table.
+    bool anonymous = false;
   };
   // Takes an accepted client (already admitted against the service's limits)
   // and starts choosing and connecting a backend.
@@ -193,6 +196,7 @@ class TcpConnection {
   SocketAddress peer_;
   SocketAddress local_;  // where the client connected (a PROXY header's destination); unset until needed
   IpKey client_ip_;
+  bool tracked_ = true;  // client_ip_ is the client's own: the client table applies
   Flow up_;    // client -> backend
   Flow down_;  // backend -> client
   MonoTime started_{};

@@ -1,5 +1,11 @@
 #include "dataplane/tcp/tcp_engine.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "dataplane/log/access_log.h"
 #include "dataplane/net/socket_ops.h"
 #include "dataplane/service/service.h"
@@ -30,6 +36,10 @@ Status TcpEngine::bind() {
     workers_.push_back(std::move(w));
   }
   for (Service* service : services_) {
+    if (!service->listen_path().empty()) {
+      if (Status st = bind_unix(*service); !st.ok()) return st;
+      continue;
+    }
     SocketAddress addr = service->listen_address();
     for (auto& w : workers_) {
       auto fd = make_tcp_listener(addr, service->backlog(), /*reuse_port=*/true, service->defer_accept(),
@@ -48,6 +58,19 @@ Status TcpEngine::bind() {
   return {};
 }
 
+Status TcpEngine::bind_unix(Service& service) {
+  const std::string& path = service.listen_path();
+  auto fd = make_unix_listener(path, service.backlog(), kUmask);
+  if (!fd.ok()) return Status(fd.status().code(), "service '" + service.name() + "': " + fd.status().message());
+  unix_paths_.push_back(path);  // ours from here: stop() removes it
+  for (auto& w : workers_) {
+    UniqueFd copy(::fcntl(fd->get(), F_DUPFD_CLOEXEC, 0));
+    if (!copy) return Status::unavailable("service '" + service.name() + "': dup: " + std::strerror(errno));
+    if (Status st = w->add_listener(service, std::move(copy), /*shared=*/true); !st.ok()) return st;
+  }
+  return {};  // `fd` closes here; the workers' copies keep the socket open
+}
+
 void TcpEngine::set_access_log(AccessLog* log) {
   std::lock_guard lock(mutex_);
   access_log_ = log;
@@ -55,6 +78,10 @@ void TcpEngine::set_access_log(AccessLog* log) {
 }
 
 Status TcpEngine::rebind(Service& service, const SocketAddress& address) {
+  if (!service.listen_path().empty()) {
+    return Status::invalid("listen: service '" + service.name() + "' listens on the Unix socket " +
+                           service.listen_path() + "; restart nib to change it");
+  }
   std::lock_guard lock(mutex_);
   SocketAddress addr = address;
   std::vector<UniqueFd> fds;
@@ -88,6 +115,8 @@ void TcpEngine::stop() {
   std::lock_guard lock(mutex_);
   for (auto& w : workers_) w->stop();
   workers_.clear();
+  for (const auto& path : unix_paths_) ::unlink(path.c_str());
+  unix_paths_.clear();
 }
 
 int64_t TcpEngine::open_connections() const {

@@ -3,9 +3,21 @@
 // with its own SO_REUSEPORT listener per TCP service, and the Dataplane's
 // questions about them. The Dataplane owns the Services; the engine only
 // points at them.
+//
+// A service with a Unix socket listen path has one listening socket: the
+// kernel spreads clients over SO_REUSEPORT sockets for TCP and UDP only, so
+// per-worker Unix sockets at one path cannot exist (the second bind fails).
+// Every worker watches a duplicate of that one socket with EPOLLEXCLUSIVE,
+// so a client wakes one worker (or a few), not all of them; a worker woken
+// for a client another one took finds EAGAIN and waits again. Any worker
+// count works, and a worker paused at its own limits leaves new clients to
+// the others (those already waiting when it paused go to the next worker a
+// new client wakes, or to it when it resumes). The engine removes the socket
+// file when it stops.
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "dataplane/base/clock.h"
@@ -45,6 +57,7 @@ class TcpEngine {
   void start();
 
   // Any thread. Pen's `listen [addr:]port`: `service` listens on `address`
+  // (an IP listener only: a Unix socket path service is kInvalidArgument)
   // from now on (port 0: one the kernel picks). Every worker's new socket is
   // bound first, so an error (the port is taken, say) changes nothing; then
   // the workers swap listeners and close the old ones, whose open
@@ -53,7 +66,8 @@ class TcpEngine {
   [[nodiscard]] Status rebind(Service& service, const SocketAddress& address);
   // Any thread. Graceful stop: closes the listeners; open connections go on.
   void stop_accepting();
-  // Any thread. Closes everything and joins the workers.
+  // Any thread. Closes everything, joins the workers and removes the Unix
+  // socket files bind() made.
   void stop();
 
   // Any thread.
@@ -86,6 +100,10 @@ class TcpEngine {
   std::vector<Service*> services_;  // the set is fixed once started
   mutable std::mutex mutex_;  // guards the worker list, so stop() is safe while others ask
   std::vector<std::unique_ptr<TcpWorker>> workers_;
+  std::vector<std::string> unix_paths_;  // socket files bind() made, removed by stop()
+
+  // Under mutex_: `service`'s one Unix socket, shared by every worker.
+  Status bind_unix(Service& service);
 };
 
 }  // namespace nib

@@ -23,8 +23,13 @@ constexpr auto kRetryMax = std::chrono::milliseconds(limits::kAcceptRetryMaxMs);
 constexpr auto kWakeFallback = std::chrono::seconds(1);
 }  // namespace
 
-TcpWorker::Listener::Listener(TcpWorker& w, Service& s, UniqueFd fd)
-    : worker_(w), service_(s), fd_(std::move(fd)), resume_timer_([this] { resume(); }), backoff_(kRetryMin) {}
+TcpWorker::Listener::Listener(TcpWorker& w, Service& s, UniqueFd fd, bool shared)
+    : worker_(w),
+      service_(s),
+      fd_(std::move(fd)),
+      shared_(shared),
+      resume_timer_([this] { resume(); }),
+      backoff_(kRetryMin) {}
 
 void TcpWorker::Listener::pause(Pause why, bool parked) {
   if (parked_ && !parked) worker_.budget_.unpark();
@@ -53,7 +58,7 @@ void TcpWorker::Listener::resume() {
   clear_pause();
   if (registered_ || !fd_) return;
   // Level-triggered: clients waiting in the backlog raise an event at once.
-  registered_ = worker_.loop_.add(fd_.get(), EPOLLIN, this).ok();
+  registered_ = worker_.loop_.add(fd_.get(), events(), this).ok();
 }
 
 TcpWorker::TcpWorker(unsigned index, unsigned workers, size_t pipe_limit, FdBudget& budget, size_t buffer_limit,
@@ -72,10 +77,10 @@ TcpWorker::~TcpWorker() { stop(); }
 
 Status TcpWorker::init() { return loop_.init(); }
 
-Status TcpWorker::add_listener(Service& service, UniqueFd listener) {
-  auto l = std::make_unique<Listener>(*this, service, std::move(listener));
+Status TcpWorker::add_listener(Service& service, UniqueFd listener, bool shared) {
+  auto l = std::make_unique<Listener>(*this, service, std::move(listener), shared);
   // Level-triggered: a batch limit leaves the rest of the queue for the next wake-up.
-  Status st = loop_.add(l->fd_.get(), EPOLLIN, l.get());
+  Status st = loop_.add(l->fd_.get(), l->events(), l.get());
   if (!st.ok()) return st;
   l->registered_ = true;
   listeners_.push_back(std::move(l));
@@ -89,7 +94,7 @@ void TcpWorker::replace_listener(const Service& service, UniqueFd listener) {
       if (&l->service_ != &service || !l->fd_) continue;  // closed: nib is stopping
       if (l->registered_) loop_.remove(l->fd_.get());
       l->fd_ = std::move(*fd);
-      if (l->registered_) l->registered_ = loop_.add(l->fd_.get(), EPOLLIN, l.get()).ok();
+      if (l->registered_) l->registered_ = loop_.add(l->fd_.get(), l->events(), l.get()).ok();
     }
   });
 }
@@ -302,7 +307,10 @@ void TcpWorker::accept_from(Listener& l) {
       return;  // EAGAIN: the backlog is empty
     }
     l.backoff_ = kRetryMin;
-    admit(l, UniqueFd(fd), SocketAddress(reinterpret_cast<sockaddr*>(&ss), len));
+    // A Unix socket's client has no IP: 0.0.0.0 port 0 goes through the ACL,
+    // logs and headers like any address, with no case of its own there.
+    static const SocketAddress kNoAddress = SocketAddress::any(0);
+    admit(l, UniqueFd(fd), l.shared_ ? kNoAddress : SocketAddress(reinterpret_cast<sockaddr*>(&ss), len));
   }
 }
 
@@ -380,7 +388,8 @@ void TcpWorker::admit(Listener& l, UniqueFd client, const SocketAddress& peer) {
   open_.fetch_add(1, std::memory_order_relaxed);
   TcpConnection::Start how{.denied = verdict == Service::Admission::kAbuse,
                            .proxy_header = proxy_header,
-                           .pending = std::move(l.pending_)};  // the connection gives it back
+                           .pending = std::move(l.pending_),  // the connection gives it back
+                           .anonymous = l.shared_};
   acquire()->start(std::move(client), peer, service, l.snapshot_, std::move(how));
 }
 

@@ -56,7 +56,10 @@ class TcpWorker {
 
   Status init();
   // Before start(). The worker accepts `service`'s clients on `listener`.
-  Status add_listener(Service& service, UniqueFd listener);
+  // `shared`: a Unix socket other workers watch too (TcpEngine says why),
+  // registered with EPOLLEXCLUSIVE; its clients have no address and are
+  // admitted as 0.0.0.0 port 0, untracked (TcpConnection::Start::anonymous).
+  Status add_listener(Service& service, UniqueFd listener, bool shared = false);
   // Any thread. `service`'s listener becomes `listener` (Pen's `listen`): the
   // old one closes on the loop thread, connections accepted from it go on.
   // A paused listener stays paused on the new socket; after stop_accepting()
@@ -128,7 +131,10 @@ class TcpWorker {
 
   class Listener final : public EventHandler {
    public:
-    Listener(TcpWorker& w, Service& s, UniqueFd fd);
+    Listener(TcpWorker& w, Service& s, UniqueFd fd, bool shared);
+    // What it waits for in epoll (EPOLLEXCLUSIVE is allowed on EPOLL_CTL_ADD
+    // only, which is how a listener always comes back).
+    uint32_t events() const { return shared_ ? EPOLLIN | EPOLLEXCLUSIVE : EPOLLIN; }
     void on_event(uint32_t /*events*/) override { worker_.accept_from(*this); }
     // Leaves epoll until resume(); `parked`: it holds a park() in the budget.
     void pause(Pause why, bool parked);
@@ -139,6 +145,7 @@ class TcpWorker {
     TcpWorker& worker_;
     Service& service_;
     UniqueFd fd_;
+    const bool shared_;  // a Unix socket, shared with the other workers
     Timer resume_timer_;
     bool registered_ = false;
     Pause paused_ = Pause::kNone;

@@ -88,8 +88,9 @@ Result<Endpoint> resolve_endpoint(std::string_view host, uint16_t port) {
 Result<Endpoint> parse_listen_address(std::string_view text, ServiceNames names) {
   constexpr std::string_view kShape = "[host:]port (IPv6 as [::1]:8080)";
   if (!text.empty() && text.front() == '/') {
-    return Status::invalid("Unix domain socket listeners are not supported by nib; expected " +
-                           std::string(kShape) + ", got " + quoted(text));
+    // The loaders take a service's path before asking here.
+    return Status::invalid("a Unix socket path is a service's listen value only; expected " + std::string(kShape) +
+                           ", got " + quoted(text));
   }
   HostPort hp;
   if (!split_host_port(text, &hp)) return Status::invalid("expected " + std::string(kShape) + ", got " + quoted(text));

@@ -711,9 +711,15 @@ Result<CommandLine> Parser::finish_pen() {
   }
   // Ports may be service names ("smtp"), looked up for the service's protocol.
   const ServiceNames names = service_.protocol;
-  auto listen = parse_listen_address(positional_[0], names);
-  if (!listen.ok()) return Status::invalid("listen address: " + listen.status().message());
-  service_.listen = listen->address;
+  if (positional_[0].starts_with('/')) {
+    // Pen's /path/to/socket: a Unix socket listener (validate() names what it
+    // cannot go with: -U, transparent, dsr_if, --defer-accept).
+    service_.listen_path = positional_[0];
+  } else {
+    auto listen = parse_listen_address(positional_[0], names);
+    if (!listen.ok()) return Status::invalid("listen address: " + listen.status().message());
+    service_.listen = listen->address;
+  }
   if (positional_.size() < 2) {
     return Status::invalid("expected at least one server after the listen address '" + positional_[0] + "'" +
                            std::string(kHelpHint));
@@ -770,6 +776,9 @@ Result<BackendConfig> Parser::extra_server(char letter, const std::string& text,
   auto fields = split_server(text);
   if (!fields || fields->size() > 2 || (*fields)[0].empty()) return Status::invalid(where + "expected host[:port]");
   uint16_t port = service_.listen.port();
+  if (fields->size() != 2 && !service_.listen_path.empty()) {
+    return Status::invalid(where + "expected host:port (the listen address is a Unix socket: no port to default to)");
+  }
   if (fields->size() == 2) {
     auto p = parse_port((*fields)[1], names);
     if (!p.ok()) return Status::invalid(where + p.status().message());
@@ -800,6 +809,9 @@ Status Parser::add_server(const std::string& text, ServiceNames names) {
                   {"hard", limits::kConnectionLimit, 0},
                   {"weight", limits::kWeight, 0},
                   {"prio", limits::kPrio, 0}};
+  if (field(1).empty() && !service_.listen_path.empty()) {
+    return Status::invalid(where + "a port is needed (the listen address is a Unix socket: no port to default to)");
+  }
   if (!field(1).empty()) {
     auto port = parse_port(field(1), names);
     if (!port.ok()) return Status::invalid(where + "port: " + port.status().message());
@@ -866,7 +878,8 @@ nib is a TCP and UDP load balancer with Pen's command line. Examples:
   nib 80 www1:8000:10 www2:80:10 www3
   nib -U 53 ns1 ns2
 
-Listen address: [host:]port; no host listens on 0.0.0.0, IPv6 as [::1]:8080.
+Listen address: [host:]port; no host listens on 0.0.0.0, IPv6 as [::1]:8080;
+/path/to/socket listens on a Unix socket (TCP; servers need their port).
 Servers: host[:port[:maxc[:hard[:weight[:prio]]]]]; port defaults to the listen
 port, an empty field (h::10) takes the default; maxc/hard are the connection
 limits for new/returning clients (maxc 0 = unlimited); weight defaults to 0 as

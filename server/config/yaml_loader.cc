@@ -576,6 +576,10 @@ void Loader::load_service(const Item& item, SeenServices* seen, DataplaneConfig*
     }
   }
   load_proxy_protocol(f, &service);
+  // Once every key is read: the path's rules involve protocol, transparent...
+  if (const Item* listen = f.get("listen"); listen && !service.listen_path.empty()) {
+    if (Status st = check_listen_path(service); !st.ok()) error_at(*listen, st.message());
+  }
   dataplane->services.push_back(std::move(service));
 }
 
@@ -695,16 +699,23 @@ std::optional<Endpoint> Loader::load_address(const Item& item, bool host_require
 }
 
 void Loader::load_listen(const Item& item, SeenServices* seen, ServiceConfig* service) {
-  auto endpoint = load_address(item, /*host_required=*/false);
-  if (!endpoint) return;
-  service->listen = endpoint->address;
+  std::string where;
+  if (item.node.IsScalar() && item.node.Scalar().starts_with('/')) {
+    service->listen_path = item.node.Scalar();  // a Unix socket (Pen's /path/to/socket)
+    where = service->listen_path;
+  } else {
+    auto endpoint = load_address(item, /*host_required=*/false);
+    if (!endpoint) return;
+    service->listen = endpoint->address;
+    where = endpoint->address.to_string();
+  }
   // Keyed by protocol too: a TCP and a UDP service may share a port.
-  std::string key = std::string(to_string(service->protocol)) + "/" + endpoint->address.to_string();
+  std::string key = std::string(to_string(service->protocol)) + "/" + where;
   std::string owner = service->name.empty() ? "another service" : "service '" + service->name + "'";
   auto [it, inserted] = seen->listens.emplace(key, std::pair(owner, line_of(item.mark)));
   if (!inserted) {
     const auto& [first, line] = it->second;
-    error_at(item, "listen address " + endpoint->address.to_string() + " is already used by " + first +
+    error_at(item, "listen address " + where + " is already used by " + first +
                        " (line " + std::to_string(line) + ")");
   }
 }

@@ -3,6 +3,7 @@
 // -f, with -d, and with Pen's obsolete options. docs/pen-compat.md points here.
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -311,6 +312,64 @@ TEST_F(PenCompatTest, AclListsEndingInDenyAndInPermit) {
   EXPECT_EQ(*test::who_serves(lb(permit_last), "127.0.0.2"), "b0");
   EXPECT_FALSE(test::who_serves(lb(permit_last), "127.0.0.3").ok());  // no match: the opposite of permit
   EXPECT_FALSE(test::who_serves(lb(permit_last), "127.0.0.4").ok());
+}
+
+// Pen's `pen [options] /path/to/socket h1:p1 ...`: clients connect over a
+// Unix socket, the servers are TCP as ever. A second nib on the same path is
+// refused (exit 2, naming it), as are -U and transparent with a path; the
+// admin views and penctl's `listen` print the path, which `listen` will not
+// move; SIGTERM removes the file.
+TEST_F(PenCompatTest, ListensOnAUnixSocketPath) {
+  TestBackend b0("b0"), b1("b1");
+  const std::string path = dir_.file("pen.sock");
+  const uint16_t control = test::free_port(), admin = test::free_port();
+  auto nib = start("unix", {"-r", "--workers", "2", "--allow-root-control", "-C", at(control), "--admin-http",
+                            at(admin), path, at(b0), at(b1)});
+  ASSERT_TRUE(nib);
+  // The admin views name the path where an IP listener shows its address.
+  auto ready = test::http_request(lb(admin), "GET", "/readyz");
+  ASSERT_TRUE(ready.ok()) << ready.status().message();
+  EXPECT_EQ(ready->status, 200) << ready->body;
+  for (const char* page : {"/api/v1/services/default", "/stats.html"}) {
+    auto view = test::http_request(lb(admin), "GET", page);
+    ASSERT_TRUE(view.ok()) << page << ": " << view.status().message();
+    EXPECT_NE(view->body.find(path), std::string::npos) << page << ": " << view->body;
+    EXPECT_EQ(view->body.find("0.0.0.0:0"), std::string::npos) << page << ": " << view->body;
+  }
+  for (const char* expected : {"b0", "b1", "b0", "b1"}) {
+    auto c = TestClient::connect_unix(path);
+    ASSERT_TRUE(c.ok()) << c.status().message();
+    EXPECT_EQ(*c->read_line(), expected);
+  }
+  EXPECT_NE(nib->output().find("listening on " + path + " (tcp"), std::string::npos) << nib->output();
+  auto listen = test::control_command(lb(control), "listen\n");
+  ASSERT_TRUE(listen.ok()) << listen.status().message();
+  EXPECT_EQ(listen->text, path + "\n");
+  auto move = test::control_command(lb(control), "listen 127.0.0.1:0\n");
+  ASSERT_TRUE(move.ok()) << move.status().message();
+  EXPECT_NE(move->text.find("restart nib to change it"), std::string::npos) << move->text;
+
+  auto second = test::run_nib({"-f", path, at(b0)});
+  EXPECT_EQ(second.exit_code, 2);
+  EXPECT_NE(second.output.find(path + " is in use by another process"), std::string::npos) << second.output;
+  auto udp = test::run_nib({"-f", "-U", dir_.file("udp.sock"), at(b0)});
+  EXPECT_EQ(udp.exit_code, 2);
+  EXPECT_NE(udp.output.find("cannot be used with UDP (-U)"), std::string::npos) << udp.output;
+  auto transparent = test::run_nib({"-f", "-O", "transparent", dir_.file("t.sock"), at(b0)});
+  EXPECT_EQ(transparent.exit_code, 2);
+  EXPECT_NE(transparent.output.find("cannot be used with transparent"), std::string::npos) << transparent.output;
+
+  auto c = TestClient::connect_unix(path);
+  ASSERT_TRUE(c.ok()) << "the first nib kept its socket: " << c.status().message();
+  // Served (by either server: the second nib's probe that found the socket
+  // live was a client too, and moved the round-robin on).
+  auto served = c->read_line();
+  EXPECT_TRUE(served.ok() && (*served == "b0" || *served == "b1")) << served.status().message();
+  c->close();
+  ASSERT_TRUE(nib->signal(SIGTERM).ok());
+  EXPECT_EQ(nib->wait_exit(10s), 0) << nib->output();
+  struct stat st {};
+  EXPECT_NE(::lstat(path.c_str(), &st), 0) << "socket file left behind";
 }
 
 }  // namespace

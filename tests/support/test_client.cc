@@ -5,6 +5,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -99,6 +100,21 @@ Result<TestClient> TestClient::connect(const SocketAddress& to, const std::strin
   // MSG_DONTWAIT after poll().
   int flags = ::fcntl(fd.get(), F_GETFL);
   ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK);
+  return TestClient(std::move(fd), timeout);
+}
+
+Result<TestClient> TestClient::connect_unix(const std::string& path, Duration timeout) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof a.sun_path) return Status::invalid("connect_unix: bad path " + path);
+  std::memcpy(a.sun_path, path.data(), path.size());
+  // Blocking: a Unix connect completes (or fails) at once, or waits only
+  // while the listener's backlog is full, which these tests never fill.
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return Status::internal(std::string("socket: ") + std::strerror(errno));
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
+    return Status::unavailable("connect " + path + ": " + std::strerror(errno));
+  }
   return TestClient(std::move(fd), timeout);
 }
 

@@ -33,6 +33,10 @@ class TestClient {
                                     const std::string& source_ip = "127.0.0.1",
                                     Duration timeout = 5s);
 
+  // A client of a Unix stream socket at `path` (a service's listen path).
+  // Errors: kUnavailable (no listener, refused), kInvalidArgument.
+  static Result<TestClient> connect_unix(const std::string& path, Duration timeout = 5s);
+
   TestClient(TestClient&&) noexcept = default;
   TestClient& operator=(TestClient&&) noexcept = default;
 

@@ -124,9 +124,26 @@ TEST(PenArgsTest, Ipv6Servers) {
   EXPECT_EQ(s.backends.at(2).address, addr("[::2]:8080"));
 }
 
-TEST(PenArgsTest, UnixSocketListenerIsNotSupported) {
-  EXPECT_THAT(error_of({"/tmp/pen.sock", "127.0.0.1:80"}),
-              StartsWith("listen address: Unix domain socket listeners are not supported by nib"));
+// Pen's `pen /path/to/socket h1:p1 ...`: a Unix socket listener for a TCP
+// service; what needs an IP or UDP is an error naming it.
+TEST(PenArgsTest, UnixSocketListenPath) {
+  ServiceConfig s = service_of({"-r", "/tmp/pen.sock", "127.0.0.1:80", "127.0.0.2:80"});
+  EXPECT_EQ(s.listen_path, "/tmp/pen.sock");
+  EXPECT_EQ(s.backends.size(), 2u);
+  EXPECT_THAT(error_of({"-U", "/tmp/pen.sock", "127.0.0.1:53"}),
+              HasSubstr("a Unix socket listen path (/tmp/pen.sock) cannot be used with UDP (-U)"));
+  EXPECT_THAT(error_of({"-O", "transparent", "/tmp/pen.sock", "127.0.0.1:80"}),
+              HasSubstr("a Unix socket listen path (/tmp/pen.sock) cannot be used with transparent"));
+  EXPECT_THAT(error_of({"-O", "dsr_if eth0", "/tmp/pen.sock", "127.0.0.1:80"}),
+              HasSubstr("a Unix socket listen path (/tmp/pen.sock) cannot be used with direct server return (dsr_if)"));
+  EXPECT_THAT(error_of({"--defer-accept", "/tmp/pen.sock", "127.0.0.1:80"}),
+              HasSubstr("cannot be used with defer_accept"));
+  // No listen port for a server to default to.
+  EXPECT_THAT(error_of({"/tmp/pen.sock", "127.0.0.1"}),
+              HasSubstr("server '127.0.0.1': a port is needed (the listen address is a Unix socket"));
+  EXPECT_THAT(error_of({"-e", "127.0.0.9", "/tmp/pen.sock", "127.0.0.1:80"}),
+              HasSubstr("expected host:port (the listen address is a Unix socket"));
+  EXPECT_THAT(error_of({"tmp/pen.sock", "127.0.0.1:80"}), StartsWith("listen address: "));
 }
 
 TEST(PenArgsTest, PositionalErrors) {

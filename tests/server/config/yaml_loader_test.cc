@@ -227,6 +227,27 @@ TEST(YamlLoaderTest, ListenStringForms) {
   }
 }
 
+// Pen's /path/to/socket: a listen value starting with / is a Unix socket
+// path (tcp only; errors name the listen line).
+TEST(YamlLoaderTest, ListenUnixSocketPath) {
+  const std::string head = "services:\n  - name: web\n    listen: /run/nib/web.sock\n";
+  auto config = load(head + "    backends: [127.0.0.1:80]\n");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->dataplane.services[0].listen_path, "/run/nib/web.sock");
+  EXPECT_THAT(error_of(head + "    protocol: udp\n"),
+              StartsWith("nib.yaml:3:13: services[0].listen: a Unix socket listen path (/run/nib/web.sock) cannot be "
+                         "used with UDP (-U)"));
+  EXPECT_THAT(error_of(head + "    transparent: true\n"),
+              StartsWith("nib.yaml:3:13: services[0].listen: a Unix socket listen path (/run/nib/web.sock) cannot be "
+                         "used with transparent"));
+  EXPECT_THAT(error_of(head + "    defer_accept: true\n"), HasSubstr("cannot be used with defer_accept"));
+  EXPECT_THAT(error_of("services:\n  - name: web\n    listen: /" + std::string(120, 'x') + "\n"),
+              StartsWith("nib.yaml:3:13: services[0].listen: a Unix socket listen path must be 1-107 bytes"));
+  EXPECT_THAT(error_of(head + "  - name: api\n    listen: /run/nib/web.sock\n"),
+              HasSubstr("nib.yaml:5:13: services[1].listen: listen address /run/nib/web.sock is already used by "
+                        "service 'web' (line 3)"));
+}
+
 TEST(YamlLoaderTest, ListenMappingForm) {
   auto config = load(R"(services:
   - name: a
@@ -673,7 +694,6 @@ TEST(YamlLoaderTest, BadListenAddresses) {
       {"web", "expected [host:]port with a port 1-65535, got 'web'"},
       {"127.0.0.1:70000", "expected [host:]port with a port 1-65535, got '127.0.0.1:70000'"},
       {"::1:8080", "expected [host:]port (IPv6 as [::1]:8080), got '::1:8080'"},
-      {"/tmp/nib.sock", "Unix domain socket listeners are not supported by nib"},
       {"[1, 2]", "expected '[host:]port' or a mapping with address and port, got a sequence"},
   };
   for (const auto& c : cases) {
