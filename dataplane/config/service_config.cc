@@ -54,6 +54,22 @@ std::optional<BalanceMode> parse_balance_mode(std::string_view text) {
   return std::nullopt;
 }
 
+const char* to_string(TlsClientAuth auth) {
+  switch (auth) {
+    case TlsClientAuth::kOff: return "off";
+    case TlsClientAuth::kOptional: return "optional";
+    case TlsClientAuth::kRequired: return "required";
+  }
+  return "?";
+}
+
+std::optional<TlsClientAuth> parse_tls_client_auth(std::string_view text) {
+  for (auto a : {TlsClientAuth::kOff, TlsClientAuth::kOptional, TlsClientAuth::kRequired}) {
+    if (text == to_string(a)) return a;
+  }
+  return std::nullopt;
+}
+
 const char* to_string(HealthCheckType type) {
   switch (type) {
     case HealthCheckType::kTcp: return "tcp";
@@ -205,6 +221,24 @@ Status check_listen_path(const ServiceConfig& s) {
   return {};
 }
 
+Status check_tls(const ServiceConfig& s) {
+  if (!s.tls.enabled()) {
+    if (s.tls_terminator) return Status::invalid("a terminator without a certificate");
+    return {};
+  }
+  if (s.protocol == Protocol::kUdp) return Status::invalid("TLS is for TCP services only");
+  if (!s.dsr_interface.empty()) return Status::invalid("not with dsr_interface (nib never sees a DSR stream)");
+  if (s.tls.min_version != "1.2" && s.tls.min_version != "1.3") {
+    return Status::invalid("min_version must be 1.2 or 1.3, got '" + s.tls.min_version + "'");
+  }
+  if (!(s.tls.handshake_timeout_seconds > 0 && s.tls.handshake_timeout_seconds <= 3600)) {
+    return Status::invalid("handshake_timeout must be more than 0 and at most 3600 seconds, got " +
+                           std::to_string(s.tls.handshake_timeout_seconds));
+  }
+  if (!s.tls_terminator) return Status::invalid("the certificate " + s.tls.cert_file + " was not loaded");
+  return {};
+}
+
 Status validate(const DataplaneConfig& config) {
   if (config.services.empty()) return Status::invalid("no service is configured");
   std::set<std::string> names;
@@ -259,6 +293,7 @@ Status validate(const DataplaneConfig& config) {
       return Status::invalid("service '" + s.name + "': http (X-Forwarded-For) is for TCP services only");
     }
     if (Status st = check_dsr(s); !st.ok()) return Status::invalid("service '" + s.name + "': " + st.message());
+    if (Status st = check_tls(s); !st.ok()) return Status::invalid("service '" + s.name + "': tls: " + st.message());
     if (s.http_forwarded && !s.http) {
       return Status::invalid("service '" + s.name + "': http_forwarded needs http: true");
     }

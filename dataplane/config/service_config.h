@@ -16,6 +16,7 @@
 #include "dataplane/net/ip_prefix.h"
 #include "dataplane/net/proxy_protocol.h"
 #include "dataplane/net/socket_address.h"
+#include "dataplane/net/tls_session.h"
 
 namespace nib {
 
@@ -146,6 +147,40 @@ inline bool closes_on(FastClose mode, FastClose side) {
 const char* to_string(FastClose mode);
 std::optional<FastClose> parse_fast_close(std::string_view word);
 
+// TLS termination (issue 13; Pen's -E -K -G -A -R -L and its ssl_* words):
+// clients speak TLS to nib, the backends get the plaintext. The files are
+// read by tls/ (OpenSSL) in the server, which hands the service a
+// TlsTerminator (ServiceConfig::tls_terminator); the dataplane sees only
+// that. A reload (SIGHUP) reads the files again; a bad file at reload keeps
+// the certificates in use and says why.
+enum class TlsClientAuth : uint8_t {
+  kOff,       // no client certificate is asked for
+  kOptional,  // asked for; one that is sent must verify against the CAs
+  kRequired,  // Pen's -R: a client without a valid certificate is refused
+};
+const char* to_string(TlsClientAuth auth);
+std::optional<TlsClientAuth> parse_tls_client_auth(std::string_view text);
+
+struct TlsConfig {
+  std::string cert_file;  // PEM certificate, chain after it (-E); empty: no TLS
+  std::string key_file;   // PEM private key (-K); empty: in cert_file, as Pen's
+  std::string ca_file;    // CAs client certificates must chain to (-G)
+  std::string ca_dir;     // the same, a hashed directory (-A)
+  // Pen's ssl_sni_path: a directory of NAME.crt + NAME.key (+ NAME.ca, the
+  // CAs for that name's clients); a client asking for NAME by SNI gets that
+  // certificate, any other client cert_file's.
+  std::string sni_path;
+  std::string min_version = "1.2";  // "1.2" or "1.3": the lowest protocol accepted
+  std::string ciphers;              // TLS 1.2 cipher list (Pen's ssl_ciphers); empty: OpenSSL's
+  TlsClientAuth client_auth = TlsClientAuth::kOff;
+  bool prefer_server_ciphers = false;  // Pen's ssl_option cipher_server_preference
+  // A client that has not finished its handshake by then is closed and
+  // counted (a stalled or garbage-sending client costs one connection).
+  double handshake_timeout_seconds = 10;
+  bool enabled() const { return !cert_file.empty(); }
+  bool operator==(const TlsConfig&) const = default;
+};
+
 struct ServiceConfig {
   std::string name;
   SocketAddress listen;
@@ -256,6 +291,11 @@ struct ServiceConfig {
   // A denied TCP client is closed right after accept; a UDP one's datagrams
   // are dropped; with an abuse server, either is relayed there instead.
   AccessList client_acl;
+  // TLS toward the clients (TCP only; not with dsr_interface). `tls` is what
+  // was asked for; `tls_terminator` what the server made of it (null while
+  // `tls` is not enabled). A service with one but no terminator is refused.
+  TlsConfig tls;
+  std::shared_ptr<const TlsTerminator> tls_terminator;
 };
 
 inline constexpr double kMaxSlowStartSeconds = 3600;
@@ -303,6 +343,9 @@ struct DataplaneConfig {
 // with what needs the client's IP or a UDP/IP socket (udp, transparent,
 // dsr_interface, defer_accept). OK when the service has no path.
 Status check_listen_path(const ServiceConfig& s);
+
+// TLS's rules: TCP only, no DSR, a known floor, a terminator made for it.
+Status check_tls(const ServiceConfig& s);
 
 // Rules that span fields (names unique, listeners distinct, ...). Range checks on
 // single fields are the loaders' job, where they can name a line.
