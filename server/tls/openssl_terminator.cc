@@ -190,6 +190,9 @@ Result<SslCtxPtr> make_context(const TlsConfig& config, const Identity& id, cons
   // of read and write buffers.
   SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 
+  // DHE suites in a configured TLS 1.2 cipher list get parameters sized to
+  // the certificate's key.
+  SSL_CTX_set_dh_auto(c, 1);
   if (!config.ciphers.empty() && SSL_CTX_set_cipher_list(c, config.ciphers.c_str()) != 1) {
     return tls_error("tls: the cipher list \"" + config.ciphers + "\" names no cipher OpenSSL knows");
   }

@@ -514,6 +514,49 @@ TEST(OpenSslTerminatorTest, OptionalClientAuthAcceptsNoCertificate) {
   EXPECT_EQ(with.handshake(), TlsWait::kNone) << with.server->failure();
 }
 
+// NAME.ca holds the CAs for that name's clients: a client asking for NAME by
+// SNI is verified against them (the SSL takes the name's verify settings and
+// store), any other client against ca_file.
+TEST(OpenSslTerminatorTest, SniNameVerifiesClientsAgainstItsOwnCas) {
+  ClientAuthFixture f(TlsClientAuth::kRequired);
+  TestCertificate name_ca = test::make_self_signed_certificate("Name CA");
+  TempDir sni;
+  TestCertificate named = test::make_self_signed_certificate("a.example");
+  sni.write_file("a.example.crt", named.cert_pem);
+  sni.write_file("a.example.key", named.key_pem);
+  sni.write_file("a.example.ca", name_ca.cert_pem);
+  f.files.config.sni_path = sni.path();
+  auto terminator = make(f.files.config);
+  ASSERT_TRUE(terminator);
+
+  TestCertificate default_client = test::make_ca_signed_certificate(f.ca, "default client");
+  TestCertificate name_client = test::make_ca_signed_certificate(name_ca, "name client");
+  SslCtxPtr default_ctx = client_context(0, &default_client);
+  SslCtxPtr name_ctx = client_context(0, &name_client);
+  SslCtxPtr anonymous = client_context();
+  {
+    Connection c(*terminator, name_ctx.get(), "a.example");
+    EXPECT_EQ(c.handshake(), TlsWait::kNone) << c.server->failure();
+    EXPECT_EQ(c.peer_common_name(), "a.example");
+  }
+  {
+    Connection c(*terminator, default_ctx.get(), "a.example");
+    EXPECT_EQ(c.handshake(), TlsWait::kFailed);
+  }
+  {
+    Connection c(*terminator, anonymous.get(), "a.example");
+    EXPECT_EQ(c.handshake(), TlsWait::kFailed);
+  }
+  {
+    Connection c(*terminator, default_ctx.get());
+    EXPECT_EQ(c.handshake(), TlsWait::kNone) << c.server->failure();
+  }
+  {
+    Connection c(*terminator, name_ctx.get());
+    EXPECT_EQ(c.handshake(), TlsWait::kFailed);
+  }
+}
+
 TEST(OpenSslTerminatorTest, AcceptFromManyThreadsAtOnce) {
   ServerFiles files(server_certificate());
   auto terminator = make(files.config);
