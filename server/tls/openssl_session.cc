@@ -178,38 +178,32 @@ TlsWait OpenSslSession::handshake() {
   return settle(ret);
 }
 
-TlsIo OpenSslSession::read(char* buf, size_t n) {
+template <typename Call>
+TlsIo OpenSslSession::transfer(size_t n, Call call) {
   begin_call();
   TlsIo io;
   while (io.bytes < n) {
-    size_t got = 0;
-    const int ret = SSL_read_ex(ssl_.get(), buf + io.bytes, n - io.bytes, &got);
+    size_t moved = 0;
+    const int ret = call(io.bytes, &moved);
     if (ret != 1) {
-      // WANT_READ here means the BIO's recv said EAGAIN: SSL_read hands out
-      // decrypted bytes before it reads the socket, so none are left behind.
       io.wait = settle(ret);
       break;
     }
-    io.bytes += got;
+    io.bytes += moved;
   }
   ERR_clear_error();
   return io;
 }
 
+TlsIo OpenSslSession::read(char* buf, size_t n) {
+  // A WANT_READ means the BIO's recv said EAGAIN: SSL_read hands out the
+  // decrypted bytes it holds before it reads the socket, so none are left
+  // behind when kRead is returned.
+  return transfer(n, [&](size_t done, size_t* got) { return SSL_read_ex(ssl_.get(), buf + done, n - done, got); });
+}
+
 TlsIo OpenSslSession::write(const char* buf, size_t n) {
-  begin_call();
-  TlsIo io;
-  while (io.bytes < n) {
-    size_t put = 0;
-    const int ret = SSL_write_ex(ssl_.get(), buf + io.bytes, n - io.bytes, &put);
-    if (ret != 1) {
-      io.wait = settle(ret);
-      break;
-    }
-    io.bytes += put;
-  }
-  ERR_clear_error();
-  return io;
+  return transfer(n, [&](size_t done, size_t* put) { return SSL_write_ex(ssl_.get(), buf + done, n - done, put); });
 }
 
 void OpenSslSession::shutdown() {

@@ -53,6 +53,10 @@ class OpenSslSession final : public TlsSession {
   void begin_call();
   // SSL_get_error of a failed call, as a TlsWait; kClosed / kFailed set failure_.
   TlsWait settle(int ret);
+  // Calls `call(done, &moved)` (SSL_read_ex or SSL_write_ex from `done` on)
+  // until `n` bytes have moved or a call fails, and says why it stopped.
+  template <typename Call>
+  TlsIo transfer(size_t n, Call call);
 
   // Destroyed in reverse: the SSL (and its BIO, which points at socket_)
   // first, then the contexts it was made from.

@@ -106,7 +106,7 @@ Result<Identity> load_identity(const std::string& cert_file, const std::string& 
   // SSL_CTX_use_certificate_chain_file does); PEM blocks of other kinds, such
   // as the key, are skipped.
   while (X509* extra = PEM_read_bio_X509(bio.get(), nullptr, kNoPassphrase, nullptr)) id.chain.emplace_back(extra);
-  if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE) {
+  if (unsigned long e = ERR_peek_last_error(); e != 0 && ERR_GET_REASON(e) != PEM_R_NO_START_LINE) {
     return tls_error(cert_file + ": a chain certificate after the first is not valid PEM");
   }
   ERR_clear_error();

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "dataplane/base/unique_fd.h"
+#include "server/tls/openssl_handles.h"
 #include "tests/support/temp_file.h"
 #include "tests/support/test_certificate.h"
 
@@ -30,16 +31,11 @@ using test::TempDir;
 using test::TestCertificate;
 using test::TestCertificateFiles;
 
-template <auto Free>
-struct Deleter {
-  template <typename T>
-  void operator()(T* p) const { Free(p); }
-};
-using SslCtxPtr = std::unique_ptr<SSL_CTX, Deleter<SSL_CTX_free>>;
-using SslPtr = std::unique_ptr<SSL, Deleter<SSL_free>>;
-using SessionPtr = std::unique_ptr<SSL_SESSION, Deleter<SSL_SESSION_free>>;
-using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
-using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free>>;
+using tls::BioPtr;
+using tls::SslCtxPtr;
+using tls::SslPtr;
+using tls::X509Ptr;
+using SessionPtr = std::unique_ptr<SSL_SESSION, tls::Deleter<SSL_SESSION_free>>;
 
 // Loop bounds: each round either makes progress or waits for a socket event
 // (poll with a timeout, never a sleep); a round that times out is a failure.
@@ -186,16 +182,21 @@ const TestCertificate& server_certificate() {
   return c;
 }
 
+// A terminator with the default certificate and a client whose handshake
+// with it is done.
+class EstablishedTest : public testing::Test {
+ protected:
+  void SetUp() override { ASSERT_EQ(c.handshake(), TlsWait::kNone) << c.server->failure(); }
+
+  ServerFiles files{server_certificate()};
+  std::shared_ptr<const TlsTerminator> terminator = make(files.config);
+  SslCtxPtr client_ctx = client_context();
+  Connection c{*terminator, client_ctx.get()};
+};
+
 // ---- handshake and data
 
-TEST(OpenSslTerminatorTest, HandshakeAndAMebibyteEachWay) {
-  ServerFiles files(server_certificate());
-  auto terminator = make(files.config);
-  ASSERT_TRUE(terminator);
-  SslCtxPtr client_ctx = client_context();
-  Connection c(*terminator, client_ctx.get());
-  ASSERT_TRUE(c.server);
-  ASSERT_EQ(c.handshake(), TlsWait::kNone) << c.server->failure();
+TEST_F(EstablishedTest, HandshakeAndAMebibyteEachWay) {
   EXPECT_STREQ(c.server->version(), "TLSv1.3");
 
   // Client to server. The server reads again only after a kNone (its buffer
@@ -318,12 +319,7 @@ TEST(OpenSslTerminatorTest, PlaintextHttpFailsTheHandshakeWithAReason) {
 
 // ---- how the stream ends
 
-TEST(OpenSslTerminatorTest, CloseNotifyIsClosed) {
-  ServerFiles files(server_certificate());
-  auto terminator = make(files.config);
-  SslCtxPtr client_ctx = client_context();
-  Connection c(*terminator, client_ctx.get());
-  ASSERT_EQ(c.handshake(), TlsWait::kNone);
+TEST_F(EstablishedTest, CloseNotifyIsClosed) {
   size_t n = 0;
   ASSERT_EQ(SSL_write_ex(c.client.get(), "last", 4, &n), 1);
   SSL_shutdown(c.client.get());
@@ -336,12 +332,7 @@ TEST(OpenSslTerminatorTest, CloseNotifyIsClosed) {
 
 // A FIN without close_notify is the client ending the stream (kClosed), as a
 // plain TCP client's FIN is: nib relays, it does not judge truncation.
-TEST(OpenSslTerminatorTest, FinWithoutCloseNotifyIsClosed) {
-  ServerFiles files(server_certificate());
-  auto terminator = make(files.config);
-  SslCtxPtr client_ctx = client_context();
-  Connection c(*terminator, client_ctx.get());
-  ASSERT_EQ(c.handshake(), TlsWait::kNone);
+TEST_F(EstablishedTest, FinWithoutCloseNotifyIsClosed) {
   size_t n = 0;
   ASSERT_EQ(SSL_write_ex(c.client.get(), "bye", 3, &n), 1);
   ASSERT_EQ(::shutdown(c.sockets.client.get(), SHUT_WR), 0);
@@ -351,12 +342,7 @@ TEST(OpenSslTerminatorTest, FinWithoutCloseNotifyIsClosed) {
   EXPECT_EQ(got, "bye");
 }
 
-TEST(OpenSslTerminatorTest, AResetIsFailedAndRaisesNoSigpipe) {
-  ServerFiles files(server_certificate());
-  auto terminator = make(files.config);
-  SslCtxPtr client_ctx = client_context();
-  Connection c(*terminator, client_ctx.get());
-  ASSERT_EQ(c.handshake(), TlsWait::kNone);
+TEST_F(EstablishedTest, AResetIsFailedAndRaisesNoSigpipe) {
   linger reset{1, 0};
   ASSERT_EQ(::setsockopt(c.sockets.client.get(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset), 0);
   c.sockets.client = UniqueFd();  // RST
@@ -481,37 +467,35 @@ struct ClientAuthFixture {
   }
 };
 
+// The server's verdict on a client showing `cert` (null: none).
+TlsWait handshake_with(const TlsTerminator& terminator, const TestCertificate* cert, const char* sni = nullptr) {
+  SslCtxPtr ctx = client_context(0, cert);
+  Connection c(terminator, ctx.get(), sni);
+  TlsWait wait = c.handshake();
+  if (wait == TlsWait::kFailed) {
+    EXPECT_NE(c.server->failure(), "");
+  }
+  return wait;
+}
+
 TEST(OpenSslTerminatorTest, RequiredClientAuthRefusesNoCertificateAndAcceptsACaSignedOne) {
   ClientAuthFixture f(TlsClientAuth::kRequired);
   auto terminator = make(f.files.config);
   ASSERT_TRUE(terminator);
-  SslCtxPtr anonymous = client_context();
-  Connection without(*terminator, anonymous.get());
-  EXPECT_EQ(without.handshake(), TlsWait::kFailed);
-  EXPECT_NE(without.server->failure(), "");
-
   TestCertificate stranger = test::make_self_signed_certificate("stranger");
-  SslCtxPtr untrusted = client_context(0, &stranger);
-  Connection unknown(*terminator, untrusted.get());
-  EXPECT_EQ(unknown.handshake(), TlsWait::kFailed);
-
-  TestCertificate client_cert = test::make_ca_signed_certificate(f.ca, "client");
-  SslCtxPtr trusted = client_context(0, &client_cert);
-  Connection with(*terminator, trusted.get());
-  EXPECT_EQ(with.handshake(), TlsWait::kNone) << with.server->failure();
+  TestCertificate client = test::make_ca_signed_certificate(f.ca, "client");
+  EXPECT_EQ(handshake_with(*terminator, nullptr), TlsWait::kFailed);
+  EXPECT_EQ(handshake_with(*terminator, &stranger), TlsWait::kFailed);
+  EXPECT_EQ(handshake_with(*terminator, &client), TlsWait::kNone);
 }
 
 TEST(OpenSslTerminatorTest, OptionalClientAuthAcceptsNoCertificate) {
   ClientAuthFixture f(TlsClientAuth::kOptional);
   auto terminator = make(f.files.config);
   ASSERT_TRUE(terminator);
-  SslCtxPtr anonymous = client_context();
-  Connection without(*terminator, anonymous.get());
-  EXPECT_EQ(without.handshake(), TlsWait::kNone) << without.server->failure();
-  TestCertificate client_cert = test::make_ca_signed_certificate(f.ca, "client");
-  SslCtxPtr trusted = client_context(0, &client_cert);
-  Connection with(*terminator, trusted.get());
-  EXPECT_EQ(with.handshake(), TlsWait::kNone) << with.server->failure();
+  TestCertificate client = test::make_ca_signed_certificate(f.ca, "client");
+  EXPECT_EQ(handshake_with(*terminator, nullptr), TlsWait::kNone);
+  EXPECT_EQ(handshake_with(*terminator, &client), TlsWait::kNone);
 }
 
 // NAME.ca holds the CAs for that name's clients: a client asking for NAME by
@@ -531,30 +515,16 @@ TEST(OpenSslTerminatorTest, SniNameVerifiesClientsAgainstItsOwnCas) {
 
   TestCertificate default_client = test::make_ca_signed_certificate(f.ca, "default client");
   TestCertificate name_client = test::make_ca_signed_certificate(name_ca, "name client");
-  SslCtxPtr default_ctx = client_context(0, &default_client);
-  SslCtxPtr name_ctx = client_context(0, &name_client);
-  SslCtxPtr anonymous = client_context();
   {
-    Connection c(*terminator, name_ctx.get(), "a.example");
+    SslCtxPtr ctx = client_context(0, &name_client);
+    Connection c(*terminator, ctx.get(), "a.example");
     EXPECT_EQ(c.handshake(), TlsWait::kNone) << c.server->failure();
     EXPECT_EQ(c.peer_common_name(), "a.example");
   }
-  {
-    Connection c(*terminator, default_ctx.get(), "a.example");
-    EXPECT_EQ(c.handshake(), TlsWait::kFailed);
-  }
-  {
-    Connection c(*terminator, anonymous.get(), "a.example");
-    EXPECT_EQ(c.handshake(), TlsWait::kFailed);
-  }
-  {
-    Connection c(*terminator, default_ctx.get());
-    EXPECT_EQ(c.handshake(), TlsWait::kNone) << c.server->failure();
-  }
-  {
-    Connection c(*terminator, name_ctx.get());
-    EXPECT_EQ(c.handshake(), TlsWait::kFailed);
-  }
+  EXPECT_EQ(handshake_with(*terminator, &default_client, "a.example"), TlsWait::kFailed);
+  EXPECT_EQ(handshake_with(*terminator, nullptr, "a.example"), TlsWait::kFailed);
+  EXPECT_EQ(handshake_with(*terminator, &default_client), TlsWait::kNone);
+  EXPECT_EQ(handshake_with(*terminator, &name_client), TlsWait::kFailed);
 }
 
 TEST(OpenSslTerminatorTest, AcceptFromManyThreadsAtOnce) {
