@@ -282,6 +282,24 @@ TEST(OpenSslTerminatorTest, ATls12ClientIsServed) {
   EXPECT_EQ(got, "hello");
 }
 
+// ciphers limits TLS 1.2; prefer_server_ciphers picks by the server's order.
+TEST(OpenSslTerminatorTest, CipherListAndServerPreference) {
+  ServerFiles files(server_certificate());
+  files.config.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305";
+  SslCtxPtr client_ctx = client_context(TLS1_2_VERSION);
+  ASSERT_EQ(SSL_CTX_set_cipher_list(client_ctx.get(), "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256"),
+            1);
+  for (bool prefer : {false, true}) {
+    files.config.prefer_server_ciphers = prefer;
+    auto terminator = make(files.config);
+    ASSERT_TRUE(terminator);
+    Connection c(*terminator, client_ctx.get());
+    ASSERT_EQ(c.handshake(), TlsWait::kNone) << c.server->failure();
+    EXPECT_STREQ(SSL_CIPHER_get_name(SSL_get_current_cipher(c.client.get())),
+                 prefer ? "ECDHE-ECDSA-AES128-GCM-SHA256" : "ECDHE-ECDSA-CHACHA20-POLY1305");
+  }
+}
+
 TEST(OpenSslTerminatorTest, MinVersion13RefusesATls12Client) {
   ServerFiles files(server_certificate());
   files.config.min_version = "1.3";
