@@ -123,6 +123,7 @@ Status Dataplane::start() {
 Status Dataplane::open() {
   for (const auto& sc : config_.services) {
     if (Status st = prepare_acl(sc.client_acl); !st.ok()) return Status::invalid("service '" + sc.name + "': " + st.message());
+    if (Status st = check_tls_loaded(sc); !st.ok()) return st;
     if (sc.source) {
       if (Status st = check_source(*sc.source); !st.ok()) return Status::invalid("service '" + sc.name + "': " + st.message());
     }
@@ -414,6 +415,7 @@ Status Dataplane::check_reload(const DataplaneConfig& config) const {
   if (Status st = validate(config); !st.ok()) return st;
   for (const auto& sc : config.services) {
     if (Status st = prepare_acl(sc.client_acl); !st.ok()) return Status::invalid("service '" + sc.name + "': " + st.message());
+    if (Status st = check_tls_loaded(sc); !st.ok()) return st;
   }
   if (config.services.size() != services_.size()) {
     return Status::invalid("the set of services changed; adding or removing services needs a restart");
@@ -506,6 +508,8 @@ ServiceStatus Dataplane::service_status(const Service& s) const {
                                  budget_ ? budget_->capacity() / TcpConnection::kDescriptors : 0, UINT32_MAX));
   st.active = s.active();
   st.idlers_open = s.idlers_open();
+  st.tls = snap->tls != nullptr;
+  st.tls_not_after_unix = snap->tls ? snap->tls->not_after_unix() : 0;
   st.counters = s.counters();
   st.affinity = s.affinity().stats();
   if (udp_) udp_->fill_status(s, &st);  // UDP: sessions and datagram counters

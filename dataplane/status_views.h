@@ -111,6 +111,10 @@ struct ServiceStatus {
   std::vector<IpPrefix> accept_proxy_from;             // the same
   int64_t active = 0;
   uint32_t idlers_open = 0;  // Pen's idlers connected now (policy.idlers wanted)
+  // TLS toward the clients: on, and when its soonest certificate expires
+  // (Unix seconds; 0 without TLS). A reload may change both.
+  bool tls = false;
+  int64_t tls_not_after_unix = 0;
   ServiceCounters counters;
   AffinityStats affinity;
   std::vector<BackendStatus> backends;

@@ -11,7 +11,7 @@ packages=(
   libboost-dev libcpp-httplib-dev prometheus-cpp-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev libcli11-dev
   libgeoip-dev geoip-database libcap-dev
-  curl
+  curl openssl
 )
 # Started by tests; installed without recommends (Prometheus would bring a
 # whole node exporter set). pen: Debian's real penctl drives nib's control

@@ -29,6 +29,7 @@
 #include "server/geoip_country_lookup.h"
 #include "server/pid_file.h"
 #include "server/preflight.h"
+#include "server/tls/tls_terminators.h"
 #include "server/privilege_drop.h"
 
 namespace nib {
@@ -288,6 +289,8 @@ int App::serve(AppConfig config, const std::string& ready_message) {
 
 Status App::start(Running& running) {
   running.status_file.set(config_.status_file);
+  // TLS services' certificates: read and checked before anything binds.
+  if (Status st = load_tls_terminators(config_.dataplane); !st.ok()) return st;
   // ---- Saved runtime state (--state): read before anything binds, so a
   // corrupt file stops nib with nothing touched.
   std::optional<admin::SavedState> saved_state;
@@ -505,6 +508,14 @@ void App::on_reload(Running& running) {
   // With --state the runtime view (backends, policy) is what a restart would
   // restore, so a reload keeps it too, as at start; the rest of the file applies.
   DataplaneConfig next = loaded->dataplane;
+  // Certificates are read again (rotated ones take effect for new clients;
+  // open connections keep their sessions). A bad file keeps the running one.
+  std::vector<std::string> tls_kept;
+  if (Status st = load_tls_terminators(next, &config_.dataplane, &tls_kept); !st.ok()) {
+    log_error("reload failed, keeping the running configuration: " + st.message());
+    return;
+  }
+  for (const auto& why : tls_kept) log_error("reload: " + why);
   std::string kept;
   if (std::optional<admin::SavedState> runtime = saved_runtime_state(running)) {
     admin::apply_to_config(*runtime, &next);
@@ -524,6 +535,11 @@ void App::on_reload(Running& running) {
   }
   config_.dataplane = loaded->dataplane;
   config_.dataplane.access_log = now;
+  // What runs now, for the next reload's fallback.
+  for (size_t i = 0; i < next.services.size() && i < config_.dataplane.services.size(); ++i) {
+    config_.dataplane.services[i].tls = next.services[i].tls;
+    config_.dataplane.services[i].tls_terminator = next.services[i].tls_terminator;
+  }
   config_.shutdown_grace_seconds = loaded->shutdown_grace_seconds;
   log_info("reloaded " + config_.config_path +
            (kept.empty() ? std::string()

@@ -9,6 +9,7 @@
 #include "admin/state/state_store.h"
 #include "dataplane/base/atomic_file.h"
 #include "server/geoip_country_lookup.h"
+#include "server/tls/tls_terminators.h"
 
 namespace nib {
 
@@ -20,6 +21,10 @@ Status preflight(const AppConfig& config) {
   }
   if (admin.enabled && admin::TlsFiles{admin.tls_cert_file, admin.tls_key_file}.enabled()) {
     if (auto tls = admin::load_tls({admin.tls_cert_file, admin.tls_key_file}); !tls.ok()) return tls.status();
+  }
+  {
+    DataplaneConfig tls = config.dataplane;  // as at start: every TLS service's certificate, key and CAs
+    if (Status st = load_tls_terminators(tls); !st.ok()) return st;
   }
   for (const auto& s : config.dataplane.services) {
     if (!s.client_acl.has_country_entries()) continue;

@@ -132,6 +132,16 @@ struct ServiceFamilies {
                                     "Clients of an HTTP service (-H) closed for a malformed request, or one a server "
                                     "could read differently (request smuggling)",
                                     MetricType::Counter);
+  MetricFamily tls_handshakes = family("nib_tls_handshakes_total",
+                                       "TLS handshakes of a TLS service's clients, by result (ok; failed: a protocol "
+                                       "error, a refused client certificate, a client gone; timeout: not finished "
+                                       "within the handshake timeout)",
+                                       MetricType::Counter);
+  MetricFamily tls_latency = family("nib_tls_handshake_duration_seconds",
+                                    "Accept to finished TLS handshake, successful handshakes", MetricType::Histogram);
+  MetricFamily tls_expiry = family("nib_tls_certificate_expiry_timestamp_seconds",
+                                   "When the soonest-expiring certificate a TLS service serves expires (Unix time)",
+                                   MetricType::Gauge);
   MetricFamily limit_waits = family("nib_service_limit_waits_total",
                                     "Times accepting paused because the service held max_connections (-x); the "
                                     "clients waited in the backlog, none was refused",
@@ -176,6 +186,13 @@ struct ServiceFamilies {
     add(abuse, l, static_cast<double>(s.counters.abuse));
     add(proxy_errors, l, static_cast<double>(s.counters.proxy_protocol_errors));
     if (s.http) add(http_errors, l, static_cast<double>(s.counters.http_header_errors));
+    if (s.tls) {
+      add(tls_handshakes, with(l, "result", "ok"), static_cast<double>(s.counters.tls_handshakes));
+      add(tls_handshakes, with(l, "result", "failed"), static_cast<double>(s.counters.tls_handshake_failures));
+      add(tls_handshakes, with(l, "result", "timeout"), static_cast<double>(s.counters.tls_handshake_timeouts));
+      add(tls_latency, l, s.counters.tls_handshake_latency);
+      add(tls_expiry, l, static_cast<double>(s.tls_not_after_unix));
+    }
     add(breaks, l, static_cast<double>(s.counters.affinity_breaks));
     add(table_size, l, static_cast<double>(s.affinity.size));
     add(table_capacity, l, static_cast<double>(s.affinity.capacity));
@@ -186,8 +203,8 @@ struct ServiceFamilies {
   }
 
   void move_to(std::vector<MetricFamily>* out) {
-    for (MetricFamily* f : {&active, &accepted, &rejected, &abuse, &proxy_errors, &http_errors, &limit_waits, &pending_waits, &idlers,
-                            &breaks, &table_size, &table_capacity, &hits, &misses, &evictions, &expirations}) {
+    for (MetricFamily* f : {&active, &accepted, &rejected, &abuse, &proxy_errors, &http_errors, &tls_handshakes,
+                            &tls_latency, &tls_expiry, &limit_waits, &pending_waits, &idlers, &breaks, &table_size, &table_capacity, &hits, &misses, &evictions, &expirations}) {
       out->push_back(std::move(*f));
     }
   }

@@ -51,6 +51,8 @@ inline constexpr uint32_t kDefaultPageSize = 100;
 // blacklist, tracking, idle_timeout, shutdown_grace
 inline constexpr SecondsRange kSeconds{0, false, kMaxSeconds};
 inline constexpr SecondsRange kConnectTimeout{0, true, 3600};
+// A TLS client's handshake, accept to finished.
+inline constexpr SecondsRange kTlsHandshakeTimeout{0, true, 3600};
 // UDP: how long a silent session lives (0 would end every session at once),
 // and the session limit (0 = as many as file descriptors allow).
 inline constexpr SecondsRange kSessionTimeout{0, true, kMaxSeconds};

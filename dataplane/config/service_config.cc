@@ -223,7 +223,11 @@ Status check_listen_path(const ServiceConfig& s) {
 
 Status check_tls(const ServiceConfig& s) {
   if (!s.tls.enabled()) {
-    if (s.tls_terminator) return Status::invalid("a terminator without a certificate");
+    const TlsConfig& t = s.tls;
+    if (!t.key_file.empty() || !t.ca_file.empty() || !t.ca_dir.empty() || !t.sni_path.empty() || !t.ciphers.empty() ||
+        t.client_auth != TlsClientAuth::kOff || s.tls_terminator) {
+      return Status::invalid("TLS settings without a certificate (YAML tls.cert, Pen's -E)");
+    }
     return {};
   }
   if (s.protocol == Protocol::kUdp) return Status::invalid("TLS is for TCP services only");
@@ -231,12 +235,17 @@ Status check_tls(const ServiceConfig& s) {
   if (s.tls.min_version != "1.2" && s.tls.min_version != "1.3") {
     return Status::invalid("min_version must be 1.2 or 1.3, got '" + s.tls.min_version + "'");
   }
-  if (!(s.tls.handshake_timeout_seconds > 0 && s.tls.handshake_timeout_seconds <= 3600)) {
-    return Status::invalid("handshake_timeout must be more than 0 and at most 3600 seconds, got " +
+  if (!limits::kTlsHandshakeTimeout.contains(s.tls.handshake_timeout_seconds)) {
+    return Status::invalid("handshake_timeout must be " + describe(limits::kTlsHandshakeTimeout) + ", got " +
                            std::to_string(s.tls.handshake_timeout_seconds));
   }
-  if (!s.tls_terminator) return Status::invalid("the certificate " + s.tls.cert_file + " was not loaded");
   return {};
+}
+
+Status check_tls_loaded(const ServiceConfig& s) {
+  if (!s.tls.enabled() || s.tls_terminator) return {};
+  return Status::invalid("service '" + s.name + "': tls: the certificate " + s.tls.cert_file +
+                         " was not loaded (no terminator was made for it)");
 }
 
 Status validate(const DataplaneConfig& config) {

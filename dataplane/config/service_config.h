@@ -344,8 +344,12 @@ struct DataplaneConfig {
 // dsr_interface, defer_accept). OK when the service has no path.
 Status check_listen_path(const ServiceConfig& s);
 
-// TLS's rules: TCP only, no DSR, a known floor, a terminator made for it.
+// TLS's rules: TCP only, no DSR, a known floor (the files are the server's:
+// Dataplane::open() refuses a TLS service it was given no terminator for).
 Status check_tls(const ServiceConfig& s);
+
+// A TLS service has the terminator its files were loaded into.
+Status check_tls_loaded(const ServiceConfig& s);
 
 // Rules that span fields (names unique, listeners distinct, ...). Range checks on
 // single fields are the loaders' job, where they can name a line.

@@ -21,6 +21,7 @@ const char* to_string(CloseReason reason) {
     case CloseReason::kLimit: return "limit";
     case CloseReason::kShutdown: return "shutdown";
     case CloseReason::kProxyHeader: return "proxy_header";
+    case CloseReason::kTlsHandshake: return "tls_handshake";
     case CloseReason::kOperator: return "operator";
     case CloseReason::kBadRequest: return "bad_request";
   }

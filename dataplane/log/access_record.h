@@ -28,6 +28,7 @@ enum class CloseReason : uint8_t {
   kProxyHeader,    // a trusted balancer's client sent no valid PROXY header in time
   kOperator,       // closed on an operator's command (penctl close N)
   kBadRequest,     // an HTTP service's client sent a malformed request (-H)
+  kTlsHandshake,   // a TLS service's client failed its handshake or did not finish it in time
 };
 const char* to_string(CloseReason reason);
 

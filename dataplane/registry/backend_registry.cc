@@ -161,6 +161,8 @@ RegistryDiff BackendRegistry::apply(const ServiceConfig& config) {
   next->slow_start = seconds_to_duration(config.slow_start_seconds);
   next->drain_timeout = seconds_to_duration(config.drain_timeout_seconds);
   if (!config.client_acl.empty()) next->client_acl = std::make_shared<const AccessList>(config.client_acl);
+  next->tls = config.tls_terminator;
+  next->tls_handshake_timeout = seconds_to_duration(config.tls.handshake_timeout_seconds);
   index(*next);
   next->pins = old->pins;
   next->server_acls = old->server_acls;  // runtime settings of the servers that stay (publish() drops the rest)

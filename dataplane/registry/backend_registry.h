@@ -47,6 +47,10 @@ struct RegistrySnapshot {
   // selectors pay one null check.
   std::shared_ptr<const std::unordered_map<uint32_t, AccessList>> server_acls;
   const CountryLookup* countries = nullptr;  // for their country entries
+  // TLS toward the clients (null: plain TCP): what a connection accepted now
+  // starts its session with, and how long its handshake may take.
+  std::shared_ptr<const TlsTerminator> tls;
+  Duration tls_handshake_timeout{};
 
   // Whether `b` may take `client` (its server ACL, if any).
   bool server_permits(const Backend& b, const IpKey& client) const {

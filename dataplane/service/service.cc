@@ -99,6 +99,10 @@ ServiceCounters Service::counters() const {
     c.rejected_resources += get(w.rejected_resources);
     c.proxy_protocol_errors += get(w.proxy_protocol_errors);
     c.http_header_errors += get(w.http_header_errors);
+    c.tls_handshakes += get(w.tls_handshakes);
+    c.tls_handshake_failures += get(w.tls_failures);
+    c.tls_handshake_timeouts += get(w.tls_timeouts);
+    w.tls_latency.add_to(c.tls_handshake_latency);
   }
   return c;
 }

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "dataplane/affinity/affinity_table.h"
+#include "dataplane/base/latency_histogram.h"
 #include "dataplane/base/per_worker.h"
 #include "dataplane/config/service_config.h"
 #include "dataplane/registry/backend_registry.h"
@@ -39,6 +40,14 @@ struct ServiceCounters {
   uint64_t proxy_protocol_errors = 0;
   // HTTP services (-H): clients closed for a malformed request.
   uint64_t http_header_errors = 0;
+  // TLS services: handshakes finished, failed (a protocol error, a refused
+  // client certificate, a client gone mid-way) and not finished within the
+  // handshake timeout (each cost its connection, nothing else).
+  uint64_t tls_handshakes = 0;
+  uint64_t tls_handshake_failures = 0;
+  uint64_t tls_handshake_timeouts = 0;
+  // Accept to finished handshake, successful ones.
+  LatencyHistogram tls_handshake_latency;
 };
 
 class Service {
@@ -159,6 +168,12 @@ class Service {
   void count_rejected_resources(unsigned worker) { bump(cells_[worker].rejected_resources); }
   void count_proxy_protocol_error(unsigned worker) { bump(cells_[worker].proxy_protocol_errors); }
   void count_http_header_error(unsigned worker) { bump(cells_[worker].http_header_errors); }
+  void count_tls_handshake(unsigned worker, Duration took) {
+    bump(cells_[worker].tls_handshakes);
+    cells_[worker].tls_latency.record(took);
+  }
+  void count_tls_handshake_failure(unsigned worker) { bump(cells_[worker].tls_failures); }
+  void count_tls_handshake_timeout(unsigned worker) { bump(cells_[worker].tls_timeouts); }
   ServiceCounters counters() const;  // any thread: the sum over the workers
 
   // Pen's idlers (IdlerPool): idle connections open now. Written by the
@@ -196,7 +211,9 @@ class Service {
   std::atomic<uint32_t> idlers_open_{0};
   struct Cells {
     std::atomic<uint64_t> accepted{0}, limit_waits{0}, pending_waits{0}, no_backend{0}, stubborn{0}, breaks{0}, rejected_acl{0},
-        rejected_resources{0}, abuse{0}, proxy_protocol_errors{0}, http_header_errors{0};
+        rejected_resources{0}, abuse{0}, proxy_protocol_errors{0}, http_header_errors{0}, tls_handshakes{0},
+        tls_failures{0}, tls_timeouts{0};
+    LatencyCells tls_latency;
   };
   PerWorker<Cells> cells_;
 };

@@ -73,6 +73,8 @@ void TcpConnection::start(UniqueFd client, const SocketAddress& peer, Service& s
   pending_ = std::move(how.pending);
   dummy_owed_ = dummy_sent_ = 0;
   dummy_line_ = dummy_request_ = false;
+  tls_read_waits_writable_ = tls_write_waits_readable_ = false;
+  denied_ = false;
   if (!worker_.loop().add(client_.get(), kSocketEvents, &client_side_).ok()) {
     failed_locally("epoll", ENOMEM, /*connecting=*/false);  // epoll_ctl fails for memory (or its watch limit)
     service.count_rejected_resources(worker_.index());
@@ -89,8 +91,86 @@ void TcpConnection::start(UniqueFd client, const SocketAddress& peer, Service& s
     worker_.loop().arm(timer_, started_ + snap_->connect_timeout);
     return;
   }
-  if (service.defer_accept() && !read_first_bytes()) return;
-  choose(how.denied);
+  // With TLS the first bytes are the handshake's: the session reads them.
+  if (service.defer_accept() && !snap_->tls && !read_first_bytes()) return;
+  begin(how.denied);
+}
+
+void TcpConnection::begin(bool denied) {
+  if (snap_->tls) return start_handshake(denied);
+  choose(denied);
+}
+
+void TcpConnection::start_handshake(bool denied) {
+  tls_ = snap_->tls->accept(client_.get());
+  if (!tls_) [[unlikely]] {
+    failed_locally("TLS session", ENOMEM, /*connecting=*/false);
+    service_->count_rejected_resources(worker_.index());
+    return finish(false, CloseReason::kShortage);
+  }
+  denied_ = denied;
+  state_ = State::kHandshake;
+  worker_.loop().arm(timer_, started_ + snap_->tls_handshake_timeout);
+  // The ClientHello is usually in already (it may even have come with the
+  // accept): try now rather than wait for an edge.
+  continue_handshake();
+}
+
+void TcpConnection::continue_handshake() {
+  const TlsWait wait = tls_->handshake();
+  if (wait == TlsWait::kRead || wait == TlsWait::kWrite) return;  // the next client event comes back here
+  if (wait != TlsWait::kNone) return fail_handshake(/*timed_out=*/false);
+  worker_.loop().cancel(timer_);
+  service_->count_tls_handshake(worker_.index(), MonoClock::now() - started_);
+  if (trace_on()) [[unlikely]] log_event(LogLevel::kTrace, std::string("TLS handshake done: ") + tls_->version());
+  state_ = State::kConnecting;
+  choose(denied_);
+}
+
+void TcpConnection::fail_handshake(bool timed_out) {
+  if (timed_out) {
+    service_->count_tls_handshake_timeout(worker_.index());
+  } else {
+    service_->count_tls_handshake_failure(worker_.index());
+  }
+  if (debug_on()) [[unlikely]] {
+    log_event(LogLevel::kDebug, timed_out ? std::string("closed: no TLS handshake within the timeout")
+                                          : "closed: TLS handshake failed: " + tls_->failure());
+  }
+  finish(false, CloseReason::kTlsHandshake);
+}
+
+ssize_t TcpConnection::client_recv(char* buf, size_t n) {
+  const TlsIo io = tls_->read(buf, n);
+  if (io.wait == TlsWait::kWrite) tls_read_waits_writable_ = true;
+  if (io.bytes != 0) {
+    // Bytes and then the stream's end: the caller reads on (src_hup) and
+    // meets the end with its next read.
+    if (io.wait == TlsWait::kClosed || io.wait == TlsWait::kFailed) up_.src_hup = true;
+    return static_cast<ssize_t>(io.bytes);
+  }
+  switch (io.wait) {
+    case TlsWait::kNone: return 0;  // n == 0
+    case TlsWait::kRead:
+    case TlsWait::kWrite: errno = EAGAIN; return -1;
+    case TlsWait::kClosed: return 0;
+    case TlsWait::kFailed: errno = ECONNRESET; return -1;
+  }
+  return -1;
+}
+
+ssize_t TcpConnection::client_send(const char* buf, size_t n, int /*flags: MSG_MORE means nothing to a record*/) {
+  const TlsIo io = tls_->write(buf, n);
+  if (io.wait == TlsWait::kRead) tls_write_waits_readable_ = true;
+  if (io.bytes != 0) return static_cast<ssize_t>(io.bytes);
+  switch (io.wait) {
+    case TlsWait::kNone: return 0;
+    case TlsWait::kRead:
+    case TlsWait::kWrite: errno = EAGAIN; return -1;
+    case TlsWait::kClosed:
+    case TlsWait::kFailed: errno = EPIPE; return -1;
+  }
+  return -1;
 }
 
 void TcpConnection::choose(bool denied) {
@@ -127,8 +207,7 @@ void TcpConnection::serve_dummy() {
     // Replies first: a client that does not read its answers is not read
     // either, so what a connection holds stays bounded by one buffer.
     while (dummy_owed_ != 0) {
-      const ssize_t n = ::send(client_.get(), kDummyReply.data() + dummy_sent_, kDummyReply.size() - dummy_sent_,
-                               MSG_NOSIGNAL);
+      const ssize_t n = send_to(client_.get(), kDummyReply.data() + dummy_sent_, kDummyReply.size() - dummy_sent_, 0);
       if (n < 0) {
         if (errno == EINTR) continue;
         if (would_block(errno)) return;  // EPOLLOUT's edge brings us back
@@ -144,7 +223,7 @@ void TcpConnection::serve_dummy() {
     if (up_.eof) return finish(false, CloseReason::kClientClosed);
     if (!up_.src_readable) return;
     if (!up_.buf) up_.buf = worker_.take_buffer();
-    const ssize_t n = ::recv(client_.get(), up_.buf.get(), TcpWorker::kBufferSize, 0);
+    const ssize_t n = recv_from(client_.get(), up_.buf.get(), TcpWorker::kBufferSize);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (would_block(errno)) {
@@ -187,9 +266,13 @@ uint32_t TcpConnection::count_request_ends(const char* data, size_t n) {
 
 void TcpConnection::read_proxy_header() {
   if (!up_.buf) up_.buf = worker_.take_buffer();
+  // TLS: the handshake right behind the header is the session's to read, so
+  // the header is peeked at, and only its own bytes are taken.
+  const bool exact = snap_->tls != nullptr;
   for (;;) {
+    if (exact) up_.len = 0;
     const size_t room = TcpWorker::kBufferSize - up_.len;
-    ssize_t n = ::recv(client_.get(), up_.buf.get() + up_.len, room, 0);
+    ssize_t n = ::recv(client_.get(), up_.buf.get() + up_.len, room, exact ? MSG_PEEK : 0);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (would_block(errno)) return;  // the rest comes with the next edge
@@ -201,6 +284,13 @@ void TcpConnection::read_proxy_header() {
     if (header.result == ProxyHeader::Result::kInvalid) return reject_proxy_header(header.error);
     const bool drained = static_cast<size_t>(n) < room;  // a short read: the next bytes raise an edge
     if (header.result == ProxyHeader::Result::kDone) {
+      if (exact) {
+        // Peeked bytes are there: the header's come out whole.
+        if (::recv(client_.get(), up_.buf.get(), header.length, 0) != static_cast<ssize_t>(header.length)) {
+          return reject_proxy_header("the connection failed while its PROXY header was read");
+        }
+        up_.len = static_cast<uint32_t>(header.length);
+      }
       up_.src_readable = !drained || up_.src_hup;
       return accept_proxy_header(header);
     }
@@ -227,7 +317,7 @@ void TcpConnection::accept_proxy_header(const ProxyHeader& header) {
     if (debug_on()) [[unlikely]] log_event(LogLevel::kDebug, "denied by the acl");
     if (verdict == Service::Admission::kRefuse) return finish(false, CloseReason::kAcl);
   }
-  choose(verdict == Service::Admission::kAbuse);
+  begin(verdict == Service::Admission::kAbuse);
 }
 
 void TcpConnection::reject_proxy_header(const char* why) {
@@ -418,6 +508,9 @@ void TcpConnection::on_connected() {
       break;
     case Selection::Kind::kReject: break;  // never connected
   }
+  // Never null (a connect follows a choice); said so for the compiler, which
+  // otherwise warns about the null case it cannot rule out.
+  if (b == nullptr) [[unlikely]] return finish(true, CloseReason::kNoBackend);
   b->connection_opened();
   b->add_connection(worker_.index());
   b->record_connect_latency(worker_.index(), MonoClock::now() - connect_started_);
@@ -438,7 +531,15 @@ void TcpConnection::on_connected() {
 }
 
 void TcpConnection::on_client_only_event(uint32_t events) {
+  if (state_ == State::kHandshake) {
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) up_.src_hup = true;
+    return continue_handshake();  // a hang-up or an error fails it there
+  }
   if (state_ == State::kDummy) {
+    if (tls_read_waits_writable_ && (events & EPOLLOUT)) {
+      tls_read_waits_writable_ = false;
+      up_.src_readable = true;
+    }
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) up_.src_readable = true;
     return serve_dummy();
   }
@@ -462,6 +563,18 @@ void TcpConnection::on_event(bool client_side, uint32_t events) {
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) reading.src_readable = true;
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) reading.src_hup = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writing.dst_writable = true;
+  if (client_side && tls_) [[unlikely]] {
+    // A session's read that waited for room to write, or its write that
+    // waited for bytes to read (TLS records go both ways under either).
+    if (tls_read_waits_writable_ && (events & EPOLLOUT)) {
+      tls_read_waits_writable_ = false;
+      up_.src_readable = true;
+    }
+    if (tls_write_waits_readable_ && (events & EPOLLIN)) {
+      tls_write_waits_readable_ = false;
+      down_.dst_writable = true;
+    }
+  }
   if (state_ == State::kConnecting) {
     if (client_side) {
       // A client that vanishes while we connect costs nothing more.
@@ -583,7 +696,7 @@ TcpConnection::Pump TcpConnection::pump(Flow& f, int src, int dst) {
       release_pipe(f);
     }
     if (!f.buf) f.buf = worker_.take_buffer();
-    ssize_t n = ::recv(src, f.buf.get(), TcpWorker::kBufferSize, 0);
+    ssize_t n = recv_from(src, f.buf.get(), TcpWorker::kBufferSize);
     if (n > 0) {
       f.len = static_cast<uint32_t>(n);
       f.off = 0;
@@ -597,7 +710,7 @@ TcpConnection::Pump TcpConnection::pump(Flow& f, int src, int dst) {
           // The source's FIN is in (a server closing after its reply): read
           // on before sending, so the reply and the FIN travel together as one
           // segment instead of two. No extra read: this one was due anyway.
-          ssize_t m = ::recv(src, f.buf.get() + f.len, TcpWorker::kBufferSize - f.len, 0);
+          ssize_t m = recv_from(src, f.buf.get() + f.len, TcpWorker::kBufferSize - f.len);
           if (m > 0) {
             f.len += static_cast<uint32_t>(m);
           } else if (m == 0) {
@@ -609,8 +722,9 @@ TcpConnection::Pump TcpConnection::pump(Flow& f, int src, int dst) {
           }
         }
       } else if (!f.bulk) {
-        // A full buffer: a bulk transfer, cheaper spliced once this buffer is out.
-        f.bulk = worker_.pipes().limit() != 0;
+        // A full buffer: a bulk transfer, cheaper spliced once this buffer is
+        // out (not through TLS: the bytes must pass through the session).
+        f.bulk = worker_.pipes().limit() != 0 && !tls_;
       }
       continue;
     }
@@ -632,7 +746,7 @@ TcpConnection::Pump TcpConnection::pump(Flow& f, int src, int dst) {
 
 TcpConnection::Sent TcpConnection::send_buffered(Flow& f, int dst, uint32_t end, int flags, uint64_t* moved) {
   while (f.dst_writable) {
-    ssize_t n = ::send(dst, f.buf.get() + f.off, end - f.off, MSG_NOSIGNAL | flags);
+    ssize_t n = send_to(dst, f.buf.get() + f.off, end - f.off, flags);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (!would_block(errno)) return Sent::kFailed;
@@ -669,7 +783,10 @@ void TcpConnection::pass_half_close(Flow& f, int dst) {
   // Half-close travels on, unless the other way is finished too: then
   // finish() closes both, and close() sends the same FIN.
   const Flow& other = &f == &up_ ? down_ : up_;
-  if (!other.done()) ::shutdown(dst, SHUT_WR);
+  if (!other.done()) {
+    if (tls_ && dst == client_.get()) tls_->shutdown();  // close_notify ahead of the FIN
+    ::shutdown(dst, SHUT_WR);
+  }
   f.shut = true;
   if (trace_on()) [[unlikely]] {
     log_event(LogLevel::kTrace, &f == &up_ ? "the client finished sending" : "the server finished sending");
@@ -745,7 +862,7 @@ TcpConnection::Pump TcpConnection::pump_http(Flow& f) {
       break;
     }
     if (!f.src_readable) break;
-    if (f.len == 0 && http_.body_due() >= kSpliceChunk) {
+    if (f.len == 0 && http_.body_due() >= kSpliceChunk && !tls_) {
       // A large body and nothing buffered: spliced, never more than is due,
       // so the next request's headers are read (and parsed) as ever.
       if (!f.pipe) f.pipe = worker_.pipes().take();
@@ -778,7 +895,7 @@ TcpConnection::Pump TcpConnection::pump_http(Flow& f) {
     }
     if (f.pipe) release_pipe(f);  // empty: it serves another flow meanwhile
     if (!f.buf) f.buf = worker_.take_buffer();
-    ssize_t n = ::recv(src, f.buf.get() + f.len, TcpWorker::kBufferSize - kReserve - f.len, 0);
+    ssize_t n = recv_from(src, f.buf.get() + f.len, TcpWorker::kBufferSize - kReserve - f.len);
     if (n > 0) {
       if (!request_noted_ && worker_.access_ring()) note_request(f.buf.get() + f.len, static_cast<size_t>(n));
       f.len += static_cast<uint32_t>(n);
@@ -806,11 +923,12 @@ void TcpConnection::prepare_forward_headers() {
   const IpKey key = peer_.ip_key();
   const bool v4 = key.is_v4();  // an IPv4 client on a dual-stack listener is named as IPv4
   ::inet_ntop(v4 ? AF_INET : AF_INET6, key.bytes.data() + (v4 ? 12 : 0), ip, sizeof ip);
-  int n = std::snprintf(forward_, sizeof forward_, "X-Forwarded-For: %s\r\nX-Forwarded-Proto: http\r\n", ip);
+  const char* proto = tls_ ? "https" : "http";  // what the client spoke to nib
+  int n = std::snprintf(forward_, sizeof forward_, "X-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\n", ip, proto);
   if (service_->http_forwarded()) {
     // RFC 7239: an IPv6 node is quoted and bracketed.
     n += std::snprintf(forward_ + n, sizeof forward_ - static_cast<size_t>(n),
-                       v4 ? "Forwarded: for=%s;proto=http\r\n" : "Forwarded: for=\"[%s]\";proto=http\r\n", ip);
+                       v4 ? "Forwarded: for=%s;proto=%s\r\n" : "Forwarded: for=\"[%s]\";proto=%s\r\n", ip, proto);
   }
   forward_len_ = static_cast<uint32_t>(n);
 }
@@ -823,7 +941,7 @@ void TcpConnection::reject_request() {
   if (http_.requests() == 0 && down_.bytes == 0 && down_.len == 0 && down_.piped == 0) {
     static constexpr std::string_view k400 =
         "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-    (void)!::send(client_.get(), k400.data(), k400.size(), MSG_NOSIGNAL);
+    (void)!send_to(client_.get(), k400.data(), k400.size(), 0);
   }
   finish(false, CloseReason::kBadRequest);
 }
@@ -837,6 +955,7 @@ void TcpConnection::release_pipe(Flow& f) {
 void TcpConnection::on_timer() {
   MonoTime now = worker_.loop().now();
   if (state_ == State::kHeader) return reject_proxy_header("no PROXY header within the connect timeout");
+  if (state_ == State::kHandshake) return fail_handshake(/*timed_out=*/true);
   if (state_ == State::kConnecting) {
     on_connect_failed();  // connect timeout: Pen blacklists it like a refusal
     connect_next();
@@ -885,6 +1004,12 @@ void TcpConnection::finish(bool abort, CloseReason why) {
     if (backend_) set_linger_reset(backend_.get());
   }
   state_ = State::kClosed;
+  if (tls_) {
+    // A clean close of an established stream says so (close_notify); an
+    // abort or a failed handshake does not.
+    if (!abort && why != CloseReason::kTlsHandshake) tls_->shutdown();
+    tls_.reset();
+  }
   client_.reset();
   backend_.reset();
   if (up_.buf) worker_.give_buffer(std::move(up_.buf));
@@ -954,7 +1079,7 @@ ConnectionInfo TcpConnection::info(MonoTime now) const {
     i.backend = b->address();
     i.backend_id = b->id();
   }
-  i.connecting = state_ == State::kConnecting || state_ == State::kHeader;
+  i.connecting = state_ == State::kConnecting || state_ == State::kHeader || state_ == State::kHandshake;
   i.age_seconds = std::chrono::duration<double>(now - started_).count();
   i.bytes_in = up_.bytes;
   i.bytes_out = down_.bytes;

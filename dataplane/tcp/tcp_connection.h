@@ -3,6 +3,8 @@
 // sequence, then a two-way relay with bounded buffers, back-pressure and
 // half-close. Owned and reused by its TcpWorker; every method runs on that
 // worker's loop thread.
+#include <sys/socket.h>
+
 #include <memory>
 #include <string>
 
@@ -13,6 +15,7 @@
 #include "dataplane/log/access_ring.h"
 #include "dataplane/net/http_forwarder.h"
 #include "dataplane/net/proxy_protocol.h"
+#include "dataplane/net/tls_session.h"
 #include "dataplane/service/service.h"
 #include "dataplane/status_views.h"
 #include "dataplane/tcp/pending_slot.h"
@@ -53,8 +56,8 @@ class TcpConnection {
   // Closes both sides now (shutdown, a drain deadline); `why` goes to the access log.
   void close(CloseReason why) { finish(false, why); }
   bool in_use() const {
-    return state_ == State::kHeader || state_ == State::kConnecting || state_ == State::kRelaying ||
-           state_ == State::kDummy;
+    return state_ == State::kHeader || state_ == State::kHandshake || state_ == State::kConnecting ||
+           state_ == State::kRelaying || state_ == State::kDummy;
   }
   // The backend this connection relays to (counted in its active()), or null.
   const Backend* relay_backend() const { return state_ == State::kRelaying ? backend_ref_.get() : nullptr; }
@@ -70,8 +73,9 @@ class TcpConnection {
 
  private:
   // kHeader: reading a trusted balancer's PROXY header, before any choice.
+  // kHandshake: a TLS service's client handshake, before any choice.
   // kDummy: Pen's dummy, nib answers the client itself (no backend).
-  enum class State { kFree, kHeader, kConnecting, kRelaying, kDummy, kClosed };
+  enum class State { kFree, kHeader, kHandshake, kConnecting, kRelaying, kDummy, kClosed };
 
   // One direction of the relay: bytes read from `src` wait in `buf` (copy) or
   // in `pipe` (splice, zero-copy) for `dst`. A flow starts copying, which is
@@ -112,8 +116,29 @@ class TcpConnection {
   void on_event(bool client_side, uint32_t events);
   // The states with a client and no backend (kHeader, kDummy); others ignore it.
   void on_client_only_event(uint32_t events);
+  // The client is admitted (its PROXY header read, if one was due): a TLS
+  // service's client shakes hands first, then chooses.
+  void begin(bool denied);
   // Chooses a server for the client (Pen's rules) and starts connecting.
   void choose(bool denied);
+  // kHandshake: drives the TLS handshake on every client event until it is
+  // done (then chooses), fails or times out (closed, counted).
+  void start_handshake(bool denied);
+  void continue_handshake();
+  void fail_handshake(bool timed_out);
+  // The client's socket as the relay sees it: plaintext through the TLS
+  // session when there is one, otherwise recv/send. recv()'s and send()'s
+  // results and errno (EAGAIN when the session waits for the socket,
+  // ECONNRESET / EPIPE when it failed).
+  ssize_t client_recv(char* buf, size_t n);
+  ssize_t client_send(const char* buf, size_t n, int flags);
+  // recv / send on either socket: the client's through client_recv/send.
+  ssize_t recv_from(int fd, char* buf, size_t n) {
+    return tls_ && fd == client_.get() ? client_recv(buf, n) : ::recv(fd, buf, n, 0);
+  }
+  ssize_t send_to(int fd, const char* buf, size_t n, int flags) {
+    return tls_ && fd == client_.get() ? client_send(buf, n, flags) : ::send(fd, buf, n, MSG_NOSIGNAL | flags);
+  }
   // Pen's dummy: instead of choosing, answers each request of the client
   // (bytes already read count) with a fixed page; `denied` clients are closed.
   void start_dummy(bool denied);
@@ -189,6 +214,13 @@ class TcpConnection {
   uint64_t id_ = 0;  // ConnectionInfo::id, from the worker at start
   UniqueFd client_;
   UniqueFd backend_;
+  // TLS services: the client's session (null: plain TCP). A session's read
+  // may wait for the socket to be writable (and a write for readable): the
+  // other direction's edge then retries it.
+  std::unique_ptr<TlsSession> tls_;
+  bool tls_read_waits_writable_ = false;
+  bool tls_write_waits_readable_ = false;
+  bool denied_ = false;  // kHandshake: the client goes to the abuse server after it
   Service* service_ = nullptr;
   std::shared_ptr<const RegistrySnapshot> snap_;
   std::shared_ptr<Backend> backend_ref_;  // keeps a removed backend alive while in use

@@ -100,14 +100,19 @@ struct UnsupportedOption {
   std::string_view hint;
 };
 constexpr UnsupportedOption kUnsupported[] = {
-    {'E', "SSL certificate", ""},
-    {'K', "SSL key", ""},
-    {'G', "SSL CA certificate", ""},
-    {'A', "SSL CA directory", ""},
-    {'Z', "SSL compatibility mode", ""},
-    {'R', "SSL peer verification", ""},
-    {'L', "SSL protocol", ""},
     {'i', "Windows service", ""},
+};
+
+// Pen's -L: the lowest protocol. Older ones than TLS 1.2 are broken (and off
+// in Debian's OpenSSL): asking for them gets TLS 1.2 and a warning.
+struct TlsProtocolWord {
+  std::string_view word;
+  std::string_view min_version;
+  bool raised;  // nib's floor is higher than what was asked for
+};
+constexpr TlsProtocolWord kTlsProtocols[] = {
+    {"ssl23", "1.2", false}, {"auto", "1.2", false},   {"ssl3", "1.2", true},   {"tls1", "1.2", true},
+    {"tls1.1", "1.2", true}, {"tls1.2", "1.2", false}, {"tls1.3", "1.3", false},
 };
 
 // Options taking a value ("-b 30", "-b30"); every other letter is a flag.
@@ -184,6 +189,9 @@ class Parser {
   Status apply_short(char letter, const std::string& value);
   Status apply_setting(std::string_view option, const NumericSetting& setting, std::string_view text);
   Status apply_penctl(std::string_view option, const std::string& text);
+  Status apply_tls_option(char letter, const std::string& option, const std::string& value);
+  // Pen's ssl_* words (-o): the TLS settings of the service.
+  std::optional<Status> apply_ssl_word(const std::string& where, const std::vector<std::string>& words);
   Status apply_long_value(std::string_view name, const std::string& value);
   void note_balancing(std::string_view option, std::string_view yaml_key);
 
@@ -323,6 +331,13 @@ Status Parser::apply_short(char letter, const std::string& value) {
       penctl_listen_ = address->to_string();
       return {};
     }
+    case 'E':
+    case 'K':
+    case 'G':
+    case 'A':
+    case 'Z':
+    case 'R':
+    case 'L': return apply_tls_option(letter, option, value);
     case 's': service_.policy.stubborn = true; note_balancing(option, "policy.stubborn"); return {};
     case 'H': service_.http = true; note_balancing(option, "http"); return {};
     case 'e':
@@ -384,6 +399,29 @@ Status Parser::apply_short(char letter, const std::string& value) {
       return {};
   }
   return Status::invalid("unknown option " + option + std::string(kHelpHint));
+}
+
+// Pen's TLS options: -E cert -K key -G cafile -A cadir -R (require a client
+// certificate) -L protocol, and -Z (compatibility: OpenSSL's workarounds are
+// always on in nib).
+Status Parser::apply_tls_option(char letter, const std::string& option, const std::string& value) {
+  TlsConfig& tls = service_.tls;
+  note_balancing(option, "tls");
+  switch (letter) {
+    case 'Z': warnings_.push_back("option -Z (SSL compatibility mode) is always on with OpenSSL 3; ignored"); return {};
+    case 'R': tls.client_auth = TlsClientAuth::kRequired; return {};
+    case 'L':
+      for (const auto& p : kTlsProtocols) {
+        if (p.word != value) continue;
+        tls.min_version = p.min_version;
+        if (p.raised) warnings_.push_back("option -L " + value + ": nib accepts TLS 1.2 and newer only; using tls1.2");
+        return {};
+      }
+      return option_error(option, "expected ssl23, ssl3, tls1, tls1.1, tls1.2 or tls1.3, got '" + value + "'");
+  }
+  if (value.empty()) return option_error(option, letter == 'A' ? "expected a directory" : "expected a file name");
+  (letter == 'E' ? tls.cert_file : letter == 'K' ? tls.key_file : letter == 'G' ? tls.ca_file : tls.ca_dir) = value;
+  return {};
 }
 
 Status Parser::apply_setting(std::string_view option, const NumericSetting& setting, std::string_view text) {
@@ -476,6 +514,9 @@ Status Parser::apply_penctl(std::string_view option, const std::string& text) {
     note_balancing(where, "accept_proxy_protocol");
     return {};
   }
+  if (word.starts_with("ssl_") && !negate) {
+    if (auto done = apply_ssl_word(where, words)) return *done;
+  }
   for (const auto& p : kPenctlSettings) {
     if (p.word != word || negate) continue;
     if (words.size() != 2) {
@@ -485,8 +526,38 @@ Status Parser::apply_penctl(std::string_view option, const std::string& text) {
   }
   return option_error(where,
                       "penctl command not supported by nib; use one of: prio, weight, hash, roundrobin, "
-                      "stubborn, abort_on_error, tcp_nodelay, keepalive (each also as 'no ...'), tcp_fastclose up|down|both|off, source IP, [no] transparent, [no] http, dsr_if IF, acl N ..., no acl N, client_acl N, control_acl N, tarpit_acl N, proxy_protocol v1|v2|off, accept_proxy_protocol CIDR..., blacklist N, tracking N, timeout N, "
+                      "stubborn, abort_on_error, tcp_nodelay, keepalive (each also as 'no ...'), tcp_fastclose up|down|both|off, source IP, [no] transparent, [no] http, dsr_if IF, acl N ..., no acl N, client_acl N, control_acl N, tarpit_acl N, proxy_protocol v1|v2|off, accept_proxy_protocol CIDR..., ssl_ciphers C, ssl_option O, ssl_sni_path P, blacklist N, tracking N, timeout N, "
                       "idle_timeout N, clients_max N, conn_max N");
+}
+
+std::optional<Status> Parser::apply_ssl_word(const std::string& where, const std::vector<std::string>& words) {
+  TlsConfig& tls = service_.tls;
+  const std::string& word = words[0];
+  if (word == "ssl_ciphers") {
+    if (words.size() != 2) return option_error(where, "expected 'ssl_ciphers CIPHERS' (an OpenSSL cipher list)");
+    tls.ciphers = words[1];
+  } else if (word == "ssl_sni_path") {
+    if (words.size() != 2) return option_error(where, "expected 'ssl_sni_path DIRECTORY'");
+    tls.sni_path = words[1];
+  } else if (word == "ssl_option") {
+    if (words.size() != 2) return option_error(where, "expected 'ssl_option OPTION'");
+    const std::string& o = words[1];
+    if (o == "cipher_server_preference") {
+      tls.prefer_server_ciphers = true;
+    } else if (o == "no_tlsv1.2") {
+      tls.min_version = "1.3";
+    } else if (o != "no_sslv2" && o != "no_sslv3" && o != "no_tlsv1" && o != "no_tlsv1.1") {
+      return option_error(where, "expected one of: no_sslv2, no_sslv3, no_tlsv1, no_tlsv1.1, no_tlsv1.2, "
+                                 "cipher_server_preference");
+    }  // the protocols before TLS 1.2 are always off
+  } else if (word == "ssl_client_renegotiation_interval") {
+    if (words.size() != 2) return option_error(where, "expected 'ssl_client_renegotiation_interval S'");
+    warnings_.push_back(where + ": nib always refuses client renegotiation; ignored");
+  } else {
+    return std::nullopt;  // ssl_ocsp_response: not supported, said below
+  }
+  note_balancing(where, "tls");
+  return Status{};
 }
 
 Status Parser::set_mode_flag(std::string_view option, std::string_view word, bool on) {

@@ -43,14 +43,17 @@ constexpr std::string_view kServiceKeys[] = {"name",      "listen",          "pr
                                              "tcp_fastclose", "keepalive", "abuse", "source", "transparent",
                                              "dsr_interface", "tarpit",
                                              "http", "http_forwarded", "proxy_protocol", "accept_proxy_protocol",
-                                             "dummy"};
+                                             "dummy", "tls"};
 // Keys that mean something for one protocol only: given for the other, they
 // would silently do nothing, so they are errors.
 constexpr std::string_view kTcpOnlyKeys[] = {"connect_timeout", "idle_timeout", "max_connections", "pending_max", "idlers", "backlog",
                                              "defer_accept",    "tcp_nodelay",     "tcp_fastclose",
                                              "keepalive",       "accept_proxy_protocol",
-                                             "http",            "http_forwarded",  "dummy"};
+                                             "http",            "http_forwarded",  "dummy", "tls"};
 constexpr std::string_view kUdpOnlyKeys[] = {"session_timeout", "max_sessions"};
+constexpr std::string_view kTlsKeys[] = {"cert",    "key",         "ca",      "ca_dir",
+                                         "sni_path", "min_version", "ciphers", "client_auth",
+                                         "prefer_server_ciphers", "handshake_timeout"};
 constexpr std::string_view kPolicyKeys[] = {"mode", "stubborn", "tracking", "blacklist", "table_size"};
 constexpr std::string_view kBackendKeys[] = {"address", "port",   "soft_limit",
                                              "hard_limit", "weight", "prio", "proxy_protocol", "health_check"};
@@ -163,6 +166,7 @@ class Loader {
   std::optional<Endpoint> load_address(const Item& item, bool host_required);
   void load_listen(const Item& item, SeenServices* seen, ServiceConfig* service);
   void load_policy(const Item& item, PolicyConfig* policy);
+  void load_tls(const Item& item, TlsConfig* tls);
   void load_backends(const Item& item, ServiceConfig* service);
   void load_acl(const Item& item, AccessList* acl);
   void load_proxy_protocol(const Fields& f, ServiceConfig* service);
@@ -576,6 +580,7 @@ void Loader::load_service(const Item& item, SeenServices* seen, DataplaneConfig*
     }
   }
   load_proxy_protocol(f, &service);
+  if (const Item* tls = f.get("tls")) load_tls(*tls, &service.tls);
   // Once every key is read: the path's rules involve protocol, transparent...
   if (const Item* listen = f.get("listen"); listen && !service.listen_path.empty()) {
     if (Status st = check_listen_path(service); !st.ok()) error_at(*listen, st.message());
@@ -736,6 +741,44 @@ void Loader::load_policy(const Item& item, PolicyConfig* policy) {
   read_seconds(f, "tracking", limits::kSeconds, &policy->tracking_seconds);
   read_seconds(f, "blacklist", limits::kSeconds, &policy->blacklist_seconds);
   read_int(f, "table_size", limits::kTableSize, &policy->table_size);
+}
+
+// tls: {cert, key, ca, ca_dir, sni_path, min_version, ciphers, client_auth,
+// prefer_server_ciphers, handshake_timeout}. The files are read at start
+// (server/tls), where a bad one names itself.
+void Loader::load_tls(const Item& item, TlsConfig* tls) {
+  std::array<std::string_view, 1> required{"cert"};
+  Fields f = fields(item, kTlsKeys, required);
+  read_file_name(f, "cert", &tls->cert_file);
+  read_file_name(f, "key", &tls->key_file);
+  read_file_name(f, "ca", &tls->ca_file);
+  read_file_name(f, "ca_dir", &tls->ca_dir, "a directory");
+  read_file_name(f, "sni_path", &tls->sni_path, "a directory");
+  if (const Item* version = f.get("min_version")) {
+    auto text = scalar(*version, "1.2 or 1.3");
+    if (text && *text != "1.2" && *text != "1.3") error_at(*version, "expected 1.2 or 1.3, got '" + *text + "'");
+    if (text && (*text == "1.2" || *text == "1.3")) tls->min_version = *text;
+  }
+  if (const Item* ciphers = f.get("ciphers")) {
+    auto text = scalar(*ciphers, "an OpenSSL cipher list such as ECDHE+AESGCM");
+    if (text && text->empty()) error_at(*ciphers, "expected an OpenSSL cipher list, got an empty value");
+    if (text && !text->empty()) tls->ciphers = *text;
+  }
+  if (const Item* auth = f.get("client_auth")) {
+    constexpr const char* kChoices = "off, optional, required";
+    auto text = scalar(*auth, std::string("one of: ") + kChoices);
+    auto parsed = text ? parse_tls_client_auth(*text) : std::nullopt;
+    if (parsed) {
+      tls->client_auth = *parsed;
+      if (*parsed != TlsClientAuth::kOff && !f.get("ca") && !f.get("ca_dir")) {
+        error_at(*auth, "client certificates need the CAs they chain to: set ca or ca_dir");
+      }
+    } else if (text) {
+      error_at(*auth, std::string("expected one of: ") + kChoices + "; got '" + *text + "'");
+    }
+  }
+  read_bool(f, "prefer_server_ciphers", &tls->prefer_server_ciphers);
+  read_seconds(f, "handshake_timeout", limits::kTlsHandshakeTimeout, &tls->handshake_timeout_seconds);
 }
 
 void Loader::load_backends(const Item& item, ServiceConfig* service) {

@@ -407,12 +407,47 @@ TEST(PenArgsTest, ReusePort) {
 }
 
 TEST(PenArgsTest, PenOptionsNibLacksAreErrors) {
-  for (char letter : std::string("EKGAZRLi")) {
+  for (char letter : std::string("i")) {
     std::string option = std::string("-") + letter;
     EXPECT_THAT(error_of({option, "80", "127.0.0.1"}), StartsWith("option " + option + " ("))
         << option;
     EXPECT_THAT(error_of({option, "80", "127.0.0.1"}), HasSubstr(") is not yet supported by nib")) << option;
   }
+}
+
+TEST(PenArgsTest, TlsOptionsFillTheServicesTls) {
+  const ServiceConfig s = with_options({"-E", "/c.pem", "-K", "/k.pem", "-G", "/ca.pem", "-A", "/ca.d", "-R", "-L",
+                                        "tls1.3"});
+  EXPECT_EQ(s.tls.cert_file, "/c.pem");
+  EXPECT_EQ(s.tls.key_file, "/k.pem");
+  EXPECT_EQ(s.tls.ca_file, "/ca.pem");
+  EXPECT_EQ(s.tls.ca_dir, "/ca.d");
+  EXPECT_EQ(s.tls.client_auth, TlsClientAuth::kRequired);
+  EXPECT_EQ(s.tls.min_version, "1.3");
+  // Older protocols than TLS 1.2 are raised to it, with a warning; -Z warns.
+  auto old = parse({"-E", "/c.pem", "-L", "tls1", "-Z", "80", "127.0.0.1:81"});
+  ASSERT_TRUE(old.ok()) << old.status().message();
+  EXPECT_EQ(old->config.dataplane.services[0].tls.min_version, "1.2");
+  ASSERT_EQ(old->warnings.size(), 2u);
+  EXPECT_THAT(old->warnings[0], HasSubstr("TLS 1.2 and newer only"));
+  EXPECT_THAT(old->warnings[1], HasSubstr("-Z"));
+  EXPECT_THAT(error_of({"-E", "/c.pem", "-L", "tls9", "80", "127.0.0.1:81"}), HasSubstr("expected ssl23"));
+  EXPECT_THAT(error_of({"-K", "/k.pem", "80", "127.0.0.1:81"}), HasSubstr("without a certificate"));
+  EXPECT_THAT(error_of({"-E", "", "80", "127.0.0.1:81"}), HasSubstr("expected a file name"));
+}
+
+TEST(PenArgsTest, SslWords) {
+  const ServiceConfig s = with_options({"-E", "/c.pem", "-o", "ssl_ciphers ECDHE+AESGCM", "-o",
+                                        "ssl_option cipher_server_preference", "-o", "ssl_option no_tlsv1.2", "-o",
+                                        "ssl_option no_sslv3", "-o", "ssl_sni_path /sni"});
+  EXPECT_EQ(s.tls.ciphers, "ECDHE+AESGCM");
+  EXPECT_TRUE(s.tls.prefer_server_ciphers);
+  EXPECT_EQ(s.tls.min_version, "1.3");
+  EXPECT_EQ(s.tls.sni_path, "/sni");
+  EXPECT_THAT(error_of({"-E", "/c.pem", "-o", "ssl_option no_such", "80", "127.0.0.1:81"}),
+              HasSubstr("cipher_server_preference"));
+  EXPECT_THAT(error_of({"-E", "/c.pem", "-o", "ssl_ocsp_response /x", "80", "127.0.0.1:81"}),
+              HasSubstr("not supported"));
 }
 
 TEST(PenArgsTest, UnknownOptions) {
@@ -552,8 +587,8 @@ TEST(PenArgsTest, PenctlErrors) {
   EXPECT_EQ(err("clients_max 0"), "option -o 'clients_max 0': expected an integer 1-100000000, got '0'");
   EXPECT_EQ(err("tracking"), "option -o 'tracking': expected 'tracking N' with N seconds >= 0");
   EXPECT_EQ(err("conn_max 1 2"), "option -o 'conn_max 1 2': expected 'conn_max N' with N an integer 0-10000000");
-  EXPECT_THAT(err("ssl_ciphers HIGH"),
-              StartsWith("option -o 'ssl_ciphers HIGH': penctl command not supported by nib; use one of: prio,"));
+  EXPECT_THAT(err("ssl_ocsp_response /x"),
+              StartsWith("option -o 'ssl_ocsp_response /x': penctl command not supported by nib; use one of: prio,"));
   EXPECT_EQ(err("idlers 10001"), "option -o 'idlers 10001': expected an integer 0-10000, got '10001'");
   EXPECT_THAT(err("dummy now"), StartsWith("option -o 'dummy now': penctl command not supported"));
   EXPECT_THAT(err("no blacklist"), StartsWith("option -o 'no blacklist': penctl command not supported"));

@@ -423,7 +423,7 @@ TEST(YamlLoaderTest, UnknownKeyListsTheValidOnes) {
             "reuse_port, "
             "session_timeout, max_sessions, health_check, slow_start, drain_timeout, acl, tcp_nodelay, "
             "tcp_fastclose, keepalive, abuse, source, transparent, dsr_interface, tarpit, http, http_forwarded, proxy_protocol, "
-            "accept_proxy_protocol, dummy");
+            "accept_proxy_protocol, dummy, tls");
 }
 
 TEST(YamlLoaderTest, UserAndChroot) {
