@@ -99,14 +99,17 @@ PYEOF
 grep -oh 'nib_[a-z0-9_]*' "$tmp/queries.txt" | sort -u >"$tmp/used.txt"
 echo "$(wc -l <"$tmp/queries.txt") queries use $(wc -l <"$tmp/used.txt") metric names"
 
-step "running nib ($NIB) with a TCP and a UDP service and admin tokens"
+step "running nib ($NIB) with a TCP, a TLS and a UDP service and admin tokens"
 read -r -a ports < <("$PY" -c '
 import socket
-ss=[socket.socket() for _ in range(6)]
+ss=[socket.socket() for _ in range(7)]
 [s.bind(("127.0.0.1",0)) for s in ss]
 print(" ".join(str(s.getsockname()[1]) for s in ss))')
 printf 'admin verify-admin-token-0123456789\nreadonly verify-readonly-token-0123456789\n' >"$tmp/tokens"
 printf 'verify-readonly-token-0123456789' >"$tmp/readonly-token"
+# A certificate for the TLS service (its expiry gauge and handshake counters).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=verify \
+  -keyout "$tmp/tls-key.pem" -out "$tmp/tls-cert.pem" 2>/dev/null
 cat >"$tmp/nib.yaml" <<YAML
 admin:
   http_listen: 127.0.0.1:${ports[0]}
@@ -116,6 +119,10 @@ services:
   - name: web
     listen: 127.0.0.1:${ports[2]}
     backends: [127.0.0.1:${ports[3]}]
+  - name: secure
+    listen: 127.0.0.1:${ports[6]}
+    backends: [127.0.0.1:${ports[3]}]
+    tls: {cert: $tmp/tls-cert.pem, key: $tmp/tls-key.pem}
   - name: dns
     protocol: udp
     listen: 127.0.0.1:${ports[4]}
