@@ -29,6 +29,7 @@
 #include "server/geoip_country_lookup.h"
 #include "server/pid_file.h"
 #include "server/preflight.h"
+#include "server/tls/certificate_watcher.h"
 #include "server/tls/tls_terminators.h"
 #include "server/privilege_drop.h"
 
@@ -194,6 +195,8 @@ struct App::Running {
   admin::StatusFileSetting status_file;
   // First component: outlives every reader (its destructor stops the workers).
   std::unique_ptr<Dataplane> dataplane;
+  // tls.watch_interval: reads rotated certificates into the dataplane.
+  std::unique_ptr<CertificateWatcher> certificate_watcher;
   // --state: the front ends commit changes through it, so it stops after them,
   // and writes what is pending while the dataplane can still be read.
   std::unique_ptr<admin::StateWriter> state_writer;
@@ -316,6 +319,8 @@ Status App::start(Running& running) {
   Dataplane& dataplane = *running.dataplane;
   // The workers start after the drop (start_workers_after_drop).
   if (Status st = dataplane.open(); !st.ok()) return st;
+  running.certificate_watcher = std::make_unique<CertificateWatcher>(dataplane);
+  running.certificate_watcher->watch(config_.dataplane.services);
   // ---- Saved runtime state: restored over the configuration, then saved on
   // every change from here on.
   if (saved_state) {
@@ -511,6 +516,9 @@ void App::on_reload(Running& running) {
   // Certificates are read again (rotated ones take effect for new clients;
   // open connections keep their sessions). A bad file keeps the running one.
   std::vector<std::string> tls_kept;
+  for (auto& s : config_.dataplane.services) {  // the watcher may have read newer files since
+    s.tls_terminator = running.dataplane->tls_terminator(s.name);
+  }
   if (Status st = load_tls_terminators(next, &config_.dataplane, &tls_kept); !st.ok()) {
     log_error("reload failed, keeping the running configuration: " + st.message());
     return;
@@ -535,11 +543,12 @@ void App::on_reload(Running& running) {
   }
   config_.dataplane = loaded->dataplane;
   config_.dataplane.access_log = now;
-  // What runs now, for the next reload's fallback.
+  // What runs now, for the next reload's fallback; the watcher follows it.
   for (size_t i = 0; i < next.services.size() && i < config_.dataplane.services.size(); ++i) {
     config_.dataplane.services[i].tls = next.services[i].tls;
     config_.dataplane.services[i].tls_terminator = next.services[i].tls_terminator;
   }
+  if (running.certificate_watcher) running.certificate_watcher->watch(config_.dataplane.services);
   config_.shutdown_grace_seconds = loaded->shutdown_grace_seconds;
   log_info("reloaded " + config_.config_path +
            (kept.empty() ? std::string()

@@ -53,6 +53,8 @@ inline constexpr SecondsRange kSeconds{0, false, kMaxSeconds};
 inline constexpr SecondsRange kConnectTimeout{0, true, 3600};
 // A TLS client's handshake, accept to finished.
 inline constexpr SecondsRange kTlsHandshakeTimeout{0, true, 3600};
+// How often a TLS service's files are looked at for a change (0 = never).
+inline constexpr SecondsRange kTlsWatchInterval{0, false, 86400};
 // UDP: how long a silent session lives (0 would end every session at once),
 // and the session limit (0 = as many as file descriptors allow).
 inline constexpr SecondsRange kSessionTimeout{0, true, kMaxSeconds};

@@ -177,6 +177,10 @@ struct TlsConfig {
   // A client that has not finished its handshake by then is closed and
   // counted (a stalled or garbage-sending client costs one connection).
   double handshake_timeout_seconds = 10;
+  // How often the files are looked at for a change (a Kubernetes Secret
+  // rotated under a running pod); a change is read in as by SIGHUP. 0: only
+  // SIGHUP reads them.
+  double watch_interval_seconds = 0;
   bool enabled() const { return !cert_file.empty(); }
   bool operator==(const TlsConfig&) const = default;
 };

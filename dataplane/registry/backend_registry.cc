@@ -303,6 +303,13 @@ void BackendRegistry::set_client_acl(const AccessList& acl) {
   publish(next);
 }
 
+void BackendRegistry::set_tls(std::shared_ptr<const TlsTerminator> tls) {
+  std::lock_guard write(write_mu_);
+  auto next = copy();
+  next->tls = std::move(tls);
+  publish(next);
+}
+
 Result<uint32_t> BackendRegistry::pin(const IpPrefix& prefix, uint32_t id) {
   if (!prefix.valid()) return Status::invalid("invalid prefix " + prefix.to_string());
   std::lock_guard write(write_mu_);

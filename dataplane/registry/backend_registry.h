@@ -123,6 +123,8 @@ class BackendRegistry {
   // Which clients new connections (TCP) and new sessions (UDP) accept; open
   // ones are left alone. A reload sets it back to the file's list.
   void set_client_acl(const AccessList& acl);
+  // A TLS service's certificates read again: connections accepted from now on use `tls`.
+  void set_tls(std::shared_ptr<const TlsTerminator> tls);
 
   // Pen's `server N acl A`: backend `id` takes only the clients `acl`
   // permits from now on (empty: everyone). Kept across a reload while the

@@ -53,7 +53,7 @@ constexpr std::string_view kTcpOnlyKeys[] = {"connect_timeout", "idle_timeout", 
 constexpr std::string_view kUdpOnlyKeys[] = {"session_timeout", "max_sessions"};
 constexpr std::string_view kTlsKeys[] = {"cert",    "key",         "ca",      "ca_dir",
                                          "sni_path", "min_version", "ciphers", "client_auth",
-                                         "prefer_server_ciphers", "handshake_timeout"};
+                                         "prefer_server_ciphers", "handshake_timeout", "watch_interval"};
 constexpr std::string_view kPolicyKeys[] = {"mode", "stubborn", "tracking", "blacklist", "table_size"};
 constexpr std::string_view kBackendKeys[] = {"address", "port",   "soft_limit",
                                              "hard_limit", "weight", "prio", "proxy_protocol", "health_check"};
@@ -744,7 +744,7 @@ void Loader::load_policy(const Item& item, PolicyConfig* policy) {
 }
 
 // tls: {cert, key, ca, ca_dir, sni_path, min_version, ciphers, client_auth,
-// prefer_server_ciphers, handshake_timeout}. The files are read at start
+// prefer_server_ciphers, handshake_timeout, watch_interval}. The files are read at start
 // (server/tls), where a bad one names itself.
 void Loader::load_tls(const Item& item, TlsConfig* tls) {
   std::array<std::string_view, 1> required{"cert"};
@@ -779,6 +779,7 @@ void Loader::load_tls(const Item& item, TlsConfig* tls) {
   }
   read_bool(f, "prefer_server_ciphers", &tls->prefer_server_ciphers);
   read_seconds(f, "handshake_timeout", limits::kTlsHandshakeTimeout, &tls->handshake_timeout_seconds);
+  read_seconds(f, "watch_interval", limits::kTlsWatchInterval, &tls->watch_interval_seconds);
 }
 
 void Loader::load_backends(const Item& item, ServiceConfig* service) {

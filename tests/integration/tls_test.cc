@@ -361,6 +361,27 @@ TEST_F(TlsTest, AReloadRotatesTheCertificateAndKeepsItWhenTheNewOneIsBad) {
   EXPECT_EQ((*kept)->peer_common_name(), "nib-test-b");
 }
 
+TEST_F(TlsTest, WatchedFilesRotateWithoutASignal) {
+  // As a Kubernetes Secret volume changes under a running pod.
+  TestBackend b0("b0");
+  auto nib = start_yaml(b0.port(), "{cert: " + cert_ + ", key: " + key_ + ", watch_interval: 0.1}");
+  ASSERT_TRUE(nib);
+  auto cn_now = [&] {
+    auto c = TlsClient::connect(port_, {});
+    return c.ok() ? (*c)->peer_common_name() : "connect: " + c.status().message();
+  };
+  EXPECT_EQ(cn_now(), "nib-test-a");
+  const TestCertificate next = test::make_self_signed_certificate("nib-test-b");
+  // The key first, then the certificate: in between the pair does not match,
+  // which must keep the running certificate (and say so), not fail clients.
+  write_file(key_, next.key_pem);
+  ASSERT_TRUE(nib->wait_for_output("keeping the certificates in use", 10s)) << nib->output();
+  EXPECT_EQ(cn_now(), "nib-test-a");
+  write_file(cert_, next.cert_pem);
+  ASSERT_TRUE(nib->wait_for_output("new clients get the new certificates", 10s)) << nib->output();
+  EXPECT_EQ(cn_now(), "nib-test-b");
+}
+
 TEST_F(TlsTest, AThousandConcurrentHandshakes) {
   TestBackend b0("b0");
   auto nib = start({"-E", cert_, "-K", key_, "--admin-http", at(admin_port_), at(port_), at(b0.port())});

@@ -1171,3 +1171,49 @@ TEST(YamlLoaderTest, AccessLogErrorsNameTheLine) {
 
 }  // namespace
 }  // namespace nib
+
+namespace nib {
+namespace {
+
+TEST(YamlLoaderTlsTest, TheTlsMappingFillsTheServicesTls) {
+  auto config = load(R"(services:
+  - name: web
+    listen: 8443
+    tls: {cert: /c.pem, key: /k.pem, ca: /ca.pem, ca_dir: /cas, sni_path: /sni, min_version: "1.3",
+          ciphers: ECDHE+AESGCM, client_auth: optional, prefer_server_ciphers: true, handshake_timeout: 3,
+          watch_interval: 30}
+)");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  const TlsConfig& t = config->dataplane.services[0].tls;
+  EXPECT_EQ(t.cert_file, "/c.pem");
+  EXPECT_EQ(t.key_file, "/k.pem");
+  EXPECT_EQ(t.ca_file, "/ca.pem");
+  EXPECT_EQ(t.ca_dir, "/cas");
+  EXPECT_EQ(t.sni_path, "/sni");
+  EXPECT_EQ(t.min_version, "1.3");
+  EXPECT_EQ(t.ciphers, "ECDHE+AESGCM");
+  EXPECT_EQ(t.client_auth, TlsClientAuth::kOptional);
+  EXPECT_TRUE(t.prefer_server_ciphers);
+  EXPECT_EQ(t.handshake_timeout_seconds, 3);
+  EXPECT_EQ(t.watch_interval_seconds, 30);
+}
+
+TEST(YamlLoaderTlsTest, BadTlsValuesNameTheirLine) {
+  const std::string head = "services:\n  - name: web\n    listen: 8443\n";
+  EXPECT_EQ(error_of(head + "    tls: {key: /k.pem}\n"), "nib.yaml:4:10: services[0].tls: missing required key 'cert'");
+  EXPECT_EQ(error_of(head + "    tls: {cert: /c.pem, min_version: \"1.1\"}\n"),
+            "nib.yaml:4:38: services[0].tls.min_version: expected 1.2 or 1.3, got '1.1'");
+  EXPECT_EQ(error_of(head + "    tls: {cert: /c.pem, client_auth: required}\n"),
+            "nib.yaml:4:38: services[0].tls.client_auth: client certificates need the CAs they chain to: set ca "
+            "or ca_dir");
+  EXPECT_EQ(error_of(head + "    tls: {cert: /c.pem, client_auth: always, ca: /ca.pem}\n"),
+            "nib.yaml:4:38: services[0].tls.client_auth: expected one of: off, optional, required; got 'always'");
+  EXPECT_EQ(error_of(head + "    tls: {cert: /c.pem, handshake_timeout: 0}\n"),
+            "nib.yaml:4:44: services[0].tls.handshake_timeout: expected seconds > 0 and <= 3600, got '0'");
+  EXPECT_EQ(error_of(head + "    protocol: udp\n    tls: {cert: /c.pem}\n"),
+            "nib.yaml:5:10: services[0].tls: applies to tcp services only; a udp service has session_timeout and "
+            "max_sessions");
+}
+
+}  // namespace
+}  // namespace nib

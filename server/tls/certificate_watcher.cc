@@ -1,0 +1,114 @@
+#include "server/tls/certificate_watcher.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+
+#include "dataplane/base/log.h"
+#include "dataplane/dataplane.h"
+#include "server/tls/openssl_terminator.h"
+
+namespace nib {
+namespace {
+
+// One line per file: stat() follows symbolic links, so a Secret volume's
+// swapped ..data link shows as a new inode. A missing file is a state too.
+void describe_file(const std::string& path, std::vector<std::string>* out) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    out->push_back(path + " missing");
+    return;
+  }
+  out->push_back(path + " " + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + " " +
+                 std::to_string(st.st_size) + " " + std::to_string(st.st_mtim.tv_sec) + "." +
+                 std::to_string(st.st_mtim.tv_nsec));
+}
+
+}  // namespace
+
+CertificateWatcher::CertificateWatcher(Dataplane& dataplane) : dataplane_(dataplane) {}
+
+CertificateWatcher::~CertificateWatcher() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+CertificateWatcher::Fingerprint CertificateWatcher::fingerprint(const TlsConfig& tls) {
+  Fingerprint out;
+  for (const std::string* path : {&tls.cert_file, &tls.key_file, &tls.ca_file}) {
+    if (!path->empty()) describe_file(*path, &out);
+  }
+  for (const std::string* dir : {&tls.ca_dir, &tls.sni_path}) {
+    if (dir->empty()) continue;
+    std::vector<std::string> names;
+    if (DIR* d = ::opendir(dir->c_str())) {
+      while (const dirent* e = ::readdir(d)) {
+        if (e->d_name[0] != '.') names.emplace_back(e->d_name);
+      }
+      ::closedir(d);
+    }
+    std::sort(names.begin(), names.end());  // readdir's order is no order
+    for (const auto& n : names) describe_file(*dir + "/" + n, &out);
+  }
+  return out;
+}
+
+void CertificateWatcher::watch(const std::vector<ServiceConfig>& services) {
+  std::vector<Watched> next;
+  const MonoTime now = MonoClock::now();
+  for (const auto& s : services) {
+    if (!s.tls.enabled() || s.tls.watch_interval_seconds <= 0) continue;
+    const Duration every = seconds_to_duration(s.tls.watch_interval_seconds);
+    next.push_back(Watched{s.name, s.tls, every, now + every, fingerprint(s.tls)});
+  }
+  {
+    std::lock_guard lock(mu_);
+    watched_ = std::move(next);
+    if (!thread_.joinable() && !watched_.empty()) thread_ = std::thread([this] { run(); });
+  }
+  wake_.notify_all();
+}
+
+void CertificateWatcher::run() {
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    MonoTime soonest = MonoTime::max();
+    const MonoTime now = MonoClock::now();
+    for (auto& w : watched_) {
+      if (w.next <= now) {
+        check(w);
+        w.next = now + w.interval;
+      }
+      soonest = std::min(soonest, w.next);
+    }
+    if (soonest == MonoTime::max()) {
+      wake_.wait(lock);
+    } else {
+      wake_.wait_until(lock, soonest);
+    }
+  }
+}
+
+void CertificateWatcher::check(Watched& w) {
+  Fingerprint now = fingerprint(w.tls);
+  if (now == w.seen) return;
+  w.seen = std::move(now);  // a change that fails is reported once, not every interval
+  auto made = make_tls_terminator(w.tls);
+  if (!made.ok()) {
+    log_error("service '" + w.service + "': tls: the files changed but do not load: " + made.status().message() +
+              "; keeping the certificates in use");
+    return;
+  }
+  if (Status st = dataplane_.set_tls_terminator(w.service, std::move(*made)); !st.ok()) {
+    log_error("service '" + w.service + "': tls: " + st.message());
+    return;
+  }
+  log_info("service '" + w.service + "': tls: the files changed; new clients get the new certificates");
+}
+
+}  // namespace nib
