@@ -166,6 +166,12 @@ else:
     assert web["acl"] == ["deny 10.1.2.3", "permit 10.0.0.0/8", "permit 2001:db8::/32"], web
     assert web["proxy_protocol"] == "v2" and web["accept_proxy_protocol"] == ["10.0.0.0/8"], web
     assert web["http"] is True and web["http_forwarded"] is True, web
+    # Client TLS: the Secret mounted whole (rotations reach the pod) where the config points.
+    d = "/etc/nib/service-tls/web"
+    assert web["tls"] == {"cert": d + "/tls.crt", "key": d + "/tls.key", "ca": d + "/ca.crt", "client_auth": "required",
+                          "min_version": "1.3", "handshake_timeout": 5, "watch_interval": 30}, web["tls"]
+    assert mounts["tls-web"] == d and vols["tls-web"]["secret"]["secretName"] == "web-tls", vols
+    assert "items" not in vols["tls-web"]["secret"], "a Secret mounted by items is still swapped whole; keep it simple"
     assert web["backends"][1]["health_check"] == {"path": "/status"} and dns["health_check"]["type"] == "udp", config
     # admin TLS: the Secret mounted where the config points, HTTPS probes and scrape
     assert (admin["tls_cert_file"], admin["tls_key_file"]) == ("/etc/nib/tls/tls.crt", "/etc/nib/tls/tls.key"), admin
@@ -200,6 +206,24 @@ else:
 print("   checks passed: %d objects" % len(docs))
 PYEOF
 
+# nib --check on a rendered configuration, with what the pod would mount
+# under /etc/nib stood in for by real files: a token file, and one
+# certificate and key for every .crt / .key the configuration names (ca.crt:
+# the certificate). A refusal fails the run.
+fake_etc=$tmp/etc-nib
+mkdir -p "$fake_etc/tokens"
+printf 'admin verify-admin-token-0123456789\n' >"$fake_etc/tokens/tokens"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=verify \
+  -keyout "$fake_etc/key.pem" -out "$fake_etc/cert.pem" 2>/dev/null
+check_rendered() {
+  sed "s#/etc/nib/#$fake_etc/#g" "$1" >"$1.local"
+  for f in $(grep -oE "$fake_etc/[^ ,}\"']+\.(crt|key)" "$1.local" | sort -u); do
+    mkdir -p "$(dirname "$f")"
+    case "$f" in *.key) cp "$fake_etc/key.pem" "$f" ;; *) cp "$fake_etc/cert.pem" "$f" ;; esac
+  done
+  "$NIB" --check --config "$1.local" || fail "nib --check refused the rendered configuration $1"
+}
+
 for mode in default full; do
   step "helm template ($mode values)"
   args=()
@@ -207,7 +231,8 @@ for mode in default full; do
   mkdir -p "$tmp/$mode"
   "$HELM" template nib-verify "$CHART" --namespace lb "${args[@]}" >"$tmp/$mode/rendered.yaml"
   "$PY" "$tmp/check.py" "$mode" "$tmp/$mode/rendered.yaml" "$tmp/$mode"
-  echo "   rendered nib config: $("$NIB" --check --config "$tmp/$mode/nib.yaml")"
+  checked=$(check_rendered "$tmp/$mode/nib.yaml")
+  echo "   rendered nib config: $checked"
 done
 
 step "helm template (admin.existingSecret)"
@@ -249,7 +274,8 @@ names = [c["name"] for c in deps[0]["spec"]["template"]["spec"]["containers"]]
 assert "nib" in names and len(names) >= 2, names
 print("   %s: %s" % (", ".join(sorted({d["kind"] for d in docs})), " + ".join(names)))
 PYEOF
-echo "   sidecar nib config: $("$NIB" --check --config "$tmp/sidecar.yaml")"
+checked=$(check_rendered "$tmp/sidecar.yaml")
+echo "   sidecar nib config: $checked"
 # Run it: nib with the sidecar's configuration (free ports, local token file)
 # and the registrar container's script, then list the registered backends.
 read -r p_http p_grpc p_svc < <("$PY" -c '

@@ -55,6 +55,13 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 nib's YAML configuration (docs/configuration.md). The admin plane listens on
 every pod address, and therefore always with the token file from the Secret.
 */}}
+{{/*
+Where a service's TLS Secret (services[].tls.secretName) is mounted.
+*/}}
+{{- define "nib.serviceTlsPath" -}}
+/etc/nib/service-tls/{{ . }}
+{{- end }}
+
 {{- define "nib.config" -}}
 {{- $passthrough := list "policy" "emergency" "connect_timeout" "idle_timeout" "max_connections" "pending_max" "idlers" "backlog" "defer_accept" "session_timeout" "max_sessions" "health_check" "slow_start" "drain_timeout" "acl" "http" "http_forwarded" "proxy_protocol" "accept_proxy_protocol" }}
 {{- $host := .Values.config.listenAddress }}
@@ -67,6 +74,23 @@ every pod address, and therefore always with the token file from the Secret.
 {{- if and (hasKey $src $key) (not (kindIs "invalid" (get $src $key))) }}
 {{- $_ := set $svc $key (get $src $key) }}
 {{- end }}
+{{- end }}
+{{- with .tls }}
+{{- /* The Secret is mounted by the Deployment at this path (nib.serviceTlsPath);
+  nib reads it again when the kubelet swaps in a rotated Secret. */}}
+{{- $dir := include "nib.serviceTlsPath" $src.name }}
+{{- $tls := dict "cert" (printf "%s/tls.crt" $dir) "key" (printf "%s/tls.key" $dir) "watch_interval" (default 30 .watchInterval) }}
+{{- $auth := default "off" .clientAuth }}
+{{- if ne $auth "off" }}
+{{- $_ := set $tls "client_auth" $auth }}
+{{- $_ := set $tls "ca" (printf "%s/ca.crt" $dir) }}
+{{- end }}
+{{- range $key := list "min_version" "ciphers" "prefer_server_ciphers" "handshake_timeout" }}
+{{- if hasKey $src.tls $key }}
+{{- $_ := set $tls $key (get $src.tls $key) }}
+{{- end }}
+{{- end }}
+{{- $_ := set $svc "tls" $tls }}
 {{- end }}
 {{- $services = append $services $svc }}
 {{- end }}
