@@ -172,11 +172,7 @@ class TlsTest : public ::testing::Test {
   double metric(const std::string& series) { return test::scrape_metric(lb(admin_port_), series); }
   // Waits (bounded) until `series` reads `want`.
   bool metric_reaches(const std::string& series, double want) {
-    for (int i = 0; i < 500; ++i) {
-      if (metric(series) == want) return true;
-      std::this_thread::sleep_for(20ms);
-    }
-    return false;
+    return test::wait_until([&] { return metric(series) == want; }, 10s);
   }
 
   test::TempDir dir_;
@@ -203,6 +199,11 @@ TEST_F(TlsTest, PenOptionsTerminateTlsAndTheBackendSeesPlaintext) {
   EXPECT_TRUE(*echoed == "b0\n" + data) << "the bytes differ";
   EXPECT_TRUE(metric_reaches("nib_tls_handshakes_total{service=\"default\",result=\"ok\"}", 1));
   EXPECT_GT(metric("nib_tls_certificate_expiry_timestamp_seconds{service=\"default\"}"), 1e9);
+  // The admin views say so too.
+  auto view = test::http_request(lb(admin_port_), "GET", "/api/v1/services/default");
+  ASSERT_TRUE(view.ok()) << view.status().message();
+  EXPECT_NE(view->body.find("\"tls\":true"), std::string::npos) << view->body;
+  EXPECT_NE(view->body.find("\"tls_handshakes\":1"), std::string::npos) << view->body;
 }
 
 TEST_F(TlsTest, CurlGetsItsAnswerOverHttps) {
