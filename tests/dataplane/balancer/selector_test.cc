@@ -362,7 +362,9 @@ TEST_F(SelectorTest, AServersAclKeepsOtherClientsAway) {
       Selection s = choose(c);
       ASSERT_EQ(s.kind, Selection::Kind::kBackend);
       EXPECT_NE(s.index, 0) << "client " << c << " is not on server 0's list";
-      if (c == 3) EXPECT_EQ(s.index, 2) << "server 1 denies client 3";
+      if (c == 3) {
+        EXPECT_EQ(s.index, 2) << "server 1 denies client 3";
+      }
     }
   }
   // Remembered on server 0 before the list: a returning client the list denies chooses afresh.
