@@ -12,15 +12,14 @@
 #include <sys/socket.h>
 
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include <atomic>
-#include <cstdio>
 #include <fstream>
 #include <memory>
 #include <mutex>
 #include <thread>
 
+#include "tests/support/net_namespace.h"
 #include "tests/support/nib_process.h"
 #include "tests/support/prerequisites.h"
 #include "tests/support/temp_file.h"
@@ -131,21 +130,9 @@ class TlsClient {
   std::unique_ptr<SSL, SslFree> ssl_;
 };
 
-// A shell command's exit code and output (stderr too), bounded by timeout(1).
-struct Ran {
-  int exit_code = -1;
-  std::string output;
-};
-Ran run_shell(const std::string& command) {
-  Ran ran;
-  FILE* p = ::popen(("timeout 30 " + command + " 2>&1").c_str(), "r");
-  if (p == nullptr) return ran;
-  char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) ran.output.append(buf, n);
-  const int status = ::pclose(p);
-  ran.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return ran;
-}
+// A client tool's output, bounded by timeout(1); an error (with the output)
+// when it fails.
+Result<std::string> run_client(const std::string& command) { return test::command_output("timeout 30 " + command); }
 
 void write_file(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::trunc);
@@ -212,10 +199,10 @@ TEST_F(TlsTest, CurlGetsItsAnswerOverHttps) {
   ASSERT_TRUE(nib);
   // curl verifies nib's certificate against it (its own trust anchor), by name.
   const std::string port = std::to_string(port_);
-  auto run = run_shell("curl -sS --max-time 10 --cacert " + cert_ + " --resolve localhost:" + port +
-                       ":127.0.0.1 https://localhost:" + port + "/a https://localhost:" + port + "/b");
-  ASSERT_EQ(run.exit_code, 0) << run.output;
-  EXPECT_EQ(run.output, "b0\nb0\n");  // two requests on one kept-alive connection
+  auto run = run_client("curl -sS --max-time 10 --cacert " + cert_ + " --resolve localhost:" + port +
+                        ":127.0.0.1 https://localhost:" + port + "/a https://localhost:" + port + "/b");
+  ASSERT_TRUE(run.ok()) << run.status().message();
+  EXPECT_EQ(*run, "b0\nb0\n");  // two requests on one kept-alive connection
 }
 
 TEST_F(TlsTest, XForwardedProtoSaysHttps) {
@@ -242,8 +229,9 @@ TEST_F(TlsTest, OpensslSClientSeesTheChosenSniCertificate) {
   auto nib = start({"-E", cert_, "-K", key_, "-o", "ssl_sni_path " + sni, at(port_), at(b0.port())});
   ASSERT_TRUE(nib);
   for (const auto& [name, want] : {std::pair{"shop.example", "CN = shop.example"}, {"other.example", "CN = nib-test-a"}}) {
-    auto run = run_shell("openssl s_client -connect " + at(port_) + " -servername " + name + " </dev/null");
-    EXPECT_NE(run.output.find(std::string("subject=") + want), std::string::npos) << name << ":\n" << run.output;
+    auto run = run_client("openssl s_client -connect " + at(port_) + " -servername " + name + " </dev/null");
+    ASSERT_TRUE(run.ok()) << run.status().message();
+    EXPECT_NE(run->find(std::string("subject=") + want), std::string::npos) << name << ":\n" << *run;
   }
 }
 

@@ -34,7 +34,7 @@ bool can_build_namespaces() {
   return ::geteuid() == 0 && run_command("ip -V").ok();
 }
 
-Status run_command(const std::string& command) {
+Result<std::string> command_output(const std::string& command) {
   FILE* p = ::popen((command + " 2>&1").c_str(), "r");
   if (p == nullptr) return Status::invalid("cannot run: " + command);
   std::string output;
@@ -43,8 +43,10 @@ Status run_command(const std::string& command) {
   while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) output.append(buf.data(), n);
   const int rc = ::pclose(p);
   if (rc != 0) return Status::invalid(command + " failed (" + std::to_string(rc) + "): " + output);
-  return {};
+  return output;
 }
+
+Status run_command(const std::string& command) { return command_output(command).status(); }
 
 Result<std::unique_ptr<NetNamespace>> NetNamespace::create(const std::string& tag) {
   sweep_stale();

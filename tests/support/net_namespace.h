@@ -14,7 +14,10 @@ namespace nib::test {
 // Can this process build namespaces (root, `ip` installed)?
 bool can_build_namespaces();
 
-// Runs `command` through /bin/sh; an error with its output when it fails.
+// Runs `command` through /bin/sh: its output (stderr too), or an error with
+// the output when it exits non-zero.
+Result<std::string> command_output(const std::string& command);
+// The same when only success matters.
 Status run_command(const std::string& command);
 
 class NetNamespace {
