@@ -4,7 +4,8 @@
 # and gRPC (nibctl), SIGHUP every few seconds, clients checking every byte.
 # Reports corrupted bytes (must be 0), failed connections (those whose backend
 # was killed counted apart; any other fails the run) and nib's RSS and
-# descriptors over time with their slopes. See soak.py for the details.
+# descriptors over time; fails if descriptors outlive the load. See soak.py
+# for the details.
 #   tests/soak/run.sh                   10 minutes
 #   SOAK_SECONDS=60 tests/soak/run.sh   what CI runs
 # NIB / NIBCTL: the binaries (default build/server/nib, build/server/nibctl);

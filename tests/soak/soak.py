@@ -12,9 +12,15 @@ One nib with a TCP service in front of echo backends. For --seconds:
 Then it stops nib with SIGTERM and prints a report. It fails (exit 1) on any
 corrupted byte, any failed connection not explained by a backend killed while
 it was open, any admin call answered with a 5xx or a gRPC INTERNAL/UNKNOWN, a
-nib that died or did not stop, or RSS / descriptors growing faster than the
---max-*-slope bounds. Every process it starts it stops; every loop ends at
-the deadline.
+nib that died or did not stop, RSS growing faster than --max-rss-slope-kb,
+or descriptors that outlive the load: once the clients have stopped and
+nib's connections have drained, its descriptor count must come back to the
+idle count taken before the load (within --fd-slack). That catches a single
+leaked descriptor per SIGHUP, kill or admin call, where a slope over a 60 s
+run cannot: connections in flight swing the count by tens between samples.
+Runs of 5 minutes or more also bound the slope of the descriptor floor
+(--max-fd-slope). Every process it starts it stops; every loop ends at the
+deadline.
 
 Backends are this script run as `soak.py backend PORT INCARNATION`: each
 greets with "ID PORT INCARNATION\n" and echoes. A client that read the
@@ -392,6 +398,46 @@ def chaos_loop(args, stop, deadline, nib, admin, backends, kills, core_ports, sp
         backends.start(port)
 
 
+def open_fds(pid):
+    """nib's open descriptors by kind (socket, pipe, anon_inode:[eventpoll],
+    a file's path), for the report when some outlive the load."""
+    kinds = {}
+    d = "/proc/%d/fd" % pid
+    for name in os.listdir(d):
+        try:
+            target = os.readlink(os.path.join(d, name))
+        except OSError:
+            continue  # closed between listdir and readlink
+        kind = target.split(":[")[0] if target.startswith(("socket:", "pipe:")) else target
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds
+
+
+def settled_fds(pid, ceiling, seconds):
+    """Polls nib's descriptor count until it is at most `ceiling` or
+    `seconds` pass; returns the last count (bounded wait, no fixed sleep)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        n = len(os.listdir("/proc/%d/fd" % pid))
+        if n <= ceiling or time.monotonic() >= deadline:
+            return n
+        time.sleep(0.1)
+
+
+def idle_fds(pid, admin, seconds=2.0):
+    """nib's idle descriptor count after one call on each admin API (gRPC
+    and HTTP open some descriptors on first use, which is not a leak): the
+    lowest of the counts seen over `seconds`."""
+    admin.rest("GET", "/backends")
+    admin.ctl("backends")
+    low = len(os.listdir("/proc/%d/fd" % pid))
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        low = min(low, len(os.listdir("/proc/%d/fd" % pid)))
+    return low
+
+
 def sampler_loop(pid, stop, samples, every):
     t0 = time.monotonic()
     while not stop.is_set():
@@ -447,6 +493,7 @@ def driver(args):
         else:
             raise RuntimeError("nib did not become ready (log: %s)" % nib_log.name)
 
+        idle = idle_fds(nib.pid, admin)
         start = time.monotonic()
         stats.start = start
         deadline = start + args.seconds
@@ -463,6 +510,15 @@ def driver(args):
             if t.is_alive():
                 stats.problem("a soak thread did not finish")
         elapsed = time.monotonic() - start
+        after = None
+        if nib.poll() is None:
+            # Connections drain once the clients stop; a descriptor that stays
+            # was leaked (bounded wait: idle timeouts are not involved, every
+            # client closed its socket).
+            after = settled_fds(nib.pid, idle + args.fd_slack, 15)
+            if after > idle + args.fd_slack:
+                stats.problem("descriptors outlive the load: %d once it stopped, %d idle before it (slack %d); "
+                              "open now: %s" % (after, idle, args.fd_slack, open_fds(nib.pid)))
         if nib.poll() is not None:
             stats.problem("nib exited during the soak with status %d (log %s)" % (nib.returncode, nib_log.name))
         else:
@@ -496,13 +552,14 @@ def driver(args):
         if samples:
             print("  RSS: %d kB at start, %d kB at end, max %d kB; slope %.1f kB/min (after the first 20%%)" % (
                 samples[0][1], samples[-1][1], max(r for _, r, _ in samples), rss_slope))
-            print("  descriptors: %d at start, %d at end, max %d; slope of the floor %.2f /min" % (
-                samples[0][2], samples[-1][2], max(f for _, _, f in samples), fd_slope))
+            print("  descriptors: %d idle before the load, %s once it stopped; under load %d at start, "
+                  "%d at end, max %d; slope of the floor %.2f /min" % (
+                      idle, after, samples[0][2], samples[-1][2], max(f for _, _, f in samples), fd_slope))
             print("  samples (s, RSS kB, fds): " + " ".join(
                 "%.0f:%d:%d" % s for s in samples[:: max(1, len(samples) // 12)]))
         if rss_slope > args.max_rss_slope_kb:
             stats.problem("RSS grows %.1f kB/min (bound %d)" % (rss_slope, args.max_rss_slope_kb))
-        if fd_slope > args.max_fd_slope:
+        if elapsed >= 300 and fd_slope > args.max_fd_slope:
             stats.problem("descriptors grow %.2f /min (bound %.1f)" % (fd_slope, args.max_fd_slope))
         if c.get("connections_ok", 0) == 0:
             stats.problem("no connection was verified")
@@ -539,7 +596,10 @@ def main():
     ap.add_argument("--action-gap", type=float, default=0.6, help="max seconds between chaos actions")
     ap.add_argument("--sample-every", type=float, default=2.0)
     ap.add_argument("--max-rss-slope-kb", type=int, default=1024, help="kB/min")
-    ap.add_argument("--max-fd-slope", type=float, default=2.0, help="descriptors/min")
+    ap.add_argument("--max-fd-slope", type=float, default=2.0,
+                    help="descriptors/min, checked on runs of 300 s or more")
+    ap.add_argument("--fd-slack", type=int, default=4,
+                    help="descriptors over the idle count allowed once the load stops")
     ap.add_argument("--seed", type=int, default=int(time.time()))
     args = ap.parse_args()
     # run.sh's trap sends SIGTERM: unwind through driver()'s finally, which
