@@ -221,31 +221,82 @@ Status check_listen_path(const ServiceConfig& s) {
   return {};
 }
 
-Status check_tls(const ServiceConfig& s) {
-  if (!s.tls.enabled()) {
-    const TlsConfig& t = s.tls;
-    if (!t.key_file.empty() || !t.ca_file.empty() || !t.ca_dir.empty() || !t.sni_path.empty() || !t.ciphers.empty() ||
-        t.client_auth != TlsClientAuth::kOff || s.tls_terminator) {
-      return Status::invalid("TLS settings without a certificate (YAML tls.cert, Pen's -E)");
-    }
-    return {};
-  }
+namespace {
+
+Status check_tls_floor(const std::string& min_version) {
+  if (min_version == "1.2" || min_version == "1.3") return {};
+  return Status::invalid("min_version must be 1.2 or 1.3, got '" + min_version + "'");
+}
+
+// TLS on either hop is a TCP stream nib itself relays.
+Status check_tls_transport(const ServiceConfig& s) {
   if (s.protocol == Protocol::kUdp) return Status::invalid("TLS is for TCP services only");
   if (!s.dsr_interface.empty()) return Status::invalid("not with dsr_interface (nib never sees a DSR stream)");
-  if (s.tls.min_version != "1.2" && s.tls.min_version != "1.3") {
-    return Status::invalid("min_version must be 1.2 or 1.3, got '" + s.tls.min_version + "'");
-  }
-  if (!limits::kTlsHandshakeTimeout.contains(s.tls.handshake_timeout_seconds)) {
-    return Status::invalid("handshake_timeout must be " + describe(limits::kTlsHandshakeTimeout) + ", got " +
-                           std::to_string(s.tls.handshake_timeout_seconds));
+  return {};
+}
+
+Status check_alpn(const std::vector<std::string>& alpn) {
+  for (const std::string& p : alpn) {
+    // The wire format gives each name one length byte.
+    if (p.empty() || p.size() > 255) {
+      return Status::invalid("an ALPN protocol name must be 1 to 255 bytes, got '" + p + "'");
+    }
   }
   return {};
 }
 
+Status check_client_tls(const ServiceConfig& s) {
+  const TlsConfig& t = s.tls;
+  if (!t.enabled()) {
+    if (!t.key_file.empty() || !t.ca_file.empty() || !t.ca_dir.empty() || !t.sni_path.empty() || !t.ciphers.empty() ||
+        t.client_auth != TlsClientAuth::kOff || !t.alpn.empty() || !t.ocsp_response_file.empty() ||
+        s.tls_terminator) {
+      return Status::invalid("TLS settings without a certificate (YAML tls.cert, Pen's -E)");
+    }
+    return {};
+  }
+  if (Status st = check_tls_transport(s); !st.ok()) return st;
+  if (Status st = check_tls_floor(t.min_version); !st.ok()) return st;
+  if (!limits::kTlsHandshakeTimeout.contains(t.handshake_timeout_seconds)) {
+    return Status::invalid("handshake_timeout must be " + describe(limits::kTlsHandshakeTimeout) + ", got " +
+                           std::to_string(t.handshake_timeout_seconds));
+  }
+  return check_alpn(t.alpn);
+}
+
+Status check_backend_tls(const ServiceConfig& s) {
+  const BackendTlsConfig& b = s.backend_tls;
+  if (!b.enabled) {
+    if (b != BackendTlsConfig{} || s.tls_connector) {
+      return Status::invalid("backend_tls settings while backend_tls is not enabled");
+    }
+    return {};
+  }
+  if (Status st = check_tls_transport(s); !st.ok()) return Status::invalid("backend_tls: " + st.message());
+  if (Status st = check_tls_floor(b.min_version); !st.ok()) return Status::invalid("backend_tls: " + st.message());
+  if (!b.key_file.empty() && b.cert_file.empty()) return Status::invalid("backend_tls: a key without a cert");
+  if (!b.verify && (!b.ca_file.empty() || !b.ca_dir.empty())) {
+    return Status::invalid("backend_tls: CAs given while verify is off");
+  }
+  return {};
+}
+
+}  // namespace
+
+Status check_tls(const ServiceConfig& s) {
+  if (Status st = check_client_tls(s); !st.ok()) return Status::invalid("tls: " + st.message());
+  return check_backend_tls(s);
+}
+
 Status check_tls_loaded(const ServiceConfig& s) {
-  if (!s.tls.enabled() || s.tls_terminator) return {};
-  return Status::invalid("service '" + s.name + "': tls: the certificate " + s.tls.cert_file +
-                         " was not loaded (no terminator was made for it)");
+  if (s.tls.enabled() && !s.tls_terminator) {
+    return Status::invalid("service '" + s.name + "': tls: the certificate " + s.tls.cert_file +
+                           " was not loaded (no terminator was made for it)");
+  }
+  if (s.backend_tls.enabled && !s.tls_connector) {
+    return Status::invalid("service '" + s.name + "': backend_tls was not loaded (no connector was made for it)");
+  }
+  return {};
 }
 
 Status validate(const DataplaneConfig& config) {
@@ -302,7 +353,7 @@ Status validate(const DataplaneConfig& config) {
       return Status::invalid("service '" + s.name + "': http (X-Forwarded-For) is for TCP services only");
     }
     if (Status st = check_dsr(s); !st.ok()) return Status::invalid("service '" + s.name + "': " + st.message());
-    if (Status st = check_tls(s); !st.ok()) return Status::invalid("service '" + s.name + "': tls: " + st.message());
+    if (Status st = check_tls(s); !st.ok()) return Status::invalid("service '" + s.name + "': " + st.message());
     if (s.http_forwarded && !s.http) {
       return Status::invalid("service '" + s.name + "': http_forwarded needs http: true");
     }

@@ -181,8 +181,33 @@ struct TlsConfig {
   // rotated under a running pod); a change is read in as by SIGHUP. 0: only
   // SIGHUP reads them.
   double watch_interval_seconds = 0;
+  // ALPN: the protocols nib agrees to, in its order of preference ("h2",
+  // "http/1.1"); the first a client also offers is chosen, and a backend
+  // reached over TLS is offered that one. Empty: ALPN is not answered.
+  std::vector<std::string> alpn;
+  // Pen's ssl_ocsp_response: a DER OCSP response for cert_file, stapled to
+  // every handshake whose client asks for one; re-read with the certificate.
+  std::string ocsp_response_file;
   bool enabled() const { return !cert_file.empty(); }
   bool operator==(const TlsConfig&) const = default;
+};
+
+// TLS from nib to the backends (re-encryption), with or without TLS toward
+// the clients. Verification is on unless turned off: the backend's
+// certificate must chain to ca_file / ca_dir (the system's CAs when both are
+// empty) and name server_name, or the backend's IP address when that is
+// empty. A handshake that fails counts as a failed connect to that backend.
+struct BackendTlsConfig {
+  bool enabled = false;
+  bool verify = true;
+  std::string ca_file;
+  std::string ca_dir;
+  std::string server_name;  // sent as SNI and verified; empty: no SNI, the IP is verified
+  std::string cert_file;    // a client certificate for backends that ask for one
+  std::string key_file;     // its key; empty: in cert_file
+  std::string min_version = "1.2";  // "1.2" or "1.3"
+  std::string ciphers;              // TLS 1.2 cipher list; empty: OpenSSL's
+  bool operator==(const BackendTlsConfig&) const = default;
 };
 
 struct ServiceConfig {
@@ -300,6 +325,11 @@ struct ServiceConfig {
   // `tls` is not enabled). A service with one but no terminator is refused.
   TlsConfig tls;
   std::shared_ptr<const TlsTerminator> tls_terminator;
+  // TLS toward the backends (TCP only; not with dsr_interface), and the
+  // connector the server made of it (null while not enabled). The backend
+  // handshake is bounded by connect_timeout, as the connect is.
+  BackendTlsConfig backend_tls;
+  std::shared_ptr<const TlsConnector> tls_connector;
 };
 
 inline constexpr double kMaxSlowStartSeconds = 3600;
@@ -348,11 +378,14 @@ struct DataplaneConfig {
 // dsr_interface, defer_accept). OK when the service has no path.
 Status check_listen_path(const ServiceConfig& s);
 
-// TLS's rules: TCP only, no DSR, a known floor (the files are the server's:
-// Dataplane::open() refuses a TLS service it was given no terminator for).
+// TLS's rules, toward clients and toward backends: TCP only, no DSR, a
+// known floor, no settings for a side that is off (the files are the
+// server's: Dataplane::open() refuses a TLS service it was given no
+// terminator or connector for).
 Status check_tls(const ServiceConfig& s);
 
-// A TLS service has the terminator its files were loaded into.
+// A TLS service has the terminator (and a re-encrypting one the connector)
+// its files were loaded into.
 Status check_tls_loaded(const ServiceConfig& s);
 
 // Rules that span fields (names unique, listeners distinct, ...). Range checks on

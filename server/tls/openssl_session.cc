@@ -216,4 +216,11 @@ void OpenSslSession::shutdown() {
 
 const char* OpenSslSession::version() const { return SSL_get_version(ssl_.get()); }
 
+std::string_view OpenSslSession::alpn() const {
+  const unsigned char* p = nullptr;
+  unsigned int n = 0;
+  SSL_get0_alpn_selected(ssl_.get(), &p, &n);
+  return {reinterpret_cast<const char*>(p), n};
+}
+
 }  // namespace nib::tls

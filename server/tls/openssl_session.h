@@ -40,6 +40,7 @@ class OpenSslSession final : public TlsSession {
   // Set by the last handshake(), read() or write() that ended the stream.
   std::string failure() const override { return failure_; }
   const char* version() const override;
+  std::string_view alpn() const override;
 
   // What the BIO callbacks know of the socket (public for them only).
   struct Socket {
