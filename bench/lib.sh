@@ -92,6 +92,16 @@ ready_http() {
   done
   return 1
 }
+# The same over TLS (the balancer terminates it; -k: the benchmark's
+# certificate is self-signed).
+ready_https() {
+  for _ in $(seq 1 100); do
+    alive "$1" || return 1
+    curl -sfk -m 1 -o /dev/null "https://127.0.0.1:$2/" && return 0
+    sleep 0.05
+  done
+  return 1
+}
 ready_udp() {
   for _ in $(seq 1 50); do
     alive "$1" || return 1
@@ -195,11 +205,13 @@ start_udp_echo() {
 }
 
 # --- balancer configurations --------------------------------------------------------
-# haproxy_config FILE PORT THREADS BALANCE B1 B2: mode tcp. As many connections as
+# haproxy_config FILE PORT THREADS BALANCE B1 B2 [PEM]: mode tcp. As many connections as
 # pen's -x 10000, but HAProxy refuses to start unless 2 fds per connection fit
-# under the fd limit.
+# under the fd limit. PEM (certificate and key in one file): the frontend
+# terminates TLS with it (`bind ... ssl crt PEM`), HAProxy's defaults otherwise.
 haproxy_config() {
-  local file=$1 port=$2 threads=$3 balance=$4 b1=$5 b2=$6
+  local file=$1 port=$2 threads=$3 balance=$4 b1=$5 b2=$6 pem=${7:-} ssl=""
+  [[ -n $pem ]] && ssl=" ssl crt $pem"
   local maxconn=$((($(ulimit -n) - 200) / 2))
   ((maxconn > 10000)) && maxconn=10000
   cat >"$file" <<CONF
@@ -212,7 +224,7 @@ defaults
   timeout client 120s
   timeout server 120s
 frontend fe
-  bind 127.0.0.1:$port
+  bind 127.0.0.1:$port$ssl
   maxconn $maxconn
   default_backend be
 backend be
@@ -222,12 +234,19 @@ backend be
 CONF
 }
 
-# nginx_stream_config DIR PORT PROTO(tcp|udp) HASH(0|1) B1 B2: nginx's stream
+# nginx_stream_config DIR PORT PROTO(tcp|udp) HASH(0|1) B1 B2 [CERT KEY]: nginx's stream
 # proxy with one worker; HASH=1 keeps a client on one backend (hash $remote_addr).
+# CERT and KEY: the server terminates TLS (`listen ... ssl`), nginx's defaults
+# otherwise (no session cache, tickets on).
 nginx_stream_config() {
-  local dir=$1 port=$2 proto=$3 hash=$4 b1=$5 b2=$6 listen_opts="backlog=4096" balance=""
+  local dir=$1 port=$2 proto=$3 hash=$4 b1=$5 b2=$6 cert=${7:-} key=${8:-} listen_opts="backlog=4096" balance=""
+  local tls=""
   [[ $proto == udp ]] && listen_opts="udp"
   [[ $hash == 1 ]] && balance="hash \$remote_addr;"
+  if [[ -n $cert ]]; then
+    listen_opts+=" ssl"
+    tls="ssl_certificate $cert; ssl_certificate_key $key;"
+  fi
   mkdir -p "$dir"
   cat >"$dir/nginx.conf" <<CONF
 load_module $NGINX_STREAM;
@@ -242,6 +261,7 @@ stream {
   }
   server {
     listen 127.0.0.1:$port $listen_opts;
+    $tls
     proxy_pass be;
     proxy_timeout 120s;
   }

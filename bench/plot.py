@@ -20,7 +20,8 @@ LABELS = {
     "nib": "nib (1 worker)", "nib2": "nib (2 workers)", "pen": "pen", "haproxy": "HAProxy nbthread 1",
     "haproxy2": "HAProxy nbthread 2", "nginx": "nginx stream",
 }
-SHORT = {"keepalive": "keep-alive", "close": "conn/request", "bulk": "1 MiB bulk", "udp": "UDP req/reply"}
+SHORT = {"keepalive": "keep-alive", "close": "conn/request", "bulk": "1 MiB bulk", "udp": "UDP req/reply",
+         "tls": "TLS keep-alive", "tlsnew": "TLS handshakes"}
 
 
 def scenario_label(name):
@@ -84,7 +85,10 @@ def main(argv):
     throughput, cpu = [], []
     for name, sc in scenarios.items():
         label = scenario_label(name)
-        throughput.append((label, {t: e["ratio"].get("direct") for t, e in sc["targets"].items() if t != "direct"}))
+        # TLS scenarios have no direct run (no TLS there): CPU panel only.
+        if any(e["ratio"].get("direct") for e in sc["targets"].values()):
+            throughput.append((label, {t: e["ratio"].get("direct") for t, e in sc["targets"].items()
+                                       if t != "direct"}))
         if any(e["cpu_ratio"].get("haproxy") for e in sc["targets"].values()):
             cpu.append((label, {t: e["cpu_ratio"].get("haproxy") for t, e in sc["targets"].items()
                                 if t != "direct"}))

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Summarises bench/run.sh's measurements: medians per scenario and target,
-ratios to direct, pen and HAProxy, a table per scenario on stdout, and the
+ratios to direct, pen, HAProxy and nginx, a table per scenario on stdout, and the
 whole as JSON.
 
     report.py META.json RECORDS.jsonl OUT.json   (what run.sh does)
@@ -17,8 +17,12 @@ SCENARIO_TITLES = {
     "close": "2. a new TCP connection per request (wrk, Connection: close)",
     "bulk": "3. 1 MiB bulk transfers (wrk on a 1 MiB file)",
     "udp": "4. UDP request/reply (udp_load, 64-byte datagrams)",
+    "tls": "7. keep-alive small requests over TLS (wrk https; the balancer terminates TLS)",
+    "tlsnew": "8. a full TLS handshake per request (wrk https, Connection: close, no resumption; "
+              "cpu us/req is per handshake)",
 }
-RATIO_TO = ["direct", "pen", "haproxy", "haproxy2"]
+RATIO_TO = ["direct", "pen", "haproxy", "haproxy2", "nginx"]
+TLS_SCENARIOS = ("tls", "tlsnew")
 
 
 def median(values):
@@ -40,7 +44,7 @@ def summarise(meta, records):
             order.append(r["scenario"])
     scenarios = {}
     for name in order:
-        if name.startswith("memory"):
+        if name.startswith("memory") or name.endswith("-negotiated"):
             continue
         rows = [r for r in records if r["scenario"] == name]
         out = {"unit": rows[0].get("unit", ""), "targets": {}}
@@ -56,6 +60,14 @@ def summarise(meta, records):
                 "errors": sum(r.get("errors", 0) or 0 for r in mine),
                 "cpu_us_per_req": median([r.get("cpu_us_per_req") for r in mine]),
             }
+            if name == "tlsnew":
+                full = [r.get("handshakes_full") for r in mine]
+                resumed = [r.get("handshakes_resumed") for r in mine]
+                entry["handshakes_full"] = sum(v for v in full if v is not None)
+                entry["handshakes_resumed"] = None if None in resumed else sum(resumed)
+            if name in TLS_SCENARIOS:
+                entry["negotiated"] = next((r["negotiated"] for r in records
+                                            if r["scenario"] == name + "-negotiated" and r["target"] == t), None)
             if name.startswith("clients-"):
                 for k in ("clients", "breaks", "revisits", "distinct", "complete", "elapsed_s", "bound_s",
                           "rss_idle_kb", "rss_kb"):
@@ -123,6 +135,8 @@ def check_targets(result):
             v = r(name, hap, "cpu_us_per_req")
             add(f"{name}: {nib} / {hap} CPU per request", v, "<= 0.8", v is not None and v <= 0.8)
         for name in sc:
+            if name in TLS_SCENARIOS:
+                continue
             v = r(name, hap, "p99_ms")
             add(f"{name}: {nib} / {hap} p99", v, "<= 1.0", v is not None and v <= 1.0)
         small = get("clients-1000", nib)
@@ -134,6 +148,17 @@ def check_targets(result):
             if name.startswith("clients-") and get(name, nib, "revisits"):
                 v = get(name, nib, "breaks")
                 add(f"{name}: {nib} affinity breaks (of {get(name, nib, 'revisits')} revisits)", v, "== 0", v == 0)
+    # Issue #13: TLS termination at least as fast as HAProxy's (`ssl crt`) and
+    # nginx stream's (`listen ... ssl`), at no more CPU per handshake.
+    for nib, refs in (("nib", ("haproxy", "nginx")), ("nib2", ("haproxy2",))):
+        for ref in refs:
+            for name, what in (("tls", "req/s"), ("tlsnew", "handshakes/s")):
+                a, b = get(name, nib), get(name, ref)
+                v = a / b if a and b else None
+                add(f"{name}: {nib} / {ref} {what}", v, ">= 1.0", v is not None and v >= 1.0)
+            a, b = get("tlsnew", nib, "cpu_us_per_req"), get("tlsnew", ref, "cpu_us_per_req")
+            v = a / b if a and b else None
+            add(f"tlsnew: {nib} / {ref} CPU per handshake", v, "<= 1.0", v is not None and v <= 1.0)
     small = get("clients-1000", "nib")
     for f in result["memory"]["fill"]:
         if small and f.get("conn_per_s_second"):
@@ -167,19 +192,27 @@ def print_tables(result):
             title = SCENARIO_TITLES.get(name, name)
         unit = sc["unit"]
         print(f"\n{title}")
-        head = f"{'target':<9} {unit:>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'cpu us/req':>10}"
+        w = max(10, len(unit))
+        head = f"{'target':<9} {unit:>{w}} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'cpu us/req':>10}"
         head += "".join(f" {'vs ' + ref:>11}" for ref in RATIO_TO)
         if name.startswith("clients-"):
             head += f" {'breaks/revisits':>16} {'distinct':>9} {'done':>4}"
         print(head)
         for t, e in sc["targets"].items():
-            line = (f"{t:<9} {fmt(e['rate'], '10.0f' if unit != 'MB/s' else '10.1f')} {fmt(e['p50_ms'], '8.3f')} "
+            line = (f"{t:<9} {fmt(e['rate'], f'{w}.0f' if unit != 'MB/s' else f'{w}.1f')} {fmt(e['p50_ms'], '8.3f')} "
                     f"{fmt(e['p99_ms'], '8.3f')} {e['errors']:>6} {fmt(e['cpu_us_per_req'], '10.1f')}")
             line += "".join(f" {fmt(e['ratio'][ref], '11.2f')}" for ref in RATIO_TO)
             if name.startswith("clients-"):
                 line += f" {str(e['breaks']) + '/' + str(e['revisits']):>16} {e['distinct']:>9} " \
                         f"{'yes' if e['complete'] == 1 else 'time':>4}"
             print(line)
+        if name in TLS_SCENARIOS:
+            for t, e in sc["targets"].items():
+                extra = ""
+                if name == "tlsnew":
+                    extra = (f"; handshakes counted by the client: {e.get('handshakes_full')} full, "
+                             f"{fmt(e.get('handshakes_resumed'), 'd')} resumed")
+                print(f"  {t}: {e.get('negotiated') or '?'}{extra}")
     mem = result["memory"]
     if mem["connections"] or mem["fill"] or mem["micro"]:
         print("\n6. resident memory (VmRSS of the balancer's processes)")
@@ -205,7 +238,7 @@ def print_tables(result):
             print(f"affinity table at {r['entries']:,} entries: {r['bytes_per_entry']} bytes/entry "
                   f"(affinity_table_bench, in-process, not through nib)")
     if result.get("targets_check"):
-        print("\nissue #6 targets (nib vs HAProxy nbthread 1, nib2 vs nbthread 2; one run, noisy)")
+        print("\nissue #6 and #13 targets (nib vs HAProxy nbthread 1 and nginx, nib2 vs nbthread 2; one run, noisy)")
         for c in result["targets_check"]:
             print(f"  {'met   ' if c['met'] else 'MISSED'} {c['what']}: {c['value']} (goal {c['goal']})")
         print("  not measured: a full 10M table through nib (filling one takes ~25 min at these rates)")

@@ -3,11 +3,11 @@
 # of issue #6, interleaved rounds, medians, a table per scenario, JSON and an
 # SVG chart of the ratios. See bench/README.md ("Benchmarks").
 #
-#   bench/run.sh                      # full run, about 8 minutes on 2 cores
+#   bench/run.sh                      # full run, about 10 minutes on 2 cores
 #   QUICK=1 bench/run.sh              # smoke run, about 2 minutes
 #   SCENARIOS="keepalive close" TARGETS="direct nib haproxy" ROUNDS=5 bench/run.sh
 #
-# Scenarios: keepalive close bulk udp clients memory. Targets: direct nib nib2
+# Scenarios: keepalive close bulk udp clients memory tls tlsnew. Targets: direct nib nib2
 # pen haproxy haproxy2 nginx (nib2 and haproxy2 run two threads; the rest one),
 # and niblog: nib with its access log on (-l FILE), for the log's cost
 #   SCENARIOS=close TARGETS="nib niblog" ROUNDS=5 bench/run.sh
@@ -44,23 +44,27 @@ HOLD=${HOLD:-5000}                      # idle connections for the memory scenar
 FILL=${FILL:-10000000}                  # nib's affinity table in the memory scenario
 FILL_TIME=${FILL_TIME:-15}              # how long to fill it with real clients
 TARGETS=${TARGETS:-direct nib nib2 pen haproxy haproxy2 nginx}
-SCENARIOS=${SCENARIOS:-keepalive close bulk udp clients memory}
+SCENARIOS=${SCENARIOS:-keepalive close bulk udp clients memory tls tlsnew}
 RESULTS_DIR=${RESULTS_DIR:-$REPO/bench/results}
 CHART=${CHART:-}                        # also copy the SVG here (e.g. docs/bench-ratios.svg)
 
 for s in $SCENARIOS; do
-  [[ " keepalive close bulk udp clients memory " == *" $s "* ]] || die "unknown scenario '$s'"
+  [[ " keepalive close bulk udp clients memory tls tlsnew " == *" $s "* ]] || die "unknown scenario '$s'"
 done
 for t in $TARGETS; do
   [[ " direct nib nib2 niblog pen haproxy haproxy2 nginx " == *" $t "* ]] || die "unknown target '$t'"
 done
 has_scenario() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+has_tls() { has_scenario tls || has_scenario tlsnew; }
 START_TIME=$(date +%s)
 
 # --- tools and binaries -----------------------------------------------------------
 bench_install pen haproxy nginx libnginx-mod-stream wrk curl
 bench_init
 for tool in wrk nginx curl python3; do command -v $tool >/dev/null || die "$tool not found"; done
+if has_tls; then
+  for tool in openssl cc; do command -v $tool >/dev/null || die "$tool not found (needed by tls, tlsnew)"; done
+fi
 if [[ -z $NIB ]]; then
   NIB=$BUILD_DIR/server/nib
   need=()
@@ -104,6 +108,29 @@ note() {
   NOTES+=("$*")
 }
 
+# --- TLS: one certificate for every balancer ----------------------------------------
+# P-256 ECDSA, made fresh for the run: the key type dominates what a full
+# handshake costs the server (an ECDSA P-256 signature is ~20x cheaper than an
+# RSA-2048 one), so every target gets the same one. CERT + KEY for nib, pen and
+# nginx; PEM (both in one file) for HAProxy's `crt`. NO_RESUME: the wrk shim of
+# the tlsnew scenario (bench/tls_no_resume.c), so each connection makes a full
+# handshake instead of resuming wrk's previous session.
+if has_tls; then
+  TLS_DIR=$WORK/tls
+  mkdir -p "$TLS_DIR"
+  CERT=$TLS_DIR/cert.pem
+  KEY=$TLS_DIR/key.pem
+  PEM=$TLS_DIR/combined.pem
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
+    -keyout "$KEY" -out "$CERT" >"$WORK/openssl-req.log" 2>&1 || { cat "$WORK/openssl-req.log" >&2; die "openssl req failed"; }
+  cat "$CERT" "$KEY" >"$PEM"
+  chmod 644 "$KEY" "$PEM"  # nginx's and HAProxy's readers; a throwaway key
+  NO_RESUME=$WORK/tls_no_resume.so
+  cc -O2 -shared -fPIC -o "$NO_RESUME" "$REPO/bench/tls_no_resume.c" -ldl >"$WORK/cc.log" 2>&1 ||
+    { cat "$WORK/cc.log" >&2; die "cannot build bench/tls_no_resume.c"; }
+  log "TLS: P-256 ECDSA certificate for CN=localhost in $TLS_DIR"
+fi
+
 # --- backends ------------------------------------------------------------------------
 B1=$(free_port)
 B2=$(free_port)
@@ -125,9 +152,20 @@ declare -A PORT=()
 # same for all: nib/pen -r, HAProxy roundrobin, nginx's default); TABLE=N:
 # client affinity with room for N clients (nib/pen -c N, HAProxy balance
 # source, nginx hash $remote_addr). False (with a note) when it cannot run.
+# TLS=1 (4th argument): the target terminates TLS with the run's certificate
+# (nib and pen -E CERT -K KEY, HAProxy `bind ... ssl crt PEM`, nginx `listen
+# ... ssl`) and relays plain HTTP to the backends; direct has no TLS.
 start_target() {
-  local target=$1 proto=$2 table=$3 port b1=$B1 b2=$B2 ready=http
+  local target=$1 proto=$2 table=$3 tls=${4:-0} port b1=$B1 b2=$B2 ready=http
   [[ $proto == udp ]] && { b1=$U1; b2=$U2; ready=udp; }
+  local tls_args=() hap_pem="" ng_tls=()
+  if ((tls)); then
+    [[ $target == direct ]] && return 1
+    ready=https
+    tls_args=(-E "$CERT" -K "$KEY")
+    hap_pem=$PEM
+    ng_tls=("$CERT" "$KEY")
+  fi
   if [[ $target == direct ]]; then
     PORT[direct]=$b1
     return 0
@@ -145,12 +183,12 @@ start_target() {
       # The access log in Pen's format, one line per connection, to a file.
       [[ $target == niblog ]] && log=(-l "$WORK/niblog-access.log")
       start "$target" "$ready" "$port" "$NIB" -f --no-admin --workers "$workers" -x 10000 "${udp[@]}" \
-        "${log[@]}" "${balance[@]}" "127.0.0.1:$port" "127.0.0.1:$b1" "127.0.0.1:$b2"
+        "${log[@]}" "${balance[@]}" "${tls_args[@]}" "127.0.0.1:$port" "127.0.0.1:$b1" "127.0.0.1:$b2"
       ;;
     pen)
       [[ -n $PEN ]] || { note "pen not found"; return 1; }
-      start pen "$ready" "$port" "$PEN" -f -x 10000 "${udp[@]}" "${balance[@]}" "127.0.0.1:$port" \
-        "127.0.0.1:$b1" "127.0.0.1:$b2"
+      start pen "$ready" "$port" "$PEN" -f -x 10000 "${udp[@]}" "${balance[@]}" "${tls_args[@]}" \
+        "127.0.0.1:$port" "127.0.0.1:$b1" "127.0.0.1:$b2"
       ;;
     haproxy | haproxy2)
       [[ $proto == tcp ]] || return 1
@@ -158,26 +196,30 @@ start_target() {
       local threads=1 algo=roundrobin
       [[ $target == haproxy2 ]] && threads=2
       ((table > 0)) && algo=source
-      haproxy_config "$WORK/$target.cfg" "$port" "$threads" "$algo" "$b1" "$b2"
+      haproxy_config "$WORK/$target.cfg" "$port" "$threads" "$algo" "$b1" "$b2" "$hap_pem"
       start "$target" "$ready" "$port" "$HAPROXY" -db -f "$WORK/$target.cfg"
       ;;
     nginx)
       [[ -f $NGINX_STREAM ]] || { note "$NGINX_STREAM not found"; return 1; }
       local hash=0
       ((table > 0)) && hash=1
-      nginx_stream_config "$WORK/nginx-$target" "$port" "$proto" "$hash" "$b1" "$b2"
+      nginx_stream_config "$WORK/nginx-$target" "$port" "$proto" "$hash" "$b1" "$b2" "${ng_tls[@]}"
       start "$target" "$ready" "$port" nginx -p "$WORK/nginx-$target" -c "$WORK/nginx-$target/nginx.conf" \
         -e stderr -g "daemon off; pid $WORK/nginx-$target/nginx.pid;"
       ;;
   esac
 }
-# start_targets PROTO TABLE: starts every target of TARGETS that applies; sets ACTIVE.
+# start_targets PROTO TABLE [TLS]: starts every target of TARGETS that applies; sets ACTIVE.
 start_targets() {
   ACTIVE=()
-  local t
+  local t tls=${3:-0}
   for t in $TARGETS; do
     [[ $1 == udp && $t == haproxy* ]] && continue  # HAProxy has no UDP proxy
-    if start_target "$t" "$1" "$2"; then
+    if ((tls)) && [[ $t == direct ]]; then
+      note "direct skipped in $scenario (no TLS there)"
+      continue
+    fi
+    if start_target "$t" "$1" "$2" "$tls"; then
       ACTIVE+=("$t")
     else
       note "$t skipped in $scenario (failed to start)"
@@ -212,15 +254,27 @@ cpu_us_per() {
     'BEGIN { if (n > 0) printf "%.2f", (a - b) * 1e6 / hz / n; else print "null" }'
 }
 
-# --- scenarios 1-3: wrk --------------------------------------------------------------
+# --- scenarios 1-3, 7 and 8: wrk --------------------------------------------------------
 # run_wrk PORT SCENARIO: prints "req_per_sec p50_ms p99_ms errors requests".
+# tlsnew: wrk runs with the no-resumption shim, which writes "FULL RESUMED"
+# handshake counts to $WORK/tls-counts at exit (LD_PRELOAD on wrk alone, not
+# on timeout, whose exit would write the file again).
 run_wrk() {
-  local port=$1 scenario=$2 out conns=$CONNS path=/
-  local extra=()
-  [[ $scenario == close ]] && extra=(-H 'Connection: close')
-  [[ $scenario == bulk ]] && { conns=$BULK_CONNS; path=/1m; }
-  out=$(timeout $((DURATION + 30)) wrk -t"$THREADS" -c"$conns" -d"${DURATION}s" --latency "${extra[@]}" \
-    "http://127.0.0.1:$port$path" 2>&1) || true
+  local port=$1 scenario=$2 out conns=$CONNS path=/ scheme=http
+  local extra=() env=()
+  case $scenario in
+    close) extra=(-H 'Connection: close') ;;
+    bulk) conns=$BULK_CONNS; path=/1m ;;
+    tls) scheme=https ;;
+    tlsnew)
+      scheme=https
+      extra=(-H 'Connection: close')
+      rm -f "$WORK/tls-counts"
+      env=(env "LD_PRELOAD=$NO_RESUME" "NIB_BENCH_TLS_COUNTS=$WORK/tls-counts")
+      ;;
+  esac
+  out=$(timeout $((DURATION + 30)) "${env[@]}" wrk -t"$THREADS" -c"$conns" -d"${DURATION}s" --latency \
+    "${extra[@]}" "$scheme://127.0.0.1:$port$path" 2>&1) || true
   awk '
     function ms(v) {
       if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0;
@@ -235,24 +289,52 @@ run_wrk() {
 }
 
 wrk_scenario() {
-  local scenario=$1 round target before rps p50 p99 errs reqs cpu unit=req/s rate
+  local scenario=$1 round target before rps p50 p99 errs reqs cpu unit=req/s rate tls=0 full resumed
+  local hs=()
   [[ $scenario == bulk ]] && unit=MB/s
-  start_targets tcp 0
+  [[ $scenario == tls* ]] && tls=1
+  [[ $scenario == tlsnew ]] && unit=handshakes/s
+  start_targets tcp 0 "$tls"
   log "$scenario: ${ACTIVE[*]}; $ROUNDS interleaved rounds of ${DURATION}s"
+  ((tls)) && tls_check
   for round in $(seq 1 "$ROUNDS"); do
     for target in "${ACTIVE[@]}"; do
       usable "$target" || continue
       before=$(cpu_ticks "$target")
       read -r rps p50 p99 errs reqs < <(run_wrk "${PORT[$target]}" "$scenario")
+      # tlsnew: one request per connection, so requests are handshakes and
+      # CPU per request is CPU per handshake.
       cpu=$(cpu_us_per "$target" "$before" "$reqs")
       rate=$rps
       [[ $scenario == bulk ]] && rate=$(awk -v r="$rps" 'BEGIN { printf "%.1f", r * 1.048576 }')
-      log "  $scenario round $round $target: $rate $unit, p50 $p50 ms, p99 $p99 ms, errors $errs, cpu ${cpu} us/req"
+      hs=()
+      if [[ $scenario == tlsnew ]]; then
+        full=null resumed=null
+        [[ -s $WORK/tls-counts ]] && read -r full resumed <"$WORK/tls-counts"
+        hs=(handshakes_full="$full" handshakes_resumed="$resumed")
+        [[ $resumed == 0 ]] || note "tlsnew round $round $target: $resumed resumed handshakes (of $full full)"
+      fi
+      log "  $scenario round $round $target: $rate $unit, p50 $p50 ms, p99 $p99 ms, errors $errs, cpu ${cpu} us/req" \
+        "${hs[*]}"
       record scenario="$scenario" target="$target" round="$round" rate="$rate" unit="$unit" req_per_s="$rps" \
-        p50_ms="$p50" p99_ms="$p99" errors="$errs" requests="$reqs" cpu_us_per_req="$cpu"
+        p50_ms="$p50" p99_ms="$p99" errors="$errs" requests="$reqs" cpu_us_per_req="$cpu" "${hs[@]}"
     done
   done
   stop_targets
+}
+
+# tls_check: what each active target negotiates with an OpenSSL client
+# offering what wrk offers (TLS 1.2, see bench/README.md), into the notes,
+# so that a difference in protocol, cipher or key exchange shows.
+tls_check() {
+  local target out
+  for target in "${ACTIVE[@]}"; do
+    out=$(timeout 10 openssl s_client -connect "127.0.0.1:${PORT[$target]}" -servername localhost -tls1_2 \
+      </dev/null 2>/dev/null | awk '/^New, / { sub(/^New, /, ""); p = $0 } /^Server Temp Key: / { sub(/^Server Temp Key: /, ""); k = $0 }
+        END { print p ", key exchange " k }') || true
+    log "  $target negotiates: $out"
+    record scenario="$scenario-negotiated" target="$target" negotiated="$out"
+  done
 }
 
 # --- scenario 4: UDP request/reply ------------------------------------------------------
@@ -399,7 +481,7 @@ memory_scenario() {
 log "nib: $NIB; targets: $TARGETS; scenarios: $SCENARIOS; rounds $ROUNDS, ${DURATION}s each"
 for scenario in $SCENARIOS; do
   case $scenario in
-    keepalive | close | bulk) wrk_scenario "$scenario" ;;
+    keepalive | close | bulk | tls | tlsnew) wrk_scenario "$scenario" ;;
     udp) udp_scenario ;;
     clients) clients_scenario ;;
     memory) memory_scenario ;;
@@ -425,10 +507,10 @@ META=$WORK/meta.json
     "$CLIENTS_TIME" "$CLIENTS_1M_TIME" "$HOLD" "$FILL" "$FILL_TIME"
   printf ' "targets": "%s", "scenarios": "%s", "nib": "%s", "nib_commit": "%s"},\n' "$TARGETS" "$SCENARIOS" "$NIB" \
     "$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  printf ' "versions": {"nib": "%s", "pen": "%s", "haproxy": "%s", "nginx": "%s", "wrk": "%s"},\n' \
+  printf ' "versions": {"nib": "%s", "pen": "%s", "haproxy": "%s", "nginx": "%s", "wrk": "%s", "openssl": "%s"},\n' \
     "$("$NIB" --version 2>&1 | head -1 | tr -d '"')" "$(dpkg-query -W -f '${Version}' pen 2>/dev/null)" \
     "$(dpkg-query -W -f '${Version}' haproxy 2>/dev/null)" "$(dpkg-query -W -f '${Version}' nginx 2>/dev/null)" \
-    "$(dpkg-query -W -f '${Version}' wrk 2>/dev/null)"
+    "$(dpkg-query -W -f '${Version}' wrk 2>/dev/null)" "$(dpkg-query -W -f '${Version}' libssl3 2>/dev/null)"
   printf ' "notes": ['
   sep=""
   for n in "${NOTES[@]}"; do
