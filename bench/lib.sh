@@ -237,7 +237,8 @@ CONF
 # nginx_stream_config DIR PORT PROTO(tcp|udp) HASH(0|1) B1 B2 [CERT KEY]: nginx's stream
 # proxy with one worker; HASH=1 keeps a client on one backend (hash $remote_addr).
 # CERT and KEY: the server terminates TLS (`listen ... ssl`), nginx's defaults
-# otherwise (no session cache, tickets on).
+# otherwise (no session cache, tickets on) but for the protocols: nginx 1.22's
+# default leaves TLS 1.3 out, which the other balancers (and OpenSSL) offer.
 nginx_stream_config() {
   local dir=$1 port=$2 proto=$3 hash=$4 b1=$5 b2=$6 cert=${7:-} key=${8:-} listen_opts="backlog=4096" balance=""
   local tls=""
@@ -245,7 +246,7 @@ nginx_stream_config() {
   [[ $hash == 1 ]] && balance="hash \$remote_addr;"
   if [[ -n $cert ]]; then
     listen_opts+=" ssl"
-    tls="ssl_certificate $cert; ssl_certificate_key $key;"
+    tls="ssl_certificate $cert; ssl_certificate_key $key; ssl_protocols TLSv1.2 TLSv1.3;"
   fi
   mkdir -p "$dir"
   cat >"$dir/nginx.conf" <<CONF
