@@ -20,6 +20,8 @@ SCENARIO_TITLES = {
     "tls": "7. keep-alive small requests over TLS (wrk https; the balancer terminates TLS)",
     "tlsnew": "8. a full TLS handshake per request (wrk https, Connection: close, no resumption; "
               "cpu us/req is per handshake)",
+    "tlsnew-s_time": "8b. the same cross-checked with openssl s_time -new: full handshakes one at a time, "
+                     "no request (cpu us/req is per handshake)",
 }
 RATIO_TO = ["direct", "pen", "haproxy", "haproxy2", "nginx"]
 TLS_SCENARIOS = ("tls", "tlsnew")

@@ -21,7 +21,7 @@ source "$REPO/bench/lib.sh"
 
 QUICK=${QUICK:-0}
 if [[ $QUICK == 1 ]]; then
-  : "${ROUNDS:=1}" "${DURATION:=1}" "${CLIENTS_TIME:=4}" "${CLIENTS_1M_TIME:=3}" "${FILL_TIME:=3}"
+  : "${ROUNDS:=1}" "${DURATION:=1}" "${CLIENTS_TIME:=4}" "${CLIENTS_1M_TIME:=3}" "${FILL_TIME:=3}" "${S_TIME:=1}"
 fi
 BUILD_DIR=${BUILD_DIR:-$REPO/build}
 NIB=${NIB:-}
@@ -43,6 +43,7 @@ CLIENTS_CONCURRENCY=${CLIENTS_CONCURRENCY:-32}
 HOLD=${HOLD:-5000}                      # idle connections for the memory scenario
 FILL=${FILL:-10000000}                  # nib's affinity table in the memory scenario
 FILL_TIME=${FILL_TIME:-15}              # how long to fill it with real clients
+S_TIME=${S_TIME:-3}                     # tlsnew's cross-check: openssl s_time -new seconds per target (0: off)
 TARGETS=${TARGETS:-direct nib nib2 pen haproxy haproxy2 nginx}
 SCENARIOS=${SCENARIOS:-keepalive close bulk udp clients memory tls tlsnew}
 RESULTS_DIR=${RESULTS_DIR:-$REPO/bench/results}
@@ -320,7 +321,31 @@ wrk_scenario() {
         p50_ms="$p50" p99_ms="$p99" errors="$errs" requests="$reqs" cpu_us_per_req="$cpu" "${hs[@]}"
     done
   done
+  [[ $scenario == tlsnew ]] && s_time_check
   stop_targets
+}
+
+# s_time_check: tlsnew's cross-check with another client: `openssl s_time
+# -new` makes a full handshake per connection (a new session each time, no
+# request), one connection at a time, for S_TIME seconds per target. Rate from
+# the wall clock (s_time's own is in whole seconds).
+s_time_check() {
+  ((S_TIME > 0)) || return 0
+  local target before t0 t1 out n rate cpu
+  for target in "${ACTIVE[@]}"; do
+    usable "$target" || continue
+    before=$(cpu_ticks "$target")
+    t0=$(date +%s.%N)
+    out=$(timeout $((S_TIME + 30)) openssl s_time -connect "127.0.0.1:${PORT[$target]}" -new -time "$S_TIME" 2>&1) || true
+    t1=$(date +%s.%N)
+    n=$(awk '/connections in .* real seconds/ { print $1; exit }' <<<"$out")
+    [[ -n $n ]] || { note "openssl s_time failed against $target: $(tail -n 1 <<<"$out")"; continue; }
+    rate=$(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", n / (b - a) }')
+    cpu=$(cpu_us_per "$target" "$before" "$n")
+    log "  tlsnew s_time $target: $rate handshakes/s, cpu ${cpu} us/handshake ($n handshakes, one at a time)"
+    record scenario=tlsnew-s_time target="$target" round=1 rate="$rate" unit=handshakes/s requests="$n" \
+      cpu_us_per_req="$cpu" errors=0
+  done
 }
 
 # tls_check: what each active target negotiates with an OpenSSL client's
@@ -503,8 +528,8 @@ META=$WORK/meta.json
     "$ROUNDS" "$DURATION" "$CONNS" "$BULK_CONNS" "$THREADS"
   printf ' "udp_clients": %s, "udp_outstanding": %s, "udp_size": %s, "client_counts": "%s",' \
     "$UDP_CLIENTS" "$UDP_OUTSTANDING" "$UDP_SIZE" "$CLIENT_COUNTS"
-  printf ' "clients_time_s": %s, "clients_1m_time_s": %s, "hold": %s, "fill": %s, "fill_time_s": %s,' \
-    "$CLIENTS_TIME" "$CLIENTS_1M_TIME" "$HOLD" "$FILL" "$FILL_TIME"
+  printf ' "clients_time_s": %s, "clients_1m_time_s": %s, "hold": %s, "fill": %s, "fill_time_s": %s, "s_time_s": %s,' \
+    "$CLIENTS_TIME" "$CLIENTS_1M_TIME" "$HOLD" "$FILL" "$FILL_TIME" "$S_TIME"
   printf ' "targets": "%s", "scenarios": "%s", "nib": "%s", "nib_commit": "%s"},\n' "$TARGETS" "$SCENARIOS" "$NIB" \
     "$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
   printf ' "versions": {"nib": "%s", "pen": "%s", "haproxy": "%s", "nginx": "%s", "wrk": "%s", "openssl": "%s"},\n' \
