@@ -510,6 +510,7 @@ ServiceStatus Dataplane::service_status(const Service& s) const {
   st.idlers_open = s.idlers_open();
   st.tls = snap->tls != nullptr;
   st.tls_not_after_unix = snap->tls ? snap->tls->not_after_unix() : 0;
+  st.backend_tls = snap->backend_tls != nullptr;
   st.counters = s.counters();
   st.affinity = s.affinity().stats();
   if (udp_) udp_->fill_status(s, &st);  // UDP: sessions and datagram counters
@@ -993,6 +994,23 @@ Status Dataplane::set_tls_terminator(const std::string& name, std::shared_ptr<co
 std::shared_ptr<const TlsTerminator> Dataplane::tls_terminator(const std::string& name) const {
   const Service* s = find_service(services_, name);
   return s == nullptr ? nullptr : s->registry().snapshot()->tls;
+}
+
+Status Dataplane::set_tls_connector(const std::string& name, std::shared_ptr<const TlsConnector> connector) {
+  Service* s = find_service(services_, name);
+  if (s == nullptr) return no_service(name);
+  if (!connector) return Status::invalid("service '" + name + "': no TLS connector given");
+  std::lock_guard lock(s->admin_mutex());
+  if (!s->registry().snapshot()->backend_tls) {
+    return Status::invalid("service '" + name + "' does not re-encrypt to its backends");
+  }
+  s->registry().set_backend_tls(std::move(connector));
+  return {};
+}
+
+std::shared_ptr<const TlsConnector> Dataplane::tls_connector(const std::string& name) const {
+  const Service* s = find_service(services_, name);
+  return s == nullptr ? nullptr : s->registry().snapshot()->backend_tls;
 }
 
 Status Dataplane::set_server_acl(const std::string& name, uint32_t id, const AccessList& acl) {

@@ -139,6 +139,10 @@ class Dataplane {
   Status set_tls_terminator(const std::string& service, std::shared_ptr<const TlsTerminator> terminator);
   // The terminator `service`'s new clients get now (null: no TLS, or no such service).
   std::shared_ptr<const TlsTerminator> tls_terminator(const std::string& service) const;
+  // The same for backend_tls's files: connections made from now on use
+  // `connector`. kInvalidArgument for a service without backend_tls.
+  Status set_tls_connector(const std::string& service, std::shared_ptr<const TlsConnector> connector);
+  std::shared_ptr<const TlsConnector> tls_connector(const std::string& service) const;
   // Any thread. Pen's `server N acl A`: backend `id` takes only the clients
   // `acl` permits (empty: everyone), in every rule (new, returning,
   // failover); kept across a reload while the backend stays; not saved.

@@ -115,6 +115,7 @@ struct ServiceStatus {
   // (Unix seconds; 0 without TLS). A reload may change both.
   bool tls = false;
   int64_t tls_not_after_unix = 0;
+  bool backend_tls = false;  // TLS toward the backends (backend_tls)
   ServiceCounters counters;
   AffinityStats affinity;
   std::vector<BackendStatus> backends;

@@ -169,9 +169,15 @@ else:
     # Client TLS: the Secret mounted whole (rotations reach the pod) where the config points.
     d = "/etc/nib/service-tls/web"
     assert web["tls"] == {"cert": d + "/tls.crt", "key": d + "/tls.key", "ca": d + "/ca.crt", "client_auth": "required",
-                          "min_version": "1.3", "handshake_timeout": 5, "watch_interval": 30}, web["tls"]
+                          "min_version": "1.3", "handshake_timeout": 5, "watch_interval": 30,
+                          "alpn": ["h2", "http/1.1"]}, web["tls"]
     assert mounts["tls-web"] == d and vols["tls-web"]["secret"]["secretName"] == "web-tls", vols
     assert "items" not in vols["tls-web"]["secret"], "a Secret mounted by items is still swapped whole; keep it simple"
+    # Backend TLS: the CA (and nib's client certificate) from a Secret of their own.
+    b = "/etc/nib/backend-tls/web"
+    assert web["backend_tls"] == {"ca": b + "/ca.crt", "cert": b + "/tls.crt", "key": b + "/tls.key",
+                                  "server_name": "web.internal", "min_version": "1.3"}, web["backend_tls"]
+    assert mounts["backend-tls-web"] == b and vols["backend-tls-web"]["secret"]["secretName"] == "web-backends-ca", vols
     assert web["backends"][1]["health_check"] == {"path": "/status"} and dns["health_check"]["type"] == "udp", config
     # admin TLS: the Secret mounted where the config points, HTTPS probes and scrape
     assert (admin["tls_cert_file"], admin["tls_key_file"]) == ("/etc/nib/tls/tls.crt", "/etc/nib/tls/tls.key"), admin

@@ -518,6 +518,7 @@ void App::on_reload(Running& running) {
   std::vector<std::string> tls_kept;
   for (auto& s : config_.dataplane.services) {  // the watcher may have read newer files since
     s.tls_terminator = running.dataplane->tls_terminator(s.name);
+    s.tls_connector = running.dataplane->tls_connector(s.name);
   }
   if (Status st = load_tls_terminators(next, &config_.dataplane, &tls_kept); !st.ok()) {
     log_error("reload failed, keeping the running configuration: " + st.message());

@@ -152,6 +152,7 @@ void fill(const ServiceStatus& s, v1::Service* out) {
   out->set_idlers_open(s.idlers_open);
   out->set_tls(s.tls);
   out->set_tls_not_after_unix(s.tls_not_after_unix);
+  out->set_backend_tls(s.backend_tls);
   out->set_backend_count(static_cast<uint32_t>(s.backends.size()));
   out->set_active_connections(s.active);
   out->set_max_connections(s.max_connections);
@@ -173,6 +174,8 @@ void fill(const ServiceStatus& s, v1::Service* out) {
   counters->set_tls_handshakes(c.tls_handshakes);
   counters->set_tls_handshake_failures(c.tls_handshake_failures);
   counters->set_tls_handshake_timeouts(c.tls_handshake_timeouts);
+  counters->set_backend_tls_handshakes(c.backend_tls_handshakes);
+  counters->set_backend_tls_handshake_failures(c.backend_tls_handshake_failures);
   counters->set_affinity_breaks(c.affinity_breaks);
   fill(s.affinity, out->mutable_affinity());
   for (const auto& b : s.backends) fill(b, out->add_backends());

@@ -137,6 +137,11 @@ struct ServiceFamilies {
                                        "error, a refused client certificate, a client gone; timeout: not finished "
                                        "within the handshake timeout)",
                                        MetricType::Counter);
+  MetricFamily backend_tls_handshakes = family("nib_backend_tls_handshakes_total",
+                                               "TLS handshakes to backends (backend_tls), by result (ok; failed: the "
+                                               "backend's certificate did not verify, a protocol error, none within "
+                                               "the connect timeout)",
+                                               MetricType::Counter);
   MetricFamily tls_latency = family("nib_tls_handshake_duration_seconds",
                                     "Accept to finished TLS handshake, successful handshakes", MetricType::Histogram);
   MetricFamily tls_expiry = family("nib_tls_certificate_expiry_timestamp_seconds",
@@ -193,6 +198,11 @@ struct ServiceFamilies {
       add(tls_latency, l, s.counters.tls_handshake_latency);
       add(tls_expiry, l, static_cast<double>(s.tls_not_after_unix));
     }
+    if (s.backend_tls) {
+      add(backend_tls_handshakes, with(l, "result", "ok"), static_cast<double>(s.counters.backend_tls_handshakes));
+      add(backend_tls_handshakes, with(l, "result", "failed"),
+          static_cast<double>(s.counters.backend_tls_handshake_failures));
+    }
     add(breaks, l, static_cast<double>(s.counters.affinity_breaks));
     add(table_size, l, static_cast<double>(s.affinity.size));
     add(table_capacity, l, static_cast<double>(s.affinity.capacity));
@@ -204,6 +214,7 @@ struct ServiceFamilies {
 
   void move_to(std::vector<MetricFamily>* out) {
     for (MetricFamily* f : {&active, &accepted, &rejected, &abuse, &proxy_errors, &http_errors, &tls_handshakes,
+                            &backend_tls_handshakes,
                             &tls_latency, &tls_expiry, &limit_waits, &pending_waits, &idlers, &breaks, &table_size, &table_capacity, &hits, &misses, &evictions, &expirations}) {
       out->push_back(std::move(*f));
     }

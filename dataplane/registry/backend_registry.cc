@@ -163,6 +163,7 @@ RegistryDiff BackendRegistry::apply(const ServiceConfig& config) {
   if (!config.client_acl.empty()) next->client_acl = std::make_shared<const AccessList>(config.client_acl);
   next->tls = config.tls_terminator;
   next->tls_handshake_timeout = seconds_to_duration(config.tls.handshake_timeout_seconds);
+  next->backend_tls = config.tls_connector;
   index(*next);
   next->pins = old->pins;
   next->server_acls = old->server_acls;  // runtime settings of the servers that stay (publish() drops the rest)
@@ -307,6 +308,13 @@ void BackendRegistry::set_tls(std::shared_ptr<const TlsTerminator> tls) {
   std::lock_guard write(write_mu_);
   auto next = copy();
   next->tls = std::move(tls);
+  publish(next);
+}
+
+void BackendRegistry::set_backend_tls(std::shared_ptr<const TlsConnector> connector) {
+  std::lock_guard write(write_mu_);
+  auto next = copy();
+  next->backend_tls = std::move(connector);
   publish(next);
 }
 

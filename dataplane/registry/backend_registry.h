@@ -51,6 +51,9 @@ struct RegistrySnapshot {
   // starts its session with, and how long its handshake may take.
   std::shared_ptr<const TlsTerminator> tls;
   Duration tls_handshake_timeout{};
+  // TLS toward the backends (null: plain TCP): what a connection made now
+  // re-encrypts with.
+  std::shared_ptr<const TlsConnector> backend_tls;
 
   // Whether `b` may take `client` (its server ACL, if any).
   bool server_permits(const Backend& b, const IpKey& client) const {
@@ -125,6 +128,8 @@ class BackendRegistry {
   void set_client_acl(const AccessList& acl);
   // A TLS service's certificates read again: connections accepted from now on use `tls`.
   void set_tls(std::shared_ptr<const TlsTerminator> tls);
+  // backend_tls's files read again: connections made from now on use `connector`.
+  void set_backend_tls(std::shared_ptr<const TlsConnector> connector);
 
   // Pen's `server N acl A`: backend `id` takes only the clients `acl`
   // permits from now on (empty: everyone). Kept across a reload while the

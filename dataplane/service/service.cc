@@ -102,6 +102,8 @@ ServiceCounters Service::counters() const {
     c.tls_handshakes += get(w.tls_handshakes);
     c.tls_handshake_failures += get(w.tls_failures);
     c.tls_handshake_timeouts += get(w.tls_timeouts);
+    c.backend_tls_handshakes += get(w.backend_tls_handshakes);
+    c.backend_tls_handshake_failures += get(w.backend_tls_failures);
     w.tls_latency.add_to(c.tls_handshake_latency);
   }
   return c;

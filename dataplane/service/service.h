@@ -48,6 +48,12 @@ struct ServiceCounters {
   uint64_t tls_handshake_timeouts = 0;
   // Accept to finished handshake, successful ones.
   LatencyHistogram tls_handshake_latency;
+  // backend_tls: handshakes to backends finished and failed (the backend's
+  // certificate did not verify, a protocol error, none within the connect
+  // timeout; each failure also counts against the backend, like a refused
+  // connect).
+  uint64_t backend_tls_handshakes = 0;
+  uint64_t backend_tls_handshake_failures = 0;
 };
 
 class Service {
@@ -174,6 +180,9 @@ class Service {
   }
   void count_tls_handshake_failure(unsigned worker) { bump(cells_[worker].tls_failures); }
   void count_tls_handshake_timeout(unsigned worker) { bump(cells_[worker].tls_timeouts); }
+  void count_backend_tls_handshake(unsigned worker, bool ok) {
+    bump(ok ? cells_[worker].backend_tls_handshakes : cells_[worker].backend_tls_failures);
+  }
   ServiceCounters counters() const;  // any thread: the sum over the workers
 
   // Pen's idlers (IdlerPool): idle connections open now. Written by the
@@ -212,7 +221,7 @@ class Service {
   struct Cells {
     std::atomic<uint64_t> accepted{0}, limit_waits{0}, pending_waits{0}, no_backend{0}, stubborn{0}, breaks{0}, rejected_acl{0},
         rejected_resources{0}, abuse{0}, proxy_protocol_errors{0}, http_header_errors{0}, tls_handshakes{0},
-        tls_failures{0}, tls_timeouts{0};
+        tls_failures{0}, tls_timeouts{0}, backend_tls_handshakes{0}, backend_tls_failures{0};
     LatencyCells tls_latency;
   };
   PerWorker<Cells> cells_;

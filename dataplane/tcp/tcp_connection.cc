@@ -73,7 +73,9 @@ void TcpConnection::start(UniqueFd client, const SocketAddress& peer, Service& s
   pending_ = std::move(how.pending);
   dummy_owed_ = dummy_sent_ = 0;
   dummy_line_ = dummy_request_ = false;
-  tls_read_waits_writable_ = tls_write_waits_readable_ = false;
+  tls_.reset();
+  backend_tls_.reset();
+  backend_handshaking_ = false;
   denied_ = false;
   if (!worker_.loop().add(client_.get(), kSocketEvents, &client_side_).ok()) {
     failed_locally("epoll", ENOMEM, /*connecting=*/false);  // epoll_ctl fails for memory (or its watch limit)
@@ -102,7 +104,7 @@ void TcpConnection::begin(bool denied) {
 }
 
 void TcpConnection::start_handshake(bool denied) {
-  tls_ = snap_->tls->accept(client_.get());
+  tls_.session = snap_->tls->accept(client_.get());
   if (!tls_) [[unlikely]] {
     failed_locally("TLS session", ENOMEM, /*connecting=*/false);
     service_->count_rejected_resources(worker_.index());
@@ -140,13 +142,13 @@ void TcpConnection::fail_handshake(bool timed_out) {
   finish(false, CloseReason::kTlsHandshake);
 }
 
-ssize_t TcpConnection::client_recv(char* buf, size_t n) {
-  const TlsIo io = tls_->read(buf, n);
-  if (io.wait == TlsWait::kWrite) tls_read_waits_writable_ = true;
+ssize_t TcpConnection::tls_recv(TlsSide& t, Flow& reading, char* buf, size_t n) {
+  const TlsIo io = t->read(buf, n);
+  if (io.wait == TlsWait::kWrite) t.read_waits_writable = true;
   if (io.bytes != 0) {
     // Bytes and then the stream's end: the caller reads on (src_hup) and
     // meets the end with its next read.
-    if (io.wait == TlsWait::kClosed || io.wait == TlsWait::kFailed) up_.src_hup = true;
+    if (io.wait == TlsWait::kClosed || io.wait == TlsWait::kFailed) reading.src_hup = true;
     return static_cast<ssize_t>(io.bytes);
   }
   switch (io.wait) {
@@ -159,9 +161,9 @@ ssize_t TcpConnection::client_recv(char* buf, size_t n) {
   return -1;
 }
 
-ssize_t TcpConnection::client_send(const char* buf, size_t n, int /*flags: MSG_MORE means nothing to a record*/) {
-  const TlsIo io = tls_->write(buf, n);
-  if (io.wait == TlsWait::kRead) tls_write_waits_readable_ = true;
+ssize_t TcpConnection::tls_send(TlsSide& t, const char* buf, size_t n) {
+  const TlsIo io = t->write(buf, n);
+  if (io.wait == TlsWait::kRead) t.write_waits_readable = true;
   if (io.bytes != 0) return static_cast<ssize_t>(io.bytes);
   switch (io.wait) {
     case TlsWait::kNone: return 0;
@@ -172,6 +174,8 @@ ssize_t TcpConnection::client_send(const char* buf, size_t n, int /*flags: MSG_M
   }
   return -1;
 }
+
+bool TcpConnection::spliceable() const { return worker_.pipes().limit() != 0 && !tls_ && !backend_tls_; }
 
 void TcpConnection::choose(bool denied) {
   if (service_->dummy()) [[unlikely]] return start_dummy(denied);
@@ -337,7 +341,7 @@ bool TcpConnection::send_proxy_header(ProxyProtocol version) {
   // The first bytes on a fresh connection, whose send buffer is empty: they
   // go whole or the connection failed. With the client's bytes waiting,
   // MSG_MORE lets both leave in one segment.
-  const int more = up_.off < up_.len ? MSG_MORE : 0;
+  const int more = up_.off < up_.len && !snap_->backend_tls ? MSG_MORE : 0;
   return ::send(backend_.get(), header, n, MSG_NOSIGNAL | more) == static_cast<ssize_t>(n);
 }
 
@@ -371,7 +375,7 @@ void TcpConnection::connect_next() {
   MonoTime now = worker_.loop().now();
   while (sel_.kind != Selection::Kind::kReject) {
     switch (try_connect(*sel_.backend(*snap_))) {
-      case Connect::kDone: on_connected(); return;
+      case Connect::kDone: on_backend_connected(/*timer_armed=*/false); return;
       case Connect::kPending: worker_.loop().arm(timer_, now + snap_->connect_timeout); return;
       case Connect::kFailed: on_connect_failed(); break;
       case Connect::kShortage:
@@ -436,31 +440,37 @@ TcpConnection::Connect TcpConnection::try_connect(Backend& backend) {
   return Connect::kPending;
 }
 
-void TcpConnection::on_connect_failed(Failure failure) {
+void TcpConnection::on_connect_failed(Failure failure, std::string_view detail) {
   MonoTime now = worker_.loop().now();
   worker_.loop().cancel(timer_);
+  backend_tls_.reset();
+  backend_handshaking_ = false;
   backend_.reset();  // closing also drops it from epoll
   Backend* b = sel_.backend(*snap_);
   b->add_failure(worker_.index());
   ++failovers_;
   const char* what = failure == Failure::kConnect ? "failed to connect"
                      : failure == Failure::kReset ? "reset a connection before its first byte"
+                     : failure == Failure::kTls   ? "failed the TLS handshake"
                                                   : "closed a connection without answering";
   Duration blacklist = seconds_to_duration(snap_->policy.blacklist_seconds);
   if (blacklist > Duration::zero() && !b->blacklisted(now)) {
     b->blacklist_until(now + blacklist);
     const char* who = sel_.kind == Selection::Kind::kAbuse ? ": the abuse server " : ": backend ";
     log_warn("service " + service_->name() + who + b->address().to_string() + " " + what +
-             "; blacklisted for " + std::to_string(snap_->policy.blacklist_seconds) + " s");
+             (detail.empty() ? std::string() : " (" + std::string(detail) + ")") + "; blacklisted for " +
+             std::to_string(snap_->policy.blacklist_seconds) + " s");
   }
   const char* reason = failure == Failure::kConnect ? "a client's connect failed"
                        : failure == Failure::kReset ? "a client's connection was reset before the first byte"
+                       : failure == Failure::kTls   ? "a client's TLS handshake to it failed"
                                                     : "a client's request was closed without an answer";
   if (b->passive_failure(reason)) service_->passive_down(*b, reason);
   const Selection failed = sel_;
   sel_ = Selector::after_failure(*snap_, sel_, client_ip_, now);
   if (debug_on()) [[unlikely]] {
-    log_event(LogLevel::kDebug, Selector::describe(*snap_, failed) + " " + what + "; " +
+    log_event(LogLevel::kDebug, Selector::describe(*snap_, failed) + " " + what +
+                                    (detail.empty() ? std::string() : " (" + std::string(detail) + ")") + "; " +
                                     (sel_.kind == Selection::Kind::kReject ? "giving up"
                                                                            : "failing over to " +
                                                                                  Selector::describe(*snap_, sel_)));
@@ -493,6 +503,49 @@ void TcpConnection::on_backend_lost(Failure failure) {
   });
 }
 
+void TcpConnection::on_backend_connected(bool timer_armed) {
+  if (!snap_->backend_tls) [[likely]] return on_connected();
+  Backend* b = sel_.backend(*snap_);
+  // A PROXY header is TCP's, ahead of the TLS stream (as HAProxy's send-proxy with ssl).
+  const ProxyProtocol proxy = b->proxy_protocol_or(service_->proxy_protocol());
+  if (proxy != ProxyProtocol::kOff && !send_proxy_header(proxy)) [[unlikely]] {
+    on_connect_failed(Failure::kReset);
+    return connect_next();
+  }
+  // The client's agreed protocol goes on, so both hops speak the same one.
+  const std::string_view alpn = tls_ ? tls_->alpn() : std::string_view();
+  backend_tls_.session = snap_->backend_tls->connect(backend_.get(), b->address().ip_string(), alpn);
+  if (!backend_tls_) [[unlikely]] {
+    failed_locally("TLS session", ENOMEM, /*connecting=*/false);
+    backend_.reset();
+    service_->count_rejected_resources(worker_.index());
+    return finish(false, CloseReason::kShortage);
+  }
+  backend_handshaking_ = true;
+  if (!timer_armed) worker_.loop().arm(timer_, worker_.loop().now() + snap_->connect_timeout);
+  continue_backend_handshake();  // the ClientHello goes now
+}
+
+void TcpConnection::continue_backend_handshake() {
+  const TlsWait wait = backend_tls_->handshake();
+  if (wait == TlsWait::kRead || wait == TlsWait::kWrite) return;  // the next backend event comes back here
+  backend_handshaking_ = false;
+  if (wait != TlsWait::kNone) {
+    service_->count_backend_tls_handshake(worker_.index(), /*ok=*/false);
+    const std::string why = backend_tls_->failure();
+    on_connect_failed(Failure::kTls, why);
+    return connect_next();
+  }
+  service_->count_backend_tls_handshake(worker_.index(), /*ok=*/true);
+  if (trace_on()) [[unlikely]] {
+    log_event(LogLevel::kTrace, std::string("TLS handshake to the backend done: ") + backend_tls_->version());
+  }
+  // The backend may have spoken right behind its handshake: read before
+  // waiting for an edge that has come already.
+  down_.src_readable = true;
+  on_connected();
+}
+
 void TcpConnection::on_connected() {
   MonoTime now = worker_.loop().now();
   worker_.loop().cancel(timer_);
@@ -516,8 +569,8 @@ void TcpConnection::on_connected() {
   b->record_connect_latency(worker_.index(), MonoClock::now() - connect_started_);
   connect_us_ = std::chrono::duration_cast<std::chrono::microseconds>(now - started_).count();
   const ProxyProtocol proxy = b->proxy_protocol_or(service_->proxy_protocol());
-  if (proxy != ProxyProtocol::kOff && !send_proxy_header(proxy)) [[unlikely]] {
-    return on_backend_lost(Failure::kReset);
+  if (proxy != ProxyProtocol::kOff && !backend_tls_ && !send_proxy_header(proxy)) [[unlikely]] {
+    return on_backend_lost(Failure::kReset);  // with backend_tls it went ahead of the handshake
   }
   if (trace_on()) [[unlikely]] {
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(MonoClock::now() - connect_started_).count();
@@ -536,8 +589,8 @@ void TcpConnection::on_client_only_event(uint32_t events) {
     return continue_handshake();  // a hang-up or an error fails it there
   }
   if (state_ == State::kDummy) {
-    if (tls_read_waits_writable_ && (events & EPOLLOUT)) {
-      tls_read_waits_writable_ = false;
+    if (tls_.read_waits_writable && (events & EPOLLOUT)) {
+      tls_.read_waits_writable = false;
       up_.src_readable = true;
     }
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) up_.src_readable = true;
@@ -563,16 +616,16 @@ void TcpConnection::on_event(bool client_side, uint32_t events) {
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) reading.src_readable = true;
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) reading.src_hup = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writing.dst_writable = true;
-  if (client_side && tls_) [[unlikely]] {
+  if (TlsSide& t = client_side ? tls_ : backend_tls_; t) [[unlikely]] {
     // A session's read that waited for room to write, or its write that
-    // waited for bytes to read (TLS records go both ways under either).
-    if (tls_read_waits_writable_ && (events & EPOLLOUT)) {
-      tls_read_waits_writable_ = false;
-      up_.src_readable = true;
+    // waited for bytes to read, on this socket.
+    if (t.read_waits_writable && (events & EPOLLOUT)) {
+      t.read_waits_writable = false;
+      reading.src_readable = true;
     }
-    if (tls_write_waits_readable_ && (events & EPOLLIN)) {
-      tls_write_waits_readable_ = false;
-      down_.dst_writable = true;
+    if (t.write_waits_readable && (events & EPOLLIN)) {
+      t.write_waits_readable = false;
+      writing.dst_writable = true;
     }
   }
   if (state_ == State::kConnecting) {
@@ -581,13 +634,15 @@ void TcpConnection::on_event(bool client_side, uint32_t events) {
       if (events & (EPOLLHUP | EPOLLERR)) finish(false, CloseReason::kClientClosed);
       return;
     }
+    // The session reads a failed socket's error itself.
+    if (backend_handshaking_) return continue_backend_handshake();
     // A failed connect raises EPOLLERR; EPOLLOUT without it means connected,
     // so no getsockopt(SO_ERROR) is needed on the way.
     if (events & (EPOLLERR | EPOLLHUP)) {
       on_connect_failed();
       connect_next();
     } else if (events & EPOLLOUT) {
-      on_connected();
+      on_backend_connected(/*timer_armed=*/true);
     }
     return;
   }
@@ -724,7 +779,7 @@ TcpConnection::Pump TcpConnection::pump(Flow& f, int src, int dst) {
       } else if (!f.bulk) {
         // A full buffer: a bulk transfer, cheaper spliced once this buffer is
         // out (not through TLS: the bytes must pass through the session).
-        f.bulk = worker_.pipes().limit() != 0 && !tls_;
+        f.bulk = spliceable();
       }
       continue;
     }
@@ -784,7 +839,7 @@ void TcpConnection::pass_half_close(Flow& f, int dst) {
   // finish() closes both, and close() sends the same FIN.
   const Flow& other = &f == &up_ ? down_ : up_;
   if (!other.done()) {
-    if (tls_ && dst == client_.get()) tls_->shutdown();  // close_notify ahead of the FIN
+    if (TlsSide* t = tls_of(dst)) (*t)->shutdown();  // close_notify ahead of the FIN
     ::shutdown(dst, SHUT_WR);
   }
   f.shut = true;
@@ -862,7 +917,7 @@ TcpConnection::Pump TcpConnection::pump_http(Flow& f) {
       break;
     }
     if (!f.src_readable) break;
-    if (f.len == 0 && http_.body_due() >= kSpliceChunk && !tls_) {
+    if (f.len == 0 && http_.body_due() >= kSpliceChunk && spliceable()) {
       // A large body and nothing buffered: spliced, never more than is due,
       // so the next request's headers are read (and parsed) as ever.
       if (!f.pipe) f.pipe = worker_.pipes().take();
@@ -956,6 +1011,12 @@ void TcpConnection::on_timer() {
   MonoTime now = worker_.loop().now();
   if (state_ == State::kHeader) return reject_proxy_header("no PROXY header within the connect timeout");
   if (state_ == State::kHandshake) return fail_handshake(/*timed_out=*/true);
+  if (state_ == State::kConnecting && backend_handshaking_) {
+    service_->count_backend_tls_handshake(worker_.index(), /*ok=*/false);
+    on_connect_failed(Failure::kTls, "no handshake within the connect timeout");
+    connect_next();
+    return;
+  }
   if (state_ == State::kConnecting) {
     on_connect_failed();  // connect timeout: Pen blacklists it like a refusal
     connect_next();
@@ -1004,11 +1065,16 @@ void TcpConnection::finish(bool abort, CloseReason why) {
     if (backend_) set_linger_reset(backend_.get());
   }
   state_ = State::kClosed;
+  // A clean close of an established stream says so (close_notify); an
+  // abort or a failed handshake does not.
   if (tls_) {
-    // A clean close of an established stream says so (close_notify); an
-    // abort or a failed handshake does not.
     if (!abort && why != CloseReason::kTlsHandshake) tls_->shutdown();
     tls_.reset();
+  }
+  if (backend_tls_) {
+    if (!abort && !backend_handshaking_) backend_tls_->shutdown();
+    backend_tls_.reset();
+    backend_handshaking_ = false;
   }
   client_.reset();
   backend_.reset();

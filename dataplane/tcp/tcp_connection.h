@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "dataplane/balancer/selector.h"
 #include "dataplane/base/log.h"
@@ -126,19 +127,48 @@ class TcpConnection {
   void start_handshake(bool denied);
   void continue_handshake();
   void fail_handshake(bool timed_out);
-  // The client's socket as the relay sees it: plaintext through the TLS
-  // session when there is one, otherwise recv/send. recv()'s and send()'s
-  // results and errno (EAGAIN when the session waits for the socket,
-  // ECONNRESET / EPIPE when it failed).
-  ssize_t client_recv(char* buf, size_t n);
-  ssize_t client_send(const char* buf, size_t n, int flags);
-  // recv / send on either socket: the client's through client_recv/send.
+  // A TLS session on one socket of the relay, and the other direction's
+  // edge it waits for: a session's read may wait for the socket to be
+  // writable (and a write for readable), since TLS records go both ways
+  // under either; that edge then retries it.
+  struct TlsSide {
+    std::unique_ptr<TlsSession> session;
+    bool read_waits_writable = false;
+    bool write_waits_readable = false;
+    explicit operator bool() const { return session != nullptr; }
+    TlsSession* operator->() const { return session.get(); }
+    void reset() {
+      session.reset();
+      read_waits_writable = write_waits_readable = false;
+    }
+  };
+  // A socket through its TLS session, as recv() and send() would answer:
+  // their results and errno (EAGAIN when the session waits for the socket,
+  // ECONNRESET / EPIPE when it failed). `reading` is the flow whose source
+  // the socket is (its src_hup is set when the stream ends behind the bytes).
+  ssize_t tls_recv(TlsSide& t, Flow& reading, char* buf, size_t n);
+  ssize_t tls_send(TlsSide& t, const char* buf, size_t n);
+  // recv / send on either socket, through its TLS session when it has one.
   ssize_t recv_from(int fd, char* buf, size_t n) {
-    return tls_ && fd == client_.get() ? client_recv(buf, n) : ::recv(fd, buf, n, 0);
+    if (tls_ && fd == client_.get()) [[unlikely]] return tls_recv(tls_, up_, buf, n);
+    if (backend_tls_ && fd == backend_.get()) [[unlikely]] return tls_recv(backend_tls_, down_, buf, n);
+    return ::recv(fd, buf, n, 0);
   }
+  // MSG_MORE means nothing to a TLS record: the session sends whole ones.
   ssize_t send_to(int fd, const char* buf, size_t n, int flags) {
-    return tls_ && fd == client_.get() ? client_send(buf, n, flags) : ::send(fd, buf, n, MSG_NOSIGNAL | flags);
+    if (tls_ && fd == client_.get()) [[unlikely]] return tls_send(tls_, buf, n);
+    if (backend_tls_ && fd == backend_.get()) [[unlikely]] return tls_send(backend_tls_, buf, n);
+    return ::send(fd, buf, n, MSG_NOSIGNAL | flags);
   }
+  // TLS on the socket of `fd` (either side's), or null.
+  TlsSide* tls_of(int fd) {
+    if (tls_ && fd == client_.get()) return &tls_;
+    if (backend_tls_ && fd == backend_.get()) return &backend_tls_;
+    return nullptr;
+  }
+  // Whether a bulk flow may splice: the worker has pipes, and no TLS session
+  // on either side (the bytes must pass through it).
+  bool spliceable() const;
   // Pen's dummy: instead of choosing, answers each request of the client
   // (bytes already read count) with a fixed page; `denied` clients are closed.
   void start_dummy(bool denied);
@@ -165,10 +195,11 @@ class TcpConnection {
   // shortage (counted and reported to the worker), kFailed otherwise.
   Connect failed_locally(const char* what, int err, bool connecting);
   // How a backend failed a client: its connect, or after it (before its first byte).
-  enum class Failure { kConnect, kReset, kClosedSilently };
+  // kTls: its TLS handshake (backend_tls) failed or its certificate did not verify.
+  enum class Failure { kConnect, kReset, kClosedSilently, kTls };
   // Counts the failure against the backend (Pen's blacklist, the passive
   // check), closes its socket and chooses the next server.
-  void on_connect_failed(Failure failure = Failure::kConnect);
+  void on_connect_failed(Failure failure = Failure::kConnect, std::string_view detail = {});
   // After accept with defer_accept: reads what the client sent; false when it
   // closed the connection (the client is gone).
   bool read_first_bytes();
@@ -176,6 +207,11 @@ class TcpConnection {
   // before its first byte: a failure like a refused connect. With nothing of
   // the client's forwarded yet, the client fails over; otherwise it is closed.
   void on_backend_lost(Failure failure);
+  // The backend's TCP connect is done. With backend_tls its handshake comes
+  // first, still kConnecting and under the connect timeout (armed already
+  // when `timer_armed`); then on_connected().
+  void on_backend_connected(bool timer_armed);
+  void continue_backend_handshake();
   void on_connected();
   void relay();
   Pump pump(Flow& f, int src, int dst);
@@ -214,12 +250,11 @@ class TcpConnection {
   uint64_t id_ = 0;  // ConnectionInfo::id, from the worker at start
   UniqueFd client_;
   UniqueFd backend_;
-  // TLS services: the client's session (null: plain TCP). A session's read
-  // may wait for the socket to be writable (and a write for readable): the
-  // other direction's edge then retries it.
-  std::unique_ptr<TlsSession> tls_;
-  bool tls_read_waits_writable_ = false;
-  bool tls_write_waits_readable_ = false;
+  // TLS services: the client's session; backend_tls: the backend's (null:
+  // plain TCP on that side).
+  TlsSide tls_;
+  TlsSide backend_tls_;
+  bool backend_handshaking_ = false;  // kConnecting: backend_tls_'s handshake is under way
   bool denied_ = false;  // kHandshake: the client goes to the abuse server after it
   Service* service_ = nullptr;
   std::shared_ptr<const RegistrySnapshot> snap_;

@@ -526,7 +526,7 @@ Status Parser::apply_penctl(std::string_view option, const std::string& text) {
   }
   return option_error(where,
                       "penctl command not supported by nib; use one of: prio, weight, hash, roundrobin, "
-                      "stubborn, abort_on_error, tcp_nodelay, keepalive (each also as 'no ...'), tcp_fastclose up|down|both|off, source IP, [no] transparent, [no] http, dsr_if IF, acl N ..., no acl N, client_acl N, control_acl N, tarpit_acl N, proxy_protocol v1|v2|off, accept_proxy_protocol CIDR..., ssl_ciphers C, ssl_option O, ssl_sni_path P, blacklist N, tracking N, timeout N, "
+                      "stubborn, abort_on_error, tcp_nodelay, keepalive (each also as 'no ...'), tcp_fastclose up|down|both|off, source IP, [no] transparent, [no] http, dsr_if IF, acl N ..., no acl N, client_acl N, control_acl N, tarpit_acl N, proxy_protocol v1|v2|off, accept_proxy_protocol CIDR..., ssl_ciphers C, ssl_option O, ssl_sni_path P, ssl_ocsp_response F, blacklist N, tracking N, timeout N, "
                       "idle_timeout N, clients_max N, conn_max N");
 }
 
@@ -550,11 +550,14 @@ std::optional<Status> Parser::apply_ssl_word(const std::string& where, const std
       return option_error(where, "expected one of: no_sslv2, no_sslv3, no_tlsv1, no_tlsv1.1, no_tlsv1.2, "
                                  "cipher_server_preference");
     }  // the protocols before TLS 1.2 are always off
+  } else if (word == "ssl_ocsp_response") {
+    if (words.size() != 2) return option_error(where, "expected 'ssl_ocsp_response FILE' (a DER OCSP response)");
+    tls.ocsp_response_file = words[1];
   } else if (word == "ssl_client_renegotiation_interval") {
     if (words.size() != 2) return option_error(where, "expected 'ssl_client_renegotiation_interval S'");
     warnings_.push_back(where + ": nib always refuses client renegotiation; ignored");
   } else {
-    return std::nullopt;  // ssl_ocsp_response: not supported, said below
+    return std::nullopt;  // not an ssl_ word nib knows: said below
   }
   note_balancing(where, "tls");
   return Status{};

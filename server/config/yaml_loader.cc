@@ -43,17 +43,20 @@ constexpr std::string_view kServiceKeys[] = {"name",      "listen",          "pr
                                              "tcp_fastclose", "keepalive", "abuse", "source", "transparent",
                                              "dsr_interface", "tarpit",
                                              "http", "http_forwarded", "proxy_protocol", "accept_proxy_protocol",
-                                             "dummy", "tls"};
+                                             "dummy", "tls", "backend_tls"};
 // Keys that mean something for one protocol only: given for the other, they
 // would silently do nothing, so they are errors.
 constexpr std::string_view kTcpOnlyKeys[] = {"connect_timeout", "idle_timeout", "max_connections", "pending_max", "idlers", "backlog",
                                              "defer_accept",    "tcp_nodelay",     "tcp_fastclose",
                                              "keepalive",       "accept_proxy_protocol",
-                                             "http",            "http_forwarded",  "dummy", "tls"};
+                                             "http",            "http_forwarded",  "dummy", "tls", "backend_tls"};
 constexpr std::string_view kUdpOnlyKeys[] = {"session_timeout", "max_sessions"};
 constexpr std::string_view kTlsKeys[] = {"cert",    "key",         "ca",      "ca_dir",
                                          "sni_path", "min_version", "ciphers", "client_auth",
-                                         "prefer_server_ciphers", "handshake_timeout", "watch_interval"};
+                                         "prefer_server_ciphers", "handshake_timeout", "watch_interval",
+                                         "alpn",     "ocsp_response"};
+constexpr std::string_view kBackendTlsKeys[] = {"verify", "ca",  "ca_dir",      "server_name",
+                                                "cert",   "key", "min_version", "ciphers"};
 constexpr std::string_view kPolicyKeys[] = {"mode", "stubborn", "tracking", "blacklist", "table_size"};
 constexpr std::string_view kBackendKeys[] = {"address", "port",   "soft_limit",
                                              "hard_limit", "weight", "prio", "proxy_protocol", "health_check"};
@@ -167,6 +170,10 @@ class Loader {
   void load_listen(const Item& item, SeenServices* seen, ServiceConfig* service);
   void load_policy(const Item& item, PolicyConfig* policy);
   void load_tls(const Item& item, TlsConfig* tls);
+  void load_backend_tls(const Item& item, BackendTlsConfig* tls);
+  // min_version and ciphers, as tls and backend_tls spell them.
+  void read_tls_version(const Fields& f, std::string* min_version);
+  void read_tls_ciphers(const Fields& f, std::string* ciphers);
   void load_backends(const Item& item, ServiceConfig* service);
   void load_acl(const Item& item, AccessList* acl);
   void load_proxy_protocol(const Fields& f, ServiceConfig* service);
@@ -581,6 +588,7 @@ void Loader::load_service(const Item& item, SeenServices* seen, DataplaneConfig*
   }
   load_proxy_protocol(f, &service);
   if (const Item* tls = f.get("tls")) load_tls(*tls, &service.tls);
+  if (const Item* tls = f.get("backend_tls")) load_backend_tls(*tls, &service.backend_tls);
   // Once every key is read: the path's rules involve protocol, transparent...
   if (const Item* listen = f.get("listen"); listen && !service.listen_path.empty()) {
     if (Status st = check_listen_path(service); !st.ok()) error_at(*listen, st.message());
@@ -743,9 +751,26 @@ void Loader::load_policy(const Item& item, PolicyConfig* policy) {
   read_int(f, "table_size", limits::kTableSize, &policy->table_size);
 }
 
+void Loader::read_tls_version(const Fields& f, std::string* min_version) {
+  const Item* version = f.get("min_version");
+  if (version == nullptr) return;
+  auto text = scalar(*version, "1.2 or 1.3");
+  if (text && *text != "1.2" && *text != "1.3") error_at(*version, "expected 1.2 or 1.3, got '" + *text + "'");
+  if (text && (*text == "1.2" || *text == "1.3")) *min_version = *text;
+}
+
+void Loader::read_tls_ciphers(const Fields& f, std::string* ciphers) {
+  const Item* item = f.get("ciphers");
+  if (item == nullptr) return;
+  auto text = scalar(*item, "an OpenSSL cipher list such as ECDHE+AESGCM");
+  if (text && text->empty()) error_at(*item, "expected an OpenSSL cipher list, got an empty value");
+  if (text && !text->empty()) *ciphers = *text;
+}
+
 // tls: {cert, key, ca, ca_dir, sni_path, min_version, ciphers, client_auth,
-// prefer_server_ciphers, handshake_timeout, watch_interval}. The files are read at start
-// (server/tls), where a bad one names itself.
+// prefer_server_ciphers, handshake_timeout, watch_interval, alpn,
+// ocsp_response}. The files are read at start (server/tls), where a bad one
+// names itself.
 void Loader::load_tls(const Item& item, TlsConfig* tls) {
   std::array<std::string_view, 1> required{"cert"};
   Fields f = fields(item, kTlsKeys, required);
@@ -754,15 +779,18 @@ void Loader::load_tls(const Item& item, TlsConfig* tls) {
   read_file_name(f, "ca", &tls->ca_file);
   read_file_name(f, "ca_dir", &tls->ca_dir, "a directory");
   read_file_name(f, "sni_path", &tls->sni_path, "a directory");
-  if (const Item* version = f.get("min_version")) {
-    auto text = scalar(*version, "1.2 or 1.3");
-    if (text && *text != "1.2" && *text != "1.3") error_at(*version, "expected 1.2 or 1.3, got '" + *text + "'");
-    if (text && (*text == "1.2" || *text == "1.3")) tls->min_version = *text;
-  }
-  if (const Item* ciphers = f.get("ciphers")) {
-    auto text = scalar(*ciphers, "an OpenSSL cipher list such as ECDHE+AESGCM");
-    if (text && text->empty()) error_at(*ciphers, "expected an OpenSSL cipher list, got an empty value");
-    if (text && !text->empty()) tls->ciphers = *text;
+  read_file_name(f, "ocsp_response", &tls->ocsp_response_file);
+  read_tls_version(f, &tls->min_version);
+  read_tls_ciphers(f, &tls->ciphers);
+  if (const Item* alpn = f.get("alpn")) {
+    for (const Item& p : sequence(*alpn, "a sequence of ALPN protocol names such as [h2, http/1.1]")) {
+      auto name = scalar(p, "an ALPN protocol name such as h2");
+      if (name && (name->empty() || name->size() > 255)) {
+        error_at(p, "expected an ALPN protocol name of 1 to 255 bytes, got '" + *name + "'");
+      } else if (name) {
+        tls->alpn.push_back(*name);
+      }
+    }
   }
   if (const Item* auth = f.get("client_auth")) {
     constexpr const char* kChoices = "off, optional, required";
@@ -780,6 +808,30 @@ void Loader::load_tls(const Item& item, TlsConfig* tls) {
   read_bool(f, "prefer_server_ciphers", &tls->prefer_server_ciphers);
   read_seconds(f, "handshake_timeout", limits::kTlsHandshakeTimeout, &tls->handshake_timeout_seconds);
   read_seconds(f, "watch_interval", limits::kTlsWatchInterval, &tls->watch_interval_seconds);
+}
+
+// backend_tls: {verify, ca, ca_dir, server_name, cert, key, min_version,
+// ciphers}: present means on (`{}` takes every default: verified against the
+// system's CAs and the backend's IP address).
+void Loader::load_backend_tls(const Item& item, BackendTlsConfig* tls) {
+  Fields f = fields(item, kBackendTlsKeys, {});
+  tls->enabled = true;
+  read_bool(f, "verify", &tls->verify);
+  read_file_name(f, "ca", &tls->ca_file);
+  read_file_name(f, "ca_dir", &tls->ca_dir, "a directory");
+  read_file_name(f, "cert", &tls->cert_file);
+  read_file_name(f, "key", &tls->key_file);
+  if (const Item* name = f.get("server_name")) {
+    auto text = scalar(*name, "a DNS name the backends' certificates carry");
+    if (text && text->empty()) error_at(*name, "expected a DNS name, got an empty value");
+    if (text && !text->empty()) tls->server_name = *text;
+  }
+  read_tls_version(f, &tls->min_version);
+  read_tls_ciphers(f, &tls->ciphers);
+  if (const Item* key = f.get("key"); key && !f.get("cert")) error_at(*key, "a key without a cert: set cert too");
+  if (!tls->verify && (f.get("ca") || f.get("ca_dir"))) {
+    error_at(*(f.get("ca") ? f.get("ca") : f.get("ca_dir")), "CAs given while verify is false");
+  }
 }
 
 void Loader::load_backends(const Item& item, ServiceConfig* service) {

@@ -62,6 +62,13 @@ Where a service's TLS Secret (services[].tls.secretName) is mounted.
 /etc/nib/service-tls/{{ . }}
 {{- end }}
 
+{{/*
+Where a service's backend TLS Secret (services[].backendTls.secretName) is mounted.
+*/}}
+{{- define "nib.backendTlsPath" -}}
+/etc/nib/backend-tls/{{ . }}
+{{- end }}
+
 {{- define "nib.config" -}}
 {{- $passthrough := list "policy" "emergency" "connect_timeout" "idle_timeout" "max_connections" "pending_max" "idlers" "backlog" "defer_accept" "session_timeout" "max_sessions" "health_check" "slow_start" "drain_timeout" "acl" "http" "http_forwarded" "proxy_protocol" "accept_proxy_protocol" }}
 {{- $host := .Values.config.listenAddress }}
@@ -85,12 +92,36 @@ Where a service's TLS Secret (services[].tls.secretName) is mounted.
 {{- $_ := set $tls "client_auth" $auth }}
 {{- $_ := set $tls "ca" (printf "%s/ca.crt" $dir) }}
 {{- end }}
-{{- range $key := list "min_version" "ciphers" "prefer_server_ciphers" "handshake_timeout" }}
+{{- range $key := list "min_version" "ciphers" "prefer_server_ciphers" "handshake_timeout" "alpn" }}
 {{- if hasKey $src.tls $key }}
 {{- $_ := set $tls $key (get $src.tls $key) }}
 {{- end }}
 {{- end }}
 {{- $_ := set $svc "tls" $tls }}
+{{- end }}
+{{- with .backendTls }}
+{{- /* The Secret's ca.crt: the CAs backends chain to (else the system's);
+  its tls.crt / tls.key with clientCertificate: nib's client certificate. */}}
+{{- $dir := include "nib.backendTlsPath" $src.name }}
+{{- $btls := dict }}
+{{- if .secretName }}
+{{- if ne (toString .verify) "false" }}
+{{- $_ := set $btls "ca" (printf "%s/ca.crt" $dir) }}
+{{- end }}
+{{- if .clientCertificate }}
+{{- $_ := set $btls "cert" (printf "%s/tls.crt" $dir) }}
+{{- $_ := set $btls "key" (printf "%s/tls.key" $dir) }}
+{{- end }}
+{{- end }}
+{{- if hasKey $src.backendTls "serverName" }}
+{{- $_ := set $btls "server_name" $src.backendTls.serverName }}
+{{- end }}
+{{- range $key := list "verify" "min_version" "ciphers" }}
+{{- if hasKey $src.backendTls $key }}
+{{- $_ := set $btls $key (get $src.backendTls $key) }}
+{{- end }}
+{{- end }}
+{{- $_ := set $svc "backend_tls" $btls }}
 {{- end }}
 {{- $services = append $services $svc }}
 {{- end }}

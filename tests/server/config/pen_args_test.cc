@@ -439,15 +439,17 @@ TEST(PenArgsTest, TlsOptionsFillTheServicesTls) {
 TEST(PenArgsTest, SslWords) {
   const ServiceConfig s = with_options({"-E", "/c.pem", "-o", "ssl_ciphers ECDHE+AESGCM", "-o",
                                         "ssl_option cipher_server_preference", "-o", "ssl_option no_tlsv1.2", "-o",
-                                        "ssl_option no_sslv3", "-o", "ssl_sni_path /sni"});
+                                        "ssl_option no_sslv3", "-o", "ssl_sni_path /sni", "-o",
+                                        "ssl_ocsp_response /ocsp.der"});
   EXPECT_EQ(s.tls.ciphers, "ECDHE+AESGCM");
   EXPECT_TRUE(s.tls.prefer_server_ciphers);
   EXPECT_EQ(s.tls.min_version, "1.3");
   EXPECT_EQ(s.tls.sni_path, "/sni");
+  EXPECT_EQ(s.tls.ocsp_response_file, "/ocsp.der");
   EXPECT_THAT(error_of({"-E", "/c.pem", "-o", "ssl_option no_such", "80", "127.0.0.1:81"}),
               HasSubstr("cipher_server_preference"));
-  EXPECT_THAT(error_of({"-E", "/c.pem", "-o", "ssl_ocsp_response /x", "80", "127.0.0.1:81"}),
-              HasSubstr("not supported"));
+  EXPECT_THAT(error_of({"-E", "/c.pem", "-o", "ssl_ocsp_response", "80", "127.0.0.1:81"}),
+              HasSubstr("expected 'ssl_ocsp_response FILE'"));
 }
 
 TEST(PenArgsTest, UnknownOptions) {
@@ -587,8 +589,8 @@ TEST(PenArgsTest, PenctlErrors) {
   EXPECT_EQ(err("clients_max 0"), "option -o 'clients_max 0': expected an integer 1-100000000, got '0'");
   EXPECT_EQ(err("tracking"), "option -o 'tracking': expected 'tracking N' with N seconds >= 0");
   EXPECT_EQ(err("conn_max 1 2"), "option -o 'conn_max 1 2': expected 'conn_max N' with N an integer 0-10000000");
-  EXPECT_THAT(err("ssl_ocsp_response /x"),
-              StartsWith("option -o 'ssl_ocsp_response /x': penctl command not supported by nib; use one of: prio,"));
+  EXPECT_THAT(err("ssl_no_such /x"),
+              StartsWith("option -o 'ssl_no_such /x': penctl command not supported by nib; use one of: prio,"));
   EXPECT_EQ(err("idlers 10001"), "option -o 'idlers 10001': expected an integer 0-10000, got '10001'");
   EXPECT_THAT(err("dummy now"), StartsWith("option -o 'dummy now': penctl command not supported"));
   EXPECT_THAT(err("no blacklist"), StartsWith("option -o 'no blacklist': penctl command not supported"));

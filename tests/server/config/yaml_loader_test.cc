@@ -423,7 +423,7 @@ TEST(YamlLoaderTest, UnknownKeyListsTheValidOnes) {
             "reuse_port, "
             "session_timeout, max_sessions, health_check, slow_start, drain_timeout, acl, tcp_nodelay, "
             "tcp_fastclose, keepalive, abuse, source, transparent, dsr_interface, tarpit, http, http_forwarded, proxy_protocol, "
-            "accept_proxy_protocol, dummy, tls");
+            "accept_proxy_protocol, dummy, tls, backend_tls");
 }
 
 TEST(YamlLoaderTest, UserAndChroot) {
@@ -1181,7 +1181,7 @@ TEST(YamlLoaderTlsTest, TheTlsMappingFillsTheServicesTls) {
     listen: 8443
     tls: {cert: /c.pem, key: /k.pem, ca: /ca.pem, ca_dir: /cas, sni_path: /sni, min_version: "1.3",
           ciphers: ECDHE+AESGCM, client_auth: optional, prefer_server_ciphers: true, handshake_timeout: 3,
-          watch_interval: 30}
+          watch_interval: 30, alpn: [h2, http/1.1], ocsp_response: /ocsp.der}
 )");
   ASSERT_TRUE(config.ok()) << config.status().message();
   const TlsConfig& t = config->dataplane.services[0].tls;
@@ -1196,6 +1196,57 @@ TEST(YamlLoaderTlsTest, TheTlsMappingFillsTheServicesTls) {
   EXPECT_TRUE(t.prefer_server_ciphers);
   EXPECT_EQ(t.handshake_timeout_seconds, 3);
   EXPECT_EQ(t.watch_interval_seconds, 30);
+  EXPECT_EQ(t.alpn, (std::vector<std::string>{"h2", "http/1.1"}));
+  EXPECT_EQ(t.ocsp_response_file, "/ocsp.der");
+  EXPECT_FALSE(config->dataplane.services[0].backend_tls.enabled);
+}
+
+TEST(YamlLoaderTlsTest, BackendTlsFillsTheServicesBackendTls) {
+  auto config = load(R"(services:
+  - name: web
+    listen: 8080
+    backend_tls: {ca: /ca.pem, server_name: api.internal, cert: /c.pem, key: /k.pem, min_version: "1.3",
+                  ciphers: ECDHE+AESGCM}
+  - name: defaults
+    listen: 8081
+    backend_tls: {}
+  - name: unverified
+    listen: 8082
+    backend_tls: {verify: false}
+)");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  const BackendTlsConfig& b = config->dataplane.services[0].backend_tls;
+  EXPECT_TRUE(b.enabled);
+  EXPECT_TRUE(b.verify);
+  EXPECT_EQ(b.ca_file, "/ca.pem");
+  EXPECT_EQ(b.server_name, "api.internal");
+  EXPECT_EQ(b.cert_file, "/c.pem");
+  EXPECT_EQ(b.key_file, "/k.pem");
+  EXPECT_EQ(b.min_version, "1.3");
+  EXPECT_EQ(b.ciphers, "ECDHE+AESGCM");
+  const BackendTlsConfig& d = config->dataplane.services[1].backend_tls;
+  EXPECT_TRUE(d.enabled);  // the system's CAs, the backend's IP address
+  EXPECT_TRUE(d.verify);
+  EXPECT_EQ(d.ca_file, "");
+  EXPECT_FALSE(config->dataplane.services[2].backend_tls.verify);
+}
+
+TEST(YamlLoaderTlsTest, BadBackendTlsValuesNameTheirLine) {
+  const std::string head = "services:\n  - name: web\n    listen: 8080\n";
+  EXPECT_EQ(error_of(head + "    backend_tls: {key: /k.pem}\n"),
+            "nib.yaml:4:24: services[0].backend_tls.key: a key without a cert: set cert too");
+  EXPECT_EQ(error_of(head + "    backend_tls: {verify: false, ca: /ca.pem}\n"),
+            "nib.yaml:4:38: services[0].backend_tls.ca: CAs given while verify is false");
+  EXPECT_EQ(error_of(head + "    backend_tls: {server_name: \"\"}\n"),
+            "nib.yaml:4:32: services[0].backend_tls.server_name: expected a DNS name, got an empty value");
+  EXPECT_EQ(error_of(head + "    backend_tls: {sni: x}\n"),
+            "nib.yaml:4:19: services[0].backend_tls: unknown key 'sni', expected one of: verify, ca, ca_dir, "
+            "server_name, cert, key, min_version, ciphers");
+  EXPECT_EQ(error_of(head + "    tls: {cert: /c.pem, alpn: [\"\"]}\n"),
+            "nib.yaml:4:32: services[0].tls.alpn[0]: expected an ALPN protocol name of 1 to 255 bytes, got ''");
+  EXPECT_EQ(error_of(head + "    protocol: udp\n    backend_tls: {}\n"),
+            "nib.yaml:5:18: services[0].backend_tls: applies to tcp services only; a udp service has "
+            "session_timeout and max_sessions");
 }
 
 TEST(YamlLoaderTlsTest, BadTlsValuesNameTheirLine) {
