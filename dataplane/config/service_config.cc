@@ -278,6 +278,17 @@ Status check_backend_tls(const ServiceConfig& s) {
   if (!b.verify && (!b.ca_file.empty() || !b.ca_dir.empty())) {
     return Status::invalid("backend_tls: CAs given while verify is off");
   }
+  // Health checks do not speak TLS: an http or send-expect probe would send
+  // plaintext to a TLS port and take every backend down.
+  auto plaintext = [](const std::optional<HealthCheckConfig>& c) {
+    return c && c->type != HealthCheckType::kTcp;
+  };
+  bool any = plaintext(s.health_check);
+  for (const auto& backend : s.backends) any = any || plaintext(backend.health_check);
+  if (any) {
+    return Status::invalid("backend_tls: health checks to TLS backends must be type: tcp (an http or send_expect "
+                           "check does not speak TLS)");
+  }
   return {};
 }
 

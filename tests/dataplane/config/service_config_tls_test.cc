@@ -44,6 +44,15 @@ TEST(ServiceConfigTlsTest, BackendTlsRefusesWhatCannotWork) {
   s.backend_tls.verify = false;
   s.backend_tls.ca_file = "/ca.pem";
   EXPECT_EQ(error_of(s), "backend_tls: CAs given while verify is off");
+  s.backend_tls.verify = true;
+  s.backend_tls.ca_file.clear();
+  HealthCheckConfig http;
+  http.type = HealthCheckType::kHttp;
+  s.health_check = http;
+  EXPECT_EQ(error_of(s), "backend_tls: health checks to TLS backends must be type: tcp (an http or send_expect "
+                         "check does not speak TLS)");
+  s.health_check = HealthCheckConfig{};  // tcp: a connect is all it does
+  EXPECT_TRUE(check_tls(s).ok());
 }
 
 TEST(ServiceConfigTlsTest, AlpnAndOcspBelongToTlsTowardClients) {
