@@ -77,7 +77,7 @@ void CertificateWatcher::watch(const std::vector<ServiceConfig>& services) {
   std::vector<Watched> next;
   const MonoTime now = MonoClock::now();
   for (const auto& s : services) {
-    if (!s.tls.enabled() || s.tls.watch_interval_seconds <= 0) continue;
+    if (!(s.tls.enabled() || s.backend_tls.enabled) || s.tls.watch_interval_seconds <= 0) continue;
     const Duration every = seconds_to_duration(s.tls.watch_interval_seconds);
     next.push_back(Watched{s.name, s.tls, s.backend_tls, every, now + every, fingerprint(s.tls),
                            fingerprint(s.backend_tls)});

@@ -27,10 +27,11 @@ class CertificateWatcher {
   CertificateWatcher(const CertificateWatcher&) = delete;
   CertificateWatcher& operator=(const CertificateWatcher&) = delete;
 
-  // Main thread (start, reload). Watches the TLS services of `services` with
-  // a watch_interval, their files as they are now (what the running
-  // terminators were made from); starts the thread on the first such
-  // service. Replaces what was watched before.
+  // Main thread (start, reload). Watches the services of `services` with TLS
+  // on either hop (tls or backend_tls) and a tls.watch_interval, their files
+  // as they are now (what the running terminators and connectors were made
+  // from); starts the thread on the first such service. Replaces what was
+  // watched before.
   void watch(const std::vector<ServiceConfig>& services);
 
  private:

@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
-#include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -732,33 +731,6 @@ TEST(OpenSslTerminatorTest, NoAlpnConfiguredOrOfferedIsNone) {
 
 // ---- OCSP stapling
 
-// A successful DER OCSP response for `leaf`, signed by `ca` (the response's
-// content is the client's business: nib staples the bytes it was given).
-std::string make_ocsp_response(const TestCertificate& leaf, const TestCertificate& ca) {
-  BioPtr leaf_bio(BIO_new_mem_buf(leaf.cert_pem.data(), static_cast<int>(leaf.cert_pem.size())));
-  BioPtr ca_bio(BIO_new_mem_buf(ca.cert_pem.data(), static_cast<int>(ca.cert_pem.size())));
-  BioPtr key_bio(BIO_new_mem_buf(ca.key_pem.data(), static_cast<int>(ca.key_pem.size())));
-  X509Ptr leaf_cert(PEM_read_bio_X509(leaf_bio.get(), nullptr, nullptr, nullptr));
-  X509Ptr ca_cert(PEM_read_bio_X509(ca_bio.get(), nullptr, nullptr, nullptr));
-  tls::KeyPtr ca_key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
-  std::unique_ptr<OCSP_BASICRESP, tls::Deleter<OCSP_BASICRESP_free>> basic(OCSP_BASICRESP_new());
-  OCSP_CERTID* id = OCSP_cert_to_id(nullptr, leaf_cert.get(), ca_cert.get());
-  std::unique_ptr<ASN1_TIME, tls::Deleter<ASN1_TIME_free>> now(X509_gmtime_adj(nullptr, 0));
-  std::unique_ptr<ASN1_TIME, tls::Deleter<ASN1_TIME_free>> next(X509_gmtime_adj(nullptr, 3600));
-  EXPECT_NE(OCSP_basic_add1_status(basic.get(), id, V_OCSP_CERTSTATUS_GOOD, 0, nullptr, now.get(), next.get()),
-            nullptr);
-  OCSP_CERTID_free(id);
-  EXPECT_EQ(OCSP_basic_sign(basic.get(), ca_cert.get(), ca_key.get(), EVP_sha256(), nullptr, 0), 1);
-  std::unique_ptr<OCSP_RESPONSE, tls::Deleter<OCSP_RESPONSE_free>> response(
-      OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, basic.get()));
-  unsigned char* der = nullptr;
-  const int n = i2d_OCSP_RESPONSE(response.get(), &der);
-  EXPECT_GT(n, 0);
-  std::string out(reinterpret_cast<const char*>(der), static_cast<size_t>(n));
-  OPENSSL_free(der);
-  return out;
-}
-
 // What the server stapled for a client that asked (empty: nothing).
 std::string stapled(const TlsTerminator& terminator, bool ask) {
   SslCtxPtr ctx = client_context();
@@ -773,7 +745,7 @@ std::string stapled(const TlsTerminator& terminator, bool ask) {
 TEST(OpenSslTerminatorTest, OcspResponseIsStapledToClientsThatAsk) {
   const TestCertificate ca = test::make_self_signed_certificate("ocsp test ca");
   const TestCertificate leaf = test::make_ca_signed_certificate(ca, "default.example");
-  const std::string der = make_ocsp_response(leaf, ca);
+  const std::string der = test::make_ocsp_response(leaf, ca);
   test::TempFile ocsp(der, ".der");
   ServerFiles files(leaf);
   files.config.ocsp_response_file = ocsp.path();
