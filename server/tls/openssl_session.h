@@ -49,9 +49,9 @@ class OpenSslSession final : public TlsSession {
   const char* version() const override;
   std::string_view alpn() const override;
 
-  // The thread that made the session, before its first handshake(): the SSL,
-  // for a connector to set what this handshake sends and verifies (SNI, the
-  // expected name, a session to resume, ALPN).
+  // The session's thread. The SSL: the connector sets what this handshake
+  // sends and verifies on it (SNI, the expected name, a session to resume,
+  // ALPN) before the first handshake(); tests read it afterwards.
   SSL* ssl() { return ssl_.get(); }
   // The same thread, before the first handshake(): the name the peer's
   // certificate must carry, for failure() when it does not verify.
