@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -315,6 +316,50 @@ TEST(OpenSslConnectorTest, AlpnIsOfferedAndAgreedEndToEnd) {
   Hop hop(*connector, *terminator, "127.0.0.1", "");  // nothing offered: nothing agreed
   ASSERT_EQ(hop.handshake().first, TlsWait::kNone) << hop.nib->failure();
   EXPECT_EQ(hop.nib->alpn(), "");
+}
+
+TEST(OpenSslConnectorTest, ABackendAskingToRenegotiateIsRefused) {
+  // A plain OpenSSL TLS 1.2 server (the terminator never renegotiates).
+  tls::SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
+  ASSERT_EQ(SSL_CTX_use_certificate_file(ctx.get(), pki().backend_files.cert.path().c_str(), SSL_FILETYPE_PEM), 1);
+  ASSERT_EQ(SSL_CTX_use_PrivateKey_file(ctx.get(), pki().backend_files.key.path().c_str(), SSL_FILETYPE_PEM), 1);
+  SSL_CTX_set_max_proto_version(ctx.get(), TLS1_2_VERSION);
+  auto connector = make(verified());
+  TcpPair sockets;
+  auto nib = connector->connect(sockets.client.get(), "127.0.0.1", "");
+  tls::SslPtr backend(SSL_new(ctx.get()));
+  SSL_set_fd(backend.get(), sockets.server.get());
+  SSL_set_accept_state(backend.get());
+  TlsWait c = TlsWait::kWrite;
+  bool backend_done = false;
+  for (int round = 0; round < kMaxRounds && (pending(c) || !backend_done); ++round) {
+    if (pending(c)) c = nib->handshake();
+    if (!backend_done) backend_done = SSL_do_handshake(backend.get()) == 1;
+    pollfd fds[2] = {{sockets.client.get(), POLLIN, 0}, {sockets.server.get(), POLLIN, 0}};
+    if ((pending(c) || !backend_done) && ::poll(fds, 2, kPollMs) == 0) break;
+  }
+  ASSERT_EQ(c, TlsWait::kNone) << nib->failure();
+  ASSERT_TRUE(backend_done);
+
+  // The backend sends a HelloRequest; nib's session answers no_renegotiation,
+  // which fails the backend's attempt.
+  ASSERT_EQ(SSL_renegotiate(backend.get()), 1);
+  (void)SSL_do_handshake(backend.get());
+  ERR_clear_error();
+  char buf[64];
+  int reason = 0;
+  for (int round = 0; round < kMaxRounds && reason == 0; ++round) {
+    (void)nib->read(buf, sizeof buf);
+    size_t got = 0;
+    if (SSL_read_ex(backend.get(), buf, sizeof buf, &got) != 1 &&
+        SSL_get_error(backend.get(), 0) == SSL_ERROR_SSL) {
+      reason = ERR_GET_REASON(ERR_peek_error());
+    }
+    ERR_clear_error();
+    pollfd fds[2] = {{sockets.client.get(), POLLIN, 0}, {sockets.server.get(), POLLIN, 0}};
+    if (reason == 0 && ::poll(fds, 2, kPollMs) == 0) break;
+  }
+  EXPECT_EQ(reason, SSL_R_NO_RENEGOTIATION);
 }
 
 // ---- loading
