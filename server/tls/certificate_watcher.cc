@@ -7,6 +7,7 @@
 
 #include "dataplane/base/log.h"
 #include "dataplane/dataplane.h"
+#include "server/tls/openssl_connector.h"
 #include "server/tls/openssl_terminator.h"
 
 namespace nib {
@@ -25,6 +26,19 @@ void describe_file(const std::string& path, std::vector<std::string>* out) {
                  std::to_string(st.st_mtim.tv_nsec));
 }
 
+// Every file of `dir`, as describe_file sees it.
+void describe_directory(const std::string& dir, std::vector<std::string>* out) {
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (const dirent* e = ::readdir(d)) {
+      if (e->d_name[0] != '.') names.emplace_back(e->d_name);
+    }
+    ::closedir(d);
+  }
+  std::sort(names.begin(), names.end());  // readdir's order is no order
+  for (const auto& n : names) describe_file(dir + "/" + n, out);
+}
+
 }  // namespace
 
 CertificateWatcher::CertificateWatcher(Dataplane& dataplane) : dataplane_(dataplane) {}
@@ -40,21 +54,22 @@ CertificateWatcher::~CertificateWatcher() {
 
 CertificateWatcher::Fingerprint CertificateWatcher::fingerprint(const TlsConfig& tls) {
   Fingerprint out;
-  for (const std::string* path : {&tls.cert_file, &tls.key_file, &tls.ca_file}) {
+  for (const std::string* path : {&tls.cert_file, &tls.key_file, &tls.ca_file, &tls.ocsp_response_file}) {
     if (!path->empty()) describe_file(*path, &out);
   }
   for (const std::string* dir : {&tls.ca_dir, &tls.sni_path}) {
-    if (dir->empty()) continue;
-    std::vector<std::string> names;
-    if (DIR* d = ::opendir(dir->c_str())) {
-      while (const dirent* e = ::readdir(d)) {
-        if (e->d_name[0] != '.') names.emplace_back(e->d_name);
-      }
-      ::closedir(d);
-    }
-    std::sort(names.begin(), names.end());  // readdir's order is no order
-    for (const auto& n : names) describe_file(*dir + "/" + n, &out);
+    if (!dir->empty()) describe_directory(*dir, &out);
   }
+  return out;
+}
+
+CertificateWatcher::Fingerprint CertificateWatcher::fingerprint(const BackendTlsConfig& backend) {
+  Fingerprint out;
+  if (!backend.enabled) return out;
+  for (const std::string* path : {&backend.cert_file, &backend.key_file, &backend.ca_file}) {
+    if (!path->empty()) describe_file(*path, &out);
+  }
+  if (!backend.ca_dir.empty()) describe_directory(backend.ca_dir, &out);
   return out;
 }
 
@@ -62,9 +77,10 @@ void CertificateWatcher::watch(const std::vector<ServiceConfig>& services) {
   std::vector<Watched> next;
   const MonoTime now = MonoClock::now();
   for (const auto& s : services) {
-    if (!s.tls.enabled() || s.tls.watch_interval_seconds <= 0) continue;
+    if (!(s.tls.enabled() || s.backend_tls.enabled) || s.tls.watch_interval_seconds <= 0) continue;
     const Duration every = seconds_to_duration(s.tls.watch_interval_seconds);
-    next.push_back(Watched{s.name, s.tls, every, now + every, fingerprint(s.tls)});
+    next.push_back(Watched{s.name, s.tls, s.backend_tls, every, now + every, fingerprint(s.tls),
+                           fingerprint(s.backend_tls)});
   }
   {
     std::lock_guard lock(mu_);
@@ -95,6 +111,7 @@ void CertificateWatcher::run() {
 }
 
 void CertificateWatcher::check(Watched& w) {
+  check_backend(w);
   Fingerprint now = fingerprint(w.tls);
   if (now == w.seen) return;
   w.seen = std::move(now);  // a change that fails is reported once, not every interval
@@ -109,6 +126,22 @@ void CertificateWatcher::check(Watched& w) {
     return;
   }
   log_info("service '" + w.service + "': tls: the files changed; new clients get the new certificates");
+}
+
+void CertificateWatcher::check_backend(Watched& w) {
+  Fingerprint now = fingerprint(w.backend_tls);
+  if (now == w.backend_seen) return;
+  w.backend_seen = std::move(now);
+  // The dataplane takes a new connector only with a reload (it has no
+  // set_tls_connector yet): the files are checked now, so a bad change is
+  // reported when it happens, and the reload applies a good one.
+  auto made = make_tls_connector(w.backend_tls);
+  if (!made.ok()) {
+    log_error("service '" + w.service + "': backend_tls: the files changed but do not load: " +
+              made.status().message() + "; keeping the settings in use");
+    return;
+  }
+  log_info("service '" + w.service + "': backend_tls: the files changed and load; a reload (SIGHUP) applies them");
 }
 
 }  // namespace nib

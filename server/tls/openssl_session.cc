@@ -96,14 +96,16 @@ std::string errno_text(int error) { return std::error_code(error, std::generic_c
 
 }  // namespace
 
-OpenSslSession::OpenSslSession(int fd, std::shared_ptr<const void> keep_alive) : keep_alive_(std::move(keep_alive)) {
+OpenSslSession::OpenSslSession(int fd, std::shared_ptr<const void> keep_alive, Role role)
+    : keep_alive_(std::move(keep_alive)), role_(role) {
   socket_.fd = fd;
 }
 
-std::unique_ptr<OpenSslSession> OpenSslSession::start(SSL_CTX* ctx, int fd, std::shared_ptr<const void> keep_alive) {
+std::unique_ptr<OpenSslSession> OpenSslSession::start(SSL_CTX* ctx, int fd, std::shared_ptr<const void> keep_alive,
+                                                      Role role) {
   ERR_clear_error();
   const BIO_METHOD* method = socket_method();
-  std::unique_ptr<OpenSslSession> session(new (std::nothrow) OpenSslSession(fd, std::move(keep_alive)));
+  std::unique_ptr<OpenSslSession> session(new (std::nothrow) OpenSslSession(fd, std::move(keep_alive), role));
   if (method == nullptr || session == nullptr) return nullptr;
   session->ssl_.reset(SSL_new(ctx));
   BIO* bio = session->ssl_ ? BIO_new(method) : nullptr;
@@ -113,7 +115,11 @@ std::unique_ptr<OpenSslSession> OpenSslSession::start(SSL_CTX* ctx, int fd, std:
   }
   BIO_set_data(bio, &session->socket_);
   SSL_set_bio(session->ssl_.get(), bio, bio);  // the SSL owns the BIO now
-  SSL_set_accept_state(session->ssl_.get());
+  if (role == Role::kServer) {
+    SSL_set_accept_state(session->ssl_.get());
+  } else {
+    SSL_set_connect_state(session->ssl_.get());
+  }
   return session;
 }
 
@@ -125,6 +131,7 @@ void OpenSslSession::begin_call() {
 
 TlsWait OpenSslSession::settle(int ret) {
   const int code = SSL_get_error(ssl_.get(), ret);
+  const char* const peer = role_ == Role::kServer ? "client" : "backend";
   TlsWait wait = TlsWait::kFailed;
   switch (code) {
     case SSL_ERROR_WANT_READ:
@@ -134,14 +141,14 @@ TlsWait OpenSslSession::settle(int ret) {
       wait = TlsWait::kWrite;
       break;
     case SSL_ERROR_ZERO_RETURN:
-      failure_ = "tls: the client sent close_notify";
+      failure_ = std::string("tls: the ") + peer + " sent close_notify";
       wait = TlsWait::kClosed;
       break;
     case SSL_ERROR_SYSCALL:
       // No queued error and no errno: the BIO saw EOF where OpenSSL did not
       // expect it (a FIN without close_notify).
       if (ERR_peek_error() == 0 && socket_.error == 0) {
-        failure_ = "tls: the client closed the connection without close_notify";
+        failure_ = std::string("tls: the ") + peer + " closed the connection without close_notify";
         wait = TlsWait::kClosed;
       } else if (socket_.error != 0) {
         failure_ = "tls: " + errno_text(socket_.error);
@@ -153,8 +160,15 @@ TlsWait OpenSslSession::settle(int ret) {
       // A FIN without close_notify: the contract counts it as the client
       // ending the stream, as a plain TCP client's FIN is (Pen's semantics).
       if (ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
-        failure_ = "tls: the client closed the connection without close_notify";
+        failure_ = std::string("tls: the ") + peer + " closed the connection without close_notify";
         wait = TlsWait::kClosed;
+      } else if (const long verify = SSL_get_verify_result(ssl_.get());
+                 role_ == Role::kClient && verify != X509_V_OK) {
+        // OpenSSL's queued error says only "certificate verify failed"; the
+        // verify result says why, and the name is what the operator set.
+        failure_ = std::string("tls: the backend's certificate does not verify: ") +
+                   X509_verify_cert_error_string(verify);
+        if (!expected_name_.empty()) failure_ += " (expected " + expected_name_ + ")";
       } else {
         failure_ = take_openssl_error();
         if (failure_.empty()) failure_ = "tls: protocol error";

@@ -1,10 +1,12 @@
 #pragma once
-// One client's TLS session on OpenSSL (issue 13): the server side of an SSL
-// over the connection's non-blocking socket, read and written through a BIO
-// of nib's own (recv, and send with MSG_NOSIGNAL, so a client that resets
-// never raises SIGPIPE).
+// One TLS session on OpenSSL (issue 13): an SSL over a connection's
+// non-blocking socket, read and written through a BIO of nib's own (recv,
+// and send with MSG_NOSIGNAL, so a peer that resets never raises SIGPIPE).
+// The server side for a terminator's client, the client side for a
+// connector's backend.
 #include <openssl/ssl.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -15,11 +17,16 @@ namespace nib::tls {
 
 class OpenSslSession final : public TlsSession {
  public:
-  // Any thread (SSL_new on a shared SSL_CTX is thread-safe). A server-side
-  // session on `fd` (not owned). `keep_alive` holds what `ctx` and its
-  // servername callback point into for as long as the session lives. Null
-  // when OpenSSL has no memory for the SSL or its BIO.
-  static std::unique_ptr<OpenSslSession> start(SSL_CTX* ctx, int fd, std::shared_ptr<const void> keep_alive);
+  enum class Role : uint8_t {
+    kServer,  // a terminator's: nib accepts a client's handshake
+    kClient,  // a connector's: nib shakes hands with a backend
+  };
+  // Any thread (SSL_new on a shared SSL_CTX is thread-safe). A session on
+  // `fd` (not owned) in `role`. `keep_alive` holds what `ctx` and its
+  // callbacks point into for as long as the session lives. Null when OpenSSL
+  // has no memory for the SSL or its BIO.
+  static std::unique_ptr<OpenSslSession> start(SSL_CTX* ctx, int fd, std::shared_ptr<const void> keep_alive,
+                                               Role role = Role::kServer);
   ~OpenSslSession() override = default;
   OpenSslSession(const OpenSslSession&) = delete;
   OpenSslSession& operator=(const OpenSslSession&) = delete;
@@ -42,6 +49,19 @@ class OpenSslSession final : public TlsSession {
   const char* version() const override;
   std::string_view alpn() const override;
 
+  // The session's thread. The SSL: the connector sets what this handshake
+  // sends and verifies on it (SNI, the expected name, a session to resume,
+  // ALPN) before the first handshake(); tests read it afterwards.
+  SSL* ssl() { return ssl_.get(); }
+  // The same thread, before the first handshake(): the name the peer's
+  // certificate must carry, for failure() when it does not verify.
+  void set_expected_name(std::string name) { expected_name_ = std::move(name); }
+  // The same thread, before the first handshake(): which backend this is
+  // (its IP as text), for the connector's session cache.
+  void set_peer(std::string peer) { peer_ = std::move(peer); }
+  // The thread that owns the session (OpenSSL's callbacks during its calls).
+  const std::string& peer() const { return peer_; }
+
   // What the BIO callbacks know of the socket (public for them only).
   struct Socket {
     int fd = -1;
@@ -50,7 +70,7 @@ class OpenSslSession final : public TlsSession {
   };
 
  private:
-  OpenSslSession(int fd, std::shared_ptr<const void> keep_alive);
+  OpenSslSession(int fd, std::shared_ptr<const void> keep_alive, Role role);
   void begin_call();
   // SSL_get_error of a failed call, as a TlsWait; kClosed / kFailed set failure_.
   TlsWait settle(int ret);
@@ -64,6 +84,9 @@ class OpenSslSession final : public TlsSession {
   std::shared_ptr<const void> keep_alive_;
   Socket socket_;
   SslPtr ssl_;
+  Role role_;
+  std::string expected_name_;
+  std::string peer_;
   std::string failure_;
 };
 

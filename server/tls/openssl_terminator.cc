@@ -2,21 +2,21 @@
 
 #include <dirent.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
+#include <openssl/ocsp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <cstdio>
-#include <ctime>
+#include <cstring>
 #include <string_view>
 #include <system_error>
 #include <unordered_map>
 #include <vector>
 
 #include "server/tls/openssl_handles.h"
+#include "server/tls/openssl_loading.h"
 #include "server/tls/openssl_session.h"
 
 namespace nib {
@@ -27,6 +27,10 @@ struct OpenSslTerminator::Contexts {
   // Lower-case SNI name -> its SSL_CTX (Pen's ssl_sni_path NAME.crt).
   std::unordered_map<std::string, SslCtxPtr> by_name;
   int64_t not_after = 0;
+  // TlsConfig::alpn in the wire format; empty: ALPN is not answered.
+  std::string alpn_wire;
+  // The DER OCSP response stapled for cert_file; empty: none.
+  std::string ocsp_response;
 };
 
 namespace {
@@ -35,48 +39,10 @@ using Contexts = OpenSslTerminator::Contexts;
 
 std::string errno_text(int error) { return std::error_code(error, std::generic_category()).message(); }
 
-// `what`, then OpenSSL's reason for it when one is queued.
-Status tls_error(const std::string& what) {
-  std::string reason = take_openssl_error();
-  return Status::invalid(reason.empty() ? what : what + " (" + reason + ")");
-}
-
-Result<std::string> read_file(const std::string& path, const char* what) {
-  std::unique_ptr<FILE, Deleter<fclose>> in(std::fopen(path.c_str(), "rb"));
-  if (!in) return Status::invalid(path + ": cannot read the TLS " + what + " file: " + errno_text(errno));
-  std::string text;
-  char buf[8192];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, in.get())) > 0) text.append(buf, n);
-  if (std::ferror(in.get())) {
-    return Status::invalid(path + ": cannot read the TLS " + what + " file: " + errno_text(errno));
-  }
-  return text;
-}
-
-BioPtr memory_bio(const std::string& pem) {
-  return BioPtr(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-}
-
 std::string lower(std::string_view text) {
   std::string out(text);
   std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
   return out;
-}
-
-std::string utc_text(int64_t unix_seconds) {
-  const time_t t = static_cast<time_t>(unix_seconds);
-  struct tm tm {};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return buf;
-}
-
-Result<int64_t> unix_time(const ASN1_TIME* t, const std::string& path) {
-  struct tm tm {};
-  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return tls_error(path + ": the certificate's validity is unreadable");
-  return static_cast<int64_t>(timegm(&tm));
 }
 
 bool file_exists(const std::string& path) {
@@ -84,81 +50,85 @@ bool file_exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-// A certificate (chain after it) and its key, checked.
-struct Identity {
-  X509Ptr cert;
-  std::vector<X509Ptr> chain;
-  KeyPtr key;
-  int64_t not_after = 0;
-};
-
-Result<Identity> load_identity(const std::string& cert_file, const std::string& key_file) {
-  auto cert_pem = read_file(cert_file, "certificate");
-  if (!cert_pem.ok()) return cert_pem.status();
-  Identity id;
-  // No passphrase callback anywhere: nib runs unattended, nobody can type one.
-  static constexpr auto kNoPassphrase = [](char*, int, int, void*) { return 0; };
-  BioPtr bio = memory_bio(*cert_pem);
-  if (!bio) return tls_error("tls: no memory to read " + cert_file);
-  id.cert.reset(PEM_read_bio_X509(bio.get(), nullptr, kNoPassphrase, nullptr));
-  if (!id.cert) return tls_error(cert_file + ": holds no PEM certificate");
-  // The rest of the file is the chain, sent after the certificate (as
-  // SSL_CTX_use_certificate_chain_file does); PEM blocks of other kinds, such
-  // as the key, are skipped.
-  while (X509* extra = PEM_read_bio_X509(bio.get(), nullptr, kNoPassphrase, nullptr)) id.chain.emplace_back(extra);
-  if (unsigned long e = ERR_peek_last_error(); e != 0 && ERR_GET_REASON(e) != PEM_R_NO_START_LINE) {
-    return tls_error(cert_file + ": a chain certificate after the first is not valid PEM");
-  }
-  ERR_clear_error();
-
-  // Pen's -K: the key "may be contained in" the certificate file.
-  const std::string& key_path = key_file.empty() ? cert_file : key_file;
-  Result<std::string> key_pem = key_file.empty() ? Result<std::string>(*cert_pem) : read_file(key_file, "key");
-  if (!key_pem.ok()) return key_pem.status();
-  if (key_pem->find("-----BEGIN ENCRYPTED PRIVATE KEY-----") != std::string::npos ||
-      key_pem->find("Proc-Type: 4,ENCRYPTED") != std::string::npos) {
-    return Status::invalid(key_path + ": the private key is encrypted; an encrypted key cannot be used unattended "
-                                      "(decrypt it: openssl pkey -in KEY -out KEY.plain)");
-  }
-  id.key.reset(PEM_read_bio_PrivateKey(memory_bio(*key_pem).get(), nullptr, kNoPassphrase, nullptr));
-  if (!id.key) return tls_error(key_path + ": holds no PEM private key");
-  if (X509_check_private_key(id.cert.get(), id.key.get()) != 1) {
-    return tls_error(key_path + ": the key does not belong to the certificate in " + cert_file);
-  }
-
-  auto not_before = unix_time(X509_get0_notBefore(id.cert.get()), cert_file);
-  if (!not_before.ok()) return not_before.status();
-  auto not_after = unix_time(X509_get0_notAfter(id.cert.get()), cert_file);
-  if (!not_after.ok()) return not_after.status();
-  const int64_t now = static_cast<int64_t>(std::time(nullptr));
-  if (*not_after < now) {
-    return Status::invalid(cert_file + ": the certificate expired on " + utc_text(*not_after));
-  }
-  if (*not_before > now) {
-    return Status::invalid(cert_file + ": the certificate is not valid before " + utc_text(*not_before));
-  }
-  id.not_after = *not_after;
-  return id;
-}
-
+// The client CAs: verified against, and their names sent in the
+// CertificateRequest, so a client with several certificates can pick the
+// right one.
 Status load_client_cas(SSL_CTX* ctx, const std::string& ca_file, const std::string& ca_dir) {
+  if (Status s = load_verify_cas(ctx, ca_file, ca_dir); !s.ok()) return s;
   if (!ca_file.empty()) {
-    auto pem = read_file(ca_file, "CA");  // says why a file cannot be read
-    if (!pem.ok()) return pem.status();
-    if (SSL_CTX_load_verify_file(ctx, ca_file.c_str()) != 1) {
-      return tls_error(ca_file + ": holds no CA certificate");
-    }
-    // The CAs' names go in the CertificateRequest, so a client with several
-    // certificates can pick the right one.
     if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(ca_file.c_str())) SSL_CTX_set_client_CA_list(ctx, names);
     ERR_clear_error();
   }
-  if (!ca_dir.empty()) {
-    std::unique_ptr<DIR, Deleter<closedir>> dir(::opendir(ca_dir.c_str()));
-    if (!dir) return Status::invalid(ca_dir + ": cannot read the TLS CA directory: " + errno_text(errno));
-    if (SSL_CTX_load_verify_dir(ctx, ca_dir.c_str()) != 1) return tls_error(ca_dir + ": not a usable CA directory");
-  }
   return Status::ok_status();
+}
+
+// ALPN (RFC 7301), as HAProxy answers it: nib's protocols in its order of
+// preference, the first the client offers too. No overlap: the handshake
+// goes on without ALPN (NOACK) rather than failing, so a client offering
+// only protocols nib does not list still gets the stream. A client that
+// offers none never reaches this callback.
+int select_alpn(SSL* /*ssl*/, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+                unsigned int inlen, void* arg) {
+  const auto* contexts = static_cast<const Contexts*>(arg);
+  const std::string& ours = contexts->alpn_wire;
+  unsigned char* chosen = nullptr;
+  unsigned char chosen_len = 0;
+  // SSL_select_next_proto walks its first list (ours) in order and takes the
+  // first entry found in the second (the client's).
+  if (SSL_select_next_proto(&chosen, &chosen_len, reinterpret_cast<const unsigned char*>(ours.data()),
+                            static_cast<unsigned int>(ours.size()), in, inlen) != OPENSSL_NPN_NEGOTIATED) {
+    return SSL_TLSEXT_ERR_NOACK;
+  }
+  *out = chosen;  // points into ours, which lives as long as the session
+  *outlen = chosen_len;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+// OCSP stapling (Pen's ssl_ocsp_response): a client that sent status_request
+// gets the response read at make time. Set on the default SSL_CTX only: the
+// response is for cert_file, so a client switched to an SNI name's
+// certificate gets none rather than one for another certificate.
+int staple_ocsp(SSL* ssl, void* arg) {
+  const auto* contexts = static_cast<const Contexts*>(arg);
+  const std::string& der = contexts->ocsp_response;
+  // OpenSSL frees what it is handed, so each handshake gets its own copy.
+  auto* copy = static_cast<unsigned char*>(OPENSSL_malloc(der.size()));
+  if (copy == nullptr) return SSL_TLSEXT_ERR_NOACK;  // no memory: no staple, the handshake goes on
+  std::memcpy(copy, der.data(), der.size());
+  if (SSL_set_tlsext_status_ocsp_resp(ssl, copy, static_cast<long>(der.size())) != 1) {
+    OPENSSL_free(copy);
+    return SSL_TLSEXT_ERR_NOACK;
+  }
+  return SSL_TLSEXT_ERR_OK;
+}
+
+// Reads and checks an OCSP response file (DER, as `openssl ocsp -respout`
+// writes it) now, so a bad one fails the load rather than every handshake.
+Result<std::string> load_ocsp_response(const std::string& path) {
+  auto der = read_file(path, "OCSP response");
+  if (!der.ok()) return der.status();
+  const auto* p = reinterpret_cast<const unsigned char*>(der->data());
+  std::unique_ptr<OCSP_RESPONSE, Deleter<OCSP_RESPONSE_free>> response(
+      d2i_OCSP_RESPONSE(nullptr, &p, static_cast<long>(der->size())));
+  if (!response || p != reinterpret_cast<const unsigned char*>(der->data()) + der->size()) {
+    return tls_error(path + ": not a DER OCSP response");
+  }
+  if (const int status = OCSP_response_status(response.get()); status != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
+    return Status::invalid(path + ": the OCSP response is not successful (" + OCSP_response_status_str(status) + ")");
+  }
+  ERR_clear_error();
+  return der;
+}
+
+// ALPN names in the wire format (each prefixed by its length; check_tls
+// keeps each 1 to 255 bytes).
+std::string alpn_wire(const std::vector<std::string>& protocols) {
+  std::string wire;
+  for (const std::string& p : protocols) {
+    wire.push_back(static_cast<char>(p.size()));
+    wire += p;
+  }
+  return wire;
 }
 
 // One SSL_CTX with the service's settings and `id`. `sid_name` tells the
@@ -170,15 +140,7 @@ Result<SslCtxPtr> make_context(const TlsConfig& config, const Identity& id, cons
   if (!ctx) return tls_error("tls: cannot make an SSL context");
   SSL_CTX* c = ctx.get();
 
-  int min_version = 0;
-  if (config.min_version == "1.2") {
-    min_version = TLS1_2_VERSION;
-  } else if (config.min_version == "1.3") {
-    min_version = TLS1_3_VERSION;
-  } else {
-    return Status::invalid("tls: min_version must be 1.2 or 1.3, got \"" + config.min_version + "\"");
-  }
-  if (SSL_CTX_set_min_proto_version(c, min_version) != 1) return tls_error("tls: cannot set min_version");
+  if (Status s = set_min_version(c, config.min_version); !s.ok()) return s;
 
   // Client-initiated renegotiation costs the server a handshake for free.
   uint64_t options = SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION;
@@ -197,11 +159,7 @@ Result<SslCtxPtr> make_context(const TlsConfig& config, const Identity& id, cons
     return tls_error("tls: the cipher list \"" + config.ciphers + "\" names no cipher OpenSSL knows");
   }
 
-  if (SSL_CTX_use_certificate(c, id.cert.get()) != 1) return tls_error(cert_file + ": the certificate is refused");
-  for (const X509Ptr& extra : id.chain) {
-    if (SSL_CTX_add1_chain_cert(c, extra.get()) != 1) return tls_error(cert_file + ": a chain certificate is refused");
-  }
-  if (SSL_CTX_use_PrivateKey(c, id.key.get()) != 1) return tls_error(cert_file + ": the key is refused");
+  if (Status s = use_identity(c, id, cert_file); !s.ok()) return s;
 
   if (Status s = load_client_cas(c, ca_file, ca_dir); !s.ok()) return s;
   switch (config.client_auth) {
@@ -317,6 +275,20 @@ Result<std::shared_ptr<const TlsTerminator>> make_tls_terminator(const TlsConfig
     // Contexts (accept() hands it over).
     SSL_CTX_set_tlsext_servername_callback(contexts->default_ctx.get(), tls::select_certificate);
     SSL_CTX_set_tlsext_servername_arg(contexts->default_ctx.get(), contexts.get());
+  }
+  if (!config.ocsp_response_file.empty()) {
+    auto der = tls::load_ocsp_response(config.ocsp_response_file);
+    if (!der.ok()) return der.status();
+    contexts->ocsp_response = std::move(*der);
+    SSL_CTX_set_tlsext_status_cb(contexts->default_ctx.get(), tls::staple_ocsp);
+    SSL_CTX_set_tlsext_status_arg(contexts->default_ctx.get(), contexts.get());
+  }
+  if (!config.alpn.empty()) {
+    contexts->alpn_wire = tls::alpn_wire(config.alpn);
+    // On every SSL_CTX: OpenSSL asks the one the SSL holds when it reads the
+    // ALPN extension, which is a name's after the servername callback.
+    SSL_CTX_set_alpn_select_cb(contexts->default_ctx.get(), tls::select_alpn, contexts.get());
+    for (auto& [name, ctx] : contexts->by_name) SSL_CTX_set_alpn_select_cb(ctx.get(), tls::select_alpn, contexts.get());
   }
   return std::shared_ptr<const TlsTerminator>(std::make_shared<tls::OpenSslTerminator>(std::move(contexts)));
 }

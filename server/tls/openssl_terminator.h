@@ -19,7 +19,10 @@ namespace nib {
 // why (unreadable, no PEM certificate, an encrypted key, a key that is not
 // the certificate's, expired or not yet valid, an unreadable CA file or
 // directory, client_auth without CAs, a cipher list OpenSSL rejects, an SNI
-// NAME.crt without NAME.key).
+// NAME.crt without NAME.key, an OCSP response file that is unreadable or not
+// a successful DER OCSP response). `config.alpn` is answered on every
+// certificate's handshake; the OCSP response is stapled to clients that ask
+// for one and get cert_file's certificate.
 Result<std::shared_ptr<const TlsTerminator>> make_tls_terminator(const TlsConfig& config);
 
 namespace tls {

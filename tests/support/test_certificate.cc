@@ -1,6 +1,7 @@
 #include "tests/support/test_certificate.h"
 
 #include <openssl/evp.h>
+#include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -112,6 +113,30 @@ std::string encrypt_private_key(const std::string& key_pem, const std::string& p
                                     reinterpret_cast<const unsigned char*>(passphrase.data()),
                                     static_cast<int>(passphrase.size()), nullptr, nullptr);
   });
+}
+
+std::string make_ocsp_response(const TestCertificate& leaf, const TestCertificate& ca) {
+  X509Ptr leaf_cert(PEM_read_bio_X509(memory_bio(leaf.cert_pem).get(), nullptr, nullptr, nullptr));
+  X509Ptr ca_cert(PEM_read_bio_X509(memory_bio(ca.cert_pem).get(), nullptr, nullptr, nullptr));
+  KeyPtr ca_key(PEM_read_bio_PrivateKey(memory_bio(ca.key_pem).get(), nullptr, nullptr, nullptr));
+  check(leaf_cert && ca_cert && ca_key, "OCSP certificates");
+  std::unique_ptr<OCSP_BASICRESP, Deleter<OCSP_BASICRESP_free>> basic(OCSP_BASICRESP_new());
+  std::unique_ptr<OCSP_CERTID, Deleter<OCSP_CERTID_free>> id(OCSP_cert_to_id(nullptr, leaf_cert.get(), ca_cert.get()));
+  std::unique_ptr<ASN1_TIME, Deleter<ASN1_TIME_free>> now(X509_gmtime_adj(nullptr, 0));
+  std::unique_ptr<ASN1_TIME, Deleter<ASN1_TIME_free>> next(X509_gmtime_adj(nullptr, 3600));
+  check(basic && id && now && next, "OCSP objects");
+  check(OCSP_basic_add1_status(basic.get(), id.get(), V_OCSP_CERTSTATUS_GOOD, 0, nullptr, now.get(), next.get()) !=
+            nullptr,
+        "OCSP status");
+  check(OCSP_basic_sign(basic.get(), ca_cert.get(), ca_key.get(), EVP_sha256(), nullptr, 0) == 1, "OCSP sign");
+  std::unique_ptr<OCSP_RESPONSE, Deleter<OCSP_RESPONSE_free>> response(
+      OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, basic.get()));
+  unsigned char* der = nullptr;
+  const int n = response ? i2d_OCSP_RESPONSE(response.get(), &der) : 0;
+  check(n > 0, "OCSP DER");
+  std::string out(reinterpret_cast<const char*>(der), static_cast<size_t>(n));
+  OPENSSL_free(der);
+  return out;
 }
 
 }  // namespace nib::test

@@ -41,6 +41,10 @@ TestCertificate make_ca_signed_certificate(const TestCertificate& ca, const std:
 // The same key, PEM-encrypted (AES-256-CBC) under `passphrase`.
 std::string encrypt_private_key(const std::string& key_pem, const std::string& passphrase);
 
+// A successful DER OCSP response saying `leaf` is good for the next hour,
+// signed by `ca` (which issued it): what `openssl ocsp -respout` writes.
+std::string make_ocsp_response(const TestCertificate& leaf, const TestCertificate& ca);
+
 // The certificate and key written to temporary .pem files.
 struct TestCertificateFiles {
   explicit TestCertificateFiles(const TestCertificate& c) : cert(c.cert_pem, ".pem"), key(c.key_pem, ".pem") {}

@@ -668,5 +668,104 @@ TEST(OpenSslTerminatorLoadTest, UnreadableCaFileAndDirectory) {
   EXPECT_NE(error.find("/nonexistent/cas: "), std::string::npos) << error;
 }
 
+// ---- ALPN
+
+// The client offers h2 then http/1.1; returns what the server agreed.
+std::string alpn_agreed(const std::vector<std::string>& ours, const std::string& client_wire) {
+  ServerFiles files(server_certificate());
+  files.config.alpn = ours;
+  auto terminator = make(files.config);
+  SslCtxPtr ctx = client_context();
+  Connection c(*terminator, ctx.get());
+  EXPECT_EQ(SSL_set_alpn_protos(c.client.get(), reinterpret_cast<const unsigned char*>(client_wire.data()),
+                                static_cast<unsigned int>(client_wire.size())),
+            0);
+  EXPECT_EQ(c.handshake(), TlsWait::kNone) << c.server->failure();
+  const unsigned char* p = nullptr;
+  unsigned int n = 0;
+  SSL_get0_alpn_selected(c.client.get(), &p, &n);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(p), n), std::string(c.server->alpn()));
+  return std::string(c.server->alpn());
+}
+
+const std::string kH2ThenHttp11("\x02h2\x08http/1.1", 12);
+
+TEST(OpenSslTerminatorTest, AlpnPicksNibsFirstProtocolTheClientOffers) {
+  EXPECT_EQ(alpn_agreed({"h2", "http/1.1"}, kH2ThenHttp11), "h2");
+  EXPECT_EQ(alpn_agreed({"http/1.1", "h2"}, kH2ThenHttp11), "http/1.1");
+  EXPECT_EQ(alpn_agreed({"http/1.1"}, kH2ThenHttp11), "http/1.1");
+}
+
+TEST(OpenSslTerminatorTest, AlpnWithoutOverlapGoesOnWithoutAProtocol) {
+  EXPECT_EQ(alpn_agreed({"spdy/3"}, kH2ThenHttp11), "");
+}
+
+TEST(OpenSslTerminatorTest, AlpnIsAnsweredForAnSniName) {
+  TempDir sni;
+  const TestCertificate named = test::make_self_signed_certificate("named.example");
+  sni.write_file("named.example.crt", named.cert_pem);
+  sni.write_file("named.example.key", named.key_pem);
+  ServerFiles files(server_certificate());
+  files.config.sni_path = sni.path();
+  files.config.alpn = {"h2"};
+  auto terminator = make(files.config);
+  SslCtxPtr ctx = client_context();
+  Connection c(*terminator, ctx.get(), "named.example");
+  SSL_set_alpn_protos(c.client.get(), reinterpret_cast<const unsigned char*>(kH2ThenHttp11.data()),
+                      static_cast<unsigned int>(kH2ThenHttp11.size()));
+  ASSERT_EQ(c.handshake(), TlsWait::kNone) << c.server->failure();
+  EXPECT_EQ(c.peer_common_name(), "named.example");
+  EXPECT_EQ(c.server->alpn(), "h2");
+}
+
+TEST(OpenSslTerminatorTest, NoAlpnConfiguredOrOfferedIsNone) {
+  EXPECT_EQ(alpn_agreed({}, kH2ThenHttp11), "");
+  ServerFiles files(server_certificate());
+  files.config.alpn = {"h2"};
+  auto terminator = make(files.config);
+  SslCtxPtr ctx = client_context();
+  Connection c(*terminator, ctx.get());
+  ASSERT_EQ(c.handshake(), TlsWait::kNone) << c.server->failure();
+  EXPECT_EQ(c.server->alpn(), "");
+}
+
+// ---- OCSP stapling
+
+// What the server stapled for a client that asked (empty: nothing).
+std::string stapled(const TlsTerminator& terminator, bool ask) {
+  SslCtxPtr ctx = client_context();
+  Connection c(terminator, ctx.get());
+  if (ask) SSL_set_tlsext_status_type(c.client.get(), TLSEXT_STATUSTYPE_ocsp);
+  EXPECT_EQ(c.handshake(), TlsWait::kNone) << c.server->failure();
+  const unsigned char* p = nullptr;
+  const long n = SSL_get_tlsext_status_ocsp_resp(c.client.get(), &p);
+  return n > 0 && p != nullptr ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(n)) : "";
+}
+
+TEST(OpenSslTerminatorTest, OcspResponseIsStapledToClientsThatAsk) {
+  const TestCertificate ca = test::make_self_signed_certificate("ocsp test ca");
+  const TestCertificate leaf = test::make_ca_signed_certificate(ca, "default.example");
+  const std::string der = test::make_ocsp_response(leaf, ca);
+  test::TempFile ocsp(der, ".der");
+  ServerFiles files(leaf);
+  files.config.ocsp_response_file = ocsp.path();
+  auto terminator = make(files.config);
+  ASSERT_NE(terminator, nullptr);
+  EXPECT_EQ(stapled(*terminator, true), der);
+  EXPECT_EQ(stapled(*terminator, true), der);  // each handshake gets its own copy
+  EXPECT_EQ(stapled(*terminator, false), "");
+}
+
+TEST(OpenSslTerminatorLoadTest, OcspResponseFileErrorsNameTheFile) {
+  ServerFiles files(server_certificate());
+  files.config.ocsp_response_file = "/nonexistent/ocsp.der";
+  std::string error = load_error(files.config);
+  EXPECT_NE(error.find("/nonexistent/ocsp.der: cannot read the TLS OCSP response file"), std::string::npos) << error;
+  test::TempFile junk("not an OCSP response", ".der");
+  files.config.ocsp_response_file = junk.path();
+  error = load_error(files.config);
+  EXPECT_NE(error.find(junk.path() + ": not a DER OCSP response"), std::string::npos) << error;
+}
+
 }  // namespace
 }  // namespace nib
