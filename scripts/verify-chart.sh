@@ -161,7 +161,7 @@ else:
     assert sp["spec"]["syscalls"] == docker["syscalls"] and sp["spec"]["defaultAction"] == docker["defaultAction"], sp
     assert psc["seccompProfile"] == {"type": "Localhost", "localhostProfile":
                                      "operator/lb/%s.json" % sp["metadata"]["name"]}, psc
-    web, dns = config["services"]
+    web, dns, api = config["services"]
     assert web["health_check"]["type"] == "http" and web["slow_start"] == 30 and web["drain_timeout"] == 120, web
     assert web["acl"] == ["deny 10.1.2.3", "permit 10.0.0.0/8", "permit 2001:db8::/32"], web
     assert web["proxy_protocol"] == "v2" and web["accept_proxy_protocol"] == ["10.0.0.0/8"], web
@@ -174,10 +174,11 @@ else:
     assert mounts["tls-web"] == d and vols["tls-web"]["secret"]["secretName"] == "web-tls", vols
     assert "items" not in vols["tls-web"]["secret"], "a Secret mounted by items is still swapped whole; keep it simple"
     # Backend TLS: the CA (and nib's client certificate) from a Secret of their own.
-    b = "/etc/nib/backend-tls/web"
-    assert web["backend_tls"] == {"ca": b + "/ca.crt", "cert": b + "/tls.crt", "key": b + "/tls.key",
-                                  "server_name": "web.internal", "min_version": "1.3"}, web["backend_tls"]
-    assert mounts["backend-tls-web"] == b and vols["backend-tls-web"]["secret"]["secretName"] == "web-backends-ca", vols
+    b = "/etc/nib/backend-tls/api"
+    assert api["backend_tls"] == {"ca": b + "/ca.crt", "cert": b + "/tls.crt", "key": b + "/tls.key",
+                                  "server_name": "api.internal", "min_version": "1.3"}, api["backend_tls"]
+    assert mounts["backend-tls-api"] == b and vols["backend-tls-api"]["secret"]["secretName"] == "api-backends-ca", vols
+    assert "backend_tls" not in web, web
     assert web["backends"][1]["health_check"] == {"path": "/status"} and dns["health_check"]["type"] == "udp", config
     # admin TLS: the Secret mounted where the config points, HTTPS probes and scrape
     assert (admin["tls_cert_file"], admin["tls_key_file"]) == ("/etc/nib/tls/tls.crt", "/etc/nib/tls/tls.key"), admin

@@ -107,7 +107,8 @@ ss=[socket.socket() for _ in range(7)]
 print(" ".join(str(s.getsockname()[1]) for s in ss))')
 printf 'admin verify-admin-token-0123456789\nreadonly verify-readonly-token-0123456789\n' >"$tmp/tokens"
 printf 'verify-readonly-token-0123456789' >"$tmp/readonly-token"
-# A certificate for the TLS service (its expiry gauge and handshake counters).
+# A certificate for the TLS service (its expiry gauge and handshake counters;
+# backend_tls trusts it, for the backend handshake counters).
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=verify \
   -keyout "$tmp/tls-key.pem" -out "$tmp/tls-cert.pem" 2>/dev/null
 cat >"$tmp/nib.yaml" <<YAML
@@ -123,6 +124,7 @@ services:
     listen: 127.0.0.1:${ports[6]}
     backends: [127.0.0.1:${ports[3]}]
     tls: {cert: $tmp/tls-cert.pem, key: $tmp/tls-key.pem}
+    backend_tls: {ca: $tmp/tls-cert.pem}
   - name: dns
     protocol: udp
     listen: 127.0.0.1:${ports[4]}

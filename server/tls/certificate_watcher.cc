@@ -131,17 +131,18 @@ void CertificateWatcher::check(Watched& w) {
 void CertificateWatcher::check_backend(Watched& w) {
   Fingerprint now = fingerprint(w.backend_tls);
   if (now == w.backend_seen) return;
-  w.backend_seen = std::move(now);
-  // The dataplane takes a new connector only with a reload (it has no
-  // set_tls_connector yet): the files are checked now, so a bad change is
-  // reported when it happens, and the reload applies a good one.
+  w.backend_seen = std::move(now);  // a change that fails is reported once, not every interval
   auto made = make_tls_connector(w.backend_tls);
   if (!made.ok()) {
     log_error("service '" + w.service + "': backend_tls: the files changed but do not load: " +
               made.status().message() + "; keeping the settings in use");
     return;
   }
-  log_info("service '" + w.service + "': backend_tls: the files changed and load; a reload (SIGHUP) applies them");
+  if (Status st = dataplane_.set_tls_connector(w.service, std::move(*made)); !st.ok()) {
+    log_error("service '" + w.service + "': backend_tls: " + st.message());
+    return;
+  }
+  log_info("service '" + w.service + "': backend_tls: the files changed; new backend connections use them");
 }
 
 }  // namespace nib

@@ -52,8 +52,8 @@ class CertificateWatcher {
   void run();
   // Watcher thread: reads `w`'s files again if they changed.
   void check(Watched& w);
-  // Watcher thread: checks `w`'s backend_tls files again if they changed
-  // (logged; the next reload applies them).
+  // Watcher thread: reads `w`'s backend_tls files again if they changed;
+  // connections made from then on use them (a bad change keeps the old).
   void check_backend(Watched& w);
 
   Dataplane& dataplane_;

@@ -50,6 +50,7 @@ class TlsClient {
     std::string source_ip = "127.0.0.1";
     std::string sni;
     const TestCertificate* client_cert = nullptr;
+    std::string alpn;  // offered, in ALPN's wire format ("\x02h2\x08http/1.1")
   };
   // The handshake's failure comes back as an error with OpenSSL's reason.
   static Result<std::unique_ptr<TlsClient>> connect(uint16_t port, const Options& o) {
@@ -64,6 +65,10 @@ class TlsClient {
     c->ssl_.reset(SSL_new(c->ctx_.get()));
     SSL_set_fd(c->ssl_.get(), c->tcp_.fd());
     if (!o.sni.empty()) SSL_set_tlsext_host_name(c->ssl_.get(), o.sni.c_str());
+    if (!o.alpn.empty()) {
+      SSL_set_alpn_protos(c->ssl_.get(), reinterpret_cast<const unsigned char*>(o.alpn.data()),
+                          static_cast<unsigned>(o.alpn.size()));
+    }
     if (SSL_connect(c->ssl_.get()) != 1) return Status::unavailable("handshake failed: " + error_text());
     return c;
   }
@@ -94,6 +99,13 @@ class TlsClient {
       }
     }
     return false;
+  }
+  // The protocol agreed by ALPN, or empty.
+  std::string alpn() const {
+    const unsigned char* p = nullptr;
+    unsigned n = 0;
+    SSL_get0_alpn_selected(ssl_.get(), &p, &n);
+    return std::string(reinterpret_cast<const char*>(p), n);
   }
   // The certificate nib presented: its subject's common name.
   std::string peer_common_name() const {
@@ -400,6 +412,113 @@ TEST_F(TlsTest, AThousandConcurrentHandshakes) {
   EXPECT_EQ(clients.size(), static_cast<size_t>(kClients));
   EXPECT_TRUE(metric_reaches("nib_tls_handshakes_total{service=\"default\",result=\"ok\"}", kClients));
   EXPECT_EQ(metric("nib_service_active_connections{service=\"default\"}"), kClients);
+}
+
+// ---- TLS toward the backends (backend_tls): nib re-encrypts to backends
+// that are themselves nib instances terminating TLS in front of an echo
+// server (real parts on both hops).
+class BackendTlsTest : public TlsTest {
+ protected:
+  // A TLS-terminating nib on its own port in front of `backend`, with the
+  // certificate `c`.
+  uint16_t start_tls_backend(const TestCertificate& c, uint16_t backend) {
+    const std::string name = "tls-backend-" + std::to_string(tls_backends_.size());
+    write_file(dir_.file(name + ".crt"), c.cert_pem);
+    write_file(dir_.file(name + ".key"), c.key_pem);
+    const uint16_t port = test::free_port();
+    tls_backends_.push_back(test::start_foreground(
+        {"-E", dir_.file(name + ".crt"), "-K", dir_.file(name + ".key"), at(port), at(backend)},
+        dir_.file(name + ".pid")));
+    return tls_backends_.back() ? port : 0;
+  }
+  // The nib under test: plain toward clients, `backend_tls` toward `backends`.
+  std::unique_ptr<test::NibProcess> start_front(const std::vector<uint16_t>& backends, const std::string& backend_tls,
+                                                const std::string& extra = "") {
+    std::string list;
+    for (uint16_t b : backends) list += (list.empty() ? "\"" : ", \"") + at(b) + "\"";
+    write_file(config_, "services:\n  - name: web\n    listen: " + at(port_) + "\n    backends: [" + list +
+                            "]\n    policy: {mode: roundrobin}\n    backend_tls: " + backend_tls + "\n" + extra);
+    return start({"--config", config_, "--admin-http", at(admin_port_), "--admin-grpc", at(test::free_port())});
+  }
+  // A plain client's echo through nib from `source`: "NAME\n" + data.
+  Result<std::string> echo(const std::string& source, const std::string& data) {
+    auto c = TestClient::connect(lb(port_), source);
+    if (!c.ok()) return c.status();
+    if (Status st = c->write_all(data); !st.ok()) return st;
+    auto name = c->read_line();
+    if (!name.ok()) return name.status();
+    auto rest = c->read_exact(data.size());
+    if (!rest.ok()) return rest.status();
+    return *name + "\n" + *rest;
+  }
+
+  std::vector<std::unique_ptr<test::NibProcess>> tls_backends_;
+};
+
+TEST_F(BackendTlsTest, ReEncryptsToAVerifiedBackend) {
+  TestBackend b0("b0");
+  const uint16_t tls_b0 = start_tls_backend(server_, b0.port());
+  ASSERT_NE(tls_b0, 0);
+  // Verified against the backend's own certificate, by its IP address (no server_name).
+  auto nib = start_front({tls_b0}, "{ca: " + cert_ + "}");
+  ASSERT_TRUE(nib);
+  const std::string data = test::random_bytes(200 * 1024, 5);  // many records each way
+  auto got = echo("127.0.0.21", data);
+  ASSERT_TRUE(got.ok()) << got.status().message() << "\n" << nib->output();
+  EXPECT_TRUE(*got == "b0\n" + data) << "the bytes differ";
+  EXPECT_TRUE(metric_reaches("nib_backend_tls_handshakes_total{service=\"web\",result=\"ok\"}", 1));
+  auto view = test::http_request(lb(admin_port_), "GET", "/api/v1/services/web");
+  ASSERT_TRUE(view.ok()) << view.status().message();
+  EXPECT_NE(view->body.find("\"backend_tls\":true"), std::string::npos) << view->body;
+}
+
+TEST_F(BackendTlsTest, ABackendWhoseCertificateDoesNotVerifyIsFailedOverAndCounted) {
+  TestBackend b0("b0");
+  TestBackend b1("b1");
+  const uint16_t trusted = start_tls_backend(server_, b0.port());
+  const uint16_t rogue = start_tls_backend(test::make_self_signed_certificate("rogue"), b1.port());
+  ASSERT_NE(trusted, 0);
+  ASSERT_NE(rogue, 0);
+  auto nib = start_front({rogue, trusted}, "{ca: " + cert_ + ", server_name: localhost}");
+  ASSERT_TRUE(nib);
+  // Round robin offers the rogue one at least once in two clients; each
+  // client fails over to the trusted one and is served by it.
+  for (const char* source : {"127.0.0.22", "127.0.0.23", "127.0.0.24"}) {
+    auto got = echo(source, "ping");
+    ASSERT_TRUE(got.ok()) << source << ": " << got.status().message() << "\n" << nib->output();
+    EXPECT_EQ(*got, "b0\nping");
+  }
+  EXPECT_TRUE(metric_reaches("nib_backend_tls_handshakes_total{service=\"web\",result=\"failed\"}", 1));
+  EXPECT_TRUE(nib->wait_for_output("failed the TLS handshake", 10s)) << nib->output();
+}
+
+TEST_F(BackendTlsTest, TheServerNameIsVerified) {
+  TestBackend b0("b0");
+  const uint16_t tls_b0 = start_tls_backend(server_, b0.port());
+  ASSERT_NE(tls_b0, 0);
+  auto nib = start_front({tls_b0}, "{ca: " + cert_ + ", server_name: other.example}");
+  ASSERT_TRUE(nib);
+  auto got = echo("127.0.0.25", "ping");
+  EXPECT_FALSE(got.ok()) << *got;  // no backend it can verify: the client is closed
+  EXPECT_TRUE(metric_reaches("nib_backend_tls_handshakes_total{service=\"web\",result=\"failed\"}", 1));
+  EXPECT_TRUE(nib->wait_for_output("other.example", 10s)) << nib->output();
+}
+
+TEST_F(BackendTlsTest, BothHopsWithAlpn) {
+  TestBackend b0("b0");
+  const uint16_t tls_b0 = start_tls_backend(server_, b0.port());
+  ASSERT_NE(tls_b0, 0);
+  auto nib = start_front({tls_b0}, "{ca: " + cert_ + "}",
+                         "    tls: {cert: " + cert_ + ", key: " + key_ + ", alpn: [h2, http/1.1]}\n");
+  ASSERT_TRUE(nib);
+  auto c = TlsClient::connect(port_, {.source_ip = "127.0.0.26", .alpn = std::string("\x08http/1.1\x02h2", 12)});
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ((*c)->alpn(), "h2");  // nib's preference among what the client offers
+  ASSERT_TRUE((*c)->write("both").ok());
+  auto got = (*c)->read_exact(7);
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  EXPECT_EQ(*got, "b0\nboth");
+  EXPECT_TRUE(metric_reaches("nib_backend_tls_handshakes_total{service=\"web\",result=\"ok\"}", 1));
 }
 
 }  // namespace
