@@ -16,6 +16,7 @@
 #include "dataplane/base/unique_fd.h"
 #include "server/tls/openssl_session.h"
 #include "server/tls/openssl_terminator.h"
+#include "tests/support/tcp_pair.h"
 #include "tests/support/temp_file.h"
 #include "tests/support/test_certificate.h"
 
@@ -31,28 +32,9 @@ using test::TestCertificateFiles;
 constexpr int kMaxRounds = 20000;
 constexpr int kPollMs = 2000;
 
-// A connected loopback TCP pair, both ends non-blocking: the connector's
-// session on `client` (nib toward a backend), the terminator's on `server`
-// (the backend).
-struct TcpPair {
-  UniqueFd client;
-  UniqueFd server;
-  TcpPair() {
-    UniqueFd listener(::socket(AF_INET, SOCK_STREAM, 0));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    EXPECT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    EXPECT_EQ(::listen(listener.get(), 1), 0);
-    EXPECT_EQ(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len), 0);
-    client = UniqueFd(::socket(AF_INET, SOCK_STREAM, 0));
-    EXPECT_EQ(::connect(client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    server = UniqueFd(::accept(listener.get(), nullptr, nullptr));
-    EXPECT_TRUE(server);
-    for (int fd : {client.get(), server.get()}) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-  }
-};
+// The connector's session on a TcpPair's `client` (nib toward a backend),
+// the terminator's on `server` (the backend).
+using test::TcpPair;
 
 bool pending(TlsWait w) { return w == TlsWait::kRead || w == TlsWait::kWrite; }
 

@@ -21,6 +21,7 @@
 
 #include "dataplane/base/unique_fd.h"
 #include "server/tls/openssl_handles.h"
+#include "tests/support/tcp_pair.h"
 #include "tests/support/temp_file.h"
 #include "tests/support/test_certificate.h"
 
@@ -42,26 +43,7 @@ using SessionPtr = std::unique_ptr<SSL_SESSION, tls::Deleter<SSL_SESSION_free>>;
 constexpr int kMaxRounds = 20000;
 constexpr int kPollMs = 2000;
 
-// A connected loopback TCP pair, both ends non-blocking.
-struct TcpPair {
-  UniqueFd client;
-  UniqueFd server;
-  TcpPair() {
-    UniqueFd listener(::socket(AF_INET, SOCK_STREAM, 0));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    EXPECT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    EXPECT_EQ(::listen(listener.get(), 1), 0);
-    EXPECT_EQ(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len), 0);
-    client = UniqueFd(::socket(AF_INET, SOCK_STREAM, 0));
-    EXPECT_EQ(::connect(client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    server = UniqueFd(::accept(listener.get(), nullptr, nullptr));
-    EXPECT_TRUE(server);
-    for (int fd : {client.get(), server.get()}) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-  }
-};
+using test::TcpPair;
 
 // Waits for either socket: readable, or writable where asked.
 int wait_for(int client_fd, short client_events, int server_fd, short server_events, short* server_revents = nullptr) {
