@@ -82,6 +82,7 @@ Result<SslCtxPtr> make_client_context(const BackendTlsConfig& config) {
   // As the terminator's: the relay offers what it has, from a buffer that
   // may move, and idle connections hold no record buffers.
   SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_read_ahead(c, 1);  // as the terminator's: one recv per socket's worth
   if (!config.ciphers.empty() && SSL_CTX_set_cipher_list(c, config.ciphers.c_str()) != 1) {
     return tls_error("tls: the cipher list \"" + config.ciphers + "\" names no cipher OpenSSL knows");
   }
