@@ -148,16 +148,15 @@ class TcpConnection {
   // the socket is (its src_hup is set when the stream ends behind the bytes).
   ssize_t tls_recv(TlsSide& t, Flow& reading, char* buf, size_t n);
   ssize_t tls_send(TlsSide& t, const char* buf, size_t n);
-  // recv / send on either socket, through its TLS session when it has one.
+  // recv / send on either socket, through its TLS session when it has one
+  // (the client's socket is up_'s source, the backend's down_'s).
   ssize_t recv_from(int fd, char* buf, size_t n) {
-    if (tls_ && fd == client_.get()) [[unlikely]] return tls_recv(tls_, up_, buf, n);
-    if (backend_tls_ && fd == backend_.get()) [[unlikely]] return tls_recv(backend_tls_, down_, buf, n);
+    if (TlsSide* t = tls_of(fd)) [[unlikely]] return tls_recv(*t, t == &tls_ ? up_ : down_, buf, n);
     return ::recv(fd, buf, n, 0);
   }
   // MSG_MORE means nothing to a TLS record: the session sends whole ones.
   ssize_t send_to(int fd, const char* buf, size_t n, int flags) {
-    if (tls_ && fd == client_.get()) [[unlikely]] return tls_send(tls_, buf, n);
-    if (backend_tls_ && fd == backend_.get()) [[unlikely]] return tls_send(backend_tls_, buf, n);
+    if (TlsSide* t = tls_of(fd)) [[unlikely]] return tls_send(*t, buf, n);
     return ::send(fd, buf, n, MSG_NOSIGNAL | flags);
   }
   // TLS on the socket of `fd` (either side's), or null.

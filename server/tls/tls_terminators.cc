@@ -14,6 +14,27 @@ const ServiceConfig* find_service(const DataplaneConfig* config, const std::stri
   return nullptr;
 }
 
+// One side's files (tls: the terminator; backend_tls: the connector) made
+// into its handle, or on a failed reload the running service's settings and
+// handle kept, with the reason in `kept`. At start (no running one) the
+// failure is the call's.
+template <typename Settings, typename Handle, typename Made>
+Status load_side(ServiceConfig& s, Settings ServiceConfig::*settings,
+                 std::shared_ptr<const Handle> ServiceConfig::*handle, Made made, const char* side,
+                 const char* keeping, const DataplaneConfig* running, std::vector<std::string>* kept) {
+  if (made.ok()) {
+    s.*handle = std::move(*made);
+    return {};
+  }
+  const std::string why = "service '" + s.name + "': " + side + ": " + made.status().message();
+  const ServiceConfig* now = find_service(running, s.name);
+  if (now == nullptr || !(now->*handle)) return Status(made.status().code(), why);
+  s.*settings = now->*settings;
+  s.*handle = now->*handle;
+  if (kept != nullptr) kept->push_back(why + "; " + keeping);
+  return {};
+}
+
 }  // namespace
 
 Status load_tls_terminators(DataplaneConfig& config, const DataplaneConfig* running, std::vector<std::string>* kept) {
@@ -21,30 +42,15 @@ Status load_tls_terminators(DataplaneConfig& config, const DataplaneConfig* runn
     s.tls_terminator.reset();
     s.tls_connector.reset();
     if (s.tls.enabled()) {
-      auto made = make_tls_terminator(s.tls);
-      if (made.ok()) {
-        s.tls_terminator = std::move(*made);
-      } else {
-        const std::string why = "service '" + s.name + "': tls: " + made.status().message();
-        const ServiceConfig* now = find_service(running, s.name);
-        if (now == nullptr || !now->tls_terminator) return Status(made.status().code(), why);
-        s.tls = now->tls;
-        s.tls_terminator = now->tls_terminator;
-        if (kept != nullptr) kept->push_back(why + "; keeping the certificates in use");
-      }
+      Status st = load_side(s, &ServiceConfig::tls, &ServiceConfig::tls_terminator, make_tls_terminator(s.tls), "tls",
+                            "keeping the certificates in use", running, kept);
+      if (!st.ok()) return st;
     }
     if (s.backend_tls.enabled) {
-      auto made = make_tls_connector(s.backend_tls);
-      if (made.ok()) {
-        s.tls_connector = std::move(*made);
-      } else {
-        const std::string why = "service '" + s.name + "': backend_tls: " + made.status().message();
-        const ServiceConfig* now = find_service(running, s.name);
-        if (now == nullptr || !now->tls_connector) return Status(made.status().code(), why);
-        s.backend_tls = now->backend_tls;
-        s.tls_connector = now->tls_connector;
-        if (kept != nullptr) kept->push_back(why + "; keeping the backend TLS settings in use");
-      }
+      Status st = load_side(s, &ServiceConfig::backend_tls, &ServiceConfig::tls_connector,
+                            make_tls_connector(s.backend_tls), "backend_tls", "keeping the backend TLS settings in use",
+                            running, kept);
+      if (!st.ok()) return st;
     }
   }
   return {};
