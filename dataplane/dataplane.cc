@@ -996,6 +996,31 @@ std::shared_ptr<const TlsTerminator> Dataplane::tls_terminator(const std::string
   return s == nullptr ? nullptr : s->registry().snapshot()->tls;
 }
 
+Result<TlsConfig> Dataplane::tls_settings(const std::string& name) const {
+  const Service* s = find_service(services_, name);
+  if (s == nullptr) return no_service(name);
+  auto settings = s->registry().snapshot()->tls_settings;
+  if (!settings) return Status(StatusCode::kFailedPrecondition, "service '" + name + "' does not speak TLS");
+  return *settings;
+}
+
+Result<TlsConfig> Dataplane::update_tls(const std::string& name, const TlsEdit& edit) {
+  Service* s = find_service(services_, name);
+  if (s == nullptr) return no_service(name);
+  std::lock_guard lock(s->admin_mutex());
+  auto current = s->registry().snapshot()->tls_settings;
+  if (!current) return Status(StatusCode::kFailedPrecondition, "service '" + name + "' does not speak TLS");
+  TlsConfig settings = *current;
+  auto terminator = edit(settings);
+  if (!terminator.ok()) return terminator.status();
+  if (!*terminator) return *current;
+  s->registry().set_tls(std::move(*terminator), std::make_shared<const TlsConfig>(settings));
+  announce(events_, DataplaneEvent::Kind::kTlsChanged, name, 0,
+           settings == *current ? "TLS files read again (certificate " + settings.cert_file + ")"
+                                : "TLS settings changed (certificate " + settings.cert_file + ")");
+  return settings;
+}
+
 Status Dataplane::set_tls_connector(const std::string& name, std::shared_ptr<const TlsConnector> connector) {
   Service* s = find_service(services_, name);
   if (s == nullptr) return no_service(name);

@@ -139,6 +139,19 @@ class Dataplane {
   Status set_tls_terminator(const std::string& service, std::shared_ptr<const TlsTerminator> terminator);
   // The terminator `service`'s new clients get now (null: no TLS, or no such service).
   std::shared_ptr<const TlsTerminator> tls_terminator(const std::string& service) const;
+  // Any thread. The settings a TLS service's terminator was made from;
+  // kFailedPrecondition for a service without TLS.
+  Result<TlsConfig> tls_settings(const std::string& service) const;
+  // A change to a TLS service's settings (the admin API, the certificate
+  // watcher): `edit` gets the settings in force under the service's admin
+  // lock, so two changes never install one another's stale files; it changes
+  // them and makes their terminator (reading files: never on a worker).
+  // Clients accepted from then on get both; open connections keep their
+  // sessions. A null terminator changes nothing; an error changes nothing.
+  // Returns the settings in force after. `edit` must not call back into the
+  // Dataplane.
+  using TlsEdit = std::function<Result<std::shared_ptr<const TlsTerminator>>(TlsConfig&)>;
+  Result<TlsConfig> update_tls(const std::string& service, const TlsEdit& edit);
   // The same for backend_tls's files: connections made from now on use
   // `connector`. kInvalidArgument for a service without backend_tls.
   Status set_tls_connector(const std::string& service, std::shared_ptr<const TlsConnector> connector);

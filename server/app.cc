@@ -30,6 +30,7 @@
 #include "server/pid_file.h"
 #include "server/preflight.h"
 #include "server/tls/certificate_watcher.h"
+#include "server/tls/openssl_terminator.h"
 #include "server/tls/tls_terminators.h"
 #include "server/privilege_drop.h"
 
@@ -292,8 +293,6 @@ int App::serve(AppConfig config, const std::string& ready_message) {
 
 Status App::start(Running& running) {
   running.status_file.set(config_.status_file);
-  // TLS services' certificates: read and checked before anything binds.
-  if (Status st = load_tls_terminators(config_.dataplane); !st.ok()) return st;
   // ---- Saved runtime state (--state): read before anything binds, so a
   // corrupt file stops nib with nothing touched.
   std::optional<admin::SavedState> saved_state;
@@ -312,6 +311,9 @@ Status App::start(Running& running) {
   }
   DataplaneConfig dataplane_config = config_.dataplane;
   if (saved_state) admin::apply_to_config(*saved_state, &dataplane_config);
+  // TLS services' certificates (the saved settings' when the API changed
+  // them): read and checked before anything binds.
+  if (Status st = load_tls_terminators(dataplane_config); !st.ok()) return st;
   // Opens its databases only when an ACL gets a country entry.
   dataplane_config.countries = std::make_shared<GeoIpCountryLookup>();
   // ---- end of the saved state block
@@ -320,7 +322,7 @@ Status App::start(Running& running) {
   // The workers start after the drop (start_workers_after_drop).
   if (Status st = dataplane.open(); !st.ok()) return st;
   running.certificate_watcher = std::make_unique<CertificateWatcher>(dataplane);
-  running.certificate_watcher->watch(config_.dataplane.services);
+  running.certificate_watcher->watch(dataplane_config.services);
   // ---- Saved runtime state: restored over the configuration, then saved on
   // every change from here on.
   if (saved_state) {
@@ -343,6 +345,7 @@ Status App::start(Running& running) {
   // each change in the state file (when there is one) before answering.
   running.admin_api = std::make_unique<admin::AdminApi>(dataplane, running.state_writer.get());
   admin::AdminApi& api = *running.admin_api;
+  api.set_tls_loader([](const TlsConfig& tls) { return make_tls_terminator(tls); });
   // ---- end of the admin core block
   for (const auto& s : dataplane.status()) {
     // A direct-server-return service has one frame thread, not the workers.
@@ -515,8 +518,14 @@ void App::on_reload(Running& running) {
   DataplaneConfig next = loaded->dataplane;
   // Certificates are read again (rotated ones take effect for new clients;
   // open connections keep their sessions). A bad file keeps the running one.
+  std::string kept;
+  if (std::optional<admin::SavedState> runtime = saved_runtime_state(running)) {
+    admin::apply_to_config(*runtime, &next);
+    for (const auto& s : runtime->services) kept += (kept.empty() ? "" : ", ") + s.name;
+  }
   std::vector<std::string> tls_kept;
-  for (auto& s : config_.dataplane.services) {  // the watcher may have read newer files since
+  for (auto& s : config_.dataplane.services) {  // the watcher or the API may have changed them since
+    if (auto settings = running.dataplane->tls_settings(s.name); settings.ok()) s.tls = *settings;
     s.tls_terminator = running.dataplane->tls_terminator(s.name);
     s.tls_connector = running.dataplane->tls_connector(s.name);
   }
@@ -525,11 +534,6 @@ void App::on_reload(Running& running) {
     return;
   }
   for (const auto& why : tls_kept) log_error("reload: " + why);
-  std::string kept;
-  if (std::optional<admin::SavedState> runtime = saved_runtime_state(running)) {
-    admin::apply_to_config(*runtime, &next);
-    for (const auto& s : runtime->services) kept += (kept.empty() ? "" : ", ") + s.name;
-  }
   if (Status st = running.dataplane->reload(next); !st.ok()) {
     log_error("reload failed, keeping the running configuration: " + st.message());
     return;
@@ -553,7 +557,7 @@ void App::on_reload(Running& running) {
   config_.shutdown_grace_seconds = loaded->shutdown_grace_seconds;
   log_info("reloaded " + config_.config_path +
            (kept.empty() ? std::string()
-                         : "; kept the runtime backends and policy of " + kept + " (--state " +
+                         : "; kept the runtime backends, policy and TLS settings of " + kept + " (--state " +
                                config_.admin.state_file + "; delete it and restart to take the file's)"));
 }
 

@@ -6,6 +6,7 @@
 
 #include "admin/state/state_writer.h"
 #include "dataplane/config/stored_text.h"
+#include "dataplane/net/tls_session.h"
 
 namespace nib::admin {
 namespace {
@@ -560,6 +561,105 @@ Result<AccessList> AdminApi::set_client_acl(const v1::SetClientAclRequest& r) {
   }
   if (Status st = set_client_acl(*service, acl); !st.ok()) return st;
   return acl;
+}
+
+namespace {
+
+// SetTlsRequest's fields that are set, onto `tls`; each checked as stored text.
+Status edit_tls(const v1::SetTlsRequest& r, TlsConfig& tls) {
+  struct PathField {
+    const char* name;
+    bool has;
+    const std::string& value;
+    std::string* into;
+  };
+  const PathField paths[] = {
+      {"cert_file", r.has_cert_file(), r.cert_file(), &tls.cert_file},
+      {"key_file", r.has_key_file(), r.key_file(), &tls.key_file},
+      {"ca_file", r.has_ca_file(), r.ca_file(), &tls.ca_file},
+      {"ca_dir", r.has_ca_dir(), r.ca_dir(), &tls.ca_dir},
+      {"sni_path", r.has_sni_path(), r.sni_path(), &tls.sni_path},
+      {"ocsp_response_file", r.has_ocsp_response_file(), r.ocsp_response_file(), &tls.ocsp_response_file},
+  };
+  for (const PathField& f : paths) {
+    if (!f.has) continue;
+    if (Status st = check_text(quoted_field(f.name), f.value, limits::kPathBytes); !st.ok()) return st;
+    *f.into = f.value;
+  }
+  if (r.has_cert_file() && r.cert_file().empty()) {
+    return Status::invalid(quoted_field("cert_file") + ": a TLS service needs a certificate (TLS is turned off by "
+                           "the configuration only)");
+  }
+  if (r.has_min_version()) {
+    if (r.min_version() != "1.2" && r.min_version() != "1.3") {
+      return field_error("min_version", "\"1.2\" or \"1.3\"", printable(r.min_version()));
+    }
+    tls.min_version = r.min_version();
+  }
+  if (r.has_ciphers()) {
+    if (Status st = check_text(quoted_field("ciphers"), r.ciphers(), limits::kTlsListBytes); !st.ok()) return st;
+    tls.ciphers = r.ciphers();
+  }
+  if (r.has_client_auth()) {
+    auto auth = parse_tls_client_auth(r.client_auth());
+    if (!auth) return field_error("client_auth", "off, optional or required", printable(r.client_auth()));
+    tls.client_auth = *auth;
+  }
+  if (r.has_prefer_server_ciphers()) tls.prefer_server_ciphers = r.prefer_server_ciphers();
+  if (r.has_alpn()) {
+    if (Status st = check_text(quoted_field("alpn"), r.alpn(), limits::kTlsListBytes); !st.ok()) return st;
+    tls.alpn.clear();
+    std::stringstream list(r.alpn());
+    for (std::string name; std::getline(list, name, ',');) {
+      if (!name.empty()) tls.alpn.push_back(name);
+    }
+  }
+  if (Status st = check_tls_settings(tls); !st.ok()) return Status::invalid("tls: " + st.message());
+  return {};
+}
+
+}  // namespace
+
+Result<TlsStatus> AdminApi::tls_status(const std::string& service) const {
+  auto settings = dataplane_.tls_settings(service);
+  if (!settings.ok()) return settings.status();
+  auto terminator = dataplane_.tls_terminator(service);
+  return TlsStatus{service, *settings, terminator ? terminator->not_after_unix() : 0};
+}
+
+Result<TlsStatus> AdminApi::get_tls(const v1::GetTlsRequest& r) const {
+  auto service = service_of(r);
+  if (!service.ok()) return service.status();
+  return tls_status(*service);
+}
+
+Result<TlsStatus> AdminApi::change_tls(const std::string& service, const std::function<Status(TlsConfig&)>& edit) {
+  if (!tls_loader_) {
+    return Status(StatusCode::kFailedPrecondition, "TLS settings cannot be changed at runtime in this process");
+  }
+  auto applied = dataplane_.update_tls(service, [&](TlsConfig& tls) -> Result<std::shared_ptr<const TlsTerminator>> {
+    if (Status st = edit(tls); !st.ok()) return st;
+    auto made = tls_loader_(tls);
+    if (!made.ok()) return Status::invalid("tls: " + made.status().message() + "; the running settings stay");
+    return made;
+  });
+  if (!applied.ok()) return applied.status();
+  log_info("service '" + service + "': tls: new settings loaded (certificate " + applied->cert_file +
+           "); new clients get them");
+  if (Status st = commit(); !st.ok()) return st;
+  return tls_status(service);
+}
+
+Result<TlsStatus> AdminApi::set_tls(const v1::SetTlsRequest& r) {
+  auto service = service_of(r);
+  if (!service.ok()) return service.status();
+  return change_tls(*service, [&](TlsConfig& tls) { return edit_tls(r, tls); });
+}
+
+Result<TlsStatus> AdminApi::reload_tls(const v1::ReloadTlsRequest& r) {
+  auto service = service_of(r);
+  if (!service.ok()) return service.status();
+  return change_tls(*service, [](TlsConfig&) { return Status(); });
 }
 
 Status AdminApi::set_access_log_file(const std::optional<std::string>& path) {

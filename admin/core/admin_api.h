@@ -29,6 +29,8 @@
 // share one fsync).
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -83,6 +85,17 @@ Result<BalanceMode> balance_mode_from_proto(int mode);
 v1::ProxyProtocol to_proto(std::optional<ProxyProtocol> version);
 Result<std::optional<ProxyProtocol>> proxy_protocol_from_proto(int version);
 
+// A TLS service's settings and the certificate they loaded.
+struct TlsStatus {
+  std::string service;
+  TlsConfig settings;
+  int64_t not_after_unix = 0;  // when the certificate in use expires
+};
+
+// Makes a terminator from a TLS service's settings: the server's OpenSSL side
+// (admin links no TLS library). Reads the files; an error names the file.
+using TlsLoader = std::function<Result<std::shared_ptr<const TlsTerminator>>(const TlsConfig&)>;
+
 class AdminApi {
  public:
   // `state` (may be null: changes are not saved) must outlive the core, or be
@@ -94,6 +107,9 @@ class AdminApi {
   Dataplane& dataplane() { return dataplane_; }
   // Any thread. Where changes are kept from now on (null: nowhere).
   void set_state_writer(StateWriter* state) { state_.store(state); }
+  // Main thread, before the front ends start. How TLS settings changed here
+  // are loaded; without one, set_tls and reload_tls are kFailedPrecondition.
+  void set_tls_loader(TlsLoader loader) { tls_loader_ = std::move(loader); }
   // Any thread. OK unless saving changes fails (readiness).
   Status state_health() const;
 
@@ -128,6 +144,14 @@ class AdminApi {
   // Replaces it: every entry parsed first (a bad one names its index and
   // changes nothing), then set, announced and saved.
   Result<AccessList> set_client_acl(const v1::SetClientAclRequest& r);
+
+  // A TLS service's settings (kFailedPrecondition without TLS). A change
+  // reads and checks the files before anything changes (kInvalidArgument
+  // naming the file; the running settings stay), under the service's admin
+  // lock, then is saved. reload_tls reads the files in force again.
+  Result<TlsStatus> get_tls(const v1::GetTlsRequest& r) const;
+  Result<TlsStatus> set_tls(const v1::SetTlsRequest& r);
+  Result<TlsStatus> reload_tls(const v1::ReloadTlsRequest& r);
 
   // ---- Pen's control port only (no gRPC or REST call of their own yet).
   // A policy edit under the service's admin lock (Pen's mode flags combine
@@ -165,8 +189,14 @@ class AdminApi {
     return resolve_service(r.service());
   }
 
+  // The settings and certificate in force for `service`.
+  Result<TlsStatus> tls_status(const std::string& service) const;
+  // Loads `settings` (edited by `edit` first) as the service's new TLS, saved.
+  Result<TlsStatus> change_tls(const std::string& service, const std::function<Status(TlsConfig&)>& edit);
+
   Dataplane& dataplane_;
   std::atomic<StateWriter*> state_;
+  TlsLoader tls_loader_;  // set before the front ends start, then read-only
 };
 
 }  // namespace nib::admin

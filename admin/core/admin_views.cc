@@ -259,4 +259,25 @@ void fill(const AccessList& acl, v1::ClientAcl* out) {
   for (const AccessEntry& e : acl.entries()) out->add_entries(e.to_string());
 }
 
+void fill(const TlsConfig& tls, v1::TlsSettings* out) {
+  out->set_cert_file(tls.cert_file);
+  out->set_key_file(tls.key_file);
+  out->set_ca_file(tls.ca_file);
+  out->set_ca_dir(tls.ca_dir);
+  out->set_sni_path(tls.sni_path);
+  out->set_min_version(tls.min_version);
+  out->set_ciphers(tls.ciphers);
+  out->set_client_auth(to_string(tls.client_auth));
+  out->set_prefer_server_ciphers(tls.prefer_server_ciphers);
+  for (const auto& name : tls.alpn) out->add_alpn(name);
+  out->set_ocsp_response_file(tls.ocsp_response_file);
+  out->set_handshake_timeout_seconds(tls.handshake_timeout_seconds);
+  out->set_watch_interval_seconds(tls.watch_interval_seconds);
+}
+
+void fill(const TlsStatus& tls, v1::TlsSettings* out) {
+  fill(tls.settings, out);
+  out->set_not_after_unix(tls.not_after_unix);
+}
+
 }  // namespace nib::admin

@@ -24,6 +24,8 @@ void fill(const ServiceStatus& s, v1::Stats* out);
 void fill(const AffinityEntry& e, MonoTime now, const std::vector<ClientPin>& pins, v1::Client* out);
 void fill(const ClientPin& p, v1::Pin* out);
 void fill(const AccessList& acl, v1::ClientAcl* out);
+void fill(const TlsConfig& tls, v1::TlsSettings* out);
+void fill(const TlsStatus& tls, v1::TlsSettings* out);
 
 // The answers of whole operations.
 void fill(const std::vector<ServiceStatus>& services, v1::ListServicesResponse* out);

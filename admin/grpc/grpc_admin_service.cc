@@ -179,6 +179,22 @@ grpc::Status GrpcAdminService::SetClientAcl(grpc::ServerContext* c, const v1::Se
   return reply(api_.set_client_acl(*r), out);
 }
 
+grpc::Status GrpcAdminService::GetTls(grpc::ServerContext* c, const v1::GetTlsRequest* r, v1::TlsSettings* out) {
+  NIB_READ(c);
+  return reply(api_.get_tls(*r), out);
+}
+
+grpc::Status GrpcAdminService::SetTls(grpc::ServerContext* c, const v1::SetTlsRequest* r, v1::TlsSettings* out) {
+  NIB_CHANGE(c);
+  return reply(api_.set_tls(*r), out);
+}
+
+grpc::Status GrpcAdminService::ReloadTls(grpc::ServerContext* c, const v1::ReloadTlsRequest* r,
+                                         v1::TlsSettings* out) {
+  NIB_CHANGE(c);
+  return reply(api_.reload_tls(*r), out);
+}
+
 #undef NIB_READ
 #undef NIB_CHANGE
 

@@ -16,6 +16,7 @@ v1::EventType to_proto(DataplaneEvent::Kind kind) {
     case DataplaneEvent::Kind::kDrainFinished: return v1::EVENT_TYPE_DRAIN_FINISHED;
     case DataplaneEvent::Kind::kPolicyChanged: return v1::EVENT_TYPE_POLICY_CHANGED;
     case DataplaneEvent::Kind::kAclChanged: return v1::EVENT_TYPE_ACL_CHANGED;
+    case DataplaneEvent::Kind::kTlsChanged: return v1::EVENT_TYPE_TLS_CHANGED;
   }
   return v1::EVENT_TYPE_UNSPECIFIED;
 }

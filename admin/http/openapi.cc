@@ -182,6 +182,24 @@ constexpr const char* kDocument = R"json({
               "responses": {"200": {"description": "the list now in force", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ClientAcl"}}}},
                             "400": {"$ref": "#/components/responses/Error"},
                             "404": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/NotSaved"}}}
+    },
+    "/api/v1/services/{service}/tls": {
+      "parameters": [{"$ref": "#/components/parameters/service"}],
+      "get": {"summary": "A TLS service's settings and when its certificate expires (409 for a service without TLS)",
+              "responses": {"200": {"description": "the settings in force", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TlsSettings"}}}},
+                            "404": {"$ref": "#/components/responses/Error"}, "409": {"$ref": "#/components/responses/Error"}}},
+      "put": {"summary": "Change the fields given; the files are read and checked first (a bad one: 400 naming it, nothing changes); new clients get the result",
+              "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TlsUpdate"}}}},
+              "responses": {"200": {"description": "the settings now in force", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TlsSettings"}}}},
+                            "400": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"},
+                            "409": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/NotSaved"}}}
+    },
+    "/api/v1/services/{service}/tls/reload": {
+      "parameters": [{"$ref": "#/components/parameters/service"}],
+      "post": {"summary": "Read the certificate files in force again (as SIGHUP); a file that does not load: 400, the certificates in use stay",
+               "responses": {"200": {"description": "the settings in force", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TlsSettings"}}}},
+                             "400": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"},
+                             "409": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/NotSaved"}}}
     }
   },
   "components": {
@@ -205,7 +223,7 @@ constexpr const char* kDocument = R"json({
         "services": {"type": "array", "items": {"$ref": "#/components/schemas/Service"}}}},
       "Event": {"type": "object", "properties": {
         "sequence": {"type": "integer"}, "time": {"type": "string", "format": "date-time"},
-        "kind": {"type": "string", "enum": ["backend_added", "backend_removed", "backend_updated", "health_changed", "drain_started", "drain_finished", "policy_changed", "acl_changed"]},
+        "kind": {"type": "string", "enum": ["backend_added", "backend_removed", "backend_updated", "health_changed", "drain_started", "drain_finished", "policy_changed", "acl_changed", "tls_changed"]},
         "service": {"type": "string"}, "backend_id": {"type": "integer", "description": "0 when not about one backend"},
         "detail": {"type": "string"}}}
     }
@@ -239,7 +257,7 @@ json::Value& member(json::Value& object, std::string_view key) {
 // The schemas of what REST reads and prints, from admin.proto (v1_schema.h).
 void add_generated_schemas(json::Value& schemas) {
   for (const auto* type : {v1::Service::descriptor(), v1::Client::descriptor(), v1::Pin::descriptor(),
-                           v1::ClientAcl::descriptor()}) {
+                           v1::ClientAcl::descriptor(), v1::TlsSettings::descriptor()}) {
     add_response_schemas(*type, &schemas);
   }
   for (const RequestBody& body : request_bodies()) schemas.set(std::string(body.name), request_schema(body));

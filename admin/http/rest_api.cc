@@ -113,6 +113,9 @@ std::vector<Route> RestApiRoutes::build() {
       {"PUT", "/api/v1/services/{service}/policy", Access::kWrite, Body::kRequired, {}, &R::put_policy},
       {"GET", "/api/v1/services/{service}/acl", Access::kRead, Body::kNone, {}, &R::get_acl},
       {"PUT", "/api/v1/services/{service}/acl", Access::kWrite, Body::kRequired, {}, &R::put_acl},
+      {"GET", "/api/v1/services/{service}/tls", Access::kRead, Body::kNone, {}, &R::get_tls},
+      {"PUT", "/api/v1/services/{service}/tls", Access::kWrite, Body::kRequired, {}, &R::put_tls},
+      {"POST", "/api/v1/services/{service}/tls/reload", Access::kWrite, Body::kNone, {}, &R::reload_tls},
   };
   std::vector<Route> all;
   for (const auto& spec : base) {
@@ -816,6 +819,10 @@ template <>
 struct MessageOf<AccessList> {
   using type = v1::ClientAcl;
 };
+template <>
+struct MessageOf<TlsStatus> {
+  using type = v1::TlsSettings;
+};
 
 template <typename T>
 AdminResponse answer(const Result<T>& result, int status = 200) {
@@ -977,6 +984,21 @@ AdminResponse RestApi::put_acl(const Call& c) {
   auto r = for_service<v1::SetClientAclRequest>(c.service);
   if (Status st = read_body_into(c.body, "ClientAclUpdate", &r); !st.ok()) return error_response(st);
   return answer(api_.set_client_acl(r));
+}
+
+AdminResponse RestApi::get_tls(const Call& c) {
+  return answer(api_.get_tls(for_service<v1::GetTlsRequest>(c.service)));
+}
+
+// Fields left out keep their value, as for the policy.
+AdminResponse RestApi::put_tls(const Call& c) {
+  auto r = for_service<v1::SetTlsRequest>(c.service);
+  if (Status st = read_body_into(c.body, "TlsUpdate", &r); !st.ok()) return error_response(st);
+  return answer(api_.set_tls(r));
+}
+
+AdminResponse RestApi::reload_tls(const Call& c) {
+  return answer(api_.reload_tls(for_service<v1::ReloadTlsRequest>(c.service)));
 }
 
 }  // namespace nib::admin

@@ -120,6 +120,9 @@ class RestApi {
   AdminResponse put_policy(const Call& c);
   AdminResponse get_acl(const Call& c);
   AdminResponse put_acl(const Call& c);
+  AdminResponse get_tls(const Call& c);
+  AdminResponse put_tls(const Call& c);
+  AdminResponse reload_tls(const Call& c);
 
   AdminApi& api_;
   Dataplane& dataplane_;  // the pages' and probes' read views

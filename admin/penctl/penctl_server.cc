@@ -22,6 +22,7 @@
 #include "dataplane/base/atomic_file.h"
 #include "dataplane/base/log.h"
 #include "dataplane/config/limits.h"
+#include "dataplane/config/pen_ssl_words.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/net/ip_prefix.h"
 #include "dataplane/net/proxy_protocol.h"
@@ -168,11 +169,11 @@ std::span<const PenctlServer::CommandEntry> PenctlServer::commands() {
       {"servers", &PenctlServer::cmd_servers, {}},
       {"socket", nullptr, "not supported by nib: its connections are not numbered by socket"},
       {"source", &PenctlServer::cmd_socket_option, {}},
-      {"ssl_ciphers", nullptr, kNotYet},
-      {"ssl_client_renegotiation_interval", nullptr, kNotYet},
-      {"ssl_ocsp_response", nullptr, kNotYet},
-      {"ssl_option", nullptr, kNotYet},
-      {"ssl_sni_path", nullptr, kNotYet},
+      {"ssl_ciphers", &PenctlServer::cmd_ssl, {}},
+      {"ssl_client_renegotiation_interval", &PenctlServer::cmd_ssl, {}},
+      {"ssl_ocsp_response", &PenctlServer::cmd_ssl, {}},
+      {"ssl_option", &PenctlServer::cmd_ssl, {}},
+      {"ssl_sni_path", &PenctlServer::cmd_ssl, {}},
       {"status", &PenctlServer::cmd_status, {}},
       {"stubborn", &PenctlServer::cmd_stubborn, {}},
       {"no stubborn", &PenctlServer::cmd_stubborn, {}},
@@ -763,6 +764,42 @@ PenctlReply PenctlServer::cmd_valued(const Command& c) {
   }
   return ok(std::string(setting->reply_prefix) + seconds_text(setting->get(*policy)) +
             std::string(setting->reply_suffix) + "\n");
+}
+
+// Pen's ssl_* words on a TLS service: alone, the value in force; with an
+// argument, a change through the admin core (files read and checked first, a
+// bad one changes nothing, saved with --state), as PUT .../tls.
+PenctlReply PenctlServer::cmd_ssl(const Command& c) {
+  const std::string& cmd = c.w[0];
+  v1::GetTlsRequest get;
+  get.set_service(c.service);
+  auto now = api_.get_tls(get);
+  if (!now.ok()) return fail(cmd + ": " + now.status().message());
+  if (c.w.size() == 1) return ok(pen_ssl_value(cmd, now->settings).value_or("") + "\n");
+  TlsConfig edited = now->settings;
+  auto word = apply_pen_ssl_word(c.w, edited);
+  if (!word) return fail(cmd + ": not an ssl word");
+  if (!word->status.ok()) return fail(cmd + ": " + word->status.message());
+  if (!word->note.empty()) {
+    log_warn("control port: " + cmd + ": " + word->note);
+    return {};
+  }
+  if (c.check) return {};
+  // Only what the word changes, so a concurrent change to another field stays.
+  v1::SetTlsRequest r;
+  r.set_service(c.service);
+  if (edited.ciphers != now->settings.ciphers) r.set_ciphers(edited.ciphers);
+  if (edited.sni_path != now->settings.sni_path) r.set_sni_path(edited.sni_path);
+  if (edited.ocsp_response_file != now->settings.ocsp_response_file) {
+    r.set_ocsp_response_file(edited.ocsp_response_file);
+  }
+  if (edited.min_version != now->settings.min_version) r.set_min_version(edited.min_version);
+  if (edited.prefer_server_ciphers != now->settings.prefer_server_ciphers) {
+    r.set_prefer_server_ciphers(edited.prefer_server_ciphers);
+  }
+  auto changed = api_.set_tls(r);
+  if (!changed.ok()) return fail(cmd + ": " + changed.status().message());
+  return {};
 }
 
 PenctlReply PenctlServer::cmd_debug(const Command& c) {

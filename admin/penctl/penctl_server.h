@@ -196,6 +196,7 @@ class PenctlServer {
   // blacklist, tracking, clients_max, timeout, idle_timeout, conn_max, pending_max, idlers
   PenctlReply cmd_valued(const Command& c);
   PenctlReply cmd_debug(const Command& c);
+  PenctlReply cmd_ssl(const Command& c);
   PenctlReply cmd_exit(const Command& c);
   PenctlReply cmd_socket_option(const Command& c);  // [no] tcp_nodelay, [no] keepalive, [no] transparent, tcp_fastclose, source, [accept_]proxy_protocol
   PenctlReply cmd_write(const Command& c);

@@ -115,6 +115,58 @@ Status check_pin(std::set<std::string>* seen, const SavedPin& p) {
 // plain zero so that what is written reads back to the same text.
 double without_negative_zero(double seconds) { return seconds + 0.0; }
 
+// The fields of a TLS service's settings the admin API changes; the rest
+// (handshake timeout, watch interval) are the configuration's.
+void save_tls(const TlsConfig& tls, v1::TlsSettings* out) {
+  out->set_cert_file(tls.cert_file);
+  out->set_key_file(tls.key_file);
+  out->set_ca_file(tls.ca_file);
+  out->set_ca_dir(tls.ca_dir);
+  out->set_sni_path(tls.sni_path);
+  out->set_min_version(tls.min_version);
+  out->set_ciphers(tls.ciphers);
+  out->set_client_auth(to_string(tls.client_auth));
+  out->set_prefer_server_ciphers(tls.prefer_server_ciphers);
+  for (const auto& name : tls.alpn) out->add_alpn(name);
+  out->set_ocsp_response_file(tls.ocsp_response_file);
+}
+
+Result<TlsConfig> read_tls(const v1::TlsSettings& in) {
+  TlsConfig tls;
+  const std::pair<const char*, const std::string*> paths[] = {
+      {"cert_file", &in.cert_file()}, {"key_file", &in.key_file()}, {"ca_file", &in.ca_file()},
+      {"ca_dir", &in.ca_dir()},       {"sni_path", &in.sni_path()}, {"ocsp_response_file", &in.ocsp_response_file()}};
+  for (const auto& [name, value] : paths) {
+    if (Status st = check_text(name, *value, limits::kPathBytes); !st.ok()) return st;
+  }
+  if (in.cert_file().empty()) return Status::invalid("no cert_file");
+  if (Status st = check_text("ciphers", in.ciphers(), limits::kTlsListBytes); !st.ok()) return st;
+  auto auth = parse_tls_client_auth(in.client_auth());
+  if (!auth) return Status::invalid("client_auth: expected off, optional or required, got " + printable(in.client_auth()));
+  tls.cert_file = in.cert_file();
+  tls.key_file = in.key_file();
+  tls.ca_file = in.ca_file();
+  tls.ca_dir = in.ca_dir();
+  tls.sni_path = in.sni_path();
+  tls.min_version = in.min_version();
+  tls.ciphers = in.ciphers();
+  tls.client_auth = *auth;
+  tls.prefer_server_ciphers = in.prefer_server_ciphers();
+  tls.alpn.assign(in.alpn().begin(), in.alpn().end());
+  tls.ocsp_response_file = in.ocsp_response_file();
+  if (Status st = check_tls_settings(tls); !st.ok()) return st;
+  return tls;
+}
+
+// The saved settings over the configuration's, which keeps its own timeouts.
+void apply_saved_tls(const TlsConfig& saved, TlsConfig* config) {
+  const double handshake_timeout = config->handshake_timeout_seconds;
+  const double watch_interval = config->watch_interval_seconds;
+  *config = saved;
+  config->handshake_timeout_seconds = handshake_timeout;
+  config->watch_interval_seconds = watch_interval;
+}
+
 }  // namespace
 
 std::string serialize_state(const SavedState& state) {
@@ -154,6 +206,7 @@ std::string serialize_state(const SavedState& state) {
       v1::StateAcl* acl = out->mutable_client_acl();
       for (const AccessEntry& e : s.client_acl->entries()) acl->add_entries(e.to_string());
     }
+    if (s.tls) save_tls(*s.tls, out->mutable_tls());
   }
   google::protobuf::util::JsonPrintOptions options;
   options.add_whitespace = true;  // people read it when something went wrong
@@ -256,6 +309,11 @@ Result<SavedState> parse_json_state(std::string_view text, const std::string& so
       }
       s.client_acl = std::move(acl);
       if (Status st = check_acl(s); !st.ok()) return Status::invalid(in_service + st.message());
+    }
+    if (in.has_tls()) {
+      auto tls = read_tls(in.tls());
+      if (!tls.ok()) return Status::invalid(in_service + "tls: " + tls.status().message());
+      s.tls = std::move(*tls);
     }
     state.services.push_back(std::move(s));
   }
@@ -433,6 +491,7 @@ SavedState capture_state(const Dataplane& dataplane) {
       }
     }
     if (auto acl = dataplane.client_acl(name); acl.ok()) s.client_acl = std::move(*acl);
+    if (auto tls = dataplane.tls_settings(name); tls.ok()) s.tls = std::move(*tls);
     state.services.push_back(std::move(s));
   }
   return state;
@@ -445,6 +504,7 @@ void apply_to_config(const SavedState& state, DataplaneConfig* config) {
     if (it == config->services.end()) continue;
     it->policy = saved_policy(saved, it->policy);
     if (saved.client_acl) it->client_acl = *saved.client_acl;
+    if (saved.tls && it->tls.enabled()) apply_saved_tls(*saved.tls, &it->tls);
     // No backend left: restore_state() removes them once running (a service
     // may not start without one).
     if (saved.backends.empty()) continue;

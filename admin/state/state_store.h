@@ -53,6 +53,10 @@ struct SavedService {
   // The client ACL in force; nullopt in files of earlier nibs (the
   // configuration's list stays).
   std::optional<AccessList> client_acl;
+  // A TLS service's settings (the ones the admin API changes: files,
+  // min_version, ciphers, client_auth, ALPN); nullopt without TLS and in files
+  // of earlier nibs (the configuration's stay).
+  std::optional<TlsConfig> tls;
 };
 
 // The saved policy over `current` (the configuration's or the running one):
@@ -83,8 +87,9 @@ Result<std::optional<SavedState>> load_state_file(const std::string& path);
 
 // What the dataplane runs now (the emergency server is config-only: not saved).
 SavedState capture_state(const Dataplane& dataplane);
-// Before the dataplane starts: each saved service's backend list, policy and
-// client ACL go into its configuration, so no client ever reaches a backend the API removed.
+// Before the dataplane starts: each saved service's backend list, policy,
+// client ACL and TLS settings (for a service the configuration gives TLS) go
+// into its configuration, so no client ever reaches a backend the API removed.
 // Backends kept from the configuration keep its settings (health check, host)
 // under the saved weight, prio and limits. Drains and pins need the running
 // dataplane: restore_state() applies them after start.

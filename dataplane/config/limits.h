@@ -73,6 +73,10 @@ inline constexpr size_t kAclEntries = 1000;
 // One entry's text: "permit " and an IPv6 prefix or a dotted mask fit with
 // room; anything far longer is refused before its text is echoed in an error.
 inline constexpr size_t kAclEntryBytes = 128;
+// A file or directory path set through the admin APIs (TLS settings): PATH_MAX.
+inline constexpr size_t kPathBytes = 4096;
+// A TLS 1.2 cipher list or an ALPN list set through the admin APIs.
+inline constexpr size_t kTlsListBytes = 1024;
 // An http check's method, path and Host header (they go out in a request line).
 inline constexpr size_t kHttpCheckFieldBytes = 1024;
 // ---- Dataplane limits: what the process lets itself use. Each is described,

@@ -245,6 +245,19 @@ Status check_alpn(const std::vector<std::string>& alpn) {
   return {};
 }
 
+}  // namespace
+
+Status check_tls_settings(const TlsConfig& t) {
+  if (Status st = check_tls_floor(t.min_version); !st.ok()) return st;
+  if (!limits::kTlsHandshakeTimeout.contains(t.handshake_timeout_seconds)) {
+    return Status::invalid("handshake_timeout must be " + describe(limits::kTlsHandshakeTimeout) + ", got " +
+                           std::to_string(t.handshake_timeout_seconds));
+  }
+  return check_alpn(t.alpn);
+}
+
+namespace {
+
 Status check_client_tls(const ServiceConfig& s) {
   const TlsConfig& t = s.tls;
   if (!t.enabled()) {
@@ -256,12 +269,7 @@ Status check_client_tls(const ServiceConfig& s) {
     return {};
   }
   if (Status st = check_tls_transport(s); !st.ok()) return st;
-  if (Status st = check_tls_floor(t.min_version); !st.ok()) return st;
-  if (!limits::kTlsHandshakeTimeout.contains(t.handshake_timeout_seconds)) {
-    return Status::invalid("handshake_timeout must be " + describe(limits::kTlsHandshakeTimeout) + ", got " +
-                           std::to_string(t.handshake_timeout_seconds));
-  }
-  return check_alpn(t.alpn);
+  return check_tls_settings(t);
 }
 
 Status check_backend_tls(const ServiceConfig& s) {

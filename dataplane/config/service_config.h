@@ -383,6 +383,9 @@ Status check_listen_path(const ServiceConfig& s);
 // server's: Dataplane::open() refuses a TLS service it was given no
 // terminator or connector for).
 Status check_tls(const ServiceConfig& s);
+// The rules of a TLS service's own settings (a known floor, a handshake
+// timeout in range, ALPN names), for a change at runtime too.
+Status check_tls_settings(const TlsConfig& t);
 
 // A TLS service has the terminator (and a re-encrypting one the connector)
 // its files were loaded into.

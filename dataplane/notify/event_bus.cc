@@ -12,6 +12,7 @@ const char* to_string(DataplaneEvent::Kind kind) {
     case DataplaneEvent::Kind::kDrainFinished: return "drain_finished";
     case DataplaneEvent::Kind::kPolicyChanged: return "policy_changed";
     case DataplaneEvent::Kind::kAclChanged: return "acl_changed";
+    case DataplaneEvent::Kind::kTlsChanged: return "tls_changed";
   }
   return "?";
 }

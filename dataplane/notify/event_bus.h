@@ -23,6 +23,7 @@ struct DataplaneEvent {
     kDrainFinished,
     kPolicyChanged,
     kAclChanged,  // a service's client ACL was replaced (penctl); not saved
+    kTlsChanged,  // a TLS service's settings changed through the admin API
   };
   Kind kind = Kind::kBackendUpdated;
   uint64_t sequence = 0;  // increasing per bus, set by publish()

@@ -163,6 +163,7 @@ RegistryDiff BackendRegistry::apply(const ServiceConfig& config) {
   if (!config.client_acl.empty()) next->client_acl = std::make_shared<const AccessList>(config.client_acl);
   next->tls = config.tls_terminator;
   next->tls_handshake_timeout = seconds_to_duration(config.tls.handshake_timeout_seconds);
+  next->tls_settings = config.tls.enabled() ? std::make_shared<const TlsConfig>(config.tls) : nullptr;
   next->backend_tls = config.tls_connector;
   index(*next);
   next->pins = old->pins;
@@ -308,6 +309,14 @@ void BackendRegistry::set_tls(std::shared_ptr<const TlsTerminator> tls) {
   std::lock_guard write(write_mu_);
   auto next = copy();
   next->tls = std::move(tls);
+  publish(next);
+}
+
+void BackendRegistry::set_tls(std::shared_ptr<const TlsTerminator> tls, std::shared_ptr<const TlsConfig> settings) {
+  std::lock_guard write(write_mu_);
+  auto next = copy();
+  next->tls = std::move(tls);
+  next->tls_settings = std::move(settings);
   publish(next);
 }
 

@@ -51,6 +51,9 @@ struct RegistrySnapshot {
   // starts its session with, and how long its handshake may take.
   std::shared_ptr<const TlsTerminator> tls;
   Duration tls_handshake_timeout{};
+  // The settings `tls` was made from (null without TLS): the configuration's,
+  // or an operator's through the admin API.
+  std::shared_ptr<const TlsConfig> tls_settings;
   // TLS toward the backends (null: plain TCP): what a connection made now
   // re-encrypts with.
   std::shared_ptr<const TlsConnector> backend_tls;
@@ -128,6 +131,8 @@ class BackendRegistry {
   void set_client_acl(const AccessList& acl);
   // A TLS service's certificates read again: connections accepted from now on use `tls`.
   void set_tls(std::shared_ptr<const TlsTerminator> tls);
+  // The same with the settings it was made from (changed through the admin API).
+  void set_tls(std::shared_ptr<const TlsTerminator> tls, std::shared_ptr<const TlsConfig> settings);
   // backend_tls's files read again: connections made from now on use `connector`.
   void set_backend_tls(std::shared_ptr<const TlsConnector> connector);
 

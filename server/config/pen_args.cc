@@ -9,6 +9,7 @@
 #include <variant>
 
 #include "dataplane/config/pen_mode_flags.h"
+#include "dataplane/config/pen_ssl_words.h"
 #include "server/config/config_values.h"
 #include "server/config/yaml_loader.h"
 
@@ -531,34 +532,10 @@ Status Parser::apply_penctl(std::string_view option, const std::string& text) {
 }
 
 std::optional<Status> Parser::apply_ssl_word(const std::string& where, const std::vector<std::string>& words) {
-  TlsConfig& tls = service_.tls;
-  const std::string& word = words[0];
-  if (word == "ssl_ciphers") {
-    if (words.size() != 2) return option_error(where, "expected 'ssl_ciphers CIPHERS' (an OpenSSL cipher list)");
-    tls.ciphers = words[1];
-  } else if (word == "ssl_sni_path") {
-    if (words.size() != 2) return option_error(where, "expected 'ssl_sni_path DIRECTORY'");
-    tls.sni_path = words[1];
-  } else if (word == "ssl_option") {
-    if (words.size() != 2) return option_error(where, "expected 'ssl_option OPTION'");
-    const std::string& o = words[1];
-    if (o == "cipher_server_preference") {
-      tls.prefer_server_ciphers = true;
-    } else if (o == "no_tlsv1.2") {
-      tls.min_version = "1.3";
-    } else if (o != "no_sslv2" && o != "no_sslv3" && o != "no_tlsv1" && o != "no_tlsv1.1") {
-      return option_error(where, "expected one of: no_sslv2, no_sslv3, no_tlsv1, no_tlsv1.1, no_tlsv1.2, "
-                                 "cipher_server_preference");
-    }  // the protocols before TLS 1.2 are always off
-  } else if (word == "ssl_ocsp_response") {
-    if (words.size() != 2) return option_error(where, "expected 'ssl_ocsp_response FILE' (a DER OCSP response)");
-    tls.ocsp_response_file = words[1];
-  } else if (word == "ssl_client_renegotiation_interval") {
-    if (words.size() != 2) return option_error(where, "expected 'ssl_client_renegotiation_interval S'");
-    warnings_.push_back(where + ": nib always refuses client renegotiation; ignored");
-  } else {
-    return std::nullopt;  // not an ssl_ word nib knows: said below
-  }
+  auto done = apply_pen_ssl_word(words, service_.tls);
+  if (!done) return std::nullopt;  // not an ssl_ word nib knows: said below
+  if (!done->status.ok()) return option_error(where, done->status.message());
+  if (!done->note.empty()) warnings_.push_back(where + ": " + done->note);
   note_balancing(where, "tls");
   return Status{};
 }

@@ -68,6 +68,18 @@ constexpr OptionSpec kOptions[] = {
     {"--max-connections", "N", "at most N connections, then clients wait (Pen's -x; 0: no limit)"},
     {"--pending-max", "N", "at most N clients connecting to backends, then clients wait (Pen's pending_max; 0: no limit)"},
     {"--idlers", "N", "keep N idle connections open to the backends (Pen's idlers; 0: none)"},
+    {"--cert", "FILE", "PEM certificate, chain after it (Pen's -E)"},
+    {"--key", "FILE", "PEM private key (Pen's -K; empty: in the certificate's file)"},
+    {"--ca", "FILE", "CAs client certificates must chain to (Pen's -G; empty: none)"},
+    {"--ca-dir", "DIR", "the same, a hashed directory (Pen's -A)"},
+    {"--sni-path", "DIR", "NAME.crt + NAME.key per server name (Pen's ssl_sni_path; empty: none)"},
+    {"--min-version", "V", "the lowest protocol accepted: 1.2 or 1.3 (Pen's -L)"},
+    {"--ciphers", "LIST", "TLS 1.2 cipher list (Pen's ssl_ciphers; empty: OpenSSL's)"},
+    {"--client-auth", "WHEN", "client certificates: off, optional or required (Pen's -R)"},
+    {"--prefer-server-ciphers", "", "nib's cipher order decides (ssl_option cipher_server_preference)"},
+    {"--no-prefer-server-ciphers", "", "the client's order decides (the default)"},
+    {"--alpn", "LIST", "protocols agreed to, in order: h2,http/1.1 (empty: no ALPN)"},
+    {"--ocsp-response", "FILE", "a DER OCSP response to staple (Pen's ssl_ocsp_response; empty: none)"},
 };
 
 const OptionSpec& option_spec(std::string_view name) {
@@ -110,10 +122,11 @@ constexpr Group kGroups[] = {
     {"clients", "list", "the client table: list, forget, pin, migrate"},
     {"policy", "show", "the balancing policy"},
     {"acl", "show", "the service's client ACL"},
+    {"tls", "show", "a TLS service's certificate and settings"},
 };
 
 constexpr std::string_view kFooter =
-    "'backends', 'clients', 'policy' and 'acl' alone mean list/show; each command has its own --help.\n\n"
+    "'backends', 'clients', 'policy', 'acl' and 'tls' alone mean list/show; each command has its own --help.\n\n"
     "Exit status: 0 done, 1 nib refused or failed the request, 2 bad usage,\n"
     "3 nib could not be reached.";
 
@@ -172,6 +185,12 @@ const std::vector<CommandSpec>& Nibctl::commands() {
        "replace the client ACL (Pen's entries: permit|deny IP[/LEN] | IP MASK | country CC); when none "
        "matches, the opposite of the last entry's action"},
       {"acl clear", {}, {}, &Nibctl::acl_clear, "empty the client ACL: every client is served"},
+      {"tls show", {}, {}, &Nibctl::tls_show, "the TLS settings and when the certificate expires"},
+      {"tls set", {}, {"--cert", "--key", "--ca", "--ca-dir", "--sni-path", "--min-version", "--ciphers",
+                     "--client-auth", "--prefer-server-ciphers", "--no-prefer-server-ciphers", "--alpn",
+                     "--ocsp-response"},
+       &Nibctl::tls_set, "change them: the files are read and checked first, new clients get the result"},
+      {"tls reload", {}, {}, &Nibctl::tls_reload, "read the certificate files again (a rotated certificate)"},
       {"watch", {}, {}, &Nibctl::watch, "print events as they happen, until Ctrl-C"},
   };
   return table;
@@ -790,6 +809,43 @@ int Nibctl::acl_set(const Args& args) {
 }
 
 int Nibctl::acl_clear(const Args&) { return set_acl({}); }
+
+// ---- tls
+
+int Nibctl::tls_show(const Args&) {
+  v1::GetTlsRequest r;
+  r.set_service(service_);
+  return call(&v1::Admin::Stub::GetTls, r, [&](const v1::TlsSettings& resp) { print_tls(out_, resp); });
+}
+
+int Nibctl::tls_set(const Args& args) {
+  v1::SetTlsRequest r;
+  r.set_service(service_);
+  const auto& o = args.options;
+  using Setter = void (v1::SetTlsRequest::*)(const std::string&);
+  for (auto [name, setter] : {std::pair<const char*, Setter>{"--cert", &v1::SetTlsRequest::set_cert_file},
+                              {"--key", &v1::SetTlsRequest::set_key_file},
+                              {"--ca", &v1::SetTlsRequest::set_ca_file},
+                              {"--ca-dir", &v1::SetTlsRequest::set_ca_dir},
+                              {"--sni-path", &v1::SetTlsRequest::set_sni_path},
+                              {"--min-version", &v1::SetTlsRequest::set_min_version},
+                              {"--ciphers", &v1::SetTlsRequest::set_ciphers},
+                              {"--client-auth", &v1::SetTlsRequest::set_client_auth},
+                              {"--alpn", &v1::SetTlsRequest::set_alpn},
+                              {"--ocsp-response", &v1::SetTlsRequest::set_ocsp_response_file}}) {
+    if (auto it = o.find(name); it != o.end()) (r.*setter)(it->second);
+  }
+  const bool prefer = o.contains("--prefer-server-ciphers"), no_prefer = o.contains("--no-prefer-server-ciphers");
+  if (prefer && no_prefer) return usage_error("--prefer-server-ciphers and --no-prefer-server-ciphers together");
+  if (prefer || no_prefer) r.set_prefer_server_ciphers(prefer);
+  return call(&v1::Admin::Stub::SetTls, r, [&](const v1::TlsSettings& resp) { print_tls(out_, resp); });
+}
+
+int Nibctl::tls_reload(const Args&) {
+  v1::ReloadTlsRequest r;
+  r.set_service(service_);
+  return call(&v1::Admin::Stub::ReloadTls, r, [&](const v1::TlsSettings& resp) { print_tls(out_, resp); });
+}
 
 int Nibctl::set_acl(const std::vector<std::string>& entries) {
   v1::SetClientAclRequest r;

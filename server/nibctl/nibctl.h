@@ -91,6 +91,9 @@ class Nibctl {
   int acl_set(const Args& args);
   int acl_clear(const Args& args);
   int set_acl(const std::vector<std::string>& entries);
+  int tls_show(const Args& args);
+  int tls_set(const Args& args);
+  int tls_reload(const Args& args);
   int watch(const Args& args);
 
   std::ostream& out_;

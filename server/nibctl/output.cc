@@ -154,6 +154,30 @@ void print_policy(std::ostream& out, const v1::Policy& p) {
       << "idlers           " << (p.idlers() == 0 ? "none" : std::to_string(p.idlers())) << "\n";
 }
 
+void print_tls(std::ostream& out, const v1::TlsSettings& t) {
+  auto or_none = [](const std::string& v, const char* none) { return v.empty() ? std::string(none) : v; };
+  std::string alpn;
+  for (const auto& name : t.alpn()) alpn += (alpn.empty() ? "" : ",") + name;
+  char expires[32] = "unknown";
+  const time_t when = static_cast<time_t>(t.not_after_unix());
+  struct tm utc {};
+  if (t.not_after_unix() != 0 && ::gmtime_r(&when, &utc) != nullptr) {
+    std::strftime(expires, sizeof expires, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  }
+  out << "certificate      " << t.cert_file() << "\n"
+      << "key              " << or_none(t.key_file(), "in the certificate's file") << "\n"
+      << "expires          " << expires << "\n"
+      << "client CAs       " << or_none(t.ca_file(), "none") << (t.ca_dir().empty() ? "" : " + " + t.ca_dir()) << "\n"
+      << "client auth      " << t.client_auth() << "\n"
+      << "sni path         " << or_none(t.sni_path(), "none") << "\n"
+      << "min version      " << t.min_version() << "\n"
+      << "ciphers          " << or_none(t.ciphers(), "OpenSSL's") << (t.prefer_server_ciphers() ? " (nib's order)" : "")
+      << "\n"
+      << "alpn             " << or_none(alpn, "off") << "\n"
+      << "ocsp response    " << or_none(t.ocsp_response_file(), "none") << "\n"
+      << "handshake timeout " << seconds_text(t.handshake_timeout_seconds()) << "\n";
+}
+
 void print_acl(std::ostream& out, const v1::ClientAcl& acl) {
   if (acl.entries().empty()) {
     out << "no entries: every client is served\n";

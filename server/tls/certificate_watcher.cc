@@ -112,20 +112,34 @@ void CertificateWatcher::run() {
 
 void CertificateWatcher::check(Watched& w) {
   check_backend(w);
-  Fingerprint now = fingerprint(w.tls);
-  if (now == w.seen) return;
-  w.seen = std::move(now);  // a change that fails is reported once, not every interval
-  auto made = make_tls_terminator(w.tls);
-  if (!made.ok()) {
-    log_error("service '" + w.service + "': tls: the files changed but do not load: " + made.status().message() +
-              "; keeping the certificates in use");
-    return;
+  if (!w.tls.enabled()) return;
+  bool loaded = false;
+  // Under the service's admin lock: settings an operator changed through the
+  // API in the meantime are what is watched from now on (the API read their
+  // files just now), never overwritten by the files watched before.
+  auto done = dataplane_.update_tls(w.service, [&](TlsConfig& in_force) -> Result<std::shared_ptr<const TlsTerminator>> {
+    if (in_force != w.tls) {
+      w.tls = in_force;
+      w.seen = fingerprint(in_force);
+      return std::shared_ptr<const TlsTerminator>();
+    }
+    Fingerprint now = fingerprint(in_force);
+    if (now == w.seen) return std::shared_ptr<const TlsTerminator>();
+    w.seen = std::move(now);  // a change that fails is reported once, not every interval
+    auto made = make_tls_terminator(in_force);
+    if (!made.ok()) {
+      log_error("service '" + w.service + "': tls: the files changed but do not load: " +
+                made.status().message() + "; keeping the certificates in use");
+      return std::shared_ptr<const TlsTerminator>();
+    }
+    loaded = true;
+    return std::move(*made);
+  });
+  if (!done.ok()) {
+    log_error("service '" + w.service + "': tls: " + done.status().message());
+  } else if (loaded) {
+    log_info("service '" + w.service + "': tls: the files changed; new clients get the new certificates");
   }
-  if (Status st = dataplane_.set_tls_terminator(w.service, std::move(*made)); !st.ok()) {
-    log_error("service '" + w.service + "': tls: " + st.message());
-    return;
-  }
-  log_info("service '" + w.service + "': tls: the files changed; new clients get the new certificates");
 }
 
 void CertificateWatcher::check_backend(Watched& w) {

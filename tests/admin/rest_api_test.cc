@@ -357,6 +357,17 @@ TEST_F(RestApiTest, PutAclReplacesTheClientAcl) {
   EXPECT_TRUE(nib::test::who_serves(dp_->bound_address("web").value()).ok());
 }
 
+// TLS settings belong to a service that terminates TLS (TLS itself is the
+// configuration's to turn on): 409 for this plain one; a bad body is 400 first.
+TEST_F(RestApiTest, TlsCallsOnAPlainServiceAreAConflict) {
+  const std::string path = "/api/v1/services/web/tls";
+  expect_rejected("GET", path, "", 409, "FAILED_PRECONDITION", "does not speak TLS");
+  expect_rejected("POST", path + "/reload", "", 409, "FAILED_PRECONDITION", "");
+  expect_rejected("PUT", path, R"({"min_version": "1.2", "extra": 1})", 400, "INVALID_ARGUMENT", "unknown field");
+  expect_rejected("PUT", path, R"({"prefer_server_ciphers": "yes"})", 400, "INVALID_ARGUMENT",
+                  "prefer_server_ciphers");
+}
+
 TEST_F(RestApiTest, PutAclRejectsBadRequests) {
   ASSERT_EQ(put("/api/v1/acl", R"({"entries": ["deny 10.0.0.0/8"]})").status, 200);
   const std::string path = "/api/v1/services/web/acl";

@@ -232,8 +232,10 @@ TEST_F(PenCompatTest, DuplicateServersAndAnEmergencyServerWithoutAPort) {
     EXPECT_NE(refused.output.find("listed twice"), std::string::npos) << refused.output;
   }
 
-  // The emergency server listens on 127.0.0.9:P; nib on 127.0.0.1:P.
-  TestBackend e("e", test::BackendMode::kEcho, "127.0.0.9");
+  // The emergency server listens on 127.0.0.9:P; nib on 127.0.0.1:P. P comes
+  // from free_port(), outside the ephemeral range: a kernel-picked P could be
+  // another test's client source port on 127.0.0.1 by the time nib binds it.
+  TestBackend e("e", test::BackendMode::kEcho, "127.0.0.9", test::free_port());
   auto emergency = start("e", {"-e", "127.0.0.9", at(e.port()), at(test::free_port())});
   ASSERT_TRUE(emergency);
   EXPECT_EQ(*test::who_serves(lb(e.port()), "127.0.0.2"), "e");

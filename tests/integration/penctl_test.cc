@@ -162,7 +162,8 @@ TEST_F(PenctlTest, FailedCommandsMakePenctlExitNonZero) {
     std::string says;
   } cases[] = {
       {{"close", "0"}, "error: close: no open connection 0"},
-      {{"ssl_ciphers", "HIGH"}, "error: 'ssl_ciphers' is not yet supported by nib"},
+      {{"ssl_ciphers", "HIGH"}, "error: ssl_ciphers: service 'default' does not speak TLS"},
+      {{"dsr_ip", "10.0.0.1"}, "error: 'dsr_ip' is not yet supported by nib"},
       {{"dummy"}, "error: dummy: cannot change at runtime"},
       {{"http"}, "error: http: cannot change at runtime"},
       {{"kqueue"}, "error: 'kqueue' is not supported by nib: it always uses epoll"},

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <fstream>
@@ -26,6 +27,10 @@
 #include "tests/support/test_backend.h"
 #include "tests/support/test_certificate.h"
 #include "tests/support/test_client.h"
+
+#ifndef NIBCTL_BINARY
+#define NIBCTL_BINARY "nibctl"
+#endif
 
 namespace nib {
 namespace {
@@ -381,6 +386,117 @@ TEST_F(TlsTest, WatchedFilesRotateWithoutASignal) {
   write_file(cert_, next.cert_pem);
   ASSERT_TRUE(nib->wait_for_output("new clients get the new certificates", 10s)) << nib->output();
   EXPECT_EQ(cn_now(), "nib-test-b");
+}
+
+// TLS settings changed at runtime: REST (GET and PUT .../tls, POST
+// .../tls/reload), the control port's ssl_* words with Debian's penctl, and
+// --state keeping the change across a restart. A file that does not load is
+// a 400 naming it, and the certificate in use stays.
+TEST_F(TlsTest, TheAdminApiChangesTheSettingsAndTheStateFileKeepsThem) {
+  static constexpr const char* kPenctl = "/usr/bin/penctl";
+  NIB_REQUIRE(::access(kPenctl, X_OK) == 0, "no /usr/bin/penctl (Debian's pen: scripts/install-deps.sh --test)");
+  TestBackend b0("b0");
+  const std::string control = at(test::free_port());
+  write_file(config_, "admin:\n  penctl_listen: " + control + "\nservices:\n  - name: web\n    listen: " + at(port_) +
+                          "\n    backends: [\"" + at(b0.port()) + "\"]\n    tls: {cert: " + cert_ + ", key: " + key_ +
+                          "}\n");
+  const uint16_t grpc_port = test::free_port();
+  const std::vector<std::string> args = {"--config", config_, "--admin-http", at(admin_port_), "--admin-grpc",
+                                         at(grpc_port), "--state", dir_.file("nib.state"), "--allow-root-control"};
+  auto nib = start(args);
+  ASSERT_TRUE(nib);
+  const SocketAddress admin = lb(admin_port_);
+  auto cn_now = [&] {
+    auto c = TlsClient::connect(port_, {});
+    return c.ok() ? (*c)->peer_common_name() : "connect: " + c.status().message();
+  };
+  auto get = test::http_request(admin, "GET", "/api/v1/services/web/tls");
+  ASSERT_TRUE(get.ok());
+  EXPECT_EQ(get->status, 200) << get->body;
+  EXPECT_NE(get->body.find("\"cert_file\":\"" + cert_ + "\""), std::string::npos) << get->body;
+
+  // A new pair by PUT: new clients get it.
+  const TestCertificate b = test::make_self_signed_certificate("nib-test-b");
+  const std::string cert_b = dir_.file("b.crt"), key_b = dir_.file("b.key");
+  write_file(cert_b, b.cert_pem);
+  write_file(key_b, b.key_pem);
+  auto put = test::http_request(admin, "PUT", "/api/v1/services/web/tls",
+                                "{\"cert_file\":\"" + cert_b + "\", \"key_file\": \"" + key_b + "\"}");
+  ASSERT_TRUE(put.ok());
+  EXPECT_EQ(put->status, 200) << put->body;
+  EXPECT_EQ(cn_now(), "nib-test-b");
+
+  // A file that does not load: 400 naming it; nothing changes.
+  auto bad = test::http_request(admin, "PUT", "/api/v1/services/web/tls",
+                                "{\"cert_file\":\"" + dir_.file("missing.crt") + "\"}");
+  ASSERT_TRUE(bad.ok());
+  EXPECT_EQ(bad->status, 400) << bad->body;
+  EXPECT_NE(bad->body.find("missing.crt"), std::string::npos) << bad->body;
+  auto unknown = test::http_request(admin, "PUT", "/api/v1/services/web/tls", "{\"min_version\": \"1.1\"}");
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_EQ(unknown->status, 400) << unknown->body;
+  EXPECT_EQ(cn_now(), "nib-test-b");
+
+  // The files rewritten in place, then read again by POST .../tls/reload.
+  const TestCertificate c = test::make_self_signed_certificate("nib-test-c");
+  write_file(cert_b, c.cert_pem);
+  write_file(key_b, c.key_pem);
+  auto reload = test::http_request(admin, "POST", "/api/v1/services/web/tls/reload");
+  ASSERT_TRUE(reload.ok());
+  EXPECT_EQ(reload->status, 200) << reload->body;
+  EXPECT_EQ(cn_now(), "nib-test-c");
+
+  // Pen's words on the control port, as a penctl script sends them.
+  auto penctl = [&](std::vector<std::string> words) {
+    words.insert(words.begin(), control);
+    auto p = test::NibProcess::start_program(kPenctl, words);
+    if (!p.ok()) return std::string("cannot run penctl: ") + p.status().message();
+    const std::optional<int> code = (*p)->wait_exit(10s);
+    (*p)->wait_output_closed(5s);
+    return std::to_string(code.value_or(-1)) + ":" + (*p)->output();
+  };
+  EXPECT_EQ(penctl({"ssl_ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256"}), "0:");
+  EXPECT_EQ(penctl({"ssl_ciphers"}), "0:ECDHE-ECDSA-AES128-GCM-SHA256\n");
+  EXPECT_EQ(penctl({"ssl_option", "cipher_server_preference"}), "0:");
+  EXPECT_NE(penctl({"ssl_option", "no_such_option"}).find("expected one of"), std::string::npos);
+  const std::string sni = penctl({"ssl_sni_path", dir_.file("no-such-dir")});
+  EXPECT_NE(sni.find("no-such-dir"), std::string::npos) << sni;
+  get = test::http_request(admin, "GET", "/api/v1/services/web/tls");
+  ASSERT_TRUE(get.ok());
+  EXPECT_NE(get->body.find("\"ciphers\":\"ECDHE-ECDSA-AES128-GCM-SHA256\""), std::string::npos) << get->body;
+  EXPECT_NE(get->body.find("\"prefer_server_ciphers\":true"), std::string::npos) << get->body;
+  EXPECT_EQ(get->body.find("no-such-dir"), std::string::npos) << get->body;
+
+  // nibctl over gRPC: what is in force, and a change.
+  auto nibctl = [&](std::vector<std::string> words) {
+    words.insert(words.begin(), {"--addr", at(grpc_port)});
+    auto p = test::NibProcess::start_program(NIBCTL_BINARY, words);
+    if (!p.ok()) return std::string("cannot run nibctl: ") + p.status().message();
+    const std::optional<int> code = (*p)->wait_exit(20s);
+    (*p)->wait_output_closed(5s);
+    return std::to_string(code.value_or(-9)) + ":" + (*p)->stdout_output() + (*p)->stderr_output();
+  };
+  std::string shown = nibctl({"tls"});
+  EXPECT_EQ(shown.rfind("0:certificate      " + cert_b + "\n", 0), 0u) << shown;
+  EXPECT_NE(shown.find("ECDHE-ECDSA-AES128-GCM-SHA256 (nib's order)"), std::string::npos) << shown;
+  shown = nibctl({"tls", "set", "--alpn", "h2,http/1.1"});
+  EXPECT_NE(shown.find("alpn             h2,http/1.1\n"), std::string::npos) << shown;
+  shown = nibctl({"tls", "set", "--min-version", "1.1"});
+  EXPECT_EQ(shown.rfind("1:", 0), 0u) << shown;
+  EXPECT_NE(shown.find("min_version"), std::string::npos) << shown;
+
+  // A restart with --state: the settings changed through the API are in force.
+  nib.reset();
+  nib = test::start_foreground(args, dir_.file("restarted.pid"));
+  ASSERT_TRUE(nib);
+  EXPECT_EQ(cn_now(), "nib-test-c") << nib->output();
+  get = test::http_request(admin, "GET", "/api/v1/services/web/tls");
+  ASSERT_TRUE(get.ok());
+  EXPECT_NE(get->body.find("\"cert_file\":\"" + cert_b + "\""), std::string::npos) << get->body;
+  EXPECT_NE(get->body.find("\"ciphers\":\"ECDHE-ECDSA-AES128-GCM-SHA256\""), std::string::npos) << get->body;
+  auto h2 = TlsClient::connect(port_, {.alpn = std::string("\x02h2", 3)});
+  ASSERT_TRUE(h2.ok()) << h2.status().message();
+  EXPECT_EQ((*h2)->alpn(), "h2");
 }
 
 TEST_F(TlsTest, AThousandConcurrentHandshakes) {

@@ -604,7 +604,8 @@ TEST_F(PenctlServerTest, ABadLineIsNamedAndNothingOfTheFileApplies) {
       {"server 9 weight 1", ":3: no server 9"},
       {"server 0 weight x", ":3: weight: expected a non-negative integer"},
       {"acl 11 deny 10.0.0.1", ":3: acl: expected a list number 0-9, got '11'"},
-      {"ssl_ciphers HIGH", ":3: 'ssl_ciphers' is not yet supported by nib"},
+      {"ssl_ciphers HIGH", ":3: ssl_ciphers: service 'web' does not speak TLS"},
+      {"dsr_ip 10.0.0.1", ":3: 'dsr_ip' is not yet supported by nib"},
       {"idlers 10001", ":3: idlers: expected an integer 0-10000, got '10001'"},
       {"dummy", ":3: dummy: cannot change at runtime"},
       {"debug 99", ":3: debug: expected"},
@@ -672,8 +673,8 @@ TEST_F(PenctlServerTest, CheckFileWordsNamesUnknownAndUnsupportedCommands) {
   const std::string unknown = dir.write_file("unknown.cfg", "tracking 5\n\nfrobnicate 3\n");
   EXPECT_EQ(PenctlServer::check_file_words(unknown).message().rfind(unknown + ":3: unknown command 'frobnicate'", 0),
             0u);
-  const std::string unsupported = dir.write_file("unsupported.cfg", "ssl_ciphers HIGH\n");
-  EXPECT_EQ(PenctlServer::check_file_words(unsupported).message().rfind(unsupported + ":1: 'ssl_ciphers' is not yet", 0),
+  const std::string unsupported = dir.write_file("unsupported.cfg", "dsr_ip 10.0.0.1\n");
+  EXPECT_EQ(PenctlServer::check_file_words(unsupported).message().rfind(unsupported + ":1: 'dsr_ip' is not yet", 0),
             0u);
 }
 
