@@ -175,7 +175,7 @@ std::span<const RequestBody> request_bodies() {
       {"PinRequest", v1::PinClientRequest::descriptor(), {{"backend_id"}, {"backend_id"}}},
       {"ClientAclUpdate", v1::SetClientAclRequest::descriptor(), {{"entries"}, {"entries"}}, v1::ClientAcl::descriptor()},
       {"PolicyUpdate", v1::SetPolicyRequest::descriptor(),
-       {{"mode", "stubborn", "tracking_seconds", "blacklist_seconds", "table_size", "connect_timeout_seconds",
+       {{"mode", "stubborn", "consistent", "tracking_seconds", "blacklist_seconds", "table_size", "connect_timeout_seconds",
          "idle_timeout_seconds", "max_connections", "pending_max", "idlers"}},
        v1::Policy::descriptor()},
   };
