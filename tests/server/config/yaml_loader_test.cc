@@ -480,7 +480,7 @@ TEST(YamlLoaderTest, DuplicateKey) {
 TEST(YamlLoaderTest, SequenceWhereMappingExpected) {
   EXPECT_THAT(error_of(std::string(kMinimal) + "    policy: [hash]\n"),
               StartsWith("nib.yaml:4:13: services[0].policy: expected a mapping with keys mode, stubborn, "
-                         "tracking, blacklist, table_size; got a sequence"));
+                         "consistent, tracking, blacklist, table_size; got a sequence"));
 }
 
 TEST(YamlLoaderTest, MappingWhereSequenceExpected) {
