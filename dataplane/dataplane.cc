@@ -625,6 +625,8 @@ std::string describe(const PolicyConfig& before, const PolicyConfig& after) {
   std::string out;
   note_change(out, "mode", std::string(to_string(before.mode)), std::string(to_string(after.mode)));
   note_change(out, "stubborn", std::string(before.stubborn ? "on" : "off"), std::string(after.stubborn ? "on" : "off"));
+  note_change(out, "consistent", std::string(before.consistent ? "on" : "off"),
+              std::string(after.consistent ? "on" : "off"));
   note_change(out, "tracking", format_seconds(before.tracking_seconds), format_seconds(after.tracking_seconds));
   note_change(out, "blacklist", format_seconds(before.blacklist_seconds), format_seconds(after.blacklist_seconds));
   note_change(out, "table_size", before.table_size, after.table_size);

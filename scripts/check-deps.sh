@@ -30,15 +30,16 @@ declare -A allowed=(
   [resource]="base net config"
   [log]="base net config"
   [affinity]="base net"
-  [registry]="base net config affinity"
-  [balancer]="base net config affinity registry"
-  [health]="base event net config registry resource"
-  [service]="base event net config affinity registry"
-  [views]="base net config affinity registry service resource"
-  [tcp]="base event net config affinity registry balancer service views resource log"
-  [udp]="base event net config affinity registry balancer service views resource log"
-  [dsr]="base net config affinity registry balancer service views resource"
-  [top]="base event notify net config resource log affinity registry balancer health service views tcp udp dsr top"
+  [maglev]="base net"
+  [registry]="base net config affinity maglev"
+  [balancer]="base net config affinity maglev registry"
+  [health]="base event net config maglev registry resource"
+  [service]="base event net config affinity maglev registry"
+  [views]="base net config affinity maglev registry service resource"
+  [tcp]="base event net config affinity maglev registry balancer service views resource log"
+  [udp]="base event net config affinity maglev registry balancer service views resource log"
+  [dsr]="base net config affinity maglev registry balancer service views resource"
+  [top]="base event notify net config resource log affinity maglev registry balancer health service views tcp udp dsr top"
 )
 
 # The folder (or views / top) a file or an include target belongs to.
@@ -46,6 +47,7 @@ part_of() {
   local rel=${1#dataplane/}
   case "$rel" in
     status_views.h) echo views ;;
+    balancer/maglev.h | balancer/maglev.cc) echo maglev ;;  # its own library, below the registry
     */*) echo "${rel%%/*}" ;;
     *) echo top ;;
   esac

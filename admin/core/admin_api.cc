@@ -135,7 +135,7 @@ Result<BackendPatch> backend_patch(const v1::UpdateBackendRequest& r) {
 // The request's fields, checked; applied later, under the service's lock.
 struct PolicyPatch {
   std::optional<BalanceMode> mode;
-  std::optional<bool> stubborn;
+  std::optional<bool> stubborn, consistent;
   std::optional<double> tracking_seconds, blacklist_seconds;
   std::optional<uint64_t> table_size;
   std::optional<double> connect_timeout_seconds, idle_timeout_seconds;
@@ -144,6 +144,7 @@ struct PolicyPatch {
   void apply(PolicyConfig& p) const {
     if (mode) p.mode = *mode;
     if (stubborn) p.stubborn = *stubborn;
+    if (consistent) p.consistent = *consistent;
     if (tracking_seconds) p.tracking_seconds = *tracking_seconds;
     if (blacklist_seconds) p.blacklist_seconds = *blacklist_seconds;
     if (table_size) p.table_size = *table_size;
@@ -163,6 +164,7 @@ Result<PolicyPatch> policy_patch(const v1::SetPolicyRequest& r) {
     p.mode = *mode;
   }
   if (r.has_stubborn()) p.stubborn = r.stubborn();
+  if (r.has_consistent()) p.consistent = r.consistent();
   if (r.has_tracking_seconds()) p.tracking_seconds = r.tracking_seconds();
   if (r.has_blacklist_seconds()) p.blacklist_seconds = r.blacklist_seconds();
   if (r.has_table_size()) p.table_size = r.table_size();
@@ -231,6 +233,7 @@ v1::BalanceMode to_proto(BalanceMode mode) {
     case BalanceMode::kHash: return v1::BALANCE_MODE_HASH;
     case BalanceMode::kWeight: return v1::BALANCE_MODE_WEIGHT;
     case BalanceMode::kPrio: return v1::BALANCE_MODE_PRIO;
+    case BalanceMode::kMaglev: return v1::BALANCE_MODE_MAGLEV;
   }
   return v1::BALANCE_MODE_UNSPECIFIED;
 }
@@ -242,8 +245,9 @@ Result<BalanceMode> balance_mode_from_proto(int mode) {
     case v1::BALANCE_MODE_HASH: return BalanceMode::kHash;
     case v1::BALANCE_MODE_WEIGHT: return BalanceMode::kWeight;
     case v1::BALANCE_MODE_PRIO: return BalanceMode::kPrio;
+    case v1::BALANCE_MODE_MAGLEV: return BalanceMode::kMaglev;
   }
-  return field_error("mode", "one of affinity, roundrobin, hash, weight, prio", std::to_string(mode));
+  return field_error("mode", "one of affinity, roundrobin, hash, weight, prio, maglev", std::to_string(mode));
 }
 
 v1::ProxyProtocol to_proto(std::optional<ProxyProtocol> version) {

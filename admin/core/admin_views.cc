@@ -134,6 +134,7 @@ void fill(const UdpServiceStatus& u, v1::UdpStats* out) {
 void fill(const PolicyConfig& p, v1::Policy* out) {
   out->set_mode(to_proto(p.mode));
   out->set_stubborn(p.stubborn);
+  out->set_consistent(p.consistent);
   out->set_tracking_seconds(p.tracking_seconds);
   out->set_blacklist_seconds(p.blacklist_seconds);
   out->set_table_size(p.table_size);

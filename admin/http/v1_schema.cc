@@ -179,7 +179,7 @@ std::span<const RequestBody> request_bodies() {
          "prefer_server_ciphers", "alpn", "ocsp_response_file"}},
        v1::TlsSettings::descriptor()},
       {"PolicyUpdate", v1::SetPolicyRequest::descriptor(),
-       {{"mode", "stubborn", "tracking_seconds", "blacklist_seconds", "table_size", "connect_timeout_seconds",
+       {{"mode", "stubborn", "consistent", "tracking_seconds", "blacklist_seconds", "table_size", "connect_timeout_seconds",
          "idle_timeout_seconds", "max_connections", "pending_max", "idlers"}},
        v1::Policy::descriptor()},
   };

@@ -30,7 +30,7 @@ std::string backend_state(const BackendStatus& b) {
 
 void servers_table(std::string& out, const ServiceStatus& s) {
   out += "<h2>Servers of " + html_escape(s.name) + " (" + html_escape(s.listen_text()) + ", mode " +
-         to_string(s.policy.mode) + (s.policy.stubborn ? ", stubborn" : "") + ")</h2>\n";
+         to_string(s.policy.mode) + (initial_choice(s.policy) != s.policy.mode ? ", consistent" : "") + (s.policy.stubborn ? ", stubborn" : "") + ")</h2>\n";
   out += "<table class=\"servers\">\n<tr><th>#</th><th>Address</th><th>Status</th><th>Port</th>"
          "<th>Connections</th><th>Max soft</th><th>Max hard</th><th>Sent</th><th>Received</th>"
          "<th>Weight</th><th>Prio</th></tr>\n";

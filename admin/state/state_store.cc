@@ -178,6 +178,7 @@ std::string serialize_state(const SavedState& state) {
     v1::StatePolicy* p = out->mutable_policy();
     p->set_mode(to_string(s.policy.mode));
     p->set_stubborn(s.policy.stubborn);
+    p->set_consistent(s.policy.consistent);
     p->set_tracking_seconds(without_negative_zero(s.policy.tracking_seconds));
     p->set_blacklist_seconds(without_negative_zero(s.policy.blacklist_seconds));
     p->set_table_size(s.policy.table_size);
@@ -250,7 +251,8 @@ Result<SavedState> parse_json_state(std::string_view text, const std::string& so
                               .stubborn = p.stubborn(),
                               .tracking_seconds = p.tracking_seconds(),
                               .blacklist_seconds = p.blacklist_seconds(),
-                              .table_size = p.table_size()};
+                              .table_size = p.table_size(),
+                              .consistent = p.consistent()};
       s.has_connect_timeout = p.has_connect_timeout_seconds();
       s.has_idle_timeout = p.has_idle_timeout_seconds();
       s.has_max_connections = p.has_max_connections();

@@ -1,6 +1,7 @@
 #include "dataplane/balancer/policy.h"
 
 #include "dataplane/balancer/ip_hash.h"
+#include "dataplane/balancer/maglev_policy.h"
 #include "dataplane/balancer/priority.h"
 #include "dataplane/balancer/round_robin.h"
 #include "dataplane/balancer/weighted.h"
@@ -12,10 +13,12 @@ const BalancePolicy& policy_for(BalanceMode mode) {
   static const IpHashPolicy ip_hash;
   static const WeightedPolicy weighted;
   static const PriorityPolicy priority;
+  static const MaglevPolicy maglev;
   switch (mode) {
     case BalanceMode::kHash: return ip_hash;
     case BalanceMode::kWeight: return weighted;
     case BalanceMode::kPrio: return priority;
+    case BalanceMode::kMaglev: return maglev;
     case BalanceMode::kAffinity:
     case BalanceMode::kRoundRobin: return round_robin;
   }

@@ -37,6 +37,10 @@ struct PickContext {
   // Set only when some server has an ACL (Pen's `server N acl A`).
   const RegistrySnapshot* server_acls = nullptr;
   const IpKey* client = nullptr;
+  // Set only when initial_choice() is kMaglev: the snapshot's table (null if
+  // it could not be built) and MaglevTable::client_hash() of the client.
+  const MaglevTable* maglev = nullptr;
+  uint64_t maglev_hash = 0;
 
   // Usable for this new client: Pen's rules, the server's ACL, then slow
   // start (one relaxed load per candidate, and only when the service has slow start).
@@ -57,6 +61,8 @@ class BalancePolicy {
 
 // The policy object for a mode (stateless singletons). kAffinity and
 // kRoundRobin both choose round-robin; they differ in tracking, not here.
+// The selector asks for initial_choice(policy), so affinity with
+// `consistent` gets kMaglev's.
 const BalancePolicy& policy_for(BalanceMode mode);
 
 // Pen's failover: the first server usable for `client` as a new client,

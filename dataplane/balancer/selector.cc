@@ -74,7 +74,12 @@ Selection Selector::choose(const RegistrySnapshot& snap, AffinityTable& table,
     ctx.server_acls = &snap;
     ctx.client = &client;
   }
-  const BalancePolicy& policy = policy_for(snap.policy.mode);
+  const BalanceMode mode = initial_choice(snap.policy);
+  if (mode == BalanceMode::kMaglev) {
+    ctx.maglev = snap.maglev.get();
+    ctx.maglev_hash = MaglevTable::client_hash(client);
+  }
+  const BalancePolicy& policy = policy_for(mode);
   if (snap.slow_start != Duration::zero()) {
     ctx.slow_start = snap.slow_start;
     ctx.roll = next_roll();
@@ -91,6 +96,18 @@ Selection Selector::choose(const RegistrySnapshot& snap, AffinityTable& table,
   s.index = idx;
   s.attempts = 1;
   return s;
+}
+
+int Selector::maglev_failover(const RegistrySnapshot& snap, int failed, const IpKey& client, MonoTime now) {
+  // The client's own walk through the table, as a replica that already saw
+  // `failed` fail (blacklisted) would pick: the same answer on every replica.
+  // Servers that failed earlier for this client are skipped by their
+  // blacklist; with blacklisting off one may be tried again, within the
+  // caller's bound of one attempt per server.
+  return snap.maglev->pick(MaglevTable::client_hash(client), [&](int i) {
+    const Backend& b = *snap.backends[static_cast<size_t>(i)];
+    return i != failed && b.usable_for_new(now) && snap.server_permits(b, client);
+  });
 }
 
 Selection Selector::after_failure(const RegistrySnapshot& snap, const Selection& failed, const IpKey& client,
@@ -112,7 +129,9 @@ Selection Selector::after_failure(const RegistrySnapshot& snap, const Selection&
   // Each regular server is tried at most once, even with no blacklisting.
   const int n = static_cast<int>(snap.backends.size());
   if (failed.attempts < n) {
-    int idx = failover_after(snap, failed.index, client, now);
+    int idx = initial_choice(snap.policy) == BalanceMode::kMaglev && snap.maglev
+                  ? maglev_failover(snap, failed.index, client, now)
+                  : failover_after(snap, failed.index, client, now);
     if (idx >= 0) {
       s.kind = Selection::Kind::kBackend;
       s.index = idx;

@@ -61,7 +61,9 @@ class Selector {
 
   // Any thread. Rule 4, after `failed`'s connect failed (the caller has
   // blacklisted it): stubborn closes; otherwise the next usable server after the
-  // failed one, once around, then the emergency server, then close.
+  // failed one, once around, then the emergency server, then close. Under
+  // Maglev "next" is the client's walk of the table (maglev.h), not the list
+  // order, so replicas listing the backends differently still agree.
   static Selection after_failure(const RegistrySnapshot& snap, const Selection& failed, const IpKey& client,
                                  MonoTime now);
 
@@ -77,6 +79,9 @@ class Selector {
   static std::string describe(const RegistrySnapshot& snap, const Selection& s);
 
  private:
+  // Rule 4 for Maglev (mode maglev, or affinity with consistent): the next
+  // usable server in the client's walk of the table (maglev.h), `failed` excluded.
+  static int maglev_failover(const RegistrySnapshot& snap, int failed, const IpKey& client, MonoTime now);
   static Selection emergency_or_reject(const RegistrySnapshot& snap, MonoTime now, Selection s);
   // Rules 1-2 for the remembered (or pinned) server at `idx`: true when `s` is
   // decided (served there, or closed as stubborn).

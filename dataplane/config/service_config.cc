@@ -14,8 +14,13 @@ const char* to_string(BalanceMode mode) {
     case BalanceMode::kHash: return "hash";
     case BalanceMode::kWeight: return "weight";
     case BalanceMode::kPrio: return "prio";
+    case BalanceMode::kMaglev: return "maglev";
   }
   return "?";
+}
+
+BalanceMode initial_choice(const PolicyConfig& policy) {
+  return policy.mode == BalanceMode::kAffinity && policy.consistent ? BalanceMode::kMaglev : policy.mode;
 }
 
 const char* to_string(Protocol protocol) { return protocol == Protocol::kTcp ? "tcp" : "udp"; }
@@ -48,7 +53,7 @@ const char* to_string(AccessLogFormat format) {
 
 std::optional<BalanceMode> parse_balance_mode(std::string_view text) {
   for (auto m : {BalanceMode::kAffinity, BalanceMode::kRoundRobin, BalanceMode::kHash,
-                 BalanceMode::kWeight, BalanceMode::kPrio}) {
+                 BalanceMode::kWeight, BalanceMode::kPrio, BalanceMode::kMaglev}) {
     if (text == to_string(m)) return m;
   }
   return std::nullopt;

@@ -30,9 +30,13 @@ enum class BalanceMode {
   kHash,        // -h: hash of the client IP
   kWeight,      // -W: lowest active connections / weight
   kPrio,        // -o prio: lowest prio value among usable servers
+  kMaglev,      // Maglev hashing of the client IP (balancer/maglev.h); no Pen flag
 };
 
 const char* to_string(BalanceMode mode);
+struct PolicyConfig;
+// How new clients are placed: kMaglev for kAffinity with `consistent`, else the mode.
+BalanceMode initial_choice(const PolicyConfig& policy);
 const char* to_string(Protocol protocol);
 std::optional<BalanceMode> parse_balance_mode(std::string_view text);
 
@@ -42,6 +46,11 @@ struct PolicyConfig {
   double tracking_seconds = 0;     // -T: 0 = remembered clients never expire
   double blacklist_seconds = 30;   // -b
   uint64_t table_size = 2048;      // -c: affinity table slots
+  // kAffinity's initial choice by Maglev hashing instead of round-robin, so
+  // replicas with the same backends send a new client to the same one (the
+  // client table still remembers it). Only kAffinity reads it: kMaglev is
+  // Maglev anyway, and the other modes are Pen's own rules.
+  bool consistent = false;
   // TCP connection settings, changeable at runtime (penctl timeout,
   // idle_timeout, conn_max; SetPolicy) and by a reload. The connect timeout
   // applies to connections accepted after the change; the idle timeout to

@@ -32,7 +32,8 @@ bool known_mode(BalanceMode m) {
     case BalanceMode::kRoundRobin:
     case BalanceMode::kHash:
     case BalanceMode::kWeight:
-    case BalanceMode::kPrio: return true;
+    case BalanceMode::kPrio:
+    case BalanceMode::kMaglev: return true;
   }
   return false;
 }
@@ -373,8 +374,28 @@ void BackendRegistry::index(RegistrySnapshot& snap) {
   }
 }
 
+void BackendRegistry::set_maglev(RegistrySnapshot& snap, const std::shared_ptr<const MaglevTable>& previous) {
+  snap.maglev = nullptr;
+  if (initial_choice(snap.policy) != BalanceMode::kMaglev) return;
+  std::vector<MaglevMember> members;
+  members.reserve(snap.backends.size());
+  for (size_t i = 0; i < snap.backends.size(); ++i) {
+    const Backend& b = *snap.backends[i];
+    // Operator state only: disabled backends and weight 0 own no slots.
+    if (b.admin_state() == AdminState::kDisabled || b.weight() == 0) continue;
+    members.push_back({b.address(), b.weight(), static_cast<int>(i)});
+  }
+  if (previous && previous->built_from(members)) {
+    snap.maglev = previous;
+    return;
+  }
+  auto table = MaglevTable::build(members);
+  if (table.ok()) snap.maglev = *table;
+}
+
 void BackendRegistry::publish(std::shared_ptr<RegistrySnapshot> next) {
   index(*next);
+  set_maglev(*next, snapshot()->maglev);
   next->countries = countries_;
   // A server that left takes its ACL with it.
   if (next->server_acls) {

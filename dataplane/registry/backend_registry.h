@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "dataplane/affinity/client_pins.h"
+#include "dataplane/balancer/maglev.h"
 #include "dataplane/base/status.h"
 #include "dataplane/config/service_config.h"
 #include "dataplane/registry/backend.h"
@@ -47,6 +48,15 @@ struct RegistrySnapshot {
   // selectors pay one null check.
   std::shared_ptr<const std::unordered_map<uint32_t, AccessList>> server_acls;
   const CountryLookup* countries = nullptr;  // for their country entries
+  // The Maglev table new clients are placed by when initial_choice(policy)
+  // is kMaglev, else null. Built by publish(), never by a worker. Members:
+  // the backends enabled or draining with weight above 0, with their
+  // index here. Down, blacklisted, full or slow-starting backends stay in
+  // it (a health flap must not reshuffle every client); the selector steps
+  // over them (maglev.h's failover rule). Null too when the build failed
+  // (more than MaglevTable::kMaxMembers backends): the selector then hashes
+  // as mode hash does.
+  std::shared_ptr<const MaglevTable> maglev;
   // TLS toward the clients (null: plain TCP): what a connection accepted now
   // starts its session with, and how long its handshake may take.
   std::shared_ptr<const TlsTerminator> tls;
@@ -170,6 +180,10 @@ class BackendRegistry {
   static void index(RegistrySnapshot& snap);
   // The policy and the durations derived from it, which workers read per connection.
   static void set_policy_fields(RegistrySnapshot& snap, const PolicyConfig& policy);
+  // snap.maglev for `snap`'s backends, policy and admin states: null when
+  // not needed, `previous` when built from the same members, else a new
+  // table. Writer only.
+  static void set_maglev(RegistrySnapshot& snap, const std::shared_ptr<const MaglevTable>& previous);
   // Publishes `next` (fills its index, bumps the generation). Writer only.
   void publish(std::shared_ptr<RegistrySnapshot> next);
 

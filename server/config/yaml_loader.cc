@@ -57,7 +57,7 @@ constexpr std::string_view kTlsKeys[] = {"cert",    "key",         "ca",      "c
                                          "alpn",     "ocsp_response"};
 constexpr std::string_view kBackendTlsKeys[] = {"verify", "ca",  "ca_dir",      "server_name",
                                                 "cert",   "key", "min_version", "ciphers"};
-constexpr std::string_view kPolicyKeys[] = {"mode", "stubborn", "tracking", "blacklist", "table_size"};
+constexpr std::string_view kPolicyKeys[] = {"mode", "stubborn", "consistent", "tracking", "blacklist", "table_size"};
 constexpr std::string_view kBackendKeys[] = {"address", "port",   "soft_limit",
                                              "hard_limit", "weight", "prio", "proxy_protocol", "health_check"};
 constexpr std::string_view kHealthCheckKeys[] = {"type", "interval", "timeout", "rise", "fall", "jitter",
@@ -736,7 +736,7 @@ void Loader::load_listen(const Item& item, SeenServices* seen, ServiceConfig* se
 void Loader::load_policy(const Item& item, PolicyConfig* policy) {
   Fields f = fields(item, kPolicyKeys, {});
   if (const Item* mode = f.get("mode")) {
-    constexpr const char* kModes = "affinity, roundrobin, hash, weight, prio";
+    constexpr const char* kModes = "affinity, roundrobin, hash, weight, prio, maglev";
     auto text = scalar(*mode, std::string("one of: ") + kModes);
     auto parsed = text ? parse_balance_mode(*text) : std::nullopt;
     if (parsed) {
@@ -746,6 +746,7 @@ void Loader::load_policy(const Item& item, PolicyConfig* policy) {
     }
   }
   read_bool(f, "stubborn", &policy->stubborn);
+  read_bool(f, "consistent", &policy->consistent);
   read_seconds(f, "tracking", limits::kSeconds, &policy->tracking_seconds);
   read_seconds(f, "blacklist", limits::kSeconds, &policy->blacklist_seconds);
   read_int(f, "table_size", limits::kTableSize, &policy->table_size);

@@ -57,9 +57,11 @@ constexpr OptionSpec kOptions[] = {
     {"--backend", "ID", "only the clients of backend ID"},
     {"--limit", "N", "show at most N clients (default 100)"},
     {"--to", "ID", "the backend that takes them (default: they choose afresh)"},
-    {"--mode", "MODE", "affinity, roundrobin, hash, weight or prio"},
+    {"--mode", "MODE", "affinity, roundrobin, hash, weight, prio or maglev"},
     {"--stubborn", "", "never fail over from a client's first choice (Pen's -s)"},
     {"--no-stubborn", "", "fail over (the default)"},
+    {"--consistent", "", "affinity mode places new clients by Maglev hashing (replicas agree)"},
+    {"--no-consistent", "", "affinity mode places new clients round-robin (the default)"},
     {"--tracking", "SEC", "forget a client idle this long (Pen's -T; 0: never)"},
     {"--blacklist", "SEC", "skip a failed backend this long (Pen's -b)"},
     {"--table-size", "N", "client table slots (Pen's -c)"},
@@ -174,7 +176,7 @@ const std::vector<CommandSpec>& Nibctl::commands() {
        &Nibctl::clients_migrate, "move the clients of a backend (--to ID), or let them choose afresh"},
       {"stats", {}, {}, &Nibctl::stats, "service and backend counters, client table"},
       {"policy show", {}, {}, &Nibctl::policy_show, "the balancing policy"},
-      {"policy set", {}, {"--mode", "--stubborn", "--no-stubborn", "--tracking", "--blacklist", "--table-size",
+      {"policy set", {}, {"--mode", "--stubborn", "--no-stubborn", "--consistent", "--no-consistent", "--tracking", "--blacklist", "--table-size",
                         "--connect-timeout", "--idle-timeout", "--max-connections", "--pending-max"},
        &Nibctl::policy_set, "change it (mode: affinity|roundrobin|hash|weight|prio)"},
       {"acl show", {}, {}, &Nibctl::acl_show, "the client ACL: entries in order, the first match decides"},
@@ -310,7 +312,7 @@ std::optional<v1::BalanceMode> parse_mode(std::string_view text) {
   constexpr std::pair<std::string_view, v1::BalanceMode> kModes[] = {
       {"affinity", v1::BALANCE_MODE_AFFINITY}, {"roundrobin", v1::BALANCE_MODE_ROUND_ROBIN},
       {"hash", v1::BALANCE_MODE_HASH},         {"weight", v1::BALANCE_MODE_WEIGHT},
-      {"prio", v1::BALANCE_MODE_PRIO}};
+      {"prio", v1::BALANCE_MODE_PRIO},         {"maglev", v1::BALANCE_MODE_MAGLEV}};
   for (const auto& [name, mode] : kModes) {
     if (name == text) return mode;
   }
@@ -754,11 +756,15 @@ int Nibctl::policy_set(const Args& args) {
   const auto& o = args.options;
   if (auto it = o.find("--mode"); it != o.end()) {
     auto mode = parse_mode(it->second);
-    if (!mode) return usage_error("--mode: expected affinity, roundrobin, hash, weight or prio, got '" + it->second + "'");
+    if (!mode) return usage_error("--mode: expected affinity, roundrobin, hash, weight, prio or maglev, got '" + it->second + "'");
     r.set_mode(*mode);
   }
   if (o.contains("--stubborn") && o.contains("--no-stubborn")) return usage_error("--stubborn and --no-stubborn together");
   if (o.contains("--stubborn") || o.contains("--no-stubborn")) r.set_stubborn(o.contains("--stubborn"));
+  if (o.contains("--consistent") && o.contains("--no-consistent")) {
+    return usage_error("--consistent and --no-consistent together");
+  }
+  if (o.contains("--consistent") || o.contains("--no-consistent")) r.set_consistent(o.contains("--consistent"));
   for (auto [name, setter] : {std::pair{"--tracking", &v1::SetPolicyRequest::set_tracking_seconds},
                               std::pair{"--blacklist", &v1::SetPolicyRequest::set_blacklist_seconds},
                               std::pair{"--connect-timeout", &v1::SetPolicyRequest::set_connect_timeout_seconds},

@@ -141,6 +141,7 @@ void print_stats(std::ostream& out, const v1::Stats& s) {
 void print_policy(std::ostream& out, const v1::Policy& p) {
   out << "mode        " << mode_name(p.mode()) << "\n"
       << "stubborn    " << (p.stubborn() ? "yes" : "no") << "\n"
+      << "consistent  " << (p.consistent() ? "yes" : "no") << "\n"
       << "tracking    " << (p.tracking_seconds() == 0 ? "never expires" : seconds_text(p.tracking_seconds())) << "\n"
       << "blacklist   " << seconds_text(p.blacklist_seconds()) << "\n"
       << "table size  " << p.table_size() << "\n"

@@ -615,10 +615,25 @@ TEST_F(RestApiTest, PutPolicySetsConnectionSettings) {
   EXPECT_EQ(dp_->policy("web")->idle_timeout_seconds, 30.5);
 }
 
+TEST_F(RestApiTest, PutPolicyMaglevAndConsistent) {
+  Reply r = put("/api/v1/services/web/policy", R"({"mode": "maglev"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json.find("mode")->as_string(), "maglev");
+  EXPECT_EQ(dp_->policy("web")->mode, BalanceMode::kMaglev);
+  r = put("/api/v1/services/web/policy", R"({"mode": "affinity", "consistent": true})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json.find("mode")->as_string(), "affinity");
+  EXPECT_TRUE(r.json.find("consistent")->as_bool());
+  EXPECT_TRUE(dp_->policy("web")->consistent);
+  EXPECT_EQ(get("/api/v1/services/web/policy").json, r.json);
+  expect_rejected("PUT", "/api/v1/services/web/policy", R"({"consistent": "yes"})", 400, "INVALID_ARGUMENT",
+                  "field \"consistent\": expected true or false, got a string");
+}
+
 TEST_F(RestApiTest, PutPolicyRejectsBadRequests) {
   const std::string path = "/api/v1/services/web/policy";
   expect_rejected("PUT", path, R"({"mode": "random"})", 400, "INVALID_ARGUMENT",
-                  "field \"mode\": expected one of affinity, roundrobin, hash, weight, prio; got \"random\"");
+                  "field \"mode\": expected one of affinity, roundrobin, hash, weight, prio, maglev; got \"random\"");
   expect_rejected("PUT", path, R"({"table_size": 0})", 400, "INVALID_ARGUMENT",
                   "field \"table_size\": expected an integer 1-100000000, got 0");
   expect_rejected("PUT", path, R"({"blacklist_seconds": -1})", 400, "INVALID_ARGUMENT",

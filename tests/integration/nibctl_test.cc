@@ -347,7 +347,7 @@ TEST(NibctlCommandLineTest, UsageErrorsExitTwoWithAMessage) {
       {{"services", "--weight", "3"}, "services: unknown option --weight"},
       {{"backends", "add", "127.0.0.1:80", "--weight"}, "backends add: --weight"},
       {{"backends", "set", "1", "--weight", "x"}, "--weight: expected a non-negative integer, got 'x'"},
-      {{"policy", "set", "--mode", "fastest"}, "--mode: expected affinity, roundrobin, hash, weight or prio"},
+      {{"policy", "set", "--mode", "fastest"}, "--mode: expected affinity, roundrobin, hash, weight, prio or maglev"},
       {{"-o", "yaml", "stats"}, "-o: expected table or json, got 'yaml'"},
       {{"stats", "--timeout", "0"}, "--timeout: expected seconds > 0"},
   };

@@ -320,12 +320,25 @@ TEST(YamlLoaderTest, YamlBooleanSpellingsAreAccepted) {
 }
 
 TEST(YamlLoaderTest, EveryModeName) {
-  for (const char* mode : {"affinity", "roundrobin", "hash", "weight", "prio"}) {
+  for (const char* mode : {"affinity", "roundrobin", "hash", "weight", "prio", "maglev"}) {
     std::string yaml = std::string(kMinimal) + "    policy: {mode: " + mode + "}\n";
     auto config = load(yaml);
     ASSERT_TRUE(config.ok()) << mode;
     EXPECT_STREQ(to_string(config->dataplane.services[0].policy.mode), mode);
   }
+}
+
+TEST(YamlLoaderTest, MaglevModeAndConsistent) {
+  auto maglev = load(std::string(kMinimal) + "    policy: {mode: maglev}\n");
+  ASSERT_TRUE(maglev.ok()) << maglev.status().message();
+  EXPECT_EQ(maglev->dataplane.services[0].policy.mode, BalanceMode::kMaglev);
+  EXPECT_FALSE(maglev->dataplane.services[0].policy.consistent);
+  auto consistent = load(std::string(kMinimal) + "    policy: {mode: affinity, consistent: true}\n");
+  ASSERT_TRUE(consistent.ok()) << consistent.status().message();
+  EXPECT_EQ(consistent->dataplane.services[0].policy.mode, BalanceMode::kAffinity);
+  EXPECT_TRUE(consistent->dataplane.services[0].policy.consistent);
+  EXPECT_EQ(initial_choice(consistent->dataplane.services[0].policy), BalanceMode::kMaglev);
+  EXPECT_FALSE(load(std::string(kMinimal) + "    policy: {consistent: 3}\n").ok());
 }
 
 TEST(YamlLoaderTest, RangeBoundsAreInclusive) {
@@ -454,7 +467,7 @@ TEST(YamlLoaderTest, UnknownPolicyAndBackendKeys) {
       - {address: 127.0.0.1, port: 81, maxc: 3}
 )");
   EXPECT_THAT(err, HasSubstr("nib.yaml:4:26: services[0].policy: unknown key 'sticky', expected one of: mode, "
-                             "stubborn, tracking, blacklist, table_size"));
+                             "stubborn, consistent, tracking, blacklist, table_size"));
   EXPECT_THAT(err, HasSubstr("nib.yaml:6:40: services[0].backends[0]: unknown key 'maxc', expected one of: "
                              "address, port, soft_limit, hard_limit, weight, prio"));
 }
@@ -467,7 +480,7 @@ TEST(YamlLoaderTest, DuplicateKey) {
 TEST(YamlLoaderTest, SequenceWhereMappingExpected) {
   EXPECT_THAT(error_of(std::string(kMinimal) + "    policy: [hash]\n"),
               StartsWith("nib.yaml:4:13: services[0].policy: expected a mapping with keys mode, stubborn, "
-                         "tracking, blacklist, table_size; got a sequence"));
+                         "consistent, tracking, blacklist, table_size; got a sequence"));
 }
 
 TEST(YamlLoaderTest, MappingWhereSequenceExpected) {
@@ -599,7 +612,7 @@ TEST(YamlLoaderTest, TwoServicesOnTheSameListenAddress) {
 
 TEST(YamlLoaderTest, BadModeListsTheValidOnes) {
   EXPECT_EQ(error_of(std::string(kMinimal) + "    policy:\n      mode: rr\n"),
-            "nib.yaml:5:13: services[0].policy.mode: expected one of: affinity, roundrobin, hash, weight, prio; "
+            "nib.yaml:5:13: services[0].policy.mode: expected one of: affinity, roundrobin, hash, weight, prio, maglev; "
             "got 'rr'");
 }
 
