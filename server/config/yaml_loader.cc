@@ -36,14 +36,14 @@ constexpr std::string_view kAdminKeys[] = {"enabled",      "http_listen", "grpc_
 // admin/common/admin_limits.h's table ("http.max_connections").
 constexpr std::string_view kAdminLimitPlanes[] = {"http", "grpc", "penctl"};
 constexpr std::string_view kServiceKeys[] = {"name",      "listen",          "protocol",     "policy",
-                                             "backends",  "emergency",       "connect_timeout",
+                                             "backends",  "backends_from", "emergency",       "connect_timeout",
                                              "idle_timeout", "max_connections", "pending_max", "idlers", "backlog",
                                              "defer_accept", "reuse_port", "session_timeout", "max_sessions",
                                              "health_check", "slow_start", "drain_timeout", "acl", "tcp_nodelay",
                                              "tcp_fastclose", "keepalive", "abuse", "source", "transparent",
                                              "dsr_interface", "tarpit",
                                              "http", "http_forwarded", "proxy_protocol", "accept_proxy_protocol",
-                                             "dummy", "tls", "backend_tls", "backends_from"};
+                                             "dummy", "tls", "backend_tls"};
 // Keys that mean something for one protocol only: given for the other, they
 // would silently do nothing, so they are errors.
 constexpr std::string_view kTcpOnlyKeys[] = {"connect_timeout", "idle_timeout", "max_connections", "pending_max", "idlers", "backlog",
