@@ -79,6 +79,7 @@ BackendStatus backend_status(const Backend& b, int index, MonoTime now) {
   s.index = index;
   s.host = b.host();
   s.address = b.address();
+  s.source = b.source();
   s.admin_state = b.admin_state();
   s.health = b.health();
   s.blacklisted = b.blacklisted(now);

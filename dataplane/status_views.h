@@ -25,6 +25,7 @@ struct BackendStatus {
   int index = -1;               // Pen's server number; -1 for the emergency server
   std::string host;
   SocketAddress address;
+  std::string source;           // BackendConfig::source: "" (configured, API) or "dns"
   AdminState admin_state = AdminState::kEnabled;
   // The one state every view shows: the admin state first (draining,
   // disabled), then down when an active check or Pen's blacklist keeps new

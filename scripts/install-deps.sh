@@ -20,7 +20,8 @@ packages=(
 # (scripts/fuzz.sh); llvm-16: llvm-symbolizer, for the fuzzers' stack traces.
 # iproute2: `ip netns`, for the tests that build their own networks (transparent mode).
 # nginx: a real web server whose access logs nib-logd merges (its service is not started).
-test_packages=(prometheus pen netbase clang-16 libclang-rt-16-dev llvm-16 iproute2 nginx)
+# dnsmasq-base: the DNS server of the backends_from tests (/usr/sbin/dnsmasq, no system service).
+test_packages=(prometheus pen netbase clang-16 libclang-rt-16-dev llvm-16 iproute2 nginx dnsmasq-base)
 
 missing_of() {
   for p in "$@"; do

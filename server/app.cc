@@ -12,6 +12,7 @@
 #include <iostream>
 
 #include "admin/common/admin_plane_stats.h"
+#include "admin/common/discovery_stats.h"
 #include "admin/core/admin_api.h"
 #include "admin/grpc/grpc_admin_server.h"
 #include "admin/http/http_admin_server.h"
@@ -26,6 +27,7 @@
 #include "server/config/yaml_loader.h"
 #include "server/daemon.h"
 #include "server/demo_backend.h"
+#include "server/discovery/dns_discovery.h"
 #include "server/geoip_country_lookup.h"
 #include "server/pid_file.h"
 #include "server/preflight.h"
@@ -92,6 +94,37 @@ Result<PrivilegeDrop> prepare_privilege_drop(const AppConfig& config) {
     (void)::setrlimit(RLIMIT_CORE, &core);
   }
   std::abort();
+}
+
+// A reload makes the file's backend list the truth: the discovered backends
+// of the services that keep a backends_from join that list, so the reload
+// keeps them (ids, counters, connections, a drain) and the next discovery
+// takes them over instead of adding them again. A service whose
+// backends_from went away loses them (their connections finish).
+void keep_discovered_backends(const Dataplane& dataplane, const std::vector<DnsDiscoveryConfig>& from,
+                              DataplaneConfig* next) {
+  for (auto& s : next->services) {
+    if (std::none_of(from.begin(), from.end(), [&](const DnsDiscoveryConfig& c) { return c.service == s.name; })) {
+      continue;
+    }
+    auto status = dataplane.service(s.name);
+    if (!status.ok()) continue;
+    for (const auto& b : status->backends) {
+      if (b.source != kDnsSource) continue;
+      if (std::any_of(s.backends.begin(), s.backends.end(),
+                      [&](const BackendConfig& c) { return c.address == b.address; })) {
+        continue;
+      }
+      s.backends.push_back(BackendConfig{.host = b.host,
+                                         .address = b.address,
+                                         .soft_limit = b.soft_limit,
+                                         .hard_limit = b.hard_limit,
+                                         .weight = b.weight,
+                                         .prio = b.prio,
+                                         .proxy_protocol = b.proxy_protocol,
+                                         .source = b.source});
+    }
+  }
 }
 
 std::string wall_clock_text() {
@@ -192,6 +225,8 @@ struct App::Running {
   // The admin plane's limit hits and open connections, shared by its three
   // servers and served on /metrics: first, so it outlives them.
   admin::AdminPlaneStats admin_stats;
+  // backends_from's lookups, on /metrics; outlives every discovery (reloads).
+  admin::DiscoveryStats discovery_stats;
   // -w: where SIGUSR1 writes Pen's status page; penctl web_stats changes it.
   admin::StatusFileSetting status_file;
   // First component: outlives every reader (its destructor stops the workers).
@@ -204,6 +239,9 @@ struct App::Running {
   // The admin core every front end below calls; it commits changes to
   // state_writer, so it comes after it and before the front ends.
   std::unique_ptr<admin::AdminApi> admin_api;
+  // backends_from: adds and drains backends through the dataplane (not
+  // saved); restarted by a reload.
+  std::unique_ptr<DnsDiscovery> dns_discovery;
   // gRPC (nibctl's endpoint): calls in flight get a second to finish.
   std::unique_ptr<admin::GrpcAdminServer, StopGrpcWithGrace> grpc_admin;
   // -C: Pen's control port.
@@ -347,6 +385,9 @@ Status App::start(Running& running) {
   admin::AdminApi& api = *running.admin_api;
   api.set_tls_loader([](const TlsConfig& tls) { return make_tls_terminator(tls); });
   // ---- end of the admin core block
+  if (!config_.backends_from.empty()) {
+    running.dns_discovery = start_discovery(running);
+  }
   for (const auto& s : dataplane.status()) {
     // A direct-server-return service has one frame thread, not the workers.
     const std::string how = s.dsr_interface.empty() ? std::to_string(dataplane.workers()) + " worker(s)"
@@ -426,6 +467,7 @@ Status App::start(Running& running) {
     options.tls = tls;
     options.limits = config_.admin.limits.http;
     options.stats = &running.admin_stats;
+    options.discovery = &running.discovery_stats;
     running.http_admin = std::make_unique<admin::HttpAdminServer>(api, options);
     if (Status st = running.http_admin->start(); !st.ok()) {
       if (st.code() != StatusCode::kUnavailable) return st;  // the token or TLS file, not the port
@@ -436,6 +478,17 @@ Status App::start(Running& running) {
   }
   // ---- end of the HTTP admin block
   return {};
+}
+
+std::unique_ptr<DnsDiscovery> App::start_discovery(Running& running, const DnsDiscovery::Drained& drained) {
+  admin::DiscoveryStats& stats = running.discovery_stats;
+  return std::make_unique<DnsDiscovery>(
+      *running.dataplane, config_.backends_from,
+      [&stats](const std::string& service, DnsOutcome outcome, uint32_t n) {
+        stats.count_lookup(service, to_string(outcome));
+        if (outcome == DnsOutcome::kOk) stats.set_backends(service, n);
+      },
+      drained);
 }
 
 // The TCP and UDP workers start after the drop, as the user: a thread is
@@ -534,9 +587,22 @@ void App::on_reload(Running& running) {
     return;
   }
   for (const auto& why : tls_kept) log_error("reload: " + why);
+  // Discovery stops for the reload (it would change the backends under it)
+  // and starts again with the file's backends_from, the old one's if the reload fails.
+  DnsDiscovery::Drained drained;
+  if (running.dns_discovery) drained = running.dns_discovery->stop();
+  running.dns_discovery.reset();
+  keep_discovered_backends(*running.dataplane, loaded->backends_from, &next);
   if (Status st = running.dataplane->reload(next); !st.ok()) {
     log_error("reload failed, keeping the running configuration: " + st.message());
+    if (!config_.backends_from.empty()) {
+      running.dns_discovery = start_discovery(running, drained);
+    }
     return;
+  }
+  config_.backends_from = loaded->backends_from;
+  if (!config_.backends_from.empty()) {
+    running.dns_discovery = start_discovery(running, drained);
   }
   // The access log is opened once, at start (a -l on the command line
   // outranks the file's): a reload only reopens it.

@@ -9,8 +9,10 @@
 // each component's destructor stops it. So every admin front end stops before
 // the dataplane it reads, and a start that fails half way stops exactly what
 // had started, without rollback code.
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "dataplane/base/status.h"
@@ -22,6 +24,7 @@ namespace admin {
 struct SavedState;
 }
 class Dataplane;
+class DnsDiscovery;
 class PrivilegeDrop;
 
 class App {
@@ -45,6 +48,10 @@ class App {
   // (with its operator hint) comes back, and what started stays in `running`
   // for its destructor to stop.
   Status start(Running& running);
+  // backends_from (config_): a discovery counting its lookups in running's stats.
+  // `drained`: what the discovery a reload stopped had drained (DnsDiscovery::Drained).
+  std::unique_ptr<DnsDiscovery> start_discovery(Running& running,
+                                                const std::map<std::string, std::set<std::string>>& drained = {});
   // Main thread, once everything is bound and open: -u/-j (when asked), then
   // the dataplane's workers, which inherit what the drop kept.
   Status start_workers_after_drop(PrivilegeDrop& privileges, Dataplane& dataplane);

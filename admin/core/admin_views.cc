@@ -48,6 +48,7 @@ void fill(const BackendStatus& b, v1::Backend* out) {
   out->set_address(b.address.ip_string());
   out->set_port(b.address.port());
   out->set_host(b.host);
+  out->set_source(b.source);
   out->set_index(b.index);
   out->set_weight(b.weight);
   out->set_prio(b.prio);

@@ -49,6 +49,7 @@ namespace nib::admin {
 
 class AdminApi;
 class AdminPlaneStats;
+class DiscoveryStats;
 class MetricsCollector;
 
 struct HttpAdminOptions {
@@ -64,6 +65,8 @@ struct HttpAdminOptions {
   // The process's admin counters (shared with gRPC and the control port, all
   // served on /metrics); null: the server keeps its own. Must outlive it.
   AdminPlaneStats* stats = nullptr;
+  // Backends from DNS, served on /metrics; null: none. Must outlive the server.
+  const DiscoveryStats* discovery = nullptr;
 };
 
 // "host:port" for an admin listener: an IP literal ("[::1]" for IPv6) or a

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "admin/common/admin_plane_stats.h"
+#include "admin/common/discovery_stats.h"
 #include "dataplane/dataplane.h"
 
 namespace nib::admin {
@@ -341,8 +342,9 @@ struct DsrFamilies {
 
 }  // namespace
 
-MetricsCollector::MetricsCollector(const Dataplane& dataplane, const AdminPlaneStats* admin_stats)
-    : dataplane_(dataplane), admin_stats_(admin_stats) {}
+MetricsCollector::MetricsCollector(const Dataplane& dataplane, const AdminPlaneStats* admin_stats,
+                                   const DiscoveryStats* discovery)
+    : dataplane_(dataplane), admin_stats_(admin_stats), discovery_(discovery) {}
 
 std::vector<MetricFamily> MetricsCollector::Collect() const {
   ServiceFamilies services;
@@ -368,6 +370,7 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   add_access_log(dataplane_.access_log(), &out);
   collect_requests(&out);
   collect_admin_limits(&out);
+  collect_discovery(&out);
   return out;
 }
 
@@ -405,6 +408,24 @@ void MetricsCollector::collect_admin_limits(std::vector<MetricFamily>* out) cons
     add(f, {}, static_cast<double>(admin_stats_->value(static_cast<AdminGauge>(g))));
     out->push_back(std::move(f));
   }
+}
+
+void MetricsCollector::collect_discovery(std::vector<MetricFamily>* out) const {
+  if (discovery_ == nullptr) return;
+  const DiscoveryStats::Snapshot s = discovery_->snapshot();
+  if (s.lookups.empty() && s.backends.empty()) return;  // no backends_from
+  MetricFamily lookups = family("nib_discovery_lookups_total",
+                                "DNS lookups of a service's backends_from, by result (ok, nxdomain, nodata, "
+                                "servfail, timeout, error); a failed one keeps the backends",
+                                MetricType::Counter);
+  for (const auto& [key, count] : s.lookups) {
+    add(lookups, {{"service", key.first}, {"result", key.second}}, static_cast<double>(count));
+  }
+  out->push_back(std::move(lookups));
+  MetricFamily backends = family("nib_discovery_backends",
+                                 "Backends a service's backends_from found at its last good lookup", MetricType::Gauge);
+  for (const auto& [service, count] : s.backends) add(backends, {{"service", service}}, static_cast<double>(count));
+  out->push_back(std::move(backends));
 }
 
 std::string MetricsCollector::scrape() const {

@@ -22,12 +22,15 @@ class Dataplane;
 namespace nib::admin {
 
 class AdminPlaneStats;
+class DiscoveryStats;
 
 class MetricsCollector : public prometheus::Collectable {
  public:
   // `admin_stats` (may be null; must outlive the collector): the admin plane's
   // limit hits and open connections and streams.
-  explicit MetricsCollector(const Dataplane& dataplane, const AdminPlaneStats* admin_stats = nullptr);
+  // `discovery` (may be null; must outlive the collector): backends_from's lookups.
+  explicit MetricsCollector(const Dataplane& dataplane, const AdminPlaneStats* admin_stats = nullptr,
+                            const DiscoveryStats* discovery = nullptr);
 
   // Any thread.
   std::vector<prometheus::MetricFamily> Collect() const override;
@@ -43,9 +46,11 @@ class MetricsCollector : public prometheus::Collectable {
  private:
   void collect_requests(std::vector<prometheus::MetricFamily>* out) const;
   void collect_admin_limits(std::vector<prometheus::MetricFamily>* out) const;
+  void collect_discovery(std::vector<prometheus::MetricFamily>* out) const;
 
   const Dataplane& dataplane_;
   const AdminPlaneStats* admin_stats_;
+  const DiscoveryStats* discovery_;
   mutable std::mutex requests_mu_;
   std::map<std::tuple<std::string, std::string, int>, uint64_t> requests_;
 };

@@ -475,6 +475,9 @@ SavedState capture_state(const Dataplane& dataplane) {
     s.policy = *policy;
     std::map<uint32_t, SocketAddress> by_id;
     for (const auto& b : status->backends) {
+      // Discovered backends (backends_from) come and go with their records:
+      // a restart finds them again, the file must not make them permanent.
+      if (!b.source.empty()) continue;
       by_id[b.id] = b.address;
       SavedBackend saved;
       saved.host = b.host;

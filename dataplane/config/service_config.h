@@ -142,6 +142,10 @@ struct BackendConfig {
   std::optional<ProxyProtocol> proxy_protocol;
   // Overrides the service's health_check for this backend.
   std::optional<HealthCheckConfig> health_check;
+  // Where it came from: empty for the configuration and the admin APIs
+  // (an operator's), "dns" for one server/discovery found. Shown in the
+  // backend views; the state file (--state) keeps only the operator's.
+  std::string source;
 
   bool operator==(const BackendConfig&) const = default;
 };

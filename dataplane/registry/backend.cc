@@ -31,6 +31,7 @@ Backend::Backend(uint32_t id, const BackendConfig& config, unsigned workers, con
       clock_(clock),
       address_(config.address),
       host_(config.host.empty() ? config.address.ip_string() : config.host),
+      source_(config.source),
       soft_limit_(config.soft_limit),
       hard_limit_(config.hard_limit),
       weight_(config.weight),
@@ -68,6 +69,7 @@ BackendConfig Backend::config() const {
   BackendConfig c;
   c.host = host_;
   c.address = address_;
+  c.source = source_;
   c.soft_limit = soft_limit();
   c.hard_limit = hard_limit();
   c.weight = weight();

@@ -83,6 +83,8 @@ class Backend {
   uint32_t id() const { return id_; }
   const SocketAddress& address() const { return address_; }
   const std::string& host() const { return host_; }
+  // Who made it (BackendConfig::source): fixed for its lifetime.
+  const std::string& source() const { return source_; }
 
   // Settings. Any thread.
   void apply(const BackendConfig& config);
@@ -202,6 +204,7 @@ class Backend {
   const Clock& clock_;
   const SocketAddress address_;
   const std::string host_;
+  const std::string source_;
   std::atomic<uint32_t> soft_limit_;
   std::atomic<uint32_t> hard_limit_;
   std::atomic<uint32_t> weight_;

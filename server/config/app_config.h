@@ -7,6 +7,7 @@
 #include "admin/common/admin_limits.h"
 #include "dataplane/base/log.h"
 #include "dataplane/config/service_config.h"
+#include "server/discovery/dns_discovery_config.h"
 
 namespace nib {
 
@@ -75,6 +76,9 @@ struct AppConfig {
   std::string user;          // -u, --user, YAML user
   std::string jail;          // -j, --chroot, YAML chroot
   AdminConfig admin;
+  // Services' backends_from (YAML only): backends found in DNS records,
+  // server/discovery/dns_discovery.h. Changed by a reload.
+  std::vector<DnsDiscoveryConfig> backends_from;
 };
 
 }  // namespace nib

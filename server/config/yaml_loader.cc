@@ -36,7 +36,7 @@ constexpr std::string_view kAdminKeys[] = {"enabled",      "http_listen", "grpc_
 // admin/common/admin_limits.h's table ("http.max_connections").
 constexpr std::string_view kAdminLimitPlanes[] = {"http", "grpc", "penctl"};
 constexpr std::string_view kServiceKeys[] = {"name",      "listen",          "protocol",     "policy",
-                                             "backends",  "emergency",       "connect_timeout",
+                                             "backends",  "backends_from", "emergency",       "connect_timeout",
                                              "idle_timeout", "max_connections", "pending_max", "idlers", "backlog",
                                              "defer_accept", "reuse_port", "session_timeout", "max_sessions",
                                              "health_check", "slow_start", "drain_timeout", "acl", "tcp_nodelay",
@@ -68,6 +68,10 @@ constexpr IntRange kRiseFall{1, 1000};
 constexpr SecondsRange kCheckInterval{0, true, 86400};
 constexpr SecondsRange kCheckTimeout{0, true, 3600};
 constexpr std::string_view kListenKeys[] = {"address", "port"};
+// backends_from: {dns: NAME, port: N, interval: 5s, resolver: IP:PORT, type: a|aaaa|srv}
+constexpr std::string_view kBackendsFromKeys[] = {"dns", "port", "interval", "resolver", "type"};
+// Sub-second for tests; a day at most.
+constexpr SecondsRange kDiscoveryInterval{0.05, false, 86400};
 
 using Keys = std::span<const std::string_view>;
 
@@ -162,7 +166,8 @@ class Loader {
   // A non-empty scalar: "a file name", "a user name", "a directory".
   void read_file_name(const Fields& f, std::string_view key, std::string* out,
                       const std::string& what = "a file name");
-  void load_service(const Item& item, SeenServices* seen, DataplaneConfig* dataplane);
+  void load_service(const Item& item, SeenServices* seen, AppConfig* config);
+  void load_backends_from(const Item& item, const std::string& service, std::vector<DnsDiscoveryConfig>* out);
   void load_name(const Item& item, SeenServices* seen, ServiceConfig* service);
   bool load_protocol(const Item& item, ServiceConfig* service);
   void check_protocol_keys(const Fields& f, Protocol protocol);
@@ -392,7 +397,7 @@ void Loader::load_root(const Item& root, AppConfig* config) {
     error_at(*services, "expected at least one service, got none");
   }
   SeenServices seen;
-  for (const auto& item : items) load_service(item, &seen, &config->dataplane);
+  for (const auto& item : items) load_service(item, &seen, config);
 }
 
 void Loader::load_admin(const Item& item, AdminConfig* admin) {
@@ -513,7 +518,8 @@ void Loader::read_file_name(const Fields& f, std::string_view key, std::string* 
   if (path && !path->empty()) *out = *path;
 }
 
-void Loader::load_service(const Item& item, SeenServices* seen, DataplaneConfig* dataplane) {
+void Loader::load_service(const Item& item, SeenServices* seen, AppConfig* config) {
+  DataplaneConfig* dataplane = &config->dataplane;
   Fields f = fields(item, kServiceKeys, std::array<std::string_view, 2>{"name", "listen"});
   ServiceConfig service;
   if (const Item* name = f.get("name")) load_name(*name, seen, &service);
@@ -527,6 +533,7 @@ void Loader::load_service(const Item& item, SeenServices* seen, DataplaneConfig*
     service.health_check = load_health_check(*check, default_check(service.protocol), service.protocol);
   }
   if (const Item* backends = f.get("backends")) load_backends(*backends, &service);
+  if (const Item* from = f.get("backends_from")) load_backends_from(*from, service.name, &config->backends_from);
   // The emergency server and Pen's abuse server (-B, for clients the acl
   // denies): each an address with a host, resolved once.
   for (auto [key, server] : {std::pair{"emergency", &service.emergency}, std::pair{"abuse", &service.abuse}}) {
@@ -594,6 +601,96 @@ void Loader::load_service(const Item& item, SeenServices* seen, DataplaneConfig*
     if (Status st = check_listen_path(service); !st.ok()) error_at(*listen, st.message());
   }
   dataplane->services.push_back(std::move(service));
+}
+
+// A DNS name as a resolver takes it: 1-253 characters, labels of 1-63 letters,
+// digits, '-' and '_' (SRV names: _http._tcp.web), an optional final dot.
+bool is_dns_name(std::string_view name) {
+  if (!name.empty() && name.back() == '.') name.remove_suffix(1);
+  if (name.empty() || name.size() > 253) return false;
+  size_t label = 0;
+  for (char c : name) {
+    if (c == '.') {
+      if (label == 0) return false;
+      label = 0;
+      continue;
+    }
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    if (!ok || ++label > 63) return false;
+  }
+  return label > 0;
+}
+
+// "5", "0.2", "5s" or "200ms".
+Result<double> parse_interval(std::string_view text) {
+  std::string_view number = text;
+  double scale = 1;
+  if (number.ends_with("ms")) {
+    number.remove_suffix(2);
+    scale = 0.001;
+  } else if (number.ends_with("s")) {
+    number.remove_suffix(1);
+  }
+  auto value = parse_seconds(number, SecondsRange{0, false, kMaxSeconds});
+  const double seconds = value.ok() ? *value * scale : -1;
+  if (!value.ok() || !kDiscoveryInterval.contains(seconds)) {
+    return Status::invalid("expected an interval of 0.05-86400 seconds (\"5\", \"5s\", \"200ms\"), got '" +
+                           std::string(text) + "'");
+  }
+  return seconds;
+}
+
+// backends_from: the service's backends come from DNS records
+// (server/discovery/dns_discovery.h), besides its `backends`.
+void Loader::load_backends_from(const Item& item, const std::string& service, std::vector<DnsDiscoveryConfig>* out) {
+  Fields f = fields(item, kBackendsFromKeys, std::array<std::string_view, 1>{"dns"});
+  if (!item.node.IsMap()) return;  // fields() said so
+  DnsDiscoveryConfig c;
+  c.service = service;
+  bool ok = f.get("dns") != nullptr;
+  if (const Item* type = f.get("type")) {
+    auto text = scalar(*type, "a, aaaa or srv");
+    if (text == "a" || text == "A") c.type = DnsRecordType::kA;
+    else if (text == "aaaa" || text == "AAAA") c.type = DnsRecordType::kAaaa;
+    else if (text == "srv" || text == "SRV") c.type = DnsRecordType::kSrv;
+    else if (text) error_at(*type, "expected one of: a, aaaa, srv; got '" + *text + "'");
+    if (!text) ok = false;
+  }
+  if (const Item* dns = f.get("dns")) {
+    auto name = scalar(*dns, "a DNS name");
+    if (name && !is_dns_name(*name)) {
+      error_at(*dns, "expected a DNS name (labels of letters, digits, '-' and '_' joined by dots), got '" + *name + "'");
+      ok = false;
+    }
+    if (name) c.name = *name;
+  }
+  const Item* port = f.get("port");
+  if (c.type == DnsRecordType::kSrv && port != nullptr) {
+    error_at(*port, "SRV records carry their own ports; remove port (or use type: a or aaaa)");
+  } else if (port != nullptr) {
+    if (auto p = read_port(*port)) c.port = *p;
+  } else if (c.type != DnsRecordType::kSrv) {
+    error_at(item, "missing required key 'port' (A and AAAA records have no port)");
+  }
+  if (const Item* interval = f.get("interval")) {
+    if (auto text = scalar(*interval, "an interval in seconds")) {
+      auto seconds = parse_interval(*text);
+      if (seconds.ok()) c.interval_seconds = *seconds;
+      else error_at(*interval, seconds.status().message());
+    }
+  }
+  if (const Item* resolver = f.get("resolver")) {
+    constexpr const char* kExpected = "expected an IPv4 address and port (127.0.0.1:5353)";
+    if (auto text = scalar(*resolver, "an IPv4 address and port")) {
+      auto address = SocketAddress::parse(*text);
+      if (!address.ok() || address->family() != AF_INET || address->port() == 0) {
+        error_at(*resolver, std::string(kExpected) + ", got '" + *text + "'");
+      } else {
+        c.resolver = *address;
+      }
+    }
+  }
+  if (ok) out->push_back(std::move(c));
 }
 
 std::optional<ProxyProtocol> Loader::read_proxy_protocol(const Item& item, Protocol protocol) {

@@ -70,7 +70,7 @@ Where a service's backend TLS Secret (services[].backendTls.secretName) is mount
 {{- end }}
 
 {{- define "nib.config" -}}
-{{- $passthrough := list "policy" "emergency" "connect_timeout" "idle_timeout" "max_connections" "pending_max" "idlers" "backlog" "defer_accept" "session_timeout" "max_sessions" "health_check" "slow_start" "drain_timeout" "acl" "http" "http_forwarded" "proxy_protocol" "accept_proxy_protocol" }}
+{{- $passthrough := list "policy" "emergency" "connect_timeout" "idle_timeout" "max_connections" "pending_max" "idlers" "backlog" "defer_accept" "session_timeout" "max_sessions" "health_check" "slow_start" "drain_timeout" "backends_from" "acl" "http" "http_forwarded" "proxy_protocol" "accept_proxy_protocol" }}
 {{- $host := .Values.config.listenAddress }}
 {{- if and (contains ":" $host) (not (hasPrefix "[" $host)) }}{{ $host = printf "[%s]" $host }}{{ end }}
 {{- $services := list }}

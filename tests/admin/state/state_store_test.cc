@@ -439,5 +439,29 @@ TEST_F(StateRestoreTest, UnknownServicesAreSkipped) {
   dp->stop();
 }
 
+// Backends a discovery added (source "dns") follow their DNS records: the
+// state file must not make them permanent, nor their pins.
+TEST_F(StateRestoreTest, DiscoveredBackendsAreNotSaved) {
+  auto dp = make_dataplane();
+  BackendConfig found;
+  found.address = b2_.address();
+  found.host = "web.example";
+  found.source = "dns";
+  auto added = dp->add_backend("web", found);
+  ASSERT_TRUE(added.ok()) << added.status().message();
+  EXPECT_EQ(added->source, "dns");
+  EXPECT_EQ(dp->backend("web", added->id)->source, "dns");
+  ASSERT_TRUE(dp->pin_clients("web", *IpPrefix::parse("10.9.0.0/16"), added->id).ok());
+  SavedState state = capture_state(*dp);
+  ASSERT_EQ(state.services.size(), 1u);
+  ASSERT_EQ(state.services[0].backends.size(), 2u);
+  EXPECT_EQ(state.services[0].backends[0].address, b0_.address());
+  EXPECT_EQ(state.services[0].backends[1].address, b1_.address());
+  EXPECT_TRUE(state.services[0].pins.empty());
+  // The configured ones are no one's discovery.
+  EXPECT_EQ(dp->service("web")->backends[0].source, "");
+  dp->stop();
+}
+
 }  // namespace
 }  // namespace nib::admin

@@ -432,7 +432,7 @@ TEST(YamlLoaderTest, UnknownKeyListsTheValidOnes) {
     prot: tcp
 )"),
             "nib.yaml:4:5: services[0]: unknown key 'prot', expected one of: name, listen, protocol, policy, "
-            "backends, emergency, connect_timeout, idle_timeout, max_connections, pending_max, idlers, backlog, defer_accept, "
+            "backends, backends_from, emergency, connect_timeout, idle_timeout, max_connections, pending_max, idlers, backlog, defer_accept, "
             "reuse_port, "
             "session_timeout, max_sessions, health_check, slow_start, drain_timeout, acl, tcp_nodelay, "
             "tcp_fastclose, keepalive, abuse, source, transparent, dsr_interface, tarpit, http, http_forwarded, proxy_protocol, "
