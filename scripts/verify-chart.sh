@@ -223,7 +223,8 @@ printf 'admin verify-admin-token-0123456789\n' >"$fake_etc/tokens/tokens"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=verify \
   -keyout "$fake_etc/key.pem" -out "$fake_etc/cert.pem" 2>/dev/null
 check_rendered() {
-  sed "s#/etc/nib/#$fake_etc/#g" "$1" >"$1.local"
+  mkdir -p "$tmp/var-lib-nib"  # the state volume's mount
+  sed -e "s#/etc/nib/#$fake_etc/#g" -e "s#/var/lib/nib/#$tmp/var-lib-nib/#g" "$1" >"$1.local"
   for f in $(grep -oE "$fake_etc/[^ ,}\"']+\.(crt|key)" "$1.local" | sort -u); do
     mkdir -p "$(dirname "$f")"
     case "$f" in *.key) cp "$fake_etc/key.pem" "$f" ;; *) cp "$fake_etc/cert.pem" "$f" ;; esac
@@ -256,6 +257,38 @@ assert vols["tokens"]["secret"]["secretName"] == "my-nib-tokens"
 assert sm["spec"]["endpoints"][0]["bearerTokenSecret"] == {"name": "my-nib-tokens", "key": "readonly-token"}
 print("   no Secret rendered; the pods and the ServiceMonitor use my-nib-tokens")
 PYEOF
+
+step "helm template (state: an emptyDir per pod, or one claim for one replica)"
+"$HELM" template nib-verify "$CHART" >"$tmp/state-default.yaml"
+"$HELM" template nib-verify "$CHART" --set replicaCount=1 --set state.persistence.enabled=true \
+  --set state.persistence.size=32Mi >"$tmp/state-claim.yaml"
+"$PY" - "$tmp/state-default.yaml" "$tmp/state-claim.yaml" <<'PYEOF'
+import sys, yaml
+def load(path):
+    docs = [d for d in yaml.safe_load_all(open(path)) if d]
+    (dep,) = [d for d in docs if d["kind"] == "Deployment"]
+    (cm,) = [d for d in docs if d["kind"] == "ConfigMap" and "nib.yaml" in d.get("data", {})]
+    pod = dep["spec"]["template"]["spec"]
+    vols = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
+    assert yaml.safe_load(cm["data"]["nib.yaml"])["admin"]["state_file"] == "/var/lib/nib/state.json"
+    assert mounts["state"]["mountPath"] == "/var/lib/nib" and not mounts["state"].get("readOnly")
+    return docs, vols["state"]
+docs, vol = load(sys.argv[1])
+assert vol["emptyDir"] == {"sizeLimit": "16Mi"}, vol
+assert not [d for d in docs if d["kind"] == "PersistentVolumeClaim"]
+docs, vol = load(sys.argv[2])
+(pvc,) = [d for d in docs if d["kind"] == "PersistentVolumeClaim"]
+assert vol["persistentVolumeClaim"]["claimName"] == pvc["metadata"]["name"]
+assert pvc["spec"]["resources"]["requests"]["storage"] == "32Mi"
+assert pvc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+print("   default: emptyDir; persistence: claim %s kept on uninstall" % pvc["metadata"]["name"])
+PYEOF
+if "$HELM" template nib-verify "$CHART" --set state.persistence.enabled=true >"$tmp/out" 2>"$tmp/err"; then
+  fail "helm template let two replicas share one state claim"
+fi
+grep -q "holds one nib's state file" "$tmp/err" || { cat "$tmp/err"; fail "the shared-claim refusal does not say why"; }
+echo "   two replicas on one claim refused"
 
 step "values the schema forbids make helm template fail"
 n=0

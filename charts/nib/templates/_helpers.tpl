@@ -130,6 +130,10 @@ Where a service's backend TLS Secret (services[].backendTls.secretName) is mount
 {{- $_ := set $admin "tls_cert_file" "/etc/nib/tls/tls.crt" }}
 {{- $_ := set $admin "tls_key_file" "/etc/nib/tls/tls.key" }}
 {{- end }}
+{{- if .Values.state.enabled }}
+{{- /* On the volume the Deployment mounts at /var/lib/nib (emptyDir or claim). */}}
+{{- $_ := set $admin "state_file" "/var/lib/nib/state.json" }}
+{{- end }}
 {{- $config := dict "workers" (int .Values.config.workers) "shutdown_grace" .Values.config.shutdownGrace "admin" $admin "services" $services }}
 {{- toYaml $config }}
 {{- end }}
@@ -145,4 +149,9 @@ Usage: include "nib.probe" (list PROBE TLS_SECRET_NAME)
 {{- $_ := set $probe.httpGet "scheme" "HTTPS" }}
 {{- end }}
 {{- toYaml $probe }}
+{{- end }}
+
+{{/* The claim holding the state file (state.persistence). */}}
+{{- define "nib.stateClaim" -}}
+{{- default (printf "%s-state" (include "nib.fullname" .)) .Values.state.persistence.existingClaim }}
 {{- end }}
