@@ -984,16 +984,6 @@ Status Dataplane::set_client_acl(const std::string& name, const AccessList& acl)
   return {};
 }
 
-Status Dataplane::set_tls_terminator(const std::string& name, std::shared_ptr<const TlsTerminator> terminator) {
-  Service* s = find_service(services_, name);
-  if (s == nullptr) return no_service(name);
-  if (!terminator) return Status::invalid("service '" + name + "': no TLS terminator given");
-  std::lock_guard lock(s->admin_mutex());
-  if (!s->registry().snapshot()->tls) return Status::invalid("service '" + name + "' does not speak TLS");
-  s->registry().set_tls(std::move(terminator));
-  return {};
-}
-
 std::shared_ptr<const TlsTerminator> Dataplane::tls_terminator(const std::string& name) const {
   const Service* s = find_service(services_, name);
   return s == nullptr ? nullptr : s->registry().snapshot()->tls;

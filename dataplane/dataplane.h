@@ -132,11 +132,6 @@ class Dataplane {
   // A list with country entries needs the country lookup (DataplaneConfig::
   // countries), prepared first: without one it is refused.
   Status set_client_acl(const std::string& service, const AccessList& acl);
-  // A TLS service's certificates changed on disk and the server read them
-  // again: clients accepted from now on shake hands with `terminator`; open
-  // connections keep their sessions. kInvalidArgument for a service without
-  // TLS or a null terminator (TLS is turned on or off by a reload only).
-  Status set_tls_terminator(const std::string& service, std::shared_ptr<const TlsTerminator> terminator);
   // The terminator `service`'s new clients get now (null: no TLS, or no such service).
   std::shared_ptr<const TlsTerminator> tls_terminator(const std::string& service) const;
   // Any thread. The settings a TLS service's terminator was made from;

@@ -306,13 +306,6 @@ void BackendRegistry::set_client_acl(const AccessList& acl) {
   publish(next);
 }
 
-void BackendRegistry::set_tls(std::shared_ptr<const TlsTerminator> tls) {
-  std::lock_guard write(write_mu_);
-  auto next = copy();
-  next->tls = std::move(tls);
-  publish(next);
-}
-
 void BackendRegistry::set_tls(std::shared_ptr<const TlsTerminator> tls, std::shared_ptr<const TlsConfig> settings) {
   std::lock_guard write(write_mu_);
   auto next = copy();

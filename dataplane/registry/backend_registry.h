@@ -139,9 +139,9 @@ class BackendRegistry {
   // Which clients new connections (TCP) and new sessions (UDP) accept; open
   // ones are left alone. A reload sets it back to the file's list.
   void set_client_acl(const AccessList& acl);
-  // A TLS service's certificates read again: connections accepted from now on use `tls`.
-  void set_tls(std::shared_ptr<const TlsTerminator> tls);
-  // The same with the settings it was made from (changed through the admin API).
+  // A TLS service's certificates read again, or its settings changed (the
+  // admin API, the watcher): connections accepted from now on use `tls`,
+  // made from `settings`.
   void set_tls(std::shared_ptr<const TlsTerminator> tls, std::shared_ptr<const TlsConfig> settings);
   // backend_tls's files read again: connections made from now on use `connector`.
   void set_backend_tls(std::shared_ptr<const TlsConnector> connector);
