@@ -20,6 +20,8 @@
 #include "admin/penctl/penctl_server.h"
 #include "admin/state/state_store.h"
 #include "admin/state/state_writer.h"
+#include "admin/registry/etcd_registry.h"
+#include "server/registry_options.h"
 #include "dataplane/base/atomic_file.h"
 #include "dataplane/base/log.h"
 #include "dataplane/base/unique_fd.h"
@@ -236,6 +238,9 @@ struct App::Running {
   // --state: the front ends commit changes through it, so it stops after them,
   // and writes what is pending while the dataplane can still be read.
   std::unique_ptr<admin::StateWriter> state_writer;
+  // registry: (replicas on etcd), in place of state_writer: read before the
+  // dataplane starts, its watcher applies other replicas' changes to it.
+  std::unique_ptr<admin::EtcdRegistry> registry;
   // The admin core every front end below calls; it commits changes to
   // state_writer, so it comes after it and before the front ends.
   std::unique_ptr<admin::AdminApi> admin_api;
@@ -347,6 +352,25 @@ Status App::start(Running& running) {
       return Status(st.code(), "state file " + config_.admin.state_file + ": " + st.message());
     }
   }
+  // ---- Shared registry: read before anything binds too, so no client
+  // reaches a backend another replica removed. etcd unreachable: the
+  // configuration serves until it answers (the watcher then applies it).
+  if (config_.registry.enabled()) {
+    auto options = registry_options(config_.registry);
+    if (!options.ok()) return options.status();
+    running.registry = std::make_unique<admin::EtcdRegistry>(std::move(*options));
+    auto shared = running.registry->load();
+    if (!shared.ok()) {
+      log_warn("shared registry: " + shared.status().message() +
+               "; serving the configuration until etcd answers, changes refused until then");
+    } else if (*shared) {
+      saved_state = std::move(**shared);
+    } else {
+      log_info("shared registry: nothing under " + config_.registry.prefix + " yet; this replica writes what it runs");
+    }
+  }
+  const std::string state_source =
+      config_.registry.enabled() ? "shared registry " + config_.registry.prefix : "state file " + config_.admin.state_file;
   DataplaneConfig dataplane_config = config_.dataplane;
   if (saved_state) admin::apply_to_config(*saved_state, &dataplane_config);
   // TLS services' certificates (the saved settings' when the API changed
@@ -366,14 +390,15 @@ Status App::start(Running& running) {
   if (saved_state) {
     std::vector<std::string> skipped;
     if (Status st = admin::restore_state(dataplane, *saved_state, &skipped); !st.ok()) {
-      return Status(st.code(), st.message() + " (" + config_.admin.state_file + ")");
+      return Status(st.code(), st.message() + " (" + state_source + ")");
     }
     for (const auto& name : skipped) {
-      log_warn("state file " + config_.admin.state_file + ": service '" + name +
-               "' is not in the configuration; its saved state is dropped");
+      log_warn(state_source + ": service '" + name + "' is not in the configuration; " +
+               (running.registry ? "other replicas keep it" : "its saved state is dropped"));
     }
-    log_info("restored runtime state from " + config_.admin.state_file);
+    log_info("restored runtime state from " + (running.registry ? state_source : config_.admin.state_file));
   }
+  if (running.registry) running.registry->start(dataplane);
   if (!config_.admin.state_file.empty()) {  // a missing file is no saved state yet; changes create it
     running.state_writer = std::make_unique<admin::StateWriter>(dataplane, config_.admin.state_file);
     running.state_writer->start();
@@ -384,6 +409,7 @@ Status App::start(Running& running) {
   running.admin_api = std::make_unique<admin::AdminApi>(dataplane, running.state_writer.get());
   admin::AdminApi& api = *running.admin_api;
   api.set_tls_loader([](const TlsConfig& tls) { return make_tls_terminator(tls); });
+  api.set_shared_registry(running.registry.get());
   // ---- end of the admin core block
   if (!config_.backends_from.empty()) {
     running.dns_discovery = start_discovery(running);
@@ -623,13 +649,18 @@ void App::on_reload(Running& running) {
   config_.shutdown_grace_seconds = loaded->shutdown_grace_seconds;
   log_info("reloaded " + config_.config_path +
            (kept.empty() ? std::string()
-                         : "; kept the runtime backends, policy and TLS settings of " + kept + " (--state " +
-                               config_.admin.state_file + "; delete it and restart to take the file's)"));
+                         : running.registry
+                               ? "; kept the shared backends, policy and ACLs of " + kept + " (registry " +
+                                     config_.registry.prefix + ")"
+                               : "; kept the runtime backends, policy and TLS settings of " + kept + " (--state " +
+                                     config_.admin.state_file + "; delete it and restart to take the file's)"));
 }
 
 // What --state holds now (nothing before the first change through the API, so
 // until then the file's backend lists apply on reload).
 std::optional<admin::SavedState> App::saved_runtime_state(Running& running) {
+  // The shared registry's services are what every replica runs.
+  if (running.registry) return running.registry->state();
   if (!running.state_writer) return std::nullopt;
   if (Status st = running.state_writer->commit(); !st.ok()) {
     log_warn("reload: cannot save the runtime state: " + st.message() + "; keeping what nib runs");

@@ -9,6 +9,7 @@
 #include "admin/state/state_store.h"
 #include "dataplane/base/atomic_file.h"
 #include "server/geoip_country_lookup.h"
+#include "server/registry_options.h"
 #include "server/tls/tls_terminators.h"
 
 namespace nib {
@@ -32,6 +33,12 @@ Status preflight(const AppConfig& config) {
     if (Status st = GeoIpCountryLookup().prepare(); !st.ok()) {
       return Status(st.code(), "service '" + s.name + "': acl: " + st.message());
     }
+  }
+  // Not dialled (etcd may be down while the file is checked): its settings
+  // and files, as at start.
+  if (config.registry.enabled()) {
+    if (auto options = registry_options(config.registry); !options.ok()) return options.status();
+    if (Status st = check_savable(config.dataplane); !st.ok()) return st;
   }
   if (!admin.state_file.empty()) {
     if (Status st = check_savable(config.dataplane); !st.ok()) return st;

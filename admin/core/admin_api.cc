@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "admin/state/state_writer.h"
+#include "dataplane/registry/backend_registry.h"
 #include "dataplane/config/stored_text.h"
 #include "dataplane/net/tls_session.h"
 
@@ -213,6 +214,56 @@ std::string join_names(const std::vector<std::string>& names) {
   return out;
 }
 
+
+// ---- Edits of a service's shared state (SharedRegistry::Edit's helpers).
+
+SavedBackend saved_backend(const BackendConfig& c) {
+  return SavedBackend{.host = c.host,
+                      .address = c.address,
+                      .weight = c.weight,
+                      .prio = c.prio,
+                      .soft_limit = c.soft_limit,
+                      .hard_limit = c.hard_limit,
+                      .proxy_protocol = c.proxy_protocol,
+                      .admin_state = AdminState::kEnabled};
+}
+
+std::vector<SavedBackend>::iterator find_backend(SavedService& s, const SocketAddress& address) {
+  return std::find_if(s.backends.begin(), s.backends.end(), [&](const SavedBackend& b) { return b.address == address; });
+}
+
+Status removed_meanwhile(const SocketAddress& address) {
+  return Status(StatusCode::kNotFound, "backend " + address.to_string() + " was removed (by another replica)");
+}
+
+// The dataplane's update_backend, on the shared record: the same rules.
+Status patch_backend(SavedService& s, const SocketAddress& address, const BackendPatch& p) {
+  auto it = find_backend(s, address);
+  if (it == s.backends.end()) return removed_meanwhile(address);
+  if (p.address && *p.address != address) {
+    if (find_backend(s, *p.address) != s.backends.end()) {
+      return Status(StatusCode::kAlreadyExists, "backend " + p.address->to_string() + " already exists");
+    }
+    if (it->admin_state == AdminState::kDraining && p.enabled != true) {
+      return Status(StatusCode::kFailedPrecondition, "backend " + address.to_string() +
+                                                         " is draining: its address changes once the drain ends "
+                                                         "or it is enabled again");
+    }
+    for (auto& pin : s.pins) {
+      if (pin.backend == address) pin.backend = *p.address;
+    }
+    it->address = *p.address;
+    it->host = p.host;
+  }
+  if (p.weight) it->weight = *p.weight;
+  if (p.prio) it->prio = *p.prio;
+  if (p.soft_limit) it->soft_limit = *p.soft_limit;
+  if (p.hard_limit) it->hard_limit = *p.hard_limit;
+  if (p.proxy_protocol) it->proxy_protocol = *p.proxy_protocol;
+  if (p.enabled) it->admin_state = *p.enabled ? AdminState::kEnabled : AdminState::kDisabled;
+  return {};
+}
+
 }  // namespace
 
 const FieldRule* field_rule(std::string_view field) {
@@ -280,6 +331,51 @@ Status AdminApi::commit() {
 Status AdminApi::state_health() const {
   StateWriter* w = state_.load();
   return w ? w->health() : Status();
+}
+
+Status AdminApi::registry_health() const {
+  SharedRegistry* shared = registry_.load();
+  return shared ? shared->health() : Status();
+}
+
+std::optional<RegistryStatus> AdminApi::registry_status() const {
+  SharedRegistry* shared = registry_.load();
+  if (!shared) return std::nullopt;
+  return shared->status();
+}
+
+RegistryStatus AdminApi::get_registry(const v1::GetRegistryRequest&) const {
+  if (auto shared = registry_status()) return *shared;
+  RegistryStatus local;
+  local.store = state_.load() ? "state_file" : "none";
+  local.connected = true;
+  return local;
+}
+
+// ---- The shared registry names backends by address (ids are each replica's).
+
+Result<SocketAddress> AdminApi::address_of(const std::string& service, uint32_t id) const {
+  auto status = dataplane_.service(service);
+  if (!status.ok()) return status.status();
+  for (const auto& b : status->backends) {
+    if (b.id != id) continue;
+    if (!b.source.empty()) {
+      return Status(StatusCode::kFailedPrecondition,
+                    "backend " + std::to_string(id) + " comes from " + b.source + " discovery: change its records");
+    }
+    return b.address;
+  }
+  return Status(StatusCode::kNotFound, "no backend " + std::to_string(id) + " in service '" + service + "'");
+}
+
+Result<BackendStatus> AdminApi::backend_at(const std::string& service, const SocketAddress& address) const {
+  auto status = dataplane_.service(service);
+  if (!status.ok()) return status.status();
+  for (const auto& b : status->backends) {
+    if (b.address == address) return dataplane_.backend(service, b.id);
+  }
+  // Applied, then changed again by another replica before this answer.
+  return Status(StatusCode::kNotFound, "backend " + address.to_string() + " is gone again (another replica's change)");
 }
 
 Result<std::string> AdminApi::resolve_service(const std::string& requested) const {
@@ -367,6 +463,18 @@ Result<BackendStatus> AdminApi::add_backend(const v1::AddBackendRequest& r) {
   if (!service.ok()) return service.status();
   auto config = backend_config(r);
   if (!config.ok()) return config.status();
+  if (SharedRegistry* shared = registry_.load()) {
+    const SavedBackend added = saved_backend(*config);
+    Status st = shared->change(*service, [&](SavedService& s) {
+      if (find_backend(s, added.address) != s.backends.end()) {
+        return Status(StatusCode::kAlreadyExists, "backend " + added.address.to_string() + " already exists");
+      }
+      s.backends.push_back(added);
+      return Status();
+    });
+    if (!st.ok()) return st;
+    return backend_at(*service, added.address);
+  }
   auto added = dataplane_.add_backend(*service, *config);
   if (!added.ok()) return added.status();
   if (Status st = commit(); !st.ok()) return st;
@@ -380,6 +488,13 @@ Result<BackendStatus> AdminApi::update_backend(const v1::UpdateBackendRequest& r
   if (!patch.ok()) return patch.status();
   if (r.has_address() || r.has_port()) {
     if (Status st = new_address(*service, r, *patch); !st.ok()) return st;
+  }
+  if (SharedRegistry* shared = registry_.load()) {
+    auto address = address_of(*service, r.id());
+    if (!address.ok()) return address.status();
+    Status st = shared->change(*service, [&](SavedService& s) { return patch_backend(s, *address, *patch); });
+    if (!st.ok()) return st;
+    return backend_at(*service, patch->address.value_or(*address));
   }
   auto updated = dataplane_.update_backend(*service, r.id(), *patch);
   if (!updated.ok()) return updated.status();
@@ -411,6 +526,18 @@ Status AdminApi::remove_backend(const v1::RemoveBackendRequest& r) {
   auto service = service_of(r);
   if (!service.ok()) return service.status();
   if (Status st = check_int("id", r.id()); !st.ok()) return st;
+  if (SharedRegistry* shared = registry_.load()) {
+    auto address = address_of(*service, r.id());
+    if (!address.ok()) return address.status();
+    return shared->change(*service, [&](SavedService& s) {
+      auto it = find_backend(s, *address);
+      if (it == s.backends.end()) return removed_meanwhile(*address);
+      s.backends.erase(it);
+      // Its pins go with it, as in the dataplane.
+      std::erase_if(s.pins, [&](const SavedPin& p) { return p.backend == *address; });
+      return Status();
+    });
+  }
   if (Status st = dataplane_.remove_backend(*service, r.id()); !st.ok()) return st;
   return commit();
 }
@@ -423,6 +550,22 @@ Result<BackendStatus> AdminApi::drain_backend(const v1::DrainBackendRequest& r) 
   if (Status st = first_error({check_int("id", r.id()), check_seconds("timeout_seconds", timeout.value_or(0))});
       !st.ok()) {
     return st;
+  }
+  if (SharedRegistry* shared = registry_.load()) {
+    auto address = address_of(*service, r.id());
+    if (!address.ok()) return address.status();
+    Status st = shared->change(*service, [&](SavedService& s) {
+      auto it = find_backend(s, *address);
+      if (it == s.backends.end()) return removed_meanwhile(*address);
+      it->admin_state = AdminState::kDraining;
+      return Status();
+    });
+    if (!st.ok()) return st;
+    // The deadline is this replica's (the others use their drain_timeout).
+    if (timeout) {
+      if (auto b = backend_at(*service, *address); b.ok()) (void)dataplane_.drain_backend(*service, b->id, timeout);
+    }
+    return backend_at(*service, *address);
   }
   auto drained = dataplane_.drain_backend(*service, r.id(), timeout);
   if (!drained.ok()) return drained.status();
@@ -447,6 +590,20 @@ Result<ClientPin> AdminApi::pin_client(const v1::PinClientRequest& r) {
   auto prefix = client_prefix(r.prefix());
   if (!prefix.ok()) return prefix.status();
   if (Status st = check_int("backend_id", r.backend_id()); !st.ok()) return st;
+  if (SharedRegistry* shared = registry_.load()) {
+    auto address = address_of(*service, r.backend_id());
+    if (!address.ok()) return address.status();
+    Status st = shared->change(*service, [&](SavedService& s) {
+      if (find_backend(s, *address) == s.backends.end()) return removed_meanwhile(*address);
+      std::erase_if(s.pins, [&](const SavedPin& p) { return p.prefix == *prefix; });
+      s.pins.push_back(SavedPin{*prefix, *address});
+      return Status();
+    });
+    if (!st.ok()) return st;
+    auto b = backend_at(*service, *address);
+    if (!b.ok()) return b.status();
+    return ClientPin{*prefix, b->id};
+  }
   if (Status st = dataplane_.pin_clients(*service, *prefix, r.backend_id()); !st.ok()) return st;
   if (Status st = commit(); !st.ok()) return st;
   return ClientPin{*prefix, r.backend_id()};
@@ -457,6 +614,14 @@ Status AdminApi::unpin_client(const v1::UnpinClientRequest& r) {
   if (!service.ok()) return service.status();
   auto prefix = client_prefix(r.prefix());
   if (!prefix.ok()) return prefix.status();
+  if (SharedRegistry* shared = registry_.load()) {
+    return shared->change(*service, [&](SavedService& s) {
+      if (std::erase_if(s.pins, [&](const SavedPin& p) { return p.prefix == *prefix; }) == 0) {
+        return Status(StatusCode::kNotFound, "no pin for " + prefix->to_string());
+      }
+      return Status();
+    });
+  }
   if (Status st = dataplane_.unpin_clients(*service, *prefix); !st.ok()) return st;
   return commit();
 }
@@ -492,6 +657,17 @@ Result<PolicyConfig> AdminApi::set_policy(const v1::SetPolicyRequest& r) {
 }
 
 Result<PolicyConfig> AdminApi::edit_policy(const std::string& service, const Dataplane::PolicyEdit& edit) {
+  if (SharedRegistry* shared = registry_.load()) {
+    Status st = shared->change(service, [&](SavedService& s) {
+      // Connection settings the registry lacks are the running ones.
+      if (auto running = dataplane_.policy(service); running.ok()) s.policy = saved_policy(s, *running);
+      s.has_connect_timeout = s.has_idle_timeout = s.has_max_connections = s.has_pending_max = s.has_idlers = true;
+      if (Status e = edit(s.policy); !e.ok()) return e;
+      return BackendRegistry::check(s.policy);
+    });
+    if (!st.ok()) return st;
+    return dataplane_.policy(service);
+  }
   auto applied = dataplane_.update_policy(service, edit);
   if (!applied.ok()) return applied.status();
   // Outside the service's lock, so concurrent changes share one write.
@@ -536,6 +712,12 @@ Status AdminApi::set_tarpit_acl(const std::string& service, const AccessList& ac
 }
 
 Status AdminApi::set_client_acl(const std::string& service, const AccessList& acl) {
+  if (SharedRegistry* shared = registry_.load()) {
+    return shared->change(service, [&](SavedService& s) {
+      s.client_acl = acl;
+      return Status();
+    });
+  }
   if (Status st = dataplane_.set_client_acl(service, acl); !st.ok()) return st;
   return commit();
 }

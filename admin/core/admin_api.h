@@ -36,6 +36,7 @@
 #include <string_view>
 #include <vector>
 
+#include "admin/core/shared_registry.h"
 #include "dataplane/base/clock.h"
 #include "dataplane/base/log.h"
 #include "dataplane/base/status.h"
@@ -110,8 +111,17 @@ class AdminApi {
   // Main thread, before the front ends start. How TLS settings changed here
   // are loaded; without one, set_tls and reload_tls are kFailedPrecondition.
   void set_tls_loader(TlsLoader loader) { tls_loader_ = std::move(loader); }
+  // Main thread, before the front ends start: with a shared registry
+  // (replicas on etcd), changes to backends, pins, policies and client ACLs
+  // are written there and answered once applied here; without one (null),
+  // applied here and saved by the state writer. It must outlive the core.
+  void set_shared_registry(SharedRegistry* registry) { registry_.store(registry); }
   // Any thread. OK unless saving changes fails (readiness).
   Status state_health() const;
+  // Any thread. OK without a shared registry or while it is reachable.
+  Status registry_health() const;
+  // Any thread. nullopt without a shared registry.
+  std::optional<RegistryStatus> registry_status() const;
 
   // The service a request means: its name, or the only one when empty.
   // kInvalidArgument when empty and nib runs several, kNotFound when unknown.
@@ -153,6 +163,10 @@ class AdminApi {
   Result<TlsStatus> set_tls(const v1::SetTlsRequest& r);
   Result<TlsStatus> reload_tls(const v1::ReloadTlsRequest& r);
 
+  // Where the runtime state is kept: "etcd" (with the link's state),
+  // "state_file" or "none".
+  RegistryStatus get_registry(const v1::GetRegistryRequest& r) const;
+
   // ---- Pen's control port only (no gRPC or REST call of their own yet).
   // A policy edit under the service's admin lock (Pen's mode flags combine
   // with the current mode), validated, applied and kept.
@@ -181,6 +195,9 @@ class AdminApi {
  private:
   // update_backend's address or port: the new address, resolved, into `patch`.
   Status new_address(const std::string& service, const v1::UpdateBackendRequest& r, BackendPatch& patch);
+  // The shared registry names a backend by its address: `id`'s here, and back.
+  Result<SocketAddress> address_of(const std::string& service, uint32_t id) const;
+  Result<BackendStatus> backend_at(const std::string& service, const SocketAddress& address) const;
   // After a successful change: blocks until it is on disk (with a writer).
   Status commit();
   // `r` has a `service`: resolved, or the error.
@@ -196,6 +213,7 @@ class AdminApi {
 
   Dataplane& dataplane_;
   std::atomic<StateWriter*> state_;
+  std::atomic<SharedRegistry*> registry_{nullptr};
   TlsLoader tls_loader_;  // set before the front ends start, then read-only
 };
 

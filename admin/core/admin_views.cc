@@ -1,5 +1,6 @@
 #include "admin/core/admin_views.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace nib::admin {
@@ -280,6 +281,25 @@ void fill(const TlsConfig& tls, v1::TlsSettings* out) {
 void fill(const TlsStatus& tls, v1::TlsSettings* out) {
   fill(tls.settings, out);
   out->set_not_after_unix(tls.not_after_unix);
+}
+
+void fill(const RegistryStatus& r, v1::Registry* out) {
+  out->set_store(r.store);
+  for (const auto& e : r.endpoints) out->add_endpoints(e);
+  out->set_endpoint(r.endpoint);
+  out->set_prefix(r.prefix);
+  out->set_connected(r.connected);
+  out->set_applied_revision(r.applied_revision);
+  out->set_known_revision(r.known_revision);
+  out->set_lag_revisions(std::max<int64_t>(0, r.known_revision - r.applied_revision));
+  out->set_seconds_since_contact(r.seconds_since_contact);
+  out->set_last_error(r.last_error);
+  out->set_writes(r.writes);
+  out->set_conflicts(r.conflicts);
+  out->set_write_failures(r.write_failures);
+  out->set_resyncs(r.resyncs);
+  out->set_reconnects(r.reconnects);
+  out->set_apply_errors(r.apply_errors);
 }
 
 }  // namespace nib::admin

@@ -26,6 +26,7 @@ void fill(const ClientPin& p, v1::Pin* out);
 void fill(const AccessList& acl, v1::ClientAcl* out);
 void fill(const TlsConfig& tls, v1::TlsSettings* out);
 void fill(const TlsStatus& tls, v1::TlsSettings* out);
+void fill(const RegistryStatus& r, v1::Registry* out);
 
 // The answers of whole operations.
 void fill(const std::vector<ServiceStatus>& services, v1::ListServicesResponse* out);

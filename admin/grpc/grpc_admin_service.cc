@@ -195,6 +195,13 @@ grpc::Status GrpcAdminService::ReloadTls(grpc::ServerContext* c, const v1::Reloa
   return reply(api_.reload_tls(*r), out);
 }
 
+grpc::Status GrpcAdminService::GetRegistry(grpc::ServerContext* c, const v1::GetRegistryRequest* r,
+                                           v1::Registry* out) {
+  NIB_READ(c);
+  fill(api_.get_registry(*r), out);
+  return grpc::Status::OK;
+}
+
 #undef NIB_READ
 #undef NIB_CHANGE
 

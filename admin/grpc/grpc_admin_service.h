@@ -76,6 +76,7 @@ class GrpcAdminService final : public v1::Admin::WithCallbackMethod_WatchEvents<
   grpc::Status GetClientAcl(grpc::ServerContext*, const v1::GetClientAclRequest*, v1::ClientAcl*) override;
   grpc::Status SetClientAcl(grpc::ServerContext*, const v1::SetClientAclRequest*, v1::ClientAcl*) override;
   grpc::Status GetTls(grpc::ServerContext*, const v1::GetTlsRequest*, v1::TlsSettings*) override;
+  grpc::Status GetRegistry(grpc::ServerContext*, const v1::GetRegistryRequest*, v1::Registry*) override;
   grpc::Status SetTls(grpc::ServerContext*, const v1::SetTlsRequest*, v1::TlsSettings*) override;
   grpc::Status ReloadTls(grpc::ServerContext*, const v1::ReloadTlsRequest*, v1::TlsSettings*) override;
   grpc::ServerWriteReactor<v1::Event>* WatchEvents(grpc::CallbackServerContext*,

@@ -184,7 +184,7 @@ struct HttpAdminServer::Impl {
         dataplane(core.dataplane()),
         options(std::move(opts)),
         stats(options.stats ? *options.stats : own_stats),
-        metrics(dataplane, &stats, options.discovery),
+        metrics(dataplane, &stats, options.discovery, &core),
         streams(dataplane.events(),
                 EventSubscriptionLimits{.max_open = options.limits.max_event_streams,
                                         .queue_capacity = options.event_queue,

@@ -154,6 +154,10 @@ constexpr const char* kDocument = R"json({
       "delete": {"summary": "Unpin a client IP or prefix",
                  "responses": {"204": {"description": "unpinned"}, "404": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/NotSaved"}}}
     },
+    "/api/v1/registry": {
+      "get": {"summary": "Where the runtime state is kept (etcd, state_file, none) and, with etcd, the link: connected, revision applied, lag",
+              "responses": {"200": {"description": "the registry", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Registry"}}}}}}
+    },
     "/api/v1/services/{service}/pins": {
       "parameters": [{"$ref": "#/components/parameters/service"}],
       "get": {"summary": "The pinned client prefixes",
@@ -211,7 +215,7 @@ constexpr const char* kDocument = R"json({
     },
     "responses": {
       "Error": {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-      "NotSaved": {"description": "UNAVAILABLE: with --state, the change is applied but could not be saved (the message says why), so a restart would lose it; /readyz is not ready until a save succeeds", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+      "NotSaved": {"description": "UNAVAILABLE: with --state, the change is applied but could not be saved (the message says why), so a restart would lose it; /readyz is not ready until a save succeeds. With a shared registry (etcd): etcd could not be reached and nothing changed, or the change is written but this replica has not applied it yet (the message says which)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     },
     "schemas": {
       "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
@@ -257,7 +261,7 @@ json::Value& member(json::Value& object, std::string_view key) {
 // The schemas of what REST reads and prints, from admin.proto (v1_schema.h).
 void add_generated_schemas(json::Value& schemas) {
   for (const auto* type : {v1::Service::descriptor(), v1::Client::descriptor(), v1::Pin::descriptor(),
-                           v1::ClientAcl::descriptor(), v1::TlsSettings::descriptor()}) {
+                           v1::ClientAcl::descriptor(), v1::TlsSettings::descriptor(), v1::Registry::descriptor()}) {
     add_response_schemas(*type, &schemas);
   }
   for (const RequestBody& body : request_bodies()) schemas.set(std::string(body.name), request_schema(body));

@@ -92,6 +92,7 @@ std::vector<Route> RestApiRoutes::build() {
       {"GET", "/api/v1/openapi.json", Access::kRead, Body::kNone, {}, &R::get_openapi},
       {"GET", "/api/v1/events", Access::kRead, Body::kNone, {}, &R::get_events},
       {"GET", "/api/v1/stats", Access::kRead, Body::kNone, {}, &R::get_stats},
+      {"GET", "/api/v1/registry", Access::kRead, Body::kNone, {}, &R::get_registry},
       {"GET", "/api/v1/services", Access::kRead, Body::kNone, {}, &R::list_services},
       {"GET", "/api/v1/services/{service}", Access::kRead, Body::kNone, {}, &R::get_service},
       {"GET", "/api/v1/services/{service}/backends", Access::kRead, Body::kNone, {}, &R::list_backends},
@@ -732,9 +733,16 @@ AdminResponse RestApi::get_readyz(const Call&) {
     for (const auto& b : s.backends) usable = usable || b.usable();
     if (!usable) reasons.push_back("service " + s.name + ": no usable backend and no emergency backend");
   }
+  // Serving goes on without the shared registry (the last state read):
+  // degraded, not unready, so replicas are not all pulled at once.
+  json::Value degraded = json::Value::array();
+  if (Status shared = api_.registry_health(); !shared.ok()) degraded.push_back(shared.message());
   json::Value body = json::Value::object();
   bool ready = reasons.as_array().empty();
-  body.set("status", ready ? "ready" : "not ready").set("reasons", std::move(reasons));
+  const char* status = !ready ? "not ready" : degraded.as_array().empty() ? "ready" : "degraded";
+  const bool is_degraded = !degraded.as_array().empty();
+  body.set("status", status).set("reasons", std::move(reasons));
+  if (is_degraded) body.set("degraded", std::move(degraded));
   return json_response(ready ? 200 : 503, body);
 }
 
@@ -961,6 +969,10 @@ AdminResponse RestApi::list_pins(const Call& c) {
   json::Value body = json::Value::object();
   body.set("service", c.service).set("pins", std::move(list));
   return json_response(200, body);
+}
+
+AdminResponse RestApi::get_registry(const Call&) {
+  return json_response(200, v1_json(to_message<v1::Registry>(api_.get_registry({}))));
 }
 
 AdminResponse RestApi::get_policy(const Call& c) {

@@ -116,6 +116,7 @@ class RestApi {
   AdminResponse pin_client(const Call& c);
   AdminResponse unpin_client(const Call& c);
   AdminResponse list_pins(const Call& c);
+  AdminResponse get_registry(const Call& c);
   AdminResponse get_policy(const Call& c);
   AdminResponse put_policy(const Call& c);
   AdminResponse get_acl(const Call& c);

@@ -7,6 +7,7 @@
 
 #include "admin/common/admin_plane_stats.h"
 #include "admin/common/discovery_stats.h"
+#include "admin/core/admin_api.h"
 #include "dataplane/dataplane.h"
 
 namespace nib::admin {
@@ -343,8 +344,8 @@ struct DsrFamilies {
 }  // namespace
 
 MetricsCollector::MetricsCollector(const Dataplane& dataplane, const AdminPlaneStats* admin_stats,
-                                   const DiscoveryStats* discovery)
-    : dataplane_(dataplane), admin_stats_(admin_stats), discovery_(discovery) {}
+                                   const DiscoveryStats* discovery, const AdminApi* core)
+    : dataplane_(dataplane), admin_stats_(admin_stats), discovery_(discovery), core_(core) {}
 
 std::vector<MetricFamily> MetricsCollector::Collect() const {
   ServiceFamilies services;
@@ -371,6 +372,7 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   collect_requests(&out);
   collect_admin_limits(&out);
   collect_discovery(&out);
+  collect_registry(&out);
   return out;
 }
 
@@ -426,6 +428,38 @@ void MetricsCollector::collect_discovery(std::vector<MetricFamily>* out) const {
                                  "Backends a service's backends_from found at its last good lookup", MetricType::Gauge);
   for (const auto& [service, count] : s.backends) add(backends, {{"service", service}}, static_cast<double>(count));
   out->push_back(std::move(backends));
+}
+
+void MetricsCollector::collect_registry(std::vector<MetricFamily>* out) const {
+  if (core_ == nullptr) return;
+  const std::optional<RegistryStatus> r = core_->registry_status();
+  if (!r) return;  // no shared registry
+  const Labels store{{"store", r->store}};
+  auto gauge = [&](const char* name, const char* help, double value) {
+    MetricFamily f = family(name, help, MetricType::Gauge);
+    add(f, store, value);
+    out->push_back(std::move(f));
+  };
+  auto counter = [&](const char* name, const char* help, uint64_t value) {
+    MetricFamily f = family(name, help, MetricType::Counter);
+    add(f, store, static_cast<double>(value));
+    out->push_back(std::move(f));
+  };
+  gauge("nib_registry_connected",
+        "1 while the shared registry's watch is up and etcd answers; 0: serving the last state read, changes refused",
+        r->connected ? 1 : 0);
+  gauge("nib_registry_applied_revision", "The shared registry's revision this replica runs",
+        static_cast<double>(r->applied_revision));
+  gauge("nib_registry_lag_revisions", "Revisions etcd reported that this replica has not applied yet",
+        static_cast<double>(std::max<int64_t>(0, r->known_revision - r->applied_revision)));
+  gauge("nib_registry_seconds_since_contact", "Seconds since etcd last answered (-1: never)", r->seconds_since_contact);
+  counter("nib_registry_writes_total", "Changes this replica wrote to the shared registry", r->writes);
+  counter("nib_registry_write_conflicts_total",
+          "Writes retried on fresh values because another replica changed the object first", r->conflicts);
+  counter("nib_registry_write_failures_total", "Changes refused because etcd could not be reached", r->write_failures);
+  counter("nib_registry_resyncs_total", "Full reads of the registry (start, compacted history)", r->resyncs);
+  counter("nib_registry_reconnects_total", "Watches opened again after the link failed", r->reconnects);
+  counter("nib_registry_apply_errors_total", "Registry objects this replica could not apply (logged)", r->apply_errors);
 }
 
 std::string MetricsCollector::scrape() const {

@@ -21,6 +21,7 @@ class Dataplane;
 
 namespace nib::admin {
 
+class AdminApi;
 class AdminPlaneStats;
 class DiscoveryStats;
 
@@ -29,8 +30,9 @@ class MetricsCollector : public prometheus::Collectable {
   // `admin_stats` (may be null; must outlive the collector): the admin plane's
   // limit hits and open connections and streams.
   // `discovery` (may be null; must outlive the collector): backends_from's lookups.
+  // `core` (may be null; must outlive the collector): the shared registry's link.
   explicit MetricsCollector(const Dataplane& dataplane, const AdminPlaneStats* admin_stats = nullptr,
-                            const DiscoveryStats* discovery = nullptr);
+                            const DiscoveryStats* discovery = nullptr, const AdminApi* core = nullptr);
 
   // Any thread.
   std::vector<prometheus::MetricFamily> Collect() const override;
@@ -47,10 +49,12 @@ class MetricsCollector : public prometheus::Collectable {
   void collect_requests(std::vector<prometheus::MetricFamily>* out) const;
   void collect_admin_limits(std::vector<prometheus::MetricFamily>* out) const;
   void collect_discovery(std::vector<prometheus::MetricFamily>* out) const;
+  void collect_registry(std::vector<prometheus::MetricFamily>* out) const;
 
   const Dataplane& dataplane_;
   const AdminPlaneStats* admin_stats_;
   const DiscoveryStats* discovery_;
+  const AdminApi* core_;
   mutable std::mutex requests_mu_;
   std::map<std::tuple<std::string, std::string, int>, uint64_t> requests_;
 };

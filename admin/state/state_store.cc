@@ -169,46 +169,47 @@ void apply_saved_tls(const TlsConfig& saved, TlsConfig* config) {
 
 }  // namespace
 
+void save_service(const SavedService& s, v1::StateService* out) {
+  out->set_name(s.name);
+  v1::StatePolicy* p = out->mutable_policy();
+  p->set_mode(to_string(s.policy.mode));
+  p->set_stubborn(s.policy.stubborn);
+  p->set_consistent(s.policy.consistent);
+  p->set_tracking_seconds(without_negative_zero(s.policy.tracking_seconds));
+  p->set_blacklist_seconds(without_negative_zero(s.policy.blacklist_seconds));
+  p->set_table_size(s.policy.table_size);
+  if (s.has_connect_timeout) p->set_connect_timeout_seconds(without_negative_zero(s.policy.connect_timeout_seconds));
+  if (s.has_idle_timeout) p->set_idle_timeout_seconds(without_negative_zero(s.policy.idle_timeout_seconds));
+  if (s.has_max_connections) p->set_max_connections(s.policy.max_connections);
+  if (s.has_pending_max) p->set_pending_max(s.policy.pending_max);
+  if (s.has_idlers) p->set_idlers(s.policy.idlers);
+  for (const auto& b : s.backends) {
+    v1::StateBackend* sb = out->add_backends();
+    sb->set_address(b.address.to_string());
+    sb->set_host(b.host);
+    sb->set_weight(b.weight);
+    sb->set_prio(b.prio);
+    sb->set_soft_limit(b.soft_limit);
+    sb->set_hard_limit(b.hard_limit);
+    sb->set_admin_state(to_string(b.admin_state));
+    if (b.proxy_protocol) sb->set_proxy_protocol(to_string(*b.proxy_protocol));
+  }
+  for (const auto& pin : s.pins) {
+    v1::StatePin* sp = out->add_pins();
+    sp->set_prefix(pin.prefix.to_string());
+    sp->set_backend(pin.backend.to_string());
+  }
+  if (s.client_acl) {
+    v1::StateAcl* acl = out->mutable_client_acl();
+    for (const AccessEntry& e : s.client_acl->entries()) acl->add_entries(e.to_string());
+  }
+  if (s.tls) save_tls(*s.tls, out->mutable_tls());
+}
+
 std::string serialize_state(const SavedState& state) {
   v1::StateFile file;
   file.set_version(kVersion);
-  for (const auto& s : state.services) {
-    v1::StateService* out = file.add_services();
-    out->set_name(s.name);
-    v1::StatePolicy* p = out->mutable_policy();
-    p->set_mode(to_string(s.policy.mode));
-    p->set_stubborn(s.policy.stubborn);
-    p->set_consistent(s.policy.consistent);
-    p->set_tracking_seconds(without_negative_zero(s.policy.tracking_seconds));
-    p->set_blacklist_seconds(without_negative_zero(s.policy.blacklist_seconds));
-    p->set_table_size(s.policy.table_size);
-    if (s.has_connect_timeout) p->set_connect_timeout_seconds(without_negative_zero(s.policy.connect_timeout_seconds));
-    if (s.has_idle_timeout) p->set_idle_timeout_seconds(without_negative_zero(s.policy.idle_timeout_seconds));
-    if (s.has_max_connections) p->set_max_connections(s.policy.max_connections);
-    if (s.has_pending_max) p->set_pending_max(s.policy.pending_max);
-    if (s.has_idlers) p->set_idlers(s.policy.idlers);
-    for (const auto& b : s.backends) {
-      v1::StateBackend* sb = out->add_backends();
-      sb->set_address(b.address.to_string());
-      sb->set_host(b.host);
-      sb->set_weight(b.weight);
-      sb->set_prio(b.prio);
-      sb->set_soft_limit(b.soft_limit);
-      sb->set_hard_limit(b.hard_limit);
-      sb->set_admin_state(to_string(b.admin_state));
-      if (b.proxy_protocol) sb->set_proxy_protocol(to_string(*b.proxy_protocol));
-    }
-    for (const auto& pin : s.pins) {
-      v1::StatePin* sp = out->add_pins();
-      sp->set_prefix(pin.prefix.to_string());
-      sp->set_backend(pin.backend.to_string());
-    }
-    if (s.client_acl) {
-      v1::StateAcl* acl = out->mutable_client_acl();
-      for (const AccessEntry& e : s.client_acl->entries()) acl->add_entries(e.to_string());
-    }
-    if (s.tls) save_tls(*s.tls, out->mutable_tls());
-  }
+  for (const auto& s : state.services) save_service(s, file.add_services());
   google::protobuf::util::JsonPrintOptions options;
   options.add_whitespace = true;  // people read it when something went wrong
   options.always_print_primitive_fields = true;
@@ -217,6 +218,87 @@ std::string serialize_state(const SavedState& state) {
   // Printing a message built above cannot fail (its strings are checked text).
   (void)google::protobuf::util::MessageToJsonString(file, &text, options);
   return text;
+}
+
+Result<SavedService> read_service(const v1::StateService& in, const std::string& in_service) {
+  SavedService s;
+  s.name = in.name();
+  s.has_connect_timeout = s.has_idle_timeout = s.has_max_connections = s.has_pending_max = s.has_idlers = false;
+  if (in.has_policy()) {
+    const v1::StatePolicy& p = in.policy();
+    auto mode = parse_balance_mode(p.mode());
+    if (!mode) return Status::invalid(in_service + "policy: unknown mode '" + p.mode() + "'");
+    s.policy = PolicyConfig{.mode = *mode,
+                            .stubborn = p.stubborn(),
+                            .tracking_seconds = p.tracking_seconds(),
+                            .blacklist_seconds = p.blacklist_seconds(),
+                            .table_size = p.table_size(),
+                            .consistent = p.consistent()};
+    s.has_connect_timeout = p.has_connect_timeout_seconds();
+    s.has_idle_timeout = p.has_idle_timeout_seconds();
+    s.has_max_connections = p.has_max_connections();
+    s.has_pending_max = p.has_pending_max();
+    s.has_idlers = p.has_idlers();
+    if (s.has_connect_timeout) s.policy.connect_timeout_seconds = p.connect_timeout_seconds();
+    if (s.has_idle_timeout) s.policy.idle_timeout_seconds = p.idle_timeout_seconds();
+    if (s.has_max_connections) s.policy.max_connections = p.max_connections();
+    if (s.has_pending_max) s.policy.pending_max = p.pending_max();
+    if (s.has_idlers) s.policy.idlers = p.idlers();
+    if (Status st = check_policy(s); !st.ok()) return Status::invalid(in_service + st.message());
+  }
+  std::set<std::string> backends_seen, pins_seen;
+  for (int i = 0; i < in.backends_size(); ++i) {
+    const v1::StateBackend& sb = in.backends(i);
+    const std::string which = in_service + "backend " + std::to_string(i + 1) + ": ";
+    auto address = SocketAddress::parse(sb.address());
+    auto admin_state = parse_admin_state(sb.admin_state());
+    if (!address.ok()) return Status::invalid(which + "address: " + address.status().message());
+    if (!admin_state) return Status::invalid(which + "unknown admin_state '" + sb.admin_state() + "'");
+    std::optional<ProxyProtocol> proxy;
+    if (sb.has_proxy_protocol()) {
+      proxy = parse_proxy_protocol(sb.proxy_protocol());
+      if (!proxy) return Status::invalid(which + "unknown proxy_protocol '" + sb.proxy_protocol() + "'");
+    }
+    SavedBackend b{.host = sb.host(),
+                   .address = *address,
+                   .weight = sb.weight(),
+                   .prio = sb.prio(),
+                   .soft_limit = sb.soft_limit(),
+                   .hard_limit = sb.hard_limit(),
+                   .proxy_protocol = proxy,
+                   .admin_state = *admin_state};
+    if (Status st = check_backend(&backends_seen, b); !st.ok()) return Status::invalid(which + st.message());
+    s.backends.push_back(std::move(b));
+  }
+  for (int i = 0; i < in.pins_size(); ++i) {
+    const v1::StatePin& sp = in.pins(i);
+    const std::string which = in_service + "pin " + std::to_string(i + 1) + ": ";
+    auto prefix = IpPrefix::parse(sp.prefix());
+    auto backend = SocketAddress::parse(sp.backend());
+    if (!prefix.ok() || !backend.ok()) return Status::invalid(which + "malformed prefix or backend address");
+    SavedPin pin{*prefix, *backend};
+    if (Status st = check_pin(&pins_seen, pin); !st.ok()) return Status::invalid(which + st.message());
+    s.pins.push_back(pin);
+  }
+  if (in.has_client_acl()) {
+    AccessList acl;
+    for (int i = 0; i < in.client_acl().entries_size(); ++i) {
+      auto entry = parse_access_entry(in.client_acl().entries(i));
+      if (!entry.ok()) {
+        return Status::invalid(in_service + "client_acl entry " + std::to_string(i + 1) + ": " +
+                               entry.status().message());
+      }
+      acl.add(*entry);
+    }
+    s.client_acl = std::move(acl);
+    if (Status st = check_acl(s); !st.ok()) return Status::invalid(in_service + st.message());
+  }
+  if (in.has_tls()) {
+    auto tls = read_tls(in.tls());
+    if (!tls.ok()) return Status::invalid(in_service + "tls: " + tls.status().message());
+    s.tls = std::move(*tls);
+  }
+  return s;
 }
 
 namespace {
@@ -238,86 +320,12 @@ Result<SavedState> parse_json_state(std::string_view text, const std::string& so
   SavedState state;
   std::set<std::string> services_seen;
   for (const auto& in : file.services()) {
-    SavedService s;
-    s.name = in.name();
-    if (Status st = check_service(&services_seen, s); !st.ok()) return Status::invalid(where + st.message());
-    const std::string in_service = where + "service '" + s.name + "': ";
-    s.has_connect_timeout = s.has_idle_timeout = s.has_max_connections = s.has_pending_max = s.has_idlers = false;
-    if (in.has_policy()) {
-      const v1::StatePolicy& p = in.policy();
-      auto mode = parse_balance_mode(p.mode());
-      if (!mode) return Status::invalid(in_service + "policy: unknown mode '" + p.mode() + "'");
-      s.policy = PolicyConfig{.mode = *mode,
-                              .stubborn = p.stubborn(),
-                              .tracking_seconds = p.tracking_seconds(),
-                              .blacklist_seconds = p.blacklist_seconds(),
-                              .table_size = p.table_size(),
-                              .consistent = p.consistent()};
-      s.has_connect_timeout = p.has_connect_timeout_seconds();
-      s.has_idle_timeout = p.has_idle_timeout_seconds();
-      s.has_max_connections = p.has_max_connections();
-      s.has_pending_max = p.has_pending_max();
-      s.has_idlers = p.has_idlers();
-      if (s.has_connect_timeout) s.policy.connect_timeout_seconds = p.connect_timeout_seconds();
-      if (s.has_idle_timeout) s.policy.idle_timeout_seconds = p.idle_timeout_seconds();
-      if (s.has_max_connections) s.policy.max_connections = p.max_connections();
-      if (s.has_pending_max) s.policy.pending_max = p.pending_max();
-      if (s.has_idlers) s.policy.idlers = p.idlers();
-      if (Status st = check_policy(s); !st.ok()) return Status::invalid(in_service + st.message());
-    }
-    std::set<std::string> backends_seen, pins_seen;
-    for (int i = 0; i < in.backends_size(); ++i) {
-      const v1::StateBackend& sb = in.backends(i);
-      const std::string which = in_service + "backend " + std::to_string(i + 1) + ": ";
-      auto address = SocketAddress::parse(sb.address());
-      auto admin_state = parse_admin_state(sb.admin_state());
-      if (!address.ok()) return Status::invalid(which + "address: " + address.status().message());
-      if (!admin_state) return Status::invalid(which + "unknown admin_state '" + sb.admin_state() + "'");
-      std::optional<ProxyProtocol> proxy;
-      if (sb.has_proxy_protocol()) {
-        proxy = parse_proxy_protocol(sb.proxy_protocol());
-        if (!proxy) return Status::invalid(which + "unknown proxy_protocol '" + sb.proxy_protocol() + "'");
-      }
-      SavedBackend b{.host = sb.host(),
-                     .address = *address,
-                     .weight = sb.weight(),
-                     .prio = sb.prio(),
-                     .soft_limit = sb.soft_limit(),
-                     .hard_limit = sb.hard_limit(),
-                     .proxy_protocol = proxy,
-                     .admin_state = *admin_state};
-      if (Status st = check_backend(&backends_seen, b); !st.ok()) return Status::invalid(which + st.message());
-      s.backends.push_back(std::move(b));
-    }
-    for (int i = 0; i < in.pins_size(); ++i) {
-      const v1::StatePin& sp = in.pins(i);
-      const std::string which = in_service + "pin " + std::to_string(i + 1) + ": ";
-      auto prefix = IpPrefix::parse(sp.prefix());
-      auto backend = SocketAddress::parse(sp.backend());
-      if (!prefix.ok() || !backend.ok()) return Status::invalid(which + "malformed prefix or backend address");
-      SavedPin pin{*prefix, *backend};
-      if (Status st = check_pin(&pins_seen, pin); !st.ok()) return Status::invalid(which + st.message());
-      s.pins.push_back(pin);
-    }
-    if (in.has_client_acl()) {
-      AccessList acl;
-      for (int i = 0; i < in.client_acl().entries_size(); ++i) {
-        auto entry = parse_access_entry(in.client_acl().entries(i));
-        if (!entry.ok()) {
-          return Status::invalid(in_service + "client_acl entry " + std::to_string(i + 1) + ": " +
-                                 entry.status().message());
-        }
-        acl.add(*entry);
-      }
-      s.client_acl = std::move(acl);
-      if (Status st = check_acl(s); !st.ok()) return Status::invalid(in_service + st.message());
-    }
-    if (in.has_tls()) {
-      auto tls = read_tls(in.tls());
-      if (!tls.ok()) return Status::invalid(in_service + "tls: " + tls.status().message());
-      s.tls = std::move(*tls);
-    }
-    state.services.push_back(std::move(s));
+    SavedService named;
+    named.name = in.name();
+    if (Status st = check_service(&services_seen, named); !st.ok()) return Status::invalid(where + st.message());
+    auto s = read_service(in, where + "service '" + in.name() + "': ");
+    if (!s.ok()) return s.status();
+    state.services.push_back(std::move(*s));
   }
   return state;
 }
@@ -532,6 +540,102 @@ void apply_to_config(const SavedState& state, DataplaneConfig* config) {
   }
 }
 
+namespace {
+
+// One saved backend made true of the running one with that address (added
+// when missing): settings first, then the operator state. Returns its id.
+Result<uint32_t> reconcile_backend(Dataplane& dataplane, const std::string& service, const SavedBackend& b,
+                                   const std::vector<BackendStatus>& running) {
+  auto same = std::find_if(running.begin(), running.end(), [&](const BackendStatus& r) { return r.address == b.address; });
+  uint32_t id = 0;
+  AdminState now = AdminState::kEnabled;
+  if (same == running.end()) {
+    auto added = dataplane.add_backend(service, as_added(b));
+    if (!added.ok()) return added.status();
+    id = added->id;
+  } else {
+    id = same->id;
+    now = same->admin_state;
+    BackendPatch patch;
+    if (same->weight != b.weight) patch.weight = b.weight;
+    if (same->prio != b.prio) patch.prio = b.prio;
+    if (same->soft_limit != b.soft_limit) patch.soft_limit = b.soft_limit;
+    if (same->hard_limit != b.hard_limit) patch.hard_limit = b.hard_limit;
+    if (same->proxy_protocol != b.proxy_protocol) patch.proxy_protocol = b.proxy_protocol;
+    if (patch.weight || patch.prio || patch.soft_limit || patch.hard_limit || patch.proxy_protocol) {
+      if (auto updated = dataplane.update_backend(service, id, patch); !updated.ok()) return updated.status();
+    }
+  }
+  if (b.admin_state == now) return id;
+  if (b.admin_state == AdminState::kDraining) {
+    if (auto drained = dataplane.drain_backend(service, id); !drained.ok()) return drained.status();
+    return id;
+  }
+  BackendPatch state;
+  state.enabled = b.admin_state == AdminState::kEnabled;
+  if (auto updated = dataplane.update_backend(service, id, state); !updated.ok()) return updated.status();
+  return id;
+}
+
+Status reconcile_pins(Dataplane& dataplane, const SavedService& saved, const std::map<std::string, uint32_t>& id_of) {
+  auto pins = dataplane.pins(saved.name);
+  if (!pins.ok()) return pins.status();
+  for (const auto& p : saved.pins) {
+    auto it = id_of.find(p.backend.to_string());
+    if (it == id_of.end()) continue;  // its backend is gone: the pin went with it
+    bool same = std::any_of(pins->begin(), pins->end(),
+                            [&](const ClientPin& r) { return r.prefix == p.prefix && r.backend_id == it->second; });
+    if (same) continue;
+    if (Status st = dataplane.pin_clients(saved.name, p.prefix, it->second); !st.ok()) return st;
+  }
+  for (const auto& r : *pins) {
+    bool kept = std::any_of(saved.pins.begin(), saved.pins.end(), [&](const SavedPin& p) { return p.prefix == r.prefix; });
+    if (kept) continue;
+    if (Status st = dataplane.unpin_clients(saved.name, r.prefix); !st.ok() && st.code() != StatusCode::kNotFound) {
+      return st;
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+Status reconcile_service(Dataplane& dataplane, const SavedService& saved) {
+  auto status = dataplane.service(saved.name);
+  if (!status.ok()) return status.status();
+  const std::string where = "service '" + saved.name + "': ";
+  const std::vector<BackendStatus> running = status->backends;
+  std::map<std::string, uint32_t> id_of;  // address -> id now
+  for (const auto& b : saved.backends) {
+    auto id = reconcile_backend(dataplane, saved.name, b, running);
+    if (!id.ok()) return Status(id.status().code(), where + "backend " + b.address.to_string() + ": " + id.status().message());
+    id_of[b.address.to_string()] = *id;
+  }
+  // Backends removed: gone from the saved list. Removed after the additions,
+  // so the service is never left without a backend on the way. Discovered
+  // backends (backends_from) are DNS's, never the saved state's.
+  for (const auto& r : running) {
+    if (!r.source.empty()) continue;
+    bool kept = std::any_of(saved.backends.begin(), saved.backends.end(),
+                            [&](const SavedBackend& b) { return b.address == r.address; });
+    if (kept) continue;
+    if (Status st = dataplane.remove_backend(saved.name, r.id); !st.ok()) return Status(st.code(), where + st.message());
+  }
+  auto policy = dataplane.policy(saved.name);
+  if (!policy.ok()) return policy.status();
+  if (PolicyConfig wanted = saved_policy(saved, *policy); !(wanted == *policy)) {
+    if (Status st = dataplane.set_policy(saved.name, wanted); !st.ok()) return Status(st.code(), where + st.message());
+  }
+  if (Status st = reconcile_pins(dataplane, saved, id_of); !st.ok()) return Status(st.code(), where + st.message());
+  // Already in force when apply_to_config() put it in the configuration.
+  if (saved.client_acl && dataplane.client_acl(saved.name).value_or(AccessList()) != *saved.client_acl) {
+    if (Status st = dataplane.set_client_acl(saved.name, *saved.client_acl); !st.ok()) {
+      return Status(st.code(), where + st.message());
+    }
+  }
+  return {};
+}
+
 Status restore_state(Dataplane& dataplane, const SavedState& state, std::vector<std::string>* skipped) {
   std::vector<std::string> names = dataplane.service_names();
   for (const auto& saved : state.services) {
@@ -539,71 +643,8 @@ Status restore_state(Dataplane& dataplane, const SavedState& state, std::vector<
       if (skipped) skipped->push_back(saved.name);
       continue;
     }
-    auto status = dataplane.service(saved.name);
-    if (!status.ok()) return status.status();
-    std::string where = "state file, service '" + saved.name + "': ";
-    const std::vector<BackendStatus> configured = status->backends;
-    std::map<std::string, uint32_t> id_of;  // address -> id now
-    for (const auto& b : saved.backends) {
-      status = dataplane.service(saved.name);
-      if (!status.ok()) return status.status();
-      std::optional<uint32_t> id;
-      for (const auto& running : status->backends) {
-        if (running.address == b.address) id = running.id;
-      }
-      if (!id) {
-        auto added = dataplane.add_backend(saved.name, as_added(b));
-        if (!added.ok()) return Status(added.status().code(), where + added.status().message());
-        id = added->id;
-      } else {
-        BackendPatch patch;
-        patch.weight = b.weight;
-        patch.prio = b.prio;
-        patch.soft_limit = b.soft_limit;
-        patch.hard_limit = b.hard_limit;
-        patch.proxy_protocol = b.proxy_protocol;
-        auto updated = dataplane.update_backend(saved.name, *id, patch);
-        if (!updated.ok()) return Status(updated.status().code(), where + updated.status().message());
-      }
-      if (b.admin_state == AdminState::kDraining) {
-        auto drained = dataplane.drain_backend(saved.name, *id);
-        if (!drained.ok()) return Status(drained.status().code(), where + drained.status().message());
-      } else if (b.admin_state == AdminState::kDisabled) {
-        BackendPatch disable;
-        disable.enabled = false;
-        auto updated = dataplane.update_backend(saved.name, *id, disable);
-        if (!updated.ok()) return Status(updated.status().code(), where + updated.status().message());
-      }
-      id_of[b.address.to_string()] = *id;
-    }
-    // Backends the API removed: gone from the saved list. Removed after the
-    // additions, so the service is never left without a backend on the way.
-    for (const auto& running : configured) {
-      bool kept = std::any_of(saved.backends.begin(), saved.backends.end(),
-                              [&](const SavedBackend& b) { return b.address == running.address; });
-      if (!kept) {
-        if (Status st = dataplane.remove_backend(saved.name, running.id); !st.ok()) {
-          return Status(st.code(), where + st.message());
-        }
-      }
-    }
-    auto running = dataplane.policy(saved.name);
-    if (!running.ok()) return running.status();
-    if (Status st = dataplane.set_policy(saved.name, saved_policy(saved, *running)); !st.ok()) {
-      return Status(st.code(), where + st.message());
-    }
-    for (const auto& p : saved.pins) {
-      auto it = id_of.find(p.backend.to_string());
-      if (it == id_of.end()) continue;  // its backend is gone: the pin went with it
-      if (Status st = dataplane.pin_clients(saved.name, p.prefix, it->second); !st.ok()) {
-        return Status(st.code(), where + st.message());
-      }
-    }
-    // Already in force when apply_to_config() put it in the configuration.
-    if (saved.client_acl && dataplane.client_acl(saved.name).value_or(AccessList()) != *saved.client_acl) {
-      if (Status st = dataplane.set_client_acl(saved.name, *saved.client_acl); !st.ok()) {
-        return Status(st.code(), where + st.message());
-      }
+    if (Status st = reconcile_service(dataplane, saved); !st.ok()) {
+      return Status(st.code(), "state file, " + st.message());
     }
   }
   return {};

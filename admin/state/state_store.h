@@ -25,6 +25,9 @@
 namespace nib {
 class Dataplane;
 }
+namespace nib::admin::v1 {
+class StateService;
+}
 
 namespace nib::admin {
 
@@ -82,6 +85,12 @@ Status check_state(const SavedState& state);
 // refuses. A file cut short is an error, never half a state (JSON that does
 // not parse; version 1 without its final "end" line).
 Result<SavedState> parse_state(std::string_view text, const std::string& source_name);
+// One service as the file's record (nib.admin.v1.StateService), and back:
+// the shared registry (admin/registry) stores each of its objects in this
+// form. read_service checks every record as parse_state() does; errors start
+// with `where`.
+void save_service(const SavedService& service, v1::StateService* out);
+Result<SavedService> read_service(const v1::StateService& in, const std::string& where);
 // Missing file: nullopt (first start). Unreadable or corrupt: an error.
 Result<std::optional<SavedState>> load_state_file(const std::string& path);
 
@@ -94,6 +103,12 @@ SavedState capture_state(const Dataplane& dataplane);
 // under the saved weight, prio and limits. Drains and pins need the running
 // dataplane: restore_state() applies them after start.
 void apply_to_config(const SavedState& state, DataplaneConfig* config);
+// Makes the running service what `saved` says, changing only what differs:
+// backends added, changed (weight, prio, limits, PROXY), drained, disabled,
+// enabled again or removed (never those backends_from discovered), the
+// policy, pins and client ACL. Idempotent: the shared registry calls it on
+// every change it watches. Errors name the service and backend.
+Status reconcile_service(Dataplane& dataplane, const SavedService& saved);
 // Makes each saved service's backends, drains, pins, policy and client ACL what was saved.
 // Services the configuration no longer has are skipped (named in `skipped`).
 Status restore_state(Dataplane& dataplane, const SavedState& state, std::vector<std::string>* skipped = nullptr);

@@ -7,6 +7,7 @@
 #include "admin/common/admin_limits.h"
 #include "dataplane/base/log.h"
 #include "dataplane/config/service_config.h"
+#include "server/config/registry_config.h"
 #include "server/discovery/dns_discovery_config.h"
 
 namespace nib {
@@ -76,6 +77,9 @@ struct AppConfig {
   std::string user;          // -u, --user, YAML user
   std::string jail;          // -j, --chroot, YAML chroot
   AdminConfig admin;
+  // The registry replicas share (registry:, --registry-etcd); read once at
+  // start. With one, it keeps the runtime state instead of --state.
+  RegistryConfig registry;
   // Services' backends_from (YAML only): backends found in DNS records,
   // server/discovery/dns_discovery.h. Changed by a reload.
   std::vector<DnsDiscoveryConfig> backends_from;

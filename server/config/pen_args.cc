@@ -232,6 +232,8 @@ class Parser {
   std::optional<std::string> admin_tls_cert_;
   std::optional<std::string> admin_tls_key_;
   std::optional<std::string> state_file_;
+  std::optional<std::vector<std::string>> registry_endpoints_;  // --registry-etcd
+  std::optional<std::string> registry_prefix_;                  // --registry-prefix
   std::optional<std::string> penctl_listen_;  // -C
   bool penctl_exit_ = false;                  // -X: the control port's exit command
   std::optional<std::string> penctl_file_;    // -F
@@ -565,6 +567,7 @@ Status Parser::parse_long(const std::string& arg) {
   constexpr std::string_view kValued[] = {"--config",         "--workers",        "--shutdown-grace",
                                           "--idle-timeout",   "--session-timeout", "--max-sessions",
                                           "--admin-http",     "--admin-grpc",      "--admin-token-file", "--state",
+                                          "--registry-etcd",  "--registry-prefix",
                                           "--admin-tls-cert", "--admin-tls-key", "--user",  "--chroot",
                                           "--log-format"};
   if (std::ranges::find(kFlags, name) != std::end(kFlags)) {
@@ -638,6 +641,22 @@ Status Parser::apply_long_value(std::string_view name, const std::string& value)
     state_file_ = value;
     return {};
   }
+  if (name == "--registry-etcd") {
+    std::vector<std::string> endpoints;
+    for (size_t start = 0; start <= value.size();) {
+      size_t comma = std::min(value.find(',', start), value.size());
+      std::string one = value.substr(start, comma - start);
+      if (auto e = parse_etcd_endpoint(one); !e.ok()) return option_error(name, e.status().message());
+      endpoints.push_back(one);
+      start = comma + 1;
+    }
+    registry_endpoints_ = endpoints;
+    return {};
+  }
+  if (name == "--registry-prefix") {
+    registry_prefix_ = value;
+    return {};
+  }
   if (name == "--admin-http" || name == "--admin-grpc") {
     if (Status s = check_admin_listen(name, value); !s.ok()) return s;
     (name == "--admin-http" ? admin_http_ : admin_grpc_) = value;
@@ -673,6 +692,13 @@ Result<CommandLine> Parser::finish() {
     out = finish_pen();
   }
   if (out.ok()) {
+    if (registry_endpoints_) out->config.registry.endpoints = *registry_endpoints_;
+    if (registry_prefix_) out->config.registry.prefix = *registry_prefix_;
+    if (Status s = check_registry(out->config.registry); !s.ok()) return s;
+    if (out->config.registry.enabled() && !out->config.admin.state_file.empty()) {
+      return Status::invalid("a shared registry (registry:, --registry-etcd) and a state file (--state, "
+                             "admin.state_file) both keep the runtime state: use one");
+    }
     if (Status s = check_admin_tls(out->config.admin); !s.ok()) return s;
     if (Status s = check_jail_paths(out->config); !s.ok()) return s;
     out->warnings = warnings_;
@@ -1033,6 +1059,10 @@ nib options:
                         certificate (chain) and key (nibctl --tls)
   --state FILE          save changes made through the admin APIs (backends,
                         drains, pins, policy) to FILE and restore them at start
+  --registry-etcd URL[,URL...]  share backends, drains, pins, policies and
+                        ACLs with other nibs through etcd (http://HOST:PORT);
+                        replaces --state
+  --registry-prefix P   the registry's key prefix (/nib/)
   --user USER, --chroot DIR  the same as -u USER, -j DIR
   --allow-root-control  open the control port (-C) even as root without -u
   --syslog              log events to syslog also in the foreground (Pen's

@@ -27,7 +27,10 @@ constexpr size_t kMaxErrors = 20;
 // The keys each mapping accepts, in the order the reference documents them (the
 // order "expected one of" lists them in).
 constexpr std::string_view kRootKeys[] = {"workers", "shutdown_grace", "services", "admin", "access_log",
-                                          "user",    "chroot"};
+                                          "user",    "chroot",         "registry"};
+constexpr std::string_view kRegistryKeys[] = {"store", "endpoints", "prefix", "tls", "auth"};
+constexpr std::string_view kRegistryTlsKeys[] = {"ca", "cert", "key"};
+constexpr std::string_view kRegistryAuthKeys[] = {"user", "password_file"};
 constexpr std::string_view kAccessLogKeys[] = {"path", "udp", "format", "template", "ring_size"};
 constexpr std::string_view kAdminKeys[] = {"enabled",      "http_listen", "grpc_listen",   "token_file",
                                            "tls_cert_file", "tls_key_file", "state_file", "penctl_listen",
@@ -159,6 +162,7 @@ class Loader {
 
   void load_root(const Item& root, AppConfig* config);
   void load_admin(const Item& item, AdminConfig* admin);
+  void load_registry(const Item& item, RegistryConfig* registry);
   void load_access_log(const Item& item, AccessLogConfig* log);
   void load_admin_limits(const Item& item, admin::AdminLimits* limits);
   void read_admin_listen(const Fields& f, std::string_view key, std::string* out);
@@ -386,6 +390,7 @@ void Loader::load_root(const Item& root, AppConfig* config) {
   read_int(f, "workers", limits::kWorkers, &config->dataplane.workers);
   read_seconds(f, "shutdown_grace", limits::kSeconds, &config->shutdown_grace_seconds);
   if (const Item* admin = f.get("admin")) load_admin(*admin, &config->admin);
+  if (const Item* registry = f.get("registry")) load_registry(*registry, &config->registry);
   if (const Item* log = f.get("access_log")) load_access_log(*log, &config->dataplane.access_log);
   // Pen's -u and -j (server/privilege_drop.h); the command line's win.
   read_file_name(f, "user", &config->user, "a user name");
@@ -398,6 +403,59 @@ void Loader::load_root(const Item& root, AppConfig* config) {
   }
   SeenServices seen;
   for (const auto& item : items) load_service(item, &seen, config);
+}
+
+// registry: the state replicas share (server/config/registry_config.h).
+void Loader::load_registry(const Item& item, RegistryConfig* registry) {
+  Fields f = fields(item, kRegistryKeys, std::array<std::string_view, 1>{"endpoints"});
+  if (const Item* store = f.get("store")) {
+    auto text = scalar(*store, "etcd");
+    if (text && *text != "etcd") error_at(*store, "expected etcd (the only store), got '" + *text + "'");
+  }
+  if (const Item* endpoints = f.get("endpoints")) {
+    auto items = sequence(*endpoints, "a sequence of etcd endpoints (http://HOST:PORT)");
+    if (items.empty() && (endpoints->node.IsNull() || endpoints->node.IsSequence())) {
+      error_at(*endpoints, "expected at least one etcd endpoint, got none");
+    }
+    for (const auto& e : items) {
+      auto text = scalar(e, "an etcd endpoint (http://HOST:PORT)");
+      if (!text) continue;
+      auto parsed = parse_etcd_endpoint(*text);
+      if (!parsed.ok()) {
+        error_at(e, parsed.status().message());
+      } else if (!registry->endpoints.empty() && parsed->tls != registry->tls()) {
+        error_at(e, "expected the same scheme as the first endpoint (all http:// or all https://), got '" + *text + "'");
+      } else {
+        registry->endpoints.push_back(*text);
+      }
+    }
+  }
+  if (const Item* prefix = f.get("prefix")) {
+    auto text = scalar(*prefix, "a key prefix (/nib/)");
+    if (text && (text->size() < 2 || text->front() != '/' || text->back() != '/' || text->size() > limits::kPathBytes)) {
+      error_at(*prefix, "expected a key prefix starting and ending with '/' (/nib/), got '" + *text + "'");
+    } else if (text) {
+      registry->prefix = *text;
+    }
+  }
+  if (const Item* tls = f.get("tls")) {
+    Fields t = fields(*tls, kRegistryTlsKeys, {});
+    read_file_name(t, "ca", &registry->tls_ca_file);
+    read_file_name(t, "cert", &registry->tls_cert_file);
+    read_file_name(t, "key", &registry->tls_key_file);
+    if (registry->tls_cert_file.empty() != registry->tls_key_file.empty()) {
+      error_at(*tls, std::string("expected both cert and key for a client certificate, got only ") +
+                         (registry->tls_cert_file.empty() ? "key" : "cert"));
+    }
+    if (!registry->endpoints.empty() && !registry->tls()) {
+      error_at(*tls, "the endpoints are http://; TLS needs https:// endpoints");
+    }
+  }
+  if (const Item* auth = f.get("auth")) {
+    Fields a = fields(*auth, kRegistryAuthKeys, std::array<std::string_view, 2>{"user", "password_file"});
+    read_file_name(a, "user", &registry->user, "an etcd user name");
+    read_file_name(a, "password_file", &registry->password_file);
+  }
 }
 
 void Loader::load_admin(const Item& item, AdminConfig* admin) {

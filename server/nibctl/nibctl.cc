@@ -193,6 +193,8 @@ const std::vector<CommandSpec>& Nibctl::commands() {
                      "--ocsp-response"},
        &Nibctl::tls_set, "change them: the files are read and checked first, new clients get the result"},
       {"tls reload", {}, {}, &Nibctl::tls_reload, "read the certificate files again (a rotated certificate)"},
+      {"registry", {}, {}, &Nibctl::registry,
+       "where the runtime state is kept; with etcd, the link: connected, revision applied, lag"},
       {"watch", {}, {}, &Nibctl::watch, "print events as they happen, until Ctrl-C"},
   };
   return table;
@@ -742,6 +744,11 @@ int Nibctl::stats(const Args&) {
   v1::GetStatsRequest r;
   r.set_service(service_);
   return call(&v1::Admin::Stub::GetStats, r, [&](const v1::Stats& resp) { print_stats(out_, resp); });
+}
+
+int Nibctl::registry(const Args&) {
+  return call(&v1::Admin::Stub::GetRegistry, v1::GetRegistryRequest(),
+              [&](const v1::Registry& resp) { print_registry(out_, resp); });
 }
 
 int Nibctl::policy_show(const Args&) {

@@ -86,6 +86,7 @@ class Nibctl {
   int clients_migrate(const Args& args);
   int stats(const Args& args);
   int policy_show(const Args& args);
+  int registry(const Args& args);
   int policy_set(const Args& args);
   int acl_show(const Args& args);
   int acl_set(const Args& args);

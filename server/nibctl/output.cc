@@ -179,6 +179,27 @@ void print_tls(std::ostream& out, const v1::TlsSettings& t) {
       << "handshake timeout " << seconds_text(t.handshake_timeout_seconds()) << "\n";
 }
 
+void print_registry(std::ostream& out, const v1::Registry& r) {
+  if (r.store() != "etcd") {
+    out << "store            " << r.store()
+        << (r.store() == "state_file" ? " (this nib's --state)" : " (changes are not kept across a restart)") << "\n";
+    return;
+  }
+  std::string endpoints;
+  for (const auto& e : r.endpoints()) endpoints += (endpoints.empty() ? "" : ",") + e;
+  out << "store            etcd " << endpoints << "\n"
+      << "prefix           " << r.prefix() << "\n"
+      << "link             " << (r.connected() ? "connected to " + r.endpoint() : "DOWN: " + r.last_error()) << "\n"
+      << "revision         " << r.applied_revision() << " applied, " << r.known_revision() << " known (lag "
+      << r.lag_revisions() << ")\n"
+      << "last contact     "
+      << (r.seconds_since_contact() < 0 ? std::string("never") : seconds_text(r.seconds_since_contact()) + " ago") << "\n"
+      << "writes           " << r.writes() << " (" << r.conflicts() << " retried after a conflict, "
+      << r.write_failures() << " refused)\n"
+      << "resyncs          " << r.resyncs() << ", reconnects " << r.reconnects() << ", apply errors "
+      << r.apply_errors() << "\n";
+}
+
 void print_acl(std::ostream& out, const v1::ClientAcl& acl) {
   if (acl.entries().empty()) {
     out << "no entries: every client is served\n";

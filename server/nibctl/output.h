@@ -44,6 +44,7 @@ void print_policy(std::ostream& out, const admin::v1::Policy& policy);
 void print_pins(std::ostream& out, const admin::v1::ListPinsResponse& pins);
 void print_acl(std::ostream& out, const admin::v1::ClientAcl& acl);
 void print_tls(std::ostream& out, const admin::v1::TlsSettings& tls);
+void print_registry(std::ostream& out, const admin::v1::Registry& registry);
 // One line per event: "2026-05-01T12:00:00Z  backend_added  web  backend 3  ...".
 void print_event(std::ostream& out, const admin::v1::Event& event);
 
