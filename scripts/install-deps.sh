@@ -21,7 +21,9 @@ packages=(
 # iproute2: `ip netns`, for the tests that build their own networks (transparent mode).
 # nginx: a real web server whose access logs nib-logd merges (its service is not started).
 # dnsmasq-base: the DNS server of the backends_from tests (/usr/sbin/dnsmasq, no system service).
-test_packages=(prometheus pen netbase clang-16 libclang-rt-16-dev llvm-16 iproute2 nginx dnsmasq-base)
+# keepalived: VRRP for the failover test, which runs one per namespace (the packaged service
+# starts only with an /etc/keepalived/keepalived.conf, which the package does not install).
+test_packages=(prometheus pen netbase clang-16 libclang-rt-16-dev llvm-16 iproute2 nginx dnsmasq-base keepalived)
 
 missing_of() {
   for p in "$@"; do
