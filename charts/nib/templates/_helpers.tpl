@@ -69,6 +69,92 @@ Where a service's backend TLS Secret (services[].backendTls.secretName) is mount
 /etc/nib/backend-tls/{{ . }}
 {{- end }}
 
+{{/* Where the etcd TLS Secret (registry.etcd.tls.secretName) and the etcd
+password (registry.etcd.auth.existingSecret) are mounted. */}}
+{{- define "nib.etcdTlsPath" -}}
+/etc/nib/etcd-tls
+{{- end }}
+{{- define "nib.etcdAuthPath" -}}
+/etc/nib/etcd-auth
+{{- end }}
+
+{{/* "true" when the shared registry on etcd is configured (registry.etcd.endpoints). */}}
+{{- define "nib.registry" -}}
+{{- if ((.Values.registry).etcd).endpoints }}true{{ end }}
+{{- end }}
+
+{{/* "true" when nib keeps a local state file: state.enabled and no registry
+(nib refuses state_file next to registry). */}}
+{{- define "nib.state" -}}
+{{- if and .Values.state.enabled (not (include "nib.registry" .)) }}true{{ end }}
+{{- end }}
+
+{{/* "true" when more than one pod may run. */}}
+{{- define "nib.multiReplica" -}}
+{{- if or (gt (int .Values.replicaCount) 1) .Values.autoscaling.enabled }}true{{ end }}
+{{- end }}
+
+{{/*
+Refusals with a reason (values.schema.json refuses the same, less clearly).
+Included by deployment.yaml.
+*/}}
+{{- define "nib.validate" -}}
+{{- if not (include "nib.registry" .) }}
+{{- if .Values.autoscaling.enabled }}
+{{- fail "autoscaling.enabled needs registry.etcd.endpoints: replicas without a shared registry disagree on backends (docs/ha.md)" }}
+{{- end }}
+{{- if gt (int .Values.replicaCount) 1 }}
+{{- fail "replicaCount > 1 needs registry.etcd.endpoints: replicas without a shared registry disagree on backends (docs/ha.md)" }}
+{{- end }}
+{{- else }}
+{{- $auth := .Values.registry.etcd.auth }}
+{{- if and $auth.user (not $auth.existingSecret) }}
+{{- fail "registry.etcd.auth.user needs registry.etcd.auth.existingSecret: the Secret holding the etcd password" }}
+{{- end }}
+{{- if and $auth.existingSecret (not $auth.user) }}
+{{- fail "registry.etcd.auth.existingSecret needs registry.etcd.auth.user: the etcd user the password belongs to" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* nib's registry: block (the shared registry on etcd). */}}
+{{- define "nib.registryConfig" -}}
+{{- $etcd := .Values.registry.etcd }}
+{{- $reg := dict "store" "etcd" "endpoints" $etcd.endpoints "prefix" (default "/nib/" $etcd.prefix) }}
+{{- if $etcd.tls.secretName }}
+{{- $dir := include "nib.etcdTlsPath" . }}
+{{- $tls := dict "ca" (printf "%s/ca.crt" $dir) }}
+{{- if $etcd.tls.clientCertificate }}
+{{- $_ := set $tls "cert" (printf "%s/tls.crt" $dir) }}
+{{- $_ := set $tls "key" (printf "%s/tls.key" $dir) }}
+{{- end }}
+{{- $_ := set $reg "tls" $tls }}
+{{- end }}
+{{- if $etcd.auth.user }}
+{{- $_ := set $reg "auth" (dict "user" $etcd.auth.user "password_file" (printf "%s/%s" (include "nib.etcdAuthPath" .) $etcd.auth.passwordKey)) }}
+{{- end }}
+{{- toYaml $reg }}
+{{- end }}
+
+{{/*
+The pod's affinity: the user's, else with several replicas a preferred
+anti-affinity on the node, so one node going down takes one replica.
+*/}}
+{{- define "nib.affinity" -}}
+{{- if .Values.affinity }}
+{{- toYaml .Values.affinity }}
+{{- else if include "nib.multiReplica" . }}
+podAntiAffinity:
+  preferredDuringSchedulingIgnoredDuringExecution:
+    - weight: 100
+      podAffinityTerm:
+        topologyKey: kubernetes.io/hostname
+        labelSelector:
+          matchLabels:
+            {{- include "nib.selectorLabels" . | nindent 12 }}
+{{- end }}
+{{- end }}
+
 {{- define "nib.config" -}}
 {{- $passthrough := list "policy" "emergency" "connect_timeout" "idle_timeout" "max_connections" "pending_max" "idlers" "backlog" "defer_accept" "session_timeout" "max_sessions" "health_check" "slow_start" "drain_timeout" "backends_from" "acl" "http" "http_forwarded" "proxy_protocol" "accept_proxy_protocol" }}
 {{- $host := .Values.config.listenAddress }}
@@ -130,11 +216,15 @@ Where a service's backend TLS Secret (services[].backendTls.secretName) is mount
 {{- $_ := set $admin "tls_cert_file" "/etc/nib/tls/tls.crt" }}
 {{- $_ := set $admin "tls_key_file" "/etc/nib/tls/tls.key" }}
 {{- end }}
-{{- if .Values.state.enabled }}
+{{- if include "nib.state" . }}
 {{- /* On the volume the Deployment mounts at /var/lib/nib (emptyDir or claim). */}}
 {{- $_ := set $admin "state_file" "/var/lib/nib/state.json" }}
 {{- end }}
 {{- $config := dict "workers" (int .Values.config.workers) "shutdown_grace" .Values.config.shutdownGrace "admin" $admin "services" $services }}
+{{- if include "nib.registry" . }}
+{{- /* The runtime state lives in etcd: no state_file (nib refuses both). */}}
+{{- $_ := set $config "registry" (include "nib.registryConfig" . | fromYaml) }}
+{{- end }}
 {{- toYaml $config }}
 {{- end }}
 
