@@ -1,16 +1,20 @@
 // Two nibs behind VRRP (issue 15, docs/ha.md): Debian's keepalived in each
 // nib's namespace moves a virtual address between them, nib's /readyz being
 // its track script. On one bridge: a client namespace (many source
-// addresses), nib A (MASTER) and nib B (BACKUP), and two backend namespaces
-// with two backends each. Both nibs list the same backends with mode maglev,
-// so when A's nib stops and the address moves to B, every client reaches the
-// backend it reached before. Every process is stopped and every namespace
-// deleted, with its interfaces, when the test ends, however it ends.
+// addresses), nib A (MASTER) and nib B (BACKUP), two backend namespaces
+// with two backends each, and a namespace running a one-member etcd: the
+// registry both nibs share. Their YAML lists three of the four backends with
+// mode maglev; the fourth is registered through A's admin API only, and B
+// has it from etcd. So when A's nib stops and the address moves to B, every
+// client reaches the backend it reached before, those of the registered
+// backend included. Every process is stopped and every namespace deleted,
+// with its interfaces, when the test ends, however it ends.
 #include <signal.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <optional>
@@ -22,6 +26,7 @@
 #include "tests/support/namespace_fixture.h"
 #include "tests/support/test_backend.h"
 #include "tests/support/test_client.h"
+#include "tests/support/test_etcd.h"
 
 namespace nib {
 namespace {
@@ -38,7 +43,14 @@ constexpr const char* kCurl = "/usr/bin/curl";
 constexpr const char* kVip = "10.215.0.100";
 constexpr const char* kNibIp[2] = {"10.215.0.2", "10.215.0.3"};
 constexpr const char* kBackendIp[2] = {"10.215.0.4", "10.215.0.5"};
+constexpr const char* kEtcdIp = "10.215.0.6";
 constexpr uint16_t kPort = 8080;
+// Backends 0-2 are in both nibs' YAML; backend 3 only ever reaches the
+// registry through nib A's admin API.
+constexpr int kConfigured = 3;
+constexpr int kRegistered = 3;
+constexpr const char* kAdmin = "127.0.0.1";
+constexpr uint16_t kAdminPort = 9901;
 constexpr int kClients = 24;  // 10.215.0.10 ... 10.215.0.33
 std::string client_ip(int i) { return "10.215.0." + std::to_string(10 + i); }
 
@@ -57,11 +69,13 @@ class VrrpTest : public test::NamespaceFixture {
   void SetUp() override {
     NIB_REQUIRE(::access(kKeepalived, X_OK) == 0, "keepalived (Debian's keepalived package)");
     NIB_REQUIRE(::access(kCurl, X_OK) == 0, "curl (keepalived's track script)");
+    NIB_REQUIRE(test::TestEtcdCluster::installed(), "etcd (Debian's etcd-server and etcd-client: the shared registry)");
     NamespaceFixture::SetUp();
     if (unready()) return;
     switch_ = make("s");
     standby_ns_ = make("m");
-    ASSERT_TRUE(switch_ && standby_ns_);
+    etcd_ns_ = make("e");
+    ASSERT_TRUE(switch_ && standby_ns_ && etcd_ns_);
     ok(client_->plug("c0", client_ip(0) + "/24", *switch_, "br0"));
     for (int i = 1; i < kClients; ++i) ok(client_->ip("addr add " + client_ip(i) + "/24 dev c0"));
     for (int i = 0; i < 2; ++i) {
@@ -72,6 +86,11 @@ class VrrpTest : public test::NamespaceFixture {
                            " sh -c 'echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind'"));
       ok(backend_ns_[i]->plug("e0", std::string(kBackendIp[i]) + "/24", *switch_, "br0"));
     }
+    ok(etcd_ns_->plug("e0", std::string(kEtcdIp) + "/24", *switch_, "br0"));
+    // The registry: one member on the etcd namespace's address, which only
+    // the namespaces on the bridge reach.
+    etcd_ = std::make_unique<test::TestEtcdCluster>(dir_.path(), 1, kEtcdIp, etcd_ns_->name());
+    ok(etcd_->start());
   }
 
   const NetNamespace& nib_ns(int i) const { return i == 0 ? *nib_ns_ : *standby_ns_; }
@@ -87,16 +106,18 @@ class VrrpTest : public test::NamespaceFixture {
   }
   std::string backend_at(int i) const { return std::string(kBackendIp[i / 2]) + ":" + std::to_string(kPort + i % 2); }
 
-  // nib `i` from YAML: the same backends on both (listed in another order on
-  // B: Maglev does not care), the admin HTTP port the track script asks.
+  // nib `i` from YAML: the shared registry, the same backends on both
+  // (listed in another order on B: Maglev does not care), all but the one
+  // registered through the API; the admin HTTP port the track script asks.
   // The admin ports are fixed: each namespace has a loopback of its own.
   void start_nib_in(int i) {
     std::ostringstream y;
     y << "shutdown_grace: 1\n"
-      << "admin:\n  http_listen: 127.0.0.1:9901\n  grpc_listen: 127.0.0.1:9902\n"
+      << "registry:\n  store: etcd\n  endpoints: [" << etcd_->endpoint(0) << "]\n  prefix: /nib/\n"
+      << "admin:\n  http_listen: " << kAdmin << ":" << kAdminPort << "\n  grpc_listen: 127.0.0.1:9902\n"
       << "services:\n  - name: web\n    listen: " << kVip << ":" << kPort << "\n    policy: {mode: maglev}\n"
       << "    backends:\n";
-    for (int k = 0; k < 4; ++k) y << "      - " << backend_at(i == 0 ? k : 3 - k) << "\n";
+    for (int k = 0; k < kConfigured; ++k) y << "      - " << backend_at(i == 0 ? k : kConfigured - 1 - k) << "\n";
     const std::string tag = "nib" + std::to_string(i) + "-" + std::to_string(++starts_);
     const std::string config = dir_.write_file(tag + ".yaml", y.str());
     nib_[i] = test::start_foreground_in(nib_ns(i).name(), {"--config", config}, dir_.file(tag + ".pid"));
@@ -142,6 +163,47 @@ class VrrpTest : public test::NamespaceFixture {
       if (HasFatalFailure()) return;
     }
     ASSERT_TRUE(wait_for_master(0)) << logs();
+  }
+
+  // nib i's admin HTTP, reached from inside its namespace.
+  Result<test::HttpResponse> admin(int i, const std::string& method, const std::string& target,
+                                   const std::string& body = "") const {
+    NetNamespace::Enter in(nib_ns(i));
+    if (!in.ok()) return Status::unavailable("cannot enter " + nib_ns(i).name());
+    return test::http_request(*SocketAddress::from_ip(kAdmin, kAdminPort), method, target, body);
+  }
+  // A JSON body without its blanks (no string the test looks at has any).
+  static std::string squeezed(std::string body) {
+    std::erase_if(body, [](char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; });
+    return body;
+  }
+  // Does nib i list the backend at `ip`:`port` (GET .../backends)?
+  bool lists(int i, const std::string& ip, uint16_t port) const {
+    auto r = admin(i, "GET", "/api/v1/services/web/backends");
+    if (!r.ok() || r->status != 200) return false;
+    // Each backend is one JSON object with its address and port (its nested
+    // objects have neither).
+    const std::string body = squeezed(r->body);
+    const std::string address = "\"address\":\"" + ip + "\"";
+    for (size_t at = body.find(address); at != std::string::npos; at = body.find(address, at + 1)) {
+      size_t begin = at, end = at;
+      for (int depth = 0; begin > 0; --begin) {
+        if (body[begin] == '}') ++depth;
+        if (body[begin] == '{' && depth-- == 0) break;
+      }
+      for (int depth = 0; end < body.size(); ++end) {
+        if (body[end] == '{') ++depth;
+        if (body[end] == '}' && depth-- == 0) break;
+      }
+      const std::string object = body.substr(begin, end + 1 - begin);
+      const std::string key = "\"port\":" + std::to_string(port);
+      if (object.find(key + ",") != std::string::npos || object.find(key + "}") != std::string::npos) return true;
+    }
+    return false;
+  }
+  bool registry_connected(int i) const {
+    auto r = admin(i, "GET", "/api/v1/registry");
+    return r.ok() && r->status == 200 && squeezed(r->body).find("\"connected\":true") != std::string::npos;
   }
 
   bool holds_vip(int i) const {
@@ -195,12 +257,15 @@ class VrrpTest : public test::NamespaceFixture {
       if (keepalived_[i].process) s += "--- keepalived " + std::to_string(i) + ":\n" + keepalived_[i].process->output();
       if (nib_[i]) s += "--- nib " + std::to_string(i) + ":\n" + nib_[i]->output();
     }
+    if (etcd_) s += "--- etcd:\n" + etcd_->output(0);
     return s;
   }
 
   // Declared in the order they start: destroyed the other way round,
-  // keepalived first, and all before the base fixture's namespaces.
-  std::unique_ptr<NetNamespace> switch_, standby_ns_;
+  // keepalived first, etcd after the nibs, and all before the namespaces
+  // (an etcd still running when its namespace is deleted would outlive it).
+  std::unique_ptr<NetNamespace> switch_, standby_ns_, etcd_ns_;
+  std::unique_ptr<test::TestEtcdCluster> etcd_;
   std::vector<std::unique_ptr<TestBackend>> backends_;
   std::unique_ptr<NibProcess> nib_[2];
   Keepalived keepalived_[2];
@@ -210,6 +275,20 @@ class VrrpTest : public test::NamespaceFixture {
 TEST_F(VrrpTest, WhenTheActiveNibDiesClientsReachTheSameBackendsThroughTheStandby) {
   start_all();
   if (HasFatalFailure()) return;
+  // Backend 3 through A's REST API only: B, whose YAML does not list it,
+  // has it from etcd.
+  const std::string ip = kBackendIp[kRegistered / 2];
+  const auto port = static_cast<uint16_t>(kPort + kRegistered % 2);
+  ASSERT_TRUE(test::wait_until([&] { return registry_connected(0) && registry_connected(1); }, 10s)) << logs();
+  ASSERT_TRUE(lists(1, kBackendIp[0], kPort)) << "B lists its YAML's backends\n" << logs();
+  ASSERT_FALSE(lists(1, ip, port)) << "B's YAML does not list " << backend_at(kRegistered);
+  auto added = admin(0, "POST", "/api/v1/services/web/backends",
+                     "{\"address\": \"" + ip + "\", \"port\": " + std::to_string(port) + "}");
+  ASSERT_TRUE(added.ok()) << added.status().message();
+  ASSERT_EQ(added->status, 201) << added->body;
+  ASSERT_TRUE(test::wait_until([&] { return lists(0, ip, port) && lists(1, ip, port); }, 5s))
+      << "B has the backend registered through A\n" << logs();
+
   auto marks = accept_marks();
   const auto before = serve_round();
   std::set<std::string> used;
@@ -218,6 +297,8 @@ TEST_F(VrrpTest, WhenTheActiveNibDiesClientsReachTheSameBackendsThroughTheStandb
     used.insert(name);
   }
   EXPECT_GE(used.size(), 2u) << "Maglev spreads " << kClients << " clients";
+  ASSERT_TRUE(used.count("b" + std::to_string(kRegistered)))
+      << "some clients reach the backend registered through A's API";
   EXPECT_EQ(peers_since(marks), std::set<std::string>{kNibIp[0]}) << "all through the master";
 
   // A connection open at the failover: nib's death resets it.

@@ -12,8 +12,11 @@ using namespace std::chrono_literals;
 
 bool TestEtcdCluster::installed() { return ::access(kEtcdBinary, X_OK) == 0 && ::access(kEtcdctlBinary, X_OK) == 0; }
 
-TestEtcdCluster::TestEtcdCluster(const std::string& dir, int members)
-    : dir_(dir), token_("nib-test-" + std::to_string(::getpid()) + "-" + std::to_string(free_port())) {
+TestEtcdCluster::TestEtcdCluster(const std::string& dir, int members, std::string ip, std::string netns)
+    : dir_(dir),
+      ip_(std::move(ip)),
+      netns_(std::move(netns)),
+      token_("nib-test-" + std::to_string(::getpid()) + "-" + std::to_string(free_port())) {
   for (int i = 0; i < members; ++i) {
     Member m;
     m.name = "m" + std::to_string(i);
@@ -25,8 +28,16 @@ TestEtcdCluster::TestEtcdCluster(const std::string& dir, int members)
 
 TestEtcdCluster::~TestEtcdCluster() = default;
 
-std::string TestEtcdCluster::endpoint(int i) const {
-  return "http://127.0.0.1:" + std::to_string(members_[static_cast<size_t>(i)].client_port);
+std::string TestEtcdCluster::url(uint16_t port) const { return "http://" + ip_ + ":" + std::to_string(port); }
+
+std::string TestEtcdCluster::endpoint(int i) const { return url(members_[static_cast<size_t>(i)].client_port); }
+
+Result<std::unique_ptr<NibProcess>> TestEtcdCluster::run(const std::string& path,
+                                                         const std::vector<std::string>& args) const {
+  if (netns_.empty()) return NibProcess::start_program(path, args);
+  std::vector<std::string> all = {"netns", "exec", netns_, path};
+  all.insert(all.end(), args.begin(), args.end());
+  return NibProcess::start_program("/bin/ip", all);
 }
 
 std::vector<std::string> TestEtcdCluster::endpoint_list() const {
@@ -55,10 +66,10 @@ Status TestEtcdCluster::start_member(int i, bool existing) {
   Member& m = members_[static_cast<size_t>(i)];
   std::string cluster;
   for (const auto& other : members_) {
-    cluster += (cluster.empty() ? "" : ",") + other.name + "=http://127.0.0.1:" + std::to_string(other.peer_port);
+    cluster += (cluster.empty() ? "" : ",") + other.name + "=" + url(other.peer_port);
   }
-  const std::string client = "http://127.0.0.1:" + std::to_string(m.client_port);
-  const std::string peer = "http://127.0.0.1:" + std::to_string(m.peer_port);
+  const std::string client = url(m.client_port);
+  const std::string peer = url(m.peer_port);
   // Short heartbeats and elections: a killed leader is replaced in about a
   // second, not ten.
   std::vector<std::string> args = {"--name=" + m.name,
@@ -74,7 +85,7 @@ Status TestEtcdCluster::start_member(int i, bool existing) {
                                    "--election-timeout=500",
                                    "--logger=zap",
                                    "--log-outputs=stderr"};
-  auto p = NibProcess::start_program(kEtcdBinary, args);
+  auto p = run(kEtcdBinary, args);
   if (!p.ok()) return p.status();
   m.process = std::move(*p);
   return {};
@@ -126,7 +137,7 @@ Status TestEtcdCluster::restart_all() {
 Result<std::string> TestEtcdCluster::etcdctl(const std::vector<std::string>& args) const {
   std::vector<std::string> all = {"--endpoints=" + endpoints(), "--command-timeout=5s"};
   all.insert(all.end(), args.begin(), args.end());
-  auto p = NibProcess::start_program(kEtcdctlBinary, all);
+  auto p = run(kEtcdctlBinary, all);
   if (!p.ok()) return p.status();
   auto code = (*p)->wait_exit(15s);
   (void)(*p)->wait_output_closed(5s);

@@ -1,6 +1,7 @@
 #pragma once
 // A real etcd cluster for the shared-registry tests: Debian's etcd-server,
-// N members on loopback ports, each with its data in the test's directory.
+// N members on loopback ports (or on another address inside a network
+// namespace), each with its data in the test's directory.
 // Members can be killed and started again on the same data (an outage and
 // its recovery). Everything is killed when the object goes.
 #include <cstdint>
@@ -21,7 +22,12 @@ class TestEtcdCluster {
   static bool installed();
 
   // `dir`: where the members' data directories go (the test's TempDir).
-  TestEtcdCluster(const std::string& dir, int members);
+  // `ip`: the address the members listen on. `netns`: when not empty, the
+  // members and etcdctl run in that network namespace (`ip netns exec`,
+  // which execs them: each process is etcd's own), so `ip` is one of that
+  // namespace's addresses and the endpoints are reached from there (or from
+  // namespaces routed to it), not from the test process's namespace.
+  TestEtcdCluster(const std::string& dir, int members, std::string ip = "127.0.0.1", std::string netns = "");
   ~TestEtcdCluster();
   TestEtcdCluster(const TestEtcdCluster&) = delete;
   TestEtcdCluster& operator=(const TestEtcdCluster&) = delete;
@@ -39,7 +45,7 @@ class TestEtcdCluster {
   bool running(int i);
 
   int size() const { return static_cast<int>(members_.size()); }
-  // "http://127.0.0.1:PORT" of member i, and all of them comma-separated.
+  // "http://IP:PORT" of member i, and all of them comma-separated.
   std::string endpoint(int i) const;
   std::string endpoints() const;
   std::vector<std::string> endpoint_list() const;
@@ -59,8 +65,12 @@ class TestEtcdCluster {
     std::unique_ptr<NibProcess> process;
   };
   Status start_member(int i, bool existing);
+  // `path` with `args`, inside the namespace when there is one.
+  Result<std::unique_ptr<NibProcess>> run(const std::string& path, const std::vector<std::string>& args) const;
+  std::string url(uint16_t port) const;
 
   std::string dir_;
+  std::string ip_, netns_;
   std::string token_;
   std::vector<Member> members_;
 };
