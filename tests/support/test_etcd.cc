@@ -30,7 +30,10 @@ TestEtcdCluster::~TestEtcdCluster() = default;
 
 std::string TestEtcdCluster::url(uint16_t port) const { return "http://" + ip_ + ":" + std::to_string(port); }
 
-std::string TestEtcdCluster::endpoint(int i) const { return url(members_[static_cast<size_t>(i)].client_port); }
+std::string TestEtcdCluster::endpoint(int i) const {
+  const std::string plain = url(members_[static_cast<size_t>(i)].client_port);
+  return tls_ ? "https" + plain.substr(4) : plain;  // peers stay http
+}
 
 Result<std::unique_ptr<NibProcess>> TestEtcdCluster::run(const std::string& path,
                                                          const std::vector<std::string>& args) const {
@@ -68,7 +71,7 @@ Status TestEtcdCluster::start_member(int i, bool existing) {
   for (const auto& other : members_) {
     cluster += (cluster.empty() ? "" : ",") + other.name + "=" + url(other.peer_port);
   }
-  const std::string client = url(m.client_port);
+  const std::string client = endpoint(i);
   const std::string peer = url(m.peer_port);
   // Short heartbeats and elections: a killed leader is replaced in about a
   // second, not ten.
@@ -85,6 +88,10 @@ Status TestEtcdCluster::start_member(int i, bool existing) {
                                    "--election-timeout=500",
                                    "--logger=zap",
                                    "--log-outputs=stderr"};
+  if (tls_) {
+    args.insert(args.end(), {"--cert-file=" + tls_->cert_file, "--key-file=" + tls_->key_file,
+                             "--trusted-ca-file=" + tls_->ca_file, "--client-cert-auth"});
+  }
   auto p = run(kEtcdBinary, args);
   if (!p.ok()) return p.status();
   m.process = std::move(*p);
@@ -136,6 +143,8 @@ Status TestEtcdCluster::restart_all() {
 
 Result<std::string> TestEtcdCluster::etcdctl(const std::vector<std::string>& args) const {
   std::vector<std::string> all = {"--endpoints=" + endpoints(), "--command-timeout=5s"};
+  if (tls_) all.insert(all.end(), {"--cacert=" + tls_->ca_file, "--cert=" + tls_->cert_file, "--key=" + tls_->key_file});
+  if (!user_.empty()) all.push_back("--user=" + user_);
   all.insert(all.end(), args.begin(), args.end());
   auto p = run(kEtcdctlBinary, all);
   if (!p.ok()) return p.status();

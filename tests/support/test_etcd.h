@@ -6,6 +6,7 @@
 // its recovery). Everything is killed when the object goes.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,16 @@ class TestEtcdCluster {
   ~TestEtcdCluster();
   TestEtcdCluster(const TestEtcdCluster&) = delete;
   TestEtcdCluster& operator=(const TestEtcdCluster&) = delete;
+
+  // Before start(): clients must speak TLS (https), with a certificate the
+  // CA signed (the members present `cert_file`, which must name the listen
+  // IP; etcdctl presents it too).
+  struct Tls {
+    std::string ca_file, cert_file, key_file;
+  };
+  void set_tls(Tls tls) { tls_ = std::move(tls); }
+  // etcdctl's --user (USER:PASSWORD), once authentication is on.
+  void set_user(std::string user) { user_ = std::move(user); }
 
   // Starts every member; returns once each serves clients.
   Status start();
@@ -71,6 +82,8 @@ class TestEtcdCluster {
 
   std::string dir_;
   std::string ip_, netns_;
+  std::optional<Tls> tls_;
+  std::string user_;
   std::string token_;
   std::vector<Member> members_;
 };
