@@ -230,6 +230,8 @@ TEST_F(SharedRegistryTest, AChangeThroughAnyReplicaReachesTheOthers) {
   EXPECT_TRUE(agree(1));
   EXPECT_EQ(registry(1).store(), "etcd");
   EXPECT_TRUE(registry(1).connected());
+  EXPECT_EQ(test::scrape_metric(replica(1).http, "nib_registry_connected"), 1);
+  EXPECT_GT(test::scrape_metric(replica(1).http, "nib_registry_writes_total"), 0);
 }
 
 TEST_F(SharedRegistryTest, EveryReplicaSendsAClientToTheSameBackend) {
