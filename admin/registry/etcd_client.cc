@@ -233,6 +233,9 @@ Result<std::unique_ptr<EtcdClient::Watch>> EtcdClient::watch(const std::string& 
     }
     // Fail fast on a member that is down instead of queueing the stream.
     context->set_wait_for_ready(false);
+    // A member cut off from the others (no leader) ends the watch instead of
+    // going silent, so the watcher moves to a member that has the news.
+    context->AddMetadata("hasleader", "true");
     auto stream = m.watch->Watch(context.get());
     etcdserverpb::WatchRequest request;
     auto* create = request.mutable_create_request();

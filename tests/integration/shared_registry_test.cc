@@ -414,6 +414,12 @@ TEST_F(SharedRegistryTest, RestartingEverythingLosesNothing) {
     ASSERT_TRUE(who.ok()) << who.status().message();
     EXPECT_EQ(*who, "four");
   }
+  auto ctl = NibProcess::start_program(NIBCTL_BINARY, {"--addr", replica(1).grpc, "registry"});
+  ASSERT_TRUE(ctl.ok());
+  ASSERT_EQ((*ctl)->wait_exit(20s), 0);
+  (void)(*ctl)->wait_output_closed(5s);
+  EXPECT_NE((*ctl)->stdout_output().find("link             connected to 127.0.0.1:"), std::string::npos)
+      << (*ctl)->output();
   auto shown = test::http_request(replica(0).http, "GET", "/api/v1/registry");
   ASSERT_TRUE(shown.ok());
   EXPECT_NE(shown->body.find("\"store\":\"etcd\""), std::string::npos) << shown->body;
