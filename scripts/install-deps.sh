@@ -23,7 +23,10 @@ packages=(
 # dnsmasq-base: the DNS server of the backends_from tests (/usr/sbin/dnsmasq, no system service).
 # keepalived: VRRP for the failover test, which runs one per namespace (the packaged service
 # starts only with an /etc/keepalived/keepalived.conf, which the package does not install).
-test_packages=(prometheus pen netbase clang-16 libclang-rt-16-dev llvm-16 iproute2 nginx dnsmasq-base keepalived)
+# etcd-server, etcd-client: the shared registry's tests start their own etcd members on free loopback
+# ports, with etcdctl; a packaged etcd service, where an init system starts one, is not used.
+test_packages=(prometheus pen netbase clang-16 libclang-rt-16-dev llvm-16 iproute2 nginx dnsmasq-base keepalived
+  etcd-server etcd-client)
 
 missing_of() {
   for p in "$@"; do

@@ -240,14 +240,6 @@ printf 'admin verify-admin-token-0123456789\n' >"$fake_etc/tokens/tokens"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=verify \
   -keyout "$fake_etc/key.pem" -out "$fake_etc/cert.pem" 2>/dev/null
 # A password_file (the etcd user's) gets a password.
-#
-# GUARD, to remove once nib's `registry:` parser (issue 15) is on main: a
-# configuration with a top-level `registry:` block is fed whole to nib --check
-# only when `nib --help` mentions registry-etcd (the --registry-etcd option
-# that comes with the parser). Until then the block is checked by check.py and
-# the python checks below, and nib --check gets the configuration without it,
-# with a SKIPPED notice on the output.
-nib_knows_registry() { "$NIB" --help 2>&1 | grep -q registry-etcd; }
 check_rendered() {
   mkdir -p "$tmp/var-lib-nib"  # the state volume's mount
   sed -e "s#/etc/nib/#$fake_etc/#g" -e "s#/var/lib/nib/#$tmp/var-lib-nib/#g" "$1" >"$1.local"
@@ -259,15 +251,6 @@ check_rendered() {
     mkdir -p "$(dirname "$f")"
     printf 'verify-etcd-password\n' >"$f"
   done
-  if grep -q '^registry:' "$1.local" && ! nib_knows_registry; then
-    echo "   SKIPPED: nib --check of the registry: block ($NIB --help has no registry-etcd); the rest is checked" >&2
-    "$PY" - "$1.local" <<'PYEOF'
-import sys, yaml
-config = yaml.safe_load(open(sys.argv[1]))
-del config["registry"]
-open(sys.argv[1], "w").write(yaml.safe_dump(config, sort_keys=False))
-PYEOF
-  fi
   "$NIB" --check --config "$1.local" || fail "nib --check refused the rendered configuration $1"
 }
 

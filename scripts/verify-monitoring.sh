@@ -99,10 +99,10 @@ PYEOF
 grep -oh 'nib_[a-z0-9_]*' "$tmp/queries.txt" | sort -u >"$tmp/used.txt"
 echo "$(wc -l <"$tmp/queries.txt") queries use $(wc -l <"$tmp/used.txt") metric names"
 
-step "running nib ($NIB) with a TCP, a TLS and a UDP service and admin tokens"
+step "running nib ($NIB) with a TCP, a TLS and a UDP service, admin tokens and a shared registry on etcd"
 read -r -a ports < <("$PY" -c '
 import socket
-ss=[socket.socket() for _ in range(7)]
+ss=[socket.socket() for _ in range(9)]
 [s.bind(("127.0.0.1",0)) for s in ss]
 print(" ".join(str(s.getsockname()[1]) for s in ss))')
 printf 'admin verify-admin-token-0123456789\nreadonly verify-readonly-token-0123456789\n' >"$tmp/tokens"
@@ -111,7 +111,20 @@ printf 'verify-readonly-token-0123456789' >"$tmp/readonly-token"
 # backend_tls trusts it, for the backend handshake counters).
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=verify \
   -keyout "$tmp/tls-key.pem" -out "$tmp/tls-cert.pem" 2>/dev/null
+# A one-member etcd (Debian's etcd-server) for the nib_registry_* series.
+[ -x /usr/bin/etcd ] || fail "etcd is not installed (scripts/install-deps.sh --test)"
+/usr/bin/etcd --name verify --data-dir "$tmp/etcd" --listen-client-urls "http://127.0.0.1:${ports[7]}" \
+  --advertise-client-urls "http://127.0.0.1:${ports[7]}" --listen-peer-urls "http://127.0.0.1:${ports[8]}" \
+  --initial-advertise-peer-urls "http://127.0.0.1:${ports[8]}" \
+  --initial-cluster "verify=http://127.0.0.1:${ports[8]}" >"$tmp/etcd.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do
+  ETCDCTL_API=3 etcdctl --endpoints "http://127.0.0.1:${ports[7]}" endpoint health >/dev/null 2>&1 && break
+  sleep 0.1
+done
 cat >"$tmp/nib.yaml" <<YAML
+registry:
+  endpoints: [http://127.0.0.1:${ports[7]}]
 admin:
   http_listen: 127.0.0.1:${ports[0]}
   grpc_listen: 127.0.0.1:${ports[1]}

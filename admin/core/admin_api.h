@@ -14,7 +14,10 @@
 //   updates never lose one another's fields;
 // - makes a change durable before it is acknowledged: with a state writer
 //   (--state), every change returns only once it is on disk, or fails with
-//   kUnavailable saying it is applied but not saved.
+//   kUnavailable saying it is applied but not saved; with a shared registry
+//   (replicas on etcd, shared_registry.h), backends, pins, policies and client
+//   ACLs are written there first (compare-and-swap) and the call returns once
+//   this replica applied the write, or fails with kUnavailable, nothing changed.
 //
 // DNS policy, the same for REST, gRPC and penctl: a backend address may be an
 // IP literal or a host name. A name is resolved once, when the call is made

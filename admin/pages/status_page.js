@@ -68,9 +68,21 @@ async function clientTable(service) {
   }
   return t;
 }
+// Where the runtime state lives; with a shared registry, whether this
+// replica still follows it.
+function registryLine(r) {
+  if (r.store !== "etcd") return "runtime state: " + (r.store === "state_file" ? "state file" : "not kept");
+  if (!r.connected) return "shared registry " + r.prefix + " on etcd: DOWN (" + r.last_error + "); serving revision " +
+                           r.applied_revision + ", changes refused";
+  return "shared registry " + r.prefix + " on etcd " + r.endpoint + ": revision " + r.applied_revision +
+         " (lag " + r.lag_revisions + ")";
+}
 async function refresh() {
   try {
     const stats = await api("/api/v1/stats");
+    const registry = await api("/api/v1/registry");
+    $("registry").textContent = registryLine(registry);
+    $("registry").className = registry.store === "etcd" && !registry.connected ? "down" : "muted";
     $("version").textContent = stats.version + ", " + stats.workers + " workers, " + stats.open_connections +
                                " open connections";
     const root = el("div");

@@ -194,27 +194,28 @@ Status EtcdClient::on_some_member(const Call& call) {
   return last;
 }
 
-Result<etcdserverpb::RangeResponse> EtcdClient::range_prefix(const std::string& prefix) {
-  etcdserverpb::RangeRequest request;
-  request.set_key(prefix);
-  request.set_range_end(prefix_end(prefix));
-  etcdserverpb::RangeResponse response;
+template <typename Request, typename Response>
+Result<Response> EtcdClient::kv_call(
+    grpc::Status (etcdserverpb::KV::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+    const Request& request) {
+  Response response;
   Status st = on_some_member([&](Member& m, grpc::ClientContext& context) {
     response.Clear();
-    return m.kv->Range(&context, request, &response);
+    return ((*m.kv).*method)(&context, request, &response);
   });
   if (!st.ok()) return st;
   return response;
 }
 
+Result<etcdserverpb::RangeResponse> EtcdClient::range_prefix(const std::string& prefix) {
+  etcdserverpb::RangeRequest request;
+  request.set_key(prefix);
+  request.set_range_end(prefix_end(prefix));
+  return kv_call(&etcdserverpb::KV::Stub::Range, request);
+}
+
 Result<etcdserverpb::TxnResponse> EtcdClient::txn(const etcdserverpb::TxnRequest& request) {
-  etcdserverpb::TxnResponse response;
-  Status st = on_some_member([&](Member& m, grpc::ClientContext& context) {
-    response.Clear();
-    return m.kv->Txn(&context, request, &response);
-  });
-  if (!st.ok()) return st;
-  return response;
+  return kv_call(&etcdserverpb::KV::Stub::Txn, request);
 }
 
 Result<std::unique_ptr<EtcdClient::Watch>> EtcdClient::watch(const std::string& prefix, int64_t start_revision) {
@@ -233,6 +234,9 @@ Result<std::unique_ptr<EtcdClient::Watch>> EtcdClient::watch(const std::string& 
     }
     // Fail fast on a member that is down instead of queueing the stream.
     context->set_wait_for_ready(false);
+    // A member cut off from the others (no leader) ends the watch instead of
+    // going silent, so the watcher moves to a member that has the news.
+    context->AddMetadata("hasleader", "true");
     auto stream = m.watch->Watch(context.get());
     etcdserverpb::WatchRequest request;
     auto* create = request.mutable_create_request();

@@ -19,12 +19,7 @@
 #include <vector>
 
 #include "dataplane/base/status.h"
-#include "etcd/rpc.pb.h"
-
-namespace grpc {
-class Channel;
-class ClientContext;
-}  // namespace grpc
+#include "etcd/rpc.grpc.pb.h"
 
 namespace nib::admin {
 
@@ -75,6 +70,11 @@ class EtcdClient {
   // failure is the member's (unreachable), once around.
   template <typename Call>
   Status on_some_member(const Call& call);
+  // A unary KV call on some member.
+  template <typename Request, typename Response>
+  Result<Response> kv_call(grpc::Status (etcdserverpb::KV::Stub::*method)(grpc::ClientContext*, const Request&,
+                                                                          Response*),
+                           const Request& request);
   // Sets the deadline and the auth token (authenticating first when needed).
   Status prepare(Member& member, grpc::ClientContext& context, bool unary);
   Status authenticate(Member& member);

@@ -368,6 +368,13 @@ TEST_F(RestApiTest, TlsCallsOnAPlainServiceAreAConflict) {
                   "prefer_server_ciphers");
 }
 
+TEST_F(RestApiTest, TheRegistryWithoutEtcdIsTheLocalStore) {
+  auto r = get("/api/v1/registry");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("\"store\":\"none\""), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("\"connected\":true"), std::string::npos) << r.body;
+}
+
 TEST_F(RestApiTest, PutAclRejectsBadRequests) {
   ASSERT_EQ(put("/api/v1/acl", R"({"entries": ["deny 10.0.0.0/8"]})").status, 200);
   const std::string path = "/api/v1/services/web/acl";

@@ -125,6 +125,12 @@ TEST_F(NibctlTest, BackendsListIsATable) {
   EXPECT_EQ(nibctl({"backends"}).out, nibctl({"backends", "list"}).out);  // "list" is the default
 }
 
+TEST_F(NibctlTest, RegistrySaysWhereTheStateIsKept) {
+  CtlResult r = nibctl({"registry"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("store            none"), std::string::npos) << r.out;
+}
+
 // nibctl -o json prints what GET /api/v1/backends prints: proto field
 // names, enum words, numbers.
 TEST_F(NibctlTest, JsonHasTheRestApisShape) {

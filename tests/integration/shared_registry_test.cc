@@ -230,6 +230,8 @@ TEST_F(SharedRegistryTest, AChangeThroughAnyReplicaReachesTheOthers) {
   EXPECT_TRUE(agree(1));
   EXPECT_EQ(registry(1).store(), "etcd");
   EXPECT_TRUE(registry(1).connected());
+  EXPECT_EQ(test::scrape_metric(replica(1).http, "nib_registry_connected"), 1);
+  EXPECT_GT(test::scrape_metric(replica(1).http, "nib_registry_writes_total"), 0);
 }
 
 TEST_F(SharedRegistryTest, EveryReplicaSendsAClientToTheSameBackend) {
@@ -412,6 +414,12 @@ TEST_F(SharedRegistryTest, RestartingEverythingLosesNothing) {
     ASSERT_TRUE(who.ok()) << who.status().message();
     EXPECT_EQ(*who, "four");
   }
+  auto ctl = NibProcess::start_program(NIBCTL_BINARY, {"--addr", replica(1).grpc, "registry"});
+  ASSERT_TRUE(ctl.ok());
+  ASSERT_EQ((*ctl)->wait_exit(20s), 0);
+  (void)(*ctl)->wait_output_closed(5s);
+  EXPECT_NE((*ctl)->stdout_output().find("link             connected to 127.0.0.1:"), std::string::npos)
+      << (*ctl)->output();
   auto shown = test::http_request(replica(0).http, "GET", "/api/v1/registry");
   ASSERT_TRUE(shown.ok());
   EXPECT_NE(shown->body.find("\"store\":\"etcd\""), std::string::npos) << shown->body;
