@@ -5,9 +5,9 @@
 #include <sstream>
 
 #include "admin/state/state_writer.h"
-#include "dataplane/registry/backend_registry.h"
 #include "dataplane/config/stored_text.h"
 #include "dataplane/net/tls_session.h"
+#include "dataplane/registry/backend_registry.h"
 
 namespace nib::admin {
 namespace {
@@ -213,7 +213,6 @@ std::string join_names(const std::vector<std::string>& names) {
   for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
   return out;
 }
-
 
 // ---- Edits of a service's shared state (SharedRegistry::Edit's helpers).
 
