@@ -1,5 +1,6 @@
 #include "server/config/registry_config.h"
 
+#include <charconv>
 #include <optional>
 
 #include "dataplane/config/limits.h"
@@ -20,11 +21,13 @@ Result<EtcdEndpoint> parse_etcd_endpoint(std::string_view text) {
   const std::string expected = "expected an etcd endpoint http://HOST:PORT or https://HOST:PORT, got '" +
                                std::string(text) + "'";
   if (colon == std::string_view::npos || colon == 0 || colon + 1 == rest.size()) return Status::invalid(expected);
-  for (char c : rest.substr(colon + 1)) {
-    if (c < '0' || c > '9') return Status::invalid(expected);
+  // from_chars, not stoi: a port of many digits is an error, not an exception.
+  const std::string_view digits = rest.substr(colon + 1);
+  int port = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+  if (ec != std::errc() || end != digits.data() + digits.size() || port < 1 || port > 65535) {
+    return Status::invalid(expected);
   }
-  const int port = std::stoi(std::string(rest.substr(colon + 1)));
-  if (rest.substr(colon + 1).size() > 5 || port < 1 || port > 65535) return Status::invalid(expected);
   for (char c : rest.substr(0, colon)) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
                     c == '-' || c == '_' || c == '[' || c == ']' || c == ':';

@@ -78,6 +78,12 @@ TEST(RegistryConfigTest, TheCommandLineNamesTheMembers) {
   auto bad = PenArgs::parse({"--registry-etcd", "http://127.0.0.1", "-f", "8080", "10.0.0.1:80"});
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(bad.status().message(), HasSubstr("--registry-etcd"));
+  // A port of many digits (found by the pen_args fuzzer): an error, not an exception.
+  for (const char* endpoint : {"a:99999999999999999999", "a:65536", "a:0", "a:-1", "a:+80", "a:80x"}) {
+    auto huge = PenArgs::parse({"--registry-etcd", endpoint, "-f", "8080", "10.0.0.1:80"});
+    ASSERT_FALSE(huge.ok()) << endpoint;
+    EXPECT_THAT(huge.status().message(), HasSubstr("expected an etcd endpoint")) << endpoint;
+  }
   auto prefix = PenArgs::parse({"--registry-etcd", "a:1", "--registry-prefix", "lb", "-f", "8080", "10.0.0.1:80"});
   ASSERT_FALSE(prefix.ok());
   EXPECT_THAT(prefix.status().message(), HasSubstr("registry.prefix"));
