@@ -291,7 +291,7 @@ void fill(const RegistryStatus& r, v1::Registry* out) {
   out->set_connected(r.connected);
   out->set_applied_revision(r.applied_revision);
   out->set_known_revision(r.known_revision);
-  out->set_lag_revisions(std::max<int64_t>(0, r.known_revision - r.applied_revision));
+  out->set_lag_revisions(r.lag());
   out->set_seconds_since_contact(r.seconds_since_contact);
   out->set_last_error(r.last_error);
   out->set_writes(r.writes);

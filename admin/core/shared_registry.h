@@ -31,6 +31,9 @@ struct RegistryStatus {
   uint64_t resyncs = 0;                // full reads (start, compaction, a lost watch history)
   uint64_t reconnects = 0;             // watches opened again after a failure
   uint64_t apply_errors = 0;           // objects this replica could not apply (logged)
+
+  // Revisions etcd reported that this replica has not applied yet.
+  int64_t lag() const { return known_revision > applied_revision ? known_revision - applied_revision : 0; }
 };
 
 class SharedRegistry {

@@ -451,7 +451,7 @@ void MetricsCollector::collect_registry(std::vector<MetricFamily>* out) const {
   gauge("nib_registry_applied_revision", "The shared registry's revision this replica runs",
         static_cast<double>(r->applied_revision));
   gauge("nib_registry_lag_revisions", "Revisions etcd reported that this replica has not applied yet",
-        static_cast<double>(std::max<int64_t>(0, r->known_revision - r->applied_revision)));
+        static_cast<double>(r->lag()));
   gauge("nib_registry_seconds_since_contact", "Seconds since etcd last answered (-1: never)", r->seconds_since_contact);
   counter("nib_registry_writes_total", "Changes this replica wrote to the shared registry", r->writes);
   counter("nib_registry_write_conflicts_total",

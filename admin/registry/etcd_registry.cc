@@ -54,6 +54,22 @@ void add_compare(etcdserverpb::TxnRequest* txn, const std::string& key, etcdserv
   if (target == etcdserverpb::Compare::CREATE) c->set_create_revision(revision);
 }
 
+}  // namespace
+
+EtcdRegistry::Objects EtcdRegistry::to_objects(const etcdserverpb::RangeResponse& r) {
+  Objects out;
+  for (const auto& kv : r.kvs()) out[kv.key()] = Object{kv.value(), kv.mod_revision()};
+  return out;
+}
+
+bool EtcdRegistry::initialized(const etcdserverpb::RangeResponse& r) const {
+  const std::string marker = options_.prefix + std::string(kInitialized);
+  return std::any_of(r.kvs().begin(), r.kvs().end(),
+                     [&](const etcdserverpb::KeyValue& kv) { return kv.key() == marker; });
+}
+
+namespace {
+
 std::string host_name() {
   char name[256] = {};
   if (::gethostname(name, sizeof name - 1) != 0) return "?";
@@ -144,9 +160,7 @@ Result<EtcdRegistry::Objects> EtcdRegistry::fetch_service(const std::string& ser
   if (!r.ok()) return r.status();
   record_contact(r->header().revision());
   if (revision) *revision = r->header().revision();
-  Objects out;
-  for (const auto& kv : r->kvs()) out[kv.key()] = Object{kv.value(), kv.mod_revision()};
-  return out;
+  return to_objects(*r);
 }
 
 SavedState EtcdRegistry::state() const {
@@ -180,15 +194,10 @@ Result<std::optional<SavedState>> EtcdRegistry::load() {
     std::lock_guard lock(mutex_);
     ++counters_.resyncs;
   }
-  bool initialized = std::any_of(r->kvs().begin(), r->kvs().end(), [&](const etcdserverpb::KeyValue& kv) {
-    return kv.key() == options_.prefix + std::string(kInitialized);
-  });
-  if (!initialized) return std::optional<SavedState>();
-  Objects objects;
-  for (const auto& kv : r->kvs()) objects[kv.key()] = Object{kv.value(), kv.mod_revision()};
+  if (!initialized(*r)) return std::optional<SavedState>();
   {
     std::lock_guard lock(mutex_);
-    objects_ = objects;
+    objects_ = to_objects(*r);
     applied_revision_ = r->header().revision();
   }
   return std::optional<SavedState>(state());
@@ -306,10 +315,7 @@ bool EtcdRegistry::resync() {
     record_failure(r.status());
     return false;
   }
-  const std::string marker = options_.prefix + std::string(kInitialized);
-  bool initialized = std::any_of(r->kvs().begin(), r->kvs().end(),
-                                 [&](const etcdserverpb::KeyValue& kv) { return kv.key() == marker; });
-  if (!initialized) {
+  if (!initialized(*r)) {
     if (Status st = initialize(); !st.ok()) {
       record_failure(st);
       return false;
@@ -326,11 +332,8 @@ bool EtcdRegistry::resync() {
     std::lock_guard lock(mutex_);
     ++counters_.resyncs;
     for (const auto& [key, _] : objects_) services.insert(service_of(key));
-    objects_.clear();
-    for (const auto& kv : r->kvs()) {
-      objects_[kv.key()] = Object{kv.value(), kv.mod_revision()};
-      services.insert(service_of(kv.key()));
-    }
+    objects_ = to_objects(*r);
+    for (const auto& [key, _] : objects_) services.insert(service_of(key));
   }
   services.erase("");
   apply(services);

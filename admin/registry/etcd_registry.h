@@ -106,6 +106,9 @@ class EtcdRegistry final : public SharedRegistry {
   bool pause(std::chrono::milliseconds interval);
 
   // ---- Any thread.
+  static Objects to_objects(const etcdserverpb::RangeResponse& r);
+  // The prefix holds the `initialized` marker: some replica wrote its state.
+  bool initialized(const etcdserverpb::RangeResponse& r) const;
   // The service's objects from `objects` as a state (nullopt: no key; an
   // error: a key that does not parse).
   Result<std::optional<SavedService>> assemble(const std::string& service, const Objects& objects) const;
