@@ -694,7 +694,8 @@ int run_rate(const Options& o) {
   // Requests still in flight or never sent when the run ended: errors (their
   // latency is unknown but at least the time bound).
   errors += in_flight + (open_loop && total > issued ? total - issued : 0);
-  const double elapsed = static_cast<double>(std::min(end, deadline) - t0) / 1e9;
+  const uint64_t stop_ns = std::min(end, deadline);
+  const double elapsed = stop_ns > t0 ? static_cast<double>(stop_ns - t0) / 1e9 : 0;
   auto us = [&](double q) { return static_cast<double>(histogram.quantile(q)) / 1000.0; };
   std::printf("requests=%llu rate=%.0f achieved=%.0f p50_us=%.1f p90_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f "
               "errors=%llu late=%llu held=%llu connections=%d active=%d close=%d elapsed_s=%.2f\n",
