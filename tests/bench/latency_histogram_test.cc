@@ -23,7 +23,9 @@ TEST(LatencyHistogramTest, BucketsAreExactBelow256AndWithin1Of128Above) {
     const uint64_t top = LatencyHistogram::upper_of(b);
     EXPECT_GE(top, v);
     EXPECT_LE(static_cast<double>(top - v), static_cast<double>(v) / 128.0) << v;
-    if (b > 0) EXPECT_LT(LatencyHistogram::upper_of(b - 1), v) << v;
+    if (b > 0) {
+      EXPECT_LT(LatencyHistogram::upper_of(b - 1), v) << v;
+    }
   }
 }
 

@@ -40,7 +40,9 @@ TEST(FixedRateScheduleTest, DueByIsConsistentWithDueNs) {
   for (uint64_t i = 0; i < 50'000; i += 7) {
     const uint64_t at = s.due_ns(i);
     EXPECT_EQ(s.due_by(at), i + 1) << i;
-    if (at > 0) EXPECT_EQ(s.due_by(at - 1), i) << i;
+    if (at > 0) {
+      EXPECT_EQ(s.due_by(at - 1), i) << i;
+    }
   }
 }
 
