@@ -163,7 +163,8 @@ def check_targets(result):
             v = r(name, hap, "cpu_us_per_req")
             add(f"{name}: {nib} / {hap} CPU per request", v, "<= 0.8", v is not None and v <= 0.8)
         for name in sc:
-            if name in TLS_SCENARIOS:
+            # latency-max-*: the short closed-loop runs that set the latency levels.
+            if name in TLS_SCENARIOS or name.startswith("latency-max"):
                 continue
             v = r(name, hap, "p99_ms")
             add(f"{name}: {nib} / {hap} p99", v, "<= 1.0", v is not None and v <= 1.0)
