@@ -25,7 +25,7 @@ LABELS = {
 }
 SHORT = {"keepalive": "keep-alive", "close": "conn/request", "bulk": "1 MiB bulk", "udp": "UDP req/reply",
          "tls": "TLS keep-alive", "tlsnew": "TLS handshakes", "latency-max-keep": "max keep-alive",
-         "latency-max-close": "max conn/request", "idle": "10K idle, 1% active"}
+         "latency-max-close": "max conn/request", "idle": "idle conns, 1% active"}
 
 
 def fixed_rate(name):
