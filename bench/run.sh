@@ -3,8 +3,8 @@
 # of issue #6, interleaved rounds, medians, a table per scenario, JSON and an
 # SVG chart of the ratios. See bench/README.md ("Benchmarks").
 #
-#   bench/run.sh                      # full run, about 14 minutes on 2 cores
-#   QUICK=1 bench/run.sh              # smoke run, about 3 minutes
+#   bench/run.sh                      # full run, about 14 minutes on 2 cores (latency and idle add ~4)
+#   QUICK=1 bench/run.sh              # smoke run, about 3-4 minutes (5.5 on a busy machine)
 #   SCENARIOS="keepalive close" TARGETS="direct nib haproxy" ROUNDS=5 bench/run.sh
 #
 # Scenarios: keepalive close bulk udp clients memory tls tlsnew latency idle. Targets: direct nib nib2
