@@ -4,9 +4,12 @@ only; the SVG is written by hand).
 
     plot.py RESULTS.json OUT.svg
 
-Two panels: throughput of each balancer as a ratio to going direct (higher is
-better), and balancer CPU per request as a ratio to HAProxy nbthread 1's
-(lower is better), per scenario.
+Three panels: throughput of each balancer as a ratio to going direct (higher
+is better), balancer CPU per request as a ratio to HAProxy nbthread 1's
+(lower is better), per scenario, and, for the fixed-rate latency scenarios,
+p99 latency as a ratio to HAProxy nbthread 1's (lower is better). A
+fixed-rate run's throughput is the rate asked of every target, so it is left
+out of the first panel.
 """
 import json
 import sys
@@ -21,10 +24,18 @@ LABELS = {
     "haproxy2": "HAProxy nbthread 2", "nginx": "nginx stream",
 }
 SHORT = {"keepalive": "keep-alive", "close": "conn/request", "bulk": "1 MiB bulk", "udp": "UDP req/reply",
-         "tls": "TLS keep-alive", "tlsnew": "TLS handshakes"}
+         "tls": "TLS keep-alive", "tlsnew": "TLS handshakes", "latency-max-keep": "max keep-alive",
+         "latency-max-close": "max conn/request", "idle": "idle conns, 1% active"}
+
+
+def fixed_rate(name):
+    return name.startswith("latency-") and not name.startswith("latency-max")
 
 
 def scenario_label(name):
+    if fixed_rate(name):
+        level = name.rsplit("-", 1)[1]
+        return f"{level}% max, conn/req" if "-close-" in name else f"{level}% of max"
     if name.startswith("clients-"):
         n = int(name.split("-", 1)[1])
         return f"{n // 1000000}M clients" if n >= 1000000 else f"{n // 1000}K clients"
@@ -82,11 +93,14 @@ def main(argv):
         result = json.load(f)
     scenarios = result["scenarios"]
     targets = [t for t in result["config"]["targets"].split() if t != "direct"]
-    throughput, cpu = [], []
+    throughput, cpu, p99 = [], [], []
     for name, sc in scenarios.items():
         label = scenario_label(name)
+        if fixed_rate(name) and any(e.get("p99_ratio", {}).get("haproxy") for e in sc["targets"].values()):
+            p99.append((label, {t: e["p99_ratio"].get("haproxy") for t, e in sc["targets"].items()
+                                if t != "direct"}))
         # TLS scenarios have no direct run (no TLS there): CPU panel only.
-        if any(e["ratio"].get("direct") for e in sc["targets"].values()):
+        if not fixed_rate(name) and any(e["ratio"].get("direct") for e in sc["targets"].values()):
             throughput.append((label, {t: e["ratio"].get("direct") for t, e in sc["targets"].items()
                                        if t != "direct"}))
         if any(e["cpu_ratio"].get("haproxy") for e in sc["targets"].values()):
@@ -105,6 +119,9 @@ def main(argv):
     if cpu:
         top += panel(out, top, "Balancer CPU per request / HAProxy nbthread 1's (lower is better; dashed: HAProxy)",
                      cpu, targets, 1.0, width, cap=2.0)
+    if p99:
+        top += panel(out, top, "p99 latency at a fixed rate / HAProxy nbthread 1's (lower is better; dashed: HAProxy)",
+                     p99, targets, 1.0, width, cap=3.0)
     # Legend.
     x = 60
     for tgt in targets:

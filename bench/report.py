@@ -20,10 +20,20 @@ SCENARIO_TITLES = {
     "tls": "7. keep-alive small requests over TLS (wrk https; the balancer terminates TLS)",
     "tlsnew": "8. a full TLS handshake per request (wrk https, Connection: close, no resumption; "
               "cpu us/req is per handshake)",
+    "latency-max-keep": "9a. the maximum keep-alive rate (conn_load closed loop), which sets the latency levels",
+    "latency-max-close": "9a. the maximum rate with a connection per request (conn_load --close, closed loop)",
+    "idle": "10. idle keep-alive connections held open, 1% of them active (conn_load)",
     "tlsnew-s_time": "8b. the same cross-checked with openssl s_time -new: full handshakes one at a time, "
                      "no request (cpu us/req is per handshake)",
 }
 RATIO_TO = ["direct", "pen", "haproxy", "haproxy2", "nginx"]
+# Fixed-rate scenarios: every target gets the same requests/s, so what tells
+# them apart is the latency (p99 ratios) and the CPU, not the rate.
+LATENCY_KEYS = ("p999_ms", "max_ms")
+
+
+def is_latency(name):
+    return name.startswith("latency-") and not name.startswith("latency-max")
 TLS_SCENARIOS = ("tls", "tlsnew")
 
 
@@ -74,6 +84,18 @@ def summarise(meta, records):
                 for k in ("clients", "breaks", "revisits", "distinct", "complete", "elapsed_s", "bound_s",
                           "rss_idle_kb", "rss_kb"):
                     entry[k] = mine[-1].get(k)
+            if is_latency(name) or name == "idle":
+                for k in LATENCY_KEYS:
+                    entry[k] = median([r.get(k) for r in mine])
+                entry["late"] = sum(r.get("late", 0) or 0 for r in mine)
+                for k in ("target_rate", "level_pct", "peer_max", "mode"):
+                    entry[k] = mine[-1].get(k)
+            if name == "idle":
+                for k in ("held", "failed", "connections", "active", "rss_idle_kb", "rss_held_kb"):
+                    entry[k] = mine[-1].get(k)
+                if entry.get("held") and entry.get("rss_held_kb"):
+                    entry["bytes_per_connection"] = round(
+                        (entry["rss_held_kb"] - entry["rss_idle_kb"]) * 1024 / entry["held"])
             out["targets"][t] = entry
         for t, entry in out["targets"].items():
             entry["ratio"] = {
@@ -83,6 +105,10 @@ def summarise(meta, records):
                 ref: ratio(entry["cpu_us_per_req"], out["targets"].get(ref, {}).get("cpu_us_per_req"))
                 for ref in RATIO_TO if ref != "direct"
             }
+            if is_latency(name) or name == "idle":
+                entry["p99_ratio"] = {
+                    ref: ratio(entry["p99_ms"], out["targets"].get(ref, {}).get("p99_ms")) for ref in RATIO_TO
+                }
         scenarios[name] = out
     memory = {
         "connections": [r for r in records if r["scenario"] == "memory"],
@@ -137,7 +163,8 @@ def check_targets(result):
             v = r(name, hap, "cpu_us_per_req")
             add(f"{name}: {nib} / {hap} CPU per request", v, "<= 0.8", v is not None and v <= 0.8)
         for name in sc:
-            if name in TLS_SCENARIOS:
+            # latency-max-*: the short closed-loop runs that set the latency levels.
+            if name in TLS_SCENARIOS or name.startswith("latency-max"):
                 continue
             v = r(name, hap, "p99_ms")
             add(f"{name}: {nib} / {hap} p99", v, "<= 1.0", v is not None and v <= 1.0)
@@ -187,6 +214,9 @@ def print_tables(result):
           f"{cfg['rounds']} interleaved rounds of {cfg['duration_s']} s, medians; {result['elapsed_s']} s in all"
           + (" [QUICK]" if result.get("quick") else ""))
     for name, sc in result["scenarios"].items():
+        if is_latency(name) or name == "idle":
+            print_latency_table(name, sc)
+            continue
         if name.startswith("clients-"):
             n = int(name.split("-", 1)[1])
             title = f"5. {n:,} distinct clients (conn_load, one source address each; affinity on)"
@@ -248,6 +278,36 @@ def print_tables(result):
         print(f"note: {n}")
 
 
+def print_latency_table(name, sc):
+    first = next(iter(sc["targets"].values()), {})
+    if name == "idle":
+        load = ("closed loop" if not first.get("target_rate") else f"{first['target_rate']} req/s fixed rate")
+        print(f"\n{SCENARIO_TITLES['idle']}: {first.get('connections')} connections, {first.get('active')} "
+              f"requests in flight ({load}); latency from the send")
+    else:
+        mode = ("a new connection per request" if first.get("mode") == "close"
+                else "keep-alive pool")
+        print(f"\n9. latency at {first.get('level_pct')}% of the peers' maximum ({first.get('target_rate')} of "
+              f"{fmt(first.get('peer_max'), '.0f')} req/s, {mode}), fixed rate, "
+              f"corrected for coordinated omission (latency from each request's scheduled time)")
+    head = (f"{'target':<9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} {'max ms':>8} {'errors':>6} "
+            f"{'late':>7} {'cpu us/req':>10} {'p99/haproxy':>11} {'p99/nginx':>9}")
+    if name == "idle":
+        head += f" {'held':>6} {'failed':>6} {'RSS MB idle':>11} {'held':>6} {'bytes/conn':>10}"
+    print(head)
+    for t, e in sc["targets"].items():
+        line = (f"{t:<9} {fmt(e['rate'], '8.0f')} {fmt(e['p50_ms'], '8.3f')} {fmt(e['p99_ms'], '8.3f')} "
+                f"{fmt(e.get('p999_ms'), '9.3f')} {fmt(e.get('max_ms'), '8.2f')} {e['errors']:>6} "
+                f"{e.get('late', 0):>7} {fmt(e['cpu_us_per_req'], '10.1f')} "
+                f"{fmt(e['p99_ratio'].get('haproxy'), '11.2f')} {fmt(e['p99_ratio'].get('nginx'), '9.2f')}")
+        if name == "idle":
+            line += (f" {e.get('held', 0):>6} {e.get('failed', 0):>6} {(e.get('rss_idle_kb') or 0) / 1024:11.1f} "
+                     f"{(e.get('rss_held_kb') or 0) / 1024:6.1f} {fmt(e.get('bytes_per_connection'), '10.0f')}")
+        print(line)
+    if name != "idle":
+        print("  late: requests sent 1 ms or more after their scheduled time (their wait is in the latency)")
+
+
 def markdown(results):
     """nib's row per scenario: its rate, ratios and CPU, one value per run."""
     def cell(values, spec):
@@ -268,13 +328,19 @@ def markdown(results):
         label = SCENARIO_TITLES.get(name, name).split(" (")[0].split(". ", 1)[-1]
         if name.startswith("clients-"):
             label = f"{int(name.split('-')[1]):,} distinct clients, affinity"
-        rates = cell([e and e["rate"] for e in nib], ".0f" if unit != "MB/s" else ".0f")
+        # Fixed-rate runs: nib's p99 and its ratio to theirs (lower is better), not the rate.
+        key = "p99_ms" if is_latency(name) else "rate"
+        if is_latency(name):
+            per = ", a connection per request," if "-close-" in name else ""
+            label = f"p99 latency{per} at {name.rsplit('-', 1)[1]}% of the peers' max (lower is better)"
+            unit = "ms"
+        rates = cell([e and e[key] for e in nib], ".0f" if key == "rate" else ".2f")
         row = f"| {label} | {rates} {unit} |"
         for ref in refs:
             vals = []
             for r, e in zip(results, nib):
                 other = r["scenarios"].get(name, {}).get("targets", {}).get(ref)
-                vals.append(ratio(e["rate"], other["rate"]) if e and other else None)
+                vals.append(ratio(e[key], other[key]) if e and other else None)
             row += f" {cell(vals, '.2f')} |"
         cpu = [e and e["cpu_us_per_req"] for e in nib]
         hcpu = [h and h["cpu_us_per_req"] for h in hap]

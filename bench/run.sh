@@ -3,11 +3,11 @@
 # of issue #6, interleaved rounds, medians, a table per scenario, JSON and an
 # SVG chart of the ratios. See bench/README.md ("Benchmarks").
 #
-#   bench/run.sh                      # full run, about 10 minutes on 2 cores
-#   QUICK=1 bench/run.sh              # smoke run, about 2 minutes
+#   bench/run.sh                      # full run, about 14 minutes on 2 cores (latency and idle add ~4)
+#   QUICK=1 bench/run.sh              # smoke run, about 3-4 minutes (5.5 on a busy machine)
 #   SCENARIOS="keepalive close" TARGETS="direct nib haproxy" ROUNDS=5 bench/run.sh
 #
-# Scenarios: keepalive close bulk udp clients memory tls tlsnew. Targets: direct nib nib2
+# Scenarios: keepalive close bulk udp clients memory tls tlsnew latency idle. Targets: direct nib nib2
 # pen haproxy haproxy2 nginx (nib2 and haproxy2 run two threads; the rest one),
 # and niblog: nib with its access log on (-l FILE), for the log's cost
 #   SCENARIOS=close TARGETS="nib niblog" ROUNDS=5 bench/run.sh
@@ -22,6 +22,9 @@ source "$REPO/bench/lib.sh"
 QUICK=${QUICK:-0}
 if [[ $QUICK == 1 ]]; then
   : "${ROUNDS:=1}" "${DURATION:=1}" "${CLIENTS_TIME:=4}" "${CLIENTS_1M_TIME:=3}" "${FILL_TIME:=3}" "${S_TIME:=1}"
+  # The idle scenario's 10,000 connections take most of a minute over seven
+  # targets (those a balancer cannot hold wait 5 s each): 2,000 in a smoke run.
+  : "${LAT_PROBE:=1}" "${IDLE_DURATION:=1}" "${IDLE_CONNS:=2000}"
 fi
 BUILD_DIR=${BUILD_DIR:-$REPO/build}
 NIB=${NIB:-}
@@ -44,13 +47,22 @@ HOLD=${HOLD:-5000}                      # idle connections for the memory scenar
 FILL=${FILL:-10000000}                  # nib's affinity table in the memory scenario
 FILL_TIME=${FILL_TIME:-15}              # how long to fill it with real clients
 S_TIME=${S_TIME:-3}                     # tlsnew's cross-check: openssl s_time -new seconds per target (0: off)
+LAT_LEVELS=${LAT_LEVELS:-50 90}         # latency: fixed rates, % of the peers' maximum keep-alive rate
+LAT_PROBE=${LAT_PROBE:-$DURATION}       # latency: seconds of the closed-loop run that finds each target's maximum
+LAT_DURATION=${LAT_DURATION:-$DURATION} # latency: seconds per fixed-rate run
+LAT_CONNS=${LAT_CONNS:-$CONNS}          # latency: keep-alive connections in the pool
+LAT_CLOSE=${LAT_CLOSE:-0}               # latency: 1 adds a connection-per-request run at 50% of the peers' max
+IDLE_CONNS=${IDLE_CONNS:-10000}         # idle: keep-alive connections held through the balancer
+IDLE_ACTIVE=${IDLE_ACTIVE:-100}         # idle: requests in flight at a time (1%), rotating through the set
+IDLE_RATE=${IDLE_RATE:-0}               # idle: 0 closed loop (requests/s); R: fixed rate (latency)
+IDLE_DURATION=${IDLE_DURATION:-$((DURATION + 2))}  # idle: seconds measured once every connection is open
 TARGETS=${TARGETS:-direct nib nib2 pen haproxy haproxy2 nginx}
-SCENARIOS=${SCENARIOS:-keepalive close bulk udp clients memory tls tlsnew}
+SCENARIOS=${SCENARIOS:-keepalive close bulk udp clients memory tls tlsnew latency idle}
 RESULTS_DIR=${RESULTS_DIR:-$REPO/bench/results}
 CHART=${CHART:-}                        # also copy the SVG here (e.g. docs/bench-ratios.svg)
 
 for s in $SCENARIOS; do
-  [[ " keepalive close bulk udp clients memory tls tlsnew " == *" $s "* ]] || die "unknown scenario '$s'"
+  [[ " keepalive close bulk udp clients memory tls tlsnew latency idle " == *" $s "* ]] || die "unknown scenario '$s'"
 done
 for t in $TARGETS; do
   [[ " direct nib nib2 niblog pen haproxy haproxy2 nginx " == *" $t "* ]] || die "unknown target '$t'"
@@ -244,7 +256,8 @@ usable() {
   return 1
 }
 cpu_ticks() {
-  if [[ $1 == direct ]]; then echo 0; else group_cpu_ticks "${PID[$1]}"; fi
+  # 0 for direct, and for a target that is no longer running (its figures are dropped).
+  if [[ $1 == direct || -z ${PID[$1]:-} ]]; then echo 0; else group_cpu_ticks "${PID[$1]}"; fi
 }
 # cpu_us_per TARGET TICKS_BEFORE COUNT: balancer CPU µs per request ("null" for direct).
 cpu_us_per() {
@@ -502,6 +515,147 @@ memory_scenario() {
   fi
 }
 
+# --- scenario 9 (latency): fixed-rate load, corrected for coordinated omission ----------------
+# run_rate PORT RATE DURATION [ARGS...]: conn_load's rate mode (RATE 0: closed
+# loop); prints its result line ("requests=... p99_us=...") or nothing.
+run_rate() {
+  local port=$1 rate=$2 duration=$3
+  shift 3
+  timeout $((${duration%.*} + 40)) "$CONN_LOAD" --target "127.0.0.1:$port" --rate "$rate" --duration "$duration" \
+    "$@" 2>&1 | grep '^requests=' || true
+}
+# The peers' maximum: the highest closed-loop rate among pen, HAProxy and
+# nginx in this run (each with LAT_CONNS keep-alive connections), so that the
+# levels are the same requests/s for every target and a balancer is asked
+# for what its competitors sustain. Without any peer, the highest of all.
+latency_scenario() {
+  local target round level out rate max=0 peer_max=0 close_max=0 peer_close=0 before cpu mode
+  local modes=(keep)
+  ((LAT_CLOSE)) && modes+=(close)
+  start_targets tcp 0
+  log "latency: ${ACTIVE[*]}; max rate ${LAT_PROBE}s closed loop, then $ROUNDS rounds of ${LAT_LEVELS// /%, }% for" \
+    "${LAT_DURATION}s each"
+  for mode in "${modes[@]}"; do
+    local extra=()
+    [[ $mode == close ]] && extra=(--close)
+    for target in "${ACTIVE[@]}"; do
+      usable "$target" || continue
+      before=$(cpu_ticks "$target")
+      out=$(run_rate "${PORT[$target]}" 0 "$LAT_PROBE" --connections "$LAT_CONNS" "${extra[@]}")
+      rate=$(kv achieved "$out")
+      [[ -n $rate ]] || { note "latency: the closed-loop run against $target failed"; continue; }
+      cpu=$(cpu_us_per "$target" "$before" "$(kv requests "$out")")
+      log "  latency max ($mode) $target: $rate req/s closed loop, p99 $(kv p99_us "$out") us"
+      record scenario="latency-max-$mode" target="$target" round=1 rate="$rate" unit=req/s \
+        p50_ms="$(awk -v v="$(kv p50_us "$out")" 'BEGIN { print v / 1000 }')" \
+        p99_ms="$(awk -v v="$(kv p99_us "$out")" 'BEGIN { print v / 1000 }')" errors="$(kv errors "$out")" \
+        requests="$(kv requests "$out")" cpu_us_per_req="$cpu"
+      if [[ $mode == keep ]]; then
+        max=$(awk -v a="$max" -v b="$rate" 'BEGIN { print (b > a) ? b : a }')
+        [[ " pen haproxy nginx " == *" $target "* ]] &&
+          peer_max=$(awk -v a="$peer_max" -v b="$rate" 'BEGIN { print (b > a) ? b : a }')
+      else
+        close_max=$(awk -v a="$close_max" -v b="$rate" 'BEGIN { print (b > a) ? b : a }')
+        [[ " pen haproxy nginx " == *" $target "* ]] &&
+          peer_close=$(awk -v a="$peer_close" -v b="$rate" 'BEGIN { print (b > a) ? b : a }')
+      fi
+    done
+  done
+  if awk -v p="$peer_max" 'BEGIN { exit !(p <= 0) }'; then
+    note "latency: no peer (pen, haproxy, nginx) measured; levels are % of the highest target's rate ($max req/s)"
+    peer_max=$max
+    peer_close=$close_max
+  fi
+  awk -v p="$peer_max" 'BEGIN { exit !(p <= 0) }' && { note "latency: no maximum rate measured; skipped"; stop_targets; return; }
+  log "latency: the peers' maximum keep-alive rate is $peer_max req/s"
+  local runs=()
+  for level in $LAT_LEVELS; do runs+=("keep:$level"); done
+  ((LAT_CLOSE)) && runs+=("close:50")
+  for round in $(seq 1 "$ROUNDS"); do
+    for run in "${runs[@]}"; do
+      mode=${run%%:*} level=${run#*:}
+      local base=$peer_max name="latency-$level" extra=()
+      [[ $mode == close ]] && { base=$peer_close; name="latency-close-$level"; extra=(--close); }
+      rate=$(awk -v m="$base" -v l="$level" 'BEGIN { r = m * l / 100; printf "%.0f", r < 1 ? 1 : r }')
+      for target in "${ACTIVE[@]}"; do
+        usable "$target" || continue
+        before=$(cpu_ticks "$target")
+        out=$(run_rate "${PORT[$target]}" "$rate" "$LAT_DURATION" --connections "$LAT_CONNS" "${extra[@]}")
+        [[ -n $out ]] || { note "latency: conn_load failed against $target at $rate req/s"; continue; }
+        cpu=$(cpu_us_per "$target" "$before" "$(kv requests "$out")")
+        log "  $name round $round $target: $rate req/s asked, $(kv achieved "$out") done, p50 $(kv p50_us "$out")" \
+          "us, p99 $(kv p99_us "$out") us, p99.9 $(kv p999_us "$out") us, errors $(kv errors "$out"), late" \
+          "$(kv late "$out"), cpu $cpu us/req"
+        record scenario="$name" target="$target" round="$round" rate="$(kv achieved "$out")" unit=req/s \
+          target_rate="$rate" level_pct="$level" peer_max="$base" mode="$mode" \
+          p50_ms="$(awk -v v="$(kv p50_us "$out")" 'BEGIN { print v / 1000 }')" \
+          p99_ms="$(awk -v v="$(kv p99_us "$out")" 'BEGIN { print v / 1000 }')" \
+          p999_ms="$(awk -v v="$(kv p999_us "$out")" 'BEGIN { print v / 1000 }')" \
+          max_ms="$(awk -v v="$(kv max_us "$out")" 'BEGIN { print v / 1000 }')" errors="$(kv errors "$out")" \
+          late="$(kv late "$out")" requests="$(kv requests "$out")" cpu_us_per_req="$cpu"
+      done
+    done
+  done
+  stop_targets
+}
+
+# --- scenario 10 (idle): many idle keep-alive connections, 1% of them active -------------------
+# A fresh balancer per target; conn_load opens IDLE_CONNS keep-alive
+# connections (each warmed by one request, so the balancer holds both sides),
+# then keeps IDLE_ACTIVE requests in flight, each on the connection idle
+# longest, so the whole set is used in turn. CPU per request over the measured
+# part only; RSS before, and with the connections open.
+idle_scenario() {
+  local target out before cpu idle held_rss held failed
+  for target in $TARGETS; do
+    ACTIVE=()
+    start_target "$target" tcp 0 || { note "$target skipped in idle (failed to start)"; continue; }
+    ACTIVE=("$target")
+    sleep 0.5
+    idle=0
+    [[ $target != direct ]] && idle=$(group_rss_kb "${PID[$target]}")
+    spawn idler "$CONN_LOAD" --target "127.0.0.1:${PORT[$target]}" --rate "$IDLE_RATE" --connections "$IDLE_CONNS" \
+      --active "$IDLE_ACTIVE" --duration "$IDLE_DURATION" --linger 30
+    # Opening: bounded (each connection gets 5 s; 200 open at once).
+    for _ in $(seq 1 1200); do
+      grep -q '^held=' "$WORK/idler.log" 2>/dev/null && break
+      alive "${PID[idler]}" || break
+      sleep 0.05
+    done
+    before=$(cpu_ticks "$target")
+    held_rss=0
+    [[ $target != direct ]] && usable "$target" && held_rss=$(group_rss_kb "${PID[$target]}")
+    for _ in $(seq 1 $(((${IDLE_DURATION%.*} + 15) * 20))); do
+      grep -q '^requests=' "$WORK/idler.log" 2>/dev/null && break
+      alive "${PID[idler]}" || break
+      sleep 0.05
+    done
+    out=$(grep '^requests=' "$WORK/idler.log" || true)
+    held=$(sed -n 's/^held=\([0-9]*\).*/\1/p' "$WORK/idler.log")
+    failed=$(sed -n 's/^held=[0-9]* failed=\([0-9]*\).*/\1/p' "$WORK/idler.log")
+    cpu=null
+    usable "$target" && cpu=$(cpu_us_per "$target" "$before" "$(kv requests "$out")")
+    stop idler
+    stop_targets
+    if [[ -z $out ]]; then
+      note "idle: conn_load failed against $target: $(tail -n 2 "$WORK/idler.log" | tr '\n' ' ')"
+      continue
+    fi
+    ((${held:-0} < IDLE_CONNS)) && note "idle: $target held ${held:-0} of $IDLE_CONNS connections (${failed:-?} failed to open)"
+    log "  idle $target: ${held:-0} held (${failed:-0} failed), $(kv achieved "$out") req/s with $IDLE_ACTIVE active," \
+      "p50 $(kv p50_us "$out") us, p99 $(kv p99_us "$out") us, errors $(kv errors "$out"), cpu $cpu us/req," \
+      "RSS $idle kB idle, $held_rss kB held"
+    record scenario=idle target="$target" round=1 rate="$(kv achieved "$out")" unit=req/s \
+      p50_ms="$(awk -v v="$(kv p50_us "$out")" 'BEGIN { print v / 1000 }')" \
+      p99_ms="$(awk -v v="$(kv p99_us "$out")" 'BEGIN { print v / 1000 }')" \
+      p999_ms="$(awk -v v="$(kv p999_us "$out")" 'BEGIN { print v / 1000 }')" errors="$(kv errors "$out")" \
+      max_ms="$(awk -v v="$(kv max_us "$out")" 'BEGIN { print v / 1000 }')" \
+      requests="$(kv requests "$out")" cpu_us_per_req="$cpu" held="${held:-0}" failed="${failed:-0}" \
+      connections="$IDLE_CONNS" active="$IDLE_ACTIVE" target_rate="$IDLE_RATE" rss_idle_kb="$idle" \
+      rss_held_kb="$held_rss"
+  done
+}
+
 # --- run -------------------------------------------------------------------------------------
 log "nib: $NIB; targets: $TARGETS; scenarios: $SCENARIOS; rounds $ROUNDS, ${DURATION}s each"
 for scenario in $SCENARIOS; do
@@ -510,6 +664,8 @@ for scenario in $SCENARIOS; do
     udp) udp_scenario ;;
     clients) clients_scenario ;;
     memory) memory_scenario ;;
+    latency) latency_scenario ;;
+    idle) idle_scenario ;;
   esac
 done
 
@@ -530,6 +686,10 @@ META=$WORK/meta.json
     "$UDP_CLIENTS" "$UDP_OUTSTANDING" "$UDP_SIZE" "$CLIENT_COUNTS"
   printf ' "clients_time_s": %s, "clients_1m_time_s": %s, "hold": %s, "fill": %s, "fill_time_s": %s, "s_time_s": %s,' \
     "$CLIENTS_TIME" "$CLIENTS_1M_TIME" "$HOLD" "$FILL" "$FILL_TIME" "$S_TIME"
+  printf ' "lat_levels": "%s", "lat_probe_s": %s, "lat_duration_s": %s, "lat_conns": %s, "lat_close": %s,' \
+    "$LAT_LEVELS" "$LAT_PROBE" "$LAT_DURATION" "$LAT_CONNS" "$LAT_CLOSE"
+  printf ' "idle_conns": %s, "idle_active": %s, "idle_rate": %s, "idle_duration_s": %s, "nofile": %s,' \
+    "$IDLE_CONNS" "$IDLE_ACTIVE" "$IDLE_RATE" "$IDLE_DURATION" "$(ulimit -n)"
   printf ' "targets": "%s", "scenarios": "%s", "nib": "%s", "nib_commit": "%s"},\n' "$TARGETS" "$SCENARIOS" "$NIB" \
     "$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
   printf ' "versions": {"nib": "%s", "pen": "%s", "haproxy": "%s", "nginx": "%s", "wrk": "%s", "openssl": "%s"},\n' \
