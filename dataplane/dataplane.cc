@@ -93,6 +93,7 @@ BackendStatus backend_status(const Backend& b, int index, MonoTime now) {
   s.weight = b.weight();
   s.prio = b.prio();
   s.proxy_protocol = b.proxy_protocol();
+  s.tcp_fast_open = b.tcp_fast_open();
   s.active = b.active();
   s.counters = b.counters();
   s.drain_finished = s.admin_state == AdminState::kDraining && s.active == 0;
@@ -618,6 +619,8 @@ std::string describe(const BackendConfig& before, AdminState state_before, const
   note_change(out, "soft_limit", before.soft_limit, after.soft_limit());
   note_change(out, "hard_limit", before.hard_limit, after.hard_limit());
   note_change(out, "proxy_protocol", proxy_text(before.proxy_protocol), proxy_text(after.proxy_protocol()));
+  note_change(out, "tcp_fast_open", std::string(before.tcp_fast_open ? "on" : "off"),
+              std::string(after.tcp_fast_open() ? "on" : "off"));
   note_change(out, "state", std::string(to_string(state_before)), std::string(to_string(after.admin_state())));
   return out;
 }
@@ -739,6 +742,7 @@ Result<BackendStatus> Dataplane::add_backend(const std::string& name, const Back
   Service* s = find_service(services_, name);
   if (s == nullptr) return no_service(name);
   if (Status st = check_proxy_protocol(s->protocol(), config.proxy_protocol); !st.ok()) return st;
+  if (Status st = check_tcp_fast_open(s->protocol(), config.tcp_fast_open); !st.ok()) return st;
   std::lock_guard lock(s->admin_mutex());
   auto added = s->registry().add(config);
   if (!added.ok()) return added.status();
@@ -747,6 +751,7 @@ Result<BackendStatus> Dataplane::add_backend(const std::string& name, const Back
   detail << b.address().to_string() << " weight " << b.weight() << " prio " << b.prio() << " soft_limit "
          << b.soft_limit() << " hard_limit " << b.hard_limit();
   if (b.proxy_protocol()) detail << " proxy_protocol " << to_string(*b.proxy_protocol());
+  if (b.tcp_fast_open()) detail << " tcp_fast_open on";
   announce(events_, DataplaneEvent::Kind::kBackendAdded, name, b.id(), detail.str());
   refresh_health();
   refresh_idlers();
@@ -758,6 +763,9 @@ Result<BackendStatus> Dataplane::update_backend(const std::string& name, uint32_
   if (s == nullptr) return no_service(name);
   if (patch.proxy_protocol) {
     if (Status st = check_proxy_protocol(s->protocol(), *patch.proxy_protocol); !st.ok()) return st;
+  }
+  if (patch.tcp_fast_open) {
+    if (Status st = check_tcp_fast_open(s->protocol(), *patch.tcp_fast_open); !st.ok()) return st;
   }
   std::lock_guard lock(s->admin_mutex());
   auto patched = s->registry().update(id, patch);

@@ -37,6 +37,7 @@ struct BackendStatus {
   double blacklist_remaining_seconds = 0;
   uint32_t soft_limit = 0, hard_limit = 0, weight = 0, prio = 0;
   std::optional<ProxyProtocol> proxy_protocol;  // its own; nullopt: the service's
+  bool tcp_fast_open = false;
   int64_t active = 0;
   BackendCounters counters;
   // Filled by Dataplane::backend() and service_with_clients() only (O(table size)).

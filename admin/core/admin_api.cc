@@ -91,6 +91,7 @@ Result<BackendConfig> backend_config(const v1::AddBackendRequest& r) {
     return st;  // before any lookup
   }
   c.proxy_protocol = *proxy;
+  c.tcp_fast_open = r.tcp_fast_open();
   auto resolved = SocketAddress::resolve(host, static_cast<uint16_t>(r.port()));
   if (!resolved.ok()) return Status::invalid(quoted_field("address") + ": " + resolved.status().message());
   c.host = std::string(host);
@@ -101,10 +102,10 @@ Result<BackendConfig> backend_config(const v1::AddBackendRequest& r) {
 // The fields, checked; a new address is resolved by new_address().
 Result<BackendPatch> backend_patch(const v1::UpdateBackendRequest& r) {
   if (!r.has_weight() && !r.has_prio() && !r.has_soft_limit() && !r.has_hard_limit() && !r.has_enabled() &&
-      !r.has_address() && !r.has_port() && !r.has_proxy_protocol()) {
+      !r.has_address() && !r.has_port() && !r.has_proxy_protocol() && !r.has_tcp_fast_open()) {
     return Status::invalid(
         "nothing to update: set at least one of weight, prio, soft_limit, hard_limit, enabled, address, port, "
-        "proxy_protocol");
+        "proxy_protocol, tcp_fast_open");
   }
   BackendPatch p;
   if (r.has_weight()) p.weight = r.weight();
@@ -112,6 +113,7 @@ Result<BackendPatch> backend_patch(const v1::UpdateBackendRequest& r) {
   if (r.has_soft_limit()) p.soft_limit = r.soft_limit();
   if (r.has_hard_limit()) p.hard_limit = r.hard_limit();
   if (r.has_enabled()) p.enabled = r.enabled();
+  if (r.has_tcp_fast_open()) p.tcp_fast_open = r.tcp_fast_open();
   if (r.has_proxy_protocol()) {
     auto proxy = proxy_protocol_from_proto(r.proxy_protocol());
     if (!proxy.ok()) return proxy.status();
@@ -224,6 +226,7 @@ SavedBackend saved_backend(const BackendConfig& c) {
                       .soft_limit = c.soft_limit,
                       .hard_limit = c.hard_limit,
                       .proxy_protocol = c.proxy_protocol,
+                      .tcp_fast_open = c.tcp_fast_open,
                       .admin_state = AdminState::kEnabled};
 }
 
@@ -259,6 +262,7 @@ Status patch_backend(SavedService& s, const SocketAddress& address, const Backen
   if (p.soft_limit) it->soft_limit = *p.soft_limit;
   if (p.hard_limit) it->hard_limit = *p.hard_limit;
   if (p.proxy_protocol) it->proxy_protocol = *p.proxy_protocol;
+  if (p.tcp_fast_open) it->tcp_fast_open = *p.tcp_fast_open;
   if (p.enabled) it->admin_state = *p.enabled ? AdminState::kEnabled : AdminState::kDisabled;
   return {};
 }

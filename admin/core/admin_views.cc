@@ -56,6 +56,7 @@ void fill(const BackendStatus& b, v1::Backend* out) {
   out->set_soft_limit(b.soft_limit);
   out->set_hard_limit(b.hard_limit);
   out->set_proxy_protocol(to_proto(b.proxy_protocol));
+  out->set_tcp_fast_open(b.tcp_fast_open);
   out->set_state(backend_state(b));
   out->set_blacklisted(b.blacklisted);
   out->set_blacklist_remaining_seconds(b.blacklist_remaining_seconds);

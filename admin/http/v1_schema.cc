@@ -165,10 +165,12 @@ std::string BodyFields::field_of(const std::string& key) const {
 std::span<const RequestBody> request_bodies() {
   static const RequestBody kBodies[] = {
       {"BackendCreate", v1::AddBackendRequest::descriptor(),
-       {{"address", "port", "weight", "prio", "soft_limit", "hard_limit", "proxy_protocol"}, {"address", "port"}},
+       {{"address", "port", "weight", "prio", "soft_limit", "hard_limit", "proxy_protocol", "tcp_fast_open"},
+        {"address", "port"}},
        v1::Backend::descriptor()},
       {"BackendPatch", v1::UpdateBackendRequest::descriptor(),
-       {{"weight", "prio", "soft_limit", "hard_limit", "enabled", "address", "port", "proxy_protocol"}},
+       {{"weight", "prio", "soft_limit", "hard_limit", "enabled", "address", "port", "proxy_protocol",
+         "tcp_fast_open"}},
        v1::Backend::descriptor()},
       {"DrainRequest", v1::DrainBackendRequest::descriptor(), {{"timeout_seconds"}}},
       {"MigrateRequest", v1::MigrateClientsRequest::descriptor(), {{"to"}, {}, {{"to", "to_backend_id"}}}},

@@ -419,6 +419,7 @@ struct PenctlServer::ServerLine {
   std::optional<uint32_t> weight, prio, soft_limit, hard_limit, blacklist;
   std::optional<size_t> acl;  // Pen's per-server ACL: a list number 0-9
   std::optional<v1::ProxyProtocol> proxy_protocol;  // nib's own key: the server's PROXY header
+  std::optional<bool> tcp_fast_open;                // nib's own key: on or off
 };
 
 Result<PenctlServer::ServerLine> PenctlServer::parse_server_line(const std::vector<std::string>& w) {
@@ -441,6 +442,13 @@ Result<PenctlServer::ServerLine> PenctlServer::parse_server_line(const std::vect
       line.proxy_protocol = *version;
       continue;
     }
+    if (key == "tcp_fast_open") {
+      if (value != "on" && value != "off") {
+        return Status::invalid("tcp_fast_open: expected on or off, got '" + value + "'");
+      }
+      line.tcp_fast_open = value == "on";
+      continue;
+    }
     if (key == "acl") {
       auto n = parse_uint(value);
       if (!n || *n >= kAccessLists) return Status::invalid("acl: expected a list number 0-9, got '" + value + "'");
@@ -455,7 +463,8 @@ Result<PenctlServer::ServerLine> PenctlServer::parse_server_line(const std::vect
                                                          : nullptr;
     if (slot == nullptr) {
       return Status::invalid("server: unknown setting '" + key +
-                             "'; expected acl, address, port, max, hard, blacklist, weight, prio or proxy_protocol");
+                             "'; expected acl, address, port, max, hard, blacklist, weight, prio, proxy_protocol or "
+                             "tcp_fast_open");
     }
     auto v = parse_uint(value);
     if (!v || *v > UINT32_MAX) return Status::invalid(key + ": expected a non-negative integer");
@@ -477,7 +486,8 @@ Result<uint32_t> PenctlServer::parse_port(const std::string& text) {
 PenctlReply PenctlServer::cmd_server(const Command& c) {
   const auto& w = c.w;
   if (w.size() < 4 || w.size() % 2 != 0) {
-    return fail("server: expected 'server N address|port|weight|prio|max|hard|blacklist|proxy_protocol VALUE ...'");
+    return fail("server: expected 'server N address|port|weight|prio|max|hard|blacklist|proxy_protocol|"
+                "tcp_fast_open VALUE ...'");
   }
   auto index = parse_uint(w[1]);
   if (!index) return fail("server: expected a server number, got '" + w[1] + "'");
@@ -513,8 +523,11 @@ PenctlReply PenctlServer::cmd_server(const Command& c) {
   if (line->proxy_protocol && *line->proxy_protocol != to_proto(target->proxy_protocol)) {
     patch.set_proxy_protocol(*line->proxy_protocol);
   }
+  if (line->tcp_fast_open && *line->tcp_fast_open != target->tcp_fast_open) {
+    patch.set_tcp_fast_open(*line->tcp_fast_open);
+  }
   if (patch.has_weight() || patch.has_prio() || patch.has_soft_limit() || patch.has_hard_limit() ||
-      patch.has_address() || patch.has_port() || patch.has_proxy_protocol()) {
+      patch.has_address() || patch.has_port() || patch.has_proxy_protocol() || patch.has_tcp_fast_open()) {
     patch.set_service(c.service);
     patch.set_id(target->id);
     if (auto updated = api_.update_backend(patch); !updated.ok()) return fail(updated.status());
@@ -558,6 +571,7 @@ PenctlReply PenctlServer::add_server(const Command& c, uint64_t index, size_t se
   if (line.soft_limit) r.set_soft_limit(*line.soft_limit);
   if (line.hard_limit) r.set_hard_limit(*line.hard_limit);
   if (line.proxy_protocol) r.set_proxy_protocol(*line.proxy_protocol);
+  r.set_tcp_fast_open(line.tcp_fast_open.value_or(false));
   auto added = api_.add_backend(r);
   if (!added.ok()) return fail(added.status());
   if (line.blacklist) {
@@ -1005,6 +1019,7 @@ Result<std::string> PenctlServer::running_config(const std::string& service, con
     if (flags.has("weight")) o << " weight " << b.weight;
     if (flags.has("prio")) o << " prio " << b.prio;
     if (b.proxy_protocol) o << " proxy_protocol " << to_string(*b.proxy_protocol);
+    if (b.tcp_fast_open) o << " tcp_fast_open on";
     o << "\n";
   }
   if (st->source) o << "source " << st->source->ip_string() << "\n";

@@ -86,6 +86,7 @@ BackendConfig as_added(const SavedBackend& b) {
   c.soft_limit = b.soft_limit;
   c.hard_limit = b.hard_limit;
   c.proxy_protocol = b.proxy_protocol;
+  c.tcp_fast_open = b.tcp_fast_open;
   return c;
 }
 
@@ -193,6 +194,7 @@ void save_service(const SavedService& s, v1::StateService* out) {
     sb->set_hard_limit(b.hard_limit);
     sb->set_admin_state(to_string(b.admin_state));
     if (b.proxy_protocol) sb->set_proxy_protocol(to_string(*b.proxy_protocol));
+    sb->set_tcp_fast_open(b.tcp_fast_open);
   }
   for (const auto& pin : s.pins) {
     v1::StatePin* sp = out->add_pins();
@@ -266,6 +268,7 @@ Result<SavedService> read_service(const v1::StateService& in, const std::string&
                    .soft_limit = sb.soft_limit(),
                    .hard_limit = sb.hard_limit(),
                    .proxy_protocol = proxy,
+                   .tcp_fast_open = sb.tcp_fast_open(),
                    .admin_state = *admin_state};
     if (Status st = check_backend(&backends_seen, b); !st.ok()) return Status::invalid(which + st.message());
     s.backends.push_back(std::move(b));
@@ -495,6 +498,7 @@ SavedState capture_state(const Dataplane& dataplane) {
       saved.soft_limit = b.soft_limit;
       saved.hard_limit = b.hard_limit;
       saved.proxy_protocol = b.proxy_protocol;
+      saved.tcp_fast_open = b.tcp_fast_open;
       saved.admin_state = b.admin_state;
       s.backends.push_back(saved);
     }
@@ -534,6 +538,7 @@ void apply_to_config(const SavedState& state, DataplaneConfig* config) {
       c.soft_limit = b.soft_limit;
       c.hard_limit = b.hard_limit;
       c.proxy_protocol = b.proxy_protocol;
+      c.tcp_fast_open = b.tcp_fast_open;
       backends.push_back(c);
     }
     it->backends = std::move(backends);
@@ -562,7 +567,9 @@ Result<uint32_t> reconcile_backend(Dataplane& dataplane, const std::string& serv
     if (same->soft_limit != b.soft_limit) patch.soft_limit = b.soft_limit;
     if (same->hard_limit != b.hard_limit) patch.hard_limit = b.hard_limit;
     if (same->proxy_protocol != b.proxy_protocol) patch.proxy_protocol = b.proxy_protocol;
-    if (patch.weight || patch.prio || patch.soft_limit || patch.hard_limit || patch.proxy_protocol) {
+    if (same->tcp_fast_open != b.tcp_fast_open) patch.tcp_fast_open = b.tcp_fast_open;
+    if (patch.weight || patch.prio || patch.soft_limit || patch.hard_limit || patch.proxy_protocol ||
+        patch.tcp_fast_open) {
       if (auto updated = dataplane.update_backend(service, id, patch); !updated.ok()) return updated.status();
     }
   }

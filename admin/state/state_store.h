@@ -36,6 +36,7 @@ struct SavedBackend {
   SocketAddress address;
   uint32_t weight = 1, prio = 0, soft_limit = 0, hard_limit = 0;
   std::optional<ProxyProtocol> proxy_protocol;  // nullopt: the service's
+  bool tcp_fast_open = false;
   AdminState admin_state = AdminState::kEnabled;
 };
 

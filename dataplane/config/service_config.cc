@@ -160,6 +160,11 @@ Status check_proxy_protocol(Protocol protocol, std::optional<ProxyProtocol> vers
   return {};
 }
 
+Status check_tcp_fast_open(Protocol protocol, bool on) {
+  if (on && protocol != Protocol::kTcp) return Status::invalid("tcp_fast_open is for TCP services only");
+  return {};
+}
+
 Status check_idlers(Protocol protocol, bool dsr, uint32_t idlers) {
   if (idlers == 0) return {};
   if (protocol != Protocol::kTcp) return Status::invalid("idlers (idle TCP connections) are for TCP services only");
@@ -196,6 +201,10 @@ Status check_dsr(const ServiceConfig& s) {
     if (b.proxy_protocol && *b.proxy_protocol != ProxyProtocol::kOff) {
       return Status::invalid("direct server return forwards frames; backend " + b.address.to_string() +
                              "'s proxy_protocol cannot apply");
+    }
+    if (b.tcp_fast_open) {
+      return Status::invalid("direct server return forwards frames; backend " + b.address.to_string() +
+                             "'s tcp_fast_open cannot apply");
     }
   }
   return {};
@@ -387,7 +396,8 @@ Status validate(const DataplaneConfig& config) {
     // The same address may be listed twice, as Pen's command line allows
     // (each is a server of its own); the YAML loader refuses it, naming lines.
     for (const auto& b : s.backends) {
-      for (Status st : {check_host("host", b.host), check_proxy_protocol(s.protocol, b.proxy_protocol)}) {
+      for (Status st : {check_host("host", b.host), check_proxy_protocol(s.protocol, b.proxy_protocol),
+                        check_tcp_fast_open(s.protocol, b.tcp_fast_open)}) {
         if (!st.ok()) {
           return Status::invalid("service '" + s.name + "': backend " + b.address.to_string() + ": " + st.message());
         }

@@ -126,6 +126,8 @@ Status check_for(const HealthCheckConfig& config, Protocol protocol);
 // Whether a service of `protocol`, or one of its backends, may send PROXY
 // headers of `version` (nullopt: a backend taking the service's).
 Status check_proxy_protocol(Protocol protocol, std::optional<ProxyProtocol> version);
+// A backend's tcp_fast_open: TCP's, so not for a UDP service.
+Status check_tcp_fast_open(Protocol protocol, bool on);
 // Pen's idlers are TCP connections: a UDP or direct-server-return service
 // (dsr) takes none.
 Status check_idlers(Protocol protocol, bool dsr, uint32_t idlers);
@@ -140,6 +142,10 @@ struct BackendConfig {
   // Its own PROXY header version (a backend behind a listener that wants one
   // while its peers do not); nullopt: the service's proxy_protocol.
   std::optional<ProxyProtocol> proxy_protocol;
+  // TCP Fast Open toward it (issue 18): a connect that has the client's first
+  // bytes in hand (defer_accept, or bytes behind an accepted PROXY header)
+  // sends them in the SYN; otherwise, and with backend_tls, a plain connect.
+  bool tcp_fast_open = false;
   // Overrides the service's health_check for this backend.
   std::optional<HealthCheckConfig> health_check;
   // Where it came from: empty for the configuration and the admin APIs

@@ -37,6 +37,7 @@ Backend::Backend(uint32_t id, const BackendConfig& config, unsigned workers, con
       weight_(config.weight),
       prio_(config.prio),
       proxy_protocol_(encode(config.proxy_protocol)),
+      tcp_fast_open_(config.tcp_fast_open),
       health_check_(config.health_check),
       slots_(workers) {}
 
@@ -46,6 +47,7 @@ void Backend::apply(const BackendConfig& c) {
   weight_.store(c.weight, std::memory_order_relaxed);
   prio_.store(c.prio, std::memory_order_relaxed);
   proxy_protocol_.store(encode(c.proxy_protocol), std::memory_order_relaxed);
+  tcp_fast_open_.store(c.tcp_fast_open, std::memory_order_relaxed);
   std::lock_guard lock(health_mu_);
   health_check_ = c.health_check;
 }
@@ -75,6 +77,7 @@ BackendConfig Backend::config() const {
   c.weight = weight();
   c.prio = prio();
   c.proxy_protocol = proxy_protocol();
+  c.tcp_fast_open = tcp_fast_open();
   c.health_check = health_check();
   return c;
 }

@@ -54,6 +54,7 @@ struct BackendPatch {
   // Set: the backend's own PROXY version from now on, nullopt inside meaning
   // "the service's" again.
   std::optional<std::optional<ProxyProtocol>> proxy_protocol;
+  std::optional<bool> tcp_fast_open;  // for connections made from now on
   // A new address (resolved by the caller) and the host it was given as.
   std::optional<SocketAddress> address;
   std::string host;
@@ -95,6 +96,8 @@ class Backend {
   uint32_t prio() const { return prio_.load(std::memory_order_relaxed); }
   // Its own PROXY version; nullopt: the service's.
   std::optional<ProxyProtocol> proxy_protocol() const;
+  // TCP Fast Open toward it: one relaxed load on the connect path.
+  bool tcp_fast_open() const { return tcp_fast_open_.load(std::memory_order_relaxed); }
   // Admin side (the health checker's targets). Its own health check, which
   // overrides the service's (a YAML backend's health_check); nullopt: the
   // service's. It moves with the backend to a new address (BackendPatch).
@@ -211,6 +214,7 @@ class Backend {
   std::atomic<uint32_t> prio_;
   static constexpr uint8_t kServiceProxyProtocol = 0xff;  // proxy_protocol_: none of its own
   std::atomic<uint8_t> proxy_protocol_;
+  std::atomic<bool> tcp_fast_open_;
   std::atomic<AdminState> admin_state_{AdminState::kEnabled};
   std::atomic<int64_t> blacklisted_until_{0};  // steady-clock ns; 0 = not blacklisted
   std::atomic<int64_t> slow_start_began_{0};   // steady-clock ns; 0 = never

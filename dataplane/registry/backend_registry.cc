@@ -209,6 +209,7 @@ Result<BackendRegistry::Patched> BackendRegistry::update(uint32_t id, const Back
   if (patch.soft_limit) c.soft_limit = *patch.soft_limit;
   if (patch.hard_limit) c.hard_limit = *patch.hard_limit;
   if (patch.proxy_protocol) c.proxy_protocol = *patch.proxy_protocol;
+  if (patch.tcp_fast_open) c.tcp_fast_open = *patch.tcp_fast_open;
   std::shared_ptr<RegistrySnapshot> next = copy();
   if (patch.address && !(*patch.address == c.address)) {
     if (Status st = readdress(*next, out, c, patch); !st.ok()) return st;

@@ -64,6 +64,7 @@ void TcpConnection::start(UniqueFd client, const SocketAddress& peer, Service& s
   state_ = State::kConnecting;
   started_ = last_activity_ = worker_.loop().now();
   connect_us_ = -1;
+  syn_sent_ = syn_header_ = 0;
   failovers_ = 0;
   eof_seen_ = client_eof_first_ = false;
   request_noted_ = false;
@@ -330,19 +331,78 @@ void TcpConnection::reject_proxy_header(const char* why) {
   finish(false, CloseReason::kProxyHeader);
 }
 
-bool TcpConnection::send_proxy_header(ProxyProtocol version) {
+size_t TcpConnection::make_proxy_header(ProxyProtocol version, char (&header)[kProxyHeaderMax]) {
   if (!local_.valid()) {
     auto local = local_address(client_.get());
     if (local.ok()) local_ = *local;
   }
+  return local_.valid() ? write_proxy_header(version, peer_, local_, header)
+                        : write_proxy_local_header(version, header);
+}
+
+bool TcpConnection::send_proxy_header(ProxyProtocol version, size_t sent) {
   char header[kProxyHeaderMax];
-  const size_t n = local_.valid() ? write_proxy_header(version, peer_, local_, header)
-                                  : write_proxy_local_header(version, header);
+  const size_t n = make_proxy_header(version, header);
+  if (sent >= n) return true;
   // The first bytes on a fresh connection, whose send buffer is empty: they
   // go whole or the connection failed. With the client's bytes waiting,
   // MSG_MORE lets both leave in one segment.
   const int more = up_.off < up_.len && !snap_->backend_tls ? MSG_MORE : 0;
-  return ::send(backend_.get(), header, n, MSG_NOSIGNAL | more) == static_cast<ssize_t>(n);
+  return ::send(backend_.get(), header + sent, n - sent, MSG_NOSIGNAL | more) == static_cast<ssize_t>(n - sent);
+}
+
+bool TcpConnection::fast_open_applies(const Backend& backend) const {
+  // Only with the client's bytes in hand (defer_accept, or bytes behind an
+  // accepted PROXY header): Fast Open's SYN waits for data, and a server that
+  // speaks first (SMTP, MySQL) would wait for a SYN that never leaves. Not
+  // through backend_tls (the session writes its ClientHello itself) nor http
+  // (X-Forwarded-For is written into the bytes on their way).
+  return backend.tcp_fast_open() && up_.off < up_.len && !snap_->backend_tls && !service_->http();
+}
+
+int TcpConnection::connect_fast_open(const Backend& backend) {
+  // The PROXY header must come first: it goes in the SYN ahead of the
+  // client's bytes. Nothing leaves up_ here; take_syn_data() does that once
+  // the backend has accepted the connection.
+  char header[kProxyHeaderMax];
+  const ProxyProtocol proxy = backend.proxy_protocol_or(service_->proxy_protocol());
+  const size_t header_len = proxy == ProxyProtocol::kOff ? 0 : make_proxy_header(proxy, header);
+  iovec iov[2] = {{header, header_len}, {up_.buf.get() + up_.off, up_.len - up_.off}};
+  msghdr msg{};
+  msg.msg_name = const_cast<sockaddr*>(backend.address().sockaddr_ptr());
+  msg.msg_namelen = backend.address().length();
+  msg.msg_iov = header_len != 0 ? iov : iov + 1;
+  msg.msg_iovlen = header_len != 0 ? 2 : 1;
+  // With the kernel's cookie for the backend the SYN carries what fits of
+  // the bytes (their count comes back, the socket still connecting); without
+  // one it is a plain SYN asking for a cookie and -1 EINPROGRESS, the bytes
+  // sent after the handshake as usual.
+  const ssize_t n = ::sendmsg(backend_.get(), &msg, MSG_FASTOPEN | MSG_NOSIGNAL);
+  if (n >= 0) {
+    syn_sent_ = static_cast<uint32_t>(n);
+    syn_header_ = static_cast<uint32_t>(header_len);
+    syn_proxy_ = proxy;
+    errno = EINPROGRESS;
+    return -1;
+  }
+  // The kernel's Fast Open client is off (net.ipv4.tcp_fastopen without bit
+  // 1): a plain connect.
+  if (errno != EOPNOTSUPP) return -1;
+  return ::connect(backend_.get(), backend.address().sockaddr_ptr(), backend.address().length());
+}
+
+bool TcpConnection::take_syn_data(ProxyProtocol proxy) {
+  const uint32_t header = std::min(syn_sent_, syn_header_);
+  const uint32_t data = syn_sent_ - header;
+  // The version whose header started in the SYN, whatever an update set since.
+  if (syn_header_ != 0) proxy = syn_proxy_;
+  // A header goes whole ahead of the rest: what the SYN did not carry of it goes now.
+  if (proxy != ProxyProtocol::kOff && !send_proxy_header(proxy, header)) return false;
+  if (data != 0) {
+    up_.off += data;
+    end_pump(up_, data);  // counted as relayed, as a send() of them would be
+  }
+  return true;
 }
 
 bool TcpConnection::read_first_bytes() {
@@ -426,8 +486,12 @@ TcpConnection::Connect TcpConnection::try_connect(Backend& backend) {
   // The loop's cached time is when this batch woke up, not when we connect;
   // and this measures real latency, whatever clock the loop decides on.
   connect_started_ = MonoClock::now();
+  syn_sent_ = syn_header_ = 0;
   if (trace_on()) [[unlikely]] log_event(LogLevel::kTrace, "connecting to " + backend.address().to_string());
-  if (::connect(backend_.get(), backend.address().sockaddr_ptr(), backend.address().length()) == 0) {
+  const int connected = fast_open_applies(backend)
+                            ? connect_fast_open(backend)
+                            : ::connect(backend_.get(), backend.address().sockaddr_ptr(), backend.address().length());
+  if (connected == 0) {
     if (!worker_.loop().add(backend_.get(), kSocketEvents, &backend_side_).ok()) {
       return failed_locally("epoll", ENOMEM, /*connecting=*/false);
     }
@@ -569,12 +633,12 @@ void TcpConnection::on_connected() {
   b->record_connect_latency(worker_.index(), MonoClock::now() - connect_started_);
   connect_us_ = std::chrono::duration_cast<std::chrono::microseconds>(now - started_).count();
   const ProxyProtocol proxy = b->proxy_protocol_or(service_->proxy_protocol());
-  if (proxy != ProxyProtocol::kOff && !backend_tls_ && !send_proxy_header(proxy)) [[unlikely]] {
-    return on_backend_lost(Failure::kReset);  // with backend_tls it went ahead of the handshake
-  }
+  // With backend_tls the header went ahead of the handshake.
+  if (!backend_tls_ && !take_syn_data(proxy)) [[unlikely]] return on_backend_lost(Failure::kReset);
   if (trace_on()) [[unlikely]] {
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(MonoClock::now() - connect_started_).count();
-    log_event(LogLevel::kTrace, "connected to " + b->address().to_string() + " in " + std::to_string(us) + " us");
+    log_event(LogLevel::kTrace, "connected to " + b->address().to_string() + " in " + std::to_string(us) + " us" +
+                                    (syn_sent_ != 0 ? ", " + std::to_string(syn_sent_) + " bytes in the SYN" : ""));
   }
   if (tracked_) Selector::remember(*snap_, service_->affinity(), sel_, client_ip_, now);
   if (service_->http() && forward_len_ == 0) prepare_forward_headers();

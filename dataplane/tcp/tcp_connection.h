@@ -182,8 +182,19 @@ class TcpConnection {
   void accept_proxy_header(const ProxyHeader& header);
   void reject_proxy_header(const char* why);
   // A PROXY header of `version` (the backend's, else the service's) to the
-  // just-connected backend; false when the backend's socket failed.
-  bool send_proxy_header(ProxyProtocol version);
+  // just-connected backend, less its first `sent` bytes (gone in the SYN);
+  // false when the backend's socket failed.
+  bool send_proxy_header(ProxyProtocol version, size_t sent = 0);
+  size_t make_proxy_header(ProxyProtocol version, char (&header)[kProxyHeaderMax]);
+  // tcp_fast_open: whether this connect may carry the client's bytes in its
+  // SYN (bytes in hand, nothing that rewrites or wraps them).
+  bool fast_open_applies(const Backend& backend) const;
+  // connect() by TCP Fast Open: as ::connect() (-1 with EINPROGRESS once the
+  // SYN is out), noting in syn_* what the SYN carried.
+  int connect_fast_open(const Backend& backend);
+  // After a Fast Open connect succeeded: what its SYN carried counts as
+  // sent. False when the PROXY header's rest could not be sent.
+  bool take_syn_data(ProxyProtocol proxy);
   void on_timer();
   void connect_next();
   // kFailed: the backend's failure; kShortage: nib's own (no descriptor,
@@ -267,6 +278,13 @@ class TcpConnection {
   Flow down_;  // backend -> client
   MonoTime started_{};
   MonoTime connect_started_{};  // of the current attempt, for the latency histogram
+  // The current attempt's SYN data (tcp_fast_open): bytes the kernel took,
+  // and how many of the bytes offered were the PROXY header. Taken from up_
+  // only once the backend accepted the connection, so a refusal leaves them
+  // for the next server.
+  uint32_t syn_sent_ = 0;
+  uint32_t syn_header_ = 0;
+  ProxyProtocol syn_proxy_ = ProxyProtocol::kOff;  // the header's version, when syn_header_
   MonoTime last_activity_{};
   Duration idle_timeout_{};  // the snapshot's at start, then set_idle_timeout()'s
   // For the access log.

@@ -62,7 +62,8 @@ constexpr std::string_view kBackendTlsKeys[] = {"verify", "ca",  "ca_dir",      
                                                 "cert",   "key", "min_version", "ciphers"};
 constexpr std::string_view kPolicyKeys[] = {"mode", "stubborn", "consistent", "tracking", "blacklist", "table_size"};
 constexpr std::string_view kBackendKeys[] = {"address", "port",   "soft_limit",
-                                             "hard_limit", "weight", "prio", "proxy_protocol", "health_check"};
+                                             "hard_limit", "weight", "prio", "proxy_protocol", "tcp_fast_open",
+                                             "health_check"};
 constexpr std::string_view kHealthCheckKeys[] = {"type", "interval", "timeout", "rise", "fall", "jitter",
                                                  "method", "path", "host", "expect_status", "expect_body",
                                                  "source", "send", "expect", "expect_regex"};
@@ -1026,6 +1027,10 @@ std::optional<BackendConfig> Loader::load_backend(const Item& item,
   read_int(f, "weight", limits::kWeight, &backend.weight);
   read_int(f, "prio", limits::kPrio, &backend.prio);
   if (const Item* version = f.get("proxy_protocol")) backend.proxy_protocol = read_proxy_protocol(*version, protocol);
+  read_bool(f, "tcp_fast_open", &backend.tcp_fast_open);
+  if (Status st = check_tcp_fast_open(protocol, backend.tcp_fast_open); !st.ok()) {
+    error_at(*f.get("tcp_fast_open"), st.message());
+  }
   if (const Item* check = f.get("health_check")) {
     backend.health_check = load_health_check(*check, service_check.value_or(default_check(protocol)), protocol);
   }

@@ -49,6 +49,8 @@ constexpr OptionSpec kOptions[] = {
     {"--soft-limit", "N", "most connections for new clients (0: no limit)"},
     {"--hard-limit", "N", "most connections for returning clients (0: no limit)"},
     {"--proxy-protocol", "V", "PROXY header to it: v1, v2, off, or service (the service's setting)"},
+    {"--tcp-fast-open", "", "TCP Fast Open toward it: the client's first bytes in the SYN (new connections)"},
+    {"--no-tcp-fast-open", "", "plain connects to it (the default)"},
     {"--address", "HOST", "a new address (open connections finish on the old one)"},
     {"--port", "N", "a new port (open connections finish on the old one)"},
     {"--enable", "", "take new clients again; also ends a drain"},
@@ -149,15 +151,15 @@ const std::vector<CommandSpec>& Nibctl::commands() {
       {"backends show", {kId}, {}, &Nibctl::backends_show, "one backend"},
       {"backends add",
        {{"address", "IP:PORT", "the backend's address ([::1]:80 for IPv6)"}},
-       {"--weight", "--prio", "--soft-limit", "--hard-limit", "--proxy-protocol"},
+       {"--weight", "--prio", "--soft-limit", "--hard-limit", "--proxy-protocol", "--tcp-fast-open"},
        &Nibctl::backends_add,
        "add a backend ([::1]:80 for IPv6)"},
       {"backends rm", {kId}, {}, &Nibctl::backends_rm, "remove a backend; its open connections finish"},
       {"backends drain", {kId}, {"--close-after"}, &Nibctl::backends_drain,
        "no new clients; open connections finish (see 'backends list'), or are closed after --close-after SEC"},
       {"backends set", {kId},
-       {"--weight", "--prio", "--soft-limit", "--hard-limit", "--proxy-protocol", "--address", "--port", "--enable",
-        "--disable"},
+       {"--weight", "--prio", "--soft-limit", "--hard-limit", "--proxy-protocol", "--tcp-fast-open",
+        "--no-tcp-fast-open", "--address", "--port", "--enable", "--disable"},
        &Nibctl::backends_set, "change a backend; --enable also ends a drain"},
       {"services", {}, {}, &Nibctl::services, "the services nib runs"},
       {"clients list", {}, {"--backend", "--limit"}, &Nibctl::clients_list,
@@ -537,13 +539,19 @@ int Nibctl::backends_show(const Args& args) {
 }
 
 namespace {
-// --weight, --prio, --soft-limit, --hard-limit and --proxy-protocol: the
-// settings both add and set take.
+// --weight, --prio, --soft-limit, --hard-limit, --proxy-protocol and
+// --[no-]tcp-fast-open: the settings both add and set take.
 struct BackendNumbers {
   std::optional<uint32_t> weight, prio, soft_limit, hard_limit;
   std::optional<v1::ProxyProtocol> proxy_protocol;
+  std::optional<bool> tcp_fast_open;
 };
 std::optional<std::string> backend_numbers(const Nibctl::Args& args, BackendNumbers* out) {
+  const bool fast_open = args.options.contains("--tcp-fast-open");
+  if (fast_open && args.options.contains("--no-tcp-fast-open")) {
+    return "--tcp-fast-open and --no-tcp-fast-open together";
+  }
+  if (fast_open || args.options.contains("--no-tcp-fast-open")) out->tcp_fast_open = fast_open;
   if (auto it = args.options.find("--proxy-protocol"); it != args.options.end()) {
     v1::ProxyProtocol version{};
     std::string name = "PROXY_PROTOCOL_";
@@ -583,6 +591,7 @@ int Nibctl::backends_add(const Args& args) {
   r.set_soft_limit(n.soft_limit.value_or(0));
   r.set_hard_limit(n.hard_limit.value_or(0));
   if (n.proxy_protocol) r.set_proxy_protocol(*n.proxy_protocol);
+  r.set_tcp_fast_open(n.tcp_fast_open.value_or(false));
   return call(&v1::Admin::Stub::AddBackend, r, [&](const v1::Backend& b) { print_one(out_, b); });
 }
 
@@ -637,6 +646,7 @@ int Nibctl::backends_set(const Args& args) {
   if (n.soft_limit) r.set_soft_limit(*n.soft_limit);
   if (n.hard_limit) r.set_hard_limit(*n.hard_limit);
   if (n.proxy_protocol) r.set_proxy_protocol(*n.proxy_protocol);
+  if (n.tcp_fast_open) r.set_tcp_fast_open(*n.tcp_fast_open);
   if (enable || disable) r.set_enabled(enable);
   if (auto it = args.options.find("--address"); it != args.options.end()) r.set_address(it->second);
   if (port) r.set_port(*port);

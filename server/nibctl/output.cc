@@ -95,6 +95,7 @@ void print_backends(std::ostream& out, const std::vector<const v1::Backend*>& ba
       out << "backend " << b->id() << ": proxy_protocol "
           << enum_word(v1::ProxyProtocol_Name(b->proxy_protocol()), "PROXY_PROTOCOL_") << " (its own)\n";
     }
+    if (b->tcp_fast_open()) out << "backend " << b->id() << ": tcp_fast_open on\n";
   }
 }
 

@@ -470,6 +470,24 @@ TEST_F(GrpcAdminTest, UpdateBackendChangesOnlyWhatIsSet) {
   EXPECT_EQ(out.state(), v1::BACKEND_STATE_UP);
 }
 
+TEST_F(GrpcAdminTest, UpdateBackendSwitchesTcpFastOpen) {
+  uint32_t id = id_of(0);
+  EXPECT_FALSE(get_backend(id).tcp_fast_open()) << "off by default";
+  v1::UpdateBackendRequest r;
+  r.set_id(id);
+  r.set_tcp_fast_open(true);
+  v1::Backend out;
+  grpc::Status s = stub_->UpdateBackend(context().get(), r, &out);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(out.tcp_fast_open());
+  EXPECT_EQ(out.weight(), 1u) << "nothing else changed";
+  EXPECT_TRUE(get_backend(id).tcp_fast_open());
+  EXPECT_EQ(who(1), "b0") << "still served";
+  r.set_tcp_fast_open(false);
+  ASSERT_TRUE(stub_->UpdateBackend(context().get(), r, &out).ok());
+  EXPECT_FALSE(get_backend(id).tcp_fast_open());
+}
+
 TEST_F(GrpcAdminTest, UpdateBackendErrorsChangeNothing) {
   auto update = [&](uint32_t id, std::optional<uint32_t> weight, std::optional<uint32_t> prio = std::nullopt) {
     v1::UpdateBackendRequest r;

@@ -391,6 +391,26 @@ TEST_F(RestApiTest, PutAclRejectsBadRequests) {
   expect_rejected("PUT", "/api/v1/services/nope/acl", R"({"entries": []})", 404, "NOT_FOUND", "no service");
 }
 
+TEST_F(RestApiTest, TcpFastOpenIsABackendSettingChangedByPatch) {
+  uint32_t id = backend_id(0);
+  EXPECT_FALSE(get(backend_path(id)).json.find("tcp_fast_open")->as_bool()) << "off by default";
+  Reply r = call("PATCH", backend_path(id), R"({"tcp_fast_open": true})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(r.json.find("tcp_fast_open")->as_bool());
+  EXPECT_TRUE(get(backend_path(id)).json.find("tcp_fast_open")->as_bool());
+  expect_rejected("PATCH", backend_path(id), R"({"tcp_fast_open": "yes"})", 400, "INVALID_ARGUMENT",
+                  "field \"tcp_fast_open\": expected true or false, got a string");
+  expect_rejected("PATCH", backend_path(id), R"({"tcp_fast_open": 1})", 400, "INVALID_ARGUMENT",
+                  "field \"tcp_fast_open\": expected true or false");
+  r = call("PATCH", backend_path(id), R"({"tcp_fast_open": false})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_FALSE(r.json.find("tcp_fast_open")->as_bool());
+  r = call("POST", "/api/v1/services/web/backends",
+           R"({"address": "127.0.0.1", "port": 81, "tcp_fast_open": true})");
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_TRUE(r.json.find("tcp_fast_open")->as_bool());
+}
+
 TEST_F(RestApiTest, PatchBackendRejectsBadRequests) {
   uint32_t id = backend_id(0);
   expect_rejected("PATCH", backend_path(id), R"({"weight": 10001})", 400, "INVALID_ARGUMENT",

@@ -187,6 +187,22 @@ TEST_F(NibctlTest, ProxyProtocolIsABackendSetting) {
   EXPECT_EQ(r.out.find("proxy_protocol"), std::string::npos) << r.out;
 }
 
+TEST_F(NibctlTest, TcpFastOpenIsABackendSetting) {
+  const std::string id = std::to_string(backend_number(0, "id"));
+  CtlResult r = nibctl({"backends", "set", id, "--tcp-fast-open"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("backend " + id + ": tcp_fast_open on"), std::string::npos) << r.out;
+  EXPECT_TRUE(backends_json()[0].find("tcp_fast_open")->as_bool());
+  r = nibctl({"backends", "set", id, "--tcp-fast-open", "--no-tcp-fast-open"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--tcp-fast-open and --no-tcp-fast-open together"), std::string::npos) << r.err;
+  EXPECT_TRUE(backends_json()[0].find("tcp_fast_open")->as_bool()) << "a refused call changes nothing";
+  r = nibctl({"backends", "set", id, "--no-tcp-fast-open"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.find("tcp_fast_open"), std::string::npos) << r.out;
+  EXPECT_FALSE(backends_json()[0].find("tcp_fast_open")->as_bool());
+}
+
 TEST_F(NibctlTest, DrainShowsWhatStillPointsAtTheBackend) {
   auto held = TestClient::connect(lb(), "127.0.0.2");
   ASSERT_TRUE(held.ok());

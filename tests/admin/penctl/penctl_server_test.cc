@@ -165,6 +165,24 @@ TEST_F(PenctlServerTest, ServerTakesItsOwnProxyProtocol) {
   EXPECT_EQ(dp_->service("web")->backends[1].proxy_protocol, std::nullopt);
 }
 
+// nib's own key of `server N`: TCP Fast Open toward the server, kept by `write`.
+TEST_F(PenctlServerTest, ServerTakesTcpFastOpen) {
+  EXPECT_EQ(penctl("server 1 tcp_fast_open on"), "");
+  EXPECT_TRUE(dp_->service("web")->backends[1].tcp_fast_open);
+  EXPECT_NE(failure("server 1 tcp_fast_open yes").find("tcp_fast_open: expected on or off, got 'yes'"),
+            std::string::npos);
+  EXPECT_TRUE(dp_->service("web")->backends[1].tcp_fast_open) << "a failed command changes nothing";
+  test::TempDir dir;
+  const std::string file = dir.file("pen.cfg");
+  EXPECT_EQ(penctl("write " + file), "");
+  auto text = test::read_file(file);
+  ASSERT_TRUE(text.ok());
+  EXPECT_NE(text->find(" port " + std::to_string(b1_.port()) + " max 0 hard 0 tcp_fast_open on\n"), std::string::npos)
+      << *text;
+  EXPECT_EQ(penctl("server 1 tcp_fast_open off"), "");
+  EXPECT_FALSE(dp_->service("web")->backends[1].tcp_fast_open);
+}
+
 // A change waits for its durable write on the command thread, not on the
 // listener's loop: while a write is held up, the control port still accepts
 // and reads other connections, and the change is answered once the write is done.

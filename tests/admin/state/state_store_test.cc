@@ -40,6 +40,7 @@ SavedState sample() {
   second.soft_limit = 5;
   second.hard_limit = 9;
   second.proxy_protocol = ProxyProtocol::kV2;
+  second.tcp_fast_open = true;
   second.admin_state = AdminState::kDraining;
   s.backends = {first, second};
   s.pins.push_back(SavedPin{*IpPrefix::parse("192.168.0.0/24"), *SocketAddress::parse("10.0.0.1:80")});
@@ -100,6 +101,8 @@ TEST(StateStoreTest, RoundTrips) {
   EXPECT_EQ(s.backends[1].hard_limit, 9u);
   EXPECT_EQ(s.backends[0].proxy_protocol, std::nullopt) << "the service's";
   EXPECT_EQ(s.backends[1].proxy_protocol, ProxyProtocol::kV2);
+  EXPECT_FALSE(s.backends[0].tcp_fast_open);
+  EXPECT_TRUE(s.backends[1].tcp_fast_open);
   ASSERT_EQ(s.pins.size(), 1u);
   EXPECT_EQ(s.pins[0].prefix.to_string(), "192.168.0.0/24");
   EXPECT_EQ(s.client_acl, sample().services[0].client_acl);
@@ -179,6 +182,7 @@ TEST(StateStoreTest, AVersionOneFileLoads) {
   e.has_connect_timeout = e.has_idle_timeout = e.has_max_connections = e.has_pending_max = e.has_idlers = false;
   e.client_acl.reset();
   e.backends[1].proxy_protocol.reset();
+  e.backends[1].tcp_fast_open = false;
   EXPECT_EQ(serialize_state(**loaded), serialize_state(expected));
 }
 
@@ -362,6 +366,7 @@ TEST_F(StateRestoreTest, ChangesSurviveIntoAFreshDataplane) {
     BackendPatch heavier;
     heavier.weight = 7;
     heavier.proxy_protocol = ProxyProtocol::kV1;
+    heavier.tcp_fast_open = true;
     ASSERT_TRUE(dp->update_backend("web", b2->id, heavier).ok());
     ASSERT_TRUE(dp->pin_clients("web", *IpPrefix::parse("10.1.0.0/16"), b2->id).ok());
     PolicyConfig policy = *dp->policy("web");
@@ -390,6 +395,8 @@ TEST_F(StateRestoreTest, ChangesSurviveIntoAFreshDataplane) {
   EXPECT_EQ(backends[1].weight, 7u);
   EXPECT_EQ(backends[1].proxy_protocol, ProxyProtocol::kV1);
   EXPECT_EQ(backends[0].proxy_protocol, std::nullopt);
+  EXPECT_TRUE(backends[1].tcp_fast_open);
+  EXPECT_FALSE(backends[0].tcp_fast_open);
   EXPECT_EQ(dp->policy("web")->mode, BalanceMode::kHash);
   auto pins = dp->pins("web");
   ASSERT_TRUE(pins.ok());

@@ -654,6 +654,23 @@ TEST(YamlLoaderTest, ProtocolSpecificKeysAreErrorsForTheOtherProtocol) {
             "nib.yaml:4:15: services[0].protocol: expected tcp or udp, got 'sctp'");
 }
 
+TEST(YamlLoaderTest, TcpFastOpenIsABackendSettingOffByDefault) {
+  auto config = load(std::string(kMinimal) + "    backends:\n      - {address: 10.0.0.1, port: 80, tcp_fast_open: true}\n"
+                                             "      - {address: 10.0.0.2, port: 80, tcp_fast_open: false}\n"
+                                             "      - 10.0.0.3:80\n");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  const auto& b = config->dataplane.services[0].backends;
+  ASSERT_EQ(b.size(), 3u);
+  EXPECT_TRUE(b[0].tcp_fast_open);
+  EXPECT_FALSE(b[1].tcp_fast_open);
+  EXPECT_FALSE(b[2].tcp_fast_open);
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    backends:\n      - {address: 10.0.0.1, port: 80, tcp_fast_open: 3}\n"),
+            "nib.yaml:5:54: services[0].backends[0].tcp_fast_open: expected true or false, got '3'");
+  EXPECT_EQ(error_of(std::string(kMinimal) + "    protocol: udp\n    backends:\n"
+                                             "      - {address: 10.0.0.1, port: 53, tcp_fast_open: true}\n"),
+            "nib.yaml:6:54: services[0].backends[0].tcp_fast_open: tcp_fast_open is for TCP services only");
+}
+
 TEST(YamlLoaderTest, ABackendMayHaveItsOwnProxyProtocol) {
   const std::string backends = "    backends:\n      - {address: 10.0.0.1, port: 80, proxy_protocol: v2}\n"
                                "      - {address: 10.0.0.2, port: 80, proxy_protocol: off}\n      - 10.0.0.3:80\n";
