@@ -26,7 +26,7 @@ SCENARIOS=${SCENARIOS:-keepalive close}
 ROUNDS=${ROUNDS:-1}
 DURATION=${DURATION:-3}
 CONNS=${CONNS:-50}
-SYSCALLS=(epoll_wait epoll_ctl accept4 recvfrom sendto read write splice socket connect setsockopt
+SYSCALLS=(epoll_wait epoll_ctl io_uring_enter accept4 recvfrom sendto read write splice socket connect setsockopt
   getsockopt shutdown close fcntl)
 
 bench_init

@@ -143,7 +143,7 @@ Status Dataplane::open() {
   // Each relayed connection holds two descriptors.
   const uint64_t fd_connections = std::max<uint64_t>(1, budget_->capacity() / TcpConnection::kDescriptors);
   tcp_ = std::make_unique<TcpEngine>(workers_count_, static_cast<size_t>(std::max(0, config_.splice_pipes_per_worker)),
-                                     *budget_, relay_memory_, clock_);
+                                     *budget_, relay_memory_, clock_, config_.event_loop);
   // ---- UDP (-U): UdpEngine binds and relays these; a session holds one descriptor.
   udp_ = std::make_unique<UdpEngine>(workers_count_, *budget_, clock_);
   const uint64_t fd_sessions = budget_->capacity();
@@ -372,6 +372,8 @@ ResourceStatus Dataplane::resources() const {
   return r;
 }
 
+LoopBackend Dataplane::event_loop() const { return tcp_ ? tcp_->event_loop() : config_.event_loop; }
+
 int64_t Dataplane::open_connections() const {
   return tcp_ ? tcp_->open_connections() : 0;
 }
@@ -439,6 +441,10 @@ Status Dataplane::check_reload(const DataplaneConfig& config) const {
   if (config.workers != config_.workers) {
     return Status::invalid("workers change (" + std::to_string(config_.workers) + " -> " +
                            std::to_string(config.workers) + ") needs a restart");
+  }
+  if (config.event_loop != config_.event_loop) {
+    return Status::invalid("event_loop change (" + std::string(to_string(config_.event_loop)) + " -> " +
+                           std::string(to_string(config.event_loop)) + ") needs a restart");
   }
   return {};
 }

@@ -192,6 +192,9 @@ class Dataplane {
   std::optional<SocketAddress> bound_address(const std::string& service) const;
   int64_t open_connections() const;
   unsigned workers() const { return workers_count_; }
+  // After open(): what the TCP workers wait with (io_uring asked for falls
+  // back to epoll where the kernel refuses it).
+  LoopBackend event_loop() const;
   uint64_t fd_limit() const { return fd_limit_; }
   // The descriptor budget, relay buffers and shortages (after start()).
   ResourceStatus resources() const;

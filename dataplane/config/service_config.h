@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "dataplane/base/loop_backend.h"
 #include "dataplane/base/linear_regex.h"
 #include "dataplane/base/status.h"
 #include "dataplane/net/access_list.h"
@@ -379,6 +380,9 @@ struct DataplaneConfig {
   std::vector<ServiceConfig> services;
   AccessLogConfig access_log;
   int workers = 0;  // 0 = one per core
+  // What the TCP workers' loops wait with (io_uring: batched registration
+  // changes; epoll when the kernel refuses it).
+  LoopBackend event_loop = LoopBackend::kEpoll;
   // Zero-copy relay: pipes each worker may hold for splice(); 0 = always copy.
   int splice_pipes_per_worker = 64;
   // Tuning and tests; 0 = derived (dataplane/config/limits.h): descriptors

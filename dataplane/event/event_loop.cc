@@ -3,8 +3,13 @@
 #include <sys/eventfd.h>
 
 #include <algorithm>
+#include <mutex>
 #include <cerrno>
 #include <cstring>
+
+#include "dataplane/base/log.h"
+#include "dataplane/event/epoll_poller.h"
+#include "dataplane/event/io_uring_poller.h"
 
 namespace nib {
 
@@ -15,25 +20,38 @@ Timer::~Timer() {
 namespace {
 // A bound on clock_moved()'s wait, should the loop stop while it waits.
 constexpr auto kClockMovedWait = std::chrono::seconds(10);
+
+// Every worker's loop asks; the process says it once.
+void log_once_io_uring_unavailable(const std::string& why) {
+  static std::once_flag once;
+  std::call_once(once, [&] { log_warn("event_loop io_uring: not available here (" + why + "); the workers use epoll"); });
+}
 }  // namespace
 
-EventLoop::EventLoop(Clock& clock) : clock_(clock) {}
+EventLoop::EventLoop(Clock& clock, LoopBackend backend) : clock_(clock), wanted_(backend) {}
 EventLoop::~EventLoop() {
   if (registered_) clock_.remove_sleeper(this);
   for (Timer* t : heap_) t->heap_index_ = Timer::kNotArmed;
 }
 
 Status EventLoop::init() {
-  epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
-  if (!epoll_) return Status::internal(std::string("epoll_create1: ") + std::strerror(errno));
+  if (wanted_ == LoopBackend::kIoUring) {
+    auto uring = IoUringPoller::create();
+    if (uring.ok()) {
+      poller_ = std::move(uring).value();
+    } else {
+      log_once_io_uring_unavailable(uring.status().message());
+    }
+  }
+  if (!poller_) {
+    auto epoll = EpollPoller::create();
+    if (!epoll.ok()) return epoll.status();
+    poller_ = std::move(epoll).value();
+  }
   wake_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (!wake_) return Status::internal(std::string("eventfd: ") + std::strerror(errno));
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.ptr = nullptr;  // the wake-up descriptor is the one without a handler
-  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev) != 0) {
-    return Status::internal(std::string("epoll_ctl: ") + std::strerror(errno));
-  }
+  // The wake-up descriptor is the one without a handler.
+  if (Status st = poller_->add(wake_.get(), EPOLLIN, nullptr); !st.ok()) return st;
   now_ = clock_.now();
   {
     std::lock_guard lock(posted_mutex_);
@@ -44,27 +62,13 @@ Status EventLoop::init() {
   return {};
 }
 
-Status EventLoop::add(int fd, uint32_t events, EventHandler* handler) {
-  epoll_event ev{};
-  ev.events = events;
-  ev.data.ptr = handler;
-  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
-    return Status::internal(std::string("epoll_ctl add: ") + std::strerror(errno));
-  }
-  return {};
-}
+Status EventLoop::add(int fd, uint32_t events, EventHandler* handler) { return poller_->add(fd, events, handler); }
 
 Status EventLoop::modify(int fd, uint32_t events, EventHandler* handler) {
-  epoll_event ev{};
-  ev.events = events;
-  ev.data.ptr = handler;
-  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &ev) != 0) {
-    return Status::internal(std::string("epoll_ctl mod: ") + std::strerror(errno));
-  }
-  return {};
+  return poller_->modify(fd, events, handler);
 }
 
-void EventLoop::remove(int fd) { ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr); }
+void EventLoop::remove(int fd) { poller_->remove(fd); }
 
 void EventLoop::arm(Timer& timer, MonoTime deadline) {
   timer.loop_ = this;
@@ -161,13 +165,13 @@ __attribute__((no_sanitize("vptr"))) void dispatch(EventHandler* handler, uint32
 
 void EventLoop::run(const std::function<void()>& after_batch) {
   constexpr int kMaxEvents = 256;
-  epoll_event events[kMaxEvents];
+  Poller::Ready events[kMaxEvents];
   loop_thread_.store(std::this_thread::get_id(), std::memory_order_relaxed);
   while (!stop_requested_.load(std::memory_order_acquire)) {
-    int n = ::epoll_wait(epoll_.get(), events, kMaxEvents, next_timeout_ms());
+    int n = poller_->wait(next_timeout_ms(), events, kMaxEvents);
     now_ = clock_.now();
     for (int i = 0; i < n; ++i) {
-      auto* handler = static_cast<EventHandler*>(events[i].data.ptr);
+      EventHandler* handler = events[i].handler;
       if (handler == nullptr) {
         uint64_t v;
         ssize_t rc = ::read(wake_.get(), &v, sizeof v);

@@ -1,6 +1,7 @@
 #pragma once
-// One epoll loop per worker thread (after muduo's EventLoop: each method's
-// thread contract is on its line). Timers are intrusive and heap-ordered, so a
+// One event loop per worker thread (after muduo's EventLoop: each method's
+// thread contract is on its line). It waits with epoll, or with io_uring's
+// poll requests when asked (poller.h), with the same epoll event masks. Timers are intrusive and heap-ordered, so a
 // connection's timer costs no allocation and re-arming is O(log n).
 //
 // Time comes from the Clock the loop was given: timers fire by it, and the
@@ -9,6 +10,7 @@
 // the due timers fire at once, with no wall time spent.
 #include <sys/epoll.h>
 
+#include <memory>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -18,8 +20,10 @@
 #include <vector>
 
 #include "dataplane/base/clock.h"
+#include "dataplane/base/loop_backend.h"
 #include "dataplane/base/status.h"
 #include "dataplane/base/unique_fd.h"
+#include "dataplane/event/poller.h"
 
 namespace nib {
 
@@ -54,19 +58,27 @@ class Timer {
 
 class EventLoop final : public Clock::Sleeper {
  public:
-  explicit EventLoop(Clock& clock = SystemClock::instance());
+  // `backend`: what it asks for; init() falls back to epoll (and says so in
+  // the log) when io_uring is not allowed here.
+  explicit EventLoop(Clock& clock = SystemClock::instance(), LoopBackend backend = LoopBackend::kEpoll);
   ~EventLoop() override;
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
 
-  // Creates the epoll and wake-up descriptors and registers with the clock;
-  // call before use.
+  // Creates the poller and the wake-up descriptor and registers with the
+  // clock; call before use.
   Status init();
+  // After init(): what the loop waits with.
+  LoopBackend backend() const { return poller_ ? poller_->backend() : LoopBackend::kEpoll; }
 
   // Loop thread (or before run()).
   Status add(int fd, uint32_t events, EventHandler* handler);
   Status modify(int fd, uint32_t events, EventHandler* handler);
   void remove(int fd);
+  // Loop thread. `fd`, registered, is about to be closed without remove():
+  // free with epoll (a closed descriptor leaves it), a cancellation with
+  // io_uring (its poll holds the file open until then).
+  void forget(int fd) { poller_->forget(fd); }
 
   // Loop thread. (Re)arms `timer` to fire at `deadline`; cancel disarms it.
   void arm(Timer& timer, MonoTime deadline);
@@ -103,7 +115,8 @@ class EventLoop final : public Clock::Sleeper {
 
   Clock& clock_;
   bool registered_ = false;  // with clock_, by init()
-  UniqueFd epoll_;
+  const LoopBackend wanted_;
+  std::unique_ptr<Poller> poller_;
   UniqueFd wake_;
   std::vector<Timer*> heap_;
   MonoTime now_{};

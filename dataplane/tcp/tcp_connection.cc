@@ -441,7 +441,7 @@ void TcpConnection::connect_next() {
       case Connect::kShortage:
         // Not the backend's failure: no blacklist, no failover to a server
         // that would fail the same way. This client is closed, counted.
-        backend_.reset();
+        close_socket(backend_);
         service_->count_rejected_resources(worker_.index());
         finish(false, CloseReason::kShortage);
         return;
@@ -509,7 +509,7 @@ void TcpConnection::on_connect_failed(Failure failure, std::string_view detail) 
   worker_.loop().cancel(timer_);
   backend_tls_.reset();
   backend_handshaking_ = false;
-  backend_.reset();  // closing also drops it from epoll
+  close_socket(backend_);
   Backend* b = sel_.backend(*snap_);
   b->add_failure(worker_.index());
   ++failovers_;
@@ -581,7 +581,7 @@ void TcpConnection::on_backend_connected(bool timer_armed) {
   backend_tls_.session = snap_->backend_tls->connect(backend_.get(), b->address().ip_string(), alpn);
   if (!backend_tls_) [[unlikely]] {
     failed_locally("TLS session", ENOMEM, /*connecting=*/false);
-    backend_.reset();
+    close_socket(backend_);
     service_->count_rejected_resources(worker_.index());
     return finish(false, CloseReason::kShortage);
   }
@@ -1106,6 +1106,11 @@ void TcpConnection::set_idle_timeout(const Service& service, Duration timeout) {
   }
 }
 
+void TcpConnection::close_socket(UniqueFd& fd) {
+  if (fd) worker_.loop().forget(fd.get());
+  fd.reset();
+}
+
 void TcpConnection::finish(bool abort, CloseReason why) {
   if (state_ == State::kFree || state_ == State::kClosed) return;
   worker_.loop().cancel(timer_);
@@ -1140,8 +1145,8 @@ void TcpConnection::finish(bool abort, CloseReason why) {
     backend_tls_.reset();
     backend_handshaking_ = false;
   }
-  client_.reset();
-  backend_.reset();
+  close_socket(client_);
+  close_socket(backend_);
   if (up_.buf) worker_.give_buffer(std::move(up_.buf));
   if (down_.buf) worker_.give_buffer(std::move(down_.buf));
   release_pipe(up_);

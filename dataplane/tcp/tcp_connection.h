@@ -243,6 +243,9 @@ class TcpConnection {
   // A malformed request (-H): counted, answered 400 when nothing else was, closed.
   void reject_request();
   void release_pipe(Flow& f);
+  // Closes one of our sockets. The loop is told first: epoll forgets a closed
+  // descriptor by itself, io_uring's poll would hold the socket open.
+  void close_socket(UniqueFd& fd);
   // Closes both sides (`abort`: with a reset) and logs the connection.
   void finish(bool abort, CloseReason why);
   // Access log (only with one): keeps the first line of the client's first

@@ -14,12 +14,13 @@
 namespace nib {
 
 TcpEngine::TcpEngine(unsigned workers, size_t pipes_per_worker, FdBudget& budget, uint64_t relay_memory,
-                     Clock& clock)
+                     Clock& clock, LoopBackend event_loop)
     : workers_count_(workers == 0 ? 1 : workers),
       pipes_per_worker_(pipes_per_worker),
       budget_(budget),
       relay_memory_(relay_memory),
-      clock_(clock) {}
+      clock_(clock),
+      event_loop_(event_loop) {}
 
 TcpEngine::~TcpEngine() { stop(); }
 
@@ -30,7 +31,8 @@ Status TcpEngine::bind() {
   std::lock_guard lock(mutex_);
   for (unsigned i = 0; i < workers_count_; ++i) {
     const size_t buffers_per_worker = relay_memory_ / TcpWorker::kBufferSize / workers_count_;
-    auto w = std::make_unique<TcpWorker>(i, workers_count_, pipes_per_worker_, budget_, buffers_per_worker, clock_);
+    auto w = std::make_unique<TcpWorker>(i, workers_count_, pipes_per_worker_, budget_, buffers_per_worker, clock_,
+                                         event_loop_);
     if (Status st = w->init(); !st.ok()) return st;
     if (access_log_) w->set_access_ring(&access_log_->ring(i));
     workers_.push_back(std::move(w));
@@ -117,6 +119,11 @@ void TcpEngine::stop() {
   workers_.clear();
   for (const auto& path : unix_paths_) ::unlink(path.c_str());
   unix_paths_.clear();
+}
+
+LoopBackend TcpEngine::event_loop() const {
+  std::lock_guard lock(mutex_);
+  return workers_.empty() ? event_loop_ : workers_.front()->loop().backend();
 }
 
 int64_t TcpEngine::open_connections() const {

@@ -40,7 +40,7 @@ class TcpEngine {
   // evenly. The workers' timers (connect and idle timeouts, drain deadlines)
   // run on `clock`.
   TcpEngine(unsigned workers, size_t pipes_per_worker, FdBudget& budget, uint64_t relay_memory,
-            Clock& clock = SystemClock::instance());
+            Clock& clock = SystemClock::instance(), LoopBackend event_loop = LoopBackend::kEpoll);
   ~TcpEngine();  // stops and joins
   TcpEngine(const TcpEngine&) = delete;
   TcpEngine& operator=(const TcpEngine&) = delete;
@@ -72,6 +72,9 @@ class TcpEngine {
 
   // Any thread.
   int64_t open_connections() const;
+  // After bind(): what the workers' loops wait with (the one asked for
+  // before any worker exists).
+  LoopBackend event_loop() const;
   // Any thread. Every open connection (empty from a worker that does not
   // answer within `timeout`).
   std::vector<ConnectionInfo> connections(Duration timeout) const;
@@ -96,6 +99,7 @@ class TcpEngine {
   FdBudget& budget_;
   const uint64_t relay_memory_;
   Clock& clock_;
+  const LoopBackend event_loop_;
   AccessLog* access_log_ = nullptr;
   std::vector<Service*> services_;  // the set is fixed once started
   mutable std::mutex mutex_;  // guards the worker list, so stop() is safe while others ask

@@ -62,10 +62,10 @@ void TcpWorker::Listener::resume() {
 }
 
 TcpWorker::TcpWorker(unsigned index, unsigned workers, size_t pipe_limit, FdBudget& budget, size_t buffer_limit,
-                     Clock& clock)
+                     Clock& clock, LoopBackend event_loop)
     : index_(index),
       workers_(std::max(workers, 1u)),
-      loop_(clock),
+      loop_(clock, event_loop),
       buffer_limit_(std::max<size_t>(buffer_limit, 2)),
       drain_deadlines_(loop_, [this](const Backend& b) { close_connections_to(b); }),
       budget_(budget),

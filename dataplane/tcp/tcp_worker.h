@@ -48,8 +48,9 @@ class TcpWorker {
   // Timers (connect and idle timeouts, drain deadlines) run on `clock`.
   // `workers`: how many the engine runs; connection ids are numbered so that
   // id % workers names the worker.
+  // `event_loop`: what its loop waits with (EventLoop falls back to epoll).
   TcpWorker(unsigned index, unsigned workers, size_t pipe_limit, FdBudget& budget, size_t buffer_limit,
-            Clock& clock = SystemClock::instance());
+            Clock& clock = SystemClock::instance(), LoopBackend event_loop = LoopBackend::kEpoll);
   ~TcpWorker();  // stops and joins
   TcpWorker(const TcpWorker&) = delete;
   TcpWorker& operator=(const TcpWorker&) = delete;
@@ -100,6 +101,7 @@ class TcpWorker {
 
   // Loop thread: the services connections use.
   EventLoop& loop() { return loop_; }
+  const EventLoop& loop() const { return loop_; }
   unsigned index() const { return index_; }
   // Loop thread: the id of a connection starting now.
   uint64_t next_connection_id() { return ++serial_ * workers_ + index_; }

@@ -564,7 +564,7 @@ Status Parser::parse_long(const std::string& arg) {
   constexpr std::string_view kFlags[] = {"--check",    "--demo",  "--help",         "--version",
                                          "--no-admin", "--admin", "--defer-accept", "--reuse-port",
                                          "--allow-root-control", "--syslog"};
-  constexpr std::string_view kValued[] = {"--config",         "--workers",        "--shutdown-grace",
+  constexpr std::string_view kValued[] = {"--config",         "--workers",        "--shutdown-grace", "--event-loop",
                                           "--idle-timeout",   "--session-timeout", "--max-sessions",
                                           "--admin-http",     "--admin-grpc",      "--admin-token-file", "--state",
                                           "--registry-etcd",  "--registry-prefix",
@@ -673,6 +673,12 @@ Status Parser::apply_long_value(std::string_view name, const std::string& value)
     process_.dataplane.workers = static_cast<int>(*n);
     return {};
   }
+  if (name == "--event-loop") {
+    auto backend = parse_loop_backend(value);
+    if (!backend) return option_error(name, "expected epoll or io_uring, got '" + value + "'");
+    process_.dataplane.event_loop = *backend;
+    return {};
+  }
   auto seconds = parse_seconds(value, limits::kSeconds);  // --shutdown-grace
   if (!seconds.ok()) return option_error(name, seconds.status().message());
   process_.shutdown_grace_seconds = *seconds;
@@ -749,8 +755,8 @@ Status Parser::check_exclusive() {
   }
   // Reloading the file (SIGHUP) would quietly undo a command-line override.
   if (config_file_ && process_overrides_) {
-    return Status::invalid("--workers and --shutdown-grace cannot be used with --config; set workers and "
-                           "shutdown_grace in " + *config_file_ + " instead");
+    return Status::invalid("--workers, --event-loop and --shutdown-grace cannot be used with --config; set "
+                           "workers, event_loop and shutdown_grace in " + *config_file_ + " instead");
   }
   return {};
 }
@@ -922,6 +928,7 @@ void Parser::copy_process_settings(AppConfig* config) const {
   config->jail = process_.jail;
   config->shutdown_grace_seconds = process_.shutdown_grace_seconds;
   config->dataplane.workers = process_.dataplane.workers;
+  config->dataplane.event_loop = process_.dataplane.event_loop;
   config->dataplane.access_log = process_.dataplane.access_log;
   apply_admin_overrides(&config->admin);
 }
@@ -1037,6 +1044,9 @@ nib options:
   --check               validate the configuration and exit
   --demo                run a self-contained demo (no other arguments needed)
   --workers N           worker threads, 0-256 (0 = one per core)
+  --event-loop KIND     epoll (default) or io_uring: what the TCP workers
+                        wait with (io_uring batches registration changes
+                        into the wait; epoll if the kernel refuses it)
   --shutdown-grace SEC  on SIGTERM, how long open connections may finish (30)
   --idle-timeout SEC    close connections idle this long (0 = never)
   --defer-accept        accept a client once its first bytes are in

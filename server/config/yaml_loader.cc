@@ -26,8 +26,8 @@ constexpr size_t kMaxErrors = 20;
 
 // The keys each mapping accepts, in the order the reference documents them (the
 // order "expected one of" lists them in).
-constexpr std::string_view kRootKeys[] = {"workers", "shutdown_grace", "services", "admin", "access_log",
-                                          "user",    "chroot",         "registry"};
+constexpr std::string_view kRootKeys[] = {"workers", "event_loop", "shutdown_grace", "services", "admin",
+                                          "access_log", "user", "chroot", "registry"};
 constexpr std::string_view kRegistryKeys[] = {"store", "endpoints", "prefix", "tls", "auth"};
 constexpr std::string_view kRegistryTlsKeys[] = {"ca", "cert", "key"};
 constexpr std::string_view kRegistryAuthKeys[] = {"user", "password_file"};
@@ -389,6 +389,14 @@ std::optional<uint16_t> Loader::read_port(const Item& item) {
 void Loader::load_root(const Item& root, AppConfig* config) {
   Fields f = fields(root, kRootKeys, std::array<std::string_view, 1>{"services"});
   read_int(f, "workers", limits::kWorkers, &config->dataplane.workers);
+  if (const Item* loop = f.get("event_loop")) {
+    auto text = scalar(*loop, "epoll or io_uring");
+    if (auto backend = text ? parse_loop_backend(*text) : std::nullopt) {
+      config->dataplane.event_loop = *backend;
+    } else if (text) {
+      error_at(*loop, "expected epoll or io_uring, got '" + *text + "'");
+    }
+  }
   read_seconds(f, "shutdown_grace", limits::kSeconds, &config->shutdown_grace_seconds);
   if (const Item* admin = f.get("admin")) load_admin(*admin, &config->admin);
   if (const Item* registry = f.get("registry")) load_registry(*registry, &config->registry);

@@ -1,6 +1,19 @@
 #include "tests/support/dataplane_fixture.h"
 
+#include <cstdlib>
+
 namespace nib::test {
+
+LoopBackend event_loop_under_test() {
+  const char* env = std::getenv("NIB_TEST_EVENT_LOOP");
+  if (env == nullptr || *env == '\0') return LoopBackend::kEpoll;
+  auto backend = parse_loop_backend(env);
+  if (!backend) {
+    ADD_FAILURE() << "NIB_TEST_EVENT_LOOP: expected epoll or io_uring, got '" << env << "'";
+    return LoopBackend::kEpoll;
+  }
+  return *backend;
+}
 
 DataplaneConfig one_backend_config(const SocketAddress& backend) {
   ServiceConfig s;

@@ -44,6 +44,10 @@ class EventLog {
   std::vector<DataplaneEvent> events_;
 };
 
+// What the TCP workers' loops wait with in these tests: epoll, or io_uring
+// when NIB_TEST_EVENT_LOOP=io_uring (ctest runs the TCP suites both ways).
+LoopBackend event_loop_under_test();
+
 // Backend is TestBackend or TestUdpBackend: anything built from a name (and
 // optional mode arguments) that has an address().
 template <typename Backend = TestBackend>
@@ -63,6 +67,7 @@ class DataplaneFixture : public ::testing::Test {
   virtual DataplaneConfig config() const {
     DataplaneConfig c;
     c.workers = 2;
+    c.event_loop = event_loop_under_test();
     c.services = {service_};
     return c;
   }
@@ -73,6 +78,8 @@ class DataplaneFixture : public ::testing::Test {
     token_ = dp_->events().subscribe([this](const DataplaneEvent& e) { events_.add(e); });
     Status st = dp_->start();
     ASSERT_TRUE(st.ok()) << st.message();
+    // io_uring asked for and refused would run the suite on epoll, unseen.
+    ASSERT_EQ(dp_->event_loop(), config().event_loop) << "the event loop fell back";
     lb_ = *dp_->bound_address(service_.name);
   }
 

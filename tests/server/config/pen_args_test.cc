@@ -644,6 +644,17 @@ TEST(PenArgsTest, ProcessLongOptions) {
   EXPECT_EQ(error_of({"--idle-timeout=-1", "80", "127.0.0.1"}), "option --idle-timeout: expected seconds >= 0, got '-1'");
 }
 
+TEST(PenArgsTest, EventLoopIsEpollUnlessAsked) {
+  auto result = parse({"80", "127.0.0.1"});
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(result->config.dataplane.event_loop, LoopBackend::kEpoll);
+  result = parse({"--event-loop", "io_uring", "80", "127.0.0.1"});
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(result->config.dataplane.event_loop, LoopBackend::kIoUring);
+  EXPECT_EQ(error_of({"--event-loop=uring", "80", "127.0.0.1"}),
+            "option --event-loop: expected epoll or io_uring, got 'uring'");
+}
+
 // ---- admin plane listeners ----
 
 // Pen users run one pen per service: with Pen's command line the admin plane
@@ -846,7 +857,10 @@ TEST(PenArgsTest, ConfigFileRejectsBalancingOptions) {
             "'80': a listen address and servers cannot be given with --config; list the services in " +
                 file.path() + " instead");
   EXPECT_THAT(error_of({"--config", file.path(), "--workers", "2"}),
-              StartsWith("--workers and --shutdown-grace cannot be used with --config"));
+              StartsWith("--workers, --event-loop and --shutdown-grace cannot be used with --config"));
+  EXPECT_THAT(error_of({"--config", file.path(), "--event-loop", "io_uring"}),
+              StartsWith("--workers, --event-loop and --shutdown-grace cannot be used with --config; set workers, "
+                         "event_loop and shutdown_grace in "));
   EXPECT_EQ(error_of({"--config", file.path(), "--config", file.path()}), "option --config: given twice");
   EXPECT_EQ(error_of({"--config", file.path(), "--demo"}), "--config and --demo cannot be used together");
 }

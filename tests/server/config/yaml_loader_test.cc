@@ -341,6 +341,17 @@ TEST(YamlLoaderTest, MaglevModeAndConsistent) {
   EXPECT_FALSE(load(std::string(kMinimal) + "    policy: {consistent: 3}\n").ok());
 }
 
+TEST(YamlLoaderTest, EventLoopIsEpollOrIoUring) {
+  auto config = load(kMinimal);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->dataplane.event_loop, LoopBackend::kEpoll);
+  config = load("event_loop: io_uring\n" + std::string(kMinimal));
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->dataplane.event_loop, LoopBackend::kIoUring);
+  EXPECT_EQ(error_of("event_loop: kqueue\n" + std::string(kMinimal)),
+            "nib.yaml:1:13: event_loop: expected epoll or io_uring, got 'kqueue'");
+}
+
 TEST(YamlLoaderTest, RangeBoundsAreInclusive) {
   auto config = load(R"(workers: 256
 services:
@@ -455,7 +466,7 @@ TEST(YamlLoaderTest, UserAndChroot) {
 
 TEST(YamlLoaderTest, UnknownTopLevelKey) {
   EXPECT_THAT(error_of(std::string("worker: 2\n") + std::string(kMinimal)),
-              StartsWith("nib.yaml:1:1: unknown key 'worker', expected one of: workers, shutdown_grace, services"));
+              StartsWith("nib.yaml:1:1: unknown key 'worker', expected one of: workers, event_loop, shutdown_grace, services"));
 }
 
 TEST(YamlLoaderTest, UnknownPolicyAndBackendKeys) {
@@ -803,7 +814,7 @@ TEST(YamlLoaderTest, EmptyDocument) {
 
 TEST(YamlLoaderTest, RootMustBeAMapping) {
   EXPECT_EQ(error_of("- web\n"),
-            "nib.yaml:1:1: expected a mapping with keys workers, shutdown_grace, services, admin, access_log, user, "
+            "nib.yaml:1:1: expected a mapping with keys workers, event_loop, shutdown_grace, services, admin, access_log, user, "
             "chroot, registry; got a sequence");
 }
 
