@@ -33,6 +33,7 @@ Status TcpEngine::bind() {
     auto w = std::make_unique<TcpWorker>(i, workers_count_, pipes_per_worker_, budget_, buffers_per_worker, clock_);
     if (Status st = w->init(); !st.ok()) return st;
     if (access_log_) w->set_access_ring(&access_log_->ring(i));
+    w->set_kernel_relay(kernel_relay_);
     workers_.push_back(std::move(w));
   }
   for (Service* service : services_) {
@@ -153,6 +154,7 @@ void TcpEngine::add_resources(ResourceStatus& r) const {
   for (const auto& w : workers_) {
     r.relay_memory_in_use += w->relay_buffers() * TcpWorker::kBufferSize;
     r.paused_listeners += w->paused_listeners();
+    r.relay_kernel_connections += w->kernel_relayed();
     w->add_shortages(r.exhausted);
   }
 }
