@@ -27,7 +27,7 @@ constexpr size_t kMaxErrors = 20;
 // The keys each mapping accepts, in the order the reference documents them (the
 // order "expected one of" lists them in).
 constexpr std::string_view kRootKeys[] = {"workers", "shutdown_grace", "services", "admin", "access_log",
-                                          "user",    "chroot",         "registry"};
+                                          "user",    "chroot",         "registry", "relay"};
 constexpr std::string_view kRegistryKeys[] = {"store", "endpoints", "prefix", "tls", "auth"};
 constexpr std::string_view kRegistryTlsKeys[] = {"ca", "cert", "key"};
 constexpr std::string_view kRegistryAuthKeys[] = {"user", "password_file"};
@@ -388,6 +388,16 @@ std::optional<uint16_t> Loader::read_port(const Item& item) {
 void Loader::load_root(const Item& root, AppConfig* config) {
   Fields f = fields(root, kRootKeys, std::array<std::string_view, 1>{"services"});
   read_int(f, "workers", limits::kWorkers, &config->dataplane.workers);
+  if (const Item* relay = f.get("relay")) {
+    constexpr const char* kModes = "splice, sockmap";
+    auto text = scalar(*relay, std::string("one of: ") + kModes);
+    auto parsed = text ? parse_relay_mode(*text) : std::nullopt;
+    if (parsed) {
+      config->dataplane.relay = *parsed;
+    } else if (text) {
+      error_at(*relay, std::string("expected one of: ") + kModes + "; got '" + *text + "'");
+    }
+  }
   read_seconds(f, "shutdown_grace", limits::kSeconds, &config->shutdown_grace_seconds);
   if (const Item* admin = f.get("admin")) load_admin(*admin, &config->admin);
   if (const Item* registry = f.get("registry")) load_registry(*registry, &config->registry);
