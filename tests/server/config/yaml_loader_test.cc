@@ -798,7 +798,7 @@ TEST(YamlLoaderTest, EmptyDocument) {
 TEST(YamlLoaderTest, RootMustBeAMapping) {
   EXPECT_EQ(error_of("- web\n"),
             "nib.yaml:1:1: expected a mapping with keys workers, shutdown_grace, services, admin, access_log, user, "
-            "chroot, registry; got a sequence");
+            "chroot, registry, relay; got a sequence");
 }
 
 TEST(YamlLoaderTest, MoreThanOneDocument) {
