@@ -65,7 +65,7 @@ for s in $SCENARIOS; do
   [[ " keepalive close bulk udp clients memory tls tlsnew latency idle " == *" $s "* ]] || die "unknown scenario '$s'"
 done
 for t in $TARGETS; do
-  [[ " direct nib nib2 niblog pen haproxy haproxy2 nginx " == *" $t "* ]] || die "unknown target '$t'"
+  [[ " direct nib nib2 niblog nibkernel pen haproxy haproxy2 nginx " == *" $t "* ]] || die "unknown target '$t'"
 done
 has_scenario() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 has_tls() { has_scenario tls || has_scenario tlsnew; }
@@ -190,13 +190,15 @@ start_target() {
   local udp=()
   [[ $proto == udp ]] && udp=(-U)
   case $target in
-    nib | nib2 | niblog)
-      local workers=1 log=()
+    nib | nib2 | niblog | nibkernel)
+      local workers=1 log=() relay=()
       [[ $target == nib2 ]] && workers=2
       # The access log in Pen's format, one line per connection, to a file.
       [[ $target == niblog ]] && log=(-l "$WORK/niblog-access.log")
+      # The in-kernel relay (issue 18): established TCP in a BPF sockmap.
+      [[ $target == nibkernel ]] && relay=(--relay sockmap)
       start "$target" "$ready" "$port" "$NIB" -f --no-admin --workers "$workers" -x 10000 "${udp[@]}" \
-        "${log[@]}" "${balance[@]}" "${tls_args[@]}" "127.0.0.1:$port" "127.0.0.1:$b1" "127.0.0.1:$b2"
+        "${log[@]}" "${relay[@]}" "${balance[@]}" "${tls_args[@]}" "127.0.0.1:$port" "127.0.0.1:$b1" "127.0.0.1:$b2"
       ;;
     pen)
       [[ -n $PEN ]] || { note "pen not found"; return 1; }

@@ -9,6 +9,7 @@
 #include "dataplane/base/log.h"
 #include "dataplane/dsr/dsr_engine.h"
 #include "dataplane/health/health_checker.h"
+#include "dataplane/kernel/sockmap_relay.h"
 #include "dataplane/log/access_log.h"
 #include "dataplane/net/socket_ops.h"
 #include "dataplane/resource/fd_budget.h"
@@ -144,6 +145,14 @@ Status Dataplane::open() {
   const uint64_t fd_connections = std::max<uint64_t>(1, budget_->capacity() / TcpConnection::kDescriptors);
   tcp_ = std::make_unique<TcpEngine>(workers_count_, static_cast<size_t>(std::max(0, config_.splice_pipes_per_worker)),
                                      *budget_, relay_memory_, clock_, config_.event_loop);
+  if (config_.relay == RelayMode::kSockmap && !kernel_relay_) {
+    // Not permitted (no CAP_BPF / CAP_NET_ADMIN, a locked-down kernel) or
+    // not there: nib relays in user space, as by default, and says so once.
+    std::string why;
+    kernel_relay_ = SockmapRelay::open(&why);
+    if (!kernel_relay_) log_warn("relay: sockmap is not available (" + why + "); relaying in user space (splice)");
+  }
+  tcp_->set_kernel_relay(kernel_relay_.get());
   // ---- UDP (-U): UdpEngine binds and relays these; a session holds one descriptor.
   udp_ = std::make_unique<UdpEngine>(workers_count_, *budget_, clock_);
   const uint64_t fd_sessions = budget_->capacity();
@@ -363,6 +372,7 @@ ResourceStatus Dataplane::resources() const {
   r.fd_budget = budget_->capacity();
   r.fd_in_use = budget_->in_use();
   r.relay_memory_limit = relay_memory_;
+  r.relay_kernel_active = kernel_relay_ != nullptr;
   if (tcp_) tcp_->add_resources(r);
   if (udp_) udp_->add_shortages(r.exhausted);
   std::lock_guard lock(health_mu_);  // refresh_health() makes health_

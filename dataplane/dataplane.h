@@ -23,6 +23,7 @@ class HealthChecker;
 class IdlerPool;
 class Service;
 class TcpEngine;
+class SockmapRelay;
 class UdpEngine;
 
 class Dataplane {
@@ -248,6 +249,9 @@ class Dataplane {
   std::unique_ptr<AccessLog> access_log_;
   mutable std::mutex access_log_mu_;  // access_log_ and access_log_on_ after start()
   bool access_log_on_ = false;        // the workers have its rings (no `no log`)
+  // relay: sockmap's maps when they could be loaded (null: user space
+  // relays everything); before tcp_, whose workers use it.
+  std::unique_ptr<SockmapRelay> kernel_relay_;
   // TCP and UDP services; declared after services_, which they point at.
   std::unique_ptr<TcpEngine> tcp_;
   std::unique_ptr<UdpEngine> udp_;  // (-U)

@@ -138,6 +138,10 @@ struct ResourceStatus {
   uint64_t relay_memory_limit = 0;  // bytes, all TCP workers
   uint64_t relay_memory_in_use = 0;
   int64_t paused_listeners = 0;     // TCP listeners not accepting right now
+  // relay: sockmap (issue 18): whether the in-kernel relay is loaded (0:
+  // not asked for, or it fell back to splice), and connections it took.
+  bool relay_kernel_active = false;
+  uint64_t relay_kernel_connections = 0;
   ShortageCounts exhausted;         // by resource
 };
 

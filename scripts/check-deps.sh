@@ -23,6 +23,7 @@ fi
 # the top level include. A folder may always include itself.
 declare -A allowed=(
   [base]=""
+  [kernel]=""
   [event]="base"
   [notify]="base"
   [net]="base"
@@ -36,10 +37,10 @@ declare -A allowed=(
   [health]="base event net config maglev registry resource"
   [service]="base event net config affinity maglev registry"
   [views]="base net config affinity maglev registry service resource"
-  [tcp]="base event net config affinity maglev registry balancer service views resource log"
+  [tcp]="base event net config affinity maglev registry balancer service views resource log kernel"
   [udp]="base event net config affinity maglev registry balancer service views resource log"
   [dsr]="base net config affinity maglev registry balancer service views resource"
-  [top]="base event notify net config resource log affinity maglev registry balancer health service views tcp udp dsr top"
+  [top]="base event notify net config resource log affinity maglev registry balancer health service views tcp udp dsr kernel top"
 )
 
 # The folder (or views / top) a file or an include target belongs to.

@@ -283,7 +283,17 @@ void add_resources(const ResourceStatus& r, std::vector<MetricFamily>* out) {
                                MetricType::Gauge);
   add(in_use, {{"resource", "fd"}}, static_cast<double>(r.fd_in_use));
   add(in_use, {{"resource", "memory"}}, static_cast<double>(r.relay_memory_in_use));
-  for (MetricFamily* f : {&exhausted, &limit, &in_use}) out->push_back(std::move(*f));
+  // relay: sockmap (issue 18): 0 when not asked for or fallen back to splice.
+  MetricFamily kernel = family("nib_relay_kernel_active",
+                               "1 when established TCP connections are relayed in the kernel (relay: sockmap), 0 "
+                               "when relayed in user space (the default, or the sockmap was not permitted)",
+                               MetricType::Gauge);
+  add(kernel, {}, r.relay_kernel_active ? 1.0 : 0.0);
+  MetricFamily kernel_total = family("nib_relay_kernel_connections_total",
+                                     "TCP connections handed to the in-kernel relay (relay: sockmap)",
+                                     MetricType::Counter);
+  add(kernel_total, {}, static_cast<double>(r.relay_kernel_connections));
+  for (MetricFamily* f : {&exhausted, &limit, &in_use, &kernel, &kernel_total}) out->push_back(std::move(*f));
 }
 
 // The access log (dataplane/log): lines written and lines lost. Only once

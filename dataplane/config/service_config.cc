@@ -35,6 +35,12 @@ const char* to_string(FastClose mode) {
   return "?";
 }
 
+std::optional<RelayMode> parse_relay_mode(std::string_view word) {
+  if (word == "splice") return RelayMode::kSplice;
+  if (word == "sockmap") return RelayMode::kSockmap;
+  return std::nullopt;
+}
+
 std::optional<FastClose> parse_fast_close(std::string_view word) {
   for (FastClose m : {FastClose::kOff, FastClose::kUp, FastClose::kDown, FastClose::kBoth}) {
     if (word == to_string(m)) return m;

@@ -376,6 +376,13 @@ struct AccessLogConfig {
   bool enabled() const { return !path.empty() || !udp.empty(); }
 };
 
+// How established TCP connections are relayed (issue 18): kSplice in user
+// space (copy, then splice; the default), kSockmap in the kernel by a BPF
+// sockmap where allowed (dataplane/kernel/sockmap_relay.h), else as kSplice.
+enum class RelayMode { kSplice, kSockmap };
+// "splice" or "sockmap"; nullopt for others.
+std::optional<RelayMode> parse_relay_mode(std::string_view word);
+
 struct DataplaneConfig {
   std::vector<ServiceConfig> services;
   AccessLogConfig access_log;
@@ -383,6 +390,7 @@ struct DataplaneConfig {
   // What the TCP workers' loops wait with (io_uring: batched registration
   // changes; epoll when the kernel refuses it).
   LoopBackend event_loop = LoopBackend::kEpoll;
+  RelayMode relay = RelayMode::kSplice;
   // Zero-copy relay: pipes each worker may hold for splice(); 0 = always copy.
   int splice_pipes_per_worker = 64;
   // Tuning and tests; 0 = derived (dataplane/config/limits.h): descriptors

@@ -78,6 +78,7 @@ void TcpConnection::start(UniqueFd client, const SocketAddress& peer, Service& s
   backend_tls_.reset();
   backend_handshaking_ = false;
   denied_ = false;
+  kernel_ = Kernel{};
   if (!worker_.loop().add(client_.get(), kSocketEvents, &client_side_).ok()) {
     failed_locally("epoll", ENOMEM, /*connecting=*/false);  // epoll_ctl fails for memory (or its watch limit)
     service.count_rejected_resources(worker_.index());
@@ -673,6 +674,7 @@ void TcpConnection::on_event(bool client_side, uint32_t events) {
     return;
   }
   if (!client_side && !backend_) return;  // the old socket's, after on_backend_lost()
+  if (kernel_.on) return on_kernel_event(client_side, events);
   // Edges are remembered even while connecting: a request sent with a FIN
   // before the backend answers must still be relayed whole.
   Flow& reading = client_side ? up_ : down_;
@@ -744,6 +746,7 @@ void TcpConnection::relay() {
     finish(false, client_eof_first_ ? CloseReason::kClientClosed : CloseReason::kBackendClosed);
     return;
   }
+  if (worker_.kernel_relay() && kernel_eligible()) return enter_kernel();
   // Pen's tcp_fastclose: once a side's half-close has been passed on (its
   // bytes delivered first), the other direction is not waited for.
   const FastClose fast = service_->tcp_fastclose();
@@ -753,6 +756,139 @@ void TcpConnection::relay() {
   } else if (down_.done() && closes_on(fast, FastClose::kUp)) {
     finish(false, CloseReason::kBackendClosed);
   }
+}
+
+// relay: sockmap (issue 18). Once the backend has sent its first byte (so
+// Pen's failover can no longer apply) and the user-space relay holds nothing
+// (both buffers and pipes empty, both sockets read to EAGAIN, no FIN or error
+// seen), both sockets go into the BPF maps and the verdict program sends
+// each one's bytes to the other's egress. They stay there until closed:
+// removing a socket from a sockmap frees the skbs its psock still queues
+// (sk_psock_drop -> sk_psock_zap_ingress), so a way back to user space could
+// lose bytes. Nothing needs one:
+// - Half-close. A FIN raises RDHUP (tcp_fin -> sk_state_change) possibly
+//   before the verdict has run for the bytes of the same segment
+//   (tcp_data_ready comes after tcp_fin in tcp_data_queue). So on RDHUP we
+//   first take the source's socket lock (a TCP_INFO read on it), which
+//   waits for that softirq; after it the source's redirected counter is
+//   final (nothing follows a FIN). The redirected bytes then sit either in
+//   the destination's psock queue (the backlog worker sends them
+//   asynchronously) or in its TCP send queue. The destination's written
+//   stream (bytes acked + SIOCOUTQ, read consistently) minus its baseline at
+//   pairing counts what the backlog has written; only the backlog writes to
+//   it after pairing. When it equals the counter the psock queue is empty,
+//   and shutdown(SHUT_WR) queues the FIN behind every byte. Until then the
+//   check is retried on the connection's timer (1 ms, doubling to 100 ms).
+// - Close. Both directions done (each FIN passed on as above) closes both
+//   sockets, when nothing is queued any more. Errors (a reset, or the psock
+//   backlog failing to write: it sets sk_err) raise EPOLLERR and reset both,
+//   as the user-space relay does; bytes still queued then are lost as they
+//   would be with any reset.
+// - Idle timeouts and byte counts. Nib sees no reads: the timer (at most
+//   every second, and at the idle deadline) reads the per-socket counters
+//   the program keeps, counts their growth as activity and adds it to the
+//   connection's and the backend's byte counts; info() reads them directly.
+bool TcpConnection::kernel_eligible() const {
+  return state_ == State::kRelaying && !kernel_.on && !kernel_.refused && down_.bytes != 0 && !tls_ &&
+         !backend_tls_ && !service_->http() && up_.off == up_.len && down_.off == down_.len && up_.piped == 0 &&
+         down_.piped == 0 && !up_.src_readable && !down_.src_readable && !up_.src_hup && !down_.src_hup &&
+         !up_.eof && !down_.eof && !up_.shut && !down_.shut && !up_.src_error && !down_.src_error;
+}
+
+void TcpConnection::enter_kernel() {
+  SockmapRelay& k = *worker_.kernel_relay();
+  if (!k.add(client_.get(), backend_.get(), &kernel_.pair)) {
+    if (kernel_.pair.broken) [[unlikely]] return finish(true, CloseReason::kShortage);
+    kernel_.refused = true;  // the maps are full (or the socket failed): user space relays this one
+    return;
+  }
+  kernel_.on = true;
+  worker_.count_kernel_relayed();
+  release_pipe(up_);
+  release_pipe(down_);
+  if (up_.buf) worker_.give_buffer(std::move(up_.buf));
+  if (down_.buf) worker_.give_buffer(std::move(down_.buf));
+  up_.off = up_.len = down_.off = down_.len = 0;
+  // Only the end of a stream, an error or a hang-up wakes nib now: data
+  // arrivals still raise EPOLLIN (the psock calls the saved data_ready), and
+  // edges for room to write mean nothing to user space any more.
+  (void)worker_.loop().modify(client_.get(), EPOLLRDHUP | EPOLLET, &client_side_);
+  (void)worker_.loop().modify(backend_.get(), EPOLLRDHUP | EPOLLET, &backend_side_);
+  if (trace_on()) [[unlikely]] log_event(LogLevel::kTrace, "relayed in the kernel (sockmap)");
+  kernel_check();
+}
+
+void TcpConnection::on_kernel_event(bool client_side, uint32_t events) {
+  if (events & EPOLLERR) {
+    sync_kernel_bytes();
+    return finish(true, client_side ? CloseReason::kClientReset : CloseReason::kBackendReset);
+  }
+  if (events & (EPOLLRDHUP | EPOLLHUP)) {
+    if (!eof_seen_) {
+      eof_seen_ = true;
+      client_eof_first_ = client_side;
+    }
+    kernel_.fin[client_side ? 0 : 1] = true;
+    kernel_.poll = Duration::zero();
+  }
+  kernel_check();
+}
+
+bool TcpConnection::sync_kernel_bytes() {
+  const SockmapRelay& k = *worker_.kernel_relay();
+  const uint64_t up = k.redirected(kernel_.pair, 0), down = k.redirected(kernel_.pair, 1);
+  if (up == kernel_.counted[0] && down == kernel_.counted[1]) return false;
+  const uint64_t dup = up - kernel_.counted[0], ddown = down - kernel_.counted[1];
+  kernel_.counted[0] = up;
+  kernel_.counted[1] = down;
+  up_.bytes += dup;
+  down_.bytes += ddown;
+  backend_ref_->add_bytes(worker_.index(), dup, ddown);
+  return true;
+}
+
+void TcpConnection::kernel_check() {
+  const MonoTime now = worker_.loop().now();
+  if (sync_kernel_bytes()) last_activity_ = now;
+  bool draining = false;
+  for (int side = 0; side < 2; ++side) {
+    Flow& f = side == 0 ? up_ : down_;
+    if (!kernel_.fin[side] || f.shut) continue;
+    const int src = side == 0 ? client_.get() : backend_.get();
+    const int dst = side == 0 ? backend_.get() : client_.get();
+    // The source's socket lock: the verdict has run for every byte before its FIN.
+    SockmapRelay::wait_receive(src);
+    const uint64_t redirected = worker_.kernel_relay()->redirected(kernel_.pair, side);
+    uint64_t written = 0;
+    const int dst_side = 1 - side;
+    if (SockmapRelay::written_to(dst, &written) && written - kernel_.pair.base[dst_side] == redirected) {
+      f.eof = true;
+      pass_half_close(f, dst);
+    } else {
+      draining = true;
+    }
+  }
+  if (sync_kernel_bytes()) last_activity_ = now;
+  if (up_.done() && down_.done()) {
+    return finish(false, client_eof_first_ ? CloseReason::kClientClosed : CloseReason::kBackendClosed);
+  }
+  const FastClose fast = service_->tcp_fastclose();
+  if (fast != FastClose::kOff) [[unlikely]] {
+    if (up_.done() && closes_on(fast, FastClose::kDown)) return finish(false, CloseReason::kClientClosed);
+    if (down_.done() && closes_on(fast, FastClose::kUp)) return finish(false, CloseReason::kBackendClosed);
+  }
+  if (idle_timeout_ > Duration::zero() && now >= last_activity_ + idle_timeout_) {
+    return finish(false, CloseReason::kIdle);
+  }
+  // Next: the counters' sync (a second), the idle deadline, a drain retry.
+  MonoTime next = now + std::chrono::seconds(1);
+  if (idle_timeout_ > Duration::zero()) next = std::min(next, last_activity_ + idle_timeout_);
+  if (draining) {
+    kernel_.poll = kernel_.poll == Duration::zero() ? std::chrono::milliseconds(1)
+                                                     : std::min<Duration>(kernel_.poll * 2, std::chrono::milliseconds(100));
+    next = std::min(next, now + kernel_.poll);
+  }
+  worker_.loop().arm(timer_, next);
 }
 
 TcpConnection::Pump TcpConnection::pump(Flow& f, int src, int dst) {
@@ -1086,6 +1222,7 @@ void TcpConnection::on_timer() {
     connect_next();
     return;
   }
+  if (kernel_.on) return kernel_check();
   if ((state_ != State::kRelaying && state_ != State::kDummy) || idle_timeout_ <= Duration::zero()) return;
   MonoTime deadline = last_activity_ + idle_timeout_;
   if (now >= deadline) {
@@ -1099,6 +1236,10 @@ void TcpConnection::set_idle_timeout(const Service& service, Duration timeout) {
   if (service_ != &service || !in_use()) return;
   idle_timeout_ = timeout;
   if (state_ != State::kRelaying && state_ != State::kDummy) return;  // connecting: the timer is the connect timeout's
+  if (kernel_.on) {  // its timer also drives the counters and the drain checks: due now, it re-arms itself
+    worker_.loop().arm(timer_, worker_.loop().now());
+    return;
+  }
   if (timeout <= Duration::zero()) {
     worker_.loop().cancel(timer_);
   } else {
@@ -1114,6 +1255,7 @@ void TcpConnection::close_socket(UniqueFd& fd) {
 void TcpConnection::finish(bool abort, CloseReason why) {
   if (state_ == State::kFree || state_ == State::kClosed) return;
   worker_.loop().cancel(timer_);
+  if (kernel_.on) sync_kernel_bytes();  // the counts logged and kept below are the kernel's too
   if (AccessRing* ring = worker_.access_ring()) log_access(*ring, why);
   if (debug_on() && state_ == State::kRelaying) [[unlikely]] {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(worker_.loop().now() - started_).count();
@@ -1147,6 +1289,11 @@ void TcpConnection::finish(bool abort, CloseReason why) {
   }
   close_socket(client_);
   close_socket(backend_);
+  if (kernel_.on) {
+    // Closed: both sockets left the sockmaps with their descriptors.
+    worker_.kernel_relay()->forget(kernel_.pair);
+    kernel_.on = false;
+  }
   if (up_.buf) worker_.give_buffer(std::move(up_.buf));
   if (down_.buf) worker_.give_buffer(std::move(down_.buf));
   release_pipe(up_);
@@ -1218,6 +1365,11 @@ ConnectionInfo TcpConnection::info(MonoTime now) const {
   i.age_seconds = std::chrono::duration<double>(now - started_).count();
   i.bytes_in = up_.bytes;
   i.bytes_out = down_.bytes;
+  if (kernel_.on) {  // what the kernel moved since the last sync, read now: the API's counts are exact
+    const SockmapRelay& k = *worker_.kernel_relay();
+    i.bytes_in += k.redirected(kernel_.pair, 0) - kernel_.counted[0];
+    i.bytes_out += k.redirected(kernel_.pair, 1) - kernel_.counted[1];
+  }
   return i;
 }
 

@@ -13,6 +13,7 @@
 #include "dataplane/base/log.h"
 #include "dataplane/base/unique_fd.h"
 #include "dataplane/event/event_loop.h"
+#include "dataplane/kernel/sockmap_relay.h"
 #include "dataplane/log/access_ring.h"
 #include "dataplane/net/http_forwarder.h"
 #include "dataplane/net/proxy_protocol.h"
@@ -224,6 +225,18 @@ class TcpConnection {
   void continue_backend_handshake();
   void on_connected();
   void relay();
+  // relay: sockmap (issue 18). See the comment above enter_kernel() in the
+  // .cc for why leaving the kernel is never needed and how half-close and
+  // close stay exact.
+  bool kernel_eligible() const;
+  void enter_kernel();
+  void on_kernel_event(bool client_side, uint32_t events);
+  // Reads the pair's counters (activity, byte counts), passes on a FIN once
+  // its direction is drained, closes when both are done, re-arms the timer.
+  void kernel_check();
+  // Adds what the kernel redirected since the last call to the flows'
+  // and the backend's counts; true when anything moved.
+  bool sync_kernel_bytes();
   Pump pump(Flow& f, int src, int dst);
   // Sends f.buf[f.off, end) (with `flags`, MSG_NOSIGNAL added): kAll when all
   // went, kBlocked when the socket buffer filled (dst_writable cleared).
@@ -290,6 +303,19 @@ class TcpConnection {
   ProxyProtocol syn_proxy_ = ProxyProtocol::kOff;  // the header's version, when syn_header_
   MonoTime last_activity_{};
   Duration idle_timeout_{};  // the snapshot's at start, then set_idle_timeout()'s
+  // relay: sockmap. `on`: both sockets are in the kernel's maps until they
+  // close; `fin`: that direction's source sent its FIN (seen as RDHUP/HUP),
+  // the FIN goes on once the kernel has written all its bytes. `counted`:
+  // redirected bytes already in the flows' and the backend's counts.
+  struct Kernel {
+    bool on = false;
+    bool refused = false;  // the maps refused this connection once: user space to the end
+    SockmapRelay::Pair pair;
+    uint64_t counted[2] = {0, 0};
+    bool fin[2] = {false, false};
+    Duration poll{};  // the drain check's retry interval, doubling while it waits
+  };
+  Kernel kernel_;
   // For the access log.
   int64_t connect_us_ = -1;      // accept to connected; -1 until then
   uint16_t failovers_ = 0;       // servers that failed this client

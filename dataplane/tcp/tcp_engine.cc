@@ -35,6 +35,7 @@ Status TcpEngine::bind() {
                                          event_loop_);
     if (Status st = w->init(); !st.ok()) return st;
     if (access_log_) w->set_access_ring(&access_log_->ring(i));
+    w->set_kernel_relay(kernel_relay_);
     workers_.push_back(std::move(w));
   }
   for (Service* service : services_) {
@@ -160,6 +161,7 @@ void TcpEngine::add_resources(ResourceStatus& r) const {
   for (const auto& w : workers_) {
     r.relay_memory_in_use += w->relay_buffers() * TcpWorker::kBufferSize;
     r.paused_listeners += w->paused_listeners();
+    r.relay_kernel_connections += w->kernel_relayed();
     w->add_shortages(r.exhausted);
   }
 }

@@ -31,6 +31,7 @@ class Backend;
 class FdBudget;
 class Service;
 class TcpWorker;
+class SockmapRelay;
 
 class TcpEngine {
  public:
@@ -45,6 +46,9 @@ class TcpEngine {
   TcpEngine(const TcpEngine&) = delete;
   TcpEngine& operator=(const TcpEngine&) = delete;
 
+  // Before bind(). relay: sockmap's maps for every worker (outlives the
+  // engine); null (the default): the user-space relay only.
+  void set_kernel_relay(SockmapRelay* relay) { kernel_relay_ = relay; }
   // Before bind(). `service` (protocol tcp) is accepted on every worker.
   void add_service(Service& service);
   // Any thread. Worker i logs into `log`'s ring i (it has one per worker);
@@ -100,6 +104,7 @@ class TcpEngine {
   const uint64_t relay_memory_;
   Clock& clock_;
   const LoopBackend event_loop_;
+  SockmapRelay* kernel_relay_ = nullptr;
   AccessLog* access_log_ = nullptr;
   std::vector<Service*> services_;  // the set is fixed once started
   mutable std::mutex mutex_;  // guards the worker list, so stop() is safe while others ask

@@ -98,6 +98,14 @@ class TcpWorker {
   void add_shortages(ShortageCounts& sum) const { shortages_.add_to(sum); }
   int64_t paused_listeners() const { return paused_count_.load(std::memory_order_relaxed); }
   size_t relay_buffers() const { return buffers_total_.load(std::memory_order_relaxed); }
+  // Before start(). relay: sockmap's maps (shared by all workers; outlives
+  // them), or null: the user-space relay only.
+  void set_kernel_relay(SockmapRelay* relay) { kernel_relay_ = relay; }
+  // Loop thread.
+  SockmapRelay* kernel_relay() const { return kernel_relay_; }
+  // Loop thread: a connection went into the kernel. Any thread: how many did.
+  void count_kernel_relayed() { kernel_relayed_.store(kernel_relayed_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
+  uint64_t kernel_relayed() const { return kernel_relayed_.load(std::memory_order_relaxed); }
 
   // Loop thread: the services connections use.
   EventLoop& loop() { return loop_; }
@@ -197,6 +205,8 @@ class TcpWorker {
   std::atomic<int64_t> paused_count_{0};  // listeners out of epoll (written on the loop thread)
   std::atomic<bool> wake_posted_{false};
   std::atomic<AccessRing*> access_ring_{nullptr};
+  SockmapRelay* kernel_relay_ = nullptr;
+  std::atomic<uint64_t> kernel_relayed_{0};  // written on the loop thread
   std::thread thread_;
 };
 

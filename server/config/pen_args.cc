@@ -223,6 +223,9 @@ class Parser {
   bool check_ = false;
   bool demo_ = false;
   bool process_overrides_ = false;  // --workers / --shutdown-grace given
+  // --relay: with --config too, over the file's `relay` (read once at start,
+  // so a reload cannot undo it).
+  std::optional<RelayMode> relay_;
   // --no-admin, --admin-http, --admin-grpc: override the YAML's admin section
   // (which a reload never re-reads, so an override cannot be undone by SIGHUP).
   std::optional<bool> admin_enabled_;
@@ -569,7 +572,7 @@ Status Parser::parse_long(const std::string& arg) {
                                           "--admin-http",     "--admin-grpc",      "--admin-token-file", "--state",
                                           "--registry-etcd",  "--registry-prefix",
                                           "--admin-tls-cert", "--admin-tls-key", "--user",  "--chroot",
-                                          "--log-format"};
+                                          "--log-format",     "--relay"};
   if (std::ranges::find(kFlags, name) != std::end(kFlags)) {
     if (attached) return option_error(name, "takes no value");
     if (name == "--check") {
@@ -622,6 +625,12 @@ Status Parser::apply_long_value(std::string_view name, const std::string& value)
     auto format = parse_log_format(value);
     if (!format) return option_error(name, "expected text or json, got '" + value + "'");
     process_.log_format = *format;
+    return {};
+  }
+  if (name == "--relay") {
+    auto mode = parse_relay_mode(value);
+    if (!mode) return option_error(name, "expected splice or sockmap, got '" + value + "'");
+    relay_ = *mode;
     return {};
   }
   if (name == "--user") return apply_short('u', value);
@@ -775,6 +784,7 @@ Result<CommandLine> Parser::finish_config() {
   if (!process_.jail.empty()) result_.config.jail = process_.jail;
   // -l with --config: the command line's log replaces the file's access_log.
   if (process_.dataplane.access_log.enabled()) result_.config.dataplane.access_log = process_.dataplane.access_log;
+  if (relay_) result_.config.dataplane.relay = *relay_;
   apply_admin_overrides(&result_.config.admin);
   return result_;
 }
@@ -929,6 +939,7 @@ void Parser::copy_process_settings(AppConfig* config) const {
   config->shutdown_grace_seconds = process_.shutdown_grace_seconds;
   config->dataplane.workers = process_.dataplane.workers;
   config->dataplane.event_loop = process_.dataplane.event_loop;
+  if (relay_) config->dataplane.relay = *relay_;
   config->dataplane.access_log = process_.dataplane.access_log;
   apply_admin_overrides(&config->admin);
 }
@@ -1048,6 +1059,9 @@ nib options:
                         wait with (io_uring batches registration changes
                         into the wait; epoll if the kernel refuses it)
   --shutdown-grace SEC  on SIGTERM, how long open connections may finish (30)
+  --relay MODE          splice (default: established TCP relayed in user
+                        space) or sockmap (in the kernel by BPF where
+                        permitted, else splice); also with --config
   --idle-timeout SEC    close connections idle this long (0 = never)
   --defer-accept        accept a client once its first bytes are in
                         (TCP_DEFER_ACCEPT); where the server speaks first

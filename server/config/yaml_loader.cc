@@ -27,7 +27,7 @@ constexpr size_t kMaxErrors = 20;
 // The keys each mapping accepts, in the order the reference documents them (the
 // order "expected one of" lists them in).
 constexpr std::string_view kRootKeys[] = {"workers", "event_loop", "shutdown_grace", "services", "admin",
-                                          "access_log", "user", "chroot", "registry"};
+                                          "access_log", "user", "chroot", "registry", "relay"};
 constexpr std::string_view kRegistryKeys[] = {"store", "endpoints", "prefix", "tls", "auth"};
 constexpr std::string_view kRegistryTlsKeys[] = {"ca", "cert", "key"};
 constexpr std::string_view kRegistryAuthKeys[] = {"user", "password_file"};
@@ -395,6 +395,16 @@ void Loader::load_root(const Item& root, AppConfig* config) {
       config->dataplane.event_loop = *backend;
     } else if (text) {
       error_at(*loop, "expected epoll or io_uring, got '" + *text + "'");
+    }
+  }
+  if (const Item* relay = f.get("relay")) {
+    constexpr const char* kModes = "splice, sockmap";
+    auto text = scalar(*relay, std::string("one of: ") + kModes);
+    auto parsed = text ? parse_relay_mode(*text) : std::nullopt;
+    if (parsed) {
+      config->dataplane.relay = *parsed;
+    } else if (text) {
+      error_at(*relay, std::string("expected one of: ") + kModes + "; got '" + *text + "'");
     }
   }
   read_seconds(f, "shutdown_grace", limits::kSeconds, &config->shutdown_grace_seconds);

@@ -15,6 +15,17 @@ LoopBackend event_loop_under_test() {
   return *backend;
 }
 
+RelayMode test_relay_mode() {
+  const char* mode = std::getenv("NIB_TEST_RELAY");
+  if (mode == nullptr || *mode == '\0') return RelayMode::kSplice;
+  auto parsed = parse_relay_mode(mode);
+  if (!parsed) {
+    ADD_FAILURE() << "NIB_TEST_RELAY: expected splice or sockmap, got '" << mode << "'";
+    return RelayMode::kSplice;
+  }
+  return *parsed;
+}
+
 DataplaneConfig one_backend_config(const SocketAddress& backend) {
   ServiceConfig s;
   s.name = "web";

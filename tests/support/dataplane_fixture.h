@@ -21,6 +21,10 @@
 
 namespace nib::test {
 
+// NIB_TEST_RELAY=sockmap (the sockmap.* ctest entries): the relay mode the
+// tests run nib and the Dataplane in (issue 18: every TCP relay test passes
+// in both); unset or "splice": the default.
+RelayMode test_relay_mode();
 // Distinct clients are distinct source addresses: 127.0.x.y, never 127.0.0.1.
 std::string client_ip(int n);
 
@@ -74,12 +78,19 @@ class DataplaneFixture : public ::testing::Test {
   // Starts config() with events_ listening from the first event on, then finds
   // service_'s address (lb_).
   void start() {
-    dp_ = std::make_unique<Dataplane>(config(), manual_time_ ? static_cast<Clock&>(clock_) : SystemClock::instance());
+    DataplaneConfig c = config();
+    if (test_relay_mode() != RelayMode::kSplice) c.relay = test_relay_mode();
+    dp_ = std::make_unique<Dataplane>(c, manual_time_ ? static_cast<Clock&>(clock_) : SystemClock::instance());
     token_ = dp_->events().subscribe([this](const DataplaneEvent& e) { events_.add(e); });
     Status st = dp_->start();
     ASSERT_TRUE(st.ok()) << st.message();
     // io_uring asked for and refused would run the suite on epoll, unseen.
     ASSERT_EQ(dp_->event_loop(), config().event_loop) << "the event loop fell back";
+    // Asked for the kernel relay: a missing capability fails the run, never
+    // a quiet fallback that would test the default twice.
+    if (test_relay_mode() == RelayMode::kSockmap) {
+      ASSERT_TRUE(dp_->resources().relay_kernel_active) << "NIB_TEST_RELAY=sockmap but the sockmap could not be loaded";
+    }
     lb_ = *dp_->bound_address(service_.name);
   }
 

@@ -1,5 +1,7 @@
 #include "tests/support/nib_process.h"
 
+#include "tests/support/dataplane_fixture.h"
+
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -58,6 +60,12 @@ Result<std::unique_ptr<NibProcess>> NibProcess::start(const std::vector<std::str
     return Status(StatusCode::kFailedPrecondition,
                   "NibProcess::start: Pen's command line without -f would put nib in the background, out of the "
                   "test's reach; pass -f (run_nib and a guard of its own for background tests)");
+  }
+  // NIB_TEST_RELAY=sockmap: every nib a test starts relays in the kernel.
+  if (test_relay_mode() == RelayMode::kSockmap && !has("--relay")) {
+    std::vector<std::string> with = {"--relay", "sockmap"};
+    with.insert(with.end(), args.begin(), args.end());
+    return start_program(NIB_BINARY, with);
   }
   return start_program(NIB_BINARY, args);
 }

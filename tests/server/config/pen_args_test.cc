@@ -951,6 +951,20 @@ TEST(PenArgsTest, SyslogAndLogFormat) {
   EXPECT_THAT(error_of({"--syslog=yes", "80", "127.0.0.1:81"}), HasSubstr("takes no value"));
 }
 
+TEST(PenArgsTest, RelayMode) {
+  auto defaults = parse({"80", "127.0.0.1:81"});
+  ASSERT_TRUE(defaults.ok()) << defaults.status().message();
+  EXPECT_EQ(defaults->config.dataplane.relay, RelayMode::kSplice);
+  auto kernel = parse({"--relay", "sockmap", "-f", "80", "127.0.0.1:81"});
+  ASSERT_TRUE(kernel.ok()) << kernel.status().message();
+  EXPECT_EQ(kernel->config.dataplane.relay, RelayMode::kSockmap);
+  auto splice = parse({"--relay=splice", "80", "127.0.0.1:81"});
+  ASSERT_TRUE(splice.ok()) << splice.status().message();
+  EXPECT_EQ(splice->config.dataplane.relay, RelayMode::kSplice);
+  EXPECT_THAT(error_of({"--relay", "ebpf", "80", "127.0.0.1:81"}),
+              HasSubstr("option --relay: expected splice or sockmap, got 'ebpf'"));
+}
+
 TEST(PenArgsTest, UserAndChrootFromPenOptionsAndLongOptions) {
   auto pen = parse({"-u", "nobody", "-j", "/srv/nib", "80", "127.0.0.1:81"});
   ASSERT_TRUE(pen.ok()) << pen.status().message();

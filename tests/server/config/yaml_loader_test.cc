@@ -464,6 +464,17 @@ TEST(YamlLoaderTest, UserAndChroot) {
               HasSubstr("chroot: expected a directory, got an empty value"));
 }
 
+TEST(YamlLoaderTest, RelayMode) {
+  auto defaults = load(kMinimal);
+  ASSERT_TRUE(defaults.ok()) << defaults.status().message();
+  EXPECT_EQ(defaults->dataplane.relay, RelayMode::kSplice);
+  auto kernel = load(std::string("relay: sockmap\n") + std::string(kMinimal));
+  ASSERT_TRUE(kernel.ok()) << kernel.status().message();
+  EXPECT_EQ(kernel->dataplane.relay, RelayMode::kSockmap);
+  EXPECT_EQ(error_of(std::string("relay: ebpf\n") + std::string(kMinimal)),
+            "nib.yaml:1:8: relay: expected one of: splice, sockmap; got 'ebpf'");
+}
+
 TEST(YamlLoaderTest, UnknownTopLevelKey) {
   EXPECT_THAT(error_of(std::string("worker: 2\n") + std::string(kMinimal)),
               StartsWith("nib.yaml:1:1: unknown key 'worker', expected one of: workers, event_loop, shutdown_grace, services"));
@@ -815,7 +826,7 @@ TEST(YamlLoaderTest, EmptyDocument) {
 TEST(YamlLoaderTest, RootMustBeAMapping) {
   EXPECT_EQ(error_of("- web\n"),
             "nib.yaml:1:1: expected a mapping with keys workers, event_loop, shutdown_grace, services, admin, access_log, user, "
-            "chroot, registry; got a sequence");
+            "chroot, registry, relay; got a sequence");
 }
 
 TEST(YamlLoaderTest, MoreThanOneDocument) {
