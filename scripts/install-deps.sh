@@ -11,12 +11,13 @@ packages=(
   libboost-dev libcpp-httplib-dev prometheus-cpp-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev libcli11-dev
   libgeoip-dev geoip-database libcap-dev
-  libbpf-dev bpftool clang-16
+  libbpf-dev bpftool clang-16 liburing-dev
   curl openssl
 )
 # libbpf-dev, bpftool, clang-16: the in-kernel relay (relay: sockmap): its BPF
 # program is compiled by clang and wrapped by `bpftool gen skeleton`; nib links
-# libbpf (libbpf1 at run time).
+# libbpf (libbpf1 at run time). liburing-dev: event_loop: io_uring (liburing2
+# at run time).
 # Started by tests; installed without recommends (Prometheus would bring a
 # whole node exporter set). pen: Debian's real penctl drives nib's control
 # port. netbase: /etc/services, for Pen's port names (smtp, http).
