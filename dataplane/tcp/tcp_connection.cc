@@ -789,7 +789,11 @@ void TcpConnection::relay() {
 //   the program keeps, counts their growth as activity and adds it to the
 //   connection's and the backend's byte counts; info() reads them directly.
 bool TcpConnection::kernel_eligible() const {
-  return state_ == State::kRelaying && !kernel_.on && !kernel_.refused && down_.bytes != 0 && !tls_ &&
+  // With an access log, not before the client's first bytes passed here: the
+  // log's request line is their first line (a backend that greets first
+  // would otherwise take the connection into the kernel before it).
+  return state_ == State::kRelaying && !kernel_.on && !kernel_.refused && down_.bytes != 0 &&
+         (request_noted_ || worker_.access_ring() == nullptr) && !tls_ &&
          !backend_tls_ && !service_->http() && up_.off == up_.len && down_.off == down_.len && up_.piped == 0 &&
          down_.piped == 0 && !up_.src_readable && !down_.src_readable && !up_.src_hup && !down_.src_hup &&
          !up_.eof && !down_.eof && !up_.shut && !down_.shut && !up_.src_error && !down_.src_error;
