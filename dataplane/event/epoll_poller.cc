@@ -15,22 +15,18 @@ Result<std::unique_ptr<Poller>> EpollPoller::create() {
 }
 
 Status EpollPoller::add(int fd, uint32_t events, EventHandler* handler) {
-  epoll_event ev{};
-  ev.events = events;
-  ev.data.ptr = handler;
-  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
-    return Status::internal(std::string("epoll_ctl add: ") + std::strerror(errno));
-  }
-  return {};
+  return control(EPOLL_CTL_ADD, fd, events, handler, "epoll_ctl add: ");
 }
 
 Status EpollPoller::modify(int fd, uint32_t events, EventHandler* handler) {
+  return control(EPOLL_CTL_MOD, fd, events, handler, "epoll_ctl mod: ");
+}
+
+Status EpollPoller::control(int op, int fd, uint32_t events, EventHandler* handler, const char* what) {
   epoll_event ev{};
   ev.events = events;
   ev.data.ptr = handler;
-  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &ev) != 0) {
-    return Status::internal(std::string("epoll_ctl mod: ") + std::strerror(errno));
-  }
+  if (::epoll_ctl(epoll_.get(), op, fd, &ev) != 0) return Status::internal(what + std::string(std::strerror(errno)));
   return {};
 }
 

@@ -18,6 +18,7 @@ class EpollPoller final : public Poller {
 
  private:
   explicit EpollPoller(UniqueFd epoll) : epoll_(std::move(epoll)) {}
+  Status control(int op, int fd, uint32_t events, EventHandler* handler, const char* what);
   UniqueFd epoll_;
 };
 

@@ -4,26 +4,30 @@
 
 namespace nib::test {
 
-LoopBackend event_loop_under_test() {
-  const char* env = std::getenv("NIB_TEST_EVENT_LOOP");
-  if (env == nullptr || *env == '\0') return LoopBackend::kEpoll;
-  auto backend = parse_loop_backend(env);
-  if (!backend) {
-    ADD_FAILURE() << "NIB_TEST_EVENT_LOOP: expected epoll or io_uring, got '" << env << "'";
-    return LoopBackend::kEpoll;
+namespace {
+
+// A mode named by an environment variable (unset or empty: `fallback`); a
+// word `parse` does not know fails the test and runs the fallback.
+template <typename Mode, typename Parse>
+Mode mode_from_env(const char* variable, Mode fallback, Parse parse, const char* expected) {
+  const char* word = std::getenv(variable);
+  if (word == nullptr || *word == '\0') return fallback;
+  auto mode = parse(word);
+  if (!mode) {
+    ADD_FAILURE() << variable << ": expected " << expected << ", got '" << word << "'";
+    return fallback;
   }
-  return *backend;
+  return *mode;
+}
+
+}  // namespace
+
+LoopBackend event_loop_under_test() {
+  return mode_from_env("NIB_TEST_EVENT_LOOP", LoopBackend::kEpoll, parse_loop_backend, "epoll or io_uring");
 }
 
 RelayMode test_relay_mode() {
-  const char* mode = std::getenv("NIB_TEST_RELAY");
-  if (mode == nullptr || *mode == '\0') return RelayMode::kSplice;
-  auto parsed = parse_relay_mode(mode);
-  if (!parsed) {
-    ADD_FAILURE() << "NIB_TEST_RELAY: expected splice or sockmap, got '" << mode << "'";
-    return RelayMode::kSplice;
-  }
-  return *parsed;
+  return mode_from_env("NIB_TEST_RELAY", RelayMode::kSplice, parse_relay_mode, "splice or sockmap");
 }
 
 DataplaneConfig one_backend_config(const SocketAddress& backend) {
