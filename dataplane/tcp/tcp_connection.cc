@@ -853,7 +853,6 @@ bool TcpConnection::sync_kernel_bytes() {
 
 void TcpConnection::kernel_check() {
   const MonoTime now = worker_.loop().now();
-  if (sync_kernel_bytes()) last_activity_ = now;
   bool draining = false;
   for (int side = 0; side < 2; ++side) {
     Flow& f = side == 0 ? up_ : down_;
@@ -872,6 +871,8 @@ void TcpConnection::kernel_check() {
       draining = true;
     }
   }
+  // Once, after the drain checks: their socket locks may have let the last
+  // bytes before a FIN reach the counters.
   if (sync_kernel_bytes()) last_activity_ = now;
   if (up_.done() && down_.done()) {
     return finish(false, client_eof_first_ ? CloseReason::kClientClosed : CloseReason::kBackendClosed);
