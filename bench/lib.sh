@@ -253,7 +253,8 @@ nginx_stream_config() {
 load_module $NGINX_STREAM;
 worker_processes 1;
 worker_rlimit_nofile 20000;
-events { worker_connections 10000; }
+# Counts both sides of a proxied connection: 9,900 clients, HAProxy's maxconn.
+events { worker_connections 19800; }
 stream {
   upstream be {
     $balance

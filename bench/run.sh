@@ -9,7 +9,8 @@
 #
 # Scenarios: keepalive close bulk udp clients memory tls tlsnew latency idle. Targets: direct nib nib2
 # pen haproxy haproxy2 nginx (nib2 and haproxy2 run two threads; the rest one),
-# and niblog: nib with its access log on (-l FILE), for the log's cost
+# niblog: nib with its access log on (-l FILE), for the log's cost; nibkernel: the
+# in-kernel relay (--relay sockmap); niburing: the io_uring event loop (--event-loop io_uring)
 #   SCENARIOS=close TARGETS="nib niblog" ROUNDS=5 bench/run.sh
 set -euo pipefail
 
@@ -65,7 +66,7 @@ for s in $SCENARIOS; do
   [[ " keepalive close bulk udp clients memory tls tlsnew latency idle " == *" $s "* ]] || die "unknown scenario '$s'"
 done
 for t in $TARGETS; do
-  [[ " direct nib nib2 niblog nibkernel pen haproxy haproxy2 nginx " == *" $t "* ]] || die "unknown target '$t'"
+  [[ " direct nib nib2 niblog nibkernel niburing pen haproxy haproxy2 nginx " == *" $t "* ]] || die "unknown target '$t'"
 done
 has_scenario() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 has_tls() { has_scenario tls || has_scenario tlsnew; }
@@ -190,15 +191,17 @@ start_target() {
   local udp=()
   [[ $proto == udp ]] && udp=(-U)
   case $target in
-    nib | nib2 | niblog | nibkernel)
-      local workers=1 log=() relay=()
+    nib | nib2 | niblog | nibkernel | niburing)
+      local workers=1 log=() relay=() loop=()
       [[ $target == nib2 ]] && workers=2
       # The access log in Pen's format, one line per connection, to a file.
       [[ $target == niblog ]] && log=(-l "$WORK/niblog-access.log")
       # The in-kernel relay (issue 18): established TCP in a BPF sockmap.
       [[ $target == nibkernel ]] && relay=(--relay sockmap)
+      # The io_uring event loop (issue 18) instead of epoll.
+      [[ $target == niburing ]] && loop=(--event-loop io_uring)
       start "$target" "$ready" "$port" "$NIB" -f --no-admin --workers "$workers" -x 10000 "${udp[@]}" \
-        "${log[@]}" "${relay[@]}" "${balance[@]}" "${tls_args[@]}" "127.0.0.1:$port" "127.0.0.1:$b1" "127.0.0.1:$b2"
+        "${log[@]}" "${relay[@]}" "${loop[@]}" "${balance[@]}" "${tls_args[@]}" "127.0.0.1:$port" "127.0.0.1:$b1" "127.0.0.1:$b2"
       ;;
     pen)
       [[ -n $PEN ]] || { note "pen not found"; return 1; }

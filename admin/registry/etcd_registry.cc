@@ -439,11 +439,9 @@ Status EtcdRegistry::change(const std::string& service, const Edit& edit) {
     if (*assembled) {
       edited = std::move(**assembled);
     } else {  // not shared yet: what this replica runs
-      SavedState running = capture_state(*dataplane_);
-      auto it = std::find_if(running.services.begin(), running.services.end(),
-                             [&](const SavedService& s) { return s.name == service; });
-      if (it == running.services.end()) return Status(StatusCode::kNotFound, "no service '" + service + "'");
-      edited = std::move(*it);
+      auto running = capture_service(*dataplane_, service);
+      if (!running) return Status(StatusCode::kNotFound, "no service '" + service + "'");
+      edited = std::move(*running);
     }
     edited.tls.reset();
     if (Status st = edit(edited); !st.ok()) return st;

@@ -477,41 +477,45 @@ PolicyConfig saved_policy(const SavedService& saved, const PolicyConfig& current
 SavedState capture_state(const Dataplane& dataplane) {
   SavedState state;
   for (const auto& name : dataplane.service_names()) {
-    auto status = dataplane.service(name);
-    auto policy = dataplane.policy(name);
-    auto pins = dataplane.pins(name);
-    if (!status.ok() || !policy.ok()) continue;
-    SavedService s;
-    s.name = name;
-    s.policy = *policy;
-    std::map<uint32_t, SocketAddress> by_id;
-    for (const auto& b : status->backends) {
-      // Discovered backends (backends_from) come and go with their records:
-      // a restart finds them again, the file must not make them permanent.
-      if (!b.source.empty()) continue;
-      by_id[b.id] = b.address;
-      SavedBackend saved;
-      saved.host = b.host;
-      saved.address = b.address;
-      saved.weight = b.weight;
-      saved.prio = b.prio;
-      saved.soft_limit = b.soft_limit;
-      saved.hard_limit = b.hard_limit;
-      saved.proxy_protocol = b.proxy_protocol;
-      saved.tcp_fast_open = b.tcp_fast_open;
-      saved.admin_state = b.admin_state;
-      s.backends.push_back(saved);
-    }
-    if (pins.ok()) {
-      for (const auto& p : *pins) {
-        if (auto it = by_id.find(p.backend_id); it != by_id.end()) s.pins.push_back(SavedPin{p.prefix, it->second});
-      }
-    }
-    if (auto acl = dataplane.client_acl(name); acl.ok()) s.client_acl = std::move(*acl);
-    if (auto tls = dataplane.tls_settings(name); tls.ok()) s.tls = std::move(*tls);
-    state.services.push_back(std::move(s));
+    if (auto s = capture_service(dataplane, name)) state.services.push_back(std::move(*s));
   }
   return state;
+}
+
+std::optional<SavedService> capture_service(const Dataplane& dataplane, const std::string& name) {
+  auto status = dataplane.service(name);
+  auto policy = dataplane.policy(name);
+  auto pins = dataplane.pins(name);
+  if (!status.ok() || !policy.ok()) return std::nullopt;
+  SavedService s;
+  s.name = name;
+  s.policy = *policy;
+  std::map<uint32_t, SocketAddress> by_id;
+  for (const auto& b : status->backends) {
+    // Discovered backends (backends_from) come and go with their records:
+    // a restart finds them again, the file must not make them permanent.
+    if (!b.source.empty()) continue;
+    by_id[b.id] = b.address;
+    SavedBackend saved;
+    saved.host = b.host;
+    saved.address = b.address;
+    saved.weight = b.weight;
+    saved.prio = b.prio;
+    saved.soft_limit = b.soft_limit;
+    saved.hard_limit = b.hard_limit;
+    saved.proxy_protocol = b.proxy_protocol;
+    saved.tcp_fast_open = b.tcp_fast_open;
+    saved.admin_state = b.admin_state;
+    s.backends.push_back(saved);
+  }
+  if (pins.ok()) {
+    for (const auto& p : *pins) {
+      if (auto it = by_id.find(p.backend_id); it != by_id.end()) s.pins.push_back(SavedPin{p.prefix, it->second});
+    }
+  }
+  if (auto acl = dataplane.client_acl(name); acl.ok()) s.client_acl = std::move(*acl);
+  if (auto tls = dataplane.tls_settings(name); tls.ok()) s.tls = std::move(*tls);
+  return s;
 }
 
 void apply_to_config(const SavedState& state, DataplaneConfig* config) {

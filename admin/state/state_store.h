@@ -97,6 +97,8 @@ Result<std::optional<SavedState>> load_state_file(const std::string& path);
 
 // What the dataplane runs now (the emergency server is config-only: not saved).
 SavedState capture_state(const Dataplane& dataplane);
+// One service of it; nullopt when the dataplane has no such service.
+std::optional<SavedService> capture_service(const Dataplane& dataplane, const std::string& name);
 // Before the dataplane starts: each saved service's backend list, policy,
 // client ACL and TLS settings (for a service the configuration gives TLS) go
 // into its configuration, so no client ever reaches a backend the API removed.

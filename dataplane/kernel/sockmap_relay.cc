@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 
 #include "sockmap_relay.skel.h"
 
@@ -102,21 +103,36 @@ bool SockmapRelay::add(int a, int b, Pair* pair) {
   if (!written_to(a, &pair->base[0]) || !written_to(b, &pair->base[1])) return false;
   const int fds[2] = {a, b};
   const uint64_t values[2] = {static_cast<uint64_t>(a), static_cast<uint64_t>(b)};  // the maps' 8-byte values: the fd
-  int step = 0;  // how far the pairing got, for the undo
-  for (int i = 0; i < 2; ++i) {
-    PeerValue v{pair->cookie[1 - i], 0};
-    if (bpf_map_update_elem(impl_->peers, &pair->cookie[i], &v, BPF_NOEXIST) != 0) goto undo;
-    ++step;
-  }
-  // Targets first: once a socket is in `socks` its verdict may redirect to
-  // its peer at any moment, and the peer must be found.
-  for (int i = 0; i < 2; ++i) {
-    if (bpf_map_update_elem(impl_->targets, &pair->cookie[i], &values[i], BPF_NOEXIST) != 0) goto undo;
-    ++step;
-  }
-  for (int i = 0; i < 2; ++i) {
-    if (bpf_map_update_elem(impl_->socks, &pair->cookie[i], &values[i], BPF_NOEXIST) != 0) goto undo;
-    ++step;
+  const PeerValue peer_values[2] = {{pair->cookie[1], 0}, {pair->cookie[0], 0}};
+  // In this order: targets before socks, because once a socket is in
+  // `socks` its verdict may redirect to its peer at any moment, and the
+  // peer must be found.
+  struct Insert {
+    int map;
+    int side;
+    const void* value;
+  };
+  const Insert inserts[] = {{impl_->peers, 0, &peer_values[0]},  {impl_->peers, 1, &peer_values[1]},
+                            {impl_->targets, 0, &values[0]}, {impl_->targets, 1, &values[1]},
+                            {impl_->socks, 0, &values[0]},   {impl_->socks, 1, &values[1]}};
+  constexpr int kLast = std::size(inserts) - 1;
+  for (int step = 0; step <= kLast; ++step) {
+    const Insert& in = inserts[step];
+    if (bpf_map_update_elem(in.map, &pair->cookie[in.side], in.value, BPF_NOEXIST) == 0) continue;
+    const int err = errno;
+    if (step == kLast) {
+      // a is in `socks` already: its verdict may have queued bytes on b's
+      // psock, which leaving the maps would free. Nothing is undone; the
+      // caller resets the connection rather than lose bytes silently.
+      pair->broken = true;
+    } else {
+      // Before the verdict saw any byte of this pair: leaving the maps loses nothing.
+      for (int done = step - 1; done >= 0; --done) {
+        bpf_map_delete_elem(inserts[done].map, &pair->cookie[inserts[done].side]);
+      }
+    }
+    errno = err;
+    return false;
   }
   // Bytes that arrived after the user-space relay's last read and before
   // the verdict was attached sit in the receive queue: the verdict runs on
@@ -128,24 +144,6 @@ bool SockmapRelay::add(int a, int b, Pair* pair) {
     ::setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
   }
   return true;
-undo: {
-  const int err = errno;
-  if (step == 5) {
-    // a is in `socks` already: its verdict may have queued bytes on b's
-    // psock, which leaving the maps would free. Nothing is undone; the
-    // caller resets the connection rather than lose bytes silently.
-    pair->broken = true;
-    errno = err;
-    return false;
-  }
-  // Before the verdict saw any byte of this pair: leaving the maps loses nothing.
-  if (step >= 4) bpf_map_delete_elem(impl_->targets, &pair->cookie[1]);
-  if (step >= 3) bpf_map_delete_elem(impl_->targets, &pair->cookie[0]);
-  if (step >= 2) bpf_map_delete_elem(impl_->peers, &pair->cookie[1]);
-  if (step >= 1) bpf_map_delete_elem(impl_->peers, &pair->cookie[0]);
-  errno = err;
-  return false;
-}
 }
 
 void SockmapRelay::forget(const Pair& pair) {

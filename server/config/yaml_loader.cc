@@ -160,6 +160,11 @@ class Loader {
   void read_seconds(const Fields& f, std::string_view key, SecondsRange range, double* out);
   void read_bool(const Fields& f, std::string_view key, bool* out);
   std::optional<uint16_t> read_port(const Item& item);
+  // A word from a fixed list (`choices`, as the error shows it): parse's
+  // value, or nullopt after an error that names the list.
+  template <typename Parse>
+  auto read_choice(const Item& item, const std::string& choices, Parse parse)
+      -> decltype(parse(std::string_view{}));
 
   void load_root(const Item& root, AppConfig* config);
   void load_admin(const Item& item, AdminConfig* admin);
@@ -386,26 +391,26 @@ std::optional<uint16_t> Loader::read_port(const Item& item) {
   return static_cast<uint16_t>(*port);
 }
 
+template <typename Parse>
+auto Loader::read_choice(const Item& item, const std::string& choices, Parse parse)
+    -> decltype(parse(std::string_view{})) {
+  auto text = scalar(item, "one of: " + choices);
+  if (!text) return std::nullopt;
+  auto parsed = parse(*text);
+  if (!parsed) error_at(item, "expected one of: " + choices + "; got '" + *text + "'");
+  return parsed;
+}
+
 void Loader::load_root(const Item& root, AppConfig* config) {
   Fields f = fields(root, kRootKeys, std::array<std::string_view, 1>{"services"});
   read_int(f, "workers", limits::kWorkers, &config->dataplane.workers);
   if (const Item* loop = f.get("event_loop")) {
-    auto text = scalar(*loop, "epoll or io_uring");
-    if (auto backend = text ? parse_loop_backend(*text) : std::nullopt) {
+    if (auto backend = read_choice(*loop, "epoll, io_uring", parse_loop_backend)) {
       config->dataplane.event_loop = *backend;
-    } else if (text) {
-      error_at(*loop, "expected epoll or io_uring, got '" + *text + "'");
     }
   }
   if (const Item* relay = f.get("relay")) {
-    constexpr const char* kModes = "splice, sockmap";
-    auto text = scalar(*relay, std::string("one of: ") + kModes);
-    auto parsed = text ? parse_relay_mode(*text) : std::nullopt;
-    if (parsed) {
-      config->dataplane.relay = *parsed;
-    } else if (text) {
-      error_at(*relay, std::string("expected one of: ") + kModes + "; got '" + *text + "'");
-    }
+    if (auto mode = read_choice(*relay, "splice, sockmap", parse_relay_mode)) config->dataplane.relay = *mode;
   }
   read_seconds(f, "shutdown_grace", limits::kSeconds, &config->shutdown_grace_seconds);
   if (const Item* admin = f.get("admin")) load_admin(*admin, &config->admin);
@@ -525,16 +530,13 @@ void Loader::load_access_log(const Item& item, AccessLogConfig* log) {
   if (!log->path.empty() && !log->udp.empty()) error_at(item, "expected path or udp, got both");
   if (log->path.empty() && log->udp.empty()) error_at(item, "expected path (a file) or udp (IP:PORT)");
   if (const Item* format = f.get("format")) {
-    auto text = scalar(*format, "pen, json or template");
-    if (text == "pen") {
-      log->format = AccessLogFormat::kPen;
-    } else if (text == "json") {
-      log->format = AccessLogFormat::kJson;
-    } else if (text == "template") {
-      log->format = AccessLogFormat::kTemplate;
-    } else if (text) {
-      error_at(*format, "expected pen, json or template, got '" + *text + "'");
-    }
+    auto parse = [](std::string_view word) -> std::optional<AccessLogFormat> {
+      if (word == "pen") return AccessLogFormat::kPen;
+      if (word == "json") return AccessLogFormat::kJson;
+      if (word == "template") return AccessLogFormat::kTemplate;
+      return std::nullopt;
+    };
+    if (auto parsed = read_choice(*format, "pen, json, template", parse)) log->format = *parsed;
   }
   const Item* tmpl = f.get("template");
   if (tmpl) {
@@ -630,14 +632,7 @@ void Loader::load_service(const Item& item, SeenServices* seen, AppConfig* confi
   read_bool(f, "tcp_nodelay", &service.tcp_nodelay);
   read_bool(f, "keepalive", &service.keepalive);
   if (const Item* fast = f.get("tcp_fastclose")) {
-    constexpr const char* kSides = "off, up, down, both";
-    auto text = scalar(*fast, std::string("one of: ") + kSides);
-    auto parsed = text ? parse_fast_close(*text) : std::nullopt;
-    if (parsed) {
-      service.tcp_fastclose = *parsed;
-    } else if (text) {
-      error_at(*fast, std::string("expected one of: ") + kSides + "; got '" + *text + "'");
-    }
+    if (auto sides = read_choice(*fast, "off, up, down, both", parse_fast_close)) service.tcp_fastclose = *sides;
   }
   if (const Item* source = f.get("source")) {
     constexpr const char* kExpected = "an IPv4 or IPv6 address (no port)";
@@ -726,12 +721,14 @@ void Loader::load_backends_from(const Item& item, const std::string& service, st
   c.service = service;
   bool ok = f.get("dns") != nullptr;
   if (const Item* type = f.get("type")) {
-    auto text = scalar(*type, "a, aaaa or srv");
-    if (text == "a" || text == "A") c.type = DnsRecordType::kA;
-    else if (text == "aaaa" || text == "AAAA") c.type = DnsRecordType::kAaaa;
-    else if (text == "srv" || text == "SRV") c.type = DnsRecordType::kSrv;
-    else if (text) error_at(*type, "expected one of: a, aaaa, srv; got '" + *text + "'");
-    if (!text) ok = false;
+    auto parse = [](std::string_view word) -> std::optional<DnsRecordType> {
+      if (word == "a" || word == "A") return DnsRecordType::kA;
+      if (word == "aaaa" || word == "AAAA") return DnsRecordType::kAaaa;
+      if (word == "srv" || word == "SRV") return DnsRecordType::kSrv;
+      return std::nullopt;
+    };
+    if (auto parsed = read_choice(*type, "a, aaaa, srv", parse)) c.type = *parsed;
+    else ok = false;
   }
   if (const Item* dns = f.get("dns")) {
     auto name = scalar(*dns, "a DNS name");
@@ -771,10 +768,7 @@ void Loader::load_backends_from(const Item& item, const std::string& service, st
 }
 
 std::optional<ProxyProtocol> Loader::read_proxy_protocol(const Item& item, Protocol protocol) {
-  constexpr const char* kVersions = "v1, v2, off";
-  auto text = scalar(item, std::string("one of: ") + kVersions);
-  auto parsed = text ? parse_proxy_protocol(*text) : std::nullopt;
-  if (!parsed && text) error_at(item, std::string("expected one of: ") + kVersions + "; got '" + *text + "'");
+  auto parsed = read_choice(item, "v1, v2, off", parse_proxy_protocol);
   if (parsed == ProxyProtocol::kV1 && protocol == Protocol::kUdp) {
     error_at(item, "v1 has no UDP form; a udp service sends v2 (or off)");
     return std::nullopt;
@@ -911,13 +905,7 @@ void Loader::load_policy(const Item& item, PolicyConfig* policy) {
   Fields f = fields(item, kPolicyKeys, {});
   if (const Item* mode = f.get("mode")) {
     constexpr const char* kModes = "affinity, roundrobin, hash, weight, prio, maglev";
-    auto text = scalar(*mode, std::string("one of: ") + kModes);
-    auto parsed = text ? parse_balance_mode(*text) : std::nullopt;
-    if (parsed) {
-      policy->mode = *parsed;
-    } else if (text) {
-      error_at(*mode, std::string("expected one of: ") + kModes + "; got '" + *text + "'");
-    }
+    if (auto parsed = read_choice(*mode, kModes, parse_balance_mode)) policy->mode = *parsed;
   }
   read_bool(f, "stubborn", &policy->stubborn);
   read_bool(f, "consistent", &policy->consistent);
@@ -968,16 +956,11 @@ void Loader::load_tls(const Item& item, TlsConfig* tls) {
     }
   }
   if (const Item* auth = f.get("client_auth")) {
-    constexpr const char* kChoices = "off, optional, required";
-    auto text = scalar(*auth, std::string("one of: ") + kChoices);
-    auto parsed = text ? parse_tls_client_auth(*text) : std::nullopt;
-    if (parsed) {
+    if (auto parsed = read_choice(*auth, "off, optional, required", parse_tls_client_auth)) {
       tls->client_auth = *parsed;
       if (*parsed != TlsClientAuth::kOff && !f.get("ca") && !f.get("ca_dir")) {
         error_at(*auth, "client certificates need the CAs they chain to: set ca or ca_dir");
       }
-    } else if (text) {
-      error_at(*auth, std::string("expected one of: ") + kChoices + "; got '" + *text + "'");
     }
   }
   read_bool(f, "prefer_server_ciphers", &tls->prefer_server_ciphers);
@@ -1076,19 +1059,16 @@ std::optional<HealthCheckConfig> Loader::load_health_check(const Item& item, con
   Fields f = fields(item, kHealthCheckKeys, {});
   HealthCheckConfig c = base;
   if (const Item* type = f.get("type")) {
-    auto text = scalar(*type, "tcp, http, send-expect or udp");
-    if (text && *text == "tcp") {
-      c.type = HealthCheckType::kTcp;
-    } else if (text && *text == "http") {
-      c.type = HealthCheckType::kHttp;
-    } else if (text && *text == "send-expect") {
-      c.type = HealthCheckType::kSendExpect;
-    } else if (text && *text == "udp") {
-      c.type = HealthCheckType::kUdp;
-    } else if (text) {
-      error_at(*type, "expected tcp, http, send-expect or udp, got '" + *text + "'");
-    }
-    if (text && errors_.size() + dropped_errors_ == errors_before) {
+    auto parse = [](std::string_view word) -> std::optional<HealthCheckType> {
+      for (auto t : {HealthCheckType::kTcp, HealthCheckType::kHttp, HealthCheckType::kSendExpect,
+                     HealthCheckType::kUdp}) {
+        if (word == to_string(t)) return t;
+      }
+      return std::nullopt;
+    };
+    auto parsed = read_choice(*type, "tcp, http, send-expect, udp", parse);
+    if (parsed) c.type = *parsed;
+    if (parsed && errors_.size() + dropped_errors_ == errors_before) {
       if (Status st = check_type(c.type, protocol); !st.ok()) error_at(*type, st.message());
     }
   }

@@ -349,7 +349,7 @@ TEST(YamlLoaderTest, EventLoopIsEpollOrIoUring) {
   ASSERT_TRUE(config.ok()) << config.status().message();
   EXPECT_EQ(config->dataplane.event_loop, LoopBackend::kIoUring);
   EXPECT_EQ(error_of("event_loop: kqueue\n" + std::string(kMinimal)),
-            "nib.yaml:1:13: event_loop: expected epoll or io_uring, got 'kqueue'");
+            "nib.yaml:1:13: event_loop: expected one of: epoll, io_uring; got 'kqueue'");
 }
 
 TEST(YamlLoaderTest, RangeBoundsAreInclusive) {
@@ -1028,7 +1028,7 @@ TEST(YamlLoaderHealthTest, BadChecksAreRejectedWithALine) {
       expect_status: 600
       bogus: 1
 )");
-  EXPECT_THAT(err, HasSubstr("nib.yaml:5:13: services[0].health_check.type: expected tcp, http, send-expect or udp, got 'smtp'"));
+  EXPECT_THAT(err, HasSubstr("nib.yaml:5:13: services[0].health_check.type: expected one of: tcp, http, send-expect, udp; got 'smtp'"));
   EXPECT_THAT(err, HasSubstr("nib.yaml:6:13: services[0].health_check.rise: expected an integer 1-1000"));
   EXPECT_THAT(err, HasSubstr("nib.yaml:7:15: services[0].health_check.jitter: expected a fraction 0-0.5"));
   EXPECT_THAT(err, HasSubstr("nib.yaml:8:22: services[0].health_check.expect_status: expected a status code"));
@@ -1211,7 +1211,7 @@ TEST(YamlLoaderTest, AccessLogErrorsNameTheLine) {
   EXPECT_THAT(error_of(std::string("access_log: {udp: loghost:10000}\n") + std::string(kMinimal)),
               HasSubstr("expected IP:PORT with a port 1-65535, got 'loghost:10000'"));
   EXPECT_THAT(error_of(std::string("access_log: {path: a, format: clf}\n") + std::string(kMinimal)),
-              HasSubstr("expected pen, json or template, got 'clf'"));
+              HasSubstr("expected one of: pen, json, template; got 'clf'"));
   EXPECT_THAT(error_of(std::string("access_log: {path: a, format: template, template: \"{nope}\"}\n") +
                        std::string(kMinimal)),
               HasSubstr("nib.yaml:1:51: access_log.template: unknown placeholder {nope}"));
