@@ -156,6 +156,15 @@ group_cpu_ticks() {
 }
 CLK_TCK=$(getconf CLK_TCK)
 
+# Busy clock ticks of the whole machine, all CPUs (user, nice, system, irq,
+# softirq, steal from /proc/stat): what a request costs everything together,
+# load generator and backends included. A balancer that moves its work into
+# the kernel's softirqs (the in-kernel relay) shows it here, not in its own
+# utime + stime.
+machine_busy_ticks() {
+  awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+}
+
 # Resident memory (kB, VmRSS summed) of group $1.
 group_rss_kb() {
   local pid sum=0 kb

@@ -264,6 +264,11 @@ cpu_ticks() {
   # 0 for direct, and for a target that is no longer running (its figures are dropped).
   if [[ $1 == direct || -z ${PID[$1]:-} ]]; then echo 0; else group_cpu_ticks "${PID[$1]}"; fi
 }
+# machine_us_per TICKS_BEFORE COUNT: the whole machine's busy CPU µs per request.
+machine_us_per() {
+  awk -v a="$(machine_busy_ticks)" -v b="$1" -v n="$2" -v hz="$CLK_TCK" \
+    'BEGIN { if (n > 0) printf "%.2f", (a - b) * 1e6 / hz / n; else print "null" }'
+}
 # cpu_us_per TARGET TICKS_BEFORE COUNT: balancer CPU µs per request ("null" for direct).
 cpu_us_per() {
   [[ $1 == direct ]] && { echo null; return; }
@@ -308,7 +313,7 @@ run_wrk() {
 }
 
 wrk_scenario() {
-  local scenario=$1 round target before rps p50 p99 errs reqs cpu unit=req/s rate tls=0 full resumed
+  local scenario=$1 round target before rps p50 p99 errs reqs cpu unit=req/s rate tls=0 full resumed busy machine
   local hs=()
   [[ $scenario == bulk ]] && unit=MB/s
   [[ $scenario == tls* ]] && tls=1
@@ -320,10 +325,12 @@ wrk_scenario() {
     for target in "${ACTIVE[@]}"; do
       usable "$target" || continue
       before=$(cpu_ticks "$target")
+      busy=$(machine_busy_ticks)
       read -r rps p50 p99 errs reqs < <(run_wrk "${PORT[$target]}" "$scenario")
       # tlsnew: one request per connection, so requests are handshakes and
       # CPU per request is CPU per handshake.
       cpu=$(cpu_us_per "$target" "$before" "$reqs")
+      machine=$(machine_us_per "$busy" "$reqs")
       rate=$rps
       [[ $scenario == bulk ]] && rate=$(awk -v r="$rps" 'BEGIN { printf "%.1f", r * 1.048576 }')
       hs=()
@@ -333,10 +340,11 @@ wrk_scenario() {
         hs=(handshakes_full="$full" handshakes_resumed="$resumed")
         [[ $resumed == 0 ]] || note "tlsnew round $round $target: $resumed resumed handshakes (of $full full)"
       fi
-      log "  $scenario round $round $target: $rate $unit, p50 $p50 ms, p99 $p99 ms, errors $errs, cpu ${cpu} us/req" \
-        "${hs[*]}"
+      log "  $scenario round $round $target: $rate $unit, p50 $p50 ms, p99 $p99 ms, errors $errs, cpu ${cpu} us/req," \
+        "machine ${machine} us/req" "${hs[*]}"
       record scenario="$scenario" target="$target" round="$round" rate="$rate" unit="$unit" req_per_s="$rps" \
-        p50_ms="$p50" p99_ms="$p99" errors="$errs" requests="$reqs" cpu_us_per_req="$cpu" "${hs[@]}"
+        p50_ms="$p50" p99_ms="$p99" errors="$errs" requests="$reqs" cpu_us_per_req="$cpu" \
+        machine_us_per_req="$machine" "${hs[@]}"
     done
   done
   [[ $scenario == tlsnew ]] && s_time_check
