@@ -264,18 +264,17 @@ cpu_ticks() {
   # 0 for direct, and for a target that is no longer running (its figures are dropped).
   if [[ $1 == direct || -z ${PID[$1]:-} ]]; then echo 0; else group_cpu_ticks "${PID[$1]}"; fi
 }
-# machine_us_per TICKS_BEFORE COUNT: the whole machine's busy CPU µs per request.
-machine_us_per() {
-  awk -v a="$(machine_busy_ticks)" -v b="$1" -v n="$2" -v hz="$CLK_TCK" \
+# us_per TICKS_AFTER TICKS_BEFORE COUNT: the ticks between two readings, in µs per request.
+us_per() {
+  awk -v a="$1" -v b="$2" -v n="$3" -v hz="$CLK_TCK" \
     'BEGIN { if (n > 0) printf "%.2f", (a - b) * 1e6 / hz / n; else print "null" }'
 }
+# machine_us_per TICKS_BEFORE COUNT: the whole machine's busy CPU µs per request.
+machine_us_per() { us_per "$(machine_busy_ticks)" "$1" "$2"; }
 # cpu_us_per TARGET TICKS_BEFORE COUNT: balancer CPU µs per request ("null" for direct).
 cpu_us_per() {
   [[ $1 == direct ]] && { echo null; return; }
-  local after
-  after=$(cpu_ticks "$1")
-  awk -v a="$after" -v b="$2" -v n="$3" -v hz="$CLK_TCK" \
-    'BEGIN { if (n > 0) printf "%.2f", (a - b) * 1e6 / hz / n; else print "null" }'
+  us_per "$(cpu_ticks "$1")" "$2" "$3"
 }
 
 # --- scenarios 1-3, 7 and 8: wrk --------------------------------------------------------

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <span>
@@ -165,6 +166,10 @@ class Loader {
   template <typename Parse>
   auto read_choice(const Item& item, const std::string& choices, Parse parse)
       -> decltype(parse(std::string_view{}));
+  // The same for an enum whose words are its to_string(): the list the error
+  // names and the parse both come from `values`.
+  template <typename E>
+  std::optional<E> read_named(const Item& item, std::initializer_list<E> values);
 
   void load_root(const Item& root, AppConfig* config);
   void load_admin(const Item& item, AdminConfig* admin);
@@ -401,6 +406,18 @@ auto Loader::read_choice(const Item& item, const std::string& choices, Parse par
   return parsed;
 }
 
+template <typename E>
+std::optional<E> Loader::read_named(const Item& item, std::initializer_list<E> values) {
+  std::string choices;
+  for (E v : values) choices += (choices.empty() ? "" : ", ") + std::string(to_string(v));
+  return read_choice(item, choices, [&](std::string_view word) -> std::optional<E> {
+    for (E v : values) {
+      if (word == to_string(v)) return v;
+    }
+    return std::nullopt;
+  });
+}
+
 void Loader::load_root(const Item& root, AppConfig* config) {
   Fields f = fields(root, kRootKeys, std::array<std::string_view, 1>{"services"});
   read_int(f, "workers", limits::kWorkers, &config->dataplane.workers);
@@ -530,13 +547,8 @@ void Loader::load_access_log(const Item& item, AccessLogConfig* log) {
   if (!log->path.empty() && !log->udp.empty()) error_at(item, "expected path or udp, got both");
   if (log->path.empty() && log->udp.empty()) error_at(item, "expected path (a file) or udp (IP:PORT)");
   if (const Item* format = f.get("format")) {
-    auto parse = [](std::string_view word) -> std::optional<AccessLogFormat> {
-      if (word == "pen") return AccessLogFormat::kPen;
-      if (word == "json") return AccessLogFormat::kJson;
-      if (word == "template") return AccessLogFormat::kTemplate;
-      return std::nullopt;
-    };
-    if (auto parsed = read_choice(*format, "pen, json, template", parse)) log->format = *parsed;
+    using enum AccessLogFormat;
+    if (auto parsed = read_named(*format, {kPen, kJson, kTemplate})) log->format = *parsed;
   }
   const Item* tmpl = f.get("template");
   if (tmpl) {
@@ -1059,14 +1071,8 @@ std::optional<HealthCheckConfig> Loader::load_health_check(const Item& item, con
   Fields f = fields(item, kHealthCheckKeys, {});
   HealthCheckConfig c = base;
   if (const Item* type = f.get("type")) {
-    auto parse = [](std::string_view word) -> std::optional<HealthCheckType> {
-      for (auto t : {HealthCheckType::kTcp, HealthCheckType::kHttp, HealthCheckType::kSendExpect,
-                     HealthCheckType::kUdp}) {
-        if (word == to_string(t)) return t;
-      }
-      return std::nullopt;
-    };
-    auto parsed = read_choice(*type, "tcp, http, send-expect, udp", parse);
+    using enum HealthCheckType;
+    auto parsed = read_named(*type, {kTcp, kHttp, kSendExpect, kUdp});
     if (parsed) c.type = *parsed;
     if (parsed && errors_.size() + dropped_errors_ == errors_before) {
       if (Status st = check_type(c.type, protocol); !st.ok()) error_at(*type, st.message());
